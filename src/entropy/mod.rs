@@ -1,0 +1,25 @@
+//! Entropy coders. Each knows only bytes: no dtype, no container.
+pub mod bit_io;
+pub mod fse;
+pub mod huff0;
+
+use core::fmt;
+
+/// Why an entropy-coded block could not be decoded. Decoders never panic on hostile input;
+/// they return one of these instead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntropyError {
+    /// The block ends before the data it describes.
+    Truncated,
+    /// The block is malformed (bad table, bad bitstream, sizes that do not add up).
+    Corrupt(&'static str),
+}
+
+impl fmt::Display for EntropyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EntropyError::Truncated => f.write_str("entropy block is truncated"),
+            EntropyError::Corrupt(why) => write!(f, "entropy block is corrupt: {why}"),
+        }
+    }
+}
