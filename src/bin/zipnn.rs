@@ -1,1 +1,379 @@
-fn main() {}
+//! `zipnn`: the native command-line tool. A thin shell over the library: argument parsing,
+//! files and stdin/stdout, progress on a terminal, one-line errors with a non-zero exit.
+
+use std::fs::{self, File};
+use std::io::{self, BufWriter, IsTerminal, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use zipnn_wasm::format::znw::{self, DTypeChoice, Options};
+use zipnn_wasm::stream::{Decoder, Sink};
+use zipnn_wasm::{DType, Error, Format, Limits};
+
+const USAGE: &str = "\
+usage: zipnn compress IN [-o OUT] [--dtype auto|bf16|fp16|fp32|fp8-e4m3|fp8-e5m2|bytes]
+                         [--chunk-size BYTES] [--threads N] [--verify] [--force]
+       zipnn decompress IN [-o OUT] [--force]
+       zipnn inspect IN
+       zipnn bench IN...
+IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension.";
+
+/// A CLI failure: printed as one line, exit code 1 (2 for usage errors).
+struct Fail {
+    msg: String,
+    usage: bool,
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Self {
+        Fail { msg: format!("{} ({})", e, e.code()), usage: false }
+    }
+}
+
+fn fail<T>(msg: impl Into<String>) -> Result<T, Fail> {
+    Err(Fail { msg: msg.into(), usage: false })
+}
+
+fn usage<T>(msg: impl Into<String>) -> Result<T, Fail> {
+    Err(Fail { msg: msg.into(), usage: true })
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(f) => {
+            eprintln!("zipnn: {}", f.msg);
+            if f.usage {
+                eprintln!("{USAGE}");
+                ExitCode::from(2)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
+
+#[derive(Default)]
+struct Args {
+    inputs: Vec<String>,
+    output: Option<String>,
+    dtype: Option<String>,
+    chunk_size: Option<u32>,
+    threads: Option<usize>,
+    verify: bool,
+    force: bool,
+}
+
+fn parse(args: &[String]) -> Result<Args, Fail> {
+    let mut a = Args::default();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = |name: &str| -> Result<String, Fail> {
+            it.next().cloned().map_or_else(|| usage(format!("{name} needs a value")), Ok)
+        };
+        match arg.as_str() {
+            "-o" | "--output" => a.output = Some(value(arg)?),
+            "--dtype" => a.dtype = Some(value(arg)?),
+            "--chunk-size" => {
+                let v = value(arg)?;
+                a.chunk_size = Some(v.parse().or_else(|_| usage(format!("bad chunk size {v:?}")))?);
+            }
+            "--threads" => {
+                let v = value(arg)?;
+                a.threads = Some(v.parse().or_else(|_| usage(format!("bad thread count {v:?}")))?);
+            }
+            "--verify" => a.verify = true,
+            "-f" | "--force" => a.force = true,
+            "-h" | "--help" => return usage("help"),
+            s if s.starts_with('-') && s != "-" => return usage(format!("unknown option {s}")),
+            s => a.inputs.push(s.to_string()),
+        }
+    }
+    Ok(a)
+}
+
+fn run(args: &[String]) -> Result<(), Fail> {
+    let Some((cmd, rest)) = args.split_first() else {
+        return usage("missing command");
+    };
+    let a = parse(rest)?;
+    let one_input = || -> Result<&str, Fail> {
+        match a.inputs.as_slice() {
+            [one] => Ok(one.as_str()),
+            [] => usage("missing input file"),
+            _ => usage("expected one input file"),
+        }
+    };
+    match cmd.as_str() {
+        "compress" => compress(one_input()?, &a),
+        "decompress" => decompress(one_input()?, &a),
+        "inspect" => inspect(one_input()?),
+        "bench" if !a.inputs.is_empty() => bench(&a),
+        "bench" => usage("missing input file"),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => usage(format!("unknown command {other:?}")),
+    }
+}
+
+fn read_input(path: &str) -> Result<Vec<u8>, Fail> {
+    let mut buf = Vec::new();
+    let r = if path == "-" {
+        io::stdin().lock().read_to_end(&mut buf)
+    } else {
+        File::open(path).and_then(|mut f| f.read_to_end(&mut buf))
+    };
+    r.or_else(|e| fail(format!("cannot read {path}: {e}")))?;
+    Ok(buf)
+}
+
+/// Picks the output path (`-` for stdout) and refuses to clobber without `--force`.
+fn output_path(input: &str, a: &Args, derive: impl Fn(&str) -> String) -> Result<String, Fail> {
+    let out = match (&a.output, input) {
+        (Some(o), _) => o.clone(),
+        (None, "-") => "-".to_string(),
+        (None, i) => derive(i),
+    };
+    if out != "-" && !a.force && Path::new(&out).exists() {
+        return fail(format!("{out} already exists (use --force to overwrite)"));
+    }
+    if out != "-" && out == input {
+        return fail("output would overwrite the input");
+    }
+    Ok(out)
+}
+
+/// Writes through a temporary file and renames, so a failure never leaves a partial output.
+struct Output {
+    path: String,
+    tmp: Option<PathBuf>,
+    w: Box<dyn Write>,
+}
+
+impl Output {
+    fn create(path: &str) -> Result<Self, Fail> {
+        if path == "-" {
+            return Ok(Output { path: path.into(), tmp: None, w: Box::new(BufWriter::new(io::stdout().lock())) });
+        }
+        let tmp = PathBuf::from(format!("{path}.tmp{}", std::process::id()));
+        let f = File::create(&tmp).or_else(|e| fail(format!("cannot create {path}: {e}")))?;
+        Ok(Output { path: path.into(), tmp: Some(tmp), w: Box::new(BufWriter::with_capacity(1 << 20, f)) })
+    }
+    fn write(&mut self, b: &[u8]) -> Result<(), Fail> {
+        self.w.write_all(b).or_else(|e| fail(format!("cannot write {}: {e}", self.path)))
+    }
+    fn commit(mut self) -> Result<(), Fail> {
+        self.w.flush().or_else(|e| fail(format!("cannot write {}: {e}", self.path)))?;
+        if let Some(tmp) = self.tmp.take() {
+            fs::rename(&tmp, &self.path).or_else(|e| fail(format!("cannot write {}: {e}", self.path)))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Output {
+    fn drop(&mut self) {
+        if let Some(tmp) = &self.tmp {
+            let _ = fs::remove_file(tmp);
+        }
+    }
+}
+
+/// Progress on stderr, only when it is a terminal and the work takes a while.
+struct Progress {
+    on: bool,
+    start: Instant,
+    last: Instant,
+    total: u64,
+    verb: &'static str,
+}
+
+impl Progress {
+    fn new(verb: &'static str, total: u64) -> Self {
+        let now = Instant::now();
+        Progress { on: io::stderr().is_terminal(), start: now, last: now, total, verb }
+    }
+    fn update(&mut self, done: u64) {
+        if !self.on || self.last.elapsed().as_millis() < 200 || self.start.elapsed().as_millis() < 500 {
+            return;
+        }
+        self.last = Instant::now();
+        let secs = self.start.elapsed().as_secs_f64();
+        let pct = if self.total > 0 { format!("{:5.1}%", done as f64 * 100.0 / self.total as f64) } else { String::new() };
+        eprint!("\r{} {pct} {:.0} MB at {:.0} MB/s   ", self.verb, done as f64 / 1e6, done as f64 / 1e6 / secs);
+    }
+    fn done(&self) {
+        if self.on && self.start.elapsed().as_millis() >= 500 {
+            eprint!("\r{:60}\r", "");
+        }
+    }
+}
+
+fn compress(input: &str, a: &Args) -> Result<(), Fail> {
+    let dtype = match a.dtype.as_deref() {
+        None | Some("auto") => DTypeChoice::Auto,
+        Some(s) => DTypeChoice::Fixed(DType::parse(s).map_or_else(|| usage(format!("unknown dtype {s:?}")), Ok)?),
+    };
+    let out_path = output_path(input, a, |i| format!("{i}.{}", znw::EXTENSION))?;
+    let data = read_input(input)?;
+    let opts = Options {
+        dtype,
+        chunk_size: a.chunk_size.unwrap_or(znw::DEFAULT_CHUNK),
+        verify: a.verify,
+        threads: a.threads.unwrap_or_else(default_threads),
+    };
+    let mut progress = Progress::new("compressing", data.len() as u64);
+    let packed = znw::compress_with_progress(&data, &opts, &mut |done| progress.update(done))?;
+    progress.done();
+    let mut out = Output::create(&out_path)?;
+    out.write(&packed)?;
+    out.commit()
+}
+
+fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Streams the input through the push decoder straight to the output: bounded memory for
+/// any file size, and nothing unverified reaches the output.
+fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
+    let out_path = output_path(input, a, |i| {
+        i.strip_suffix(&format!(".{}", znw::EXTENSION)).map_or_else(|| format!("{i}.out"), str::to_string)
+    })?;
+    let mut reader: Box<dyn Read> = if input == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(File::open(input).or_else(|e| fail(format!("cannot read {input}: {e}")))?)
+    };
+    let total_in = fs::metadata(input).map(|m| m.len()).unwrap_or(0);
+    let mut first = vec![0u8; 16];
+    let n = read_full(&mut reader, &mut first).or_else(|e| fail(format!("cannot read {input}: {e}")))?;
+    first.truncate(n);
+    if zipnn_wasm::detect(&first) == Format::Unknown {
+        return Err(Error::NotCompressed.into());
+    }
+    struct W<'a>(&'a mut Output, Option<Fail>);
+    impl Sink for W<'_> {
+        fn data(&mut self, _offset: u64, bytes: &[u8]) -> Result<(), Error> {
+            if let Err(f) = self.0.write(bytes) {
+                self.1 = Some(f);
+                return Err(Error::InvalidInput("output write failed".into()));
+            }
+            Ok(())
+        }
+    }
+    let mut out = Output::create(&out_path)?;
+    let mut dec = Decoder::new(Limits::default());
+    let mut progress = Progress::new("decompressing", total_in);
+    let mut sink = W(&mut out, None);
+    let mut buf = vec![0u8; 4 << 20];
+    let feed = |dec: &mut Decoder, bytes: &[u8], sink: &mut W| -> Result<(), Fail> {
+        dec.push(bytes, sink).map_err(|e| sink.1.take().unwrap_or_else(|| e.into()))
+    };
+    feed(&mut dec, &first, &mut sink)?;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return fail(format!("cannot read {input}: {e}")),
+        };
+        feed(&mut dec, &buf[..n], &mut sink)?;
+        progress.update(dec.consumed());
+    }
+    dec.finish()?;
+    progress.done();
+    out.commit()
+}
+
+fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn inspect(input: &str) -> Result<(), Fail> {
+    let data = read_input(input)?;
+    let r = znw::inspect(&data)?;
+    let ratio = |c: u64, n: u64| if n == 0 { 0.0 } else { c as f64 / n as f64 };
+    println!(
+        "{input}: {} container, {} -> {} bytes, ratio {:.4}, {} chunks of up to {} bytes",
+        r.container, r.total_size, r.compressed_size, ratio(r.compressed_size, r.total_size), r.chunks, r.chunk_size
+    );
+    let width = r.segments.iter().map(|s| s.name.len()).max().unwrap_or(4).clamp(4, 60);
+    println!("{:width$}  {:8}  {:>18}  {:>12}  {:>12}  {:>6}", "name", "dtype", "shape", "size", "compressed", "ratio");
+    for s in &r.segments {
+        let dtype = if s.label.is_empty() { s.dtype.to_string() } else { s.label.clone() };
+        let shape = format!("{:?}", s.shape);
+        println!(
+            "{:width$}  {:8}  {:>18}  {:>12}  {:>12}  {:>6.4}",
+            s.name,
+            dtype,
+            shape,
+            s.length,
+            s.compressed,
+            ratio(s.compressed, s.length)
+        );
+    }
+    if let Some(s) = &r.suggestion {
+        println!(
+            "note: stored as plain bytes (ratio {:.4} on a sample); --dtype {} would give about {:.4}",
+            s.current_ratio, s.dtype, s.ratio
+        );
+    }
+    Ok(())
+}
+
+fn bench(a: &Args) -> Result<(), Fail> {
+    let threads = a.threads.unwrap_or(1);
+    println!("| file | MB | ratio | compress MB/s | decompress MB/s (warm) | decompress MB/s (fresh) |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for input in &a.inputs {
+        let data = read_input(input)?;
+        let dtype = match a.dtype.as_deref() {
+            None | Some("auto") => DTypeChoice::Auto,
+            Some(s) => DTypeChoice::Fixed(DType::parse(s).map_or_else(|| usage(format!("unknown dtype {s:?}")), Ok)?),
+        };
+        let opts = Options { dtype, threads, ..Options::default() };
+        let mb = data.len() as f64 / 1e6;
+        let (mut packed, mut tc) = (Vec::new(), f64::MAX);
+        for _ in 0..3 {
+            let t = Instant::now();
+            packed = znw::compress(&data, &opts)?;
+            tc = tc.min(t.elapsed().as_secs_f64());
+        }
+        let mut warm = vec![0u8; data.len()];
+        let (mut tw, mut tf) = (f64::MAX, f64::MAX);
+        for _ in 0..5 {
+            let t = Instant::now();
+            znw::decompress_into(&packed, &mut warm, threads)?;
+            tw = tw.min(t.elapsed().as_secs_f64());
+            let t = Instant::now();
+            let fresh = znw::decompress(&packed, &Limits::default(), threads)?;
+            tf = tf.min(t.elapsed().as_secs_f64());
+            if fresh != data || warm != data {
+                return fail(format!("{input}: round trip mismatch"));
+            }
+        }
+        let name = Path::new(input).file_name().map_or(input.clone(), |n| n.to_string_lossy().into_owned());
+        println!(
+            "| {name} | {mb:.2} | {:.4} | {:.0} | {:.0} | {:.0} |",
+            packed.len() as f64 / data.len().max(1) as f64,
+            mb / tc,
+            mb / tw,
+            mb / tf
+        );
+    }
+    Ok(())
+}

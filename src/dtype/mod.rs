@@ -1,1 +1,126 @@
 //! Element types and byte grouping.
+//!
+//! A float's bytes are not equally compressible: the exponent is skewed (~2.7 bits of entropy
+//! in trained weights) while sign and mantissa are close to random. Splitting every element's
+//! bytes into separate streams ("byte groups") lets the entropy coder see the exponent alone.
+//! For bfloat16 and float32 the exponent straddles two bytes, so first the sign bit is moved
+//! next to the mantissa (ZipNN's `bits_mode = 1`), which makes the exponent one whole byte.
+//!
+//! float16 keeps its natural bytes: any bit permutation *within* the high byte leaves its
+//! order-0 entropy unchanged, and splitting the 5-bit exponent from sign and mantissa measured
+//! slightly worse than coding the high byte as a whole (see `tests/dtype_grouping.rs`).
+
+mod group;
+
+pub use group::{merge, split};
+
+use core::fmt;
+
+/// The element type a stretch of data is coded as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DType {
+    /// Plain bytes: one stream, no grouping.
+    Bytes,
+    BF16,
+    F16,
+    F32,
+    F8E4M3,
+    F8E5M2,
+}
+
+impl DType {
+    pub const ALL: [DType; 6] = [
+        DType::Bytes,
+        DType::BF16,
+        DType::F16,
+        DType::F32,
+        DType::F8E4M3,
+        DType::F8E5M2,
+    ];
+
+    /// Bytes per element.
+    pub const fn size(self) -> usize {
+        match self {
+            DType::Bytes | DType::F8E4M3 | DType::F8E5M2 => 1,
+            DType::BF16 | DType::F16 => 2,
+            DType::F32 => 4,
+        }
+    }
+
+    /// Number of byte groups (streams) a chunk of this type is split into.
+    pub const fn groups(self) -> usize {
+        self.size()
+    }
+
+    /// The code stored in our container (FORMAT.md §3).
+    pub const fn code(self) -> u8 {
+        match self {
+            DType::Bytes => 0,
+            DType::BF16 => 1,
+            DType::F16 => 2,
+            DType::F32 => 3,
+            DType::F8E4M3 => 4,
+            DType::F8E5M2 => 5,
+        }
+    }
+
+    pub const fn from_code(code: u8) -> Option<DType> {
+        Some(match code {
+            0 => DType::Bytes,
+            1 => DType::BF16,
+            2 => DType::F16,
+            3 => DType::F32,
+            4 => DType::F8E4M3,
+            5 => DType::F8E5M2,
+            _ => return None,
+        })
+    }
+
+    /// Short name used by the CLI and JS API (`--dtype bf16`).
+    pub const fn name(self) -> &'static str {
+        match self {
+            DType::Bytes => "bytes",
+            DType::BF16 => "bf16",
+            DType::F16 => "fp16",
+            DType::F32 => "fp32",
+            DType::F8E4M3 => "fp8-e4m3",
+            DType::F8E5M2 => "fp8-e5m2",
+        }
+    }
+
+    /// Parses CLI/JS names and the common aliases (`bfloat16`, `float32`, safetensors' `F16`...).
+    pub fn parse(s: &str) -> Option<DType> {
+        let lower = s.to_ascii_lowercase();
+        Some(match lower.as_str() {
+            "bytes" | "byte" | "u8" | "raw" => DType::Bytes,
+            "bf16" | "bfloat16" => DType::BF16,
+            "fp16" | "f16" | "float16" | "half" => DType::F16,
+            "fp32" | "f32" | "float32" | "float" => DType::F32,
+            "fp8-e4m3" | "fp8_e4m3" | "f8_e4m3" | "f8e4m3" | "float8_e4m3fn" | "e4m3" => {
+                DType::F8E4M3
+            }
+            "fp8-e5m2" | "fp8_e5m2" | "f8_e5m2" | "f8e5m2" | "float8_e5m2" | "e5m2" => {
+                DType::F8E5M2
+            }
+            _ => return None,
+        })
+    }
+
+    /// The coding dtype for a safetensors dtype string; integers and anything unknown are bytes.
+    pub fn from_safetensors(s: &str) -> DType {
+        match s {
+            "BF16" => DType::BF16,
+            "F16" => DType::F16,
+            "F32" => DType::F32,
+            "F8_E4M3" => DType::F8E4M3,
+            "F8_E5M2" => DType::F8E5M2,
+            _ => DType::Bytes,
+        }
+    }
+}
+
+impl fmt::Display for DType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

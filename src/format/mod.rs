@@ -1,0 +1,97 @@
+//! Container formats: our `.znw` container, ZipNN's frames, and the tensor-file parsers that
+//! tell the encoder where each tensor starts and which element type it has.
+
+pub mod safetensors;
+pub mod znw;
+
+mod error;
+pub use error::Error;
+
+/// Caller-set bounds for decoding untrusted input.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Largest decoded size accepted; checked against the header before anything is allocated.
+    pub max_output: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        // wasm32 linear memory tops out at 4 GiB and the input must fit too.
+        let max_output = if cfg!(target_pointer_width = "32") {
+            u32::MAX as u64 / 2
+        } else {
+            u64::MAX
+        };
+        Limits { max_output }
+    }
+}
+
+/// What kind of file the original bytes were, as far as the encoder understood them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Container {
+    Raw,
+    Safetensors,
+}
+
+impl Container {
+    pub const fn code(self) -> u8 {
+        match self {
+            Container::Raw => 0,
+            Container::Safetensors => 1,
+        }
+    }
+    pub const fn from_code(c: u8) -> Option<Self> {
+        match c {
+            0 => Some(Container::Raw),
+            1 => Some(Container::Safetensors),
+            _ => None,
+        }
+    }
+    pub const fn name(self) -> &'static str {
+        match self {
+            Container::Raw => "raw",
+            Container::Safetensors => "safetensors",
+        }
+    }
+}
+
+/// Converts a size read from a file to `usize`, rejecting what the host cannot address
+/// (wasm32's `usize` is 4 bytes) instead of truncating it.
+pub(crate) fn to_usize(v: u64) -> Result<usize, Error> {
+    usize::try_from(v).map_err(|_| Error::TooLarge { size: v, limit: usize::MAX as u64 })
+}
+
+/// Little-endian readers over a byte slice that fail with `Truncated` instead of panicking.
+pub(crate) struct Reader<'a> {
+    pub buf: &'a [u8],
+    pub pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(buf: &'a [u8]) -> Self {
+        Reader { buf, pos: 0 }
+    }
+    pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], Error> {
+        let end = self.pos.checked_add(n).ok_or(Error::Truncated)?;
+        let s = self.buf.get(self.pos..end).ok_or(Error::Truncated)?;
+        self.pos = end;
+        Ok(s)
+    }
+    pub fn array<const N: usize>(&mut self) -> Result<[u8; N], Error> {
+        let mut a = [0u8; N];
+        a.copy_from_slice(self.bytes(N)?);
+        Ok(a)
+    }
+    pub fn u8(&mut self) -> Result<u8, Error> {
+        Ok(self.array::<1>()?[0])
+    }
+    pub fn u16(&mut self) -> Result<u16, Error> {
+        Ok(u16::from_le_bytes(self.array()?))
+    }
+    pub fn u32(&mut self) -> Result<u32, Error> {
+        Ok(u32::from_le_bytes(self.array()?))
+    }
+    pub fn u64(&mut self) -> Result<u64, Error> {
+        Ok(u64::from_le_bytes(self.array()?))
+    }
+}

@@ -1,0 +1,142 @@
+//! safetensors: an 8-byte little-endian header length, a JSON header, then the tensor data.
+//! We only read the header to learn where each tensor is and what type it has; the bytes,
+//! header included, are compressed and restored verbatim.
+
+use crate::format::Error;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TensorInfo {
+    pub name: String,
+    /// The safetensors dtype string (`"BF16"`, `"F32"`, `"I64"`, ...).
+    pub dtype: String,
+    pub shape: Vec<u64>,
+    /// Absolute byte range in the file.
+    pub start: u64,
+    pub end: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Length of the 8-byte size prefix plus the JSON header: where tensor data begins.
+    pub data_start: u64,
+    /// Tensors sorted by offset.
+    pub tensors: Vec<TensorInfo>,
+    /// The raw `__metadata__` object, if any (string → string).
+    pub metadata: Vec<(String, String)>,
+}
+
+/// Bytes per element of a safetensors dtype, when known.
+pub fn dtype_size(dtype: &str) -> Option<u64> {
+    Some(match dtype {
+        "BOOL" | "U8" | "I8" | "F8_E4M3" | "F8_E5M2" | "F8_E8M0" => 1,
+        "U16" | "I16" | "F16" | "BF16" => 2,
+        "U32" | "I32" | "F32" => 4,
+        "U64" | "I64" | "F64" => 8,
+        _ => return None,
+    })
+}
+
+/// Largest JSON header we parse (the safetensors spec caps it at 100 MB).
+const MAX_HEADER: u64 = 100_000_000;
+
+/// Reads the layout of a safetensors file from its first bytes (`buf` must hold at least the
+/// header; `file_len` is the whole file's length). Errors mean "not a valid safetensors file".
+pub fn parse(buf: &[u8], file_len: u64) -> Result<Layout, Error> {
+    let n = u64::from_le_bytes(buf.get(..8).ok_or(Error::Truncated)?.try_into().unwrap_or([0; 8]));
+    if n < 2 || n > MAX_HEADER || 8 + n > file_len {
+        return Err(Error::corrupt("safetensors header length out of range"));
+    }
+    let json = buf.get(8..8 + n as usize).ok_or(Error::Truncated)?;
+    if json[0] != b'{' {
+        return Err(Error::corrupt("safetensors header is not a JSON object"));
+    }
+    let value: serde_json::Value = serde_json::from_slice(trim_padding(json))
+        .map_err(|_| Error::corrupt("safetensors header is not valid JSON"))?;
+    let obj = value.as_object().ok_or_else(|| Error::corrupt("header is not an object"))?;
+    let data_start = 8 + n;
+    let data_len = file_len - data_start;
+    let mut tensors = Vec::with_capacity(obj.len());
+    let mut metadata = Vec::new();
+    for (name, v) in obj {
+        if name == "__metadata__" {
+            if let Some(m) = v.as_object() {
+                for (k, v) in m {
+                    metadata.push((k.clone(), v.as_str().unwrap_or_default().into()));
+                }
+            }
+            continue;
+        }
+        let bad = || Error::corrupt(alloc::format!("tensor {name:?} has a malformed entry"));
+        let dtype = v.get("dtype").and_then(|d| d.as_str()).ok_or_else(bad)?;
+        let shape: Vec<u64> = v
+            .get("shape")
+            .and_then(|s| s.as_array())
+            .ok_or_else(bad)?
+            .iter()
+            .map(|d| d.as_u64().ok_or_else(bad))
+            .collect::<Result<_, _>>()?;
+        let offs = v.get("data_offsets").and_then(|o| o.as_array()).ok_or_else(bad)?;
+        let (s, e) = match offs.as_slice() {
+            [s, e] => (s.as_u64().ok_or_else(bad)?, e.as_u64().ok_or_else(bad)?),
+            _ => return Err(bad()),
+        };
+        if s > e || e > data_len {
+            return Err(bad());
+        }
+        if let Some(size) = dtype_size(dtype) {
+            let elems = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+            if elems.and_then(|n| n.checked_mul(size)) != Some(e - s) {
+                return Err(bad());
+            }
+        }
+        tensors.push(TensorInfo {
+            name: name.clone(),
+            dtype: dtype.into(),
+            shape,
+            start: data_start + s,
+            end: data_start + e,
+        });
+    }
+    tensors.sort_by_key(|t| (t.start, t.end));
+    if tensors.windows(2).any(|w| w[0].end > w[1].start) {
+        return Err(Error::corrupt("safetensors tensors overlap"));
+    }
+    Ok(Layout { data_start, tensors, metadata })
+}
+
+/// The spec allows trailing spaces after the JSON object (writers pad to 8 bytes).
+fn trim_padding(json: &[u8]) -> &[u8] {
+    let end = json.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
+    &json[..end]
+}
+
+/// Writes a safetensors header (length prefix + JSON, space-padded to a multiple of 8).
+/// `entries` are (name, dtype, shape, start, end) relative to the data section.
+pub fn write_header(
+    entries: &[(String, String, Vec<u64>, u64, u64)],
+    metadata: &[(String, String)],
+    out: &mut Vec<u8>,
+) {
+    use serde_json::{Map, Value};
+    let mut obj = Map::new();
+    if !metadata.is_empty() {
+        let m: Map<String, Value> =
+            metadata.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        obj.insert("__metadata__".into(), Value::Object(m));
+    }
+    for (name, dtype, shape, s, e) in entries {
+        let mut t = Map::new();
+        t.insert("dtype".into(), Value::String(dtype.clone()));
+        t.insert("shape".into(), Value::Array(shape.iter().map(|&d| d.into()).collect()));
+        t.insert("data_offsets".into(), Value::Array(alloc::vec![(*s).into(), (*e).into()]));
+        obj.insert(name.clone(), Value::Object(t));
+    }
+    let mut json = serde_json::to_vec(&Value::Object(obj)).unwrap_or_default();
+    while json.len() % 8 != 0 {
+        json.push(b' ');
+    }
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+}

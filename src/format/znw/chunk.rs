@@ -1,0 +1,152 @@
+//! Chunk and end records (FORMAT.md §3–§4). Every chunk decodes on its own: its dtype, its
+//! decoded length and its checksum are in its 16-byte head, its tables in its body.
+
+use super::header::chunk_checksum;
+use crate::dtype::{self, DType};
+use crate::entropy::block;
+use crate::format::{Error, Reader};
+use alloc::vec::Vec;
+
+pub const CHUNK_TAG: u8 = b'C';
+pub const END_TAG: u8 = b'E';
+pub const HEAD_LEN: usize = 16;
+pub const END_LEN: usize = 24;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkHead {
+    pub dtype: DType,
+    pub raw_len: u32,
+    pub body_len: u32,
+    pub checksum: u32,
+}
+
+/// What a record head says: a chunk follows, or the stream ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Record {
+    Chunk(ChunkHead),
+    End { total: u64, chunks: u64 },
+}
+
+impl Record {
+    /// Bytes needed to parse the record head that starts with `tag`.
+    pub fn head_len(tag: u8) -> Result<usize, Error> {
+        match tag {
+            CHUNK_TAG => Ok(HEAD_LEN),
+            END_TAG => Ok(END_LEN),
+            _ => Err(Error::corrupt("unknown record tag")),
+        }
+    }
+
+    /// Parses a record head; `max_chunk` comes from the file header.
+    pub fn parse(buf: &[u8], max_chunk: u32) -> Result<Record, Error> {
+        let mut r = Reader::new(buf);
+        let tag = r.u8()?;
+        if tag == END_TAG {
+            let head = buf.get(..END_LEN).ok_or(Error::Truncated)?;
+            r.bytes(3)?;
+            let total = r.u64()?;
+            let chunks = r.u64()?;
+            let sum = r.u32()?;
+            if super::header::checksum(&head[..20]) != sum || head[1..4] != [0, 0, 0] {
+                return Err(Error::Checksum { what: "end record", offset: total });
+            }
+            return Ok(Record::End { total, chunks });
+        }
+        if tag != CHUNK_TAG {
+            return Err(Error::corrupt("unknown record tag"));
+        }
+        let dtype = DType::from_code(r.u8()?).ok_or_else(|| Error::corrupt("unknown chunk dtype"))?;
+        if r.u16()? != 0 {
+            return Err(Error::corrupt("reserved chunk bits set"));
+        }
+        let raw_len = r.u32()?;
+        let body_len = r.u32()?;
+        let checksum = r.u32()?;
+        if raw_len == 0 || raw_len > max_chunk || raw_len as usize % dtype.size() != 0 {
+            return Err(Error::corrupt("chunk length out of range"));
+        }
+        // No block can be larger than raw plus its mode/length bytes: bounds buffering.
+        if body_len as u64 > raw_len as u64 + 16 * dtype.groups() as u64 {
+            return Err(Error::corrupt("chunk body larger than its data"));
+        }
+        Ok(Record::Chunk(ChunkHead { dtype, raw_len, body_len, checksum }))
+    }
+}
+
+pub fn write_end(total: u64, chunks: u64, out: &mut Vec<u8>) {
+    let start = out.len();
+    out.extend_from_slice(&[END_TAG, 0, 0, 0]);
+    out.extend_from_slice(&total.to_le_bytes());
+    out.extend_from_slice(&chunks.to_le_bytes());
+    let sum = super::header::checksum(&out[start..]);
+    out.extend_from_slice(&sum.to_le_bytes());
+}
+
+/// Appends one chunk record for `data` (decoded offset `offset`) coded as `dtype`.
+/// `scratch` is reused across calls to avoid allocating per chunk.
+pub fn encode(data: &[u8], dtype: DType, offset: u64, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+    debug_assert!(!data.is_empty() && data.len() % dtype.size() == 0);
+    let start = out.len();
+    out.extend_from_slice(&[CHUNK_TAG, dtype.code(), 0, 0]);
+    out.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    out.extend_from_slice(&[0; 4]); // body length, patched below
+    out.extend_from_slice(&chunk_checksum(data, offset).to_le_bytes());
+    if dtype.groups() == 1 {
+        block::encode(data, out);
+    } else {
+        dtype::split(dtype, data, scratch);
+        for group in scratch.chunks_exact(data.len() / dtype.size()) {
+            block::encode(group, out);
+        }
+    }
+    let body = (out.len() - start - HEAD_LEN) as u32;
+    out[start + 8..start + 12].copy_from_slice(&body.to_le_bytes());
+}
+
+/// Decodes a chunk body into `dst` (exactly `head.raw_len` bytes) and verifies its checksum.
+pub fn decode(
+    head: &ChunkHead,
+    body: &[u8],
+    offset: u64,
+    dst: &mut [u8],
+    scratch: &mut Vec<u8>,
+) -> Result<(), Error> {
+    debug_assert_eq!(dst.len(), head.raw_len as usize);
+    let groups = head.dtype.groups();
+    let used = if groups == 1 {
+        block::decode(body, dst)?
+    } else {
+        let n = dst.len() / groups;
+        scratch.resize(dst.len(), 0);
+        // Raw groups are merged straight from the input; others are decoded into scratch.
+        let mut raw: [Option<core::ops::Range<usize>>; 4] = [None, None, None, None];
+        let mut pos = 0;
+        for (g, slot) in scratch.chunks_exact_mut(n).enumerate() {
+            let rest = body.get(pos..).ok_or(Error::Truncated)?;
+            if rest.first() == Some(&block::RAW) {
+                let r = pos + 1..pos + 1 + n;
+                body.get(r.clone()).ok_or_else(|| Error::corrupt("raw block past chunk end"))?;
+                pos = r.end;
+                raw[g] = Some(r);
+            } else {
+                pos += block::decode(rest, slot)?;
+            }
+        }
+        let mut parts: [&[u8]; 4] = [&[]; 4];
+        for (g, part) in parts.iter_mut().enumerate().take(groups) {
+            *part = match &raw[g] {
+                Some(r) => &body[r.clone()],
+                None => &scratch[g * n..(g + 1) * n],
+            };
+        }
+        dtype::merge(head.dtype, &parts[..groups], dst);
+        pos
+    };
+    if used != body.len() {
+        return Err(Error::corrupt("chunk body length does not match its blocks"));
+    }
+    if chunk_checksum(dst, offset) != head.checksum {
+        return Err(Error::Checksum { what: "chunk", offset });
+    }
+    Ok(())
+}

@@ -1,0 +1,131 @@
+//! What a compressed file holds, per segment, without decoding more than a small sample.
+
+use super::{chunk, index, ChunkInfo, Header};
+use crate::dtype::DType;
+use crate::format::{Error, Limits};
+use alloc::string::String;
+use alloc::vec::Vec;
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SegmentReport {
+    pub name: String,
+    pub dtype: &'static str,
+    pub label: String,
+    pub shape: Vec<u64>,
+    pub offset: u64,
+    pub length: u64,
+    /// Compressed bytes attributed to this segment (chunks shared by several segments are
+    /// split in proportion to the bytes each holds).
+    pub compressed: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Suggestion {
+    pub dtype: &'static str,
+    /// Ratio the suggested type reached on the sample, and the ratio of the sample as stored.
+    pub ratio: f64,
+    pub current_ratio: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Report {
+    pub format: &'static str,
+    pub container: &'static str,
+    pub total_size: u64,
+    pub compressed_size: u64,
+    pub chunk_size: u32,
+    pub chunks: usize,
+    pub segments: Vec<SegmentReport>,
+    /// For files stored as plain bytes: a float type that would compress the data better.
+    pub suggestion: Option<Suggestion>,
+}
+
+/// Sample size decoded to look for a better element type.
+const SAMPLE: usize = 4 << 20;
+
+pub fn inspect(data: &[u8]) -> Result<Report, Error> {
+    let (header, chunks) = index(data, &Limits::default())?;
+    let total = chunks.last().map_or(0, |c| c.offset + c.head.raw_len as u64);
+    let mut segments: Vec<SegmentReport> = header
+        .segments
+        .iter()
+        .map(|s| SegmentReport {
+            name: s.name.clone(),
+            dtype: s.dtype.name(),
+            label: s.label.clone(),
+            shape: s.shape.clone(),
+            offset: s.offset,
+            length: s.length,
+            compressed: 0,
+        })
+        .collect();
+    attribute(&chunks, &mut segments);
+    let suggestion = suggest(data, &header, &chunks)?;
+    Ok(Report {
+        format: "znw",
+        container: header.container.name(),
+        total_size: total,
+        compressed_size: data.len() as u64,
+        chunk_size: header.max_chunk,
+        chunks: chunks.len(),
+        segments,
+        suggestion,
+    })
+}
+
+/// Spreads each chunk's record size over the segments it overlaps.
+fn attribute(chunks: &[ChunkInfo], segments: &mut [SegmentReport]) {
+    let mut first = 0;
+    for c in chunks {
+        let (cs, ce) = (c.offset, c.offset + c.head.raw_len as u64);
+        let rec = (chunk::HEAD_LEN + c.head.body_len as usize) as u64;
+        while first < segments.len() && segments[first].offset + segments[first].length <= cs {
+            first += 1;
+        }
+        for s in segments[first..].iter_mut() {
+            if s.offset >= ce {
+                break;
+            }
+            let overlap = (s.offset + s.length).min(ce).saturating_sub(s.offset.max(cs));
+            s.compressed += rec * overlap / (ce - cs);
+        }
+    }
+}
+
+/// For a file coded entirely as bytes, trial-compress a decoded sample as each float type.
+fn suggest(data: &[u8], header: &Header, chunks: &[ChunkInfo]) -> Result<Option<Suggestion>, Error> {
+    if chunks.is_empty() || chunks.iter().any(|c| c.head.dtype != DType::Bytes) {
+        return Ok(None);
+    }
+    let mut sample = Vec::new();
+    let mut stored = 0usize;
+    let mut scratch = Vec::new();
+    for c in chunks {
+        if sample.len() >= SAMPLE {
+            break;
+        }
+        let at = sample.len();
+        sample.resize(at + c.head.raw_len as usize, 0);
+        let body = &data[c.body_offset..c.body_offset + c.head.body_len as usize];
+        chunk::decode(&c.head, body, c.offset, &mut sample[at..], &mut scratch)?;
+        stored += chunk::HEAD_LEN + body.len();
+    }
+    let current_ratio = stored as f64 / sample.len() as f64;
+    let mut best: Option<Suggestion> = None;
+    for dtype in [DType::BF16, DType::F16, DType::F32] {
+        let whole = sample.len() / dtype.size() * dtype.size();
+        let mut out = Vec::new();
+        for (i, piece) in sample[..whole].chunks(header.max_chunk as usize).enumerate() {
+            let piece = &piece[..piece.len() / dtype.size() * dtype.size()];
+            if !piece.is_empty() {
+                chunk::encode(piece, dtype, i as u64, &mut out, &mut scratch);
+            }
+        }
+        let ratio = out.len() as f64 / whole.max(1) as f64;
+        // Only worth a note when it saves at least 1% of the file.
+        if ratio < current_ratio - 0.01 && best.as_ref().is_none_or(|b| ratio < b.ratio) {
+            best = Some(Suggestion { dtype: dtype.name(), ratio, current_ratio });
+        }
+    }
+    Ok(best)
+}

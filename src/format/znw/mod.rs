@@ -1,0 +1,353 @@
+//! Our container, `.znw` (FORMAT.md): a header with the segment table, then independent
+//! chunk records in file order, then an end record. Chunk-major, so decoding can start with the
+//! first bytes received and every chunk can be decoded on its own (in parallel, or at random).
+
+pub mod chunk;
+pub mod header;
+pub mod inspect;
+
+pub use chunk::{ChunkHead, Record};
+pub use header::{Header, Segment, MAGIC};
+pub use inspect::{inspect, Report};
+
+use crate::dtype::DType;
+use crate::format::{safetensors, to_usize, Container, Error, Limits};
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// File extension of our container.
+pub const EXTENSION: &str = "znw";
+/// Default chunk size: ZipNN's, so each bf16 byte group is 128 KiB (huff0's block limit).
+pub const DEFAULT_CHUNK: u32 = 256 << 10;
+
+/// How to read the input when compressing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DTypeChoice {
+    /// Detect containers (safetensors: each tensor its own dtype); anything else is bytes.
+    Auto,
+    /// Code an unrecognised file as this element type (containers still use their own).
+    Fixed(DType),
+}
+
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub dtype: DTypeChoice,
+    pub chunk_size: u32,
+    /// Decode every chunk again after encoding it and compare (catches encoder bugs).
+    pub verify: bool,
+    /// Worker threads for native encode/decode (1 = current thread only).
+    pub threads: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options { dtype: DTypeChoice::Auto, chunk_size: DEFAULT_CHUNK, verify: false, threads: 1 }
+    }
+}
+
+/// One planned chunk: a stretch of the input coded as one element type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    pub offset: u64,
+    pub len: u32,
+    pub dtype: DType,
+}
+
+/// Works out the header (segment table) for `data`.
+pub fn describe(data: &[u8], choice: DTypeChoice, chunk_size: u32) -> Header {
+    let total = data.len() as u64;
+    let mut segments = Vec::new();
+    let mut container = Container::Raw;
+    if let Ok(layout) = safetensors::parse(data, total) {
+        container = Container::Safetensors;
+        segments.push(Segment {
+            name: String::from("__header__"),
+            dtype: DType::Bytes,
+            label: String::from("JSON"),
+            shape: Vec::new(),
+            offset: 0,
+            length: layout.data_start,
+        });
+        let mut pos = layout.data_start;
+        for t in layout.tensors {
+            if t.start > pos {
+                segments.push(gap(pos, t.start));
+            }
+            segments.push(Segment {
+                dtype: DType::from_safetensors(&t.dtype),
+                name: t.name,
+                label: t.dtype,
+                shape: t.shape,
+                offset: t.start,
+                length: t.end - t.start,
+            });
+            pos = t.end;
+        }
+        if total > pos {
+            segments.push(gap(pos, total));
+        }
+    } else {
+        let dtype = match choice {
+            DTypeChoice::Auto => DType::Bytes,
+            DTypeChoice::Fixed(d) => d,
+        };
+        segments.push(Segment {
+            name: String::new(),
+            dtype,
+            label: String::new(),
+            shape: Vec::new(),
+            offset: 0,
+            length: total,
+        });
+    }
+    Header { total_size: Some(total), max_chunk: chunk_size, container, segments }
+}
+
+fn gap(start: u64, end: u64) -> Segment {
+    Segment {
+        name: String::from("__padding__"),
+        dtype: DType::Bytes,
+        label: String::new(),
+        shape: Vec::new(),
+        offset: start,
+        length: end - start,
+    }
+}
+
+/// Cuts the input into chunks: runs of equal dtype are cut every `chunk_size` bytes; a run's
+/// bytes beyond its last whole element become a separate byte chunk.
+pub fn plan(header: &Header, total: u64) -> Vec<Piece> {
+    let chunk = header.max_chunk as u64;
+    // Runs of consecutive segments with the same dtype; uncovered bytes are plain bytes.
+    let mut runs: Vec<(u64, u64, DType)> = Vec::new();
+    let push = |runs: &mut Vec<(u64, u64, DType)>, s: u64, e: u64, d: DType| {
+        if e <= s {
+            return;
+        }
+        // Tiny float stretches are not worth a grouped chunk.
+        let d = if e - s < 64 { DType::Bytes } else { d };
+        match runs.last_mut() {
+            Some(last) if last.2 == d && last.1 == s => last.1 = e,
+            _ => runs.push((s, e, d)),
+        }
+    };
+    let mut pos = 0;
+    for s in &header.segments {
+        push(&mut runs, pos, s.offset, DType::Bytes);
+        push(&mut runs, s.offset, s.offset + s.length, s.dtype);
+        pos = s.offset + s.length;
+    }
+    push(&mut runs, pos, total, DType::Bytes);
+
+    let mut pieces = Vec::new();
+    for (start, end, dtype) in runs {
+        let w = dtype.size() as u64;
+        let whole_end = start + (end - start) / w * w;
+        let mut at = start;
+        while at < whole_end {
+            let len = chunk.min(whole_end - at);
+            pieces.push(Piece { offset: at, len: len as u32, dtype });
+            at += len;
+        }
+        if whole_end < end {
+            pieces.push(Piece { offset: whole_end, len: (end - whole_end) as u32, dtype: DType::Bytes });
+        }
+    }
+    pieces
+}
+
+/// Compresses `data` into a complete `.znw` file.
+pub fn compress(data: &[u8], opts: &Options) -> Result<Vec<u8>, Error> {
+    compress_with_progress(data, opts, &mut |_| {})
+}
+
+/// [`compress`], calling `progress(bytes done)` every few MiB.
+pub fn compress_with_progress(
+    data: &[u8],
+    opts: &Options,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Vec<u8>, Error> {
+    if opts.chunk_size == 0 || opts.chunk_size > header::MAX_CHUNK || opts.chunk_size % 4 != 0 {
+        return Err(Error::InvalidInput(alloc::format!(
+            "chunk size must be a multiple of 4 in 4..={}",
+            header::MAX_CHUNK
+        )));
+    }
+    let header = describe(data, opts.dtype, opts.chunk_size);
+    let pieces = plan(&header, data.len() as u64);
+    let mut out = Vec::with_capacity(data.len() / 2 + 1024);
+    header.write(&mut out);
+    for batch in pieces.chunks(32 * opts.threads.max(1)) {
+        let body = encode_pieces(data, batch, opts)?;
+        out.extend_from_slice(&body);
+        progress(batch.last().map_or(0, |p| p.offset + p.len as u64));
+    }
+    chunk::write_end(data.len() as u64, pieces.len() as u64, &mut out);
+    Ok(out)
+}
+
+/// Encodes the chunk records for `pieces`, on `opts.threads` threads where available.
+fn encode_pieces(data: &[u8], pieces: &[Piece], opts: &Options) -> Result<Vec<u8>, Error> {
+    #[cfg(feature = "std")]
+    if opts.threads > 1 && pieces.len() > 1 {
+        let per = pieces.len().div_ceil(opts.threads);
+        let parts: Vec<Result<Vec<u8>, Error>> = std::thread::scope(|s| {
+            let handles: Vec<_> = pieces
+                .chunks(per)
+                .map(|ps| s.spawn(move || encode_serial(data, ps, opts.verify)))
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("encoder thread panicked")).collect()
+        });
+        let mut out = Vec::new();
+        for p in parts {
+            out.extend_from_slice(&p?);
+        }
+        return Ok(out);
+    }
+    encode_serial(data, pieces, opts.verify)
+}
+
+fn encode_serial(data: &[u8], pieces: &[Piece], verify: bool) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    let (mut scratch, mut check, mut check_scratch) = (Vec::new(), Vec::new(), Vec::new());
+    for p in pieces {
+        let src = &data[p.offset as usize..p.offset as usize + p.len as usize];
+        let start = out.len();
+        chunk::encode(src, p.dtype, p.offset, &mut out, &mut scratch);
+        if verify {
+            let rec = &out[start..];
+            let Ok(Record::Chunk(head)) = Record::parse(rec, p.len) else {
+                return Err(Error::corrupt("encoder wrote an unreadable chunk (verify)"));
+            };
+            check.resize(p.len as usize, 0);
+            chunk::decode(&head, &rec[chunk::HEAD_LEN..], p.offset, &mut check, &mut check_scratch)
+                .map_err(|_| Error::corrupt("encoder wrote an undecodable chunk (verify)"))?;
+            if check != src {
+                return Err(Error::corrupt("encoder round-trip mismatch (verify)"));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Where one chunk's record sits in the file and where its bytes go in the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChunkInfo {
+    pub head: ChunkHead,
+    /// Offset of the chunk body in the compressed file.
+    pub body_offset: usize,
+    /// Decoded offset.
+    pub offset: u64,
+}
+
+/// Parses the header and walks every record head: the chunk index needed for parallel or
+/// random-access decoding. Verifies the end record; does not decode chunk bodies.
+pub fn index(data: &[u8], limits: &Limits) -> Result<(Header, Vec<ChunkInfo>), Error> {
+    let (header, mut pos) = Header::parse(data)?;
+    if let Some(t) = header.total_size {
+        if t > limits.max_output {
+            return Err(Error::TooLarge { size: t, limit: limits.max_output });
+        }
+    }
+    let mut chunks = Vec::new();
+    let mut offset = 0u64;
+    loop {
+        let rec = data.get(pos..).filter(|r| !r.is_empty()).ok_or(Error::Truncated)?;
+        match Record::parse(rec, header.max_chunk)? {
+            Record::Chunk(head) => {
+                let body_offset = pos + chunk::HEAD_LEN;
+                let end = body_offset + head.body_len as usize;
+                if end > data.len() {
+                    return Err(Error::Truncated);
+                }
+                chunks.push(ChunkInfo { head, body_offset, offset });
+                offset += head.raw_len as u64;
+                if header.total_size.is_some_and(|t| offset > t) || offset > limits.max_output {
+                    return Err(Error::corrupt("chunks exceed the declared size"));
+                }
+                pos = end;
+            }
+            Record::End { total, chunks: n } => {
+                if total != offset || n != chunks.len() as u64 {
+                    return Err(Error::corrupt("end record does not match the chunks"));
+                }
+                if header.total_size.is_some_and(|t| t != total) {
+                    return Err(Error::corrupt("end record does not match the header size"));
+                }
+                pos += chunk::END_LEN;
+                if pos != data.len() {
+                    return Err(Error::corrupt("trailing bytes after the end record"));
+                }
+                return Ok((header, chunks));
+            }
+        }
+    }
+}
+
+/// Decompresses a whole `.znw` file held in memory.
+pub fn decompress(data: &[u8], limits: &Limits, threads: usize) -> Result<Vec<u8>, Error> {
+    let (_, chunks) = index(data, limits)?;
+    let total = chunks.last().map_or(0, |c| c.offset + c.head.raw_len as u64);
+    let mut out = Vec::new();
+    out.try_reserve_exact(to_usize(total)?)
+        .map_err(|_| Error::TooLarge { size: total, limit: limits.max_output })?;
+    out.resize(total as usize, 0);
+    decode_chunks(data, &chunks, &mut out, threads)?;
+    Ok(out)
+}
+
+/// Decompresses into a caller-provided buffer (e.g. reused or already-mapped memory), which
+/// must be exactly the decoded size. Returns that size.
+pub fn decompress_into(data: &[u8], dst: &mut [u8], threads: usize) -> Result<usize, Error> {
+    let limits = Limits { max_output: dst.len() as u64 };
+    let (_, chunks) = index(data, &limits)?;
+    let total = chunks.last().map_or(0, |c| c.offset + c.head.raw_len as u64);
+    if total != dst.len() as u64 {
+        return Err(Error::InvalidInput(alloc::format!(
+            "output buffer has {} bytes, the file decodes to {total}",
+            dst.len()
+        )));
+    }
+    decode_chunks(data, &chunks, dst, threads)?;
+    Ok(dst.len())
+}
+
+/// Decodes indexed chunks into `out` (the whole decoded file).
+pub fn decode_chunks(
+    data: &[u8],
+    chunks: &[ChunkInfo],
+    out: &mut [u8],
+    threads: usize,
+) -> Result<(), Error> {
+    #[cfg(feature = "std")]
+    if threads > 1 && chunks.len() > 1 {
+        // Contiguous runs of chunks per thread, so each thread owns one slice of the output.
+        let per = chunks.len().div_ceil(threads);
+        return std::thread::scope(|s| {
+            let mut rest = out;
+            let mut handles = Vec::new();
+            for group in chunks.chunks(per) {
+                let len: usize = group.iter().map(|c| c.head.raw_len as usize).sum();
+                let (mine, tail) = rest.split_at_mut(len);
+                rest = tail;
+                handles.push(s.spawn(move || decode_serial(data, group, mine)));
+            }
+            handles.into_iter().try_for_each(|h| h.join().expect("decoder thread panicked"))
+        });
+    }
+    let _ = threads;
+    decode_serial(data, chunks, out)
+}
+
+/// Decodes `chunks` into `out`, which starts at the first chunk's decoded offset.
+fn decode_serial(data: &[u8], chunks: &[ChunkInfo], out: &mut [u8]) -> Result<(), Error> {
+    let base = chunks.first().map_or(0, |c| c.offset);
+    let mut scratch = Vec::new();
+    for c in chunks {
+        let at = (c.offset - base) as usize;
+        let dst = &mut out[at..at + c.head.raw_len as usize];
+        let body = &data[c.body_offset..c.body_offset + c.head.body_len as usize];
+        chunk::decode(&c.head, body, c.offset, dst, &mut scratch)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,341 @@
+//! Push-style streaming over our container, for any chunking of the input (one byte at a time
+//! up to whole files). Like miniz_oxide's stream API, the caller feeds slices and gets output
+//! through a sink; unlike it, output comes only in whole chunks whose checksum verified.
+//!
+//! Memory is bounded by one record (≤ 16 MiB + a few bytes, 256 KiB + 32 by default) plus the
+//! header, whatever the file size.
+
+use crate::dtype::DType;
+use crate::format::znw::chunk::{self, ChunkHead, Record};
+use crate::format::znw::header::{self, Header};
+use crate::format::{Container, Error, Limits};
+use alloc::vec::Vec;
+
+/// Receives what the decoder learns, in file order.
+pub trait Sink {
+    /// The header has been read and verified (sizes, segment table).
+    fn header(&mut self, _header: &Header) -> Result<(), Error> {
+        Ok(())
+    }
+    /// A chunk's decoded bytes at decoded `offset`, checksum verified.
+    fn data(&mut self, offset: u64, bytes: &[u8]) -> Result<(), Error>;
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Prefix,
+    Header(usize),
+    Tag,
+    Head(usize),
+    Body(ChunkHead),
+    Done,
+}
+
+/// Streaming decoder for `.znw` files.
+pub struct Decoder {
+    limits: Limits,
+    state: State,
+    /// Bytes of the current unit (prefix, header, record) received so far, when the input
+    /// did not hold it whole.
+    pending: Vec<u8>,
+    header: Option<Header>,
+    offset: u64,
+    chunks: u64,
+    consumed: u64,
+    out: Vec<u8>,
+    scratch: Vec<u8>,
+    failed: Option<Error>,
+}
+
+enum Step {
+    /// The same unit must grow to this many bytes.
+    Grow,
+    /// The unit was used up.
+    Consumed,
+}
+
+impl Decoder {
+    pub fn new(limits: Limits) -> Self {
+        Decoder {
+            limits,
+            state: State::Prefix,
+            pending: Vec::new(),
+            header: None,
+            offset: 0,
+            chunks: 0,
+            consumed: 0,
+            out: Vec::new(),
+            scratch: Vec::new(),
+            failed: None,
+        }
+    }
+
+    /// The header, once it has been read.
+    pub fn header(&self) -> Option<&Header> {
+        self.header.as_ref()
+    }
+
+    /// Decoded bytes delivered so far.
+    pub fn decoded(&self) -> u64 {
+        self.offset
+    }
+
+    /// Compressed bytes accepted so far.
+    pub fn consumed(&self) -> u64 {
+        self.consumed
+    }
+
+    pub fn is_done(&self) -> bool {
+        self.state == State::Done
+    }
+
+    fn need(&self) -> usize {
+        match self.state {
+            State::Prefix => header::PREFIX_LEN,
+            State::Header(n) | State::Head(n) => n,
+            State::Tag => 1,
+            State::Body(h) => chunk::HEAD_LEN + h.body_len as usize,
+            State::Done => 0,
+        }
+    }
+
+    /// Feeds input. All of it is consumed (what does not complete a record is buffered);
+    /// verified chunks reach `sink`. After an error every later call returns that error.
+    pub fn push(&mut self, input: &[u8], sink: &mut dyn Sink) -> Result<(), Error> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let r = self.push_inner(input, sink);
+        if let Err(e) = &r {
+            self.failed = Some(e.clone());
+            self.pending = Vec::new();
+        }
+        r
+    }
+
+    fn push_inner(&mut self, mut input: &[u8], sink: &mut dyn Sink) -> Result<(), Error> {
+        while !input.is_empty() {
+            if self.state == State::Done {
+                return Err(Error::corrupt("trailing bytes after the end record"));
+            }
+            let need = self.need();
+            let step = if self.pending.is_empty() && input.len() >= need {
+                // Whole unit in the input: decode from it without copying.
+                let step = self.step(&input[..need], sink)?;
+                if let Step::Consumed = step {
+                    input = &input[need..];
+                    self.consumed += need as u64;
+                }
+                step
+            } else {
+                let take = (need - self.pending.len()).min(input.len());
+                self.pending.extend_from_slice(&input[..take]);
+                input = &input[take..];
+                if self.pending.len() < need {
+                    return Ok(());
+                }
+                let unit = core::mem::take(&mut self.pending);
+                let step = self.step(&unit, sink)?;
+                match step {
+                    Step::Consumed => {
+                        self.consumed += need as u64;
+                        self.pending = unit;
+                        self.pending.clear();
+                    }
+                    Step::Grow => self.pending = unit,
+                }
+                step
+            };
+            let _ = step;
+        }
+        Ok(())
+    }
+
+    /// Processes a complete unit (`unit.len() == self.need()`).
+    fn step(&mut self, unit: &[u8], sink: &mut dyn Sink) -> Result<Step, Error> {
+        match self.state {
+            State::Prefix => {
+                self.state = State::Header(Header::len_from_prefix(unit)?);
+                Ok(Step::Grow)
+            }
+            State::Header(_) => {
+                let (h, _) = Header::parse(unit)?;
+                if let Some(t) = h.total_size {
+                    if t > self.limits.max_output {
+                        return Err(Error::TooLarge { size: t, limit: self.limits.max_output });
+                    }
+                }
+                sink.header(&h)?;
+                self.header = Some(h);
+                self.state = State::Tag;
+                Ok(Step::Consumed)
+            }
+            State::Tag => {
+                self.state = State::Head(Record::head_len(unit[0])?);
+                Ok(Step::Grow)
+            }
+            State::Head(_) => {
+                let max_chunk = self.header.as_ref().map_or(1, |h| h.max_chunk);
+                match Record::parse(unit, max_chunk)? {
+                    Record::Chunk(h) => {
+                        self.state = State::Body(h);
+                        Ok(Step::Grow)
+                    }
+                    Record::End { total, chunks } => {
+                        if total != self.offset || chunks != self.chunks {
+                            return Err(Error::corrupt("end record does not match the chunks"));
+                        }
+                        if self.header.as_ref().and_then(|h| h.total_size).is_some_and(|t| t != total)
+                        {
+                            return Err(Error::corrupt("end record does not match the header size"));
+                        }
+                        self.state = State::Done;
+                        Ok(Step::Consumed)
+                    }
+                }
+            }
+            State::Body(h) => {
+                let len = h.raw_len as u64;
+                let end = self.offset + len;
+                if end > self.limits.max_output {
+                    return Err(Error::TooLarge { size: end, limit: self.limits.max_output });
+                }
+                if self.header.as_ref().and_then(|h| h.total_size).is_some_and(|t| end > t) {
+                    return Err(Error::corrupt("chunks exceed the declared size"));
+                }
+                self.out.resize(h.raw_len as usize, 0);
+                chunk::decode(&h, &unit[chunk::HEAD_LEN..], self.offset, &mut self.out, &mut self.scratch)?;
+                sink.data(self.offset, &self.out)?;
+                self.offset = end;
+                self.chunks += 1;
+                self.state = State::Tag;
+                Ok(Step::Consumed)
+            }
+            State::Done => Err(Error::corrupt("trailing bytes after the end record")),
+        }
+    }
+
+    /// Call at end of input: fails with `Truncated` unless the end record was seen.
+    pub fn finish(&mut self) -> Result<(), Error> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.state == State::Done {
+            Ok(())
+        } else {
+            self.failed = Some(Error::Truncated);
+            Err(Error::Truncated)
+        }
+    }
+}
+
+/// Streaming encoder: input of unknown total length, cut into chunks of one element type.
+/// The header carries no size (the end record does) and no segment table.
+pub struct Encoder {
+    dtype: DType,
+    chunk_size: usize,
+    pending: Vec<u8>,
+    offset: u64,
+    chunks: u64,
+    scratch: Vec<u8>,
+    started: bool,
+}
+
+impl Encoder {
+    pub fn new(dtype: DType, chunk_size: u32) -> Result<Self, Error> {
+        if chunk_size == 0 || chunk_size > header::MAX_CHUNK || chunk_size % 4 != 0 {
+            return Err(Error::InvalidInput("chunk size must be a multiple of 4 up to 16 MiB".into()));
+        }
+        Ok(Encoder {
+            dtype,
+            chunk_size: chunk_size as usize,
+            pending: Vec::new(),
+            offset: 0,
+            chunks: 0,
+            scratch: Vec::new(),
+            started: false,
+        })
+    }
+
+    fn start(&mut self, out: &mut Vec<u8>) {
+        if !self.started {
+            self.started = true;
+            let h = Header {
+                total_size: None,
+                max_chunk: self.chunk_size as u32,
+                container: Container::Raw,
+                segments: Vec::new(),
+            };
+            h.write(out);
+        }
+    }
+
+    fn emit(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        let w = self.dtype.size();
+        let whole = data.len() / w * w;
+        if whole > 0 {
+            chunk::encode(&data[..whole], self.dtype, self.offset, out, &mut self.scratch);
+            self.offset += whole as u64;
+            self.chunks += 1;
+        }
+        if whole < data.len() {
+            chunk::encode(&data[whole..], DType::Bytes, self.offset, out, &mut self.scratch);
+            self.offset += (data.len() - whole) as u64;
+            self.chunks += 1;
+        }
+    }
+
+    /// Feeds input; appends whatever records are complete to `out`.
+    pub fn push(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        self.start(out);
+        while !input.is_empty() {
+            if self.pending.is_empty() && input.len() >= self.chunk_size {
+                let (now, rest) = input.split_at(self.chunk_size);
+                self.emit(now, out);
+                input = rest;
+                continue;
+            }
+            let take = (self.chunk_size - self.pending.len()).min(input.len());
+            self.pending.extend_from_slice(&input[..take]);
+            input = &input[take..];
+            if self.pending.len() == self.chunk_size {
+                let p = core::mem::take(&mut self.pending);
+                self.emit(&p, out);
+                self.pending = p;
+                self.pending.clear();
+            }
+        }
+    }
+
+    /// Flushes the last partial chunk and writes the end record.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        self.start(out);
+        let p = core::mem::take(&mut self.pending);
+        if !p.is_empty() {
+            self.emit(&p, out);
+        }
+        chunk::write_end(self.offset, self.chunks, out);
+    }
+}
+
+/// A sink that collects everything into one vector (allocated once when the size is known).
+#[derive(Default)]
+pub struct VecSink {
+    pub out: Vec<u8>,
+}
+
+impl Sink for VecSink {
+    fn header(&mut self, h: &Header) -> Result<(), Error> {
+        if let Some(t) = h.total_size {
+            let t = crate::format::to_usize(t)?;
+            self.out
+                .try_reserve_exact(t)
+                .map_err(|_| Error::TooLarge { size: t as u64, limit: t as u64 })?;
+        }
+        Ok(())
+    }
+    fn data(&mut self, _offset: u64, bytes: &[u8]) -> Result<(), Error> {
+        self.out.extend_from_slice(bytes);
+        Ok(())
+    }
+}

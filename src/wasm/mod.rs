@@ -1,0 +1,226 @@
+//! wasm-bindgen bindings: the thin shell the npm package wraps. Errors become JS `Error`s with
+//! a `code` property (`ZNN_CORRUPT`, ...); the instance stays usable after any of them.
+
+use crate::format::znw::{self, DTypeChoice, Options};
+use crate::stream::{Decoder, Encoder, Sink};
+use crate::{DType, Error, Limits};
+use alloc::string::String;
+use alloc::vec::Vec;
+use wasm_bindgen::prelude::*;
+
+fn js_error(e: &Error) -> JsValue {
+    let err = js_sys::Error::new(&alloc::format!("{e}"));
+    let _ = js_sys::Reflect::set(&err, &"code".into(), &e.code().into());
+    err.into()
+}
+
+#[wasm_bindgen(start)]
+fn start() {
+    #[cfg(debug_assertions)]
+    console_error_panic_hook::set_once();
+}
+
+fn parse_dtype(s: Option<String>) -> Result<DTypeChoice, JsValue> {
+    match s.as_deref() {
+        None | Some("auto") => Ok(DTypeChoice::Auto),
+        Some(s) => DType::parse(s)
+            .map(DTypeChoice::Fixed)
+            .ok_or_else(|| js_error(&Error::InvalidInput(alloc::format!("unknown dtype {s:?}")))),
+    }
+}
+
+/// Compresses a whole buffer into a `.znw` file.
+#[wasm_bindgen(js_name = compress)]
+pub fn compress(
+    data: &[u8],
+    dtype: Option<String>,
+    chunk_size: Option<u32>,
+    verify: Option<bool>,
+) -> Result<Vec<u8>, JsValue> {
+    let opts = Options {
+        dtype: parse_dtype(dtype)?,
+        chunk_size: chunk_size.unwrap_or(znw::DEFAULT_CHUNK),
+        verify: verify.unwrap_or(false),
+        threads: 1,
+    };
+    znw::compress(data, &opts).map_err(|e| js_error(&e))
+}
+
+/// Decompresses a whole buffer (format detected from its magic number).
+#[wasm_bindgen(js_name = decompress)]
+pub fn decompress(data: &[u8], max_output: Option<f64>) -> Result<Vec<u8>, JsValue> {
+    crate::decompress(data, &limits(max_output)).map_err(|e| js_error(&e))
+}
+
+/// Decoded size of a compressed buffer, from its header (needs only the first bytes of
+/// our format); `undefined` when the header does not say.
+#[wasm_bindgen(js_name = decodedSize)]
+pub fn decoded_size(data: &[u8]) -> Result<Option<f64>, JsValue> {
+    let (h, _) = znw::Header::parse(data).map_err(|e| js_error(&e))?;
+    Ok(h.total_size.map(|t| t as f64))
+}
+
+/// Decompresses into a caller-provided buffer of exactly the decoded size (reused memory
+/// avoids the page faults of a fresh allocation).
+#[wasm_bindgen(js_name = decompressInto)]
+pub fn decompress_into(data: &[u8], target: &mut [u8]) -> Result<usize, JsValue> {
+    znw::decompress_into(data, target, 1).map_err(|e| js_error(&e))
+}
+
+/// Header, segment table and per-segment sizes as a plain object.
+#[wasm_bindgen(js_name = inspect)]
+pub fn inspect(data: &[u8]) -> Result<JsValue, JsValue> {
+    let report = znw::inspect(data).map_err(|e| js_error(&e))?;
+    report.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| e.into())
+}
+
+use serde::Serialize;
+
+fn limits(max_output: Option<f64>) -> Limits {
+    match max_output {
+        Some(m) if m >= 0.0 => Limits { max_output: m as u64 },
+        _ => Limits::default(),
+    }
+}
+
+/// Collects verified chunks until JS drains them.
+#[derive(Default)]
+struct Ready {
+    bytes: Vec<u8>,
+    header: Option<znw::Header>,
+    header_seen: bool,
+}
+
+impl Sink for Ready {
+    fn header(&mut self, h: &znw::Header) -> Result<(), Error> {
+        self.header = Some(h.clone());
+        Ok(())
+    }
+    fn data(&mut self, _offset: u64, bytes: &[u8]) -> Result<(), Error> {
+        self.bytes.extend_from_slice(bytes);
+        Ok(())
+    }
+}
+
+/// Push-style decoder: `push` any slice, then `drain`/`drainInto` the verified bytes.
+#[wasm_bindgen]
+pub struct StreamDecoder {
+    dec: Decoder,
+    ready: Ready,
+}
+
+#[derive(Serialize)]
+struct HeaderJs<'a> {
+    #[serde(rename = "totalSize")]
+    total_size: Option<u64>,
+    container: &'static str,
+    segments: Vec<SegmentJs<'a>>,
+}
+
+#[derive(Serialize)]
+struct SegmentJs<'a> {
+    name: &'a str,
+    dtype: &'a str,
+    shape: &'a [u64],
+    offset: u64,
+    length: u64,
+}
+
+#[wasm_bindgen]
+impl StreamDecoder {
+    #[wasm_bindgen(constructor)]
+    pub fn new(max_output: Option<f64>) -> StreamDecoder {
+        StreamDecoder { dec: Decoder::new(limits(max_output)), ready: Ready::default() }
+    }
+
+    /// Feeds compressed bytes; returns how many decoded bytes are ready to drain.
+    pub fn push(&mut self, input: &[u8]) -> Result<usize, JsValue> {
+        self.dec.push(input, &mut self.ready).map_err(|e| js_error(&e))?;
+        Ok(self.ready.bytes.len())
+    }
+
+    /// The header as a plain object once it has been read (then `undefined` on later calls).
+    #[wasm_bindgen(js_name = takeHeader)]
+    pub fn take_header(&mut self) -> Result<JsValue, JsValue> {
+        if self.ready.header_seen {
+            return Ok(JsValue::UNDEFINED);
+        }
+        let Some(h) = &self.ready.header else { return Ok(JsValue::UNDEFINED) };
+        self.ready.header_seen = true;
+        let js = HeaderJs {
+            total_size: h.total_size,
+            container: h.container.name(),
+            segments: h
+                .segments
+                .iter()
+                .map(|s| SegmentJs {
+                    name: &s.name,
+                    dtype: if s.label.is_empty() { s.dtype.name() } else { &s.label },
+                    shape: &s.shape,
+                    offset: s.offset,
+                    length: s.length,
+                })
+                .collect(),
+        };
+        js.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| e.into())
+    }
+
+    /// Takes the ready bytes as a new JS-owned Uint8Array.
+    pub fn drain(&mut self) -> Vec<u8> {
+        core::mem::take(&mut self.ready.bytes)
+    }
+
+    /// Copies the ready bytes into `target` (a view of exactly `ready` bytes) in one copy.
+    #[wasm_bindgen(js_name = drainInto)]
+    pub fn drain_into(&mut self, target: &js_sys::Uint8Array) -> Result<(), JsValue> {
+        if target.length() as usize != self.ready.bytes.len() {
+            return Err(js_error(&Error::InvalidInput("drainInto target has the wrong length".into())));
+        }
+        target.copy_from(&self.ready.bytes);
+        self.ready.bytes.clear();
+        Ok(())
+    }
+
+    /// Decoded bytes delivered so far.
+    pub fn decoded(&self) -> f64 {
+        self.dec.decoded() as f64
+    }
+
+    /// Ends the input: throws `ZNN_TRUNCATED` unless the file was complete.
+    pub fn finish(&mut self) -> Result<(), JsValue> {
+        self.dec.finish().map_err(|e| js_error(&e))
+    }
+}
+
+/// Push-style encoder for input of unknown length.
+#[wasm_bindgen]
+pub struct StreamEncoder {
+    enc: Encoder,
+}
+
+#[wasm_bindgen]
+impl StreamEncoder {
+    #[wasm_bindgen(constructor)]
+    pub fn new(dtype: Option<String>, chunk_size: Option<u32>) -> Result<StreamEncoder, JsValue> {
+        let dtype = match parse_dtype(dtype)? {
+            DTypeChoice::Auto => DType::Bytes,
+            DTypeChoice::Fixed(d) => d,
+        };
+        let enc = Encoder::new(dtype, chunk_size.unwrap_or(znw::DEFAULT_CHUNK)).map_err(|e| js_error(&e))?;
+        Ok(StreamEncoder { enc })
+    }
+
+    /// Feeds input; returns the compressed bytes completed so far (possibly empty).
+    pub fn push(&mut self, input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.enc.push(input, &mut out);
+        out
+    }
+
+    /// Ends the input; returns the last records.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.enc.finish(&mut out);
+        out
+    }
+}
