@@ -27,14 +27,23 @@ use alloc::vec::Vec;
 pub enum Format {
     /// Our `.znw` container.
     Znw,
+    /// ZipNN frames (`.znn`): one frame or a streaming sequence.
+    Zipnn,
+    /// A safetensors file whose tensors zipnn compressed (`.znn.safetensors`).
+    ZipnnSafetensors,
     /// Not a format we know: plain, uncompressed bytes.
     Unknown,
 }
 
-/// Detects the format from the magic number (needs the first 8 bytes).
+/// Detects the format from the magic number (ours and ZipNN's need the first 16 bytes; a
+/// `.znn.safetensors` file needs its whole header).
 pub fn detect(data: &[u8]) -> Format {
     if data.starts_with(&format::znw::MAGIC) {
         Format::Znw
+    } else if format::zipnn::is_zipnn(data) {
+        Format::Zipnn
+    } else if format::zipnn::safetensors::is_znn_safetensors(data) {
+        Format::ZipnnSafetensors
     } else {
         Format::Unknown
     }
@@ -45,10 +54,13 @@ pub fn compress(data: &[u8], opts: &Options) -> Result<Vec<u8>, Error> {
     format::znw::compress(data, opts)
 }
 
-/// Decompresses any format we read, detected from its magic number.
+/// Decompresses any format we read, detected from its magic number. ZipNN delta frames need
+/// their base: use [`format::zipnn::decompress`] with it.
 pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
     match detect(data) {
         Format::Znw => format::znw::decompress(data, limits, 1),
+        Format::Zipnn => format::zipnn::decompress(data, None, limits),
+        Format::ZipnnSafetensors => format::zipnn::safetensors::decompress(data, limits),
         Format::Unknown => Err(Error::NotCompressed),
     }
 }

@@ -2,6 +2,7 @@
 //! tell the encoder where each tensor starts and which element type it has.
 
 pub mod safetensors;
+pub mod zipnn;
 pub mod znw;
 
 mod error;

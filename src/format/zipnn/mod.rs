@@ -1,0 +1,515 @@
+//! IBM ZipNN's own files: single "ZN" frames, streaming files (concatenated frames) and
+//! `.znn.safetensors`. Layout as zipnn 0.5.4 writes it (`zipnn.py`, `csrc/zipnn_core.c`):
+//!
+//! ```text
+//! frame  = header(32) [shape] types u8[B][C] cumsizes u64[B][C] payload
+//! header = "ZN" ver[3] byte_reorder bit_reorder method input_format delta lossy[3]
+//!          streaming chunk_log2 dtype orig_len:u64 frame_len:u64
+//! ```
+//!
+//! `B` byte streams (bf16/fp16: 2, fp32: 4, fp8: 1), `C = ceil(orig_len / chunk)` chunks;
+//! tables and payload are stream-major (all of stream 0's chunks first). Sizes that ZipNN writes
+//! as the host's `size_t` are read as u64 little-endian and rejected if they do not fit.
+
+pub mod safetensors;
+
+use crate::entropy::huff0;
+use crate::format::{to_usize, Error, Limits, Reader};
+use alloc::vec;
+use alloc::vec::Vec;
+
+pub const MAGIC: [u8; 2] = *b"ZN";
+pub const HEADER_LEN: usize = 32;
+/// The version we write: zipnn 0.5.4.
+pub const VERSION: [u8; 3] = [0, 5, 4];
+
+/// Element types ZipNN codes (`util_torch.ZipNNDtypeEnum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZDType {
+    F32,
+    F16,
+    BF16,
+    F8E4M3,
+    F8E5M2,
+}
+
+impl ZDType {
+    pub fn from_code(c: u8) -> Option<Self> {
+        Some(match c {
+            1 => ZDType::F32,
+            4 => ZDType::F16,
+            6 => ZDType::BF16,
+            29 => ZDType::F8E4M3,
+            30 => ZDType::F8E5M2,
+            _ => return None,
+        })
+    }
+    pub fn code(self) -> u8 {
+        match self {
+            ZDType::F32 => 1,
+            ZDType::F16 => 4,
+            ZDType::BF16 => 6,
+            ZDType::F8E4M3 => 29,
+            ZDType::F8E5M2 => 30,
+        }
+    }
+    /// Number of byte streams per chunk.
+    pub fn streams(self) -> usize {
+        match self {
+            ZDType::F32 => 4,
+            ZDType::F16 | ZDType::BF16 => 2,
+            ZDType::F8E4M3 | ZDType::F8E5M2 => 1,
+        }
+    }
+    pub fn from_dtype(d: crate::DType) -> Option<Self> {
+        use crate::DType as D;
+        Some(match d {
+            D::F32 => ZDType::F32,
+            D::F16 => ZDType::F16,
+            D::BF16 => ZDType::BF16,
+            D::F8E4M3 => ZDType::F8E4M3,
+            D::F8E5M2 => ZDType::F8E5M2,
+            D::Bytes => return None,
+        })
+    }
+    pub fn to_dtype(self) -> crate::DType {
+        use crate::DType as D;
+        match self {
+            ZDType::F32 => D::F32,
+            ZDType::F16 => D::F16,
+            ZDType::BF16 => D::BF16,
+            ZDType::F8E4M3 => D::F8E4M3,
+            ZDType::F8E5M2 => D::F8E5M2,
+        }
+    }
+    /// torch's name, as in `znn_compressed_vectors`.
+    pub fn torch_name(self) -> &'static str {
+        match self {
+            ZDType::F32 => "float32",
+            ZDType::F16 => "float16",
+            ZDType::BF16 => "bfloat16",
+            ZDType::F8E4M3 => "float8_e4m3fn",
+            ZDType::F8E5M2 => "float8_e5m2",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FrameHeader {
+    pub version: [u8; 3],
+    pub byte_reorder: u8,
+    pub bit_reorder: u8,
+    pub method: u8,
+    /// 1 byte, 2 torch, 3 numpy.
+    pub input_format: u8,
+    /// 0 none, 1 byte XOR, 2 file XOR: the frame holds `data XOR base`.
+    pub delta: u8,
+    /// log2 of the streaming chunk when the file is a sequence of frames.
+    pub streaming_log2: Option<u8>,
+    pub chunk_log2: u8,
+    pub dtype: ZDType,
+    pub orig_len: u64,
+    pub frame_len: u64,
+    /// Tensor shape (torch/numpy input formats only).
+    pub shape: Option<Vec<u64>>,
+    /// Bytes of header plus shape block.
+    pub header_len: usize,
+}
+
+/// True when `data` looks like a ZN frame (magic plus plausible type bytes).
+pub fn is_zipnn(data: &[u8]) -> bool {
+    data.len() >= 16
+        && data[..2] == MAGIC
+        && matches!(data[5], 10 | 220)
+        && ZDType::from_code(data[15]).is_some()
+}
+
+impl FrameHeader {
+    pub fn parse(data: &[u8]) -> Result<FrameHeader, Error> {
+        if data.len() < 2 || data[..2] != MAGIC {
+            return Err(Error::NotCompressed);
+        }
+        let mut r = Reader::new(data);
+        r.bytes(2)?;
+        let version = r.array::<3>()?;
+        let [byte_reorder, bit_reorder, method, input_format, delta] = r.array::<5>()?;
+        r.bytes(3)?; // lossy fields: unused by every zipnn release
+        let streaming = r.u8()?;
+        let chunk_log2 = r.u8()?;
+        let dtype = ZDType::from_code(r.u8()?)
+            .ok_or_else(|| Error::Unsupported("ZipNN frame with an unknown dtype code".into()))?;
+        let orig_len = r.u64()?;
+        let frame_len = r.u64()?;
+        if !(1..=3).contains(&input_format) {
+            return Err(Error::corrupt("ZipNN frame: unknown input format"));
+        }
+        if !(8..=30).contains(&chunk_log2) {
+            return Err(Error::corrupt("ZipNN frame: chunk size out of range"));
+        }
+        let streaming_log2 = match streaming {
+            0 => None,
+            s if (128 + 8..=128 + 40).contains(&s) => Some(s - 128),
+            _ => return Err(Error::corrupt("ZipNN frame: bad streaming byte")),
+        };
+        let expected_reorder = if dtype == ZDType::F32 { 220 } else { 10 };
+        if byte_reorder != expected_reorder {
+            return Err(Error::Unsupported(alloc::format!(
+                "ZipNN byte_reorder {byte_reorder} for {}",
+                dtype.torch_name()
+            )));
+        }
+        if delta > 2 {
+            return Err(Error::corrupt("ZipNN frame: unknown delta type"));
+        }
+        let shape = if input_format != 1 {
+            let ndim = r.u8()? as usize;
+            let mut dims = Vec::with_capacity(ndim);
+            for _ in 0..ndim {
+                let v = match r.u8()? {
+                    1 => r.u8()? as u64,
+                    2 => r.u16()? as u64,
+                    4 => r.u32()? as u64,
+                    8 => r.u64()?,
+                    _ => return Err(Error::corrupt("ZipNN shape: bad width")),
+                };
+                dims.push(v);
+            }
+            Some(dims)
+        } else {
+            None
+        };
+        Ok(FrameHeader {
+            version,
+            byte_reorder,
+            bit_reorder,
+            method,
+            input_format,
+            delta,
+            streaming_log2,
+            chunk_log2,
+            dtype,
+            orig_len,
+            frame_len,
+            shape,
+            header_len: r.pos,
+        })
+    }
+
+    fn chunk(&self) -> u64 {
+        1u64 << self.chunk_log2
+    }
+}
+
+/// Raw length of stream `b` of a chunk of `len` bytes split into `n` streams: byte `i` goes to
+/// stream `i % n`, so the first streams take the remainder.
+fn stream_len(len: usize, n: usize, b: usize) -> usize {
+    (len + n - 1 - b) / n
+}
+
+/// ZipNN's sign move (`bits_mode = 1`) applies to the first `len / 4` u32 words of a chunk only;
+/// a trailing odd bf16 element stays as it is.
+fn reordered_len(len: usize) -> usize {
+    len / 4 * 4
+}
+
+/// Decodes one frame (`frame` starts with its header) into `dst` (`orig_len` bytes).
+/// The result is the frame's payload: for delta frames, still XORed with the base.
+pub fn decode_frame(frame: &[u8], h: &FrameHeader, dst: &mut [u8]) -> Result<(), Error> {
+    let n = h.dtype.streams();
+    let total = dst.len();
+    let chunk = to_usize(h.chunk())?;
+    let chunks = total.div_ceil(chunk);
+    if h.dtype == ZDType::F32 && total % 4 != 0 {
+        return Err(Error::Unsupported("ZipNN float32 frame whose length is not a multiple of 4".into()));
+    }
+    let slots = chunks.checked_mul(n).ok_or_else(|| Error::corrupt("ZipNN chunk count"))?;
+    let table_len = slots.checked_mul(9).ok_or_else(|| Error::corrupt("ZipNN chunk count"))?;
+    let mut r = Reader::new(frame);
+    r.pos = h.header_len;
+    let types = r.bytes(slots)?;
+    let cum = r.bytes(slots * 8)?;
+    let payload_start = h.header_len + table_len;
+    let cum_at = |i: usize| u64::from_le_bytes(cum[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+
+    // Start offset of every stream's payload: stream b begins where stream b-1 ended.
+    let mut stream_start = vec![0u64; n];
+    let mut acc = payload_start as u64;
+    for (b, s) in stream_start.iter_mut().enumerate() {
+        *s = acc;
+        if chunks > 0 {
+            acc = acc.checked_add(cum_at(b * chunks + chunks - 1)).ok_or_else(|| Error::corrupt("ZipNN sizes"))?;
+        }
+    }
+    if acc > frame.len() as u64 {
+        return Err(Error::Truncated);
+    }
+
+    let mut scratch = vec![0u8; chunk.min(total)];
+    for c in 0..chunks {
+        let start = c * chunk;
+        let len = chunk.min(total - start);
+        let out = &mut dst[start..start + len];
+        // Decode the streams into scratch, stream b at offset sum of earlier stream lengths.
+        let mut at = 0;
+        for b in 0..n {
+            let i = b * chunks + c;
+            let prev = if c == 0 { 0 } else { cum_at(i - 1) };
+            let end = cum_at(i);
+            if end < prev {
+                return Err(Error::corrupt("ZipNN cumulative sizes decrease"));
+            }
+            let s0 = to_usize(stream_start[b] + prev)?;
+            let s1 = to_usize(stream_start[b] + end)?;
+            let src = frame.get(s0..s1).ok_or(Error::Truncated)?;
+            let k = stream_len(len, n, b);
+            let d = &mut scratch[at..at + k];
+            match types[i] {
+                0 if src.len() == k => d.copy_from_slice(src),
+                0 => return Err(Error::corrupt("ZipNN raw chunk has the wrong size")),
+                1 if src.len() == k => d.copy_from_slice(src),
+                1 if src.len() == 1 => d.fill(src[0]),
+                1 => huff0::decompress_4x(src, d)?,
+                t => return Err(Error::corrupt(alloc::format!("ZipNN chunk type {t}"))),
+            }
+            at += k;
+        }
+        unsplit(h, &scratch[..len], out);
+    }
+    Ok(())
+}
+
+/// Interleaves the streams back (byte `i` from stream `i % n`) and undoes the sign move.
+fn unsplit(h: &FrameHeader, streams: &[u8], out: &mut [u8]) {
+    let n = h.dtype.streams();
+    let len = out.len();
+    let mut base = 0;
+    for b in 0..n {
+        let k = stream_len(len, n, b);
+        for (j, &v) in streams[base..base + k].iter().enumerate() {
+            out[j * n + b] = v;
+        }
+        base += k;
+    }
+    if h.bit_reorder == 1 {
+        match h.dtype {
+            ZDType::BF16 => {
+                for x in out[..reordered_len(len)].chunks_exact_mut(2) {
+                    let (m, e) = (x[0], x[1]);
+                    x[0] = ((e & 1) << 7) | (m & 0x7F);
+                    x[1] = (m & 0x80) | (e >> 1);
+                }
+            }
+            ZDType::F32 => {
+                for x in out[..reordered_len(len)].chunks_exact_mut(4) {
+                    let (m, e) = (x[2], x[3]);
+                    x[2] = ((e & 1) << 7) | (m & 0x7F);
+                    x[3] = (m & 0x80) | (e >> 1);
+                }
+            }
+            _ => {} // fp16 is written with 0; fp8 writes 1 but its path never moves bits
+        }
+    }
+}
+
+/// Decompresses a ZipNN file: one frame, or a streaming sequence of frames. Delta frames
+/// need `base` (the file they were XORed against).
+pub fn decompress(data: &[u8], base: Option<&[u8]>, limits: &Limits) -> Result<Vec<u8>, Error> {
+    // First pass: walk frames, validate sizes against the limit before allocating.
+    let mut frames = Vec::new();
+    let (mut pos, mut total) = (0usize, 0u64);
+    while pos < data.len() {
+        let h = FrameHeader::parse(&data[pos..])?;
+        let flen = to_usize(h.frame_len)?;
+        if flen < h.header_len || pos.checked_add(flen).is_none_or(|e| e > data.len()) {
+            return Err(if flen < h.header_len { Error::corrupt("ZipNN frame length") } else { Error::Truncated });
+        }
+        total = total.checked_add(h.orig_len).ok_or_else(|| Error::corrupt("ZipNN sizes"))?;
+        if total > limits.max_output {
+            return Err(Error::TooLarge { size: total, limit: limits.max_output });
+        }
+        frames.push((pos, flen, h));
+        pos += flen;
+        if frames.last().is_some_and(|f| f.2.streaming_log2.is_none()) && pos != data.len() {
+            return Err(Error::corrupt("bytes after a non-streaming ZipNN frame"));
+        }
+    }
+    if frames.is_empty() {
+        return Err(Error::Truncated);
+    }
+    let mut out = Vec::new();
+    out.try_reserve_exact(to_usize(total)?).map_err(|_| Error::TooLarge { size: total, limit: limits.max_output })?;
+    out.resize(total as usize, 0);
+    let mut at = 0usize;
+    for (pos, flen, h) in &frames {
+        let len = h.orig_len as usize;
+        decode_frame(&data[*pos..pos + flen], h, &mut out[at..at + len])?;
+        if h.delta != 0 {
+            let base = base.ok_or_else(|| {
+                Error::Unsupported("ZipNN delta frame: decoding needs the base file it was made against".into())
+            })?;
+            let b = base.get(at..at + len).ok_or_else(|| {
+                Error::InvalidInput("ZipNN delta frame: the base file is shorter than the data".into())
+            })?;
+            for (o, &x) in out[at..at + len].iter_mut().zip(b) {
+                *o ^= x;
+            }
+        }
+        at += len;
+    }
+    Ok(out)
+}
+
+/// Options for writing ZipNN-readable files.
+#[derive(Debug, Clone, Copy)]
+pub struct ZipnnOptions {
+    pub dtype: ZDType,
+    /// log2 of the compression chunk (18 = 256 KiB, ZipNN's default).
+    pub chunk_log2: u8,
+    /// Write a streaming file of frames of this many bytes (a power of two), like
+    /// `ZipNN(is_streaming=True, streaming_chunk=...)`.
+    pub streaming_log2: Option<u8>,
+}
+
+impl ZipnnOptions {
+    pub fn new(dtype: ZDType) -> Self {
+        let chunk_log2 = if matches!(dtype, ZDType::F8E4M3 | ZDType::F8E5M2) { 17 } else { 18 };
+        ZipnnOptions { dtype, chunk_log2, streaming_log2: None }
+    }
+}
+
+/// Writes `data` as ZipNN frames that zipnn 0.5.4's `ZipNN(input_format='byte',
+/// bytearray_dtype=...)` decompresses exactly.
+pub fn compress(data: &[u8], opts: &ZipnnOptions) -> Result<Vec<u8>, Error> {
+    if !(10..=30).contains(&opts.chunk_log2) {
+        return Err(Error::InvalidInput("ZipNN chunk size out of range".into()));
+    }
+    if opts.dtype == ZDType::F32 && data.len() % 4 != 0 {
+        return Err(Error::InvalidInput(
+            "ZipNN cannot store float32 data whose length is not a multiple of 4".into(),
+        ));
+    }
+    let mut out = Vec::with_capacity(data.len() / 2 + 64);
+    match opts.streaming_log2 {
+        None => write_frame(data, opts, &mut out),
+        Some(s) => {
+            if !(opts.chunk_log2..=40).contains(&s) {
+                return Err(Error::InvalidInput("ZipNN streaming chunk must be ≥ the compression chunk".into()));
+            }
+            let piece = 1usize << s.min(usize::BITS as u8 - 1);
+            for part in data.chunks(piece) {
+                write_frame(part, opts, &mut out);
+            }
+            if data.is_empty() {
+                write_frame(data, opts, &mut out);
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn write_frame(data: &[u8], opts: &ZipnnOptions, out: &mut Vec<u8>) {
+    let d = opts.dtype;
+    let n = d.streams();
+    let chunk = 1usize << opts.chunk_log2;
+    let chunks = data.len().div_ceil(chunk);
+    let start = out.len();
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&VERSION);
+    let bit_reorder = u8::from(d != ZDType::F16);
+    out.extend_from_slice(&[if d == ZDType::F32 { 220 } else { 10 }, bit_reorder, 0, 1, 0, 0, 0, 0]);
+    out.push(opts.streaming_log2.map_or(0, |s| 128 + s));
+    out.push(opts.chunk_log2);
+    out.push(d.code());
+    out.extend_from_slice(&(data.len() as u64).to_le_bytes());
+    out.extend_from_slice(&[0; 8]); // frame length, patched below
+
+    // Encode every (stream, chunk) block first; tables come before the payload.
+    let mut blocks: Vec<Vec<(u8, Vec<u8>)>> = vec![Vec::with_capacity(chunks); n];
+    let mut split = Vec::new();
+    for c in 0..chunks {
+        let part = &data[c * chunk..data.len().min((c + 1) * chunk)];
+        split_chunk(d, bit_reorder == 1, part, &mut split);
+        let mut at = 0;
+        for (b, stream_blocks) in blocks.iter_mut().enumerate() {
+            let k = stream_len(part.len(), n, b);
+            stream_blocks.push(encode_stream(&split[at..at + k]));
+            at += k;
+        }
+    }
+    for s in &blocks {
+        out.extend(s.iter().map(|(t, _)| *t));
+    }
+    for s in &blocks {
+        let mut cum = 0u64;
+        for (_, bytes) in s {
+            cum += bytes.len() as u64;
+            out.extend_from_slice(&cum.to_le_bytes());
+        }
+    }
+    for s in &blocks {
+        for (_, bytes) in s {
+            out.extend_from_slice(bytes);
+        }
+    }
+    let frame_len = (out.len() - start) as u64;
+    out[start + 24..start + 32].copy_from_slice(&frame_len.to_le_bytes());
+}
+
+/// The inverse of [`unsplit`]: sign move on whole u32 words, then byte `i` to stream `i % n`.
+fn split_chunk(d: ZDType, reorder: bool, part: &[u8], out: &mut Vec<u8>) {
+    let n = d.streams();
+    let mut moved = part.to_vec();
+    if reorder {
+        let w = reordered_len(part.len());
+        match d {
+            ZDType::BF16 => {
+                for x in moved[..w].chunks_exact_mut(2) {
+                    let (lo, hi) = (x[0], x[1]);
+                    x[0] = (hi & 0x80) | (lo & 0x7F);
+                    x[1] = (hi << 1) | (lo >> 7);
+                }
+            }
+            ZDType::F32 => {
+                for x in moved[..w].chunks_exact_mut(4) {
+                    let (lo, hi) = (x[2], x[3]);
+                    x[2] = (hi & 0x80) | (lo & 0x7F);
+                    x[3] = (hi << 1) | (lo >> 7);
+                }
+            }
+            _ => {}
+        }
+    }
+    out.clear();
+    for b in 0..n {
+        out.extend(moved.iter().skip(b).step_by(n));
+    }
+}
+
+/// One (chunk, stream) block: type 1 (Huffman, or a 1-byte repeat) when smaller, else raw.
+/// A Huffman payload exactly as long as the raw bytes would be read as a copy by ZipNN, so only
+/// strictly smaller ones are used.
+fn encode_stream(src: &[u8]) -> (u8, Vec<u8>) {
+    if !src.is_empty() && src.iter().all(|&b| b == src[0]) && src.len() > 1 {
+        return (1, vec![src[0]]);
+    }
+    let mut huf = Vec::new();
+    match huff0::compress_4x(src, &mut huf) {
+        Some(len) if len < src.len() && len > 1 => (1, huf),
+        _ => (0, src.to_vec()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_lengths_cover_the_chunk() {
+        for len in 0..40 {
+            for n in [1, 2, 4] {
+                let sum: usize = (0..n).map(|b| stream_len(len, n, b)).sum();
+                assert_eq!(sum, len);
+            }
+        }
+    }
+}
