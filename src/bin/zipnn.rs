@@ -14,10 +14,13 @@ use zipnn_wasm::{DType, Error, Format, Limits};
 const USAGE: &str = "\
 usage: zipnn compress IN [-o OUT] [--dtype auto|bf16|fp16|fp32|fp8-e4m3|fp8-e5m2|bytes]
                          [--chunk-size BYTES] [--threads N] [--verify] [--force]
-       zipnn decompress IN [-o OUT] [--force]
+                         [--format znw|zipnn] [--streaming-chunk BYTES]
+       zipnn decompress IN [-o OUT] [--force] [--base BASE]
        zipnn inspect IN
        zipnn bench IN...
-IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension.";
+IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension
+(.znn with --format zipnn, which writes files IBM ZipNN reads; --dtype is then required).
+decompress reads .znw, ZipNN .znn frames and .znn.safetensors (ZipNN delta frames need --base).";
 
 /// A CLI failure: printed as one line, exit code 1 (2 for usage errors).
 struct Fail {
@@ -27,16 +30,25 @@ struct Fail {
 
 impl From<Error> for Fail {
     fn from(e: Error) -> Self {
-        Fail { msg: format!("{} ({})", e, e.code()), usage: false }
+        Fail {
+            msg: format!("{} ({})", e, e.code()),
+            usage: false,
+        }
     }
 }
 
 fn fail<T>(msg: impl Into<String>) -> Result<T, Fail> {
-    Err(Fail { msg: msg.into(), usage: false })
+    Err(Fail {
+        msg: msg.into(),
+        usage: false,
+    })
 }
 
 fn usage<T>(msg: impl Into<String>) -> Result<T, Fail> {
-    Err(Fail { msg: msg.into(), usage: true })
+    Err(Fail {
+        msg: msg.into(),
+        usage: true,
+    })
 }
 
 fn main() -> ExitCode {
@@ -64,6 +76,9 @@ struct Args {
     threads: Option<usize>,
     verify: bool,
     force: bool,
+    format: Option<String>,
+    streaming_chunk: Option<u64>,
+    base: Option<String>,
 }
 
 fn parse(args: &[String]) -> Result<Args, Fail> {
@@ -71,18 +86,35 @@ fn parse(args: &[String]) -> Result<Args, Fail> {
     let mut it = args.iter();
     while let Some(arg) = it.next() {
         let mut value = |name: &str| -> Result<String, Fail> {
-            it.next().cloned().map_or_else(|| usage(format!("{name} needs a value")), Ok)
+            it.next()
+                .cloned()
+                .map_or_else(|| usage(format!("{name} needs a value")), Ok)
         };
         match arg.as_str() {
             "-o" | "--output" => a.output = Some(value(arg)?),
             "--dtype" => a.dtype = Some(value(arg)?),
             "--chunk-size" => {
                 let v = value(arg)?;
-                a.chunk_size = Some(v.parse().or_else(|_| usage(format!("bad chunk size {v:?}")))?);
+                a.chunk_size = Some(
+                    v.parse()
+                        .or_else(|_| usage(format!("bad chunk size {v:?}")))?,
+                );
             }
             "--threads" => {
                 let v = value(arg)?;
-                a.threads = Some(v.parse().or_else(|_| usage(format!("bad thread count {v:?}")))?);
+                a.threads = Some(
+                    v.parse()
+                        .or_else(|_| usage(format!("bad thread count {v:?}")))?,
+                );
+            }
+            "--format" => a.format = Some(value(arg)?),
+            "--base" => a.base = Some(value(arg)?),
+            "--streaming-chunk" => {
+                let v = value(arg)?;
+                a.streaming_chunk = Some(
+                    v.parse()
+                        .or_else(|_| usage(format!("bad streaming chunk {v:?}")))?,
+                );
             }
             "--verify" => a.verify = true,
             "-f" | "--force" => a.force = true,
@@ -157,19 +189,32 @@ struct Output {
 impl Output {
     fn create(path: &str) -> Result<Self, Fail> {
         if path == "-" {
-            return Ok(Output { path: path.into(), tmp: None, w: Box::new(BufWriter::new(io::stdout().lock())) });
+            return Ok(Output {
+                path: path.into(),
+                tmp: None,
+                w: Box::new(BufWriter::new(io::stdout().lock())),
+            });
         }
         let tmp = PathBuf::from(format!("{path}.tmp{}", std::process::id()));
         let f = File::create(&tmp).or_else(|e| fail(format!("cannot create {path}: {e}")))?;
-        Ok(Output { path: path.into(), tmp: Some(tmp), w: Box::new(BufWriter::with_capacity(1 << 20, f)) })
+        Ok(Output {
+            path: path.into(),
+            tmp: Some(tmp),
+            w: Box::new(BufWriter::with_capacity(1 << 20, f)),
+        })
     }
     fn write(&mut self, b: &[u8]) -> Result<(), Fail> {
-        self.w.write_all(b).or_else(|e| fail(format!("cannot write {}: {e}", self.path)))
+        self.w
+            .write_all(b)
+            .or_else(|e| fail(format!("cannot write {}: {e}", self.path)))
     }
     fn commit(mut self) -> Result<(), Fail> {
-        self.w.flush().or_else(|e| fail(format!("cannot write {}: {e}", self.path)))?;
+        self.w
+            .flush()
+            .or_else(|e| fail(format!("cannot write {}: {e}", self.path)))?;
         if let Some(tmp) = self.tmp.take() {
-            fs::rename(&tmp, &self.path).or_else(|e| fail(format!("cannot write {}: {e}", self.path)))?;
+            fs::rename(&tmp, &self.path)
+                .or_else(|e| fail(format!("cannot write {}: {e}", self.path)))?;
         }
         Ok(())
     }
@@ -195,16 +240,34 @@ struct Progress {
 impl Progress {
     fn new(verb: &'static str, total: u64) -> Self {
         let now = Instant::now();
-        Progress { on: io::stderr().is_terminal(), start: now, last: now, total, verb }
+        Progress {
+            on: io::stderr().is_terminal(),
+            start: now,
+            last: now,
+            total,
+            verb,
+        }
     }
     fn update(&mut self, done: u64) {
-        if !self.on || self.last.elapsed().as_millis() < 200 || self.start.elapsed().as_millis() < 500 {
+        if !self.on
+            || self.last.elapsed().as_millis() < 200
+            || self.start.elapsed().as_millis() < 500
+        {
             return;
         }
         self.last = Instant::now();
         let secs = self.start.elapsed().as_secs_f64();
-        let pct = if self.total > 0 { format!("{:5.1}%", done as f64 * 100.0 / self.total as f64) } else { String::new() };
-        eprint!("\r{} {pct} {:.0} MB at {:.0} MB/s   ", self.verb, done as f64 / 1e6, done as f64 / 1e6 / secs);
+        let pct = if self.total > 0 {
+            format!("{:5.1}%", done as f64 * 100.0 / self.total as f64)
+        } else {
+            String::new()
+        };
+        eprint!(
+            "\r{} {pct} {:.0} MB at {:.0} MB/s   ",
+            self.verb,
+            done as f64 / 1e6,
+            done as f64 / 1e6 / secs
+        );
     }
     fn done(&self) {
         if self.on && self.start.elapsed().as_millis() >= 500 {
@@ -216,8 +279,15 @@ impl Progress {
 fn compress(input: &str, a: &Args) -> Result<(), Fail> {
     let dtype = match a.dtype.as_deref() {
         None | Some("auto") => DTypeChoice::Auto,
-        Some(s) => DTypeChoice::Fixed(DType::parse(s).map_or_else(|| usage(format!("unknown dtype {s:?}")), Ok)?),
+        Some(s) => DTypeChoice::Fixed(
+            DType::parse(s).map_or_else(|| usage(format!("unknown dtype {s:?}")), Ok)?,
+        ),
     };
+    match a.format.as_deref() {
+        None | Some("znw") => {}
+        Some("zipnn") => return compress_zipnn(input, a, dtype),
+        Some(f) => return usage(format!("unknown format {f:?} (znw or zipnn)")),
+    }
     let out_path = output_path(input, a, |i| format!("{i}.{}", znw::EXTENSION))?;
     let data = read_input(input)?;
     let opts = Options {
@@ -234,6 +304,60 @@ fn compress(input: &str, a: &Args) -> Result<(), Fail> {
     out.commit()
 }
 
+/// Writes ZipNN frames (single, or streaming with `--streaming-chunk`).
+fn compress_zipnn(input: &str, a: &Args, dtype: DTypeChoice) -> Result<(), Fail> {
+    use zipnn_wasm::format::zipnn::{self, ZDType, ZipnnOptions};
+    let DTypeChoice::Fixed(d) = dtype else {
+        return usage("--format zipnn needs --dtype bf16, fp16, fp32, fp8-e4m3 or fp8-e5m2");
+    };
+    let zd = ZDType::from_dtype(d).map_or_else(
+        || usage("ZipNN codes floats only: pick a float --dtype"),
+        Ok,
+    )?;
+    let mut o = ZipnnOptions::new(zd);
+    if let Some(c) = a.chunk_size {
+        if !c.is_power_of_two() {
+            return usage("ZipNN chunk sizes are powers of two");
+        }
+        o.chunk_log2 = c.trailing_zeros() as u8;
+    }
+    if let Some(s) = a.streaming_chunk {
+        if !s.is_power_of_two() {
+            return usage("ZipNN streaming chunks are powers of two");
+        }
+        o.streaming_log2 = Some(s.trailing_zeros() as u8);
+    }
+    let out_path = output_path(input, a, |i| format!("{i}.znn"))?;
+    let data = read_input(input)?;
+    let packed = zipnn::compress(&data, &o)?;
+    let mut out = Output::create(&out_path)?;
+    out.write(&packed)?;
+    out.commit()
+}
+
+/// ZipNN files are not chunk-major, so they are decoded from memory.
+fn decompress_whole(
+    input: &str,
+    out_path: &str,
+    first: Vec<u8>,
+    rest: &mut dyn Read,
+    a: &Args,
+) -> Result<(), Fail> {
+    let mut data = first;
+    rest.read_to_end(&mut data)
+        .or_else(|e| fail(format!("cannot read {input}: {e}")))?;
+    let base = a.base.as_deref().map(read_input).transpose()?;
+    let plain = match zipnn_wasm::detect(&data) {
+        Format::Zipnn => {
+            zipnn_wasm::format::zipnn::decompress(&data, base.as_deref(), &Limits::default())?
+        }
+        _ => zipnn_wasm::decompress(&data, &Limits::default())?,
+    };
+    let mut out = Output::create(out_path)?;
+    out.write(&plain)?;
+    out.commit()
+}
+
 fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -242,7 +366,15 @@ fn default_threads() -> usize {
 /// any file size, and nothing unverified reaches the output.
 fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
     let out_path = output_path(input, a, |i| {
-        i.strip_suffix(&format!(".{}", znw::EXTENSION)).map_or_else(|| format!("{i}.out"), str::to_string)
+        let stripped = i
+            .strip_suffix(&format!(".{}", znw::EXTENSION))
+            .or_else(|| i.strip_suffix(".znn"))
+            .map(str::to_string)
+            .or_else(|| {
+                i.strip_suffix(".znn.safetensors")
+                    .map(|s| format!("{s}.safetensors"))
+            });
+        stripped.unwrap_or_else(|| format!("{i}.out"))
     })?;
     let mut reader: Box<dyn Read> = if input == "-" {
         Box::new(io::stdin().lock())
@@ -251,10 +383,11 @@ fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
     };
     let total_in = fs::metadata(input).map(|m| m.len()).unwrap_or(0);
     let mut first = vec![0u8; 16];
-    let n = read_full(&mut reader, &mut first).or_else(|e| fail(format!("cannot read {input}: {e}")))?;
+    let n = read_full(&mut reader, &mut first)
+        .or_else(|e| fail(format!("cannot read {input}: {e}")))?;
     first.truncate(n);
-    if zipnn_wasm::detect(&first) == Format::Unknown {
-        return Err(Error::NotCompressed.into());
+    if zipnn_wasm::detect(&first) != Format::Znw {
+        return decompress_whole(input, &out_path, first, &mut reader, a);
     }
     struct W<'a>(&'a mut Output, Option<Fail>);
     impl Sink for W<'_> {
@@ -272,7 +405,8 @@ fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
     let mut sink = W(&mut out, None);
     let mut buf = vec![0u8; 4 << 20];
     let feed = |dec: &mut Decoder, bytes: &[u8], sink: &mut W| -> Result<(), Fail> {
-        dec.push(bytes, sink).map_err(|e| sink.1.take().unwrap_or_else(|| e.into()))
+        dec.push(bytes, sink)
+            .map_err(|e| sink.1.take().unwrap_or_else(|| e.into()))
     };
     feed(&mut dec, &first, &mut sink)?;
     loop {
@@ -309,12 +443,30 @@ fn inspect(input: &str) -> Result<(), Fail> {
     let ratio = |c: u64, n: u64| if n == 0 { 0.0 } else { c as f64 / n as f64 };
     println!(
         "{input}: {} container, {} -> {} bytes, ratio {:.4}, {} chunks of up to {} bytes",
-        r.container, r.total_size, r.compressed_size, ratio(r.compressed_size, r.total_size), r.chunks, r.chunk_size
+        r.container,
+        r.total_size,
+        r.compressed_size,
+        ratio(r.compressed_size, r.total_size),
+        r.chunks,
+        r.chunk_size
     );
-    let width = r.segments.iter().map(|s| s.name.len()).max().unwrap_or(4).clamp(4, 60);
-    println!("{:width$}  {:8}  {:>18}  {:>12}  {:>12}  {:>6}", "name", "dtype", "shape", "size", "compressed", "ratio");
+    let width = r
+        .segments
+        .iter()
+        .map(|s| s.name.len())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 60);
+    println!(
+        "{:width$}  {:8}  {:>18}  {:>12}  {:>12}  {:>6}",
+        "name", "dtype", "shape", "size", "compressed", "ratio"
+    );
     for s in &r.segments {
-        let dtype = if s.label.is_empty() { s.dtype.to_string() } else { s.label.clone() };
+        let dtype = if s.label.is_empty() {
+            s.dtype.to_string()
+        } else {
+            s.label.clone()
+        };
         let shape = format!("{:?}", s.shape);
         println!(
             "{:width$}  {:8}  {:>18}  {:>12}  {:>12}  {:>6.4}",
@@ -337,15 +489,23 @@ fn inspect(input: &str) -> Result<(), Fail> {
 
 fn bench(a: &Args) -> Result<(), Fail> {
     let threads = a.threads.unwrap_or(1);
-    println!("| file | MB | ratio | compress MB/s | decompress MB/s (warm) | decompress MB/s (fresh) |");
+    println!(
+        "| file | MB | ratio | compress MB/s | decompress MB/s (warm) | decompress MB/s (fresh) |"
+    );
     println!("|---|---:|---:|---:|---:|---:|");
     for input in &a.inputs {
         let data = read_input(input)?;
         let dtype = match a.dtype.as_deref() {
             None | Some("auto") => DTypeChoice::Auto,
-            Some(s) => DTypeChoice::Fixed(DType::parse(s).map_or_else(|| usage(format!("unknown dtype {s:?}")), Ok)?),
+            Some(s) => DTypeChoice::Fixed(
+                DType::parse(s).map_or_else(|| usage(format!("unknown dtype {s:?}")), Ok)?,
+            ),
         };
-        let opts = Options { dtype, threads, ..Options::default() };
+        let opts = Options {
+            dtype,
+            threads,
+            ..Options::default()
+        };
         let mb = data.len() as f64 / 1e6;
         let (mut packed, mut tc) = (Vec::new(), f64::MAX);
         for _ in 0..3 {
@@ -366,7 +526,9 @@ fn bench(a: &Args) -> Result<(), Fail> {
                 return fail(format!("{input}: round trip mismatch"));
             }
         }
-        let name = Path::new(input).file_name().map_or(input.clone(), |n| n.to_string_lossy().into_owned());
+        let name = Path::new(input)
+            .file_name()
+            .map_or(input.clone(), |n| n.to_string_lossy().into_owned());
         println!(
             "| {name} | {mb:.2} | {:.4} | {:.0} | {:.0} | {:.0} |",
             packed.len() as f64 / data.len().max(1) as f64,

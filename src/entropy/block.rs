@@ -54,10 +54,11 @@ fn libm_log2(x: f64) -> f64 {
     let bits = x.to_bits();
     let exp = ((bits >> 52) & 0x7FF) as i64 - 1023;
     let m = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000); // [1,2)
-    // log2(m) = ln(m)/ln 2 with ln(m) = 2 atanh((m-1)/(m+1)).
+                                                                                    // log2(m) = ln(m)/ln 2 with ln(m) = 2 atanh((m-1)/(m+1)).
     let t = (m - 1.0) / (m + 1.0);
     let t2 = t * t;
-    let series = t * (2.0 + t2 * (2.0 / 3.0 + t2 * (2.0 / 5.0 + t2 * (2.0 / 7.0 + t2 * (2.0 / 9.0)))));
+    let series =
+        t * (2.0 + t2 * (2.0 / 3.0 + t2 * (2.0 / 5.0 + t2 * (2.0 / 7.0 + t2 * (2.0 / 9.0)))));
     exp as f64 + series * core::f64::consts::LOG2_E
 }
 

@@ -1,8 +1,8 @@
 //! Entropy coders. Each knows only bytes: no dtype, no container.
 pub mod bit_io;
+pub mod block;
 pub mod fse;
 pub mod huff0;
-pub mod block;
 
 use core::fmt;
 

@@ -56,7 +56,10 @@ impl fmt::Display for Error {
             Error::Truncated => f.write_str("input is truncated"),
             Error::Corrupt(why) => write!(f, "input is corrupt: {why}"),
             Error::Checksum { what, offset } => {
-                write!(f, "checksum mismatch in {what} at decoded offset {offset}: data is corrupt")
+                write!(
+                    f,
+                    "checksum mismatch in {what} at decoded offset {offset}: data is corrupt"
+                )
             }
             Error::Unsupported(why) => write!(f, "unsupported: {why}"),
             Error::TooLarge { size, limit } => {

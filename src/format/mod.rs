@@ -59,7 +59,10 @@ impl Container {
 /// Converts a size read from a file to `usize`, rejecting what the host cannot address
 /// (wasm32's `usize` is 4 bytes) instead of truncating it.
 pub(crate) fn to_usize(v: u64) -> Result<usize, Error> {
-    usize::try_from(v).map_err(|_| Error::TooLarge { size: v, limit: usize::MAX as u64 })
+    usize::try_from(v).map_err(|_| Error::TooLarge {
+        size: v,
+        limit: usize::MAX as u64,
+    })
 }
 
 /// Little-endian readers over a byte slice that fail with `Truncated` instead of panicking.

@@ -44,7 +44,12 @@ const MAX_HEADER: u64 = 100_000_000;
 /// Reads the layout of a safetensors file from its first bytes (`buf` must hold at least the
 /// header; `file_len` is the whole file's length). Errors mean "not a valid safetensors file".
 pub fn parse(buf: &[u8], file_len: u64) -> Result<Layout, Error> {
-    let n = u64::from_le_bytes(buf.get(..8).ok_or(Error::Truncated)?.try_into().unwrap_or([0; 8]));
+    let n = u64::from_le_bytes(
+        buf.get(..8)
+            .ok_or(Error::Truncated)?
+            .try_into()
+            .unwrap_or([0; 8]),
+    );
     if n < 2 || n > MAX_HEADER || 8 + n > file_len {
         return Err(Error::corrupt("safetensors header length out of range"));
     }
@@ -54,7 +59,9 @@ pub fn parse(buf: &[u8], file_len: u64) -> Result<Layout, Error> {
     }
     let value: serde_json::Value = serde_json::from_slice(trim_padding(json))
         .map_err(|_| Error::corrupt("safetensors header is not valid JSON"))?;
-    let obj = value.as_object().ok_or_else(|| Error::corrupt("header is not an object"))?;
+    let obj = value
+        .as_object()
+        .ok_or_else(|| Error::corrupt("header is not an object"))?;
     let data_start = 8 + n;
     let data_len = file_len - data_start;
     let mut tensors = Vec::with_capacity(obj.len());
@@ -77,7 +84,10 @@ pub fn parse(buf: &[u8], file_len: u64) -> Result<Layout, Error> {
             .iter()
             .map(|d| d.as_u64().ok_or_else(bad))
             .collect::<Result<_, _>>()?;
-        let offs = v.get("data_offsets").and_then(|o| o.as_array()).ok_or_else(bad)?;
+        let offs = v
+            .get("data_offsets")
+            .and_then(|o| o.as_array())
+            .ok_or_else(bad)?;
         let (s, e) = match offs.as_slice() {
             [s, e] => (s.as_u64().ok_or_else(bad)?, e.as_u64().ok_or_else(bad)?),
             _ => return Err(bad()),
@@ -103,7 +113,11 @@ pub fn parse(buf: &[u8], file_len: u64) -> Result<Layout, Error> {
     if tensors.windows(2).any(|w| w[0].end > w[1].start) {
         return Err(Error::corrupt("safetensors tensors overlap"));
     }
-    Ok(Layout { data_start, tensors, metadata })
+    Ok(Layout {
+        data_start,
+        tensors,
+        metadata,
+    })
 }
 
 /// The spec allows trailing spaces after the JSON object (writers pad to 8 bytes).
@@ -122,15 +136,23 @@ pub fn write_header(
     use serde_json::{Map, Value};
     let mut obj = Map::new();
     if !metadata.is_empty() {
-        let m: Map<String, Value> =
-            metadata.iter().map(|(k, v)| (k.clone(), Value::String(v.clone()))).collect();
+        let m: Map<String, Value> = metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+            .collect();
         obj.insert("__metadata__".into(), Value::Object(m));
     }
     for (name, dtype, shape, s, e) in entries {
         let mut t = Map::new();
         t.insert("dtype".into(), Value::String(dtype.clone()));
-        t.insert("shape".into(), Value::Array(shape.iter().map(|&d| d.into()).collect()));
-        t.insert("data_offsets".into(), Value::Array(alloc::vec![(*s).into(), (*e).into()]));
+        t.insert(
+            "shape".into(),
+            Value::Array(shape.iter().map(|&d| d.into()).collect()),
+        );
+        t.insert(
+            "data_offsets".into(),
+            Value::Array(alloc::vec![(*s).into(), (*e).into()]),
+        );
         obj.insert(name.clone(), Value::Object(t));
     }
     let mut json = serde_json::to_vec(&Value::Object(obj)).unwrap_or_default();

@@ -162,7 +162,10 @@ impl Decoder {
                 let (h, _) = Header::parse(unit)?;
                 if let Some(t) = h.total_size {
                     if t > self.limits.max_output {
-                        return Err(Error::TooLarge { size: t, limit: self.limits.max_output });
+                        return Err(Error::TooLarge {
+                            size: t,
+                            limit: self.limits.max_output,
+                        });
                     }
                 }
                 sink.header(&h)?;
@@ -185,9 +188,15 @@ impl Decoder {
                         if total != self.offset || chunks != self.chunks {
                             return Err(Error::corrupt("end record does not match the chunks"));
                         }
-                        if self.header.as_ref().and_then(|h| h.total_size).is_some_and(|t| t != total)
+                        if self
+                            .header
+                            .as_ref()
+                            .and_then(|h| h.total_size)
+                            .is_some_and(|t| t != total)
                         {
-                            return Err(Error::corrupt("end record does not match the header size"));
+                            return Err(Error::corrupt(
+                                "end record does not match the header size",
+                            ));
                         }
                         self.state = State::Done;
                         Ok(Step::Consumed)
@@ -198,13 +207,27 @@ impl Decoder {
                 let len = h.raw_len as u64;
                 let end = self.offset + len;
                 if end > self.limits.max_output {
-                    return Err(Error::TooLarge { size: end, limit: self.limits.max_output });
+                    return Err(Error::TooLarge {
+                        size: end,
+                        limit: self.limits.max_output,
+                    });
                 }
-                if self.header.as_ref().and_then(|h| h.total_size).is_some_and(|t| end > t) {
+                if self
+                    .header
+                    .as_ref()
+                    .and_then(|h| h.total_size)
+                    .is_some_and(|t| end > t)
+                {
                     return Err(Error::corrupt("chunks exceed the declared size"));
                 }
                 self.out.resize(h.raw_len as usize, 0);
-                chunk::decode(&h, &unit[chunk::HEAD_LEN..], self.offset, &mut self.out, &mut self.scratch)?;
+                chunk::decode(
+                    &h,
+                    &unit[chunk::HEAD_LEN..],
+                    self.offset,
+                    &mut self.out,
+                    &mut self.scratch,
+                )?;
                 sink.data(self.offset, &self.out)?;
                 self.offset = end;
                 self.chunks += 1;
@@ -244,7 +267,9 @@ pub struct Encoder {
 impl Encoder {
     pub fn new(dtype: DType, chunk_size: u32) -> Result<Self, Error> {
         if chunk_size == 0 || chunk_size > header::MAX_CHUNK || chunk_size % 4 != 0 {
-            return Err(Error::InvalidInput("chunk size must be a multiple of 4 up to 16 MiB".into()));
+            return Err(Error::InvalidInput(
+                "chunk size must be a multiple of 4 up to 16 MiB".into(),
+            ));
         }
         Ok(Encoder {
             dtype,
@@ -274,12 +299,24 @@ impl Encoder {
         let w = self.dtype.size();
         let whole = data.len() / w * w;
         if whole > 0 {
-            chunk::encode(&data[..whole], self.dtype, self.offset, out, &mut self.scratch);
+            chunk::encode(
+                &data[..whole],
+                self.dtype,
+                self.offset,
+                out,
+                &mut self.scratch,
+            );
             self.offset += whole as u64;
             self.chunks += 1;
         }
         if whole < data.len() {
-            chunk::encode(&data[whole..], DType::Bytes, self.offset, out, &mut self.scratch);
+            chunk::encode(
+                &data[whole..],
+                DType::Bytes,
+                self.offset,
+                out,
+                &mut self.scratch,
+            );
             self.offset += (data.len() - whole) as u64;
             self.chunks += 1;
         }
@@ -328,9 +365,10 @@ impl Sink for VecSink {
     fn header(&mut self, h: &Header) -> Result<(), Error> {
         if let Some(t) = h.total_size {
             let t = crate::format::to_usize(t)?;
-            self.out
-                .try_reserve_exact(t)
-                .map_err(|_| Error::TooLarge { size: t as u64, limit: t as u64 })?;
+            self.out.try_reserve_exact(t).map_err(|_| Error::TooLarge {
+                size: t as u64,
+                limit: t as u64,
+            })?;
         }
         Ok(())
     }

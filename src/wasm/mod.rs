@@ -1,6 +1,9 @@
-//! wasm-bindgen bindings: the thin shell the npm package wraps. Errors become JS `Error`s with
-//! a `code` property (`ZNN_CORRUPT`, ...); the instance stays usable after any of them.
+//! wasm-bindgen bindings: the thin shell the npm package (`pkg/`) wraps. Errors become JS
+//! `Error`s with a `code` property (`ZNN_CORRUPT`, ...); the instance stays usable after any of
+//! them. A panic (a bug) aborts the call with a trap; the wrapper then calls `__afterTrap` and
+//! `__reinit` to get the message and a fresh instance.
 
+use crate::format::zipnn::{self, ZDType, ZipnnOptions};
 use crate::format::znw::{self, DTypeChoice, Options};
 use crate::stream::{Decoder, Encoder, Sink};
 use crate::{DType, Error, Limits};
@@ -16,8 +19,45 @@ fn js_error(e: &Error) -> JsValue {
 
 #[wasm_bindgen(start)]
 fn start() {
-    #[cfg(debug_assertions)]
+    #[cfg(feature = "std")]
+    std::panic::set_hook(alloc::boxed::Box::new(|info| {
+        #[cfg(debug_assertions)]
+        console_error_panic_hook::hook(info);
+        if let Ok(mut last) = LAST_PANIC.lock() {
+            *last = Some(alloc::format!("{info}"));
+        }
+    }));
+    #[cfg(all(debug_assertions, not(feature = "std")))]
     console_error_panic_hook::set_once();
+}
+
+/// The message of the last panic, kept for the JS wrapper (a panic aborts: the call traps).
+#[cfg(feature = "std")]
+static LAST_PANIC: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Called by the JS wrapper after a call trapped (a panic, or memory exhausted): schedules a
+/// fresh instance for the next call (objects of this one become invalid) and returns the
+/// panic message, if there was one.
+#[wasm_bindgen(js_name = __afterTrap)]
+pub fn after_trap() -> Option<String> {
+    wasm_bindgen::handler::schedule_reinit();
+    #[cfg(feature = "std")]
+    if let Ok(mut last) = LAST_PANIC.lock() {
+        return last.take();
+    }
+    None
+}
+
+/// Does nothing; the glue's call guard runs before it. The JS wrapper calls it right after
+/// [`after_trap`] so that the fresh instance exists before the next call marshals arguments
+/// (the generated glue copies arguments into memory before its guard swaps the instance).
+#[wasm_bindgen(js_name = __reinit)]
+pub fn reinit() {}
+
+/// Panics on purpose, so that tests can check the instance recovers from a trap.
+#[wasm_bindgen(js_name = __panicForTesting)]
+pub fn panic_for_testing() {
+    panic!("panic requested by __panicForTesting");
 }
 
 fn parse_dtype(s: Option<String>) -> Result<DTypeChoice, JsValue> {
@@ -60,25 +100,150 @@ pub fn decoded_size(data: &[u8]) -> Result<Option<f64>, JsValue> {
     Ok(h.total_size.map(|t| t as f64))
 }
 
-/// Decompresses into a caller-provided buffer of exactly the decoded size (reused memory
-/// avoids the page faults of a fresh allocation).
-#[wasm_bindgen(js_name = decompressInto)]
-pub fn decompress_into(data: &[u8], target: &mut [u8]) -> Result<usize, JsValue> {
-    znw::decompress_into(data, target, 1).map_err(|e| js_error(&e))
+/// Compresses a whole buffer into ZipNN frames that zipnn (Python) reads; `streaming_chunk`
+/// (bytes, a power of two) writes ZipNN's streaming layout of independent frames.
+#[wasm_bindgen(js_name = compressZipnn)]
+pub fn compress_zipnn(
+    data: &[u8],
+    dtype: &str,
+    streaming_chunk: Option<f64>,
+) -> Result<Vec<u8>, JsValue> {
+    let invalid = |m: String| js_error(&Error::InvalidInput(m));
+    let zd = DType::parse(dtype)
+        .and_then(ZDType::from_dtype)
+        .ok_or_else(|| {
+            invalid(alloc::format!(
+                "ZipNN format needs a float dtype, not {dtype:?}"
+            ))
+        })?;
+    let mut opts = ZipnnOptions::new(zd);
+    if let Some(s) = streaming_chunk {
+        if !(s >= 1.0
+            && s <= (1u64 << 40) as f64
+            && (s as u64).is_power_of_two()
+            && s.fract() == 0.0)
+        {
+            return Err(invalid(alloc::format!(
+                "streaming chunk {s} is not a power of two"
+            )));
+        }
+        opts.streaming_log2 = Some((s as u64).trailing_zeros() as u8);
+    }
+    zipnn::compress(data, &opts).map_err(|e| js_error(&e))
 }
 
-/// Header, segment table and per-segment sizes as a plain object.
+/// Decompresses into `target`, which must have exactly the decoded size (reused memory
+/// avoids the page faults of a fresh allocation). Returns that size.
+#[wasm_bindgen(js_name = decompressInto)]
+pub fn decompress_into(data: &[u8], target: &js_sys::Uint8Array) -> Result<usize, JsValue> {
+    let len = target.length() as usize;
+    let out = match crate::detect(data) {
+        crate::Format::Znw => {
+            let mut out = Vec::new();
+            out.try_reserve_exact(len).map_err(|_| {
+                js_error(&Error::TooLarge {
+                    size: len as u64,
+                    limit: len as u64,
+                })
+            })?;
+            out.resize(len, 0);
+            znw::decompress_into(data, &mut out, 1).map_err(|e| js_error(&e))?;
+            out
+        }
+        _ => {
+            let out = crate::decompress(
+                data,
+                &Limits {
+                    max_output: len as u64,
+                },
+            )
+            .map_err(|e| js_error(&e))?;
+            if out.len() != len {
+                return Err(js_error(&Error::InvalidInput(alloc::format!(
+                    "output buffer has {len} bytes, the file decodes to {}",
+                    out.len()
+                ))));
+            }
+            out
+        }
+    };
+    target.copy_from(&out);
+    Ok(len)
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReportJs<'a> {
+    format: &'a str,
+    container: &'a str,
+    total_size: u64,
+    compressed_size: u64,
+    chunk_size: u32,
+    chunks: usize,
+    segments: Vec<SegmentReportJs<'a>>,
+    suggestion: Option<SuggestionJs<'a>>,
+}
+
+#[derive(Serialize)]
+struct SegmentReportJs<'a> {
+    name: &'a str,
+    dtype: &'a str,
+    label: &'a str,
+    shape: &'a [u64],
+    offset: u64,
+    length: u64,
+    compressed: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SuggestionJs<'a> {
+    dtype: &'a str,
+    ratio: f64,
+    current_ratio: f64,
+}
+
+/// Header, segment table and per-segment sizes as a plain object (camelCase keys).
 #[wasm_bindgen(js_name = inspect)]
 pub fn inspect(data: &[u8]) -> Result<JsValue, JsValue> {
-    let report = znw::inspect(data).map_err(|e| js_error(&e))?;
-    report.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| e.into())
+    let r = znw::inspect(data).map_err(|e| js_error(&e))?;
+    let js = ReportJs {
+        format: r.format,
+        container: r.container,
+        total_size: r.total_size,
+        compressed_size: r.compressed_size,
+        chunk_size: r.chunk_size,
+        chunks: r.chunks,
+        segments: r
+            .segments
+            .iter()
+            .map(|s| SegmentReportJs {
+                name: &s.name,
+                dtype: s.dtype,
+                label: &s.label,
+                shape: &s.shape,
+                offset: s.offset,
+                length: s.length,
+                compressed: s.compressed,
+            })
+            .collect(),
+        suggestion: r.suggestion.as_ref().map(|s| SuggestionJs {
+            dtype: s.dtype,
+            ratio: s.ratio,
+            current_ratio: s.current_ratio,
+        }),
+    };
+    js.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| e.into())
 }
 
 use serde::Serialize;
 
 fn limits(max_output: Option<f64>) -> Limits {
     match max_output {
-        Some(m) if m >= 0.0 => Limits { max_output: m as u64 },
+        Some(m) if m >= 0.0 => Limits {
+            max_output: m as u64,
+        },
         _ => Limits::default(),
     }
 }
@@ -130,12 +295,17 @@ struct SegmentJs<'a> {
 impl StreamDecoder {
     #[wasm_bindgen(constructor)]
     pub fn new(max_output: Option<f64>) -> StreamDecoder {
-        StreamDecoder { dec: Decoder::new(limits(max_output)), ready: Ready::default() }
+        StreamDecoder {
+            dec: Decoder::new(limits(max_output)),
+            ready: Ready::default(),
+        }
     }
 
     /// Feeds compressed bytes; returns how many decoded bytes are ready to drain.
     pub fn push(&mut self, input: &[u8]) -> Result<usize, JsValue> {
-        self.dec.push(input, &mut self.ready).map_err(|e| js_error(&e))?;
+        self.dec
+            .push(input, &mut self.ready)
+            .map_err(|e| js_error(&e))?;
         Ok(self.ready.bytes.len())
     }
 
@@ -145,7 +315,9 @@ impl StreamDecoder {
         if self.ready.header_seen {
             return Ok(JsValue::UNDEFINED);
         }
-        let Some(h) = &self.ready.header else { return Ok(JsValue::UNDEFINED) };
+        let Some(h) = &self.ready.header else {
+            return Ok(JsValue::UNDEFINED);
+        };
         self.ready.header_seen = true;
         let js = HeaderJs {
             total_size: h.total_size,
@@ -155,14 +327,19 @@ impl StreamDecoder {
                 .iter()
                 .map(|s| SegmentJs {
                     name: &s.name,
-                    dtype: if s.label.is_empty() { s.dtype.name() } else { &s.label },
+                    dtype: if s.label.is_empty() {
+                        s.dtype.name()
+                    } else {
+                        &s.label
+                    },
                     shape: &s.shape,
                     offset: s.offset,
                     length: s.length,
                 })
                 .collect(),
         };
-        js.serialize(&serde_wasm_bindgen::Serializer::json_compatible()).map_err(|e| e.into())
+        js.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .map_err(|e| e.into())
     }
 
     /// Takes the ready bytes as a new JS-owned Uint8Array.
@@ -174,7 +351,9 @@ impl StreamDecoder {
     #[wasm_bindgen(js_name = drainInto)]
     pub fn drain_into(&mut self, target: &js_sys::Uint8Array) -> Result<(), JsValue> {
         if target.length() as usize != self.ready.bytes.len() {
-            return Err(js_error(&Error::InvalidInput("drainInto target has the wrong length".into())));
+            return Err(js_error(&Error::InvalidInput(
+                "drainInto target has the wrong length".into(),
+            )));
         }
         target.copy_from(&self.ready.bytes);
         self.ready.bytes.clear();
@@ -206,7 +385,8 @@ impl StreamEncoder {
             DTypeChoice::Auto => DType::Bytes,
             DTypeChoice::Fixed(d) => d,
         };
-        let enc = Encoder::new(dtype, chunk_size.unwrap_or(znw::DEFAULT_CHUNK)).map_err(|e| js_error(&e))?;
+        let enc = Encoder::new(dtype, chunk_size.unwrap_or(znw::DEFAULT_CHUNK))
+            .map_err(|e| js_error(&e))?;
         Ok(StreamEncoder { enc })
     }
 

@@ -1,0 +1,1132 @@
+//! huff0: Huffman coding bit-exact with zstd / FiniteStateEntropy (RFC 8878 §4.2.1).
+//!
+//! A block is a *tree description* followed by either one stream (`1x`) or a 6-byte jump table
+//! and four streams (`4x`, what `HUF_compress` / `HUF_compress4X` write and IBM ZipNN uses):
+//!
+//! * Tree description (§4.2.1.1–3): a header byte `h`. `h < 128`: the next `h` bytes are
+//!   FSE-compressed weights (accuracy log <= 6, two states). `h >= 128`: `h - 127` weights
+//!   follow as 4-bit fields, high nibble first. The last symbol's weight is implied (it
+//!   completes the sum of `2^(w-1)` to a power of two `2^table_log`, `table_log <= 11`).
+//!   A symbol of weight `w > 0` has a code of `table_log + 1 - w` bits; codes are canonical,
+//!   the longest first, symbols in increasing order within a length.
+//! * Jump table (4x only): three little-endian u16, the byte sizes of streams 1–3; stream 4 is
+//!   the rest. With `seg = (n + 3) / 4`, streams 1–3 regenerate `seg` bytes and stream 4 the
+//!   remainder.
+//! * Streams: zstd backward bitstreams; symbols are read first-to-last, each stream must be
+//!   consumed to its exact last bit.
+//!
+//! Decoding is table-driven over an 11-bit window: a single-symbol table (the reference) and a
+//! multi-symbol table whose `u64` entries hold up to four symbols, their count and the bits they
+//! consume; the four streams are decoded interleaved.
+
+use super::bit_io::{refill_marked, BackwardReader, BitWriter};
+use super::fse;
+use super::EntropyError;
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+
+pub use super::fse::histogram;
+
+/// Longest code length (and so decoding table log) this implementation writes and accepts.
+pub const MAX_TABLE_LOG: u32 = 11;
+/// Inputs shorter than this are never Huffman-coded (`compress_*` return `None`).
+pub const MIN_INPUT: usize = 16;
+
+const LOOKUP_BITS: u32 = 11;
+const LOOKUP_SIZE: usize = 1 << LOOKUP_BITS;
+/// Most symbols one multi-symbol entry holds (they are written as one 4-byte store).
+const MULTI_MAX: u32 = 4;
+
+// ---------------------------------------------------------------------------------------------
+// Tree description
+
+/// Weights of symbols `0..symbols` (the last one implied) and the resulting table log.
+#[derive(Clone)]
+struct Weights {
+    w: [u8; 256],
+    symbols: usize,
+    table_log: u32,
+}
+
+/// Parses a tree description; returns the weights and the description's size in bytes.
+fn read_weights(src: &[u8]) -> Result<(Weights, usize), EntropyError> {
+    let h = *src.first().ok_or(EntropyError::Truncated)? as usize;
+    let mut w = [0u8; 256];
+    let (n, used) = if h < 128 {
+        if h == 0 {
+            return Err(EntropyError::Corrupt("empty Huffman weight stream"));
+        }
+        let body = src.get(1..1 + h).ok_or(EntropyError::Truncated)?;
+        (fse::decode_huff_weights(body, &mut w)?, 1 + h)
+    } else {
+        let n = h - 127;
+        let body = src
+            .get(1..1 + n.div_ceil(2))
+            .ok_or(EntropyError::Truncated)?;
+        for (i, x) in w[..n].iter_mut().enumerate() {
+            let b = body[i / 2];
+            *x = if i % 2 == 0 { b >> 4 } else { b & 15 };
+        }
+        (n, 1 + n.div_ceil(2))
+    };
+    let mut total = 0u32;
+    for &x in &w[..n] {
+        if x as u32 > MAX_TABLE_LOG {
+            return Err(EntropyError::Corrupt("Huffman weight too large"));
+        }
+        total += (1 << x) >> 1;
+    }
+    if total == 0 {
+        return Err(EntropyError::Corrupt("all Huffman weights are zero"));
+    }
+    let table_log = 32 - total.leading_zeros();
+    if table_log > MAX_TABLE_LOG {
+        return Err(EntropyError::Corrupt("Huffman table log too large"));
+    }
+    let rest = (1u32 << table_log) - total;
+    if !rest.is_power_of_two() {
+        return Err(EntropyError::Corrupt(
+            "Huffman weights do not complete a tree",
+        ));
+    }
+    w[n] = rest.trailing_zeros() as u8 + 1;
+    // As zstd: the longest codes come in pairs (a complete code has an even number, >= 2).
+    let ones = w[..=n].iter().filter(|&&x| x == 1).count();
+    if ones < 2 || ones % 2 == 1 {
+        return Err(EntropyError::Corrupt(
+            "Huffman weights: bad count of longest codes",
+        ));
+    }
+    Ok((
+        Weights {
+            w,
+            symbols: n + 1,
+            table_log,
+        },
+        used,
+    ))
+}
+
+/// Canonical codes from weights, exactly as the decoder lays out its table: longest codes
+/// (weight 1) first, increasing symbol order within a weight. Returns `(code, length)` per symbol.
+fn canonical_codes(weights: &Weights) -> [(u16, u8); 256] {
+    let tl = weights.table_log;
+    let mut rank_count = [0u32; 16];
+    for &x in &weights.w[..weights.symbols] {
+        rank_count[x as usize] += 1;
+    }
+    let mut next = [0u32; 16];
+    let mut acc = 0u32;
+    for x in 1..=tl as usize {
+        next[x] = acc;
+        acc += rank_count[x] << (x - 1);
+    }
+    let mut codes = [(0u16, 0u8); 256];
+    for (s, &x) in weights.w[..weights.symbols].iter().enumerate() {
+        if x > 0 {
+            let x = x as usize;
+            let start = next[x];
+            next[x] += 1 << (x - 1);
+            codes[s] = ((start >> (x - 1)) as u16, (tl + 1 - x as u32) as u8);
+        }
+    }
+    codes
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding
+
+/// Multi-symbol entry layout: bits consumed in bits 0..6 (so `bits <<= e` needs no extraction:
+/// x86 and wasm shifts use the count mod 64, keeping the lookup chain short), symbols in bytes
+/// 1..5 (stored as the whole word `e >> 8`; bytes past the count are overwritten by the next
+/// store), count - 1 in bits 62..64 (so the count is provably 1..=4, which lets the compiler
+/// drop bounds checks).
+const MULTI_SYMS_SHIFT: u32 = 8;
+const MULTI_COUNT_SHIFT: u32 = 62;
+
+/// Decoding tables for one tree description. Build once, decode many blocks.
+pub struct DecodeTable {
+    table_log: u32,
+    /// Indexed by the next 11 bits: symbol | code length << 8.
+    single: Box<[u16; LOOKUP_SIZE]>,
+    /// Indexed by the next 11 bits: up to four symbols whose codes lie wholly in the window
+    /// (layout above).
+    multi: Box<[u64; LOOKUP_SIZE]>,
+}
+
+impl Default for DecodeTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DecodeTable {
+    /// An empty table (decodes nothing useful until [`read_into`](Self::read_into)).
+    pub fn new() -> Self {
+        DecodeTable {
+            table_log: 1,
+            single: Box::new([0; LOOKUP_SIZE]),
+            multi: Box::new([0; LOOKUP_SIZE]),
+        }
+    }
+
+    /// Parses a tree description at the start of `src`; returns the table and the description size.
+    pub fn read(src: &[u8]) -> Result<(DecodeTable, usize), EntropyError> {
+        let mut t = DecodeTable::new();
+        let used = t.read_into(src)?;
+        Ok((t, used))
+    }
+
+    /// Like [`read`](Self::read) but reuses this table's memory. Returns the description size.
+    pub fn read_into(&mut self, src: &[u8]) -> Result<usize, EntropyError> {
+        let (weights, used) = read_weights(src)?;
+        self.build(&weights, MULTI_MAX);
+        Ok(used)
+    }
+
+    /// As [`read_into`](Self::read_into) with at most `max` symbols per lookup (benchmarks).
+    #[cfg(test)]
+    fn read_into_limited(&mut self, src: &[u8], max: u32) -> Result<usize, EntropyError> {
+        let (weights, used) = read_weights(src)?;
+        self.build(&weights, max.clamp(1, MULTI_MAX));
+        Ok(used)
+    }
+
+    /// The table log (longest code length) of the current tree.
+    pub fn table_log(&self) -> u32 {
+        self.table_log
+    }
+
+    fn build(&mut self, weights: &Weights, max_per_lookup: u32) {
+        let tl = weights.table_log;
+        self.table_log = tl;
+        let codes = canonical_codes(weights);
+        // Each code of length `len` owns 2^(11 - len) consecutive windows.
+        for (s, &(code, len)) in codes[..weights.symbols].iter().enumerate() {
+            if len > 0 {
+                let shift = LOOKUP_BITS - len as u32;
+                let first = (code as usize) << shift;
+                let e = s as u16 | (len as u16) << 8;
+                self.single[first..first + (1 << shift)].fill(e);
+            }
+        }
+        for (i, m) in self.multi.iter_mut().enumerate() {
+            let mut used = 0u32;
+            let mut syms = 0u64;
+            let mut count = 0u32;
+            while count < max_per_lookup {
+                // The window's remaining bits, zero-filled below: a code that fits in them
+                // decodes the same whatever follows.
+                let e = self.single[(i << used) & (LOOKUP_SIZE - 1)];
+                let len = (e >> 8) as u32;
+                if used + len > LOOKUP_BITS {
+                    break;
+                }
+                syms |= ((e & 0xff) as u64) << (8 * count);
+                count += 1;
+                used += len;
+            }
+            *m = used as u64 | syms << MULTI_SYMS_SHIFT | ((count - 1) as u64) << MULTI_COUNT_SHIFT;
+        }
+    }
+
+    /// Decodes one stream (`1x`) into `dst`.
+    pub fn decode_1x(&self, stream: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
+        let mut r = BackwardReader::new(stream)?;
+        let (mut bits, mut pos) = r.marked();
+        let mut op = 0;
+        // A refill leaves >= 56 bits: five lookups of <= 11 bits.
+        while pos >= 8 {
+            let Some(w) = dst.get_mut(op..).and_then(|d| d.first_chunk_mut::<24>()) else {
+                break;
+            };
+            refill_marked(stream, &mut bits, &mut pos);
+            let mut o = 0;
+            for _ in 0..5 {
+                o = multi_step(&self.multi, &mut bits, w, o);
+            }
+            op += o;
+        }
+        r.set_marked(bits, pos);
+        self.tail(&mut r, dst, op)
+    }
+
+    /// Decodes a 6-byte jump table and four streams (`4x`) into `dst`.
+    pub fn decode_4x(&self, streams: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
+        let mut s = Split4::new(streams, dst)?;
+        let table = &*self.multi;
+        let body = s.body;
+        let mut bits = [0u64; 4];
+        let mut pos = [0usize; 4];
+        for k in 0..4 {
+            let (b, p) = s.r[k].marked();
+            bits[k] = b;
+            pos[k] = p + s.start[k];
+        }
+        let mut op = [0usize; 4];
+        let [d0, d1, d2, d3] = &mut s.d;
+        // Hot loop: the four streams interleaved, five lookups each per refill; each lookup
+        // stores 8 bytes at an offset <= 16 of a 24-byte window of its segment.
+        loop {
+            if (0..4).any(|k| pos[k] < s.start[k] + 8) {
+                break;
+            }
+            let (Some(w0), Some(w1), Some(w2), Some(w3)) = (
+                window(d0, op[0]),
+                window(d1, op[1]),
+                window(d2, op[2]),
+                window(d3, op[3]),
+            ) else {
+                break;
+            };
+            for k in 0..4 {
+                refill_marked(body, &mut bits[k], &mut pos[k]);
+            }
+            let mut o = [0usize; 4];
+            for _ in 0..5 {
+                o[0] = multi_step(table, &mut bits[0], w0, o[0]);
+                o[1] = multi_step(table, &mut bits[1], w1, o[1]);
+                o[2] = multi_step(table, &mut bits[2], w2, o[2]);
+                o[3] = multi_step(table, &mut bits[3], w3, o[3]);
+            }
+            for k in 0..4 {
+                op[k] += o[k];
+            }
+        }
+        for k in 0..4 {
+            s.r[k].set_marked(bits[k], pos[k] - s.start[k]);
+            self.tail(&mut s.r[k], s.d[k], op[k])?;
+        }
+        Ok(())
+    }
+
+    /// Reference decoder for `4x`: one symbol per lookup, every read checked, no fast path.
+    /// Same results as [`decode_4x`](Self::decode_4x); kept as the oracle for tests.
+    pub fn decode_4x_reference(&self, streams: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
+        let s = Split4::new(streams, dst)?;
+        for (mut r, d) in s.r.into_iter().zip(s.d) {
+            for o in d.iter_mut() {
+                r.refill();
+                let e = self.single[r.peek11()];
+                *o = e as u8;
+                r.consume_checked((e >> 8) as u32);
+            }
+            if !r.is_exhausted() {
+                return Err(EntropyError::Corrupt(
+                    "Huffman stream does not end at its last bit",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Finishes a stream with every read checked, then requires it to be consumed exactly.
+    fn tail(
+        &self,
+        r: &mut BackwardReader,
+        dst: &mut [u8],
+        mut op: usize,
+    ) -> Result<(), EntropyError> {
+        while op < dst.len() {
+            r.refill();
+            let e = self.multi[r.peek11()];
+            let count = ((e >> MULTI_COUNT_SHIFT) + 1) as usize;
+            let len = e as u32 & 63;
+            match dst.get_mut(op..op + count) {
+                Some(o) if len <= r.loaded() => {
+                    o.copy_from_slice(&(e >> MULTI_SYMS_SHIFT).to_le_bytes()[..count]);
+                    op += count;
+                    r.consume(len);
+                }
+                _ => {
+                    // Near the end of the output or of the stream: one symbol at a time.
+                    let e = self.single[r.peek11()];
+                    let len = (e >> 8) as u32;
+                    if len > r.loaded() {
+                        return Err(EntropyError::Corrupt("Huffman stream ends inside a code"));
+                    }
+                    dst[op] = e as u8;
+                    op += 1;
+                    r.consume(len);
+                }
+            }
+        }
+        if !r.is_exhausted() {
+            return Err(EntropyError::Corrupt(
+                "Huffman stream does not end at its last bit",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The 24 bytes of `d` from `op`, if there are that many.
+#[inline(always)]
+fn window(d: &mut [u8], op: usize) -> Option<&mut [u8; 24]> {
+    d.get_mut(op..).and_then(|d| d.first_chunk_mut::<24>())
+}
+
+/// One multi-symbol lookup: stores the entry at `w[o..o + 8]`, returns the next offset.
+/// Callers make at most five steps per window, so `o <= 16` here.
+#[inline(always)]
+fn multi_step(table: &[u64; LOOKUP_SIZE], bits: &mut u64, w: &mut [u8; 24], o: usize) -> usize {
+    let e = table[(*bits >> (64 - LOOKUP_BITS)) as usize];
+    if let Some(out) = w.get_mut(o..o + 8) {
+        out.copy_from_slice(&(e >> MULTI_SYMS_SHIFT).to_le_bytes());
+    }
+    *bits <<= e & 63;
+    o + (e >> MULTI_COUNT_SHIFT) as usize + 1
+}
+
+/// A `4x` payload split into its streams and `dst` into the four output segments.
+struct Split4<'s, 'd> {
+    /// The four streams, back to back; `start[k]` is where stream `k` begins.
+    body: &'s [u8],
+    start: [usize; 4],
+    r: [BackwardReader<'s>; 4],
+    d: [&'d mut [u8]; 4],
+}
+
+impl<'s, 'd> Split4<'s, 'd> {
+    fn new(streams: &'s [u8], dst: &'d mut [u8]) -> Result<Self, EntropyError> {
+        let (jump, body) = streams
+            .split_first_chunk::<6>()
+            .ok_or(EntropyError::Truncated)?;
+        let len = |i: usize| u16::from_le_bytes([jump[i], jump[i + 1]]) as usize;
+        let start = [0, len(0), len(0) + len(2), len(0) + len(2) + len(4)];
+        if start[3] > body.len() {
+            return Err(EntropyError::Truncated);
+        }
+        let stream = |k: usize| &body[start[k]..if k < 3 { start[k + 1] } else { body.len() }];
+        let n = dst.len();
+        let seg = n.div_ceil(4);
+        if 3 * seg > n {
+            return Err(EntropyError::Corrupt("block too small for four streams"));
+        }
+        let (d1, rest) = dst.split_at_mut(seg);
+        let (d2, rest) = rest.split_at_mut(seg);
+        let (d3, d4) = rest.split_at_mut(seg);
+        let r = [
+            BackwardReader::new(stream(0))?,
+            BackwardReader::new(stream(1))?,
+            BackwardReader::new(stream(2))?,
+            BackwardReader::new(stream(3))?,
+        ];
+        Ok(Split4 {
+            body,
+            start,
+            r,
+            d: [d1, d2, d3, d4],
+        })
+    }
+}
+
+/// Decodes a tree description + one stream into `dst` (its length is the regenerated size).
+pub fn decompress_1x(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
+    let (t, used) = DecodeTable::read(src)?;
+    t.decode_1x(&src[used..], dst)
+}
+
+/// Decodes a tree description + jump table + four streams (zstd's `HUF_compress4X` output)
+/// into `dst` (its length is the regenerated size).
+pub fn decompress_4x(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
+    let (t, used) = DecodeTable::read(src)?;
+    t.decode_4x(&src[used..], dst)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoding
+
+/// Optimal length-limited code lengths (package-merge). `lens[s] == 0` for absent symbols.
+/// Returns `None` with fewer than 2 symbols or more than `2^max_bits`.
+fn limited_code_lengths(counts: &[u32; 256], max_bits: u32) -> Option<[u8; 256]> {
+    let mut leaves: Vec<(u64, u8)> = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c > 0)
+        .map(|(s, &c)| (c as u64, s as u8))
+        .collect();
+    let n = leaves.len();
+    if n < 2 || n > 1 << max_bits {
+        return None;
+    }
+    leaves.sort_unstable();
+    // Each level's list merges the leaves with packages (pairs) of the deeper level's list;
+    // keep, per level, which list items are leaves.
+    let mut levels: Vec<Vec<bool>> = vec![vec![true; n]];
+    let mut prev: Vec<u64> = leaves.iter().map(|l| l.0).collect();
+    for _ in 1..max_bits {
+        let packages: Vec<u64> = prev.chunks_exact(2).map(|p| p[0] + p[1]).collect();
+        let mut merged = Vec::with_capacity(n + packages.len());
+        let mut flags = Vec::with_capacity(n + packages.len());
+        let (mut i, mut j) = (0, 0);
+        while i < n || j < packages.len() {
+            if j == packages.len() || (i < n && leaves[i].0 <= packages[j]) {
+                merged.push(leaves[i].0);
+                flags.push(true);
+                i += 1;
+            } else {
+                merged.push(packages[j]);
+                flags.push(false);
+                j += 1;
+            }
+        }
+        levels.push(flags);
+        prev = merged;
+    }
+    // Take the 2n-2 cheapest items of the top list; every time a leaf is taken (directly or
+    // inside a package) its code gets one bit longer.
+    let mut sorted_lens = vec![0u8; n];
+    let mut m = 2 * n - 2;
+    for flags in levels.iter().rev() {
+        let taken = flags.get(..m)?;
+        let leaves_taken = taken.iter().filter(|&&f| f).count();
+        for l in &mut sorted_lens[..leaves_taken] {
+            *l += 1;
+        }
+        m = 2 * (m - leaves_taken);
+    }
+    let mut lens = [0u8; 256];
+    for (l, &(_, s)) in sorted_lens.iter().zip(leaves.iter()) {
+        lens[s as usize] = *l;
+    }
+    Some(lens)
+}
+
+/// A Huffman code ready to encode with, built from a histogram.
+#[derive(Clone)]
+pub struct EncodeTable {
+    /// code | length << 16, per symbol (length 0 = symbol absent).
+    codes: [u32; 256],
+    weights: Weights,
+}
+
+impl EncodeTable {
+    /// Builds the optimal code with lengths <= 11 for `counts`. `None` with fewer than 2 symbols.
+    pub fn from_counts(counts: &[u32; 256]) -> Option<Self> {
+        Self::from_counts_max_bits(counts, MAX_TABLE_LOG)
+    }
+
+    /// As [`from_counts`](Self::from_counts) with a smaller length limit (`1..=11`).
+    pub fn from_counts_max_bits(counts: &[u32; 256], max_bits: u32) -> Option<Self> {
+        if !(1..=MAX_TABLE_LOG).contains(&max_bits) {
+            return None;
+        }
+        let mut lens = limited_code_lengths(counts, max_bits)?;
+        if lens.iter().all(|&l| l == 8) && max_bits >= 9 {
+            // 256 symbols of one length give 255 equal weights, which neither description form
+            // can carry. Trade a little: the most frequent symbol gets 7 bits, the two rarest 9.
+            let mut order: Vec<usize> = (0..256).collect();
+            order.sort_by_key(|&s| (counts[s], s));
+            lens[order[255]] = 7;
+            lens[order[0]] = 9;
+            lens[order[1]] = 9;
+        }
+        let table_log = *lens.iter().max()? as u32;
+        let last = lens.iter().rposition(|&l| l > 0)?;
+        let mut w = [0u8; 256];
+        for (x, &l) in w.iter_mut().zip(lens.iter()) {
+            if l > 0 {
+                *x = (table_log + 1 - l as u32) as u8;
+            }
+        }
+        let weights = Weights {
+            w,
+            symbols: last + 1,
+            table_log,
+        };
+        let mut codes = [0u32; 256];
+        for (c, &(code, len)) in codes.iter_mut().zip(canonical_codes(&weights).iter()) {
+            *c = code as u32 | (len as u32) << 16;
+        }
+        Some(EncodeTable { codes, weights })
+    }
+
+    /// Longest code length.
+    pub fn table_log(&self) -> u32 {
+        self.weights.table_log
+    }
+
+    /// Code length of `symbol` in bits (0 if it has no code).
+    pub fn code_len(&self, symbol: u8) -> u32 {
+        self.codes[symbol as usize] >> 16
+    }
+
+    /// Payload bits for data with histogram `counts`; `None` if a counted symbol has no code.
+    pub fn encoded_bits(&self, counts: &[u32; 256]) -> Option<u64> {
+        let mut bits = 0u64;
+        for (&c, &code) in counts.iter().zip(self.codes.iter()) {
+            if c > 0 {
+                let len = code >> 16;
+                if len == 0 {
+                    return None;
+                }
+                bits += c as u64 * len as u64;
+            }
+        }
+        Some(bits)
+    }
+
+    /// Appends the tree description (the smaller of FSE-compressed and direct 4-bit weights)
+    /// and returns its size. `None` (nothing written) if neither form can express it: more
+    /// than 128 explicit weights that FSE cannot compress (e.g. 256 symbols, all one length).
+    pub fn write_description(&self, out: &mut Vec<u8>) -> Option<usize> {
+        let explicit = &self.weights.w[..self.weights.symbols - 1];
+        let n = explicit.len();
+        let direct_len = if n <= 128 {
+            Some(1 + n.div_ceil(2))
+        } else {
+            None
+        };
+        let start = out.len();
+        out.push(0);
+        match fse::encode_huff_weights(explicit, out) {
+            Some(len) if len < 128 && direct_len.is_none_or(|d| len + 1 < d) => {
+                out[start] = len as u8;
+                return Some(len + 1);
+            }
+            _ => out.truncate(start),
+        }
+        let d = direct_len?;
+        out.push((127 + n) as u8);
+        for pair in explicit.chunks(2) {
+            out.push(pair[0] << 4 | pair.get(1).copied().unwrap_or(0));
+        }
+        Some(d)
+    }
+
+    /// Encodes one stream; returns `false` if `src` holds a symbol without a code.
+    fn encode_stream(&self, src: &[u8], out: &mut Vec<u8>) -> bool {
+        let mut w = BitWriter::new(out);
+        let mut missing = 0u32;
+        let mut put = |w: &mut BitWriter, s: u8| {
+            let c = self.codes[s as usize];
+            let len = c >> 16;
+            missing |= (len == 0) as u32;
+            w.add_bits((c & 0xffff) as u64, len);
+        };
+        // Back to front (the decoder reads the last-written bits first); four codes of <= 11
+        // bits fit between flushes.
+        let chunks = src.chunks_exact(4);
+        for &s in chunks.remainder().iter().rev() {
+            put(&mut w, s);
+        }
+        w.flush();
+        for c in chunks.rev() {
+            put(&mut w, c[3]);
+            put(&mut w, c[2]);
+            put(&mut w, c[1]);
+            put(&mut w, c[0]);
+            w.flush();
+        }
+        w.finish();
+        missing == 0
+    }
+
+    /// Appends one stream (no description). `None` (nothing written) if `src` holds a symbol
+    /// without a code.
+    pub fn encode_1x(&self, src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+        let start = out.len();
+        if !self.encode_stream(src, out) {
+            out.truncate(start);
+            return None;
+        }
+        Some(out.len() - start)
+    }
+
+    /// Appends the jump table and four streams (no description). `None` (nothing written) if a
+    /// symbol has no code or one of streams 1–3 exceeds 65535 bytes.
+    pub fn encode_4x(&self, src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+        let start = out.len();
+        out.extend_from_slice(&[0; 6]);
+        let seg = src.len().div_ceil(4);
+        let mut ok = true;
+        for k in 0..4 {
+            let part = src
+                .get(k * seg..((k + 1) * seg).min(src.len()))
+                .unwrap_or(&[]);
+            let before = out.len();
+            ok &= self.encode_stream(part, out);
+            if k < 3 {
+                match u16::try_from(out.len() - before) {
+                    Ok(size) => {
+                        out[start + 2 * k..start + 2 * k + 2].copy_from_slice(&size.to_le_bytes())
+                    }
+                    Err(_) => ok = false,
+                }
+            }
+            if !ok {
+                out.truncate(start);
+                return None;
+            }
+        }
+        Some(out.len() - start)
+    }
+}
+
+fn compress_with(src: &[u8], out: &mut Vec<u8>, four: bool) -> Option<usize> {
+    if src.len() < MIN_INPUT {
+        return None;
+    }
+    let table = EncodeTable::from_counts(&histogram(src))?;
+    let start = out.len();
+    table.write_description(out)?;
+    let body = if four {
+        table.encode_4x(src, out)
+    } else {
+        table.encode_1x(src, out)
+    };
+    if body.is_none() {
+        out.truncate(start);
+        return None;
+    }
+    Some(out.len() - start)
+}
+
+/// Appends a tree description, jump table and four streams for `src` (the format of zstd's
+/// `HUF_compress4X`, readable by `HUF_decompress`). Returns the bytes written, or `None`
+/// (nothing written) if `src` is shorter than [`MIN_INPUT`], has fewer than 2 distinct bytes,
+/// cannot be described, or a stream would not fit the u16 jump table. The result may be larger
+/// than `src`: callers choose raw / RLE themselves.
+pub fn compress_4x(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    compress_with(src, out, true)
+}
+
+/// As [`compress_4x`] with one stream (no jump table, no stream-size limit).
+pub fn compress_1x(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    compress_with(src, out, false)
+}
+
+/// Estimated size in bits of [`compress_4x`]'s output for data with histogram `counts`
+/// (description + jump table + payload, stream padding not counted). `None` where
+/// `compress_4x` would fail for lack of symbols or description.
+pub fn estimate_bits(counts: &[u32; 256]) -> Option<u64> {
+    let t = EncodeTable::from_counts(counts)?;
+    let mut scratch = Vec::new();
+    let desc = t.write_description(&mut scratch)?;
+    Some(t.encoded_bits(counts)? + 8 * (desc as u64 + 6))
+}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+    use super::*;
+
+    struct XorShift(u64);
+    impl XorShift {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    /// Exponent-like bytes: values 110..=130 peaked at 120, geometric tails.
+    fn peaked(n: usize, seed: u64) -> Vec<u8> {
+        let mut rng = XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        (0..n)
+            .map(|_| {
+                let r = rng.next();
+                // Two-sided geometric, ratio 0.55: ~2.75 bits/symbol like real bf16 exponents.
+                let mut mag = 0u8;
+                while mag < 10 && rng.next() % 100 < 55 {
+                    mag += 1;
+                }
+                if r >> 63 == 0 {
+                    120 + mag
+                } else {
+                    120 - mag
+                }
+            })
+            .collect()
+    }
+
+    /// Round trip through both 4x decoders and 1x; returns the 4x size.
+    fn roundtrip(src: &[u8]) -> Option<usize> {
+        let mut out = vec![0x55];
+        let n = compress_4x(src, &mut out)?;
+        assert_eq!(out.len(), n + 1);
+        let mut dst = vec![0u8; src.len()];
+        decompress_4x(&out[1..], &mut dst).unwrap();
+        assert_eq!(dst, src);
+        let (t, used) = DecodeTable::read(&out[1..]).unwrap();
+        let mut dst2 = vec![0u8; src.len()];
+        t.decode_4x_reference(&out[1 + used..], &mut dst2).unwrap();
+        assert_eq!(dst2, src);
+
+        let mut one = vec![];
+        compress_1x(src, &mut one).unwrap();
+        let mut dst3 = vec![0u8; src.len()];
+        decompress_1x(&one, &mut dst3).unwrap();
+        assert_eq!(dst3, src);
+        Some(n)
+    }
+
+    #[test]
+    fn small_sizes() {
+        for n in [0usize, 1, 2, 15] {
+            assert_eq!(roundtrip(&peaked(n, 1)), None, "n={n}");
+        }
+        for n in [16usize, 17, 18, 19, 20, 21, 33, 100, 257] {
+            roundtrip(&peaked(n, n as u64)).unwrap();
+        }
+    }
+
+    #[test]
+    fn big_sizes() {
+        for n in [32usize << 10, 64 << 10, 128 << 10, 300 << 10] {
+            let src = peaked(n, 77);
+            let size = roundtrip(&src).unwrap();
+            assert!(size < n / 2);
+        }
+    }
+
+    #[test]
+    fn single_symbol_is_none() {
+        let mut out = vec![];
+        assert_eq!(compress_4x(&[9u8; 500], &mut out), None);
+        assert_eq!(compress_1x(&[9u8; 500], &mut out), None);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn two_symbols() {
+        let mut rng = XorShift(17);
+        let src: Vec<u8> = (0..10_000)
+            .map(|_| if rng.next() % 7 == 0 { 0 } else { 255 })
+            .collect();
+        let size = roundtrip(&src).unwrap();
+        assert!(size < 10_000 / 8 + 64);
+    }
+
+    #[test]
+    fn all_byte_values() {
+        // Exactly uniform 256 symbols: the optimal code gives all one length (255 equal weights,
+        // which no description can carry; zstd gives up here), so the encoder skews it slightly.
+        let uniform: Vec<u8> = (0..=255u8).cycle().take(8192).collect();
+        let size = roundtrip(&uniform).unwrap();
+        assert!(size < 8192 + 200);
+        // Random bytes: not perfectly uniform, so some lengths differ and FSE weights work.
+        let mut rng = XorShift(23);
+        let random: Vec<u8> = (0..100_000).map(|_| rng.next() as u8).collect();
+        roundtrip(&random).unwrap();
+        // All values present but skewed.
+        let mut skewed = peaked(50_000, 5);
+        skewed.extend(0..=255u8);
+        roundtrip(&skewed).unwrap();
+    }
+
+    #[test]
+    fn random_alphabets() {
+        let mut rng = XorShift(99);
+        for round in 0..300 {
+            let alphabet = 2 + (rng.next() % 254) as usize;
+            let n = 16 + (rng.next() % 5000) as usize;
+            let shift = rng.next() % 8;
+            let src: Vec<u8> = (0..n)
+                .map(|_| {
+                    let r = rng.next();
+                    ((r % alphabet as u64) >> (r >> 60 & shift)) as u8
+                })
+                .collect();
+            if histogram(&src).iter().filter(|&&c| c > 0).count() < 2 {
+                continue;
+            }
+            let _ = roundtrip(&src).unwrap_or_else(|| panic!("round {round}"));
+        }
+    }
+
+    #[test]
+    fn lengths_are_optimal_and_limited() {
+        // Fibonacci counts force long codes; the limit must hold and the code stay complete.
+        let mut counts = [0u32; 256];
+        let (mut a, mut b) = (1u32, 1u32);
+        for c in counts.iter_mut().take(30) {
+            *c = a;
+            (a, b) = (b, a + b);
+        }
+        for max in 5..=11 {
+            let lens = limited_code_lengths(&counts, max).unwrap();
+            let kraft: u64 = lens
+                .iter()
+                .filter(|&&l| l > 0)
+                .map(|&l| 1u64 << (max - l as u32))
+                .sum();
+            assert_eq!(kraft, 1 << max);
+            assert!(lens.iter().all(|&l| l as u32 <= max));
+        }
+        // Unlimited case equals plain Huffman cost on a small example: counts 1,1,2,4 -> 3,3,2,1.
+        let mut c = [0u32; 256];
+        c[..4].copy_from_slice(&[1, 1, 2, 4]);
+        let lens = limited_code_lengths(&c, 11).unwrap();
+        assert_eq!(&lens[..4], &[3, 3, 2, 1]);
+    }
+
+    /// Hand-built payload, direct weights: symbols 0,1,2 with weights 2,1,(1 implied) give
+    /// codes 0:'1', 1:'00', 2:'01'. Stream for [0,1,2,0]: bits read 1,00,01,1 -> byte 0x63.
+    #[test]
+    fn known_answer_direct_weights() {
+        let payload = [0x81, 0x21, 0x63];
+        let mut dst = [0u8; 4];
+        decompress_1x(&payload, &mut dst).unwrap();
+        assert_eq!(dst, [0, 1, 2, 0]);
+        // And our encoder produces exactly these bytes for the same code.
+        let mut counts = [0u32; 256];
+        counts[..3].copy_from_slice(&[2, 1, 1]);
+        let t = EncodeTable::from_counts(&counts).unwrap();
+        let mut out = vec![];
+        t.write_description(&mut out).unwrap();
+        t.encode_1x(&[0, 1, 2, 0], &mut out).unwrap();
+        assert_eq!(out, payload);
+        // Padding marker missing / trailing bit left over are rejected.
+        assert!(decompress_1x(&[0x81, 0x21, 0x00], &mut dst).is_err());
+        assert!(decompress_1x(&[0x81, 0x21, 0xC6], &mut dst).is_err());
+        let mut dst5 = [0u8; 5];
+        assert!(decompress_1x(&payload, &mut dst5).is_err());
+    }
+
+    #[test]
+    fn fse_weights_are_used_for_large_alphabets() {
+        // 200 symbols with varied lengths: more than 128 weights -> FSE description.
+        let mut rng = XorShift(31);
+        let src: Vec<u8> = (0..60_000)
+            .map(|_| ((rng.next() % 200) >> (rng.next() % 3)) as u8)
+            .collect();
+        let t = EncodeTable::from_counts(&histogram(&src)).unwrap();
+        let mut d = vec![];
+        t.write_description(&mut d).unwrap();
+        assert!(d[0] < 128);
+        roundtrip(&src).unwrap();
+    }
+
+    #[test]
+    fn rejects_bad_weights() {
+        let mut dst = [0u8; 32];
+        // Weights 1,1,1 -> total 3 -> rest 1, but then ones = 4 fine; weights 2,2,1: total 5,
+        // rest 3 not a power of two.
+        assert!(decompress_1x(&[0x82, 0x22, 0x10, 0x01], &mut dst).is_err());
+        // Weight 12 > 11.
+        assert!(decompress_1x(&[0x81, 0xC0, 0x01], &mut dst).is_err());
+        // Weights 2 + implied 2: no weight-1 codes (zstd rejects this too).
+        assert!(decompress_1x(&[0x80, 0x20, 0x01], &mut dst).is_err());
+        // FSE header byte 0 and truncated descriptions.
+        assert!(decompress_1x(&[0x00, 0x01], &mut dst).is_err());
+        assert!(decompress_1x(&[0x90], &mut dst).is_err());
+        assert!(decompress_1x(&[], &mut dst).is_err());
+    }
+
+    #[test]
+    fn hostile_inputs_never_panic() {
+        for (seed, n) in [(1u64, 40usize), (2, 300), (3, 20)] {
+            let src = peaked(n, seed);
+            for four in [true, false] {
+                let mut c = vec![];
+                if four {
+                    compress_4x(&src, &mut c).unwrap();
+                } else {
+                    compress_1x(&src, &mut c).unwrap();
+                }
+                let dec = |c: &[u8], d: &mut [u8]| {
+                    if four {
+                        decompress_4x(c, d)
+                    } else {
+                        decompress_1x(c, d)
+                    }
+                };
+                let mut dst = vec![0u8; n];
+                for cut in 0..c.len() {
+                    assert!(
+                        dec(&c[..cut], &mut dst).is_err(),
+                        "cut {cut} of {}",
+                        c.len()
+                    );
+                }
+                for bit in 0..c.len() * 8 {
+                    let mut m = c.clone();
+                    m[bit / 8] ^= 1 << (bit % 8);
+                    let _ = dec(&m, &mut dst);
+                    let (Ok((t, used)), true) = (DecodeTable::read(&m), four) else {
+                        continue;
+                    };
+                    let mut d2 = vec![0u8; n];
+                    let a = t.decode_4x(&m[used..], &mut dst);
+                    let b = t.decode_4x_reference(&m[used..], &mut d2);
+                    assert_eq!(a.is_ok(), b.is_ok());
+                    if a.is_ok() {
+                        assert_eq!(dst, d2);
+                    }
+                }
+            }
+        }
+        let mut rng = XorShift(0xfeed);
+        for i in 0..100_000u32 {
+            let len = (rng.next() % 80) as usize;
+            let mut junk: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+            if i % 2 == 0 && !junk.is_empty() {
+                junk[0] = 128 + (junk[0] % 40); // direct weights: reach the stream decoders more often
+            }
+            let mut dst = vec![0u8; (rng.next() % 200) as usize];
+            let _ = decompress_4x(&junk, &mut dst);
+            let _ = decompress_1x(&junk, &mut dst);
+        }
+    }
+
+    #[test]
+    fn multi_matches_single_on_corrupted_streams() {
+        // Random stream bytes under a valid table: both decoders must agree on success and output.
+        let src = peaked(4000, 8);
+        let mut c = vec![];
+        compress_4x(&src, &mut c).unwrap();
+        let (t, used) = DecodeTable::read(&c).unwrap();
+        let mut rng = XorShift(4);
+        let mut agree_ok = 0;
+        for _ in 0..2000 {
+            let mut body = c[used..].to_vec();
+            for _ in 0..1 + rng.next() % 3 {
+                let i = 6 + (rng.next() as usize % (body.len() - 6));
+                body[i] ^= 1 << (rng.next() % 8);
+            }
+            let mut a = vec![0u8; src.len()];
+            let mut b = vec![0u8; src.len()];
+            let ra = t.decode_4x(&body, &mut a);
+            let rb = t.decode_4x_reference(&body, &mut b);
+            assert_eq!(ra.is_ok(), rb.is_ok());
+            if ra.is_ok() {
+                assert_eq!(a, b);
+                agree_ok += 1;
+            }
+        }
+        let _ = agree_ok;
+    }
+
+    #[test]
+    #[ignore]
+    fn throughput() {
+        use std::time::Instant;
+        let n = 128 << 10;
+        let chunks = 64;
+        let data: Vec<Vec<u8>> = (0..chunks).map(|i| peaked(n, i as u64)).collect();
+        let comp: Vec<Vec<u8>> = data
+            .iter()
+            .map(|d| {
+                let mut c = vec![];
+                compress_4x(d, &mut c).unwrap();
+                c
+            })
+            .collect();
+        let ratio = comp.iter().map(|c| c.len()).sum::<usize>() as f64 / (n * chunks) as f64;
+        let mut dst = vec![0u8; n];
+        let mut table = DecodeTable::new();
+        {
+            // Calibration: memcpy, and decoding one chunk repeatedly with its table prebuilt.
+            let mut best = f64::MAX;
+            for _ in 0..20 {
+                let t0 = Instant::now();
+                for d in &data {
+                    dst.copy_from_slice(std::hint::black_box(d));
+                }
+                best = best.min(t0.elapsed().as_secs_f64());
+            }
+            std::println!("memcpy: {:.0} MB/s", (n * chunks) as f64 / best / 1e6);
+            let used = table.read_into(&comp[0]).unwrap();
+            let mut best = f64::MAX;
+            for _ in 0..20 {
+                let t0 = Instant::now();
+                for _ in 0..chunks {
+                    table
+                        .decode_4x(std::hint::black_box(&comp[0][used..]), &mut dst)
+                        .unwrap();
+                }
+                best = best.min(t0.elapsed().as_secs_f64());
+            }
+            std::println!(
+                "huff0 4x decode, table prebuilt: {:.0} MB/s",
+                (n * chunks) as f64 / best / 1e6
+            );
+            let mut best = f64::MAX;
+            for _ in 0..20 {
+                let t0 = Instant::now();
+                for _ in 0..chunks {
+                    table.read_into(std::hint::black_box(&comp[0])).unwrap();
+                }
+                best = best.min(t0.elapsed().as_secs_f64());
+            }
+            std::println!("huff0 table build: {:.1} us", best / chunks as f64 * 1e6);
+        }
+        for round in 0..2 {
+            for (name, per_lookup) in [
+                ("reference", 0),
+                ("1 symbol/lookup", 1),
+                ("2 symbols/lookup", 2),
+                ("4 symbols/lookup", 4),
+            ] {
+                let mut best = f64::MAX;
+                for _ in 0..5 {
+                    let t0 = Instant::now();
+                    for c in &comp {
+                        let used = table.read_into_limited(c, per_lookup).unwrap();
+                        if per_lookup == 0 {
+                            table.decode_4x_reference(&c[used..], &mut dst).unwrap();
+                        } else {
+                            table.decode_4x(&c[used..], &mut dst).unwrap();
+                        }
+                    }
+                    best = best.min(t0.elapsed().as_secs_f64());
+                }
+                if round == 1 {
+                    std::println!(
+                        "huff0 4x decode, {name}: {:.0} MB/s (ratio {:.4}, {:.3} bits/sym)",
+                        (n * chunks) as f64 / best / 1e6,
+                        ratio,
+                        ratio * 8.0
+                    );
+                }
+            }
+        }
+        let t0 = Instant::now();
+        let mut c = vec![];
+        for d in &data {
+            c.clear();
+            compress_4x(d, &mut c).unwrap();
+        }
+        std::println!(
+            "huff0 4x encode: {:.0} MB/s",
+            (n * chunks) as f64 / t0.elapsed().as_secs_f64() / 1e6
+        );
+
+        let fcomp: Vec<Vec<u8>> = data
+            .iter()
+            .map(|d| {
+                let mut c = vec![];
+                fse::compress(d, &mut c).unwrap();
+                c
+            })
+            .collect();
+        let fratio = fcomp.iter().map(|c| c.len()).sum::<usize>() as f64 / (n * chunks) as f64;
+        let mut best = f64::MAX;
+        for _ in 0..7 {
+            let t0 = Instant::now();
+            for c in &fcomp {
+                fse::decompress(c, &mut dst).unwrap();
+            }
+            best = best.min(t0.elapsed().as_secs_f64());
+        }
+        std::println!(
+            "fse decode: {:.0} MB/s (ratio {:.4}, {:.3} bits/sym)",
+            (n * chunks) as f64 / best / 1e6,
+            fratio,
+            fratio * 8.0
+        );
+        let t0 = Instant::now();
+        for d in &data {
+            c.clear();
+            fse::compress(d, &mut c).unwrap();
+        }
+        std::println!(
+            "fse encode: {:.0} MB/s",
+            (n * chunks) as f64 / t0.elapsed().as_secs_f64() / 1e6
+        );
+    }
+}

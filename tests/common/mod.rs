@@ -1,0 +1,135 @@
+//! Test data shared by the integration tests (native and wasm).
+#![allow(dead_code)]
+
+/// xorshift64*: deterministic, dependency-free.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    pub fn bytes(&mut self, n: usize) -> Vec<u8> {
+        (0..n).map(|_| self.next() as u8).collect()
+    }
+    /// Approximately normal(0, sigma) via the sum of uniforms.
+    pub fn gauss(&mut self, sigma: f32) -> f32 {
+        let s: f32 = (0..4)
+            .map(|_| (self.next() >> 40) as f32 / (1u64 << 24) as f32)
+            .sum();
+        (s - 2.0) * sigma * 1.732
+    }
+}
+
+/// Weights like a trained layer's: normal(0, 0.02) as f32 bytes.
+pub fn f32_weights(rng: &mut Rng, n: usize) -> Vec<u8> {
+    (0..n).flat_map(|_| rng.gauss(0.02).to_le_bytes()).collect()
+}
+
+/// The same weights rounded to bfloat16 (round to nearest even).
+pub fn bf16_weights(rng: &mut Rng, n: usize) -> Vec<u8> {
+    (0..n)
+        .flat_map(|_| {
+            let b = rng.gauss(0.02).to_bits();
+            let r = ((b + 0x7FFF + ((b >> 16) & 1)) >> 16) as u16;
+            r.to_le_bytes()
+        })
+        .collect()
+}
+
+/// Special values: ±0, ±Inf, NaNs, subnormals, max/min for 16- and 32-bit floats.
+pub fn special_f32() -> Vec<u8> {
+    let v: [u32; 12] = [
+        0,
+        0x8000_0000,
+        0x7F80_0000,
+        0xFF80_0000,
+        0x7FC0_0000,
+        0xFFC0_0001,
+        0x0000_0001,
+        0x807F_FFFF,
+        0x7F7F_FFFF,
+        0xFF7F_FFFF,
+        0x0080_0000,
+        0x3F80_0000,
+    ];
+    v.iter()
+        .cycle()
+        .take(3000)
+        .flat_map(|x| x.to_le_bytes())
+        .collect()
+}
+
+pub fn special_16() -> Vec<u8> {
+    let v: [u16; 10] = [
+        0, 0x8000, 0x7F80, 0xFF80, 0x7FC0, 0x7C00, 0xFC00, 0x0001, 0x8001, 0x7E00,
+    ];
+    v.iter()
+        .cycle()
+        .take(5001)
+        .flat_map(|x| x.to_le_bytes())
+        .collect()
+}
+
+/// Inputs every codec path must round-trip: sizes around chunk boundaries, degenerate data.
+pub fn adversarial(chunk: usize) -> Vec<(String, Vec<u8>)> {
+    let mut rng = Rng(0x5EED);
+    let mut v: Vec<(String, Vec<u8>)> = vec![
+        ("empty".into(), vec![]),
+        ("one byte".into(), vec![0x42]),
+        ("three bytes".into(), vec![1, 2, 3]),
+        ("seven bytes".into(), rng.bytes(7)),
+        ("all byte values".into(), (0..=255).collect()),
+        ("one value repeated".into(), [0x80, 0x3F].repeat(70_000)),
+        ("zeros".into(), vec![0; 3 * chunk + 5]),
+        ("random".into(), rng.bytes(2 * chunk + 13)),
+        ("special f32".into(), special_f32()),
+        ("special 16-bit".into(), special_16()),
+        (
+            "f32 weights".into(),
+            f32_weights(&mut rng, 3 * chunk / 4 + 3),
+        ),
+        ("bf16 weights".into(), bf16_weights(&mut rng, chunk + 1)),
+        (
+            "two symbols".into(),
+            (0..5000).map(|i| if i % 3 == 0 { 7 } else { 9 }).collect(),
+        ),
+    ];
+    for len in [chunk - 1, chunk, chunk + 1, 2 * chunk - 4, 2 * chunk + 2] {
+        v.push((
+            format!("weights {len} bytes"),
+            bf16_weights(&mut rng, len.div_ceil(2))[..len].to_vec(),
+        ));
+    }
+    v
+}
+
+/// A minimal safetensors file with the given (name, dtype, shape, data) tensors.
+pub fn safetensors(tensors: &[(&str, &str, Vec<u64>, Vec<u8>)]) -> Vec<u8> {
+    let mut json = String::from("{\"__metadata__\":{\"format\":\"pt\"}");
+    let mut off = 0usize;
+    for (name, dtype, shape, data) in tensors {
+        let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+        json += &format!(
+            ",\"{name}\":{{\"dtype\":\"{dtype}\",\"shape\":[{}],\"data_offsets\":[{off},{}]}}",
+            dims.join(","),
+            off + data.len()
+        );
+        off += data.len();
+    }
+    json.push('}');
+    while json.len() % 8 != 0 {
+        json.push(' ');
+    }
+    let mut out = (json.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(json.as_bytes());
+    for t in tensors {
+        out.extend_from_slice(&t.3);
+    }
+    out
+}

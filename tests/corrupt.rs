@@ -1,0 +1,162 @@
+//! Broken input gives a typed error: never a panic, never wrong bytes.
+
+mod common;
+
+use common::*;
+use zipnn_wasm::format::znw::{self, DTypeChoice, Options};
+use zipnn_wasm::stream::{Decoder, VecSink};
+use zipnn_wasm::{DType, Error, Limits};
+
+fn small_file() -> (Vec<u8>, Vec<u8>) {
+    let mut rng = Rng(23);
+    let data = bf16_weights(&mut rng, 3000);
+    let opts = Options {
+        dtype: DTypeChoice::Fixed(DType::BF16),
+        chunk_size: 2048,
+        ..Options::default()
+    };
+    (znw::compress(&data, &opts).unwrap(), data)
+}
+
+fn decode_both(packed: &[u8]) -> (Result<Vec<u8>, Error>, Result<Vec<u8>, Error>) {
+    let whole = zipnn_wasm::decompress(packed, &Limits::default());
+    let mut dec = Decoder::new(Limits::default());
+    let mut sink = VecSink::default();
+    let streamed = packed
+        .chunks(333)
+        .try_for_each(|c| dec.push(c, &mut sink))
+        .and_then(|_| dec.finish())
+        .map(|_| sink.out);
+    (whole, streamed)
+}
+
+#[test]
+fn every_bit_flip_is_detected_or_harmless() {
+    let (packed, data) = small_file();
+    let (mut detected, mut harmless) = (0, 0);
+    for bit in 0..packed.len() * 8 {
+        let mut p = packed.clone();
+        p[bit / 8] ^= 1 << (bit % 8);
+        let (whole, streamed) = decode_both(&p);
+        for r in [&whole, &streamed] {
+            match r {
+                Err(e) => assert!(
+                    matches!(
+                        e.code(),
+                        "ZNN_CORRUPT"
+                            | "ZNN_TRUNCATED"
+                            | "ZNN_NOT_COMPRESSED"
+                            | "ZNN_UNSUPPORTED"
+                            | "ZNN_TOO_LARGE"
+                    ),
+                    "bit {bit}: {e}"
+                ),
+                Ok(out) => assert!(*out == data, "bit {bit}: wrong output returned"),
+            }
+        }
+        if whole.is_err() {
+            detected += 1;
+        } else {
+            harmless += 1;
+        }
+        assert_eq!(
+            whole.is_err(),
+            streamed.is_err(),
+            "bit {bit}: whole and streamed disagree"
+        );
+    }
+    eprintln!("bit flips: {detected} detected, {harmless} left the output intact");
+    assert!(detected * 100 >= (detected + harmless) * 99);
+}
+
+#[test]
+fn every_truncation_is_detected() {
+    let (packed, _) = small_file();
+    for cut in 0..packed.len() {
+        let (whole, streamed) = decode_both(&packed[..cut]);
+        let e = whole.expect_err("truncated input decoded");
+        assert!(
+            matches!(
+                e.code(),
+                "ZNN_TRUNCATED" | "ZNN_NOT_COMPRESSED" | "ZNN_CORRUPT"
+            ),
+            "cut {cut}: {e}"
+        );
+        assert_eq!(
+            streamed.expect_err("truncated stream decoded").code(),
+            "ZNN_TRUNCATED",
+            "cut {cut}"
+        );
+    }
+}
+
+#[test]
+fn wrong_magic_and_trailing_bytes() {
+    let (packed, _) = small_file();
+    assert_eq!(
+        zipnn_wasm::decompress(b"hello world, plain text", &Limits::default())
+            .unwrap_err()
+            .code(),
+        "ZNN_NOT_COMPRESSED"
+    );
+    let mut p = packed.clone();
+    p[1] = b'X';
+    assert_eq!(
+        zipnn_wasm::decompress(&p, &Limits::default())
+            .unwrap_err()
+            .code(),
+        "ZNN_NOT_COMPRESSED"
+    );
+    let mut p = packed.clone();
+    p.push(0);
+    assert_eq!(decode_both(&p).0.unwrap_err().code(), "ZNN_CORRUPT");
+    assert_eq!(decode_both(&p).1.unwrap_err().code(), "ZNN_CORRUPT");
+    let mut p = packed.clone();
+    p[8] = 2; // a future version
+    assert_eq!(
+        zipnn_wasm::decompress(&p, &Limits::default())
+            .unwrap_err()
+            .code(),
+        "ZNN_UNSUPPORTED"
+    );
+}
+
+#[test]
+fn random_garbage_never_panics() {
+    let (packed, _) = small_file();
+    let mut rng = Rng(29);
+    for i in 0..20_000 {
+        let mut p = packed.clone();
+        // Keep the header intact half the time so that the chunk decoders see the garbage.
+        let from = if i % 2 == 0 { 120 } else { 0 };
+        for _ in 0..1 + rng.below(8) {
+            let at = from + rng.below((p.len() - from) as u64) as usize;
+            p[at] = rng.next() as u8;
+        }
+        let _ = decode_both(&p);
+        let n = rng.below(200) as usize;
+        let junk = rng.bytes(n);
+        let _ = zipnn_wasm::decompress(&junk, &Limits::default());
+        let _ = zipnn_wasm::format::zipnn::decompress(
+            &[b"ZN".as_slice(), &junk].concat(),
+            None,
+            &Limits::default(),
+        );
+    }
+}
+
+#[test]
+fn errors_leave_the_decoder_poisoned_not_broken() {
+    let (packed, data) = small_file();
+    let mut dec = Decoder::new(Limits::default());
+    let mut sink = VecSink::default();
+    let mut bad = packed.clone();
+    bad[200] ^= 0xFF;
+    assert!(dec.push(&bad, &mut sink).is_err());
+    assert!(
+        dec.push(&packed, &mut sink).is_err(),
+        "a failed decoder keeps failing"
+    );
+    // A fresh decoder on good data works.
+    assert_eq!(decode_both(&packed).1.unwrap(), data);
+}

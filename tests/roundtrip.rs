@@ -1,0 +1,220 @@
+//! decompress(compress(x)) == x for every dtype, every path (whole buffer, streaming both
+//! ways, parallel), on adversarial inputs.
+
+mod common;
+
+use common::*;
+use zipnn_wasm::format::znw::{self, DTypeChoice, Options};
+use zipnn_wasm::stream::{Decoder, Encoder, VecSink};
+use zipnn_wasm::{DType, Limits};
+
+const CHUNK: u32 = 4096;
+
+fn opts(dtype: DType) -> Options {
+    Options {
+        dtype: DTypeChoice::Fixed(dtype),
+        chunk_size: CHUNK,
+        verify: true,
+        threads: 1,
+    }
+}
+
+/// Feeds `packed` to the streaming decoder in pieces cut by `cut`.
+fn stream_decode(packed: &[u8], mut cut: impl FnMut() -> usize) -> Vec<u8> {
+    let mut dec = Decoder::new(Limits::default());
+    let mut sink = VecSink::default();
+    let mut rest = packed;
+    while !rest.is_empty() {
+        let n = cut().clamp(1, rest.len());
+        dec.push(&rest[..n], &mut sink).unwrap();
+        rest = &rest[n..];
+    }
+    dec.finish().unwrap();
+    sink.out
+}
+
+#[test]
+fn every_dtype_every_input() {
+    for (name, data) in adversarial(CHUNK as usize) {
+        for dtype in DType::ALL {
+            let packed = znw::compress(&data, &opts(dtype)).unwrap();
+            let back = zipnn_wasm::decompress(&packed, &Limits::default()).unwrap();
+            assert!(back == data, "{name} as {dtype}");
+            let mut rng = Rng(data.len() as u64 + 1);
+            assert!(
+                stream_decode(&packed, || rng.below(300) as usize + 1) == data,
+                "{name} as {dtype}, streamed"
+            );
+        }
+    }
+}
+
+#[test]
+fn stream_decoder_accepts_any_split() {
+    let mut rng = Rng(7);
+    let data = bf16_weights(&mut rng, 20_000);
+    let packed = znw::compress(&data, &opts(DType::BF16)).unwrap();
+    assert_eq!(stream_decode(&packed, || 1), data);
+    assert_eq!(stream_decode(&packed, || 7), data);
+    assert_eq!(stream_decode(&packed, || packed.len()), data);
+    for split in [1, 15, 16, 17, 100, packed.len() - 1] {
+        let mut first = true;
+        assert_eq!(
+            stream_decode(&packed, || if std::mem::take(&mut first) {
+                split
+            } else {
+                usize::MAX
+            }),
+            data
+        );
+    }
+}
+
+#[test]
+fn stream_encoder_matches_any_split() {
+    let mut rng = Rng(9);
+    let data = f32_weights(&mut rng, 10_001);
+    for dtype in [DType::F32, DType::BF16, DType::Bytes] {
+        for piece in [1, 3, 4096, 100_000] {
+            let mut enc = Encoder::new(dtype, CHUNK).unwrap();
+            let mut out = Vec::new();
+            for p in data.chunks(piece) {
+                enc.push(p, &mut out);
+            }
+            enc.finish(&mut out);
+            let back = zipnn_wasm::decompress(&out, &Limits::default()).unwrap();
+            assert!(back == data, "{dtype} pieces of {piece}");
+            assert_eq!(stream_decode(&out, || 1000), data);
+        }
+    }
+    let mut enc = Encoder::new(DType::BF16, CHUNK).unwrap();
+    let mut out = Vec::new();
+    enc.finish(&mut out);
+    assert_eq!(
+        zipnn_wasm::decompress(&out, &Limits::default()).unwrap(),
+        Vec::<u8>::new()
+    );
+}
+
+#[test]
+fn parallel_matches_serial() {
+    let mut rng = Rng(11);
+    let data = bf16_weights(&mut rng, 100_000);
+    let one = znw::compress(&data, &opts(DType::BF16)).unwrap();
+    let two = znw::compress(
+        &data,
+        &Options {
+            threads: 2,
+            ..opts(DType::BF16)
+        },
+    )
+    .unwrap();
+    assert_eq!(one, two, "compression must not depend on the thread count");
+    assert_eq!(znw::decompress(&one, &Limits::default(), 3).unwrap(), data);
+    let mut into = vec![0u8; data.len()];
+    znw::decompress_into(&one, &mut into, 2).unwrap();
+    assert_eq!(into, data);
+}
+
+#[test]
+fn safetensors_tensors_keep_their_dtype() {
+    let mut rng = Rng(13);
+    let st = safetensors(&[
+        (
+            "a.weight",
+            "BF16",
+            vec![100, 50],
+            bf16_weights(&mut rng, 5000),
+        ),
+        ("b.weight", "F32", vec![300], f32_weights(&mut rng, 300)),
+        (
+            "ids",
+            "I64",
+            vec![3],
+            [1i64, 2, 3].iter().flat_map(|x| x.to_le_bytes()).collect(),
+        ),
+        ("c.bias", "F16", vec![7], rng.bytes(14)),
+    ]);
+    let packed = znw::compress(&st, &Options::default()).unwrap();
+    assert_eq!(
+        zipnn_wasm::decompress(&packed, &Limits::default()).unwrap(),
+        st
+    );
+    let report = znw::inspect(&packed).unwrap();
+    assert_eq!(report.container, "safetensors");
+    let names: Vec<&str> = report.segments.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["__header__", "a.weight", "b.weight", "ids", "c.bias"]
+    );
+    let a = &report.segments[1];
+    assert_eq!(
+        (a.dtype, a.label.as_str(), a.shape.as_slice()),
+        ("bf16", "BF16", &[100u64, 50][..])
+    );
+    assert!(
+        a.compressed < a.length * 3 / 4,
+        "bf16 weights must shrink: {a:?}"
+    );
+    assert_eq!(report.segments[3].dtype, "bytes");
+}
+
+#[test]
+fn inspect_suggests_a_float_type_for_plain_bytes() {
+    let mut rng = Rng(17);
+    let data = bf16_weights(&mut rng, 300_000);
+    let packed = znw::compress(&data, &Options::default()).unwrap();
+    let s = znw::inspect(&packed)
+        .unwrap()
+        .suggestion
+        .expect("a suggestion");
+    assert_eq!(s.dtype, "bf16");
+    assert!(s.ratio < s.current_ratio);
+    let packed = znw::compress(&data, &opts(DType::BF16)).unwrap();
+    assert!(znw::inspect(&packed).unwrap().suggestion.is_none());
+}
+
+#[test]
+fn zipnn_frames_roundtrip() {
+    use zipnn_wasm::format::zipnn::{self, ZDType, ZipnnOptions};
+    let mut rng = Rng(19);
+    let bf = bf16_weights(&mut rng, 300_001);
+    let f32s = f32_weights(&mut rng, 70_000);
+    let cases: Vec<(ZDType, Vec<u8>)> = vec![
+        (ZDType::BF16, bf.clone()),
+        (ZDType::BF16, bf[..bf.len() - 1].to_vec()),
+        (ZDType::F16, special_16()),
+        (ZDType::F32, f32s),
+        (ZDType::F32, special_f32()),
+        (ZDType::F8E4M3, rng.bytes(300_000)),
+        (ZDType::BF16, vec![]),
+        (ZDType::BF16, vec![0x80; 1 << 19]),
+    ];
+    for (dtype, data) in cases {
+        for streaming in [None, Some(18), Some(20)] {
+            let o = ZipnnOptions {
+                streaming_log2: streaming,
+                ..ZipnnOptions::new(dtype)
+            };
+            let packed = zipnn::compress(&data, &o).unwrap();
+            assert_eq!(zipnn_wasm::detect(&packed), zipnn_wasm::Format::Zipnn);
+            let back = zipnn_wasm::decompress(&packed, &Limits::default()).unwrap();
+            assert!(
+                back == data,
+                "{dtype:?} {} bytes streaming {streaming:?}",
+                data.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn limits_reject_before_allocating() {
+    let data = vec![1u8; 100_000];
+    let packed = znw::compress(&data, &Options::default()).unwrap();
+    let err = zipnn_wasm::decompress(&packed, &Limits { max_output: 99_999 }).unwrap_err();
+    assert_eq!(err.code(), "ZNN_TOO_LARGE");
+    let mut dec = Decoder::new(Limits { max_output: 1000 });
+    let err = dec.push(&packed, &mut VecSink::default()).unwrap_err();
+    assert_eq!(err.code(), "ZNN_TOO_LARGE");
+}

@@ -1,0 +1,173 @@
+//! Every fixture written by the real zipnn 0.5.4 (tests/fixtures/zipnn, see its README)
+//! decodes byte-exact; our ZipNN writer reproduces files zipnn reads (checked against zipnn
+//! itself in tests/zipnn_interop.rs when the Python package is installed).
+
+use std::path::{Path, PathBuf};
+use zipnn_wasm::format::safetensors as st;
+use zipnn_wasm::format::zipnn;
+use zipnn_wasm::{Format, Limits};
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zipnn")
+}
+
+fn manifest() -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(dir().join("MANIFEST.json")).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v["fixtures"].as_array().unwrap().clone()
+}
+
+fn file(f: &serde_json::Value, kind: &str) -> Option<Vec<u8>> {
+    let name = f["files"].get(kind)?["file"].as_str()?;
+    let bytes = std::fs::read(dir().join(name)).unwrap();
+    assert_eq!(
+        bytes.len() as u64,
+        f["files"][kind]["bytes"].as_u64().unwrap(),
+        "{name}"
+    );
+    Some(bytes)
+}
+
+/// (name, dtype, shape, bytes) of every tensor, in name order.
+fn tensors(file: &[u8]) -> Vec<(String, String, Vec<u64>, Vec<u8>)> {
+    let l = st::parse(file, file.len() as u64).unwrap();
+    let mut v: Vec<_> = l
+        .tensors
+        .iter()
+        .map(|t| {
+            (
+                t.name.clone(),
+                t.dtype.clone(),
+                t.shape.clone(),
+                file[t.start as usize..t.end as usize].to_vec(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn every_fixture_decodes_exactly() {
+    let fixtures = manifest();
+    assert!(fixtures.len() >= 50, "fixtures missing");
+    for f in &fixtures {
+        let name = f["name"].as_str().unwrap();
+        let packed = file(f, "znn").unwrap();
+        let want = file(f, "bin").unwrap();
+        if let Some(base) = file(f, "base") {
+            let err = zipnn_wasm::decompress(&packed, &Limits::default()).unwrap_err();
+            assert_eq!(err.code(), "ZNN_UNSUPPORTED", "{name}: delta without base");
+            assert!(err.to_string().contains("base"), "{name}: {err}");
+            let got = zipnn::decompress(&packed, Some(&base), &Limits::default()).unwrap();
+            assert!(got == want, "{name}: delta decode differs");
+            continue;
+        }
+        if f["files"]["znn"]["file"]
+            .as_str()
+            .unwrap()
+            .ends_with(".safetensors")
+        {
+            assert_eq!(
+                zipnn_wasm::detect(&packed),
+                Format::ZipnnSafetensors,
+                "{name}"
+            );
+            let got = zipnn_wasm::decompress(&packed, &Limits::default()).unwrap();
+            assert_eq!(tensors(&got), tensors(&want), "{name}: tensors differ");
+            // The metadata survives, without zipnn's own entry.
+            let meta = st::parse(&got, got.len() as u64).unwrap().metadata;
+            assert!(
+                meta.iter().all(|(k, _)| k != "znn_compressed_vectors"),
+                "{name}"
+            );
+            continue;
+        }
+        let got = if packed.len() == 32 && want.is_empty() {
+            // An empty input is a bare header; detection needs the header only.
+            zipnn::decompress(&packed, None, &Limits::default()).unwrap()
+        } else {
+            assert_eq!(zipnn_wasm::detect(&packed), Format::Zipnn, "{name}");
+            zipnn_wasm::decompress(&packed, &Limits::default()).unwrap()
+        };
+        assert!(
+            got == want,
+            "{name}: {} bytes decoded, {} expected",
+            got.len(),
+            want.len()
+        );
+    }
+}
+
+#[test]
+fn our_writer_roundtrips_every_fixture_input() {
+    // zipnn itself reads these files back in tests/zipnn_interop.rs (when installed).
+    for f in manifest() {
+        let name = f["name"].as_str().unwrap();
+        if f["input_format"] != "byte"
+            || f["delta"].is_string()
+            || f["compression_threshold"] != 0.95
+        {
+            continue;
+        }
+        let dtype = match f["dtype"].as_str().unwrap() {
+            "bfloat16" => zipnn::ZDType::BF16,
+            "float16" => zipnn::ZDType::F16,
+            "float32" => zipnn::ZDType::F32,
+            _ => continue,
+        };
+        let want = file(&f, "bin").unwrap();
+        if dtype == zipnn::ZDType::F32 && want.len() % 4 != 0 {
+            continue;
+        }
+        let mut o = zipnn::ZipnnOptions::new(dtype);
+        o.chunk_log2 = f["compression_chunk"].as_u64().unwrap().trailing_zeros() as u8;
+        o.streaming_log2 = f["streaming_chunk"]
+            .as_u64()
+            .map(|s| s.trailing_zeros() as u8);
+        let ours = zipnn::compress(&want, &o).unwrap();
+        let back = zipnn_wasm::format::zipnn::decompress(&ours, None, &Limits::default()).unwrap();
+        assert!(back == want, "{name}: our ZipNN frames do not round-trip");
+    }
+}
+
+#[test]
+fn hostile_frames_give_typed_errors() {
+    let f = manifest()
+        .into_iter()
+        .find(|f| f["name"] == "bf16_3chunks_mixed")
+        .unwrap();
+    let packed = file(&f, "znn").unwrap();
+    let check = |p: &[u8], what: &str| {
+        let e = zipnn::decompress(p, None, &Limits::default()).expect_err(what);
+        assert!(
+            matches!(
+                e.code(),
+                "ZNN_CORRUPT"
+                    | "ZNN_TRUNCATED"
+                    | "ZNN_TOO_LARGE"
+                    | "ZNN_UNSUPPORTED"
+                    | "ZNN_NOT_COMPRESSED"
+            ),
+            "{what}: {e}"
+        );
+    };
+    let mut p = packed.clone();
+    p[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+    check(&p, "orig_len overflow");
+    let mut p = packed.clone();
+    p[24..32].copy_from_slice(&(packed.len() as u64 + 1).to_le_bytes());
+    check(&p, "frame length past the end");
+    let mut p = packed.clone();
+    p[32] = 7;
+    check(&p, "wrong chunk type");
+    let mut p = packed.clone();
+    p[14] = 9; // 512-byte chunks: the tables no longer fit
+    check(&p, "chunk count does not match");
+    let mut p = packed.clone();
+    p[15] = 99;
+    check(&p, "unknown dtype");
+    for cut in (0..packed.len()).step_by(97) {
+        check(&packed[..cut], "truncated");
+    }
+}

@@ -1,0 +1,120 @@
+//! Both directions against the real zipnn 0.5.4 (Python, in .venv from scripts/setup-python.sh)
+//! on the real-model corpus: zipnn-written files decode byte-exact with ours, and files our
+//! CLI writes with `--format zipnn` decode byte-exact with zipnn. Skipped with a note when the
+//! venv is missing, unless ZIPNN_REQUIRED=1 (set by `make test`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> Option<PathBuf> {
+    let py = root().join(".venv/bin/python");
+    let ok = py.exists()
+        && Command::new(&py)
+            .args([
+                "-c",
+                "import importlib.metadata as m; assert m.version('zipnn') == '0.5.4'",
+            ])
+            .status()
+            .is_ok_and(|s| s.success());
+    if !ok && std::env::var("ZIPNN_REQUIRED").is_ok_and(|v| v == "1") {
+        panic!("zipnn 0.5.4 is required (ZIPNN_REQUIRED=1) but .venv has none: run scripts/setup-python.sh");
+    }
+    ok.then_some(py)
+}
+
+fn run(cmd: &mut Command) {
+    let out = cmd.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn zipnn_py(py: &Path, args: &[&str]) {
+    run(Command::new(py)
+        .arg(root().join("scripts/zipnn_roundtrip.py"))
+        .args(args));
+}
+
+fn ours(args: &[&str]) {
+    run(Command::new(env!("CARGO_BIN_EXE_zipnn")).args(args));
+}
+
+#[test]
+fn both_directions_on_real_models() {
+    let Some(py) = python() else {
+        eprintln!("skipped: no .venv with zipnn 0.5.4 (scripts/setup-python.sh)");
+        return;
+    };
+    let models = root().join("models");
+    let tmp = root().join("target/interop");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let corpus = [
+        ("minilm.bf16.safetensors", "bf16"),
+        ("minilm.fp16.safetensors", "fp16"),
+        ("minilm.fp32.safetensors", "fp32"),
+        ("english_g2.pth.f32-stream.bin", "fp32"),
+        ("silero_vad.onnx.f32-stream.bin", "fp32"),
+    ];
+    for (name, dtype) in corpus {
+        let src = models.join(name);
+        let original = std::fs::read(&src).unwrap();
+        for streaming in [None, Some("1048576")] {
+            let tag = format!("{name}.{}", streaming.unwrap_or("single"));
+            let s = |p: &PathBuf| p.to_str().unwrap().to_string();
+            // zipnn writes, we read.
+            let theirs = tmp.join(format!("{tag}.theirs.znn"));
+            let mut args = vec!["compress", "--dtype", dtype];
+            if let Some(c) = streaming {
+                args.extend(["--streaming", c]);
+            }
+            let (sp, tp) = (s(&src), s(&theirs));
+            args.extend([sp.as_str(), tp.as_str()]);
+            zipnn_py(&py, &args);
+            let back = tmp.join(format!("{tag}.theirs.out"));
+            ours(&["decompress", &tp, "-o", &s(&back), "--force"]);
+            assert!(
+                std::fs::read(&back).unwrap() == original,
+                "{tag}: zipnn → ours differs"
+            );
+            // We write, zipnn reads.
+            let mine = tmp.join(format!("{tag}.ours.znn"));
+            let mut args = vec![
+                "compress",
+                sp.as_str(),
+                "--format",
+                "zipnn",
+                "--dtype",
+                dtype,
+                "-o",
+            ];
+            let mp = s(&mine);
+            args.push(&mp);
+            args.push("--force");
+            if let Some(c) = streaming {
+                args.extend(["--streaming-chunk", c]);
+            }
+            ours(&args);
+            let back = tmp.join(format!("{tag}.ours.out"));
+            zipnn_py(&py, &["decompress", &mp, &s(&back)]);
+            assert!(
+                std::fs::read(&back).unwrap() == original,
+                "{tag}: ours → zipnn differs"
+            );
+            let (a, b) = (
+                std::fs::metadata(&theirs).unwrap().len(),
+                std::fs::metadata(&mine).unwrap().len(),
+            );
+            eprintln!(
+                "{tag}: zipnn {a} bytes, ours {b} bytes ({:+.3}%)",
+                (b as f64 / a as f64 - 1.0) * 100.0
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}
