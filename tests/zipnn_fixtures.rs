@@ -171,3 +171,16 @@ fn hostile_frames_give_typed_errors() {
         check(&packed[..cut], "truncated");
     }
 }
+
+#[test]
+fn wasm_test_lists_every_fixture() {
+    let wasm = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/wasm.rs"))
+        .unwrap();
+    for f in manifest() {
+        let name = f["name"].as_str().unwrap();
+        assert!(
+            wasm.contains(&format!("(\"{name}\", include_bytes!")),
+            "tests/wasm.rs misses fixture {name}"
+        );
+    }
+}

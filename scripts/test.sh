@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every test, in the order a failure is cheapest to find. `make test` runs setup and the model
+# fetch first; this script assumes both.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n== %s\n' "$*" >&2; }
+
+step "python venv with zipnn 0.5.4 (reference for the interop tests)"
+scripts/setup-python.sh
+
+step "format and lints"
+cargo fmt --check
+cargo clippy --release --all-targets -- -D warnings
+
+step "native tests"
+ZIPNN_REQUIRED=1 cargo test --release
+
+step "wasm tests in node"
+scripts/cargo-wasm test --release --test wasm
+
+step "wasm tests in headless chromium"
+CHROMEDRIVER=/usr/bin/chromedriver WASM_BINDGEN_USE_BROWSER=1 scripts/cargo-wasm test --release --test wasm
+
+step "npm package: node, chromium and workerd"
+make --no-print-directory build
+if [ -x scripts/test-js.sh ]; then scripts/test-js.sh; fi
+
+for extra in scripts/test-page.sh scripts/test-integrations.sh scripts/fuzz-smoke.sh; do
+  if [ -x "$extra" ]; then step "$extra"; "$extra"; fi
+done
+step "all tests passed"

@@ -1,0 +1,195 @@
+//! The same checks in WebAssembly, under node and headless Chromium (wasm-bindgen-test):
+//! round trips on adversarial inputs, typed errors on corrupt input with the instance still
+//! usable afterwards, and every ZipNN fixture decoded byte-exact.
+#![cfg(target_arch = "wasm32")]
+
+mod common;
+
+use common::*;
+use wasm_bindgen::JsValue;
+use wasm_bindgen_test::*;
+use zipnn_wasm::format::znw::{self, DTypeChoice, Options};
+use zipnn_wasm::{DType, Limits};
+
+/// Every fixture of tests/fixtures/zipnn (tests/zipnn_fixtures.rs checks this list is complete).
+#[rustfmt::skip]
+static FIXTURES: &[(&str, &[u8], &[u8], Option<&[u8]>)] = &[
+    ("bf16_empty", include_bytes!("fixtures/zipnn/bf16_empty.znn"), include_bytes!("fixtures/zipnn/bf16_empty.bin"), None),
+    ("bf16_1elem", include_bytes!("fixtures/zipnn/bf16_1elem.znn"), include_bytes!("fixtures/zipnn/bf16_1elem.bin"), None),
+    ("bf16_5elem", include_bytes!("fixtures/zipnn/bf16_5elem.znn"), include_bytes!("fixtures/zipnn/bf16_5elem.bin"), None),
+    ("fp16_empty", include_bytes!("fixtures/zipnn/fp16_empty.znn"), include_bytes!("fixtures/zipnn/fp16_empty.bin"), None),
+    ("fp16_1elem", include_bytes!("fixtures/zipnn/fp16_1elem.znn"), include_bytes!("fixtures/zipnn/fp16_1elem.bin"), None),
+    ("fp16_5elem", include_bytes!("fixtures/zipnn/fp16_5elem.znn"), include_bytes!("fixtures/zipnn/fp16_5elem.bin"), None),
+    ("fp32_empty", include_bytes!("fixtures/zipnn/fp32_empty.znn"), include_bytes!("fixtures/zipnn/fp32_empty.bin"), None),
+    ("fp32_1elem", include_bytes!("fixtures/zipnn/fp32_1elem.znn"), include_bytes!("fixtures/zipnn/fp32_1elem.bin"), None),
+    ("fp32_5elem", include_bytes!("fixtures/zipnn/fp32_5elem.znn"), include_bytes!("fixtures/zipnn/fp32_5elem.bin"), None),
+    ("e4m3_empty", include_bytes!("fixtures/zipnn/e4m3_empty.znn"), include_bytes!("fixtures/zipnn/e4m3_empty.bin"), None),
+    ("e4m3_1elem", include_bytes!("fixtures/zipnn/e4m3_1elem.znn"), include_bytes!("fixtures/zipnn/e4m3_1elem.bin"), None),
+    ("e4m3_5elem", include_bytes!("fixtures/zipnn/e4m3_5elem.znn"), include_bytes!("fixtures/zipnn/e4m3_5elem.bin"), None),
+    ("e5m2_empty", include_bytes!("fixtures/zipnn/e5m2_empty.znn"), include_bytes!("fixtures/zipnn/e5m2_empty.bin"), None),
+    ("e5m2_1elem", include_bytes!("fixtures/zipnn/e5m2_1elem.znn"), include_bytes!("fixtures/zipnn/e5m2_1elem.bin"), None),
+    ("e5m2_5elem", include_bytes!("fixtures/zipnn/e5m2_5elem.znn"), include_bytes!("fixtures/zipnn/e5m2_5elem.bin"), None),
+    ("bf16_odd_1001", include_bytes!("fixtures/zipnn/bf16_odd_1001.znn"), include_bytes!("fixtures/zipnn/bf16_odd_1001.bin"), None),
+    ("bf16_len1002", include_bytes!("fixtures/zipnn/bf16_len1002.znn"), include_bytes!("fixtures/zipnn/bf16_len1002.bin"), None),
+    ("fp16_odd_1001", include_bytes!("fixtures/zipnn/fp16_odd_1001.znn"), include_bytes!("fixtures/zipnn/fp16_odd_1001.bin"), None),
+    ("fp32_len1001", include_bytes!("fixtures/zipnn/fp32_len1001.znn"), include_bytes!("fixtures/zipnn/fp32_len1001.bin"), None),
+    ("fp32_len1002", include_bytes!("fixtures/zipnn/fp32_len1002.znn"), include_bytes!("fixtures/zipnn/fp32_len1002.bin"), None),
+    ("fp32_len1003", include_bytes!("fixtures/zipnn/fp32_len1003.znn"), include_bytes!("fixtures/zipnn/fp32_len1003.bin"), None),
+    ("e4m3_odd_1001", include_bytes!("fixtures/zipnn/e4m3_odd_1001.znn"), include_bytes!("fixtures/zipnn/e4m3_odd_1001.bin"), None),
+    ("bf16_normal_8k", include_bytes!("fixtures/zipnn/bf16_normal_8k.znn"), include_bytes!("fixtures/zipnn/bf16_normal_8k.bin"), None),
+    ("fp16_normal_8k", include_bytes!("fixtures/zipnn/fp16_normal_8k.znn"), include_bytes!("fixtures/zipnn/fp16_normal_8k.bin"), None),
+    ("fp32_normal_16k", include_bytes!("fixtures/zipnn/fp32_normal_16k.znn"), include_bytes!("fixtures/zipnn/fp32_normal_16k.bin"), None),
+    ("e4m3_normal_8k", include_bytes!("fixtures/zipnn/e4m3_normal_8k.znn"), include_bytes!("fixtures/zipnn/e4m3_normal_8k.bin"), None),
+    ("e5m2_normal_8k", include_bytes!("fixtures/zipnn/e5m2_normal_8k.znn"), include_bytes!("fixtures/zipnn/e5m2_normal_8k.bin"), None),
+    ("bf16_minilm_16k", include_bytes!("fixtures/zipnn/bf16_minilm_16k.znn"), include_bytes!("fixtures/zipnn/bf16_minilm_16k.bin"), None),
+    ("fp16_minilm_16k", include_bytes!("fixtures/zipnn/fp16_minilm_16k.znn"), include_bytes!("fixtures/zipnn/fp16_minilm_16k.bin"), None),
+    ("fp32_minilm_16k", include_bytes!("fixtures/zipnn/fp32_minilm_16k.znn"), include_bytes!("fixtures/zipnn/fp32_minilm_16k.bin"), None),
+    ("bf16_zeros_4k", include_bytes!("fixtures/zipnn/bf16_zeros_4k.znn"), include_bytes!("fixtures/zipnn/bf16_zeros_4k.bin"), None),
+    ("fp32_ones_4k", include_bytes!("fixtures/zipnn/fp32_ones_4k.znn"), include_bytes!("fixtures/zipnn/fp32_ones_4k.bin"), None),
+    ("bf16_1elem_thr2", include_bytes!("fixtures/zipnn/bf16_1elem_thr2.znn"), include_bytes!("fixtures/zipnn/bf16_1elem_thr2.bin"), None),
+    ("bf16_specials", include_bytes!("fixtures/zipnn/bf16_specials.znn"), include_bytes!("fixtures/zipnn/bf16_specials.bin"), None),
+    ("fp16_specials", include_bytes!("fixtures/zipnn/fp16_specials.znn"), include_bytes!("fixtures/zipnn/fp16_specials.bin"), None),
+    ("fp32_specials", include_bytes!("fixtures/zipnn/fp32_specials.znn"), include_bytes!("fixtures/zipnn/fp32_specials.bin"), None),
+    ("e4m3_all_codes", include_bytes!("fixtures/zipnn/e4m3_all_codes.znn"), include_bytes!("fixtures/zipnn/e4m3_all_codes.bin"), None),
+    ("e5m2_all_codes", include_bytes!("fixtures/zipnn/e5m2_all_codes.znn"), include_bytes!("fixtures/zipnn/e5m2_all_codes.bin"), None),
+    ("bf16_3chunks_mixed", include_bytes!("fixtures/zipnn/bf16_3chunks_mixed.znn"), include_bytes!("fixtures/zipnn/bf16_3chunks_mixed.bin"), None),
+    ("fp32_chunk64k_3chunks", include_bytes!("fixtures/zipnn/fp32_chunk64k_3chunks.znn"), include_bytes!("fixtures/zipnn/fp32_chunk64k_3chunks.bin"), None),
+    ("bf16_chunk4k", include_bytes!("fixtures/zipnn/bf16_chunk4k.znn"), include_bytes!("fixtures/zipnn/bf16_chunk4k.bin"), None),
+    ("e4m3_2chunks", include_bytes!("fixtures/zipnn/e4m3_2chunks.znn"), include_bytes!("fixtures/zipnn/e4m3_2chunks.bin"), None),
+    ("bf16_stream8k", include_bytes!("fixtures/zipnn/bf16_stream8k.znn"), include_bytes!("fixtures/zipnn/bf16_stream8k.bin"), None),
+    ("fp32_stream4k_chunk1k", include_bytes!("fixtures/zipnn/fp32_stream4k_chunk1k.znn"), include_bytes!("fixtures/zipnn/fp32_stream4k_chunk1k.bin"), None),
+    ("e5m2_stream", include_bytes!("fixtures/zipnn/e5m2_stream.znn"), include_bytes!("fixtures/zipnn/e5m2_stream.bin"), None),
+    ("bf16_delta_byte", include_bytes!("fixtures/zipnn/bf16_delta_byte.znn"), include_bytes!("fixtures/zipnn/bf16_delta_byte.bin"), Some(include_bytes!("fixtures/zipnn/bf16_delta_byte.base.bin"))),
+    ("fp32_delta_file", include_bytes!("fixtures/zipnn/fp32_delta_file.znn"), include_bytes!("fixtures/zipnn/fp32_delta_file.bin"), Some(include_bytes!("fixtures/zipnn/fp32_delta_file.base.bin"))),
+    ("bf16_delta_stream", include_bytes!("fixtures/zipnn/bf16_delta_stream.znn"), include_bytes!("fixtures/zipnn/bf16_delta_stream.bin"), Some(include_bytes!("fixtures/zipnn/bf16_delta_stream.base.bin"))),
+    ("torch_bf16_20x300", include_bytes!("fixtures/zipnn/torch_bf16_20x300.znn"), include_bytes!("fixtures/zipnn/torch_bf16_20x300.bin"), None),
+    ("torch_fp32_3x5", include_bytes!("fixtures/zipnn/torch_fp32_3x5.znn"), include_bytes!("fixtures/zipnn/torch_fp32_3x5.bin"), None),
+    ("torch_fp16_2x300x4", include_bytes!("fixtures/zipnn/torch_fp16_2x300x4.znn"), include_bytes!("fixtures/zipnn/torch_fp16_2x300x4.bin"), None),
+    ("torch_fp32_scalar", include_bytes!("fixtures/zipnn/torch_fp32_scalar.znn"), include_bytes!("fixtures/zipnn/torch_fp32_scalar.bin"), None),
+    ("torch_bf16_empty_5x0x3", include_bytes!("fixtures/zipnn/torch_bf16_empty_5x0x3.znn"), include_bytes!("fixtures/zipnn/torch_bf16_empty_5x0x3.bin"), None),
+    ("torch_e4m3_65536", include_bytes!("fixtures/zipnn/torch_e4m3_65536.znn"), include_bytes!("fixtures/zipnn/torch_e4m3_65536.bin"), None),
+    ("torch_e5m2_10x100", include_bytes!("fixtures/zipnn/torch_e5m2_10x100.znn"), include_bytes!("fixtures/zipnn/torch_e5m2_10x100.bin"), None),
+    ("torch_bf16_1x7", include_bytes!("fixtures/zipnn/torch_bf16_1x7.znn"), include_bytes!("fixtures/zipnn/torch_bf16_1x7.bin"), None),
+    ("numpy_fp32_10x100", include_bytes!("fixtures/zipnn/numpy_fp32_10x100.znn"), include_bytes!("fixtures/zipnn/numpy_fp32_10x100.bin"), None),
+    ("numpy_fp16_4x250", include_bytes!("fixtures/zipnn/numpy_fp16_4x250.znn"), include_bytes!("fixtures/zipnn/numpy_fp16_4x250.bin"), None),
+    ("numpy_fp32_7", include_bytes!("fixtures/zipnn/numpy_fp32_7.znn"), include_bytes!("fixtures/zipnn/numpy_fp32_7.bin"), None),
+    ("st_minilm_meta", include_bytes!("fixtures/zipnn/st_minilm_meta.znn.safetensors"), include_bytes!("fixtures/zipnn/st_minilm_meta.safetensors"), None),
+    ("st_minilm_nometa", include_bytes!("fixtures/zipnn/st_minilm_nometa.znn.safetensors"), include_bytes!("fixtures/zipnn/st_minilm_nometa.safetensors"), None),
+];
+
+fn code(e: &JsValue) -> String {
+    js_sys::Reflect::get(e, &"code".into())
+        .unwrap()
+        .as_string()
+        .unwrap()
+}
+
+#[wasm_bindgen_test]
+fn roundtrip_every_dtype() {
+    for (name, data) in adversarial(4096) {
+        for dtype in DType::ALL {
+            let opts = Options {
+                dtype: DTypeChoice::Fixed(dtype),
+                chunk_size: 4096,
+                verify: true,
+                threads: 1,
+            };
+            let packed = znw::compress(&data, &opts).unwrap();
+            assert!(
+                zipnn_wasm::decompress(&packed, &Limits::default()).unwrap() == data,
+                "{name} {dtype}"
+            );
+        }
+    }
+}
+
+#[wasm_bindgen_test]
+fn bindings_roundtrip_and_typed_errors() {
+    let mut rng = Rng(3);
+    let data = bf16_weights(&mut rng, 100_000);
+    let packed = zipnn_wasm::wasm::compress(&data, Some("bf16".into()), None, Some(true)).unwrap();
+    assert!(packed.len() < data.len() * 7 / 10);
+    assert_eq!(zipnn_wasm::wasm::decompress(&packed, None).unwrap(), data);
+    let mut flipped = packed.clone();
+    flipped[packed.len() / 2] ^= 4;
+    assert_eq!(
+        code(&zipnn_wasm::wasm::decompress(&flipped, None).unwrap_err()),
+        "ZNN_CORRUPT"
+    );
+    assert_eq!(
+        code(&zipnn_wasm::wasm::decompress(&packed[..packed.len() - 3], None).unwrap_err()),
+        "ZNN_TRUNCATED"
+    );
+    assert_eq!(
+        code(&zipnn_wasm::wasm::decompress(b"not compressed at all", None).unwrap_err()),
+        "ZNN_NOT_COMPRESSED"
+    );
+    assert_eq!(
+        code(&zipnn_wasm::wasm::decompress(&packed, Some(1000.0)).unwrap_err()),
+        "ZNN_TOO_LARGE"
+    );
+    // The instance is still usable after every error.
+    assert_eq!(zipnn_wasm::wasm::decompress(&packed, None).unwrap(), data);
+}
+
+#[wasm_bindgen_test]
+fn every_bit_flip_of_a_small_file_is_detected() {
+    let mut rng = Rng(5);
+    let data = bf16_weights(&mut rng, 1500);
+    let opts = Options {
+        dtype: DTypeChoice::Fixed(DType::BF16),
+        chunk_size: 1024,
+        ..Options::default()
+    };
+    let packed = znw::compress(&data, &opts).unwrap();
+    for bit in 0..packed.len() * 8 {
+        let mut p = packed.clone();
+        p[bit / 8] ^= 1 << (bit % 8);
+        assert!(
+            zipnn_wasm::decompress(&p, &Limits::default()).is_err(),
+            "bit {bit}"
+        );
+    }
+    for cut in 0..packed.len() {
+        assert!(
+            zipnn_wasm::decompress(&packed[..cut], &Limits::default()).is_err(),
+            "cut {cut}"
+        );
+    }
+}
+
+#[wasm_bindgen_test]
+fn zipnn_fixtures_decode_exactly() {
+    use zipnn_wasm::format::{safetensors as st, zipnn};
+    for (name, packed, want, base) in FIXTURES {
+        let got = match base {
+            Some(b) => zipnn::decompress(packed, Some(b), &Limits::default()).unwrap(),
+            None if packed.len() == 32 => {
+                zipnn::decompress(packed, None, &Limits::default()).unwrap()
+            }
+            None => zipnn_wasm::decompress(packed, &Limits::default()).unwrap(),
+        };
+        if name.starts_with("st_") {
+            let tensors = |f: &[u8]| {
+                let mut v: Vec<_> = st::parse(f, f.len() as u64)
+                    .unwrap()
+                    .tensors
+                    .into_iter()
+                    .map(|t| {
+                        (
+                            t.name,
+                            t.dtype,
+                            t.shape,
+                            f[t.start as usize..t.end as usize].to_vec(),
+                        )
+                    })
+                    .collect();
+                v.sort();
+                v
+            };
+            assert_eq!(tensors(&got), tensors(want), "{name}");
+        } else {
+            assert!(got == *want, "{name}");
+        }
+    }
+}
