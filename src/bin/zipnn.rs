@@ -278,10 +278,8 @@ impl Progress {
 
 fn compress(input: &str, a: &Args) -> Result<(), Fail> {
     let dtype = match a.dtype.as_deref() {
-        None | Some("auto") => DTypeChoice::Auto,
-        Some(s) => DTypeChoice::Fixed(
-            DType::parse(s).map_or_else(|| usage(format!("unknown dtype {s:?}")), Ok)?,
-        ),
+        None => DTypeChoice::Fixed(DType::Bytes),
+        Some(s) => parse_dtype(s)?,
     };
     match a.format.as_deref() {
         None | Some("znw") => {}
@@ -356,6 +354,15 @@ fn decompress_whole(
     let mut out = Output::create(out_path)?;
     out.write(&plain)?;
     out.commit()
+}
+
+fn parse_dtype(s: &str) -> Result<DTypeChoice, Fail> {
+    if s == "auto" {
+        return Ok(DTypeChoice::Auto);
+    }
+    DType::parse(s)
+        .map(DTypeChoice::Fixed)
+        .map_or_else(|| usage(format!("unknown dtype {s:?}")), Ok)
 }
 
 fn default_threads() -> usize {
@@ -496,10 +503,8 @@ fn bench(a: &Args) -> Result<(), Fail> {
     for input in &a.inputs {
         let data = read_input(input)?;
         let dtype = match a.dtype.as_deref() {
-            None | Some("auto") => DTypeChoice::Auto,
-            Some(s) => DTypeChoice::Fixed(
-                DType::parse(s).map_or_else(|| usage(format!("unknown dtype {s:?}")), Ok)?,
-            ),
+            None => DTypeChoice::Fixed(DType::Bytes),
+            Some(s) => parse_dtype(s)?,
         };
         let opts = Options {
             dtype,

@@ -39,7 +39,7 @@ pub fn histogram(src: &[u8]) -> [u32; 256] {
 }
 
 /// Order-0 entropy of the histogram in bits (a lower bound on any order-0 coder's payload).
-fn entropy_bits(counts: &[u32; 256], n: usize) -> f64 {
+pub fn entropy_bits(counts: &[u32; 256], n: usize) -> f64 {
     let n = n as f64;
     let mut bits = 0.0;
     for &c in counts.iter().filter(|&&c| c > 0) {
@@ -52,9 +52,14 @@ fn entropy_bits(counts: &[u32; 256], n: usize) -> f64 {
 /// log2 without std (no_std core has no float math); accurate to ~1e-6, plenty for estimates.
 fn libm_log2(x: f64) -> f64 {
     let bits = x.to_bits();
-    let exp = ((bits >> 52) & 0x7FF) as i64 - 1023;
-    let m = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000); // [1,2)
-                                                                                    // log2(m) = ln(m)/ln 2 with ln(m) = 2 atanh((m-1)/(m+1)).
+    let mut exp = ((bits >> 52) & 0x7FF) as i64 - 1023;
+    let mut m = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000); // [1,2)
+                                                                                        // Centre m on 1 ([√½, √2)) so that the series below converges fast.
+    if m > core::f64::consts::SQRT_2 {
+        m *= 0.5;
+        exp += 1;
+    }
+    // log2(m) = ln(m)/ln 2 with ln(m) = 2 atanh((m-1)/(m+1)).
     let t = (m - 1.0) / (m + 1.0);
     let t2 = t * t;
     let series =
@@ -93,7 +98,7 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>) {
         }
         None => usize::MAX,
     };
-    if best_len >= n + 1 {
+    if best_len > n {
         out.truncate(start);
         best_len = usize::MAX;
     }

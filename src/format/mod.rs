@@ -1,7 +1,11 @@
 //! Container formats: our `.znw` container, ZipNN's frames, and the tensor-file parsers that
 //! tell the encoder where each tensor starts and which element type it has.
 
+pub mod gguf;
+pub mod onnx;
 pub mod safetensors;
+pub mod tensors;
+pub mod zip;
 pub mod zipnn;
 pub mod znw;
 
@@ -32,6 +36,10 @@ impl Default for Limits {
 pub enum Container {
     Raw,
     Safetensors,
+    Onnx,
+    /// `torch.save` / TorchScript zip archives.
+    PytorchZip,
+    Gguf,
 }
 
 impl Container {
@@ -39,19 +47,28 @@ impl Container {
         match self {
             Container::Raw => 0,
             Container::Safetensors => 1,
+            Container::Onnx => 2,
+            Container::PytorchZip => 3,
+            Container::Gguf => 4,
         }
     }
     pub const fn from_code(c: u8) -> Option<Self> {
-        match c {
-            0 => Some(Container::Raw),
-            1 => Some(Container::Safetensors),
-            _ => None,
-        }
+        Some(match c {
+            0 => Container::Raw,
+            1 => Container::Safetensors,
+            2 => Container::Onnx,
+            3 => Container::PytorchZip,
+            4 => Container::Gguf,
+            _ => return None,
+        })
     }
     pub const fn name(self) -> &'static str {
         match self {
             Container::Raw => "raw",
             Container::Safetensors => "safetensors",
+            Container::Onnx => "onnx",
+            Container::PytorchZip => "pytorch-zip",
+            Container::Gguf => "gguf",
         }
     }
 }

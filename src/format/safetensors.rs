@@ -50,7 +50,7 @@ pub fn parse(buf: &[u8], file_len: u64) -> Result<Layout, Error> {
             .try_into()
             .unwrap_or([0; 8]),
     );
-    if n < 2 || n > MAX_HEADER || 8 + n > file_len {
+    if !(2..=MAX_HEADER).contains(&n) || 8 + n > file_len {
         return Err(Error::corrupt("safetensors header length out of range"));
     }
     let json = buf.get(8..8 + n as usize).ok_or(Error::Truncated)?;

@@ -129,6 +129,13 @@ impl Decoder {
                 step
             } else {
                 let take = (need - self.pending.len()).min(input.len());
+                // Grow geometrically but never past the unit: plain doubling would hold up
+                // to twice a record (32 MiB for a 16 MiB chunk).
+                let len = self.pending.len();
+                if self.pending.capacity() - len < take {
+                    let want = (2 * self.pending.capacity()).clamp(len + take, need);
+                    self.pending.reserve_exact(want - len);
+                }
                 self.pending.extend_from_slice(&input[..take]);
                 input = &input[take..];
                 if self.pending.len() < need {

@@ -62,7 +62,8 @@ pub fn panic_for_testing() {
 
 fn parse_dtype(s: Option<String>) -> Result<DTypeChoice, JsValue> {
     match s.as_deref() {
-        None | Some("auto") => Ok(DTypeChoice::Auto),
+        None => Ok(DTypeChoice::Fixed(DType::Bytes)),
+        Some("auto") => Ok(DTypeChoice::Auto),
         Some(s) => DType::parse(s)
             .map(DTypeChoice::Fixed)
             .ok_or_else(|| js_error(&Error::InvalidInput(alloc::format!("unknown dtype {s:?}")))),

@@ -2,8 +2,8 @@
 //!
 //! Two users:
 //! * huff0's FSE-compressed weights (accuracy log <= 6, two interleaved states in one
-//!   bitstream, ended by the RFC's overflow rule) — crate-internal, see [`decode_huff_weights`]
-//!   and [`encode_huff_weights`];
+//!   bitstream, ended by the RFC's overflow rule) — crate-internal (`decode_huff_weights`,
+//!   `encode_huff_weights`);
 //! * a general byte coder, [`compress`] / [`decompress`], for blocks where tANS beats Huffman.
 //!
 //! # Byte-stream format ([`compress`] / [`decompress`])
@@ -672,12 +672,8 @@ fn decompress_with_table(
     let l1 = read_varint(src, &mut p)?;
     let l2 = read_varint(src, &mut p)?;
     let l3 = read_varint(src, &mut p)?;
-    let body = &src[p..];
-    let start = [0, l1, l1 + l2, l1 + l2 + l3];
-    if start[3] > body.len() {
-        return Err(EntropyError::Truncated);
-    }
-    let stream = |k: usize| &body[start[k]..if k < 3 { start[k + 1] } else { body.len() }];
+    let body = src.get(p..).unwrap_or(&[]);
+    let (streams, start) = split_streams(body, [l1, l2, l3])?;
 
     let n = dst.len();
     let seg = n.div_ceil(4);
@@ -690,10 +686,10 @@ fn decompress_with_table(
 
     let log = table.log;
     let mut r = [
-        BackwardReader::new(stream(0))?,
-        BackwardReader::new(stream(1))?,
-        BackwardReader::new(stream(2))?,
-        BackwardReader::new(stream(3))?,
+        BackwardReader::new(streams[0])?,
+        BackwardReader::new(streams[1])?,
+        BackwardReader::new(streams[2])?,
+        BackwardReader::new(streams[3])?,
     ];
     let mut st = [0usize; 4];
     let mut bits = [0u64; 4];
@@ -760,6 +756,28 @@ fn decompress_with_table(
         }
     }
     Ok(())
+}
+
+/// Splits `body` into four streams, the first three of the given sizes; also returns where
+/// each starts. Checked step by step, so no size can overflow or slice out of range.
+pub(crate) fn split_streams(
+    body: &[u8],
+    sizes: [usize; 3],
+) -> Result<([&[u8]; 4], [usize; 4]), EntropyError> {
+    let mut streams = [&body[..0]; 4];
+    let mut start = [0usize; 4];
+    let mut rest = body;
+    for k in 0..3 {
+        if sizes[k] > rest.len() {
+            return Err(EntropyError::Truncated);
+        }
+        let (a, b) = rest.split_at(sizes[k]);
+        streams[k] = a;
+        start[k + 1] = start[k] + sizes[k];
+        rest = b;
+    }
+    streams[3] = rest;
+    Ok((streams, start))
 }
 
 /// The 4 bytes of `d` from `op`, if there are that many.

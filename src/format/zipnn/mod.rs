@@ -260,15 +260,15 @@ pub fn decode_frame(frame: &[u8], h: &FrameHeader, dst: &mut [u8]) -> Result<(),
         let out = &mut dst[start..start + len];
         // Decode the streams into scratch, stream b at offset sum of earlier stream lengths.
         let mut at = 0;
-        for b in 0..n {
+        for (b, &base) in stream_start.iter().enumerate() {
             let i = b * chunks + c;
             let prev = if c == 0 { 0 } else { cum_at(i - 1) };
             let end = cum_at(i);
-            if end < prev {
-                return Err(Error::corrupt("ZipNN cumulative sizes decrease"));
+            if end < prev || end > acc {
+                return Err(Error::corrupt("ZipNN cumulative sizes out of order"));
             }
-            let s0 = to_usize(stream_start[b] + prev)?;
-            let s1 = to_usize(stream_start[b] + end)?;
+            let s0 = to_usize(base + prev)?;
+            let s1 = to_usize(base + end)?;
             let src = frame.get(s0..s1).ok_or(Error::Truncated)?;
             let k = stream_len(len, n, b);
             let d = &mut scratch[at..at + k];

@@ -11,7 +11,7 @@ pub use header::{Header, Segment, MAGIC};
 pub use inspect::{inspect, Report};
 
 use crate::dtype::DType;
-use crate::format::{safetensors, to_usize, Container, Error, Limits};
+use crate::format::{tensors, to_usize, Container, Error, Limits};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -20,12 +20,13 @@ pub const EXTENSION: &str = "znw";
 /// Default chunk size: ZipNN's, so each bf16 byte group is 128 KiB (huff0's block limit).
 pub const DEFAULT_CHUNK: u32 = 256 << 10;
 
-/// How to read the input when compressing.
+/// How to code bytes whose element type the container does not give (a raw file, or a
+/// PyTorch storage). Tensors whose container names their type always use that type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DTypeChoice {
-    /// Detect containers (safetensors: each tensor its own dtype); anything else is bytes.
+    /// Measure which byte grouping compresses best, per region (`--dtype auto`).
     Auto,
-    /// Code an unrecognised file as this element type (containers still use their own).
+    /// Code a raw file as this element type (plain bytes by default).
     Fixed(DType),
 }
 
@@ -42,7 +43,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            dtype: DTypeChoice::Auto,
+            dtype: DTypeChoice::Fixed(DType::Bytes),
             chunk_size: DEFAULT_CHUNK,
             verify: false,
             threads: 1,
@@ -58,53 +59,51 @@ pub struct Piece {
     pub dtype: DType,
 }
 
-/// Works out the header (segment table) for `data`.
+/// Works out the header (segment table) for `data`: one segment per tensor the container
+/// names, plus the bytes around them; a file of no known container is one segment.
 pub fn describe(data: &[u8], choice: DTypeChoice, chunk_size: u32) -> Header {
     let total = data.len() as u64;
+    let guess = |range: &[u8]| tensors::guess_dtype(range);
     let mut segments = Vec::new();
-    let mut container = Container::Raw;
-    if let Ok(layout) = safetensors::parse(data, total) {
-        container = Container::Safetensors;
-        segments.push(Segment {
-            name: String::from("__header__"),
-            dtype: DType::Bytes,
-            label: String::from("JSON"),
-            shape: Vec::new(),
-            offset: 0,
-            length: layout.data_start,
-        });
-        let mut pos = layout.data_start;
-        for t in layout.tensors {
-            if t.start > pos {
-                segments.push(gap(pos, t.start));
+    let container = match tensors::detect(data) {
+        Some(layout) => {
+            let mut pos = 0;
+            for t in layout.tensors {
+                if t.start > pos {
+                    segments.push(gap(pos, t.start));
+                }
+                let bytes = &data[t.start as usize..t.end as usize];
+                segments.push(Segment {
+                    dtype: t.dtype.unwrap_or_else(|| guess(bytes)),
+                    name: t.name,
+                    label: t.label,
+                    shape: t.shape,
+                    offset: t.start,
+                    length: t.end - t.start,
+                });
+                pos = t.end;
             }
+            if total > pos {
+                segments.push(gap(pos, total));
+            }
+            layout.container
+        }
+        None => {
+            let dtype = match choice {
+                DTypeChoice::Auto => guess(data),
+                DTypeChoice::Fixed(d) => d,
+            };
             segments.push(Segment {
-                dtype: DType::from_safetensors(&t.dtype),
-                name: t.name,
-                label: t.dtype,
-                shape: t.shape,
-                offset: t.start,
-                length: t.end - t.start,
+                name: String::new(),
+                dtype,
+                label: String::new(),
+                shape: Vec::new(),
+                offset: 0,
+                length: total,
             });
-            pos = t.end;
+            Container::Raw
         }
-        if total > pos {
-            segments.push(gap(pos, total));
-        }
-    } else {
-        let dtype = match choice {
-            DTypeChoice::Auto => DType::Bytes,
-            DTypeChoice::Fixed(d) => d,
-        };
-        segments.push(Segment {
-            name: String::new(),
-            dtype,
-            label: String::new(),
-            shape: Vec::new(),
-            offset: 0,
-            length: total,
-        });
-    }
+    };
     Header {
         total_size: Some(total),
         max_chunk: chunk_size,
@@ -113,9 +112,14 @@ pub fn describe(data: &[u8], choice: DTypeChoice, chunk_size: u32) -> Header {
     }
 }
 
+/// Bytes between tensors: the container's own structure (`__header__` at the start).
 fn gap(start: u64, end: u64) -> Segment {
     Segment {
-        name: String::from("__padding__"),
+        name: String::from(if start == 0 {
+            "__header__"
+        } else {
+            "__padding__"
+        }),
         dtype: DType::Bytes,
         label: String::new(),
         shape: Vec::new(),
@@ -299,7 +303,13 @@ pub fn index(data: &[u8], limits: &Limits) -> Result<(Header, Vec<ChunkInfo>), E
                     offset,
                 });
                 offset += head.raw_len as u64;
-                if header.total_size.is_some_and(|t| offset > t) || offset > limits.max_output {
+                if offset > limits.max_output {
+                    return Err(Error::TooLarge {
+                        size: offset,
+                        limit: limits.max_output,
+                    });
+                }
+                if header.total_size.is_some_and(|t| offset > t) {
                     return Err(Error::corrupt("chunks exceed the declared size"));
                 }
                 pos = end;

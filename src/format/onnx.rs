@@ -1,0 +1,229 @@
+//! ONNX models are protobuf `ModelProto`s; the weights are `TensorProto`s (initializers and
+//! constants, also inside the subgraphs of `If`/`Loop` nodes) whose `raw_data` or packed
+//! `float_data` we locate. A small read-only protobuf walker: no schema compiler, no copies.
+
+use super::tensors::Tensor;
+use crate::dtype::DType;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// Deepest nesting of graphs we follow (hostile files cannot recurse without bound).
+const MAX_DEPTH: u32 = 16;
+
+struct Field<'a> {
+    number: u64,
+    /// Wire type 0/1/5: the value; wire type 2: the length.
+    value: u64,
+    /// Wire type 2 only: the payload and its offset in the file.
+    bytes: Option<(&'a [u8], usize)>,
+}
+
+/// Iterates the fields of one message located at `base` in the file.
+struct Fields<'a> {
+    buf: &'a [u8],
+    base: usize,
+    pos: usize,
+    bad: bool,
+}
+
+fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        v |= ((b & 0x7F) as u64) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+impl<'a> Iterator for Fields<'a> {
+    type Item = Field<'a>;
+    fn next(&mut self) -> Option<Field<'a>> {
+        if self.pos >= self.buf.len() || self.bad {
+            return None;
+        }
+        let r = (|| {
+            let key = varint(self.buf, &mut self.pos)?;
+            let (number, wire) = (key >> 3, key & 7);
+            if number == 0 {
+                return None;
+            }
+            match wire {
+                0 => Some(Field {
+                    number,
+                    value: varint(self.buf, &mut self.pos)?,
+                    bytes: None,
+                }),
+                1 | 5 => {
+                    let n = if wire == 1 { 8 } else { 4 };
+                    let b = self.buf.get(self.pos..self.pos + n)?;
+                    self.pos += n;
+                    let mut v = [0u8; 8];
+                    v[..n].copy_from_slice(b);
+                    Some(Field {
+                        number,
+                        value: u64::from_le_bytes(v),
+                        bytes: None,
+                    })
+                }
+                2 => {
+                    let len = usize::try_from(varint(self.buf, &mut self.pos)?).ok()?;
+                    let end = self.pos.checked_add(len)?;
+                    let b = self.buf.get(self.pos..end)?;
+                    let at = self.base + self.pos;
+                    self.pos = end;
+                    Some(Field {
+                        number,
+                        value: len as u64,
+                        bytes: Some((b, at)),
+                    })
+                }
+                _ => None,
+            }
+        })();
+        if r.is_none() {
+            self.bad = true;
+        }
+        r
+    }
+}
+
+fn fields(buf: &[u8], base: usize) -> Fields<'_> {
+    Fields {
+        buf,
+        base,
+        pos: 0,
+        bad: false,
+    }
+}
+
+/// Parses the whole message; `None` if it is not well-formed protobuf.
+fn well_formed(buf: &[u8]) -> bool {
+    let mut f = fields(buf, 0);
+    for _ in f.by_ref() {}
+    !f.bad
+}
+
+/// ONNX `TensorProto.DataType` → (name, coding type).
+fn data_type(t: u64) -> (&'static str, DType) {
+    match t {
+        1 => ("FLOAT", DType::F32),
+        10 => ("FLOAT16", DType::F16),
+        16 => ("BFLOAT16", DType::BF16),
+        17 => ("FLOAT8E4M3FN", DType::F8E4M3),
+        19 => ("FLOAT8E5M2", DType::F8E5M2),
+        2 => ("UINT8", DType::Bytes),
+        3 => ("INT8", DType::Bytes),
+        6 => ("INT32", DType::Bytes),
+        7 => ("INT64", DType::Bytes),
+        9 => ("BOOL", DType::Bytes),
+        11 => ("DOUBLE", DType::Bytes),
+        _ => ("OTHER", DType::Bytes),
+    }
+}
+
+/// TensorProto: dims = 1, data_type = 2, float_data = 4 (packed), name = 8, raw_data = 9.
+fn tensor(buf: &[u8], base: usize, out: &mut Vec<Tensor>) {
+    let (mut dims, mut dt, mut name) = (Vec::new(), 0u64, String::new());
+    let mut data: Option<(usize, usize, bool)> = None; // start, len, is float_data
+    for f in fields(buf, base) {
+        match (f.number, f.bytes) {
+            (1, None) => dims.push(f.value),
+            (1, Some((b, _))) => {
+                let mut p = 0;
+                while let Some(v) = varint(b, &mut p) {
+                    dims.push(v);
+                }
+            }
+            (2, None) => dt = f.value,
+            (8, Some((b, _))) => name = String::from_utf8_lossy(b).into_owned(),
+            (9, Some((b, at))) => data = Some((at, b.len(), false)),
+            (4, Some((b, at))) => data = Some((at, b.len(), true)),
+            _ => {}
+        }
+    }
+    if let Some((start, len, is_float)) = data {
+        let (label, dtype) = if is_float {
+            ("FLOAT", DType::F32)
+        } else {
+            data_type(dt)
+        };
+        out.push(Tensor {
+            name,
+            label: label.into(),
+            dtype: Some(dtype),
+            shape: dims,
+            start: start as u64,
+            end: (start + len) as u64,
+        });
+    }
+}
+
+/// GraphProto: node = 1, initializer = 5, sparse_initializer = 15 (values = 1, a TensorProto).
+fn graph(buf: &[u8], base: usize, depth: u32, out: &mut Vec<Tensor>) {
+    if depth > MAX_DEPTH {
+        return;
+    }
+    for f in fields(buf, base) {
+        let Some((b, at)) = f.bytes else { continue };
+        match f.number {
+            5 => tensor(b, at, out),
+            1 => node(b, at, depth, out),
+            15 => {
+                for g in fields(b, at) {
+                    if let (1, Some((b, at))) = (g.number, g.bytes) {
+                        tensor(b, at, out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// NodeProto: attribute = 5. AttributeProto: t = 5, g = 6, tensors = 10, graphs = 11.
+fn node(buf: &[u8], base: usize, depth: u32, out: &mut Vec<Tensor>) {
+    for f in fields(buf, base) {
+        let (5, Some((attr, at))) = (f.number, f.bytes) else {
+            continue;
+        };
+        for a in fields(attr, at) {
+            let Some((b, at)) = a.bytes else { continue };
+            match a.number {
+                5 | 10 => tensor(b, at, out),
+                6 | 11 => graph(b, at, depth + 1, out),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The tensors of an ONNX model, or `None` if `data` is not one. ModelProto: ir_version = 1
+/// (written first by every exporter), graph = 7, functions = 25 (FunctionProto.node = 7).
+pub fn tensors(data: &[u8]) -> Option<Vec<Tensor>> {
+    if data.first() != Some(&0x08) || !well_formed(data) {
+        return None;
+    }
+    let mut out = Vec::new();
+    let mut has_graph = false;
+    for f in fields(data, 0) {
+        match (f.number, f.bytes) {
+            (7, Some((b, at))) => {
+                has_graph = true;
+                graph(b, at, 0, &mut out);
+            }
+            (25, Some((b, at))) => {
+                for g in fields(b, at) {
+                    if let (7, Some((b, at))) = (g.number, g.bytes) {
+                        node(b, at, 1, &mut out);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    has_graph.then_some(out)
+}

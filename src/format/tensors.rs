@@ -1,0 +1,108 @@
+//! Where the tensors are in a model file, whatever its container: the encoder codes each
+//! tensor with its own element type and everything else as bytes. Each parser only reads; a
+//! file any parser rejects is treated as raw bytes, never as an error.
+
+use super::{gguf, onnx, safetensors, zip, Container};
+use crate::dtype::{self, DType};
+use crate::entropy::block;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+/// One tensor's bytes in the file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tensor {
+    pub name: String,
+    /// The type's name in its container (`BF16`, `FLOAT`, `Q4_K`, ...).
+    pub label: String,
+    /// The coding type; `None` when the container does not say (PyTorch storages): the encoder
+    /// then measures which grouping compresses best.
+    pub dtype: Option<DType>,
+    pub shape: Vec<u64>,
+    pub start: u64,
+    pub end: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    pub container: Container,
+    /// Sorted by `start`, not overlapping, inside the file.
+    pub tensors: Vec<Tensor>,
+}
+
+/// Finds the container and its tensors, or `None` for a file of no known container.
+pub fn detect(data: &[u8]) -> Option<Layout> {
+    let total = data.len() as u64;
+    let (container, mut tensors) = if let Ok(l) = safetensors::parse(data, total) {
+        let t = l.tensors.into_iter().map(|t| Tensor {
+            dtype: Some(DType::from_safetensors(&t.dtype)),
+            name: t.name,
+            label: t.dtype,
+            shape: t.shape,
+            start: t.start,
+            end: t.end,
+        });
+        (Container::Safetensors, t.collect())
+    } else if let Some(t) = gguf::tensors(data) {
+        (Container::Gguf, t)
+    } else if let Some(t) = zip::tensors(data) {
+        (Container::PytorchZip, t)
+    } else if let Some(t) = onnx::tensors(data) {
+        (Container::Onnx, t)
+    } else {
+        return None;
+    };
+    tensors.retain(|t| t.end > t.start && t.end <= total);
+    tensors.sort_by_key(|t| (t.start, t.end));
+    // Drop any tensor overlapping its predecessor (hostile or odd files): never an error.
+    let mut clean: Vec<Tensor> = Vec::with_capacity(tensors.len());
+    for t in tensors {
+        if clean.last().is_none_or(|p| p.end <= t.start) {
+            clean.push(t);
+        }
+    }
+    Some(Layout {
+        container,
+        tensors: clean,
+    })
+}
+
+/// Bytes sampled to guess an element type: a few windows spread over the data.
+const SAMPLE_WINDOWS: usize = 8;
+const WINDOW: usize = 32 << 10;
+
+/// The byte grouping that makes `data` smallest under an order-0 coder, measured on a sample.
+/// Float groupings must beat plain bytes by 1% to be chosen.
+pub fn guess_dtype(data: &[u8]) -> DType {
+    if data.len() < 256 {
+        return DType::Bytes;
+    }
+    let mut sample = Vec::new();
+    if data.len() <= SAMPLE_WINDOWS * WINDOW {
+        sample.extend_from_slice(data);
+    } else {
+        let step = (data.len() - WINDOW) / (SAMPLE_WINDOWS - 1) / 4 * 4;
+        for i in 0..SAMPLE_WINDOWS {
+            sample.extend_from_slice(&data[i * step..i * step + WINDOW]);
+        }
+    }
+    let mut scratch = Vec::new();
+    let mut cost = |dtype: DType| -> f64 {
+        let whole = sample.len() / dtype.size() * dtype.size();
+        dtype::split(dtype, &sample[..whole], &mut scratch);
+        let n = whole / dtype.size();
+        scratch
+            .chunks_exact(n)
+            .map(|g| block::entropy_bits(&block::histogram(g), g.len()))
+            .sum::<f64>()
+            / whole as f64
+    };
+    let bytes = cost(DType::Bytes);
+    let mut best = (DType::Bytes, bytes * 0.99);
+    for d in [DType::BF16, DType::F16, DType::F32] {
+        let c = cost(d);
+        if c < best.1 {
+            best = (d, c);
+        }
+    }
+    best.0
+}

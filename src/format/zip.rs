@@ -1,0 +1,110 @@
+//! PyTorch checkpoints (`torch.save`, `.pth`/`.bin`/`.pt`) and TorchScript files are zip
+//! archives whose tensor storages are stored uncompressed as `<archive>/data/<key>` entries.
+//! We read the central directory (zip64 included) to locate them; the element types live in the
+//! pickle, which we do not execute, so each storage's grouping is measured instead.
+
+use super::tensors::Tensor;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+const EOCD: u32 = 0x0605_4b50;
+const EOCD64: u32 = 0x0606_4b50;
+const LOCATOR64: u32 = 0x0706_4b50;
+const CENTRAL: u32 = 0x0201_4b50;
+const LOCAL: u32 = 0x0403_4b50;
+
+fn u16_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?) as u64)
+}
+fn u32_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?) as u64)
+}
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?).into()
+}
+
+/// (central directory offset, entry count), from the end-of-central-directory records.
+fn directory(data: &[u8]) -> Option<(usize, u64)> {
+    let from = data.len().saturating_sub(22 + 0xFFFF);
+    let at = (from..=data.len().checked_sub(22)?)
+        .rev()
+        .find(|&i| u32_at(data, i) == Some(EOCD as u64))?;
+    let (mut count, mut offset) = (u16_at(data, at + 10)?, u32_at(data, at + 16)?);
+    if count == 0xFFFF || offset == 0xFFFF_FFFF {
+        let loc = at.checked_sub(20)?;
+        if u32_at(data, loc)? != LOCATOR64 as u64 {
+            return None;
+        }
+        let e64 = usize::try_from(u64_at(data, loc + 8)?).ok()?;
+        if u32_at(data, e64)? != EOCD64 as u64 {
+            return None;
+        }
+        count = u64_at(data, e64 + 32)?;
+        offset = u64_at(data, e64 + 48)?;
+    }
+    Some((usize::try_from(offset).ok()?, count))
+}
+
+/// The storages of a PyTorch zip archive, or `None` if `data` is not a zip archive.
+pub fn tensors(data: &[u8]) -> Option<Vec<Tensor>> {
+    if u32_at(data, 0)? != LOCAL as u64 {
+        return None;
+    }
+    let (mut at, count) = directory(data)?;
+    let mut out = Vec::new();
+    for _ in 0..count {
+        if u32_at(data, at)? != CENTRAL as u64 {
+            return None;
+        }
+        let method = u16_at(data, at + 10)?;
+        let (mut csize, mut usize_, mut local) = (
+            u32_at(data, at + 20)?,
+            u32_at(data, at + 24)?,
+            u32_at(data, at + 42)?,
+        );
+        let (n, e, c) = (
+            u16_at(data, at + 28)? as usize,
+            u16_at(data, at + 30)? as usize,
+            u16_at(data, at + 32)? as usize,
+        );
+        let name = data.get(at + 46..at + 46 + n)?;
+        let extra = data.get(at + 46 + n..at + 46 + n + e)?;
+        // zip64 extra field: the 0xFFFFFFFF fields, in the order usize, csize, offset.
+        let mut p = 0;
+        while p + 4 <= extra.len() {
+            let (id, len) = (u16_at(extra, p)?, u16_at(extra, p + 2)? as usize);
+            if id == 1 {
+                let mut q = p + 4;
+                for v in [&mut usize_, &mut csize, &mut local] {
+                    if *v == 0xFFFF_FFFF {
+                        *v = u64_at(extra, q)?;
+                        q += 8;
+                    }
+                }
+            }
+            p += 4 + len;
+        }
+        at += 46 + n + e + c;
+        let name = String::from_utf8_lossy(name).into_owned();
+        let is_storage = name
+            .rsplit_once("/data/")
+            .is_some_and(|(_, k)| !k.is_empty() && !k.contains('/'));
+        if method != 0 || csize != usize_ || !is_storage || usize_ == 0 {
+            continue;
+        }
+        let local = usize::try_from(local).ok()?;
+        if u32_at(data, local)? != LOCAL as u64 {
+            return None;
+        }
+        let start = local as u64 + 30 + u16_at(data, local + 26)? + u16_at(data, local + 28)?;
+        out.push(Tensor {
+            name,
+            label: "storage".into(),
+            dtype: None,
+            shape: Vec::new(),
+            start,
+            end: start + usize_,
+        });
+    }
+    Some(out)
+}

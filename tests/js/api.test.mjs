@@ -1,0 +1,348 @@
+// The package's API in node, imported by name from the installed tarball.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  compress,
+  decompress,
+  decompressInto,
+  inspect,
+  init,
+  ZnnDecompressionStream,
+  ZnnCompressionStream,
+  ZnnError,
+  CorruptError,
+  TruncatedError,
+  NotCompressedError,
+  InvalidInputError,
+  InternalError,
+  TooLargeError,
+} from 'zipnn-wasm';
+import {
+  weights,
+  chunkedStream,
+  collect,
+  readFile,
+  modelPath,
+  fixturePath,
+  zipnnFixture,
+  equalBytes,
+  sha256,
+  safetensorsTensors,
+} from './helpers.mjs';
+
+const KiB = 1024;
+const model = readFile(modelPath('minilm.bf16.safetensors'));
+const modelZnw = readFile(fixturePath('minilm.bf16.safetensors.znw')); // by the native CLI
+
+/** Decodes `bytes` through ZnnDecompressionStream fed in `size`-byte chunks. */
+const streamDecode = (bytes, size, options) => collect(chunkedStream(bytes, size).pipeThrough(new ZnnDecompressionStream(options)));
+
+async function rejectsWith(promise, cls, code) {
+  await assert.rejects(promise, (e) => {
+    assert.ok(e instanceof cls, `expected ${cls.name}, got ${e?.name}: ${e?.message}`);
+    assert.ok(e instanceof ZnnError);
+    assert.ok(e instanceof Error);
+    assert.equal(e.code, code);
+    return true;
+  });
+}
+
+describe('whole-buffer round trips', () => {
+  test('real model (minilm bf16 safetensors, 45 MB)', async () => {
+    const packed = await compress(model);
+    assert.ok(packed.length < model.length * 0.75, `ratio ${packed.length / model.length}`);
+    assert.ok(equalBytes(await decompress(packed), model));
+  });
+
+  test('file compressed by the native CLI', async () => {
+    assert.equal(sha256(await decompress(modelZnw)), sha256(model));
+  });
+
+  test('synthetic weights of every float type and awkward sizes', async () => {
+    for (const dtype of ['bf16', 'fp16', 'fp32']) {
+      for (const count of [1, 3, 1000, 70_001]) {
+        const data = weights(count, dtype, count);
+        for (const opts of [{}, { dtype }, { dtype, chunkSize: 4 * KiB, verify: true }]) {
+          const packed = await compress(data, opts);
+          assert.ok(equalBytes(await decompress(packed), data), `${dtype} ${count} ${JSON.stringify(opts)}`);
+        }
+      }
+    }
+    const packed = await compress(weights(100_000, 'bf16'), { dtype: 'bf16' });
+    assert.ok(packed.length < 150_000, `bf16 weights should shrink, got ${packed.length}`);
+  });
+
+  test('empty input', async () => {
+    const packed = await compress(new Uint8Array(0));
+    assert.ok(packed.length > 0);
+    assert.equal((await decompress(packed)).length, 0);
+    assert.equal((await streamDecode(packed, 1)).length, 0);
+    const zn = await compress(new Uint8Array(0), { dtype: 'bf16', format: 'zipnn' });
+    assert.equal((await decompress(zn)).length, 0);
+  });
+
+  test('ArrayBuffer and other views as input', async () => {
+    const data = weights(5000, 'fp32');
+    const packed = await compress(data.buffer, { dtype: 'fp32' });
+    assert.ok(equalBytes(await decompress(packed.buffer.slice(packed.byteOffset, packed.byteOffset + packed.length)), data));
+    const view = new DataView(packed.buffer, packed.byteOffset, packed.length);
+    assert.ok(equalBytes(await decompress(view), data));
+    await rejectsWith(decompress('not bytes'), InvalidInputError, 'ZNN_INVALID_INPUT');
+  });
+
+  test('decompressInto a reused buffer', async () => {
+    const data = weights(50_000, 'bf16', 7);
+    const packed = await compress(data, { dtype: 'bf16' });
+    const target = new Uint8Array(data.length);
+    for (let i = 0; i < 2; i++) {
+      target.fill(0xaa);
+      assert.equal(await decompressInto(packed, target), data.length);
+      assert.ok(equalBytes(target, data));
+    }
+    // Too small a target is a size limit; too big one a wrong argument.
+    await rejectsWith(decompressInto(packed, new Uint8Array(data.length - 1)), TooLargeError, 'ZNN_TOO_LARGE');
+    await rejectsWith(decompressInto(packed, new Uint8Array(data.length + 1)), InvalidInputError, 'ZNN_INVALID_INPUT');
+    const zn = await compress(data, { dtype: 'bf16', format: 'zipnn' });
+    target.fill(0);
+    assert.equal(await decompressInto(zn, target.buffer), data.length);
+    assert.ok(equalBytes(target, data));
+  });
+
+  test('init is idempotent and concurrent calls share it', async () => {
+    await Promise.all([init(), init(), compress(new Uint8Array(10))]);
+    await init();
+  });
+});
+
+describe('ZipNN format', () => {
+  test("compress(..., { format: 'zipnn' }) decompresses back", async () => {
+    for (const dtype of ['bf16', 'fp16', 'fp32']) {
+      const data = weights(300_000, dtype, 3);
+      const zn = await compress(data, { dtype, format: 'zipnn' });
+      assert.equal(String.fromCharCode(zn[0], zn[1]), 'ZN');
+      assert.ok(zn.length < data.length, dtype);
+      assert.ok(equalBytes(await decompress(zn), data), dtype);
+      const streaming = await compress(data, { dtype, format: 'zipnn', streamingChunk: 256 * KiB });
+      assert.ok(streaming[13] >= 128, 'streaming byte set');
+      assert.ok(equalBytes(await decompress(streaming), data), `${dtype} streaming`);
+      assert.ok(equalBytes(await streamDecode(streaming, 7 * KiB), data), `${dtype} streaming via stream`);
+    }
+  });
+
+  test('the real model in ZipNN format', async () => {
+    const zn = await compress(model, { dtype: 'bf16', format: 'zipnn' });
+    assert.ok(equalBytes(await decompress(zn), model));
+  });
+
+  test('ZipNN format needs a float dtype', async () => {
+    await rejectsWith(compress(new Uint8Array(8), { format: 'zipnn' }), InvalidInputError, 'ZNN_INVALID_INPUT');
+    await rejectsWith(compress(new Uint8Array(8), { format: 'zipnn', dtype: 'bytes' }), InvalidInputError, 'ZNN_INVALID_INPUT');
+    await rejectsWith(compress(new Uint8Array(8), { format: 'gzip' }), InvalidInputError, 'ZNN_INVALID_INPUT');
+    await rejectsWith(compress(new Uint8Array(8), { dtype: 'bf16', format: 'zipnn', streamingChunk: 1000 }), InvalidInputError, 'ZNN_INVALID_INPUT');
+  });
+
+  test('files written by zipnn 0.5.4 (Python): single, streaming, torch, fp8', async () => {
+    for (const name of ['bf16_3chunks_mixed', 'bf16_stream8k', 'fp32_stream4k_chunk1k', 'fp16_minilm_16k', 'torch_bf16_20x300', 'e4m3_2chunks', 'bf16_empty']) {
+      const zn = readFile(zipnnFixture(`${name}.znn`));
+      const bin = readFile(zipnnFixture(`${name}.bin`));
+      assert.ok(equalBytes(await decompress(zn), bin), name);
+      assert.ok(equalBytes(await streamDecode(zn, 7), bin), `${name} via stream`);
+    }
+  });
+
+  test('.znn.safetensors written by zipnn (with and without metadata)', async () => {
+    for (const name of ['st_minilm_meta', 'st_minilm_nometa']) {
+      const znn = readFile(zipnnFixture(`${name}.znn.safetensors`));
+      const orig = safetensorsTensors(readFile(zipnnFixture(`${name}.safetensors`)));
+      const out = await decompress(znn);
+      // Tensor-identical, not byte-identical: the header is rewritten (order may differ).
+      const got = new Map(safetensorsTensors(out).map((t) => [t.name, t]));
+      assert.equal(got.size, orig.length, name);
+      for (const t of orig) {
+        const g = got.get(t.name);
+        assert.ok(g, `${name}: ${t.name} missing`);
+        assert.deepEqual([g.dtype, g.shape], [t.dtype, t.shape], `${name} ${t.name}`);
+        assert.ok(equalBytes(g.bytes, t.bytes), `${name} ${t.name}`);
+      }
+      for (const size of [1000, 64 * KiB]) assert.ok(equalBytes(await streamDecode(znn, size), out), `${name} stream ${size}`);
+    }
+  });
+});
+
+describe('streams', () => {
+  // Many small chunks, so that 1-byte feeding crosses every boundary.
+  const small = weights(60_000, 'bf16', 11);
+  let smallZnw;
+
+  test('every input chunking gives the same bytes', async () => {
+    smallZnw = await compress(small, { dtype: 'bf16', chunkSize: 16 * KiB });
+    for (const size of [1, 7, 64 * KiB, smallZnw.length]) {
+      assert.ok(equalBytes(await streamDecode(smallZnw, size), small), `chunks of ${size}`);
+    }
+    for (const size of [64 * KiB, 3 * 1024 * KiB + 5, modelZnw.length]) {
+      const out = await streamDecode(modelZnw, size);
+      assert.equal(sha256(out), sha256(model), `model in chunks of ${size}`);
+      assert.ok(out.chunks > 1, 'output comes in several chunks');
+    }
+  });
+
+  test('decoded bytes come out before the input ends', async () => {
+    const ds = new ZnnDecompressionStream();
+    const writer = ds.writable.getWriter();
+    const reader = ds.readable.getReader();
+    const half = Math.floor(modelZnw.length / 2);
+    writer.write(modelZnw.subarray(0, half));
+    const first = await reader.read();
+    assert.ok(!first.done && first.value.length > 0, 'output after half of the input');
+    let got = first.value.length;
+    const rest = (async () => {
+      for (;;) {
+        const r = await reader.read();
+        if (r.done) return;
+        got += r.value.length;
+      }
+    })();
+    await writer.write(modelZnw.subarray(half));
+    await writer.close();
+    await rest;
+    assert.equal(got, model.length);
+  });
+
+  test('compression stream → decompression stream, any chunking', async () => {
+    for (const size of [1, 7, 64 * KiB]) {
+      const packed = await collect(chunkedStream(small, size).pipeThrough(new ZnnCompressionStream({ dtype: 'bf16', chunkSize: 16 * KiB })));
+      assert.ok(packed.length < small.length);
+      assert.ok(equalBytes(await decompress(packed), small), `compress chunks of ${size}`);
+      assert.ok(equalBytes(await streamDecode(packed, 7), small), `stream compress chunks of ${size}`);
+    }
+    const big = await collect(chunkedStream(model, 5 * 1024 * KiB).pipeThrough(new ZnnCompressionStream({ dtype: 'bf16' })));
+    assert.equal(sha256(await decompress(big)), sha256(model));
+    const empty = await collect(chunkedStream(new Uint8Array(0), 1).pipeThrough(new ZnnCompressionStream()));
+    assert.equal((await decompress(empty)).length, 0);
+  });
+
+  test("ZnnCompressionStream({ format: 'zipnn' }) writes ZipNN streaming frames", async () => {
+    const data = weights(700_000, 'bf16', 5);
+    const zn = await collect(chunkedStream(data, 100_000).pipeThrough(new ZnnCompressionStream({ dtype: 'bf16', format: 'zipnn' })));
+    assert.equal(String.fromCharCode(zn[0], zn[1]), 'ZN');
+    assert.equal(zn[13], 128 + 20, 'streaming chunk 1 MiB');
+    assert.ok(equalBytes(await decompress(zn), data));
+    const info = await inspect(zn);
+    assert.equal(info.format, 'zipnn');
+    assert.equal(info.frames.length, 2);
+    assert.equal(info.totalSize, data.length);
+    assert.throws(() => new ZnnCompressionStream({ format: 'zipnn' }), InvalidInputError);
+  });
+
+  test('a truncated stream rejects with ZNN_TRUNCATED', async () => {
+    for (const cut of [3, 8, 20, 41, smallZnw.length >> 1, smallZnw.length - 1]) {
+      await rejectsWith(streamDecode(smallZnw.subarray(0, cut), 7), TruncatedError, 'ZNN_TRUNCATED');
+      await rejectsWith(streamDecode(smallZnw.subarray(0, cut), 64 * KiB), TruncatedError, 'ZNN_TRUNCATED');
+      // (a cut inside the 8-byte magic is "not compressed" for the whole-buffer call)
+      if (cut >= 8) await rejectsWith(decompress(smallZnw.subarray(0, cut)), TruncatedError, 'ZNN_TRUNCATED');
+    }
+    const zn = readFile(zipnnFixture('bf16_3chunks_mixed.znn'));
+    await rejectsWith(streamDecode(zn.subarray(0, zn.length - 100), 4096), TruncatedError, 'ZNN_TRUNCATED');
+  });
+
+  test('a corrupt byte rejects with ZNN_CORRUPT and the next call still works', async () => {
+    const bad = smallZnw.slice();
+    bad[Math.floor(bad.length * 0.6)] ^= 0x40;
+    await rejectsWith(streamDecode(bad, 64 * KiB), CorruptError, 'ZNN_CORRUPT');
+    await rejectsWith(decompress(bad), CorruptError, 'ZNN_CORRUPT');
+    assert.ok(equalBytes(await decompress(smallZnw), small));
+    assert.ok(equalBytes(await streamDecode(smallZnw, 1000), small));
+    const header = smallZnw.slice();
+    header[20] ^= 1; // the size field inside the header (checksummed)
+    await rejectsWith(streamDecode(header, 7), CorruptError, 'ZNN_CORRUPT');
+    assert.ok(equalBytes(await streamDecode(smallZnw, 7), small));
+  });
+
+  test('uncompressed input is rejected with ZNN_NOT_COMPRESSED', async () => {
+    await rejectsWith(decompress(model.subarray(0, 100_000)), NotCompressedError, 'ZNN_NOT_COMPRESSED');
+    await rejectsWith(streamDecode(new TextEncoder().encode('hello, world: not compressed'), 3), NotCompressedError, 'ZNN_NOT_COMPRESSED');
+    await rejectsWith(streamDecode(model, 64 * KiB), NotCompressedError, 'ZNN_NOT_COMPRESSED');
+    await rejectsWith(streamDecode(new Uint8Array(0), 1), NotCompressedError, 'ZNN_NOT_COMPRESSED');
+    // Known at once: the stream errors without waiting for (and buffering) the rest.
+    const ds = new ZnnDecompressionStream();
+    const w = ds.writable.getWriter();
+    const read = ds.readable.getReader().read();
+    w.write(model.subarray(0, 64 * KiB)).catch(() => {});
+    await rejectsWith(read, NotCompressedError, 'ZNN_NOT_COMPRESSED');
+  });
+
+  test('maxOutput bounds the decoded size', async () => {
+    await assert.rejects(decompress(modelZnw, { maxOutput: 1000 }), (e) => e.code === 'ZNN_TOO_LARGE');
+    await assert.rejects(streamDecode(modelZnw, 64 * KiB, { maxOutput: 1000 }), (e) => e.code === 'ZNN_TOO_LARGE');
+  });
+
+  test('non-byte chunks error the stream', async () => {
+    const ds = new ZnnDecompressionStream();
+    const w = ds.writable.getWriter();
+    const r = ds.readable.getReader();
+    w.write('text').catch(() => {});
+    await assert.rejects(r.read(), (e) => e.code === 'ZNN_INVALID_INPUT');
+  });
+
+  test('works with pipeThrough on a real response body', async () => {
+    const out = await new Response(new Response(modelZnw).body.pipeThrough(new ZnnDecompressionStream())).arrayBuffer();
+    assert.equal(sha256(new Uint8Array(out)), sha256(model));
+  });
+});
+
+describe('inspect', () => {
+  test('header and segment table of a .znw', async () => {
+    const info = await inspect(modelZnw);
+    assert.equal(info.format, 'znw');
+    assert.equal(info.container, 'safetensors');
+    assert.equal(info.totalSize, model.length);
+    assert.equal(info.compressedSize, modelZnw.length);
+    const tensors = safetensorsTensors(model);
+    const segs = info.segments.filter((s) => s.name !== '__header__' && s.name !== '__padding__');
+    assert.deepEqual(segs.map((s) => s.name), tensors.map((t) => t.name));
+    assert.deepEqual(segs.map((s) => s.label), tensors.map((t) => t.dtype));
+    assert.deepEqual(segs.map((s) => s.offset), tensors.map((t) => t.offset));
+    assert.deepEqual(segs[0].shape, tensors[0].shape);
+    assert.equal(JSON.parse(JSON.stringify(info)).totalSize, info.totalSize, 'plain data');
+  });
+
+  test('ZipNN frames give a summary; bad input throws', async () => {
+    const info = await inspect(readFile(zipnnFixture('bf16_stream8k.znn')));
+    assert.equal(info.format, 'zipnn');
+    assert.equal(info.dtype, 'bf16');
+    assert.equal(info.totalSize, readFile(zipnnFixture('bf16_stream8k.bin')).length);
+    await rejectsWith(inspect(model.subarray(0, 1000)), NotCompressedError, 'ZNN_NOT_COMPRESSED');
+  });
+});
+
+describe('errors', () => {
+  test('a trap inside wasm becomes InternalError and the module is replaced', async () => {
+    // Reach the internal test hook through the package's own core module (same instance).
+    const core = await import(new URL('./node_modules/zipnn-wasm/core.js', import.meta.url));
+    const data = weights(20_000, 'bf16');
+    const packed = await compress(data, { dtype: 'bf16' });
+    // A stream in flight when the trap happens errors; new work succeeds.
+    const ds = new ZnnDecompressionStream();
+    const w = ds.writable.getWriter();
+    const r = ds.readable.getReader();
+    const read = r.read(); // a pending read lets the transform run
+    await w.write(packed.subarray(0, 100));
+    assert.throws(() => core.__internal.call(() => core.__internal.glue.__panicForTesting()), (e) => {
+      assert.ok(e instanceof InternalError);
+      assert.equal(e.code, 'ZNN_INTERNAL');
+      assert.match(e.message, /panic requested/);
+      return true;
+    });
+    w.write(packed.subarray(100)).catch(() => {});
+    await assert.rejects(read, /stale object/);
+    assert.ok(equalBytes(await decompress(packed), data));
+    assert.ok(equalBytes(await streamDecode(packed, 999), data));
+  });
+
+  test('error classes carry a name and the code', async () => {
+    const e = await decompress(new Uint8Array([1, 2, 3])).catch((x) => x);
+    assert.equal(e.name, 'NotCompressedError');
+    assert.equal(e.code, 'ZNN_NOT_COMPRESSED');
+    assert.match(String(e), /^NotCompressedError: /);
+  });
+});

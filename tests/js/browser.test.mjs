@@ -1,0 +1,147 @@
+// Headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core): a page served from
+// a local HTTP server imports the installed package through an import map, fetchModel()s a
+// model compressed by the native CLI, and checks sha256 (crypto.subtle) against the original.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import fs from 'node:fs';
+import path from 'node:path';
+import { startServer, env, readFile, modelPath, fixturePath, sha256 } from './helpers.mjs';
+
+const require = createRequire(path.join(env.tools, 'noop.js'));
+const { chromium } = require('playwright-core');
+
+const project = path.dirname(new URL(import.meta.url).pathname);
+const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+const PAGE = `<!doctype html>
+<meta charset="utf-8">
+<title>zipnn-wasm browser test</title>
+<script type="importmap">{ "imports": { "zipnn-wasm": "/node_modules/zipnn-wasm/index.js" } }</script>
+<script type="module">
+import { fetchModel, compress, decompress, ZnnDecompressionStream, ZnnCompressionStream, CorruptError } from 'zipnn-wasm';
+const hex = async (buf) => [...new Uint8Array(await crypto.subtle.digest('SHA-256', buf))].map((b) => b.toString(16).padStart(2, '0')).join('');
+window.runFetchModel = async (url) => {
+  const events = [];
+  let tensors = 0;
+  const t0 = performance.now();
+  const buf = await fetchModel(url, { onProgress: (e) => events.push([e.loaded, e.total, e.decoded]), onTensor: (t) => { tensors++; } });
+  const ms = performance.now() - t0;
+  return { sha: await hex(buf), bytes: buf.byteLength, events: events.length, last: events.at(-1), tensors, ms };
+};
+window.runStream = async (url) => {
+  const res = await fetch(url);
+  const out = await new Response(res.body.pipeThrough(new ZnnDecompressionStream())).arrayBuffer();
+  return { sha: await hex(out), bytes: out.byteLength };
+};
+window.runRoundTrip = async () => {
+  const data = new Uint8Array(300000);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 2654435761) >>> 24;
+  const packed = await compress(data, { dtype: 'bf16' });
+  const back = await decompress(packed);
+  const zn = await compress(data, { dtype: 'bf16', format: 'zipnn' });
+  const back2 = await decompress(zn);
+  const streamed = await new Response(new Blob([data]).stream().pipeThrough(new ZnnCompressionStream({ dtype: 'bf16' })).pipeThrough(new ZnnDecompressionStream())).arrayBuffer();
+  const bad = packed.slice();
+  bad[bad.length >> 1] ^= 1;
+  let code = null;
+  try { await decompress(bad); } catch (e) { code = e instanceof CorruptError ? e.code : 'wrong class ' + e.name; }
+  const again = await decompress(packed);
+  return {
+    same: [back, back2, new Uint8Array(streamed), again].map((x) => x.length === data.length && x.every((v, i) => v === data[i])),
+    code,
+  };
+};
+window.ready = true;
+</script>`;
+
+let server;
+let context;
+const requests = [];
+const consoleMessages = [];
+let userDataDir;
+
+before(async () => {
+  server = await startServer({
+    root: project,
+    routes: {
+      '/': (req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end(PAGE);
+      },
+      '/favicon.ico': (req, res) => {
+        res.writeHead(204);
+        res.end();
+      },
+      '/fixtures/model.znw': (req, res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': fs.statSync(fixturePath('minilm.bf16.safetensors.znw')).size });
+        fs.createReadStream(fixturePath('minilm.bf16.safetensors.znw')).pipe(res);
+      },
+    },
+  });
+  userDataDir = fs.mkdtempSync(path.join(env.work, 'chromium-profile-'));
+  context = await chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  context.on('request', (r) => requests.push(r));
+});
+
+after(async () => {
+  await context?.close();
+  await server?.close();
+  if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
+});
+
+describe('headless Chromium', () => {
+  let page;
+  test('the page imports the installed package', async () => {
+    page = await context.newPage();
+    page.on('console', (m) => consoleMessages.push(`${m.type()}: ${m.text()}`));
+    page.on('pageerror', (e) => consoleMessages.push(`pageerror: ${e.message}`));
+    await page.goto(server.origin + '/');
+    await page.waitForFunction(() => window.ready === true, null, { timeout: 15000 });
+  });
+
+  test('fetchModel of a compressed real model gives the original sha256', async () => {
+    const want = sha256(readFile(modelPath('minilm.bf16.safetensors')));
+    const r = await page.evaluate((url) => window.runFetchModel(url), '/fixtures/model.znw');
+    assert.equal(r.sha, want);
+    assert.equal(r.bytes, fs.statSync(modelPath('minilm.bf16.safetensors')).size);
+    assert.ok(r.tensors > 50, `tensors: ${r.tensors}`);
+    assert.ok(r.events > 2);
+    assert.equal(r.last[0], r.last[1], 'progress ends at the total');
+    console.log(`# chromium fetchModel: ${(r.bytes / 1e6).toFixed(1)} MB decoded in ${r.ms.toFixed(0)} ms (${(r.bytes / 1e3 / r.ms).toFixed(0)} MB/s, ${r.events} progress events)`);
+    // The .wasm came from next to the module, as application/wasm (so instantiateStreaming worked).
+    const wasm = requests.filter((q) => q.url().endsWith('/node_modules/zipnn-wasm/dist/zipnn_wasm_bg.wasm'));
+    assert.equal(wasm.length, 1, 'wasm fetched once');
+    const resp = await wasm[0].response();
+    assert.equal(resp.headers()['content-type'], 'application/wasm');
+  });
+
+  test('ZnnDecompressionStream on a fetch body', async () => {
+    const r = await page.evaluate((url) => window.runStream(url), '/fixtures/model.znw');
+    assert.equal(r.sha, sha256(readFile(modelPath('minilm.bf16.safetensors'))));
+  });
+
+  test('compress/decompress round trips and typed errors in the page', async () => {
+    const r = await page.evaluate(() => window.runRoundTrip());
+    assert.deepEqual(r.same, [true, true, true, true]);
+    assert.equal(r.code, 'ZNN_CORRUPT');
+  });
+
+  test('no console errors or warnings', () => {
+    const bad = consoleMessages.filter((m) => /^(error|warning|pageerror)/.test(m));
+    assert.deepEqual(bad, []);
+  });
+});

@@ -1,0 +1,122 @@
+// The package's CLI through npx, in the test project where the tarball is installed.
+import { test, describe, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { readFile, modelPath, zipnnFixture, sha256, env, equalBytes } from './helpers.mjs';
+
+const project = path.dirname(new URL(import.meta.url).pathname);
+const native = path.join(env.repo, 'target/release/zipnn');
+let dir;
+
+/** Runs a command; resolves { code, stdout (Buffer), stderr (string) }. */
+function run(cmd, args, { input } = {}) {
+  return new Promise((resolve, reject) => {
+    const p = spawn(cmd, args, { cwd: project, stdio: ['pipe', 'pipe', 'pipe'] });
+    const out = [];
+    let err = '';
+    p.stdout.on('data', (d) => out.push(d));
+    p.stderr.on('data', (d) => (err += d));
+    p.on('error', reject);
+    p.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
+    if (input) p.stdin.end(input);
+    else p.stdin.end();
+  });
+}
+const npx = (...args) => run('npx', ['--no', 'zipnn-wasm', ...args]);
+// The same installed command without npm's start-up time, for the many small error cases.
+const bin = (...args) => run(path.join(project, 'node_modules/.bin/zipnn-wasm'), args);
+
+before(() => {
+  dir = fs.mkdtempSync(path.join(env.work, 'cli-'));
+});
+
+describe('npx zipnn-wasm', () => {
+  test('compress then decompress a real model file', async () => {
+    const src = path.join(dir, 'model.safetensors');
+    fs.copyFileSync(modelPath('minilm.bf16.safetensors'), src);
+    let r = await npx('compress', src);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(fs.existsSync(`${src}.znw`));
+    fs.renameSync(src, `${src}.orig`);
+    r = await npx('decompress', `${src}.znw`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(sha256(readFile(src)), sha256(readFile(`${src}.orig`)));
+    // The native CLI reads what the package wrote.
+    r = await run(native, ['decompress', `${src}.znw`, '-o', path.join(dir, 'native.out')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(sha256(readFile(path.join(dir, 'native.out'))), sha256(readFile(src)));
+    // And inspect lists the tensors.
+    r = await npx('inspect', `${src}.znw`);
+    assert.equal(r.code, 0, r.stderr);
+    const text = r.stdout.toString();
+    assert.match(text, /safetensors container/);
+    assert.match(text, /embeddings\.word_embeddings\.weight\s+BF16/);
+  });
+
+  test('refuses to overwrite without --force; one-line errors, non-zero exit', async () => {
+    const src = path.join(dir, 'small.bin');
+    fs.writeFileSync(src, readFile(zipnnFixture('bf16_3chunks_mixed.bin')));
+    assert.equal((await bin('compress', src, '--dtype', 'bf16')).code, 0);
+    let r = await bin('compress', src, '--dtype', 'bf16');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^zipnn-wasm: .*small\.bin\.znw already exists \(use --force to overwrite\)\n$/);
+    r = await bin('compress', src, '--dtype', 'bf16', '--force');
+    assert.equal(r.code, 0, r.stderr);
+    // Corrupt input: one line with the code, no output file left behind.
+    const bad = readFile(`${src}.znw`);
+    bad[bad.length >> 1] ^= 0xff;
+    fs.writeFileSync(path.join(dir, 'bad.znw'), bad);
+    r = await bin('decompress', path.join(dir, 'bad.znw'));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^zipnn-wasm: .*\(ZNN_CORRUPT\)\n$/);
+    assert.ok(!fs.existsSync(path.join(dir, 'bad')));
+    assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp')), []);
+    r = await bin('decompress', src);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\(ZNN_NOT_COMPRESSED\)/);
+    r = await bin('decompress', path.join(dir, 'does-not-exist.znw'));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^zipnn-wasm: cannot read /);
+    r = await bin('frobnicate', src);
+    assert.equal(r.code, 2);
+    r = await bin('compress', src, '--bogus');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /unknown option --bogus/);
+  });
+
+  test("'-' is stdin/stdout", async () => {
+    const data = readFile(zipnnFixture('fp32_minilm_16k.bin'));
+    const c = await run('npx', ['--no', 'zipnn-wasm', 'compress', '-', '--dtype', 'fp32'], { input: data });
+    const packed = c.stdout;
+    assert.equal(c.code, 0, c.stderr);
+    assert.ok(packed.length > 0 && packed.length < data.length);
+    const d = await run('npx', ['--no', 'zipnn-wasm', 'decompress', '-'], { input: packed });
+    assert.equal(d.code, 0, d.stderr);
+    assert.ok(equalBytes(d.stdout, data));
+    // stdin → file
+    const out = path.join(dir, 'from-stdin.bin');
+    const e = await run('npx', ['--no', 'zipnn-wasm', 'decompress', '-', '-o', out], { input: packed });
+    assert.equal(e.code, 0, e.stderr);
+    assert.ok(equalBytes(readFile(out), data));
+  });
+
+  test('--format zipnn writes a .znn that decompresses back (and the native CLI reads)', async () => {
+    const src = path.join(dir, 'w.bin');
+    fs.writeFileSync(src, readFile(zipnnFixture('bf16_3chunks_mixed.bin')));
+    let r = await bin('compress', src, '--format', 'zipnn');
+    assert.equal(r.code, 2, 'zipnn format needs --dtype (a usage error, as in the native CLI)');
+    assert.match(r.stderr, /^zipnn-wasm: --format zipnn needs --dtype/);
+    r = await bin('compress', src, '--format', 'zipnn', '--dtype', 'bf16');
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(fs.readFileSync(`${src}.znn`).subarray(0, 2).toString(), 'ZN');
+    r = await bin('decompress', `${src}.znn`, '-o', path.join(dir, 'w.back'));
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(equalBytes(readFile(path.join(dir, 'w.back')), readFile(src)));
+    r = await bin('inspect', `${src}.znn`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout.toString(), /ZipNN 0\.5\.4 bf16/);
+  });
+});

@@ -1,0 +1,210 @@
+// fetchModel against a local HTTP server (127.0.0.1), as an app would download a model.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { fetchModel, compress, decompress, ZnnCompressionStream, HttpError, CorruptError, TruncatedError } from 'zipnn-wasm';
+import {
+  startServer,
+  sendBytes,
+  readFile,
+  modelPath,
+  fixturePath,
+  zipnnFixture,
+  sha256,
+  equalBytes,
+  safetensorsTensors,
+  chunkedStream,
+  collect,
+  waitFor,
+} from './helpers.mjs';
+
+const model = readFile(modelPath('minilm.bf16.safetensors'));
+const modelZnw = readFile(fixturePath('minilm.bf16.safetensors.znw'));
+const tensors = safetensorsTensors(model);
+
+let server;
+const served = new Map(); // path -> { bytes, options }
+const closed = []; // paths whose response closed before it finished
+const serve = (path, bytes, options) => served.set(path, { bytes, options });
+
+before(async () => {
+  const routes = {};
+  server = await startServer({
+    routes: new Proxy(routes, {
+      get: (_, p) => {
+        const s = served.get(p);
+        if (!s) return undefined;
+        return (req, res) => {
+          res.on('close', () => {
+            if (!res.writableFinished) closed.push(p);
+          });
+          sendBytes(res, s.bytes, s.options);
+        };
+      },
+    }),
+  });
+  serve('/model.znw', modelZnw);
+  serve('/model.safetensors', model);
+  serve('/model-chunked.znw', modelZnw, { contentLength: false, piece: 256 * 1024, delayMs: 0 });
+  serve('/trickle.znw', modelZnw, { piece: 16 * 1024, delayMs: 10 });
+});
+after(() => server.close());
+
+/** Checks the progress events: monotonic, ending at the total. */
+function checkProgress(events, { total, decodedTotal }) {
+  assert.ok(events.length > 1, 'several progress events');
+  for (let i = 1; i < events.length; i++) {
+    for (const k of ['loaded', 'total', 'decoded', 'progress']) {
+      assert.ok(events[i][k] >= events[i - 1][k], `${k} goes back at event ${i}: ${events[i - 1][k]} -> ${events[i][k]}`);
+    }
+  }
+  const last = events.at(-1);
+  assert.equal(last.loaded, total);
+  assert.equal(last.total, total);
+  assert.equal(last.progress, 100);
+  assert.equal(last.decoded, decodedTotal);
+  assert.equal(last.decodedTotal, decodedTotal);
+  for (const e of events) {
+    assert.equal(e.status, 'progress');
+    assert.ok(e.loaded <= e.total || e.total === 0);
+  }
+}
+
+describe('fetchModel', () => {
+  test('decodes a compressed model while it downloads, with progress and tensors', async () => {
+    const events = [];
+    const seen = [];
+    const out = await fetchModel(`${server.origin}/model.znw`, {
+      onProgress: (e) => events.push(structuredClone(e)),
+      onTensor: (t) => {
+        // bytes is a view of the result, valid when the event fires.
+        const orig = tensors.find((x) => x.name === t.name);
+        assert.ok(orig, `unknown tensor ${t.name}`);
+        assert.deepEqual([t.dtype, t.shape, t.offset, t.length], [orig.dtype, orig.shape, orig.offset, orig.bytes.length]);
+        assert.ok(equalBytes(t.bytes, orig.bytes), `${t.name} bytes`);
+        seen.push(t.name);
+        // Decoded before the whole file: events come during the download.
+        if (seen.length === 1) assert.ok(events.length === 0 || events.at(-1).decoded < model.length);
+      },
+    });
+    assert.ok(out instanceof ArrayBuffer);
+    assert.equal(sha256(new Uint8Array(out)), sha256(model));
+    assert.deepEqual(seen, tensors.map((t) => t.name), 'each tensor once, in order');
+    checkProgress(events, { total: modelZnw.length, decodedTotal: model.length });
+    assert.ok(events[0].decodedTotal === model.length, 'decoded total from the header');
+    assert.ok(events.length > 3);
+  });
+
+  test('no Content-Length: total becomes known at the end', async () => {
+    const events = [];
+    const out = await fetchModel(new URL('/model-chunked.znw', server.origin), { onProgress: (e) => events.push(e) });
+    assert.equal(sha256(new Uint8Array(out)), sha256(model));
+    assert.equal(events[0].total, 0);
+    checkProgress(events, { total: modelZnw.length, decodedTotal: model.length });
+  });
+
+  test('an uncompressed response passes through unchanged', async () => {
+    const events = [];
+    let count = 0;
+    const out = await fetchModel(`${server.origin}/model.safetensors`, {
+      onProgress: (e) => events.push(e),
+      onTensor: () => count++,
+    });
+    assert.ok(equalBytes(out, model));
+    assert.equal(count, tensors.length, 'a plain safetensors file still names its tensors');
+    checkProgress(events, { total: model.length, decodedTotal: model.length });
+  });
+
+  test('abort mid-download rejects with the AbortError and closes the connection', async () => {
+    const ac = new AbortController();
+    const events = [];
+    const started = Date.now();
+    const p = fetchModel(`${server.origin}/trickle.znw`, {
+      signal: ac.signal,
+      onProgress: (e) => {
+        events.push(e);
+        if (e.loaded >= 256 * 1024 && !ac.signal.aborted) ac.abort();
+      },
+    });
+    await assert.rejects(p, (e) => e.name === 'AbortError');
+    assert.ok(Date.now() - started < 10_000);
+    assert.ok(events.at(-1).loaded < modelZnw.length, 'stopped before the end');
+    await waitFor(() => closed.includes('/trickle.znw'), 5000, 'the server to see the connection close');
+    // Aborted before the call: rejects at once; custom reasons come back as they are.
+    await assert.rejects(fetchModel(`${server.origin}/model.znw`, { signal: AbortSignal.abort() }), (e) => e.name === 'AbortError');
+    const reason = new Error('changed my mind');
+    const ac2 = new AbortController();
+    const p2 = fetchModel(`${server.origin}/trickle.znw`, { signal: ac2.signal });
+    setTimeout(() => ac2.abort(reason), 50);
+    await assert.rejects(p2, (e) => e === reason);
+    // And the next download works.
+    const out = await fetchModel(`${server.origin}/model.znw`);
+    assert.equal(out.byteLength, model.length);
+  });
+
+  test('streamed .znw (no size in the header) grows its buffer', async () => {
+    const streamed = await collect(chunkedStream(model, 1 << 20).pipeThrough(new ZnnCompressionStream({ dtype: 'bf16' })));
+    serve('/streamed.znw', streamed);
+    let count = 0;
+    const events = [];
+    const out = await fetchModel(`${server.origin}/streamed.znw`, { onTensor: () => count++, onProgress: (e) => events.push(e) });
+    assert.equal(sha256(new Uint8Array(out)), sha256(model));
+    assert.equal(out.byteLength, model.length);
+    assert.equal(count, tensors.length);
+    assert.equal(events[0].decodedTotal, undefined);
+    checkProgress(events, { total: streamed.length, decodedTotal: model.length });
+  });
+
+  test('ZipNN files (frames and .znn.safetensors) decode too', async () => {
+    const zn = await compress(model, { dtype: 'bf16', format: 'zipnn', streamingChunk: 1 << 20 });
+    serve('/model.znn', zn);
+    assert.equal(sha256(new Uint8Array(await fetchModel(`${server.origin}/model.znn`))), sha256(model));
+    const znst = readFile(zipnnFixture('st_minilm_nometa.znn.safetensors'));
+    serve('/st.znn.safetensors', znst);
+    let count = 0;
+    const out = await fetchModel(`${server.origin}/st.znn.safetensors`, { onTensor: () => count++ });
+    assert.ok(equalBytes(out, await decompress(znst)));
+    assert.equal(count, safetensorsTensors(readFile(zipnnFixture('st_minilm_nometa.safetensors'))).length);
+  });
+
+  test('Request, Response and a custom fetch are accepted', async () => {
+    const a = await fetchModel(new Request(`${server.origin}/model.znw`));
+    assert.equal(a.byteLength, model.length);
+    const b = await fetchModel(new Response(modelZnw));
+    assert.equal(sha256(new Uint8Array(b)), sha256(model));
+    let used = 0;
+    const c = await fetchModel('/model.znw', {
+      fetch: (input, init) => {
+        used++;
+        return fetch(new URL(input, server.origin), init);
+      },
+    });
+    assert.equal(c.byteLength, model.length);
+    assert.equal(used, 1);
+  });
+
+  test('HTTP errors, truncated and corrupt bodies reject with typed errors', async () => {
+    await assert.rejects(fetchModel(`${server.origin}/missing.znw`), (e) => e instanceof HttpError && e.status === 404 && e.code === 'ZNN_HTTP');
+    serve('/truncated.znw', modelZnw.subarray(0, modelZnw.length - 1000));
+    await assert.rejects(fetchModel(`${server.origin}/truncated.znw`), (e) => e instanceof TruncatedError && e.code === 'ZNN_TRUNCATED');
+    const bad = modelZnw.slice();
+    bad[Math.floor(bad.length / 2)] ^= 0x10;
+    serve('/corrupt.znw', bad);
+    let tensorsBefore = 0;
+    await assert.rejects(fetchModel(`${server.origin}/corrupt.znw`, { onTensor: () => tensorsBefore++ }), (e) => e instanceof CorruptError && e.code === 'ZNN_CORRUPT');
+    assert.ok(tensorsBefore > 0 && tensorsBefore < tensors.length, 'tensors before the bad chunk were delivered');
+    const out = await fetchModel(`${server.origin}/model.znw`);
+    assert.equal(sha256(new Uint8Array(out)), sha256(model));
+  });
+
+  test('a throwing callback rejects the download', async () => {
+    const boom = new Error('boom');
+    await assert.rejects(
+      fetchModel(`${server.origin}/model.znw`, {
+        onTensor: () => {
+          throw boom;
+        },
+      }),
+      (e) => e === boom,
+    );
+  });
+});

@@ -1,0 +1,183 @@
+// Cloudflare's workerd runtime (npm `workerd`): a Worker that imports the installed package by
+// name serves decompressed bytes through ZnnDecompressionStream, from a compressed asset fetched
+// from a local origin and from one embedded as a data module. workerd and the origin listen on
+// 127.0.0.1 only and are always stopped at the end.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { compress, decompress } from 'zipnn-wasm';
+import { startServer, sendBytes, env, readFile, modelPath, fixturePath, zipnnFixture, sha256, equalBytes, freePort, waitFor } from './helpers.mjs';
+
+const project = path.dirname(new URL(import.meta.url).pathname);
+const pkgDir = path.join(project, 'node_modules/zipnn-wasm');
+const WORKERD = path.join(env.tools, '.bin/workerd');
+
+const model = readFile(modelPath('minilm.bf16.safetensors'));
+const modelZnw = readFile(fixturePath('minilm.bf16.safetensors.znw'));
+
+const WORKER = `
+import { ZnnDecompressionStream, ZnnCompressionStream, fetchModel, compress, decompress, inspect } from 'zipnn-wasm';
+import asset from 'asset.znw';
+
+export default {
+  async fetch(request, env) {
+    const url = new URL(request.url);
+    const origin = env.ORIGIN;
+    switch (url.pathname) {
+      case '/model': {
+        // The usual pattern: a compressed file from an origin, decompressed on the way through.
+        const res = await fetch(origin + '/model.znw');
+        return new Response(res.body.pipeThrough(new ZnnDecompressionStream()), { headers: { 'content-type': 'application/octet-stream' } });
+      }
+      case '/embedded':
+        return new Response(new Response(asset).body.pipeThrough(new ZnnDecompressionStream()));
+      case '/fetchModel': {
+        let tensors = 0;
+        const buf = await fetchModel(origin + '/model.znw', { onTensor: () => tensors++ });
+        return new Response(buf, { headers: { 'x-tensors': String(tensors) } });
+      }
+      case '/compress':
+        return new Response(request.body.pipeThrough(new ZnnCompressionStream({ dtype: url.searchParams.get('dtype') ?? 'bf16' })));
+      case '/errors': {
+        const good = new Uint8Array(asset);
+        const bad = good.slice();
+        bad[bad.length >> 1] ^= 1;
+        const codes = [];
+        for (const input of [bad, good.subarray(0, good.length - 5), new Uint8Array(10)]) {
+          try { await decompress(input); codes.push('ok'); } catch (e) { codes.push(e.code); }
+        }
+        const again = await decompress(good);
+        const info = await inspect(good);
+        return Response.json({ codes, again: again.length, total: info.totalSize });
+      }
+    }
+    return new Response('not found', { status: 404 });
+  },
+};
+`;
+
+let origin;
+let workerd;
+let base;
+let dir;
+let smallPlain;
+let workerdLog = '';
+
+function stopWorkerd() {
+  if (workerd && workerd.exitCode === null && workerd.signalCode === null) workerd.kill('SIGKILL');
+}
+
+before(async () => {
+  origin = await startServer({
+    routes: {
+      '/model.znw': (req, res) => sendBytes(res, modelZnw, { piece: 1 << 20 }),
+    },
+  });
+
+  // The Worker bundle: the worker, the package's files at the bundle root (workerd resolves
+  // the bare name 'zipnn-wasm' to the module of that name, and its relative imports from
+  // there), the .wasm as a compiled wasm module, the asset as a data module.
+  dir = fs.mkdtempSync(path.join(env.work, 'workerd-'));
+  fs.writeFileSync(path.join(dir, 'worker.js'), WORKER);
+  smallPlain = readFile(zipnnFixture('bf16_3chunks_mixed.bin'));
+  fs.writeFileSync(path.join(dir, 'asset.znw'), await compress(smallPlain, { dtype: 'bf16', chunkSize: 64 * 1024 }));
+  fs.symlinkSync(pkgDir, path.join(dir, 'pkg'));
+  const pkgJson = JSON.parse(fs.readFileSync(path.join(pkgDir, 'package.json'), 'utf8'));
+  const entry = pkgJson.exports['.'].workerd;
+  const mods = [
+    `(name = "worker.js", esModule = embed "worker.js")`,
+    `(name = "asset.znw", data = embed "asset.znw")`,
+    `(name = "zipnn-wasm", esModule = embed "pkg/${entry.replace('./', '')}")`,
+  ];
+  for (const f of ['core.js', ...fs.readdirSync(path.join(pkgDir, 'dist')).map((f) => `dist/${f}`)]) {
+    if (f.endsWith('.js')) mods.push(`(name = "${f}", esModule = embed "pkg/${f}")`);
+    else if (f.endsWith('.wasm')) mods.push(`(name = "${f}", wasm = embed "pkg/${f}")`);
+  }
+  const port = await freePort();
+  base = `http://127.0.0.1:${port}`;
+  fs.writeFileSync(
+    path.join(dir, 'config.capnp'),
+    `using Workerd = import "/workerd/workerd.capnp";
+const config :Workerd.Config = (
+  services = [
+    (name = "main", worker = .worker),
+    (name = "local", network = (allow = ["local", "private"])),
+  ],
+  sockets = [ (name = "http", address = "127.0.0.1:${port}", http = (), service = "main") ],
+);
+const worker :Workerd.Worker = (
+  modules = [
+    ${mods.join(',\n    ')}
+  ],
+  bindings = [ (name = "ORIGIN", text = "${origin.origin}") ],
+  globalOutbound = "local",
+  compatibilityDate = "2025-01-01",
+);
+`,
+  );
+  workerd = spawn(WORKERD, ['serve', 'config.capnp', '--verbose'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  workerd.stdout.on('data', (d) => (workerdLog += d));
+  workerd.stderr.on('data', (d) => (workerdLog += d));
+  process.on('exit', stopWorkerd);
+  await waitFor(
+    async () => {
+      if (workerd.exitCode !== null) throw new Error(`workerd exited: ${workerdLog}`);
+      try {
+        return (await fetch(`${base}/nothing`)).status === 404;
+      } catch {
+        return false;
+      }
+    },
+    20000,
+    'workerd to listen',
+  );
+});
+
+after(async () => {
+  stopWorkerd();
+  if (workerd && workerd.exitCode === null && workerd.signalCode === null) await new Promise((r) => workerd.once('exit', r));
+  await origin?.close();
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+describe('workerd', () => {
+  test('a Worker streams a compressed model from the origin through ZnnDecompressionStream', async () => {
+    const res = await fetch(`${base}/model`);
+    assert.equal(res.status, 200, workerdLog);
+    const out = new Uint8Array(await res.arrayBuffer());
+    assert.equal(out.length, model.length);
+    assert.equal(sha256(out), sha256(model));
+  });
+
+  test('an embedded data-module asset', async () => {
+    const res = await fetch(`${base}/embedded`);
+    assert.equal(res.status, 200, workerdLog);
+    assert.ok(equalBytes(new Uint8Array(await res.arrayBuffer()), smallPlain));
+  });
+
+  test('fetchModel inside the Worker', async () => {
+    const res = await fetch(`${base}/fetchModel`);
+    assert.equal(res.status, 200, workerdLog);
+    assert.equal(sha256(new Uint8Array(await res.arrayBuffer())), sha256(model));
+    assert.ok(Number(res.headers.get('x-tensors')) > 50);
+  });
+
+  test('ZnnCompressionStream on a request body', async () => {
+    const res = await fetch(`${base}/compress?dtype=bf16`, { method: 'POST', body: smallPlain });
+    assert.equal(res.status, 200, workerdLog);
+    const packed = new Uint8Array(await res.arrayBuffer());
+    assert.ok(packed.length < smallPlain.length);
+    assert.ok(equalBytes(await decompress(packed), smallPlain));
+  });
+
+  test('typed errors, and the instance keeps working', async () => {
+    const res = await fetch(`${base}/errors`);
+    assert.equal(res.status, 200, workerdLog);
+    const r = await res.json();
+    assert.deepEqual(r.codes, ['ZNN_CORRUPT', 'ZNN_TRUNCATED', 'ZNN_NOT_COMPRESSED']);
+    assert.equal(r.again, smallPlain.length);
+    assert.equal(r.total, smallPlain.length);
+  });
+});

@@ -1,0 +1,387 @@
+//! Memory limits on hostile input. A counting global allocator measures the peak heap of each
+//! decode: headers that claim huge outputs are rejected (`ZNN_TOO_LARGE` / `ZNN_CORRUPT`)
+//! before anything of that size is allocated, a caller-set `Limits { max_output }` stops
+//! decompression bombs, and when no limit is set the host refusing a huge allocation gives a
+//! typed error instead of an abort. The allocator refuses (returns null for) any single
+//! allocation above `REFUSE`, like a 128 MiB isolate or a 4 GiB wasm memory would.
+//!
+//! The tests share the counters, so they take a lock and run one at a time.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Mutex;
+
+use zipnn_wasm::dtype::DType;
+use zipnn_wasm::format::znw::{self, chunk, header::checksum, Header, Segment};
+use zipnn_wasm::format::{zipnn, Container};
+use zipnn_wasm::stream::{Decoder, Sink, VecSink};
+use zipnn_wasm::{Error, Limits};
+
+const MIB: usize = 1 << 20;
+/// Largest single allocation the test host grants.
+const REFUSE: usize = 1 << 30;
+
+struct Counting;
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+static REFUSED: AtomicUsize = AtomicUsize::new(0);
+
+#[global_allocator]
+static A: Counting = Counting;
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if l.size() > REFUSE {
+            REFUSED.fetch_add(1, SeqCst);
+            return std::ptr::null_mut();
+        }
+        let p = System.alloc(l);
+        if !p.is_null() {
+            let now = LIVE.fetch_add(l.size(), SeqCst) + l.size();
+            PEAK.fetch_max(now, SeqCst);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size(), SeqCst);
+        System.dealloc(p, l)
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        if new > REFUSE {
+            REFUSED.fetch_add(1, SeqCst);
+            return std::ptr::null_mut();
+        }
+        let q = System.realloc(p, l, new);
+        if !q.is_null() {
+            if new >= l.size() {
+                let now = LIVE.fetch_add(new - l.size(), SeqCst) + new - l.size();
+                PEAK.fetch_max(now, SeqCst);
+            } else {
+                LIVE.fetch_sub(l.size() - new, SeqCst);
+            }
+        }
+        q
+    }
+}
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Runs `f` and returns its result and the heap growth it peaked at (bytes above the live heap
+/// when it started).
+fn peak_of<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let base = LIVE.load(SeqCst);
+    PEAK.store(base, SeqCst);
+    let r = f();
+    (r, PEAK.load(SeqCst) - base)
+}
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn limit(n: usize) -> Limits {
+    Limits {
+        max_output: n as u64,
+    }
+}
+
+/// Whole-file and streaming decode (`VecSink`, 4 KiB pushes) of a `.znw` file.
+fn decode_znw(file: &[u8], lim: Limits) -> (Result<Vec<u8>, Error>, Result<Vec<u8>, Error>) {
+    let whole = zipnn_wasm::decompress(file, &lim);
+    let mut dec = Decoder::new(lim);
+    let mut sink = VecSink::default();
+    let streamed = file
+        .chunks(4096)
+        .try_for_each(|p| dec.push(p, &mut sink))
+        .and_then(|_| dec.finish())
+        .map(|_| sink.out);
+    (whole, streamed)
+}
+
+fn header(total: Option<u64>, max_chunk: u32, segments: Vec<Segment>) -> Vec<u8> {
+    let mut out = Vec::new();
+    Header {
+        total_size: total,
+        max_chunk,
+        container: Container::Raw,
+        segments,
+    }
+    .write(&mut out);
+    out
+}
+
+fn code<T: std::fmt::Debug>(r: &Result<T, Error>) -> &'static str {
+    r.as_ref().expect_err("hostile input decoded").code()
+}
+
+#[test]
+fn znw_header_claiming_2_pow_60_bytes() {
+    let _g = lock();
+    let t = 1u64 << 60;
+    let seg = Segment {
+        name: "w".into(),
+        dtype: DType::BF16,
+        label: "BF16".into(),
+        shape: vec![1 << 59],
+        offset: 0,
+        length: t,
+    };
+    let mut file = header(Some(t), 16 << 20, vec![seg]);
+    chunk::write_end(t, 0, &mut file);
+    assert!(file.len() < 100, "{} bytes", file.len());
+    // With a limit: rejected from the header.
+    let ((w, s), peak) = peak_of(|| decode_znw(&file, limit(64 * MIB)));
+    assert_eq!((code(&w), code(&s)), ("ZNN_TOO_LARGE", "ZNN_TOO_LARGE"));
+    assert!(peak < MIB, "peak {peak}");
+    // Without one: the end record does not match the (absent) chunks; nothing big allocated.
+    let ((w, s), peak) = peak_of(|| decode_znw(&file, Limits::default()));
+    assert_eq!(code(&w), "ZNN_CORRUPT");
+    // The streaming VecSink tries to reserve the declared size: the host refuses, typed error.
+    assert!(matches!(code(&s), "ZNN_TOO_LARGE" | "ZNN_CORRUPT"), "{s:?}");
+    assert!(peak < MIB, "peak {peak}");
+    let (idx, peak) = peak_of(|| znw::index(&file, &Limits::default()));
+    assert_eq!(code(&idx), "ZNN_CORRUPT");
+    assert!(peak < MIB);
+}
+
+/// A well-formed bomb: `n` chunks of 16 MiB of zeros, each a 2-byte repeat block, every
+/// checksum right. 22 bytes of record per 16 MiB of output.
+fn zero_bomb(n: usize, size_known: bool) -> Vec<u8> {
+    let raw = 16 << 20;
+    let mut file = header(size_known.then_some((n * raw) as u64), raw as u32, vec![]);
+    let zeros = vec![0u8; raw];
+    let mut scratch = Vec::new();
+    for i in 0..n {
+        chunk::encode(&zeros, DType::Bytes, (i * raw) as u64, &mut file, &mut scratch);
+    }
+    chunk::write_end((n * raw) as u64, n as u64, &mut file);
+    file
+}
+
+#[test]
+fn znw_bomb_is_stopped_by_the_limit() {
+    let _g = lock();
+    for size_known in [true, false] {
+        let file = zero_bomb(64, size_known); // 1 GiB of output
+        assert!(file.len() < 2000, "{} bytes", file.len());
+        let lim = limit(64 * MIB);
+        let (w, peak_w) = peak_of(|| zipnn_wasm::decompress(&file, &lim));
+        assert_eq!(code(&w), "ZNN_TOO_LARGE");
+        assert!(peak_w < MIB, "whole-file peak {peak_w}");
+        // The streaming decoder (known size: rejected at the header; unknown: after the
+        // chunks that fit) holds one chunk at a time.
+        let (s, peak_s) = peak_of(|| {
+            let mut dec = Decoder::new(lim);
+            let mut sink = Discard(0);
+            file.chunks(1000)
+                .try_for_each(|p| dec.push(p, &mut sink))
+                .and_then(|_| dec.finish())
+                .map(|_| sink.0)
+        });
+        assert_eq!(code(&s), "ZNN_TOO_LARGE");
+        assert!(
+            peak_s <= 2 * 16 * MIB + file.len() + MIB,
+            "streaming peak {peak_s}"
+        );
+        eprintln!(
+            "zero bomb ({} bytes -> 1 GiB, size known: {size_known}): whole-file peak {peak_w} B, \
+             streaming peak {peak_s} B",
+            file.len()
+        );
+    }
+}
+
+struct Discard(u64);
+impl Sink for Discard {
+    fn data(&mut self, _: u64, b: &[u8]) -> Result<(), Error> {
+        self.0 += b.len() as u64;
+        Ok(())
+    }
+}
+
+#[test]
+fn znw_hostile_chunk_sizes() {
+    let _g = lock();
+    // A chunk head claiming 2^32-1 decoded bytes and a 4 GiB body, in a 60-byte file.
+    let mut file = header(None, 16 << 20, vec![]);
+    file.extend_from_slice(&[b'C', 0, 0, 0]);
+    file.extend_from_slice(&u32::MAX.to_le_bytes());
+    file.extend_from_slice(&u32::MAX.to_le_bytes());
+    file.extend_from_slice(&[0; 8]);
+    let ((w, s), peak) = peak_of(|| decode_znw(&file, Limits::default()));
+    assert_eq!(code(&w), "ZNN_CORRUPT");
+    assert_eq!(code(&s), "ZNN_CORRUPT");
+    assert!(peak < MIB, "peak {peak}");
+    // max_chunk out of range in the header.
+    let mut file = header(None, 16 << 20, vec![]);
+    file[24..28].copy_from_slice(&u32::MAX.to_le_bytes());
+    let n = file.len();
+    let sum = checksum(&file[..n - 4]);
+    file[n - 4..].copy_from_slice(&sum.to_le_bytes());
+    let ((w, s), peak) = peak_of(|| decode_znw(&file, Limits::default()));
+    assert_eq!((code(&w), code(&s)), ("ZNN_CORRUPT", "ZNN_CORRUPT"));
+    assert!(peak < MIB);
+    // header_len of 64 MiB (the maximum) with 100 bytes present: truncated, nothing reserved.
+    let mut file = header(None, 1024, vec![]);
+    file[12..16].copy_from_slice(&(64u32 << 20).to_le_bytes());
+    let ((w, s), peak) = peak_of(|| decode_znw(&file, Limits::default()));
+    assert_eq!((code(&w), code(&s)), ("ZNN_TRUNCATED", "ZNN_TRUNCATED"));
+    assert!(peak < MIB, "peak {peak}");
+}
+
+/// A 32-byte ZipNN frame header (byte input format, bf16, 256 KiB chunks).
+fn zn_frame(orig_len: u64, chunk_log2: u8) -> Vec<u8> {
+    let mut f = b"ZN".to_vec();
+    f.extend_from_slice(&zipnn::VERSION);
+    f.extend_from_slice(&[10, 1, 0, 1, 0, 0, 0, 0, 0, chunk_log2, 6]);
+    f.extend_from_slice(&orig_len.to_le_bytes());
+    f.extend_from_slice(&32u64.to_le_bytes());
+    f
+}
+
+#[test]
+fn zipnn_frame_claiming_2_pow_62_bytes() {
+    let _g = lock();
+    for (orig, chunk_log2) in [(1u64 << 62, 18), (1 << 40, 30), (3 << 30, 30), (1 << 33, 18)] {
+        let f = zn_frame(orig, chunk_log2);
+        let (r, peak) = peak_of(|| zipnn::decompress(&f, None, &limit(64 * MIB)));
+        assert_eq!(code(&r), "ZNN_TOO_LARGE", "orig {orig}");
+        assert!(peak < MIB, "orig {orig}: peak {peak}");
+        // No limit: the frame's tables do not fit in 32 bytes. Whether that is noticed before
+        // allocating the declared size or the host refuses it, the error is typed.
+        let (r, peak) = peak_of(|| zipnn_wasm::decompress(&f, &Limits::default()));
+        assert!(
+            matches!(code(&r), "ZNN_TOO_LARGE" | "ZNN_TRUNCATED" | "ZNN_CORRUPT"),
+            "orig {orig}: {r:?}"
+        );
+        assert!(peak <= REFUSE, "orig {orig}: peak {peak}");
+        eprintln!("zipnn frame claiming {orig} bytes, no limit: {:?}, peak {peak} B", r.map(|v| v.len()));
+    }
+}
+
+/// A safetensors file: `tensors` are (name, dtype, shape, bytes); `meta` is the
+/// `znn_compressed_vectors` value, if any.
+fn safetensors(tensors: &[(&str, &str, Vec<u64>, Vec<u8>)], meta: Option<&str>) -> Vec<u8> {
+    let mut entries = Vec::new();
+    let mut data = Vec::new();
+    for (name, dtype, shape, bytes) in tensors {
+        let s = data.len() as u64;
+        data.extend_from_slice(bytes);
+        entries.push((
+            name.to_string(),
+            dtype.to_string(),
+            shape.clone(),
+            s,
+            data.len() as u64,
+        ));
+    }
+    let metadata: Vec<(String, String)> = meta
+        .map(|m| vec![("znn_compressed_vectors".to_string(), m.to_string())])
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    zipnn_wasm::format::safetensors::write_header(&entries, &metadata, &mut out);
+    out.extend_from_slice(&data);
+    out
+}
+
+/// A torch-format frame (carries its shape) with empty tables, claiming `orig_len`.
+fn zn_torch_frame(orig_len: u64, dims: &[u64]) -> Vec<u8> {
+    let mut f = zn_frame(orig_len, 18);
+    f[8] = 2; // input format: torch
+    f.push(dims.len() as u8);
+    for &d in dims {
+        f.push(8);
+        f.extend_from_slice(&d.to_le_bytes());
+    }
+    let n = f.len() as u64;
+    f[24..32].copy_from_slice(&n.to_le_bytes());
+    f
+}
+
+#[test]
+fn znn_safetensors_claiming_huge_tensors() {
+    let _g = lock();
+    let dims = [1u64 << 20, 1 << 20]; // 2^40 bf16 elements: 2 TiB
+    let frame = zn_torch_frame(1 << 41, &dims);
+    let meta = r#"{"w": {"dtype": "bfloat16", "shape": "[1048576, 1048576]"}}"#;
+    let file = safetensors(&[("w", "U8", vec![frame.len() as u64], frame.clone())], Some(meta));
+    assert_eq!(zipnn_wasm::detect(&file), zipnn_wasm::Format::ZipnnSafetensors);
+    let (r, peak) = peak_of(|| zipnn_wasm::decompress(&file, &limit(64 * MIB)));
+    assert_eq!(code(&r), "ZNN_TOO_LARGE");
+    assert!(peak < MIB + 64 * file.len(), "peak {peak}");
+    let (r, peak) = peak_of(|| zipnn_wasm::decompress(&file, &Limits::default()));
+    assert!(matches!(code(&r), "ZNN_TOO_LARGE" | "ZNN_TRUNCATED"), "{r:?}");
+    assert!(peak < MIB + 64 * file.len(), "peak {peak}");
+    // Many tensors that each claim 1 GiB: the sum is checked, not each one.
+    let one = zn_torch_frame(1 << 30, &[1 << 29]);
+    let names: Vec<String> = (0..64).map(|i| format!("t{i}")).collect();
+    let tensors: Vec<_> = names
+        .iter()
+        .map(|n| (n.as_str(), "U8", vec![one.len() as u64], one.clone()))
+        .collect();
+    let file = safetensors(&tensors, None);
+    let (r, peak) = peak_of(|| zipnn_wasm::decompress(&file, &limit(64 * MIB)));
+    assert_eq!(code(&r), "ZNN_TOO_LARGE");
+    assert!(peak < MIB + 64 * file.len(), "peak {peak}");
+    // A shape whose element count overflows u64, and one that disagrees with the frame.
+    for shape in ["[18446744073709551615, 4]", "[3]"] {
+        let meta = format!(r#"{{"w": {{"dtype": "bfloat16", "shape": "{shape}"}}}}"#);
+        let file = safetensors(&[("w", "U8", vec![frame.len() as u64], frame.clone())], Some(&meta));
+        let (r, peak) = peak_of(|| zipnn_wasm::decompress(&file, &Limits::default()));
+        assert_eq!(code(&r), "ZNN_CORRUPT", "{shape}");
+        assert!(peak < MIB, "peak {peak}");
+    }
+}
+
+#[test]
+fn safetensors_header_length_out_of_range() {
+    let _g = lock();
+    for n in [u64::MAX, 1 << 60, 100_000_001, 1 << 31] {
+        let mut f = n.to_le_bytes().to_vec();
+        f.extend_from_slice(b"{}      ");
+        let (r, peak) = peak_of(|| zipnn_wasm::format::safetensors::parse(&f, f.len() as u64));
+        assert!(r.is_err());
+        assert!(peak < 4096, "peak {peak}");
+        // Claiming the file is longer than the buffer given: still no over-read or allocation.
+        let (r, peak) = peak_of(|| zipnn_wasm::format::safetensors::parse(&f, u64::MAX));
+        assert!(r.is_err());
+        assert!(peak < 4096, "peak {peak}");
+    }
+}
+
+/// Streaming memory: a file with 16 MiB chunks fed in small pieces holds about one record,
+/// one decoded chunk and one chunk of scratch, whatever the file size.
+#[test]
+fn streaming_decoder_memory_is_one_record() {
+    let _g = lock();
+    // Incompressible bf16 data: raw blocks, body = 16 MiB.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let data: Vec<u8> = (0..48 * MIB)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    let opts = znw::Options {
+        dtype: znw::DTypeChoice::Fixed(DType::BF16),
+        chunk_size: 16 << 20,
+        ..Default::default()
+    };
+    let file = znw::compress(&data, &opts).unwrap();
+    drop(data);
+    for piece in [1000, 65536, 1 << 20] {
+        let (r, peak) = peak_of(|| {
+            let mut dec = Decoder::new(Limits::default());
+            let mut sink = Discard(0);
+            file.chunks(piece)
+                .try_for_each(|p| dec.push(p, &mut sink))
+                .and_then(|_| dec.finish())
+                .map(|_| sink.0)
+        });
+        assert_eq!(r, Ok(48 * MIB as u64));
+        eprintln!("streaming 48 MiB in {piece}-byte pieces, 16 MiB chunks: peak {peak} B");
+        assert!(peak <= 3 * 16 * MIB + 2 * MIB, "{piece}: peak {peak}");
+    }
+}

@@ -1,0 +1,461 @@
+// End-to-end tests of the web page (www/) in headless Debian Chromium through Playwright.
+// Run by scripts/test-page.sh, which starts scripts/serve.mjs and sets:
+//   BASE_URL       the server, e.g. http://127.0.0.1:41234/
+//   ZNN_REPO       the repository root (models/, target/release/zipnn, tools/node_modules)
+//   ZNN_WORK       a scratch directory
+//   ZNN_ARTIFACTS  where screenshots go (test-artifacts/)
+// Optional: ZNN_PAGE_ONLY=word filters tests by name; ZNN_PAGE_HEADFUL=1 shows the browser.
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+const BASE = process.env.BASE_URL;
+const REPO = process.env.ZNN_REPO;
+const WORK = process.env.ZNN_WORK;
+const ARTIFACTS = process.env.ZNN_ARTIFACTS;
+if (!BASE || !REPO || !WORK || !ARTIFACTS) {
+  console.error('page.test: run through scripts/test-page.sh (BASE_URL, ZNN_REPO, ZNN_WORK, ZNN_ARTIFACTS)');
+  process.exit(2);
+}
+const ORIGIN = new URL(BASE).origin;
+const CLI = path.join(REPO, 'target/release/zipnn');
+const model = (name) => path.join(REPO, 'models', name);
+const { chromium } = await import(pathToFileURL(path.join(REPO, 'tools/node_modules/playwright-core/index.mjs')).href);
+
+const T = 90_000; // generous: two shared cores
+
+// Screenshots of failures from an earlier run would mislead.
+fs.mkdirSync(ARTIFACTS, { recursive: true });
+for (const f of fs.readdirSync(ARTIFACTS)) if (/^fail-\d+\.png$/.test(f)) fs.rmSync(path.join(ARTIFACTS, f));
+
+// ---------------------------------------------------------------------------------------------
+// A tiny runner
+
+const tests = [];
+const test = (name, fn) => tests.push({ name, fn });
+
+function assert(cond, msg) {
+  if (!cond) throw new Error(`assertion failed: ${msg}`);
+}
+function assertEqual(a, b, msg) {
+  if (a !== b) throw new Error(`${msg}: expected ${JSON.stringify(b)}, got ${JSON.stringify(a)}`);
+}
+
+function sha256(file) {
+  return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+}
+
+function cli(...args) {
+  execFileSync(CLI, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** Byte-exact comparison; on a difference, says where. */
+function assertSameFile(a, b, what) {
+  const x = fs.readFileSync(a);
+  const y = fs.readFileSync(b);
+  if (x.equals(y)) return;
+  let i = 0;
+  while (i < Math.min(x.length, y.length) && x[i] === y[i]) i++;
+  throw new Error(`${what}: ${path.basename(a)} (${x.length} bytes) and ${path.basename(b)} (${y.length} bytes) differ at byte ${i}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Browser
+
+const userDataDir = fs.mkdtempSync(path.join(WORK, 'chromium-'));
+const context = await chromium.launchPersistentContext(userDataDir, {
+  executablePath: '/usr/bin/chromium',
+  headless: !process.env.ZNN_PAGE_HEADFUL,
+  acceptDownloads: true,
+  viewport: { width: 1280, height: 900 },
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ].filter((a) => a !== '--headless' || !process.env.ZNN_PAGE_HEADFUL),
+});
+const page = context.pages()[0] ?? (await context.newPage());
+page.setDefaultTimeout(T);
+
+const requests = [];
+const problems = [];
+context.on('request', (r) => requests.push(r.url()));
+page.on('request', (r) => requests.push(r.url()));
+page.on('worker', (w) => {
+  w.on('console', (m) => m.type() === 'error' && problems.push(`worker console: ${m.text()}`));
+});
+page.on('console', (m) => {
+  if (m.type() === 'error') problems.push(`console: ${m.text()}`);
+});
+page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+page.on('crash', () => problems.push('the page crashed'));
+
+async function open(query = '') {
+  await page.goto(`${BASE}${query}`);
+  // The sample list loaded and the app's module ran.
+  await page.waitForFunction(() => document.getElementById('sample').options.length > 0 && document.getElementById('sample').options[0].value !== '');
+}
+
+/** Uploads files through the file input and waits for their result cards to settle. */
+async function upload(files, { dtype = 'auto', verify = true } = {}) {
+  await page.selectOption('#dtype', dtype);
+  await page.setChecked('#verify', verify);
+  const before = await page.locator('#results > li').count();
+  await page.setInputFiles('#file-input', files);
+  await page.waitForFunction(
+    ({ n, total }) => {
+      const cards = [...document.querySelectorAll('#results > li')];
+      return cards.length >= total && cards.slice(0, n).every((c) => ['done', 'error', 'cancelled'].includes(c.dataset.state));
+    },
+    { n: files.length, total: before + files.length },
+    { timeout: T },
+  );
+  // Newest cards are first; return them in upload order, as locators that stay on their card.
+  const ids = await page.$$eval('#results > li', (cards, n) => cards.slice(0, n).map((c) => c.dataset.job).reverse(), files.length);
+  return ids.map((id) => page.locator(`#results > li[data-job="${id}"]`));
+}
+
+async function download(card, dir) {
+  const link = card.locator('a.download');
+  const [dl] = await Promise.all([page.waitForEvent('download'), link.click()]);
+  const name = dl.suggestedFilename();
+  const file = path.join(dir, name);
+  await dl.saveAs(file);
+  return { name, file, linkName: await link.getAttribute('download') };
+}
+
+function freshDir(name) {
+  const d = path.join(WORK, name);
+  fs.rmSync(d, { recursive: true, force: true });
+  fs.mkdirSync(d, { recursive: true });
+  return d;
+}
+
+/** The ratio the card shows must be compressed/original of the real files, to its one decimal. */
+async function checkRatio(card, compressedBytes, originalBytes) {
+  const shown = (await card.locator('.ratio').innerText()).trim();
+  const expected = `${((compressedBytes / originalBytes) * 100).toFixed(1)}%`;
+  assertEqual(shown, expected, 'ratio shown on the page');
+  assertEqual(Number(await card.getAttribute('data-compressed-bytes')), compressedBytes, 'data-compressed-bytes');
+  assertEqual(Number(await card.getAttribute('data-original-bytes')), originalBytes, 'data-original-bytes');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+
+test('server: MIME types, package files only, no path traversal', async () => {
+  const get = (p) =>
+    new Promise((resolve, reject) => {
+      const u = new URL(BASE);
+      http
+        .get({ host: u.hostname, port: u.port, path: p }, (res) => {
+          res.resume();
+          resolve({ status: res.statusCode, type: res.headers['content-type'] ?? '' });
+        })
+        .on('error', reject);
+    });
+  const expect = {
+    '/': [200, 'text/html'],
+    '/app.js': [200, 'text/javascript'],
+    '/worker.js': [200, 'text/javascript'],
+    '/style.css': [200, 'text/css'],
+    '/pkg/index.js': [200, 'text/javascript'],
+    '/pkg/dist/zipnn_wasm_bg.wasm': [200, 'application/wasm'],
+    '/sample/sample.json': [200, 'application/json'],
+    '/../Makefile': [403],
+    '/pkg/../Makefile': [403],
+    '/%2e%2e/Makefile': [403],
+    '/pkg/%2e%2e/Cargo.toml': [403],
+    '/pkg/..%2f..%2fCargo.toml': [403],
+    '/..%5c..%5cCargo.toml': [403],
+    '/pkg/package-lock.json': [404],
+    '/missing.js': [404],
+  };
+  for (const [p, [status, type]] of Object.entries(expect)) {
+    const r = await get(p);
+    assertEqual(r.status, status, `status of ${p}`);
+    if (type) assert(r.type.startsWith(type), `${p} has type ${r.type}, expected ${type}`);
+  }
+});
+
+test('page loads, keyboard opens the file chooser, controls are labelled', async () => {
+  await open();
+  assertEqual(await page.title(), 'zipnn-wasm · shrink model weights in your browser', 'title');
+  // The drop zone is the label of the file input: Tab reaches the input, Space opens the chooser.
+  await page.focus('#file-input');
+  const [chooser] = await Promise.all([page.waitForEvent('filechooser', { timeout: 10_000 }), page.keyboard.press('Space')]);
+  assert(chooser.isMultiple(), 'the chooser accepts several files');
+  for (const id of ['file-input', 'dtype', 'verify', 'sample', 'throttle']) {
+    const labels = await page.locator(`label[for="${id}"]`).count();
+    assert(labels === 1, `#${id} has a label`);
+  }
+  assertEqual(await page.getAttribute('#status', 'aria-live'), 'polite', '#status is aria-live');
+  assertEqual(await page.getAttribute('#try-status', 'aria-live'), 'polite', '#try-status is aria-live');
+});
+
+test('compress a safetensors model, download, CLI decompress is byte-exact, ratio and tensor table', async () => {
+  await open();
+  const src = model('silero_vad_16k.safetensors');
+  const [card] = await upload([src]);
+  assertEqual(await card.getAttribute('data-state'), 'done', 'card state');
+  assert((await card.locator('.result-status').innerText()).includes('Round trip verified'), 'says the round trip was verified');
+  const dir = freshDir('st');
+  const dl = await download(card, dir);
+  assertEqual(dl.name, 'silero_vad_16k.safetensors.znw', 'download name');
+  const out = path.join(dir, 'restored.safetensors');
+  cli('decompress', dl.file, '-o', out, '--force');
+  assertSameFile(out, src, 'CLI round trip of the page output');
+  await checkRatio(card, fs.statSync(dl.file).size, fs.statSync(src).size);
+  // Per-tensor table: the header plus the 15 tensors, and a dtype chart (F32 and the header).
+  const names = await card.locator('table.tensors tbody th').allInnerTexts();
+  assert(names.includes('stft_conv.weight') && names.includes('final_conv.bias'), `tensor names: ${names.join(', ')}`);
+  assertEqual(names.filter((n) => !n.includes('header') && n !== 'padding').length, 15, 'tensor rows');
+  const chart = await card.locator('.chart-label').allInnerTexts();
+  assert(chart.some((t) => t.startsWith('F32')), `chart rows: ${chart}`);
+});
+
+test('compress raw files (ONNX auto, BF16 .bin with dtype), downloads restore byte-exact', async () => {
+  await open();
+  const onnx = model('silero_vad.onnx');
+  const bin = model('minilm.bf16.bin');
+  const dir = freshDir('raw');
+  const [c1] = await upload([onnx]);
+  const [c2] = await upload([bin], { dtype: 'bf16' });
+  for (const [card, src] of [
+    [c1, onnx],
+    [c2, bin],
+  ]) {
+    assertEqual(await card.getAttribute('data-state'), 'done', `state for ${path.basename(src)}`);
+    const dl = await download(card, dir);
+    assertEqual(dl.name, `${path.basename(src)}.znw`, 'download name');
+    const out = path.join(dir, `${path.basename(src)}.out`);
+    cli('decompress', dl.file, '-o', out, '--force');
+    assertSameFile(out, src, 'CLI round trip');
+    await checkRatio(card, fs.statSync(dl.file).size, fs.statSync(src).size);
+  }
+  const bf16Ratio = Number(await c2.getAttribute('data-compressed-bytes')) / Number(await c2.getAttribute('data-original-bytes'));
+  assert(bf16Ratio < 0.75, `BF16 weights compress to ${bf16Ratio}`);
+});
+
+test('several files in one drop are queued and numbered', async () => {
+  await open();
+  const files = [model('silero_vad_half.onnx'), model('silero_vad_16k_op15.onnx')];
+  const cards = await upload(files, { verify: false });
+  for (const c of cards) assertEqual(await c.getAttribute('data-state'), 'done', 'state');
+  assert((await cards[0].locator('.result-status').innerText()).includes('Not verified'), 'says when it did not verify');
+});
+
+test('drag and drop onto the page compresses', async () => {
+  await open();
+  const bytes = fs.readFileSync(model('silero_vad_16k_sequence.onnx'));
+  const dt = await page.evaluateHandle(
+    ({ b64, name }) => {
+      const bin = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const dt = new DataTransfer();
+      dt.items.add(new File([bin], name));
+      return dt;
+    },
+    { b64: bytes.toString('base64'), name: 'dropped.onnx' },
+  );
+  await page.dispatchEvent('#drop-label', 'dragenter', { dataTransfer: dt });
+  assert(await page.locator('#drop.dragging').count(), 'the drop zone highlights while dragging');
+  await page.dispatchEvent('#drop-label', 'drop', { dataTransfer: dt });
+  await page.waitForSelector('#results > li[data-state="done"] a[download="dropped.onnx.znw"]');
+});
+
+test('restore our .znw: download is the original, byte for byte', async () => {
+  await open();
+  const src = model('silero_vad_16k.safetensors');
+  const dir = freshDir('restore');
+  const znw = path.join(dir, 'silero_vad_16k.safetensors.znw');
+  cli('compress', src, '-o', znw, '--force');
+  const [card] = await upload([znw]);
+  assertEqual(await card.getAttribute('data-state'), 'done', 'state');
+  assert((await card.locator('.result-status').innerText()).includes('Checksums verified'), 'says checksums verified');
+  const out = freshDir('restore-out');
+  const dl = await download(card, out);
+  assertEqual(dl.name, 'silero_vad_16k.safetensors', 'restored name');
+  assertSameFile(dl.file, src, 'restored file');
+  await checkRatio(card, fs.statSync(znw).size, fs.statSync(src).size);
+});
+
+test('restore a ZipNN .znn file', async () => {
+  await open();
+  const src = model('silero_vad.onnx');
+  const dir = freshDir('znn');
+  const znn = path.join(dir, 'silero_vad.onnx.znn');
+  cli('compress', src, '-o', znn, '--force', '--format', 'zipnn', '--dtype', 'fp32');
+  const [card] = await upload([znn]);
+  assertEqual(await card.getAttribute('data-state'), 'done', 'state');
+  const dl = await download(card, freshDir('znn-out'));
+  assertEqual(dl.name, 'silero_vad.onnx', 'restored name');
+  assertSameFile(dl.file, src, 'restored ZipNN file');
+});
+
+test('a corrupt .znw shows an error, and the page keeps working', async () => {
+  await open();
+  const src = model('silero_vad_16k.safetensors');
+  const dir = freshDir('corrupt');
+  const clean = path.join(dir, 'clean.safetensors.znw');
+  cli('compress', src, '-o', clean, '--force');
+  const znw = path.join(dir, 'broken.safetensors.znw');
+  const bytes = fs.readFileSync(clean);
+  bytes[bytes.length >> 1] ^= 0x40;
+  fs.writeFileSync(znw, bytes);
+  const [card] = await upload([znw]);
+  assertEqual(await card.getAttribute('data-state'), 'error', 'state');
+  const err = card.locator('.error[role="alert"]');
+  const text = await err.innerText();
+  assert(/damaged|corrupt|checksum/i.test(text), `error text: ${text}`);
+  assertEqual(await err.getAttribute('data-code'), 'ZNN_CORRUPT', 'error code');
+  assertEqual(await card.locator('a.download').count(), 0, 'no download for a corrupt file');
+  // Truncated too.
+  const cut = path.join(dir, 'cut.safetensors.znw');
+  fs.writeFileSync(cut, fs.readFileSync(clean).subarray(0, 5000));
+  const [card2] = await upload([cut]);
+  assertEqual(await card2.getAttribute('data-state'), 'error', 'truncated state');
+  // The same page still compresses.
+  const [ok] = await upload([model('silero_vad_16k.safetensors')]);
+  assertEqual(await ok.getAttribute('data-state'), 'done', 'compress after an error');
+});
+
+test('cancel stops a running compression, and the next one works', async () => {
+  await open();
+  await page.selectOption('#dtype', 'auto');
+  await page.setChecked('#verify', true);
+  await page.setInputFiles('#file-input', [model('minilm.fp32.safetensors')]);
+  await page.waitForSelector('#cancel:not([disabled])');
+  await page.waitForSelector('#results > li[data-state="running"]');
+  await page.click('#cancel');
+  await page.waitForSelector('#results > li[data-state="cancelled"]');
+  assert(await page.locator('#cancel[disabled]').count(), 'cancel disabled when idle');
+  const [ok] = await upload([model('silero_vad_16k.safetensors')]);
+  assertEqual(await ok.getAttribute('data-state'), 'done', 'compress after cancel');
+});
+
+test('a file over the limit is refused with a clear message', async () => {
+  await open('?max=1000000');
+  const [card] = await upload([model('silero_vad.onnx')]);
+  assertEqual(await card.getAttribute('data-state'), 'error', 'state');
+  const text = await card.locator('.error').innerText();
+  assert(/up to 1\.00 MB/.test(text) && /command-line/.test(text), `message: ${text}`);
+});
+
+async function runSample(index, throttle) {
+  await page.selectOption('#sample', String(index));
+  await page.setChecked('#throttle', throttle);
+  await page.click('#try-start');
+  await page.waitForSelector('#sha-badge:not([hidden])', { timeout: T });
+  const expected = (await page.locator('#sha-expected').innerText()).trim();
+  const computed = (await page.locator('#sha-computed').innerText()).trim();
+  return { expected, computed, badge: await page.locator('#sha-badge').innerText(), rows: await page.locator('#tensor-rows tr').count() };
+}
+
+test('"try it" streams the samples through fetchModel, sha256 matches', async () => {
+  await open();
+  const small = await runSample(0, true);
+  const want = sha256(model('silero_vad_16k.safetensors'));
+  assertEqual(small.expected, want, 'expected sha256 on the page');
+  assertEqual(small.computed, want, 'computed sha256');
+  assert(small.badge.includes('matches'), `badge: ${small.badge}`);
+  assertEqual(small.rows, 15, 'tensor rows');
+  const progress = await page.$eval('#dec-progress', (p) => [p.value, p.max]);
+  assertEqual(progress[0], progress[1], 'decode bar full');
+  const values = await page.locator('#tensor-rows td.values').first().innerText();
+  assert(/\d/.test(values), `first values shown: ${values}`);
+  if (fs.existsSync(model('minilm.bf16.safetensors'))) {
+    // Stop in the middle of a throttled download.
+    await page.selectOption('#sample', '1');
+    await page.setChecked('#throttle', true);
+    await page.click('#try-start');
+    await page.waitForFunction(() => document.getElementById('dl-progress').value > 0);
+    assertEqual(await page.locator('#try-start').innerText(), 'Stop', 'the start button turns into Stop');
+    await page.click('#try-start');
+    await page.waitForFunction(() => document.getElementById('try-status').textContent === 'Stopped.');
+    assert(await page.locator('#sha-badge[hidden]').count(), 'no sha256 verdict after Stop');
+    const big = await runSample(1, false);
+    assertEqual(big.computed, sha256(model('minilm.bf16.safetensors')), 'computed sha256 of the BF16 sample');
+    assert(big.rows > 50, `BF16 sample tensor rows: ${big.rows}`);
+  }
+});
+
+test('works offline once loaded', async () => {
+  await open();
+  await page.waitForFunction(() => performance.getEntriesByType('resource').some((e) => e.name.endsWith('.wasm')));
+  await page.waitForSelector('#progress-panel[data-workers="ready ready"]'); // the spare worker too
+  await context.setOffline(true);
+  try {
+    const [card] = await upload([model('silero_vad_16k.safetensors')]);
+    assertEqual(await card.getAttribute('data-state'), 'done', 'compress while offline');
+    // Cancel swaps in the spare worker, loaded while online.
+    await page.setInputFiles('#file-input', [model('minilm.fp32.safetensors')]);
+    await page.waitForSelector('#results > li[data-state="running"]');
+    await page.click('#cancel');
+    await page.waitForSelector('#results > li[data-state="cancelled"]');
+    const [again] = await upload([model('silero_vad_16k.safetensors')]);
+    assertEqual(await again.getAttribute('data-state'), 'done', 'compress offline after a cancel');
+  } finally {
+    await context.setOffline(false);
+  }
+});
+
+test('screenshots at desktop and phone widths', async () => {
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  for (const [name, viewport] of [
+    ['page.png', { width: 1280, height: 900 }],
+    ['page-phone.png', { width: 390, height: 844 }],
+  ]) {
+    await page.setViewportSize(viewport);
+    await open();
+    await upload([model('silero_vad_16k.safetensors')]);
+    await runSample(0, false);
+    // No horizontal scrolling of the page itself.
+    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
+    assert(overflow <= 0, `page scrolls sideways by ${overflow}px at ${viewport.width}px`);
+    await page.screenshot({ path: path.join(ARTIFACTS, name), fullPage: true });
+  }
+  await page.setViewportSize({ width: 1280, height: 900 });
+});
+
+test('no request left the origin, no console errors', async () => {
+  const foreign = [...new Set(requests)].filter((u) => !u.startsWith(ORIGIN + '/') && !u.startsWith('blob:') && !u.startsWith('data:'));
+  assert(foreign.length === 0, `requests outside ${ORIGIN}: ${foreign.join(', ')}`);
+  assert(problems.length === 0, problems.join('\n'));
+});
+
+// ---------------------------------------------------------------------------------------------
+
+const only = process.env.ZNN_PAGE_ONLY;
+let passed = 0;
+let failed = 0;
+for (const t of tests) {
+  if (only && !t.name.includes(only) && !t.name.startsWith('no request')) continue;
+  const t0 = Date.now();
+  try {
+    await t.fn();
+    passed++;
+    console.log(`ok   ${t.name} (${((Date.now() - t0) / 1000).toFixed(1)} s)`);
+  } catch (e) {
+    failed++;
+    console.log(`FAIL ${t.name}\n     ${String(e?.stack ?? e).split('\n').join('\n     ')}`);
+    try {
+      fs.mkdirSync(ARTIFACTS, { recursive: true });
+      const shot = path.join(ARTIFACTS, `fail-${passed + failed}.png`);
+      await page.screenshot({ path: shot, fullPage: true });
+      console.log(`     screenshot: ${path.relative(REPO, shot)}`);
+    } catch {
+      // the page may be gone
+    }
+  }
+}
+await context.close();
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);
