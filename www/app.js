@@ -1,0 +1,859 @@
+// The page: file queue, progress display and results (the work itself runs in worker.js), and
+// the "try it" section, which streams a compressed sample through the package's fetchModel.
+import { init, fetchModel } from './pkg/index.js';
+
+const GiB = 2 ** 30;
+/** Largest file the page accepts (`?max=BYTES` lowers it, for tests). */
+const MAX_BYTES = (() => {
+  const v = Number(new URLSearchParams(location.search).get('max'));
+  return Number.isSafeInteger(v) && v > 0 ? Math.min(v, 2 * GiB) : 2 * GiB;
+})();
+/** A compressed file may decode to at most this much (the page gathers it in Blobs, not wasm memory). */
+const MAX_OUTPUT = 4 * GiB;
+const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a]; // FORMAT.md §2
+const THROTTLE_BYTES_PER_S = 2e6;
+
+const $ = (id) => document.getElementById(id);
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+function formatBytes(n) {
+  if (!Number.isFinite(n)) return '—';
+  if (n < 1000) return `${n} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let u = -1;
+  do {
+    v /= 1000;
+    u++;
+  } while (v >= 999.5 && u < units.length - 1);
+  return `${v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2)} ${units[u]}`;
+}
+
+function formatDuration(ms) {
+  if (!Number.isFinite(ms)) return '—';
+  if (ms < 1000) return `${Math.max(0, ms / 1000).toFixed(2)} s`;
+  const s = ms / 1000;
+  if (s < 60) return `${s.toFixed(1)} s`;
+  const m = Math.floor(s / 60);
+  return `${m} min ${Math.round(s - m * 60)} s`;
+}
+
+function formatRate(bytes, ms) {
+  if (!(ms > 0)) return '—';
+  const mbs = bytes / 1e6 / (ms / 1000);
+  return `${mbs >= 100 ? mbs.toFixed(0) : mbs >= 10 ? mbs.toFixed(1) : mbs.toFixed(2)} MB/s`;
+}
+
+function percent(part, whole, digits = 1) {
+  return whole > 0 ? `${((part / whole) * 100).toFixed(digits)}%` : '—';
+}
+
+/** Builds an element: el('p', { class: 'x' }, 'text', child, ...). Text is never parsed as HTML. */
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v == null || v === false) continue;
+    if (k === 'class') e.className = v;
+    else if (k === 'dataset') Object.assign(e.dataset, v);
+    else if (k === 'style') for (const [prop, val] of Object.entries(v)) e.style.setProperty(prop, val); // CSSOM: allowed by the CSP
+    else e.setAttribute(k, v === true ? '' : String(v));
+  }
+  for (const c of children.flat()) if (c != null && c !== false) e.append(c);
+  return e;
+}
+
+/** `text` with line-break opportunities after dots, underscores and dashes (long file names). */
+function breakable(text) {
+  const f = document.createDocumentFragment();
+  for (const part of text.split(/(?<=[._-])/)) f.append(part, document.createElement('wbr'));
+  f.lastChild?.remove();
+  return f;
+}
+
+function announce(text) {
+  const s = $('status');
+  s.textContent = '';
+  // A fresh text node makes screen readers repeat an identical message.
+  requestAnimationFrame(() => (s.textContent = text));
+}
+
+/** What to tell the user about a failure; `size` is the input's size when known. */
+function errorText(err, size = 0) {
+  const m = err.message || String(err);
+  switch (err.code) {
+    case 'ZNN_CORRUPT':
+      return `The file is damaged: ${m}. Nothing was restored.`;
+    case 'ZNN_TRUNCATED':
+      return `The file is incomplete (cut short): ${m}.`;
+    case 'ZNN_NOT_COMPRESSED':
+      return `This is not a .znw or ZipNN .znn file: ${m}.`;
+    case 'ZNN_UNSUPPORTED':
+      return `The file uses a feature this version does not support: ${m}.`;
+    case 'ZNN_TOO_LARGE':
+      return `Not enough memory for this file in the browser (${m}). Close other tabs, or use the command-line tool (zipnn compress / zipnn decompress) for files this big.`;
+    case 'ZNN_INTERNAL':
+      // An allocation failure inside wasm aborts (a trap) rather than throwing: for big inputs
+      // that is by far the likeliest cause.
+      if (size >= 512 * 2 ** 20) {
+        return `Not enough memory: WebAssembly has at most 4 GiB, and compressing needs the whole file and its compressed copy inside it (${m}). Use the command-line tool (zipnn compress) for a file this big.`;
+      }
+      return `Internal error in the compressor: ${m}. Please report it with the file.`;
+    case 'ZNN_VERIFY':
+      return `Verification failed: ${m}. Please report this file.`;
+    case 'ZNN_WORKER':
+      return m;
+    default:
+      return `${err.name && err.name !== 'Error' ? `${err.name}: ` : ''}${m}`;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The worker
+
+let worker = null; // the worker jobs go to
+let spare = null; // a second one, loaded in advance: Cancel swaps it in at once, even offline
+
+function spawn() {
+  const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'zipnn' });
+  w.state = 'loading';
+  w.onmessage = ({ data }) => {
+    if (data.type === 'ready') w.state = 'ready';
+    else if (data.type === 'fatal') w.state = 'broken';
+    showWorkers();
+  };
+  w.onerror = (e) => {
+    e.preventDefault();
+    w.state = 'broken';
+    showWorkers();
+  };
+  return w;
+}
+
+/** For tests and the curious: `data-workers="ready ready"` once both workers loaded. */
+function showWorkers() {
+  $('progress-panel').dataset.workers = `${worker?.state} ${spare?.state}`;
+}
+
+function useWorker(w) {
+  worker = w;
+  w.onmessage = ({ data }) => {
+    if (data.type === 'ready') {
+      w.state = 'ready';
+      showWorkers();
+    } else if (data.type === 'fatal') {
+      w.state = 'broken';
+      workerFailed(w, `The compressor could not start: ${data.message}`);
+    } else onJobMessage(data);
+  };
+  w.onerror = (e) => {
+    e.preventDefault();
+    w.state = 'broken';
+    // An uncaught failure (a failed import, or the worker killed for memory): the job cannot finish.
+    workerFailed(w, `The compressor stopped unexpectedly${e.message ? ` (${e.message})` : ''}; most likely the browser ran out of memory for this file.`);
+  };
+  w.onmessageerror = () => workerFailed(w, 'The compressor sent a message the page could not read.');
+}
+
+/** Puts the spare in place of the current worker (which is terminated) and loads a new spare. */
+function replaceWorker() {
+  worker?.terminate();
+  let next = spare;
+  if (!next || next.state === 'broken') {
+    next?.terminate();
+    next = spawn();
+  }
+  useWorker(next);
+  spare = spawn();
+  showWorkers();
+}
+
+/** The running job fails with `message`; the next job gets a fresh worker (no restart loop when loading fails). */
+function workerFailed(w, message) {
+  if (w !== worker || !current) return;
+  replaceWorker();
+  finishJob(current, { error: { code: 'ZNN_WORKER', message } });
+}
+
+function onJobMessage(msg) {
+  if (!current || msg.id !== current.id) return;
+  if (msg.type === 'phase') setPhase(msg.phase, msg.total);
+  else if (msg.type === 'progress') setProgress(msg.done, msg.total);
+  else if (msg.type === 'done') finishJob(current, { result: msg.result });
+  else if (msg.type === 'error') finishJob(current, { error: msg.error });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jobs
+
+let nextId = 1;
+let nextBatch = 1;
+const queue = [];
+let current = null;
+const objectUrls = new Set();
+
+const PHASES = {
+  compress: { read: 'Reading', compress: 'Compressing', verify: 'Verifying' },
+  decompress: { decompress: 'Decompressing and checking checksums' },
+};
+
+function restoredName(name) {
+  if (/\.znn\.safetensors$/i.test(name)) return name.replace(/\.znn\.safetensors$/i, '.safetensors');
+  const stripped = name.replace(/\.(znw|znn)$/i, '');
+  if (stripped !== name && stripped !== '') return stripped;
+  return `${name}.restored`;
+}
+
+async function looksCompressed(file) {
+  if (/\.(znw|znn)$|\.znn\.safetensors$/i.test(file.name)) return true;
+  const head = new Uint8Array(await file.slice(0, ZNW_MAGIC.length).arrayBuffer());
+  return head.length === ZNW_MAGIC.length && ZNW_MAGIC.every((b, i) => head[i] === b);
+}
+
+async function addFiles(fileList) {
+  const files = [...fileList];
+  if (files.length === 0) return;
+  const dtype = $('dtype').value;
+  const verify = $('verify').checked;
+  const added = [];
+  const batch = nextBatch++;
+  for (const file of files) {
+    const job = { id: nextId++, batch, file, dtype, verify, mode: 'compress' };
+    job.card = createCard(job);
+    if (file.size > MAX_BYTES) {
+      finishJob(job, {
+        error: {
+          code: 'ZNN_LIMIT',
+          message: `${file.name} is ${formatBytes(file.size)}; this page handles files up to ${formatBytes(MAX_BYTES)}. Use the command-line tool (zipnn) for bigger files.`,
+        },
+      });
+      continue;
+    }
+    try {
+      job.mode = (await looksCompressed(file)) ? 'decompress' : 'compress';
+    } catch (e) {
+      finishJob(job, { error: { message: `cannot read ${file.name}: ${e.message}` } });
+      continue;
+    }
+    setCardWaiting(job);
+    queue.push(job);
+    added.push(job);
+  }
+  if (added.length) announce(`${added.length} file${added.length > 1 ? 's' : ''} added.`);
+  pump();
+}
+
+function pump() {
+  if (current || queue.length === 0) return;
+  current = queue.shift();
+  const job = current;
+  job.started = performance.now();
+  job.phases = Object.keys(PHASES[job.mode]).filter((p) => p !== 'verify' || job.verify);
+  job.card.dataset.state = 'running';
+  job.card.querySelector('.result-status').textContent = 'Working…';
+  $('cancel').disabled = false;
+  $('progress-panel').dataset.state = 'running';
+  if (worker.state === 'broken') replaceWorker();
+  setPhase(job.phases[0], job.file.size);
+  announce(`${job.mode === 'compress' ? 'Compressing' : 'Restoring'} ${job.file.name}.`);
+  worker.postMessage({
+    type: 'job',
+    id: job.id,
+    mode: job.mode,
+    file: job.file,
+    dtype: job.dtype,
+    verify: job.verify,
+    maxOutput: MAX_OUTPUT,
+  });
+}
+
+function finishJob(job, { result, error }) {
+  if (job === current) {
+    current = null;
+    stopTicker();
+  }
+  if (error) renderError(job, error);
+  else renderResult(job, result);
+  if (!current && queue.length === 0) {
+    $('cancel').disabled = true;
+    const batchCards = [...$('results').children].filter((c) => c.dataset.batch === String(job.batch));
+    const failed = batchCards.filter((c) => c.dataset.state === 'error').length;
+    const panel = $('progress-panel');
+    panel.dataset.state = failed ? 'error' : 'done';
+    $('progress').max = 1;
+    $('progress').value = failed ? 0 : 1;
+    if (batchCards.length > 1) {
+      $('progress-title').textContent = failed ? `${failed} of ${batchCards.length} files failed` : `Done: ${batchCards.length} files`;
+      $('progress-stats').textContent = failed ? 'See the messages below.' : 'Every file is ready to download below.';
+    } else {
+      $('progress-title').textContent = error ? `Could not finish ${job.file.name}` : 'Done';
+      $('progress-stats').textContent = error ? errorText(error, job.file.size) : summaryLine(job, result);
+    }
+    if ($('cancel') === document.activeElement) $('file-input').focus();
+  }
+  pump();
+}
+
+function cancelAll() {
+  if (!current && queue.length === 0) return;
+  replaceWorker();
+  const cancelled = [current, ...queue].filter(Boolean);
+  queue.length = 0;
+  current = null;
+  stopTicker();
+  for (const job of cancelled) {
+    job.card.dataset.state = 'cancelled';
+    job.card.querySelector('.result-status').textContent = 'Cancelled';
+    job.card.querySelector('.result-body').replaceChildren(el('p', { class: 'note' }, 'Cancelled before it finished; nothing was kept.'));
+  }
+  $('cancel').disabled = true;
+  $('progress-panel').dataset.state = 'idle';
+  $('progress').max = 1;
+  $('progress').value = 0;
+  $('progress-title').textContent = 'Cancelled';
+  $('progress-stats').textContent = 'Choose files to start again.';
+  announce('Cancelled.');
+  $('file-input').focus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Progress
+
+const prog = { phase: null, total: 0, done: 0, since: 0, ticker: 0 };
+
+function setPhase(phase, total) {
+  const job = current;
+  if (!job) return;
+  prog.phase = phase;
+  prog.total = total;
+  prog.done = 0;
+  prog.since = performance.now();
+  const step = job.phases.indexOf(phase) + 1;
+  const label = PHASES[job.mode][phase];
+  const files = fileIndex(job);
+  $('progress-title').textContent =
+    job.phases.length > 1 ? `${label} ${job.file.name} (step ${step} of ${job.phases.length})${files}` : `${label} ${job.file.name}${files}`;
+  const bar = $('progress');
+  if (phase === 'compress') {
+    bar.removeAttribute('value'); // indeterminate: the library compresses the buffer in one call
+  } else {
+    bar.max = Math.max(1, total);
+    bar.value = 0;
+  }
+  if (step > 1) announce(`${label}…`);
+  startTicker();
+  renderProgress();
+}
+
+/** " · file i of n" when the job came with others in one drop or choice. */
+function fileIndex(job) {
+  const all = [...$('results').children].filter((c) => c.dataset.batch === job.card.dataset.batch);
+  if (all.length < 2) return '';
+  return ` · file ${all.length - all.indexOf(job.card)} of ${all.length}`;
+}
+
+function setProgress(done, total) {
+  prog.done = done;
+  prog.total = total;
+  if (prog.phase !== 'compress') {
+    $('progress').max = Math.max(1, total);
+    $('progress').value = done;
+  }
+  renderProgress();
+}
+
+function renderProgress() {
+  if (!current) return;
+  const elapsed = performance.now() - prog.since;
+  let text;
+  if (prog.phase === 'compress') {
+    text = `${formatBytes(prog.total)} in one pass · ${formatDuration(elapsed)} elapsed`;
+  } else {
+    const parts = [`${formatBytes(prog.done)} of ${formatBytes(prog.total)}`];
+    if (elapsed > 150 && prog.done > 0) {
+      parts.push(formatRate(prog.done, elapsed));
+      const left = ((prog.total - prog.done) / prog.done) * elapsed;
+      parts.push(`${formatDuration(left)} left`);
+    } else {
+      parts.push('— MB/s', 'estimating…');
+    }
+    text = parts.join(' · ');
+  }
+  $('progress-stats').textContent = text;
+}
+
+function startTicker() {
+  if (!prog.ticker) prog.ticker = setInterval(renderProgress, 250);
+}
+
+function stopTicker() {
+  clearInterval(prog.ticker);
+  prog.ticker = 0;
+}
+
+function summaryLine(job, result) {
+  if (job.mode === 'compress') {
+    return `${job.file.name}: ${formatBytes(result.originalSize)} → ${formatBytes(result.compressedSize)} (${percent(result.compressedSize, result.originalSize)}) in ${formatDuration(result.compressMs)}.`;
+  }
+  return `${job.file.name}: restored ${formatBytes(result.originalSize)} in ${formatDuration(result.decompressMs)}.`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Result cards
+
+function createCard(job) {
+  const card = el(
+    'li',
+    { class: 'result', dataset: { state: 'waiting', batch: String(job.batch), kind: job.mode, job: String(job.id) } },
+    el('div', { class: 'result-head' }, el('h4', { class: 'result-name' }, breakable(job.file.name)), el('span', { class: 'result-status' }, 'Waiting…')),
+    el('div', { class: 'result-body' }, el('p', { class: 'note' }, formatBytes(job.file.size))),
+  );
+  $('results').prepend(card);
+  $('results-head').hidden = false;
+  return card;
+}
+
+function setCardWaiting(job) {
+  job.card.dataset.kind = job.mode;
+  job.card.querySelector('.result-body').replaceChildren(
+    el('p', { class: 'note' }, `${formatBytes(job.file.size)} · ${job.mode === 'compress' ? 'will be compressed' : 'will be restored'}`),
+  );
+}
+
+function stat(label, value, extra) {
+  return el('div', { class: 'stat' }, el('dt', {}, label), el('dd', {}, value, extra ? el('span', { class: 'stat-extra' }, extra) : null));
+}
+
+function downloadLink(blob, name, size) {
+  const url = URL.createObjectURL(blob);
+  objectUrls.add(url);
+  return el(
+    'a',
+    { class: 'button download', href: url, download: name, dataset: { size: String(size) } },
+    el('span', { class: 'download-name' }, 'Download ', breakable(name)),
+    el('span', { class: 'download-size' }, formatBytes(size)),
+  );
+}
+
+function renderError(job, error) {
+  const card = job.card;
+  card.dataset.state = 'error';
+  card.querySelector('.result-status').textContent = 'Failed';
+  card.querySelector('.result-body').replaceChildren(
+    el('p', { class: 'error', role: 'alert', dataset: { code: error.code || '' } }, errorText(error, job.file.size)),
+  );
+}
+
+function renderResult(job, r) {
+  const card = job.card;
+  card.dataset.state = 'done';
+  card.dataset.originalBytes = String(r.originalSize);
+  card.dataset.compressedBytes = String(r.compressedSize);
+  const status = card.querySelector('.result-status');
+  const body = card.querySelector('.result-body');
+  const saved = r.originalSize > 0 ? 1 - r.compressedSize / r.originalSize : 0;
+  const savedText = r.originalSize > 0 ? `${saved >= 0 ? '−' : '+'}${Math.abs(saved * 100).toFixed(1)}%` : '';
+
+  if (job.mode === 'compress') {
+    const outName = `${job.file.name}.znw`;
+    status.replaceChildren(r.verified ? el('span', { class: 'badge ok' }, '✓ Round trip verified') : el('span', { class: 'badge' }, 'Not verified'));
+    const children = [
+      el(
+        'dl',
+        { class: 'stats' },
+        stat('Original', formatBytes(r.originalSize)),
+        stat('Compressed', formatBytes(r.compressedSize)),
+        stat('Ratio', el('span', { class: 'ratio' }, percent(r.compressedSize, r.originalSize)), ` ${savedText}`),
+        stat('Time', formatDuration(r.compressMs), ` ${formatRate(r.originalSize, r.compressMs)}`),
+      ),
+      el(
+        'p',
+        { class: 'note' },
+        r.verified
+          ? `Verified: decompressed here and compared with the original byte for byte (${formatDuration(r.verifyMs)}); every chunk's checksum matched.`
+          : 'Not verified (turn on “Verify the round trip” to decompress and compare).',
+        ` ${containerLine(r.report)}`,
+      ),
+      el('div', { class: 'actions' }, downloadLink(r.blob, outName, r.compressedSize)),
+    ];
+    const sug = r.report.suggestion;
+    if (sug && job.dtype !== sug.dtype) {
+      children.push(
+        el('p', { class: 'tip' }, `Tip: this file was stored as plain bytes. As ${sug.dtype.toUpperCase()} it would compress to about ${(sug.ratio * 100).toFixed(1)}% instead of ${(sug.currentRatio * 100).toFixed(1)}%; choose “${sug.dtype.toUpperCase()}” under Data type and compress it again.`),
+      );
+    }
+    const segs = r.report.segments.filter((s) => s.length > 0);
+    if (segs.length) children.push(dtypeChart(segs, r.originalSize), tensorTable(segs, r.report.container));
+    body.replaceChildren(...children);
+    announce(`${job.file.name} compressed to ${percent(r.compressedSize, r.originalSize)} of its size${r.verified ? ', round trip verified' : ''}. Download ready.`);
+  } else {
+    const outName = restoredName(job.file.name);
+    status.replaceChildren(el('span', { class: 'badge ok' }, '✓ Checksums verified'));
+    body.replaceChildren(
+      el(
+        'dl',
+        { class: 'stats' },
+        stat('Compressed', formatBytes(r.compressedSize)),
+        stat('Restored', formatBytes(r.originalSize)),
+        stat('Ratio', el('span', { class: 'ratio' }, percent(r.compressedSize, r.originalSize)), ` ${savedText}`),
+        stat('Time', formatDuration(r.decompressMs), ` ${formatRate(r.originalSize, r.decompressMs)}`),
+      ),
+      el('p', { class: 'note' }, 'Verified: the file decoded completely and every checksum matched, so these are the original bytes.'),
+      el('div', { class: 'actions' }, downloadLink(r.blob, outName, r.originalSize)),
+    );
+    announce(`${job.file.name} restored, checksums verified. Download ready.`);
+  }
+}
+
+function containerLine(report) {
+  const kind = report.container === 'raw' ? 'raw data' : `${report.container} container`;
+  return `Format .${report.format}, ${kind}, ${report.chunks} chunk${report.chunks === 1 ? '' : 's'} of up to ${report.chunkSize % 1024 === 0 ? (report.chunkSize % 2 ** 20 === 0 ? `${report.chunkSize / 2 ** 20} MiB` : `${report.chunkSize / 1024} KiB`) : formatBytes(report.chunkSize)}.`;
+}
+
+function segmentName(s, container) {
+  if (s.name === '__header__') return `${container === 'raw' ? '' : `${container} `}header`;
+  if (s.name === '__padding__') return 'padding';
+  return s.name || (container === 'raw' ? '(whole file)' : '(unnamed)');
+}
+
+function segmentType(s) {
+  return s.label || s.dtype || '?';
+}
+
+/** Where the bytes go, by type: one bar per type, its length the type's share of the file and its fill what compression kept. */
+function dtypeChart(segs, total) {
+  const groups = new Map();
+  for (const s of segs) {
+    const key = s.name === '__header__' ? 'header' : s.name === '__padding__' ? 'padding' : segmentType(s);
+    const g = groups.get(key) ?? { key, original: 0, compressed: 0, count: 0 };
+    g.original += s.length;
+    g.compressed += s.compressed;
+    g.count++;
+    groups.set(key, g);
+  }
+  const rows = [...groups.values()].sort((a, b) => b.original - a.original);
+  const list = el('ul', { class: 'chart' });
+  for (const g of rows) {
+    const share = total > 0 ? (g.original / total) * 100 : 0;
+    const kept = g.original > 0 ? Math.min(100, (g.compressed / g.original) * 100) : 0;
+    const track = el('span', { class: 'chart-track', style: { '--share': `${Math.max(share, 0.5).toFixed(2)}%` } }, el('span', { class: 'chart-fill', style: { '--kept': `${kept.toFixed(2)}%` } }));
+    list.append(
+      el(
+        'li',
+        { class: 'chart-row' },
+        el('span', { class: 'chart-label' }, g.key, el('span', { class: 'chart-count' }, g.key === 'header' || g.key === 'padding' ? '' : ` ×${g.count}`)),
+        el('span', { class: 'chart-bar' }, track),
+        el('span', { class: 'chart-value' }, `${formatBytes(g.original)} → ${formatBytes(g.compressed)}`, el('span', { class: 'chart-pct' }, percent(g.compressed, g.original, 0))),
+      ),
+    );
+  }
+  return el(
+    'figure',
+    { class: 'chart-figure' },
+    el('figcaption', {}, 'Where the bytes go, by type', el('span', { class: 'legend' }, el('span', { class: 'key orig' }), 'original', el('span', { class: 'key comp' }), 'compressed')),
+    list,
+  );
+}
+
+function tensorTable(segs, container) {
+  const rows = segs.map((s) =>
+    el(
+      'tr',
+      {},
+      el('th', { scope: 'row', class: 'name', title: s.name || null }, segmentName(s, container)),
+      el('td', {}, segmentType(s)),
+      el('td', { class: 'shape' }, s.shape?.length ? `[${s.shape.join(', ')}]` : s.name.startsWith('__') ? '' : '[]'),
+      el('td', { class: 'num' }, formatBytes(s.length)),
+      el('td', { class: 'num' }, formatBytes(s.compressed)),
+      el('td', { class: 'num' }, percent(s.compressed, s.length)),
+    ),
+  );
+  const tensors = container === 'raw' ? 0 : segs.filter((s) => !s.name.startsWith('__')).length;
+  const title = tensors > 0 ? `${tensors} tensor${tensors === 1 ? '' : 's'}` : `${segs.length} segment${segs.length === 1 ? '' : 's'}`;
+  return el(
+    'details',
+    { class: 'tensor-details', open: segs.length <= 60 },
+    el('summary', {}, `${title}: type, shape and size of each`),
+    el(
+      'div',
+      { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': `${title} of this file` },
+      el(
+        'table',
+        { class: 'tensors' },
+        el('thead', {}, el('tr', {}, ['Name', 'Type', 'Shape', 'Size', 'Compressed', 'Ratio'].map((h, i) => el('th', { scope: 'col', class: i >= 3 ? 'num' : null }, h)))),
+        el('tbody', {}, rows),
+      ),
+    ),
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Input: file chooser, drag and drop anywhere on the page
+
+function setupInput() {
+  const input = $('file-input');
+  input.addEventListener('change', () => {
+    addFiles(input.files);
+    input.value = ''; // choosing the same file again fires `change` again
+  });
+  const drop = $('drop');
+  let depth = 0;
+  const hasFiles = (e) => [...(e.dataTransfer?.types ?? [])].includes('Files');
+  window.addEventListener('dragenter', (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    depth++;
+    drop.classList.add('dragging');
+  });
+  window.addEventListener('dragleave', (e) => {
+    if (!hasFiles(e)) return;
+    depth = Math.max(0, depth - 1);
+    if (depth === 0) drop.classList.remove('dragging');
+  });
+  window.addEventListener('dragover', (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault(); // otherwise the browser would open the file and leave the page
+    e.dataTransfer.dropEffect = 'copy';
+  });
+  window.addEventListener('drop', (e) => {
+    if (!hasFiles(e)) return;
+    e.preventDefault();
+    depth = 0;
+    drop.classList.remove('dragging');
+    addFiles(e.dataTransfer.files);
+  });
+  $('cancel').addEventListener('click', cancelAll);
+  $('clear').addEventListener('click', () => {
+    for (const card of [...$('results').children]) {
+      if (card.dataset.state === 'running' || card.dataset.state === 'waiting') continue;
+      card.querySelectorAll('a[href^="blob:"]').forEach((a) => {
+        URL.revokeObjectURL(a.href);
+        objectUrls.delete(a.href);
+      });
+      card.remove();
+    }
+    $('results-head').hidden = $('results').children.length === 0;
+    announce('Results cleared.');
+  });
+  $('drop-help').textContent = `.safetensors, .bin, .onnx, … up to ${MAX_BYTES >= GiB ? `${MAX_BYTES / GiB} GiB` : formatBytes(MAX_BYTES)} each`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// "Try it": fetchModel on a bundled sample
+
+let samples = [];
+let tryController = null;
+
+async function loadSamples() {
+  const select = $('sample');
+  try {
+    const res = await fetch('sample/sample.json', { cache: 'no-cache' });
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    samples = (await res.json()).samples ?? [];
+  } catch {
+    samples = [];
+  }
+  if (samples.length === 0) {
+    select.replaceChildren(el('option', {}, 'No sample on this server'));
+    $('sample-info').textContent = 'Start the page with `node scripts/serve.mjs`: it compresses a sample model with the CLI.';
+    return;
+  }
+  select.replaceChildren(...samples.map((s, i) => el('option', { value: String(i) }, `${s.title} · ${formatBytes(s.originalSize)}`)));
+  select.disabled = false;
+  $('try-start').disabled = false;
+  select.addEventListener('change', showSample);
+  showSample();
+}
+
+function showSample() {
+  const s = samples[Number($('sample').value) || 0];
+  $('sample-info').textContent = `${s.description}: ${formatBytes(s.originalSize)}, ${formatBytes(s.compressedSize)} compressed (${percent(s.compressedSize, s.originalSize)})`;
+  $('sha-expected').textContent = s.sha256;
+  resetTry();
+}
+
+function resetTry() {
+  $('sha-computed').textContent = '—';
+  $('sha-badge').hidden = true;
+  $('tensor-rows').replaceChildren();
+  $('tensor-empty').hidden = false;
+  $('tensor-count').textContent = '';
+  for (const id of ['dl', 'dec']) {
+    $(`${id}-progress`).max = 1;
+    $(`${id}-progress`).value = 0;
+    $(`${id}-text`).textContent = '—';
+  }
+  $('try-status').innerHTML = '&nbsp;';
+}
+
+/** A fetch whose body arrives at most `rate` bytes per second (the demo's "slow connection"). */
+function throttledFetch(rate) {
+  return async (input, init) => {
+    const res = await fetch(input, init);
+    if (!res.body) return res;
+    const reader = res.body.getReader();
+    const start = performance.now();
+    let sent = 0;
+    const body = new ReadableStream({
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (done) return controller.close();
+        for (let at = 0; at < value.length; at += 32 * 1024) {
+          const piece = value.subarray(at, at + 32 * 1024);
+          sent += piece.length;
+          const wait = (sent / rate) * 1000 - (performance.now() - start);
+          if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+          controller.enqueue(piece);
+        }
+      },
+      cancel(reason) {
+        return reader.cancel(reason);
+      },
+    });
+    return new Response(body, { status: res.status, statusText: res.statusText, headers: res.headers });
+  };
+}
+
+const PREVIEW = {
+  F64: [8, (dv, o) => dv.getFloat64(o, true)],
+  F32: [4, (dv, o) => dv.getFloat32(o, true)],
+  F16: [2, (dv, o) => half(dv.getUint16(o, true))],
+  BF16: [2, (dv, o) => {
+    const f = new DataView(new ArrayBuffer(4));
+    f.setUint32(0, dv.getUint16(o, true) << 16);
+    return f.getFloat32(0);
+  }],
+  I64: [8, (dv, o) => dv.getBigInt64(o, true)],
+  I32: [4, (dv, o) => dv.getInt32(o, true)],
+  I16: [2, (dv, o) => dv.getInt16(o, true)],
+  I8: [1, (dv, o) => dv.getInt8(o)],
+  U8: [1, (dv, o) => dv.getUint8(o)],
+  BOOL: [1, (dv, o) => dv.getUint8(o) !== 0],
+};
+const DTYPE_ALIASES = { FP32: 'F32', FLOAT32: 'F32', FP16: 'F16', FLOAT16: 'F16', FP64: 'F64', BFLOAT16: 'BF16' };
+
+function half(h) {
+  const s = h & 0x8000 ? -1 : 1;
+  const e = (h >> 10) & 0x1f;
+  const m = h & 0x3ff;
+  if (e === 0) return s * m * 2 ** -24;
+  if (e === 31) return m ? NaN : s * Infinity;
+  return s * (1 + m / 1024) * 2 ** (e - 15);
+}
+
+function preview(t) {
+  const key = String(t.dtype).toUpperCase();
+  const p = PREVIEW[DTYPE_ALIASES[key] ?? key];
+  if (!p) return '';
+  const [size, read] = p;
+  const dv = new DataView(t.bytes.buffer, t.bytes.byteOffset, t.bytes.byteLength);
+  const n = Math.min(3, Math.floor(t.bytes.length / size));
+  const vals = [];
+  for (let i = 0; i < n; i++) {
+    const v = read(dv, i * size);
+    vals.push(typeof v === 'number' && !Number.isInteger(v) ? Number(v.toPrecision(3)).toString() : String(v));
+  }
+  return vals.join(', ') + (t.bytes.length / size > n ? ', …' : '');
+}
+
+async function sha256Hex(buffer) {
+  if (!globalThis.crypto?.subtle) throw new Error('crypto.subtle needs a secure context (https or localhost)');
+  const d = new Uint8Array(await crypto.subtle.digest('SHA-256', buffer));
+  return [...d].map((b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+async function runTry() {
+  if (tryController) {
+    tryController.abort(new DOMException('Stopped', 'AbortError'));
+    return;
+  }
+  const s = samples[Number($('sample').value) || 0];
+  resetTry();
+  const button = $('try-start');
+  const controller = new AbortController();
+  tryController = controller;
+  button.textContent = 'Stop';
+  $('sample').disabled = true;
+  $('try-status').textContent = `Streaming ${s.file}…`;
+  const rows = $('tensor-rows');
+  let count = 0;
+  let pending = null;
+  let last = null;
+  const draw = () => {
+    pending = null;
+    const p = last;
+    if (!p) return;
+    const total = p.total || s.compressedSize;
+    $('dl-progress').max = Math.max(1, total);
+    $('dl-progress').value = p.loaded;
+    $('dl-text').textContent = `${formatBytes(p.loaded)} of ${formatBytes(total)}`;
+    const dtotal = p.decodedTotal || s.originalSize;
+    $('dec-progress').max = Math.max(1, dtotal);
+    $('dec-progress').value = p.decoded;
+    $('dec-text').textContent = `${formatBytes(p.decoded)} of ${formatBytes(dtotal)}`;
+  };
+  const t0 = performance.now();
+  try {
+    const buffer = await fetchModel(`sample/${encodeURIComponent(s.file)}`, {
+      signal: controller.signal,
+      fetch: $('throttle').checked ? throttledFetch(THROTTLE_BYTES_PER_S) : undefined,
+      onProgress(p) {
+        last = p;
+        pending ??= requestAnimationFrame(draw);
+      },
+      onTensor(t) {
+        count++;
+        $('tensor-empty').hidden = true;
+        rows.append(
+          el(
+            'tr',
+            {},
+            el('td', { class: 'num idx' }, String(count)),
+            el('th', { scope: 'row', class: 'name' }, t.name),
+            el('td', {}, t.dtype),
+            el('td', { class: 'shape' }, `[${t.shape.join(', ')}]`),
+            el('td', { class: 'num' }, formatBytes(t.length)),
+            el('td', { class: 'values' }, preview(t)),
+          ),
+        );
+        $('tensor-count').textContent = `(${count})`;
+        const log = rows.closest('.tensor-log');
+        log.scrollTop = log.scrollHeight;
+      },
+    });
+    if (pending) cancelAnimationFrame(pending);
+    draw();
+    const ms = performance.now() - t0;
+    $('try-status').textContent = `Received ${formatBytes(s.compressedSize)} and decoded ${formatBytes(buffer.byteLength)} (${count} tensors) in ${formatDuration(ms)}. Computing sha256…`;
+    const hex = await sha256Hex(buffer);
+    $('sha-computed').textContent = hex;
+    const ok = hex === s.sha256;
+    const badge = $('sha-badge');
+    badge.hidden = false;
+    badge.className = `badge ${ok ? 'ok' : 'bad'}`;
+    badge.textContent = ok ? '✓ matches' : '✗ differs';
+    $('try-status').textContent = `Received ${formatBytes(s.compressedSize)}, decoded ${formatBytes(buffer.byteLength)} (${count} tensors) in ${formatDuration(ms)}. ${ok ? 'The sha256 matches the original.' : 'The sha256 does NOT match the original!'}`;
+  } catch (e) {
+    if (pending) cancelAnimationFrame(pending);
+    $('try-status').textContent = e?.name === 'AbortError' ? 'Stopped.' : `Failed: ${errorText(e)}`;
+  } finally {
+    tryController = null;
+    button.textContent = 'Stream the sample';
+    $('sample').disabled = samples.length === 0;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+setupInput();
+useWorker(spawn());
+spare = spawn();
+$('try-start').addEventListener('click', runTry);
+$('throttle').nextElementSibling.querySelector('.field-help').textContent = `${formatBytes(THROTTLE_BYTES_PER_S)}/s, so you can watch it stream`;
+loadSamples();
+// Load the wasm module now, so that everything keeps working if the network goes away.
+init().catch((e) => {
+  $('try-status').textContent = `Could not load the WebAssembly module: ${e.message}`;
+});
+window.addEventListener('pagehide', () => objectUrls.forEach((u) => URL.revokeObjectURL(u)));

@@ -1,0 +1,206 @@
+// The page's compression worker (a module worker): every byte of work happens here, so the page
+// never freezes. It uses zipnn-wasm's public browser entry, exactly as any user would.
+// (Import maps do not reach workers yet, hence the path rather than the bare name.)
+import { init, compress, inspect, ZnnDecompressionStream } from './pkg/index.js';
+
+const MiB = 1 << 20;
+/** Decoded output is gathered into Blobs of about this size (the browser may keep them on disk). */
+const BLOB_PART = 32 * MiB;
+/** The compressed bytes are fed back through the decoder in slices of this size when verifying. */
+const VERIFY_SLICE = MiB;
+/** At most one progress message per this many milliseconds. */
+const TICK_MS = 60;
+
+// Module workers report a failed import only as an `error` event without the reason; say it here.
+const ready = init().then(
+  () => postMessage({ type: 'ready' }),
+  (e) => {
+    postMessage({ type: 'fatal', message: `could not load the WebAssembly module: ${e?.message ?? e}` });
+    throw e;
+  },
+);
+
+self.onmessage = async (event) => {
+  const msg = event.data;
+  if (msg?.type !== 'job') return;
+  const { id } = msg;
+  try {
+    await ready;
+    const result = msg.mode === 'decompress' ? await decompressJob(msg) : await compressJob(msg);
+    postMessage({ type: 'done', id, result });
+  } catch (e) {
+    postMessage({ type: 'error', id, error: describe(e) });
+  }
+};
+
+/** A cloneable description of an error, with out-of-memory failures named as such. */
+function describe(e) {
+  const message = String(e?.message ?? e);
+  let code = typeof e?.code === 'string' ? e.code : undefined;
+  if (!code && (e instanceof RangeError || /allocation failed|out of memory|memory access out of bounds/i.test(message))) {
+    code = 'ZNN_TOO_LARGE';
+  }
+  return { name: e?.name ?? 'Error', code, message };
+}
+
+function progress(id, phase) {
+  let last = 0;
+  return (done, total, force = false) => {
+    const now = performance.now();
+    if (!force && now - last < TICK_MS) return;
+    last = now;
+    postMessage({ type: 'progress', id, phase, done, total });
+  };
+}
+
+function phase(id, name, total) {
+  postMessage({ type: 'phase', id, phase: name, total });
+}
+
+/** Reads a File into one Uint8Array, reporting the bytes read. */
+async function readFile(id, file) {
+  phase(id, 'read', file.size);
+  let buf;
+  try {
+    buf = new Uint8Array(file.size);
+  } catch (e) {
+    throw Object.assign(new RangeError(`cannot allocate ${file.size} bytes for the file: ${e.message}`), { code: 'ZNN_TOO_LARGE' });
+  }
+  const tick = progress(id, 'read');
+  const reader = file.stream().getReader();
+  let at = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (at + value.length > buf.length) throw new Error('the file changed while it was being read');
+    buf.set(value, at);
+    at += value.length;
+    tick(at, file.size);
+  }
+  if (at !== buf.length) throw new Error('the file changed while it was being read');
+  tick(at, file.size, true);
+  return buf;
+}
+
+async function compressJob({ id, file, dtype, verify }) {
+  const original = await readFile(id, file);
+
+  phase(id, 'compress', original.length);
+  const t0 = performance.now();
+  // 'auto' is passed explicitly: without a dtype the package stores raw (non-safetensors) files as plain bytes.
+  const packed = await compress(original, { dtype: dtype || 'auto' });
+  const compressMs = performance.now() - t0;
+
+  const report = await inspect(packed);
+
+  let verifyMs = null;
+  if (verify) {
+    phase(id, 'verify', original.length);
+    const t1 = performance.now();
+    await verifyRoundTrip(id, packed, original);
+    verifyMs = performance.now() - t1;
+  }
+
+  const blob = new Blob([packed], { type: 'application/octet-stream' });
+  return {
+    blob,
+    originalSize: original.length,
+    compressedSize: packed.length,
+    compressMs,
+    verifyMs,
+    verified: Boolean(verify),
+    report: {
+      format: report.format,
+      container: report.container,
+      chunkSize: report.chunkSize,
+      chunks: report.chunks,
+      suggestion: report.suggestion ?? null,
+      segments: (report.segments ?? []).map((s) => ({
+        name: s.name,
+        dtype: s.dtype,
+        label: s.label,
+        shape: s.shape,
+        length: s.length,
+        compressed: s.compressed,
+      })),
+    },
+  };
+}
+
+/** A stream of `u8` in slices (views, not copies). */
+function sliceStream(u8, size) {
+  let at = 0;
+  return new ReadableStream({
+    pull(controller) {
+      if (at >= u8.length) return controller.close();
+      controller.enqueue(u8.subarray(at, at + size));
+      at += size;
+    },
+  });
+}
+
+function sameBytes(a, b, offset) {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[offset + i]) return false;
+  return true;
+}
+
+/** Decodes `packed` through the streaming decoder (checksums included) and compares with `original`. */
+async function verifyRoundTrip(id, packed, original) {
+  const tick = progress(id, 'verify');
+  const reader = sliceStream(packed, VERIFY_SLICE).pipeThrough(new ZnnDecompressionStream()).getReader();
+  let at = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (at + value.length > original.length || !sameBytes(value, original, at)) {
+      throw Object.assign(new Error(`round trip mismatch near byte ${at}: the decompressed data differs from the original`), { code: 'ZNN_VERIFY' });
+    }
+    at += value.length;
+    tick(at, original.length);
+  }
+  if (at !== original.length) {
+    throw Object.assign(new Error(`round trip gave ${at} bytes instead of ${original.length}`), { code: 'ZNN_VERIFY' });
+  }
+  tick(at, original.length, true);
+}
+
+async function decompressJob({ id, file, maxOutput }) {
+  phase(id, 'decompress', file.size);
+  const tick = progress(id, 'decompress');
+  let read = 0;
+  const counter = new TransformStream({
+    transform(chunk, controller) {
+      read += chunk.byteLength;
+      tick(read, file.size);
+      controller.enqueue(chunk);
+    },
+  });
+  const t0 = performance.now();
+  const reader = file.stream().pipeThrough(counter).pipeThrough(new ZnnDecompressionStream({ maxOutput })).getReader();
+  const parts = [];
+  let pending = [];
+  let pendingBytes = 0;
+  let decoded = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    pending.push(value);
+    pendingBytes += value.length;
+    decoded += value.length;
+    if (pendingBytes >= BLOB_PART) {
+      parts.push(new Blob(pending));
+      pending = [];
+      pendingBytes = 0;
+    }
+  }
+  if (pending.length) parts.push(new Blob(pending));
+  tick(read, file.size, true);
+  const ms = performance.now() - t0;
+  return {
+    blob: new Blob(parts, { type: 'application/octet-stream' }),
+    originalSize: decoded,
+    compressedSize: file.size,
+    decompressMs: ms,
+    verified: true,
+  };
+}
