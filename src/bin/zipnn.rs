@@ -22,7 +22,30 @@ IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension
 (.znn with --format zipnn, which writes files IBM ZipNN reads; --dtype is then required).
 decompress reads .znw, ZipNN .znn frames and .znn.safetensors (ZipNN delta frames need --base).";
 
-/// A CLI failure: printed as one line, exit code 1 (2 for usage errors).
+/// Prints a line to stdout; a closed pipe (`zipnn inspect X | head`) ends the program quietly
+/// instead of panicking like `println!`.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        writeln!(io::stdout().lock(), $($arg)*).map_err(stdout_error)?
+    };
+}
+
+fn stdout_error(e: io::Error) -> Fail {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        Fail {
+            msg: String::new(),
+            usage: false,
+        }
+    } else {
+        Fail {
+            msg: format!("cannot write to stdout: {e}"),
+            usage: false,
+        }
+    }
+}
+
+/// A CLI failure: printed as one line, exit code 1 (2 for usage errors); an empty message means
+/// stdout was closed by the reader, which exits like a process killed by SIGPIPE.
 struct Fail {
     msg: String,
     usage: bool,
@@ -55,6 +78,7 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(f) if f.msg.is_empty() => ExitCode::from(141),
         Err(f) => {
             eprintln!("zipnn: {}", f.msg);
             if f.usage {
@@ -145,7 +169,7 @@ fn run(args: &[String]) -> Result<(), Fail> {
         "bench" if !a.inputs.is_empty() => bench(&a),
         "bench" => usage("missing input file"),
         "help" | "-h" | "--help" => {
-            println!("{USAGE}");
+            outln!("{USAGE}");
             Ok(())
         }
         other => usage(format!("unknown command {other:?}")),
@@ -448,7 +472,7 @@ fn inspect(input: &str) -> Result<(), Fail> {
     let data = read_input(input)?;
     let r = znw::inspect(&data)?;
     let ratio = |c: u64, n: u64| if n == 0 { 0.0 } else { c as f64 / n as f64 };
-    println!(
+    outln!(
         "{input}: {} container, {} -> {} bytes, ratio {:.4}, {} chunks of up to {} bytes",
         r.container,
         r.total_size,
@@ -464,9 +488,14 @@ fn inspect(input: &str) -> Result<(), Fail> {
         .max()
         .unwrap_or(4)
         .clamp(4, 60);
-    println!(
+    outln!(
         "{:width$}  {:8}  {:>18}  {:>12}  {:>12}  {:>6}",
-        "name", "dtype", "shape", "size", "compressed", "ratio"
+        "name",
+        "dtype",
+        "shape",
+        "size",
+        "compressed",
+        "ratio"
     );
     for s in &r.segments {
         let dtype = if s.label.is_empty() {
@@ -475,7 +504,7 @@ fn inspect(input: &str) -> Result<(), Fail> {
             s.label.clone()
         };
         let shape = format!("{:?}", s.shape);
-        println!(
+        outln!(
             "{:width$}  {:8}  {:>18}  {:>12}  {:>12}  {:>6.4}",
             s.name,
             dtype,
@@ -486,7 +515,7 @@ fn inspect(input: &str) -> Result<(), Fail> {
         );
     }
     if let Some(s) = &r.suggestion {
-        println!(
+        outln!(
             "note: stored as plain bytes (ratio {:.4} on a sample); --dtype {} would give about {:.4}",
             s.current_ratio, s.dtype, s.ratio
         );
@@ -496,10 +525,10 @@ fn inspect(input: &str) -> Result<(), Fail> {
 
 fn bench(a: &Args) -> Result<(), Fail> {
     let threads = a.threads.unwrap_or(1);
-    println!(
+    outln!(
         "| file | MB | ratio | compress MB/s | decompress MB/s (warm) | decompress MB/s (fresh) |"
     );
-    println!("|---|---:|---:|---:|---:|---:|");
+    outln!("|---|---:|---:|---:|---:|---:|");
     for input in &a.inputs {
         let data = read_input(input)?;
         let dtype = match a.dtype.as_deref() {
@@ -534,7 +563,7 @@ fn bench(a: &Args) -> Result<(), Fail> {
         let name = Path::new(input)
             .file_name()
             .map_or(input.clone(), |n| n.to_string_lossy().into_owned());
-        println!(
+        outln!(
             "| {name} | {mb:.2} | {:.4} | {:.0} | {:.0} | {:.0} |",
             packed.len() as f64 / data.len().max(1) as f64,
             mb / tc,

@@ -126,7 +126,8 @@ fn data_type(t: u64) -> (&'static str, DType) {
 }
 
 /// TensorProto: dims = 1, data_type = 2, float_data = 4 (packed), name = 8, raw_data = 9.
-fn tensor(buf: &[u8], base: usize, out: &mut Vec<Tensor>) {
+/// `fallback` names tensors that have no name of their own (constants inside nodes).
+fn tensor(buf: &[u8], base: usize, fallback: &str, out: &mut Vec<Tensor>) {
     let (mut dims, mut dt, mut name) = (Vec::new(), 0u64, String::new());
     let mut data: Option<(usize, usize, bool)> = None; // start, len, is float_data
     for f in fields(buf, base) {
@@ -145,7 +146,12 @@ fn tensor(buf: &[u8], base: usize, out: &mut Vec<Tensor>) {
             _ => {}
         }
     }
-    if let Some((start, len, is_float)) = data {
+    if name.is_empty() {
+        name = String::from(fallback);
+    }
+    // Tiny constants (shapes, axes) are coded as bytes anyway; listing them would only grow
+    // the header.
+    if let Some((start, len, is_float)) = data.filter(|d| d.1 >= 64) {
         let (label, dtype) = if is_float {
             ("FLOAT", DType::F32)
         } else {
@@ -170,12 +176,12 @@ fn graph(buf: &[u8], base: usize, depth: u32, out: &mut Vec<Tensor>) {
     for f in fields(buf, base) {
         let Some((b, at)) = f.bytes else { continue };
         match f.number {
-            5 => tensor(b, at, out),
+            5 => tensor(b, at, "", out),
             1 => node(b, at, depth, out),
             15 => {
                 for g in fields(b, at) {
                     if let (1, Some((b, at))) = (g.number, g.bytes) {
-                        tensor(b, at, out);
+                        tensor(b, at, "", out);
                     }
                 }
             }
@@ -184,8 +190,19 @@ fn graph(buf: &[u8], base: usize, depth: u32, out: &mut Vec<Tensor>) {
     }
 }
 
-/// NodeProto: attribute = 5. AttributeProto: t = 5, g = 6, tensors = 10, graphs = 11.
+/// NodeProto: output = 2, name = 3, attribute = 5. AttributeProto: t = 5, g = 6,
+/// tensors = 10, graphs = 11. A constant's tensor is named after its node (or output).
 fn node(buf: &[u8], base: usize, depth: u32, out: &mut Vec<Tensor>) {
+    let mut label = String::new();
+    for f in fields(buf, base) {
+        match (f.number, f.bytes) {
+            (3, Some((b, _))) => label = String::from_utf8_lossy(b).into_owned(),
+            (2, Some((b, _))) if label.is_empty() => {
+                label = String::from_utf8_lossy(b).into_owned()
+            }
+            _ => {}
+        }
+    }
     for f in fields(buf, base) {
         let (5, Some((attr, at))) = (f.number, f.bytes) else {
             continue;
@@ -193,7 +210,7 @@ fn node(buf: &[u8], base: usize, depth: u32, out: &mut Vec<Tensor>) {
         for a in fields(attr, at) {
             let Some((b, at)) = a.bytes else { continue };
             match a.number {
-                5 | 10 => tensor(b, at, out),
+                5 | 10 => tensor(b, at, &label, out),
                 6 | 11 => graph(b, at, depth + 1, out),
                 _ => {}
             }

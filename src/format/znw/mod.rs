@@ -71,6 +71,9 @@ pub fn describe(data: &[u8], choice: DTypeChoice, chunk_size: u32) -> Header {
             for t in layout.tensors {
                 if t.start > pos {
                     segments.push(gap(pos, t.start));
+                    if pos == 0 && layout.container == Container::Safetensors {
+                        segments[0].label = String::from("JSON");
+                    }
                 }
                 let bytes = &data[t.start as usize..t.end as usize];
                 segments.push(Segment {
@@ -197,10 +200,17 @@ pub fn compress_with_progress(
     }
     let header = describe(data, opts.dtype, opts.chunk_size);
     let pieces = plan(&header, data.len() as u64);
-    let mut out = Vec::with_capacity(data.len() / 2 + 1024);
+    // Allocation failures (a huge input in a 4 GiB wasm memory) are errors, not aborts.
+    let too_large = |_| Error::TooLarge {
+        size: data.len() as u64,
+        limit: isize::MAX as u64,
+    };
+    let mut out = Vec::new();
+    out.try_reserve(data.len() / 2 + 1024).map_err(too_large)?;
     header.write(&mut out);
     for batch in pieces.chunks(32 * opts.threads.max(1)) {
         let body = encode_pieces(data, batch, opts)?;
+        out.try_reserve(body.len()).map_err(too_large)?;
         out.extend_from_slice(&body);
         progress(batch.last().map_or(0, |p| p.offset + p.len as u64));
     }
