@@ -6,9 +6,9 @@
 //! For bfloat16 and float32 the exponent straddles two bytes, so first the sign bit is moved
 //! next to the mantissa (ZipNN's `bits_mode = 1`), which makes the exponent one whole byte.
 //!
-//! float16 keeps its natural bytes: any bit permutation *within* the high byte leaves its
-//! order-0 entropy unchanged, and splitting the 5-bit exponent from sign and mantissa measured
-//! slightly worse than coding the high byte as a whole (see `tests/dtype_grouping.rs`).
+//! float16 gets the same sign move: its high byte then holds the 5-bit exponent and the top 3
+//! mantissa bits, which measured smaller at order 0 on real FP16 weights than the plain high
+//! byte or a bare-exponent split (`tests/dtype_grouping.rs`).
 
 mod group;
 
