@@ -16,6 +16,7 @@ fn opts(dtype: DType) -> Options {
         chunk_size: CHUNK,
         verify: true,
         threads: 1,
+        tans: true,
     }
 }
 

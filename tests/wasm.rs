@@ -93,6 +93,7 @@ fn roundtrip_every_dtype() {
                 chunk_size: 4096,
                 verify: true,
                 threads: 1,
+                tans: dtype == DType::BF16,
             };
             let packed = znw::compress(&data, &opts).unwrap();
             assert!(

@@ -14,7 +14,7 @@ use zipnn_wasm::{DType, Error, Format, Limits};
 const USAGE: &str = "\
 usage: zipnn compress IN [-o OUT] [--dtype auto|bf16|fp16|fp32|fp8-e4m3|fp8-e5m2|bytes]
                          [--chunk-size BYTES] [--threads N] [--verify] [--force]
-                         [--format znw|zipnn] [--streaming-chunk BYTES]
+                         [--best] [--format znw|zipnn] [--streaming-chunk BYTES]
        zipnn decompress IN [-o OUT] [--force] [--base BASE]
        zipnn inspect IN
        zipnn bench IN...
@@ -99,6 +99,7 @@ struct Args {
     chunk_size: Option<u32>,
     threads: Option<usize>,
     verify: bool,
+    best: bool,
     force: bool,
     format: Option<String>,
     streaming_chunk: Option<u64>,
@@ -141,6 +142,7 @@ fn parse(args: &[String]) -> Result<Args, Fail> {
                 );
             }
             "--verify" => a.verify = true,
+            "--best" => a.best = true,
             "-f" | "--force" => a.force = true,
             "-h" | "--help" => return usage("help"),
             s if s.starts_with('-') && s != "-" => return usage(format!("unknown option {s}")),
@@ -317,6 +319,7 @@ fn compress(input: &str, a: &Args) -> Result<(), Fail> {
         chunk_size: a.chunk_size.unwrap_or(znw::DEFAULT_CHUNK),
         verify: a.verify,
         threads: a.threads.unwrap_or_else(default_threads),
+        tans: a.best,
     };
     let mut progress = Progress::new("compressing", data.len() as u64);
     let packed = znw::compress_with_progress(&data, &opts, &mut |done| progress.update(done))?;

@@ -67,8 +67,10 @@ fn libm_log2(x: f64) -> f64 {
     exp as f64 + series * core::f64::consts::LOG2_E
 }
 
-/// Appends the smallest encoding of `src` to `out`.
-pub fn encode(src: &[u8], out: &mut Vec<u8>) {
+/// Appends the smallest encoding of `src` to `out`. Huffman is always tried; tANS too when
+/// `tans` is set: it codes fractional bits and so wins on skewed streams (exponents, ~0.3% of
+/// a BF16 model), but decodes several times slower.
+pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
     let n = src.len();
     if n == 0 {
         out.push(RAW);
@@ -87,24 +89,49 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>) {
         return;
     }
     let start = out.len();
-    // Best of Huffman and tANS; tANS is tried only where its gain over Huffman can exceed
-    // its slower decode's worth (Huffman loses most on skewed, low-entropy streams).
-    out.extend_from_slice(&[HUF4, 0, 0, 0, 0]);
-    let huf = huff0::compress_4x(src, out);
-    let mut best_len = match huf {
+    let mut best = 1 + n; // raw
+    if let Some(len) = coded(HUF4, src, out, |s, o| huff0::compress_4x(s, o)) {
+        if 5 + len < best {
+            best = 5 + len;
+        } else {
+            out.truncate(start);
+        }
+    }
+    if tans {
+        let at = out.len();
+        match coded(FSE, src, out, |s, o| fse::compress(s, o)) {
+            Some(len) if 5 + len < best => {
+                out.copy_within(at.., start);
+                out.truncate(start + 5 + len);
+                best = 5 + len;
+            }
+            _ => out.truncate(at),
+        }
+    }
+    if best == 1 + n {
+        out.truncate(start);
+        push_raw(src, out);
+    }
+}
+
+/// Appends `mode`, a u32 length and the coder's payload; `None` (nothing kept) if it declined.
+fn coded(
+    mode: u8,
+    src: &[u8],
+    out: &mut Vec<u8>,
+    coder: impl Fn(&[u8], &mut Vec<u8>) -> Option<usize>,
+) -> Option<usize> {
+    let start = out.len();
+    out.extend_from_slice(&[mode, 0, 0, 0, 0]);
+    match coder(src, out) {
         Some(len) => {
             out[start + 1..start + 5].copy_from_slice(&(len as u32).to_le_bytes());
-            5 + len
+            Some(len)
         }
-        None => usize::MAX,
-    };
-    if best_len > n {
-        out.truncate(start);
-        best_len = usize::MAX;
-    }
-    let _ = FSE; // tANS selection is done by the context-model layer (issue #6)
-    if best_len == usize::MAX {
-        push_raw(src, out);
+        None => {
+            out.truncate(start);
+            None
+        }
     }
 }
 

@@ -310,6 +310,7 @@ impl Encoder {
                 &data[..whole],
                 self.dtype,
                 self.offset,
+                false,
                 out,
                 &mut self.scratch,
             );
@@ -321,6 +322,7 @@ impl Encoder {
                 &data[whole..],
                 DType::Bytes,
                 self.offset,
+                false,
                 out,
                 &mut self.scratch,
             );

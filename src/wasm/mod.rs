@@ -19,14 +19,24 @@ fn js_error(e: &Error) -> JsValue {
 
 #[wasm_bindgen(start)]
 fn start() {
+    // Keep the message for `__afterTrap`; print it in debug builds, else leave it to the hook
+    // that was there (a test harness's, say).
     #[cfg(feature = "std")]
-    std::panic::set_hook(alloc::boxed::Box::new(|info| {
-        #[cfg(debug_assertions)]
-        console_error_panic_hook::hook(info);
-        if let Ok(mut last) = LAST_PANIC.lock() {
-            *last = Some(alloc::format!("{info}"));
-        }
-    }));
+    {
+        let prev = std::panic::take_hook();
+        std::panic::set_hook(alloc::boxed::Box::new(move |info| {
+            if let Ok(mut last) = LAST_PANIC.lock() {
+                *last = Some(alloc::format!("{info}"));
+            }
+            #[cfg(debug_assertions)]
+            {
+                let _ = &prev;
+                console_error_panic_hook::hook(info);
+            }
+            #[cfg(not(debug_assertions))]
+            prev(info);
+        }));
+    }
     #[cfg(all(debug_assertions, not(feature = "std")))]
     console_error_panic_hook::set_once();
 }
@@ -83,6 +93,7 @@ pub fn compress(
         chunk_size: chunk_size.unwrap_or(znw::DEFAULT_CHUNK),
         verify: verify.unwrap_or(false),
         threads: 1,
+        tans: false,
     };
     znw::compress(data, &opts).map_err(|e| js_error(&e))
 }

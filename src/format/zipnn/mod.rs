@@ -204,6 +204,17 @@ impl FrameHeader {
             _ => c,
         }
     }
+
+    /// Checks that a frame of `frame_len` bytes can hold the type and size tables its
+    /// `orig_len` implies (9 bytes per stream per chunk), so that a header alone cannot make a
+    /// decoder allocate its claimed size when no limit is set.
+    pub(crate) fn check_tables(&self, frame_len: usize) -> Result<(), Error> {
+        let slots = self.orig_len.div_ceil(self.chunk()) as u128 * self.dtype.streams() as u128;
+        if self.header_len as u128 + 9 * slots > frame_len as u128 {
+            return Err(Error::Truncated);
+        }
+        Ok(())
+    }
 }
 
 /// Raw length of stream `b` of a chunk of `len` bytes split into `n` streams: byte `i` goes to
@@ -253,7 +264,16 @@ pub fn decode_frame(frame: &[u8], h: &FrameHeader, dst: &mut [u8]) -> Result<(),
         return Err(Error::Truncated);
     }
 
-    let mut scratch = vec![0u8; chunk.min(total)];
+    // Up to one chunk (1 GiB at chunk_log2 30) on top of the output: fallible, so that a host
+    // short of memory gets `TooLarge` instead of an abort.
+    let mut scratch = Vec::new();
+    scratch
+        .try_reserve_exact(chunk.min(total))
+        .map_err(|_| Error::TooLarge {
+            size: total as u64,
+            limit: total as u64,
+        })?;
+    scratch.resize(chunk.min(total), 0);
     for c in 0..chunks {
         let start = c * chunk;
         let len = chunk.min(total - start);
@@ -345,6 +365,7 @@ pub fn decompress(data: &[u8], base: Option<&[u8]>, limits: &Limits) -> Result<V
                 limit: limits.max_output,
             });
         }
+        h.check_tables(flen)?;
         frames.push((pos, flen, h));
         pos += flen;
         if frames.last().is_some_and(|f| f.2.streaming_log2.is_none()) && pos != data.len() {

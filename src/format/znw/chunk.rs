@@ -98,9 +98,16 @@ pub fn write_end(total: u64, chunks: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(&sum.to_le_bytes());
 }
 
-/// Appends one chunk record for `data` (decoded offset `offset`) coded as `dtype`.
-/// `scratch` is reused across calls to avoid allocating per chunk.
-pub fn encode(data: &[u8], dtype: DType, offset: u64, out: &mut Vec<u8>, scratch: &mut Vec<u8>) {
+/// Appends one chunk record for `data` (decoded offset `offset`) coded as `dtype`; `tans`
+/// lets blocks use tANS where it is smaller. `scratch` is reused across calls.
+pub fn encode(
+    data: &[u8],
+    dtype: DType,
+    offset: u64,
+    tans: bool,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) {
     debug_assert!(!data.is_empty() && data.len() % dtype.size() == 0);
     let start = out.len();
     out.extend_from_slice(&[CHUNK_TAG, dtype.code(), 0, 0]);
@@ -108,11 +115,11 @@ pub fn encode(data: &[u8], dtype: DType, offset: u64, out: &mut Vec<u8>, scratch
     out.extend_from_slice(&[0; 8]); // body length and body checksum, patched below
     out.extend_from_slice(&chunk_checksum(data, offset).to_le_bytes());
     if dtype.groups() == 1 {
-        block::encode(data, out);
+        block::encode(data, out, tans);
     } else {
         dtype::split(dtype, data, scratch);
         for group in scratch.chunks_exact(data.len() / dtype.size()) {
-            block::encode(group, out);
+            block::encode(group, out, tans);
         }
     }
     let body = &out[start + HEAD_LEN..];

@@ -129,7 +129,7 @@ fn suggest(
         {
             let piece = &piece[..piece.len() / dtype.size() * dtype.size()];
             if !piece.is_empty() {
-                chunk::encode(piece, dtype, i as u64, &mut out, &mut scratch);
+                chunk::encode(piece, dtype, i as u64, false, &mut out, &mut scratch);
             }
         }
         let ratio = out.len() as f64 / whole.max(1) as f64;

@@ -1,0 +1,234 @@
+#!/usr/bin/env node
+// zipnn-wasm CLI: the native `zipnn` tool's behaviour on top of the wasm package.
+// Refuses to overwrite without --force, `-` is stdin/stdout, errors are one line + exit 1
+// (usage errors exit 2 and print the usage).
+import fs from 'node:fs';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { compress, inspect, ZnnDecompressionStream, ZnnError } from '../node.js';
+
+const USAGE = `\
+usage: zipnn-wasm compress IN [-o OUT] [--dtype bytes|auto|bf16|fp16|fp32|fp8-e4m3|fp8-e5m2]
+                              [--format znw|zipnn] [--chunk-size BYTES] [--streaming-chunk BYTES]
+                              [--verify] [--force]
+       zipnn-wasm decompress IN [-o OUT] [--force]
+       zipnn-wasm inspect IN
+IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension (.znn with
+--format zipnn, which needs --dtype).`;
+
+class Fail extends Error {
+  constructor(message, usage = false) {
+    super(message);
+    this.usage = usage;
+  }
+}
+
+function parse(args) {
+  const a = { inputs: [], force: false, verify: false };
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    const value = () => {
+      if (i + 1 >= args.length) throw new Fail(`${arg} needs a value`, true);
+      return args[++i];
+    };
+    const number = (v) => {
+      const n = Number(v);
+      if (!Number.isSafeInteger(n) || n <= 0) throw new Fail(`bad value for ${arg}: ${JSON.stringify(v)}`, true);
+      return n;
+    };
+    switch (arg) {
+      case '-o':
+      case '--output':
+        a.output = value();
+        break;
+      case '--dtype':
+        a.dtype = value();
+        break;
+      case '--format':
+        a.format = value();
+        if (a.format !== 'znw' && a.format !== 'zipnn') throw new Fail(`unknown format ${JSON.stringify(a.format)} (znw or zipnn)`, true);
+        break;
+      case '--chunk-size':
+        a.chunkSize = number(value());
+        break;
+      case '--streaming-chunk':
+        a.streamingChunk = number(value());
+        break;
+      case '--verify':
+        a.verify = true;
+        break;
+      case '-f':
+      case '--force':
+        a.force = true;
+        break;
+      case '-h':
+      case '--help':
+        throw new Fail('help', true);
+      default:
+        if (arg.startsWith('-') && arg !== '-') throw new Fail(`unknown option ${arg}`, true);
+        a.inputs.push(arg);
+    }
+  }
+  return a;
+}
+
+function oneInput(a) {
+  if (a.inputs.length === 1) return a.inputs[0];
+  throw new Fail(a.inputs.length ? 'expected one input file' : 'missing input file', true);
+}
+
+/** The output path ('-' for stdout); refuses to clobber without --force. */
+function outputPath(input, a, derive) {
+  const out = a.output ?? (input === '-' ? '-' : derive(input));
+  if (out !== '-' && !a.force && fs.existsSync(out)) throw new Fail(`${out} already exists (use --force to overwrite)`);
+  if (out !== '-' && out === input) throw new Fail('output would overwrite the input');
+  return out;
+}
+
+async function readInput(path) {
+  try {
+    if (path !== '-') return await fs.promises.readFile(path);
+    const parts = [];
+    for await (const c of process.stdin) parts.push(c);
+    return Buffer.concat(parts);
+  } catch (e) {
+    throw new Fail(`cannot read ${path}: ${e.message}`);
+  }
+}
+
+/** Writes through a temporary file renamed at the end: a failure never leaves a partial output. */
+async function writeOutput(path, produce) {
+  if (path === '-') return produce(process.stdout);
+  const tmp = `${path}.tmp${process.pid}`;
+  let ws;
+  try {
+    ws = fs.createWriteStream(tmp);
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  } catch (e) {
+    throw new Fail(`cannot create ${path}: ${e.message}`);
+  }
+  try {
+    await produce(ws);
+    await fs.promises.rename(tmp, path);
+  } catch (e) {
+    ws.destroy();
+    await fs.promises.rm(tmp, { force: true });
+    if (e instanceof ZnnError || e instanceof Fail) throw e;
+    throw new Fail(`cannot write ${path}: ${e.message}`);
+  }
+}
+
+async function cmdCompress(a) {
+  const input = oneInput(a);
+  if (a.format === 'zipnn' && (!a.dtype || a.dtype === 'auto' || a.dtype === 'bytes')) {
+    throw new Fail('--format zipnn needs --dtype bf16, fp16, fp32, fp8-e4m3 or fp8-e5m2', true);
+  }
+  const ext = a.format === 'zipnn' ? 'znn' : 'znw';
+  const out = outputPath(input, a, (i) => `${i}.${ext}`);
+  const data = await readInput(input);
+  const packed = await compress(data, {
+    dtype: a.dtype,
+    format: a.format,
+    chunkSize: a.chunkSize,
+    streamingChunk: a.streamingChunk,
+    verify: a.verify,
+  });
+  await writeOutput(out, async (ws) => {
+    await new Promise((resolve, reject) => ws.end(packed, (e) => (e ? reject(e) : resolve())));
+  });
+}
+
+/** Streams the input through ZnnDecompressionStream to the output: bounded memory for `.znw`. */
+async function cmdDecompress(a) {
+  const input = oneInput(a);
+  const out = outputPath(input, a, (i) => (/\.(znw|znn)$/.test(i) ? i.replace(/\.(znw|znn)$/, '') : `${i}.out`));
+  let src;
+  if (input === '-') src = process.stdin;
+  else {
+    try {
+      const fh = await fs.promises.open(input, 'r');
+      if ((await fh.stat()).isDirectory()) {
+        await fh.close();
+        throw new Error('is a directory');
+      }
+      src = fh.createReadStream({ highWaterMark: 1 << 20 });
+    } catch (e) {
+      throw new Fail(`cannot read ${input}: ${e.message}`);
+    }
+  }
+  await writeOutput(out, async (ws) => {
+    const decoded = Readable.toWeb(src).pipeThrough(new ZnnDecompressionStream());
+    await pipeline(Readable.fromWeb(decoded), ws);
+  });
+}
+
+async function cmdInspect(a) {
+  const input = oneInput(a);
+  const r = await inspect(await readInput(input));
+  const ratio = (c, n) => (n === 0 ? 0 : c / n);
+  const lines = [];
+  if (r.format === 'zipnn') {
+    lines.push(
+      `${input}: ZipNN ${r.version} ${r.dtype}, ${r.totalSize} -> ${r.compressedSize} bytes, ratio ${ratio(r.compressedSize, r.totalSize).toFixed(4)}, ` +
+        `${r.frames.length} frame${r.frames.length === 1 ? '' : 's'}, chunks of ${r.chunkSize} bytes`,
+    );
+  } else {
+    lines.push(
+      `${input}: ${r.container} container, ${r.totalSize} -> ${r.compressedSize} bytes, ratio ${ratio(r.compressedSize, r.totalSize).toFixed(4)}, ` +
+        `${r.chunks} chunks of up to ${r.chunkSize} bytes`,
+    );
+    const width = Math.min(60, Math.max(4, ...r.segments.map((s) => s.name.length)));
+    const row = (name, dtype, shape, size, comp, rat) =>
+      `${name.padEnd(width)}  ${dtype.padEnd(8)}  ${shape.padStart(18)}  ${size.padStart(12)}  ${comp.padStart(12)}  ${rat.padStart(6)}`;
+    lines.push(row('name', 'dtype', 'shape', 'size', 'compressed', 'ratio'));
+    for (const s of r.segments) {
+      lines.push(
+        row(s.name, s.label || s.dtype, `[${s.shape.join(', ')}]`, String(s.length), String(s.compressed), ratio(s.compressed, s.length).toFixed(4)),
+      );
+    }
+    if (r.suggestion) {
+      const s = r.suggestion;
+      lines.push(`note: stored as plain bytes (ratio ${s.currentRatio.toFixed(4)} on a sample); --dtype ${s.dtype} would give about ${s.ratio.toFixed(4)}`);
+    }
+  }
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+async function main(argv) {
+  const [cmd, ...rest] = argv;
+  if (cmd === undefined) throw new Fail('missing command', true);
+  if (cmd === 'help' || cmd === '-h' || cmd === '--help') {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
+  const a = parse(rest);
+  if (cmd === 'compress') return cmdCompress(a);
+  if (cmd === 'decompress') return cmdDecompress(a);
+  if (cmd === 'inspect') return cmdInspect(a);
+  throw new Fail(`unknown command ${JSON.stringify(cmd)}`, true);
+}
+
+process.stdout.on('error', (e) => {
+  if (e.code === 'EPIPE') process.exit(1);
+});
+
+main(process.argv.slice(2)).then(
+  () => {
+    process.exitCode = 0;
+  },
+  (e) => {
+    if (e instanceof Fail) {
+      process.stderr.write(`zipnn-wasm: ${e.message}\n`);
+      if (e.usage) {
+        process.stderr.write(USAGE + '\n');
+        process.exitCode = 2;
+      } else process.exitCode = 1;
+    } else if (e instanceof ZnnError) {
+      process.stderr.write(`zipnn-wasm: ${e.message} (${e.code})\n`);
+      process.exitCode = 1;
+    } else {
+      process.stderr.write(`zipnn-wasm: ${e && e.message ? e.message : e}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -1,0 +1,752 @@
+// zipnn-wasm: the host-independent core. The host entries (index.js for browsers and the
+// default, node.js, workerd.js) only tell it where the .wasm comes from.
+//
+// Everything here is a thin layer over the wasm-bindgen output in ./dist: argument checks,
+// error classes, chunking of big inputs, format sniffing, streams and fetchModel.
+
+import initGlue, * as glue from './dist/zipnn_wasm.js';
+
+const MiB = 1 << 20;
+/** Largest slice pushed into wasm at once: bounds wasm memory whatever the input chunking. */
+const PUSH_MAX = MiB;
+const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a];
+const ZIPNN_META_KEY = 'znn_compressed_vectors';
+/** Segments that are not tensors: container structure, and the single unnamed segment of a raw file. */
+const SKIP_SEGMENTS = new Set(['__header__', '__padding__', '']);
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+
+/** Base class of every error this package throws; `code` is stable (`ZNN_*`). */
+export class ZnnError extends Error {
+  constructor(message, code = 'ZNN_ERROR', options) {
+    super(message, options);
+    this.code = code;
+  }
+}
+Object.defineProperty(ZnnError.prototype, 'name', { value: 'ZnnError', writable: true, configurable: true });
+
+function errorClass(name, code) {
+  const C = class extends ZnnError {
+    constructor(message, options) {
+      super(message, code, options);
+    }
+  };
+  Object.defineProperty(C, 'name', { value: name });
+  Object.defineProperty(C.prototype, 'name', { value: name, writable: true, configurable: true });
+  return C;
+}
+
+export const NotCompressedError = errorClass('NotCompressedError', 'ZNN_NOT_COMPRESSED');
+export const TruncatedError = errorClass('TruncatedError', 'ZNN_TRUNCATED');
+export const CorruptError = errorClass('CorruptError', 'ZNN_CORRUPT');
+export const UnsupportedError = errorClass('UnsupportedError', 'ZNN_UNSUPPORTED');
+export const TooLargeError = errorClass('TooLargeError', 'ZNN_TOO_LARGE');
+export const InvalidInputError = errorClass('InvalidInputError', 'ZNN_INVALID_INPUT');
+/** A bug inside the wasm module (a trap); the instance has been replaced by a fresh one. */
+export const InternalError = errorClass('InternalError', 'ZNN_INTERNAL');
+
+/** `fetchModel` got a response whose status is not 2xx. */
+export class HttpError extends ZnnError {
+  constructor(response) {
+    super(`HTTP ${response.status} ${response.statusText || ''} for ${response.url || 'the request'}`.replace('  ', ' '), 'ZNN_HTTP');
+    this.status = response.status;
+    this.url = response.url;
+  }
+}
+Object.defineProperty(HttpError.prototype, 'name', { value: 'HttpError', writable: true, configurable: true });
+
+const BY_CODE = {
+  ZNN_NOT_COMPRESSED: NotCompressedError,
+  ZNN_TRUNCATED: TruncatedError,
+  ZNN_CORRUPT: CorruptError,
+  ZNN_UNSUPPORTED: UnsupportedError,
+  ZNN_TOO_LARGE: TooLargeError,
+  ZNN_INVALID_INPUT: InvalidInputError,
+};
+
+/** Turns what a wasm call threw into one of our classes. */
+function fromWasm(e) {
+  if (e instanceof ZnnError) return e;
+  const C = e && typeof e.code === 'string' ? BY_CODE[e.code] : undefined;
+  if (C) return new C(e.message, { cause: e });
+  if (e instanceof WebAssembly.RuntimeError) {
+    // A trap (a panic, or wasm memory exhausted). Its state may be inconsistent: take the panic
+    // message and switch to a fresh instance before anything else runs.
+    let why;
+    try {
+      why = glue.__afterTrap();
+      glue.__reinit();
+    } catch {
+      // the next call reinitialises anyway
+    }
+    const what = why ? why.split('\n').join(' ') : e.message;
+    return new InternalError(`internal error in the wasm module: ${what} (the module was reset)`, { cause: e });
+  }
+  if (e instanceof RangeError) return new TooLargeError(`out of memory: ${e.message}`, { cause: e });
+  return e;
+}
+
+function call(f) {
+  try {
+    return f();
+  } catch (e) {
+    throw fromWasm(e);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Initialisation: once, on first use, from the host entry's default source.
+
+let defaultSource;
+let initPromise;
+let ready = false;
+
+/** @internal Set by the host entry: a function returning what `init` should load. */
+export function __setWasmSource(f) {
+  defaultSource = f;
+}
+
+/**
+ * Loads the wasm module. Called automatically on first use; call it yourself only to pass the
+ * module explicitly (a `WebAssembly.Module`, the .wasm bytes, a `Response`, or a URL).
+ */
+export function init(moduleOrBytes) {
+  if (ready) return Promise.resolve();
+  if (!initPromise) {
+    initPromise = (async () => {
+      let src = await moduleOrBytes;
+      if (src === undefined && defaultSource) src = await defaultSource();
+      if (src === undefined) {
+        throw new ZnnError('zipnn-wasm: no wasm module to load; call init(module) first', 'ZNN_INIT');
+      }
+      await initGlue({ module_or_path: src });
+      ready = true;
+    })();
+    initPromise.catch(() => {
+      initPromise = undefined;
+    });
+  }
+  return initPromise;
+}
+
+/** Synchronous `init` for hosts that already hold the compiled module or the bytes. */
+export function initSync(moduleOrBytes) {
+  if (ready) return;
+  glue.initSync({ module: moduleOrBytes });
+  ready = true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+function toBytes(data, what = 'input') {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && data instanceof SharedArrayBuffer)) {
+    return new Uint8Array(data);
+  }
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  throw new InvalidInputError(`${what} must be a Uint8Array, an ArrayBuffer or an ArrayBufferView`);
+}
+
+function allocate(n) {
+  try {
+    return new ArrayBuffer(n);
+  } catch (e) {
+    throw new TooLargeError(`cannot allocate ${n} bytes: ${e.message}`, { cause: e });
+  }
+}
+
+/** An ArrayBuffer that grows by doubling; `take()` returns exactly the filled part. */
+class Growable {
+  constructor(capacity = 0) {
+    this.buf = allocate(capacity);
+    this.len = 0;
+  }
+  reserve(extra, exact = false) {
+    const need = this.len + extra;
+    if (need <= this.buf.byteLength) return;
+    const cap = exact ? need : Math.max(need, this.buf.byteLength * 2, 64 * 1024);
+    const nb = allocate(cap);
+    new Uint8Array(nb).set(new Uint8Array(this.buf, 0, this.len));
+    this.buf = nb;
+  }
+  append(u8) {
+    this.reserve(u8.length);
+    new Uint8Array(this.buf, this.len, u8.length).set(u8);
+    this.len += u8.length;
+  }
+  bytes() {
+    return new Uint8Array(this.buf, 0, this.len);
+  }
+  take() {
+    const b = this.buf;
+    this.buf = new ArrayBuffer(0);
+    if (this.len === b.byteLength) return b;
+    return typeof b.transfer === 'function' ? b.transfer(this.len) : b.slice(0, this.len);
+  }
+}
+
+function startsWith(u8, magic) {
+  if (u8.length < magic.length) return false;
+  for (let i = 0; i < magic.length; i++) if (u8[i] !== magic[i]) return false;
+  return true;
+}
+
+/** A ZipNN frame header: "ZN", byte_reorder 10|220, a known dtype code (as the library checks). */
+function isZipnnFrame(u8) {
+  return u8.length >= 16 && u8[0] === 0x5a && u8[1] === 0x4e && (u8[5] === 10 || u8[5] === 220) && [1, 4, 6, 29, 30].includes(u8[15]);
+}
+
+/** True when `u8` (shorter than a full magic) could still become a compressed file. */
+function isMagicPrefix(u8) {
+  if (u8.length === 0) return false;
+  if (u8.length < 8 && startsWith(ZNW_MAGIC, u8)) return true;
+  return u8.length < 16 && u8[0] === 0x5a && (u8.length < 2 || u8[1] === 0x4e);
+}
+
+/**
+ * The JSON header of a safetensors file: `{ headerLen, metadata, tensors }` with tensors sorted
+ * by offset (absolute in the file), or null when `u8` does not start like one. Needs only the
+ * header bytes; returns the number of bytes needed when `u8` is shorter.
+ */
+function safetensorsHeader(u8) {
+  if (u8.length < 9) return null;
+  const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
+  const n = Number(dv.getBigUint64(0, true));
+  if (n < 2 || n > 100 * MiB || u8[8] !== 0x7b /* { */) return null;
+  if (u8.length < 8 + n) return 8 + n;
+  let json;
+  try {
+    json = JSON.parse(new TextDecoder().decode(u8.subarray(8, 8 + n)));
+  } catch {
+    return null;
+  }
+  if (!json || typeof json !== 'object' || Array.isArray(json)) return null;
+  const tensors = [];
+  for (const [name, t] of Object.entries(json)) {
+    if (name === '__metadata__') continue;
+    const o = t && t.data_offsets;
+    if (!t || typeof t.dtype !== 'string' || !Array.isArray(t.shape) || !Array.isArray(o) || o.length !== 2) return null;
+    const [s, e] = o;
+    if (!Number.isSafeInteger(s) || !Number.isSafeInteger(e) || s < 0 || e < s) return null;
+    tensors.push({ name, dtype: t.dtype, shape: t.shape.slice(), offset: 8 + n + s, length: e - s });
+  }
+  tensors.sort((a, b) => a.offset - b.offset);
+  const meta = json.__metadata__ && typeof json.__metadata__ === 'object' ? json.__metadata__ : null;
+  return { headerLen: 8 + n, metadata: meta, tensors };
+}
+
+/**
+ * What the first bytes of an input are: 'znw' (ours), 'zipnn' (ZipNN frames),
+ * 'znn-safetensors' (ZipNN-compressed safetensors) or 'plain'; or, when it cannot tell yet, the
+ * number of bytes it needs (always more than `head.length`). With `ended` it always decides.
+ */
+function sniff(head, ended) {
+  const n = head.length;
+  if (startsWith(head, ZNW_MAGIC)) return 'znw';
+  if (n < 16 && !ended && (n < 9 || isMagicPrefix(head))) return 16;
+  if (isZipnnFrame(head)) return 'zipnn';
+  const st = safetensorsHeader(head);
+  if (typeof st === 'number') return ended ? 'plain' : st;
+  if (st) {
+    if (st.metadata && ZIPNN_META_KEY in st.metadata) return 'znn-safetensors';
+    // zipnn drops the metadata entry when the source had no metadata: then the U8 tensors tell.
+    let needed = 0;
+    for (const t of st.tensors) {
+      if (t.dtype !== 'U8' || t.length < 16) continue;
+      if (t.offset + 16 <= n) {
+        if (isZipnnFrame(head.subarray(t.offset, t.offset + 16))) return 'znn-safetensors';
+      } else {
+        needed = Math.max(needed, t.offset + 16);
+      }
+    }
+    if (needed > n && !ended) return needed;
+  }
+  return 'plain';
+}
+
+// ---------------------------------------------------------------------------------------------
+// Decoding session shared by ZnnDecompressionStream, fetchModel and the CLI.
+//
+// Our format streams through the wasm StreamDecoder in ≤ 1 MiB pushes. ZipNN input and plain
+// bytes are collected and handled at the end (ZipNN's frames are decoded whole for now).
+//
+// sink.header(h)        the .znw header ({ totalSize, container, segments })
+// sink.data(ready, dec) `ready` verified bytes wait in `dec`: take them with drain/drainInto
+// sink.whole(u8, kind)  the buffered input at the end: decoded bytes, or kind 'plain' as is
+
+class DecodeSession {
+  constructor(sink, { maxOutput, sizeHint } = {}) {
+    this.sink = sink;
+    this.maxOutput = maxOutput;
+    this.sizeHint = sizeHint || 0;
+    this.mode = 'sniff';
+    this.need = 16;
+    this.head = null; // Growable while sniffing (becomes the buffer in buffer mode)
+    this.dec = null;
+    this.header = null;
+  }
+
+  write(u8) {
+    if (u8.length === 0) return;
+    if (this.mode === 'znw') return this.#push(u8);
+    if (this.mode === 'buffer') return this.head.append(u8);
+    if (!this.head) {
+      const kind = sniff(u8, false);
+      if (typeof kind === 'string') {
+        // The first chunk decides alone: no copy.
+        this.head = new Growable(0);
+        this.#start(kind);
+        return this.write(u8);
+      }
+      this.head = new Growable(Math.max(kind, 64 * 1024));
+    }
+    this.head.append(u8);
+    const kind = sniff(this.head.bytes(), false);
+    if (typeof kind === 'string') this.#start(kind);
+  }
+
+  end() {
+    if (this.mode === 'sniff') {
+      this.head ??= new Growable(0);
+      this.ended = true;
+      this.#start(sniff(this.head.bytes(), true));
+    }
+    if (this.mode === 'znw') {
+      call(() => this.dec.finish());
+      return;
+    }
+    const bytes = this.head.bytes();
+    if (this.kind === 'plain') {
+      this.sink.whole(bytes, 'plain', this.head);
+    } else {
+      const out = call(() => glue.decompress(bytes, this.maxOutput));
+      this.head = null;
+      this.sink.whole(out, this.kind);
+    }
+  }
+
+  close() {
+    if (this.dec) {
+      try {
+        this.dec.free();
+      } catch {
+        // an object of an instance that was reset after a trap
+      }
+      this.dec = null;
+    }
+    this.head = null;
+  }
+
+  #start(kind) {
+    this.kind = kind;
+    if (kind === 'znw') {
+      this.mode = 'znw';
+      this.dec = call(() => new glue.StreamDecoder(this.maxOutput));
+      const head = this.head;
+      this.head = null;
+      if (head.len) this.#push(head.bytes());
+    } else {
+      // Decided before the end, 'plain' is final: a sink that refuses plain input says so now
+      // instead of buffering the rest.
+      if (kind === 'plain' && !this.ended && this.sink.refusePlain) this.sink.refusePlain();
+      this.mode = 'buffer';
+      if (this.sizeHint > this.head.len) this.head.reserve(this.sizeHint - this.head.len, true);
+    }
+  }
+
+  #push(u8) {
+    const dec = this.dec;
+    for (let at = 0; at < u8.length; at += PUSH_MAX) {
+      const piece = at === 0 && u8.length <= PUSH_MAX ? u8 : u8.subarray(at, at + PUSH_MAX);
+      const ready = call(() => dec.push(piece));
+      if (!this.header) {
+        const h = call(() => dec.takeHeader());
+        if (h) {
+          this.header = h;
+          this.sink.header(h);
+        }
+      }
+      if (ready > 0) this.sink.data(ready, dec);
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole-buffer API
+
+/** Compresses `bytes`: `.znw` (default) or, with `format: 'zipnn'`, ZipNN frames. */
+export async function compress(bytes, options = {}) {
+  const data = toBytes(bytes);
+  const { dtype, format = 'znw', chunkSize, verify, streamingChunk } = options ?? {};
+  checkFormat(format, dtype);
+  await init();
+  if (format === 'zipnn') return call(() => glue.compressZipnn(data, dtype, streamingChunk));
+  return call(() => glue.compress(data, dtype, chunkSize, verify));
+}
+
+function checkFormat(format, dtype) {
+  if (format !== 'znw' && format !== 'zipnn') {
+    throw new InvalidInputError(`unknown format ${JSON.stringify(format)} (expected 'znw' or 'zipnn')`);
+  }
+  if (format === 'zipnn' && (!dtype || dtype === 'auto')) {
+    throw new InvalidInputError("format 'zipnn' needs a dtype: 'bf16', 'fp16' or 'fp32'");
+  }
+}
+
+/** Decompresses a whole buffer (`.znw`, ZipNN `.znn` or `.znn.safetensors`). */
+export async function decompress(bytes, options = {}) {
+  const data = toBytes(bytes);
+  await init();
+  return call(() => glue.decompress(data, options?.maxOutput));
+}
+
+/** Decompresses into `target`, which must have exactly the decoded size; returns that size. */
+export async function decompressInto(bytes, target) {
+  const data = toBytes(bytes);
+  const t = toBytes(target, 'target');
+  await init();
+  return call(() => glue.decompressInto(data, t));
+}
+
+/** The header and segment table of a compressed buffer, as plain objects. */
+export async function inspect(bytes) {
+  const data = toBytes(bytes);
+  if (!startsWith(data, ZNW_MAGIC) && isZipnnFrame(data)) return inspectZipnn(data);
+  await init();
+  return call(() => glue.inspect(data));
+}
+
+const ZIPNN_DTYPES = { 1: 'fp32', 4: 'fp16', 6: 'bf16', 29: 'fp8-e4m3', 30: 'fp8-e5m2' };
+
+/** ZipNN frames: a summary from the 32-byte frame headers. */
+function inspectZipnn(data) {
+  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
+  let pos = 0;
+  let total = 0;
+  const frames = [];
+  while (pos < data.length) {
+    if (!isZipnnFrame(data.subarray(pos, pos + 16)) || pos + 32 > data.length) {
+      throw pos + 32 > data.length && isMagicPrefix(data.subarray(pos, pos + 2))
+        ? new TruncatedError('input is truncated')
+        : new CorruptError('input is corrupt: bad ZipNN frame header');
+    }
+    const origLen = Number(dv.getBigUint64(pos + 16, true));
+    const frameLen = Number(dv.getBigUint64(pos + 24, true));
+    if (frameLen < 32) throw new CorruptError('input is corrupt: ZipNN frame length');
+    if (pos + frameLen > data.length) throw new TruncatedError('input is truncated');
+    frames.push({ offset: pos, length: frameLen, decodedLength: origLen });
+    total += origLen;
+    pos += frameLen;
+  }
+  return {
+    format: 'zipnn',
+    container: 'raw',
+    version: [data[2], data[3], data[4]].join('.'),
+    dtype: ZIPNN_DTYPES[data[15]],
+    totalSize: total,
+    compressedSize: data.length,
+    chunkSize: 2 ** data[14],
+    streamingChunk: data[13] >= 128 ? 2 ** (data[13] - 128) : null,
+    chunks: frames.length,
+    frames,
+    segments: [],
+    suggestion: null,
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streams
+
+function streamSink(controller) {
+  return {
+    header() {},
+    refusePlain() {
+      throw new NotCompressedError('not a compressed file (unknown magic number)');
+    },
+    data(_ready, dec) {
+      controller.enqueue(dec.drain());
+    },
+    whole(bytes, kind) {
+      if (kind !== 'plain') {
+        if (bytes.length) controller.enqueue(bytes);
+        return;
+      }
+      if (isMagicPrefix(bytes)) throw new TruncatedError('input is truncated');
+      throw new NotCompressedError(
+        bytes.length ? 'not a compressed file (unknown magic number)' : 'not a compressed file (empty input)',
+      );
+    },
+  };
+}
+
+/**
+ * Decompresses a byte stream, like the platform's `DecompressionStream`:
+ * `response.body.pipeThrough(new ZnnDecompressionStream())`.
+ */
+export class ZnnDecompressionStream extends TransformStream {
+  constructor(options = {}) {
+    let session = null;
+    const fail = (e) => {
+      session?.close();
+      throw fromWasm(e);
+    };
+    super({
+      start: () => init(),
+      transform(chunk, controller) {
+        try {
+          session ??= new DecodeSession(streamSink(controller), options);
+          session.write(toBytes(chunk, 'chunk'));
+        } catch (e) {
+          fail(e);
+        }
+      },
+      flush(controller) {
+        try {
+          session ??= new DecodeSession(streamSink(controller), options);
+          session.end();
+          session.close();
+        } catch (e) {
+          fail(e);
+        }
+      },
+      cancel() {
+        session?.close();
+      },
+    });
+  }
+}
+
+/** Compresses a byte stream (`.znw` by default; `format: 'zipnn'` writes ZipNN's streaming frames). */
+export class ZnnCompressionStream extends TransformStream {
+  constructor(options = {}) {
+    const { dtype, format = 'znw', chunkSize, streamingChunk = MiB } = options ?? {};
+    checkFormat(format, dtype);
+    let enc = null;
+    let pending = null; // zipnn: the current streaming piece
+    let fill = 0;
+    let frames = 0;
+    const free = () => {
+      try {
+        enc?.free();
+      } catch {
+        // stale after a reset
+      }
+      enc = null;
+    };
+    const fail = (e) => {
+      free();
+      throw fromWasm(e);
+    };
+    super({
+      async start() {
+        await init();
+        if (format === 'znw') enc = call(() => new glue.StreamEncoder(dtype, chunkSize));
+        else {
+          // Validates dtype and streaming chunk before any input arrives.
+          call(() => glue.compressZipnn(new Uint8Array(0), dtype, streamingChunk));
+        }
+      },
+      transform(chunk, controller) {
+        try {
+          const u8 = toBytes(chunk, 'chunk');
+          if (format === 'znw') {
+            for (let at = 0; at < u8.length; at += PUSH_MAX) {
+              const out = call(() => enc.push(u8.subarray(at, at + PUSH_MAX)));
+              if (out.length) controller.enqueue(out);
+            }
+            return;
+          }
+          for (let at = 0; at < u8.length; ) {
+            pending ??= new Uint8Array(streamingChunk);
+            const take = Math.min(streamingChunk - fill, u8.length - at);
+            pending.set(u8.subarray(at, at + take), fill);
+            fill += take;
+            at += take;
+            if (fill === streamingChunk) {
+              controller.enqueue(call(() => glue.compressZipnn(pending, dtype, streamingChunk)));
+              frames++;
+              fill = 0;
+            }
+          }
+        } catch (e) {
+          fail(e);
+        }
+      },
+      flush(controller) {
+        try {
+          if (format === 'znw') {
+            controller.enqueue(call(() => enc.finish()));
+            free();
+          } else if (fill > 0 || frames === 0) {
+            const last = pending ? pending.subarray(0, fill) : new Uint8Array(0);
+            controller.enqueue(call(() => glue.compressZipnn(last, dtype, streamingChunk)));
+          }
+          pending = null;
+        } catch (e) {
+          fail(e);
+        }
+      },
+      cancel() {
+        free();
+        pending = null;
+      },
+    });
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// fetchModel
+
+function isResponse(x) {
+  return x !== null && typeof x === 'object' && typeof x.status === 'number' && typeof x.arrayBuffer === 'function' && 'body' in x;
+}
+
+function contentLength(response) {
+  const enc = response.headers.get('content-encoding');
+  if (enc && enc.toLowerCase() !== 'identity') return 0; // the length counts encoded bytes
+  const v = Number(response.headers.get('content-length'));
+  return Number.isSafeInteger(v) && v > 0 ? v : 0;
+}
+
+/**
+ * Downloads and decompresses a model into one ArrayBuffer, decoding while the body streams in.
+ * Uncompressed responses are returned as they are.
+ */
+export async function fetchModel(input, options = {}) {
+  const { onProgress, onTensor, signal, maxOutput } = options ?? {};
+  const fetchFn = options?.fetch ?? globalThis.fetch;
+  signal?.throwIfAborted();
+
+  let onAbort;
+  const aborted = signal
+    ? new Promise((_, reject) => {
+        onAbort = () => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+      })
+    : null;
+  aborted?.catch(() => {});
+  const race = (p) => (aborted ? Promise.race([p, aborted]) : p);
+
+  let reader = null;
+  let finished = false;
+  let session = null;
+  try {
+    await race(init());
+    const response = isResponse(input) ? input : await race(fetchFn(input, signal ? { signal } : undefined));
+    if (!response.ok) {
+      response.body?.cancel().catch(() => {});
+      throw new HttpError(response);
+    }
+    const url = response.url || (typeof input === 'string' ? input : input?.url ?? String(input?.href ?? ''));
+    let total = contentLength(response);
+
+    let loaded = 0;
+    let decoded = 0;
+    let decodedTotal;
+    let out = null; // the result when the header gives the size
+    let grow = null; // otherwise
+    let tensors = [];
+    let nextTensor = 0;
+    let result = null;
+
+    const fireTensors = (buffer, upTo) => {
+      if (!onTensor) return;
+      while (nextTensor < tensors.length) {
+        const t = tensors[nextTensor];
+        if (t.offset + t.length > upTo) break;
+        nextTensor++;
+        onTensor({ name: t.name, dtype: t.dtype, shape: t.shape, offset: t.offset, length: t.length, bytes: new Uint8Array(buffer, t.offset, t.length) });
+      }
+    };
+    const safetensorsTensors = (u8) => {
+      const st = safetensorsHeader(u8);
+      if (!st || typeof st === 'number') return [];
+      return st.tensors.filter((t) => t.offset + t.length <= u8.length);
+    };
+    const report = (last = false) => {
+      if (!onProgress) return;
+      if (total && loaded > total) total = loaded;
+      const t = last ? total || loaded : total;
+      onProgress({
+        status: 'progress',
+        url,
+        loaded,
+        total: t,
+        progress: t ? (loaded / t) * 100 : 0,
+        decoded,
+        decodedTotal: last ? decoded : decodedTotal,
+      });
+    };
+
+    session = new DecodeSession(
+      {
+        header(h) {
+          if (h.totalSize != null) {
+            decodedTotal = h.totalSize;
+            out = allocate(h.totalSize);
+            tensors = h.segments.filter((s) => !SKIP_SEGMENTS.has(s.name));
+          } else {
+            grow = new Growable(Math.max(MiB, Math.ceil(total * 1.6)));
+          }
+        },
+        data(ready, dec) {
+          if (out) {
+            dec.drainInto(new Uint8Array(out, decoded, ready));
+            decoded += ready;
+            fireTensors(out, decoded);
+          } else {
+            grow.reserve(ready);
+            dec.drainInto(new Uint8Array(grow.buf, grow.len, ready));
+            grow.len += ready;
+            decoded += ready;
+          }
+        },
+        whole(bytes, kind, growable) {
+          if (kind === 'plain') {
+            result = growable.take();
+            decoded = result.byteLength;
+          } else {
+            result = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
+            decoded = bytes.length;
+          }
+        },
+      },
+      { maxOutput, sizeHint: total },
+    );
+
+    if (response.body) {
+      reader = response.body.getReader();
+      for (;;) {
+        const { done, value } = await race(reader.read());
+        if (done) break;
+        loaded += value.byteLength;
+        session.write(toBytes(value, 'body chunk'));
+        report();
+      }
+    }
+    finished = true;
+    session.end();
+    if (out) result = out;
+    else if (grow) result = grow.take();
+    if (!out) {
+      // No segment table (streamed or ZipNN input, or plain bytes): a safetensors file still
+      // names its tensors.
+      tensors = safetensorsTensors(new Uint8Array(result));
+      nextTensor = 0;
+    }
+    fireTensors(result, result.byteLength);
+    report(true);
+    return result;
+  } catch (e) {
+    throw signal?.aborted ? signal.reason : fromWasm(e);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+    if (reader && !finished) reader.cancel(signal?.reason).catch(() => {});
+    session?.close();
+  }
+}
+
+// Package internals shared with the CLI (not part of the documented API).
+export const __internal = { DecodeSession, sniff, call, glue };

@@ -1,0 +1,196 @@
+// Types for zipnn-wasm (the same API from every entry: browser, node, workerd).
+// Needs TypeScript ≥ 5.7 (results are typed `Uint8Array<ArrayBuffer>`: they never share memory).
+
+/** Bytes accepted as input: any ArrayBuffer (shared too) or a view of one. */
+export type Bytes = ArrayBufferLike | ArrayBufferView;
+
+/** What the functions return: a Uint8Array over its own, exactly sized ArrayBuffer. */
+export type Output = Uint8Array<ArrayBuffer>;
+
+/** Element type names (aliases such as `bfloat16`, `float32`, `F16` are accepted too). */
+export type DType = 'auto' | 'bytes' | 'bf16' | 'fp16' | 'fp32' | 'fp8-e4m3' | 'fp8-e5m2' | (string & {});
+
+/** Where the wasm module comes from when passed to `init` explicitly. */
+export type WasmSource =
+  | WebAssembly.Module
+  | Bytes
+  | Response
+  | URL
+  | string
+  | Promise<WebAssembly.Module | Bytes | Response>;
+
+/**
+ * Loads the wasm module. Not needed normally: every function initialises on first use (the
+ * browser entry fetches `dist/zipnn_wasm_bg.wasm` next to the module, node reads it from the
+ * package, workerd imports it as a compiled module). Idempotent.
+ */
+export function init(moduleOrBytes?: WasmSource): Promise<void>;
+/** Synchronous `init` from a compiled module or the .wasm bytes. */
+export function initSync(moduleOrBytes: WebAssembly.Module | Bytes): void;
+
+export interface CompressOptions {
+  /**
+   * How to code bytes whose container does not name their type. Tensors in a recognised
+   * container (safetensors, ONNX, PyTorch zip, GGUF) always use their own type; a raw file is
+   * coded as this type: `'bytes'` by default, `'auto'` measures which grouping compresses best.
+   * Required (a float type) for `format: 'zipnn'`, which codes the whole input as that type.
+   */
+  dtype?: DType;
+  /** `'znw'` (default): this package's format, streamable with checksums. `'zipnn'`: frames that IBM's zipnn (Python) reads. */
+  format?: 'znw' | 'zipnn';
+  /** `.znw` chunk size in bytes (multiple of 4, ≤ 16 MiB; default 256 KiB). */
+  chunkSize?: number;
+  /** `.znw`: decode every chunk after encoding it and compare. */
+  verify?: boolean;
+  /** `'zipnn'`: write ZipNN's streaming layout of independent frames of this many bytes (a power of two ≥ 256 KiB). */
+  streamingChunk?: number;
+}
+
+export interface DecompressOptions {
+  /** Reject input that would decode to more than this many bytes (`TooLargeError`). */
+  maxOutput?: number;
+}
+
+/** Compresses `bytes` (whole, in memory). */
+export function compress(bytes: Bytes, options?: CompressOptions): Promise<Output>;
+/** Decompresses `.znw`, ZipNN `.znn` (single or streaming frames) and `.znn.safetensors`. Throws `NotCompressedError` for anything else. */
+export function decompress(bytes: Bytes, options?: DecompressOptions): Promise<Output>;
+/** Decompresses into `target`, which must have exactly the decoded size (see `inspect(...).totalSize`). Resolves to that size. */
+export function decompressInto(bytes: Bytes, target: Uint8Array | ArrayBufferLike): Promise<number>;
+
+export interface Segment {
+  /** Tensor name; `__header__` is a safetensors JSON header, `__padding__` bytes between tensors. */
+  name: string;
+  /** Element type as the container names it (`BF16`, `F32`, `I64`, `JSON`, ...), else the coding type. */
+  dtype: string;
+  shape: number[];
+  /** Offset of the segment in the decoded file. */
+  offset: number;
+  /** Length in bytes. */
+  length: number;
+}
+
+export interface InspectSegment extends Segment {
+  /** The container's type name (`BF16`, `I64`, `JSON`, ...); here `dtype` is the coding type (`bf16`, `bytes`, ...). */
+  label: string;
+  /** Compressed bytes attributed to this segment. */
+  compressed: number;
+}
+
+export interface InspectReport {
+  format: 'znw' | 'zipnn';
+  container: 'raw' | 'safetensors';
+  totalSize: number;
+  compressedSize: number;
+  chunkSize: number;
+  chunks: number;
+  segments: InspectSegment[];
+  /** For data stored as plain bytes: a dtype that would compress better, measured on a sample. */
+  suggestion: { dtype: string; ratio: number; currentRatio: number } | null;
+  /** ZipNN input only. */
+  version?: string;
+  dtype?: string;
+  streamingChunk?: number | null;
+  frames?: { offset: number; length: number; decodedLength: number }[];
+}
+
+/** The header and segment table of a compressed buffer (`.znw`; ZipNN frames give a summary). */
+export function inspect(bytes: Bytes): Promise<InspectReport>;
+
+/**
+ * Decompresses a byte stream, used like the platform's `DecompressionStream`:
+ * `response.body.pipeThrough(new ZnnDecompressionStream())`. Any input chunking works; decoded
+ * bytes are emitted as soon as each chunk's checksum verified. ZipNN input is buffered and
+ * decoded at the end.
+ */
+export class ZnnDecompressionStream extends TransformStream<Bytes, Output> {
+  constructor(options?: DecompressOptions);
+}
+
+export interface CompressionStreamOptions {
+  /** Element type of the whole stream (a stream has no container to read; default plain bytes). Required for `format: 'zipnn'`. */
+  dtype?: DType;
+  format?: 'znw' | 'zipnn';
+  /** `.znw` chunk size. */
+  chunkSize?: number;
+  /** `'zipnn'`: bytes per frame (power of two ≥ 256 KiB), default 1 MiB. */
+  streamingChunk?: number;
+}
+
+/** Compresses a byte stream of unknown length (the `.znw` header then carries no size). */
+export class ZnnCompressionStream extends TransformStream<Bytes, Output> {
+  constructor(options?: CompressionStreamOptions);
+}
+
+export interface ProgressEvent {
+  status: 'progress';
+  url: string;
+  /** Compressed bytes received. */
+  loaded: number;
+  /** Content-Length when the server sent one (0 until the end otherwise; the last event has loaded === total). */
+  total: number;
+  /** `loaded / total * 100` (0 while the total is unknown). */
+  progress: number;
+  /** Decoded bytes written so far. */
+  decoded: number;
+  /** Decoded size from the header, when known before the end. */
+  decodedTotal: number | undefined;
+}
+
+export interface TensorEvent extends Segment {
+  /** A view of the tensor's bytes inside the result buffer. */
+  bytes: Uint8Array<ArrayBuffer>;
+}
+
+export interface FetchModelOptions extends DecompressOptions {
+  /** Called after each body chunk, then once at the end (transformers.js `progress_callback` style). */
+  onProgress?: (event: ProgressEvent) => void;
+  /** Called once per tensor as soon as its bytes are decoded (header and padding segments are skipped). */
+  onTensor?: (event: TensorEvent) => void;
+  /** Aborts the download and decode: the promise rejects with `signal.reason`. */
+  signal?: AbortSignal;
+  /** The `fetch` to use (default `globalThis.fetch`). */
+  fetch?: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+}
+
+/**
+ * Downloads a (compressed) model and decodes it while it streams in, into one ArrayBuffer
+ * allocated from the header's size. Uncompressed responses are returned unchanged.
+ */
+export function fetchModel(input: string | URL | Request | Response, options?: FetchModelOptions): Promise<ArrayBuffer>;
+
+export type ErrorCode =
+  | 'ZNN_NOT_COMPRESSED'
+  | 'ZNN_TRUNCATED'
+  | 'ZNN_CORRUPT'
+  | 'ZNN_UNSUPPORTED'
+  | 'ZNN_TOO_LARGE'
+  | 'ZNN_INVALID_INPUT'
+  | 'ZNN_INTERNAL'
+  | 'ZNN_HTTP'
+  | 'ZNN_INIT';
+
+/** Base class of every error thrown by this package. */
+export class ZnnError extends Error {
+  constructor(message: string, code?: ErrorCode, options?: ErrorOptions);
+  readonly code: ErrorCode;
+}
+/** The input has no magic number we know (`ZNN_NOT_COMPRESSED`). */
+export class NotCompressedError extends ZnnError {}
+/** The input ends early (`ZNN_TRUNCATED`). */
+export class TruncatedError extends ZnnError {}
+/** The input is malformed or a checksum failed (`ZNN_CORRUPT`). */
+export class CorruptError extends ZnnError {}
+/** A valid feature this version does not implement (`ZNN_UNSUPPORTED`). */
+export class UnsupportedError extends ZnnError {}
+/** Beyond `maxOutput`, wasm's 4 GiB, or memory (`ZNN_TOO_LARGE`). */
+export class TooLargeError extends ZnnError {}
+/** Bad arguments (`ZNN_INVALID_INPUT`). */
+export class InvalidInputError extends ZnnError {}
+/** A bug inside the wasm module; the module was reset and later calls work (`ZNN_INTERNAL`). */
+export class InternalError extends ZnnError {}
+/** `fetchModel` got a non-2xx response (`ZNN_HTTP`). */
+export class HttpError extends ZnnError {
+  readonly status: number;
+  readonly url: string;
+}

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# JS package tests, each as a user would run them: `npm pack` pkg/, install the tarball into a
+# fresh project outside the repo (target/js-test/), then node's test runner over tests/js/*.test.mjs
+# (node API, streams, fetchModel over local HTTP, the npx CLI, headless Chromium via Playwright,
+# workerd). Assumes `make build` and `scripts/fetch-models.sh` ran; everything binds 127.0.0.1.
+#   scripts/test-js.sh                 all tests
+#   scripts/test-js.sh browser workerd only the files whose names contain these words
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+WORK=$ROOT/target/js-test
+TOOLS=$ROOT/tools/node_modules
+
+for f in pkg/dist/zipnn_wasm.js pkg/dist/zipnn_wasm_bg.wasm target/release/zipnn models/minilm.bf16.safetensors; do
+  [ -e "$f" ] || { echo "test-js: $f is missing (run make build and scripts/fetch-models.sh)" >&2; exit 1; }
+done
+for t in playwright-core workerd; do
+  [ -d "$TOOLS/$t" ] || { echo "test-js: tools/node_modules/$t is missing (run scripts/setup.sh)" >&2; exit 1; }
+done
+
+rm -rf "$WORK"
+mkdir -p "$WORK/pack" "$WORK/project" "$WORK/fixtures"
+
+# 1. The tarball, installed by name into a project that knows nothing of the repo.
+(cd pkg && npm pack --silent --pack-destination "$WORK/pack" >/dev/null)
+tarball=$(ls "$WORK"/pack/zipnn-wasm-*.tgz)
+echo "test-js: packed $(basename "$tarball") ($(stat -c %s "$tarball") bytes)"
+cat > "$WORK/project/package.json" <<'JSON'
+{ "name": "zipnn-wasm-js-test", "private": true, "type": "module" }
+JSON
+(cd "$WORK/project" && npm install --silent --offline --no-audit --no-fund --no-package-lock "$tarball")
+cp tests/js/*.mjs "$WORK/project/"
+
+# 2. Fixtures compressed with the native CLI.
+target/release/zipnn compress models/minilm.bf16.safetensors -o "$WORK/fixtures/minilm.bf16.safetensors.znw" --force
+cp models/minilm.bf16.safetensors "$WORK/fixtures/"
+
+# 3. The tests (node's runner; its summary lines end the output).
+export ZNN_REPO=$ROOT ZNN_FIXTURES=$WORK/fixtures ZNN_TOOLS=$TOOLS ZNN_WORK=$WORK
+files=()
+if [ $# -eq 0 ]; then
+  files=("$WORK"/project/*.test.mjs)
+else
+  for w in "$@"; do files+=("$WORK"/project/*"$w"*.test.mjs); done
+fi
+cd "$WORK/project"
+node --test --test-reporter=spec --test-concurrency=1 "${files[@]}"
