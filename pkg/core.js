@@ -269,8 +269,9 @@ function sniff(head, ended) {
 // ---------------------------------------------------------------------------------------------
 // Decoding session shared by ZnnDecompressionStream, fetchModel and the CLI.
 //
-// Our format streams through the wasm StreamDecoder in ≤ 1 MiB pushes. ZipNN input and plain
-// bytes are collected and handled at the end (ZipNN's frames are decoded whole for now).
+// Our format and ZipNN frames stream through the wasm StreamDecoder in ≤ 1 MiB pushes (a ZipNN
+// frame decodes once it is complete: 1 MiB in zipnn's streaming files). `.znn.safetensors`
+// and plain bytes are collected and handled at the end.
 //
 // sink.header(h)        the .znw header ({ totalSize, container, segments })
 // sink.data(ready, dec) `ready` verified bytes wait in `dec`: take them with drain/drainInto
@@ -290,7 +291,7 @@ class DecodeSession {
 
   write(u8) {
     if (u8.length === 0) return;
-    if (this.mode === 'znw') return this.#push(u8);
+    if (this.mode === 'stream') return this.#push(u8);
     if (this.mode === 'buffer') return this.head.append(u8);
     if (!this.head) {
       const kind = sniff(u8, false);
@@ -313,7 +314,7 @@ class DecodeSession {
       this.ended = true;
       this.#start(sniff(this.head.bytes(), true));
     }
-    if (this.mode === 'znw') {
+    if (this.mode === 'stream') {
       call(() => this.dec.finish());
       return;
     }
@@ -341,8 +342,8 @@ class DecodeSession {
 
   #start(kind) {
     this.kind = kind;
-    if (kind === 'znw') {
-      this.mode = 'znw';
+    if (kind === 'znw' || kind === 'zipnn') {
+      this.mode = 'stream';
       this.dec = call(() => new glue.StreamDecoder(this.maxOutput));
       const head = this.head;
       this.head = null;
@@ -697,6 +698,8 @@ export async function fetchModel(input, options = {}) {
             decoded += ready;
             fireTensors(out, decoded);
           } else {
+            // ZipNN frames carry no total: grow from the download size.
+            grow ??= new Growable(Math.max(MiB, Math.ceil(total * 1.6)));
             grow.reserve(ready);
             dec.drainInto(new Uint8Array(grow.buf, grow.len, ready));
             grow.len += ready;

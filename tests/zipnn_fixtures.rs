@@ -184,3 +184,58 @@ fn wasm_test_lists_every_fixture() {
         );
     }
 }
+
+#[test]
+fn fixtures_stream_through_the_auto_decoder_in_any_split() {
+    use zipnn_wasm::stream::{AutoDecoder, VecSink};
+    for f in manifest() {
+        let name = f["name"].as_str().unwrap();
+        let packed = file(&f, "znn").unwrap();
+        if file(&f, "base").is_some() || name.starts_with("st_") {
+            continue;
+        }
+        let want = file(&f, "bin").unwrap();
+        for split in [1usize, 7, 4096, usize::MAX] {
+            let mut dec = AutoDecoder::new(Limits::default());
+            let mut sink = VecSink::default();
+            for piece in packed.chunks(split.min(packed.len()).max(1)) {
+                dec.push(piece, &mut sink)
+                    .unwrap_or_else(|e| panic!("{name} split {split}: {e}"));
+            }
+            dec.finish()
+                .unwrap_or_else(|e| panic!("{name} split {split}: {e}"));
+            assert!(sink.out == want, "{name} split {split}");
+        }
+        // Every truncation is reported, never a short success.
+        for cut in [1, 16, 31, packed.len() / 2, packed.len() - 1] {
+            if cut >= packed.len() {
+                continue;
+            }
+            let mut dec = AutoDecoder::new(Limits::default());
+            let r = dec
+                .push(&packed[..cut], &mut VecSink::default())
+                .and_then(|_| dec.finish());
+            assert!(r.is_err(), "{name} cut at {cut} decoded");
+        }
+    }
+}
+
+#[test]
+fn auto_decoder_rejects_plain_bytes_at_once_and_delta_frames_clearly() {
+    use zipnn_wasm::stream::{AutoDecoder, VecSink};
+    let mut dec = AutoDecoder::new(Limits::default());
+    let e = dec
+        .push(b"{\"not\": \"compressed\"}", &mut VecSink::default())
+        .unwrap_err();
+    assert_eq!(e.code(), "ZNN_NOT_COMPRESSED");
+    let f = manifest()
+        .into_iter()
+        .find(|f| f["name"] == "bf16_delta_byte")
+        .unwrap();
+    let mut dec = AutoDecoder::new(Limits::default());
+    let e = dec
+        .push(&file(&f, "znn").unwrap(), &mut VecSink::default())
+        .unwrap_err();
+    assert_eq!(e.code(), "ZNN_UNSUPPORTED");
+    assert!(e.to_string().contains("base"));
+}

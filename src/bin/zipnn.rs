@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use zipnn_wasm::format::znw::{self, DTypeChoice, Options};
-use zipnn_wasm::stream::{Decoder, Sink};
+use zipnn_wasm::stream::{AutoDecoder, Sink};
 use zipnn_wasm::{DType, Error, Format, Limits};
 
 const USAGE: &str = "\
@@ -420,7 +420,8 @@ fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
     let n = read_full(&mut reader, &mut first)
         .or_else(|e| fail(format!("cannot read {input}: {e}")))?;
     first.truncate(n);
-    if zipnn_wasm::detect(&first) != Format::Znw {
+    let streamable = matches!(zipnn_wasm::detect(&first), Format::Znw | Format::Zipnn);
+    if !streamable || a.base.is_some() {
         return decompress_whole(input, &out_path, first, &mut reader, a);
     }
     struct W<'a>(&'a mut Output, Option<Fail>);
@@ -434,15 +435,16 @@ fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
         }
     }
     let mut out = Output::create(&out_path)?;
-    let mut dec = Decoder::new(Limits::default());
+    let mut dec = AutoDecoder::new(Limits::default());
     let mut progress = Progress::new("decompressing", total_in);
     let mut sink = W(&mut out, None);
     let mut buf = vec![0u8; 4 << 20];
-    let feed = |dec: &mut Decoder, bytes: &[u8], sink: &mut W| -> Result<(), Fail> {
+    let feed = |dec: &mut AutoDecoder, bytes: &[u8], sink: &mut W| -> Result<(), Fail> {
         dec.push(bytes, sink)
             .map_err(|e| sink.1.take().unwrap_or_else(|| e.into()))
     };
     feed(&mut dec, &first, &mut sink)?;
+    let mut consumed = first.len() as u64;
     loop {
         let n = match reader.read(&mut buf) {
             Ok(0) => break,
@@ -451,7 +453,8 @@ fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
             Err(e) => return fail(format!("cannot read {input}: {e}")),
         };
         feed(&mut dec, &buf[..n], &mut sink)?;
-        progress.update(dec.consumed());
+        consumed += n as u64;
+        progress.update(consumed);
     }
     dec.finish()?;
     progress.done();

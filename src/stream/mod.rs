@@ -11,6 +11,9 @@ use crate::format::znw::header::{self, Header};
 use crate::format::{Container, Error, Limits};
 use alloc::vec::Vec;
 
+mod zipnn;
+pub use zipnn::ZipnnDecoder;
+
 /// Receives what the decoder learns, in file order.
 pub trait Sink {
     /// The header has been read and verified (sizes, segment table).
@@ -384,5 +387,82 @@ impl Sink for VecSink {
     fn data(&mut self, _offset: u64, bytes: &[u8]) -> Result<(), Error> {
         self.out.extend_from_slice(bytes);
         Ok(())
+    }
+}
+
+/// Decodes whichever format the first bytes name: our `.znw` or ZipNN frames.
+pub enum AutoDecoder {
+    /// Waiting for enough bytes to recognise the format.
+    Detecting {
+        head: Vec<u8>,
+        limits: Limits,
+    },
+    Znw(Decoder),
+    Zipnn(ZipnnDecoder),
+}
+
+/// Bytes needed to tell the formats apart (ZipNN's check reads its 16th byte).
+const DETECT_LEN: usize = 16;
+
+impl AutoDecoder {
+    pub fn new(limits: Limits) -> Self {
+        AutoDecoder::Detecting {
+            head: Vec::new(),
+            limits,
+        }
+    }
+
+    pub fn decoded(&self) -> u64 {
+        match self {
+            AutoDecoder::Detecting { .. } => 0,
+            AutoDecoder::Znw(d) => d.decoded(),
+            AutoDecoder::Zipnn(d) => d.decoded(),
+        }
+    }
+
+    /// The `.znw` header once read (ZipNN files have none).
+    pub fn header(&self) -> Option<&Header> {
+        match self {
+            AutoDecoder::Znw(d) => d.header(),
+            _ => None,
+        }
+    }
+
+    pub fn push(&mut self, input: &[u8], sink: &mut dyn Sink) -> Result<(), Error> {
+        if let AutoDecoder::Detecting { head, limits } = self {
+            let take = (DETECT_LEN - head.len()).min(input.len());
+            head.extend_from_slice(&input[..take]);
+            // Neither magic can start this way: say so at once rather than at the end.
+            let could_be = |magic: &[u8]| head.iter().zip(magic).all(|(a, b)| a == b);
+            if !could_be(&crate::format::znw::MAGIC) && !could_be(&crate::format::zipnn::MAGIC) {
+                return Err(Error::NotCompressed);
+            }
+            if head.len() < DETECT_LEN && take == input.len() {
+                return Ok(());
+            }
+            let (head, limits) = (core::mem::take(head), *limits);
+            *self = match crate::detect(&head) {
+                crate::Format::Znw => AutoDecoder::Znw(Decoder::new(limits)),
+                crate::Format::Zipnn => AutoDecoder::Zipnn(ZipnnDecoder::new(limits)),
+                _ => return Err(Error::NotCompressed),
+            };
+            self.push(&head, sink)?;
+            return self.push(&input[take..], sink);
+        }
+        match self {
+            AutoDecoder::Znw(d) => d.push(input, sink),
+            AutoDecoder::Zipnn(d) => d.push(input, sink),
+            AutoDecoder::Detecting { .. } => Ok(()),
+        }
+    }
+
+    pub fn finish(&mut self) -> Result<(), Error> {
+        match self {
+            AutoDecoder::Detecting { head, .. } if head.is_empty() => Err(Error::Truncated),
+            // A short file that matched a magic so far: it was cut.
+            AutoDecoder::Detecting { .. } => Err(Error::Truncated),
+            AutoDecoder::Znw(d) => d.finish(),
+            AutoDecoder::Zipnn(d) => d.finish(),
+        }
     }
 }

@@ -5,7 +5,7 @@
 
 use crate::format::zipnn::{self, ZDType, ZipnnOptions};
 use crate::format::znw::{self, DTypeChoice, Options};
-use crate::stream::{Decoder, Encoder, Sink};
+use crate::stream::{AutoDecoder, Encoder, Sink};
 use crate::{DType, Error, Limits};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -282,7 +282,7 @@ impl Sink for Ready {
 /// Push-style decoder: `push` any slice, then `drain`/`drainInto` the verified bytes.
 #[wasm_bindgen]
 pub struct StreamDecoder {
-    dec: Decoder,
+    dec: AutoDecoder,
     ready: Ready,
 }
 
@@ -308,7 +308,7 @@ impl StreamDecoder {
     #[wasm_bindgen(constructor)]
     pub fn new(max_output: Option<f64>) -> StreamDecoder {
         StreamDecoder {
-            dec: Decoder::new(limits(max_output)),
+            dec: AutoDecoder::new(limits(max_output)),
             ready: Ready::default(),
         }
     }

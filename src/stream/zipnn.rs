@@ -1,0 +1,142 @@
+//! Push-style decoding of ZipNN files. A ZipNN file is a sequence of independent frames (one
+//! frame unless it was written in streaming mode); a frame's tables and payload are stream-major,
+//! so a frame can only be decoded once it is complete. Memory is therefore one frame (1 MiB
+//! for zipnn's streaming files), plus its decoded bytes.
+
+use super::Sink;
+use crate::format::zipnn::{decode_frame, FrameHeader, HEADER_LEN};
+use crate::format::{to_usize, Error, Limits};
+use alloc::vec::Vec;
+
+pub struct ZipnnDecoder {
+    limits: Limits,
+    pending: Vec<u8>,
+    /// The current frame's header, once its bytes (shape block included) arrived.
+    frame: Option<FrameHeader>,
+    offset: u64,
+    frames: u64,
+    /// The first frame's streaming flag: a non-streaming file has exactly one frame.
+    streaming: Option<bool>,
+    out: Vec<u8>,
+    failed: Option<Error>,
+}
+
+impl ZipnnDecoder {
+    pub fn new(limits: Limits) -> Self {
+        ZipnnDecoder {
+            limits,
+            pending: Vec::new(),
+            frame: None,
+            offset: 0,
+            frames: 0,
+            streaming: None,
+            out: Vec::new(),
+            failed: None,
+        }
+    }
+
+    pub fn decoded(&self) -> u64 {
+        self.offset
+    }
+
+    pub fn push(&mut self, input: &[u8], sink: &mut dyn Sink) -> Result<(), Error> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        let r = self.push_inner(input, sink);
+        if let Err(e) = &r {
+            self.failed = Some(e.clone());
+            self.pending = Vec::new();
+        }
+        r
+    }
+
+    fn push_inner(&mut self, mut input: &[u8], sink: &mut dyn Sink) -> Result<(), Error> {
+        while !input.is_empty() {
+            if self.streaming == Some(false) && self.frames == 1 {
+                return Err(Error::corrupt("bytes after a non-streaming ZipNN frame"));
+            }
+            let need = match &self.frame {
+                Some(h) => to_usize(h.frame_len)?,
+                None => HEADER_LEN.max(self.pending.len() + 1),
+            };
+            let take = need.saturating_sub(self.pending.len()).min(input.len());
+            self.pending.extend_from_slice(&input[..take]);
+            input = &input[take..];
+            if self.frame.is_none() {
+                if self.pending.len() < HEADER_LEN {
+                    continue;
+                }
+                match FrameHeader::parse(&self.pending) {
+                    // The shape block is variable-length: wait for more bytes.
+                    Err(Error::Truncated) => continue,
+                    Err(e) => return Err(e),
+                    Ok(h) => self.start_frame(h)?,
+                }
+            }
+            let Some(h) = &self.frame else { continue };
+            if (self.pending.len() as u64) < h.frame_len {
+                continue;
+            }
+            self.finish_frame(sink)?;
+        }
+        Ok(())
+    }
+
+    fn start_frame(&mut self, h: FrameHeader) -> Result<(), Error> {
+        if h.delta != 0 {
+            return Err(Error::Unsupported(
+                "ZipNN delta frame: decoding needs the base file it was made against".into(),
+            ));
+        }
+        let flen = to_usize(h.frame_len)?;
+        if flen < h.header_len {
+            return Err(Error::corrupt("ZipNN frame length"));
+        }
+        h.check_tables(flen)?;
+        let end = self
+            .offset
+            .checked_add(h.orig_len)
+            .ok_or_else(|| Error::corrupt("sizes overflow"))?;
+        if end > self.limits.max_output {
+            return Err(Error::TooLarge {
+                size: end,
+                limit: self.limits.max_output,
+            });
+        }
+        self.streaming.get_or_insert(h.streaming_log2.is_some());
+        self.frame = Some(h);
+        Ok(())
+    }
+
+    fn finish_frame(&mut self, sink: &mut dyn Sink) -> Result<(), Error> {
+        let Some(h) = self.frame.take() else {
+            return Ok(());
+        };
+        let n = to_usize(h.orig_len)?;
+        self.out.clear();
+        self.out.try_reserve(n).map_err(|_| Error::TooLarge {
+            size: h.orig_len,
+            limit: self.limits.max_output,
+        })?;
+        self.out.resize(n, 0);
+        decode_frame(&self.pending, &h, &mut self.out)?;
+        sink.data(self.offset, &self.out)?;
+        self.offset += h.orig_len;
+        self.frames += 1;
+        self.pending.clear();
+        Ok(())
+    }
+
+    /// End of input: the last frame must be complete.
+    pub fn finish(&mut self) -> Result<(), Error> {
+        if let Some(e) = &self.failed {
+            return Err(e.clone());
+        }
+        if self.frames == 0 || self.frame.is_some() || !self.pending.is_empty() {
+            self.failed = Some(Error::Truncated);
+            return Err(Error::Truncated);
+        }
+        Ok(())
+    }
+}
