@@ -90,7 +90,7 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
     }
     let start = out.len();
     let mut best = 1 + n; // raw
-    if let Some(len) = coded(HUF4, src, out, |s, o| huff0::compress_4x(s, o)) {
+    if let Some(len) = coded(HUF4, src, out, huff0::compress_4x) {
         if 5 + len < best {
             best = 5 + len;
         } else {
@@ -99,7 +99,7 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
     }
     if tans {
         let at = out.len();
-        match coded(FSE, src, out, |s, o| fse::compress(s, o)) {
+        match coded(FSE, src, out, fse::compress) {
             Some(len) if 5 + len < best => {
                 out.copy_within(at.., start);
                 out.truncate(start + 5 + len);
@@ -158,7 +158,7 @@ pub fn decode(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> {
         HUF4 | FSE => {
             let len = rest.get(..4).ok_or(EntropyError::Truncated)?;
             let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-            let payload = rest.get(4..4 + len).ok_or(EntropyError::Truncated)?;
+            let payload = rest[4..].get(..len).ok_or(EntropyError::Truncated)?;
             if mode == HUF4 {
                 huff0::decompress_4x(payload, dst)?;
             } else {
