@@ -54,8 +54,17 @@ pub fn compress(data: &[u8], opts: &Options) -> Result<Vec<u8>, Error> {
     format::znw::compress(data, opts)
 }
 
-/// Decompresses any format we read, detected from its magic number. ZipNN delta frames need
-/// their base: use [`format::zipnn::decompress`] with it.
+/// [`decompress`] for deltas (ours or ZipNN's): `base` is the file the delta was made against.
+pub fn decompress_with_base(data: &[u8], base: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
+    match detect(data) {
+        Format::Znw => format::znw::decompress_with_base(data, Some(base), limits, 1),
+        Format::Zipnn => format::zipnn::decompress(data, Some(base), limits),
+        _ => decompress(data, limits),
+    }
+}
+
+/// Decompresses any format we read, detected from its magic number. Deltas need their base:
+/// see [`decompress_with_base`].
 pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
     match detect(data) {
         Format::Znw => format::znw::decompress(data, limits, 1),

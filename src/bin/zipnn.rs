@@ -15,12 +15,14 @@ const USAGE: &str = "\
 usage: zipnn compress IN [-o OUT] [--dtype auto|bf16|fp16|fp32|fp8-e4m3|fp8-e5m2|bytes]
                          [--chunk-size BYTES] [--threads N] [--verify] [--force]
                          [--best] [--format znw|zipnn] [--streaming-chunk BYTES]
+                         [--base BASE]   (code the difference to an earlier checkpoint)
        zipnn decompress IN [-o OUT] [--force] [--base BASE]
        zipnn inspect IN
        zipnn bench IN...
 IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension
 (.znn with --format zipnn, which writes files IBM ZipNN reads; --dtype is then required).
-decompress reads .znw, ZipNN .znn frames and .znn.safetensors (ZipNN delta frames need --base).";
+decompress reads .znw, ZipNN .znn frames and .znn.safetensors; deltas (ours or ZipNN's) need
+--base with the same base file.";
 
 /// Prints a line to stdout; a closed pipe (`zipnn inspect X | head`) ends the program quietly
 /// instead of panicking like `println!`.
@@ -322,7 +324,13 @@ fn compress(input: &str, a: &Args) -> Result<(), Fail> {
         tans: a.best,
     };
     let mut progress = Progress::new("compressing", data.len() as u64);
-    let packed = znw::compress_with_progress(&data, &opts, &mut |done| progress.update(done))?;
+    let packed = match &a.base {
+        Some(b) => {
+            let base = read_input(b)?;
+            znw::compress_delta(&data, &base, &opts, &mut |done| progress.update(done))?
+        }
+        None => znw::compress_with_progress(&data, &opts, &mut |done| progress.update(done))?,
+    };
     progress.done();
     let mut out = Output::create(&out_path)?;
     out.write(&packed)?;
@@ -372,11 +380,9 @@ fn decompress_whole(
     rest.read_to_end(&mut data)
         .or_else(|e| fail(format!("cannot read {input}: {e}")))?;
     let base = a.base.as_deref().map(read_input).transpose()?;
-    let plain = match zipnn_wasm::detect(&data) {
-        Format::Zipnn => {
-            zipnn_wasm::format::zipnn::decompress(&data, base.as_deref(), &Limits::default())?
-        }
-        _ => zipnn_wasm::decompress(&data, &Limits::default())?,
+    let plain = match &base {
+        Some(b) => zipnn_wasm::decompress_with_base(&data, b, &Limits::default())?,
+        None => zipnn_wasm::decompress(&data, &Limits::default())?,
     };
     let mut out = Output::create(out_path)?;
     out.write(&plain)?;

@@ -8,6 +8,7 @@
 //! | 1 | repeat | 1 byte, repeated `n` times |
 //! | 2 | huff0, 4 streams | u32 LE payload length, RFC 8878 Huffman payload |
 //! | 3 | tANS | u32 LE payload length, `fse` byte-stream payload |
+//! | 4 | sparse | u32 LE payload length; varint count, then per non-zero byte: varint run of zeros before it, the byte |
 
 use super::{fse, huff0, EntropyError};
 use alloc::vec::Vec;
@@ -16,6 +17,7 @@ pub const RAW: u8 = 0;
 pub const REPEAT: u8 = 1;
 pub const HUF4: u8 = 2;
 pub const FSE: u8 = 3;
+pub const SPARSE: u8 = 4;
 
 /// Order-0 histogram of a byte stream.
 pub fn histogram(src: &[u8]) -> [u32; 256] {
@@ -90,11 +92,23 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
     }
     let start = out.len();
     let mut best = 1 + n; // raw
+                          // Mostly zeros (XOR deltas of nearly unchanged weights): positions beat any order-0 coder,
+                          // which cannot go below 1 bit per byte.
+    let nonzero = n - counts[0] as usize;
+    if nonzero * 4 < n {
+        match coded(SPARSE, src, out, sparse_encode) {
+            Some(len) if 5 + len < best => best = 5 + len,
+            _ => out.truncate(start),
+        }
+    }
+    let sparse_end = out.len();
     if let Some(len) = coded(HUF4, src, out, huff0::compress_4x) {
         if 5 + len < best {
+            out.copy_within(sparse_end.., start);
+            out.truncate(start + 5 + len);
             best = 5 + len;
         } else {
-            out.truncate(start);
+            out.truncate(sparse_end);
         }
     }
     if tans {
@@ -112,6 +126,67 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
         out.truncate(start);
         push_raw(src, out);
     }
+}
+
+fn put_varint(mut v: usize, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(src: &[u8], pos: &mut usize) -> Result<usize, EntropyError> {
+    let mut v = 0usize;
+    for shift in (0..35).step_by(7) {
+        let b = *src.get(*pos).ok_or(EntropyError::Truncated)?;
+        *pos += 1;
+        v |= ((b & 0x7F) as usize) << shift;
+        if b < 0x80 {
+            return Ok(v);
+        }
+    }
+    Err(EntropyError::Corrupt("varint too long"))
+}
+
+fn sparse_encode(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    let start = out.len();
+    put_varint(src.iter().filter(|&&b| b != 0).count(), out);
+    let mut run = 0;
+    for &b in src {
+        if b == 0 {
+            run += 1;
+        } else {
+            put_varint(run, out);
+            out.push(b);
+            run = 0;
+        }
+    }
+    Some(out.len() - start)
+}
+
+fn sparse_decode(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
+    let mut pos = 0;
+    let count = get_varint(src, &mut pos)?;
+    dst.fill(0);
+    let mut at = 0usize;
+    for _ in 0..count {
+        at = at
+            .checked_add(get_varint(src, &mut pos)?)
+            .ok_or(EntropyError::Corrupt("sparse run"))?;
+        let b = *src.get(pos).ok_or(EntropyError::Truncated)?;
+        pos += 1;
+        if b == 0 {
+            return Err(EntropyError::Corrupt("sparse entry of zero"));
+        }
+        *dst.get_mut(at)
+            .ok_or(EntropyError::Corrupt("sparse entry past the end"))? = b;
+        at += 1;
+    }
+    if pos != src.len() {
+        return Err(EntropyError::Corrupt("sparse block has trailing bytes"));
+    }
+    Ok(())
 }
 
 /// Appends `mode`, a u32 length and the coder's payload; `None` (nothing kept) if it declined.
@@ -155,14 +230,14 @@ pub fn decode(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> {
             dst.fill(b);
             Ok(2)
         }
-        HUF4 | FSE => {
+        HUF4 | FSE | SPARSE => {
             let len = rest.get(..4).ok_or(EntropyError::Truncated)?;
             let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
             let payload = rest[4..].get(..len).ok_or(EntropyError::Truncated)?;
-            if mode == HUF4 {
-                huff0::decompress_4x(payload, dst)?;
-            } else {
-                fse::decompress(payload, dst)?;
+            match mode {
+                HUF4 => huff0::decompress_4x(payload, dst)?,
+                FSE => fse::decompress(payload, dst)?,
+                _ => sparse_decode(payload, dst)?,
             }
             Ok(5 + len)
         }
@@ -173,6 +248,28 @@ pub fn decode(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sparse_blocks_roundtrip_and_reject_garbage() {
+        let mut src = alloc::vec![0u8; 10_000];
+        for i in (0..10_000).step_by(97) {
+            src[i] = (i % 251) as u8 + 1;
+        }
+        src[9_999] = 7;
+        let mut out = Vec::new();
+        encode(&src, &mut out, false);
+        assert_eq!(out[0], SPARSE);
+        assert!(out.len() < 400, "{} bytes", out.len());
+        let mut back = alloc::vec![1u8; src.len()];
+        assert_eq!(decode(&out, &mut back), Ok(out.len()));
+        assert_eq!(back, src);
+        for cut in 0..out.len() {
+            let _ = decode(&out[..cut], &mut back);
+        }
+        let mut bad = out.clone();
+        bad[7] = 0xFF; // a run past the end
+        assert!(decode(&bad, &mut back).is_err() || back != src);
+    }
 
     #[test]
     fn log2_is_accurate() {

@@ -178,6 +178,12 @@ impl Decoder {
                         });
                     }
                 }
+                if let Some(r) = h.base {
+                    return Err(Error::Unsupported(alloc::format!(
+                        "this file is a delta against a base file of {} bytes: decode it with its base (zipnn decompress --base)",
+                        r.len
+                    )));
+                }
                 sink.header(&h)?;
                 self.header = Some(h);
                 self.state = State::Tag;
@@ -300,6 +306,7 @@ impl Encoder {
                 max_chunk: self.chunk_size as u32,
                 container: Container::Raw,
                 segments: Vec::new(),
+                base: None,
             };
             h.write(out);
         }

@@ -16,6 +16,24 @@ pub const MAX_HEADER_LEN: u32 = 64 << 20;
 pub const MAX_CHUNK: u32 = 16 << 20;
 
 const FLAG_SIZE_KNOWN: u8 = 1;
+const FLAG_DELTA: u8 = 2;
+
+/// The base file a delta was made against (FORMAT.md §2.1): decoding needs the same bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BaseRef {
+    pub len: u64,
+    /// XXH3-64 of the whole base file.
+    pub checksum: u64,
+}
+
+impl BaseRef {
+    pub fn of(base: &[u8]) -> Self {
+        BaseRef {
+            len: base.len() as u64,
+            checksum: xxhash_rust::xxh3::xxh3_64(base),
+        }
+    }
+}
 
 /// A named stretch of the original bytes: a tensor, a file header, padding.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,6 +56,8 @@ pub struct Header {
     pub max_chunk: u32,
     pub container: Container,
     pub segments: Vec<Segment>,
+    /// Set when the chunks code `data XOR base` (missing bytes of a shorter base count as 0).
+    pub base: Option<BaseRef>,
 }
 
 impl Header {
@@ -45,11 +65,14 @@ impl Header {
         let start = out.len();
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
-        out.push(if self.total_size.is_some() {
-            FLAG_SIZE_KNOWN
-        } else {
-            0
-        });
+        let mut flags = 0;
+        if self.total_size.is_some() {
+            flags |= FLAG_SIZE_KNOWN;
+        }
+        if self.base.is_some() {
+            flags |= FLAG_DELTA;
+        }
+        out.push(flags);
         out.extend_from_slice(&[0, 0]);
         out.extend_from_slice(&[0; 4]); // header_len, patched below
         out.extend_from_slice(&self.total_size.unwrap_or(0).to_le_bytes());
@@ -72,6 +95,10 @@ impl Header {
             }
             out.extend_from_slice(&s.offset.to_le_bytes());
             out.extend_from_slice(&s.length.to_le_bytes());
+        }
+        if let Some(b) = self.base {
+            out.extend_from_slice(&b.len.to_le_bytes());
+            out.extend_from_slice(&b.checksum.to_le_bytes());
         }
         let len = (out.len() - start + 4) as u32;
         out[start + 12..start + 16].copy_from_slice(&len.to_le_bytes());
@@ -114,7 +141,7 @@ impl Header {
         let mut r = Reader::new(body);
         r.pos = 9;
         let flags = r.u8()?;
-        if flags & !FLAG_SIZE_KNOWN != 0 {
+        if flags & !(FLAG_SIZE_KNOWN | FLAG_DELTA) != 0 {
             return Err(Error::Unsupported(alloc::format!(
                 "header flags {flags:#x}"
             )));
@@ -166,6 +193,14 @@ impl Header {
                 length,
             });
         }
+        let base = if flags & FLAG_DELTA != 0 {
+            Some(BaseRef {
+                len: r.u64()?,
+                checksum: r.u64()?,
+            })
+        } else {
+            None
+        };
         if r.pos != body.len() {
             return Err(Error::corrupt("header has trailing bytes"));
         }
@@ -175,6 +210,7 @@ impl Header {
                 max_chunk,
                 container,
                 segments,
+                base,
             },
             len,
         ))
@@ -226,6 +262,10 @@ mod tests {
                     length: 400,
                 },
             ],
+            base: Some(BaseRef {
+                len: 77,
+                checksum: 0xDEAD_BEEF,
+            }),
         }
     }
 

@@ -116,6 +116,7 @@ pub fn describe(data: &[u8], choice: DTypeChoice, chunk_size: u32) -> Header {
         max_chunk: chunk_size,
         container,
         segments,
+        base: None,
     }
 }
 
@@ -196,13 +197,36 @@ pub fn compress_with_progress(
     opts: &Options,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Vec<u8>, Error> {
+    compress_inner(data, None, opts, progress)
+}
+
+/// Compresses `data` as a delta against `base` (an earlier checkpoint of the same model):
+/// the chunks code `data XOR base`, so unchanged tensors cost a few bytes per chunk and
+/// slightly changed ones keep only their differing bits. Decoding needs the same base
+/// ([`decompress_with_base`]), which the header identifies by length and XXH3-64.
+pub fn compress_delta(
+    data: &[u8],
+    base: &[u8],
+    opts: &Options,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Vec<u8>, Error> {
+    compress_inner(data, Some(base), opts, progress)
+}
+
+fn compress_inner(
+    data: &[u8],
+    base: Option<&[u8]>,
+    opts: &Options,
+    progress: &mut dyn FnMut(u64),
+) -> Result<Vec<u8>, Error> {
     if opts.chunk_size == 0 || opts.chunk_size > header::MAX_CHUNK || opts.chunk_size % 4 != 0 {
         return Err(Error::InvalidInput(alloc::format!(
             "chunk size must be a multiple of 4 in 4..={}",
             header::MAX_CHUNK
         )));
     }
-    let header = describe(data, opts.dtype, opts.chunk_size);
+    let mut header = describe(data, opts.dtype, opts.chunk_size);
+    header.base = base.map(header::BaseRef::of);
     let pieces = plan(&header, data.len() as u64);
     // Allocation failures (a huge input in a 4 GiB wasm memory) are errors, not aborts.
     let too_large = |_| Error::TooLarge {
@@ -213,7 +237,7 @@ pub fn compress_with_progress(
     out.try_reserve(data.len() / 2 + 1024).map_err(too_large)?;
     header.write(&mut out);
     for batch in pieces.chunks(32 * opts.threads.max(1)) {
-        let body = encode_pieces(data, batch, opts)?;
+        let body = encode_pieces(data, base, batch, opts)?;
         out.try_reserve(body.len()).map_err(too_large)?;
         out.extend_from_slice(&body);
         progress(batch.last().map_or(0, |p| p.offset + p.len as u64));
@@ -223,14 +247,19 @@ pub fn compress_with_progress(
 }
 
 /// Encodes the chunk records for `pieces`, on `opts.threads` threads where available.
-fn encode_pieces(data: &[u8], pieces: &[Piece], opts: &Options) -> Result<Vec<u8>, Error> {
+fn encode_pieces(
+    data: &[u8],
+    base: Option<&[u8]>,
+    pieces: &[Piece],
+    opts: &Options,
+) -> Result<Vec<u8>, Error> {
     #[cfg(feature = "std")]
     if opts.threads > 1 && pieces.len() > 1 {
         let per = pieces.len().div_ceil(opts.threads);
         let parts: Vec<Result<Vec<u8>, Error>> = std::thread::scope(|s| {
             let handles: Vec<_> = pieces
                 .chunks(per)
-                .map(|ps| s.spawn(move || encode_serial(data, ps, opts.verify, opts.tans)))
+                .map(|ps| s.spawn(move || encode_serial(data, base, ps, opts.verify, opts.tans)))
                 .collect();
             handles
                 .into_iter()
@@ -243,19 +272,28 @@ fn encode_pieces(data: &[u8], pieces: &[Piece], opts: &Options) -> Result<Vec<u8
         }
         return Ok(out);
     }
-    encode_serial(data, pieces, opts.verify, opts.tans)
+    encode_serial(data, base, pieces, opts.verify, opts.tans)
 }
 
 fn encode_serial(
     data: &[u8],
+    base: Option<&[u8]>,
     pieces: &[Piece],
     verify: bool,
     tans: bool,
 ) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     let (mut scratch, mut check, mut check_scratch) = (Vec::new(), Vec::new(), Vec::new());
+    let mut delta = Vec::new();
     for p in pieces {
-        let src = &data[p.offset as usize..p.offset as usize + p.len as usize];
+        let (at, len) = (p.offset as usize, p.len as usize);
+        let mut src = &data[at..at + len];
+        if let Some(base) = base {
+            delta.clear();
+            delta.extend_from_slice(src);
+            xor_base(&mut delta, base, at);
+            src = &delta;
+        }
         let start = out.len();
         chunk::encode(src, p.dtype, p.offset, tans, &mut out, &mut scratch);
         if verify {
@@ -276,6 +314,56 @@ fn encode_serial(
                 return Err(Error::corrupt("encoder round-trip mismatch (verify)"));
             }
         }
+    }
+    Ok(out)
+}
+
+/// `buf ^= base[at..]`, where a shorter base counts as zeros past its end.
+fn xor_base(buf: &mut [u8], base: &[u8], at: usize) {
+    let b = base.get(at..).unwrap_or(&[]);
+    for (x, &y) in buf.iter_mut().zip(b) {
+        *x ^= y;
+    }
+}
+
+/// Checks that `base` is the file a delta header names.
+fn check_base(header: &Header, base: Option<&[u8]>) -> Result<(), Error> {
+    match (header.base, base) {
+        (None, _) => Ok(()),
+        (Some(r), None) => Err(Error::Unsupported(alloc::format!(
+            "this file is a delta against a base file of {} bytes (XXH3 {:016x}): decoding needs that base (--base)",
+            r.len, r.checksum
+        ))),
+        (Some(r), Some(b)) if header::BaseRef::of(b) != r => Err(Error::InvalidInput(alloc::format!(
+            "the base file given ({} bytes) is not the one this delta was made against ({} bytes, XXH3 {:016x})",
+            b.len(), r.len, r.checksum
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Decompresses a whole `.znw` file, delta or not; `base` is needed for deltas.
+pub fn decompress_with_base(
+    data: &[u8],
+    base: Option<&[u8]>,
+    limits: &Limits,
+    threads: usize,
+) -> Result<Vec<u8>, Error> {
+    let (header, chunks) = index(data, limits)?;
+    check_base(&header, base)?;
+    let total = chunks
+        .last()
+        .map_or(0, |c| c.offset + c.head.raw_len as u64);
+    let mut out = Vec::new();
+    out.try_reserve_exact(to_usize(total)?)
+        .map_err(|_| Error::TooLarge {
+            size: total,
+            limit: limits.max_output,
+        })?;
+    out.resize(total as usize, 0);
+    decode_chunks(data, &chunks, &mut out, threads)?;
+    if let (Some(_), Some(b)) = (header.base, base) {
+        xor_base(&mut out, b, 0);
     }
     Ok(out)
 }
@@ -352,19 +440,7 @@ pub fn index(data: &[u8], limits: &Limits) -> Result<(Header, Vec<ChunkInfo>), E
 
 /// Decompresses a whole `.znw` file held in memory.
 pub fn decompress(data: &[u8], limits: &Limits, threads: usize) -> Result<Vec<u8>, Error> {
-    let (_, chunks) = index(data, limits)?;
-    let total = chunks
-        .last()
-        .map_or(0, |c| c.offset + c.head.raw_len as u64);
-    let mut out = Vec::new();
-    out.try_reserve_exact(to_usize(total)?)
-        .map_err(|_| Error::TooLarge {
-            size: total,
-            limit: limits.max_output,
-        })?;
-    out.resize(total as usize, 0);
-    decode_chunks(data, &chunks, &mut out, threads)?;
-    Ok(out)
+    decompress_with_base(data, None, limits, threads)
 }
 
 /// Decompresses into a caller-provided buffer (e.g. reused or already-mapped memory), which
@@ -373,7 +449,8 @@ pub fn decompress_into(data: &[u8], dst: &mut [u8], threads: usize) -> Result<us
     let limits = Limits {
         max_output: dst.len() as u64,
     };
-    let (_, chunks) = index(data, &limits)?;
+    let (header, chunks) = index(data, &limits)?;
+    check_base(&header, None)?;
     let total = chunks
         .last()
         .map_or(0, |c| c.offset + c.head.raw_len as u64);

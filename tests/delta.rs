@@ -1,0 +1,164 @@
+//! Delta against a base checkpoint: `data XOR base` per chunk, sparse and repeat blocks for the
+//! unchanged bytes; decoding needs the very same base and says so when it is missing or wrong.
+
+mod common;
+
+use common::*;
+use zipnn_wasm::format::znw::{self, Options};
+use zipnn_wasm::stream::{AutoDecoder, VecSink};
+use zipnn_wasm::Limits;
+
+fn opts() -> Options {
+    Options {
+        verify: true,
+        ..Options::default()
+    }
+}
+
+#[test]
+fn nearly_unchanged_checkpoint_costs_almost_nothing() {
+    let mut rng = Rng(41);
+    let tensors = vec![
+        (
+            "a",
+            "BF16",
+            vec![1000, 300],
+            bf16_weights(&mut rng, 300_000),
+        ),
+        ("b", "F32", vec![50_000], f32_weights(&mut rng, 50_000)),
+    ];
+    let base = safetensors(&tensors);
+    // One weight in a thousand updated.
+    let mut new = base.clone();
+    let data_start = new.len() - 800_000;
+    for i in (data_start..new.len() - 4).step_by(2003) {
+        new[i] ^= 0x15;
+    }
+    let full = znw::compress(&new, &opts()).unwrap();
+    let delta = znw::compress_delta(&new, &base, &opts(), &mut |_| {}).unwrap();
+    eprintln!(
+        "full {} bytes, delta {} bytes of {}",
+        full.len(),
+        delta.len(),
+        new.len()
+    );
+    assert!(delta.len() * 50 < new.len(), "delta {} bytes", delta.len());
+    assert_eq!(
+        zipnn_wasm::decompress_with_base(&delta, &base, &Limits::default()).unwrap(),
+        new
+    );
+
+    // Identical: a few bytes per chunk.
+    let same = znw::compress_delta(&base, &base, &opts(), &mut |_| {}).unwrap();
+    assert!(same.len() < 2000, "{} bytes", same.len());
+    assert_eq!(
+        zipnn_wasm::decompress_with_base(&same, &base, &Limits::default()).unwrap(),
+        base
+    );
+}
+
+#[test]
+fn missing_or_wrong_base_is_a_clear_error() {
+    let mut rng = Rng(43);
+    let base = bf16_weights(&mut rng, 50_000);
+    let new: Vec<u8> = base.iter().map(|b| b ^ 1).collect();
+    let delta = znw::compress_delta(&new, &base, &opts(), &mut |_| {}).unwrap();
+    let e = zipnn_wasm::decompress(&delta, &Limits::default()).unwrap_err();
+    assert_eq!(e.code(), "ZNN_UNSUPPORTED");
+    assert!(e.to_string().contains("base"), "{e}");
+    let mut other = base.clone();
+    other[10] ^= 1;
+    let e = zipnn_wasm::decompress_with_base(&delta, &other, &Limits::default()).unwrap_err();
+    assert_eq!(e.code(), "ZNN_INVALID_INPUT");
+    let e = zipnn_wasm::decompress_with_base(&delta, &base[..100], &Limits::default()).unwrap_err();
+    assert_eq!(e.code(), "ZNN_INVALID_INPUT");
+    let mut dec = AutoDecoder::new(Limits::default());
+    let e = dec.push(&delta, &mut VecSink::default()).unwrap_err();
+    assert_eq!(e.code(), "ZNN_UNSUPPORTED");
+    let mut dst = vec![0u8; new.len()];
+    assert_eq!(
+        znw::decompress_into(&delta, &mut dst, 1)
+            .unwrap_err()
+            .code(),
+        "ZNN_UNSUPPORTED"
+    );
+}
+
+#[test]
+fn base_of_another_length() {
+    let mut rng = Rng(47);
+    let base = rng.bytes(10_000);
+    let mut new = base[..6000].to_vec();
+    new.extend_from_slice(&rng.bytes(9000));
+    for b in [&base[..], &base[..10], &[][..]] {
+        let delta = znw::compress_delta(&new, b, &opts(), &mut |_| {}).unwrap();
+        assert_eq!(
+            zipnn_wasm::decompress_with_base(&delta, b, &Limits::default()).unwrap(),
+            new
+        );
+    }
+}
+
+#[test]
+fn cli_roundtrip_with_base() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/delta-test");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut rng = Rng(53);
+    let base = bf16_weights(&mut rng, 100_000);
+    let mut new = base.clone();
+    new[5000] ^= 0x40;
+    let (bp, np, zp, op) = (
+        dir.join("base.bin"),
+        dir.join("new.bin"),
+        dir.join("new.znw"),
+        dir.join("out.bin"),
+    );
+    std::fs::write(&bp, &base).unwrap();
+    std::fs::write(&np, &new).unwrap();
+    let zipnn = env!("CARGO_BIN_EXE_zipnn");
+    let run = |args: &[&std::path::Path]| {
+        std::process::Command::new(zipnn)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let s = |p: &std::path::Path| p.as_os_str().to_owned();
+    let ok = std::process::Command::new(zipnn)
+        .args([
+            s(&std::path::PathBuf::from("compress")),
+            s(&np),
+            "--base".into(),
+            s(&bp),
+            "-o".into(),
+            s(&zp),
+            "--force".into(),
+        ])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    assert!(std::fs::metadata(&zp).unwrap().len() < 200);
+    let out = run(&[
+        std::path::Path::new("decompress"),
+        &zp,
+        std::path::Path::new("-o"),
+        &op,
+        std::path::Path::new("--force"),
+    ]);
+    assert!(!out.status.success(), "decoded a delta without its base");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("base"));
+    let out = run(&[
+        std::path::Path::new("decompress"),
+        &zp,
+        std::path::Path::new("--base"),
+        &bp,
+        std::path::Path::new("-o"),
+        &op,
+        std::path::Path::new("--force"),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&op).unwrap(), new);
+}
