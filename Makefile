@@ -33,6 +33,9 @@ test: setup models
 bench: setup models build
 	scripts/bench.sh
 
+bench-peers: setup models cli
+	scripts/bench-peers.sh
+
 clean:
 	cargo clean
 	rm -rf pkg/dist
