@@ -53,12 +53,11 @@ def ours(path, extra):
     out = subprocess.run([CLI, "bench", "--dtype", "auto", *extra, path], check=True, capture_output=True, text=True).stdout
     row = [c.strip() for c in out.strip().splitlines()[-1].strip("|").split("|")]
     # | file | MB | ratio | compress MB/s | decompress MB/s (warm) | decompress MB/s (fresh) |
-    return float(row[2]), float(row[3]), float(row[5]), float(row[4])
+    return float(row[2]), float(row[3]), float(row[5])
 
 
 def zipnn_row(data, dtype, threads):
-    zipnn = zipnn_roundtrip.load_zipnn() if hasattr(zipnn_roundtrip, "load_zipnn") else __import__("zipnn")
-    z = zipnn.ZipNN(input_format="byte", bytearray_dtype=dtype, threads=threads)
+    z = zipnn_roundtrip.load_zipnn()(input_format="byte", bytearray_dtype=dtype, threads=threads)
     tc, packed = best_time(lambda: z.compress(bytearray(data)))
     td, back = best_time(lambda: z.decompress(packed))
     assert bytes(back) == data, "zipnn round trip"

@@ -550,6 +550,7 @@ fn bench(a: &Args) -> Result<(), Fail> {
         let opts = Options {
             dtype,
             threads,
+            tans: a.best,
             ..Options::default()
         };
         let mb = data.len() as f64 / 1e6;
