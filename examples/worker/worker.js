@@ -1,0 +1,102 @@
+// A Cloudflare Worker that keeps models compressed (.znw) and serves them decompressed, as a
+// stream, to clients that cannot decode them:
+//
+//   GET /models/NAME     the asset NAME.znw from env.ASSETS, decoded on the way through
+//                        (ZnnDecompressionStream: a few MiB of memory whatever the model size,
+//                        so models far above the 128 MB isolate limit pass); Content-Length is
+//                        the decoded size, read from the .znw header
+//   same, with `Accept: application/x-znw`   the compressed bytes as they are (clients that run
+//                        zipnn-wasm themselves download less)
+//   HEAD /models/NAME    the headers only (reads just the first bytes of the asset)
+//
+// env.ASSETS is any fetcher holding the .znw files: Workers static assets, a service binding to
+// a Worker in front of R2, or (in tests) a workerd disk service. With R2 bound directly, replace
+// `env.ASSETS.fetch(...)` by `(await env.BUCKET.get(key))?.body`.
+import { ZnnDecompressionStream } from 'zipnn-wasm';
+
+const ZNW_TYPE = 'application/x-znw';
+const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** Decoded size from the first 24 bytes of a .znw file (FORMAT.md §2), or undefined. */
+function znwDecodedSize(head) {
+  if (head.length < 24 || ZNW_MAGIC.some((b, i) => head[i] !== b) || (head[9] & 1) === 0) return undefined;
+  const size = new DataView(head.buffer, head.byteOffset, 24).getBigUint64(16, true);
+  return size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(size) : undefined;
+}
+
+/** Reads the first `n` bytes of `body`; returns them and a stream of the whole body. */
+async function peek(body, n) {
+  const reader = body.getReader();
+  const chunks = [];
+  let have = 0;
+  while (have < n) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    have += value.length;
+  }
+  const head = new Uint8Array(Math.min(n, have));
+  let at = 0;
+  for (const c of chunks) {
+    if (at >= head.length) break;
+    head.set(c.subarray(0, head.length - at), at);
+    at += Math.min(c.length, head.length - at);
+  }
+  const stream = new ReadableStream(
+    {
+      async pull(controller) {
+        if (chunks.length) return controller.enqueue(chunks.shift());
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+  return { head, stream };
+}
+
+export default {
+  async fetch(request, env, ctx) {
+    const url = new URL(request.url);
+    const name = url.pathname.match(/^\/models\/([\w.\-/]+)$/)?.[1];
+    if (!name || name.includes('..')) return new Response('not found', { status: 404 });
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      return new Response('method not allowed', { status: 405, headers: { allow: 'GET, HEAD' } });
+    }
+    const asset = await env.ASSETS.fetch(new URL(`/${name}.znw`, request.url));
+    if (!asset.ok || !asset.body) {
+      asset.body?.cancel();
+      return new Response('not found', { status: asset.status === 404 ? 404 : 502 });
+    }
+    const headers = new Headers({ vary: 'accept', 'cache-control': 'public, max-age=3600' });
+    const etag = asset.headers.get('etag');
+
+    if ((request.headers.get('accept') ?? '').includes(ZNW_TYPE)) {
+      headers.set('content-type', ZNW_TYPE);
+      if (etag) headers.set('etag', etag);
+      const length = asset.headers.get('content-length');
+      if (length) headers.set('content-length', length);
+      if (request.method === 'HEAD') asset.body.cancel();
+      return new Response(request.method === 'HEAD' ? null : asset.body, { headers });
+    }
+
+    headers.set('content-type', 'application/octet-stream');
+    if (etag) headers.set('etag', etag.replace(/"$/, '-decoded"'));
+    const { head, stream } = await peek(asset.body, 24);
+    const size = znwDecodedSize(head);
+    if (request.method === 'HEAD') {
+      stream.cancel();
+      if (size !== undefined) headers.set('content-length', String(size));
+      return new Response(null, { headers });
+    }
+    const decoded = stream.pipeThrough(new ZnnDecompressionStream());
+    if (size === undefined) return new Response(decoded, { headers }); // chunked
+    // A known length: clients get Content-Length (progress bars), and a decode error mid-way
+    // ends the response short of it, so no client mistakes a broken transfer for a whole file.
+    const { readable, writable } = new FixedLengthStream(size);
+    ctx.waitUntil(decoded.pipeTo(writable).catch(() => {}));
+    return new Response(readable, { headers });
+  },
+};
