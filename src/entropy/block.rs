@@ -241,7 +241,7 @@ pub fn decode(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> {
             }
             Ok(5 + len)
         }
-        _ => Err(EntropyError::Corrupt("unknown block mode")),
+        m => Err(EntropyError::UnknownMode(m)),
     }
 }
 

@@ -14,6 +14,8 @@ pub enum EntropyError {
     Truncated,
     /// The block is malformed (bad table, bad bitstream, sizes that do not add up).
     Corrupt(&'static str),
+    /// A block mode this decoder does not know (written by a newer encoder).
+    UnknownMode(u8),
 }
 
 impl fmt::Display for EntropyError {
@@ -21,6 +23,7 @@ impl fmt::Display for EntropyError {
         match self {
             EntropyError::Truncated => f.write_str("entropy block is truncated"),
             EntropyError::Corrupt(why) => write!(f, "entropy block is corrupt: {why}"),
+            EntropyError::UnknownMode(m) => write!(f, "unknown block mode {m}"),
         }
     }
 }

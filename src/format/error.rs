@@ -45,6 +45,11 @@ impl From<EntropyError> for Error {
         match e {
             EntropyError::Truncated => Error::Corrupt(String::from("entropy block is truncated")),
             EntropyError::Corrupt(why) => Error::Corrupt(alloc::format!("entropy block: {why}")),
+            // Blocks are decoded only after their checksum verified: an unknown mode is a
+            // newer encoder's, not damage.
+            EntropyError::UnknownMode(m) => Error::Unsupported(alloc::format!(
+                "block mode {m} (written by a newer zipnn-wasm; update to read this file)"
+            )),
         }
     }
 }
