@@ -14,13 +14,13 @@ const CENTRAL: u32 = 0x0201_4b50;
 const LOCAL: u32 = 0x0403_4b50;
 
 fn u16_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?) as u64)
+    Some(u16::from_le_bytes(b.get(at..at.checked_add(2)?)?.try_into().ok()?) as u64)
 }
 fn u32_at(b: &[u8], at: usize) -> Option<u64> {
-    Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?) as u64)
+    Some(u32::from_le_bytes(b.get(at..at.checked_add(4)?)?.try_into().ok()?) as u64)
 }
 fn u64_at(b: &[u8], at: usize) -> Option<u64> {
-    u64::from_le_bytes(b.get(at..at + 8)?.try_into().ok()?).into()
+    u64::from_le_bytes(b.get(at..at.checked_add(8)?)?.try_into().ok()?).into()
 }
 
 /// (central directory offset, entry count), from the end-of-central-directory records.
@@ -103,7 +103,7 @@ pub fn tensors(data: &[u8]) -> Option<Vec<Tensor>> {
             dtype: None,
             shape: Vec::new(),
             start,
-            end: start + usize_,
+            end: start.checked_add(usize_)?,
         });
     }
     Some(out)

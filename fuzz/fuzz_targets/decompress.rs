@@ -1,0 +1,67 @@
+//! The container decoder on arbitrary bytes: `zipnn_wasm::decompress` (format detection, then
+//! `.znw`, ZipNN frames or `.znn.safetensors`), and for `.znw` input the index, the in-place
+//! decoder and the multi-threaded decoder, which must all agree. `.znw` input is decoded a
+//! second time with its checksums recomputed.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+use zipnn_wasm::format::znw;
+use zipnn_wasm_fuzz::*;
+
+fuzz_target!(|data: &[u8]| {
+    begin(data.len());
+    check(data);
+    // Mutations rarely keep the checksums right: decode once more with them recomputed, so
+    // the record walker and the entropy decoders see the mutated structure.
+    let mut fixed = data.to_vec();
+    if fix_znw_checksums(&mut fixed) {
+        check(&fixed);
+    }
+});
+
+fn check(data: &[u8]) {
+    let lim = limits();
+    let r = zipnn_wasm::decompress(data, &lim);
+    match &r {
+        Ok(out) => assert!(out.len() as u64 <= lim.max_output),
+        Err(e) => check_error(e, DATA_ERRORS),
+    }
+    if !data.starts_with(&znw::MAGIC) {
+        return;
+    }
+    let idx = znw::index(data, &lim);
+    if let Err(e) = &idx {
+        check_error(e, DATA_ERRORS);
+    }
+    match &r {
+        Ok(out) => {
+            let (header, chunks) = idx.expect("decoded, yet the index fails");
+            if let Some(t) = header.total_size {
+                assert_eq!(t, out.len() as u64);
+            }
+            let mut at = 0u64;
+            for c in &chunks {
+                assert_eq!(c.offset, at);
+                assert!(c.body_offset + c.head.body_len as usize <= data.len());
+                at += c.head.raw_len as u64;
+            }
+            assert_eq!(at, out.len() as u64);
+            let mut buf = vec![0u8; out.len()];
+            assert_eq!(znw::decompress_into(data, &mut buf, 1), Ok(out.len()));
+            assert!(buf == *out, "decompress_into differs");
+            if chunks.len() > 1 {
+                let par = znw::decompress(data, &lim, 3).expect("threads=3 fails where 1 works");
+                assert!(par == *out, "multi-threaded decode differs");
+            }
+        }
+        Err(_) => {
+            // The index may be fine (a body is bad); then decoding into a buffer fails too.
+            if let Ok((_, chunks)) = &idx {
+                let total = chunks
+                    .last()
+                    .map_or(0, |c| c.offset + c.head.raw_len as u64);
+                let mut buf = vec![0u8; total as usize];
+                assert!(znw::decompress_into(data, &mut buf, 1).is_err());
+            }
+        }
+    }
+}
