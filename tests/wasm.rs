@@ -194,3 +194,35 @@ fn zipnn_fixtures_decode_exactly() {
         }
     }
 }
+
+#[wasm_bindgen_test]
+fn sampled_bit_flips_and_truncations_of_a_large_file_are_detected() {
+    let mut rng = Rng(61);
+    let data = bf16_weights(&mut rng, 2_000_000);
+    let opts = Options {
+        dtype: DTypeChoice::Fixed(DType::BF16),
+        ..Options::default()
+    };
+    let packed = znw::compress(&data, &opts).unwrap();
+    for _ in 0..300 {
+        let bit = rng.below(packed.len() as u64 * 8) as usize;
+        let mut p = packed.clone();
+        p[bit / 8] ^= 1 << (bit % 8);
+        let e = zipnn_wasm::decompress(&p, &Limits::default()).expect_err("flip undetected");
+        assert!(
+            matches!(
+                e.code(),
+                "ZNN_CORRUPT" | "ZNN_TRUNCATED" | "ZNN_NOT_COMPRESSED" | "ZNN_UNSUPPORTED"
+            ),
+            "bit {bit}: {e}"
+        );
+    }
+    for _ in 0..50 {
+        let cut = rng.below(packed.len() as u64) as usize;
+        assert!(
+            zipnn_wasm::decompress(&packed[..cut], &Limits::default()).is_err(),
+            "cut {cut}"
+        );
+    }
+    assert!(zipnn_wasm::decompress(&packed, &Limits::default()).unwrap() == data);
+}
