@@ -19,26 +19,8 @@ pub const HUF4: u8 = 2;
 pub const FSE: u8 = 3;
 pub const SPARSE: u8 = 4;
 
-/// Order-0 histogram of a byte stream.
-pub fn histogram(src: &[u8]) -> [u32; 256] {
-    // Four sub-histograms break the store-to-load dependency on runs of equal bytes.
-    let mut h = [[0u32; 256]; 4];
-    let mut chunks = src.chunks_exact(4);
-    for c in &mut chunks {
-        h[0][c[0] as usize] += 1;
-        h[1][c[1] as usize] += 1;
-        h[2][c[2] as usize] += 1;
-        h[3][c[3] as usize] += 1;
-    }
-    for &b in chunks.remainder() {
-        h[0][b as usize] += 1;
-    }
-    let mut out = [0u32; 256];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = h[0][i] + h[1][i] + h[2][i] + h[3][i];
-    }
-    out
-}
+/// Order-0 histogram of a byte stream (shared with the tANS coder).
+pub use super::fse::histogram;
 
 /// Order-0 entropy of the histogram in bits (a lower bound on any order-0 coder's payload).
 pub fn entropy_bits(counts: &[u32; 256], n: usize) -> f64 {
