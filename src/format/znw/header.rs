@@ -146,16 +146,26 @@ impl Header {
                 "header flags {flags:#x}"
             )));
         }
+        // Reserved bytes and an unused size must be 0, so that every header has exactly one
+        // encoding and a later version can give them a meaning.
+        if r.u16()? != 0 {
+            return Err(Error::corrupt("reserved header bits set"));
+        }
         r.pos = PREFIX_LEN;
         let total = r.u64()?;
         let total_size = (flags & FLAG_SIZE_KNOWN != 0).then_some(total);
+        if total_size.is_none() && total != 0 {
+            return Err(Error::corrupt("total size given but flagged unknown"));
+        }
         let max_chunk = r.u32()?;
         if max_chunk == 0 || max_chunk > MAX_CHUNK {
             return Err(Error::corrupt("chunk size out of range"));
         }
         let container = Container::from_code(r.u8()?)
             .ok_or_else(|| Error::Unsupported("unknown container kind".into()))?;
-        r.bytes(3)?;
+        if r.bytes(3)? != [0, 0, 0] {
+            return Err(Error::corrupt("reserved header bits set"));
+        }
         let n = r.u32()? as usize;
         // Each segment takes at least 21 bytes, so `n` cannot make us allocate beyond the header.
         if n > body.len() / 21 {
