@@ -1,25 +1,38 @@
 //! Split elements into byte groups and merge them back.
 //!
 //! Layout of a split: group `g` holds byte `g` of every element, after the sign move for
-//! bf16/fp32, so for those the *last* group is the exponent. Group `g` of an `n`-element input
-//! is `out[g*n .. (g+1)*n]`: one contiguous scratch buffer, no per-group allocation.
+//! bf16/fp16/fp32, so for those the *last* group is the exponent. Group `g` of an `n`-element
+//! input is `out[g*n .. (g+1)*n]`: one contiguous scratch buffer, no per-group allocation.
 //!
-//! The loops are written over `chunks_exact` so that LLVM vectorises them (SSE2 natively,
-//! simd128 in wasm): the merge runs once per decoded byte and must stay far below the entropy
-//! decoder's cost.
+//! The merge runs once per decoded byte and must stay far below the entropy decoder's cost, so
+//! every loop is a plain zip over `chunks_exact` with whole-word arithmetic: LLVM vectorises
+//! exactly this shape (SSE2 natively, simd128 in wasm; bench/NOTES.md has the generated code).
+//! Writing the two bytes of the sign move separately, or in fixed-size blocks, did not vectorise
+//! as well.
 
 use super::DType;
 
-/// Sign-move for one bfloat16 (little-endian bytes `lo`, `hi`) → (sign+mantissa, exponent).
+/// The sign move of one 16-bit float, on the little-endian word `v` → (sign+mantissa, exponent):
+/// the sign (bit 15) goes next to the 7 mantissa bits, the 8 exponent bits become one byte.
 #[inline(always)]
-fn bf16_fwd(lo: u8, hi: u8) -> (u8, u8) {
-    ((hi & 0x80) | (lo & 0x7F), (hi << 1) | (lo >> 7))
+fn sign_move(v: u16) -> (u8, u8) {
+    ((v & 0x7F) as u8 | (v >> 8) as u8 & 0x80, (v >> 7) as u8)
 }
 
-/// Inverse of [`bf16_fwd`]: (sign+mantissa, exponent) → little-endian bytes (lo, hi).
+/// Inverse of [`sign_move`]: `e << 7` puts exponent bit 0 at bit 7 and the other seven at
+/// 8..15; the mantissa keeps bits 0..7 and the sign goes back to bit 15.
 #[inline(always)]
-fn bf16_inv(m: u8, e: u8) -> (u8, u8) {
-    (((e & 1) << 7) | (m & 0x7F), (m & 0x80) | (e >> 1))
+fn sign_unmove(m: u8, e: u8) -> u16 {
+    (e as u16) << 7 | (m as u16 & 0x7F) | (m as u16 & 0x80) << 8
+}
+
+/// Makes `out` exactly `len` bytes long without re-zeroing what it already holds (callers
+/// overwrite every byte; only growth is zero-filled, once).
+fn set_len(out: &mut alloc::vec::Vec<u8>, len: usize) {
+    if out.len() < len {
+        out.resize(len, 0);
+    }
+    out.truncate(len);
 }
 
 /// Splits `src` (whose length must be a multiple of `dtype.size()`) into `dtype.groups()` groups,
@@ -28,8 +41,7 @@ pub fn split(dtype: DType, src: &[u8], out: &mut alloc::vec::Vec<u8>) {
     let w = dtype.size();
     debug_assert_eq!(src.len() % w, 0);
     let n = src.len() / w;
-    out.clear();
-    out.resize(src.len(), 0);
+    set_len(out, src.len());
     match dtype {
         DType::Bytes | DType::F8E4M3 | DType::F8E5M2 => out.copy_from_slice(src),
         // fp16 gets the same sign move: exponent + top 3 mantissa bits in one byte measured
@@ -37,7 +49,7 @@ pub fn split(dtype: DType, src: &[u8], out: &mut alloc::vec::Vec<u8>) {
         DType::BF16 | DType::F16 => {
             let (g0, g1) = out.split_at_mut(n);
             for ((x, a), b) in src.chunks_exact(2).zip(g0).zip(g1) {
-                (*a, *b) = bf16_fwd(x[0], x[1]);
+                (*a, *b) = sign_move(u16::from_le_bytes([x[0], x[1]]));
             }
         }
         DType::F32 => {
@@ -47,7 +59,7 @@ pub fn split(dtype: DType, src: &[u8], out: &mut alloc::vec::Vec<u8>) {
             for ((((x, a), b), c), d) in src.chunks_exact(4).zip(g0).zip(g1).zip(g2).zip(g3) {
                 *a = x[0];
                 *b = x[1];
-                (*c, *d) = bf16_fwd(x[2], x[3]);
+                (*c, *d) = sign_move(u16::from_le_bytes([x[2], x[3]]));
             }
         }
     }
@@ -61,31 +73,57 @@ pub fn merge(dtype: DType, groups: &[&[u8]], dst: &mut [u8]) {
     debug_assert!(groups.iter().all(|g| g.len() * w == dst.len()));
     match dtype {
         DType::Bytes | DType::F8E4M3 | DType::F8E5M2 => dst.copy_from_slice(groups[0]),
-        DType::BF16 | DType::F16 => merge_bf16(groups[0], groups[1], dst),
-        DType::F32 => {
-            let it = dst
-                .chunks_exact_mut(4)
-                .zip(groups[0])
-                .zip(groups[1])
-                .zip(groups[2])
-                .zip(groups[3]);
-            for ((((x, &a), &b), &c), &d) in it {
-                let (lo, hi) = bf16_inv(c, d);
-                x[0] = a;
-                x[1] = b;
-                x[2] = lo;
-                x[3] = hi;
-            }
-        }
+        DType::BF16 | DType::F16 => merge_16(groups[0], groups[1], dst),
+        DType::F32 => merge_32(groups[0], groups[1], groups[2], groups[3], dst),
     }
 }
 
-/// bf16 merge on u16 lanes: the compiler turns this into wide shifts/masks.
-fn merge_bf16(m: &[u8], e: &[u8], dst: &mut [u8]) {
+/// Two groups (sign+mantissa, exponent) → 16-bit elements.
+fn merge_16(m: &[u8], e: &[u8], dst: &mut [u8]) {
     for ((x, &m), &e) in dst.chunks_exact_mut(2).zip(m).zip(e) {
-        let (lo, hi) = bf16_inv(m, e);
-        x[0] = lo;
-        x[1] = hi;
+        x.copy_from_slice(&sign_unmove(m, e).to_le_bytes());
+    }
+}
+
+/// Four groups (bytes 0 and 1, sign+mantissa, exponent) → 32-bit elements.
+///
+/// In blocks of 64 elements through two small stack buffers of 16-bit halves: LLVM vectorises
+/// each pass 8 or 16 lanes wide, where one pass over 32-bit words got only 4 lanes and cost
+/// ~2.5× the instructions (bench/NOTES.md).
+fn merge_32(a: &[u8], b: &[u8], m: &[u8], e: &[u8], dst: &mut [u8]) {
+    const S: usize = 64;
+    let mut d = dst.chunks_exact_mut(4 * S);
+    let (mut a, mut b, mut m, mut e) = (
+        a.chunks_exact(S),
+        b.chunks_exact(S),
+        m.chunks_exact(S),
+        e.chunks_exact(S),
+    );
+    for x in &mut d {
+        let (Some(a), Some(b), Some(m), Some(e)) = (a.next(), b.next(), m.next(), e.next()) else {
+            break;
+        };
+        let mut low = [0u16; S];
+        let mut high = [0u16; S];
+        for ((l, &a), &b) in low.iter_mut().zip(a).zip(b) {
+            *l = a as u16 | (b as u16) << 8;
+        }
+        for ((h, &m), &e) in high.iter_mut().zip(m).zip(e) {
+            *h = sign_unmove(m, e);
+        }
+        for ((x, &l), &h) in x.chunks_exact_mut(4).zip(&low).zip(&high) {
+            x.copy_from_slice(&(l as u32 | (h as u32) << 16).to_le_bytes());
+        }
+    }
+    let it = d.into_remainder().chunks_exact_mut(4);
+    let it = it
+        .zip(a.remainder())
+        .zip(b.remainder())
+        .zip(m.remainder())
+        .zip(e.remainder());
+    for ((((x, &a), &b), &m), &e) in it {
+        let v = a as u32 | (b as u32) << 8 | (sign_unmove(m, e) as u32) << 16;
+        x.copy_from_slice(&v.to_le_bytes());
     }
 }
 
@@ -122,6 +160,11 @@ mod tests {
             })
             .collect();
         roundtrip(DType::F32, &f32s);
+        // Sizes around the merge's block of 64 elements.
+        for n in [0usize, 1, 63, 64, 65, 127, 128, 200] {
+            roundtrip(DType::F32, &f32s[..4 * n]);
+            roundtrip(DType::BF16, &all16[..2 * n]);
+        }
         let bytes: Vec<u8> = (0..=255).collect();
         for dt in [DType::Bytes, DType::F8E4M3, DType::F8E5M2] {
             roundtrip(dt, &bytes);

@@ -267,6 +267,20 @@ impl<'a> BackwardReader<'a> {
         self.pos = pos;
     }
 
+    /// Moves the reader so that `remaining` bits (at most all of them) are left to read: the
+    /// inverse of [`bits_remaining`](Self::bits_remaining). Leaves a hot loop's [`lane`] form.
+    pub fn seek_remaining(&mut self, remaining: usize) {
+        let remaining = remaining.min(self.src.len() * 8);
+        self.pos = remaining / 8;
+        self.nbits = (remaining % 8) as u32;
+        // The low `nbits` bits of the partly read byte, left-aligned; zeros below them.
+        self.bits = match self.src.get(self.pos) {
+            Some(&b) if self.nbits > 0 => ((b as u64) << 56) << (8 - self.nbits),
+            _ => 0,
+        };
+        self.overrun = false;
+    }
+
     /// True once a read went past the start of the stream.
     #[inline(always)]
     pub fn overrun(&self) -> bool {
@@ -294,6 +308,49 @@ pub fn refill_marked(src: &[u8], bits: &mut u64, pos: &mut usize) {
     *pos -= (tz >> 3) as usize;
     let m = tz & 7; // new marker position
     *bits = (b | (1u64 << m)) & (u64::MAX << m);
+}
+
+/// The form of a backward stream in the hot decoding loops, as in zstd's fast Huffman loops:
+/// one stream of several that share the slice `src`, its bytes from `start` on. With `w` the
+/// eight bytes `src[end - 8..end]` as a little-endian word, the state is `bits = (w | 1) << t`
+/// for the `t` (0..=63) top bits of `w` already consumed. The `1` marks where the unconsumed
+/// bits end: `trailing_zeros(bits) == t`, so no bit count is kept; the `63 - t` bits above the
+/// marker are loaded (bit 0 of `w` is not: it is read after the next refill). A lookup peeks at
+/// the top bits and consumes with `bits <<= n`; a refill moves `end` back by the whole bytes
+/// consumed and reloads, leaving at least 56 bits loaded. The state is `(bits, end)`.
+pub mod lane {
+    /// Enters the form for a stream at `src[start..]` with `remaining` bits left to read
+    /// (e.g. [`BackwardReader::bits_remaining`](super::BackwardReader::bits_remaining)).
+    /// `None` if fewer than 8 bytes hold them.
+    #[inline]
+    pub fn enter(src: &[u8], start: usize, remaining: usize) -> Option<(u64, usize)> {
+        let end = start + remaining.div_ceil(8);
+        if end < start + 8 {
+            return None;
+        }
+        let t = (end - start) * 8 - remaining; // 0..=7: the top bits that are not data
+        let w = u64::from_le_bytes(*src.get(..end)?.last_chunk::<8>()?);
+        Some(((w | 1) << t, end))
+    }
+
+    /// Reloads after up to 56 bits were consumed since the last (re)load; afterwards at least
+    /// 56 bits are loaded. Requires `end >= start + 15` (so the new word is still inside the
+    /// stream, checked by the caller); outside `src` it does nothing.
+    #[inline(always)]
+    pub fn refill(src: &[u8], bits: &mut u64, end: &mut usize) {
+        let t = bits.trailing_zeros();
+        let new_end = end.wrapping_sub((t >> 3) as usize);
+        if let Some(w) = src.get(..new_end).and_then(|s| s.last_chunk::<8>()) {
+            *end = new_end;
+            *bits = (u64::from_le_bytes(*w) | 1) << (t & 7);
+        }
+    }
+
+    /// Bits of the stream at `src[start..]` not consumed yet.
+    #[inline]
+    pub fn remaining(start: usize, bits: u64, end: usize) -> usize {
+        (end - start) * 8 - bits.trailing_zeros() as usize
+    }
 }
 
 /// Forward LSB-first reader over a byte slice; bits past the end read as zero.
@@ -449,6 +506,38 @@ mod tests {
             assert_eq!(a.read(1), b.read(1));
         }
         assert!(a.is_exhausted());
+    }
+
+    #[test]
+    fn lane_form_matches() {
+        let mut rng = XorShift(77);
+        // Two streams back to back; the lane reads the second one.
+        let data: Vec<u8> = (0..400).map(|_| rng.next() as u8 | 0x80).collect();
+        let start = 123;
+        let stream = &data[start..];
+        let mut a = BackwardReader::new(stream).unwrap();
+        let mut b = a;
+        let (mut bits, mut end) = lane::enter(&data, start, a.bits_remaining()).unwrap();
+        let mut n = 0u32;
+        while end >= start + 15 {
+            let mut vals = vec![];
+            for i in 0..5 {
+                let k = (n + i) % 11 + 1;
+                vals.push((bits >> (64 - k), k));
+                bits <<= k;
+            }
+            lane::refill(&data, &mut bits, &mut end);
+            for (v, k) in vals {
+                assert_eq!(b.read(k), v);
+            }
+            assert_eq!(lane::remaining(start, bits, end), b.bits_remaining());
+            n += 1;
+        }
+        a.seek_remaining(lane::remaining(start, bits, end));
+        while a.bits_remaining() > 0 {
+            assert_eq!(a.read(1), b.read(1));
+        }
+        assert!(a.is_exhausted() && b.is_exhausted());
     }
 
     #[test]

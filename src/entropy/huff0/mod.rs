@@ -19,7 +19,7 @@
 //! multi-symbol table whose `u64` entries hold up to four symbols, their count and the bits they
 //! consume; the four streams are decoded interleaved.
 
-use super::bit_io::{refill_marked, BackwardReader, BitWriter};
+use super::bit_io::{lane, BackwardReader};
 use super::fse;
 use super::EntropyError;
 use alloc::boxed::Box;
@@ -137,12 +137,13 @@ fn canonical_codes(weights: &Weights) -> [(u16, u8); 256] {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-/// Multi-symbol entry layout: bits consumed in bits 0..6 (so `bits <<= e` needs no extraction:
-/// x86 and wasm shifts use the count mod 64, keeping the lookup chain short), symbols in bytes
-/// 1..5 (stored as the whole word `e >> 8`; bytes past the count are overwritten by the next
-/// store), count - 1 in bits 62..64 (so the count is provably 1..=4, which lets the compiler
-/// drop bounds checks).
-const MULTI_SYMS_SHIFT: u32 = 8;
+/// Multi-symbol entry layout: symbols in bytes 0..4, so the entry is stored as it is (8 bytes;
+/// the bytes past the count are overwritten by the next store); bits consumed in bits 56..62
+/// and count - 1 in bits 62..64, so `e >> 56` is the shift (x86 and wasm shift by the count mod
+/// 64) and `e >> 62` needs no mask, and the count is provably 1..=4, which lets the compiler
+/// drop bounds checks.
+const MULTI_SYMS_SHIFT: u32 = 0;
+const MULTI_USED_SHIFT: u32 = 56;
 const MULTI_COUNT_SHIFT: u32 = 62;
 
 /// Decoding tables for one tree description. Build once, decode many blocks.
@@ -153,6 +154,8 @@ pub struct DecodeTable {
     /// Indexed by the next 11 bits: up to four symbols whose codes lie wholly in the window
     /// (layout above).
     multi: Box<[u64; LOOKUP_SIZE]>,
+    /// Work space of [`build_multi`](Self::build_multi).
+    levels: Box<[u64; LOOKUP_SIZE]>,
 }
 
 impl Default for DecodeTable {
@@ -168,6 +171,7 @@ impl DecodeTable {
             table_log: 1,
             single: Box::new([0; LOOKUP_SIZE]),
             multi: Box::new([0; LOOKUP_SIZE]),
+            levels: Box::new([0; LOOKUP_SIZE]),
         }
     }
 
@@ -202,103 +206,168 @@ impl DecodeTable {
         let tl = weights.table_log;
         self.table_log = tl;
         let codes = canonical_codes(weights);
-        // Each code of length `len` owns 2^(11 - len) consecutive windows.
+        // (symbol, length, code) by code length, shortest first: a counting sort.
+        let mut next = [0usize; LOOKUP_BITS as usize + 1];
+        for &(_, len) in &codes[..weights.symbols] {
+            next[len as usize] += 1;
+        }
+        let mut n = 0;
+        for x in &mut next[1..] {
+            (*x, n) = (n, n + *x);
+        }
+        let mut by_len = [(0u8, 0u8, 0u16); 256];
         for (s, &(code, len)) in codes[..weights.symbols].iter().enumerate() {
             if len > 0 {
-                let shift = LOOKUP_BITS - len as u32;
-                let first = (code as usize) << shift;
-                let e = s as u16 | (len as u16) << 8;
-                self.single[first..first + (1 << shift)].fill(e);
+                by_len[next[len as usize]] = (s as u8, len, code);
+                next[len as usize] += 1;
             }
         }
-        for (i, m) in self.multi.iter_mut().enumerate() {
-            let mut used = 0u32;
-            let mut syms = 0u64;
-            let mut count = 0u32;
-            while count < max_per_lookup {
-                // The window's remaining bits, zero-filled below: a code that fits in them
-                // decodes the same whatever follows. (A branch-free variant measured slower.)
-                let e = self.single[(i << used) & (LOOKUP_SIZE - 1)];
-                let len = (e >> 8) as u32;
-                if used + len > LOOKUP_BITS {
-                    break;
+        let by_len = &by_len[..n];
+        // Each code of length `len` owns 2^(11 - len) consecutive windows.
+        for &(s, len, code) in by_len {
+            let shift = LOOKUP_BITS - len as u32;
+            let first = (code as usize) << shift;
+            let e = s as u16 | (len as u16) << 8;
+            self.single[first..first + (1 << shift)].fill(e);
+        }
+        self.build_multi(by_len, max_per_lookup);
+    }
+
+    /// The multi-symbol table, by levels instead of window by window. Level `c` holds, for every
+    /// `k` in 0..=10 (at `levels[2^k .. 2^(k+1)]`), the entries of all `k`-bit windows decoded to
+    /// at most `c` symbols (count in the top bits; 0 = no code fits). A window that starts with
+    /// code `s` of length `l` decodes to `s` followed by the level `c - 1` entry of its remaining
+    /// `k - l` bits, so each level is a few slice-to-slice copies with `s` prepended, which
+    /// vectorise; the full 11-bit table is the last level. Levels are computed in place (larger
+    /// `k` first: they read only smaller ones). About 4 × 2048 simple entry updates per table,
+    /// several times fewer instructions than decoding each window symbol by symbol.
+    fn build_multi(&mut self, by_len: &[(u8, u8, u16)], max: u32) {
+        let levels = &mut *self.levels;
+        levels.fill(0);
+        for _ in 1..max {
+            for k in (1..LOOKUP_BITS).rev() {
+                let (lower, this) = levels.split_at_mut(1 << k);
+                let this = &mut this[..1 << k];
+                this.fill(0);
+                for &(s, len, code) in by_len {
+                    let Some(rest) = k.checked_sub(len as u32) else {
+                        break;
+                    };
+                    let src = &lower[1 << rest..2 << rest];
+                    let dst = &mut this[(code as usize) << rest..][..1 << rest];
+                    prepend(dst, src, s, len, 1 << MULTI_COUNT_SHIFT);
                 }
-                syms |= ((e & 0xff) as u64) << (8 * count);
-                count += 1;
-                used += len;
             }
-            *m = used as u64 | syms << MULTI_SYMS_SHIFT | ((count - 1) as u64) << MULTI_COUNT_SHIFT;
+        }
+        // The lookup table: every 11-bit window starts with a code (the code is complete); its
+        // count field holds count - 1, which is the count of the entry it extends.
+        for &(s, len, code) in by_len {
+            let rest = LOOKUP_BITS - len as u32;
+            let src = &levels[1 << rest..2 << rest];
+            let dst = &mut self.multi[(code as usize) << rest..][..1 << rest];
+            prepend(dst, src, s, len, 0);
         }
     }
 
     /// Decodes one stream (`1x`) into `dst`.
     pub fn decode_1x(&self, stream: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
         let mut r = BackwardReader::new(stream)?;
-        let (mut bits, mut pos) = r.marked();
         let mut op = 0;
-        // A refill leaves >= 56 bits: five lookups of <= 11 bits.
-        while pos >= 8 {
-            let Some(w) = dst.get_mut(op..).and_then(|d| d.first_chunk_mut::<24>()) else {
-                break;
-            };
-            refill_marked(stream, &mut bits, &mut pos);
-            let mut o = 0;
-            for _ in 0..5 {
-                o = multi_step(&self.multi, &mut bits, w, o);
-            }
-            op += o;
+        if let Some(mut l) = lane::enter(stream, 0, r.bits_remaining()) {
+            op = self.hot_1(stream, 0, &mut l, dst, 0);
+            r.seek_remaining(lane::remaining(0, l.0, l.1));
         }
-        r.set_marked(bits, pos);
         self.tail(&mut r, dst, op)
     }
 
     /// Decodes a 6-byte jump table and four streams (`4x`) into `dst`.
     pub fn decode_4x(&self, streams: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
         let mut s = Split4::new(streams, dst)?;
-        let table = &*self.multi;
-        let body = s.body;
-        let mut bits = [0u64; 4];
-        let mut pos = [0usize; 4];
-        for k in 0..4 {
-            let (b, p) = s.r[k].marked();
-            bits[k] = b;
-            pos[k] = p + s.start[k];
-        }
         let mut op = [0usize; 4];
-        let [d0, d1, d2, d3] = &mut s.d;
-        // Hot loop: the four streams interleaved, five lookups each per refill; each lookup
-        // stores 8 bytes at an offset <= 16 of a 24-byte window of its segment.
-        loop {
-            if (0..4).any(|k| pos[k] < s.start[k] + 8) {
-                break;
-            }
-            let (Some(w0), Some(w1), Some(w2), Some(w3)) = (
-                window(d0, op[0]),
-                window(d1, op[1]),
-                window(d2, op[2]),
-                window(d3, op[3]),
-            ) else {
-                break;
-            };
+        let lanes = [0, 1, 2, 3].map(|k| lane::enter(s.body, s.start[k], s.r[k].bits_remaining()));
+        if let [Some(l0), Some(l1), Some(l2), Some(l3)] = lanes {
+            let mut lanes = [l0, l1, l2, l3];
+            self.hot_4x(&mut s, &mut lanes, &mut op);
+            // The streams differ in length: finish each one's fast part alone.
             for k in 0..4 {
-                refill_marked(body, &mut bits[k], &mut pos[k]);
-            }
-            let mut o = [0usize; 4];
-            for _ in 0..5 {
-                o[0] = multi_step(table, &mut bits[0], w0, o[0]);
-                o[1] = multi_step(table, &mut bits[1], w1, o[1]);
-                o[2] = multi_step(table, &mut bits[2], w2, o[2]);
-                o[3] = multi_step(table, &mut bits[3], w3, o[3]);
-            }
-            for k in 0..4 {
-                op[k] += o[k];
+                op[k] = self.hot_1(s.body, s.start[k], &mut lanes[k], s.d[k], op[k]);
+                let (bits, end) = lanes[k];
+                s.r[k].seek_remaining(lane::remaining(s.start[k], bits, end));
             }
         }
-        for k in 0..4 {
-            s.r[k].set_marked(bits[k], pos[k] - s.start[k]);
-            self.tail(&mut s.r[k], s.d[k], op[k])?;
+        for ((r, d), &op) in s.r.iter_mut().zip(s.d.iter_mut()).zip(&op) {
+            self.tail(r, d, op)?;
         }
         Ok(())
+    }
+
+    /// The four streams interleaved, five lookups each per refill, while every stream has
+    /// input for a refill and 24 bytes of output room. Each lookup stores 8 bytes into a small
+    /// stack buffer per stream (its offset <= 16 of 32 bytes); after five, 24 bytes of it are
+    /// copied to the stream's output. The buffers need no register of their own, which keeps
+    /// the four lanes' state in registers (writing straight into the outputs spilled).
+    #[inline(always)]
+    fn hot_4x(&self, s: &mut Split4, lanes: &mut [(u64, usize); 4], op: &mut [usize; 4]) {
+        let table = &*self.multi;
+        let body = s.body;
+        let mut stage = [[0u8; 32]; 4];
+        loop {
+            // Rounds that are safe for every stream: a round's refill moves `end` back by at
+            // most 7 bytes and needs `end >= start + 15`; a round writes at most 20 symbols and
+            // its copy needs 24 bytes of room. Checked once per batch, not per round.
+            let rounds = (0..4)
+                .map(|k| {
+                    let input = (lanes[k].1.saturating_sub(s.start[k] + 8)) / 7;
+                    let output = (s.d[k].len().saturating_sub(op[k] + 4)) / 20;
+                    input.min(output)
+                })
+                .min()
+                .unwrap_or(0);
+            if rounds == 0 {
+                break;
+            }
+            for _ in 0..rounds {
+                let mut o = [0usize; 4];
+                for _ in 0..5 {
+                    for k in 0..4 {
+                        o[k] = multi_step(table, &mut lanes[k].0, &mut stage[k], o[k]);
+                    }
+                }
+                for k in 0..4 {
+                    if let Some(w) = s.d[k].get_mut(op[k]..op[k] + 24) {
+                        w.copy_from_slice(&stage[k][..24]);
+                    }
+                    op[k] += o[k];
+                    let (bits, end) = &mut lanes[k];
+                    lane::refill(body, bits, end);
+                }
+            }
+        }
+    }
+
+    /// One stream (at `src[start..]`, in lane form) decoded into `dst` from `op` on, five
+    /// lookups per refill, while there is input for a refill and 24 bytes of output room.
+    /// Returns the new output position.
+    fn hot_1(
+        &self,
+        src: &[u8],
+        start: usize,
+        (bits, end): &mut (u64, usize),
+        dst: &mut [u8],
+        mut op: usize,
+    ) -> usize {
+        while *end >= start + 15 {
+            let Some(w) = dst.get_mut(op..).and_then(|d| d.first_chunk_mut::<24>()) else {
+                break;
+            };
+            let mut o = 0;
+            for _ in 0..5 {
+                o = multi_step(&self.multi, bits, w, o);
+            }
+            op += o;
+            lane::refill(src, bits, end);
+        }
+        op
     }
 
     /// Reference decoder for `4x`: one symbol per lookup, every read checked, no fast path.
@@ -332,7 +401,7 @@ impl DecodeTable {
             r.refill();
             let e = self.multi[r.peek11()];
             let count = ((e >> MULTI_COUNT_SHIFT) + 1) as usize;
-            let len = e as u32 & 63;
+            let len = multi_used(e);
             match dst.get_mut(op..op + count) {
                 Some(o) if len <= r.loaded() => {
                     o.copy_from_slice(&(e >> MULTI_SYMS_SHIFT).to_le_bytes()[..count]);
@@ -361,21 +430,39 @@ impl DecodeTable {
     }
 }
 
-/// The 24 bytes of `d` from `op`, if there are that many.
+/// Symbols held by an entry of a table level under construction (at most three).
+const LEVEL_SYMS: u64 = 0xFF_FFFF << MULTI_SYMS_SHIFT;
+
+/// The bits a multi-symbol entry consumes.
 #[inline(always)]
-fn window(d: &mut [u8], op: usize) -> Option<&mut [u8; 24]> {
-    d.get_mut(op..).and_then(|d| d.first_chunk_mut::<24>())
+fn multi_used(e: u64) -> u32 {
+    (e >> MULTI_USED_SHIFT) as u32 & 63
+}
+
+/// `dst[i]` = symbol `s` (a code of `len` bits) followed by what `src[i]` holds: its symbols
+/// move up one byte, its bit count grows by `len`, its count by `count_inc`'s field.
+#[inline(always)]
+fn prepend(dst: &mut [u64], src: &[u64], s: u8, len: u8, count_inc: u64) {
+    let add = (s as u64) << MULTI_SYMS_SHIFT | (len as u64) << MULTI_USED_SHIFT | count_inc;
+    for (d, &e) in dst.iter_mut().zip(src) {
+        *d = ((e & LEVEL_SYMS) << 8) + (e & !LEVEL_SYMS) + add;
+    }
 }
 
 /// One multi-symbol lookup: stores the entry at `w[o..o + 8]`, returns the next offset.
-/// Callers make at most five steps per window, so `o <= 16` here.
+/// Callers make at most five steps per window from offset 0, so `o <= 16` here.
 #[inline(always)]
-fn multi_step(table: &[u64; LOOKUP_SIZE], bits: &mut u64, w: &mut [u8; 24], o: usize) -> usize {
+fn multi_step<const N: usize>(
+    table: &[u64; LOOKUP_SIZE],
+    bits: &mut u64,
+    w: &mut [u8; N],
+    o: usize,
+) -> usize {
     let e = table[(*bits >> (64 - LOOKUP_BITS)) as usize];
     if let Some(out) = w.get_mut(o..o + 8) {
-        out.copy_from_slice(&(e >> MULTI_SYMS_SHIFT).to_le_bytes());
+        out.copy_from_slice(&e.to_le_bytes());
     }
-    *bits <<= e & 63;
+    *bits <<= multi_used(e);
     o + (e >> MULTI_COUNT_SHIFT) as usize + 1
 }
 
@@ -427,8 +514,35 @@ pub fn decompress_1x(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
 /// Decodes a tree description + jump table + four streams (zstd's `HUF_compress4X` output)
 /// into `dst` (its length is the regenerated size).
 pub fn decompress_4x(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
-    let (t, used) = DecodeTable::read(src)?;
-    t.decode_4x(&src[used..], dst)
+    with_table(|t| {
+        let used = t.read_into(src)?;
+        t.decode_4x(&src[used..], dst)
+    })
+}
+
+/// Runs `f` with a decoding table of this thread's, so that blocks do not allocate and zero
+/// 20 KiB of tables each (every entry is rewritten by [`DecodeTable::read_into`]).
+#[cfg(feature = "std")]
+fn with_table<R>(f: impl FnOnce(&mut DecodeTable) -> R) -> R {
+    use core::cell::RefCell;
+    std::thread_local! {
+        static TABLE: RefCell<DecodeTable> = RefCell::new(DecodeTable::new());
+    }
+    let mut f = Some(f);
+    let shared = TABLE.try_with(|t| match t.try_borrow_mut() {
+        Ok(mut t) => f.take().map(|f| f(&mut t)),
+        Err(_) => None,
+    });
+    match (shared, f) {
+        (Ok(Some(r)), _) => r,
+        (_, Some(f)) => f(&mut DecodeTable::new()),
+        (_, None) => unreachable!("the closure ran but returned nothing"),
+    }
+}
+
+#[cfg(not(feature = "std"))]
+fn with_table<R>(f: impl FnOnce(&mut DecodeTable) -> R) -> R {
+    f(&mut DecodeTable::new())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -493,8 +607,9 @@ fn limited_code_lengths(counts: &[u32; 256], max_bits: u32) -> Option<[u8; 256]>
 /// A Huffman code ready to encode with, built from a histogram.
 #[derive(Clone)]
 pub struct EncodeTable {
-    /// code | length << 16, per symbol (length 0 = symbol absent).
-    codes: [u32; 256],
+    /// code << 8 | length, per symbol: one shift gives the code, one byte the length. An absent
+    /// symbol has length 64, which no flush of real codes reaches (see [`StreamWriter`]).
+    codes: [u64; 256],
     weights: Weights,
 }
 
@@ -532,9 +647,13 @@ impl EncodeTable {
             symbols: last + 1,
             table_log,
         };
-        let mut codes = [0u32; 256];
+        let mut codes = [0u64; 256];
         for (c, &(code, len)) in codes.iter_mut().zip(canonical_codes(&weights).iter()) {
-            *c = code as u32 | (len as u32) << 16;
+            *c = if len > 0 {
+                (code as u64) << 8 | len as u64
+            } else {
+                ABSENT
+            };
         }
         Some(EncodeTable { codes, weights })
     }
@@ -546,7 +665,10 @@ impl EncodeTable {
 
     /// Code length of `symbol` in bits (0 if it has no code).
     pub fn code_len(&self, symbol: u8) -> u32 {
-        self.codes[symbol as usize] >> 16
+        match self.codes[symbol as usize] {
+            ABSENT => 0,
+            e => (e & 0xff) as u32,
+        }
     }
 
     /// Payload bits for data with histogram `counts`; `None` if a counted symbol has no code.
@@ -554,11 +676,10 @@ impl EncodeTable {
         let mut bits = 0u64;
         for (&c, &code) in counts.iter().zip(self.codes.iter()) {
             if c > 0 {
-                let len = code >> 16;
-                if len == 0 {
+                if code == ABSENT {
                     return None;
                 }
-                bits += c as u64 * len as u64;
+                bits += c as u64 * (code & 0xff);
             }
         }
         Some(bits)
@@ -594,30 +715,22 @@ impl EncodeTable {
 
     /// Encodes one stream; returns `false` if `src` holds a symbol without a code.
     fn encode_stream(&self, src: &[u8], out: &mut Vec<u8>) -> bool {
-        let mut w = BitWriter::new(out);
-        let mut missing = 0u32;
-        let mut put = |w: &mut BitWriter, s: u8| {
-            let c = self.codes[s as usize];
-            let len = c >> 16;
-            missing |= (len == 0) as u32;
-            w.add_bits((c & 0xffff) as u64, len);
-        };
-        // Back to front (the decoder reads the last-written bits first); four codes of <= 11
-        // bits fit between flushes.
-        let chunks = src.chunks_exact(4);
-        for &s in chunks.remainder().iter().rev() {
-            put(&mut w, s);
+        let mut w = StreamWriter::new(out);
+        // Back to front: the decoder reads the last-written bits first.
+        let groups = src.chunks_exact(5);
+        for &s in groups.remainder().iter().rev() {
+            w.put(&self.codes, s);
         }
         w.flush();
-        for c in chunks.rev() {
-            put(&mut w, c[3]);
-            put(&mut w, c[2]);
-            put(&mut w, c[1]);
-            put(&mut w, c[0]);
+        for g in groups.rev() {
+            if let Ok(&[a, b, c, d, e]) = <&[u8; 5]>::try_from(g) {
+                for s in [e, d, c, b, a] {
+                    w.put(&self.codes, s);
+                }
+            }
             w.flush();
         }
-        w.finish();
-        missing == 0
+        w.finish()
     }
 
     /// Appends one stream (no description). `None` (nothing written) if `src` holds a symbol
@@ -665,11 +778,90 @@ impl EncodeTable {
     }
 }
 
-fn compress_with(src: &[u8], out: &mut Vec<u8>, four: bool) -> Option<usize> {
+/// The code table entry of a symbol without a code: 64 bits, more than five real codes and
+/// the pending bits can add up to between two flushes, so one test per flush finds it.
+const ABSENT: u64 = 64;
+
+/// A forward LSB-first bit writer for one Huffman stream, appending to a `Vec`: a 64-bit
+/// accumulator flushed every five codes (at most 7 bits stay pending, so five codes of <= 11
+/// bits fit, 62 bits) with one 8-byte store; a code costs a load, two shifts, an or and an add.
+/// Writes the same bits as [`BitWriter`](super::bit_io::BitWriter), which checks more per field.
+struct StreamWriter<'a> {
+    out: &'a mut Vec<u8>,
+    start: usize,
+    pos: usize,
+    acc: u64,
+    nbits: u32,
+    /// Set once a flush saw 64 or more bits: a symbol without a code was added.
+    absent: bool,
+}
+
+impl<'a> StreamWriter<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        let pos = out.len();
+        StreamWriter {
+            out,
+            start: pos,
+            pos,
+            acc: 0,
+            nbits: 0,
+            absent: false,
+        }
+    }
+
+    /// Adds one code (at most five between flushes).
+    #[inline(always)]
+    fn put(&mut self, codes: &[u64; 256], s: u8) {
+        let e = codes[s as usize];
+        self.acc |= (e >> 8) << (self.nbits & 63);
+        self.nbits += (e & 0xff) as u32;
+    }
+
+    /// Stores the whole accumulator and moves past its complete bytes.
+    #[inline(always)]
+    fn flush(&mut self) {
+        if self.out.len() < self.pos + 8 {
+            self.grow();
+        }
+        if let Some(w) = self.out.get_mut(self.pos..self.pos + 8) {
+            w.copy_from_slice(&self.acc.to_le_bytes());
+        }
+        self.absent |= self.nbits >= 64;
+        let nbytes = (self.nbits >> 3) & 7;
+        self.pos += nbytes as usize;
+        self.acc >>= nbytes * 8;
+        self.nbits &= 7;
+    }
+
+    /// Zero-fills ahead in steps of half the stream so far (filled once, amortised).
+    #[cold]
+    fn grow(&mut self) {
+        let written = self.pos - self.start;
+        self.out.resize(self.pos + 8 + (written / 2).max(1024), 0);
+    }
+
+    /// The end marker (a `1` bit), zeros to the byte boundary, the last store; trims the
+    /// vector to the stream's end. `false` (and the stream's bytes removed) if a symbol had no
+    /// code.
+    fn finish(mut self) -> bool {
+        self.acc |= 1 << self.nbits;
+        self.nbits += 1;
+        self.flush();
+        if self.nbits > 0 {
+            self.nbits = 8;
+            self.flush();
+        }
+        self.out
+            .truncate(if self.absent { self.start } else { self.pos });
+        !self.absent
+    }
+}
+
+fn compress_with(src: &[u8], counts: &[u32; 256], out: &mut Vec<u8>, four: bool) -> Option<usize> {
     if src.len() < MIN_INPUT {
         return None;
     }
-    let table = EncodeTable::from_counts(&histogram(src))?;
+    let table = EncodeTable::from_counts(counts)?;
     let start = out.len();
     table.write_description(out)?;
     let body = if four {
@@ -690,12 +882,23 @@ fn compress_with(src: &[u8], out: &mut Vec<u8>, four: bool) -> Option<usize> {
 /// cannot be described, or a stream would not fit the u16 jump table. The result may be larger
 /// than `src`: callers choose raw / RLE themselves.
 pub fn compress_4x(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
-    compress_with(src, out, true)
+    compress_with(src, &histogram(src), out, true)
+}
+
+/// [`compress_4x`] for a caller that already has `src`'s histogram (`counts` must be exactly
+/// that: a symbol counted as absent gets no code, and the block is then refused). Saves the
+/// second pass over the data that counting costs.
+pub fn compress_4x_with_counts(
+    src: &[u8],
+    counts: &[u32; 256],
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    compress_with(src, counts, out, true)
 }
 
 /// As [`compress_4x`] with one stream (no jump table, no stream-size limit).
 pub fn compress_1x(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
-    compress_with(src, out, false)
+    compress_with(src, &histogram(src), out, false)
 }
 
 /// Estimated size in bits of [`compress_4x`]'s output for data with histogram `counts`
@@ -970,6 +1173,47 @@ mod tests {
             let mut dst = vec![0u8; (rng.next() % 200) as usize];
             let _ = decompress_4x(&junk, &mut dst);
             let _ = decompress_1x(&junk, &mut dst);
+        }
+    }
+
+    /// The multi-symbol table is what decoding each window greedily with the single-symbol
+    /// table gives (the straightforward construction), for many trees and every lookup limit.
+    #[test]
+    fn multi_table_is_greedy_decoding() {
+        let mut rng = XorShift(12);
+        let mut t = DecodeTable::new();
+        for round in 0..200 {
+            let alphabet = 2 + (rng.next() % 200) as usize;
+            let src: Vec<u8> = (0..4000)
+                .map(|_| {
+                    let r = rng.next();
+                    ((r % alphabet as u64) >> (r >> 60 & (round % 8))) as u8
+                })
+                .collect();
+            let mut c = vec![];
+            if compress_4x(&src, &mut c).is_none() {
+                continue;
+            }
+            for max in 1..=MULTI_MAX {
+                t.read_into_limited(&c, max).unwrap();
+                for i in 0..LOOKUP_SIZE {
+                    let (mut used, mut syms, mut count) = (0u32, 0u64, 0u32);
+                    while count < max {
+                        let e = t.single[(i << used) & (LOOKUP_SIZE - 1)];
+                        let len = (e >> 8) as u32;
+                        if used + len > LOOKUP_BITS {
+                            break;
+                        }
+                        syms |= ((e & 0xff) as u64) << (8 * count);
+                        count += 1;
+                        used += len;
+                    }
+                    let want = (used as u64) << MULTI_USED_SHIFT
+                        | syms << MULTI_SYMS_SHIFT
+                        | ((count - 1) as u64) << MULTI_COUNT_SHIFT;
+                    assert_eq!(t.multi[i], want, "round {round}, max {max}, window {i}");
+                }
+            }
         }
     }
 

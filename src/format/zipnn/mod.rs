@@ -13,6 +13,7 @@
 
 pub mod safetensors;
 
+use crate::dtype::{self, DType};
 use crate::entropy::huff0;
 use crate::format::{to_usize, Error, Limits, Reader};
 use alloc::vec;
@@ -232,6 +233,17 @@ fn reordered_len(len: usize) -> usize {
 /// Decodes one frame (`frame` starts with its header) into `dst` (`orig_len` bytes).
 /// The result is the frame's payload: for delta frames, still XORed with the base.
 pub fn decode_frame(frame: &[u8], h: &FrameHeader, dst: &mut [u8]) -> Result<(), Error> {
+    decode_frame_with(frame, h, dst, &mut Vec::new())
+}
+
+/// [`decode_frame`] with a scratch buffer the caller reuses across frames (it grows to one
+/// chunk and is never zeroed again).
+fn decode_frame_with(
+    frame: &[u8],
+    h: &FrameHeader,
+    dst: &mut [u8],
+    scratch: &mut Vec<u8>,
+) -> Result<(), Error> {
     let n = h.dtype.streams();
     let total = dst.len();
     let chunk = to_usize(h.chunk())?;
@@ -250,9 +262,9 @@ pub fn decode_frame(frame: &[u8], h: &FrameHeader, dst: &mut [u8]) -> Result<(),
     let cum_at = |i: usize| u64::from_le_bytes(cum[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
 
     // Start offset of every stream's payload: stream b begins where stream b-1 ended.
-    let mut stream_start = vec![0u64; n];
+    let mut stream_start = [0u64; 4];
     let mut acc = payload_start as u64;
-    for (b, s) in stream_start.iter_mut().enumerate() {
+    for (b, s) in stream_start[..n].iter_mut().enumerate() {
         *s = acc;
         if chunks > 0 {
             acc = acc
@@ -266,21 +278,25 @@ pub fn decode_frame(frame: &[u8], h: &FrameHeader, dst: &mut [u8]) -> Result<(),
 
     // Up to one chunk (1 GiB at chunk_log2 30) on top of the output: fallible, so that a host
     // short of memory gets `TooLarge` instead of an abort.
-    let mut scratch = Vec::new();
-    scratch
-        .try_reserve_exact(chunk.min(total))
-        .map_err(|_| Error::TooLarge {
-            size: total as u64,
-            limit: total as u64,
-        })?;
-    scratch.resize(chunk.min(total), 0);
+    let need = chunk.min(total);
+    if scratch.len() < need {
+        scratch
+            .try_reserve_exact(need - scratch.len())
+            .map_err(|_| Error::TooLarge {
+                size: total as u64,
+                limit: total as u64,
+            })?;
+        scratch.resize(need, 0);
+    }
     for c in 0..chunks {
         let start = c * chunk;
         let len = chunk.min(total - start);
         let out = &mut dst[start..start + len];
-        // Decode the streams into scratch, stream b at offset sum of earlier stream lengths.
+        // Stream b's bytes: straight from the frame when stored as they are, else decoded into
+        // scratch (at the sum of the earlier streams' lengths); then merged into `out`.
+        let mut stored: [Option<core::ops::Range<usize>>; 4] = [None, None, None, None];
         let mut at = 0;
-        for (b, &base) in stream_start.iter().enumerate() {
+        for (b, &base) in stream_start[..n].iter().enumerate() {
             let i = b * chunks + c;
             let prev = if c == 0 { 0 } else { cum_at(i - 1) };
             let end = cum_at(i);
@@ -293,50 +309,75 @@ pub fn decode_frame(frame: &[u8], h: &FrameHeader, dst: &mut [u8]) -> Result<(),
             let k = stream_len(len, n, b);
             let d = &mut scratch[at..at + k];
             match types[i] {
-                0 if src.len() == k => d.copy_from_slice(src),
+                0 | 1 if src.len() == k => stored[b] = Some(s0..s1),
                 0 => return Err(Error::corrupt("ZipNN raw chunk has the wrong size")),
-                1 if src.len() == k => d.copy_from_slice(src),
                 1 if src.len() == 1 => d.fill(src[0]),
                 1 => huff0::decompress_4x(src, d)?,
                 t => return Err(Error::corrupt(alloc::format!("ZipNN chunk type {t}"))),
             }
             at += k;
         }
-        unsplit(h, &scratch[..len], out);
+        let mut parts: [&[u8]; 4] = [&[]; 4];
+        let mut at = 0;
+        for (b, part) in parts[..n].iter_mut().enumerate() {
+            let k = stream_len(len, n, b);
+            *part = match &stored[b] {
+                Some(r) => &frame[r.clone()],
+                None => &scratch[at..at + k],
+            };
+            at += k;
+        }
+        unsplit(h, &parts[..n], out);
     }
     Ok(())
 }
 
-/// Interleaves the streams back (byte `i` from stream `i % n`) and undoes the sign move.
-fn unsplit(h: &FrameHeader, streams: &[u8], out: &mut [u8]) {
-    let n = h.dtype.streams();
+/// Interleaves the streams back (byte `i` from stream `i % n`) and undoes the sign move, which
+/// ZipNN applies to the whole u32 words of a bf16/fp32 chunk: that part is exactly our byte
+/// grouping, so it goes through the vectorised [`dtype::merge`]; the few bytes after it are
+/// interleaved one by one.
+fn unsplit(h: &FrameHeader, parts: &[&[u8]], out: &mut [u8]) {
+    let n = parts.len();
     let len = out.len();
-    let mut base = 0;
-    for b in 0..n {
-        let k = stream_len(len, n, b);
-        for (j, &v) in streams[base..base + k].iter().enumerate() {
-            out[j * n + b] = v;
-        }
-        base += k;
+    let moved = h.bit_reorder == 1 && matches!(h.dtype, ZDType::BF16 | ZDType::F32);
+    let whole = if moved {
+        reordered_len(len)
+    } else {
+        len / n * n
+    };
+    let mut heads: [&[u8]; 4] = [&[]; 4];
+    for (head, p) in heads.iter_mut().zip(parts) {
+        *head = &p[..whole / n];
     }
-    if h.bit_reorder == 1 {
-        match h.dtype {
-            ZDType::BF16 => {
-                for x in out[..reordered_len(len)].chunks_exact_mut(2) {
-                    let (m, e) = (x[0], x[1]);
-                    x[0] = ((e & 1) << 7) | (m & 0x7F);
-                    x[1] = (m & 0x80) | (e >> 1);
-                }
+    let (body, rest) = out.split_at_mut(whole);
+    match (h.dtype, moved) {
+        (ZDType::BF16, true) => dtype::merge(DType::BF16, &heads[..2], body),
+        (ZDType::F32, true) => dtype::merge(DType::F32, &heads[..4], body),
+        _ => interleave(&heads[..n], body),
+    }
+    for (i, o) in rest.iter_mut().enumerate() {
+        let i = whole + i;
+        *o = parts[i % n][i / n];
+    }
+}
+
+/// `dst[i * n + b] = groups[b][i]` for `n` = 1, 2 or 4 groups, no bit moves (written as zips
+/// over whole elements so that it vectorises).
+fn interleave(groups: &[&[u8]], dst: &mut [u8]) {
+    match groups {
+        [a] => dst.copy_from_slice(a),
+        [a, b] => {
+            for ((x, &a), &b) in dst.chunks_exact_mut(2).zip(*a).zip(*b) {
+                x.copy_from_slice(&[a, b]);
             }
-            ZDType::F32 => {
-                for x in out[..reordered_len(len)].chunks_exact_mut(4) {
-                    let (m, e) = (x[2], x[3]);
-                    x[2] = ((e & 1) << 7) | (m & 0x7F);
-                    x[3] = (m & 0x80) | (e >> 1);
-                }
-            }
-            _ => {} // fp16 is written with 0; fp8 writes 1 but its path never moves bits
         }
+        [a, b, c, d] => {
+            let it = dst.chunks_exact_mut(4).zip(*a).zip(*b).zip(*c).zip(*d);
+            for ((((x, &a), &b), &c), &d) in it {
+                x.copy_from_slice(&[a, b, c, d]);
+            }
+        }
+        _ => {}
     }
 }
 
@@ -383,9 +424,15 @@ pub fn decompress(data: &[u8], base: Option<&[u8]>, limits: &Limits) -> Result<V
         })?;
     out.resize(total as usize, 0);
     let mut at = 0usize;
+    let mut scratch = Vec::new();
     for (pos, flen, h) in &frames {
         let len = h.orig_len as usize;
-        decode_frame(&data[*pos..pos + flen], h, &mut out[at..at + len])?;
+        decode_frame_with(
+            &data[*pos..pos + flen],
+            h,
+            &mut out[at..at + len],
+            &mut scratch,
+        )?;
         if h.delta != 0 {
             let base = base.ok_or_else(|| {
                 Error::Unsupported(

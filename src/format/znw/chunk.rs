@@ -148,7 +148,12 @@ pub fn decode(
         block::decode(body, dst)?
     } else {
         let n = dst.len() / groups;
-        scratch.resize(dst.len(), 0);
+        // Grown once to the largest chunk, never shrunk: chunks of other sizes must not
+        // zero-fill it again (every byte used is written by a block decoder first).
+        if scratch.len() < dst.len() {
+            scratch.resize(dst.len(), 0);
+        }
+        let scratch = &mut scratch[..dst.len()];
         // Raw groups are merged straight from the input; others are decoded into scratch.
         let mut raw: [Option<core::ops::Range<usize>>; 4] = [None, None, None, None];
         let mut pos = 0;

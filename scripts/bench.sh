@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Speed against zipnn 0.5.4, natively and in wasm (node), on the real-model corpus (`make bench`
+# runs setup, the model fetch and the builds first). Both benchmarks alternate their rounds with
+# zipnn's, which runs in helper processes (bench/zipnn_bench.py), so the ratios compare numbers
+# taken under the same load. Method and results: bench/NOTES.md.
+#
+#   scripts/bench.sh [FILE[:DTYPE]...]      default: minilm bf16/fp32/fp16 safetensors, english_g2 fp32
+#
+# Environment: BENCH_ROUNDS (default 5), BENCH_MIN_TIME (seconds per measurement and round,
+# default 0.2), BENCH_NICE (e.g. -10, needs root: a larger share of a busy machine, for both
+# sides alike), BENCH_ONLY=native|wasm.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+rounds="${BENCH_ROUNDS:-5}"
+min_time="${BENCH_MIN_TIME:-0.2}"
+run=()
+if [ -n "${BENCH_NICE:-}" ]; then run=(nice -n "$BENCH_NICE"); fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "bench: .venv missing (scripts/setup-python.sh); measuring without zipnn" >&2
+  zipnn=(--no-zipnn)
+else
+  zipnn=()
+fi
+
+echo "# zipnn-wasm vs zipnn 0.5.4 ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
+if [ "${BENCH_ONLY:-native}" != wasm ]; then
+  echo
+  echo "# native"
+  cargo bench --bench codec --quiet --no-run >&2
+  "${run[@]}" cargo bench --bench codec --quiet -- \
+    --rounds "$rounds" --min-time "$min_time" --parts "${zipnn[@]}" "$@"
+fi
+if [ "${BENCH_ONLY:-wasm}" != native ]; then
+  if [ ! -f pkg/dist/zipnn_wasm_bg.wasm ]; then
+    echo "bench: pkg/dist missing, run make wasm" >&2
+    exit 1
+  fi
+  echo
+  echo "# wasm in node $(node --version)"
+  "${run[@]}" node bench/wasm-bench.mjs --rounds "$rounds" --min-time "$min_time" "${zipnn[@]}" "$@"
+fi
