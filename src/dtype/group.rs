@@ -78,6 +78,47 @@ pub fn merge(dtype: DType, groups: &[&[u8]], dst: &mut [u8]) {
     }
 }
 
+/// Splits `w`-byte elements into `w` groups of their plain bytes (group `g` = byte `g`),
+/// without the sign move: chunks whose copies differ only in sign keep those copies intact
+/// in every group (FORMAT.md §3.1, chunk flag bit 0).
+pub fn split_plain(w: usize, src: &[u8], out: &mut alloc::vec::Vec<u8>) {
+    debug_assert_eq!(src.len() % w, 0);
+    let n = src.len() / w;
+    set_len(out, src.len());
+    for (g, group) in out.chunks_exact_mut(n.max(1)).take(w).enumerate() {
+        for (o, x) in group.iter_mut().zip(src.chunks_exact(w)) {
+            *o = x[g];
+        }
+    }
+}
+
+/// Inverse of [`split_plain`]: interleaves `groups.len()` equal groups into `dst`.
+pub fn merge_plain(groups: &[&[u8]], dst: &mut [u8]) {
+    let w = groups.len();
+    debug_assert!(groups.iter().all(|g| g.len() * w == dst.len()));
+    // Whole-element writes from zipped groups (the shape LLVM vectorises, as in merge_32).
+    match groups {
+        [a, b] => {
+            for ((x, &a), &b) in dst.chunks_exact_mut(2).zip(*a).zip(*b) {
+                x.copy_from_slice(&[a, b]);
+            }
+        }
+        [a, b, c, d] => {
+            let it = dst.chunks_exact_mut(4).zip(*a).zip(*b).zip(*c).zip(*d);
+            for ((((x, &a), &b), &c), &d) in it {
+                x.copy_from_slice(&u32::from_le_bytes([a, b, c, d]).to_le_bytes());
+            }
+        }
+        _ => {
+            for (g, group) in groups.iter().enumerate() {
+                for (x, &b) in dst.chunks_exact_mut(w).zip(group.iter()) {
+                    x[g] = b;
+                }
+            }
+        }
+    }
+}
+
 /// Two groups (sign+mantissa, exponent) → 16-bit elements.
 fn merge_16(m: &[u8], e: &[u8], dst: &mut [u8]) {
     for ((x, &m), &e) in dst.chunks_exact_mut(2).zip(m).zip(e) {
@@ -131,6 +172,21 @@ fn merge_32(a: &[u8], b: &[u8], m: &[u8], e: &[u8], dst: &mut [u8]) {
 mod tests {
     use super::*;
     use alloc::vec::Vec;
+
+    #[test]
+    fn plain_groups_roundtrip() {
+        let src: Vec<u8> = (0..4000u32).map(|i| (i * 7 + i / 13) as u8).collect();
+        for w in [2, 4] {
+            let mut g = Vec::new();
+            split_plain(w, &src, &mut g);
+            let n = src.len() / w;
+            assert_eq!(g[n + 3], src[3 * w + 1]);
+            let groups: Vec<&[u8]> = g.chunks(n).collect();
+            let mut out = alloc::vec![0u8; src.len()];
+            merge_plain(&groups, &mut out);
+            assert_eq!(out, src);
+        }
+    }
 
     fn roundtrip(dtype: DType, src: &[u8]) {
         let mut g = Vec::new();

@@ -12,7 +12,7 @@
 
 mod group;
 
-pub use group::{merge, split};
+pub use group::{merge, merge_plain, split, split_plain};
 
 use core::fmt;
 

@@ -9,8 +9,9 @@
 //! | 2 | huff0, 4 streams | u32 LE payload length, RFC 8878 Huffman payload |
 //! | 3 | tANS | u32 LE payload length, `fse` byte-stream payload |
 //! | 4 | sparse | u32 LE payload length; varint count, then per non-zero byte: varint run of zeros before it, the byte |
+//! | 5 | LZ77 | u32 LE payload length, `lz` payload (literals and sequences in nested blocks of modes 0–4) |
 
-use super::{fse, huff0, EntropyError};
+use super::{fse, huff0, lz, EntropyError};
 use alloc::vec::Vec;
 
 pub const RAW: u8 = 0;
@@ -18,6 +19,7 @@ pub const REPEAT: u8 = 1;
 pub const HUF4: u8 = 2;
 pub const FSE: u8 = 3;
 pub const SPARSE: u8 = 4;
+pub const LZ: u8 = 5;
 
 /// Order-0 histogram of a byte stream (shared with the tANS coder).
 pub use super::fse::histogram;
@@ -107,6 +109,26 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
     if best == 1 + n {
         out.truncate(start);
         push_raw(src, out);
+    }
+}
+
+/// [`encode`], then LZ77 too where that is smaller: for groups a cheap test
+/// ([`lz::has_repeats`]) found repeats in.
+pub fn encode_lz(src: &[u8], out: &mut Vec<u8>, tans: bool) {
+    let start = out.len();
+    encode(src, out, tans);
+    let plain = out.len() - start;
+    // An LZ payload has at least a dozen bytes of counts and nested block heads: it cannot
+    // beat a block this small (a constant run is 2 bytes), so do not spend time on it.
+    if plain < 24 {
+        return;
+    }
+    match coded(LZ, src, out, |s, o| lz::compress(s, o, tans)) {
+        Some(len) if 5 + len < plain => {
+            out.copy_within(start + plain.., start);
+            out.truncate(start + 5 + len);
+        }
+        _ => out.truncate(start + plain),
     }
 }
 
@@ -200,6 +222,16 @@ fn push_raw(src: &[u8], out: &mut Vec<u8>) {
 /// Decodes one block from the front of `src` into `dst` (whose length is the decoded length);
 /// returns the number of bytes of `src` consumed.
 pub fn decode(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> {
+    decode_mode(src, dst, true)
+}
+
+/// [`decode`] for the blocks inside an LZ block, which may not be LZ blocks themselves (no
+/// recursion on hostile input).
+pub fn decode_nested(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> {
+    decode_mode(src, dst, false)
+}
+
+fn decode_mode(src: &[u8], dst: &mut [u8], allow_lz: bool) -> Result<usize, EntropyError> {
     let (&mode, rest) = src.split_first().ok_or(EntropyError::Truncated)?;
     match mode {
         RAW => {
@@ -212,13 +244,14 @@ pub fn decode(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> {
             dst.fill(b);
             Ok(2)
         }
-        HUF4 | FSE | SPARSE => {
+        HUF4 | FSE | SPARSE | LZ if mode != LZ || allow_lz => {
             let len = rest.get(..4).ok_or(EntropyError::Truncated)?;
             let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
             let payload = rest[4..].get(..len).ok_or(EntropyError::Truncated)?;
             match mode {
                 HUF4 => huff0::decompress_4x(payload, dst)?,
                 FSE => fse::decompress(payload, dst)?,
+                LZ => lz::decompress(payload, dst)?,
                 _ => sparse_decode(payload, dst)?,
             }
             Ok(5 + len)

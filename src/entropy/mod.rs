@@ -3,6 +3,7 @@ pub mod bit_io;
 pub mod block;
 pub mod fse;
 pub mod huff0;
+pub mod lz;
 
 use core::fmt;
 

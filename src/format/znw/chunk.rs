@@ -7,7 +7,7 @@
 
 use super::header::{checksum, chunk_checksum};
 use crate::dtype::{self, DType};
-use crate::entropy::block;
+use crate::entropy::{block, lz};
 use crate::format::{Error, Reader};
 use alloc::vec::Vec;
 
@@ -15,10 +15,14 @@ pub const CHUNK_TAG: u8 = b'C';
 pub const END_TAG: u8 = b'E';
 pub const HEAD_LEN: usize = 20;
 pub const END_LEN: usize = 24;
+/// Chunk flag (byte 2): plain byte groups.
+pub const FLAG_PLAIN: u8 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkHead {
     pub dtype: DType,
+    /// Flag bit 0: the groups are the elements' plain bytes, without the sign move (§3.1).
+    pub plain: bool,
     pub raw_len: u32,
     pub body_len: u32,
     pub body_checksum: u32,
@@ -65,8 +69,13 @@ impl Record {
         }
         let dtype =
             DType::from_code(r.u8()?).ok_or_else(|| Error::corrupt("unknown chunk dtype"))?;
-        if r.u16()? != 0 {
+        let flags = r.u8()?;
+        if r.u8()? != 0 || flags & !FLAG_PLAIN != 0 {
             return Err(Error::corrupt("reserved chunk bits set"));
+        }
+        let plain = flags & FLAG_PLAIN != 0;
+        if plain && dtype.groups() == 1 {
+            return Err(Error::corrupt("plain groups flag on a one-group chunk"));
         }
         let raw_len = r.u32()?;
         let body_len = r.u32()?;
@@ -81,6 +90,7 @@ impl Record {
         }
         Ok(Record::Chunk(ChunkHead {
             dtype,
+            plain,
             raw_len,
             body_len,
             body_checksum,
@@ -114,12 +124,44 @@ pub fn encode(
     out.extend_from_slice(&(data.len() as u32).to_le_bytes());
     out.extend_from_slice(&[0; 8]); // body length and body checksum, patched below
     out.extend_from_slice(&chunk_checksum(data, offset).to_le_bytes());
+    // LZ is tried only where a cheap test finds repeats in the first group (the low mantissa
+    // byte of floats: noise unless values were copied), so weights without repeats pay one
+    // hash probe per byte of one group.
     if dtype.groups() == 1 {
-        block::encode(data, out, tans);
+        if lz::has_repeats(data) {
+            block::encode_lz(data, out, tans);
+        } else {
+            block::encode(data, out, tans);
+        }
     } else {
         dtype::split(dtype, data, scratch);
-        for group in scratch.chunks_exact(data.len() / dtype.size()) {
-            block::encode(group, out, tans);
+        let n = data.len() / dtype.size();
+        let lz = lz::has_repeats(&scratch[..n]);
+        let mut ends = [out.len(); 5];
+        for (g, group) in scratch.chunks_exact(n).enumerate() {
+            if lz {
+                block::encode_lz(group, out, tans);
+            } else {
+                block::encode(group, out, tans);
+            }
+            ends[g + 1] = out.len();
+        }
+        // Copies that differ in sign (mirrored rows of an STFT basis) match in every plain
+        // byte group but not in the sign+mantissa group: try plain groups too. Groups below
+        // the sign move (float32 bytes 0 and 1) are the same either way and are kept.
+        if lz {
+            let (mut plain, mut groups) = (Vec::new(), Vec::new());
+            dtype::split_plain(dtype.size(), data, &mut groups);
+            let same = dtype.size() - 2;
+            for group in groups.chunks_exact(n).skip(same) {
+                block::encode_lz(group, &mut plain, tans);
+            }
+            let from = ends[same];
+            if plain.len() < out.len() - from {
+                out.truncate(from);
+                out.extend_from_slice(&plain);
+                out[start + 2] = FLAG_PLAIN;
+            }
         }
     }
     let body = &out[start + HEAD_LEN..];
@@ -176,7 +218,11 @@ pub fn decode(
                 None => &scratch[g * n..(g + 1) * n],
             };
         }
-        dtype::merge(head.dtype, &parts[..groups], dst);
+        if head.plain {
+            dtype::merge_plain(&parts[..groups], dst);
+        } else {
+            dtype::merge(head.dtype, &parts[..groups], dst);
+        }
         pos
     };
     if used != body.len() {

@@ -1,0 +1,444 @@
+//! LZ77 for byte groups that repeat themselves: block mode 5 (FORMAT.md §3.3).
+//!
+//! Weights are nearly random bytes, so an LZ path only pays where a model stores the same
+//! values twice: symmetric or mirrored tensors (an STFT basis holds row `k` and row `N - k`
+//! with alternating signs, whose low mantissa bytes are identical), tied or duplicated
+//! tensors, constant-filled stretches in non-float data. The chunk encoder runs the cheap
+//! [`has_repeats`] test on one group and only then tries this coder on every group; a block
+//! keeps LZ only when it is smaller than the plain block.
+//!
+//! Payload: LEB128 `nseq`, LEB128 `nlit`, then four nested blocks (modes 0..=4 only): the
+//! `nlit` literal bytes, then three LEB128 streams (literal lengths, match lengths − 4,
+//! offsets − 1), each preceded by its byte length as LEB128; the three lengths add up to at
+//! most the matched bytes. Sequence `i` copies its literals, then its match; the literals left
+//! after the last sequence end the block.
+
+use super::{block, EntropyError};
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// Shortest match the format can express (match lengths are stored minus this).
+pub const MIN_MATCH: usize = 4;
+const HASH_BITS: u32 = 16;
+/// Candidates tried per position: enough for the long copies this mode is for, and bounds
+/// the encoder's time on low-entropy groups (exponents) where chains get long.
+const MAX_CHAIN: usize = 8;
+
+#[inline(always)]
+fn read8(src: &[u8], i: usize) -> u64 {
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&src[i..i + 8]);
+    u64::from_le_bytes(b)
+}
+
+#[inline(always)]
+fn hash(v: u64, bits: u32) -> usize {
+    (v.wrapping_mul(0x9E37_79B1_85EB_CA87) >> (64 - bits)) as usize
+}
+
+/// Cheap test for repeats worth an LZ attempt: 8-byte strings seen before, covering at least
+/// 1/64 of `src`. Remembers the positions `j` with `j % 64 < 8` and looks up every 8th
+/// position: for any offset `d`, some looked-up `i` has `(i - d) % 64 < 8`, so a copy at any
+/// offset is found within 64 bytes of its start, at two hashes per 8 bytes.
+pub fn has_repeats(src: &[u8]) -> bool {
+    const BITS: u32 = 12;
+    let n = src.len();
+    if n < 256 {
+        return false;
+    }
+    let want = n / 64;
+    let mut table = [u32::MAX; 1 << BITS];
+    let mut covered = 0;
+    let mut i = 0;
+    while i + 16 <= n {
+        let v = read8(src, i);
+        let h = hash(v, BITS);
+        let c = table[h];
+        if c != u32::MAX && read8(src, c as usize) == v {
+            // One probe in eight lands on the sampled positions of a copy: a hit stands for
+            // about 64 copied bytes.
+            covered += 64;
+            if covered >= want {
+                return true;
+            }
+        }
+        if i % 64 == 0 {
+            // Remember this position and the next seven.
+            for j in i..i + 8 {
+                table[hash(read8(src, j), BITS)] = j as u32;
+            }
+        }
+        i += 8;
+    }
+    false
+}
+
+fn put_varint(mut v: usize, out: &mut Vec<u8>) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn varint_len(v: usize) -> usize {
+    (usize::BITS as usize - (v | 1).leading_zeros() as usize).div_ceil(7)
+}
+
+fn get_varint(src: &[u8], pos: &mut usize) -> Result<usize, EntropyError> {
+    let mut v = 0usize;
+    for shift in (0..35).step_by(7) {
+        let b = *src.get(*pos).ok_or(EntropyError::Truncated)?;
+        *pos += 1;
+        v |= ((b & 0x7F) as usize) << shift;
+        if b < 0x80 {
+            return Ok(v);
+        }
+    }
+    Err(EntropyError::Corrupt("lz varint too long"))
+}
+
+/// Encodes `src` as an LZ payload (after the mode byte and length, which the block writes);
+/// `None` when no match pays for itself, so the caller keeps the plain block.
+pub fn compress(src: &[u8], out: &mut Vec<u8>, tans: bool) -> Option<usize> {
+    let n = src.len();
+    if n < 16 || n > u32::MAX as usize - 1 {
+        return None;
+    }
+    // What a literal will cost: the order-0 entropy (the literals' coder gets close to it).
+    let counts = block::histogram(src);
+    let lit_bits = block::entropy_bits(&counts, n) / n as f64;
+    let hash_bits = HASH_BITS.min(usize::BITS - n.leading_zeros()).max(8);
+    let mut head = vec![u32::MAX; 1 << hash_bits];
+    let mut chain = vec![u32::MAX; n];
+    let (mut lits, mut ll, mut ml, mut off) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut nseq = 0usize;
+    let (mut i, mut anchor) = (0usize, 0usize);
+    let hash4 = |i: usize| {
+        let v = u32::from_le_bytes([src[i], src[i + 1], src[i + 2], src[i + 3]]);
+        hash(v as u64, hash_bits)
+    };
+    while i + MIN_MATCH <= n {
+        let h = hash4(i);
+        let (mut best_len, mut best_off) = (0, 0);
+        let mut cand = head[h];
+        for _ in 0..MAX_CHAIN {
+            if cand == u32::MAX {
+                break;
+            }
+            let c = cand as usize;
+            // Cheap reject: a longer match must also agree at the current best length.
+            if i + best_len < n && src[c + best_len] == src[i + best_len] {
+                let len = src[c..]
+                    .iter()
+                    .zip(&src[i..])
+                    .take_while(|(a, b)| a == b)
+                    .count();
+                if len > best_len {
+                    (best_len, best_off) = (len, i - c);
+                }
+            }
+            cand = chain[c];
+        }
+        chain[i] = head[h];
+        head[h] = i as u32;
+        // Keep a match only when its three numbers (~1 byte each plus the offset's bytes)
+        // cost less than the literals it replaces.
+        let cost = 8.0
+            * (varint_len(i - anchor) + varint_len(best_len) + varint_len(best_off)) as f64
+            + 4.0;
+        if best_len >= MIN_MATCH && best_len as f64 * lit_bits > cost {
+            lits.extend_from_slice(&src[anchor..i]);
+            put_varint(i - anchor, &mut ll);
+            put_varint(best_len - MIN_MATCH, &mut ml);
+            put_varint(best_off - 1, &mut off);
+            nseq += 1;
+            // Remember the positions inside the match: later copies often start there.
+            let end = i + best_len;
+            let last = end.min(n.saturating_sub(MIN_MATCH - 1));
+            for (j, link) in chain.iter_mut().enumerate().take(last).skip(i + 1) {
+                let h = hash4(j);
+                *link = head[h];
+                head[h] = j as u32;
+            }
+            i = end;
+            anchor = end;
+        } else {
+            i += 1;
+        }
+    }
+    // The format bounds the sequence streams by the bytes the matches produce (so a decoder
+    // never allocates more than the block); a match that pays always fits.
+    if nseq == 0 || ll.len() + ml.len() + off.len() > anchor - lits.len() {
+        return None;
+    }
+    lits.extend_from_slice(&src[anchor..]);
+    let start = out.len();
+    put_varint(nseq, out);
+    put_varint(lits.len(), out);
+    block::encode(&lits, out, tans);
+    for s in [&ll, &ml, &off] {
+        put_varint(s.len(), out);
+        block::encode(s, out, tans);
+    }
+    Some(out.len() - start)
+}
+
+/// Decodes an LZ payload into `dst` (its decoded length). The literals are decoded into the
+/// tail of `dst` and moved forward as the sequences run, so no buffer of `dst`'s size is
+/// needed: the write position never passes the next unread literal (checked per sequence).
+pub fn decompress(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
+    let k = dst.len();
+    let mut pos = 0;
+    let nseq = get_varint(src, &mut pos)?;
+    let nlit = get_varint(src, &mut pos)?;
+    if nlit > k || nseq > (k - nlit) / MIN_MATCH {
+        return Err(EntropyError::Corrupt("lz counts exceed the block"));
+    }
+    let lit_start = k - nlit;
+    pos += block::decode_nested(&src[pos..], &mut dst[lit_start..])?;
+    // The streams together are at most as long as the matched bytes (FORMAT.md §3.3): what
+    // they allocate is bounded by the block.
+    let mut budget = k - nlit;
+    let mut streams: [Vec<u8>; 3] = [Vec::new(), Vec::new(), Vec::new()];
+    for s in streams.iter_mut() {
+        let len = get_varint(src, &mut pos)?;
+        if len > budget {
+            return Err(EntropyError::Corrupt("lz sequence streams too long"));
+        }
+        budget -= len;
+        *s = vec![0u8; len];
+        pos += block::decode_nested(src.get(pos..).ok_or(EntropyError::Truncated)?, s)?;
+    }
+    if pos != src.len() {
+        return Err(EntropyError::Corrupt("lz block has trailing bytes"));
+    }
+    let [ll_s, ml_s, off_s] = &streams;
+    let (mut pl, mut pm, mut po) = (0, 0, 0);
+    let (mut w, mut r) = (0usize, lit_start);
+    for _ in 0..nseq {
+        let ll = get_varint(ll_s, &mut pl).map_err(stream_err)?;
+        let ml = get_varint(ml_s, &mut pm)
+            .map_err(stream_err)?
+            .checked_add(MIN_MATCH)
+            .ok_or(EntropyError::Corrupt("lz match length"))?;
+        let off = get_varint(off_s, &mut po)
+            .map_err(stream_err)?
+            .checked_add(1)
+            .ok_or(EntropyError::Corrupt("lz offset"))?;
+        if ll > k - r {
+            return Err(EntropyError::Corrupt("lz literal length past the literals"));
+        }
+        dst.copy_within(r..r + ll, w);
+        (w, r) = (w + ll, r + ll);
+        if ml > r - w {
+            return Err(EntropyError::Corrupt("lz match past the end of the block"));
+        }
+        if off > w {
+            return Err(EntropyError::Corrupt("lz offset before the start"));
+        }
+        if off >= ml {
+            dst.copy_within(w - off..w - off + ml, w);
+        } else {
+            // Overlapping copy (a run with period `off`): grow the copied stretch by doubling.
+            let mut done = 0;
+            while done < ml {
+                let step = (ml - done).min(off + done);
+                dst.copy_within(w - off..w - off + step, w + done);
+                done += step;
+            }
+        }
+        w += ml;
+    }
+    if pl != ll_s.len() || pm != ml_s.len() || po != off_s.len() {
+        return Err(EntropyError::Corrupt(
+            "lz sequence streams have trailing bytes",
+        ));
+    }
+    // The remaining literals are already where they belong exactly when the sizes add up.
+    if w != r {
+        return Err(EntropyError::Corrupt("lz sizes do not add up"));
+    }
+    Ok(())
+}
+
+fn stream_err(e: EntropyError) -> EntropyError {
+    match e {
+        EntropyError::Truncated => EntropyError::Corrupt("lz sequence stream ends early"),
+        e => e,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entropy::block::{decode, encode_lz, LZ};
+
+    fn noise(n: usize, seed: u64) -> Vec<u8> {
+        let mut x = seed | 1;
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect()
+    }
+
+    /// Block round trip; returns the block's mode.
+    fn roundtrip(src: &[u8]) -> u8 {
+        let mut enc = Vec::new();
+        encode_lz(src, &mut enc, false);
+        let mut back = vec![0xAA; src.len()];
+        assert_eq!(decode(&enc, &mut back), Ok(enc.len()));
+        assert_eq!(back, src);
+        // The LZ payload on its own decodes too, whichever mode the block chose.
+        let mut payload = Vec::new();
+        if compress(src, &mut payload, true).is_some() {
+            let mut back = vec![0x55; src.len()];
+            decompress(&payload, &mut back).unwrap();
+            assert_eq!(back, src);
+        }
+        enc[0]
+    }
+
+    #[test]
+    fn no_matches_in_noise() {
+        let src = noise(100_000, 1);
+        assert!(!has_repeats(&src));
+        assert_eq!(compress(&src, &mut Vec::new(), false), None);
+        assert_ne!(roundtrip(&src), LZ);
+    }
+
+    #[test]
+    fn one_long_match() {
+        let mut src = noise(50_000, 2);
+        src.extend_from_within(..);
+        assert!(has_repeats(&src));
+        assert_eq!(roundtrip(&src), LZ);
+        let mut enc = Vec::new();
+        encode_lz(&src, &mut enc, false);
+        assert!(enc.len() < 50_000 + 100, "{}", enc.len());
+    }
+
+    #[test]
+    fn overlapping_matches_and_runs() {
+        // Period 3 and period 1 runs: matches overlap their own output.
+        let mut src: Vec<u8> = noise(1000, 3);
+        src.extend((0..5000).map(|i| [7u8, 99, 200][i % 3]));
+        src.extend(noise(500, 4));
+        src.extend(core::iter::repeat_n(42u8, 3000));
+        src.extend((0..777).map(|i| (i * 31 % 251) as u8));
+        assert_eq!(roundtrip(&src), LZ);
+    }
+
+    #[test]
+    fn max_offsets() {
+        // A copy of the block's first bytes at its very end: offset n - len.
+        let n = 1 << 20;
+        let mut src = noise(n, 5);
+        let head = src[..4096].to_vec();
+        src[n - 4096..].copy_from_slice(&head);
+        assert_eq!(roundtrip(&src), LZ);
+        let mut p = Vec::new();
+        compress(&src, &mut p, false).unwrap();
+        let mut back = vec![0; n];
+        decompress(&p, &mut back).unwrap();
+        assert_eq!(back, src);
+    }
+
+    #[test]
+    fn tiny_blocks() {
+        for n in 0..80 {
+            let src: Vec<u8> = (0..n).map(|i| (i % 5) as u8).collect();
+            roundtrip(&src);
+            let src = noise(n, n as u64 + 9);
+            roundtrip(&src);
+        }
+    }
+
+    #[test]
+    fn mirrored_rows_with_sign_flips_roundtrip() {
+        // Copies in the low bytes only (what an STFT basis looks like per byte group).
+        let mut src = noise(20_000, 6);
+        for i in 10_000..20_000 {
+            src[i] = src[i - 9_000] ^ if i % 2 == 0 { 0x80 } else { 0 };
+        }
+        roundtrip(&src);
+    }
+
+    /// A hand-made payload: literals and the three sequence streams as raw nested blocks.
+    fn payload(nseq: usize, lits: &[u8], seqs: &[(usize, usize, usize)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        put_varint(nseq, &mut out);
+        put_varint(lits.len(), &mut out);
+        out.push(block::RAW);
+        out.extend_from_slice(lits);
+        for f in 0..3 {
+            let mut s = Vec::new();
+            for q in seqs {
+                put_varint([q.0, q.1, q.2][f], &mut s);
+            }
+            put_varint(s.len(), &mut out);
+            out.push(block::RAW);
+            out.extend_from_slice(&s);
+        }
+        out
+    }
+
+    #[test]
+    fn hand_made_payload_decodes() {
+        // "abcd" then a 6-byte match at offset 4 (overlapping), then "xy".
+        let p = payload(1, b"abcdxy", &[(4, 2, 3)]);
+        let mut dst = [0u8; 12];
+        decompress(&p, &mut dst).unwrap();
+        assert_eq!(&dst, b"abcdabcdabxy");
+    }
+
+    #[test]
+    fn hostile_payloads_give_typed_errors() {
+        let mut dst = [0u8; 12];
+        let corrupt = |p: &[u8], dst: &mut [u8]| match decompress(p, dst) {
+            Err(EntropyError::Corrupt(_)) | Err(EntropyError::Truncated) => {}
+            other => panic!("{other:?}"),
+        };
+        // Offset before the start: 5 > 4 bytes written.
+        corrupt(&payload(1, b"abcdxy", &[(4, 2, 4)]), &mut dst);
+        // Match length past the end of the block.
+        corrupt(&payload(1, b"abcdxy", &[(4, 3, 3)]), &mut dst);
+        // Literal length past the literals.
+        corrupt(&payload(1, b"abcdxy", &[(7, 0, 0)]), &mut dst);
+        // Sizes that do not add up (block too short or too long for the sequences).
+        corrupt(&payload(1, b"abcdxy", &[(4, 1, 3)]), &mut dst);
+        corrupt(&payload(1, b"abcdxy", &[(4, 2, 3)]), &mut [0u8; 13]);
+        // More sequences than the streams hold; more than the block could have.
+        corrupt(&payload(2, b"abcdxy", &[(4, 2, 3)]), &mut dst);
+        corrupt(&payload(4, b"abcdxy", &[(4, 2, 3)]), &mut dst);
+        // More literals than the block.
+        corrupt(&payload(0, &[0; 13], &[]), &mut dst);
+        // Trailing bytes after the payload, and every truncation.
+        let good = payload(1, b"abcdxy", &[(4, 2, 3)]);
+        let mut long = good.clone();
+        long.push(0);
+        corrupt(&long, &mut dst);
+        for cut in 0..good.len() {
+            corrupt(&good[..cut], &mut dst);
+        }
+        // Huge varints.
+        corrupt(&[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01], &mut dst);
+        // A nested LZ block is refused (no recursion).
+        let mut nested = Vec::new();
+        put_varint(0, &mut nested);
+        put_varint(12, &mut nested);
+        nested.extend_from_slice(&[LZ, 0, 0, 0, 0]);
+        assert!(decompress(&nested, &mut dst).is_err());
+        // As a whole block: mode 5 with a wrong payload length.
+        let mut blk = vec![LZ];
+        blk.extend_from_slice(&(good.len() as u32 + 1).to_le_bytes());
+        blk.extend_from_slice(&good);
+        assert_eq!(decode(&blk, &mut dst), Err(EntropyError::Truncated));
+        blk[1..5].copy_from_slice(&(good.len() as u32).to_le_bytes());
+        assert_eq!(decode(&blk, &mut dst), Ok(blk.len()));
+    }
+}

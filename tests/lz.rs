@@ -1,0 +1,129 @@
+//! The LZ path end to end: chunks with repeated or sign-mirrored tensors (an STFT basis, as in
+//! silero VAD) take block mode 5 and the plain-groups chunk flag, decode through every reader,
+//! and a flag where it may not be is rejected.
+
+use zipnn_wasm::format::znw::{self, DTypeChoice, Options};
+use zipnn_wasm::stream::{Decoder, VecSink};
+use zipnn_wasm::{DType, Limits};
+
+fn opts(dtype: DType, tans: bool) -> Options {
+    Options {
+        dtype: DTypeChoice::Fixed(dtype),
+        chunk_size: 256 << 10,
+        verify: true,
+        threads: 1,
+        tans,
+    }
+}
+
+/// A real-valued DFT basis like `stft_conv.weight`: row `k` is cos(2πkn/N) (the first half)
+/// or sin (the second half); rows `k` and `N − k` agree up to sign, element by element.
+fn stft_basis(n: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for k in 0..=n / 2 {
+        for t in 0..n {
+            let a = 2.0 * std::f64::consts::PI * (k * t) as f64 / n as f64;
+            out.extend_from_slice(&(a.cos() as f32 * 0.5).to_le_bytes());
+        }
+    }
+    for k in 0..=n / 2 {
+        for t in 0..n {
+            let a = 2.0 * std::f64::consts::PI * (k * t) as f64 / n as f64;
+            out.extend_from_slice(&(-a.sin() as f32 * 0.5).to_le_bytes());
+        }
+    }
+    out
+}
+
+/// (flag byte, block modes) of each chunk record of a `.znw` file.
+fn chunk_flags(packed: &[u8]) -> Vec<u8> {
+    let mut pos = u32::from_le_bytes(packed[12..16].try_into().unwrap()) as usize;
+    let mut flags = Vec::new();
+    while packed[pos] == b'C' {
+        flags.push(packed[pos + 2]);
+        let body = u32::from_le_bytes(packed[pos + 8..pos + 12].try_into().unwrap()) as usize;
+        pos += 20 + body;
+    }
+    flags
+}
+
+fn decode_all_ways(packed: &[u8], want: &[u8]) {
+    assert_eq!(
+        znw::decompress(packed, &Limits::default(), 1).unwrap(),
+        want
+    );
+    assert_eq!(
+        znw::decompress(packed, &Limits::default(), 2).unwrap(),
+        want
+    );
+    let mut dec = Decoder::new(Limits::default());
+    let mut sink = VecSink::default();
+    for piece in packed.chunks(777) {
+        dec.push(piece, &mut sink).unwrap();
+    }
+    dec.finish().unwrap();
+    assert_eq!(sink.out, want);
+}
+
+#[test]
+fn stft_basis_uses_plain_groups_and_lz() {
+    let data = stft_basis(256);
+    let plain_size = {
+        // The same values with the repeats destroyed: each row XORed with its own noise word.
+        let mut d = data.clone();
+        for (i, x) in d.chunks_exact_mut(4).enumerate() {
+            x[0] ^= (i.wrapping_mul(2_654_435_761) >> 7) as u8;
+            x[1] ^= (i.wrapping_mul(40_503) >> 3) as u8;
+        }
+        znw::compress(&d, &opts(DType::F32, false)).unwrap().len()
+    };
+    for tans in [false, true] {
+        let packed = znw::compress(&data, &opts(DType::F32, tans)).unwrap();
+        let flags = chunk_flags(&packed);
+        assert!(flags.contains(&1), "no chunk took plain groups: {flags:?}");
+        assert!(
+            packed.len() * 10 < plain_size * 7,
+            "{} vs {plain_size}",
+            packed.len()
+        );
+        decode_all_ways(&packed, &data);
+    }
+}
+
+#[test]
+fn repeated_tensors_in_every_dtype() {
+    // A block of noise stored three times: every dtype finds the copies.
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    let mut data: Vec<u8> = (0..40_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    data.extend_from_within(..);
+    data.extend_from_within(..40_000);
+    for dtype in DType::ALL {
+        let packed = znw::compress(&data, &opts(dtype, false)).unwrap();
+        assert!(packed.len() < 45_000, "{dtype:?}: {}", packed.len());
+        decode_all_ways(&packed, &data);
+    }
+}
+
+#[test]
+fn plain_flag_where_it_may_not_be_is_rejected() {
+    let data = stft_basis(64);
+    let packed = znw::compress(&data, &opts(DType::Bytes, false)).unwrap();
+    let at = u32::from_le_bytes(packed[12..16].try_into().unwrap()) as usize;
+    for (byte, value) in [(2, 1u8), (2, 2), (3, 1)] {
+        let mut bad = packed.clone();
+        bad[at + byte] = value;
+        assert!(znw::decompress(&bad, &Limits::default(), 1).is_err());
+    }
+    // On a float chunk the flag is legal, but flipping it changes the bytes: checksum error.
+    let packed = znw::compress(&data, &opts(DType::F32, false)).unwrap();
+    let mut bad = packed.clone();
+    bad[at + 2] ^= 1;
+    assert!(znw::decompress(&bad, &Limits::default(), 1).is_err());
+}
