@@ -113,22 +113,26 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
 }
 
 /// [`encode`], then LZ77 too where that is smaller: for groups a cheap test
-/// ([`lz::has_repeats`]) found repeats in.
-pub fn encode_lz(src: &[u8], out: &mut Vec<u8>, tans: bool) {
+/// ([`lz::has_repeats`]) found repeats in. Returns the bytes LZ saved (0 if not kept).
+pub fn encode_lz(src: &[u8], out: &mut Vec<u8>, tans: bool) -> usize {
     let start = out.len();
     encode(src, out, tans);
     let plain = out.len() - start;
     // An LZ payload has at least a dozen bytes of counts and nested block heads: it cannot
     // beat a block this small (a constant run is 2 bytes), so do not spend time on it.
     if plain < 24 {
-        return;
+        return 0;
     }
     match coded(LZ, src, out, |s, o| lz::compress(s, o, tans)) {
         Some(len) if 5 + len < plain => {
             out.copy_within(start + plain.., start);
             out.truncate(start + 5 + len);
+            plain - 5 - len
         }
-        _ => out.truncate(start + plain),
+        _ => {
+            out.truncate(start + plain);
+            0
+        }
     }
 }
 

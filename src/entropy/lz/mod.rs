@@ -73,6 +73,23 @@ pub fn has_repeats(src: &[u8]) -> bool {
     false
 }
 
+/// Length of the common prefix of `a` and `b`, eight bytes at a time.
+fn common_len(a: &[u8], b: &[u8]) -> usize {
+    let n = a.len().min(b.len());
+    let mut i = 0;
+    while i + 8 <= n {
+        let x = read8(a, i) ^ read8(b, i);
+        if x != 0 {
+            return i + (x.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < n && a[i] == b[i] {
+        i += 1;
+    }
+    i
+}
+
 fn put_varint(mut v: usize, out: &mut Vec<u8>) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
@@ -114,12 +131,21 @@ pub fn compress(src: &[u8], out: &mut Vec<u8>, tans: bool) -> Option<usize> {
     let (mut lits, mut ll, mut ml, mut off) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut nseq = 0usize;
     let (mut i, mut anchor) = (0usize, 0usize);
-    let hash4 = |i: usize| {
-        let v = u32::from_le_bytes([src[i], src[i + 1], src[i + 2], src[i + 3]]);
-        hash(v as u64, hash_bits)
+    // Hash as many bytes as the shortest match that can pay: 4 for noise-like bytes, 8 for
+    // skewed ones (exponents), where 4-byte strings recur everywhere and would make every
+    // chain long with matches too short to use.
+    let span = if lit_bits < 6.0 { 8 } else { MIN_MATCH };
+    let mask = if span == 8 { u64::MAX } else { 0xFFFF_FFFF };
+    let hash_at = |i: usize| {
+        let v = if i + 8 <= n {
+            read8(src, i)
+        } else {
+            u32::from_le_bytes([src[i], src[i + 1], src[i + 2], src[i + 3]]) as u64
+        };
+        hash(v & mask, hash_bits)
     };
-    while i + MIN_MATCH <= n {
-        let h = hash4(i);
+    while i + span <= n {
+        let h = hash_at(i);
         let (mut best_len, mut best_off) = (0, 0);
         let mut cand = head[h];
         for _ in 0..MAX_CHAIN {
@@ -129,11 +155,7 @@ pub fn compress(src: &[u8], out: &mut Vec<u8>, tans: bool) -> Option<usize> {
             let c = cand as usize;
             // Cheap reject: a longer match must also agree at the current best length.
             if i + best_len < n && src[c + best_len] == src[i + best_len] {
-                let len = src[c..]
-                    .iter()
-                    .zip(&src[i..])
-                    .take_while(|(a, b)| a == b)
-                    .count();
+                let len = common_len(&src[c..], &src[i..]);
                 if len > best_len {
                     (best_len, best_off) = (len, i - c);
                 }
@@ -155,14 +177,18 @@ pub fn compress(src: &[u8], out: &mut Vec<u8>, tans: bool) -> Option<usize> {
             nseq += 1;
             // Remember the positions inside the match: later copies often start there.
             let end = i + best_len;
-            let last = end.min(n.saturating_sub(MIN_MATCH - 1));
+            let last = end.min((n + 1).saturating_sub(span));
             for (j, link) in chain.iter_mut().enumerate().take(last).skip(i + 1) {
-                let h = hash4(j);
+                let h = hash_at(j);
                 *link = head[h];
                 head[h] = j as u32;
             }
             i = end;
             anchor = end;
+        } else if best_len >= 32 {
+            // A long match too cheap to code (a run the literal coder handles at a fraction of
+            // a bit per byte): step over it, or every position in it would be matched again.
+            i += best_len;
         } else {
             i += 1;
         }
@@ -346,6 +372,28 @@ mod tests {
         let mut back = vec![0; n];
         decompress(&p, &mut back).unwrap();
         assert_eq!(back, src);
+    }
+
+    #[test]
+    fn common_prefix() {
+        let a = noise(100, 8);
+        for cut in 0..100 {
+            let mut b = a.clone();
+            b[cut] ^= 1;
+            assert_eq!(common_len(&a, &b), cut);
+            assert_eq!(common_len(&a[cut..], &a[cut..]), 100 - cut);
+        }
+    }
+
+    #[test]
+    fn long_cheap_runs_are_fast_and_roundtrip() {
+        // Zero runs broken by rare bytes (low mantissa bytes of FP16-representable FP32): no
+        // match pays, and the match finder must not rescan each run at every position.
+        let mut src = vec![0u8; 1 << 20];
+        for i in (0..src.len()).step_by(4099) {
+            src[i] = (i % 255) as u8 + 1;
+        }
+        roundtrip(&src);
     }
 
     #[test]

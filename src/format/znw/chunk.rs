@@ -136,11 +136,18 @@ pub fn encode(
     } else {
         dtype::split(dtype, data, scratch);
         let n = data.len() / dtype.size();
-        let lz = lz::has_repeats(&scratch[..n]);
+        let mut lz = lz::has_repeats(&scratch[..n]);
         let mut ends = [out.len(); 5];
         for (g, group) in scratch.chunks_exact(n).enumerate() {
             if lz {
-                block::encode_lz(group, out, tans);
+                let saved = block::encode_lz(group, out, tans);
+                // Copied values repeat in every group; a float32 low byte that gained little
+                // (zero runs in FP16-representable rows) rarely has copies elsewhere, and the
+                // other groups' match finding would cost more time than it saves bytes. (The
+                // first group of 16-bit floats holds the sign, which sign flips break.)
+                if g == 0 && dtype.size() == 4 && saved * 16 < n {
+                    lz = false;
+                }
             } else {
                 block::encode(group, out, tans);
             }
