@@ -36,19 +36,32 @@ fn hash(v: u64, bits: u32) -> usize {
     (v.wrapping_mul(0x9E37_79B1_85EB_CA87) >> (64 - bits)) as usize
 }
 
+/// What [`repeats`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeats {
+    /// Nothing an LZ attempt would pay for.
+    None,
+    /// Runs of one byte value (zero low bytes of FP16-representable FP32 rows): worth LZ on
+    /// this group, but they say nothing about the other groups.
+    Runs,
+    /// Copies of varied bytes (duplicated or mirrored tensors): the other groups of the same
+    /// elements likely repeat too.
+    Copies,
+}
+
 /// Cheap test for repeats worth an LZ attempt: 8-byte strings seen before, covering at least
 /// 1/64 of `src`. Remembers the positions `j` with `j % 64 < 8` and looks up every 8th
 /// position: for any offset `d`, some looked-up `i` has `(i - d) % 64 < 8`, so a copy at any
 /// offset is found within 64 bytes of its start, at two hashes per 8 bytes.
-pub fn has_repeats(src: &[u8]) -> bool {
+pub fn repeats(src: &[u8]) -> Repeats {
     const BITS: u32 = 12;
     let n = src.len();
     if n < 256 {
-        return false;
+        return Repeats::None;
     }
     let want = n / 64;
     let mut table = [u32::MAX; 1 << BITS];
-    let mut covered = 0;
+    let (mut runs, mut copies) = (0, 0);
     let mut i = 0;
     while i + 16 <= n {
         let v = read8(src, i);
@@ -57,9 +70,13 @@ pub fn has_repeats(src: &[u8]) -> bool {
         if c != u32::MAX && read8(src, c as usize) == v {
             // One probe in eight lands on the sampled positions of a copy: a hit stands for
             // about 64 copied bytes.
-            covered += 64;
-            if covered >= want {
-                return true;
+            if v == (v & 0xFF) * 0x0101_0101_0101_0101 {
+                runs += 64;
+            } else {
+                copies += 64;
+                if copies >= want {
+                    return Repeats::Copies;
+                }
             }
         }
         if i % 64 == 0 {
@@ -70,7 +87,16 @@ pub fn has_repeats(src: &[u8]) -> bool {
         }
         i += 8;
     }
-    false
+    if runs + copies >= want {
+        Repeats::Runs
+    } else {
+        Repeats::None
+    }
+}
+
+/// [`repeats`] found something worth an LZ attempt.
+pub fn has_repeats(src: &[u8]) -> bool {
+    repeats(src) != Repeats::None
 }
 
 /// Length of the common prefix of `a` and `b`, eight bytes at a time.
@@ -341,8 +367,9 @@ mod tests {
     fn one_long_match() {
         let mut src = noise(50_000, 2);
         src.extend_from_within(..);
-        assert!(has_repeats(&src));
+        assert_eq!(repeats(&src), Repeats::Copies);
         assert_eq!(roundtrip(&src), LZ);
+        assert_eq!(repeats(&vec![0u8; 5000]), Repeats::Runs);
         let mut enc = Vec::new();
         encode_lz(&src, &mut enc, false);
         assert!(enc.len() < 50_000 + 100, "{}", enc.len());

@@ -125,8 +125,8 @@ pub fn encode(
     out.extend_from_slice(&[0; 8]); // body length and body checksum, patched below
     out.extend_from_slice(&chunk_checksum(data, offset).to_le_bytes());
     // LZ is tried only where a cheap test finds repeats in the first group (the low mantissa
-    // byte of floats: noise unless values were copied), so weights without repeats pay one
-    // hash probe per byte of one group.
+    // byte of floats: noise unless values were copied), so weights without repeats pay two
+    // hash probes per 8 bytes of one group.
     if dtype.groups() == 1 {
         if lz::has_repeats(data) {
             block::encode_lz(data, out, tans);
@@ -136,18 +136,14 @@ pub fn encode(
     } else {
         dtype::split(dtype, data, scratch);
         let n = data.len() / dtype.size();
-        let mut lz = lz::has_repeats(&scratch[..n]);
         let mut ends = [out.len(); 5];
+        // Runs of one byte in the first group (zero low bytes of FP16-representable FP32
+        // rows) get LZ there only; copies of varied bytes get it in every group.
+        let first = lz::repeats(&scratch[..n]);
+        let lz = first == lz::Repeats::Copies;
         for (g, group) in scratch.chunks_exact(n).enumerate() {
-            if lz {
-                let saved = block::encode_lz(group, out, tans);
-                // Copied values repeat in every group; a float32 low byte that gained little
-                // (zero runs in FP16-representable rows) rarely has copies elsewhere, and the
-                // other groups' match finding would cost more time than it saves bytes. (The
-                // first group of 16-bit floats holds the sign, which sign flips break.)
-                if g == 0 && dtype.size() == 4 && saved * 16 < n {
-                    lz = false;
-                }
+            if lz || (g == 0 && first == lz::Repeats::Runs) {
+                block::encode_lz(group, out, tans);
             } else {
                 block::encode(group, out, tans);
             }
