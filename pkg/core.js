@@ -419,6 +419,22 @@ export async function inspect(bytes) {
   return call(() => glue.inspect(data));
 }
 
+/** How many leading bytes `decodedSize` needs. */
+export const DECODED_SIZE_PREFIX = 24;
+
+/**
+ * The decoded size a `.znw` file states in its first 24 bytes (FORMAT.md §2): for setting
+ * Content-Length or allocating before the rest arrives. `undefined` when the bytes do not say
+ * (shorter than 24, not `.znw`, an unknown format version, or a stream written without knowing
+ * its size). Synchronous; needs no wasm. The header checksum is checked later by the decoder.
+ */
+export function decodedSize(prefix) {
+  const u8 = toBytes(prefix, 'prefix');
+  if (u8.length < DECODED_SIZE_PREFIX || !startsWith(u8, ZNW_MAGIC) || u8[8] !== 1 || (u8[9] & 1) === 0) return undefined;
+  const size = new DataView(u8.buffer, u8.byteOffset, DECODED_SIZE_PREFIX).getBigUint64(16, true);
+  return size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(size) : undefined;
+}
+
 const ZIPNN_DTYPES = { 1: 'fp32', 4: 'fp16', 6: 'bf16', 29: 'fp8-e4m3', 30: 'fp8-e5m2' };
 
 /** ZipNN frames: a summary from the 32-byte frame headers. */
