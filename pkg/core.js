@@ -7,8 +7,10 @@
 import initGlue, * as glue from './dist/zipnn_wasm.js';
 
 const MiB = 1 << 20;
-/** Largest slice pushed into wasm at once: bounds wasm memory whatever the input chunking. */
+/** Largest slice pushed into the wasm encoder at once: bounds wasm memory whatever the input chunking. */
 const PUSH_MAX = MiB;
+/** fetchModel's read buffer (BYOB): a read returns what has arrived, up to this. */
+const READ_BUFFER = 256 * 1024;
 const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a];
 const ZIPNN_META_KEY = 'znn_compressed_vectors';
 /** Segments that are not tensors: container structure, and the single unnamed segment of a raw file. */
@@ -359,9 +361,14 @@ class DecodeSession {
 
   #push(u8) {
     const dec = this.dec;
-    for (let at = 0; at < u8.length; at += PUSH_MAX) {
-      const piece = at === 0 && u8.length <= PUSH_MAX ? u8 : u8.subarray(at, at + PUSH_MAX);
-      const ready = call(() => dec.push(piece));
+    for (let at = 0; at < u8.length; ) {
+      // One copy: straight into the decoder's input staging in wasm memory (≥ 64 KiB of room,
+      // ≤ 1 MiB or one record), where complete records are decoded in place.
+      const room = call(() => dec.inputBuffer());
+      const n = Math.min(room.length, u8.length - at);
+      room.set(at === 0 && n === u8.length ? u8 : u8.subarray(at, at + n));
+      at += n;
+      const ready = call(() => dec.commit(n));
       if (!this.header) {
         const h = call(() => dec.takeHeader());
         if (h) {
@@ -417,6 +424,22 @@ export async function inspect(bytes) {
   if (!startsWith(data, ZNW_MAGIC) && isZipnnFrame(data)) return inspectZipnn(data);
   await init();
   return call(() => glue.inspect(data));
+}
+
+/** How many leading bytes `decodedSize` needs. */
+export const DECODED_SIZE_PREFIX = 24;
+
+/**
+ * The decoded size a `.znw` file states in its first 24 bytes (FORMAT.md §2): for setting
+ * Content-Length or allocating before the rest arrives. `undefined` when the bytes do not say
+ * (shorter than 24, not `.znw`, an unknown format version, or a stream written without knowing
+ * its size). Synchronous; needs no wasm. The header checksum is checked later by the decoder.
+ */
+export function decodedSize(prefix) {
+  const u8 = toBytes(prefix, 'prefix');
+  if (u8.length < DECODED_SIZE_PREFIX || !startsWith(u8, ZNW_MAGIC) || u8[8] !== 1 || (u8[9] & 1) === 0) return undefined;
+  const size = new DataView(u8.buffer, u8.byteOffset, DECODED_SIZE_PREFIX).getBigUint64(16, true);
+  return size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(size) : undefined;
 }
 
 const ZIPNN_DTYPES = { 1: 'fp32', 4: 'fp16', 6: 'bf16', 29: 'fp8-e4m3', 30: 'fp8-e5m2' };
@@ -623,7 +646,11 @@ export async function fetchModel(input, options = {}) {
   let onAbort;
   const aborted = signal
     ? new Promise((_, reject) => {
-        onAbort = () => reject(signal.reason);
+        onAbort = () => {
+          reject(signal.reason);
+          // Ends a pending read at once (no race per read: that costs promises per chunk).
+          reader?.cancel(signal.reason).catch(() => {});
+        };
         signal.addEventListener('abort', onAbort, { once: true });
       })
     : null;
@@ -635,7 +662,8 @@ export async function fetchModel(input, options = {}) {
   let session = null;
   try {
     await race(init());
-    const response = isResponse(input) ? input : await race(fetchFn(input, signal ? { signal } : undefined));
+    const fetched = !isResponse(input);
+    const response = fetched ? await race(fetchFn(input, signal ? { signal } : undefined)) : input;
     if (!response.ok) {
       response.body?.cancel().catch(() => {});
       throw new HttpError(response);
@@ -720,14 +748,29 @@ export async function fetchModel(input, options = {}) {
     );
 
     if (response.body) {
-      reader = response.body.getReader();
+      // A BYOB reader fills one reused buffer: no garbage chunk per read. Only for bodies
+      // from fetch (byte streams that end pending BYOB reads properly; a hand-made byte stream
+      // that closes without byobRequest.respond(0) would leave the last read pending forever).
+      let buf = null;
+      try {
+        if (fetched) {
+          reader = response.body.getReader({ mode: 'byob' });
+          buf = new ArrayBuffer(READ_BUFFER);
+        }
+      } catch {
+        // not a byte stream
+      }
+      reader ??= response.body.getReader();
+      signal?.throwIfAborted();
       for (;;) {
-        const { done, value } = await race(reader.read());
+        const { done, value } = await (buf ? reader.read(new Uint8Array(buf)) : reader.read());
         if (done) break;
+        if (buf) buf = value.buffer;
         loaded += value.byteLength;
         session.write(toBytes(value, 'body chunk'));
         report();
       }
+      signal?.throwIfAborted();
     }
     finished = true;
     session.end();

@@ -94,6 +94,15 @@ export interface InspectReport {
   frames?: { offset: number; length: number; decodedLength: number }[];
 }
 
+/** How many leading bytes of a file `decodedSize` needs (24). */
+export const DECODED_SIZE_PREFIX: number;
+/**
+ * The decoded size a `.znw` file states in its first `DECODED_SIZE_PREFIX` bytes (to set
+ * Content-Length, say), or `undefined` when they do not say (too short, not `.znw`, or written
+ * as a stream of unknown size). Synchronous and needs no wasm; the decoder checks the header later.
+ */
+export function decodedSize(prefix: Bytes): number | undefined;
+
 /** The header and segment table of a compressed buffer (`.znw`; ZipNN frames give a summary). */
 export function inspect(bytes: Bytes): Promise<InspectReport>;
 

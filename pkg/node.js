@@ -12,6 +12,8 @@ export {
   decompress,
   decompressInto,
   inspect,
+  decodedSize,
+  DECODED_SIZE_PREFIX,
   fetchModel,
   ZnnDecompressionStream,
   ZnnCompressionStream,

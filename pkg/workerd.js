@@ -13,6 +13,8 @@ export {
   decompress,
   decompressInto,
   inspect,
+  decodedSize,
+  DECODED_SIZE_PREFIX,
   fetchModel,
   ZnnDecompressionStream,
   ZnnCompressionStream,

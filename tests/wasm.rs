@@ -133,6 +133,66 @@ fn bindings_roundtrip_and_typed_errors() {
     assert_eq!(zipnn_wasm::wasm::decompress(&packed, None).unwrap(), data);
 }
 
+/// The StreamDecoder's staging API as the JS wrapper uses it: bytes written through the
+/// `inputBuffer()` view of wasm memory, `commit(n)`, verified bytes drained into JS arrays.
+#[wasm_bindgen_test]
+fn stream_decoder_staging_through_the_memory_view() {
+    use zipnn_wasm::wasm::StreamDecoder;
+    let mut rng = Rng(8);
+    let data = bf16_weights(&mut rng, 700_000);
+    let opts = Options {
+        dtype: DTypeChoice::Fixed(DType::BF16),
+        chunk_size: 64 << 10,
+        ..Options::default()
+    };
+    let packed = znw::compress(&data, &opts).unwrap();
+    for piece in [1usize, 1000, 70_000, 3 << 20] {
+        let mut dec = StreamDecoder::new(None);
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < packed.len() {
+            let room = dec.input_buffer().unwrap();
+            assert!(room.length() >= 1);
+            let n = (room.length() as usize).min(piece).min(packed.len() - at);
+            room.subarray(0, n as u32).copy_from(&packed[at..at + n]);
+            at += n;
+            let ready = dec.commit(n).unwrap();
+            if ready > 0 {
+                let a = js_sys::Uint8Array::new_with_length(ready as u32);
+                dec.drain_into(&a).unwrap();
+                out.extend_from_slice(&a.to_vec());
+            }
+        }
+        dec.finish().unwrap();
+        assert!(out == data, "pieces of {piece}");
+    }
+    // Errors are typed, stay, and a commit past the offered room is refused.
+    let mut dec = StreamDecoder::new(None);
+    let room = dec.input_buffer().unwrap().length() as usize;
+    assert_eq!(
+        code(&dec.commit(room + 1).unwrap_err()),
+        "ZNN_INVALID_INPUT"
+    );
+    let mut bad = packed.clone();
+    bad[packed.len() / 2] ^= 1;
+    let mut dec = StreamDecoder::new(None);
+    let mut failed = None;
+    for c in bad.chunks(50_000) {
+        let view = dec.input_buffer().unwrap();
+        let n = c.len().min(view.length() as usize);
+        view.subarray(0, n as u32).copy_from(&c[..n]);
+        if let Err(e) = dec.commit(n) {
+            failed = Some(code(&e));
+            break;
+        }
+        let _ = dec.drain();
+    }
+    assert_eq!(failed.as_deref(), Some("ZNN_CORRUPT"));
+    let mut dec = StreamDecoder::new(None);
+    dec.push(&packed[..packed.len() - 1]).unwrap();
+    assert_eq!(code(&dec.finish().unwrap_err()), "ZNN_TRUNCATED");
+}
+
 #[wasm_bindgen_test]
 fn every_bit_flip_of_a_small_file_is_detected() {
     let mut rng = Rng(5);

@@ -260,12 +260,25 @@ fn limits(max_output: Option<f64>) -> Limits {
     }
 }
 
-/// Collects verified chunks until JS drains them.
+/// Collects verified chunks until JS drains them. `bytes[..filled]` is what is ready; the
+/// vector keeps its length (the largest amount held at once) so that decoding in place never
+/// zero-fills it again.
 #[derive(Default)]
 struct Ready {
     bytes: Vec<u8>,
+    filled: usize,
     header: Option<znw::Header>,
     header_seen: bool,
+}
+
+impl Ready {
+    fn room(&mut self, len: usize) -> &mut [u8] {
+        let end = self.filled + len;
+        if self.bytes.len() < end {
+            self.bytes.resize(end, 0);
+        }
+        &mut self.bytes[self.filled..end]
+    }
 }
 
 impl Sink for Ready {
@@ -274,16 +287,37 @@ impl Sink for Ready {
         Ok(())
     }
     fn data(&mut self, _offset: u64, bytes: &[u8]) -> Result<(), Error> {
-        self.bytes.extend_from_slice(bytes);
+        self.room(bytes.len()).copy_from_slice(bytes);
+        self.filled += bytes.len();
+        Ok(())
+    }
+    fn space(&mut self, len: usize) -> Option<&mut [u8]> {
+        Some(self.room(len))
+    }
+    fn commit(&mut self, _offset: u64, len: usize) -> Result<(), Error> {
+        self.filled += len;
         Ok(())
     }
 }
 
-/// Push-style decoder: `push` any slice, then `drain`/`drainInto` the verified bytes.
+/// Input staging of at least this many bytes: network chunks (often 16-64 KiB) are copied
+/// from JS straight into it and records are decoded where they lie.
+const STAGE_MIN: usize = 1 << 20;
+/// Least free room `inputBuffer` offers, so that a small chunk never waits for compaction.
+const STAGE_ROOM: usize = 64 << 10;
+
+/// Push-style decoder. Input goes in either with `push(bytes)` or, one copy fewer, by writing
+/// into `inputBuffer()` and calling `commit(n)`; verified bytes come out with `drain` or
+/// `drainInto`.
 #[wasm_bindgen]
 pub struct StreamDecoder {
     dec: AutoDecoder,
     ready: Ready,
+    /// Staged input: `stage[start..end]` waits for the rest of its unit. Holds at most one
+    /// unfinished unit (≤ a record) plus the free room, so memory stays bounded.
+    stage: Vec<u8>,
+    start: usize,
+    end: usize,
 }
 
 #[derive(Serialize)]
@@ -310,15 +344,95 @@ impl StreamDecoder {
         StreamDecoder {
             dec: AutoDecoder::new(limits(max_output)),
             ready: Ready::default(),
+            stage: Vec::new(),
+            start: 0,
+            end: 0,
         }
     }
 
     /// Feeds compressed bytes; returns how many decoded bytes are ready to drain.
     pub fn push(&mut self, input: &[u8]) -> Result<usize, JsValue> {
+        if self.start < self.end {
+            // Staged bytes come first.
+            let r = self
+                .dec
+                .push(&self.stage[self.start..self.end], &mut self.ready);
+            self.start = 0;
+            self.end = 0;
+            r.map_err(|e| self.fail(&e))?;
+        }
         self.dec
             .push(input, &mut self.ready)
-            .map_err(|e| js_error(&e))?;
-        Ok(self.ready.bytes.len())
+            .map_err(|e| self.fail(&e))?;
+        Ok(self.ready.filled)
+    }
+
+    /// A view of wasm memory where the next input bytes go (at least 64 KiB, or what the
+    /// current unit still lacks if that is more). Write some prefix of it, then call
+    /// `commit(n)`. The view is valid only until the next call into the module: any call may
+    /// grow the memory and detach it.
+    #[wasm_bindgen(js_name = inputBuffer)]
+    pub fn input_buffer(&mut self) -> Result<js_sys::Uint8Array, JsValue> {
+        let want = STAGE_ROOM.max(self.dec.unit_len().saturating_sub(self.end - self.start));
+        if self.stage.len() - self.end < want {
+            // Move the unfinished unit to the front (it is smaller than a record), then grow
+            // if the room is still short: to STAGE_MIN, or to one record plus the room.
+            self.stage.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            let len = (self.end + want).max(STAGE_MIN);
+            if self.stage.len() < len {
+                let extra = len - self.stage.len();
+                self.stage.try_reserve_exact(extra).map_err(|_| {
+                    js_error(&Error::TooLarge {
+                        size: len as u64,
+                        limit: self.stage.len() as u64,
+                    })
+                })?;
+                self.stage.resize(len, 0);
+            }
+        }
+        let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+        // A plain (safe) JS view of our own memory at the free room's address; JS writes
+        // there between calls, while no Rust reference to the bytes is alive.
+        Ok(js_sys::Uint8Array::new_with_byte_offset_and_length(
+            &memory.buffer(),
+            self.stage[self.end..].as_ptr() as usize as u32,
+            (self.stage.len() - self.end) as u32,
+        ))
+    }
+
+    /// `n` bytes were written at the start of the last `inputBuffer()`: decodes every unit that
+    /// is now complete. Returns how many decoded bytes are ready to drain.
+    pub fn commit(&mut self, n: usize) -> Result<usize, JsValue> {
+        if n > self.stage.len() - self.end {
+            return Err(js_error(&Error::InvalidInput(
+                "commit: more bytes than inputBuffer() offered".into(),
+            )));
+        }
+        self.end += n;
+        let used = self
+            .dec
+            .push_units(&self.stage[self.start..self.end], &mut self.ready);
+        match used {
+            Ok(used) => self.start += used,
+            Err(e) => return Err(self.fail(&e)),
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        Ok(self.ready.filled)
+    }
+
+    /// Drops the buffers after an error (every later call fails the same way anyway).
+    fn fail(&mut self, e: &Error) -> JsValue {
+        self.stage = Vec::new();
+        self.start = 0;
+        self.end = 0;
+        self.ready.bytes = Vec::new();
+        self.ready.filled = 0;
+        js_error(e)
     }
 
     /// The header as a plain object once it has been read (then `undefined` on later calls).
@@ -355,20 +469,23 @@ impl StreamDecoder {
     }
 
     /// Takes the ready bytes as a new JS-owned Uint8Array.
-    pub fn drain(&mut self) -> Vec<u8> {
-        core::mem::take(&mut self.ready.bytes)
+    pub fn drain(&mut self) -> js_sys::Uint8Array {
+        let out = js_sys::Uint8Array::new_with_length(self.ready.filled as u32);
+        out.copy_from(&self.ready.bytes[..self.ready.filled]);
+        self.ready.filled = 0;
+        out
     }
 
     /// Copies the ready bytes into `target` (a view of exactly `ready` bytes) in one copy.
     #[wasm_bindgen(js_name = drainInto)]
     pub fn drain_into(&mut self, target: &js_sys::Uint8Array) -> Result<(), JsValue> {
-        if target.length() as usize != self.ready.bytes.len() {
+        if target.length() as usize != self.ready.filled {
             return Err(js_error(&Error::InvalidInput(
                 "drainInto target has the wrong length".into(),
             )));
         }
-        target.copy_from(&self.ready.bytes);
-        self.ready.bytes.clear();
+        target.copy_from(&self.ready.bytes[..self.ready.filled]);
+        self.ready.filled = 0;
         Ok(())
     }
 

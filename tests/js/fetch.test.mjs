@@ -15,6 +15,7 @@ import {
   chunkedStream,
   collect,
   waitFor,
+  weights,
 } from './helpers.mjs';
 
 const model = readFile(modelPath('minilm.bf16.safetensors'));
@@ -180,6 +181,62 @@ describe('fetchModel', () => {
     });
     assert.equal(c.byteLength, model.length);
     assert.equal(used, 1);
+  });
+
+  test('bodies of any kind and chunking: byte streams (BYOB reads) and plain streams', async () => {
+    // Not a byte stream: the default reader, chunks as they come.
+    const a = await fetchModel(new Response(chunkedStream(modelZnw, 100_003)));
+    assert.equal(sha256(new Uint8Array(a)), sha256(model));
+    // Byte streams whose chunks do not match the reads, down to single bytes: from a fetch
+    // (read BYOB), and handed over as a Response (default reader: this source forgets
+    // byobRequest.respond(0) after close, which would strand a BYOB read).
+    const small = weights(60_000, 'bf16', 3);
+    const packed = await compress(small, { dtype: 'bf16', chunkSize: 16384 });
+    const byteStream = (size, proper) => {
+      let at = 0;
+      return new ReadableStream({
+        type: 'bytes',
+        pull(c) {
+          if (at >= packed.length) {
+            c.close();
+            if (proper) c.byobRequest?.respond(0);
+            return;
+          }
+          c.enqueue(packed.slice(at, at + size));
+          at += size;
+        },
+      });
+    };
+    for (const size of [1, 13, 4096, 70_000]) {
+      for (const via of ['fetch', 'response']) {
+        const events = [];
+        const out =
+          via === 'fetch'
+            ? await fetchModel('/x.znw', { fetch: async () => new Response(byteStream(size, true)), onProgress: (e) => events.push(e) })
+            : await fetchModel(new Response(byteStream(size, false)), { onProgress: (e) => events.push(e) });
+        assert.ok(equalBytes(out, small), `chunks of ${size} via ${via}`);
+        assert.equal(events.at(-1).loaded, packed.length);
+        assert.equal(events.at(-1).decoded, small.length);
+      }
+    }
+  });
+
+  test('abort while a read waits on a stalled body', async () => {
+    for (const type of ['bytes', undefined]) {
+      const body = new ReadableStream({
+        type,
+        start(c) {
+          c.enqueue(modelZnw.slice(0, 300_000));
+        },
+        pull() {
+          return new Promise(() => {}); // nothing more, ever
+        },
+      });
+      const ac = new AbortController();
+      const p = fetchModel('/stalled', { signal: ac.signal, fetch: async () => new Response(body) });
+      setTimeout(() => ac.abort(), 50);
+      await assert.rejects(p, (e) => e.name === 'AbortError', `body type ${type}`);
+    }
   });
 
   test('HTTP errors, truncated and corrupt bodies reject with typed errors', async () => {
