@@ -315,3 +315,29 @@ fn corrupt_context_chunks_give_typed_errors() {
         Err(Error::Corrupt(_))
     ));
 }
+
+#[test]
+fn raw_floats_after_a_few_bytes_are_found_and_roundtrip() {
+    let mut rng = Rng(17);
+    for skip in [0usize, 1, 2, 3] {
+        let mut data = vec![0x80u8; skip];
+        data.extend_from_slice(&f32_weights(&mut rng, 200_000));
+        let header = znw::describe(&data, DTypeChoice::Auto, znw::DEFAULT_CHUNK);
+        let float = header.segments.last().unwrap();
+        assert_eq!(
+            (float.dtype, float.offset),
+            (DType::F32, skip as u64),
+            "{skip}"
+        );
+        let packed = znw::compress(&data, &best()).unwrap();
+        assert_eq!(
+            zipnn_wasm::decompress(&packed, &Limits::default()).unwrap(),
+            data
+        );
+        assert!(
+            packed.len() < data.len() * 87 / 100,
+            "{skip}: {}",
+            packed.len()
+        );
+    }
+}

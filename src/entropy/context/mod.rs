@@ -480,6 +480,11 @@ pub fn encode_history(src: &[u8], stride: usize, out: &mut Vec<u8>) -> Option<us
     if stride > 0 {
         candidates.extend_from_slice(&[(7, 4, 4), (7, 4, 3), (7, 3, 3)]);
     }
+    // Zero runs (float32 low bytes of rows that are exactly float16): "the last 8 / 32 bytes
+    // were all 0" or not, by the threshold 1 (window buckets 0 stands for it).
+    if hist[0] as usize * 64 > n {
+        candidates.extend_from_slice(&[(3, 0, 1), (5, 0, 1)]);
+    }
     // (estimated bits, window log, stride, window thresholds, column thresholds, contexts)
     type Choice = (u64, u8, usize, Vec<u16>, Vec<u16>, Vec<u8>);
     let mut best: Option<Choice> = None;
@@ -491,7 +496,11 @@ pub fn encode_history(src: &[u8], stride: usize, out: &mut Vec<u8>) -> Option<us
         }
         let (_, a, c) = sums.as_ref()?;
         let shift = (w as u32).saturating_sub(4);
-        let wt = quantile_thresholds(a, (255usize << w) >> shift, wb);
+        let wt = if wb == 0 {
+            alloc::vec![1]
+        } else {
+            quantile_thresholds(a, (255usize << w) >> shift, wb)
+        };
         let (st, ct) = if cb > 1 {
             (stride, quantile_thresholds(c, 255 * COLUMN_ROWS, cb))
         } else {

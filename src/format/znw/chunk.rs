@@ -145,7 +145,9 @@ pub fn encode_with_row(
                 keep_smaller(out, at, context::GIVEN, |o| {
                     context::encode_given(group, exponents, o)
                 });
-            } else if tans && g + 1 == groups {
+            } else if tans {
+                // Exponents, and float32's low bytes (zero in rows that are exactly
+                // float16-representable: the previous byte predicts it).
                 keep_smaller(out, at, context::HISTORY, |o| {
                     context::encode_history(group, row, o)
                 });

@@ -103,17 +103,21 @@ pub fn describe(data: &[u8], choice: DTypeChoice, chunk_size: u32) -> Header {
             layout.container
         }
         None => {
-            let dtype = match choice {
-                DTypeChoice::Auto => guess(data),
-                DTypeChoice::Fixed(d) => d,
+            let (phase, dtype) = match choice {
+                DTypeChoice::Auto => tensors::guess_layout(data),
+                DTypeChoice::Fixed(d) => (0, d),
             };
+            // Floats that start after a few bytes of something else (a pickle header).
+            if phase > 0 {
+                segments.push(gap(0, phase as u64));
+            }
             segments.push(Segment {
                 name: String::new(),
                 dtype,
                 label: String::new(),
                 shape: Vec::new(),
-                offset: 0,
-                length: total,
+                offset: phase as u64,
+                length: total - phase as u64,
             });
             Container::Raw
         }
