@@ -269,7 +269,7 @@ pub(crate) fn normalize(counts: &[u32; 256], total: u64, log: u32) -> NormCounts
 }
 
 /// Approximate coded size in bits of data with histogram `counts` under `norm` (payload only).
-fn cost_q24(counts: &[u32; 256], norm: &NormCounts) -> u64 {
+pub(crate) fn cost_q24(counts: &[u32; 256], norm: &NormCounts) -> u64 {
     let mut bits = 0u64;
     for (&c, &n) in counts.iter().zip(norm.counts.iter()) {
         if c > 0 {
@@ -285,7 +285,10 @@ fn cost_q24(counts: &[u32; 256], norm: &NormCounts) -> u64 {
 
 /// Places symbols in the table as RFC 8878 §4.1.1 prescribes: `-1` symbols from the top down,
 /// the others spread with step `(size >> 1) + (size >> 3) + 3`, skipping the `-1` cells.
-fn spread_symbols(norm: &NormCounts, table_symbol: &mut [u8]) -> Result<(), EntropyError> {
+pub(crate) fn spread_symbols(
+    norm: &NormCounts,
+    table_symbol: &mut [u8],
+) -> Result<(), EntropyError> {
     let size = 1usize << norm.log;
     let mask = size - 1;
     let mut high = size; // cells >= high hold "less than one" symbols
@@ -428,7 +431,7 @@ impl EncodeTable {
 
     /// Encodes `s` from state `x`, writing the bits the decoder will read. At most `log` bits.
     #[inline(always)]
-    fn encode(&self, w: &mut BitWriter, x: &mut u32, s: u8) {
+    pub(crate) fn encode(&self, w: &mut BitWriter, x: &mut u32, s: u8) {
         let t = self.symbols[s as usize];
         let nb = t.max_bits - (*x < t.threshold) as u32;
         w.add_bits((*x & ((1 << nb) - 1)) as u64, nb);
@@ -576,7 +579,7 @@ pub fn estimate_bits(counts: &[u32; 256]) -> Option<u64> {
     choose_table(counts, total).map(|(_, bits)| bits)
 }
 
-fn write_varint(mut v: u32, out: &mut Vec<u8>) {
+pub(crate) fn write_varint(mut v: u32, out: &mut Vec<u8>) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
         v >>= 7;
@@ -584,7 +587,7 @@ fn write_varint(mut v: u32, out: &mut Vec<u8>) {
     out.push(v as u8);
 }
 
-fn read_varint(src: &[u8], pos: &mut usize) -> Result<usize, EntropyError> {
+pub(crate) fn read_varint(src: &[u8], pos: &mut usize) -> Result<usize, EntropyError> {
     let mut v = 0u64;
     for i in 0..5 {
         let b = *src.get(*pos).ok_or(EntropyError::Truncated)?;
