@@ -243,22 +243,36 @@ impl DecodeTable {
     /// several times fewer instructions than decoding each window symbol by symbol.
     fn build_multi(&mut self, by_len: &[(u8, u8, u16)], max: u32) {
         let levels = &mut *self.levels;
-        levels.fill(0);
-        for _ in 1..max {
+        for c in 1..max {
             for k in (1..LOOKUP_BITS).rev() {
                 let (lower, this) = levels.split_at_mut(1 << k);
                 let this = &mut this[..1 << k];
-                this.fill(0);
+                // Canonical codes put the longest codes first, so the windows of codes of at
+                // most `k` bits are one run at the top: only the run below it needs zeros.
+                let mut covered = 1 << k;
                 for &(s, len, code) in by_len {
                     let Some(rest) = k.checked_sub(len as u32) else {
                         break;
                     };
-                    let src = &lower[1 << rest..2 << rest];
-                    let dst = &mut this[(code as usize) << rest..][..1 << rest];
-                    prepend(dst, src, s, len, 1 << MULTI_COUNT_SHIFT);
+                    let at = (code as usize) << rest;
+                    covered = covered.min(at);
+                    let dst = &mut this[at..][..1 << rest];
+                    if c == 1 {
+                        // `s` prepended to level 0 (nothing decoded, all zeros): no need to
+                        // store that level and read it back.
+                        dst.fill(prepended(0, s, len, 1 << MULTI_COUNT_SHIFT));
+                    } else {
+                        let src = &lower[1 << rest..2 << rest];
+                        prepend(dst, src, s, len, 1 << MULTI_COUNT_SHIFT);
+                    }
                 }
+                this[..covered].fill(0);
             }
         }
+        if max == 1 {
+            self.levels.fill(0);
+        }
+        let levels = &*self.levels;
         // The lookup table: every 11-bit window starts with a code (the code is complete); its
         // count field holds count - 1, which is the count of the entry it extends.
         for &(s, len, code) in by_len {
@@ -443,10 +457,16 @@ fn multi_used(e: u64) -> u32 {
 /// move up one byte, its bit count grows by `len`, its count by `count_inc`'s field.
 #[inline(always)]
 fn prepend(dst: &mut [u64], src: &[u64], s: u8, len: u8, count_inc: u64) {
-    let add = (s as u64) << MULTI_SYMS_SHIFT | (len as u64) << MULTI_USED_SHIFT | count_inc;
     for (d, &e) in dst.iter_mut().zip(src) {
-        *d = ((e & LEVEL_SYMS) << 8) + (e & !LEVEL_SYMS) + add;
+        *d = prepended(e, s, len, count_inc);
     }
+}
+
+/// Entry `e` with symbol `s` (a code of `len` bits) in front (see [`prepend`]).
+#[inline(always)]
+fn prepended(e: u64, s: u8, len: u8, count_inc: u64) -> u64 {
+    let add = (s as u64) << MULTI_SYMS_SHIFT | (len as u64) << MULTI_USED_SHIFT | count_inc;
+    ((e & LEVEL_SYMS) << 8) + (e & !LEVEL_SYMS) + add
 }
 
 /// One multi-symbol lookup: stores the entry at `w[o..o + 8]`, returns the next offset.
