@@ -84,7 +84,7 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
         }
     }
     let sparse_end = out.len();
-    let huf = |s: &[u8], o: &mut Vec<u8>| huff0::compress_4x_with_counts(s, &counts, o);
+    let huf = |s: &[u8], o: &mut Vec<u8>| huff0::compress_4x_if_smaller(s, &counts, o);
     if let Some(len) = coded(HUF4, src, out, huf) {
         if 5 + len < best {
             out.copy_within(sparse_end.., start);

@@ -14,7 +14,7 @@
 pub mod safetensors;
 
 use crate::dtype::{self, DType};
-use crate::entropy::huff0;
+use crate::entropy::{block, huff0};
 use crate::format::{to_usize, Error, Limits, Reader};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -679,7 +679,7 @@ fn encode_stream(src: &[u8]) -> (u8, Vec<u8>) {
         return (1, vec![src[0]]);
     }
     let mut huf = Vec::new();
-    match huff0::compress_4x(src, &mut huf) {
+    match huff0::compress_4x_if_smaller(src, &block::histogram(src), &mut huf) {
         Some(len) if len < src.len() && len > 1 => (1, huf),
         _ => (0, src.to_vec()),
     }
