@@ -86,7 +86,8 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
         }
     }
     let sparse_end = out.len();
-    if let Some(len) = coded(HUF4, src, out, huff0::compress_4x) {
+    let huf = |s: &[u8], o: &mut Vec<u8>| huff0::compress_4x_if_smaller(s, &counts, o);
+    if let Some(len) = coded(HUF4, src, out, huf) {
         if 5 + len < best {
             out.copy_within(sparse_end.., start);
             out.truncate(start + 5 + len);

@@ -340,18 +340,7 @@ impl DecodeTable {
     pub fn build(&mut self, norm: &NormCounts) -> Result<(), EntropyError> {
         let size = 1usize << norm.log;
         let mut sym = [0u8; MAX_TABLE_SIZE];
-        spread_symbols(norm, &mut sym[..size])?;
-        let mut next = [0u32; 256];
-        for (n, &c) in next.iter_mut().zip(norm.counts.iter()) {
-            *n = if c == -1 { 1 } else { c.max(0) as u32 };
-        }
-        for (e, &s) in self.entries[..size].iter_mut().zip(sym.iter()) {
-            let x = next[s as usize];
-            next[s as usize] += 1;
-            let nb = norm.log - (31 - x.leading_zeros());
-            let base = (x << nb) - size as u32;
-            *e = s as u32 | nb << 8 | base << 16;
-        }
+        build_entries(norm, &mut sym[..size], &mut self.entries[..size])?;
         for (f, &e) in self.fast[..size].iter_mut().zip(self.entries.iter()) {
             *f = (63 - ((e >> 8) & 0xff)) | (e & 0xff) << 8 | (e & 0xffff_0000);
         }
@@ -363,6 +352,29 @@ impl DecodeTable {
     fn entry(&self, state: usize) -> u32 {
         self.entries[state & (MAX_TABLE_SIZE - 1)]
     }
+}
+
+/// Fills `entries` (`1 << norm.log` of them, layout of [`DecodeTable`]) using `sym` as work
+/// space of the same size.
+fn build_entries(
+    norm: &NormCounts,
+    sym: &mut [u8],
+    entries: &mut [u32],
+) -> Result<(), EntropyError> {
+    let size = 1usize << norm.log;
+    spread_symbols(norm, sym)?;
+    let mut next = [0u32; 256];
+    for (n, &c) in next.iter_mut().zip(norm.counts.iter()) {
+        *n = if c == -1 { 1 } else { c.max(0) as u32 };
+    }
+    for (e, &s) in entries.iter_mut().zip(sym.iter()) {
+        let x = next[s as usize];
+        next[s as usize] += 1;
+        let nb = norm.log - (31 - x.leading_zeros());
+        let base = (x << nb) - size as u32;
+        *e = s as u32 | nb << 8 | base << 16;
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, Default)]
@@ -450,8 +462,13 @@ pub(crate) fn decode_huff_weights(
     weights: &mut [u8; 256],
 ) -> Result<usize, EntropyError> {
     let (norm, hlen) = read_ncount(src, MAX_WEIGHT_TABLE_LOG)?;
-    let mut table = DecodeTable::new();
-    table.build(&norm)?;
+    // A table on the stack: weight tables have at most 64 cells (a full `DecodeTable` costs
+    // two 16 KiB allocations per Huffman block).
+    const CELLS: usize = 1 << MAX_WEIGHT_TABLE_LOG;
+    let size = 1usize << norm.log;
+    let (mut sym, mut entries) = ([0u8; CELLS], [0u32; CELLS]);
+    build_entries(&norm, &mut sym[..size], &mut entries[..size])?;
+    let entry = |state: usize| entries[state & (CELLS - 1)];
     let mut r = BackwardReader::new(src.get(hlen..).unwrap_or(&[]))?;
     let log = norm.log;
     let mut states = [r.read(log) as usize, r.read(log) as usize];
@@ -468,11 +485,11 @@ pub(crate) fn decode_huff_weights(
     loop {
         // Emit from one state and update it; once an update reads past the start of the stream,
         // the other state's symbol is the last one.
-        let e = table.entry(states[which]);
+        let e = entry(states[which]);
         emit(e)?;
         states[which] = (e >> 16) as usize + r.read((e >> 8) & 0xff) as usize;
         if r.overrun() {
-            return emit(table.entry(states[which ^ 1]));
+            return emit(entry(states[which ^ 1]));
         }
         which ^= 1;
     }

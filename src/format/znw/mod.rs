@@ -373,7 +373,7 @@ fn xor_base(buf: &mut [u8], base: &[u8], at: usize) {
 }
 
 /// Checks that `base` is the file a delta header names.
-fn check_base(header: &Header, base: Option<&[u8]>) -> Result<(), Error> {
+pub fn check_base(header: &Header, base: Option<&[u8]>) -> Result<(), Error> {
     match (header.base, base) {
         (None, _) => Ok(()),
         (Some(r), None) => Err(Error::Unsupported(alloc::format!(
@@ -406,8 +406,20 @@ pub fn decompress_with_base(
             size: total,
             limit: limits.max_output,
         })?;
-    out.resize(total as usize, 0);
-    decode_chunks(data, &chunks, &mut out, threads)?;
+    if threads > 1 {
+        out.resize(total as usize, 0);
+        decode_chunks(data, &chunks, &mut out, threads)?;
+    } else {
+        // Grown chunk by chunk: zeroing a fresh chunk takes its page faults and leaves it in
+        // cache for the decoder (zeroing the whole output first writes every byte twice).
+        let mut scratch = Vec::new();
+        for c in &chunks {
+            let at = out.len();
+            out.resize(at + c.head.raw_len as usize, 0);
+            let body = &data[c.body_offset..c.body_offset + c.head.body_len as usize];
+            chunk::decode(&c.head, body, c.offset, &mut out[at..], &mut scratch)?;
+        }
+    }
     if let (Some(_), Some(b)) = (header.base, base) {
         xor_base(&mut out, b, 0);
     }
@@ -426,8 +438,40 @@ pub struct ChunkInfo {
 
 /// Parses the header and walks every record head: the chunk index needed for parallel or
 /// random-access decoding. Verifies the end record; does not decode chunk bodies.
-pub fn index(data: &[u8], limits: &Limits) -> Result<(Header, Vec<ChunkInfo>), Error> {
-    let (header, mut pos) = Header::parse(data)?;
+pub fn index(mut data: &[u8], limits: &Limits) -> Result<(Header, Vec<ChunkInfo>), Error> {
+    index_source(&mut data, limits)
+}
+
+/// Where compressed bytes are read from: a slice in memory, or a buffer outside this module's
+/// memory (a JS `Uint8Array` in wasm) copied in piece by piece, so that a whole file is never
+/// copied at once.
+pub trait Source {
+    /// Total bytes.
+    fn size(&self) -> usize;
+    /// Bytes `pos..pos + len` (the caller keeps them in range of [`Source::size`]).
+    fn read(&mut self, pos: usize, len: usize) -> Result<&[u8], Error>;
+}
+
+impl Source for &[u8] {
+    fn size(&self) -> usize {
+        self.len()
+    }
+    fn read(&mut self, pos: usize, len: usize) -> Result<&[u8], Error> {
+        pos.checked_add(len)
+            .and_then(|end| self.get(pos..end))
+            .ok_or(Error::Truncated)
+    }
+}
+
+/// [`index`] over any [`Source`]: reads the header and the record heads only.
+pub fn index_source<S: Source + ?Sized>(
+    src: &mut S,
+    limits: &Limits,
+) -> Result<(Header, Vec<ChunkInfo>), Error> {
+    let size = src.size();
+    let prefix = src.read(0, size.min(header::PREFIX_LEN))?;
+    let header_len = Header::len_from_prefix(prefix)?;
+    let (header, mut pos) = Header::parse(src.read(0, size.min(header_len))?)?;
     if let Some(t) = header.total_size {
         if t > limits.max_output {
             return Err(Error::TooLarge {
@@ -439,15 +483,16 @@ pub fn index(data: &[u8], limits: &Limits) -> Result<(Header, Vec<ChunkInfo>), E
     let mut chunks = Vec::new();
     let mut offset = 0u64;
     loop {
-        let rec = data
-            .get(pos..)
-            .filter(|r| !r.is_empty())
-            .ok_or(Error::Truncated)?;
+        if pos >= size {
+            return Err(Error::Truncated);
+        }
+        // Enough for either record head; a shorter rest is parsed as it is.
+        let rec = src.read(pos, (size - pos).min(chunk::END_LEN))?;
         match Record::parse(rec, header.max_chunk)? {
             Record::Chunk(head) => {
                 let body_offset = pos + chunk::HEAD_LEN;
                 let end = body_offset + head.body_len as usize;
-                if end > data.len() {
+                if end > size {
                     return Err(Error::Truncated);
                 }
                 chunks.push(ChunkInfo {
@@ -475,7 +520,7 @@ pub fn index(data: &[u8], limits: &Limits) -> Result<(Header, Vec<ChunkInfo>), E
                     return Err(Error::corrupt("end record does not match the header size"));
                 }
                 pos += chunk::END_LEN;
-                if pos != data.len() {
+                if pos != size {
                     return Err(Error::corrupt("trailing bytes after the end record"));
                 }
                 return Ok((header, chunks));
@@ -548,6 +593,28 @@ fn decode_serial(data: &[u8], chunks: &[ChunkInfo], out: &mut [u8]) -> Result<()
         let dst = &mut out[at..at + c.head.raw_len as usize];
         let body = &data[c.body_offset..c.body_offset + c.head.body_len as usize];
         chunk::decode(&c.head, body, c.offset, dst, &mut scratch)?;
+    }
+    Ok(())
+}
+
+/// Decodes indexed chunks read from `src` one at a time into a reused chunk buffer and hands
+/// each verified chunk to `emit(decoded offset, bytes)`: for outputs outside this module's
+/// memory (a JS buffer), so that the copy out reads the chunk from cache.
+pub fn decode_source<S: Source + ?Sized>(
+    src: &mut S,
+    chunks: &[ChunkInfo],
+    mut emit: impl FnMut(u64, &[u8]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let (mut buf, mut scratch) = (Vec::new(), Vec::new());
+    for c in chunks {
+        let raw = c.head.raw_len as usize;
+        if buf.len() < raw {
+            // At most `max_chunk`, which the header bounds.
+            buf.resize(raw, 0);
+        }
+        let body = src.read(c.body_offset, c.head.body_len as usize)?;
+        chunk::decode(&c.head, body, c.offset, &mut buf[..raw], &mut scratch)?;
+        emit(c.offset, &buf[..raw])?;
     }
     Ok(())
 }
