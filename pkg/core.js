@@ -876,7 +876,7 @@ export function __runDecodeWorker(port) {
   const pool = []; // data buffers back from the caller
   const outBuffer = (n) => {
     const i = pool.findIndex((b) => b.byteLength >= n);
-    return i >= 0 ? pool.splice(i, 1)[0] : new ArrayBuffer(Math.max(n, MiB));
+    return i >= 0 ? pool.splice(i, 1)[0] : new ArrayBuffer(Math.max(n, READ_BUFFER));
   };
   const drop = (id) => {
     const dec = jobs.get(id);

@@ -90,6 +90,14 @@ before(async () => {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
         res.end(PAGE);
       },
+      // The same page under a CSP that forbids workers: fetchModel must fall back to in-thread.
+      '/no-workers.html': (req, res) => {
+        res.writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'content-security-policy': "worker-src 'none'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'",
+        });
+        res.end(PAGE);
+      },
       '/favicon.ico': (req, res) => {
         res.writeHead(204);
         res.end();
@@ -163,6 +171,23 @@ describe('headless Chromium', () => {
       assert.deepEqual(b.codes, { truncated: 'ZNN_TRUNCATED', corrupt: 'ZNN_CORRUPT', aborted: 'AbortError' }, `worker: ${worker}`);
       assert.ok(b.tensors > 0 && b.tensors < r.tensors, 'the tensors before the bad chunk, not after');
       assert.equal(b.again, want);
+    }
+  });
+
+  test('a CSP without workers: fetchModel decodes in-thread, twice', async () => {
+    const csp = await context.newPage(); // not `page`: its console gets the CSP report
+    try {
+      await csp.goto(server.origin + '/no-workers.html');
+      await csp.waitForFunction(() => window.ready === true, null, { timeout: 15000 });
+      const want = sha256(readFile(modelPath('minilm.bf16.safetensors')));
+      for (let i = 0; i < 2; i++) {
+        const r = await csp.evaluate((url) => window.runFetchModel(url), '/fixtures/model.znw');
+        assert.equal(r.sha, want);
+        assert.equal(r.workerJobs, 0);
+        assert.ok(r.tensors > 50 && r.monotonic);
+      }
+    } finally {
+      await csp.close();
     }
   });
 
