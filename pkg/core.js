@@ -673,9 +673,15 @@ export class ZnnCompressionStream extends TransformStream {
 //
 // Protocol (one worker, reused; each fetchModel call is a job with an id):
 //   → init {module}          ← ready {error?}
-//   → start {id, maxOutput}
-//   → chunk {id, buf, len}   ← header {id, header}, data {id, buf, len}…, consumed {id, buf}
-//   → end {id}               ← done {id}
+//   → start {id, maxOutput, own}
+//   → chunk {id, buf, len}   ← header {id, header, own}, data {id, buf, len}… or
+//                              decoded {id, len}…, consumed {id, buf}
+//   → end {id}               ← done {id, out?}
+//
+// With `own` (no onTensor: nobody needs the bytes before the end) and a header giving the size,
+// the worker allocates the output itself, decodes straight into it (one copy, as in-thread) and
+// transfers it at the end; only counts come back meanwhile, and the calling thread does nothing
+// but read the network.
 //   → cancel {id}            ← error {id, code, message} at any time (the job is then gone)
 //   → recycle {buf}          a data buffer back to the worker's pool
 
@@ -756,7 +762,7 @@ const ERROR_BY_CODE = { ...BY_CODE, ZNN_INTERNAL: InternalError };
 
 /** The caller's side of one decode in the worker. */
 class RemoteJob {
-  constructor(w, sink, maxOutput) {
+  constructor(w, sink, maxOutput, own) {
     this.w = w;
     this.sink = sink;
     this.id = w.nextId++;
@@ -770,7 +776,7 @@ class RemoteJob {
     this.onFail = null;
     w.jobs.set(this.id, this);
     if (w.jobs.size === 1) w.port.ref?.(); // node must not exit while a job waits on the worker
-    w.port.post({ type: 'start', id: this.id, maxOutput });
+    w.port.post({ type: 'start', id: this.id, maxOutput, own });
   }
 
   onMessage(m) {
@@ -778,7 +784,10 @@ class RemoteJob {
       switch (m.type) {
         case 'header':
           this.header = m.header;
-          this.sink.header(m.header);
+          this.sink.header(m.header, m.own);
+          break;
+        case 'decoded':
+          this.sink.decoded(m.len);
           break;
         case 'data': {
           const src = new Uint8Array(m.buf, 0, m.len);
@@ -791,6 +800,7 @@ class RemoteJob {
           if (this.free.length < 8) this.free.push(m.buf);
           break;
         case 'done':
+          if (m.out) this.sink.output(m.out);
           this.done = true;
           this.#detach();
           break;
@@ -873,6 +883,7 @@ class RemoteJob {
 /** @internal The worker's side: runs in the decode worker (decode-worker*.js) on `port`. */
 export function __runDecodeWorker(port) {
   const jobs = new Map(); // id -> StreamDecoder
+  const owned = new Map(); // id -> { out, at, own }: the output, when the worker holds it
   const pool = []; // data buffers back from the caller
   const outBuffer = (n) => {
     const i = pool.findIndex((b) => b.byteLength >= n);
@@ -881,6 +892,7 @@ export function __runDecodeWorker(port) {
   const drop = (id) => {
     const dec = jobs.get(id);
     jobs.delete(id);
+    owned.delete(id);
     try {
       dec?.free();
     } catch {
@@ -909,6 +921,7 @@ export function __runDecodeWorker(port) {
       case 'start':
         try {
           jobs.set(m.id, call(() => new glue.StreamDecoder(m.maxOutput)));
+          owned.set(m.id, { out: null, at: 0, own: !!m.own });
         } catch (e) {
           fail(m.id, e);
         }
@@ -927,10 +940,17 @@ export function __runDecodeWorker(port) {
               const h = call(() => dec.takeHeader());
               if (h) {
                 header.add(m.id);
-                port.post({ type: 'header', id: m.id, header: h });
+                const o = owned.get(m.id);
+                if (o.own && h.totalSize != null) o.out = allocate(h.totalSize);
+                port.post({ type: 'header', id: m.id, header: h, own: !!o.out });
               }
             }
-            if (ready > 0) {
+            const o = owned.get(m.id);
+            if (ready > 0 && o.out) {
+              call(() => dec.drainInto(new Uint8Array(o.out, o.at, ready)));
+              o.at += ready;
+              port.post({ type: 'decoded', id: m.id, len: ready });
+            } else if (ready > 0) {
               const buf = outBuffer(ready);
               call(() => dec.drainInto(new Uint8Array(buf, 0, ready)));
               port.post({ type: 'data', id: m.id, buf, len: ready }, [buf]);
@@ -950,8 +970,9 @@ export function __runDecodeWorker(port) {
         if (!dec) return;
         try {
           call(() => dec.finish());
+          const out = owned.get(m.id).out;
           drop(m.id);
-          port.post({ type: 'done', id: m.id });
+          port.post({ type: 'done', id: m.id, out }, out ? [out] : []);
         } catch (e) {
           fail(m.id, e);
         }
@@ -1023,7 +1044,7 @@ export async function fetchModel(input, options = {}) {
       const ready = w ? await race(w) : null;
       if (ready) {
         remote = (sink, max) => {
-          const job = new RemoteJob(ready, sink, max);
+          const job = new RemoteJob(ready, sink, max, !onTensor);
           // A worker error ends a pending read at once.
           job.onFail = () => reader?.cancel().catch(() => {});
           return job;
@@ -1074,10 +1095,11 @@ export async function fetchModel(input, options = {}) {
 
     session = new DecodeSession(
       {
-        header(h) {
+        header(h, remoteOutput) {
           if (h.totalSize != null) {
             decodedTotal = h.totalSize;
-            out = allocate(h.totalSize);
+            // The decode worker holds the output until the end (see RemoteJob).
+            if (!remoteOutput) out = allocate(h.totalSize);
             tensors = h.segments.filter((s) => !SKIP_SEGMENTS.has(s.name));
           } else {
             grow = new Growable(Math.max(MiB, Math.ceil(total * 1.6)));
@@ -1096,6 +1118,12 @@ export async function fetchModel(input, options = {}) {
             grow.len += ready;
             decoded += ready;
           }
+        },
+        decoded(n) {
+          decoded += n;
+        },
+        output(buffer) {
+          out = buffer;
         },
         whole(bytes, kind, growable) {
           if (kind === 'plain') {

@@ -169,6 +169,11 @@ for (const [label, worker] of [
       assert.equal(count, tensors.length);
       assert.equal(events[0].decodedTotal, undefined);
       checkProgress(events, { total: streamed.length, decodedTotal: model.length });
+      // Without onTensor (the worker may then hold the output itself, when it knows the size).
+      const again = await fm(`${server.origin}/streamed.znw`);
+      assert.equal(sha256(new Uint8Array(again)), sha256(model));
+      const sized = await fm(`${server.origin}/model.znw`, { onProgress: (e) => events.push(e) });
+      assert.equal(sha256(new Uint8Array(sized)), sha256(model));
     });
 
     test('ZipNN files (frames and .znn.safetensors) decode too', async () => {
