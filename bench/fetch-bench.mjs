@@ -113,6 +113,8 @@ async function childSpeed(url, file, rounds) {
     decompress: async () => (await z.decompress(packed)).length,
     fetchModel: async () => (await z.fetchModel(url)).byteLength,
     inThread: async () => (await z.fetchModel(url, { worker: false })).byteLength,
+    // With onTensor the worker sends verified chunks back to be copied into the output here.
+    withTensors: async () => (await z.fetchModel(url, { onTensor() {} })).byteLength,
     transport: async () => {
       const res = await fetch(url);
       let n = 0;
@@ -201,6 +203,7 @@ window.modes = {
   decompress: async (url) => (await z.decompress(packed[url])).length,
   fetchModel: async (url) => (await z.fetchModel(req(url))).byteLength,
   inThread: async (url) => (await z.fetchModel(req(url), { worker: false })).byteLength,
+  withTensors: async (url) => (await z.fetchModel(req(url), { onTensor() {} })).byteLength,
   transport: async (url) => {
     const reader = (await fetch(req(url))).body.getReader();
     let n = 0;
@@ -295,7 +298,7 @@ async function browserSpeed(origin, names, rounds) {
       const url = `/m/${name}`;
       const compressed = await page.evaluate((u) => window.load(u), url);
       if (!(await page.evaluate((u) => window.same(u), url))) throw new Error(`${name}: fetchModel and decompress differ in Chromium`);
-      const times = { decompress: [], fetchModel: [], inThread: [], transport: [] };
+      const times = { decompress: [], fetchModel: [], inThread: [], withTensors: [], transport: [] };
       let bytes = 0;
       for (let r = 0; r < rounds; r++) {
         const order = r % 2 ? Object.keys(times).reverse() : Object.keys(times);
@@ -338,30 +341,31 @@ function cpuTable(rows) {
     console.log(`| ${name} | ${median(d).toFixed(0)} | ${median(f).toFixed(0)} | ${median(i).toFixed(0)} | ${median(t).toFixed(0)} | ${(median(f) / median(d)).toFixed(3)} |`);
   }
   console.log('\nThe same per thread (kernel schedstat), median ms per run, main thread / all other threads. With a core free for each, a run takes at least its busiest thread:');
-  console.log('| model | decompress | fetchModel (worker) | fetchModel in-thread | HTTP body only | worker path: busiest thread ÷ decompress (main + other) |');
-  console.log('|---|---:|---:|---:|---:|---:|');
+  console.log('| model | decompress | fetchModel (worker) | fetchModel in-thread | worker with onTensor | HTTP body only | worker path: busiest thread ÷ decompress (main + other) |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
   for (const { name, r } of rows) {
     const th = r.threads;
     const mo = (k) => `${median(th[k].main).toFixed(0)} / ${median(th[k].other).toFixed(0)}`;
     const dTotal = median(th.decompress.main.map((x, k) => x + th.decompress.other[k]));
     const busiest = median(th.fetchModel.main.map((x, k) => Math.max(x, th.fetchModel.other[k])));
-    console.log(`| ${name} | ${mo('decompress')} | ${mo('fetchModel')} | ${mo('inThread')} | ${mo('transport')} | ${(busiest / dTotal).toFixed(3)} |`);
+    console.log(`| ${name} | ${mo('decompress')} | ${mo('fetchModel')} | ${mo('inThread')} | ${mo('withTensors')} | ${mo('transport')} | ${(busiest / dTotal).toFixed(3)} |`);
   }
 }
 
 function speedTable(host, rows) {
   console.log(`\n## ${host}: speed (decoded MB/s; ${rows[0].r.times.decompress.length} rounds, alternating)`);
-  console.log('| model | N (MB) | ratio | decompress best / median | fetchModel (worker) best / median | fetchModel in-thread best / median | HTTP body only, best (decoded-equivalent MB/s) | worker ÷ decompress, median of rounds (best-to-best) | in-thread ÷ decompress | first call (starts the worker), ms |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  console.log('| model | N (MB) | ratio | decompress best / median | fetchModel (worker) best / median | fetchModel in-thread best / median | HTTP body only, best (decoded-equivalent MB/s) | worker ÷ decompress, median of rounds (best-to-best) | in-thread ÷ decompress | worker with onTensor ÷ decompress | first call (starts the worker), ms |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const { name, r } of rows) {
     const { decompress: d, fetchModel: f, inThread: i, transport: t } = r.times;
     const paired = median(f.map((x, k) => x / d[k]));
     const pairedIn = median(i.map((x, k) => x / d[k]));
+    const pairedT = median(r.times.withTensors.map((x, k) => x / d[k]));
     const bb = Math.min(...f) / Math.min(...d);
     console.log(
       `| ${name} | ${(r.bytes / MB).toFixed(1)} | ${(r.compressed / r.bytes).toFixed(4)} | ${mbs(r.bytes, Math.min(...d))} / ${mbs(r.bytes, median(d))} | ` +
         `${mbs(r.bytes, Math.min(...f))} / ${mbs(r.bytes, median(f))} | ${mbs(r.bytes, Math.min(...i))} / ${mbs(r.bytes, median(i))} | ${mbs(r.bytes, Math.min(...t))} | ` +
-        `${paired.toFixed(3)} (${bb.toFixed(3)}) | ${pairedIn.toFixed(3)} | ${r.first == null ? '' : r.first.toFixed(0)} |`,
+        `${paired.toFixed(3)} (${bb.toFixed(3)}) | ${pairedIn.toFixed(3)} | ${pairedT.toFixed(3)} | ${r.first == null ? '' : r.first.toFixed(0)} |`,
     );
   }
 }
