@@ -85,6 +85,26 @@ function startServer(dir) {
 // ---------------------------------------------------------------------------------------------
 // node children
 
+/**
+ * CPU time (ms) of this process's main thread and of all its other threads (the decode worker,
+ * GC helpers, libuv), from the kernel's per-thread schedstat: what each thread needs, whatever
+ * the other engineers' jobs take from the cores.
+ */
+function threadCpu() {
+  let main = 0;
+  let other = 0;
+  for (const t of fs.readdirSync('/proc/self/task')) {
+    try {
+      const ns = Number(fs.readFileSync(`/proc/self/task/${t}/schedstat`, 'utf8').split(' ')[0]);
+      if (Number(t) === process.pid) main = ns;
+      else other += ns;
+    } catch {
+      // the thread ended
+    }
+  }
+  return [main / 1e6, other / 1e6];
+}
+
 async function childSpeed(url, file, rounds) {
   const z = await import(pathToFileURL(path.join(repo, 'pkg/node.js')).href);
   await z.init();
@@ -92,6 +112,9 @@ async function childSpeed(url, file, rounds) {
   const modes = {
     decompress: async () => (await z.decompress(packed)).length,
     fetchModel: async () => (await z.fetchModel(url)).byteLength,
+    inThread: async () => (await z.fetchModel(url, { worker: false })).byteLength,
+    // With onTensor the worker sends verified chunks back to be copied into the output here.
+    withTensors: async () => (await z.fetchModel(url, { onTensor() {} })).byteLength,
     transport: async () => {
       const res = await fetch(url);
       let n = 0;
@@ -101,24 +124,32 @@ async function childSpeed(url, file, rounds) {
   };
   // The two decoders must agree before their speeds are compared.
   const a = await z.decompress(packed);
-  const b = new Uint8Array(await z.fetchModel(url));
-  if (a.length !== b.length || Buffer.compare(a, b) !== 0) throw new Error('fetchModel and decompress differ');
+  const t0 = performance.now();
+  const b = new Uint8Array(await z.fetchModel(url)); // the first call starts the decode worker
+  const first = performance.now() - t0;
+  const c = new Uint8Array(await z.fetchModel(url, { worker: false }));
+  if (a.length !== b.length || Buffer.compare(a, b) !== 0 || Buffer.compare(a, c) !== 0) throw new Error('fetchModel and decompress differ');
   const times = Object.fromEntries(Object.keys(modes).map((k) => [k, []]));
   const cpu = Object.fromEntries(Object.keys(modes).map((k) => [k, []]));
+  const threads = Object.fromEntries(Object.keys(modes).map((k) => [k, { main: [], other: [] }]));
   let bytes = 0;
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 ? Object.keys(modes).reverse() : Object.keys(modes);
     for (const k of order) {
       const c = process.cpuUsage();
+      const [m0, o0] = threadCpu();
       const t = performance.now();
       const n = await modes[k]();
       times[k].push(performance.now() - t);
+      const [m1, o1] = threadCpu();
+      threads[k].main.push(m1 - m0);
+      threads[k].other.push(o1 - o0);
       const used = process.cpuUsage(c);
       cpu[k].push((used.user + used.system) / 1000);
       if (k !== 'transport') bytes = n;
     }
   }
-  return { bytes, compressed: packed.length, times, cpu };
+  return { bytes, compressed: packed.length, times, cpu, threads, first };
 }
 
 async function childMemory(mode, url, file) {
@@ -136,6 +167,7 @@ async function childMemory(mode, url, file) {
   await (await fetch(new URL('/', url))).arrayBuffer();
   sample();
   if (mode === 'fetchModel') keep = await z.fetchModel(url, { onProgress: sample });
+  else if (mode === 'inThread') keep = await z.fetchModel(url, { onProgress: sample, worker: false });
   else if (mode === 'decompress') keep = await z.decompress(fs.readFileSync(file));
   else if (mode === 'stream') {
     const res = await fetch(url);
@@ -170,6 +202,8 @@ window.load = async (url) => { packed[url] = new Uint8Array(await (await fetch(r
 window.modes = {
   decompress: async (url) => (await z.decompress(packed[url])).length,
   fetchModel: async (url) => (await z.fetchModel(req(url))).byteLength,
+  inThread: async (url) => (await z.fetchModel(req(url), { worker: false })).byteLength,
+  withTensors: async (url) => (await z.fetchModel(req(url), { onTensor() {} })).byteLength,
   transport: async (url) => {
     const reader = (await fetch(req(url))).body.getReader();
     let n = 0;
@@ -179,13 +213,15 @@ window.modes = {
 window.same = async (url) => {
   const a = await z.decompress(packed[url]);
   const b = new Uint8Array(await z.fetchModel(req(url)));
-  return a.length === b.length && a.every((v, i) => v === b[i]);
+  const c = new Uint8Array(await z.fetchModel(req(url), { worker: false }));
+  return a.length === b.length && a.every((v, i) => v === b[i]) && c.length === a.length && c.every((v, i) => v === a[i]);
 };
 window.timed = async (mode, url) => { const t = performance.now(); const n = await window.modes[mode](url); return [performance.now() - t, n]; };
 let keep;
 window.once = async (mode, url) => {
   if (mode === 'decompress') keep = await z.decompress(new Uint8Array(await (await fetch(req(url))).arrayBuffer()));
   else if (mode === 'fetchModel') keep = await z.fetchModel(req(url));
+  else if (mode === 'inThread') keep = await z.fetchModel(req(url), { worker: false });
   return keep ? keep.byteLength : 0;
 };
 window.ready = true;
@@ -262,7 +298,7 @@ async function browserSpeed(origin, names, rounds) {
       const url = `/m/${name}`;
       const compressed = await page.evaluate((u) => window.load(u), url);
       if (!(await page.evaluate((u) => window.same(u), url))) throw new Error(`${name}: fetchModel and decompress differ in Chromium`);
-      const times = { decompress: [], fetchModel: [], transport: [] };
+      const times = { decompress: [], fetchModel: [], inThread: [], withTensors: [], transport: [] };
       let bytes = 0;
       for (let r = 0; r < rounds; r++) {
         const order = r % 2 ? Object.keys(times).reverse() : Object.keys(times);
@@ -298,25 +334,38 @@ async function browserMemory(origin, mode, name) {
 
 function cpuTable(rows) {
   console.log('\nCPU time of the node process (all its threads; the server is another process), median ms per run:');
-  console.log('| model | decompress | fetchModel | HTTP body only | fetchModel / decompress |');
-  console.log('|---|---:|---:|---:|---:|');
+  console.log('| model | decompress | fetchModel (worker) | fetchModel in-thread | HTTP body only | fetchModel / decompress |');
+  console.log('|---|---:|---:|---:|---:|---:|');
   for (const { name, r } of rows) {
-    const { decompress: d, fetchModel: f, transport: t } = r.cpu;
-    console.log(`| ${name} | ${median(d).toFixed(0)} | ${median(f).toFixed(0)} | ${median(t).toFixed(0)} | ${(median(f) / median(d)).toFixed(3)} |`);
+    const { decompress: d, fetchModel: f, inThread: i, transport: t } = r.cpu;
+    console.log(`| ${name} | ${median(d).toFixed(0)} | ${median(f).toFixed(0)} | ${median(i).toFixed(0)} | ${median(t).toFixed(0)} | ${(median(f) / median(d)).toFixed(3)} |`);
+  }
+  console.log('\nThe same per thread (kernel schedstat), median ms per run, main thread / all other threads. With a core free for each, a run takes at least its busiest thread:');
+  console.log('| model | decompress | fetchModel (worker) | fetchModel in-thread | worker with onTensor | HTTP body only | worker path: busiest thread ÷ decompress (main + other) |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  for (const { name, r } of rows) {
+    const th = r.threads;
+    const mo = (k) => `${median(th[k].main).toFixed(0)} / ${median(th[k].other).toFixed(0)}`;
+    const dTotal = median(th.decompress.main.map((x, k) => x + th.decompress.other[k]));
+    const busiest = median(th.fetchModel.main.map((x, k) => Math.max(x, th.fetchModel.other[k])));
+    console.log(`| ${name} | ${mo('decompress')} | ${mo('fetchModel')} | ${mo('inThread')} | ${mo('withTensors')} | ${mo('transport')} | ${(busiest / dTotal).toFixed(3)} |`);
   }
 }
 
 function speedTable(host, rows) {
   console.log(`\n## ${host}: speed (decoded MB/s; ${rows[0].r.times.decompress.length} rounds, alternating)`);
-  console.log('| model | N (MB) | ratio | decompress best / median | fetchModel best / median | HTTP body only, best (decoded-equivalent MB/s) | fetchModel time / decompress time, median (best-to-best) |');
-  console.log('|---|---:|---:|---:|---:|---:|---:|');
+  console.log('| model | N (MB) | ratio | decompress best / median | fetchModel (worker) best / median | fetchModel in-thread best / median | HTTP body only, best (decoded-equivalent MB/s) | worker ÷ decompress, median of rounds (best-to-best) | in-thread ÷ decompress | worker with onTensor ÷ decompress | first call (starts the worker), ms |');
+  console.log('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const { name, r } of rows) {
-    const { decompress: d, fetchModel: f, transport: t } = r.times;
-    const paired = median(f.map((x, i) => x / d[i]));
+    const { decompress: d, fetchModel: f, inThread: i, transport: t } = r.times;
+    const paired = median(f.map((x, k) => x / d[k]));
+    const pairedIn = median(i.map((x, k) => x / d[k]));
+    const pairedT = median(r.times.withTensors.map((x, k) => x / d[k]));
     const bb = Math.min(...f) / Math.min(...d);
     console.log(
       `| ${name} | ${(r.bytes / MB).toFixed(1)} | ${(r.compressed / r.bytes).toFixed(4)} | ${mbs(r.bytes, Math.min(...d))} / ${mbs(r.bytes, median(d))} | ` +
-        `${mbs(r.bytes, Math.min(...f))} / ${mbs(r.bytes, median(f))} | ${mbs(r.bytes, Math.min(...t))} | ${paired.toFixed(3)} (${bb.toFixed(3)}) |`,
+        `${mbs(r.bytes, Math.min(...f))} / ${mbs(r.bytes, median(f))} | ${mbs(r.bytes, Math.min(...i))} / ${mbs(r.bytes, median(i))} | ${mbs(r.bytes, Math.min(...t))} | ` +
+        `${paired.toFixed(3)} (${bb.toFixed(3)}) | ${pairedIn.toFixed(3)} | ${pairedT.toFixed(3)} | ${r.first == null ? '' : r.first.toFixed(0)} |`,
     );
   }
 }
@@ -378,12 +427,12 @@ async function main(argv) {
       const base = await runChild(['memory', 'baseline', `${server.origin}/`, '']);
       for (const name of names) {
         const url = `${server.origin}/m/${name}`;
-        for (const mode of ['fetchModel', 'stream', 'decompress']) {
+        for (const mode of ['fetchModel', 'inThread', 'stream', 'decompress']) {
           const m = await runChild(['memory', mode, url, path.join(dir, name)]);
           const live = await runChild(['memory', mode, url, path.join(dir, name)], ['--expose-gc']);
           const n = rows.find((x) => x.name === name).r.bytes;
           const extra = m.hwm - base.hwm;
-          const label = { fetchModel: 'fetchModel(url)', stream: 'ZnnDecompressionStream, output dropped', decompress: 'read file + decompress()' }[mode];
+          const label = { fetchModel: 'fetchModel(url), worker', inThread: 'fetchModel(url), in-thread', stream: 'ZnnDecompressionStream, output dropped', decompress: 'read file + decompress()' }[mode];
           console.log(`| node | ${name} | ${mib(n)} | ${label} | ${mib(m.hwm)} | ${mib(extra)} | ${mib(extra - n)} | ${mib(m.peakAB)} | ${mib(live.peakAB)} |`);
         }
       }
@@ -391,10 +440,10 @@ async function main(argv) {
         const b = await browserMemory(server.origin, 'baseline', names[0]);
         for (const name of names) {
           const n = brows.find((x) => x.name === name).r.bytes;
-          for (const mode of ['fetchModel', 'decompress']) {
+          for (const mode of ['fetchModel', 'inThread', 'decompress']) {
             const m = await browserMemory(server.origin, mode, name);
             const extra = m.hwm - b.hwm;
-            const label = { fetchModel: 'fetchModel(url)', decompress: 'fetch arrayBuffer + decompress()' }[mode];
+            const label = { fetchModel: 'fetchModel(url), worker', inThread: 'fetchModel(url), in-thread', decompress: 'fetch arrayBuffer + decompress()' }[mode];
             console.log(`| Chromium renderer | ${name} | ${mib(n)} | ${label} | ${mib(m.hwm)} | ${mib(extra)} | ${mib(extra - n)} | | |`);
           }
         }

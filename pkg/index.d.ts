@@ -158,6 +158,14 @@ export interface FetchModelOptions extends DecompressOptions {
   onTensor?: (event: TensorEvent) => void;
   /** Aborts the download and decode: the promise rejects with `signal.reason`. */
   signal?: AbortSignal;
+  /**
+   * Where the decode runs. By default (undefined) in a worker (browsers: a module `Worker`;
+   * node: a `worker_threads` worker), reused across calls, so the download overlaps the decode,
+   * for bodies of 1 MiB or more or of unknown size; in-thread where no worker can start
+   * (Cloudflare Workers, a CSP without worker-src) or for smaller bodies. `false` always decodes
+   * in-thread; `true` uses the worker whenever one is available, whatever the size.
+   */
+  worker?: boolean;
   /** The `fetch` to use (default `globalThis.fetch`). */
   fetch?: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
 }

@@ -27,4 +27,5 @@ export {
   InvalidInputError,
   InternalError,
   HttpError,
+  __internal,
 } from './core.js';
