@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 WASM := target/wasm/wasm32-unknown-unknown/release/zipnn_wasm.wasm
 
-.PHONY: all build cli wasm pkg demo test setup models bench bench-peers clean
+.PHONY: all build cli wasm pkg demo test setup models bench bench-fetch bench-peers clean
 
 all: build
 
@@ -32,6 +32,10 @@ test: setup models
 
 bench: setup models build
 	scripts/bench.sh
+
+# fetchModel over local HTTP vs decompress in memory (node and Chromium), peak memory, .wasm size.
+bench-fetch: setup models build
+	nice node bench/fetch-bench.mjs
 
 bench-peers: setup models cli
 	scripts/bench-peers.sh

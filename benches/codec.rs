@@ -1,6 +1,6 @@
 //! Native benchmark on the real-model corpus, against zipnn 0.5.4 measured in the same run.
 //!
-//!   cargo bench --bench codec -- [--rounds N] [--min-time S] [--no-zipnn] [--parts] [FILE[:DTYPE]...]
+//!   cargo bench --bench codec -- [--rounds N] [--min-time S] [--no-zipnn] [--parts] [--best] [FILE[:DTYPE]...]
 //!
 //! Default files: models/minilm.{bf16,fp32,fp16}.safetensors and
 //! models/english_g2.pth.f32-stream.bin (fp32). DTYPE (bf16, fp16, fp32) is what zipnn is told
@@ -11,6 +11,8 @@
 //! round measures all of our operations, then zipnn's, on one file after the other; a figure is
 //! the best call over all rounds. The machine is shared, so rounds interleave and only same-run
 //! ratios mean much. `--parts` adds what the decoder is made of (checksums, Huffman, merge).
+//! `--best` adds the warm decode of the file compressed with `--best` (tANS, context modes,
+//! 1 MiB chunks) and its speed as a fraction of the order-0 file's, measured in the same round.
 //!
 //! MB/s are original (decoded) bytes / 1e6 / s. Evidence and results: bench/NOTES.md.
 
@@ -118,6 +120,8 @@ struct File {
     zdtype: &'static str,
     data: Vec<u8>,
     packed: Vec<u8>,
+    /// The same compressed with `--best`, when asked for.
+    best: Option<Vec<u8>>,
     /// zipnn's own compressed file (written by zipnn), when the helper runs.
     znn: Option<Vec<u8>>,
     rows: Vec<Row>,
@@ -130,6 +134,7 @@ fn main() {
     let mut min_time = 0.2;
     let mut use_zipnn = true;
     let mut parts = false;
+    let mut with_best = false;
     let mut specs = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -148,6 +153,7 @@ fn main() {
             }
             "--no-zipnn" => use_zipnn = false,
             "--parts" => parts = true,
+            "--best" => with_best = true,
             "--bench" => {} // passed by `cargo bench`
             s if s.starts_with("--") => panic!("unknown option {s}"),
             s => specs.push(s.to_string()),
@@ -188,6 +194,16 @@ fn main() {
         let opts = options(zdtype);
         let packed = znw::compress(&data, &opts).expect("compress");
         assert!(znw::decompress(&packed, &Limits::default(), 1).unwrap() == data);
+        let best = with_best.then(|| {
+            let o = Options {
+                tans: true,
+                chunk_size: znw::BEST_CHUNK,
+                ..opts.clone()
+            };
+            let b = znw::compress(&data, &o).expect("compress --best");
+            assert!(znw::decompress(&b, &Limits::default(), 1).unwrap() == data);
+            b
+        });
         let mut znn = None;
         if let (Some(s), Some(w)) = (shipped.as_mut(), warm.as_mut()) {
             let save = std::env::temp_dir().join(format!("zipnn-bench-{}.znn", std::process::id()));
@@ -212,6 +228,7 @@ fn main() {
             zdtype,
             data,
             packed,
+            best,
             znn,
             rows: Vec::new(),
             zipnn: [f64::MAX; 3],
@@ -290,6 +307,20 @@ fn measure_ours(f: &File, t: f64, parts: bool) -> Vec<Row> {
     let mut out = vec![0u8; n];
     let warm1 = best_of(t, || znw::decompress_into(packed, &mut out, 1).unwrap());
     row("decompress_into, warm", warm1, Some(2));
+    if let Some(b) = &f.best {
+        // Alternate with the order-0 file so both see the same machine load.
+        let (mut t0, mut tb) = (f64::MAX, f64::MAX);
+        for _ in 0..3 {
+            t0 = t0.min(best_of(t / 3.0, || {
+                znw::decompress_into(packed, &mut out, 1).unwrap()
+            }));
+            tb = tb.min(best_of(t / 3.0, || {
+                znw::decompress_into(b, &mut out, 1).unwrap()
+            }));
+        }
+        row("order-0 file: decompress_into, warm (paired)", t0, Some(2));
+        row("--best file: decompress_into, warm (paired)", tb, Some(2));
+    }
     row(
         "decompress_into, warm, 2 threads",
         best_of(t, || znw::decompress_into(packed, &mut out, 2).unwrap()),
@@ -427,6 +458,21 @@ fn report(f: &File) {
             .map(|z| format!(", zipnn {:.4}", z.len() as f64 / n))
             .unwrap_or_default()
     );
+    if let Some(b) = &f.best {
+        let speed = |name: &str| {
+            f.rows
+                .iter()
+                .find(|r| r.name.starts_with(name))
+                .map(|r| r.ours)
+        };
+        if let (Some(t0), Some(tb)) = (speed("order-0 file"), speed("--best file")) {
+            println!(
+                "--best: ratio {:.4}, warm decode at {:.2}× the order-0 file's speed",
+                b.len() as f64 / n,
+                t0 / tb
+            );
+        }
+    }
     println!("| operation | MB/s | vs zipnn | ratio |\n|---|---:|---|---:|");
     for r in &f.rows {
         let (vs, ratio) = match r.vs {

@@ -7,8 +7,10 @@
 import initGlue, * as glue from './dist/zipnn_wasm.js';
 
 const MiB = 1 << 20;
-/** Largest slice pushed into wasm at once: bounds wasm memory whatever the input chunking. */
+/** Largest slice pushed into the wasm encoder at once: bounds wasm memory whatever the input chunking. */
 const PUSH_MAX = MiB;
+/** fetchModel's read buffer (BYOB): a read returns what has arrived, up to this. */
+const READ_BUFFER = 256 * 1024;
 const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a];
 const ZIPNN_META_KEY = 'znn_compressed_vectors';
 /** Segments that are not tensors: container structure, and the single unnamed segment of a raw file. */
@@ -101,10 +103,28 @@ function call(f) {
 let defaultSource;
 let initPromise;
 let ready = false;
+/** The compiled module, kept so fetchModel's decode worker can instantiate it too. */
+let wasmModule = null;
 
 /** @internal Set by the host entry: a function returning what `init` should load. */
 export function __setWasmSource(f) {
   defaultSource = f;
+}
+
+/** Compiles what `init` was given when it can (a Module, bytes, a Response or a URL), else returns it as is. */
+async function compileSource(src) {
+  if (src instanceof WebAssembly.Module) return src;
+  if (typeof src === 'string' || (typeof URL === 'function' && src instanceof URL) || (typeof Request === 'function' && src instanceof Request)) {
+    src = await fetch(src);
+  }
+  if (typeof Response === 'function' && src instanceof Response) {
+    if (!src.ok) throw new ZnnError(`zipnn-wasm: failed to fetch the wasm module: HTTP ${src.status} for ${src.url}`, 'ZNN_INIT');
+    const type = (src.headers.get('content-type') || '').split(';')[0].trim();
+    if (type === 'application/wasm' && typeof WebAssembly.compileStreaming === 'function') return WebAssembly.compileStreaming(src);
+    return WebAssembly.compile(await src.arrayBuffer());
+  }
+  if (src instanceof ArrayBuffer || ArrayBuffer.isView(src)) return WebAssembly.compile(src);
+  return src;
 }
 
 /**
@@ -120,7 +140,9 @@ export function init(moduleOrBytes) {
       if (src === undefined) {
         throw new ZnnError('zipnn-wasm: no wasm module to load; call init(module) first', 'ZNN_INIT');
       }
+      src = await compileSource(src);
       await initGlue({ module_or_path: src });
+      if (src instanceof WebAssembly.Module) wasmModule = src;
       ready = true;
     })();
     initPromise.catch(() => {
@@ -133,7 +155,9 @@ export function init(moduleOrBytes) {
 /** Synchronous `init` for hosts that already hold the compiled module or the bytes. */
 export function initSync(moduleOrBytes) {
   if (ready) return;
-  glue.initSync({ module: moduleOrBytes });
+  const module = moduleOrBytes instanceof WebAssembly.Module ? moduleOrBytes : new WebAssembly.Module(moduleOrBytes);
+  glue.initSync({ module });
+  wasmModule = module;
   ready = true;
 }
 
@@ -276,12 +300,17 @@ function sniff(head, ended) {
 // sink.header(h)        the .znw header ({ totalSize, container, segments })
 // sink.data(ready, dec) `ready` verified bytes wait in `dec`: take them with drain/drainInto
 // sink.whole(u8, kind)  the buffered input at the end: decoded bytes, or kind 'plain' as is
+//
+// With `remote` (fetchModel's decode worker), streamed formats are decoded by a RemoteJob in a
+// worker instead: the same sink calls, with a `dec` whose drainInto copies the worker's bytes.
 
 class DecodeSession {
-  constructor(sink, { maxOutput, sizeHint } = {}) {
+  constructor(sink, { maxOutput, sizeHint, remote } = {}) {
     this.sink = sink;
     this.maxOutput = maxOutput;
     this.sizeHint = sizeHint || 0;
+    this.remote = remote || null;
+    this.job = null;
     this.mode = 'sniff';
     this.need = 16;
     this.head = null; // Growable while sniffing (becomes the buffer in buffer mode)
@@ -289,31 +318,39 @@ class DecodeSession {
     this.header = null;
   }
 
-  write(u8) {
-    if (u8.length === 0) return;
-    if (this.mode === 'stream') return this.#push(u8);
-    if (this.mode === 'buffer') return this.head.append(u8);
+  /**
+   * Takes the next input bytes. With `owned` (u8 is the whole of a buffer nobody else uses) a
+   * remote job may take the buffer instead of copying it: then it returns true and u8 is detached.
+   */
+  write(u8, owned = false) {
+    if (u8.length === 0) return false;
+    if (this.mode === 'remote') return this.job.write(u8, owned);
+    if (this.mode === 'stream') return this.#push(u8), false;
+    if (this.mode === 'buffer') return this.head.append(u8), false;
     if (!this.head) {
       const kind = sniff(u8, false);
       if (typeof kind === 'string') {
         // The first chunk decides alone: no copy.
         this.head = new Growable(0);
         this.#start(kind);
-        return this.write(u8);
+        return this.write(u8, owned);
       }
       this.head = new Growable(Math.max(kind, 64 * 1024));
     }
     this.head.append(u8);
     const kind = sniff(this.head.bytes(), false);
     if (typeof kind === 'string') this.#start(kind);
+    return false;
   }
 
+  /** Ends the input; a promise when a remote job still has to finish. */
   end() {
     if (this.mode === 'sniff') {
       this.head ??= new Growable(0);
       this.ended = true;
       this.#start(sniff(this.head.bytes(), true));
     }
+    if (this.mode === 'remote') return this.job.end();
     if (this.mode === 'stream') {
       call(() => this.dec.finish());
       return;
@@ -329,6 +366,8 @@ class DecodeSession {
   }
 
   close() {
+    this.job?.close();
+    this.job = null;
     if (this.dec) {
       try {
         this.dec.free();
@@ -342,7 +381,13 @@ class DecodeSession {
 
   #start(kind) {
     this.kind = kind;
-    if (kind === 'znw' || kind === 'zipnn') {
+    if ((kind === 'znw' || kind === 'zipnn') && this.remote) {
+      this.job = this.remote(this.sink, this.maxOutput);
+      this.mode = 'remote';
+      const head = this.head;
+      this.head = null;
+      if (head.len) this.job.write(head.bytes(), false);
+    } else if (kind === 'znw' || kind === 'zipnn') {
       this.mode = 'stream';
       this.dec = call(() => new glue.StreamDecoder(this.maxOutput));
       const head = this.head;
@@ -359,9 +404,14 @@ class DecodeSession {
 
   #push(u8) {
     const dec = this.dec;
-    for (let at = 0; at < u8.length; at += PUSH_MAX) {
-      const piece = at === 0 && u8.length <= PUSH_MAX ? u8 : u8.subarray(at, at + PUSH_MAX);
-      const ready = call(() => dec.push(piece));
+    for (let at = 0; at < u8.length; ) {
+      // One copy: straight into the decoder's input staging in wasm memory (≥ 64 KiB of room,
+      // ≤ 1 MiB or one record), where complete records are decoded in place.
+      const room = call(() => dec.inputBuffer());
+      const n = Math.min(room.length, u8.length - at);
+      room.set(at === 0 && n === u8.length ? u8 : u8.subarray(at, at + n));
+      at += n;
+      const ready = call(() => dec.commit(n));
       if (!this.header) {
         const h = call(() => dec.takeHeader());
         if (h) {
@@ -417,6 +467,22 @@ export async function inspect(bytes) {
   if (!startsWith(data, ZNW_MAGIC) && isZipnnFrame(data)) return inspectZipnn(data);
   await init();
   return call(() => glue.inspect(data));
+}
+
+/** How many leading bytes `decodedSize` needs. */
+export const DECODED_SIZE_PREFIX = 24;
+
+/**
+ * The decoded size a `.znw` file states in its first 24 bytes (FORMAT.md §2): for setting
+ * Content-Length or allocating before the rest arrives. `undefined` when the bytes do not say
+ * (shorter than 24, not `.znw`, an unknown format version, or a stream written without knowing
+ * its size). Synchronous; needs no wasm. The header checksum is checked later by the decoder.
+ */
+export function decodedSize(prefix) {
+  const u8 = toBytes(prefix, 'prefix');
+  if (u8.length < DECODED_SIZE_PREFIX || !startsWith(u8, ZNW_MAGIC) || u8[8] !== 1 || (u8[9] & 1) === 0) return undefined;
+  const size = new DataView(u8.buffer, u8.byteOffset, DECODED_SIZE_PREFIX).getBigUint64(16, true);
+  return size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(size) : undefined;
 }
 
 const ZIPNN_DTYPES = { 1: 'fp32', 4: 'fp16', 6: 'bf16', 29: 'fp8-e4m3', 30: 'fp8-e5m2' };
@@ -598,6 +664,329 @@ export class ZnnCompressionStream extends TransformStream {
 }
 
 // ---------------------------------------------------------------------------------------------
+// fetchModel's decode worker
+//
+// The calling thread only reads the network and hands each read buffer over (transferred); a
+// worker runs the same wasm StreamDecoder and sends back verified decoded bytes (transferred),
+// which the caller copies into the output and reports. In node, fetch runs on the main thread:
+// decoding there too adds the body read to the decode instead of overlapping it.
+//
+// Protocol (one worker, reused; each fetchModel call is a job with an id):
+//   → init {module}          ← ready {error?}
+//   → start {id, maxOutput, own}
+//   → chunk {id, buf, len}   ← header {id, header, own}, data {id, buf, len}… or
+//                              decoded {id, len}…, consumed {id, buf}
+//   → end {id}               ← done {id, out?}
+//
+// With `own` (no onTensor: nobody needs the bytes before the end) and a header giving the size,
+// the worker allocates the output itself, decodes straight into it (one copy, as in-thread) and
+// transfers it at the end; only counts come back meanwhile, and the calling thread does nothing
+// but read the network.
+//   → cancel {id}            ← error {id, code, message} at any time (the job is then gone)
+//   → recycle {buf}          a data buffer back to the worker's pool
+
+/** Input the caller may have sent and the worker not yet consumed: bounds the memory between them. */
+const WORKER_INFLIGHT = 2 * MiB;
+/** Below this body size (when known), decoding in-thread beats the round trips to the worker. */
+const WORKER_MIN_BODY = MiB;
+
+let workerFactory = null;
+const stats = { workerJobs: 0 };
+let sharedWorker = null;
+
+/**
+ * @internal Set by the host entry: returns a worker port `{ post(msg, transfer), listen(onMessage,
+ * onError), terminate(), ref?(), unref?() }`, or null when the host has none.
+ */
+export function __setWorkerFactory(f) {
+  workerFactory = f;
+}
+
+/** The shared decode worker, ready; or null (none on this host, or it failed to start). */
+function decodeWorker() {
+  if (sharedWorker) return sharedWorker.ready;
+  if (!workerFactory || !wasmModule) return null;
+  let port;
+  try {
+    port = workerFactory();
+  } catch {
+    port = null;
+  }
+  if (!port) {
+    workerFactory = null; // e.g. a CSP without worker-src: in-thread from now on
+    return null;
+  }
+  const w = { port, jobs: new Map(), nextId: 1, started: false, dead: false };
+  const kill = (e) => {
+    if (w.dead) return;
+    w.dead = true;
+    if (sharedWorker === w) sharedWorker = null;
+    if (!w.started) workerFactory = null;
+    for (const job of [...w.jobs.values()]) job.fail(new InternalError(`the decode worker failed: ${e?.message ?? e}`, { cause: e }));
+    try {
+      port.terminate();
+    } catch {
+      // already gone
+    }
+  };
+  w.kill = kill;
+  w.ready = new Promise((resolve) => {
+    port.listen(
+      (m) => {
+        if (m.type === 'ready') {
+          if (m.error) {
+            kill(new Error(m.error));
+            resolve(null);
+            return;
+          }
+          w.started = true;
+          if (w.jobs.size === 0) port.unref?.();
+          resolve(w);
+          return;
+        }
+        w.jobs.get(m.id)?.onMessage(m);
+      },
+      (e) => {
+        kill(e);
+        resolve(null);
+      },
+    );
+  });
+  port.ref?.();
+  port.post({ type: 'init', module: wasmModule });
+  sharedWorker = w;
+  return w.ready;
+}
+
+const ERROR_BY_CODE = { ...BY_CODE, ZNN_INTERNAL: InternalError };
+
+/** The caller's side of one decode in the worker. */
+class RemoteJob {
+  constructor(w, sink, maxOutput, own) {
+    this.w = w;
+    this.sink = sink;
+    this.id = w.nextId++;
+    stats.workerJobs++;
+    this.inflight = 0;
+    this.free = []; // read buffers the worker gave back
+    this.error = null;
+    this.header = null;
+    this.done = false;
+    this.wake = null; // resolves a waiter (room or end)
+    this.onFail = null;
+    w.jobs.set(this.id, this);
+    if (w.jobs.size === 1) w.port.ref?.(); // node must not exit while a job waits on the worker
+    w.port.post({ type: 'start', id: this.id, maxOutput, own });
+  }
+
+  onMessage(m) {
+    try {
+      switch (m.type) {
+        case 'header':
+          this.header = m.header;
+          this.sink.header(m.header, m.own);
+          break;
+        case 'decoded':
+          this.sink.decoded(m.len);
+          break;
+        case 'data': {
+          const src = new Uint8Array(m.buf, 0, m.len);
+          this.sink.data(m.len, { drainInto: (dst) => dst.set(src) });
+          this.w.port.post({ type: 'recycle', buf: m.buf }, [m.buf]);
+          break;
+        }
+        case 'consumed':
+          this.inflight -= m.buf.byteLength;
+          if (this.free.length < 8) this.free.push(m.buf);
+          break;
+        case 'done':
+          if (m.out) this.sink.output(m.out);
+          this.done = true;
+          this.#detach();
+          break;
+        case 'error': {
+          const C = ERROR_BY_CODE[m.code];
+          this.fail(C ? new C(m.message) : new ZnnError(m.message, m.code || 'ZNN_ERROR'));
+          return;
+        }
+      }
+    } catch (e) {
+      // a throwing callback (onTensor/onProgress): the download fails with it
+      this.fail(e);
+      return;
+    }
+    this.#notify();
+  }
+
+  #notify() {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  #detach() {
+    if (this.w.jobs.delete(this.id) && this.w.jobs.size === 0) this.w.port.unref?.();
+  }
+
+  fail(e) {
+    if (this.error || this.done) return;
+    this.error = e;
+    this.close();
+    this.#notify();
+    this.onFail?.(e);
+  }
+
+  /** Sends input: transfers u8's buffer when owned, else copies into spare buffers. */
+  write(u8, owned) {
+    if (this.error) throw this.error;
+    if (owned && u8.byteOffset === 0) {
+      const buf = u8.buffer;
+      this.inflight += buf.byteLength;
+      this.w.port.post({ type: 'chunk', id: this.id, buf, len: u8.byteLength }, [buf]);
+      return true;
+    }
+    for (let at = 0; at < u8.length; ) {
+      const buf = this.buffer();
+      const n = Math.min(buf.byteLength, u8.length - at);
+      new Uint8Array(buf, 0, n).set(u8.subarray(at, at + n));
+      at += n;
+      this.inflight += buf.byteLength;
+      this.w.port.post({ type: 'chunk', id: this.id, buf, len: n }, [buf]);
+    }
+    return false;
+  }
+
+  /** A buffer to read the next input into. */
+  buffer() {
+    return this.free.pop() ?? new ArrayBuffer(READ_BUFFER);
+  }
+
+  /** Resolves once the worker has caught up enough to take more input (back-pressure). */
+  async room() {
+    while (!this.error && this.inflight > WORKER_INFLIGHT) await new Promise((r) => (this.wake = r));
+    if (this.error) throw this.error;
+  }
+
+  async end() {
+    if (this.error) throw this.error;
+    this.w.port.post({ type: 'end', id: this.id });
+    while (!this.error && !this.done) await new Promise((r) => (this.wake = r));
+    if (this.error) throw this.error;
+  }
+
+  close() {
+    if (!this.done && this.w.jobs.has(this.id) && !this.w.dead) this.w.port.post({ type: 'cancel', id: this.id });
+    this.#detach();
+  }
+}
+
+/** @internal The worker's side: runs in the decode worker (decode-worker*.js) on `port`. */
+export function __runDecodeWorker(port) {
+  const jobs = new Map(); // id -> StreamDecoder
+  const owned = new Map(); // id -> { out, at, own }: the output, when the worker holds it
+  const pool = []; // data buffers back from the caller
+  const outBuffer = (n) => {
+    const i = pool.findIndex((b) => b.byteLength >= n);
+    return i >= 0 ? pool.splice(i, 1)[0] : new ArrayBuffer(Math.max(n, READ_BUFFER));
+  };
+  const drop = (id) => {
+    const dec = jobs.get(id);
+    jobs.delete(id);
+    owned.delete(id);
+    try {
+      dec?.free();
+    } catch {
+      // an object of an instance that was reset after a trap
+    }
+  };
+  const fail = (id, e) => {
+    drop(id);
+    const z = fromWasm(e);
+    port.post({ type: 'error', id, code: z?.code, message: String(z?.message ?? z) });
+  };
+  const header = new Set(); // jobs whose header was sent
+  port.listen((m) => {
+    switch (m.type) {
+      case 'init':
+        try {
+          initSync(m.module);
+          port.post({ type: 'ready' });
+        } catch (e) {
+          port.post({ type: 'ready', error: String(e?.message ?? e) });
+        }
+        return;
+      case 'recycle':
+        if (pool.length < 4) pool.push(m.buf);
+        return;
+      case 'start':
+        try {
+          jobs.set(m.id, call(() => new glue.StreamDecoder(m.maxOutput)));
+          owned.set(m.id, { out: null, at: 0, own: !!m.own });
+        } catch (e) {
+          fail(m.id, e);
+        }
+        return;
+      case 'chunk': {
+        const dec = jobs.get(m.id);
+        try {
+          const u8 = new Uint8Array(m.buf, 0, m.len);
+          for (let at = 0; dec && at < u8.length; ) {
+            const room = call(() => dec.inputBuffer());
+            const n = Math.min(room.length, u8.length - at);
+            room.set(u8.subarray(at, at + n));
+            at += n;
+            const ready = call(() => dec.commit(n));
+            if (!header.has(m.id)) {
+              const h = call(() => dec.takeHeader());
+              if (h) {
+                header.add(m.id);
+                const o = owned.get(m.id);
+                if (o.own && h.totalSize != null) o.out = allocate(h.totalSize);
+                port.post({ type: 'header', id: m.id, header: h, own: !!o.out });
+              }
+            }
+            const o = owned.get(m.id);
+            if (ready > 0 && o.out) {
+              call(() => dec.drainInto(new Uint8Array(o.out, o.at, ready)));
+              o.at += ready;
+              port.post({ type: 'decoded', id: m.id, len: ready });
+            } else if (ready > 0) {
+              const buf = outBuffer(ready);
+              call(() => dec.drainInto(new Uint8Array(buf, 0, ready)));
+              port.post({ type: 'data', id: m.id, buf, len: ready }, [buf]);
+            }
+          }
+        } catch (e) {
+          fail(m.id, e);
+          header.delete(m.id);
+        }
+        // The buffer goes back for the next read, also for jobs already cancelled or failed.
+        port.post({ type: 'consumed', id: m.id, buf: m.buf }, [m.buf]);
+        return;
+      }
+      case 'end': {
+        const dec = jobs.get(m.id);
+        header.delete(m.id);
+        if (!dec) return;
+        try {
+          call(() => dec.finish());
+          const out = owned.get(m.id).out;
+          drop(m.id);
+          port.post({ type: 'done', id: m.id, out }, out ? [out] : []);
+        } catch (e) {
+          fail(m.id, e);
+        }
+        return;
+      }
+      case 'cancel':
+        header.delete(m.id);
+        drop(m.id);
+        return;
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // fetchModel
 
 function isResponse(x) {
@@ -616,14 +1005,18 @@ function contentLength(response) {
  * Uncompressed responses are returned as they are.
  */
 export async function fetchModel(input, options = {}) {
-  const { onProgress, onTensor, signal, maxOutput } = options ?? {};
+  const { onProgress, onTensor, signal, maxOutput, worker: useWorker } = options ?? {};
   const fetchFn = options?.fetch ?? globalThis.fetch;
   signal?.throwIfAborted();
 
   let onAbort;
   const aborted = signal
     ? new Promise((_, reject) => {
-        onAbort = () => reject(signal.reason);
+        onAbort = () => {
+          reject(signal.reason);
+          // Ends a pending read at once (no race per read: that costs promises per chunk).
+          reader?.cancel(signal.reason).catch(() => {});
+        };
         signal.addEventListener('abort', onAbort, { once: true });
       })
     : null;
@@ -635,13 +1028,29 @@ export async function fetchModel(input, options = {}) {
   let session = null;
   try {
     await race(init());
-    const response = isResponse(input) ? input : await race(fetchFn(input, signal ? { signal } : undefined));
+    const fetched = !isResponse(input);
+    const response = fetched ? await race(fetchFn(input, signal ? { signal } : undefined)) : input;
     if (!response.ok) {
       response.body?.cancel().catch(() => {});
       throw new HttpError(response);
     }
     const url = response.url || (typeof input === 'string' ? input : input?.url ?? String(input?.href ?? ''));
     let total = contentLength(response);
+
+    // The decode worker (shared, started on first use) unless told not to, or the body is small.
+    let remote = null;
+    if (useWorker !== false && response.body && (useWorker === true || !total || total >= WORKER_MIN_BODY)) {
+      const w = decodeWorker();
+      const ready = w ? await race(w) : null;
+      if (ready) {
+        remote = (sink, max) => {
+          const job = new RemoteJob(ready, sink, max, !onTensor);
+          // A worker error ends a pending read at once.
+          job.onFail = () => reader?.cancel().catch(() => {});
+          return job;
+        };
+      }
+    }
 
     let loaded = 0;
     let decoded = 0;
@@ -668,6 +1077,9 @@ export async function fetchModel(input, options = {}) {
     };
     const report = (last = false) => {
       if (!onProgress) return;
+      // From the worker the header comes back a little later: the first event waits for it, so
+      // that it carries decodedTotal as in-thread.
+      if (!last && session.job && session.kind === 'znw' && !session.job.header) return;
       if (total && loaded > total) total = loaded;
       const t = last ? total || loaded : total;
       onProgress({
@@ -683,10 +1095,11 @@ export async function fetchModel(input, options = {}) {
 
     session = new DecodeSession(
       {
-        header(h) {
+        header(h, remoteOutput) {
           if (h.totalSize != null) {
             decodedTotal = h.totalSize;
-            out = allocate(h.totalSize);
+            // The decode worker holds the output until the end (see RemoteJob).
+            if (!remoteOutput) out = allocate(h.totalSize);
             tensors = h.segments.filter((s) => !SKIP_SEGMENTS.has(s.name));
           } else {
             grow = new Growable(Math.max(MiB, Math.ceil(total * 1.6)));
@@ -706,6 +1119,12 @@ export async function fetchModel(input, options = {}) {
             decoded += ready;
           }
         },
+        decoded(n) {
+          decoded += n;
+        },
+        output(buffer) {
+          out = buffer;
+        },
         whole(bytes, kind, growable) {
           if (kind === 'plain') {
             result = growable.take();
@@ -716,21 +1135,39 @@ export async function fetchModel(input, options = {}) {
           }
         },
       },
-      { maxOutput, sizeHint: total },
+      { maxOutput, sizeHint: total, remote },
     );
 
     if (response.body) {
-      reader = response.body.getReader();
-      for (;;) {
-        const { done, value } = await race(reader.read());
-        if (done) break;
-        loaded += value.byteLength;
-        session.write(toBytes(value, 'body chunk'));
-        report();
+      // A BYOB reader fills one reused buffer: no garbage chunk per read. Only for bodies
+      // from fetch (byte streams that end pending BYOB reads properly; a hand-made byte stream
+      // that closes without byobRequest.respond(0) would leave the last read pending forever).
+      let buf = null;
+      try {
+        if (fetched) {
+          reader = response.body.getReader({ mode: 'byob' });
+          buf = new ArrayBuffer(READ_BUFFER);
+        }
+      } catch {
+        // not a byte stream
       }
+      reader ??= response.body.getReader();
+      signal?.throwIfAborted();
+      for (;;) {
+        const { done, value } = await (buf ? reader.read(new Uint8Array(buf)) : reader.read());
+        if (done) break;
+        if (buf) buf = value.buffer;
+        loaded += value.byteLength;
+        // The read buffer goes to the worker as it is (transferred); the next read gets another.
+        if (session.write(toBytes(value, 'body chunk'), !!buf)) buf = session.job.buffer();
+        report();
+        if (session.job) await race(session.job.room());
+      }
+      signal?.throwIfAborted();
+      if (session.job?.error) throw session.job.error;
     }
     finished = true;
-    session.end();
+    await race(session.end());
     if (out) result = out;
     else if (grow) result = grow.take();
     if (!out) {
@@ -752,4 +1189,4 @@ export async function fetchModel(input, options = {}) {
 }
 
 // Package internals shared with the CLI (not part of the documented API).
-export const __internal = { DecodeSession, sniff, call, glue };
+export const __internal = { DecodeSession, sniff, call, glue, stats };

@@ -94,6 +94,15 @@ export interface InspectReport {
   frames?: { offset: number; length: number; decodedLength: number }[];
 }
 
+/** How many leading bytes of a file `decodedSize` needs (24). */
+export const DECODED_SIZE_PREFIX: number;
+/**
+ * The decoded size a `.znw` file states in its first `DECODED_SIZE_PREFIX` bytes (to set
+ * Content-Length, say), or `undefined` when they do not say (too short, not `.znw`, or written
+ * as a stream of unknown size). Synchronous and needs no wasm; the decoder checks the header later.
+ */
+export function decodedSize(prefix: Bytes): number | undefined;
+
 /** The header and segment table of a compressed buffer (`.znw`; ZipNN frames give a summary). */
 export function inspect(bytes: Bytes): Promise<InspectReport>;
 
@@ -149,6 +158,14 @@ export interface FetchModelOptions extends DecompressOptions {
   onTensor?: (event: TensorEvent) => void;
   /** Aborts the download and decode: the promise rejects with `signal.reason`. */
   signal?: AbortSignal;
+  /**
+   * Where the decode runs. By default (undefined) in a worker (browsers: a module `Worker`;
+   * node: a `worker_threads` worker), reused across calls, so the download overlaps the decode,
+   * for bodies of 1 MiB or more or of unknown size; in-thread where no worker can start
+   * (Cloudflare Workers, a CSP without worker-src) or for smaller bodies. `false` always decodes
+   * in-thread; `true` uses the worker whenever one is available, whatever the size.
+   */
+  worker?: boolean;
   /** The `fetch` to use (default `globalThis.fetch`). */
   fetch?: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
 }

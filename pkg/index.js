@@ -1,9 +1,29 @@
 // zipnn-wasm for browsers (and any host with fetch and ES modules): the .wasm is fetched from
 // next to this module on first use. Bundlers recognise the `new URL(..., import.meta.url)`
 // pattern and ship the file.
-import { __setWasmSource } from './core.js';
+import { __setWasmSource, __setWorkerFactory } from './core.js';
 
 __setWasmSource(() => new URL('./dist/zipnn_wasm_bg.wasm', import.meta.url));
+
+// fetchModel decodes in a module Worker (the `new Worker(new URL(...), { type: 'module' })` form
+// is what bundlers look for). Hosts without Worker (service workers, some runtimes) or where it
+// cannot start (CSP) decode in-thread.
+__setWorkerFactory(() => {
+  if (typeof Worker !== 'function') return null;
+  const w = new Worker(new URL('./decode-worker.js', import.meta.url), { type: 'module' });
+  return {
+    post: (m, transfer) => w.postMessage(m, transfer),
+    listen(onMessage, onError) {
+      w.onmessage = (e) => onMessage(e.data);
+      w.onerror = (e) => {
+        e.preventDefault?.();
+        onError(new Error(e.message || 'the decode worker failed to start'));
+      };
+      w.onmessageerror = () => onError(new Error('the decode worker sent an unreadable message'));
+    },
+    terminate: () => w.terminate(),
+  };
+});
 
 export {
   init,
@@ -12,6 +32,8 @@ export {
   decompress,
   decompressInto,
   inspect,
+  decodedSize,
+  DECODED_SIZE_PREFIX,
   fetchModel,
   ZnnDecompressionStream,
   ZnnCompressionStream,
@@ -24,4 +46,5 @@ export {
   InvalidInputError,
   InternalError,
   HttpError,
+  __internal,
 } from './core.js';

@@ -1,9 +1,29 @@
 // zipnn-wasm for node (and Deno/Bun through the "node" condition): the .wasm is read from the
 // package directory and compiled on first use.
 import { readFile } from 'node:fs/promises';
-import { __setWasmSource } from './core.js';
+import { Worker } from 'node:worker_threads';
+import { __setWasmSource, __setWorkerFactory } from './core.js';
 
 __setWasmSource(async () => WebAssembly.compile(await readFile(new URL('./dist/zipnn_wasm_bg.wasm', import.meta.url))));
+
+// fetchModel decodes in a worker thread: fetch runs on this thread and then overlaps the decode.
+// Unref'd while idle, so the worker never keeps the process alive.
+__setWorkerFactory(() => {
+  // The process's flags, less --input-type (a module worker fails to start with it).
+  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
+  const w = new Worker(new URL('./decode-worker-node.js', import.meta.url), { execArgv });
+  return {
+    post: (m, transfer) => w.postMessage(m, transfer),
+    listen(onMessage, onError) {
+      w.on('message', onMessage);
+      w.on('error', onError);
+      w.on('exit', (code) => onError(new Error(`the decode worker exited (${code})`)));
+    },
+    terminate: () => w.terminate(),
+    ref: () => w.ref(),
+    unref: () => w.unref(),
+  };
+});
 
 export {
   init,
@@ -12,6 +32,8 @@ export {
   decompress,
   decompressInto,
   inspect,
+  decodedSize,
+  DECODED_SIZE_PREFIX,
   fetchModel,
   ZnnDecompressionStream,
   ZnnCompressionStream,
@@ -24,4 +46,5 @@ export {
   InvalidInputError,
   InternalError,
   HttpError,
+  __internal,
 } from './core.js';

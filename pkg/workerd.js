@@ -13,6 +13,8 @@ export {
   decompress,
   decompressInto,
   inspect,
+  decodedSize,
+  DECODED_SIZE_PREFIX,
   fetchModel,
   ZnnDecompressionStream,
   ZnnCompressionStream,
@@ -25,4 +27,5 @@ export {
   InvalidInputError,
   InternalError,
   HttpError,
+  __internal,
 } from './core.js';

@@ -12,6 +12,9 @@ step "format and lints"
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
 
+step "dependency audit (cargo-deny)"
+scripts/audit.sh
+
 step "native tests"
 ZIPNN_REQUIRED=1 cargo test --release
 

@@ -104,33 +104,106 @@ fn roundtrip_every_dtype() {
     }
 }
 
+/// The `decompress` export as JS calls it (a `Uint8Array` in, a new `Uint8Array` out).
+fn js_decompress(packed: &[u8], max_output: Option<f64>) -> Result<Vec<u8>, JsValue> {
+    zipnn_wasm::wasm::decompress(&js_sys::Uint8Array::from(packed), max_output).map(|a| a.to_vec())
+}
+
+/// The `decompressInto` export into a target of `len` bytes.
+fn js_decompress_into(packed: &[u8], len: usize) -> Result<Vec<u8>, JsValue> {
+    let target = js_sys::Uint8Array::new_with_length(len as u32);
+    let n = zipnn_wasm::wasm::decompress_into(&js_sys::Uint8Array::from(packed), &target)?;
+    assert_eq!(n, len);
+    Ok(target.to_vec())
+}
+
 #[wasm_bindgen_test]
 fn bindings_roundtrip_and_typed_errors() {
     let mut rng = Rng(3);
     let data = bf16_weights(&mut rng, 100_000);
     let packed = zipnn_wasm::wasm::compress(&data, Some("bf16".into()), None, Some(true)).unwrap();
     assert!(packed.len() < data.len() * 7 / 10);
-    assert_eq!(zipnn_wasm::wasm::decompress(&packed, None).unwrap(), data);
+    assert_eq!(js_decompress(&packed, None).unwrap(), data);
     let mut flipped = packed.clone();
     flipped[packed.len() / 2] ^= 4;
     assert_eq!(
-        code(&zipnn_wasm::wasm::decompress(&flipped, None).unwrap_err()),
+        code(&js_decompress(&flipped, None).unwrap_err()),
         "ZNN_CORRUPT"
     );
     assert_eq!(
-        code(&zipnn_wasm::wasm::decompress(&packed[..packed.len() - 3], None).unwrap_err()),
+        code(&js_decompress(&packed[..packed.len() - 3], None).unwrap_err()),
         "ZNN_TRUNCATED"
     );
     assert_eq!(
-        code(&zipnn_wasm::wasm::decompress(b"not compressed at all", None).unwrap_err()),
+        code(&js_decompress(b"not compressed at all", None).unwrap_err()),
         "ZNN_NOT_COMPRESSED"
     );
     assert_eq!(
-        code(&zipnn_wasm::wasm::decompress(&packed, Some(1000.0)).unwrap_err()),
+        code(&js_decompress(&packed, Some(1000.0)).unwrap_err()),
         "ZNN_TOO_LARGE"
     );
     // The instance is still usable after every error.
-    assert_eq!(zipnn_wasm::wasm::decompress(&packed, None).unwrap(), data);
+    assert_eq!(js_decompress(&packed, None).unwrap(), data);
+}
+
+/// The StreamDecoder's staging API as the JS wrapper uses it: bytes written through the
+/// `inputBuffer()` view of wasm memory, `commit(n)`, verified bytes drained into JS arrays.
+#[wasm_bindgen_test]
+fn stream_decoder_staging_through_the_memory_view() {
+    use zipnn_wasm::wasm::StreamDecoder;
+    let mut rng = Rng(8);
+    let data = bf16_weights(&mut rng, 700_000);
+    let opts = Options {
+        dtype: DTypeChoice::Fixed(DType::BF16),
+        chunk_size: 64 << 10,
+        ..Options::default()
+    };
+    let packed = znw::compress(&data, &opts).unwrap();
+    for piece in [1usize, 1000, 70_000, 3 << 20] {
+        let mut dec = StreamDecoder::new(None);
+        let mut out = Vec::new();
+        let mut at = 0;
+        while at < packed.len() {
+            let room = dec.input_buffer().unwrap();
+            assert!(room.length() >= 1);
+            let n = (room.length() as usize).min(piece).min(packed.len() - at);
+            room.subarray(0, n as u32).copy_from(&packed[at..at + n]);
+            at += n;
+            let ready = dec.commit(n).unwrap();
+            if ready > 0 {
+                let a = js_sys::Uint8Array::new_with_length(ready as u32);
+                dec.drain_into(&a).unwrap();
+                out.extend_from_slice(&a.to_vec());
+            }
+        }
+        dec.finish().unwrap();
+        assert!(out == data, "pieces of {piece}");
+    }
+    // Errors are typed, stay, and a commit past the offered room is refused.
+    let mut dec = StreamDecoder::new(None);
+    let room = dec.input_buffer().unwrap().length() as usize;
+    assert_eq!(
+        code(&dec.commit(room + 1).unwrap_err()),
+        "ZNN_INVALID_INPUT"
+    );
+    let mut bad = packed.clone();
+    bad[packed.len() / 2] ^= 1;
+    let mut dec = StreamDecoder::new(None);
+    let mut failed = None;
+    for c in bad.chunks(50_000) {
+        let view = dec.input_buffer().unwrap();
+        let n = c.len().min(view.length() as usize);
+        view.subarray(0, n as u32).copy_from(&c[..n]);
+        if let Err(e) = dec.commit(n) {
+            failed = Some(code(&e));
+            break;
+        }
+        let _ = dec.drain();
+    }
+    assert_eq!(failed.as_deref(), Some("ZNN_CORRUPT"));
+    let mut dec = StreamDecoder::new(None);
+    dec.push(&packed[..packed.len() - 1]).unwrap();
+    assert_eq!(code(&dec.finish().unwrap_err()), "ZNN_TRUNCATED");
 }
 
 #[wasm_bindgen_test]
@@ -225,4 +298,102 @@ fn sampled_bit_flips_and_truncations_of_a_large_file_are_detected() {
         );
     }
     assert!(zipnn_wasm::decompress(&packed, &Limits::default()).unwrap() == data);
+}
+
+#[wasm_bindgen_test]
+fn bindings_decode_chunk_by_chunk_exactly() {
+    // Many chunks of several dtypes: the exports read records from the JS input one by one and
+    // copy each verified chunk into the JS output.
+    let mut rng = Rng(17);
+    let mut data = bf16_weights(&mut rng, 50_000);
+    data.extend_from_slice(&[1, 2, 3]);
+    for dtype in [DType::BF16, DType::F32, DType::F16, DType::Bytes] {
+        let opts = Options {
+            dtype: DTypeChoice::Fixed(dtype),
+            chunk_size: 4096,
+            ..Options::default()
+        };
+        let packed = znw::compress(&data, &opts).unwrap();
+        assert!(js_decompress(&packed, None).unwrap() == data, "{dtype:?}");
+        assert!(
+            js_decompress_into(&packed, data.len()).unwrap() == data,
+            "{dtype:?}"
+        );
+        for len in [0, data.len() - 1, data.len() + 1] {
+            let e = js_decompress_into(&packed, len).unwrap_err();
+            assert!(matches!(
+                code(&e).as_str(),
+                "ZNN_INVALID_INPUT" | "ZNN_TOO_LARGE"
+            ));
+        }
+        assert_eq!(
+            code(&js_decompress(&packed, Some(1000.0)).unwrap_err()),
+            "ZNN_TOO_LARGE"
+        );
+    }
+    // A delta needs its base.
+    let base: Vec<u8> = data.iter().map(|b| b ^ 1).collect();
+    let delta = znw::compress_delta(&data, &base, &Options::default(), &mut |_| {}).unwrap();
+    assert_eq!(
+        code(&js_decompress(&delta, None).unwrap_err()),
+        "ZNN_UNSUPPORTED"
+    );
+    assert_eq!(
+        code(&js_decompress_into(&delta, data.len()).unwrap_err()),
+        "ZNN_UNSUPPORTED"
+    );
+}
+
+#[wasm_bindgen_test]
+fn bindings_detect_every_bit_flip_and_truncation() {
+    let mut rng = Rng(23);
+    let data = bf16_weights(&mut rng, 1500);
+    let opts = Options {
+        dtype: DTypeChoice::Fixed(DType::BF16),
+        chunk_size: 1024,
+        ..Options::default()
+    };
+    let packed = znw::compress(&data, &opts).unwrap();
+    for bit in 0..packed.len() * 8 {
+        let mut p = packed.clone();
+        p[bit / 8] ^= 1 << (bit % 8);
+        assert!(js_decompress_into(&p, data.len()).is_err(), "bit {bit}");
+        assert!(js_decompress(&p, None).is_err(), "bit {bit}");
+    }
+    for cut in 0..packed.len() {
+        assert!(
+            js_decompress_into(&packed[..cut], data.len()).is_err(),
+            "cut {cut}"
+        );
+        assert!(js_decompress(&packed[..cut], None).is_err(), "cut {cut}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn bindings_decode_zipnn_fixtures_exactly() {
+    for (name, packed, want, _) in FIXTURES {
+        let whole = match zipnn_wasm::decompress(packed, &Limits::default()) {
+            Err(e) => {
+                // Deltas without their base, frames the auto-detection does not claim.
+                let js = js_decompress(packed, None).unwrap_err();
+                assert_eq!(code(&js), e.code(), "{name}");
+                let js = js_decompress_into(packed, want.len()).unwrap_err();
+                assert_eq!(code(&js), e.code(), "{name}");
+                continue;
+            }
+            Ok(w) => w,
+        };
+        assert!(js_decompress(packed, None).unwrap() == whole, "{name}");
+        assert!(
+            js_decompress_into(packed, whole.len()).unwrap() == whole,
+            "{name}"
+        );
+        if !whole.is_empty() {
+            let e = js_decompress_into(packed, whole.len() - 1).unwrap_err();
+            assert!(matches!(
+                code(&e).as_str(),
+                "ZNN_INVALID_INPUT" | "ZNN_TOO_LARGE"
+            ));
+        }
+    }
 }

@@ -22,19 +22,10 @@
 //           download.
 //   fetch   the fetch function (default globalThis.fetch)
 //   base    resolves relative keys such as '/models/x/onnx/model.onnx' (default: the page URL)
-import { ZnnDecompressionStream } from 'zipnn-wasm';
+import { ZnnDecompressionStream, decodedSize, DECODED_SIZE_PREFIX } from 'zipnn-wasm';
 
 /** Files that usually have a compressed twin. */
 export const WEIGHT_FILES = /\.(onnx|onnx_data(_\d+)?|ort|safetensors|bin|gguf|pt|pth)$/;
-
-const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a];
-
-/** Decoded size from the first 24 bytes of a .znw file (FORMAT.md §2), or undefined. */
-export function znwDecodedSize(head) {
-  if (head.length < 24 || ZNW_MAGIC.some((b, i) => head[i] !== b) || (head[9] & 1) === 0) return undefined;
-  const size = new DataView(head.buffer, head.byteOffset, 24).getBigUint64(16, true);
-  return size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(size) : undefined;
-}
 
 /** Reads from `reader` until `n` bytes (or the end) are in; returns the chunks read. */
 async function readHead(reader, n) {
@@ -122,8 +113,8 @@ export class ZnnCache {
       }
     }
     const reader = res.body.getReader();
-    const head = await readHead(reader, 24);
-    return this.#answer(twinUrl, { reader, head, size: znwDecodedSize(concat(head, 24)), owner: null });
+    const head = await readHead(reader, DECODED_SIZE_PREFIX);
+    return this.#answer(twinUrl, { reader, head, size: decodedSize(concat(head, DECODED_SIZE_PREFIX)), owner: null });
   }
 
   /** A Response decoding `source` (the twin's reader and the chunks already read from it). */

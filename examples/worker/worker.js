@@ -12,17 +12,9 @@
 // env.ASSETS is any fetcher holding the .znw files: Workers static assets, a service binding to
 // a Worker in front of R2, or (in tests) a workerd disk service. With R2 bound directly, replace
 // `env.ASSETS.fetch(...)` by `(await env.BUCKET.get(key))?.body`.
-import { ZnnDecompressionStream } from 'zipnn-wasm';
+import { ZnnDecompressionStream, decodedSize, DECODED_SIZE_PREFIX } from 'zipnn-wasm';
 
 const ZNW_TYPE = 'application/x-znw';
-const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a];
-
-/** Decoded size from the first 24 bytes of a .znw file (FORMAT.md §2), or undefined. */
-function znwDecodedSize(head) {
-  if (head.length < 24 || ZNW_MAGIC.some((b, i) => head[i] !== b) || (head[9] & 1) === 0) return undefined;
-  const size = new DataView(head.buffer, head.byteOffset, 24).getBigUint64(16, true);
-  return size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(size) : undefined;
-}
 
 /** Reads the first `n` bytes of `body`; returns them and a stream of the whole body. */
 async function peek(body, n) {
@@ -84,8 +76,8 @@ export default {
 
     headers.set('content-type', 'application/octet-stream');
     if (etag) headers.set('etag', etag.replace(/"$/, '-decoded"'));
-    const { head, stream } = await peek(asset.body, 24);
-    const size = znwDecodedSize(head);
+    const { head, stream } = await peek(asset.body, DECODED_SIZE_PREFIX);
+    const size = decodedSize(head);
     if (request.method === 'HEAD') {
       stream.cancel();
       if (size !== undefined) headers.set('content-length', String(size));

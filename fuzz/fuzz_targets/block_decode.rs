@@ -1,16 +1,22 @@
-//! `entropy::block::decode` (mode byte + raw / repeat / huff0 / tANS / sparse / LZ payload)
-//! with an input-chosen output length (<= 1 MiB); near-valid blocks come from `block::encode`
-//! or `block::encode_lz` (tANS allowed or not) with a few bytes changed. For LZ, the input is
-//! stored twice with an input-chosen tail so that matches (overlapping ones too) exist.
+//! `entropy::block::decode` (mode byte + raw / repeat / huff0 / tANS / sparse / LZ / context
+//! payload) with an input-chosen output length (<= 1 MiB); near-valid blocks come from
+//! `block::encode` or, with control bits 0 and 2, `block::encode_lz` (tANS allowed or not)
+//! with a few bytes changed. For LZ, the input is stored twice with an input-chosen tail so
+//! that matches (overlapping ones too) exist. With control bit 2 alone, the context coders
+//! instead (`context::decode_history`, and `decode_given` with the second half of the input
+//! as the companion group), from fuzz bytes or from their encoders' output.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use zipnn_wasm::entropy::block;
+use zipnn_wasm::entropy::{block, context};
 use zipnn_wasm_fuzz::*;
 
 fuzz_target!(|data: &[u8]| {
     let mut c = Ctl::new(data);
     let mode = c.u8();
     begin(data.len());
+    if mode & 5 == 4 {
+        return context_case(c, mode);
+    }
     let (src, n, original) = if mode & 1 == 0 {
         let n = c.out_len();
         (c.rest().to_vec(), n, None)
@@ -44,3 +50,32 @@ fuzz_target!(|data: &[u8]| {
         assert_eq!(block::decode(&src, &mut d), Ok(src.len()));
     }
 });
+
+fn context_case(mut c: Ctl, mode: u8) {
+    let given = mode & 8 != 0;
+    let stride = c.u8() as usize * 3;
+    let flips = c.flips();
+    let plain = c.rest();
+    let half = plain.len() / 2;
+    let (syms, companion) = (&plain[..half], &plain[half..2 * half]);
+    let mut enc = Vec::new();
+    let coded = if given {
+        context::encode_given(syms, companion, &mut enc)
+    } else {
+        context::encode_history(syms, stride, &mut enc)
+    };
+    if coded.is_none() {
+        enc = plain.to_vec(); // too small to encode: decode the fuzz bytes as a payload
+    }
+    apply_flips(&mut enc, &flips);
+    let mut d = vec![0u8; half];
+    let r = if given {
+        context::decode_given(&enc, companion, &mut d)
+    } else {
+        context::decode_history(&enc, &mut d)
+    };
+    if coded.is_some() && flips.is_empty() {
+        assert!(r.is_ok(), "unchanged context block failed: {r:?}");
+        assert!(d == syms, "context round trip differs");
+    }
+}

@@ -318,7 +318,11 @@ fn compress(input: &str, a: &Args) -> Result<(), Fail> {
     let data = read_input(input)?;
     let opts = Options {
         dtype,
-        chunk_size: a.chunk_size.unwrap_or(znw::DEFAULT_CHUNK),
+        chunk_size: a.chunk_size.unwrap_or(if a.best {
+            znw::BEST_CHUNK
+        } else {
+            znw::DEFAULT_CHUNK
+        }),
         verify: a.verify,
         threads: a.threads.unwrap_or_else(default_threads),
         tans: a.best,
@@ -526,6 +530,13 @@ fn inspect(input: &str) -> Result<(), Fail> {
             ratio(s.compressed, s.length)
         );
     }
+    // Which coders the encoder chose (context modes decode slower than order 0).
+    let blocks: Vec<String> = r
+        .modes
+        .iter()
+        .map(|m| format!("{} {} ({} bytes)", m.name, m.blocks, m.bytes))
+        .collect();
+    outln!("blocks: {}", blocks.join(", "));
     if let Some(s) = &r.suggestion {
         outln!(
             "note: stored as plain bytes (ratio {:.4} on a sample); --dtype {} would give about {:.4}",
@@ -551,6 +562,11 @@ fn bench(a: &Args) -> Result<(), Fail> {
             dtype,
             threads,
             tans: a.best,
+            chunk_size: if a.best {
+                znw::BEST_CHUNK
+            } else {
+                znw::DEFAULT_CHUNK
+            },
             ..Options::default()
         };
         let mb = data.len() as f64 / 1e6;

@@ -10,6 +10,8 @@
 //! | 3 | tANS | u32 LE payload length, `fse` byte-stream payload |
 //! | 4 | sparse | u32 LE payload length; varint count, then per non-zero byte: varint run of zeros before it, the byte |
 //! | 5 | LZ77 | u32 LE payload length, `lz` payload (literals and sequences in nested blocks of modes 0–4) |
+//! | 6 | context history | u32 LE payload length, [`super::context`] payload (exponents given earlier ones) |
+//! | 7 | context given | u32 LE payload length, [`super::context`] payload (decoded by the chunk, which has the exponents) |
 
 use super::{fse, huff0, lz, EntropyError};
 use alloc::vec::Vec;
@@ -36,7 +38,7 @@ pub fn entropy_bits(counts: &[u32; 256], n: usize) -> f64 {
 }
 
 /// log2 without std (no_std core has no float math); accurate to ~1e-6, plenty for estimates.
-fn libm_log2(x: f64) -> f64 {
+pub(crate) fn libm_log2(x: f64) -> f64 {
     let bits = x.to_bits();
     let mut exp = ((bits >> 52) & 0x7FF) as i64 - 1023;
     let mut m = f64::from_bits((bits & 0x000F_FFFF_FFFF_FFFF) | 0x3FF0_0000_0000_0000); // [1,2)
@@ -86,7 +88,8 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
         }
     }
     let sparse_end = out.len();
-    if let Some(len) = coded(HUF4, src, out, huff0::compress_4x) {
+    let huf = |s: &[u8], o: &mut Vec<u8>| huff0::compress_4x_if_smaller(s, &counts, o);
+    if let Some(len) = coded(HUF4, src, out, huf) {
         if 5 + len < best {
             out.copy_within(sparse_end.., start);
             out.truncate(start + 5 + len);
@@ -258,6 +261,19 @@ fn decode_mode(src: &[u8], dst: &mut [u8], allow_lz: bool) -> Result<usize, Entr
                 LZ => lz::decompress(payload, dst)?,
                 _ => sparse_decode(payload, dst)?,
             }
+            Ok(5 + len)
+        }
+        super::context::HISTORY | super::context::GIVEN => {
+            let len = rest.get(..4).ok_or(EntropyError::Truncated)?;
+            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let payload = rest[4..].get(..len).ok_or(EntropyError::Truncated)?;
+            if mode == super::context::GIVEN {
+                // Needs the exponent group of its chunk: see `format::znw::chunk`.
+                return Err(EntropyError::Corrupt(
+                    "conditional block outside a float chunk",
+                ));
+            }
+            super::context::decode_history(payload, dst)?;
             Ok(5 + len)
         }
         m => Err(EntropyError::UnknownMode(m)),

@@ -1,6 +1,7 @@
 //! Entropy coders. Each knows only bytes: no dtype, no container.
 pub mod bit_io;
 pub mod block;
+pub mod context;
 pub mod fse;
 pub mod huff0;
 pub mod lz;

@@ -73,8 +73,20 @@ const WINDOW: usize = 32 << 10;
 /// The byte grouping that makes `data` smallest under an order-0 coder, measured on a sample.
 /// Float groupings must beat plain bytes by 1% to be chosen.
 pub fn guess_dtype(data: &[u8]) -> DType {
+    guess(data, false).1
+}
+
+/// [`guess_dtype`] for a file of unknown structure, whose floats may start at any byte: also
+/// tries every phase (bytes to skip) below the element size. Returns (phase, type); a phase
+/// must beat phase 0 by 0.2% to be chosen. A legacy PyTorch checkpoint (pickle, then raw
+/// storages) measured 0.8327 at phase 2 against 0.8371 at phase 0.
+pub fn guess_layout(data: &[u8]) -> (usize, DType) {
+    guess(data, true)
+}
+
+fn guess(data: &[u8], phases: bool) -> (usize, DType) {
     if data.len() < 256 {
-        return DType::Bytes;
+        return (0, DType::Bytes);
     }
     let mut sample = Vec::new();
     if data.len() <= SAMPLE_WINDOWS * WINDOW {
@@ -86,9 +98,10 @@ pub fn guess_dtype(data: &[u8]) -> DType {
         }
     }
     let mut scratch = Vec::new();
-    let mut cost = |dtype: DType| -> f64 {
-        let whole = sample.len() / dtype.size() * dtype.size();
-        dtype::split(dtype, &sample[..whole], &mut scratch);
+    let mut cost = |dtype: DType, phase: usize| -> f64 {
+        let s = &sample[phase..];
+        let whole = s.len() / dtype.size() * dtype.size();
+        dtype::split(dtype, &s[..whole], &mut scratch);
         let n = whole / dtype.size();
         scratch
             .chunks_exact(n)
@@ -96,13 +109,24 @@ pub fn guess_dtype(data: &[u8]) -> DType {
             .sum::<f64>()
             / whole as f64
     };
-    let bytes = cost(DType::Bytes);
-    let mut best = (DType::Bytes, bytes * 0.99);
+    let bytes = cost(DType::Bytes, 0);
+    let mut best = (0, DType::Bytes, bytes * 0.99);
     for d in [DType::BF16, DType::F16, DType::F32] {
-        let c = cost(d);
-        if c < best.1 {
-            best = (d, c);
+        let c = cost(d, 0);
+        if c < best.2 {
+            best = (0, d, c);
         }
     }
-    best.0
+    if phases {
+        let at0 = best.2 * 0.998;
+        for d in [DType::BF16, DType::F16, DType::F32] {
+            for phase in 1..d.size() {
+                let c = cost(d, phase);
+                if c < at0 && c < best.2 {
+                    best = (phase, d, c);
+                }
+            }
+        }
+    }
+    (best.0, best.1)
 }

@@ -22,6 +22,16 @@ pub trait Sink {
     }
     /// A chunk's decoded bytes at decoded `offset`, checksum verified.
     fn data(&mut self, offset: u64, bytes: &[u8]) -> Result<(), Error>;
+    /// Room for the next chunk's `len` decoded bytes, when the sink can take them in place
+    /// (saves a copy). The decoder writes them there only after the chunk's checksum verified,
+    /// then calls [`Sink::commit`]; after an error the bytes there are garbage, never committed.
+    fn space(&mut self, _len: usize) -> Option<&mut [u8]> {
+        None
+    }
+    /// The `len` bytes last asked for with [`Sink::space`] hold a verified chunk at `offset`.
+    fn commit(&mut self, _offset: u64, _len: usize) -> Result<(), Error> {
+        Ok(())
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,6 +102,12 @@ impl Decoder {
         self.state == State::Done
     }
 
+    /// Bytes the next unit (prefix, header, record head or record) needs in all, counting
+    /// what [`Decoder::push`] already holds of it: what [`Decoder::push_units`] waits for.
+    pub fn unit_len(&self) -> usize {
+        self.need()
+    }
+
     fn need(&self) -> usize {
         match self.state {
             State::Prefix => header::PREFIX_LEN,
@@ -105,10 +121,27 @@ impl Decoder {
     /// Feeds input. All of it is consumed (what does not complete a record is buffered);
     /// verified chunks reach `sink`. After an error every later call returns that error.
     pub fn push(&mut self, input: &[u8], sink: &mut dyn Sink) -> Result<(), Error> {
+        self.push_checked(input, sink, false).map(|_| ())
+    }
+
+    /// Like [`Decoder::push`], but takes only whole units from `input` and returns how many
+    /// bytes it used: the caller keeps the rest and offers it again with more bytes after it.
+    /// Units are then decoded where the caller holds them, without a copy into the decoder.
+    /// (Bytes an earlier `push` left buffered are completed first, by copying.)
+    pub fn push_units(&mut self, input: &[u8], sink: &mut dyn Sink) -> Result<usize, Error> {
+        self.push_checked(input, sink, true)
+    }
+
+    fn push_checked(
+        &mut self,
+        input: &[u8],
+        sink: &mut dyn Sink,
+        units_only: bool,
+    ) -> Result<usize, Error> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let r = self.push_inner(input, sink);
+        let r = self.push_inner(input, sink, units_only);
         if let Err(e) = &r {
             self.failed = Some(e.clone());
             self.pending = Vec::new();
@@ -116,12 +149,21 @@ impl Decoder {
         r
     }
 
-    fn push_inner(&mut self, mut input: &[u8], sink: &mut dyn Sink) -> Result<(), Error> {
+    fn push_inner(
+        &mut self,
+        mut input: &[u8],
+        sink: &mut dyn Sink,
+        units_only: bool,
+    ) -> Result<usize, Error> {
+        let given = input.len();
         while !input.is_empty() {
             if self.state == State::Done {
                 return Err(Error::corrupt("trailing bytes after the end record"));
             }
             let need = self.need();
+            if units_only && self.pending.is_empty() && input.len() < need {
+                break;
+            }
             let step = if self.pending.is_empty() && input.len() >= need {
                 // Whole unit in the input: decode from it without copying.
                 let step = self.step(&input[..need], sink)?;
@@ -142,7 +184,7 @@ impl Decoder {
                 self.pending.extend_from_slice(&input[..take]);
                 input = &input[take..];
                 if self.pending.len() < need {
-                    return Ok(());
+                    return Ok(given); // all of it is in `pending` now
                 }
                 let unit = core::mem::take(&mut self.pending);
                 let step = self.step(&unit, sink)?;
@@ -158,7 +200,7 @@ impl Decoder {
             };
             let _ = step;
         }
-        Ok(())
+        Ok(given - input.len())
     }
 
     /// Processes a complete unit (`unit.len() == self.need()`).
@@ -236,15 +278,17 @@ impl Decoder {
                 {
                     return Err(Error::corrupt("chunks exceed the declared size"));
                 }
-                self.out.resize(h.raw_len as usize, 0);
-                chunk::decode(
-                    &h,
-                    &unit[chunk::HEAD_LEN..],
-                    self.offset,
-                    &mut self.out,
-                    &mut self.scratch,
-                )?;
-                sink.data(self.offset, &self.out)?;
+                let body = &unit[chunk::HEAD_LEN..];
+                let raw_len = h.raw_len as usize;
+                if let Some(dst) = sink.space(raw_len) {
+                    // chunk::decode checks the body checksum before it writes anything.
+                    chunk::decode(&h, body, self.offset, dst, &mut self.scratch)?;
+                    sink.commit(self.offset, raw_len)?;
+                } else {
+                    self.out.resize(raw_len, 0);
+                    chunk::decode(&h, body, self.offset, &mut self.out, &mut self.scratch)?;
+                    sink.data(self.offset, &self.out)?;
+                }
                 self.offset = end;
                 self.chunks += 1;
                 self.state = State::Tag;
@@ -432,6 +476,33 @@ impl AutoDecoder {
         match self {
             AutoDecoder::Znw(d) => d.header(),
             _ => None,
+        }
+    }
+
+    /// Bytes [`AutoDecoder::push_units`] waits for before it can use any (0: whatever comes).
+    pub fn unit_len(&self) -> usize {
+        match self {
+            AutoDecoder::Detecting { head, .. } => DETECT_LEN - head.len(),
+            AutoDecoder::Znw(d) => d.unit_len(),
+            AutoDecoder::Zipnn(_) => 0,
+        }
+    }
+
+    /// Like [`Decoder::push_units`]: returns how many bytes of `input` were used; the caller
+    /// keeps the rest. ZipNN frames are taken whole (they decode only once complete anyway).
+    pub fn push_units(&mut self, input: &[u8], sink: &mut dyn Sink) -> Result<usize, Error> {
+        match self {
+            AutoDecoder::Znw(d) => d.push_units(input, sink),
+            AutoDecoder::Zipnn(d) => d.push(input, sink).map(|_| input.len()),
+            AutoDecoder::Detecting { .. } => {
+                // Few bytes: copying them is free, and the format then decides the rest.
+                let take = self.unit_len().min(input.len());
+                self.push(&input[..take], sink)?;
+                if matches!(self, AutoDecoder::Detecting { .. }) {
+                    return Ok(take);
+                }
+                Ok(take + self.push_units(&input[take..], sink)?)
+            }
         }
     }
 

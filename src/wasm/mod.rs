@@ -98,10 +98,210 @@ pub fn compress(
     znw::compress(data, &opts).map_err(|e| js_error(&e))
 }
 
-/// Decompresses a whole buffer (format detected from its magic number).
+/// Compressed input read from a JS `Uint8Array` piece by piece into one reused buffer: the
+/// whole file is never copied into linear memory.
+struct JsSource<'a> {
+    src: &'a js_sys::Uint8Array,
+    size: usize,
+    buf: Vec<u8>,
+}
+
+impl<'a> JsSource<'a> {
+    fn new(src: &'a js_sys::Uint8Array) -> Self {
+        JsSource {
+            src,
+            size: src.length() as usize,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The format, from the first bytes.
+    fn detect(&mut self) -> Result<crate::Format, Error> {
+        use znw::Source;
+        // Enough to tell ours and ZipNN's frames apart from the rest.
+        let head = self.read(0, self.size.min(16))?;
+        Ok(crate::detect(head))
+    }
+
+    /// The whole input in linear memory (for the formats decoded from one buffer).
+    fn whole(&self) -> Result<Vec<u8>, Error> {
+        let mut v = Vec::new();
+        v.try_reserve_exact(self.size)
+            .map_err(|_| Error::TooLarge {
+                size: self.size as u64,
+                limit: self.size as u64,
+            })?;
+        v.resize(self.size, 0);
+        self.src.copy_to(&mut v);
+        Ok(v)
+    }
+}
+
+impl znw::Source for JsSource<'_> {
+    fn size(&self) -> usize {
+        self.size
+    }
+    fn read(&mut self, pos: usize, len: usize) -> Result<&[u8], Error> {
+        let end = pos
+            .checked_add(len)
+            .filter(|&e| e <= self.size)
+            .ok_or(Error::Truncated)?;
+        if self.buf.len() < len {
+            let more = len - self.buf.len();
+            self.buf
+                .try_reserve_exact(more)
+                .map_err(|_| Error::TooLarge {
+                    size: len as u64,
+                    limit: len as u64,
+                })?;
+            self.buf.resize(len, 0);
+        }
+        let buf = &mut self.buf[..len];
+        self.src.subarray(pos as u32, end as u32).copy_to(buf);
+        Ok(buf)
+    }
+}
+
+/// A new zero-filled `Uint8Array`; a failed allocation is `TooLarge`, not an exception thrown
+/// through the module.
+fn new_u8_array(len: u64) -> Result<js_sys::Uint8Array, Error> {
+    let too_large = || Error::TooLarge {
+        size: len,
+        limit: u32::MAX as u64,
+    };
+    if len > u32::MAX as u64 {
+        return Err(too_large());
+    }
+    let ctor = js_sys::Reflect::get(&js_sys::global(), &"Uint8Array".into())
+        .ok()
+        .and_then(|c| c.dyn_into::<js_sys::Function>().ok())
+        .ok_or_else(too_large)?;
+    let args = js_sys::Array::of1(&JsValue::from_f64(len as f64));
+    js_sys::Reflect::construct(&ctor, &args)
+        .ok()
+        .and_then(|a| a.dyn_into::<js_sys::Uint8Array>().ok())
+        .ok_or_else(too_large)
+}
+
+/// Decodes a `.znw` file from `src` chunk by chunk into `target` (from `index_source`), each
+/// chunk copied out of one reused chunk buffer while it is in cache.
+fn decode_znw_to(
+    src: &mut JsSource,
+    chunks: &[znw::ChunkInfo],
+    target: &js_sys::Uint8Array,
+) -> Result<(), Error> {
+    znw::decode_source(src, chunks, |offset, bytes| {
+        let at = offset as u32;
+        target
+            .subarray(at, at + bytes.len() as u32)
+            .copy_from(bytes);
+        Ok(())
+    })
+}
+
+/// A ZipNN frame's chunks decoded into one reused buffer and copied to `target` from `at` on.
+struct JsChunks<'a> {
+    target: &'a js_sys::Uint8Array,
+    at: usize,
+    len: usize,
+    buf: Vec<u8>,
+}
+
+impl zipnn::ChunkOut for JsChunks<'_> {
+    fn total(&self) -> usize {
+        self.len
+    }
+    fn slot(&mut self, _start: usize, len: usize) -> Result<&mut [u8], Error> {
+        if self.buf.len() < len {
+            let more = len - self.buf.len();
+            self.buf
+                .try_reserve_exact(more)
+                .map_err(|_| Error::TooLarge {
+                    size: len as u64,
+                    limit: len as u64,
+                })?;
+            self.buf.resize(len, 0);
+        }
+        Ok(&mut self.buf[..len])
+    }
+    fn done(&mut self, start: usize, len: usize) -> Result<(), Error> {
+        let a = (self.at + start) as u32;
+        self.target
+            .subarray(a, a + len as u32)
+            .copy_from(&self.buf[..len]);
+        Ok(())
+    }
+}
+
+/// Decodes the frames of a ZipNN file (in linear memory) into `target`, which has their
+/// decoded size, chunk by chunk.
+fn decode_zipnn_to(
+    data: &[u8],
+    frames: &[zipnn::Frame],
+    target: &js_sys::Uint8Array,
+) -> Result<(), Error> {
+    if frames.iter().any(|f| f.header.delta != 0) {
+        return Err(zipnn::missing_base());
+    }
+    let mut out = JsChunks {
+        target,
+        at: 0,
+        len: 0,
+        buf: Vec::new(),
+    };
+    let mut scratch = Vec::new();
+    for f in frames {
+        out.len = f.header.orig_len as usize;
+        zipnn::decode_frame_with(
+            &data[f.pos..f.pos + f.len],
+            &f.header,
+            &mut out,
+            &mut scratch,
+        )?;
+        out.at += out.len;
+    }
+    Ok(())
+}
+
+fn znw_total(chunks: &[znw::ChunkInfo]) -> u64 {
+    chunks
+        .last()
+        .map_or(0, |c| c.offset + c.head.raw_len as u64)
+}
+
+/// Decompresses a whole buffer (format detected from its magic number) into a new
+/// `Uint8Array`.
 #[wasm_bindgen(js_name = decompress)]
-pub fn decompress(data: &[u8], max_output: Option<f64>) -> Result<Vec<u8>, JsValue> {
-    crate::decompress(data, &limits(max_output)).map_err(|e| js_error(&e))
+pub fn decompress(
+    data: &js_sys::Uint8Array,
+    max_output: Option<f64>,
+) -> Result<js_sys::Uint8Array, JsValue> {
+    decompress_js(data, &limits(max_output)).map_err(|e| js_error(&e))
+}
+
+fn decompress_js(data: &js_sys::Uint8Array, limits: &Limits) -> Result<js_sys::Uint8Array, Error> {
+    let mut src = JsSource::new(data);
+    match src.detect()? {
+        crate::Format::Znw => {
+            let (header, chunks) = znw::index_source(&mut src, limits)?;
+            znw::check_base(&header, None)?;
+            let out = new_u8_array(znw_total(&chunks))?;
+            decode_znw_to(&mut src, &chunks, &out)?;
+            return Ok(out);
+        }
+        crate::Format::Zipnn => {
+            let data = src.whole()?;
+            let (frames, total) = zipnn::frames(&data, limits)?;
+            let out = new_u8_array(total)?;
+            decode_zipnn_to(&data, &frames, &out)?;
+            return Ok(out);
+        }
+        _ => {}
+    }
+    let out = crate::decompress(&src.whole()?, limits)?;
+    let arr = new_u8_array(out.len() as u64)?;
+    arr.copy_from(&out);
+    Ok(arr)
 }
 
 /// Decoded size of a compressed buffer, from its header (needs only the first bytes of
@@ -147,38 +347,53 @@ pub fn compress_zipnn(
 /// Decompresses into `target`, which must have exactly the decoded size (reused memory
 /// avoids the page faults of a fresh allocation). Returns that size.
 #[wasm_bindgen(js_name = decompressInto)]
-pub fn decompress_into(data: &[u8], target: &js_sys::Uint8Array) -> Result<usize, JsValue> {
+pub fn decompress_into(
+    data: &js_sys::Uint8Array,
+    target: &js_sys::Uint8Array,
+) -> Result<usize, JsValue> {
+    decompress_into_js(data, target).map_err(|e| js_error(&e))
+}
+
+fn decompress_into_js(
+    data: &js_sys::Uint8Array,
+    target: &js_sys::Uint8Array,
+) -> Result<usize, Error> {
     let len = target.length() as usize;
-    let out = match crate::detect(data) {
-        crate::Format::Znw => {
-            let mut out = Vec::new();
-            out.try_reserve_exact(len).map_err(|_| {
-                js_error(&Error::TooLarge {
-                    size: len as u64,
-                    limit: len as u64,
-                })
-            })?;
-            out.resize(len, 0);
-            znw::decompress_into(data, &mut out, 1).map_err(|e| js_error(&e))?;
-            out
-        }
-        _ => {
-            let out = crate::decompress(
-                data,
-                &Limits {
-                    max_output: len as u64,
-                },
-            )
-            .map_err(|e| js_error(&e))?;
-            if out.len() != len {
-                return Err(js_error(&Error::InvalidInput(alloc::format!(
-                    "output buffer has {len} bytes, the file decodes to {}",
-                    out.len()
-                ))));
-            }
-            out
-        }
+    let wrong_size = |n: u64| {
+        Error::InvalidInput(alloc::format!(
+            "output buffer has {len} bytes, the file decodes to {n}"
+        ))
     };
+    let limits = Limits {
+        max_output: len as u64,
+    };
+    let mut src = JsSource::new(data);
+    match src.detect()? {
+        crate::Format::Znw => {
+            let (header, chunks) = znw::index_source(&mut src, &limits)?;
+            znw::check_base(&header, None)?;
+            let total = znw_total(&chunks);
+            if total != len as u64 {
+                return Err(wrong_size(total));
+            }
+            decode_znw_to(&mut src, &chunks, target)?;
+            return Ok(len);
+        }
+        crate::Format::Zipnn => {
+            let data = src.whole()?;
+            let (frames, total) = zipnn::frames(&data, &limits)?;
+            if total != len as u64 {
+                return Err(wrong_size(total));
+            }
+            decode_zipnn_to(&data, &frames, target)?;
+            return Ok(len);
+        }
+        _ => {}
+    }
+    let out = crate::decompress(&src.whole()?, &limits)?;
+    if out.len() != len {
+        return Err(wrong_size(out.len() as u64));
+    }
     target.copy_from(&out);
     Ok(len)
 }
@@ -260,12 +475,25 @@ fn limits(max_output: Option<f64>) -> Limits {
     }
 }
 
-/// Collects verified chunks until JS drains them.
+/// Collects verified chunks until JS drains them. `bytes[..filled]` is what is ready; the
+/// vector keeps its length (the largest amount held at once) so that decoding in place never
+/// zero-fills it again.
 #[derive(Default)]
 struct Ready {
     bytes: Vec<u8>,
+    filled: usize,
     header: Option<znw::Header>,
     header_seen: bool,
+}
+
+impl Ready {
+    fn room(&mut self, len: usize) -> &mut [u8] {
+        let end = self.filled + len;
+        if self.bytes.len() < end {
+            self.bytes.resize(end, 0);
+        }
+        &mut self.bytes[self.filled..end]
+    }
 }
 
 impl Sink for Ready {
@@ -274,16 +502,37 @@ impl Sink for Ready {
         Ok(())
     }
     fn data(&mut self, _offset: u64, bytes: &[u8]) -> Result<(), Error> {
-        self.bytes.extend_from_slice(bytes);
+        self.room(bytes.len()).copy_from_slice(bytes);
+        self.filled += bytes.len();
+        Ok(())
+    }
+    fn space(&mut self, len: usize) -> Option<&mut [u8]> {
+        Some(self.room(len))
+    }
+    fn commit(&mut self, _offset: u64, len: usize) -> Result<(), Error> {
+        self.filled += len;
         Ok(())
     }
 }
 
-/// Push-style decoder: `push` any slice, then `drain`/`drainInto` the verified bytes.
+/// Input staging of at least this many bytes: network chunks (often 16-64 KiB) are copied
+/// from JS straight into it and records are decoded where they lie.
+const STAGE_MIN: usize = 1 << 20;
+/// Least free room `inputBuffer` offers, so that a small chunk never waits for compaction.
+const STAGE_ROOM: usize = 64 << 10;
+
+/// Push-style decoder. Input goes in either with `push(bytes)` or, one copy fewer, by writing
+/// into `inputBuffer()` and calling `commit(n)`; verified bytes come out with `drain` or
+/// `drainInto`.
 #[wasm_bindgen]
 pub struct StreamDecoder {
     dec: AutoDecoder,
     ready: Ready,
+    /// Staged input: `stage[start..end]` waits for the rest of its unit. Holds at most one
+    /// unfinished unit (≤ a record) plus the free room, so memory stays bounded.
+    stage: Vec<u8>,
+    start: usize,
+    end: usize,
 }
 
 #[derive(Serialize)]
@@ -310,15 +559,95 @@ impl StreamDecoder {
         StreamDecoder {
             dec: AutoDecoder::new(limits(max_output)),
             ready: Ready::default(),
+            stage: Vec::new(),
+            start: 0,
+            end: 0,
         }
     }
 
     /// Feeds compressed bytes; returns how many decoded bytes are ready to drain.
     pub fn push(&mut self, input: &[u8]) -> Result<usize, JsValue> {
+        if self.start < self.end {
+            // Staged bytes come first.
+            let r = self
+                .dec
+                .push(&self.stage[self.start..self.end], &mut self.ready);
+            self.start = 0;
+            self.end = 0;
+            r.map_err(|e| self.fail(&e))?;
+        }
         self.dec
             .push(input, &mut self.ready)
-            .map_err(|e| js_error(&e))?;
-        Ok(self.ready.bytes.len())
+            .map_err(|e| self.fail(&e))?;
+        Ok(self.ready.filled)
+    }
+
+    /// A view of wasm memory where the next input bytes go (at least 64 KiB, or what the
+    /// current unit still lacks if that is more). Write some prefix of it, then call
+    /// `commit(n)`. The view is valid only until the next call into the module: any call may
+    /// grow the memory and detach it.
+    #[wasm_bindgen(js_name = inputBuffer)]
+    pub fn input_buffer(&mut self) -> Result<js_sys::Uint8Array, JsValue> {
+        let want = STAGE_ROOM.max(self.dec.unit_len().saturating_sub(self.end - self.start));
+        if self.stage.len() - self.end < want {
+            // Move the unfinished unit to the front (it is smaller than a record), then grow
+            // if the room is still short: to STAGE_MIN, or to one record plus the room.
+            self.stage.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            let len = (self.end + want).max(STAGE_MIN);
+            if self.stage.len() < len {
+                let extra = len - self.stage.len();
+                self.stage.try_reserve_exact(extra).map_err(|_| {
+                    js_error(&Error::TooLarge {
+                        size: len as u64,
+                        limit: self.stage.len() as u64,
+                    })
+                })?;
+                self.stage.resize(len, 0);
+            }
+        }
+        let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+        // A plain (safe) JS view of our own memory at the free room's address; JS writes
+        // there between calls, while no Rust reference to the bytes is alive.
+        Ok(js_sys::Uint8Array::new_with_byte_offset_and_length(
+            &memory.buffer(),
+            self.stage[self.end..].as_ptr() as usize as u32,
+            (self.stage.len() - self.end) as u32,
+        ))
+    }
+
+    /// `n` bytes were written at the start of the last `inputBuffer()`: decodes every unit that
+    /// is now complete. Returns how many decoded bytes are ready to drain.
+    pub fn commit(&mut self, n: usize) -> Result<usize, JsValue> {
+        if n > self.stage.len() - self.end {
+            return Err(js_error(&Error::InvalidInput(
+                "commit: more bytes than inputBuffer() offered".into(),
+            )));
+        }
+        self.end += n;
+        let used = self
+            .dec
+            .push_units(&self.stage[self.start..self.end], &mut self.ready);
+        match used {
+            Ok(used) => self.start += used,
+            Err(e) => return Err(self.fail(&e)),
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        Ok(self.ready.filled)
+    }
+
+    /// Drops the buffers after an error (every later call fails the same way anyway).
+    fn fail(&mut self, e: &Error) -> JsValue {
+        self.stage = Vec::new();
+        self.start = 0;
+        self.end = 0;
+        self.ready.bytes = Vec::new();
+        self.ready.filled = 0;
+        js_error(e)
     }
 
     /// The header as a plain object once it has been read (then `undefined` on later calls).
@@ -355,20 +684,23 @@ impl StreamDecoder {
     }
 
     /// Takes the ready bytes as a new JS-owned Uint8Array.
-    pub fn drain(&mut self) -> Vec<u8> {
-        core::mem::take(&mut self.ready.bytes)
+    pub fn drain(&mut self) -> js_sys::Uint8Array {
+        let out = js_sys::Uint8Array::new_with_length(self.ready.filled as u32);
+        out.copy_from(&self.ready.bytes[..self.ready.filled]);
+        self.ready.filled = 0;
+        out
     }
 
     /// Copies the ready bytes into `target` (a view of exactly `ready` bytes) in one copy.
     #[wasm_bindgen(js_name = drainInto)]
     pub fn drain_into(&mut self, target: &js_sys::Uint8Array) -> Result<(), JsValue> {
-        if target.length() as usize != self.ready.bytes.len() {
+        if target.length() as usize != self.ready.filled {
             return Err(js_error(&Error::InvalidInput(
                 "drainInto target has the wrong length".into(),
             )));
         }
-        target.copy_from(&self.ready.bytes);
-        self.ready.bytes.clear();
+        target.copy_from(&self.ready.bytes[..self.ready.filled]);
+        self.ready.filled = 0;
         Ok(())
     }
 

@@ -6,6 +6,8 @@ import {
   decompress,
   decompressInto,
   inspect,
+  decodedSize,
+  DECODED_SIZE_PREFIX,
   init,
   ZnnDecompressionStream,
   ZnnCompressionStream,
@@ -312,6 +314,28 @@ describe('inspect', () => {
     assert.equal(info.dtype, 'bf16');
     assert.equal(info.totalSize, readFile(zipnnFixture('bf16_stream8k.bin')).length);
     await rejectsWith(inspect(model.subarray(0, 1000)), NotCompressedError, 'ZNN_NOT_COMPRESSED');
+  });
+});
+
+describe('decodedSize', () => {
+  test('the decoded size from the first 24 bytes, or undefined', async () => {
+    assert.equal(DECODED_SIZE_PREFIX, 24);
+    assert.equal(decodedSize(modelZnw), model.length);
+    assert.equal(decodedSize(modelZnw.subarray(0, 24)), model.length);
+    assert.equal(decodedSize(modelZnw.slice(0, 24).buffer), model.length, 'an ArrayBuffer');
+    assert.equal(decodedSize(modelZnw.subarray(0, 23)), undefined, 'too short');
+    assert.equal(decodedSize(model), undefined, 'not compressed');
+    assert.equal(decodedSize(readFile(zipnnFixture('bf16_stream8k.znn'))), undefined, 'ZipNN frames');
+    const other = modelZnw.slice(0, 24);
+    other[8] = 2;
+    assert.equal(decodedSize(other), undefined, 'a format version it does not know');
+    // Written as a stream: the header has no size.
+    const data = weights(10_000, 'bf16');
+    const streamed = await collect(chunkedStream(data, 4096).pipeThrough(new ZnnCompressionStream({ dtype: 'bf16' })));
+    assert.equal(decodedSize(streamed), undefined);
+    const small = await compress(data, { dtype: 'bf16' });
+    assert.equal(decodedSize(small), (await inspect(small)).totalSize);
+    assert.throws(() => decodedSize('not bytes'), InvalidInputError);
   });
 });
 

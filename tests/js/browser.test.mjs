@@ -19,15 +19,36 @@ const PAGE = `<!doctype html>
 <title>zipnn-wasm browser test</title>
 <script type="importmap">{ "imports": { "zipnn-wasm": "/node_modules/zipnn-wasm/index.js" } }</script>
 <script type="module">
-import { fetchModel, compress, decompress, ZnnDecompressionStream, ZnnCompressionStream, CorruptError } from 'zipnn-wasm';
+import { fetchModel, compress, decompress, ZnnDecompressionStream, ZnnCompressionStream, CorruptError, TruncatedError, __internal } from 'zipnn-wasm';
 const hex = async (buf) => [...new Uint8Array(await crypto.subtle.digest('SHA-256', buf))].map((b) => b.toString(16).padStart(2, '0')).join('');
-window.runFetchModel = async (url) => {
+window.runFetchModel = async (url, worker) => {
   const events = [];
   let tensors = 0;
+  const jobs = __internal.stats.workerJobs;
   const t0 = performance.now();
-  const buf = await fetchModel(url, { onProgress: (e) => events.push([e.loaded, e.total, e.decoded]), onTensor: (t) => { tensors++; } });
+  const buf = await fetchModel(url, { worker, onProgress: (e) => events.push([e.loaded, e.total, e.decoded]), onTensor: (t) => { tensors++; } });
   const ms = performance.now() - t0;
-  return { sha: await hex(buf), bytes: buf.byteLength, events: events.length, last: events.at(-1), tensors, ms };
+  const monotonic = events.every((e, i) => i === 0 || e.every((v, k) => v >= events[i - 1][k]));
+  return { sha: await hex(buf), bytes: buf.byteLength, events: events.length, last: events.at(-1), tensors, ms, monotonic, workerJobs: __internal.stats.workerJobs - jobs };
+};
+// Truncated, corrupt and aborted downloads through one decode path: the typed error codes.
+window.runBad = async (url, worker) => {
+  const packed = new Uint8Array(await (await fetch(url)).arrayBuffer());
+  const codes = {};
+  const attempt = async (name, p) => {
+    try { await p; codes[name] = 'resolved'; } catch (e) { codes[name] = e instanceof DOMException ? e.name : e.code; }
+  };
+  await attempt('truncated', fetchModel(new Response(packed.subarray(0, packed.length - 1000)), { worker }));
+  const bad = packed.slice();
+  bad[bad.length >> 1] ^= 0x10;
+  let tensors = 0;
+  await attempt('corrupt', fetchModel(new Response(bad), { worker, onTensor: () => tensors++ }));
+  const ac = new AbortController();
+  let slow = 0;
+  const trickle = new ReadableStream({ async pull(c) { if (slow >= packed.length) return c.close(); await new Promise((r) => setTimeout(r, 5)); c.enqueue(packed.slice(slow, slow + 16384)); slow += 16384; } });
+  await attempt('aborted', fetchModel(new Response(trickle), { worker, signal: ac.signal, onProgress: (e) => { if (e.loaded > 200000) ac.abort(); } }));
+  const again = await fetchModel(new Response(packed), { worker });
+  return { codes, tensors, again: await hex(again) };
 };
 window.runStream = async (url) => {
   const res = await fetch(url);
@@ -67,6 +88,14 @@ before(async () => {
     routes: {
       '/': (req, res) => {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end(PAGE);
+      },
+      // The same page under a CSP that forbids workers: fetchModel must fall back to in-thread.
+      '/no-workers.html': (req, res) => {
+        res.writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'content-security-policy': "worker-src 'none'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'",
+        });
         res.end(PAGE);
       },
       '/favicon.ico': (req, res) => {
@@ -117,6 +146,8 @@ describe('headless Chromium', () => {
     const want = sha256(readFile(modelPath('minilm.bf16.safetensors')));
     const r = await page.evaluate((url) => window.runFetchModel(url), '/fixtures/model.znw');
     assert.equal(r.sha, want);
+    assert.equal(r.workerJobs, 1, 'decoded in the module Worker');
+    assert.ok(r.monotonic, 'progress is monotonic');
     assert.equal(r.bytes, fs.statSync(modelPath('minilm.bf16.safetensors')).size);
     assert.ok(r.tensors > 50, `tensors: ${r.tensors}`);
     assert.ok(r.events > 2);
@@ -127,6 +158,37 @@ describe('headless Chromium', () => {
     assert.equal(wasm.length, 1, 'wasm fetched once');
     const resp = await wasm[0].response();
     assert.equal(resp.headers()['content-type'], 'application/wasm');
+  });
+
+  test('fetchModel in-thread ({ worker: false }) and the typed errors of both paths', async () => {
+    const want = sha256(readFile(modelPath('minilm.bf16.safetensors')));
+    const r = await page.evaluate((url) => window.runFetchModel(url, false), '/fixtures/model.znw');
+    assert.equal(r.sha, want);
+    assert.equal(r.workerJobs, 0);
+    assert.ok(r.tensors > 50 && r.monotonic && r.last[0] === r.last[1]);
+    for (const worker of [true, false]) {
+      const b = await page.evaluate(([url, w]) => window.runBad(url, w), ['/fixtures/model.znw', worker]);
+      assert.deepEqual(b.codes, { truncated: 'ZNN_TRUNCATED', corrupt: 'ZNN_CORRUPT', aborted: 'AbortError' }, `worker: ${worker}`);
+      assert.ok(b.tensors > 0 && b.tensors < r.tensors, 'the tensors before the bad chunk, not after');
+      assert.equal(b.again, want);
+    }
+  });
+
+  test('a CSP without workers: fetchModel decodes in-thread, twice', async () => {
+    const csp = await context.newPage(); // not `page`: its console gets the CSP report
+    try {
+      await csp.goto(server.origin + '/no-workers.html');
+      await csp.waitForFunction(() => window.ready === true, null, { timeout: 15000 });
+      const want = sha256(readFile(modelPath('minilm.bf16.safetensors')));
+      for (let i = 0; i < 2; i++) {
+        const r = await csp.evaluate((url) => window.runFetchModel(url), '/fixtures/model.znw');
+        assert.equal(r.sha, want);
+        assert.equal(r.workerJobs, 0);
+        assert.ok(r.tensors > 50 && r.monotonic);
+      }
+    } finally {
+      await csp.close();
+    }
   });
 
   test('ZnnDecompressionStream on a fetch body', async () => {

@@ -1,7 +1,8 @@
 // fetchModel against a local HTTP server (127.0.0.1), as an app would download a model.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { fetchModel, compress, decompress, ZnnCompressionStream, HttpError, CorruptError, TruncatedError } from 'zipnn-wasm';
+import { fetchModel, compress, decompress, ZnnCompressionStream, HttpError, CorruptError, TruncatedError, __internal } from 'zipnn-wasm';
+import { spawnSync } from 'node:child_process';
 import {
   startServer,
   sendBytes,
@@ -15,6 +16,7 @@ import {
   chunkedStream,
   collect,
   waitFor,
+  weights,
 } from './helpers.mjs';
 
 const model = readFile(modelPath('minilm.bf16.safetensors'));
@@ -69,142 +71,241 @@ function checkProgress(events, { total, decodedTotal }) {
   }
 }
 
-describe('fetchModel', () => {
-  test('decodes a compressed model while it downloads, with progress and tensors', async () => {
-    const events = [];
-    const seen = [];
-    const out = await fetchModel(`${server.origin}/model.znw`, {
-      onProgress: (e) => events.push(structuredClone(e)),
-      onTensor: (t) => {
-        // bytes is a view of the result, valid when the event fires.
-        const orig = tensors.find((x) => x.name === t.name);
-        assert.ok(orig, `unknown tensor ${t.name}`);
-        assert.deepEqual([t.dtype, t.shape, t.offset, t.length], [orig.dtype, orig.shape, orig.offset, orig.bytes.length]);
-        assert.ok(equalBytes(t.bytes, orig.bytes), `${t.name} bytes`);
-        seen.push(t.name);
-        // Decoded before the whole file: events come during the download.
-        if (seen.length === 1) assert.ok(events.length === 0 || events.at(-1).decoded < model.length);
-      },
+// Both decode paths run every check: the decode worker (forced even for small bodies) and in-thread.
+for (const [label, worker] of [
+  ['decode worker', true],
+  ['in-thread', false],
+]) {
+  const fm = (input, options = {}) => fetchModel(input, { ...options, worker });
+
+  describe(`fetchModel (${label})`, () => {
+    let jobsBefore;
+    before(() => (jobsBefore = __internal.stats.workerJobs));
+    after(() => {
+      const used = __internal.stats.workerJobs - jobsBefore;
+      if (worker) assert.ok(used > 10, `the worker decoded (${used} jobs)`);
+      else assert.equal(used, 0, 'nothing went to the worker');
     });
-    assert.ok(out instanceof ArrayBuffer);
-    assert.equal(sha256(new Uint8Array(out)), sha256(model));
-    assert.deepEqual(seen, tensors.map((t) => t.name), 'each tensor once, in order');
-    checkProgress(events, { total: modelZnw.length, decodedTotal: model.length });
-    assert.ok(events[0].decodedTotal === model.length, 'decoded total from the header');
-    assert.ok(events.length > 3);
-  });
 
-  test('no Content-Length: total becomes known at the end', async () => {
-    const events = [];
-    const out = await fetchModel(new URL('/model-chunked.znw', server.origin), { onProgress: (e) => events.push(e) });
-    assert.equal(sha256(new Uint8Array(out)), sha256(model));
-    assert.equal(events[0].total, 0);
-    checkProgress(events, { total: modelZnw.length, decodedTotal: model.length });
-  });
-
-  test('an uncompressed response passes through unchanged', async () => {
-    const events = [];
-    let count = 0;
-    const out = await fetchModel(`${server.origin}/model.safetensors`, {
-      onProgress: (e) => events.push(e),
-      onTensor: () => count++,
-    });
-    assert.ok(equalBytes(out, model));
-    assert.equal(count, tensors.length, 'a plain safetensors file still names its tensors');
-    checkProgress(events, { total: model.length, decodedTotal: model.length });
-  });
-
-  test('abort mid-download rejects with the AbortError and closes the connection', async () => {
-    const ac = new AbortController();
-    const events = [];
-    const started = Date.now();
-    const p = fetchModel(`${server.origin}/trickle.znw`, {
-      signal: ac.signal,
-      onProgress: (e) => {
-        events.push(e);
-        if (e.loaded >= 256 * 1024 && !ac.signal.aborted) ac.abort();
-      },
-    });
-    await assert.rejects(p, (e) => e.name === 'AbortError');
-    assert.ok(Date.now() - started < 10_000);
-    assert.ok(events.at(-1).loaded < modelZnw.length, 'stopped before the end');
-    await waitFor(() => closed.includes('/trickle.znw'), 5000, 'the server to see the connection close');
-    // Aborted before the call: rejects at once; custom reasons come back as they are.
-    await assert.rejects(fetchModel(`${server.origin}/model.znw`, { signal: AbortSignal.abort() }), (e) => e.name === 'AbortError');
-    const reason = new Error('changed my mind');
-    const ac2 = new AbortController();
-    const p2 = fetchModel(`${server.origin}/trickle.znw`, { signal: ac2.signal });
-    setTimeout(() => ac2.abort(reason), 50);
-    await assert.rejects(p2, (e) => e === reason);
-    // And the next download works.
-    const out = await fetchModel(`${server.origin}/model.znw`);
-    assert.equal(out.byteLength, model.length);
-  });
-
-  test('streamed .znw (no size in the header) grows its buffer', async () => {
-    const streamed = await collect(chunkedStream(model, 1 << 20).pipeThrough(new ZnnCompressionStream({ dtype: 'bf16' })));
-    serve('/streamed.znw', streamed);
-    let count = 0;
-    const events = [];
-    const out = await fetchModel(`${server.origin}/streamed.znw`, { onTensor: () => count++, onProgress: (e) => events.push(e) });
-    assert.equal(sha256(new Uint8Array(out)), sha256(model));
-    assert.equal(out.byteLength, model.length);
-    assert.equal(count, tensors.length);
-    assert.equal(events[0].decodedTotal, undefined);
-    checkProgress(events, { total: streamed.length, decodedTotal: model.length });
-  });
-
-  test('ZipNN files (frames and .znn.safetensors) decode too', async () => {
-    const zn = await compress(model, { dtype: 'bf16', format: 'zipnn', streamingChunk: 1 << 20 });
-    serve('/model.znn', zn);
-    assert.equal(sha256(new Uint8Array(await fetchModel(`${server.origin}/model.znn`))), sha256(model));
-    const znst = readFile(zipnnFixture('st_minilm_nometa.znn.safetensors'));
-    serve('/st.znn.safetensors', znst);
-    let count = 0;
-    const out = await fetchModel(`${server.origin}/st.znn.safetensors`, { onTensor: () => count++ });
-    assert.ok(equalBytes(out, await decompress(znst)));
-    assert.equal(count, safetensorsTensors(readFile(zipnnFixture('st_minilm_nometa.safetensors'))).length);
-  });
-
-  test('Request, Response and a custom fetch are accepted', async () => {
-    const a = await fetchModel(new Request(`${server.origin}/model.znw`));
-    assert.equal(a.byteLength, model.length);
-    const b = await fetchModel(new Response(modelZnw));
-    assert.equal(sha256(new Uint8Array(b)), sha256(model));
-    let used = 0;
-    const c = await fetchModel('/model.znw', {
-      fetch: (input, init) => {
-        used++;
-        return fetch(new URL(input, server.origin), init);
-      },
-    });
-    assert.equal(c.byteLength, model.length);
-    assert.equal(used, 1);
-  });
-
-  test('HTTP errors, truncated and corrupt bodies reject with typed errors', async () => {
-    await assert.rejects(fetchModel(`${server.origin}/missing.znw`), (e) => e instanceof HttpError && e.status === 404 && e.code === 'ZNN_HTTP');
-    serve('/truncated.znw', modelZnw.subarray(0, modelZnw.length - 1000));
-    await assert.rejects(fetchModel(`${server.origin}/truncated.znw`), (e) => e instanceof TruncatedError && e.code === 'ZNN_TRUNCATED');
-    const bad = modelZnw.slice();
-    bad[Math.floor(bad.length / 2)] ^= 0x10;
-    serve('/corrupt.znw', bad);
-    let tensorsBefore = 0;
-    await assert.rejects(fetchModel(`${server.origin}/corrupt.znw`, { onTensor: () => tensorsBefore++ }), (e) => e instanceof CorruptError && e.code === 'ZNN_CORRUPT');
-    assert.ok(tensorsBefore > 0 && tensorsBefore < tensors.length, 'tensors before the bad chunk were delivered');
-    const out = await fetchModel(`${server.origin}/model.znw`);
-    assert.equal(sha256(new Uint8Array(out)), sha256(model));
-  });
-
-  test('a throwing callback rejects the download', async () => {
-    const boom = new Error('boom');
-    await assert.rejects(
-      fetchModel(`${server.origin}/model.znw`, {
-        onTensor: () => {
-          throw boom;
+    test('decodes a compressed model while it downloads, with progress and tensors', async () => {
+      const events = [];
+      const seen = [];
+      const out = await fm(`${server.origin}/model.znw`, {
+        onProgress: (e) => events.push(structuredClone(e)),
+        onTensor: (t) => {
+          // bytes is a view of the result, valid when the event fires.
+          const orig = tensors.find((x) => x.name === t.name);
+          assert.ok(orig, `unknown tensor ${t.name}`);
+          assert.deepEqual([t.dtype, t.shape, t.offset, t.length], [orig.dtype, orig.shape, orig.offset, orig.bytes.length]);
+          assert.ok(equalBytes(t.bytes, orig.bytes), `${t.name} bytes`);
+          seen.push(t.name);
+          // Decoded before the whole file: events come during the download.
+          if (seen.length === 1) assert.ok(events.length === 0 || events.at(-1).decoded < model.length);
         },
-      }),
-      (e) => e === boom,
-    );
+      });
+      assert.ok(out instanceof ArrayBuffer);
+      assert.equal(sha256(new Uint8Array(out)), sha256(model));
+      assert.deepEqual(seen, tensors.map((t) => t.name), 'each tensor once, in order');
+      checkProgress(events, { total: modelZnw.length, decodedTotal: model.length });
+      assert.ok(events[0].decodedTotal === model.length, 'decoded total from the header');
+      assert.ok(events.length > 3);
+    });
+
+    test('no Content-Length: total becomes known at the end', async () => {
+      const events = [];
+      const out = await fm(new URL('/model-chunked.znw', server.origin), { onProgress: (e) => events.push(e) });
+      assert.equal(sha256(new Uint8Array(out)), sha256(model));
+      assert.equal(events[0].total, 0);
+      checkProgress(events, { total: modelZnw.length, decodedTotal: model.length });
+    });
+
+    test('an uncompressed response passes through unchanged', async () => {
+      const events = [];
+      let count = 0;
+      const out = await fm(`${server.origin}/model.safetensors`, {
+        onProgress: (e) => events.push(e),
+        onTensor: () => count++,
+      });
+      assert.ok(equalBytes(out, model));
+      assert.equal(count, tensors.length, 'a plain safetensors file still names its tensors');
+      checkProgress(events, { total: model.length, decodedTotal: model.length });
+    });
+
+    test('abort mid-download rejects with the AbortError and closes the connection', async () => {
+      const ac = new AbortController();
+      const events = [];
+      const started = Date.now();
+      const p = fm(`${server.origin}/trickle.znw`, {
+        signal: ac.signal,
+        onProgress: (e) => {
+          events.push(e);
+          if (e.loaded >= 256 * 1024 && !ac.signal.aborted) ac.abort();
+        },
+      });
+      await assert.rejects(p, (e) => e.name === 'AbortError');
+      assert.ok(Date.now() - started < 10_000);
+      assert.ok(events.at(-1).loaded < modelZnw.length, 'stopped before the end');
+      await waitFor(() => closed.includes('/trickle.znw'), 5000, 'the server to see the connection close');
+      // Aborted before the call: rejects at once; custom reasons come back as they are.
+      await assert.rejects(fm(`${server.origin}/model.znw`, { signal: AbortSignal.abort() }), (e) => e.name === 'AbortError');
+      const reason = new Error('changed my mind');
+      const ac2 = new AbortController();
+      const p2 = fm(`${server.origin}/trickle.znw`, { signal: ac2.signal });
+      setTimeout(() => ac2.abort(reason), 50);
+      await assert.rejects(p2, (e) => e === reason);
+      // And the next download works.
+      const out = await fm(`${server.origin}/model.znw`);
+      assert.equal(out.byteLength, model.length);
+    });
+
+    test('streamed .znw (no size in the header) grows its buffer', async () => {
+      const streamed = await collect(chunkedStream(model, 1 << 20).pipeThrough(new ZnnCompressionStream({ dtype: 'bf16' })));
+      serve('/streamed.znw', streamed);
+      let count = 0;
+      const events = [];
+      const out = await fm(`${server.origin}/streamed.znw`, { onTensor: () => count++, onProgress: (e) => events.push(e) });
+      assert.equal(sha256(new Uint8Array(out)), sha256(model));
+      assert.equal(out.byteLength, model.length);
+      assert.equal(count, tensors.length);
+      assert.equal(events[0].decodedTotal, undefined);
+      checkProgress(events, { total: streamed.length, decodedTotal: model.length });
+      // Without onTensor (the worker may then hold the output itself, when it knows the size).
+      const again = await fm(`${server.origin}/streamed.znw`);
+      assert.equal(sha256(new Uint8Array(again)), sha256(model));
+      const sized = await fm(`${server.origin}/model.znw`, { onProgress: (e) => events.push(e) });
+      assert.equal(sha256(new Uint8Array(sized)), sha256(model));
+    });
+
+    test('ZipNN files (frames and .znn.safetensors) decode too', async () => {
+      const zn = await compress(model, { dtype: 'bf16', format: 'zipnn', streamingChunk: 1 << 20 });
+      serve('/model.znn', zn);
+      assert.equal(sha256(new Uint8Array(await fm(`${server.origin}/model.znn`))), sha256(model));
+      const znst = readFile(zipnnFixture('st_minilm_nometa.znn.safetensors'));
+      serve('/st.znn.safetensors', znst);
+      let count = 0;
+      const out = await fm(`${server.origin}/st.znn.safetensors`, { onTensor: () => count++ });
+      assert.ok(equalBytes(out, await decompress(znst)));
+      assert.equal(count, safetensorsTensors(readFile(zipnnFixture('st_minilm_nometa.safetensors'))).length);
+    });
+
+    test('Request, Response and a custom fetch are accepted', async () => {
+      const a = await fm(new Request(`${server.origin}/model.znw`));
+      assert.equal(a.byteLength, model.length);
+      const b = await fm(new Response(modelZnw));
+      assert.equal(sha256(new Uint8Array(b)), sha256(model));
+      let used = 0;
+      const c = await fm('/model.znw', {
+        fetch: (input, init) => {
+          used++;
+          return fetch(new URL(input, server.origin), init);
+        },
+      });
+      assert.equal(c.byteLength, model.length);
+      assert.equal(used, 1);
+    });
+
+    test('bodies of any kind and chunking: byte streams (BYOB reads) and plain streams', async () => {
+      // Not a byte stream: the default reader, chunks as they come.
+      const a = await fm(new Response(chunkedStream(modelZnw, 100_003)));
+      assert.equal(sha256(new Uint8Array(a)), sha256(model));
+      // Byte streams whose chunks do not match the reads, down to single bytes: from a fetch
+      // (read BYOB), and handed over as a Response (default reader: this source forgets
+      // byobRequest.respond(0) after close, which would strand a BYOB read).
+      const small = weights(60_000, 'bf16', 3);
+      const packed = await compress(small, { dtype: 'bf16', chunkSize: 16384 });
+      const byteStream = (size, proper) => {
+        let at = 0;
+        return new ReadableStream({
+          type: 'bytes',
+          pull(c) {
+            if (at >= packed.length) {
+              c.close();
+              if (proper) c.byobRequest?.respond(0);
+              return;
+            }
+            c.enqueue(packed.slice(at, at + size));
+            at += size;
+          },
+        });
+      };
+      for (const size of [1, 13, 4096, 70_000]) {
+        for (const via of ['fetch', 'response']) {
+          const events = [];
+          const out =
+            via === 'fetch'
+              ? await fm('/x.znw', { fetch: async () => new Response(byteStream(size, true)), onProgress: (e) => events.push(e) })
+              : await fm(new Response(byteStream(size, false)), { onProgress: (e) => events.push(e) });
+          assert.ok(equalBytes(out, small), `chunks of ${size} via ${via}`);
+          assert.equal(events.at(-1).loaded, packed.length);
+          assert.equal(events.at(-1).decoded, small.length);
+        }
+      }
+    });
+
+    test('abort while a read waits on a stalled body', async () => {
+      for (const type of ['bytes', undefined]) {
+        const body = new ReadableStream({
+          type,
+          start(c) {
+            c.enqueue(modelZnw.slice(0, 300_000));
+          },
+          pull() {
+            return new Promise(() => {}); // nothing more, ever
+          },
+        });
+        const ac = new AbortController();
+        const p = fm('/stalled', { signal: ac.signal, fetch: async () => new Response(body) });
+        setTimeout(() => ac.abort(), 50);
+        await assert.rejects(p, (e) => e.name === 'AbortError', `body type ${type}`);
+      }
+    });
+
+    test('HTTP errors, truncated and corrupt bodies reject with typed errors', async () => {
+      await assert.rejects(fm(`${server.origin}/missing.znw`), (e) => e instanceof HttpError && e.status === 404 && e.code === 'ZNN_HTTP');
+      serve('/truncated.znw', modelZnw.subarray(0, modelZnw.length - 1000));
+      await assert.rejects(fm(`${server.origin}/truncated.znw`), (e) => e instanceof TruncatedError && e.code === 'ZNN_TRUNCATED');
+      const bad = modelZnw.slice();
+      bad[Math.floor(bad.length / 2)] ^= 0x10;
+      serve('/corrupt.znw', bad);
+      let tensorsBefore = 0;
+      await assert.rejects(fm(`${server.origin}/corrupt.znw`, { onTensor: () => tensorsBefore++ }), (e) => e instanceof CorruptError && e.code === 'ZNN_CORRUPT');
+      assert.ok(tensorsBefore > 0 && tensorsBefore < tensors.length, 'tensors before the bad chunk were delivered');
+      const out = await fm(`${server.origin}/model.znw`);
+      assert.equal(sha256(new Uint8Array(out)), sha256(model));
+    });
+
+    test('a throwing callback rejects the download', async () => {
+      const boom = new Error('boom');
+      await assert.rejects(
+        fm(`${server.origin}/model.znw`, {
+          onTensor: () => {
+            throw boom;
+          },
+        }),
+        (e) => e === boom,
+      );
+    });
+  });
+}
+
+describe('fetchModel decode worker', () => {
+  test('large bodies go to the worker by default, and the idle worker lets node exit', () => {
+    // A child process: the worker is shared and unref'd when idle, so the process ends by itself.
+    const code = `
+      import { fetchModel, compress, __internal } from 'zipnn-wasm';
+      let x = 2463534242;
+      const w = new Uint8Array(3 << 20).map(() => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), x & 255));
+      const packed = await compress(w, { dtype: 'bf16' });
+      const out = new Uint8Array(await fetchModel(new Response(packed, { headers: { 'content-length': String(packed.length) } })));
+      const tiny = await compress(new Uint8Array(1000));
+      const small = await fetchModel(new Response(tiny, { headers: { 'content-length': String(tiny.length) } }));
+      if (packed.length < 2 << 20) throw new Error('the test body should be large');
+      console.log(JSON.stringify({ ok: out.every((v, i) => v === w[i]), jobs: __internal.stats.workerJobs, small: small.byteLength }));
+    `;
+    const t = Date.now();
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { ok: true, jobs: 1, small: 1000 });
+    assert.ok(Date.now() - t < 30_000);
   });
 });

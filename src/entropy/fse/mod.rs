@@ -269,7 +269,7 @@ pub(crate) fn normalize(counts: &[u32; 256], total: u64, log: u32) -> NormCounts
 }
 
 /// Approximate coded size in bits of data with histogram `counts` under `norm` (payload only).
-fn cost_q24(counts: &[u32; 256], norm: &NormCounts) -> u64 {
+pub(crate) fn cost_q24(counts: &[u32; 256], norm: &NormCounts) -> u64 {
     let mut bits = 0u64;
     for (&c, &n) in counts.iter().zip(norm.counts.iter()) {
         if c > 0 {
@@ -285,7 +285,10 @@ fn cost_q24(counts: &[u32; 256], norm: &NormCounts) -> u64 {
 
 /// Places symbols in the table as RFC 8878 §4.1.1 prescribes: `-1` symbols from the top down,
 /// the others spread with step `(size >> 1) + (size >> 3) + 3`, skipping the `-1` cells.
-fn spread_symbols(norm: &NormCounts, table_symbol: &mut [u8]) -> Result<(), EntropyError> {
+pub(crate) fn spread_symbols(
+    norm: &NormCounts,
+    table_symbol: &mut [u8],
+) -> Result<(), EntropyError> {
     let size = 1usize << norm.log;
     let mask = size - 1;
     let mut high = size; // cells >= high hold "less than one" symbols
@@ -337,18 +340,7 @@ impl DecodeTable {
     pub fn build(&mut self, norm: &NormCounts) -> Result<(), EntropyError> {
         let size = 1usize << norm.log;
         let mut sym = [0u8; MAX_TABLE_SIZE];
-        spread_symbols(norm, &mut sym[..size])?;
-        let mut next = [0u32; 256];
-        for (n, &c) in next.iter_mut().zip(norm.counts.iter()) {
-            *n = if c == -1 { 1 } else { c.max(0) as u32 };
-        }
-        for (e, &s) in self.entries[..size].iter_mut().zip(sym.iter()) {
-            let x = next[s as usize];
-            next[s as usize] += 1;
-            let nb = norm.log - (31 - x.leading_zeros());
-            let base = (x << nb) - size as u32;
-            *e = s as u32 | nb << 8 | base << 16;
-        }
+        build_entries(norm, &mut sym[..size], &mut self.entries[..size])?;
         for (f, &e) in self.fast[..size].iter_mut().zip(self.entries.iter()) {
             *f = (63 - ((e >> 8) & 0xff)) | (e & 0xff) << 8 | (e & 0xffff_0000);
         }
@@ -360,6 +352,29 @@ impl DecodeTable {
     fn entry(&self, state: usize) -> u32 {
         self.entries[state & (MAX_TABLE_SIZE - 1)]
     }
+}
+
+/// Fills `entries` (`1 << norm.log` of them, layout of [`DecodeTable`]) using `sym` as work
+/// space of the same size.
+fn build_entries(
+    norm: &NormCounts,
+    sym: &mut [u8],
+    entries: &mut [u32],
+) -> Result<(), EntropyError> {
+    let size = 1usize << norm.log;
+    spread_symbols(norm, sym)?;
+    let mut next = [0u32; 256];
+    for (n, &c) in next.iter_mut().zip(norm.counts.iter()) {
+        *n = if c == -1 { 1 } else { c.max(0) as u32 };
+    }
+    for (e, &s) in entries.iter_mut().zip(sym.iter()) {
+        let x = next[s as usize];
+        next[s as usize] += 1;
+        let nb = norm.log - (31 - x.leading_zeros());
+        let base = (x << nb) - size as u32;
+        *e = s as u32 | nb << 8 | base << 16;
+    }
+    Ok(())
 }
 
 #[derive(Clone, Copy, Default)]
@@ -428,7 +443,7 @@ impl EncodeTable {
 
     /// Encodes `s` from state `x`, writing the bits the decoder will read. At most `log` bits.
     #[inline(always)]
-    fn encode(&self, w: &mut BitWriter, x: &mut u32, s: u8) {
+    pub(crate) fn encode(&self, w: &mut BitWriter, x: &mut u32, s: u8) {
         let t = self.symbols[s as usize];
         let nb = t.max_bits - (*x < t.threshold) as u32;
         w.add_bits((*x & ((1 << nb) - 1)) as u64, nb);
@@ -447,8 +462,13 @@ pub(crate) fn decode_huff_weights(
     weights: &mut [u8; 256],
 ) -> Result<usize, EntropyError> {
     let (norm, hlen) = read_ncount(src, MAX_WEIGHT_TABLE_LOG)?;
-    let mut table = DecodeTable::new();
-    table.build(&norm)?;
+    // A table on the stack: weight tables have at most 64 cells (a full `DecodeTable` costs
+    // two 16 KiB allocations per Huffman block).
+    const CELLS: usize = 1 << MAX_WEIGHT_TABLE_LOG;
+    let size = 1usize << norm.log;
+    let (mut sym, mut entries) = ([0u8; CELLS], [0u32; CELLS]);
+    build_entries(&norm, &mut sym[..size], &mut entries[..size])?;
+    let entry = |state: usize| entries[state & (CELLS - 1)];
     let mut r = BackwardReader::new(src.get(hlen..).unwrap_or(&[]))?;
     let log = norm.log;
     let mut states = [r.read(log) as usize, r.read(log) as usize];
@@ -465,11 +485,11 @@ pub(crate) fn decode_huff_weights(
     loop {
         // Emit from one state and update it; once an update reads past the start of the stream,
         // the other state's symbol is the last one.
-        let e = table.entry(states[which]);
+        let e = entry(states[which]);
         emit(e)?;
         states[which] = (e >> 16) as usize + r.read((e >> 8) & 0xff) as usize;
         if r.overrun() {
-            return emit(table.entry(states[which ^ 1]));
+            return emit(entry(states[which ^ 1]));
         }
         which ^= 1;
     }
@@ -576,7 +596,7 @@ pub fn estimate_bits(counts: &[u32; 256]) -> Option<u64> {
     choose_table(counts, total).map(|(_, bits)| bits)
 }
 
-fn write_varint(mut v: u32, out: &mut Vec<u8>) {
+pub(crate) fn write_varint(mut v: u32, out: &mut Vec<u8>) {
     while v >= 0x80 {
         out.push(v as u8 | 0x80);
         v >>= 7;
@@ -584,7 +604,7 @@ fn write_varint(mut v: u32, out: &mut Vec<u8>) {
     out.push(v as u8);
 }
 
-fn read_varint(src: &[u8], pos: &mut usize) -> Result<usize, EntropyError> {
+pub(crate) fn read_varint(src: &[u8], pos: &mut usize) -> Result<usize, EntropyError> {
     let mut v = 0u64;
     for i in 0..5 {
         let b = *src.get(*pos).ok_or(EntropyError::Truncated)?;

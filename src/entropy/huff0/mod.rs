@@ -243,22 +243,36 @@ impl DecodeTable {
     /// several times fewer instructions than decoding each window symbol by symbol.
     fn build_multi(&mut self, by_len: &[(u8, u8, u16)], max: u32) {
         let levels = &mut *self.levels;
-        levels.fill(0);
-        for _ in 1..max {
+        for c in 1..max {
             for k in (1..LOOKUP_BITS).rev() {
                 let (lower, this) = levels.split_at_mut(1 << k);
                 let this = &mut this[..1 << k];
-                this.fill(0);
+                // Canonical codes put the longest codes first, so the windows of codes of at
+                // most `k` bits are one run at the top: only the run below it needs zeros.
+                let mut covered = 1 << k;
                 for &(s, len, code) in by_len {
                     let Some(rest) = k.checked_sub(len as u32) else {
                         break;
                     };
-                    let src = &lower[1 << rest..2 << rest];
-                    let dst = &mut this[(code as usize) << rest..][..1 << rest];
-                    prepend(dst, src, s, len, 1 << MULTI_COUNT_SHIFT);
+                    let at = (code as usize) << rest;
+                    covered = covered.min(at);
+                    let dst = &mut this[at..][..1 << rest];
+                    if c == 1 {
+                        // `s` prepended to level 0 (nothing decoded, all zeros): no need to
+                        // store that level and read it back.
+                        dst.fill(prepended(0, s, len, 1 << MULTI_COUNT_SHIFT));
+                    } else {
+                        let src = &lower[1 << rest..2 << rest];
+                        prepend(dst, src, s, len, 1 << MULTI_COUNT_SHIFT);
+                    }
                 }
+                this[..covered].fill(0);
             }
         }
+        if max == 1 {
+            self.levels.fill(0);
+        }
+        let levels = &*self.levels;
         // The lookup table: every 11-bit window starts with a code (the code is complete); its
         // count field holds count - 1, which is the count of the entry it extends.
         for &(s, len, code) in by_len {
@@ -443,10 +457,16 @@ fn multi_used(e: u64) -> u32 {
 /// move up one byte, its bit count grows by `len`, its count by `count_inc`'s field.
 #[inline(always)]
 fn prepend(dst: &mut [u64], src: &[u64], s: u8, len: u8, count_inc: u64) {
-    let add = (s as u64) << MULTI_SYMS_SHIFT | (len as u64) << MULTI_USED_SHIFT | count_inc;
     for (d, &e) in dst.iter_mut().zip(src) {
-        *d = ((e & LEVEL_SYMS) << 8) + (e & !LEVEL_SYMS) + add;
+        *d = prepended(e, s, len, count_inc);
     }
+}
+
+/// Entry `e` with symbol `s` (a code of `len` bits) in front (see [`prepend`]).
+#[inline(always)]
+fn prepended(e: u64, s: u8, len: u8, count_inc: u64) -> u64 {
+    let add = (s as u64) << MULTI_SYMS_SHIFT | (len as u64) << MULTI_USED_SHIFT | count_inc;
+    ((e & LEVEL_SYMS) << 8) + (e & !LEVEL_SYMS) + add
 }
 
 /// One multi-symbol lookup: stores the entry at `w[o..o + 8]`, returns the next offset.
@@ -857,13 +877,27 @@ impl<'a> StreamWriter<'a> {
     }
 }
 
-fn compress_with(src: &[u8], counts: &[u32; 256], out: &mut Vec<u8>, four: bool) -> Option<usize> {
+fn compress_with(
+    src: &[u8],
+    counts: &[u32; 256],
+    out: &mut Vec<u8>,
+    four: bool,
+    only_smaller: bool,
+) -> Option<usize> {
     if src.len() < MIN_INPUT {
         return None;
     }
     let table = EncodeTable::from_counts(counts)?;
     let start = out.len();
-    table.write_description(out)?;
+    let desc = table.write_description(out)?;
+    // A block that cannot come out smaller than its input (near-random bytes such as mantissas,
+    // entropy just under 8 bits) is refused from its code lengths, without encoding it.
+    let jump = if four { 6 } else { 0 };
+    let at_least = desc as u64 + jump + table.encoded_bits(counts)? / 8;
+    if only_smaller && at_least >= src.len() as u64 {
+        out.truncate(start);
+        return None;
+    }
     let body = if four {
         table.encode_4x(src, out)
     } else {
@@ -882,7 +916,7 @@ fn compress_with(src: &[u8], counts: &[u32; 256], out: &mut Vec<u8>, four: bool)
 /// cannot be described, or a stream would not fit the u16 jump table. The result may be larger
 /// than `src`: callers choose raw / RLE themselves.
 pub fn compress_4x(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
-    compress_with(src, &histogram(src), out, true)
+    compress_with(src, &histogram(src), out, true, false)
 }
 
 /// [`compress_4x`] for a caller that already has `src`'s histogram (`counts` must be exactly
@@ -893,12 +927,19 @@ pub fn compress_4x_with_counts(
     counts: &[u32; 256],
     out: &mut Vec<u8>,
 ) -> Option<usize> {
-    compress_with(src, counts, out, true)
+    compress_with(src, counts, out, true, false)
+}
+
+/// [`compress_4x_with_counts`] that also returns `None` (nothing written) when the result
+/// could not be smaller than `src`, known from the code lengths before encoding: callers that
+/// would store such a block raw save the encoding work.
+pub fn compress_4x_if_smaller(src: &[u8], counts: &[u32; 256], out: &mut Vec<u8>) -> Option<usize> {
+    compress_with(src, counts, out, true, true)
 }
 
 /// As [`compress_4x`] with one stream (no jump table, no stream-size limit).
 pub fn compress_1x(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
-    compress_with(src, &histogram(src), out, false)
+    compress_with(src, &histogram(src), out, false, false)
 }
 
 /// Estimated size in bits of [`compress_4x`]'s output for data with histogram `counts`
@@ -1178,6 +1219,32 @@ mod tests {
 
     /// The multi-symbol table is what decoding each window greedily with the single-symbol
     /// table gives (the straightforward construction), for many trees and every lookup limit.
+    #[test]
+    fn if_smaller_refuses_only_blocks_that_cannot_shrink() {
+        let mut rng = XorShift(31);
+        for round in 0..60 {
+            // From uniform bytes (never smaller) to skewed ones (always smaller).
+            let shift = round % 6;
+            let src: Vec<u8> = (0..20_000).map(|_| (rng.next() as u8) >> shift).collect();
+            let counts = histogram(&src);
+            let (mut all, mut some) = (vec![], vec![]);
+            let full = compress_4x_with_counts(&src, &counts, &mut all);
+            match compress_4x_if_smaller(&src, &counts, &mut some) {
+                Some(n) => assert_eq!((Some(n), &some), (full, &all), "round {round}"),
+                None => {
+                    assert!(some.is_empty());
+                    assert!(full.is_none_or(|n| n >= src.len()), "round {round}");
+                }
+            }
+            if shift >= 2 {
+                assert!(
+                    !some.is_empty(),
+                    "round {round}: a skewed block was refused"
+                );
+            }
+        }
+    }
+
     #[test]
     fn multi_table_is_greedy_decoding() {
         let mut rng = XorShift(12);

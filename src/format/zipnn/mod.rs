@@ -14,7 +14,7 @@
 pub mod safetensors;
 
 use crate::dtype::{self, DType};
-use crate::entropy::huff0;
+use crate::entropy::{block, huff0};
 use crate::format::{to_usize, Error, Limits, Reader};
 use alloc::vec;
 use alloc::vec::Vec;
@@ -236,16 +236,39 @@ pub fn decode_frame(frame: &[u8], h: &FrameHeader, dst: &mut [u8]) -> Result<(),
     decode_frame_with(frame, h, dst, &mut Vec::new())
 }
 
+/// Where a frame's decoded chunks go: straight into a slice of the output, or into a reused
+/// chunk buffer copied out after each chunk (an output outside this module's memory).
+pub trait ChunkOut {
+    /// Decoded bytes of the frame.
+    fn total(&self) -> usize;
+    /// The memory to decode bytes `start..start + len` of the frame into.
+    fn slot(&mut self, start: usize, len: usize) -> Result<&mut [u8], Error>;
+    /// Called when the last [`slot`](Self::slot) holds its decoded bytes.
+    fn done(&mut self, start: usize, len: usize) -> Result<(), Error>;
+}
+
+impl ChunkOut for [u8] {
+    fn total(&self) -> usize {
+        self.len()
+    }
+    fn slot(&mut self, start: usize, len: usize) -> Result<&mut [u8], Error> {
+        Ok(&mut self[start..start + len])
+    }
+    fn done(&mut self, _start: usize, _len: usize) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
 /// [`decode_frame`] with a scratch buffer the caller reuses across frames (it grows to one
 /// chunk and is never zeroed again).
-fn decode_frame_with(
+pub fn decode_frame_with(
     frame: &[u8],
     h: &FrameHeader,
-    dst: &mut [u8],
+    dst: &mut (impl ChunkOut + ?Sized),
     scratch: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let n = h.dtype.streams();
-    let total = dst.len();
+    let total = dst.total();
     let chunk = to_usize(h.chunk())?;
     let chunks = total.div_ceil(chunk);
     let slots = chunks
@@ -291,7 +314,6 @@ fn decode_frame_with(
     for c in 0..chunks {
         let start = c * chunk;
         let len = chunk.min(total - start);
-        let out = &mut dst[start..start + len];
         // Stream b's bytes: straight from the frame when stored as they are, else decoded into
         // scratch (at the sum of the earlier streams' lengths); then merged into `out`.
         let mut stored: [Option<core::ops::Range<usize>>; 4] = [None, None, None, None];
@@ -327,7 +349,8 @@ fn decode_frame_with(
             };
             at += k;
         }
-        unsplit(h, &parts[..n], out);
+        unsplit(h, &parts[..n], dst.slot(start, len)?);
+        dst.done(start, len)?;
     }
     Ok(())
 }
@@ -384,7 +407,86 @@ fn interleave(groups: &[&[u8]], dst: &mut [u8]) {
 /// Decompresses a ZipNN file: one frame, or a streaming sequence of frames. Delta frames
 /// need `base` (the file they were XORed against).
 pub fn decompress(data: &[u8], base: Option<&[u8]>, limits: &Limits) -> Result<Vec<u8>, Error> {
-    // First pass: walk frames, validate sizes against the limit before allocating.
+    let (frames, total) = frames(data, limits)?;
+    let mut out = Vec::new();
+    out.try_reserve_exact(to_usize(total)?)
+        .map_err(|_| Error::TooLarge {
+            size: total,
+            limit: limits.max_output,
+        })?;
+    let mut at = 0usize;
+    let mut scratch = Vec::new();
+    for f in &frames {
+        let len = f.header.orig_len as usize;
+        let mut grow = Grow {
+            out: &mut out,
+            at,
+            len,
+        };
+        decode_frame_with(
+            &data[f.pos..f.pos + f.len],
+            &f.header,
+            &mut grow,
+            &mut scratch,
+        )?;
+        if f.header.delta != 0 {
+            let base = base.ok_or_else(missing_base)?;
+            let b = base.get(at..at + len).ok_or_else(|| {
+                Error::InvalidInput(
+                    "ZipNN delta frame: the base file is shorter than the data".into(),
+                )
+            })?;
+            for (o, &x) in out[at..at + len].iter_mut().zip(b) {
+                *o ^= x;
+            }
+        }
+        at += len;
+    }
+    Ok(out)
+}
+
+/// A frame decoded at the end of a fresh output vector, grown chunk by chunk: zeroing a fresh
+/// chunk takes its page faults and leaves it in cache for the decoder (zeroing the whole
+/// output first writes every byte twice). Capacity is reserved by the caller.
+struct Grow<'a> {
+    out: &'a mut Vec<u8>,
+    /// Where the frame starts in `out`, and its decoded length.
+    at: usize,
+    len: usize,
+}
+
+impl ChunkOut for Grow<'_> {
+    fn total(&self) -> usize {
+        self.len
+    }
+    fn slot(&mut self, start: usize, len: usize) -> Result<&mut [u8], Error> {
+        let (a, b) = (self.at + start, self.at + start + len);
+        if self.out.len() < b {
+            self.out.resize(b, 0);
+        }
+        Ok(&mut self.out[a..b])
+    }
+    fn done(&mut self, _start: usize, _len: usize) -> Result<(), Error> {
+        Ok(())
+    }
+}
+
+/// The error for a delta frame decoded without its base.
+pub fn missing_base() -> Error {
+    Error::Unsupported("ZipNN delta frame: decoding needs the base file it was made against".into())
+}
+
+/// One frame of a ZipNN file: where it is and its parsed header.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub pos: usize,
+    pub len: usize,
+    pub header: FrameHeader,
+}
+
+/// Walks the frames of a ZipNN file (one frame, or a streaming sequence) and checks their
+/// sizes against `limits` before anything is allocated; returns them and the decoded size.
+pub fn frames(data: &[u8], limits: &Limits) -> Result<(Vec<Frame>, u64), Error> {
     let mut frames = Vec::new();
     let (mut pos, mut total) = (0usize, 0u64);
     while pos < data.len() {
@@ -407,50 +509,21 @@ pub fn decompress(data: &[u8], base: Option<&[u8]>, limits: &Limits) -> Result<V
             });
         }
         h.check_tables(flen)?;
-        frames.push((pos, flen, h));
+        let streaming = h.streaming_log2.is_some();
+        frames.push(Frame {
+            pos,
+            len: flen,
+            header: h,
+        });
         pos += flen;
-        if frames.last().is_some_and(|f| f.2.streaming_log2.is_none()) && pos != data.len() {
+        if !streaming && pos != data.len() {
             return Err(Error::corrupt("bytes after a non-streaming ZipNN frame"));
         }
     }
     if frames.is_empty() {
         return Err(Error::Truncated);
     }
-    let mut out = Vec::new();
-    out.try_reserve_exact(to_usize(total)?)
-        .map_err(|_| Error::TooLarge {
-            size: total,
-            limit: limits.max_output,
-        })?;
-    out.resize(total as usize, 0);
-    let mut at = 0usize;
-    let mut scratch = Vec::new();
-    for (pos, flen, h) in &frames {
-        let len = h.orig_len as usize;
-        decode_frame_with(
-            &data[*pos..pos + flen],
-            h,
-            &mut out[at..at + len],
-            &mut scratch,
-        )?;
-        if h.delta != 0 {
-            let base = base.ok_or_else(|| {
-                Error::Unsupported(
-                    "ZipNN delta frame: decoding needs the base file it was made against".into(),
-                )
-            })?;
-            let b = base.get(at..at + len).ok_or_else(|| {
-                Error::InvalidInput(
-                    "ZipNN delta frame: the base file is shorter than the data".into(),
-                )
-            })?;
-            for (o, &x) in out[at..at + len].iter_mut().zip(b) {
-                *o ^= x;
-            }
-        }
-        at += len;
-    }
-    Ok(out)
+    Ok((frames, total))
 }
 
 /// Options for writing ZipNN-readable files.
@@ -606,7 +679,7 @@ fn encode_stream(src: &[u8]) -> (u8, Vec<u8>) {
         return (1, vec![src[0]]);
     }
     let mut huf = Vec::new();
-    match huff0::compress_4x(src, &mut huf) {
+    match huff0::compress_4x_if_smaller(src, &block::histogram(src), &mut huf) {
         Some(len) if len < src.len() && len > 1 => (1, huf),
         _ => (0, src.to_vec()),
     }

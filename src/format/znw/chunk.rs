@@ -1,13 +1,13 @@
 //! Chunk and end records (FORMAT.md §3–§4). Every chunk decodes on its own: its dtype, its
 //! decoded length and its checksums are in its 20-byte head, its tables in its body.
 //!
-//! Two checksums: one over the body, checked before any entropy decoder sees it (so every
-//! flipped bit is caught, even one in bits a decoder ignores), and one over the decoded bytes
-//! (so a decoder bug can never return wrong data silently).
+//! Two checksums: one over the body (so every flipped bit is caught, even one in bits a decoder
+//! ignores), and one over the decoded bytes (so a decoder bug can never return wrong data
+//! silently). Both are verified before any decoded byte is handed out.
 
 use super::header::{checksum, chunk_checksum};
 use crate::dtype::{self, DType};
-use crate::entropy::{block, lz};
+use crate::entropy::{block, context, lz};
 use crate::format::{Error, Reader};
 use alloc::vec::Vec;
 
@@ -109,12 +109,27 @@ pub fn write_end(total: u64, chunks: u64, out: &mut Vec<u8>) {
 }
 
 /// Appends one chunk record for `data` (decoded offset `offset`) coded as `dtype`; `tans`
-/// lets blocks use tANS where it is smaller. `scratch` is reused across calls.
+/// lets blocks use tANS and the context modes where they are smaller. `scratch` is reused
+/// across calls.
 pub fn encode(
     data: &[u8],
     dtype: DType,
     offset: u64,
     tans: bool,
+    out: &mut Vec<u8>,
+    scratch: &mut Vec<u8>,
+) {
+    encode_with_row(data, dtype, offset, tans, 0, out, scratch)
+}
+
+/// [`encode`] for data from one tensor whose rows are `row` elements long (0: unknown), which
+/// the exponent context can use.
+pub fn encode_with_row(
+    data: &[u8],
+    dtype: DType,
+    offset: u64,
+    tans: bool,
+    row: usize,
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) {
@@ -136,16 +151,32 @@ pub fn encode(
     } else {
         dtype::split(dtype, data, scratch);
         let n = data.len() / dtype.size();
+        let groups = dtype.groups();
+        let exponents = &scratch[(groups - 1) * n..];
         let mut ends = [out.len(); 5];
         // Runs of one byte in the first group (zero low bytes of FP16-representable FP32
         // rows) get LZ there only; copies of varied bytes get it in every group.
         let first = lz::repeats(&scratch[..n]);
         let lz = first == lz::Repeats::Copies;
         for (g, group) in scratch.chunks_exact(n).enumerate() {
+            let at = out.len();
             if lz || (g == 0 && first == lz::Repeats::Runs) {
                 block::encode_lz(group, out, tans);
             } else {
                 block::encode(group, out, tans);
+            }
+            // Context modes decode slower than order 0: only with `tans` (--best), and only
+            // where they are smaller.
+            if tans && g + 2 == groups {
+                keep_smaller(out, at, context::GIVEN, |o| {
+                    context::encode_given(group, exponents, o)
+                });
+            } else if tans {
+                // Exponents, and float32's low bytes (zero in rows that are exactly
+                // float16-representable: the previous byte predicts it).
+                keep_smaller(out, at, context::HISTORY, |o| {
+                    context::encode_history(group, row, o)
+                });
             }
             ends[g + 1] = out.len();
         }
@@ -173,6 +204,46 @@ pub fn encode(
     out[start + 12..start + 16].copy_from_slice(&sum.to_le_bytes());
 }
 
+/// The mode byte and coded size of each block of a chunk body, in group order (for reports:
+/// which coder the encoder chose). Stops at a mode it does not know.
+pub fn block_modes(head: &ChunkHead, body: &[u8]) -> Vec<(u8, usize)> {
+    let k = head.raw_len as usize / head.dtype.groups();
+    let mut pos = 0;
+    let mut modes = Vec::new();
+    for _ in 0..head.dtype.groups() {
+        let Some(&mode) = body.get(pos) else { break };
+        let len = match mode {
+            block::RAW => 1 + k,
+            block::REPEAT => 2,
+            _ => match body.get(pos + 1..pos + 5) {
+                Some(l) => 5 + u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize,
+                None => break,
+            },
+        };
+        modes.push((mode, len));
+        pos += len;
+    }
+    modes
+}
+
+/// Replaces the block at `out[at..]` by a `mode` block from `coder` if that is smaller.
+fn keep_smaller(
+    out: &mut Vec<u8>,
+    at: usize,
+    mode: u8,
+    coder: impl FnOnce(&mut Vec<u8>) -> Option<usize>,
+) {
+    let mut alt = Vec::new();
+    alt.extend_from_slice(&[mode, 0, 0, 0, 0]);
+    if let Some(len) = coder(&mut alt) {
+        if alt.len() < out.len() - at {
+            alt[1..5].copy_from_slice(&(len as u32).to_le_bytes());
+            out.truncate(at);
+            out.extend_from_slice(&alt);
+        }
+    }
+}
+
 /// Decodes a chunk body into `dst` (exactly `head.raw_len` bytes) and verifies its checksum.
 pub fn decode(
     head: &ChunkHead,
@@ -182,12 +253,33 @@ pub fn decode(
     scratch: &mut Vec<u8>,
 ) -> Result<(), Error> {
     debug_assert_eq!(dst.len(), head.raw_len as usize);
+    // The body is hashed after decoding, when it is in cache (hashing first stalls on memory:
+    // ~10% of a decode). Nothing is handed out before both checks, and a decode error counts
+    // only behind a valid body checksum, so every changed bit is still reported as such.
+    let decoded = decode_body(head, body, dst, scratch);
     if checksum(body) != head.body_checksum {
         return Err(Error::Checksum {
             what: "chunk body",
             offset,
         });
     }
+    decoded?;
+    if chunk_checksum(dst, offset) != head.checksum {
+        return Err(Error::Checksum {
+            what: "chunk",
+            offset,
+        });
+    }
+    Ok(())
+}
+
+/// Decodes the blocks of a chunk body into `dst`, unverified.
+fn decode_body(
+    head: &ChunkHead,
+    body: &[u8],
+    dst: &mut [u8],
+    scratch: &mut Vec<u8>,
+) -> Result<(), Error> {
     let groups = head.dtype.groups();
     let used = if groups == 1 {
         block::decode(body, dst)?
@@ -201,10 +293,22 @@ pub fn decode(
         let scratch = &mut scratch[..dst.len()];
         // Raw groups are merged straight from the input; others are decoded into scratch.
         let mut raw: [Option<core::ops::Range<usize>>; 4] = [None, None, None, None];
+        // A block coded given the exponents (the last group) is decoded after them.
+        let mut given: Option<(usize, core::ops::Range<usize>)> = None;
         let mut pos = 0;
         for (g, slot) in scratch.chunks_exact_mut(n).enumerate() {
             let rest = body.get(pos..).ok_or(Error::Truncated)?;
-            if rest.first() == Some(&block::RAW) {
+            if rest.first() == Some(&context::GIVEN) {
+                if g + 2 != groups {
+                    return Err(Error::corrupt("conditional block in the wrong group"));
+                }
+                let len = rest.get(1..5).ok_or(Error::Truncated)?;
+                let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+                let r = pos + 5..pos + 5 + len;
+                body.get(r.clone()).ok_or(Error::Truncated)?;
+                pos = r.end;
+                given = Some((g, r));
+            } else if rest.first() == Some(&block::RAW) {
                 let r = pos + 1..pos + 1 + n;
                 body.get(r.clone())
                     .ok_or_else(|| Error::corrupt("raw block past chunk end"))?;
@@ -213,6 +317,14 @@ pub fn decode(
             } else {
                 pos += block::decode(rest, slot)?;
             }
+        }
+        if let Some((g, r)) = given {
+            let (head, exps) = scratch.split_at_mut((groups - 1) * n);
+            let exps: &[u8] = match &raw[groups - 1] {
+                Some(e) => &body[e.clone()],
+                None => exps,
+            };
+            context::decode_given(&body[r], exps, &mut head[g * n..(g + 1) * n])?;
         }
         let mut parts: [&[u8]; 4] = [&[]; 4];
         for (g, part) in parts.iter_mut().enumerate().take(groups) {
@@ -232,12 +344,6 @@ pub fn decode(
         return Err(Error::corrupt(
             "chunk body length does not match its blocks",
         ));
-    }
-    if chunk_checksum(dst, offset) != head.checksum {
-        return Err(Error::Checksum {
-            what: "chunk",
-            offset,
-        });
     }
     Ok(())
 }

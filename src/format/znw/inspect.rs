@@ -38,6 +38,54 @@ pub struct Report {
     pub segments: Vec<SegmentReport>,
     /// For files stored as plain bytes: a float type that would compress the data better.
     pub suggestion: Option<Suggestion>,
+    /// Which block coders the encoder chose: per mode, the number of blocks and their bytes.
+    pub modes: Vec<ModeReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ModeReport {
+    pub mode: u8,
+    pub name: &'static str,
+    pub blocks: u64,
+    pub bytes: u64,
+}
+
+/// Name of a block mode (FORMAT.md §3.2).
+pub fn mode_name(mode: u8) -> &'static str {
+    match mode {
+        0 => "raw",
+        1 => "repeat",
+        2 => "huff0",
+        3 => "tANS",
+        4 => "sparse",
+        5 => "lz",
+        6 => "context: exponent history",
+        7 => "context: mantissa given exponent",
+        _ => "unknown",
+    }
+}
+
+fn modes(data: &[u8], chunks: &[ChunkInfo]) -> Vec<ModeReport> {
+    let mut by_mode: Vec<ModeReport> = Vec::new();
+    for c in chunks {
+        let body = &data[c.body_offset..c.body_offset + c.head.body_len as usize];
+        for (mode, len) in chunk::block_modes(&c.head, body) {
+            match by_mode.iter_mut().find(|m| m.mode == mode) {
+                Some(m) => {
+                    m.blocks += 1;
+                    m.bytes += len as u64;
+                }
+                None => by_mode.push(ModeReport {
+                    mode,
+                    name: mode_name(mode),
+                    blocks: 1,
+                    bytes: len as u64,
+                }),
+            }
+        }
+    }
+    by_mode.sort_by_key(|m| m.mode);
+    by_mode
 }
 
 /// Sample size decoded to look for a better element type.
@@ -63,6 +111,7 @@ pub fn inspect(data: &[u8]) -> Result<Report, Error> {
         .collect();
     attribute(&chunks, &mut segments);
     let suggestion = suggest(data, &header, &chunks)?;
+    let modes = modes(data, &chunks);
     Ok(Report {
         format: "znw",
         container: header.container.name(),
@@ -72,6 +121,7 @@ pub fn inspect(data: &[u8]) -> Result<Report, Error> {
         chunks: chunks.len(),
         segments,
         suggestion,
+        modes,
     })
 }
 

@@ -19,6 +19,9 @@ use alloc::vec::Vec;
 pub const EXTENSION: &str = "znw";
 /// Default chunk size: ZipNN's, so each bf16 byte group is 128 KiB (huff0's block limit).
 pub const DEFAULT_CHUNK: u32 = 256 << 10;
+/// Chunk size of `--best`: the context modes' tables (up to 16 per byte group) cost less per
+/// weight in larger chunks (minilm BF16: 0.6573 at 256 KiB, 0.6566 at 1 MiB).
+pub const BEST_CHUNK: u32 = 1 << 20;
 
 /// How to code bytes whose element type the container does not give (a raw file, or a
 /// PyTorch storage). Tensors whose container names their type always use that type.
@@ -38,8 +41,9 @@ pub struct Options {
     pub verify: bool,
     /// Worker threads for native encode/decode (1 = current thread only).
     pub threads: usize,
-    /// Also try tANS per block: ~0.3% smaller BF16 models, exponents decode several times
-    /// slower (CLI `--best`).
+    /// Also try tANS and the context modes (exponents given earlier exponents, top mantissa
+    /// bits given the exponent) per block: ~1.3% smaller BF16 models, slower to decode
+    /// (CLI `--best`, which also uses [`BEST_CHUNK`]).
     pub tans: bool,
 }
 
@@ -61,6 +65,9 @@ pub struct Piece {
     pub offset: u64,
     pub len: u32,
     pub dtype: DType,
+    /// Row length in elements when the piece lies in one tensor of two or more dimensions
+    /// (the product of all dimensions but the first), else 0.
+    pub row: u32,
 }
 
 /// Works out the header (segment table) for `data`: one segment per tensor the container
@@ -96,17 +103,21 @@ pub fn describe(data: &[u8], choice: DTypeChoice, chunk_size: u32) -> Header {
             layout.container
         }
         None => {
-            let dtype = match choice {
-                DTypeChoice::Auto => guess(data),
-                DTypeChoice::Fixed(d) => d,
+            let (phase, dtype) = match choice {
+                DTypeChoice::Auto => tensors::guess_layout(data),
+                DTypeChoice::Fixed(d) => (0, d),
             };
+            // Floats that start after a few bytes of something else (a pickle header).
+            if phase > 0 {
+                segments.push(gap(0, phase as u64));
+            }
             segments.push(Segment {
                 name: String::new(),
                 dtype,
                 label: String::new(),
                 shape: Vec::new(),
-                offset: 0,
-                length: total,
+                offset: phase as u64,
+                length: total - phase as u64,
             });
             Container::Raw
         }
@@ -136,42 +147,68 @@ fn gap(start: u64, end: u64) -> Segment {
     }
 }
 
-/// Cuts the input into chunks: runs of equal dtype are cut every `chunk_size` bytes; a run's
-/// bytes beyond its last whole element become a separate byte chunk.
+/// Cuts the input into chunks: runs of equal dtype are cut into pieces of at most `chunk_size`
+/// bytes, of equal size; a run's bytes beyond its last whole element become a separate byte
+/// chunk. A float tensor of at least a quarter chunk is a run of its own: chunks that do not
+/// mix tensors of different scales have smaller tables and skew (measured on minilm BF16: 0.007
+/// bit/weight at order 0, 0.012 with context modes and 1 MiB chunks).
 pub fn plan(header: &Header, total: u64) -> Vec<Piece> {
     let chunk = header.max_chunk as u64;
     // Runs of consecutive segments with the same dtype; uncovered bytes are plain bytes.
-    let mut runs: Vec<(u64, u64, DType)> = Vec::new();
-    let push = |runs: &mut Vec<(u64, u64, DType)>, s: u64, e: u64, d: DType| {
+    // The flag marks a run that must not be merged with its neighbours.
+    // The last field is the row length of a run of its own (0: may be merged / no rows).
+    let mut runs: Vec<(u64, u64, DType, Option<u32>)> = Vec::new();
+    let push = |runs: &mut Vec<(u64, u64, DType, Option<u32>)>,
+                s: u64,
+                e: u64,
+                d: DType,
+                shape: &[u64]| {
         if e <= s {
             return;
         }
         // Tiny float stretches are not worth a grouped chunk.
         let d = if e - s < 64 { DType::Bytes } else { d };
+        let alone = (d != DType::Bytes && 4 * (e - s) >= chunk).then(|| {
+            let elements = (e - s) / d.size() as u64;
+            match shape.first() {
+                Some(&rows) if shape.len() >= 2 && rows > 0 && elements % rows == 0 => {
+                    u32::try_from(elements / rows).unwrap_or(0)
+                }
+                _ => 0,
+            }
+        });
         match runs.last_mut() {
-            Some(last) if last.2 == d && last.1 == s => last.1 = e,
-            _ => runs.push((s, e, d)),
+            Some(last) if last.2 == d && last.1 == s && alone.is_none() && last.3.is_none() => {
+                last.1 = e
+            }
+            _ => runs.push((s, e, d, alone)),
         }
     };
     let mut pos = 0;
     for s in &header.segments {
-        push(&mut runs, pos, s.offset, DType::Bytes);
-        push(&mut runs, s.offset, s.offset + s.length, s.dtype);
+        push(&mut runs, pos, s.offset, DType::Bytes, &[]);
+        push(&mut runs, s.offset, s.offset + s.length, s.dtype, &s.shape);
         pos = s.offset + s.length;
     }
-    push(&mut runs, pos, total, DType::Bytes);
+    push(&mut runs, pos, total, DType::Bytes, &[]);
 
     let mut pieces = Vec::new();
-    for (start, end, dtype) in runs {
+    for (start, end, dtype, row) in runs {
+        let row = row.unwrap_or(0);
         let w = dtype.size() as u64;
-        let whole_end = start + (end - start) / w * w;
+        let elements = (end - start) / w;
+        let whole_end = start + elements * w;
+        // Equal pieces (in whole elements), none above the chunk size.
+        let count = elements.div_ceil((chunk / w).max(1)).max(1);
+        let per = elements.div_ceil(count) * w;
         let mut at = start;
         while at < whole_end {
-            let len = chunk.min(whole_end - at);
+            let len = per.min(whole_end - at);
             pieces.push(Piece {
                 offset: at,
                 len: len as u32,
                 dtype,
+                row,
             });
             at += len;
         }
@@ -180,6 +217,7 @@ pub fn plan(header: &Header, total: u64) -> Vec<Piece> {
                 offset: whole_end,
                 len: (end - whole_end) as u32,
                 dtype: DType::Bytes,
+                row: 0,
             });
         }
     }
@@ -295,7 +333,15 @@ fn encode_serial(
             src = &delta;
         }
         let start = out.len();
-        chunk::encode(src, p.dtype, p.offset, tans, &mut out, &mut scratch);
+        chunk::encode_with_row(
+            src,
+            p.dtype,
+            p.offset,
+            tans,
+            p.row as usize,
+            &mut out,
+            &mut scratch,
+        );
         if verify {
             let rec = &out[start..];
             let Ok(Record::Chunk(head)) = Record::parse(rec, p.len) else {
@@ -327,7 +373,7 @@ fn xor_base(buf: &mut [u8], base: &[u8], at: usize) {
 }
 
 /// Checks that `base` is the file a delta header names.
-fn check_base(header: &Header, base: Option<&[u8]>) -> Result<(), Error> {
+pub fn check_base(header: &Header, base: Option<&[u8]>) -> Result<(), Error> {
     match (header.base, base) {
         (None, _) => Ok(()),
         (Some(r), None) => Err(Error::Unsupported(alloc::format!(
@@ -360,8 +406,20 @@ pub fn decompress_with_base(
             size: total,
             limit: limits.max_output,
         })?;
-    out.resize(total as usize, 0);
-    decode_chunks(data, &chunks, &mut out, threads)?;
+    if threads > 1 {
+        out.resize(total as usize, 0);
+        decode_chunks(data, &chunks, &mut out, threads)?;
+    } else {
+        // Grown chunk by chunk: zeroing a fresh chunk takes its page faults and leaves it in
+        // cache for the decoder (zeroing the whole output first writes every byte twice).
+        let mut scratch = Vec::new();
+        for c in &chunks {
+            let at = out.len();
+            out.resize(at + c.head.raw_len as usize, 0);
+            let body = &data[c.body_offset..c.body_offset + c.head.body_len as usize];
+            chunk::decode(&c.head, body, c.offset, &mut out[at..], &mut scratch)?;
+        }
+    }
     if let (Some(_), Some(b)) = (header.base, base) {
         xor_base(&mut out, b, 0);
     }
@@ -380,8 +438,40 @@ pub struct ChunkInfo {
 
 /// Parses the header and walks every record head: the chunk index needed for parallel or
 /// random-access decoding. Verifies the end record; does not decode chunk bodies.
-pub fn index(data: &[u8], limits: &Limits) -> Result<(Header, Vec<ChunkInfo>), Error> {
-    let (header, mut pos) = Header::parse(data)?;
+pub fn index(mut data: &[u8], limits: &Limits) -> Result<(Header, Vec<ChunkInfo>), Error> {
+    index_source(&mut data, limits)
+}
+
+/// Where compressed bytes are read from: a slice in memory, or a buffer outside this module's
+/// memory (a JS `Uint8Array` in wasm) copied in piece by piece, so that a whole file is never
+/// copied at once.
+pub trait Source {
+    /// Total bytes.
+    fn size(&self) -> usize;
+    /// Bytes `pos..pos + len` (the caller keeps them in range of [`Source::size`]).
+    fn read(&mut self, pos: usize, len: usize) -> Result<&[u8], Error>;
+}
+
+impl Source for &[u8] {
+    fn size(&self) -> usize {
+        self.len()
+    }
+    fn read(&mut self, pos: usize, len: usize) -> Result<&[u8], Error> {
+        pos.checked_add(len)
+            .and_then(|end| self.get(pos..end))
+            .ok_or(Error::Truncated)
+    }
+}
+
+/// [`index`] over any [`Source`]: reads the header and the record heads only.
+pub fn index_source<S: Source + ?Sized>(
+    src: &mut S,
+    limits: &Limits,
+) -> Result<(Header, Vec<ChunkInfo>), Error> {
+    let size = src.size();
+    let prefix = src.read(0, size.min(header::PREFIX_LEN))?;
+    let header_len = Header::len_from_prefix(prefix)?;
+    let (header, mut pos) = Header::parse(src.read(0, size.min(header_len))?)?;
     if let Some(t) = header.total_size {
         if t > limits.max_output {
             return Err(Error::TooLarge {
@@ -393,15 +483,16 @@ pub fn index(data: &[u8], limits: &Limits) -> Result<(Header, Vec<ChunkInfo>), E
     let mut chunks = Vec::new();
     let mut offset = 0u64;
     loop {
-        let rec = data
-            .get(pos..)
-            .filter(|r| !r.is_empty())
-            .ok_or(Error::Truncated)?;
+        if pos >= size {
+            return Err(Error::Truncated);
+        }
+        // Enough for either record head; a shorter rest is parsed as it is.
+        let rec = src.read(pos, (size - pos).min(chunk::END_LEN))?;
         match Record::parse(rec, header.max_chunk)? {
             Record::Chunk(head) => {
                 let body_offset = pos + chunk::HEAD_LEN;
                 let end = body_offset + head.body_len as usize;
-                if end > data.len() {
+                if end > size {
                     return Err(Error::Truncated);
                 }
                 chunks.push(ChunkInfo {
@@ -429,7 +520,7 @@ pub fn index(data: &[u8], limits: &Limits) -> Result<(Header, Vec<ChunkInfo>), E
                     return Err(Error::corrupt("end record does not match the header size"));
                 }
                 pos += chunk::END_LEN;
-                if pos != data.len() {
+                if pos != size {
                     return Err(Error::corrupt("trailing bytes after the end record"));
                 }
                 return Ok((header, chunks));
@@ -502,6 +593,28 @@ fn decode_serial(data: &[u8], chunks: &[ChunkInfo], out: &mut [u8]) -> Result<()
         let dst = &mut out[at..at + c.head.raw_len as usize];
         let body = &data[c.body_offset..c.body_offset + c.head.body_len as usize];
         chunk::decode(&c.head, body, c.offset, dst, &mut scratch)?;
+    }
+    Ok(())
+}
+
+/// Decodes indexed chunks read from `src` one at a time into a reused chunk buffer and hands
+/// each verified chunk to `emit(decoded offset, bytes)`: for outputs outside this module's
+/// memory (a JS buffer), so that the copy out reads the chunk from cache.
+pub fn decode_source<S: Source + ?Sized>(
+    src: &mut S,
+    chunks: &[ChunkInfo],
+    mut emit: impl FnMut(u64, &[u8]) -> Result<(), Error>,
+) -> Result<(), Error> {
+    let (mut buf, mut scratch) = (Vec::new(), Vec::new());
+    for c in chunks {
+        let raw = c.head.raw_len as usize;
+        if buf.len() < raw {
+            // At most `max_chunk`, which the header bounds.
+            buf.resize(raw, 0);
+        }
+        let body = src.read(c.body_offset, c.head.body_len as usize)?;
+        chunk::decode(&c.head, body, c.offset, &mut buf[..raw], &mut scratch)?;
+        emit(c.offset, &buf[..raw])?;
     }
     Ok(())
 }

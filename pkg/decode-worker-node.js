@@ -1,0 +1,8 @@
+// fetchModel's decode worker for node (a worker_threads Worker started by node.js): see core.js.
+import { parentPort } from 'node:worker_threads';
+import { __runDecodeWorker } from './core.js';
+
+__runDecodeWorker({
+  post: (m, transfer) => parentPort.postMessage(m, transfer),
+  listen: (onMessage) => parentPort.on('message', onMessage),
+});

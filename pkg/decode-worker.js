@@ -1,0 +1,7 @@
+// fetchModel's decode worker for browsers (a module Worker started by index.js): see core.js.
+import { __runDecodeWorker } from './core.js';
+
+__runDecodeWorker({
+  post: (m, transfer) => self.postMessage(m, transfer),
+  listen: (onMessage) => self.addEventListener('message', (e) => onMessage(e.data)),
+});

@@ -1,0 +1,795 @@
+//! Context-modelled tANS for float byte groups: several static tANS tables of one size, and a
+//! context that picks the table for each symbol. All tables share the state range
+//! `[0, 1 << log)`, so switching tables between symbols needs nothing but the table index.
+//!
+//! Two block modes use it (FORMAT.md §3.2 has the byte layout):
+//!
+//! * [`HISTORY`] (mode 6) codes a byte stream (the exponents) with the context taken from the
+//!   sum of the previous `W` bytes of the same stream: a running estimate of the local
+//!   magnitude (a row of an embedding, a channel), bucketed by encoder-chosen thresholds.
+//! * [`GIVEN`] (mode 7) codes bits `low..7` of a byte (the top mantissa bits) with the context
+//!   taken from a *companion* byte of the same element (its exponent), through an
+//!   encoder-chosen bucket map; the sign (bit 7) and the low bits are stored packed, uncoded:
+//!   they are coin flips, and a sign-free table costs half the header.
+//!
+//! Both split the block into four segments coded as four interleaved streams (as the `fse`
+//! byte coder does), so the decoder keeps four independent states in flight.
+//!
+//! Payload of both modes, after the mode-specific context description:
+//!
+//! 1. the table log `L` (one byte, 5..=12) and the number of tables `T` (one byte, 1..=16);
+//! 2. `T` normalized-count headers (RFC 8878 §4.1.1, as the `fse` byte coder writes them), each
+//!    with accuracy log `L`;
+//! 3. three LEB128 stream sizes and four backward bitstreams, as in the `fse` byte coder, except
+//!    that each symbol is decoded with the table of its context:
+//!    `sym = symbol_c[state]; state = baseline_c[state] + read(nb_bits_c[state])`.
+
+use super::bit_io::{BackwardReader, BitWriter};
+use super::fse::{
+    cost_q24, normalize, read_ncount, read_varint, split_streams, spread_symbols, write_ncount,
+    write_varint, EncodeTable, NormCounts, MAX_TABLE_LOG, MIN_TABLE_LOG,
+};
+use super::EntropyError;
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// Block mode: exponents given a window sum of the previous exponents.
+pub const HISTORY: u8 = 6;
+/// Block mode: top bits of a byte given its companion byte (the exponent of the same element).
+pub const GIVEN: u8 = 7;
+
+/// Most tables (contexts) a block may have.
+pub const MAX_TABLES: usize = 16;
+/// Largest history window, as a log: `W = 1 << w` with `w <= 8`.
+pub const MAX_WINDOW_LOG: u8 = 8;
+/// Smallest block the encoders try (below it, tables cost more than they save).
+pub const MIN_INPUT: usize = 1024;
+
+/// Decoding tables of one block: `tables[c << log | state]` = symbol | nb << 8 | baseline << 16.
+struct DecodeTables {
+    log: u32,
+    count: usize,
+    /// Fixed size, so that masked indexes need no bounds check in the hot loop.
+    entries: Box<[u32; ENTRIES]>,
+}
+
+const ENTRIES: usize = MAX_TABLES << MAX_TABLE_LOG;
+
+/// Largest table log the encoder uses: 16 tables of 1 << 10 entries (64 KiB) stay close to
+/// L1; with 1 << 12 the decoder's table lookups missed to L2 and decoding took ~2x longer.
+const CTX_MAX_LOG: u32 = 10;
+
+/// Reads `T` normalized-count headers of one shared log; returns tables and bytes used.
+fn read_tables(src: &[u8]) -> Result<(DecodeTables, usize), EntropyError> {
+    let [log, count] = *src.first_chunk::<2>().ok_or(EntropyError::Truncated)?;
+    let (log, count) = (log as u32, count as usize);
+    if !(MIN_TABLE_LOG..=MAX_TABLE_LOG).contains(&log) {
+        return Err(EntropyError::Corrupt("context table log out of range"));
+    }
+    if count == 0 || count > MAX_TABLES {
+        return Err(EntropyError::Corrupt("context table count out of range"));
+    }
+    let size = 1usize << log;
+    let mut entries: Box<[u32; ENTRIES]> = vec![0u32; ENTRIES]
+        .into_boxed_slice()
+        .try_into()
+        .map_err(|_| EntropyError::Corrupt("table size"))?;
+    let mut pos = 2;
+    let mut sym = vec![0u8; size];
+    for c in 0..count {
+        let (norm, used) = read_ncount(src.get(pos..).unwrap_or(&[]), MAX_TABLE_LOG)?;
+        pos += used;
+        if norm.log != log {
+            return Err(EntropyError::Corrupt("context tables differ in size"));
+        }
+        spread_symbols(&norm, &mut sym)?;
+        let mut next = [0u32; 256];
+        for (n, &k) in next.iter_mut().zip(norm.counts.iter()) {
+            *n = if k == -1 { 1 } else { k.max(0) as u32 };
+        }
+        for (e, &s) in entries[c << log..(c + 1) << log].iter_mut().zip(&sym) {
+            let x = next[s as usize];
+            next[s as usize] += 1;
+            let nb = log - (31 - x.leading_zeros());
+            *e = s as u32 | nb << 8 | ((x << nb) - size as u32) << 16;
+        }
+    }
+    Ok((
+        DecodeTables {
+            log,
+            count,
+            entries,
+        },
+        pos,
+    ))
+}
+
+/// Where each decoded symbol's table comes from.
+trait Context {
+    /// The table of the symbol at index `i` of `out`, called in increasing `i` within each
+    /// of the four segments (stream `k` starts at `seg_start`), after every earlier symbol of
+    /// the segment is in `out`.
+    fn table(&mut self, k: usize, i: usize, out: &[u8], seg_start: usize) -> usize;
+}
+
+/// Rows summed by the column context.
+const COLUMN_ROWS: usize = 8;
+
+/// History context. Two sums over earlier bytes `v(j)` of the same segment (`init` for
+/// positions before its start): the *window* sum of the previous `1 << w` bytes, shifted right
+/// by `w - 4` when `w > 4`, and, with a row length `stride > 0`, the *column* sum of the bytes
+/// `stride, 2·stride, …, 8·stride` positions back (the same column of the previous 8 rows of
+/// a matrix). Each goes through its thresholds to a bucket; the table is
+/// `window bucket × column buckets + column bucket`.
+struct History {
+    w: u32,
+    init: u32,
+    shift: u32,
+    wlut: Vec<u8>,
+    stride: usize,
+    clut: Vec<u8>,
+    /// Number of column buckets (1 without a stride).
+    ncol: usize,
+    win: [u32; 4],
+    /// Column sums of the block's positions so far.
+    col: Vec<u16>,
+}
+
+/// Lookup table of `len` entries: bucket = number of thresholds <= index.
+fn threshold_lut(thresholds: &[u16], len: usize) -> Result<Vec<u8>, EntropyError> {
+    let mut lut = vec![0u8; len];
+    let mut prev = 0u16;
+    for (k, &t) in thresholds.iter().enumerate() {
+        if t <= prev || t as usize >= len {
+            return Err(EntropyError::Corrupt("context thresholds out of order"));
+        }
+        prev = t;
+        for x in &mut lut[t as usize..] {
+            *x = k as u8 + 1;
+        }
+    }
+    Ok(lut)
+}
+
+impl History {
+    fn new(
+        w: u8,
+        init: u8,
+        wt: &[u16],
+        stride: usize,
+        ct: &[u16],
+        n: usize,
+    ) -> Result<Self, EntropyError> {
+        if w > MAX_WINDOW_LOG {
+            return Err(EntropyError::Corrupt("history window too large"));
+        }
+        let w = w as u32;
+        let shift = w.saturating_sub(4);
+        let wlut = threshold_lut(wt, ((255usize << w) >> shift) + 1)?;
+        let (clut, col) = if stride > 0 {
+            (threshold_lut(ct, 255 * COLUMN_ROWS + 1)?, vec![0u16; n])
+        } else if ct.is_empty() {
+            (vec![0u8; 1], Vec::new())
+        } else {
+            return Err(EntropyError::Corrupt("column thresholds without a stride"));
+        };
+        Ok(History {
+            w,
+            init: init as u32,
+            shift,
+            wlut,
+            stride,
+            clut,
+            ncol: ct.len() + 1,
+            win: [(init as u32) << w; 4],
+            col,
+        })
+    }
+
+    /// The window sum (shifted) and column sum of position `i`; updates the running state.
+    #[inline(always)]
+    fn sums(&mut self, k: usize, i: usize, out: &[u8], seg_start: usize) -> (usize, usize) {
+        if i > seg_start {
+            let back = 1usize << self.w;
+            let old = if i > seg_start + back {
+                out[i - 1 - back] as u32
+            } else {
+                self.init
+            };
+            self.win[k] = self.win[k] + out[i - 1] as u32 - old;
+        } else {
+            self.win[k] = self.init << self.w;
+        }
+        let mut c = 0;
+        if self.stride > 0 {
+            let s = self.stride;
+            c = if i >= seg_start + s {
+                let far = if i >= seg_start + (COLUMN_ROWS + 1) * s {
+                    out[i - (COLUMN_ROWS + 1) * s] as u32
+                } else {
+                    self.init
+                };
+                self.col[i - s] as u32 + out[i - s] as u32 - far
+            } else {
+                self.init * COLUMN_ROWS as u32
+            };
+            self.col[i] = c as u16;
+        }
+        ((self.win[k] >> self.shift) as usize, c as usize)
+    }
+}
+
+impl Context for History {
+    #[inline(always)]
+    fn table(&mut self, k: usize, i: usize, out: &[u8], seg_start: usize) -> usize {
+        let (a, c) = self.sums(k, i, out, seg_start);
+        // The sums never exceed the tables' ranges; `get` keeps that panic-free regardless.
+        *self.wlut.get(a).unwrap_or(&0) as usize * self.ncol
+            + *self.clut.get(c).unwrap_or(&0) as usize
+    }
+}
+
+/// Companion context: a bucket of the byte at the same index of another group.
+struct Given<'a> {
+    companion: &'a [u8],
+    map: [u8; 256],
+}
+
+impl Context for Given<'_> {
+    #[inline(always)]
+    fn table(&mut self, _: usize, i: usize, _: &[u8], _: usize) -> usize {
+        self.map[self.companion[i] as usize] as usize
+    }
+}
+
+/// Decodes the stream sizes and four streams of `src` into `dst`, tables chosen by `ctx`.
+fn decode_streams<C: Context>(
+    t: &DecodeTables,
+    ctx: &mut C,
+    src: &[u8],
+    dst: &mut [u8],
+) -> Result<(), EntropyError> {
+    let mut p = 0;
+    let l1 = read_varint(src, &mut p)?;
+    let l2 = read_varint(src, &mut p)?;
+    let l3 = read_varint(src, &mut p)?;
+    let (streams, _) = split_streams(src.get(p..).unwrap_or(&[]), [l1, l2, l3])?;
+    let n = dst.len();
+    let seg = n.div_ceil(4);
+    if 3 * seg > n || n == 0 {
+        return Err(EntropyError::Corrupt("block too small for four streams"));
+    }
+    let log = t.log;
+    let mask = (1usize << log) - 1;
+    let last = t.count - 1;
+    let [mut r0, mut r1, mut r2, mut r3] = [
+        BackwardReader::new(streams[0])?,
+        BackwardReader::new(streams[1])?,
+        BackwardReader::new(streams[2])?,
+        BackwardReader::new(streams[3])?,
+    ];
+    let (mut s0, mut s1, mut s2, mut s3) = (
+        r0.read(log) as usize,
+        r1.read(log) as usize,
+        r2.read(log) as usize,
+        r3.read(log) as usize,
+    );
+    let starts = [0, seg, 2 * seg, 3 * seg];
+    let e: &[u32; ENTRIES] = &t.entries;
+    // One symbol: table of its context (clamped to the tables present), then the state update.
+    // Streams are separate locals (not arrays) so that their states stay in registers.
+    macro_rules! step {
+        ($r:ident, $s:ident, $k:literal, $i:expr, $read:ident) => {{
+            let i = $i;
+            let c = ctx.table($k, i, dst, starts[$k]).min(last);
+            let entry = e[((c << log) | ($s & mask)) & (ENTRIES - 1)];
+            dst[i] = entry as u8;
+            $s = (entry >> 16) as usize + $r.$read((entry >> 8) & 0xff) as usize;
+        }};
+    }
+    let tail = n - 3 * seg; // the last segment's length, the shortest
+    let mut j = 0;
+    // Hot loop: after a refill >= 56 bits are loaded, enough for four symbols of <= 12 bits.
+    while j + 4 <= tail
+        && r0.can_refill_fast()
+        && r1.can_refill_fast()
+        && r2.can_refill_fast()
+        && r3.can_refill_fast()
+    {
+        r0.refill_fast();
+        r1.refill_fast();
+        r2.refill_fast();
+        r3.refill_fast();
+        for _ in 0..4 {
+            step!(r0, s0, 0, j, read_loaded);
+            step!(r1, s1, 1, seg + j, read_loaded);
+            step!(r2, s2, 2, 2 * seg + j, read_loaded);
+            step!(r3, s3, 3, 3 * seg + j, read_loaded);
+            j += 1;
+        }
+    }
+    for jj in j..seg {
+        step!(r0, s0, 0, jj, read);
+        step!(r1, s1, 1, seg + jj, read);
+        step!(r2, s2, 2, 2 * seg + jj, read);
+    }
+    for jj in j..tail {
+        step!(r3, s3, 3, 3 * seg + jj, read);
+    }
+    for (s, r) in [(s0, r0), (s1, r1), (s2, r2), (s3, r3)] {
+        if s != 0 || !r.is_exhausted() {
+            return Err(EntropyError::Corrupt(
+                "context stream does not end at its final state",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reading already-loaded bits (the hot loop guarantees they are there).
+trait ReadLoaded {
+    fn read_loaded(&mut self, n: u32) -> u64;
+}
+
+impl ReadLoaded for BackwardReader<'_> {
+    #[inline(always)]
+    fn read_loaded(&mut self, n: u32) -> u64 {
+        let v = self.peek(n);
+        self.consume(n.min(self.loaded()));
+        v
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Encoder
+
+/// Per-context histograms of `syms` under `ctxs`.
+fn histograms(syms: &[u8], ctxs: &[u8], count: usize) -> Vec<[u32; 256]> {
+    let mut h = vec![[0u32; 256]; count];
+    for (&s, &c) in syms.iter().zip(ctxs) {
+        h[c as usize][s as usize] += 1;
+    }
+    h
+}
+
+/// Normalized counts for every context at table log `log`; an unused context gets a one-symbol
+/// table. `None` if some context has more distinct symbols than cells.
+fn normalize_all(h: &[[u32; 256]], log: u32) -> Option<Vec<NormCounts>> {
+    h.iter()
+        .map(|c| {
+            let total: u64 = c.iter().map(|&x| x as u64).sum();
+            let distinct = c.iter().filter(|&&x| x > 0).count();
+            if distinct > 1 << log {
+                return None;
+            }
+            if total == 0 {
+                let mut one = [0u32; 256];
+                one[0] = 1;
+                return Some(normalize(&one, 1, log));
+            }
+            Some(normalize(c, total, log))
+        })
+        .collect()
+}
+
+/// Table log and tables minimising estimated header + payload bits.
+fn choose_tables(h: &[[u32; 256]]) -> Option<(Vec<NormCounts>, u64)> {
+    let mut best: Option<(Vec<NormCounts>, u64)> = None;
+    let mut hdr = Vec::new();
+    for log in 9..=CTX_MAX_LOG {
+        let Some(norms) = normalize_all(h, log) else {
+            continue;
+        };
+        hdr.clear();
+        let mut bits = 0u64;
+        for (c, n) in h.iter().zip(&norms) {
+            write_ncount(n, &mut hdr);
+            bits += cost_q24(c, n) >> 24;
+        }
+        bits += 8 * hdr.len() as u64;
+        if best.as_ref().is_none_or(|b| bits < b.1) {
+            best = Some((norms, bits));
+        }
+    }
+    best
+}
+
+/// Estimated bits of coding `syms` with contexts `ctxs` (tables included).
+fn estimate(syms: &[u8], ctxs: &[u8], count: usize) -> u64 {
+    choose_tables(&histograms(syms, ctxs, count)).map_or(u64::MAX, |b| b.1)
+}
+
+/// Writes tables, stream sizes and four streams for `syms` with contexts `ctxs`.
+fn encode_streams(syms: &[u8], ctxs: &[u8], count: usize, out: &mut Vec<u8>) -> Option<()> {
+    let (norms, _) = choose_tables(&histograms(syms, ctxs, count))?;
+    let log = norms[0].log;
+    out.extend_from_slice(&[log as u8, count as u8]);
+    for n in &norms {
+        write_ncount(n, out);
+    }
+    let tables: Vec<EncodeTable> = norms.iter().map(EncodeTable::build).collect();
+    let sizes_at = out.len();
+    let n = syms.len();
+    let seg = n.div_ceil(4);
+    let size = 1u32 << log;
+    let mut sizes = [0usize; 3];
+    for (k, (part, pc)) in syms.chunks(seg).zip(ctxs.chunks(seg)).enumerate() {
+        let before = out.len();
+        let mut x = size;
+        let mut w = BitWriter::new(out);
+        // Backward, so that the decoder reads forward; a flush after every symbol (<= 12 bits).
+        for (&s, &c) in part.iter().zip(pc).rev() {
+            tables[c as usize].encode(&mut w, &mut x, s);
+            w.flush();
+        }
+        w.add_bits((x - size) as u64, log);
+        w.finish();
+        if k < 3 {
+            sizes[k] = out.len() - before;
+        }
+    }
+    let mut jump = Vec::with_capacity(15);
+    for &s in &sizes {
+        write_varint(s as u32, &mut jump);
+    }
+    out.splice(sizes_at..sizes_at, jump);
+    Some(())
+}
+
+/// Window and column sums of every position, computed exactly as the decoder does.
+fn history_sums(src: &[u8], w: u8, init: u8, stride: usize) -> (Vec<u16>, Vec<u16>) {
+    let Ok(mut h) = History::new(w, init, &[], stride, &[], src.len()) else {
+        return (Vec::new(), Vec::new());
+    };
+    // Any thresholds give the same sums; the decoder's thresholds are chosen from them.
+    let seg = src.len().div_ceil(4);
+    let (mut a, mut c) = (Vec::with_capacity(src.len()), Vec::with_capacity(src.len()));
+    for (k, start) in (0..src.len()).step_by(seg).enumerate() {
+        for i in start..(start + seg).min(src.len()) {
+            let (x, y) = h.sums(k, i, src, start);
+            a.push(x as u16);
+            c.push(y as u16);
+        }
+    }
+    (a, c)
+}
+
+/// Thresholds splitting `q` (values `<= max`) into up to `buckets` groups of similar size.
+fn quantile_thresholds(q: &[u16], max: usize, buckets: usize) -> Vec<u16> {
+    let mut hist = vec![0u32; max + 1];
+    for &v in q {
+        hist[(v as usize).min(max)] += 1;
+    }
+    let mut t = Vec::new();
+    let mut acc = 0u64;
+    let n = q.len() as u64;
+    for (v, &c) in hist.iter().enumerate() {
+        let k = t.len() as u64 + 1;
+        if acc >= k * n / buckets as u64 && v > 0 && t.len() + 1 < buckets {
+            t.push(v as u16);
+        }
+        acc += c as u64;
+    }
+    t
+}
+
+/// Encodes `src` as a [`HISTORY`] payload (without the mode byte and length), appending to
+/// `out`; returns its size, or `None` if the input is too small or no candidate fits. `stride`
+/// is the row length of the tensor `src` belongs to (0 if unknown or several).
+pub fn encode_history(src: &[u8], stride: usize, out: &mut Vec<u8>) -> Option<usize> {
+    let n = src.len();
+    if !(MIN_INPUT..=u32::MAX as usize).contains(&n) {
+        return None;
+    }
+    // The most frequent byte stands in for history before a segment starts.
+    let hist = super::fse::histogram(src);
+    let init = (0..256).max_by_key(|&s| hist[s]).unwrap_or(0) as u8;
+    // Column context only when a segment holds enough rows for it to matter.
+    let stride = if stride > 0 && stride <= u32::MAX as usize && 4 * (COLUMN_ROWS + 2) * stride <= n
+    {
+        stride
+    } else {
+        0
+    };
+    // (window log, window buckets, column buckets). Measured on transformer and conv weights:
+    // a window of 128 tracks a row's magnitude, the column sum a column's (minilm BF16:
+    // 0.020 and a further 0.009 bit/weight below order 0).
+    let mut candidates = alloc::vec![
+        (0u8, 4usize, 1usize),
+        (5, 8, 1),
+        (7, 4, 1),
+        (7, 8, 1),
+        (7, 12, 1)
+    ];
+    if stride > 0 {
+        candidates.extend_from_slice(&[(7, 4, 4), (7, 4, 3), (7, 3, 3)]);
+    }
+    // Zero runs (float32 low bytes of rows that are exactly float16): "the last 8 / 32 bytes
+    // were all 0" or not, by the threshold 1 (window buckets 0 stands for it).
+    if hist[0] as usize * 64 > n {
+        candidates.extend_from_slice(&[(3, 0, 1), (5, 0, 1)]);
+    }
+    // (estimated bits, window log, stride, window thresholds, column thresholds, contexts)
+    type Choice = (u64, u8, usize, Vec<u16>, Vec<u16>, Vec<u8>);
+    let mut best: Option<Choice> = None;
+    let mut sums: Option<(u8, Vec<u16>, Vec<u16>)> = None;
+    for (w, wb, cb) in candidates {
+        if sums.as_ref().is_none_or(|s| s.0 != w) {
+            let (a, c) = history_sums(src, w, init, stride);
+            sums = Some((w, a, c));
+        }
+        let (_, a, c) = sums.as_ref()?;
+        let shift = (w as u32).saturating_sub(4);
+        let wt = if wb == 0 {
+            alloc::vec![1]
+        } else {
+            quantile_thresholds(a, (255usize << w) >> shift, wb)
+        };
+        let (st, ct) = if cb > 1 {
+            (stride, quantile_thresholds(c, 255 * COLUMN_ROWS, cb))
+        } else {
+            (0, Vec::new())
+        };
+        let h = History::new(w, init, &wt, st, &ct, 0).ok()?;
+        let ncol = ct.len() + 1;
+        let ctxs: Vec<u8> = a
+            .iter()
+            .zip(c)
+            .map(|(&x, &y)| {
+                h.wlut[x as usize] * ncol as u8 + if st > 0 { h.clut[y as usize] } else { 0 }
+            })
+            .collect();
+        let bits = estimate(src, &ctxs, (wt.len() + 1) * ncol) + 16 * (wt.len() + ct.len()) as u64;
+        if best.as_ref().is_none_or(|b| bits < b.0) {
+            best = Some((bits, w, st, wt, ct, ctxs));
+        }
+    }
+    let (_, w, st, wt, ct, ctxs) = best?;
+    let start = out.len();
+    out.extend_from_slice(&[w, init, wt.len() as u8]);
+    for v in &wt {
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out.extend_from_slice(&(st as u32).to_le_bytes());
+    if st > 0 {
+        out.push(ct.len() as u8);
+        for v in &ct {
+            out.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    encode_streams(src, &ctxs, (wt.len() + 1) * (ct.len() + 1), out)?;
+    Some(out.len() - start)
+}
+
+/// Reads `count` u16 thresholds at `src[*pos..]`.
+fn read_thresholds(src: &[u8], pos: &mut usize, count: usize) -> Result<Vec<u16>, EntropyError> {
+    if count >= MAX_TABLES {
+        return Err(EntropyError::Corrupt("too many context thresholds"));
+    }
+    let raw = src
+        .get(*pos..*pos + 2 * count)
+        .ok_or(EntropyError::Truncated)?;
+    *pos += 2 * count;
+    Ok(raw
+        .chunks_exact(2)
+        .map(|b| u16::from_le_bytes([b[0], b[1]]))
+        .collect())
+}
+
+/// Decodes a [`HISTORY`] payload into `dst` (whose length is the decoded length).
+pub fn decode_history(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
+    let [w, init, nt] = *src.first_chunk::<3>().ok_or(EntropyError::Truncated)?;
+    let mut pos = 3;
+    let wt = read_thresholds(src, &mut pos, nt as usize)?;
+    let stride = src.get(pos..pos + 4).ok_or(EntropyError::Truncated)?;
+    let stride = u32::from_le_bytes([stride[0], stride[1], stride[2], stride[3]]) as usize;
+    pos += 4;
+    let ct = if stride > 0 {
+        let nc = *src.get(pos).ok_or(EntropyError::Truncated)?;
+        pos += 1;
+        read_thresholds(src, &mut pos, nc as usize)?
+    } else {
+        Vec::new()
+    };
+    if (wt.len() + 1) * (ct.len() + 1) > MAX_TABLES {
+        return Err(EntropyError::Corrupt("too many history contexts"));
+    }
+    // A stride longer than the block would only ever read `init`: reject, and bound the
+    // column buffer by the block.
+    if stride > dst.len() {
+        return Err(EntropyError::Corrupt(
+            "history stride longer than the block",
+        ));
+    }
+    let mut h = History::new(w, init, &wt, stride, &ct, dst.len())?;
+    let (tables, used) = read_tables(&src[pos..])?;
+    if tables.count != (wt.len() + 1) * (ct.len() + 1) {
+        return Err(EntropyError::Corrupt(
+            "history tables do not match thresholds",
+        ));
+    }
+    decode_streams(&tables, &mut h, &src[pos + used..], dst)
+}
+
+/// Encodes bits `low..7` of each byte of `src` (the top mantissa bits) given `companion` (same
+/// length) as a [`GIVEN`] payload; the sign (bit 7, a coin flip) and the low bits are stored
+/// packed. Returns its size or `None`.
+pub fn encode_given(src: &[u8], companion: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    let n = src.len();
+    if !(MIN_INPUT..=u32::MAX as usize).contains(&n) || companion.len() != n {
+        return None;
+    }
+    const LOW: u32 = 4; // 3 mantissa bits coded: the best measured split
+    let syms: Vec<u8> = src.iter().map(|&b| (b & 0x7F) >> LOW).collect();
+    let mut map = choose_buckets(&syms, companion, 7 - LOW);
+    // The map's span must fit its u8 length: drop value 0's own bucket if 255 has one too.
+    if map[0] != 0 && map[255] != 0 {
+        map[0] = 0;
+    }
+    let ctxs: Vec<u8> = companion.iter().map(|&c| map[c as usize]).collect();
+    let count = *map.iter().max()? as usize + 1;
+    let (lo, hi) = match (
+        map.iter().position(|&b| b != 0),
+        map.iter().rposition(|&b| b != 0),
+    ) {
+        (Some(lo), Some(hi)) => (lo, hi + 1),
+        _ => (0, 0),
+    };
+    let start = out.len();
+    out.extend_from_slice(&[LOW as u8, lo as u8, (hi - lo) as u8]);
+    for pair in map[lo..hi].chunks(2) {
+        out.push(pair[0] | pair.get(1).map_or(0, |&b| b << 4));
+    }
+    encode_streams(&syms, &ctxs, count, out)?;
+    for byte in src.chunks(8) {
+        out.push(
+            byte.iter()
+                .enumerate()
+                .fold(0, |a, (i, &b)| a | (b >> 7) << i),
+        );
+    }
+    pack_low(src, LOW, out);
+    Some(out.len() - start)
+}
+
+/// Bucket per companion value: the values whose own table saves most get their own bucket
+/// (up to 15), the rest share bucket 0.
+fn choose_buckets(syms: &[u8], companion: &[u8], bits: u32) -> [u8; 256] {
+    let k = 1usize << bits;
+    let mut joint = vec![0u32; 256 * k];
+    for (&s, &c) in syms.iter().zip(companion) {
+        joint[(c as usize) * k + s as usize] += 1;
+    }
+    let mut pooled = vec![0u64; k];
+    for c in 0..256 {
+        for s in 0..k {
+            pooled[s] += joint[c * k + s] as u64;
+        }
+    }
+    let total: u64 = pooled.iter().sum();
+    // Saving of a value's own table: n * KL(own || pooled), in bits, minus a rough table cost.
+    let mut gain: Vec<(f64, usize)> = (0..256)
+        .map(|c| {
+            let row = &joint[c * k..(c + 1) * k];
+            let nc: u64 = row.iter().map(|&x| x as u64).sum();
+            let mut kl = 0.0;
+            for (s, &x) in row.iter().enumerate() {
+                if x > 0 {
+                    let p = x as f64 / nc as f64;
+                    let q = pooled[s] as f64 / total as f64;
+                    kl += x as f64 * super::block::libm_log2(p / q);
+                }
+            }
+            (kl - 6.0 * k as f64, c)
+        })
+        .collect();
+    gain.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let mut map = [0u8; 256];
+    for (b, &(g, c)) in gain.iter().take(MAX_TABLES - 1).enumerate() {
+        if g > 0.0 {
+            map[c] = b as u8 + 1;
+        }
+    }
+    // Renumber buckets in companion order (any order decodes; this one reads well).
+    let mut next = 1u8;
+    let mut renum = [0u8; MAX_TABLES];
+    for m in map.iter_mut().filter(|m| **m != 0) {
+        if renum[*m as usize] == 0 {
+            renum[*m as usize] = next;
+            next += 1;
+        }
+        *m = renum[*m as usize];
+    }
+    map
+}
+
+/// Appends the low `low` bits of every byte, packed LSB-first.
+fn pack_low(src: &[u8], low: u32, out: &mut Vec<u8>) {
+    if low == 4 {
+        for p in src.chunks(2) {
+            out.push(p[0] & 15 | p.get(1).map_or(0, |&b| (b & 15) << 4));
+        }
+        return;
+    }
+    let mut w = BitWriter::new(out);
+    for &b in src {
+        w.add_bits((b & ((1 << low) - 1)) as u64, low);
+        w.flush();
+    }
+    w.finish_unmarked();
+}
+
+/// Decodes a [`GIVEN`] payload into `dst`, with `companion` the group it was coded against.
+pub fn decode_given(src: &[u8], companion: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
+    let n = dst.len();
+    if companion.len() != n {
+        return Err(EntropyError::Corrupt("companion group of another length"));
+    }
+    let [low, lo, cnt] = *src.first_chunk::<3>().ok_or(EntropyError::Truncated)?;
+    if low > 6 {
+        return Err(EntropyError::Corrupt("too many uncoded low bits"));
+    }
+    let (lo, cnt) = (lo as usize, cnt as usize);
+    if lo + cnt > 256 {
+        return Err(EntropyError::Corrupt("bucket map past 255"));
+    }
+    let nb = cnt.div_ceil(2);
+    let packed = src.get(3..3 + nb).ok_or(EntropyError::Truncated)?;
+    let mut map = [0u8; 256];
+    for i in 0..cnt {
+        map[lo + i] = (packed[i / 2] >> (4 * (i & 1))) & 15;
+    }
+    let (tables, used) = read_tables(&src[3 + nb..])?;
+    if map.iter().any(|&b| b as usize >= tables.count) {
+        return Err(EntropyError::Corrupt("bucket without a table"));
+    }
+    let low = low as u32;
+    let raw_len = n.div_ceil(8) + (n * low as usize).div_ceil(8);
+    let rest = &src[3 + nb + used..];
+    let split = rest
+        .len()
+        .checked_sub(raw_len)
+        .ok_or(EntropyError::Truncated)?;
+    let (streams, raw) = rest.split_at(split);
+    let (signs, low_bits) = raw.split_at(n.div_ceil(8));
+    let mut ctx = Given { companion, map };
+    decode_streams(&tables, &mut ctx, streams, dst)?;
+    if dst.iter().any(|&s| (s as u32) >> (7 - low) != 0) {
+        return Err(EntropyError::Corrupt("coded symbol wider than its bits"));
+    }
+    unpack_low(low_bits, low, dst);
+    for (d, &s) in dst.chunks_mut(8).zip(signs) {
+        for (i, x) in d.iter_mut().enumerate() {
+            *x |= ((s >> i) & 1) << 7;
+        }
+    }
+    Ok(())
+}
+
+/// `dst[i] = dst[i] << low | low bits i` from the packed stream (`low_bits` is long enough).
+fn unpack_low(low_bits: &[u8], low: u32, dst: &mut [u8]) {
+    if low == 4 {
+        let mut pairs = dst.chunks_exact_mut(2);
+        for (d, &b) in (&mut pairs).zip(low_bits) {
+            d[0] = d[0] << 4 | (b & 15);
+            d[1] = d[1] << 4 | (b >> 4);
+        }
+        if let ([d], Some(&b)) = (pairs.into_remainder(), low_bits.last()) {
+            *d = *d << 4 | (b & 15);
+        }
+        return;
+    }
+    let mut acc = 0u64;
+    let mut have = 0u32;
+    let mut it = low_bits.iter();
+    for d in dst.iter_mut() {
+        if have < low {
+            acc |= (*it.next().unwrap_or(&0) as u64) << have;
+            have += 8;
+        }
+        *d = ((*d as u32) << low) as u8 | (acc & ((1 << low) - 1)) as u8;
+        acc >>= low;
+        have -= low;
+    }
+}

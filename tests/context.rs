@@ -1,0 +1,343 @@
+//! Context-modelled block modes (6: exponents given earlier exponents, 7: top mantissa bits
+//! given the exponent): round trips through the coder and the container, edge cases, and
+//! corrupt input giving typed errors.
+
+mod common;
+
+use common::*;
+use zipnn_wasm::entropy::{block, context, EntropyError};
+use zipnn_wasm::format::znw::{self, chunk, DTypeChoice, Options};
+use zipnn_wasm::{DType, Error, Limits};
+
+/// Exponent and sign+mantissa groups of bf16 weights whose scale changes per row of `row`
+/// elements (like embedding rows), so that the history context has something to find.
+fn groups(n: usize, row: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
+    let mut rng = Rng(seed);
+    let mut e = Vec::with_capacity(n);
+    let mut m = Vec::with_capacity(n);
+    let mut sigma = 0.02f32;
+    for i in 0..n {
+        if i % row == 0 {
+            sigma = 0.002 * (1 + rng.below(30)) as f32;
+        }
+        let col_scale = if (i % row) % 7 == 0 { 4.0 } else { 1.0 };
+        let b = (rng.gauss(sigma) * col_scale).to_bits();
+        let h = (b >> 16) as u16;
+        m.push((h & 0x7F) as u8 | ((h >> 8) as u8 & 0x80));
+        e.push((h >> 7) as u8);
+    }
+    (e, m)
+}
+
+fn history_roundtrip(src: &[u8], stride: usize) -> Option<usize> {
+    let mut out = vec![0xEE]; // existing content is kept
+    let len = context::encode_history(src, stride, &mut out)?;
+    assert_eq!(out.len(), 1 + len);
+    let mut back = vec![0x55; src.len()];
+    context::decode_history(&out[1..], &mut back).unwrap();
+    assert_eq!(back, src);
+    Some(len)
+}
+
+fn given_roundtrip(src: &[u8], companion: &[u8]) -> Option<usize> {
+    let mut out = Vec::new();
+    let len = context::encode_given(src, companion, &mut out)?;
+    assert_eq!(out.len(), len);
+    let mut back = vec![0x55; src.len()];
+    context::decode_given(&out, companion, &mut back).unwrap();
+    assert_eq!(back, src);
+    Some(len)
+}
+
+#[test]
+fn history_mode_roundtrips_and_beats_order0() {
+    let (e, _) = groups(200_000, 384, 1);
+    let mut order0 = Vec::new();
+    block::encode(&e, &mut order0, true);
+    let plain = history_roundtrip(&e, 0).unwrap();
+    let strided = history_roundtrip(&e, 384).unwrap();
+    // Row scales are what the window context sees; columns what the stride adds.
+    assert!(plain + 5 < order0.len(), "{plain} vs {}", order0.len());
+    assert!(strided <= plain, "{strided} vs {plain}");
+}
+
+#[test]
+fn given_mode_roundtrips_and_beats_order0() {
+    let (e, m) = groups(150_001, 384, 2);
+    let mut order0 = Vec::new();
+    block::encode(&m, &mut order0, true);
+    let given = given_roundtrip(&m, &e).unwrap();
+    assert!(given < order0.len(), "{given} vs {}", order0.len());
+}
+
+#[test]
+fn edge_cases_roundtrip() {
+    // All zero, one value, two values, odd lengths around the four-stream split, a stride
+    // longer than a segment, the smallest input accepted.
+    let n = context::MIN_INPUT;
+    let cases: Vec<Vec<u8>> = vec![
+        vec![0; n],
+        vec![127; n + 1],
+        (0..n + 2).map(|i| 120 + (i % 2) as u8).collect(),
+        (0..n + 3).map(|i| (i * 7 % 256) as u8).collect(),
+        (0..5003).map(|i| 100 + (i % 40) as u8).collect(),
+        (0..4099)
+            .map(|i| if i % 97 == 0 { 255 } else { 0 })
+            .collect(),
+    ];
+    for c in &cases {
+        for stride in [0, 1, 3, 100, c.len() / 30, c.len()] {
+            history_roundtrip(c, stride);
+        }
+        let companion: Vec<u8> = c.iter().map(|&b| b.wrapping_mul(3)).collect();
+        given_roundtrip(c, &companion);
+        given_roundtrip(c, &vec![0; c.len()]);
+    }
+    // Companion values 0 and 255 both with mantissas of their own (the map's span limit).
+    let companion: Vec<u8> = (0..6000).map(|i| [0u8, 255, 120][i % 3]).collect();
+    let skew: Vec<u8> = (0..6000)
+        .map(|i| match i % 3 {
+            0 => (i % 5) as u8,
+            1 => 0x70 | (i % 3) as u8,
+            _ => (i * 37 % 256) as u8,
+        })
+        .collect();
+    given_roundtrip(&skew, &companion).unwrap();
+    // Below the minimum the encoders decline (the chunk then keeps its order-0 block).
+    let mut out = Vec::new();
+    assert_eq!(context::encode_history(&[1; 1023], 0, &mut out), None);
+    assert_eq!(
+        context::encode_given(&[1; 1023], &[1; 1023], &mut out),
+        None
+    );
+    assert_eq!(
+        context::encode_given(&[1; 2000], &[1; 1999], &mut out),
+        None
+    );
+    assert!(out.is_empty());
+}
+
+/// Mode bytes of every block of every chunk in a `.znw` file.
+fn modes(packed: &[u8]) -> Vec<u8> {
+    let (_, chunks) = znw::index(packed, &Limits::default()).unwrap();
+    chunks
+        .iter()
+        .flat_map(|c| {
+            let body = &packed[c.body_offset..c.body_offset + c.head.body_len as usize];
+            chunk::block_modes(&c.head, body).into_iter().map(|m| m.0)
+        })
+        .collect()
+}
+
+fn best() -> Options {
+    Options {
+        dtype: DTypeChoice::Auto,
+        tans: true,
+        ..Options::default()
+    }
+}
+
+#[test]
+fn container_uses_context_modes_for_floats() {
+    let mut rng = Rng(5);
+    let bf16 = bf16_weights(&mut rng, 300_000);
+    let f32s = f32_weights(&mut rng, 100_000);
+    let (e, m) = groups(262_144, 512, 7);
+    let scaled: Vec<u8> = e
+        .iter()
+        .zip(&m)
+        .flat_map(|(&e, &m)| {
+            let hi = (m & 0x80) | (e >> 1);
+            let lo = (e & 1) << 7 | (m & 0x7F);
+            [lo, hi]
+        })
+        .collect();
+    let file = safetensors(&[
+        ("a", "BF16", vec![600, 500], bf16),
+        ("b", "F32", vec![100, 1000], f32s),
+        ("rows", "BF16", vec![512, 512], scaled),
+        ("tiny", "BF16", vec![3], vec![1, 2, 3, 4, 5, 6]),
+    ]);
+    let packed = znw::compress(&file, &best()).unwrap();
+    let used = modes(&packed);
+    assert!(used.contains(&context::HISTORY), "{used:?}");
+    assert!(used.contains(&context::GIVEN), "{used:?}");
+    assert_eq!(
+        zipnn_wasm::decompress(&packed, &Limits::default()).unwrap(),
+        file
+    );
+    // Default options never use them (order-0 decode speed).
+    let fast = znw::compress(
+        &file,
+        &Options {
+            tans: false,
+            ..best()
+        },
+    )
+    .unwrap();
+    assert!(!modes(&fast).iter().any(|&m| m >= context::HISTORY));
+    assert!(packed.len() < fast.len());
+    let report = znw::inspect(&packed).unwrap();
+    assert!(report.modes.iter().any(|m| m.mode == context::GIVEN));
+}
+
+#[test]
+fn odd_and_special_float_data_roundtrips_with_context_modes() {
+    let mut rng = Rng(9);
+    let mut data = Vec::new();
+    for _ in 0..300 {
+        data.extend_from_slice(&special_16());
+    }
+    data.extend_from_slice(&bf16_weights(&mut rng, 20_001));
+    for dtype in [DType::BF16, DType::F16, DType::F32] {
+        let whole = data.len() / 4 * 4;
+        for chunk_size in [2048u32, 4096 + 4, 65536] {
+            let opts = Options {
+                dtype: DTypeChoice::Fixed(dtype),
+                chunk_size,
+                tans: true,
+                verify: true,
+                ..Options::default()
+            };
+            let packed = znw::compress(&data[..whole], &opts).unwrap();
+            assert_eq!(
+                zipnn_wasm::decompress(&packed, &Limits::default()).unwrap(),
+                &data[..whole],
+                "{dtype} {chunk_size}"
+            );
+        }
+    }
+}
+
+#[test]
+fn corrupt_context_payloads_give_typed_errors() {
+    let (e, m) = groups(20_000, 256, 11);
+    let mut hist = Vec::new();
+    context::encode_history(&e, 256, &mut hist).unwrap();
+    let mut given = Vec::new();
+    context::encode_given(&m, &e, &mut given).unwrap();
+    let mut back = vec![0u8; e.len()];
+    // Every truncation fails (never panics); so does every single-byte change of the
+    // context description and table headers, or it decodes to something (caught by the chunk
+    // checksum).
+    for cut in (0..hist.len()).step_by(97) {
+        assert!(context::decode_history(&hist[..cut], &mut back).is_err());
+    }
+    for cut in (0..given.len()).step_by(97) {
+        assert!(context::decode_given(&given[..cut], &e, &mut back).is_err());
+    }
+    for at in 0..64.min(hist.len()) {
+        for x in [1u8, 0x80, 0xFF] {
+            let mut bad = hist.clone();
+            bad[at] ^= x;
+            let _ = context::decode_history(&bad, &mut back);
+            let mut bad = given.clone();
+            bad[at] ^= x;
+            let _ = context::decode_given(&bad, &e, &mut back);
+        }
+    }
+    // Specific malformed descriptions.
+    let mut bad = hist.clone();
+    bad[0] = 9; // window log above 8
+    assert!(matches!(
+        context::decode_history(&bad, &mut back),
+        Err(EntropyError::Corrupt(_))
+    ));
+    let mut bad = given.clone();
+    bad[0] = 7; // no coded bits left
+    assert!(matches!(
+        context::decode_given(&bad, &e, &mut back),
+        Err(EntropyError::Corrupt(_))
+    ));
+    assert!(matches!(
+        context::decode_given(&given, &e[1..], &mut back),
+        Err(EntropyError::Corrupt(_))
+    ));
+    // Mode 7 needs its chunk's exponents: on its own it is corrupt, not unknown.
+    let mut block7 = vec![context::GIVEN];
+    block7.extend_from_slice(&(given.len() as u32).to_le_bytes());
+    block7.extend_from_slice(&given);
+    assert!(matches!(
+        block::decode(&block7, &mut back),
+        Err(EntropyError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn corrupt_context_chunks_give_typed_errors() {
+    let (e, m) = groups(40_000, 200, 13);
+    let data: Vec<u8> = e
+        .iter()
+        .zip(&m)
+        .flat_map(|(&e, &m)| [(e & 1) << 7 | (m & 0x7F), (m & 0x80) | (e >> 1)])
+        .collect();
+    let opts = Options {
+        dtype: DTypeChoice::Fixed(DType::BF16),
+        chunk_size: 32768,
+        tans: true,
+        ..Options::default()
+    };
+    let packed = znw::compress(&data, &opts).unwrap();
+    let used = modes(&packed);
+    assert!(used.contains(&context::GIVEN) && used.contains(&context::HISTORY));
+    let (_, chunks) = znw::index(&packed, &Limits::default()).unwrap();
+    let c = &chunks[1];
+    let head = c.head;
+    let body = &packed[c.body_offset..c.body_offset + head.body_len as usize];
+    let mut dst = vec![0u8; head.raw_len as usize];
+    let mut scratch = Vec::new();
+    chunk::decode(&head, body, c.offset, &mut dst, &mut scratch).unwrap();
+    // Past the body checksum (recomputed), a changed byte anywhere must give an error or be
+    // caught by the decoded-bytes checksum: never a panic, never wrong bytes.
+    let sum = |b: &[u8]| (xxhash_rust::xxh3::xxh3_64(b) & 0xFFFF_FFFF) as u32;
+    for at in (0..body.len()).step_by(body.len() / 300 + 1) {
+        let mut bad = body.to_vec();
+        bad[at] ^= 0x5A;
+        let mut h = head;
+        h.body_checksum = sum(&bad);
+        match chunk::decode(&h, &bad, c.offset, &mut dst, &mut scratch) {
+            Err(Error::Corrupt(_) | Error::Checksum { .. } | Error::Truncated) => {}
+            Err(Error::Unsupported(_)) if at == 0 => {} // the mode byte: a newer mode
+            Err(other) => panic!("byte {at}: unexpected {other:?}"),
+            Ok(()) => panic!("byte {at}: changed body decoded"),
+        }
+    }
+    // A mode-7 block moved to the exponent group is rejected as corrupt.
+    let blocks = chunk::block_modes(&head, body);
+    assert_eq!(blocks[0].0, context::GIVEN);
+    let (g0, g1) = body.split_at(blocks[0].1);
+    let mut swapped = g1.to_vec();
+    swapped.extend_from_slice(g0);
+    let mut h = head;
+    h.body_checksum = sum(&swapped);
+    assert!(matches!(
+        chunk::decode(&h, &swapped, c.offset, &mut dst, &mut scratch),
+        Err(Error::Corrupt(_))
+    ));
+}
+
+#[test]
+fn raw_floats_after_a_few_bytes_are_found_and_roundtrip() {
+    let mut rng = Rng(17);
+    for skip in [0usize, 1, 2, 3] {
+        let mut data = vec![0x80u8; skip];
+        data.extend_from_slice(&f32_weights(&mut rng, 200_000));
+        let header = znw::describe(&data, DTypeChoice::Auto, znw::DEFAULT_CHUNK);
+        let float = header.segments.last().unwrap();
+        assert_eq!(
+            (float.dtype, float.offset),
+            (DType::F32, skip as u64),
+            "{skip}"
+        );
+        let packed = znw::compress(&data, &best()).unwrap();
+        assert_eq!(
+            zipnn_wasm::decompress(&packed, &Limits::default()).unwrap(),
+            data
+        );
+        assert!(
+            packed.len() < data.len() * 87 / 100,
+            "{skip}: {}",
+            packed.len()
+        );
+    }
+}

@@ -1,0 +1,205 @@
+//! The zero-copy streaming path the wasm StreamDecoder uses: the caller holds the input
+//! (`push_units` takes only whole units and says how much it used) and the sink takes decoded
+//! chunks in place (`Sink::space` / `Sink::commit`).
+
+mod common;
+
+use common::*;
+use zipnn_wasm::format::znw::{self, DTypeChoice, Options};
+use zipnn_wasm::stream::{AutoDecoder, Sink};
+use zipnn_wasm::{DType, Error, Limits};
+
+/// A sink that takes chunks in place and records where they were committed.
+#[derive(Default, Debug)]
+struct InPlace {
+    out: Vec<u8>,
+    filled: usize,
+    commits: Vec<(u64, usize)>,
+    copied: usize,
+}
+
+impl Sink for InPlace {
+    fn data(&mut self, _offset: u64, bytes: &[u8]) -> Result<(), Error> {
+        // ZipNN frames still come this way.
+        self.out.truncate(self.filled);
+        self.out.extend_from_slice(bytes);
+        self.filled += bytes.len();
+        self.copied += bytes.len();
+        Ok(())
+    }
+    fn space(&mut self, len: usize) -> Option<&mut [u8]> {
+        // Garbage where the chunk goes: the decoder must overwrite every byte it commits.
+        self.out.resize(self.filled, 0);
+        self.out.resize(self.filled + len, 0xA5);
+        Some(&mut self.out[self.filled..])
+    }
+    fn commit(&mut self, offset: u64, len: usize) -> Result<(), Error> {
+        assert_eq!(offset, self.filled as u64, "chunks committed in order");
+        self.commits.push((offset, len));
+        self.filled += len;
+        Ok(())
+    }
+}
+
+/// Feeds `packed` as the JS wrapper does: pieces (cut by `cut`) are appended to a buffer the
+/// caller owns, `push_units` decodes the whole units in it, the rest waits for more bytes.
+/// Checks that nothing complete is left waiting and that the held bytes stay below one unit.
+fn staged_decode(
+    packed: &[u8],
+    mut cut: impl FnMut() -> usize,
+) -> Result<(InPlace, usize), (Error, InPlace)> {
+    let mut dec = AutoDecoder::new(Limits::default());
+    let mut sink = InPlace::default();
+    let mut held: Vec<u8> = Vec::new();
+    let mut most_held = 0;
+    let mut rest = packed;
+    while !rest.is_empty() {
+        let n = cut().clamp(1, rest.len());
+        held.extend_from_slice(&rest[..n]);
+        rest = &rest[n..];
+        let used = match dec.push_units(&held, &mut sink) {
+            Ok(u) => u,
+            Err(e) => return Err((e, sink)),
+        };
+        assert!(used <= held.len());
+        held.drain(..used);
+        assert!(
+            held.is_empty() || held.len() < dec.unit_len(),
+            "{} bytes held, the next unit needs {}",
+            held.len(),
+            dec.unit_len()
+        );
+        most_held = most_held.max(held.len());
+    }
+    dec.finish().map_err(|e| (e, InPlace::default()))?;
+    sink.out.truncate(sink.filled);
+    Ok((sink, most_held))
+}
+
+fn opts(dtype: DType, chunk_size: u32) -> Options {
+    Options {
+        dtype: DTypeChoice::Fixed(dtype),
+        chunk_size,
+        verify: false,
+        threads: 1,
+        tans: false,
+    }
+}
+
+#[test]
+fn any_split_decodes_in_place() {
+    let mut rng = Rng(11);
+    let data = bf16_weights(&mut rng, 150_001);
+    let chunk = 16 << 10;
+    let packed = znw::compress(&data, &opts(DType::BF16, chunk)).unwrap();
+    let cuts: [&dyn Fn(&mut Rng) -> usize; 5] = [
+        &|_| 1,
+        &|_| 7,
+        &|_| 4096,
+        &|r| r.below(70_000) as usize + 1,
+        &|_| usize::MAX,
+    ];
+    for cut in cuts {
+        let (sink, most_held) = staged_decode(&packed, || cut(&mut rng)).unwrap();
+        assert!(sink.out == data);
+        // Every chunk went in place (no copy through `data`), in order, each at most `chunk`.
+        assert_eq!(sink.copied, 0);
+        assert_eq!(sink.commits.iter().map(|c| c.1).sum::<usize>(), data.len());
+        assert!(sink.commits.iter().all(|c| c.1 <= chunk as usize));
+        // Held input stays below one record (header aside, which is smaller here).
+        assert!(most_held < chunk as usize * 2, "held {most_held}");
+    }
+}
+
+#[test]
+fn every_dtype_and_adversarial_inputs() {
+    for (name, data) in adversarial(4096) {
+        for dtype in DType::ALL {
+            let packed = znw::compress(&data, &opts(dtype, 4096)).unwrap();
+            let mut rng = Rng(data.len() as u64 + 3);
+            let (sink, _) = staged_decode(&packed, || rng.below(5000) as usize + 1).unwrap();
+            assert!(sink.out == data, "{name} as {dtype}");
+        }
+    }
+}
+
+#[test]
+fn push_then_push_units_mix() {
+    // Bytes an earlier `push` buffered are completed first, then units come from the caller.
+    let mut rng = Rng(5);
+    let data = bf16_weights(&mut rng, 40_000);
+    let packed = znw::compress(&data, &opts(DType::BF16, 8192)).unwrap();
+    for split in [3, 16, 100, 5000, packed.len() / 2] {
+        let mut dec = AutoDecoder::new(Limits::default());
+        let mut sink = InPlace::default();
+        dec.push(&packed[..split], &mut sink).unwrap();
+        let mut held = packed[split..].to_vec();
+        let used = dec.push_units(&held, &mut sink).unwrap();
+        held.drain(..used);
+        assert!(held.is_empty(), "a whole file leaves nothing");
+        dec.finish().unwrap();
+        sink.out.truncate(sink.filled);
+        assert!(sink.out == data, "split {split}");
+    }
+}
+
+#[test]
+fn zipnn_frames_are_taken_whole() {
+    use zipnn_wasm::format::zipnn::{self, ZDType, ZipnnOptions};
+    let mut rng = Rng(9);
+    let data = bf16_weights(&mut rng, 300_000);
+    let o = ZipnnOptions {
+        streaming_log2: Some(17),
+        ..ZipnnOptions::new(ZDType::BF16)
+    };
+    let packed = zipnn::compress(&data, &o).unwrap();
+    let (sink, most_held) = staged_decode(&packed, || rng.below(40_000) as usize + 1).unwrap();
+    assert!(sink.out == data);
+    assert!(
+        most_held < 16,
+        "only the detection bytes wait outside the decoder"
+    );
+}
+
+#[test]
+fn corrupt_chunk_is_never_committed() {
+    let mut rng = Rng(21);
+    let data = bf16_weights(&mut rng, 100_000);
+    let chunk = 8192usize;
+    let mut packed = znw::compress(&data, &opts(DType::BF16, chunk as u32)).unwrap();
+    // Chunk boundaries (the encoder cuts equal pieces of at most `chunk` bytes).
+    let (_, chunks) = znw::index(&packed, &Default::default()).unwrap();
+    let ends: Vec<usize> = chunks
+        .iter()
+        .map(|c| (c.offset + c.head.raw_len as u64) as usize)
+        .collect();
+    let at = packed.len() / 2;
+    packed[at] ^= 0x10;
+    let mut rng = Rng(2);
+    let (e, sink) = match staged_decode(&packed, || rng.below(3000) as usize + 1) {
+        Ok(_) => panic!("a flipped bit decoded"),
+        Err(x) => x,
+    };
+    assert_eq!(e.code(), "ZNN_CORRUPT", "{e}");
+    // What was committed is exactly the chunks before the bad one, and correct.
+    assert!(sink.filled > 0 && sink.filled < data.len());
+    assert!(
+        ends.contains(&sink.filled),
+        "{} is not a chunk end",
+        sink.filled
+    );
+    assert!(sink.out[..sink.filled] == data[..sink.filled]);
+}
+
+#[test]
+fn truncated_input_is_reported() {
+    let mut rng = Rng(4);
+    let data = bf16_weights(&mut rng, 30_000);
+    let packed = znw::compress(&data, &opts(DType::BF16, 4096)).unwrap();
+    for end in [1, 15, 16, 40, packed.len() / 2, packed.len() - 1] {
+        match staged_decode(&packed[..end], || 1000) {
+            Err((e, _)) => assert_eq!(e.code(), "ZNN_TRUNCATED", "end {end}: {e}"),
+            Ok(_) => panic!("end {end}: a truncated file decoded"),
+        }
+    }
+}
