@@ -890,6 +890,38 @@ pub fn decode_given(src: &[u8], companion: &[u8], dst: &mut [u8]) -> Result<(), 
             mb[companion[i] as usize] as usize
         })
     })?;
+    // The 4-low-bit split (what the encoder writes): one fused pass over groups of 8
+    // elements (one sign byte, four low-bit bytes); the rest below.
+    let mut done = 0;
+    if low == 4 {
+        let mut wide = 0u64;
+        // Eight elements as one u64: symbols << 4 | their low nibbles spread to bytes | signs.
+        for ((d, &sg), lb) in dst
+            .chunks_exact_mut(8)
+            .zip(signs)
+            .zip(low_bits.chunks_exact(4))
+        {
+            let Ok(d) = <&mut [u8; 8]>::try_from(d) else {
+                break;
+            };
+            let syms = u64::from_le_bytes(*d);
+            wide |= syms;
+            let mut nib = u32::from_le_bytes([lb[0], lb[1], lb[2], lb[3]]) as u64;
+            nib = (nib | nib << 16) & 0x0000_FFFF_0000_FFFF;
+            nib = (nib | nib << 8) & 0x00FF_00FF_00FF_00FF;
+            nib = (nib | nib << 4) & 0x0F0F_0F0F_0F0F_0F0F;
+            *d = (syms << 4 | nib | SIGN_BYTES[sg as usize]).to_le_bytes();
+        }
+        if wide & !0x0707_0707_0707_0707 != 0 {
+            return Err(EntropyError::Corrupt("coded symbol wider than its bits"));
+        }
+        done = n / 8 * 8;
+    }
+    let (dst, signs, low_bits) = (
+        &mut dst[done..],
+        &signs[done / 8..],
+        &low_bits[done / 8 * low as usize..],
+    );
     if dst.iter().any(|&s| (s as u32) >> (7 - low) != 0) {
         return Err(EntropyError::Corrupt("coded symbol wider than its bits"));
     }
@@ -901,6 +933,21 @@ pub fn decode_given(src: &[u8], companion: &[u8], dst: &mut [u8]) -> Result<(), 
     }
     Ok(())
 }
+
+/// Bit `m` of the index moved to bit 7 of byte `m`: eight packed signs as bytes.
+const SIGN_BYTES: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut m = 0;
+        while m < 8 {
+            t[i] |= (((i >> m) & 1) as u64) << (8 * m + 7);
+            m += 1;
+        }
+        i += 1;
+    }
+    t
+};
 
 /// `dst[i] = dst[i] << low | low bits i` from the packed stream (`low_bits` is long enough).
 fn unpack_low(low_bits: &[u8], low: u32, dst: &mut [u8]) {
