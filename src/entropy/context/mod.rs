@@ -720,18 +720,45 @@ fn history_hot<const COL: bool>(
     let shift = h.shift;
     let stride = h.stride;
     let far = (COLUMN_ROWS + 1) * stride;
-    let col: &mut [u16] = &mut h.col;
     let mut win = h.win;
-    let j = hot_loop!(t, o, s, j, tail, dst, |k, i, prev| {
-        win[k] = win[k] + prev - dst[i - 1 - back] as u32;
-        let mut b = wl[(win[k] >> shift) as usize & 4095] as usize;
-        if COL {
-            let c = col[i - stride] as u32 + dst[i - stride] as u32 - dst[i - far] as u32;
-            col[i] = c as u16;
-            b += cl[c as usize & 2047] as usize;
+    if !COL {
+        let j = hot_loop!(t, o, s, j, tail, dst, |k, i, prev| {
+            let _ = k;
+            win[k] = win[k] + prev - dst[i - 1 - back] as u32;
+            wl[(win[k] >> shift) as usize & 4095] as usize
+        });
+        h.win = win;
+        return j;
+    }
+    // The column sums of a run of up to `stride` positions only reach back before the run:
+    // compute their table bases in a pass of their own (off the decoding chain), then decode
+    // the run.
+    let seg = o.seg;
+    let col: &mut [u16] = &mut h.col;
+    let mut cb = vec![0u16; 4 * stride];
+    let mut j = j;
+    while j + 4 <= tail {
+        let end = (j + stride).min(tail);
+        for k in 0..4 {
+            let run = &mut cb[k * stride..k * stride + (end - j)];
+            for (x, i) in run.iter_mut().zip(k * seg + j..) {
+                let c = col[i - stride] as u32 + dst[i - stride] as u32 - dst[i - far] as u32;
+                col[i] = c as u16;
+                *x = cl[c as usize & 2047];
+            }
         }
-        b
-    });
+        let run = j;
+        let next = hot_loop!(t, o, s, j, end, dst, |k, i, prev| {
+            win[k] = win[k] + prev - dst[i - 1 - back] as u32;
+            wl[(win[k] >> shift) as usize & 4095] as usize
+                + cb[k * stride + (i - k * seg - run)] as usize
+        });
+        if next < end {
+            j = next; // a stream ran short: the general path goes on (and redoes the sums)
+            break;
+        }
+        j = end;
+    }
     h.win = win;
     j
 }
