@@ -24,7 +24,7 @@
 //!    that each symbol is decoded with the table of its context:
 //!    `sym = symbol_c[state]; state = baseline_c[state] + read(nb_bits_c[state])`.
 
-use super::bit_io::{BackwardReader, BitWriter};
+use super::bit_io::{refill_marked, BackwardReader, BitWriter};
 use super::fse::{
     cost_q24, normalize, read_ncount, read_varint, split_streams, spread_symbols, write_ncount,
     write_varint, EncodeTable, NormCounts, MAX_TABLE_LOG, MIN_TABLE_LOG,
@@ -46,7 +46,8 @@ pub const MAX_WINDOW_LOG: u8 = 8;
 /// Smallest block the encoders try (below it, tables cost more than they save).
 pub const MIN_INPUT: usize = 1024;
 
-/// Decoding tables of one block: `tables[c << log | state]` = symbol | nb << 8 | baseline << 16.
+/// Decoding tables of one block: `tables[c << log | state]` = (63 - nb) | symbol << 8 |
+/// baseline << 16 (`63 - nb` so that reading is `(bits >> 1) >> (63 - nb)` in the hot loop).
 struct DecodeTables {
     log: u32,
     count: usize,
@@ -92,7 +93,7 @@ fn read_tables(src: &[u8]) -> Result<(DecodeTables, usize), EntropyError> {
             let x = next[s as usize];
             next[s as usize] += 1;
             let nb = log - (31 - x.leading_zeros());
-            *e = s as u32 | nb << 8 | ((x << nb) - size as u32) << 16;
+            *e = (63 - nb) | (s as u32) << 8 | ((x << nb) - size as u32) << 16;
         }
     }
     Ok((
@@ -243,81 +244,42 @@ impl Context for Given<'_> {
     }
 }
 
-/// Decodes the stream sizes and four streams of `src` into `dst`, tables chosen by `ctx`.
-fn decode_streams<C: Context>(
-    t: &DecodeTables,
-    ctx: &mut C,
-    src: &[u8],
-    dst: &mut [u8],
-) -> Result<(), EntropyError> {
+/// A block's four streams (after the three stream sizes): readers, the segment length, and
+/// where each stream starts in the shared `body` (for the hot loop's marked readers).
+struct Open<'a> {
+    r: [BackwardReader<'a>; 4],
+    seg: usize,
+    body: &'a [u8],
+    start: [usize; 4],
+}
+
+fn open_streams(src: &[u8], n: usize) -> Result<Open<'_>, EntropyError> {
     let mut p = 0;
     let l1 = read_varint(src, &mut p)?;
     let l2 = read_varint(src, &mut p)?;
     let l3 = read_varint(src, &mut p)?;
-    let (streams, _) = split_streams(src.get(p..).unwrap_or(&[]), [l1, l2, l3])?;
-    let n = dst.len();
+    let body = src.get(p..).unwrap_or(&[]);
+    let (streams, start) = split_streams(body, [l1, l2, l3])?;
     let seg = n.div_ceil(4);
     if 3 * seg > n || n == 0 {
         return Err(EntropyError::Corrupt("block too small for four streams"));
     }
-    let log = t.log;
-    let mask = (1usize << log) - 1;
-    let last = t.count - 1;
-    let [mut r0, mut r1, mut r2, mut r3] = [
-        BackwardReader::new(streams[0])?,
-        BackwardReader::new(streams[1])?,
-        BackwardReader::new(streams[2])?,
-        BackwardReader::new(streams[3])?,
-    ];
-    let (mut s0, mut s1, mut s2, mut s3) = (
-        r0.read(log) as usize,
-        r1.read(log) as usize,
-        r2.read(log) as usize,
-        r3.read(log) as usize,
-    );
-    let starts = [0, seg, 2 * seg, 3 * seg];
-    let e: &[u32; ENTRIES] = &t.entries;
-    // One symbol: table of its context (clamped to the tables present), then the state update.
-    // Streams are separate locals (not arrays) so that their states stay in registers.
-    macro_rules! step {
-        ($r:ident, $s:ident, $k:literal, $i:expr, $read:ident) => {{
-            let i = $i;
-            let c = ctx.table($k, i, dst, starts[$k]).min(last);
-            let entry = e[((c << log) | ($s & mask)) & (ENTRIES - 1)];
-            dst[i] = entry as u8;
-            $s = (entry >> 16) as usize + $r.$read((entry >> 8) & 0xff) as usize;
-        }};
-    }
-    let tail = n - 3 * seg; // the last segment's length, the shortest
-    let mut j = 0;
-    // Hot loop: after a refill >= 56 bits are loaded, enough for four symbols of <= 12 bits.
-    while j + 4 <= tail
-        && r0.can_refill_fast()
-        && r1.can_refill_fast()
-        && r2.can_refill_fast()
-        && r3.can_refill_fast()
-    {
-        r0.refill_fast();
-        r1.refill_fast();
-        r2.refill_fast();
-        r3.refill_fast();
-        for _ in 0..4 {
-            step!(r0, s0, 0, j, read_loaded);
-            step!(r1, s1, 1, seg + j, read_loaded);
-            step!(r2, s2, 2, 2 * seg + j, read_loaded);
-            step!(r3, s3, 3, 3 * seg + j, read_loaded);
-            j += 1;
-        }
-    }
-    for jj in j..seg {
-        step!(r0, s0, 0, jj, read);
-        step!(r1, s1, 1, seg + jj, read);
-        step!(r2, s2, 2, 2 * seg + jj, read);
-    }
-    for jj in j..tail {
-        step!(r3, s3, 3, 3 * seg + jj, read);
-    }
-    for (s, r) in [(s0, r0), (s1, r1), (s2, r2), (s3, r3)] {
+    Ok(Open {
+        r: [
+            BackwardReader::new(streams[0])?,
+            BackwardReader::new(streams[1])?,
+            BackwardReader::new(streams[2])?,
+            BackwardReader::new(streams[3])?,
+        ],
+        seg,
+        body,
+        start,
+    })
+}
+
+/// Every stream must end exactly at its final state.
+fn check_ends(ends: [(usize, BackwardReader<'_>); 4]) -> Result<(), EntropyError> {
+    for (s, r) in ends {
         if s != 0 || !r.is_exhausted() {
             return Err(EntropyError::Corrupt(
                 "context stream does not end at its final state",
@@ -327,18 +289,118 @@ fn decode_streams<C: Context>(
     Ok(())
 }
 
-/// Reading already-loaded bits (the hot loop guarantees they are there).
-trait ReadLoaded {
-    fn read_loaded(&mut self, n: u32) -> u64;
+/// Decodes the stream sizes and four streams of `src` into `dst`, tables chosen by `ctx`
+/// (the slow, general path: block edges, and the first positions of each segment).
+///
+/// `hot` is the fast loop for positions `j` (within each segment) from `first_hot` on: it gets
+/// the four readers and states, `j`, and returns the new `j`; the general steps finish the
+/// rest.
+fn decode_streams<C: Context>(
+    t: &DecodeTables,
+    ctx: &mut C,
+    src: &[u8],
+    dst: &mut [u8],
+    first_hot: usize,
+    hot: impl FnOnce(&mut C, &mut Open<'_>, &mut [usize; 4], usize, &mut [u8]) -> usize,
+) -> Result<(), EntropyError> {
+    let n = dst.len();
+    let mut o = open_streams(src, n)?;
+    let seg = o.seg;
+    let log = t.log;
+    let mask = (1usize << log) - 1;
+    let last = t.count - 1;
+    let mut s = [0usize; 4];
+    for (s, r) in s.iter_mut().zip(&mut o.r) {
+        *s = r.read(log) as usize;
+    }
+    let starts = [0, seg, 2 * seg, 3 * seg];
+    let e: &[u32; ENTRIES] = &t.entries;
+    let tail = n - 3 * seg; // the last segment's length, the shortest
+    let warm = first_hot.min(tail);
+    let step = |ctx: &mut C,
+                k: usize,
+                i: usize,
+                dst: &mut [u8],
+                r: &mut BackwardReader<'_>,
+                s: &mut usize| {
+        let c = ctx.table(k, i, dst, starts[k]).min(last);
+        let entry = e[((c << log) | (*s & mask)) & (ENTRIES - 1)];
+        dst[i] = (entry >> 8) as u8;
+        *s = (entry >> 16) as usize + r.read(63 - (entry & 63)) as usize;
+    };
+    for j in 0..warm {
+        for k in 0..4 {
+            step(ctx, k, starts[k] + j, dst, &mut o.r[k], &mut s[k]);
+        }
+    }
+    let j = hot(ctx, &mut o, &mut s, warm, dst).clamp(warm, tail);
+    for jj in j..seg {
+        for k in 0..3 {
+            step(ctx, k, starts[k] + jj, dst, &mut o.r[k], &mut s[k]);
+        }
+    }
+    for jj in j..tail {
+        step(ctx, 3, 3 * seg + jj, dst, &mut o.r[3], &mut s[3]);
+    }
+    let [r0, r1, r2, r3] = o.r;
+    check_ends([(s[0], r0), (s[1], r1), (s[2], r2), (s[3], r3)])
 }
 
-impl ReadLoaded for BackwardReader<'_> {
-    #[inline(always)]
-    fn read_loaded(&mut self, n: u32) -> u64 {
-        let v = self.peek(n);
-        self.consume(n.min(self.loaded()));
-        v
-    }
+/// The hot loop shared by both modes: from `j`, while every stream has 8 unloaded bytes and
+/// four positions remain in the shortest segment, refill once and decode four symbols per
+/// stream (4 x <= 12 bits of the >= 56 loaded). `base!(k, i, prev)` is the table base
+/// (`table << log`) of position `i` of segment `k` whose previous symbol is `prev`. Readers are
+/// in the marked form over the shared `body` (two registers a stream, as in the `fse` hot
+/// loop) and states are locals, so that the four chains stay in registers.
+macro_rules! hot_loop {
+    ($t:expr, $o:expr, $s:expr, $j:expr, $tail:expr, $dst:ident, |$k:ident, $i:ident, $prev:ident| $base:expr) => {{
+        let e: &[u32; ENTRIES] = &$t.entries;
+        let mask = (1usize << $t.log) - 1;
+        let o: &mut Open<'_> = $o;
+        let seg = o.seg;
+        let body = o.body;
+        let start = o.start;
+        let mut bits = [0u64; 4];
+        let mut pos = [0usize; 4];
+        for k in 0..4 {
+            (bits[k], pos[k]) = o.r[k].marked();
+            pos[k] += start[k];
+        }
+        let mut st = *$s;
+        let mut j = $j;
+        let mut prev = [0u32; 4];
+        if j > 0 {
+            for k in 0..4 {
+                prev[k] = $dst[k * seg + j - 1] as u32;
+            }
+        }
+        while j + 4 <= $tail && (0..4).all(|k| pos[k] >= start[k] + 8) {
+            for k in 0..4 {
+                refill_marked(body, &mut bits[k], &mut pos[k]);
+            }
+            for _ in 0..4 {
+                for kk in 0..4 {
+                    let $k: usize = kk;
+                    let $i: usize = kk * seg + j;
+                    let $prev: u32 = prev[kk];
+                    let b: usize = $base;
+                    let x = e[(b | (st[kk] & mask)) & (ENTRIES - 1)];
+                    let sym = (x >> 8) & 0xff;
+                    $dst[$i] = sym as u8;
+                    prev[kk] = sym;
+                    let v = (bits[kk] >> 1) >> (x & 63);
+                    bits[kk] <<= (x ^ 63) & 63;
+                    st[kk] = (x >> 16) as usize + v as usize;
+                }
+                j += 1;
+            }
+        }
+        for k in 0..4 {
+            o.r[k].set_marked(bits[k], pos[k] - start[k]);
+        }
+        *$s = st;
+        j
+    }};
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -609,7 +671,96 @@ pub fn decode_history(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
             "history tables do not match thresholds",
         ));
     }
-    decode_streams(&tables, &mut h, &src[pos + used..], dst)
+    let back = 1usize << h.w;
+    let first_hot = (back + 1).max((COLUMN_ROWS + 1) * stride);
+    let log = tables.log;
+    // Bucket lookups pre-scaled to table bases; fixed sizes so masked indexes need no checks.
+    let mut wl = [0u16; 4096];
+    for (d, &b) in wl.iter_mut().zip(&h.wlut) {
+        *d = ((b as usize * h.ncol) << log) as u16;
+    }
+    let mut cl = [0u16; 2048];
+    for (d, &b) in cl.iter_mut().zip(&h.clut) {
+        *d = (b as u16) << log;
+    }
+    let tail = dst.len() - 3 * dst.len().div_ceil(4);
+    let t = &tables;
+    decode_streams(
+        t,
+        &mut h,
+        &src[pos + used..],
+        dst,
+        first_hot,
+        |h, o, s, j, dst| {
+            if stride > 0 {
+                history_hot::<true>(t, h, &wl, &cl, o, s, j, tail, dst)
+            } else {
+                history_hot::<false>(t, h, &wl, &cl, o, s, j, tail, dst)
+            }
+        },
+    )
+}
+
+/// The hot loop of [`HISTORY`] for positions whose window and column reach no further back
+/// than the segment start: no `init` cases, sums kept in locals.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn history_hot<const COL: bool>(
+    t: &DecodeTables,
+    h: &mut History,
+    wl: &[u16; 4096],
+    cl: &[u16; 2048],
+    o: &mut Open<'_>,
+    s: &mut [usize; 4],
+    j: usize,
+    tail: usize,
+    dst: &mut [u8],
+) -> usize {
+    let back = 1usize << h.w;
+    let shift = h.shift;
+    let stride = h.stride;
+    let far = (COLUMN_ROWS + 1) * stride;
+    let mut win = h.win;
+    if !COL {
+        let j = hot_loop!(t, o, s, j, tail, dst, |k, i, prev| {
+            let _ = k;
+            win[k] = win[k] + prev - dst[i - 1 - back] as u32;
+            wl[(win[k] >> shift) as usize & 4095] as usize
+        });
+        h.win = win;
+        return j;
+    }
+    // The column sums of a run of up to `stride` positions only reach back before the run:
+    // compute their table bases in a pass of their own (off the decoding chain), then decode
+    // the run.
+    let seg = o.seg;
+    let col: &mut [u16] = &mut h.col;
+    let mut cb = vec![0u16; 4 * stride];
+    let mut j = j;
+    while j + 4 <= tail {
+        let end = (j + stride).min(tail);
+        for k in 0..4 {
+            let run = &mut cb[k * stride..k * stride + (end - j)];
+            for (x, i) in run.iter_mut().zip(k * seg + j..) {
+                let c = col[i - stride] as u32 + dst[i - stride] as u32 - dst[i - far] as u32;
+                col[i] = c as u16;
+                *x = cl[c as usize & 2047];
+            }
+        }
+        let run = j;
+        let next = hot_loop!(t, o, s, j, end, dst, |k, i, prev| {
+            win[k] = win[k] + prev - dst[i - 1 - back] as u32;
+            wl[(win[k] >> shift) as usize & 4095] as usize
+                + cb[k * stride + (i - k * seg - run)] as usize
+        });
+        if next < end {
+            j = next; // a stream ran short: the general path goes on (and redoes the sums)
+            break;
+        }
+        j = end;
+    }
+    h.win = win;
+    j
 }
 
 /// Encodes bits `low..7` of each byte of `src` (the top mantissa bits) given `companion` (same
@@ -753,8 +904,51 @@ pub fn decode_given(src: &[u8], companion: &[u8], dst: &mut [u8]) -> Result<(), 
         .ok_or(EntropyError::Truncated)?;
     let (streams, raw) = rest.split_at(split);
     let (signs, low_bits) = raw.split_at(n.div_ceil(8));
+    let mut mb = [0u16; 256];
+    for (d, &b) in mb.iter_mut().zip(&map) {
+        *d = (b as u16) << tables.log;
+    }
     let mut ctx = Given { companion, map };
-    decode_streams(&tables, &mut ctx, streams, dst)?;
+    let tail = n - 3 * n.div_ceil(4);
+    let t = &tables;
+    decode_streams(t, &mut ctx, streams, dst, 0, |_, o, s, j, dst| {
+        hot_loop!(t, o, s, j, tail, dst, |k, i, prev| {
+            let _ = (k, prev);
+            mb[companion[i] as usize] as usize
+        })
+    })?;
+    // The 4-low-bit split (what the encoder writes): one fused pass over groups of 8
+    // elements (one sign byte, four low-bit bytes); the rest below.
+    let mut done = 0;
+    if low == 4 {
+        let mut wide = 0u64;
+        // Eight elements as one u64: symbols << 4 | their low nibbles spread to bytes | signs.
+        for ((d, &sg), lb) in dst
+            .chunks_exact_mut(8)
+            .zip(signs)
+            .zip(low_bits.chunks_exact(4))
+        {
+            let Ok(d) = <&mut [u8; 8]>::try_from(d) else {
+                break;
+            };
+            let syms = u64::from_le_bytes(*d);
+            wide |= syms;
+            let mut nib = u32::from_le_bytes([lb[0], lb[1], lb[2], lb[3]]) as u64;
+            nib = (nib | nib << 16) & 0x0000_FFFF_0000_FFFF;
+            nib = (nib | nib << 8) & 0x00FF_00FF_00FF_00FF;
+            nib = (nib | nib << 4) & 0x0F0F_0F0F_0F0F_0F0F;
+            *d = (syms << 4 | nib | SIGN_BYTES[sg as usize]).to_le_bytes();
+        }
+        if wide & !0x0707_0707_0707_0707 != 0 {
+            return Err(EntropyError::Corrupt("coded symbol wider than its bits"));
+        }
+        done = n / 8 * 8;
+    }
+    let (dst, signs, low_bits) = (
+        &mut dst[done..],
+        &signs[done / 8..],
+        &low_bits[done / 8 * low as usize..],
+    );
     if dst.iter().any(|&s| (s as u32) >> (7 - low) != 0) {
         return Err(EntropyError::Corrupt("coded symbol wider than its bits"));
     }
@@ -766,6 +960,21 @@ pub fn decode_given(src: &[u8], companion: &[u8], dst: &mut [u8]) -> Result<(), 
     }
     Ok(())
 }
+
+/// Bit `m` of the index moved to bit 7 of byte `m`: eight packed signs as bytes.
+const SIGN_BYTES: [u64; 256] = {
+    let mut t = [0u64; 256];
+    let mut i = 0;
+    while i < 256 {
+        let mut m = 0;
+        while m < 8 {
+            t[i] |= (((i >> m) & 1) as u64) << (8 * m + 7);
+            m += 1;
+        }
+        i += 1;
+    }
+    t
+};
 
 /// `dst[i] = dst[i] << low | low bits i` from the packed stream (`low_bits` is long enough).
 fn unpack_low(low_bits: &[u8], low: u32, dst: &mut [u8]) {
