@@ -411,15 +411,20 @@ class DecodeSession {
       const n = Math.min(room.length, u8.length - at);
       room.set(at === 0 && n === u8.length ? u8 : u8.subarray(at, at + n));
       at += n;
-      const ready = call(() => dec.commit(n));
-      if (!this.header) {
-        const h = call(() => dec.takeHeader());
-        if (h) {
-          this.header = h;
-          this.sink.header(h);
+      let ready = call(() => dec.commit(n));
+      // A commit stops once ~4 MiB are ready: drain, then go on while whole units are staged.
+      for (;;) {
+        if (!this.header) {
+          const h = call(() => dec.takeHeader());
+          if (h) {
+            this.header = h;
+            this.sink.header(h);
+          }
         }
+        if (ready > 0) this.sink.data(ready, dec);
+        if (!dec.pending()) break;
+        ready = call(() => dec.commit(0));
       }
-      if (ready > 0) this.sink.data(ready, dec);
     }
   }
 }
@@ -935,25 +940,30 @@ export function __runDecodeWorker(port) {
             const n = Math.min(room.length, u8.length - at);
             room.set(u8.subarray(at, at + n));
             at += n;
-            const ready = call(() => dec.commit(n));
-            if (!header.has(m.id)) {
-              const h = call(() => dec.takeHeader());
-              if (h) {
-                header.add(m.id);
-                const o = owned.get(m.id);
-                if (o.own && h.totalSize != null) o.out = allocate(h.totalSize);
-                port.post({ type: 'header', id: m.id, header: h, own: !!o.out });
+            let ready = call(() => dec.commit(n));
+            // A commit stops once ~4 MiB are ready: drain, then go on while whole units wait.
+            for (;;) {
+              if (!header.has(m.id)) {
+                const h = call(() => dec.takeHeader());
+                if (h) {
+                  header.add(m.id);
+                  const o = owned.get(m.id);
+                  if (o.own && h.totalSize != null) o.out = allocate(h.totalSize);
+                  port.post({ type: 'header', id: m.id, header: h, own: !!o.out });
+                }
               }
-            }
-            const o = owned.get(m.id);
-            if (ready > 0 && o.out) {
-              call(() => dec.drainInto(new Uint8Array(o.out, o.at, ready)));
-              o.at += ready;
-              port.post({ type: 'decoded', id: m.id, len: ready });
-            } else if (ready > 0) {
-              const buf = outBuffer(ready);
-              call(() => dec.drainInto(new Uint8Array(buf, 0, ready)));
-              port.post({ type: 'data', id: m.id, buf, len: ready }, [buf]);
+              const o = owned.get(m.id);
+              if (ready > 0 && o.out) {
+                call(() => dec.drainInto(new Uint8Array(o.out, o.at, ready)));
+                o.at += ready;
+                port.post({ type: 'decoded', id: m.id, len: ready });
+              } else if (ready > 0) {
+                const buf = outBuffer(ready);
+                call(() => dec.drainInto(new Uint8Array(buf, 0, ready)));
+                port.post({ type: 'data', id: m.id, buf, len: ready }, [buf]);
+              }
+              if (!dec.pending()) break;
+              ready = call(() => dec.commit(0));
             }
           }
         } catch (e) {

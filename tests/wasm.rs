@@ -169,11 +169,17 @@ fn stream_decoder_staging_through_the_memory_view() {
             let n = (room.length() as usize).min(piece).min(packed.len() - at);
             room.subarray(0, n as u32).copy_from(&packed[at..at + n]);
             at += n;
-            let ready = dec.commit(n).unwrap();
-            if ready > 0 {
-                let a = js_sys::Uint8Array::new_with_length(ready as u32);
-                dec.drain_into(&a).unwrap();
-                out.extend_from_slice(&a.to_vec());
+            let mut ready = dec.commit(n).unwrap();
+            loop {
+                if ready > 0 {
+                    let a = js_sys::Uint8Array::new_with_length(ready as u32);
+                    dec.drain_into(&a).unwrap();
+                    out.extend_from_slice(&a.to_vec());
+                }
+                if !dec.pending() {
+                    break;
+                }
+                ready = dec.commit(0).unwrap();
             }
         }
         dec.finish().unwrap();
@@ -200,10 +206,50 @@ fn stream_decoder_staging_through_the_memory_view() {
         }
         let _ = dec.drain();
     }
-    assert_eq!(failed.as_deref(), Some("ZNN_CORRUPT"));
+    assert_eq!(failed.as_deref(), Some("ZNN_CORRUPT"), "bit flip");
     let mut dec = StreamDecoder::new(None);
     dec.push(&packed[..packed.len() - 1]).unwrap();
     assert_eq!(code(&dec.finish().unwrap_err()), "ZNN_TRUNCATED");
+}
+
+/// Tiny records of highly compressible chunks (here 16 MiB of zeros in 30 bytes each) must not
+/// make one `commit` decode all of them: it stops at about 4 MiB plus one chunk, `pending()`
+/// says more is staged, and `commit(0)` goes on after each drain.
+#[wasm_bindgen_test]
+fn stream_decoder_commit_output_is_bounded() {
+    use zipnn_wasm::wasm::StreamDecoder;
+    let chunk = 1usize << 20;
+    let opts = Options {
+        dtype: DTypeChoice::Fixed(DType::Bytes),
+        chunk_size: chunk as u32,
+        ..Options::default()
+    };
+    let data = vec![0u8; 16 * chunk];
+    let packed = znw::compress(&data, &opts).unwrap();
+    assert!(packed.len() < 4096, "{} bytes", packed.len());
+    let mut dec = StreamDecoder::new(None);
+    let room = dec.input_buffer().unwrap();
+    room.subarray(0, packed.len() as u32).copy_from(&packed);
+    let mut ready = dec.commit(packed.len()).unwrap();
+    let (mut total, mut calls) = (0, 0);
+    loop {
+        assert!(
+            ready <= (4 << 20) + chunk,
+            "{ready} bytes ready from one commit"
+        );
+        total += ready;
+        let a = js_sys::Uint8Array::new_with_length(ready as u32);
+        dec.drain_into(&a).unwrap();
+        assert!(a.to_vec().iter().all(|&b| b == 0));
+        if !dec.pending() {
+            break;
+        }
+        calls += 1;
+        ready = dec.commit(0).unwrap();
+    }
+    assert!(calls >= 3, "{calls}");
+    assert_eq!(total, data.len());
+    dec.finish().unwrap();
 }
 
 #[wasm_bindgen_test]

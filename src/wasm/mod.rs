@@ -518,6 +518,9 @@ impl Sink for Ready {
 /// Input staging of at least this many bytes: network chunks (often 16-64 KiB) are copied
 /// from JS straight into it and records are decoded where they lie.
 const STAGE_MIN: usize = 1 << 20;
+/// A `commit` decodes no further unit once this many bytes wait to be drained (so it holds at
+/// most this plus one chunk).
+const READY_CAP: usize = 4 << 20;
 /// Least free room `inputBuffer` offers, so that a small chunk never waits for compaction.
 const STAGE_ROOM: usize = 64 << 10;
 
@@ -626,18 +629,37 @@ impl StreamDecoder {
             )));
         }
         self.end += n;
-        let used = self
-            .dec
-            .push_units(&self.stage[self.start..self.end], &mut self.ready);
-        match used {
-            Ok(used) => self.start += used,
-            Err(e) => return Err(self.fail(&e)),
+        // One unit at a time, stopping once READY_CAP bytes wait: a file of many tiny records
+        // of highly compressible chunks must not make one call decode without bound.
+        while self.start < self.end && self.ready.filled < READY_CAP {
+            let unit = self.dec.unit_len();
+            let take = match unit {
+                0 => self.end - self.start, // ZipNN frames, or trailing bytes (an error)
+                u => u.min(self.end - self.start),
+            };
+            let used = self
+                .dec
+                .push_units(&self.stage[self.start..self.start + take], &mut self.ready);
+            match used {
+                // Nothing used and the unit did not grow (a prefix can reveal a longer
+                // header): wait for more input.
+                Ok(0) if self.dec.unit_len() == unit => break,
+                Ok(used) => self.start += used,
+                Err(e) => return Err(self.fail(&e)),
+            }
         }
         if self.start == self.end {
             self.start = 0;
             self.end = 0;
         }
         Ok(self.ready.filled)
+    }
+
+    /// Whether the staged input still holds a whole unit: after draining, call `commit(0)`
+    /// until this is false (a commit stops once about 4 MiB are ready to drain).
+    pub fn pending(&self) -> bool {
+        let unit = self.dec.unit_len();
+        self.start < self.end && (unit == 0 || self.end - self.start >= unit)
     }
 
     /// Drops the buffers after an error (every later call fails the same way anyway).
