@@ -13,7 +13,7 @@
 //! | 6 | context history | u32 LE payload length, [`super::context`] payload (exponents given earlier ones) |
 //! | 7 | context given | u32 LE payload length, [`super::context`] payload (decoded by the chunk, which has the exponents) |
 
-use super::{fse, huff0, lz, EntropyError};
+use super::{fse, huff0, lz, varint, EntropyError};
 use alloc::vec::Vec;
 
 pub const RAW: u8 = 0;
@@ -139,36 +139,15 @@ pub fn encode_lz(src: &[u8], out: &mut Vec<u8>, tans: bool) -> usize {
     }
 }
 
-fn put_varint(mut v: usize, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn get_varint(src: &[u8], pos: &mut usize) -> Result<usize, EntropyError> {
-    let mut v = 0usize;
-    for shift in (0..35).step_by(7) {
-        let b = *src.get(*pos).ok_or(EntropyError::Truncated)?;
-        *pos += 1;
-        v |= ((b & 0x7F) as usize) << shift;
-        if b < 0x80 {
-            return Ok(v);
-        }
-    }
-    Err(EntropyError::Corrupt("varint too long"))
-}
-
 fn sparse_encode(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
     let start = out.len();
-    put_varint(src.iter().filter(|&&b| b != 0).count(), out);
+    varint::put(src.iter().filter(|&&b| b != 0).count(), out);
     let mut run = 0;
     for &b in src {
         if b == 0 {
             run += 1;
         } else {
-            put_varint(run, out);
+            varint::put(run, out);
             out.push(b);
             run = 0;
         }
@@ -178,12 +157,12 @@ fn sparse_encode(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
 
 fn sparse_decode(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
     let mut pos = 0;
-    let count = get_varint(src, &mut pos)?;
+    let count = varint::get(src, &mut pos)?;
     dst.fill(0);
     let mut at = 0usize;
     for _ in 0..count {
         at = at
-            .checked_add(get_varint(src, &mut pos)?)
+            .checked_add(varint::get(src, &mut pos)?)
             .ok_or(EntropyError::Corrupt("sparse run"))?;
         let b = *src.get(pos).ok_or(EntropyError::Truncated)?;
         pos += 1;

@@ -5,6 +5,7 @@ pub mod context;
 pub mod fse;
 pub mod huff0;
 pub mod lz;
+mod varint;
 
 use core::fmt;
 

@@ -126,12 +126,7 @@ impl<'a> JsSource<'a> {
     /// The whole input in linear memory (for the formats decoded from one buffer).
     fn whole(&self) -> Result<Vec<u8>, Error> {
         let mut v = Vec::new();
-        v.try_reserve_exact(self.size)
-            .map_err(|_| Error::TooLarge {
-                size: self.size as u64,
-                limit: self.size as u64,
-            })?;
-        v.resize(self.size, 0);
+        grow(&mut v, self.size)?;
         self.src.copy_to(&mut v);
         Ok(v)
     }
@@ -146,20 +141,24 @@ impl znw::Source for JsSource<'_> {
             .checked_add(len)
             .filter(|&e| e <= self.size)
             .ok_or(Error::Truncated)?;
-        if self.buf.len() < len {
-            let more = len - self.buf.len();
-            self.buf
-                .try_reserve_exact(more)
-                .map_err(|_| Error::TooLarge {
-                    size: len as u64,
-                    limit: len as u64,
-                })?;
-            self.buf.resize(len, 0);
-        }
-        let buf = &mut self.buf[..len];
+        let buf = grow(&mut self.buf, len)?;
         self.src.subarray(pos as u32, end as u32).copy_to(buf);
         Ok(buf)
     }
+}
+
+/// Grows `buf` to at least `len` zeroed bytes without aborting: a refused allocation is
+/// `TooLarge` (the module stays usable), then returns its first `len` bytes.
+fn grow(buf: &mut Vec<u8>, len: usize) -> Result<&mut [u8], Error> {
+    if buf.len() < len {
+        buf.try_reserve_exact(len - buf.len())
+            .map_err(|_| Error::TooLarge {
+                size: len as u64,
+                limit: buf.len() as u64,
+            })?;
+        buf.resize(len, 0);
+    }
+    Ok(&mut buf[..len])
 }
 
 /// A new zero-filled `Uint8Array`; a failed allocation is `TooLarge`, not an exception thrown
@@ -212,17 +211,7 @@ impl zipnn::ChunkOut for JsChunks<'_> {
         self.len
     }
     fn slot(&mut self, _start: usize, len: usize) -> Result<&mut [u8], Error> {
-        if self.buf.len() < len {
-            let more = len - self.buf.len();
-            self.buf
-                .try_reserve_exact(more)
-                .map_err(|_| Error::TooLarge {
-                    size: len as u64,
-                    limit: len as u64,
-                })?;
-            self.buf.resize(len, 0);
-        }
-        Ok(&mut self.buf[..len])
+        grow(&mut self.buf, len)
     }
     fn done(&mut self, start: usize, len: usize) -> Result<(), Error> {
         let a = (self.at + start) as u32;
@@ -599,16 +588,7 @@ impl StreamDecoder {
             self.end -= self.start;
             self.start = 0;
             let len = (self.end + want).max(STAGE_MIN);
-            if self.stage.len() < len {
-                let extra = len - self.stage.len();
-                self.stage.try_reserve_exact(extra).map_err(|_| {
-                    js_error(&Error::TooLarge {
-                        size: len as u64,
-                        limit: self.stage.len() as u64,
-                    })
-                })?;
-                self.stage.resize(len, 0);
-            }
+            grow(&mut self.stage, len).map_err(|e| js_error(&e))?;
         }
         let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
         // A plain (safe) JS view of our own memory at the free room's address; JS writes

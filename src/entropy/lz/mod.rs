@@ -13,7 +13,7 @@
 //! most the matched bytes. Sequence `i` copies its literals, then its match; the literals left
 //! after the last sequence end the block.
 
-use super::{block, EntropyError};
+use super::{block, varint, EntropyError};
 use alloc::vec;
 use alloc::vec::Vec;
 
@@ -116,31 +116,6 @@ fn common_len(a: &[u8], b: &[u8]) -> usize {
     i
 }
 
-fn put_varint(mut v: usize, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn varint_len(v: usize) -> usize {
-    (usize::BITS as usize - (v | 1).leading_zeros() as usize).div_ceil(7)
-}
-
-fn get_varint(src: &[u8], pos: &mut usize) -> Result<usize, EntropyError> {
-    let mut v = 0usize;
-    for shift in (0..35).step_by(7) {
-        let b = *src.get(*pos).ok_or(EntropyError::Truncated)?;
-        *pos += 1;
-        v |= ((b & 0x7F) as usize) << shift;
-        if b < 0x80 {
-            return Ok(v);
-        }
-    }
-    Err(EntropyError::Corrupt("lz varint too long"))
-}
-
 /// Encodes `src` as an LZ payload (after the mode byte and length, which the block writes);
 /// `None` when no match pays for itself, so the caller keeps the plain block.
 pub fn compress(src: &[u8], out: &mut Vec<u8>, tans: bool) -> Option<usize> {
@@ -193,13 +168,13 @@ pub fn compress(src: &[u8], out: &mut Vec<u8>, tans: bool) -> Option<usize> {
         // Keep a match only when its three numbers (~1 byte each plus the offset's bytes)
         // cost less than the literals it replaces.
         let cost = 8.0
-            * (varint_len(i - anchor) + varint_len(best_len) + varint_len(best_off)) as f64
+            * (varint::len(i - anchor) + varint::len(best_len) + varint::len(best_off)) as f64
             + 4.0;
         if best_len >= MIN_MATCH && best_len as f64 * lit_bits > cost {
             lits.extend_from_slice(&src[anchor..i]);
-            put_varint(i - anchor, &mut ll);
-            put_varint(best_len - MIN_MATCH, &mut ml);
-            put_varint(best_off - 1, &mut off);
+            varint::put(i - anchor, &mut ll);
+            varint::put(best_len - MIN_MATCH, &mut ml);
+            varint::put(best_off - 1, &mut off);
             nseq += 1;
             // Remember the positions inside the match: later copies often start there.
             let end = i + best_len;
@@ -226,11 +201,11 @@ pub fn compress(src: &[u8], out: &mut Vec<u8>, tans: bool) -> Option<usize> {
     }
     lits.extend_from_slice(&src[anchor..]);
     let start = out.len();
-    put_varint(nseq, out);
-    put_varint(lits.len(), out);
+    varint::put(nseq, out);
+    varint::put(lits.len(), out);
     block::encode(&lits, out, tans);
     for s in [&ll, &ml, &off] {
-        put_varint(s.len(), out);
+        varint::put(s.len(), out);
         block::encode(s, out, tans);
     }
     Some(out.len() - start)
@@ -242,8 +217,8 @@ pub fn compress(src: &[u8], out: &mut Vec<u8>, tans: bool) -> Option<usize> {
 pub fn decompress(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
     let k = dst.len();
     let mut pos = 0;
-    let nseq = get_varint(src, &mut pos)?;
-    let nlit = get_varint(src, &mut pos)?;
+    let nseq = varint::get(src, &mut pos)?;
+    let nlit = varint::get(src, &mut pos)?;
     if nlit > k || nseq > (k - nlit) / MIN_MATCH {
         return Err(EntropyError::Corrupt("lz counts exceed the block"));
     }
@@ -254,7 +229,7 @@ pub fn decompress(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
     let mut budget = k - nlit;
     let mut streams: [Vec<u8>; 3] = [Vec::new(), Vec::new(), Vec::new()];
     for s in streams.iter_mut() {
-        let len = get_varint(src, &mut pos)?;
+        let len = varint::get(src, &mut pos)?;
         if len > budget {
             return Err(EntropyError::Corrupt("lz sequence streams too long"));
         }
@@ -269,12 +244,12 @@ pub fn decompress(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
     let (mut pl, mut pm, mut po) = (0, 0, 0);
     let (mut w, mut r) = (0usize, lit_start);
     for _ in 0..nseq {
-        let ll = get_varint(ll_s, &mut pl).map_err(stream_err)?;
-        let ml = get_varint(ml_s, &mut pm)
+        let ll = varint::get(ll_s, &mut pl).map_err(stream_err)?;
+        let ml = varint::get(ml_s, &mut pm)
             .map_err(stream_err)?
             .checked_add(MIN_MATCH)
             .ok_or(EntropyError::Corrupt("lz match length"))?;
-        let off = get_varint(off_s, &mut po)
+        let off = varint::get(off_s, &mut po)
             .map_err(stream_err)?
             .checked_add(1)
             .ok_or(EntropyError::Corrupt("lz offset"))?;
@@ -446,16 +421,16 @@ mod tests {
     /// A hand-made payload: literals and the three sequence streams as raw nested blocks.
     fn payload(nseq: usize, lits: &[u8], seqs: &[(usize, usize, usize)]) -> Vec<u8> {
         let mut out = Vec::new();
-        put_varint(nseq, &mut out);
-        put_varint(lits.len(), &mut out);
+        varint::put(nseq, &mut out);
+        varint::put(lits.len(), &mut out);
         out.push(block::RAW);
         out.extend_from_slice(lits);
         for f in 0..3 {
             let mut s = Vec::new();
             for q in seqs {
-                put_varint([q.0, q.1, q.2][f], &mut s);
+                varint::put([q.0, q.1, q.2][f], &mut s);
             }
-            put_varint(s.len(), &mut out);
+            varint::put(s.len(), &mut out);
             out.push(block::RAW);
             out.extend_from_slice(&s);
         }
@@ -504,8 +479,8 @@ mod tests {
         corrupt(&[0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0x01], &mut dst);
         // A nested LZ block is refused (no recursion).
         let mut nested = Vec::new();
-        put_varint(0, &mut nested);
-        put_varint(12, &mut nested);
+        varint::put(0, &mut nested);
+        varint::put(12, &mut nested);
         nested.extend_from_slice(&[LZ, 0, 0, 0, 0]);
         assert!(decompress(&nested, &mut dst).is_err());
         // As a whole block: mode 5 with a wrong payload length.
