@@ -380,3 +380,175 @@ fn column_context_roundtrips_at_row_run_boundaries() {
     // (Strides 4 and 5 repeat within the window, which then wins; 7, 64 and 383 use columns.)
     assert!(used_column >= 3, "column context used {used_column} times");
 }
+
+/// The float16 last group (5-bit exponent, top 3 mantissa bits) of `f16_rows`.
+fn f16_high_group(data: &[u8]) -> Vec<u8> {
+    data.chunks_exact(2)
+        .map(|p| p[1] << 1 | p[0] >> 7)
+        .collect()
+}
+
+fn split_roundtrip(src: &[u8], stride: usize) -> Option<usize> {
+    let mut out = vec![0xEE];
+    let len = context::encode_split(src, 3, stride, &mut out)?;
+    assert_eq!(out.len(), 1 + len);
+    let mut back = vec![0x55; src.len()];
+    context::decode_split(&out[1..], &mut back).unwrap();
+    assert_eq!(back, src);
+    // And as a block.
+    let mut block = vec![context::SPLIT];
+    block.extend_from_slice(&(len as u32).to_le_bytes());
+    block.extend_from_slice(&out[1..]);
+    back.fill(0);
+    assert_eq!(block::decode(&block, &mut back), Ok(block.len()));
+    assert_eq!(back, src);
+    Some(len)
+}
+
+#[test]
+fn split_mode_roundtrips_and_beats_whole_byte_history() {
+    let g = f16_high_group(&f16_rows(300_000, 384, 21));
+    let split = split_roundtrip(&g, 0).unwrap();
+    split_roundtrip(&g, 384).unwrap();
+    let mut order0 = Vec::new();
+    block::encode(&g, &mut order0, true);
+    let mut hist = Vec::new();
+    context::encode_history(&g, 0, &mut hist).unwrap();
+    assert!(split < hist.len(), "{split} vs history {}", hist.len());
+    assert!(split < order0.len(), "{split} vs order 0 {}", order0.len());
+    // Edge cases: odd lengths, one value, all 8 low-bit splits of random bytes.
+    for n in [1024, 1027, 4097] {
+        split_roundtrip(&g[..n], 0).unwrap();
+    }
+    split_roundtrip(&[0x41; 5000], 0).unwrap();
+    let noise = Rng(3).bytes(20_000);
+    for low in 1..=7 {
+        let mut out = Vec::new();
+        let len = context::encode_split(&noise, low, 100, &mut out).unwrap();
+        let mut back = vec![0; noise.len()];
+        context::decode_split(&out[..len], &mut back).unwrap();
+        assert_eq!(back, noise, "low {low}");
+    }
+    let mut out = Vec::new();
+    assert_eq!(context::encode_split(&noise, 0, 0, &mut out), None);
+    assert_eq!(context::encode_split(&noise, 8, 0, &mut out), None);
+    assert_eq!(context::encode_split(&noise[..1023], 3, 0, &mut out), None);
+}
+
+#[test]
+fn corrupt_split_payloads_give_typed_errors() {
+    let g = f16_high_group(&f16_rows(20_000, 256, 23));
+    let mut enc = Vec::new();
+    context::encode_split(&g, 3, 256, &mut enc).unwrap();
+    let mut back = vec![0u8; g.len()];
+    // Every truncation fails or, rarely (a cut stream that happens to end at state 0),
+    // decodes to other bytes, which the chunk checksum catches; never a panic.
+    let mut decoded = 0;
+    for cut in 0..enc.len() {
+        if context::decode_split(&enc[..cut], &mut back).is_ok() {
+            assert!(back != g, "cut {cut} decoded to the original");
+            decoded += 1;
+        }
+    }
+    assert!(decoded * 100 < enc.len(), "{decoded} cuts decoded");
+    for at in 0..enc.len() {
+        for x in [1u8, 0x80, 0xFF] {
+            let mut bad = enc.clone();
+            bad[at] ^= x;
+            let _ = context::decode_split(&bad, &mut back);
+        }
+    }
+    for low in [0u8, 8, 255] {
+        let mut bad = enc.clone();
+        bad[0] = low;
+        assert!(matches!(
+            context::decode_split(&bad, &mut back),
+            Err(EntropyError::Corrupt(_))
+        ));
+    }
+    // A high part wider than 8 - low bits: history-code full bytes and claim 3 low bits.
+    let mut wide = vec![3u8, 0, 0, 0, 0];
+    let hlen = context::encode_history(&g, 0, &mut wide).unwrap();
+    wide[1..5].copy_from_slice(&(hlen as u32).to_le_bytes());
+    wide.extend_from_slice(
+        &enc[5 + u32::from_le_bytes([enc[1], enc[2], enc[3], enc[4]]) as usize..],
+    );
+    assert!(matches!(
+        context::decode_split(&wide, &mut back),
+        Err(EntropyError::Corrupt(_))
+    ));
+    // A high-part length past the payload.
+    let mut bad = enc.clone();
+    bad[1..5].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert_eq!(
+        context::decode_split(&bad, &mut back),
+        Err(EntropyError::Truncated)
+    );
+}
+
+#[test]
+fn float16_chunks_use_the_split_mode_and_raw_float16_is_recognised() {
+    let data = f16_rows(400_000, 384, 25);
+    let file = safetensors(&[(
+        "w",
+        "F16",
+        vec![400_000 / 384, 384],
+        data[..400_000 / 384 * 384 * 2].to_vec(),
+    )]);
+    let packed = znw::compress(&file, &best()).unwrap();
+    assert!(modes(&packed).contains(&context::SPLIT));
+    assert_eq!(
+        zipnn_wasm::decompress(&packed, &Limits::default()).unwrap(),
+        file
+    );
+    // The same weights as a raw stream: `--dtype auto` picks float16 (not bfloat16, whose
+    // groups are the same bytes, nor float32) and so the split mode.
+    let raw = znw::compress(&data, &best()).unwrap();
+    let (header, _) = znw::index(&raw, &Limits::default()).unwrap();
+    assert!(
+        header.segments.iter().any(|s| s.dtype == DType::F16),
+        "{:?}",
+        header.segments
+    );
+    assert!(modes(&raw).contains(&context::SPLIT));
+    assert_eq!(
+        zipnn_wasm::decompress(&raw, &Limits::default()).unwrap(),
+        data
+    );
+    let report = znw::inspect(&raw).unwrap();
+    assert!(report.modes.iter().any(|m| m.mode == context::SPLIT));
+}
+
+#[test]
+fn corrupt_split_chunks_give_typed_errors() {
+    let data = f16_rows(60_000, 300, 27);
+    let opts = Options {
+        dtype: DTypeChoice::Fixed(DType::F16),
+        chunk_size: 65536,
+        tans: true,
+        ..Options::default()
+    };
+    let packed = znw::compress(&data, &opts).unwrap();
+    let (_, chunks) = znw::index(&packed, &Limits::default()).unwrap();
+    let c = &chunks[0];
+    let head = c.head;
+    let body = &packed[c.body_offset..c.body_offset + head.body_len as usize];
+    assert!(chunk::block_modes(&head, body)
+        .iter()
+        .any(|m| m.0 == context::SPLIT));
+    let mut dst = vec![0u8; head.raw_len as usize];
+    let mut scratch = Vec::new();
+    let sum = |b: &[u8]| (xxhash_rust::xxh3::xxh3_64(b) & 0xFFFF_FFFF) as u32;
+    for at in (0..body.len()).step_by(body.len() / 300 + 1) {
+        let mut bad = body.to_vec();
+        bad[at] ^= 0x5A;
+        let mut h = head;
+        h.body_checksum = sum(&bad);
+        match chunk::decode(&h, &bad, c.offset, &mut dst, &mut scratch) {
+            Err(Error::Corrupt(_) | Error::Checksum { .. } | Error::Truncated) => {}
+            Err(Error::Unsupported(_)) => {} // a mode byte changed into an unknown mode
+            Err(other) => panic!("byte {at}: unexpected {other:?}"),
+            Ok(()) => panic!("byte {at}: changed body decoded"),
+        }
+    }
+}

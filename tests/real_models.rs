@@ -80,3 +80,43 @@ fn other_formats_roundtrip() {
         assert!(r < 1.001, "{name}: ratio {r}");
     }
 }
+
+/// `--best` on float16 weights: the raw data section is recognised as float16 (not bfloat16
+/// or float32) and its exponent groups use the split mode (block mode 8); both files
+/// round-trip and stay below their pre-split ratios (0.8444 safetensors, 0.8467 raw).
+#[test]
+fn minilm_fp16_best_uses_the_split_mode() {
+    use zipnn_wasm::entropy::context;
+    use zipnn_wasm::format::znw::{chunk, DTypeChoice};
+    let Some(dir) = models() else { return };
+    for (name, most) in [
+        ("minilm.fp16.safetensors", 0.8440),
+        ("minilm.fp16.bin", 0.8450),
+    ] {
+        let data = std::fs::read(dir.join(name)).unwrap();
+        let opts = Options {
+            dtype: DTypeChoice::Auto,
+            chunk_size: znw::BEST_CHUNK,
+            tans: true,
+            threads: 2,
+            ..Options::default()
+        };
+        let packed = znw::compress(&data, &opts).unwrap();
+        assert!(zipnn_wasm::decompress(&packed, &Limits::default()).unwrap() == data);
+        let (header, chunks) = znw::index(&packed, &Limits::default()).unwrap();
+        assert!(header
+            .segments
+            .iter()
+            .any(|s| s.dtype == zipnn_wasm::DType::F16));
+        let split = chunks.iter().any(|c| {
+            let body = &packed[c.body_offset..c.body_offset + c.head.body_len as usize];
+            chunk::block_modes(&c.head, body)
+                .iter()
+                .any(|m| m.0 == context::SPLIT)
+        });
+        assert!(split, "{name}");
+        let ratio = packed.len() as f64 / data.len() as f64;
+        eprintln!("{name} --best: ratio {ratio:.4}");
+        assert!(ratio <= most, "{name}: ratio {ratio}");
+    }
+}

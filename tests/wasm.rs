@@ -104,6 +104,27 @@ fn roundtrip_every_dtype() {
     }
 }
 
+/// float16 `--best` chunks (split blocks, mode 8, and given blocks) decode in wasm.
+#[wasm_bindgen_test]
+fn float16_context_modes_roundtrip() {
+    let data = f16_rows(60_000, 384, 31);
+    let opts = Options {
+        dtype: DTypeChoice::Fixed(DType::F16),
+        chunk_size: 65536,
+        verify: true,
+        threads: 1,
+        tans: true,
+    };
+    let packed = znw::compress(&data, &opts).unwrap();
+    let report = znw::inspect(&packed).unwrap();
+    assert!(report
+        .modes
+        .iter()
+        .any(|m| m.mode == zipnn_wasm::entropy::context::SPLIT));
+    assert!(zipnn_wasm::decompress(&packed, &Limits::default()).unwrap() == data);
+    assert!(js_decompress(&packed, None).unwrap() == data);
+}
+
 /// The `decompress` export as JS calls it (a `Uint8Array` in, a new `Uint8Array` out).
 fn js_decompress(packed: &[u8], max_output: Option<f64>) -> Result<Vec<u8>, JsValue> {
     zipnn_wasm::wasm::decompress(&js_sys::Uint8Array::from(packed), max_output).map(|a| a.to_vec())

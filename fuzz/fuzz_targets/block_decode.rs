@@ -4,7 +4,8 @@
 //! with a few bytes changed. For LZ, the input is stored twice with an input-chosen tail so
 //! that matches (overlapping ones too) exist. With control bit 2 alone, the context coders
 //! instead (`context::decode_history`, and `decode_given` with the second half of the input
-//! as the companion group), from fuzz bytes or from their encoders' output.
+//! as the companion group), from fuzz bytes or from their encoders' output; with control bits
+//! 1, 2 and 3, `context::decode_split` (mode 8) and, as a block, `block::decode` the same way.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use zipnn_wasm::entropy::{block, context};
@@ -52,6 +53,10 @@ fuzz_target!(|data: &[u8]| {
 });
 
 fn context_case(mut c: Ctl, mode: u8) {
+    // Control bits 1 and 3 together: the split mode (8), low bits from bits 5..7.
+    if mode & 10 == 10 {
+        return split_case(c, mode);
+    }
     let given = mode & 8 != 0;
     let stride = c.u8() as usize * 3;
     let flips = c.flips();
@@ -77,5 +82,31 @@ fn context_case(mut c: Ctl, mode: u8) {
     if coded.is_some() && flips.is_empty() {
         assert!(r.is_ok(), "unchanged context block failed: {r:?}");
         assert!(d == syms, "context round trip differs");
+    }
+}
+
+fn split_case(mut c: Ctl, mode: u8) {
+    let low = (mode >> 5).max(1) as u32;
+    let stride = c.u8() as usize * 3;
+    let flips = c.flips();
+    let plain = c.rest();
+    let mut enc = Vec::new();
+    let coded = context::encode_split(plain, low, stride, &mut enc);
+    if coded.is_none() {
+        enc = plain.to_vec();
+    }
+    apply_flips(&mut enc, &flips);
+    let mut d = vec![0u8; plain.len()];
+    let r = context::decode_split(&enc, &mut d);
+    if coded.is_some() && flips.is_empty() {
+        assert!(r.is_ok(), "unchanged split block failed: {r:?}");
+        assert!(d == plain, "split round trip differs");
+    }
+    let mut block = vec![context::SPLIT];
+    block.extend_from_slice(&(enc.len() as u32).to_le_bytes());
+    block.extend_from_slice(&enc);
+    match block::decode(&block, &mut d) {
+        Ok(used) => assert_eq!(used, block.len()),
+        Err(_) => assert!(r.is_err(), "block and payload decoders disagree"),
     }
 }

@@ -12,6 +12,7 @@
 //! | 5 | LZ77 | u32 LE payload length, `lz` payload (literals and sequences in nested blocks of modes 0–4) |
 //! | 6 | context history | u32 LE payload length, [`super::context`] payload (exponents given earlier ones) |
 //! | 7 | context given | u32 LE payload length, [`super::context`] payload (decoded by the chunk, which has the exponents) |
+//! | 8 | context split | u32 LE payload length, [`super::context`] payload (high bits as mode 6, low bits given them) |
 
 use super::{fse, huff0, lz, varint, EntropyError};
 use alloc::vec::Vec;
@@ -253,6 +254,13 @@ fn decode_mode(src: &[u8], dst: &mut [u8], allow_lz: bool) -> Result<usize, Entr
                 ));
             }
             super::context::decode_history(payload, dst)?;
+            Ok(5 + len)
+        }
+        super::context::SPLIT => {
+            let len = rest.get(..4).ok_or(EntropyError::Truncated)?;
+            let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
+            let payload = rest[4..].get(..len).ok_or(EntropyError::Truncated)?;
+            super::context::decode_split(payload, dst)?;
             Ok(5 + len)
         }
         m => Err(EntropyError::UnknownMode(m)),

@@ -113,8 +113,31 @@ fn guess(data: &[u8], phases: bool) -> (usize, DType) {
     let mut best = (0, DType::Bytes, bytes * 0.99);
     for d in [DType::BF16, DType::F16, DType::F32] {
         let c = cost(d, 0);
-        if c < best.2 {
+        // float16 data grouped as float32 costs about the same at order 0 (two halves side by
+        // side), but only float16 groups give the context modes the 5-bit exponent: a wider
+        // type must win clearly (real float32 wins by far more).
+        let margin = if d == DType::F32 && best.1 != DType::Bytes {
+            0.998
+        } else {
+            1.0
+        };
+        if c < best.2 * margin {
             best = (0, d, c);
+        }
+    }
+    // bfloat16 and float16 share one byte transform, so the costs above tie; the last group
+    // tells them apart. In bfloat16 it is the 8-bit exponent, whose low 3 bits follow from its
+    // top 5 (exponents cluster); in float16 those are the top mantissa bits, near 3 bits of
+    // noise given the 5-bit exponent.
+    if best.1 == DType::BF16 && best.0 == 0 {
+        let hi: Vec<u8> = sample
+            .chunks_exact(2)
+            .map(|p| p[1] << 1 | p[0] >> 7)
+            .collect();
+        let top: Vec<u8> = hi.iter().map(|&b| b >> 3).collect();
+        let h = |g: &[u8]| block::entropy_bits(&block::histogram(g), g.len());
+        if h(&hi) - h(&top) > 2.5 * hi.len() as f64 {
+            best.1 = DType::F16;
         }
     }
     if phases {

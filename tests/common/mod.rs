@@ -133,3 +133,25 @@ pub fn safetensors(tensors: &[(&str, &str, Vec<u64>, Vec<u8>)]) -> Vec<u8> {
     }
     out
 }
+
+/// float16 weights (truncated from f32; tiny values flushed to zero) whose scale changes per
+/// row of `row` elements; little-endian bytes.
+pub fn f16_rows(n: usize, row: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed);
+    let mut sigma = 0.02f32;
+    let mut out = Vec::with_capacity(2 * n);
+    for i in 0..n {
+        if i % row == 0 {
+            sigma = 0.004 * (1 + rng.below(20)) as f32;
+        }
+        let b = rng.gauss(sigma).to_bits();
+        let e = ((b >> 23) & 255) as i32 - 127 + 15;
+        let h = if e <= 0 {
+            0
+        } else {
+            ((b >> 16) & 0x8000) | (e as u32) << 10 | (b >> 13) & 0x3FF
+        };
+        out.extend_from_slice(&(h as u16).to_le_bytes());
+    }
+    out
+}

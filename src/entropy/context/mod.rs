@@ -39,6 +39,11 @@ pub const HISTORY: u8 = 6;
 /// Block mode: top bits of a byte given its companion byte (the exponent of the same element).
 pub const GIVEN: u8 = 7;
 
+/// Block mode: each byte split into high bits, coded as [`HISTORY`] codes bytes, and low bits
+/// coded given the high bits (float16 exponents and their top 3 mantissa bits: the 5-bit
+/// exponent alphabet keeps 16 history tables cheap, where whole bytes need ~10x the symbols).
+pub const SPLIT: u8 = 8;
+
 /// Most tables (contexts) a block may have.
 pub const MAX_TABLES: usize = 16;
 /// Largest history window, as a log: `W = 1 << w` with `w <= 8`.
@@ -562,10 +567,12 @@ pub fn encode_history(src: &[u8], stride: usize, out: &mut Vec<u8>) -> Option<us
         (5, 8, 1),
         (7, 4, 1),
         (7, 8, 1),
-        (7, 12, 1)
+        (7, 12, 1),
+        (7, 16, 1),
+        (8, 16, 1)
     ];
     if stride > 0 {
-        candidates.extend_from_slice(&[(7, 4, 4), (7, 4, 3), (7, 3, 3)]);
+        candidates.extend_from_slice(&[(7, 4, 4), (7, 4, 3), (7, 3, 3), (7, 8, 2)]);
     }
     // Zero runs (float32 low bytes of rows that are exactly float16): "the last 8 / 32 bytes
     // were all 0" or not, by the threshold 1 (window buckets 0 stands for it).
@@ -778,21 +785,9 @@ pub fn encode_given(src: &[u8], companion: &[u8], out: &mut Vec<u8>) -> Option<u
     if map[0] != 0 && map[255] != 0 {
         map[0] = 0;
     }
-    let ctxs: Vec<u8> = companion.iter().map(|&c| map[c as usize]).collect();
-    let count = *map.iter().max()? as usize + 1;
-    let (lo, hi) = match (
-        map.iter().position(|&b| b != 0),
-        map.iter().rposition(|&b| b != 0),
-    ) {
-        (Some(lo), Some(hi)) => (lo, hi + 1),
-        _ => (0, 0),
-    };
     let start = out.len();
-    out.extend_from_slice(&[LOW as u8, lo as u8, (hi - lo) as u8]);
-    for pair in map[lo..hi].chunks(2) {
-        out.push(pair[0] | pair.get(1).map_or(0, |&b| b << 4));
-    }
-    encode_streams(&syms, &ctxs, count, out)?;
+    out.push(LOW as u8);
+    encode_given_streams(&syms, companion, &map, out)?;
     for byte in src.chunks(8) {
         out.push(
             byte.iter()
@@ -802,6 +797,74 @@ pub fn encode_given(src: &[u8], companion: &[u8], out: &mut Vec<u8>) -> Option<u
     }
     pack_low(src, LOW, out);
     Some(out.len() - start)
+}
+
+/// Writes the bucket map (`lo`, `cnt`, packed nibbles) and the tables and streams of `syms`
+/// coded with context `map[companion[i]]`.
+fn encode_given_streams(
+    syms: &[u8],
+    companion: &[u8],
+    map: &[u8; 256],
+    out: &mut Vec<u8>,
+) -> Option<()> {
+    let ctxs: Vec<u8> = companion.iter().map(|&c| map[c as usize]).collect();
+    let count = *map.iter().max()? as usize + 1;
+    let (lo, hi) = match (
+        map.iter().position(|&b| b != 0),
+        map.iter().rposition(|&b| b != 0),
+    ) {
+        (Some(lo), Some(hi)) => (lo, hi + 1),
+        _ => (0, 0),
+    };
+    out.extend_from_slice(&[lo as u8, (hi - lo) as u8]);
+    for pair in map[lo..hi].chunks(2) {
+        out.push(pair[0] | pair.get(1).map_or(0, |&b| b << 4));
+    }
+    encode_streams(syms, &ctxs, count, out)
+}
+
+/// Reads a bucket map (`lo`, `cnt`, packed nibbles) and the tables after it; returns the map,
+/// the tables and the bytes used.
+fn read_given_tables(src: &[u8]) -> Result<([u8; 256], DecodeTables, usize), EntropyError> {
+    let [lo, cnt] = *src.first_chunk::<2>().ok_or(EntropyError::Truncated)?;
+    let (lo, cnt) = (lo as usize, cnt as usize);
+    if lo + cnt > 256 {
+        return Err(EntropyError::Corrupt("bucket map past 255"));
+    }
+    let nb = cnt.div_ceil(2);
+    let packed = src.get(2..2 + nb).ok_or(EntropyError::Truncated)?;
+    let mut map = [0u8; 256];
+    for i in 0..cnt {
+        map[lo + i] = (packed[i / 2] >> (4 * (i & 1))) & 15;
+    }
+    let (tables, used) = read_tables(&src[2 + nb..])?;
+    if map.iter().any(|&b| b as usize >= tables.count) {
+        return Err(EntropyError::Corrupt("bucket without a table"));
+    }
+    Ok((map, tables, 2 + nb + used))
+}
+
+/// Decodes the four streams of a given-coded part into `dst`, contexts `map[companion[i]]`.
+fn decode_given_streams(
+    tables: &DecodeTables,
+    map: [u8; 256],
+    companion: &[u8],
+    streams: &[u8],
+    dst: &mut [u8],
+) -> Result<(), EntropyError> {
+    let n = dst.len();
+    let mut mb = [0u16; 256];
+    for (d, &b) in mb.iter_mut().zip(&map) {
+        *d = (b as u16) << tables.log;
+    }
+    let mut ctx = Given { companion, map };
+    let tail = n - 3 * n.div_ceil(4);
+    decode_streams(tables, &mut ctx, streams, dst, 0, |_, o, s, j, dst| {
+        hot_loop!(tables, o, s, j, tail, dst, |k, i, prev| {
+            let _ = (k, prev);
+            mb[companion[i] as usize] as usize
+        })
+    })
 }
 
 /// Bucket per companion value: the values whose own table saves most get their own bucket
@@ -877,46 +940,21 @@ pub fn decode_given(src: &[u8], companion: &[u8], dst: &mut [u8]) -> Result<(), 
     if companion.len() != n {
         return Err(EntropyError::Corrupt("companion group of another length"));
     }
-    let [low, lo, cnt] = *src.first_chunk::<3>().ok_or(EntropyError::Truncated)?;
+    let &low = src.first().ok_or(EntropyError::Truncated)?;
     if low > 6 {
         return Err(EntropyError::Corrupt("too many uncoded low bits"));
     }
-    let (lo, cnt) = (lo as usize, cnt as usize);
-    if lo + cnt > 256 {
-        return Err(EntropyError::Corrupt("bucket map past 255"));
-    }
-    let nb = cnt.div_ceil(2);
-    let packed = src.get(3..3 + nb).ok_or(EntropyError::Truncated)?;
-    let mut map = [0u8; 256];
-    for i in 0..cnt {
-        map[lo + i] = (packed[i / 2] >> (4 * (i & 1))) & 15;
-    }
-    let (tables, used) = read_tables(&src[3 + nb..])?;
-    if map.iter().any(|&b| b as usize >= tables.count) {
-        return Err(EntropyError::Corrupt("bucket without a table"));
-    }
+    let (map, tables, used) = read_given_tables(&src[1..])?;
     let low = low as u32;
     let raw_len = n.div_ceil(8) + (n * low as usize).div_ceil(8);
-    let rest = &src[3 + nb + used..];
+    let rest = &src[1 + used..];
     let split = rest
         .len()
         .checked_sub(raw_len)
         .ok_or(EntropyError::Truncated)?;
     let (streams, raw) = rest.split_at(split);
     let (signs, low_bits) = raw.split_at(n.div_ceil(8));
-    let mut mb = [0u16; 256];
-    for (d, &b) in mb.iter_mut().zip(&map) {
-        *d = (b as u16) << tables.log;
-    }
-    let mut ctx = Given { companion, map };
-    let tail = n - 3 * n.div_ceil(4);
-    let t = &tables;
-    decode_streams(t, &mut ctx, streams, dst, 0, |_, o, s, j, dst| {
-        hot_loop!(t, o, s, j, tail, dst, |k, i, prev| {
-            let _ = (k, prev);
-            mb[companion[i] as usize] as usize
-        })
-    })?;
+    decode_given_streams(&tables, map, companion, streams, dst)?;
     // The 4-low-bit split (what the encoder writes): one fused pass over groups of 8
     // elements (one sign byte, four low-bit bytes); the rest below.
     let mut done = 0;
@@ -1001,4 +1039,51 @@ fn unpack_low(low_bits: &[u8], low: u32, dst: &mut [u8]) {
         acc >>= low;
         have -= low;
     }
+}
+
+/// Encodes `src` as a [`SPLIT`] payload: `v >> low` as a [`HISTORY`] payload (`stride` as
+/// there), then `v & (2^low - 1)` given `v >> low`. Returns its size or `None`.
+pub fn encode_split(src: &[u8], low: u32, stride: usize, out: &mut Vec<u8>) -> Option<usize> {
+    if !(1..=7).contains(&low) {
+        return None;
+    }
+    let high: Vec<u8> = src.iter().map(|&b| b >> low).collect();
+    let syms: Vec<u8> = src.iter().map(|&b| b & ((1u8 << low) - 1)).collect();
+    let start = out.len();
+    out.extend_from_slice(&[low as u8, 0, 0, 0, 0]);
+    let hlen = encode_history(&high, stride, out)?;
+    out[start + 1..start + 5].copy_from_slice(&u32::try_from(hlen).ok()?.to_le_bytes());
+    let map = choose_buckets(&syms, &high, low);
+    encode_given_streams(&syms, &high, &map, out)?;
+    Some(out.len() - start)
+}
+
+/// Decodes a [`SPLIT`] payload into `dst` (whose length is the decoded length).
+pub fn decode_split(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
+    let [low, l0, l1, l2, l3] = *src.first_chunk::<5>().ok_or(EntropyError::Truncated)?;
+    if !(1..=7).contains(&low) {
+        return Err(EntropyError::Corrupt("split low bits out of range"));
+    }
+    let hlen = u32::from_le_bytes([l0, l1, l2, l3]) as usize;
+    let high = src
+        .get(5..)
+        .and_then(|r| r.get(..hlen))
+        .ok_or(EntropyError::Truncated)?;
+    decode_history(high, dst)?;
+    if dst.iter().fold(0u8, |a, &b| a | b) >> (8 - low) != 0 {
+        return Err(EntropyError::Corrupt("split high part wider than its bits"));
+    }
+    let rest = &src[5 + hlen..];
+    let (map, tables, used) = read_given_tables(rest)?;
+    // The low parts need the high parts as their context while both are live; one buffer of
+    // the block's length, like the decoded output itself.
+    let mut syms = vec![0u8; dst.len()];
+    decode_given_streams(&tables, map, dst, &rest[used..], &mut syms)?;
+    if syms.iter().fold(0u8, |a, &b| a | b) >> low != 0 {
+        return Err(EntropyError::Corrupt("split low part wider than its bits"));
+    }
+    for (d, &s) in dst.iter_mut().zip(&syms) {
+        *d = *d << low | s;
+    }
+    Ok(())
 }

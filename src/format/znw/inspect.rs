@@ -61,6 +61,7 @@ pub fn mode_name(mode: u8) -> &'static str {
         5 => "lz",
         6 => "context: exponent history",
         7 => "context: mantissa given exponent",
+        8 => "context: split exponent/mantissa",
         _ => "unknown",
     }
 }
