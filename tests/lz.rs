@@ -127,3 +127,30 @@ fn plain_flag_where_it_may_not_be_is_rejected() {
     bad[at + 2] ^= 1;
     assert!(znw::decompress(&bad, &Limits::default(), 1).is_err());
 }
+
+/// `--best` also finds a copy covering 1/256 of a float chunk (two equal 4 KiB bias vectors
+/// among LSTM weights); the default encoder leaves it (1/64 at least).
+#[test]
+fn best_finds_rarer_copies() {
+    let mut x = 0x1234_5678_9ABC_DEF1u64;
+    let mut data: Vec<u8> = (0..(256 << 10) - 4096)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    data.extend_from_within(100_000..100_000 + 4096);
+    let best = znw::compress(&data, &opts(DType::F32, true)).unwrap();
+    let fast = znw::compress(&data, &opts(DType::F32, false)).unwrap();
+    assert!(
+        best.len() + 3000 < fast.len(),
+        "{} vs {}",
+        best.len(),
+        fast.len()
+    );
+    assert!(fast.len() > data.len(), "{}", fast.len());
+    decode_all_ways(&best, &data);
+    decode_all_ways(&fast, &data);
+}

@@ -54,18 +54,25 @@ pub enum Repeats {
 /// position: for any offset `d`, some looked-up `i` has `(i - d) % 64 < 8`, so a copy at any
 /// offset is found within 64 bytes of its start, at two hashes per 8 bytes.
 pub fn repeats(src: &[u8]) -> Repeats {
-    const BITS: u32 = 12;
+    repeats_covering(src, 64)
+}
+
+/// [`repeats`] with repeats covering at least `1/part` of `src`. Above `part` 64 the table
+/// grows to 64 Ki positions, so that the few samples of a small copy far from its source are
+/// not overwritten before it (a 4 KiB copy 40 K elements on: 1 hit of 16 with 4 Ki slots).
+pub fn repeats_covering(src: &[u8], part: usize) -> Repeats {
+    let bits: u32 = if part > 64 { 16 } else { 12 };
     let n = src.len();
     if n < 256 {
         return Repeats::None;
     }
-    let want = n / 64;
-    let mut table = [u32::MAX; 1 << BITS];
+    let want = n / part.max(1);
+    let mut table = vec![u32::MAX; 1 << bits];
     let (mut runs, mut copies) = (0, 0);
     let mut i = 0;
     while i + 16 <= n {
         let v = read8(src, i);
-        let h = hash(v, BITS);
+        let h = hash(v, bits);
         let c = table[h];
         if c != u32::MAX && read8(src, c as usize) == v {
             // One probe in eight lands on the sampled positions of a copy: a hit stands for
@@ -82,7 +89,7 @@ pub fn repeats(src: &[u8]) -> Repeats {
         if i % 64 == 0 {
             // Remember this position and the next seven.
             for j in i..i + 8 {
-                table[hash(read8(src, j), BITS)] = j as u32;
+                table[hash(read8(src, j), bits)] = j as u32;
             }
         }
         i += 8;

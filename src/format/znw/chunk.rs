@@ -156,7 +156,8 @@ pub fn encode_with_row(
         let mut ends = [out.len(); 5];
         // Runs of one byte in the first group (zero low bytes of FP16-representable FP32
         // rows) get LZ there only; copies of varied bytes get it in every group.
-        let first = lz::repeats(&scratch[..n]);
+        // --best also looks for rarer copies (two 4 KiB LSTM bias vectors that are equal).
+        let first = lz::repeats_covering(&scratch[..n], if tans { 512 } else { 64 });
         let lz = first == lz::Repeats::Copies;
         for (g, group) in scratch.chunks_exact(n).enumerate() {
             let at = out.len();
