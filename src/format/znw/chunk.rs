@@ -184,6 +184,12 @@ pub fn encode_with_row(
                     keep_smaller(out, at, context::SPLIT, |o| {
                         context::encode_split(group, 3, row, o)
                     });
+                } else if g + 1 == groups {
+                    for b in [2, 3] {
+                        keep_smaller(out, at, context::SPLIT, |o| {
+                            context::encode_split(group, b, row, o)
+                        });
+                    }
                 }
             }
             ends[g + 1] = out.len();
