@@ -154,3 +154,37 @@ fn best_finds_rarer_copies() {
     decode_all_ways(&best, &data);
     decode_all_ways(&fast, &data);
 }
+
+/// `--best` cuts a float piece around a copy of its own bytes (the source and the copy become
+/// a chunk of their own, the rest keeps its chunks); the default encoder does not.
+#[test]
+fn best_cuts_pieces_around_copies() {
+    let mut x = 0x0F1E_2D3C_4B5A_6978u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    // Gaussian-like float32 weights (sum of uniforms), then a 4 KiB vector stored twice.
+    let weight = |r: u64| {
+        let u = (r & 0xFFFF) as f32 + (r >> 16 & 0xFFFF) as f32 + (r >> 32 & 0xFFFF) as f32;
+        ((u / 65536.0 - 1.5) * 0.05).to_le_bytes()
+    };
+    let mut data: Vec<u8> = (0..200_000).flat_map(|_| weight(next())).collect();
+    let vector: Vec<u8> = (0..1024).flat_map(|_| weight(next())).collect();
+    data.extend_from_slice(&vector);
+    data.extend_from_slice(&vector);
+    data.extend((0..1000).flat_map(|_| weight(next())));
+    let mut o = opts(DType::F32, true);
+    o.chunk_size = 1 << 20;
+    let best = znw::compress(&data, &o).unwrap();
+    let (_, chunks) = znw::index(&best, &Limits::default()).unwrap();
+    let cuts: Vec<u64> = chunks.iter().map(|c| c.offset).collect();
+    assert_eq!(cuts, [0, 800_000, 800_000 + 8192], "{cuts:?}");
+    decode_all_ways(&best, &data);
+    o.tans = false;
+    let fast = znw::compress(&data, &o).unwrap();
+    assert_eq!(znw::index(&fast, &Limits::default()).unwrap().1.len(), 1);
+    decode_all_ways(&fast, &data);
+}

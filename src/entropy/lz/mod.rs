@@ -101,6 +101,11 @@ pub fn repeats_covering(src: &[u8], part: usize) -> Repeats {
     }
 }
 
+/// [`repeats_covering`] found copies (not only runs of one byte).
+pub fn has_repeats_covering(src: &[u8], part: usize) -> bool {
+    repeats_covering(src, part) == Repeats::Copies
+}
+
 /// [`repeats`] found something worth an LZ attempt.
 pub fn has_repeats(src: &[u8]) -> bool {
     repeats(src) != Repeats::None

@@ -224,6 +224,84 @@ pub fn plan(header: &Header, total: u64) -> Vec<Piece> {
     pieces
 }
 
+/// Shortest copy that [`cut_around_copies`] acts on, in bytes.
+const MIN_COPY: usize = 1024;
+
+/// `--best`: a float piece holding a copy of 1 KiB or more of its own bytes (equal LSTM bias
+/// vectors at the end of a flattened weight storage) is cut so that the copies and their
+/// source are a piece of their own, when that stretch is at most a quarter of the piece.
+/// LZ then codes that piece and the context modes keep the rest; in one chunk each byte
+/// group gets one or the other.
+fn cut_around_copies(data: &[u8], pieces: Vec<Piece>) -> Vec<Piece> {
+    let mut out = Vec::with_capacity(pieces.len());
+    for p in pieces {
+        let src = &data[p.offset as usize..p.offset as usize + p.len as usize];
+        let w = p.dtype.size();
+        let span = if p.dtype.groups() > 1 && crate::entropy::lz::has_repeats_covering(src, 512) {
+            copy_span(src, w)
+        } else {
+            None
+        };
+        match span {
+            Some((a, b)) if a > 0 && 4 * (b - a) <= src.len() && (a % w, b % w) == (0, 0) => {
+                for (s, e) in [(0, a), (a, b), (b, src.len())] {
+                    if e > s {
+                        out.push(Piece {
+                            offset: p.offset + s as u64,
+                            len: (e - s) as u32,
+                            ..p
+                        });
+                    }
+                }
+            }
+            _ => out.push(p),
+        }
+    }
+    out
+}
+
+/// The stretch from the first source to the end of the last copy among copies of at least
+/// [`MIN_COPY`] bytes within `src` (element-aligned, `w`-byte elements), if any.
+fn copy_span(src: &[u8], w: usize) -> Option<(usize, usize)> {
+    const BITS: u32 = 16;
+    const KEY: usize = 32;
+    let hash = |b: &[u8]| {
+        let mut h = 0u64;
+        for c in b.chunks_exact(8) {
+            let v = u64::from_le_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+            h = (h ^ v).wrapping_mul(0x9E37_79B1_85EB_CA87);
+        }
+        (h >> (64 - BITS)) as usize
+    };
+    let mut table = alloc::vec![u32::MAX; 1 << BITS];
+    let (mut first, mut last) = (usize::MAX, 0);
+    let mut j = 0;
+    while j + KEY <= src.len() {
+        let key = &src[j..j + KEY];
+        let h = hash(key);
+        let c = table[h];
+        if c != u32::MAX {
+            let c = c as usize;
+            let len = src[c..]
+                .iter()
+                .zip(&src[j..])
+                .take_while(|(x, y)| x == y)
+                .count();
+            if len >= MIN_COPY {
+                first = first.min(c);
+                last = last.max(j + len);
+                j += len / w * w;
+                continue;
+            }
+        }
+        if j % KEY == 0 {
+            table[h] = j as u32;
+        }
+        j += w;
+    }
+    (first < last).then_some((first, last.div_ceil(w) * w))
+}
+
 /// Compresses `data` into a complete `.znw` file.
 pub fn compress(data: &[u8], opts: &Options) -> Result<Vec<u8>, Error> {
     compress_with_progress(data, opts, &mut |_| {})
@@ -265,7 +343,10 @@ fn compress_inner(
     }
     let mut header = describe(data, opts.dtype, opts.chunk_size);
     header.base = base.map(header::BaseRef::of);
-    let pieces = plan(&header, data.len() as u64);
+    let mut pieces = plan(&header, data.len() as u64);
+    if opts.tans {
+        pieces = cut_around_copies(data, pieces);
+    }
     // Allocation failures (a huge input in a 4 GiB wasm memory) are errors, not aborts.
     let too_large = |_| Error::TooLarge {
         size: data.len() as u64,
