@@ -181,9 +181,11 @@ pub fn encode_with_row(
                 // float16's last group is a 5-bit exponent and 3 mantissa bits: history
                 // tables over the exponent alone are ~10x smaller than over whole bytes.
                 if dtype == DType::F16 && g + 1 == groups {
-                    keep_smaller(out, at, context::SPLIT, |o| {
-                        context::encode_split(group, 3, row, o)
-                    });
+                    for b in [3, 2, 4] {
+                        keep_smaller(out, at, context::SPLIT, |o| {
+                            context::encode_split(group, b, row, o)
+                        });
+                    }
                 } else if g + 1 == groups {
                     for b in [2, 3] {
                         keep_smaller(out, at, context::SPLIT, |o| {
