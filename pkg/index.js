@@ -6,8 +6,8 @@ import { __setWasmSource, __setWorkerFactory } from './core.js';
 __setWasmSource(() => new URL('./dist/zipnn_wasm_bg.wasm', import.meta.url));
 
 // fetchModel decodes in a module Worker (the `new Worker(new URL(...), { type: 'module' })` form
-// is what bundlers look for). Hosts without Worker (service workers, some runtimes) or where it
-// cannot start (CSP) decode in-thread.
+// is what bundlers look for); `decompress(..., { threads })` starts a pool of them. Hosts without
+// Worker (service workers, some runtimes) or where it cannot start (CSP) decode in-thread.
 __setWorkerFactory(() => {
   if (typeof Worker !== 'function') return null;
   const w = new Worker(new URL('./decode-worker.js', import.meta.url), { type: 'module' });

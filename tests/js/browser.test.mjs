@@ -73,8 +73,30 @@ window.runRoundTrip = async () => {
     code,
   };
 };
+// decompress(..., { threads }) of a fetched file: the pool when the page is cross-origin
+// isolated, in-thread otherwise. WebCrypto does not read shared memory: the digest takes a copy.
+window.runPool = async (url, threads, corrupt) => {
+  const packed = new Uint8Array(await (await fetch(url)).arrayBuffer());
+  const jobs = __internal.stats.poolJobs;
+  let code = null;
+  if (corrupt) {
+    const bad = packed.slice();
+    bad[bad.length >> 1] ^= 0x10;
+    try { await decompress(bad, { threads }); code = 'resolved'; } catch (e) { code = e instanceof CorruptError ? e.code : 'wrong class ' + e.name; }
+  }
+  const t0 = performance.now();
+  const out = await decompress(packed, { threads });
+  const ms = performance.now() - t0;
+  const shared = typeof SharedArrayBuffer === 'function' && out.buffer instanceof SharedArrayBuffer;
+  const t1 = performance.now();
+  const copy = shared ? out.slice() : out;
+  const copyMs = performance.now() - t1;
+  return { sha: await hex(copy), bytes: out.length, ms, copyMs, shared, code, isolated: globalThis.crossOriginIsolated, poolJobs: __internal.stats.poolJobs - jobs };
+};
 window.ready = true;
 </script>`;
+
+const ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 
 let server;
 let context;
@@ -98,6 +120,11 @@ before(async () => {
         });
         res.end(PAGE);
       },
+      // Cross-origin isolated (COOP + COEP, also on the scripts below): shared memory, the pool.
+      '/isolated.html': (req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', ...ISOLATION });
+        res.end(PAGE);
+      },
       '/favicon.ico': (req, res) => {
         res.writeHead(204);
         res.end();
@@ -106,7 +133,14 @@ before(async () => {
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': fs.statSync(fixturePath('minilm.bf16.safetensors.znw')).size });
         fs.createReadStream(fixturePath('minilm.bf16.safetensors.znw')).pipe(res);
       },
+      '/fixtures/model-fp32.znw': (req, res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': fs.statSync(fixturePath('minilm.fp32.safetensors.znw')).size });
+        fs.createReadStream(fixturePath('minilm.fp32.safetensors.znw')).pipe(res);
+      },
     },
+    // A worker of an isolated page must be served with COEP too (else it does not load); the
+    // plain pages are not isolated whatever their scripts say.
+    headers: () => ({ 'cross-origin-embedder-policy': 'require-corp' }),
   });
   userDataDir = fs.mkdtempSync(path.join(env.work, 'chromium-profile-'));
   context = await chromium.launchPersistentContext(userDataDir, {
@@ -200,6 +234,39 @@ describe('headless Chromium', () => {
     const r = await page.evaluate(() => window.runRoundTrip());
     assert.deepEqual(r.same, [true, true, true, true]);
     assert.equal(r.code, 'ZNN_CORRUPT');
+  });
+
+  test('decompress({ threads: 2 }) in a page that is not cross-origin isolated: in-thread', async () => {
+    const r = await page.evaluate((url) => window.runPool(url, 2), '/fixtures/model.znw');
+    assert.equal(r.isolated, false);
+    assert.equal(r.poolJobs, 0);
+    assert.equal(r.shared, false);
+    assert.equal(r.sha, sha256(readFile(modelPath('minilm.bf16.safetensors'))));
+  });
+
+  test('decompress({ threads: 2 }) in a cross-origin isolated page: the worker pool', async () => {
+    const iso = await context.newPage();
+    iso.on('console', (m) => consoleMessages.push(`${m.type()}: ${m.text()}`));
+    iso.on('pageerror', (e) => consoleMessages.push(`pageerror: ${e.message}`));
+    try {
+      await iso.goto(server.origin + '/isolated.html');
+      await iso.waitForFunction(() => window.ready === true, null, { timeout: 15000 });
+      for (const [url, k] of [['/fixtures/model.znw', 'bf16'], ['/fixtures/model-fp32.znw', 'fp32']]) {
+        const want = sha256(readFile(modelPath(`minilm.${k}.safetensors`)));
+        // The first call starts the workers; then a corrupt chunk, then the pool again.
+        for (const [threads, corrupt] of [[2, false], [2, true], ['auto', false]]) {
+          const r = await iso.evaluate(([u, t, c]) => window.runPool(u, t, c), [url, threads, corrupt]);
+          assert.equal(r.isolated, true);
+          assert.equal(r.poolJobs, corrupt ? 2 : 1, `${k} threads ${threads}`);
+          assert.equal(r.shared, true);
+          assert.equal(r.sha, want, `${k} threads ${threads}`);
+          if (corrupt) assert.equal(r.code, 'ZNN_CORRUPT');
+          console.log(`# chromium pool ${k} threads=${threads}: ${(r.bytes / 1e6).toFixed(1)} MB in ${r.ms.toFixed(0)} ms; a plain copy (.slice()) ${r.copyMs.toFixed(0)} ms`);
+        }
+      }
+    } finally {
+      await iso.close();
+    }
   });
 
   test('no console errors or warnings', () => {
