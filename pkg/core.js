@@ -1036,7 +1036,9 @@ export function __runDecodeWorker(port) {
           call(() => glue.decodeZnwRecords(m.records, m.offset, m.maxChunk, new Uint8Array(m.out, m.at, m.len)));
           // Publishes the writes above to the thread that reads this counter (Atomics order them).
           Atomics.add(m.done, 0, 1);
-          port.post({ type: 'ran', id: m.id });
+          // The records' buffer goes back for the next run (none when they were a shared view).
+          const buf = m.records.buffer instanceof ArrayBuffer ? m.records.buffer : undefined;
+          port.post({ type: 'ran', id: m.id, buf }, buf ? [buf] : []);
         } catch (e) {
           fail(m.id, e);
         }
@@ -1093,6 +1095,33 @@ const isShared = (buf) => typeof SharedArrayBuffer === 'function' && buf instanc
  */
 function poolAvailable() {
   return !!workerFactory && !!wasmModule && typeof SharedArrayBuffer === 'function' && globalThis.crossOriginIsolated !== false;
+}
+
+/**
+ * Buffers the records of runs are copied into: transferred to a worker and back, reused, so
+ * that copying a run costs no page faults of fresh memory (that took longer than the decode).
+ */
+const spareBuffers = [];
+const SPARE_MAX = 32;
+
+/** `u8` copied into a spare buffer (the smallest that fits) or a new one. */
+function recordsCopy(u8) {
+  let best = -1;
+  for (let i = 0; i < spareBuffers.length; i++) {
+    const len = spareBuffers[i].byteLength;
+    if (len >= u8.length && (best < 0 || len < spareBuffers[best].byteLength)) best = i;
+  }
+  const buf = best >= 0 ? spareBuffers.splice(best, 1)[0] : allocate(Math.ceil(u8.length / MiB) * MiB || MiB);
+  const out = new Uint8Array(buf, 0, u8.length);
+  out.set(u8);
+  return out;
+}
+
+function recycle(buf) {
+  if (!(buf instanceof ArrayBuffer)) return;
+  spareBuffers.push(buf);
+  // Over the cap, the smallest go: big runs would otherwise never find room.
+  if (spareBuffers.length > SPARE_MAX) spareBuffers.sort((x, y) => y.byteLength - x.byteLength).length = SPARE_MAX;
 }
 
 /** Up to `n` workers of the pool, ready (fewer if some failed to start, none without workers). */
@@ -1168,7 +1197,7 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
       }
       const [a, b] = runs[next++];
       const at = offset(a);
-      const records = shared ? data.subarray(start(a), start(b)) : data.slice(start(a), start(b));
+      const records = shared ? data.subarray(start(a), start(b)) : recordsCopy(data.subarray(start(a), start(b)));
       const id = w.nextId++;
       const detach = () => {
         pending--;
@@ -1177,6 +1206,7 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
       w.jobs.set(id, {
         onMessage(m) {
           detach();
+          if (m.buf) recycle(m.buf);
           if (m.type === 'ran') return give(w);
           const C = ERROR_BY_CODE[m.code];
           finish(C ? new C(m.message) : new ZnnError(m.message, m.code || 'ZNN_ERROR'));

@@ -93,6 +93,19 @@ window.runPool = async (url, threads, corrupt) => {
   const copyMs = performance.now() - t1;
   return { sha: await hex(copy), bytes: out.length, ms, copyMs, shared, code, isolated: globalThis.crossOriginIsolated, poolJobs: __internal.stats.poolJobs - jobs };
 };
+// Best of some decodes with threads 1 and N, alternating (logged by the test, not asserted).
+window.timePool = async (url, threads, rounds) => {
+  const packed = new Uint8Array(await (await fetch(url)).arrayBuffer());
+  const best = [Infinity, Infinity];
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, t] of [[0, 1], [1, threads]]) {
+      const t0 = performance.now();
+      await decompress(packed, { threads: t });
+      best[i] = Math.min(best[i], performance.now() - t0);
+    }
+  }
+  return best;
+};
 window.ready = true;
 </script>`;
 
@@ -263,6 +276,8 @@ describe('headless Chromium', () => {
           if (corrupt) assert.equal(r.code, 'ZNN_CORRUPT');
           console.log(`# chromium pool ${k} threads=${threads}: ${(r.bytes / 1e6).toFixed(1)} MB in ${r.ms.toFixed(0)} ms; a plain copy (.slice()) ${r.copyMs.toFixed(0)} ms`);
         }
+        const [one, two] = await iso.evaluate(([u]) => window.timePool(u, 2, 5), [url]);
+        console.log(`# chromium ${k} decompress(), best of 5 alternating: threads 1 ${one.toFixed(0)} ms, threads 2 ${two.toFixed(0)} ms (${(one / two).toFixed(2)}×)`);
       }
     } finally {
       await iso.close();
