@@ -1191,6 +1191,8 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
     signal?.addEventListener('abort', onAbort, { once: true });
     const give = (w) => {
       if (finished) return;
+      // A worker that died before this call reached it would never answer.
+      if (w.dead) return finish(new InternalError('a worker of the pool exited'));
       if (next === runs.length) {
         if (pending === 0) finish();
         return;
@@ -1431,4 +1433,4 @@ export async function fetchModel(input, options = {}) {
 }
 
 // Package internals shared with the CLI (not part of the documented API).
-export const __internal = { DecodeSession, sniff, call, glue, stats, poolTuning };
+export const __internal = { DecodeSession, sniff, call, glue, stats, poolTuning, poolWorkers };

@@ -95,6 +95,20 @@ describe('worker pool (node)', () => {
     outs.forEach((o, i) => assert.ok(equalBytes(o, MODELS[i >> 1].orig), `call ${i}`));
   });
 
+  test('a worker that dies mid-decode: InternalError, then a new worker takes its place', async () => {
+    const { orig, packed } = MODELS[1]; // fp32: the longest decode
+    await decompress(packed, { threads: 2 });
+    const [victim] = __internal.poolWorkers;
+    const p = decompress(packed, { threads: 2 });
+    setTimeout(() => victim.port.terminate(), 2);
+    const e = await rejection(p);
+    assert.equal(e.code, 'ZNN_INTERNAL', String(e));
+    assert.ok(!__internal.poolWorkers.includes(victim));
+    const again = await counted(() => decompress(packed, { threads: 2 }));
+    assert.equal(again.jobs, 1);
+    assert.ok(equalBytes(again.out, orig));
+  });
+
   test('abort: an aborted signal rejects with its reason; the pool goes on', async () => {
     const { orig, packed } = bf16;
     const ac = new AbortController();
