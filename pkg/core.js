@@ -1033,9 +1033,12 @@ export function __runDecodeWorker(port) {
       case 'run':
         // A pool task: records straight into the shared output (see "Worker pool").
         try {
-          call(() => glue.decodeZnwRecords(m.records, m.offset, m.maxChunk, new Uint8Array(m.out, m.at, m.len)));
-          // Publishes the writes above to the thread that reads this counter (Atomics order them).
-          Atomics.add(m.done, 0, 1);
+          // done[1]: the call failed or was aborted meanwhile, nobody wants this run.
+          if (!Atomics.load(m.done, 1)) {
+            call(() => glue.decodeZnwRecords(m.records, m.offset, m.maxChunk, new Uint8Array(m.out, m.at, m.len)));
+            // Publishes the writes above to the thread that reads this counter (Atomics order them).
+            Atomics.add(m.done, 0, 1);
+          }
           // The records' buffer goes back for the next run (none when they were a shared view).
           const buf = m.records.buffer instanceof ArrayBuffer ? m.records.buffer : undefined;
           port.post({ type: 'ran', id: m.id, buf }, buf ? [buf] : []);
@@ -1056,9 +1059,10 @@ export function __runDecodeWorker(port) {
 // is done with one, so a core busy with other work takes fewer. A run's records go over as a
 // transferred copy (a view, when the input already lives in a SharedArrayBuffer) and decode
 // straight into one SharedArrayBuffer, which the result is a view of: no copy at the end.
-//   → run {id, records, offset, maxChunk, out, at, len, done}   ← ran {id} | error {id, code, message}
-// `done` is an Int32Array on shared memory each worker increments after its writes: reading it
-// with Atomics before returning orders those writes before the caller's reads.
+//   → run {id, records, offset, maxChunk, out, at, len, done}   ← ran {id, buf} | error {id, code, message}
+// `done` is an Int32Array on shared memory: done[0] each worker increments after its writes
+// (reading it with Atomics before returning orders those writes before the caller's reads);
+// done[1] the caller sets when the call failed or was aborted, and queued runs are skipped.
 
 const poolTuning = {
   /** Below this decoded size one thread is about as fast (bench/NOTES.md): in-thread. */
@@ -1172,7 +1176,7 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
     }
   }
   const shared = isShared(data.buffer);
-  const done = new Int32Array(new SharedArrayBuffer(4));
+  const done = new Int32Array(new SharedArrayBuffer(8)); // runs done; cancelled
   stats.poolJobs++;
   return new Promise((resolve, reject) => {
     let next = 0;
@@ -1183,9 +1187,11 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
       if (finished) return;
       finished = true;
       signal?.removeEventListener('abort', onAbort);
-      // Runs still in flight end in their worker; their results are dropped.
-      if (e) reject(e);
-      else if (Atomics.load(done, 0) !== runs.length) reject(new InternalError('the worker pool lost a run'));
+      if (e) {
+        // Runs still queued in a worker are skipped; one being decoded ends, unused.
+        Atomics.store(done, 1, 1);
+        reject(e);
+      } else if (Atomics.load(done, 0) !== runs.length) reject(new InternalError('the worker pool lost a run'));
       else resolve(out);
     };
     signal?.addEventListener('abort', onAbort, { once: true });

@@ -1,5 +1,6 @@
 // Types for zipnn-wasm (the same API from every entry: browser, node, workerd).
-// Needs TypeScript ≥ 5.7 (results are typed `Uint8Array<ArrayBuffer>`: they never share memory).
+// Needs TypeScript ≥ 5.7 (results are typed `Uint8Array<ArrayBuffer>`: they never share memory,
+// except `decompress` with `threads`, typed accordingly).
 
 /** Bytes accepted as input: any ArrayBuffer (shared too) or a view of one. */
 export type Bytes = ArrayBufferLike | ArrayBufferView;
@@ -60,7 +61,10 @@ export interface ThreadsOptions {
    * and in Cloudflare Workers it decodes in-thread, without an error. Default 1 (in-thread).
    */
   threads?: number | 'auto';
-  /** Rejects with `signal.reason` once aborted (runs already in a worker finish there, unused). */
+  /**
+   * Rejects with `signal.reason` once aborted. Runs a worker is decoding at that moment finish
+   * there, unused: `decompressInto`'s `target` may still be written for a few milliseconds.
+   */
   signal?: AbortSignal;
 }
 
