@@ -1071,6 +1071,8 @@ const poolTuning = {
   runsPerWorker: 8,
   /** Smallest run worth a round trip. */
   runMin: MiB,
+  /** Largest run: bounds the buffers kept for the records (see spareBuffers). */
+  runMax: 4 * MiB,
   /** Runs handed to a worker at once (one decoding, the rest waiting in its queue). */
   queue: 2,
 };
@@ -1104,9 +1106,10 @@ function poolAvailable() {
 /**
  * Buffers the records of runs are copied into: transferred to a worker and back, reused, so
  * that copying a run costs no page faults of fresh memory (that took longer than the decode).
+ * At most SPARE_MAX are kept (runs are ≤ runMax: a few MiB each).
  */
 const spareBuffers = [];
-const SPARE_MAX = 32;
+const SPARE_MAX = 16;
 
 /** `u8` copied into a spare buffer (the smallest that fits) or a new one. */
 function recordsCopy(u8) {
@@ -1168,9 +1171,10 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
     }
   }
   const runs = [];
-  const want = Math.max(poolTuning.runMin, total / (workers.length * poolTuning.runsPerWorker));
+  const want = Math.min(poolTuning.runMax, Math.max(poolTuning.runMin, total / (workers.length * poolTuning.runsPerWorker)));
   for (let a = 0, i = 1; i <= count; i++) {
-    if (i === count || offset(i) - offset(a) >= want) {
+    // A run ends once it reaches `want` bytes, or before a chunk that would take it past runMax.
+    if (i === count || offset(i) - offset(a) >= want || offset(i + 1) - offset(a) > poolTuning.runMax) {
       runs.push([a, i]);
       a = i;
     }
@@ -1205,7 +1209,12 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
       }
       const [a, b] = runs[next++];
       const at = offset(a);
-      const records = shared ? data.subarray(start(a), start(b)) : recordsCopy(data.subarray(start(a), start(b)));
+      let records;
+      try {
+        records = shared ? data.subarray(start(a), start(b)) : recordsCopy(data.subarray(start(a), start(b)));
+      } catch (e) {
+        return finish(fromWasm(e)); // called from a worker's message: nothing may throw
+      }
       const id = w.nextId++;
       const detach = () => {
         pending--;
@@ -1228,7 +1237,12 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
       pending++;
       stats.poolRuns++;
       const msg = { type: 'run', id, records, offset: at, maxChunk: table[0], out: out.buffer, at: out.byteOffset + at, len: offset(b) - at, done };
-      w.port.post(msg, shared ? [] : [records.buffer]);
+      try {
+        w.port.post(msg, shared ? [] : [records.buffer]);
+      } catch (e) {
+        detach();
+        finish(e);
+      }
     };
     // Each worker gets a second run queued behind the one it decodes: it never waits for this
     // thread to copy the next records.

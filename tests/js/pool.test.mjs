@@ -137,6 +137,28 @@ describe('worker pool (node)', () => {
     assert.ok(equalBytes(r.out, bf16.orig));
   });
 
+  test('any cut into runs decodes exactly (one chunk per run, many workers, no queue)', async () => {
+    const t = __internal.poolTuning;
+    const saved = { ...t };
+    try {
+      for (const [k, v] of Object.entries({ minBytes: 0, runMin: 1, runMax: 300 * 1024, queue: 1 })) t[k] = v;
+      const small = weights(1_500_000, 'fp32'); // 6 MB: 23 chunks of 256 KiB
+      const packedSmall = await compress(small, { dtype: 'fp32' });
+      for (const threads of [2, 5]) {
+        const r = await counted(() => decompress(packedSmall, { threads }));
+        assert.equal(r.jobs, 1);
+        assert.equal(r.runs, 23, `threads ${threads}`);
+        assert.ok(equalBytes(r.out, small));
+      }
+      t.runMax = 600 * 1024; // two chunks a run, the last alone
+      const r = await counted(() => decompress(packedSmall, { threads: 2 }));
+      assert.equal(r.runs, 12);
+      assert.ok(equalBytes(r.out, small));
+    } finally {
+      Object.assign(t, saved);
+    }
+  });
+
   test('threads must be a positive integer or auto', async () => {
     for (const threads of [0, -1, 1.5, 'x', NaN, {}]) {
       const e = await rejection(decompress(bf16.packed, { threads }));
