@@ -508,4 +508,11 @@ fn bindings_chunk_table_and_record_runs() {
         code(&zipnn_wasm::wasm::znw_chunk_table(&cut, None).unwrap_err()),
         "ZNN_TRUNCATED"
     );
+    let base: Vec<u8> = data.iter().map(|b| b ^ 1).collect();
+    let delta = znw::compress_delta(&data, &base, &opts, &mut |_| {}).unwrap();
+    let dj = js_sys::Uint8Array::from(&delta[..]);
+    assert_eq!(
+        code(&zipnn_wasm::wasm::znw_chunk_table(&dj, None).unwrap_err()),
+        "ZNN_UNSUPPORTED"
+    );
 }
