@@ -1066,7 +1066,7 @@ export function __runDecodeWorker(port) {
 
 const poolTuning = {
   /** Below this decoded size one thread is about as fast (bench/NOTES.md): in-thread. */
-  minBytes: 4 * MiB,
+  minBytes: 2 * MiB,
   /** Runs per worker: more balance a loaded core better, fewer cost fewer round trips. */
   runsPerWorker: 8,
   /** Smallest run worth a round trip. */

@@ -54,7 +54,7 @@ export interface DecompressOptions {
 
 export interface ThreadsOptions {
   /**
-   * Decode a `.znw` file of 4 MiB or more on this many workers (`'auto'`: one per core, at
+   * Decode a `.znw` file of 2 MiB or more on this many workers (`'auto'`: one per core, at
    * most 8), each with its own wasm instance, started on first use and reused, writing into
    * one SharedArrayBuffer. Only where memory can be shared: node, or a cross-origin isolated
    * page (COOP `same-origin` + COEP `require-corp`); elsewhere, for smaller or ZipNN input,
