@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // The wasm build in node on the real-model corpus, against zipnn 0.5.4 measured in the same run.
 //
-//   node bench/wasm-bench.mjs [--pkg DIR] [--rounds N] [--min-time S] [--no-zipnn] [--threads N]
+//   node bench/wasm-bench.mjs [--pkg DIR] [--nosimd] [--rounds N] [--min-time S] [--no-zipnn] [--threads N]
 //                             [--pool-sweep] [FILE[:DTYPE]...]
 //
-// DIR holds the `--target web` glue (default pkg/dist: zipnn_wasm.js + zipnn_wasm_bg.wasm).
+// DIR holds the `--target web` glue (default pkg/dist: zipnn_wasm.js + zipnn_wasm_bg.wasm;
+// `--nosimd` loads the build without simd128, zipnn_wasm_nosimd_bg.wasm, instead).
 // Default files and DTYPE as in benches/codec.rs. zipnn runs in two helper processes
 // (bench/zipnn_bench.py --serve): as shipped, and with glibc keeping freed memory mapped (its
 // "warm memory" mode, see the script). Each round measures all of ours on one file, then
@@ -39,6 +40,7 @@ let minTime = 0.2;
 let useZipnn = true;
 let threads = 2;
 let sweep = false;
+let wasmFile = 'zipnn_wasm_bg.wasm';
 const specs = [];
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
@@ -48,6 +50,7 @@ for (let i = 0; i < args.length; i++) {
   else if (a === '--no-zipnn') useZipnn = false;
   else if (a === '--threads') threads = Number(args[++i]);
   else if (a === '--pool-sweep') sweep = true;
+  else if (a === '--nosimd') wasmFile = 'zipnn_wasm_nosimd_bg.wasm';
   else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
   else specs.push(a);
 }
@@ -61,7 +64,7 @@ if (specs.length === 0) {
 }
 
 const glue = await import(pathToFileURL(path.join(pkgDir, 'zipnn_wasm.js')).href);
-await glue.default({ module_or_path: fs.readFileSync(path.join(pkgDir, 'zipnn_wasm_bg.wasm')) });
+await glue.default({ module_or_path: fs.readFileSync(path.join(pkgDir, wasmFile)) });
 const z = glue;
 // The worker pool lives in the package, over pkg/dist.
 const pkg = threads > 1 && pkgDir === path.join(repo, 'pkg/dist') ? await import(pathToFileURL(path.join(repo, 'pkg/node.js')).href) : null;
@@ -255,7 +258,7 @@ for (const f of files) {
   const n = f.data.length;
   const mbs = (s) => (n / 1e6 / s).toFixed(0);
   const znn = f.znn ? `, zipnn ${(f.znn.length / n).toFixed(4)}` : '';
-  console.log(`\n## wasm: ${path.basename(f.file)} (${(n / 1e6).toFixed(1)} MB, ${f.dtype}; ratio ours ${(f.packed.length / n).toFixed(4)}${znn})`);
+  console.log(`\n## wasm${wasmFile.includes('nosimd') ? ' (no SIMD)' : ''}: ${path.basename(f.file)} (${(n / 1e6).toFixed(1)} MB, ${f.dtype}; ratio ours ${(f.packed.length / n).toFixed(4)}${znn})`);
   console.log('| operation | MB/s | vs zipnn | ratio |\n|---|---:|---|---:|');
   for (const x of f.rows) {
     const has = x.vs !== null && Number.isFinite(f.zipnn[x.vs]);

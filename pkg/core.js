@@ -111,6 +111,25 @@ export function __setWasmSource(f) {
   defaultSource = f;
 }
 
+// The smallest module using a SIMD instruction (`(func (result v128) i32.const 0 i8x16.splat)`):
+// hosts without wasm SIMD (older Safari, some embedded runtimes) refuse to validate it.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 8, 1, 6, 0, 65, 0, 253, 15, 11]);
+
+/**
+ * @internal For the host entries: `simd` when this host runs wasm SIMD, else `plain` (the
+ * build without simd128: same exports, slower). Records the choice in `__internal.stats.wasm`.
+ */
+export function __pickWasm(simd, plain) {
+  let ok = false;
+  try {
+    ok = WebAssembly.validate(SIMD_PROBE);
+  } catch {
+    // a host whose validate throws on unknown opcodes has no SIMD either
+  }
+  stats.wasm = ok ? 'simd' : 'nosimd';
+  return ok ? simd : plain;
+}
+
 /** Compiles what `init` was given when it can (a Module, bytes, a Response or a URL), else returns it as is. */
 async function compileSource(src) {
   if (src instanceof WebAssembly.Module) return src;
@@ -718,7 +737,7 @@ const WORKER_INFLIGHT = 2 * MiB;
 const WORKER_MIN_BODY = MiB;
 
 let workerFactory = null;
-const stats = { workerJobs: 0, poolJobs: 0, poolRuns: 0 };
+const stats = { workerJobs: 0, poolJobs: 0, poolRuns: 0, wasm: null };
 let sharedWorker = null;
 
 /**

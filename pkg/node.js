@@ -3,9 +3,14 @@
 import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { __setWasmSource, __setWorkerFactory } from './core.js';
+import { __pickWasm, __setWasmSource, __setWorkerFactory } from './core.js';
 
-__setWasmSource(async () => WebAssembly.compile(await readFile(new URL('./dist/zipnn_wasm_bg.wasm', import.meta.url))));
+// The SIMD build unless this runtime rejects wasm SIMD (then the build without it).
+__setWasmSource(async () =>
+  WebAssembly.compile(
+    await readFile(__pickWasm(new URL('./dist/zipnn_wasm_bg.wasm', import.meta.url), new URL('./dist/zipnn_wasm_nosimd_bg.wasm', import.meta.url))),
+  ),
+);
 
 // fetchModel decodes in a worker thread: fetch runs on this thread and then overlaps the decode.
 // `decompress(..., { threads })` starts a pool of them. Unref'd while idle, so a worker never

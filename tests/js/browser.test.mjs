@@ -138,6 +138,11 @@ before(async () => {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', ...ISOLATION });
         res.end(PAGE);
       },
+      // The same page in a "browser without wasm SIMD": the package must load its plain build.
+      '/no-simd.html': (req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end(PAGE.replace('<script type="importmap">', '<script>WebAssembly.validate = () => false;</script>\n<script type="importmap">'));
+      },
       '/favicon.ico': (req, res) => {
         res.writeHead(204);
         res.end();
@@ -235,6 +240,24 @@ describe('headless Chromium', () => {
       }
     } finally {
       await csp.close();
+    }
+  });
+
+  test('without wasm SIMD the plain build is fetched and decodes the same bytes', async () => {
+    const plain = await context.newPage();
+    try {
+      await plain.goto(server.origin + '/no-simd.html');
+      await plain.waitForFunction(() => window.ready === true, null, { timeout: 15000 });
+      const r = await plain.evaluate((url) => window.runFetchModel(url), '/fixtures/model.znw');
+      assert.equal(r.sha, sha256(readFile(modelPath('minilm.bf16.safetensors'))));
+      assert.equal(r.workerJobs, 1, 'the decode worker runs the plain build too');
+      assert.equal(await plain.evaluate(() => import('zipnn-wasm').then((z) => z.__internal.stats.wasm)), 'nosimd');
+      const rt = await plain.evaluate(() => window.runRoundTrip());
+      assert.deepEqual(rt, { same: [true, true, true, true], code: 'ZNN_CORRUPT' });
+      const plainWasm = requests.filter((q) => q.url().endsWith('/dist/zipnn_wasm_nosimd_bg.wasm'));
+      assert.equal(plainWasm.length, 1, 'the plain build fetched once');
+    } finally {
+      await plain.close();
     }
   });
 
