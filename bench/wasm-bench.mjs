@@ -1,9 +1,11 @@
 #!/usr/bin/env node
 // The wasm build in node on the real-model corpus, against zipnn 0.5.4 measured in the same run.
 //
-//   node bench/wasm-bench.mjs [--pkg DIR] [--rounds N] [--min-time S] [--no-zipnn] [FILE[:DTYPE]...]
+//   node bench/wasm-bench.mjs [--pkg DIR] [--nosimd] [--rounds N] [--min-time S] [--no-zipnn] [--threads N]
+//                             [--pool-sweep] [FILE[:DTYPE]...]
 //
-// DIR holds the `--target web` glue (default pkg/dist: zipnn_wasm.js + zipnn_wasm_bg.wasm).
+// DIR holds the `--target web` glue (default pkg/dist: zipnn_wasm.js + zipnn_wasm_bg.wasm;
+// `--nosimd` loads the build without simd128, zipnn_wasm_nosimd_bg.wasm, instead).
 // Default files and DTYPE as in benches/codec.rs. zipnn runs in two helper processes
 // (bench/zipnn_bench.py --serve): as shipped, and with glibc keeping freed memory mapped (its
 // "warm memory" mode, see the script). Each round measures all of ours on one file, then
@@ -16,7 +18,15 @@
 //   decompressInto(packed, target)   `target` allocated once and reused ("warm memory")
 //   the same two on zipnn's own file (the decoder reading ZipNN frames)
 //   bound: new Uint8Array(n).fill(1), i.e. first touch of fresh memory, and a warm fill
+// and, through the package (pkg/node.js; default DIR only), its worker pool against one thread,
+// the two measured back to back in each round (--threads N workers, default 2; 0: skip):
+//   decompress(packed, { threads })            into a new SharedArrayBuffer
+//   decompressInto(packed, shared, { threads }) a reused SharedArrayBuffer target
+//   result.slice()                             a plain copy of the pool's shared result
+// --pool-sweep: the same on prefixes of the first file (1-16 MiB), for the pool's threshold.
 import { spawn } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
+import os from 'node:os';
 import fs from 'node:fs';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -28,6 +38,9 @@ let pkgDir = path.join(repo, 'pkg/dist');
 let rounds = 5;
 let minTime = 0.2;
 let useZipnn = true;
+let threads = 2;
+let sweep = false;
+let wasmFile = 'zipnn_wasm_bg.wasm';
 const specs = [];
 for (let i = 0; i < args.length; i++) {
   const a = args[i];
@@ -35,6 +48,9 @@ for (let i = 0; i < args.length; i++) {
   else if (a === '--rounds') rounds = Number(args[++i]);
   else if (a === '--min-time') minTime = Number(args[++i]);
   else if (a === '--no-zipnn') useZipnn = false;
+  else if (a === '--threads') threads = Number(args[++i]);
+  else if (a === '--pool-sweep') sweep = true;
+  else if (a === '--nosimd') wasmFile = 'zipnn_wasm_nosimd_bg.wasm';
   else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
   else specs.push(a);
 }
@@ -48,8 +64,10 @@ if (specs.length === 0) {
 }
 
 const glue = await import(pathToFileURL(path.join(pkgDir, 'zipnn_wasm.js')).href);
-await glue.default({ module_or_path: fs.readFileSync(path.join(pkgDir, 'zipnn_wasm_bg.wasm')) });
+await glue.default({ module_or_path: fs.readFileSync(path.join(pkgDir, wasmFile)) });
 const z = glue;
+// The worker pool lives in the package, over pkg/dist.
+const pkg = threads > 1 && pkgDir === path.join(repo, 'pkg/dist') ? await import(pathToFileURL(path.join(repo, 'pkg/node.js')).href) : null;
 
 /** One zipnn helper process answering JSON lines. */
 class Zipnn {
@@ -91,6 +109,26 @@ function bestOf(f) {
   return best;
 }
 
+/**
+ * `bestOf` for async calls; also keeps the least CPU time one call took (user + system, all
+ * threads of this process: the pool's workers included), in `cpu`.
+ */
+async function bestOfAsync(f, cpu) {
+  let best = Infinity;
+  let spent = 0;
+  for (let runs = 0; runs < 3 || spent < minTime; runs++) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await f();
+    const dt = (performance.now() - t0) / 1e3;
+    const c = process.cpuUsage(c0);
+    if (cpu) cpu.s = Math.min(cpu.s ?? Infinity, (c.user + c.system) / 1e6);
+    best = Math.min(best, dt);
+    spent += dt;
+  }
+  return best;
+}
+
 const ZIPNN_ROWS = ['zipnn compress', 'zipnn decompress, as shipped', 'zipnn decompress, warm memory'];
 let shipped = null;
 let warm = null;
@@ -117,10 +155,66 @@ for (const spec of specs) {
     if (!Buffer.from(z.decompress(znn)).equals(Buffer.from(data))) throw new Error(`${file}: zipnn file`);
     console.error(`${file}: ours ${(packed.length / data.length).toFixed(4)}, zipnn ${(info.compressed / data.length).toFixed(4)}`);
   }
-  files.push({ file, dtype, data, packed, znn, rows: null, zipnn: [Infinity, Infinity, Infinity] });
+  if (pkg) {
+    // Also starts the workers, before anything is timed.
+    const out = await pkg.decompress(packed, { threads });
+    if (!(out.buffer instanceof SharedArrayBuffer) || !Buffer.from(out.buffer, out.byteOffset, out.length).equals(Buffer.from(data))) {
+      throw new Error(`${file}: the pool's result`);
+    }
+  }
+  files.push({ file, dtype, data, packed, znn, rows: null, zipnn: [Infinity, Infinity, Infinity], cpu: [{}, {}, {}, {}] });
 }
 
-function measureOurs(f) {
+/**
+ * What the machine gives N threads right now: a pure CPU loop in one worker against the same
+ * work split over N workers at once (best of 3 each). The pool's speed-up cannot beat this.
+ */
+class Ceiling {
+  constructor(n) {
+    const code = `const { parentPort } = require('node:worker_threads');
+      parentPort.on('message', (n) => { let x = 0; for (let i = 0; i < n; i++) x = (x * 1103515245 + 12345) | 0; parentPort.postMessage(x); });`;
+    this.workers = Array.from({ length: n }, () => new Worker(code, { eval: true }));
+    this.best = [Infinity, Infinity];
+  }
+  #run(w, n) {
+    return new Promise((resolve) => {
+      w.once('message', resolve);
+      w.postMessage(n);
+    });
+  }
+  async measure(work = 1e7) {
+    for (let i = 0; i < 3; i++) {
+      let t0 = performance.now();
+      await this.#run(this.workers[0], work);
+      this.best[0] = Math.min(this.best[0], performance.now() - t0);
+      t0 = performance.now();
+      await Promise.all(this.workers.map((w) => this.#run(w, work / this.workers.length)));
+      this.best[1] = Math.min(this.best[1], performance.now() - t0);
+    }
+  }
+  ratio() {
+    return this.best[0] / this.best[1];
+  }
+  close() {
+    for (const w of this.workers) w.terminate();
+  }
+}
+const ceiling = pkg ? new Ceiling(threads) : null;
+
+/** Pool rows: each threads-1 figure right before its threads-N twin; `cpu` gets their CPU seconds. */
+async function measurePool(packed, n, row, cpu) {
+  const fresh = (t) => () => pkg.decompress(packed, { threads: t });
+  row('package decompress(), threads 1 (in-thread)', await bestOfAsync(fresh(1), cpu[0]), 1);
+  row(`package decompress(), threads ${threads} (pool, new SharedArrayBuffer)`, await bestOfAsync(fresh(threads), cpu[1]), 1);
+  const shared = new Uint8Array(new SharedArrayBuffer(n));
+  const plain = new Uint8Array(n);
+  row('package decompressInto, reused target, threads 1', await bestOfAsync(() => pkg.decompressInto(packed, plain), cpu[2]), 2);
+  row(`package decompressInto, reused SharedArrayBuffer, threads ${threads}`, await bestOfAsync(() => pkg.decompressInto(packed, shared, { threads }), cpu[3]), 2);
+  row("copy of the pool's result: .slice() (plain memory)", bestOf(() => shared.slice()), null);
+  row('bound: new SharedArrayBuffer(n) filled (page faults)', bestOf(() => new Uint8Array(new SharedArrayBuffer(n)).fill(1)), null);
+}
+
+async function measureOurs(f) {
   const n = f.data.length;
   const rows = [];
   const row = (name, s, vs) => rows.push({ name, s, vs });
@@ -134,13 +228,15 @@ function measureOurs(f) {
   }
   row('bound: new Uint8Array(n).fill(1) (page faults)', bestOf(() => new Uint8Array(n).fill(1)), null);
   row('bound: fill of the reused target', bestOf(() => target.fill(7)), null);
+  if (pkg) await measurePool(f.packed, n, row, f.cpu);
   return rows;
 }
 
 for (let r = 0; r < rounds; r++) {
   process.stderr.write(`round ${r + 1}/${rounds}\r`);
   for (const f of files) {
-    const rows = measureOurs(f);
+    await ceiling?.measure();
+    const rows = await measureOurs(f);
     if (!f.rows) f.rows = rows;
     else f.rows.forEach((x, i) => (x.s = Math.min(x.s, rows[i].s)));
     if (shipped) {
@@ -154,6 +250,7 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 process.stderr.write('\n');
+if (pkg) console.log(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}; ${os.availableParallelism()} cores`);
 shipped?.close();
 warm?.close();
 
@@ -161,7 +258,7 @@ for (const f of files) {
   const n = f.data.length;
   const mbs = (s) => (n / 1e6 / s).toFixed(0);
   const znn = f.znn ? `, zipnn ${(f.znn.length / n).toFixed(4)}` : '';
-  console.log(`\n## wasm: ${path.basename(f.file)} (${(n / 1e6).toFixed(1)} MB, ${f.dtype}; ratio ours ${(f.packed.length / n).toFixed(4)}${znn})`);
+  console.log(`\n## wasm${wasmFile.includes('nosimd') ? ' (no SIMD)' : ''}: ${path.basename(f.file)} (${(n / 1e6).toFixed(1)} MB, ${f.dtype}; ratio ours ${(f.packed.length / n).toFixed(4)}${znn})`);
   console.log('| operation | MB/s | vs zipnn | ratio |\n|---|---:|---|---:|');
   for (const x of f.rows) {
     const has = x.vs !== null && Number.isFinite(f.zipnn[x.vs]);
@@ -172,4 +269,45 @@ for (const f of files) {
   f.zipnn.forEach((s, i) => {
     if (Number.isFinite(s)) console.log(`| ${ZIPNN_ROWS[i]} | ${mbs(s)} | | |`);
   });
+  if (pkg) {
+    const t = (name) => f.rows.find((x) => x.name.startsWith(name)).s;
+    const up = (a, b) => (t(a) / t(b)).toFixed(2);
+    console.log(`\nthreads ${threads} vs 1 (same run; a CPU loop split over ${threads} workers: ${ceiling.ratio().toFixed(2)}×): decompress() ${up('package decompress(), threads 1', `package decompress(), threads ${threads}`)}×, ` +
+      `decompressInto reused ${up('package decompressInto, reused target', `package decompressInto, reused SharedArrayBuffer`)}×; ` +
+      `least CPU time of a call (all threads), threads 1 / ${threads}: decompress() ${f.cpu[0].s * 1e3 | 0} / ${f.cpu[1].s * 1e3 | 0} ms, ` +
+      `decompressInto ${f.cpu[2].s * 1e3 | 0} / ${f.cpu[3].s * 1e3 | 0} ms`);
+  }
 }
+
+if (pkg && sweep) {
+  // The pool's threshold: prefixes of the first file, threads 1 vs N, back to back per round.
+  const f = files[0];
+  const sizes = [1, 2, 4, 8, 16].map((m) => m << 20).filter((n) => n <= f.data.length);
+  const res = sizes.map((n) => ({ n, packed: z.compress(f.data.subarray(0, n), f.dtype), t: [Infinity, Infinity, Infinity, Infinity] }));
+  const tuning = pkg.__internal.poolTuning;
+  const minBytes = tuning.minBytes;
+  tuning.minBytes = 0; // the pool at every size
+  for (let r = 0; r < rounds; r++) {
+    for (const x of res) {
+      const shared = new Uint8Array(new SharedArrayBuffer(x.n));
+      const plain = new Uint8Array(x.n);
+      await pkg.decompress(x.packed, { threads }); // a pool path (or its fallback) is warm
+      const t = [
+        await bestOfAsync(() => pkg.decompress(x.packed, { threads: 1 })),
+        await bestOfAsync(() => pkg.decompress(x.packed, { threads })),
+        await bestOfAsync(() => pkg.decompressInto(x.packed, plain)),
+        await bestOfAsync(() => pkg.decompressInto(x.packed, shared, { threads })),
+      ];
+      x.t = x.t.map((b, i) => Math.min(b, t[i]));
+    }
+  }
+  tuning.minBytes = minBytes;
+  await ceiling.measure();
+  console.log(`\n## pool sweep: prefixes of ${path.basename(f.file)}, threads ${threads} vs 1 (the package uses the pool from ${minBytes / 2 ** 20} MiB)`);
+  console.log('| MiB | decompress() t1 MB/s | tN MB/s | speed-up | decompressInto t1 MB/s | tN MB/s | speed-up |\n|---:|---:|---:|---:|---:|---:|---:|');
+  for (const x of res) {
+    const m = (s) => (x.n / 1e6 / s).toFixed(0);
+    console.log(`| ${x.n >> 20} | ${m(x.t[0])} | ${m(x.t[1])} | ${(x.t[0] / x.t[1]).toFixed(2)}× | ${m(x.t[2])} | ${m(x.t[3])} | ${(x.t[2] / x.t[3]).toFixed(2)}× |`);
+  }
+}
+ceiling?.close();

@@ -111,6 +111,25 @@ export function __setWasmSource(f) {
   defaultSource = f;
 }
 
+// The smallest module using a SIMD instruction (`(func (result v128) i32.const 0 i8x16.splat)`):
+// hosts without wasm SIMD (older Safari, some embedded runtimes) refuse to validate it.
+const SIMD_PROBE = new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 8, 1, 6, 0, 65, 0, 253, 15, 11]);
+
+/**
+ * @internal For the host entries: `simd` when this host runs wasm SIMD, else `plain` (the
+ * build without simd128: same exports, slower). Records the choice in `__internal.stats.wasm`.
+ */
+export function __pickWasm(simd, plain) {
+  let ok = false;
+  try {
+    ok = WebAssembly.validate(SIMD_PROBE);
+  } catch {
+    // a host whose validate throws on unknown opcodes has no SIMD either
+  }
+  stats.wasm = ok ? 'simd' : 'nosimd';
+  return ok ? simd : plain;
+}
+
 /** Compiles what `init` was given when it can (a Module, bytes, a Response or a URL), else returns it as is. */
 async function compileSource(src) {
   if (src instanceof WebAssembly.Module) return src;
@@ -451,18 +470,40 @@ function checkFormat(format, dtype) {
   }
 }
 
-/** Decompresses a whole buffer (`.znw`, ZipNN `.znn` or `.znn.safetensors`). */
+/**
+ * Decompresses a whole buffer (`.znw`, ZipNN `.znn` or `.znn.safetensors`). With `threads`
+ * (> 1 or 'auto') a big `.znw` file decodes on a pool of workers where memory can be shared;
+ * the result is then a view of a SharedArrayBuffer.
+ */
 export async function decompress(bytes, options = {}) {
   const data = toBytes(bytes);
+  const { maxOutput, threads, signal } = options ?? {};
+  const n = poolThreads(threads);
+  signal?.throwIfAborted();
   await init();
-  return call(() => glue.decompress(data, options?.maxOutput));
+  if (n > 1 && poolAvailable() && startsWith(data, ZNW_MAGIC)) {
+    const out = await decodePooled(data, n, { maxOutput, signal });
+    if (out) return out;
+  }
+  signal?.throwIfAborted();
+  return call(() => glue.decompress(data, maxOutput));
 }
 
-/** Decompresses into `target`, which must have exactly the decoded size; returns that size. */
-export async function decompressInto(bytes, target) {
+/**
+ * Decompresses into `target`, which must have exactly the decoded size; returns that size.
+ * `threads` as in `decompress`, used when `target` is a view of a SharedArrayBuffer.
+ */
+export async function decompressInto(bytes, target, options = {}) {
   const data = toBytes(bytes);
   const t = toBytes(target, 'target');
+  const { threads, signal } = options ?? {};
+  const n = poolThreads(threads);
+  signal?.throwIfAborted();
   await init();
+  if (n > 1 && poolAvailable() && isShared(t.buffer) && startsWith(data, ZNW_MAGIC)) {
+    if (await decodePooled(data, n, { target: t, signal })) return t.length;
+  }
+  signal?.throwIfAborted();
   return call(() => glue.decompressInto(data, t));
 }
 
@@ -696,20 +737,37 @@ const WORKER_INFLIGHT = 2 * MiB;
 const WORKER_MIN_BODY = MiB;
 
 let workerFactory = null;
-const stats = { workerJobs: 0 };
+const stats = { workerJobs: 0, poolJobs: 0, poolRuns: 0, wasm: null };
 let sharedWorker = null;
 
 /**
- * @internal Set by the host entry: returns a worker port `{ post(msg, transfer), listen(onMessage,
- * onError), terminate(), ref?(), unref?() }`, or null when the host has none.
+ * @internal Set by the host entry: `f` returns a worker port `{ post(msg, transfer),
+ * listen(onMessage, onError), terminate(), ref?(), unref?() }`, or null when the host has none;
+ * `cores()`, if given, the number of cores for `threads: 'auto'` (else navigator's).
  */
-export function __setWorkerFactory(f) {
+export function __setWorkerFactory(f, cores) {
   workerFactory = f;
+  if (cores) parallelism = cores;
 }
 
 /** The shared decode worker, ready; or null (none on this host, or it failed to start). */
 function decodeWorker() {
   if (sharedWorker) return sharedWorker.ready;
+  let w = null;
+  w = startWorker(() => {
+    if (sharedWorker === w) sharedWorker = null;
+  });
+  sharedWorker = w;
+  return w?.ready ?? null;
+}
+
+/**
+ * Starts a worker running `__runDecodeWorker` with its own instance of the module: `{ port,
+ * jobs, ready, kill }`, where `ready` resolves to the worker or to null if it failed to start,
+ * and each job in `jobs` (id → `{ onMessage(m), fail(e) }`) gets its messages. Null when the
+ * host has no workers. `onDead` runs once the worker is gone (failed or killed).
+ */
+function startWorker(onDead) {
   if (!workerFactory || !wasmModule) return null;
   let port;
   try {
@@ -725,7 +783,7 @@ function decodeWorker() {
   const kill = (e) => {
     if (w.dead) return;
     w.dead = true;
-    if (sharedWorker === w) sharedWorker = null;
+    onDead();
     if (!w.started) workerFactory = null;
     for (const job of [...w.jobs.values()]) job.fail(new InternalError(`the decode worker failed: ${e?.message ?? e}`, { cause: e }));
     try {
@@ -759,8 +817,7 @@ function decodeWorker() {
   });
   port.ref?.();
   port.post({ type: 'init', module: wasmModule });
-  sharedWorker = w;
-  return w.ready;
+  return w;
 }
 
 const ERROR_BY_CODE = { ...BY_CODE, ZNN_INTERNAL: InternalError };
@@ -992,7 +1049,223 @@ export function __runDecodeWorker(port) {
         header.delete(m.id);
         drop(m.id);
         return;
+      case 'run':
+        // A pool task: records straight into the shared output (see "Worker pool").
+        try {
+          // done[1]: the call failed or was aborted meanwhile, nobody wants this run.
+          if (!Atomics.load(m.done, 1)) {
+            call(() => glue.decodeZnwRecords(m.records, m.offset, m.maxChunk, new Uint8Array(m.out, m.at, m.len)));
+            // Publishes the writes above to the thread that reads this counter (Atomics order them).
+            Atomics.add(m.done, 0, 1);
+          }
+          // The records' buffer goes back for the next run (none when they were a shared view).
+          const buf = m.records.buffer instanceof ArrayBuffer ? m.records.buffer : undefined;
+          port.post({ type: 'ran', id: m.id, buf }, buf ? [buf] : []);
+        } catch (e) {
+          fail(m.id, e);
+        }
+        return;
     }
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Worker pool: decompress(bytes, { threads }) of a big .znw buffer on several cores
+//
+// The calling thread reads the chunk table once (record heads only) and cuts the chunks into
+// contiguous runs of about equal decoded size, a few per worker. Each worker (the decode
+// worker's script with its own instance, started once and reused) takes the next run when it
+// is done with one, so a core busy with other work takes fewer. A run's records go over as a
+// transferred copy (a view, when the input already lives in a SharedArrayBuffer) and decode
+// straight into one SharedArrayBuffer, which the result is a view of: no copy at the end.
+//   → run {id, records, offset, maxChunk, out, at, len, done}   ← ran {id, buf} | error {id, code, message}
+// `done` is an Int32Array on shared memory: done[0] each worker increments after its writes
+// (reading it with Atomics before returning orders those writes before the caller's reads);
+// done[1] the caller sets when the call failed or was aborted, and queued runs are skipped.
+
+const poolTuning = {
+  /** Below this decoded size one thread is about as fast (bench/NOTES.md): in-thread. */
+  minBytes: 2 * MiB,
+  /** Runs per worker: more balance a loaded core better, fewer cost fewer round trips. */
+  runsPerWorker: 8,
+  /** Smallest run worth a round trip. */
+  runMin: MiB,
+  /** Largest run: bounds the buffers kept for the records (see spareBuffers). */
+  runMax: 4 * MiB,
+  /** Runs handed to a worker at once (one decoding, the rest waiting in its queue). */
+  queue: 2,
+};
+/** Most workers: explicit `threads`, and `'auto'` (memory bandwidth is the limit beyond that). */
+const POOL_MAX = 16;
+const POOL_AUTO_MAX = 8;
+
+const poolWorkers = []; // started workers, reused; removed once dead
+let parallelism = () => globalThis.navigator?.hardwareConcurrency ?? 1;
+
+/** The number of workers `threads` asks for (1: in-thread). */
+function poolThreads(threads) {
+  if (threads === undefined || threads === null) return 1;
+  if (threads === 'auto') return Math.min(Math.max(1, Math.floor(parallelism()) || 1), POOL_AUTO_MAX);
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new InvalidInputError(`threads must be a positive integer or 'auto', not ${String(threads)}`);
+  }
+  return Math.min(threads, POOL_MAX);
+}
+
+const isShared = (buf) => typeof SharedArrayBuffer === 'function' && buf instanceof SharedArrayBuffer;
+
+/**
+ * Whether the pool can run here: workers, and memory they can share (SharedArrayBuffer exists
+ * and, in a browser, the page is cross-origin isolated, else it cannot be posted).
+ */
+function poolAvailable() {
+  return !!workerFactory && !!wasmModule && typeof SharedArrayBuffer === 'function' && globalThis.crossOriginIsolated !== false;
+}
+
+/**
+ * Buffers the records of runs are copied into: transferred to a worker and back, reused, so
+ * that copying a run costs no page faults of fresh memory (that took longer than the decode).
+ * At most SPARE_MAX are kept (runs are ≤ runMax: a few MiB each).
+ */
+const spareBuffers = [];
+const SPARE_MAX = 16;
+
+/** `u8` copied into a spare buffer (the smallest that fits) or a new one. */
+function recordsCopy(u8) {
+  let best = -1;
+  for (let i = 0; i < spareBuffers.length; i++) {
+    const len = spareBuffers[i].byteLength;
+    if (len >= u8.length && (best < 0 || len < spareBuffers[best].byteLength)) best = i;
+  }
+  const buf = best >= 0 ? spareBuffers.splice(best, 1)[0] : allocate(Math.ceil(u8.length / MiB) * MiB || MiB);
+  const out = new Uint8Array(buf, 0, u8.length);
+  out.set(u8);
+  return out;
+}
+
+function recycle(buf) {
+  if (!(buf instanceof ArrayBuffer)) return;
+  spareBuffers.push(buf);
+  // Over the cap, the smallest go: big runs would otherwise never find room.
+  if (spareBuffers.length > SPARE_MAX) spareBuffers.sort((x, y) => y.byteLength - x.byteLength).length = SPARE_MAX;
+}
+
+/** Up to `n` workers of the pool, ready (fewer if some failed to start, none without workers). */
+async function poolOf(n) {
+  for (let i = poolWorkers.length; i--; ) if (poolWorkers[i].dead) poolWorkers.splice(i, 1);
+  while (poolWorkers.length < n) {
+    let w = null;
+    w = startWorker(() => {
+      const i = poolWorkers.indexOf(w);
+      if (i >= 0) poolWorkers.splice(i, 1);
+    });
+    if (!w) break;
+    poolWorkers.push(w);
+  }
+  return (await Promise.all(poolWorkers.slice(0, n).map((w) => w.ready))).filter(Boolean);
+}
+
+/**
+ * Decodes the .znw file `data` on `n` workers into `target` (a Uint8Array on a
+ * SharedArrayBuffer with the decoded size) or a new shared buffer. Resolves to the output, or
+ * to null where the pool does not apply (the caller then decodes in-thread, which also reports
+ * a target of the wrong size): small output, one chunk, fewer than 2 workers.
+ */
+async function decodePooled(data, n, { maxOutput, target, signal }) {
+  const table = call(() => glue.znwChunkTable(data, target ? target.length : maxOutput));
+  const count = table[1];
+  const start = (i) => table[2 + 2 * i];
+  const offset = (i) => table[3 + 2 * i];
+  const total = offset(count);
+  if (count < 2 || total < poolTuning.minBytes || (target && target.length !== total)) return null;
+  const workers = await poolOf(n);
+  if (workers.length < 2) return null;
+  signal?.throwIfAborted();
+  let out = target;
+  if (!out) {
+    try {
+      out = new Uint8Array(new SharedArrayBuffer(total));
+    } catch (e) {
+      throw new TooLargeError(`cannot allocate ${total} bytes of shared memory: ${e.message}`, { cause: e });
+    }
+  }
+  const runs = [];
+  const want = Math.min(poolTuning.runMax, Math.max(poolTuning.runMin, total / (workers.length * poolTuning.runsPerWorker)));
+  for (let a = 0, i = 1; i <= count; i++) {
+    // A run ends once it reaches `want` bytes, or before a chunk that would take it past runMax.
+    if (i === count || offset(i) - offset(a) >= want || offset(i + 1) - offset(a) > poolTuning.runMax) {
+      runs.push([a, i]);
+      a = i;
+    }
+  }
+  const shared = isShared(data.buffer);
+  const done = new Int32Array(new SharedArrayBuffer(8)); // runs done; cancelled
+  stats.poolJobs++;
+  return new Promise((resolve, reject) => {
+    let next = 0;
+    let pending = 0;
+    let finished = false;
+    const onAbort = () => finish(signal.reason);
+    const finish = (e) => {
+      if (finished) return;
+      finished = true;
+      signal?.removeEventListener('abort', onAbort);
+      if (e) {
+        // Runs still queued in a worker are skipped; one being decoded ends, unused.
+        Atomics.store(done, 1, 1);
+        reject(e);
+      } else if (Atomics.load(done, 0) !== runs.length) reject(new InternalError('the worker pool lost a run'));
+      else resolve(out);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    const give = (w) => {
+      if (finished) return;
+      // A worker that died before this call reached it would never answer.
+      if (w.dead) return finish(new InternalError('a worker of the pool exited'));
+      if (next === runs.length) {
+        if (pending === 0) finish();
+        return;
+      }
+      const [a, b] = runs[next++];
+      const at = offset(a);
+      let records;
+      try {
+        records = shared ? data.subarray(start(a), start(b)) : recordsCopy(data.subarray(start(a), start(b)));
+      } catch (e) {
+        return finish(fromWasm(e)); // called from a worker's message: nothing may throw
+      }
+      const id = w.nextId++;
+      const detach = () => {
+        pending--;
+        if (w.jobs.delete(id) && w.jobs.size === 0) w.port.unref?.();
+      };
+      w.jobs.set(id, {
+        onMessage(m) {
+          detach();
+          if (m.buf) recycle(m.buf);
+          if (m.type === 'ran') return give(w);
+          const C = ERROR_BY_CODE[m.code];
+          finish(C ? new C(m.message) : new ZnnError(m.message, m.code || 'ZNN_ERROR'));
+        },
+        fail(e) {
+          detach();
+          finish(e);
+        },
+      });
+      if (w.jobs.size === 1) w.port.ref?.(); // node must not exit while a run is out
+      pending++;
+      stats.poolRuns++;
+      const msg = { type: 'run', id, records, offset: at, maxChunk: table[0], out: out.buffer, at: out.byteOffset + at, len: offset(b) - at, done };
+      try {
+        w.port.post(msg, shared ? [] : [records.buffer]);
+      } catch (e) {
+        detach();
+        finish(e);
+      }
+    };
+    // Each worker gets a second run queued behind the one it decodes: it never waits for this
+    // thread to copy the next records.
+    for (let q = 0; q < poolTuning.queue; q++) for (const w of workers) give(w);
   });
 }
 
@@ -1199,4 +1472,4 @@ export async function fetchModel(input, options = {}) {
 }
 
 // Package internals shared with the CLI (not part of the documented API).
-export const __internal = { DecodeSession, sniff, call, glue, stats };
+export const __internal = { DecodeSession, sniff, call, glue, stats, poolTuning, poolWorkers };

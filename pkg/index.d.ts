@@ -1,5 +1,6 @@
 // Types for zipnn-wasm (the same API from every entry: browser, node, workerd).
-// Needs TypeScript ≥ 5.7 (results are typed `Uint8Array<ArrayBuffer>`: they never share memory).
+// Needs TypeScript ≥ 5.7 (results are typed `Uint8Array<ArrayBuffer>`: they never share memory,
+// except `decompress` with `threads`, typed accordingly).
 
 /** Bytes accepted as input: any ArrayBuffer (shared too) or a view of one. */
 export type Bytes = ArrayBufferLike | ArrayBufferView;
@@ -51,12 +52,38 @@ export interface DecompressOptions {
   maxOutput?: number;
 }
 
+export interface ThreadsOptions {
+  /**
+   * Decode a `.znw` file of 2 MiB or more on this many workers (`'auto'`: one per core, at
+   * most 8), each with its own wasm instance, started on first use and reused, writing into
+   * one SharedArrayBuffer. Only where memory can be shared: node, or a cross-origin isolated
+   * page (COOP `same-origin` + COEP `require-corp`); elsewhere, for smaller or ZipNN input,
+   * and in Cloudflare Workers it decodes in-thread, without an error. Default 1 (in-thread).
+   */
+  threads?: number | 'auto';
+  /**
+   * Rejects with `signal.reason` once aborted. Runs a worker is decoding at that moment finish
+   * there, unused: `decompressInto`'s `target` may still be written for a few milliseconds.
+   */
+  signal?: AbortSignal;
+}
+
 /** Compresses `bytes` (whole, in memory). */
 export function compress(bytes: Bytes, options?: CompressOptions): Promise<Output>;
 /** Decompresses `.znw`, ZipNN `.znn` (single or streaming frames) and `.znn.safetensors`. Throws `NotCompressedError` for anything else. */
-export function decompress(bytes: Bytes, options?: DecompressOptions): Promise<Output>;
-/** Decompresses into `target`, which must have exactly the decoded size (see `inspect(...).totalSize`). Resolves to that size. */
-export function decompressInto(bytes: Bytes, target: Uint8Array | ArrayBufferLike): Promise<number>;
+export function decompress(bytes: Bytes, options?: DecompressOptions & { threads?: 1; signal?: AbortSignal }): Promise<Output>;
+/**
+ * With `threads`, a result decoded by the worker pool is a view of a SharedArrayBuffer (no
+ * copy at the end). APIs that refuse shared memory (WebCrypto, `TextDecoder` in browsers) need
+ * a plain copy: `result.slice()` (one pass over fresh memory: about as long as the decode's
+ * page faults, see bench/NOTES.md).
+ */
+export function decompress(bytes: Bytes, options: DecompressOptions & ThreadsOptions): Promise<Output | Uint8Array<SharedArrayBuffer>>;
+/**
+ * Decompresses into `target`, which must have exactly the decoded size (see `inspect(...).totalSize`).
+ * Resolves to that size. `threads` applies when `target` is a view of a SharedArrayBuffer.
+ */
+export function decompressInto(bytes: Bytes, target: Uint8Array | ArrayBufferLike, options?: ThreadsOptions): Promise<number>;
 
 export interface Segment {
   /** Tensor name; `__header__` is a safetensors JSON header, `__padding__` bytes between tensors. */

@@ -2,12 +2,19 @@
 // package directory and compiled on first use.
 import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
-import { __setWasmSource, __setWorkerFactory } from './core.js';
+import { availableParallelism } from 'node:os';
+import { __pickWasm, __setWasmSource, __setWorkerFactory } from './core.js';
 
-__setWasmSource(async () => WebAssembly.compile(await readFile(new URL('./dist/zipnn_wasm_bg.wasm', import.meta.url))));
+// The SIMD build unless this runtime rejects wasm SIMD (then the build without it).
+__setWasmSource(async () =>
+  WebAssembly.compile(
+    await readFile(__pickWasm(new URL('./dist/zipnn_wasm_bg.wasm', import.meta.url), new URL('./dist/zipnn_wasm_nosimd_bg.wasm', import.meta.url))),
+  ),
+);
 
 // fetchModel decodes in a worker thread: fetch runs on this thread and then overlaps the decode.
-// Unref'd while idle, so the worker never keeps the process alive.
+// `decompress(..., { threads })` starts a pool of them. Unref'd while idle, so a worker never
+// keeps the process alive.
 __setWorkerFactory(() => {
   // The process's flags, less --input-type (a module worker fails to start with it).
   const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
@@ -23,7 +30,7 @@ __setWorkerFactory(() => {
     ref: () => w.ref(),
     unref: () => w.unref(),
   };
-});
+}, availableParallelism);
 
 export {
   init,

@@ -11,7 +11,7 @@ ROOT=$PWD
 WORK=$ROOT/target/js-test
 TOOLS=$ROOT/tools/node_modules
 
-for f in pkg/dist/zipnn_wasm.js pkg/dist/zipnn_wasm_bg.wasm target/release/zipnn models/minilm.bf16.safetensors; do
+for f in pkg/dist/zipnn_wasm.js pkg/dist/zipnn_wasm_bg.wasm target/release/zipnn models/minilm.bf16.safetensors models/minilm.fp32.safetensors; do
   [ -e "$f" ] || { echo "test-js: $f is missing (run make build and scripts/fetch-models.sh)" >&2; exit 1; }
 done
 for t in playwright-core workerd; do
@@ -32,7 +32,9 @@ JSON
 cp tests/js/*.mjs "$WORK/project/"
 
 # 2. Fixtures compressed with the native CLI.
-target/release/zipnn compress models/minilm.bf16.safetensors -o "$WORK/fixtures/minilm.bf16.safetensors.znw" --force
+for k in bf16 fp32; do
+  target/release/zipnn compress models/minilm.$k.safetensors -o "$WORK/fixtures/minilm.$k.safetensors.znw" --force
+done
 cp models/minilm.bf16.safetensors "$WORK/fixtures/"
 
 # 3. The tests (node's runner; its summary lines end the output).

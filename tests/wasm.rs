@@ -464,3 +464,76 @@ fn bindings_decode_zipnn_fixtures_exactly() {
         }
     }
 }
+
+#[wasm_bindgen_test]
+fn bindings_chunk_table_and_record_runs() {
+    // What pkg's worker pool does: the table once, then runs of records decoded into their
+    // part of one output (here a view of a SharedArrayBuffer, as in the pool).
+    let mut rng = Rng(29);
+    let data = bf16_weights(&mut rng, 40_000);
+    let opts = Options {
+        dtype: DTypeChoice::Fixed(DType::BF16),
+        chunk_size: 8192,
+        ..Options::default()
+    };
+    let packed = znw::compress(&data, &opts).unwrap();
+    let js = js_sys::Uint8Array::from(&packed[..]);
+    let t = zipnn_wasm::wasm::znw_chunk_table(&js, None)
+        .unwrap()
+        .to_vec();
+    let n = t[1] as usize;
+    assert!(n >= 9);
+    let (start, offset) = (|i: usize| t[2 + 2 * i] as u32, |i: usize| t[3 + 2 * i]);
+    assert_eq!(offset(n), data.len() as f64);
+    assert_eq!(start(n) as usize, packed.len() - znw::chunk::END_LEN);
+    let sab = js_sys::SharedArrayBuffer::new(data.len() as u32);
+    let out = js_sys::Uint8Array::new(&sab);
+    let run = |a: usize, b: usize, at: f64| {
+        let len = (offset(b) - offset(a)) as u32;
+        let target = out.subarray(offset(a) as u32, offset(a) as u32 + len);
+        zipnn_wasm::wasm::decode_znw_records(
+            &js.subarray(start(a), start(b)),
+            at,
+            t[0] as u32,
+            &target,
+        )
+    };
+    for (a, b) in [(0, 3), (3, 4), (4, n)] {
+        run(a, b, offset(a)).unwrap();
+    }
+    assert!(out.to_vec() == data);
+    // A wrong offset fails the seeded checksum; a bad offset value is refused.
+    assert_eq!(code(&run(3, 4, offset(2)).unwrap_err()), "ZNN_CORRUPT");
+    for bad in [-1.0, 0.5, f64::NAN, 1e300] {
+        assert_eq!(code(&run(3, 4, bad).unwrap_err()), "ZNN_INVALID_INPUT");
+    }
+    // A flipped bit inside a run.
+    let mut flipped = packed.clone();
+    flipped[(start(5) + 100) as usize] ^= 8;
+    let fj = js_sys::Uint8Array::from(&flipped[..]);
+    let target = out.subarray(offset(4) as u32, offset(6) as u32);
+    let e = zipnn_wasm::wasm::decode_znw_records(
+        &fj.subarray(start(4), start(6)),
+        offset(4),
+        t[0] as u32,
+        &target,
+    );
+    assert_eq!(code(&e.unwrap_err()), "ZNN_CORRUPT");
+    // The table refuses what decompress refuses.
+    assert_eq!(
+        code(&zipnn_wasm::wasm::znw_chunk_table(&js, Some(1000.0)).unwrap_err()),
+        "ZNN_TOO_LARGE"
+    );
+    let cut = js.subarray(0, packed.len() as u32 - 1);
+    assert_eq!(
+        code(&zipnn_wasm::wasm::znw_chunk_table(&cut, None).unwrap_err()),
+        "ZNN_TRUNCATED"
+    );
+    let base: Vec<u8> = data.iter().map(|b| b ^ 1).collect();
+    let delta = znw::compress_delta(&data, &base, &opts, &mut |_| {}).unwrap();
+    let dj = js_sys::Uint8Array::from(&delta[..]);
+    assert_eq!(
+        code(&zipnn_wasm::wasm::znw_chunk_table(&dj, None).unwrap_err()),
+        "ZNN_UNSUPPORTED"
+    );
+}

@@ -387,6 +387,80 @@ fn decompress_into_js(
     Ok(len)
 }
 
+// Parallel decoding (pkg's worker pool): the calling thread reads the chunk table once, each
+// worker decodes runs of whole records into its part of one shared output.
+
+/// The chunk table of a `.znw` file: `[max_chunk, n, start_0, offset_0, …, start_n,
+/// offset_n]`, where `start_i` is where record `i` begins in the file and `offset_i` where its
+/// bytes go; entry `n` is the end record and the decoded size. Delta files are refused as by
+/// `decompress` (no base).
+#[wasm_bindgen(js_name = znwChunkTable)]
+pub fn znw_chunk_table(
+    data: &js_sys::Uint8Array,
+    max_output: Option<f64>,
+) -> Result<js_sys::Float64Array, JsValue> {
+    chunk_table(data, &limits(max_output)).map_err(|e| js_error(&e))
+}
+
+fn chunk_table(data: &js_sys::Uint8Array, limits: &Limits) -> Result<js_sys::Float64Array, Error> {
+    let mut src = JsSource::new(data);
+    let (header, chunks) = znw::index_source(&mut src, limits)?;
+    znw::check_base(&header, None)?;
+    let n = chunks.len();
+    let mut t: Vec<f64> = Vec::new();
+    t.try_reserve_exact(2 * n + 4)
+        .map_err(|_| Error::TooLarge {
+            size: (2 * n + 4) as u64 * 8,
+            limit: 0,
+        })?;
+    t.extend([header.max_chunk as f64, n as f64]);
+    for c in &chunks {
+        t.extend([
+            (c.body_offset - znw::chunk::HEAD_LEN) as f64,
+            c.offset as f64,
+        ]);
+    }
+    // The index checked that the end record ends the input.
+    let end = src.size - znw::chunk::END_LEN;
+    t.extend([end as f64, znw_total(&chunks) as f64]);
+    Ok(js_sys::Float64Array::from(&t[..]))
+}
+
+/// Decodes `records`, a run of whole chunk records cut from a `.znw` file at the starts
+/// `znwChunkTable` gives, whose first chunk decodes at `offset`, into `target`, which must be
+/// their exact decoded length (a view of a `SharedArrayBuffer` shared by the workers). Every
+/// chunk's checksums are verified as in `decompress`.
+#[wasm_bindgen(js_name = decodeZnwRecords)]
+pub fn decode_znw_records(
+    records: &js_sys::Uint8Array,
+    offset: f64,
+    max_chunk: u32,
+    target: &js_sys::Uint8Array,
+) -> Result<(), JsValue> {
+    decode_records(records, offset, max_chunk, target).map_err(|e| js_error(&e))
+}
+
+fn decode_records(
+    records: &js_sys::Uint8Array,
+    offset: f64,
+    max_chunk: u32,
+    target: &js_sys::Uint8Array,
+) -> Result<(), Error> {
+    if !(offset >= 0.0 && offset <= 9007199254740991.0 && offset.fract() == 0.0) {
+        return Err(Error::InvalidInput(alloc::format!(
+            "bad decoded offset {offset}"
+        )));
+    }
+    let base = offset as u64;
+    let mut src = JsSource::new(records);
+    let chunks = znw::index_records(&mut src, base, target.length() as u64, max_chunk)?;
+    znw::decode_source(&mut src, &chunks, |at, bytes| {
+        let a = (at - base) as u32;
+        target.subarray(a, a + bytes.len() as u32).copy_from(bytes);
+        Ok(())
+    })
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ReportJs<'a> {

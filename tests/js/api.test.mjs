@@ -18,7 +18,11 @@ import {
   InvalidInputError,
   InternalError,
   TooLargeError,
+  __internal,
 } from 'zipnn-wasm';
+import { execFileSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import {
   weights,
   chunkedStream,
@@ -113,6 +117,38 @@ describe('whole-buffer round trips', () => {
   test('init is idempotent and concurrent calls share it', async () => {
     await Promise.all([init(), init(), compress(new Uint8Array(10))]);
     await init();
+    assert.equal(__internal.stats.wasm, 'simd', 'node 20 runs the SIMD build');
+  });
+});
+
+describe('the build without SIMD', () => {
+  // A fresh process whose WebAssembly.validate refuses everything (as a host without wasm SIMD
+  // refuses the package's probe) imports the package by name and works on the real model.
+  test('is loaded where SIMD is not, and gives the same bytes', () => {
+    const script = `
+      WebAssembly.validate = () => false;
+      const fs = await import('node:fs');
+      const { createHash } = await import('node:crypto');
+      const z = await import('zipnn-wasm');
+      const hex = (b) => createHash('sha256').update(b).digest('hex');
+      const model = fs.readFileSync(process.env.MODEL);
+      const packed = await z.compress(model, { dtype: 'bf16' });
+      const cli = await z.decompress(fs.readFileSync(process.env.ZNW));
+      const back = await z.decompress(packed);
+      const zn = await z.decompress(await z.compress(model.subarray(0, 1 << 20), { format: 'zipnn', dtype: 'bf16' }));
+      let code = null;
+      const bad = packed.slice();
+      bad[bad.length >> 1] ^= 4;
+      try { await z.decompress(bad); } catch (e) { code = e.code; }
+      console.log(JSON.stringify({ wasm: z.__internal.stats.wasm, cli: hex(cli), back: hex(back), zn: hex(zn), small: hex(model.subarray(0, 1 << 20)), code }));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: path.dirname(fileURLToPath(import.meta.url)),
+      env: { ...process.env, MODEL: modelPath('minilm.bf16.safetensors'), ZNW: fixturePath('minilm.bf16.safetensors.znw') },
+      encoding: 'utf8',
+    });
+    const r = JSON.parse(out.trim().split('\n').at(-1));
+    const want = sha256(model);
+    assert.deepEqual(r, { wasm: 'nosimd', cli: want, back: want, zn: r.small, small: r.small, code: 'ZNN_CORRUPT' });
   });
 });
 

@@ -73,8 +73,43 @@ window.runRoundTrip = async () => {
     code,
   };
 };
+// decompress(..., { threads }) of a fetched file: the pool when the page is cross-origin
+// isolated, in-thread otherwise. WebCrypto does not read shared memory: the digest takes a copy.
+window.runPool = async (url, threads, corrupt) => {
+  const packed = new Uint8Array(await (await fetch(url)).arrayBuffer());
+  const jobs = __internal.stats.poolJobs;
+  let code = null;
+  if (corrupt) {
+    const bad = packed.slice();
+    bad[bad.length >> 1] ^= 0x10;
+    try { await decompress(bad, { threads }); code = 'resolved'; } catch (e) { code = e instanceof CorruptError ? e.code : 'wrong class ' + e.name; }
+  }
+  const t0 = performance.now();
+  const out = await decompress(packed, { threads });
+  const ms = performance.now() - t0;
+  const shared = typeof SharedArrayBuffer === 'function' && out.buffer instanceof SharedArrayBuffer;
+  const t1 = performance.now();
+  const copy = shared ? out.slice() : out;
+  const copyMs = performance.now() - t1;
+  return { sha: await hex(copy), bytes: out.length, ms, copyMs, shared, code, isolated: globalThis.crossOriginIsolated, poolJobs: __internal.stats.poolJobs - jobs };
+};
+// Best of some decodes with threads 1 and N, alternating (logged by the test, not asserted).
+window.timePool = async (url, threads, rounds) => {
+  const packed = new Uint8Array(await (await fetch(url)).arrayBuffer());
+  const best = [Infinity, Infinity];
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, t] of [[0, 1], [1, threads]]) {
+      const t0 = performance.now();
+      await decompress(packed, { threads: t });
+      best[i] = Math.min(best[i], performance.now() - t0);
+    }
+  }
+  return best;
+};
 window.ready = true;
 </script>`;
+
+const ISOLATION = { 'cross-origin-opener-policy': 'same-origin', 'cross-origin-embedder-policy': 'require-corp' };
 
 let server;
 let context;
@@ -98,6 +133,16 @@ before(async () => {
         });
         res.end(PAGE);
       },
+      // Cross-origin isolated (COOP + COEP, also on the scripts below): shared memory, the pool.
+      '/isolated.html': (req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', ...ISOLATION });
+        res.end(PAGE);
+      },
+      // The same page in a "browser without wasm SIMD": the package must load its plain build.
+      '/no-simd.html': (req, res) => {
+        res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+        res.end(PAGE.replace('<script type="importmap">', '<script>WebAssembly.validate = () => false;</script>\n<script type="importmap">'));
+      },
       '/favicon.ico': (req, res) => {
         res.writeHead(204);
         res.end();
@@ -106,7 +151,14 @@ before(async () => {
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': fs.statSync(fixturePath('minilm.bf16.safetensors.znw')).size });
         fs.createReadStream(fixturePath('minilm.bf16.safetensors.znw')).pipe(res);
       },
+      '/fixtures/model-fp32.znw': (req, res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': fs.statSync(fixturePath('minilm.fp32.safetensors.znw')).size });
+        fs.createReadStream(fixturePath('minilm.fp32.safetensors.znw')).pipe(res);
+      },
     },
+    // A worker of an isolated page must be served with COEP too (else it does not load); the
+    // plain pages are not isolated whatever their scripts say.
+    headers: () => ({ 'cross-origin-embedder-policy': 'require-corp' }),
   });
   userDataDir = fs.mkdtempSync(path.join(env.work, 'chromium-profile-'));
   context = await chromium.launchPersistentContext(userDataDir, {
@@ -191,6 +243,24 @@ describe('headless Chromium', () => {
     }
   });
 
+  test('without wasm SIMD the plain build is fetched and decodes the same bytes', async () => {
+    const plain = await context.newPage();
+    try {
+      await plain.goto(server.origin + '/no-simd.html');
+      await plain.waitForFunction(() => window.ready === true, null, { timeout: 15000 });
+      const r = await plain.evaluate((url) => window.runFetchModel(url), '/fixtures/model.znw');
+      assert.equal(r.sha, sha256(readFile(modelPath('minilm.bf16.safetensors'))));
+      assert.equal(r.workerJobs, 1, 'the decode worker runs the plain build too');
+      assert.equal(await plain.evaluate(() => import('zipnn-wasm').then((z) => z.__internal.stats.wasm)), 'nosimd');
+      const rt = await plain.evaluate(() => window.runRoundTrip());
+      assert.deepEqual(rt, { same: [true, true, true, true], code: 'ZNN_CORRUPT' });
+      const plainWasm = requests.filter((q) => q.url().endsWith('/dist/zipnn_wasm_nosimd_bg.wasm'));
+      assert.equal(plainWasm.length, 1, 'the plain build fetched once');
+    } finally {
+      await plain.close();
+    }
+  });
+
   test('ZnnDecompressionStream on a fetch body', async () => {
     const r = await page.evaluate((url) => window.runStream(url), '/fixtures/model.znw');
     assert.equal(r.sha, sha256(readFile(modelPath('minilm.bf16.safetensors'))));
@@ -200,6 +270,41 @@ describe('headless Chromium', () => {
     const r = await page.evaluate(() => window.runRoundTrip());
     assert.deepEqual(r.same, [true, true, true, true]);
     assert.equal(r.code, 'ZNN_CORRUPT');
+  });
+
+  test('decompress({ threads: 2 }) in a page that is not cross-origin isolated: in-thread', async () => {
+    const r = await page.evaluate((url) => window.runPool(url, 2), '/fixtures/model.znw');
+    assert.equal(r.isolated, false);
+    assert.equal(r.poolJobs, 0);
+    assert.equal(r.shared, false);
+    assert.equal(r.sha, sha256(readFile(modelPath('minilm.bf16.safetensors'))));
+  });
+
+  test('decompress({ threads: 2 }) in a cross-origin isolated page: the worker pool', async () => {
+    const iso = await context.newPage();
+    iso.on('console', (m) => consoleMessages.push(`${m.type()}: ${m.text()}`));
+    iso.on('pageerror', (e) => consoleMessages.push(`pageerror: ${e.message}`));
+    try {
+      await iso.goto(server.origin + '/isolated.html');
+      await iso.waitForFunction(() => window.ready === true, null, { timeout: 15000 });
+      for (const [url, k] of [['/fixtures/model.znw', 'bf16'], ['/fixtures/model-fp32.znw', 'fp32']]) {
+        const want = sha256(readFile(modelPath(`minilm.${k}.safetensors`)));
+        // The first call starts the workers; then a corrupt chunk, then the pool again.
+        for (const [threads, corrupt] of [[2, false], [2, true], ['auto', false]]) {
+          const r = await iso.evaluate(([u, t, c]) => window.runPool(u, t, c), [url, threads, corrupt]);
+          assert.equal(r.isolated, true);
+          assert.equal(r.poolJobs, corrupt ? 2 : 1, `${k} threads ${threads}`);
+          assert.equal(r.shared, true);
+          assert.equal(r.sha, want, `${k} threads ${threads}`);
+          if (corrupt) assert.equal(r.code, 'ZNN_CORRUPT');
+          console.log(`# chromium pool ${k} threads=${threads}: ${(r.bytes / 1e6).toFixed(1)} MB in ${r.ms.toFixed(0)} ms; a plain copy (.slice()) ${r.copyMs.toFixed(0)} ms`);
+        }
+        const [one, two] = await iso.evaluate(([u]) => window.timePool(u, 2, 5), [url]);
+        console.log(`# chromium ${k} decompress(), best of 5 alternating: threads 1 ${one.toFixed(0)} ms, threads 2 ${two.toFixed(0)} ms (${(one / two).toFixed(2)}×)`);
+      }
+    } finally {
+      await iso.close();
+    }
   });
 
   test('no console errors or warnings', () => {

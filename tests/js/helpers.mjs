@@ -134,9 +134,9 @@ const MIME = {
 /**
  * A local HTTP server on 127.0.0.1 (free port). `routes` maps a path to a handler
  * `(req, res) => void`; other paths are served as files from `root` (if given) with the right MIME
- * type. Tracks its sockets so close() ends everything at once.
+ * type and `headers(url)`'s extra headers. Tracks its sockets so close() ends everything at once.
  */
-export async function startServer({ routes = {}, root } = {}) {
+export async function startServer({ routes = {}, root, headers } = {}) {
   const sockets = new Set();
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
@@ -149,6 +149,7 @@ export async function startServer({ routes = {}, root } = {}) {
           'content-type': MIME[path.extname(file)] ?? 'application/octet-stream',
           'content-length': fs.statSync(file).size,
           'cache-control': 'no-store',
+          ...headers?.(url),
         });
         return fs.createReadStream(file).pipe(res);
       }

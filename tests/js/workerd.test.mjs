@@ -38,6 +38,11 @@ export default {
         const buf = await fetchModel(origin + '/model.znw', { onTensor: () => tensors++ });
         return new Response(buf, { headers: { 'x-tensors': String(tensors) } });
       }
+      case '/threads': {
+        // No workers in workerd: threads falls back to one thread, without an error.
+        const packed = new Uint8Array(await (await fetch(origin + '/model.znw')).arrayBuffer());
+        return new Response(await decompress(packed, { threads: 2 }));
+      }
       case '/compress':
         return new Response(request.body.pipeThrough(new ZnnCompressionStream({ dtype: url.searchParams.get('dtype') ?? 'bf16' })));
       case '/errors': {
@@ -162,6 +167,12 @@ describe('workerd', () => {
     assert.equal(res.status, 200, workerdLog);
     assert.equal(sha256(new Uint8Array(await res.arrayBuffer())), sha256(model));
     assert.ok(Number(res.headers.get('x-tensors')) > 50);
+  });
+
+  test('decompress({ threads: 2 }) decodes in-thread', async () => {
+    const res = await fetch(`${base}/threads`);
+    assert.equal(res.status, 200, workerdLog);
+    assert.equal(sha256(new Uint8Array(await res.arrayBuffer())), sha256(model));
   });
 
   test('ZnnCompressionStream on a request body', async () => {

@@ -610,6 +610,60 @@ pub fn index_source<S: Source + ?Sized>(
     }
 }
 
+/// Indexes a run of whole chunk records cut out of a file (what one worker of a parallel
+/// decoder is given, from the [`index`] of the whole file): every record must be a chunk, the
+/// first decodes at `offset`, and together they must decode to exactly `len` bytes.
+/// `max_chunk` is the file header's. Reads only the record heads.
+pub fn index_records<S: Source + ?Sized>(
+    src: &mut S,
+    offset: u64,
+    len: u64,
+    max_chunk: u32,
+) -> Result<Vec<ChunkInfo>, Error> {
+    if max_chunk == 0 || max_chunk > header::MAX_CHUNK {
+        return Err(Error::InvalidInput(alloc::format!(
+            "max_chunk {max_chunk} out of range"
+        )));
+    }
+    let end = offset
+        .checked_add(len)
+        .ok_or_else(|| Error::InvalidInput("offset + length overflows".into()))?;
+    let wrong_len = |n: u64| {
+        Error::InvalidInput(alloc::format!(
+            "the records decode to {n} bytes or more, not {len}"
+        ))
+    };
+    let size = src.size();
+    let (mut chunks, mut pos, mut at) = (Vec::new(), 0usize, offset);
+    while pos < size {
+        let rec = src.read(pos, (size - pos).min(chunk::HEAD_LEN))?;
+        if rec[0] != chunk::CHUNK_TAG {
+            return Err(Error::corrupt("not a chunk record"));
+        }
+        let Record::Chunk(head) = Record::parse(rec, max_chunk)? else {
+            return Err(Error::corrupt("not a chunk record"));
+        };
+        let body_offset = pos + chunk::HEAD_LEN;
+        pos = body_offset
+            .checked_add(head.body_len as usize)
+            .filter(|&e| e <= size)
+            .ok_or(Error::Truncated)?;
+        chunks.push(ChunkInfo {
+            head,
+            body_offset,
+            offset: at,
+        });
+        at = match at.checked_add(head.raw_len as u64) {
+            Some(a) if a <= end => a,
+            _ => return Err(wrong_len((at - offset).saturating_add(head.raw_len as u64))),
+        };
+    }
+    if at != end {
+        return Err(wrong_len(at - offset));
+    }
+    Ok(chunks)
+}
+
 /// Decompresses a whole `.znw` file held in memory.
 pub fn decompress(data: &[u8], limits: &Limits, threads: usize) -> Result<Vec<u8>, Error> {
     decompress_with_base(data, None, limits, threads)

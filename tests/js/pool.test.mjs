@@ -1,0 +1,168 @@
+// decompress(..., { threads }) in node: the worker pool (worker_threads) decodes runs of chunks
+// into one SharedArrayBuffer; the fallbacks decode in-thread. Real models compressed by the
+// native CLI, byte-exact against the originals.
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { compress, decompress, decompressInto, CorruptError, InvalidInputError, TruncatedError, __internal } from 'zipnn-wasm';
+import { readFile, modelPath, fixturePath, equalBytes, weights } from './helpers.mjs';
+
+const { stats } = __internal;
+const MODELS = ['bf16', 'fp32'].map((k) => ({
+  k,
+  orig: readFile(modelPath(`minilm.${k}.safetensors`)),
+  packed: readFile(fixturePath(`minilm.${k}.safetensors.znw`)),
+}));
+const [bf16] = MODELS;
+
+/** Runs `f`; returns its result and how many pool jobs and runs it started. */
+async function counted(f) {
+  const [jobs, runs] = [stats.poolJobs, stats.poolRuns];
+  const out = await f();
+  return { out, jobs: stats.poolJobs - jobs, runs: stats.poolRuns - runs };
+}
+
+/** What `p` rejected with, or a failure if it resolved. */
+async function rejection(p) {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  assert.fail('resolved');
+}
+
+describe('worker pool (node)', () => {
+  for (const { k, orig, packed } of MODELS) {
+    test(`minilm ${k}: threads 2 and 'auto' decode exactly, into shared memory`, async () => {
+      for (const threads of [2, 'auto', 3]) {
+        const { out, jobs, runs } = await counted(() => decompress(packed, { threads }));
+        assert.ok(equalBytes(out, orig), `threads ${threads}`);
+        assert.equal(jobs, 1, 'decoded by the pool');
+        assert.ok(runs >= 2, `runs: ${runs}`);
+        assert.ok(out.buffer instanceof SharedArrayBuffer);
+        assert.equal(out.length, out.buffer.byteLength);
+      }
+    });
+  }
+
+  test('decompressInto a shared target uses the pool; a plain target decodes in-thread', async () => {
+    const { orig, packed } = bf16;
+    const sab = new SharedArrayBuffer(orig.length + 10);
+    const target = new Uint8Array(sab, 7, orig.length);
+    for (let round = 0; round < 2; round++) {
+      target.fill(0xaa);
+      const r = await counted(() => decompressInto(packed, target, { threads: 2 }));
+      assert.equal(r.out, orig.length);
+      assert.equal(r.jobs, 1);
+      assert.ok(equalBytes(target, orig));
+      assert.deepEqual([...new Uint8Array(sab, 0, 7), ...new Uint8Array(sab, 7 + orig.length)], Array(10).fill(0), 'nothing outside the view');
+    }
+    const plain = new Uint8Array(orig.length);
+    const r = await counted(() => decompressInto(packed, plain, { threads: 2 }));
+    assert.equal(r.jobs, 0);
+    assert.ok(equalBytes(plain, orig));
+    // The wrong size: the same typed error as in-thread.
+    for (const len of [orig.length - 2, orig.length + 2]) {
+      const want = await rejection(decompressInto(packed, new Uint8Array(len)));
+      const e = await rejection(decompressInto(packed, new Uint8Array(new SharedArrayBuffer(len)), { threads: 2 }));
+      assert.ok(['ZNN_TOO_LARGE', 'ZNN_INVALID_INPUT'].includes(e.code), String(e));
+      assert.equal(e.constructor, want.constructor);
+      assert.equal(e.message, want.message);
+    }
+  });
+
+  test('a corrupt chunk in the middle: the in-thread error, then the pool still decodes', async () => {
+    const { orig, packed } = bf16;
+    const bad = packed.slice();
+    bad[bad.length >> 1] ^= 0x10;
+    const inThread = await rejection(decompress(bad));
+    const r = await counted(() => rejection(decompress(bad, { threads: 2 })));
+    assert.equal(r.jobs, 1, 'the pool decoded it');
+    assert.ok(r.out instanceof CorruptError, String(r.out));
+    assert.equal(r.out.code, 'ZNN_CORRUPT');
+    assert.equal(r.out.message, inThread.message);
+    const again = await counted(() => decompress(packed, { threads: 2 }));
+    assert.equal(again.jobs, 1);
+    assert.ok(equalBytes(again.out, orig));
+    // A bad record head is found by the table, before any worker runs.
+    const cut = await counted(() => rejection(decompress(packed.subarray(0, packed.length - 100), { threads: 2 })));
+    assert.ok(cut.out instanceof TruncatedError, String(cut.out));
+    assert.equal(cut.runs, 0);
+  });
+
+  test('concurrent calls share the pool', async () => {
+    const outs = await Promise.all(MODELS.flatMap((m) => [decompress(m.packed, { threads: 2 }), decompress(m.packed, { threads: 2 })]));
+    outs.forEach((o, i) => assert.ok(equalBytes(o, MODELS[i >> 1].orig), `call ${i}`));
+  });
+
+  test('a worker that dies mid-decode: InternalError, then a new worker takes its place', async () => {
+    const { orig, packed } = MODELS[1]; // fp32: the longest decode
+    await decompress(packed, { threads: 2 });
+    const [victim] = __internal.poolWorkers;
+    const p = decompress(packed, { threads: 2 });
+    setTimeout(() => victim.port.terminate(), 2);
+    const e = await rejection(p);
+    assert.equal(e.code, 'ZNN_INTERNAL', String(e));
+    assert.ok(!__internal.poolWorkers.includes(victim));
+    const again = await counted(() => decompress(packed, { threads: 2 }));
+    assert.equal(again.jobs, 1);
+    assert.ok(equalBytes(again.out, orig));
+  });
+
+  test('abort: an aborted signal rejects with its reason; the pool goes on', async () => {
+    const { orig, packed } = bf16;
+    const ac = new AbortController();
+    ac.abort();
+    assert.equal((await rejection(decompress(packed, { threads: 2, signal: ac.signal }))).name, 'AbortError');
+    const ac2 = new AbortController();
+    const p = decompress(packed, { threads: 2, signal: ac2.signal });
+    setTimeout(() => ac2.abort(), 5);
+    assert.equal((await rejection(p)).name, 'AbortError');
+    assert.ok(equalBytes(await decompress(packed, { threads: 2 }), orig));
+  });
+
+  test('fallbacks decode in-thread: small input, ZipNN format, threads 1', async () => {
+    const small = weights(500_000, 'bf16');
+    const packedSmall = await compress(small, { dtype: 'bf16' });
+    let r = await counted(() => decompress(packedSmall, { threads: 2 }));
+    assert.equal(r.jobs, 0);
+    assert.ok(equalBytes(r.out, small));
+    assert.ok(!(r.out.buffer instanceof SharedArrayBuffer));
+    const zn = await compress(bf16.orig, { dtype: 'bf16', format: 'zipnn' });
+    r = await counted(() => decompress(zn, { threads: 2 }));
+    assert.equal(r.jobs, 0);
+    assert.ok(equalBytes(r.out, bf16.orig));
+    r = await counted(() => decompress(bf16.packed, { threads: 1 }));
+    assert.equal(r.jobs, 0);
+    assert.ok(equalBytes(r.out, bf16.orig));
+  });
+
+  test('any cut into runs decodes exactly (one chunk per run, many workers, no queue)', async () => {
+    const t = __internal.poolTuning;
+    const saved = { ...t };
+    try {
+      for (const [k, v] of Object.entries({ minBytes: 0, runMin: 1, runMax: 300 * 1024, queue: 1 })) t[k] = v;
+      const small = weights(1_500_000, 'fp32'); // 6 MB: 23 chunks of 256 KiB
+      const packedSmall = await compress(small, { dtype: 'fp32' });
+      for (const threads of [2, 5]) {
+        const r = await counted(() => decompress(packedSmall, { threads }));
+        assert.equal(r.jobs, 1);
+        assert.equal(r.runs, 23, `threads ${threads}`);
+        assert.ok(equalBytes(r.out, small));
+      }
+      t.runMax = 600 * 1024; // two chunks a run, the last alone
+      const r = await counted(() => decompress(packedSmall, { threads: 2 }));
+      assert.equal(r.runs, 12);
+      assert.ok(equalBytes(r.out, small));
+    } finally {
+      Object.assign(t, saved);
+    }
+  });
+
+  test('threads must be a positive integer or auto', async () => {
+    for (const threads of [0, -1, 1.5, 'x', NaN, {}]) {
+      const e = await rejection(decompress(bf16.packed, { threads }));
+      assert.ok(e instanceof InvalidInputError, `${String(threads)}: ${e}`);
+    }
+  });
+});
