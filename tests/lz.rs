@@ -188,3 +188,47 @@ fn best_cuts_pieces_around_copies() {
     assert_eq!(znw::index(&fast, &Limits::default()).unwrap().1.len(), 1);
     decode_all_ways(&fast, &data);
 }
+
+/// An LZ block may hold only modes 0–4 (FORMAT.md §3.5). A literal block in a context mode,
+/// which decodes fine on its own, must be refused there, as a decoder written from the format
+/// would refuse it.
+#[test]
+fn context_modes_inside_lz_are_refused() {
+    use zipnn_wasm::entropy::{block, context};
+    // Skewed bytes with some structure, so that the history coder accepts them.
+    let lits: Vec<u8> = (0..4096u32)
+        .map(|i| (120 + (i * 2654435761 >> 29) % 5 + (i / 512) % 3) as u8)
+        .collect();
+    let mut p = Vec::new();
+    context::encode_history(&lits, 0, &mut p).expect("the history coder takes these bytes");
+    let mut hist = vec![context::HISTORY];
+    hist.extend_from_slice(&(p.len() as u32).to_le_bytes());
+    hist.extend_from_slice(&p);
+    // On its own the block decodes.
+    let mut out = vec![0u8; lits.len()];
+    assert_eq!(block::decode(&hist, &mut out).unwrap(), hist.len());
+    assert_eq!(out, lits);
+    // As the literals of an LZ block with no sequences: nseq 0, nlit 4096 (LEB128), the
+    // literals, then three empty raw streams.
+    let mut payload = vec![0x00, 0x80, 0x20];
+    payload.extend_from_slice(&hist);
+    payload.extend_from_slice(&[0, block::RAW, 0, block::RAW, 0, block::RAW]);
+    let mut lz = vec![block::LZ];
+    lz.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    lz.extend_from_slice(&payload);
+    let err = block::decode(&lz, &mut out).unwrap_err();
+    assert!(
+        format!("{err}").contains("not allowed inside an LZ block"),
+        "{err}"
+    );
+    // The same LZ block with the literals raw decodes: only the nested mode was wrong.
+    let mut payload = vec![0x00, 0x80, 0x20, block::RAW];
+    payload.extend_from_slice(&lits);
+    payload.extend_from_slice(&[0, block::RAW, 0, block::RAW, 0, block::RAW]);
+    let mut lz = vec![block::LZ];
+    lz.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    lz.extend_from_slice(&payload);
+    out.fill(0);
+    assert_eq!(block::decode(&lz, &mut out).unwrap(), lz.len());
+    assert_eq!(out, lits);
+}

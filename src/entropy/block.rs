@@ -206,19 +206,21 @@ fn push_raw(src: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(src);
 }
 
+/// [`decode`] for the blocks inside an LZ block: modes 0–4 only (FORMAT.md §3.5), as
+/// [`encode`] writes them. No LZ inside LZ (no recursion on hostile input), and no context
+/// modes, which a second decoder following the format would not accept there either.
+pub fn decode_nested(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> {
+    if src.first().is_some_and(|&m| m > SPARSE) {
+        return Err(EntropyError::Corrupt(
+            "block mode not allowed inside an LZ block",
+        ));
+    }
+    decode(src, dst)
+}
+
 /// Decodes one block from the front of `src` into `dst` (whose length is the decoded length);
 /// returns the number of bytes of `src` consumed.
 pub fn decode(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> {
-    decode_mode(src, dst, true)
-}
-
-/// [`decode`] for the blocks inside an LZ block, which may not be LZ blocks themselves (no
-/// recursion on hostile input).
-pub fn decode_nested(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> {
-    decode_mode(src, dst, false)
-}
-
-fn decode_mode(src: &[u8], dst: &mut [u8], allow_lz: bool) -> Result<usize, EntropyError> {
     let (&mode, rest) = src.split_first().ok_or(EntropyError::Truncated)?;
     match mode {
         RAW => {
@@ -231,7 +233,7 @@ fn decode_mode(src: &[u8], dst: &mut [u8], allow_lz: bool) -> Result<usize, Entr
             dst.fill(b);
             Ok(2)
         }
-        HUF4 | FSE | SPARSE | LZ if mode != LZ || allow_lz => {
+        HUF4 | FSE | SPARSE | LZ => {
             let len = rest.get(..4).ok_or(EntropyError::Truncated)?;
             let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
             let payload = rest[4..].get(..len).ok_or(EntropyError::Truncated)?;
