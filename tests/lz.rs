@@ -197,7 +197,7 @@ fn context_modes_inside_lz_are_refused() {
     use zipnn_wasm::entropy::{block, context};
     // Skewed bytes with some structure, so that the history coder accepts them.
     let lits: Vec<u8> = (0..4096u32)
-        .map(|i| (120 + (i * 2654435761 >> 29) % 5 + (i / 512) % 3) as u8)
+        .map(|i| (120 + (i.wrapping_mul(2654435761) >> 29) % 5 + (i / 512) % 3) as u8)
         .collect();
     let mut p = Vec::new();
     context::encode_history(&lits, 0, &mut p).expect("the history coder takes these bytes");
