@@ -2,6 +2,9 @@
 //! silero VAD) take block mode 5 and the plain-groups chunk flag, decode through every reader,
 //! and a flag where it may not be is rejected.
 
+mod common;
+
+use common::{f32_weights, Rng};
 use zipnn_wasm::format::znw::{self, DTypeChoice, Options};
 use zipnn_wasm::stream::{Decoder, VecSink};
 use zipnn_wasm::{DType, Limits};
@@ -93,15 +96,7 @@ fn stft_basis_uses_plain_groups_and_lz() {
 #[test]
 fn repeated_tensors_in_every_dtype() {
     // A block of noise stored three times: every dtype finds the copies.
-    let mut x = 0x9E37_79B9_7F4A_7C15u64;
-    let mut data: Vec<u8> = (0..40_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let mut data = Rng(0x9E37_79B9_7F4A_7C15).bytes(40_000);
     data.extend_from_within(..);
     data.extend_from_within(..40_000);
     for dtype in DType::ALL {
@@ -132,15 +127,7 @@ fn plain_flag_where_it_may_not_be_is_rejected() {
 /// among LSTM weights); the default encoder leaves it (1/64 at least).
 #[test]
 fn best_finds_rarer_copies() {
-    let mut x = 0x1234_5678_9ABC_DEF1u64;
-    let mut data: Vec<u8> = (0..(256 << 10) - 4096)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let mut data = Rng(0x1234_5678_9ABC_DEF1).bytes((256 << 10) - 4096);
     data.extend_from_within(100_000..100_000 + 4096);
     let best = znw::compress(&data, &opts(DType::F32, true)).unwrap();
     let fast = znw::compress(&data, &opts(DType::F32, false)).unwrap();
@@ -159,23 +146,13 @@ fn best_finds_rarer_copies() {
 /// a chunk of their own, the rest keeps its chunks); the default encoder does not.
 #[test]
 fn best_cuts_pieces_around_copies() {
-    let mut x = 0x0F1E_2D3C_4B5A_6978u64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
-    // Gaussian-like float32 weights (sum of uniforms), then a 4 KiB vector stored twice.
-    let weight = |r: u64| {
-        let u = (r & 0xFFFF) as f32 + (r >> 16 & 0xFFFF) as f32 + (r >> 32 & 0xFFFF) as f32;
-        ((u / 65536.0 - 1.5) * 0.05).to_le_bytes()
-    };
-    let mut data: Vec<u8> = (0..200_000).flat_map(|_| weight(next())).collect();
-    let vector: Vec<u8> = (0..1024).flat_map(|_| weight(next())).collect();
+    // Trained-like float32 weights, then a 4 KiB vector stored twice.
+    let mut rng = Rng(0x0F1E_2D3C_4B5A_6978);
+    let mut data = f32_weights(&mut rng, 200_000);
+    let vector = f32_weights(&mut rng, 1024);
     data.extend_from_slice(&vector);
     data.extend_from_slice(&vector);
-    data.extend((0..1000).flat_map(|_| weight(next())));
+    data.extend(f32_weights(&mut rng, 1000));
     let mut o = opts(DType::F32, true);
     o.chunk_size = 1 << 20;
     let best = znw::compress(&data, &o).unwrap();

@@ -98,6 +98,7 @@ pub fn merge_plain(groups: &[&[u8]], dst: &mut [u8]) {
     debug_assert!(groups.iter().all(|g| g.len() * w == dst.len()));
     // Whole-element writes from zipped groups (the shape LLVM vectorises, as in merge_32).
     match groups {
+        [a] => dst.copy_from_slice(a),
         [a, b] => {
             for ((x, &a), &b) in dst.chunks_exact_mut(2).zip(*a).zip(*b) {
                 x.copy_from_slice(&[a, b]);

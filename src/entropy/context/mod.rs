@@ -26,8 +26,8 @@
 
 use super::bit_io::{refill_marked, BackwardReader, BitWriter};
 use super::fse::{
-    cost_q24, normalize, read_ncount, read_varint, split_streams, spread_symbols, write_ncount,
-    write_varint, EncodeTable, NormCounts, MAX_TABLE_LOG, MIN_TABLE_LOG,
+    cost_q24, insert_sizes, normalize, read_ncount, read_streams, spread_symbols, write_ncount,
+    EncodeTable, NormCounts, MAX_TABLE_LOG, MIN_TABLE_LOG,
 };
 use super::EntropyError;
 use alloc::boxed::Box;
@@ -259,12 +259,7 @@ struct Open<'a> {
 }
 
 fn open_streams(src: &[u8], n: usize) -> Result<Open<'_>, EntropyError> {
-    let mut p = 0;
-    let l1 = read_varint(src, &mut p)?;
-    let l2 = read_varint(src, &mut p)?;
-    let l3 = read_varint(src, &mut p)?;
-    let body = src.get(p..).unwrap_or(&[]);
-    let (streams, start) = split_streams(body, [l1, l2, l3])?;
+    let (body, streams, start) = read_streams(src)?;
     let seg = n.div_ceil(4);
     if 3 * seg > n || n == 0 {
         return Err(EntropyError::Corrupt("block too small for four streams"));
@@ -496,11 +491,7 @@ fn encode_streams(syms: &[u8], ctxs: &[u8], count: usize, out: &mut Vec<u8>) -> 
             sizes[k] = out.len() - before;
         }
     }
-    let mut jump = Vec::with_capacity(15);
-    for &s in &sizes {
-        write_varint(s as u32, &mut jump);
-    }
-    out.splice(sizes_at..sizes_at, jump);
+    insert_sizes(out, sizes_at, sizes);
     Some(())
 }
 

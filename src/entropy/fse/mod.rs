@@ -42,7 +42,7 @@
 //! catches corruption. Reads never go past the start of a stream in a valid block.
 
 use super::bit_io::{refill_marked, BackwardReader, BitWriter, ForwardReader};
-use super::EntropyError;
+use super::{varint, EntropyError};
 use alloc::boxed::Box;
 use alloc::vec::Vec;
 
@@ -596,28 +596,34 @@ pub fn estimate_bits(counts: &[u32; 256]) -> Option<u64> {
     choose_table(counts, total).map(|(_, bits)| bits)
 }
 
-pub(crate) fn write_varint(mut v: u32, out: &mut Vec<u8>) {
-    while v >= 0x80 {
-        out.push(v as u8 | 0x80);
-        v >>= 7;
+/// Puts the byte sizes of the first three of four streams, written from `out[at..]` on, in
+/// front of them (three LEB128 varints; the fourth stream takes the rest).
+pub(crate) fn insert_sizes(out: &mut Vec<u8>, at: usize, sizes: [usize; 3]) {
+    let mut jump = Vec::with_capacity(15);
+    for s in sizes {
+        varint::put(s, &mut jump);
     }
-    out.push(v as u8);
+    out.splice(at..at, jump);
 }
 
-pub(crate) fn read_varint(src: &[u8], pos: &mut usize) -> Result<usize, EntropyError> {
-    let mut v = 0u64;
-    for i in 0..5 {
-        let b = *src.get(*pos).ok_or(EntropyError::Truncated)?;
-        *pos += 1;
-        v |= ((b & 0x7f) as u64) << (7 * i);
-        if b & 0x80 == 0 {
-            return u32::try_from(v)
-                .map(|v| v as usize)
-                .map_err(|_| EntropyError::Corrupt("stream size too large"));
+/// Reads the three stream sizes at the front of `src` (each < 2^32) and splits the rest, the
+/// body, into the four streams: `(body, streams, where each starts in body)`.
+pub(crate) fn read_streams(src: &[u8]) -> Result<StreamsOf<'_>, EntropyError> {
+    let mut p = 0;
+    let mut sizes = [0usize; 3];
+    for s in &mut sizes {
+        *s = varint::get(src, &mut p)?;
+        if *s > u32::MAX as usize {
+            return Err(EntropyError::Corrupt("stream size too large"));
         }
     }
-    Err(EntropyError::Corrupt("stream size varint too long"))
+    let body = src.get(p..).unwrap_or(&[]);
+    let (streams, start) = split_streams(body, sizes)?;
+    Ok((body, streams, start))
 }
+
+/// What [`read_streams`] returns.
+pub(crate) type StreamsOf<'a> = (&'a [u8], [&'a [u8]; 4], [usize; 4]);
 
 /// Encodes one stream: start in state 0, encode back to front, flush the state.
 fn encode_stream(ct: &EncodeTable, src: &[u8], out: &mut Vec<u8>) {
@@ -665,11 +671,7 @@ pub fn compress(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
             sizes[k] = out.len() - before;
         }
     }
-    let mut jump = Vec::with_capacity(15);
-    for &s in &sizes {
-        write_varint(s as u32, &mut jump);
-    }
-    out.splice(sizes_at..sizes_at, jump);
+    insert_sizes(out, sizes_at, sizes);
     Some(out.len() - start)
 }
 
@@ -688,12 +690,7 @@ fn decompress_with_table(
     src: &[u8],
     dst: &mut [u8],
 ) -> Result<(), EntropyError> {
-    let mut p = 0;
-    let l1 = read_varint(src, &mut p)?;
-    let l2 = read_varint(src, &mut p)?;
-    let l3 = read_varint(src, &mut p)?;
-    let body = src.get(p..).unwrap_or(&[]);
-    let (streams, start) = split_streams(body, [l1, l2, l3])?;
+    let (body, streams, start) = read_streams(src)?;
 
     let n = dst.len();
     let seg = n.div_ceil(4);
@@ -996,7 +993,7 @@ mod tests {
         let mut p = 0;
         let mut sizes = [0usize; 3];
         for s in &mut sizes {
-            *s = read_varint(src, &mut p)?;
+            *s = crate::entropy::varint::get(src, &mut p)?;
         }
         let mut body = &src[p..];
         let seg = dst.len().div_ceil(4);

@@ -376,31 +376,11 @@ fn unsplit(h: &FrameHeader, parts: &[&[u8]], out: &mut [u8]) {
     match (h.dtype, moved) {
         (ZDType::BF16, true) => dtype::merge(DType::BF16, &heads[..2], body),
         (ZDType::F32, true) => dtype::merge(DType::F32, &heads[..4], body),
-        _ => interleave(&heads[..n], body),
+        _ => dtype::merge_plain(&heads[..n], body),
     }
     for (i, o) in rest.iter_mut().enumerate() {
         let i = whole + i;
         *o = parts[i % n][i / n];
-    }
-}
-
-/// `dst[i * n + b] = groups[b][i]` for `n` = 1, 2 or 4 groups, no bit moves (written as zips
-/// over whole elements so that it vectorises).
-fn interleave(groups: &[&[u8]], dst: &mut [u8]) {
-    match groups {
-        [a] => dst.copy_from_slice(a),
-        [a, b] => {
-            for ((x, &a), &b) in dst.chunks_exact_mut(2).zip(*a).zip(*b) {
-                x.copy_from_slice(&[a, b]);
-            }
-        }
-        [a, b, c, d] => {
-            let it = dst.chunks_exact_mut(4).zip(*a).zip(*b).zip(*c).zip(*d);
-            for ((((x, &a), &b), &c), &d) in it {
-                x.copy_from_slice(&[a, b, c, d]);
-            }
-        }
-        _ => {}
     }
 }
 
