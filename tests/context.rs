@@ -558,3 +558,126 @@ fn corrupt_split_chunks_give_typed_errors() {
         .any(|m| m.0 == context::SPLIT));
     assert_flips_caught(c, body);
 }
+
+fn given_signs_roundtrip(src: &[u8], companion: &[u8], stride: usize) -> Option<usize> {
+    let mut out = vec![0xEE]; // existing content is kept
+    let len = context::encode_given_signs(src, companion, stride, &mut out)?;
+    assert_eq!(out.len(), 1 + len);
+    let mut back = vec![0x55; src.len()];
+    context::decode_given_signs(&out[1..], companion, &mut back).unwrap();
+    assert_eq!(back, src);
+    Some(len)
+}
+
+#[test]
+fn given_signs_mode_roundtrips_and_beats_a_sign_plane() {
+    let cols = 384;
+    let data = leaning_f16_rows(600, cols, 31);
+    let (low, high): (Vec<u8>, Vec<u8>) = {
+        let mut g = Vec::new();
+        zipnn_wasm::dtype::split(DType::F16, &data, &mut g);
+        let n = data.len() / 2;
+        (g[..n].to_vec(), g[n..].to_vec())
+    };
+    let plane = given_roundtrip(&low, &high).unwrap();
+    let coded = given_signs_roundtrip(&low, &high, cols).unwrap();
+    // The 8 signs above tell a column's lean (ideally ~0.1 bit of the plane's 1 bit here).
+    assert!(coded + 1000 < plane, "{coded} vs plane {plane}");
+    // Strides that do not divide the length, odd lengths, no rows to look at.
+    for (n, stride) in [(40_001, 383), (12_345, 7), (50_000, 1)] {
+        given_signs_roundtrip(&low[..n], &high[..n], stride).unwrap();
+    }
+    let mut out = Vec::new();
+    for (n, stride) in [(100_000, 0), (1000, 1), (10_000, 300)] {
+        assert_eq!(
+            context::encode_given_signs(&low[..n], &high[..n], stride, &mut out),
+            None,
+            "{n} {stride}"
+        );
+    }
+}
+
+#[test]
+fn given_signs_chunks_roundtrip_and_corrupt_ones_give_typed_errors() {
+    let (rows, cols) = (1200, 384);
+    let data = leaning_f16_rows(rows, cols, 33);
+    let file = safetensors(&[("emb", "F16", vec![rows as u64, cols as u64], data.clone())]);
+    let opts = Options {
+        chunk_size: 262_144,
+        ..best()
+    };
+    let packed = znw::compress(&file, &opts).unwrap();
+    assert!(modes(&packed).contains(&context::GIVEN_SIGNS));
+    assert_eq!(
+        zipnn_wasm::decompress(&packed, &Limits::default()).unwrap(),
+        file
+    );
+    let report = znw::inspect(&packed).unwrap();
+    assert!(report.modes.iter().any(|m| m.mode == context::GIVEN_SIGNS));
+    // Without the rows (a raw stream) the mode has no column to look at.
+    let raw = znw::compress(&data, &opts).unwrap();
+    assert!(!modes(&raw).contains(&context::GIVEN_SIGNS));
+    assert!(
+        packed.len() < raw.len(),
+        "{} vs {}",
+        packed.len(),
+        raw.len()
+    );
+
+    let (_, chunks) = znw::index(&packed, &Limits::default()).unwrap();
+    let c = chunks
+        .iter()
+        .find(|c| {
+            let body = &packed[c.body_offset..c.body_offset + c.head.body_len as usize];
+            chunk::block_modes(&c.head, body)
+                .iter()
+                .any(|m| m.0 == context::GIVEN_SIGNS)
+        })
+        .unwrap();
+    let body = &packed[c.body_offset..c.body_offset + c.head.body_len as usize];
+    assert_flips_caught(c, body);
+    // Outside a float chunk (no exponents to go by) the block is corrupt.
+    let blocks = chunk::block_modes(&c.head, body);
+    let block9 = &body[..blocks[0].1];
+    assert_eq!(block9[0], context::GIVEN_SIGNS);
+    let mut back = vec![0u8; c.head.raw_len as usize / 2];
+    assert!(matches!(
+        block::decode(block9, &mut back),
+        Err(EntropyError::Corrupt(_))
+    ));
+}
+
+#[test]
+fn corrupt_given_signs_payloads_give_typed_errors() {
+    let data = leaning_f16_rows(200, 256, 35);
+    let mut g = Vec::new();
+    zipnn_wasm::dtype::split(DType::F16, &data, &mut g);
+    let n = data.len() / 2;
+    let (low, high) = g.split_at(n);
+    let mut out = Vec::new();
+    let len = context::encode_given_signs(low, high, 256, &mut out).unwrap();
+    let mut back = vec![0u8; n];
+    for cut in (0..len).step_by(7) {
+        assert!(context::decode_given_signs(&out[..cut], high, &mut back).is_err());
+    }
+    // A sign payload that decodes to values other than 0 and 1.
+    let mut wide = vec![0u8; n];
+    wide[n / 2] = 2;
+    let mut hist = Vec::new();
+    context::encode_history(&wide, 0, &mut hist).unwrap();
+    let mut bad = (hist.len() as u32).to_le_bytes().to_vec();
+    bad.extend_from_slice(&hist);
+    let slen = u32::from_le_bytes(out[..4].try_into().unwrap()) as usize;
+    bad.extend_from_slice(&out[4 + slen..]);
+    assert_eq!(
+        context::decode_given_signs(&bad, high, &mut back),
+        Err(EntropyError::Corrupt("sign wider than one bit"))
+    );
+    // A sign length past the payload.
+    let mut long = out.clone();
+    long[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    assert_eq!(
+        context::decode_given_signs(&long, high, &mut back),
+        Err(EntropyError::Truncated)
+    );
+}

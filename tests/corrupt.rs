@@ -168,7 +168,7 @@ fn unknown_block_mode_with_valid_checksums_is_unsupported_not_corrupt() {
     let h = u32::from_le_bytes(packed[12..16].try_into().unwrap()) as usize;
     let body_len = u32::from_le_bytes(packed[h + 8..h + 12].try_into().unwrap()) as usize;
     let body = h + chunk::HEAD_LEN;
-    packed[body] = 9; // a mode from the future
+    packed[body] = 200; // a mode from the future
     let sum = header::checksum(&packed[body..body + body_len]);
     packed[h + 12..h + 16].copy_from_slice(&sum.to_le_bytes());
     let e = zipnn_wasm::decompress(&packed, &Limits::default()).unwrap_err();

@@ -125,6 +125,30 @@ fn float16_context_modes_roundtrip() {
     assert!(js_decompress(&packed, None).unwrap() == data);
 }
 
+/// Signs coded by column (mode 9) in a `--best` safetensors file decode in wasm.
+#[wasm_bindgen_test]
+fn column_signs_roundtrip() {
+    let (rows, cols) = (400, 256);
+    let file = safetensors(&[(
+        "emb",
+        "F16",
+        vec![rows, cols],
+        leaning_f16_rows(rows as usize, cols as usize, 37),
+    )]);
+    let opts = Options {
+        chunk_size: 65536,
+        tans: true,
+        ..Options::default()
+    };
+    let packed = znw::compress(&file, &opts).unwrap();
+    let report = znw::inspect(&packed).unwrap();
+    assert!(report
+        .modes
+        .iter()
+        .any(|m| m.mode == zipnn_wasm::entropy::context::GIVEN_SIGNS));
+    assert!(js_decompress(&packed, None).unwrap() == file);
+}
+
 /// The `decompress` export as JS calls it (a `Uint8Array` in, a new `Uint8Array` out).
 fn js_decompress(packed: &[u8], max_output: Option<f64>) -> Result<Vec<u8>, JsValue> {
     zipnn_wasm::wasm::decompress(&js_sys::Uint8Array::from(packed), max_output).map(|a| a.to_vec())

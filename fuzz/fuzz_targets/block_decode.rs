@@ -5,7 +5,8 @@
 //! that matches (overlapping ones too) exist. With control bit 2 alone, the context coders
 //! instead (`context::decode_history`, and `decode_given` with the second half of the input
 //! as the companion group), from fuzz bytes or from their encoders' output; with control bits
-//! 1, 2 and 3, `context::decode_split` (mode 8) and, as a block, `block::decode` the same way.
+//! 1, 2 and 3, `context::decode_split` (mode 8) and, as a block, `block::decode` the same way;
+//! with control bits 2, 3 and 4 (not 1), `decode_given_signs` (mode 9) instead of `decode_given`.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use zipnn_wasm::entropy::{block, context};
@@ -58,13 +59,16 @@ fn context_case(mut c: Ctl, mode: u8) {
         return split_case(c, mode);
     }
     let given = mode & 8 != 0;
+    let signs = given && mode & 16 != 0;
     let stride = c.u8() as usize * 3;
     let flips = c.flips();
     let plain = c.rest();
     let half = plain.len() / 2;
     let (syms, companion) = (&plain[..half], &plain[half..2 * half]);
     let mut enc = Vec::new();
-    let coded = if given {
+    let coded = if signs {
+        context::encode_given_signs(syms, companion, stride, &mut enc)
+    } else if given {
         context::encode_given(syms, companion, &mut enc)
     } else {
         context::encode_history(syms, stride, &mut enc)
@@ -74,7 +78,9 @@ fn context_case(mut c: Ctl, mode: u8) {
     }
     apply_flips(&mut enc, &flips);
     let mut d = vec![0u8; half];
-    let r = if given {
+    let r = if signs {
+        context::decode_given_signs(&enc, companion, &mut d)
+    } else if given {
         context::decode_given(&enc, companion, &mut d)
     } else {
         context::decode_history(&enc, &mut d)

@@ -155,3 +155,16 @@ pub fn f16_rows(n: usize, row: usize, seed: u64) -> Vec<u8> {
     }
     out
 }
+
+/// float16 rows of an embedding table whose columns lean to one sign (column `c` is negative
+/// with probability 0.5 ± up to 0.3), as word embeddings do per dimension.
+pub fn leaning_f16_rows(rows: usize, cols: usize, seed: u64) -> Vec<u8> {
+    let mut data = f16_rows(rows * cols, cols, seed);
+    let mut rng = Rng(seed ^ 0x5151);
+    let lean: Vec<u64> = (0..cols).map(|_| 200 + rng.below(600)).collect();
+    for (i, v) in data.chunks_exact_mut(2).enumerate() {
+        let negative = rng.below(1000) < lean[i % cols];
+        v[1] = v[1] & 0x7F | u8::from(negative) << 7;
+    }
+    data
+}

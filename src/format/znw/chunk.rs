@@ -172,6 +172,9 @@ pub fn encode_with_row(
                 keep_smaller(out, at, context::GIVEN, |o| {
                     context::encode_given(group, exponents, o)
                 });
+                keep_smaller(out, at, context::GIVEN_SIGNS, |o| {
+                    context::encode_given_signs(group, exponents, row, o)
+                });
             } else if tans {
                 // Exponents, and float32's low bytes (zero in rows that are exactly
                 // float16-representable: the previous byte predicts it).
@@ -310,11 +313,11 @@ fn decode_body(
         // Raw groups are merged straight from the input; others are decoded into scratch.
         let mut raw: [Option<core::ops::Range<usize>>; 4] = [None, None, None, None];
         // A block coded given the exponents (the last group) is decoded after them.
-        let mut given: Option<(usize, core::ops::Range<usize>)> = None;
+        let mut given: Option<(usize, u8, core::ops::Range<usize>)> = None;
         let mut pos = 0;
         for (g, slot) in scratch.chunks_exact_mut(n).enumerate() {
             let rest = body.get(pos..).ok_or(Error::Truncated)?;
-            if rest.first() == Some(&context::GIVEN) {
+            if let Some(&mode @ (context::GIVEN | context::GIVEN_SIGNS)) = rest.first() {
                 if g + 2 != groups {
                     return Err(Error::corrupt("conditional block in the wrong group"));
                 }
@@ -323,7 +326,7 @@ fn decode_body(
                 let r = pos + 5..pos + 5 + len;
                 body.get(r.clone()).ok_or(Error::Truncated)?;
                 pos = r.end;
-                given = Some((g, r));
+                given = Some((g, mode, r));
             } else if rest.first() == Some(&block::RAW) {
                 let r = pos + 1..pos + 1 + n;
                 body.get(r.clone())
@@ -334,13 +337,18 @@ fn decode_body(
                 pos += block::decode(rest, slot)?;
             }
         }
-        if let Some((g, r)) = given {
+        if let Some((g, mode, r)) = given {
             let (head, exps) = scratch.split_at_mut((groups - 1) * n);
             let exps: &[u8] = match &raw[groups - 1] {
                 Some(e) => &body[e.clone()],
                 None => exps,
             };
-            context::decode_given(&body[r], exps, &mut head[g * n..(g + 1) * n])?;
+            let dst = &mut head[g * n..(g + 1) * n];
+            if mode == context::GIVEN {
+                context::decode_given(&body[r], exps, dst)?;
+            } else {
+                context::decode_given_signs(&body[r], exps, dst)?;
+            }
         }
         let mut parts: [&[u8]; 4] = [&[]; 4];
         for (g, part) in parts.iter_mut().enumerate().take(groups) {

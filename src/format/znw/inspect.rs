@@ -62,6 +62,7 @@ pub fn mode_name(mode: u8) -> &'static str {
         6 => "context: exponent history",
         7 => "context: mantissa given exponent",
         8 => "context: split exponent/mantissa",
+        9 => "context: mantissa and sign given exponent, column",
         _ => "unknown",
     }
 }
