@@ -6,8 +6,10 @@
 // Workers limit. workerd has no per-isolate memory limit setting, so the test measures, every
 // 20 ms during the transfer, through workerd's inspector (CDP Runtime.getHeapUsage): the V8 heap
 // in use plus ArrayBuffer backing stores (chunks not yet garbage-collected included), plus the
-// wasm memory at the end, and also workerd's whole-process RSS (/proc). A test-only route that
-// buffers the whole model shows the measurement does see buffering.
+// wasm memory at the end, and also workerd's whole-process RSS (/proc): the inspector's count
+// misses buffers workerd allocates itself (a body read whole with arrayBuffer()), the RSS bound
+// does not. A test-only route that buffers the whole model shows the measurement does see
+// buffering. The same model also goes through an R2-like env.BUCKET, in a fresh workerd.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
