@@ -10,6 +10,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-web';
 import { fetchModel } from 'zipnn-wasm';
 import { createSession } from './examples/onnxruntime-web/load-session.js';
@@ -144,6 +146,23 @@ describe('onnxruntime-web in node', () => {
       console.log(`# node ${m.id}: ${sizes}; ${want.length} output tensors identical; original ${tPlain}, compressed over HTTP ${tZnn}`);
     });
   }
+
+  test("examples/onnxruntime-web/node.mjs runs silero VAD from its .znw (a URL, a path): the original model's answer", async () => {
+    const plain = await ort.InferenceSession.create(new Uint8Array(fs.readFileSync(local('silero_vad.onnx'))), EP);
+    const r = await plain.run({
+      input: new ort.Tensor('float32', Float32Array.from({ length: 512 }, (_, i) => 0.5 * Math.sin(i / 3)), [1, 512]),
+      state: new ort.Tensor('float32', new Float32Array(256), [2, 1, 128]),
+      sr: new ort.Tensor('int64', BigInt64Array.of(16000n), []),
+    });
+    await plain.release();
+    const want = `speech probability of a 512-sample tone: ${r.output.data[0].toFixed(4)}\n`;
+    const script = path.join(project, 'examples/onnxruntime-web/node.mjs');
+    for (const arg of [`${server.origin}/models/silero_vad.onnx.znw`, local('silero_vad.onnx.znw')]) {
+      // Not execFileSync: the server answering it runs in this process.
+      const { stdout } = await promisify(execFile)(process.execPath, [script, arg], { cwd: project, timeout: 60000 });
+      assert.equal(stdout, want, arg);
+    }
+  });
 
   test('fetchModel hands every ONNX initializer to onTensor, with its name, type and shape', async () => {
     const seen = [];

@@ -364,6 +364,34 @@ describe('Cloudflare Worker (workerd)', () => {
     assert.equal((await fetch(`${base}/r2/models/missing.safetensors`)).status, 404);
   });
 
+  test("README's command: examples/worker/serve.mjs serves a folder of .znw files decoded", async () => {
+    const assets = fs.mkdtempSync(path.join(env.work, 'serve-assets-'));
+    fs.symlinkSync(path.join(env.fixtures, 'minilm.bf16.safetensors.znw'), path.join(assets, 'model.safetensors.znw'));
+    const port = await freePort();
+    let out = '';
+    const child = spawn(process.execPath, [path.join(project, 'examples/worker/serve.mjs'), assets, `127.0.0.1:${port}`], {
+      cwd: project,
+      env: { ...process.env, WORKERD },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise((r) => child.once('exit', r));
+    try {
+      const url = `http://127.0.0.1:${port}/models/model.safetensors`;
+      await waitFor(async () => {
+        if (child.exitCode !== null) throw new Error(`serve.mjs exited: ${out}`);
+        return fetch(url, { method: 'HEAD' }).then((r) => r.ok, () => false);
+      }, 20000, 'serve.mjs to listen');
+      const got = new Uint8Array(await (await fetch(url)).arrayBuffer());
+      assert.equal(sha256(got), sha256(fs.readFileSync(path.join(env.repo, 'models/minilm.bf16.safetensors'))), out);
+    } finally {
+      child.kill('SIGTERM'); // serve.mjs stops its workerd and removes its bundle
+      await exited;
+      fs.rmSync(assets, { recursive: true, force: true });
+    }
+  });
+
   test('control: a Worker that buffers the whole model instead shows up in the same measurement', async () => {
     const before = memory(workerd.pid).rss;
     const r = await transfer(`${base}/buffered/big.safetensors`);
