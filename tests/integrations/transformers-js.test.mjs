@@ -7,6 +7,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { env, pipeline } from '@huggingface/transformers';
 import { ZnnCache } from './examples/transformers-js/znn-cache.js';
 import { sha256 } from './helpers.mjs';
@@ -211,6 +213,21 @@ describe('transformers.js in node', () => {
     const from = server.requests.length;
     assert.ok(sameBits((await embed('minilm', { dtype: 'fp32' })).data, want.fp32.data));
     assert.ok(seen(from, /model\.onnx$/).some((r) => r.startsWith('200 ')), 'the plain model was loaded');
+  });
+
+  test("the README's example examples/transformers-js/node.mjs: the original model's answer, from the twin", async () => {
+    configure();
+    server.deny = /\.znw$/;
+    const extractor = await pipeline('feature-extraction', 'minilm', { device: 'cpu', dtype: 'fp32' });
+    const [a, b] = (await extractor(['A man is eating food.', 'A man is eating bread.'], { pooling: 'mean', normalize: true })).tolist();
+    await extractor.dispose();
+    server.deny = WEIGHTS;
+    const from = server.requests.length;
+    // Not execFileSync: the server answering it runs in this process.
+    const script = path.join(project, 'examples/transformers-js/node.mjs');
+    const { stdout } = await promisify(execFile)(process.execPath, [script, server.origin + '/', 'minilm'], { cwd: project, timeout: 120000 });
+    assert.equal(stdout, `cosine similarity: ${a.reduce((s, x, i) => s + x * b[i], 0).toFixed(4)}\n`);
+    assert.deepEqual(seen(from, /\.onnx(\.znw)?$/), ['200 /minilm/resolve/main/onnx/model.onnx.znw']);
   });
 
   test('a corrupt twin makes the pipeline fail (ZNN_CORRUPT), not load wrong weights', async () => {
