@@ -32,9 +32,18 @@ done
 # 1. Pinned npm packages (onnxruntime-web, @huggingface/transformers) from the lockfile.
 #    onnxruntime-node (a transformers.js dependency) would download CUDA binaries at install:
 #    skipped (its CPU binary ships in the npm package).
-if [ ! -f "$INT/node_modules/.stamp" ] || [ "$INT/package-lock.json" -nt "$INT/node_modules/.stamp" ]; then
+#    The stamp holds the lockfile's hash, not a date: every fresh checkout (a git worktree) has a
+#    new lockfile date. A node_modules that is a symlink (a copy shared by several checkouts) is
+#    never installed into: npm ci empties the folder the link points at. The link is replaced
+#    by a local install instead.
+lock_hash=$(sha256sum "$INT/package-lock.json" | cut -d' ' -f1)
+if [ "$(cat "$INT/node_modules/.stamp" 2>/dev/null)" != "$lock_hash" ]; then
+  if [ -L "$INT/node_modules" ]; then
+    log "tests/integrations/node_modules links to a copy not installed from this lockfile: installing locally instead"
+    rm "$INT/node_modules" # the link, not what it points at
+  fi
   log "npm ci in tests/integrations"
-  (cd "$INT" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)
+  (cd "$INT" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund --loglevel=error && echo "$lock_hash" > node_modules/.stamp)
 fi
 
 # 2. onnx (pinned) in the venv, to build the ONNX models.

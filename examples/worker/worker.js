@@ -9,9 +9,9 @@
 //                        zipnn-wasm themselves download less)
 //   HEAD /models/NAME    the headers only (reads just the first bytes of the asset)
 //
-// env.ASSETS is any fetcher holding the .znw files: Workers static assets, a service binding to
-// a Worker in front of R2, or (in tests) a workerd disk service. With R2 bound directly, replace
-// `env.ASSETS.fetch(...)` by `(await env.BUCKET.get(key))?.body`.
+// The .znw files come from an R2 bucket bound as env.BUCKET when there is one (static assets
+// are limited to 25 MiB a file), else from env.ASSETS: any fetcher holding them (Workers static
+// assets, a service binding, or in tests a workerd disk service).
 import { ZnnDecompressionStream, decodedSize, DECODED_SIZE_PREFIX } from 'zipnn-wasm';
 
 const ZNW_TYPE = 'application/x-znw';
@@ -49,6 +49,21 @@ async function peek(body, n) {
   return { head, stream };
 }
 
+/** The stored NAME.znw: { status, body, etag, length } (body only when status is 200). */
+async function stored(env, name, url) {
+  if (env.BUCKET) {
+    const object = await env.BUCKET.get(`${name}.znw`);
+    if (!object) return { status: 404 };
+    return { status: 200, body: object.body, etag: object.httpEtag, length: String(object.size) };
+  }
+  const asset = await env.ASSETS.fetch(new URL(`/${name}.znw`, url));
+  if (!asset.ok || !asset.body) {
+    asset.body?.cancel();
+    return { status: asset.status === 404 ? 404 : 502 };
+  }
+  return { status: 200, body: asset.body, etag: asset.headers.get('etag'), length: asset.headers.get('content-length') };
+}
+
 export default {
   async fetch(request, env, ctx) {
     const url = new URL(request.url);
@@ -57,19 +72,15 @@ export default {
     if (request.method !== 'GET' && request.method !== 'HEAD') {
       return new Response('method not allowed', { status: 405, headers: { allow: 'GET, HEAD' } });
     }
-    const asset = await env.ASSETS.fetch(new URL(`/${name}.znw`, request.url));
-    if (!asset.ok || !asset.body) {
-      asset.body?.cancel();
-      return new Response('not found', { status: asset.status === 404 ? 404 : 502 });
-    }
+    const asset = await stored(env, name, request.url);
+    if (asset.status !== 200) return new Response('not found', { status: asset.status });
     const headers = new Headers({ vary: 'accept', 'cache-control': 'public, max-age=3600' });
-    const etag = asset.headers.get('etag');
+    const { etag } = asset;
 
     if ((request.headers.get('accept') ?? '').includes(ZNW_TYPE)) {
       headers.set('content-type', ZNW_TYPE);
       if (etag) headers.set('etag', etag);
-      const length = asset.headers.get('content-length');
-      if (length) headers.set('content-length', length);
+      if (asset.length) headers.set('content-length', asset.length);
       if (request.method === 'HEAD') asset.body.cancel();
       return new Response(request.method === 'HEAD' ? null : asset.body, { headers });
     }

@@ -10,6 +10,8 @@ import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-web';
 import { fetchModel } from 'zipnn-wasm';
 import { createSession } from './examples/onnxruntime-web/load-session.js';
@@ -67,6 +69,23 @@ const MODELS = [
 ];
 const local = (f) => path.join(served, f);
 
+// Also in the page (it gets this source): an ort whose InferenceSession.create records the model
+// bytes and the external-data files it is handed, then calls the real one.
+const SPY_SRC = `
+const spyOrt = (ort, handed) => ({
+  ...ort,
+  InferenceSession: {
+    create(bytes, options = {}) {
+      handed.model = bytes;
+      handed.external = (options.externalData ?? []).map((d) => d.data);
+      handed.paths = (options.externalData ?? []).map((d) => d.path);
+      return ort.InferenceSession.create(bytes, options);
+    },
+  },
+});
+`;
+const { spyOrt } = await import('data:text/javascript,' + encodeURIComponent(SPY_SRC + 'export { spyOrt };'));
+
 let server;
 const baseline = new Map(); // model id -> output bytes of the uncompressed model (node)
 
@@ -106,7 +125,8 @@ describe('onnxruntime-web in node', () => {
       t0 = performance.now();
       const url = `${server.origin}/models/${m.file}.znw`;
       const externalData = m.external ? [{ path: m.external, url: `${server.origin}/models/${path.dirname(m.file)}/${m.external}.znw` }] : [];
-      const session = await createSession(ort, url, { ...EP, externalData });
+      const handed = {};
+      const session = await createSession(spyOrt(ort, handed), url, { ...EP, externalData });
       const got = await runFixed(ort, session, m.kind);
       await session.release();
       const tZnn = ms(t0);
@@ -115,6 +135,10 @@ describe('onnxruntime-web in node', () => {
       for (let i = 0; i < want.length; i++) assert.ok(sameBits(got[i], want[i]), `output ${i} differs`);
       baseline.set(m.id, want);
       const files = [m.file, ...(m.external ? [path.join(path.dirname(m.file), m.external)] : [])];
+      // Equal outputs alone would miss damage in weights the fixed inputs never read (most rows
+      // of the word embeddings): the bytes handed to ort must be the original files.
+      assert.deepEqual([handed.model, ...handed.external].map(sha256), files.map((f) => sha256(fs.readFileSync(local(f)))), 'bytes handed to InferenceSession.create');
+      assert.deepEqual(handed.paths, m.external ? [m.external] : []);
       for (const f of files) assert.ok(fs.statSync(local(f) + '.znw').size < fs.statSync(local(f)).size, `${f}.znw is compressed`);
       const sizes = files
         .map((f) => `${(fs.statSync(local(f)).size / 1e6).toFixed(1)} -> ${(fs.statSync(local(f) + '.znw').size / 1e6).toFixed(1)} MB`)
@@ -122,6 +146,23 @@ describe('onnxruntime-web in node', () => {
       console.log(`# node ${m.id}: ${sizes}; ${want.length} output tensors identical; original ${tPlain}, compressed over HTTP ${tZnn}`);
     });
   }
+
+  test("examples/onnxruntime-web/node.mjs runs silero VAD from its .znw (a URL, a path): the original model's answer", async () => {
+    const plain = await ort.InferenceSession.create(new Uint8Array(fs.readFileSync(local('silero_vad.onnx'))), EP);
+    const r = await plain.run({
+      input: new ort.Tensor('float32', Float32Array.from({ length: 512 }, (_, i) => 0.5 * Math.sin(i / 3)), [1, 512]),
+      state: new ort.Tensor('float32', new Float32Array(256), [2, 1, 128]),
+      sr: new ort.Tensor('int64', BigInt64Array.of(16000n), []),
+    });
+    await plain.release();
+    const want = `speech probability of a 512-sample tone: ${r.output.data[0].toFixed(4)}\n`;
+    const script = path.join(project, 'examples/onnxruntime-web/node.mjs');
+    for (const arg of [`${server.origin}/models/silero_vad.onnx.znw`, local('silero_vad.onnx.znw')]) {
+      // Not execFileSync: the server answering it runs in this process.
+      const { stdout } = await promisify(execFile)(process.execPath, [script, arg], { cwd: project, timeout: 60000 });
+      assert.equal(stdout, want, arg);
+    }
+  });
 
   test('fetchModel hands every ONNX initializer to onTensor, with its name, type and shape', async () => {
     const seen = [];
@@ -156,6 +197,7 @@ import { createSession } from '/examples/onnxruntime-web/load-session.js';
 ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
 ort.env.wasm.numThreads = 1;
 ${INPUTS_SRC}
+${SPY_SRC}
 const hex = async (b) => [...new Uint8Array(await crypto.subtle.digest('SHA-256', b))].map((x) => x.toString(16).padStart(2, '0')).join('');
 window.compare = async (file, kind, external) => {
   const dir = file.slice(0, file.lastIndexOf('/') + 1);
@@ -167,7 +209,8 @@ window.compare = async (file, kind, external) => {
   const tPlain = performance.now() - t0;
   t0 = performance.now();
   let events = 0;
-  const session = await createSession(ort, '/models/' + file + '.znw', {
+  const handed = {};
+  const session = await createSession(spyOrt(ort, handed), '/models/' + file + '.znw', {
     ...EP,
     externalData: external ? [{ path: external, url: '/models/' + dir + external + '.znw' }] : [],
     onProgress: () => events++,
@@ -176,7 +219,8 @@ window.compare = async (file, kind, external) => {
   await session.release();
   const tZnn = performance.now() - t0;
   const same = want.map((w, i) => w.length === got[i].length && w.every((v, j) => v === got[i][j]));
-  return { same, hashes: await Promise.all(got.map(hex)), tPlain, tZnn, events };
+  const handedHashes = await Promise.all([handed.model, ...handed.external].map(hex));
+  return { same, hashes: await Promise.all(got.map(hex)), handedHashes, paths: handed.paths, tPlain, tZnn, events };
 };
 window.ready = true;
 </script>`,
@@ -196,6 +240,9 @@ describe('onnxruntime-web in headless Chromium', () => {
       const r = await browser.page.evaluate(([f, k, e]) => window.compare(f, k, e), [m.file, m.kind, m.external ?? null]);
       assert.ok(r.same.length > 0 && r.same.every(Boolean), `outputs identical: ${r.same}`);
       assert.ok(r.events > 0, 'progress events');
+      const files = [m.file, ...(m.external ? [path.join(path.dirname(m.file), m.external)] : [])];
+      assert.deepEqual(r.handedHashes, files.map((f) => sha256(fs.readFileSync(local(f)))), 'bytes handed to InferenceSession.create');
+      assert.deepEqual(r.paths, m.external ? [m.external] : []);
       const fromNode = baseline.get(m.id);
       const sameAsNode = fromNode ? fromNode.every((b, i) => sha256(b) === r.hashes[i]) : 'n/a';
       console.log(`# chromium ${m.id}: ${r.same.length} output tensors identical; original ${r.tPlain.toFixed(0)} ms, compressed ${r.tZnn.toFixed(0)} ms; same bits as in node: ${sameAsNode}`);
