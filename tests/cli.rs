@@ -159,7 +159,8 @@ fn every_error_is_one_line_with_a_non_zero_exit() {
     std::fs::write(&src, &data).unwrap();
     let o = zipnn(&["compress", s(&src), "--dtype", "bf16"], None);
     assert_eq!(o.code, 0, "{}", o.stderr);
-    let packed = std::fs::read(d.join("w.bin.znw")).unwrap();
+    let znw = d.join("w.bin.znw");
+    let packed = std::fs::read(&znw).unwrap();
 
     let mut flipped = packed.clone();
     let mid = flipped.len() / 2;
@@ -361,4 +362,57 @@ fn progress_only_on_a_terminal() {
         tty.contains("compressing") && tty.contains("MB/s"),
         "progress on the terminal: {tty:?}"
     );
+}
+
+/// A named pipe (or a device) as `-o` is written to, not replaced: no `--force` needed, and
+/// `--force` must not rename a temporary file over it. (A pipe stands in for /dev/null, which
+/// the bug this guards against would replace on the test machine.)
+#[test]
+fn writes_into_named_pipes() {
+    use std::os::unix::fs::FileTypeExt;
+    let d = dir("special");
+    let mut rng = Rng(77);
+    let data = bf16_weights(&mut rng, 30_000);
+    let src = d.join("w.bin");
+    std::fs::write(&src, &data).unwrap();
+    assert_eq!(
+        zipnn(&["compress", s(&src), "--dtype", "bf16"], None).code,
+        0
+    );
+    let znw = d.join("w.bin.znw");
+    let packed = std::fs::read(&znw).unwrap();
+    let cases: [(&str, &[&str], &[u8]); 2] = [
+        ("decompress", &[s(&znw)], &data),
+        ("compress", &[s(&src), "--dtype", "bf16"], &packed),
+    ];
+    for (i, (cmd, args, want)) in cases.into_iter().enumerate() {
+        for force in [false, true] {
+            let fifo = d.join(format!("pipe{i}{force}"));
+            assert!(Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success());
+            let reader = {
+                let fifo = fifo.clone();
+                std::thread::spawn(move || std::fs::read(fifo).unwrap())
+            };
+            let mut all = vec![cmd];
+            all.extend_from_slice(args);
+            all.extend(["-o", s(&fifo)]);
+            if force {
+                all.push("--force");
+            }
+            let o = zipnn(&all, None);
+            assert_eq!(o.code, 0, "{all:?}: {}", o.stderr);
+            assert!(
+                std::fs::metadata(&fifo).unwrap().file_type().is_fifo(),
+                "{all:?}: the pipe is still a pipe"
+            );
+            assert!(
+                reader.join().unwrap() == want,
+                "{all:?}: the reader got the bytes"
+            );
+        }
+    }
 }

@@ -204,7 +204,8 @@ fn output_path(input: &str, a: &Args, derive: impl Fn(&str) -> String) -> Result
         (None, "-") => "-".to_string(),
         (None, i) => derive(i),
     };
-    if out != "-" && !a.force && Path::new(&out).exists() {
+    // Only a regular file can be clobbered: /dev/null or a named pipe is simply written to.
+    if out != "-" && !a.force && fs::metadata(&out).is_ok_and(|m| m.is_file()) {
         return fail(format!("{out} already exists (use --force to overwrite)"));
     }
     if out != "-" && out == input {
@@ -227,6 +228,19 @@ impl Output {
                 path: path.into(),
                 tmp: None,
                 w: Box::new(BufWriter::new(io::stdout().lock())),
+            });
+        }
+        // A device or pipe is written in place: renaming a temporary file over it would
+        // replace /dev/null itself.
+        if fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            let f = fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .or_else(|e| fail(format!("cannot write {path}: {e}")))?;
+            return Ok(Output {
+                path: path.into(),
+                tmp: None,
+                w: Box::new(BufWriter::with_capacity(1 << 20, f)),
             });
         }
         let tmp = PathBuf::from(format!("{path}.tmp{}", std::process::id()));
