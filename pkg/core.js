@@ -454,11 +454,16 @@ class DecodeSession {
 /** Compresses `bytes`: `.znw` (default) or, with `format: 'zipnn'`, ZipNN frames. */
 export async function compress(bytes, options = {}) {
   const data = toBytes(bytes);
-  const { dtype, format = 'znw', chunkSize, verify, streamingChunk } = options ?? {};
+  const { dtype, format = 'znw', chunkSize, verify, streamingChunk, onProgress } = options ?? {};
   checkFormat(format, dtype);
+  if (onProgress !== undefined && typeof onProgress !== 'function') {
+    throw new InvalidInputError('onProgress must be a function');
+  }
   await init();
   if (format === 'zipnn') return call(() => glue.compressZipnn(data, dtype, streamingChunk));
-  return call(() => glue.compress(data, dtype, chunkSize, verify));
+  const total = data.length;
+  const report = onProgress && ((done) => onProgress({ done, total }));
+  return call(() => glue.compress(data, dtype, chunkSize, verify, report));
 }
 
 function checkFormat(format, dtype) {

@@ -45,6 +45,11 @@ export interface CompressOptions {
   verify?: boolean;
   /** `'zipnn'`: write ZipNN's streaming layout of independent frames of this many bytes (a power of two ≥ 256 KiB). */
   streamingChunk?: number;
+  /**
+   * `.znw`: called every few MiB with the input bytes coded so far (synchronously, from inside
+   * the call: in a worker, post it to the page). An exception it throws is rethrown at the end.
+   */
+  onProgress?: (event: { done: number; total: number }) => void;
 }
 
 export interface DecompressOptions {

@@ -166,7 +166,8 @@ fn js_decompress_into(packed: &[u8], len: usize) -> Result<Vec<u8>, JsValue> {
 fn bindings_roundtrip_and_typed_errors() {
     let mut rng = Rng(3);
     let data = bf16_weights(&mut rng, 100_000);
-    let packed = zipnn_wasm::wasm::compress(&data, Some("bf16".into()), None, Some(true)).unwrap();
+    let packed =
+        zipnn_wasm::wasm::compress(&data, Some("bf16".into()), None, Some(true), None).unwrap();
     assert!(packed.len() < data.len() * 7 / 10);
     assert_eq!(js_decompress(&packed, None).unwrap(), data);
     let mut flipped = packed.clone();

@@ -335,12 +335,8 @@ function setPhase(phase, total) {
   $('progress-title').textContent =
     job.phases.length > 1 ? `${label} ${job.file.name} (step ${step} of ${job.phases.length})${files}` : `${label} ${job.file.name}${files}`;
   const bar = $('progress');
-  if (phase === 'compress') {
-    bar.removeAttribute('value'); // indeterminate: the library compresses the buffer in one call
-  } else {
-    bar.max = Math.max(1, total);
-    bar.value = 0;
-  }
+  bar.max = Math.max(1, total);
+  bar.value = 0;
   if (step > 1) announce(`${label}…`);
   startTicker();
   renderProgress();
@@ -356,31 +352,23 @@ function fileIndex(job) {
 function setProgress(done, total) {
   prog.done = done;
   prog.total = total;
-  if (prog.phase !== 'compress') {
-    $('progress').max = Math.max(1, total);
-    $('progress').value = done;
-  }
+  $('progress').max = Math.max(1, total);
+  $('progress').value = done;
   renderProgress();
 }
 
 function renderProgress() {
   if (!current) return;
   const elapsed = performance.now() - prog.since;
-  let text;
-  if (prog.phase === 'compress') {
-    text = `${formatBytes(prog.total)} in one pass · ${formatDuration(elapsed)} elapsed`;
+  const parts = [`${formatBytes(prog.done)} of ${formatBytes(prog.total)}`];
+  if (elapsed > 150 && prog.done > 0) {
+    parts.push(formatRate(prog.done, elapsed));
+    const left = ((prog.total - prog.done) / prog.done) * elapsed;
+    parts.push(`${formatDuration(left)} left`);
   } else {
-    const parts = [`${formatBytes(prog.done)} of ${formatBytes(prog.total)}`];
-    if (elapsed > 150 && prog.done > 0) {
-      parts.push(formatRate(prog.done, elapsed));
-      const left = ((prog.total - prog.done) / prog.done) * elapsed;
-      parts.push(`${formatDuration(left)} left`);
-    } else {
-      parts.push('— MB/s', 'estimating…');
-    }
-    text = parts.join(' · ');
+    parts.push('— MB/s', 'estimating…');
   }
-  $('progress-stats').textContent = text;
+  $('progress-stats').textContent = parts.join(' · ');
 }
 
 function startTicker() {

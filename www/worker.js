@@ -86,9 +86,11 @@ async function compressJob({ id, file, dtype, verify }) {
   const original = await readFile(id, file);
 
   phase(id, 'compress', original.length);
+  const tick = progress(id, 'compress');
   const t0 = performance.now();
   // 'auto' is passed explicitly: without a dtype the package stores raw (non-safetensors) files as plain bytes.
-  const packed = await compress(original, { dtype: dtype || 'auto' });
+  const packed = await compress(original, { dtype: dtype || 'auto', onProgress: ({ done, total }) => tick(done, total) });
+  tick(original.length, original.length, true);
   const compressMs = performance.now() - t0;
 
   const report = await inspect(packed);

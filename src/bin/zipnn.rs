@@ -82,11 +82,12 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) if f.msg.is_empty() => ExitCode::from(141),
         Err(f) => {
-            eprintln!("zipnn: {}", f.msg);
+            // One line, whatever the error: the usage text is one `zipnn --help` away.
             if f.usage {
-                eprintln!("{USAGE}");
+                eprintln!("zipnn: {} (zipnn --help for usage)", f.msg);
                 ExitCode::from(2)
             } else {
+                eprintln!("zipnn: {}", f.msg);
                 ExitCode::FAILURE
             }
         }
@@ -106,6 +107,7 @@ struct Args {
     format: Option<String>,
     streaming_chunk: Option<u64>,
     base: Option<String>,
+    help: bool,
 }
 
 fn parse(args: &[String]) -> Result<Args, Fail> {
@@ -146,7 +148,7 @@ fn parse(args: &[String]) -> Result<Args, Fail> {
             "--verify" => a.verify = true,
             "--best" => a.best = true,
             "-f" | "--force" => a.force = true,
-            "-h" | "--help" => return usage("help"),
+            "-h" | "--help" => a.help = true,
             s if s.starts_with('-') && s != "-" => return usage(format!("unknown option {s}")),
             s => a.inputs.push(s.to_string()),
         }
@@ -159,6 +161,10 @@ fn run(args: &[String]) -> Result<(), Fail> {
         return usage("missing command");
     };
     let a = parse(rest)?;
+    if a.help {
+        outln!("{USAGE}");
+        return Ok(());
+    }
     let one_input = || -> Result<&str, Fail> {
         match a.inputs.as_slice() {
             [one] => Ok(one.as_str()),
@@ -198,7 +204,8 @@ fn output_path(input: &str, a: &Args, derive: impl Fn(&str) -> String) -> Result
         (None, "-") => "-".to_string(),
         (None, i) => derive(i),
     };
-    if out != "-" && !a.force && Path::new(&out).exists() {
+    // Only a regular file can be clobbered: /dev/null or a named pipe is simply written to.
+    if out != "-" && !a.force && fs::metadata(&out).is_ok_and(|m| m.is_file()) {
         return fail(format!("{out} already exists (use --force to overwrite)"));
     }
     if out != "-" && out == input {
@@ -221,6 +228,19 @@ impl Output {
                 path: path.into(),
                 tmp: None,
                 w: Box::new(BufWriter::new(io::stdout().lock())),
+            });
+        }
+        // A device or pipe is written in place: renaming a temporary file over it would
+        // replace /dev/null itself.
+        if fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            let f = fs::OpenOptions::new()
+                .write(true)
+                .open(path)
+                .or_else(|e| fail(format!("cannot write {path}: {e}")))?;
+            return Ok(Output {
+                path: path.into(),
+                tmp: None,
+                w: Box::new(BufWriter::with_capacity(1 << 20, f)),
             });
         }
         let tmp = PathBuf::from(format!("{path}.tmp{}", std::process::id()));

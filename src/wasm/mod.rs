@@ -80,13 +80,16 @@ fn parse_dtype(s: Option<String>) -> Result<DTypeChoice, JsValue> {
     }
 }
 
-/// Compresses a whole buffer into a `.znw` file.
+/// Compresses a whole buffer into a `.znw` file. `on_progress(bytes done)` is called every
+/// few MiB; the first exception it throws is rethrown once compression ends (the encoder
+/// cannot stop half-way, and a page's progress display must not break the result silently).
 #[wasm_bindgen(js_name = compress)]
 pub fn compress(
     data: &[u8],
     dtype: Option<String>,
     chunk_size: Option<u32>,
     verify: Option<bool>,
+    on_progress: Option<js_sys::Function>,
 ) -> Result<Vec<u8>, JsValue> {
     let opts = Options {
         dtype: parse_dtype(dtype)?,
@@ -95,7 +98,19 @@ pub fn compress(
         threads: 1,
         tans: false,
     };
-    znw::compress(data, &opts).map_err(|e| js_error(&e))
+    let mut thrown: Option<JsValue> = None;
+    let packed = znw::compress_with_progress(data, &opts, &mut |done| {
+        if let (Some(f), None) = (&on_progress, &thrown) {
+            if let Err(e) = f.call1(&JsValue::NULL, &JsValue::from_f64(done as f64)) {
+                thrown = Some(e);
+            }
+        }
+    })
+    .map_err(|e| js_error(&e))?;
+    match thrown {
+        Some(e) => Err(e),
+        None => Ok(packed),
+    }
 }
 
 /// Compressed input read from a JS `Uint8Array` piece by piece into one reused buffer: the

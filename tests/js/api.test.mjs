@@ -78,6 +78,34 @@ describe('whole-buffer round trips', () => {
     assert.ok(packed.length < 150_000, `bf16 weights should shrink, got ${packed.length}`);
   });
 
+  test('onProgress reports the bytes coded, in order, up to the total', async () => {
+    const data = weights(6_000_000, 'bf16', 9); // 12 MB: more than one progress step
+    const seen = [];
+    const packed = await compress(data, { dtype: 'bf16', onProgress: (e) => seen.push(e) });
+    assert.ok(equalBytes(await decompress(packed), data));
+    assert.ok(seen.length >= 2, `progress events: ${JSON.stringify(seen)}`);
+    for (let i = 0; i < seen.length; i++) {
+      assert.equal(seen[i].total, data.length);
+      assert.ok(seen[i].done > (i ? seen[i - 1].done : 0), 'increasing');
+    }
+    assert.equal(seen.at(-1).done, data.length, 'ends at the total');
+    // Same bytes as without a callback.
+    assert.ok(equalBytes(packed, await compress(data, { dtype: 'bf16' })));
+    // A callback's exception comes back out, after the call; the next call works.
+    const boom = new Error('boom');
+    await assert.rejects(
+      compress(data, {
+        dtype: 'bf16',
+        onProgress: () => {
+          throw boom;
+        },
+      }),
+      (e) => e === boom,
+    );
+    await rejectsWith(compress(data, { onProgress: 5 }), InvalidInputError, 'ZNN_INVALID_INPUT');
+    assert.ok(equalBytes(await decompress(await compress(data.subarray(0, 999))), data.subarray(0, 999)));
+  });
+
   test('empty input', async () => {
     const packed = await compress(new Uint8Array(0));
     assert.ok(packed.length > 0);

@@ -341,6 +341,32 @@ test('cancel stops a running compression, and the next one works', async () => {
   assertEqual(await ok.getAttribute('data-state'), 'done', 'compress after cancel');
 });
 
+test('while compressing, the bar shows bytes done, MB/s and time left', async () => {
+  await open();
+  await page.selectOption('#dtype', 'auto');
+  await page.setChecked('#verify', false);
+  // Every state of the progress panel while the job runs.
+  await page.evaluate(() => {
+    window.seen = [];
+    const bar = document.getElementById('progress');
+    const record = () =>
+      window.seen.push({
+        title: document.getElementById('progress-title').textContent,
+        stats: document.getElementById('progress-stats').textContent,
+        value: bar.value,
+        max: bar.max,
+      });
+    new MutationObserver(record).observe(document.getElementById('progress-panel'), { subtree: true, childList: true, characterData: true, attributes: true });
+  });
+  await page.setInputFiles('#file-input', [model('minilm.fp32.safetensors')]);
+  await page.waitForSelector('#results > li[data-state="done"]');
+  const seen = await page.evaluate(() => window.seen);
+  const midway = seen.filter((s) => s.title.startsWith('Compressing') && s.value > 0 && s.value < s.max);
+  assert(midway.length > 0, `no partly filled bar while compressing: ${JSON.stringify(seen.slice(0, 20))}`);
+  const full = midway.find((s) => /^[\d.]+ [kMG]?B of [\d.]+ MB · [\d.]+ MB\/s · .+ left$/.test(s.stats));
+  assert(full, `no "bytes of total · MB/s · time left" while compressing: ${midway.map((s) => s.stats).join(' | ')}`);
+});
+
 test('a file over the limit is refused with a clear message', async () => {
   await open('?max=1000000');
   const [card] = await upload([model('silero_vad.onnx')]);
@@ -405,6 +431,28 @@ test('works offline once loaded', async () => {
   } finally {
     await context.setOffline(false);
   }
+});
+
+test('no layout jumps while a file compresses and the sample streams', async () => {
+  await open();
+  await page.evaluate(() => {
+    window.cls = 0;
+    window.shifts = [];
+    new PerformanceObserver((list) => {
+      // Every shift counts, also those within 0.5 s of an input (the web's CLS leaves those
+      // out): here each input is a test's click, and the results it causes arrive that fast.
+      for (const e of list.getEntries()) {
+        window.cls += e.value;
+        window.shifts.push({ value: e.value, nodes: e.sources.map((s) => s.node?.id || s.node?.className || s.node?.nodeName) });
+      }
+    }).observe({ type: 'layout-shift', buffered: true });
+  });
+  await upload([model('silero_vad_16k.safetensors')]);
+  await runSample(0, false);
+  const { cls, shifts } = await page.evaluate(() => ({ cls: window.cls, shifts: window.shifts }));
+  console.log(`     layout shift ${cls.toFixed(4)}`);
+  // 0.1 is the usual bound for a page that does not jump.
+  assert(cls < 0.1, `cumulative layout shift ${cls.toFixed(3)}: ${JSON.stringify(shifts)}`);
 });
 
 test('screenshots at desktop and phone widths', async () => {

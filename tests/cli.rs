@@ -1,0 +1,425 @@
+//! The native `zipnn` binary as a user runs it: files and `-`, `--force`, one-line errors with
+//! a non-zero exit, progress on stderr only when it is a terminal, `inspect`'s table and its
+//! note about a better float type, and `bench`.
+
+mod common;
+
+use common::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+struct Out {
+    code: i32,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+fn zipnn(args: &[&str], stdin: Option<&[u8]>) -> Out {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zipnn"))
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        // Written from a thread: the child fills its stdout pipe while we still write.
+        let mut pipe = child.stdin.take().unwrap();
+        let input = input.to_vec();
+        std::thread::spawn(move || pipe.write_all(&input));
+    }
+    let o = child.wait_with_output().unwrap();
+    Out {
+        code: o.status.code().unwrap_or(-1),
+        stdout: o.stdout,
+        stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+    }
+}
+
+/// A fresh directory per test (tests run in parallel).
+fn dir(name: &str) -> PathBuf {
+    let d = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// One line on stderr, `zipnn: ...`, and the exit code.
+#[track_caller]
+fn assert_one_line_error(o: &Out, code: i32, contains: &str) {
+    assert_eq!(
+        o.code, code,
+        "exit code; looking for {contains:?}; stderr: {}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.starts_with("zipnn: ")
+            && o.stderr.ends_with('\n')
+            && o.stderr.lines().count() == 1,
+        "one-line error expected, got {:?}",
+        o.stderr
+    );
+    assert!(
+        o.stderr.contains(contains),
+        "{:?} lacks {contains:?}",
+        o.stderr
+    );
+}
+
+#[test]
+fn files_round_trip_for_every_dtype_and_odd_lengths() {
+    let d = dir("files");
+    let mut rng = Rng(71);
+    let weights = bf16_weights(&mut rng, 40_001);
+    for dtype in [
+        "bytes", "bf16", "fp16", "fp32", "fp8-e4m3", "fp8-e5m2", "auto",
+    ] {
+        // 80 001 bytes: not a multiple of 2 or 4.
+        let src = d.join(format!("{dtype}.bin"));
+        std::fs::write(&src, &weights[..80_001]).unwrap();
+        let o = zipnn(&["compress", s(&src), "--dtype", dtype], None);
+        assert_eq!(o.code, 0, "{dtype}: {}", o.stderr);
+        assert!(o.stdout.is_empty() && o.stderr.is_empty(), "{dtype}: quiet");
+        let packed = d.join(format!("{dtype}.bin.znw"));
+        std::fs::rename(&src, d.join("orig")).unwrap();
+        let o = zipnn(&["decompress", s(&packed)], None);
+        assert_eq!(o.code, 0, "{dtype}: {}", o.stderr);
+        assert!(
+            std::fs::read(&src).unwrap() == weights[..80_001],
+            "{dtype}: restored file differs"
+        );
+        std::fs::remove_file(&packed).unwrap();
+    }
+}
+
+#[test]
+fn dash_is_stdin_and_stdout() {
+    let d = dir("dash");
+    let mut rng = Rng(72);
+    let data = f32_weights(&mut rng, 50_000);
+    let c = zipnn(&["compress", "-", "--dtype", "fp32"], Some(&data));
+    assert_eq!(c.code, 0, "{}", c.stderr);
+    assert!(c.stdout.len() < data.len() * 9 / 10, "fp32 weights shrink");
+    let o = zipnn(&["decompress", "-"], Some(&c.stdout));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout == data, "stdin -> stdout round trip");
+    // Files on one side, '-' on the other.
+    let file = d.join("w.znw");
+    let o = zipnn(
+        &["compress", "-", "-o", s(&file), "--dtype", "fp32"],
+        Some(&data),
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.is_empty());
+    let o = zipnn(&["decompress", s(&file), "-o", "-"], None);
+    assert!(o.code == 0 && o.stdout == data, "file -> stdout");
+    let o = zipnn(&["inspect", "-"], Some(&c.stdout));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("fp32"));
+    // Without -o, stdin goes to stdout: no file appears.
+    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+}
+
+#[test]
+fn refuses_to_overwrite_without_force() {
+    let d = dir("force");
+    let src = d.join("a.bin");
+    std::fs::write(&src, [1u8, 2, 3, 4, 5]).unwrap();
+    let packed = d.join("a.bin.znw");
+    std::fs::write(&packed, b"keep me").unwrap();
+    let o = zipnn(&["compress", s(&src)], None);
+    assert_one_line_error(&o, 1, "already exists (use --force to overwrite)");
+    assert_eq!(std::fs::read(&packed).unwrap(), b"keep me");
+    let o = zipnn(&["compress", s(&src), "--force"], None);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    // decompress would write a.bin, which exists.
+    let o = zipnn(&["decompress", s(&packed)], None);
+    assert_one_line_error(&o, 1, "a.bin already exists");
+    assert_eq!(std::fs::read(&src).unwrap(), [1, 2, 3, 4, 5]);
+    let o = zipnn(&["decompress", s(&packed), "-f"], None);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(std::fs::read(&src).unwrap(), [1, 2, 3, 4, 5]);
+}
+
+#[test]
+fn every_error_is_one_line_with_a_non_zero_exit() {
+    let d = dir("errors");
+    let mut rng = Rng(73);
+    let data = bf16_weights(&mut rng, 100_000);
+    let src = d.join("w.bin");
+    std::fs::write(&src, &data).unwrap();
+    let o = zipnn(&["compress", s(&src), "--dtype", "bf16"], None);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let znw = d.join("w.bin.znw");
+    let packed = std::fs::read(&znw).unwrap();
+
+    let mut flipped = packed.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x10;
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("flipped.znw", flipped, "ZNN_CORRUPT"),
+        (
+            "cut.znw",
+            packed[..packed.len() - 30].to_vec(),
+            "ZNN_TRUNCATED",
+        ),
+        ("plain.znw", data[..5000].to_vec(), "ZNN_NOT_COMPRESSED"),
+        ("empty.znw", vec![], "ZNN_"),
+    ];
+    for (name, bytes, code) in cases {
+        let p = d.join(name);
+        std::fs::write(&p, &bytes).unwrap();
+        let out = d.join(format!("{name}.out"));
+        let o = zipnn(&["decompress", s(&p), "-o", s(&out)], None);
+        assert_one_line_error(&o, 1, code);
+        assert!(!out.exists(), "{name}: no partial output file");
+        let o = zipnn(&["decompress", "-"], Some(&bytes));
+        assert_one_line_error(&o, 1, code);
+        // inspect walks the headers without decoding bodies: a flipped body bit is decompress's to find.
+        if name != "flipped.znw" {
+            let o = zipnn(&["inspect", s(&p)], None);
+            assert_one_line_error(&o, 1, code);
+        }
+    }
+    // No temporary files left behind.
+    let left: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.contains(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+
+    let missing = d.join("missing.znw");
+    assert_one_line_error(&zipnn(&["decompress", s(&missing)], None), 1, "cannot read");
+    assert_one_line_error(
+        &zipnn(
+            &["compress", s(&src), "-o", s(&d.join("no/such/dir/x"))],
+            None,
+        ),
+        1,
+        "cannot create",
+    );
+    // Usage errors: exit 2, still one line.
+    for args in [
+        &["frobnicate", "x"][..],
+        &["compress", s(&src), "--bogus"],
+        &["compress", s(&src), "--dtype", "fp64"],
+        &["compress"],
+        &["compress", s(&src), "-o"],
+        &["bench"],
+        &[],
+    ] {
+        let o = zipnn(args, None);
+        assert_one_line_error(&o, 2, "");
+    }
+    // Help is not an error.
+    for args in [&["--help"][..], &["compress", "-h"], &["help"]] {
+        let o = zipnn(args, None);
+        assert_eq!(o.code, 0, "{args:?}: {}", o.stderr);
+        assert!(String::from_utf8_lossy(&o.stdout).starts_with("usage: zipnn compress"));
+    }
+}
+
+#[test]
+fn inspect_prints_the_table_and_suggests_a_float_type() {
+    let d = dir("inspect");
+    let mut rng = Rng(74);
+    let data = bf16_weights(&mut rng, 300_000);
+    let src = d.join("raw.bin");
+    std::fs::write(&src, &data).unwrap();
+    let plain = d.join("plain.znw");
+    let typed = d.join("typed.znw");
+    assert_eq!(zipnn(&["compress", s(&src), "-o", s(&plain)], None).code, 0);
+    assert_eq!(
+        zipnn(
+            &["compress", s(&src), "-o", s(&typed), "--dtype", "bf16"],
+            None
+        )
+        .code,
+        0
+    );
+    let o = zipnn(&["inspect", s(&plain)], None);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let text = String::from_utf8(o.stdout).unwrap();
+    let header = text.lines().nth(1).unwrap();
+    for col in ["name", "dtype", "shape", "size", "compressed", "ratio"] {
+        assert!(header.contains(col), "column {col} in {header:?}");
+    }
+    let note = text
+        .lines()
+        .find(|l| l.starts_with("note: stored as plain bytes"))
+        .unwrap_or_else(|| panic!("no note in:\n{text}"));
+    assert!(note.contains("--dtype bf16"), "{note}");
+
+    let o = zipnn(&["inspect", s(&typed)], None);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(!text.contains("note:"), "no note when typed:\n{text}");
+    // The segment row: bf16, its size, a compressed size below it, the ratio of the two.
+    let row = text.lines().nth(2).unwrap();
+    // A raw file's one segment has no name: count columns from the end.
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cols[cols.len() - 5], "bf16", "{row}");
+    let size: f64 = cols[cols.len() - 3].parse().unwrap();
+    let comp: f64 = cols[cols.len() - 2].parse().unwrap();
+    let ratio: f64 = cols[cols.len() - 1].parse().unwrap();
+    assert_eq!(size, data.len() as f64);
+    assert!(comp < size * 0.75, "{row}");
+    assert!((ratio - comp / size).abs() < 1e-4, "{row}");
+}
+
+#[test]
+fn bench_reports_ratio_and_speeds_per_file() {
+    let d = dir("bench");
+    let mut rng = Rng(75);
+    let a = d.join("a.bin");
+    let b = d.join("b.bin");
+    std::fs::write(&a, bf16_weights(&mut rng, 200_000)).unwrap();
+    std::fs::write(&b, rng.bytes(100_001)).unwrap();
+    let o = zipnn(&["bench", s(&a), s(&b), "--dtype", "bf16"], None);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let text = String::from_utf8(o.stdout).unwrap();
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .skip(2)
+        .map(|l| {
+            l.split('|')
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .collect()
+        })
+        .collect();
+    assert_eq!(rows.len(), 2, "{text}");
+    assert_eq!((rows[0][0], rows[1][0]), ("a.bin", "b.bin"));
+    let ratio = |r: &Vec<&str>| r[2].parse::<f64>().unwrap();
+    assert!(ratio(&rows[0]) < 0.75, "bf16 weights: {text}");
+    assert!(ratio(&rows[1]) > 0.99, "random bytes: {text}");
+    for r in &rows {
+        for speed in &r[3..6] {
+            assert!(speed.parse::<f64>().unwrap() > 0.0, "{text}");
+        }
+    }
+    assert_one_line_error(
+        &zipnn(&["bench", s(&a), s(&d.join("missing"))], None),
+        1,
+        "cannot read",
+    );
+}
+
+/// Progress goes to stderr only when stderr is a terminal: a pipe gets nothing, a pseudo-terminal
+/// (through util-linux `script`) gets the progress line, cleared at the end.
+#[test]
+fn progress_only_on_a_terminal() {
+    let d = dir("progress");
+    let mut rng = Rng(76);
+    let src = d.join("big.bin");
+    let out = d.join("big.znw");
+    let args = [
+        "compress",
+        s(&src),
+        "-o",
+        s(&out),
+        "--best",
+        "--threads",
+        "1",
+        "--force",
+    ];
+    // Progress shows after 0.5 s, at the end of a batch of chunks: the input grows until
+    // compressing it takes well over that on this machine.
+    let mut data = f32_weights(&mut rng, 8 << 20);
+    loop {
+        std::fs::write(&src, &data).unwrap();
+        let t = std::time::Instant::now();
+        let o = zipnn(&args, None);
+        let secs = t.elapsed().as_secs_f64();
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        assert!(
+            o.stderr.is_empty(),
+            "no progress into a pipe: {:?}",
+            o.stderr
+        );
+        if secs > 2.0 {
+            break;
+        }
+        assert!(data.len() < 1 << 30, "compressing 1 GB took {secs} s");
+        data.extend_from_within(..);
+    }
+
+    if Command::new("script").arg("--version").output().is_err() {
+        panic!("util-linux `script` is needed to run zipnn on a terminal");
+    }
+    let cmd = format!("{} {}", env!("CARGO_BIN_EXE_zipnn"), args.join(" "));
+    let o = Command::new("script")
+        .args(["-qec", &cmd])
+        .arg(d.join("typescript"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    let tty = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        tty.contains("compressing") && tty.contains("MB/s"),
+        "progress on the terminal: {tty:?}"
+    );
+}
+
+/// A named pipe (or a device) as `-o` is written to, not replaced: no `--force` needed, and
+/// `--force` must not rename a temporary file over it. (A pipe stands in for /dev/null, which
+/// the bug this guards against would replace on the test machine.)
+#[test]
+fn writes_into_named_pipes() {
+    use std::os::unix::fs::FileTypeExt;
+    let d = dir("special");
+    let mut rng = Rng(77);
+    let data = bf16_weights(&mut rng, 30_000);
+    let src = d.join("w.bin");
+    std::fs::write(&src, &data).unwrap();
+    assert_eq!(
+        zipnn(&["compress", s(&src), "--dtype", "bf16"], None).code,
+        0
+    );
+    let znw = d.join("w.bin.znw");
+    let packed = std::fs::read(&znw).unwrap();
+    let cases: [(&str, &[&str], &[u8]); 2] = [
+        ("decompress", &[s(&znw)], &data),
+        ("compress", &[s(&src), "--dtype", "bf16"], &packed),
+    ];
+    for (i, (cmd, args, want)) in cases.into_iter().enumerate() {
+        for force in [false, true] {
+            let fifo = d.join(format!("pipe{i}{force}"));
+            assert!(Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success());
+            let reader = {
+                let fifo = fifo.clone();
+                std::thread::spawn(move || std::fs::read(fifo).unwrap())
+            };
+            let mut all = vec![cmd];
+            all.extend_from_slice(args);
+            all.extend(["-o", s(&fifo)]);
+            if force {
+                all.push("--force");
+            }
+            let o = zipnn(&all, None);
+            assert_eq!(o.code, 0, "{all:?}: {}", o.stderr);
+            assert!(
+                std::fs::metadata(&fifo).unwrap().file_type().is_fifo(),
+                "{all:?}: the pipe is still a pipe"
+            );
+            assert!(
+                reader.join().unwrap() == want,
+                "{all:?}: the reader got the bytes"
+            );
+        }
+    }
+}
