@@ -587,14 +587,42 @@ fn given_signs_mode_roundtrips_and_beats_a_sign_plane() {
     for (n, stride) in [(40_001, 383), (12_345, 7), (50_000, 1)] {
         given_signs_roundtrip(&low[..n], &high[..n], stride).unwrap();
     }
-    let mut out = Vec::new();
-    for (n, stride) in [(100_000, 0), (1000, 1), (10_000, 300)] {
-        assert_eq!(
-            context::encode_given_signs(&low[..n], &high[..n], stride, &mut out),
-            None,
-            "{n} {stride}"
-        );
+    // Without rows, or with too few for the column context, only the previous sign is used.
+    for (n, stride) in [(100_000, 0), (10_000, 300)] {
+        let mut out = Vec::new();
+        given_signs_roundtrip(&low[..n], &high[..n], stride).unwrap();
+        context::encode_given_signs(&low[..n], &high[..n], stride, &mut out).unwrap();
+        let (nw, at) = (out[6] as usize, 7 + 2 * out[6] as usize);
+        assert_eq!((nw, &out[at..at + 4]), (1, &[0u8; 4][..]), "{n} {stride}");
     }
+    let mut out = Vec::new();
+    assert_eq!(
+        context::encode_given_signs(&low[..1000], &high[..1000], 1, &mut out),
+        None
+    );
+}
+
+/// Signs that follow the previous sign (neighbouring taps of conv kernels) are coded with
+/// the window context, rows or not.
+#[test]
+fn given_signs_mode_uses_the_previous_sign() {
+    let data = f16_rows(100_000, 9, 39);
+    let mut g = Vec::new();
+    zipnn_wasm::dtype::split(DType::F16, &data, &mut g);
+    let (low, high) = g.split_at(data.len() / 2);
+    let mut low = low.to_vec();
+    let mut rng = Rng(41);
+    for i in 1..low.len() {
+        let sign = if rng.below(100) < 80 {
+            low[i - 1] & 0x80
+        } else {
+            low[i] & 0x80
+        };
+        low[i] = low[i] & 0x7F | sign;
+    }
+    let plane = given_roundtrip(&low, high).unwrap();
+    let coded = given_signs_roundtrip(&low, high, 0).unwrap();
+    assert!(coded + 3000 < plane, "{coded} vs plane {plane}");
 }
 
 #[test]
@@ -614,9 +642,8 @@ fn given_signs_chunks_roundtrip_and_corrupt_ones_give_typed_errors() {
     );
     let report = znw::inspect(&packed).unwrap();
     assert!(report.modes.iter().any(|m| m.mode == context::GIVEN_SIGNS));
-    // Without the rows (a raw stream) the mode has no column to look at.
+    // Without the rows (a raw stream) the column context cannot be used.
     let raw = znw::compress(&data, &opts).unwrap();
-    assert!(!modes(&raw).contains(&context::GIVEN_SIGNS));
     assert!(
         packed.len() < raw.len(),
         "{} vs {}",

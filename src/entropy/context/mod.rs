@@ -578,16 +578,10 @@ pub fn encode_history(src: &[u8], stride: usize, out: &mut Vec<u8>) -> Option<us
     if hist[0] as usize * 64 > n {
         candidates.extend_from_slice(&[(3, 0, 1), (5, 0, 1)]);
     }
-    // (estimated bits, window log, stride, window thresholds, column thresholds, contexts)
-    type Choice = (u64, u8, usize, Vec<u16>, Vec<u16>, Vec<u8>);
-    let mut best: Option<Choice> = None;
-    let mut sums: Option<(u8, Vec<u16>, Vec<u16>)> = None;
+    let mut sums = Sums::new(src, init, stride);
+    let mut choices = Vec::with_capacity(candidates.len());
     for (w, wb, cb) in candidates {
-        if sums.as_ref().is_none_or(|s| s.0 != w) {
-            let (a, c) = history_sums(src, w, init, stride);
-            sums = Some((w, a, c));
-        }
-        let (_, a, c) = sums.as_ref()?;
+        let (a, c) = sums.get(w);
         let shift = (w as u32).saturating_sub(4);
         let wt = if wb == 0 {
             alloc::vec![1]
@@ -599,34 +593,94 @@ pub fn encode_history(src: &[u8], stride: usize, out: &mut Vec<u8>) -> Option<us
         } else {
             (0, Vec::new())
         };
-        let h = History::new(w, init, &wt, st, &ct, 0).ok()?;
-        let ncol = ct.len() + 1;
+        choices.push(HistoryChoice { w, st, wt, ct });
+    }
+    encode_history_best(src, init, &mut sums, choices, out)
+}
+
+/// Window and column sums per window log, computed once ([`history_sums`] with one stride).
+struct Sums<'a> {
+    src: &'a [u8],
+    init: u8,
+    stride: usize,
+    by_log: Vec<(u8, Vec<u16>, Vec<u16>)>,
+}
+
+impl<'a> Sums<'a> {
+    fn new(src: &'a [u8], init: u8, stride: usize) -> Self {
+        Sums {
+            src,
+            init,
+            stride,
+            by_log: Vec::new(),
+        }
+    }
+
+    fn get(&mut self, w: u8) -> (&[u16], &[u16]) {
+        let at = match self.by_log.iter().position(|s| s.0 == w) {
+            Some(at) => at,
+            None => {
+                let (a, c) = history_sums(self.src, w, self.init, self.stride);
+                self.by_log.push((w, a, c));
+                self.by_log.len() - 1
+            }
+        };
+        let (_, a, c) = &self.by_log[at];
+        (a, c)
+    }
+}
+
+/// One candidate context for [`HISTORY`]: window log, stride (0: none) and thresholds.
+struct HistoryChoice {
+    w: u8,
+    st: usize,
+    wt: Vec<u16>,
+    ct: Vec<u16>,
+}
+
+/// Writes `src` as a [`HISTORY`] payload with whichever of `choices` gives the smallest
+/// estimated size; returns the payload's size.
+/// (A choice's stride is 0 or the one `sums` were computed with.)
+fn encode_history_best(
+    src: &[u8],
+    init: u8,
+    sums: &mut Sums<'_>,
+    choices: Vec<HistoryChoice>,
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    let mut best: Option<(u64, HistoryChoice, Vec<u8>)> = None;
+    for ch in choices {
+        debug_assert!(ch.st == 0 || ch.st == sums.stride);
+        let (a, c) = sums.get(ch.w);
+        let h = History::new(ch.w, init, &ch.wt, ch.st, &ch.ct, 0).ok()?;
+        let ncol = ch.ct.len() + 1;
         let ctxs: Vec<u8> = a
             .iter()
             .zip(c)
             .map(|(&x, &y)| {
-                h.wlut[x as usize] * ncol as u8 + if st > 0 { h.clut[y as usize] } else { 0 }
+                h.wlut[x as usize] * ncol as u8 + if ch.st > 0 { h.clut[y as usize] } else { 0 }
             })
             .collect();
-        let bits = estimate(src, &ctxs, (wt.len() + 1) * ncol) + 16 * (wt.len() + ct.len()) as u64;
+        let tables = (ch.wt.len() + 1) * ncol;
+        let bits = estimate(src, &ctxs, tables) + 16 * (ch.wt.len() + ch.ct.len()) as u64;
         if best.as_ref().is_none_or(|b| bits < b.0) {
-            best = Some((bits, w, st, wt, ct, ctxs));
+            best = Some((bits, ch, ctxs));
         }
     }
-    let (_, w, st, wt, ct, ctxs) = best?;
+    let (_, ch, ctxs) = best?;
     let start = out.len();
-    out.extend_from_slice(&[w, init, wt.len() as u8]);
-    for v in &wt {
+    out.extend_from_slice(&[ch.w, init, ch.wt.len() as u8]);
+    for v in &ch.wt {
         out.extend_from_slice(&v.to_le_bytes());
     }
-    out.extend_from_slice(&(st as u32).to_le_bytes());
-    if st > 0 {
-        out.push(ct.len() as u8);
-        for v in &ct {
+    out.extend_from_slice(&(ch.st as u32).to_le_bytes());
+    if ch.st > 0 {
+        out.push(ch.ct.len() as u8);
+        for v in &ch.ct {
             out.extend_from_slice(&v.to_le_bytes());
         }
     }
-    encode_streams(src, &ctxs, (wt.len() + 1) * (ct.len() + 1), out)?;
+    encode_streams(src, &ctxs, (ch.wt.len() + 1) * (ch.ct.len() + 1), out)?;
     Some(out.len() - start)
 }
 
@@ -778,9 +832,9 @@ pub fn encode_given(src: &[u8], companion: &[u8], out: &mut Vec<u8>) -> Option<u
     Some(out.len() - start)
 }
 
-/// Encodes `src` as a [`GIVEN_SIGNS`] payload: its signs as a [`HISTORY`] payload with the
-/// column context of rows `stride` elements long, then [`encode_given`]'s payload without
-/// the sign plane. Returns its size or `None` (no rows, or too few for the context).
+/// Encodes `src` as a [`GIVEN_SIGNS`] payload: its signs as a [`HISTORY`] payload (context:
+/// the previous sign and, for rows `stride` elements long, the column), then
+/// [`encode_given`]'s payload without the sign plane. Returns its size or `None`.
 pub fn encode_given_signs(
     src: &[u8],
     companion: &[u8],
@@ -788,27 +842,44 @@ pub fn encode_given_signs(
     out: &mut Vec<u8>,
 ) -> Option<usize> {
     let n = src.len();
-    if stride == 0 || stride > u32::MAX as usize || 4 * (COLUMN_ROWS + 2) * stride > n {
+    if !(MIN_INPUT..=u32::MAX as usize).contains(&n) || companion.len() != n {
         return None;
     }
     let signs: Vec<u8> = src.iter().map(|&b| b >> 7).collect();
     let init = u8::from(2 * signs.iter().filter(|&&s| s != 0).count() > n);
-    // One table per count of negative signs among the 8 values above (0..=8).
-    let ct: Vec<u16> = (1..=COLUMN_ROWS as u16).collect();
-    let h = History::new(0, init, &[], stride, &ct, 0).ok()?;
-    let (_, col) = history_sums(&signs, 0, init, stride);
-    let ctxs: Vec<u8> = col.iter().map(|&c| h.clut[c as usize]).collect();
+    // Contexts: the previous sign (neighbouring taps of a conv kernel), and with rows the
+    // number of negative values among the 8 above in the column (embedding tables), alone or
+    // with the previous sign (then 8 column buckets, so that 2 x 8 tables fit).
+    let mut choices = alloc::vec![HistoryChoice {
+        w: 0,
+        st: 0,
+        wt: alloc::vec![1],
+        ct: Vec::new(),
+    }];
+    if stride > 0 && stride <= u32::MAX as usize && 4 * (COLUMN_ROWS + 2) * stride <= n {
+        let count = |top: u16| (1..=top).collect::<Vec<u16>>();
+        choices.push(HistoryChoice {
+            w: 0,
+            st: stride,
+            wt: Vec::new(),
+            ct: count(COLUMN_ROWS as u16),
+        });
+        choices.push(HistoryChoice {
+            w: 0,
+            st: stride,
+            wt: alloc::vec![1],
+            ct: count(COLUMN_ROWS as u16 - 1),
+        });
+    }
+    let mut sums = Sums::new(
+        &signs,
+        init,
+        choices.iter().map(|c| c.st).max().unwrap_or(0),
+    );
     let start = out.len();
     out.extend_from_slice(&[0; 4]); // sign payload length, patched below
-    out.extend_from_slice(&[0, init, 0]); // window log 0, no window thresholds
-    out.extend_from_slice(&(stride as u32).to_le_bytes());
-    out.push(ct.len() as u8);
-    for v in &ct {
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    encode_streams(&signs, &ctxs, ct.len() + 1, out)?;
-    let slen = u32::try_from(out.len() - start - 4).ok()?;
-    out[start..start + 4].copy_from_slice(&slen.to_le_bytes());
+    let slen = encode_history_best(&signs, init, &mut sums, choices, out)?;
+    out[start..start + 4].copy_from_slice(&u32::try_from(slen).ok()?.to_le_bytes());
     encode_given_parts(src, companion, false, out)?;
     Some(out.len() - start)
 }
