@@ -83,7 +83,7 @@ fn cuts_fall_near_tensor_boundaries_and_pay() {
     let (data, bounds) = raw_tensors();
     let header = znw::describe(&data, DTypeChoice::Fixed(DType::F32), znw::BEST_CHUNK);
     let plain = znw::plan(&header, data.len() as u64);
-    let cut = znw::plan_cut(&header, data.len() as u64, Some(&data));
+    let cut = znw::plan_cut(&header, data.len() as u64, Some(&data), 1024);
     // Pieces tile the input in order, whole elements, none above the chunk size.
     let mut at = 0;
     for p in &cut {
@@ -102,6 +102,14 @@ fn cuts_fall_near_tensor_boundaries_and_pay() {
     assert!(cut.len() <= plain.len() + 2 * bounds.len(), "{cut:?}");
     let (a, b) = (coded_size(&data, &plain), coded_size(&data, &cut));
     assert!(b < a, "cut {b} not smaller than equal pieces {a}");
+    // The default mode's coarser windows find them too.
+    let coarse = znw::plan_cut(&header, data.len() as u64, Some(&data), 4096);
+    for b in &bounds {
+        let near = coarse
+            .iter()
+            .any(|p| (p.offset as i64 - *b as i64).unsigned_abs() <= 4096);
+        assert!(near, "no cut near {b}: {coarse:?}");
+    }
     // And through the whole codec.
     let packed = znw::compress(&data, &best(DTypeChoice::Fixed(DType::F32))).unwrap();
     assert_eq!(
@@ -116,7 +124,7 @@ fn one_tensor_is_not_cut() {
     let data = f32_scaled(&mut rng, 200_000, 0.02);
     let header = znw::describe(&data, DTypeChoice::Fixed(DType::F32), znw::BEST_CHUNK);
     let plain = znw::plan(&header, data.len() as u64);
-    let cut = znw::plan_cut(&header, data.len() as u64, Some(&data));
+    let cut = znw::plan_cut(&header, data.len() as u64, Some(&data), 1024);
     assert_eq!(plain, cut);
 }
 
@@ -215,13 +223,16 @@ fn edge_cases_round_trip() {
                 &[znw::BEST_CHUNK]
             };
             for &chunk_size in sizes {
-                let opts = Options {
-                    chunk_size,
-                    ..best(dtype)
-                };
-                let packed = znw::compress(data, &opts).unwrap();
-                let back = znw::decompress(&packed, &Limits::default(), 2).unwrap();
-                assert_eq!(&back, data, "{} bytes, {dtype:?}", data.len());
+                for tans in [false, true] {
+                    let opts = Options {
+                        chunk_size,
+                        tans,
+                        ..best(dtype)
+                    };
+                    let packed = znw::compress(data, &opts).unwrap();
+                    let back = znw::decompress(&packed, &Limits::default(), 2).unwrap();
+                    assert_eq!(&back, data, "{} bytes, {dtype:?}, {tans}", data.len());
+                }
             }
         }
     }

@@ -97,54 +97,60 @@ pub fn detect_row(src: &[u8], dtype: DType) -> u32 {
     }
 }
 
-/// Bytes per window of the change-point search (4 KiB: minilm FP16 +1 KB).
-const WINDOW: usize = 1 << 10;
-
-/// The exponent field of one element.
-fn exponent(dtype: DType) -> Option<fn(&[u8]) -> u8> {
+/// The exponent fields of `src`'s elements, one byte each, into `out`; false if `dtype` is
+/// not a float of at least 16 bits.
+fn exponents(src: &[u8], dtype: DType, out: &mut Vec<u8>) -> bool {
+    out.clear();
     match dtype {
-        DType::F16 => Some(|x| (u16::from_le_bytes([x[0], x[1]]) >> 10) as u8 & 0x1F),
-        DType::BF16 => Some(|x| (u16::from_le_bytes([x[0], x[1]]) >> 7) as u8),
-        DType::F32 => Some(|x| (u16::from_le_bytes([x[2], x[3]]) >> 7) as u8),
-        _ => None,
+        DType::F16 => out.extend(src.chunks_exact(2).map(|x| (x[1] >> 2) & 0x1F)),
+        DType::BF16 => out.extend(src.chunks_exact(2).map(|x| x[1] << 1 | x[0] >> 7)),
+        DType::F32 => out.extend(src.chunks_exact(4).map(|x| x[3] << 1 | x[2] >> 7)),
+        _ => return false,
     }
+    true
 }
 
 /// Where the statistics of a float run change (tensor boundaries in a run whose container
-/// does not give them): byte offsets into `src`, ascending, whole elements, on
-/// [`WINDOW`]-byte steps. Found by binary segmentation: a stretch is split where the order-0
+/// does not give them): byte offsets into `src`, ascending, whole elements, on `window`-byte
+/// steps (a multiple of 4). Found by binary segmentation: a stretch is split where the order-0
 /// entropy of the exponents of its two parts falls most below that of the whole, when it
 /// falls by more than `penalty` bytes (what one more chunk costs in heads and tables).
-pub fn change_points(src: &[u8], dtype: DType, penalty: f64) -> Vec<usize> {
-    let Some(exp) = exponent(dtype) else {
-        return Vec::new();
-    };
+pub fn change_points(src: &[u8], dtype: DType, window: usize, penalty: f64) -> Vec<usize> {
     let w = dtype.size();
-    let per = WINDOW / w;
+    let per = (window / w).max(1);
     let windows = src.len() / w / per;
-    if windows < 2 {
+    let mut ex = Vec::with_capacity(per);
+    // Counts are u32: longer runs (16 GiB of float32) are left to equal pieces.
+    if windows < 2
+        || src.len() / w > u32::MAX as usize
+        || !exponents(&src[..per * w], dtype, &mut ex)
+    {
         return Vec::new();
     }
-    // Exponent histograms of the windows, prefix-summed over a compact alphabet.
-    let mut used = [u16::MAX; 256];
+    let wins = || src[..windows * per * w].chunks_exact(per * w);
+    // Exponent histograms of the windows, prefix-summed over the exponents that occur.
+    let mut index = [0usize; 256];
+    for win in wins() {
+        exponents(win, dtype, &mut ex);
+        for &e in &ex {
+            index[e as usize] = 1;
+        }
+    }
     let mut k = 0;
-    let mut ex = Vec::with_capacity(windows * per);
-    for x in src[..windows * per * w].chunks_exact(w) {
-        let e = exp(x);
-        if used[e as usize] == u16::MAX {
-            used[e as usize] = k;
+    for i in index.iter_mut() {
+        if *i > 0 {
+            *i = k;
             k += 1;
         }
-        ex.push(used[e as usize]);
     }
-    let k = k as usize;
     let mut prefix = alloc::vec![0u32; (windows + 1) * k];
-    for (i, win) in ex.chunks_exact(per).enumerate() {
+    for (i, win) in wins().enumerate() {
+        exponents(win, dtype, &mut ex);
         let (done, next) = prefix.split_at_mut((i + 1) * k);
         let next = &mut next[..k];
         next.copy_from_slice(&done[i * k..]);
-        for &e in win {
-            next[e as usize] += 1;
+        for &e in &ex {
+            next[index[e as usize]] += 1;
         }
     }
     // Order-0 cost in bytes of windows a..b: n·log2(n) - Σ c·log2(c), over 8.
@@ -167,13 +173,19 @@ pub fn change_points(src: &[u8], dtype: DType, penalty: f64) -> Vec<usize> {
             continue;
         }
         let whole = cost(a, b);
-        let (mut best, mut at) = (f64::INFINITY, 0);
-        for c in a + 1..b {
+        // At most ~256 split points per stretch, then every one around the best of them.
+        let step = ((b - a) / 256).max(1);
+        let split = |best: (f64, usize), c: usize| {
             let v = cost(a, c) + cost(c, b);
-            if v < best {
-                (best, at) = (v, c);
+            if v < best.0 {
+                (v, c)
+            } else {
+                best
             }
-        }
+        };
+        let (_, near) = (a + 1..b).step_by(step).fold((f64::INFINITY, 0), split);
+        let (best, at) = (near.saturating_sub(step).max(a + 1)..(near + step).min(b))
+            .fold((f64::INFINITY, 0), split);
         if whole - best > penalty {
             cuts.push(at * per * w);
             todo.push((a, at));
