@@ -324,6 +324,17 @@ impl Progress {
     }
 }
 
+/// The chunk size when none is given: `--best` codes raw files in longer chunks.
+fn default_chunk(best: bool, data: &[u8]) -> u32 {
+    if !best {
+        znw::DEFAULT_CHUNK
+    } else if zipnn_wasm::format::tensors::detect(data).is_none() {
+        znw::BEST_RAW_CHUNK
+    } else {
+        znw::BEST_CHUNK
+    }
+}
+
 fn compress(input: &str, a: &Args) -> Result<(), Fail> {
     let dtype = match a.dtype.as_deref() {
         None => DTypeChoice::Fixed(DType::Bytes),
@@ -338,11 +349,7 @@ fn compress(input: &str, a: &Args) -> Result<(), Fail> {
     let data = read_input(input)?;
     let opts = Options {
         dtype,
-        chunk_size: a.chunk_size.unwrap_or(if a.best {
-            znw::BEST_CHUNK
-        } else {
-            znw::DEFAULT_CHUNK
-        }),
+        chunk_size: a.chunk_size.unwrap_or(default_chunk(a.best, &data)),
         verify: a.verify,
         threads: a.threads.unwrap_or_else(default_threads),
         tans: a.best,
@@ -582,11 +589,7 @@ fn bench(a: &Args) -> Result<(), Fail> {
             dtype,
             threads,
             tans: a.best,
-            chunk_size: if a.best {
-                znw::BEST_CHUNK
-            } else {
-                znw::DEFAULT_CHUNK
-            },
+            chunk_size: default_chunk(a.best, &data),
             ..Options::default()
         };
         let mb = data.len() as f64 / 1e6;

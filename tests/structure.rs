@@ -1,0 +1,239 @@
+//! `--best` on float runs of no known shape: cuts where the statistics change (tensor
+//! boundaries) and row lengths found from the data (`format::znw::structure`).
+
+mod common;
+use common::*;
+use zipnn_wasm::format::znw::{self, chunk, structure, DTypeChoice, Options, Piece};
+use zipnn_wasm::{DType, Limits};
+
+/// float32 normal(0, sigma) weights.
+fn f32_scaled(rng: &mut Rng, n: usize, sigma: f32) -> Vec<u8> {
+    (0..n)
+        .flat_map(|_| rng.gauss(sigma).to_le_bytes())
+        .collect()
+}
+
+/// float16 bits of `x` (truncated; tiny values flushed to zero).
+fn to_f16(x: f32) -> [u8; 2] {
+    let b = x.to_bits();
+    let e = ((b >> 23) & 255) as i32 - 127 + 15;
+    let h = if e <= 0 {
+        (b >> 16) & 0x8000
+    } else {
+        ((b >> 16) & 0x8000) | (e.min(30) as u32) << 10 | (b >> 13) & 0x3FF
+    };
+    (h as u16).to_le_bytes()
+}
+
+/// A `rows × row` float16 matrix whose columns have scales between 0.002 and 0.08.
+fn f16_columns(rows: usize, row: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed);
+    let scales: Vec<f32> = (0..row)
+        .map(|_| 0.002 * (1 + rng.below(40)) as f32)
+        .collect();
+    (0..rows * row)
+        .flat_map(|i| to_f16(rng.gauss(scales[i % row])))
+        .collect()
+}
+
+/// Raw float32 "tensors" back to back with different scales, and the byte offsets where one
+/// ends and the next starts (none on a 1 KiB step).
+fn raw_tensors() -> (Vec<u8>, Vec<usize>) {
+    let mut rng = Rng(41);
+    let mut data = Vec::new();
+    let mut bounds = Vec::new();
+    for (n, sigma) in [
+        (150_001, 0.02),
+        (90_003, 0.5),
+        (200_017, 0.002),
+        (60_011, 1.0),
+        (120_007, 0.05),
+    ] {
+        if !data.is_empty() {
+            bounds.push(data.len());
+        }
+        data.extend(f32_scaled(&mut rng, n, sigma));
+    }
+    (data, bounds)
+}
+
+fn best(dtype: DTypeChoice) -> Options {
+    Options {
+        dtype,
+        chunk_size: znw::BEST_CHUNK,
+        tans: true,
+        verify: true,
+        ..Options::default()
+    }
+}
+
+/// Bytes of the chunk records for `pieces`, as `--best` codes them.
+fn coded_size(data: &[u8], pieces: &[Piece]) -> usize {
+    let (mut out, mut scratch) = (Vec::new(), Vec::new());
+    for p in pieces {
+        let src = &data[p.offset as usize..p.offset as usize + p.len as usize];
+        let row = p.row as usize;
+        chunk::encode_with_row(src, p.dtype, p.offset, true, row, &mut out, &mut scratch);
+    }
+    out.len()
+}
+
+#[test]
+fn cuts_fall_near_tensor_boundaries_and_pay() {
+    let (data, bounds) = raw_tensors();
+    let header = znw::describe(&data, DTypeChoice::Fixed(DType::F32), znw::BEST_CHUNK);
+    let plain = znw::plan(&header, data.len() as u64);
+    let cut = znw::plan_cut(&header, data.len() as u64, Some(&data), 1024);
+    // Pieces tile the input in order, whole elements, none above the chunk size.
+    let mut at = 0;
+    for p in &cut {
+        assert_eq!(p.offset, at);
+        assert!(p.len > 0 && p.len <= znw::BEST_CHUNK && p.len % 4 == 0);
+        at += p.len as u64;
+    }
+    assert_eq!(at, data.len() as u64);
+    // Every true boundary has a cut within one 1 KiB window of it.
+    for b in &bounds {
+        let near = cut
+            .iter()
+            .any(|p| (p.offset as i64 - *b as i64).unsigned_abs() <= 1024);
+        assert!(near, "no cut near {b}: {cut:?}");
+    }
+    assert!(cut.len() <= plain.len() + 2 * bounds.len(), "{cut:?}");
+    let (a, b) = (coded_size(&data, &plain), coded_size(&data, &cut));
+    assert!(b < a, "cut {b} not smaller than equal pieces {a}");
+    // The default mode's coarser windows find them too.
+    let coarse = znw::plan_cut(&header, data.len() as u64, Some(&data), 4096);
+    for b in &bounds {
+        let near = coarse
+            .iter()
+            .any(|p| (p.offset as i64 - *b as i64).unsigned_abs() <= 4096);
+        assert!(near, "no cut near {b}: {coarse:?}");
+    }
+    // And through the whole codec.
+    let packed = znw::compress(&data, &best(DTypeChoice::Fixed(DType::F32))).unwrap();
+    assert_eq!(
+        znw::decompress(&packed, &Limits::default(), 1).unwrap(),
+        data
+    );
+}
+
+#[test]
+fn one_tensor_is_not_cut() {
+    let mut rng = Rng(43);
+    let data = f32_scaled(&mut rng, 200_000, 0.02);
+    let header = znw::describe(&data, DTypeChoice::Fixed(DType::F32), znw::BEST_CHUNK);
+    let plain = znw::plan(&header, data.len() as u64);
+    let cut = znw::plan_cut(&header, data.len() as u64, Some(&data), 1024);
+    assert_eq!(plain, cut);
+}
+
+#[test]
+fn row_length_is_found() {
+    for (row, seed) in [(384, 51), (1536, 52), (96, 53)] {
+        let data = f16_columns(65_536 * 4 / row, row, seed);
+        assert_eq!(
+            structure::detect_row(&data, DType::F16),
+            row as u32,
+            "row {row}"
+        );
+    }
+    // The same as float32 and bfloat16 (the top halves of float32).
+    let mut rng = Rng(54);
+    let scales: Vec<f32> = (0..768)
+        .map(|_| 0.002 * (1 + rng.below(40)) as f32)
+        .collect();
+    let f32s: Vec<u8> = (0..768 * 200)
+        .flat_map(|i| rng.gauss(scales[i % 768]).to_le_bytes())
+        .collect();
+    assert_eq!(structure::detect_row(&f32s, DType::F32), 768);
+    let bf16s: Vec<u8> = f32s.chunks_exact(4).flat_map(|x| [x[2], x[3]]).collect();
+    assert_eq!(structure::detect_row(&bf16s, DType::BF16), 768);
+    // No column structure, too short, or not floats: no row.
+    let mut rng = Rng(55);
+    assert_eq!(
+        structure::detect_row(&bf16_weights(&mut rng, 200_000), DType::BF16),
+        0
+    );
+    assert_eq!(
+        structure::detect_row(&f16_columns(1, 300, 56), DType::F16),
+        0
+    );
+    assert_eq!(
+        structure::detect_row(&f16_columns(200, 384, 57), DType::Bytes),
+        0
+    );
+}
+
+#[test]
+fn found_rows_make_raw_files_smaller() {
+    // A raw float16 matrix with column scales: --best finds its row length for the column
+    // context and codes it smaller than without.
+    let data = f16_columns(1000, 384, 61);
+    let header = znw::describe(&data, DTypeChoice::Fixed(DType::F16), znw::BEST_CHUNK);
+    let plain = znw::plan(&header, data.len() as u64);
+    assert!(plain.iter().all(|p| p.row == 0));
+    let with_rows: Vec<Piece> = plain
+        .iter()
+        .map(|p| Piece {
+            row: structure::detect_row(
+                &data[p.offset as usize..(p.offset + p.len as u64) as usize],
+                p.dtype,
+            ),
+            ..*p
+        })
+        .collect();
+    assert!(with_rows.iter().all(|p| p.row == 384), "{with_rows:?}");
+    assert!(coded_size(&data, &with_rows) < coded_size(&data, &plain));
+    let packed = znw::compress(&data, &best(DTypeChoice::Auto)).unwrap();
+    assert_eq!(
+        znw::decompress(&packed, &Limits::default(), 1).unwrap(),
+        data
+    );
+}
+
+#[test]
+fn edge_cases_round_trip() {
+    let mut rng = Rng(71);
+    let mut inputs: Vec<Vec<u8>> = (0..9).map(|n| rng.bytes(n)).collect();
+    for n in [63, 64, 65, 1023, 1025, 4097, 70_001, 300_003] {
+        let mut d = f32_scaled(&mut rng, n / 4 + 1, 0.02);
+        d.truncate(n);
+        inputs.push(d);
+    }
+    // Two scales, an odd tail, and a float run that starts after a few other bytes.
+    let (mut two, _) = raw_tensors();
+    two.extend_from_slice(&[1, 2, 3]);
+    inputs.push(two.clone());
+    let mut shifted = vec![0x80, 0x02, 0x63];
+    shifted.extend_from_slice(&two);
+    inputs.push(shifted);
+    inputs.push(vec![0; 100_000]);
+    for data in &inputs {
+        for dtype in [
+            DTypeChoice::Auto,
+            DTypeChoice::Fixed(DType::F16),
+            DTypeChoice::Fixed(DType::BF16),
+            DTypeChoice::Fixed(DType::F32),
+        ] {
+            // Small chunks only on small inputs (--best tries many modes per chunk).
+            let sizes: &[u32] = if data.len() < 100_000 {
+                &[4096, znw::BEST_CHUNK]
+            } else {
+                &[znw::BEST_CHUNK]
+            };
+            for &chunk_size in sizes {
+                for tans in [false, true] {
+                    let opts = Options {
+                        chunk_size,
+                        tans,
+                        ..best(dtype)
+                    };
+                    let packed = znw::compress(data, &opts).unwrap();
+                    let back = znw::decompress(&packed, &Limits::default(), 2).unwrap();
+                    assert_eq!(&back, data, "{} bytes, {dtype:?}, {tans}", data.len());
+                }
+            }
+        }
+    }
+}
