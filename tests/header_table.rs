@@ -150,3 +150,25 @@ check! {
         assert_eq!(r.total_size, src.len() as u64);
     }
 }
+
+check! {
+    fn a_safetensors_json_header_is_a_chunk_of_its_own() {
+        let ids: Vec<u8> = (0..64u64).flat_map(|i| i.to_le_bytes()).collect();
+        let mut rng = Rng(9);
+        let names: Vec<String> = (0..40).map(|i| format!("layer.{i}.weight")).collect();
+        let mut tensors = vec![("position_ids", "I64", vec![64], ids)];
+        for n in &names {
+            tensors.push((n.as_str(), "F16", vec![4, 8], bf16_weights(&mut rng, 32)));
+        }
+        let src = safetensors(&tensors);
+        let (h, _) = Header::parse(&zipnn_wasm::compress(&src, &Options::default()).unwrap()).unwrap();
+        let json = &h.segments[0];
+        assert_eq!((json.name.as_str(), json.label.as_str()), ("__header__", "JSON"));
+        assert!(json.length >= 1024);
+        let pieces = znw::plan(&h, src.len() as u64);
+        assert_eq!((pieces[0].offset, pieces[0].len as u64), (0, json.length));
+        // The int64 tensor after it, bytes as well, starts the next chunk.
+        assert_eq!(pieces[1].offset, json.length);
+        assert_eq!(both(&zipnn_wasm::compress(&src, &Options::default()).unwrap(), 5).as_deref(), Ok(&src[..]));
+    }
+}

@@ -102,7 +102,7 @@ impl Header {
         let mut packed = Vec::new();
         put_entries(&self.segments, true, &mut packed);
         let mut coded = Vec::new();
-        block::encode_lz(&packed, &mut coded, true);
+        block::encode_lz_text(&packed, &mut coded, true);
         let header_len =
             out.len() - start + 4 + coded.len() + 4 + 16 * self.base.is_some() as usize;
         if may_pack && 4 + coded.len() < entries.len() && packed.len() <= table_cap(header_len) {
