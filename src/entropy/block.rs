@@ -119,6 +119,15 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
 /// [`encode`], then LZ77 too where that is smaller: for groups a cheap test
 /// ([`lz::has_repeats`]) found repeats in. Returns the bytes LZ saved (0 if not kept).
 pub fn encode_lz(src: &[u8], out: &mut Vec<u8>, tans: bool) -> usize {
+    encode_lz_with(src, out, tans, false)
+}
+
+/// [`encode_lz`] with the LZ coder tuned for text-like bytes ([`lz::compress_text`]).
+pub fn encode_lz_text(src: &[u8], out: &mut Vec<u8>, tans: bool) -> usize {
+    encode_lz_with(src, out, tans, true)
+}
+
+fn encode_lz_with(src: &[u8], out: &mut Vec<u8>, tans: bool, text: bool) -> usize {
     let start = out.len();
     encode(src, out, tans);
     let plain = out.len() - start;
@@ -127,7 +136,14 @@ pub fn encode_lz(src: &[u8], out: &mut Vec<u8>, tans: bool) -> usize {
     if plain < 24 {
         return 0;
     }
-    match coded(LZ, src, out, |s, o| lz::compress(s, o, tans)) {
+    let lz = |s: &[u8], o: &mut Vec<u8>| {
+        if text {
+            lz::compress_text(s, o, tans)
+        } else {
+            lz::compress(s, o, tans)
+        }
+    };
+    match coded(LZ, src, out, lz) {
         Some(len) if 5 + len < plain => {
             out.copy_within(start + plain.., start);
             out.truncate(start + 5 + len);

@@ -384,6 +384,8 @@ describe('inspect', () => {
 describe('decodedSize', () => {
   test('the decoded size from the first 24 bytes, or undefined', async () => {
     assert.equal(DECODED_SIZE_PREFIX, 24);
+    // Header flag bit 2: the segment table is packed (FORMAT.md §2.2); the size is read as before.
+    assert.equal(modelZnw[9], 1 | 4);
     assert.equal(decodedSize(modelZnw), model.length);
     assert.equal(decodedSize(modelZnw.subarray(0, 24)), model.length);
     assert.equal(decodedSize(modelZnw.slice(0, 24).buffer), model.length, 'an ArrayBuffer');

@@ -144,7 +144,12 @@ pub fn encode_with_row(
     // hash probes per 8 bytes of one group.
     if dtype.groups() == 1 {
         if lz::has_repeats(data) {
-            block::encode_lz(data, out, tans);
+            if dtype == DType::Bytes {
+                // JSON headers, pickle and protobuf structure: worth a slower, closer search.
+                block::encode_lz_text(data, out, tans);
+            } else {
+                block::encode_lz(data, out, tans);
+            }
         } else {
             block::encode(data, out, tans);
         }

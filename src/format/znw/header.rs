@@ -1,6 +1,7 @@
 //! The file header (FORMAT.md §2): sizes, and the segment table naming every tensor.
 
 use crate::dtype::DType;
+use crate::entropy::block;
 use crate::format::{Container, Error, Reader};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -15,8 +16,17 @@ pub const MAX_HEADER_LEN: u32 = 64 << 20;
 /// Largest chunk (decoded bytes) we accept; bounds per-chunk scratch memory.
 pub const MAX_CHUNK: u32 = 16 << 20;
 
+/// The decoded segment table of a packed header is at most this many times `header_len`
+/// (and at most [`MAX_HEADER_LEN`]): bounds what a small hostile header can make a decoder
+/// allocate, well above what real tables reach (about 12x on a BERT-sized model).
+pub const MAX_TABLE_EXPANSION: usize = 64;
+
 const FLAG_SIZE_KNOWN: u8 = 1;
 const FLAG_DELTA: u8 = 2;
+/// The segment entries are one block (FORMAT.md §2.2), offsets relative to the previous end.
+const FLAG_PACKED: u8 = 4;
+/// Fewest bytes a segment entry takes (empty name and label, no dimensions).
+const MIN_ENTRY: usize = 21;
 
 /// The base file a delta was made against (FORMAT.md §2.1): decoding needs the same bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,7 +71,12 @@ pub struct Header {
 }
 
 impl Header {
+    /// Appends the header, its segment table packed (FORMAT.md §2.2) when that is smaller.
     pub fn write(&self, out: &mut Vec<u8>) {
+        self.write_table(out, true)
+    }
+
+    fn write_table(&self, out: &mut Vec<u8>, may_pack: bool) {
         let start = out.len();
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
@@ -80,21 +95,22 @@ impl Header {
         out.push(self.container.code());
         out.extend_from_slice(&[0, 0, 0]);
         out.extend_from_slice(&(self.segments.len() as u32).to_le_bytes());
-        for s in &self.segments {
-            let name = &s.name.as_bytes()[..s.name.len().min(u16::MAX as usize)];
-            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
-            out.extend_from_slice(name);
-            out.push(s.dtype.code());
-            let label = &s.label.as_bytes()[..s.label.len().min(u8::MAX as usize)];
-            out.push(label.len() as u8);
-            out.extend_from_slice(label);
-            let ndim = s.shape.len().min(u8::MAX as usize);
-            out.push(ndim as u8);
-            for d in &s.shape[..ndim] {
-                out.extend_from_slice(&d.to_le_bytes());
-            }
-            out.extend_from_slice(&s.offset.to_le_bytes());
-            out.extend_from_slice(&s.length.to_le_bytes());
+        let mut entries = Vec::new();
+        put_entries(&self.segments, false, &mut entries);
+        // The packed table (names repeat from layer to layer, offsets follow on from the
+        // previous segment) wherever it is smaller; the flag byte is patched to say so.
+        let mut packed = Vec::new();
+        put_entries(&self.segments, true, &mut packed);
+        let mut coded = Vec::new();
+        block::encode_lz_text(&packed, &mut coded, true);
+        let header_len =
+            out.len() - start + 4 + coded.len() + 4 + 16 * self.base.is_some() as usize;
+        if may_pack && 4 + coded.len() < entries.len() && packed.len() <= table_cap(header_len) {
+            out[start + 9] |= FLAG_PACKED;
+            out.extend_from_slice(&(packed.len() as u32).to_le_bytes());
+            out.extend_from_slice(&coded);
+        } else {
+            out.extend_from_slice(&entries);
         }
         if let Some(b) = self.base {
             out.extend_from_slice(&b.len.to_le_bytes());
@@ -141,7 +157,7 @@ impl Header {
         let mut r = Reader::new(body);
         r.pos = 9;
         let flags = r.u8()?;
-        if flags & !(FLAG_SIZE_KNOWN | FLAG_DELTA) != 0 {
+        if flags & !(FLAG_SIZE_KNOWN | FLAG_DELTA | FLAG_PACKED) != 0 {
             return Err(Error::Unsupported(alloc::format!(
                 "header flags {flags:#x}"
             )));
@@ -167,42 +183,47 @@ impl Header {
             return Err(Error::corrupt("reserved header bits set"));
         }
         let n = r.u32()? as usize;
-        // Each segment takes at least 21 bytes, so `n` cannot make us allocate beyond the header.
-        if n > body.len() / 21 {
-            return Err(Error::corrupt("segment count exceeds header"));
-        }
-        let mut segments = Vec::with_capacity(n);
-        let mut prev_end = 0u64;
-        for _ in 0..n {
-            let name_len = r.u16()? as usize;
-            let name = utf8(r.bytes(name_len)?)?;
-            let dtype =
-                DType::from_code(r.u8()?).ok_or_else(|| Error::corrupt("unknown segment dtype"))?;
-            let label_len = r.u8()? as usize;
-            let label = utf8(r.bytes(label_len)?)?;
-            let ndim = r.u8()? as usize;
-            let mut shape = Vec::with_capacity(ndim);
-            for _ in 0..ndim {
-                shape.push(r.u64()?);
+        let segments = if flags & FLAG_PACKED != 0 {
+            let table_len = r.u32()? as usize;
+            if table_len > table_cap(len) {
+                return Err(Error::corrupt("packed segment table too long"));
             }
-            let offset = r.u64()?;
-            let length = r.u64()?;
-            let end = offset
-                .checked_add(length)
-                .ok_or_else(|| Error::corrupt("segment end"))?;
-            if offset < prev_end || total_size.is_some_and(|t| end > t) {
-                return Err(Error::corrupt("segments overlap or exceed the file"));
+            // Checked before allocating: the table holds at least `n` minimal entries.
+            if n > table_len / MIN_ENTRY {
+                return Err(Error::corrupt("segment count exceeds the segment table"));
             }
-            prev_end = end;
-            segments.push(Segment {
-                name,
-                dtype,
-                label,
-                shape,
-                offset,
-                length,
-            });
-        }
+            let rest = &body[r.pos..];
+            if rest.first().is_some_and(|&m| m > block::LZ) {
+                return Err(Error::corrupt("segment table block mode not 0-5"));
+            }
+            let mut table = Vec::new();
+            table
+                .try_reserve_exact(table_len)
+                .map_err(|_| Error::corrupt("packed segment table too long"))?;
+            table.resize(table_len, 0);
+            // The header's checksum held, so a block that ends early is malformed, not cut.
+            r.pos += block::decode(rest, &mut table)
+                .map_err(|e| Error::corrupt(alloc::format!("segment table: {e:?}")))?;
+            let mut t = Reader::new(&table);
+            let segments = parse_entries(&mut t, n, true, total_size).map_err(|e| match e {
+                Error::Truncated => Error::corrupt("segment table ends inside an entry"),
+                e => e,
+            })?;
+            if t.pos != table.len() {
+                return Err(Error::corrupt("segment table has trailing bytes"));
+            }
+            let tail = 16 * (flags & FLAG_DELTA != 0) as usize;
+            if body.len() - r.pos < tail {
+                return Err(Error::corrupt("segment table block runs into the checksum"));
+            }
+            segments
+        } else {
+            // Each segment takes at least 21 bytes, so `n` cannot make us allocate beyond the header.
+            if n > body.len() / MIN_ENTRY {
+                return Err(Error::corrupt("segment count exceeds header"));
+            }
+            parse_entries(&mut r, n, false, total_size)?
+        };
         let base = if flags & FLAG_DELTA != 0 {
             Some(BaseRef {
                 len: r.u64()?,
@@ -225,6 +246,88 @@ impl Header {
             len,
         ))
     }
+}
+
+/// Largest decoded segment table a header of `header_len` bytes may pack (FORMAT.md §2.2).
+fn table_cap(header_len: usize) -> usize {
+    header_len
+        .saturating_mul(MAX_TABLE_EXPANSION)
+        .min(MAX_HEADER_LEN as usize)
+}
+
+/// Appends the segment entries (FORMAT.md §2); `relative`: offsets count from the previous
+/// segment's end, as in a packed table (§2.2).
+fn put_entries(segments: &[Segment], relative: bool, out: &mut Vec<u8>) {
+    let mut prev_end = 0u64;
+    for s in segments {
+        let name = &s.name.as_bytes()[..s.name.len().min(u16::MAX as usize)];
+        out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+        out.extend_from_slice(name);
+        out.push(s.dtype.code());
+        let label = &s.label.as_bytes()[..s.label.len().min(u8::MAX as usize)];
+        out.push(label.len() as u8);
+        out.extend_from_slice(label);
+        let ndim = s.shape.len().min(u8::MAX as usize);
+        out.push(ndim as u8);
+        for d in &s.shape[..ndim] {
+            out.extend_from_slice(&d.to_le_bytes());
+        }
+        let offset = if relative {
+            s.offset.wrapping_sub(prev_end)
+        } else {
+            s.offset
+        };
+        out.extend_from_slice(&offset.to_le_bytes());
+        out.extend_from_slice(&s.length.to_le_bytes());
+        prev_end = s.offset.wrapping_add(s.length);
+    }
+}
+
+/// Reads `n` segment entries; `relative` as in [`put_entries`].
+fn parse_entries(
+    r: &mut Reader,
+    n: usize,
+    relative: bool,
+    total_size: Option<u64>,
+) -> Result<Vec<Segment>, Error> {
+    let mut segments = Vec::with_capacity(n);
+    let mut prev_end = 0u64;
+    for _ in 0..n {
+        let name_len = r.u16()? as usize;
+        let name = utf8(r.bytes(name_len)?)?;
+        let dtype =
+            DType::from_code(r.u8()?).ok_or_else(|| Error::corrupt("unknown segment dtype"))?;
+        let label_len = r.u8()? as usize;
+        let label = utf8(r.bytes(label_len)?)?;
+        let ndim = r.u8()? as usize;
+        let mut shape = Vec::with_capacity(ndim);
+        for _ in 0..ndim {
+            shape.push(r.u64()?);
+        }
+        let mut offset = r.u64()?;
+        if relative {
+            offset = offset
+                .checked_add(prev_end)
+                .ok_or_else(|| Error::corrupt("segment offset"))?;
+        }
+        let length = r.u64()?;
+        let end = offset
+            .checked_add(length)
+            .ok_or_else(|| Error::corrupt("segment end"))?;
+        if offset < prev_end || total_size.is_some_and(|t| end > t) {
+            return Err(Error::corrupt("segments overlap or exceed the file"));
+        }
+        prev_end = end;
+        segments.push(Segment {
+            name,
+            dtype,
+            label,
+            shape,
+            offset,
+            length,
+        });
+    }
+    Ok(segments)
 }
 
 fn utf8(b: &[u8]) -> Result<String, Error> {
@@ -294,5 +397,162 @@ mod tests {
         for cut in 0..buf.len() {
             assert!(Header::parse(&buf[..cut]).is_err());
         }
+    }
+
+    /// A BERT-like table: names that differ in a digit, shapes that repeat.
+    fn many(n: usize) -> Header {
+        let mut segments = Vec::new();
+        let mut at = 0;
+        for i in 0..n {
+            let kind = ["query", "key", "value"][i % 3];
+            let (shape, length) = if i % 2 == 0 {
+                (vec![384, 384], 384 * 384 * 2)
+            } else {
+                (vec![384], 384 * 2)
+            };
+            segments.push(Segment {
+                name: alloc::format!("encoder.layer.{}.attention.self.{kind}.weight", i / 3),
+                dtype: DType::F16,
+                label: "F16".into(),
+                shape,
+                offset: at + (i as u64 % 5 == 4) as u64 * 8, // some padding gaps
+                length,
+            });
+            at = segments[i].offset + length;
+        }
+        Header {
+            total_size: Some(at),
+            max_chunk: 1 << 18,
+            container: Container::Safetensors,
+            segments,
+            base: None,
+        }
+    }
+
+    /// Writes `h` with its table packed or not, and recomputes nothing else.
+    fn bytes_of(h: &Header, pack: bool) -> Vec<u8> {
+        let mut buf = Vec::new();
+        h.write_table(&mut buf, pack);
+        buf
+    }
+
+    #[test]
+    fn packed_table_roundtrip_and_every_flip_detected() {
+        for base in [
+            None,
+            Some(BaseRef {
+                len: 5,
+                checksum: 9,
+            }),
+        ] {
+            let mut h = many(200);
+            h.base = base;
+            let (packed, plain) = (bytes_of(&h, true), bytes_of(&h, false));
+            assert_eq!(packed[9] & FLAG_PACKED, FLAG_PACKED);
+            assert_eq!(plain[9] & FLAG_PACKED, 0);
+            assert!(
+                packed.len() * 5 < plain.len(),
+                "{} vs {}",
+                packed.len(),
+                plain.len()
+            );
+            // Both forms decode to the same header (files written before packing still read).
+            assert_eq!(Header::parse(&packed), Ok((h.clone(), packed.len())));
+            assert_eq!(Header::parse(&plain), Ok((h.clone(), plain.len())));
+            for i in 0..packed.len() * 8 {
+                let mut b = packed.clone();
+                b[i / 8] ^= 1 << (i % 8);
+                assert!(Header::parse(&b).is_err(), "flip {i} undetected");
+            }
+            for cut in 0..packed.len() {
+                assert!(Header::parse(&packed[..cut]).is_err());
+            }
+        }
+        // One tiny segment stays plain: a block would cost more than it saves.
+        let mut one = sample();
+        one.segments.truncate(1);
+        assert_eq!(bytes_of(&one, true), bytes_of(&one, false));
+    }
+
+    /// A packed header with the given count, decoded length and block, its checksum valid.
+    fn forged(n: u32, table_len: u32, block: &[u8]) -> Vec<u8> {
+        let mut b = Vec::new();
+        let mut h = many(0);
+        h.total_size = None;
+        h.write(&mut b);
+        b.truncate(32);
+        b[9] |= FLAG_PACKED;
+        b.extend_from_slice(&n.to_le_bytes());
+        b.extend_from_slice(&table_len.to_le_bytes());
+        b.extend_from_slice(block);
+        let len = (b.len() + 4) as u32;
+        b[12..16].copy_from_slice(&len.to_le_bytes());
+        let sum = checksum(&b);
+        b.extend_from_slice(&sum.to_le_bytes());
+        b
+    }
+
+    fn corrupt(buf: &[u8]) -> String {
+        match Header::parse(buf) {
+            Err(e) => {
+                assert_eq!(e.code(), "ZNN_CORRUPT", "{e}");
+                alloc::format!("{e}")
+            }
+            Ok(h) => panic!("accepted {h:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_packed_tables_are_corrupt() {
+        // One valid entry: name "a", bytes, no label, no dims, offset 0, length 4.
+        let mut entry = vec![1, 0, b'a', 0, 0, 0];
+        entry.extend_from_slice(&0u64.to_le_bytes());
+        entry.extend_from_slice(&4u64.to_le_bytes());
+        let raw = |t: &[u8]| [&[block::RAW][..], t].concat();
+        let ok = forged(1, entry.len() as u32, &raw(&entry));
+        assert_eq!(Header::parse(&ok).unwrap().0.segments[0].length, 4);
+        // A repeat block can claim any length: the cap (64x the header) comes first.
+        let cap = table_cap(44 + 2) as u32;
+        let huge = forged(0, cap + 1, &[block::REPEAT, 0]);
+        assert!(corrupt(&huge).contains("too long"));
+        // Within the cap, zeros are entries with empty names: count 0 leaves them over.
+        assert!(corrupt(&forged(0, cap, &[block::REPEAT, 0])).contains("trailing"));
+        assert!(corrupt(&forged(2, 21, &raw(&[0; 21]))).contains("count"));
+        for mode in [6u8, 7, 8, 9, 255] {
+            assert!(corrupt(&forged(1, 22, &[mode, 0, 0, 0, 0])).contains("mode"));
+        }
+        // Blocks that end early, or leave bytes before the checksum.
+        corrupt(&forged(1, 22, &raw(&entry[..21])));
+        corrupt(&forged(1, 22, &[block::HUF4, 9, 0, 0, 0, 1]));
+        corrupt(&forged(1, 22, &[&raw(&entry)[..], &[0]].concat()));
+        corrupt(&forged(1, 22, &[]));
+        // With the delta flag, a block that takes the bytes of the base fields.
+        let mut d = forged(1, 22, &[&raw(&entry)[..], &[0; 15]].concat());
+        d[9] |= FLAG_DELTA;
+        let n = d.len();
+        let sum = checksum(&d[..n - 4]);
+        d[n - 4..].copy_from_slice(&sum.to_le_bytes());
+        assert!(corrupt(&d).contains("runs into"));
+        // An entry cut short by the table's length, and a table longer than its entries.
+        assert!(corrupt(&forged(1, 21, &raw(&entry[..21]))).contains("inside an entry"));
+        let two = [&entry[..], &[0]].concat();
+        assert!(corrupt(&forged(1, 23, &raw(&two))).contains("trailing"));
+        // Relative offsets that overflow, or a length past the end of u64.
+        let mut e = entry.clone();
+        e[6..14].copy_from_slice(&u64::MAX.to_le_bytes());
+        let mut big = e.clone();
+        big[6..14].copy_from_slice(&1u64.to_le_bytes());
+        let twice = [&entry[..], &e[..]].concat();
+        corrupt(&forged(2, 44, &raw(&twice)));
+        let mut e2 = entry.clone();
+        e2[14..22].copy_from_slice(&u64::MAX.to_le_bytes());
+        corrupt(&forged(2, 44, &raw(&[&big[..], &e2[..]].concat())));
+        // Bad UTF-8 and an unknown dtype inside the packed table.
+        let mut u = entry.clone();
+        u[2] = 0xFF;
+        corrupt(&forged(1, 22, &raw(&u)));
+        let mut d = entry.clone();
+        d[3] = 200;
+        corrupt(&forged(1, 22, &raw(&d)));
     }
 }

@@ -176,21 +176,24 @@ pub fn plan_cut(header: &Header, total: u64, data: Option<&[u8]>, window: usize)
                 s: u64,
                 e: u64,
                 d: DType,
-                shape: &[u64]| {
+                shape: &[u64],
+                own: bool| {
         if e <= s {
             return;
         }
         // Tiny float stretches are not worth a grouped chunk.
         let d = if e - s < 64 { DType::Bytes } else { d };
-        let alone = (d != DType::Bytes && 4 * (e - s) >= chunk).then(|| {
-            let elements = (e - s) / d.size() as u64;
-            match shape.first() {
-                Some(&rows) if shape.len() >= 2 && rows > 0 && elements % rows == 0 => {
-                    u32::try_from(elements / rows).unwrap_or(0)
+        let alone = (d != DType::Bytes && 4 * (e - s) >= chunk)
+            .then(|| {
+                let elements = (e - s) / d.size() as u64;
+                match shape.first() {
+                    Some(&rows) if shape.len() >= 2 && rows > 0 && elements % rows == 0 => {
+                        u32::try_from(elements / rows).unwrap_or(0)
+                    }
+                    _ => 0,
                 }
-                _ => 0,
-            }
-        });
+            })
+            .or(own.then_some(0));
         match runs.last_mut() {
             Some(last) if last.2 == d && last.1 == s && alone.is_none() && last.3.is_none() => {
                 last.1 = e
@@ -200,11 +203,21 @@ pub fn plan_cut(header: &Header, total: u64, data: Option<&[u8]>, window: usize)
     };
     let mut pos = 0;
     for s in &header.segments {
-        push(&mut runs, pos, s.offset, DType::Bytes, &[]);
-        push(&mut runs, s.offset, s.offset + s.length, s.dtype, &s.shape);
+        push(&mut runs, pos, s.offset, DType::Bytes, &[], false);
+        // A container's text header (safetensors JSON) is coded apart from the binary bytes
+        // after it (int64 tensors: mostly zero bytes), whose statistics would blur its own.
+        let text = s.name == "__header__" && s.label == "JSON" && s.length >= 1024;
+        push(
+            &mut runs,
+            s.offset,
+            s.offset + s.length,
+            s.dtype,
+            &s.shape,
+            text,
+        );
         pos = s.offset + s.length;
     }
-    push(&mut runs, pos, total, DType::Bytes, &[]);
+    push(&mut runs, pos, total, DType::Bytes, &[], false);
 
     let mut pieces = Vec::new();
     for (start, end, dtype, row) in runs {
