@@ -59,6 +59,11 @@ pub(crate) fn libm_log2(x: f64) -> f64 {
 /// Appends the smallest encoding of `src` to `out`. Huffman is always tried; tANS too when
 /// `tans` is set: it codes fractional bits and so wins on skewed streams (exponents, ~0.3% of
 /// a BF16 model), but decodes several times slower.
+///
+/// Without `tans`, a coded block must also be [`MIN_GAIN`] smaller than raw, as zstd asks of
+/// its Huffman literals: near-random groups (BF16 sign+mantissa bytes, ~7.96 bits) would
+/// otherwise be Huffman-coded for a few tenths of a percent, at one symbol per table lookup,
+/// which is most of the decoding time of the chunks where it happens.
 pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
     let n = src.len();
     if n == 0 {
@@ -71,16 +76,18 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
         out.extend_from_slice(&[REPEAT, src[0]]);
         return;
     }
+    let min_gain = if tans { 0 } else { n / MIN_GAIN };
     // Nearly random bytes (mantissas): no order-0 coder can win by more than its table.
     let h = entropy_bits(&counts, n);
-    if h > 7.97 * n as f64 || n < 32 {
+    if h > 7.97 * n as f64 || 8.0 * (n - min_gain) as f64 <= h || n < 32 {
         push_raw(src, out);
         return;
     }
     let start = out.len();
-    let mut best = 1 + n; // raw
-                          // Mostly zeros (XOR deltas of nearly unchanged weights): positions beat any order-0 coder,
-                          // which cannot go below 1 bit per byte.
+    let raw = 1 + n - min_gain; // what a coded block must beat
+    let mut best = raw;
+    // Mostly zeros (XOR deltas of nearly unchanged weights): positions beat any order-0 coder,
+    // which cannot go below 1 bit per byte.
     let nonzero = n - counts[0] as usize;
     if nonzero * 4 < n {
         match coded(SPARSE, src, out, sparse_encode) {
@@ -110,11 +117,14 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
             _ => out.truncate(at),
         }
     }
-    if best == 1 + n {
+    if best == raw {
         out.truncate(start);
         push_raw(src, out);
     }
 }
+
+/// Without `tans`, coded blocks must save at least `n / MIN_GAIN` bytes over raw (1.6 %).
+pub const MIN_GAIN: usize = 64;
 
 /// [`encode`], then LZ77 too where that is smaller: for groups a cheap test
 /// ([`lz::has_repeats`]) found repeats in. Returns the bytes LZ saved (0 if not kept).
@@ -309,6 +319,51 @@ mod tests {
         let mut bad = out.clone();
         bad[7] = 0xFF; // a run past the end
         assert!(decode(&bad, &mut back).is_err() || back != src);
+    }
+
+    /// `n` bytes, uniform but for byte 0, which also stands in with probability `p_percent`.
+    fn skewed(n: usize, p_percent: u64) -> Vec<u8> {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                if (x >> 33) % 100 < p_percent {
+                    0
+                } else {
+                    (x >> 56) as u8
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn small_gains_stay_raw_unless_tans() {
+        // 3 %: entropy 7.94 bits, under 1 % to gain; 10 %: 7.65 bits, over 4 %.
+        for (p, coded_by_default) in [(3, false), (10, true)] {
+            let src = skewed(1 << 16, p);
+            for tans in [false, true] {
+                let mut out = Vec::new();
+                encode(&src, &mut out, tans);
+                let raw = out[0] == RAW;
+                assert_eq!(
+                    raw,
+                    !tans && !coded_by_default,
+                    "p {p}% tans {tans}: mode {}",
+                    out[0]
+                );
+                if !raw {
+                    assert!(out.len() < src.len(), "p {p}% tans {tans}");
+                }
+                if !tans && !raw {
+                    assert!(out.len() + src.len() / MIN_GAIN <= src.len() + 1);
+                }
+                let mut back = alloc::vec![0u8; src.len()];
+                assert_eq!(decode(&out, &mut back), Ok(out.len()));
+                assert_eq!(back, src);
+            }
+        }
     }
 
     #[test]
