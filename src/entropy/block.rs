@@ -96,7 +96,9 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
         }
     }
     let sparse_end = out.len();
-    let huf = |s: &[u8], o: &mut Vec<u8>| huff0::compress_4x_if_smaller(s, &counts, o);
+    // The payload must come in under `best - 5`: one that cannot is not even encoded.
+    let limit = best.saturating_sub(5);
+    let huf = |s: &[u8], o: &mut Vec<u8>| huff0::compress_4x_below(s, &counts, limit, o);
     if let Some(len) = coded(HUF4, src, out, huf) {
         if 5 + len < best {
             out.copy_within(sparse_end.., start);

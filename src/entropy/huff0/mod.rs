@@ -630,6 +630,8 @@ pub struct EncodeTable {
     /// code << 8 | length, per symbol: one shift gives the code, one byte the length. An absent
     /// symbol has length 64, which no flush of real codes reaches (see [`StreamWriter`]).
     codes: [u64; 256],
+    /// The same codes as [`StreamWriter`] entries.
+    entries: [u64; 256],
     weights: Weights,
 }
 
@@ -675,7 +677,15 @@ impl EncodeTable {
                 ABSENT
             };
         }
-        Some(EncodeTable { codes, weights })
+        let entries = codes.map(|e| match e {
+            ABSENT => ABSENT_ENTRY,
+            e => (e >> 8) << (64 - (e & 0xff)) | e & 0xff,
+        });
+        Some(EncodeTable {
+            codes,
+            entries,
+            weights,
+        })
     }
 
     /// Longest code length.
@@ -735,17 +745,28 @@ impl EncodeTable {
 
     /// Encodes one stream; returns `false` if `src` holds a symbol without a code.
     fn encode_stream(&self, src: &[u8], out: &mut Vec<u8>) -> bool {
+        // Codes per flush: at most 60 bits may be pending (see [`StreamWriter`]), 7 of them
+        // left from the last flush.
+        if self.weights.table_log <= 10 {
+            self.encode_stream_by::<5>(src, out)
+        } else {
+            self.encode_stream_by::<4>(src, out)
+        }
+    }
+
+    fn encode_stream_by<const K: usize>(&self, src: &[u8], out: &mut Vec<u8>) -> bool {
         let mut w = StreamWriter::new(out);
+        let e = &self.entries;
         // Back to front: the decoder reads the last-written bits first.
-        let groups = src.chunks_exact(5);
+        let groups = src.chunks_exact(K);
         for &s in groups.remainder().iter().rev() {
-            w.put(&self.codes, s);
+            w.put(e, s);
         }
         w.flush();
         for g in groups.rev() {
-            if let Ok(&[a, b, c, d, e]) = <&[u8; 5]>::try_from(g) {
-                for s in [e, d, c, b, a] {
-                    w.put(&self.codes, s);
+            if let Ok(g) = <&[u8; K]>::try_from(g) {
+                for &s in g.iter().rev() {
+                    w.put(e, s);
                 }
             }
             w.flush();
@@ -802,18 +823,30 @@ impl EncodeTable {
 /// the pending bits can add up to between two flushes, so one test per flush finds it.
 const ABSENT: u64 = 64;
 
-/// A forward LSB-first bit writer for one Huffman stream, appending to a `Vec`: a 64-bit
-/// accumulator flushed every five codes (at most 7 bits stay pending, so five codes of <= 11
-/// bits fit, 62 bits) with one 8-byte store; a code costs a load, two shifts, an or and an add.
-/// Writes the same bits as [`BitWriter`](super::bit_io::BitWriter), which checks more per field.
+/// The [`StreamWriter`] entry of an absent symbol: no bits, and a count that a flush sees.
+const ABSENT_ENTRY: u64 = 1 << 8;
+
+/// The bits of [`StreamWriter::bits`] that count absent symbols (below them the pending bit
+/// count, above them the sum of the codes, which is not used).
+const ABSENT_COUNT: u64 = ((1 << 53) - 1) & !0xff;
+
+/// A forward LSB-first bit writer for one Huffman stream, appending to a `Vec`, in zstd's
+/// form: an entry holds the code in its top `len` bits and `len` in its low byte, and a code
+/// is added at the top of the accumulator (`acc >> len | entry`: a load, a shift, an or and
+/// an add per code). The pending bits are the top ones of `acc`, the oldest lowest; the
+/// entries' low bytes leave garbage in the bits below, which is shifted out or never stored,
+/// as long as at most 60 bits are pending (a length byte has 4 bits). One 8-byte store per
+/// flush. Writes the same bits as [`BitWriter`](super::bit_io::BitWriter).
 struct StreamWriter<'a> {
     out: &'a mut Vec<u8>,
     start: usize,
     pos: usize,
     acc: u64,
-    nbits: u32,
-    /// Set once a flush saw 64 or more bits: a symbol without a code was added.
-    absent: bool,
+    /// The sum of the entries added since the last flush: the pending bit count in the low
+    /// byte, the absent symbols in [`ABSENT_COUNT`].
+    bits: u64,
+    /// `bits` of every flush or-ed together: [`finish`](Self::finish) looks for absent symbols.
+    seen: u64,
 }
 
 impl<'a> StreamWriter<'a> {
@@ -824,57 +857,62 @@ impl<'a> StreamWriter<'a> {
             start: pos,
             pos,
             acc: 0,
-            nbits: 0,
-            absent: false,
+            bits: 0,
+            seen: 0,
         }
     }
 
-    /// Adds one code (at most five between flushes).
+    /// Adds one code (callers keep at most 60 bits pending between flushes).
     #[inline(always)]
-    fn put(&mut self, codes: &[u64; 256], s: u8) {
-        let e = codes[s as usize];
-        self.acc |= (e >> 8) << (self.nbits & 63);
-        self.nbits += (e & 0xff) as u32;
+    fn put(&mut self, entries: &[u64; 256], s: u8) {
+        self.push(entries[s as usize]);
     }
 
-    /// Stores the whole accumulator and moves past its complete bytes.
+    #[inline(always)]
+    fn push(&mut self, e: u64) {
+        self.acc = self.acc >> (e & 63) | e;
+        self.bits = self.bits.wrapping_add(e);
+    }
+
+    /// Stores the pending bits (zeros above them) and moves past their complete bytes.
     #[inline(always)]
     fn flush(&mut self) {
-        if self.out.len() < self.pos + 8 {
-            self.grow();
+        let k = (self.bits & 0xff) as u32;
+        // With nothing pending this stores garbage that the next store overwrites.
+        let word = (self.acc >> ((64 - k) & 63)).to_le_bytes();
+        match self.out.get_mut(self.pos..self.pos + 8) {
+            Some(w) => w.copy_from_slice(&word),
+            None => grow_and_store(self.out, self.pos, self.start, word),
         }
-        if let Some(w) = self.out.get_mut(self.pos..self.pos + 8) {
-            w.copy_from_slice(&self.acc.to_le_bytes());
-        }
-        self.absent |= self.nbits >= 64;
-        let nbytes = (self.nbits >> 3) & 7;
-        self.pos += nbytes as usize;
-        self.acc >>= nbytes * 8;
-        self.nbits &= 7;
+        self.seen |= self.bits;
+        self.pos += (k >> 3) as usize;
+        self.bits = (k & 7) as u64;
     }
 
-    /// Zero-fills ahead in steps of half the stream so far (filled once, amortised).
-    #[cold]
-    fn grow(&mut self) {
-        let written = self.pos - self.start;
-        self.out.resize(self.pos + 8 + (written / 2).max(1024), 0);
-    }
-
-    /// The end marker (a `1` bit), zeros to the byte boundary, the last store; trims the
-    /// vector to the stream's end. `false` (and the stream's bytes removed) if a symbol had no
-    /// code.
+    /// The end marker (a `1` bit) and zeros to the byte boundary; trims the vector to the
+    /// stream's end. `false` (and the stream's bytes removed) if a symbol had no code.
     fn finish(mut self) -> bool {
-        self.acc |= 1 << self.nbits;
-        self.nbits += 1;
+        self.push(1 << 63 | 1);
         self.flush();
-        if self.nbits > 0 {
-            self.nbits = 8;
-            self.flush();
+        // The last flush stored the pending bits' byte too, zeros above them.
+        if self.bits > 0 {
+            self.pos += 1;
         }
+        let absent = self.seen & ABSENT_COUNT != 0;
         self.out
-            .truncate(if self.absent { self.start } else { self.pos });
-        !self.absent
+            .truncate(if absent { self.start } else { self.pos });
+        !absent
     }
+}
+
+/// Zero-fills `out` ahead of `pos` in steps of half the stream so far (filled once, amortised),
+/// then stores `word` at `pos`. A free function: a `&mut self` call would keep the writer's
+/// fields out of registers.
+#[cold]
+fn grow_and_store(out: &mut Vec<u8>, pos: usize, start: usize, word: [u8; 8]) {
+    let written = pos - start;
+    out.resize(pos + 8 + (written / 2).max(1024), 0);
+    out[pos..pos + 8].copy_from_slice(&word);
 }
 
 fn compress_with(
@@ -882,7 +920,7 @@ fn compress_with(
     counts: &[u32; 256],
     out: &mut Vec<u8>,
     four: bool,
-    only_smaller: bool,
+    limit: usize,
 ) -> Option<usize> {
     if src.len() < MIN_INPUT {
         return None;
@@ -894,7 +932,7 @@ fn compress_with(
     // entropy just under 8 bits) is refused from its code lengths, without encoding it.
     let jump = if four { 6 } else { 0 };
     let at_least = desc as u64 + jump + table.encoded_bits(counts)? / 8;
-    if only_smaller && at_least >= src.len() as u64 {
+    if at_least >= limit as u64 {
         out.truncate(start);
         return None;
     }
@@ -916,7 +954,7 @@ fn compress_with(
 /// cannot be described, or a stream would not fit the u16 jump table. The result may be larger
 /// than `src`: callers choose raw / RLE themselves.
 pub fn compress_4x(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
-    compress_with(src, &histogram(src), out, true, false)
+    compress_with(src, &histogram(src), out, true, usize::MAX)
 }
 
 /// [`compress_4x`] for a caller that already has `src`'s histogram (`counts` must be exactly
@@ -927,19 +965,30 @@ pub fn compress_4x_with_counts(
     counts: &[u32; 256],
     out: &mut Vec<u8>,
 ) -> Option<usize> {
-    compress_with(src, counts, out, true, false)
+    compress_with(src, counts, out, true, usize::MAX)
 }
 
 /// [`compress_4x_with_counts`] that also returns `None` (nothing written) when the result
 /// could not be smaller than `src`, known from the code lengths before encoding: callers that
 /// would store such a block raw save the encoding work.
 pub fn compress_4x_if_smaller(src: &[u8], counts: &[u32; 256], out: &mut Vec<u8>) -> Option<usize> {
-    compress_with(src, counts, out, true, true)
+    compress_with(src, counts, out, true, src.len())
+}
+
+/// [`compress_4x_if_smaller`] against a bound of the caller's: `None` (nothing written)
+/// unless the result could be shorter than `limit` bytes.
+pub fn compress_4x_below(
+    src: &[u8],
+    counts: &[u32; 256],
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    compress_with(src, counts, out, true, limit)
 }
 
 /// As [`compress_4x`] with one stream (no jump table, no stream-size limit).
 pub fn compress_1x(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
-    compress_with(src, &histogram(src), out, false, false)
+    compress_with(src, &histogram(src), out, false, usize::MAX)
 }
 
 /// Estimated size in bits of [`compress_4x`]'s output for data with histogram `counts`
