@@ -54,14 +54,27 @@ pub enum Repeats {
 /// position: for any offset `d`, some looked-up `i` has `(i - d) % 64 < 8`, so a copy at any
 /// offset is found within 64 bytes of its start, at two hashes per 8 bytes.
 pub fn repeats(src: &[u8]) -> Repeats {
-    repeats_covering(src, 64)
+    sampled_repeats::<8>(src, 64, 12)
 }
 
-/// [`repeats`] with repeats covering at least `1/part` of `src`. Above `part` 64 the table
-/// grows to 64 Ki positions, so that the few samples of a small copy far from its source are
-/// not overwritten before it (a 4 KiB copy 40 K elements on: 1 hit of 16 with 4 Ki slots).
+/// [`repeats`] with repeats covering at least `1/part` of `src`, for the first byte group of
+/// float chunks. Up to `part` 64 the sampling is half as dense (every 16th position looked
+/// up, 16 of every 128 remembered: a copy is found within 128 bytes of its start): the test
+/// runs on every chunk, and its copies are whole tensors. Above 64 (`--best`: rarer copies)
+/// the table grows to 64 Ki positions, so that the few samples of a small copy far from its
+/// source are not overwritten before it (a 4 KiB copy 40 K elements on: 1 hit of 16 with 4 Ki
+/// slots).
 pub fn repeats_covering(src: &[u8], part: usize) -> Repeats {
-    let bits: u32 = if part > 64 { 16 } else { 12 };
+    if part > 64 {
+        sampled_repeats::<8>(src, part, 16)
+    } else {
+        sampled_repeats::<16>(src, part, 12)
+    }
+}
+
+/// [`repeats_covering`] looking up every `S`-th position and remembering `S` of every `8 S`
+/// in a table of `2^bits` slots.
+fn sampled_repeats<const S: usize>(src: &[u8], part: usize, bits: u32) -> Repeats {
     let n = src.len();
     if n < 256 {
         return Repeats::None;
@@ -70,29 +83,29 @@ pub fn repeats_covering(src: &[u8], part: usize) -> Repeats {
     let mut table = vec![u32::MAX; 1 << bits];
     let (mut runs, mut copies) = (0, 0);
     let mut i = 0;
-    while i + 16 <= n {
+    while i + S + 8 <= n {
         let v = read8(src, i);
         let h = hash(v, bits);
         let c = table[h];
         if c != u32::MAX && read8(src, c as usize) == v {
             // One probe in eight lands on the sampled positions of a copy: a hit stands for
-            // about 64 copied bytes.
+            // about 8 S copied bytes.
             if v == (v & 0xFF) * 0x0101_0101_0101_0101 {
-                runs += 64;
+                runs += 8 * S;
             } else {
-                copies += 64;
+                copies += 8 * S;
                 if copies >= want {
                     return Repeats::Copies;
                 }
             }
         }
-        if i % 64 == 0 {
-            // Remember this position and the next seven.
-            for j in i..i + 8 {
+        if i % (8 * S) == 0 {
+            // Remember this position and the next S - 1.
+            for j in i..i + S {
                 table[hash(read8(src, j), bits)] = j as u32;
             }
         }
-        i += 8;
+        i += S;
     }
     if runs + copies >= want {
         Repeats::Runs
