@@ -1168,11 +1168,35 @@ pub fn encode_given_neighbour(src: &[u8], companion: &[u8], out: &mut Vec<u8>) -
             }
         }
     };
+    // Counts of (neighbour's sign, smaller exponent, sign) per residue `i mod p`, with the
+    // neighbour 1 back and `p` back: one pass per period serves every phase and map.
+    let idx = |c: usize, s: usize, m: usize| ((c * 2 + s) * 256 + m) * 2;
+    let counts = |p: usize, d: usize| {
+        let mut t = vec![0u32; p * 2 * 256 * 2];
+        for (i, &sign) in signs.iter().enumerate() {
+            let m = if i >= d {
+                companion[i].min(companion[i - d])
+            } else {
+                companion[i]
+            };
+            let s = if i >= (i / seg) * seg + d {
+                signs[i - d]
+            } else {
+                0
+            };
+            t[idx(i % p, s as usize, m as usize) + sign as usize] += 1;
+        }
+        t
+    };
+    let top = companion.iter().copied().max().unwrap_or(0) as usize;
     let mut best: Option<(u64, [u8; 3], [u8; 256])> = None;
     // Buckets: exponents clipped to a span around the median (a kernel's large taps share
     // their sign more); with a period (kernel widths 2 and 3) 4, so that 4 x 4 tables fit.
     for (p, b) in [(0usize, 8usize), (2, 4), (3, 4)] {
-        for phase in 0..p.max(1) {
+        let classes = p.max(1);
+        let back1 = counts(classes, 1);
+        let back_p = if p >= 2 { counts(p, p) } else { Vec::new() };
+        for phase in 0..classes {
             for off in [b as isize - 4, b as isize - 3, b as isize - 2] {
                 let mut map = [0u8; 256];
                 for (v, m) in map.iter_mut().enumerate() {
@@ -1180,15 +1204,26 @@ pub fn encode_given_neighbour(src: &[u8], companion: &[u8], out: &mut Vec<u8>) -
                 }
                 // The map's span must fit its u8 length: values above the largest exponent
                 // present keep bucket 0, and value 0 too if 255 is present.
-                let top = companion.iter().copied().max().unwrap_or(0) as usize;
                 map[top + 1..].fill(0);
                 if map[255] != 0 {
                     map[0] = 0;
                 }
-                fill(&mut ctxs, &map, p, phase, b);
                 let tables = if p >= 2 { 4 * b } else { 2 * b };
+                let mut h = vec![[0u32; 256]; tables];
+                for c in 0..classes {
+                    let first = p >= 2 && (c + phase) % p == 0;
+                    let (t, row) = if first { (&back_p, 2) } else { (&back1, 0) };
+                    for sv in 0..2 {
+                        for (v, &bucket) in map.iter().enumerate() {
+                            let at = idx(c, sv, v);
+                            let hc = &mut h[(row + sv) * b + bucket as usize];
+                            hc[0] += t[at];
+                            hc[1] += t[at + 1];
+                        }
+                    }
+                }
                 let span = map.iter().filter(|&&m| m != 0).count() as u64;
-                let bits = estimate(&signs, &ctxs, tables) + 4 * span;
+                let bits = choose_tables(&h).map_or(u64::MAX, |x| x.1) + 4 * span;
                 if best.as_ref().is_none_or(|x| bits < x.0) {
                     best = Some((bits, [p as u8, phase as u8, b as u8], map));
                 }
