@@ -1319,16 +1319,19 @@ pub fn decode_given_neighbour(
         dst,
         p.max(1),
         |_, o, s, j, dst| {
-            hot_loop!(t, o, s, j, tail, dst, |k, i, prev| {
-                let _ = k;
-                if group_start(i, p, phase) {
-                    rb[2 + (dst[i - p] & 1) as usize]
-                        + mb[companion[i].min(companion[i - p]) as usize] as usize
-                } else {
-                    rb[(prev & 1) as usize]
-                        + mb[companion[i].min(companion[i - 1]) as usize] as usize
-                }
-            })
+            let h = NeighbourHot {
+                companion,
+                rb,
+                mb: &mb,
+                p,
+                phase,
+            };
+            // The periods the encoder writes as constants: `%` by a constant is a multiply.
+            match p {
+                2 => neighbour_hot::<2>(t, &h, o, s, j, tail, dst),
+                3 => neighbour_hot::<3>(t, &h, o, s, j, tail, dst),
+                _ => neighbour_hot::<0>(t, &h, o, s, j, tail, dst),
+            }
         },
     )?;
     if dst.iter().any(|&s| s > 1) {
@@ -1336,6 +1339,40 @@ pub fn decode_given_neighbour(
     }
     let plane: Vec<u8> = dst.chunks(8).map(|c| pack_bit(c, 0)).collect();
     decode_given_parts(&src[4 + len..], companion, Some(&plane), dst)
+}
+
+/// What the hot loop of [`GIVEN_NEIGHBOUR`] needs: table bases per row and per exponent.
+struct NeighbourHot<'a> {
+    companion: &'a [u8],
+    rb: [usize; 4],
+    mb: &'a [u16; 256],
+    p: usize,
+    phase: usize,
+}
+
+/// The hot loop of [`GIVEN_NEIGHBOUR`]: positions whose neighbours all lie in the segment.
+/// `P` is the period when it is a constant (2, 3), else 0 and `h.p` is used.
+#[inline(always)]
+fn neighbour_hot<const P: usize>(
+    t: &DecodeTables,
+    h: &NeighbourHot<'_>,
+    o: &mut Open<'_>,
+    s: &mut [usize; 4],
+    j: usize,
+    tail: usize,
+    dst: &mut [u8],
+) -> usize {
+    let p = if P > 0 { P } else { h.p };
+    let (companion, rb, mb, phase) = (h.companion, h.rb, h.mb, h.phase);
+    hot_loop!(t, o, s, j, tail, dst, |k, i, prev| {
+        let _ = k;
+        if group_start(i, p, phase) {
+            rb[2 + (dst[i - p] & 1) as usize]
+                + mb[companion[i].min(companion[i - p]) as usize] as usize
+        } else {
+            rb[(prev & 1) as usize] + mb[companion[i].min(companion[i - 1]) as usize] as usize
+        }
+    })
 }
 
 /// The [`GIVEN`] decoder; `plane` holds the packed signs when the payload does not.
