@@ -708,3 +708,179 @@ fn corrupt_given_signs_payloads_give_typed_errors() {
         Err(EntropyError::Truncated)
     );
 }
+
+/// float32 data split into its sign+mantissa group and exponent group.
+fn f32_groups(data: &[u8]) -> (Vec<u8>, Vec<u8>) {
+    let mut g = Vec::new();
+    zipnn_wasm::dtype::split(DType::F32, data, &mut g);
+    let n = data.len() / 4;
+    (g[2 * n..3 * n].to_vec(), g[3 * n..].to_vec())
+}
+
+fn neighbour_roundtrip(src: &[u8], companion: &[u8]) -> Option<usize> {
+    let mut out = vec![0xEE]; // existing content is kept
+    let len = context::encode_given_neighbour(src, companion, &mut out)?;
+    assert_eq!(out.len(), 1 + len);
+    let mut back = vec![0x55; src.len()];
+    context::decode_given_neighbour(&out[1..], companion, &mut back).unwrap();
+    assert_eq!(back, src);
+    Some(len)
+}
+
+/// Mode 10 finds the kernel rows (period 3) of 3x3 conv weights and codes their signs in
+/// fewer bytes than mode 9's previous-sign context and mode 7's plain sign plane.
+#[test]
+fn neighbour_signs_find_kernel_rows_and_beat_the_other_sign_codings() {
+    let (m, e) = f32_groups(&conv3x3_f32(20_000, 43));
+    let plane = given_roundtrip(&m, &e).unwrap();
+    let previous = given_signs_roundtrip(&m, &e, 0).unwrap();
+    let neighbour = neighbour_roundtrip(&m, &e).unwrap();
+    assert!(previous + 1000 < plane, "{previous} vs plane {plane}");
+    assert!(
+        neighbour + 1000 < previous,
+        "{neighbour} vs previous sign {previous}"
+    );
+    let mut out = Vec::new();
+    context::encode_given_neighbour(&m, &e, &mut out).unwrap();
+    assert_eq!((out[4], out[5]), (3, 0), "period and phase");
+    // Starting one element into a kernel row: the same period, another phase.
+    out.clear();
+    context::encode_given_neighbour(&m[1..], &e[1..], &mut out).unwrap();
+    assert_eq!((out[4], out[5]), (3, 1), "period and phase");
+}
+
+#[test]
+fn neighbour_signs_edge_cases_roundtrip() {
+    let (m, e) = f32_groups(&conv3x3_f32(5_000, 45));
+    // Odd lengths around the four-stream split, the smallest input accepted.
+    for n in [1024, 1025, 1026, 1027, 4099, 40_001] {
+        neighbour_roundtrip(&m[..n], &e[..n]).unwrap();
+        neighbour_roundtrip(&m[7..n + 7], &e[7..n + 7]).unwrap();
+    }
+    // Exponents 0 and 255 side by side (the map's span limit), constant, alternating.
+    let n = 6001;
+    let mut rng = Rng(47);
+    let bytes = rng.bytes(n);
+    for companion in [
+        (0..n).map(|i| [0u8, 255, 120][i % 3]).collect::<Vec<u8>>(),
+        vec![0; n],
+        vec![255; n],
+        (0..n).map(|i| 100 + (i % 2) as u8 * 50).collect(),
+        rng.bytes(n),
+    ] {
+        neighbour_roundtrip(&bytes, &companion).unwrap();
+        neighbour_roundtrip(&m[..n], &companion).unwrap();
+    }
+    let mut out = Vec::new();
+    assert_eq!(
+        context::encode_given_neighbour(&m[..1023], &e[..1023], &mut out),
+        None
+    );
+    assert_eq!(
+        context::encode_given_neighbour(&m[..2000], &e[..1999], &mut out),
+        None
+    );
+    assert!(out.is_empty());
+}
+
+#[test]
+fn corrupt_neighbour_payloads_give_typed_errors() {
+    let (m, e) = f32_groups(&conv3x3_f32(3_000, 49));
+    let n = m.len();
+    let mut out = Vec::new();
+    let len = context::encode_given_neighbour(&m, &e, &mut out).unwrap();
+    let mut back = vec![0u8; n];
+    // A cut payload gives an error or (a stream end moved into the packed low bits) other
+    // bytes, which the chunk checksum catches.
+    for cut in (0..len).step_by(7) {
+        if context::decode_given_neighbour(&out[..cut], &e, &mut back).is_ok() {
+            assert!(back != m, "cut {cut} of {len} decoded to the original");
+        }
+    }
+    for (at, v, what) in [
+        (4, 1, "sign period or phase out of range"),
+        (5, 3, "sign period or phase out of range"),
+        (6, 0, "sign buckets out of range"),
+        (6, 5, "sign buckets out of range"),
+        (6, 3, "sign tables do not match buckets"),
+    ] {
+        let mut bad = out.clone();
+        bad[at] = v;
+        assert_eq!(
+            context::decode_given_neighbour(&bad, &e, &mut back),
+            Err(EntropyError::Corrupt(what)),
+            "byte {at} = {v}"
+        );
+    }
+    // No period: then no phase either.
+    let mut bad = out.clone();
+    bad[4] = 0;
+    bad[5] = 1;
+    assert_eq!(
+        context::decode_given_neighbour(&bad, &e, &mut back),
+        Err(EntropyError::Corrupt("sign period or phase out of range"))
+    );
+    // A sign length past the payload; a companion of another length.
+    let mut long = out.clone();
+    long[..4].copy_from_slice(&(len as u32).to_le_bytes());
+    assert_eq!(
+        context::decode_given_neighbour(&long, &e, &mut back),
+        Err(EntropyError::Truncated)
+    );
+    assert!(matches!(
+        context::decode_given_neighbour(&out, &e[1..], &mut back),
+        Err(EntropyError::Corrupt(_))
+    ));
+    // Every changed byte gives an error or other bytes, never a panic.
+    let mut rng = Rng(51);
+    for _ in 0..400 {
+        let mut bad = out.clone();
+        let at = rng.below(len as u64) as usize;
+        bad[at] ^= 1 << rng.below(8);
+        let _ = context::decode_given_neighbour(&bad, &e, &mut back);
+    }
+}
+
+/// A raw float32 stream of conv kernels: `--best` picks mode 10, the file decodes, and changed
+/// bytes of its chunk are caught.
+#[test]
+fn neighbour_chunks_roundtrip_and_corrupt_ones_give_typed_errors() {
+    let data = conv3x3_f32(30_000, 53);
+    let opts = Options {
+        chunk_size: 1 << 20,
+        ..best()
+    };
+    let packed = znw::compress(&data, &opts).unwrap();
+    assert!(modes(&packed).contains(&context::GIVEN_NEIGHBOUR));
+    assert_eq!(
+        zipnn_wasm::decompress(&packed, &Limits::default()).unwrap(),
+        data
+    );
+    let report = znw::inspect(&packed).unwrap();
+    assert!(report
+        .modes
+        .iter()
+        .any(|m| m.mode == context::GIVEN_NEIGHBOUR));
+    let (_, chunks) = znw::index(&packed, &Limits::default()).unwrap();
+    let c = chunks
+        .iter()
+        .find(|c| {
+            let body = &packed[c.body_offset..c.body_offset + c.head.body_len as usize];
+            chunk::block_modes(&c.head, body)
+                .iter()
+                .any(|m| m.0 == context::GIVEN_NEIGHBOUR)
+        })
+        .unwrap();
+    let body = &packed[c.body_offset..c.body_offset + c.head.body_len as usize];
+    assert_flips_caught(c, body);
+    // Outside a float chunk (no exponents to go by) the block is corrupt.
+    let blocks = chunk::block_modes(&c.head, body);
+    let at: usize = blocks[..2].iter().map(|b| b.1).sum();
+    let block10 = &body[at..at + blocks[2].1];
+    assert_eq!(block10[0], context::GIVEN_NEIGHBOUR);
+    let mut back = vec![0u8; c.head.raw_len as usize / 4];
+    assert!(matches!(
+        block::decode(block10, &mut back),
+        Err(EntropyError::Corrupt(_))
+    ));
+}

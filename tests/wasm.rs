@@ -149,6 +149,26 @@ fn column_signs_roundtrip() {
     assert!(js_decompress(&packed, None).unwrap() == file);
 }
 
+/// Signs coded by neighbour (mode 10) in a `--best` raw float32 stream of conv kernels decode
+/// in wasm.
+#[wasm_bindgen_test]
+fn neighbour_signs_roundtrip() {
+    let data = conv3x3_f32(8_000, 55);
+    let opts = Options {
+        dtype: DTypeChoice::Fixed(DType::F32),
+        chunk_size: 1 << 20,
+        tans: true,
+        ..Options::default()
+    };
+    let packed = znw::compress(&data, &opts).unwrap();
+    let report = znw::inspect(&packed).unwrap();
+    assert!(report
+        .modes
+        .iter()
+        .any(|m| m.mode == zipnn_wasm::entropy::context::GIVEN_NEIGHBOUR));
+    assert!(js_decompress(&packed, None).unwrap() == data);
+}
+
 /// The `decompress` export as JS calls it (a `Uint8Array` in, a new `Uint8Array` out).
 fn js_decompress(packed: &[u8], max_output: Option<f64>) -> Result<Vec<u8>, JsValue> {
     zipnn_wasm::wasm::decompress(&js_sys::Uint8Array::from(packed), max_output).map(|a| a.to_vec())

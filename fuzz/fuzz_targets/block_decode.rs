@@ -6,7 +6,8 @@
 //! instead (`context::decode_history`, and `decode_given` with the second half of the input
 //! as the companion group), from fuzz bytes or from their encoders' output; with control bits
 //! 1, 2 and 3, `context::decode_split` (mode 8) and, as a block, `block::decode` the same way;
-//! with control bits 2, 3 and 4 (not 1), `decode_given_signs` (mode 9) instead of `decode_given`.
+//! with control bits 2, 3 and 4 (not 1), `decode_given_signs` (mode 9) instead of `decode_given`,
+//! and with bit 5 as well `decode_given_neighbour` (mode 10).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use zipnn_wasm::entropy::{block, context};
@@ -60,13 +61,16 @@ fn context_case(mut c: Ctl, mode: u8) {
     }
     let given = mode & 8 != 0;
     let signs = given && mode & 16 != 0;
+    let neighbour = signs && mode & 32 != 0;
     let stride = c.u8() as usize * 3;
     let flips = c.flips();
     let plain = c.rest();
     let half = plain.len() / 2;
     let (syms, companion) = (&plain[..half], &plain[half..2 * half]);
     let mut enc = Vec::new();
-    let coded = if signs {
+    let coded = if neighbour {
+        context::encode_given_neighbour(syms, companion, &mut enc)
+    } else if signs {
         context::encode_given_signs(syms, companion, stride, &mut enc)
     } else if given {
         context::encode_given(syms, companion, &mut enc)
@@ -78,7 +82,9 @@ fn context_case(mut c: Ctl, mode: u8) {
     }
     apply_flips(&mut enc, &flips);
     let mut d = vec![0u8; half];
-    let r = if signs {
+    let r = if neighbour {
+        context::decode_given_neighbour(&enc, companion, &mut d)
+    } else if signs {
         context::decode_given_signs(&enc, companion, &mut d)
     } else if given {
         context::decode_given(&enc, companion, &mut d)

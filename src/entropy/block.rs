@@ -273,7 +273,10 @@ pub fn decode(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> {
             }
             Ok(5 + len)
         }
-        super::context::HISTORY | super::context::GIVEN | super::context::GIVEN_SIGNS => {
+        super::context::HISTORY
+        | super::context::GIVEN
+        | super::context::GIVEN_SIGNS
+        | super::context::GIVEN_NEIGHBOUR => {
             let len = rest.get(..4).ok_or(EntropyError::Truncated)?;
             let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
             let payload = rest[4..].get(..len).ok_or(EntropyError::Truncated)?;

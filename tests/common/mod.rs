@@ -168,3 +168,22 @@ pub fn leaning_f16_rows(rows: usize, cols: usize, seed: u64) -> Vec<u8> {
     }
     data
 }
+
+/// float32 weights of 3x3 convolution kernels (9 elements each, rows of 3) whose taps share
+/// the kernel's sign where the kernel is large and are noise where it is small, as trained
+/// conv kernels are: the sign follows the previous tap, the more so the larger both are.
+pub fn conv3x3_f32(kernels: usize, seed: u64) -> Vec<u8> {
+    let mut rng = Rng(seed);
+    let mut out = Vec::with_capacity(36 * kernels);
+    for _ in 0..kernels {
+        let a = rng.gauss(0.03);
+        let rows: [f32; 3] = core::array::from_fn(|_| 1.0 + rng.gauss(0.3));
+        for r in rows {
+            for _ in 0..3 {
+                let v = a * r + rng.gauss(0.01);
+                out.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+    }
+    out
+}

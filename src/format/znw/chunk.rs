@@ -180,6 +180,9 @@ pub fn encode_with_row(
                 keep_smaller(out, at, context::GIVEN_SIGNS, |o| {
                     context::encode_given_signs(group, exponents, row, o)
                 });
+                keep_smaller(out, at, context::GIVEN_NEIGHBOUR, |o| {
+                    context::encode_given_neighbour(group, exponents, o)
+                });
             } else if tans {
                 // Exponents, and float32's low bytes (zero in rows that are exactly
                 // float16-representable: the previous byte predicts it).
@@ -322,7 +325,10 @@ fn decode_body(
         let mut pos = 0;
         for (g, slot) in scratch.chunks_exact_mut(n).enumerate() {
             let rest = body.get(pos..).ok_or(Error::Truncated)?;
-            if let Some(&mode @ (context::GIVEN | context::GIVEN_SIGNS)) = rest.first() {
+            if let Some(
+                &mode @ (context::GIVEN | context::GIVEN_SIGNS | context::GIVEN_NEIGHBOUR),
+            ) = rest.first()
+            {
                 if g + 2 != groups {
                     return Err(Error::corrupt("conditional block in the wrong group"));
                 }
@@ -349,10 +355,10 @@ fn decode_body(
                 None => exps,
             };
             let dst = &mut head[g * n..(g + 1) * n];
-            if mode == context::GIVEN {
-                context::decode_given(&body[r], exps, dst)?;
-            } else {
-                context::decode_given_signs(&body[r], exps, dst)?;
+            match mode {
+                context::GIVEN => context::decode_given(&body[r], exps, dst)?,
+                context::GIVEN_SIGNS => context::decode_given_signs(&body[r], exps, dst)?,
+                _ => context::decode_given_neighbour(&body[r], exps, dst)?,
             }
         }
         let mut parts: [&[u8]; 4] = [&[]; 4];

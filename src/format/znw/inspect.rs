@@ -63,6 +63,7 @@ pub fn mode_name(mode: u8) -> &'static str {
         7 => "context: mantissa given exponent",
         8 => "context: split exponent/mantissa",
         9 => "context: mantissa and sign given exponent, column",
+        10 => "context: mantissa and sign given exponent, neighbour",
         _ => "unknown",
     }
 }
