@@ -5,6 +5,7 @@ pub mod gguf;
 pub mod onnx;
 pub mod safetensors;
 pub mod tensors;
+pub mod tflite;
 pub mod zip;
 pub mod zipnn;
 pub mod znw;
@@ -40,6 +41,8 @@ pub enum Container {
     /// `torch.save` / TorchScript zip archives.
     PytorchZip,
     Gguf,
+    /// TensorFlow Lite FlatBuffers.
+    Tflite,
 }
 
 impl Container {
@@ -50,6 +53,7 @@ impl Container {
             Container::Onnx => 2,
             Container::PytorchZip => 3,
             Container::Gguf => 4,
+            Container::Tflite => 5,
         }
     }
     pub const fn from_code(c: u8) -> Option<Self> {
@@ -59,6 +63,7 @@ impl Container {
             2 => Container::Onnx,
             3 => Container::PytorchZip,
             4 => Container::Gguf,
+            5 => Container::Tflite,
             _ => return None,
         })
     }
@@ -69,6 +74,7 @@ impl Container {
             Container::Onnx => "onnx",
             Container::PytorchZip => "pytorch-zip",
             Container::Gguf => "gguf",
+            Container::Tflite => "tflite",
         }
     }
 }

@@ -2,7 +2,7 @@
 //! tensor with its own element type and everything else as bytes. Each parser only reads; a
 //! file any parser rejects is treated as raw bytes, never as an error.
 
-use super::{gguf, onnx, safetensors, zip, Container};
+use super::{gguf, onnx, safetensors, tflite, zip, Container};
 use crate::dtype::{self, DType};
 use crate::entropy::block;
 use alloc::string::String;
@@ -46,6 +46,8 @@ pub fn detect(data: &[u8]) -> Option<Layout> {
         (Container::Gguf, t)
     } else if let Some(t) = zip::tensors(data) {
         (Container::PytorchZip, t)
+    } else if let Some(t) = tflite::tensors(data) {
+        (Container::Tflite, t)
     } else if let Some(t) = onnx::tensors(data) {
         (Container::Onnx, t)
     } else {
