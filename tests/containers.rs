@@ -221,6 +221,121 @@ fn tflite_buffers_are_found() {
         .is_none_or(|l| l.container != zipnn_wasm::format::Container::Tflite));
 }
 
+/// A NumPy `.npy` file (version 1 header, padded to 64 bytes as numpy writes it).
+fn npy(descr: &str, shape: &[u64], data: &[u8]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// A zip archive of stored (uncompressed) members, as `np.savez` writes it.
+fn stored_zip(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, body) in members {
+        let at = out.len() as u32;
+        let fixed = |sig: u32| {
+            let mut v = sig.to_le_bytes().to_vec();
+            v.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // version, flags, method 0, time, date
+            v.extend_from_slice(&0u32.to_le_bytes()); // crc (not checked by the parser)
+            v.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            v.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            v.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            v.extend_from_slice(&0u16.to_le_bytes());
+            v
+        };
+        out.extend(fixed(0x0403_4b50));
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(body);
+        let mut c = 0x0201_4b50u32.to_le_bytes().to_vec();
+        c.extend_from_slice(&[20, 0]); // made by
+        c.extend(fixed(0)[4..].iter());
+        c.extend_from_slice(&[0; 8]); // comment len, disk, internal attr, external attr (part)
+        c.extend_from_slice(&[0; 4]);
+        c.truncate(42);
+        c.extend_from_slice(&at.to_le_bytes());
+        c.extend_from_slice(name.as_bytes());
+        central.extend(c);
+    }
+    let (cd_at, cd_len) = (out.len() as u32, central.len() as u32);
+    out.extend(central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+    out.extend_from_slice(&cd_len.to_le_bytes());
+    out.extend_from_slice(&cd_at.to_le_bytes());
+    out.extend_from_slice(&[0; 2]);
+    out
+}
+
+#[test]
+fn npz_and_npy_arrays_are_found() {
+    use zipnn_wasm::format::Container;
+    let mut rng = Rng(53);
+    let f32s = f32_weights(&mut rng, 6000);
+    let f16s = bf16_weights(&mut rng, 5000); // 16-bit patterns; the descr decides
+    let ids: Vec<u8> = (0..512u64).flat_map(|i| i.to_le_bytes()).collect();
+    let file = stored_zip(&[
+        ("dense.weight.npy", npy("<f4", &[60, 100], &f32s)),
+        ("emb.npy", npy("<f2", &[5000], &f16s)),
+        ("position_ids.npy", npy("<i8", &[1, 512], &ids)),
+    ]);
+    let layout = tensors::detect(&file).unwrap();
+    assert_eq!(layout.container, Container::Npz);
+    assert_eq!(layout.tensors.len(), 3);
+    let t = &layout.tensors[0];
+    assert_eq!(
+        (t.name.as_str(), t.shape.as_slice()),
+        ("dense.weight", &[60u64, 100][..])
+    );
+    assert_eq!(&file[t.start as usize..t.end as usize], &f32s[..]);
+    check(
+        &file,
+        &[
+            ("dense.weight", DType::F32),
+            ("emb", DType::F16),
+            ("position_ids", DType::Bytes),
+        ],
+    );
+    // One array on its own.
+    let one = npy("<f2", &[50, 100], &f16s);
+    let layout = tensors::detect(&one).unwrap();
+    assert_eq!(layout.container, Container::Npy);
+    assert_eq!(layout.tensors[0].end - layout.tensors[0].start, 10_000);
+    check(&one, &[("", DType::F16)]);
+    // Hostile headers and directories never panic; what is found lies inside the file.
+    for base in [&file, &one] {
+        for i in 0..1500 {
+            let mut bad = base.clone();
+            let at = rng.below(300.min(bad.len() as u64)) as usize;
+            let at = if i % 2 == 0 { at } else { bad.len() - 1 - at };
+            bad[at] = rng.next() as u8;
+            if let Some(l) = tensors::detect(&bad) {
+                assert!(l
+                    .tensors
+                    .iter()
+                    .all(|t| t.start < t.end && t.end <= bad.len() as u64));
+            }
+            if i % 300 == 0 {
+                check(&bad, &[]);
+            }
+        }
+    }
+}
+
 #[test]
 fn raw_files_get_a_measured_type_with_auto() {
     let mut rng = Rng(37);

@@ -2,6 +2,7 @@
 //! tell the encoder where each tensor starts and which element type it has.
 
 pub mod gguf;
+pub mod npy;
 pub mod onnx;
 pub mod safetensors;
 pub mod tensors;
@@ -43,6 +44,10 @@ pub enum Container {
     Gguf,
     /// TensorFlow Lite FlatBuffers.
     Tflite,
+    /// NumPy `.npz` archives (zips of `.npy` arrays).
+    Npz,
+    /// One NumPy `.npy` array.
+    Npy,
 }
 
 impl Container {
@@ -54,6 +59,8 @@ impl Container {
             Container::PytorchZip => 3,
             Container::Gguf => 4,
             Container::Tflite => 5,
+            Container::Npz => 6,
+            Container::Npy => 7,
         }
     }
     pub const fn from_code(c: u8) -> Option<Self> {
@@ -64,6 +71,8 @@ impl Container {
             3 => Container::PytorchZip,
             4 => Container::Gguf,
             5 => Container::Tflite,
+            6 => Container::Npz,
+            7 => Container::Npy,
             _ => return None,
         })
     }
@@ -75,6 +84,8 @@ impl Container {
             Container::PytorchZip => "pytorch-zip",
             Container::Gguf => "gguf",
             Container::Tflite => "tflite",
+            Container::Npz => "npz",
+            Container::Npy => "npy",
         }
     }
 }
