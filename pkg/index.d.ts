@@ -32,7 +32,7 @@ export function initSync(moduleOrBytes: WebAssembly.Module | Bytes): void;
 export interface CompressOptions {
   /**
    * How to code bytes whose container does not name their type. Tensors in a recognised
-   * container (safetensors, ONNX, PyTorch zip, GGUF) always use their own type; a raw file is
+   * container (safetensors, ONNX, PyTorch zip, GGUF, TFLite, NumPy npy/npz) always use their own type; a raw file is
    * coded as this type: `'bytes'` by default, `'auto'` measures which grouping compresses best.
    * Required (a float type) for `format: 'zipnn'`, which codes the whole input as that type.
    */
@@ -111,7 +111,7 @@ export interface InspectSegment extends Segment {
 
 export interface InspectReport {
   format: 'znw' | 'zipnn';
-  container: 'raw' | 'safetensors';
+  container: 'raw' | 'safetensors' | 'onnx' | 'pytorch-zip' | 'gguf' | 'tflite' | 'npz' | 'npy';
   totalSize: number;
   compressedSize: number;
   chunkSize: number;

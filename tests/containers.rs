@@ -90,6 +90,252 @@ fn gguf_tensors_are_found() {
     check(&bad, &[]);
 }
 
+/// A TensorFlow Lite FlatBuffer: one subgraph, tensor i uses buffer i + 1 (buffer 0 is the
+/// empty sentinel), each buffer's data 16-byte aligned as the TFLite converter writes them.
+fn tflite(tensors: &[(&str, u8, Vec<i32>, Vec<u8>)]) -> Vec<u8> {
+    fn put(o: &mut [u8], at: usize, v: u32) {
+        o[at..at + 4].copy_from_slice(&v.to_le_bytes());
+    }
+    fn align(o: &mut Vec<u8>, a: usize) {
+        o.resize(o.len().div_ceil(a) * a, 0);
+    }
+    // vtable, then the table (all fields 4-byte slots); returns (table, slot of each field)
+    fn table(o: &mut Vec<u8>, present: &[usize], nfields: usize) -> (usize, Vec<usize>) {
+        align(o, 4);
+        let vt = o.len();
+        o.extend_from_slice(&((4 + 2 * nfields) as u16).to_le_bytes());
+        o.extend_from_slice(&((4 + 4 * present.len()) as u16).to_le_bytes());
+        for f in 0..nfields {
+            let off = present
+                .iter()
+                .position(|&p| p == f)
+                .map_or(0, |k| 4 + 4 * k);
+            o.extend_from_slice(&(off as u16).to_le_bytes());
+        }
+        align(o, 4);
+        let t = o.len();
+        o.extend_from_slice(&((t - vt) as i32).to_le_bytes());
+        o.resize(t + 4 + 4 * present.len(), 0);
+        (t, (0..present.len()).map(|k| t + 4 + 4 * k).collect())
+    }
+    // a vector of `n` offsets, pointed to from `from`; returns its first element
+    fn offsets(o: &mut Vec<u8>, from: usize, n: usize) -> usize {
+        align(o, 4);
+        let v = o.len();
+        put(o, from, (v - from) as u32);
+        o.extend_from_slice(&(n as u32).to_le_bytes());
+        o.resize(v + 4 + 4 * n, 0);
+        v + 4
+    }
+    let mut o = vec![0u8; 8];
+    o[4..8].copy_from_slice(b"TFL3");
+    let (model, ms) = table(&mut o, &[2, 4], 5); // subgraphs, buffers
+    put(&mut o, 0, model as u32);
+    let sgs = offsets(&mut o, ms[0], 1);
+    let (sg, ss) = table(&mut o, &[0], 1);
+    put(&mut o, sgs, (sg - sgs) as u32);
+    let tv = offsets(&mut o, ss[0], tensors.len());
+    for (i, (name, ty, shape, _)) in tensors.iter().enumerate() {
+        let (t, ts) = table(&mut o, &[0, 1, 2, 3], 4);
+        put(&mut o, tv + 4 * i, (t - tv - 4 * i) as u32);
+        o[ts[1]] = *ty;
+        put(&mut o, ts[2], i as u32 + 1);
+        let sv = o.len();
+        put(&mut o, ts[0], (sv - ts[0]) as u32);
+        o.extend_from_slice(&(shape.len() as u32).to_le_bytes());
+        for d in shape {
+            o.extend_from_slice(&d.to_le_bytes());
+        }
+        let nv = o.len();
+        put(&mut o, ts[3], (nv - ts[3]) as u32);
+        o.extend_from_slice(&(name.len() as u32).to_le_bytes());
+        o.extend_from_slice(name.as_bytes());
+    }
+    let bv = offsets(&mut o, ms[1], tensors.len() + 1);
+    let (b0, _) = table(&mut o, &[], 1);
+    put(&mut o, bv, (b0 - bv) as u32);
+    for (i, (_, _, _, data)) in tensors.iter().enumerate() {
+        let (b, bs) = table(&mut o, &[0], 1);
+        put(&mut o, bv + 4 * (i + 1), (b - bv - 4 * (i + 1)) as u32);
+        o.resize((o.len() + 4).div_ceil(16) * 16 - 4, 0);
+        let dv = o.len();
+        put(&mut o, bs[0], (dv - bs[0]) as u32);
+        o.extend_from_slice(&(data.len() as u32).to_le_bytes());
+        o.extend_from_slice(data);
+    }
+    o
+}
+
+#[test]
+fn tflite_buffers_are_found() {
+    let mut rng = Rng(41);
+    let f16 = bf16_weights(&mut rng, 3000); // 16-bit bit patterns; the label decides
+    let file = tflite(&[
+        (
+            "conv/weights",
+            0,
+            vec![30, 100],
+            f32_weights(&mut rng, 3000),
+        ),
+        ("dense/weights_fp16", 1, vec![3000], f16),
+        ("dense/weights_int8", 9, vec![64, 8], rng.bytes(512)),
+    ]);
+    let layout = tensors::detect(&file).unwrap();
+    assert_eq!(layout.container, zipnn_wasm::format::Container::Tflite);
+    assert_eq!(layout.tensors.len(), 3);
+    assert_eq!(layout.tensors[0].shape, [30, 100]);
+    assert_eq!(layout.tensors[0].end - layout.tensors[0].start, 12_000);
+    check(
+        &file,
+        &[
+            ("conv/weights", DType::F32),
+            ("dense/weights_fp16", DType::F16),
+            ("dense/weights_int8", DType::Bytes),
+        ],
+    );
+    // Hostile: damaged offsets, counts and vtables anywhere in the FlatBuffer never panic, and
+    // whatever is found lies inside the file; every variant still round-trips.
+    let structure = layout.tensors[0].start as usize;
+    for i in 0..2000 {
+        let mut bad = file.clone();
+        let at = rng.below(structure as u64) as usize;
+        bad[at] = match i % 3 {
+            0 => 0xFF,
+            1 => 0,
+            _ => rng.next() as u8,
+        };
+        if let Some(l) = tensors::detect(&bad) {
+            assert!(l
+                .tensors
+                .iter()
+                .all(|t| t.start < t.end && t.end <= bad.len() as u64));
+        }
+        if i % 200 == 0 {
+            check(&bad, &[]);
+        }
+    }
+    // Without the identifier it is not taken for TFLite.
+    let mut plain = file.clone();
+    plain[4..8].copy_from_slice(b"XXXX");
+    assert!(tensors::detect(&plain)
+        .is_none_or(|l| l.container != zipnn_wasm::format::Container::Tflite));
+}
+
+/// A NumPy `.npy` file (version 1 header, padded to 64 bytes as numpy writes it).
+fn npy(descr: &str, shape: &[u64], data: &[u8]) -> Vec<u8> {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let shape = match dims.len() {
+        1 => format!("({},)", dims[0]),
+        _ => format!("({})", dims.join(", ")),
+    };
+    let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut out = b"\x93NUMPY\x01\x00".to_vec();
+    out.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    out.extend_from_slice(h.as_bytes());
+    out.extend_from_slice(data);
+    out
+}
+
+/// A zip archive of stored (uncompressed) members, as `np.savez` writes it.
+fn stored_zip(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut central = Vec::new();
+    for (name, body) in members {
+        let at = out.len() as u32;
+        let fixed = |sig: u32| {
+            let mut v = sig.to_le_bytes().to_vec();
+            v.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0]); // version, flags, method 0, time, date
+            v.extend_from_slice(&0u32.to_le_bytes()); // crc (not checked by the parser)
+            v.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            v.extend_from_slice(&(body.len() as u32).to_le_bytes());
+            v.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            v.extend_from_slice(&0u16.to_le_bytes());
+            v
+        };
+        out.extend(fixed(0x0403_4b50));
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(body);
+        let mut c = 0x0201_4b50u32.to_le_bytes().to_vec();
+        c.extend_from_slice(&[20, 0]); // made by
+        c.extend(fixed(0)[4..].iter());
+        c.extend_from_slice(&[0; 8]); // comment len, disk, internal attr, external attr (part)
+        c.extend_from_slice(&[0; 4]);
+        c.truncate(42);
+        c.extend_from_slice(&at.to_le_bytes());
+        c.extend_from_slice(name.as_bytes());
+        central.extend(c);
+    }
+    let (cd_at, cd_len) = (out.len() as u32, central.len() as u32);
+    out.extend(central);
+    out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    out.extend_from_slice(&[0; 4]);
+    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+    out.extend_from_slice(&(members.len() as u16).to_le_bytes());
+    out.extend_from_slice(&cd_len.to_le_bytes());
+    out.extend_from_slice(&cd_at.to_le_bytes());
+    out.extend_from_slice(&[0; 2]);
+    out
+}
+
+#[test]
+fn npz_and_npy_arrays_are_found() {
+    use zipnn_wasm::format::Container;
+    let mut rng = Rng(53);
+    let f32s = f32_weights(&mut rng, 6000);
+    let f16s = bf16_weights(&mut rng, 5000); // 16-bit patterns; the descr decides
+    let ids: Vec<u8> = (0..512u64).flat_map(|i| i.to_le_bytes()).collect();
+    let file = stored_zip(&[
+        ("dense.weight.npy", npy("<f4", &[60, 100], &f32s)),
+        ("emb.npy", npy("<f2", &[5000], &f16s)),
+        ("position_ids.npy", npy("<i8", &[1, 512], &ids)),
+    ]);
+    let layout = tensors::detect(&file).unwrap();
+    assert_eq!(layout.container, Container::Npz);
+    assert_eq!(layout.tensors.len(), 3);
+    let t = &layout.tensors[0];
+    assert_eq!(
+        (t.name.as_str(), t.shape.as_slice()),
+        ("dense.weight", &[60u64, 100][..])
+    );
+    assert_eq!(&file[t.start as usize..t.end as usize], &f32s[..]);
+    check(
+        &file,
+        &[
+            ("dense.weight", DType::F32),
+            ("emb", DType::F16),
+            ("position_ids", DType::Bytes),
+        ],
+    );
+    // One array on its own.
+    let one = npy("<f2", &[50, 100], &f16s);
+    let layout = tensors::detect(&one).unwrap();
+    assert_eq!(layout.container, Container::Npy);
+    assert_eq!(layout.tensors[0].end - layout.tensors[0].start, 10_000);
+    check(&one, &[("", DType::F16)]);
+    // Hostile headers and directories never panic; what is found lies inside the file.
+    for base in [&file, &one] {
+        for i in 0..1500 {
+            let mut bad = base.clone();
+            let at = rng.below(300.min(bad.len() as u64)) as usize;
+            let at = if i % 2 == 0 { at } else { bad.len() - 1 - at };
+            bad[at] = rng.next() as u8;
+            if let Some(l) = tensors::detect(&bad) {
+                assert!(l
+                    .tensors
+                    .iter()
+                    .all(|t| t.start < t.end && t.end <= bad.len() as u64));
+            }
+            if i % 300 == 0 {
+                check(&bad, &[]);
+            }
+        }
+    }
+}
+
 #[test]
 fn raw_files_get_a_measured_type_with_auto() {
     let mut rng = Rng(37);

@@ -511,8 +511,129 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
+/// ZipNN frames (`.znn`): a summary from the frame headers, then one line per frame.
+fn inspect_zipnn(input: &str, data: &[u8]) -> Result<(), Fail> {
+    use zipnn_wasm::format::zipnn;
+    let (frames, total) = zipnn::frames(data, &Limits::default())?;
+    let h = &frames[0].header;
+    let ratio = |c: u64, n: u64| if n == 0 { 0.0 } else { c as f64 / n as f64 };
+    let streaming = match h.streaming_log2 {
+        Some(l) => format!("streaming chunk {} bytes", 1u64 << l),
+        None => "not streaming".into(),
+    };
+    let v = h.version;
+    outln!(
+        "{input}: ZipNN {}.{}.{} frames, {}, {} -> {} bytes, ratio {:.4}, {} frame(s), {streaming}, chunks of {} bytes",
+        v[0],
+        v[1],
+        v[2],
+        h.dtype.torch_name(),
+        total,
+        data.len(),
+        ratio(data.len() as u64, total),
+        frames.len(),
+        1u64 << h.chunk_log2
+    );
+    outln!(
+        "{:>12}  {:>12}  {:>12}  {:>6}  shape",
+        "offset",
+        "size",
+        "compressed",
+        "ratio"
+    );
+    const SHOWN: usize = 16;
+    for f in frames.iter().take(SHOWN) {
+        let shape = f
+            .header
+            .shape
+            .as_ref()
+            .map_or(String::new(), |s| format!("{s:?}"));
+        let delta = if f.header.delta != 0 { "  (delta)" } else { "" };
+        let line = format!(
+            "{:>12}  {:>12}  {:>12}  {:>6.4}  {shape}{delta}",
+            f.pos,
+            f.header.orig_len,
+            f.len,
+            ratio(f.len as u64, f.header.orig_len)
+        );
+        outln!("{}", line.trim_end());
+    }
+    if frames.len() > SHOWN {
+        outln!("... {} more frames", frames.len() - SHOWN);
+    }
+    Ok(())
+}
+
+/// A safetensors file zipnn compressed (`.znn.safetensors`): each tensor, and for those held
+/// as ZipNN frames their original type and shape from the frame header.
+fn inspect_znn_safetensors(input: &str, data: &[u8]) -> Result<(), Fail> {
+    use zipnn_wasm::format::{safetensors, zipnn};
+    let layout = safetensors::parse(data, data.len() as u64)?;
+    let width = layout
+        .tensors
+        .iter()
+        .map(|t| t.name.len())
+        .max()
+        .unwrap_or(4)
+        .clamp(4, 60);
+    let mut packed = 0;
+    outln!(
+        "{input}: ZipNN .znn.safetensors, {} tensors, {} bytes",
+        layout.tensors.len(),
+        data.len()
+    );
+    outln!(
+        "{:width$}  {:8}  {:>18}  {:>12}  {:>12}  {:>6}",
+        "name",
+        "dtype",
+        "shape",
+        "size",
+        "compressed",
+        "ratio"
+    );
+    for t in &layout.tensors {
+        let body = &data[t.start as usize..t.end as usize];
+        let stored = t.end - t.start;
+        let frame = (t.dtype == "U8" && zipnn::is_zipnn(body))
+            .then(|| zipnn::FrameHeader::parse(body).ok())
+            .flatten();
+        let (dtype, shape, size) = match &frame {
+            Some(h) => {
+                packed += 1;
+                (
+                    h.dtype.torch_name().to_string(),
+                    h.shape.clone().unwrap_or_default(),
+                    h.orig_len,
+                )
+            }
+            None => (t.dtype.clone(), t.shape.clone(), stored),
+        };
+        outln!(
+            "{:width$}  {:8}  {:>18}  {:>12}  {:>12}  {:>6.4}",
+            t.name,
+            dtype,
+            format!("{shape:?}"),
+            size,
+            stored,
+            if size == 0 {
+                0.0
+            } else {
+                stored as f64 / size as f64
+            }
+        );
+    }
+    outln!("{packed} tensors held as ZipNN frames");
+    Ok(())
+}
+
 fn inspect(input: &str) -> Result<(), Fail> {
     let data = read_input(input)?;
+    // ZipNN's files decode here too: inspect must not call them "not compressed".
+    match zipnn_wasm::detect(&data) {
+        Format::Zipnn => return inspect_zipnn(input, &data),
+        Format::ZipnnSafetensors => return inspect_znn_safetensors(input, &data),
+        _ => {}
+    }
     let r = znw::inspect(&data)?;
     let ratio = |c: u64, n: u64| if n == 0 { 0.0 } else { c as f64 / n as f64 };
     outln!(

@@ -2,9 +2,11 @@
 //! tell the encoder where each tensor starts and which element type it has.
 
 pub mod gguf;
+pub mod npy;
 pub mod onnx;
 pub mod safetensors;
 pub mod tensors;
+pub mod tflite;
 pub mod zip;
 pub mod zipnn;
 pub mod znw;
@@ -40,6 +42,12 @@ pub enum Container {
     /// `torch.save` / TorchScript zip archives.
     PytorchZip,
     Gguf,
+    /// TensorFlow Lite FlatBuffers.
+    Tflite,
+    /// NumPy `.npz` archives (zips of `.npy` arrays).
+    Npz,
+    /// One NumPy `.npy` array.
+    Npy,
 }
 
 impl Container {
@@ -50,6 +58,9 @@ impl Container {
             Container::Onnx => 2,
             Container::PytorchZip => 3,
             Container::Gguf => 4,
+            Container::Tflite => 5,
+            Container::Npz => 6,
+            Container::Npy => 7,
         }
     }
     pub const fn from_code(c: u8) -> Option<Self> {
@@ -59,6 +70,9 @@ impl Container {
             2 => Container::Onnx,
             3 => Container::PytorchZip,
             4 => Container::Gguf,
+            5 => Container::Tflite,
+            6 => Container::Npz,
+            7 => Container::Npy,
             _ => return None,
         })
     }
@@ -69,6 +83,9 @@ impl Container {
             Container::Onnx => "onnx",
             Container::PytorchZip => "pytorch-zip",
             Container::Gguf => "gguf",
+            Container::Tflite => "tflite",
+            Container::Npz => "npz",
+            Container::Npy => "npy",
         }
     }
 }

@@ -2,7 +2,7 @@
 //! tensor with its own element type and everything else as bytes. Each parser only reads; a
 //! file any parser rejects is treated as raw bytes, never as an error.
 
-use super::{gguf, onnx, safetensors, zip, Container};
+use super::{gguf, npy, onnx, safetensors, tflite, zip, Container};
 use crate::dtype::{self, DType};
 use crate::entropy::block;
 use alloc::string::String;
@@ -44,8 +44,12 @@ pub fn detect(data: &[u8]) -> Option<Layout> {
         (Container::Safetensors, t.collect())
     } else if let Some(t) = gguf::tensors(data) {
         (Container::Gguf, t)
-    } else if let Some(t) = zip::tensors(data) {
-        (Container::PytorchZip, t)
+    } else if let Some((c, t)) = zip::tensors(data) {
+        (c, t)
+    } else if let Some(t) = npy::array(data, 0, data.len(), String::new()) {
+        (Container::Npy, alloc::vec![t])
+    } else if let Some(t) = tflite::tensors(data) {
+        (Container::Tflite, t)
     } else if let Some(t) = onnx::tensors(data) {
         (Container::Onnx, t)
     } else {

@@ -2,8 +2,10 @@
 //! archives whose tensor storages are stored uncompressed as `<archive>/data/<key>` entries.
 //! We read the central directory (zip64 included) to locate them; the element types live in the
 //! pickle, which we do not execute, so each storage's grouping is measured instead.
+//! NumPy's `.npz` archives are zips too: their stored `.npy` members name their types.
 
 use super::tensors::Tensor;
+use super::{npy, Container};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -45,13 +47,15 @@ fn directory(data: &[u8]) -> Option<(usize, u64)> {
     Some((usize::try_from(offset).ok()?, count))
 }
 
-/// The storages of a PyTorch zip archive, or `None` if `data` is not a zip archive.
-pub fn tensors(data: &[u8]) -> Option<Vec<Tensor>> {
+/// The storages of a PyTorch zip archive or the arrays of an `.npz` (the container is `Npz`
+/// when there are arrays and no storages), or `None` if `data` is not a zip archive.
+pub fn tensors(data: &[u8]) -> Option<(Container, Vec<Tensor>)> {
     if u32_at(data, 0)? != LOCAL as u64 {
         return None;
     }
     let (mut at, count) = directory(data)?;
     let mut out = Vec::new();
+    let (mut storages, mut arrays) = (0, 0);
     for _ in 0..count {
         if u32_at(data, at)? != CENTRAL as u64 {
             return None;
@@ -89,7 +93,8 @@ pub fn tensors(data: &[u8]) -> Option<Vec<Tensor>> {
         let is_storage = name
             .rsplit_once("/data/")
             .is_some_and(|(_, k)| !k.is_empty() && !k.contains('/'));
-        if method != 0 || csize != usize_ || !is_storage || usize_ == 0 {
+        let is_array = name.ends_with(".npy");
+        if method != 0 || csize != usize_ || !(is_storage || is_array) || usize_ == 0 {
             continue;
         }
         let local = usize::try_from(local).ok()?;
@@ -97,6 +102,20 @@ pub fn tensors(data: &[u8]) -> Option<Vec<Tensor>> {
             return None;
         }
         let start = local as u64 + 30 + u16_at(data, local + 26)? + u16_at(data, local + 28)?;
+        if is_array {
+            let (s, e) = (
+                usize::try_from(start).ok()?,
+                usize::try_from(start.checked_add(usize_)?).ok()?,
+            );
+            let name = String::from(name.trim_end_matches(".npy"));
+            // A member that is not a valid .npy stays bytes, in the gaps.
+            if let Some(t) = npy::array(data, s, e, name) {
+                arrays += 1;
+                out.push(t);
+            }
+            continue;
+        }
+        storages += 1;
         out.push(Tensor {
             name,
             label: "storage".into(),
@@ -106,5 +125,10 @@ pub fn tensors(data: &[u8]) -> Option<Vec<Tensor>> {
             end: start.checked_add(usize_)?,
         });
     }
-    Some(out)
+    let container = if arrays > 0 && storages == 0 {
+        Container::Npz
+    } else {
+        Container::PytorchZip
+    };
+    Some((container, out))
 }

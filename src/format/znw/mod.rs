@@ -164,7 +164,7 @@ pub fn plan(header: &Header, total: u64) -> Vec<Piece> {
 }
 
 /// [`plan`], which with `data` (the input) also cuts float runs of no known shape (a raw
-/// file, a PyTorch storage) where their statistics change ([`structure::change_points`] over
+/// file, a PyTorch storage) and the byte runs of raw files where their statistics change ([`structure::change_points`] over
 /// `window`-byte windows), so that chunks do not mix tensors of different scales.
 pub fn plan_cut(header: &Header, total: u64, data: Option<&[u8]>, window: usize) -> Vec<Piece> {
     let chunk = header.max_chunk as u64;
@@ -226,7 +226,10 @@ pub fn plan_cut(header: &Header, total: u64, data: Option<&[u8]>, window: usize)
         let elements = (end - start) / w;
         let whole_end = start + elements * w;
         let mut bounds = alloc::vec![start];
-        if let Some(data) = data.filter(|_| dtype.groups() > 1 && shapeless(header, start)) {
+        // Byte runs only in raw files: a container's own structure between tensors is small.
+        let cut =
+            dtype.groups() > 1 || (dtype == DType::Bytes && header.container == Container::Raw);
+        if let Some(data) = data.filter(|_| cut && shapeless(header, start)) {
             let src = &data[start as usize..whole_end as usize];
             let cuts = structure::change_points(src, dtype, window, CUT_PENALTY);
             bounds.extend(cuts.iter().map(|&c| start + c as u64));

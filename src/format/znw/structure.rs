@@ -105,19 +105,26 @@ fn exponents(src: &[u8], dtype: DType, out: &mut Vec<u8>) -> bool {
         DType::F16 => out.extend(src.chunks_exact(2).map(|x| (x[1] >> 2) & 0x1F)),
         DType::BF16 => out.extend(src.chunks_exact(2).map(|x| x[1] << 1 | x[0] >> 7)),
         DType::F32 => out.extend(src.chunks_exact(4).map(|x| x[3] << 1 | x[2] >> 7)),
+        // Quantized weights (TF.js uint8 shards): each tensor has its own histogram.
+        DType::Bytes => out.extend_from_slice(src),
         _ => return false,
     }
     true
 }
 
-/// Where the statistics of a float run change (tensor boundaries in a run whose container
-/// does not give them): byte offsets into `src`, ascending, whole elements, on `window`-byte
-/// steps (a multiple of 4). Found by binary segmentation: a stretch is split where the order-0
-/// entropy of the exponents of its two parts falls most below that of the whole, when it
+/// Where the statistics of a float or byte run change (tensor boundaries in a run whose
+/// container does not give them): byte offsets into `src`, ascending, whole elements, on
+/// `window`-byte steps (a multiple of 4; wider for long byte runs). Found by binary
+/// segmentation: a stretch is split where the order-0 entropy of the exponents (of the bytes)
+/// of its two parts falls most below that of the whole, when it
 /// falls by more than `penalty` bytes (what one more chunk costs in heads and tables).
 pub fn change_points(src: &[u8], dtype: DType, window: usize, penalty: f64) -> Vec<usize> {
     let w = dtype.size();
-    let per = (window / w).max(1);
+    // Byte runs have up to 256 symbols: at most 16K windows keep the prefix sums under 17 MB.
+    let per = match dtype {
+        DType::Bytes => window.max(src.len().div_ceil(16 << 10)),
+        _ => (window / w).max(1),
+    };
     let windows = src.len() / w / per;
     let mut ex = Vec::with_capacity(per);
     // Counts are u32: longer runs (16 GiB of float32) are left to equal pieces.
