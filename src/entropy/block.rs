@@ -70,6 +70,10 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
         out.push(RAW);
         return;
     }
+    if !tans && looks_random(src) {
+        push_raw(src, out);
+        return;
+    }
     let counts = histogram(src);
     let distinct = counts.iter().filter(|&&c| c > 0).count();
     if distinct == 1 {
@@ -127,6 +131,29 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
 
 /// Without `tans`, coded blocks must save at least `n / MIN_GAIN` bytes over raw (1.6 %).
 pub const MIN_GAIN: usize = 64;
+
+/// Whether a sample of `src` (16 windows of 1 KiB, evenly spread, so that structure within a
+/// window and across the block is seen) has an entropy above 7.9 bits: then no order-0 coder
+/// can save [`MIN_GAIN`] (7.875 bits), and the full histogram, most of the cost of storing
+/// noise (the low mantissa bytes of float32: half of its bytes), is not worth counting. As
+/// zstd's sampling of incompressible literals. Blocks under 64 KiB are always counted.
+fn looks_random(src: &[u8]) -> bool {
+    const WINDOWS: usize = 16;
+    const WINDOW: usize = 1024;
+    let n = src.len();
+    if n < 64 * WINDOW {
+        return false;
+    }
+    let mut counts = [0u32; 256];
+    for k in 0..WINDOWS {
+        let at = k * (n - WINDOW) / (WINDOWS - 1);
+        for &b in &src[at..at + WINDOW] {
+            counts[b as usize] += 1;
+        }
+    }
+    let m = WINDOWS * WINDOW;
+    entropy_bits(&counts, m) > 7.9 * m as f64
+}
 
 /// [`encode`], then LZ77 too where that is smaller: for groups a cheap test
 /// ([`lz::has_repeats`]) found repeats in. Returns the bytes LZ saved (0 if not kept).
