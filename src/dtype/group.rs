@@ -56,12 +56,50 @@ pub fn split(dtype: DType, src: &[u8], out: &mut alloc::vec::Vec<u8>) {
             let (g0, rest) = out.split_at_mut(n);
             let (g1, rest) = rest.split_at_mut(n);
             let (g2, g3) = rest.split_at_mut(n);
-            for ((((x, a), b), c), d) in src.chunks_exact(4).zip(g0).zip(g1).zip(g2).zip(g3) {
-                *a = x[0];
-                *b = x[1];
-                (*c, *d) = sign_move(u16::from_le_bytes([x[2], x[3]]));
-            }
+            split_32(src, g0, g1, g2, g3);
         }
+    }
+}
+
+/// Float32 elements into their four groups, 64 at a time through two stack buffers of 16-bit
+/// halves (the inverse of [`merge_32`]'s shape): each pass is one LLVM vectorises, where one
+/// loop writing four groups was not (2.6 instructions per byte, now about 1).
+fn split_32(src: &[u8], a: &mut [u8], b: &mut [u8], m: &mut [u8], e: &mut [u8]) {
+    const S: usize = 64;
+    let mut x = src.chunks_exact(4 * S);
+    let (mut a, mut b, mut m, mut e) = (
+        a.chunks_exact_mut(S),
+        b.chunks_exact_mut(S),
+        m.chunks_exact_mut(S),
+        e.chunks_exact_mut(S),
+    );
+    for x in &mut x {
+        let (Some(a), Some(b), Some(m), Some(e)) = (a.next(), b.next(), m.next(), e.next()) else {
+            break;
+        };
+        let mut low = [0u16; S];
+        let mut high = [0u16; S];
+        for ((l, h), x) in low.iter_mut().zip(high.iter_mut()).zip(x.chunks_exact(4)) {
+            let v = u32::from_le_bytes([x[0], x[1], x[2], x[3]]);
+            (*l, *h) = (v as u16, (v >> 16) as u16);
+        }
+        for ((a, b), &l) in a.iter_mut().zip(b.iter_mut()).zip(&low) {
+            (*a, *b) = (l as u8, (l >> 8) as u8);
+        }
+        for ((m, e), &h) in m.iter_mut().zip(e.iter_mut()).zip(&high) {
+            (*m, *e) = sign_move(h);
+        }
+    }
+    let it = x.remainder().chunks_exact(4);
+    let it = it
+        .zip(a.into_remainder())
+        .zip(b.into_remainder())
+        .zip(m.into_remainder())
+        .zip(e.into_remainder());
+    for ((((x, a), b), m), e) in it {
+        *a = x[0];
+        *b = x[1];
+        (*m, *e) = sign_move(u16::from_le_bytes([x[2], x[3]]));
     }
 }
 
