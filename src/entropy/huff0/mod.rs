@@ -1077,6 +1077,28 @@ mod tests {
     }
 
     #[test]
+    fn a_symbol_without_a_code_refuses_the_block() {
+        // Counts that miss a symbol the data holds: the writer must notice (at any position,
+        // in any of the four streams) and leave `out` as it was.
+        let src = peaked(40_000, 9);
+        let mut counts = histogram(&src);
+        let rare = (0..=255u8)
+            .filter(|&s| counts[s as usize] > 0)
+            .min_by_key(|&s| counts[s as usize])
+            .unwrap();
+        counts[rare as usize] = 0;
+        let table = EncodeTable::from_counts(&counts).unwrap();
+        for k in [0usize, 1, 5, 39_999] {
+            let mut s = src.clone();
+            s[k] = rare;
+            let mut out = vec![7u8; 3];
+            assert_eq!(table.encode_4x(&s, &mut out), None, "at {k}");
+            assert_eq!(table.encode_1x(&s, &mut out), None, "at {k}");
+            assert_eq!(out, [7, 7, 7]);
+        }
+    }
+
+    #[test]
     fn single_symbol_is_none() {
         let mut out = vec![];
         assert_eq!(compress_4x(&[9u8; 500], &mut out), None);
