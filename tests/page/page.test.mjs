@@ -191,7 +191,12 @@ test('page loads, keyboard opens the file chooser, controls are labelled', async
   assertEqual(await page.title(), 'zipnn-wasm · shrink model weights in your browser', 'title');
   // The drop zone is the label of the file input: Tab reaches the input, Space opens the chooser.
   await page.focus('#file-input');
-  const [chooser] = await Promise.all([page.waitForEvent('filechooser', { timeout: 10_000 }), page.keyboard.press('Space')]);
+  // Listen first, then one round trip to the page, so that the browser intercepts the chooser
+  // before the key arrives (once, on a loaded machine, the key came first and no event fired).
+  const chooserEvent = page.waitForEvent('filechooser', { timeout: 20_000 });
+  await page.evaluate(() => new Promise(requestAnimationFrame));
+  await page.keyboard.press('Space');
+  const chooser = await chooserEvent;
   assert(chooser.isMultiple(), 'the chooser accepts several files');
   for (const id of ['file-input', 'dtype', 'verify', 'sample', 'throttle']) {
     const labels = await page.locator(`label[for="${id}"]`).count();
