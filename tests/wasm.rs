@@ -104,6 +104,50 @@ fn roundtrip_every_dtype() {
     }
 }
 
+/// The wasm build merges fp32 byte groups with its own simd128 code (`dtype::group`): split
+/// (the scalar code the native tests check) then merge must give back every bit pattern, at
+/// sizes around its blocks of 16 elements (16-bit types checked alike).
+#[wasm_bindgen_test]
+fn simd_merges_invert_the_split() {
+    let all16: Vec<u8> = (0..=u16::MAX).flat_map(|v| v.to_le_bytes()).collect();
+    let mut x = 0x9E37_79B9u32;
+    let f32s: Vec<u8> = (0..70_000)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x.to_le_bytes()
+        })
+        .collect();
+    let mut groups = Vec::new();
+    for (dtype, data) in [
+        (DType::BF16, &all16),
+        (DType::F16, &all16),
+        (DType::F32, &f32s),
+    ] {
+        let w = dtype.size();
+        for n in [
+            0,
+            1,
+            15,
+            16,
+            17,
+            31,
+            33,
+            1000,
+            data.len() / w - 3,
+            data.len() / w,
+        ] {
+            let src = &data[..n * w];
+            zipnn_wasm::dtype::split(dtype, src, &mut groups);
+            let parts: Vec<&[u8]> = (0..w).map(|g| &groups[g * n..(g + 1) * n]).collect();
+            let mut out = vec![0u8; src.len()];
+            zipnn_wasm::dtype::merge(dtype, &parts, &mut out);
+            assert!(out == src, "{dtype} with {n} elements");
+        }
+    }
+}
+
 /// float16 `--best` chunks (split blocks, mode 8, and given blocks) decode in wasm.
 #[wasm_bindgen_test]
 fn float16_context_modes_roundtrip() {

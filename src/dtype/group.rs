@@ -171,6 +171,11 @@ fn merge_16(m: &[u8], e: &[u8], dst: &mut [u8]) {
 /// each pass 8 or 16 lanes wide, where one pass over 32-bit words got only 4 lanes and cost
 /// ~2.5× the instructions (bench/NOTES.md).
 fn merge_32(a: &[u8], b: &[u8], m: &[u8], e: &[u8], dst: &mut [u8]) {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    let (a, b, m, e, dst) = {
+        let n = simd128::merge_32(a, b, m, e, dst);
+        (&a[n..], &b[n..], &m[n..], &e[n..], &mut dst[4 * n..])
+    };
     const S: usize = 64;
     let mut d = dst.chunks_exact_mut(4 * S);
     let (mut a, mut b, mut m, mut e) = (
@@ -204,6 +209,86 @@ fn merge_32(a: &[u8], b: &[u8], m: &[u8], e: &[u8], dst: &mut [u8]) {
     for ((((x, &a), &b), &m), &e) in it {
         let v = a as u32 | (b as u32) << 8 | (sign_unmove(m, e) as u32) << 16;
         x.copy_from_slice(&v.to_le_bytes());
+    }
+}
+
+/// The fp32 merge in wasm with explicit byte interleaves (`i8x16.shuffle`, which V8 turns into
+/// unpack instructions). LLVM vectorises `merge_32` by widening bytes to wider lanes, which in
+/// V8 costs ~50 M more instructions per minilm fp32 decode (bench/NOTES.md). For bf16/fp16 the
+/// same form measured no better than LLVM's, so only fp32 has one. The intrinsics are safe
+/// functions in wasm; loads and stores go through byte arrays.
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+mod simd128 {
+    use core::arch::wasm32::*;
+
+    #[inline(always)]
+    fn load(s: &[u8; 16]) -> v128 {
+        let (lo, hi) = s.split_at(8);
+        u64x2(
+            u64::from_le_bytes(lo.try_into().unwrap_or_default()),
+            u64::from_le_bytes(hi.try_into().unwrap_or_default()),
+        )
+    }
+
+    #[inline(always)]
+    fn store(d: &mut [u8; 16], v: v128) {
+        let (lo, hi) = d.split_at_mut(8);
+        lo.copy_from_slice(&u64x2_extract_lane::<0>(v).to_le_bytes());
+        hi.copy_from_slice(&u64x2_extract_lane::<1>(v).to_le_bytes());
+    }
+
+    /// Bytes 0..8 of `a` and `b` interleaved: a0 b0 a1 b1 …
+    #[inline(always)]
+    fn zip_lo8(a: v128, b: v128) -> v128 {
+        u8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(a, b)
+    }
+
+    #[inline(always)]
+    fn zip_hi8(a: v128, b: v128) -> v128 {
+        u8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(a, b)
+    }
+
+    /// [`super::sign_unmove`] on eight 16-bit lanes `m | e << 8`.
+    #[inline(always)]
+    fn unmove(me: v128) -> v128 {
+        let e = v128_and(u16x8_shr(me, 1), u16x8_splat(0x7F80));
+        let m = v128_and(me, u16x8_splat(0x7F));
+        let sign = v128_and(u16x8_shl(me, 8), u16x8_splat(0x8000));
+        v128_or(v128_or(e, m), sign)
+    }
+
+    /// Merges whole blocks of 16 fp32 elements (bytes 0 and 1 interleaved, the sign move on
+    /// the upper halves, then the halves interleaved); returns how many elements it merged.
+    pub(super) fn merge_32(a: &[u8], b: &[u8], m: &[u8], e: &[u8], dst: &mut [u8]) -> usize {
+        let mut n = 0;
+        let groups = a.chunks_exact(16).zip(b.chunks_exact(16));
+        let groups = groups.zip(m.chunks_exact(16)).zip(e.chunks_exact(16));
+        for (x, (((a, b), m), e)) in dst.chunks_exact_mut(64).zip(groups) {
+            let (Some(a), Some(b), Some(m), Some(e)) = (
+                a.first_chunk(),
+                b.first_chunk(),
+                m.first_chunk(),
+                e.first_chunk(),
+            ) else {
+                break;
+            };
+            let (a, b, m, e) = (load(a), load(b), load(m), load(e));
+            let (ab_lo, ab_hi) = (zip_lo8(a, b), zip_hi8(a, b));
+            let (h_lo, h_hi) = (unmove(zip_lo8(m, e)), unmove(zip_hi8(m, e)));
+            let out = [
+                u16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_lo, h_lo),
+                u16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_lo, h_lo),
+                u16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_hi, h_hi),
+                u16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_hi, h_hi),
+            ];
+            for (x, v) in x.chunks_exact_mut(16).zip(out) {
+                if let Some(x) = x.first_chunk_mut() {
+                    store(x, v);
+                }
+            }
+            n += 16;
+        }
+        n
     }
 }
 
