@@ -110,15 +110,7 @@ fn roundtrip_every_dtype() {
 #[wasm_bindgen_test]
 fn simd_merges_invert_the_split() {
     let all16: Vec<u8> = (0..=u16::MAX).flat_map(|v| v.to_le_bytes()).collect();
-    let mut x = 0x9E37_79B9u32;
-    let f32s: Vec<u8> = (0..70_000)
-        .flat_map(|_| {
-            x ^= x << 13;
-            x ^= x >> 17;
-            x ^= x << 5;
-            x.to_le_bytes()
-        })
-        .collect();
+    let f32s = Rng(7).bytes(4 * 70_000);
     let mut groups = Vec::new();
     for (dtype, data) in [
         (DType::BF16, &all16),
