@@ -171,7 +171,7 @@ fi
 # Model containers for the `containers` target (one control byte first): tiny generated files
 # of every container the encoder parses, the first KiBs of the real ones (truncated structure),
 # and the safetensors files above.
-bytes "$TMP/c_ct" 04 # round trip, auto dtype, no tANS
+bytes "$TMP/c_ct" 04 # round trip, auto dtype
 bytes "$TMP/c_ct2" 13 # no round trip; the npy reader also at byte 3
 if command -v python3 >/dev/null; then
   python3 fuzz/container_seeds.py "$TMP/ct" </dev/null
