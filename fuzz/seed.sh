@@ -168,6 +168,36 @@ if [ $have_models = 1 ]; then
   done
 fi
 
+# Model containers for the `containers` target (one control byte first): tiny generated files
+# of every container the encoder parses, the first KiBs of the real ones (truncated structure),
+# and the safetensors files above.
+bytes "$TMP/c_ct" 04 # round trip, auto dtype
+bytes "$TMP/c_ct2" 13 # no round trip; the npy reader also at byte 3
+if command -v python3 >/dev/null; then
+  python3 fuzz/container_seeds.py "$TMP/ct" </dev/null
+  for f in "$TMP"/ct/*; do
+    put containers "$f" "$TMP/c_ct"
+    [ $QUICK = 1 ] || put containers "$f" "$TMP/c_ct2"
+  done
+else
+  echo "seed.sh: no python3; containers gets only model heads" >&2
+fi
+for st in "$TMP"/st*.safetensors; do
+  [ -f "$st" ] || continue
+  put containers "$st" "$TMP/c_ct"
+done
+if [ $have_models = 1 ]; then
+  HEADS=("models/face_landmark.tflite 4096" "models/face_detection_full_range_sparse.tflite 4096")
+  [ $QUICK = 1 ] || HEADS+=("models/face_landmark.tflite 12288" "$ONNX 8192"
+    "models/english_g2.pth 4096")
+  for spec in "${HEADS[@]}"; do
+    read -r file len <<<"$spec"
+    [ -f "$file" ] || continue
+    slice "$file" 0 "$len" "$TMP/head.bin"
+    put containers "$TMP/head.bin" "$TMP/c_ct"
+  done
+fi
+
 # ZipNN's own files.
 ZNN_FIXTURES=(tests/fixtures/zipnn/*.znn)
 if [ $QUICK = 1 ]; then
@@ -236,7 +266,7 @@ for f in "$TMP"/*.znw; do
 done
 
 for t in decompress stream_decode auto_stream huff0_decode fse_decode block_decode zipnn_decode \
-  znn_safetensors parsers roundtrip_znw roundtrip_zipnn roundtrip_stream huff0_oracle; do
+  znn_safetensors parsers containers roundtrip_znw roundtrip_zipnn roundtrip_stream huff0_oracle; do
   mkdir -p "$CORPUS/$t"
   printf '%-18s %4d seeds\n' "$t" "$(find "$CORPUS/$t" -type f | wc -l)" >&2
 done

@@ -399,3 +399,141 @@ fn pytorch_zip_storages_are_found() {
     assert!(f32s > 20, "storages measured as fp32: {f32s}");
     assert!((packed.len() as f64) < 0.84 * file.len() as f64);
 }
+
+#[test]
+fn long_names_and_labels_cut_inside_a_character_round_trip() {
+    // The segment table stores at most 255 bytes of a label and 65535 of a name: a cut inside
+    // a multi-byte character wrote a table the decoder refused as not UTF-8.
+    let mut rng = Rng(61);
+    let data = f32_weights(&mut rng, 64);
+    let descr = format!("<{}é", "f".repeat(253)); // 'é' spans bytes 254..256
+    let file = npy(&descr, &[64], &data);
+    assert_eq!(tensors::detect(&file).unwrap().tensors[0].label, descr);
+    check(&file, &[]);
+    let name = format!("{}é", "w".repeat(65_534)); // 'é' spans bytes 65534..65536
+    let file = tflite(&[(&name, 0, vec![64], data)]);
+    assert_eq!(tensors::detect(&file).unwrap().tensors[0].name, name);
+    check(&file, &[]);
+}
+
+/// Bytes a reader's tensors hold of their own (names, labels, shapes as `u64`s).
+fn held(ts: &[tensors::Tensor]) -> usize {
+    ts.iter()
+        .map(|t| t.name.len() + t.label.len() + 8 * t.shape.len())
+        .sum()
+}
+
+#[test]
+fn shared_names_and_shapes_are_not_copied_per_reference() {
+    use zipnn_wasm::format::{onnx, tflite, zip};
+    let put = |o: &mut Vec<u8>, at: usize, v: u32| o[at..at + 4].copy_from_slice(&v.to_le_bytes());
+
+    // .npz: 1000 directory entries naming one member whose .npy header has 20,000 dimensions.
+    let dims = "1, ".repeat(20_000);
+    let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims}), }}\n");
+    let mut member = b"\x93NUMPY\x02\x00".to_vec();
+    member.extend_from_slice(&(h.len() as u32).to_le_bytes());
+    member.extend_from_slice(h.as_bytes());
+    member.extend_from_slice(&[0; 4]);
+    let mut npz = stored_zip(&[("a.npy", member)]);
+    let eocd = npz.len() - 22;
+    let entry = npz[eocd - 51..eocd].to_vec(); // the one central entry (46 + "a.npy")
+    npz.truncate(eocd - 51);
+    let cd = npz.len() as u32;
+    for _ in 0..1000 {
+        npz.extend_from_slice(&entry);
+    }
+    npz.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+    npz.extend_from_slice(&[0; 4]);
+    npz.extend_from_slice(&1000u16.to_le_bytes());
+    npz.extend_from_slice(&1000u16.to_le_bytes());
+    npz.extend_from_slice(&(1000 * 51u32).to_le_bytes());
+    npz.extend_from_slice(&cd.to_le_bytes());
+    npz.extend_from_slice(&[0; 2]);
+    let (_, ts) = zip::tensors(&npz).unwrap();
+    assert_eq!(ts.len(), 1);
+    assert!(held(&ts) <= 8 * npz.len());
+
+    // TFLite: 2000 tensors, each its own buffer, all naming one 8,000-byte string and one
+    // 2,000-dimension shape.
+    let (n, dims, name_len) = (2000usize, 2000usize, 8000usize);
+    let mut o = vec![0u8; 8];
+    o[4..8].copy_from_slice(b"TFL3");
+    // model vtable at 8 (subgraphs = field 2, buffers = field 4), table at 24
+    for v in [14u16, 12, 0, 0, 4, 0, 8, 0] {
+        o.extend_from_slice(&v.to_le_bytes());
+    }
+    o.extend_from_slice(&16i32.to_le_bytes());
+    o.extend_from_slice(&[0; 8]);
+    put(&mut o, 0, 24);
+    // subgraphs vector at 36 -> subgraph vtable at 44, table at 52 (tensors = field 0)
+    o.extend_from_slice(&1u32.to_le_bytes());
+    o.extend_from_slice(&(52u32 - 40).to_le_bytes());
+    put(&mut o, 28, 36 - 28);
+    for v in [6u16, 8, 4, 0] {
+        o.extend_from_slice(&v.to_le_bytes());
+    }
+    o.extend_from_slice(&8i32.to_le_bytes());
+    o.extend_from_slice(&4u32.to_le_bytes()); // tensors vector right after: at 60
+    o.extend_from_slice(&(n as u32).to_le_bytes());
+    o.resize(64 + 4 * n, 0);
+    let tvt = o.len(); // tensor vtable: shape, type, buffer, name
+    for v in [12u16, 20, 4, 8, 12, 16] {
+        o.extend_from_slice(&v.to_le_bytes());
+    }
+    let tables = o.len();
+    let (shape_at, name_at) = (tables + 20 * n, tables + 20 * n + 4 + 4 * dims);
+    for i in 0..n {
+        let t = o.len();
+        put(&mut o, 64 + 4 * i, (t - 64 - 4 * i) as u32);
+        o.extend_from_slice(&((t - tvt) as i32).to_le_bytes());
+        o.extend_from_slice(&((shape_at - t - 4) as u32).to_le_bytes());
+        o.extend_from_slice(&0u32.to_le_bytes());
+        o.extend_from_slice(&(i as u32 + 1).to_le_bytes());
+        o.extend_from_slice(&((name_at - t - 16) as u32).to_le_bytes());
+    }
+    o.extend_from_slice(&(dims as u32).to_le_bytes());
+    o.extend(std::iter::repeat_n(1u32.to_le_bytes(), dims).flatten());
+    o.extend_from_slice(&(name_len as u32).to_le_bytes());
+    o.resize(o.len() + name_len, b'w');
+    // buffers: n + 1 entries, all one table whose data is 4 bytes
+    let bv = o.len();
+    put(&mut o, 32, (bv - 32) as u32);
+    o.extend_from_slice(&(n as u32 + 1).to_le_bytes());
+    let bvt = bv + 4 + 4 * (n + 1);
+    for i in 0..=n {
+        let slot = bv + 4 + 4 * i;
+        o.extend_from_slice(&((bvt + 8 - slot) as u32).to_le_bytes());
+    }
+    o.extend_from_slice(&[6, 0, 8, 0, 4, 0, 0, 0]);
+    o.extend_from_slice(&8i32.to_le_bytes());
+    o.extend_from_slice(&4u32.to_le_bytes());
+    o.extend_from_slice(&4u32.to_le_bytes());
+    o.extend_from_slice(&[1, 2, 3, 4]);
+    assert!(tflite::tensors(&o).is_none_or(|ts| held(&ts) <= 8 * o.len()));
+
+    // ONNX: one node with a 60,000-byte name and 1000 unnamed constant tensors.
+    let field = |n: u8, b: &[u8]| {
+        let mut f = vec![n << 3 | 2];
+        let mut len = b.len();
+        while len >= 0x80 {
+            f.push(len as u8 | 0x80);
+            len >>= 7;
+        }
+        f.push(len as u8);
+        f.extend_from_slice(b);
+        f
+    };
+    let mut tensor = vec![0x10, 1]; // data_type FLOAT
+    tensor.extend(field(9, &[0; 64]));
+    let attr = field(5, &field(5, &tensor));
+    let mut node = field(3, &vec![b'n'; 60_000]);
+    for _ in 0..1000 {
+        node.extend_from_slice(&attr);
+    }
+    let mut model = vec![0x08, 0x08];
+    model.extend(field(7, &field(1, &node)));
+    let ts = onnx::tensors(&model).unwrap();
+    assert_eq!(ts.len(), 1000);
+    assert!(held(&ts) <= 8 * model.len());
+}

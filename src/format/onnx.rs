@@ -147,7 +147,9 @@ fn tensor(buf: &[u8], base: usize, fallback: &str, out: &mut Vec<Tensor>) {
         }
     }
     if name.is_empty() {
-        name = String::from(fallback);
+        // One node can hold many constants: a long node name copied to each would grow
+        // quadratically with the file, so only a short one is.
+        name = String::from(if fallback.len() <= 256 { fallback } else { "" });
     }
     // Tiny constants (shapes, axes) are coded as bytes anyway; listing them would only grow
     // the header.

@@ -104,6 +104,14 @@ pub fn tensors(data: &[u8]) -> Option<Vec<Tensor>> {
     let buffers = model.vector(data, 4, 4)?;
     // buffer index -> (name, type, shape) of the first tensor that uses it
     let mut users: BTreeMap<usize, (String, u8, Vec<u64>)> = BTreeMap::new();
+    // Bytes read as tensor entries, names and shapes. A FlatBuffer can point many entries at
+    // one table, string or vector (quadratic time and copies); a real model reads each once,
+    // so more than the file's length means a hostile file.
+    let mut budget = data.len();
+    let mut spend = |n: usize| {
+        budget = budget.checked_sub(n)?;
+        Some(())
+    };
     if let Some(subgraphs) = model.vector(data, 2, 4) {
         for s in 0..subgraphs.1 {
             let sg = Table::nth(data, subgraphs, s)?;
@@ -111,6 +119,7 @@ pub fn tensors(data: &[u8]) -> Option<Vec<Tensor>> {
                 continue;
             };
             for i in 0..ts.1 {
+                spend(4)?;
                 let t = Table::nth(data, ts, i)?;
                 let buffer = match t.field(data, 2) {
                     Some(p) => u32_at(data, p)? as usize,
@@ -127,19 +136,23 @@ pub fn tensors(data: &[u8]) -> Option<Vec<Tensor>> {
                 let name = match t.field(data, 3).and_then(|p| deref(data, p)) {
                     Some(v) => {
                         let n = u32_at(data, v)? as usize;
+                        spend(n)?;
                         let bytes = data.get(v + 4..(v + 4).checked_add(n)?)?;
                         String::from_utf8_lossy(bytes).into_owned()
                     }
                     None => String::new(),
                 };
                 let shape = match t.vector(data, 0, 4) {
-                    Some((start, n)) => (0..n)
-                        .map(|k| u32_at(data, start + 4 * k).map(|d| d as i32))
-                        .collect::<Option<Vec<i32>>>()?
-                        .into_iter()
-                        .map(|d| u64::try_from(d).ok())
-                        .collect::<Option<Vec<u64>>>()
-                        .unwrap_or_default(),
+                    Some((start, n)) => {
+                        spend(4 * n)?;
+                        (0..n)
+                            .map(|k| u32_at(data, start + 4 * k).map(|d| d as i32))
+                            .collect::<Option<Vec<i32>>>()?
+                            .into_iter()
+                            .map(|d| u64::try_from(d).ok())
+                            .collect::<Option<Vec<u64>>>()
+                            .unwrap_or_default()
+                    }
                     None => Vec::new(),
                 };
                 users.insert(buffer, (name, ty, shape));

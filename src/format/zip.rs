@@ -6,6 +6,7 @@
 
 use super::tensors::Tensor;
 use super::{npy, Container};
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -55,6 +56,9 @@ pub fn tensors(data: &[u8]) -> Option<(Container, Vec<Tensor>)> {
     }
     let (mut at, count) = directory(data)?;
     let mut out = Vec::new();
+    // Member ranges taken so far (start -> end). Many entries can name one member: each is read
+    // once, so a hostile directory cannot make the .npy headers parse (and copy) again and again.
+    let mut taken: BTreeMap<u64, u64> = BTreeMap::new();
     let (mut storages, mut arrays) = (0, 0);
     for _ in 0..count {
         if u32_at(data, at)? != CENTRAL as u64 {
@@ -102,11 +106,14 @@ pub fn tensors(data: &[u8]) -> Option<(Container, Vec<Tensor>)> {
             return None;
         }
         let start = local as u64 + 30 + u16_at(data, local + 26)? + u16_at(data, local + 28)?;
+        let end = start.checked_add(usize_)?;
+        let before = taken.range(..end).next_back();
+        if before.is_some_and(|(_, &e)| e > start) {
+            continue;
+        }
+        taken.insert(start, end);
         if is_array {
-            let (s, e) = (
-                usize::try_from(start).ok()?,
-                usize::try_from(start.checked_add(usize_)?).ok()?,
-            );
+            let (s, e) = (usize::try_from(start).ok()?, usize::try_from(end).ok()?);
             let name = String::from(name.trim_end_matches(".npy"));
             // A member that is not a valid .npy stays bytes, in the gaps.
             if let Some(t) = npy::array(data, s, e, name) {
@@ -122,7 +129,7 @@ pub fn tensors(data: &[u8]) -> Option<(Container, Vec<Tensor>)> {
             dtype: None,
             shape: Vec::new(),
             start,
-            end: start.checked_add(usize_)?,
+            end,
         });
     }
     let container = if arrays > 0 && storages == 0 {

@@ -260,11 +260,11 @@ fn table_cap(header_len: usize) -> usize {
 fn put_entries(segments: &[Segment], relative: bool, out: &mut Vec<u8>) {
     let mut prev_end = 0u64;
     for s in segments {
-        let name = &s.name.as_bytes()[..s.name.len().min(u16::MAX as usize)];
+        let name = prefix(&s.name, u16::MAX as usize);
         out.extend_from_slice(&(name.len() as u16).to_le_bytes());
         out.extend_from_slice(name);
         out.push(s.dtype.code());
-        let label = &s.label.as_bytes()[..s.label.len().min(u8::MAX as usize)];
+        let label = prefix(&s.label, u8::MAX as usize);
         out.push(label.len() as u8);
         out.extend_from_slice(label);
         let ndim = s.shape.len().min(u8::MAX as usize);
@@ -281,6 +281,16 @@ fn put_entries(segments: &[Segment], relative: bool, out: &mut Vec<u8>) {
         out.extend_from_slice(&s.length.to_le_bytes());
         prev_end = s.offset.wrapping_add(s.length);
     }
+}
+
+/// The longest prefix of `s` of at most `max` bytes that ends between characters: a cut inside
+/// one would not parse back as UTF-8.
+fn prefix(s: &str, max: usize) -> &[u8] {
+    let mut n = s.len().min(max);
+    while !s.is_char_boundary(n) {
+        n -= 1;
+    }
+    &s.as_bytes()[..n]
 }
 
 /// Reads `n` segment entries; `relative` as in [`put_entries`].
