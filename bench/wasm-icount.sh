@@ -6,12 +6,13 @@
 # compilation cancel. Compare builds (e.g. `--pkg DIR` of an experimental build); method and
 # results in bench/NOTES.md.
 #
-#   bench/wasm-icount.sh [--pkg DIR] FILE.znw [FILE.znw...]
+#   bench/wasm-icount.sh [--pkg DIR] FILE.znw [FILE.znw...]      (needs valgrind; ~20 s per count)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pkg=pkg/dist
 if [ "${1:-}" = --pkg ]; then pkg=$2; shift 2; fi
 [ $# -gt 0 ] || { sed -n 2,9p "$0" >&2; exit 2; }
+command -v valgrind >/dev/null || { echo "wasm-icount: needs valgrind (apt-get install valgrind)" >&2; exit 1; }
 loop=$(mktemp --suffix=.mjs)
 trap 'rm -f "$loop"' EXIT
 cat > "$loop" <<'JS'
