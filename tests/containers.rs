@@ -430,7 +430,7 @@ fn shared_names_and_shapes_are_not_copied_per_reference() {
 
     // .npz: 1000 directory entries naming one member whose .npy header has 20,000 dimensions.
     let dims = "1, ".repeat(20_000);
-    let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims}), }}\n");
+    let h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({dims}), }}\n");
     let mut member = b"\x93NUMPY\x02\x00".to_vec();
     member.extend_from_slice(&(h.len() as u32).to_le_bytes());
     member.extend_from_slice(h.as_bytes());
