@@ -546,6 +546,49 @@ fn bindings_decode_zipnn_fixtures_exactly() {
     }
 }
 
+/// The bindings read ZipNN frames from the JS array a chunk at a time, with their own range
+/// checks: on damaged files (truncated, bits flipped in the headers, tables and payload) they
+/// must give what the decoder of one buffer gives, the same bytes or an error of the same kind.
+#[wasm_bindgen_test]
+fn bindings_decode_damaged_zipnn_files_as_the_buffer_decoder_does() {
+    let mut rng = Rng(29);
+    for name in [
+        "fp32_chunk64k_3chunks",
+        "bf16_stream8k",
+        "torch_bf16_20x300",
+    ] {
+        let (_, packed, want, _) = FIXTURES.iter().find(|f| f.0 == name).unwrap();
+        let check = |p: &[u8], what: &str| match zipnn_wasm::decompress(p, &Limits::default()) {
+            Ok(w) => {
+                assert!(js_decompress(p, None).unwrap() == w, "{name} {what}");
+                assert!(
+                    js_decompress_into(p, w.len()).unwrap() == w,
+                    "{name} {what}"
+                );
+            }
+            Err(e) => {
+                let js = js_decompress(p, None).unwrap_err();
+                assert_eq!(code(&js), e.code(), "{name} {what}");
+                assert!(js_decompress_into(p, want.len()).is_err(), "{name} {what}");
+            }
+        };
+        // Every cut through the headers and tables, then cuts anywhere.
+        let cuts = (0..packed.len().min(1500))
+            .chain((0..200).map(|_| rng.below(packed.len() as u64) as usize));
+        for cut in cuts {
+            check(&packed[..cut], &format!("cut {cut}"));
+        }
+        // Every bit of the first 600 bytes, then bits anywhere.
+        let bits = (0..packed.len().min(600) * 8)
+            .chain((0..300).map(|_| rng.below(packed.len() as u64 * 8) as usize));
+        for bit in bits {
+            let mut p = packed.to_vec();
+            p[bit / 8] ^= 1 << (bit % 8);
+            check(&p, &format!("bit {bit}"));
+        }
+    }
+}
+
 #[wasm_bindgen_test]
 fn bindings_chunk_table_and_record_runs() {
     // What pkg's worker pool does: the table once, then runs of records decoded into their

@@ -237,10 +237,54 @@ impl zipnn::ChunkOut for JsChunks<'_> {
     }
 }
 
-/// Decodes the frames of a ZipNN file (in linear memory) into `target`, which has their
-/// decoded size, chunk by chunk.
+/// One ZipNN frame of a JS array: each chunk's streams are copied into wasm memory when it is
+/// decoded (the whole file never is).
+struct JsFrame<'a> {
+    src: &'a js_sys::Uint8Array,
+    /// Where the frame starts in `src`, and its length.
+    pos: usize,
+    len: usize,
+    stage: Vec<u8>,
+}
+
+impl zipnn::FrameSource for JsFrame<'_> {
+    fn size(&self) -> usize {
+        self.len
+    }
+    fn read<'a>(
+        &'a mut self,
+        ranges: &[core::ops::Range<usize>],
+        out: &mut [&'a [u8]],
+    ) -> Result<(), Error> {
+        let mut total = 0usize;
+        for r in ranges {
+            if r.start > r.end || r.end > self.len {
+                return Err(Error::Truncated);
+            }
+            total = total.checked_add(r.len()).ok_or(Error::Truncated)?;
+        }
+        let buf = grow(&mut self.stage, total)?;
+        let mut at = 0;
+        for r in ranges {
+            let (a, b) = (self.pos + r.start, self.pos + r.end);
+            self.src
+                .subarray(a as u32, b as u32)
+                .copy_to(&mut buf[at..at + r.len()]);
+            at += r.len();
+        }
+        let mut rest = &self.stage[..total];
+        for (o, r) in out.iter_mut().zip(ranges) {
+            let (x, y) = rest.split_at(r.len());
+            (*o, rest) = (x, y);
+        }
+        Ok(())
+    }
+}
+
+/// Decodes the frames of a ZipNN file into `target`, which has their decoded size, chunk by
+/// chunk.
 fn decode_zipnn_to(
-    data: &[u8],
+    data: &js_sys::Uint8Array,
     frames: &[zipnn::Frame],
     target: &js_sys::Uint8Array,
 ) -> Result<(), Error> {
@@ -253,15 +297,17 @@ fn decode_zipnn_to(
         len: 0,
         buf: Vec::new(),
     };
-    let mut scratch = Vec::new();
+    let (mut scratch, mut stage) = (Vec::new(), Vec::new());
     for f in frames {
         out.len = f.header.orig_len as usize;
-        zipnn::decode_frame_with(
-            &data[f.pos..f.pos + f.len],
-            &f.header,
-            &mut out,
-            &mut scratch,
-        )?;
+        let mut frame = JsFrame {
+            src: data,
+            pos: f.pos,
+            len: f.len,
+            stage,
+        };
+        zipnn::decode_frame_from(&mut frame, &f.header, &mut out, &mut scratch)?;
+        stage = frame.stage;
         out.at += out.len;
     }
     Ok(())
@@ -294,10 +340,9 @@ fn decompress_js(data: &js_sys::Uint8Array, limits: &Limits) -> Result<js_sys::U
             return Ok(out);
         }
         crate::Format::Zipnn => {
-            let data = src.whole()?;
-            let (frames, total) = zipnn::frames(&data, limits)?;
+            let (frames, total) = zipnn::frames_from(&mut src, limits)?;
             let out = new_u8_array(total)?;
-            decode_zipnn_to(&data, &frames, &out)?;
+            decode_zipnn_to(data, &frames, &out)?;
             return Ok(out);
         }
         _ => {}
@@ -384,12 +429,11 @@ fn decompress_into_js(
             return Ok(len);
         }
         crate::Format::Zipnn => {
-            let data = src.whole()?;
-            let (frames, total) = zipnn::frames(&data, &limits)?;
+            let (frames, total) = zipnn::frames_from(&mut src, &limits)?;
             if total != len as u64 {
                 return Err(wrong_size(total));
             }
-            decode_zipnn_to(&data, &frames, target)?;
+            decode_zipnn_to(data, &frames, target)?;
             return Ok(len);
         }
         _ => {}

@@ -259,10 +259,51 @@ impl ChunkOut for [u8] {
     }
 }
 
+/// Where a frame's bytes come from: a slice in memory, or a buffer outside this module's
+/// memory (a JS `Uint8Array` in wasm) copied in a chunk at a time, so that a whole file is
+/// never copied at once and each chunk's bytes are still in cache when they are decoded.
+pub trait FrameSource {
+    /// Bytes in the frame.
+    fn size(&self) -> usize;
+    /// Sets `out[i]` to bytes `ranges[i]` of the frame (the caller keeps them in range of
+    /// [`FrameSource::size`]); the slices stay valid together until the next call.
+    fn read<'a>(
+        &'a mut self,
+        ranges: &[core::ops::Range<usize>],
+        out: &mut [&'a [u8]],
+    ) -> Result<(), Error>;
+}
+
+impl FrameSource for &[u8] {
+    fn size(&self) -> usize {
+        self.len()
+    }
+    fn read<'a>(
+        &'a mut self,
+        ranges: &[core::ops::Range<usize>],
+        out: &mut [&'a [u8]],
+    ) -> Result<(), Error> {
+        for (o, r) in out.iter_mut().zip(ranges) {
+            *o = self.get(r.clone()).ok_or(Error::Truncated)?;
+        }
+        Ok(())
+    }
+}
+
 /// [`decode_frame`] with a scratch buffer the caller reuses across frames (it grows to one
 /// chunk and is never zeroed again).
 pub fn decode_frame_with(
     frame: &[u8],
+    h: &FrameHeader,
+    dst: &mut (impl ChunkOut + ?Sized),
+    scratch: &mut Vec<u8>,
+) -> Result<(), Error> {
+    decode_frame_from(&mut &frame[..], h, dst, scratch)
+}
+
+/// [`decode_frame_with`] reading the frame from any [`FrameSource`].
+pub fn decode_frame_from(
+    frame: &mut impl FrameSource,
     h: &FrameHeader,
     dst: &mut (impl ChunkOut + ?Sized),
     scratch: &mut Vec<u8>,
@@ -277,11 +318,22 @@ pub fn decode_frame_with(
     let table_len = slots
         .checked_mul(9)
         .ok_or_else(|| Error::corrupt("ZipNN chunk count"))?;
-    let mut r = Reader::new(frame);
-    r.pos = h.header_len;
-    let types = r.bytes(slots)?;
-    let cum = r.bytes(slots * 8)?;
-    let payload_start = h.header_len + table_len;
+    let payload_start = h
+        .header_len
+        .checked_add(table_len)
+        .filter(|&e| e <= frame.size())
+        .ok_or(Error::Truncated)?;
+    // The type and size tables, 9 bytes per stream and chunk (`check_tables` bounded them by
+    // the frame's length).
+    let tables = {
+        let mut t: [&[u8]; 1] = [&[]];
+        frame.read(
+            core::slice::from_ref(&(h.header_len..payload_start)),
+            &mut t,
+        )?;
+        t[0].to_vec()
+    };
+    let (types, cum) = tables.split_at(slots);
     let cum_at = |i: usize| u64::from_le_bytes(cum[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
 
     // Start offset of every stream's payload: stream b begins where stream b-1 ended.
@@ -295,7 +347,7 @@ pub fn decode_frame_with(
                 .ok_or_else(|| Error::corrupt("ZipNN sizes"))?;
         }
     }
-    if acc > frame.len() as u64 {
+    if acc > frame.size() as u64 {
         return Err(Error::Truncated);
     }
 
@@ -314,10 +366,8 @@ pub fn decode_frame_with(
     for c in 0..chunks {
         let start = c * chunk;
         let len = chunk.min(total - start);
-        // Stream b's bytes: straight from the frame when stored as they are, else decoded into
-        // scratch (at the sum of the earlier streams' lengths); then merged into `out`.
-        let mut stored: [Option<core::ops::Range<usize>>; 4] = [None, None, None, None];
-        let mut at = 0;
+        // Stream b's bytes of this chunk, at the sum of stream b's earlier chunk sizes.
+        let mut ranges: [core::ops::Range<usize>; 4] = [0..0, 0..0, 0..0, 0..0];
         for (b, &base) in stream_start[..n].iter().enumerate() {
             let i = b * chunks + c;
             let prev = if c == 0 { 0 } else { cum_at(i - 1) };
@@ -325,13 +375,19 @@ pub fn decode_frame_with(
             if end < prev || end > acc {
                 return Err(Error::corrupt("ZipNN cumulative sizes out of order"));
             }
-            let s0 = to_usize(base + prev)?;
-            let s1 = to_usize(base + end)?;
-            let src = frame.get(s0..s1).ok_or(Error::Truncated)?;
+            ranges[b] = to_usize(base + prev)?..to_usize(base + end)?;
+        }
+        let mut src: [&[u8]; 4] = [&[]; 4];
+        frame.read(&ranges[..n], &mut src[..n])?;
+        // Streams stored as they are are merged straight from `src`; the others are decoded
+        // into scratch (at the sum of the earlier streams' lengths), then merged into `out`.
+        let mut stored = [false; 4];
+        let mut at = 0;
+        for (b, &src) in src[..n].iter().enumerate() {
             let k = stream_len(len, n, b);
             let d = &mut scratch[at..at + k];
-            match types[i] {
-                0 | 1 if src.len() == k => stored[b] = Some(s0..s1),
+            match types[b * chunks + c] {
+                0 | 1 if src.len() == k => stored[b] = true,
                 0 => return Err(Error::corrupt("ZipNN raw chunk has the wrong size")),
                 1 if src.len() == 1 => d.fill(src[0]),
                 1 => huff0::decompress_4x(src, d)?,
@@ -343,9 +399,10 @@ pub fn decode_frame_with(
         let mut at = 0;
         for (b, part) in parts[..n].iter_mut().enumerate() {
             let k = stream_len(len, n, b);
-            *part = match &stored[b] {
-                Some(r) => &frame[r.clone()],
-                None => &scratch[at..at + k],
+            *part = if stored[b] {
+                src[b]
+            } else {
+                &scratch[at..at + k]
             };
             at += k;
         }
@@ -467,12 +524,23 @@ pub struct Frame {
 /// Walks the frames of a ZipNN file (one frame, or a streaming sequence) and checks their
 /// sizes against `limits` before anything is allocated; returns them and the decoded size.
 pub fn frames(data: &[u8], limits: &Limits) -> Result<(Vec<Frame>, u64), Error> {
+    frames_from(&mut &data[..], limits)
+}
+
+/// [`frames`] over any [`znw::Source`](crate::format::znw::Source): reads the frame headers only.
+pub fn frames_from<S: crate::format::znw::Source + ?Sized>(
+    src: &mut S,
+    limits: &Limits,
+) -> Result<(Vec<Frame>, u64), Error> {
+    // The header and its shape block: at most 255 dimensions of 1 + 8 bytes.
+    const MAX_HEADER: usize = HEADER_LEN + 1 + 255 * 9;
+    let size = src.size();
     let mut frames = Vec::new();
     let (mut pos, mut total) = (0usize, 0u64);
-    while pos < data.len() {
-        let h = FrameHeader::parse(&data[pos..])?;
+    while pos < size {
+        let h = FrameHeader::parse(src.read(pos, (size - pos).min(MAX_HEADER))?)?;
         let flen = to_usize(h.frame_len)?;
-        if flen < h.header_len || pos.checked_add(flen).is_none_or(|e| e > data.len()) {
+        if flen < h.header_len || pos.checked_add(flen).is_none_or(|e| e > size) {
             return Err(if flen < h.header_len {
                 Error::corrupt("ZipNN frame length")
             } else {
@@ -496,7 +564,7 @@ pub fn frames(data: &[u8], limits: &Limits) -> Result<(Vec<Frame>, u64), Error> 
             header: h,
         });
         pos += flen;
-        if !streaming && pos != data.len() {
+        if !streaming && pos != size {
             return Err(Error::corrupt("bytes after a non-streaming ZipNN frame"));
         }
     }
