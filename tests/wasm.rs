@@ -546,9 +546,10 @@ fn bindings_decode_zipnn_fixtures_exactly() {
     }
 }
 
-/// The bindings read ZipNN frames from the JS array a chunk at a time, with their own range
-/// checks: on damaged files (truncated, bits flipped in the headers, tables and payload) they
-/// must give what the decoder of one buffer gives, the same bytes or an error of the same kind.
+/// The bindings read ZipNN files (frames and `.znn.safetensors`) from the JS array a piece at
+/// a time, with their own range checks: on damaged files (truncated, bits flipped in the
+/// headers, tables and payload) they must give what the decoder of one buffer gives, the same
+/// bytes or an error of the same kind.
 #[wasm_bindgen_test]
 fn bindings_decode_damaged_zipnn_files_as_the_buffer_decoder_does() {
     let mut rng = Rng(29);
@@ -556,6 +557,8 @@ fn bindings_decode_damaged_zipnn_files_as_the_buffer_decoder_does() {
         "fp32_chunk64k_3chunks",
         "bf16_stream8k",
         "torch_bf16_20x300",
+        "st_minilm_meta",
+        "st_minilm_nometa",
     ] {
         let (_, packed, want, _) = FIXTURES.iter().find(|f| f.0 == name).unwrap();
         let check = |p: &[u8], what: &str| match zipnn_wasm::decompress(p, &Limits::default()) {
@@ -578,13 +581,60 @@ fn bindings_decode_damaged_zipnn_files_as_the_buffer_decoder_does() {
         for cut in cuts {
             check(&packed[..cut], &format!("cut {cut}"));
         }
-        // Every bit of the first 600 bytes, then bits anywhere.
-        let bits = (0..packed.len().min(600) * 8)
-            .chain((0..300).map(|_| rng.below(packed.len() as u64 * 8) as usize));
+        // Every bit of the first 600 bytes, then every 97th bit (frame headers and tables of
+        // the tensors of a `.znn.safetensors` file lie anywhere).
+        let bits = (0..packed.len().min(600) * 8).chain((0..packed.len() * 8).step_by(97));
         for bit in bits {
             let mut p = packed.to_vec();
             p[bit / 8] ^= 1 << (bit % 8);
             check(&p, &format!("bit {bit}"));
+        }
+    }
+}
+
+/// ZipNN files are read from the JS array a chunk at a time, never copied whole into wasm
+/// memory: a 48 MiB streaming file (one 1 MiB frame, repeated) decodes with wasm memory grown
+/// by far less than its size, into a target and into a new array.
+#[wasm_bindgen_test]
+fn bindings_decode_big_zipnn_files_in_bounded_memory() {
+    use zipnn_wasm::format::zipnn::{self, ZDType, ZipnnOptions};
+    let piece = bf16_weights(&mut Rng(41), 1 << 19);
+    let opts = ZipnnOptions {
+        streaming_log2: Some(20),
+        ..ZipnnOptions::new(ZDType::BF16)
+    };
+    let frame = zipnn::compress(&piece, &opts).unwrap();
+    assert_eq!(
+        zipnn::frames(&frame, &Limits::default()).unwrap().0.len(),
+        1
+    );
+    let n = 48;
+    let file = js_sys::Uint8Array::new_with_length((frame.len() * n) as u32);
+    for i in 0..n {
+        let at = (i * frame.len()) as u32;
+        file.subarray(at, at + frame.len() as u32).copy_from(&frame);
+    }
+    let len = piece.len() * n;
+    let target = js_sys::Uint8Array::new_with_length(len as u32);
+    let pages = || core::arch::wasm32::memory_size(0) * 65536;
+    let before = pages();
+    assert_eq!(
+        zipnn_wasm::wasm::decompress_into(&file, &target).unwrap(),
+        len
+    );
+    let fresh = zipnn_wasm::wasm::decompress(&file, None).unwrap();
+    let grown = pages() - before;
+    assert!(
+        grown < 8 << 20,
+        "wasm memory grew by {grown} bytes for a {len}-byte output"
+    );
+    for out in [&target, &fresh] {
+        for i in [0, n / 2, n - 1] {
+            let at = (i * piece.len()) as u32;
+            assert!(
+                out.subarray(at, at + piece.len() as u32).to_vec() == piece,
+                "piece {i}"
+            );
         }
     }
 }

@@ -39,7 +39,7 @@ pub fn dtype_size(dtype: &str) -> Option<u64> {
 }
 
 /// Largest JSON header we parse (the safetensors spec caps it at 100 MB).
-const MAX_HEADER: u64 = 100_000_000;
+pub const MAX_HEADER: u64 = 100_000_000;
 
 /// Reads the layout of a safetensors file from its first bytes (`buf` must hold at least the
 /// header; `file_len` is the whole file's length). Errors mean "not a valid safetensors file".

@@ -137,14 +137,6 @@ impl<'a> JsSource<'a> {
         let head = self.read(0, self.size.min(16))?;
         Ok(crate::detect(head))
     }
-
-    /// The whole input in linear memory (for the formats decoded from one buffer).
-    fn whole(&self) -> Result<Vec<u8>, Error> {
-        let mut v = Vec::new();
-        grow(&mut v, self.size)?;
-        self.src.copy_to(&mut v);
-        Ok(v)
-    }
 }
 
 impl znw::Source for JsSource<'_> {
@@ -291,26 +283,73 @@ fn decode_zipnn_to(
     if frames.iter().any(|f| f.header.delta != 0) {
         return Err(zipnn::missing_base());
     }
-    let mut out = JsChunks {
-        target,
-        at: 0,
-        len: 0,
-        buf: Vec::new(),
-    };
-    let (mut scratch, mut stage) = (Vec::new(), Vec::new());
+    let mut d = JsFrames::new(data, target);
+    let mut at = 0;
     for f in frames {
-        out.len = f.header.orig_len as usize;
-        let mut frame = JsFrame {
-            src: data,
-            pos: f.pos,
-            len: f.len,
-            stage,
-        };
-        zipnn::decode_frame_from(&mut frame, &f.header, &mut out, &mut scratch)?;
-        stage = frame.stage;
-        out.at += out.len;
+        d.decode(f.pos, f.len, &f.header, at)?;
+        at += f.header.orig_len as usize;
     }
     Ok(())
+}
+
+/// Restores a `.znn.safetensors` file into `target`, which has its restored size: the new
+/// header, then each tensor copied from `data` (JS to JS) or decoded from its frame.
+fn decode_znn_safetensors_to(
+    data: &js_sys::Uint8Array,
+    plan: &zipnn::safetensors::Plan,
+    target: &js_sys::Uint8Array,
+) -> Result<(), Error> {
+    let mut at = plan.header.len();
+    target.subarray(0, at as u32).copy_from(&plan.header);
+    let mut d = JsFrames::new(data, target);
+    for p in &plan.pieces {
+        match &p.frame {
+            None => target.set(&data.subarray(p.start as u32, p.end as u32), at as u32),
+            Some(h) => d.decode(p.start, p.end - p.start, h, at)?,
+        }
+        at += p.len as usize;
+    }
+    Ok(())
+}
+
+/// ZipNN frames of one JS array decoded into another, with buffers reused across frames.
+struct JsFrames<'a> {
+    frame: JsFrame<'a>,
+    out: JsChunks<'a>,
+    scratch: Vec<u8>,
+}
+
+impl<'a> JsFrames<'a> {
+    fn new(data: &'a js_sys::Uint8Array, target: &'a js_sys::Uint8Array) -> Self {
+        JsFrames {
+            frame: JsFrame {
+                src: data,
+                pos: 0,
+                len: 0,
+                stage: Vec::new(),
+            },
+            out: JsChunks {
+                target,
+                at: 0,
+                len: 0,
+                buf: Vec::new(),
+            },
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Decodes the frame at `data[pos..pos + len]` (header `h`) to `target[at..]`.
+    fn decode(
+        &mut self,
+        pos: usize,
+        len: usize,
+        h: &zipnn::FrameHeader,
+        at: usize,
+    ) -> Result<(), Error> {
+        (self.frame.pos, self.frame.len) = (pos, len);
+        (self.out.at, self.out.len) = (at, h.orig_len as usize);
+        zipnn::decode_frame_from(&mut self.frame, h, &mut self.out, &mut self.scratch)
+    }
 }
 
 fn znw_total(chunks: &[znw::ChunkInfo]) -> u64 {
@@ -337,20 +376,23 @@ fn decompress_js(data: &js_sys::Uint8Array, limits: &Limits) -> Result<js_sys::U
             znw::check_base(&header, None)?;
             let out = new_u8_array(znw_total(&chunks))?;
             decode_znw_to(&mut src, &chunks, &out)?;
-            return Ok(out);
+            Ok(out)
         }
         crate::Format::Zipnn => {
             let (frames, total) = zipnn::frames_from(&mut src, limits)?;
             let out = new_u8_array(total)?;
             decode_zipnn_to(data, &frames, &out)?;
-            return Ok(out);
+            Ok(out)
         }
-        _ => {}
+        _ if zipnn::safetensors::is_znn_safetensors_source(&mut src) => {
+            let plan = zipnn::safetensors::plan(&mut src, limits)?;
+            let out = new_u8_array(plan.total)?;
+            decode_znn_safetensors_to(data, &plan, &out)?;
+            Ok(out)
+        }
+        // What `crate::detect` tells from a whole buffer, told from these reads.
+        _ => Err(Error::NotCompressed),
     }
-    let out = crate::decompress(&src.whole()?, limits)?;
-    let arr = new_u8_array(out.len() as u64)?;
-    arr.copy_from(&out);
-    Ok(arr)
 }
 
 /// Decoded size of a compressed buffer, from its header (needs only the first bytes of
@@ -426,7 +468,7 @@ fn decompress_into_js(
                 return Err(wrong_size(total));
             }
             decode_znw_to(&mut src, &chunks, target)?;
-            return Ok(len);
+            Ok(len)
         }
         crate::Format::Zipnn => {
             let (frames, total) = zipnn::frames_from(&mut src, &limits)?;
@@ -434,16 +476,18 @@ fn decompress_into_js(
                 return Err(wrong_size(total));
             }
             decode_zipnn_to(data, &frames, target)?;
-            return Ok(len);
+            Ok(len)
         }
-        _ => {}
+        _ if zipnn::safetensors::is_znn_safetensors_source(&mut src) => {
+            let plan = zipnn::safetensors::plan(&mut src, &limits)?;
+            if plan.total != len as u64 {
+                return Err(wrong_size(plan.total));
+            }
+            decode_znn_safetensors_to(data, &plan, target)?;
+            Ok(len)
+        }
+        _ => Err(Error::NotCompressed),
     }
-    let out = crate::decompress(&src.whole()?, &limits)?;
-    if out.len() != len {
-        return Err(wrong_size(out.len() as u64));
-    }
-    target.copy_from(&out);
-    Ok(len)
 }
 
 // Parallel decoding (pkg's worker pool): the calling thread reads the chunk table once, each

@@ -21,6 +21,8 @@ use alloc::vec::Vec;
 
 pub const MAGIC: [u8; 2] = *b"ZN";
 pub const HEADER_LEN: usize = 32;
+/// The longest frame header: 32 bytes, then a shape of at most 255 dimensions of 1 + 8 bytes.
+pub const MAX_HEADER_LEN: usize = HEADER_LEN + 1 + 255 * 9;
 /// The version we write: zipnn 0.5.4.
 pub const VERSION: [u8; 3] = [0, 5, 4];
 
@@ -532,13 +534,11 @@ pub fn frames_from<S: crate::format::znw::Source + ?Sized>(
     src: &mut S,
     limits: &Limits,
 ) -> Result<(Vec<Frame>, u64), Error> {
-    // The header and its shape block: at most 255 dimensions of 1 + 8 bytes.
-    const MAX_HEADER: usize = HEADER_LEN + 1 + 255 * 9;
     let size = src.size();
     let mut frames = Vec::new();
     let (mut pos, mut total) = (0usize, 0u64);
     while pos < size {
-        let h = FrameHeader::parse(src.read(pos, (size - pos).min(MAX_HEADER))?)?;
+        let h = FrameHeader::parse(src.read(pos, (size - pos).min(MAX_HEADER_LEN))?)?;
         let flen = to_usize(h.frame_len)?;
         if flen < h.header_len || pos.checked_add(flen).is_none_or(|e| e > size) {
             return Err(if flen < h.header_len {

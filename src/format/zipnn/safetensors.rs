@@ -8,7 +8,8 @@
 //! `znn_compressed_vectors` is removed from the metadata.
 
 use super::{decode_frame, FrameHeader, ZDType};
-use crate::format::safetensors::{self as st, TensorInfo};
+use crate::format::safetensors::{self as st, Layout};
+use crate::format::znw::Source;
 use crate::format::{to_usize, Error, Limits};
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -24,13 +25,38 @@ struct Original {
 
 /// True for a safetensors file that zipnn's `compress_safetensors` produced.
 pub fn is_znn_safetensors(data: &[u8]) -> bool {
-    let Ok(l) = st::parse(data, data.len() as u64) else {
+    is_znn_safetensors_source(&mut &data[..])
+}
+
+/// [`is_znn_safetensors`] over any [`Source`]: reads the header and the first bytes of the
+/// `U8` tensors only.
+pub fn is_znn_safetensors_source<S: Source + ?Sized>(src: &mut S) -> bool {
+    let Ok(l) = layout(src) else {
         return false;
     };
     l.metadata.iter().any(|(k, _)| k == METADATA_KEY)
         || l.tensors
             .iter()
-            .any(|t| t.dtype == "U8" && super::is_zipnn(&data[t.start as usize..t.end as usize]))
+            .any(|t| t.dtype == "U8" && frame_head(src, t.start, t.end).is_ok_and(super::is_zipnn))
+}
+
+/// The safetensors header of `src`, parsed (read through the source: its first 8 bytes give
+/// the header's length, which `st::parse` bounds).
+fn layout<S: Source + ?Sized>(src: &mut S) -> Result<Layout, Error> {
+    let size = src.size();
+    let prefix = src.read(0, size.min(8))?;
+    let n = match prefix.first_chunk::<8>() {
+        Some(p) => u64::from_le_bytes(*p).min(st::MAX_HEADER + 1),
+        None => return Err(Error::Truncated),
+    };
+    let len = (8 + n).min(size as u64) as usize;
+    st::parse(src.read(0, len)?, size as u64)
+}
+
+/// The first bytes of the tensor at `start..end`: enough for any ZN frame header.
+fn frame_head<S: Source + ?Sized>(src: &mut S, start: u64, end: u64) -> Result<&[u8], Error> {
+    let len = end.saturating_sub(start).min(super::MAX_HEADER_LEN as u64);
+    src.read(to_usize(start)?, to_usize(len)?)
 }
 
 fn safetensors_dtype(d: ZDType) -> &'static str {
@@ -97,9 +123,52 @@ fn originals(meta: &str) -> Result<Vec<(String, Original)>, Error> {
     Ok(out)
 }
 
+/// How to restore a `.znn.safetensors` file: a new header, then every tensor in file order,
+/// copied from the input or decoded from its frame.
+pub struct Plan {
+    /// The restored file's safetensors header (size prefix and JSON).
+    pub header: Vec<u8>,
+    pub pieces: Vec<Piece>,
+    /// Bytes of the restored file.
+    pub total: u64,
+}
+
+/// One tensor of a [`Plan`]: input bytes `start..end`, which decode to `len` bytes.
+pub struct Piece {
+    pub start: usize,
+    pub end: usize,
+    /// The frame header when the tensor is compressed (else it is copied as it is).
+    pub frame: Option<FrameHeader>,
+    pub len: u64,
+}
+
 /// Restores the original safetensors file.
 pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
-    let layout = st::parse(data, data.len() as u64)?;
+    let plan = plan(&mut &data[..], limits)?;
+    let mut out = plan.header;
+    out.try_reserve_exact(to_usize(plan.total)? - out.len())
+        .map_err(|_| Error::TooLarge {
+            size: plan.total,
+            limit: limits.max_output,
+        })?;
+    for p in &plan.pieces {
+        let src = &data[p.start..p.end];
+        match &p.frame {
+            None => out.extend_from_slice(src),
+            Some(h) => {
+                let at = out.len();
+                out.resize(at + p.len as usize, 0);
+                decode_frame(src, h, &mut out[at..])?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads what restoring needs through `src` (the header and each compressed tensor's frame
+/// header) and checks it all, sizes against `limits` included, before anything is decoded.
+pub fn plan<S: Source + ?Sized>(src: &mut S, limits: &Limits) -> Result<Plan, Error> {
+    let layout = layout(src)?;
     let meta = layout.metadata.iter().find(|(k, _)| k == METADATA_KEY);
     let listed = match meta {
         Some((_, m)) => originals(m)?,
@@ -115,34 +184,30 @@ pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
         .cloned()
         .collect();
 
-    // Plan the output: every tensor in file order, compressed ones at their original size.
-    struct Item<'a> {
-        info: &'a TensorInfo,
-        frame: Option<FrameHeader>,
-        dtype: String,
-        shape: Vec<u64>,
-        len: u64,
-    }
-    let mut items = Vec::with_capacity(layout.tensors.len());
+    // Every tensor in file order, compressed ones at their original size.
+    let mut pieces = Vec::with_capacity(layout.tensors.len());
+    let mut entries = Vec::with_capacity(layout.tensors.len());
+    let mut pos = 0u64;
     for t in &layout.tensors {
-        let bytes = &data[to_usize(t.start)?..to_usize(t.end)?];
+        let (start, end) = (to_usize(t.start)?, to_usize(t.end)?);
+        let head = frame_head(src, t.start, t.end)?;
         let orig = by_name.get(t.name.as_str()).copied();
         // zipnn drops the metadata entry when the source file had no `__metadata__`; then a
         // U8 tensor that is exactly one torch-format ZN frame is taken as compressed.
         let unlisted_frame = listed.is_empty()
             && t.dtype == "U8"
-            && super::is_zipnn(bytes)
-            && FrameHeader::parse(bytes)
-                .is_ok_and(|h| h.frame_len == bytes.len() as u64 && h.input_format == 2);
-        if orig.is_some() || unlisted_frame {
+            && super::is_zipnn(head)
+            && FrameHeader::parse(head)
+                .is_ok_and(|h| h.frame_len == (end - start) as u64 && h.input_format == 2);
+        let (piece, dtype, shape) = if orig.is_some() || unlisted_frame {
             if t.dtype != "U8" {
                 return Err(Error::corrupt(alloc::format!(
                     "compressed tensor {:?} is not U8",
                     t.name
                 )));
             }
-            let h = FrameHeader::parse(bytes)?;
-            if h.frame_len != bytes.len() as u64 {
+            let h = FrameHeader::parse(head)?;
+            if h.frame_len != (end - start) as u64 {
                 return Err(Error::corrupt(alloc::format!(
                     "tensor {:?}: frame length mismatch",
                     t.name
@@ -163,40 +228,31 @@ pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
                     t.name
                 )));
             }
-            items.push(Item {
-                info: t,
+            let piece = Piece {
+                start,
+                end,
                 len: h.orig_len,
                 frame: Some(h),
-                dtype,
-                shape,
-            });
+            };
+            (piece, dtype, shape)
         } else {
-            items.push(Item {
-                info: t,
+            let piece = Piece {
+                start,
+                end,
                 frame: None,
-                dtype: t.dtype.clone(),
-                shape: t.shape.clone(),
                 len: t.end - t.start,
-            });
-        }
-    }
-    let mut entries = Vec::with_capacity(items.len());
-    let mut pos = 0u64;
-    for it in &items {
-        entries.push((
-            it.info.name.clone(),
-            it.dtype.clone(),
-            it.shape.clone(),
-            pos,
-            pos + it.len,
-        ));
+            };
+            (piece, t.dtype.clone(), t.shape.clone())
+        };
+        entries.push((t.name.clone(), dtype, shape, pos, pos + piece.len));
         pos = pos
-            .checked_add(it.len)
+            .checked_add(piece.len)
             .ok_or_else(|| Error::corrupt("sizes overflow"))?;
+        pieces.push(piece);
     }
-    let mut out = Vec::new();
-    st::write_header(&entries, &metadata, &mut out);
-    let total = (out.len() as u64)
+    let mut header = Vec::new();
+    st::write_header(&entries, &metadata, &mut header);
+    let total = (header.len() as u64)
         .checked_add(pos)
         .ok_or_else(|| Error::corrupt("sizes overflow"))?;
     if total > limits.max_output {
@@ -205,31 +261,19 @@ pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
             limit: limits.max_output,
         });
     }
-    for it in &items {
-        if let Some(h) = &it.frame {
-            h.check_tables((it.info.end - it.info.start) as usize)?;
-        }
-    }
-    out.try_reserve_exact(to_usize(pos)?)
-        .map_err(|_| Error::TooLarge {
-            size: total,
-            limit: limits.max_output,
-        })?;
-    for it in &items {
-        let src = &data[it.info.start as usize..it.info.end as usize];
-        match &it.frame {
-            None => out.extend_from_slice(src),
-            Some(h) => {
-                if h.delta != 0 {
-                    return Err(Error::Unsupported(
-                        "delta frame inside .znn.safetensors".into(),
-                    ));
-                }
-                let at = out.len();
-                out.resize(at + it.len as usize, 0);
-                decode_frame(src, h, &mut out[at..])?;
+    for p in &pieces {
+        if let Some(h) = &p.frame {
+            h.check_tables(p.end - p.start)?;
+            if h.delta != 0 {
+                return Err(Error::Unsupported(
+                    "delta frame inside .znn.safetensors".into(),
+                ));
             }
         }
     }
-    Ok(out)
+    Ok(Plan {
+        header,
+        pieces,
+        total,
+    })
 }
