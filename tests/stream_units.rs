@@ -19,8 +19,9 @@ struct InPlace {
 }
 
 impl Sink for InPlace {
-    fn data(&mut self, _offset: u64, bytes: &[u8]) -> Result<(), Error> {
-        // ZipNN frames still come this way.
+    fn data(&mut self, offset: u64, bytes: &[u8]) -> Result<(), Error> {
+        // ZipNN frames still come this way, a chunk at a time.
+        assert_eq!(offset, self.filled as u64, "chunks handed over in order");
         self.out.truncate(self.filled);
         self.out.extend_from_slice(bytes);
         self.filled += bytes.len();
@@ -148,8 +149,10 @@ fn zipnn_frames_are_taken_whole() {
     use zipnn_wasm::format::zipnn::{self, ZDType, ZipnnOptions};
     let mut rng = Rng(9);
     let data = bf16_weights(&mut rng, 300_000);
+    // 128 KiB frames of 16 KiB chunks: each frame goes to the sink a chunk at a time.
     let o = ZipnnOptions {
         streaming_log2: Some(17),
+        chunk_log2: 14,
         ..ZipnnOptions::new(ZDType::BF16)
     };
     let packed = zipnn::compress(&data, &o).unwrap();

@@ -1,10 +1,10 @@
 //! Push-style decoding of ZipNN files. A ZipNN file is a sequence of independent frames (one
 //! frame unless it was written in streaming mode); a frame's tables and payload are stream-major,
 //! so a frame can only be decoded once it is complete. Memory is therefore one frame (1 MiB
-//! for zipnn's streaming files), plus its decoded bytes.
+//! for zipnn's streaming files), plus one decoded chunk: each goes to the sink as it is decoded.
 
 use super::Sink;
-use crate::format::zipnn::{decode_frame, FrameHeader, HEADER_LEN};
+use crate::format::zipnn::{decode_frame_with, ChunkOut, FrameHeader, HEADER_LEN};
 use crate::format::{to_usize, Error, Limits};
 use alloc::vec::Vec;
 
@@ -17,7 +17,9 @@ pub struct ZipnnDecoder {
     frames: u64,
     /// The first frame's streaming flag: a non-streaming file has exactly one frame.
     streaming: Option<bool>,
-    out: Vec<u8>,
+    /// One decoded chunk, and the decoder's scratch (both reused across frames).
+    chunk: Vec<u8>,
+    scratch: Vec<u8>,
     failed: Option<Error>,
 }
 
@@ -30,7 +32,8 @@ impl ZipnnDecoder {
             offset: 0,
             frames: 0,
             streaming: None,
-            out: Vec::new(),
+            chunk: Vec::new(),
+            scratch: Vec::new(),
             failed: None,
         }
     }
@@ -113,15 +116,13 @@ impl ZipnnDecoder {
         let Some(h) = self.frame.take() else {
             return Ok(());
         };
-        let n = to_usize(h.orig_len)?;
-        self.out.clear();
-        self.out.try_reserve(n).map_err(|_| Error::TooLarge {
-            size: h.orig_len,
-            limit: self.limits.max_output,
-        })?;
-        self.out.resize(n, 0);
-        decode_frame(&self.pending, &h, &mut self.out)?;
-        sink.data(self.offset, &self.out)?;
+        let mut out = ToSink {
+            sink,
+            offset: self.offset,
+            len: to_usize(h.orig_len)?,
+            chunk: &mut self.chunk,
+        };
+        decode_frame_with(&self.pending, &h, &mut out, &mut self.scratch)?;
         self.offset += h.orig_len;
         self.frames += 1;
         self.pending.clear();
@@ -138,5 +139,37 @@ impl ZipnnDecoder {
             return Err(Error::Truncated);
         }
         Ok(())
+    }
+}
+
+/// A frame's chunks handed to the sink one by one from a reused buffer, at decoded `offset`
+/// plus their place in the frame.
+struct ToSink<'a> {
+    sink: &'a mut dyn Sink,
+    offset: u64,
+    len: usize,
+    chunk: &'a mut Vec<u8>,
+}
+
+impl ChunkOut for ToSink<'_> {
+    fn total(&self) -> usize {
+        self.len
+    }
+    fn slot(&mut self, _start: usize, len: usize) -> Result<&mut [u8], Error> {
+        if self.chunk.len() < len {
+            // One chunk: at most 1 GiB (chunk_log2 30), so fallible.
+            self.chunk
+                .try_reserve_exact(len - self.chunk.len())
+                .map_err(|_| Error::TooLarge {
+                    size: len as u64,
+                    limit: self.chunk.len() as u64,
+                })?;
+            self.chunk.resize(len, 0);
+        }
+        Ok(&mut self.chunk[..len])
+    }
+    fn done(&mut self, start: usize, len: usize) -> Result<(), Error> {
+        self.sink
+            .data(self.offset + start as u64, &self.chunk[..len])
     }
 }
