@@ -609,12 +609,26 @@ fn bindings_decode_damaged_znn_safetensors_nometa_as_the_buffer_decoder_does() {
 }
 
 /// ZipNN files are read from the JS array a chunk at a time, never copied whole into wasm
-/// memory: a 48 MiB streaming file (one 1 MiB frame, repeated) decodes with wasm memory grown
-/// by far less than its size, into a target and into a new array.
+/// memory: a 48 MiB streaming file (one 1 MiB frame, repeated) and a `.znn.safetensors` file of
+/// 48 such tensors decode with wasm memory grown by far less than their size, into a target
+/// and into a new array.
 #[wasm_bindgen_test]
 fn bindings_decode_big_zipnn_files_in_bounded_memory() {
+    use zipnn_wasm::format::safetensors as st;
     use zipnn_wasm::format::zipnn::{self, ZDType, ZipnnOptions};
     let piece = bf16_weights(&mut Rng(41), 1 << 19);
+    let n = 48;
+    let repeated = |head: &[u8], frame: &[u8]| {
+        let file = js_sys::Uint8Array::new_with_length((head.len() + frame.len() * n) as u32);
+        file.subarray(0, head.len() as u32).copy_from(head);
+        for i in 0..n {
+            let at = (head.len() + i * frame.len()) as u32;
+            file.subarray(at, at + frame.len() as u32).copy_from(frame);
+        }
+        file
+    };
+
+    // Streaming frames of 1 MiB.
     let opts = ZipnnOptions {
         streaming_log2: Some(20),
         ..ZipnnOptions::new(ZDType::BF16)
@@ -624,33 +638,65 @@ fn bindings_decode_big_zipnn_files_in_bounded_memory() {
         zipnn::frames(&frame, &Limits::default()).unwrap().0.len(),
         1
     );
-    let n = 48;
-    let file = js_sys::Uint8Array::new_with_length((frame.len() * n) as u32);
-    for i in 0..n {
-        let at = (i * frame.len()) as u32;
-        file.subarray(at, at + frame.len() as u32).copy_from(&frame);
-    }
-    let len = piece.len() * n;
-    let target = js_sys::Uint8Array::new_with_length(len as u32);
-    let pages = || core::arch::wasm32::memory_size(0) * 65536;
-    let before = pages();
-    assert_eq!(
-        zipnn_wasm::wasm::decompress_into(&file, &target).unwrap(),
-        len
-    );
-    let fresh = zipnn_wasm::wasm::decompress(&file, None).unwrap();
-    let grown = pages() - before;
-    assert!(
-        grown < 8 << 20,
-        "wasm memory grew by {grown} bytes for a {len}-byte output"
-    );
-    for out in [&target, &fresh] {
-        for i in [0, n / 2, n - 1] {
-            let at = (i * piece.len()) as u32;
-            assert!(
-                out.subarray(at, at + piece.len() as u32).to_vec() == piece,
-                "piece {i}"
-            );
+    let frames = repeated(&[], &frame);
+
+    // The same piece as the 48 compressed tensors of a `.znn.safetensors` file.
+    let frame = zipnn::compress(&piece, &ZipnnOptions::new(ZDType::BF16)).unwrap();
+    let names: Vec<String> = (0..n).map(|i| format!("t{i:02}")).collect();
+    let entries: Vec<_> = (0..n)
+        .map(|i| {
+            let (a, b) = ((i * frame.len()) as u64, ((i + 1) * frame.len()) as u64);
+            (
+                names[i].clone(),
+                "U8".into(),
+                vec![frame.len() as u64],
+                a,
+                b,
+            )
+        })
+        .collect();
+    let listed: Vec<String> = names
+        .iter()
+        .map(|t| {
+            format!(
+                r#""{t}": {{"dtype": "bfloat16", "shape": "[{}]"}}"#,
+                piece.len() / 2
+            )
+        })
+        .collect();
+    let meta = [(
+        "znn_compressed_vectors".into(),
+        format!("{{{}}}", listed.join(", ")),
+    )];
+    let mut head = Vec::new();
+    st::write_header(&entries, &meta, &mut head);
+    let tensors = repeated(&head, &frame);
+
+    for (what, file) in [("streaming frames", frames), (".znn.safetensors", tensors)] {
+        let pages = || core::arch::wasm32::memory_size(0) * 65536;
+        let before = pages();
+        let fresh = zipnn_wasm::wasm::decompress(&file, None).unwrap();
+        let len = fresh.length() as usize;
+        let target = js_sys::Uint8Array::new_with_length(len as u32);
+        assert_eq!(
+            zipnn_wasm::wasm::decompress_into(&file, &target).unwrap(),
+            len
+        );
+        let grown = pages() - before;
+        assert!(
+            grown < 8 << 20,
+            "{what}: wasm memory grew by {grown} bytes for a {len}-byte output"
+        );
+        // The pieces end the output (after the restored header, for safetensors).
+        let start = len - piece.len() * n;
+        for out in [&target, &fresh] {
+            for i in [0, n / 2, n - 1] {
+                let at = (start + i * piece.len()) as u32;
+                assert!(
+                    out.subarray(at, at + piece.len() as u32).to_vec() == piece,
+                    "{what}: piece {i}"
+                );
+            }
         }
     }
 }
