@@ -1,6 +1,6 @@
 //! The native `zipnn` binary as a user runs it: files and `-`, `--force`, one-line errors with
 //! a non-zero exit, progress on stderr only when it is a terminal, `inspect`'s table and its
-//! note about a better float type, and `bench`.
+//! note about a better float type, `test`, and `bench`.
 
 mod common;
 
@@ -470,4 +470,118 @@ fn inspect_reads_zipnn_files() {
     let o = zipnn(&["inspect", "-"], Some(&bad));
     assert_ne!(o.code, 0);
     assert!(o.stderr.contains("ZNN_"), "{}", o.stderr);
+}
+
+/// Where chunk `c`'s body checksum is in a `.znw` file, and the chunk's decoded offset.
+fn body_sum_at(packed: &[u8], c: usize) -> (usize, u64) {
+    let (_, chunks) =
+        zipnn_wasm::format::znw::index(packed, &zipnn_wasm::Limits::default()).unwrap();
+    let c = &chunks[c];
+    (
+        c.body_offset - zipnn_wasm::format::znw::chunk::HEAD_LEN + 12,
+        c.offset,
+    )
+}
+
+#[test]
+fn test_checks_every_checksum_and_writes_nothing() {
+    let d = dir("test");
+    let mut rng = Rng(74);
+    let data = bf16_weights(&mut rng, 300_000);
+    let src = d.join("w.bin");
+    std::fs::write(&src, &data).unwrap();
+    let o = zipnn(
+        &[
+            "compress",
+            s(&src),
+            "--dtype",
+            "bf16",
+            "--chunk-size",
+            "65536",
+        ],
+        None,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let good = d.join("w.bin.znw");
+    let packed = std::fs::read(&good).unwrap();
+    let o = zipnn(&["test", s(&good)], None);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let line = format!("{}: OK, {} bytes\n", s(&good), data.len());
+    assert_eq!(String::from_utf8_lossy(&o.stdout), line);
+    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 2, "test wrote a file");
+    let o = zipnn(&["test", "-"], Some(&packed));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("-: OK, {} bytes\n", data.len())
+    );
+
+    // A changed body checksum cannot change a decoded byte: decompress restores the file (it
+    // reads body checksums only when the decoded bytes fail theirs), test reports it.
+    let mut p = packed.clone();
+    let (at, offset) = body_sum_at(&packed, 2);
+    p[at] ^= 0x10;
+    let bad = d.join("bad.znw");
+    std::fs::write(&bad, &p).unwrap();
+    let out = d.join("bad.out");
+    let o = zipnn(&["decompress", s(&bad), "-o", s(&out)], None);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(std::fs::read(&out).unwrap() == data);
+    let o = zipnn(&["test", s(&bad)], None);
+    let msg = format!("checksum mismatch in chunk body at decoded offset {offset}");
+    assert_one_line_error(&o, 1, &msg);
+    assert!(o.stdout.is_empty());
+    // Several files: one line per failure, then a summary; the good ones still say OK.
+    let cut = d.join("cut.znw");
+    std::fs::write(&cut, &packed[..packed.len() / 2]).unwrap();
+    let o = zipnn(&["test", s(&good), s(&bad), s(&cut)], None);
+    assert_eq!(o.code, 1);
+    assert_eq!(String::from_utf8_lossy(&o.stdout), line);
+    let err: Vec<&str> = o.stderr.lines().collect();
+    assert_eq!(err.len(), 3, "{}", o.stderr);
+    assert!(err[0].contains("bad.znw") && err[0].contains("ZNN_CORRUPT"));
+    assert!(err[1].contains("cut.znw") && err[1].contains("ZNN_TRUNCATED"));
+    assert_eq!(err[2], "zipnn: 2 of 3 files failed the test");
+
+    // A delta needs its base, and is decoded from memory: the same check.
+    let next: Vec<u8> = data
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| if i % 97 == 0 { b ^ 1 } else { b })
+        .collect();
+    let src2 = d.join("w2.bin");
+    std::fs::write(&src2, &next).unwrap();
+    let o = zipnn(
+        &[
+            "compress",
+            s(&src2),
+            "--dtype",
+            "bf16",
+            "--chunk-size",
+            "65536",
+            "--base",
+            s(&src),
+        ],
+        None,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let delta = d.join("w2.bin.znw");
+    let o = zipnn(&["test", s(&delta)], None);
+    assert_one_line_error(&o, 1, "ZNN_UNSUPPORTED");
+    let o = zipnn(&["test", s(&delta), "--base", s(&src)], None);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let packed = std::fs::read(&delta).unwrap();
+    let mut p = packed.clone();
+    let (at, offset) = body_sum_at(&packed, 1);
+    p[at] ^= 1;
+    std::fs::write(&delta, &p).unwrap();
+    let o = zipnn(&["test", s(&delta), "--base", s(&src)], None);
+    assert_one_line_error(&o, 1, &format!("chunk body at decoded offset {offset}"));
+
+    // ZipNN's files (no checksums of their own): decoded and parsed through.
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zipnn");
+    for f in ["bf16_stream8k.znn", "st_minilm_meta.znn.safetensors"] {
+        let o = zipnn(&["test", s(&fx.join(f))], None);
+        assert_eq!(o.code, 0, "{f}: {}", o.stderr);
+        assert!(String::from_utf8_lossy(&o.stdout).contains(": OK, "));
+    }
 }

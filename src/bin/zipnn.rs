@@ -18,6 +18,7 @@ usage: zipnn compress IN [-o OUT] [--dtype auto|bf16|fp16|fp32|fp8-e4m3|fp8-e5m2
                          [--base BASE]   (code the difference to an earlier checkpoint)
        zipnn decompress IN [-o OUT] [--force] [--base BASE]
        zipnn inspect IN
+       zipnn test IN... [--base BASE]   (decode and check every checksum, write nothing)
        zipnn bench IN...
 IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension
 (.znn with --format zipnn, which writes files IBM ZipNN reads; --dtype is then required).
@@ -176,6 +177,8 @@ fn run(args: &[String]) -> Result<(), Fail> {
         "compress" => compress(one_input()?, &a),
         "decompress" => decompress(one_input()?, &a),
         "inspect" => inspect(one_input()?),
+        "test" if !a.inputs.is_empty() => test(&a),
+        "test" => usage("missing input file"),
         "bench" if !a.inputs.is_empty() => bench(&a),
         "bench" => usage("missing input file"),
         "help" | "-h" | "--help" => {
@@ -399,14 +402,14 @@ fn compress_zipnn(input: &str, a: &Args, dtype: DTypeChoice) -> Result<(), Fail>
     out.commit()
 }
 
-/// ZipNN files are not chunk-major, so they are decoded from memory.
-fn decompress_whole(
+/// ZipNN files are not chunk-major, and deltas need their base, so these are decoded from
+/// memory. Returns the compressed and the decoded bytes.
+fn decode_whole(
     input: &str,
-    out_path: &str,
     first: Vec<u8>,
     rest: &mut dyn Read,
     a: &Args,
-) -> Result<(), Fail> {
+) -> Result<(Vec<u8>, Vec<u8>), Fail> {
     let mut data = first;
     rest.read_to_end(&mut data)
         .or_else(|e| fail(format!("cannot read {input}: {e}")))?;
@@ -415,9 +418,7 @@ fn decompress_whole(
         Some(b) => zipnn_wasm::decompress_with_base(&data, b, &Limits::default())?,
         None => zipnn_wasm::decompress(&data, &Limits::default())?,
     };
-    let mut out = Output::create(out_path)?;
-    out.write(&plain)?;
-    out.commit()
+    Ok((data, plain))
 }
 
 fn parse_dtype(s: &str) -> Result<DTypeChoice, Fail> {
@@ -447,34 +448,103 @@ fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
             });
         stripped.unwrap_or_else(|| format!("{i}.out"))
     })?;
+    let (mut reader, first) = open_input(input)?;
+    if !streamable(&first) || a.base.is_some() {
+        let (_, plain) = decode_whole(input, first, &mut reader, a)?;
+        let mut out = Output::create(&out_path)?;
+        out.write(&plain)?;
+        return out.commit();
+    }
+    let mut out = Output::create(&out_path)?;
+    let dec = AutoDecoder::new(Limits::default());
+    stream_decode(input, reader, first, dec, Some(&mut out), "decompressing")?;
+    out.commit()
+}
+
+/// Checks each input as `gzip -t` does: decodes it, verifying every checksum (the chunk body
+/// checksums too, which a decode reads only when something else fails), and writes nothing.
+fn test(a: &Args) -> Result<(), Fail> {
+    if let [one] = a.inputs.as_slice() {
+        let n = test_one(one, a)?;
+        outln!("{one}: OK, {n} bytes");
+        return Ok(());
+    }
+    let mut failed = 0;
+    for input in &a.inputs {
+        match test_one(input, a) {
+            Ok(n) => outln!("{input}: OK, {n} bytes"),
+            Err(f) if f.msg.is_empty() => return Err(f),
+            Err(f) => {
+                eprintln!("zipnn: {input}: {}", f.msg);
+                failed += 1;
+            }
+        }
+    }
+    match failed {
+        0 => Ok(()),
+        n => fail(format!("{n} of {} files failed the test", a.inputs.len())),
+    }
+}
+
+/// Decoded size of `input` once every check passed.
+fn test_one(input: &str, a: &Args) -> Result<u64, Fail> {
+    let (mut reader, first) = open_input(input)?;
+    if !streamable(&first) || a.base.is_some() {
+        let (data, plain) = decode_whole(input, first, &mut reader, a)?;
+        if zipnn_wasm::detect(&data) == Format::Znw {
+            znw::check_bodies(&data)?;
+        }
+        return Ok(plain.len() as u64);
+    }
+    let dec = AutoDecoder::checking_bodies(Limits::default());
+    stream_decode(input, reader, first, dec, None, "testing")
+}
+
+/// Opens `input` ('-': stdin) and reads its first bytes, enough to tell the format.
+fn open_input(input: &str) -> Result<(Box<dyn Read>, Vec<u8>), Fail> {
     let mut reader: Box<dyn Read> = if input == "-" {
         Box::new(io::stdin().lock())
     } else {
         Box::new(File::open(input).or_else(|e| fail(format!("cannot read {input}: {e}")))?)
     };
-    let total_in = fs::metadata(input).map(|m| m.len()).unwrap_or(0);
     let mut first = vec![0u8; 16];
     let n = read_full(&mut reader, &mut first)
         .or_else(|e| fail(format!("cannot read {input}: {e}")))?;
     first.truncate(n);
-    let streamable = matches!(zipnn_wasm::detect(&first), Format::Znw | Format::Zipnn);
-    if !streamable || a.base.is_some() {
-        return decompress_whole(input, &out_path, first, &mut reader, a);
-    }
-    struct W<'a>(&'a mut Output, Option<Fail>);
+    Ok((reader, first))
+}
+
+/// Whether a file starting with `first` can go through the push decoder.
+fn streamable(first: &[u8]) -> bool {
+    matches!(zipnn_wasm::detect(first), Format::Znw | Format::Zipnn)
+}
+
+/// Pushes `first`, then the rest of `reader`, through `dec` into `out` (`None`: discarded),
+/// with progress on a terminal. Returns the decoded size.
+fn stream_decode(
+    input: &str,
+    mut reader: Box<dyn Read>,
+    first: Vec<u8>,
+    mut dec: AutoDecoder,
+    out: Option<&mut Output>,
+    label: &'static str,
+) -> Result<u64, Fail> {
+    struct W<'a>(Option<&'a mut Output>, Option<Fail>);
     impl Sink for W<'_> {
         fn data(&mut self, _offset: u64, bytes: &[u8]) -> Result<(), Error> {
-            if let Err(f) = self.0.write(bytes) {
+            let Some(out) = self.0.as_mut() else {
+                return Ok(());
+            };
+            if let Err(f) = out.write(bytes) {
                 self.1 = Some(f);
                 return Err(Error::InvalidInput("output write failed".into()));
             }
             Ok(())
         }
     }
-    let mut out = Output::create(&out_path)?;
-    let mut dec = AutoDecoder::new(Limits::default());
-    let mut progress = Progress::new("decompressing", total_in);
-    let mut sink = W(&mut out, None);
+    let total_in = fs::metadata(input).map(|m| m.len()).unwrap_or(0);
+    let mut progress = Progress::new(label, total_in);
+    let mut sink = W(out, None);
     let mut buf = vec![0u8; 4 << 20];
     let feed = |dec: &mut AutoDecoder, bytes: &[u8], sink: &mut W| -> Result<(), Fail> {
         dec.push(bytes, sink)
@@ -495,7 +565,7 @@ fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
     }
     dec.finish()?;
     progress.done();
-    out.commit()
+    Ok(dec.decoded())
 }
 
 fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
