@@ -477,8 +477,8 @@ function checkFormat(format, dtype) {
 
 /**
  * Decompresses a whole buffer (`.znw`, ZipNN `.znn` or `.znn.safetensors`). With `threads`
- * (> 1 or 'auto') a big `.znw` file decodes on a pool of workers where memory can be shared;
- * the result is then a view of a SharedArrayBuffer.
+ * (> 1 or 'auto') a big file of several chunks, frames or tensors decodes on a pool of workers
+ * where memory can be shared; the result is then a view of a SharedArrayBuffer.
  */
 export async function decompress(bytes, options = {}) {
   const data = toBytes(bytes);
@@ -486,7 +486,7 @@ export async function decompress(bytes, options = {}) {
   const n = poolThreads(threads);
   signal?.throwIfAborted();
   await init();
-  if (n > 1 && poolAvailable() && startsWith(data, ZNW_MAGIC)) {
+  if (n > 1 && poolAvailable()) {
     const out = await decodePooled(data, n, { maxOutput, signal });
     if (out) return out;
   }
@@ -505,7 +505,7 @@ export async function decompressInto(bytes, target, options = {}) {
   const n = poolThreads(threads);
   signal?.throwIfAborted();
   await init();
-  if (n > 1 && poolAvailable() && isShared(t.buffer) && startsWith(data, ZNW_MAGIC)) {
+  if (n > 1 && poolAvailable() && isShared(t.buffer)) {
     if (await decodePooled(data, n, { target: t, signal })) return t.length;
   }
   signal?.throwIfAborted();
@@ -1059,7 +1059,9 @@ export function __runDecodeWorker(port) {
         try {
           // done[1]: the call failed or was aborted meanwhile, nobody wants this run.
           if (!Atomics.load(m.done, 1)) {
-            call(() => glue.decodeZnwRecords(m.records, m.offset, m.maxChunk, new Uint8Array(m.out, m.at, m.len)));
+            const view = new Uint8Array(m.out, m.at, m.len);
+            if (m.pieces) call(() => glue.decodeZipnnPieces(m.records, m.pieces, view));
+            else call(() => glue.decodeZnwRecords(m.records, m.offset, m.maxChunk, view));
             // Publishes the writes above to the thread that reads this counter (Atomics order them).
             Atomics.add(m.done, 0, 1);
           }
@@ -1075,15 +1077,17 @@ export function __runDecodeWorker(port) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Worker pool: decompress(bytes, { threads }) of a big .znw buffer on several cores
+// Worker pool: decompress(bytes, { threads }) of a big compressed buffer on several cores
 //
-// The calling thread reads the chunk table once (record heads only) and cuts the chunks into
-// contiguous runs of about equal decoded size, a few per worker. Each worker (the decode
+// The calling thread lists the pieces that decode on their own once (.znw chunks from their
+// record heads; ZipNN frames, or the tensors of a .znn.safetensors file, from their frame
+// headers) and cuts them into contiguous runs of about equal decoded size, a few per worker. Each worker (the decode
 // worker's script with its own instance, started once and reused) takes the next run when it
 // is done with one, so a core busy with other work takes fewer. A run's records go over as a
 // transferred copy (a view, when the input already lives in a SharedArrayBuffer) and decode
 // straight into one SharedArrayBuffer, which the result is a view of: no copy at the end.
-//   → run {id, records, offset, maxChunk, out, at, len, done}   ← ran {id, buf} | error {id, code, message}
+//   → run {id, records, offset, maxChunk | pieces, out, at, len, done}   ← ran {id, buf} | error {id, code, message}
+// (.znw runs carry the first record's decoded offset and max_chunk; ZipNN runs their pieces.)
 // `done` is an Int32Array on shared memory: done[0] each worker increments after its writes
 // (reading it with Atomics before returning orders those writes before the caller's reads);
 // done[1] the caller sets when the call failed or was aborted, and queued runs are skipped.
@@ -1171,16 +1175,54 @@ async function poolOf(n) {
 }
 
 /**
- * Decodes the .znw file `data` on `n` workers into `target` (a Uint8Array on a
- * SharedArrayBuffer with the decoded size) or a new shared buffer. Resolves to the output, or
- * to null where the pool does not apply (the caller then decodes in-thread, which also reports
- * a target of the wrong size): small output, one chunk, fewer than 2 workers.
+ * How `data` splits into pieces that decode on their own, or null where the pool does not
+ * apply: .znw chunks (record heads only), or ZipNN frames and the tensors of a
+ * .znn.safetensors file (frame headers only). `limit`: the output's size bound.
+ */
+function poolPieces(data, limit) {
+  if (startsWith(data, ZNW_MAGIC)) {
+    const t = call(() => glue.znwChunkTable(data, limit));
+    // Entry `count` is the end record and the decoded size.
+    return {
+      count: t[1],
+      start: (i) => t[2 + 2 * i],
+      end: (i) => t[4 + 2 * i],
+      offset: (i) => t[3 + 2 * i],
+      header: null,
+      run: (a) => ({ maxChunk: t[0], offset: t[3 + 2 * a] }),
+    };
+  }
+  const kind = sniff(data, true);
+  if (kind !== 'zipnn' && kind !== 'znn-safetensors') return null;
+  const [header, t] = call(() => glue.zipnnPieceTable(data, limit));
+  const count = t[0];
+  const start = (i) => t[1 + 4 * i];
+  return {
+    count,
+    start,
+    end: (i) => t[2 + 4 * i],
+    offset: (i) => (i === count ? t[1 + 4 * count] : t[3 + 4 * i]),
+    header,
+    // Each piece of the run: [start, end, frame], relative to the run's first byte.
+    run: (a, b) => {
+      const pieces = new Float64Array(3 * (b - a));
+      for (let i = a; i < b; i++) pieces.set([t[1 + 4 * i] - start(a), t[2 + 4 * i] - start(a), t[4 + 4 * i]], 3 * (i - a));
+      return { pieces };
+    },
+  };
+}
+
+/**
+ * Decodes `data` (.znw, ZipNN frames or .znn.safetensors) on `n` workers into `target` (a
+ * Uint8Array on a SharedArrayBuffer with the decoded size) or a new shared buffer. Resolves to
+ * the output, or to null where the pool does not apply (the caller then decodes in-thread,
+ * which also reports a target of the wrong size): small output, one piece, fewer than 2
+ * workers.
  */
 async function decodePooled(data, n, { maxOutput, target, signal }) {
-  const table = call(() => glue.znwChunkTable(data, target ? target.length : maxOutput));
-  const count = table[1];
-  const start = (i) => table[2 + 2 * i];
-  const offset = (i) => table[3 + 2 * i];
+  const plan = poolPieces(data, target ? target.length : maxOutput);
+  if (!plan) return null;
+  const { count, start, end, offset } = plan;
   const total = offset(count);
   if (count < 2 || total < poolTuning.minBytes || (target && target.length !== total)) return null;
   const workers = await poolOf(n);
@@ -1194,6 +1236,7 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
       throw new TooLargeError(`cannot allocate ${total} bytes of shared memory: ${e.message}`, { cause: e });
     }
   }
+  if (plan.header) out.set(plan.header);
   const runs = [];
   const want = Math.min(poolTuning.runMax, Math.max(poolTuning.runMin, total / (workers.length * poolTuning.runsPerWorker)));
   for (let a = 0, i = 1; i <= count; i++) {
@@ -1235,7 +1278,7 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
       const at = offset(a);
       let records;
       try {
-        records = shared ? data.subarray(start(a), start(b)) : recordsCopy(data.subarray(start(a), start(b)));
+        records = shared ? data.subarray(start(a), end(b - 1)) : recordsCopy(data.subarray(start(a), end(b - 1)));
       } catch (e) {
         return finish(fromWasm(e)); // called from a worker's message: nothing may throw
       }
@@ -1260,7 +1303,7 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
       if (w.jobs.size === 1) w.port.ref?.(); // node must not exit while a run is out
       pending++;
       stats.poolRuns++;
-      const msg = { type: 'run', id, records, offset: at, maxChunk: table[0], out: out.buffer, at: out.byteOffset + at, len: offset(b) - at, done };
+      const msg = { type: 'run', id, records, ...plan.run(a, b), out: out.buffer, at: out.byteOffset + at, len: offset(b) - at, done };
       try {
         w.port.post(msg, shared ? [] : [records.buffer]);
       } catch (e) {

@@ -508,7 +508,11 @@ fn test_checks_every_checksum_and_writes_nothing() {
     assert_eq!(o.code, 0, "{}", o.stderr);
     let line = format!("{}: OK, {} bytes\n", s(&good), data.len());
     assert_eq!(String::from_utf8_lossy(&o.stdout), line);
-    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 2, "test wrote a file");
+    assert_eq!(
+        std::fs::read_dir(&d).unwrap().count(),
+        2,
+        "test wrote a file"
+    );
     let o = zipnn(&["test", "-"], Some(&packed));
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),

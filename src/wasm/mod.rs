@@ -564,6 +564,135 @@ fn decode_records(
     })
 }
 
+/// The pieces of a ZipNN file (frames, or the tensors of a `.znn.safetensors` file) for the
+/// worker pool: `[header, table]`, where `header` is what the output starts with (the restored
+/// safetensors header; empty for frames) and `table` is `[n, start_0, end_0, offset_0, frame_0,
+/// …, total]`: piece `i` is input bytes `start_i..end_i`, decoded to `offset_i` (a frame when
+/// `frame_i` is 1, else copied as it is), and `total` the decoded size. Errors as `decompress`.
+#[wasm_bindgen(js_name = zipnnPieceTable)]
+pub fn zipnn_piece_table(
+    data: &js_sys::Uint8Array,
+    max_output: Option<f64>,
+) -> Result<js_sys::Array, JsValue> {
+    zipnn_pieces(data, &limits(max_output)).map_err(|e| js_error(&e))
+}
+
+fn zipnn_pieces(data: &js_sys::Uint8Array, limits: &Limits) -> Result<js_sys::Array, Error> {
+    let mut src = JsSource::new(data);
+    // (start, end, frame, decoded length) in input order; the output follows the header
+    // without gaps.
+    type Pieces = Vec<(usize, usize, bool, u64)>;
+    let (header, pieces, total): (Vec<u8>, Pieces, u64) = match src.detect()? {
+        crate::Format::Zipnn => {
+            let (frames, total) = zipnn::frames_from(&mut src, limits)?;
+            if frames.iter().any(|f| f.header.delta != 0) {
+                return Err(zipnn::missing_base());
+            }
+            let pieces = frames
+                .iter()
+                .map(|f| (f.pos, f.pos + f.len, true, f.header.orig_len));
+            (Vec::new(), pieces.collect(), total)
+        }
+        _ if zipnn::safetensors::is_znn_safetensors_source(&mut src) => {
+            let plan = zipnn::safetensors::plan(&mut src, limits)?;
+            let pieces = plan.pieces.iter();
+            let pieces = pieces
+                .map(|p| (p.start, p.end, p.frame.is_some(), p.len))
+                .collect();
+            (plan.header, pieces, plan.total)
+        }
+        _ => return Err(Error::NotCompressed),
+    };
+    let mut t: Vec<f64> = Vec::new();
+    t.try_reserve_exact(4 * pieces.len() + 2)
+        .map_err(|_| Error::TooLarge {
+            size: (4 * pieces.len() + 2) as u64 * 8,
+            limit: 0,
+        })?;
+    t.push(pieces.len() as f64);
+    let mut at = header.len() as u64;
+    for &(start, end, frame, len) in &pieces {
+        t.extend([start as f64, end as f64, at as f64, frame as u8 as f64]);
+        at += len;
+    }
+    t.push(total as f64);
+    let out = js_sys::Array::new();
+    out.push(&js_sys::Uint8Array::from(&header[..]));
+    out.push(&js_sys::Float64Array::from(&t[..]));
+    Ok(out)
+}
+
+/// Decodes a run of pieces that `zipnnPieceTable` listed, cut from the file: `records` holds
+/// input bytes from the first piece's start to the last one's end, `pieces` is `[start, end,
+/// frame]` per piece relative to `records`, and `target` must be their exact decoded length
+/// (a view of the pool's `SharedArrayBuffer`). Every frame is checked again here.
+#[wasm_bindgen(js_name = decodeZipnnPieces)]
+pub fn decode_zipnn_pieces(
+    records: &js_sys::Uint8Array,
+    pieces: &[f64],
+    target: &js_sys::Uint8Array,
+) -> Result<(), JsValue> {
+    zipnn_run(records, pieces, target).map_err(|e| js_error(&e))
+}
+
+fn zipnn_run(
+    records: &js_sys::Uint8Array,
+    pieces: &[f64],
+    target: &js_sys::Uint8Array,
+) -> Result<(), Error> {
+    let bad = || Error::InvalidInput("bad piece table".into());
+    let size = records.length() as usize;
+    let len = target.length() as usize;
+    let mut d = JsFrames::new(records, target);
+    let mut at = 0usize;
+    for p in pieces.chunks(3) {
+        let &[start, end, frame] = p else {
+            return Err(bad());
+        };
+        let index =
+            |x: f64| (x >= 0.0 && x.fract() == 0.0 && x <= size as f64).then_some(x as usize);
+        let (Some(start), Some(end)) = (index(start), index(end)) else {
+            return Err(bad());
+        };
+        if start > end {
+            return Err(bad());
+        }
+        if frame == 0.0 {
+            if end - start > len - at {
+                return Err(bad());
+            }
+            target.set(&records.subarray(start as u32, end as u32), at as u32);
+            at += end - start;
+            continue;
+        }
+        let limits = Limits {
+            max_output: (len - at) as u64,
+        };
+        let mut src = JsSource::new(records);
+        let head = {
+            use znw::Source;
+            src.read(start, (end - start).min(zipnn::MAX_HEADER_LEN))?
+        };
+        let h = zipnn::FrameHeader::parse(head)?;
+        if h.frame_len != (end - start) as u64 {
+            return Err(Error::corrupt("ZipNN frame length"));
+        }
+        if h.orig_len > limits.max_output {
+            return Err(bad());
+        }
+        if h.delta != 0 {
+            return Err(zipnn::missing_base());
+        }
+        h.check_tables(end - start)?;
+        d.decode(start, end - start, &h, at)?;
+        at += h.orig_len as usize;
+    }
+    if at != len {
+        return Err(bad());
+    }
+    Ok(())
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ReportJs<'a> {

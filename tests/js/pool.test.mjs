@@ -1,10 +1,11 @@
 // decompress(..., { threads }) in node: the worker pool (worker_threads) decodes runs of chunks
-// into one SharedArrayBuffer; the fallbacks decode in-thread. Real models compressed by the
-// native CLI, byte-exact against the originals.
+// (ZipNN input: of frames or tensors) into one SharedArrayBuffer; the fallbacks decode
+// in-thread. Real models compressed by the native CLI, and files zipnn wrote, byte-exact
+// against the originals.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { compress, decompress, decompressInto, CorruptError, InvalidInputError, TruncatedError, __internal } from 'zipnn-wasm';
-import { readFile, modelPath, fixturePath, equalBytes, weights } from './helpers.mjs';
+import { readFile, modelPath, fixturePath, zipnnFixture, equalBytes, weights } from './helpers.mjs';
 
 const { stats } = __internal;
 const MODELS = ['bf16', 'fp32'].map((k) => ({
@@ -121,7 +122,72 @@ describe('worker pool (node)', () => {
     assert.ok(equalBytes(await decompress(packed, { threads: 2 }), orig));
   });
 
-  test('fallbacks decode in-thread: small input, ZipNN format, threads 1', async () => {
+  test('ZipNN streaming frames of a real model decode on the pool, into new or shared memory', async () => {
+    for (const { k, orig } of MODELS) {
+      const zn = await compress(orig, { dtype: k, format: 'zipnn', streamingChunk: 1 << 20 });
+      const { out, jobs, runs } = await counted(() => decompress(zn, { threads: 2 }));
+      assert.equal(jobs, 1, `${k}: decoded by the pool`);
+      assert.ok(runs >= 2, `runs: ${runs}`);
+      assert.ok(out.buffer instanceof SharedArrayBuffer);
+      assert.ok(equalBytes(out, orig), k);
+      const sab = new SharedArrayBuffer(orig.length + 9);
+      const target = new Uint8Array(sab, 5, orig.length);
+      const r = await counted(() => decompressInto(zn, target, { threads: 2 }));
+      assert.equal(r.jobs, 1);
+      assert.ok(equalBytes(target, orig));
+      assert.deepEqual([...new Uint8Array(sab, 0, 5), ...new Uint8Array(sab, 5 + orig.length)], Array(9).fill(0), 'nothing outside the view');
+    }
+  });
+
+  test("files zipnn wrote (frames, .znn.safetensors with and without metadata), any cut into runs", async () => {
+    const t = __internal.poolTuning;
+    const saved = { ...t };
+    // What in-thread decoding gives (api.test.mjs checks that against the originals: the same
+    // bytes for frames, the same tensors under a rewritten header for .znn.safetensors).
+    const files = ['bf16_stream8k.znn', 'fp32_stream4k_chunk1k.znn', 'e5m2_stream.znn', 'st_minilm_meta.znn.safetensors', 'st_minilm_nometa.znn.safetensors'];
+    try {
+      // Every piece its own run, or up to 64 KiB of them, on 2 or 3 workers.
+      for (const [runMax, threads] of [[1, 2], [64 * 1024, 3]]) {
+        Object.assign(t, { minBytes: 0, runMin: 1, runMax, queue: 1 });
+        for (const packedName of files) {
+          const zn = readFile(zipnnFixture(packedName));
+          const orig = await decompress(zn);
+          const r = await counted(() => decompress(zn, { threads }));
+          assert.equal(r.jobs, 1, packedName);
+          assert.ok(r.runs >= 2, `${packedName}: ${r.runs} runs`);
+          assert.ok(equalBytes(r.out, orig), `${packedName}, runs of ${runMax}`);
+        }
+      }
+      // Damaged (ZipNN has no checksums: some flips decode to other bytes): the same bytes or
+      // the same typed error as in-thread, whether the table or a worker finds it.
+      const outcome = (p) => p.then((out) => ({ out }), (e) => ({ error: `${e.constructor.name}: ${e.message}` }));
+      const zn = readFile(zipnnFixture('st_minilm_meta.znn.safetensors'));
+      let errors = 0;
+      for (let at = 0; at < zn.length; at += 97) {
+        const bad = zn.slice();
+        bad[at] ^= 0x40;
+        const want = await outcome(decompress(bad));
+        const got = await outcome(decompress(bad, { threads: 2 }));
+        if (want.error) errors++;
+        assert.equal(got.error, want.error, `byte ${at}`);
+        if (!want.error) assert.ok(equalBytes(got.out, want.out), `byte ${at}`);
+      }
+      assert.ok(errors > 10, `${errors} errors`);
+      const cut = await rejection(decompress(zn.subarray(0, zn.length - 10), { threads: 2 }));
+      assert.equal(cut.constructor, (await rejection(decompress(zn.subarray(0, zn.length - 10)))).constructor);
+      // A delta needs its base: refused before any worker runs, as in-thread.
+      const delta = readFile(zipnnFixture('bf16_delta_stream.znn'));
+      const want = await rejection(decompress(delta));
+      const r = await counted(() => rejection(decompress(delta, { threads: 2 })));
+      assert.equal(r.runs, 0);
+      assert.equal(r.out.message, want.message);
+      assert.equal(r.out.code, 'ZNN_UNSUPPORTED');
+    } finally {
+      Object.assign(t, saved);
+    }
+  });
+
+  test('fallbacks decode in-thread: small input, a one-frame ZipNN file, threads 1', async () => {
     const small = weights(500_000, 'bf16');
     const packedSmall = await compress(small, { dtype: 'bf16' });
     let r = await counted(() => decompress(packedSmall, { threads: 2 }));
