@@ -1080,8 +1080,9 @@ export function __runDecodeWorker(port) {
 // Worker pool: decompress(bytes, { threads }) of a big compressed buffer on several cores
 //
 // The calling thread lists the pieces that decode on their own once (.znw chunks from their
-// record heads; ZipNN frames, or the tensors of a .znn.safetensors file, from their frame
-// headers) and cuts them into contiguous runs of about equal decoded size, a few per worker. Each worker (the decode
+// record heads; ZipNN frames, runs of a big frame's chunks, and the plain tensors of a
+// .znn.safetensors file, from the frame headers and tables) and cuts them into contiguous runs
+// of about equal decoded size, a few per worker. Each worker (the decode
 // worker's script with its own instance, started once and reused) takes the next run when it
 // is done with one, so a core busy with other work takes fewer. A run's records go over as a
 // transferred copy (a view, when the input already lives in a SharedArrayBuffer) and decode
@@ -1139,15 +1140,20 @@ function poolAvailable() {
 const spareBuffers = [];
 const SPARE_MAX = 16;
 
-/** `u8` copied into a spare buffer (the smallest that fits) or a new one. */
-function recordsCopy(u8) {
+/** `n` bytes of a spare buffer (the smallest that fits) or of a new one. */
+function recordsBuffer(n) {
   let best = -1;
   for (let i = 0; i < spareBuffers.length; i++) {
     const len = spareBuffers[i].byteLength;
-    if (len >= u8.length && (best < 0 || len < spareBuffers[best].byteLength)) best = i;
+    if (len >= n && (best < 0 || len < spareBuffers[best].byteLength)) best = i;
   }
-  const buf = best >= 0 ? spareBuffers.splice(best, 1)[0] : allocate(Math.ceil(u8.length / MiB) * MiB || MiB);
-  const out = new Uint8Array(buf, 0, u8.length);
+  const buf = best >= 0 ? spareBuffers.splice(best, 1)[0] : allocate(Math.ceil(n / MiB) * MiB || MiB);
+  return new Uint8Array(buf, 0, n);
+}
+
+/** `u8` copied into a spare buffer. */
+function recordsCopy(u8) {
+  const out = recordsBuffer(u8.length);
   out.set(u8);
   return out;
 }
@@ -1185,29 +1191,45 @@ function poolPieces(data, limit) {
     // Entry `count` is the end record and the decoded size.
     return {
       count: t[1],
-      start: (i) => t[2 + 2 * i],
-      end: (i) => t[4 + 2 * i],
       offset: (i) => t[3 + 2 * i],
       header: null,
-      run: (a) => ({ maxChunk: t[0], offset: t[3 + 2 * a] }),
+      records: (a, b, shared) => {
+        const run = data.subarray(t[2 + 2 * a], t[2 + 2 * b]);
+        return { records: shared ? run : recordsCopy(run), run: { maxChunk: t[0], offset: t[3 + 2 * a] } };
+      },
     };
   }
   const kind = sniff(data, true);
   if (kind !== 'zipnn' && kind !== 'znn-safetensors') return null;
-  const [header, t] = call(() => glue.zipnnPieceTable(data, limit));
+  // Parts: plain bytes, whole frames, or runs of a big frame's chunks (see zipnnPieceTable).
+  const [header, t] = call(() => glue.zipnnPieceTable(data, limit, poolTuning.runMax));
   const count = t[0];
-  const start = (i) => t[1 + 4 * i];
+  const P = 16;
+  const at = (i, k) => t[1 + P * i + k];
   return {
     count,
-    start,
-    end: (i) => t[2 + 4 * i],
-    offset: (i) => (i === count ? t[1 + 4 * count] : t[3 + 4 * i]),
     header,
-    // Each piece of the run: [start, end, frame], relative to the run's first byte.
-    run: (a, b) => {
-      const pieces = new Float64Array(3 * (b - a));
-      for (let i = a; i < b; i++) pieces.set([t[1 + 4 * i] - start(a), t[2 + 4 * i] - start(a), t[4 + 4 * i]], 3 * (i - a));
-      return { pieces };
+    offset: (i) => (i === count ? t[1 + P * count] : at(i, 5)),
+    // A run's bytes: each part's stretches, copied together (or, from shared memory, where
+    // they are), and each part as decodeZipnnPieces reads it.
+    records: (a, b, shared) => {
+      let n = 0;
+      for (let i = a; i < b; i++) for (let s = 0; s < 5; s++) n += at(i, 7 + 2 * s);
+      const out = shared ? data : recordsBuffer(n);
+      const parts = new Float64Array(19 * (b - a));
+      let pos = 0;
+      for (let i = a; i < b; i++) {
+        const q = 19 * (i - a);
+        parts.set([at(i, 0), at(i, 2), at(i, 3), at(i, 4)], q);
+        for (let s = 0; s < 5; s++) {
+          const [start, len] = [at(i, 6 + 2 * s), at(i, 7 + 2 * s)];
+          const from = at(i, 1) + start;
+          if (!shared) out.set(data.subarray(from, from + len), pos);
+          parts.set([shared ? from : pos, start, len], q + 4 + 3 * s);
+          if (!shared) pos += len;
+        }
+      }
+      return { records: out, run: { pieces: parts } };
     },
   };
 }
@@ -1222,7 +1244,7 @@ function poolPieces(data, limit) {
 async function decodePooled(data, n, { maxOutput, target, signal }) {
   const plan = poolPieces(data, target ? target.length : maxOutput);
   if (!plan) return null;
-  const { count, start, end, offset } = plan;
+  const { count, offset } = plan;
   const total = offset(count);
   if (count < 2 || total < poolTuning.minBytes || (target && target.length !== total)) return null;
   const workers = await poolOf(n);
@@ -1276,9 +1298,9 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
       }
       const [a, b] = runs[next++];
       const at = offset(a);
-      let records;
+      let records, run;
       try {
-        records = shared ? data.subarray(start(a), end(b - 1)) : recordsCopy(data.subarray(start(a), end(b - 1)));
+        ({ records, run } = plan.records(a, b, shared));
       } catch (e) {
         return finish(fromWasm(e)); // called from a worker's message: nothing may throw
       }
@@ -1303,7 +1325,7 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
       if (w.jobs.size === 1) w.port.ref?.(); // node must not exit while a run is out
       pending++;
       stats.poolRuns++;
-      const msg = { type: 'run', id, records, ...plan.run(a, b), out: out.buffer, at: out.byteOffset + at, len: offset(b) - at, done };
+      const msg = { type: 'run', id, records, ...run, out: out.buffer, at: out.byteOffset + at, len: offset(b) - at, done };
       try {
         w.port.post(msg, shared ? [] : [records.buffer]);
       } catch (e) {

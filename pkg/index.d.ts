@@ -63,8 +63,8 @@ export interface ThreadsOptions {
    * workers (`'auto'`: one per core, at most 8), each with its own wasm instance, started on
    * first use and reused, writing into one SharedArrayBuffer. Only where memory can be shared:
    * node, or a cross-origin isolated page (COOP `same-origin` + COEP `require-corp`);
-   * elsewhere, for smaller input or a one-frame ZipNN file, and in Cloudflare Workers it
-   * decodes in-thread, without an error. Default 1 (in-thread).
+   * elsewhere, for smaller input, and in Cloudflare Workers it decodes in-thread, without an
+   * error. Default 1 (in-thread).
    */
   threads?: number | 'auto';
   /**

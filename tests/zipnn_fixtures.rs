@@ -239,3 +239,55 @@ fn auto_decoder_rejects_plain_bytes_at_once_and_delta_frames_clearly() {
     assert_eq!(e.code(), "ZNN_UNSUPPORTED");
     assert!(e.to_string().contains("base"));
 }
+
+#[test]
+fn any_run_of_chunks_decodes_on_its_own() {
+    // What the worker pool decodes: chunks c0..c1 of a frame, read through its tables.
+    let mut runs = 0;
+    for f in manifest() {
+        let Some(packed) = file(&f, "znn") else {
+            continue;
+        };
+        let Ok((frames, _)) = zipnn::frames(&packed, &Limits::default()) else {
+            continue;
+        };
+        for fr in frames.iter().filter(|fr| fr.header.delta == 0) {
+            let h = &fr.header;
+            let mut frame = &packed[fr.pos..fr.pos + fr.len];
+            let mut whole = vec![0; h.orig_len as usize];
+            zipnn::decode_frame(frame, h, &mut whole[..]).unwrap();
+            let layout = zipnn::FrameLayout::read(&mut frame, h, whole.len()).unwrap();
+            for per in 1..=layout.chunks.max(1) {
+                let mut out = Vec::new();
+                for c0 in (0..layout.chunks).step_by(per) {
+                    let c = c0..(c0 + per).min(layout.chunks);
+                    let mut part = vec![0; layout.output(c.clone()).len()];
+                    zipnn::decode_chunks_from(
+                        &mut frame,
+                        h,
+                        &layout,
+                        c,
+                        &mut part[..],
+                        &mut Vec::new(),
+                    )
+                    .unwrap();
+                    out.extend_from_slice(&part);
+                    runs += 1;
+                }
+                assert!(out == whole, "{}: runs of {per} chunks", f["name"]);
+            }
+            // A range past the last chunk is refused.
+            let past = layout.chunks..layout.chunks + 1;
+            let e = zipnn::decode_chunks_from(
+                &mut frame,
+                h,
+                &layout,
+                past,
+                &mut [][..],
+                &mut Vec::new(),
+            );
+            assert_eq!(e.unwrap_err().code(), "ZNN_CORRUPT");
+        }
+    }
+    assert!(runs >= 100, "{runs} runs");
+}

@@ -230,13 +230,34 @@ impl zipnn::ChunkOut for JsChunks<'_> {
 }
 
 /// One ZipNN frame of a JS array: each chunk's streams are copied into wasm memory when it is
-/// decoded (the whole file never is).
+/// decoded (the whole file never is). The frame's bytes are `segs` of `src`: all of it in one
+/// piece, or (a part of a frame for the worker pool) its header and tables and the stretch of
+/// each stream that some of its chunks take, copied together.
 struct JsFrame<'a> {
     src: &'a js_sys::Uint8Array,
-    /// Where the frame starts in `src`, and its length.
-    pos: usize,
+    /// Bytes in the frame.
     len: usize,
+    segs: [Seg; 5],
     stage: Vec<u8>,
+}
+
+/// Frame bytes `start..start + len`, at `at` in the JS array.
+#[derive(Clone, Copy, Default)]
+struct Seg {
+    start: usize,
+    len: usize,
+    at: usize,
+}
+
+impl JsFrame<'_> {
+    /// Where frame bytes `r` are in the JS array: within one segment, else `Truncated`.
+    fn locate(&self, r: &core::ops::Range<usize>) -> Result<usize, Error> {
+        self.segs
+            .iter()
+            .find(|s| s.start <= r.start && r.start <= r.end && r.end - s.start <= s.len)
+            .map(|s| s.at + (r.start - s.start))
+            .ok_or(Error::Truncated)
+    }
 }
 
 impl zipnn::FrameSource for JsFrame<'_> {
@@ -249,20 +270,24 @@ impl zipnn::FrameSource for JsFrame<'_> {
         out: &mut [&'a [u8]],
     ) -> Result<(), Error> {
         let mut total = 0usize;
-        for r in ranges {
+        let mut at = [0usize; 4];
+        for (a, r) in at.iter_mut().zip(ranges) {
             if r.start > r.end || r.end > self.len {
                 return Err(Error::Truncated);
             }
+            *a = self.locate(r)?;
             total = total.checked_add(r.len()).ok_or(Error::Truncated)?;
         }
+        if ranges.len() > at.len() {
+            return Err(Error::InvalidInput("too many ranges".into()));
+        }
         let buf = grow(&mut self.stage, total)?;
-        let mut at = 0;
-        for r in ranges {
-            let (a, b) = (self.pos + r.start, self.pos + r.end);
+        let mut pos = 0;
+        for (&a, r) in at.iter().zip(ranges) {
             self.src
-                .subarray(a as u32, b as u32)
-                .copy_to(&mut buf[at..at + r.len()]);
-            at += r.len();
+                .subarray(a as u32, (a + r.len()) as u32)
+                .copy_to(&mut buf[pos..pos + r.len()]);
+            pos += r.len();
         }
         let mut rest = &self.stage[..total];
         for (o, r) in out.iter_mut().zip(ranges) {
@@ -324,8 +349,8 @@ impl<'a> JsFrames<'a> {
         JsFrames {
             frame: JsFrame {
                 src: data,
-                pos: 0,
                 len: 0,
+                segs: [Seg::default(); 5],
                 stage: Vec::new(),
             },
             out: JsChunks {
@@ -346,9 +371,58 @@ impl<'a> JsFrames<'a> {
         h: &zipnn::FrameHeader,
         at: usize,
     ) -> Result<(), Error> {
-        (self.frame.pos, self.frame.len) = (pos, len);
+        self.frame.len = len;
+        self.frame.segs = [Seg::default(); 5];
+        self.frame.segs[0] = Seg {
+            start: 0,
+            len,
+            at: pos,
+        };
         (self.out.at, self.out.len) = (at, h.orig_len as usize);
         zipnn::decode_frame_from(&mut self.frame, h, &mut self.out, &mut self.scratch)
+    }
+
+    /// Decodes chunks `chunks` of a frame of `len` bytes whose bytes are `segs` of `data`
+    /// (the first: its header and tables) to `target[at..]`; returns their decoded length.
+    fn decode_part(
+        &mut self,
+        segs: [Seg; 5],
+        len: usize,
+        chunks: core::ops::Range<usize>,
+        at: usize,
+        room: usize,
+    ) -> Result<usize, Error> {
+        self.frame.len = len;
+        self.frame.segs = segs;
+        let head = segs[0].len.min(len).min(zipnn::MAX_HEADER_LEN);
+        let h = {
+            let mut t: [&[u8]; 1] = [&[]];
+            zipnn::FrameSource::read(&mut self.frame, core::slice::from_ref(&(0..head)), &mut t)?;
+            zipnn::FrameHeader::parse(t[0])?
+        };
+        if h.frame_len != len as u64 {
+            return Err(Error::corrupt("ZipNN frame length"));
+        }
+        if h.delta != 0 {
+            return Err(zipnn::missing_base());
+        }
+        h.check_tables(len)?;
+        let total = crate::format::to_usize(h.orig_len)?;
+        let layout = zipnn::FrameLayout::read(&mut self.frame, &h, total)?;
+        let out = layout.output(chunks.clone()).len();
+        if chunks.end > layout.chunks || out > room {
+            return Err(Error::InvalidInput("bad piece table".into()));
+        }
+        (self.out.at, self.out.len) = (at, out);
+        zipnn::decode_chunks_from(
+            &mut self.frame,
+            &h,
+            &layout,
+            chunks,
+            &mut self.out,
+            &mut self.scratch,
+        )?;
+        Ok(out)
     }
 }
 
@@ -564,24 +638,38 @@ fn decode_records(
     })
 }
 
-/// The pieces of a ZipNN file (frames, or the tensors of a `.znn.safetensors` file) for the
-/// worker pool: `[header, table]`, where `header` is what the output starts with (the restored
-/// safetensors header; empty for frames) and `table` is `[n, start_0, end_0, offset_0, frame_0,
-/// …, total]`: piece `i` is input bytes `start_i..end_i`, decoded to `offset_i` (a frame when
-/// `frame_i` is 1, else copied as it is), and `total` the decoded size. Errors as `decompress`.
+/// Numbers per part in `zipnnPieceTable`'s table: kind, where the frame or plain bytes start
+/// in the file, their length, the chunk range, the decoded offset, five (start, length)
+/// segments of the frame.
+const PART_LEN: usize = 16;
+
+/// The parts of a ZipNN file (frames, or the tensors of a `.znn.safetensors` file) that decode
+/// on their own, for the worker pool; a frame that decodes to more than `part_bytes` is cut
+/// into parts of whole chunks. Returns `[header, table]`: `header` is what the output starts
+/// with (the restored safetensors header; empty for frames); `table` is `[n, part_0, …,
+/// total]`, each part `PART_LEN` numbers: `kind` (0: bytes copied as they are, 1: chunks of a
+/// frame), `pos` and `len` (the frame's or the bytes' place in the file), chunks `c0..c1`,
+/// the decoded offset, then five `(start, length)` stretches of the frame (relative to `pos`)
+/// that hold all the part reads: its header and tables, then each stream's bytes of those
+/// chunks (one stretch, the whole frame, when it is not cut). Errors as `decompress`.
 #[wasm_bindgen(js_name = zipnnPieceTable)]
 pub fn zipnn_piece_table(
     data: &js_sys::Uint8Array,
     max_output: Option<f64>,
+    part_bytes: Option<f64>,
 ) -> Result<js_sys::Array, JsValue> {
-    zipnn_pieces(data, &limits(max_output)).map_err(|e| js_error(&e))
+    let part = part_bytes.map_or(usize::MAX, |p| p.max(1.0) as usize);
+    zipnn_pieces(data, &limits(max_output), part).map_err(|e| js_error(&e))
 }
 
-fn zipnn_pieces(data: &js_sys::Uint8Array, limits: &Limits) -> Result<js_sys::Array, Error> {
+fn zipnn_pieces(
+    data: &js_sys::Uint8Array,
+    limits: &Limits,
+    part_bytes: usize,
+) -> Result<js_sys::Array, Error> {
     let mut src = JsSource::new(data);
-    // (start, end, frame, decoded length) in input order; the output follows the header
-    // without gaps.
-    type Pieces = Vec<(usize, usize, bool, u64)>;
+    // (start, end, frame header) in input order; the output follows the header without gaps.
+    type Pieces = Vec<(usize, usize, Option<zipnn::FrameHeader>)>;
     let (header, pieces, total): (Vec<u8>, Pieces, u64) = match src.detect()? {
         crate::Format::Zipnn => {
             let (frames, total) = zipnn::frames_from(&mut src, limits)?;
@@ -589,32 +677,77 @@ fn zipnn_pieces(data: &js_sys::Uint8Array, limits: &Limits) -> Result<js_sys::Ar
                 return Err(zipnn::missing_base());
             }
             let pieces = frames
-                .iter()
-                .map(|f| (f.pos, f.pos + f.len, true, f.header.orig_len));
+                .into_iter()
+                .map(|f| (f.pos, f.pos + f.len, Some(f.header)));
             (Vec::new(), pieces.collect(), total)
         }
         _ if zipnn::safetensors::is_znn_safetensors_source(&mut src) => {
             let plan = zipnn::safetensors::plan(&mut src, limits)?;
-            let pieces = plan.pieces.iter();
-            let pieces = pieces
-                .map(|p| (p.start, p.end, p.frame.is_some(), p.len))
-                .collect();
-            (plan.header, pieces, plan.total)
+            let pieces = plan.pieces.into_iter().map(|p| (p.start, p.end, p.frame));
+            (plan.header, pieces.collect(), plan.total)
         }
         _ => return Err(Error::NotCompressed),
     };
     let mut t: Vec<f64> = Vec::new();
-    t.try_reserve_exact(4 * pieces.len() + 2)
-        .map_err(|_| Error::TooLarge {
-            size: (4 * pieces.len() + 2) as u64 * 8,
+    let part = |t: &mut Vec<f64>, head: [usize; 6], segs: &[(usize, usize)]| -> Result<(), Error> {
+        t.try_reserve(PART_LEN).map_err(|_| Error::TooLarge {
+            size: t.len() as u64 * 8,
             limit: 0,
         })?;
-    t.push(pieces.len() as f64);
-    let mut at = header.len() as u64;
-    for &(start, end, frame, len) in &pieces {
-        t.extend([start as f64, end as f64, at as f64, frame as u8 as f64]);
-        at += len;
+        t.extend(head.map(|x| x as f64));
+        for i in 0..5 {
+            let (a, l) = segs.get(i).copied().unwrap_or((0, 0));
+            t.extend([a as f64, l as f64]);
+        }
+        Ok(())
+    };
+    t.push(0.0);
+    let mut at = header.len();
+    for (start, end, frame) in pieces {
+        let len = end - start;
+        let Some(h) = frame else {
+            part(&mut t, [0, start, len, 0, 0, at], &[(0, len)])?;
+            at += len;
+            continue;
+        };
+        let total = crate::format::to_usize(h.orig_len)?;
+        let chunk = crate::format::to_usize(h.chunk())?;
+        let chunks = total.div_ceil(chunk);
+        let per = (part_bytes / chunk).max(1);
+        if chunks <= per {
+            part(&mut t, [1, start, len, 0, chunks, at], &[(0, len)])?;
+            at += total;
+            continue;
+        }
+        // Cut: the tables tell where each stream's bytes of each run of chunks are.
+        let mut frame = JsFrame {
+            src: data,
+            len,
+            segs: [Seg::default(); 5],
+            stage: Vec::new(),
+        };
+        frame.segs[0] = Seg {
+            start: 0,
+            len,
+            at: start,
+        };
+        let layout = zipnn::FrameLayout::read(&mut frame, &h, total)?;
+        for c0 in (0..chunks).step_by(per) {
+            let c = c0..(c0 + per).min(chunks);
+            let mut segs = [(0, layout.payload_start); 5];
+            for (b, seg) in segs[1..=h.dtype.streams()].iter_mut().enumerate() {
+                let r = layout.stream_span(b, c.clone())?;
+                *seg = (r.start, r.len());
+            }
+            part(
+                &mut t,
+                [1, start, len, c.start, c.end, at],
+                &segs[..=h.dtype.streams()],
+            )?;
+            at += layout.output(c).len();
+        }
     }
+    t[0] = ((t.len() - 1) / PART_LEN) as f64;
     t.push(total as f64);
     let out = js_sys::Array::new();
     out.push(&js_sys::Uint8Array::from(&header[..]));
@@ -622,70 +755,76 @@ fn zipnn_pieces(data: &js_sys::Uint8Array, limits: &Limits) -> Result<js_sys::Ar
     Ok(out)
 }
 
-/// Decodes a run of pieces that `zipnnPieceTable` listed, cut from the file: `records` holds
-/// input bytes from the first piece's start to the last one's end, `pieces` is `[start, end,
-/// frame]` per piece relative to `records`, and `target` must be their exact decoded length
-/// (a view of the pool's `SharedArrayBuffer`). Every frame is checked again here.
+/// Numbers per part in `decodeZipnnPieces`' list: kind, the frame's length, the chunk range,
+/// then five (where in `records`, start in the frame, length) stretches.
+const RUN_PART_LEN: usize = 19;
+
+/// Decodes a run of parts that `zipnnPieceTable` listed into `target`, which must be their
+/// exact decoded length (a view of the pool's `SharedArrayBuffer`). `records` holds their
+/// bytes, `parts` is `RUN_PART_LEN` numbers per part: `kind`, the frame's length (for plain
+/// bytes: theirs), chunks `c0..c1`, then five `(at, start, length)`: frame bytes
+/// `start..start + length` are at `at` in `records` (plain bytes: the first stretch). Every
+/// frame header and table is checked again here.
 #[wasm_bindgen(js_name = decodeZipnnPieces)]
 pub fn decode_zipnn_pieces(
     records: &js_sys::Uint8Array,
-    pieces: &[f64],
+    parts: &[f64],
     target: &js_sys::Uint8Array,
 ) -> Result<(), JsValue> {
-    zipnn_run(records, pieces, target).map_err(|e| js_error(&e))
+    zipnn_run(records, parts, target).map_err(|e| js_error(&e))
 }
 
 fn zipnn_run(
     records: &js_sys::Uint8Array,
-    pieces: &[f64],
+    parts: &[f64],
     target: &js_sys::Uint8Array,
 ) -> Result<(), Error> {
     let bad = || Error::InvalidInput("bad piece table".into());
     let size = records.length() as usize;
     let len = target.length() as usize;
+    if parts.len() % RUN_PART_LEN != 0 {
+        return Err(bad());
+    }
+    // Whole numbers up to 2^53 (positions and lengths are checked against `records` below).
+    let num =
+        |x: f64| (x >= 0.0 && x.fract() == 0.0 && x <= 9007199254740991.0).then_some(x as usize);
     let mut d = JsFrames::new(records, target);
     let mut at = 0usize;
-    for p in pieces.chunks(3) {
-        let &[start, end, frame] = p else {
-            return Err(bad());
-        };
-        let index =
-            |x: f64| (x >= 0.0 && x.fract() == 0.0 && x <= size as f64).then_some(x as usize);
-        let (Some(start), Some(end)) = (index(start), index(end)) else {
-            return Err(bad());
-        };
-        if start > end {
-            return Err(bad());
-        }
-        if frame == 0.0 {
-            if end - start > len - at {
+    for p in parts.chunks_exact(RUN_PART_LEN) {
+        let v: Vec<usize> = p
+            .iter()
+            .map(|&x| num(x))
+            .collect::<Option<_>>()
+            .ok_or_else(bad)?;
+        let mut segs = [Seg::default(); 5];
+        for (s, w) in segs.iter_mut().zip(v[4..].chunks_exact(3)) {
+            *s = Seg {
+                at: w[0],
+                start: w[1],
+                len: w[2],
+            };
+            if s.at.checked_add(s.len).is_none_or(|e| e > size)
+                || s.start.checked_add(s.len).is_none()
+            {
                 return Err(bad());
             }
-            target.set(&records.subarray(start as u32, end as u32), at as u32);
-            at += end - start;
-            continue;
         }
-        let limits = Limits {
-            max_output: (len - at) as u64,
-        };
-        let mut src = JsSource::new(records);
-        let head = {
-            use znw::Source;
-            src.read(start, (end - start).min(zipnn::MAX_HEADER_LEN))?
-        };
-        let h = zipnn::FrameHeader::parse(head)?;
-        if h.frame_len != (end - start) as u64 {
-            return Err(Error::corrupt("ZipNN frame length"));
+        let room = len - at;
+        match v[0] {
+            0 => {
+                let s = segs[0];
+                if s.len > room {
+                    return Err(bad());
+                }
+                target.set(
+                    &records.subarray(s.at as u32, (s.at + s.len) as u32),
+                    at as u32,
+                );
+                at += s.len;
+            }
+            1 if v[2] <= v[3] => at += d.decode_part(segs, v[1], v[2]..v[3], at, room)?,
+            _ => return Err(bad()),
         }
-        if h.orig_len > limits.max_output {
-            return Err(bad());
-        }
-        if h.delta != 0 {
-            return Err(zipnn::missing_base());
-        }
-        h.check_tables(end - start)?;
-        d.decode(start, end - start, &h, at)?;
-        at += h.orig_len as usize;
     }
     if at != len {
         return Err(bad());

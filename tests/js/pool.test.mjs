@@ -4,6 +4,7 @@
 // against the originals.
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
 import { compress, decompress, decompressInto, CorruptError, InvalidInputError, TruncatedError, __internal } from 'zipnn-wasm';
 import { readFile, modelPath, fixturePath, zipnnFixture, equalBytes, weights } from './helpers.mjs';
 
@@ -144,20 +145,24 @@ describe('worker pool (node)', () => {
     const saved = { ...t };
     // What in-thread decoding gives (api.test.mjs checks that against the originals: the same
     // bytes for frames, the same tensors under a rewritten header for .znn.safetensors).
-    const files = ['bf16_stream8k.znn', 'fp32_stream4k_chunk1k.znn', 'e5m2_stream.znn', 'st_minilm_meta.znn.safetensors', 'st_minilm_nometa.znn.safetensors'];
+    const files = fs.readdirSync(zipnnFixture('.')).filter((f) => /\.znn(\.safetensors)?$/.test(f) && !f.includes('delta'));
+    assert.ok(files.length > 40);
     try {
-      // Every piece its own run, or up to 64 KiB of them, on 2 or 3 workers.
+      // Every chunk its own run, or up to 64 KiB of them, on 2 or 3 workers.
+      let split = 0;
       for (const [runMax, threads] of [[1, 2], [64 * 1024, 3]]) {
         Object.assign(t, { minBytes: 0, runMin: 1, runMax, queue: 1 });
         for (const packedName of files) {
           const zn = readFile(zipnnFixture(packedName));
           const orig = await decompress(zn);
           const r = await counted(() => decompress(zn, { threads }));
-          assert.equal(r.jobs, 1, packedName);
-          assert.ok(r.runs >= 2, `${packedName}: ${r.runs} runs`);
           assert.ok(equalBytes(r.out, orig), `${packedName}, runs of ${runMax}`);
+          // One piece of one chunk (or nothing) is decoded in-thread.
+          if (r.jobs) split += r.runs >= 2;
+          else assert.ok(orig.length <= 128 * 1024, `${packedName}: not pooled`);
         }
       }
+      assert.ok(split > 10, `${split} files cut into runs`);
       // Damaged (ZipNN has no checksums: some flips decode to other bytes): the same bytes or
       // the same typed error as in-thread, whether the table or a worker finds it.
       const outcome = (p) => p.then((out) => ({ out }), (e) => ({ error: `${e.constructor.name}: ${e.message}` }));
@@ -187,17 +192,27 @@ describe('worker pool (node)', () => {
     }
   });
 
-  test('fallbacks decode in-thread: small input, a one-frame ZipNN file, threads 1', async () => {
+  test('a ZipNN file of one frame: its chunks are cut into runs', async () => {
+    for (const { k, orig } of MODELS) {
+      const zn = await compress(orig, { dtype: k, format: 'zipnn' });
+      const r = await counted(() => decompress(zn, { threads: 2 }));
+      assert.equal(r.jobs, 1, k);
+      assert.ok(r.runs >= orig.length / (4 << 20), `${k}: ${r.runs} runs`);
+      assert.ok(equalBytes(r.out, orig), k);
+    }
+  });
+
+  test('fallbacks decode in-thread: small input, threads 1', async () => {
     const small = weights(500_000, 'bf16');
     const packedSmall = await compress(small, { dtype: 'bf16' });
     let r = await counted(() => decompress(packedSmall, { threads: 2 }));
     assert.equal(r.jobs, 0);
     assert.ok(equalBytes(r.out, small));
     assert.ok(!(r.out.buffer instanceof SharedArrayBuffer));
-    const zn = await compress(bf16.orig, { dtype: 'bf16', format: 'zipnn' });
+    const zn = await compress(small, { dtype: 'bf16', format: 'zipnn' });
     r = await counted(() => decompress(zn, { threads: 2 }));
     assert.equal(r.jobs, 0);
-    assert.ok(equalBytes(r.out, bf16.orig));
+    assert.ok(equalBytes(r.out, small));
     r = await counted(() => decompress(bf16.packed, { threads: 1 }));
     assert.equal(r.jobs, 0);
     assert.ok(equalBytes(r.out, bf16.orig));

@@ -18,6 +18,7 @@ use crate::entropy::{block, huff0};
 use crate::format::{to_usize, Error, Limits, Reader};
 use alloc::vec;
 use alloc::vec::Vec;
+use core::ops::Range;
 
 pub const MAGIC: [u8; 2] = *b"ZN";
 pub const HEADER_LEN: usize = 32;
@@ -198,9 +199,9 @@ impl FrameHeader {
         })
     }
 
-    /// Bytes per chunk. fp8 frames record the configured size but zipnn caps fp8 chunks at
-    /// 128 KiB (huff0's block limit, one stream per chunk).
-    fn chunk(&self) -> u64 {
+    /// Decoded bytes per chunk (the last may be shorter). fp8 frames record the configured
+    /// size but zipnn caps fp8 chunks at 128 KiB (huff0's block limit, one stream per chunk).
+    pub fn chunk(&self) -> u64 {
         let c = 1u64 << self.chunk_log2;
         match self.dtype {
             ZDType::F8E4M3 | ZDType::F8E5M2 => c.min(128 << 10),
@@ -310,49 +311,133 @@ pub fn decode_frame_from(
     dst: &mut (impl ChunkOut + ?Sized),
     scratch: &mut Vec<u8>,
 ) -> Result<(), Error> {
-    let n = h.dtype.streams();
-    let total = dst.total();
-    let chunk = to_usize(h.chunk())?;
-    let chunks = total.div_ceil(chunk);
-    let slots = chunks
-        .checked_mul(n)
-        .ok_or_else(|| Error::corrupt("ZipNN chunk count"))?;
-    let table_len = slots
-        .checked_mul(9)
-        .ok_or_else(|| Error::corrupt("ZipNN chunk count"))?;
-    let payload_start = h
-        .header_len
-        .checked_add(table_len)
-        .filter(|&e| e <= frame.size())
-        .ok_or(Error::Truncated)?;
-    // The type and size tables, 9 bytes per stream and chunk (`check_tables` bounded them by
-    // the frame's length).
-    let tables = {
-        let mut t: [&[u8]; 1] = [&[]];
-        frame.read(
-            core::slice::from_ref(&(h.header_len..payload_start)),
-            &mut t,
-        )?;
-        t[0].to_vec()
-    };
-    let (types, cum) = tables.split_at(slots);
-    let cum_at = |i: usize| u64::from_le_bytes(cum[i * 8..i * 8 + 8].try_into().unwrap_or([0; 8]));
+    let layout = FrameLayout::read(frame, h, dst.total())?;
+    decode_chunks_from(frame, h, &layout, 0..layout.chunks, dst, scratch)
+}
 
-    // Start offset of every stream's payload: stream b begins where stream b-1 ended.
-    let mut stream_start = [0u64; 4];
-    let mut acc = payload_start as u64;
-    for (b, s) in stream_start[..n].iter_mut().enumerate() {
-        *s = acc;
-        if chunks > 0 {
-            acc = acc
-                .checked_add(cum_at(b * chunks + chunks - 1))
-                .ok_or_else(|| Error::corrupt("ZipNN sizes"))?;
+/// Where a frame's chunks are: its type and size tables, read once (9 bytes per stream and
+/// chunk). Chunk `c` decodes to bytes `c * chunk ..` of the frame's output, from one range of
+/// each stream; stream `b` holds its chunks back to back, after stream `b - 1`.
+pub struct FrameLayout {
+    /// Decoded bytes per chunk (the last may be shorter) and their number.
+    pub chunk: usize,
+    pub chunks: usize,
+    /// Decoded bytes of the frame.
+    pub total: usize,
+    /// Where the payload starts: the header and tables are the bytes before it.
+    pub payload_start: usize,
+    streams: usize,
+    tables: Vec<u8>,
+    stream_start: [u64; 4],
+    /// Where the last stream ends.
+    end: u64,
+}
+
+impl FrameLayout {
+    /// Reads the tables of a frame that decodes to `total` bytes.
+    pub fn read(
+        frame: &mut impl FrameSource,
+        h: &FrameHeader,
+        total: usize,
+    ) -> Result<Self, Error> {
+        let n = h.dtype.streams();
+        let chunk = to_usize(h.chunk())?;
+        let chunks = total.div_ceil(chunk);
+        let slots = chunks
+            .checked_mul(n)
+            .ok_or_else(|| Error::corrupt("ZipNN chunk count"))?;
+        let table_len = slots
+            .checked_mul(9)
+            .ok_or_else(|| Error::corrupt("ZipNN chunk count"))?;
+        let payload_start = h
+            .header_len
+            .checked_add(table_len)
+            .filter(|&e| e <= frame.size())
+            .ok_or(Error::Truncated)?;
+        // `check_tables` bounded them by the frame's length.
+        let tables = {
+            let mut t: [&[u8]; 1] = [&[]];
+            frame.read(
+                core::slice::from_ref(&(h.header_len..payload_start)),
+                &mut t,
+            )?;
+            t[0].to_vec()
+        };
+        let mut l = FrameLayout {
+            chunk,
+            chunks,
+            total,
+            payload_start,
+            streams: n,
+            tables,
+            stream_start: [0; 4],
+            end: 0,
+        };
+        // Stream b begins where stream b-1 ended.
+        let mut acc = payload_start as u64;
+        for b in 0..n {
+            l.stream_start[b] = acc;
+            if chunks > 0 {
+                acc = acc
+                    .checked_add(l.cum(b * chunks + chunks - 1))
+                    .ok_or_else(|| Error::corrupt("ZipNN sizes"))?;
+            }
+        }
+        if acc > frame.size() as u64 {
+            return Err(Error::Truncated);
+        }
+        l.end = acc;
+        Ok(l)
+    }
+
+    /// Cumulative size of a stream up to and including slot `i` (`b * chunks + c`).
+    fn cum(&self, i: usize) -> u64 {
+        let at = self.chunks * self.streams + i * 8;
+        let b = self.tables.get(at..at + 8).and_then(|b| b.try_into().ok());
+        u64::from_le_bytes(b.unwrap_or([0; 8]))
+    }
+
+    fn kind(&self, b: usize, c: usize) -> u8 {
+        self.tables[b * self.chunks + c]
+    }
+
+    /// Bytes of stream `b` that chunks `chunks` take, in frame offsets (checked: in order,
+    /// within the payload).
+    pub fn stream_span(&self, b: usize, chunks: Range<usize>) -> Result<Range<usize>, Error> {
+        let i = b * self.chunks;
+        let at = |c: usize| if c == 0 { 0 } else { self.cum(i + c - 1) };
+        let (prev, end) = (at(chunks.start), at(chunks.end));
+        let base = self.stream_start[b];
+        let stop = base.checked_add(end).filter(|&e| e <= self.end);
+        match stop {
+            Some(stop) if prev <= end => Ok(to_usize(base + prev)?..to_usize(stop)?),
+            _ => Err(Error::corrupt("ZipNN cumulative sizes out of order")),
         }
     }
-    if acc > frame.size() as u64 {
-        return Err(Error::Truncated);
-    }
 
+    /// Decoded bytes of chunks `chunks`, as offsets into the frame's output.
+    pub fn output(&self, chunks: Range<usize>) -> Range<usize> {
+        let at = |c: usize| (c * self.chunk).min(self.total);
+        at(chunks.start)..at(chunks.end)
+    }
+}
+
+/// Decodes chunks `chunks` of a frame whose tables `layout` read, into `dst`, which holds
+/// their decoded bytes only (`dst.total()` = `layout.output(chunks).len()`).
+pub fn decode_chunks_from(
+    frame: &mut impl FrameSource,
+    h: &FrameHeader,
+    layout: &FrameLayout,
+    chunks: Range<usize>,
+    dst: &mut (impl ChunkOut + ?Sized),
+    scratch: &mut Vec<u8>,
+) -> Result<(), Error> {
+    let n = layout.streams;
+    let (chunk, total) = (layout.chunk, layout.total);
+    if chunks.end > layout.chunks || chunks.start > chunks.end {
+        return Err(Error::corrupt("ZipNN chunk range"));
+    }
+    let first = layout.output(chunks.clone()).start;
     // Up to one chunk (1 GiB at chunk_log2 30) on top of the output: fallible, so that a host
     // short of memory gets `TooLarge` instead of an abort.
     let need = chunk.min(total);
@@ -365,19 +450,13 @@ pub fn decode_frame_from(
             })?;
         scratch.resize(need, 0);
     }
-    for c in 0..chunks {
+    for c in chunks {
         let start = c * chunk;
         let len = chunk.min(total - start);
         // Stream b's bytes of this chunk, at the sum of stream b's earlier chunk sizes.
-        let mut ranges: [core::ops::Range<usize>; 4] = [0..0, 0..0, 0..0, 0..0];
-        for (b, &base) in stream_start[..n].iter().enumerate() {
-            let i = b * chunks + c;
-            let prev = if c == 0 { 0 } else { cum_at(i - 1) };
-            let end = cum_at(i);
-            if end < prev || end > acc {
-                return Err(Error::corrupt("ZipNN cumulative sizes out of order"));
-            }
-            ranges[b] = to_usize(base + prev)?..to_usize(base + end)?;
+        let mut ranges: [Range<usize>; 4] = [0..0, 0..0, 0..0, 0..0];
+        for (b, r) in ranges[..n].iter_mut().enumerate() {
+            *r = layout.stream_span(b, c..c + 1)?;
         }
         let mut src: [&[u8]; 4] = [&[]; 4];
         frame.read(&ranges[..n], &mut src[..n])?;
@@ -388,7 +467,7 @@ pub fn decode_frame_from(
         for (b, &src) in src[..n].iter().enumerate() {
             let k = stream_len(len, n, b);
             let d = &mut scratch[at..at + k];
-            match types[b * chunks + c] {
+            match layout.kind(b, c) {
                 0 | 1 if src.len() == k => stored[b] = true,
                 0 => return Err(Error::corrupt("ZipNN raw chunk has the wrong size")),
                 1 if src.len() == 1 => d.fill(src[0]),
@@ -408,8 +487,8 @@ pub fn decode_frame_from(
             };
             at += k;
         }
-        unsplit(h, &parts[..n], dst.slot(start, len)?);
-        dst.done(start, len)?;
+        unsplit(h, &parts[..n], dst.slot(start - first, len)?);
+        dst.done(start - first, len)?;
     }
     Ok(())
 }
