@@ -409,10 +409,10 @@ impl<'a> JsFrames<'a> {
         h.check_tables(len)?;
         let total = crate::format::to_usize(h.orig_len)?;
         let layout = zipnn::FrameLayout::read(&mut self.frame, &h, total)?;
-        let out = layout.output(chunks.clone()).len();
-        if chunks.end > layout.chunks || out > room {
+        if chunks.end > layout.chunks || layout.output(chunks.clone()).len() > room {
             return Err(Error::InvalidInput("bad piece table".into()));
         }
+        let out = layout.output(chunks.clone()).len();
         (self.out.at, self.out.len) = (at, out);
         zipnn::decode_chunks_from(
             &mut self.frame,

@@ -417,7 +417,7 @@ impl FrameLayout {
 
     /// Decoded bytes of chunks `chunks`, as offsets into the frame's output.
     pub fn output(&self, chunks: Range<usize>) -> Range<usize> {
-        let at = |c: usize| (c * self.chunk).min(self.total);
+        let at = |c: usize| c.saturating_mul(self.chunk).min(self.total);
         at(chunks.start)..at(chunks.end)
     }
 }
