@@ -202,7 +202,7 @@ class Ceiling {
 const ceiling = pkg ? new Ceiling(threads) : null;
 
 /** Pool rows: each threads-1 figure right before its threads-N twin; `cpu` gets their CPU seconds. */
-async function measurePool(packed, n, row, cpu) {
+async function measurePool(packed, znn, n, row, cpu) {
   const fresh = (t) => () => pkg.decompress(packed, { threads: t });
   row('package decompress(), threads 1 (in-thread)', await bestOfAsync(fresh(1), cpu[0]), 1);
   row(`package decompress(), threads ${threads} (pool, new SharedArrayBuffer)`, await bestOfAsync(fresh(threads), cpu[1]), 1);
@@ -210,6 +210,11 @@ async function measurePool(packed, n, row, cpu) {
   const plain = new Uint8Array(n);
   row('package decompressInto, reused target, threads 1', await bestOfAsync(() => pkg.decompressInto(packed, plain), cpu[2]), 2);
   row(`package decompressInto, reused SharedArrayBuffer, threads ${threads}`, await bestOfAsync(() => pkg.decompressInto(packed, shared, { threads }), cpu[3]), 2);
+  if (znn) {
+    // zipnn's own file (one frame: the pool cuts it into runs of chunks), reused targets.
+    row('zipnn file: package decompressInto, reused target, threads 1', await bestOfAsync(() => pkg.decompressInto(znn, plain)), 2);
+    row(`zipnn file: package decompressInto, reused SharedArrayBuffer, threads ${threads}`, await bestOfAsync(() => pkg.decompressInto(znn, shared, { threads })), 2);
+  }
   row("copy of the pool's result: .slice() (plain memory)", bestOf(() => shared.slice()), null);
   row('bound: new SharedArrayBuffer(n) filled (page faults)', bestOf(() => new Uint8Array(new SharedArrayBuffer(n)).fill(1)), null);
 }
@@ -228,7 +233,7 @@ async function measureOurs(f) {
   }
   row('bound: new Uint8Array(n).fill(1) (page faults)', bestOf(() => new Uint8Array(n).fill(1)), null);
   row('bound: fill of the reused target', bestOf(() => target.fill(7)), null);
-  if (pkg) await measurePool(f.packed, n, row, f.cpu);
+  if (pkg) await measurePool(f.packed, f.znn, n, row, f.cpu);
   return rows;
 }
 
@@ -273,7 +278,8 @@ for (const f of files) {
     const t = (name) => f.rows.find((x) => x.name.startsWith(name)).s;
     const up = (a, b) => (t(a) / t(b)).toFixed(2);
     console.log(`\nthreads ${threads} vs 1 (same run; a CPU loop split over ${threads} workers: ${ceiling.ratio().toFixed(2)}×): decompress() ${up('package decompress(), threads 1', `package decompress(), threads ${threads}`)}×, ` +
-      `decompressInto reused ${up('package decompressInto, reused target', `package decompressInto, reused SharedArrayBuffer`)}×; ` +
+      `decompressInto reused ${up('package decompressInto, reused target', `package decompressInto, reused SharedArrayBuffer`)}×` +
+      (f.znn ? `, zipnn file into reused ${up('zipnn file: package decompressInto, reused target', 'zipnn file: package decompressInto, reused SharedArrayBuffer')}×; ` : '; ') +
       `least CPU time of a call (all threads), threads 1 / ${threads}: decompress() ${f.cpu[0].s * 1e3 | 0} / ${f.cpu[1].s * 1e3 | 0} ms, ` +
       `decompressInto ${f.cpu[2].s * 1e3 | 0} / ${f.cpu[3].s * 1e3 | 0} ms`);
   }
