@@ -1182,8 +1182,8 @@ async function poolOf(n) {
 
 /**
  * How `data` splits into pieces that decode on their own, or null where the pool does not
- * apply: .znw chunks (record heads only), or ZipNN frames and the tensors of a
- * .znn.safetensors file (frame headers only). `limit`: the output's size bound.
+ * apply: .znw chunks (from the record heads), or the parts of a ZipNN file (from the frame
+ * headers and tables). `limit`: the output's size bound.
  */
 function poolPieces(data, limit) {
   if (startsWith(data, ZNW_MAGIC)) {
@@ -1199,10 +1199,16 @@ function poolPieces(data, limit) {
       },
     };
   }
-  const kind = sniff(data, true);
-  if (kind !== 'zipnn' && kind !== 'znn-safetensors') return null;
   // Parts: plain bytes, whole frames, or runs of a big frame's chunks (see zipnnPieceTable).
-  const [header, t] = call(() => glue.zipnnPieceTable(data, limit, poolTuning.runMax));
+  // The module tells the formats apart (sniff's TextDecoder refuses shared memory in browsers);
+  // anything else decodes in-thread, which reports it.
+  let header, t;
+  try {
+    [header, t] = call(() => glue.zipnnPieceTable(data, limit, poolTuning.runMax));
+  } catch (e) {
+    if (e instanceof NotCompressedError) return null;
+    throw e;
+  }
   const count = t[0];
   const P = 16;
   const at = (i, k) => t[1 + P * i + k];

@@ -137,6 +137,12 @@ describe('worker pool (node)', () => {
       assert.equal(r.jobs, 1);
       assert.ok(equalBytes(target, orig));
       assert.deepEqual([...new Uint8Array(sab, 0, 5), ...new Uint8Array(sab, 5 + orig.length)], Array(9).fill(0), 'nothing outside the view');
+      // Input already in shared memory (at an offset): the workers read it where it is.
+      const input = new Uint8Array(new SharedArrayBuffer(zn.length + 3), 3);
+      input.set(zn);
+      const s = await counted(() => decompress(input, { threads: 2 }));
+      assert.equal(s.jobs, 1);
+      assert.ok(equalBytes(s.out, orig), `${k}: shared input`);
     }
   });
 
