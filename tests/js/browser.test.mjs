@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import path from 'node:path';
-import { startServer, env, readFile, modelPath, fixturePath, sha256 } from './helpers.mjs';
+import { startServer, env, readFile, modelPath, fixturePath, zipnnFixture, sha256 } from './helpers.mjs';
 
 const require = createRequire(path.join(env.tools, 'noop.js'));
 const { chromium } = require('playwright-core');
@@ -93,6 +93,24 @@ window.runPool = async (url, threads, corrupt) => {
   const copyMs = performance.now() - t1;
   return { sha: await hex(copy), bytes: out.length, ms, copyMs, shared, code, isolated: globalThis.crossOriginIsolated, poolJobs: __internal.stats.poolJobs - jobs };
 };
+// A small .znn.safetensors file from shared memory on the pool (every chunk its own run): the
+// same bytes as in-thread. The pool must not hand shared memory to APIs that refuse it.
+window.runPoolSharedInput = async (url) => {
+  const bytes = new Uint8Array(await (await fetch(url)).arrayBuffer());
+  const input = new Uint8Array(new SharedArrayBuffer(bytes.length));
+  input.set(bytes);
+  const t = __internal.poolTuning;
+  const saved = { ...t };
+  Object.assign(t, { minBytes: 0, runMin: 1, runMax: 1 });
+  try {
+    const jobs = __internal.stats.poolJobs;
+    const pooled = await decompress(input, { threads: 2 });
+    const inThread = await decompress(bytes);
+    return { same: await hex(pooled.slice()) === await hex(inThread), poolJobs: __internal.stats.poolJobs - jobs };
+  } finally {
+    Object.assign(t, saved);
+  }
+};
 // Best of some decodes with threads 1 and N, alternating (logged by the test, not asserted).
 window.timePool = async (url, threads, rounds) => {
   const packed = new Uint8Array(await (await fetch(url)).arrayBuffer());
@@ -154,6 +172,10 @@ before(async () => {
       '/fixtures/model.znn': (req, res) => {
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': fs.statSync(fixturePath('minilm.bf16.znn')).size });
         fs.createReadStream(fixturePath('minilm.bf16.znn')).pipe(res);
+      },
+      '/fixtures/st.znn.safetensors': (req, res) => {
+        res.writeHead(200, { 'content-type': 'application/octet-stream' });
+        res.end(readFile(zipnnFixture('st_minilm_meta.znn.safetensors')));
       },
       '/fixtures/model-fp32.znw': (req, res) => {
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': fs.statSync(fixturePath('minilm.fp32.safetensors.znw')).size });
@@ -308,6 +330,8 @@ describe('headless Chromium', () => {
         const [one, two] = await iso.evaluate(([u]) => window.timePool(u, 2, 5), [url]);
         console.log(`# chromium ${url.slice(10)} decompress(), best of 5 alternating: threads 1 ${one.toFixed(0)} ms, threads 2 ${two.toFixed(0)} ms (${(one / two).toFixed(2)}×)`);
       }
+      const st = await iso.evaluate(() => window.runPoolSharedInput('/fixtures/st.znn.safetensors'));
+      assert.deepEqual(st, { same: true, poolJobs: 1 });
     } finally {
       await iso.close();
     }
