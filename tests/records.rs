@@ -75,7 +75,7 @@ fn bad_runs_are_typed_errors() {
     let f = file();
     let (rec, off, len) = f.run(3, 7);
     let code = |r: Result<Vec<u8>, Error>| r.unwrap_err().code();
-    // A flipped bit in the middle: the body checksum.
+    // A flipped bit in the middle: the checksum of the decoded bytes, then the body's.
     let mut bad = rec.to_vec();
     let mid = bad.len() / 2;
     bad[mid] ^= 0x10;

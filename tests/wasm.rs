@@ -887,6 +887,27 @@ fn bindings_zipnn_piece_table_and_runs() {
         files > 40 && cut > 2,
         "{files} files, {cut} cut into chunk runs"
     );
+    // A frame of tiny chunks is mostly tables, which every part carries: it is cut into no
+    // more parts than keep those copies within the frame's size (else they grow with the
+    // square of its chunks).
+    let mut rng = Rng(37);
+    let data = bf16_weights(&mut rng, 1 << 19); // 1 MiB
+    let mut o =
+        zipnn_wasm::format::zipnn::ZipnnOptions::new(zipnn_wasm::format::zipnn::ZDType::BF16);
+    o.chunk_log2 = 10; // the least our writer takes
+    let packed = zipnn_wasm::format::zipnn::compress(&data, &o).unwrap();
+    let parts = table(&js_sys::Uint8Array::from(&packed[..]), None, Some(1.0)).unwrap();
+    let t = js_sys::Float64Array::from(parts.get(1)).to_vec();
+    let n = t[0] as usize;
+    let (records, list) = zipnn_run_of(&packed, &t, 0, n);
+    assert!(
+        n >= 2 && records.len() <= 2 * packed.len(),
+        "{n} parts, {} bytes",
+        records.len()
+    );
+    let out = js_sys::Uint8Array::new_with_length(data.len() as u32);
+    decode(&js_sys::Uint8Array::from(&records[..]), &list, &out).unwrap();
+    assert!(out.to_vec() == data);
     // Other formats are not ZipNN's.
     let mut rng = Rng(31);
     let data = bf16_weights(&mut rng, 1000);

@@ -18,7 +18,7 @@ usage: zipnn compress IN [-o OUT] [--dtype auto|bf16|fp16|fp32|fp8-e4m3|fp8-e5m2
                          [--base BASE]   (code the difference to an earlier checkpoint)
        zipnn decompress IN [-o OUT] [--force] [--base BASE]
        zipnn inspect IN
-       zipnn test IN... [--base BASE]   (decode and check every checksum, write nothing)
+       zipnn test IN... [--base BASE]   (decode, verify every checksum of .znw, write nothing)
        zipnn bench IN...
 IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension
 (.znn with --format zipnn, which writes files IBM ZipNN reads; --dtype is then required).
@@ -465,7 +465,14 @@ fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
 /// checksums too, which a decode reads only when something else fails), and writes nothing.
 fn test(a: &Args) -> Result<(), Fail> {
     if let [one] = a.inputs.as_slice() {
-        let n = test_one(one, a)?;
+        let n = test_one(one, a).map_err(|f| Fail {
+            msg: if f.msg.is_empty() {
+                f.msg
+            } else {
+                format!("{one}: {}", f.msg)
+            },
+            usage: f.usage,
+        })?;
         outln!("{one}: OK, {n} bytes");
         return Ok(());
     }

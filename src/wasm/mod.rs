@@ -713,7 +713,12 @@ fn zipnn_pieces(
         let total = crate::format::to_usize(h.orig_len)?;
         let chunk = crate::format::to_usize(h.chunk())?;
         let chunks = total.div_ceil(chunk);
-        let per = (part_bytes / chunk).max(1);
+        // Every part carries the frame's header and tables: at most as many parts as the
+        // tables fit into the frame, so that copying them stays within the frame's size
+        // (a frame of tiny chunks is mostly tables).
+        let tables = chunks.saturating_mul(9 * h.dtype.streams());
+        let head = tables.saturating_add(h.header_len);
+        let per = (part_bytes / chunk).max(chunks.div_ceil((len / head.max(1)).max(1)));
         if chunks <= per {
             part(&mut t, [1, start, len, 0, chunks, at], &[(0, len)])?;
             at += total;
