@@ -249,7 +249,27 @@ struct Seg {
     at: usize,
 }
 
-impl JsFrame<'_> {
+impl<'a> JsFrame<'a> {
+    fn new(src: &'a js_sys::Uint8Array) -> Self {
+        JsFrame {
+            src,
+            len: 0,
+            segs: [Seg::default(); 5],
+            stage: Vec::new(),
+        }
+    }
+
+    /// The frame is `src[pos..pos + len]`, in one piece.
+    fn whole(&mut self, pos: usize, len: usize) {
+        self.len = len;
+        self.segs = [Seg::default(); 5];
+        self.segs[0] = Seg {
+            start: 0,
+            len,
+            at: pos,
+        };
+    }
+
     /// Where frame bytes `r` are in the JS array: within one segment, else `Truncated`.
     fn locate(&self, r: &core::ops::Range<usize>) -> Result<usize, Error> {
         self.segs
@@ -347,12 +367,7 @@ struct JsFrames<'a> {
 impl<'a> JsFrames<'a> {
     fn new(data: &'a js_sys::Uint8Array, target: &'a js_sys::Uint8Array) -> Self {
         JsFrames {
-            frame: JsFrame {
-                src: data,
-                len: 0,
-                segs: [Seg::default(); 5],
-                stage: Vec::new(),
-            },
+            frame: JsFrame::new(data),
             out: JsChunks {
                 target,
                 at: 0,
@@ -371,13 +386,7 @@ impl<'a> JsFrames<'a> {
         h: &zipnn::FrameHeader,
         at: usize,
     ) -> Result<(), Error> {
-        self.frame.len = len;
-        self.frame.segs = [Seg::default(); 5];
-        self.frame.segs[0] = Seg {
-            start: 0,
-            len,
-            at: pos,
-        };
+        self.frame.whole(pos, len);
         (self.out.at, self.out.len) = (at, h.orig_len as usize);
         zipnn::decode_frame_from(&mut self.frame, h, &mut self.out, &mut self.scratch)
     }
@@ -725,17 +734,8 @@ fn zipnn_pieces(
             continue;
         }
         // Cut: the tables tell where each stream's bytes of each run of chunks are.
-        let mut frame = JsFrame {
-            src: data,
-            len,
-            segs: [Seg::default(); 5],
-            stage: Vec::new(),
-        };
-        frame.segs[0] = Seg {
-            start: 0,
-            len,
-            at: start,
-        };
+        let mut frame = JsFrame::new(data);
+        frame.whole(start, len);
         let layout = zipnn::FrameLayout::read(&mut frame, &h, total)?;
         for c0 in (0..chunks).step_by(per) {
             let c = c0..(c0 + per).min(chunks);
