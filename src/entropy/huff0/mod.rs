@@ -16,7 +16,7 @@
 //!   consumed to its exact last bit.
 //!
 //! Decoding is table-driven over an 11-bit window: a single-symbol table (the reference) and a
-//! multi-symbol table whose `u64` entries hold up to four symbols, their count and the bits they
+//! multi-symbol table whose `u64` entries hold up to five symbols, their count and the bits they
 //! consume; the four streams are decoded interleaved.
 
 use super::bit_io::{lane, BackwardReader};
@@ -36,7 +36,7 @@ pub const MIN_INPUT: usize = 16;
 const LOOKUP_BITS: u32 = 11;
 const LOOKUP_SIZE: usize = 1 << LOOKUP_BITS;
 /// Most symbols one multi-symbol entry holds (they are written as one 4-byte store).
-const MULTI_MAX: u32 = 4;
+const MULTI_MAX: u32 = 5;
 
 // ---------------------------------------------------------------------------------------------
 // Tree description
@@ -137,21 +137,21 @@ fn canonical_codes(weights: &Weights) -> [(u16, u8); 256] {
 // ---------------------------------------------------------------------------------------------
 // Decoding
 
-/// Multi-symbol entry layout: symbols in bytes 0..4, so the entry is stored as it is (8 bytes;
-/// the bytes past the count are overwritten by the next store); bits consumed in bits 56..62
-/// and count - 1 in bits 62..64, so `e >> 56` is the shift (x86 and wasm shift by the count mod
-/// 64) and `e >> 62` needs no mask, and the count is provably 1..=4, which lets the compiler
-/// drop bounds checks.
-const MULTI_SYMS_SHIFT: u32 = 0;
-const MULTI_USED_SHIFT: u32 = 56;
-const MULTI_COUNT_SHIFT: u32 = 62;
+/// Multi-symbol entry layout: bits consumed in bits 0..6, so `bits << e` is the shift (x86 and
+/// wasm shift by the amount mod 64); symbols in bytes 1..6, stored as `e >> 8` (8 bytes; the
+/// bytes past the count are overwritten by the next store); the count in bits 61..64, so
+/// `e >> 61` needs no mask and is provably at most 7, which lets the compiler drop bounds
+/// checks.
+const MULTI_SYMS_SHIFT: u32 = 8;
+const MULTI_USED_SHIFT: u32 = 0;
+const MULTI_COUNT_SHIFT: u32 = 61;
 
 /// Decoding tables for one tree description. Build once, decode many blocks.
 pub struct DecodeTable {
     table_log: u32,
     /// Indexed by the next 11 bits: symbol | code length << 8.
     single: Box<[u16; LOOKUP_SIZE]>,
-    /// Indexed by the next 11 bits: up to four symbols whose codes lie wholly in the window
+    /// Indexed by the next 11 bits: up to five symbols whose codes lie wholly in the window
     /// (layout above).
     multi: Box<[u64; LOOKUP_SIZE]>,
     /// Work space of [`build_multi`](Self::build_multi).
@@ -280,13 +280,12 @@ impl DecodeTable {
             self.levels.fill(0);
         }
         let levels = &*self.levels;
-        // The lookup table: every 11-bit window starts with a code (the code is complete); its
-        // count field holds count - 1, which is the count of the entry it extends.
+        // The lookup table: every 11-bit window starts with a code (the code is complete).
         for &(s, len, code) in by_len {
             let rest = LOOKUP_BITS - len as u32;
             let src = &levels[1 << rest..2 << rest];
             let dst = &mut self.multi[(code as usize) << rest..][..1 << rest];
-            prepend(dst, src, s, len, 0);
+            prepend(dst, src, s, len, 1 << MULTI_COUNT_SHIFT);
         }
     }
 
@@ -323,23 +322,23 @@ impl DecodeTable {
     }
 
     /// The four streams interleaved, five lookups each per refill, while every stream has
-    /// input for a refill and 24 bytes of output room. Each lookup stores 8 bytes into a small
-    /// stack buffer per stream (its offset <= 16 of 32 bytes); after five, 24 bytes of it are
-    /// copied to the stream's output. The buffers need no register of their own, which keeps
+    /// input for a refill and 32 bytes of output room. Each lookup stores 8 bytes into a small
+    /// stack buffer per stream (its offset <= 20; the compiler sees <= 28 of 40 bytes); after
+    /// five, 32 bytes of it are copied to the stream's output. The buffers need no register of their own, which keeps
     /// the four lanes' state in registers (writing straight into the outputs spilled).
     #[inline(always)]
     fn hot_4x(&self, s: &mut Split4, lanes: &mut [(u64, usize); 4], op: &mut [usize; 4]) {
         let table = &*self.multi;
         let body = s.body;
-        let mut stage = [[0u8; 32]; 4];
+        let mut stage = [[0u8; 40]; 4];
         loop {
             // Rounds that are safe for every stream: a round's refill moves `end` back by at
-            // most 7 bytes and needs `end >= start + 15`; a round writes at most 20 symbols and
-            // its copy needs 24 bytes of room. Checked once per batch, not per round.
+            // most 7 bytes and needs `end >= start + 15`; a round writes at most 25 symbols and
+            // its copy needs 32 bytes of room. Checked once per batch, not per round.
             let rounds = (0..4)
                 .map(|k| {
                     let input = (lanes[k].1.saturating_sub(s.start[k] + 8)) / 7;
-                    let output = (s.d[k].len().saturating_sub(op[k] + 4)) / 20;
+                    let output = (s.d[k].len().saturating_sub(op[k] + 7)) / 25;
                     input.min(output)
                 })
                 .min()
@@ -355,8 +354,8 @@ impl DecodeTable {
                     }
                 }
                 for k in 0..4 {
-                    if let Some(w) = s.d[k].get_mut(op[k]..op[k] + 24) {
-                        w.copy_from_slice(&stage[k][..24]);
+                    if let Some(w) = s.d[k].get_mut(op[k]..op[k] + 32) {
+                        w.copy_from_slice(&stage[k][..32]);
                     }
                     op[k] += o[k];
                     let (bits, end) = &mut lanes[k];
@@ -367,7 +366,7 @@ impl DecodeTable {
     }
 
     /// One stream (at `src[start..]`, in lane form) decoded into `dst` from `op` on, five
-    /// lookups per refill, while there is input for a refill and 24 bytes of output room.
+    /// lookups per refill, while there is input for a refill and 40 bytes of output room.
     /// Returns the new output position.
     fn hot_1(
         &self,
@@ -378,7 +377,7 @@ impl DecodeTable {
         mut op: usize,
     ) -> usize {
         while *end >= start + 15 {
-            let Some(w) = dst.get_mut(op..).and_then(|d| d.first_chunk_mut::<24>()) else {
+            let Some(w) = dst.get_mut(op..).and_then(|d| d.first_chunk_mut::<40>()) else {
                 break;
             };
             let mut o = 0;
@@ -421,7 +420,7 @@ impl DecodeTable {
         while op < dst.len() {
             r.refill();
             let e = self.multi[r.peek11()];
-            let count = ((e >> MULTI_COUNT_SHIFT) + 1) as usize;
+            let count = (e >> MULTI_COUNT_SHIFT) as usize;
             let len = multi_used(e);
             match dst.get_mut(op..op + count) {
                 Some(o) if len <= r.loaded() => {
@@ -451,8 +450,8 @@ impl DecodeTable {
     }
 }
 
-/// Symbols held by an entry of a table level under construction (at most three).
-const LEVEL_SYMS: u64 = 0xFF_FFFF << MULTI_SYMS_SHIFT;
+/// Symbols held by an entry of a table level under construction (at most four).
+const LEVEL_SYMS: u64 = 0xFFFF_FFFF << MULTI_SYMS_SHIFT;
 
 /// The bits a multi-symbol entry consumes.
 #[inline(always)]
@@ -476,8 +475,8 @@ fn prepended(e: u64, s: u8, len: u8, count_inc: u64) -> u64 {
     ((e & LEVEL_SYMS) << 8) + (e & !LEVEL_SYMS) + add
 }
 
-/// One multi-symbol lookup: stores the entry at `w[o..o + 8]`, returns the next offset.
-/// Callers make at most five steps per window from offset 0, so `o <= 16` here.
+/// One multi-symbol lookup: stores the entry's symbols at `w[o..o + 8]`, returns the next
+/// offset. Callers make at most five steps per window from offset 0, so `o <= 20` here.
 #[inline(always)]
 fn multi_step<const N: usize>(
     table: &[u64; LOOKUP_SIZE],
@@ -487,10 +486,10 @@ fn multi_step<const N: usize>(
 ) -> usize {
     let e = table[(*bits >> (64 - LOOKUP_BITS)) as usize];
     if let Some(out) = w.get_mut(o..o + 8) {
-        out.copy_from_slice(&e.to_le_bytes());
+        out.copy_from_slice(&(e >> MULTI_SYMS_SHIFT).to_le_bytes());
     }
     *bits <<= multi_used(e);
-    o + (e >> MULTI_COUNT_SHIFT) as usize + 1
+    o + (e >> MULTI_COUNT_SHIFT) as usize
 }
 
 /// A `4x` payload split into its streams and `dst` into the four output segments.
@@ -1355,7 +1354,7 @@ mod tests {
                     }
                     let want = (used as u64) << MULTI_USED_SHIFT
                         | syms << MULTI_SYMS_SHIFT
-                        | ((count - 1) as u64) << MULTI_COUNT_SHIFT;
+                        | (count as u64) << MULTI_COUNT_SHIFT;
                     assert_eq!(t.multi[i], want, "round {round}, max {max}, window {i}");
                 }
             }
@@ -1451,8 +1450,9 @@ mod tests {
             ("1 symbol/lookup", 1),
             ("2 symbols/lookup", 2),
             ("4 symbols/lookup", 4),
+            ("5 symbols/lookup", 5),
         ];
-        let mut best = [f64::MAX; 4];
+        let mut best = [f64::MAX; 5];
         for _ in 0..15 {
             for (v, &(_, per_lookup)) in variants.iter().enumerate() {
                 let t0 = Instant::now();
