@@ -88,6 +88,25 @@ fn stream_encoder_matches_any_split() {
             assert_eq!(stream_decode(&out, || 1000), data);
         }
     }
+    // `auto` measures the first chunk: fp32 weights come out as small as with F32 given.
+    let packed = |choice: DTypeChoice| {
+        let mut enc = Encoder::with_choice(choice, CHUNK).unwrap();
+        let mut out = Vec::new();
+        enc.push(&data, &mut out);
+        enc.finish(&mut out);
+        out
+    };
+    let auto = packed(DTypeChoice::Auto);
+    assert_eq!(stream_decode(&auto, || 1000), data);
+    let (f32, bytes) = (
+        packed(DTypeChoice::Fixed(DType::F32)).len(),
+        packed(DTypeChoice::Fixed(DType::Bytes)).len(),
+    );
+    assert!(
+        auto.len() <= f32 + f32 / 100 && auto.len() < bytes * 95 / 100,
+        "auto {} f32 {f32} bytes {bytes}",
+        auto.len()
+    );
     let mut enc = Encoder::new(DType::BF16, CHUNK).unwrap();
     let mut out = Vec::new();
     enc.finish(&mut out);
@@ -128,6 +147,8 @@ fn safetensors_tensors_keep_their_dtype() {
             bf16_weights(&mut rng, 5000),
         ),
         ("b.weight", "F32", vec![300], f32_weights(&mut rng, 300)),
+        // A zero-size tensor is listed like the others (loaders build their maps from it).
+        ("empty", "F32", vec![4, 0], vec![]),
         (
             "ids",
             "I64",
@@ -146,7 +167,21 @@ fn safetensors_tensors_keep_their_dtype() {
     let names: Vec<&str> = report.segments.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         names,
-        ["__header__", "a.weight", "b.weight", "ids", "c.bias"]
+        [
+            "__header__",
+            "a.weight",
+            "b.weight",
+            "empty",
+            "ids",
+            "c.bias"
+        ]
+    );
+    assert_eq!(
+        (
+            report.segments[3].shape.as_slice(),
+            report.segments[3].length
+        ),
+        (&[4u64, 0][..], 0)
     );
     let a = &report.segments[1];
     assert_eq!(
@@ -157,7 +192,7 @@ fn safetensors_tensors_keep_their_dtype() {
         a.compressed < a.length * 3 / 4,
         "bf16 weights must shrink: {a:?}"
     );
-    assert_eq!(report.segments[3].dtype, "bytes");
+    assert_eq!(report.segments[4].dtype, "bytes");
 }
 
 #[test]

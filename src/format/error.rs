@@ -16,7 +16,8 @@ pub enum Error {
     Checksum { what: &'static str, offset: u64 },
     /// A valid feature we do not implement (a newer format version, a delta frame without base).
     Unsupported(String),
-    /// A size beyond the caller's limit or the host's address space.
+    /// A size beyond the caller's limit (`limit`), or one that memory could not hold
+    /// (`limit == u64::MAX`: see [`Error::no_memory`]).
     TooLarge { size: u64, limit: u64 },
     /// Bad arguments from the caller (not from the data).
     InvalidInput(String),
@@ -37,6 +38,14 @@ impl Error {
 
     pub(crate) fn corrupt(why: impl Into<String>) -> Self {
         Error::Corrupt(why.into())
+    }
+
+    /// An allocation of `size` bytes failed (or cannot be made on this host).
+    pub fn no_memory(size: u64) -> Self {
+        Error::TooLarge {
+            size,
+            limit: u64::MAX,
+        }
     }
 }
 
@@ -67,6 +76,10 @@ impl fmt::Display for Error {
                 )
             }
             Error::Unsupported(why) => write!(f, "unsupported: {why}"),
+            Error::TooLarge {
+                size,
+                limit: u64::MAX,
+            } => write!(f, "{size} bytes do not fit in memory"),
             Error::TooLarge { size, limit } => {
                 write!(f, "decoded size {size} exceeds the limit of {limit} bytes")
             }

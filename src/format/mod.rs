@@ -21,15 +21,14 @@ pub struct Limits {
     pub max_output: u64,
 }
 
+/// No bound: every allocation sized by a header is fallible (`try_reserve`), so a size that
+/// does not fit in memory (or in wasm32's 4 GiB) is a `TooLarge` error, not an abort, and
+/// streaming decoders hold only a chunk at a time, whatever the file's size.
 impl Default for Limits {
     fn default() -> Self {
-        // wasm32 linear memory tops out at 4 GiB and the input must fit too.
-        let max_output = if cfg!(target_pointer_width = "32") {
-            u32::MAX as u64 / 2
-        } else {
-            u64::MAX
-        };
-        Limits { max_output }
+        Limits {
+            max_output: u64::MAX,
+        }
     }
 }
 

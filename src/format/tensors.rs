@@ -55,7 +55,8 @@ pub fn detect(data: &[u8]) -> Option<Layout> {
     } else {
         return None;
     };
-    tensors.retain(|t| t.end > t.start && t.end <= total);
+    // Zero-size tensors stay: they are tensors of the file (readers list them), just empty.
+    tensors.retain(|t| t.end >= t.start && t.end <= total);
     tensors.sort_by_key(|t| (t.start, t.end));
     // Drop any tensor overlapping its predecessor (hostile or odd files): never an error.
     let mut clean: Vec<Tensor> = Vec::with_capacity(tensors.len());

@@ -8,6 +8,7 @@
 use crate::dtype::DType;
 use crate::format::znw::chunk::{self, ChunkHead, Record};
 use crate::format::znw::header::{self, Header};
+use crate::format::znw::DTypeChoice;
 use crate::format::{Container, Error, Limits};
 use alloc::vec::Vec;
 
@@ -330,6 +331,9 @@ impl Decoder {
 /// The header carries no size (the end record does) and no segment table.
 pub struct Encoder {
     dtype: DType,
+    /// `--dtype auto`: the type is measured on the first chunk, then kept (chunk sizes are
+    /// multiples of 4, so every chunk starts on an element boundary).
+    undecided: bool,
     chunk_size: usize,
     pending: Vec<u8>,
     offset: u64,
@@ -340,13 +344,24 @@ pub struct Encoder {
 
 impl Encoder {
     pub fn new(dtype: DType, chunk_size: u32) -> Result<Self, Error> {
+        Self::with_choice(DTypeChoice::Fixed(dtype), chunk_size)
+    }
+
+    /// As [`new`](Self::new); `DTypeChoice::Auto` picks the grouping that makes the first
+    /// chunk smallest and codes the whole stream with it.
+    pub fn with_choice(choice: DTypeChoice, chunk_size: u32) -> Result<Self, Error> {
         if chunk_size == 0 || chunk_size > header::MAX_CHUNK || chunk_size % 4 != 0 {
             return Err(Error::InvalidInput(
                 "chunk size must be a multiple of 4 up to 16 MiB".into(),
             ));
         }
+        let (dtype, undecided) = match choice {
+            DTypeChoice::Fixed(d) => (d, false),
+            DTypeChoice::Auto => (DType::Bytes, true),
+        };
         Ok(Encoder {
             dtype,
+            undecided,
             chunk_size: chunk_size as usize,
             pending: Vec::new(),
             offset: 0,
@@ -371,6 +386,9 @@ impl Encoder {
     }
 
     fn emit(&mut self, data: &[u8], out: &mut Vec<u8>) {
+        if core::mem::take(&mut self.undecided) {
+            self.dtype = crate::format::tensors::guess_dtype(data);
+        }
         let w = self.dtype.size();
         let whole = data.len() / w * w;
         if whole > 0 {
@@ -442,10 +460,9 @@ impl Sink for VecSink {
     fn header(&mut self, h: &Header) -> Result<(), Error> {
         if let Some(t) = h.total_size {
             let t = crate::format::to_usize(t)?;
-            self.out.try_reserve_exact(t).map_err(|_| Error::TooLarge {
-                size: t as u64,
-                limit: t as u64,
-            })?;
+            self.out
+                .try_reserve_exact(t)
+                .map_err(|_| Error::no_memory(t as u64))?;
         }
         Ok(())
     }

@@ -160,10 +160,7 @@ impl ChunkOut for ToSink<'_> {
             // One chunk: at most 1 GiB (chunk_log2 30), so fallible.
             self.chunk
                 .try_reserve_exact(len - self.chunk.len())
-                .map_err(|_| Error::TooLarge {
-                    size: len as u64,
-                    limit: self.chunk.len() as u64,
-                })?;
+                .map_err(|_| Error::no_memory(len as u64))?;
             self.chunk.resize(len, 0);
         }
         Ok(&mut self.chunk[..len])

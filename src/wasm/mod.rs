@@ -159,10 +159,7 @@ impl znw::Source for JsSource<'_> {
 fn grow(buf: &mut Vec<u8>, len: usize) -> Result<&mut [u8], Error> {
     if buf.len() < len {
         buf.try_reserve_exact(len - buf.len())
-            .map_err(|_| Error::TooLarge {
-                size: len as u64,
-                limit: buf.len() as u64,
-            })?;
+            .map_err(|_| Error::no_memory(len as u64))?;
         buf.resize(len, 0);
     }
     Ok(&mut buf[..len])
@@ -538,9 +535,9 @@ fn decompress_into_js(
             "output buffer has {len} bytes, the file decodes to {n}"
         ))
     };
-    let limits = Limits {
-        max_output: len as u64,
-    };
+    // No bound while indexing: the totals are compared with the target's size below, so a
+    // target too small and one too large get the same error.
+    let limits = Limits::default();
     let mut src = JsSource::new(data);
     match src.detect()? {
         crate::Format::Znw => {
@@ -595,10 +592,7 @@ fn chunk_table(data: &js_sys::Uint8Array, limits: &Limits) -> Result<js_sys::Flo
     let n = chunks.len();
     let mut t: Vec<f64> = Vec::new();
     t.try_reserve_exact(2 * n + 4)
-        .map_err(|_| Error::TooLarge {
-            size: (2 * n + 4) as u64 * 8,
-            limit: 0,
-        })?;
+        .map_err(|_| Error::no_memory((2 * n + 4) as u64 * 8))?;
     t.extend([header.max_chunk as f64, n as f64]);
     for c in &chunks {
         t.extend([
@@ -699,10 +693,8 @@ fn zipnn_pieces(
     };
     let mut t: Vec<f64> = Vec::new();
     let part = |t: &mut Vec<f64>, head: [usize; 6], segs: &[(usize, usize)]| -> Result<(), Error> {
-        t.try_reserve(PART_LEN).map_err(|_| Error::TooLarge {
-            size: t.len() as u64 * 8,
-            limit: 0,
-        })?;
+        t.try_reserve(PART_LEN)
+            .map_err(|_| Error::no_memory((t.len() + PART_LEN) as u64 * 8))?;
         t.extend(head.map(|x| x as f64));
         for i in 0..5 {
             let (a, l) = segs.get(i).copied().unwrap_or((0, 0));
@@ -872,7 +864,11 @@ struct SuggestionJs<'a> {
 /// Header, segment table and per-segment sizes as a plain object (camelCase keys).
 #[wasm_bindgen(js_name = inspect)]
 pub fn inspect(data: &[u8]) -> Result<JsValue, JsValue> {
-    let r = znw::inspect(data).map_err(|e| js_error(&e))?;
+    let r = match crate::detect(data) {
+        crate::Format::ZipnnSafetensors => zipnn::safetensors::inspect(data),
+        _ => znw::inspect(data),
+    }
+    .map_err(|e| js_error(&e))?;
     let js = ReportJs {
         format: r.format,
         container: r.container,
@@ -1177,12 +1173,11 @@ pub struct StreamEncoder {
 impl StreamEncoder {
     #[wasm_bindgen(constructor)]
     pub fn new(dtype: Option<String>, chunk_size: Option<u32>) -> Result<StreamEncoder, JsValue> {
-        let dtype = match parse_dtype(dtype)? {
-            DTypeChoice::Auto => DType::Bytes,
-            DTypeChoice::Fixed(d) => d,
-        };
-        let enc = Encoder::new(dtype, chunk_size.unwrap_or(znw::DEFAULT_CHUNK))
-            .map_err(|e| js_error(&e))?;
+        let enc = Encoder::with_choice(
+            parse_dtype(dtype)?,
+            chunk_size.unwrap_or(znw::DEFAULT_CHUNK),
+        )
+        .map_err(|e| js_error(&e))?;
         Ok(StreamEncoder { enc })
     }
 

@@ -444,10 +444,7 @@ pub fn decode_chunks_from(
     if scratch.len() < need {
         scratch
             .try_reserve_exact(need - scratch.len())
-            .map_err(|_| Error::TooLarge {
-                size: total as u64,
-                limit: total as u64,
-            })?;
+            .map_err(|_| Error::no_memory(total as u64))?;
         scratch.resize(need, 0);
     }
     for c in chunks {
@@ -528,10 +525,7 @@ pub fn decompress(data: &[u8], base: Option<&[u8]>, limits: &Limits) -> Result<V
     let (frames, total) = frames(data, limits)?;
     let mut out = Vec::new();
     out.try_reserve_exact(to_usize(total)?)
-        .map_err(|_| Error::TooLarge {
-            size: total,
-            limit: limits.max_output,
-        })?;
+        .map_err(|_| Error::no_memory(total))?;
     let mut at = 0usize;
     let mut scratch = Vec::new();
     for f in &frames {

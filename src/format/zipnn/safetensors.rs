@@ -147,10 +147,7 @@ pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
     let plan = plan(&mut &data[..], limits)?;
     let mut out = plan.header;
     out.try_reserve_exact(to_usize(plan.total)? - out.len())
-        .map_err(|_| Error::TooLarge {
-            size: plan.total,
-            limit: limits.max_output,
-        })?;
+        .map_err(|_| Error::no_memory(plan.total))?;
     for p in &plan.pieces {
         let src = &data[p.start..p.end];
         match &p.frame {
@@ -163,6 +160,73 @@ pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
         }
     }
     Ok(out)
+}
+
+/// What a `.znn.safetensors` file holds, in the form `znw::inspect` reports a `.znw` file:
+/// each tensor of the restored file (its original type, shape and place) with the bytes it
+/// takes here, and the header. A tensor held as a ZipNN frame has the frame's element type as
+/// `dtype`; one stored as it is, `bytes`.
+pub fn inspect(data: &[u8]) -> Result<crate::format::znw::Report, Error> {
+    use crate::format::znw::inspect::SegmentReport;
+    let plan = plan(&mut &data[..], &Limits::default())?;
+    let restored = st::parse(&plan.header, plan.total)?;
+    let stored = layout(&mut &data[..])?;
+    let by_name: BTreeMap<&str, &Piece> = stored
+        .tensors
+        .iter()
+        .zip(&plan.pieces)
+        .map(|(t, p)| (t.name.as_str(), p))
+        .collect();
+    let header_len = stored
+        .tensors
+        .iter()
+        .map(|t| t.start)
+        .min()
+        .unwrap_or(data.len() as u64);
+    let mut segments = alloc::vec![SegmentReport {
+        name: String::from("__header__"),
+        dtype: "bytes",
+        label: String::from("JSON"),
+        shape: Vec::new(),
+        offset: 0,
+        length: plan.header.len() as u64,
+        compressed: header_len,
+    }];
+    let mut frames = 0;
+    let mut chunk = 0;
+    for t in restored.tensors {
+        let p = by_name
+            .get(t.name.as_str())
+            .ok_or_else(|| Error::corrupt("tensor missing from the restored header"))?;
+        let dtype = match &p.frame {
+            Some(h) => {
+                frames += 1;
+                chunk = chunk.max(h.chunk());
+                h.dtype.to_dtype().name()
+            }
+            None => "bytes",
+        };
+        segments.push(SegmentReport {
+            name: t.name,
+            dtype,
+            label: t.dtype,
+            shape: t.shape,
+            offset: t.start,
+            length: t.end - t.start,
+            compressed: (p.end - p.start) as u64,
+        });
+    }
+    Ok(crate::format::znw::Report {
+        format: "znn-safetensors",
+        container: "safetensors",
+        total_size: plan.total,
+        compressed_size: data.len() as u64,
+        chunk_size: u32::try_from(chunk).unwrap_or(u32::MAX),
+        chunks: frames,
+        segments,
+        suggestion: None,
+        modes: Vec::new(),
+    })
 }
 
 /// Reads what restoring needs through `src` (the header and each compressed tensor's frame

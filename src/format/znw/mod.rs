@@ -425,10 +425,7 @@ fn compress_inner(
         }
     }
     // Allocation failures (a huge input in a 4 GiB wasm memory) are errors, not aborts.
-    let too_large = |_| Error::TooLarge {
-        size: data.len() as u64,
-        limit: isize::MAX as u64,
-    };
+    let too_large = |_| Error::no_memory(data.len() as u64);
     let mut out = Vec::new();
     out.try_reserve(data.len() / 2 + 1024).map_err(too_large)?;
     header.write(&mut out);
@@ -560,10 +557,7 @@ pub fn decompress_with_base(
         .map_or(0, |c| c.offset + c.head.raw_len as u64);
     let mut out = Vec::new();
     out.try_reserve_exact(to_usize(total)?)
-        .map_err(|_| Error::TooLarge {
-            size: total,
-            limit: limits.max_output,
-        })?;
+        .map_err(|_| Error::no_memory(total))?;
     if threads > 1 {
         out.resize(total as usize, 0);
         decode_chunks(data, &chunks, &mut out, threads)?;
@@ -749,10 +743,9 @@ pub fn decompress(data: &[u8], limits: &Limits, threads: usize) -> Result<Vec<u8
 /// Decompresses into a caller-provided buffer (e.g. reused or already-mapped memory), which
 /// must be exactly the decoded size. Returns that size.
 pub fn decompress_into(data: &[u8], dst: &mut [u8], threads: usize) -> Result<usize, Error> {
-    let limits = Limits {
-        max_output: dst.len() as u64,
-    };
-    let (header, chunks) = index(data, &limits)?;
+    // Indexed without a bound: the total is compared with `dst` below (one error for a buffer
+    // too small and one too large).
+    let (header, chunks) = index(data, &Limits::default())?;
     check_base(&header, None)?;
     let total = chunks
         .last()
