@@ -57,6 +57,11 @@ export class HttpError extends ZnnError {
   }
 }
 Object.defineProperty(HttpError.prototype, 'name', { value: 'HttpError', writable: true, configurable: true });
+/** `fetchModel`'s request or body failed below HTTP (refused, reset, DNS); `cause` has why. */
+export const NetworkError = errorClass('NetworkError', 'ZNN_NETWORK');
+/** The wasm module could not be fetched, compiled or instantiated. */
+const initError = (e) =>
+  e instanceof ZnnError ? e : new ZnnError(`zipnn-wasm: cannot load the wasm module: ${e?.message ?? e}`, 'ZNN_INIT', { cause: e });
 
 const BY_CODE = {
   ZNN_NOT_COMPRESSED: NotCompressedError,
@@ -159,8 +164,12 @@ export function init(moduleOrBytes) {
       if (src === undefined) {
         throw new ZnnError('zipnn-wasm: no wasm module to load; call init(module) first', 'ZNN_INIT');
       }
-      src = await compileSource(src);
-      await initGlue({ module_or_path: src });
+      try {
+        src = await compileSource(src);
+        await initGlue({ module_or_path: src });
+      } catch (e) {
+        throw initError(e);
+      }
       if (src instanceof WebAssembly.Module) wasmModule = src;
       ready = true;
     })();
@@ -174,8 +183,13 @@ export function init(moduleOrBytes) {
 /** Synchronous `init` for hosts that already hold the compiled module or the bytes. */
 export function initSync(moduleOrBytes) {
   if (ready) return;
-  const module = moduleOrBytes instanceof WebAssembly.Module ? moduleOrBytes : new WebAssembly.Module(moduleOrBytes);
-  glue.initSync({ module });
+  let module;
+  try {
+    module = moduleOrBytes instanceof WebAssembly.Module ? moduleOrBytes : new WebAssembly.Module(moduleOrBytes);
+    glue.initSync({ module });
+  } catch (e) {
+    throw initError(e);
+  }
   wasmModule = module;
   ready = true;
 }
@@ -1248,7 +1262,8 @@ function poolPieces(data, limit) {
  * workers.
  */
 async function decodePooled(data, n, { maxOutput, target, signal }) {
-  const plan = poolPieces(data, target ? target.length : maxOutput);
+  // With a target, no bound: a total that differs from its size goes in-thread, which reports it.
+  const plan = poolPieces(data, target ? undefined : maxOutput);
   if (!plan) return null;
   const { count, offset } = plan;
   const total = offset(count);
@@ -1388,7 +1403,11 @@ export async function fetchModel(input, options = {}) {
   try {
     await race(init());
     const fetched = !isResponse(input);
-    const response = fetched ? await race(fetchFn(input, signal ? { signal } : undefined)) : input;
+    // Failures below HTTP (refused, reset mid-body) are NetworkErrors; an abort stays the reason.
+    const network = (e) => {
+      throw signal?.aborted || e instanceof ZnnError ? e : new NetworkError(`cannot fetch the model: ${e?.message ?? e}`, { cause: e });
+    };
+    const response = fetched ? await race((async () => fetchFn(input, signal ? { signal } : undefined))().catch(network)) : input;
     if (!response.ok) {
       response.body?.cancel().catch(() => {});
       throw new HttpError(response);
@@ -1513,7 +1532,7 @@ export async function fetchModel(input, options = {}) {
       reader ??= response.body.getReader();
       signal?.throwIfAborted();
       for (;;) {
-        const { done, value } = await (buf ? reader.read(new Uint8Array(buf)) : reader.read());
+        const { done, value } = await (buf ? reader.read(new Uint8Array(buf)) : reader.read()).catch(network);
         if (done) break;
         if (buf) buf = value.buffer;
         loaded += value.byteLength;

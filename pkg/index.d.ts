@@ -111,7 +111,7 @@ export interface InspectSegment extends Segment {
 }
 
 export interface InspectReport {
-  format: 'znw' | 'zipnn';
+  format: 'znw' | 'zipnn' | 'znn-safetensors';
   container: 'raw' | 'safetensors' | 'onnx' | 'pytorch-zip' | 'gguf' | 'tflite' | 'npz' | 'npy';
   totalSize: number;
   compressedSize: number;
@@ -136,7 +136,10 @@ export const DECODED_SIZE_PREFIX: number;
  */
 export function decodedSize(prefix: Bytes): number | undefined;
 
-/** The header and segment table of a compressed buffer (`.znw`; ZipNN frames give a summary). */
+/**
+ * The header and segment table of a compressed buffer (`.znw`; a `.znn.safetensors` file each
+ * tensor as restored, with its frame's type as `dtype`; ZipNN frames give a summary).
+ */
 export function inspect(bytes: Bytes): Promise<InspectReport>;
 
 /**
@@ -218,6 +221,7 @@ export type ErrorCode =
   | 'ZNN_INVALID_INPUT'
   | 'ZNN_INTERNAL'
   | 'ZNN_HTTP'
+  | 'ZNN_NETWORK'
   | 'ZNN_INIT';
 
 /** Base class of every error thrown by this package. */
@@ -239,6 +243,8 @@ export class TooLargeError extends ZnnError {}
 export class InvalidInputError extends ZnnError {}
 /** A bug inside the wasm module; the module was reset and later calls work (`ZNN_INTERNAL`). */
 export class InternalError extends ZnnError {}
+/** `fetchModel`'s request or body failed below HTTP: refused, reset, DNS (`ZNN_NETWORK`; `cause` has the host's error). */
+export class NetworkError extends ZnnError {}
 /** `fetchModel` got a non-2xx response (`ZNN_HTTP`). */
 export class HttpError extends ZnnError {
   readonly status: number;

@@ -49,5 +49,6 @@ export {
   InvalidInputError,
   InternalError,
   HttpError,
+  NetworkError,
   __internal,
 } from './core.js';

@@ -53,5 +53,6 @@ export {
   InvalidInputError,
   InternalError,
   HttpError,
+  NetworkError,
   __internal,
 } from './core.js';

@@ -27,5 +27,6 @@ export {
   InvalidInputError,
   InternalError,
   HttpError,
+  NetworkError,
   __internal,
 } from './core.js';

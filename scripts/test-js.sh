@@ -39,6 +39,11 @@ done
 target/release/zipnn compress models/minilm.bf16.safetensors --format zipnn --dtype bf16 \
   --streaming-chunk 1048576 -o "$WORK/fixtures/minilm.bf16.znn" --force
 cp models/minilm.bf16.safetensors "$WORK/fixtures/"
+# 2.2 GB of zeros (11 KB compressed): decoding beyond 2 GiB. Made again only for a new CLI.
+if [ ! -s "$WORK/fixtures/zeros-2.2G.znw" ] || [ target/release/zipnn -nt "$WORK/fixtures/zeros-2.2G.znw" ]; then
+  head -c 2200000000 /dev/zero | target/release/zipnn compress - --chunk-size 4194304 -o "$WORK/fixtures/zeros-2.2G.znw.part" --force
+  mv "$WORK/fixtures/zeros-2.2G.znw.part" "$WORK/fixtures/zeros-2.2G.znw"
+fi
 
 # 3. The tests (node's runner; its summary lines end the output).
 export ZNN_REPO=$ROOT ZNN_FIXTURES=$WORK/fixtures ZNN_TOOLS=$TOOLS ZNN_WORK=$WORK

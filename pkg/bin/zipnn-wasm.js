@@ -77,11 +77,26 @@ function oneInput(a) {
   throw new Fail(a.inputs.length ? 'expected one input file' : 'missing input file', true);
 }
 
-/** The output path ('-' for stdout); refuses to clobber without --force. */
+function statOrNull(path) {
+  try {
+    return fs.statSync(path, { bigint: true });
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * The output path ('-' for stdout). Only a regular file can be clobbered, and only with
+ * --force (a device or pipe such as /dev/null is written to); the input itself never, by
+ * whatever path it is named.
+ */
 function outputPath(input, a, derive) {
   const out = a.output ?? (input === '-' ? '-' : derive(input));
-  if (out !== '-' && !a.force && fs.existsSync(out)) throw new Fail(`${out} already exists (use --force to overwrite)`);
-  if (out !== '-' && out === input) throw new Fail('output would overwrite the input');
+  if (out === '-') return out;
+  const o = statOrNull(out);
+  const i = input === '-' ? null : statOrNull(input);
+  if (out === input || (o && i && o.dev === i.dev && o.ino === i.ino)) throw new Fail('output would overwrite the input');
+  if (o?.isFile() && !a.force) throw new Fail(`${out} already exists (use --force to overwrite)`);
   return out;
 }
 
@@ -96,23 +111,28 @@ async function readInput(path) {
   }
 }
 
-/** Writes through a temporary file renamed at the end: a failure never leaves a partial output. */
+/**
+ * Writes through a temporary file renamed at the end: a failure never leaves a partial output.
+ * A device or pipe is written in place (renaming over /dev/null would replace the device).
+ */
 async function writeOutput(path, produce) {
   if (path === '-') return produce(process.stdout);
-  const tmp = `${path}.tmp${process.pid}`;
+  const st = statOrNull(path);
+  const inPlace = st && !st.isFile() && !st.isDirectory();
+  const tmp = inPlace ? null : `${path}.tmp${process.pid}`;
   let ws;
   try {
-    ws = fs.createWriteStream(tmp);
+    ws = fs.createWriteStream(tmp ?? path);
     await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
   } catch (e) {
     throw new Fail(`cannot create ${path}: ${e.message}`);
   }
   try {
     await produce(ws);
-    await fs.promises.rename(tmp, path);
+    if (tmp) await fs.promises.rename(tmp, path);
   } catch (e) {
     ws.destroy();
-    await fs.promises.rm(tmp, { force: true });
+    if (tmp) await fs.promises.rm(tmp, { force: true });
     if (e instanceof ZnnError || e instanceof Fail) throw e;
     throw new Fail(`cannot write ${path}: ${e.message}`);
   }
@@ -141,7 +161,12 @@ async function cmdCompress(a) {
 /** Streams the input through ZnnDecompressionStream to the output: bounded memory for `.znw`. */
 async function cmdDecompress(a) {
   const input = oneInput(a);
-  const out = outputPath(input, a, (i) => (/\.(znw|znn)$/.test(i) ? i.replace(/\.(znw|znn)$/, '') : `${i}.out`));
+  // The native tool's names: X.znw, X.znn -> X; X.znn.safetensors -> X.safetensors.
+  const derive = (i) => {
+    if (/\.znn\.safetensors$/.test(i)) return i.replace(/\.znn\.safetensors$/, '.safetensors');
+    return /\.(znw|znn)$/.test(i) ? i.replace(/\.(znw|znn)$/, '') : `${i}.out`;
+  };
+  const out = outputPath(input, a, derive);
   let src;
   if (input === '-') src = process.stdin;
   else {
@@ -173,9 +198,13 @@ async function cmdInspect(a) {
         `${r.frames.length} frame${r.frames.length === 1 ? '' : 's'}, chunks of ${r.chunkSize} bytes`,
     );
   } else {
+    const rat = ratio(r.compressedSize, r.totalSize).toFixed(4);
     lines.push(
-      `${input}: ${r.container} container, ${r.totalSize} -> ${r.compressedSize} bytes, ratio ${ratio(r.compressedSize, r.totalSize).toFixed(4)}, ` +
-        `${r.chunks} chunks of up to ${r.chunkSize} bytes`,
+      r.format === 'znn-safetensors'
+        ? `${input}: ZipNN .znn.safetensors, ${r.totalSize} -> ${r.compressedSize} bytes, ratio ${rat}, ` +
+            `${r.segments.length - 1} tensors, ${r.chunks} held as ZipNN frames`
+        : `${input}: ${r.container} container, ${r.totalSize} -> ${r.compressedSize} bytes, ratio ${rat}, ` +
+            `${r.chunks} chunks of up to ${r.chunkSize} bytes`,
     );
     const width = Math.min(60, Math.max(4, ...r.segments.map((s) => s.name.length)));
     const row = (name, dtype, shape, size, comp, rat) =>

@@ -133,8 +133,8 @@ describe('whole-buffer round trips', () => {
       assert.equal(await decompressInto(packed, target), data.length);
       assert.ok(equalBytes(target, data));
     }
-    // Too small a target is a size limit; too big one a wrong argument.
-    await rejectsWith(decompressInto(packed, new Uint8Array(data.length - 1)), TooLargeError, 'ZNN_TOO_LARGE');
+    // A target of the wrong size is a wrong argument, too small or too big.
+    await rejectsWith(decompressInto(packed, new Uint8Array(data.length - 1)), InvalidInputError, 'ZNN_INVALID_INPUT');
     await rejectsWith(decompressInto(packed, new Uint8Array(data.length + 1)), InvalidInputError, 'ZNN_INVALID_INPUT');
     const zn = await compress(data, { dtype: 'bf16', format: 'zipnn' });
     target.fill(0);
@@ -337,6 +337,15 @@ describe('streams', () => {
     await rejectsWith(read, NotCompressedError, 'ZNN_NOT_COMPRESSED');
   });
 
+  test("ZnnCompressionStream({ dtype: 'auto' }) picks the grouping on the first chunk", async () => {
+    const data = weights(300_000, 'fp32', 8);
+    const size = async (dtype) => (await collect(chunkedStream(data, 50_000).pipeThrough(new ZnnCompressionStream({ dtype })))).length;
+    const auto = await collect(chunkedStream(data, 50_000).pipeThrough(new ZnnCompressionStream({ dtype: 'auto' })));
+    assert.ok(equalBytes(await decompress(auto), data));
+    const [fp32, bytes] = [await size('fp32'), await size(undefined)];
+    assert.ok(auto.length <= fp32 * 1.01 && auto.length < bytes * 0.95, `auto ${auto.length}, fp32 ${fp32}, bytes ${bytes}`);
+  });
+
   test('maxOutput bounds the decoded size', async () => {
     await assert.rejects(decompress(modelZnw, { maxOutput: 1000 }), (e) => e.code === 'ZNN_TOO_LARGE');
     await assert.rejects(streamDecode(modelZnw, 64 * KiB, { maxOutput: 1000 }), (e) => e.code === 'ZNN_TOO_LARGE');
@@ -372,6 +381,23 @@ describe('inspect', () => {
     assert.equal(JSON.parse(JSON.stringify(info)).totalSize, info.totalSize, 'plain data');
   });
 
+  test('a .znn.safetensors file: each tensor as restored, with its frame type', async () => {
+    const znn = readFile(zipnnFixture('st_minilm_meta.znn.safetensors'));
+    const info = await inspect(znn);
+    assert.equal(info.format, 'znn-safetensors');
+    assert.equal(info.container, 'safetensors');
+    assert.equal(info.compressedSize, znn.length);
+    const out = await decompress(znn);
+    assert.equal(info.totalSize, out.length);
+    const restored = safetensorsTensors(out);
+    const segs = info.segments.filter((s) => s.name !== '__header__');
+    assert.deepEqual(segs.map((s) => [s.name, s.label, s.shape, s.offset, s.length]), restored.map((t) => [t.name, t.dtype, t.shape, t.offset, t.bytes.length]));
+    const q = segs.find((s) => s.name === 'encoder.layer.0.attention.self.query.weight');
+    assert.deepEqual([q.dtype, q.compressed], ['bf16', 24519]);
+    assert.equal(segs.find((s) => s.name === 'embeddings.position_ids').dtype, 'bytes');
+    assert.equal(info.chunks, 5, 'tensors held as ZipNN frames');
+  });
+
   test('ZipNN frames give a summary; bad input throws', async () => {
     const info = await inspect(readFile(zipnnFixture('bf16_stream8k.znn')));
     assert.equal(info.format, 'zipnn');
@@ -405,7 +431,55 @@ describe('decodedSize', () => {
   });
 });
 
+// 2.2 GB of zeros (made by scripts/test-js.sh with the native CLI): no default limit stops the
+// paths that do not hold the whole output in wasm memory.
+describe('beyond 2 GiB', () => {
+  const big = readFile(fixturePath('zeros-2.2G.znw'));
+  const total = 2_200_000_000;
+  const zeros = Buffer.alloc(64 << 20);
+  const allZero = (u8) => {
+    for (let at = 0; at < u8.length; at += zeros.length) {
+      const part = u8.subarray(at, at + zeros.length);
+      if (Buffer.compare(Buffer.from(part.buffer, part.byteOffset, part.length), zeros.subarray(0, part.length)) !== 0) return false;
+    }
+    return true;
+  };
+
+  test('ZnnDecompressionStream and inspect', async () => {
+    let n = 0;
+    let zero = true;
+    for await (const c of chunkedStream(big, 64 * KiB).pipeThrough(new ZnnDecompressionStream())) {
+      n += c.length;
+      zero &&= allZero(c);
+    }
+    assert.equal(n, total);
+    assert.ok(zero);
+    assert.equal((await inspect(big)).totalSize, total);
+    await rejectsWith(streamDecode(big, 64 * KiB, { maxOutput: total - 1 }), TooLargeError, 'ZNN_TOO_LARGE');
+  });
+
+  test('decompress on the worker pool, into shared memory', async () => {
+    const out = await decompress(big, { threads: 2 });
+    assert.equal(out.length, total);
+    assert.ok(out.buffer instanceof SharedArrayBuffer);
+    assert.ok(allZero(out));
+  });
+});
+
 describe('errors', () => {
+  test('a wasm module that does not load is ZNN_INIT', () => {
+    const script = `
+      const z = await import('zipnn-wasm');
+      const codes = [];
+      for (const f of [() => z.init(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 9])), () => z.initSync(new Uint8Array([1, 2, 3]))]) {
+        try { await f(); codes.push('none'); } catch (e) { codes.push(e instanceof z.ZnnError ? e.code : e.name); }
+      }
+      console.log(codes.join(' '));
+    `;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: path.dirname(fileURLToPath(import.meta.url)), encoding: 'utf8' });
+    assert.equal(out.trim(), 'ZNN_INIT ZNN_INIT');
+  });
+
   test('a trap inside wasm becomes InternalError and the module is replaced', async () => {
     // Reach the internal test hook through the package's own core module (same instance).
     const core = await import(new URL('./node_modules/zipnn-wasm/core.js', import.meta.url));

@@ -1,11 +1,11 @@
 // The package's CLI through npx, in the test project where the tarball is installed.
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readFile, modelPath, zipnnFixture, sha256, env, equalBytes } from './helpers.mjs';
+import { readFile, modelPath, fixturePath, zipnnFixture, sha256, env, equalBytes } from './helpers.mjs';
 
 const project = path.dirname(new URL(import.meta.url).pathname);
 const native = path.join(env.repo, 'target/release/zipnn');
@@ -85,6 +85,74 @@ describe('npx zipnn-wasm', () => {
     r = await bin('compress', src, '--bogus');
     assert.equal(r.code, 2);
     assert.match(r.stderr, /unknown option --bogus/);
+  });
+
+  test('a named pipe as -o is written to, never replaced; the input is never the output', async () => {
+    const src = path.join(dir, 'p.bin');
+    const data = readFile(zipnnFixture('bf16_3chunks_mixed.bin'));
+    fs.writeFileSync(src, data);
+    assert.equal((await bin('compress', src, '--dtype', 'bf16')).code, 0);
+    const packed = readFile(`${src}.znw`);
+    for (const [args, want] of [
+      [['decompress', `${src}.znw`], data],
+      [['compress', src, '--dtype', 'bf16'], packed],
+    ]) {
+      for (const force of [[], ['--force']]) {
+        const fifo = path.join(dir, `pipe-${args[0]}-${force.length}`);
+        execFileSync('mkfifo', [fifo]);
+        const got = new Promise((resolve, reject) => {
+          const parts = [];
+          fs.createReadStream(fifo).on('data', (d) => parts.push(d)).on('end', () => resolve(Buffer.concat(parts))).on('error', reject);
+        });
+        const r = await bin(...args, '-o', fifo, ...force);
+        assert.equal(r.code, 0, `${args} ${force}: ${r.stderr}`);
+        assert.ok(equalBytes(await got, want), `${args} ${force}: the reader got the output`);
+        assert.ok(fs.statSync(fifo).isFIFO(), `${args} ${force}: still a pipe`);
+      }
+    }
+    // By another name (./, absolute, a hard link), with --force: refused, the input intact.
+    const link = path.join(dir, 'p-link.bin');
+    fs.linkSync(src, link);
+    for (const other of [`${dir}/./p.bin`, fs.realpathSync(src), link]) {
+      const r = await bin('compress', src, '-o', other, '--force');
+      assert.equal(r.code, 1, other);
+      assert.match(r.stderr, /output would overwrite the input/);
+      assert.ok(equalBytes(readFile(src), data));
+    }
+  });
+
+  test('.znn.safetensors: decompress names the output X.safetensors; inspect lists its tensors', async () => {
+    const znn = path.join(dir, 'st.znn.safetensors');
+    fs.copyFileSync(zipnnFixture('st_minilm_meta.znn.safetensors'), znn);
+    let r = await bin('decompress', znn);
+    assert.equal(r.code, 0, r.stderr);
+    const n = await run(native, ['decompress', znn, '-o', '-']);
+    assert.ok(equalBytes(readFile(path.join(dir, 'st.safetensors')), n.stdout));
+    r = await bin('inspect', znn);
+    assert.equal(r.code, 0, r.stderr);
+    const text = r.stdout.toString();
+    assert.match(text, /ZipNN \.znn\.safetensors, .*7 tensors, 5 held as ZipNN frames/);
+    assert.match(text, /encoder\.layer\.0\.attention\.self\.query\.weight +BF16 +\[48, 384\] +36864 +24519/);
+  });
+
+  test('a file that decodes to more than 2 GiB streams through', async () => {
+    const fifo = path.join(dir, 'big-pipe');
+    execFileSync('mkfifo', [fifo]);
+    const zero = Buffer.alloc(1 << 20);
+    const counted = new Promise((resolve, reject) => {
+      let n = 0;
+      let nonZero = 0;
+      fs.createReadStream(fifo, { highWaterMark: 1 << 20 })
+        .on('data', (d) => {
+          n += d.length;
+          if (Buffer.compare(d, zero.subarray(0, d.length)) !== 0) nonZero++;
+        })
+        .on('end', () => resolve([n, nonZero]))
+        .on('error', reject);
+    });
+    const r = await bin('decompress', fixturePath('zeros-2.2G.znw'), '-o', fifo);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await counted, [2_200_000_000, 0]);
   });
 
   test("'-' is stdin/stdout", async () => {

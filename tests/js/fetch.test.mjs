@@ -1,7 +1,7 @@
 // fetchModel against a local HTTP server (127.0.0.1), as an app would download a model.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { fetchModel, compress, decompress, ZnnCompressionStream, HttpError, CorruptError, TruncatedError, __internal } from 'zipnn-wasm';
+import { fetchModel, compress, decompress, ZnnCompressionStream, HttpError, NetworkError, CorruptError, TruncatedError, __internal } from 'zipnn-wasm';
 import { spawnSync } from 'node:child_process';
 import {
   startServer,
@@ -17,6 +17,8 @@ import {
   collect,
   waitFor,
   weights,
+  freePort,
+  makeSafetensors,
 } from './helpers.mjs';
 
 const model = readFile(modelPath('minilm.bf16.safetensors'));
@@ -39,6 +41,12 @@ before(async () => {
           res.on('close', () => {
             if (!res.writableFinished) closed.push(p);
           });
+          if (s.cut !== undefined) {
+            // Promises the whole body, sends part of it, then drops the connection.
+            res.writeHead(200, { 'content-length': s.bytes.length, 'content-type': 'application/octet-stream' });
+            res.write(Buffer.from(s.bytes.subarray(0, s.cut)), () => setTimeout(() => req.socket.destroy(), 20));
+            return;
+          }
           sendBytes(res, s.bytes, s.options);
         };
       },
@@ -272,6 +280,41 @@ for (const [label, worker] of [
       assert.ok(tensorsBefore > 0 && tensorsBefore < tensors.length, 'tensors before the bad chunk were delivered');
       const out = await fm(`${server.origin}/model.znw`);
       assert.equal(sha256(new Uint8Array(out)), sha256(model));
+    });
+
+    test('a refused connection and a body cut mid-way reject with NetworkError', async () => {
+      const port = await freePort();
+      await assert.rejects(fm(`http://127.0.0.1:${port}/model.znw`), (e) => e instanceof NetworkError && e.code === 'ZNN_NETWORK' && e.cause instanceof Error);
+      // The server drops the connection after a third of the body.
+      served.set('/cut.znw', {
+        bytes: modelZnw,
+        cut: Math.floor(modelZnw.length / 3),
+      });
+      await assert.rejects(fm(`${server.origin}/cut.znw`), (e) => e instanceof NetworkError && e.code === 'ZNN_NETWORK');
+      // The next download works.
+      assert.equal(sha256(new Uint8Array(await fm(`${server.origin}/model.znw`))), sha256(model));
+    });
+
+    test('zero-size tensors are tensors too: onTensor names every one', async () => {
+      const st = makeSafetensors([
+        { name: 'w', dtype: 'BF16', shape: [64, 32], bytes: weights(64 * 32, 'bf16', 3) },
+        { name: 'empty', dtype: 'F32', shape: [0], bytes: new Uint8Array(0) },
+        { name: 'rows', dtype: 'BF16', shape: [3, 0], bytes: new Uint8Array(0) },
+        { name: 'b', dtype: 'F32', shape: [5], bytes: weights(5, 'fp32', 4) },
+      ]);
+      serve('/empties.znw', await compress(st));
+      const seen = [];
+      const out = await fm(`${server.origin}/empties.znw`, { onTensor: (t) => seen.push([t.name, t.shape, t.bytes.length]) });
+      assert.ok(equalBytes(out, st));
+      assert.deepEqual(
+        seen.sort((x, y) => x[0].localeCompare(y[0])),
+        [
+          ['b', [5], 20],
+          ['empty', [0], 0],
+          ['rows', [3, 0], 0],
+          ['w', [64, 32], 4096],
+        ],
+      );
     });
 
     test('a throwing callback rejects the download', async () => {

@@ -193,6 +193,27 @@ export function sendBytes(res, bytes, { contentLength = true, piece = 0, delayMs
   res.on('close', () => clearInterval(timer));
 }
 
+/** A safetensors file of `tensors` ([{ name, dtype, shape, bytes }], laid out in this order). */
+export function makeSafetensors(tensors) {
+  const header = {};
+  let at = 0;
+  for (const t of tensors) {
+    header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [at, at + t.bytes.length] };
+    at += t.bytes.length;
+  }
+  let json = Buffer.from(JSON.stringify(header));
+  json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
+  const out = new Uint8Array(8 + json.length + at);
+  new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
+  out.set(json, 8);
+  let pos = 8 + json.length;
+  for (const t of tensors) {
+    out.set(t.bytes, pos);
+    pos += t.bytes.length;
+  }
+  return out;
+}
+
 /** A free TCP port on 127.0.0.1. */
 export async function freePort() {
   const s = net.createServer();
