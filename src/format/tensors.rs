@@ -55,8 +55,11 @@ pub fn detect(data: &[u8]) -> Option<Layout> {
     } else {
         return None;
     };
-    // Zero-size tensors stay: they are tensors of the file (readers list them), just empty.
-    tensors.retain(|t| t.end >= t.start && t.end <= total);
+    // A safetensors file's zero-size tensors stay: they are entries of its tensor map, which
+    // loaders rebuild from the segments. Elsewhere an empty range is no weight (damaged files
+    // or a TFLite model's activations).
+    let keep_empty = container == Container::Safetensors;
+    tensors.retain(|t| (t.end > t.start || (keep_empty && t.end == t.start)) && t.end <= total);
     tensors.sort_by_key(|t| (t.start, t.end));
     // Drop any tensor overlapping its predecessor (hostile or odd files): never an error.
     let mut clean: Vec<Tensor> = Vec::with_capacity(tensors.len());
