@@ -338,9 +338,10 @@ function sniff(head, ended) {
 // worker instead: the same sink calls, with a `dec` whose drainInto copies the worker's bytes.
 
 class DecodeSession {
-  constructor(sink, { maxOutput, sizeHint, remote } = {}) {
+  constructor(sink, { maxOutput, sizeHint, remote, checkBodies } = {}) {
     this.sink = sink;
     this.maxOutput = maxOutput;
+    this.checkBodies = !!checkBodies;
     this.sizeHint = sizeHint || 0;
     this.remote = remote || null;
     this.job = null;
@@ -422,7 +423,7 @@ class DecodeSession {
       if (head.len) this.job.write(head.bytes(), false);
     } else if (kind === 'znw' || kind === 'zipnn') {
       this.mode = 'stream';
-      this.dec = call(() => new glue.StreamDecoder(this.maxOutput));
+      this.dec = call(() => new glue.StreamDecoder(this.maxOutput, this.checkBodies));
       const head = this.head;
       this.head = null;
       if (head.len) this.#push(head.bytes());

@@ -225,6 +225,7 @@ fn every_error_is_one_line_with_a_non_zero_exit() {
         &["compress", s(&src), "--dtype", "fp64"],
         &["compress"],
         &["compress", s(&src), "-o"],
+        &["test", s(&src), "-o", "x"],
         &["bench"],
         &[],
         // ZipNN delta frames are read, not written: refused, not a full frame instead.

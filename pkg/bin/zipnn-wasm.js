@@ -13,8 +13,11 @@ usage: zipnn-wasm compress IN [-o OUT] [--dtype bytes|auto|bf16|fp16|fp32|fp8-e4
                               [--verify] [--force]
        zipnn-wasm decompress IN [-o OUT] [--force]
        zipnn-wasm inspect IN
+       zipnn-wasm test IN...      (decode, verify every checksum of .znw files, write nothing)
 IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension (.znn with
 --format zipnn, which needs --dtype).`;
+
+const ZNW_MAGIC = Buffer.from([0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 class Fail extends Error {
   constructor(message, usage = false) {
@@ -158,6 +161,57 @@ async function cmdCompress(a) {
   });
 }
 
+/** Opens `input` ('-': stdin) as a node stream of up to 1 MiB pieces. */
+async function openInput(input) {
+  if (input === '-') return process.stdin;
+  try {
+    const fh = await fs.promises.open(input, 'r');
+    if ((await fh.stat()).isDirectory()) {
+      await fh.close();
+      throw new Error('is a directory');
+    }
+    return fh.createReadStream({ highWaterMark: 1 << 20 });
+  } catch (e) {
+    throw new Fail(`cannot read ${input}: ${e.message}`);
+  }
+}
+
+/**
+ * Like gzip -t: decodes each input with every `.znw` checksum verified (the chunk bodies
+ * too), writes nothing; one line per file. With several files, failures are reported and the
+ * rest still tested.
+ */
+async function cmdTest(a) {
+  if (!a.inputs.length) throw new Fail('missing input file', true);
+  if (a.output !== undefined) throw new Fail('test writes nothing: -o does not apply', true);
+  let failed = 0;
+  for (const input of a.inputs) {
+    let n = 0;
+    let head = Buffer.alloc(0); // the first bytes: .znw or not
+    try {
+      const src = Readable.toWeb(await openInput(input)).pipeThrough(
+        new TransformStream({
+          transform(chunk, controller) {
+            if (head.length < ZNW_MAGIC.length) head = Buffer.concat([head, chunk.subarray(0, ZNW_MAGIC.length)]);
+            controller.enqueue(chunk);
+          },
+        }),
+      );
+      for await (const c of src.pipeThrough(new ZnnDecompressionStream({ checkBodies: true }))) n += c.length;
+    } catch (e) {
+      if (!(e instanceof ZnnError || e instanceof Fail)) throw e;
+      const line = `${input}: ${e.message}${e instanceof ZnnError ? ` (${e.code})` : ''}`;
+      if (a.inputs.length === 1) throw new Fail(line);
+      process.stderr.write(`zipnn-wasm: ${line}\n`);
+      failed++;
+      continue;
+    }
+    const znw = head.subarray(0, ZNW_MAGIC.length).equals(ZNW_MAGIC);
+    process.stdout.write(znw ? `${input}: OK, ${n} bytes\n` : `${input}: decodes, ${n} bytes (ZipNN files carry no checksums)\n`);
+  }
+  if (failed) throw new Fail(`${failed} of ${a.inputs.length} files failed the test`);
+}
+
 /** Streams the input through ZnnDecompressionStream to the output: bounded memory for `.znw`. */
 async function cmdDecompress(a) {
   const input = oneInput(a);
@@ -167,20 +221,7 @@ async function cmdDecompress(a) {
     return /\.(znw|znn)$/.test(i) ? i.replace(/\.(znw|znn)$/, '') : `${i}.out`;
   };
   const out = outputPath(input, a, derive);
-  let src;
-  if (input === '-') src = process.stdin;
-  else {
-    try {
-      const fh = await fs.promises.open(input, 'r');
-      if ((await fh.stat()).isDirectory()) {
-        await fh.close();
-        throw new Error('is a directory');
-      }
-      src = fh.createReadStream({ highWaterMark: 1 << 20 });
-    } catch (e) {
-      throw new Fail(`cannot read ${input}: ${e.message}`);
-    }
-  }
+  const src = await openInput(input);
   await writeOutput(out, async (ws) => {
     const decoded = Readable.toWeb(src).pipeThrough(new ZnnDecompressionStream());
     await pipeline(Readable.fromWeb(decoded), ws);
@@ -234,6 +275,7 @@ async function main(argv) {
   if (cmd === 'compress') return cmdCompress(a);
   if (cmd === 'decompress') return cmdDecompress(a);
   if (cmd === 'inspect') return cmdInspect(a);
+  if (cmd === 'test') return cmdTest(a);
   throw new Fail(`unknown command ${JSON.stringify(cmd)}`, true);
 }
 

@@ -177,6 +177,7 @@ fn run(args: &[String]) -> Result<(), Fail> {
         "compress" => compress(one_input()?, &a),
         "decompress" => decompress(one_input()?, &a),
         "inspect" => inspect(one_input()?),
+        "test" if a.output.is_some() => usage("test writes nothing: -o does not apply"),
         "test" if !a.inputs.is_empty() => test(&a),
         "test" => usage("missing input file"),
         "bench" if !a.inputs.is_empty() => bench(&a),

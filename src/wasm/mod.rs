@@ -992,10 +992,15 @@ struct SegmentJs<'a> {
 
 #[wasm_bindgen]
 impl StreamDecoder {
+    /// `check_bodies`: also verify each `.znw` chunk's body checksum (`zipnn test`).
     #[wasm_bindgen(constructor)]
-    pub fn new(max_output: Option<f64>) -> StreamDecoder {
+    pub fn new(max_output: Option<f64>, check_bodies: Option<bool>) -> StreamDecoder {
+        let limits = limits(max_output);
         StreamDecoder {
-            dec: AutoDecoder::new(limits(max_output)),
+            dec: match check_bodies {
+                Some(true) => AutoDecoder::checking_bodies(limits),
+                _ => AutoDecoder::new(limits),
+            },
             ready: Ready::default(),
             stage: Vec::new(),
             start: 0,
