@@ -291,3 +291,45 @@ fn any_run_of_chunks_decodes_on_its_own() {
     }
     assert!(runs >= 100, "{runs} runs");
 }
+
+/// A `.znn.safetensors` file cut short (an interrupted download) is `Truncated` once what is
+/// left shows what it is (its header names zipnn's key, or a U8 tensor starts with a frame),
+/// never "not compressed"; a plain safetensors file cut short stays plain.
+#[test]
+fn cut_znn_safetensors_are_truncated() {
+    for name in ["st_minilm_meta", "st_minilm_nometa"] {
+        let whole = std::fs::read(dir().join(format!("{name}.znn.safetensors"))).unwrap();
+        let header_end = 8 + u64::from_le_bytes(whole[..8].try_into().unwrap()) as usize;
+        let key_end = std::str::from_utf8(&whole[8..header_end])
+            .unwrap()
+            .find(zipnn::safetensors::METADATA_KEY)
+            .map(|at| 8 + at + zipnn::safetensors::METADATA_KEY.len());
+        // Without the key, the first tensor that is a frame tells (its header must be there).
+        let first_frame = st::parse(&whole, whole.len() as u64)
+            .unwrap()
+            .tensors
+            .iter()
+            .filter(|t| t.dtype == "U8")
+            .map(|t| t.start as usize + zipnn::MAX_HEADER_LEN)
+            .min()
+            .unwrap();
+        let known = key_end.unwrap_or(first_frame);
+        for cut in (0..whole.len()).step_by(7).chain([whole.len() - 1]) {
+            let e = zipnn_wasm::decompress(&whole[..cut], &Limits::default()).unwrap_err();
+            if cut >= known {
+                assert_eq!(e.code(), "ZNN_TRUNCATED", "{name} cut at {cut}: {e}");
+            } else {
+                assert!(
+                    matches!(e.code(), "ZNN_TRUNCATED" | "ZNN_NOT_COMPRESSED"),
+                    "{name} cut at {cut}: {e}"
+                );
+            }
+        }
+        let plain = std::fs::read(dir().join(format!("{name}.safetensors"))).unwrap();
+        let e = zipnn_wasm::decompress(&plain[..plain.len() - 1], &Limits::default()).unwrap_err();
+        assert_eq!(e.code(), "ZNN_NOT_COMPRESSED", "{name}");
+    }
+    // Fewer bytes than a safetensors length prefix: not compressed, as any short input.
+    let e = zipnn_wasm::decompress(b"abc", &Limits::default()).unwrap_err();
+    assert_eq!(e.code(), "ZNN_NOT_COMPRESSED");
+}

@@ -31,8 +31,11 @@ pub fn is_znn_safetensors(data: &[u8]) -> bool {
 /// [`is_znn_safetensors`] over any [`Source`]: reads the header and the first bytes of the
 /// `U8` tensors only.
 pub fn is_znn_safetensors_source<S: Source + ?Sized>(src: &mut S) -> bool {
-    let Ok(l) = layout(src) else {
-        return false;
+    let l = match layout_of(src) {
+        Ok((l, _)) => l,
+        // Cut inside the header, which names zipnn's key: a .znn.safetensors file cut short.
+        Err(Error::Truncated) => return true,
+        Err(_) => return false,
     };
     l.metadata.iter().any(|(k, _)| k == METADATA_KEY)
         || l.tensors
@@ -41,16 +44,40 @@ pub fn is_znn_safetensors_source<S: Source + ?Sized>(src: &mut S) -> bool {
 }
 
 /// The safetensors header of `src`, parsed (read through the source: its first 8 bytes give
-/// the header's length, which `st::parse` bounds).
+/// the header's length, which `st::parse` bounds); `Truncated` for a file that ends before the
+/// bytes its header names.
 fn layout<S: Source + ?Sized>(src: &mut S) -> Result<Layout, Error> {
+    match layout_of(src)? {
+        (l, true) => Ok(l),
+        (_, false) => Err(Error::Truncated),
+    }
+}
+
+/// [`layout`], and whether the file holds every byte its header names (`false`: an
+/// interrupted download, say, whose header still reads). A header cut short is `Truncated`
+/// when what is there names zipnn's metadata key, else not a safetensors file.
+fn layout_of<S: Source + ?Sized>(src: &mut S) -> Result<(Layout, bool), Error> {
     let size = src.size();
     let prefix = src.read(0, size.min(8))?;
     let n = match prefix.first_chunk::<8>() {
         Some(p) => u64::from_le_bytes(*p).min(st::MAX_HEADER + 1),
-        None => return Err(Error::Truncated),
+        None => return Err(Error::corrupt("shorter than a safetensors header")),
     };
     let len = (8 + n).min(size as u64) as usize;
-    st::parse(src.read(0, len)?, size as u64)
+    let head = src.read(0, len)?;
+    let err = match st::parse(head, size as u64) {
+        Ok(l) => return Ok((l, true)),
+        Err(e) => e,
+    };
+    if 8 + n > size as u64 {
+        let key = METADATA_KEY.as_bytes();
+        let named = n <= st::MAX_HEADER && head.windows(key.len()).any(|w| w == key);
+        return Err(if named { Error::Truncated } else { err });
+    }
+    match st::parse(head, u64::MAX) {
+        Ok(l) => Ok((l, false)),
+        Err(_) => Err(err),
+    }
 }
 
 /// The first bytes of the tensor at `start..end`: enough for any ZN frame header.
