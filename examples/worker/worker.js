@@ -49,6 +49,33 @@ async function peek(body, n) {
   return { head, stream };
 }
 
+/** `stream` once its first chunk is read: the same bytes, or `{ error }` if that read failed. */
+async function primed(stream) {
+  const reader = stream.getReader();
+  let first;
+  try {
+    first = await reader.read();
+  } catch (error) {
+    return { error };
+  }
+  return new ReadableStream(
+    {
+      async pull(controller) {
+        if (first) {
+          const { done, value } = first;
+          first = null;
+          return done ? controller.close() : controller.enqueue(value);
+        }
+        const { done, value } = await reader.read();
+        if (done) controller.close();
+        else controller.enqueue(value);
+      },
+      cancel: (reason) => reader.cancel(reason),
+    },
+    { highWaterMark: 0 },
+  );
+}
+
 /** The stored NAME.znw: { status, body, etag, length } (body only when status is 200). */
 async function stored(env, name, url) {
   if (env.BUCKET) {
@@ -94,7 +121,10 @@ export default {
       if (size !== undefined) headers.set('content-length', String(size));
       return new Response(null, { headers });
     }
-    const decoded = stream.pipeThrough(new ZnnDecompressionStream());
+    // The first decoded bytes before the status line: a file that fails at once (not .znw,
+    // cut inside its header, a bad first chunk) gets a 502 instead of no response at all.
+    const decoded = await primed(stream.pipeThrough(new ZnnDecompressionStream()));
+    if (decoded.error) return new Response(`cannot decode ${name}: ${decoded.error.message}\n`, { status: 502 });
     if (size === undefined) return new Response(decoded, { headers }); // chunked
     // A known length: clients get Content-Length (progress bars), and a decode error mid-way
     // ends the response short of it, so no client mistakes a broken transfer for a whole file.

@@ -219,6 +219,13 @@ before(async () => {
   const bad = fs.readFileSync(path.join(env.fixtures, 'minilm.bf16.safetensors.znw'));
   bad[bad.length >> 1] ^= 0x01;
   fs.writeFileSync(path.join(assets, 'corrupt.safetensors.znw'), bad);
+  // Files that fail before any byte decodes: not .znw at all, the magic number alone, a damaged
+  // header (its size still reads from the first 24 bytes).
+  fs.writeFileSync(path.join(assets, 'notznw.znw'), Buffer.from('just some text, not a model\n'.repeat(100)));
+  fs.writeFileSync(path.join(assets, 'magiconly.znw'), bad.subarray(0, 8));
+  const badHeader = Buffer.from(fs.readFileSync(path.join(env.fixtures, 'minilm.bf16.safetensors.znw')));
+  badHeader[40] ^= 0x01;
+  fs.writeFileSync(path.join(assets, 'badheader.safetensors.znw'), badHeader);
   fs.mkdirSync(path.join(dir, 'bundle'));
   fs.writeFileSync(path.join(dir, 'test-worker.js'), TEST_WORKER);
   const port = await freePort();
@@ -279,6 +286,15 @@ const mb = (n) => `${(n / MB).toFixed(1)} MB`;
 
 describe('Cloudflare Worker (workerd)', () => {
   let warm;
+
+  test('a file that fails before its first byte decodes gets a 502, not a dropped connection', async () => {
+    for (const name of ['notznw', 'magiconly', 'badheader.safetensors']) {
+      const res = await fetch(`${base}/models/${name}`);
+      assert.equal(res.status, 502, name);
+      assert.match(await res.text(), /^cannot decode /, name);
+    }
+    assert.equal((await fetch(`${base}/models/minilm.bf16.safetensors`, { method: 'HEAD' })).status, 200);
+  });
 
   test('a real model (MiniLM BF16, 45 MB) streams decoded, with the decoded Content-Length', async () => {
     const want = fs.readFileSync(path.join(env.repo, 'models/minilm.bf16.safetensors'));
