@@ -114,13 +114,17 @@ function errorText(err, size = 0) {
 
 let worker = null; // the worker jobs go to
 let spare = null; // a second one, loaded in advance: Cancel swaps it in at once, even offline
+let loadError = null; // the wasm module could not be loaded: no new workers, the reason shown
 
 function spawn() {
   const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'zipnn' });
   w.state = 'loading';
   w.onmessage = ({ data }) => {
     if (data.type === 'ready') w.state = 'ready';
-    else if (data.type === 'fatal') w.state = 'broken';
+    else if (data.type === 'fatal') {
+      w.state = 'broken';
+      showLoadError(data.message);
+    }
     showWorkers();
   };
   w.onerror = (e) => {
@@ -144,7 +148,9 @@ function useWorker(w) {
       showWorkers();
     } else if (data.type === 'fatal') {
       w.state = 'broken';
-      workerFailed(w, `The compressor could not start: ${data.message}`);
+      // The job (if any) gets the reason from the worker itself.
+      showLoadError(data.message);
+      showWorkers();
     } else onJobMessage(data);
   };
   w.onerror = (e) => {
@@ -156,8 +162,12 @@ function useWorker(w) {
   w.onmessageerror = () => workerFailed(w, 'The compressor sent a message the page could not read.');
 }
 
-/** Puts the spare in place of the current worker (which is terminated) and loads a new spare. */
+/**
+ * Puts the spare in place of the current worker (which is terminated) and loads a new spare;
+ * not once the module failed to load (new workers would fetch it again and fail again).
+ */
 function replaceWorker() {
+  if (loadError) return;
   worker?.terminate();
   let next = spare;
   if (!next || next.state === 'broken') {
@@ -195,7 +205,7 @@ const objectUrls = new Set();
 
 const PHASES = {
   compress: { read: 'Reading', compress: 'Compressing', verify: 'Verifying' },
-  decompress: { decompress: 'Decompressing and checking checksums' },
+  decompress: { decompress: 'Decompressing' },
 };
 
 function restoredName(name) {
@@ -254,7 +264,7 @@ function pump() {
   job.card.querySelector('.result-status').textContent = 'Working…';
   $('cancel').disabled = false;
   $('progress-panel').dataset.state = 'running';
-  if (worker.state === 'broken') replaceWorker();
+  if (worker.state === 'broken' && !loadError) replaceWorker();
   setPhase(job.phases[0], job.file.size);
   announce(`${job.mode === 'compress' ? 'Compressing' : 'Restoring'} ${job.file.name}.`);
   worker.postMessage({
@@ -477,7 +487,15 @@ function renderResult(job, r) {
     announce(`${job.file.name} compressed to ${percent(r.compressedSize, r.originalSize)} of its size${r.verified ? ', round trip verified' : ''}. Download ready.`);
   } else {
     const outName = restoredName(job.file.name);
-    status.replaceChildren(el('span', { class: 'badge ok' }, '✓ Checksums verified'));
+    // Only .znw carries checksums; ZipNN's files decode without any check of their bytes.
+    const note = r.verified
+      ? 'Verified: the file decoded completely and every checksum matched, so these are the original bytes.'
+      : `Decoded completely, but not verified: ZipNN files carry no checksums, so damage that still decodes cannot be detected.${
+          r.kind === 'znn-safetensors'
+            ? ' The tensors are restored as zipnn stored them; the safetensors header is written anew (same names, types and shapes, but its bytes may differ from the original file’s).'
+            : ''
+        }`;
+    status.replaceChildren(r.verified ? el('span', { class: 'badge ok' }, '✓ Checksums verified') : el('span', { class: 'badge' }, 'Decoded, no checksums'));
     body.replaceChildren(
       el(
         'dl',
@@ -487,10 +505,10 @@ function renderResult(job, r) {
         stat('Ratio', el('span', { class: 'ratio' }, percent(r.compressedSize, r.originalSize)), ` ${savedText}`),
         stat('Time', formatDuration(r.decompressMs), ` ${formatRate(r.originalSize, r.decompressMs)}`),
       ),
-      el('p', { class: 'note' }, 'Verified: the file decoded completely and every checksum matched, so these are the original bytes.'),
+      el('p', { class: 'note' }, note),
       el('div', { class: 'actions' }, downloadLink(r.blob, outName, r.originalSize)),
     );
-    announce(`${job.file.name} restored, checksums verified. Download ready.`);
+    announce(`${job.file.name} restored${r.verified ? ', checksums verified' : ' (no checksums to verify)'}. Download ready.`);
   }
 }
 
@@ -672,7 +690,14 @@ function resetTry() {
     $(`${id}-progress`).value = 0;
     $(`${id}-text`).textContent = '—';
   }
-  $('try-status').innerHTML = '&nbsp;';
+  if (loadError) $('try-status').textContent = loadError;
+  else $('try-status').innerHTML = '&nbsp;';
+}
+
+/** The wasm module did not load (here or in a worker): say so where it stays visible. */
+function showLoadError(message) {
+  loadError ??= `Could not load the WebAssembly module: ${String(message).replace(/^could not load the WebAssembly module: /, '')}`;
+  $('try-status').textContent = loadError;
 }
 
 /** A fetch whose body arrives at most `rate` bytes per second (the demo's "slow connection"). */
@@ -841,7 +866,5 @@ $('try-start').addEventListener('click', runTry);
 $('throttle').nextElementSibling.querySelector('.field-help').textContent = `${formatBytes(THROTTLE_BYTES_PER_S)}/s, so you can watch it stream`;
 loadSamples();
 // Load the wasm module now, so that everything keeps working if the network goes away.
-init().catch((e) => {
-  $('try-status').textContent = `Could not load the WebAssembly module: ${e.message}`;
-});
+init().catch((e) => showLoadError(e.message));
 window.addEventListener('pagehide', () => objectUrls.forEach((u) => URL.revokeObjectURL(u)));

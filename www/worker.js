@@ -12,11 +12,17 @@ const VERIFY_SLICE = MiB;
 const TICK_MS = 60;
 
 // Module workers report a failed import only as an `error` event without the reason; say it here.
+// `ready` resolves to the failure (not rejects): a job then gets it as its error, and nothing
+// is left uncaught.
 const ready = init().then(
-  () => postMessage({ type: 'ready' }),
+  () => {
+    postMessage({ type: 'ready' });
+    return null;
+  },
   (e) => {
-    postMessage({ type: 'fatal', message: `could not load the WebAssembly module: ${e?.message ?? e}` });
-    throw e;
+    const message = `could not load the WebAssembly module: ${e?.message ?? e}`;
+    postMessage({ type: 'fatal', message });
+    return Object.assign(new Error(message), { code: 'ZNN_INIT' });
   },
 );
 
@@ -25,7 +31,8 @@ self.onmessage = async (event) => {
   if (msg?.type !== 'job') return;
   const { id } = msg;
   try {
-    await ready;
+    const failed = await ready;
+    if (failed) throw failed;
     const result = msg.mode === 'decompress' ? await decompressJob(msg) : await compressJob(msg);
     postMessage({ type: 'done', id, result });
   } catch (e) {
@@ -166,8 +173,16 @@ async function verifyRoundTrip(id, packed, original) {
   tick(at, original.length, true);
 }
 
+/** What a compressed file is, from its first bytes: only `.znw` carries checksums. */
+async function compressedKind(file) {
+  const head = new Uint8Array(await file.slice(0, 8).arrayBuffer());
+  if (head.length === 8 && [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a].every((b, i) => head[i] === b)) return 'znw';
+  return head[0] === 0x5a && head[1] === 0x4e ? 'zipnn' : 'znn-safetensors';
+}
+
 async function decompressJob({ id, file, maxOutput }) {
   phase(id, 'decompress', file.size);
+  const kind = await compressedKind(file);
   const tick = progress(id, 'decompress');
   let read = 0;
   const counter = new TransformStream({
@@ -203,6 +218,7 @@ async function decompressJob({ id, file, maxOutput }) {
     originalSize: decoded,
     compressedSize: file.size,
     decompressMs: ms,
-    verified: true,
+    kind,
+    verified: kind === 'znw',
   };
 }

@@ -303,6 +303,36 @@ test('restore a ZipNN .znn file', async () => {
   const dl = await download(card, freshDir('znn-out'));
   assertEqual(dl.name, 'silero_vad.onnx', 'restored name');
   assertSameFile(dl.file, src, 'restored ZipNN file');
+  // ZipNN files carry no checksums: the page must not claim it checked any.
+  const status = await card.locator('.result-status').innerText();
+  assert(/no checksums/i.test(status) && !/verified/i.test(status), `status: ${status}`);
+  assert(/not verified/i.test(await card.locator('.note').innerText()), 'the note says not verified');
+});
+
+test('a wasm module that does not load: the reason stays shown, jobs fail with it, no retry storm', async () => {
+  await context.route('**/*_bg.wasm', (r) => r.fulfill({ status: 404, body: 'gone' }));
+  const p2 = await context.newPage();
+  const uncaught = [];
+  let workers = 0;
+  p2.on('pageerror', (e) => uncaught.push(e.message));
+  p2.on('worker', () => workers++);
+  try {
+    await p2.goto(BASE);
+    await p2.waitForFunction(() => /Could not load the WebAssembly module/.test(document.getElementById('try-status').textContent));
+    await p2.waitForTimeout(1500); // the samples' list loads meanwhile: the message must stay
+    assert(/Could not load the WebAssembly module/.test(await p2.locator('#try-status').innerText()), 'the reason stays shown');
+    for (let i = 0; i < 2; i++) {
+      await p2.setInputFiles('#file-input', [model('silero_vad_16k.safetensors')]);
+      await p2.waitForFunction((n) => document.querySelectorAll('#results > li[data-state="error"]').length >= n, i + 1);
+    }
+    const text = await p2.locator('#results > li .error').first().innerText();
+    assert(/WebAssembly module/.test(text), `job error: ${text}`);
+    assert(workers <= 2, `${workers} workers started (the two at load, no more)`);
+    assert(uncaught.length === 0, `uncaught: ${uncaught.join('; ')}`);
+  } finally {
+    await p2.close();
+    await context.unroute('**/*_bg.wasm');
+  }
 });
 
 test('a corrupt .znw shows an error, and the page keeps working', async () => {
