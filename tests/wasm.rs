@@ -262,7 +262,7 @@ fn stream_decoder_staging_through_the_memory_view() {
     };
     let packed = znw::compress(&data, &opts).unwrap();
     for piece in [1usize, 1000, 70_000, 3 << 20] {
-        let mut dec = StreamDecoder::new(None);
+        let mut dec = StreamDecoder::new(None, None);
         let mut out = Vec::new();
         let mut at = 0;
         while at < packed.len() {
@@ -288,7 +288,7 @@ fn stream_decoder_staging_through_the_memory_view() {
         assert!(out == data, "pieces of {piece}");
     }
     // Errors are typed, stay, and a commit past the offered room is refused.
-    let mut dec = StreamDecoder::new(None);
+    let mut dec = StreamDecoder::new(None, None);
     let room = dec.input_buffer().unwrap().length() as usize;
     assert_eq!(
         code(&dec.commit(room + 1).unwrap_err()),
@@ -296,7 +296,7 @@ fn stream_decoder_staging_through_the_memory_view() {
     );
     let mut bad = packed.clone();
     bad[packed.len() / 2] ^= 1;
-    let mut dec = StreamDecoder::new(None);
+    let mut dec = StreamDecoder::new(None, None);
     let mut failed = None;
     for c in bad.chunks(50_000) {
         let view = dec.input_buffer().unwrap();
@@ -309,7 +309,7 @@ fn stream_decoder_staging_through_the_memory_view() {
         let _ = dec.drain();
     }
     assert_eq!(failed.as_deref(), Some("ZNN_CORRUPT"), "bit flip");
-    let mut dec = StreamDecoder::new(None);
+    let mut dec = StreamDecoder::new(None, None);
     dec.push(&packed[..packed.len() - 1]).unwrap();
     assert_eq!(code(&dec.finish().unwrap_err()), "ZNN_TRUNCATED");
 }
@@ -329,7 +329,7 @@ fn stream_decoder_commit_output_is_bounded() {
     let data = vec![0u8; 16 * chunk];
     let packed = znw::compress(&data, &opts).unwrap();
     assert!(packed.len() < 4096, "{} bytes", packed.len());
-    let mut dec = StreamDecoder::new(None);
+    let mut dec = StreamDecoder::new(None, None);
     let room = dec.input_buffer().unwrap();
     room.subarray(0, packed.len() as u32).copy_from(&packed);
     let mut ready = dec.commit(packed.len()).unwrap();
