@@ -13,6 +13,7 @@
 //! | 6 | context history | u32 LE payload length, [`super::context`] payload (exponents given earlier ones) |
 //! | 7 | context given | u32 LE payload length, [`super::context`] payload (decoded by the chunk, which has the exponents) |
 //! | 8 | context split | u32 LE payload length, [`super::context`] payload (high bits as mode 6, low bits given them) |
+//! | 11 | huff0, 4 wide streams | as mode 2 with a jump table of three u32 (streams over 64 KiB) |
 
 use super::{fse, huff0, lz, varint, EntropyError};
 use alloc::vec::Vec;
@@ -23,6 +24,9 @@ pub const HUF4: u8 = 2;
 pub const FSE: u8 = 3;
 pub const SPARSE: u8 = 4;
 pub const LZ: u8 = 5;
+/// huff0 with u32 stream sizes: blocks whose compressed streams pass mode 2's u16 sizes
+/// (groups over ~256 KiB: large chunks of bytes or fp16).
+pub const HUF4_WIDE: u8 = 11;
 
 /// Order-0 histogram of a byte stream (shared with the tANS coder).
 pub use super::fse::histogram;
@@ -103,7 +107,13 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
     // The payload must come in under `best - 5`: one that cannot is not even encoded.
     let limit = best.saturating_sub(5);
     let huf = |s: &[u8], o: &mut Vec<u8>| huff0::compress_4x_below(s, &counts, limit, o);
-    if let Some(len) = coded(HUF4, src, out, huf) {
+    let mut huffman = coded(HUF4, src, out, huf);
+    // A stream over 64 KiB once coded does not fit mode 2's u16 sizes: the same with u32.
+    if huffman.is_none() && n.div_ceil(4) > u16::MAX as usize / 2 {
+        let wide = |s: &[u8], o: &mut Vec<u8>| huff0::compress_4x_wide_below(s, &counts, limit, o);
+        huffman = coded(HUF4_WIDE, src, out, wide);
+    }
+    if let Some(len) = huffman {
         if 5 + len < best {
             out.copy_within(sparse_end.., start);
             out.truncate(start + 5 + len);
@@ -261,11 +271,11 @@ fn push_raw(src: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(src);
 }
 
-/// [`decode`] for the blocks inside an LZ block: modes 0–4 only (FORMAT.md §3.5), as
+/// [`decode`] for the blocks inside an LZ block: modes 0–4 and 11 only (FORMAT.md §3.5), as
 /// [`encode`] writes them. No LZ inside LZ (no recursion on hostile input), and no context
 /// modes, which a second decoder following the format would not accept there either.
 pub fn decode_nested(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> {
-    if src.first().is_some_and(|&m| m > SPARSE) {
+    if src.first().is_some_and(|&m| m > SPARSE && m != HUF4_WIDE) {
         return Err(EntropyError::Corrupt(
             "block mode not allowed inside an LZ block",
         ));
@@ -288,12 +298,13 @@ pub fn decode(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> {
             dst.fill(b);
             Ok(2)
         }
-        HUF4 | FSE | SPARSE | LZ => {
+        HUF4 | FSE | SPARSE | LZ | HUF4_WIDE => {
             let len = rest.get(..4).ok_or(EntropyError::Truncated)?;
             let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
             let payload = rest[4..].get(..len).ok_or(EntropyError::Truncated)?;
             match mode {
                 HUF4 => huff0::decompress_4x(payload, dst)?,
+                HUF4_WIDE => huff0::decompress_4x_wide(payload, dst)?,
                 FSE => fse::decompress(payload, dst)?,
                 LZ => lz::decompress(payload, dst)?,
                 _ => sparse_decode(payload, dst)?,
@@ -368,6 +379,56 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    /// A group whose coded streams pass 64 KiB (1 MiB of 6-bit bytes): mode 2 cannot hold
+    /// it, mode 11 does, at mode 2's ratio; damaged copies give errors, never a panic.
+    #[test]
+    fn big_groups_are_huffman_coded_with_wide_streams() {
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let src: Vec<u8> = (0..1 << 20)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 64) as u8 // 6 bits, uniform
+            })
+            .collect();
+        let mut out = Vec::new();
+        encode(&src, &mut out, false);
+        assert_eq!(out[0], HUF4_WIDE);
+        assert!(out.len() < src.len() * 77 / 100, "{} bytes", out.len());
+        let mut back = alloc::vec![0u8; src.len()];
+        assert_eq!(decode(&out, &mut back), Ok(out.len()));
+        assert!(back == src);
+        // The same bytes in 256 KiB blocks (mode 2) come out no smaller.
+        let small: usize = src
+            .chunks(1 << 18)
+            .map(|c| {
+                let mut o = Vec::new();
+                encode(c, &mut o, false);
+                assert_eq!(o[0], HUF4);
+                o.len()
+            })
+            .sum();
+        assert!(
+            out.len() <= small + 1024,
+            "wide {} vs 4 blocks {small}",
+            out.len()
+        );
+        // Inside LZ (nested) too.
+        assert_eq!(decode_nested(&out, &mut back), Ok(out.len()));
+        let mut rng = 7u32;
+        for _ in 0..300 {
+            rng = rng.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let mut bad = out.clone();
+            let at = (rng as usize >> 4) % 64.min(bad.len()); // mode, length, table, jump sizes
+            bad[at] ^= 1 << (rng % 8);
+            let _ = decode(&bad, &mut back);
+        }
+        for cut in [1, 5, 20, 100, out.len() / 2, out.len() - 1] {
+            assert!(decode(&out[..cut], &mut back).is_err());
+        }
     }
 
     #[test]

@@ -302,7 +302,17 @@ impl DecodeTable {
 
     /// Decodes a 6-byte jump table and four streams (`4x`) into `dst`.
     pub fn decode_4x(&self, streams: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
-        let mut s = Split4::new(streams, dst)?;
+        self.decode_4x_jump(streams, dst, Jump::U16)
+    }
+
+    /// [`decode_4x`](Self::decode_4x) with the jump table's sizes `jump` wide.
+    fn decode_4x_jump(
+        &self,
+        streams: &[u8],
+        dst: &mut [u8],
+        jump: Jump,
+    ) -> Result<(), EntropyError> {
+        let mut s = Split4::new(streams, dst, jump)?;
         let mut op = [0usize; 4];
         let lanes = [0, 1, 2, 3].map(|k| lane::enter(s.body, s.start[k], s.r[k].bits_remaining()));
         if let [Some(l0), Some(l1), Some(l2), Some(l3)] = lanes {
@@ -393,7 +403,7 @@ impl DecodeTable {
     /// Reference decoder for `4x`: one symbol per lookup, every read checked, no fast path.
     /// Same results as [`decode_4x`](Self::decode_4x); kept as the oracle for tests.
     pub fn decode_4x_reference(&self, streams: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
-        let s = Split4::new(streams, dst)?;
+        let s = Split4::new(streams, dst, Jump::U16)?;
         for (mut r, d) in s.r.into_iter().zip(s.d) {
             for o in d.iter_mut() {
                 r.refill();
@@ -502,12 +512,17 @@ struct Split4<'s, 'd> {
 }
 
 impl<'s, 'd> Split4<'s, 'd> {
-    fn new(streams: &'s [u8], dst: &'d mut [u8]) -> Result<Self, EntropyError> {
-        let (jump, body) = streams
-            .split_first_chunk::<6>()
-            .ok_or(EntropyError::Truncated)?;
-        let len = |i: usize| u16::from_le_bytes([jump[i], jump[i + 1]]) as usize;
-        let (stream, start) = fse::split_streams(body, [len(0), len(2), len(4)])?;
+    fn new(streams: &'s [u8], dst: &'d mut [u8], jump: Jump) -> Result<Self, EntropyError> {
+        let w = jump.width();
+        let table = streams.get(..3 * w).ok_or(EntropyError::Truncated)?;
+        let body = &streams[3 * w..];
+        let len = |i: usize| {
+            table[i * w..(i + 1) * w]
+                .iter()
+                .rev()
+                .fold(0usize, |a, &b| a << 8 | b as usize)
+        };
+        let (stream, start) = fse::split_streams(body, [len(0), len(1), len(2)])?;
         let n = dst.len();
         let seg = n.div_ceil(4);
         if 3 * seg > n {
@@ -540,10 +555,36 @@ pub fn decompress_1x(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
 /// Decodes a tree description + jump table + four streams (zstd's `HUF_compress4X` output)
 /// into `dst` (its length is the regenerated size).
 pub fn decompress_4x(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
+    decompress_4x_jump(src, dst, Jump::U16)
+}
+
+/// [`decompress_4x`] with a jump table of three u32 sizes ([`compress_4x_wide_below`]).
+pub fn decompress_4x_wide(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
+    decompress_4x_jump(src, dst, Jump::U32)
+}
+
+fn decompress_4x_jump(src: &[u8], dst: &mut [u8], jump: Jump) -> Result<(), EntropyError> {
     with_table(|t| {
         let used = t.read_into(src)?;
-        t.decode_4x(&src[used..], dst)
+        t.decode_4x_jump(&src[used..], dst, jump)
     })
+}
+
+/// Width of the sizes in a `4x` jump table: zstd's u16 (streams of at most 64 KiB, so
+/// blocks of up to about 256 KiB), or u32 for longer blocks (our block mode 11).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Jump {
+    U16,
+    U32,
+}
+
+impl Jump {
+    fn width(self) -> usize {
+        match self {
+            Jump::U16 => 2,
+            Jump::U32 => 4,
+        }
+    }
 }
 
 /// Runs `f` with a decoding table of this thread's, so that blocks do not allocate and zero
@@ -795,12 +836,18 @@ impl EncodeTable {
     /// symbol has no code, one of streams 1–3 exceeds 65535 bytes, or `src` is too short to
     /// split in four (1, 2 or 5 bytes).
     pub fn encode_4x(&self, src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+        self.encode_4x_jump(src, out, Jump::U16)
+    }
+
+    /// [`encode_4x`](Self::encode_4x) with the jump table's sizes `jump` wide.
+    fn encode_4x_jump(&self, src: &[u8], out: &mut Vec<u8>, jump: Jump) -> Option<usize> {
         let seg = src.len().div_ceil(4);
         if 3 * seg > src.len() {
             return None;
         }
+        let w = jump.width();
         let start = out.len();
-        out.extend_from_slice(&[0; 6]);
+        out.resize(start + 3 * w, 0);
         let mut ok = true;
         for k in 0..4 {
             let part = src
@@ -809,11 +856,12 @@ impl EncodeTable {
             let before = out.len();
             ok &= self.encode_stream(part, out);
             if k < 3 {
-                match u16::try_from(out.len() - before) {
-                    Ok(size) => {
-                        out[start + 2 * k..start + 2 * k + 2].copy_from_slice(&size.to_le_bytes())
-                    }
-                    Err(_) => ok = false,
+                let size = (out.len() - before) as u64;
+                if size >> (8 * w) == 0 {
+                    out[start + w * k..start + w * (k + 1)]
+                        .copy_from_slice(&size.to_le_bytes()[..w]);
+                } else {
+                    ok = false;
                 }
             }
             if !ok {
@@ -921,11 +969,12 @@ fn grow_and_store(out: &mut Vec<u8>, pos: usize, start: usize, word: [u8; 8]) {
     out[pos..pos + 8].copy_from_slice(&word);
 }
 
+/// `four`: `Some(jump)` for four streams, `None` for one.
 fn compress_with(
     src: &[u8],
     counts: &[u32; 256],
     out: &mut Vec<u8>,
-    four: bool,
+    four: Option<Jump>,
     limit: usize,
 ) -> Option<usize> {
     if src.len() < MIN_INPUT {
@@ -936,16 +985,15 @@ fn compress_with(
     let desc = table.write_description(out)?;
     // A block that cannot come out smaller than its input (near-random bytes such as mantissas,
     // entropy just under 8 bits) is refused from its code lengths, without encoding it.
-    let jump = if four { 6 } else { 0 };
+    let jump = four.map_or(0, |j| 3 * j.width() as u64);
     let at_least = desc as u64 + jump + table.encoded_bits(counts)? / 8;
     if at_least >= limit as u64 {
         out.truncate(start);
         return None;
     }
-    let body = if four {
-        table.encode_4x(src, out)
-    } else {
-        table.encode_1x(src, out)
+    let body = match four {
+        Some(j) => table.encode_4x_jump(src, out, j),
+        None => table.encode_1x(src, out),
     };
     if body.is_none() {
         out.truncate(start);
@@ -960,7 +1008,7 @@ fn compress_with(
 /// cannot be described, or a stream would not fit the u16 jump table. The result may be larger
 /// than `src`: callers choose raw / RLE themselves.
 pub fn compress_4x(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
-    compress_with(src, &histogram(src), out, true, usize::MAX)
+    compress_with(src, &histogram(src), out, Some(Jump::U16), usize::MAX)
 }
 
 /// [`compress_4x`] for a caller that already has `src`'s histogram (`counts` must be exactly
@@ -971,14 +1019,14 @@ pub fn compress_4x_with_counts(
     counts: &[u32; 256],
     out: &mut Vec<u8>,
 ) -> Option<usize> {
-    compress_with(src, counts, out, true, usize::MAX)
+    compress_with(src, counts, out, Some(Jump::U16), usize::MAX)
 }
 
 /// [`compress_4x_with_counts`] that also returns `None` (nothing written) when the result
 /// could not be smaller than `src`, known from the code lengths before encoding: callers that
 /// would store such a block raw save the encoding work.
 pub fn compress_4x_if_smaller(src: &[u8], counts: &[u32; 256], out: &mut Vec<u8>) -> Option<usize> {
-    compress_with(src, counts, out, true, src.len())
+    compress_with(src, counts, out, Some(Jump::U16), src.len())
 }
 
 /// [`compress_4x_if_smaller`] against a bound of the caller's: `None` (nothing written)
@@ -989,12 +1037,23 @@ pub fn compress_4x_below(
     limit: usize,
     out: &mut Vec<u8>,
 ) -> Option<usize> {
-    compress_with(src, counts, out, true, limit)
+    compress_with(src, counts, out, Some(Jump::U16), limit)
+}
+
+/// [`compress_4x_below`] with a jump table of three u32 sizes: for blocks whose streams do
+/// not fit zstd's u16 sizes (block mode 11, read by [`decompress_4x_wide`]).
+pub fn compress_4x_wide_below(
+    src: &[u8],
+    counts: &[u32; 256],
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    compress_with(src, counts, out, Some(Jump::U32), limit)
 }
 
 /// As [`compress_4x`] with one stream (no jump table, no stream-size limit).
 pub fn compress_1x(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
-    compress_with(src, &histogram(src), out, false, usize::MAX)
+    compress_with(src, &histogram(src), out, None, usize::MAX)
 }
 
 /// Estimated size in bits of [`compress_4x`]'s output for data with histogram `counts`

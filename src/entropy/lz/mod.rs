@@ -7,7 +7,7 @@
 //! [`has_repeats`] test on one group and only then tries this coder on every group; a block
 //! keeps LZ only when it is smaller than the plain block.
 //!
-//! Payload: LEB128 `nseq`, LEB128 `nlit`, then four nested blocks (modes 0..=4 only): the
+//! Payload: LEB128 `nseq`, LEB128 `nlit`, then four nested blocks (modes 0..=4 and 11 only): the
 //! `nlit` literal bytes, then three LEB128 streams (literal lengths, match lengths − 4,
 //! offsets − 1), each preceded by its byte length as LEB128; the three lengths add up to at
 //! most the matched bytes. Sequence `i` copies its literals, then its match; the literals left

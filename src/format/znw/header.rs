@@ -193,8 +193,11 @@ impl Header {
                 return Err(Error::corrupt("segment count exceeds the segment table"));
             }
             let rest = &body[r.pos..];
-            if rest.first().is_some_and(|&m| m > block::LZ) {
-                return Err(Error::corrupt("segment table block mode not 0-5"));
+            if rest
+                .first()
+                .is_some_and(|&m| m > block::LZ && m != block::HUF4_WIDE)
+            {
+                return Err(Error::corrupt("segment table block mode not 0-5 or 11"));
             }
             let mut table = Vec::new();
             table

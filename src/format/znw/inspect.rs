@@ -56,6 +56,7 @@ pub fn mode_name(mode: u8) -> &'static str {
         0 => "raw",
         1 => "repeat",
         2 => "huff0",
+        11 => "huff0 (wide streams)",
         3 => "tANS",
         4 => "sparse",
         5 => "lz",
