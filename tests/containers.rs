@@ -320,6 +320,18 @@ fn npz_and_npy_arrays_are_found() {
             ("position_ids", DType::Bytes),
         ],
     );
+    // A zip of neither .npy arrays nor torch storages is no container; one whose arrays are
+    // all deflated (numpy's savez_compressed) is still an npz, of no tensors coded in place.
+    assert!(tensors::detect(&stored_zip(&[("readme.txt", b"hello ".repeat(50))])).is_none());
+    let mut deflated = stored_zip(&[("mel.npy", npy("<f4", &[4], &f32s[..16]))]);
+    let central = deflated.len() - 22 - (46 + "mel.npy".len());
+    deflated[central + 10] = 8; // method: deflate
+    let layout = tensors::detect(&deflated).unwrap();
+    assert_eq!(
+        (layout.container, layout.tensors.len()),
+        (Container::Npz, 0)
+    );
+
     // One array on its own.
     let one = npy("<f2", &[50, 100], &f16s);
     let layout = tensors::detect(&one).unwrap();

@@ -59,7 +59,7 @@ pub fn tensors(data: &[u8]) -> Option<(Container, Vec<Tensor>)> {
     // Member ranges taken so far (start -> end). Many entries can name one member: each is read
     // once, so a hostile directory cannot make the .npy headers parse (and copy) again and again.
     let mut taken: BTreeMap<u64, u64> = BTreeMap::new();
-    let (mut storages, mut arrays) = (0, 0);
+    let (mut storages, mut arrays, mut npy_names) = (0, 0, 0);
     for _ in 0..count {
         if u32_at(data, at)? != CENTRAL as u64 {
             return None;
@@ -98,6 +98,7 @@ pub fn tensors(data: &[u8]) -> Option<(Container, Vec<Tensor>)> {
             .rsplit_once("/data/")
             .is_some_and(|(_, k)| !k.is_empty() && !k.contains('/'));
         let is_array = name.ends_with(".npy");
+        npy_names += usize::from(is_array);
         if method != 0 || csize != usize_ || !(is_storage || is_array) || usize_ == 0 {
             continue;
         }
@@ -132,10 +133,14 @@ pub fn tensors(data: &[u8]) -> Option<(Container, Vec<Tensor>)> {
             end,
         });
     }
-    let container = if arrays > 0 && storages == 0 {
+    // Named by what it holds, even where none of it can be coded in place (a deflated .npz);
+    // a zip of neither kind is no container of ours.
+    let container = if storages > 0 {
+        Container::PytorchZip
+    } else if arrays > 0 || npy_names > 0 {
         Container::Npz
     } else {
-        Container::PytorchZip
+        return None;
     };
     Some((container, out))
 }
