@@ -227,8 +227,18 @@ fn compress_with(
     };
     // The lazy step's search at `i + 1`, reused as the next position's (same tables).
     let mut ahead: Option<(usize, usize)> = None;
+    // Searched positions thin out along a run of literals (1 in 2 after 128 bytes, ..., 1 in
+    // 32 after 4 KiB), as LZ4's acceleration; every position still enters the chains, so a
+    // copy is found within 32 bytes of its start. Groups that only look like repeats (noise
+    // with a few copied tensors) were most of a compression's time, searched byte by byte.
+    let mut next_search = 0;
     while i + span <= n {
-        let (best_len, best_off) = ahead.take().unwrap_or_else(|| find(i, &head, &chain));
+        let searched = ahead.is_some() || text || i >= next_search;
+        let (best_len, best_off) = match ahead.take() {
+            Some(found) => found,
+            None if searched => find(i, &head, &chain),
+            None => (0, 0),
+        };
         let h = hash_at(i);
         chain[i] = head[h];
         head[h] = i as u32;
@@ -265,6 +275,9 @@ fn compress_with(
             // a bit per byte): step over it, or every position in it would be matched again.
             i += best_len;
         } else {
+            if searched {
+                next_search = i + 1 + ((i - anchor) >> 7).min(31);
+            }
             i += 1;
         }
     }

@@ -164,11 +164,15 @@ pub fn encode_with_row(
         // rows) get LZ there only; copies of varied bytes get it in every group.
         // --best also looks for rarer copies (two 4 KiB LSTM bias vectors that are equal).
         let first = lz::repeats_covering(&scratch[..n], if tans { 512 } else { 64 });
-        let lz = first == lz::Repeats::Copies;
+        let mut lz = first == lz::Repeats::Copies;
         for (g, group) in scratch.chunks_exact(n).enumerate() {
             let at = out.len();
             if lz || (g == 0 && first == lz::Repeats::Runs) {
-                block::encode_lz(group, out, tans);
+                // Copies the first group's sample saw but LZ could not use there (short or
+                // scattered repeats in noise) are no reason to try the other groups.
+                if block::encode_lz(group, out, tans) == 0 && g == 0 {
+                    lz = false;
+                }
             } else {
                 block::encode(group, out, tans);
             }
