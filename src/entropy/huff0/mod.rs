@@ -35,7 +35,7 @@ pub const MIN_INPUT: usize = 16;
 
 const LOOKUP_BITS: u32 = 11;
 const LOOKUP_SIZE: usize = 1 << LOOKUP_BITS;
-/// Most symbols one multi-symbol entry holds (they are written as one 4-byte store).
+/// Most symbols one multi-symbol entry holds (written with one 8-byte store).
 const MULTI_MAX: u32 = 5;
 
 // ---------------------------------------------------------------------------------------------
@@ -334,8 +334,9 @@ impl DecodeTable {
     /// The four streams interleaved, five lookups each per refill, while every stream has
     /// input for a refill and 32 bytes of output room. Each lookup stores 8 bytes into a small
     /// stack buffer per stream (its offset <= 20; the compiler sees <= 28 of 40 bytes); after
-    /// five, 32 bytes of it are copied to the stream's output. The buffers need no register of their own, which keeps
-    /// the four lanes' state in registers (writing straight into the outputs spilled).
+    /// five, 32 bytes of it are copied to the stream's output. The buffers need no register of
+    /// their own, which keeps the four lanes' state in registers (writing straight into the
+    /// outputs spilled).
     #[inline(always)]
     fn hot_4x(&self, s: &mut Split4, lanes: &mut [(u64, usize); 4], op: &mut [usize; 4]) {
         let table = &*self.multi;

@@ -4,8 +4,8 @@
 //! values twice: symmetric or mirrored tensors (an STFT basis holds row `k` and row `N - k`
 //! with alternating signs, whose low mantissa bytes are identical), tied or duplicated
 //! tensors, constant-filled stretches in non-float data. The chunk encoder runs the cheap
-//! [`has_repeats`] test on one group and only then tries this coder on every group; a block
-//! keeps LZ only when it is smaller than the plain block.
+//! [`has_repeats`] test on one group and only then tries this coder on it, and on the other
+//! groups if it paid there; a block keeps LZ only when it is smaller than the plain block.
 //!
 //! Payload: LEB128 `nseq`, LEB128 `nlit`, then four nested blocks (modes 0..=4 and 11 only): the
 //! `nlit` literal bytes, then three LEB128 streams (literal lengths, match lengths − 4,
