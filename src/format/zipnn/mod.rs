@@ -679,13 +679,8 @@ pub fn compress(data: &[u8], opts: &ZipnnOptions) -> Result<Vec<u8>, Error> {
     if !(10..=30).contains(&opts.chunk_log2) {
         return Err(Error::InvalidInput("ZipNN chunk size out of range".into()));
     }
-    // zipnn splits a length that is not a multiple of 4 like any other (byte `i` to stream
-    // `i % 4`, bits moved in whole words only) from 4 bytes up; below that its layout differs.
-    if opts.dtype == ZDType::F32 && data.len() % 4 != 0 && data.len() < 4 {
-        return Err(Error::InvalidInput(
-            "ZipNN cannot store float32 data of 1 to 3 bytes".into(),
-        ));
-    }
+    // A float32 length that is not a multiple of 4 is split like any other: byte `i` to stream
+    // `i % 4`, bits moved in whole words only (zipnn reads it; tests/zipnn_interop.rs).
     let mut out = Vec::with_capacity(data.len() / 2 + 64);
     match opts.streaming_log2 {
         None => write_frame(data, opts, &mut out),
