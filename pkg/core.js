@@ -159,12 +159,13 @@ export function init(moduleOrBytes) {
   if (ready) return Promise.resolve();
   if (!initPromise) {
     initPromise = (async () => {
-      let src = await moduleOrBytes;
-      if (src === undefined && defaultSource) src = await defaultSource();
-      if (src === undefined) {
-        throw new ZnnError('zipnn-wasm: no wasm module to load; call init(module) first', 'ZNN_INIT');
-      }
+      let src;
       try {
+        src = await moduleOrBytes;
+        if (src === undefined && defaultSource) src = await defaultSource();
+        if (src === undefined) {
+          throw new ZnnError('zipnn-wasm: no wasm module to load; call init(module) first', 'ZNN_INIT');
+        }
         src = await compileSource(src);
         await initGlue({ module_or_path: src });
       } catch (e) {
@@ -267,6 +268,16 @@ function isMagicPrefix(u8) {
  * by offset (absolute in the file), or null when `u8` does not start like one. Needs only the
  * header bytes; returns the number of bytes needed when `u8` is shorter.
  */
+const ZIPNN_META_BYTES = new TextEncoder().encode(ZIPNN_META_KEY);
+
+function includesBytes(hay, needle) {
+  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
+    return true;
+  }
+  return false;
+}
+
 function safetensorsHeader(u8) {
   if (u8.length < 9) return null;
   const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
@@ -305,7 +316,12 @@ function sniff(head, ended) {
   if (n < 16 && !ended && (n < 9 || isMagicPrefix(head))) return 16;
   if (isZipnnFrame(head)) return 'zipnn';
   const st = safetensorsHeader(head);
-  if (typeof st === 'number') return ended ? 'plain' : st;
+  if (typeof st === 'number') {
+    if (!ended) return st;
+    // Cut inside its header: zipnn's key among the bytes there makes it a .znn.safetensors
+    // cut short, which the module reports as truncated (not as "not compressed").
+    return includesBytes(head, ZIPNN_META_BYTES) ? 'znn-safetensors' : 'plain';
+  }
   if (st) {
     if (st.metadata && ZIPNN_META_KEY in st.metadata) return 'znn-safetensors';
     // zipnn drops the metadata entry when the source had no metadata: then the U8 tensors tell.

@@ -114,17 +114,15 @@ function errorText(err, size = 0) {
 
 let worker = null; // the worker jobs go to
 let spare = null; // a second one, loaded in advance: Cancel swaps it in at once, even offline
-let loadError = null; // the wasm module could not be loaded: no new workers, the reason shown
+let loadError = null; // why the wasm module did not load, kept on show
+let workersBroken = false; // the worker jobs go to could not load it: start no more (each would fail again)
 
 function spawn() {
   const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'zipnn' });
   w.state = 'loading';
   w.onmessage = ({ data }) => {
     if (data.type === 'ready') w.state = 'ready';
-    else if (data.type === 'fatal') {
-      w.state = 'broken';
-      showLoadError(data.message);
-    }
+    else if (data.type === 'fatal') w.state = 'broken'; // a spare: replaced when its turn comes
     showWorkers();
   };
   w.onerror = (e) => {
@@ -149,6 +147,7 @@ function useWorker(w) {
     } else if (data.type === 'fatal') {
       w.state = 'broken';
       // The job (if any) gets the reason from the worker itself.
+      workersBroken = true;
       showLoadError(data.message);
       showWorkers();
     } else onJobMessage(data);
@@ -167,7 +166,7 @@ function useWorker(w) {
  * not once the module failed to load (new workers would fetch it again and fail again).
  */
 function replaceWorker() {
-  if (loadError) return;
+  if (workersBroken) return;
   worker?.terminate();
   let next = spare;
   if (!next || next.state === 'broken') {
@@ -264,7 +263,7 @@ function pump() {
   job.card.querySelector('.result-status').textContent = 'Working…';
   $('cancel').disabled = false;
   $('progress-panel').dataset.state = 'running';
-  if (worker.state === 'broken' && !loadError) replaceWorker();
+  if (worker.state === 'broken') replaceWorker();
   setPhase(job.phases[0], job.file.size);
   announce(`${job.mode === 'compress' ? 'Compressing' : 'Restoring'} ${job.file.name}.`);
   worker.postMessage({
