@@ -232,6 +232,12 @@ describe('ZipNN format', () => {
       }
       for (const size of [1000, 64 * KiB]) assert.ok(equalBytes(await streamDecode(znn, size), out), `${name} stream ${size}`);
     }
+    // Cut short (an interrupted download), even inside its header: truncated, not "not compressed".
+    const znn = readFile(zipnnFixture('st_minilm_meta.znn.safetensors'));
+    for (const cut of [100, 600, znn.length - 1]) {
+      await rejectsWith(decompress(znn.subarray(0, cut)), TruncatedError, 'ZNN_TRUNCATED');
+      await rejectsWith(streamDecode(znn.subarray(0, cut), 64), TruncatedError, 'ZNN_TRUNCATED');
+    }
   });
 });
 
