@@ -263,13 +263,7 @@ function isMagicPrefix(u8) {
   return u8.length < 16 && u8[0] === 0x5a && (u8.length < 2 || u8[1] === 0x4e);
 }
 
-/**
- * The JSON header of a safetensors file: `{ headerLen, metadata, tensors }` with tensors sorted
- * by offset (absolute in the file), or null when `u8` does not start like one. Needs only the
- * header bytes; returns the number of bytes needed when `u8` is shorter.
- */
-const ZIPNN_META_BYTES = new TextEncoder().encode(ZIPNN_META_KEY);
-
+/** Whether `needle` occurs in `hay` (a header cut short: zipnn's key among its bytes). */
 function includesBytes(hay, needle) {
   outer: for (let i = 0; i + needle.length <= hay.length; i++) {
     for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
@@ -277,7 +271,13 @@ function includesBytes(hay, needle) {
   }
   return false;
 }
+const ZIPNN_META_BYTES = new TextEncoder().encode(ZIPNN_META_KEY);
 
+/**
+ * The JSON header of a safetensors file: `{ headerLen, metadata, tensors }` with tensors sorted
+ * by offset (absolute in the file), or null when `u8` does not start like one. Needs only the
+ * header bytes; returns the number of bytes needed when `u8` is shorter.
+ */
 function safetensorsHeader(u8) {
   if (u8.length < 9) return null;
   const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);

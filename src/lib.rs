@@ -74,5 +74,15 @@ pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
     }
 }
 
+/// What a compressed file holds, per segment: a `.znw` file's segment table, or each tensor
+/// of a `.znn.safetensors` file as restored. ZipNN frame files have no segments
+/// (`NotCompressed` here; their frame headers say what they hold).
+pub fn inspect(data: &[u8]) -> Result<format::znw::Report, Error> {
+    match detect(data) {
+        Format::ZipnnSafetensors => format::zipnn::safetensors::inspect(data),
+        _ => format::znw::inspect(data),
+    }
+}
+
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;

@@ -668,12 +668,11 @@ fn inspect_zipnn(input: &str, data: &[u8]) -> Result<(), Fail> {
 fn inspect(input: &str) -> Result<(), Fail> {
     let data = read_input(input)?;
     // ZipNN's files decode here too: inspect must not call them "not compressed".
-    let r = match zipnn_wasm::detect(&data) {
-        Format::Zipnn => return inspect_zipnn(input, &data),
-        // Each tensor with its original type and shape; `dtype` is the frame's, or `bytes`.
-        Format::ZipnnSafetensors => zipnn_wasm::format::zipnn::safetensors::inspect(&data)?,
-        _ => znw::inspect(&data)?,
-    };
+    if zipnn_wasm::detect(&data) == Format::Zipnn {
+        return inspect_zipnn(input, &data);
+    }
+    // .znn.safetensors: each tensor with its original type and shape (`dtype` its frame's).
+    let r = zipnn_wasm::inspect(&data)?;
     let ratio = |c: u64, n: u64| if n == 0 { 0.0 } else { c as f64 / n as f64 };
     if r.format == "znn-safetensors" {
         outln!(

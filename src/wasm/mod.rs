@@ -864,11 +864,7 @@ struct SuggestionJs<'a> {
 /// Header, segment table and per-segment sizes as a plain object (camelCase keys).
 #[wasm_bindgen(js_name = inspect)]
 pub fn inspect(data: &[u8]) -> Result<JsValue, JsValue> {
-    let r = match crate::detect(data) {
-        crate::Format::ZipnnSafetensors => zipnn::safetensors::inspect(data),
-        _ => znw::inspect(data),
-    }
-    .map_err(|e| js_error(&e))?;
+    let r = crate::inspect(data).map_err(|e| js_error(&e))?;
     let js = ReportJs {
         format: r.format,
         container: r.container,

@@ -204,12 +204,6 @@ pub fn inspect(data: &[u8]) -> Result<crate::format::znw::Report, Error> {
         .zip(&plan.pieces)
         .map(|(t, p)| (t.name.as_str(), p))
         .collect();
-    let header_len = stored
-        .tensors
-        .iter()
-        .map(|t| t.start)
-        .min()
-        .unwrap_or(data.len() as u64);
     let mut segments = alloc::vec![SegmentReport {
         name: String::from("__header__"),
         dtype: "bytes",
@@ -217,7 +211,7 @@ pub fn inspect(data: &[u8]) -> Result<crate::format::znw::Report, Error> {
         shape: Vec::new(),
         offset: 0,
         length: plan.header.len() as u64,
-        compressed: header_len,
+        compressed: stored.data_start,
     }];
     let mut frames = 0;
     let mut chunk = 0;
