@@ -585,6 +585,10 @@ function inspectZipnn(data) {
     const frameLen = Number(dv.getBigUint64(pos + 24, true));
     if (frameLen < 32) throw new CorruptError('input is corrupt: ZipNN frame length');
     if (pos + frameLen > data.length) throw new TruncatedError('input is truncated');
+    // Only a first frame may be unflagged (a whole file), as the decoders say.
+    if (frames.length > 0 && data[pos + 13] < 128) {
+      throw new CorruptError('input is corrupt: a non-streaming ZipNN frame after the first');
+    }
     frames.push({ offset: pos, length: frameLen, decodedLength: origLen });
     total += origLen;
     pos += frameLen;

@@ -240,6 +240,40 @@ fn auto_decoder_rejects_plain_bytes_at_once_and_delta_frames_clearly() {
     assert!(e.to_string().contains("base"));
 }
 
+/// Found by fuzzing (auto_stream): the stream decoder took an unflagged frame after a
+/// streaming first one, which the whole-file decoder refused. Both refuse it now, wherever
+/// it sits.
+#[test]
+fn an_unflagged_frame_after_the_first_is_corrupt_on_every_path() {
+    use zipnn_wasm::stream::{AutoDecoder, VecSink};
+    let f = manifest()
+        .into_iter()
+        .find(|f| f["name"] == "bf16_stream8k")
+        .unwrap();
+    let packed = file(&f, "znn").unwrap();
+    let mut starts = vec![];
+    let mut pos = 0;
+    while pos < packed.len() {
+        starts.push(pos);
+        pos += u64::from_le_bytes(packed[pos + 24..pos + 32].try_into().unwrap()) as usize;
+    }
+    assert!(starts.len() >= 3, "the fixture has {} frames", starts.len());
+    for &s in &starts[1..] {
+        let mut p = packed.clone();
+        p[s + 13] = 0;
+        let whole = zipnn_wasm::decompress(&p, &Limits::default()).unwrap_err();
+        let mut dec = AutoDecoder::new(Limits::default());
+        let stream = dec
+            .push(&p, &mut VecSink::default())
+            .and_then(|_| dec.finish())
+            .unwrap_err();
+        for e in [whole, stream] {
+            assert_eq!(e.code(), "ZNN_CORRUPT", "frame at {s}: {e}");
+            assert!(e.to_string().contains("non-streaming"), "{e}");
+        }
+    }
+}
+
 #[test]
 fn any_run_of_chunks_decodes_on_its_own() {
     // What the worker pool decodes: chunks c0..c1 of a frame, read through its tables.

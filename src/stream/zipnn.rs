@@ -4,7 +4,7 @@
 //! for zipnn's streaming files), plus one decoded chunk: each goes to the sink as it is decoded.
 
 use super::Sink;
-use crate::format::zipnn::{decode_frame_with, ChunkOut, FrameHeader, HEADER_LEN};
+use crate::format::zipnn::{check_follows, decode_frame_with, ChunkOut, FrameHeader, HEADER_LEN};
 use crate::format::{to_usize, Error, Limits};
 use alloc::vec::Vec;
 
@@ -97,6 +97,7 @@ impl ZipnnDecoder {
             return Err(Error::corrupt("ZipNN frame length"));
         }
         h.check_tables(flen)?;
+        check_follows(self.frames, h.streaming_log2.is_some())?;
         let end = self
             .offset
             .checked_add(h.orig_len)

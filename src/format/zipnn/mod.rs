@@ -631,6 +631,7 @@ pub fn frames_from<S: crate::format::znw::Source + ?Sized>(
         }
         h.check_tables(flen)?;
         let streaming = h.streaming_log2.is_some();
+        check_follows(frames.len() as u64, streaming)?;
         frames.push(Frame {
             pos,
             len: flen,
@@ -645,6 +646,17 @@ pub fn frames_from<S: crate::format::znw::Source + ?Sized>(
         return Err(Error::Truncated);
     }
     Ok((frames, total))
+}
+
+/// Frame `index` of a file may follow the ones before it: a frame not flagged streaming is a
+/// whole file, so only the first frame may be one (and then nothing may follow it).
+pub(crate) fn check_follows(index: u64, streaming: bool) -> Result<(), Error> {
+    if index > 0 && !streaming {
+        return Err(Error::corrupt(
+            "a non-streaming ZipNN frame after the first",
+        ));
+    }
+    Ok(())
 }
 
 /// Options for writing ZipNN-readable files.
