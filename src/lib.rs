@@ -74,6 +74,37 @@ pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
     }
 }
 
+/// The decoded size of any format we read, from its headers alone (nothing is decoded;
+/// sizes past `limits` are `TooLarge`): the length [`decompress_into`] wants. A delta's size
+/// too, although decoding it needs its base.
+pub fn decoded_len(data: &[u8], limits: &Limits) -> Result<u64, Error> {
+    match detect(data) {
+        Format::Znw => {
+            let (_, chunks) = format::znw::index(data, limits)?;
+            Ok(chunks
+                .last()
+                .map_or(0, |c| c.offset + c.head.raw_len as u64))
+        }
+        Format::Zipnn => format::zipnn::frames(data, limits).map(|(_, total)| total),
+        Format::ZipnnSafetensors => {
+            format::zipnn::safetensors::plan(&mut &data[..], limits).map(|p| p.total)
+        }
+        Format::Unknown => Err(Error::NotCompressed),
+    }
+}
+
+/// [`decompress`] into `dst`, which must be exactly [`decoded_len`] bytes: reused memory, say,
+/// whose pages are already mapped (a fresh output pays a page fault per 4 KiB). Returns that
+/// size.
+pub fn decompress_into(data: &[u8], dst: &mut [u8]) -> Result<usize, Error> {
+    match detect(data) {
+        Format::Znw => format::znw::decompress_into(data, dst, 1),
+        Format::Zipnn => format::zipnn::decompress_into(data, None, dst),
+        Format::ZipnnSafetensors => format::zipnn::safetensors::decompress_into(data, dst),
+        Format::Unknown => Err(Error::NotCompressed),
+    }
+}
+
 /// What a compressed file holds, per segment: a `.znw` file's segment table, or each tensor
 /// of a `.znn.safetensors` file as restored. ZipNN frame files have no segments
 /// (`NotCompressed` here; their frame headers say what they hold).

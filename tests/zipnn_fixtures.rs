@@ -99,6 +99,56 @@ fn every_fixture_decodes_exactly() {
     }
 }
 
+/// `decoded_len` + `decompress_into` (what the wasm `Decompressor` does with its reused
+/// buffers) agree with `decompress` on every fixture, a `.znw` of each input too, through one
+/// buffer reused from file to file; a buffer of another size is refused.
+#[test]
+fn every_fixture_decodes_into_a_reused_buffer() {
+    let lim = Limits::default();
+    let mut buf = Vec::new();
+    for f in manifest() {
+        let name = f["name"].as_str().unwrap();
+        let mut packed = vec![file(&f, "znn").unwrap()];
+        let want = file(&f, "bin").unwrap();
+        packed.push(zipnn_wasm::compress(&want, &zipnn_wasm::Options::default()).unwrap());
+        for p in packed {
+            let whole = match zipnn_wasm::decompress(&p, &lim) {
+                Ok(w) => w,
+                // A bare empty header is not detected as ZipNN.
+                Err(e) if e.code() == "ZNN_NOT_COMPRESSED" && want.is_empty() => continue,
+                // Deltas need their base, whose size is known.
+                Err(e) => {
+                    assert_eq!(e.code(), "ZNN_UNSUPPORTED", "{name}: {e}");
+                    let n = zipnn_wasm::decoded_len(&p, &lim).unwrap();
+                    let e = zipnn_wasm::decompress_into(&p, &mut vec![0; n as usize]).unwrap_err();
+                    assert_eq!(e.code(), "ZNN_UNSUPPORTED", "{name}: {e}");
+                    continue;
+                }
+            };
+            let n = zipnn_wasm::decoded_len(&p, &lim).unwrap();
+            assert_eq!(n, whole.len() as u64, "{name}");
+            if buf.len() < whole.len() {
+                buf.resize(whole.len(), 0xAA);
+            }
+            let out = &mut buf[..whole.len()];
+            assert_eq!(zipnn_wasm::decompress_into(&p, out).unwrap(), whole.len());
+            assert!(*out == whole[..], "{name}: decompress_into differs");
+            for wrong in [whole.len() + 1, whole.len().saturating_sub(1)] {
+                if wrong == whole.len() {
+                    continue;
+                }
+                let e = zipnn_wasm::decompress_into(&p, &mut vec![0; wrong]).unwrap_err();
+                assert_eq!(e.code(), "ZNN_INVALID_INPUT", "{name}: {e}");
+            }
+            if n > 0 {
+                let small = Limits { max_output: n - 1 };
+                let e = zipnn_wasm::decoded_len(&p, &small).unwrap_err();
+                assert_eq!(e.code(), "ZNN_TOO_LARGE", "{name}: {e}");
+            }
+        }
+    }
+}
+
 #[test]
 fn our_writer_roundtrips_every_fixture_input() {
     // zipnn itself reads these files back in tests/zipnn_interop.rs (when installed).

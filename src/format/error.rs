@@ -40,6 +40,13 @@ impl Error {
         Error::Corrupt(why.into())
     }
 
+    /// A caller's output buffer of `len` bytes for a file that decodes to `total`.
+    pub fn wrong_size(len: usize, total: u64) -> Self {
+        Error::InvalidInput(alloc::format!(
+            "output buffer has {len} bytes, the file decodes to {total}"
+        ))
+    }
+
     /// An allocation of `size` bytes failed (or cannot be made on this host).
     pub fn no_memory(size: u64) -> Self {
         Error::TooLarge {

@@ -541,20 +541,50 @@ pub fn decompress(data: &[u8], base: Option<&[u8]>, limits: &Limits) -> Result<V
             &mut grow,
             &mut scratch,
         )?;
-        if f.header.delta != 0 {
-            let base = base.ok_or_else(missing_base)?;
-            let b = base.get(at..at + len).ok_or_else(|| {
-                Error::InvalidInput(
-                    "ZipNN delta frame: the base file is shorter than the data".into(),
-                )
-            })?;
-            for (o, &x) in out[at..at + len].iter_mut().zip(b) {
-                *o ^= x;
-            }
-        }
+        apply_base(&f.header, base, at, &mut out[at..at + len])?;
         at += len;
     }
     Ok(out)
+}
+
+/// [`decompress`] into `dst`, which must be exactly the decoded size (reused memory, say,
+/// whose pages are already mapped). Returns that size.
+pub fn decompress_into(data: &[u8], base: Option<&[u8]>, dst: &mut [u8]) -> Result<usize, Error> {
+    // No bound while indexing: the total is compared with `dst` (one error for too small and
+    // too large).
+    let (frames, total) = frames(data, &Limits::default())?;
+    if total != dst.len() as u64 {
+        return Err(Error::wrong_size(dst.len(), total));
+    }
+    let mut at = 0usize;
+    let mut scratch = Vec::new();
+    for f in &frames {
+        let out = &mut dst[at..at + f.header.orig_len as usize];
+        decode_frame_with(&data[f.pos..f.pos + f.len], &f.header, out, &mut scratch)?;
+        apply_base(&f.header, base, at, out)?;
+        at += out.len();
+    }
+    Ok(dst.len())
+}
+
+/// Undoes a delta frame's XOR against `base` (its bytes `at..`) on the frame's decoded `out`.
+fn apply_base(
+    h: &FrameHeader,
+    base: Option<&[u8]>,
+    at: usize,
+    out: &mut [u8],
+) -> Result<(), Error> {
+    if h.delta == 0 {
+        return Ok(());
+    }
+    let base = base.ok_or_else(missing_base)?;
+    let b = base.get(at..at + out.len()).ok_or_else(|| {
+        Error::InvalidInput("ZipNN delta frame: the base file is shorter than the data".into())
+    })?;
+    for (o, &x) in out.iter_mut().zip(b) {
+        *o ^= x;
+    }
+    Ok(())
 }
 
 /// A frame decoded at the end of a fresh output vector, grown chunk by chunk: zeroing a fresh

@@ -189,6 +189,26 @@ pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
     Ok(out)
 }
 
+/// [`decompress`] into `dst`, which must be exactly the restored size. Returns that size.
+pub fn decompress_into(data: &[u8], dst: &mut [u8]) -> Result<usize, Error> {
+    let plan = plan(&mut &data[..], &Limits::default())?;
+    if plan.total != dst.len() as u64 {
+        return Err(Error::wrong_size(dst.len(), plan.total));
+    }
+    let (head, mut rest) = dst.split_at_mut(plan.header.len());
+    head.copy_from_slice(&plan.header);
+    for p in &plan.pieces {
+        let (out, tail) = core::mem::take(&mut rest).split_at_mut(p.len as usize);
+        let src = &data[p.start..p.end];
+        match &p.frame {
+            None => out.copy_from_slice(src),
+            Some(h) => decode_frame(src, h, out)?,
+        }
+        rest = tail;
+    }
+    Ok(dst.len())
+}
+
 /// What a `.znn.safetensors` file holds, in the form `znw::inspect` reports a `.znw` file:
 /// each tensor of the restored file (its original type, shape and place) with the bytes it
 /// takes here, and the header. A tensor held as a ZipNN frame has the frame's element type as

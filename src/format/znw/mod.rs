@@ -751,10 +751,7 @@ pub fn decompress_into(data: &[u8], dst: &mut [u8], threads: usize) -> Result<us
         .last()
         .map_or(0, |c| c.offset + c.head.raw_len as u64);
     if total != dst.len() as u64 {
-        return Err(Error::InvalidInput(alloc::format!(
-            "output buffer has {} bytes, the file decodes to {total}",
-            dst.len()
-        )));
+        return Err(Error::wrong_size(dst.len(), total));
     }
     decode_chunks(data, &chunks, dst, threads)?;
     Ok(dst.len())
