@@ -16,6 +16,8 @@
 //   compress(data, dtype)            .znw, one thread
 //   decompress(packed)               a new Uint8Array each call (the "fresh output" case)
 //   decompressInto(packed, target)   `target` allocated once and reused ("warm memory")
+//   Decompressor                     wasm-memory input and output kept across calls: with the
+//                                    copy of the input in, and with the input already there
 //   the same two on zipnn's own file (the decoder reading ZipNN frames)
 //   bound: new Uint8Array(n).fill(1), i.e. first touch of fresh memory, and a warm fill
 // and, through the package (pkg/node.js; default DIR only), its worker pool against one thread,
@@ -227,10 +229,18 @@ async function measureOurs(f) {
   row('decompress(), new Uint8Array', bestOf(() => z.decompress(f.packed)), 1);
   const target = new Uint8Array(n);
   row('decompressInto, reused target', bestOf(() => z.decompressInto(f.packed, target)), 2);
+  // Decompressor: input and output buffers in wasm memory, kept across calls.
+  const d = new z.Decompressor();
+  row('Decompressor.decompress (copies the input in)', bestOf(() => d.decompress(f.packed)), 2);
+  d.inputBuffer(f.packed.length).set(f.packed);
+  row('Decompressor.decompressInput (input already in wasm memory)', bestOf(() => d.decompressInput(f.packed.length)), 2);
   if (f.znn) {
     row('zipnn file: decompress()', bestOf(() => z.decompress(f.znn)), 1);
     row('zipnn file: decompressInto, reused target', bestOf(() => z.decompressInto(f.znn, target)), 2);
+    d.inputBuffer(f.znn.length).set(f.znn);
+    row('zipnn file: Decompressor.decompressInput', bestOf(() => d.decompressInput(f.znn.length)), 2);
   }
+  d.free();
   row('bound: new Uint8Array(n).fill(1) (page faults)', bestOf(() => new Uint8Array(n).fill(1)), null);
   row('bound: fill of the reused target', bestOf(() => target.fill(7)), null);
   if (pkg) await measurePool(f.packed, f.znn, n, row, f.cpu);

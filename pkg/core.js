@@ -81,6 +81,7 @@ function fromWasm(e) {
     // A trap (a panic, or wasm memory exhausted). Its state may be inconsistent: take the panic
     // message and switch to a fresh instance before anything else runs.
     let why;
+    resets++;
     try {
       why = glue.__afterTrap();
       glue.__reinit();
@@ -93,6 +94,9 @@ function fromWasm(e) {
   if (e instanceof RangeError) return new TooLargeError(`out of memory: ${e.message}`, { cause: e });
   return e;
 }
+
+/** How many times a trap reset the instance (objects of an earlier one are gone). */
+let resets = 0;
 
 function call(f) {
   try {
@@ -541,6 +545,70 @@ export async function decompressInto(bytes, target, options = {}) {
   }
   signal?.throwIfAborted();
   return call(() => glue.decompressInto(data, t));
+}
+
+/**
+ * Decodes whole files in wasm memory kept from call to call: the compressed bytes go into its
+ * input buffer, the decoded bytes come back as a view of its output buffer, whose pages stay
+ * mapped. No copy out of wasm memory, and none in when you fill `inputBuffer(n)` yourself.
+ * Synchronous; needs the module loaded (`await init()`, or `Decompressor.create()`).
+ *
+ * A returned view is valid until the next call into the module (any call may grow wasm
+ * memory, which empties every view of it): use it at once (upload it, parse it) or copy it
+ * with `.slice()`. Memory: the largest input and output seen, until `release()`; wasm memory
+ * itself never shrinks.
+ */
+export class Decompressor {
+  #d = null;
+  #resets = 0;
+  #maxOutput;
+
+  constructor({ maxOutput } = {}) {
+    if (!ready) {
+      throw new ZnnError('zipnn-wasm: the wasm module is not loaded: await init() (or Decompressor.create()) first', 'ZNN_INIT');
+    }
+    this.#maxOutput = maxOutput;
+  }
+
+  /** Loads the module if needed, then makes a `Decompressor`. */
+  static async create(options) {
+    await init();
+    return new Decompressor(options);
+  }
+
+  /** The wasm object, made anew after a trap reset the instance it lived in. */
+  #call(f) {
+    if (!this.#d || this.#resets !== resets) {
+      this.#d = call(() => new glue.Decompressor(this.#maxOutput));
+      this.#resets = resets;
+    }
+    return call(() => f(this.#d));
+  }
+
+  /** Copies `bytes` (`.znw`, ZipNN `.znn` or `.znn.safetensors`) in and decodes them: a view of the decoded bytes. */
+  decompress(bytes) {
+    const data = toBytes(bytes);
+    return this.#call((d) => d.decompress(data));
+  }
+
+  /** A view of `length` bytes of wasm memory to write the next compressed file into; then `decompressInput(length)`. */
+  inputBuffer(length) {
+    return this.#call((d) => d.inputBuffer(length));
+  }
+
+  /** Decodes the first `length` bytes written into `inputBuffer`: a view of the decoded bytes. */
+  decompressInput(length) {
+    return this.#call((d) => d.decompressInput(length));
+  }
+
+  /** Frees both buffers (for other calls into the module to use); the next call allocates anew. */
+  release() {
+    if (this.#d && this.#resets === resets) call(() => this.#d.release());
+  }
+
+  [Symbol.dispose]() {
+    this.release();
+  }
 }
 
 /** The header and segment table of a compressed buffer, as plain objects. */

@@ -91,6 +91,28 @@ export function decompress(bytes: Bytes, options: DecompressOptions & ThreadsOpt
  */
 export function decompressInto(bytes: Bytes, target: Uint8Array | ArrayBufferLike, options?: ThreadsOptions): Promise<number>;
 
+/**
+ * Decodes whole files in wasm memory kept from call to call: no copy of the output out of wasm
+ * memory, and no copy of the input in when you fill `inputBuffer(n)` yourself (from a file
+ * read or network chunks). Synchronous. Each returned view is valid until the next call into
+ * the module (any call may grow wasm memory, which empties every view): use it at once or
+ * `.slice()` it. Holds the largest input and output seen until `release()`.
+ */
+export class Decompressor {
+  /** Throws `ZnnError` (`ZNN_INIT`) unless the module is loaded: `await init()` first, or use `create`. */
+  constructor(options?: DecompressOptions);
+  static create(options?: DecompressOptions): Promise<Decompressor>;
+  /** Copies `bytes` in and decodes them: a view of the decoded bytes in wasm memory. */
+  decompress(bytes: Bytes): Uint8Array;
+  /** A view of `length` bytes of wasm memory to write the next compressed file into. */
+  inputBuffer(length: number): Uint8Array;
+  /** Decodes the first `length` bytes written into `inputBuffer`: a view of the decoded bytes. */
+  decompressInput(length: number): Uint8Array;
+  /** Frees both buffers; the next call allocates them anew. */
+  release(): void;
+  [Symbol.dispose](): void;
+}
+
 export interface Segment {
   /** Tensor name; `__header__` is a safetensors JSON header, `__padding__` bytes between tensors. */
   name: string;

@@ -34,6 +34,7 @@ export {
   compress,
   decompress,
   decompressInto,
+  Decompressor,
   inspect,
   decodedSize,
   DECODED_SIZE_PREFIX,

@@ -38,6 +38,7 @@ export {
   compress,
   decompress,
   decompressInto,
+  Decompressor,
   inspect,
   decodedSize,
   DECODED_SIZE_PREFIX,

@@ -530,11 +530,7 @@ fn decompress_into_js(
     target: &js_sys::Uint8Array,
 ) -> Result<usize, Error> {
     let len = target.length() as usize;
-    let wrong_size = |n: u64| {
-        Error::InvalidInput(alloc::format!(
-            "output buffer has {len} bytes, the file decodes to {n}"
-        ))
-    };
+    let wrong_size = |n: u64| Error::wrong_size(len, n);
     // No bound while indexing: the totals are compared with the target's size below, so a
     // target too small and one too large get the same error.
     let limits = Limits::default();
@@ -568,6 +564,106 @@ fn decompress_into_js(
         }
         _ => Err(Error::NotCompressed),
     }
+}
+
+/// Decodes whole files in wasm memory that is kept from call to call: the compressed file is
+/// written (or copied) into its input buffer and decoded straight into its output buffer,
+/// whose pages stay mapped, and the caller gets a view of that output. No copy between JS and
+/// wasm memory on the way out, and none on the way in when the caller fills `inputBuffer`
+/// itself (from a file read or a network chunk). Memory: the largest file and the largest
+/// output seen so far, until `release`.
+#[wasm_bindgen]
+pub struct Decompressor {
+    input: Vec<u8>,
+    /// Bytes the last `inputBuffer` offered.
+    offered: usize,
+    output: Vec<u8>,
+    limits: Limits,
+}
+
+#[wasm_bindgen]
+impl Decompressor {
+    #[wasm_bindgen(constructor)]
+    pub fn new(max_output: Option<f64>) -> Decompressor {
+        Decompressor {
+            input: Vec::new(),
+            offered: 0,
+            output: Vec::new(),
+            limits: limits(max_output),
+        }
+    }
+
+    /// A view of `len` bytes of wasm memory for the next compressed file: fill it, then call
+    /// `decompressInput(len)`. Valid until the next call into the module (any call may grow
+    /// the memory, which detaches every view of it).
+    #[wasm_bindgen(js_name = inputBuffer)]
+    pub fn input_buffer(&mut self, len: f64) -> Result<js_sys::Uint8Array, JsValue> {
+        let len = js_len(len).map_err(|e| js_error(&e))?;
+        grow(&mut self.input, len).map_err(|e| js_error(&e))?;
+        self.offered = len;
+        Ok(view(&self.input[..len]))
+    }
+
+    /// Decodes the first `len` bytes of the input buffer; returns a view of the decoded bytes
+    /// in wasm memory, valid until the next call into the module (copy what must outlive it).
+    #[wasm_bindgen(js_name = decompressInput)]
+    pub fn decompress_input(&mut self, len: f64) -> Result<js_sys::Uint8Array, JsValue> {
+        let len = js_len(len)
+            .and_then(|n| match n <= self.offered {
+                true => Ok(n),
+                false => Err(Error::InvalidInput(alloc::format!(
+                    "decompressInput({n}): inputBuffer offered {} bytes",
+                    self.offered
+                ))),
+            })
+            .map_err(|e| js_error(&e))?;
+        let n = decode_held(&self.input[..len], &mut self.output, &self.limits)
+            .map_err(|e| js_error(&e))?;
+        Ok(view(&self.output[..n]))
+    }
+
+    /// Copies `data` into the input buffer and decodes it, as `decompressInput`.
+    pub fn decompress(&mut self, data: &js_sys::Uint8Array) -> Result<js_sys::Uint8Array, JsValue> {
+        let len = data.length() as usize;
+        let input = grow(&mut self.input, len).map_err(|e| js_error(&e))?;
+        data.copy_to(input);
+        self.offered = len;
+        self.decompress_input(len as f64)
+    }
+
+    /// Frees both buffers (the next call allocates them again).
+    pub fn release(&mut self) {
+        self.input = Vec::new();
+        self.offered = 0;
+        self.output = Vec::new();
+    }
+}
+
+/// Decodes `data` into the front of `output`, grown (never shrunk) to the decoded size;
+/// returns that size.
+fn decode_held(data: &[u8], output: &mut Vec<u8>, limits: &Limits) -> Result<usize, Error> {
+    let n = crate::format::to_usize(crate::decoded_len(data, limits)?)?;
+    crate::decompress_into(data, grow(output, n)?)
+}
+
+/// A JS length argument as a `usize`: a whole number that fits.
+fn js_len(len: f64) -> Result<usize, Error> {
+    if len >= 0.0 && len.fract() == 0.0 && len <= u32::MAX as f64 {
+        Ok(len as usize)
+    } else {
+        Err(Error::InvalidInput(alloc::format!("{len} is not a length")))
+    }
+}
+
+/// A JS view of bytes of our own memory (a plain, safe `Uint8Array` at their address): valid
+/// while the memory does not grow and no Rust code writes those bytes.
+fn view(bytes: &[u8]) -> js_sys::Uint8Array {
+    let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
+    js_sys::Uint8Array::new_with_byte_offset_and_length(
+        &memory.buffer(),
+        bytes.as_ptr() as usize as u32,
+        bytes.len() as u32,
+    )
 }
 
 // Parallel decoding (pkg's worker pool): the calling thread reads the chunk table once, each
@@ -1037,14 +1133,8 @@ impl StreamDecoder {
             let len = (self.end + want).max(STAGE_MIN);
             grow(&mut self.stage, len).map_err(|e| js_error(&e))?;
         }
-        let memory: js_sys::WebAssembly::Memory = wasm_bindgen::memory().unchecked_into();
-        // A plain (safe) JS view of our own memory at the free room's address; JS writes
-        // there between calls, while no Rust reference to the bytes is alive.
-        Ok(js_sys::Uint8Array::new_with_byte_offset_and_length(
-            &memory.buffer(),
-            self.stage[self.end..].as_ptr() as usize as u32,
-            (self.stage.len() - self.end) as u32,
-        ))
+        // JS writes there between calls, while no Rust reference to the bytes is alive.
+        Ok(view(&self.stage[self.end..]))
     }
 
     /// `n` bytes were written at the start of the last `inputBuffer()`: decodes every unit that

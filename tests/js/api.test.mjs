@@ -5,6 +5,7 @@ import {
   compress,
   decompress,
   decompressInto,
+  Decompressor,
   inspect,
   decodedSize,
   DECODED_SIZE_PREFIX,
@@ -21,6 +22,7 @@ import {
   __internal,
 } from 'zipnn-wasm';
 import { execFileSync } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -146,6 +148,75 @@ describe('whole-buffer round trips', () => {
     await Promise.all([init(), init(), compress(new Uint8Array(10))]);
     await init();
     assert.equal(__internal.stats.wasm, 'simd', 'node 20 runs the SIMD build');
+  });
+});
+
+describe('Decompressor: wasm memory reused from call to call', () => {
+  test('the real model, again and again into the same memory', async () => {
+    const d = await Decompressor.create();
+    let at = null;
+    for (let i = 0; i < 3; i++) {
+      const out = d.decompress(modelZnw);
+      assert.equal(sha256(out), sha256(model));
+      // A view of wasm memory, at the same place each time: nothing allocated anew.
+      assert.ok(out.buffer instanceof ArrayBuffer);
+      at ??= out.byteOffset;
+      assert.equal(out.byteOffset, at);
+    }
+  });
+
+  test('a file read straight into its input buffer', async () => {
+    const d = new Decompressor(); // init() ran above
+    const file = fixturePath('minilm.bf16.safetensors.znw');
+    const n = fs.statSync(file).size;
+    const fd = fs.openSync(file, 'r');
+    try {
+      assert.equal(fs.readSync(fd, d.inputBuffer(n), 0, n, 0), n);
+    } finally {
+      fs.closeSync(fd);
+    }
+    assert.equal(sha256(d.decompressInput(n)), sha256(model));
+  });
+
+  test('every format, in any order of sizes; a .slice() outlives the next call', async () => {
+    const d = new Decompressor();
+    const small = weights(30_000, 'fp32', 5);
+    const cases = [
+      [modelZnw, model],
+      [await compress(small, { dtype: 'fp32' }), small],
+      [readFile(zipnnFixture('bf16_stream8k.znn')), readFile(zipnnFixture('bf16_stream8k.bin'))],
+      [await compress(small, { dtype: 'fp32', format: 'zipnn' }), small],
+      [readFile(zipnnFixture('bf16_empty.znn')), new Uint8Array(0)],
+    ];
+    const kept = [];
+    for (const [packed, want] of [...cases, ...cases.reverse()]) {
+      const out = d.decompress(packed);
+      assert.ok(equalBytes(out, want));
+      kept.push([out.slice(), want]);
+    }
+    for (const [copy, want] of kept) assert.ok(equalBytes(copy, want));
+    const znn = readFile(zipnnFixture('st_minilm_meta.znn.safetensors'));
+    assert.ok(equalBytes(d.decompress(znn), await decompress(znn)));
+  });
+
+  test('bad input: typed errors, and the next call works', async () => {
+    const d = new Decompressor({ maxOutput: 1 << 20 });
+    const small = weights(20_000, 'bf16', 3);
+    const packed = await compress(small, { dtype: 'bf16' });
+    const bad = packed.slice();
+    bad[bad.length >> 1] ^= 0x40;
+    const throwsWith = (f, cls, code) => assert.throws(f, (e) => e instanceof cls && e.code === code);
+    throwsWith(() => d.decompress(bad), CorruptError, 'ZNN_CORRUPT');
+    throwsWith(() => d.decompress(packed.subarray(0, 100)), TruncatedError, 'ZNN_TRUNCATED');
+    throwsWith(() => d.decompress(small), NotCompressedError, 'ZNN_NOT_COMPRESSED');
+    throwsWith(() => d.decompress(modelZnw), TooLargeError, 'ZNN_TOO_LARGE');
+    throwsWith(() => d.decompress('text'), InvalidInputError, 'ZNN_INVALID_INPUT');
+    throwsWith(() => d.inputBuffer(-1), InvalidInputError, 'ZNN_INVALID_INPUT');
+    d.inputBuffer(10);
+    throwsWith(() => d.decompressInput(11), InvalidInputError, 'ZNN_INVALID_INPUT');
+    assert.ok(equalBytes(d.decompress(packed), small));
+    d.release();
+    assert.ok(equalBytes(d.decompress(packed), small));
   });
 });
 
@@ -507,6 +578,27 @@ describe('errors', () => {
     await assert.rejects(read, /stale object/);
     assert.ok(equalBytes(await decompress(packed), data));
     assert.ok(equalBytes(await streamDecode(packed, 999), data));
+  });
+
+  test('a Decompressor outlives a trap (its wasm object is made anew)', async () => {
+    const core = await import(new URL('./node_modules/zipnn-wasm/core.js', import.meta.url));
+    const data = weights(20_000, 'bf16');
+    const packed = await compress(data, { dtype: 'bf16' });
+    const d = new Decompressor();
+    assert.ok(equalBytes(d.decompress(packed), data));
+    assert.throws(() => core.__internal.call(() => core.__internal.glue.__panicForTesting()), InternalError);
+    assert.ok(equalBytes(d.decompress(packed), data));
+  });
+
+  test('a Decompressor before the module is loaded is ZNN_INIT', () => {
+    const script = `
+      const z = await import('zipnn-wasm');
+      try { new z.Decompressor(); console.log('none'); } catch (e) { console.log(e.code); }
+      const d = await z.Decompressor.create();
+      console.log(d.decompress(await z.compress(new Uint8Array([1, 2, 3]))).join(','));
+    `;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: path.dirname(fileURLToPath(import.meta.url)), encoding: 'utf8' });
+    assert.equal(out.trim(), 'ZNN_INIT\n1,2,3');
   });
 
   test('error classes carry a name and the code', async () => {
