@@ -481,6 +481,13 @@ describe('inspect', () => {
     assert.equal(info.dtype, 'bf16');
     assert.equal(info.totalSize, readFile(zipnnFixture('bf16_stream8k.bin')).length);
     await rejectsWith(inspect(model.subarray(0, 1000)), NotCompressedError, 'ZNN_NOT_COMPRESSED');
+    // A frame after the first that is not flagged streaming: corrupt here as in the decoders.
+    const zn = readFile(zipnnFixture('bf16_stream8k.znn'));
+    const second = Number(new DataView(zn.buffer, zn.byteOffset).getBigUint64(24, true));
+    zn[second + 13] = 0;
+    await rejectsWith(inspect(zn), CorruptError, 'ZNN_CORRUPT');
+    await rejectsWith(decompress(zn), CorruptError, 'ZNN_CORRUPT');
+    await rejectsWith(streamDecode(zn, 1000), CorruptError, 'ZNN_CORRUPT');
   });
 });
 
