@@ -211,6 +211,37 @@ function toBytes(data, what = 'input') {
   throw new InvalidInputError(`${what} must be a Uint8Array, an ArrayBuffer or an ArrayBufferView`);
 }
 
+/** True for a view of the module's own memory (a `Decompressor`'s result or `inputBuffer`). */
+function inWasmMemory(u8) {
+  return ready && u8.buffer === glue.__memory().buffer;
+}
+
+/**
+ * `toBytes` for data a call reads: a view of the module's own memory is copied first, since a
+ * call that grows the memory empties every view of it.
+ */
+function inputBytes(data, what = 'input') {
+  const u8 = toBytes(data, what);
+  return inWasmMemory(u8) ? u8.slice() : u8;
+}
+
+/** `maxOutput` as the wasm calls take it: a number ≥ 0 or undefined, else `InvalidInputError`. */
+function checkMaxOutput(maxOutput) {
+  if (maxOutput === undefined || maxOutput === null) return undefined;
+  if (typeof maxOutput !== 'number' || !(maxOutput >= 0)) {
+    throw new InvalidInputError(`maxOutput must be a number of bytes >= 0, not ${String(maxOutput)}`);
+  }
+  return maxOutput;
+}
+
+/** A length argument: a whole number of bytes ≥ 0, else `InvalidInputError`. */
+function checkLength(length, what) {
+  if (!Number.isSafeInteger(length) || length < 0) {
+    throw new InvalidInputError(`${what} must be a whole number of bytes >= 0, not ${String(length)}`);
+  }
+  return length;
+}
+
 function allocate(n) {
   try {
     return new ArrayBuffer(n);
@@ -488,7 +519,7 @@ class DecodeSession {
 
 /** Compresses `bytes`: `.znw` (default) or, with `format: 'zipnn'`, ZipNN frames. */
 export async function compress(bytes, options = {}) {
-  const data = toBytes(bytes);
+  const data = inputBytes(bytes);
   const { dtype, format = 'znw', chunkSize, verify, streamingChunk, onProgress } = options ?? {};
   checkFormat(format, dtype);
   if (onProgress !== undefined && typeof onProgress !== 'function') {
@@ -516,8 +547,9 @@ function checkFormat(format, dtype) {
  * where memory can be shared; the result is then a view of a SharedArrayBuffer.
  */
 export async function decompress(bytes, options = {}) {
-  const data = toBytes(bytes);
-  const { maxOutput, threads, signal } = options ?? {};
+  const data = inputBytes(bytes);
+  const { threads, signal } = options ?? {};
+  const maxOutput = checkMaxOutput(options?.maxOutput);
   const n = poolThreads(threads);
   signal?.throwIfAborted();
   await init();
@@ -534,8 +566,9 @@ export async function decompress(bytes, options = {}) {
  * `threads` as in `decompress`, used when `target` is a view of a SharedArrayBuffer.
  */
 export async function decompressInto(bytes, target, options = {}) {
-  const data = toBytes(bytes);
+  const data = inputBytes(bytes);
   const t = toBytes(target, 'target');
+  if (inWasmMemory(t)) throw new InvalidInputError("target must not be a view of the module's own memory (a Decompressor's result)");
   const { threads, signal } = options ?? {};
   const n = poolThreads(threads);
   signal?.throwIfAborted();
@@ -553,9 +586,9 @@ export async function decompressInto(bytes, target, options = {}) {
  * mapped. No copy out of wasm memory, and none in when you fill `inputBuffer(n)` yourself.
  * Synchronous; needs the module loaded (`await init()`, or `Decompressor.create()`).
  *
- * A returned view is valid until the next call into the module (any call may grow wasm
- * memory, which empties every view of it): use it at once (upload it, parse it) or copy it
- * with `.slice()`. Memory: the largest input and output seen, until `release()`; wasm memory
+ * A returned view is valid until the next call into the module (a call may grow wasm memory,
+ * which empties every view of it, or write other bytes where an old view looks): use it at
+ * once (upload it, parse it) or copy it with `.slice()`. Views passed back in are copied first. Memory: the largest input and output seen, until `release()`; wasm memory
  * itself never shrinks.
  */
 export class Decompressor {
@@ -567,7 +600,7 @@ export class Decompressor {
     if (!ready) {
       throw new ZnnError('zipnn-wasm: the wasm module is not loaded: await init() (or Decompressor.create()) first', 'ZNN_INIT');
     }
-    this.#maxOutput = maxOutput;
+    this.#maxOutput = checkMaxOutput(maxOutput);
   }
 
   /** Loads the module if needed, then makes a `Decompressor`. */
@@ -587,17 +620,19 @@ export class Decompressor {
 
   /** Copies `bytes` (`.znw`, ZipNN `.znn` or `.znn.safetensors`) in and decodes them: a view of the decoded bytes. */
   decompress(bytes) {
-    const data = toBytes(bytes);
+    const data = inputBytes(bytes);
     return this.#call((d) => d.decompress(data));
   }
 
   /** A view of `length` bytes of wasm memory to write the next compressed file into; then `decompressInput(length)`. */
   inputBuffer(length) {
+    checkLength(length, 'length');
     return this.#call((d) => d.inputBuffer(length));
   }
 
   /** Decodes the first `length` bytes written into `inputBuffer`: a view of the decoded bytes. */
   decompressInput(length) {
+    checkLength(length, 'length');
     return this.#call((d) => d.decompressInput(length));
   }
 
@@ -613,7 +648,7 @@ export class Decompressor {
 
 /** The header and segment table of a compressed buffer, as plain objects. */
 export async function inspect(bytes) {
-  const data = toBytes(bytes);
+  const data = inputBytes(bytes);
   if (!startsWith(data, ZNW_MAGIC) && isZipnnFrame(data)) return inspectZipnn(data);
   await init();
   return call(() => glue.inspect(data));
@@ -708,6 +743,7 @@ function streamSink(controller) {
  */
 export class ZnnDecompressionStream extends TransformStream {
   constructor(options = {}) {
+    checkMaxOutput(options?.maxOutput);
     let session = null;
     const fail = (e) => {
       session?.close();
@@ -718,7 +754,7 @@ export class ZnnDecompressionStream extends TransformStream {
       transform(chunk, controller) {
         try {
           session ??= new DecodeSession(streamSink(controller), options);
-          session.write(toBytes(chunk, 'chunk'));
+          session.write(inputBytes(chunk, 'chunk'));
         } catch (e) {
           fail(e);
         }
@@ -771,7 +807,7 @@ export class ZnnCompressionStream extends TransformStream {
       },
       transform(chunk, controller) {
         try {
-          const u8 = toBytes(chunk, 'chunk');
+          const u8 = inputBytes(chunk, 'chunk');
           if (format === 'znw') {
             for (let at = 0; at < u8.length; at += PUSH_MAX) {
               const out = call(() => enc.push(u8.subarray(at, at + PUSH_MAX)));
@@ -1468,7 +1504,8 @@ function contentLength(response) {
  * Uncompressed responses are returned as they are.
  */
 export async function fetchModel(input, options = {}) {
-  const { onProgress, onTensor, signal, maxOutput, worker: useWorker } = options ?? {};
+  const { onProgress, onTensor, signal, worker: useWorker } = options ?? {};
+  const maxOutput = checkMaxOutput(options?.maxOutput);
   const fetchFn = options?.fetch ?? globalThis.fetch;
   signal?.throwIfAborted();
 

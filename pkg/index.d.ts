@@ -95,8 +95,9 @@ export function decompressInto(bytes: Bytes, target: Uint8Array | ArrayBufferLik
  * Decodes whole files in wasm memory kept from call to call: no copy of the output out of wasm
  * memory, and no copy of the input in when you fill `inputBuffer(n)` yourself (from a file
  * read or network chunks). Synchronous. Each returned view is valid until the next call into
- * the module (any call may grow wasm memory, which empties every view): use it at once or
- * `.slice()` it. Holds the largest input and output seen until `release()`.
+ * the module (a call may grow wasm memory, which empties every view, or write other bytes
+ * where an old view looks): use it at once or `.slice()` it. Holds the largest input and
+ * output seen until `release()`.
  */
 export class Decompressor {
   /** Throws `ZnnError` (`ZNN_INIT`) unless the module is loaded: `await init()` first, or use `create`. */

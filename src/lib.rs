@@ -74,6 +74,22 @@ pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
     }
 }
 
+/// [`decompress`] into the front of `out`, which is written over in place and grown only as
+/// decoding reaches past its end (its capacity at most doubling at a time), never shrunk:
+/// decoding file after file into one vector faults in and zero-fills its pages once, and a
+/// header that promises more than its data holds costs little memory. Returns the decoded
+/// size: the file is `out[..n]`.
+pub fn decompress_to_vec(data: &[u8], out: &mut Vec<u8>, limits: &Limits) -> Result<usize, Error> {
+    match detect(data) {
+        Format::Znw => format::znw::decompress_to_vec(data, None, limits, 1, out),
+        Format::Zipnn => format::zipnn::decompress_to_vec(data, None, limits, out),
+        Format::ZipnnSafetensors => {
+            format::zipnn::safetensors::decompress_to_vec(data, limits, out)
+        }
+        Format::Unknown => Err(Error::NotCompressed),
+    }
+}
+
 /// The decoded size of any format we read, from its headers alone (nothing is decoded;
 /// sizes past `limits` are `TooLarge`): the length [`decompress_into`] wants. A delta's size
 /// too, although decoding it needs its base.

@@ -149,6 +149,53 @@ fn every_fixture_decodes_into_a_reused_buffer() {
     }
 }
 
+/// `decompress_to_vec` (the wasm `Decompressor`'s path) writes over one vector file after
+/// file, never shrinking it, and grows it only as far as decoding got: a header that promises
+/// a gigabyte its data does not hold fails without touching that memory.
+#[test]
+fn one_vector_reused_file_after_file_and_no_memory_for_empty_promises() {
+    let lim = Limits::default();
+    let mut out = Vec::new();
+    let mut high = 0;
+    for f in manifest() {
+        let name = f["name"].as_str().unwrap();
+        let packed = file(&f, "znn").unwrap();
+        let Ok(whole) = zipnn_wasm::decompress(&packed, &lim) else {
+            continue;
+        };
+        out.iter_mut().for_each(|b| *b = 0xAA);
+        let n = zipnn_wasm::decompress_to_vec(&packed, &mut out, &lim).unwrap();
+        assert_eq!(n, whole.len(), "{name}");
+        assert!(out[..n] == whole[..], "{name}");
+        high = high.max(n);
+        assert_eq!(out.len(), high, "{name}: the vector is never shrunk");
+    }
+    let f = manifest()
+        .into_iter()
+        .find(|f| f["name"] == "bf16_3chunks_mixed")
+        .unwrap();
+    let mut p = file(&f, "znn").unwrap();
+    p[16..24].copy_from_slice(&(1u64 << 30).to_le_bytes());
+    let mut out = Vec::new();
+    let e = zipnn_wasm::decompress_to_vec(&p, &mut out, &lim).unwrap_err();
+    assert!(matches!(e.code(), "ZNN_CORRUPT" | "ZNN_TRUNCATED"), "{e}");
+    assert!(out.len() <= 1 << 20, "{} bytes written", out.len());
+    assert!(
+        out.capacity() <= 2 << 20,
+        "{} bytes reserved",
+        out.capacity()
+    );
+    // A delta frame is refused before anything is decoded.
+    let f = manifest()
+        .into_iter()
+        .find(|f| f["name"] == "bf16_delta_byte")
+        .unwrap();
+    let mut out = Vec::new();
+    let e = zipnn_wasm::decompress_to_vec(&file(&f, "znn").unwrap(), &mut out, &lim).unwrap_err();
+    assert_eq!(e.code(), "ZNN_UNSUPPORTED");
+    assert!(out.is_empty());
+}
+
 #[test]
 fn our_writer_roundtrips_every_fixture_input() {
     // zipnn itself reads these files back in tests/zipnn_interop.rs (when installed).

@@ -98,6 +98,58 @@ pub(crate) fn to_usize(v: u64) -> Result<usize, Error> {
     })
 }
 
+/// How a decoder into a vector takes memory for a file of `total` decoded bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reserve {
+    /// All of `total` at once: a fresh vector, never reallocated (its pages are still faulted
+    /// in a chunk at a time, by [`output_slot`]).
+    All,
+    /// Only as decoding gets there, the capacity doubling up to `total`: a reused vector, which
+    /// a header promising more than its data holds must not grow (wasm memory never shrinks).
+    AsDecoded,
+}
+
+/// The output vector of a decode of `total` bytes into the front of `out`.
+pub(crate) struct Output<'a> {
+    pub out: &'a mut alloc::vec::Vec<u8>,
+    pub total: usize,
+}
+
+impl<'a> Output<'a> {
+    pub fn new(
+        out: &'a mut alloc::vec::Vec<u8>,
+        total: u64,
+        reserve: Reserve,
+    ) -> Result<Self, Error> {
+        let t = to_usize(total)?;
+        if reserve == Reserve::All {
+            out.try_reserve_exact(t.saturating_sub(out.len()))
+                .map_err(|_| Error::no_memory(total))?;
+        }
+        Ok(Output { out, total: t })
+    }
+
+    /// `out[at..at + len]`, growing `out` (zero-filled) only up to there: a reused vector is
+    /// written in place, and a fresh one takes its page faults a chunk at a time, right before
+    /// the chunk is decoded into it (zeroing the whole output first would write it twice).
+    pub fn slot(&mut self, at: usize, len: usize) -> Result<&mut [u8], Error> {
+        let end = at.checked_add(len).filter(|&e| e <= self.total);
+        let end = end.ok_or_else(|| Error::corrupt("data past the decoded size"))?;
+        if self.out.len() < end {
+            if self.out.capacity() < end {
+                let want = end
+                    .max(self.out.capacity().saturating_mul(2))
+                    .min(self.total);
+                self.out
+                    .try_reserve_exact(want - self.out.len())
+                    .map_err(|_| Error::no_memory(want as u64))?;
+            }
+            self.out.resize(end, 0);
+        }
+        Ok(&mut self.out[at..end])
+    }
+}
+
 /// Little-endian readers over a byte slice that fail with `Truncated` instead of panicking.
 pub(crate) struct Reader<'a> {
     pub buf: &'a [u8],

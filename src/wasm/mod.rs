@@ -64,6 +64,14 @@ pub fn after_trap() -> Option<String> {
 #[wasm_bindgen(js_name = __reinit)]
 pub fn reinit() {}
 
+/// This instance's memory, for the JS wrapper to tell views of it (a `Decompressor`'s results)
+/// from other arrays: such input must be copied out first, since a call that grows the
+/// memory empties every view of it.
+#[wasm_bindgen(js_name = __memory)]
+pub fn memory() -> JsValue {
+    wasm_bindgen::memory()
+}
+
 /// Panics on purpose, so that tests can check the instance recovers from a trap.
 #[wasm_bindgen(js_name = __panicForTesting)]
 pub fn panic_for_testing() {
@@ -617,7 +625,7 @@ impl Decompressor {
                 ))),
             })
             .map_err(|e| js_error(&e))?;
-        let n = decode_held(&self.input[..len], &mut self.output, &self.limits)
+        let n = crate::decompress_to_vec(&self.input[..len], &mut self.output, &self.limits)
             .map_err(|e| js_error(&e))?;
         Ok(view(&self.output[..n]))
     }
@@ -626,6 +634,12 @@ impl Decompressor {
     pub fn decompress(&mut self, data: &js_sys::Uint8Array) -> Result<js_sys::Uint8Array, JsValue> {
         let len = data.length() as usize;
         let input = grow(&mut self.input, len).map_err(|e| js_error(&e))?;
+        if data.length() as usize != len {
+            // A view of this memory, emptied by the growth (the JS wrapper copies those first).
+            return Err(js_error(&Error::InvalidInput(
+                "the input is a view of the module's memory that this call moved".into(),
+            )));
+        }
         data.copy_to(input);
         self.offered = len;
         self.decompress_input(len as f64)
@@ -637,13 +651,6 @@ impl Decompressor {
         self.offered = 0;
         self.output = Vec::new();
     }
-}
-
-/// Decodes `data` into the front of `output`, grown (never shrunk) to the decoded size;
-/// returns that size.
-fn decode_held(data: &[u8], output: &mut Vec<u8>, limits: &Limits) -> Result<usize, Error> {
-    let n = crate::format::to_usize(crate::decoded_len(data, limits)?)?;
-    crate::decompress_into(data, grow(output, n)?)
 }
 
 /// A JS length argument as a `usize`: a whole number that fits.

@@ -217,6 +217,36 @@ describe('Decompressor: wasm memory reused from call to call', () => {
     assert.ok(equalBytes(d.decompress(packed), small));
     d.release();
     assert.ok(equalBytes(d.decompress(packed), small));
+    // Arguments that are not what they say are refused, not converted.
+    for (const bad of ['16', 16n, 1.5, NaN, true, null]) throwsWith(() => d.inputBuffer(bad), InvalidInputError, 'ZNN_INVALID_INPUT');
+    throwsWith(() => d.decompressInput('8'), InvalidInputError, 'ZNN_INVALID_INPUT');
+    for (const maxOutput of [-1, NaN, 'abc', {}, 10n]) {
+      throwsWith(() => new Decompressor({ maxOutput }), InvalidInputError, 'ZNN_INVALID_INPUT');
+      throwsWith(() => new ZnnDecompressionStream({ maxOutput }), InvalidInputError, 'ZNN_INVALID_INPUT');
+      await rejectsWith(decompress(packed, { maxOutput }), InvalidInputError, 'ZNN_INVALID_INPUT');
+    }
+  });
+
+  test('a header promising more than its data holds takes no memory', async () => {
+    const core = await import(new URL('./node_modules/zipnn-wasm/core.js', import.meta.url));
+    const zn = readFile(zipnnFixture('bf16_3chunks_mixed.znn'));
+    new DataView(zn.buffer, zn.byteOffset).setBigUint64(16, 1n << 30n, true); // 1 GiB
+    const d = new Decompressor();
+    const before = core.__internal.glue.__memory().buffer.byteLength;
+    assert.throws(() => d.decompress(zn), (e) => e instanceof ZnnError && ['ZNN_CORRUPT', 'ZNN_TRUNCATED'].includes(e.code));
+    const grew = core.__internal.glue.__memory().buffer.byteLength - before;
+    assert.ok(grew < 16 << 20, `wasm memory grew by ${grew} bytes`);
+  });
+
+  test("views of the module's memory passed back in are copied first", async () => {
+    const [a, b] = [new Decompressor(), new Decompressor()];
+    const view = a.inputBuffer(modelZnw.length);
+    view.set(modelZnw);
+    // b grows wasm memory for the 45 MB output, which would empty `view` mid-call.
+    assert.equal(sha256(b.decompress(view)), sha256(model));
+    const out = b.decompress(await compress(weights(1000, 'bf16', 9), { dtype: 'bf16' }));
+    assert.ok(equalBytes(await decompress(await compress(out)), out), 'compress / decompress of a view');
+    await rejectsWith(decompressInto(modelZnw, a.decompress(modelZnw)), InvalidInputError, 'ZNN_INVALID_INPUT');
   });
 });
 

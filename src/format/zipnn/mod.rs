@@ -15,7 +15,7 @@ pub mod safetensors;
 
 use crate::dtype::{self, DType};
 use crate::entropy::{block, huff0};
-use crate::format::{to_usize, Error, Limits, Reader};
+use crate::format::{to_usize, Error, Limits, Output, Reader, Reserve};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
@@ -522,16 +522,40 @@ fn unsplit(h: &FrameHeader, parts: &[&[u8]], out: &mut [u8]) {
 /// Decompresses a ZipNN file: one frame, or a streaming sequence of frames. Delta frames
 /// need `base` (the file they were XORed against).
 pub fn decompress(data: &[u8], base: Option<&[u8]>, limits: &Limits) -> Result<Vec<u8>, Error> {
-    let (frames, total) = frames(data, limits)?;
     let mut out = Vec::new();
-    out.try_reserve_exact(to_usize(total)?)
-        .map_err(|_| Error::no_memory(total))?;
+    decode_to_vec(data, base, limits, &mut out, Reserve::All)?;
+    Ok(out)
+}
+
+/// [`decompress`] into the front of `out`, written over in place and grown only as decoding
+/// reaches past its end (never shrunk). Returns the decoded size.
+pub fn decompress_to_vec(
+    data: &[u8],
+    base: Option<&[u8]>,
+    limits: &Limits,
+    out: &mut Vec<u8>,
+) -> Result<usize, Error> {
+    decode_to_vec(data, base, limits, out, Reserve::AsDecoded)
+}
+
+fn decode_to_vec(
+    data: &[u8],
+    base: Option<&[u8]>,
+    limits: &Limits,
+    out: &mut Vec<u8>,
+    reserve: Reserve,
+) -> Result<usize, Error> {
+    let (frames, total) = frames(data, limits)?;
+    if base.is_none() && frames.iter().any(|f| f.header.delta != 0) {
+        return Err(missing_base());
+    }
+    let mut output = Output::new(out, total, reserve)?;
     let mut at = 0usize;
     let mut scratch = Vec::new();
     for f in &frames {
         let len = f.header.orig_len as usize;
         let mut grow = Grow {
-            out: &mut out,
+            out: &mut output,
             at,
             len,
         };
@@ -541,10 +565,10 @@ pub fn decompress(data: &[u8], base: Option<&[u8]>, limits: &Limits) -> Result<V
             &mut grow,
             &mut scratch,
         )?;
-        apply_base(&f.header, base, at, &mut out[at..at + len])?;
+        apply_base(&f.header, base, at, output.slot(at, len)?)?;
         at += len;
     }
-    Ok(out)
+    Ok(at)
 }
 
 /// [`decompress`] into `dst`, which must be exactly the decoded size (reused memory, say,
@@ -587,26 +611,20 @@ fn apply_base(
     Ok(())
 }
 
-/// A frame decoded at the end of a fresh output vector, grown chunk by chunk: zeroing a fresh
-/// chunk takes its page faults and leaves it in cache for the decoder (zeroing the whole
-/// output first writes every byte twice). Capacity is reserved by the caller.
-struct Grow<'a> {
-    out: &'a mut Vec<u8>,
+/// A frame decoded into an output vector at `at`, grown chunk by chunk ([`Output::slot`]).
+struct Grow<'a, 'b> {
+    out: &'a mut Output<'b>,
     /// Where the frame starts in `out`, and its decoded length.
     at: usize,
     len: usize,
 }
 
-impl ChunkOut for Grow<'_> {
+impl ChunkOut for Grow<'_, '_> {
     fn total(&self) -> usize {
         self.len
     }
     fn slot(&mut self, start: usize, len: usize) -> Result<&mut [u8], Error> {
-        let (a, b) = (self.at + start, self.at + start + len);
-        if self.out.len() < b {
-            self.out.resize(b, 0);
-        }
-        Ok(&mut self.out[a..b])
+        self.out.slot(self.at + start, len)
     }
     fn done(&mut self, _start: usize, _len: usize) -> Result<(), Error> {
         Ok(())

@@ -10,7 +10,7 @@
 use super::{decode_frame, FrameHeader, ZDType};
 use crate::format::safetensors::{self as st, Layout};
 use crate::format::znw::Source;
-use crate::format::{to_usize, Error, Limits};
+use crate::format::{to_usize, Error, Limits, Output, Reserve};
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -171,22 +171,39 @@ pub struct Piece {
 
 /// Restores the original safetensors file.
 pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    decode_to_vec(data, limits, &mut out, Reserve::All)?;
+    Ok(out)
+}
+
+/// [`decompress`] into the front of `out`, written over in place and grown only as restoring
+/// reaches past its end (never shrunk). Returns the restored size.
+pub fn decompress_to_vec(data: &[u8], limits: &Limits, out: &mut Vec<u8>) -> Result<usize, Error> {
+    decode_to_vec(data, limits, out, Reserve::AsDecoded)
+}
+
+fn decode_to_vec(
+    data: &[u8],
+    limits: &Limits,
+    out: &mut Vec<u8>,
+    reserve: Reserve,
+) -> Result<usize, Error> {
     let plan = plan(&mut &data[..], limits)?;
-    let mut out = plan.header;
-    out.try_reserve_exact(to_usize(plan.total)? - out.len())
-        .map_err(|_| Error::no_memory(plan.total))?;
+    let mut output = Output::new(out, plan.total, reserve)?;
+    output
+        .slot(0, plan.header.len())?
+        .copy_from_slice(&plan.header);
+    let mut at = plan.header.len();
     for p in &plan.pieces {
         let src = &data[p.start..p.end];
+        let dst = output.slot(at, p.len as usize)?;
         match &p.frame {
-            None => out.extend_from_slice(src),
-            Some(h) => {
-                let at = out.len();
-                out.resize(at + p.len as usize, 0);
-                decode_frame(src, h, &mut out[at..])?;
-            }
+            None => dst.copy_from_slice(src),
+            Some(h) => decode_frame(src, h, dst)?,
         }
+        at += dst.len();
     }
-    Ok(out)
+    Ok(at)
 }
 
 /// [`decompress`] into `dst`, which must be exactly the restored size. Returns that size.

@@ -12,7 +12,7 @@ pub use header::{Header, Segment, MAGIC};
 pub use inspect::{inspect, Report};
 
 use crate::dtype::DType;
-use crate::format::{tensors, to_usize, Container, Error, Limits};
+use crate::format::{tensors, Container, Error, Limits, Output, Reserve};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -550,32 +550,53 @@ pub fn decompress_with_base(
     limits: &Limits,
     threads: usize,
 ) -> Result<Vec<u8>, Error> {
+    let mut out = Vec::new();
+    decode_to_vec(data, base, limits, threads, &mut out, Reserve::All)?;
+    Ok(out)
+}
+
+/// [`decompress_with_base`] into the front of `out`, which is written over in place and grown
+/// only as decoding reaches past its end (never shrunk): decoding file after file into one
+/// vector never zero-fills or faults in its pages again. Returns the decoded size.
+pub fn decompress_to_vec(
+    data: &[u8],
+    base: Option<&[u8]>,
+    limits: &Limits,
+    threads: usize,
+    out: &mut Vec<u8>,
+) -> Result<usize, Error> {
+    decode_to_vec(data, base, limits, threads, out, Reserve::AsDecoded)
+}
+
+fn decode_to_vec(
+    data: &[u8],
+    base: Option<&[u8]>,
+    limits: &Limits,
+    threads: usize,
+    out: &mut Vec<u8>,
+    reserve: Reserve,
+) -> Result<usize, Error> {
     let (header, chunks) = index(data, limits)?;
     check_base(&header, base)?;
     let total = chunks
         .last()
         .map_or(0, |c| c.offset + c.head.raw_len as u64);
-    let mut out = Vec::new();
-    out.try_reserve_exact(to_usize(total)?)
-        .map_err(|_| Error::no_memory(total))?;
+    let mut output = Output::new(out, total, reserve)?;
+    let total = output.total;
     if threads > 1 {
-        out.resize(total as usize, 0);
-        decode_chunks(data, &chunks, &mut out, threads)?;
+        decode_chunks(data, &chunks, output.slot(0, total)?, threads)?;
     } else {
-        // Grown chunk by chunk: zeroing a fresh chunk takes its page faults and leaves it in
-        // cache for the decoder (zeroing the whole output first writes every byte twice).
         let mut scratch = Vec::new();
         for c in &chunks {
-            let at = out.len();
-            out.resize(at + c.head.raw_len as usize, 0);
+            let (at, raw) = (c.offset as usize, c.head.raw_len as usize);
             let body = &data[c.body_offset..c.body_offset + c.head.body_len as usize];
-            chunk::decode(&c.head, body, c.offset, &mut out[at..], &mut scratch)?;
+            chunk::decode(&c.head, body, c.offset, output.slot(at, raw)?, &mut scratch)?;
         }
     }
     if let (Some(_), Some(b)) = (header.base, base) {
-        xor_base(&mut out, b, 0);
+        xor_base(&mut out[..total], b, 0);
     }
-    Ok(out)
+    Ok(total)
 }
 
 /// Where one chunk's record sits in the file and where its bytes go in the output.
