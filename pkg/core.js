@@ -596,7 +596,8 @@ export class Decompressor {
   #resets = 0;
   #maxOutput;
 
-  constructor({ maxOutput } = {}) {
+  constructor(options = {}) {
+    const { maxOutput } = options ?? {};
     if (!ready) {
       throw new ZnnError('zipnn-wasm: the wasm module is not loaded: await init() (or Decompressor.create()) first', 'ZNN_INIT');
     }
@@ -618,13 +619,16 @@ export class Decompressor {
     return call(() => f(this.#d));
   }
 
-  /** Copies `bytes` (`.znw`, ZipNN `.znn` or `.znn.safetensors`) in and decodes them: a view of the decoded bytes. */
+  /**
+   * Copies `bytes` (`.znw`, ZipNN `.znn` or `.znn.safetensors`) in and decodes them; returns a
+   * view of the decoded bytes.
+   */
   decompress(bytes) {
     const data = inputBytes(bytes);
     return this.#call((d) => d.decompress(data));
   }
 
-  /** A view of `length` bytes of wasm memory to write the next compressed file into; then `decompressInput(length)`. */
+  /** A view of `length` bytes of wasm memory for the next compressed file; then `decompressInput(length)`. */
   inputBuffer(length) {
     checkLength(length, 'length');
     return this.#call((d) => d.inputBuffer(length));
@@ -688,9 +692,12 @@ function inspectZipnn(data) {
     const frameLen = Number(dv.getBigUint64(pos + 24, true));
     if (frameLen < 32) throw new CorruptError('input is corrupt: ZipNN frame length');
     if (pos + frameLen > data.length) throw new TruncatedError('input is truncated');
-    // Only a first frame may be unflagged (a whole file), as the decoders say.
-    if (frames.length > 0 && data[pos + 13] < 128) {
-      throw new CorruptError('input is corrupt: a non-streaming ZipNN frame after the first');
+    // As the decoders say: the streaming byte is 0 (a whole file: one frame only) or
+    // 128 + log2 of the streaming chunk (8..40).
+    const streaming = data[pos + 13];
+    if (streaming !== 0 && (streaming < 136 || streaming > 168)) throw new CorruptError('input is corrupt: ZipNN frame: bad streaming byte');
+    if (streaming === 0 && (frames.length > 0 || pos + frameLen !== data.length)) {
+      throw new CorruptError('input is corrupt: a non-streaming ZipNN frame is not the whole file');
     }
     frames.push({ offset: pos, length: frameLen, decodedLength: origLen });
     total += origLen;

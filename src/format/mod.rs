@@ -102,7 +102,7 @@ pub(crate) fn to_usize(v: u64) -> Result<usize, Error> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reserve {
     /// All of `total` at once: a fresh vector, never reallocated (its pages are still faulted
-    /// in a chunk at a time, by [`output_slot`]).
+    /// in a chunk at a time, by [`Output::slot`]).
     All,
     /// Only as decoding gets there, the capacity doubling up to `total`: a reused vector, which
     /// a header promising more than its data holds must not grow (wasm memory never shrinks).

@@ -220,6 +220,7 @@ describe('Decompressor: wasm memory reused from call to call', () => {
     // Arguments that are not what they say are refused, not converted.
     for (const bad of ['16', 16n, 1.5, NaN, true, null]) throwsWith(() => d.inputBuffer(bad), InvalidInputError, 'ZNN_INVALID_INPUT');
     throwsWith(() => d.decompressInput('8'), InvalidInputError, 'ZNN_INVALID_INPUT');
+    throwsWith(() => new Decompressor(null).decompress('x'), InvalidInputError, 'ZNN_INVALID_INPUT');
     for (const maxOutput of [-1, NaN, 'abc', {}, 10n]) {
       throwsWith(() => new Decompressor({ maxOutput }), InvalidInputError, 'ZNN_INVALID_INPUT');
       throwsWith(() => new ZnnDecompressionStream({ maxOutput }), InvalidInputError, 'ZNN_INVALID_INPUT');
@@ -234,6 +235,12 @@ describe('Decompressor: wasm memory reused from call to call', () => {
     const d = new Decompressor();
     const before = core.__internal.glue.__memory().buffer.byteLength;
     assert.throws(() => d.decompress(zn), (e) => e instanceof ZnnError && ['ZNN_CORRUPT', 'ZNN_TRUNCATED'].includes(e.code));
+    // One chunk of 1 GiB (chunk_log2 30: its tables still match) whose streams hold 4 KiB.
+    const big = await compress(weights(2048, 'bf16', 4), { dtype: 'bf16', format: 'zipnn' });
+    big[14] = 30;
+    new DataView(big.buffer, big.byteOffset).setBigUint64(16, 1n << 30n, true);
+    assert.throws(() => d.decompress(big), (e) => e instanceof CorruptError);
+    await rejectsWith(decompress(big), CorruptError, 'ZNN_CORRUPT');
     const grew = core.__internal.glue.__memory().buffer.byteLength - before;
     assert.ok(grew < 16 << 20, `wasm memory grew by ${grew} bytes`);
   });
@@ -518,6 +525,13 @@ describe('inspect', () => {
     await rejectsWith(inspect(zn), CorruptError, 'ZNN_CORRUPT');
     await rejectsWith(decompress(zn), CorruptError, 'ZNN_CORRUPT');
     await rejectsWith(streamDecode(zn, 1000), CorruptError, 'ZNN_CORRUPT');
+    // An unflagged first frame is the whole file; a streaming byte outside 136..168 is corrupt.
+    const two = readFile(zipnnFixture('bf16_stream8k.znn'));
+    two[13] = 0;
+    for (const f of [inspect, decompress]) await rejectsWith(f(two), CorruptError, 'ZNN_CORRUPT');
+    const odd = readFile(zipnnFixture('bf16_stream8k.znn'));
+    odd[13] = 100;
+    for (const f of [inspect, decompress]) await rejectsWith(f(odd), CorruptError, 'ZNN_CORRUPT');
   });
 });
 

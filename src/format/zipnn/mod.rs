@@ -438,15 +438,6 @@ pub fn decode_chunks_from(
         return Err(Error::corrupt("ZipNN chunk range"));
     }
     let first = layout.output(chunks.clone()).start;
-    // Up to one chunk (1 GiB at chunk_log2 30) on top of the output: fallible, so that a host
-    // short of memory gets `TooLarge` instead of an abort.
-    let need = chunk.min(total);
-    if scratch.len() < need {
-        scratch
-            .try_reserve_exact(need - scratch.len())
-            .map_err(|_| Error::no_memory(total as u64))?;
-        scratch.resize(need, 0);
-    }
     for c in chunks {
         let start = c * chunk;
         let len = chunk.min(total - start);
@@ -458,31 +449,51 @@ pub fn decode_chunks_from(
         let mut src: [&[u8]; 4] = [&[]; 4];
         frame.read(&ranges[..n], &mut src[..n])?;
         // Streams stored as they are are merged straight from `src`; the others are decoded
-        // into scratch (at the sum of the earlier streams' lengths), then merged into `out`.
+        // into scratch, one after the other. All is checked before scratch grows (a chunk can
+        // be 1 GiB), so that a header promising what its streams cannot hold takes no memory.
         let mut stored = [false; 4];
-        let mut at = 0;
+        let mut need = 0usize;
         for (b, &src) in src[..n].iter().enumerate() {
             let k = stream_len(len, n, b);
-            let d = &mut scratch[at..at + k];
             match layout.kind(b, c) {
                 0 | 1 if src.len() == k => stored[b] = true,
                 0 => return Err(Error::corrupt("ZipNN raw chunk has the wrong size")),
-                1 if src.len() == 1 => d.fill(src[0]),
-                1 => huff0::decompress_4x(src, d)?,
+                // huff0 spends a bit per symbol at least (one byte is a run of that byte).
+                1 if src.len() > 1 && k / 8 > src.len() => {
+                    return Err(Error::corrupt("ZipNN huff0 stream too short for its chunk"))
+                }
+                1 => need += k,
                 t => return Err(Error::corrupt(alloc::format!("ZipNN chunk type {t}"))),
             }
-            at += k;
+        }
+        if scratch.len() < need {
+            scratch
+                .try_reserve_exact(need - scratch.len())
+                .map_err(|_| Error::no_memory(need as u64))?;
+            scratch.resize(need, 0);
+        }
+        let mut at = 0;
+        for (b, &src) in src[..n].iter().enumerate() {
+            let k = stream_len(len, n, b);
+            if !stored[b] {
+                let d = &mut scratch[at..at + k];
+                match src {
+                    [v] => d.fill(*v),
+                    _ => huff0::decompress_4x(src, d)?,
+                }
+                at += k;
+            }
         }
         let mut parts: [&[u8]; 4] = [&[]; 4];
         let mut at = 0;
         for (b, part) in parts[..n].iter_mut().enumerate() {
-            let k = stream_len(len, n, b);
             *part = if stored[b] {
                 src[b]
             } else {
-                &scratch[at..at + k]
+                let k = stream_len(len, n, b);
+                at += k;
+                &scratch[at - k..at]
             };
-            at += k;
         }
         unsplit(h, &parts[..n], dst.slot(start - first, len)?);
         dst.done(start - first, len)?;
@@ -546,9 +557,7 @@ fn decode_to_vec(
     reserve: Reserve,
 ) -> Result<usize, Error> {
     let (frames, total) = frames(data, limits)?;
-    if base.is_none() && frames.iter().any(|f| f.header.delta != 0) {
-        return Err(missing_base());
-    }
+    check_bases(&frames, base)?;
     let mut output = Output::new(out, total, reserve)?;
     let mut at = 0usize;
     let mut scratch = Vec::new();
@@ -577,6 +586,7 @@ pub fn decompress_into(data: &[u8], base: Option<&[u8]>, dst: &mut [u8]) -> Resu
     // No bound while indexing: the total is compared with `dst` (one error for too small and
     // too large).
     let (frames, total) = frames(data, &Limits::default())?;
+    check_bases(&frames, base)?;
     if total != dst.len() as u64 {
         return Err(Error::wrong_size(dst.len(), total));
     }
@@ -589,6 +599,14 @@ pub fn decompress_into(data: &[u8], base: Option<&[u8]>, dst: &mut [u8]) -> Resu
         at += out.len();
     }
     Ok(dst.len())
+}
+
+/// Refuses delta frames without their base, before anything is decoded.
+fn check_bases(frames: &[Frame], base: Option<&[u8]>) -> Result<(), Error> {
+    match base {
+        None if frames.iter().any(|f| f.header.delta != 0) => Err(missing_base()),
+        _ => Ok(()),
+    }
 }
 
 /// Undoes a delta frame's XOR against `base` (its bytes `at..`) on the frame's decoded `out`.
@@ -612,11 +630,11 @@ fn apply_base(
 }
 
 /// A frame decoded into an output vector at `at`, grown chunk by chunk ([`Output::slot`]).
-struct Grow<'a, 'b> {
-    out: &'a mut Output<'b>,
+pub(crate) struct Grow<'a, 'b> {
+    pub out: &'a mut Output<'b>,
     /// Where the frame starts in `out`, and its decoded length.
-    at: usize,
-    len: usize,
+    pub at: usize,
+    pub len: usize,
 }
 
 impl ChunkOut for Grow<'_, '_> {

@@ -7,7 +7,7 @@
 //! regenerated (key order, spacing and padding may differ from the original writer's) and
 //! `znn_compressed_vectors` is removed from the metadata.
 
-use super::{decode_frame, FrameHeader, ZDType};
+use super::{decode_frame, decode_frame_with, FrameHeader, Grow, ZDType};
 use crate::format::safetensors::{self as st, Layout};
 use crate::format::znw::Source;
 use crate::format::{to_usize, Error, Limits, Output, Reserve};
@@ -194,14 +194,22 @@ fn decode_to_vec(
         .slot(0, plan.header.len())?
         .copy_from_slice(&plan.header);
     let mut at = plan.header.len();
+    let mut scratch = Vec::new();
     for p in &plan.pieces {
-        let src = &data[p.start..p.end];
-        let dst = output.slot(at, p.len as usize)?;
+        let (src, len) = (&data[p.start..p.end], p.len as usize);
         match &p.frame {
-            None => dst.copy_from_slice(src),
-            Some(h) => decode_frame(src, h, dst)?,
+            None => output.slot(at, len)?.copy_from_slice(src),
+            // Grown chunk by chunk as the frame decodes, not by the size its header claims.
+            Some(h) => {
+                let mut grow = Grow {
+                    out: &mut output,
+                    at,
+                    len,
+                };
+                decode_frame_with(src, h, &mut grow, &mut scratch)?;
+            }
         }
-        at += dst.len();
+        at += len;
     }
     Ok(at)
 }

@@ -557,7 +557,8 @@ pub fn decompress_with_base(
 
 /// [`decompress_with_base`] into the front of `out`, which is written over in place and grown
 /// only as decoding reaches past its end (never shrunk): decoding file after file into one
-/// vector never zero-fills or faults in its pages again. Returns the decoded size.
+/// vector never zero-fills or faults in its pages again. With `threads > 1` it is grown to the
+/// decoded size first (each thread writes its part). Returns the decoded size.
 pub fn decompress_to_vec(
     data: &[u8],
     base: Option<&[u8]>,
