@@ -1,13 +1,23 @@
 //! The container decoder on arbitrary bytes: `zipnn_wasm::decompress` (format detection, then
-//! `.znw`, ZipNN frames or `.znn.safetensors`), and for `.znw` input the index, the in-place
-//! decoder and the multi-threaded decoder, which must all agree. `.znw` input is decoded a
-//! second time with its checksums recomputed.
+//! `.znw`, ZipNN frames or `.znn.safetensors`), the same into a vector reused from input to
+//! input (`decompress_to_vec`, as the wasm `Decompressor` does) and into an exact buffer
+//! (`decoded_len` + `decompress_into`), and for `.znw` input the index, the in-place decoder
+//! and the multi-threaded decoder, which must all agree. `.znw` input is decoded a second time
+//! with its checksums recomputed.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
+use std::cell::RefCell;
 use zipnn_wasm::format::znw;
 use zipnn_wasm_fuzz::*;
 
+thread_local! {
+    /// Reused across inputs, as by a long-lived `Decompressor`; allocated before the budget
+    /// of the first input starts counting.
+    static REUSED: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(MAX_OUT as usize));
+}
+
 fuzz_target!(|data: &[u8]| {
+    REUSED.with(|_| {});
     begin(data.len());
     check(data);
     // Mutations rarely keep the checksums right: decode once more with them recomputed, so
@@ -24,6 +34,21 @@ fn check(data: &[u8]) {
     match &r {
         Ok(out) => assert!(out.len() as u64 <= lim.max_output),
         Err(e) => check_error(e, DATA_ERRORS),
+    }
+    REUSED.with(|v| {
+        let v = &mut *v.borrow_mut();
+        match (zipnn_wasm::decompress_to_vec(data, v, &lim), &r) {
+            (Ok(n), Ok(out)) => assert!(v[..n] == out[..], "decompress_to_vec differs"),
+            (Err(_), Err(_)) => {}
+            (a, b) => panic!("decompress_to_vec {a:?}, decompress {:?}", b.as_ref().map(|o| o.len())),
+        }
+    });
+    if let Ok(out) = &r {
+        let n = zipnn_wasm::decoded_len(data, &lim).expect("decoded, yet no decoded_len");
+        assert_eq!(n, out.len() as u64);
+        let mut buf = vec![0u8; out.len()];
+        assert_eq!(zipnn_wasm::decompress_into(data, &mut buf), Ok(out.len()));
+        assert!(buf == *out, "zipnn_wasm::decompress_into differs");
     }
     if !data.starts_with(&znw::MAGIC) {
         return;
