@@ -16,8 +16,8 @@
 //   compress(data, dtype)            .znw, one thread
 //   decompress(packed)               a new Uint8Array each call (the "fresh output" case)
 //   decompressInto(packed, target)   `target` allocated once and reused ("warm memory")
-//   Decompressor                     wasm-memory input and output kept across calls: with the
-//                                    copy of the input in, and with the input already there
+//   Decompressor                     wasm-memory output kept across calls: input read from JS
+//                                    piece by piece, or already in its wasm-memory input buffer
 //   the same two on zipnn's own file (the decoder reading ZipNN frames)
 //   bound: new Uint8Array(n).fill(1), i.e. first touch of fresh memory, and a warm fill
 // and, through the package (pkg/node.js; default DIR only), its worker pool against one thread,
@@ -231,7 +231,7 @@ async function measureOurs(f) {
   row('decompressInto, reused target', bestOf(() => z.decompressInto(f.packed, target)), 2);
   // Decompressor: input and output buffers in wasm memory, kept across calls.
   const d = new z.Decompressor();
-  row('Decompressor.decompress (copies the input in)', bestOf(() => d.decompress(f.packed)), 2);
+  row('Decompressor.decompress (input read from JS piece by piece)', bestOf(() => d.decompress(f.packed)), 2);
   d.inputBuffer(f.packed.length).set(f.packed);
   row('Decompressor.decompressInput (input already in wasm memory)', bestOf(() => d.decompressInput(f.packed.length)), 2);
   if (f.znn) {

@@ -630,19 +630,12 @@ impl Decompressor {
         Ok(view(&self.output[..n]))
     }
 
-    /// Copies `data` into the input buffer and decodes it, as `decompressInput`.
+    /// Decodes a file held in JS: its pieces (chunk bodies, frame streams) are copied into wasm
+    /// memory one at a time, each still in cache when it is decoded, and decoded straight into
+    /// the output buffer. Returns a view, as `decompressInput`.
     pub fn decompress(&mut self, data: &js_sys::Uint8Array) -> Result<js_sys::Uint8Array, JsValue> {
-        let len = data.length() as usize;
-        let input = grow(&mut self.input, len).map_err(|e| js_error(&e))?;
-        if data.length() as usize != len {
-            // A view of this memory, emptied by the growth (the JS wrapper copies those first).
-            return Err(js_error(&Error::InvalidInput(
-                "the input is a view of the module's memory that this call moved".into(),
-            )));
-        }
-        data.copy_to(input);
-        self.offered = len;
-        self.decompress_input(len as f64)
+        let n = decode_js_to_vec(data, &mut self.output, &self.limits).map_err(|e| js_error(&e))?;
+        Ok(view(&self.output[..n]))
     }
 
     /// Frees both buffers (the next call allocates them again).
@@ -650,6 +643,84 @@ impl Decompressor {
         self.input = Vec::new();
         self.offered = 0;
         self.output = Vec::new();
+    }
+}
+
+/// [`crate::decompress_to_vec`] for a file in a JS array (not a view of this memory, which
+/// the reads below may grow: the JS wrapper copies those first).
+fn decode_js_to_vec(
+    data: &js_sys::Uint8Array,
+    out: &mut Vec<u8>,
+    limits: &Limits,
+) -> Result<usize, Error> {
+    use crate::format::{Output, Reserve};
+    use znw::Source;
+    let mut src = JsSource::new(data);
+    // The frames of a ZipNN file at `at` of `output`, each chunk's streams copied in as it is
+    // decoded.
+    let frames_to = |output: &mut Output, frames: &[(usize, usize, &zipnn::FrameHeader, usize)]| {
+        let (mut frame, mut scratch) = (JsFrame::new(data), Vec::new());
+        for &(pos, len, h, at) in frames {
+            frame.whole(pos, len);
+            let len = h.orig_len as usize;
+            let mut grow = zipnn::Grow {
+                out: output,
+                at,
+                len,
+            };
+            zipnn::decode_frame_from(&mut frame, h, &mut grow, &mut scratch)?;
+        }
+        Ok::<(), Error>(())
+    };
+    match src.detect()? {
+        crate::Format::Znw => {
+            let (header, chunks) = znw::index_source(&mut src, limits)?;
+            znw::check_base(&header, None)?;
+            let mut output = Output::new(out, znw_total(&chunks), Reserve::AsDecoded)?;
+            let mut scratch = Vec::new();
+            for c in &chunks {
+                let body = src.read(c.body_offset, c.head.body_len as usize)?;
+                let dst = output.slot(c.offset as usize, c.head.raw_len as usize)?;
+                znw::chunk::decode(&c.head, body, c.offset, dst, &mut scratch)?;
+            }
+            Ok(output.total)
+        }
+        crate::Format::Zipnn => {
+            let (frames, total) = zipnn::frames_from(&mut src, limits)?;
+            if frames.iter().any(|f| f.header.delta != 0) {
+                return Err(zipnn::missing_base());
+            }
+            let mut output = Output::new(out, total, Reserve::AsDecoded)?;
+            let mut at = 0;
+            let mut list = Vec::new();
+            for f in &frames {
+                list.push((f.pos, f.len, &f.header, at));
+                at += f.header.orig_len as usize;
+            }
+            frames_to(&mut output, &list)?;
+            Ok(output.total)
+        }
+        _ if zipnn::safetensors::is_znn_safetensors_source(&mut src) => {
+            let plan = zipnn::safetensors::plan(&mut src, limits)?;
+            let mut output = Output::new(out, plan.total, Reserve::AsDecoded)?;
+            output
+                .slot(0, plan.header.len())?
+                .copy_from_slice(&plan.header);
+            let mut at = plan.header.len();
+            let mut list = Vec::new();
+            for p in &plan.pieces {
+                match &p.frame {
+                    None => data
+                        .subarray(p.start as u32, p.end as u32)
+                        .copy_to(output.slot(at, p.len as usize)?),
+                    Some(h) => list.push((p.start, p.end - p.start, h, at)),
+                }
+                at += p.len as usize;
+            }
+            frames_to(&mut output, &list)?;
+            Ok(output.total)
+        }
+        _ => Err(Error::NotCompressed),
     }
 }
 
