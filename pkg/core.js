@@ -620,8 +620,8 @@ export class Decompressor {
   }
 
   /**
-   * Copies `bytes` (`.znw`, ZipNN `.znn` or `.znn.safetensors`) in and decodes them; returns a
-   * view of the decoded bytes.
+   * Decodes `bytes` (`.znw`, ZipNN `.znn` or `.znn.safetensors`), reading them a piece at a
+   * time; returns a view of the decoded bytes.
    */
   decompress(bytes) {
     const data = inputBytes(bytes);

@@ -103,7 +103,7 @@ export class Decompressor {
   /** Throws `ZnnError` (`ZNN_INIT`) unless the module is loaded: `await init()` first, or use `create`. */
   constructor(options?: DecompressOptions);
   static create(options?: DecompressOptions): Promise<Decompressor>;
-  /** Copies `bytes` in and decodes them: a view of the decoded bytes in wasm memory. */
+  /** Decodes `bytes` (read a piece at a time): a view of the decoded bytes in wasm memory. */
   decompress(bytes: Bytes): Uint8Array;
   /** A view of `length` bytes of wasm memory to write the next compressed file into. */
   inputBuffer(length: number): Uint8Array;

@@ -574,12 +574,11 @@ fn decompress_into_js(
     }
 }
 
-/// Decodes whole files in wasm memory that is kept from call to call: the compressed file is
-/// written (or copied) into its input buffer and decoded straight into its output buffer,
-/// whose pages stay mapped, and the caller gets a view of that output. No copy between JS and
-/// wasm memory on the way out, and none on the way in when the caller fills `inputBuffer`
-/// itself (from a file read or a network chunk). Memory: the largest file and the largest
-/// output seen so far, until `release`.
+/// Decodes whole files into wasm memory that is kept from call to call, whose pages stay
+/// mapped, and gives the caller a view of it: no copy out of wasm memory. The input is read
+/// from JS a piece at a time (`decompress`), or not copied at all when the caller writes the
+/// file into `inputBuffer` itself (a file read, network chunks). Memory: the largest output
+/// and the largest `inputBuffer` so far, until `release`.
 #[wasm_bindgen]
 pub struct Decompressor {
     input: Vec<u8>,
