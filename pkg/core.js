@@ -581,14 +581,15 @@ export async function decompressInto(bytes, target, options = {}) {
 }
 
 /**
- * Decodes whole files in wasm memory kept from call to call: the compressed bytes go into its
- * input buffer, the decoded bytes come back as a view of its output buffer, whose pages stay
- * mapped. No copy out of wasm memory, and none in when you fill `inputBuffer(n)` yourself.
- * Synchronous; needs the module loaded (`await init()`, or `Decompressor.create()`).
+ * Decodes whole files into wasm memory kept from call to call, whose pages stay mapped, and
+ * returns a view of the decoded bytes there: no copy out of wasm memory, and none in when you
+ * fill `inputBuffer(n)` yourself. Synchronous; needs the module loaded (`await init()`, or
+ * `Decompressor.create()`).
  *
  * A returned view is valid until the next call into the module (a call may grow wasm memory,
  * which empties every view of it, or write other bytes where an old view looks): use it at
- * once (upload it, parse it) or copy it with `.slice()`. Views passed back in are copied first. Memory: the largest input and output seen, until `release()`; wasm memory
+ * once (upload it, parse it) or copy it with `.slice()`. Views passed back in are copied
+ * first. Memory: the largest output and input buffer so far, until `release()`; wasm memory
  * itself never shrinks.
  */
 export class Decompressor {
