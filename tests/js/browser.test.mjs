@@ -19,7 +19,7 @@ const PAGE = `<!doctype html>
 <title>zipnn-wasm browser test</title>
 <script type="importmap">{ "imports": { "zipnn-wasm": "/node_modules/zipnn-wasm/index.js" } }</script>
 <script type="module">
-import { fetchModel, compress, decompress, ZnnDecompressionStream, ZnnCompressionStream, CorruptError, TruncatedError, __internal } from 'zipnn-wasm';
+import { fetchModel, compress, decompress, Decompressor, ZnnDecompressionStream, ZnnCompressionStream, CorruptError, TruncatedError, __internal } from 'zipnn-wasm';
 const hex = async (buf) => [...new Uint8Array(await crypto.subtle.digest('SHA-256', buf))].map((b) => b.toString(16).padStart(2, '0')).join('');
 window.runFetchModel = async (url, worker) => {
   const events = [];
@@ -49,6 +49,22 @@ window.runBad = async (url, worker) => {
   await attempt('aborted', fetchModel(new Response(trickle), { worker, signal: ac.signal, onProgress: (e) => { if (e.loaded > 200000) ac.abort(); } }));
   const again = await fetchModel(new Response(packed), { worker });
   return { codes, tensors, again: await hex(again) };
+};
+// A Decompressor: the response body written straight into its wasm-memory input buffer as it
+// arrives, decoded there, and digested from the view; then a whole file through decompress().
+window.runDecompressor = async (url, other) => {
+  const d = await Decompressor.create();
+  const res = await fetch(url);
+  const n = Number(res.headers.get('content-length'));
+  const input = d.inputBuffer(n);
+  let at = 0;
+  for await (const chunk of res.body) {
+    input.set(chunk, at);
+    at += chunk.length;
+  }
+  const first = await hex(d.decompressInput(at));
+  const second = await hex(d.decompress(new Uint8Array(await (await fetch(other)).arrayBuffer())));
+  return { first, second };
 };
 window.runStream = async (url) => {
   const res = await fetch(url);
@@ -290,6 +306,12 @@ describe('headless Chromium', () => {
   test('ZnnDecompressionStream on a fetch body', async () => {
     const r = await page.evaluate((url) => window.runStream(url), '/fixtures/model.znw');
     assert.equal(r.sha, sha256(readFile(modelPath('minilm.bf16.safetensors'))));
+  });
+
+  test('Decompressor: a download written into wasm memory, decoded and digested in place', async () => {
+    const r = await page.evaluate(([a, b]) => window.runDecompressor(a, b), ['/fixtures/model.znw', '/fixtures/model.znn']);
+    const want = sha256(readFile(modelPath('minilm.bf16.safetensors')));
+    assert.deepEqual(r, { first: want, second: want });
   });
 
   test('compress/decompress round trips and typed errors in the page', async () => {

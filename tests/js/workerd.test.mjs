@@ -18,7 +18,7 @@ const model = readFile(modelPath('minilm.bf16.safetensors'));
 const modelZnw = readFile(fixturePath('minilm.bf16.safetensors.znw'));
 
 const WORKER = `
-import { ZnnDecompressionStream, ZnnCompressionStream, fetchModel, compress, decompress, inspect } from 'zipnn-wasm';
+import { ZnnDecompressionStream, ZnnCompressionStream, Decompressor, fetchModel, compress, decompress, inspect } from 'zipnn-wasm';
 import asset from 'asset.znw';
 
 export default {
@@ -42,6 +42,13 @@ export default {
         // No workers in workerd: threads falls back to one thread, without an error.
         const packed = new Uint8Array(await (await fetch(origin + '/model.znw')).arrayBuffer());
         return new Response(await decompress(packed, { threads: 2 }));
+      }
+      case '/decompressor': {
+        // Decoded into wasm memory and digested from the view there (no copy out).
+        const d = await Decompressor.create();
+        const view = d.decompress(new Uint8Array(await (await fetch(origin + '/model.znw')).arrayBuffer()));
+        const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', view));
+        return new Response([...digest].map((b) => b.toString(16).padStart(2, '0')).join(''));
       }
       case '/compress':
         return new Response(request.body.pipeThrough(new ZnnCompressionStream({ dtype: url.searchParams.get('dtype') ?? 'bf16' })));
@@ -173,6 +180,12 @@ describe('workerd', () => {
     const res = await fetch(`${base}/threads`);
     assert.equal(res.status, 200, workerdLog);
     assert.equal(sha256(new Uint8Array(await res.arrayBuffer())), sha256(model));
+  });
+
+  test('a Decompressor inside the Worker', async () => {
+    const res = await fetch(`${base}/decompressor`);
+    assert.equal(res.status, 200, workerdLog);
+    assert.equal(await res.text(), sha256(model));
   });
 
   test('ZnnCompressionStream on a request body', async () => {
