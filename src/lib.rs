@@ -97,9 +97,7 @@ pub fn decoded_len(data: &[u8], limits: &Limits) -> Result<u64, Error> {
     match detect(data) {
         Format::Znw => {
             let (_, chunks) = format::znw::index(data, limits)?;
-            Ok(chunks
-                .last()
-                .map_or(0, |c| c.offset + c.head.raw_len as u64))
+            Ok(format::znw::decoded_total(&chunks))
         }
         Format::Zipnn => format::zipnn::frames(data, limits).map(|(_, total)| total),
         Format::ZipnnSafetensors => {

@@ -440,12 +440,6 @@ impl<'a> JsFrames<'a> {
     }
 }
 
-fn znw_total(chunks: &[znw::ChunkInfo]) -> u64 {
-    chunks
-        .last()
-        .map_or(0, |c| c.offset + c.head.raw_len as u64)
-}
-
 /// Decompresses a whole buffer (format detected from its magic number) into a new
 /// `Uint8Array`.
 #[wasm_bindgen(js_name = decompress)]
@@ -462,7 +456,7 @@ fn decompress_js(data: &js_sys::Uint8Array, limits: &Limits) -> Result<js_sys::U
         crate::Format::Znw => {
             let (header, chunks) = znw::index_source(&mut src, limits)?;
             znw::check_base(&header, None)?;
-            let out = new_u8_array(znw_total(&chunks))?;
+            let out = new_u8_array(znw::decoded_total(&chunks))?;
             decode_znw_to(&mut src, &chunks, &out)?;
             Ok(out)
         }
@@ -547,7 +541,7 @@ fn decompress_into_js(
         crate::Format::Znw => {
             let (header, chunks) = znw::index_source(&mut src, &limits)?;
             znw::check_base(&header, None)?;
-            let total = znw_total(&chunks);
+            let total = znw::decoded_total(&chunks);
             if total != len as u64 {
                 return Err(wrong_size(total));
             }
@@ -675,7 +669,7 @@ fn decode_js_to_vec(
         crate::Format::Znw => {
             let (header, chunks) = znw::index_source(&mut src, limits)?;
             znw::check_base(&header, None)?;
-            let mut output = Output::new(out, znw_total(&chunks), Reserve::AsDecoded)?;
+            let mut output = Output::new(out, znw::decoded_total(&chunks), Reserve::AsDecoded)?;
             let mut scratch = Vec::new();
             for c in &chunks {
                 let body = src.read(c.body_offset, c.head.body_len as usize)?;
@@ -775,7 +769,7 @@ fn chunk_table(data: &js_sys::Uint8Array, limits: &Limits) -> Result<js_sys::Flo
     }
     // The index checked that the end record ends the input.
     let end = src.size - znw::chunk::END_LEN;
-    t.extend([end as f64, znw_total(&chunks) as f64]);
+    t.extend([end as f64, znw::decoded_total(&chunks) as f64]);
     Ok(js_sys::Float64Array::from(&t[..]))
 }
 

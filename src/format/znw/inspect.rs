@@ -1,6 +1,6 @@
 //! What a compressed file holds, per segment, without decoding more than a small sample.
 
-use super::{chunk, index, ChunkInfo, Header};
+use super::{chunk, decoded_total, index, ChunkInfo, Header};
 use crate::dtype::DType;
 use crate::format::{Error, Limits};
 use alloc::string::String;
@@ -97,9 +97,7 @@ const SAMPLE: usize = 4 << 20;
 
 pub fn inspect(data: &[u8]) -> Result<Report, Error> {
     let (header, chunks) = index(data, &Limits::default())?;
-    let total = chunks
-        .last()
-        .map_or(0, |c| c.offset + c.head.raw_len as u64);
+    let total = decoded_total(&chunks);
     let mut segments: Vec<SegmentReport> = header
         .segments
         .iter()

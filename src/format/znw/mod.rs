@@ -579,9 +579,7 @@ fn decode_to_vec(
 ) -> Result<usize, Error> {
     let (header, chunks) = index(data, limits)?;
     check_base(&header, base)?;
-    let total = chunks
-        .last()
-        .map_or(0, |c| c.offset + c.head.raw_len as u64);
+    let total = decoded_total(&chunks);
     let mut output = Output::new(out, total, reserve)?;
     let total = output.total;
     if threads > 1 {
@@ -598,6 +596,13 @@ fn decode_to_vec(
         xor_base(&mut out[..total], b, 0);
     }
     Ok(total)
+}
+
+/// The decoded size of indexed chunks: where the last one ends.
+pub fn decoded_total(chunks: &[ChunkInfo]) -> u64 {
+    chunks
+        .last()
+        .map_or(0, |c| c.offset + c.head.raw_len as u64)
 }
 
 /// Where one chunk's record sits in the file and where its bytes go in the output.
@@ -769,9 +774,7 @@ pub fn decompress_into(data: &[u8], dst: &mut [u8], threads: usize) -> Result<us
     // too small and one too large).
     let (header, chunks) = index(data, &Limits::default())?;
     check_base(&header, None)?;
-    let total = chunks
-        .last()
-        .map_or(0, |c| c.offset + c.head.raw_len as u64);
+    let total = decoded_total(&chunks);
     if total != dst.len() as u64 {
         return Err(Error::wrong_size(dst.len(), total));
     }
