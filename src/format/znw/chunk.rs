@@ -323,10 +323,10 @@ fn decode_body(
     dst: &mut [u8],
     scratch: &mut Vec<u8>,
 ) -> Result<u32, Error> {
-    let mut hash = None;
     let groups = head.dtype.groups();
-    let used = if groups == 1 {
-        block::decode(body, dst)?
+    let (used, hash) = if groups == 1 {
+        let used = block::decode(body, dst)?;
+        (used, chunk_checksum(dst, offset))
     } else {
         let n = dst.len() / groups;
         // Grown once to the largest chunk, never shrunk: chunks of other sizes must not
@@ -385,15 +385,14 @@ fn decode_body(
                 None => &scratch[g * n..(g + 1) * n],
             };
         }
-        hash = Some(merge_hashed(head, &parts[..groups], dst, offset));
-        pos
+        (pos, merge_hashed(head, &parts[..groups], dst, offset))
     };
     if used != body.len() {
         return Err(Error::corrupt(
             "chunk body length does not match its blocks",
         ));
     }
-    Ok(hash.unwrap_or_else(|| chunk_checksum(dst, offset)))
+    Ok(hash)
 }
 
 /// Output bytes merged, then hashed, per piece.
