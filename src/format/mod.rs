@@ -101,8 +101,8 @@ pub(crate) fn to_usize(v: u64) -> Result<usize, Error> {
 /// How a decoder into a vector takes memory for a file of `total` decoded bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reserve {
-    /// All of `total` at once, zeroed: a fresh vector, never reallocated or zero-filled by us
-    /// (see [`Output::new`]).
+    /// All of `total` at once: a fresh vector, never reallocated (natively taken zeroed, see
+    /// [`Output::new`]).
     All,
     /// Only as decoding gets there, the capacity doubling up to `total`: a reused vector, which
     /// a header promising more than its data holds must not grow (wasm memory never shrinks).
@@ -123,17 +123,22 @@ impl<'a> Output<'a> {
     ) -> Result<Self, Error> {
         let t = to_usize(total)?;
         if reserve == Reserve::All {
-            // Taken zeroed from the allocator: a large zeroed allocation is fresh pages that
-            // the OS zeroes on first touch (calloc), so the decoder's write is each byte's
-            // only one; growing by `resize` wrote zeros first (fresh native decodes 6–16 %
-            // slower, bench/NOTES.md). `vec!` aborts where it cannot allocate, so a fallible
-            // reservation of the same size goes first: too large a size stays an error.
-            let mut probe = alloc::vec::Vec::<u8>::new();
-            probe
-                .try_reserve_exact(t)
+            // A fallible reservation first: too large a size is an error, not an abort.
+            out.try_reserve_exact(t.saturating_sub(out.len()))
                 .map_err(|_| Error::no_memory(total))?;
-            drop(probe);
-            *out = alloc::vec![0; t];
+            // On a hosted OS, take the output zeroed from the allocator instead: a large
+            // zeroed block (glibc: above its mmap threshold, 32 MiB at most) is fresh pages the
+            // kernel zeroes on first touch, so the decoder's write is each byte's only one;
+            // `slot` zero-fills a chunk at a time before the decoder writes it (fresh native
+            // decodes of minilm 6–16 % slower, bench/NOTES.md). `vec!` cannot fail softly, so
+            // the reservation above stands in for it and is released just before; only memory
+            // taken by another thread in between could still make it abort. Not in wasm32,
+            // where dlmalloc zero-fills every calloc and memory is better grown as decoded.
+            #[cfg(not(target_arch = "wasm32"))]
+            {
+                *out = alloc::vec::Vec::new();
+                *out = alloc::vec![0; t];
+            }
         }
         Ok(Output { out, total: t })
     }
