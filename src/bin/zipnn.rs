@@ -426,8 +426,9 @@ fn compress_zipnn(input: &str, a: &Args, dtype: DTypeChoice) -> Result<(), Fail>
     out.commit()
 }
 
-/// ZipNN files are not chunk-major, and deltas need their base, so these are decoded from
-/// memory. Returns the compressed and the decoded bytes.
+/// What neither the push decoder nor [`decode_znn_safetensors`] takes (`.znn.safetensors` from
+/// stdin, deltas, which need their base) is decoded from memory. Returns the compressed and the
+/// decoded bytes.
 fn decode_whole(
     input: &str,
     first: Vec<u8>,
@@ -472,6 +473,11 @@ fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
             });
         stripped.unwrap_or_else(|| format!("{i}.out"))
     })?;
+    if let Some(mut src) = znn_safetensors_file(input, a)? {
+        let mut out = Output::create(&out_path)?;
+        decode_znn_safetensors(&mut src, Some(&mut out))?;
+        return out.commit();
+    }
     let (mut reader, first) = open_input(input)?;
     if !streamable(&first) || a.base.is_some() {
         let (_, plain) = decode_whole(input, first, &mut reader, a)?;
@@ -514,6 +520,9 @@ fn test(a: &Args) -> Result<(), Fail> {
 /// Decoded size of `input` once every check passed, and whether it had checksums to check
 /// (`.znw`) or only decoded (ZipNN's files).
 fn test_one(input: &str, a: &Args) -> Result<(u64, bool), Fail> {
+    if let Some(mut src) = znn_safetensors_file(input, a)? {
+        return Ok((decode_znn_safetensors(&mut src, None)?, false));
+    }
     let (mut reader, first) = open_input(input)?;
     if !streamable(&first) || a.base.is_some() {
         let (data, plain) = decode_whole(input, first, &mut reader, a)?;
@@ -529,6 +538,166 @@ fn test_one(input: &str, a: &Args) -> Result<(u64, bool), Fail> {
         stream_decode(input, reader, first, dec, None, "testing")?,
         znw,
     ))
+}
+
+/// A file on disk read at any offset, for the decoders that index before they decode.
+struct FileSource {
+    path: String,
+    file: File,
+    size: usize,
+    buf: Vec<u8>,
+    /// The read error behind the last `Error` returned, to report instead of it.
+    failed: Option<Fail>,
+}
+
+impl znw::Source for FileSource {
+    fn size(&self) -> usize {
+        self.size
+    }
+    fn read(&mut self, pos: usize, len: usize) -> Result<&[u8], Error> {
+        use std::io::{Seek, SeekFrom};
+        pos.checked_add(len)
+            .filter(|&end| end <= self.size)
+            .ok_or(Error::Truncated)?;
+        if self.buf.len() < len {
+            self.buf
+                .try_reserve_exact(len - self.buf.len())
+                .map_err(|_| Error::no_memory(len as u64))?;
+            self.buf.resize(len, 0);
+        }
+        let buf = &mut self.buf[..len];
+        if let Err(e) = self
+            .file
+            .seek(SeekFrom::Start(pos as u64))
+            .and_then(|_| self.file.read_exact(buf))
+        {
+            self.failed = Some(Fail {
+                msg: format!("cannot read {}: {e}", self.path),
+                usage: false,
+            });
+            return Err(Error::Truncated);
+        }
+        Ok(buf)
+    }
+}
+
+impl FileSource {
+    /// `e`, or the read error that caused it.
+    fn fail(&mut self, e: Error) -> Fail {
+        self.failed.take().unwrap_or_else(|| e.into())
+    }
+}
+
+/// `input` opened for [`decode_znn_safetensors`] when it is a `.znn.safetensors` file on disk
+/// (not stdin, no `--base`); `None` for anything else.
+fn znn_safetensors_file(input: &str, a: &Args) -> Result<Option<FileSource>, Fail> {
+    use zipnn_wasm::format::zipnn::safetensors::is_znn_safetensors_source;
+    if input == "-" || a.base.is_some() {
+        return Ok(None);
+    }
+    let file = File::open(input).or_else(|e| fail(format!("cannot read {input}: {e}")))?;
+    let meta = file
+        .metadata()
+        .or_else(|e| fail(format!("cannot read {input}: {e}")))?;
+    if !meta.is_file() {
+        return Ok(None);
+    }
+    let mut src = FileSource {
+        path: input.into(),
+        file,
+        size: usize::try_from(meta.len()).unwrap_or(usize::MAX),
+        buf: Vec::new(),
+        failed: None,
+    };
+    Ok(is_znn_safetensors_source(&mut src).then_some(src))
+}
+
+/// A `.znn.safetensors` file (what ZipNN's `compress_safetensors` writes, the form of ZipNN
+/// models on model hubs) restored from disk a tensor at a time into `out` (`None`: decoded and
+/// discarded, for `test`): memory holds one compressed tensor and one chunk, where decoding in
+/// memory held the whole file twice. Returns the restored size.
+fn decode_znn_safetensors(src: &mut FileSource, mut out: Option<&mut Output>) -> Result<u64, Fail> {
+    use zipnn_wasm::format::zipnn::{self, safetensors, ChunkOut};
+    use znw::Source;
+    /// A frame's chunks decoded into one buffer and written out as each is done.
+    struct Chunks<'o, 'p> {
+        out: &'o mut Option<&'p mut Output>,
+        len: usize,
+        buf: Vec<u8>,
+        failed: Option<Fail>,
+    }
+    impl ChunkOut for Chunks<'_, '_> {
+        fn total(&self) -> usize {
+            self.len
+        }
+        fn slot(&mut self, _start: usize, len: usize) -> Result<&mut [u8], Error> {
+            if self.buf.len() < len {
+                self.buf
+                    .try_reserve_exact(len - self.buf.len())
+                    .map_err(|_| Error::no_memory(len as u64))?;
+                self.buf.resize(len, 0);
+            }
+            Ok(&mut self.buf[..len])
+        }
+        fn done(&mut self, _start: usize, len: usize) -> Result<(), Error> {
+            if let Some(out) = self.out.as_mut() {
+                if let Err(f) = out.write(&self.buf[..len]) {
+                    self.failed = Some(f);
+                    return Err(Error::InvalidInput("output write failed".into()));
+                }
+            }
+            Ok(())
+        }
+    }
+    let plan = safetensors::plan(src, &Limits::default()).map_err(|e| src.fail(e))?;
+    if let Some(out) = out.as_mut() {
+        out.write(&plan.header)?;
+    }
+    let mut chunks = Chunks {
+        out: &mut out,
+        len: 0,
+        buf: Vec::new(),
+        failed: None,
+    };
+    let mut scratch = Vec::new();
+    let verb = if chunks.out.is_some() {
+        "decompressing"
+    } else {
+        "testing"
+    };
+    let mut progress = Progress::new(verb, src.size as u64);
+    for p in &plan.pieces {
+        progress.update(p.start as u64);
+        match &p.frame {
+            // A tensor stored as it is: copied a MiB at a time.
+            None => {
+                let mut at = p.start;
+                while at < p.end {
+                    let n = (p.end - at).min(1 << 20);
+                    let bytes = match src.read(at, n) {
+                        Ok(bytes) => bytes,
+                        Err(e) => return Err(src.fail(e)),
+                    };
+                    if let Some(out) = chunks.out.as_mut() {
+                        out.write(bytes)?;
+                    }
+                    at += n;
+                }
+            }
+            Some(h) => {
+                chunks.len = p.len as usize;
+                let frame = match src.read(p.start, p.end - p.start) {
+                    Ok(frame) => frame,
+                    Err(e) => return Err(src.fail(e)),
+                };
+                if let Err(e) = zipnn::decode_frame_with(frame, h, &mut chunks, &mut scratch) {
+                    return Err(chunks.failed.take().unwrap_or_else(|| e.into()));
+                }
+            }
+        }
+    }
+    progress.done();
+    Ok(plan.total)
 }
 
 /// Opens `input` ('-': stdin) and reads its first bytes, enough to tell the format.
