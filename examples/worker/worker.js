@@ -7,7 +7,7 @@
 //                        the decoded size, read from the .znw header
 //   same, with `Accept: application/x-znw`   the compressed bytes as they are (clients that run
 //                        zipnn-wasm themselves download less)
-//   HEAD /models/NAME    the headers only (reads just the first bytes of the asset)
+//   HEAD /models/NAME    the headers only, and GET's status (decodes just the first chunk)
 //
 // The .znw files come from an R2 bucket bound as env.BUCKET when there is one (static assets
 // are limited to 25 MiB a file), else from env.ASSETS: any fetcher holding them (Workers static
@@ -116,15 +116,19 @@ export default {
     if (etag) headers.set('etag', etag.replace(/"$/, '-decoded"'));
     const { head, stream } = await peek(asset.body, DECODED_SIZE_PREFIX);
     const size = decodedSize(head);
+    // The first decoded bytes before the status line: a file that fails at once (not .znw,
+    // cut inside its header, a bad first chunk) gets a 502 instead of no response at all, and
+    // HEAD gets the status GET would.
+    const decoded = await primed(stream.pipeThrough(new ZnnDecompressionStream()));
+    if (decoded.error) {
+      const text = request.method === 'HEAD' ? null : `cannot decode ${name}: ${decoded.error.message}\n`;
+      return new Response(text, { status: 502 });
+    }
     if (request.method === 'HEAD') {
-      stream.cancel();
+      decoded.cancel();
       if (size !== undefined) headers.set('content-length', String(size));
       return new Response(null, { headers });
     }
-    // The first decoded bytes before the status line: a file that fails at once (not .znw,
-    // cut inside its header, a bad first chunk) gets a 502 instead of no response at all.
-    const decoded = await primed(stream.pipeThrough(new ZnnDecompressionStream()));
-    if (decoded.error) return new Response(`cannot decode ${name}: ${decoded.error.message}\n`, { status: 502 });
     if (size === undefined) return new Response(decoded, { headers }); // chunked
     // A known length: clients get Content-Length (progress bars), and a decode error mid-way
     // ends the response short of it, so no client mistakes a broken transfer for a whole file.

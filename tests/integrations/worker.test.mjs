@@ -292,6 +292,8 @@ describe('Cloudflare Worker (workerd)', () => {
       const res = await fetch(`${base}/models/${name}`);
       assert.equal(res.status, 502, name);
       assert.match(await res.text(), /^cannot decode /, name);
+      // HEAD says what GET would.
+      assert.equal((await fetch(`${base}/models/${name}`, { method: 'HEAD' })).status, 502, `HEAD ${name}`);
     }
     assert.equal((await fetch(`${base}/models/minilm.bf16.safetensors`, { method: 'HEAD' })).status, 200);
   });
