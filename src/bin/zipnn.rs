@@ -559,13 +559,7 @@ impl znw::Source for FileSource {
         pos.checked_add(len)
             .filter(|&end| end <= self.size)
             .ok_or(Error::Truncated)?;
-        if self.buf.len() < len {
-            self.buf
-                .try_reserve_exact(len - self.buf.len())
-                .map_err(|_| Error::no_memory(len as u64))?;
-            self.buf.resize(len, 0);
-        }
-        let buf = &mut self.buf[..len];
+        let buf = zipnn_wasm::format::grow(&mut self.buf, len)?;
         if let Err(e) = self
             .file
             .seek(SeekFrom::Start(pos as u64))
@@ -631,13 +625,7 @@ fn decode_znn_safetensors(src: &mut FileSource, mut out: Option<&mut Output>) ->
             self.len
         }
         fn slot(&mut self, _start: usize, len: usize) -> Result<&mut [u8], Error> {
-            if self.buf.len() < len {
-                self.buf
-                    .try_reserve_exact(len - self.buf.len())
-                    .map_err(|_| Error::no_memory(len as u64))?;
-                self.buf.resize(len, 0);
-            }
-            Ok(&mut self.buf[..len])
+            zipnn_wasm::format::grow(&mut self.buf, len)
         }
         fn done(&mut self, _start: usize, len: usize) -> Result<(), Error> {
             if let Some(out) = self.out.as_mut() {

@@ -98,6 +98,18 @@ pub(crate) fn to_usize(v: u64) -> Result<usize, Error> {
     })
 }
 
+/// The first `len` bytes of `buf`, grown (zero-filled) to hold them if it is shorter; a refused
+/// allocation is `TooLarge`, not an abort. For buffers reused chunk after chunk: only growth is
+/// zeroed, once.
+pub fn grow(buf: &mut alloc::vec::Vec<u8>, len: usize) -> Result<&mut [u8], Error> {
+    if buf.len() < len {
+        buf.try_reserve_exact(len - buf.len())
+            .map_err(|_| Error::no_memory(len as u64))?;
+        buf.resize(len, 0);
+    }
+    Ok(&mut buf[..len])
+}
+
 /// How a decoder into a vector takes memory for a file of `total` decoded bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reserve {

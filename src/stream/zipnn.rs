@@ -157,14 +157,8 @@ impl ChunkOut for ToSink<'_> {
         self.len
     }
     fn slot(&mut self, _start: usize, len: usize) -> Result<&mut [u8], Error> {
-        if self.chunk.len() < len {
-            // One chunk: at most 1 GiB (chunk_log2 30), so fallible.
-            self.chunk
-                .try_reserve_exact(len - self.chunk.len())
-                .map_err(|_| Error::no_memory(len as u64))?;
-            self.chunk.resize(len, 0);
-        }
-        Ok(&mut self.chunk[..len])
+        // One chunk: at most 1 GiB (chunk_log2 30), so fallible.
+        crate::format::grow(self.chunk, len)
     }
     fn done(&mut self, start: usize, len: usize) -> Result<(), Error> {
         self.sink

@@ -3,6 +3,7 @@
 //! them. A panic (a bug) aborts the call with a trap; the wrapper then calls `__afterTrap` and
 //! `__reinit` to get the message and a fresh instance.
 
+use crate::format::grow;
 use crate::format::zipnn::{self, ZDType, ZipnnOptions};
 use crate::format::znw::{self, DTypeChoice, Options};
 use crate::stream::{AutoDecoder, Encoder, Sink};
@@ -160,17 +161,6 @@ impl znw::Source for JsSource<'_> {
         self.src.subarray(pos as u32, end as u32).copy_to(buf);
         Ok(buf)
     }
-}
-
-/// Grows `buf` to at least `len` zeroed bytes without aborting: a refused allocation is
-/// `TooLarge` (the module stays usable), then returns its first `len` bytes.
-fn grow(buf: &mut Vec<u8>, len: usize) -> Result<&mut [u8], Error> {
-    if buf.len() < len {
-        buf.try_reserve_exact(len - buf.len())
-            .map_err(|_| Error::no_memory(len as u64))?;
-        buf.resize(len, 0);
-    }
-    Ok(&mut buf[..len])
 }
 
 /// A new zero-filled `Uint8Array`; a failed allocation is `TooLarge`, not an exception thrown
