@@ -735,3 +735,65 @@ fn znn_safetensors_restore_holds_one_tensor() {
         "peak {peak_kb} kB: more than one compressed tensor and a chunk"
     );
 }
+
+/// Inputs and outputs that are not regular files, on the paths that decode from memory or
+/// from disk: a `.znn.safetensors` file through a named pipe (its bytes read once, not lost to
+/// a probe), a pipe that sends 16 bytes of nothing and stays open (refused at once, not read
+/// to an end that never comes), and a directory as the output (an error that leaves no
+/// temporary file behind).
+#[cfg(unix)]
+#[test]
+fn pipes_and_directories_around_znn_safetensors() {
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zipnn");
+    let packed = std::fs::read(fx.join("st_minilm_meta.znn.safetensors")).unwrap();
+    let d = dir("znn-safetensors-special");
+    let mkfifo = |p: &Path| {
+        assert!(Command::new("mkfifo").arg(p).status().unwrap().success());
+    };
+
+    let fifo = d.join("in.znn.safetensors");
+    mkfifo(&fifo);
+    for _ in 0..5 {
+        let writer = {
+            let (fifo, packed) = (fifo.clone(), packed.clone());
+            std::thread::spawn(move || std::fs::write(fifo, packed))
+        };
+        let o = zipnn(&["test", s(&fifo)], None);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        writer.join().unwrap().unwrap();
+    }
+
+    let open = d.join("open");
+    mkfifo(&open);
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let open = open.clone();
+        std::thread::spawn(move || {
+            let mut w = std::fs::OpenOptions::new().write(true).open(open).unwrap();
+            w.write_all(&[0u8; 16]).unwrap();
+            // Kept open (no end of input) until the test is done.
+            let _ = rx.recv_timeout(std::time::Duration::from_secs(20));
+        })
+    };
+    let start = std::time::Instant::now();
+    let o = zipnn(&["test", s(&open)], None);
+    assert_one_line_error(&o, 1, "ZNN_NOT_COMPRESSED");
+    assert!(
+        start.elapsed().as_secs() < 15,
+        "read to the end of an endless input"
+    );
+    tx.send(()).unwrap();
+    holder.join().unwrap();
+
+    let out = d.join("outdir");
+    std::fs::create_dir(&out).unwrap();
+    let input = fx.join("st_minilm_meta.znn.safetensors");
+    let o = zipnn(&["decompress", s(&input), "-o", s(&out), "--force"], None);
+    assert_one_line_error(&o, 1, "cannot write");
+    let left: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .filter(|n| n.to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(left.is_empty(), "temporary files left: {left:?}");
+}

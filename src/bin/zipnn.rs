@@ -282,9 +282,11 @@ impl Output {
         self.w
             .flush()
             .or_else(|e| fail(format!("cannot write {}: {e}", self.path)))?;
-        if let Some(tmp) = self.tmp.take() {
-            fs::rename(&tmp, &self.path)
+        if let Some(tmp) = &self.tmp {
+            // On failure `tmp` stays set, so that Drop removes the temporary file.
+            fs::rename(tmp, &self.path)
                 .or_else(|e| fail(format!("cannot write {}: {e}", self.path)))?;
+            self.tmp = None;
         }
         Ok(())
     }
@@ -435,6 +437,12 @@ fn decode_whole(
     rest: &mut dyn Read,
     a: &Args,
 ) -> Result<(Vec<u8>, Vec<u8>), Fail> {
+    // Past its first bytes, only a `.znn.safetensors` file (an 8-byte length, then a JSON
+    // object) can still turn out to be compressed: anything else is refused before it is read
+    // to its end (which for /dev/zero never comes).
+    if first.len() >= 16 && zipnn_wasm::detect(&first) == Format::Unknown && first[8] != b'{' {
+        return Err(Error::NotCompressed.into());
+    }
     let mut data = first;
     rest.read_to_end(&mut data)
         .or_else(|e| fail(format!("cannot read {input}: {e}")))?;
@@ -546,7 +554,7 @@ struct FileSource {
     file: File,
     size: usize,
     buf: Vec<u8>,
-    /// The read error behind the last `Error` returned, to report instead of it.
+    /// The read error behind the `Error` the last read returned, to report instead of it.
     failed: Option<Fail>,
 }
 
@@ -559,12 +567,17 @@ impl znw::Source for FileSource {
         pos.checked_add(len)
             .filter(|&end| end <= self.size)
             .ok_or(Error::Truncated)?;
+        self.failed = None;
         let buf = zipnn_wasm::format::grow(&mut self.buf, len)?;
         if let Err(e) = self
             .file
             .seek(SeekFrom::Start(pos as u64))
             .and_then(|_| self.file.read_exact(buf))
         {
+            // Shorter than when it was opened: cut while being read.
+            if e.kind() == io::ErrorKind::UnexpectedEof {
+                return Err(Error::Truncated);
+            }
             self.failed = Some(Fail {
                 msg: format!("cannot read {}: {e}", self.path),
                 usage: false,
@@ -589,13 +602,14 @@ fn znn_safetensors_file(input: &str, a: &Args) -> Result<Option<FileSource>, Fai
     if input == "-" || a.base.is_some() {
         return Ok(None);
     }
+    // The type first, without opening: opening and closing a named pipe would lose its data.
+    if !fs::metadata(input).is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
     let file = File::open(input).or_else(|e| fail(format!("cannot read {input}: {e}")))?;
     let meta = file
         .metadata()
         .or_else(|e| fail(format!("cannot read {input}: {e}")))?;
-    if !meta.is_file() {
-        return Ok(None);
-    }
     let mut src = FileSource {
         path: input.into(),
         file,
@@ -673,7 +687,10 @@ fn decode_znn_safetensors(src: &mut FileSource, mut out: Option<&mut Output>) ->
                 }
             }
             Some(h) => {
-                chunks.len = p.len as usize;
+                chunks.len = usize::try_from(p.len).map_err(|_| Error::TooLarge {
+                    size: p.len,
+                    limit: usize::MAX as u64,
+                })?;
                 let frame = match src.read(p.start, p.end - p.start) {
                     Ok(frame) => frame,
                     Err(e) => return Err(src.fail(e)),
