@@ -20,7 +20,11 @@ fn groups(n: usize, row: usize, seed: u64) -> (Vec<u8>, Vec<u8>) {
         if i % row == 0 {
             sigma = 0.002 * (1 + rng.below(30)) as f32;
         }
-        let col_scale = if (i % row) % 7 == 0 { 4.0 } else { 1.0 };
+        let col_scale = if (i % row).is_multiple_of(7) {
+            4.0
+        } else {
+            1.0
+        };
         let b = (rng.gauss(sigma) * col_scale).to_bits();
         let h = (b >> 16) as u16;
         m.push((h & 0x7F) as u8 | ((h >> 8) as u8 & 0x80));

@@ -171,9 +171,12 @@ fn merge_16(m: &[u8], e: &[u8], dst: &mut [u8]) {
 /// each pass 8 or 16 lanes wide, where one pass over 32-bit words got only 4 lanes and cost
 /// ~2.5× the instructions (bench/NOTES.md).
 fn merge_32(a: &[u8], b: &[u8], m: &[u8], e: &[u8], dst: &mut [u8]) {
-    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    #[cfg(any(
+        all(target_arch = "wasm32", target_feature = "simd128"),
+        all(target_arch = "x86_64", target_feature = "sse2")
+    ))]
     let (a, b, m, e, dst) = {
-        let n = simd128::merge_32(a, b, m, e, dst);
+        let n = simd::merge_32(a, b, m, e, dst);
         (&a[n..], &b[n..], &m[n..], &e[n..], &mut dst[4 * n..])
     };
     const S: usize = 64;
@@ -212,50 +215,119 @@ fn merge_32(a: &[u8], b: &[u8], m: &[u8], e: &[u8], dst: &mut [u8]) {
     }
 }
 
-/// The fp32 merge in wasm with explicit byte interleaves (`i8x16.shuffle`, which V8 turns into
-/// unpack instructions). LLVM vectorises `merge_32` by widening bytes to wider lanes, which in
-/// V8 costs ~50 M more instructions per minilm fp32 decode (bench/NOTES.md). For bf16/fp16 the
-/// same form measured no better than LLVM's, so only fp32 has one. The intrinsics are safe
-/// functions in wasm; loads and stores go through byte arrays.
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-mod simd128 {
-    use core::arch::wasm32::*;
+/// The fp32 merge with explicit byte interleaves, where the target has 128-bit vectors with
+/// unpack/shuffle instructions: wasm `simd128` (`i8x16.shuffle`, which V8 turns into unpack
+/// instructions) and x86-64 (SSE2, part of its baseline). LLVM vectorises the portable
+/// `merge_32` by widening bytes to wider lanes through stack buffers, which cost in V8 ~50 M
+/// more instructions per minilm fp32 decode and natively 7–8 % of a whole fp32 decode
+/// (bench/NOTES.md). For bf16/fp16 this form measured no better than LLVM's, so only fp32 has
+/// one. Both backends are safe code: wasm's intrinsics are safe functions, and on x86-64
+/// `safe_arch` wraps SSE2 behind `cfg(target_feature)`.
+#[cfg(any(
+    all(target_arch = "wasm32", target_feature = "simd128"),
+    all(target_arch = "x86_64", target_feature = "sse2")
+))]
+mod simd {
+    /// The few 128-bit operations the merge needs, per target.
+    #[cfg(target_arch = "wasm32")]
+    mod arch {
+        use core::arch::wasm32::*;
+        pub type V = v128;
 
-    #[inline(always)]
-    fn load(s: &[u8; 16]) -> v128 {
-        let (lo, hi) = s.split_at(8);
-        u64x2(
-            u64::from_le_bytes(lo.try_into().unwrap_or_default()),
-            u64::from_le_bytes(hi.try_into().unwrap_or_default()),
-        )
+        #[inline(always)]
+        pub fn load(s: &[u8; 16]) -> V {
+            let (lo, hi) = s.split_at(8);
+            u64x2(
+                u64::from_le_bytes(lo.try_into().unwrap_or_default()),
+                u64::from_le_bytes(hi.try_into().unwrap_or_default()),
+            )
+        }
+
+        #[inline(always)]
+        pub fn store(d: &mut [u8; 16], v: V) {
+            let (lo, hi) = d.split_at_mut(8);
+            lo.copy_from_slice(&u64x2_extract_lane::<0>(v).to_le_bytes());
+            hi.copy_from_slice(&u64x2_extract_lane::<1>(v).to_le_bytes());
+        }
+
+        /// Bytes 0..8 of `a` and `b` interleaved: a0 b0 a1 b1 …
+        #[inline(always)]
+        pub fn zip_lo8(a: V, b: V) -> V {
+            u8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(a, b)
+        }
+
+        #[inline(always)]
+        pub fn zip_hi8(a: V, b: V) -> V {
+            u8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(a, b)
+        }
+
+        /// 16-bit lanes 0..4 of `a` and `b` interleaved.
+        #[inline(always)]
+        pub fn zip_lo16(a: V, b: V) -> V {
+            u16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(a, b)
+        }
+
+        #[inline(always)]
+        pub fn zip_hi16(a: V, b: V) -> V {
+            u16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(a, b)
+        }
+
+        /// [`super::super::sign_unmove`] on eight 16-bit lanes `m | e << 8`.
+        #[inline(always)]
+        pub fn unmove(me: V) -> V {
+            let e = v128_and(u16x8_shr(me, 1), u16x8_splat(0x7F80));
+            let m = v128_and(me, u16x8_splat(0x7F));
+            let sign = v128_and(u16x8_shl(me, 8), u16x8_splat(0x8000));
+            v128_or(v128_or(e, m), sign)
+        }
     }
 
-    #[inline(always)]
-    fn store(d: &mut [u8; 16], v: v128) {
-        let (lo, hi) = d.split_at_mut(8);
-        lo.copy_from_slice(&u64x2_extract_lane::<0>(v).to_le_bytes());
-        hi.copy_from_slice(&u64x2_extract_lane::<1>(v).to_le_bytes());
+    /// The same operations in SSE2 (`punpck*`, `psrlw`/`psllw`).
+    #[cfg(target_arch = "x86_64")]
+    mod arch {
+        use safe_arch::*;
+        pub type V = m128i;
+
+        #[inline(always)]
+        pub fn load(s: &[u8; 16]) -> V {
+            load_unaligned_m128i(s)
+        }
+
+        #[inline(always)]
+        pub fn store(d: &mut [u8; 16], v: V) {
+            store_unaligned_m128i(d, v)
+        }
+
+        #[inline(always)]
+        pub fn zip_lo8(a: V, b: V) -> V {
+            unpack_low_i8_m128i(a, b)
+        }
+
+        #[inline(always)]
+        pub fn zip_hi8(a: V, b: V) -> V {
+            unpack_high_i8_m128i(a, b)
+        }
+
+        #[inline(always)]
+        pub fn zip_lo16(a: V, b: V) -> V {
+            unpack_low_i16_m128i(a, b)
+        }
+
+        #[inline(always)]
+        pub fn zip_hi16(a: V, b: V) -> V {
+            unpack_high_i16_m128i(a, b)
+        }
+
+        #[inline(always)]
+        pub fn unmove(me: V) -> V {
+            let e = shr_imm_u16_m128i::<1>(me) & set_splat_i16_m128i(0x7F80);
+            let m = me & set_splat_i16_m128i(0x7F);
+            let sign = shl_imm_u16_m128i::<8>(me) & set_splat_i16_m128i(i16::MIN);
+            e | m | sign
+        }
     }
 
-    /// Bytes 0..8 of `a` and `b` interleaved: a0 b0 a1 b1 …
-    #[inline(always)]
-    fn zip_lo8(a: v128, b: v128) -> v128 {
-        u8x16_shuffle::<0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23>(a, b)
-    }
-
-    #[inline(always)]
-    fn zip_hi8(a: v128, b: v128) -> v128 {
-        u8x16_shuffle::<8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31>(a, b)
-    }
-
-    /// [`super::sign_unmove`] on eight 16-bit lanes `m | e << 8`.
-    #[inline(always)]
-    fn unmove(me: v128) -> v128 {
-        let e = v128_and(u16x8_shr(me, 1), u16x8_splat(0x7F80));
-        let m = v128_and(me, u16x8_splat(0x7F));
-        let sign = v128_and(u16x8_shl(me, 8), u16x8_splat(0x8000));
-        v128_or(v128_or(e, m), sign)
-    }
+    use arch::*;
 
     /// Merges whole blocks of 16 fp32 elements (bytes 0 and 1 interleaved, the sign move on
     /// the upper halves, then the halves interleaved); returns how many elements it merged.
@@ -276,10 +348,10 @@ mod simd128 {
             let (ab_lo, ab_hi) = (zip_lo8(a, b), zip_hi8(a, b));
             let (h_lo, h_hi) = (unmove(zip_lo8(m, e)), unmove(zip_hi8(m, e)));
             let out = [
-                u16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_lo, h_lo),
-                u16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_lo, h_lo),
-                u16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(ab_hi, h_hi),
-                u16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(ab_hi, h_hi),
+                zip_lo16(ab_lo, h_lo),
+                zip_hi16(ab_lo, h_lo),
+                zip_lo16(ab_hi, h_hi),
+                zip_hi16(ab_hi, h_hi),
             ];
             for (x, v) in x.chunks_exact_mut(16).zip(out) {
                 if let Some(x) = x.first_chunk_mut() {

@@ -156,7 +156,7 @@ pub fn write_header(
         obj.insert(name.clone(), Value::Object(t));
     }
     let mut json = serde_json::to_vec(&Value::Object(obj)).unwrap_or_default();
-    while json.len() % 8 != 0 {
+    while !json.len().is_multiple_of(8) {
         json.push(b' ');
     }
     out.extend_from_slice(&(json.len() as u64).to_le_bytes());

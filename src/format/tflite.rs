@@ -45,11 +45,8 @@ impl Table {
         let soff = u32_at(b, pos)? as i32 as i64;
         let vt = usize::try_from(pos as i64 - soff).ok()?;
         let vt_len = u16_at(b, vt)? as usize;
-        (vt_len >= 4 && vt_len % 2 == 0 && vt.checked_add(vt_len)? <= b.len()).then_some(Table {
-            pos,
-            vt,
-            vt_len,
-        })
+        (vt_len >= 4 && vt_len.is_multiple_of(2) && vt.checked_add(vt_len)? <= b.len())
+            .then_some(Table { pos, vt, vt_len })
     }
     /// Where field `id` is stored, or `None` when it is absent (then it has its default).
     fn field(&self, b: &[u8], id: usize) -> Option<usize> {

@@ -350,7 +350,7 @@ impl Encoder {
     /// As [`new`](Self::new); `DTypeChoice::Auto` picks the grouping that makes the first
     /// chunk smallest and codes the whole stream with it.
     pub fn with_choice(choice: DTypeChoice, chunk_size: u32) -> Result<Self, Error> {
-        if chunk_size == 0 || chunk_size > header::MAX_CHUNK || chunk_size % 4 != 0 {
+        if chunk_size == 0 || chunk_size > header::MAX_CHUNK || !chunk_size.is_multiple_of(4) {
             return Err(Error::InvalidInput(
                 "chunk size must be a multiple of 4 up to 16 MiB".into(),
             ));

@@ -1091,7 +1091,7 @@ pub fn decode_given_signs(
 /// with `p` = 0.
 #[inline(always)]
 fn group_start(i: usize, p: usize, phase: usize) -> bool {
-    p >= 2 && (i + phase) % p == 0
+    p >= 2 && (i + phase).is_multiple_of(p)
 }
 
 /// The neighbour of element `i` in mode [`GIVEN_NEIGHBOUR`]: `p` back for the first element

@@ -939,7 +939,13 @@ mod tests {
     fn two_symbols_and_uniform() {
         let mut rng = XorShift(3);
         let two: Vec<u8> = (0..5000)
-            .map(|_| if rng.next() % 10 == 0 { 1 } else { 200 })
+            .map(|_| {
+                if rng.next().is_multiple_of(10) {
+                    1
+                } else {
+                    200
+                }
+            })
             .collect();
         roundtrip(&two).unwrap();
         let all: Vec<u8> = (0..100_000).map(|_| rng.next() as u8).collect();

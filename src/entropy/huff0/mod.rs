@@ -1176,7 +1176,7 @@ mod tests {
     fn two_symbols() {
         let mut rng = XorShift(17);
         let src: Vec<u8> = (0..10_000)
-            .map(|_| if rng.next() % 7 == 0 { 0 } else { 255 })
+            .map(|_| if rng.next().is_multiple_of(7) { 0 } else { 255 })
             .collect();
         let size = roundtrip(&src).unwrap();
         assert!(size < 10_000 / 8 + 64);

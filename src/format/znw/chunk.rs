@@ -82,7 +82,7 @@ impl Record {
         let body_len = r.u32()?;
         let body_checksum = r.u32()?;
         let checksum = r.u32()?;
-        if raw_len == 0 || raw_len > max_chunk || raw_len as usize % dtype.size() != 0 {
+        if raw_len == 0 || raw_len > max_chunk || !(raw_len as usize).is_multiple_of(dtype.size()) {
             return Err(Error::corrupt("chunk length out of range"));
         }
         // No block can be larger than raw plus its mode/length bytes: bounds buffering.
@@ -134,7 +134,7 @@ pub fn encode_with_row(
     out: &mut Vec<u8>,
     scratch: &mut Vec<u8>,
 ) {
-    debug_assert!(!data.is_empty() && data.len() % dtype.size() == 0);
+    debug_assert!(!data.is_empty() && data.len().is_multiple_of(dtype.size()));
     let start = out.len();
     out.extend_from_slice(&[CHUNK_TAG, dtype.code(), 0, 0]);
     out.extend_from_slice(&(data.len() as u32).to_le_bytes());

@@ -187,7 +187,9 @@ pub fn plan_cut(header: &Header, total: u64, data: Option<&[u8]>, window: usize)
             .then(|| {
                 let elements = (e - s) / d.size() as u64;
                 match shape.first() {
-                    Some(&rows) if shape.len() >= 2 && rows > 0 && elements % rows == 0 => {
+                    Some(&rows)
+                        if shape.len() >= 2 && rows > 0 && elements.is_multiple_of(rows) =>
+                    {
                         u32::try_from(elements / rows).unwrap_or(0)
                     }
                     _ => 0,
@@ -405,7 +407,10 @@ fn compress_inner(
     opts: &Options,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Vec<u8>, Error> {
-    if opts.chunk_size == 0 || opts.chunk_size > header::MAX_CHUNK || opts.chunk_size % 4 != 0 {
+    if opts.chunk_size == 0
+        || opts.chunk_size > header::MAX_CHUNK
+        || !opts.chunk_size.is_multiple_of(4)
+    {
         return Err(Error::InvalidInput(alloc::format!(
             "chunk size must be a multiple of 4 in 4..={}",
             header::MAX_CHUNK
