@@ -299,6 +299,37 @@ fn inspect_prints_the_table_and_suggests_a_float_type() {
     assert!((ratio - comp / size).abs() < 1e-4, "{row}");
 }
 
+/// A few bytes get no float-type note (the trial must count the bytes past the last whole
+/// element, not call it "about 0.0000"), and an empty file has no ratio: `-` in every report.
+#[test]
+fn inspect_and_bench_on_empty_and_tiny_files() {
+    let d = dir("inspect-tiny");
+    for n in 0..=13usize {
+        let src = d.join(format!("t{n}.bin"));
+        let packed = d.join(format!("t{n}.znw"));
+        std::fs::write(
+            &src,
+            &b"\x17\x80\x3f\x00\xc0\x41\x12\x33\x99\x01\x02\x03\x04"[..n],
+        )
+        .unwrap();
+        assert_eq!(
+            zipnn(&["compress", s(&src), "-o", s(&packed)], None).code,
+            0
+        );
+        let o = zipnn(&["inspect", s(&packed)], None);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        let text = String::from_utf8(o.stdout).unwrap();
+        assert!(!text.contains("note:"), "{n} bytes:\n{text}");
+        if n == 0 {
+            assert!(text.lines().next().unwrap().contains("ratio -,"), "{text}");
+            let o = zipnn(&["bench", s(&src)], None);
+            assert_eq!(o.code, 0, "{}", o.stderr);
+            let text = String::from_utf8(o.stdout).unwrap();
+            assert!(text.contains("| t0.bin | 0.00 | - |"), "{text}");
+        }
+    }
+}
+
 #[test]
 fn bench_reports_ratio_and_speeds_per_file() {
     let d = dir("bench");

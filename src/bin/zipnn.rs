@@ -787,18 +787,27 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
 }
 
 /// ZipNN frames (`.znn`): a summary from the frame headers, then one line per frame.
+/// `compressed / original` to four places; `-` for an empty original, where no ratio exists
+/// (every report prints the same thing for it).
+fn ratio(compressed: u64, original: u64) -> String {
+    if original == 0 {
+        "-".into()
+    } else {
+        format!("{:.4}", compressed as f64 / original as f64)
+    }
+}
+
 fn inspect_zipnn(input: &str, data: &[u8]) -> Result<(), Fail> {
     use zipnn_wasm::format::zipnn;
     let (frames, total) = zipnn::frames(data, &Limits::default())?;
     let h = &frames[0].header;
-    let ratio = |c: u64, n: u64| if n == 0 { 0.0 } else { c as f64 / n as f64 };
     let streaming = match h.streaming_log2 {
         Some(l) => format!("streaming chunk {} bytes", 1u64 << l),
         None => "not streaming".into(),
     };
     let v = h.version;
     outln!(
-        "{input}: ZipNN {}.{}.{} frames, {}, {} -> {} bytes, ratio {:.4}, {} frame(s), {streaming}, chunks of {} bytes",
+        "{input}: ZipNN {}.{}.{} frames, {}, {} -> {} bytes, ratio {}, {} frame(s), {streaming}, chunks of {} bytes",
         v[0],
         v[1],
         v[2],
@@ -825,7 +834,7 @@ fn inspect_zipnn(input: &str, data: &[u8]) -> Result<(), Fail> {
             .map_or(String::new(), |s| format!("{s:?}"));
         let delta = if f.header.delta != 0 { "  (delta)" } else { "" };
         let line = format!(
-            "{:>12}  {:>12}  {:>12}  {:>6.4}  {shape}{delta}",
+            "{:>12}  {:>12}  {:>12}  {:>6}  {shape}{delta}",
             f.pos,
             f.header.orig_len,
             f.len,
@@ -847,10 +856,9 @@ fn inspect(input: &str) -> Result<(), Fail> {
     }
     // .znn.safetensors: each tensor with its original type and shape (`dtype` its frame's).
     let r = zipnn_wasm::inspect(&data)?;
-    let ratio = |c: u64, n: u64| if n == 0 { 0.0 } else { c as f64 / n as f64 };
     if r.format == "znn-safetensors" {
         outln!(
-            "{input}: ZipNN .znn.safetensors, {} -> {} bytes, ratio {:.4}, {} tensors, {} held as ZipNN frames",
+            "{input}: ZipNN .znn.safetensors, {} -> {} bytes, ratio {}, {} tensors, {} held as ZipNN frames",
             r.total_size,
             r.compressed_size,
             ratio(r.compressed_size, r.total_size),
@@ -859,7 +867,7 @@ fn inspect(input: &str) -> Result<(), Fail> {
         );
     } else {
         outln!(
-            "{input}: {} container, {} -> {} bytes, ratio {:.4}, {} chunks of up to {} bytes",
+            "{input}: {} container, {} -> {} bytes, ratio {}, {} chunks of up to {} bytes",
             r.container,
             r.total_size,
             r.compressed_size,
@@ -892,7 +900,7 @@ fn inspect(input: &str) -> Result<(), Fail> {
         };
         let shape = format!("{:?}", s.shape);
         outln!(
-            "{:width$}  {:8}  {:>18}  {:>12}  {:>12}  {:>6.4}",
+            "{:width$}  {:8}  {:>18}  {:>12}  {:>12}  {:>6}",
             s.name,
             dtype,
             shape,
@@ -962,8 +970,8 @@ fn bench(a: &Args) -> Result<(), Fail> {
             .file_name()
             .map_or(input.clone(), |n| n.to_string_lossy().into_owned());
         outln!(
-            "| {name} | {mb:.2} | {:.4} | {:.0} | {:.0} | {:.0} |",
-            packed.len() as f64 / data.len().max(1) as f64,
+            "| {name} | {mb:.2} | {} | {:.0} | {:.0} | {:.0} |",
+            ratio(packed.len() as u64, data.len() as u64),
             mb / tc,
             mb / tw,
             mb / tf
