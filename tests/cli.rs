@@ -330,6 +330,59 @@ fn inspect_and_bench_on_empty_and_tiny_files() {
     }
 }
 
+/// Small files of noise, copies of it and zero runs: `--best` cuts chunks around the copies,
+/// which there cost more in chunk heads than they save (up to 25 % larger before it kept the
+/// default's result as a candidate). It must never be larger than the default.
+#[test]
+fn best_is_never_larger_than_the_default() {
+    let d = dir("best");
+    let mut larger = Vec::new();
+    for seed in 0..24u64 {
+        let mut rng = Rng(1000 + seed);
+        let (mut data, mut pool) = (Vec::new(), Vec::<Vec<u8>>::new());
+        for _ in 0..3 + rng.below(9) {
+            let n = [64, 200, 500, 1024, 3000][rng.below(5) as usize];
+            match rng.below(10) {
+                0..=3 => {
+                    let b: Vec<u8> = (0..n)
+                        .map(|_| match rng.below(2) {
+                            0 => rng.below(256) as u8,
+                            _ => rng.below(8) as u8,
+                        })
+                        .collect();
+                    data.extend_from_slice(&b);
+                    pool.push(b);
+                }
+                4..=6 if !pool.is_empty() => {
+                    let b = pool[rng.below(pool.len() as u64) as usize].clone();
+                    data.extend_from_slice(&b);
+                }
+                _ => data.resize(data.len() + n, 0),
+            }
+        }
+        let src = d.join("in.bin");
+        std::fs::write(&src, &data).unwrap();
+        let size = |extra: &[&str]| {
+            let out = d.join("out.znw");
+            let mut args = vec!["compress", "-f", s(&src), "-o", s(&out)];
+            args.extend_from_slice(extra);
+            let o = zipnn(&args, None);
+            assert_eq!(o.code, 0, "{}", o.stderr);
+            let back = zipnn(&["decompress", s(&out), "-o", "-"], None);
+            assert_eq!(back.stdout, data, "seed {seed} {extra:?}");
+            std::fs::metadata(&out).unwrap().len()
+        };
+        let (default, best) = (size(&[]), size(&["--best"]));
+        if best > default {
+            larger.push((seed, data.len(), default, best));
+        }
+    }
+    assert!(
+        larger.is_empty(),
+        "(seed, bytes, default, --best): {larger:?}"
+    );
+}
+
 #[test]
 fn bench_reports_ratio_and_speeds_per_file() {
     let d = dir("bench");
