@@ -392,8 +392,10 @@ fn compress(input: &str, a: &Args) -> Result<(), Fail> {
     let mut packed = run(&opts, &mut |done| progress.update(done))?;
     progress.done();
     // --best tries more and keeps what is smallest, and the default's result is one more
-    // candidate: its shorter chunks can beat --best's longer ones where statistics drift
-    // inside a raw file (0.2-0.5 % on some TF.js weight shards). Not when the size was given.
+    // candidate: --best's chunks (cut around copies, longer in raw files) can lose to the
+    // default's, by 0.2-0.5 % on some TF.js weight shards and by far more on small files with
+    // copies, where the extra chunk heads cost more than the cuts save. Its second pass is
+    // the default's, a fraction of --best's time. Not when a chunk size was given.
     if a.best && a.chunk_size.is_none() {
         let default = Options {
             chunk_size: znw::DEFAULT_CHUNK,
