@@ -801,7 +801,6 @@ fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     Ok(n)
 }
 
-/// ZipNN frames (`.znn`): a summary from the frame headers, then one line per frame.
 /// `compressed / original` to four places; `-` for an empty original, where no ratio exists
 /// (every report prints the same thing for it).
 fn ratio(compressed: u64, original: u64) -> String {
@@ -812,6 +811,7 @@ fn ratio(compressed: u64, original: u64) -> String {
     }
 }
 
+/// ZipNN frames (`.znn`): a summary from the frame headers, then one line per frame.
 fn inspect_zipnn(input: &str, data: &[u8]) -> Result<(), Fail> {
     use zipnn_wasm::format::zipnn;
     let (frames, total) = zipnn::frames(data, &Limits::default())?;
