@@ -254,3 +254,69 @@ fn limits_reject_before_allocating() {
     let err = dec.push(&packed, &mut VecSink::default()).unwrap_err();
     assert_eq!(err.code(), "ZNN_TOO_LARGE");
 }
+
+/// `auto` on input of no known container: floats where floats are smaller, and plain bytes
+/// where bytes mode's LZ wins even though an order-0 estimate favours a float grouping
+/// (small text files: `auto` made some JSON files up to 2.6× larger than bytes did).
+#[test]
+fn auto_is_never_much_larger_than_bytes() {
+    let mut rng = Rng(21);
+    let mut json = String::from("{\n");
+    for i in 0..400 {
+        let n = (i * 7 + 3) % 97;
+        json +=
+            &format!("  \"layer.{i}.weight\": {{\"dtype\": \"F32\", \"shape\": [{n}, 768]}},\n");
+    }
+    let mut records = Vec::new();
+    for i in 0..20_000u32 {
+        records.extend_from_slice(&(i % 50).to_le_bytes());
+        records.extend_from_slice(&[(i % 3) as u8, 0, 0x80, 0x3f]);
+    }
+    let cases: Vec<(&str, Vec<u8>, bool)> = vec![
+        (
+            "Cargo.toml",
+            include_bytes!("../Cargo.toml").to_vec(),
+            false,
+        ),
+        (
+            "src/lib.rs",
+            include_bytes!("../src/lib.rs")[..3000].to_vec(),
+            false,
+        ),
+        ("short JSON", json.as_bytes()[..3000].to_vec(), false),
+        ("JSON", json.into_bytes(), false),
+        ("records", records, false),
+        ("fp32 weights", f32_weights(&mut rng, 100_000), true),
+        ("bf16 weights", bf16_weights(&mut rng, 100_000), true),
+    ];
+    for (name, data, floats) in cases {
+        let size = |dtype| {
+            let o = Options {
+                dtype,
+                chunk_size: znw::DEFAULT_CHUNK,
+                ..Options::default()
+            };
+            let packed = znw::compress(&data, &o).unwrap();
+            assert_eq!(
+                zipnn_wasm::decompress(&packed, &Limits::default()).unwrap(),
+                data
+            );
+            packed.len()
+        };
+        let (auto, bytes) = (
+            size(DTypeChoice::Auto),
+            size(DTypeChoice::Fixed(DType::Bytes)),
+        );
+        if floats {
+            assert!(
+                auto < bytes * 95 / 100,
+                "{name}: auto {auto}, bytes {bytes}"
+            );
+        } else {
+            assert!(
+                auto <= bytes + bytes / 100,
+                "{name}: auto {auto}, bytes {bytes}"
+            );
+        }
+    }
+}
