@@ -33,7 +33,8 @@ export interface CompressOptions {
   /**
    * How to code bytes whose container does not name their type. Tensors in a recognised
    * container (safetensors, ONNX, PyTorch zip, GGUF, TFLite, NumPy npy/npz) always use their own type; a raw file is
-   * coded as this type: `'bytes'` by default, `'auto'` measures which grouping compresses best.
+   * coded as this type. `'auto'` (the default) measures which grouping compresses best on a sample
+   * and keeps plain bytes where floats do not win (text, executables).
    * Required (a float type) for `format: 'zipnn'`, which codes the whole input as that type.
    */
   dtype?: DType;
@@ -185,7 +186,7 @@ export interface DecompressionStreamOptions extends DecompressOptions {
 }
 
 export interface CompressionStreamOptions {
-  /** Element type of the whole stream (a stream has no container to read; default plain bytes). Required for `format: 'zipnn'`. */
+  /** Element type of the whole stream (a stream has no container to read; default `'auto'`: the grouping that makes the first chunk smallest). Required for `format: 'zipnn'`. */
   dtype?: DType;
   format?: 'znw' | 'zipnn';
   /** `.znw` chunk size. */

@@ -261,7 +261,14 @@ fn inspect_prints_the_table_and_suggests_a_float_type() {
     std::fs::write(&src, &data).unwrap();
     let plain = d.join("plain.znw");
     let typed = d.join("typed.znw");
-    assert_eq!(zipnn(&["compress", s(&src), "-o", s(&plain)], None).code, 0);
+    assert_eq!(
+        zipnn(
+            &["compress", s(&src), "-o", s(&plain), "--dtype", "bytes"],
+            None
+        )
+        .code,
+        0
+    );
     assert_eq!(
         zipnn(
             &["compress", s(&src), "-o", s(&typed), "--dtype", "bf16"],

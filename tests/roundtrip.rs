@@ -199,7 +199,11 @@ fn safetensors_tensors_keep_their_dtype() {
 fn inspect_suggests_a_float_type_for_plain_bytes() {
     let mut rng = Rng(17);
     let data = bf16_weights(&mut rng, 300_000);
-    let packed = znw::compress(&data, &Options::default()).unwrap();
+    let plain = Options {
+        dtype: DTypeChoice::Fixed(DType::Bytes),
+        ..Options::default()
+    };
+    let packed = znw::compress(&data, &plain).unwrap();
     let s = znw::inspect(&packed)
         .unwrap()
         .suggestion
@@ -207,6 +211,9 @@ fn inspect_suggests_a_float_type_for_plain_bytes() {
     assert_eq!(s.dtype, "bf16");
     assert!(s.ratio < s.current_ratio);
     let packed = znw::compress(&data, &opts(DType::BF16)).unwrap();
+    assert!(znw::inspect(&packed).unwrap().suggestion.is_none());
+    // The default, `auto`, codes them as bf16 in the first place.
+    let packed = znw::compress(&data, &Options::default()).unwrap();
     assert!(znw::inspect(&packed).unwrap().suggestion.is_none());
 }
 

@@ -95,7 +95,7 @@ async function compressJob({ id, file, dtype, verify }) {
   phase(id, 'compress', original.length);
   const tick = progress(id, 'compress');
   const t0 = performance.now();
-  // 'auto' is passed explicitly: without a dtype the package stores raw (non-safetensors) files as plain bytes.
+  // The page's "Auto" is the package's default, 'auto' (passed explicitly all the same).
   const packed = await compress(original, { dtype: dtype || 'auto', onProgress: ({ done, total }) => tick(done, total) });
   tick(original.length, original.length, true);
   const compressMs = performance.now() - t0;

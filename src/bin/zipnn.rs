@@ -20,6 +20,7 @@ usage: zipnn compress IN [-o OUT] [--dtype auto|bf16|fp16|fp32|fp8-e4m3|fp8-e5m2
        zipnn inspect IN
        zipnn test IN... [--base BASE]   (decode, verify every checksum of .znw, write nothing)
        zipnn bench IN...
+--dtype types what no container names (a raw file); auto, the default, measures the grouping.
 IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension
 (.znn with --format zipnn, which writes files IBM ZipNN reads; --dtype is then required).
 decompress reads .znw, ZipNN .znn frames and .znn.safetensors; deltas (ours or ZipNN's) need
@@ -361,7 +362,7 @@ fn default_chunk(best: bool, data: &[u8]) -> u32 {
 
 fn compress(input: &str, a: &Args) -> Result<(), Fail> {
     let dtype = match a.dtype.as_deref() {
-        None => DTypeChoice::Fixed(DType::Bytes),
+        None => DTypeChoice::Auto,
         Some(s) => parse_dtype(s)?,
     };
     match a.format.as_deref() {
@@ -951,7 +952,7 @@ fn bench(a: &Args) -> Result<(), Fail> {
     for input in &a.inputs {
         let data = read_input(input)?;
         let dtype = match a.dtype.as_deref() {
-            None => DTypeChoice::Fixed(DType::Bytes),
+            None => DTypeChoice::Auto,
             Some(s) => parse_dtype(s)?,
         };
         let opts = Options {

@@ -81,7 +81,7 @@ pub fn panic_for_testing() {
 
 fn parse_dtype(s: Option<String>) -> Result<DTypeChoice, JsValue> {
     match s.as_deref() {
-        None => Ok(DTypeChoice::Fixed(DType::Bytes)),
+        None => Ok(DTypeChoice::Auto),
         Some("auto") => Ok(DTypeChoice::Auto),
         Some(s) => DType::parse(s)
             .map(DTypeChoice::Fixed)

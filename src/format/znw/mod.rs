@@ -34,9 +34,9 @@ pub const BEST_RAW_CHUNK: u32 = 4 << 20;
 /// PyTorch storage). Tensors whose container names their type always use that type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DTypeChoice {
-    /// Measure which byte grouping compresses best, per region (`--dtype auto`).
+    /// Measure which byte grouping compresses best on a sample (`--dtype auto`, the default).
     Auto,
-    /// Code a raw file as this element type (plain bytes by default).
+    /// Code a raw file as this element type.
     Fixed(DType),
 }
 
@@ -57,7 +57,7 @@ pub struct Options {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            dtype: DTypeChoice::Fixed(DType::Bytes),
+            dtype: DTypeChoice::Auto,
             chunk_size: DEFAULT_CHUNK,
             verify: false,
             threads: 1,
