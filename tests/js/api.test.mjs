@@ -78,6 +78,9 @@ describe('whole-buffer round trips', () => {
     }
     const packed = await compress(weights(100_000, 'bf16'), { dtype: 'bf16' });
     assert.ok(packed.length < 150_000, `bf16 weights should shrink, got ${packed.length}`);
+    // With no dtype, 'auto' finds the grouping of a raw file itself.
+    const plain = (await compress(weights(100_000, 'bf16'))).length;
+    assert.ok(plain <= packed.length * 1.01, `default ${plain}, bf16 ${packed.length}`);
   });
 
   test('onProgress reports the bytes coded, in order, up to the total', async () => {
@@ -456,8 +459,9 @@ describe('streams', () => {
     const size = async (dtype) => (await collect(chunkedStream(data, 50_000).pipeThrough(new ZnnCompressionStream({ dtype })))).length;
     const auto = await collect(chunkedStream(data, 50_000).pipeThrough(new ZnnCompressionStream({ dtype: 'auto' })));
     assert.ok(equalBytes(await decompress(auto), data));
-    const [fp32, bytes] = [await size('fp32'), await size(undefined)];
+    const [fp32, bytes] = [await size('fp32'), await size('bytes')];
     assert.ok(auto.length <= fp32 * 1.01 && auto.length < bytes * 0.95, `auto ${auto.length}, fp32 ${fp32}, bytes ${bytes}`);
+    assert.equal(await size(undefined), auto.length, "'auto' is the default");
   });
 
   test('maxOutput bounds the decoded size', async () => {
