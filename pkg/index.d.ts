@@ -33,8 +33,8 @@ export interface CompressOptions {
   /**
    * How to code bytes whose container does not name their type. Tensors in a recognised
    * container (safetensors, ONNX, PyTorch zip, GGUF, TFLite, NumPy npy/npz) always use their own type; a raw file is
-   * coded as this type. `'auto'` (the default) measures which grouping compresses best on a sample
-   * and keeps plain bytes where floats do not win (text, executables).
+   * coded as this type. `'auto'` (the default) measures which grouping codes a sample of the file
+   * smallest, plain bytes included (text, executables), and uses it for the whole file.
    * Required (a float type) for `format: 'zipnn'`, which codes the whole input as that type.
    */
   dtype?: DType;
@@ -186,7 +186,7 @@ export interface DecompressionStreamOptions extends DecompressOptions {
 }
 
 export interface CompressionStreamOptions {
-  /** Element type of the whole stream (a stream has no container to read; default `'auto'`: the grouping that makes the first chunk smallest). Required for `format: 'zipnn'`. */
+  /** Element type of the whole stream (a stream has no container to read; default `'auto'`: the grouping that makes the first chunk smallest, for the whole stream). Required for `format: 'zipnn'`. */
   dtype?: DType;
   format?: 'znw' | 'zipnn';
   /** `.znw` chunk size. */

@@ -75,7 +75,7 @@ compress() { # IN [CLI args]: IN.znw, unless it is newer than IN and the CLI
 compress "$SERVED/silero_vad.onnx"
 compress "$SERVED/minilm/onnx/model.onnx"
 compress "$SERVED/minilm/onnx/model_fp16.onnx"
-compress "$SERVED/minilm/onnx/model_fp16.onnx_data" --dtype auto # raw bytes: the CLI measures the grouping
+compress "$SERVED/minilm/onnx/model_fp16.onnx_data" # raw bytes: the CLI's default, auto, measures the grouping
 mkdir -p "$WORK/fixtures"
 compress_to() { [ -f "$2" ] && [ "$2" -nt "$1" ] && [ "$2" -nt "$CLI" ] || "$CLI" compress "$1" -o "$2" --force; }
 compress_to models/minilm.bf16.safetensors "$WORK/fixtures/minilm.bf16.safetensors.znw"

@@ -279,12 +279,19 @@ fn auto_is_never_much_larger_than_bytes() {
         records.extend_from_slice(&(i % 50).to_le_bytes());
         records.extend_from_slice(&[(i % 3) as u8, 0, 0x80, 0x3f]);
     }
+    // Over 256 KiB: judged on sampled windows, not on the whole input.
+    let mut source = b"#!".to_vec();
+    while source.len() < 1 << 20 {
+        source.extend_from_slice(include_bytes!("../src/entropy/huff0/mod.rs"));
+        source.extend_from_slice(include_bytes!("../src/bin/zipnn.rs"));
+    }
     let cases: Vec<(&str, Vec<u8>, bool)> = vec![
         (
             "Cargo.toml",
             include_bytes!("../Cargo.toml").to_vec(),
             false,
         ),
+        ("source text", source, false),
         (
             "src/lib.rs",
             include_bytes!("../src/lib.rs")[..3000].to_vec(),

@@ -273,6 +273,7 @@ fn quantized_byte_runs_of_raw_files_are_cut_at_tensor_boundaries() {
     // tensor in one table: a TF.js shard came out 15% larger than with the default): the file
     // costs about what its tensors cost compressed one by one.
     let default = Options {
+        dtype: DTypeChoice::Fixed(DType::Bytes),
         verify: true,
         ..Options::default()
     };

@@ -14,6 +14,7 @@ usage: zipnn-wasm compress IN [-o OUT] [--dtype auto|bytes|bf16|fp16|fp32|fp8-e4
        zipnn-wasm decompress IN [-o OUT] [--force]
        zipnn-wasm inspect IN
        zipnn-wasm test IN...      (decode, verify every checksum of .znw files, write nothing)
+--dtype types what no container names (a raw file); auto, the default, measures the grouping.
 IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension (.znn with
 --format zipnn, which needs --dtype).`;
 

@@ -175,6 +175,8 @@ fn beats_bytes(sample: &[u8], phase: usize, dtype: DType) -> bool {
     let (mut as_type, mut as_bytes, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
     chunk::encode(&s[..whole], dtype, 0, false, &mut as_type, &mut scratch);
     chunk::encode(sample, DType::Bytes, 0, false, &mut as_bytes, &mut scratch);
-    // The bytes before `phase` and after the last element, counted as stored.
-    as_type.len() + sample.len() - whole < as_bytes.len()
+    // The bytes before `phase` and after the last element become bytes chunks of their own:
+    // counted as stored, with a chunk head and a block mode byte each.
+    let apart = |n: usize| if n > 0 { n + chunk::HEAD_LEN + 1 } else { 0 };
+    as_type.len() + apart(phase) + apart(s.len() - whole) < as_bytes.len()
 }
