@@ -264,7 +264,7 @@ fn limits_reject_before_allocating() {
 
 /// `auto` on input of no known container: floats where floats are smaller, and plain bytes
 /// where bytes mode's LZ wins even though an order-0 estimate favours a float grouping
-/// (small text files: `auto` made some JSON files up to 2.6× larger than bytes did).
+/// (small text files: `auto` made some JSON files nearly 3× larger than bytes did).
 #[test]
 fn auto_is_never_much_larger_than_bytes() {
     let mut rng = Rng(21);
