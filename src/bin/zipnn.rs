@@ -361,10 +361,7 @@ fn default_chunk(best: bool, data: &[u8]) -> u32 {
 }
 
 fn compress(input: &str, a: &Args) -> Result<(), Fail> {
-    let dtype = match a.dtype.as_deref() {
-        None => DTypeChoice::Auto,
-        Some(s) => parse_dtype(s)?,
-    };
+    let dtype = dtype_choice(a)?;
     match a.format.as_deref() {
         None | Some("znw") => {}
         // ZipNN delta frames are read (`decompress --base`) but not written: a delta goes
@@ -468,6 +465,13 @@ fn decode_whole(
         None => zipnn_wasm::decompress(&data, &Limits::default())?,
     };
     Ok((data, plain))
+}
+
+/// `--dtype`, or `auto` without it.
+fn dtype_choice(a: &Args) -> Result<DTypeChoice, Fail> {
+    a.dtype
+        .as_deref()
+        .map_or(Ok(DTypeChoice::Auto), parse_dtype)
 }
 
 fn parse_dtype(s: &str) -> Result<DTypeChoice, Fail> {
@@ -945,16 +949,13 @@ fn inspect(input: &str) -> Result<(), Fail> {
 
 fn bench(a: &Args) -> Result<(), Fail> {
     let threads = a.threads.unwrap_or(1);
+    let dtype = dtype_choice(a)?;
     outln!(
         "| file | MB | ratio | compress MB/s | decompress MB/s (warm) | decompress MB/s (fresh) |"
     );
     outln!("|---|---:|---:|---:|---:|---:|");
     for input in &a.inputs {
         let data = read_input(input)?;
-        let dtype = match a.dtype.as_deref() {
-            None => DTypeChoice::Auto,
-            Some(s) => parse_dtype(s)?,
-        };
         let opts = Options {
             dtype,
             threads,

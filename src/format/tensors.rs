@@ -169,14 +169,9 @@ fn guess(data: &[u8], phases: bool) -> (usize, DType) {
 /// plain bytes. The order-0 estimate cannot see repeats, which bytes mode's LZ finds: an
 /// executable (node, 99 MB) guessed as floats came out 32 % larger than as bytes.
 fn beats_bytes(sample: &[u8], phase: usize, dtype: DType) -> bool {
-    use super::znw::chunk;
-    let s = &sample[phase..];
-    let whole = s.len() / dtype.size() * dtype.size();
-    let (mut as_type, mut as_bytes, mut scratch) = (Vec::new(), Vec::new(), Vec::new());
-    chunk::encode(&s[..whole], dtype, 0, false, &mut as_type, &mut scratch);
-    chunk::encode(sample, DType::Bytes, 0, false, &mut as_bytes, &mut scratch);
-    // The bytes before `phase` and after the last element become bytes chunks of their own:
-    // counted as stored, with a chunk head and a block mode byte each.
-    let apart = |n: usize| if n > 0 { n + chunk::HEAD_LEN + 1 } else { 0 };
-    as_type.len() + apart(phase) + apart(s.len() - whole) < as_bytes.len()
+    use super::znw::chunk::trial_size;
+    let mut scratch = Vec::new();
+    // The sample is at most one default chunk: coded as one.
+    trial_size(sample, dtype, phase, usize::MAX, &mut scratch)
+        < trial_size(sample, DType::Bytes, 0, usize::MAX, &mut scratch)
 }

@@ -109,6 +109,29 @@ pub fn write_end(total: u64, chunks: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(&sum.to_le_bytes());
 }
 
+/// Bytes `data` comes to as chunk records coded as `dtype` from byte `phase` on, in chunks of
+/// at most `max_chunk` bytes; the bytes before `phase` and past the last whole element count as
+/// chunks of stored bytes of their own (a head, a mode byte, the bytes). For trials: `auto`'s
+/// check against plain bytes and `inspect`'s suggestion.
+pub fn trial_size(
+    data: &[u8],
+    dtype: DType,
+    phase: usize,
+    max_chunk: usize,
+    scratch: &mut Vec<u8>,
+) -> usize {
+    let w = dtype.size();
+    let phase = phase.min(data.len());
+    let body = &data[phase..];
+    let whole = body.len() / w * w;
+    let mut out = Vec::new();
+    for (i, piece) in body[..whole].chunks((max_chunk / w * w).max(w)).enumerate() {
+        encode(piece, dtype, i as u64, false, &mut out, scratch);
+    }
+    let apart = |n: usize| if n > 0 { HEAD_LEN + 1 + n } else { 0 };
+    out.len() + apart(phase) + apart(body.len() - whole)
+}
+
 /// Appends one chunk record for `data` (decoded offset `offset`) coded as `dtype`; `tans`
 /// lets blocks use tANS and the context modes where they are smaller. `scratch` is reused
 /// across calls.

@@ -173,28 +173,8 @@ fn suggest(
     let current_ratio = stored as f64 / sample.len() as f64;
     let mut best: Option<Suggestion> = None;
     for dtype in [DType::BF16, DType::F16, DType::F32] {
-        let whole = sample.len() / dtype.size() * dtype.size();
-        if whole == 0 {
-            continue;
-        }
-        let mut out = Vec::new();
-        for (i, piece) in sample[..whole]
-            .chunks(header.max_chunk as usize)
-            .enumerate()
-        {
-            let piece = &piece[..piece.len() / dtype.size() * dtype.size()];
-            if !piece.is_empty() {
-                chunk::encode(piece, dtype, i as u64, false, &mut out, &mut scratch);
-            }
-        }
-        // The bytes past the last whole element would be a chunk of plain bytes of their own.
-        let rest = sample.len() - whole;
-        let rest_cost = if rest > 0 {
-            chunk::HEAD_LEN + 1 + rest
-        } else {
-            0
-        };
-        let ratio = (out.len() + rest_cost) as f64 / sample.len() as f64;
+        let size = chunk::trial_size(&sample, dtype, 0, header.max_chunk as usize, &mut scratch);
+        let ratio = size as f64 / sample.len() as f64;
         // Only worth a note when it saves at least 1% of the file.
         if ratio < current_ratio - 0.01 && best.as_ref().is_none_or(|b| ratio < b.ratio) {
             best = Some(Suggestion {
