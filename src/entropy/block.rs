@@ -15,7 +15,7 @@
 //! | 8 | context split | u32 LE payload length, [`super::context`] payload (high bits as mode 6, low bits given them) |
 //! | 11 | huff0, 4 wide streams | as mode 2 with a jump table of three u32 (streams over 64 KiB) |
 
-use super::{fse, huff0, lz, varint, EntropyError};
+use super::{fse, huff0, lz, varint, EntropyError, Pace};
 use alloc::vec::Vec;
 
 pub const RAW: u8 = 0;
@@ -286,6 +286,15 @@ pub fn decode_nested(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> 
 /// Decodes one block from the front of `src` into `dst` (whose length is the decoded length);
 /// returns the number of bytes of `src` consumed.
 pub fn decode(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> {
+    decode_paced(src, dst, &mut ())
+}
+
+/// [`decode`], telling `pace` how far a huff0 block got as it goes (other modes do not).
+pub fn decode_paced(
+    src: &[u8],
+    dst: &mut [u8],
+    pace: &mut impl Pace,
+) -> Result<usize, EntropyError> {
     let (&mode, rest) = src.split_first().ok_or(EntropyError::Truncated)?;
     match mode {
         RAW => {
@@ -303,8 +312,8 @@ pub fn decode(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> {
             let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
             let payload = rest[4..].get(..len).ok_or(EntropyError::Truncated)?;
             match mode {
-                HUF4 => huff0::decompress_4x(payload, dst)?,
-                HUF4_WIDE => huff0::decompress_4x_wide(payload, dst)?,
+                HUF4 => huff0::decompress_4x_paced(payload, dst, huff0::Jump::U16, pace)?,
+                HUF4_WIDE => huff0::decompress_4x_paced(payload, dst, huff0::Jump::U32, pace)?,
                 FSE => fse::decompress(payload, dst)?,
                 LZ => lz::decompress(payload, dst)?,
                 _ => sparse_decode(payload, dst)?,

@@ -9,6 +9,19 @@ mod varint;
 
 use core::fmt;
 
+/// Other work a decoder does a little of as it goes, told how many symbols it has decoded so
+/// far (in order, not exactly: a guide for pacing). The chunk decoders use it to bring the
+/// memory the merge will read and write into cache while huff0 computes (`format::ahead`).
+pub trait Pace {
+    fn decoded(&mut self, symbols: usize);
+}
+
+/// No other work.
+impl Pace for () {
+    #[inline(always)]
+    fn decoded(&mut self, _symbols: usize) {}
+}
+
 /// Why an entropy-coded block could not be decoded. Decoders never panic on hostile input;
 /// they return one of these instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! Container formats: our `.znw` container, ZipNN's frames, and the tensor-file parsers that
 //! tell the encoder where each tensor starts and which element type it has.
 
+mod ahead;
 pub mod gguf;
 pub mod npy;
 pub mod onnx;

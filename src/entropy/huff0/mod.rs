@@ -21,7 +21,7 @@
 
 use super::bit_io::{lane, BackwardReader};
 use super::fse;
-use super::EntropyError;
+use super::{EntropyError, Pace};
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
@@ -302,7 +302,7 @@ impl DecodeTable {
 
     /// Decodes a 6-byte jump table and four streams (`4x`) into `dst`.
     pub fn decode_4x(&self, streams: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
-        self.decode_4x_jump(streams, dst, Jump::U16)
+        self.decode_4x_jump(streams, dst, Jump::U16, &mut ())
     }
 
     /// [`decode_4x`](Self::decode_4x) with the jump table's sizes `jump` wide.
@@ -311,13 +311,14 @@ impl DecodeTable {
         streams: &[u8],
         dst: &mut [u8],
         jump: Jump,
+        pace: &mut impl Pace,
     ) -> Result<(), EntropyError> {
         let mut s = Split4::new(streams, dst, jump)?;
         let mut op = [0usize; 4];
         let lanes = [0, 1, 2, 3].map(|k| lane::enter(s.body, s.start[k], s.r[k].bits_remaining()));
         if let [Some(l0), Some(l1), Some(l2), Some(l3)] = lanes {
             let mut lanes = [l0, l1, l2, l3];
-            self.hot_4x(&mut s, &mut lanes, &mut op);
+            self.hot_4x(&mut s, &mut lanes, &mut op, pace);
             // The streams differ in length: finish each one's fast part alone.
             for k in 0..4 {
                 op[k] = self.hot_1(s.body, s.start[k], &mut lanes[k], s.d[k], op[k]);
@@ -336,9 +337,15 @@ impl DecodeTable {
     /// stack buffer per stream (its offset <= 20; the compiler sees <= 28 of 40 bytes); after
     /// five, 32 bytes of it are copied to the stream's output. The buffers need no register of
     /// their own, which keeps the four lanes' state in registers (writing straight into the
-    /// outputs spilled).
+    /// outputs spilled). `pace` is told the symbols decoded once per round.
     #[inline(always)]
-    fn hot_4x(&self, s: &mut Split4, lanes: &mut [(u64, usize); 4], op: &mut [usize; 4]) {
+    fn hot_4x(
+        &self,
+        s: &mut Split4,
+        lanes: &mut [(u64, usize); 4],
+        op: &mut [usize; 4],
+        pace: &mut impl Pace,
+    ) {
         let table = &*self.multi;
         let body = s.body;
         let mut stage = [[0u8; 40]; 4];
@@ -358,6 +365,7 @@ impl DecodeTable {
                 break;
             }
             for _ in 0..rounds {
+                pace.decoded(op[0] + op[1] + op[2] + op[3]);
                 let mut o = [0usize; 4];
                 for _ in 0..5 {
                     for k in 0..4 {
@@ -556,18 +564,25 @@ pub fn decompress_1x(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
 /// Decodes a tree description + jump table + four streams (zstd's `HUF_compress4X` output)
 /// into `dst` (its length is the regenerated size).
 pub fn decompress_4x(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
-    decompress_4x_jump(src, dst, Jump::U16)
+    decompress_4x_paced(src, dst, Jump::U16, &mut ())
 }
 
 /// [`decompress_4x`] with a jump table of three u32 sizes ([`compress_4x_wide_below`]).
 pub fn decompress_4x_wide(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
-    decompress_4x_jump(src, dst, Jump::U32)
+    decompress_4x_paced(src, dst, Jump::U32, &mut ())
 }
 
-fn decompress_4x_jump(src: &[u8], dst: &mut [u8], jump: Jump) -> Result<(), EntropyError> {
+/// [`decompress_4x`] (`Jump::U16`) or [`decompress_4x_wide`] (`Jump::U32`), telling `pace`
+/// how far it got as it goes.
+pub fn decompress_4x_paced(
+    src: &[u8],
+    dst: &mut [u8],
+    jump: Jump,
+    pace: &mut impl Pace,
+) -> Result<(), EntropyError> {
     with_table(|t| {
         let used = t.read_into(src)?;
-        t.decode_4x_jump(&src[used..], dst, jump)
+        t.decode_4x_jump(&src[used..], dst, jump, pace)
     })
 }
 

@@ -15,7 +15,7 @@ pub mod safetensors;
 
 use crate::dtype::{self, DType};
 use crate::entropy::{block, huff0};
-use crate::format::{to_usize, Error, Limits, Output, Reader, Reserve};
+use crate::format::{ahead::merge_ahead, to_usize, Error, Limits, Output, Reader, Reserve};
 use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
@@ -472,6 +472,10 @@ pub fn decode_chunks_from(
                 .map_err(|_| Error::no_memory(need as u64))?;
             scratch.resize(need, 0);
         }
+        let out = dst.slot(start - first, len)?;
+        // The merge's memory is prefetched while the streams decode.
+        let raws = (0..n).filter(|&b| stored[b]).map(|b| src[b]);
+        let mut ahead = merge_ahead(raws, out, n);
         let mut at = 0;
         for (b, &src) in src[..n].iter().enumerate() {
             let k = stream_len(len, n, b);
@@ -479,11 +483,12 @@ pub fn decode_chunks_from(
                 let d = &mut scratch[at..at + k];
                 match src {
                     [v] => d.fill(*v),
-                    _ => huff0::decompress_4x(src, d)?,
+                    _ => huff0::decompress_4x_paced(src, d, huff0::Jump::U16, &mut ahead)?,
                 }
                 at += k;
             }
         }
+        drop(ahead); // its borrow of `out` ends here
         let mut parts: [&[u8]; 4] = [&[]; 4];
         let mut at = 0;
         for (b, part) in parts[..n].iter_mut().enumerate() {
@@ -495,7 +500,7 @@ pub fn decode_chunks_from(
                 &scratch[at - k..at]
             };
         }
-        unsplit(h, &parts[..n], dst.slot(start - first, len)?);
+        unsplit(h, &parts[..n], out);
         dst.done(start - first, len)?;
     }
     Ok(())

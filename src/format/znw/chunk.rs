@@ -9,7 +9,7 @@
 use super::header::{checksum, chunk_checksum};
 use crate::dtype::{self, DType};
 use crate::entropy::{block, context, lz};
-use crate::format::{Error, Reader};
+use crate::format::{ahead::merge_ahead, Error, Reader};
 use alloc::vec::Vec;
 
 pub const CHUNK_TAG: u8 = b'C';
@@ -384,6 +384,11 @@ fn decode_body(
                     .ok_or_else(|| Error::corrupt("raw block past chunk end"))?;
                 pos = r.end;
                 raw[g] = Some(r);
+            } else if g + 1 == groups {
+                // The exponents, decoded last: the merge's memory is prefetched meanwhile.
+                let raws = raw.iter().flatten().map(|r| &body[r.clone()]);
+                let mut ahead = merge_ahead(raws, dst, groups);
+                pos += block::decode_paced(rest, slot, &mut ahead)?;
             } else {
                 pos += block::decode(rest, slot)?;
             }
