@@ -2,10 +2,10 @@
 //!
 //! Decoding a float chunk has two phases: huff0 decodes the exponent group (compute: table
 //! lookups in L1), then the merge reads the groups stored raw from the input and writes the
-//! output (memory: one core here reads about 8.5 GB/s from it). Prefetching those lines a few
-//! per huff0 round lets the two overlap: minilm's warm native decode took 13 % (bf16) and 14 %
-//! (fp32) less time (bench/NOTES.md). Only on x86-64 (SSE's `prefetcht1`, a safe function in
-//! `safe_arch`); wasm has no prefetch, and a plain load in its place measured slower than none.
+//! output (bound by memory). Prefetching those lines a few per huff0 round lets the two
+//! overlap (bench/NOTES.md, session 14). Only on x86-64 (SSE's `prefetcht1`, a safe function
+//! in `safe_arch`): wasm has no prefetch, and loads or stores in its place cost more than they
+//! save.
 
 use crate::entropy::Pace;
 
