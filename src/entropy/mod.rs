@@ -9,9 +9,11 @@ mod varint;
 
 use core::fmt;
 
-/// Other work a decoder does a little of as it goes, told how many symbols it has decoded so
-/// far (in order, not exactly: a guide for pacing). The chunk decoders use it to bring the
-/// memory the merge will read and write into cache while huff0 computes (`format::ahead`).
+/// Other work a decoder does a little of as it goes, told about how many symbols of its block
+/// it has decoded so far (a guide for pacing, not an exact count). One pacer may serve several
+/// blocks, whose counts each start at 0, so a pacer ignores counts it has passed. The chunk
+/// decoders use it to bring the memory the merge will read and write into cache while huff0
+/// computes (`format::ahead`).
 pub trait Pace {
     fn decoded(&mut self, symbols: usize);
 }

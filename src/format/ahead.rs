@@ -3,13 +3,15 @@
 //! Decoding a float chunk has two phases: huff0 decodes the exponent group (compute: table
 //! lookups in L1), then the merge reads the groups stored raw from the input and writes the
 //! output (bound by memory). Prefetching those lines a few per huff0 round lets the two
-//! overlap (bench/NOTES.md, session 14). Only on x86-64 (SSE's `prefetcht1`, a safe function
+//! overlap (bench/NOTES.md, session 14). Exponents coded otherwise (FSE, LZ, context modes,
+//! stored) are decoded without it. Only on x86-64 (SSE's `prefetcht1`, a safe function
 //! in `safe_arch`): wasm has no prefetch, and loads or stores in its place cost more than they
 //! save.
 
 use crate::entropy::Pace;
 
 /// Bytes per cache line, so elements per line of a one-byte group.
+#[cfg(target_arch = "x86_64")]
 const LINE: usize = 64;
 
 /// What a chunk decoder passes to huff0 while it decodes the exponents: `groups` are the

@@ -449,8 +449,9 @@ pub fn decode_chunks_from(
         let mut src: [&[u8]; 4] = [&[]; 4];
         frame.read(&ranges[..n], &mut src[..n])?;
         // Streams stored as they are are merged straight from `src`; the others are decoded
-        // into scratch, one after the other. All is checked before scratch grows (a chunk can
-        // be 1 GiB), so that a header promising what its streams cannot hold takes no memory.
+        // into scratch, one after the other. All is checked before scratch or the output grows
+        // (a chunk can be 1 GiB), so that a header promising what its streams cannot hold takes
+        // no memory.
         let mut stored = [false; 4];
         let mut need = 0usize;
         for (b, &src) in src[..n].iter().enumerate() {
@@ -473,22 +474,23 @@ pub fn decode_chunks_from(
             scratch.resize(need, 0);
         }
         let out = dst.slot(start - first, len)?;
-        // The merge's memory is prefetched while the streams decode.
-        let raws = (0..n).filter(|&b| stored[b]).map(|b| src[b]);
-        let mut ahead = merge_ahead(raws, out, n);
-        let mut at = 0;
-        for (b, &src) in src[..n].iter().enumerate() {
-            let k = stream_len(len, n, b);
-            if !stored[b] {
-                let d = &mut scratch[at..at + k];
-                match src {
-                    [v] => d.fill(*v),
-                    _ => huff0::decompress_4x_paced(src, d, huff0::Jump::U16, &mut ahead)?,
+        {
+            // The merge's memory is prefetched while the streams decode.
+            let raws = (0..n).filter(|&b| stored[b]).map(|b| src[b]);
+            let mut ahead = merge_ahead(raws, out, n);
+            let mut at = 0;
+            for (b, &src) in src[..n].iter().enumerate() {
+                let k = stream_len(len, n, b);
+                if !stored[b] {
+                    let d = &mut scratch[at..at + k];
+                    match src {
+                        [v] => d.fill(*v),
+                        _ => huff0::decompress_4x_paced(src, d, huff0::Jump::U16, &mut ahead)?,
+                    }
+                    at += k;
                 }
-                at += k;
             }
         }
-        drop(ahead); // its borrow of `out` ends here
         let mut parts: [&[u8]; 4] = [&[]; 4];
         let mut at = 0;
         for (b, part) in parts[..n].iter_mut().enumerate() {
