@@ -431,56 +431,73 @@ fn compress_inner(
     }
     // Allocation failures (a huge input in a 4 GiB wasm memory) are errors, not aborts.
     let too_large = |_| Error::no_memory(data.len() as u64);
+    // A chunk record is at most its raw size plus this (FORMAT.md §3: head, block modes).
+    let most = |ps: &[Piece]| ps.iter().map(|p| p.len as usize + 128).sum::<usize>();
+    // Natively, room for the largest output: it is then never copied to grow, and pages it
+    // does not reach are never touched. wasm memory is committed as it grows and never
+    // shrinks: start from half.
+    let room = if cfg!(target_arch = "wasm32") {
+        data.len() / 2 + 1024
+    } else {
+        most(&pieces) + 4096
+    };
     let mut out = Vec::new();
-    out.try_reserve(data.len() / 2 + 1024).map_err(too_large)?;
+    out.try_reserve(room).map_err(too_large)?;
     header.write(&mut out);
     for batch in pieces.chunks(32 * opts.threads.max(1)) {
-        let body = encode_pieces(data, base, batch, opts)?;
-        out.try_reserve(body.len()).map_err(too_large)?;
-        out.extend_from_slice(&body);
+        // Chunks are appended with infallible pushes: the room is made here, fallibly.
+        out.try_reserve(most(batch)).map_err(too_large)?;
+        encode_pieces(data, base, batch, opts, &mut out)?;
         progress(batch.last().map_or(0, |p| p.offset + p.len as u64));
     }
     chunk::write_end(data.len() as u64, pieces.len() as u64, &mut out);
     Ok(out)
 }
 
-/// Encodes the chunk records for `pieces`, on `opts.threads` threads where available.
+/// Appends the chunk records for `pieces` to `out`, on `opts.threads` threads where available.
 fn encode_pieces(
     data: &[u8],
     base: Option<&[u8]>,
     pieces: &[Piece],
     opts: &Options,
-) -> Result<Vec<u8>, Error> {
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     #[cfg(feature = "std")]
     if opts.threads > 1 && pieces.len() > 1 {
         let per = pieces.len().div_ceil(opts.threads);
         let parts: Vec<Result<Vec<u8>, Error>> = std::thread::scope(|s| {
             let handles: Vec<_> = pieces
                 .chunks(per)
-                .map(|ps| s.spawn(move || encode_serial(data, base, ps, opts.verify, opts.tans)))
+                .map(|ps| {
+                    s.spawn(move || {
+                        let mut part = Vec::new();
+                        encode_serial(data, base, ps, opts.verify, opts.tans, &mut part)
+                            .map(|()| part)
+                    })
+                })
                 .collect();
             handles
                 .into_iter()
                 .map(|h| h.join().expect("encoder thread panicked"))
                 .collect()
         });
-        let mut out = Vec::new();
         for p in parts {
             out.extend_from_slice(&p?);
         }
-        return Ok(out);
+        return Ok(());
     }
-    encode_serial(data, base, pieces, opts.verify, opts.tans)
+    encode_serial(data, base, pieces, opts.verify, opts.tans, out)
 }
 
+/// Appends the chunk records for `pieces` to `out`, one after the other.
 fn encode_serial(
     data: &[u8],
     base: Option<&[u8]>,
     pieces: &[Piece],
     verify: bool,
     tans: bool,
-) -> Result<Vec<u8>, Error> {
-    let mut out = Vec::new();
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     let (mut scratch, mut check, mut check_scratch) = (Vec::new(), Vec::new(), Vec::new());
     let mut delta = Vec::new();
     for p in pieces {
@@ -499,7 +516,7 @@ fn encode_serial(
             p.offset,
             tans,
             p.row as usize,
-            &mut out,
+            out,
             &mut scratch,
         );
         if verify {
@@ -521,7 +538,7 @@ fn encode_serial(
             }
         }
     }
-    Ok(out)
+    Ok(())
 }
 
 /// `buf ^= base[at..]`, where a shorter base counts as zeros past its end.
