@@ -451,6 +451,10 @@ fn compress_inner(
         progress(batch.last().map_or(0, |p| p.offset + p.len as u64));
     }
     chunk::write_end(data.len() as u64, pieces.len() as u64, &mut out);
+    if !cfg!(target_arch = "wasm32") {
+        // Gives back the room not reached (the allocator shrinks in place: nothing is copied).
+        out.shrink_to_fit();
+    }
     Ok(out)
 }
 
