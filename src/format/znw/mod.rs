@@ -434,15 +434,13 @@ fn compress_inner(
     // A chunk record is at most its raw size plus this (FORMAT.md §3: head, block modes).
     let most = |ps: &[Piece]| ps.iter().map(|p| p.len as usize + 128).sum::<usize>();
     // Natively, room for the largest output: it is then never copied to grow, and pages it
-    // does not reach are never touched. wasm memory is committed as it grows and never
-    // shrinks: start from half.
-    let room = if cfg!(target_arch = "wasm32") {
-        data.len() / 2 + 1024
-    } else {
-        most(&pieces) + 4096
-    };
+    // does not reach are never touched. In wasm (memory is committed as it grows and never
+    // shrinks), or where the system refuses that much, start from half.
+    let half = data.len() / 2 + 1024;
     let mut out = Vec::new();
-    out.try_reserve(room).map_err(too_large)?;
+    if cfg!(target_arch = "wasm32") || out.try_reserve(most(&pieces) + 4096).is_err() {
+        out.try_reserve(half).map_err(too_large)?;
+    }
     header.write(&mut out);
     for batch in pieces.chunks(32 * opts.threads.max(1)) {
         // Chunks are appended with infallible pushes: the room is made here, fallibly.
