@@ -2,7 +2,7 @@
 // The wasm build in node on the real-model corpus, against zipnn 0.5.4 measured in the same run.
 //
 //   node bench/wasm-bench.mjs [--pkg DIR] [--nosimd] [--rounds N] [--min-time S] [--no-zipnn] [--threads N]
-//                             [--pool-sweep] [FILE[:DTYPE]...]
+//                             [--pool-sweep] [--best] [FILE[:DTYPE]...]
 //
 // DIR holds the `--target web` glue (default pkg/dist: zipnn_wasm.js + zipnn_wasm_bg.wasm;
 // `--nosimd` loads the build without simd128, zipnn_wasm_nosimd_bg.wasm, instead).
@@ -26,7 +26,10 @@
 //   decompressInto(packed, shared, { threads }) a reused SharedArrayBuffer target
 //   result.slice()                             a plain copy of the pool's shared result
 // --pool-sweep: the same on prefixes of the first file (1-16 MiB), for the pool's threshold.
-import { spawn } from 'node:child_process';
+// --best: also the file compressed with `--best` (tANS, context modes, 1 MiB chunks; written by
+// the native CLI, target/release/zipnn, since the wasm API has no such option), decoded with
+// Decompressor.decompressInput in turns with the order-0 file: its speed as a fraction of theirs.
+import { execFileSync, spawn } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import os from 'node:os';
 import fs from 'node:fs';
@@ -42,6 +45,7 @@ let minTime = 0.2;
 let useZipnn = true;
 let threads = 2;
 let sweep = false;
+let withBest = false;
 let wasmFile = 'zipnn_wasm_bg.wasm';
 const specs = [];
 for (let i = 0; i < args.length; i++) {
@@ -52,6 +56,7 @@ for (let i = 0; i < args.length; i++) {
   else if (a === '--no-zipnn') useZipnn = false;
   else if (a === '--threads') threads = Number(args[++i]);
   else if (a === '--pool-sweep') sweep = true;
+  else if (a === '--best') withBest = true;
   else if (a === '--nosimd') wasmFile = 'zipnn_wasm_nosimd_bg.wasm';
   else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
   else specs.push(a);
@@ -147,6 +152,15 @@ for (const spec of specs) {
   const data = new Uint8Array(fs.readFileSync(file));
   const packed = z.compress(data, dtype);
   if (!Buffer.from(z.decompress(packed)).equals(Buffer.from(data))) throw new Error(`${file}: round trip`);
+  let best = null;
+  if (withBest) {
+    const dir = fs.mkdtempSync('/tmp/zipnn-wasm-bench-');
+    const out = path.join(dir, 'best.znw');
+    execFileSync(path.join(repo, 'target/release/zipnn'), ['compress', file, '-o', out, '--best', '--dtype', dtype], { stdio: 'inherit' });
+    best = new Uint8Array(fs.readFileSync(out));
+    fs.rmSync(dir, { recursive: true });
+    if (!Buffer.from(z.decompress(best)).equals(Buffer.from(data))) throw new Error(`${file}: --best round trip`);
+  }
   let znn = null;
   if (shipped) {
     const save = path.join(fs.mkdtempSync('/tmp/zipnn-wasm-bench-'), 'f.znn');
@@ -164,7 +178,7 @@ for (const spec of specs) {
       throw new Error(`${file}: the pool's result`);
     }
   }
-  files.push({ file, dtype, data, packed, znn, rows: null, zipnn: [Infinity, Infinity, Infinity], cpu: [{}, {}, {}, {}] });
+  files.push({ file, dtype, data, packed, best, znn, rows: null, zipnn: [Infinity, Infinity, Infinity], cpu: [{}, {}, {}, {}] });
 }
 
 /**
@@ -234,6 +248,18 @@ async function measureOurs(f) {
   row('Decompressor.decompress (input read from JS piece by piece)', bestOf(() => d.decompress(f.packed)), 2);
   d.inputBuffer(f.packed.length).set(f.packed);
   row('Decompressor.decompressInput (input already in wasm memory)', bestOf(() => d.decompressInput(f.packed.length)), 2);
+  if (f.best) {
+    // In turns with the order-0 file, so that both see the same load (each copied in first).
+    const turns = [Infinity, Infinity];
+    for (let i = 0; i < 3; i++) {
+      [f.packed, f.best].forEach((p, k) => {
+        d.inputBuffer(p.length).set(p);
+        turns[k] = Math.min(turns[k], bestOf(() => d.decompressInput(p.length)));
+      });
+    }
+    row('order-0 file: Decompressor.decompressInput (paired)', turns[0], 2);
+    row('--best file: Decompressor.decompressInput (paired)', turns[1], 2);
+  }
   if (f.znn) {
     row('zipnn file: decompress()', bestOf(() => z.decompress(f.znn)), 1);
     row('zipnn file: decompressInto, reused target', bestOf(() => z.decompressInto(f.znn, target)), 2);
@@ -274,6 +300,10 @@ for (const f of files) {
   const mbs = (s) => (n / 1e6 / s).toFixed(0);
   const znn = f.znn ? `, zipnn ${(f.znn.length / n).toFixed(4)}` : '';
   console.log(`\n## wasm${wasmFile.includes('nosimd') ? ' (no SIMD)' : ''}: ${path.basename(f.file)} (${(n / 1e6).toFixed(1)} MB, ${f.dtype}; ratio ours ${(f.packed.length / n).toFixed(4)}${znn})`);
+  if (f.best) {
+    const t = (name) => f.rows.find((x) => x.name.startsWith(name)).s;
+    console.log(`--best: ratio ${(f.best.length / n).toFixed(4)}, decompressInput at ${(t('order-0 file') / t('--best file')).toFixed(2)}× the order-0 file's speed`);
+  }
   console.log('| operation | MB/s | vs zipnn | ratio |\n|---|---:|---|---:|');
   for (const x of f.rows) {
     const has = x.vs !== null && Number.isFinite(f.zipnn[x.vs]);
