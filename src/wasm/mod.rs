@@ -81,8 +81,7 @@ pub fn panic_for_testing() {
 
 fn parse_dtype(s: Option<String>) -> Result<DTypeChoice, JsValue> {
     match s.as_deref() {
-        None => Ok(DTypeChoice::Auto),
-        Some("auto") => Ok(DTypeChoice::Auto),
+        None | Some("auto") => Ok(DTypeChoice::Auto),
         Some(s) => DType::parse(s)
             .map(DTypeChoice::Fixed)
             .ok_or_else(|| js_error(&Error::InvalidInput(alloc::format!("unknown dtype {s:?}")))),
