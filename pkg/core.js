@@ -9,6 +9,11 @@ import initGlue, * as glue from './dist/zipnn_wasm.js';
 const MiB = 1 << 20;
 /** Largest slice pushed into the wasm encoder at once: bounds wasm memory whatever the input chunking. */
 const PUSH_MAX = MiB;
+/**
+ * Largest input of the whole-buffer `compress`: it is copied into wasm memory (4 GiB at most)
+ * next to its output, and leaves room for both (ZnnCompressionStream has no such bound).
+ */
+const MAX_COMPRESS_INPUT = 2048 * MiB;
 /** fetchModel's read buffer (BYOB): a read returns what has arrived, up to this. */
 const READ_BUFFER = 256 * 1024;
 const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -72,9 +77,24 @@ const BY_CODE = {
   ZNN_INVALID_INPUT: InvalidInputError,
 };
 
+/** Exceptions thrown by the caller's callbacks (onProgress, onTensor): rethrown as they are. */
+const userErrors = new WeakSet();
+
+/** `f` with what it throws marked as the caller's own (so `fromWasm` leaves it alone). */
+function userCallback(f) {
+  return (...args) => {
+    try {
+      return f(...args);
+    } catch (e) {
+      if (e !== null && (typeof e === 'object' || typeof e === 'function')) userErrors.add(e);
+      throw e;
+    }
+  };
+}
+
 /** Turns what a wasm call threw into one of our classes. */
 function fromWasm(e) {
-  if (e instanceof ZnnError) return e;
+  if (e instanceof ZnnError || userErrors.has(e)) return e;
   const C = e && typeof e.code === 'string' ? BY_CODE[e.code] : undefined;
   if (C) return new C(e.message, { cause: e });
   if (e instanceof WebAssembly.RuntimeError) {
@@ -92,11 +112,33 @@ function fromWasm(e) {
     return new InternalError(`internal error in the wasm module: ${what} (the module was reset)`, { cause: e });
   }
   if (e instanceof RangeError) return new TooLargeError(`out of memory: ${e.message}`, { cause: e });
+  // The glue's check on an object of an instance that a trap replaced (a stream in flight then).
+  if (e instanceof Error && e.message.startsWith('Invalid stale object')) {
+    return new InternalError('internal error in the wasm module: an earlier error reset the module, and this object was lost with it', { cause: e });
+  }
   return e;
 }
 
 /** How many times a trap reset the instance (objects of an earlier one are gone). */
 let resets = 0;
+
+/** The value of `resets` when each wasm object was made. */
+const madeIn = new WeakMap();
+
+/** A wasm object just made, remembered with the instance it lives in. */
+function made(obj) {
+  madeIn.set(obj, resets);
+  return obj;
+}
+
+/**
+ * Frees a wasm object passed through `made`. One of an instance that a trap replaced is only dropped:
+ * the glue's `free()` does not check the instance, and would free whatever the new instance keeps
+ * at the same address.
+ */
+function freeWasm(obj) {
+  if (obj && madeIn.get(obj) === resets) obj.free();
+}
 
 function call(f) {
   try {
@@ -240,6 +282,18 @@ function checkLength(length, what) {
     throw new InvalidInputError(`${what} must be a whole number of bytes >= 0, not ${String(length)}`);
   }
   return length;
+}
+
+/**
+ * A size option (`chunkSize`, `streamingChunk`): absent, or a whole number of bytes from 1 to
+ * 2^32 - 1, else `InvalidInputError` (the bindings would convert a string or a fraction).
+ */
+function checkSizeOption(v, what) {
+  if (v === undefined || v === null) return undefined;
+  if (!Number.isSafeInteger(v) || v < 1 || v > 0xffffffff) {
+    throw new InvalidInputError(`${what} must be a whole number of bytes from 1 to 2^32 - 1, not ${String(v)}`);
+  }
+  return v;
 }
 
 function allocate(n) {
@@ -411,7 +465,7 @@ class DecodeSession {
     if (u8.length === 0) return false;
     if (this.mode === 'remote') return this.job.write(u8, owned);
     if (this.mode === 'stream') return this.#push(u8), false;
-    if (this.mode === 'buffer') return this.head.append(u8), false;
+    if (this.mode === 'buffer') return this.head.append(u8), this.#checkPlain(), false;
     if (!this.head) {
       const kind = sniff(u8, false);
       if (typeof kind === 'string') {
@@ -420,7 +474,8 @@ class DecodeSession {
         this.#start(kind);
         return this.write(u8, owned);
       }
-      this.head = new Growable(Math.max(kind, 64 * 1024));
+      // `kind` bytes are needed to decide; a header claims that, so take room as they arrive.
+      this.head = new Growable(Math.min(Math.max(kind, 64 * 1024), MiB));
     }
     this.head.append(u8);
     const kind = sniff(this.head.bytes(), false);
@@ -453,14 +508,8 @@ class DecodeSession {
   close() {
     this.job?.close();
     this.job = null;
-    if (this.dec) {
-      try {
-        this.dec.free();
-      } catch {
-        // an object of an instance that was reset after a trap
-      }
-      this.dec = null;
-    }
+    freeWasm(this.dec);
+    this.dec = null;
     this.head = null;
   }
 
@@ -474,7 +523,7 @@ class DecodeSession {
       if (head.len) this.job.write(head.bytes(), false);
     } else if (kind === 'znw' || kind === 'zipnn') {
       this.mode = 'stream';
-      this.dec = call(() => new glue.StreamDecoder(this.maxOutput, this.checkBodies));
+      this.dec = made(call(() => new glue.StreamDecoder(this.maxOutput, this.checkBodies)));
       const head = this.head;
       this.head = null;
       if (head.len) this.#push(head.bytes());
@@ -483,7 +532,16 @@ class DecodeSession {
       // instead of buffering the rest.
       if (kind === 'plain' && !this.ended && this.sink.refusePlain) this.sink.refusePlain();
       this.mode = 'buffer';
-      if (this.sizeHint > this.head.len) this.head.reserve(this.sizeHint - this.head.len, true);
+      this.#checkPlain();
+      const hint = Math.min(this.sizeHint, this.maxOutput ?? Infinity);
+      if (hint > this.head.len) this.head.reserve(hint - this.head.len, true);
+    }
+  }
+
+  /** Input that is not compressed is its own output: `maxOutput` bounds it too. */
+  #checkPlain() {
+    if (this.kind === 'plain' && this.maxOutput !== undefined && this.head.len > this.maxOutput) {
+      throw new TooLargeError(`the input is not compressed and holds more than maxOutput (${this.maxOutput}) bytes`);
     }
   }
 
@@ -520,15 +578,21 @@ class DecodeSession {
 /** Compresses `bytes`: `.znw` (default) or, with `format: 'zipnn'`, ZipNN frames. */
 export async function compress(bytes, options = {}) {
   const data = inputBytes(bytes);
-  const { dtype, format = 'znw', chunkSize, verify, streamingChunk, onProgress } = options ?? {};
+  const { dtype, format = 'znw', verify, onProgress } = options ?? {};
+  const chunkSize = checkSizeOption(options?.chunkSize, 'chunkSize');
+  const streamingChunk = checkSizeOption(options?.streamingChunk, 'streamingChunk');
   checkFormat(format, dtype);
   if (onProgress !== undefined && typeof onProgress !== 'function') {
     throw new InvalidInputError('onProgress must be a function');
   }
+  // Past this the copy into wasm memory could exhaust it, which traps instead of failing cleanly.
+  if (data.length > MAX_COMPRESS_INPUT) {
+    throw new TooLargeError(`compress() takes at most ${MAX_COMPRESS_INPUT} bytes in wasm, not ${data.length}: use ZnnCompressionStream, or the native CLI`);
+  }
   await init();
   if (format === 'zipnn') return call(() => glue.compressZipnn(data, dtype, streamingChunk));
   const total = data.length;
-  const report = onProgress && ((done) => onProgress({ done, total }));
+  const report = onProgress && userCallback((done) => onProgress({ done, total }));
   return call(() => glue.compress(data, dtype, chunkSize, verify, report));
 }
 
@@ -751,7 +815,8 @@ function streamSink(controller) {
  */
 export class ZnnDecompressionStream extends TransformStream {
   constructor(options = {}) {
-    checkMaxOutput(options?.maxOutput);
+    options ??= {};
+    checkMaxOutput(options.maxOutput);
     let session = null;
     const fail = (e) => {
       session?.close();
@@ -786,18 +851,16 @@ export class ZnnDecompressionStream extends TransformStream {
 /** Compresses a byte stream (`.znw` by default; `format: 'zipnn'` writes ZipNN's streaming frames). */
 export class ZnnCompressionStream extends TransformStream {
   constructor(options = {}) {
-    const { dtype, format = 'znw', chunkSize, streamingChunk = MiB } = options ?? {};
+    const { dtype, format = 'znw' } = options ?? {};
+    const chunkSize = checkSizeOption(options?.chunkSize, 'chunkSize');
+    const streamingChunk = checkSizeOption(options?.streamingChunk, 'streamingChunk') ?? MiB;
     checkFormat(format, dtype);
     let enc = null;
     let pending = null; // zipnn: the current streaming piece
     let fill = 0;
     let frames = 0;
     const free = () => {
-      try {
-        enc?.free();
-      } catch {
-        // stale after a reset
-      }
+      freeWasm(enc);
       enc = null;
     };
     const fail = (e) => {
@@ -807,7 +870,7 @@ export class ZnnCompressionStream extends TransformStream {
     super({
       async start() {
         await init();
-        if (format === 'znw') enc = call(() => new glue.StreamEncoder(dtype, chunkSize));
+        if (format === 'znw') enc = made(call(() => new glue.StreamEncoder(dtype, chunkSize)));
         else {
           // Validates dtype and streaming chunk before any input arrives.
           call(() => glue.compressZipnn(new Uint8Array(0), dtype, streamingChunk));
@@ -1107,11 +1170,7 @@ export function __runDecodeWorker(port) {
     const dec = jobs.get(id);
     jobs.delete(id);
     owned.delete(id);
-    try {
-      dec?.free();
-    } catch {
-      // an object of an instance that was reset after a trap
-    }
+    freeWasm(dec);
   };
   const fail = (id, e) => {
     drop(id);
@@ -1134,7 +1193,7 @@ export function __runDecodeWorker(port) {
         return;
       case 'start':
         try {
-          jobs.set(m.id, call(() => new glue.StreamDecoder(m.maxOutput)));
+          jobs.set(m.id, made(call(() => new glue.StreamDecoder(m.maxOutput))));
           owned.set(m.id, { out: null, at: 0, own: !!m.own });
         } catch (e) {
           fail(m.id, e);
@@ -1512,7 +1571,10 @@ function contentLength(response) {
  * Uncompressed responses are returned as they are.
  */
 export async function fetchModel(input, options = {}) {
-  const { onProgress, onTensor, signal, worker: useWorker } = options ?? {};
+  const { signal, worker: useWorker } = options ?? {};
+  // What they throw fails the download as it is (not relabelled as one of ours).
+  const onProgress = options?.onProgress && userCallback(options.onProgress);
+  const onTensor = options?.onTensor && userCallback(options.onTensor);
   const maxOutput = checkMaxOutput(options?.maxOutput);
   const fetchFn = options?.fetch ?? globalThis.fetch;
   signal?.throwIfAborted();
@@ -1682,6 +1744,8 @@ export async function fetchModel(input, options = {}) {
     await race(session.end());
     if (out) result = out;
     else if (grow) result = grow.take();
+    // A stream of frames that decode to nothing (an empty ZipNN file) calls no sink at all.
+    result ??= new ArrayBuffer(0);
     if (!out) {
       // No segment table (streamed or ZipNN input, or plain bytes): a safetensors file still
       // names its tensors.

@@ -75,7 +75,7 @@ export interface ThreadsOptions {
   signal?: AbortSignal;
 }
 
-/** Compresses `bytes` (whole, in memory). */
+/** Compresses `bytes` (whole, in memory; at most 2 GiB, else `TooLargeError`). */
 export function compress(bytes: Bytes, options?: CompressOptions): Promise<Output>;
 /** Decompresses `.znw`, ZipNN `.znn` (single or streaming frames) and `.znn.safetensors`. Throws `NotCompressedError` for anything else. */
 export function decompress(bytes: Bytes, options?: DecompressOptions & { threads?: 1; signal?: AbortSignal }): Promise<Output>;
@@ -169,8 +169,8 @@ export function inspect(bytes: Bytes): Promise<InspectReport>;
 /**
  * Decompresses a byte stream, used like the platform's `DecompressionStream`:
  * `response.body.pipeThrough(new ZnnDecompressionStream())`. Any input chunking works; decoded
- * bytes are emitted as soon as each chunk's checksum verified. ZipNN input is buffered and
- * decoded at the end.
+ * bytes are emitted as soon as each chunk's checksum verified; ZipNN frames as each frame
+ * arrives whole (`.znn.safetensors` input is buffered and decoded at the end).
  */
 export class ZnnDecompressionStream extends TransformStream<Bytes, Output> {
   constructor(options?: DecompressionStreamOptions);

@@ -630,9 +630,37 @@ describe('errors', () => {
       return true;
     });
     w.write(packed.subarray(100)).catch(() => {});
-    await assert.rejects(read, /stale object/);
+    await rejectsWith(read, InternalError, 'ZNN_INTERNAL');
     assert.ok(equalBytes(await decompress(packed), data));
     assert.ok(equalBytes(await streamDecode(packed, 999), data));
+  });
+
+  test('closing a stream left over from before a trap frees nothing of the new instance', async () => {
+    const core = await import(new URL('./node_modules/zipnn-wasm/core.js', import.meta.url));
+    const [a, b] = [weights(300_000, 'bf16', 1), weights(300_000, 'bf16', 2)];
+    const [packedA, packedB] = [await compress(a, { dtype: 'bf16' }), await compress(b, { dtype: 'bf16' })];
+    const open = () => {
+      const ds = new ZnnDecompressionStream();
+      const w = ds.writable.getWriter();
+      const out = collect(ds.readable);
+      out.catch(() => {});
+      return { ds, w, out };
+    };
+    const old = open();
+    await old.w.write(packedA.subarray(0, 100)); // its decoder lives in the instance about to go
+    assert.throws(() => core.__internal.call(() => core.__internal.glue.__panicForTesting()), InternalError);
+    // Decoders of the new instance, then the old stream closed: its decoder's address may be
+    // one of theirs, which the glue's free() would release.
+    const first = open();
+    await first.w.write(packedA.subarray(0, 300_000));
+    await old.w.abort(new Error('not needed'));
+    const second = open();
+    await second.w.write(packedB.subarray(0, 300_000));
+    for (const [s, packed, data] of [[first, packedA, a], [second, packedB, b]]) {
+      await s.w.write(packed.subarray(300_000));
+      await s.w.close();
+      assert.ok(equalBytes(await s.out, data));
+    }
   });
 
   test('a Decompressor outlives a trap (its wasm object is made anew)', async () => {
@@ -654,6 +682,56 @@ describe('errors', () => {
     `;
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: path.dirname(fileURLToPath(import.meta.url)), encoding: 'utf8' });
     assert.equal(out.trim(), 'ZNN_INIT\n1,2,3');
+  });
+
+  test('size options are whole numbers of bytes, never converted', async () => {
+    const data = weights(1000, 'bf16');
+    for (const bad of ['65536', 65536.5, 2 ** 32 + 65536, 0, -1, [65536], NaN]) {
+      await rejectsWith(compress(data, { dtype: 'bf16', chunkSize: bad }), InvalidInputError, 'ZNN_INVALID_INPUT');
+      await rejectsWith(compress(data, { dtype: 'bf16', format: 'zipnn', streamingChunk: bad }), InvalidInputError, 'ZNN_INVALID_INPUT');
+      assert.throws(() => new ZnnCompressionStream({ dtype: 'bf16', chunkSize: bad }), InvalidInputError);
+      // A string here once made the stream loop forever on its first input.
+      assert.throws(() => new ZnnCompressionStream({ dtype: 'bf16', format: 'zipnn', streamingChunk: bad }), InvalidInputError);
+    }
+    const ok = await compress(data, { dtype: 'bf16', chunkSize: null, streamingChunk: null });
+    assert.ok(equalBytes(await decompress(ok), data));
+  });
+
+  test('compress refuses more than 2 GiB before copying it into wasm memory', async () => {
+    // Pages of a new buffer are mapped on first touch: this one is never touched.
+    const huge = new Uint8Array(2 ** 31 + 1);
+    await rejectsWith(compress(huge), TooLargeError, 'ZNN_TOO_LARGE');
+    assert.ok(equalBytes(await decompress(await compress(model)), model));
+  });
+
+  test("onProgress's own exception comes back as it is, even a RangeError", async () => {
+    const mine = new RangeError('mine');
+    const e = await compress(model, { onProgress: () => { throw mine; } }).catch((x) => x);
+    assert.equal(e, mine);
+  });
+
+  test('a header that claims far-off data does not make a stream allocate it', async () => {
+    // Looks like a safetensors file whose U8 tensor lies 3 GB on: whether it is a ZipNN one
+    // would be known only there.
+    const json = JSON.stringify({ t: { dtype: 'U8', shape: [16], data_offsets: [3e9, 3e9 + 16] } });
+    const input = new Uint8Array(8 + json.length);
+    new DataView(input.buffer).setBigUint64(0, BigInt(json.length), true);
+    input.set(new TextEncoder().encode(json), 8);
+    const before = process.memoryUsage().arrayBuffers;
+    const ds = new ZnnDecompressionStream({ maxOutput: 1024 });
+    const out = collect(ds.readable);
+    out.catch(() => {});
+    const w = ds.writable.getWriter();
+    await w.write(input);
+    assert.ok(process.memoryUsage().arrayBuffers - before < 64 << 20);
+    w.close().catch(() => {});
+    await rejectsWith(out, NotCompressedError, 'ZNN_NOT_COMPRESSED');
+  });
+
+  test('null options are no options', async () => {
+    const packed = await compress(model, null);
+    assert.ok(equalBytes(await collect(chunkedStream(packed, 1 << 20).pipeThrough(new ZnnDecompressionStream(null))), model));
+    assert.ok(equalBytes(await decompress(packed, null), model));
   });
 
   test('error classes carry a name and the code', async () => {

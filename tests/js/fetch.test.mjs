@@ -1,7 +1,7 @@
 // fetchModel against a local HTTP server (127.0.0.1), as an app would download a model.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { fetchModel, compress, decompress, ZnnCompressionStream, HttpError, NetworkError, CorruptError, TruncatedError, __internal } from 'zipnn-wasm';
+import { fetchModel, compress, decompress, ZnnCompressionStream, HttpError, NetworkError, CorruptError, TruncatedError, TooLargeError, __internal } from 'zipnn-wasm';
 import { spawnSync } from 'node:child_process';
 import {
   startServer,
@@ -194,6 +194,31 @@ for (const [label, worker] of [
       const out = await fm(`${server.origin}/st.znn.safetensors`, { onTensor: () => count++ });
       assert.ok(equalBytes(out, await decompress(znst)));
       assert.equal(count, safetensorsTensors(readFile(zipnnFixture('st_minilm_nometa.safetensors'))).length);
+    });
+
+    test('an empty ZipNN file is an empty buffer', async () => {
+      for (const name of ['bf16_empty.znn', 'fp32_empty.znn']) {
+        const out = await fm(new Response(readFile(zipnnFixture(name))));
+        assert.ok(out instanceof ArrayBuffer);
+        assert.equal(out.byteLength, 0);
+      }
+      const own = await compress(new Uint8Array(0), { dtype: 'bf16', format: 'zipnn' });
+      assert.equal((await fm(new Response(own))).byteLength, 0);
+    });
+
+    test('maxOutput bounds an uncompressed body too', async () => {
+      const plain = weights(50_000, 'bf16', 4);
+      await assert.rejects(fm(new Response(plain), { maxOutput: 1000 }), (e) => e instanceof TooLargeError && e.code === 'ZNN_TOO_LARGE');
+      const sized = new Response(plain, { headers: { 'content-length': String(plain.length) } });
+      await assert.rejects(fm(sized, { maxOutput: plain.length - 1 }), TooLargeError);
+      const out = await fm(new Response(plain), { maxOutput: plain.length });
+      assert.ok(equalBytes(out, plain));
+    });
+
+    test("a callback's own exception fails the download as it is, even a RangeError", async () => {
+      const mine = new RangeError('mine');
+      const e = await fm(new Response(modelZnw), { onProgress: () => { throw mine; } }).catch((x) => x);
+      assert.equal(e, mine);
     });
 
     test('Request, Response and a custom fetch are accepted', async () => {
