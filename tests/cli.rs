@@ -160,6 +160,216 @@ fn refuses_to_overwrite_without_force() {
     }
 }
 
+/// Nothing a user already has is lost: not the base of a delta written over, not a file fed
+/// on stdin, not a file that happens to bear the temporary output's name.
+#[test]
+fn never_overwrites_the_base_a_file_on_stdin_or_a_file_named_like_the_temporary() {
+    let d = dir("keep");
+    let mut rng = Rng(91);
+    let base = bf16_weights(&mut rng, 40_000);
+    let next: Vec<u8> = base
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| if i % 89 == 0 { b ^ 1 } else { b })
+        .collect();
+    let (old, new, delta) = (d.join("old.bin"), d.join("new.bin"), d.join("d.znw"));
+    std::fs::write(&old, &base).unwrap();
+    std::fs::write(&new, &next).unwrap();
+    // The delta written over its own base would need itself to decode: both would be lost.
+    let o = zipnn(
+        &[
+            "compress",
+            s(&new),
+            "--dtype",
+            "bf16",
+            "--base",
+            s(&old),
+            "-o",
+            s(&old),
+            "--force",
+        ],
+        None,
+    );
+    assert_one_line_error(&o, 1, "output would overwrite the base file");
+    assert_eq!(std::fs::read(&old).unwrap(), base);
+    let o = zipnn(
+        &[
+            "compress",
+            s(&new),
+            "--dtype",
+            "bf16",
+            "--base",
+            s(&old),
+            "-o",
+            s(&delta),
+        ],
+        None,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let o = zipnn(
+        &[
+            "decompress",
+            s(&delta),
+            "--base",
+            s(&old),
+            "-o",
+            s(&old),
+            "--force",
+        ],
+        None,
+    );
+    assert_one_line_error(&o, 1, "output would overwrite the base file");
+    assert_eq!(std::fs::read(&old).unwrap(), base);
+
+    // A file on stdin is the input too (Linux names it /dev/stdin).
+    let packed = d.join("p.znw");
+    assert_eq!(
+        zipnn(&["compress", s(&old), "-o", s(&packed)], None).code,
+        0
+    );
+    let before = std::fs::read(&packed).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_zipnn"))
+        .args(["decompress", "-", "-o", s(&packed), "--force"])
+        .stdin(std::fs::File::open(&packed).unwrap())
+        .output()
+        .unwrap();
+    if cfg!(target_os = "linux") {
+        assert_eq!(
+            o.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert_eq!(std::fs::read(&packed).unwrap(), before);
+    }
+
+    // A file that bears the name the temporary output would take (`OUT.tmp<pid>.0`) is left
+    // alone, even when it is the input.
+    let script = format!(
+        "cp '{p}' \"$1.tmp$$.0\" && exec '{z}' decompress \"$1.tmp$$.0\" -o \"$1\"",
+        p = s(&packed),
+        z = env!("CARGO_BIN_EXE_zipnn")
+    );
+    let res = d.join("res.bin");
+    let o = Command::new("sh")
+        .args(["-c", &script, "sh", s(&res)])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(std::fs::read(&res).unwrap(), base);
+    let kept = std::fs::read_dir(&d)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with("res.bin.tmp")
+        })
+        .count();
+    assert_eq!(kept, 1, "the file named like the temporary stays");
+}
+
+/// An option the command does not read is an error, not silently ignored.
+#[test]
+fn options_a_command_does_not_read_are_refused() {
+    let d = dir("flags");
+    let src = d.join("a.bin");
+    std::fs::write(&src, [1u8, 2, 3, 4]).unwrap();
+    let packed = d.join("a.bin.znw");
+    assert_eq!(zipnn(&["compress", s(&src)], None).code, 0);
+    for (args, msg) in [
+        (
+            vec!["inspect", s(&packed), "-o", "r.txt"],
+            "-o does not apply to inspect",
+        ),
+        (
+            vec!["bench", s(&src), "--chunk-size", "16"],
+            "--chunk-size does not apply to bench",
+        ),
+        (
+            vec!["decompress", s(&packed), "--dtype", "fp32"],
+            "--dtype does not apply to decompress",
+        ),
+        (
+            vec!["decompress", s(&packed), "--threads", "2"],
+            "--threads does not apply to decompress",
+        ),
+        (
+            vec!["test", s(&packed), "--best"],
+            "--best does not apply to test",
+        ),
+        (
+            vec!["compress", s(&src), "--streaming-chunk", "65536"],
+            "--streaming-chunk applies to --format zipnn only",
+        ),
+        (
+            vec![
+                "compress",
+                s(&src),
+                "--format",
+                "zipnn",
+                "--dtype",
+                "bf16",
+                "--verify",
+            ],
+            "--verify does not apply to compress",
+        ),
+    ] {
+        let o = zipnn(&args, None);
+        assert_one_line_error(&o, 2, msg);
+    }
+    assert!(!Path::new("r.txt").exists());
+    let o = zipnn(&["decompress", ".znw"], None);
+    assert_one_line_error(&o, 2, "give one with -o");
+}
+
+/// A reader that stops early ends `-o -` quietly, like a process killed by SIGPIPE, and
+/// `inspect` refuses what is not compressed from its first bytes (/dev/zero never ends).
+#[test]
+fn closed_stdout_and_endless_input() {
+    let mut rng = Rng(17);
+    let data = f32_weights(&mut rng, 2_000_000);
+    let c = zipnn(&["compress", "-", "--dtype", "fp32"], Some(&data));
+    assert_eq!(c.code, 0, "{}", c.stderr);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_zipnn"))
+        .args(["decompress", "-", "-o", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut pipe = child.stdin.take().unwrap();
+    let packed = c.stdout.clone();
+    std::thread::spawn(move || pipe.write_all(&packed));
+    // Read a little, then close our end.
+    let mut first = [0u8; 10];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(
+        o.status.code(),
+        Some(141),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        o.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    if Path::new("/dev/zero").exists() {
+        let o = zipnn(&["inspect", "/dev/zero"], None);
+        assert_one_line_error(&o, 1, "ZNN_NOT_COMPRESSED");
+    }
+}
+
 #[test]
 fn every_error_is_one_line_with_a_non_zero_exit() {
     let d = dir("errors");

@@ -167,6 +167,7 @@ fn run(args: &[String]) -> Result<(), Fail> {
         outln!("{USAGE}");
         return Ok(());
     }
+    check_flags(cmd, &a)?;
     let one_input = || -> Result<&str, Fail> {
         match a.inputs.as_slice() {
             [one] => Ok(one.as_str()),
@@ -191,6 +192,62 @@ fn run(args: &[String]) -> Result<(), Fail> {
     }
 }
 
+/// Refuses an option the command would not read (`bench --chunk-size`, `inspect -o`): silently
+/// ignoring it would let a user believe it took effect.
+fn check_flags(cmd: &str, a: &Args) -> Result<(), Fail> {
+    let zipnn = a.format.as_deref() == Some("zipnn");
+    let allowed: &[&str] = match cmd {
+        // `--base` with ZipNN's format has an error of its own, with what to do instead.
+        "compress" if zipnn => &[
+            "-o",
+            "--dtype",
+            "--chunk-size",
+            "--force",
+            "--format",
+            "--streaming-chunk",
+            "--base",
+        ],
+        "compress" => &[
+            "-o",
+            "--dtype",
+            "--chunk-size",
+            "--threads",
+            "--verify",
+            "--best",
+            "--force",
+            "--format",
+            "--base",
+        ],
+        "decompress" => &["-o", "--force", "--base"],
+        "test" => &["-o", "--base"],
+        "bench" => &["--dtype", "--threads", "--best"],
+        "inspect" => &[],
+        _ => return Ok(()),
+    };
+    let given = [
+        ("-o", a.output.is_some()),
+        ("--dtype", a.dtype.is_some()),
+        ("--chunk-size", a.chunk_size.is_some()),
+        ("--threads", a.threads.is_some()),
+        ("--verify", a.verify),
+        ("--best", a.best),
+        ("--force", a.force),
+        ("--format", a.format.is_some()),
+        ("--streaming-chunk", a.streaming_chunk.is_some()),
+        ("--base", a.base.is_some()),
+    ];
+    match given
+        .iter()
+        .find(|(name, on)| *on && !allowed.contains(name))
+    {
+        Some((name, _)) if cmd == "compress" && !zipnn && *name == "--streaming-chunk" => {
+            usage("--streaming-chunk applies to --format zipnn only")
+        }
+        Some((name, _)) => usage(format!("{name} does not apply to {cmd}")),
+        None => Ok(()),
+    }
+}
+
 fn read_input(path: &str) -> Result<Vec<u8>, Fail> {
     let mut buf = Vec::new();
     let r = if path == "-" {
@@ -209,9 +266,24 @@ fn output_path(input: &str, a: &Args, derive: impl Fn(&str) -> String) -> Result
         (None, "-") => "-".to_string(),
         (None, i) => derive(i),
     };
-    // The input never, by whatever path it is named (`./m`, an absolute path, a hard link).
+    if out.is_empty() {
+        return usage("cannot name the output after the input: give one with -o");
+    }
+    // The input never, by whatever path it is named (`./m`, an absolute path, a hard link),
+    // nor a file on stdin, nor the base of a delta (the output would then need itself).
+    let stdin = if cfg!(target_os = "linux") {
+        "/dev/stdin"
+    } else {
+        "-"
+    };
+    let input = if input == "-" { stdin } else { input };
     if out != "-" && input != "-" && (out == input || same_file(input, &out)) {
         return fail("output would overwrite the input");
+    }
+    if let Some(base) = a.base.as_deref().filter(|&b| b != "-" && out != "-") {
+        if out == base || same_file(base, &out) {
+            return fail("output would overwrite the base file");
+        }
     }
     // Only a regular file can be clobbered: /dev/null or a named pipe is simply written to.
     if out != "-" && !a.force && fs::metadata(&out).is_ok_and(|m| m.is_file()) {
@@ -266,8 +338,19 @@ impl Output {
                 w: Box::new(BufWriter::with_capacity(1 << 20, f)),
             });
         }
-        let tmp = PathBuf::from(format!("{path}.tmp{}", std::process::id()));
-        let f = File::create(&tmp).or_else(|e| fail(format!("cannot create {path}: {e}")))?;
+        // A new file of a name nobody uses: never one that happens to exist (even the input).
+        let (tmp, f) = (0u32..)
+            .map(|n| PathBuf::from(format!("{path}.tmp{}.{n}", std::process::id())))
+            .map(|tmp| {
+                let f = fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(&tmp);
+                (tmp, f)
+            })
+            .find(|(_, f)| !matches!(f, Err(e) if e.kind() == io::ErrorKind::AlreadyExists))
+            .expect("an unbounded range");
+        let f = f.or_else(|e| fail(format!("cannot create {path}: {e}")))?;
         Ok(Output {
             path: path.into(),
             tmp: Some(tmp),
@@ -275,14 +358,21 @@ impl Output {
         })
     }
     fn write(&mut self, b: &[u8]) -> Result<(), Fail> {
-        self.w
-            .write_all(b)
-            .or_else(|e| fail(format!("cannot write {}: {e}", self.path)))
+        self.w.write_all(b).map_err(|e| self.error(e))
+    }
+    /// A closed stdout (`zipnn decompress m.znw -o - | head -c 10`) ends the program quietly.
+    fn error(&self, e: io::Error) -> Fail {
+        if self.path == "-" {
+            stdout_error(e)
+        } else {
+            Fail {
+                msg: format!("cannot write {}: {e}", self.path),
+                usage: false,
+            }
+        }
     }
     fn commit(mut self) -> Result<(), Fail> {
-        self.w
-            .flush()
-            .or_else(|e| fail(format!("cannot write {}: {e}", self.path)))?;
+        self.w.flush().map_err(|e| self.error(e))?;
         if let Some(tmp) = &self.tmp {
             // On failure `tmp` stays set, so that Drop removes the temporary file.
             fs::rename(tmp, &self.path)
@@ -450,10 +540,7 @@ fn decode_whole(
     rest: &mut dyn Read,
     a: &Args,
 ) -> Result<(Vec<u8>, Vec<u8>), Fail> {
-    // Past its first bytes, only a `.znn.safetensors` file (an 8-byte length, then a JSON
-    // object) can still turn out to be compressed: anything else is refused before it is read
-    // to its end (which for /dev/zero never comes).
-    if first.len() >= 16 && zipnn_wasm::detect(&first) == Format::Unknown && first[8] != b'{' {
+    if not_compressed(&first) {
         return Err(Error::NotCompressed.into());
     }
     let mut data = first;
@@ -464,7 +551,27 @@ fn decode_whole(
         Some(b) => zipnn_wasm::decompress_with_base(&data, b, &Limits::default())?,
         None => zipnn_wasm::decompress(&data, &Limits::default())?,
     };
+    // Our deltas name their base by size and checksum; ZipNN's name nothing, so a wrong base
+    // decodes to wrong bytes: say so, and what the sizes suggest.
+    if let (Some(b), Format::Zipnn) = (&base, zipnn_wasm::detect(&data)) {
+        if b.len() != plain.len() {
+            eprintln!(
+                "zipnn: warning: the base is {} bytes and the decoded file {}: ZipNN deltas carry no checksum of their base, check that it is the right one",
+                b.len(),
+                plain.len()
+            );
+        } else {
+            eprintln!("zipnn: note: ZipNN deltas carry no checksum of their base: a wrong one would go unnoticed");
+        }
+    }
     Ok((data, plain))
+}
+
+/// Whether a file's first 16 bytes already rule out every compressed format. Past them, only
+/// a `.znn.safetensors` file (an 8-byte length, then a JSON object) can still turn out to be
+/// one: anything else is refused before it is read to its end (which for /dev/zero never comes).
+fn not_compressed(first: &[u8]) -> bool {
+    first.len() >= 16 && zipnn_wasm::detect(first) == Format::Unknown && first[8] != b'{'
 }
 
 /// `--dtype`, or `auto` without it.
@@ -869,7 +976,13 @@ fn inspect_zipnn(input: &str, data: &[u8]) -> Result<(), Fail> {
 }
 
 fn inspect(input: &str) -> Result<(), Fail> {
-    let data = read_input(input)?;
+    let (mut rest, first) = open_input(input)?;
+    if not_compressed(&first) {
+        return Err(Error::NotCompressed.into());
+    }
+    let mut data = first;
+    rest.read_to_end(&mut data)
+        .or_else(|e| fail(format!("cannot read {input}: {e}")))?;
     // ZipNN's files decode here too: inspect must not call them "not compressed".
     if zipnn_wasm::detect(&data) == Format::Zipnn {
         return inspect_zipnn(input, &data);
