@@ -10,10 +10,12 @@ const MiB = 1 << 20;
 /** Largest slice pushed into the wasm encoder at once: bounds wasm memory whatever the input chunking. */
 const PUSH_MAX = MiB;
 /**
- * Largest input of the whole-buffer `compress`: it is copied into wasm memory (4 GiB at most)
- * next to its output, and leaves room for both (ZnnCompressionStream has no such bound).
+ * Largest input of the whole-buffer `compress`: the largest slice wasm32 holds (isize::MAX), past
+ * which copying it in would trap. It is copied into wasm memory (4 GiB at most) next to its
+ * output, so float weights fit up to about 1.95 GiB; beyond, a TooLargeError says so
+ * (ZnnCompressionStream has no such bound).
  */
-const MAX_COMPRESS_INPUT = 2048 * MiB;
+const MAX_COMPRESS_INPUT = 2 ** 31 - 1;
 /** fetchModel's read buffer (BYOB): a read returns what has arrived, up to this. */
 const READ_BUFFER = 256 * 1024;
 const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -585,7 +587,7 @@ export async function compress(bytes, options = {}) {
   if (onProgress !== undefined && typeof onProgress !== 'function') {
     throw new InvalidInputError('onProgress must be a function');
   }
-  // Past this the copy into wasm memory could exhaust it, which traps instead of failing cleanly.
+  // Past this, the copy into wasm memory would trap instead of failing cleanly.
   if (data.length > MAX_COMPRESS_INPUT) {
     throw new TooLargeError(`compress() takes at most ${MAX_COMPRESS_INPUT} bytes in wasm, not ${data.length}: use ZnnCompressionStream, or the native CLI`);
   }

@@ -75,7 +75,10 @@ export interface ThreadsOptions {
   signal?: AbortSignal;
 }
 
-/** Compresses `bytes` (whole, in memory; at most 2 GiB, else `TooLargeError`). */
+/**
+ * Compresses `bytes` (whole, in memory). Input and output share wasm's 4 GiB: float weights fit
+ * up to about 1.95 GiB; beyond (and past 2^31 − 1 bytes) it is a `TooLargeError`.
+ */
 export function compress(bytes: Bytes, options?: CompressOptions): Promise<Output>;
 /** Decompresses `.znw`, ZipNN `.znn` (single or streaming frames) and `.znn.safetensors`. Throws `NotCompressedError` for anything else. */
 export function decompress(bytes: Bytes, options?: DecompressOptions & { threads?: 1; signal?: AbortSignal }): Promise<Output>;

@@ -433,12 +433,21 @@ fn compress_inner(
     let too_large = |_| Error::no_memory(data.len() as u64);
     // A chunk record is at most its raw size plus this (FORMAT.md §3: head, block modes).
     let most = |ps: &[Piece]| ps.iter().map(|p| p.len as usize + 128).sum::<usize>();
-    // Natively, room for the largest output: it is then never copied to grow, and pages it
-    // does not reach are never touched. In wasm (memory is committed as it grows and never
-    // shrinks), or where the system refuses that much, start from half.
-    let half = data.len() / 2 + 1024;
+    // Room for the largest output: it is then never copied to grow, and pages it does not
+    // reach are never touched. Growing by a copy needs the old and the new buffer at once,
+    // which in a 4 GiB wasm memory halves the largest input that fits. There, SPARE more is
+    // taken and given back at once, so that the chunk encoders' own small allocations still
+    // find room after it. Where that much is refused, start from half.
+    const SPARE: usize = if cfg!(target_arch = "wasm32") {
+        32 << 20
+    } else {
+        0
+    };
+    let (room, half) = (most(&pieces) + 4096, data.len() / 2 + 1024);
     let mut out = Vec::new();
-    if cfg!(target_arch = "wasm32") || out.try_reserve(most(&pieces) + 4096).is_err() {
+    if out.try_reserve_exact(room + SPARE).is_ok() {
+        out.shrink_to(room);
+    } else {
         out.try_reserve(half).map_err(too_large)?;
     }
     header.write(&mut out);
