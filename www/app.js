@@ -3,10 +3,14 @@
 import { init, fetchModel } from './pkg/index.js';
 
 const GiB = 2 ** 30;
-/** Largest file the page accepts (`?max=BYTES` lowers it, for tests). */
+/**
+ * Largest file the page accepts (`?max=BYTES` lowers it, for tests): compressing holds the file
+ * and its compressed copy in WebAssembly's 4 GiB, which float weights of 1.95 GiB still fit.
+ */
 const MAX_BYTES = (() => {
+  const most = 1.9 * GiB;
   const v = Number(new URLSearchParams(location.search).get('max'));
-  return Number.isSafeInteger(v) && v > 0 ? Math.min(v, 2 * GiB) : 2 * GiB;
+  return Number.isSafeInteger(v) && v > 0 ? Math.min(v, most) : most;
 })();
 /** A compressed file may decode to at most this much (the page gathers it in Blobs, not wasm memory). */
 const MAX_OUTPUT = 4 * GiB;
@@ -35,9 +39,10 @@ function formatDuration(ms) {
   if (!Number.isFinite(ms)) return '—';
   if (ms < 1000) return `${Math.max(0, ms / 1000).toFixed(2)} s`;
   const s = ms / 1000;
-  if (s < 60) return `${s.toFixed(1)} s`;
-  const m = Math.floor(s / 60);
-  return `${m} min ${Math.round(s - m * 60)} s`;
+  if (s < 59.95) return `${s.toFixed(1)} s`;
+  // Whole seconds first, so that 119.6 s is "2 min 0 s", not "1 min 60 s".
+  const whole = Math.round(s);
+  return `${Math.floor(whole / 60)} min ${whole % 60} s`;
 }
 
 function formatRate(bytes, ms) {
@@ -92,7 +97,7 @@ function errorText(err, size = 0) {
     case 'ZNN_UNSUPPORTED':
       return `The file uses a feature this version does not support: ${m}.`;
     case 'ZNN_TOO_LARGE':
-      return `Not enough memory for this file in the browser (${m}). Close other tabs, or use the command-line tool (zipnn compress / zipnn decompress) for files this big.`;
+      return `Not enough memory for this file in the browser (${m}): WebAssembly has at most 4 GiB for the file and its compressed copy, and the browser may have less. Use the command-line tool (zipnn compress / zipnn decompress) for files this big.`;
     case 'ZNN_INTERNAL':
       // An allocation failure inside wasm aborts (a trap) rather than throwing: for big inputs
       // that is by far the likeliest cause.
@@ -216,8 +221,11 @@ function restoredName(name) {
 
 async function looksCompressed(file) {
   if (/\.(znw|znn)$|\.znn\.safetensors$/i.test(file.name)) return true;
-  const head = new Uint8Array(await file.slice(0, ZNW_MAGIC.length).arrayBuffer());
-  return head.length === ZNW_MAGIC.length && ZNW_MAGIC.every((b, i) => head[i] === b);
+  const head = new Uint8Array(await file.slice(0, 16).arrayBuffer());
+  if (head.length >= ZNW_MAGIC.length && ZNW_MAGIC.every((b, i) => head[i] === b)) return true;
+  // A ZipNN frame header ("ZN", its byte-reorder code, a float type code), as the package
+  // tells one apart from plain bytes.
+  return head.length === 16 && head[0] === 0x5a && head[1] === 0x4e && (head[5] === 10 || head[5] === 220) && [1, 4, 6, 29, 30].includes(head[15]);
 }
 
 async function addFiles(fileList) {
@@ -641,7 +649,7 @@ function setupInput() {
     $('results-head').hidden = $('results').children.length === 0;
     announce('Results cleared.');
   });
-  $('drop-help').textContent = `.safetensors, .bin, .onnx, … up to ${MAX_BYTES >= GiB ? `${MAX_BYTES / GiB} GiB` : formatBytes(MAX_BYTES)} each`;
+  $('drop-help').textContent = `.safetensors, .bin, .onnx, … up to ${MAX_BYTES >= GiB ? `${+(MAX_BYTES / GiB).toFixed(1)} GiB` : formatBytes(MAX_BYTES)} each`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -837,7 +845,7 @@ async function runTry() {
     if (pending) cancelAnimationFrame(pending);
     draw();
     const ms = performance.now() - t0;
-    $('try-status').textContent = `Received ${formatBytes(s.compressedSize)} and decoded ${formatBytes(buffer.byteLength)} (${count} tensors) in ${formatDuration(ms)}. Computing sha256…`;
+    $('try-status').textContent = `Received ${formatBytes(last?.loaded ?? s.compressedSize)} and decoded ${formatBytes(buffer.byteLength)} (${count} tensors) in ${formatDuration(ms)}. Computing sha256…`;
     const hex = await sha256Hex(buffer);
     $('sha-computed').textContent = hex;
     const ok = hex === s.sha256;
@@ -845,7 +853,7 @@ async function runTry() {
     badge.hidden = false;
     badge.className = `badge ${ok ? 'ok' : 'bad'}`;
     badge.textContent = ok ? '✓ matches' : '✗ differs';
-    $('try-status').textContent = `Received ${formatBytes(s.compressedSize)}, decoded ${formatBytes(buffer.byteLength)} (${count} tensors) in ${formatDuration(ms)}. ${ok ? 'The sha256 matches the original.' : 'The sha256 does NOT match the original!'}`;
+    $('try-status').textContent = `Received ${formatBytes(last?.loaded ?? s.compressedSize)}, decoded ${formatBytes(buffer.byteLength)} (${count} tensors) in ${formatDuration(ms)}. ${ok ? 'The sha256 matches the original.' : 'The sha256 does NOT match the original!'}`;
   } catch (e) {
     if (pending) cancelAnimationFrame(pending);
     $('try-status').textContent = e?.name === 'AbortError' ? 'Stopped.' : `Failed: ${errorText(e)}`;

@@ -309,6 +309,19 @@ test('restore a ZipNN .znn file', async () => {
   assert(/not verified/i.test(await card.locator('.note').innerText()), 'the note says not verified');
 });
 
+test('a ZipNN file without its .znn name is told by its header and restored', async () => {
+  await open();
+  const src = model('silero_vad.onnx');
+  const dir = freshDir('znn-renamed');
+  const renamed = path.join(dir, 'weights.bin');
+  cli('compress', src, '-o', renamed, '--force', '--format', 'zipnn', '--dtype', 'fp32');
+  const [card] = await upload([renamed]);
+  assertEqual(await card.getAttribute('data-state'), 'done', 'state');
+  const dl = await download(card, freshDir('znn-renamed-out'));
+  assertEqual(dl.name, 'weights.bin.restored', 'restored name');
+  assertSameFile(dl.file, src, 'restored ZipNN file');
+});
+
 test('a wasm module that does not load: the reason stays shown, jobs fail with it, no retry storm', async () => {
   await context.route('**/*_bg.wasm', (r) => r.fulfill({ status: 404, body: 'gone' }));
   const p2 = await context.newPage();
