@@ -435,17 +435,18 @@ fn compress_inner(
     let most = |ps: &[Piece]| ps.iter().map(|p| p.len as usize + 128).sum::<usize>();
     // Room for the largest output: it is then never copied to grow, and pages it does not
     // reach are never touched. Growing by a copy needs the old and the new buffer at once,
-    // which in a 4 GiB wasm memory halves the largest input that fits. There, SPARE more is
-    // taken and given back at once, so that the chunk encoders' own small allocations still
-    // find room after it. Where that much is refused, start from half.
-    const SPARE: usize = if cfg!(target_arch = "wasm32") {
-        32 << 20
+    // which in a 4 GiB wasm memory halves the largest input that fits. There, `spare` more
+    // (a chunk's scratch and verify buffers) is taken and given back at once, so that the
+    // chunk encoders' own allocations still find room after it. Where that much is refused,
+    // start from half.
+    let spare = if cfg!(target_arch = "wasm32") {
+        4 * opts.chunk_size as usize
     } else {
         0
     };
     let (room, half) = (most(&pieces) + 4096, data.len() / 2 + 1024);
     let mut out = Vec::new();
-    if out.try_reserve_exact(room + SPARE).is_ok() {
+    if out.try_reserve_exact(room + spare).is_ok() {
         out.shrink_to(room);
     } else {
         out.try_reserve(half).map_err(too_large)?;
