@@ -8,7 +8,7 @@ FEATURES=(--enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-e
   --enable-mutable-globals --enable-reference-types --enable-multivalue)
 OPT=tools/node_modules/.bin/wasm-opt
 
-scripts/cargo-wasm build --release --lib --quiet
+scripts/cargo-wasm rustc --release --lib --quiet --crate-type cdylib
 mkdir -p pkg/dist
 wasm-bindgen --target web --out-dir pkg/dist --out-name zipnn_wasm --no-typescript \
   target/wasm/wasm32-unknown-unknown/release/zipnn_wasm.wasm
@@ -17,7 +17,7 @@ wasm-bindgen --target web --out-dir pkg/dist --out-name zipnn_wasm --no-typescri
 # The same crate without simd128 (std too: -Zbuild-std takes RUSTFLAGS), in its own target dir.
 # RUSTFLAGS replaces the config's `+simd128`.
 CARGO_TARGET_DIR=target/wasm-nosimd RUSTFLAGS="-C target-feature=-simd128" \
-  scripts/cargo-wasm build --release --lib --quiet
+  scripts/cargo-wasm rustc --release --lib --quiet --crate-type cdylib
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 wasm-bindgen --target web --out-dir "$tmp" --out-name zipnn_wasm --no-typescript \

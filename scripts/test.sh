@@ -12,6 +12,9 @@ step "format and lints"
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
 
+step "the codec core without std (no_std + alloc, as a dependency builds it)"
+cargo build --release --lib --no-default-features --quiet
+
 step "dependency audit (cargo-deny)"
 scripts/audit.sh
 
