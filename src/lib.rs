@@ -123,8 +123,14 @@ pub fn decompress_into(data: &[u8], dst: &mut [u8]) -> Result<usize, Error> {
 /// of a `.znn.safetensors` file as restored. ZipNN frame files have no segments
 /// (`NotCompressed` here; their frame headers say what they hold).
 pub fn inspect(data: &[u8]) -> Result<format::znw::Report, Error> {
+    let magic = &format::znw::MAGIC;
     match detect(data) {
         Format::ZipnnSafetensors => format::zipnn::safetensors::inspect(data),
+        // Only the start of a `.znw` file is one cut short; anything else is not one at all,
+        // as `decompress` says too.
+        Format::Unknown if data.is_empty() || !magic.starts_with(&data[..data.len().min(8)]) => {
+            Err(Error::NotCompressed)
+        }
         _ => format::znw::inspect(data),
     }
 }

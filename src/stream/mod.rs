@@ -24,8 +24,10 @@ pub trait Sink {
     /// A chunk's decoded bytes at decoded `offset`, checksum verified.
     fn data(&mut self, offset: u64, bytes: &[u8]) -> Result<(), Error>;
     /// Room for the next chunk's `len` decoded bytes, when the sink can take them in place
-    /// (saves a copy). The decoder writes them there only after the chunk's checksum verified,
-    /// then calls [`Sink::commit`]; after an error the bytes there are garbage, never committed.
+    /// (saves a copy): at least `len` bytes, of which the first `len` are used (a shorter slice
+    /// is not, and the chunk comes through [`Sink::data`] instead). The decoder writes them
+    /// there only after the chunk's checksum verified, then calls [`Sink::commit`]; after an
+    /// error the bytes there are garbage, never committed.
     fn space(&mut self, _len: usize) -> Option<&mut [u8]> {
         None
     }
@@ -295,7 +297,8 @@ impl Decoder {
                 if self.check_bodies {
                     chunk::check_body(&h, body, self.offset)?;
                 }
-                if let Some(dst) = sink.space(raw_len) {
+                // The front of a longer slice; a shorter one cannot take the chunk.
+                if let Some(dst) = sink.space(raw_len).and_then(|d| d.get_mut(..raw_len)) {
                     // Committed only once chunk::decode has verified what it wrote.
                     chunk::decode(&h, body, self.offset, dst, &mut self.scratch)?;
                     sink.commit(self.offset, raw_len)?;
@@ -340,6 +343,7 @@ pub struct Encoder {
     chunks: u64,
     scratch: Vec<u8>,
     started: bool,
+    finished: bool,
 }
 
 impl Encoder {
@@ -368,6 +372,7 @@ impl Encoder {
             chunks: 0,
             scratch: Vec::new(),
             started: false,
+            finished: false,
         })
     }
 
@@ -418,7 +423,12 @@ impl Encoder {
     }
 
     /// Feeds input; appends whatever records are complete to `out`.
+    ///
+    /// # Panics
+    /// After [`Encoder::finish`]: the end record is written, and bytes after it would make
+    /// a file no decoder reads.
     pub fn push(&mut self, mut input: &[u8], out: &mut Vec<u8>) {
+        assert!(!self.finished, "stream::Encoder::push after finish");
         self.start(out);
         while !input.is_empty() {
             if self.pending.is_empty() && input.len() >= self.chunk_size {
@@ -439,8 +449,12 @@ impl Encoder {
         }
     }
 
-    /// Flushes the last partial chunk and writes the end record.
+    /// Flushes the last partial chunk and writes the end record (once: later calls write
+    /// nothing).
     pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if core::mem::replace(&mut self.finished, true) {
+            return;
+        }
         self.start(out);
         let p = core::mem::take(&mut self.pending);
         if !p.is_empty() {
@@ -482,6 +496,9 @@ pub enum AutoDecoder {
     },
     Znw(Decoder),
     Zipnn(ZipnnDecoder),
+    /// The first bytes named neither format: every later call repeats this error (the
+    /// format decoders keep theirs the same way).
+    Failed(Error),
 }
 
 /// Bytes needed to tell the formats apart (ZipNN's check reads its 16th byte).
@@ -507,7 +524,7 @@ impl AutoDecoder {
 
     pub fn decoded(&self) -> u64 {
         match self {
-            AutoDecoder::Detecting { .. } => 0,
+            AutoDecoder::Detecting { .. } | AutoDecoder::Failed(_) => 0,
             AutoDecoder::Znw(d) => d.decoded(),
             AutoDecoder::Zipnn(d) => d.decoded(),
         }
@@ -526,7 +543,7 @@ impl AutoDecoder {
         match self {
             AutoDecoder::Detecting { head, .. } => DETECT_LEN - head.len(),
             AutoDecoder::Znw(d) => d.unit_len(),
-            AutoDecoder::Zipnn(_) => 0,
+            AutoDecoder::Zipnn(_) | AutoDecoder::Failed(_) => 0,
         }
     }
 
@@ -536,6 +553,7 @@ impl AutoDecoder {
         match self {
             AutoDecoder::Znw(d) => d.push_units(input, sink),
             AutoDecoder::Zipnn(d) => d.push(input, sink).map(|_| input.len()),
+            AutoDecoder::Failed(e) => Err(e.clone()),
             AutoDecoder::Detecting { .. } => {
                 // Few bytes: copying them is free, and the format then decides the rest.
                 let take = self.unit_len().min(input.len());
@@ -549,6 +567,14 @@ impl AutoDecoder {
     }
 
     pub fn push(&mut self, input: &[u8], sink: &mut dyn Sink) -> Result<(), Error> {
+        let r = self.push_inner(input, sink);
+        if let (Err(e), AutoDecoder::Detecting { .. }) = (&r, &*self) {
+            *self = AutoDecoder::Failed(e.clone());
+        }
+        r
+    }
+
+    fn push_inner(&mut self, input: &[u8], sink: &mut dyn Sink) -> Result<(), Error> {
         if let AutoDecoder::Detecting {
             head,
             limits,
@@ -580,6 +606,7 @@ impl AutoDecoder {
         match self {
             AutoDecoder::Znw(d) => d.push(input, sink),
             AutoDecoder::Zipnn(d) => d.push(input, sink),
+            AutoDecoder::Failed(e) => Err(e.clone()),
             AutoDecoder::Detecting { .. } => Ok(()),
         }
     }
@@ -591,6 +618,7 @@ impl AutoDecoder {
             AutoDecoder::Detecting { .. } => Err(Error::Truncated),
             AutoDecoder::Znw(d) => d.finish(),
             AutoDecoder::Zipnn(d) => d.finish(),
+            AutoDecoder::Failed(e) => Err(e.clone()),
         }
     }
 }

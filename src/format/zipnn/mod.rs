@@ -211,11 +211,19 @@ impl FrameHeader {
 
     /// Checks that a frame of `frame_len` bytes can hold the type and size tables its
     /// `orig_len` implies (9 bytes per stream per chunk), so that a header alone cannot make a
-    /// decoder allocate its claimed size when no limit is set.
+    /// decoder allocate its claimed size when no limit is set; and that it is not longer than
+    /// those tables and twice its data (a stream is stored raw when coding would not shrink
+    /// it), so that a streaming decoder, which buffers a whole frame, holds at most that.
     pub(crate) fn check_tables(&self, frame_len: usize) -> Result<(), Error> {
         let slots = self.orig_len.div_ceil(self.chunk()) as u128 * self.dtype.streams() as u128;
-        if self.header_len as u128 + 9 * slots > frame_len as u128 {
+        let tables = self.header_len as u128 + 9 * slots;
+        if tables > frame_len as u128 {
             return Err(Error::Truncated);
+        }
+        if frame_len as u128 > tables + 2 * self.orig_len as u128 + 4096 {
+            return Err(Error::corrupt(
+                "ZipNN frame: longer than its data can code to",
+            ));
         }
         Ok(())
     }
@@ -311,6 +319,9 @@ pub fn decode_frame_from(
     dst: &mut (impl ChunkOut + ?Sized),
     scratch: &mut Vec<u8>,
 ) -> Result<(), Error> {
+    if dst.total() as u64 != h.orig_len {
+        return Err(Error::wrong_size(dst.total(), h.orig_len));
+    }
     let layout = FrameLayout::read(frame, h, dst.total())?;
     decode_chunks_from(frame, h, &layout, 0..layout.chunks, dst, scratch)
 }
@@ -404,6 +415,13 @@ impl FrameLayout {
     /// Bytes of stream `b` that chunks `chunks` take, in frame offsets (checked: in order,
     /// within the payload).
     pub fn stream_span(&self, b: usize, chunks: Range<usize>) -> Result<Range<usize>, Error> {
+        if b >= self.streams || chunks.start > chunks.end || chunks.end > self.chunks {
+            return Err(Error::InvalidInput(alloc::format!(
+                "stream {b}, chunks {chunks:?} of a frame of {} streams of {} chunks",
+                self.streams,
+                self.chunks
+            )));
+        }
         let i = b * self.chunks;
         let at = |c: usize| if c == 0 { 0 } else { self.cum(i + c - 1) };
         let (prev, end) = (at(chunks.start), at(chunks.end));
@@ -790,7 +808,12 @@ pub fn compress(data: &[u8], opts: &ZipnnOptions) -> Result<Vec<u8>, Error> {
 fn write_frame(data: &[u8], opts: &ZipnnOptions, out: &mut Vec<u8>) {
     let d = opts.dtype;
     let n = d.streams();
-    let chunk = 1usize << opts.chunk_log2;
+    // fp8 chunks are at most 128 KiB whatever the header records, as readers cut them
+    // ([`FrameHeader::chunk`]).
+    let chunk = match d {
+        ZDType::F8E4M3 | ZDType::F8E5M2 => (1usize << opts.chunk_log2).min(128 << 10),
+        _ => 1usize << opts.chunk_log2,
+    };
     let chunks = data.len().div_ceil(chunk);
     let start = out.len();
     out.extend_from_slice(&MAGIC);

@@ -374,10 +374,11 @@ pub fn plan<S: Source + ?Sized>(src: &mut S, limits: &Limits) -> Result<Plan, Er
             };
             (piece, t.dtype.clone(), t.shape.clone())
         };
-        entries.push((t.name.clone(), dtype, shape, pos, pos + piece.len));
-        pos = pos
+        let end = pos
             .checked_add(piece.len)
             .ok_or_else(|| Error::corrupt("sizes overflow"))?;
+        entries.push((t.name.clone(), dtype, shape, pos, end));
+        pos = end;
         pieces.push(piece);
     }
     let mut header = Vec::new();

@@ -452,7 +452,7 @@ fn compress_inner(
         out.try_reserve(half).map_err(too_large)?;
     }
     header.write(&mut out);
-    for batch in pieces.chunks(32 * opts.threads.max(1)) {
+    for batch in pieces.chunks(opts.threads.clamp(1, MAX_THREADS) * 32) {
         // Chunks are appended with infallible pushes: the room is made here, fallibly.
         out.try_reserve(most(batch)).map_err(too_large)?;
         encode_pieces(data, base, batch, opts, &mut out)?;
@@ -466,6 +466,10 @@ fn compress_inner(
     Ok(out)
 }
 
+/// More threads than this are taken as this many (a thread per chunk of a huge file would
+/// exhaust the system's threads).
+const MAX_THREADS: usize = 1024;
+
 /// Appends the chunk records for `pieces` to `out`, on `opts.threads` threads where available.
 fn encode_pieces(
     data: &[u8],
@@ -476,7 +480,7 @@ fn encode_pieces(
 ) -> Result<(), Error> {
     #[cfg(feature = "std")]
     if opts.threads > 1 && pieces.len() > 1 {
-        let per = pieces.len().div_ceil(opts.threads);
+        let per = pieces.len().div_ceil(opts.threads.min(MAX_THREADS));
         let parts: Vec<Result<Vec<u8>, Error>> = std::thread::scope(|s| {
             let handles: Vec<_> = pieces
                 .chunks(per)
@@ -837,7 +841,7 @@ pub fn decode_chunks(
     #[cfg(feature = "std")]
     if threads > 1 && chunks.len() > 1 {
         // Contiguous runs of chunks per thread, so each thread owns one slice of the output.
-        let per = chunks.len().div_ceil(threads);
+        let per = chunks.len().div_ceil(threads.min(MAX_THREADS));
         return std::thread::scope(|s| {
             let mut rest = out;
             let mut handles = Vec::new();

@@ -1,0 +1,195 @@
+//! The public Rust API used the way a dependent crate might, misuse included: each case here
+//! once broke its documented contract (a panic, memory not bounded by `Limits`, a file its own
+//! decoder refused, an error that did not stick, a wrong error code).
+
+mod common;
+
+use common::*;
+use zipnn_wasm::format::zipnn::{self, FrameHeader, FrameLayout, ZDType, ZipnnOptions};
+use zipnn_wasm::stream::{AutoDecoder, Decoder, Encoder, Sink};
+use zipnn_wasm::{DType, DTypeChoice, Error, Limits, Options};
+
+fn weights(n: usize) -> Vec<u8> {
+    bf16_weights(&mut Rng(5), n)
+}
+
+/// fp8 chunks are cut at 128 KiB whatever chunk size the header records, by readers and by
+/// zipnn: the writer cut them at the recorded size, and its own decoder refused the file.
+#[test]
+fn zipnn_fp8_frames_with_big_chunk_sizes_decode_back() {
+    let data: Vec<u8> = (0..300_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 27) as u8)
+        .collect();
+    for dtype in [ZDType::F8E4M3, ZDType::F8E5M2] {
+        for log2 in [17, 18, 20, 30] {
+            let opts = ZipnnOptions {
+                chunk_log2: log2,
+                ..ZipnnOptions::new(dtype)
+            };
+            let packed = zipnn::compress(&data, &opts).unwrap();
+            let back = zipnn::decompress(&packed, None, &Limits::default());
+            assert!(back.as_deref() == Ok(&data[..]), "chunk_log2 {log2}");
+        }
+    }
+}
+
+/// A streaming decoder buffers a whole ZipNN frame: a header claiming a frame far longer than
+/// its data could code to is refused at once, not buffered up to what arrives.
+#[test]
+fn zipnn_frame_length_is_bounded_by_its_data() {
+    let packed = zipnn::compress(&weights(512), &ZipnnOptions::new(ZDType::BF16)).unwrap();
+    let mut bad = packed.clone();
+    bad[24..32].copy_from_slice(&(1u64 << 40).to_le_bytes());
+    let mut dec = AutoDecoder::new(Limits {
+        max_output: 1 << 20,
+    });
+    let mut sink = zipnn_wasm::stream::VecSink::default();
+    assert!(matches!(dec.push(&bad, &mut sink), Err(Error::Corrupt(_))));
+    // Whole, the file is shorter than its frame says.
+    assert!(zipnn::decompress(&bad, None, &Limits::default()).is_err());
+    // The real length decodes, streamed or whole.
+    let mut dec = AutoDecoder::new(Limits::default());
+    let mut sink = zipnn_wasm::stream::VecSink::default();
+    dec.push(&packed, &mut sink).unwrap();
+    dec.finish().unwrap();
+    assert_eq!(sink.out, weights(512));
+}
+
+/// `Sink::space` may hand out more room than asked for: the front of it is used.
+#[test]
+fn a_sink_may_offer_more_space_than_a_chunk() {
+    struct Room {
+        buf: Vec<u8>,
+        at: usize,
+    }
+    impl Sink for Room {
+        fn space(&mut self, _len: usize) -> Option<&mut [u8]> {
+            Some(&mut self.buf[self.at..])
+        }
+        fn commit(&mut self, _offset: u64, len: usize) -> Result<(), Error> {
+            self.at += len;
+            Ok(())
+        }
+        fn data(&mut self, _offset: u64, bytes: &[u8]) -> Result<(), Error> {
+            self.buf[self.at..self.at + bytes.len()].copy_from_slice(bytes);
+            self.at += bytes.len();
+            Ok(())
+        }
+    }
+    let data = weights(300_000);
+    let opts = Options {
+        dtype: DTypeChoice::Fixed(DType::BF16),
+        chunk_size: 64 << 10,
+        ..Options::default()
+    };
+    let packed = zipnn_wasm::compress(&data, &opts).unwrap();
+    let mut room = Room {
+        buf: vec![0; data.len() + 12345],
+        at: 0,
+    };
+    let mut dec = Decoder::new(Limits::default());
+    dec.push(&packed, &mut room).unwrap();
+    dec.finish().unwrap();
+    assert_eq!(room.at, data.len());
+    assert!(room.buf[..data.len()] == data[..]);
+}
+
+/// Any thread count works (more than the system has are fewer threads, not a panic).
+#[test]
+fn any_thread_count_compresses_and_decodes() {
+    let data = weights(100_000);
+    for threads in [0, 3, 1 << 59, usize::MAX] {
+        let opts = Options {
+            dtype: DTypeChoice::Fixed(DType::BF16),
+            chunk_size: 4096,
+            threads,
+            ..Options::default()
+        };
+        let packed = zipnn_wasm::compress(&data, &opts).unwrap();
+        let back = zipnn_wasm::format::znw::decompress(&packed, &Limits::default(), threads);
+        assert!(back.as_deref() == Ok(&data[..]), "threads {threads}");
+    }
+}
+
+/// After bytes that name no format, `AutoDecoder` keeps saying so, as `Decoder` does.
+#[test]
+fn auto_decoder_errors_stick() {
+    let packed = zipnn_wasm::compress(&weights(1000), &Options::default()).unwrap();
+    let mut dec = AutoDecoder::new(Limits::default());
+    let mut sink = zipnn_wasm::stream::VecSink::default();
+    assert_eq!(
+        dec.push(b"PK\x03\x04 not ours", &mut sink),
+        Err(Error::NotCompressed)
+    );
+    assert_eq!(dec.push(&packed, &mut sink), Err(Error::NotCompressed));
+    assert_eq!(dec.finish(), Err(Error::NotCompressed));
+    assert!(sink.out.is_empty());
+}
+
+/// `finish` writes the end record once; pushing after it is a documented panic.
+#[test]
+fn encoder_finish_is_once() {
+    let data = weights(5000);
+    let mut enc = Encoder::new(DType::BF16, 4096).unwrap();
+    let mut out = Vec::new();
+    enc.push(&data, &mut out);
+    enc.finish(&mut out);
+    let len = out.len();
+    enc.finish(&mut out);
+    assert_eq!(out.len(), len);
+    assert!(zipnn_wasm::decompress(&out, &Limits::default()).as_deref() == Ok(&data[..]));
+    let late = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| enc.push(&data, &mut out)));
+    assert!(late.is_err());
+}
+
+/// A caller's wrong output size or stream index is `InvalidInput`, not a panic or a silent
+/// write of other bytes.
+#[test]
+fn zipnn_frame_api_checks_its_arguments() {
+    let data = weights(200_000);
+    let packed = zipnn::compress(&data, &ZipnnOptions::new(ZDType::BF16)).unwrap();
+    let h = FrameHeader::parse(&packed).unwrap();
+    for len in [0, data.len() - 2, data.len() + 2, 50 * data.len()] {
+        let mut dst = vec![0u8; len];
+        let r = zipnn::decode_frame(&packed, &h, &mut dst);
+        assert!(
+            matches!(r, Err(Error::InvalidInput(_))),
+            "dst of {len}: {r:?}"
+        );
+    }
+    let mut dst = vec![0u8; data.len()];
+    zipnn::decode_frame(&packed, &h, &mut dst).unwrap();
+    assert!(dst == data);
+    let layout = FrameLayout::read(&mut &packed[..], &h, data.len()).unwrap();
+    assert!(layout.stream_span(1, 0..1).is_ok());
+    for (b, chunks) in [
+        (2, 0..1),
+        (4, 0..1),
+        (1, 0..usize::MAX),
+        (0, layout.chunks..layout.chunks + 1),
+    ] {
+        let r = layout.stream_span(b, chunks.clone());
+        assert!(
+            matches!(r, Err(Error::InvalidInput(_))),
+            "stream {b} chunks {chunks:?}: {r:?}"
+        );
+    }
+}
+
+/// Short input that is not the start of a `.znw` file is "not compressed" to `inspect`, as to
+/// `decompress`.
+#[test]
+fn inspect_short_input() {
+    for input in [&b""[..], b"abc", b"ZN", b"fifteen bytes!!"] {
+        assert_eq!(
+            zipnn_wasm::inspect(input).err(),
+            Some(Error::NotCompressed),
+            "{input:?}"
+        );
+    }
+    let packed = zipnn_wasm::compress(&weights(1000), &Options::default()).unwrap();
+    assert_eq!(
+        zipnn_wasm::inspect(&packed[..5]).err(),
+        Some(Error::Truncated)
+    );
+}
