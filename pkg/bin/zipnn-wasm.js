@@ -76,6 +76,31 @@ function parse(args) {
   return a;
 }
 
+/** Refuses an option the command would not read, as the native tool does (exit 2). */
+function checkFlags(cmd, a) {
+  const zipnn = a.format === 'zipnn';
+  const allowed = {
+    compress: zipnn ? ['-o', '--dtype', '--force', '--format', '--streaming-chunk'] : ['-o', '--dtype', '--chunk-size', '--verify', '--force', '--format'],
+    decompress: ['-o', '--force'],
+    test: ['-o'], // which has a message of its own
+    inspect: [],
+  }[cmd];
+  if (!allowed) return;
+  const given = {
+    '-o': a.output !== undefined,
+    '--dtype': a.dtype !== undefined,
+    '--chunk-size': a.chunkSize !== undefined,
+    '--verify': a.verify,
+    '--force': a.force,
+    '--format': a.format !== undefined,
+    '--streaming-chunk': a.streamingChunk !== undefined,
+  };
+  const extra = Object.keys(given).find((k) => given[k] && !allowed.includes(k));
+  if (extra === undefined) return;
+  if (cmd === 'compress' && !zipnn && extra === '--streaming-chunk') throw new Fail('--streaming-chunk applies to --format zipnn only', true);
+  throw new Fail(`${extra} does not apply to ${cmd}${cmd === 'compress' ? ` --format ${a.format}` : ''}`, true);
+}
+
 function oneInput(a) {
   if (a.inputs.length === 1) return a.inputs[0];
   throw new Fail(a.inputs.length ? 'expected one input file' : 'missing input file', true);
@@ -123,13 +148,20 @@ async function writeOutput(path, produce) {
   if (path === '-') return produce(process.stdout);
   const st = statOrNull(path);
   const inPlace = st && !st.isFile() && !st.isDirectory();
-  const tmp = inPlace ? null : `${path}.tmp${process.pid}`;
+  let tmp = null;
   let ws;
-  try {
-    ws = fs.createWriteStream(tmp ?? path);
-    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  } catch (e) {
-    throw new Fail(`cannot create ${path}: ${e.message}`);
+  // A temporary file of a name nobody uses ('wx': created new), never an existing file that
+  // happens to bear it (even the input).
+  for (let n = 0; ; n++) {
+    tmp = inPlace ? null : `${path}.tmp${process.pid}.${n}`;
+    try {
+      ws = fs.createWriteStream(tmp ?? path, { flags: inPlace ? 'w' : 'wx' });
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      break;
+    } catch (e) {
+      if (e.code === 'EEXIST' && !inPlace) continue;
+      throw new Fail(`cannot create ${path}: ${e.message}`);
+    }
   }
   try {
     await produce(ws);
@@ -273,6 +305,7 @@ async function main(argv) {
     return;
   }
   const a = parse(rest);
+  checkFlags(cmd, a);
   if (cmd === 'compress') return cmdCompress(a);
   if (cmd === 'decompress') return cmdDecompress(a);
   if (cmd === 'inspect') return cmdInspect(a);
@@ -280,8 +313,10 @@ async function main(argv) {
   throw new Fail(`unknown command ${JSON.stringify(cmd)}`, true);
 }
 
+// A reader that closed the pipe early (`zipnn-wasm decompress m.znw -o - | head`): end quietly,
+// with the exit status of a process killed by SIGPIPE, as the native tool does.
 process.stdout.on('error', (e) => {
-  if (e.code === 'EPIPE') process.exit(1);
+  if (e.code === 'EPIPE') process.exit(141);
 });
 
 main(process.argv.slice(2)).then(
@@ -289,7 +324,9 @@ main(process.argv.slice(2)).then(
     process.exitCode = 0;
   },
   (e) => {
-    if (e instanceof Fail) {
+    if (e?.code === 'EPIPE') {
+      process.exitCode = 141;
+    } else if (e instanceof Fail) {
       process.stderr.write(`zipnn-wasm: ${e.message}\n`);
       if (e.usage) {
         process.stderr.write(USAGE + '\n');

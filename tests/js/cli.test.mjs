@@ -227,4 +227,48 @@ describe('npx zipnn-wasm', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout.toString(), /ZipNN 0\.5\.4 bf16/);
   });
+
+  test('an option the command does not read is a usage error, as in the native CLI', async () => {
+    const src = path.join(dir, 'flags.bin');
+    fs.writeFileSync(src, readFile(zipnnFixture('bf16_3chunks_mixed.bin')));
+    for (const [args, message] of [
+      [['inspect', src, '-o', path.join(dir, 'r.txt')], '-o does not apply to inspect'],
+      [['decompress', src, '--dtype', 'fp32'], '--dtype does not apply to decompress'],
+      [['compress', src, '--streaming-chunk', '262144'], '--streaming-chunk applies to --format zipnn only'],
+      [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--chunk-size', '65536'], '--chunk-size does not apply'],
+      [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--verify'], '--verify does not apply'],
+    ]) {
+      const r = await bin(...args);
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.ok(r.stderr.startsWith(`zipnn-wasm: ${message}`), r.stderr);
+    }
+    assert.ok(!fs.existsSync(path.join(dir, 'r.txt')));
+  });
+
+  test('a file named like the temporary output is left alone, even the input', async () => {
+    const packed = path.join(dir, 'keep.znw');
+    let r = await bin('compress', zipnnFixture('bf16_3chunks_mixed.bin'), '--dtype', 'bf16', '-o', packed);
+    assert.equal(r.code, 0, r.stderr);
+    // The temporary name holds the process id: a shell that becomes the CLI (exec) knows it.
+    const res = path.join(dir, 'res.bin');
+    const script = `cp '${packed}' "$1.tmp$$.0" && exec '${path.join(project, 'node_modules/.bin/zipnn-wasm')}' decompress "$1.tmp$$.0" -o "$1"`;
+    r = await run('sh', ['-c', script, 'sh', res]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(equalBytes(readFile(res), readFile(zipnnFixture('bf16_3chunks_mixed.bin'))));
+    const left = fs.readdirSync(dir).filter((n) => n.startsWith('res.bin.tmp'));
+    assert.equal(left.length, 1, 'the input named like the temporary file is still there');
+  });
+
+  test('a reader that closes the pipe early ends the command quietly (status 141)', async () => {
+    const packed = path.join(dir, 'pipe.znw');
+    let r = await bin('compress', modelPath('minilm.bf16.safetensors'), '-o', packed);
+    assert.equal(r.code, 0, r.stderr);
+    const p = spawn(path.join(project, 'node_modules/.bin/zipnn-wasm'), ['decompress', packed, '-o', '-'], { cwd: project, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err += d));
+    p.stdout.once('data', () => p.stdout.destroy());
+    const code = await new Promise((resolve) => p.on('close', resolve));
+    assert.equal(code, 141, err);
+    assert.equal(err, '');
+  });
 });
