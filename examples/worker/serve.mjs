@@ -7,11 +7,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { writeWorkerdConfig } from './workerd-config.mjs';
 
 const [assets, address = '127.0.0.1:8787'] = process.argv.slice(2);
 if (!assets) throw new Error('usage: serve.mjs MODELS_DIR [ADDRESS:PORT]');
-const here = path.dirname(new URL(import.meta.url).pathname);
+// fileURLToPath, not .pathname: a path with a space would stay percent-encoded.
+const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(path.join(process.cwd(), 'noop.js'));
 const pkg = path.dirname(require.resolve('zipnn-wasm/package.json'));
 const workerd = process.env.WORKERD ?? path.join(path.dirname(require.resolve('workerd/package.json')), 'bin/workerd');

@@ -3,8 +3,11 @@
 //
 //   GET /models/NAME     the asset NAME.znw from env.ASSETS, decoded on the way through
 //                        (ZnnDecompressionStream: a few MiB of memory whatever the model size,
-//                        so models far above the 128 MB isolate limit pass); Content-Length is
-//                        the decoded size, read from the .znw header
+//                        so models far above the 128 MB isolate limit pass, as long as no one
+//                        piece of the body decodes to more than the isolate can hold: a piece
+//                        is decoded whole, and a highly compressible one, such as a tensor of
+//                        zeros, decodes to far more than its size); Content-Length is the
+//                        decoded size, read from the .znw header
 //   same, with `Accept: application/x-znw`   the compressed bytes as they are (clients that run
 //                        zipnn-wasm themselves download less)
 //   HEAD /models/NAME    the headers only, and GET's status (decodes just the first chunk)
