@@ -3,15 +3,18 @@
 import { init, fetchModel } from './pkg/index.js';
 
 const GiB = 2 ** 30;
-/**
- * Largest file the page accepts (`?max=BYTES` lowers it, for tests): compressing holds the file
- * and its compressed copy in WebAssembly's 4 GiB, which float weights of 1.95 GiB still fit.
- */
-const MAX_BYTES = (() => {
-  const most = 1.9 * GiB;
+/** `?max=BYTES` lowers the limits below, for tests. */
+const MAX_PARAM = (() => {
   const v = Number(new URLSearchParams(location.search).get('max'));
-  return Number.isSafeInteger(v) && v > 0 ? Math.min(v, most) : most;
+  return Number.isSafeInteger(v) && v > 0 ? v : Infinity;
 })();
+/**
+ * Largest file the page compresses: that holds the file and its compressed copy in
+ * WebAssembly's 4 GiB, which float weights of 1.95 GiB still fit.
+ */
+const MAX_BYTES = Math.min(MAX_PARAM, 1.9 * GiB);
+/** Largest compressed file the page restores (decoded into Blobs, not wasm memory). */
+const MAX_RESTORE_BYTES = Math.min(MAX_PARAM, 2 * GiB);
 /** A compressed file may decode to at most this much (the page gathers it in Blobs, not wasm memory). */
 const MAX_OUTPUT = 4 * GiB;
 const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a]; // FORMAT.md §2
@@ -238,19 +241,20 @@ async function addFiles(fileList) {
   for (const file of files) {
     const job = { id: nextId++, batch, file, dtype, verify, mode: 'compress' };
     job.card = createCard(job);
-    if (file.size > MAX_BYTES) {
-      finishJob(job, {
-        error: {
-          code: 'ZNN_LIMIT',
-          message: `${file.name} is ${formatBytes(file.size)}; this page handles files up to ${formatBytes(MAX_BYTES)}. Use the command-line tool (zipnn) for bigger files.`,
-        },
-      });
-      continue;
-    }
     try {
       job.mode = (await looksCompressed(file)) ? 'decompress' : 'compress';
     } catch (e) {
       finishJob(job, { error: { message: `cannot read ${file.name}: ${e.message}` } });
+      continue;
+    }
+    const limit = job.mode === 'compress' ? MAX_BYTES : MAX_RESTORE_BYTES;
+    if (file.size > limit) {
+      finishJob(job, {
+        error: {
+          code: 'ZNN_LIMIT',
+          message: `${file.name} is ${formatBytes(file.size)}; this page ${job.mode === 'compress' ? 'compresses' : 'restores'} files up to ${formatBytes(limit)}. Use the command-line tool (zipnn) for bigger files.`,
+        },
+      });
       continue;
     }
     setCardWaiting(job);

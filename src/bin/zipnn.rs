@@ -19,7 +19,7 @@ usage: zipnn compress IN [-o OUT] [--dtype auto|bf16|fp16|fp32|fp8-e4m3|fp8-e5m2
        zipnn decompress IN [-o OUT] [--force] [--base BASE]
        zipnn inspect IN
        zipnn test IN... [--base BASE]   (decode, verify every checksum of .znw, write nothing)
-       zipnn bench IN...
+       zipnn bench IN... [--dtype D] [--threads N] [--best]
 --dtype types what no container names (a raw file); auto, the default, measures the grouping.
 IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension
 (.znn with --format zipnn, which writes files IBM ZipNN reads; --dtype is then required).
@@ -243,7 +243,14 @@ fn check_flags(cmd: &str, a: &Args) -> Result<(), Fail> {
         Some((name, _)) if cmd == "compress" && !zipnn && *name == "--streaming-chunk" => {
             usage("--streaming-chunk applies to --format zipnn only")
         }
-        Some((name, _)) => usage(format!("{name} does not apply to {cmd}")),
+        Some((name, _)) => {
+            let with = if cmd == "compress" && zipnn {
+                " --format zipnn"
+            } else {
+                ""
+            };
+            usage(format!("{name} does not apply to {cmd}{with}"))
+        }
         None => Ok(()),
     }
 }
@@ -271,17 +278,19 @@ fn output_path(input: &str, a: &Args, derive: impl Fn(&str) -> String) -> Result
     }
     // The input never, by whatever path it is named (`./m`, an absolute path, a hard link),
     // nor a file on stdin, nor the base of a delta (the output would then need itself).
+    // Only a regular file can be lost this way: a device (/dev/null, a terminal) is written to.
+    let out_file = out != "-" && fs::metadata(&out).is_ok_and(|m| m.is_file());
     let stdin = if cfg!(target_os = "linux") {
         "/dev/stdin"
     } else {
         "-"
     };
-    let input = if input == "-" { stdin } else { input };
-    if out != "-" && input != "-" && (out == input || same_file(input, &out)) {
+    let named = if input == "-" { stdin } else { input };
+    if (out != "-" && input != "-" && out == input) || (out_file && same_file(named, &out)) {
         return fail("output would overwrite the input");
     }
     if let Some(base) = a.base.as_deref().filter(|&b| b != "-" && out != "-") {
-        if out == base || same_file(base, &out) {
+        if out == base || (out_file && same_file(base, &out)) {
             return fail("output would overwrite the base file");
         }
     }

@@ -432,7 +432,13 @@ fn compress_inner(
     // Allocation failures (a huge input in a 4 GiB wasm memory) are errors, not aborts.
     let too_large = |_| Error::no_memory(data.len() as u64);
     // A chunk record is at most its raw size plus this (FORMAT.md §3: head, block modes).
-    let most = |ps: &[Piece]| ps.iter().map(|p| p.len as usize + 128).sum::<usize>();
+    // (Saturating: 4-byte chunks of a large input pass usize::MAX on wasm32, and a reservation
+    // of that fails cleanly.)
+    let most = |ps: &[Piece]| {
+        ps.iter()
+            .map(|p| p.len as usize + 128)
+            .fold(0usize, usize::saturating_add)
+    };
     // Room for the largest output: it is then never copied to grow, and pages it does not
     // reach are never touched. Growing by a copy needs the old and the new buffer at once,
     // which in a 4 GiB wasm memory halves the largest input that fits. There, `spare` more
@@ -444,9 +450,9 @@ fn compress_inner(
     } else {
         0
     };
-    let (room, half) = (most(&pieces) + 4096, data.len() / 2 + 1024);
+    let (room, half) = (most(&pieces).saturating_add(4096), data.len() / 2 + 1024);
     let mut out = Vec::new();
-    if out.try_reserve_exact(room + spare).is_ok() {
+    if out.try_reserve_exact(room.saturating_add(spare)).is_ok() {
         out.shrink_to(room);
     } else {
         out.try_reserve(half).map_err(too_large)?;
