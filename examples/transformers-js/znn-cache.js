@@ -11,8 +11,9 @@
 // plus `.znw`) and answers with a Response whose body is the twin piped through
 // ZnnDecompressionStream: the download is decoded as it arrives, and Content-Length is the
 // decoded size (read from the .znw header), so transformers.js's progress works unchanged.
-// When a file has no twin (any non-2xx answer) `match` returns undefined and transformers.js
-// loads the original file as usual. Everything else (config.json, tokenizer.json) is left to it.
+// When a file has no twin (any non-2xx answer, or one that is not a compressed file) `match`
+// returns undefined and transformers.js loads the original file as usual. Everything else
+// (config.json, tokenizer.json) is left to it.
 //
 // Options:
 //   compressedUrl(url: URL) -> string | URL | null   where a file's twin lives (null: none)
@@ -38,6 +39,14 @@ async function readHead(reader, n) {
     have += value.length;
   }
   return chunks;
+}
+
+const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** The start of a `.znw` file or of a ZipNN frame (its header's reorder and type codes). */
+function isCompressed(b) {
+  if (b.length >= 8 && ZNW_MAGIC.every((x, i) => b[i] === x)) return true;
+  return b.length >= 16 && b[0] === 0x5a && b[1] === 0x4e && (b[5] === 10 || b[5] === 220) && [1, 4, 6, 29, 30].includes(b[15]);
 }
 
 function concat(chunks, n) {
@@ -114,6 +123,13 @@ export class ZnnCache {
     }
     const reader = res.body.getReader();
     const head = await readHead(reader, DECODED_SIZE_PREFIX);
+    // A 2xx answer that is not a compressed file (a site that answers every path with its
+    // index.html) is no twin either.
+    if (!isCompressed(concat(head, 16))) {
+      reader.cancel().catch(() => {});
+      if (this.#store) await this.#store.delete(twinUrl);
+      return undefined;
+    }
     return this.#answer(twinUrl, { reader, head, size: decodedSize(concat(head, DECODED_SIZE_PREFIX)), owner: null });
   }
 

@@ -162,6 +162,9 @@ describe('transformers.js in node', () => {
     assert.equal(seen(from, /\.znw$/).length, 1, 'one download');
     assert.equal(await cache.match(`${server.origin}/minilm/resolve/main/config.json`), undefined, 'not a weight file');
     assert.equal(await cache.match(`${server.origin}/minilm/resolve/main/onnx/missing.onnx`), undefined, 'no twin');
+    // A site that answers every path with its page (200, HTML): no twin either.
+    const spa = new ZnnCache({ fetch: async () => new Response('<!doctype html><html><body>app</body></html>', { headers: { 'content-type': 'text/html' } }) });
+    assert.equal(await spa.match(url), undefined, 'a 2xx answer that is not a compressed file');
   });
 
   test('ZnnCache: FP16 model with external data, both files from twins; output bitwise identical', async () => {
