@@ -294,8 +294,7 @@ fn output_path(input: &str, a: &Args, derive: impl Fn(&str) -> String) -> Result
             return fail("output would overwrite the base file");
         }
     }
-    // Only a regular file can be clobbered: /dev/null or a named pipe is simply written to.
-    if out != "-" && !a.force && fs::metadata(&out).is_ok_and(|m| m.is_file()) {
+    if out_file && !a.force {
         return fail(format!("{out} already exists (use --force to overwrite)"));
     }
     Ok(out)
@@ -549,12 +548,7 @@ fn decode_whole(
     rest: &mut dyn Read,
     a: &Args,
 ) -> Result<(Vec<u8>, Vec<u8>), Fail> {
-    if not_compressed(&first) {
-        return Err(Error::NotCompressed.into());
-    }
-    let mut data = first;
-    rest.read_to_end(&mut data)
-        .or_else(|e| fail(format!("cannot read {input}: {e}")))?;
+    let data = read_rest(input, first, rest)?;
     let base = a.base.as_deref().map(read_input).transpose()?;
     let plain = match &base {
         Some(b) => zipnn_wasm::decompress_with_base(&data, b, &Limits::default())?,
@@ -576,11 +570,18 @@ fn decode_whole(
     Ok((data, plain))
 }
 
-/// Whether a file's first 16 bytes already rule out every compressed format. Past them, only
-/// a `.znn.safetensors` file (an 8-byte length, then a JSON object) can still turn out to be
-/// one: anything else is refused before it is read to its end (which for /dev/zero never comes).
-fn not_compressed(first: &[u8]) -> bool {
-    first.len() >= 16 && zipnn_wasm::detect(first) == Format::Unknown && first[8] != b'{'
+/// The whole of a compressed input whose `first` bytes were read. Past its first 16 bytes,
+/// only a `.znn.safetensors` file (an 8-byte length, then a JSON object) can still turn out to
+/// be compressed: anything else is refused before it is read to its end (which for /dev/zero
+/// never comes).
+fn read_rest(input: &str, first: Vec<u8>, rest: &mut dyn Read) -> Result<Vec<u8>, Fail> {
+    if first.len() >= 16 && zipnn_wasm::detect(&first) == Format::Unknown && first[8] != b'{' {
+        return Err(Error::NotCompressed.into());
+    }
+    let mut data = first;
+    rest.read_to_end(&mut data)
+        .or_else(|e| fail(format!("cannot read {input}: {e}")))?;
+    Ok(data)
 }
 
 /// `--dtype`, or `auto` without it.
@@ -986,12 +987,7 @@ fn inspect_zipnn(input: &str, data: &[u8]) -> Result<(), Fail> {
 
 fn inspect(input: &str) -> Result<(), Fail> {
     let (mut rest, first) = open_input(input)?;
-    if not_compressed(&first) {
-        return Err(Error::NotCompressed.into());
-    }
-    let mut data = first;
-    rest.read_to_end(&mut data)
-        .or_else(|e| fail(format!("cannot read {input}: {e}")))?;
+    let data = read_rest(input, first, &mut rest)?;
     // ZipNN's files decode here too: inspect must not call them "not compressed".
     if zipnn_wasm::detect(&data) == Format::Zipnn {
         return inspect_zipnn(input, &data);

@@ -202,11 +202,7 @@ impl FrameHeader {
     /// Decoded bytes per chunk (the last may be shorter). fp8 frames record the configured
     /// size but zipnn caps fp8 chunks at 128 KiB (huff0's block limit, one stream per chunk).
     pub fn chunk(&self) -> u64 {
-        let c = 1u64 << self.chunk_log2;
-        match self.dtype {
-            ZDType::F8E4M3 | ZDType::F8E5M2 => c.min(128 << 10),
-            _ => c,
-        }
+        chunk_len(self.dtype, self.chunk_log2)
     }
 
     /// Checks that a frame of `frame_len` bytes can hold the type and size tables its
@@ -226,6 +222,16 @@ impl FrameHeader {
             ));
         }
         Ok(())
+    }
+}
+
+/// Decoded bytes per chunk of a frame recording `chunk_log2`: fp8 chunks are capped at
+/// 128 KiB, as zipnn cuts them (huff0's block limit, one stream per chunk).
+fn chunk_len(dtype: ZDType, chunk_log2: u8) -> u64 {
+    let c = 1u64 << chunk_log2;
+    match dtype {
+        ZDType::F8E4M3 | ZDType::F8E5M2 => c.min(128 << 10),
+        _ => c,
     }
 }
 
@@ -808,12 +814,8 @@ pub fn compress(data: &[u8], opts: &ZipnnOptions) -> Result<Vec<u8>, Error> {
 fn write_frame(data: &[u8], opts: &ZipnnOptions, out: &mut Vec<u8>) {
     let d = opts.dtype;
     let n = d.streams();
-    // fp8 chunks are at most 128 KiB whatever the header records, as readers cut them
-    // ([`FrameHeader::chunk`]).
-    let chunk = match d {
-        ZDType::F8E4M3 | ZDType::F8E5M2 => (1usize << opts.chunk_log2).min(128 << 10),
-        _ => 1usize << opts.chunk_log2,
-    };
+    // Cut as readers cut (fp8 at 128 KiB whatever the header records).
+    let chunk = chunk_len(d, opts.chunk_log2) as usize;
     let chunks = data.len().div_ceil(chunk);
     let start = out.len();
     out.extend_from_slice(&MAGIC);
