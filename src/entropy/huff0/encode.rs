@@ -1,0 +1,458 @@
+//! Encoding: optimal length-limited code lengths (package-merge), the tree description and
+//! four interleaved backward streams.
+
+use super::weights::{canonical_codes, Weights};
+use super::{fse, histogram, Jump, MAX_TABLE_LOG, MIN_INPUT};
+use alloc::vec;
+use alloc::vec::Vec;
+
+/// Optimal length-limited code lengths (package-merge). `lens[s] == 0` for absent symbols.
+/// Returns `None` with fewer than 2 symbols or more than `2^max_bits`.
+pub(super) fn limited_code_lengths(counts: &[u32; 256], max_bits: u32) -> Option<[u8; 256]> {
+    let mut leaves: Vec<(u64, u8)> = counts
+        .iter()
+        .enumerate()
+        .filter(|(_, &c)| c > 0)
+        .map(|(s, &c)| (c as u64, s as u8))
+        .collect();
+    let n = leaves.len();
+    if n < 2 || n > 1 << max_bits {
+        return None;
+    }
+    leaves.sort_unstable();
+    // Each level's list merges the leaves with packages (pairs) of the deeper level's list;
+    // keep, per level, which list items are leaves.
+    let mut levels: Vec<Vec<bool>> = vec![vec![true; n]];
+    let mut prev: Vec<u64> = leaves.iter().map(|l| l.0).collect();
+    for _ in 1..max_bits {
+        let packages: Vec<u64> = prev.chunks_exact(2).map(|p| p[0] + p[1]).collect();
+        let mut merged = Vec::with_capacity(n + packages.len());
+        let mut flags = Vec::with_capacity(n + packages.len());
+        let (mut i, mut j) = (0, 0);
+        while i < n || j < packages.len() {
+            if j == packages.len() || (i < n && leaves[i].0 <= packages[j]) {
+                merged.push(leaves[i].0);
+                flags.push(true);
+                i += 1;
+            } else {
+                merged.push(packages[j]);
+                flags.push(false);
+                j += 1;
+            }
+        }
+        levels.push(flags);
+        prev = merged;
+    }
+    // Take the 2n-2 cheapest items of the top list; every time a leaf is taken (directly or
+    // inside a package) its code gets one bit longer.
+    let mut sorted_lens = vec![0u8; n];
+    let mut m = 2 * n - 2;
+    for flags in levels.iter().rev() {
+        let taken = flags.get(..m)?;
+        let leaves_taken = taken.iter().filter(|&&f| f).count();
+        for l in &mut sorted_lens[..leaves_taken] {
+            *l += 1;
+        }
+        m = 2 * (m - leaves_taken);
+    }
+    let mut lens = [0u8; 256];
+    for (l, &(_, s)) in sorted_lens.iter().zip(leaves.iter()) {
+        lens[s as usize] = *l;
+    }
+    Some(lens)
+}
+
+/// A Huffman code ready to encode with, built from a histogram.
+#[derive(Clone)]
+pub struct EncodeTable {
+    /// code << 8 | length, per symbol: one shift gives the code, one byte the length. An absent
+    /// symbol has length 64, which no flush of real codes reaches (see [`StreamWriter`]).
+    codes: [u64; 256],
+    /// The same codes as [`StreamWriter`] entries.
+    entries: [u64; 256],
+    weights: Weights,
+}
+
+impl EncodeTable {
+    /// Builds the optimal code with lengths <= 11 for `counts`. `None` with fewer than 2 symbols.
+    pub fn from_counts(counts: &[u32; 256]) -> Option<Self> {
+        Self::from_counts_max_bits(counts, MAX_TABLE_LOG)
+    }
+
+    /// As [`from_counts`](Self::from_counts) with a smaller length limit (`1..=11`).
+    pub fn from_counts_max_bits(counts: &[u32; 256], max_bits: u32) -> Option<Self> {
+        if !(1..=MAX_TABLE_LOG).contains(&max_bits) {
+            return None;
+        }
+        let mut lens = limited_code_lengths(counts, max_bits)?;
+        if lens.iter().all(|&l| l == 8) && max_bits >= 9 {
+            // 256 symbols of one length give 255 equal weights, which neither description form
+            // can carry. Trade a little: the most frequent symbol gets 7 bits, the two rarest 9.
+            let mut order: Vec<usize> = (0..256).collect();
+            order.sort_by_key(|&s| (counts[s], s));
+            lens[order[255]] = 7;
+            lens[order[0]] = 9;
+            lens[order[1]] = 9;
+        }
+        let table_log = *lens.iter().max()? as u32;
+        let last = lens.iter().rposition(|&l| l > 0)?;
+        let mut w = [0u8; 256];
+        for (x, &l) in w.iter_mut().zip(lens.iter()) {
+            if l > 0 {
+                *x = (table_log + 1 - l as u32) as u8;
+            }
+        }
+        let weights = Weights {
+            w,
+            symbols: last + 1,
+            table_log,
+        };
+        let mut codes = [0u64; 256];
+        for (c, &(code, len)) in codes.iter_mut().zip(canonical_codes(&weights).iter()) {
+            *c = if len > 0 {
+                (code as u64) << 8 | len as u64
+            } else {
+                ABSENT
+            };
+        }
+        let entries = codes.map(|e| match e {
+            ABSENT => ABSENT_ENTRY,
+            e => (e >> 8) << (64 - (e & 0xff)) | e & 0xff,
+        });
+        Some(EncodeTable {
+            codes,
+            entries,
+            weights,
+        })
+    }
+
+    /// Longest code length.
+    pub fn table_log(&self) -> u32 {
+        self.weights.table_log
+    }
+
+    /// Code length of `symbol` in bits (0 if it has no code).
+    pub fn code_len(&self, symbol: u8) -> u32 {
+        match self.codes[symbol as usize] {
+            ABSENT => 0,
+            e => (e & 0xff) as u32,
+        }
+    }
+
+    /// Payload bits for data with histogram `counts`; `None` if a counted symbol has no code.
+    pub fn encoded_bits(&self, counts: &[u32; 256]) -> Option<u64> {
+        let mut bits = 0u64;
+        for (&c, &code) in counts.iter().zip(self.codes.iter()) {
+            if c > 0 {
+                if code == ABSENT {
+                    return None;
+                }
+                bits += c as u64 * (code & 0xff);
+            }
+        }
+        Some(bits)
+    }
+
+    /// Appends the tree description (the smaller of FSE-compressed and direct 4-bit weights)
+    /// and returns its size. `None` (nothing written) if neither form can express it: more
+    /// than 128 explicit weights that FSE cannot compress (e.g. 256 symbols, all one length).
+    pub fn write_description(&self, out: &mut Vec<u8>) -> Option<usize> {
+        let explicit = &self.weights.w[..self.weights.symbols - 1];
+        let n = explicit.len();
+        let direct_len = if n <= 128 {
+            Some(1 + n.div_ceil(2))
+        } else {
+            None
+        };
+        let start = out.len();
+        out.push(0);
+        match fse::encode_huff_weights(explicit, out) {
+            Some(len) if len < 128 && direct_len.is_none_or(|d| len + 1 < d) => {
+                out[start] = len as u8;
+                return Some(len + 1);
+            }
+            _ => out.truncate(start),
+        }
+        let d = direct_len?;
+        out.push((127 + n) as u8);
+        for pair in explicit.chunks(2) {
+            out.push(pair[0] << 4 | pair.get(1).copied().unwrap_or(0));
+        }
+        Some(d)
+    }
+
+    /// Encodes one stream; returns `false` if `src` holds a symbol without a code.
+    fn encode_stream(&self, src: &[u8], out: &mut Vec<u8>) -> bool {
+        // Codes per flush: at most 60 bits may be pending (see [`StreamWriter`]), 7 of them
+        // left from the last flush.
+        if self.weights.table_log <= 10 {
+            self.encode_stream_by::<5>(src, out)
+        } else {
+            self.encode_stream_by::<4>(src, out)
+        }
+    }
+
+    fn encode_stream_by<const K: usize>(&self, src: &[u8], out: &mut Vec<u8>) -> bool {
+        let mut w = StreamWriter::new(out);
+        let e = &self.entries;
+        // Back to front: the decoder reads the last-written bits first.
+        let groups = src.chunks_exact(K);
+        for &s in groups.remainder().iter().rev() {
+            w.put(e, s);
+        }
+        w.flush();
+        for g in groups.rev() {
+            if let Ok(g) = <&[u8; K]>::try_from(g) {
+                for &s in g.iter().rev() {
+                    w.put(e, s);
+                }
+            }
+            w.flush();
+        }
+        w.finish()
+    }
+
+    /// Appends one stream (no description). `None` (nothing written) if `src` holds a symbol
+    /// without a code.
+    pub fn encode_1x(&self, src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+        let start = out.len();
+        if !self.encode_stream(src, out) {
+            out.truncate(start);
+            return None;
+        }
+        Some(out.len() - start)
+    }
+
+    /// Appends the jump table and four streams (no description). `None` (nothing written) if a
+    /// symbol has no code, one of streams 1–3 exceeds 65535 bytes, or `src` is too short to
+    /// split in four (1, 2 or 5 bytes).
+    pub fn encode_4x(&self, src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+        self.encode_4x_jump(src, out, Jump::U16)
+    }
+
+    /// [`encode_4x`](Self::encode_4x) with the jump table's sizes `jump` wide.
+    fn encode_4x_jump(&self, src: &[u8], out: &mut Vec<u8>, jump: Jump) -> Option<usize> {
+        let seg = src.len().div_ceil(4);
+        if 3 * seg > src.len() {
+            return None;
+        }
+        let w = jump.width();
+        let start = out.len();
+        out.resize(start + 3 * w, 0);
+        let mut ok = true;
+        for k in 0..4 {
+            let part = src
+                .get(k * seg..((k + 1) * seg).min(src.len()))
+                .unwrap_or(&[]);
+            let before = out.len();
+            ok &= self.encode_stream(part, out);
+            if k < 3 {
+                let size = (out.len() - before) as u64;
+                if size >> (8 * w) == 0 {
+                    out[start + w * k..start + w * (k + 1)]
+                        .copy_from_slice(&size.to_le_bytes()[..w]);
+                } else {
+                    ok = false;
+                }
+            }
+            if !ok {
+                out.truncate(start);
+                return None;
+            }
+        }
+        Some(out.len() - start)
+    }
+}
+
+/// The code table entry of a symbol without a code: 64 bits, more than five real codes and
+/// the pending bits can add up to between two flushes, so one test per flush finds it.
+const ABSENT: u64 = 64;
+
+/// The [`StreamWriter`] entry of an absent symbol: no bits, and a count that a flush sees.
+const ABSENT_ENTRY: u64 = 1 << 8;
+
+/// The bits of [`StreamWriter::bits`] that count absent symbols (below them the pending bit
+/// count, above them the sum of the codes, which is not used).
+const ABSENT_COUNT: u64 = ((1 << 53) - 1) & !0xff;
+
+/// A forward LSB-first bit writer for one Huffman stream, appending to a `Vec`, in zstd's
+/// form: an entry holds the code in its top `len` bits and `len` in its low byte, and a code
+/// is added at the top of the accumulator (`acc >> len | entry`: a load, a shift, an or and
+/// an add per code). The pending bits are the top ones of `acc`, the oldest lowest; the
+/// entries' low bytes leave garbage in the bits below, which is shifted out or never stored,
+/// as long as at most 60 bits are pending (a length byte has 4 bits). One 8-byte store per
+/// flush. Writes the same bits as [`BitWriter`](super::bit_io::BitWriter).
+struct StreamWriter<'a> {
+    out: &'a mut Vec<u8>,
+    start: usize,
+    pos: usize,
+    acc: u64,
+    /// The sum of the entries added since the last flush: the pending bit count in the low
+    /// byte, the absent symbols in [`ABSENT_COUNT`].
+    bits: u64,
+    /// `bits` of every flush or-ed together: [`finish`](Self::finish) looks for absent symbols.
+    seen: u64,
+}
+
+impl<'a> StreamWriter<'a> {
+    fn new(out: &'a mut Vec<u8>) -> Self {
+        let pos = out.len();
+        StreamWriter {
+            out,
+            start: pos,
+            pos,
+            acc: 0,
+            bits: 0,
+            seen: 0,
+        }
+    }
+
+    /// Adds one code (callers keep at most 60 bits pending between flushes).
+    #[inline(always)]
+    fn put(&mut self, entries: &[u64; 256], s: u8) {
+        self.push(entries[s as usize]);
+    }
+
+    #[inline(always)]
+    fn push(&mut self, e: u64) {
+        self.acc = self.acc >> (e & 63) | e;
+        self.bits = self.bits.wrapping_add(e);
+    }
+
+    /// Stores the pending bits (zeros above them) and moves past their complete bytes.
+    #[inline(always)]
+    fn flush(&mut self) {
+        let k = (self.bits & 0xff) as u32;
+        // With nothing pending this stores garbage that the next store overwrites.
+        let word = (self.acc >> ((64 - k) & 63)).to_le_bytes();
+        match self.out.get_mut(self.pos..self.pos + 8) {
+            Some(w) => w.copy_from_slice(&word),
+            None => grow_and_store(self.out, self.pos, self.start, word),
+        }
+        self.seen |= self.bits;
+        self.pos += (k >> 3) as usize;
+        self.bits = (k & 7) as u64;
+    }
+
+    /// The end marker (a `1` bit) and zeros to the byte boundary; trims the vector to the
+    /// stream's end. `false` (and the stream's bytes removed) if a symbol had no code.
+    fn finish(mut self) -> bool {
+        self.push(1 << 63 | 1);
+        self.flush();
+        // The last flush stored the pending bits' byte too, zeros above them.
+        if self.bits > 0 {
+            self.pos += 1;
+        }
+        let absent = self.seen & ABSENT_COUNT != 0;
+        self.out
+            .truncate(if absent { self.start } else { self.pos });
+        !absent
+    }
+}
+
+/// Zero-fills `out` ahead of `pos` in steps of half the stream so far (filled once, amortised),
+/// then stores `word` at `pos`. A free function: a `&mut self` call would keep the writer's
+/// fields out of registers.
+#[cold]
+fn grow_and_store(out: &mut Vec<u8>, pos: usize, start: usize, word: [u8; 8]) {
+    let written = pos - start;
+    out.resize(pos + 8 + (written / 2).max(1024), 0);
+    out[pos..pos + 8].copy_from_slice(&word);
+}
+
+/// `four`: `Some(jump)` for four streams, `None` for one.
+fn compress_with(
+    src: &[u8],
+    counts: &[u32; 256],
+    out: &mut Vec<u8>,
+    four: Option<Jump>,
+    limit: usize,
+) -> Option<usize> {
+    if src.len() < MIN_INPUT {
+        return None;
+    }
+    let table = EncodeTable::from_counts(counts)?;
+    let start = out.len();
+    let desc = table.write_description(out)?;
+    // A block that cannot come out smaller than its input (near-random bytes such as mantissas,
+    // entropy just under 8 bits) is refused from its code lengths, without encoding it.
+    let jump = four.map_or(0, |j| 3 * j.width() as u64);
+    let at_least = desc as u64 + jump + table.encoded_bits(counts)? / 8;
+    if at_least >= limit as u64 {
+        out.truncate(start);
+        return None;
+    }
+    let body = match four {
+        Some(j) => table.encode_4x_jump(src, out, j),
+        None => table.encode_1x(src, out),
+    };
+    if body.is_none() {
+        out.truncate(start);
+        return None;
+    }
+    Some(out.len() - start)
+}
+
+/// Appends a tree description, jump table and four streams for `src` (the format of zstd's
+/// `HUF_compress4X`, readable by `HUF_decompress`). Returns the bytes written, or `None`
+/// (nothing written) if `src` is shorter than [`MIN_INPUT`], has fewer than 2 distinct bytes,
+/// cannot be described, or a stream would not fit the u16 jump table. The result may be larger
+/// than `src`: callers choose raw / RLE themselves.
+pub fn compress_4x(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    compress_with(src, &histogram(src), out, Some(Jump::U16), usize::MAX)
+}
+
+/// [`compress_4x`] for a caller that already has `src`'s histogram (`counts` must be exactly
+/// that: a symbol counted as absent gets no code, and the block is then refused). Saves the
+/// second pass over the data that counting costs.
+pub fn compress_4x_with_counts(
+    src: &[u8],
+    counts: &[u32; 256],
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    compress_with(src, counts, out, Some(Jump::U16), usize::MAX)
+}
+
+/// [`compress_4x_with_counts`] that also returns `None` (nothing written) when the result
+/// could not be smaller than `src`, known from the code lengths before encoding: callers that
+/// would store such a block raw save the encoding work.
+pub fn compress_4x_if_smaller(src: &[u8], counts: &[u32; 256], out: &mut Vec<u8>) -> Option<usize> {
+    compress_with(src, counts, out, Some(Jump::U16), src.len())
+}
+
+/// [`compress_4x_if_smaller`] against a bound of the caller's: `None` (nothing written)
+/// unless the result could be shorter than `limit` bytes.
+pub fn compress_4x_below(
+    src: &[u8],
+    counts: &[u32; 256],
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    compress_with(src, counts, out, Some(Jump::U16), limit)
+}
+
+/// [`compress_4x_below`] with a jump table of three u32 sizes: for blocks whose streams do
+/// not fit zstd's u16 sizes (block mode 11, read by [`decompress_4x_wide`](super::decompress_4x_wide)).
+pub fn compress_4x_wide_below(
+    src: &[u8],
+    counts: &[u32; 256],
+    limit: usize,
+    out: &mut Vec<u8>,
+) -> Option<usize> {
+    compress_with(src, counts, out, Some(Jump::U32), limit)
+}
+
+/// As [`compress_4x`] with one stream (no jump table, no stream-size limit).
+pub fn compress_1x(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
+    compress_with(src, &histogram(src), out, None, usize::MAX)
+}
+
+/// Estimated size in bits of [`compress_4x`]'s output for data with histogram `counts`
+/// (description + jump table + payload, stream padding not counted). `None` where
+/// `compress_4x` would fail for lack of symbols or description.
+pub fn estimate_bits(counts: &[u32; 256]) -> Option<u64> {
+    let t = EncodeTable::from_counts(counts)?;
+    let mut scratch = Vec::new();
+    let desc = t.write_description(&mut scratch)?;
+    Some(t.encoded_bits(counts)? + 8 * (desc as u64 + 6))
+}
