@@ -1,0 +1,317 @@
+//! Compressed input read straight from a JS `Uint8Array` and output written into JS arrays:
+//! the sources and sinks that let a decode skip the copy into wasm memory.
+
+use crate::format::grow;
+use crate::format::zipnn;
+use crate::format::znw;
+use crate::Error;
+use alloc::vec::Vec;
+use wasm_bindgen::prelude::*;
+
+/// Compressed input read from a JS `Uint8Array` piece by piece into one reused buffer: the
+/// whole file is never copied into linear memory.
+pub(super) struct JsSource<'a> {
+    src: &'a js_sys::Uint8Array,
+    pub(super) size: usize,
+    buf: Vec<u8>,
+}
+
+impl<'a> JsSource<'a> {
+    pub(super) fn new(src: &'a js_sys::Uint8Array) -> Self {
+        JsSource {
+            src,
+            size: src.length() as usize,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The format, from the first bytes.
+    pub(super) fn detect(&mut self) -> Result<crate::Format, Error> {
+        use znw::Source;
+        // Enough to tell ours and ZipNN's frames apart from the rest.
+        let head = self.read(0, self.size.min(16))?;
+        Ok(crate::detect(head))
+    }
+}
+
+impl znw::Source for JsSource<'_> {
+    fn size(&self) -> usize {
+        self.size
+    }
+    fn read(&mut self, pos: usize, len: usize) -> Result<&[u8], Error> {
+        let end = pos
+            .checked_add(len)
+            .filter(|&e| e <= self.size)
+            .ok_or(Error::Truncated)?;
+        let buf = grow(&mut self.buf, len)?;
+        self.src.subarray(pos as u32, end as u32).copy_to(buf);
+        Ok(buf)
+    }
+}
+
+/// A new zero-filled `Uint8Array`; a failed allocation is `TooLarge`, not an exception thrown
+/// through the module.
+pub(super) fn new_u8_array(len: u64) -> Result<js_sys::Uint8Array, Error> {
+    let too_large = || Error::TooLarge {
+        size: len,
+        limit: u32::MAX as u64,
+    };
+    if len > u32::MAX as u64 {
+        return Err(too_large());
+    }
+    let ctor = js_sys::Reflect::get(&js_sys::global(), &"Uint8Array".into())
+        .ok()
+        .and_then(|c| c.dyn_into::<js_sys::Function>().ok())
+        .ok_or_else(too_large)?;
+    let args = js_sys::Array::of1(&JsValue::from_f64(len as f64));
+    js_sys::Reflect::construct(&ctor, &args)
+        .ok()
+        .and_then(|a| a.dyn_into::<js_sys::Uint8Array>().ok())
+        .ok_or_else(too_large)
+}
+
+/// Decodes a `.znw` file from `src` chunk by chunk into `target` (from `index_source`), each
+/// chunk copied out of one reused chunk buffer while it is in cache.
+pub(super) fn decode_znw_to(
+    src: &mut JsSource,
+    chunks: &[znw::ChunkInfo],
+    target: &js_sys::Uint8Array,
+) -> Result<(), Error> {
+    znw::decode_source(src, chunks, |offset, bytes| {
+        let at = offset as u32;
+        target
+            .subarray(at, at + bytes.len() as u32)
+            .copy_from(bytes);
+        Ok(())
+    })
+}
+
+/// A ZipNN frame's chunks decoded into one reused buffer and copied to `target` from `at` on.
+pub(super) struct JsChunks<'a> {
+    target: &'a js_sys::Uint8Array,
+    at: usize,
+    len: usize,
+    buf: Vec<u8>,
+}
+
+impl zipnn::ChunkOut for JsChunks<'_> {
+    fn total(&self) -> usize {
+        self.len
+    }
+    fn slot(&mut self, _start: usize, len: usize) -> Result<&mut [u8], Error> {
+        grow(&mut self.buf, len)
+    }
+    fn done(&mut self, start: usize, len: usize) -> Result<(), Error> {
+        let a = (self.at + start) as u32;
+        self.target
+            .subarray(a, a + len as u32)
+            .copy_from(&self.buf[..len]);
+        Ok(())
+    }
+}
+
+/// One ZipNN frame of a JS array: each chunk's streams are copied into wasm memory when it is
+/// decoded (the whole file never is). The frame's bytes are `segs` of `src`: all of it in one
+/// piece, or (a part of a frame for the worker pool) its header and tables and the stretch of
+/// each stream that some of its chunks take, copied together.
+pub(super) struct JsFrame<'a> {
+    src: &'a js_sys::Uint8Array,
+    /// Bytes in the frame.
+    len: usize,
+    segs: [Seg; 5],
+    stage: Vec<u8>,
+}
+
+/// Frame bytes `start..start + len`, at `at` in the JS array.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Seg {
+    pub(super) start: usize,
+    pub(super) len: usize,
+    pub(super) at: usize,
+}
+
+impl<'a> JsFrame<'a> {
+    pub(super) fn new(src: &'a js_sys::Uint8Array) -> Self {
+        JsFrame {
+            src,
+            len: 0,
+            segs: [Seg::default(); 5],
+            stage: Vec::new(),
+        }
+    }
+
+    /// The frame is `src[pos..pos + len]`, in one piece.
+    pub(super) fn whole(&mut self, pos: usize, len: usize) {
+        self.len = len;
+        self.segs = [Seg::default(); 5];
+        self.segs[0] = Seg {
+            start: 0,
+            len,
+            at: pos,
+        };
+    }
+
+    /// Where frame bytes `r` are in the JS array: within one segment, else `Truncated`.
+    fn locate(&self, r: &core::ops::Range<usize>) -> Result<usize, Error> {
+        self.segs
+            .iter()
+            .find(|s| s.start <= r.start && r.start <= r.end && r.end - s.start <= s.len)
+            .map(|s| s.at + (r.start - s.start))
+            .ok_or(Error::Truncated)
+    }
+}
+
+impl zipnn::FrameSource for JsFrame<'_> {
+    fn size(&self) -> usize {
+        self.len
+    }
+    fn read<'a>(
+        &'a mut self,
+        ranges: &[core::ops::Range<usize>],
+        out: &mut [&'a [u8]],
+    ) -> Result<(), Error> {
+        let mut total = 0usize;
+        let mut at = [0usize; 4];
+        for (a, r) in at.iter_mut().zip(ranges) {
+            if r.start > r.end || r.end > self.len {
+                return Err(Error::Truncated);
+            }
+            *a = self.locate(r)?;
+            total = total.checked_add(r.len()).ok_or(Error::Truncated)?;
+        }
+        if ranges.len() > at.len() {
+            return Err(Error::InvalidInput("too many ranges".into()));
+        }
+        let buf = grow(&mut self.stage, total)?;
+        let mut pos = 0;
+        for (&a, r) in at.iter().zip(ranges) {
+            self.src
+                .subarray(a as u32, (a + r.len()) as u32)
+                .copy_to(&mut buf[pos..pos + r.len()]);
+            pos += r.len();
+        }
+        let mut rest = &self.stage[..total];
+        for (o, r) in out.iter_mut().zip(ranges) {
+            let (x, y) = rest.split_at(r.len());
+            (*o, rest) = (x, y);
+        }
+        Ok(())
+    }
+}
+
+/// Decodes the frames of a ZipNN file into `target`, which has their decoded size, chunk by
+/// chunk.
+pub(super) fn decode_zipnn_to(
+    data: &js_sys::Uint8Array,
+    frames: &[zipnn::Frame],
+    target: &js_sys::Uint8Array,
+) -> Result<(), Error> {
+    if frames.iter().any(|f| f.header.delta != 0) {
+        return Err(zipnn::missing_base());
+    }
+    let mut d = JsFrames::new(data, target);
+    let mut at = 0;
+    for f in frames {
+        d.decode(f.pos, f.len, &f.header, at)?;
+        at += f.header.orig_len as usize;
+    }
+    Ok(())
+}
+
+/// Restores a `.znn.safetensors` file into `target`, which has its restored size: the new
+/// header, then each tensor copied from `data` (JS to JS) or decoded from its frame.
+pub(super) fn decode_znn_safetensors_to(
+    data: &js_sys::Uint8Array,
+    plan: &zipnn::safetensors::Plan,
+    target: &js_sys::Uint8Array,
+) -> Result<(), Error> {
+    let mut at = plan.header.len();
+    target.subarray(0, at as u32).copy_from(&plan.header);
+    let mut d = JsFrames::new(data, target);
+    for p in &plan.pieces {
+        match &p.frame {
+            None => target.set(&data.subarray(p.start as u32, p.end as u32), at as u32),
+            Some(h) => d.decode(p.start, p.end - p.start, h, at)?,
+        }
+        at += p.len as usize;
+    }
+    Ok(())
+}
+
+/// ZipNN frames of one JS array decoded into another, with buffers reused across frames.
+pub(super) struct JsFrames<'a> {
+    frame: JsFrame<'a>,
+    out: JsChunks<'a>,
+    scratch: Vec<u8>,
+}
+
+impl<'a> JsFrames<'a> {
+    pub(super) fn new(data: &'a js_sys::Uint8Array, target: &'a js_sys::Uint8Array) -> Self {
+        JsFrames {
+            frame: JsFrame::new(data),
+            out: JsChunks {
+                target,
+                at: 0,
+                len: 0,
+                buf: Vec::new(),
+            },
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Decodes the frame at `data[pos..pos + len]` (header `h`) to `target[at..]`.
+    fn decode(
+        &mut self,
+        pos: usize,
+        len: usize,
+        h: &zipnn::FrameHeader,
+        at: usize,
+    ) -> Result<(), Error> {
+        self.frame.whole(pos, len);
+        (self.out.at, self.out.len) = (at, h.orig_len as usize);
+        zipnn::decode_frame_from(&mut self.frame, h, &mut self.out, &mut self.scratch)
+    }
+
+    /// Decodes chunks `chunks` of a frame of `len` bytes whose bytes are `segs` of `data`
+    /// (the first: its header and tables) to `target[at..]`; returns their decoded length.
+    pub(super) fn decode_part(
+        &mut self,
+        segs: [Seg; 5],
+        len: usize,
+        chunks: core::ops::Range<usize>,
+        at: usize,
+        room: usize,
+    ) -> Result<usize, Error> {
+        self.frame.len = len;
+        self.frame.segs = segs;
+        let head = segs[0].len.min(len).min(zipnn::MAX_HEADER_LEN);
+        let h = {
+            let mut t: [&[u8]; 1] = [&[]];
+            zipnn::FrameSource::read(&mut self.frame, core::slice::from_ref(&(0..head)), &mut t)?;
+            zipnn::FrameHeader::parse(t[0])?
+        };
+        if h.frame_len != len as u64 {
+            return Err(Error::corrupt("ZipNN frame length"));
+        }
+        if h.delta != 0 {
+            return Err(zipnn::missing_base());
+        }
+        h.check_tables(len)?;
+        let total = crate::format::to_usize(h.orig_len)?;
+        let layout = zipnn::FrameLayout::read(&mut self.frame, &h, total)?;
+        if chunks.end > layout.chunks || layout.output(chunks.clone()).len() > room {
+            return Err(Error::InvalidInput("bad piece table".into()));
+        }
+        let out = layout.output(chunks.clone()).len();
+        (self.out.at, self.out.len) = (at, out);
+        zipnn::decode_chunks_from(
+            &mut self.frame,
+            &h,
+            &layout,
+            chunks,
+            &mut self.out,
+            &mut self.scratch,
+        )?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,299 @@
+//! Push-style streams for `ZnnDecompressionStream` / `ZnnCompressionStream`: bytes in as they
+//! arrive, verified output out.
+
+use super::{js_error, limits, parse_dtype, view};
+use crate::format::grow;
+use crate::format::znw;
+use crate::stream::{AutoDecoder, Encoder, Sink};
+use crate::Error;
+use alloc::string::String;
+use alloc::vec::Vec;
+use serde::Serialize;
+use wasm_bindgen::prelude::*;
+
+/// Collects verified chunks until JS drains them. `bytes[..filled]` is what is ready; the
+/// vector keeps its length (the largest amount held at once) so that decoding in place never
+/// zero-fills it again.
+#[derive(Default)]
+struct Ready {
+    bytes: Vec<u8>,
+    filled: usize,
+    header: Option<znw::Header>,
+    header_seen: bool,
+}
+
+impl Ready {
+    fn room(&mut self, len: usize) -> &mut [u8] {
+        let end = self.filled + len;
+        if self.bytes.len() < end {
+            self.bytes.resize(end, 0);
+        }
+        &mut self.bytes[self.filled..end]
+    }
+}
+
+impl Sink for Ready {
+    fn header(&mut self, h: &znw::Header) -> Result<(), Error> {
+        self.header = Some(h.clone());
+        Ok(())
+    }
+    fn data(&mut self, _offset: u64, bytes: &[u8]) -> Result<(), Error> {
+        self.room(bytes.len()).copy_from_slice(bytes);
+        self.filled += bytes.len();
+        Ok(())
+    }
+    fn space(&mut self, len: usize) -> Option<&mut [u8]> {
+        Some(self.room(len))
+    }
+    fn commit(&mut self, _offset: u64, len: usize) -> Result<(), Error> {
+        self.filled += len;
+        Ok(())
+    }
+}
+
+/// Input staging of at least this many bytes: network chunks (often 16-64 KiB) are copied
+/// from JS straight into it and records are decoded where they lie.
+const STAGE_MIN: usize = 1 << 20;
+
+/// A `commit` decodes no further unit once this many bytes wait to be drained (so it holds at
+/// most this plus one chunk).
+const READY_CAP: usize = 4 << 20;
+
+/// Least free room `inputBuffer` offers, so that a small chunk never waits for compaction.
+const STAGE_ROOM: usize = 64 << 10;
+
+/// Push-style decoder. Input goes in either with `push(bytes)` or, one copy fewer, by writing
+/// into `inputBuffer()` and calling `commit(n)`; verified bytes come out with `drain` or
+/// `drainInto`.
+#[wasm_bindgen]
+pub struct StreamDecoder {
+    dec: AutoDecoder,
+    ready: Ready,
+    /// Staged input: `stage[start..end]` waits for the rest of its unit. Holds at most one
+    /// unfinished unit (≤ a record) plus the free room, so memory stays bounded.
+    stage: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+#[derive(Serialize)]
+struct HeaderJs<'a> {
+    #[serde(rename = "totalSize")]
+    total_size: Option<u64>,
+    container: &'static str,
+    segments: Vec<SegmentJs<'a>>,
+}
+
+#[derive(Serialize)]
+struct SegmentJs<'a> {
+    name: &'a str,
+    dtype: &'a str,
+    shape: &'a [u64],
+    offset: u64,
+    length: u64,
+}
+
+#[wasm_bindgen]
+impl StreamDecoder {
+    /// `check_bodies`: also verify each `.znw` chunk's body checksum (`zipnn test`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(max_output: Option<f64>, check_bodies: Option<bool>) -> StreamDecoder {
+        let limits = limits(max_output);
+        StreamDecoder {
+            dec: match check_bodies {
+                Some(true) => AutoDecoder::checking_bodies(limits),
+                _ => AutoDecoder::new(limits),
+            },
+            ready: Ready::default(),
+            stage: Vec::new(),
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// Feeds compressed bytes; returns how many decoded bytes are ready to drain.
+    pub fn push(&mut self, input: &[u8]) -> Result<usize, JsValue> {
+        if self.start < self.end {
+            // Staged bytes come first.
+            let r = self
+                .dec
+                .push(&self.stage[self.start..self.end], &mut self.ready);
+            self.start = 0;
+            self.end = 0;
+            r.map_err(|e| self.fail(&e))?;
+        }
+        self.dec
+            .push(input, &mut self.ready)
+            .map_err(|e| self.fail(&e))?;
+        Ok(self.ready.filled)
+    }
+
+    /// A view of wasm memory where the next input bytes go (at least 64 KiB, or what the
+    /// current unit still lacks if that is more). Write some prefix of it, then call
+    /// `commit(n)`. The view is valid only until the next call into the module: any call may
+    /// grow the memory and detach it.
+    #[wasm_bindgen(js_name = inputBuffer)]
+    pub fn input_buffer(&mut self) -> Result<js_sys::Uint8Array, JsValue> {
+        let want = STAGE_ROOM.max(self.dec.unit_len().saturating_sub(self.end - self.start));
+        if self.stage.len() - self.end < want {
+            // Move the unfinished unit to the front (it is smaller than a record), then grow
+            // if the room is still short: to STAGE_MIN, or to one record plus the room.
+            self.stage.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+            let len = (self.end + want).max(STAGE_MIN);
+            grow(&mut self.stage, len).map_err(|e| js_error(&e))?;
+        }
+        // JS writes there between calls, while no Rust reference to the bytes is alive.
+        Ok(view(&self.stage[self.end..]))
+    }
+
+    /// `n` bytes were written at the start of the last `inputBuffer()`: decodes every unit that
+    /// is now complete. Returns how many decoded bytes are ready to drain.
+    pub fn commit(&mut self, n: usize) -> Result<usize, JsValue> {
+        if n > self.stage.len() - self.end {
+            return Err(js_error(&Error::InvalidInput(
+                "commit: more bytes than inputBuffer() offered".into(),
+            )));
+        }
+        self.end += n;
+        // One unit at a time, stopping once READY_CAP bytes wait: a file of many tiny records
+        // of highly compressible chunks must not make one call decode without bound.
+        while self.start < self.end && self.ready.filled < READY_CAP {
+            let unit = self.dec.unit_len();
+            let take = match unit {
+                0 => self.end - self.start, // ZipNN frames, or trailing bytes (an error)
+                u => u.min(self.end - self.start),
+            };
+            let used = self
+                .dec
+                .push_units(&self.stage[self.start..self.start + take], &mut self.ready);
+            match used {
+                // Nothing used and the unit did not grow (a prefix can reveal a longer
+                // header): wait for more input.
+                Ok(0) if self.dec.unit_len() == unit => break,
+                Ok(used) => self.start += used,
+                Err(e) => return Err(self.fail(&e)),
+            }
+        }
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+        Ok(self.ready.filled)
+    }
+
+    /// Whether the staged input still holds a whole unit: after draining, call `commit(0)`
+    /// until this is false (a commit stops once about 4 MiB are ready to drain).
+    pub fn pending(&self) -> bool {
+        let unit = self.dec.unit_len();
+        self.start < self.end && (unit == 0 || self.end - self.start >= unit)
+    }
+
+    /// Drops the buffers after an error (every later call fails the same way anyway).
+    fn fail(&mut self, e: &Error) -> JsValue {
+        self.stage = Vec::new();
+        self.start = 0;
+        self.end = 0;
+        self.ready.bytes = Vec::new();
+        self.ready.filled = 0;
+        js_error(e)
+    }
+
+    /// The header as a plain object once it has been read (then `undefined` on later calls).
+    #[wasm_bindgen(js_name = takeHeader)]
+    pub fn take_header(&mut self) -> Result<JsValue, JsValue> {
+        if self.ready.header_seen {
+            return Ok(JsValue::UNDEFINED);
+        }
+        let Some(h) = &self.ready.header else {
+            return Ok(JsValue::UNDEFINED);
+        };
+        self.ready.header_seen = true;
+        let js = HeaderJs {
+            total_size: h.total_size,
+            container: h.container.name(),
+            segments: h
+                .segments
+                .iter()
+                .map(|s| SegmentJs {
+                    name: &s.name,
+                    dtype: if s.label.is_empty() {
+                        s.dtype.name()
+                    } else {
+                        &s.label
+                    },
+                    shape: &s.shape,
+                    offset: s.offset,
+                    length: s.length,
+                })
+                .collect(),
+        };
+        js.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+            .map_err(|e| e.into())
+    }
+
+    /// Takes the ready bytes as a new JS-owned Uint8Array.
+    pub fn drain(&mut self) -> js_sys::Uint8Array {
+        let out = js_sys::Uint8Array::new_with_length(self.ready.filled as u32);
+        out.copy_from(&self.ready.bytes[..self.ready.filled]);
+        self.ready.filled = 0;
+        out
+    }
+
+    /// Copies the ready bytes into `target` (a view of exactly `ready` bytes) in one copy.
+    #[wasm_bindgen(js_name = drainInto)]
+    pub fn drain_into(&mut self, target: &js_sys::Uint8Array) -> Result<(), JsValue> {
+        if target.length() as usize != self.ready.filled {
+            return Err(js_error(&Error::InvalidInput(
+                "drainInto target has the wrong length".into(),
+            )));
+        }
+        target.copy_from(&self.ready.bytes[..self.ready.filled]);
+        self.ready.filled = 0;
+        Ok(())
+    }
+
+    /// Decoded bytes delivered so far.
+    pub fn decoded(&self) -> f64 {
+        self.dec.decoded() as f64
+    }
+
+    /// Ends the input: throws `ZNN_TRUNCATED` unless the file was complete.
+    pub fn finish(&mut self) -> Result<(), JsValue> {
+        self.dec.finish().map_err(|e| js_error(&e))
+    }
+}
+
+/// Push-style encoder for input of unknown length.
+#[wasm_bindgen]
+pub struct StreamEncoder {
+    enc: Encoder,
+}
+
+#[wasm_bindgen]
+impl StreamEncoder {
+    #[wasm_bindgen(constructor)]
+    pub fn new(dtype: Option<String>, chunk_size: Option<u32>) -> Result<StreamEncoder, JsValue> {
+        let enc = Encoder::with_choice(
+            parse_dtype(dtype)?,
+            chunk_size.unwrap_or(znw::DEFAULT_CHUNK),
+        )
+        .map_err(|e| js_error(&e))?;
+        Ok(StreamEncoder { enc })
+    }
+
+    /// Feeds input; returns the compressed bytes completed so far (possibly empty).
+    pub fn push(&mut self, input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.enc.push(input, &mut out);
+        out
+    }
+
+    /// Ends the input; returns the last records.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = Vec::new();
+        self.enc.finish(&mut out);
+        out
+    }
+}
