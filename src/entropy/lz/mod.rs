@@ -23,6 +23,12 @@ const HASH_BITS: u32 = 16;
 /// Candidates tried per position: enough for the long copies this mode is for, and bounds
 /// the encoder's time on low-entropy groups (exponents) where chains get long.
 const MAX_CHAIN: usize = 8;
+/// Chain candidates the text search may visit per byte of a block, on average. Text and
+/// structure find long matches and skip over them; long low-entropy groups (int8 weights
+/// around a few values) fill every chain with short matches, and searched 128 deep at every
+/// position they compressed at 4 MB/s. Past the budget the search goes on at the fast
+/// coder's depth and pace.
+const TEXT_VISITS_PER_BYTE: usize = 16;
 
 #[inline(always)]
 fn read8(src: &[u8], i: usize) -> u64 {
@@ -198,14 +204,17 @@ fn compress_with(
         };
         hash(v & mask, hash_bits)
     };
-    // Longest earlier match for position `i` among the chain's candidates.
-    let find = |i: usize, head: &[u32], chain: &[u32]| {
+    // Longest earlier match for position `i` among the chain's first `depth` candidates; also
+    // returns how many it visited.
+    let find = |i: usize, depth: usize, head: &[u32], chain: &[u32]| {
         let (mut best_len, mut best_off) = (0, 0);
         let mut cand = head[hash_at(i)];
-        for _ in 0..max_chain {
+        let mut visited = 0;
+        while visited < depth {
             if cand == u32::MAX {
                 break;
             }
+            visited += 1;
             let c = cand as usize;
             // Cheap reject: a longer match must also agree at the current best length.
             if i + best_len < n && src[c + best_len] == src[i + best_len] {
@@ -216,7 +225,7 @@ fn compress_with(
             }
             cand = chain[c];
         }
-        (best_len, best_off)
+        (best_len, best_off, visited)
     };
     // What a match saves over its literals, in bits: its three numbers cost ~1 byte each plus
     // the offset's bytes.
@@ -232,11 +241,18 @@ fn compress_with(
     // copy is found within 32 bytes of its start. Groups that only look like repeats (noise
     // with a few copied tensors) were most of a compression's time, searched byte by byte.
     let mut next_search = 0;
+    let (mut visits, budget) = (0usize, TEXT_VISITS_PER_BYTE.saturating_mul(n));
     while i + span <= n {
-        let searched = ahead.is_some() || text || i >= next_search;
+        let deep = text && visits < budget;
+        let depth = if deep { max_chain } else { MAX_CHAIN };
+        let searched = ahead.is_some() || deep || i >= next_search;
         let (best_len, best_off) = match ahead.take() {
             Some(found) => found,
-            None if searched => find(i, &head, &chain),
+            None if searched => {
+                let (len, off, visited) = find(i, depth, &head, &chain);
+                visits += visited;
+                (len, off)
+            }
             None => (0, 0),
         };
         let h = hash_at(i);
@@ -244,8 +260,9 @@ fn compress_with(
         head[h] = i as u32;
         if best_len >= MIN_MATCH && gain(best_len, best_off, i - anchor) > 0.0 {
             // Lazy matching: a better match one byte on is worth a literal.
-            if text && i + 1 + span <= n {
-                let (len1, off1) = find(i + 1, &head, &chain);
+            if deep && i + 1 + span <= n {
+                let (len1, off1, visited) = find(i + 1, depth, &head, &chain);
+                visits += visited;
                 if len1 >= MIN_MATCH
                     && gain(len1, off1, i + 1 - anchor) - lit_bits
                         > gain(best_len, best_off, i - anchor)
@@ -499,6 +516,43 @@ mod tests {
             assert_eq!(decode(&text_lz, &mut back), Ok(text_lz.len()));
             assert_eq!(back, src);
         }
+    }
+
+    #[test]
+    fn text_search_on_long_blocks() {
+        use crate::entropy::block::{encode, encode_lz_text};
+        // 128 KiB of int64 counters: the fast coder's 8-byte hashes see no repeat, the deep
+        // search on the first bytes does, so the whole block gets it.
+        let ids: Vec<u8> = (0..16384u64).flat_map(|i| i.to_le_bytes()).collect();
+        let (mut fast, mut text_lz) = (Vec::new(), Vec::new());
+        encode_lz(&ids, &mut fast, true);
+        encode_lz_text(&ids, &mut text_lz, true);
+        assert_eq!(text_lz[0], LZ);
+        assert!(
+            text_lz.len() * 3 < fast.len() * 2,
+            "{} vs {}",
+            text_lz.len(),
+            fast.len()
+        );
+        let mut back = vec![0; ids.len()];
+        assert_eq!(decode(&text_lz, &mut back), Ok(text_lz.len()));
+        assert_eq!(back, ids);
+        // 256 KiB of int8 weights around a few values: every 4-byte string recurs, no match
+        // pays, and the block stays the plain one.
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let q: Vec<u8> = (0..256 << 10)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                117 + (x % 3) as u8 + (x >> 32) as u8 % 3
+            })
+            .collect();
+        assert!(has_repeats(&q));
+        let (mut plain, mut text_lz) = (Vec::new(), Vec::new());
+        encode(&q, &mut plain, true);
+        assert_eq!(encode_lz_text(&q, &mut text_lz, true), 0);
+        assert_eq!(text_lz, plain);
     }
 
     #[test]
