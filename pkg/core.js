@@ -592,7 +592,7 @@ export async function compress(bytes, options = {}) {
     throw new TooLargeError(`compress() takes at most ${MAX_COMPRESS_INPUT} bytes in wasm, not ${data.length}: use ZnnCompressionStream, or the native CLI`);
   }
   await init();
-  if (format === 'zipnn') return call(() => glue.compressZipnn(data, dtype, streamingChunk));
+  if (format === 'zipnn') return call(() => glue.compressZipnn(data, dtype, streamingChunk, chunkSize));
   const total = data.length;
   const report = onProgress && userCallback((done) => onProgress({ done, total }));
   return call(() => glue.compress(data, dtype, chunkSize, verify, report));
@@ -875,7 +875,7 @@ export class ZnnCompressionStream extends TransformStream {
         if (format === 'znw') enc = made(call(() => new glue.StreamEncoder(dtype, chunkSize)));
         else {
           // Validates dtype and streaming chunk before any input arrives.
-          call(() => glue.compressZipnn(new Uint8Array(0), dtype, streamingChunk));
+          call(() => glue.compressZipnn(new Uint8Array(0), dtype, streamingChunk, chunkSize));
         }
       },
       transform(chunk, controller) {
@@ -895,7 +895,7 @@ export class ZnnCompressionStream extends TransformStream {
             fill += take;
             at += take;
             if (fill === streamingChunk) {
-              controller.enqueue(call(() => glue.compressZipnn(pending, dtype, streamingChunk)));
+              controller.enqueue(call(() => glue.compressZipnn(pending, dtype, streamingChunk, chunkSize)));
               frames++;
               fill = 0;
             }
@@ -911,7 +911,7 @@ export class ZnnCompressionStream extends TransformStream {
             free();
           } else if (fill > 0 || frames === 0) {
             const last = pending ? pending.subarray(0, fill) : new Uint8Array(0);
-            controller.enqueue(call(() => glue.compressZipnn(last, dtype, streamingChunk)));
+            controller.enqueue(call(() => glue.compressZipnn(last, dtype, streamingChunk, chunkSize)));
           }
           pending = null;
         } catch (e) {

@@ -40,11 +40,11 @@ export interface CompressOptions {
   dtype?: DType;
   /** `'znw'` (default): this package's format, streamable with checksums. `'zipnn'`: frames that IBM's zipnn (Python) reads. */
   format?: 'znw' | 'zipnn';
-  /** `.znw` chunk size in bytes (multiple of 4, ≤ 16 MiB; default 256 KiB). */
+  /** Chunk size in bytes, default 256 KiB: `.znw` a multiple of 4 up to 16 MiB; `'zipnn'` a power of two from 1 KiB to 1 GiB. */
   chunkSize?: number;
   /** `.znw`: decode every chunk after encoding it and compare. */
   verify?: boolean;
-  /** `'zipnn'`: write ZipNN's streaming layout of independent frames of this many bytes (a power of two ≥ 256 KiB). */
+  /** `'zipnn'`: write ZipNN's streaming layout of independent frames of this many bytes (a power of two from 256 bytes to 2 GiB). */
   streamingChunk?: number;
   /**
    * `.znw`: called every few MiB with the input bytes coded so far (synchronously, from inside
@@ -192,9 +192,9 @@ export interface CompressionStreamOptions {
   /** Element type of the whole stream (a stream has no container to read; default `'auto'`: the grouping that makes the first chunk smallest, for the whole stream). Required for `format: 'zipnn'`. */
   dtype?: DType;
   format?: 'znw' | 'zipnn';
-  /** `.znw` chunk size. */
+  /** Chunk size, as for `compress`. */
   chunkSize?: number;
-  /** `'zipnn'`: bytes per frame (power of two ≥ 256 KiB), default 1 MiB. */
+  /** `'zipnn'`: bytes per frame (a power of two from 256 bytes), default 1 MiB. */
   streamingChunk?: number;
 }
 

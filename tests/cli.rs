@@ -1098,3 +1098,38 @@ fn pipes_and_directories_around_znn_safetensors() {
         .collect();
     assert!(left.is_empty(), "temporary files left: {left:?}");
 }
+
+/// A ZipNN delta decoded with `--base` notes that its base cannot be checked; a frame that is
+/// not a delta, given a `--base` anyway, decodes without that note (as a `.znw` file does).
+#[test]
+fn zipnn_base_note_only_for_deltas() {
+    let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zipnn");
+    let d = dir("zipnn-base-note");
+    let out = d.join("out.bin");
+    let base = fx.join("bf16_delta_byte.base.bin");
+    for (name, note) in [("bf16_delta_byte", true), ("bf16_normal_8k", false)] {
+        let o = zipnn(
+            &[
+                "decompress",
+                s(&fx.join(format!("{name}.znn"))),
+                "--base",
+                s(&base),
+                "-o",
+                s(&out),
+                "--force",
+            ],
+            None,
+        );
+        assert_eq!(o.code, 0, "{name}: {}", o.stderr);
+        assert_eq!(
+            std::fs::read(&out).unwrap(),
+            std::fs::read(fx.join(format!("{name}.bin"))).unwrap()
+        );
+        assert_eq!(
+            o.stderr.contains("no checksum of their base"),
+            note,
+            "{name}: {}",
+            o.stderr
+        );
+    }
+}

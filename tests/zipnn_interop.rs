@@ -175,3 +175,48 @@ fn fp32_lengths_not_a_multiple_of_4() {
     }
     let _ = std::fs::remove_dir_all(&tmp);
 }
+
+/// The extremes of zipnn's own options, which it writes and reads back: chunks of 8 bytes to
+/// 4 GiB, streaming frames of 4 to 128 bytes. Ours decodes them all.
+#[test]
+fn zipnn_chunk_sizes_at_its_limits() {
+    let Some(py) = python() else {
+        eprintln!("skipped: no .venv with zipnn 0.5.4 (scripts/setup-python.sh)");
+        return;
+    };
+    let tmp = root().join("target/interop-limits");
+    std::fs::create_dir_all(&tmp).unwrap();
+    let model = std::fs::read(root().join("models/minilm.bf16.safetensors")).unwrap();
+    let data = &model[model.len() - 4096..];
+    for dtype in ["bf16", "fp32", "fp8_e4m3fn"] {
+        let cases: [(&[&str], usize); 7] = [
+            (&["--chunk", "8"], 4096),
+            (&["--chunk", "16"], 4096),
+            (&["--chunk", "128"], 4096),
+            (&["--chunk", "2147483648"], 4096),
+            (&["--chunk", "4294967296"], 4096),
+            (&["--streaming", "4"], 64),
+            (&["--streaming", "128"], 1000),
+        ];
+        for (opts, len) in cases {
+            let tag = format!("{dtype}{}", opts.join(""));
+            let (src, theirs, back) = (
+                tmp.join(format!("{tag}.bin")),
+                tmp.join(format!("{tag}.znn")),
+                tmp.join(format!("{tag}.out")),
+            );
+            std::fs::write(&src, &data[..len]).unwrap();
+            let mut args = vec!["compress", "--dtype", dtype];
+            args.extend(opts);
+            let (sp, tp) = (path_str(&src), path_str(&theirs));
+            args.extend([sp.as_str(), tp.as_str()]);
+            zipnn_py(&py, &args);
+            ours(&["decompress", &tp, "-o", &path_str(&back), "--force"]);
+            assert!(
+                std::fs::read(&back).unwrap() == data[..len],
+                "{tag}: zipnn → ours differs"
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&tmp);
+}

@@ -556,7 +556,8 @@ fn decode_whole(
     };
     // Our deltas name their base by size and checksum; ZipNN's name nothing, so a wrong base
     // decodes to wrong bytes: say so, and what the sizes suggest.
-    if let (Some(b), Format::Zipnn) = (&base, zipnn_wasm::detect(&data)) {
+    let delta = zipnn_wasm::format::zipnn::FrameHeader::parse(&data).is_ok_and(|h| h.delta != 0);
+    if let (Some(b), Format::Zipnn, true) = (&base, zipnn_wasm::detect(&data), delta) {
         if b.len() != plain.len() {
             eprintln!(
                 "zipnn: warning: the base is {} bytes and the decoded file {}: ZipNN deltas carry no checksum of their base, check that it is the right one",

@@ -175,14 +175,24 @@ pub fn decoded_size(data: &[u8]) -> Result<Option<f64>, JsValue> {
 }
 
 /// Compresses a whole buffer into ZipNN frames that zipnn (Python) reads; `streaming_chunk`
-/// (bytes, a power of two) writes ZipNN's streaming layout of independent frames.
+/// (bytes, a power of two) writes ZipNN's streaming layout of independent frames, and
+/// `chunk_size` (a power of two from 1 KiB to 1 GiB) sets the frames' chunks.
 #[wasm_bindgen(js_name = compressZipnn)]
 pub fn compress_zipnn(
     data: &[u8],
     dtype: &str,
     streaming_chunk: Option<f64>,
+    chunk_size: Option<f64>,
 ) -> Result<Vec<u8>, JsValue> {
     let invalid = |m: String| js_error(&Error::InvalidInput(m));
+    let log2 = |s: f64, what: &str| {
+        if s >= 1.0 && s <= (1u64 << 40) as f64 && s.fract() == 0.0 && (s as u64).is_power_of_two()
+        {
+            Ok((s as u64).trailing_zeros() as u8)
+        } else {
+            Err(invalid(alloc::format!("{what} {s} is not a power of two")))
+        }
+    };
     let zd = DType::parse(dtype)
         .and_then(ZDType::from_dtype)
         .ok_or_else(|| {
@@ -192,16 +202,10 @@ pub fn compress_zipnn(
         })?;
     let mut opts = ZipnnOptions::new(zd);
     if let Some(s) = streaming_chunk {
-        if !(s >= 1.0
-            && s <= (1u64 << 40) as f64
-            && (s as u64).is_power_of_two()
-            && s.fract() == 0.0)
-        {
-            return Err(invalid(alloc::format!(
-                "streaming chunk {s} is not a power of two"
-            )));
-        }
-        opts.streaming_log2 = Some((s as u64).trailing_zeros() as u8);
+        opts.streaming_log2 = Some(log2(s, "streaming chunk")?);
+    }
+    if let Some(c) = chunk_size {
+        opts.chunk_log2 = log2(c, "ZipNN chunk size")?;
     }
     zipnn::compress(data, &opts).map_err(|e| js_error(&e))
 }

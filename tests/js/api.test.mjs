@@ -303,6 +303,15 @@ describe('ZipNN format', () => {
       assert.ok(streaming[13] >= 128, 'streaming byte set');
       assert.ok(equalBytes(await decompress(streaming), data), `${dtype} streaming`);
       assert.ok(equalBytes(await streamDecode(streaming, 7 * KiB), data), `${dtype} streaming via stream`);
+      // chunkSize sets the frame's chunks (header byte 14 = log2), as the CLI's --chunk-size.
+      const small = await compress(data, { dtype, format: 'zipnn', chunkSize: 64 * KiB });
+      assert.equal(small[14], 16, `${dtype} chunk byte`);
+      assert.ok(equalBytes(await decompress(small), data), `${dtype} 64 KiB chunks`);
+      const frames = await new Response(new Blob([data]).stream()
+        .pipeThrough(new ZnnCompressionStream({ dtype, format: 'zipnn', chunkSize: 4 * KiB, streamingChunk: 256 * KiB })))
+        .arrayBuffer();
+      assert.equal(new Uint8Array(frames)[14], 12, `${dtype} stream chunk byte`);
+      assert.ok(equalBytes(await decompress(new Uint8Array(frames)), data), `${dtype} stream with 4 KiB chunks`);
     }
   });
 
@@ -316,6 +325,8 @@ describe('ZipNN format', () => {
     await rejectsWith(compress(new Uint8Array(8), { format: 'zipnn', dtype: 'bytes' }), InvalidInputError, 'ZNN_INVALID_INPUT');
     await rejectsWith(compress(new Uint8Array(8), { format: 'gzip' }), InvalidInputError, 'ZNN_INVALID_INPUT');
     await rejectsWith(compress(new Uint8Array(8), { dtype: 'bf16', format: 'zipnn', streamingChunk: 1000 }), InvalidInputError, 'ZNN_INVALID_INPUT');
+    await rejectsWith(compress(new Uint8Array(8), { dtype: 'bf16', format: 'zipnn', chunkSize: 3000 }), InvalidInputError, 'ZNN_INVALID_INPUT');
+    await rejectsWith(compress(new Uint8Array(8), { dtype: 'bf16', format: 'zipnn', chunkSize: 512 }), InvalidInputError, 'ZNN_INVALID_INPUT');
   });
 
   test('files written by zipnn 0.5.4 (Python): single, streaming, torch, fp8', async () => {

@@ -147,12 +147,14 @@ impl FrameHeader {
         if !(1..=3).contains(&input_format) {
             return Err(Error::corrupt("ZipNN frame: unknown input format"));
         }
-        if !(8..=30).contains(&chunk_log2) {
+        // zipnn 0.5.4 writes (and reads back) chunks of 8 bytes to 4 GiB and streaming
+        // frames of 1 byte on.
+        if !(3..=32).contains(&chunk_log2) {
             return Err(Error::corrupt("ZipNN frame: chunk size out of range"));
         }
         let streaming_log2 = match streaming {
             0 => None,
-            s if (128 + 8..=128 + 40).contains(&s) => Some(s - 128),
+            s if (128..=128 + 40).contains(&s) => Some(s - 128),
             _ => return Err(Error::corrupt("ZipNN frame: bad streaming byte")),
         };
         let expected_reorder = if dtype == ZDType::F32 { 220 } else { 10 };
@@ -201,8 +203,10 @@ impl FrameHeader {
 
     /// Decoded bytes per chunk (the last may be shorter). fp8 frames record the configured
     /// size but zipnn caps fp8 chunks at 128 KiB (huff0's block limit, one stream per chunk).
+    /// A chunk longer than the frame's data is the frame's length (one chunk), so that 4 GiB
+    /// chunks fit a 32-bit `usize`.
     pub fn chunk(&self) -> u64 {
-        chunk_len(self.dtype, self.chunk_log2)
+        chunk_len(self.dtype, self.chunk_log2).min(self.orig_len.max(1))
     }
 
     /// Checks that a frame of `frame_len` bytes can hold the type and size tables its
