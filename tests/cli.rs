@@ -514,6 +514,25 @@ fn inspect_prints_the_table_and_suggests_a_float_type() {
     assert_eq!(size, data.len() as f64);
     assert!(comp < size * 0.75, "{row}");
     assert!((ratio - comp / size).abs() < 1e-4, "{row}");
+    // The same bytes as a NumPy array of uint16: the container names the type, which --dtype
+    // cannot change, so no note suggests it.
+    let mut h = String::from("{'descr': '<u2', 'fortran_order': False, 'shape': (");
+    h += &format!("{},), }}", data.len() / 2);
+    while (10 + h.len() + 1) % 64 != 0 {
+        h.push(' ');
+    }
+    h.push('\n');
+    let mut npy = b"\x93NUMPY\x01\x00".to_vec();
+    npy.extend_from_slice(&(h.len() as u16).to_le_bytes());
+    npy.extend_from_slice(h.as_bytes());
+    npy.extend_from_slice(&data[..data.len() / 2 * 2]);
+    let (np, npz) = (d.join("u16.npy"), d.join("u16.npy.znw"));
+    std::fs::write(&np, &npy).unwrap();
+    assert_eq!(zipnn(&["compress", s(&np), "-o", s(&npz)], None).code, 0);
+    let o = zipnn(&["inspect", s(&npz)], None);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(text.contains("npy container"), "{text}");
+    assert!(!text.contains("note:"), "no note for a container:\n{text}");
 }
 
 /// A few bytes get no float-type note (the trial must count the bytes past the last whole

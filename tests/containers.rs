@@ -172,7 +172,11 @@ fn assert_layout_sound(file: &[u8]) {
     let Some(l) = tensors::detect(file) else {
         return;
     };
-    let empty_ok = l.container == zipnn_wasm::format::Container::Safetensors;
+    use zipnn_wasm::format::Container;
+    let empty_ok = matches!(
+        l.container,
+        Container::Safetensors | Container::Npz | Container::Npy
+    );
     let mut prev = 0;
     for t in &l.tensors {
         let nonempty = t.start < t.end || (empty_ok && t.start == t.end);
@@ -233,12 +237,20 @@ fn tflite_buffers_are_found() {
 
 /// A NumPy `.npy` file (version 1 header, padded to 64 bytes as numpy writes it).
 fn npy(descr: &str, shape: &[u64], data: &[u8]) -> Vec<u8> {
+    npy_order(descr, shape, data, "False")
+}
+
+fn npy_fortran(descr: &str, shape: &[u64], data: &[u8]) -> Vec<u8> {
+    npy_order(descr, shape, data, "True")
+}
+
+fn npy_order(descr: &str, shape: &[u64], data: &[u8], fortran: &str) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape = match dims.len() {
         1 => format!("({},)", dims[0]),
         _ => format!("({})", dims.join(", ")),
     };
-    let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
+    let mut h = format!("{{'descr': '{descr}', 'fortran_order': {fortran}, 'shape': {shape}, }}");
     while (10 + h.len() + 1) % 64 != 0 {
         h.push(' ');
     }
@@ -302,22 +314,39 @@ fn npz_and_npy_arrays_are_found() {
         ("dense.weight.npy", npy("<f4", &[60, 100], &f32s)),
         ("emb.npy", npy("<f2", &[5000], &f16s)),
         ("position_ids.npy", npy("<i8", &[1, 512], &ids)),
+        ("empty.npy", npy("<f4", &[0, 3], &[])),
+        ("cols.npy", npy_fortran("<f4", &[100, 60], &f32s)),
     ]);
     let layout = tensors::detect(&file).unwrap();
     assert_eq!(layout.container, Container::Npz);
-    assert_eq!(layout.tensors.len(), 3);
+    assert_eq!(layout.tensors.len(), 5);
     let t = &layout.tensors[0];
     assert_eq!(
         (t.name.as_str(), t.shape.as_slice()),
         ("dense.weight", &[60u64, 100][..])
     );
     assert_eq!(&file[t.start as usize..t.end as usize], &f32s[..]);
+    // An empty array is an entry of the archive, as in safetensors; a Fortran-order one keeps
+    // its shape.
+    let t = &layout.tensors[3];
+    assert_eq!(
+        (t.name.as_str(), t.shape.as_slice()),
+        ("empty", &[0u64, 3][..])
+    );
+    assert_eq!(t.start, t.end);
+    let t = &layout.tensors[4];
+    assert_eq!(
+        (t.name.as_str(), t.shape.as_slice()),
+        ("cols", &[100u64, 60][..])
+    );
     check(
         &file,
         &[
             ("dense.weight", DType::F32),
             ("emb", DType::F16),
             ("position_ids", DType::Bytes),
+            ("empty", DType::F32),
+            ("cols", DType::F32),
         ],
     );
     // A zip of neither .npy arrays nor torch storages is no container; one whose arrays are
@@ -337,7 +366,7 @@ fn npz_and_npy_arrays_are_found() {
     let layout = tensors::detect(&one).unwrap();
     assert_eq!(layout.container, Container::Npy);
     assert_eq!(layout.tensors[0].end - layout.tensors[0].start, 10_000);
-    check(&one, &[("", DType::F16)]);
+    check(&one, &[("array", DType::F16)]);
     // Hostile headers and directories never panic; what is found lies inside the file.
     for base in [&file, &one] {
         for i in 0..1500 {

@@ -52,7 +52,9 @@ pub fn array(data: &[u8], at: usize, end: usize, name: String) -> Option<Tensor>
     let start = from.checked_add(len)?;
     let header = core::str::from_utf8(b.get(from..start)?).ok()?;
     let (label, dtype) = descr_type(value(header, "'descr'")?);
-    let fortran = value(header, "'fortran_order'")? == "True";
+    // Fortran order only changes which way rows run: the shape is still the array's (the
+    // encoder's row hint is then wrong, which costs `--best` a little, never a byte).
+    value(header, "'fortran_order'")?;
     let shape = value(header, "'shape'")?
         .trim_start_matches('(')
         .trim_end_matches(')')
@@ -65,8 +67,7 @@ pub fn array(data: &[u8], at: usize, end: usize, name: String) -> Option<Tensor>
         name,
         label,
         dtype,
-        // Rows are C-order rows only.
-        shape: if fortran { Vec::new() } else { shape },
+        shape,
         start: (at + start) as u64,
         end: end as u64,
     })

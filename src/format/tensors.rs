@@ -46,7 +46,7 @@ pub fn detect(data: &[u8]) -> Option<Layout> {
         (Container::Gguf, t)
     } else if let Some((c, t)) = zip::tensors(data) {
         (c, t)
-    } else if let Some(t) = npy::array(data, 0, data.len(), String::new()) {
+    } else if let Some(t) = npy::array(data, 0, data.len(), String::from("array")) {
         (Container::Npy, alloc::vec![t])
     } else if let Some(t) = tflite::tensors(data) {
         (Container::Tflite, t)
@@ -55,10 +55,13 @@ pub fn detect(data: &[u8]) -> Option<Layout> {
     } else {
         return None;
     };
-    // A safetensors file's zero-size tensors stay: they are entries of its tensor map, which
-    // loaders rebuild from the segments. Elsewhere an empty range is no weight (damaged files
-    // or a TFLite model's activations).
-    let keep_empty = container == Container::Safetensors;
+    // A safetensors file's and an npz archive's zero-size tensors stay: they are entries of
+    // its tensor map, which loaders rebuild from the segments. Elsewhere an empty range is no
+    // weight (damaged files or a TFLite model's activations).
+    let keep_empty = matches!(
+        container,
+        Container::Safetensors | Container::Npz | Container::Npy
+    );
     tensors.retain(|t| (t.end > t.start || (keep_empty && t.end == t.start)) && t.end <= total);
     tensors.sort_by_key(|t| (t.start, t.end));
     // Drop any tensor overlapping its predecessor (hostile or odd files): never an error.

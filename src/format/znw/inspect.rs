@@ -2,7 +2,7 @@
 
 use super::{chunk, decoded_total, index, ChunkInfo, Header};
 use crate::dtype::DType;
-use crate::format::{Error, Limits};
+use crate::format::{Container, Error, Limits};
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -148,13 +148,17 @@ fn attribute(chunks: &[ChunkInfo], segments: &mut [SegmentReport]) {
     }
 }
 
-/// For a file coded entirely as bytes, trial-compress a decoded sample as each float type.
+/// For a raw file coded entirely as bytes, trial-compress a decoded sample as each float
+/// type. A container's types come from the container, whatever `--dtype` says: no note.
 fn suggest(
     data: &[u8],
     header: &Header,
     chunks: &[ChunkInfo],
 ) -> Result<Option<Suggestion>, Error> {
-    if chunks.is_empty() || chunks.iter().any(|c| c.head.dtype != DType::Bytes) {
+    if header.container != Container::Raw
+        || chunks.is_empty()
+        || chunks.iter().any(|c| c.head.dtype != DType::Bytes)
+    {
         return Ok(None);
     }
     let mut sample = Vec::new();
