@@ -16,6 +16,9 @@ mod js_io;
 mod pool;
 mod stream;
 
+pub use pool::{decode_zipnn_pieces, decode_znw_records, zipnn_piece_table, znw_chunk_table};
+pub use stream::{StreamDecoder, StreamEncoder};
+
 use js_io::{
     decode_zipnn_to, decode_znn_safetensors_to, decode_znw_to, new_u8_array, JsFrame, JsSource,
 };
