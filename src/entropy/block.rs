@@ -172,10 +172,10 @@ pub fn encode_lz(src: &[u8], out: &mut Vec<u8>, tans: bool) -> usize {
 }
 
 /// [`encode_lz`] with the LZ coder tuned for text-like bytes ([`lz::compress_text`]) too. On a
-/// block over [`TEXT_FIRST_FAST`] the fast coder runs first, and the deep one only if the fast
-/// one paid or the deep one pays on the first [`TEXT_PROBE`] bytes: low-entropy bytes that
-/// merely look repetitive (int8 weights around a few values) gave the deep search nothing at
-/// 1/20 of the fast one's speed. The smallest block is kept.
+/// block over [`TEXT_FIRST_FAST`] the fast coder runs first, and the deep one only if it beats
+/// both the plain block and the fast coder on the first [`TEXT_PROBE`] bytes: low-entropy
+/// bytes that merely look repetitive (int8 weights around a few values) gave the deep search
+/// nothing at 1/20 of the fast one's speed. The smallest block is kept.
 pub fn encode_lz_text(src: &[u8], out: &mut Vec<u8>, tans: bool) -> usize {
     encode_lz_with(src, out, tans, true)
 }
@@ -183,17 +183,24 @@ pub fn encode_lz_text(src: &[u8], out: &mut Vec<u8>, tans: bool) -> usize {
 /// Blocks longer than this try [`lz::compress`] before [`lz::compress_text`] (a safetensors
 /// JSON header or a pickle of a few KiB gets the deep search straight away).
 const TEXT_FIRST_FAST: usize = 64 << 10;
-/// Where the fast coder found nothing, the deep one runs on the whole block only if it pays on
-/// this many first bytes.
+/// The deep search runs on a whole long block only if it beats the plain block and the fast
+/// coder on this many first bytes.
 const TEXT_PROBE: usize = 16 << 10;
 
-/// [`lz::compress_text`] makes `src` smaller than the plain block.
-fn deep_pays(src: &[u8], tans: bool) -> bool {
-    let mut plain = Vec::new();
-    encode(src, &mut plain, tans);
+/// [`lz::compress_text`] codes `src` smaller than both the plain block and [`lz::compress`].
+fn deep_wins(src: &[u8], tans: bool) -> bool {
     let mut deep = Vec::new();
-    coded(LZ, src, &mut deep, |s, o| lz::compress_text(s, o, tans)).is_some()
-        && deep.len() < plain.len()
+    if coded(LZ, src, &mut deep, |s, o| lz::compress_text(s, o, tans)).is_none() {
+        return false;
+    }
+    let mut other = Vec::new();
+    encode(src, &mut other, tans);
+    if deep.len() >= other.len() {
+        return false;
+    }
+    other.clear();
+    coded(LZ, src, &mut other, |s, o| lz::compress(s, o, tans))
+        .is_none_or(|_| deep.len() < other.len())
 }
 
 fn encode_lz_with(src: &[u8], out: &mut Vec<u8>, tans: bool, text: bool) -> usize {
@@ -212,9 +219,10 @@ fn encode_lz_with(src: &[u8], out: &mut Vec<u8>, tans: bool, text: bool) -> usiz
     };
     let mut best = plain;
     for (k, &deep) in tries.iter().enumerate() {
-        // Repeats the fast coder's 8-byte hashes miss (int64 counters: 2 literals, then 6
-        // bytes at offset 8) show in a deep search of the block's first bytes.
-        if k > 0 && best == plain && !deep_pays(&src[..TEXT_PROBE], tans) {
+        // What the deep search finds and the fast coder misses (int64 counters: 2 literals,
+        // then 6 bytes at offset 8, under the fast coder's 8-byte hashes; short repeats of
+        // text) shows in the block's first bytes.
+        if k > 0 && !deep_wins(&src[..TEXT_PROBE], tans) {
             break;
         }
         let at = out.len();

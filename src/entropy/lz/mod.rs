@@ -27,7 +27,7 @@ const MAX_CHAIN: usize = 8;
 /// structure find long matches and skip over them; long low-entropy groups (int8 weights
 /// around a few values) fill every chain with short matches, and searched 128 deep at every
 /// position they compressed at 4 MB/s. Past the budget the search goes on at the fast
-/// coder's depth and pace.
+/// coder's depth and pace (with the text search's 4-byte hashes).
 const TEXT_VISITS_PER_BYTE: usize = 16;
 
 #[inline(always)]

@@ -255,11 +255,20 @@ pub fn encode_with_row(
         // A tensor of few distinct values (an STFT basis: cosines of k·n/N) repeats whole
         // elements, which the groups split apart: whole bytes code it in a quarter less (the
         // `melspectrogram` model of openwakeword 0.4.0: 0.60 of its size grouped). A chunk
-        // records its own dtype, so it is then stored as bytes.
-        if first != lz::Repeats::None && 2 * (out.len() - ends[0]) > data.len() {
-            let mut bytes = Vec::new();
+        // records its own dtype, so it is then stored as bytes. Tried where the groups code
+        // poorly and whole bytes code the chunk's first 16 KiB better than the groups the
+        // chunk: weights with zero rows or FP16-exact rows also repeat, and never gain.
+        let grouped = out.len() - ends[0];
+        let probe = &data[..data.len().min(16 << 10)];
+        let mut bytes = Vec::new();
+        if first != lz::Repeats::None
+            && 2 * grouped > data.len()
+            && block::encode_lz_text(probe, &mut bytes, tans) > 0
+            && bytes.len() * data.len() < grouped * probe.len()
+        {
+            bytes.clear();
             block::encode_lz_text(data, &mut bytes, tans);
-            if bytes.len() < out.len() - ends[0] {
+            if bytes.len() < grouped {
                 out.truncate(ends[0]);
                 out.extend_from_slice(&bytes);
                 out[start + 1] = DType::Bytes.code();
