@@ -760,9 +760,9 @@ function inspectZipnn(data) {
     if (frameLen < 32) throw new CorruptError('input is corrupt: ZipNN frame length');
     if (pos + frameLen > data.length) throw new TruncatedError('input is truncated');
     // As the decoders say: the streaming byte is 0 (a whole file: one frame only) or
-    // 128 + log2 of the streaming chunk (8..40).
+    // 128 + log2 of the streaming chunk (0..40: zipnn writes frames from 1 byte).
     const streaming = data[pos + 13];
-    if (streaming !== 0 && (streaming < 136 || streaming > 168)) throw new CorruptError('input is corrupt: ZipNN frame: bad streaming byte');
+    if (streaming !== 0 && (streaming < 128 || streaming > 168)) throw new CorruptError('input is corrupt: ZipNN frame: bad streaming byte');
     if (streaming === 0 && (frames.length > 0 || pos + frameLen !== data.length)) {
       throw new CorruptError('input is corrupt: a non-streaming ZipNN frame is not the whole file');
     }

@@ -40,7 +40,7 @@ export interface CompressOptions {
   dtype?: DType;
   /** `'znw'` (default): this package's format, streamable with checksums. `'zipnn'`: frames that IBM's zipnn (Python) reads. */
   format?: 'znw' | 'zipnn';
-  /** Chunk size in bytes, default 256 KiB: `.znw` a multiple of 4 up to 16 MiB; `'zipnn'` a power of two from 1 KiB to 1 GiB. */
+  /** Chunk size in bytes, default 256 KiB (ZipNN fp8: 128 KiB): `.znw` a multiple of 4 up to 16 MiB; `'zipnn'` a power of two from 1 KiB to 1 GiB. */
   chunkSize?: number;
   /** `.znw`: decode every chunk after encoding it and compare. */
   verify?: boolean;

@@ -339,6 +339,7 @@ fn npz_and_npy_arrays_are_found() {
         (t.name.as_str(), t.shape.as_slice()),
         ("cols", &[100u64, 60][..])
     );
+    assert_eq!(t.label, "<f4 (Fortran order)");
     check(
         &file,
         &[

@@ -464,3 +464,27 @@ fn cut_znn_safetensors_are_truncated() {
     let e = zipnn_wasm::decompress(b"abc", &Limits::default()).unwrap_err();
     assert_eq!(e.code(), "ZNN_NOT_COMPRESSED");
 }
+
+/// zipnn's own extremes (tests/fixtures/zipnn/limits): 8-byte and 4 GiB chunks, 4-byte
+/// streaming frames. Read without Python, whole and through the streaming decoder.
+#[test]
+fn zipnn_limit_fixtures_decode() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zipnn/limits");
+    for (znn, bin) in [
+        ("bf16_4k.chunk8.znn", "bf16_4k.bin"),
+        ("fp32_4k.chunk4g.znn", "bf16_4k.bin"),
+        ("bf16_64.stream4.znn", "bf16_64.bin"),
+    ] {
+        let packed = std::fs::read(dir.join(znn)).unwrap();
+        let want = std::fs::read(dir.join(bin)).unwrap();
+        let got = zipnn_wasm::decompress(&packed, &Limits::default()).unwrap();
+        assert!(got == want, "{znn}");
+        let mut dec = zipnn_wasm::stream::AutoDecoder::new(Limits::default());
+        let mut sink = zipnn_wasm::stream::VecSink::default();
+        for piece in packed.chunks(7) {
+            dec.push(piece, &mut sink).unwrap();
+        }
+        dec.finish().unwrap();
+        assert!(sink.out == want, "{znn} streamed");
+    }
+}

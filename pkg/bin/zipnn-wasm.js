@@ -80,7 +80,7 @@ function parse(args) {
 function checkFlags(cmd, a) {
   const zipnn = a.format === 'zipnn';
   const allowed = {
-    compress: zipnn ? ['-o', '--dtype', '--force', '--format', '--streaming-chunk'] : ['-o', '--dtype', '--chunk-size', '--verify', '--force', '--format'],
+    compress: zipnn ? ['-o', '--dtype', '--chunk-size', '--force', '--format', '--streaming-chunk'] : ['-o', '--dtype', '--chunk-size', '--verify', '--force', '--format'],
     decompress: ['-o', '--force'],
     test: ['-o'], // which has a message of its own
     inspect: [],

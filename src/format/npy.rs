@@ -52,9 +52,14 @@ pub fn array(data: &[u8], at: usize, end: usize, name: String) -> Option<Tensor>
     let start = from.checked_add(len)?;
     let header = core::str::from_utf8(b.get(from..start)?).ok()?;
     let (label, dtype) = descr_type(value(header, "'descr'")?);
-    // Fortran order only changes which way rows run: the shape is still the array's (the
-    // encoder's row hint is then wrong, which costs `--best` a little, never a byte).
-    value(header, "'fortran_order'")?;
+    // Fortran order only changes which way rows run: the shape is still the array's, and the
+    // label says the order (the encoder's row hint is then wrong, which costs `--best` a
+    // little, never a byte).
+    let label = if value(header, "'fortran_order'")? == "True" {
+        alloc::format!("{label} (Fortran order)")
+    } else {
+        label
+    };
     let shape = value(header, "'shape'")?
         .trim_start_matches('(')
         .trim_end_matches(')')

@@ -157,7 +157,7 @@ impl ChunkOut for ToSink<'_> {
         self.len
     }
     fn slot(&mut self, _start: usize, len: usize) -> Result<&mut [u8], Error> {
-        // One chunk: at most 1 GiB (chunk_log2 30), so fallible.
+        // One chunk: at most 4 GiB (chunk_log2 32) or the frame's length, so fallible.
         crate::format::grow(self.chunk, len)
     }
     fn done(&mut self, start: usize, len: usize) -> Result<(), Error> {

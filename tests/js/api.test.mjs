@@ -527,6 +527,22 @@ describe('inspect', () => {
     assert.equal(info.chunks, 5, 'tensors held as ZipNN frames');
   });
 
+  test("zipnn's extremes: 8-byte and 4 GiB chunks, 4-byte streaming frames", async () => {
+    for (const [znn, bin, frames] of [
+      ['limits/bf16_4k.chunk8.znn', 'limits/bf16_4k.bin', 1],
+      ['limits/fp32_4k.chunk4g.znn', 'limits/bf16_4k.bin', 1],
+      ['limits/bf16_64.stream4.znn', 'limits/bf16_64.bin', 16],
+    ]) {
+      const packed = readFile(zipnnFixture(znn));
+      const want = readFile(zipnnFixture(bin));
+      assert.ok(equalBytes(await decompress(packed), want), znn);
+      assert.ok(equalBytes(await streamDecode(packed, 7), want), `${znn} streamed`);
+      const info = await inspect(packed);
+      assert.equal(info.frames.length, frames, znn);
+      assert.equal(info.totalSize, want.length, znn);
+    }
+  });
+
   test('ZipNN frames give a summary; bad input throws', async () => {
     const info = await inspect(readFile(zipnnFixture('bf16_stream8k.znn')));
     assert.equal(info.format, 'zipnn');

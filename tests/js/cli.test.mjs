@@ -235,13 +235,18 @@ describe('npx zipnn-wasm', () => {
       [['inspect', src, '-o', path.join(dir, 'r.txt')], '-o does not apply to inspect'],
       [['decompress', src, '--dtype', 'fp32'], '--dtype does not apply to decompress'],
       [['compress', src, '--streaming-chunk', '262144'], '--streaming-chunk applies to --format zipnn only'],
-      [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--chunk-size', '65536'], '--chunk-size does not apply'],
       [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--verify'], '--verify does not apply'],
     ]) {
       const r = await bin(...args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
       assert.ok(r.stderr.startsWith(`zipnn-wasm: ${message}`), r.stderr);
     }
+    // --chunk-size sets a ZipNN file's chunks, as in the native CLI (header byte 14 = log2).
+    const zr = await bin('compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--chunk-size', '65536', '-o', path.join(dir, 'c.znn'));
+    assert.equal(zr.code, 0, zr.stderr);
+    assert.equal(readFile(path.join(dir, 'c.znn'))[14], 16);
+    assert.equal((await bin('decompress', path.join(dir, 'c.znn'), '-o', path.join(dir, 'c.out'))).code, 0);
+    assert.ok(equalBytes(readFile(path.join(dir, 'c.out')), readFile(src)));
     assert.ok(!fs.existsSync(path.join(dir, 'r.txt')));
   });
 

@@ -478,7 +478,7 @@ pub fn decode_chunks_from(
         frame.read(&ranges[..n], &mut src[..n])?;
         // Streams stored as they are are merged straight from `src`; the others are decoded
         // into scratch, one after the other. All is checked before scratch or the output grows
-        // (a chunk can be 1 GiB), so that a header promising what its streams cannot hold takes
+        // (a chunk can be 4 GiB), so that a header promising what its streams cannot hold takes
         // no memory.
         let mut stored = [false; 4];
         let mut need = 0usize;

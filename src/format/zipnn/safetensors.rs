@@ -267,7 +267,7 @@ pub fn inspect(data: &[u8]) -> Result<crate::format::znw::Report, Error> {
         let dtype = match &p.frame {
             Some(h) => {
                 frames += 1;
-                chunk = chunk.max(h.chunk());
+                chunk = chunk.max(1u64 << h.chunk_log2);
                 h.dtype.to_dtype().name()
             }
             None => "bytes",
