@@ -5,6 +5,8 @@ pub mod context;
 pub mod fse;
 pub mod huff0;
 pub mod lz;
+#[cfg(test)]
+mod testdata;
 mod varint;
 
 use core::fmt;

@@ -408,17 +408,8 @@ impl<'a> ForwardReader<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::entropy::testdata::XorShift;
     use alloc::vec;
-
-    struct XorShift(u64);
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            self.0
-        }
-    }
 
     #[test]
     fn roundtrip_random_fields() {

@@ -1,36 +1,7 @@
 use super::ncount::log2_q24;
 use super::*;
+use crate::entropy::testdata::{peaked, XorShift};
 use alloc::vec;
-
-struct XorShift(u64);
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
-/// Exponent-like bytes: a peaked distribution around 120.
-fn peaked(n: usize, seed: u64) -> Vec<u8> {
-    let mut rng = XorShift(seed);
-    (0..n)
-        .map(|_| {
-            let r = rng.next();
-            // Two-sided geometric, ratio 0.55: ~2.75 bits/symbol like real bf16 exponents.
-            let mut mag = 0u8;
-            while mag < 10 && rng.next() % 100 < 55 {
-                mag += 1;
-            }
-            if r >> 63 == 0 {
-                120 + mag
-            } else {
-                120 - mag.min(10)
-            }
-        })
-        .collect()
-}
 
 fn roundtrip(src: &[u8]) -> Option<usize> {
     let mut out = vec![0xAA]; // existing content must be kept

@@ -550,12 +550,10 @@ mod tests {
         // 256 KiB of int8 weights around a few values: every 4-byte string recurs, no match
         // pays, and the block stays the plain one: the deep search runs on the 16 KiB probe
         // only (on the whole block it took 20x the fast coder's time for nothing).
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut rng = crate::entropy::testdata::XorShift(0x2545_F491_4F6C_DD1D);
         let q: Vec<u8> = (0..256 << 10)
             .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
+                let x = rng.next();
                 117 + (x % 3) as u8 + (x >> 32) as u8 % 3
             })
             .collect();
