@@ -72,15 +72,17 @@ fn gguf_tensors_are_found() {
         ("tok.weight", 0, vec![1000], f32_weights(&mut rng, 1000)),
         ("blk.0.attn", 30, vec![50, 40], bf16_weights(&mut rng, 2000)),
         ("blk.0.q4", 2, vec![64], rng.bytes(36)),
+        ("blk.0.f64", 28, vec![20, 25], f64_weights(&mut rng, 500)),
     ]);
     let layout = tensors::detect(&file).unwrap();
-    assert_eq!(layout.tensors.len(), 3);
+    assert_eq!(layout.tensors.len(), 4);
     check(
         &file,
         &[
             ("tok.weight", DType::F32),
             ("blk.0.attn", DType::BF16),
             ("blk.0.q4", DType::Bytes),
+            ("blk.0.f64", DType::F64),
         ],
     );
     // Hostile: a tensor count beyond the file is not a GGUF layout, and still round-trips.
@@ -198,10 +200,11 @@ fn tflite_buffers_are_found() {
         ),
         ("dense/weights_fp16", 1, vec![3000], f16),
         ("dense/weights_int8", 9, vec![64, 8], rng.bytes(512)),
+        ("dense/bias_f64", 10, vec![500], f64_weights(&mut rng, 500)),
     ]);
     let layout = tensors::detect(&file).unwrap();
     assert_eq!(layout.container, zipnn_wasm::format::Container::Tflite);
-    assert_eq!(layout.tensors.len(), 3);
+    assert_eq!(layout.tensors.len(), 4);
     assert_eq!(layout.tensors[0].shape, [30, 100]);
     assert_eq!(layout.tensors[0].end - layout.tensors[0].start, 12_000);
     check(
@@ -210,6 +213,7 @@ fn tflite_buffers_are_found() {
             ("conv/weights", DType::F32),
             ("dense/weights_fp16", DType::F16),
             ("dense/weights_int8", DType::Bytes),
+            ("dense/bias_f64", DType::F64),
         ],
     );
     // Hostile: damaged offsets, counts and vtables anywhere in the FlatBuffer never panic, and
@@ -316,10 +320,11 @@ fn npz_and_npy_arrays_are_found() {
         ("position_ids.npy", npy("<i8", &[1, 512], &ids)),
         ("empty.npy", npy("<f4", &[0, 3], &[])),
         ("cols.npy", npy_fortran("<f4", &[100, 60], &f32s)),
+        ("coef.npy", npy("<f8", &[500], &f64_weights(&mut rng, 500))),
     ]);
     let layout = tensors::detect(&file).unwrap();
     assert_eq!(layout.container, Container::Npz);
-    assert_eq!(layout.tensors.len(), 5);
+    assert_eq!(layout.tensors.len(), 6);
     let t = &layout.tensors[0];
     assert_eq!(
         (t.name.as_str(), t.shape.as_slice()),
@@ -348,6 +353,7 @@ fn npz_and_npy_arrays_are_found() {
             ("position_ids", DType::Bytes),
             ("empty", DType::F32),
             ("cols", DType::F32),
+            ("coef", DType::F64),
         ],
     );
     // A zip of neither .npy arrays nor torch storages is no container; one whose arrays are
@@ -393,6 +399,9 @@ fn raw_files_get_a_measured_type_with_auto() {
     };
     let packed = znw::compress(&data, &opts).unwrap();
     assert_eq!(znw::inspect(&packed).unwrap().segments[0].dtype, "bf16");
+    let data = f64_weights(&mut rng, 100_000);
+    let packed = znw::compress(&data, &opts).unwrap();
+    assert_eq!(znw::inspect(&packed).unwrap().segments[0].dtype, "fp64");
     let random = rng.bytes(100_000);
     let packed = znw::compress(&random, &opts).unwrap();
     assert_eq!(znw::inspect(&packed).unwrap().segments[0].dtype, "bytes");
@@ -443,7 +452,12 @@ fn pytorch_zip_storages_are_found() {
     let packed = znw::compress(&file, &Options::default()).unwrap();
     let report = znw::inspect(&packed).unwrap();
     let f32s = report.segments.iter().filter(|s| s.dtype == "fp32").count();
-    assert!(f32s > 20, "storages measured as fp32: {f32s}");
+    let all: Vec<_> = report
+        .segments
+        .iter()
+        .map(|s| (s.dtype, s.length))
+        .collect();
+    assert!(f32s > 20, "storages measured as fp32: {f32s} {all:?}");
     assert!((packed.len() as f64) < 0.84 * file.len() as f64);
 }
 
@@ -583,4 +597,61 @@ fn shared_names_and_shapes_are_not_copied_per_reference() {
     let ts = onnx::tensors(&model).unwrap();
     assert_eq!(ts.len(), 1000);
     assert!(held(&ts) <= 8 * model.len());
+}
+
+/// ONNX float64 tensors, in raw_data (data_type DOUBLE) and in the packed double_data field,
+/// are coded as float64; and float64 groups beat coding the same weights as bytes.
+#[test]
+fn onnx_doubles_are_float64() {
+    use zipnn_wasm::format::onnx;
+    let field = |n: u8, b: &[u8]| {
+        let mut f = vec![n << 3 | 2];
+        let mut len = b.len();
+        while len >= 0x80 {
+            f.push(len as u8 | 0x80);
+            len >>= 7;
+        }
+        f.push(len as u8);
+        f.extend_from_slice(b);
+        f
+    };
+    let mut rng = Rng(59);
+    let (raw, packed) = (f64_weights(&mut rng, 4000), f64_weights(&mut rng, 4000));
+    // dims = [4000] (varint A0 1F), data_type = DOUBLE
+    let mut a = vec![0x08, 0xA0, 0x1F, 0x10, 11];
+    a.extend(field(8, b"w_raw"));
+    a.extend(field(9, &raw));
+    let mut b = vec![0x08, 0xA0, 0x1F, 0x10, 11];
+    b.extend(field(8, b"w_packed"));
+    b.extend(field(10, &packed));
+    let mut graph = field(5, &a);
+    graph.extend(field(5, &b));
+    let mut model = vec![0x08, 0x08];
+    model.extend(field(7, &graph));
+    let ts = onnx::tensors(&model).unwrap();
+    let found: Vec<_> = ts
+        .iter()
+        .map(|t| (t.name.as_str(), t.label.as_str(), t.dtype, t.end - t.start))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("w_raw", "DOUBLE", Some(DType::F64), 32_000),
+            ("w_packed", "DOUBLE", Some(DType::F64), 32_000)
+        ]
+    );
+    check(&model, &[("w_raw", DType::F64), ("w_packed", DType::F64)]);
+
+    let size = |dtype| {
+        let opts = Options {
+            dtype: DTypeChoice::Fixed(dtype),
+            ..Options::default()
+        };
+        znw::compress(&raw, &opts).unwrap().len() as f64 / raw.len() as f64
+    };
+    let (grouped, bytes) = (size(DType::F64), size(DType::Bytes));
+    assert!(
+        grouped < 0.9 && grouped < bytes * 0.96,
+        "{grouped} against {bytes}"
+    );
 }

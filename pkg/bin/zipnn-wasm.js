@@ -8,7 +8,7 @@ import { pipeline } from 'node:stream/promises';
 import { compress, inspect, ZnnDecompressionStream, ZnnError } from '../node.js';
 
 const USAGE = `\
-usage: zipnn-wasm compress IN [-o OUT] [--dtype auto|bytes|bf16|fp16|fp32|fp8-e4m3|fp8-e5m2]
+usage: zipnn-wasm compress IN [-o OUT] [--dtype auto|bytes|bf16|fp16|fp32|fp64|fp8-e4m3|fp8-e5m2]
                               [--format znw|zipnn] [--chunk-size BYTES] [--streaming-chunk BYTES]
                               [--verify] [--force]
        zipnn-wasm decompress IN [-o OUT] [--force]

@@ -12,7 +12,7 @@ use zipnn_wasm::stream::{AutoDecoder, Sink};
 use zipnn_wasm::{DType, Error, Format, Limits};
 
 const USAGE: &str = "\
-usage: zipnn compress IN [-o OUT] [--dtype auto|bf16|fp16|fp32|fp8-e4m3|fp8-e5m2|bytes]
+usage: zipnn compress IN [-o OUT] [--dtype auto|bf16|fp16|fp32|fp64|fp8-e4m3|fp8-e5m2|bytes]
                          [--chunk-size BYTES] [--threads N] [--verify] [--force]
                          [--best] [--format znw|zipnn] [--streaming-chunk BYTES]
                          [--base BASE]   (code the difference to an earlier checkpoint)
@@ -515,7 +515,7 @@ fn compress_zipnn(input: &str, a: &Args, dtype: DTypeChoice) -> Result<(), Fail>
         return usage("--format zipnn needs --dtype bf16, fp16, fp32, fp8-e4m3 or fp8-e5m2");
     };
     let zd = ZDType::from_dtype(d).map_or_else(
-        || usage("ZipNN codes floats only: pick a float --dtype"),
+        || usage("ZipNN codes bf16, fp16, fp32, fp8-e4m3 and fp8-e5m2 only: pick one of those"),
         Ok,
     )?;
     let mut o = ZipnnOptions::new(zd);

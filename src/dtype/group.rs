@@ -1,7 +1,8 @@
 //! Split elements into byte groups and merge them back.
 //!
 //! Layout of a split: group `g` holds byte `g` of every element, after the sign move for
-//! bf16/fp16/fp32, so for those the *last* group is the exponent. Group `g` of an `n`-element
+//! bf16/fp16/fp32 (fp64: the exponent's low byte moved out, [`exp_split`]), so for those the
+//! *last* group is the exponent. Group `g` of an `n`-element
 //! input is `out[g*n .. (g+1)*n]`: one contiguous scratch buffer, no per-group allocation.
 //!
 //! The merge runs once per decoded byte and must stay far below the entropy decoder's cost, so
@@ -24,6 +25,20 @@ fn sign_move(v: u16) -> (u8, u8) {
 #[inline(always)]
 fn sign_unmove(m: u8, e: u8) -> u16 {
     (e as u16) << 7 | (m as u16 & 0x7F) | (m as u16 & 0x80) << 8
+}
+
+/// float64's top 16 bits `v` (sign, 11 exponent bits, 4 mantissa bits) → (sign + top 3
+/// exponent bits + top 4 mantissa bits, low 8 exponent bits): the exponent bits that vary in
+/// trained weights become one byte, the ones that hardly vary stay with the sign.
+#[inline(always)]
+fn exp_split(v: u16) -> (u8, u8) {
+    ((v >> 8) as u8 & 0xF0 | v as u8 & 0x0F, (v >> 4) as u8)
+}
+
+/// Inverse of [`exp_split`].
+#[inline(always)]
+fn exp_join(o: u8, e: u8) -> u16 {
+    (o as u16 & 0xF0) << 8 | (e as u16) << 4 | (o as u16 & 0x0F)
 }
 
 /// Makes `out` exactly `len` bytes long without re-zeroing what it already holds (callers
@@ -57,6 +72,19 @@ pub fn split(dtype: DType, src: &[u8], out: &mut alloc::vec::Vec<u8>) {
             let (g1, rest) = rest.split_at_mut(n);
             let (g2, g3) = rest.split_at_mut(n);
             split_32(src, g0, g1, g2, g3);
+        }
+        // Rare in model files: one plain pass per group.
+        DType::F64 => {
+            let (low, top) = out.split_at_mut(6 * n);
+            for (g, group) in low.chunks_exact_mut(n.max(1)).enumerate() {
+                for (o, x) in group.iter_mut().zip(src.chunks_exact(8)) {
+                    *o = x[g];
+                }
+            }
+            let (o, e) = top.split_at_mut(n);
+            for ((x, o), e) in src.chunks_exact(8).zip(o).zip(e) {
+                (*o, *e) = exp_split(u16::from_le_bytes([x[6], x[7]]));
+            }
         }
     }
 }
@@ -113,6 +141,25 @@ pub fn merge(dtype: DType, groups: &[&[u8]], dst: &mut [u8]) {
         DType::Bytes | DType::F8E4M3 | DType::F8E5M2 => dst.copy_from_slice(groups[0]),
         DType::BF16 | DType::F16 => merge_16(groups[0], groups[1], dst),
         DType::F32 => merge_32(groups[0], groups[1], groups[2], groups[3], dst),
+        DType::F64 => merge_64(groups, dst),
+    }
+}
+
+/// Eight groups (bytes 0 to 5, [`exp_split`]'s two bytes) → 64-bit elements.
+fn merge_64(groups: &[&[u8]], dst: &mut [u8]) {
+    let [a, b, c, d, e, f, o, x] = groups else {
+        return;
+    };
+    let it = dst
+        .chunks_exact_mut(8)
+        .zip(a.iter().zip(*b).zip(c.iter().zip(*d)));
+    for (i, (y, ((&a, &b), (&c, &d)))) in it.enumerate() {
+        let (Some(&e), Some(&f), Some(&o), Some(&x)) = (e.get(i), f.get(i), o.get(i), x.get(i))
+        else {
+            break;
+        };
+        let [g, h] = exp_join(o, x).to_le_bytes();
+        y.copy_from_slice(&[a, b, c, d, e, f, g, h]);
     }
 }
 
@@ -412,6 +459,12 @@ mod tests {
             })
             .collect();
         roundtrip(DType::F32, &f32s);
+        roundtrip(DType::F64, &f32s);
+        // Every top-16-bit pattern of a float64, each with other low bytes.
+        let all64: Vec<u8> = (0..=u16::MAX)
+            .flat_map(|v| ((u64::from(v) << 48) | (u64::from(v) * 0x0101_0101)).to_le_bytes())
+            .collect();
+        roundtrip(DType::F64, &all64);
         // Sizes around the merge's block of 64 elements.
         for n in [0usize, 1, 63, 64, 65, 127, 128, 200] {
             roundtrip(DType::F32, &f32s[..4 * n]);
@@ -435,5 +488,9 @@ mod tests {
         // f32 -1.5 = 0xBFC00000: exponent 127, sign 1, top mantissa bit 1.
         split(DType::F32, &(-1.5f32).to_le_bytes(), &mut g);
         assert_eq!(g, [0x00, 0x00, 0xC0, 127]);
+        // f64 -1.5 = 0xBFF8_0000_0000_0000: exponent 1023 = 0x3FF, sign 1, top mantissa
+        // nibble 0b1000: low exponent byte 0xFF; sign, exponent 0b011, mantissa 0b1000.
+        split(DType::F64, &(-1.5f64).to_le_bytes(), &mut g);
+        assert_eq!(g, [0, 0, 0, 0, 0, 0, 0xB8, 0xFF]);
     }
 }

@@ -9,12 +9,21 @@
 //! float16 gets the same sign move: its high byte then holds the 5-bit exponent and the top 3
 //! mantissa bits, which measured smaller at order 0 on real FP16 weights than the plain high
 //! byte or a bare-exponent split (`tests/dtype_grouping.rs`).
+//!
+//! float64's exponent has 11 bits, which no byte holds whole: its low 8 bits (where trained
+//! weights' exponents vary) become one byte, and the sign, the top 3 exponent bits (nearly
+//! constant) and the top 4 mantissa bits the other. On a float64 copy of minilm's weights those
+//! two groups coded 6 % smaller than the plain bytes 6 and 7 and 11 % smaller than the sign
+//! move, which leaves the varying exponent bits with the mantissa's.
 
 mod group;
 
 pub use group::{merge, merge_plain, split, split_plain};
 
 use core::fmt;
+
+/// The most byte groups of any type (float64's eight).
+pub const MAX_GROUPS: usize = 8;
 
 /// The element type a stretch of data is coded as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -26,16 +35,18 @@ pub enum DType {
     F32,
     F8E4M3,
     F8E5M2,
+    F64,
 }
 
 impl DType {
-    pub const ALL: [DType; 6] = [
+    pub const ALL: [DType; 7] = [
         DType::Bytes,
         DType::BF16,
         DType::F16,
         DType::F32,
         DType::F8E4M3,
         DType::F8E5M2,
+        DType::F64,
     ];
 
     /// Bytes per element.
@@ -44,6 +55,7 @@ impl DType {
             DType::Bytes | DType::F8E4M3 | DType::F8E5M2 => 1,
             DType::BF16 | DType::F16 => 2,
             DType::F32 => 4,
+            DType::F64 => 8,
         }
     }
 
@@ -61,6 +73,7 @@ impl DType {
             DType::F32 => 3,
             DType::F8E4M3 => 4,
             DType::F8E5M2 => 5,
+            DType::F64 => 6,
         }
     }
 
@@ -72,6 +85,7 @@ impl DType {
             3 => DType::F32,
             4 => DType::F8E4M3,
             5 => DType::F8E5M2,
+            6 => DType::F64,
             _ => return None,
         })
     }
@@ -85,6 +99,7 @@ impl DType {
             DType::F32 => "fp32",
             DType::F8E4M3 => "fp8-e4m3",
             DType::F8E5M2 => "fp8-e5m2",
+            DType::F64 => "fp64",
         }
     }
 
@@ -96,6 +111,7 @@ impl DType {
             "bf16" | "bfloat16" => DType::BF16,
             "fp16" | "f16" | "float16" | "half" => DType::F16,
             "fp32" | "f32" | "float32" | "float" => DType::F32,
+            "fp64" | "f64" | "float64" | "double" => DType::F64,
             "fp8-e4m3" | "fp8_e4m3" | "f8_e4m3" | "f8e4m3" | "float8_e4m3fn" | "e4m3" => {
                 DType::F8E4M3
             }
@@ -112,6 +128,7 @@ impl DType {
             "BF16" => DType::BF16,
             "F16" => DType::F16,
             "F32" => DType::F32,
+            "F64" => DType::F64,
             "F8_E4M3" => DType::F8E4M3,
             "F8_E5M2" => DType::F8E5M2,
             _ => DType::Bytes,

@@ -15,7 +15,8 @@ use crate::entropy::Pace;
 const LINE: usize = 64;
 
 /// What a chunk decoder passes to huff0 while it decodes the exponents: `groups` are the
-/// slices the merge will read (at most four, one byte per element), `dst` where it will write
+/// slices the merge will read (one byte per element; float64's beyond the first four are left
+/// to the hardware prefetcher), `dst` where it will write
 /// elements of `width` bytes. Elsewhere than on x86-64 this is `()`, the same code as no
 /// pacing at all (a type of its own would duplicate huff0's loop in the wasm module).
 pub fn merge_ahead<'a>(

@@ -125,6 +125,7 @@ pub fn tensors(data: &[u8]) -> Option<Vec<Tensor>> {
                     0 => DType::F32,
                     1 => DType::F16,
                     30 => DType::BF16,
+                    28 => DType::F64,
                     _ => DType::Bytes,
                 };
                 (label, dtype, elems.div_ceil(be).checked_mul(bb)?)

@@ -28,6 +28,7 @@ fn descr_type(descr: &str) -> (String, Option<DType>) {
     let t = match d {
         "<f4" => Some(DType::F32),
         "<f2" => Some(DType::F16),
+        "<f8" => Some(DType::F64),
         "<V2" | "|V2" => None,
         _ => Some(DType::Bytes),
     };

@@ -120,16 +120,22 @@ fn data_type(t: u64) -> (&'static str, DType) {
         6 => ("INT32", DType::Bytes),
         7 => ("INT64", DType::Bytes),
         9 => ("BOOL", DType::Bytes),
-        11 => ("DOUBLE", DType::Bytes),
+        11 => ("DOUBLE", DType::F64),
         _ => ("OTHER", DType::Bytes),
     }
 }
 
-/// TensorProto: dims = 1, data_type = 2, float_data = 4 (packed), name = 8, raw_data = 9.
+/// A typed field's (label, coding type).
+type Typed = (&'static str, DType);
+
+/// TensorProto: dims = 1, data_type = 2, float_data = 4 (packed), name = 8, raw_data = 9,
+/// double_data = 10 (packed). Packed floats are little-endian elements back to back, as in
+/// raw_data.
 /// `fallback` names tensors that have no name of their own (constants inside nodes).
 fn tensor(buf: &[u8], base: usize, fallback: &str, out: &mut Vec<Tensor>) {
     let (mut dims, mut dt, mut name) = (Vec::new(), 0u64, String::new());
-    let mut data: Option<(usize, usize, bool)> = None; // start, len, is float_data
+    // start, len, and the type of a typed field (raw_data's is data_type's)
+    let mut data: Option<(usize, usize, Option<Typed>)> = None;
     for f in fields(buf, base) {
         match (f.number, f.bytes) {
             (1, None) => dims.push(f.value),
@@ -141,8 +147,9 @@ fn tensor(buf: &[u8], base: usize, fallback: &str, out: &mut Vec<Tensor>) {
             }
             (2, None) => dt = f.value,
             (8, Some((b, _))) => name = String::from_utf8_lossy(b).into_owned(),
-            (9, Some((b, at))) => data = Some((at, b.len(), false)),
-            (4, Some((b, at))) => data = Some((at, b.len(), true)),
+            (9, Some((b, at))) => data = Some((at, b.len(), None)),
+            (4, Some((b, at))) => data = Some((at, b.len(), Some(("FLOAT", DType::F32)))),
+            (10, Some((b, at))) => data = Some((at, b.len(), Some(("DOUBLE", DType::F64)))),
             _ => {}
         }
     }
@@ -153,12 +160,8 @@ fn tensor(buf: &[u8], base: usize, fallback: &str, out: &mut Vec<Tensor>) {
     }
     // Tiny constants (shapes, axes) are coded as bytes anyway; listing them would only grow
     // the header.
-    if let Some((start, len, is_float)) = data.filter(|d| d.1 >= 64) {
-        let (label, dtype) = if is_float {
-            ("FLOAT", DType::F32)
-        } else {
-            data_type(dt)
-        };
+    if let Some((start, len, typed)) = data.filter(|d| d.1 >= 64) {
+        let (label, dtype) = typed.unwrap_or_else(|| data_type(dt));
         out.push(Tensor {
             name,
             label: label.into(),

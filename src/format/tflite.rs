@@ -86,7 +86,7 @@ fn tensor_type(t: u8) -> (&'static str, DType) {
         6 => ("BOOL", DType::Bytes),
         7 => ("INT16", DType::Bytes),
         9 => ("INT8", DType::Bytes),
-        10 => ("FLOAT64", DType::Bytes),
+        10 => ("FLOAT64", DType::F64),
         17 => ("INT4", DType::Bytes),
         _ => ("OTHER", DType::Bytes),
     }

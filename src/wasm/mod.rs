@@ -200,7 +200,7 @@ pub fn compress_zipnn(
         .and_then(ZDType::from_dtype)
         .ok_or_else(|| {
             invalid(alloc::format!(
-                "ZipNN format needs a float dtype, not {dtype:?}"
+                "ZipNN format needs bf16, fp16, fp32, fp8-e4m3 or fp8-e5m2, not {dtype:?}"
             ))
         })?;
     let mut opts = ZipnnOptions::new(zd);

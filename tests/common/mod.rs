@@ -31,6 +31,16 @@ pub fn f32_weights(rng: &mut Rng, n: usize) -> Vec<u8> {
     (0..n).flat_map(|_| rng.gauss(0.02).to_le_bytes()).collect()
 }
 
+/// Weights computed in float64: normal(0, 0.02) with all 52 mantissa bits in use.
+pub fn f64_weights(rng: &mut Rng, n: usize) -> Vec<u8> {
+    (0..n)
+        .flat_map(|_| {
+            let fine = (rng.next() >> 11) as f64 / (1u64 << 53) as f64;
+            (rng.gauss(0.02) as f64 * (1.0 + fine * 1e-6)).to_le_bytes()
+        })
+        .collect()
+}
+
 /// The same weights rounded to bfloat16 (round to nearest even).
 pub fn bf16_weights(rng: &mut Rng, n: usize) -> Vec<u8> {
     (0..n)

@@ -36,6 +36,7 @@ import {
   equalBytes,
   sha256,
   safetensorsTensors,
+  makeSafetensors,
 } from './helpers.mjs';
 
 const KiB = 1024;
@@ -67,7 +68,7 @@ describe('whole-buffer round trips', () => {
   });
 
   test('synthetic weights of every float type and awkward sizes', async () => {
-    for (const dtype of ['bf16', 'fp16', 'fp32']) {
+    for (const dtype of ['bf16', 'fp16', 'fp32', 'fp64']) {
       for (const count of [1, 3, 1000, 70_001]) {
         const data = weights(count, dtype, count);
         for (const opts of [{}, { dtype }, { dtype, chunkSize: 4 * KiB, verify: true }]) {
@@ -323,6 +324,7 @@ describe('ZipNN format', () => {
   test('ZipNN format needs a float dtype', async () => {
     await rejectsWith(compress(new Uint8Array(8), { format: 'zipnn' }), InvalidInputError, 'ZNN_INVALID_INPUT');
     await rejectsWith(compress(new Uint8Array(8), { format: 'zipnn', dtype: 'bytes' }), InvalidInputError, 'ZNN_INVALID_INPUT');
+    await rejectsWith(compress(new Uint8Array(8), { format: 'zipnn', dtype: 'fp64' }), InvalidInputError, 'ZNN_INVALID_INPUT');
     await rejectsWith(compress(new Uint8Array(8), { format: 'gzip' }), InvalidInputError, 'ZNN_INVALID_INPUT');
     await rejectsWith(compress(new Uint8Array(8), { dtype: 'bf16', format: 'zipnn', streamingChunk: 1000 }), InvalidInputError, 'ZNN_INVALID_INPUT');
     await rejectsWith(compress(new Uint8Array(8), { dtype: 'bf16', format: 'zipnn', chunkSize: 3000 }), InvalidInputError, 'ZNN_INVALID_INPUT');
@@ -508,6 +510,17 @@ describe('inspect', () => {
     assert.deepEqual(segs.map((s) => s.offset), tensors.map((t) => t.offset));
     assert.deepEqual(segs[0].shape, tensors[0].shape);
     assert.equal(JSON.parse(JSON.stringify(info)).totalSize, info.totalSize, 'plain data');
+  });
+
+  test('float64 tensors are coded as fp64, smaller than as bytes', async () => {
+    const w = weights(50_000, 'fp64', 7);
+    const file = makeSafetensors([{ name: 'coef', dtype: 'F64', shape: [500, 100], bytes: w }]);
+    const packed = await compress(file);
+    assert.ok(equalBytes(await decompress(packed), file));
+    const seg = (await inspect(packed)).segments.find((s) => s.name === 'coef');
+    assert.deepEqual([seg.dtype, seg.label, seg.shape], ['fp64', 'F64', [500, 100]]);
+    const asBytes = (await compress(w, { dtype: 'bytes' })).length;
+    assert.ok(seg.compressed < asBytes * 0.96, `fp64 ${seg.compressed}, as bytes ${asBytes}`);
   });
 
   test('a .znn.safetensors file: each tensor as restored, with its frame type', async () => {

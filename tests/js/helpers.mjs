@@ -43,7 +43,10 @@ export function rng(seed) {
   };
 }
 
-/** Weight-like data: normally distributed values (σ = 0.02) as bf16, fp16 or fp32 bytes. */
+/**
+ * Weight-like data: normally distributed values (σ = 0.02) as bf16, fp16, fp32 or fp64 bytes
+ * (fp64: every mantissa bit in use).
+ */
 export function weights(count, dtype, seed = 1) {
   const r = rng(seed);
   const f32 = new Float32Array(count);
@@ -52,6 +55,7 @@ export function weights(count, dtype, seed = 1) {
     f32[i] = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * r()) * 0.02;
   }
   if (dtype === 'fp32') return new Uint8Array(f32.buffer);
+  if (dtype === 'fp64') return new Uint8Array(Float64Array.from(f32, (v) => v * (1 + r() * 1e-6)).buffer);
   const u32 = new Uint32Array(f32.buffer);
   const out = new Uint16Array(count);
   for (let i = 0; i < count; i++) {

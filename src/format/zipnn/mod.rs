@@ -73,7 +73,7 @@ impl ZDType {
             D::BF16 => ZDType::BF16,
             D::F8E4M3 => ZDType::F8E4M3,
             D::F8E5M2 => ZDType::F8E5M2,
-            D::Bytes => return None,
+            D::Bytes | D::F64 => return None,
         })
     }
     pub fn to_dtype(self) -> crate::DType {

@@ -182,7 +182,7 @@ pub fn encode_with_row(
         let n = data.len() / dtype.size();
         let groups = dtype.groups();
         let exponents = &scratch[(groups - 1) * n..];
-        let mut ends = [out.len(); 5];
+        let mut ends = [out.len(); dtype::MAX_GROUPS + 1];
         // Runs of one byte in the first group (zero low bytes of FP16-representable FP32
         // rows) get LZ there only; copies of varied bytes get it in every group.
         // --best also looks for rarer copies (two 4 KiB LSTM bias vectors that are equal).
@@ -382,7 +382,7 @@ fn decode_body(
         }
         let scratch = &mut scratch[..dst.len()];
         // Raw groups are merged straight from the input; others are decoded into scratch.
-        let mut raw: [Option<core::ops::Range<usize>>; 4] = [None, None, None, None];
+        let mut raw: [Option<core::ops::Range<usize>>; dtype::MAX_GROUPS] = Default::default();
         // A block coded given the exponents (the last group) is decoded after them.
         let mut given: Option<(usize, u8, core::ops::Range<usize>)> = None;
         let mut pos = 0;
@@ -429,7 +429,7 @@ fn decode_body(
                 _ => context::decode_given_neighbour(&body[r], exps, dst)?,
             }
         }
-        let mut parts: [&[u8]; 4] = [&[]; 4];
+        let mut parts: [&[u8]; dtype::MAX_GROUPS] = [&[]; dtype::MAX_GROUPS];
         for (g, part) in parts.iter_mut().enumerate().take(groups) {
             *part = match &raw[g] {
                 Some(r) => &body[r.clone()],
@@ -455,12 +455,12 @@ const PIECE: usize = 4096;
 /// the whole chunk and then hashing it measured 6–9 % slower per decode (bench/NOTES.md).
 fn merge_hashed(head: &ChunkHead, parts: &[&[u8]], dst: &mut [u8], offset: u64) -> u32 {
     let groups = parts.len();
-    // Pieces must hold whole elements: groups is 2 or 4.
+    // Pieces must hold whole elements: groups is 2, 4 or 8.
     debug_assert_eq!(PIECE % groups, 0);
     let mut hash = xxhash_rust::xxh3::Xxh3::with_seed(offset);
     for (i, d) in dst.chunks_mut(PIECE).enumerate() {
         let (at, len) = (i * (PIECE / groups), d.len() / groups);
-        let mut sub: [&[u8]; 4] = [&[]; 4];
+        let mut sub: [&[u8]; dtype::MAX_GROUPS] = [&[]; dtype::MAX_GROUPS];
         for (s, p) in sub.iter_mut().zip(parts) {
             *s = &p[at..at + len];
         }
@@ -483,7 +483,7 @@ mod tests {
     /// sizes around piece boundaries, every grouped type, both layouts.
     #[test]
     fn merge_hashed_matches_merge_then_hash() {
-        for dtype in [DType::BF16, DType::F16, DType::F32] {
+        for dtype in [DType::BF16, DType::F16, DType::F32, DType::F64] {
             for plain in [false, true] {
                 let w = dtype.size();
                 for elems in [

@@ -176,7 +176,7 @@ fn suggest(
     }
     let current_ratio = stored as f64 / sample.len() as f64;
     let mut best: Option<Suggestion> = None;
-    for dtype in [DType::BF16, DType::F16, DType::F32] {
+    for dtype in [DType::BF16, DType::F16, DType::F32, DType::F64] {
         let size = chunk::trial_size(&sample, dtype, 0, header.max_chunk as usize, &mut scratch);
         let ratio = size as f64 / sample.len() as f64;
         // Only worth a note when it saves at least 1% of the file.

@@ -25,6 +25,11 @@ fn magnitude(dtype: DType) -> Option<fn(&[u8]) -> i32> {
         DType::F16 => Some(|x| ((u16::from_le_bytes([x[0], x[1]]) & 0x7FFF) >> 8) as i32),
         DType::BF16 => Some(|x| ((u16::from_le_bytes([x[0], x[1]]) & 0x7FFF) >> 5) as i32),
         DType::F32 => Some(|x| ((u16::from_le_bytes([x[2], x[3]]) & 0x7FFF) >> 5) as i32),
+        // 11 exponent bits: those of 2^-192 to 2^63 (where weights lie) kept, the rest clamped.
+        DType::F64 => Some(|x| {
+            let v = (u16::from_le_bytes([x[6], x[7]]) & 0x7FFF) >> 2;
+            (v as i32 - ((1023 - 192) << 2)).clamp(0, 1023)
+        }),
         _ => None,
     }
 }
@@ -105,6 +110,8 @@ fn exponents(src: &[u8], dtype: DType, out: &mut Vec<u8>) -> bool {
         DType::F16 => out.extend(src.chunks_exact(2).map(|x| (x[1] >> 2) & 0x1F)),
         DType::BF16 => out.extend(src.chunks_exact(2).map(|x| x[1] << 1 | x[0] >> 7)),
         DType::F32 => out.extend(src.chunks_exact(4).map(|x| x[3] << 1 | x[2] >> 7)),
+        // The exponent's low byte: its group (dtype::split).
+        DType::F64 => out.extend(src.chunks_exact(8).map(|x| x[7] << 4 | x[6] >> 4)),
         // Quantized weights (TF.js uint8 shards): each tensor has its own histogram.
         DType::Bytes => out.extend_from_slice(src),
         _ => return false,
