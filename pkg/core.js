@@ -602,8 +602,12 @@ function checkFormat(format, dtype) {
   if (format !== 'znw' && format !== 'zipnn') {
     throw new InvalidInputError(`unknown format ${JSON.stringify(format)} (expected 'znw' or 'zipnn')`);
   }
+  // Checked here: the wasm glue would read a number or an object as a string's memory and trap.
+  if (dtype != null && typeof dtype !== 'string') {
+    throw new InvalidInputError(`dtype must be a string such as 'bf16', not ${typeof dtype}`);
+  }
   if (format === 'zipnn' && (!dtype || dtype === 'auto')) {
-    throw new InvalidInputError("format 'zipnn' needs a dtype: 'bf16', 'fp16' or 'fp32'");
+    throw new InvalidInputError("format 'zipnn' needs a dtype: 'bf16', 'fp16', 'fp32', 'fp8-e4m3' or 'fp8-e5m2'");
   }
 }
 

@@ -737,6 +737,21 @@ describe('errors', () => {
     assert.ok(equalBytes(await decompress(ok), data));
   });
 
+  test('a dtype that is not a string is an InvalidInputError, and a stream decoding meanwhile goes on', async () => {
+    const packed = await compress(model);
+    const reader = chunkedStream(packed, 1 << 20).pipeThrough(new ZnnDecompressionStream()).getReader();
+    const first = await reader.read();
+    for (const bad of [5, 1.5, true, {}, [], Symbol('x'), -1, 2 ** 40]) {
+      for (const format of ['znw', 'zipnn']) {
+        await rejectsWith(compress(new Uint8Array(4096), { dtype: bad, format }), InvalidInputError, 'ZNN_INVALID_INPUT');
+        assert.throws(() => new ZnnCompressionStream({ dtype: bad, format }), InvalidInputError);
+      }
+    }
+    const rest = [first.value];
+    for (let r = await reader.read(); !r.done; r = await reader.read()) rest.push(r.value);
+    assert.equal(sha256(Buffer.concat(rest)), sha256(model));
+  });
+
   test('compress refuses more than 2 GiB before copying it into wasm memory', async () => {
     // Pages of a new buffer are mapped on first touch: this one is never touched.
     const huge = new Uint8Array(2 ** 31 + 1);
