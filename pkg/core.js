@@ -247,12 +247,42 @@ export function initSync(moduleOrBytes) {
 // Small helpers
 
 function toBytes(data, what = 'input') {
-  if (data instanceof Uint8Array) return data;
+  if (data instanceof Uint8Array) return detachedCheck(data, data.buffer, what);
   if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && data instanceof SharedArrayBuffer)) {
-    return new Uint8Array(data);
+    return new Uint8Array(detachedCheck(data, data, what));
   }
-  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (ArrayBuffer.isView(data)) {
+    detachedCheck(data, data.buffer, what);
+    return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  }
   throw new InvalidInputError(`${what} must be a Uint8Array, an ArrayBuffer or an ArrayBufferView`);
+}
+
+/**
+ * `x` unless `buffer` was detached (transferred to a worker, or a Decompressor's old memory),
+ * which would make the view empty or its construction throw a plain TypeError.
+ */
+function detachedCheck(x, buffer, what) {
+  // `detached` is newer than node 20; there, only a detached buffer has length 0 and cannot be sliced.
+  let gone = buffer.detached;
+  if (gone === undefined && buffer.byteLength === 0 && buffer instanceof ArrayBuffer) {
+    try {
+      buffer.slice(0);
+      gone = false;
+    } catch {
+      gone = true;
+    }
+  }
+  if (gone) throw new InvalidInputError(`${what} is a detached ArrayBuffer or a view of one`);
+  return x;
+}
+
+/** An `AbortSignal` option: absent, or something with `throwIfAborted`, else `InvalidInputError`. */
+function checkSignal(signal) {
+  if (signal != null && (typeof signal.throwIfAborted !== 'function' || typeof signal.addEventListener !== 'function')) {
+    throw new InvalidInputError('signal must be an AbortSignal');
+  }
+  return signal ?? undefined;
 }
 
 /** True for a view of the module's own memory (a `Decompressor`'s result or `inputBuffer`). */
@@ -618,7 +648,8 @@ function checkFormat(format, dtype) {
  */
 export async function decompress(bytes, options = {}) {
   const data = inputBytes(bytes);
-  const { threads, signal } = options ?? {};
+  const { threads } = options ?? {};
+  const signal = checkSignal(options?.signal);
   const maxOutput = checkMaxOutput(options?.maxOutput);
   const n = poolThreads(threads);
   signal?.throwIfAborted();
@@ -639,7 +670,8 @@ export async function decompressInto(bytes, target, options = {}) {
   const data = inputBytes(bytes);
   const t = toBytes(target, 'target');
   if (inWasmMemory(t)) throw new InvalidInputError("target must not be a view of the module's own memory (a Decompressor's result)");
-  const { threads, signal } = options ?? {};
+  const { threads } = options ?? {};
+  const signal = checkSignal(options?.signal);
   const n = poolThreads(threads);
   signal?.throwIfAborted();
   await init();
@@ -1577,7 +1609,11 @@ function contentLength(response) {
  * Uncompressed responses are returned as they are.
  */
 export async function fetchModel(input, options = {}) {
-  const { signal, worker: useWorker } = options ?? {};
+  const { worker: useWorker } = options ?? {};
+  const signal = checkSignal(options?.signal);
+  if (isResponse(input) && (input.bodyUsed || input.body?.locked)) {
+    throw new InvalidInputError('the Response body was already read (or is being read): pass a fresh Response or a URL');
+  }
   // What they throw fails the download as it is (not relabelled as one of ours).
   const onProgress = options?.onProgress && userCallback(options.onProgress);
   const onTensor = options?.onTensor && userCallback(options.onTensor);

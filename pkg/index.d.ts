@@ -93,7 +93,7 @@ export function decompress(bytes: Bytes, options: DecompressOptions & ThreadsOpt
  * Decompresses into `target`, which must have exactly the decoded size (see `inspect(...).totalSize`).
  * Resolves to that size. `threads` applies when `target` is a view of a SharedArrayBuffer.
  */
-export function decompressInto(bytes: Bytes, target: Uint8Array | ArrayBufferLike, options?: ThreadsOptions): Promise<number>;
+export function decompressInto(bytes: Bytes, target: Bytes, options?: ThreadsOptions): Promise<number>;
 
 /**
  * Decodes whole files in wasm memory kept from call to call: no copy of the output out of wasm
@@ -258,7 +258,9 @@ export type ErrorCode =
   | 'ZNN_INTERNAL'
   | 'ZNN_HTTP'
   | 'ZNN_NETWORK'
-  | 'ZNN_INIT';
+  | 'ZNN_INIT'
+  /** A `ZnnError` constructed without a code. */
+  | 'ZNN_ERROR';
 
 /** Base class of every error thrown by this package. */
 export class ZnnError extends Error {

@@ -20,6 +20,7 @@ import {
   InternalError,
   TooLargeError,
   __internal,
+  fetchModel,
 } from 'zipnn-wasm';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -230,6 +231,41 @@ describe('Decompressor: wasm memory reused from call to call', () => {
       throwsWith(() => new ZnnDecompressionStream({ maxOutput }), InvalidInputError, 'ZNN_INVALID_INPUT');
       await rejectsWith(decompress(packed, { maxOutput }), InvalidInputError, 'ZNN_INVALID_INPUT');
     }
+  });
+
+  test('a detached buffer, a signal that is none, a used Response: InvalidInputError everywhere', async () => {
+    const packed = await compress(weights(5000, 'bf16'));
+    // Views made first, then their buffer transferred away.
+    const detached = (view = (b) => b) => {
+      const b = new ArrayBuffer(64);
+      const v = view(b);
+      structuredClone(b, { transfer: [b] });
+      return v;
+    };
+    const views = [(b) => new Uint8Array(b), (b) => new Float32Array(b, 4), (b) => new DataView(b)];
+    for (const make of [() => detached(), ...views.map((v) => () => detached(v))]) {
+      await rejectsWith(compress(make()), InvalidInputError, 'ZNN_INVALID_INPUT');
+      await rejectsWith(decompress(make()), InvalidInputError, 'ZNN_INVALID_INPUT');
+      await rejectsWith(decompressInto(make(), new Uint8Array(10_000)), InvalidInputError, 'ZNN_INVALID_INPUT');
+      await rejectsWith(decompressInto(packed, make()), InvalidInputError, 'ZNN_INVALID_INPUT');
+      await rejectsWith(inspect(make()), InvalidInputError, 'ZNN_INVALID_INPUT');
+      const d = await Decompressor.create();
+      assert.throws(() => d.decompress(make()), InvalidInputError);
+    }
+    // Empty buffers that are not detached are still input.
+    await rejectsWith(decompress(new ArrayBuffer(0)), NotCompressedError, 'ZNN_NOT_COMPRESSED');
+    for (const signal of [{}, 'abort', 1]) {
+      await rejectsWith(decompress(packed, { signal }), InvalidInputError, 'ZNN_INVALID_INPUT');
+      await rejectsWith(decompressInto(packed, new Uint8Array(10_000), { signal }), InvalidInputError, 'ZNN_INVALID_INPUT');
+      await rejectsWith(fetchModel(new Response(packed), { signal }), InvalidInputError, 'ZNN_INVALID_INPUT');
+    }
+    const used = new Response(packed);
+    await used.arrayBuffer();
+    await rejectsWith(fetchModel(used), InvalidInputError, 'ZNN_INVALID_INPUT');
+    const locked = new Response(packed);
+    locked.body.getReader();
+    await rejectsWith(fetchModel(locked), InvalidInputError, 'ZNN_INVALID_INPUT');
+    assert.equal((await fetchModel(new Response(packed), { signal: null })).byteLength, 10_000);
   });
 
   test('a header promising more than its data holds takes no memory', async () => {
