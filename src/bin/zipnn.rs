@@ -251,6 +251,10 @@ fn check_flags(cmd: &str, a: &Args) -> Result<(), Fail> {
             };
             usage(format!("{name} does not apply to {cmd}{with}"))
         }
+        // One stdin cannot be read twice: the second read would see nothing (or wait forever).
+        None if a.base.as_deref() == Some("-") && a.inputs.iter().any(|i| i == "-") => {
+            usage("stdin cannot be both the input and the base")
+        }
         None => Ok(()),
     }
 }
