@@ -49,6 +49,20 @@ pub fn detect(data: &[u8]) -> Format {
     }
 }
 
+/// The error for input of no format we read: the start of one cut short (a non-empty prefix
+/// of a magic number, shorter than what tells the formats apart) is `Truncated`, as the
+/// streaming decoders say at its end; anything else, the empty input too, `NotCompressed`.
+/// `head`: the input's first 16 bytes, or all of it if shorter.
+pub fn unknown_format(head: &[u8]) -> Error {
+    let znw = head.len() < format::znw::MAGIC.len() && format::znw::MAGIC.starts_with(head);
+    let zn = &format::zipnn::MAGIC[..head.len().min(2)];
+    if !head.is_empty() && (znw || (head.len() < 16 && head.starts_with(zn))) {
+        Error::Truncated
+    } else {
+        Error::NotCompressed
+    }
+}
+
 /// Compresses `data` into our `.znw` container.
 pub fn compress(data: &[u8], opts: &Options) -> Result<Vec<u8>, Error> {
     format::znw::compress(data, opts)
@@ -70,7 +84,7 @@ pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
         Format::Znw => format::znw::decompress(data, limits, 1),
         Format::Zipnn => format::zipnn::decompress(data, None, limits),
         Format::ZipnnSafetensors => format::zipnn::safetensors::decompress(data, limits),
-        Format::Unknown => Err(Error::NotCompressed),
+        Format::Unknown => Err(unknown_format(data)),
     }
 }
 
@@ -86,7 +100,7 @@ pub fn decompress_to_vec(data: &[u8], out: &mut Vec<u8>, limits: &Limits) -> Res
         Format::ZipnnSafetensors => {
             format::zipnn::safetensors::decompress_to_vec(data, limits, out)
         }
-        Format::Unknown => Err(Error::NotCompressed),
+        Format::Unknown => Err(unknown_format(data)),
     }
 }
 
@@ -103,7 +117,7 @@ pub fn decoded_len(data: &[u8], limits: &Limits) -> Result<u64, Error> {
         Format::ZipnnSafetensors => {
             format::zipnn::safetensors::plan(&mut &data[..], limits).map(|p| p.total)
         }
-        Format::Unknown => Err(Error::NotCompressed),
+        Format::Unknown => Err(unknown_format(data)),
     }
 }
 
@@ -115,7 +129,7 @@ pub fn decompress_into(data: &[u8], dst: &mut [u8]) -> Result<usize, Error> {
         Format::Znw => format::znw::decompress_into(data, dst, 1),
         Format::Zipnn => format::zipnn::decompress_into(data, None, dst),
         Format::ZipnnSafetensors => format::zipnn::safetensors::decompress_into(data, dst),
-        Format::Unknown => Err(Error::NotCompressed),
+        Format::Unknown => Err(unknown_format(data)),
     }
 }
 
@@ -123,14 +137,10 @@ pub fn decompress_into(data: &[u8], dst: &mut [u8]) -> Result<usize, Error> {
 /// of a `.znn.safetensors` file as restored. ZipNN frame files have no segments
 /// (`NotCompressed` here; their frame headers say what they hold).
 pub fn inspect(data: &[u8]) -> Result<format::znw::Report, Error> {
-    let magic = &format::znw::MAGIC;
     match detect(data) {
         Format::ZipnnSafetensors => format::zipnn::safetensors::inspect(data),
-        // Only the start of a `.znw` file is one cut short; anything else is not one at all,
-        // as `decompress` says too.
-        Format::Unknown if data.is_empty() || !magic.starts_with(&data[..data.len().min(8)]) => {
-            Err(Error::NotCompressed)
-        }
+        // The start of a file cut short, or not one at all, as `decompress` says.
+        Format::Unknown => Err(unknown_format(data)),
         _ => format::znw::inspect(data),
     }
 }

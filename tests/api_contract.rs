@@ -176,20 +176,38 @@ fn zipnn_frame_api_checks_its_arguments() {
     }
 }
 
-/// Short input that is not the start of a `.znw` file is "not compressed" to `inspect`, as to
-/// `decompress`.
+/// Short input is the start of a file cut short where it begins like one (a prefix of a magic
+/// number, shorter than what tells the formats apart), else "not compressed": the same to
+/// `inspect`, `decompress`, `decompress_into`, `decoded_len` and the streaming decoder.
 #[test]
-fn inspect_short_input() {
-    for input in [&b""[..], b"abc", b"ZN", b"fifteen bytes!!"] {
-        assert_eq!(
+fn short_input_is_truncated_or_not_compressed_on_every_path() {
+    use zipnn_wasm::stream::VecSink;
+    let packed = zipnn_wasm::compress(&weights(1000), &Options::default()).unwrap();
+    let cases: [(&[u8], Error); 7] = [
+        (b"", Error::NotCompressed),
+        (b"abc", Error::NotCompressed),
+        (b"fifteen bytes!!", Error::NotCompressed),
+        (b"Z", Error::Truncated),
+        (b"ZN\x00\x05", Error::Truncated),
+        (&packed[..5], Error::Truncated),
+        (&packed[..1], Error::Truncated),
+    ];
+    for (input, want) in cases {
+        let lim = Limits::default();
+        let mut dec = AutoDecoder::new(lim);
+        let stream = dec
+            .push(input, &mut VecSink::default())
+            .and_then(|_| dec.finish());
+        let got = [
             zipnn_wasm::inspect(input).err(),
-            Some(Error::NotCompressed),
-            "{input:?}"
+            zipnn_wasm::decompress(input, &lim).err(),
+            zipnn_wasm::decompress_into(input, &mut []).err(),
+            zipnn_wasm::decoded_len(input, &lim).err(),
+            stream.err(),
+        ];
+        assert!(
+            got.iter().all(|e| e.as_ref() == Some(&want)),
+            "{input:?}: {got:?}"
         );
     }
-    let packed = zipnn_wasm::compress(&weights(1000), &Options::default()).unwrap();
-    assert_eq!(
-        zipnn_wasm::inspect(&packed[..5]).err(),
-        Some(Error::Truncated)
-    );
 }

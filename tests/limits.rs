@@ -263,7 +263,7 @@ fn zipnn_frame_claiming_2_pow_62_bytes() {
         // No limit: the frame's tables do not fit in its 32 bytes, which is noticed before
         // allocating anything of the claimed size.
         let (r, peak) = peak_of(|| zipnn_wasm::decompress(&f, &Limits::default()));
-        assert_eq!(code(&r), "ZNN_TRUNCATED", "orig {orig}");
+        assert_eq!(code(&r), "ZNN_CORRUPT", "orig {orig}");
         assert!(peak < MIB, "orig {orig}: peak {peak}");
     }
 }
@@ -374,7 +374,7 @@ fn znn_safetensors_claiming_huge_tensors() {
     assert_eq!(code(&r), "ZNN_TOO_LARGE");
     assert!(peak < MIB + 64 * file.len(), "peak {peak}");
     let (r, peak) = peak_of(|| zipnn_wasm::decompress(&file, &Limits::default()));
-    assert_eq!(code(&r), "ZNN_TRUNCATED"); // the frame cannot hold its tables
+    assert_eq!(code(&r), "ZNN_CORRUPT"); // the frame cannot hold its tables
     assert!(peak < MIB + 64 * file.len(), "peak {peak}");
     // Many tensors that each claim 1 GiB: the sum is checked, not each one.
     let one = zn_torch_frame(1 << 30, &[1 << 29]);

@@ -488,3 +488,55 @@ fn zipnn_limit_fixtures_decode() {
         assert!(sink.out == want, "{znn} streamed");
     }
 }
+
+/// A streaming file's damaged frame headers and bytes after its last frame give the same
+/// result from the whole-file and the streaming decoder (in one push and in small pieces):
+/// both decode the same bytes or both fail with the same code. Bytes after the last frame
+/// are corrupt, or truncated where they could begin a frame.
+#[test]
+fn whole_and_streaming_decoders_agree_on_damaged_streaming_files() {
+    use zipnn_wasm::stream::{AutoDecoder, VecSink};
+    let result = |p: &[u8], what: &str| {
+        let whole = zipnn_wasm::decompress(p, &Limits::default()).map_err(|e| e.code());
+        for piece in [p.len().max(1), 1000, 7] {
+            let mut dec = AutoDecoder::new(Limits::default());
+            let mut sink = VecSink::default();
+            let stream = p
+                .chunks(piece)
+                .try_for_each(|c| dec.push(c, &mut sink))
+                .and_then(|_| dec.finish())
+                .map(|_| sink.out)
+                .map_err(|e| e.code());
+            assert_eq!(stream, whole, "{what}, pieces of {piece}");
+        }
+        whole
+    };
+    for name in ["bf16_stream8k", "fp32_stream4k_chunk1k"] {
+        let f = manifest().into_iter().find(|f| f["name"] == name).unwrap();
+        let packed = file(&f, "znn").unwrap();
+        let mut starts = vec![];
+        let mut pos = 0;
+        while pos < packed.len() {
+            starts.push(pos);
+            pos += u64::from_le_bytes(packed[pos + 24..pos + 32].try_into().unwrap()) as usize;
+        }
+        for &s in starts.iter().take(2).chain(starts.last()) {
+            for at in s..s + 40 {
+                for x in [0x04, 0x80, 0xFF] {
+                    let mut p = packed.clone();
+                    p[at] ^= x;
+                    let _ = result(&p, &format!("{name}: byte {at} ^ {x:#x}"));
+                }
+            }
+        }
+        let with = |tail: &[u8]| [&packed[..], tail].concat();
+        assert_eq!(result(&with(b"x"), name), Err("ZNN_CORRUPT"), "{name}");
+        assert_eq!(result(&with(&[0; 100]), name), Err("ZNN_CORRUPT"), "{name}");
+        assert_eq!(result(&with(b"Z"), name), Err("ZNN_TRUNCATED"), "{name}");
+        assert_eq!(
+            result(&with(&packed[..20]), name),
+            Err("ZNN_TRUNCATED"),
+            "{name}"
+        );
+    }
+}

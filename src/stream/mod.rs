@@ -613,7 +613,7 @@ impl AutoDecoder {
 
     pub fn finish(&mut self) -> Result<(), Error> {
         match self {
-            AutoDecoder::Detecting { head, .. } if head.is_empty() => Err(Error::Truncated),
+            AutoDecoder::Detecting { head, .. } if head.is_empty() => Err(Error::NotCompressed),
             // A short file that matched a magic so far: it was cut.
             AutoDecoder::Detecting { .. } => Err(Error::Truncated),
             AutoDecoder::Znw(d) => d.finish(),

@@ -4,7 +4,9 @@
 //! for zipnn's streaming files), plus one decoded chunk: each goes to the sink as it is decoded.
 
 use super::Sink;
-use crate::format::zipnn::{check_follows, decode_frame_with, ChunkOut, FrameHeader, HEADER_LEN};
+use crate::format::zipnn::{
+    after_last_frame, check_limit, decode_frame_with, ChunkOut, FrameHeader, HEADER_LEN, MAGIC,
+};
 use crate::format::{to_usize, Error, Limits};
 use alloc::vec::Vec;
 
@@ -67,10 +69,15 @@ impl ZipnnDecoder {
             self.pending.extend_from_slice(&input[..take]);
             input = &input[take..];
             if self.frame.is_none() {
+                // After a frame, bytes that cannot begin another are damage, found at once.
+                let magic = self.pending.len().min(2);
+                if self.frames > 0 && self.pending[..magic] != MAGIC[..magic] {
+                    return Err(after_last_frame(&self.pending));
+                }
                 if self.pending.len() < HEADER_LEN {
                     continue;
                 }
-                match FrameHeader::parse(&self.pending) {
+                match FrameHeader::parse_at(&self.pending, self.frames) {
                     // The shape block is variable-length: wait for more bytes.
                     Err(Error::Truncated) => continue,
                     Err(e) => return Err(e),
@@ -87,26 +94,13 @@ impl ZipnnDecoder {
     }
 
     fn start_frame(&mut self, h: FrameHeader) -> Result<(), Error> {
+        // The whole-file reader's checks (`zipnn::frames_from`), in its order.
+        check_limit(self.offset, &h, &self.limits)?;
+        h.check_frame(self.frames)?;
         if h.delta != 0 {
             return Err(Error::Unsupported(
                 "ZipNN delta frame: decoding needs the base file it was made against".into(),
             ));
-        }
-        let flen = to_usize(h.frame_len)?;
-        if flen < h.header_len {
-            return Err(Error::corrupt("ZipNN frame length"));
-        }
-        h.check_tables(flen)?;
-        check_follows(self.frames, h.streaming_log2.is_some())?;
-        let end = self
-            .offset
-            .checked_add(h.orig_len)
-            .ok_or_else(|| Error::corrupt("sizes overflow"))?;
-        if end > self.limits.max_output {
-            return Err(Error::TooLarge {
-                size: end,
-                limit: self.limits.max_output,
-            });
         }
         self.streaming.get_or_insert(h.streaming_log2.is_some());
         self.frame = Some(h);

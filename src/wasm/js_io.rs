@@ -32,6 +32,15 @@ impl<'a> JsSource<'a> {
         let head = self.read(0, self.size.min(16))?;
         Ok(crate::detect(head))
     }
+
+    /// The error for input of no known format, as [`crate::unknown_format`] tells it.
+    pub(super) fn unknown(&mut self) -> Error {
+        use znw::Source;
+        match self.read(0, self.size.min(16)) {
+            Ok(head) => crate::unknown_format(head),
+            Err(e) => e,
+        }
+    }
 }
 
 impl znw::Source for JsSource<'_> {
@@ -296,7 +305,7 @@ impl<'a> JsFrames<'a> {
         if h.delta != 0 {
             return Err(zipnn::missing_base());
         }
-        h.check_tables(len)?;
+        h.check_tables(len as u64)?;
         let total = crate::format::to_usize(h.orig_len)?;
         let layout = zipnn::FrameLayout::read(&mut self.frame, &h, total)?;
         if chunks.end > layout.chunks || layout.output(chunks.clone()).len() > room {

@@ -165,7 +165,7 @@ fn decompress_js(data: &js_sys::Uint8Array, limits: &Limits) -> Result<js_sys::U
             Ok(out)
         }
         // What `crate::detect` tells from a whole buffer, told from these reads.
-        _ => Err(Error::NotCompressed),
+        _ => Err(src.unknown()),
     }
 }
 
@@ -260,7 +260,7 @@ fn decompress_into_js(
             decode_znn_safetensors_to(data, &plan, target)?;
             Ok(len)
         }
-        _ => Err(Error::NotCompressed),
+        _ => Err(src.unknown()),
     }
 }
 
@@ -409,7 +409,7 @@ fn decode_js_to_vec(
             frames_to(&mut output, &list)?;
             Ok(output.total)
         }
-        _ => Err(Error::NotCompressed),
+        _ => Err(src.unknown()),
     }
 }
 

@@ -126,7 +126,7 @@ fn zipnn_pieces(
             let pieces = plan.pieces.into_iter().map(|p| (p.start, p.end, p.frame));
             (plan.header, pieces.collect(), plan.total)
         }
-        _ => return Err(Error::NotCompressed),
+        _ => return Err(src.unknown()),
     };
     let mut t: Vec<f64> = Vec::new();
     let part = |t: &mut Vec<f64>, head: [usize; 6], segs: &[(usize, usize)]| -> Result<(), Error> {

@@ -201,6 +201,28 @@ impl FrameHeader {
         })
     }
 
+    /// [`parse`](Self::parse) for frame `index` of a file. After the first frame, bytes that
+    /// do not start with the magic are damage (`Corrupt`), not another kind of file; a header
+    /// cut short, even inside the magic, is `Truncated`.
+    pub fn parse_at(data: &[u8], index: u64) -> Result<FrameHeader, Error> {
+        match Self::parse(data) {
+            Err(Error::NotCompressed) if index > 0 => Err(after_last_frame(data)),
+            r => r,
+        }
+    }
+
+    /// What a frame's header says about itself, checked the same way by every reader before
+    /// any of its data (so that the whole-file and streaming decoders give the same error for
+    /// the same bytes): its length holds its header and tables and is no longer than they and
+    /// its data can code to, and it may follow `index` frames before it.
+    pub fn check_frame(&self, index: u64) -> Result<(), Error> {
+        if self.frame_len < self.header_len as u64 {
+            return Err(Error::corrupt("ZipNN frame length"));
+        }
+        self.check_tables(self.frame_len)?;
+        check_follows(index, self.streaming_log2.is_some())
+    }
+
     /// Decoded bytes per chunk (the last may be shorter). fp8 frames record the configured
     /// size but zipnn caps fp8 chunks at 128 KiB (huff0's block limit, one stream per chunk).
     /// A chunk longer than the frame's data is the frame's length (one chunk), so that 4 GiB
@@ -214,11 +236,11 @@ impl FrameHeader {
     /// decoder allocate its claimed size when no limit is set; and that it is not longer than
     /// those tables and twice its data (a stream is stored raw when coding would not shrink
     /// it), so that a streaming decoder, which buffers a whole frame, holds at most that.
-    pub(crate) fn check_tables(&self, frame_len: usize) -> Result<(), Error> {
+    pub(crate) fn check_tables(&self, frame_len: u64) -> Result<(), Error> {
         let slots = self.orig_len.div_ceil(self.chunk()) as u128 * self.dtype.streams() as u128;
         let tables = self.header_len as u128 + 9 * slots;
         if tables > frame_len as u128 {
-            return Err(Error::Truncated);
+            return Err(past_frame());
         }
         if frame_len as u128 > tables + 2 * self.orig_len as u128 + 4096 {
             return Err(Error::corrupt(
@@ -374,7 +396,7 @@ impl FrameLayout {
             .header_len
             .checked_add(table_len)
             .filter(|&e| e <= frame.size())
-            .ok_or(Error::Truncated)?;
+            .ok_or_else(past_frame)?;
         // `check_tables` bounded them by the frame's length.
         let tables = {
             let mut t: [&[u8]; 1] = [&[]];
@@ -405,7 +427,7 @@ impl FrameLayout {
             }
         }
         if acc > frame.size() as u64 {
-            return Err(Error::Truncated);
+            return Err(past_frame());
         }
         l.end = acc;
         Ok(l)
@@ -712,27 +734,18 @@ pub fn frames_from<S: crate::format::znw::Source + ?Sized>(
     let mut frames = Vec::new();
     let (mut pos, mut total) = (0usize, 0u64);
     while pos < size {
-        let h = FrameHeader::parse(src.read(pos, (size - pos).min(MAX_HEADER_LEN))?)?;
-        let flen = to_usize(h.frame_len)?;
-        if flen < h.header_len || pos.checked_add(flen).is_none_or(|e| e > size) {
-            return Err(if flen < h.header_len {
-                Error::corrupt("ZipNN frame length")
-            } else {
-                Error::Truncated
-            });
+        let index = frames.len() as u64;
+        let h = FrameHeader::parse_at(src.read(pos, (size - pos).min(MAX_HEADER_LEN))?, index)?;
+        // The streaming decoder's checks, in its order (the caller's limit, then the frame's
+        // own consistency); then the end of the file, which only a whole file has.
+        total = check_limit(total, &h, limits)?;
+        h.check_frame(index)?;
+        let flen = (size - pos) as u64;
+        if h.frame_len > flen {
+            return Err(Error::Truncated);
         }
-        total = total
-            .checked_add(h.orig_len)
-            .ok_or_else(|| Error::corrupt("ZipNN sizes"))?;
-        if total > limits.max_output {
-            return Err(Error::TooLarge {
-                size: total,
-                limit: limits.max_output,
-            });
-        }
-        h.check_tables(flen)?;
+        let flen = h.frame_len as usize;
         let streaming = h.streaming_log2.is_some();
-        check_follows(frames.len() as u64, streaming)?;
         frames.push(Frame {
             pos,
             len: flen,
@@ -747,6 +760,37 @@ pub fn frames_from<S: crate::format::znw::Source + ?Sized>(
         return Err(Error::Truncated);
     }
     Ok((frames, total))
+}
+
+/// A frame's tables or streams reaching past the length its header gives: every byte of the
+/// frame is there (the file's end is checked apart), so the frame is inconsistent, not cut.
+fn past_frame() -> Error {
+    Error::corrupt("ZipNN frame: its tables or streams run past its length")
+}
+
+/// The decoded size once a frame of header `h` follows `before` bytes, if within `limits`.
+pub(crate) fn check_limit(before: u64, h: &FrameHeader, limits: &Limits) -> Result<u64, Error> {
+    let total = before
+        .checked_add(h.orig_len)
+        .ok_or_else(|| Error::corrupt("ZipNN sizes"))?;
+    if total > limits.max_output {
+        return Err(Error::TooLarge {
+            size: total,
+            limit: limits.max_output,
+        });
+    }
+    Ok(total)
+}
+
+/// The error for bytes after a ZipNN file's last whole frame that are not a frame header:
+/// `Truncated` if they could begin one (a prefix of the magic), else `Corrupt`.
+pub(crate) fn after_last_frame(rest: &[u8]) -> Error {
+    let n = rest.len().min(MAGIC.len());
+    if rest.len() < MAGIC.len() && rest[..n] == MAGIC[..n] {
+        Error::Truncated
+    } else {
+        Error::corrupt("bytes after the last ZipNN frame are not a frame")
+    }
 }
 
 /// Frame `index` of a file may follow the ones before it: a frame not flagged streaming is a

@@ -394,7 +394,7 @@ pub fn plan<S: Source + ?Sized>(src: &mut S, limits: &Limits) -> Result<Plan, Er
     }
     for p in &pieces {
         if let Some(h) = &p.frame {
-            h.check_tables(p.end - p.start)?;
+            h.check_tables((p.end - p.start) as u64)?;
             if h.delta != 0 {
                 return Err(Error::Unsupported(
                     "delta frame inside .znn.safetensors".into(),
