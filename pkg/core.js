@@ -777,31 +777,66 @@ export function decodedSize(prefix) {
   return size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(size) : undefined;
 }
 
+/**
+ * Checks the ZipNN frame header at `pos` as the decoders' `FrameHeader::parse` does, in its
+ * order, and returns its length: 32 bytes, plus a shape block (a count, then each dimension as
+ * a width byte 1, 2, 4 or 8 and that many bytes) for torch and numpy input.
+ */
+function zipnnHeader(data, pos) {
+  if (data[pos] !== 0x5a || data[pos + 1] !== 0x4e) {
+    // Only a later frame can get here: after a frame, bytes that cannot begin one are damage.
+    if (pos + 2 > data.length && data[pos] === 0x5a) throw new TruncatedError('input is truncated');
+    throw new CorruptError('input is corrupt: bytes after the last ZipNN frame are not a frame');
+  }
+  if (pos + 32 > data.length) throw new TruncatedError('input is truncated');
+  const at = (i) => data[pos + i];
+  if (!ZIPNN_DTYPES[at(15)]) throw new UnsupportedError('unsupported: ZipNN frame with an unknown dtype code');
+  if (at(8) < 1 || at(8) > 3) throw new CorruptError('input is corrupt: ZipNN frame: unknown input format');
+  if (at(14) < 3 || at(14) > 32) throw new CorruptError('input is corrupt: ZipNN frame: chunk size out of range');
+  // The streaming byte is 0 (a whole file: one frame only) or 128 + log2 of the streaming
+  // chunk (0..40: zipnn writes frames from 1 byte).
+  if (at(13) !== 0 && (at(13) < 128 || at(13) > 168)) throw new CorruptError('input is corrupt: ZipNN frame: bad streaming byte');
+  if (at(5) !== (at(15) === 1 ? 220 : 10)) throw new UnsupportedError(`unsupported: ZipNN byte_reorder ${at(5)} for this dtype`);
+  if (at(9) > 2) throw new CorruptError('input is corrupt: ZipNN frame: unknown delta type');
+  if (at(8) === 1) return 32;
+  let end = pos + 32;
+  if (end >= data.length) throw new TruncatedError('input is truncated');
+  const ndim = data[end++];
+  for (let i = 0; i < ndim; i++) {
+    if (end >= data.length) throw new TruncatedError('input is truncated');
+    const w = data[end];
+    if (![1, 2, 4, 8].includes(w)) throw new CorruptError('input is corrupt: ZipNN shape: bad width');
+    end += 1 + w;
+  }
+  if (end > data.length) throw new TruncatedError('input is truncated');
+  return end - pos;
+}
+
 const ZIPNN_DTYPES = { 1: 'fp32', 4: 'fp16', 6: 'bf16', 29: 'fp8-e4m3', 30: 'fp8-e5m2' };
 
-/** ZipNN frames: a summary from the 32-byte frame headers. */
+/** ZipNN frames: a summary from the frame headers, checked as the decoders check them. */
 function inspectZipnn(data) {
   const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
   let pos = 0;
   let total = 0;
   const frames = [];
   while (pos < data.length) {
-    if (!isZipnnFrame(data.subarray(pos, pos + 16)) || pos + 32 > data.length) {
-      throw pos + 32 > data.length && isMagicPrefix(data.subarray(pos, pos + 2))
-        ? new TruncatedError('input is truncated')
-        : new CorruptError('input is corrupt: bad ZipNN frame header');
-    }
+    // In the decoders' order (FrameHeader::parse, check_frame, then the end of the file).
+    const headerLen = zipnnHeader(data, pos);
     const origLen = Number(dv.getBigUint64(pos + 16, true));
     const frameLen = Number(dv.getBigUint64(pos + 24, true));
-    if (frameLen < 32) throw new CorruptError('input is corrupt: ZipNN frame length');
-    if (pos + frameLen > data.length) throw new TruncatedError('input is truncated');
-    // As the decoders say: the streaming byte is 0 (a whole file: one frame only) or
-    // 128 + log2 of the streaming chunk (0..40: zipnn writes frames from 1 byte).
     const streaming = data[pos + 13];
-    if (streaming !== 0 && (streaming < 128 || streaming > 168)) throw new CorruptError('input is corrupt: ZipNN frame: bad streaming byte');
-    if (streaming === 0 && (frames.length > 0 || pos + frameLen !== data.length)) {
-      throw new CorruptError('input is corrupt: a non-streaming ZipNN frame is not the whole file');
-    }
+    if (frameLen < headerLen) throw new CorruptError('input is corrupt: ZipNN frame length');
+    // A 9-byte table entry per stream and chunk; a stream is at most twice its data.
+    const code = data[pos + 15];
+    const streams = code === 1 ? 4 : code === 4 || code === 6 ? 2 : 1;
+    const chunk = Math.min(2 ** data[pos + 14], streams === 1 ? 131072 : Infinity, Math.max(origLen, 1));
+    const tables = headerLen + 9 * streams * Math.ceil(origLen / chunk);
+    if (tables > frameLen) throw new CorruptError('input is corrupt: ZipNN frame: its tables run past its length');
+    if (frameLen > tables + 2 * origLen + 4096) throw new CorruptError('input is corrupt: ZipNN frame: longer than its data can code to');
+    if (streaming === 0 && frames.length > 0) throw new CorruptError('input is corrupt: a non-streaming ZipNN frame after the first');
+    if (pos + frameLen > data.length) throw new TruncatedError('input is truncated');
+    if (streaming === 0 && pos + frameLen !== data.length) throw new CorruptError('input is corrupt: bytes after a non-streaming ZipNN frame');
     frames.push({ offset: pos, length: frameLen, decodedLength: origLen });
     total += origLen;
     pos += frameLen;

@@ -576,6 +576,33 @@ describe('inspect', () => {
     assert.equal(info.chunks, 5, 'tensors held as ZipNN frames');
   });
 
+  test('a damaged ZipNN frame header: inspect throws what decompress throws', async () => {
+    const code = (p) => p.then(() => 'OK', (e) => e.code ?? String(e));
+    for (const name of ['bf16_stream8k.znn', 'fp32_stream4k_chunk1k.znn', 'bf16_normal_8k.znn']) {
+      const znn = readFile(zipnnFixture(name));
+      const starts = (await inspect(znn)).frames.map((f) => f.offset);
+      let thrown = 0;
+      for (const s of [starts[0], starts[1] ?? 0, starts.at(-1)]) {
+        for (let at = s; at < s + 33; at++) {
+          for (const x of [0x04, 0x80, 0xff]) {
+            const bad = znn.slice();
+            bad[at] ^= x;
+            const i = await code(inspect(bad));
+            if (i === 'OK') continue;
+            thrown++;
+            assert.equal(await code(decompress(bad)), i, `${name}: byte ${at} ^ ${x}`);
+          }
+        }
+      }
+      assert.ok(thrown > 50, `${name}: inspect threw on ${thrown} flips`);
+      for (const [tail, want] of [[[0x78], 'ZNN_CORRUPT'], [new Array(100).fill(0), 'ZNN_CORRUPT'], [[0x5a], 'ZNN_TRUNCATED']]) {
+        const p = new Uint8Array([...znn, ...tail]);
+        const w = name === 'bf16_normal_8k.znn' ? 'ZNN_CORRUPT' : want; // one frame, not streaming
+        assert.deepEqual([await code(inspect(p)), await code(decompress(p))], [w, w], `${name} + ${tail.length}`);
+      }
+    }
+  });
+
   test("zipnn's extremes: 8-byte and 4 GiB chunks, 4-byte streaming frames", async () => {
     for (const [znn, bin, frames] of [
       ['limits/bf16_4k.chunk8.znn', 'limits/bf16_4k.bin', 1],
