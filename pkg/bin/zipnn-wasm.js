@@ -140,8 +140,18 @@ async function readInput(path) {
   }
 }
 
+/** Temporary output files being written, removed when a signal ends the program. */
+const tempFiles = new Set();
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.on(sig, () => {
+    for (const f of tempFiles) fs.rmSync(f, { force: true });
+    process.exit(130);
+  });
+}
+
 /**
- * Writes through a temporary file renamed at the end: a failure never leaves a partial output.
+ * Writes through a temporary file renamed at the end: a failure never leaves a partial output,
+ * nor does Ctrl-C, SIGTERM or SIGHUP (then the exit status is 130, as the native CLI's).
  * A device or pipe is written in place (renaming over /dev/null would replace the device).
  */
 async function writeOutput(path, produce) {
@@ -157,6 +167,7 @@ async function writeOutput(path, produce) {
     try {
       ws = fs.createWriteStream(tmp ?? path, { flags: inPlace ? 'w' : 'wx' });
       await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      if (tmp) tempFiles.add(tmp);
       break;
     } catch (e) {
       if (e.code === 'EEXIST' && !inPlace) continue;
@@ -166,9 +177,11 @@ async function writeOutput(path, produce) {
   try {
     await produce(ws);
     if (tmp) await fs.promises.rename(tmp, path);
+    tempFiles.delete(tmp);
   } catch (e) {
     ws.destroy();
     if (tmp) await fs.promises.rm(tmp, { force: true });
+    tempFiles.delete(tmp);
     if (e instanceof ZnnError || e instanceof Fail) throw e;
     throw new Fail(`cannot write ${path}: ${e.message}`);
   }

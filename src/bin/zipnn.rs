@@ -5,6 +5,7 @@ use std::fs::{self, File};
 use std::io::{self, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use zipnn_wasm::format::znw::{self, DTypeChoice, Options};
@@ -79,6 +80,7 @@ fn usage<T>(msg: impl Into<String>) -> Result<T, Fail> {
 }
 
 fn main() -> ExitCode {
+    remove_temp_files_on_signal();
     let args: Vec<String> = std::env::args().skip(1).collect();
     match run(&args) {
         Ok(()) => ExitCode::SUCCESS,
@@ -321,6 +323,30 @@ fn same_file(a: &str, b: &str) -> bool {
     }
 }
 
+/// Temporary output files being written: removed when a signal ends the program (Ctrl-C,
+/// SIGTERM, SIGHUP), as `Output`'s drop removes them on an error, so that an interrupted run
+/// leaves no partial file behind (as gzip and zstd).
+static TEMP_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn remove_temp_files_on_signal() {
+    // Without a handler (it cannot be installed) a signal ends the program as before.
+    let _ = ctrlc::set_handler(|| {
+        if let Ok(files) = TEMP_FILES.lock() {
+            for f in files.iter() {
+                let _ = fs::remove_file(f);
+            }
+        }
+        std::process::exit(130);
+    });
+}
+
+fn temp_file(add: Option<&PathBuf>, remove: Option<&PathBuf>) {
+    if let Ok(mut files) = TEMP_FILES.lock() {
+        files.retain(|f| Some(f) != remove);
+        files.extend(add.cloned());
+    }
+}
+
 /// Writes through a temporary file and renames, so a failure never leaves a partial output.
 struct Output {
     path: String,
@@ -363,6 +389,7 @@ impl Output {
             .find(|(_, f)| !matches!(f, Err(e) if e.kind() == io::ErrorKind::AlreadyExists))
             .expect("an unbounded range");
         let f = f.or_else(|e| fail(format!("cannot create {path}: {e}")))?;
+        temp_file(Some(&tmp), None);
         Ok(Output {
             path: path.into(),
             tmp: Some(tmp),
@@ -389,6 +416,7 @@ impl Output {
             // On failure `tmp` stays set, so that Drop removes the temporary file.
             fs::rename(tmp, &self.path)
                 .or_else(|e| fail(format!("cannot write {}: {e}", self.path)))?;
+            temp_file(None, Some(tmp));
             self.tmp = None;
         }
         Ok(())
@@ -399,6 +427,7 @@ impl Drop for Output {
     fn drop(&mut self) {
         if let Some(tmp) = &self.tmp {
             let _ = fs::remove_file(tmp);
+            temp_file(None, Some(tmp));
         }
     }
 }

@@ -264,6 +264,26 @@ describe('npx zipnn-wasm', () => {
     assert.equal(left.length, 1, 'the input named like the temporary file is still there');
   });
 
+  test('a signal while writing leaves no temporary file (status 130)', async () => {
+    const packed = readFile(fixturePath('minilm.bf16.safetensors.znw'));
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+      const out = path.join(dir, `sig.${signal}`);
+      const p = spawn(path.join(project, 'node_modules/.bin/zipnn-wasm'), ['decompress', '-', '-o', out], { cwd: project, stdio: ['pipe', 'ignore', 'pipe'] });
+      // Half the file, the pipe kept open: the output waits half written. (What is still
+      // unwritten when the process ends fails with EPIPE.)
+      p.stdin.on('error', () => {});
+      p.stdin.write(packed.subarray(0, packed.length >> 1));
+      const temp = () => fs.readdirSync(dir).filter((n) => n.startsWith(`sig.${signal}`));
+      for (let i = 0; i < 300 && temp().length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      assert.equal(temp().length, 1, `${signal}: no temporary file was made`);
+      const code = new Promise((resolve) => p.on('close', resolve));
+      p.kill(signal);
+      assert.equal(await code, 130, signal);
+      p.stdin.destroy();
+      assert.deepEqual(temp(), [], signal);
+    }
+  });
+
   test('a reader that closes the pipe early ends the command quietly (status 141)', async () => {
     const packed = path.join(dir, 'pipe.znw');
     let r = await bin('compress', modelPath('minilm.bf16.safetensors'), '-o', packed);
