@@ -329,7 +329,9 @@ fn same_file(a: &str, b: &str) -> bool {
 static TEMP_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 fn remove_temp_files_on_signal() {
-    // Without a handler (it cannot be installed) a signal ends the program as before.
+    // Without a handler (it cannot be installed, or a wasm32 build has no signals) a signal
+    // ends the program as before.
+    #[cfg(not(target_arch = "wasm32"))]
     let _ = ctrlc::set_handler(|| {
         if let Ok(files) = TEMP_FILES.lock() {
             for f in files.iter() {
