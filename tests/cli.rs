@@ -420,6 +420,18 @@ fn every_error_is_one_line_with_a_non_zero_exit() {
 
     let missing = d.join("missing.znw");
     assert_one_line_error(&zipnn(&["decompress", s(&missing)], None), 1, "cannot read");
+    // The path named once, and no table started for a file that cannot be read.
+    for cmd in ["test", "bench", "inspect"] {
+        let o = zipnn(&[cmd, s(&missing)], None);
+        assert_one_line_error(&o, 1, "cannot read");
+        assert_eq!(
+            o.stderr.matches("missing.znw").count(),
+            1,
+            "{cmd}: {}",
+            o.stderr
+        );
+        assert!(o.stdout.is_empty(), "{cmd}");
+    }
     assert_one_line_error(
         &zipnn(
             &["compress", s(&src), "-o", s(&d.join("no/such/dir/x"))],

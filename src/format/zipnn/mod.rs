@@ -844,7 +844,7 @@ pub fn compress(data: &[u8], opts: &ZipnnOptions) -> Result<Vec<u8>, Error> {
         Some(s) => {
             if !(8..=40).contains(&s) {
                 return Err(Error::InvalidInput(
-                    "ZipNN streaming chunk out of range".into(),
+                    "ZipNN streaming chunk must be a power of two from 256 bytes to 1 TiB".into(),
                 ));
             }
             let piece = 1usize << s.min(usize::BITS as u8 - 1);
