@@ -427,7 +427,7 @@ fn any_run_of_chunks_decodes_on_its_own() {
 /// left shows what it is (its header names zipnn's key, or a U8 tensor starts with a frame),
 /// never "not compressed"; a plain safetensors file cut short stays plain.
 #[test]
-fn cut_znn_safetensors_are_truncated() {
+fn cut_znn_safetensors_are_truncated_and_longer_ones_corrupt() {
     for name in ["st_minilm_meta", "st_minilm_nometa"] {
         let whole = std::fs::read(dir().join(format!("{name}.znn.safetensors"))).unwrap();
         let header_end = 8 + u64::from_le_bytes(whole[..8].try_into().unwrap()) as usize;
@@ -455,6 +455,17 @@ fn cut_znn_safetensors_are_truncated() {
                     "{name} cut at {cut}: {e}"
                 );
             }
+        }
+        // Bytes after the last tensor would be dropped from the rebuilt file: refused.
+        for extra in [&[0u8][..], b"ZN", &[7; 100]] {
+            let longer = [&whole[..], extra].concat();
+            let e = zipnn_wasm::decompress(&longer, &Limits::default()).unwrap_err();
+            assert_eq!(
+                e.code(),
+                "ZNN_CORRUPT",
+                "{name} + {} bytes: {e}",
+                extra.len()
+            );
         }
         let plain = std::fs::read(dir().join(format!("{name}.safetensors"))).unwrap();
         let e = zipnn_wasm::decompress(&plain[..plain.len() - 1], &Limits::default()).unwrap_err();

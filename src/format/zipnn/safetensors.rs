@@ -381,6 +381,18 @@ pub fn plan<S: Source + ?Sized>(src: &mut S, limits: &Limits) -> Result<Plan, Er
         pos = end;
         pieces.push(piece);
     }
+    // The restored file is rebuilt from the tensors: bytes past the last one would be lost
+    // silently (a safetensors loader refuses such a file, zipnn's too).
+    let data_end = layout
+        .tensors
+        .iter()
+        .map(|t| t.end)
+        .fold(layout.data_start, u64::max);
+    if data_end != src.size() as u64 {
+        return Err(Error::corrupt(
+            "bytes after the last tensor of a .znn.safetensors file",
+        ));
+    }
     let mut header = Vec::new();
     st::write_header(&entries, &metadata, &mut header);
     let total = (header.len() as u64)
