@@ -279,7 +279,10 @@ function detachedCheck(x, buffer, what) {
 
 /** An `AbortSignal` option: absent, or something with `throwIfAborted`, else `InvalidInputError`. */
 function checkSignal(signal) {
-  if (signal != null && (typeof signal.throwIfAborted !== 'function' || typeof signal.addEventListener !== 'function')) {
+  const isSignal = typeof AbortSignal === 'function'
+    ? signal instanceof AbortSignal
+    : typeof signal?.throwIfAborted === 'function' && typeof signal?.addEventListener === 'function';
+  if (signal != null && !isSignal) {
     throw new InvalidInputError('signal must be an AbortSignal');
   }
   return signal ?? undefined;
@@ -788,6 +791,7 @@ function zipnnHeader(data, pos) {
     if (pos + 2 > data.length && data[pos] === 0x5a) throw new TruncatedError('input is truncated');
     throw new CorruptError('input is corrupt: bytes after the last ZipNN frame are not a frame');
   }
+  // All 32 bytes first, as a streaming reader sees them.
   if (pos + 32 > data.length) throw new TruncatedError('input is truncated');
   const at = (i) => data[pos + i];
   if (!ZIPNN_DTYPES[at(15)]) throw new UnsupportedError('unsupported: ZipNN frame with an unknown dtype code');

@@ -549,5 +549,10 @@ fn whole_and_streaming_decoders_agree_on_damaged_streaming_files() {
             Err("ZNN_TRUNCATED"),
             "{name}"
         );
+        // A header of an unknown dtype: unsupported once its 32 bytes are there, cut before.
+        let mut unknown = packed[..32].to_vec();
+        unknown[15] = 99;
+        assert_eq!(result(&with(&unknown), name), Err("ZNN_UNSUPPORTED"));
+        assert_eq!(result(&with(&unknown[..20]), name), Err("ZNN_TRUNCATED"));
     }
 }

@@ -261,6 +261,11 @@ fn check_flags(cmd: &str, a: &Args) -> Result<(), Fail> {
     }
 }
 
+/// Whether `f` is [`read_input`]'s error for `path` (which names the file itself).
+fn read_error(f: &Fail, path: &str) -> bool {
+    f.msg.starts_with(&format!("cannot read {path}: "))
+}
+
 fn read_input(path: &str) -> Result<Vec<u8>, Fail> {
     let mut buf = Vec::new();
     let r = if path == "-" {
@@ -685,9 +690,9 @@ fn test(a: &Args) -> Result<(), Fail> {
             }
             Err(f) if f.msg.is_empty() => return Err(f),
             // One file: its error is the one line (named once: a read error names it already).
-            Err(f) if f.msg.contains(input.as_str()) && a.inputs.len() == 1 => return Err(f),
+            Err(f) if read_error(&f, input) && a.inputs.len() == 1 => return Err(f),
             Err(f) if a.inputs.len() == 1 => return fail(format!("{input}: {}", f.msg)),
-            Err(f) if f.msg.contains(input.as_str()) => {
+            Err(f) if read_error(&f, input) => {
                 eprintln!("zipnn: {}", f.msg);
                 failed += 1;
             }

@@ -174,8 +174,12 @@ fn guess(data: &[u8], phases: bool) -> (usize, DType) {
     // A second sample, between the first one's windows, must agree: in a TF.js shard of mixed
     // tensors the first said float64 by 11 %, three others said bytes by 4-9 %.
     let confirm = |s: &[u8]| smaller(s, (wide.0, wide.1), (best.0, best.1), 0.98);
-    if wide.2 < best.2 * margin
+    // Only on 4 KiB or more (eight groups of 512: fewer bytes are noise), and a phase other
+    // than 0 only where the coder prefers it to phase 0 too.
+    if sample.len() >= 4096
+        && wide.2 < best.2 * margin
         && confirm(&sample)
+        && (wide.0 == 0 || smaller(&sample, (wide.0, wide.1), (0, wide.1), 0.98))
         && windows(data, true).is_none_or(|s| confirm(&s))
     {
         best = wide;

@@ -595,7 +595,10 @@ describe('inspect', () => {
         }
       }
       assert.ok(thrown > 50, `${name}: inspect threw on ${thrown} flips`);
-      for (const [tail, want] of [[[0x78], 'ZNN_CORRUPT'], [new Array(100).fill(0), 'ZNN_CORRUPT'], [[0x5a], 'ZNN_TRUNCATED']]) {
+      const unknown = [...znn.subarray(0, 32)];
+      unknown[15] = 99; // a dtype code zipnn does not have
+      const tails = [[[0x78], 'ZNN_CORRUPT'], [new Array(100).fill(0), 'ZNN_CORRUPT'], [[0x5a], 'ZNN_TRUNCATED'], [unknown, 'ZNN_UNSUPPORTED'], [unknown.slice(0, 20), 'ZNN_TRUNCATED']];
+      for (const [tail, want] of tails) {
         const p = new Uint8Array([...znn, ...tail]);
         const w = name === 'bf16_normal_8k.znn' ? 'ZNN_CORRUPT' : want; // one frame, not streaming
         assert.deepEqual([await code(inspect(p)), await code(decompress(p))], [w, w], `${name} + ${tail.length}`);

@@ -140,10 +140,12 @@ impl FrameHeader {
         r.bytes(3)?; // lossy fields: unused by every zipnn release
         let streaming = r.u8()?;
         let chunk_log2 = r.u8()?;
-        let dtype = ZDType::from_code(r.u8()?)
-            .ok_or_else(|| Error::Unsupported("ZipNN frame with an unknown dtype code".into()))?;
+        let dtype = r.u8()?;
         let orig_len = r.u64()?;
         let frame_len = r.u64()?;
+        // Checked once all 32 bytes are there, as a streaming reader sees them.
+        let dtype = ZDType::from_code(dtype)
+            .ok_or_else(|| Error::Unsupported("ZipNN frame with an unknown dtype code".into()))?;
         if !(1..=3).contains(&input_format) {
             return Err(Error::corrupt("ZipNN frame: unknown input format"));
         }
