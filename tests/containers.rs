@@ -484,6 +484,19 @@ fn held(ts: &[tensors::Tensor]) -> usize {
         .sum()
 }
 
+/// A protobuf length-delimited field: tag `n`, a varint length, the bytes.
+fn pb_field(n: u8, b: &[u8]) -> Vec<u8> {
+    let mut f = vec![n << 3 | 2];
+    let mut len = b.len();
+    while len >= 0x80 {
+        f.push(len as u8 | 0x80);
+        len >>= 7;
+    }
+    f.push(len as u8);
+    f.extend_from_slice(b);
+    f
+}
+
 #[test]
 fn shared_names_and_shapes_are_not_copied_per_reference() {
     use zipnn_wasm::format::{onnx, tflite, zip};
@@ -574,17 +587,7 @@ fn shared_names_and_shapes_are_not_copied_per_reference() {
     assert!(tflite::tensors(&o).is_none_or(|ts| held(&ts) <= 8 * o.len()));
 
     // ONNX: one node with a 60,000-byte name and 1000 unnamed constant tensors.
-    let field = |n: u8, b: &[u8]| {
-        let mut f = vec![n << 3 | 2];
-        let mut len = b.len();
-        while len >= 0x80 {
-            f.push(len as u8 | 0x80);
-            len >>= 7;
-        }
-        f.push(len as u8);
-        f.extend_from_slice(b);
-        f
-    };
+    let field = pb_field;
     let mut tensor = vec![0x10, 1]; // data_type FLOAT
     tensor.extend(field(9, &[0; 64]));
     let attr = field(5, &field(5, &tensor));
@@ -604,17 +607,7 @@ fn shared_names_and_shapes_are_not_copied_per_reference() {
 #[test]
 fn onnx_doubles_are_float64() {
     use zipnn_wasm::format::onnx;
-    let field = |n: u8, b: &[u8]| {
-        let mut f = vec![n << 3 | 2];
-        let mut len = b.len();
-        while len >= 0x80 {
-            f.push(len as u8 | 0x80);
-            len >>= 7;
-        }
-        f.push(len as u8);
-        f.extend_from_slice(b);
-        f
-    };
+    let field = pb_field;
     let mut rng = Rng(59);
     let (raw, packed) = (f64_weights(&mut rng, 4000), f64_weights(&mut rng, 4000));
     // dims = [4000] (varint A0 1F), data_type = DOUBLE

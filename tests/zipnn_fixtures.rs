@@ -340,6 +340,17 @@ fn auto_decoder_rejects_plain_bytes_at_once_and_delta_frames_clearly() {
 /// Found by fuzzing (auto_stream): the stream decoder took an unflagged frame after a
 /// streaming first one, which the whole-file decoder refused. Both refuse it now, wherever
 /// it sits.
+/// Where each frame of a ZipNN file starts (from the frame lengths in their headers).
+fn frame_starts(packed: &[u8]) -> Vec<usize> {
+    let mut starts = vec![];
+    let mut pos = 0;
+    while pos < packed.len() {
+        starts.push(pos);
+        pos += u64::from_le_bytes(packed[pos + 24..pos + 32].try_into().unwrap()) as usize;
+    }
+    starts
+}
+
 #[test]
 fn an_unflagged_frame_after_the_first_is_corrupt_on_every_path() {
     use zipnn_wasm::stream::{AutoDecoder, VecSink};
@@ -348,12 +359,7 @@ fn an_unflagged_frame_after_the_first_is_corrupt_on_every_path() {
         .find(|f| f["name"] == "bf16_stream8k")
         .unwrap();
     let packed = file(&f, "znn").unwrap();
-    let mut starts = vec![];
-    let mut pos = 0;
-    while pos < packed.len() {
-        starts.push(pos);
-        pos += u64::from_le_bytes(packed[pos + 24..pos + 32].try_into().unwrap()) as usize;
-    }
+    let starts = frame_starts(&packed);
     assert!(starts.len() >= 3, "the fixture has {} frames", starts.len());
     for &s in &starts[1..] {
         let mut p = packed.clone();
@@ -525,12 +531,7 @@ fn whole_and_streaming_decoders_agree_on_damaged_streaming_files() {
     for name in ["bf16_stream8k", "fp32_stream4k_chunk1k"] {
         let f = manifest().into_iter().find(|f| f["name"] == name).unwrap();
         let packed = file(&f, "znn").unwrap();
-        let mut starts = vec![];
-        let mut pos = 0;
-        while pos < packed.len() {
-            starts.push(pos);
-            pos += u64::from_le_bytes(packed[pos + 24..pos + 32].try_into().unwrap()) as usize;
-        }
+        let starts = frame_starts(&packed);
         for &s in starts.iter().take(2).chain(starts.last()) {
             for at in s..s + 40 {
                 for x in [0x04, 0x80, 0xFF] {
