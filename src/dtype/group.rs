@@ -145,21 +145,36 @@ pub fn merge(dtype: DType, groups: &[&[u8]], dst: &mut [u8]) {
     }
 }
 
-/// Eight groups (bytes 0 to 5, [`exp_split`]'s two bytes) → 64-bit elements.
+/// Eight groups (bytes 0 to 5, [`exp_split`]'s two bytes) → 64-bit elements, in blocks of 64
+/// through two stack buffers of 32-bit halves (the shape of [`merge_32`]'s portable loop,
+/// which LLVM vectorises; one loop over whole elements ran at a third of the speed).
 fn merge_64(groups: &[&[u8]], dst: &mut [u8]) {
     let [a, b, c, d, e, f, o, x] = groups else {
         return;
     };
-    let it = dst
-        .chunks_exact_mut(8)
-        .zip(a.iter().zip(*b).zip(c.iter().zip(*d)));
-    for (i, (y, ((&a, &b), (&c, &d)))) in it.enumerate() {
-        let (Some(&e), Some(&f), Some(&o), Some(&x)) = (e.get(i), f.get(i), o.get(i), x.get(i))
-        else {
-            break;
-        };
-        let [g, h] = exp_join(o, x).to_le_bytes();
-        y.copy_from_slice(&[a, b, c, d, e, f, g, h]);
+    const S: usize = 64;
+    let n = dst.len() / 8;
+    let block = |i: usize, len: usize, y: &mut [u8]| {
+        let r = i..i + len;
+        let (a, b, c, d) = (&a[r.clone()], &b[r.clone()], &c[r.clone()], &d[r.clone()]);
+        let (e, f, o, x) = (&e[r.clone()], &f[r.clone()], &o[r.clone()], &x[r]);
+        let mut low = [0u32; S];
+        let mut high = [0u32; S];
+        for ((((l, &a), &b), &c), &d) in low.iter_mut().zip(a).zip(b).zip(c).zip(d) {
+            *l = u32::from_le_bytes([a, b, c, d]);
+        }
+        for ((((h, &e), &f), &o), &x) in high.iter_mut().zip(e).zip(f).zip(o).zip(x) {
+            *h = e as u32 | (f as u32) << 8 | (exp_join(o, x) as u32) << 16;
+        }
+        for ((y, &l), &h) in y.chunks_exact_mut(8).zip(&low).zip(&high) {
+            y.copy_from_slice(&(l as u64 | (h as u64) << 32).to_le_bytes());
+        }
+    };
+    if groups.iter().any(|g| g.len() < n) {
+        return;
+    }
+    for (k, y) in dst.chunks_mut(8 * S).enumerate() {
+        block(k * S, y.len() / 8, y);
     }
 }
 
