@@ -140,9 +140,12 @@ async function readInput(path) {
   }
 }
 
-/** Temporary output files being written, removed when a signal ends the program. */
+/**
+ * Temporary output files being written, removed when Ctrl-C or SIGTERM ends the program. Not
+ * SIGHUP: node cannot tell whether it was ignored (`nohup`), and a handler would undo that.
+ */
 const tempFiles = new Set();
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+for (const sig of ['SIGINT', 'SIGTERM']) {
   process.on(sig, () => {
     for (const f of tempFiles) fs.rmSync(f, { force: true });
     process.exit(130);
@@ -151,7 +154,7 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 
 /**
  * Writes through a temporary file renamed at the end: a failure never leaves a partial output,
- * nor does Ctrl-C, SIGTERM or SIGHUP (then the exit status is 130, as the native CLI's).
+ * nor does Ctrl-C or SIGTERM (then the exit status is 130, as the native CLI's).
  * A device or pipe is written in place (renaming over /dev/null would replace the device).
  */
 async function writeOutput(path, produce) {

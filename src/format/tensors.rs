@@ -218,9 +218,8 @@ fn windows(data: &[u8], between: bool) -> Option<Vec<u8>> {
 }
 
 /// Whether the chunk coder makes `sample` smaller as `a` (phase, type) than `margin` times
-/// its size as `b`. The
-/// order-0 estimate cannot see repeats, which bytes mode's LZ finds: an executable (node,
-/// 99 MB) guessed as floats came out 32 % larger than as bytes.
+/// its size as `b`. The order-0 estimate cannot see repeats, which bytes mode's LZ finds: an
+/// executable (node, 99 MB) guessed as floats came out 32 % larger than as bytes.
 fn smaller(sample: &[u8], a: (usize, DType), b: (usize, DType), margin: f64) -> bool {
     use super::znw::chunk::trial_size;
     let mut scratch = Vec::new();

@@ -266,7 +266,7 @@ describe('npx zipnn-wasm', () => {
 
   test('a signal while writing leaves no temporary file (status 130)', async () => {
     const packed = readFile(fixturePath('minilm.bf16.safetensors.znw'));
-    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+    for (const signal of ['SIGINT', 'SIGTERM']) {
       const out = path.join(dir, `sig.${signal}`);
       const p = spawn(path.join(project, 'node_modules/.bin/zipnn-wasm'), ['decompress', '-', '-o', out], { cwd: project, stdio: ['pipe', 'ignore', 'pipe'] });
       // Half the file, the pipe kept open: the output waits half written. (What is still

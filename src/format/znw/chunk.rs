@@ -261,8 +261,8 @@ pub fn encode_with_row(
         // float64 tables (grids of parameters, sampled functions: scipy's test data) that LZ
         // found copies in are tried whole, even where their groups code well, and without the
         // probe: their repeats are not always near the start (a column-major table's first
-        // column is a grid). Copies of whole elements cost a third of what they cost split
-        // into eight groups.
+        // column is a grid): split into eight groups, scipy's levy_stable tables came out
+        // 40 % larger than as whole elements (68.1 against 48.6 KB).
         let grouped = out.len() - ends[0];
         let probe = &data[..data.len().min(16 << 10)];
         let mut bytes = Vec::new();
