@@ -161,28 +161,29 @@ fn guess(data: &[u8], phases: bool) -> (usize, DType) {
     // eight groups of few symbols each look cheaper at order 0 than they code (the 1 KiB
     // float32 storages of a PyTorch checkpoint), and a TF.js shard of uint8 and float32
     // weights came out 0.35 % larger as float64 than as bytes. Real float64 gains 5-15 %.
-    let f64_phases = if phases { DType::F64.size() } else { 1 };
-    let at0 = cost(DType::F64, 0);
-    let mut wide = (0, DType::F64, at0);
-    for phase in 1..f64_phases {
-        let c = cost(DType::F64, phase);
-        if c < at0 * 0.998 && c < wide.2 {
-            wide = (phase, DType::F64, c);
-        }
-    }
-    let margin = if best.1 == DType::Bytes { 1.0 } else { 0.998 };
-    // A second sample, between the first one's windows, must agree: in a TF.js shard of mixed
-    // tensors the first said float64 by 11 %, three others said bytes by 4-9 %.
-    let confirm = |s: &[u8]| smaller(s, (wide.0, wide.1), (best.0, best.1), 0.98);
     // Only on 4 KiB or more (eight groups of 512: fewer bytes are noise), and a phase other
     // than 0 only where the coder prefers it to phase 0 too.
-    if sample.len() >= 4096
-        && wide.2 < best.2 * margin
-        && confirm(&sample)
-        && (wide.0 == 0 || smaller(&sample, (wide.0, wide.1), (0, wide.1), 0.98))
-        && windows(data, true).is_none_or(|s| confirm(&s))
-    {
-        best = wide;
+    if sample.len() >= 4096 {
+        let f64_phases = if phases { DType::F64.size() } else { 1 };
+        let at0 = cost(DType::F64, 0);
+        let mut wide = (0, DType::F64, at0);
+        for phase in 1..f64_phases {
+            let c = cost(DType::F64, phase);
+            if c < at0 * 0.998 && c < wide.2 {
+                wide = (phase, DType::F64, c);
+            }
+        }
+        let margin = if best.1 == DType::Bytes { 1.0 } else { 0.998 };
+        // A second sample, between the first one's windows, must agree: in a TF.js shard of
+        // mixed tensors the first said float64 by 11 %, three others said bytes by 4-9 %.
+        let confirm = |s: &[u8]| smaller(s, (wide.0, wide.1), (best.0, best.1), 0.98);
+        if wide.2 < best.2 * margin
+            && confirm(&sample)
+            && (wide.0 == 0 || smaller(&sample, (wide.0, wide.1), (0, wide.1), 0.98))
+            && windows(data, true).is_none_or(|s| confirm(&s))
+        {
+            best = wide;
+        }
     }
     match best {
         (phase, d, _)
