@@ -50,6 +50,32 @@ fn every_dtype_every_input() {
     }
 }
 
+/// The smallest chunk sizes (4 bytes is below a float64 element) still give files that every
+/// decoder reads: no chunk may exceed the header's chunk size.
+#[test]
+fn smallest_chunks_every_dtype() {
+    let mut rng = Rng(3);
+    let data = bf16_weights(&mut rng, 200);
+    for chunk_size in [4, 8, 12, 20] {
+        for dtype in DType::ALL {
+            let o = Options {
+                chunk_size,
+                ..opts(dtype)
+            };
+            let packed = znw::compress(&data, &o).unwrap();
+            let back = zipnn_wasm::decompress(&packed, &Limits::default());
+            assert!(
+                back.as_deref() == Ok(&data[..]),
+                "{dtype}, {chunk_size}-byte chunks"
+            );
+            assert!(
+                stream_decode(&packed, || 7) == data,
+                "{dtype}, {chunk_size}, streamed"
+            );
+        }
+    }
+}
+
 #[test]
 fn stream_decoder_accepts_any_split() {
     let mut rng = Rng(7);

@@ -8,6 +8,9 @@ use zipnn_wasm::stream::{Decoder, VecSink};
 use zipnn_wasm::{DType, Limits};
 use zipnn_wasm_fuzz::*;
 
+// Three bits of the control byte pick a dtype or auto: room for seven dtypes.
+const _: () = assert!(DType::ALL.len() < 8);
+
 fuzz_target!(|data: &[u8]| {
     let mut c = Ctl::new(data);
     let d = c.u8();
@@ -15,9 +18,10 @@ fuzz_target!(|data: &[u8]| {
     let split = c.u8() as usize + 1;
     let data = c.rest();
     begin(data.len());
-    let dtype = match d % 7 {
-        6 => DTypeChoice::Auto,
-        k => DTypeChoice::Fixed(DType::ALL[k as usize]),
+    // Low three bits: each dtype, or auto (bits 4..6 are the options below).
+    let dtype = match DType::ALL.get((d & 7) as usize) {
+        Some(&t) => DTypeChoice::Fixed(t),
+        None => DTypeChoice::Auto,
     };
     let opts = Options {
         dtype,

@@ -181,8 +181,13 @@ pub fn plan_cut(header: &Header, total: u64, data: Option<&[u8]>, window: usize)
         if e <= s {
             return;
         }
-        // Tiny float stretches are not worth a grouped chunk.
-        let d = if e - s < 64 { DType::Bytes } else { d };
+        // Tiny float stretches are not worth a grouped chunk, and a chunk smaller than one
+        // element (4-byte chunks, float64) cannot hold one: no chunk may exceed `chunk`.
+        let d = if e - s < 64 || d.size() as u64 > chunk {
+            DType::Bytes
+        } else {
+            d
+        };
         let alone = (d != DType::Bytes && 4 * (e - s) >= chunk)
             .then(|| {
                 let elements = (e - s) / d.size() as u64;
@@ -493,8 +498,7 @@ fn encode_pieces(
                 .map(|ps| {
                     s.spawn(move || {
                         let mut part = Vec::new();
-                        encode_serial(data, base, ps, opts.verify, opts.tans, &mut part)
-                            .map(|()| part)
+                        encode_serial(data, base, ps, opts, &mut part).map(|()| part)
                     })
                 })
                 .collect();
@@ -508,7 +512,7 @@ fn encode_pieces(
         }
         return Ok(());
     }
-    encode_serial(data, base, pieces, opts.verify, opts.tans, out)
+    encode_serial(data, base, pieces, opts, out)
 }
 
 /// Appends the chunk records for `pieces` to `out`, one after the other.
@@ -516,8 +520,7 @@ fn encode_serial(
     data: &[u8],
     base: Option<&[u8]>,
     pieces: &[Piece],
-    verify: bool,
-    tans: bool,
+    opts: &Options,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
     let (mut scratch, mut check, mut check_scratch) = (Vec::new(), Vec::new(), Vec::new());
@@ -536,16 +539,22 @@ fn encode_serial(
             src,
             p.dtype,
             p.offset,
-            tans,
+            opts.tans,
             p.row as usize,
             out,
             &mut scratch,
         );
-        if verify {
+        if opts.verify {
+            // Read as a decoder reads it, against the header's chunk size.
             let rec = &out[start..];
-            let Ok(Record::Chunk(head)) = Record::parse(rec, p.len) else {
+            let Ok(Record::Chunk(head)) = Record::parse(rec, opts.chunk_size) else {
                 return Err(Error::corrupt("encoder wrote an unreadable chunk (verify)"));
             };
+            if head.raw_len != p.len {
+                return Err(Error::corrupt(
+                    "encoder wrote a chunk of another length (verify)",
+                ));
+            }
             check.resize(p.len as usize, 0);
             chunk::decode(
                 &head,
