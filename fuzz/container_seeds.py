@@ -1,12 +1,14 @@
 #!/usr/bin/env python3
 """Writes tiny model files of each container the encoder parses into OUT_DIR (run by
-fuzz/seed.sh for the `containers` target): .npy, .npz, a PyTorch-style zip, GGUF, ONNX and
-TFLite. Standard library only (zipfile writes the archives as numpy and torch do: stored
-members), so a fresh clone without numpy can seed. Deterministic output.
+fuzz/seed.sh for the `containers` target): .npy, .npz, a PyTorch-style zip, GGUF, ONNX,
+TFLite and safetensors, float64 tensors among them. Standard library only (zipfile writes
+the archives as numpy and torch do: stored members), so a fresh clone without numpy can
+seed. Deterministic output.
 
     python3 fuzz/container_seeds.py OUT_DIR
 """
 import io
+import json
 import os
 import struct
 import sys
@@ -38,6 +40,10 @@ def f16(vals):
     return struct.pack("<%de" % len(vals), *vals)
 
 
+def f64(vals):
+    return struct.pack("<%dd" % len(vals), *vals)
+
+
 def npy(descr, shape, data, fortran=False, version=1):
     dims = ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "")
     h = "{'descr': '%s', 'fortran_order': %s, 'shape': (%s), }" % (descr, fortran, dims)
@@ -62,6 +68,7 @@ write("a.npy", npy("<f4", (4, 12), w))
 write("b.npy", npy("<f2", (40,), f16(floats(40, 2)), version=2))
 write("c.npy", npy("<V2", (2, 16), f16(floats(32, 3))))
 write("d.npy", npy("<i8", (1, 6), struct.pack("<6q", *range(6)), fortran=True))
+write("j.npy", npy("<f8", (3, 8), f64(floats(24, 20))))
 write(
     "e.npz",
     stored_zip(
@@ -96,6 +103,7 @@ tensors = [
     ("tok.weight", 0, (8, 4), f32(floats(32, 7))),
     ("norm.weight", 1, (16,), f16(floats(16, 8))),
     ("q.weight", 8, (32,), bytes(range(34))),
+    ("d.weight", 28, (12,), f64(floats(12, 21))),
 ]
 g = b"GGUF" + struct.pack("<IQQ", 3, len(tensors), 2)
 g += gstr("general.name") + struct.pack("<I", 8) + gstr("tiny")
@@ -137,6 +145,10 @@ def tensor_proto(name, dims, dt, raw):
 
 graph = field(5, tensor_proto("w", (4, 16), 1, f32(floats(64, 9))))
 graph += field(5, tensor_proto("h", (64,), 10, f16(floats(64, 10))))
+graph += field(5, tensor_proto("d", (16,), 11, f64(floats(16, 22))))
+# float64 as ONNX's packed double_data (field 10) instead of raw_data.
+packed = b"".join(vint(1, d) for d in (12,)) + vint(2, 11) + field(8, b"p")
+graph += field(5, packed + field(10, f64(floats(12, 23))))
 const = field(5, field(1, b"value") + field(5, tensor_proto("", (32,), 1, f32(floats(32, 11)))))
 graph += field(1, field(2, b"c0") + field(4, b"Constant") + const)
 write("h.onnx", vint(1, 8) + field(7, graph))
@@ -205,6 +217,18 @@ write(
             ("conv/w", 0, (4, 3, 3, 2), f32(floats(72, 12))),
             ("dense/w", 1, (8, 8), f16(floats(64, 13))),
             ("dense/b", 9, (16,), bytes(range(16))),
+            ("table", 10, (2, 6), f64(floats(12, 24))),
         ]
     ),
 )
+
+
+# ---- safetensors: an F64 tensor beside an F32 one -------------------------------------------
+st = [("w64", "F64", [4, 6], f64(floats(24, 25))), ("w32", "F32", [16], f32(floats(16, 26)))]
+meta, at = {}, 0
+for name, dt, shape, data in st:
+    meta[name] = {"dtype": dt, "shape": shape, "data_offsets": [at, at + len(data)]}
+    at += len(data)
+head = json.dumps(meta, separators=(",", ":")).encode()
+head += b" " * ((8 - len(head) % 8) % 8)
+write("k.safetensors", struct.pack("<Q", len(head)) + head + b"".join(d for *_, d in st))
