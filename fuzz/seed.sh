@@ -91,7 +91,8 @@ if [ $have_models = 1 ]; then
     RAW=("$BF16 1048576 4096 bf16" "$BF16 8388608 16384 bf16" "$BF16 20000000 1000 bf16"
       "$FP16 2097152 8192 fp16" "$FP16 30000000 1002 fp16"
       "$F32 65536 16384 fp32" "$F32 1000000 4000 fp32" "$ONNX 4096 8192 bytes"
-      "$ONNX 200000 3000 bytes" "$BF16 3000000 4096 fp8-e4m3" "$BF16 5000000 2048 fp8-e5m2")
+      "$ONNX 200000 3000 bytes" "$BF16 3000000 4096 fp8-e4m3" "$BF16 5000000 2048 fp8-e5m2"
+      "$F32 2000000 8192 fp64")
     [ -f "$F32B" ] && RAW+=("$F32B 4000000 8192 fp32")
   fi
 fi
@@ -103,12 +104,12 @@ for spec in "${RAW[@]}"; do
   s=$TMP/raw$i.bin
   slice "$file" "$off" "$len" "$s"
   # Plain data for the compressors and the entropy oracle.
-  case $dtype in bf16) d=1 ;; fp16) d=2 ;; fp32) d=3 ;; fp8-e4m3) d=4 ;; fp8-e5m2) d=5 ;; *) d=0 ;; esac
+  case $dtype in bf16) d=1 ;; fp16) d=2 ;; fp32) d=3 ;; fp8-e4m3) d=4 ;; fp8-e5m2) d=5 ;; fp64) d=6 ;; *) d=0 ;; esac
   bytes "$TMP/c_znw" "$(printf %02x $d)" ff 01 40 # its own dtype, chunk 2048, split 65
   put roundtrip_znw "$s" "$TMP/c_znw"
   bytes "$TMP/c_znw" "$(printf %02x $((d | 0x40)))" ff 01 40 # tANS allowed
   put roundtrip_znw "$s" "$TMP/c_znw"
-  bytes "$TMP/c_znw" 06 ff 00 00 # auto, chunk 1024
+  bytes "$TMP/c_znw" 07 ff 00 00 # auto, chunk 1024
   put roundtrip_znw "$s" "$TMP/c_znw"
   case $dtype in fp32) z=0 ;; fp16) z=1 ;; bf16) z=2 ;; fp8-e4m3) z=3 ;; fp8-e5m2) z=4 ;; *) z=2 ;; esac
   bytes "$TMP/c_zn" "$(printf %02x $z)" 00 00 # chunk 1 KiB, one frame
@@ -135,7 +136,8 @@ for spec in "${RAW[@]}"; do
   # tANS blocks (--best); an older CLI without the option just makes no such seed.
   "$CLI" compress "$s" -o "$TMP/b$i.znw" --dtype "$dtype" --chunk-size 4096 --best --force \
     2>/dev/null || true
-  if [ "$dtype" != bytes ] && { [ "$dtype" != fp32 ] || [ $((len % 4)) = 0 ]; }; then
+  # (ZipNN's format has no float64.)
+  if [ "$dtype" != bytes ] && [ "$dtype" != fp64 ] && { [ "$dtype" != fp32 ] || [ $((len % 4)) = 0 ]; }; then
     "$CLI" compress "$s" -o "$TMP/z$i.znn" --format zipnn --dtype "$dtype" --chunk-size 1024 --force
     "$CLI" compress "$s" -o "$TMP/y$i.znn" --format zipnn --dtype "$dtype" \
       --streaming-chunk 1024 --force
@@ -149,7 +151,7 @@ if [ $have_models = 1 ] && [ $QUICK = 0 ]; then
     read -r file len <<<"$spec"
     [ -f "$file" ] || continue
     slice "$file" 0 "$len" "$TMP/head.bin"
-    bytes "$TMP/c_znw" 06 ff 00 00 # auto
+    bytes "$TMP/c_znw" 07 ff 00 00 # auto
     put roundtrip_znw "$TMP/head.bin" "$TMP/c_znw"
   done
 fi
@@ -160,7 +162,7 @@ if [ $have_models = 1 ]; then
   mkst "$TMP/st2.safetensors" "$F32" 100000
   for st in "$TMP"/st*.safetensors; do
     "$CLI" compress "$st" -o "$st.znw" --chunk-size 512 --force
-    bytes "$TMP/c_znw" 06 7f 00 10 # auto, chunk 512
+    bytes "$TMP/c_znw" 07 7f 00 10 # auto, chunk 512
     put roundtrip_znw "$st" "$TMP/c_znw"
     put znn_safetensors "$st"
     bytes "$TMP/c_p" 00 00 ff 0f
