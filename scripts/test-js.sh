@@ -44,6 +44,12 @@ if [ ! -s "$WORK/fixtures/zeros-2.2G.znw" ] || [ target/release/zipnn -nt "$WORK
   head -c 2200000000 /dev/zero | target/release/zipnn compress - --chunk-size 4194304 -o "$WORK/fixtures/zeros-2.2G.znw.part" --force
   mv "$WORK/fixtures/zeros-2.2G.znw.part" "$WORK/fixtures/zeros-2.2G.znw"
 fi
+# 1.5 GB of zeros as one ZipNN frame (no streaming layout), as zipnn writes by default.
+if [ ! -s "$WORK/fixtures/zeros-1.5G.znn" ] || [ target/release/zipnn -nt "$WORK/fixtures/zeros-1.5G.znn" ]; then
+  head -c 1500000000 /dev/zero | target/release/zipnn compress - --format zipnn --dtype bf16 \
+    -o "$WORK/fixtures/zeros-1.5G.znn.part" --force
+  mv "$WORK/fixtures/zeros-1.5G.znn.part" "$WORK/fixtures/zeros-1.5G.znn"
+fi
 
 # 3. The tests (node's runner; its summary lines end the output).
 export ZNN_REPO=$ROOT ZNN_FIXTURES=$WORK/fixtures ZNN_TOOLS=$TOOLS ZNN_WORK=$WORK

@@ -164,6 +164,79 @@ fn zipnn_frames_are_taken_whole() {
     );
 }
 
+/// A sink that is full once `cap` bytes wait to be drained (as the wasm stream's is).
+struct Capped {
+    out: Vec<u8>,
+    waiting: usize,
+    most_waiting: usize,
+    cap: usize,
+}
+
+impl Sink for Capped {
+    fn data(&mut self, offset: u64, bytes: &[u8]) -> Result<(), Error> {
+        assert_eq!(offset, self.out.len() as u64, "chunks handed over in order");
+        self.out.extend_from_slice(bytes);
+        self.waiting += bytes.len();
+        self.most_waiting = self.most_waiting.max(self.waiting);
+        Ok(())
+    }
+    fn full(&self) -> bool {
+        self.waiting >= self.cap
+    }
+}
+
+#[test]
+fn a_single_zipnn_frame_pauses_for_a_full_sink() {
+    use zipnn_wasm::format::zipnn::{self, ZDType, ZipnnOptions};
+    let mut rng = Rng(13);
+    let data = bf16_weights(&mut rng, 400_000);
+    // One frame (not streaming) of 16 KiB chunks: 50 chunks.
+    let o = ZipnnOptions {
+        chunk_log2: 14,
+        ..ZipnnOptions::new(ZDType::BF16)
+    };
+    let packed = zipnn::compress(&data, &o).unwrap();
+    for piece in [packed.len(), 1000] {
+        let mut dec = AutoDecoder::new(Limits::default());
+        let cap = 40_000;
+        let mut sink = Capped {
+            out: Vec::new(),
+            waiting: 0,
+            most_waiting: 0,
+            cap,
+        };
+        let (mut pauses, mut held) = (0, Vec::new());
+        for p in packed.chunks(piece) {
+            held.extend_from_slice(p);
+            // As the wasm stream's commit: push, then drain and go on while the decoder is
+            // busy or whole units wait.
+            loop {
+                let used = dec.push_units(&held, &mut sink).unwrap();
+                held.drain(..used);
+                if !dec.busy() {
+                    break;
+                }
+                assert!(sink.full(), "paused only for a full sink");
+                pauses += 1;
+                sink.waiting = 0;
+            }
+        }
+        assert!(held.is_empty());
+        dec.finish().unwrap();
+        assert!(sink.out == data, "pieces of {piece}");
+        assert!(
+            pauses >= data.len() / (cap + (16 << 10)) - 1,
+            "{pauses} pauses"
+        );
+        // At most the cap plus one chunk waited at once.
+        assert!(
+            sink.most_waiting < cap + (16 << 10),
+            "{} waited",
+            sink.most_waiting
+        );
+    }
+}
+
 #[test]
 fn corrupt_chunk_is_never_committed() {
     let mut rng = Rng(21);

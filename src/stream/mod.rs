@@ -35,6 +35,11 @@ pub trait Sink {
     fn commit(&mut self, _offset: u64, _len: usize) -> Result<(), Error> {
         Ok(())
     }
+    /// Whether the sink holds as much as it wants before being drained: the `push_units`
+    /// methods then stop between two chunks of a ZipNN frame (a `.znw` record is one chunk).
+    fn full(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -538,6 +543,12 @@ impl AutoDecoder {
         }
     }
 
+    /// Whether decoded bytes of input already taken wait for a sink with room: call
+    /// [`AutoDecoder::push_units`] again, with more input or none.
+    pub fn busy(&self) -> bool {
+        matches!(self, AutoDecoder::Zipnn(d) if d.busy())
+    }
+
     /// Bytes [`AutoDecoder::push_units`] waits for before it can use any (0: whatever comes).
     pub fn unit_len(&self) -> usize {
         match self {
@@ -548,11 +559,12 @@ impl AutoDecoder {
     }
 
     /// Like [`Decoder::push_units`]: returns how many bytes of `input` were used; the caller
-    /// keeps the rest. ZipNN frames are taken whole (they decode only once complete anyway).
+    /// keeps the rest. ZipNN input is taken until a frame's decoding pauses for a full sink
+    /// ([`ZipnnDecoder::push_units`]).
     pub fn push_units(&mut self, input: &[u8], sink: &mut dyn Sink) -> Result<usize, Error> {
         match self {
             AutoDecoder::Znw(d) => d.push_units(input, sink),
-            AutoDecoder::Zipnn(d) => d.push(input, sink).map(|_| input.len()),
+            AutoDecoder::Zipnn(d) => d.push_units(input, sink),
             AutoDecoder::Failed(e) => Err(e.clone()),
             AutoDecoder::Detecting { .. } => {
                 // Few bytes: copying them is free, and the format then decides the rest.

@@ -2,10 +2,13 @@
 //! frame unless it was written in streaming mode); a frame's tables and payload are stream-major,
 //! so a frame can only be decoded once it is complete. Memory is therefore one frame (1 MiB
 //! for zipnn's streaming files), plus one decoded chunk: each goes to the sink as it is decoded.
+//! A sink that is [`full`](Sink::full) pauses a frame between chunks ([`ZipnnDecoder::push_units`]),
+//! so that a single-frame file of gigabytes never piles up its output.
 
 use super::Sink;
 use crate::format::zipnn::{
-    after_last_frame, check_limit, decode_frame_with, ChunkOut, FrameHeader, HEADER_LEN, MAGIC,
+    after_last_frame, check_limit, decode_chunks_from, ChunkOut, FrameHeader, FrameLayout,
+    HEADER_LEN, MAGIC,
 };
 use crate::format::{to_usize, Error, Limits};
 use alloc::vec::Vec;
@@ -19,6 +22,9 @@ pub struct ZipnnDecoder {
     frames: u64,
     /// The first frame's streaming flag: a non-streaming file has exactly one frame.
     streaming: Option<bool>,
+    /// A complete frame (in `pending`) whose chunks are going out: its header, tables and
+    /// the next chunk.
+    out: Option<(FrameHeader, FrameLayout, usize)>,
     /// One decoded chunk, and the decoder's scratch (both reused across frames).
     chunk: Vec<u8>,
     scratch: Vec<u8>,
@@ -34,6 +40,7 @@ impl ZipnnDecoder {
             offset: 0,
             frames: 0,
             streaming: None,
+            out: None,
             chunk: Vec::new(),
             scratch: Vec::new(),
             failed: None,
@@ -44,20 +51,56 @@ impl ZipnnDecoder {
         self.offset
     }
 
+    /// Whether a complete frame still has chunks to decode (the sink was full): call
+    /// [`push_units`](Self::push_units) again, with more input or none, once it has room.
+    pub fn busy(&self) -> bool {
+        self.out.is_some()
+    }
+
+    /// Takes all of `input`, decoding every frame it completes whole.
     pub fn push(&mut self, input: &[u8], sink: &mut dyn Sink) -> Result<(), Error> {
+        self.push_paused(input, sink, false).map(|_| ())
+    }
+
+    /// As [`push`](Self::push), but stops between two chunks once `sink` is full; returns how
+    /// many bytes of `input` were used (the caller keeps the rest).
+    pub fn push_units(&mut self, input: &[u8], sink: &mut dyn Sink) -> Result<usize, Error> {
+        self.push_paused(input, sink, true)
+    }
+
+    fn push_paused(
+        &mut self,
+        input: &[u8],
+        sink: &mut dyn Sink,
+        pause: bool,
+    ) -> Result<usize, Error> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        let r = self.push_inner(input, sink);
+        let r = self.push_inner(input, sink, pause);
         if let Err(e) = &r {
             self.failed = Some(e.clone());
             self.pending = Vec::new();
+            self.out = None;
         }
         r
     }
 
-    fn push_inner(&mut self, mut input: &[u8], sink: &mut dyn Sink) -> Result<(), Error> {
-        while !input.is_empty() {
+    fn push_inner(
+        &mut self,
+        mut input: &[u8],
+        sink: &mut dyn Sink,
+        pause: bool,
+    ) -> Result<usize, Error> {
+        let len = input.len();
+        loop {
+            // A frame whose chunks are not all out goes on first.
+            if self.out.is_some() && !self.finish_frame(sink, pause)? {
+                return Ok(len - input.len());
+            }
+            if input.is_empty() {
+                return Ok(len);
+            }
             if self.streaming == Some(false) && self.frames == 1 {
                 return Err(Error::corrupt("bytes after a non-streaming ZipNN frame"));
             }
@@ -88,9 +131,10 @@ impl ZipnnDecoder {
             if (self.pending.len() as u64) < h.frame_len {
                 continue;
             }
-            self.finish_frame(sink)?;
+            let h = self.frame.take().expect("checked above");
+            let layout = FrameLayout::read(&mut &self.pending[..], &h, to_usize(h.orig_len)?)?;
+            self.out = Some((h, layout, 0));
         }
-        Ok(())
     }
 
     fn start_frame(&mut self, h: FrameHeader) -> Result<(), Error> {
@@ -107,27 +151,50 @@ impl ZipnnDecoder {
         Ok(())
     }
 
-    fn finish_frame(&mut self, sink: &mut dyn Sink) -> Result<(), Error> {
-        let Some(h) = self.frame.take() else {
-            return Ok(());
+    /// Decodes the current frame's remaining chunks, one at a time, into `sink`; with `pause`,
+    /// stops before a chunk once the sink is full. Returns whether the frame is done.
+    fn finish_frame(&mut self, sink: &mut dyn Sink, pause: bool) -> Result<bool, Error> {
+        let Some((h, layout, next)) = &mut self.out else {
+            return Ok(true);
         };
-        let mut out = ToSink {
-            sink,
-            offset: self.offset,
-            len: to_usize(h.orig_len)?,
-            chunk: &mut self.chunk,
-        };
-        decode_frame_with(&self.pending, &h, &mut out, &mut self.scratch)?;
+        while *next < layout.chunks {
+            if pause && sink.full() {
+                return Ok(false);
+            }
+            let c = *next..*next + 1;
+            let bytes = layout.output(c.clone());
+            let mut out = ToSink {
+                sink: &mut *sink,
+                offset: self.offset + bytes.start as u64,
+                len: bytes.len(),
+                chunk: &mut self.chunk,
+            };
+            decode_chunks_from(
+                &mut &self.pending[..],
+                h,
+                layout,
+                c,
+                &mut out,
+                &mut self.scratch,
+            )?;
+            *next += 1;
+        }
         self.offset += h.orig_len;
         self.frames += 1;
         self.pending.clear();
-        Ok(())
+        self.out = None;
+        Ok(true)
     }
 
     /// End of input: the last frame must be complete.
     pub fn finish(&mut self) -> Result<(), Error> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
+        }
+        if self.out.is_some() {
+            return Err(Error::InvalidInput(
+                "finish while a frame's chunks wait for room: push_units until not busy".into(),
+            ));
         }
         if self.frames == 0 || self.frame.is_some() || !self.pending.is_empty() {
             self.failed = Some(Error::Truncated);
@@ -137,8 +204,8 @@ impl ZipnnDecoder {
     }
 }
 
-/// A frame's chunks handed to the sink one by one from a reused buffer, at decoded `offset`
-/// plus their place in the frame.
+/// A frame's chunks handed to the sink from a reused buffer, at decoded `offset` plus their
+/// place in the decoded range.
 struct ToSink<'a> {
     sink: &'a mut dyn Sink,
     offset: u64,

@@ -23,12 +23,13 @@ struct Ready {
 }
 
 impl Ready {
-    fn room(&mut self, len: usize) -> &mut [u8] {
-        let end = self.filled + len;
-        if self.bytes.len() < end {
-            self.bytes.resize(end, 0);
-        }
-        &mut self.bytes[self.filled..end]
+    /// Room for `len` more bytes (a ZipNN chunk may hold gigabytes: fallible).
+    fn room(&mut self, len: usize) -> Result<&mut [u8], Error> {
+        let end = self
+            .filled
+            .checked_add(len)
+            .ok_or_else(|| Error::no_memory(len as u64))?;
+        Ok(&mut grow(&mut self.bytes, end)?[self.filled..])
     }
 }
 
@@ -38,16 +39,19 @@ impl Sink for Ready {
         Ok(())
     }
     fn data(&mut self, _offset: u64, bytes: &[u8]) -> Result<(), Error> {
-        self.room(bytes.len()).copy_from_slice(bytes);
+        self.room(bytes.len())?.copy_from_slice(bytes);
         self.filled += bytes.len();
         Ok(())
     }
     fn space(&mut self, len: usize) -> Option<&mut [u8]> {
-        Some(self.room(len))
+        self.room(len).ok()
     }
     fn commit(&mut self, _offset: u64, len: usize) -> Result<(), Error> {
         self.filled += len;
         Ok(())
+    }
+    fn full(&self) -> bool {
+        self.filled >= READY_CAP
     }
 }
 
@@ -158,9 +162,10 @@ impl StreamDecoder {
         }
         self.end += n;
         // One unit at a time, stopping once READY_CAP bytes wait: a file of many tiny records
-        // of highly compressible chunks must not make one call decode without bound.
-        while self.start < self.end && self.ready.filled < READY_CAP {
-            let unit = self.dec.unit_len();
+        // of highly compressible chunks, or a ZipNN frame of gigabytes, must not make one call
+        // decode without bound.
+        while (self.start < self.end || self.dec.busy()) && !self.ready.full() {
+            let (unit, busy) = (self.dec.unit_len(), self.dec.busy());
             let take = match unit {
                 0 => self.end - self.start, // ZipNN frames, or trailing bytes (an error)
                 u => u.min(self.end - self.start),
@@ -169,9 +174,9 @@ impl StreamDecoder {
                 .dec
                 .push_units(&self.stage[self.start..self.start + take], &mut self.ready);
             match used {
-                // Nothing used and the unit did not grow (a prefix can reveal a longer
-                // header): wait for more input.
-                Ok(0) if self.dec.unit_len() == unit => break,
+                // Nothing used, the unit did not grow (a prefix can reveal a longer header)
+                // and no paused frame went on: wait for more input.
+                Ok(0) if self.dec.unit_len() == unit && !busy => break,
                 Ok(used) => self.start += used,
                 Err(e) => return Err(self.fail(&e)),
             }
@@ -183,11 +188,12 @@ impl StreamDecoder {
         Ok(self.ready.filled)
     }
 
-    /// Whether the staged input still holds a whole unit: after draining, call `commit(0)`
-    /// until this is false (a commit stops once about 4 MiB are ready to drain).
+    /// Whether the staged input still holds a whole unit, or a ZipNN frame has chunks left:
+    /// after draining, call `commit(0)` until this is false (a commit stops once about 4 MiB
+    /// are ready to drain).
     pub fn pending(&self) -> bool {
         let unit = self.dec.unit_len();
-        self.start < self.end && (unit == 0 || self.end - self.start >= unit)
+        self.dec.busy() || (self.start < self.end && (unit == 0 || self.end - self.start >= unit))
     }
 
     /// Drops the buffers after an error (every later call fails the same way anyway).

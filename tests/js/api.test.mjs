@@ -696,6 +696,25 @@ describe('beyond 2 GiB', () => {
     await rejectsWith(streamDecode(big, 64 * KiB, { maxOutput: total - 1 }), TooLargeError, 'ZNN_TOO_LARGE');
   });
 
+  test('a single ZipNN frame of 1.5 GB streams through a few MiB of wasm memory', async () => {
+    const core = await import(new URL('./node_modules/zipnn-wasm/core.js', import.meta.url));
+    const one = readFile(fixturePath('zeros-1.5G.znn'));
+    const before = core.__internal.glue.__memory().buffer.byteLength;
+    // A .znw stream decoding at the same time is not disturbed.
+    const other = collect(chunkedStream(modelZnw, 64 * KiB).pipeThrough(new ZnnDecompressionStream()));
+    let n = 0;
+    let zero = true;
+    for await (const c of chunkedStream(one, 64 * KiB).pipeThrough(new ZnnDecompressionStream())) {
+      n += c.length;
+      zero &&= allZero(c);
+    }
+    assert.equal(n, 1_500_000_000);
+    assert.ok(zero);
+    assert.ok(equalBytes(await other, model));
+    const grew = core.__internal.glue.__memory().buffer.byteLength - before;
+    assert.ok(grew < 64 << 20, `wasm memory grew by ${grew} bytes`);
+  });
+
   test('decompress on the worker pool, into shared memory', async () => {
     const out = await decompress(big, { threads: 2 });
     assert.equal(out.length, total);
