@@ -16,6 +16,8 @@ const PUSH_MAX = MiB;
  * (ZnnCompressionStream has no such bound).
  */
 const MAX_COMPRESS_INPUT = 2 ** 31 - 1;
+/** Largest `streamingChunk` of `ZnnCompressionStream` (a power of two within the above). */
+const MAX_STREAM_FRAME = 2 ** 30;
 /** fetchModel's read buffer (BYOB): a read returns what has arrived, up to this. */
 const READ_BUFFER = 256 * 1024;
 const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a];
@@ -932,6 +934,10 @@ export class ZnnCompressionStream extends TransformStream {
     const chunkSize = checkSizeOption(options?.chunkSize, 'chunkSize');
     const streamingChunk = checkSizeOption(options?.streamingChunk, 'streamingChunk') ?? MiB;
     checkFormat(format, dtype);
+    // A frame's input is copied into wasm memory whole: one of 2 GiB would not fit there.
+    if (format === 'zipnn' && streamingChunk > MAX_STREAM_FRAME) {
+      throw new InvalidInputError(`streamingChunk is at most ${MAX_STREAM_FRAME} bytes (1 GiB) in ZnnCompressionStream, not ${streamingChunk}`);
+    }
     let enc = null;
     let pending = null; // zipnn: the current streaming piece
     let fill = 0;
@@ -944,14 +950,18 @@ export class ZnnCompressionStream extends TransformStream {
       free();
       throw fromWasm(e);
     };
+    // Checks dtype and sizes in wasm (the encoder's own rules) before any input arrives.
+    const setUp = () => {
+      if (format === 'znw') enc ??= made(call(() => new glue.StreamEncoder(dtype, chunkSize)));
+      else call(() => glue.compressZipnn(new Uint8Array(0), dtype, streamingChunk, chunkSize));
+    };
+    // With the module loaded, a bad option throws here, before the stream is handed on (a
+    // Worker's Response would already be on its way); otherwise when the stream starts.
+    if (ready) setUp();
     super({
       async start() {
         await init();
-        if (format === 'znw') enc = made(call(() => new glue.StreamEncoder(dtype, chunkSize)));
-        else {
-          // Validates dtype and streaming chunk before any input arrives.
-          call(() => glue.compressZipnn(new Uint8Array(0), dtype, streamingChunk, chunkSize));
-        }
+        setUp();
       },
       transform(chunk, controller) {
         try {

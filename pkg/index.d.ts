@@ -194,7 +194,7 @@ export interface CompressionStreamOptions {
   format?: 'znw' | 'zipnn';
   /** Chunk size, as for `compress`. */
   chunkSize?: number;
-  /** `'zipnn'`: bytes per frame (a power of two from 256 bytes), default 1 MiB. */
+  /** `'zipnn'`: bytes per frame (a power of two from 256 bytes to 1 GiB: a frame's input is held in wasm memory), default 1 MiB. */
   streamingChunk?: number;
 }
 

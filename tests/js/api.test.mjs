@@ -822,6 +822,19 @@ describe('errors', () => {
     assert.ok(equalBytes(await decompress(ok), data));
   });
 
+  test('a compression stream checks its options when it is made (the module loaded)', async () => {
+    await init();
+    // Once trapped the module when its first 2 GiB frame filled, resetting streams in flight.
+    assert.throws(() => new ZnnCompressionStream({ dtype: 'bf16', format: 'zipnn', streamingChunk: 2 ** 31 }), InvalidInputError);
+    for (const options of [{ dtype: 'nope' }, { chunkSize: 3 }, { chunkSize: 32 << 20 }, { dtype: 'bf16', format: 'zipnn', streamingChunk: 100 }, { dtype: 'bf16', format: 'zipnn', chunkSize: 3000 }]) {
+      assert.throws(() => new ZnnCompressionStream(options), InvalidInputError, JSON.stringify(options));
+    }
+    // The largest frame the stream takes still works.
+    const data = weights(3000, 'bf16');
+    const packed = await collect(chunkedStream(data, 1000).pipeThrough(new ZnnCompressionStream({ dtype: 'bf16', format: 'zipnn', streamingChunk: 2 ** 30 })));
+    assert.ok(equalBytes(await decompress(packed), data));
+  });
+
   test('a dtype that is not a string is an InvalidInputError, and a stream decoding meanwhile goes on', async () => {
     const packed = await compress(model);
     const reader = chunkedStream(packed, 1 << 20).pipeThrough(new ZnnDecompressionStream()).getReader();
