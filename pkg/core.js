@@ -389,15 +389,6 @@ function isMagicPrefix(u8) {
   return u8.length < 16 && u8[0] === 0x5a && (u8.length < 2 || u8[1] === 0x4e);
 }
 
-/** Whether `needle` occurs in `hay` (a header cut short: zipnn's key among its bytes). */
-function includesBytes(hay, needle) {
-  outer: for (let i = 0; i + needle.length <= hay.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (hay[i + j] !== needle[j]) continue outer;
-    return true;
-  }
-  return false;
-}
-const ZIPNN_META_BYTES = new TextEncoder().encode(ZIPNN_META_KEY);
 
 /**
  * The JSON header of a safetensors file: `{ headerLen, metadata, tensors }` with tensors sorted
@@ -444,9 +435,9 @@ function sniff(head, ended) {
   const st = safetensorsHeader(head);
   if (typeof st === 'number') {
     if (!ended) return st;
-    // Cut inside its header: zipnn's key among the bytes there makes it a .znn.safetensors
-    // cut short, which the module reports as truncated (not as "not compressed").
-    return includesBytes(head, ZIPNN_META_BYTES) ? 'znn-safetensors' : 'plain';
+    // Cut inside its header: possibly a .znn.safetensors cut short (without source metadata
+    // zipnn names no key there), which the module reports as truncated, as for a plain one.
+    return 'znn-safetensors';
   }
   if (st) {
     if (st.metadata && ZIPNN_META_KEY in st.metadata) return 'znn-safetensors';
@@ -1133,6 +1124,7 @@ class RemoteJob {
     stats.workerJobs++;
     this.inflight = 0;
     this.free = []; // read buffers the worker gave back
+    this.fill = null; // { buf, len }: copied input not yet sent
     this.error = null;
     this.header = null;
     this.done = false;
@@ -1200,24 +1192,41 @@ class RemoteJob {
     this.onFail?.(e);
   }
 
-  /** Sends input: transfers u8's buffer when owned, else copies into spare buffers. */
+  /**
+   * Sends input: transfers u8's buffer when owned and not small, else copies it into a spare
+   * buffer that goes once full (or at the end): a body of tiny chunks costs one message per
+   * buffer, not one per chunk.
+   */
   write(u8, owned) {
     if (this.error) throw this.error;
-    if (owned && u8.byteOffset === 0) {
-      const buf = u8.buffer;
-      this.inflight += buf.byteLength;
-      this.w.port.post({ type: 'chunk', id: this.id, buf, len: u8.byteLength }, [buf]);
+    if (owned && u8.byteOffset === 0 && u8.byteLength >= READ_BUFFER / 4) {
+      this.#flush();
+      this.#post(u8.buffer, u8.byteLength);
       return true;
     }
     for (let at = 0; at < u8.length; ) {
-      const buf = this.buffer();
-      const n = Math.min(buf.byteLength, u8.length - at);
-      new Uint8Array(buf, 0, n).set(u8.subarray(at, at + n));
+      this.fill ??= { buf: this.buffer(), len: 0 };
+      const f = this.fill;
+      const n = Math.min(f.buf.byteLength - f.len, u8.length - at);
+      new Uint8Array(f.buf, f.len, n).set(u8.subarray(at, at + n));
+      f.len += n;
       at += n;
-      this.inflight += buf.byteLength;
-      this.w.port.post({ type: 'chunk', id: this.id, buf, len: n }, [buf]);
+      if (f.len === f.buf.byteLength) this.#flush();
     }
     return false;
+  }
+
+  /** Sends the partly filled buffer, if any. */
+  #flush() {
+    const f = this.fill;
+    this.fill = null;
+    if (f?.len) this.#post(f.buf, f.len);
+    else if (f) this.free.push(f.buf);
+  }
+
+  #post(buf, len) {
+    this.inflight += buf.byteLength;
+    this.w.port.post({ type: 'chunk', id: this.id, buf, len }, [buf]);
   }
 
   /** A buffer to read the next input into. */
@@ -1233,6 +1242,7 @@ class RemoteJob {
 
   async end() {
     if (this.error) throw this.error;
+    this.#flush();
     this.w.port.post({ type: 'end', id: this.id });
     while (!this.error && !this.done) await new Promise((r) => (this.wake = r));
     if (this.error) throw this.error;
@@ -1792,6 +1802,11 @@ export async function fetchModel(input, options = {}) {
         },
         whole(bytes, kind, growable) {
           if (kind === 'plain') {
+            // Passed on as it is, but not cut short: a body that ends before the data its
+            // safetensors header names (chunked, or no Content-Length) is no model.
+            const st = safetensorsHeader(bytes);
+            const end = st && typeof st === 'object' ? st.tensors.reduce((e, t) => Math.max(e, t.offset + t.length), st.headerLen) : 0;
+            if (end > bytes.length) throw new TruncatedError(`the body ends at byte ${bytes.length}, before the end of the safetensors data its header names (${end})`);
             result = growable.take();
             decoded = result.byteLength;
           } else {

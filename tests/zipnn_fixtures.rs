@@ -429,9 +429,10 @@ fn any_run_of_chunks_decodes_on_its_own() {
     assert!(runs >= 100, "{runs} runs");
 }
 
-/// A `.znn.safetensors` file cut short (an interrupted download) is `Truncated` once what is
-/// left shows what it is (its header names zipnn's key, or a U8 tensor starts with a frame),
-/// never "not compressed"; a plain safetensors file cut short stays plain.
+/// A `.znn.safetensors` file cut short (an interrupted download) is `Truncated` inside its
+/// header (which without source metadata names no key) and once what is left shows what it is
+/// (its header names zipnn's key, or a U8 tensor starts with a frame), never "not compressed";
+/// a plain safetensors file cut after its header stays plain.
 #[test]
 fn cut_znn_safetensors_are_truncated_and_longer_ones_corrupt() {
     for name in ["st_minilm_meta", "st_minilm_nometa"] {
@@ -453,7 +454,7 @@ fn cut_znn_safetensors_are_truncated_and_longer_ones_corrupt() {
         let known = key_end.unwrap_or(first_frame);
         for cut in (0..whole.len()).step_by(7).chain([whole.len() - 1]) {
             let e = zipnn_wasm::decompress(&whole[..cut], &Limits::default()).unwrap_err();
-            if cut >= known {
+            if cut >= known || (9..header_end).contains(&cut) {
                 assert_eq!(e.code(), "ZNN_TRUNCATED", "{name} cut at {cut}: {e}");
             } else {
                 assert!(
@@ -476,6 +477,9 @@ fn cut_znn_safetensors_are_truncated_and_longer_ones_corrupt() {
         let plain = std::fs::read(dir().join(format!("{name}.safetensors"))).unwrap();
         let e = zipnn_wasm::decompress(&plain[..plain.len() - 1], &Limits::default()).unwrap_err();
         assert_eq!(e.code(), "ZNN_NOT_COMPRESSED", "{name}");
+        // Cut inside its header, a plain file is as unreadable as a compressed one.
+        let e = zipnn_wasm::decompress(&plain[..100], &Limits::default()).unwrap_err();
+        assert_eq!(e.code(), "ZNN_TRUNCATED", "{name}");
     }
     // Fewer bytes than a safetensors length prefix: not compressed, as any short input.
     let e = zipnn_wasm::decompress(b"abc", &Limits::default()).unwrap_err();

@@ -33,7 +33,7 @@ pub fn is_znn_safetensors(data: &[u8]) -> bool {
 pub fn is_znn_safetensors_source<S: Source + ?Sized>(src: &mut S) -> bool {
     let l = match layout_of(src) {
         Ok((l, _)) => l,
-        // Cut inside the header, which names zipnn's key: a .znn.safetensors file cut short.
+        // Cut inside the header: possibly a .znn.safetensors file cut short (see `layout_of`).
         Err(Error::Truncated) => return true,
         Err(_) => return false,
     };
@@ -55,7 +55,7 @@ fn layout<S: Source + ?Sized>(src: &mut S) -> Result<Layout, Error> {
 
 /// [`layout`], and whether the file holds every byte its header names (`false`: an
 /// interrupted download, say, whose header still reads). A header cut short is `Truncated`
-/// when what is there names zipnn's metadata key, else not a safetensors file.
+/// when what is there starts like one (a length, then `{`), else not a safetensors file.
 fn layout_of<S: Source + ?Sized>(src: &mut S) -> Result<(Layout, bool), Error> {
     let size = src.size();
     let prefix = src.read(0, size.min(8))?;
@@ -70,9 +70,11 @@ fn layout_of<S: Source + ?Sized>(src: &mut S) -> Result<(Layout, bool), Error> {
         Err(e) => e,
     };
     if 8 + n > size as u64 {
-        let key = METADATA_KEY.as_bytes();
-        let named = n <= st::MAX_HEADER && head.windows(key.len()).any(|w| w == key);
-        return Err(if named { Error::Truncated } else { err });
+        // Cut inside what starts like a JSON header: a .znn.safetensors file cut short (without
+        // source metadata zipnn writes no key into the header, so the bytes there cannot tell),
+        // or a plain one, unreadable either way.
+        let json = (2..=st::MAX_HEADER).contains(&n) && head.get(8) == Some(&b'{');
+        return Err(if json { Error::Truncated } else { err });
     }
     match st::parse(head, u64::MAX) {
         Ok(l) => Ok((l, false)),
