@@ -1756,7 +1756,9 @@ export async function fetchModel(input, options = {}) {
       // that it carries decodedTotal as in-thread.
       if (!last && session.job && session.kind === 'znw' && !session.job.header) return;
       if (total && loaded > total) total = loaded;
-      const t = last ? total || loaded : total;
+      // At the end, what was read is the total: a Content-Length the page could not tell
+      // counts encoded bytes (a cross-origin gzip response hides Content-Encoding) is larger.
+      const t = last ? loaded : total;
       onProgress({
         status: 'progress',
         url,

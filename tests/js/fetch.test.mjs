@@ -184,6 +184,17 @@ for (const [label, worker] of [
       assert.equal(sha256(new Uint8Array(sized)), sha256(model));
     });
 
+    test('the last progress event is at 100 % even when Content-Length counted other bytes', async () => {
+      // As a cross-origin gzip response whose Content-Encoding the page cannot see.
+      const events = [];
+      const res = new Response(modelZnw, { headers: { 'content-length': String(modelZnw.length + 5000) } });
+      await fm(res, { onProgress: (e) => events.push(e) });
+      const last = events.at(-1);
+      assert.deepEqual([last.loaded, last.total, last.progress], [modelZnw.length, modelZnw.length, 100]);
+      // Before it, the header's length (the decode worker may have sent the first event last).
+      assert.ok(events.slice(0, -1).every((e) => e.total === modelZnw.length + 5000));
+    });
+
     test('ZipNN files (frames and .znn.safetensors) decode too', async () => {
       const zn = await compress(model, { dtype: 'bf16', format: 'zipnn', streamingChunk: 1 << 20 });
       serve('/model.znn', zn);
