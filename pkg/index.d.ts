@@ -11,14 +11,21 @@ export type Output = Uint8Array<ArrayBuffer>;
 /** Element type names (aliases such as `bfloat16`, `float32`, `F16` are accepted too). */
 export type DType = 'auto' | 'bytes' | 'bf16' | 'fp16' | 'fp32' | 'fp64' | 'fp8-e4m3' | 'fp8-e5m2' | (string & {});
 
+/**
+ * A compiled `WebAssembly.Module`: that type where the program's libs declare `WebAssembly`
+ * (the DOM lib), any object otherwise (a node-only program with `lib: ["es2022"]`), so that
+ * these typings compile either way.
+ */
+export type WasmModule = typeof globalThis extends { WebAssembly: { Module: new (...args: any[]) => infer M } } ? M : object;
+
 /** Where the wasm module comes from when passed to `init` explicitly. */
 export type WasmSource =
-  | WebAssembly.Module
+  | WasmModule
   | Bytes
   | Response
   | URL
   | string
-  | Promise<WebAssembly.Module | Bytes | Response>;
+  | Promise<WasmModule | Bytes | Response>;
 
 /**
  * Loads the wasm module. Not needed normally: every function initialises on first use (the
@@ -27,7 +34,7 @@ export type WasmSource =
  */
 export function init(moduleOrBytes?: WasmSource): Promise<void>;
 /** Synchronous `init` from a compiled module or the .wasm bytes. */
-export function initSync(moduleOrBytes: WebAssembly.Module | Bytes): void;
+export function initSync(moduleOrBytes: WasmModule | Bytes): void;
 
 export interface CompressOptions {
   /**
@@ -239,7 +246,7 @@ export interface FetchModelOptions extends DecompressOptions {
    */
   worker?: boolean;
   /** The `fetch` to use (default `globalThis.fetch`). */
-  fetch?: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>;
+  fetch?: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 }
 
 /**

@@ -1,0 +1,69 @@
+// A program using the package's API, compiled by tests/js/types.test.mjs against the installed
+// typings (index.d.ts) with the DOM lib and node-only: it must type-check both ways, and the
+// misuses marked @ts-expect-error must be refused.
+import {
+  compress,
+  decodedSize,
+  decompress,
+  decompressInto,
+  Decompressor,
+  fetchModel,
+  HttpError,
+  init,
+  initSync,
+  inspect,
+  TruncatedError,
+  ZnnCompressionStream,
+  ZnnDecompressionStream,
+  ZnnError,
+  type Output,
+  type ProgressEvent,
+  type TensorEvent,
+} from 'zipnn-wasm';
+
+export async function use(body: ReadableStream<Uint8Array>, bytes: Uint8Array<ArrayBuffer>): Promise<void> {
+  await init();
+  const plain: ReadableStream<Uint8Array> = body.pipeThrough(new ZnnDecompressionStream({ checkBodies: true, maxOutput: 1e9 }));
+  // Where the platform's DecompressionStream goes.
+  const slot: TransformStream<Uint8Array, Uint8Array> = new ZnnDecompressionStream();
+  console.log(slot.readable.locked);
+  for await (const chunk of plain.pipeThrough(new ZnnCompressionStream({ dtype: 'bf16', format: 'zipnn', streamingChunk: 1 << 20 }))) {
+    const c: Uint8Array<ArrayBuffer> = chunk;
+    console.log(c.byteLength);
+  }
+  const ab: ArrayBuffer = await fetchModel('model.znw', {
+    onProgress: ({ loaded, total, progress, decoded, decodedTotal }: ProgressEvent) => console.log(loaded, total, progress, decoded, decodedTotal),
+    onTensor: ({ name, dtype, shape, bytes, offset, length }: TensorEvent) => console.log(name, dtype, shape, bytes.byteLength, offset, length),
+    signal: AbortSignal.timeout(1000),
+    worker: false,
+    maxOutput: 10,
+    fetch: (input, options) => fetch(input, options),
+  });
+  await fetchModel(new URL('https://example.invalid/model.znw'));
+  await fetchModel(new Response(bytes));
+  const out: Output = await decompress(ab, { maxOutput: 5 });
+  const shared = await decompress(bytes, { threads: 2 });
+  console.log(shared.byteLength, await decompressInto(bytes, new Uint8Array(out.length)));
+  const size: number | undefined = decodedSize(out.subarray(0, 24));
+  const info = await inspect(out);
+  console.log(size, info.segments[0]?.label, info.frames?.[0]?.decodedLength);
+  await compress(new DataView(ab), { dtype: 'bfloat16', onProgress: ({ done, total }) => console.log(done, total) });
+  await compress(new SharedArrayBuffer(8), { format: 'zipnn', dtype: 'fp16' });
+  using d = await Decompressor.create({ maxOutput: 1 << 30 });
+  const view: Uint8Array = d.decompress(bytes);
+  d.inputBuffer(bytes.length).set(bytes);
+  console.log(view.length, d.decompressInput(bytes.length).length);
+  try {
+    initSync(bytes);
+  } catch (e) {
+    if (e instanceof HttpError) console.log(e.status, e.url);
+    if (e instanceof ZnnError) console.log(e.code satisfies string);
+    if (e instanceof TruncatedError) console.log(e.code);
+  }
+  // @ts-expect-error the module (or its bytes) is needed
+  initSync();
+  // @ts-expect-error text is not bytes
+  await decompress('not bytes');
+  // @ts-expect-error maxOutput is a number
+  new ZnnDecompressionStream({ maxOutput: '5' });
+}
