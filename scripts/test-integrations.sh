@@ -87,8 +87,9 @@ rm -rf "$PROJECT" "$WORK/pack"
 mkdir -p "$PROJECT" "$WORK/pack"
 (cd pkg && npm pack --silent --pack-destination "$WORK/pack" >/dev/null)
 tarball=$(ls "$WORK"/pack/zipnn-wasm-*.tgz)
+# CommonJS, as `npm init -y` writes it: the examples (ES modules, .mjs) must run there too.
 cat > "$PROJECT/package.json" <<'JSON'
-{ "name": "zipnn-wasm-integrations-run", "private": true, "type": "module" }
+{ "name": "zipnn-wasm-integrations-run", "private": true, "type": "commonjs" }
 JSON
 (cd "$PROJECT" && npm install --silent --offline --no-audit --no-fund --no-package-lock "$tarball")
 mkdir -p "$PROJECT/node_modules/@huggingface"

@@ -5,7 +5,7 @@
 // (any URL, or a local path: it is read and handed to fetchModel as a Response).
 import fs from 'node:fs';
 import * as ort from 'onnxruntime-web';
-import { createSession } from './load-session.js';
+import { createSession } from './load-session.mjs';
 
 ort.env.wasm.numThreads = 1;
 const arg = process.argv[2];

@@ -4,7 +4,7 @@
 // onnx/*.onnx (and .onnx_data) has a .znw twin made by `zipnn compress`, then:
 //   node examples/transformers-js/node.mjs http://127.0.0.1:8080/ my-model
 import { env, pipeline } from '@huggingface/transformers';
-import { ZnnCache } from './znn-cache.js';
+import { ZnnCache } from './znn-cache.mjs';
 
 const [host = 'http://127.0.0.1:8080/', model = 'minilm'] = process.argv.slice(2);
 env.remoteHost = host;

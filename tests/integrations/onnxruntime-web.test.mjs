@@ -1,5 +1,5 @@
 // onnxruntime-web 1.30 with models stored compressed (.znw by the native CLI), served over local
-// HTTP and loaded by examples/onnxruntime-web/load-session.js (fetchModel -> InferenceSession),
+// HTTP and loaded by examples/onnxruntime-web/load-session.mjs (fetchModel -> InferenceSession),
 // in node and in headless Chromium. Every output must be bitwise identical to the output of the
 // uncompressed model on the same fixed inputs. Models:
 //   silero_vad.onnx        real FP32 model, weights in Constant nodes inside If subgraphs (2.3 MB)
@@ -14,7 +14,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-web';
 import { fetchModel } from 'zipnn-wasm';
-import { createSession } from './examples/onnxruntime-web/load-session.js';
+import { createSession } from './examples/onnxruntime-web/load-session.mjs';
 import { sha256 } from './helpers.mjs';
 import { startStatic, launchChromium, pageWithImports, served, project, sameBits, ms } from './lib.mjs';
 
@@ -193,7 +193,7 @@ const PAGE = pageWithImports(
   },
   `<script type="module">
 import * as ort from 'onnxruntime-web';
-import { createSession } from '/examples/onnxruntime-web/load-session.js';
+import { createSession } from '/examples/onnxruntime-web/load-session.mjs';
 ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
 ort.env.wasm.numThreads = 1;
 ${INPUTS_SRC}

@@ -1,6 +1,6 @@
 // transformers.js 4.3.1 loading all-MiniLM-L6-v2 (real weights, ONNX built by build_models.py)
 // whose weight files are served only compressed (the plain .onnx/.onnx_data answer 404), through
-// examples/transformers-js/znn-cache.js as env.customCache and nothing else changed. The
+// examples/transformers-js/znn-cache.mjs as env.customCache and nothing else changed. The
 // pipeline's output must be bitwise the output with the uncompressed files. In node (where
 // transformers.js runs onnxruntime-node) and in headless Chromium (its bundled onnxruntime-web).
 import { test, describe, before, after } from 'node:test';
@@ -10,7 +10,7 @@ import path from 'node:path';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { env, pipeline } from '@huggingface/transformers';
-import { ZnnCache } from './examples/transformers-js/znn-cache.js';
+import { ZnnCache } from './examples/transformers-js/znn-cache.mjs';
 import { sha256 } from './helpers.mjs';
 import { startStatic, launchChromium, pageWithImports, served, project, sameBits, ms } from './lib.mjs';
 
@@ -252,7 +252,7 @@ const PAGE = pageWithImports(
   { '@huggingface/transformers': `${TF_DIR}/dist/transformers.js`, 'zipnn-wasm': '/node_modules/zipnn-wasm/index.js' },
   `<script type="module">
 import { env, pipeline } from '@huggingface/transformers';
-import { ZnnCache } from '/examples/transformers-js/znn-cache.js';
+import { ZnnCache } from '/examples/transformers-js/znn-cache.mjs';
 env.backends.onnx.wasm.wasmPaths = { mjs: '${ORT_DIST}ort-wasm-simd-threaded.asyncify.mjs', wasm: '${ORT_DIST}ort-wasm-simd-threaded.asyncify.wasm' };
 env.backends.onnx.wasm.numThreads = 1;
 env.allowRemoteModels = false;

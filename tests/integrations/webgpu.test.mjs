@@ -1,5 +1,5 @@
 // WebGPU in headless Chromium (Debian's chromium; SwiftShader's software adapter, enabled by
-// --enable-unsafe-webgpu): examples/webgpu/upload.js uploads each tensor of a real model
+// --enable-unsafe-webgpu): examples/webgpu/upload.mjs uploads each tensor of a real model
 // (all-MiniLM-L6-v2 BF16 safetensors, compressed by the native CLI) into its own GPUBuffer from
 // fetchModel's onTensor while the download is still going; every buffer is read back (mapAsync)
 // and compared with the original bytes, and a compute shader checks it sees the same data. When
@@ -19,7 +19,7 @@ const PIECE = 512 * 1024;
 const PAGE = pageWithImports(
   { 'zipnn-wasm': '/node_modules/zipnn-wasm/index.js' },
   `<script type="module">
-import { loadToGpu } from '/examples/webgpu/upload.js';
+import { loadToGpu } from '/examples/webgpu/upload.mjs';
 
 window.probe = async () => {
   if (!navigator.gpu) return { gpu: false, adapter: null };

@@ -1,7 +1,7 @@
 // ZnnCache: a transformers.js `env.customCache` that serves model files from compressed twins.
 //
 //   import { env, pipeline } from '@huggingface/transformers';
-//   import { ZnnCache } from './znn-cache.js';
+//   import { ZnnCache } from './znn-cache.mjs';
 //   env.useCustomCache = true;
 //   env.customCache = new ZnnCache();   // model.onnx is read from model.onnx.znw next to it
 //   const extractor = await pipeline('feature-extraction', 'my-org/my-model');
