@@ -109,7 +109,12 @@ impl ZipnnDecoder {
                 None => HEADER_LEN.max(self.pending.len() + 1),
             };
             let take = need.saturating_sub(self.pending.len()).min(input.len());
-            self.pending.extend_from_slice(&input[..take]);
+            let most = if self.frame.is_some() {
+                need
+            } else {
+                usize::MAX
+            };
+            append_within(&mut self.pending, &input[..take], most)?;
             input = &input[take..];
             if self.frame.is_none() {
                 // After a frame, bytes that cannot begin another are damage, found at once.
@@ -202,6 +207,20 @@ impl ZipnnDecoder {
         }
         Ok(())
     }
+}
+
+/// Appends `bytes` to `buf`, whose length will not pass `most` (the frame's): capacity doubles
+/// as bytes arrive but never beyond `most`, and a refused allocation is an error, not an
+/// abort (a frame held whole can be gigabytes; doubling a 1 GiB buffer overflows wasm32).
+fn append_within(buf: &mut Vec<u8>, bytes: &[u8], most: usize) -> Result<(), Error> {
+    let need = buf.len() + bytes.len();
+    if need > buf.capacity() {
+        let want = buf.capacity().saturating_mul(2).min(most).max(need);
+        buf.try_reserve_exact(want - buf.len())
+            .map_err(|_| Error::no_memory(want as u64))?;
+    }
+    buf.extend_from_slice(bytes);
+    Ok(())
 }
 
 /// A frame's chunks handed to the sink from a reused buffer, at decoded `offset` plus their

@@ -732,6 +732,24 @@ describe('beyond 2 GiB', () => {
     assert.ok(grew < 64 << 20, `wasm memory grew by ${grew} bytes`);
   });
 
+  test('a single ZipNN frame of 1.1 GB compressed (random bytes) streams; the decoded bytes are right', async () => {
+    const { createHash } = await import('node:crypto');
+    const { Readable } = await import('node:stream');
+    const file = fixturePath('random-1.1G.znn');
+    const body = Readable.toWeb(fs.createReadStream(file, { highWaterMark: 1 << 20 }));
+    // Growing the held frame by doubling once passed what wasm32 can allocate, and trapped.
+    const other = collect(chunkedStream(modelZnw, 64 * KiB).pipeThrough(new ZnnDecompressionStream()));
+    const h = createHash('sha256');
+    let n = 0;
+    for await (const c of body.pipeThrough(new ZnnDecompressionStream())) {
+      h.update(c);
+      n += c.length;
+    }
+    assert.equal(n, 1_100_000_000);
+    assert.equal(h.digest('hex'), fs.readFileSync(fixturePath('random-1.1G.sha256'), 'utf8').trim());
+    assert.ok(equalBytes(await other, model));
+  });
+
   test('decompress on the worker pool, into shared memory', async () => {
     const out = await decompress(big, { threads: 2 });
     assert.equal(out.length, total);
