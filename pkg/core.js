@@ -389,7 +389,6 @@ function isMagicPrefix(u8) {
   return u8.length < 16 && u8[0] === 0x5a && (u8.length < 2 || u8[1] === 0x4e);
 }
 
-
 /**
  * The JSON header of a safetensors file: `{ headerLen, metadata, tensors }` with tensors sorted
  * by offset (absolute in the file), or null when `u8` does not start like one. Needs only the
