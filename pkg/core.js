@@ -465,6 +465,8 @@ function sniff(head, ended) {
 // sink.header(h)        the .znw header ({ totalSize, container, segments })
 // sink.data(ready, dec) `ready` verified bytes wait in `dec`: take them with drain/drainInto
 // sink.whole(u8, kind)  the buffered input at the end: decoded bytes, or kind 'plain' as is
+// sink.wait()           optional: a promise while the consumer is behind, to pause decoding on
+//                       (write and end then return a promise; the wasm decoder holds its place)
 //
 // With `remote` (fetchModel's decode worker), streamed formats are decoded by a RemoteJob in a
 // worker instead: the same sink calls, with a `dec` whose drainInto copies the worker's bytes.
@@ -487,11 +489,12 @@ class DecodeSession {
   /**
    * Takes the next input bytes. With `owned` (u8 is the whole of a buffer nobody else uses) a
    * remote job may take the buffer instead of copying it: then it returns true and u8 is detached.
+   * A promise when the sink asked to wait: the rest of u8 is decoded before it resolves.
    */
   write(u8, owned = false) {
     if (u8.length === 0) return false;
     if (this.mode === 'remote') return this.job.write(u8, owned);
-    if (this.mode === 'stream') return this.#push(u8), false;
+    if (this.mode === 'stream') return this.#push(u8) ?? false;
     if (this.mode === 'buffer') return this.head.append(u8), this.#checkPlain(), false;
     if (!this.head) {
       const kind = sniff(u8, false);
@@ -506,16 +509,16 @@ class DecodeSession {
     }
     this.head.append(u8);
     const kind = sniff(this.head.bytes(), false);
-    if (typeof kind === 'string') this.#start(kind);
-    return false;
+    return (typeof kind === 'string' && this.#start(kind)) || false;
   }
 
-  /** Ends the input; a promise when a remote job still has to finish. */
+  /** Ends the input; a promise when a remote job still has to finish or the sink asked to wait. */
   end() {
     if (this.mode === 'sniff') {
       this.head ??= new Growable(0);
       this.ended = true;
-      this.#start(sniff(this.head.bytes(), true));
+      const pushed = this.#start(sniff(this.head.bytes(), true));
+      if (pushed) return pushed.then(() => this.end());
     }
     if (this.mode === 'remote') return this.job.end();
     if (this.mode === 'stream') {
@@ -553,7 +556,7 @@ class DecodeSession {
       this.dec = made(call(() => new glue.StreamDecoder(this.maxOutput, this.checkBodies)));
       const head = this.head;
       this.head = null;
-      if (head.len) this.#push(head.bytes());
+      if (head.len) return this.#push(head.bytes());
     } else {
       // Decided before the end, 'plain' is final: a sink that refuses plain input says so now
       // instead of buffering the rest.
@@ -572,7 +575,30 @@ class DecodeSession {
     }
   }
 
+  /** Decodes u8; a promise when the sink asked to wait (decoding goes on once it resolves). */
   #push(u8) {
+    const steps = this.#decode(u8);
+    while (!steps.next().done) {
+      const wait = this.sink.wait?.();
+      if (wait) return this.#resume(steps, wait);
+    }
+    return undefined;
+  }
+
+  async #resume(steps, wait) {
+    for (;;) {
+      await wait;
+      // Closed while waiting (the consumer cancelled): the decoder is gone.
+      if (!this.dec) return;
+      do {
+        if (steps.next().done) return;
+        wait = this.sink.wait?.();
+      } while (!wait);
+    }
+  }
+
+  /** The decode loop, stopping after each batch handed to the sink. */
+  *#decode(u8) {
     const dec = this.dec;
     for (let at = 0; at < u8.length; ) {
       // One copy: straight into the decoder's input staging in wasm memory (≥ 64 KiB of room,
@@ -591,7 +617,10 @@ class DecodeSession {
             this.sink.header(h);
           }
         }
-        if (ready > 0) this.sink.data(ready, dec);
+        if (ready > 0) {
+          this.sink.data(ready, dec);
+          yield;
+        }
         if (!dec.pending()) break;
         ready = call(() => dec.commit(0));
       }
@@ -856,7 +885,7 @@ function inspectZipnn(data) {
 // ---------------------------------------------------------------------------------------------
 // Streams
 
-function streamSink(controller) {
+function streamSink(controller, wait) {
   return {
     header() {},
     refusePlain() {
@@ -865,6 +894,7 @@ function streamSink(controller) {
     data(_ready, dec) {
       controller.enqueue(dec.drain());
     },
+    wait,
     whole(bytes, kind) {
       if (kind !== 'plain') {
         if (bytes.length) controller.enqueue(bytes);
@@ -878,42 +908,97 @@ function streamSink(controller) {
   };
 }
 
+/** Decoded bytes a stream holds for its reader before decoding waits (two of wasm's batches). */
+const STREAM_AHEAD = 8 * MiB;
+
 /**
- * Decompresses a byte stream, like the platform's `DecompressionStream`:
+ * Decompresses a byte stream, like the platform's `DecompressionStream` (and, like it, a
+ * `{ readable, writable }` pair rather than a TransformStream): decoding waits while the reader
+ * is behind, so memory stays bounded whatever one input chunk decodes to (a ZipNN file written
+ * as one frame decodes whole from its last chunk).
  * `response.body.pipeThrough(new ZnnDecompressionStream())`.
  */
-export class ZnnDecompressionStream extends TransformStream {
+export class ZnnDecompressionStream {
+  #readable;
+  #writable;
+
   constructor(options = {}) {
-    options ??= {};
-    checkMaxOutput(options.maxOutput);
+    const maxOutput = checkMaxOutput(options?.maxOutput);
+    const checkBodies = !!options?.checkBodies;
     let session = null;
-    const fail = (e) => {
-      session?.close();
-      throw fromWasm(e);
+    let output = null; // the readable's controller
+    let input = null; // the writable's controller
+    let wake = null;
+    const resume = () => {
+      const w = wake;
+      wake = null;
+      w?.();
     };
-    super({
-      start: () => init(),
-      transform(chunk, controller) {
+    const room = () => (output.desiredSize > 0 ? null : new Promise((r) => (wake = r)));
+    const stop = () => {
+      session?.close();
+      session = null;
+      resume();
+    };
+    const open = () => (session ??= new DecodeSession(streamSink(output, room), { maxOutput, checkBodies }));
+    const fail = (e) => {
+      const err = fromWasm(e);
+      stop();
+      output.error(err);
+      throw err;
+    };
+    this.#readable = new ReadableStream(
+      {
+        start(c) {
+          output = c;
+        },
+        pull: resume,
+        cancel(reason) {
+          stop();
+          input.error(reason);
+        },
+      },
+      { highWaterMark: STREAM_AHEAD, size: (chunk) => chunk.byteLength },
+    );
+    this.#writable = new WritableStream({
+      start(c) {
+        input = c;
+        // An abort waits for the write in flight, which may be waiting for the reader: stop it.
+        c.signal?.addEventListener('abort', () => {
+          stop();
+          output.error(c.signal.reason);
+        });
+        return init();
+      },
+      async write(chunk) {
         try {
-          session ??= new DecodeSession(streamSink(controller), options);
-          session.write(inputBytes(chunk, 'chunk'));
+          await open().write(inputBytes(chunk, 'chunk'));
         } catch (e) {
           fail(e);
         }
       },
-      flush(controller) {
+      async close() {
         try {
-          session ??= new DecodeSession(streamSink(controller), options);
-          session.end();
-          session.close();
+          await open().end();
+          stop();
+          output.close();
         } catch (e) {
           fail(e);
         }
       },
-      cancel() {
-        session?.close();
+      abort(reason) {
+        stop();
+        output.error(reason);
       },
     });
+  }
+
+  get readable() {
+    return this.#readable;
+  }
+
+  get writable() {
+    return this.#writable;
   }
 }
 

@@ -180,10 +180,14 @@ export function inspect(bytes: Bytes): Promise<InspectReport>;
  * Decompresses a byte stream, used like the platform's `DecompressionStream`:
  * `response.body.pipeThrough(new ZnnDecompressionStream())`. Any input chunking works; decoded
  * bytes are emitted as soon as each chunk's checksum verified; ZipNN frames as each frame
- * arrives whole (`.znn.safetensors` input is buffered and decoded at the end).
+ * arrives whole (`.znn.safetensors` input is buffered and decoded at the end). Like
+ * `DecompressionStream`, a `{ readable, writable }` pair rather than a `TransformStream`.
  */
-export class ZnnDecompressionStream extends TransformStream<Bytes, Output> {
+export class ZnnDecompressionStream {
   constructor(options?: DecompressionStreamOptions);
+  /** Decoded bytes; decoding waits while 8 MiB are queued here unread. */
+  readonly readable: ReadableStream<Output>;
+  readonly writable: WritableStream<Bytes>;
 }
 
 export interface DecompressionStreamOptions extends DecompressOptions {

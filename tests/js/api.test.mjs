@@ -719,17 +719,50 @@ describe('beyond 2 GiB', () => {
     const before = core.__internal.glue.__memory().buffer.byteLength;
     // A .znw stream decoding at the same time is not disturbed.
     const other = collect(chunkedStream(modelZnw, 64 * KiB).pipeThrough(new ZnnDecompressionStream()));
+    // The whole file in one write: its frame decodes from that one chunk, and decoding waits
+    // for the reader, so the write resolves only once nearly everything has been read.
+    const ds = new ZnnDecompressionStream();
+    const w = ds.writable.getWriter();
+    let readWhenWritten = -1;
     let n = 0;
+    const written = w.write(one).then(() => (readWhenWritten = n));
+    const ended = written.then(() => w.close());
     let zero = true;
-    for await (const c of chunkedStream(one, 64 * KiB).pipeThrough(new ZnnDecompressionStream())) {
+    for await (const c of ds.readable) {
       n += c.length;
       zero &&= allZero(c);
+      await new Promise((r) => setImmediate(r)); // a reader slower than the decoder
     }
+    await ended;
     assert.equal(n, 1_500_000_000);
     assert.ok(zero);
+    assert.ok(readWhenWritten >= n - (16 << 20), `the write resolved when ${readWhenWritten} bytes had been read`);
     assert.ok(equalBytes(await other, model));
     const grew = core.__internal.glue.__memory().buffer.byteLength - before;
     assert.ok(grew < 64 << 20, `wasm memory grew by ${grew} bytes`);
+  });
+
+  test('a stream waiting for its reader inside one frame can be cancelled or aborted', async () => {
+    const one = readFile(fixturePath('zeros-1.5G.znn'));
+    // The reader cancels after one chunk: the paused write settles, the writable errors.
+    let ds = new ZnnDecompressionStream();
+    let w = ds.writable.getWriter();
+    let written = w.write(one);
+    const r = ds.readable.getReader();
+    assert.ok((await r.read()).value.length > 0);
+    await r.cancel(new Error('enough'));
+    await written.catch(() => {});
+    await assert.rejects(w.closed, /enough/);
+    // The writer aborts while its write waits: the abort completes, the reader sees the reason.
+    ds = new ZnnDecompressionStream();
+    w = ds.writable.getWriter();
+    written = w.write(one);
+    written.catch(() => {});
+    await new Promise((r) => setImmediate(r));
+    await w.abort(new Error('gone'));
+    await assert.rejects(collect(ds.readable), /gone/);
+    // Both decoders were freed: a new stream decodes.
+    assert.ok(equalBytes(await streamDecode(modelZnw, 64 * KiB), model));
   });
 
   test('a single ZipNN frame of 1.1 GB compressed (random bytes) streams; the decoded bytes are right', async () => {
