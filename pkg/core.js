@@ -389,6 +389,9 @@ function isMagicPrefix(u8) {
   return u8.length < 16 && u8[0] === 0x5a && (u8.length < 2 || u8[1] === 0x4e);
 }
 
+/** The safetensors format's cap on its JSON header (as the Rust side's `MAX_HEADER`). */
+const SAFETENSORS_MAX_HEADER = 100_000_000;
+
 /**
  * The JSON header of a safetensors file: `{ headerLen, metadata, tensors }` with tensors sorted
  * by offset (absolute in the file), or null when `u8` does not start like one. Needs only the
@@ -398,7 +401,7 @@ function safetensorsHeader(u8) {
   if (u8.length < 9) return null;
   const dv = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
   const n = Number(dv.getBigUint64(0, true));
-  if (n < 2 || n > 100 * MiB || u8[8] !== 0x7b /* { */) return null;
+  if (n < 2 || n > SAFETENSORS_MAX_HEADER || u8[8] !== 0x7b /* { */) return null;
   if (u8.length < 8 + n) return 8 + n;
   let json;
   try {
@@ -643,7 +646,7 @@ export async function compress(bytes, options = {}) {
   }
   // Past this, the copy into wasm memory would trap instead of failing cleanly.
   if (data.length > MAX_COMPRESS_INPUT) {
-    throw new TooLargeError(`compress() takes at most ${MAX_COMPRESS_INPUT} bytes in wasm, not ${data.length}: use ZnnCompressionStream, or the native CLI`);
+    throw new TooLargeError(`compress() takes at most ${MAX_COMPRESS_INPUT} bytes in wasm, not ${data.length}: use ZnnCompressionStream with { size }, or the native CLI`);
   }
   await init();
   if (format === 'zipnn') return call(() => glue.compressZipnn(data, dtype, streamingChunk, chunkSize));
@@ -1008,10 +1011,15 @@ export class ZnnCompressionStream extends TransformStream {
     const { dtype, format = 'znw' } = options ?? {};
     const chunkSize = checkSizeOption(options?.chunkSize, 'chunkSize');
     const streamingChunk = checkSizeOption(options?.streamingChunk, 'streamingChunk') ?? MiB;
+    const size = options?.size ?? undefined;
+    if (size !== undefined) checkLength(size, 'size');
     checkFormat(format, dtype);
     // A frame's input is copied into wasm memory whole: one of 2 GiB would not fit there.
     if (format === 'zipnn' && streamingChunk > MAX_STREAM_FRAME) {
       throw new InvalidInputError(`streamingChunk is at most ${MAX_STREAM_FRAME} bytes (1 GiB) in ZnnCompressionStream, not ${streamingChunk}`);
+    }
+    if (format === 'zipnn' && size !== undefined) {
+      throw new InvalidInputError("size is an option of the 'znw' format (ZipNN's streaming frames carry no size)");
     }
     let enc = null;
     let pending = null; // zipnn: the current streaming piece
@@ -1027,7 +1035,7 @@ export class ZnnCompressionStream extends TransformStream {
     };
     // Checks dtype and sizes in wasm (the encoder's own rules) before any input arrives.
     const setUp = () => {
-      if (format === 'znw') enc ??= made(call(() => new glue.StreamEncoder(dtype, chunkSize)));
+      if (format === 'znw') enc ??= made(call(() => new glue.StreamEncoder(dtype, chunkSize, size)));
       else call(() => glue.compressZipnn(new Uint8Array(0), dtype, streamingChunk, chunkSize));
     };
     // With the module loaded, a bad option throws here, before the stream is handed on (a

@@ -207,6 +207,14 @@ export interface CompressionStreamOptions {
   chunkSize?: number;
   /** `'zipnn'`: bytes per frame (a power of two from 256 bytes to 1 GiB: a frame's input is held in wasm memory), default 1 MiB. */
   streamingChunk?: number;
+  /**
+   * `'znw'`: the input's length in bytes, when known (`file.size`). The header then carries
+   * the size and, for safetensors and GGUF files, the tensor table: each tensor is coded as
+   * its own type and the output is what `compress` writes, for a file of any size (wasm
+   * memory holds the first 32 MiB, then one chunk). Input of another length is an
+   * `InvalidInputError`.
+   */
+  size?: number;
 }
 
 /** Compresses a byte stream of unknown length (the `.znw` header then carries no size). */

@@ -279,3 +279,57 @@ fn truncated_input_is_reported() {
         }
     }
 }
+
+/// `SizedEncoder`: any input, dtype and chunk size, fed in any pieces, decodes back; the header
+/// carries the size; input that does not match the size given is an error, never a file.
+#[test]
+fn sized_encoder_round_trips_and_holds_to_its_size() {
+    use zipnn_wasm::stream::SizedEncoder;
+    let mut rng = Rng(7);
+    let inputs = [
+        Vec::new(),
+        vec![3u8],
+        bf16_weights(&mut rng, 300_001),
+        f32_weights(&mut rng, 70_000),
+        special_f32(),
+    ];
+    for data in &inputs {
+        for (dtype, chunk) in [
+            (DType::BF16, 4u32),
+            (DType::F32, 1024),
+            (DType::Bytes, 4096),
+        ] {
+            for cut in [1usize, 1000, 65_536] {
+                let mut enc = SizedEncoder::new(data.len() as u64, opts(dtype, chunk)).unwrap();
+                let mut out = Vec::new();
+                for p in data.chunks(cut) {
+                    enc.push(p, &mut out).unwrap();
+                }
+                enc.finish(&mut out).unwrap();
+                let (h, _) = znw::Header::parse(&out).unwrap();
+                assert_eq!(h.total_size, Some(data.len() as u64));
+                assert_eq!(
+                    zipnn_wasm::decompress(&out, &Limits::default()).unwrap(),
+                    *data
+                );
+                if cut == 65_536 {
+                    // Whole (below the prefix), it is what `compress` writes.
+                    assert_eq!(out, znw::compress(data, &opts(dtype, chunk)).unwrap());
+                }
+            }
+        }
+    }
+    let invalid = |r: Result<(), Error>| matches!(r, Err(Error::InvalidInput(_)));
+    let data = rng.bytes(1000);
+    let mut out = Vec::new();
+    // More than the size given.
+    let mut enc = SizedEncoder::new(999, Options::default()).unwrap();
+    assert!(invalid(enc.push(&data, &mut out)));
+    // Less: the end is refused, and no end record is written.
+    let mut enc = SizedEncoder::new(1001, Options::default()).unwrap();
+    enc.push(&data, &mut out).unwrap();
+    assert!(invalid(enc.finish(&mut out)));
+    assert!(zipnn_wasm::decompress(&out, &Limits::default()).is_err());
+    // A chunk size the format does not allow.
+    assert!(SizedEncoder::new(10, opts(DType::BF16, 6)).is_err());
+}

@@ -31,7 +31,16 @@ pub struct Layout {
 
 /// Finds the container and its tensors, or `None` for a file of no known container.
 pub fn detect(data: &[u8]) -> Option<Layout> {
-    let total = data.len() as u64;
+    detect_prefix(data, data.len() as u64)
+}
+
+/// [`detect`] from the first bytes of a file of `total` bytes (a file being read as a
+/// stream). Short of the whole file, only containers that say where their tensors are at
+/// their start are found: safetensors (whose JSON header `prefix` must hold) and GGUF (its
+/// tensor table).
+pub fn detect_prefix(prefix: &[u8], total: u64) -> Option<Layout> {
+    let data = prefix;
+    let whole = data.len() as u64 == total;
     let (container, mut tensors) = if let Ok(l) = safetensors::parse(data, total) {
         let t = l.tensors.into_iter().map(|t| Tensor {
             dtype: Some(DType::from_safetensors(&t.dtype)),
@@ -44,6 +53,8 @@ pub fn detect(data: &[u8]) -> Option<Layout> {
         (Container::Safetensors, t.collect())
     } else if let Some(t) = gguf::tensors(data) {
         (Container::Gguf, t)
+    } else if !whole {
+        return None;
     } else if let Some((c, t)) = zip::tensors(data) {
         (c, t)
     } else if let Some(t) = npy::array(data, 0, data.len(), String::from("array")) {

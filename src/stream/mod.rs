@@ -12,7 +12,9 @@ use crate::format::znw::DTypeChoice;
 use crate::format::{Container, Error, Limits};
 use alloc::vec::Vec;
 
+pub mod sized;
 mod zipnn;
+pub use sized::SizedEncoder;
 pub use zipnn::ZipnnDecoder;
 
 /// Receives what the decoder learns, in file order.

@@ -4,7 +4,7 @@
 use super::{js_error, limits, parse_dtype, view};
 use crate::format::grow;
 use crate::format::znw;
-use crate::stream::{AutoDecoder, Encoder, Sink};
+use crate::stream::{AutoDecoder, Encoder, Sink, SizedEncoder};
 use crate::Error;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -271,35 +271,61 @@ impl StreamDecoder {
     }
 }
 
-/// Push-style encoder for input of unknown length.
+/// Push-style encoder: for input of unknown length, or, given its size, a file whose header
+/// carries the size and (safetensors, GGUF) the tensor table.
 #[wasm_bindgen]
 pub struct StreamEncoder {
-    enc: Encoder,
+    enc: Either,
+}
+
+enum Either {
+    Unsized(Encoder),
+    Sized(SizedEncoder),
 }
 
 #[wasm_bindgen]
 impl StreamEncoder {
     #[wasm_bindgen(constructor)]
-    pub fn new(dtype: Option<String>, chunk_size: Option<u32>) -> Result<StreamEncoder, JsValue> {
-        let enc = Encoder::with_choice(
-            parse_dtype(dtype)?,
-            chunk_size.unwrap_or(znw::DEFAULT_CHUNK),
-        )
-        .map_err(|e| js_error(&e))?;
-        Ok(StreamEncoder { enc })
+    pub fn new(
+        dtype: Option<String>,
+        chunk_size: Option<u32>,
+        size: Option<f64>,
+    ) -> Result<StreamEncoder, JsValue> {
+        let dtype = parse_dtype(dtype)?;
+        let chunk_size = chunk_size.unwrap_or(znw::DEFAULT_CHUNK);
+        let enc = match size {
+            None => Encoder::with_choice(dtype, chunk_size).map(Either::Unsized),
+            Some(n) => {
+                let opts = znw::Options {
+                    dtype,
+                    chunk_size,
+                    ..znw::Options::default()
+                };
+                SizedEncoder::new(n as u64, opts).map(Either::Sized)
+            }
+        };
+        Ok(StreamEncoder {
+            enc: enc.map_err(|e| js_error(&e))?,
+        })
     }
 
     /// Feeds input; returns the compressed bytes completed so far (possibly empty).
-    pub fn push(&mut self, input: &[u8]) -> Vec<u8> {
+    pub fn push(&mut self, input: &[u8]) -> Result<Vec<u8>, JsValue> {
         let mut out = Vec::new();
-        self.enc.push(input, &mut out);
-        out
+        match &mut self.enc {
+            Either::Unsized(e) => e.push(input, &mut out),
+            Either::Sized(e) => e.push(input, &mut out).map_err(|e| js_error(&e))?,
+        }
+        Ok(out)
     }
 
     /// Ends the input; returns the last records.
-    pub fn finish(&mut self) -> Vec<u8> {
+    pub fn finish(&mut self) -> Result<Vec<u8>, JsValue> {
         let mut out = Vec::new();
-        self.enc.finish(&mut out);
-        out
+        match &mut self.enc {
+            Either::Unsized(e) => e.finish(&mut out),
+            Either::Sized(e) => e.finish(&mut out).map_err(|e| js_error(&e))?,
+        }
+        Ok(out)
     }
 }

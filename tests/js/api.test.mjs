@@ -413,6 +413,16 @@ describe('ZipNN format', () => {
     const plain = readFile(zipnnFixture('st_minilm_nometa.safetensors'));
     await rejectsWith(fetchModel(new Response(plain.slice(0, plain.length - 1))), TruncatedError, 'ZNN_TRUNCATED');
     assert.equal((await fetchModel(new Response(plain.slice()))).byteLength, plain.length);
+    // A header length past the format's cap (100,000,000 bytes, as the Rust side reads it) is
+    // no safetensors header: plain at once, not 100 MB waited for.
+    const head = (n) => {
+      const u8 = new Uint8Array(16);
+      new DataView(u8.buffer).setBigUint64(0, BigInt(n), true);
+      u8[8] = 0x7b;
+      return u8;
+    };
+    assert.equal(__internal.sniff(head(100_000_000), false), 100_000_008);
+    assert.equal(__internal.sniff(head(100_000_001), false), 'plain');
   });
 });
 
@@ -466,6 +476,32 @@ describe('streams', () => {
     assert.equal(sha256(await decompress(big)), sha256(model));
     const empty = await collect(chunkedStream(new Uint8Array(0), 1).pipeThrough(new ZnnCompressionStream()));
     assert.equal((await decompress(empty)).length, 0);
+  });
+
+  test('ZnnCompressionStream({ size }) writes what compress writes, header and tensor table included', async () => {
+    // 45 MB: more than the 32 MiB the encoder reads before it writes the header.
+    const whole = await compress(model);
+    for (const size of [64 * KiB, 3 * 1024 * KiB + 1]) {
+      const streamed = await collect(chunkedStream(model, size).pipeThrough(new ZnnCompressionStream({ size: model.length })));
+      assert.ok(equalBytes(streamed, whole), `chunks of ${size}`);
+    }
+    const report = await inspect(whole);
+    assert.equal(report.totalSize, model.length);
+    assert.ok(report.segments.some((s) => s.dtype === 'bf16'));
+    // Raw input (no container) with a size: the header carries it, the bytes come back.
+    const data = weights(300_000, 'fp32', 3);
+    const raw = await collect(chunkedStream(data, 10_000).pipeThrough(new ZnnCompressionStream({ size: data.length })));
+    assert.equal(decodedSize(raw), data.length);
+    assert.ok(equalBytes(await decompress(raw), data));
+    assert.ok(equalBytes(raw, await compress(data)), 'a file within the first 32 MiB is coded as compress codes it');
+    // Input of another length than the size is an error, not a file.
+    for (const size of [data.length - 1, data.length + 1, 0]) {
+      await rejectsWith(collect(chunkedStream(data, 10_000).pipeThrough(new ZnnCompressionStream({ size }))), InvalidInputError, 'ZNN_INVALID_INPUT');
+    }
+    for (const bad of [-1, 1.5, '100', 2 ** 60]) {
+      assert.throws(() => new ZnnCompressionStream({ size: bad }), InvalidInputError, String(bad));
+    }
+    assert.throws(() => new ZnnCompressionStream({ size: 10, dtype: 'bf16', format: 'zipnn' }), InvalidInputError);
   });
 
   test("ZnnCompressionStream({ format: 'zipnn' }) writes ZipNN streaming frames", async () => {
@@ -711,6 +747,58 @@ describe('beyond 2 GiB', () => {
     assert.ok(zero);
     assert.equal((await inspect(big)).totalSize, total);
     await rejectsWith(streamDecode(big, 64 * KiB, { maxOutput: total - 1 }), TooLargeError, 'ZNN_TOO_LARGE');
+  });
+
+  test('ZnnCompressionStream({ size }) compresses a 2.2 GB safetensors file, which compress() refuses', async () => {
+    // One BF16 tensor of real weights (minilm's, repeated), made as it is read.
+    const n = 2_200_000_000;
+    let json = Buffer.from(JSON.stringify({ w: { dtype: 'BF16', shape: [n / 2], data_offsets: [0, n] } }));
+    json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
+    const head = new Uint8Array(8 + json.length);
+    new DataView(head.buffer).setBigUint64(0, BigInt(json.length), true);
+    head.set(json, 8);
+    const total = head.length + n;
+    const block = model.subarray(model.length - (8 << 20));
+    const expected = (pos, len) => {
+      const out = new Uint8Array(len);
+      for (let i = 0; i < len; ) {
+        const p = pos + i;
+        const src = p < head.length ? head.subarray(p) : block.subarray((p - head.length) % block.length);
+        const k = Math.min(src.length, len - i);
+        out.set(src.subarray(0, k), i);
+        i += k;
+      }
+      return out;
+    };
+    let sent = 0;
+    const source = new ReadableStream({
+      pull(c) {
+        if (sent === total) return c.close();
+        const len = Math.min(4 << 20, total - sent);
+        c.enqueue(expected(sent, len));
+        sent += len;
+      },
+    });
+    let packed = 0;
+    let first = null;
+    const counted = new TransformStream({
+      transform(chunk, c) {
+        first ??= chunk.slice(0, DECODED_SIZE_PREFIX);
+        packed += chunk.length;
+        c.enqueue(chunk);
+      },
+    });
+    let at = 0;
+    let same = true;
+    const decoded = source.pipeThrough(new ZnnCompressionStream({ size: total })).pipeThrough(counted).pipeThrough(new ZnnDecompressionStream());
+    for await (const c of decoded) {
+      same &&= Buffer.compare(Buffer.from(c.buffer, c.byteOffset, c.length), expected(at, c.length)) === 0;
+      at += c.length;
+    }
+    assert.equal(at, total);
+    assert.ok(same, 'decoded bytes differ');
+    assert.equal(decodedSize(first), total);
+    assert.ok(packed < total * 0.7, `${packed} bytes`);
   });
 
   test('a single ZipNN frame of 1.5 GB streams through a few MiB of wasm memory', async () => {

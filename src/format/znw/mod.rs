@@ -80,10 +80,19 @@ pub struct Piece {
 /// Works out the header (segment table) for `data`: one segment per tensor the container
 /// names, plus the bytes around them; a file of no known container is one segment.
 pub fn describe(data: &[u8], choice: DTypeChoice, chunk_size: u32) -> Header {
-    let total = data.len() as u64;
-    let guess = |range: &[u8]| tensors::guess_dtype(range);
+    describe_prefix(data, data.len() as u64, choice, chunk_size)
+}
+
+/// [`describe`] from the first bytes of a file of `total` bytes ([`tensors::detect_prefix`]);
+/// a file of no container found there is one segment, its type guessed from `prefix`.
+pub fn describe_prefix(prefix: &[u8], total: u64, choice: DTypeChoice, chunk_size: u32) -> Header {
+    let data = prefix;
+    // A tensor of no stated type is guessed from its bytes here (only a whole file has those:
+    // the containers found from a prefix state every type).
+    let guess =
+        |s: u64, e: u64| tensors::guess_dtype(data.get(s as usize..e as usize).unwrap_or(&[]));
     let mut segments = Vec::new();
-    let container = match tensors::detect(data) {
+    let container = match tensors::detect_prefix(data, total) {
         Some(layout) => {
             let mut pos = 0;
             for t in layout.tensors {
@@ -93,9 +102,8 @@ pub fn describe(data: &[u8], choice: DTypeChoice, chunk_size: u32) -> Header {
                         segments[0].label = String::from("JSON");
                     }
                 }
-                let bytes = &data[t.start as usize..t.end as usize];
                 segments.push(Segment {
-                    dtype: t.dtype.unwrap_or_else(|| guess(bytes)),
+                    dtype: t.dtype.unwrap_or_else(|| guess(t.start, t.end)),
                     name: t.name,
                     label: t.label,
                     shape: t.shape,
@@ -276,7 +284,7 @@ pub fn plan_cut(header: &Header, total: u64, data: Option<&[u8]>, window: usize)
 const CUT_PENALTY: f64 = 256.0;
 /// Window of the change-point search, in bytes, in the default mode (`--best` uses 1 KiB,
 /// which finds boundaries closer: minilm FP16 -1 KB against 4 KiB).
-const CUT_WINDOW: usize = 4 << 10;
+pub(crate) const CUT_WINDOW: usize = 4 << 10;
 
 /// Whether the segment holding byte `at` gives no shape (a raw file, a PyTorch storage).
 fn shapeless(header: &Header, at: u64) -> bool {
@@ -406,21 +414,24 @@ pub fn compress_delta(
     compress_inner(data, Some(base), opts, progress)
 }
 
+/// A chunk size the format allows: a multiple of 4 up to [`header::MAX_CHUNK`].
+pub fn check_chunk_size(chunk_size: u32) -> Result<(), Error> {
+    if chunk_size == 0 || chunk_size > header::MAX_CHUNK || !chunk_size.is_multiple_of(4) {
+        return Err(Error::InvalidInput(alloc::format!(
+            "chunk size must be a multiple of 4 in 4..={}",
+            header::MAX_CHUNK
+        )));
+    }
+    Ok(())
+}
+
 fn compress_inner(
     data: &[u8],
     base: Option<&[u8]>,
     opts: &Options,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Vec<u8>, Error> {
-    if opts.chunk_size == 0
-        || opts.chunk_size > header::MAX_CHUNK
-        || !opts.chunk_size.is_multiple_of(4)
-    {
-        return Err(Error::InvalidInput(alloc::format!(
-            "chunk size must be a multiple of 4 in 4..={}",
-            header::MAX_CHUNK
-        )));
-    }
+    check_chunk_size(opts.chunk_size)?;
     let mut header = describe(data, opts.dtype, opts.chunk_size);
     header.base = base.map(header::BaseRef::of);
     // Structure is looked for in plain inputs only (a delta's XOR is not its weights); rows
@@ -523,16 +534,41 @@ fn encode_serial(
     opts: &Options,
     out: &mut Vec<u8>,
 ) -> Result<(), Error> {
-    let (mut scratch, mut check, mut check_scratch) = (Vec::new(), Vec::new(), Vec::new());
-    let mut delta = Vec::new();
+    let mut enc = PieceEncoder::default();
     for p in pieces {
-        let (at, len) = (p.offset as usize, p.len as usize);
+        enc.encode(data, 0, base, p, opts, out)?;
+    }
+    Ok(())
+}
+
+/// Codes planned pieces one at a time, keeping its buffers from piece to piece.
+#[derive(Default)]
+pub(crate) struct PieceEncoder {
+    scratch: Vec<u8>,
+    check: Vec<u8>,
+    check_scratch: Vec<u8>,
+    delta: Vec<u8>,
+}
+
+impl PieceEncoder {
+    /// Appends the chunk record for `p` to `out`; `data` holds the input from its byte
+    /// `origin` on (all of it, or a stream's pending bytes).
+    pub(crate) fn encode(
+        &mut self,
+        data: &[u8],
+        origin: u64,
+        base: Option<&[u8]>,
+        p: &Piece,
+        opts: &Options,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let (at, len) = ((p.offset - origin) as usize, p.len as usize);
         let mut src = &data[at..at + len];
         if let Some(base) = base {
-            delta.clear();
-            delta.extend_from_slice(src);
-            xor_base(&mut delta, base, at);
-            src = &delta;
+            self.delta.clear();
+            self.delta.extend_from_slice(src);
+            xor_base(&mut self.delta, base, p.offset as usize);
+            src = &self.delta;
         }
         let start = out.len();
         chunk::encode_with_row(
@@ -542,7 +578,7 @@ fn encode_serial(
             opts.tans,
             p.row as usize,
             out,
-            &mut scratch,
+            &mut self.scratch,
         );
         if opts.verify {
             // Read as a decoder reads it, against the header's chunk size.
@@ -555,21 +591,21 @@ fn encode_serial(
                     "encoder wrote a chunk of another length (verify)",
                 ));
             }
-            check.resize(p.len as usize, 0);
+            self.check.resize(len, 0);
             chunk::decode(
                 &head,
                 &rec[chunk::HEAD_LEN..],
                 p.offset,
-                &mut check,
-                &mut check_scratch,
+                &mut self.check,
+                &mut self.check_scratch,
             )
             .map_err(|_| Error::corrupt("encoder wrote an undecodable chunk (verify)"))?;
-            if check != src {
+            if self.check != src {
                 return Err(Error::corrupt("encoder round-trip mismatch (verify)"));
             }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 /// `buf ^= base[at..]`, where a shorter base counts as zeros past its end.
