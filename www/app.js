@@ -3,19 +3,23 @@
 import { init, fetchModel } from './pkg/index.js';
 
 const GiB = 2 ** 30;
-/** `?max=BYTES` lowers the limits below, for tests. */
-const MAX_PARAM = (() => {
-  const v = Number(new URLSearchParams(location.search).get('max'));
+/** `?max=BYTES` lowers the limits below, `?stream=BYTES` the size compressed as a stream: for tests. */
+const param = (name) => {
+  const v = Number(new URLSearchParams(location.search).get(name));
   return Number.isSafeInteger(v) && v > 0 ? v : Infinity;
-})();
+};
+const MAX_PARAM = param('max');
 /**
- * Largest file the page compresses: that holds the file and its compressed copy in
- * WebAssembly's 4 GiB, which float weights of 1.95 GiB still fit.
+ * Files above this are compressed as a stream: compress() holds the file and its compressed
+ * copy in WebAssembly's 4 GiB, which float weights of 1.95 GiB still fit.
  */
-const MAX_BYTES = Math.min(MAX_PARAM, 1.9 * GiB);
-/** Largest compressed file the page restores (decoded into Blobs, not wasm memory). */
-const MAX_RESTORE_BYTES = Math.min(MAX_PARAM, 2 * GiB);
-/** A compressed file may decode to at most this much (the page gathers it in Blobs, not wasm memory). */
+const STREAM_ABOVE = Math.min(param('stream'), 1.9 * GiB);
+/**
+ * Largest file the page compresses or restores, and largest restored file: streamed files
+ * are gathered in Blobs (which the browser may keep on disk), not in wasm memory.
+ */
+const MAX_BYTES = Math.min(MAX_PARAM, 4 * GiB);
+const MAX_RESTORE_BYTES = MAX_BYTES;
 const MAX_OUTPUT = 4 * GiB;
 const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a]; // FORMAT.md §2
 const THROTTLE_BYTES_PER_S = 2e6;
@@ -104,7 +108,7 @@ function errorText(err, size = 0) {
     case 'ZNN_INTERNAL':
       // An allocation failure inside wasm aborts (a trap) rather than throwing: for big inputs
       // that is by far the likeliest cause.
-      if (size >= 512 * 2 ** 20) {
+      if (size >= 512 * 2 ** 20 && size <= STREAM_ABOVE) {
         return `Not enough memory: WebAssembly has at most 4 GiB, and compressing needs the whole file and its compressed copy inside it (${m}). Use the command-line tool (zipnn compress) for a file this big.`;
       }
       return `Internal error in the compressor: ${m}. Please report it with the file.`;
@@ -286,6 +290,7 @@ function pump() {
     dtype: job.dtype,
     verify: job.verify,
     maxOutput: MAX_OUTPUT,
+    streamAbove: STREAM_ABOVE,
   });
 }
 
@@ -482,7 +487,7 @@ function renderResult(job, r) {
         r.verified
           ? `Verified: decompressed here and compared with the original byte for byte (${formatDuration(r.verifyMs)}); every chunk's checksum matched.`
           : 'Not verified (turn on “Verify the round trip” to decompress and compare).',
-        ` ${containerLine(r.report)}`,
+        ` ${r.report.streamed ? `Read and compressed as a stream (files over ${formatBytes(STREAM_ABOVE)} are); the tensor table is shown for smaller files.` : containerLine(r.report)}`,
       ),
       el('div', { class: 'actions' }, downloadLink(r.blob, outName, r.compressedSize)),
     ];

@@ -1,10 +1,10 @@
 // The page's compression worker (a module worker): every byte of work happens here, so the page
 // never freezes. It uses zipnn-wasm's public browser entry, exactly as any user would.
 // (Import maps do not reach workers yet, hence the path rather than the bare name.)
-import { init, compress, inspect, ZnnDecompressionStream } from './pkg/index.js';
+import { init, compress, inspect, ZnnCompressionStream, ZnnDecompressionStream } from './pkg/index.js';
 
 const MiB = 1 << 20;
-/** Decoded output is gathered into Blobs of about this size (the browser may keep them on disk). */
+/** Output is gathered into Blobs of about this size (the browser may keep them on disk). */
 const BLOB_PART = 32 * MiB;
 /** The compressed bytes are fed back through the decoder in slices of this size when verifying. */
 const VERIFY_SLICE = MiB;
@@ -89,7 +89,8 @@ async function readFile(id, file) {
   return buf;
 }
 
-async function compressJob({ id, file, dtype, verify }) {
+async function compressJob({ id, file, dtype, verify, streamAbove }) {
+  if (file.size > streamAbove) return compressStreamed({ id, file, dtype, verify });
   const original = await readFile(id, file);
 
   phase(id, 'compress', original.length);
@@ -134,6 +135,90 @@ async function compressJob({ id, file, dtype, verify }) {
       })),
     },
   };
+}
+
+/**
+ * A file too large to hold with its compressed copy in wasm memory: read as a stream into
+ * ZnnCompressionStream, which, told the size, writes the file compress() would. The output is
+ * gathered in Blobs; verifying decodes them as a stream and compares with the file's slices.
+ */
+async function compressStreamed({ id, file, dtype, verify }) {
+  phase(id, 'compress', file.size);
+  const tick = progress(id, 'compress');
+  const t0 = performance.now();
+  const input = file.stream().pipeThrough(counted((n) => tick(n, file.size)));
+  const { blob, bytes } = await gather(input.pipeThrough(new ZnnCompressionStream({ size: file.size, dtype: dtype || 'auto' })));
+  tick(file.size, file.size, true);
+  const compressMs = performance.now() - t0;
+
+  let verifyMs = null;
+  if (verify) {
+    phase(id, 'verify', file.size);
+    const t1 = performance.now();
+    const vtick = progress(id, 'verify');
+    const reader = blob.stream().pipeThrough(new ZnnDecompressionStream()).getReader();
+    let at = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      const original = new Uint8Array(await file.slice(at, at + value.length).arrayBuffer());
+      if (original.length !== value.length || !sameBytes(value, original, 0)) {
+        throw Object.assign(new Error(`round trip mismatch near byte ${at}: the decompressed data differs from the original`), { code: 'ZNN_VERIFY' });
+      }
+      at += value.length;
+      vtick(at, file.size);
+    }
+    if (at !== file.size) {
+      throw Object.assign(new Error(`round trip gave ${at} bytes instead of ${file.size}`), { code: 'ZNN_VERIFY' });
+    }
+    vtick(at, file.size, true);
+    verifyMs = performance.now() - t1;
+  }
+  return {
+    blob,
+    originalSize: file.size,
+    compressedSize: bytes,
+    compressMs,
+    verifyMs,
+    verified: Boolean(verify),
+    // inspect() needs the compressed file in one buffer; this one is only in Blobs.
+    report: { format: 'znw', streamed: true, segments: [] },
+  };
+}
+
+/** Passes chunks on, reporting the bytes seen so far. */
+function counted(report) {
+  let n = 0;
+  return new TransformStream({
+    transform(chunk, controller) {
+      n += chunk.byteLength;
+      report(n);
+      controller.enqueue(chunk);
+    },
+  });
+}
+
+/** Reads a byte stream into one Blob made of Blobs of about BLOB_PART bytes. */
+async function gather(stream) {
+  const reader = stream.getReader();
+  const parts = [];
+  let pending = [];
+  let pendingBytes = 0;
+  let bytes = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    pending.push(value);
+    pendingBytes += value.length;
+    bytes += value.length;
+    if (pendingBytes >= BLOB_PART) {
+      parts.push(new Blob(pending));
+      pending = [];
+      pendingBytes = 0;
+    }
+  }
+  if (pending.length) parts.push(new Blob(pending));
+  return { blob: new Blob(parts, { type: 'application/octet-stream' }), bytes };
 }
 
 /** A stream of `u8` in slices (views, not copies). */
@@ -185,36 +270,13 @@ async function decompressJob({ id, file, maxOutput }) {
   const kind = await compressedKind(file);
   const tick = progress(id, 'decompress');
   let read = 0;
-  const counter = new TransformStream({
-    transform(chunk, controller) {
-      read += chunk.byteLength;
-      tick(read, file.size);
-      controller.enqueue(chunk);
-    },
-  });
   const t0 = performance.now();
-  const reader = file.stream().pipeThrough(counter).pipeThrough(new ZnnDecompressionStream({ maxOutput })).getReader();
-  const parts = [];
-  let pending = [];
-  let pendingBytes = 0;
-  let decoded = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    pending.push(value);
-    pendingBytes += value.length;
-    decoded += value.length;
-    if (pendingBytes >= BLOB_PART) {
-      parts.push(new Blob(pending));
-      pending = [];
-      pendingBytes = 0;
-    }
-  }
-  if (pending.length) parts.push(new Blob(pending));
+  const input = file.stream().pipeThrough(counted((n) => tick((read = n), file.size)));
+  const { blob, bytes: decoded } = await gather(input.pipeThrough(new ZnnDecompressionStream({ maxOutput })));
   tick(read, file.size, true);
   const ms = performance.now() - t0;
   return {
-    blob: new Blob(parts, { type: 'application/octet-stream' }),
+    blob,
     originalSize: decoded,
     compressedSize: file.size,
     decompressMs: ms,

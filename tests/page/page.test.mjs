@@ -421,6 +421,23 @@ test('while compressing, the bar shows bytes done, MB/s and time left', async ()
   assert(full, `no "bytes of total · MB/s · time left" while compressing: ${midway.map((s) => s.stats).join(' | ')}`);
 });
 
+test('files over the stream threshold are read as a stream: the same .znw, verified', async () => {
+  // minilm (45 MB) is past the 32 MiB the encoder reads before its header; the ONNX file is not.
+  await open('?stream=1000000');
+  const dir = freshDir('streamed');
+  for (const src of [model('minilm.bf16.safetensors'), model('silero_vad.onnx')]) {
+    const [card] = await upload([src]);
+    assertEqual(await card.getAttribute('data-state'), 'done', `state for ${path.basename(src)}`);
+    assert((await card.locator('.result-status').innerText()).includes('Round trip verified'), 'verified');
+    assert(/as a stream/.test(await card.locator('.note').innerText()), 'the note says it was streamed');
+    const dl = await download(card, dir);
+    const cliOut = path.join(dir, `${path.basename(src)}.cli.znw`);
+    cli('compress', src, '-o', cliOut, '--force');
+    assertSameFile(dl.file, cliOut, `streamed ${path.basename(src)} against the CLI's .znw`);
+    await checkRatio(card, fs.statSync(dl.file).size, fs.statSync(src).size);
+  }
+});
+
 test('a file over the limit is refused with a clear message', async () => {
   await open('?max=1000000');
   const [card] = await upload([model('silero_vad.onnx')]);
