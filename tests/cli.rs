@@ -1212,3 +1212,88 @@ fn a_signal_leaves_no_temporary_file() {
         assert!(temp().is_empty(), "{signal}: left {:?}", temp());
     }
 }
+
+/// A large safetensors file is compressed as a stream: the same `.znw` as a whole-file
+/// compress, in memory far below the file's size (here under an address-space limit of
+/// 250 MB for a 256 MiB file, which a whole-file compress cannot even read).
+#[test]
+fn a_large_safetensors_file_compresses_as_a_stream_in_bounded_memory() {
+    let d = dir("streamed");
+    let mut rng = Rng(11);
+    let block = bf16_weights(&mut rng, 4 << 20); // 8 MiB of weights, tiled
+                                                 // The header, then the data written tensor by tensor (no 256 MiB buffer here).
+    let n = 32;
+    let entries: Vec<String> = (0..n)
+        .map(|i| {
+            let (s, e) = (i * block.len(), (i + 1) * block.len());
+            format!(
+                "\"w{i}\":{{\"dtype\":\"BF16\",\"shape\":[1024,{}],\"data_offsets\":[{s},{e}]}}",
+                block.len() / 2048
+            )
+        })
+        .collect();
+    let mut json = format!("{{{}}}", entries.join(","));
+    while json.len() % 8 != 0 {
+        json.push(' ');
+    }
+    let mut fixed = (json.len() as u64).to_le_bytes().to_vec();
+    fixed.extend_from_slice(json.as_bytes());
+    let src = d.join("big.safetensors");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&src).unwrap());
+        f.write_all(&fixed).unwrap();
+        for _ in 0..n {
+            f.write_all(&block).unwrap();
+        }
+    }
+    let run = |args: &[&str], stream_above: Option<&str>| {
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg("ulimit -v \"$LIMIT\" && exec \"$@\"")
+            .arg("sh")
+            .arg(env!("CARGO_BIN_EXE_zipnn"))
+            .args(args)
+            .env("LIMIT", "250000")
+            // One malloc arena: the per-thread ones reserve 64 MiB of address space each.
+            .env("MALLOC_ARENA_MAX", "1")
+            .stdin(Stdio::null());
+        if let Some(v) = stream_above {
+            c.env("ZIPNN_STREAM_ABOVE", v);
+        }
+        c.output().unwrap()
+    };
+    let streamed = d.join("streamed.znw");
+    for extra in [&[][..], &["--verify", "--threads", "2"][..]] {
+        let mut args = vec!["compress", s(&src), "-o", s(&streamed), "--force"];
+        args.extend_from_slice(extra);
+        let o = run(&args, Some("1"));
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        // Read whole, the same file does not fit in that memory.
+        let o = run(
+            &[
+                "compress",
+                s(&src),
+                "-o",
+                s(&d.join("whole.znw")),
+                "--force",
+            ],
+            None,
+        );
+        assert!(!o.status.success(), "a whole-file compress fit in 250 MB");
+    }
+    // Without the limit, the whole-file compress writes the same bytes.
+    let whole = d.join("whole.znw");
+    let o = zipnn(&["compress", s(&src), "-o", s(&whole), "--force"], None);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        std::fs::read(&whole).unwrap() == std::fs::read(&streamed).unwrap(),
+        "streamed and whole differ"
+    );
+    let back = d.join("back.safetensors");
+    let o = zipnn(
+        &["decompress", s(&streamed), "-o", s(&back), "--force"],
+        None,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(std::fs::read(&back).unwrap() == std::fs::read(&src).unwrap());
+}

@@ -235,6 +235,7 @@ fn sized_stream_writes_what_compress_writes() {
                 data.len() as u64,
                 Options {
                     verify: piece == 777_777,
+                    threads: if piece == 1 << 20 { 2 } else { 1 },
                     ..Options::default()
                 },
             )

@@ -511,6 +511,9 @@ fn compress(input: &str, a: &Args) -> Result<(), Fail> {
         Some(f) => return usage(format!("unknown format {f:?} (znw or zipnn)")),
     }
     let out_path = output_path(input, a, |i| format!("{i}.{}", znw::EXTENSION))?;
+    if a.base.is_none() && !a.best && compress_streamed(input, &out_path, a, dtype)? {
+        return Ok(());
+    }
     let data = read_input(input)?;
     let opts = Options {
         dtype,
@@ -546,6 +549,85 @@ fn compress(input: &str, a: &Args) -> Result<(), Fail> {
     let mut out = Output::create(&out_path)?;
     out.write(&packed)?;
     out.commit()
+}
+
+/// Files from this size on whose first bytes give their tensor table (safetensors, GGUF)
+/// are read and compressed a piece at a time: the same output, in bounded memory.
+/// `ZIPNN_STREAM_ABOVE` (bytes) sets it, for tests.
+const STREAM_ABOVE: u64 = 1 << 30;
+
+/// Compresses a large safetensors or GGUF file as a stream ([`SizedEncoder`]), or returns
+/// false (having written nothing) when `input` is not one.
+fn compress_streamed(
+    input: &str,
+    out_path: &str,
+    a: &Args,
+    dtype: DTypeChoice,
+) -> Result<bool, Fail> {
+    use zipnn_wasm::format::{tensors, Container};
+    use zipnn_wasm::stream::{sized, SizedEncoder};
+    let above = std::env::var("ZIPNN_STREAM_ABOVE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(STREAM_ABOVE);
+    let size = match fs::metadata(input) {
+        Ok(m) if m.is_file() && m.len() >= above => m.len(),
+        _ => return Ok(false),
+    };
+    let cannot = |e: io::Error| Fail {
+        msg: format!("cannot read {input}: {e}"),
+        usage: false,
+    };
+    let mut f = File::open(input).map_err(cannot)?;
+    // The first bytes, as many as the encoder reads before it writes the header.
+    let mut head = Vec::new();
+    (&mut f).take(16).read_to_end(&mut head).map_err(cannot)?;
+    let want = sized::prefix_len(&head, size) as u64;
+    (&mut f)
+        .take(want - head.len() as u64)
+        .read_to_end(&mut head)
+        .map_err(cannot)?;
+    let layout = tensors::detect_prefix(&head, size);
+    if !layout.is_some_and(|l| matches!(l.container, Container::Safetensors | Container::Gguf)) {
+        return Ok(false);
+    }
+    let opts = Options {
+        dtype,
+        chunk_size: a.chunk_size.unwrap_or(znw::DEFAULT_CHUNK),
+        verify: a.verify,
+        threads: a.threads.unwrap_or_else(default_threads),
+        tans: false,
+    };
+    let mut enc = SizedEncoder::new(size, opts)?;
+    let mut out = Output::create(out_path)?;
+    let mut progress = Progress::new("compressing", size);
+    // A file that changes size while it is read ends short or long: an error, not a file.
+    let changed = |e: Error| match e {
+        Error::InvalidInput(_) => Fail {
+            msg: format!("{input} changed size while it was read"),
+            usage: false,
+        },
+        e => e.into(),
+    };
+    let (mut packed, mut buf) = (Vec::new(), vec![0u8; 8 << 20]);
+    enc.push(&head, &mut packed).map_err(changed)?;
+    let mut done = head.len() as u64;
+    loop {
+        out.write(&packed)?;
+        packed.clear();
+        progress.update(done);
+        let n = f.read(&mut buf).map_err(cannot)?;
+        if n == 0 {
+            break;
+        }
+        enc.push(&buf[..n], &mut packed).map_err(changed)?;
+        done += n as u64;
+    }
+    enc.finish(&mut packed).map_err(changed)?;
+    out.write(&packed)?;
+    progress.done();
+    out.commit()?;
+    Ok(true)
 }
 
 /// Writes ZipNN frames (single, or streaming with `--streaming-chunk`).

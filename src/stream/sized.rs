@@ -6,7 +6,7 @@
 //! type measured on their first bytes.
 //!
 //! Memory: the first [`PREFIX`] bytes (or a safetensors JSON header, up to 100 MB) until the
-//! header is decided, then one chunk.
+//! header is decided, then one chunk (on several threads, a batch of them).
 
 use crate::format::safetensors;
 use crate::format::znw::{self, Options, Piece, PieceEncoder};
@@ -16,6 +16,20 @@ use alloc::vec::Vec;
 /// Bytes read before the header is decided: a whole file up to this size is coded exactly as
 /// [`znw::compress`] codes it, whatever its container; a GGUF tensor table must lie within it.
 pub const PREFIX: usize = 32 << 20;
+
+/// How many first bytes of a file of `total` bytes decide the header, given its first bytes
+/// (at least 9 to tell a safetensors file): [`PREFIX`], or a safetensors JSON header that is
+/// longer, but never more than the file.
+pub fn prefix_len(first: &[u8], total: u64) -> usize {
+    let mut need = PREFIX as u64;
+    if first.len() >= 9 && first[8] == b'{' {
+        let n = u64::from_le_bytes(first[..8].try_into().unwrap_or([0; 8]));
+        if (2..=safetensors::MAX_HEADER).contains(&n) {
+            need = need.max(8 + n);
+        }
+    }
+    need.min(total) as usize
+}
 
 pub struct SizedEncoder {
     total: u64,
@@ -27,20 +41,22 @@ pub struct SizedEncoder {
     /// Chunks planned from the header, in file order; `next` is the first not yet written.
     pieces: Vec<Piece>,
     next: usize,
-    /// The start of piece `next` (shorter than it), when it came in parts.
+    /// The start of the batch of pieces from `next` on (shorter than it), when it came in parts.
     pending: Vec<u8>,
+    threads: usize,
     enc: PieceEncoder,
     started: bool,
     finished: bool,
 }
 
 impl SizedEncoder {
-    /// An encoder for `total` input bytes (`opts.tans` and `opts.threads` are not used: one
-    /// thread, the default modes).
+    /// An encoder for `total` input bytes, in the default modes (`opts.tans` is not used);
+    /// with `opts.threads` > 1 (and the `std` feature) batches of chunks are coded in parallel.
     pub fn new(total: u64, opts: Options) -> Result<Self, Error> {
         znw::check_chunk_size(opts.chunk_size)?;
         Ok(SizedEncoder {
             total,
+            threads: opts.threads.max(1),
             opts: Options {
                 tans: false,
                 threads: 1,
@@ -105,18 +121,8 @@ impl SizedEncoder {
         Ok(())
     }
 
-    /// How many first bytes decide the header: [`PREFIX`], or a safetensors JSON header that
-    /// is longer, but never more than the file.
     fn prefix_needed(&self) -> usize {
-        let p = &self.prefix;
-        let mut need = PREFIX as u64;
-        if p.len() >= 9 && p[8] == b'{' {
-            let n = u64::from_le_bytes(p[..8].try_into().unwrap_or([0; 8]));
-            if (2..=safetensors::MAX_HEADER).contains(&n) {
-                need = need.max(8 + n);
-            }
-        }
-        need.min(self.total) as usize
+        prefix_len(&self.prefix, self.total)
     }
 
     /// Writes the header from the prefix, plans the chunks and codes the prefix's.
@@ -139,13 +145,12 @@ impl SizedEncoder {
         self.feed(&prefix, out)
     }
 
-    /// Codes every piece that `input` completes, keeping the start of the next.
+    /// Codes every batch of pieces that `input` completes, keeping the start of the next.
     fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-        while let Some(p) = self.pieces.get(self.next) {
-            let len = p.len as usize;
+        while let Some((count, len)) = self.batch() {
             if self.pending.is_empty() && input.len() >= len {
                 let (now, rest) = input.split_at(len);
-                self.encode(now, out)?;
+                self.encode(now, count, out)?;
                 input = rest;
                 continue;
             }
@@ -156,18 +161,52 @@ impl SizedEncoder {
             self.pending.extend_from_slice(&input[..take]);
             input = &input[take..];
             if self.pending.len() == len {
-                let piece = core::mem::take(&mut self.pending);
-                self.encode(&piece, out)?;
-                self.pending = piece;
+                let batch = core::mem::take(&mut self.pending);
+                self.encode(&batch, count, out)?;
+                self.pending = batch;
                 self.pending.clear();
             }
         }
         Ok(())
     }
 
-    fn encode(&mut self, bytes: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
-        let p = self.pieces[self.next];
-        self.next += 1;
-        self.enc.encode(bytes, p.offset, None, &p, &self.opts, out)
+    /// The next pieces coded together, as (count, bytes): one at a time on one thread; with
+    /// more, [`BATCH_PIECES`] per thread (at most [`BATCH_BYTES`]), coded in parallel.
+    fn batch(&self) -> Option<(usize, usize)> {
+        let rest = self.pieces.get(self.next..).filter(|r| !r.is_empty())?;
+        let most = if self.threads > 1 {
+            self.threads * BATCH_PIECES
+        } else {
+            1
+        };
+        let (mut count, mut len) = (0, 0);
+        for p in rest.iter().take(most) {
+            if count > 0 && len + p.len as usize > BATCH_BYTES {
+                break;
+            }
+            count += 1;
+            len += p.len as usize;
+        }
+        Some((count, len))
+    }
+
+    fn encode(&mut self, bytes: &[u8], count: usize, out: &mut Vec<u8>) -> Result<(), Error> {
+        let pieces = &self.pieces[self.next..self.next + count];
+        self.next += count;
+        let origin = pieces[0].offset;
+        if count == 1 {
+            return self
+                .enc
+                .encode(bytes, origin, None, &pieces[0], &self.opts, out);
+        }
+        let opts = Options {
+            threads: self.threads,
+            ..self.opts.clone()
+        };
+        znw::encode_pieces(bytes, origin, None, pieces, &opts, out)
     }
 }
+
+/// Pieces per thread in a batch, and the most bytes a batch holds (with 16 MiB chunks).
+const BATCH_PIECES: usize = 32;
+const BATCH_BYTES: usize = 64 << 20;

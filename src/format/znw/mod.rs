@@ -477,7 +477,7 @@ fn compress_inner(
     for batch in pieces.chunks(opts.threads.clamp(1, MAX_THREADS) * 32) {
         // Chunks are appended with infallible pushes: the room is made here, fallibly.
         out.try_reserve(most(batch)).map_err(too_large)?;
-        encode_pieces(data, base, batch, opts, &mut out)?;
+        encode_pieces(data, 0, base, batch, opts, &mut out)?;
         progress(batch.last().map_or(0, |p| p.offset + p.len as u64));
     }
     chunk::write_end(data.len() as u64, pieces.len() as u64, &mut out);
@@ -492,9 +492,11 @@ fn compress_inner(
 /// exhaust the system's threads).
 const MAX_THREADS: usize = 1024;
 
-/// Appends the chunk records for `pieces` to `out`, on `opts.threads` threads where available.
-fn encode_pieces(
+/// Appends the chunk records for `pieces` to `out`, on `opts.threads` threads where available;
+/// `data` holds the input from its byte `origin` on.
+pub(crate) fn encode_pieces(
     data: &[u8],
+    origin: u64,
     base: Option<&[u8]>,
     pieces: &[Piece],
     opts: &Options,
@@ -509,7 +511,7 @@ fn encode_pieces(
                 .map(|ps| {
                     s.spawn(move || {
                         let mut part = Vec::new();
-                        encode_serial(data, base, ps, opts, &mut part).map(|()| part)
+                        encode_serial(data, origin, base, ps, opts, &mut part).map(|()| part)
                     })
                 })
                 .collect();
@@ -523,12 +525,13 @@ fn encode_pieces(
         }
         return Ok(());
     }
-    encode_serial(data, base, pieces, opts, out)
+    encode_serial(data, origin, base, pieces, opts, out)
 }
 
 /// Appends the chunk records for `pieces` to `out`, one after the other.
 fn encode_serial(
     data: &[u8],
+    origin: u64,
     base: Option<&[u8]>,
     pieces: &[Piece],
     opts: &Options,
@@ -536,7 +539,7 @@ fn encode_serial(
 ) -> Result<(), Error> {
     let mut enc = PieceEncoder::default();
     for p in pieces {
-        enc.encode(data, 0, base, p, opts, out)?;
+        enc.encode(data, origin, base, p, opts, out)?;
     }
     Ok(())
 }
