@@ -581,7 +581,9 @@ class DecodeSession {
   /** Decodes u8; a promise when the sink asked to wait (decoding goes on once it resolves). */
   #push(u8) {
     const steps = this.#decode(u8);
-    while (!steps.next().done) {
+    // Each step ends with a batch handed to the sink, whose consumer may close this session
+    // (then the decoder is gone: stop).
+    while (!steps.next().done && this.dec) {
       const wait = this.sink.wait?.();
       if (wait) return this.#resume(steps, wait);
     }
@@ -591,10 +593,8 @@ class DecodeSession {
   async #resume(steps, wait) {
     for (;;) {
       await wait;
-      // Closed while waiting (the consumer cancelled): the decoder is gone.
-      if (!this.dec) return;
       do {
-        if (steps.next().done) return;
+        if (!this.dec || steps.next().done || !this.dec) return;
         wait = this.sink.wait?.();
       } while (!wait);
     }
@@ -931,22 +931,33 @@ export class ZnnDecompressionStream {
     let session = null;
     let output = null; // the readable's controller
     let input = null; // the writable's controller
+    let stopped = null; // { reason } once cancelled, aborted, failed or done
     let wake = null;
     const resume = () => {
       const w = wake;
       wake = null;
       w?.();
     };
-    const room = () => (output.desiredSize > 0 ? null : new Promise((r) => (wake = r)));
-    const stop = () => {
+    // A promise while the reader is behind (none once stopped: an errored readable has no size).
+    const room = () => {
+      const d = output.desiredSize;
+      return stopped || d === null || d > 0 ? null : new Promise((r) => (wake = r));
+    };
+    const stop = (reason) => {
+      stopped ??= { reason };
       session?.close();
       session = null;
       resume();
     };
-    const open = () => (session ??= new DecodeSession(streamSink(output, room), { maxOutput, checkBodies }));
+    const open = () => {
+      if (stopped) throw stopped.reason;
+      return (session ??= new DecodeSession(streamSink(output, room), { maxOutput, checkBodies }));
+    };
+    // After a stop, what fails (a freed decoder) is that stop's doing: its reason stands.
     const fail = (e) => {
+      if (stopped) throw stopped.reason;
       const err = fromWasm(e);
-      stop();
+      stop(err);
       output.error(err);
       throw err;
     };
@@ -957,7 +968,7 @@ export class ZnnDecompressionStream {
         },
         pull: resume,
         cancel(reason) {
-          stop();
+          stop(reason);
           input.error(reason);
         },
       },
@@ -968,10 +979,11 @@ export class ZnnDecompressionStream {
         input = c;
         // An abort waits for the write in flight, which may be waiting for the reader: stop it.
         c.signal?.addEventListener('abort', () => {
-          stop();
+          stop(c.signal.reason);
           output.error(c.signal.reason);
         });
-        return init();
+        // A module that cannot load errors both sides (the reader would wait forever).
+        return init().catch(fail);
       },
       async write(chunk) {
         try {
@@ -983,6 +995,8 @@ export class ZnnDecompressionStream {
       async close() {
         try {
           await open().end();
+          // Cancelled while the last bytes decoded: the cancel's reason, as for a write.
+          if (stopped) throw stopped.reason;
           stop();
           output.close();
         } catch (e) {
@@ -990,7 +1004,7 @@ export class ZnnDecompressionStream {
         }
       },
       abort(reason) {
-        stop();
+        stop(reason);
         output.error(reason);
       },
     });

@@ -504,6 +504,35 @@ describe('streams', () => {
     assert.throws(() => new ZnnCompressionStream({ size: 10, dtype: 'bf16', format: 'zipnn' }), InvalidInputError);
   });
 
+  test('a consumer that stops the stream from inside a chunk, or as the input closes, is heard', { timeout: 60_000 }, async () => {
+    // One ZipNN frame of 64 MiB: decoding pauses inside the write for the reader.
+    const packed = await compress(new Uint8Array(64 << 20), { format: 'zipnn', dtype: 'bf16', streamingChunk: 2 ** 28 });
+    // Node's pipeTo hands the first chunk to this sink inside the decoder's enqueue: the abort
+    // lands in the middle of the decode loop.
+    let ds = new ZnnDecompressionStream();
+    let w = ds.writable.getWriter();
+    let aborted = null;
+    const pipe = ds.readable.pipeTo(new WritableStream({ write() { aborted ??= w.abort(new Error('enough')); } }));
+    await w.write(packed).catch(() => {});
+    await aborted;
+    await assert.rejects(w.closed, /enough/);
+    await assert.rejects(pipe, /enough/);
+    // close() and a cancel in the same tick: close() rejects with the cancel's reason.
+    ds = new ZnnDecompressionStream();
+    w = ds.writable.getWriter();
+    const r = ds.readable.getReader();
+    const reading = (async () => {
+      while (!(await r.read()).done);
+    })().catch(() => {});
+    await w.write(packed);
+    const reason = new Error('consumer gone');
+    const closed = w.close().then(() => 'resolved', (e) => e);
+    await r.cancel(reason);
+    assert.equal(await closed, reason);
+    await reading;
+    assert.ok(equalBytes(await streamDecode(modelZnw, 64 * KiB), model));
+  });
+
   test("ZnnCompressionStream({ format: 'zipnn' }) writes ZipNN streaming frames", async () => {
     const data = weights(700_000, 'bf16', 5);
     const zn = await collect(chunkedStream(data, 100_000).pipeThrough(new ZnnCompressionStream({ dtype: 'bf16', format: 'zipnn' })));
@@ -888,9 +917,17 @@ describe('errors', () => {
         try { await f(); codes.push('none'); } catch (e) { codes.push(e instanceof z.ZnnError ? e.code : e.name); }
       }
       console.log(codes.join(' '));
+      // A module that cannot be fetched: both sides of a stream fail with it (the reader too).
+      const core = await import(new URL('./node_modules/zipnn-wasm/core.js', 'file://' + process.cwd() + '/'));
+      core.__setWasmSource(async () => { throw new Error('404'); });
+      const body = new Response(new Uint8Array(100)).body;
+      const timeout = new Promise((r) => setTimeout(() => r('hang'), 10000));
+      const read = new Response(body.pipeThrough(new z.ZnnDecompressionStream())).arrayBuffer();
+      console.log(await Promise.race([read.then(() => 'none', (e) => (e instanceof z.ZnnError ? e.code : e.name)), timeout]));
+      process.exit(0);
     `;
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: path.dirname(fileURLToPath(import.meta.url)), encoding: 'utf8' });
-    assert.equal(out.trim(), 'ZNN_INIT ZNN_INIT');
+    assert.equal(out.trim(), 'ZNN_INIT ZNN_INIT\nZNN_INIT');
   });
 
   test('a trap inside wasm becomes InternalError and the module is replaced', async () => {
