@@ -1035,6 +1035,7 @@ export class ZnnCompressionStream extends TransformStream {
     if (format === 'zipnn' && size !== undefined) {
       throw new InvalidInputError("size is an option of the 'znw' format (ZipNN's streaming frames carry no size)");
     }
+    let self = null; // this, once made
     let enc = null;
     let pending = null; // zipnn: the current streaming piece
     let fill = 0;
@@ -1090,6 +1091,7 @@ export class ZnnCompressionStream extends TransformStream {
         try {
           if (format === 'znw') {
             controller.enqueue(call(() => enc.finish()));
+            if (size !== undefined) self.#report = call(() => enc.report());
             free();
           } else if (fill > 0 || frames === 0) {
             const last = pending ? pending.subarray(0, fill) : new Uint8Array(0);
@@ -1105,6 +1107,14 @@ export class ZnnCompressionStream extends TransformStream {
         pending = null;
       },
     });
+    self = this;
+  }
+
+  #report = undefined;
+
+  /** With `size`, once the stream has ended: what `inspect` reports of the output. */
+  get report() {
+    return this.#report;
   }
 }
 

@@ -220,6 +220,11 @@ export interface CompressionStreamOptions {
 /** Compresses a byte stream of unknown length (the `.znw` header then carries no size). */
 export class ZnnCompressionStream extends TransformStream<Bytes, Output> {
   constructor(options?: CompressionStreamOptions);
+  /**
+   * With `size`, once the stream has ended: what `inspect` would report of the output
+   * (per-tensor compressed sizes), without reading it back. Otherwise `undefined`.
+   */
+  readonly report: InspectReport | undefined;
 }
 
 export interface ProgressEvent {

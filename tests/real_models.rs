@@ -245,6 +245,8 @@ fn sized_stream_writes_what_compress_writes() {
                 enc.push(p, &mut out).unwrap();
             }
             enc.finish(&mut out).unwrap();
+            // What it reports of its output is what `inspect` reads from it.
+            assert_eq!(enc.report().unwrap(), znw::inspect(&out).unwrap(), "{name}");
             let prefix_container = name.ends_with(".safetensors") || name.ends_with(".gguf");
             if prefix_container || data.len() <= PREFIX {
                 assert!(

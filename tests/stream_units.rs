@@ -311,6 +311,7 @@ fn sized_encoder_round_trips_and_holds_to_its_size() {
                     enc.push(p, &mut out).unwrap();
                 }
                 enc.finish(&mut out).unwrap();
+                assert_eq!(enc.report().unwrap(), znw::inspect(&out).unwrap());
                 let (h, _) = znw::Header::parse(&out).unwrap();
                 assert_eq!(h.total_size, Some(data.len() as u64));
                 assert_eq!(
@@ -334,6 +335,7 @@ fn sized_encoder_round_trips_and_holds_to_its_size() {
     let mut enc = SizedEncoder::new(1001, Options::default()).unwrap();
     enc.push(&data, &mut out).unwrap();
     assert!(invalid(enc.finish(&mut out)));
+    assert!(enc.report().is_none(), "no report of an unfinished file");
     assert!(zipnn_wasm::decompress(&out, &Limits::default()).is_err());
     // A chunk size the format does not allow.
     assert!(SizedEncoder::new(10, opts(DType::BF16, 6)).is_err());

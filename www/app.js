@@ -487,7 +487,7 @@ function renderResult(job, r) {
         r.verified
           ? `Verified: decompressed here and compared with the original byte for byte (${formatDuration(r.verifyMs)}); every chunk's checksum matched.`
           : 'Not verified (turn on “Verify the round trip” to decompress and compare).',
-        ` ${r.report.streamed ? `Read and compressed as a stream (files over ${formatBytes(STREAM_ABOVE)} are); the tensor table is shown for smaller files.` : containerLine(r.report)}`,
+        ` ${containerLine(r.report)}${r.report.streamed ? ` Read and compressed as a stream (files over ${formatBytes(STREAM_ABOVE)} are).` : ''}`,
       ),
       el('div', { class: 'actions' }, downloadLink(r.blob, outName, r.compressedSize)),
     ];

@@ -119,21 +119,26 @@ async function compressJob({ id, file, dtype, verify, streamAbove }) {
     compressMs,
     verifyMs,
     verified: Boolean(verify),
-    report: {
-      format: report.format,
-      container: report.container,
-      chunkSize: report.chunkSize,
-      chunks: report.chunks,
-      suggestion: report.suggestion ?? null,
-      segments: (report.segments ?? []).map((s) => ({
-        name: s.name,
-        dtype: s.dtype,
-        label: s.label,
-        shape: s.shape,
-        length: s.length,
-        compressed: s.compressed,
-      })),
-    },
+    report: reportFields(report),
+  };
+}
+
+/** What the page shows of an inspect() report. */
+function reportFields(report) {
+  return {
+    format: report.format,
+    container: report.container,
+    chunkSize: report.chunkSize,
+    chunks: report.chunks,
+    suggestion: report.suggestion ?? null,
+    segments: (report.segments ?? []).map((s) => ({
+      name: s.name,
+      dtype: s.dtype,
+      label: s.label,
+      shape: s.shape,
+      length: s.length,
+      compressed: s.compressed,
+    })),
   };
 }
 
@@ -147,7 +152,8 @@ async function compressStreamed({ id, file, dtype, verify }) {
   const tick = progress(id, 'compress');
   const t0 = performance.now();
   const input = file.stream().pipeThrough(counted((n) => tick(n, file.size)));
-  const { blob, bytes } = await gather(input.pipeThrough(new ZnnCompressionStream({ size: file.size, dtype: dtype || 'auto' })));
+  const cs = new ZnnCompressionStream({ size: file.size, dtype: dtype || 'auto' });
+  const { blob, bytes } = await gather(input.pipeThrough(cs));
   tick(file.size, file.size, true);
   const compressMs = performance.now() - t0;
 
@@ -181,8 +187,8 @@ async function compressStreamed({ id, file, dtype, verify }) {
     compressMs,
     verifyMs,
     verified: Boolean(verify),
-    // inspect() needs the compressed file in one buffer; this one is only in Blobs.
-    report: { format: 'znw', streamed: true, segments: [] },
+    // The stream's own account of what it wrote: the output is only in Blobs.
+    report: { ...reportFields(cs.report), streamed: true },
   };
 }
 

@@ -8,9 +8,11 @@
 //! Memory: the first [`PREFIX`] bytes (or a safetensors JSON header, up to 100 MB) until the
 //! header is decided, then one chunk (on several threads, a batch of them).
 
-use crate::format::safetensors;
-use crate::format::znw::{self, Options, Piece, PieceEncoder};
-use crate::format::Error;
+use crate::dtype::DType;
+use crate::format::znw::chunk::{self, Record};
+use crate::format::znw::inspect::{self, ModeReport, Report};
+use crate::format::znw::{self, Header, Options, Piece, PieceEncoder};
+use crate::format::{safetensors, Container, Error};
 use alloc::vec::Vec;
 
 /// Bytes read before the header is decided: a whole file up to this size is coded exactly as
@@ -47,6 +49,21 @@ pub struct SizedEncoder {
     enc: PieceEncoder,
     started: bool,
     finished: bool,
+    tally: Tally,
+}
+
+/// What [`SizedEncoder::report`] needs of the records written: what `inspect` reads of them.
+#[derive(Default)]
+struct Tally {
+    header: Option<Header>,
+    /// Per chunk: decoded offset, decoded length, record bytes.
+    chunks: Vec<(u64, u64, u64)>,
+    modes: Vec<ModeReport>,
+    all_bytes: bool,
+    written: u64,
+    /// A raw file's first chunks (at least `inspect::SAMPLE` bytes) and their record bytes.
+    sample: Vec<u8>,
+    sample_stored: usize,
 }
 
 impl SizedEncoder {
@@ -70,6 +87,10 @@ impl SizedEncoder {
             enc: PieceEncoder::default(),
             started: false,
             finished: false,
+            tally: Tally {
+                all_bytes: true,
+                ..Tally::default()
+            },
         })
     }
 
@@ -117,8 +138,40 @@ impl SizedEncoder {
         self.start(out)?;
         debug_assert!(self.next == self.pieces.len() && self.pending.is_empty());
         self.finished = true;
+        let start = out.len();
         znw::chunk::write_end(self.total, self.pieces.len() as u64, out);
+        self.tally.written += (out.len() - start) as u64;
         Ok(())
+    }
+
+    /// Once finished, what [`znw::inspect`] reports of the file written: the same, from what
+    /// the encoder knows (the raw file's type suggestion from its first bytes).
+    pub fn report(&self) -> Option<Report> {
+        let t = &self.tally;
+        let header = t.header.as_ref().filter(|_| self.finished)?;
+        let mut segments = inspect::segment_reports(header);
+        inspect::attribute(t.chunks.iter().copied(), &mut segments);
+        let mut modes = t.modes.clone();
+        modes.sort_by_key(|m| m.mode);
+        let suggestion = (header.container == Container::Raw
+            && !t.chunks.is_empty()
+            && t.all_bytes)
+            .then(|| {
+                let mut scratch = Vec::new();
+                inspect::suggest_from(&t.sample, t.sample_stored, header.max_chunk, &mut scratch)
+            })
+            .flatten();
+        Some(Report {
+            format: "znw",
+            container: header.container.name(),
+            total_size: self.total,
+            compressed_size: t.written,
+            chunk_size: header.max_chunk,
+            chunks: t.chunks.len(),
+            segments,
+            suggestion,
+            modes,
+        })
     }
 
     fn prefix_needed(&self) -> usize {
@@ -133,7 +186,9 @@ impl SizedEncoder {
         let prefix = core::mem::take(&mut self.prefix);
         let o = &self.opts;
         let header = znw::describe_prefix(&prefix, self.total, o.dtype, o.chunk_size);
+        let start = out.len();
         header.write(out);
+        self.tally.written += (out.len() - start) as u64;
         // A whole file is cut where its statistics change, as `compress` cuts it.
         let whole = prefix.len() as u64 == self.total;
         self.pieces = znw::plan_cut(
@@ -142,6 +197,7 @@ impl SizedEncoder {
             whole.then_some(&prefix[..]),
             znw::CUT_WINDOW,
         );
+        self.tally.header = Some(header);
         self.feed(&prefix, out)
     }
 
@@ -194,16 +250,57 @@ impl SizedEncoder {
         let pieces = &self.pieces[self.next..self.next + count];
         self.next += count;
         let origin = pieces[0].offset;
+        let start = out.len();
         if count == 1 {
-            return self
-                .enc
-                .encode(bytes, origin, None, &pieces[0], &self.opts, out);
+            self.enc
+                .encode(bytes, origin, None, &pieces[0], &self.opts, out)?;
+        } else {
+            let opts = Options {
+                threads: self.threads,
+                ..self.opts.clone()
+            };
+            znw::encode_pieces(bytes, origin, None, pieces, &opts, out)?;
         }
-        let opts = Options {
-            threads: self.threads,
-            ..self.opts.clone()
-        };
-        znw::encode_pieces(bytes, origin, None, pieces, &opts, out)
+        self.tally
+            .add(&out[start..], origin, bytes, self.opts.chunk_size)
+    }
+}
+
+impl Tally {
+    /// Takes in the records just written for the input `bytes` at decoded offset `origin`.
+    fn add(
+        &mut self,
+        mut records: &[u8],
+        origin: u64,
+        bytes: &[u8],
+        max_chunk: u32,
+    ) -> Result<(), Error> {
+        self.written += records.len() as u64;
+        while !records.is_empty() {
+            let Record::Chunk(head) = Record::parse(records, max_chunk)? else {
+                return Err(Error::corrupt("encoder wrote an end record mid-file"));
+            };
+            let len = chunk::HEAD_LEN + head.body_len as usize;
+            let body = records
+                .get(chunk::HEAD_LEN..len)
+                .ok_or_else(|| Error::corrupt("encoder wrote a short record"))?;
+            let offset = self.chunks.last().map_or(0, |&(o, l, _)| o + l);
+            self.chunks.push((offset, head.raw_len as u64, len as u64));
+            inspect::count_modes(&mut self.modes, &head, body);
+            self.all_bytes &= head.dtype == DType::Bytes;
+            let raw = self
+                .header
+                .as_ref()
+                .is_some_and(|h| h.container == Container::Raw);
+            if raw && self.sample.len() < inspect::SAMPLE {
+                let at = (offset - origin) as usize;
+                self.sample
+                    .extend_from_slice(&bytes[at..at + head.raw_len as usize]);
+                self.sample_stored += len;
+            }
+            records = &records[len..];
+        }
+        Ok(())
     }
 }
 

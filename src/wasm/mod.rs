@@ -469,6 +469,11 @@ struct SuggestionJs<'a> {
 #[wasm_bindgen(js_name = inspect)]
 pub fn inspect(data: &[u8]) -> Result<JsValue, JsValue> {
     let r = crate::inspect(data).map_err(|e| js_error(&e))?;
+    report_js(&r)
+}
+
+/// A report as `inspect` gives it to JS.
+fn report_js(r: &crate::format::znw::Report) -> Result<JsValue, JsValue> {
     let js = ReportJs {
         format: r.format,
         container: r.container,

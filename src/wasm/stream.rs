@@ -319,6 +319,17 @@ impl StreamEncoder {
         Ok(out)
     }
 
+    /// Once finished with a size, what `inspect` reports of the output; else `undefined`.
+    pub fn report(&self) -> Result<JsValue, JsValue> {
+        match &self.enc {
+            Either::Sized(e) => match e.report() {
+                Some(r) => super::report_js(&r),
+                None => Ok(JsValue::UNDEFINED),
+            },
+            Either::Unsized(_) => Ok(JsValue::UNDEFINED),
+        }
+    }
+
     /// Ends the input; returns the last records.
     pub fn finish(&mut self) -> Result<Vec<u8>, JsValue> {
         let mut out = Vec::new();

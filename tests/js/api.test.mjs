@@ -481,13 +481,18 @@ describe('streams', () => {
   test('ZnnCompressionStream({ size }) writes what compress writes, header and tensor table included', async () => {
     // 45 MB: more than the 32 MiB the encoder reads before it writes the header.
     const whole = await compress(model);
-    for (const size of [64 * KiB, 3 * 1024 * KiB + 1]) {
-      const streamed = await collect(chunkedStream(model, size).pipeThrough(new ZnnCompressionStream({ size: model.length })));
-      assert.ok(equalBytes(streamed, whole), `chunks of ${size}`);
-    }
     const report = await inspect(whole);
+    for (const size of [64 * KiB, 3 * 1024 * KiB + 1]) {
+      const cs = new ZnnCompressionStream({ size: model.length });
+      assert.equal(cs.report, undefined);
+      const streamed = await collect(chunkedStream(model, size).pipeThrough(cs));
+      assert.ok(equalBytes(streamed, whole), `chunks of ${size}`);
+      // What inspect() reads of the output, without reading it back.
+      assert.deepEqual(cs.report, report);
+    }
     assert.equal(report.totalSize, model.length);
     assert.ok(report.segments.some((s) => s.dtype === 'bf16'));
+    assert.equal(new ZnnCompressionStream().report, undefined);
     // Raw input (no container) with a size: the header carries it, the bytes come back.
     const data = weights(300_000, 'fp32', 3);
     const raw = await collect(chunkedStream(data, 10_000).pipeThrough(new ZnnCompressionStream({ size: data.length })));

@@ -73,45 +73,44 @@ fn modes(data: &[u8], chunks: &[ChunkInfo]) -> Vec<ModeReport> {
     let mut by_mode: Vec<ModeReport> = Vec::new();
     for c in chunks {
         let body = &data[c.body_offset..c.body_offset + c.head.body_len as usize];
-        for (mode, len) in chunk::block_modes(&c.head, body) {
-            match by_mode.iter_mut().find(|m| m.mode == mode) {
-                Some(m) => {
-                    m.blocks += 1;
-                    m.bytes += len as u64;
-                }
-                None => by_mode.push(ModeReport {
-                    mode,
-                    name: mode_name(mode),
-                    blocks: 1,
-                    bytes: len as u64,
-                }),
-            }
-        }
+        count_modes(&mut by_mode, &c.head, body);
     }
     by_mode.sort_by_key(|m| m.mode);
     by_mode
 }
 
+/// Adds a chunk's blocks to `by_mode`.
+pub(crate) fn count_modes(by_mode: &mut Vec<ModeReport>, head: &chunk::ChunkHead, body: &[u8]) {
+    for (mode, len) in chunk::block_modes(head, body) {
+        match by_mode.iter_mut().find(|m| m.mode == mode) {
+            Some(m) => {
+                m.blocks += 1;
+                m.bytes += len as u64;
+            }
+            None => by_mode.push(ModeReport {
+                mode,
+                name: mode_name(mode),
+                blocks: 1,
+                bytes: len as u64,
+            }),
+        }
+    }
+}
+
 /// Sample size decoded to look for a better element type.
-const SAMPLE: usize = 4 << 20;
+pub(crate) const SAMPLE: usize = 4 << 20;
 
 pub fn inspect(data: &[u8]) -> Result<Report, Error> {
     let (header, chunks) = index(data, &Limits::default())?;
     let total = decoded_total(&chunks);
-    let mut segments: Vec<SegmentReport> = header
-        .segments
-        .iter()
-        .map(|s| SegmentReport {
-            name: s.name.clone(),
-            dtype: s.dtype.name(),
-            label: s.label.clone(),
-            shape: s.shape.clone(),
-            offset: s.offset,
-            length: s.length,
-            compressed: 0,
-        })
-        .collect();
-    attribute(&chunks, &mut segments);
+    let mut segments = segment_reports(&header);
+    attribute(
+        chunks.iter().map(|c| {
+            let rec = (chunk::HEAD_LEN + c.head.body_len as usize) as u64;
+            (c.offset, c.head.raw_len as u64, rec)
+        }),
+        &mut segments,
+    );
     let suggestion = suggest(data, &header, &chunks)?;
     let modes = modes(data, &chunks);
     Ok(Report {
@@ -127,12 +126,35 @@ pub fn inspect(data: &[u8]) -> Result<Report, Error> {
     })
 }
 
-/// Spreads each chunk's record size over the segments it overlaps.
-fn attribute(chunks: &[ChunkInfo], segments: &mut [SegmentReport]) {
+/// The header's segments, with nothing compressed attributed yet.
+pub(crate) fn segment_reports(header: &Header) -> Vec<SegmentReport> {
+    header
+        .segments
+        .iter()
+        .map(|s| SegmentReport {
+            name: s.name.clone(),
+            dtype: s.dtype.name(),
+            label: s.label.clone(),
+            shape: s.shape.clone(),
+            offset: s.offset,
+            length: s.length,
+            compressed: 0,
+        })
+        .collect()
+}
+
+/// Spreads each chunk's record size over the segments it overlaps; chunks come in file order
+/// as (decoded offset, decoded length, record bytes).
+pub(crate) fn attribute(
+    chunks: impl Iterator<Item = (u64, u64, u64)>,
+    segments: &mut [SegmentReport],
+) {
     let mut first = 0;
-    for c in chunks {
-        let (cs, ce) = (c.offset, c.offset + c.head.raw_len as u64);
-        let rec = (chunk::HEAD_LEN + c.head.body_len as usize) as u64;
+    for (cs, raw_len, rec) in chunks {
+        let ce = cs + raw_len;
+        if raw_len == 0 {
+            continue;
+        }
         while first < segments.len() && segments[first].offset + segments[first].length <= cs {
             first += 1;
         }
@@ -174,10 +196,25 @@ fn suggest(
         chunk::decode(&c.head, body, c.offset, &mut sample[at..], &mut scratch)?;
         stored += chunk::HEAD_LEN + body.len();
     }
+    Ok(suggest_from(
+        &sample,
+        stored,
+        header.max_chunk,
+        &mut scratch,
+    ))
+}
+
+/// [`suggest`] from the decoded sample and the bytes its chunks take in the file.
+pub(crate) fn suggest_from(
+    sample: &[u8],
+    stored: usize,
+    max_chunk: u32,
+    scratch: &mut Vec<u8>,
+) -> Option<Suggestion> {
     let current_ratio = stored as f64 / sample.len() as f64;
     let mut best: Option<Suggestion> = None;
     for dtype in [DType::BF16, DType::F16, DType::F32, DType::F64] {
-        let size = chunk::trial_size(&sample, dtype, 0, header.max_chunk as usize, &mut scratch);
+        let size = chunk::trial_size(sample, dtype, 0, max_chunk as usize, scratch);
         let ratio = size as f64 / sample.len() as f64;
         // Only worth a note when it saves at least 1% of the file.
         if ratio < current_ratio - 0.01 && best.as_ref().is_none_or(|b| ratio < b.ratio) {
@@ -188,5 +225,5 @@ fn suggest(
             });
         }
     }
-    Ok(best)
+    best
 }
