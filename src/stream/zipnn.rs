@@ -210,12 +210,18 @@ impl ZipnnDecoder {
 }
 
 /// Appends `bytes` to `buf`, whose length will not pass `most` (the frame's): capacity doubles
-/// as bytes arrive but never beyond `most`, and a refused allocation is an error, not an
-/// abort (a frame held whole can be gigabytes; doubling a 1 GiB buffer overflows wasm32).
+/// as bytes arrive, and goes to `most` at once from a quarter of it (every step copies, and in
+/// wasm the blocks left behind stay: a 1.1 GB frame took 3.25 GB of memory by doubling), so
+/// never more than 4× the bytes received. A refused allocation is an error, not an abort (a
+/// frame held whole can be gigabytes; doubling a 1 GiB buffer overflows wasm32).
 fn append_within(buf: &mut Vec<u8>, bytes: &[u8], most: usize) -> Result<(), Error> {
     let need = buf.len() + bytes.len();
     if need > buf.capacity() {
-        let want = buf.capacity().saturating_mul(2).min(most).max(need);
+        let want = if need.saturating_mul(4) >= most {
+            most.max(need)
+        } else {
+            buf.capacity().saturating_mul(2).min(most).max(need)
+        };
         buf.try_reserve_exact(want - buf.len())
             .map_err(|_| Error::no_memory(want as u64))?;
     }
