@@ -107,7 +107,7 @@ async function compressJob({ id, file, dtype, verify, streamAbove }) {
   if (verify) {
     phase(id, 'verify', original.length);
     const t1 = performance.now();
-    await verifyRoundTrip(id, packed, original);
+    await verifyRoundTrip(id, sliceStream(packed, VERIFY_SLICE), original.length, (at, len) => original.subarray(at, at + len));
     verifyMs = performance.now() - t1;
   }
 
@@ -161,23 +161,7 @@ async function compressStreamed({ id, file, dtype, verify }) {
   if (verify) {
     phase(id, 'verify', file.size);
     const t1 = performance.now();
-    const vtick = progress(id, 'verify');
-    const reader = blob.stream().pipeThrough(new ZnnDecompressionStream()).getReader();
-    let at = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      const original = new Uint8Array(await file.slice(at, at + value.length).arrayBuffer());
-      if (original.length !== value.length || !sameBytes(value, original, 0)) {
-        throw Object.assign(new Error(`round trip mismatch near byte ${at}: the decompressed data differs from the original`), { code: 'ZNN_VERIFY' });
-      }
-      at += value.length;
-      vtick(at, file.size);
-    }
-    if (at !== file.size) {
-      throw Object.assign(new Error(`round trip gave ${at} bytes instead of ${file.size}`), { code: 'ZNN_VERIFY' });
-    }
-    vtick(at, file.size, true);
+    await verifyRoundTrip(id, blob.stream(), file.size, async (at, len) => new Uint8Array(await file.slice(at, at + len).arrayBuffer()));
     verifyMs = performance.now() - t1;
   }
   return {
@@ -239,29 +223,34 @@ function sliceStream(u8, size) {
   });
 }
 
-function sameBytes(a, b, offset) {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[offset + i]) return false;
+function sameBytes(a, b) {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;
 }
 
-/** Decodes `packed` through the streaming decoder (checksums included) and compares with `original`. */
-async function verifyRoundTrip(id, packed, original) {
+/**
+ * Decodes the stream `packed` through the streaming decoder (checksums included) and compares
+ * it with the original's `total` bytes, which `original(at, len)` gives (or a promise of them).
+ */
+async function verifyRoundTrip(id, packed, total, original) {
   const tick = progress(id, 'verify');
-  const reader = sliceStream(packed, VERIFY_SLICE).pipeThrough(new ZnnDecompressionStream()).getReader();
+  const reader = packed.pipeThrough(new ZnnDecompressionStream()).getReader();
   let at = 0;
   for (;;) {
     const { done, value } = await reader.read();
     if (done) break;
-    if (at + value.length > original.length || !sameBytes(value, original, at)) {
+    const want = at + value.length <= total ? await original(at, value.length) : null;
+    if (!want || !sameBytes(value, want)) {
       throw Object.assign(new Error(`round trip mismatch near byte ${at}: the decompressed data differs from the original`), { code: 'ZNN_VERIFY' });
     }
     at += value.length;
-    tick(at, original.length);
+    tick(at, total);
   }
-  if (at !== original.length) {
-    throw Object.assign(new Error(`round trip gave ${at} bytes instead of ${original.length}`), { code: 'ZNN_VERIFY' });
+  if (at !== total) {
+    throw Object.assign(new Error(`round trip gave ${at} bytes instead of ${total}`), { code: 'ZNN_VERIFY' });
   }
-  tick(at, original.length, true);
+  tick(at, total, true);
 }
 
 /** What a compressed file is, from its first bytes: only `.znw` carries checksums. */
