@@ -31,6 +31,11 @@ export async function use(body: ReadableStream<Uint8Array>, bytes: Uint8Array<Ar
     const c: Uint8Array<ArrayBuffer> = chunk;
     console.log(c.byteLength);
   }
+  // A file of known size: the same .znw as compress(), and inspect()'s report at the end.
+  const sized = new ZnnCompressionStream({ size: bytes.byteLength, chunkSize: 1 << 20 });
+  await body.pipeThrough(sized).pipeTo(new WritableStream());
+  const perTensor: number[] = sized.report?.segments.map((s) => s.compressed) ?? [];
+  console.log(perTensor);
   const ab: ArrayBuffer = await fetchModel('model.znw', {
     onProgress: ({ loaded, total, progress, decoded, decodedTotal }: ProgressEvent) => console.log(loaded, total, progress, decoded, decodedTotal),
     onTensor: ({ name, dtype, shape, bytes, offset, length }: TensorEvent) => console.log(name, dtype, shape, bytes.byteLength, offset, length),
