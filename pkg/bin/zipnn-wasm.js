@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { compress, inspect, ZnnDecompressionStream, ZnnError } from '../node.js';
+import { compress, inspect, ZnnCompressionStream, ZnnDecompressionStream, ZnnError } from '../node.js';
 
 const USAGE = `\
 usage: zipnn-wasm compress IN [-o OUT] [--dtype auto|bytes|bf16|fp16|fp32|fp64|fp8-e4m3|fp8-e5m2]
@@ -178,7 +178,7 @@ async function writeOutput(path, produce) {
     }
   }
   try {
-    await produce(ws);
+    await produce(ws, inPlace ? null : tmp);
     if (tmp) await fs.promises.rename(tmp, path);
     tempFiles.delete(tmp);
   } catch (e) {
@@ -197,6 +197,7 @@ async function cmdCompress(a) {
   }
   const ext = a.format === 'zipnn' ? 'znn' : 'znw';
   const out = outputPath(input, a, (i) => `${i}.${ext}`);
+  if (a.format !== 'zipnn' && (await compressStreamed(input, out, a))) return;
   const data = await readInput(input);
   const packed = await compress(data, {
     dtype: a.dtype,
@@ -208,6 +209,64 @@ async function cmdCompress(a) {
   await writeOutput(out, async (ws) => {
     await new Promise((resolve, reject) => ws.end(packed, (e) => (e ? reject(e) : resolve())));
   });
+}
+
+/**
+ * Files from this size on whose first bytes give their tensor table (safetensors, GGUF) are
+ * compressed as a stream, into the same output in bounded memory, as the native tool does;
+ * so is any file larger than compress() takes.
+ */
+const STREAM_ABOVE = Number(process.env.ZIPNN_STREAM_ABOVE) || 2 ** 30; // the variable: for tests
+const COMPRESS_MAX = 2 ** 31 - 1;
+
+/** Compresses a large regular file as a stream; false (nothing written) if not one. */
+async function compressStreamed(input, out, a) {
+  if (input === '-') return false;
+  let fh;
+  try {
+    fh = await fs.promises.open(input, 'r');
+  } catch (e) {
+    throw new Fail(`cannot read ${input}: ${e.message}`);
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile() || st.size < STREAM_ABOVE) return false;
+    const head = Buffer.alloc(16);
+    await fh.read(head, 0, 16, 0);
+    const n = head.readBigUInt64LE(0);
+    const layout = (n >= 2n && n <= 100_000_000n && head[8] === 0x7b) || head.subarray(0, 4).equals(Buffer.from('GGUF'));
+    if (!layout && st.size <= COMPRESS_MAX) return false;
+    const size = st.size;
+    await writeOutput(out, async (ws, written) => {
+      const src = Readable.toWeb(fh.createReadStream({ start: 0, highWaterMark: 1 << 20, autoClose: false }));
+      const packed = src.pipeThrough(new ZnnCompressionStream({ size, dtype: a.dtype, chunkSize: a.chunkSize }));
+      await pipeline(Readable.fromWeb(packed), ws);
+      // Before the file takes its name (not possible on stdout or a device).
+      if (a.verify && written) await verifyAgainst(written, fh, size);
+    });
+    return true;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** --verify of a streamed compress: the written file decodes to the input's bytes. */
+async function verifyAgainst(out, fh, size) {
+  const decoded = Readable.toWeb(fs.createReadStream(out, { highWaterMark: 1 << 20 })).pipeThrough(new ZnnDecompressionStream());
+  let at = 0;
+  const want = Buffer.alloc(16 << 20);
+  for await (const c of decoded) {
+    for (let i = 0; i < c.length; ) {
+      const len = Math.min(want.length, c.length - i);
+      const { bytesRead } = await fh.read(want, 0, len, at + i);
+      if (bytesRead !== len || !want.subarray(0, len).equals(c.subarray(i, i + len))) {
+        throw new Fail(`verify: ${out} does not decode to the input (near byte ${at + i})`);
+      }
+      i += len;
+    }
+    at += c.length;
+  }
+  if (at !== size) throw new Fail(`verify: ${out} decodes to ${at} bytes, not ${size}`);
 }
 
 /** Opens `input` ('-': stdin) as a node stream of up to 1 MiB pieces. */

@@ -12,9 +12,9 @@ const native = path.join(env.repo, 'target/release/zipnn');
 let dir;
 
 /** Runs a command; resolves { code, stdout (Buffer), stderr (string) }. */
-function run(cmd, args, { input } = {}) {
+function run(cmd, args, { input, extraEnv } = {}) {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { cwd: project, stdio: ['pipe', 'pipe', 'pipe'] });
+    const p = spawn(cmd, args, { cwd: project, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...extraEnv } });
     const out = [];
     let err = '';
     p.stdout.on('data', (d) => out.push(d));
@@ -153,6 +153,27 @@ describe('npx zipnn-wasm', () => {
     const r = await bin('decompress', fixturePath('zeros-2.2G.znw'), '-o', fifo);
     assert.equal(r.code, 0, r.stderr);
     assert.deepEqual(await counted, [2_200_000_000, 0]);
+  });
+
+  test('large files compress as a stream: 2.2 GB, more than compress() takes; safetensors to the native bytes', async () => {
+    // A sparse file: 2.2 GB of zeros, read as a stream (compress() refuses past 2 GiB).
+    const big = path.join(dir, 'zeros.bin');
+    fs.closeSync(fs.openSync(big, 'w'));
+    fs.truncateSync(big, 2_200_000_000);
+    let r = await bin('compress', big, '--verify');
+    assert.equal(r.code, 0, r.stderr);
+    r = await bin('test', `${big}.znw`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout.toString(), /OK, 2200000000 bytes/);
+    fs.rmSync(big);
+    // With the threshold lowered (for the test): a safetensors file as a stream gives the
+    // native tool's bytes (which compress it whole at this size).
+    const src = modelPath('minilm.bf16.safetensors');
+    const out = path.join(dir, 'streamed.znw');
+    r = await run(path.join(project, 'node_modules/.bin/zipnn-wasm'), ['compress', src, '-o', out, '--verify'], { extraEnv: { ZIPNN_STREAM_ABOVE: '1' } });
+    assert.equal(r.code, 0, r.stderr);
+    execFileSync(native, ['compress', src, '-o', path.join(dir, 'native.znw'), '--force']);
+    assert.ok(equalBytes(readFile(out), readFile(path.join(dir, 'native.znw'))));
   });
 
   test('test: verifies every checksum, writes nothing; a changed body checksum fails', async () => {
