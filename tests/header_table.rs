@@ -165,7 +165,7 @@ check! {
         let json = &h.segments[0];
         assert_eq!((json.name.as_str(), json.label.as_str()), ("__header__", "JSON"));
         assert!(json.length >= 1024);
-        let pieces = znw::plan(&h, src.len() as u64);
+        let pieces = znw::plan(&h, src.len() as u64).unwrap();
         assert_eq!((pieces[0].offset, pieces[0].len as u64), (0, json.length));
         // The int64 tensor after it, bytes as well, starts the next chunk.
         assert_eq!(pieces[1].offset, json.length);

@@ -339,4 +339,9 @@ fn sized_encoder_round_trips_and_holds_to_its_size() {
     assert!(zipnn_wasm::decompress(&out, &Limits::default()).is_err());
     // A chunk size the format does not allow.
     assert!(SizedEncoder::new(10, opts(DType::BF16, 6)).is_err());
+    // 4-byte chunks of a terabyte: a plan of 2^38 pieces does not fit, an error once the
+    // first 32 MiB are in.
+    let mut enc = SizedEncoder::new(1 << 40, opts(DType::Bytes, 4)).unwrap();
+    let r = enc.push(&vec![0u8; 32 << 20], &mut out);
+    assert!(matches!(r, Err(Error::TooLarge { .. })), "{r:?}");
 }

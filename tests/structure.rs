@@ -82,8 +82,8 @@ fn coded_size(data: &[u8], pieces: &[Piece]) -> usize {
 fn cuts_fall_near_tensor_boundaries_and_pay() {
     let (data, bounds) = raw_tensors();
     let header = znw::describe(&data, DTypeChoice::Fixed(DType::F32), znw::BEST_CHUNK);
-    let plain = znw::plan(&header, data.len() as u64);
-    let cut = znw::plan_cut(&header, data.len() as u64, Some(&data), 1024);
+    let plain = znw::plan(&header, data.len() as u64).unwrap();
+    let cut = znw::plan_cut(&header, data.len() as u64, Some(&data), 1024).unwrap();
     // Pieces tile the input in order, whole elements, none above the chunk size.
     let mut at = 0;
     for p in &cut {
@@ -103,7 +103,7 @@ fn cuts_fall_near_tensor_boundaries_and_pay() {
     let (a, b) = (coded_size(&data, &plain), coded_size(&data, &cut));
     assert!(b < a, "cut {b} not smaller than equal pieces {a}");
     // The default mode's coarser windows find them too.
-    let coarse = znw::plan_cut(&header, data.len() as u64, Some(&data), 4096);
+    let coarse = znw::plan_cut(&header, data.len() as u64, Some(&data), 4096).unwrap();
     for b in &bounds {
         let near = coarse
             .iter()
@@ -123,8 +123,8 @@ fn one_tensor_is_not_cut() {
     let mut rng = Rng(43);
     let data = f32_scaled(&mut rng, 200_000, 0.02);
     let header = znw::describe(&data, DTypeChoice::Fixed(DType::F32), znw::BEST_CHUNK);
-    let plain = znw::plan(&header, data.len() as u64);
-    let cut = znw::plan_cut(&header, data.len() as u64, Some(&data), 1024);
+    let plain = znw::plan(&header, data.len() as u64).unwrap();
+    let cut = znw::plan_cut(&header, data.len() as u64, Some(&data), 1024).unwrap();
     assert_eq!(plain, cut);
 }
 
@@ -171,7 +171,7 @@ fn found_rows_make_raw_files_smaller() {
     // context and codes it smaller than without.
     let data = f16_columns(1000, 384, 61);
     let header = znw::describe(&data, DTypeChoice::Fixed(DType::F16), znw::BEST_CHUNK);
-    let plain = znw::plan(&header, data.len() as u64);
+    let plain = znw::plan(&header, data.len() as u64).unwrap();
     assert!(plain.iter().all(|p| p.row == 0));
     let with_rows: Vec<Piece> = plain
         .iter()
@@ -262,7 +262,7 @@ fn quantized_tensors() -> (Vec<u8>, Vec<usize>) {
 fn quantized_byte_runs_of_raw_files_are_cut_at_tensor_boundaries() {
     let (data, bounds) = quantized_tensors();
     let header = znw::describe(&data, DTypeChoice::Fixed(DType::Bytes), znw::DEFAULT_CHUNK);
-    let cut = znw::plan_cut(&header, data.len() as u64, Some(&data), 4096);
+    let cut = znw::plan_cut(&header, data.len() as u64, Some(&data), 4096).unwrap();
     for b in &bounds {
         let near = cut
             .iter()

@@ -10,7 +10,7 @@
 
 use crate::dtype::DType;
 use crate::format::znw::chunk::{self, Record};
-use crate::format::znw::inspect::{self, ModeReport, Report};
+use crate::format::znw::inspect::{self, Attribution, ModeReport, Report, SegmentReport};
 use crate::format::znw::{self, Header, Options, Piece, PieceEncoder};
 use crate::format::{safetensors, Container, Error};
 use alloc::vec::Vec;
@@ -52,12 +52,16 @@ pub struct SizedEncoder {
     tally: Tally,
 }
 
-/// What [`SizedEncoder::report`] needs of the records written: what `inspect` reads of them.
+/// What [`SizedEncoder::report`] needs of the records written: what `inspect` reads of them,
+/// summed as they go (memory does not grow with the number of chunks).
 #[derive(Default)]
 struct Tally {
     header: Option<Header>,
-    /// Per chunk: decoded offset, decoded length, record bytes.
-    chunks: Vec<(u64, u64, u64)>,
+    segments: Vec<SegmentReport>,
+    spread: Attribution,
+    chunks: usize,
+    /// Decoded bytes the chunks so far cover.
+    decoded: u64,
     modes: Vec<ModeReport>,
     all_bytes: bool,
     written: u64,
@@ -149,13 +153,9 @@ impl SizedEncoder {
     pub fn report(&self) -> Option<Report> {
         let t = &self.tally;
         let header = t.header.as_ref().filter(|_| self.finished)?;
-        let mut segments = inspect::segment_reports(header);
-        inspect::attribute(t.chunks.iter().copied(), &mut segments);
         let mut modes = t.modes.clone();
         modes.sort_by_key(|m| m.mode);
-        let suggestion = (header.container == Container::Raw
-            && !t.chunks.is_empty()
-            && t.all_bytes)
+        let suggestion = (header.container == Container::Raw && t.chunks > 0 && t.all_bytes)
             .then(|| {
                 let mut scratch = Vec::new();
                 inspect::suggest_from(&t.sample, t.sample_stored, header.max_chunk, &mut scratch)
@@ -167,8 +167,8 @@ impl SizedEncoder {
             total_size: self.total,
             compressed_size: t.written,
             chunk_size: header.max_chunk,
-            chunks: t.chunks.len(),
-            segments,
+            chunks: t.chunks,
+            segments: t.segments.clone(),
             suggestion,
             modes,
         })
@@ -196,7 +196,8 @@ impl SizedEncoder {
             self.total,
             whole.then_some(&prefix[..]),
             znw::CUT_WINDOW,
-        );
+        )?;
+        self.tally.segments = inspect::segment_reports(&header);
         self.tally.header = Some(header);
         self.feed(&prefix, out)
     }
@@ -284,8 +285,11 @@ impl Tally {
             let body = records
                 .get(chunk::HEAD_LEN..len)
                 .ok_or_else(|| Error::corrupt("encoder wrote a short record"))?;
-            let offset = self.chunks.last().map_or(0, |&(o, l, _)| o + l);
-            self.chunks.push((offset, head.raw_len as u64, len as u64));
+            let offset = self.decoded;
+            self.decoded += head.raw_len as u64;
+            self.chunks += 1;
+            self.spread
+                .add(&mut self.segments, offset, head.raw_len as u64, len as u64);
             inspect::count_modes(&mut self.modes, &head, body);
             self.all_bytes &= head.dtype == DType::Bytes;
             let raw = self

@@ -104,13 +104,11 @@ pub fn inspect(data: &[u8]) -> Result<Report, Error> {
     let (header, chunks) = index(data, &Limits::default())?;
     let total = decoded_total(&chunks);
     let mut segments = segment_reports(&header);
-    attribute(
-        chunks.iter().map(|c| {
-            let rec = (chunk::HEAD_LEN + c.head.body_len as usize) as u64;
-            (c.offset, c.head.raw_len as u64, rec)
-        }),
-        &mut segments,
-    );
+    let mut spread = Attribution::default();
+    for c in &chunks {
+        let rec = (chunk::HEAD_LEN + c.head.body_len as usize) as u64;
+        spread.add(&mut segments, c.offset, c.head.raw_len as u64, rec);
+    }
     let suggestion = suggest(data, &header, &chunks)?;
     let modes = modes(data, &chunks);
     Ok(Report {
@@ -143,22 +141,26 @@ pub(crate) fn segment_reports(header: &Header) -> Vec<SegmentReport> {
         .collect()
 }
 
-/// Spreads each chunk's record size over the segments it overlaps; chunks come in file order
-/// as (decoded offset, decoded length, record bytes).
-pub(crate) fn attribute(
-    chunks: impl Iterator<Item = (u64, u64, u64)>,
-    segments: &mut [SegmentReport],
-) {
-    let mut first = 0;
-    for (cs, raw_len, rec) in chunks {
+/// Spreads chunks' record sizes over the segments they overlap, a chunk at a time in file
+/// order (chunks shared by several segments are split in proportion to the bytes each holds).
+#[derive(Default)]
+pub(crate) struct Attribution {
+    first: usize,
+}
+
+impl Attribution {
+    /// The chunk of `raw_len` decoded bytes at decoded offset `cs`, `rec` bytes in the file.
+    pub(crate) fn add(&mut self, segments: &mut [SegmentReport], cs: u64, raw_len: u64, rec: u64) {
         let ce = cs + raw_len;
         if raw_len == 0 {
-            continue;
+            return;
         }
-        while first < segments.len() && segments[first].offset + segments[first].length <= cs {
-            first += 1;
+        while self.first < segments.len()
+            && segments[self.first].offset + segments[self.first].length <= cs
+        {
+            self.first += 1;
         }
-        for s in segments[first..].iter_mut() {
+        for s in segments[self.first..].iter_mut() {
             if s.offset >= ce {
                 break;
             }

@@ -167,14 +167,22 @@ fn gap(start: u64, end: u64) -> Segment {
 /// chunk. A float tensor of at least a quarter chunk is a run of its own: chunks that do not
 /// mix tensors of different scales have smaller tables and skew (measured on minilm BF16: 0.007
 /// bit/weight at order 0, 0.012 with context modes and 1 MiB chunks).
-pub fn plan(header: &Header, total: u64) -> Vec<Piece> {
+///
+/// A plan is 24 bytes per chunk: tiny chunks of a large input can make more than memory
+/// holds, which is a `TooLarge` error.
+pub fn plan(header: &Header, total: u64) -> Result<Vec<Piece>, Error> {
     plan_cut(header, total, None, 0)
 }
 
 /// [`plan`], which with `data` (the input) also cuts float runs of no known shape (a raw
 /// file, a PyTorch storage) and the byte runs of raw files where their statistics change ([`structure::change_points`] over
 /// `window`-byte windows), so that chunks do not mix tensors of different scales.
-pub fn plan_cut(header: &Header, total: u64, data: Option<&[u8]>, window: usize) -> Vec<Piece> {
+pub fn plan_cut(
+    header: &Header,
+    total: u64,
+    data: Option<&[u8]>,
+    window: usize,
+) -> Result<Vec<Piece>, Error> {
     let chunk = header.max_chunk as u64;
     // Runs of consecutive segments with the same dtype; uncovered bytes are plain bytes.
     // The flag marks a run that must not be merged with its neighbours.
@@ -234,7 +242,16 @@ pub fn plan_cut(header: &Header, total: u64, data: Option<&[u8]>, window: usize)
     }
     push(&mut runs, pos, total, DType::Bytes, &[], false);
 
+    // Each run is cut into pieces of a chunk at most, plus its last partial element: reserved
+    // up front, fallibly (4-byte chunks of a gigabyte are 250 million pieces).
+    let most = (total / chunk.max(1))
+        .saturating_add(2 * runs.len() as u64 + 1)
+        .try_into()
+        .unwrap_or(usize::MAX);
     let mut pieces = Vec::new();
+    pieces
+        .try_reserve_exact(most)
+        .map_err(|_| Error::no_memory(most.saturating_mul(core::mem::size_of::<Piece>()) as u64))?;
     for (start, end, dtype, row) in runs {
         let row = row.unwrap_or(0);
         let w = dtype.size() as u64;
@@ -276,7 +293,7 @@ pub fn plan_cut(header: &Header, total: u64, data: Option<&[u8]>, window: usize)
             });
         }
     }
-    pieces
+    Ok(pieces)
 }
 
 /// What one more chunk costs, in bytes, for [`structure::change_points`] (a chunk head and
@@ -438,7 +455,7 @@ fn compress_inner(
     // only matter to the context modes.
     let plain = base.is_none();
     let window = if opts.tans { 1 << 10 } else { CUT_WINDOW };
-    let mut pieces = plan_cut(&header, data.len() as u64, plain.then_some(data), window);
+    let mut pieces = plan_cut(&header, data.len() as u64, plain.then_some(data), window)?;
     if opts.tans {
         pieces = cut_around_copies(data, pieces);
         if plain {
