@@ -1027,6 +1027,11 @@ export class ZnnCompressionStream extends TransformStream {
     const streamingChunk = checkSizeOption(options?.streamingChunk, 'streamingChunk') ?? MiB;
     const size = options?.size ?? undefined;
     if (size !== undefined) checkLength(size, 'size');
+    const verify = options?.verify ?? false;
+    if (typeof verify !== 'boolean') throw new InvalidInputError(`verify must be true or false, not ${String(verify)}`);
+    if (verify && (format !== 'znw' || size === undefined)) {
+      throw new InvalidInputError("verify is an option of the 'znw' format with a size (a stream of unknown length is not verified)");
+    }
     checkFormat(format, dtype);
     // A frame's input is copied into wasm memory whole: one of 2 GiB would not fit there.
     if (format === 'zipnn' && streamingChunk > MAX_STREAM_FRAME) {
@@ -1050,7 +1055,7 @@ export class ZnnCompressionStream extends TransformStream {
     };
     // Checks dtype and sizes in wasm (the encoder's own rules) before any input arrives.
     const setUp = () => {
-      if (format === 'znw') enc ??= made(call(() => new glue.StreamEncoder(dtype, chunkSize, size)));
+      if (format === 'znw') enc ??= made(call(() => new glue.StreamEncoder(dtype, chunkSize, size, verify)));
       else call(() => glue.compressZipnn(new Uint8Array(0), dtype, streamingChunk, chunkSize));
     };
     // With the module loaded, a bad option throws here, before the stream is handed on (a

@@ -215,6 +215,8 @@ export interface CompressionStreamOptions {
    * `InvalidInputError`.
    */
   size?: number;
+  /** With `size`: decode every chunk again as it is written and compare, as `compress`'s `verify`. */
+  verify?: boolean;
 }
 
 /** Compresses a byte stream of unknown length (the `.znw` header then carries no size). */

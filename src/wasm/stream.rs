@@ -290,15 +290,20 @@ impl StreamEncoder {
         dtype: Option<String>,
         chunk_size: Option<u32>,
         size: Option<f64>,
+        verify: bool,
     ) -> Result<StreamEncoder, JsValue> {
         let dtype = parse_dtype(dtype)?;
         let chunk_size = chunk_size.unwrap_or(znw::DEFAULT_CHUNK);
         let enc = match size {
+            None if verify => Err(Error::InvalidInput(
+                "verify needs size (a stream of unknown length is not verified)".into(),
+            )),
             None => Encoder::with_choice(dtype, chunk_size).map(Either::Unsized),
             Some(n) => {
                 let opts = znw::Options {
                     dtype,
                     chunk_size,
+                    verify,
                     ..znw::Options::default()
                 };
                 SizedEncoder::new(n as u64, opts).map(Either::Sized)

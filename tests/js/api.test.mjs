@@ -507,6 +507,19 @@ describe('streams', () => {
       assert.throws(() => new ZnnCompressionStream({ size: bad }), InvalidInputError, String(bad));
     }
     assert.throws(() => new ZnnCompressionStream({ size: 10, dtype: 'bf16', format: 'zipnn' }), InvalidInputError);
+    // verify: each chunk decoded again as it is written; only with a size.
+    const verified = await collect(chunkedStream(data, 10_000).pipeThrough(new ZnnCompressionStream({ size: data.length, verify: true })));
+    assert.ok(equalBytes(verified, raw));
+    for (const options of [{ verify: true }, { size: 10, verify: 1 }, { size: 10, verify: true, dtype: 'bf16', format: 'zipnn' }]) {
+      assert.throws(() => new ZnnCompressionStream(options), InvalidInputError, JSON.stringify(options));
+    }
+    // 4-byte chunks of a terabyte: a plan that does not fit is a TooLargeError, not a trap.
+    const cs = new ZnnCompressionStream({ size: 2 ** 40, chunkSize: 4 });
+    const w = cs.writable.getWriter();
+    const out = collect(cs.readable);
+    out.catch(() => {});
+    await w.write(new Uint8Array(32 << 20)).catch(() => {});
+    await rejectsWith(out, TooLargeError, 'ZNN_TOO_LARGE');
   });
 
   test('a consumer that stops the stream from inside a chunk, or as the input closes, is heard', { timeout: 60_000 }, async () => {

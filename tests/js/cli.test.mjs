@@ -174,6 +174,21 @@ describe('npx zipnn-wasm', () => {
     assert.equal(r.code, 0, r.stderr);
     execFileSync(native, ['compress', src, '-o', path.join(dir, 'native.znw'), '--force']);
     assert.ok(equalBytes(readFile(out), readFile(path.join(dir, 'native.znw'))));
+    // --verify to stdout: verified as it is written (no file to read back), the same bytes.
+    r = await run(path.join(project, 'node_modules/.bin/zipnn-wasm'), ['compress', src, '-o', '-', '--verify'], { extraEnv: { ZIPNN_STREAM_ABOVE: '1' } });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(equalBytes(r.stdout, readFile(out)));
+    // A file whose first bytes only look like a safetensors header: no tensor table there, so,
+    // as the native tool does, it is compressed whole (the same bytes as the native tool's).
+    const odd = path.join(dir, 'odd.bin');
+    const head = Buffer.alloc(64, 0x20);
+    head.writeBigUInt64LE(56n, 0);
+    head.write('{"not": json', 8);
+    fs.writeFileSync(odd, Buffer.concat([head, readFile(src).subarray(4096)]));
+    r = await run(path.join(project, 'node_modules/.bin/zipnn-wasm'), ['compress', odd, '-o', `${odd}.znw`], { extraEnv: { ZIPNN_STREAM_ABOVE: '1' } });
+    assert.equal(r.code, 0, r.stderr);
+    execFileSync(native, ['compress', odd, '-o', `${odd}.native.znw`]);
+    assert.ok(equalBytes(readFile(`${odd}.znw`), readFile(`${odd}.native.znw`)));
   });
 
   test('test: verifies every checksum, writes nothing; a changed body checksum fails', async () => {
