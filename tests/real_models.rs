@@ -230,6 +230,7 @@ fn sized_stream_writes_what_compress_writes() {
     for name in names {
         let data = std::fs::read(dir.join(&name)).unwrap();
         let whole = znw::compress(&data, &Options::default()).unwrap();
+        let mut first: Option<Vec<u8>> = None;
         for piece in [1 << 20, 777_777, data.len().max(1)] {
             let mut enc = SizedEncoder::new(
                 data.len() as u64,
@@ -247,6 +248,9 @@ fn sized_stream_writes_what_compress_writes() {
             enc.finish(&mut out).unwrap();
             // What it reports of its output is what `inspect` reads from it.
             assert_eq!(enc.report().unwrap(), znw::inspect(&out).unwrap(), "{name}");
+            // However the input is cut.
+            let same = first.get_or_insert_with(|| out.clone());
+            assert!(*same == out, "{name}: pieces of {piece} give another file");
             let prefix_container = name.ends_with(".safetensors") || name.ends_with(".gguf");
             if prefix_container || data.len() <= PREFIX {
                 assert!(

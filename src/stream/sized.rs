@@ -113,17 +113,24 @@ impl SizedEncoder {
             )));
         }
         self.received += input.len() as u64;
-        if self.started {
-            return self.feed(input, out);
+        let mut input = input;
+        while !self.started {
+            // Exactly the prefix, whatever the writes: the header is decided on the same bytes
+            // (and a file just past the prefix is not seen whole) however the input is cut.
+            let need = self.prefix_needed();
+            let take = need.saturating_sub(self.prefix.len()).min(input.len());
+            self.prefix
+                .try_reserve(take)
+                .map_err(|_| Error::no_memory((self.prefix.len() + take) as u64))?;
+            self.prefix.extend_from_slice(&input[..take]);
+            input = &input[take..];
+            if self.prefix.len() >= self.prefix_needed() {
+                self.start(out)?;
+            } else if input.is_empty() {
+                return Ok(());
+            }
         }
-        self.prefix
-            .try_reserve(input.len())
-            .map_err(|_| Error::no_memory(self.prefix.len() as u64 + input.len() as u64))?;
-        self.prefix.extend_from_slice(input);
-        if self.prefix.len() >= self.prefix_needed() {
-            self.start(out)?;
-        }
-        Ok(())
+        self.feed(input, out)
     }
 
     /// Writes what is left and the end record. Input short of the size given is an
