@@ -144,8 +144,9 @@ function reportFields(report) {
 
 /**
  * A file too large to hold with its compressed copy in wasm memory: read as a stream into
- * ZnnCompressionStream, which, told the size, writes the file compress() would. The output is
- * gathered in Blobs; verifying decodes them as a stream and compares with the file's slices.
+ * ZnnCompressionStream, which, told the size, writes for safetensors and GGUF files the file
+ * compress() would. The output is gathered in Blobs; verifying decodes them as a stream and
+ * compares with the file's slices.
  */
 async function compressStreamed({ id, file, dtype, verify }) {
   phase(id, 'compress', file.size);
