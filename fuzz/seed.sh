@@ -118,6 +118,8 @@ for spec in "${RAW[@]}"; do
   put roundtrip_zipnn "$s" "$TMP/c_zn"
   bytes "$TMP/c_st" "$(printf %02x $d)" ff 01 02 07 c8 03 00 ff 11
   put roundtrip_stream "$s" "$TMP/c_st"
+  bytes "$TMP/c_sz" "$(printf %02x $d)" ff 00 00 04 02 07 d0 # chunk 1 KiB, 1 KiB prefix, splits
+  put roundtrip_sized "$s" "$TMP/c_sz"
   put huff0_oracle "$s"
   bytes "$TMP/c_near" 01 00 00 # near-valid mode, no flips, no length change
   put huff0_decode "$s" "$TMP/c_near"
@@ -164,6 +166,8 @@ if [ $have_models = 1 ]; then
     "$CLI" compress "$st" -o "$st.znw" --chunk-size 512 --force
     bytes "$TMP/c_znw" 07 7f 00 10 # auto, chunk 512
     put roundtrip_znw "$st" "$TMP/c_znw"
+    bytes "$TMP/c_sz" 07 7f 00 00 02 01 0d # auto, chunk 512, a 512-byte prefix (the header), split
+    put roundtrip_sized "$st" "$TMP/c_sz"
     put znn_safetensors "$st"
     bytes "$TMP/c_p" 00 00 ff 0f
     put parsers "$st" "$TMP/c_p"
@@ -268,7 +272,8 @@ for f in "$TMP"/*.znw; do
 done
 
 for t in decompress stream_decode auto_stream huff0_decode fse_decode block_decode zipnn_decode \
-  znn_safetensors parsers containers roundtrip_znw roundtrip_zipnn roundtrip_stream huff0_oracle; do
+  znn_safetensors parsers containers roundtrip_znw roundtrip_zipnn roundtrip_stream roundtrip_sized \
+  huff0_oracle; do
   mkdir -p "$CORPUS/$t"
   printf '%-18s %4d seeds\n' "$t" "$(find "$CORPUS/$t" -type f | wc -l)" >&2
 done

@@ -40,7 +40,10 @@ fn check(data: &[u8]) {
         match (zipnn_wasm::decompress_to_vec(data, v, &lim), &r) {
             (Ok(n), Ok(out)) => assert!(v[..n] == out[..], "decompress_to_vec differs"),
             (Err(_), Err(_)) => {}
-            (a, b) => panic!("decompress_to_vec {a:?}, decompress {:?}", b.as_ref().map(|o| o.len())),
+            (a, b) => panic!(
+                "decompress_to_vec {a:?}, decompress {:?}",
+                b.as_ref().map(|o| o.len())
+            ),
         }
     });
     if let Ok(out) = &r {

@@ -23,7 +23,11 @@ pub const PREFIX: usize = 32 << 20;
 /// (at least 9 to tell a safetensors file): [`PREFIX`], or a safetensors JSON header that is
 /// longer, but never more than the file.
 pub fn prefix_len(first: &[u8], total: u64) -> usize {
-    let mut need = PREFIX as u64;
+    prefix_len_within(first, total, PREFIX)
+}
+
+fn prefix_len_within(first: &[u8], total: u64, prefix: usize) -> usize {
+    let mut need = prefix as u64;
     if first.len() >= 9 && first[8] == b'{' {
         let n = u64::from_le_bytes(first[..8].try_into().unwrap_or([0; 8]));
         if (2..=safetensors::MAX_HEADER).contains(&n) {
@@ -46,6 +50,8 @@ pub struct SizedEncoder {
     /// The start of the batch of pieces from `next` on (shorter than it), when it came in parts.
     pending: Vec<u8>,
     threads: usize,
+    /// [`PREFIX`], or less in tests ([`SizedEncoder::with_prefix`]).
+    prefix_cap: usize,
     enc: PieceEncoder,
     started: bool,
     finished: bool,
@@ -88,6 +94,7 @@ impl SizedEncoder {
             pieces: Vec::new(),
             next: 0,
             pending: Vec::new(),
+            prefix_cap: PREFIX,
             enc: PieceEncoder::default(),
             started: false,
             finished: false,
@@ -181,8 +188,16 @@ impl SizedEncoder {
         })
     }
 
+    /// Decides the header on the first `cap` bytes instead of [`PREFIX`]: small inputs then
+    /// take the path of large ones (tests and fuzzing). Before any input.
+    #[doc(hidden)]
+    pub fn with_prefix(mut self, cap: usize) -> Self {
+        self.prefix_cap = cap;
+        self
+    }
+
     fn prefix_needed(&self) -> usize {
-        prefix_len(&self.prefix, self.total)
+        prefix_len_within(&self.prefix, self.total, self.prefix_cap)
     }
 
     /// Writes the header from the prefix, plans the chunks and codes the prefix's.
