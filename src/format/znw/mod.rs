@@ -244,14 +244,12 @@ pub fn plan_cut(
 
     // Each run is cut into pieces of a chunk at most, plus its last partial element: reserved
     // up front, fallibly (4-byte chunks of a gigabyte are 250 million pieces).
-    let most = (total / chunk.max(1))
-        .saturating_add(2 * runs.len() as u64 + 1)
-        .try_into()
-        .unwrap_or(usize::MAX);
+    let most = (total / chunk.max(1)).saturating_add(2 * runs.len() as u64 + 1);
+    let bytes = most.saturating_mul(core::mem::size_of::<Piece>() as u64);
     let mut pieces = Vec::new();
     pieces
-        .try_reserve_exact(most)
-        .map_err(|_| Error::no_memory(most.saturating_mul(core::mem::size_of::<Piece>()) as u64))?;
+        .try_reserve_exact(usize::try_from(most).unwrap_or(usize::MAX))
+        .map_err(|_| Error::no_memory(bytes))?;
     for (start, end, dtype, row) in runs {
         let row = row.unwrap_or(0);
         let w = dtype.size() as u64;
