@@ -15,11 +15,10 @@ const MAX_PARAM = param('max');
  */
 const STREAM_ABOVE = Math.min(param('stream'), 1.9 * GiB);
 /**
- * Largest file the page compresses or restores, and largest restored file: streamed files
- * are gathered in Blobs (which the browser may keep on disk), not in wasm memory.
+ * Largest file the page compresses or restores (MAX_OUTPUT: largest restored file): output
+ * is gathered in Blobs (which the browser may keep on disk), not in wasm memory.
  */
 const MAX_BYTES = Math.min(MAX_PARAM, 4 * GiB);
-const MAX_RESTORE_BYTES = MAX_BYTES;
 const MAX_OUTPUT = 4 * GiB;
 const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a]; // FORMAT.md §2
 const THROTTLE_BYTES_PER_S = 2e6;
@@ -251,12 +250,11 @@ async function addFiles(fileList) {
       finishJob(job, { error: { message: `cannot read ${file.name}: ${e.message}` } });
       continue;
     }
-    const limit = job.mode === 'compress' ? MAX_BYTES : MAX_RESTORE_BYTES;
-    if (file.size > limit) {
+    if (file.size > MAX_BYTES) {
       finishJob(job, {
         error: {
           code: 'ZNN_LIMIT',
-          message: `${file.name} is ${formatBytes(file.size)}; this page ${job.mode === 'compress' ? 'compresses' : 'restores'} files up to ${formatBytes(limit)}. Use the command-line tool (zipnn) for bigger files.`,
+          message: `${file.name} is ${formatBytes(file.size)}; this page ${job.mode === 'compress' ? 'compresses' : 'restores'} files up to ${formatBytes(MAX_BYTES)}. Use the command-line tool (zipnn) for bigger files.`,
         },
       });
       continue;
