@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Integration tests of the npm package with the runtimes it goes into (tests/integrations/):
 # onnxruntime-web (node and headless Chromium, plain and external-data models), transformers.js
-# (env.customCache adapter, node and Chromium), WebGPU (onTensor -> GPUBuffer in Chromium) and a
+# (env.customCache adapter, node and Chromium), WebGPU (onTensor -> GPUBuffer in Chromium), a
+# service worker serving .znw files as plain model URLs (Chromium), and a
 # Cloudflare Worker under workerd (a >128 MB model streamed). Each runs against the packed tarball
 # installed into a throw-away project (target/integrations/project), like scripts/test-js.sh.
 # Assumes `make build` and scripts/fetch-models.sh ran. Installs what it needs, idempotently:

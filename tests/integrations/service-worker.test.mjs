@@ -1,0 +1,226 @@
+// examples/service-worker in headless Chromium: a page whose model URLs are answered by sw.js from
+// the compressed files. The server's /models/ holds only .znw files (by the native CLI); the page
+// asks for the plain names, with onnxruntime-web (a URL for the model and for its external data)
+// and with fetch(). Checked: outputs bitwise equal to the plain models' (run in the same page
+// before the worker was registered), the bytes and Content-Length of the original files, only
+// .znw files downloaded, each once (the second load comes from Cache Storage, with the server's
+// /models/ gone), a damaged file failing the page's read and leaving the cache, plain files
+// served where no .znw exists, and the example's own demo page.
+import { test, describe, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
+import { sha256, env } from './helpers.mjs';
+import { startStatic, launchChromium, pageWithImports, served, project } from './lib.mjs';
+
+const MODELS = [
+  { kind: 'vad', file: 'silero_vad.onnx' },
+  { kind: 'bert', file: 'minilm/onnx/model.onnx' },
+  { kind: 'bert', file: 'minilm/onnx/model_fp16.onnx', external: 'model_fp16.onnx_data' },
+];
+const dataFile = (m) => path.join(path.dirname(m.file), m.external);
+const FILES = MODELS.flatMap((m) => (m.external ? [m.file, dataFile(m)] : [m.file]));
+const local = (f) => path.join(served, f);
+const example = path.join(project, 'examples/service-worker');
+
+// A folder with only the compressed files, one with only a plain one, and a damaged .znw: a
+// byte flipped in the middle of silero's first chunk body (its checksum catches it).
+const onlyZnw = path.join(env.work, 'sw-znw');
+const onlyPlain = path.join(env.work, 'sw-plain');
+let damaged;
+
+const PAGE = pageWithImports(
+  { 'onnxruntime-web': '/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs' },
+  `<script type="module">
+import * as ort from 'onnxruntime-web';
+import { useCompressedModels } from '/examples/service-worker/register.mjs';
+ort.env.wasm.wasmPaths = '/node_modules/onnxruntime-web/dist/';
+ort.env.wasm.numThreads = 1;
+const audio = (frame) => Float32Array.from({ length: 512 }, (_, i) => 0.4 * Math.sin((frame * 512 + i) / 7));
+const TOKENS = [[101, 1037, 2158, 2003, 5983, 2833, 1012, 102], [101, 7592, 2088, 102, 0, 0, 0, 0]];
+async function run(session, kind) {
+  const outs = [];
+  if (kind === 'vad') {
+    let state = new ort.Tensor('float32', new Float32Array(256), [2, 1, 128]);
+    for (let frame = 0; frame < 3; frame++) {
+      const r = await session.run({ input: new ort.Tensor('float32', audio(frame), [1, 512]), state, sr: new ort.Tensor('int64', BigInt64Array.of(16000n), []) });
+      state = r.stateN;
+      outs.push(r.output.data, r.stateN.data);
+    }
+  } else {
+    const ids = BigInt64Array.from(TOKENS.flat(), BigInt);
+    const dims = [TOKENS.length, TOKENS[0].length];
+    const r = await session.run({
+      input_ids: new ort.Tensor('int64', ids, dims),
+      attention_mask: new ort.Tensor('int64', BigInt64Array.from(TOKENS.flat(), (t) => (t ? 1n : 0n)), dims),
+      token_type_ids: new ort.Tensor('int64', new BigInt64Array(ids.length), dims),
+    });
+    outs.push(r.last_hidden_state.data);
+  }
+  return outs.map((a) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+}
+const hex = async (b) => [...new Uint8Array(await crypto.subtle.digest('SHA-256', b))].map((x) => x.toString(16).padStart(2, '0')).join('');
+/** Output hashes of a model loaded by URL from \`dir\` (external data by URL too). */
+window.outputs = async (dir, file, kind, external) => {
+  const at = file.slice(0, file.lastIndexOf('/') + 1);
+  const options = { executionProviders: ['wasm'] };
+  if (external) options.externalData = [{ path: external, data: dir + at + external }];
+  const session = await ort.InferenceSession.create(dir + file, options);
+  const outs = await run(session, kind);
+  await session.release();
+  return Promise.all(outs.map(hex));
+};
+window.fetched = async (url, init) => {
+  const r = await fetch(url, init);
+  const body = init?.method === 'HEAD' ? null : await r.arrayBuffer();
+  return { status: r.status, length: r.headers.get('content-length'), hash: body && (await hex(body)), size: body?.byteLength };
+};
+window.failure = (url) => fetch(url).then((r) => r.arrayBuffer()).then((b) => 'read ' + b.byteLength + ' bytes', (e) => e.name + ': ' + e.message);
+window.cached = async () => {
+  const cache = await caches.open('zipnn-wasm-models');
+  const out = {};
+  for (const req of await cache.keys()) out[new URL(req.url).pathname] = (await (await cache.match(req)).arrayBuffer()).byteLength;
+  return out;
+};
+window.useCompressedModels = useCompressedModels;
+window.ready = true;
+</script>`,
+);
+
+let server;
+before(async () => {
+  for (const dir of [onlyZnw, onlyPlain]) fs.rmSync(dir, { recursive: true, force: true });
+  for (const f of FILES) {
+    fs.mkdirSync(path.dirname(path.join(onlyZnw, f)), { recursive: true });
+    fs.symlinkSync(local(f) + '.znw', path.join(onlyZnw, f) + '.znw');
+  }
+  fs.mkdirSync(onlyPlain, { recursive: true });
+  fs.symlinkSync(local('silero_vad.onnx'), path.join(onlyPlain, 'silero_vad.onnx'));
+  damaged = new Uint8Array(fs.readFileSync(local('silero_vad.onnx.znw')));
+  damaged[Math.floor(damaged.length / 2)] ^= 0x10;
+  const send = (bytes, type) => (req, res) => {
+    res.writeHead(200, { 'content-type': type, 'content-length': bytes.length, 'cache-control': 'no-store' });
+    res.end(req.method === 'HEAD' ? undefined : bytes);
+  };
+  server = await startStatic({
+    mounts: {
+      '/models/': onlyZnw,
+      '/plain/': served, // both kinds: the baselines are read here before the worker exists
+      '/only-plain/': onlyPlain,
+      '/node_modules/': path.join(project, 'node_modules'),
+      '/examples/': path.join(project, 'examples'),
+    },
+    routes: {
+      '/': send(Buffer.from(PAGE), 'text/html; charset=utf-8'),
+      '/favicon.ico': (req, res) => res.writeHead(204).end(),
+      // At the root, so that its scope is the whole site.
+      '/sw.js': send(fs.readFileSync(path.join(example, 'sw.js')), 'text/javascript; charset=utf-8'),
+      '/bad/model.onnx.znw': send(damaged, 'application/octet-stream'),
+      // The demo page loads ./silero_vad.onnx, served from silero_vad.onnx.znw next to it.
+      '/examples/service-worker/silero_vad.onnx.znw': send(fs.readFileSync(local('silero_vad.onnx.znw')), 'application/octet-stream'),
+    },
+  });
+});
+after(async () => {
+  await server?.close();
+  for (const dir of [onlyZnw, onlyPlain]) fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const requested = (p) => server.requests.filter((r) => r.path === p);
+
+describe('examples/service-worker in headless Chromium', () => {
+  let browser;
+  const baseline = new Map();
+  before(async () => {
+    browser = await launchChromium();
+    await browser.page.goto(server.origin + '/');
+    await browser.page.waitForFunction(() => window.ready === true, null, { timeout: 30000 });
+  });
+  after(() => browser?.close());
+  const page = () => browser.page;
+
+  test('baselines: the plain models, before the worker is registered', async () => {
+    assert.equal(await page().evaluate(() => navigator.serviceWorker.controller), null);
+    for (const m of MODELS) baseline.set(m.file, await page().evaluate((a) => window.outputs('/plain/', ...a), [m.file, m.kind, m.external ?? null]));
+    assert.ok(requested('/plain/silero_vad.onnx').length > 0);
+  });
+
+  test('useCompressedModels registers sw.js and it takes over the page at once', async () => {
+    assert.equal(await page().evaluate(() => window.useCompressedModels('/sw.js')), true);
+    assert.equal(await page().evaluate(() => navigator.serviceWorker.controller?.scriptURL), server.origin + '/sw.js');
+  });
+
+  for (const m of MODELS) {
+    test(`onnxruntime-web loads ${m.file}${m.external ? ' and its external data' : ''} by URL: the original outputs, from .znw files only`, async () => {
+      const t0 = performance.now();
+      const got = await page().evaluate((a) => window.outputs('/models/', ...a), [m.file, m.kind, m.external ?? null]);
+      assert.deepEqual(got, baseline.get(m.file));
+      for (const f of m.external ? [m.file, dataFile(m)] : [m.file]) {
+        assert.equal(requested(`/models/${f}`).length, 0, `the plain ${f} was never asked of the server`);
+        assert.equal(requested(`/models/${f}.znw`).length, 1, `${f}.znw downloaded once`);
+      }
+      console.log(`# ${m.file}: ${got.length} outputs identical, ${(performance.now() - t0).toFixed(0)} ms`);
+    });
+  }
+
+  test('fetch() of a model URL: the original bytes, Content-Length the decoded size (GET and HEAD)', async () => {
+    for (const f of FILES) {
+      const plain = fs.readFileSync(local(f));
+      const got = await page().evaluate((u) => window.fetched(u), `/models/${f}`);
+      assert.deepEqual(got, { status: 200, length: String(plain.length), hash: sha256(plain), size: plain.length }, f);
+    }
+    const head = await page().evaluate((u) => window.fetched(u, { method: 'HEAD' }), '/models/silero_vad.onnx');
+    assert.equal(head.length, String(fs.statSync(local('silero_vad.onnx')).size));
+  });
+
+  test('Cache Storage holds the compressed files; a second visit needs no server', async () => {
+    const cached = await page().evaluate(() => window.cached());
+    for (const f of FILES) assert.equal(cached[`/models/${f}.znw`], fs.statSync(local(f) + '.znw').size, f);
+    for (const f of FILES) assert.equal(requested(`/models/${f}.znw`).length, 1, `${f}.znw downloaded once in all`);
+    server.deny = /^\/models\//;
+    try {
+      await page().reload();
+      await page().waitForFunction(() => window.ready === true && navigator.serviceWorker.controller !== null, null, { timeout: 30000 });
+      const m = MODELS[2];
+      assert.deepEqual(await page().evaluate((a) => window.outputs('/models/', ...a), [m.file, m.kind, m.external]), baseline.get(m.file));
+    } finally {
+      server.deny = null;
+    }
+  });
+
+  test('a damaged .znw fails the read (no bytes), is dropped from the cache and fetched again next time', async () => {
+    const err = await page().evaluate((u) => window.failure(u), '/bad/model.onnx');
+    assert.match(err, /^TypeError/, err);
+    // The worker drops the entry once the cache write it raced with is done.
+    const t0 = Date.now();
+    while ('/bad/model.onnx.znw' in (await page().evaluate(() => window.cached()))) {
+      assert.ok(Date.now() - t0 < 10000, 'the damaged file is still in the cache after 10 s');
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    assert.match(await page().evaluate((u) => window.failure(u), '/bad/model.onnx'), /^TypeError/);
+    assert.equal(requested('/bad/model.onnx.znw').length, 2);
+  });
+
+  test('a model with no .znw next to it comes from the network as it is', async () => {
+    const plain = fs.readFileSync(local('silero_vad.onnx'));
+    const got = await page().evaluate((u) => window.fetched(u), '/only-plain/silero_vad.onnx');
+    assert.equal(got.hash, sha256(plain));
+    assert.deepEqual(requested('/only-plain/silero_vad.onnx.znw').map((r) => r.status), [404]);
+  });
+
+  test('no page errors', () => {
+    assert.deepEqual(browser.messages.filter((x) => /^(error|pageerror)/.test(x)), []);
+  });
+});
+
+test('the demo page examples/service-worker/index.html runs from silero_vad.onnx.znw', async () => {
+  const browser = await launchChromium();
+  try {
+    await browser.page.goto(server.origin + '/examples/service-worker/index.html');
+    await browser.page.waitForFunction(() => /^speech probability/.test(document.getElementById('out').textContent), null, { timeout: 30000 });
+    assert.equal(requested('/examples/service-worker/silero_vad.onnx').length, 0);
+    console.log(`# demo page: ${await browser.page.textContent('#out')}`);
+  } finally {
+    await browser.close();
+  }
+});
