@@ -102,6 +102,107 @@ fn files_round_trip_for_every_dtype_and_odd_lengths() {
 }
 
 #[test]
+fn several_inputs_each_get_their_own_output_and_one_failure_stops_none() {
+    let d = dir("several");
+    let mut rng = Rng(70);
+    // A sharded model: three safetensors files, as model-0000N-of-00003.safetensors.
+    let shards: Vec<PathBuf> = (1..=3)
+        .map(|k| {
+            let p = d.join(format!("model-0000{k}-of-00003.safetensors"));
+            let n = 30_000 + k;
+            let weights = bf16_weights(&mut rng, n);
+            let file = safetensors(&[("w", "BF16", vec![n as u64], weights)]);
+            std::fs::write(&p, file).unwrap();
+            p
+        })
+        .collect();
+    let names: Vec<&str> = shards.iter().map(|p| s(p)).collect();
+    let o = zipnn(&[&["compress"], &names[..]].concat(), None);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout.is_empty() && o.stderr.is_empty(), "quiet");
+    let packed: Vec<String> = names.iter().map(|n| format!("{n}.znw")).collect();
+    let want: Vec<Vec<u8>> = shards.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    for (p, w) in packed.iter().zip(&want) {
+        assert!(
+            std::fs::metadata(p).unwrap().len() < w.len() as u64,
+            "{p} is smaller"
+        );
+    }
+    // The same compress again: each output exists, each is refused, nothing is overwritten.
+    let before: Vec<Vec<u8>> = packed.iter().map(|p| std::fs::read(p).unwrap()).collect();
+    let o = zipnn(&[&["compress"], &names[..]].concat(), None);
+    assert_eq!(o.code, 1);
+    let err: Vec<&str> = o.stderr.lines().collect();
+    assert_eq!(err.len(), 4, "{}", o.stderr);
+    assert!(err[..3]
+        .iter()
+        .zip(&names)
+        .all(|(e, n)| e.starts_with(&format!("zipnn: {n}: "))
+            && e.ends_with("already exists (use --force to overwrite)")));
+    assert_eq!(err[3], "zipnn: 3 of 3 files failed to compress");
+    assert!(packed
+        .iter()
+        .zip(&before)
+        .all(|(p, b)| std::fs::read(p).unwrap() == *b));
+
+    // decompress: the originals back, next to their .znw; a damaged file in the middle is
+    // reported and the others are still written.
+    for p in &shards {
+        std::fs::remove_file(p).unwrap();
+    }
+    let mut bad = before[1].clone();
+    let at = bad.len() / 2;
+    bad[at] ^= 0x40;
+    std::fs::write(&packed[1], &bad).unwrap();
+    let missing = d.join("missing.znw");
+    let args = [
+        &["decompress"],
+        &[
+            packed[0].as_str(),
+            packed[1].as_str(),
+            s(&missing),
+            packed[2].as_str(),
+        ][..],
+    ]
+    .concat();
+    let o = zipnn(&args, None);
+    assert_eq!(o.code, 1);
+    let err: Vec<&str> = o.stderr.lines().collect();
+    assert_eq!(err.len(), 3, "{}", o.stderr);
+    assert!(
+        err[0].starts_with(&format!("zipnn: {}: ", packed[1])) && err[0].contains("ZNN_CORRUPT"),
+        "{}",
+        err[0]
+    );
+    assert!(
+        err[1].starts_with(&format!("zipnn: cannot read {}: ", s(&missing))),
+        "{}",
+        err[1]
+    );
+    assert_eq!(err[2], "zipnn: 2 of 4 files failed to decompress");
+    assert!(std::fs::read(&shards[0]).unwrap() == want[0]);
+    assert!(std::fs::read(&shards[2]).unwrap() == want[2]);
+    assert!(!shards[1].exists(), "no output for the damaged file");
+
+    // -o names one output: with several inputs it is a usage error, and nothing is written.
+    let o = zipnn(
+        &["decompress", &packed[0], &packed[2], "-o", s(&d.join("x"))],
+        None,
+    );
+    assert_eq!(o.code, 2);
+    assert!(
+        o.stderr.contains("-o takes one input file, not 2"),
+        "{}",
+        o.stderr
+    );
+    assert!(!d.join("x").exists());
+    // A usage error stops at once, not once per file.
+    let o = zipnn(&["compress", names[0], names[1], "--format", "zipnn"], None);
+    assert_eq!(o.code, 2);
+    assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
+}
+
+#[test]
 fn dash_is_stdin_and_stdout() {
     let d = dir("dash");
     let mut rng = Rng(72);

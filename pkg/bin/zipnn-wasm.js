@@ -8,15 +8,16 @@ import { pipeline } from 'node:stream/promises';
 import { compress, inspect, ZnnCompressionStream, ZnnDecompressionStream, ZnnError } from '../node.js';
 
 const USAGE = `\
-usage: zipnn-wasm compress IN [-o OUT] [--dtype auto|bytes|bf16|fp16|fp32|fp64|fp8-e4m3|fp8-e5m2]
-                              [--format znw|zipnn] [--chunk-size BYTES] [--streaming-chunk BYTES]
-                              [--verify] [--force]
-       zipnn-wasm decompress IN [-o OUT] [--force]
+usage: zipnn-wasm compress IN... [-o OUT] [--dtype auto|bytes|bf16|fp16|fp32|fp64|fp8-e4m3|fp8-e5m2]
+                                 [--format znw|zipnn] [--chunk-size BYTES] [--streaming-chunk BYTES]
+                                 [--verify] [--force]
+       zipnn-wasm decompress IN... [-o OUT] [--force]
        zipnn-wasm inspect IN
        zipnn-wasm test IN...      (decode, verify every checksum of .znw files, write nothing)
 --dtype types what no container names (a raw file); auto, the default, measures the grouping.
 IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension (.znn with
---format zipnn, which needs --dtype).`;
+--format zipnn, which needs --dtype). Several INs (model-*.safetensors) each get their own
+output (-o takes one IN); a file that fails is reported and the others still run.`;
 
 const ZNW_MAGIC = Buffer.from([0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -99,6 +100,38 @@ function checkFlags(cmd, a) {
   if (extra === undefined) return;
   if (cmd === 'compress' && !zipnn && extra === '--streaming-chunk') throw new Fail('--streaming-chunk applies to --format zipnn only', true);
   throw new Fail(`${extra} does not apply to ${cmd}${cmd === 'compress' ? ` --format ${a.format}` : ''}`, true);
+}
+
+/** A line for an error of `input`: its message, and the code of a ZnnError. */
+function errorLine(input, e) {
+  const line = `${e.message}${e instanceof ZnnError ? ` (${e.code})` : ''}`;
+  return line.startsWith(`cannot read ${input}: `) ? line : `${input}: ${line}`; // named once
+}
+
+/**
+ * Runs `one` on each input as gzip and zstd do: a file that fails is reported on its own line
+ * and the others still run; the error at the end counts the failures. With one input, its
+ * error is the error. Usage errors and anything not a Fail or ZnnError stop at once.
+ */
+async function eachInput(a, failedTo, one) {
+  if (!a.inputs.length) throw new Fail('missing input file', true);
+  if (a.inputs.length === 1) return one(a.inputs[0]);
+  let failed = 0;
+  for (const input of a.inputs) {
+    try {
+      await one(input);
+    } catch (e) {
+      if (!(e instanceof ZnnError || e instanceof Fail) || e.usage) throw e;
+      process.stderr.write(`zipnn-wasm: ${errorLine(input, e)}\n`);
+      failed++;
+    }
+  }
+  if (failed) throw new Fail(`${failed} of ${a.inputs.length} files ${failedTo}`);
+}
+
+/** -o names one output: one input. */
+function checkOutput(a) {
+  if (a.output !== undefined && a.inputs.length > 1) throw new Fail(`-o takes one input file, not ${a.inputs.length}`, true);
 }
 
 function oneInput(a) {
@@ -191,10 +224,14 @@ async function writeOutput(path, produce) {
 }
 
 async function cmdCompress(a) {
-  const input = oneInput(a);
   if (a.format === 'zipnn' && (!a.dtype || a.dtype === 'auto' || a.dtype === 'bytes')) {
     throw new Fail('--format zipnn needs --dtype bf16, fp16, fp32, fp8-e4m3 or fp8-e5m2', true);
   }
+  checkOutput(a);
+  return eachInput(a, 'failed to compress', (input) => compressOne(input, a));
+}
+
+async function compressOne(input, a) {
   const ext = a.format === 'zipnn' ? 'znn' : 'znw';
   const out = outputPath(input, a, (i) => `${i}.${ext}`);
   if (a.format !== 'zipnn' && (await compressStreamed(input, out, a))) return;
@@ -274,10 +311,8 @@ async function openInput(input) {
  * rest still tested.
  */
 async function cmdTest(a) {
-  if (!a.inputs.length) throw new Fail('missing input file', true);
   if (a.output !== undefined) throw new Fail('test writes nothing: -o does not apply', true);
-  let failed = 0;
-  for (const input of a.inputs) {
+  await eachInput(a, 'failed the test', async (input) => {
     let n = 0;
     let head = Buffer.alloc(0); // the first bytes: .znw or not
     try {
@@ -291,22 +326,22 @@ async function cmdTest(a) {
       );
       for await (const c of src.pipeThrough(new ZnnDecompressionStream({ checkBodies: true }))) n += c.length;
     } catch (e) {
-      if (!(e instanceof ZnnError || e instanceof Fail)) throw e;
-      const line = `${input}: ${e.message}${e instanceof ZnnError ? ` (${e.code})` : ''}`;
-      if (a.inputs.length === 1) throw new Fail(line);
-      process.stderr.write(`zipnn-wasm: ${line}\n`);
-      failed++;
-      continue;
+      // One file: the error names it too.
+      if (a.inputs.length === 1 && (e instanceof ZnnError || e instanceof Fail)) throw new Fail(errorLine(input, e));
+      throw e;
     }
     const znw = head.subarray(0, ZNW_MAGIC.length).equals(ZNW_MAGIC);
     process.stdout.write(znw ? `${input}: OK, ${n} bytes\n` : `${input}: decodes, ${n} bytes (ZipNN files carry no checksums)\n`);
-  }
-  if (failed) throw new Fail(`${failed} of ${a.inputs.length} files failed the test`);
+  });
 }
 
 /** Streams the input through ZnnDecompressionStream to the output: bounded memory for `.znw`. */
 async function cmdDecompress(a) {
-  const input = oneInput(a);
+  checkOutput(a);
+  return eachInput(a, 'failed to decompress', (input) => decompressOne(input, a));
+}
+
+async function decompressOne(input, a) {
   // The native tool's names: X.znw, X.znn -> X; X.znn.safetensors -> X.safetensors.
   const derive = (i) => {
     if (/\.znn\.safetensors$/.test(i)) return i.replace(/\.znn\.safetensors$/, '.safetensors');

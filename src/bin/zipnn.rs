@@ -13,17 +13,19 @@ use zipnn_wasm::stream::{AutoDecoder, Sink};
 use zipnn_wasm::{DType, Error, Format, Limits};
 
 const USAGE: &str = "\
-usage: zipnn compress IN [-o OUT] [--dtype auto|bf16|fp16|fp32|fp64|fp8-e4m3|fp8-e5m2|bytes]
-                         [--chunk-size BYTES] [--threads N] [--verify] [--force]
-                         [--best] [--format znw|zipnn] [--streaming-chunk BYTES]
-                         [--base BASE]   (code the difference to an earlier checkpoint)
-       zipnn decompress IN [-o OUT] [--force] [--base BASE]
+usage: zipnn compress IN... [-o OUT] [--dtype auto|bf16|fp16|fp32|fp64|fp8-e4m3|fp8-e5m2|bytes]
+                            [--chunk-size BYTES] [--threads N] [--verify] [--force]
+                            [--best] [--format znw|zipnn] [--streaming-chunk BYTES]
+                            [--base BASE]   (code the difference to an earlier checkpoint)
+       zipnn decompress IN... [-o OUT] [--force] [--base BASE]
        zipnn inspect IN
        zipnn test IN... [--base BASE]   (decode, verify every checksum of .znw, write nothing)
        zipnn bench IN... [--dtype D] [--threads N] [--best]
 --dtype types what no container names (a raw file); auto, the default, measures the grouping.
 IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension
 (.znn with --format zipnn, which writes files IBM ZipNN reads; --dtype is then required).
+Several INs (model-*.safetensors) each get their own output (-o takes one IN); a file that
+fails is reported and the others still run.
 decompress reads .znw, ZipNN .znn frames and .znn.safetensors; deltas (ours or ZipNN's) need
 --base with the same base file.";
 
@@ -177,9 +179,18 @@ fn run(args: &[String]) -> Result<(), Fail> {
             _ => usage("expected one input file"),
         }
     };
+    let outputs = || match (a.inputs.len(), &a.output) {
+        (0, _) => usage("missing input file"),
+        (1, _) | (_, None) => Ok(()),
+        (n, Some(_)) => usage(format!("-o takes one input file, not {n}")),
+    };
     match cmd.as_str() {
-        "compress" => compress(one_input()?, &a),
-        "decompress" => decompress(one_input()?, &a),
+        "compress" => {
+            outputs().and_then(|()| each_input(&a, "failed to compress", |i| compress(i, &a)))
+        }
+        "decompress" => {
+            outputs().and_then(|()| each_input(&a, "failed to decompress", |i| decompress(i, &a)))
+        }
         "inspect" => inspect(one_input()?),
         "test" if a.output.is_some() => usage("test writes nothing: -o does not apply"),
         "test" if !a.inputs.is_empty() => test(&a),
@@ -759,35 +770,56 @@ fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
     out.commit()
 }
 
+/// Runs `one` on each input as gzip and zstd do: a file that fails is reported on its own
+/// line and the others still run; the error at the end counts the failures. With one input,
+/// its error is the one line. Usage errors and an interrupted output stop at once.
+fn each_input(
+    a: &Args,
+    failed_to: &str,
+    mut one: impl FnMut(&str) -> Result<(), Fail>,
+) -> Result<(), Fail> {
+    if let [input] = a.inputs.as_slice() {
+        return one(input);
+    }
+    let mut failed = 0;
+    for input in &a.inputs {
+        let Err(f) = one(input) else { continue };
+        if f.msg.is_empty() || f.usage {
+            return Err(f);
+        }
+        // A read error names the file already.
+        if read_error(&f, input) {
+            eprintln!("zipnn: {}", f.msg);
+        } else {
+            eprintln!("zipnn: {input}: {}", f.msg);
+        }
+        failed += 1;
+    }
+    match failed {
+        0 => Ok(()),
+        n => fail(format!("{n} of {} files {failed_to}", a.inputs.len())),
+    }
+}
+
 /// Checks each input as `gzip -t` does: decodes it, verifying every checksum (the chunk body
 /// checksums too, which a decode reads only when something else fails), and writes nothing.
 fn test(a: &Args) -> Result<(), Fail> {
-    let mut failed = 0;
-    for input in &a.inputs {
+    let one = |input: &str| {
         match test_one(input, a) {
             Ok((n, true)) => outln!("{input}: OK, {n} bytes"),
             // Nothing to verify: a damaged ZipNN file can decode to other bytes.
             Ok((n, false)) => {
                 outln!("{input}: decodes, {n} bytes (ZipNN files carry no checksums)")
             }
-            Err(f) if f.msg.is_empty() => return Err(f),
-            // One file: its error is the one line (named once: a read error names it already).
-            Err(f) if read_error(&f, input) && a.inputs.len() == 1 => return Err(f),
-            Err(f) if a.inputs.len() == 1 => return fail(format!("{input}: {}", f.msg)),
-            Err(f) if read_error(&f, input) => {
-                eprintln!("zipnn: {}", f.msg);
-                failed += 1;
+            // One file: its error names it too (once: a read error names it already).
+            Err(f) if !f.msg.is_empty() && !read_error(&f, input) && a.inputs.len() == 1 => {
+                return fail(format!("{input}: {}", f.msg))
             }
-            Err(f) => {
-                eprintln!("zipnn: {input}: {}", f.msg);
-                failed += 1;
-            }
+            Err(f) => return Err(f),
         }
-    }
-    match failed {
-        0 => Ok(()),
-        n => fail(format!("{n} of {} files failed the test", a.inputs.len())),
-    }
+        Ok(())
+    };
+    each_input(a, "failed the test", one)
 }
 
 /// Decoded size of `input` once every check passed, and whether it had checksums to check

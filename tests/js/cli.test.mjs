@@ -56,6 +56,51 @@ describe('npx zipnn-wasm', () => {
     assert.match(text, /embeddings\.word_embeddings\.weight\s+BF16/);
   });
 
+  test('several inputs: each its own output, the native bytes; a failing file stops none', async () => {
+    // Three shards of one model, as model-0000N-of-00003.safetensors: the real file's bytes cut
+    // in three (the first a safetensors file, the others raw bytes).
+    const model = readFile(modelPath('minilm.bf16.safetensors'));
+    const cut = [0, 5e6, 9e6, 12e6];
+    const shards = [1, 2, 3].map((k) => path.join(dir, `model-0000${k}-of-00003.safetensors`));
+    shards.forEach((p, k) => fs.writeFileSync(p, k === 0 ? model : model.subarray(cut[k], cut[k + 1])));
+    const want = shards.map((p) => readFile(p));
+    let r = await bin('compress', ...shards);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stderr, '');
+    for (const p of shards) {
+      const n = await run(native, ['compress', p, '-o', '-']);
+      assert.ok(equalBytes(readFile(`${p}.znw`), n.stdout), `${p}.znw: the native tool's bytes`);
+    }
+    const before = shards.map((p) => readFile(`${p}.znw`));
+    r = await bin('compress', ...shards);
+    assert.equal(r.code, 1);
+    const lines = r.stderr.trimEnd().split('\n');
+    assert.equal(lines.length, 4, r.stderr);
+    shards.forEach((p, k) => assert.match(lines[k], new RegExp(`^zipnn-wasm: ${p}: .*already exists`)));
+    assert.equal(lines[3], 'zipnn-wasm: 3 of 3 files failed to compress');
+    shards.forEach((p, k) => assert.ok(equalBytes(readFile(`${p}.znw`), before[k]), 'nothing overwritten'));
+
+    // decompress: a damaged file and a missing one are reported; the others are written.
+    shards.forEach((p) => fs.rmSync(p));
+    const bad = before[1].slice();
+    bad[bad.length >> 1] ^= 0x40;
+    fs.writeFileSync(`${shards[1]}.znw`, bad);
+    const missing = path.join(dir, 'missing.znw');
+    r = await bin('decompress', `${shards[0]}.znw`, `${shards[1]}.znw`, missing, `${shards[2]}.znw`);
+    assert.equal(r.code, 1);
+    const errs = r.stderr.trimEnd().split('\n');
+    assert.equal(errs.length, 3, r.stderr);
+    assert.match(errs[0], new RegExp(`^zipnn-wasm: ${shards[1]}\\.znw: .*\\(ZNN_CORRUPT\\)$`));
+    assert.match(errs[1], new RegExp(`^zipnn-wasm: cannot read ${missing}: `));
+    assert.equal(errs[2], 'zipnn-wasm: 2 of 4 files failed to decompress');
+    assert.ok(equalBytes(readFile(shards[0]), want[0]) && equalBytes(readFile(shards[2]), want[2]));
+    assert.ok(!fs.existsSync(shards[1]), 'no output for the damaged file');
+    // -o names one output.
+    r = await bin('decompress', `${shards[0]}.znw`, `${shards[2]}.znw`, '-o', path.join(dir, 'x'));
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /-o takes one input file, not 2/);
+  });
+
   test('refuses to overwrite without --force; one-line errors, non-zero exit', async () => {
     const src = path.join(dir, 'small.bin');
     fs.writeFileSync(src, readFile(zipnnFixture('bf16_3chunks_mixed.bin')));
