@@ -21,6 +21,7 @@ const MAX_STREAM_FRAME = 2 ** 30;
 /** fetchModel's read buffer (BYOB): a read returns what has arrived, up to this. */
 const READ_BUFFER = 256 * 1024;
 const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a];
+const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d]; // \0asm
 const ZIPNN_META_KEY = 'znn_compressed_vectors';
 /** Segments that are not tensors: container structure, and the single unnamed segment of a raw file. */
 const SKIP_SEGMENTS = new Set(['__header__', '__padding__', '']);
@@ -195,7 +196,17 @@ async function compileSource(src) {
     if (!src.ok) throw new ZnnError(`zipnn-wasm: failed to fetch the wasm module: HTTP ${src.status} for ${src.url}`, 'ZNN_INIT');
     const type = (src.headers.get('content-type') || '').split(';')[0].trim();
     if (type === 'application/wasm' && typeof WebAssembly.compileStreaming === 'function') return WebAssembly.compileStreaming(src);
-    return WebAssembly.compile(await src.arrayBuffer());
+    const bytes = new Uint8Array(await src.arrayBuffer());
+    // Most often a dev server's fallback page: a bundler moved this module away from dist/.
+    if (!startsWith(bytes, WASM_MAGIC)) {
+      throw new ZnnError(
+        `zipnn-wasm: ${src.url} is not a wasm module (${type || 'no content type'}, ${bytes.length} bytes). ` +
+          `If a bundler moved zipnn-wasm away from its dist/ folder, see the README's "Bundlers" ` +
+          `(Vite's dev server before Vite 8: optimizeDeps: { exclude: ['zipnn-wasm'] })`,
+        'ZNN_INIT',
+      );
+    }
+    return WebAssembly.compile(bytes);
   }
   if (src instanceof ArrayBuffer || ArrayBuffer.isView(src)) return WebAssembly.compile(src);
   return src;
@@ -1198,7 +1209,14 @@ function startWorker(onDead) {
     if (w.dead) return;
     w.dead = true;
     onDead();
-    if (!w.started) workerFactory = null;
+    if (!w.started) {
+      workerFactory = null;
+      // Decoding still works, only slower: say why once (most often a bundle without the file).
+      console.warn?.(
+        `zipnn-wasm: ${e?.message ?? e}; decoding in the calling thread instead ` +
+          `(if a bundler left out decode-worker.js, see the README's "Bundlers")`,
+      );
+    }
     for (const job of [...w.jobs.values()]) job.fail(new InternalError(`the decode worker failed: ${e?.message ?? e}`, { cause: e }));
     try {
       port.terminate();

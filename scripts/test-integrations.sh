@@ -2,8 +2,8 @@
 # Integration tests of the npm package with the runtimes it goes into (tests/integrations/):
 # onnxruntime-web (node and headless Chromium, plain and external-data models), transformers.js
 # (env.customCache adapter, node and Chromium), WebGPU (onTensor -> GPUBuffer in Chromium), a
-# service worker serving .znw files as plain model URLs (Chromium), and a
-# Cloudflare Worker under workerd (a >128 MB model streamed). Each runs against the packed tarball
+# service worker serving .znw files as plain model URLs (Chromium), the bundlers Vite, webpack
+# and esbuild (Chromium), and a Cloudflare Worker under workerd (a >128 MB model streamed). Each runs against the packed tarball
 # installed into a throw-away project (target/integrations/project), like scripts/test-js.sh.
 # Assumes `make build` and scripts/fetch-models.sh ran. Installs what it needs, idempotently:
 # the pinned npm packages of tests/integrations (npm ci) and onnx in .venv (builds the ONNX
@@ -94,14 +94,14 @@ cat > "$PROJECT/package.json" <<'JSON'
 JSON
 (cd "$PROJECT" && npm install --silent --offline --no-audit --no-fund --no-package-lock "$tarball")
 mkdir -p "$PROJECT/node_modules/@huggingface"
-for p in onnxruntime-web ws; do ln -s "$INT/node_modules/$p" "$PROJECT/node_modules/$p"; done
+for p in onnxruntime-web ws vite vite7 webpack webpack-cli esbuild; do ln -s "$INT/node_modules/$p" "$PROJECT/node_modules/$p"; done
 ln -s "$INT/node_modules/@huggingface/transformers" "$PROJECT/node_modules/@huggingface/transformers"
 cp "$INT"/*.mjs "$PROJECT/"
 cp tests/js/helpers.mjs "$PROJECT/helpers.mjs"
 cp -r examples "$PROJECT/examples"
 
 # 5. The tests (node's runner; its summary lines end the output).
-export ZNN_REPO=$ROOT ZNN_FIXTURES=$WORK/fixtures ZNN_TOOLS=$TOOLS ZNN_WORK=$WORK ZNN_SERVED=$SERVED
+export ZNN_REPO=$ROOT ZNN_FIXTURES=$WORK/fixtures ZNN_TOOLS=$TOOLS ZNN_WORK=$WORK ZNN_SERVED=$SERVED ZNN_TARBALL=$tarball
 files=()
 if [ $# -eq 0 ]; then
   files=("$PROJECT"/*.test.mjs)

@@ -24,10 +24,10 @@ const MIME = {
 /**
  * A static server on 127.0.0.1 (free port) over `mounts` ({ '/prefix/': dir }, longest prefix
  * first), plus `routes` ({ '/path': (req, res) => ... }). Paths matching `deny` (a RegExp,
- * settable later as `server.deny`) answer 404.
+ * settable later as `server.deny`) answer 404. `headers` go on every file it serves.
  * Every request is logged in `requests` ({ method, path, status }).
  */
-export async function startStatic({ mounts = {}, routes = {}, deny = null } = {}) {
+export async function startStatic({ mounts = {}, routes = {}, deny = null, headers = {} } = {}) {
   const state = { deny };
   const requests = [];
   const sockets = new Set();
@@ -46,13 +46,14 @@ export async function startStatic({ mounts = {}, routes = {}, deny = null } = {}
     const prefix = prefixes.find((p) => url.pathname.startsWith(p));
     if (!prefix) return notFound();
     const root = path.resolve(mounts[prefix]);
-    const file = path.resolve(root, '.' + decodeURIComponent(url.pathname.slice(prefix.length - 1)));
+    const file = path.resolve(root, '.' + decodeURIComponent(url.pathname.slice(prefix.length - 1)) + (url.pathname.endsWith('/') ? 'index.html' : ''));
     if (!(file === root || file.startsWith(root + path.sep)) || !fs.existsSync(file) || !fs.statSync(file).isFile()) return notFound();
     const size = fs.statSync(file).size;
     res.writeHead(200, {
       'content-type': MIME[path.extname(file)] ?? 'application/octet-stream',
       'content-length': size,
       'cache-control': 'no-store',
+      ...headers,
     });
     if (req.method === 'HEAD') return res.end();
     fs.createReadStream(file).pipe(res);
