@@ -200,6 +200,27 @@ fn several_inputs_each_get_their_own_output_and_one_failure_stops_none() {
     let o = zipnn(&["compress", names[0], names[1], "--format", "zipnn"], None);
     assert_eq!(o.code, 2);
     assert_eq!(o.stderr.lines().count(), 1, "{}", o.stderr);
+    // Stdin is read once: it cannot be two inputs, nor the base of several.
+    let o = zipnn(&["compress", "-", "-"], Some(b"abc"));
+    assert_one_line_error(&o, 2, "'-' (stdin) can be one input only");
+    let o = zipnn(
+        &["compress", names[0], names[1], "--base", "-"],
+        Some(b"abc"),
+    );
+    assert_one_line_error(&o, 2, "--base - (stdin) takes one input file");
+    // An input that names no output (".znw" would decode to "") fails alone.
+    let nameless = d.join(".znw");
+    std::fs::copy(&packed[0], &nameless).unwrap();
+    let o = zipnn(&["decompress", s(&nameless), &packed[2], "--force"], None);
+    assert_eq!(o.code, 1);
+    let err: Vec<&str> = o.stderr.lines().collect();
+    assert!(
+        err[0].ends_with("cannot name the output after the input: give one with -o"),
+        "{}",
+        o.stderr
+    );
+    assert_eq!(err[1], "zipnn: 1 of 2 files failed to decompress");
+    assert!(std::fs::read(&shards[2]).unwrap() == want[2]);
 }
 
 #[test]
@@ -427,8 +448,9 @@ fn options_a_command_does_not_read_are_refused() {
         assert_one_line_error(&o, 2, msg);
     }
     assert!(!Path::new("r.txt").exists());
+    // Not a usage error: with several inputs, only this file fails.
     let o = zipnn(&["decompress", ".znw"], None);
-    assert_one_line_error(&o, 2, "give one with -o");
+    assert_one_line_error(&o, 1, "give one with -o");
 }
 
 /// A reader that stops early ends `-o -` quietly, like a process killed by SIGPIPE, and

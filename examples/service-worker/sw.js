@@ -4,16 +4,19 @@
 // changes: onnxruntime-web, transformers.js or a plain fetch() ask for model.onnx and get it.
 //
 // - The .znw files are kept in Cache Storage (CACHE), so a second visit downloads nothing and
-//   the browser stores a third less for a BF16 model. A stored file that fails to decode is
-//   dropped, so a damaged download is fetched again on the next visit.
+//   the browser stores a third less for a BF16 model. Entries are never revalidated: give a
+//   changed model a new URL (a ?v=2 query counts), or delete the cache.
 // - A broken file never passes as a model: the response errors (the page's read rejects)
-//   before any byte the checksums have not verified.
+//   before any byte the checksums have not verified, and the stored file is dropped, so the
+//   next visit fetches it again. Only .znw files are served: ZipNN's .znn carries no checksums.
 // - Where URL.znw does not exist (404), the request goes to the network as it is.
+// - A Range request gets the whole file (status 200). A page that stops reading leaves the
+//   download going into the cache, held in memory until the page reads on or cancels.
 //
-// Register it as a module worker from the page (register.mjs does this). Its URL sets what it
-// can see: /sw.js covers the whole site, /models/sw.js only /models/. Module service workers
-// cannot use import maps: import zipnn-wasm by the URL it is served at, as here, or let a bundler
-// resolve 'zipnn-wasm'.
+// Register it as a module worker from the page (register.mjs does this). It answers the pages
+// within its scope, which its URL sets: serve it as /sw.js to cover the whole site. Module
+// service workers cannot use import maps: import zipnn-wasm by the URL it is served at, as
+// here, or let a bundler resolve 'zipnn-wasm'.
 import { ZnnDecompressionStream, decodedSize, DECODED_SIZE_PREFIX, init } from '/node_modules/zipnn-wasm/index.js';
 
 const MODEL = /\.(onnx|onnx_data|safetensors|gguf|bin|tflite|pt|pth)$/i;
@@ -34,16 +37,9 @@ self.addEventListener('fetch', (event) => {
   const url = new URL(request.url);
   if ((request.method !== 'GET' && request.method !== 'HEAD') || url.origin !== location.origin) return;
   if (!MODEL.test(url.pathname)) return;
-  // The worker stays alive until the body is sent and the cache written, not just until the
-  // response starts.
-  let finish;
-  event.waitUntil(new Promise((resolve) => (finish = resolve)));
-  event.respondWith(
-    decoded(request, znwUrl(url), finish).catch((e) => {
-      finish();
-      throw e;
-    }),
-  );
+  // No event.waitUntil for the body: Chromium stops a worker whose event lasts past 5 minutes,
+  // and keeps it alive anyway while the page reads a response it streams.
+  event.respondWith(decoded(request, znwUrl(url)));
 });
 
 /** `url` with .znw added to its path (before any query). */
@@ -53,17 +49,17 @@ function znwUrl(url) {
   return z.href;
 }
 
-/** The response for `request` from `source` (its .znw); calls `finish` once nothing is left to do. */
-async function decoded(request, source, finish) {
+const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** The response for `request` from `source`, its .znw. */
+async function decoded(request, source) {
   const cache = await caches.open(CACHE);
   let res = await cache.match(source);
   let stored = Promise.resolve(); // the cache write of a fresh download
   if (!res) {
-    res = await fetch(source, { signal: request.signal });
-    if (res.status === 404 || !res.ok || !res.body) {
-      finish();
-      return res.status === 404 ? fetch(request) : res;
-    }
+    res = await fetch(source);
+    if (res.status === 404) return fetch(request);
+    if (!res.ok || !res.body) return res;
     if (request.method === 'GET') {
       // One download for both: the compressed bytes go to the cache as they are decoded (the
       // tee holds what the page has not read yet).
@@ -72,19 +68,22 @@ async function decoded(request, source, finish) {
       res = new Response(toDecode, res);
     }
   }
+  // A stored file that does not decode is dropped: the next visit fetches it again.
+  const drop = () => stored.then(() => cache.delete(source));
   const { head, body } = await peek(res.body, DECODED_SIZE_PREFIX);
+  if (!ZNW_MAGIC.every((b, i) => head[i] === b)) {
+    body.cancel();
+    drop();
+    return new Response(`${source} is not a .znw file\n`, { status: 502 });
+  }
   const size = decodedSize(head);
   const headers = { 'content-type': 'application/octet-stream' };
   if (size !== undefined) headers['content-length'] = String(size);
   if (request.method === 'HEAD') {
     body.cancel();
-    finish();
     return new Response(null, { headers });
   }
-  const end = (failed) =>
-    // A stored file that does not decode is dropped: the next visit fetches it again.
-    stored.then(() => failed && cache.delete(source)).finally(finish);
-  return new Response(watched(body.pipeThrough(new ZnnDecompressionStream()), end), { headers });
+  return new Response(watched(body.pipeThrough(new ZnnDecompressionStream()), drop), { headers });
 }
 
 /** The first `n` bytes of `stream` (fewer if it is shorter), and a stream of all its bytes. */
@@ -112,8 +111,8 @@ async function peek(stream, n) {
   return { head: head.subarray(0, n), body };
 }
 
-/** `stream`'s bytes; `onEnd(failed)` runs once it ends, fails or is cancelled by the page. */
-function watched(stream, onEnd) {
+/** `stream`'s bytes; `onError` runs if it fails (not if the page cancels it). */
+function watched(stream, onError) {
   const reader = stream.getReader();
   return new ReadableStream({
     async pull(controller) {
@@ -121,16 +120,12 @@ function watched(stream, onEnd) {
       try {
         r = await reader.read();
       } catch (e) {
-        onEnd(true);
+        onError();
         throw e;
       }
-      if (!r.done) return controller.enqueue(r.value);
-      controller.close();
-      onEnd(false);
+      if (r.done) controller.close();
+      else controller.enqueue(r.value);
     },
-    cancel: (reason) => {
-      onEnd(false);
-      return reader.cancel(reason);
-    },
+    cancel: (reason) => reader.cancel(reason),
   });
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // zipnn-wasm CLI: the native `zipnn` tool's behaviour on top of the wasm package.
 // Refuses to overwrite without --force, `-` is stdin/stdout, errors are one line + exit 1
-// (usage errors exit 2 and print the usage).
+// (usage errors exit 2).
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -129,9 +129,10 @@ async function eachInput(a, failedTo, one) {
   if (failed) throw new Fail(`${failed} of ${a.inputs.length} files ${failedTo}`);
 }
 
-/** -o names one output: one input. */
-function checkOutput(a) {
+/** What several inputs cannot share: one output, or stdin (read once). */
+function checkInputs(a) {
   if (a.output !== undefined && a.inputs.length > 1) throw new Fail(`-o takes one input file, not ${a.inputs.length}`, true);
+  if (a.inputs.filter((i) => i === '-').length > 1) throw new Fail("'-' (stdin) can be one input only", true);
 }
 
 function oneInput(a) {
@@ -154,6 +155,8 @@ function statOrNull(path) {
  */
 function outputPath(input, a, derive) {
   const out = a.output ?? (input === '-' ? '-' : derive(input));
+  // `.znw` or `dir/.znw` would decode to a file with no name.
+  if (out === '' || out.endsWith('/')) throw new Fail('cannot name the output after the input: give one with -o');
   if (out === '-') return out;
   const o = statOrNull(out);
   const i = input === '-' ? null : statOrNull(input);
@@ -198,12 +201,14 @@ async function writeOutput(path, produce) {
   let ws;
   // A temporary file of a name nobody uses ('wx': created new), never an existing file that
   // happens to bear it (even the input).
+  // Opened synchronously and listed in the same tick: the signal handler, which runs between
+  // ticks, sees every temporary file that exists.
   for (let n = 0; ; n++) {
     tmp = inPlace ? null : `${path}.tmp${process.pid}.${n}`;
     try {
-      ws = fs.createWriteStream(tmp ?? path, { flags: inPlace ? 'w' : 'wx' });
-      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      const fd = fs.openSync(tmp ?? path, inPlace ? 'w' : 'wx');
       if (tmp) tempFiles.add(tmp);
+      ws = fs.createWriteStream(null, { fd });
       break;
     } catch (e) {
       if (e.code === 'EEXIST' && !inPlace) continue;
@@ -227,8 +232,24 @@ async function cmdCompress(a) {
   if (a.format === 'zipnn' && (!a.dtype || a.dtype === 'auto' || a.dtype === 'bytes')) {
     throw new Fail('--format zipnn needs --dtype bf16, fp16, fp32, fp8-e4m3 or fp8-e5m2', true);
   }
-  checkOutput(a);
+  checkInputs(a);
+  await checkDtype(a);
   return eachInput(a, 'failed to compress', (input) => compressOne(input, a));
+}
+
+/**
+ * An unknown --dtype (or one --format zipnn cannot write) is a usage error, once, as in the native
+ * CLI, not a failure of every file: checked by compressing nothing with it (the package's own
+ * parser, which takes the native tool's names).
+ */
+async function checkDtype(a) {
+  if (a.dtype === undefined) return;
+  try {
+    await compress(new Uint8Array(0), { dtype: a.dtype, format: a.format });
+  } catch (e) {
+    if (e instanceof ZnnError && e.code === 'ZNN_INVALID_INPUT') throw new Fail(e.message, true);
+    throw e;
+  }
 }
 
 async function compressOne(input, a) {
@@ -312,6 +333,7 @@ async function openInput(input) {
  */
 async function cmdTest(a) {
   if (a.output !== undefined) throw new Fail('test writes nothing: -o does not apply', true);
+  checkInputs(a);
   await eachInput(a, 'failed the test', async (input) => {
     let n = 0;
     let head = Buffer.alloc(0); // the first bytes: .znw or not
@@ -337,7 +359,7 @@ async function cmdTest(a) {
 
 /** Streams the input through ZnnDecompressionStream to the output: bounded memory for `.znw`. */
 async function cmdDecompress(a) {
-  checkOutput(a);
+  checkInputs(a);
   return eachInput(a, 'failed to decompress', (input) => decompressOne(input, a));
 }
 
@@ -349,10 +371,14 @@ async function decompressOne(input, a) {
   };
   const out = outputPath(input, a, derive);
   const src = await openInput(input);
-  await writeOutput(out, async (ws) => {
-    const decoded = Readable.toWeb(src).pipeThrough(new ZnnDecompressionStream());
-    await pipeline(Readable.fromWeb(decoded), ws);
-  });
+  try {
+    await writeOutput(out, async (ws) => {
+      const decoded = Readable.toWeb(src).pipeThrough(new ZnnDecompressionStream());
+      await pipeline(Readable.fromWeb(decoded), ws);
+    });
+  } finally {
+    if (src !== process.stdin) src.destroy(); // also when no output could be made
+  }
 }
 
 async function cmdInspect(a) {
@@ -421,11 +447,9 @@ main(process.argv.slice(2)).then(
     if (e?.code === 'EPIPE') {
       process.exitCode = 141;
     } else if (e instanceof Fail) {
-      process.stderr.write(`zipnn-wasm: ${e.message}\n`);
-      if (e.usage) {
-        process.stderr.write(USAGE + '\n');
-        process.exitCode = 2;
-      } else process.exitCode = 1;
+      // One line, whatever the error: the usage text is one `zipnn-wasm --help` away.
+      process.stderr.write(`zipnn-wasm: ${e.message}${e.usage ? ' (zipnn-wasm --help for usage)' : ''}\n`);
+      process.exitCode = e.usage ? 2 : 1;
     } else if (e instanceof ZnnError) {
       process.stderr.write(`zipnn-wasm: ${e.message} (${e.code})\n`);
       process.exitCode = 1;

@@ -179,22 +179,33 @@ fn run(args: &[String]) -> Result<(), Fail> {
             _ => usage("expected one input file"),
         }
     };
-    let outputs = || match (a.inputs.len(), &a.output) {
-        (0, _) => usage("missing input file"),
-        (1, _) | (_, None) => Ok(()),
-        (n, Some(_)) => usage(format!("-o takes one input file, not {n}")),
+    // What several inputs cannot share: one output, or stdin (read once).
+    let inputs = || {
+        let n = a.inputs.len();
+        if n == 0 {
+            return usage("missing input file");
+        }
+        if n > 1 && a.output.is_some() {
+            return usage(format!("-o takes one input file, not {n}"));
+        }
+        if a.inputs.iter().filter(|i| *i == "-").count() > 1 {
+            return usage("'-' (stdin) can be one input only");
+        }
+        if n > 1 && a.base.as_deref() == Some("-") {
+            return usage("--base - (stdin) takes one input file");
+        }
+        Ok(())
     };
     match cmd.as_str() {
         "compress" => {
-            outputs().and_then(|()| each_input(&a, "failed to compress", |i| compress(i, &a)))
+            inputs().and_then(|()| each_input(&a, "failed to compress", |i| compress(i, &a)))
         }
         "decompress" => {
-            outputs().and_then(|()| each_input(&a, "failed to decompress", |i| decompress(i, &a)))
+            inputs().and_then(|()| each_input(&a, "failed to decompress", |i| decompress(i, &a)))
         }
         "inspect" => inspect(one_input()?),
         "test" if a.output.is_some() => usage("test writes nothing: -o does not apply"),
-        "test" if !a.inputs.is_empty() => test(&a),
-        "test" => usage("missing input file"),
+        "test" => inputs().and_then(|()| test(&a)),
         "bench" if !a.inputs.is_empty() => bench(&a),
         "bench" => usage("missing input file"),
         "help" | "-h" | "--help" => {
@@ -295,8 +306,9 @@ fn output_path(input: &str, a: &Args, derive: impl Fn(&str) -> String) -> Result
         (None, "-") => "-".to_string(),
         (None, i) => derive(i),
     };
-    if out.is_empty() {
-        return usage("cannot name the output after the input: give one with -o");
+    // `.znw` or `dir/.znw` would decode to a file with no name.
+    if out.is_empty() || out.ends_with(std::path::is_separator) {
+        return fail("cannot name the output after the input: give one with -o");
     }
     // The input never, by whatever path it is named (`./m`, an absolute path, a hard link),
     // nor a file on stdin, nor the base of a delta (the output would then need itself).
@@ -349,20 +361,20 @@ fn remove_temp_files_on_signal() {
     // ends the program as before.
     #[cfg(not(target_arch = "wasm32"))]
     let _ = ctrlc::set_handler(|| {
-        if let Ok(files) = TEMP_FILES.lock() {
-            for f in files.iter() {
-                let _ = fs::remove_file(f);
-            }
+        // The lock is held until the exit: no temporary file is created meanwhile (`Output`
+        // creates and lists each one under it).
+        let files = TEMP_FILES.lock().unwrap_or_else(|e| e.into_inner());
+        for f in files.iter() {
+            let _ = fs::remove_file(f);
         }
         std::process::exit(130);
     });
 }
 
-fn temp_file(add: Option<&PathBuf>, remove: Option<&PathBuf>) {
-    if let Ok(mut files) = TEMP_FILES.lock() {
-        files.retain(|f| Some(f) != remove);
-        files.extend(add.cloned());
-    }
+/// Takes a temporary file off the list (renamed into place, or removed).
+fn forget_temp_file(tmp: &PathBuf) {
+    let mut files = TEMP_FILES.lock().unwrap_or_else(|e| e.into_inner());
+    files.retain(|f| f != tmp);
 }
 
 /// Writes through a temporary file and renames, so a failure never leaves a partial output.
@@ -395,6 +407,8 @@ impl Output {
             });
         }
         // A new file of a name nobody uses: never one that happens to exist (even the input).
+        // Created and listed under the lock, so that a signal sees every file that exists.
+        let mut files = TEMP_FILES.lock().unwrap_or_else(|e| e.into_inner());
         let (tmp, f) = (0u32..)
             .map(|n| PathBuf::from(format!("{path}.tmp{}.{n}", std::process::id())))
             .map(|tmp| {
@@ -407,7 +421,8 @@ impl Output {
             .find(|(_, f)| !matches!(f, Err(e) if e.kind() == io::ErrorKind::AlreadyExists))
             .expect("an unbounded range");
         let f = f.or_else(|e| fail(format!("cannot create {path}: {e}")))?;
-        temp_file(Some(&tmp), None);
+        files.push(tmp.clone());
+        drop(files);
         Ok(Output {
             path: path.into(),
             tmp: Some(tmp),
@@ -434,7 +449,7 @@ impl Output {
             // On failure `tmp` stays set, so that Drop removes the temporary file.
             fs::rename(tmp, &self.path)
                 .or_else(|e| fail(format!("cannot write {}: {e}", self.path)))?;
-            temp_file(None, Some(tmp));
+            forget_temp_file(tmp);
             self.tmp = None;
         }
         Ok(())
@@ -445,7 +460,7 @@ impl Drop for Output {
     fn drop(&mut self) {
         if let Some(tmp) = &self.tmp {
             let _ = fs::remove_file(tmp);
-            temp_file(None, Some(tmp));
+            forget_temp_file(tmp);
         }
     }
 }

@@ -4,14 +4,15 @@
 // and with fetch(). Checked: outputs bitwise equal to the plain models' (run in the same page
 // before the worker was registered), the bytes and Content-Length of the original files, only
 // .znw files downloaded, each once (the second load comes from Cache Storage, with the server's
-// /models/ gone), a damaged file failing the page's read and leaving the cache, plain files
-// served where no .znw exists, and the example's own demo page.
+// /models/ gone), a damaged file failing the page's read and leaving the cache, a ZipNN file
+// (no checksums) refused, plain files served where no .znw exists, register.mjs resolving to
+// false for a page outside the worker's scope, and the example's own demo page.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
 import { sha256, env } from './helpers.mjs';
-import { startStatic, launchChromium, pageWithImports, served, project } from './lib.mjs';
+import { startStatic, launchChromium, pageWithImports, served, project, compressFile } from './lib.mjs';
 
 const MODELS = [
   { kind: 'vad', file: 'silero_vad.onnx' },
@@ -27,7 +28,7 @@ const example = path.join(project, 'examples/service-worker');
 // byte flipped in the middle of silero's first chunk body (its checksum catches it).
 const onlyZnw = path.join(env.work, 'sw-znw');
 const onlyPlain = path.join(env.work, 'sw-plain');
-let damaged;
+let damaged, znn;
 
 const PAGE = pageWithImports(
   { 'onnxruntime-web': '/node_modules/onnxruntime-web/dist/ort.wasm.min.mjs' },
@@ -79,7 +80,10 @@ window.failure = (url) => fetch(url).then((r) => r.arrayBuffer()).then((b) => 'r
 window.cached = async () => {
   const cache = await caches.open('zipnn-wasm-models');
   const out = {};
-  for (const req of await cache.keys()) out[new URL(req.url).pathname] = (await (await cache.match(req)).arrayBuffer()).byteLength;
+  for (const req of await cache.keys()) {
+    const r = await cache.match(req); // gone if the worker dropped it meanwhile
+    if (r) out[new URL(req.url).pathname] = (await r.arrayBuffer()).byteLength;
+  }
   return out;
 };
 window.useCompressedModels = useCompressedModels;
@@ -96,6 +100,9 @@ before(async () => {
   }
   fs.mkdirSync(onlyPlain, { recursive: true });
   fs.symlinkSync(local('silero_vad.onnx'), path.join(onlyPlain, 'silero_vad.onnx'));
+  const znnFile = path.join(env.work, 'sw-model.znn');
+  compressFile(local('silero_vad.onnx'), znnFile, '--format', 'zipnn', '--dtype', 'fp32');
+  znn = fs.readFileSync(znnFile);
   damaged = new Uint8Array(fs.readFileSync(local('silero_vad.onnx.znw')));
   damaged[Math.floor(damaged.length / 2)] ^= 0x10;
   const send = (bytes, type) => (req, res) => {
@@ -116,6 +123,7 @@ before(async () => {
       // At the root, so that its scope is the whole site.
       '/sw.js': send(fs.readFileSync(path.join(example, 'sw.js')), 'text/javascript; charset=utf-8'),
       '/bad/model.onnx.znw': send(damaged, 'application/octet-stream'),
+      '/znn/model.onnx.znw': send(znn, 'application/octet-stream'),
       // The demo page loads ./silero_vad.onnx, served from silero_vad.onnx.znw next to it.
       '/examples/service-worker/silero_vad.onnx.znw': send(fs.readFileSync(local('silero_vad.onnx.znw')), 'application/octet-stream'),
     },
@@ -147,6 +155,13 @@ describe('examples/service-worker in headless Chromium', () => {
 
   test('useCompressedModels registers sw.js and it takes over the page at once', async () => {
     assert.equal(await page().evaluate(() => window.useCompressedModels('/sw.js')), true);
+    assert.equal(await page().evaluate(() => navigator.serviceWorker.controller?.scriptURL), server.origin + '/sw.js');
+  });
+
+  test('useCompressedModels resolves to false at once for a page outside the worker\'s scope', async () => {
+    const t0 = performance.now();
+    assert.equal(await page().evaluate(() => window.useCompressedModels('/examples/service-worker/sw.js')), false);
+    assert.ok(performance.now() - t0 < 5000);
     assert.equal(await page().evaluate(() => navigator.serviceWorker.controller?.scriptURL), server.origin + '/sw.js');
   });
 
@@ -201,6 +216,12 @@ describe('examples/service-worker in headless Chromium', () => {
     assert.equal(requested('/bad/model.onnx.znw').length, 2);
   });
 
+  test('a ZipNN file at URL.znw (no checksums) is not served: status 502, nothing kept', async () => {
+    const got = await page().evaluate((u) => window.fetched(u), '/znn/model.onnx');
+    assert.equal(got.status, 502);
+    assert.ok(!('/znn/model.onnx.znw' in (await page().evaluate(() => window.cached()))));
+  });
+
   test('a model with no .znw next to it comes from the network as it is', async () => {
     const plain = fs.readFileSync(local('silero_vad.onnx'));
     const got = await page().evaluate((u) => window.fetched(u), '/only-plain/silero_vad.onnx');
@@ -209,7 +230,9 @@ describe('examples/service-worker in headless Chromium', () => {
   });
 
   test('no page errors', () => {
-    assert.deepEqual(browser.messages.filter((x) => /^(error|pageerror)/.test(x)), []);
+    // The one the ZipNN file's test asked for.
+    const expected = (x) => /status of 502/.test(x);
+    assert.deepEqual(browser.messages.filter((x) => /^(error|pageerror)/.test(x) && !expected(x)), []);
   });
 });
 

@@ -95,10 +95,22 @@ describe('npx zipnn-wasm', () => {
     assert.equal(errs[2], 'zipnn-wasm: 2 of 4 files failed to decompress');
     assert.ok(equalBytes(readFile(shards[0]), want[0]) && equalBytes(readFile(shards[2]), want[2]));
     assert.ok(!fs.existsSync(shards[1]), 'no output for the damaged file');
-    // -o names one output.
-    r = await bin('decompress', `${shards[0]}.znw`, `${shards[2]}.znw`, '-o', path.join(dir, 'x'));
-    assert.equal(r.code, 2);
-    assert.match(r.stderr, /-o takes one input file, not 2/);
+    // -o names one output; stdin is one input at most; an unknown dtype is said once.
+    for (const [args, message] of [
+      [['decompress', `${shards[0]}.znw`, `${shards[2]}.znw`, '-o', path.join(dir, 'x')], '-o takes one input file, not 2'],
+      [['compress', '-', '-'], "'-' (stdin) can be one input only"],
+      [['compress', ...shards, '--dtype', 'nope', '--force'], 'invalid input: unknown dtype "nope"'],
+    ]) {
+      r = await bin(...args);
+      assert.equal(r.code, 2, r.stderr);
+      assert.equal(r.stderr, `zipnn-wasm: ${message} (zipnn-wasm --help for usage)\n`);
+    }
+    // An input that names no output (".znw" would decode to "") fails alone.
+    const nameless = path.join(dir, '.znw');
+    fs.copyFileSync(`${shards[0]}.znw`, nameless);
+    r = await bin('decompress', nameless, `${shards[2]}.znw`, '--force');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /\.znw: cannot name the output after the input: give one with -o\nzipnn-wasm: 1 of 2 files failed to decompress\n$/);
   });
 
   test('refuses to overwrite without --force; one-line errors, non-zero exit', async () => {
