@@ -122,6 +122,24 @@ async function viteDev(viteBin, dir) {
   };
 }
 
+/** An app for Vite: index.html at its root, the fixture in public/ (served by the dev server). */
+function viteApp(name) {
+  const dir = app(name, { 'index.html': HTML('<script type="module" src="./src/app.js"></script>') });
+  fs.mkdirSync(path.join(dir, 'public'));
+  fs.symlinkSync(fixture, path.join(dir, 'public', FIXTURE));
+  return dir;
+}
+
+/** Runs `f(server)` on a server just started, and stops it. */
+async function using(started, f) {
+  const server = await started;
+  try {
+    await f(server);
+  } finally {
+    await server.close();
+  }
+}
+
 let browser;
 before(async () => {
   fs.rmSync(work, { recursive: true, force: true });
@@ -178,37 +196,21 @@ async function checkWorks(origin, { pool = null } = {}) {
 
 describe('bundlers', () => {
   test('Vite 8, vite build: the .wasm files and the worker are emitted and work', async () => {
-    const dir = app('vite8', { 'index.html': HTML('<script type="module" src="./src/app.js"></script>') });
+    const dir = viteApp('vite8');
     build(dir, [VITE8, 'build', '--logLevel', 'warn']);
     const emitted = fs.readdirSync(path.join(dir, 'dist/assets'));
     assert.ok(emitted.some((f) => /^zipnn_wasm_bg.*\.wasm$/.test(f)) && emitted.some((f) => /^zipnn_wasm_nosimd_bg.*\.wasm$/.test(f)), `${emitted}`);
     assert.ok(emitted.some((f) => /^decode-worker.*\.js$/.test(f)), `${emitted}`);
-    const s = await serveBuilt(path.join(dir, 'dist'));
-    try {
-      await checkWorks(s.origin, { pool: s.isolated });
-    } finally {
-      await s.close();
-    }
+    await using(serveBuilt(path.join(dir, 'dist')), (s) => checkWorks(s.origin, { pool: s.isolated }));
   });
 
   test('Vite 8, dev server with no configuration', async () => {
-    const dir = app('vite8-dev', { 'index.html': HTML('<script type="module" src="./src/app.js"></script>') });
-    fs.mkdirSync(path.join(dir, 'public'));
-    fs.symlinkSync(fixture, path.join(dir, 'public', FIXTURE));
-    const v = await viteDev(VITE8, dir);
-    try {
-      await checkWorks(v.origin);
-    } finally {
-      await v.close();
-    }
+    await using(viteDev(VITE8, viteApp('vite8-dev')), (v) => checkWorks(v.origin));
   });
 
   test("Vite 7, dev server: a ZNN_INIT error naming the fix; with optimizeDeps.exclude everything works", async () => {
-    const dir = app('vite7-dev', { 'index.html': HTML('<script type="module" src="./src/app.js"></script>') });
-    fs.mkdirSync(path.join(dir, 'public'));
-    fs.symlinkSync(fixture, path.join(dir, 'public', FIXTURE));
-    let v = await viteDev(VITE7, dir);
-    try {
+    const dir = viteApp('vite7-dev');
+    await using(viteDev(VITE7, dir), async (v) => {
       const { page, run } = await open(v.origin + '/');
       const err = await run('runFetchModel').then(
         () => 'decoded',
@@ -217,16 +219,9 @@ describe('bundlers', () => {
       await page.close();
       assert.match(err, /ZNN_INIT|is not a wasm module/, err);
       assert.match(err, /optimizeDeps: \{ exclude: \['zipnn-wasm'\] \}/, err);
-    } finally {
-      await v.close();
-    }
+    });
     fs.writeFileSync(path.join(dir, 'vite.config.js'), "export default { optimizeDeps: { exclude: ['zipnn-wasm'] } };\n");
-    v = await viteDev(VITE7, dir);
-    try {
-      await checkWorks(v.origin);
-    } finally {
-      await v.close();
-    }
+    await using(viteDev(VITE7, dir), (v) => checkWorks(v.origin));
   });
 
   test('webpack 5, production, a minimal config: the .wasm files and the worker are emitted and work', async () => {
@@ -237,12 +232,7 @@ describe('bundlers', () => {
     fs.writeFileSync(path.join(dir, 'dist/index.html'), HTML('<script src="./main.js" defer></script>'));
     const wasm = fs.readdirSync(path.join(dir, 'dist')).filter((f) => f.endsWith('.wasm'));
     assert.equal(wasm.length, 2, `two .wasm files emitted: ${wasm}`);
-    const s = await serveBuilt(path.join(dir, 'dist'));
-    try {
-      await checkWorks(s.origin, { pool: s.isolated });
-    } finally {
-      await s.close();
-    }
+    await using(serveBuilt(path.join(dir, 'dist')), (s) => checkWorks(s.origin, { pool: s.isolated }));
   });
 
   test("esbuild: the README's recipe works; without the worker entry, decoding goes on in-thread with a warning", async () => {
@@ -255,20 +245,13 @@ describe('bundlers', () => {
       fs.writeFileSync(path.join(dir, name, 'index.html'), HTML('<script type="module" src="./app.js"></script>'));
       return path.join(dir, name);
     };
-    let s = await serveBuilt(out('full', ['src/app.js', 'node_modules/zipnn-wasm/decode-worker.js']));
-    try {
-      await checkWorks(s.origin, { pool: s.isolated });
-    } finally {
-      await s.close();
-    }
-    s = await serveBuilt(out('no-worker', ['src/app.js']));
-    try {
+    const full = out('full', ['src/app.js', 'node_modules/zipnn-wasm/decode-worker.js']);
+    await using(serveBuilt(full), (s) => checkWorks(s.origin, { pool: s.isolated }));
+    await using(serveBuilt(out('no-worker', ['src/app.js'])), async (s) => {
       const { page, log, run } = await open(s.origin + '/');
       assert.deepEqual(await run('runFetchModel'), { sha: want, workerJobs: 0, wasm: 'simd' }, 'the right bytes, in-thread');
       await page.close();
       assert.ok(log.console.some((m) => /^warning: zipnn-wasm: .*decoding in the calling thread.*decode-worker\.js.*"Bundlers"/.test(m)), `${log.console}`);
-    } finally {
-      await s.close();
-    }
+    });
   });
 });
