@@ -221,6 +221,17 @@ fn several_inputs_each_get_their_own_output_and_one_failure_stops_none() {
     );
     assert_eq!(err[1], "zipnn: 1 of 2 files failed to decompress");
     assert!(std::fs::read(&shards[2]).unwrap() == want[2]);
+    // A name given with -o is the user's, even one ending in '/'.
+    let o = zipnn(
+        &[
+            "decompress",
+            &packed[2],
+            "-o",
+            &format!("{}/", s(&d.join("nodir"))),
+        ],
+        None,
+    );
+    assert_one_line_error(&o, 1, "cannot create");
 }
 
 #[test]

@@ -2,7 +2,8 @@
 // Resolves to false, and model URLs then go to the network as they are, where it cannot: no
 // service workers here (not a secure context, a private window that forbids them), the worker
 // fails to install, this page lies outside its scope, or it has not taken the page over within
-// `timeout` ms (another worker with a narrower scope keeps it).
+// `timeout` ms (another worker with a narrower scope keeps it; one slower to install may still
+// take the page over later).
 //
 //   import { useCompressedModels } from './register.mjs';
 //   await useCompressedModels('/sw.js');

@@ -56,8 +56,9 @@ async function decoded(request, source) {
   const cache = await caches.open(CACHE);
   let res = await cache.match(source);
   let stored = Promise.resolve(); // the cache write of a fresh download
+  const download = new AbortController();
   if (!res) {
-    res = await fetch(source);
+    res = await fetch(source, { signal: download.signal });
     if (res.status === 404) return fetch(request);
     if (!res.ok || !res.body) return res;
     if (request.method === 'GET') {
@@ -72,6 +73,7 @@ async function decoded(request, source) {
   const drop = () => stored.then(() => cache.delete(source));
   const { head, body } = await peek(res.body, DECODED_SIZE_PREFIX);
   if (!ZNW_MAGIC.every((b, i) => head[i] === b)) {
+    download.abort(); // the cache's half of the download too
     body.cancel();
     drop();
     return new Response(`${source} is not a .znw file\n`, { status: 502 });

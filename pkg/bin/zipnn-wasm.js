@@ -156,7 +156,7 @@ function statOrNull(path) {
 function outputPath(input, a, derive) {
   const out = a.output ?? (input === '-' ? '-' : derive(input));
   // `.znw` or `dir/.znw` would decode to a file with no name.
-  if (out === '' || out.endsWith('/')) throw new Fail('cannot name the output after the input: give one with -o');
+  if (a.output === undefined && (out === '' || out.endsWith('/'))) throw new Fail('cannot name the output after the input: give one with -o');
   if (out === '-') return out;
   const o = statOrNull(out);
   const i = input === '-' ? null : statOrNull(input);

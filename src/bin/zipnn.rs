@@ -307,7 +307,7 @@ fn output_path(input: &str, a: &Args, derive: impl Fn(&str) -> String) -> Result
         (None, i) => derive(i),
     };
     // `.znw` or `dir/.znw` would decode to a file with no name.
-    if out.is_empty() || out.ends_with(std::path::is_separator) {
+    if a.output.is_none() && (out.is_empty() || out.ends_with(std::path::is_separator)) {
         return fail("cannot name the output after the input: give one with -o");
     }
     // The input never, by whatever path it is named (`./m`, an absolute path, a hard link),
