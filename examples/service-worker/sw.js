@@ -74,7 +74,7 @@ async function decoded(request, source) {
   const { head, body } = await peek(res.body, DECODED_SIZE_PREFIX);
   if (!ZNW_MAGIC.every((b, i) => head[i] === b)) {
     download.abort(); // the cache's half of the download too
-    body.cancel();
+    body.cancel().catch(() => {}); // already errored by the abort (a cached file: not)
     drop();
     return new Response(`${source} is not a .znw file\n`, { status: 502 });
   }
@@ -82,7 +82,7 @@ async function decoded(request, source) {
   const headers = { 'content-type': 'application/octet-stream' };
   if (size !== undefined) headers['content-length'] = String(size);
   if (request.method === 'HEAD') {
-    body.cancel();
+    body.cancel().catch(() => {});
     return new Response(null, { headers });
   }
   return new Response(watched(body.pipeThrough(new ZnnDecompressionStream()), drop), { headers });
