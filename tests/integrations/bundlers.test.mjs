@@ -101,10 +101,12 @@ async function viteDev(viteBin, dir) {
   const child = spawn(process.execPath, [viteBin, '--host', '127.0.0.1', '--port', String(port), '--strictPort', '--force', '--clearScreen', 'false'], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' }, // with CI set, Vite colours its output even into a pipe
   });
   let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
+  const text = (d) => (out += String(d).replace(/\x1b\[[0-9;]*m/g, '')); // and any colour left
+  child.stdout.on('data', text);
+  child.stderr.on('data', text);
   const t0 = Date.now();
   while (!/Local:/.test(out) && child.exitCode === null && Date.now() - t0 < 60000) await new Promise((r) => setTimeout(r, 100));
   if (!/Local:/.test(out)) {
