@@ -200,9 +200,8 @@ async function writeOutput(path, produce) {
   let tmp = null;
   let ws;
   // A temporary file of a name nobody uses ('wx': created new), never an existing file that
-  // happens to bear it (even the input).
-  // Opened synchronously and listed in the same tick: the signal handler, which runs between
-  // ticks, sees every temporary file that exists.
+  // happens to bear it (even the input). Opened synchronously and listed in the same tick: the
+  // signal handler, which runs between ticks, sees every temporary file that exists.
   for (let n = 0; ; n++) {
     tmp = inPlace ? null : `${path}.tmp${process.pid}.${n}`;
     try {

@@ -288,6 +288,15 @@ fn read_error(f: &Fail, path: &str) -> bool {
     f.msg.starts_with(&format!("cannot read {path}: "))
 }
 
+/// `f`'s message naming `input` (once: a read error names it already).
+fn naming(input: &str, f: &Fail) -> String {
+    if read_error(f, input) {
+        f.msg.clone()
+    } else {
+        format!("{input}: {}", f.msg)
+    }
+}
+
 fn read_input(path: &str) -> Result<Vec<u8>, Fail> {
     let mut buf = Vec::new();
     let r = if path == "-" {
@@ -802,12 +811,7 @@ fn each_input(
         if f.msg.is_empty() || f.usage {
             return Err(f);
         }
-        // A read error names the file already.
-        if read_error(&f, input) {
-            eprintln!("zipnn: {}", f.msg);
-        } else {
-            eprintln!("zipnn: {input}: {}", f.msg);
-        }
+        eprintln!("zipnn: {}", naming(input, &f));
         failed += 1;
     }
     match failed {
@@ -826,10 +830,8 @@ fn test(a: &Args) -> Result<(), Fail> {
             Ok((n, false)) => {
                 outln!("{input}: decodes, {n} bytes (ZipNN files carry no checksums)")
             }
-            // One file: its error names it too (once: a read error names it already).
-            Err(f) if !f.msg.is_empty() && !read_error(&f, input) && a.inputs.len() == 1 => {
-                return fail(format!("{input}: {}", f.msg))
-            }
+            // One file: its error names it too.
+            Err(f) if !f.msg.is_empty() && a.inputs.len() == 1 => return fail(naming(input, &f)),
             Err(f) => return Err(f),
         }
         Ok(())
