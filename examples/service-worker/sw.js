@@ -10,6 +10,8 @@
 //   before any byte the checksums have not verified, and the stored file is dropped, so the
 //   next visit fetches it again. Only .znw files are served: ZipNN's .znn carries no checksums.
 // - Where URL.znw does not exist (404), the request goes to the network as it is.
+// - Requests for one model made while it downloads (two loaders, two tabs) wait for that
+//   download and are answered from the cache: the file is downloaded once.
 // - A Range request gets the whole file (status 200). A page that stops reading leaves the
 //   download going into the cache, held in memory until the page reads on or cancels.
 //
@@ -51,23 +53,49 @@ function znwUrl(url) {
 
 const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a];
 
+/**
+ * Per .znw URL, when the GET before finished looking it up in the cache or storing its
+ * download. A GET takes its turn after that one, so that a file is downloaded once however
+ * many requests for it arrive while it downloads; each response still streams on its own.
+ */
+const turns = new Map();
+
+/** Waits for `source`'s turn; returns the function that ends it. */
+async function turn(source) {
+  const before = turns.get(source) ?? Promise.resolve();
+  let end;
+  const ended = new Promise((resolve) => (end = resolve));
+  const mine = before.then(() => ended);
+  turns.set(source, mine);
+  mine.then(() => turns.get(source) === mine && turns.delete(source));
+  await before;
+  return end;
+}
+
 /** The response for `request` from `source`, its .znw. */
 async function decoded(request, source) {
-  const cache = await caches.open(CACHE);
-  let res = await cache.match(source);
+  // HEAD requests store nothing, so they need no turn.
+  const endTurn = request.method === 'GET' ? await turn(source) : () => {};
   let stored = Promise.resolve(); // the cache write of a fresh download
   const download = new AbortController();
-  if (!res) {
-    res = await fetch(source, { signal: download.signal });
-    if (res.status === 404) return fetch(request);
-    if (!res.ok || !res.body) return res;
-    if (request.method === 'GET') {
-      // One download for both: the compressed bytes go to the cache as they are decoded (the
-      // tee holds what the page has not read yet).
-      const [toCache, toDecode] = res.body.tee();
-      stored = cache.put(source, new Response(toCache, res)).catch(() => {});
-      res = new Response(toDecode, res);
+  let cache, res;
+  try {
+    cache = await caches.open(CACHE);
+    res = await cache.match(source);
+    if (!res) {
+      res = await fetch(source, { signal: download.signal });
+      if (res.status === 404) return fetch(request);
+      if (!res.ok || !res.body) return res;
+      if (request.method === 'GET') {
+        // One download for both: the compressed bytes go to the cache as they are decoded
+        // (the tee holds what the page has not read yet).
+        const [toCache, toDecode] = res.body.tee();
+        stored = cache.put(source, new Response(toCache, res)).catch(() => {});
+        res = new Response(toDecode, res);
+      }
     }
+  } finally {
+    stored.then(endTurn); // at once, unless a download is being stored
   }
   // A stored file that does not decode is dropped: the next visit fetches it again.
   const drop = () => stored.then(() => cache.delete(source));

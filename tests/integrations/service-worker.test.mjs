@@ -4,9 +4,10 @@
 // and with fetch(). Checked: outputs bitwise equal to the plain models' (run in the same page
 // before the worker was registered), the bytes and Content-Length of the original files, only
 // .znw files downloaded, each once (the second load comes from Cache Storage, with the server's
-// /models/ gone), a damaged file failing the page's read and leaving the cache, a ZipNN file
-// (no checksums) refused, plain files served where no .znw exists, register.mjs resolving to
-// false for a page outside the worker's scope, and the example's own demo page.
+// /models/ gone; requests made together share one download), a damaged file failing the page's
+// read and leaving the cache, a ZipNN file (no checksums) refused, plain files served where no
+// .znw exists, register.mjs resolving to false for a page outside the worker's scope, and the
+// example's own demo page.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -124,6 +125,15 @@ before(async () => {
       '/sw.js': send(fs.readFileSync(path.join(example, 'sw.js')), 'text/javascript; charset=utf-8'),
       '/bad/model.onnx.znw': send(damaged, 'application/octet-stream'),
       '/znn/model.onnx.znw': send(znn, 'application/octet-stream'),
+      // Slowly (64 KiB every 20 ms), so that requests made together overlap its download.
+      '/slow/model.onnx.znw': (req, res) => {
+        const bytes = fs.readFileSync(local('silero_vad.onnx.znw'));
+        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length, 'cache-control': 'no-store' });
+        if (req.method === 'HEAD') return res.end();
+        let at = 0;
+        const next = () => (at >= bytes.length ? res.end() : (res.write(bytes.subarray(at, (at += 65536))), setTimeout(next, 20)));
+        next();
+      },
       // The demo page loads ./silero_vad.onnx, served from silero_vad.onnx.znw next to it.
       '/examples/service-worker/silero_vad.onnx.znw': send(fs.readFileSync(local('silero_vad.onnx.znw')), 'application/octet-stream'),
     },
@@ -186,6 +196,14 @@ describe('examples/service-worker in headless Chromium', () => {
     }
     const head = await page().evaluate((u) => window.fetched(u, { method: 'HEAD' }), '/models/silero_vad.onnx');
     assert.equal(head.length, String(fs.statSync(local('silero_vad.onnx')).size));
+  });
+
+  test('requests for one model made while it downloads share that download', async () => {
+    const plain = fs.readFileSync(local('silero_vad.onnx'));
+    const want = { status: 200, length: String(plain.length), hash: sha256(plain), size: plain.length };
+    const got = await page().evaluate((u) => Promise.all([window.fetched(u), window.fetched(u), window.fetched(u)]), '/slow/model.onnx');
+    assert.deepEqual(got, [want, want, want]);
+    assert.equal(requested('/slow/model.onnx.znw').length, 1);
   });
 
   test('Cache Storage holds the compressed files; a second visit needs no server', async () => {
