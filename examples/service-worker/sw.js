@@ -11,7 +11,8 @@
 //   next visit fetches it again. Only .znw files are served: ZipNN's .znn carries no checksums.
 // - Where URL.znw does not exist (404), the request goes to the network as it is.
 // - Requests for one model made while it downloads (two loaders, two tabs) wait for that
-//   download and are answered from the cache: the file is downloaded once.
+//   download, up to a minute, and are answered from the cache: the file is downloaded once
+//   unless that takes longer.
 // - A Range request gets the whole file (status 200). A page that stops reading leaves the
 //   download going into the cache, held in memory until the page reads on or cancels.
 //
@@ -60,7 +61,11 @@ const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a];
  */
 const turns = new Map();
 
-/** Waits for `source`'s turn; returns the function that ends it. */
+/** The longest a request waits for its turn: the fetch event lasts that long, and Chromium
+ * stops a worker (and the downloads it streams) whose event lasts past 5 minutes. */
+const TURN_WAIT_MS = 60_000;
+
+/** Waits for `source`'s turn (at most TURN_WAIT_MS); returns the function that ends it. */
 async function turn(source) {
   const before = turns.get(source) ?? Promise.resolve();
   let end;
@@ -68,7 +73,9 @@ async function turn(source) {
   const mine = before.then(() => ended);
   turns.set(source, mine);
   mine.then(() => turns.get(source) === mine && turns.delete(source));
-  await before;
+  let timer;
+  await Promise.race([before, new Promise((resolve) => (timer = setTimeout(resolve, TURN_WAIT_MS)))]);
+  clearTimeout(timer);
   return end;
 }
 

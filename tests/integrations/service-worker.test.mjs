@@ -92,6 +92,22 @@ window.ready = true;
 </script>`,
 );
 
+/** silero_vad.onnx.znw, 64 KiB every `ms`. */
+const slowly = (ms) => (req, res) => {
+  const bytes = fs.readFileSync(local('silero_vad.onnx.znw'));
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length, 'cache-control': 'no-store' });
+  if (req.method === 'HEAD') return res.end();
+  let at = 0;
+  const next = () => (at >= bytes.length ? res.end() : (res.write(bytes.subarray(at, (at += 65536))), setTimeout(next, ms)));
+  next();
+};
+
+function shortWait(js) {
+  const out = js.replace(/const TURN_WAIT_MS = [\d_]+;/, 'const TURN_WAIT_MS = 2000;');
+  assert.notEqual(out, js, 'sw.js sets TURN_WAIT_MS');
+  return out;
+}
+
 let server;
 before(async () => {
   for (const dir of [onlyZnw, onlyPlain]) fs.rmSync(dir, { recursive: true, force: true });
@@ -121,19 +137,14 @@ before(async () => {
     routes: {
       '/': send(Buffer.from(PAGE), 'text/html; charset=utf-8'),
       '/favicon.ico': (req, res) => res.writeHead(204).end(),
-      // At the root, so that its scope is the whole site.
-      '/sw.js': send(fs.readFileSync(path.join(example, 'sw.js')), 'text/javascript; charset=utf-8'),
+      // At the root, so that its scope is the whole site; waiting 2 s at most for another
+      // request's download instead of a minute.
+      '/sw.js': send(Buffer.from(shortWait(fs.readFileSync(path.join(example, 'sw.js'), 'utf8'))), 'text/javascript; charset=utf-8'),
       '/bad/model.onnx.znw': send(damaged, 'application/octet-stream'),
       '/znn/model.onnx.znw': send(znn, 'application/octet-stream'),
-      // Slowly (64 KiB every 20 ms), so that requests made together overlap its download.
-      '/slow/model.onnx.znw': (req, res) => {
-        const bytes = fs.readFileSync(local('silero_vad.onnx.znw'));
-        res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length, 'cache-control': 'no-store' });
-        if (req.method === 'HEAD') return res.end();
-        let at = 0;
-        const next = () => (at >= bytes.length ? res.end() : (res.write(bytes.subarray(at, (at += 65536))), setTimeout(next, 20)));
-        next();
-      },
+      // Slowly, so that requests made together overlap its download: in 0.6 s, and in 5 s.
+      '/slow/model.onnx.znw': slowly(20),
+      '/slower/model.onnx.znw': slowly(170),
       // The demo page loads ./silero_vad.onnx, served from silero_vad.onnx.znw next to it.
       '/examples/service-worker/silero_vad.onnx.znw': send(fs.readFileSync(local('silero_vad.onnx.znw')), 'application/octet-stream'),
     },
@@ -204,6 +215,14 @@ describe('examples/service-worker in headless Chromium', () => {
     const got = await page().evaluate((u) => Promise.all([window.fetched(u), window.fetched(u), window.fetched(u)]), '/slow/model.onnx');
     assert.deepEqual(got, [want, want, want]);
     assert.equal(requested('/slow/model.onnx.znw').length, 1);
+  });
+
+  test('a request that waits longer than TURN_WAIT_MS (2 s here) downloads the file on its own', async () => {
+    const plain = fs.readFileSync(local('silero_vad.onnx'));
+    const want = { status: 200, length: String(plain.length), hash: sha256(plain), size: plain.length };
+    const got = await page().evaluate((u) => Promise.all([window.fetched(u), window.fetched(u)]), '/slower/model.onnx');
+    assert.deepEqual(got, [want, want]);
+    assert.equal(requested('/slower/model.onnx.znw').length, 2);
   });
 
   test('Cache Storage holds the compressed files; a second visit needs no server', async () => {
