@@ -13,8 +13,10 @@
 // - Requests for one model made while it downloads (two loaders, two tabs) wait for that
 //   download, up to a minute, and are answered from the cache: the file is downloaded once
 //   unless that takes longer.
-// - A Range request gets the whole file (status 200). A page that stops reading leaves the
-//   download going into the cache, held in memory until the page reads on or cancels.
+// - A request for one byte range (`Range: bytes=a-b`, `a-`, `-n`) gets that part (206), decoded
+//   from the start of the file and cut; other Range headers get the whole file. A page that
+//   stops reading leaves the download going into the cache, held in memory until the page
+//   reads on or cancels.
 //
 // Register it as a module worker from the page (register.mjs does this). It answers the pages
 // within its scope, which its URL sets: serve it as /sw.js to cover the whole site. Module
@@ -115,12 +117,52 @@ async function decoded(request, source) {
   }
   const size = decodedSize(head);
   const headers = { 'content-type': 'application/octet-stream' };
-  if (size !== undefined) headers['content-length'] = String(size);
-  if (request.method === 'HEAD') {
+  if (size !== undefined) Object.assign(headers, { 'content-length': String(size), 'accept-ranges': 'bytes' });
+  const range = size !== undefined && request.method === 'GET' ? byteRange(request.headers.get('range'), size) : null;
+  if (request.method === 'HEAD' || range?.unsatisfiable) {
     body.cancel().catch(() => {});
+    if (range) return new Response(null, { status: 416, headers: { 'content-range': `bytes */${size}` } });
     return new Response(null, { headers });
   }
-  return new Response(watched(body.pipeThrough(new ZnnDecompressionStream()), drop), { headers });
+  const decoded = watched(body.pipeThrough(new ZnnDecompressionStream()), drop);
+  if (!range) return new Response(decoded, { headers });
+  // Decoded from the start and cut: a range far into a big file waits for what comes before.
+  headers['content-length'] = String(range.end - range.start);
+  headers['content-range'] = `bytes ${range.start}-${range.end - 1}/${size}`;
+  return new Response(slice(decoded, range.start, range.end), { status: 206, headers });
+}
+
+/**
+ * A Range header's one range of a `size`-byte body as `{ start, end }` (end exclusive), or
+ * `{ unsatisfiable: true }`; null where there is no header, or one this worker does not serve
+ * a part for (several ranges, other units, a malformed one: the whole body is sent).
+ */
+function byteRange(header, size) {
+  const m = /^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$/i.exec(header ?? '');
+  if (!m || (m[1] === '' && m[2] === '')) return null;
+  if (m[1] === '') {
+    const n = Math.min(Number(m[2]), size); // the last n bytes
+    return n > 0 ? { start: size - n, end: size } : { unsatisfiable: true };
+  }
+  const [start, last] = [Number(m[1]), m[2] === '' ? Infinity : Number(m[2])];
+  if (last < start) return null; // malformed: ignored
+  return start < size ? { start, end: Math.min(last + 1, size) } : { unsatisfiable: true };
+}
+
+/** Bytes `start` to `end` (exclusive) of `stream`, which is cancelled once they are out. */
+function slice(stream, start, end) {
+  let at = 0;
+  return stream.pipeThrough(
+    new TransformStream({
+      transform(chunk, controller) {
+        const from = Math.max(0, start - at);
+        const to = Math.min(chunk.length, end - at);
+        at += chunk.length;
+        if (to > from) controller.enqueue(chunk.subarray(from, to));
+        if (at >= end) controller.terminate();
+      },
+    }),
+  );
 }
 
 /** The first `n` bytes of `stream` (fewer if it is shorter), and a stream of all its bytes. */

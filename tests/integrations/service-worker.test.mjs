@@ -4,7 +4,7 @@
 // and with fetch(). Checked: outputs bitwise equal to the plain models' (run in the same page
 // before the worker was registered), the bytes and Content-Length of the original files, only
 // .znw files downloaded, each once (the second load comes from Cache Storage, with the server's
-// /models/ gone; requests made together share one download), a damaged file failing the page's
+// /models/ gone; requests made together share one download), byte ranges, a damaged file failing the page's
 // read and leaving the cache, a ZipNN file (no checksums) refused, plain files served where no
 // .znw exists, register.mjs resolving to false for a page outside the worker's scope, and the
 // example's own demo page.
@@ -77,6 +77,11 @@ window.fetched = async (url, init) => {
   const body = init?.method === 'HEAD' ? null : await r.arrayBuffer();
   return { status: r.status, length: r.headers.get('content-length'), hash: body && (await hex(body)), size: body?.byteLength };
 };
+window.ranged = async (url, range) => {
+  const r = await fetch(url, { headers: { range } });
+  const body = await r.arrayBuffer();
+  return { status: r.status, length: r.headers.get('content-length'), range: r.headers.get('content-range'), hash: await hex(body) };
+};
 window.failure = (url) => fetch(url).then((r) => r.arrayBuffer()).then((b) => 'read ' + b.byteLength + ' bytes', (e) => e.name + ': ' + e.message);
 window.cached = async () => {
   const cache = await caches.open('zipnn-wasm-models');
@@ -144,6 +149,7 @@ before(async () => {
       '/znn/model.onnx.znw': send(znn, 'application/octet-stream'),
       // Slowly, so that requests made together overlap its download: in 0.6 s, and in 5 s.
       '/slow/model.onnx.znw': slowly(20),
+      '/fresh/model.onnx.znw': slowly(0),
       '/slower/model.onnx.znw': slowly(170),
       // The demo page loads ./silero_vad.onnx, served from silero_vad.onnx.znw next to it.
       '/examples/service-worker/silero_vad.onnx.znw': send(fs.readFileSync(local('silero_vad.onnx.znw')), 'application/octet-stream'),
@@ -209,6 +215,30 @@ describe('examples/service-worker in headless Chromium', () => {
     assert.equal(head.length, String(fs.statSync(local('silero_vad.onnx')).size));
   });
 
+  test('a Range request gets its part (206), from a cached file and from a fresh download', async () => {
+    for (const [f, fresh] of [['silero_vad.onnx', false], ['minilm/onnx/model_fp16.onnx_data', false], ['silero_vad.onnx', true]]) {
+      const plain = fs.readFileSync(local(f));
+      const n = plain.length;
+      const url = fresh ? '/fresh/model.onnx' : `/models/${f}`;
+      const part = (start, end) => ({ status: 206, length: String(end - start), range: `bytes ${start}-${end - 1}/${n}`, hash: sha256(plain.subarray(start, end)) });
+      const cases = [
+        ['bytes=0-7', part(0, 8)],
+        ['bytes=1000-1999', part(1000, 2000)],
+        [`bytes=${n - 300000}-`, part(n - 300000, n)],
+        ['bytes=-16', part(n - 16, n)],
+        [`bytes=5-${n + 99}`, part(5, n)],
+        [`bytes=${n}-`, { status: 416, length: null, range: `bytes */${n}`, hash: sha256(Buffer.alloc(0)) }],
+        // Ignored (the whole file): several ranges, a last byte before the first.
+        ['bytes=0-1, 4-5', { status: 200, length: String(n), range: null, hash: sha256(plain) }],
+        ['bytes=9-3', { status: 200, length: String(n), range: null, hash: sha256(plain) }],
+      ];
+      for (const [range, want] of cases) assert.deepEqual(await page().evaluate((a) => window.ranged(...a), [url, range]), want, `${url} ${range}`);
+    }
+    // The fresh file's first request downloaded it whole into the cache; the rest read it there.
+    assert.equal(requested('/fresh/model.onnx.znw').length, 1);
+    assert.equal((await page().evaluate(() => window.cached()))['/fresh/model.onnx.znw'], fs.statSync(local('silero_vad.onnx.znw')).size);
+  });
+
   test('requests for one model made while it downloads share that download', async () => {
     const plain = fs.readFileSync(local('silero_vad.onnx'));
     const want = { status: 200, length: String(plain.length), hash: sha256(plain), size: plain.length };
@@ -267,8 +297,8 @@ describe('examples/service-worker in headless Chromium', () => {
   });
 
   test('no page errors', () => {
-    // The one the ZipNN file's test asked for.
-    const expected = (x) => /status of 502/.test(x);
+    // The ones the ZipNN file's and the ranges' tests asked for.
+    const expected = (x) => /status of (502|416)/.test(x);
     assert.deepEqual(browser.messages.filter((x) => /^(error|pageerror)/.test(x) && !expected(x)), []);
   });
 });
