@@ -10,9 +10,10 @@
 //   before any byte the checksums have not verified, and the stored file is dropped, so the
 //   next visit fetches it again. Only .znw files are served: ZipNN's .znn carries no checksums.
 // - Where URL.znw does not exist (404), the request goes to the network as it is.
-// - Requests for one model made while it downloads (two loaders, two tabs) wait for that
-//   download, up to a minute, and are answered from the cache: the file is downloaded once
-//   unless that takes longer.
+// - GETs of one model made while it downloads (two loaders, two tabs) wait for that download,
+//   up to a minute, and are answered from the cache: the file is downloaded once unless that
+//   takes longer (then one of them downloads it again, and the others wait for either, for at
+//   most another minute). A HEAD does not wait.
 // - A request for one byte range (`Range: bytes=a-b`, `a-`, `-n`) gets that part (206), decoded
 //   from the start of the file and cut; other Range headers get the whole file. A page that
 //   stops reading leaves the download going into the cache, held in memory until the page
@@ -57,59 +58,94 @@ function znwUrl(url) {
 const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a];
 
 /**
- * Per .znw URL, when the GET before finished looking it up in the cache or storing its
- * download. A GET takes its turn after that one, so that a file is downloaded once however
- * many requests for it arrive while it downloads; each response still streams on its own.
+ * Per .znw URL, the download being stored into the cache now: a promise that settles when
+ * the cache write does. Requests that miss the cache meanwhile wait for it and read the cache,
+ * so that a file is downloaded once however many requests for it arrive while it downloads;
+ * each response still streams on its own.
  */
-const turns = new Map();
+const downloads = new Map();
 
-/** The longest a request waits for its turn: the fetch event lasts that long, and Chromium
- * stops a worker (and the downloads it streams) whose event lasts past 5 minutes. */
-const TURN_WAIT_MS = 60_000;
+/** The longest a request waits for one download (the fetch event lasts that long; Chromium
+ * stops a worker, and the downloads it streams, whose event lasts past 5 minutes). A request
+ * that gives up downloads the file again, in place of the one it waited for; the others wait
+ * for either, until they have waited twice this in all. */
+const WAIT_MS = 60_000;
+/** How often a waiting request looks in the cache (a download it does not wait for may
+ * store the file first). */
+const POLL_MS = 500;
 
-/** Waits for `source`'s turn (at most TURN_WAIT_MS); returns the function that ends it. */
-async function turn(source) {
-  const before = turns.get(source) ?? Promise.resolve();
+/**
+ * `{ hit }`: `source` from the cache, once no download of it is in progress (waiting as said
+ * above). Else `{ claim }` if this request is to download the file and store it (no download
+ * in progress, or only one it gave up on; the check and the claim run with no await between
+ * them), or `{}`: it asks for the file without storing it, as the download it waited for was
+ * answered with no file (a 404, say), which every request then gets for itself.
+ */
+async function cached(cache, source) {
+  const start = Date.now();
+  let watched, since; // the download waited for, and since when
+  for (;;) {
+    const hit = await cache.match(source);
+    if (hit) return { hit };
+    const pending = downloads.get(source);
+    const now = Date.now();
+    if (pending !== watched) [watched, since] = [pending, now];
+    if (!pending || now - since >= WAIT_MS) return { claim: claimDownload(source) };
+    if (now - start >= 2 * WAIT_MS) return {};
+    let timer;
+    const outcome = await Promise.race([pending, new Promise((resolve) => (timer = setTimeout(resolve, POLL_MS)))]);
+    clearTimeout(timer);
+    if (outcome === NO_FILE) return {};
+  }
+}
+
+/** How a download ended when the server sent no file to store. */
+const NO_FILE = 'no file';
+
+/** Registers a download of `source` in progress; `end(outcome)` unregisters it. */
+function claimDownload(source) {
   let end;
-  const ended = new Promise((resolve) => (end = resolve));
-  const mine = before.then(() => ended);
-  turns.set(source, mine);
-  mine.then(() => turns.get(source) === mine && turns.delete(source));
-  let timer;
-  await Promise.race([before, new Promise((resolve) => (timer = setTimeout(resolve, TURN_WAIT_MS)))]);
-  clearTimeout(timer);
-  return end;
+  const claim = new Promise((resolve) => (end = resolve));
+  claim.end = (outcome) => {
+    if (downloads.get(source) === claim) downloads.delete(source);
+    end(outcome);
+  };
+  downloads.set(source, claim);
+  return claim;
 }
 
 /** The response for `request` from `source`, its .znw. */
 async function decoded(request, source) {
-  // HEAD requests store nothing, so they need no turn.
-  const endTurn = request.method === 'GET' ? await turn(source) : () => {};
+  const cache = await caches.open(CACHE);
+  // A HEAD neither waits for a download nor stores one.
+  const { hit, claim } = request.method === 'GET' ? await cached(cache, source) : { hit: await cache.match(source) };
+  let res = hit;
   let stored = Promise.resolve(); // the cache write of a fresh download
   const download = new AbortController();
-  let cache, res;
-  try {
-    cache = await caches.open(CACHE);
-    res = await cache.match(source);
-    if (!res) {
+  let outcome; // of a download, for the requests waiting: NO_FILE, or they look in the cache again
+  if (!res) {
+    try {
       res = await fetch(source, { signal: download.signal });
-      if (res.status === 404) return fetch(request);
-      if (!res.ok || !res.body) return res;
-      if (request.method === 'GET') {
+      if (!res.ok || !res.body) {
+        outcome = NO_FILE;
+        return res.status === 404 ? fetch(request) : res;
+      }
+      if (claim) {
         // One download for both: the compressed bytes go to the cache as they are decoded
         // (the tee holds what the page has not read yet).
         const [toCache, toDecode] = res.body.tee();
         stored = cache.put(source, new Response(toCache, res)).catch(() => {});
         res = new Response(toDecode, res);
       }
+    } finally {
+      if (claim) stored.then(() => claim.end(outcome)); // at once unless a download is stored
     }
-  } finally {
-    stored.then(endTurn); // at once, unless a download is being stored
   }
   // A stored file that does not decode is dropped: the next visit fetches it again.
   const drop = () => stored.then(() => cache.delete(source));
   const { head, body } = await peek(res.body, DECODED_SIZE_PREFIX);
   if (!ZNW_MAGIC.every((b, i) => head[i] === b)) {
+    outcome = NO_FILE;
     download.abort(); // the cache's half of the download too
     body.cancel().catch(() => {}); // already errored by the abort (a cached file: not)
     drop();

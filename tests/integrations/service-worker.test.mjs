@@ -108,10 +108,20 @@ const slowly = (ms) => (req, res) => {
 };
 
 function shortWait(js) {
-  const out = js.replace(/const TURN_WAIT_MS = [\d_]+;/, 'const TURN_WAIT_MS = 2000;');
-  assert.notEqual(out, js, 'sw.js sets TURN_WAIT_MS');
+  const out = js.replace(/const WAIT_MS = [\d_]+;/, 'const WAIT_MS = 2000;');
+  assert.notEqual(out, js, 'sw.js sets WAIT_MS');
   return out;
 }
+
+/** silero_vad.onnx.znw, but the first request gets 200 KB and then nothing more. */
+const stalled = [];
+const stallFirst = (req, res) => {
+  if (stalled.length) return slowly(0)(req, res);
+  const bytes = fs.readFileSync(local('silero_vad.onnx.znw'));
+  res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length, 'cache-control': 'no-store' });
+  res.write(bytes.subarray(0, 200000));
+  stalled.push(res);
+};
 
 let server;
 before(async () => {
@@ -147,16 +157,19 @@ before(async () => {
       '/sw.js': send(Buffer.from(shortWait(fs.readFileSync(path.join(example, 'sw.js'), 'utf8'))), 'text/javascript; charset=utf-8'),
       '/bad/model.onnx.znw': send(damaged, 'application/octet-stream'),
       '/znn/model.onnx.znw': send(znn, 'application/octet-stream'),
-      // Slowly, so that requests made together overlap its download: in 0.6 s, and in 5 s.
+      // Slowly, so that requests made together overlap its download: in 0.6 s, and in 3 s
+      // (longer than the worker's wait here, shorter than twice that).
       '/slow/model.onnx.znw': slowly(20),
+      '/slower/model.onnx.znw': slowly(110),
+      '/stall/model.onnx.znw': stallFirst,
       '/fresh/model.onnx.znw': slowly(0),
-      '/slower/model.onnx.znw': slowly(170),
       // The demo page loads ./silero_vad.onnx, served from silero_vad.onnx.znw next to it.
       '/examples/service-worker/silero_vad.onnx.znw': send(fs.readFileSync(local('silero_vad.onnx.znw')), 'application/octet-stream'),
     },
   });
 });
 after(async () => {
+  for (const res of stalled) res.destroy();
   await server?.close();
   for (const dir of [onlyZnw, onlyPlain]) fs.rmSync(dir, { recursive: true, force: true });
 });
@@ -247,12 +260,32 @@ describe('examples/service-worker in headless Chromium', () => {
     assert.equal(requested('/slow/model.onnx.znw').length, 1);
   });
 
-  test('a request that waits longer than TURN_WAIT_MS (2 s here) downloads the file on its own', async () => {
+  test('requests that wait longer than WAIT_MS (2 s here): one downloads the file again, the rest wait for either download', async () => {
     const plain = fs.readFileSync(local('silero_vad.onnx'));
     const want = { status: 200, length: String(plain.length), hash: sha256(plain), size: plain.length };
-    const got = await page().evaluate((u) => Promise.all([window.fetched(u), window.fetched(u)]), '/slower/model.onnx');
-    assert.deepEqual(got, [want, want]);
-    assert.equal(requested('/slower/model.onnx.znw').length, 2);
+    const u = '/slower/model.onnx';
+    assert.deepEqual(await page().evaluate((u) => Promise.all([1, 2, 3, 4].map(() => window.fetched(u))), u), [want, want, want, want]);
+    assert.equal(requested(`${u}.znw`).length, 2);
+    assert.deepEqual(await page().evaluate((u) => window.fetched(u), u), want);
+    assert.equal(requested(`${u}.znw`).length, 2);
+  });
+
+  test('a download that stalls holds up nothing once another request has stored the file', async () => {
+    const plain = fs.readFileSync(local('silero_vad.onnx'));
+    const want = { status: 200, length: String(plain.length), hash: sha256(plain), size: plain.length };
+    const u = '/stall/model.onnx';
+    await page().evaluate((u) => {
+      window.stuck = new AbortController();
+      window.stuckRead = fetch(u, { signal: window.stuck.signal }).then((r) => r.arrayBuffer()).catch((e) => e.name);
+    }, u);
+    // This one waits 2 s for the stalled download, then downloads the file itself.
+    assert.deepEqual(await page().evaluate((u) => window.fetched(u), u), want);
+    // The next one reads the cache at once, though the first download is still stalled.
+    const t0 = Date.now();
+    assert.deepEqual(await page().evaluate((u) => window.fetched(u), u), want);
+    assert.ok(Date.now() - t0 < 1500, `the third request took ${Date.now() - t0} ms (waited for the stalled download?)`);
+    assert.equal(requested(`${u}.znw`).length, 2);
+    assert.equal(await page().evaluate(() => (window.stuck.abort(), window.stuckRead)), 'AbortError');
   });
 
   test('Cache Storage holds the compressed files; a second visit needs no server', async () => {
