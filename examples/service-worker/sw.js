@@ -83,13 +83,13 @@ const POLL_MS = 500;
  */
 async function cached(cache, source) {
   const start = Date.now();
-  let watched, since; // the download waited for, and since when
+  let awaited, since; // the download waited for, and since when
   for (;;) {
     const hit = await cache.match(source);
     if (hit) return { hit };
     const pending = downloads.get(source);
     const now = Date.now();
-    if (pending !== watched) [watched, since] = [pending, now];
+    if (pending !== awaited) [awaited, since] = [pending, now];
     if (!pending || now - since >= WAIT_MS) return { claim: claimDownload(source) };
     if (now - start >= 2 * WAIT_MS) return {};
     let timer;
@@ -160,12 +160,12 @@ async function decoded(request, source) {
     if (range) return new Response(null, { status: 416, headers: { 'content-range': `bytes */${size}` } });
     return new Response(null, { headers });
   }
-  const decoded = watched(body.pipeThrough(new ZnnDecompressionStream()), drop);
-  if (!range) return new Response(decoded, { headers });
+  const plain = watched(body.pipeThrough(new ZnnDecompressionStream()), drop);
+  if (!range) return new Response(plain, { headers });
   // Decoded from the start and cut: a range far into a big file waits for what comes before.
   headers['content-length'] = String(range.end - range.start);
   headers['content-range'] = `bytes ${range.start}-${range.end - 1}/${size}`;
-  return new Response(slice(decoded, range.start, range.end), { status: 206, headers });
+  return new Response(slice(plain, range.start, range.end), { status: 206, headers });
 }
 
 /**
