@@ -99,6 +99,9 @@ async function cached(cache, source) {
   }
 }
 
+/** A header of the stored responses that tells one download's entry from another's. */
+const DOWNLOAD_ID = 'x-zipnn-wasm-download';
+
 /** How a download ended when the server sent no file to store. */
 const NO_FILE = 'no file';
 
@@ -121,11 +124,14 @@ async function decoded(request, source) {
   const { hit, claim } = request.method === 'GET' ? await cached(cache, source) : { hit: await cache.match(source) };
   let res = hit;
   let stored = Promise.resolve(); // the cache write of a fresh download
+  let mine = hit?.headers.get(DOWNLOAD_ID) ?? null; // the cache entry this request reads
   const download = new AbortController();
   let outcome; // of a download, for the requests waiting: NO_FILE, or they look in the cache again
   if (!res) {
     try {
-      res = await fetch(source, { signal: download.signal });
+      // Past the HTTP cache: it would hold back a request that takes a download over until
+      // the stalled one it replaces ends, and keep a second copy of the file.
+      res = await fetch(source, { signal: download.signal, cache: 'no-store' });
       if (!res.ok || !res.body) {
         outcome = NO_FILE;
         return res.status === 404 ? fetch(request) : res;
@@ -134,15 +140,21 @@ async function decoded(request, source) {
         // One download for both: the compressed bytes go to the cache as they are decoded
         // (the tee holds what the page has not read yet).
         const [toCache, toDecode] = res.body.tee();
-        stored = cache.put(source, new Response(toCache, res)).catch(() => {});
+        const headers = new Headers(res.headers);
+        headers.set(DOWNLOAD_ID, (mine = crypto.randomUUID()));
+        stored = cache.put(source, new Response(toCache, { status: res.status, headers })).catch(() => {});
         res = new Response(toDecode, res);
       }
     } finally {
       if (claim) stored.then(() => claim.end(outcome)); // at once unless a download is stored
     }
   }
-  // A stored file that does not decode is dropped: the next visit fetches it again.
-  const drop = () => stored.then(() => cache.delete(source));
+  // A stored file that does not decode is dropped, so the next visit fetches it again; only
+  // the entry this request read or stored (another request may have stored a good one since).
+  const drop = () =>
+    stored
+      .then(() => cache.match(source))
+      .then((entry) => entry && entry.headers.get(DOWNLOAD_ID) === mine && cache.delete(source));
   const { head, body } = await peek(res.body, DECODED_SIZE_PREFIX);
   if (!ZNW_MAGIC.every((b, i) => head[i] === b)) {
     outcome = NO_FILE;
