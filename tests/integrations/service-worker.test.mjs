@@ -4,10 +4,10 @@
 // and with fetch(). Checked: outputs bitwise equal to the plain models' (run in the same page
 // before the worker was registered), the bytes and Content-Length of the original files, only
 // .znw files downloaded, each once (the second load comes from Cache Storage, with the server's
-// /models/ gone; requests made together share one download), byte ranges, a damaged file failing the page's
-// read and leaving the cache, a ZipNN file (no checksums) refused, plain files served where no
-// .znw exists, register.mjs resolving to false for a page outside the worker's scope, and the
-// example's own demo page.
+// /models/ gone; requests made together share one download), byte ranges, a damaged file
+// failing the page's read and leaving the cache, a ZipNN file (no checksums) refused, plain
+// files served where no .znw exists, register.mjs resolving to false for a page outside the
+// worker's scope, and the example's own demo page.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -108,7 +108,7 @@ const slowly = (ms) => (req, res) => {
 };
 
 function shortWait(js) {
-  const out = js.replace(/const WAIT_MS = [\d_]+;/, 'const WAIT_MS = 2000;');
+  const out = js.replace(/const WAIT_MS = [\d_]+;/, 'const WAIT_MS = 3000;');
   assert.notEqual(out, js, 'sw.js sets WAIT_MS');
   return out;
 }
@@ -154,15 +154,15 @@ before(async () => {
     routes: {
       '/': send(Buffer.from(PAGE), 'text/html; charset=utf-8'),
       '/favicon.ico': (req, res) => res.writeHead(204).end(),
-      // At the root, so that its scope is the whole site; waiting 2 s at most for another
+      // At the root, so that its scope is the whole site; waiting 3 s at most for another
       // request's download instead of a minute.
       '/sw.js': send(Buffer.from(shortWait(fs.readFileSync(path.join(example, 'sw.js'), 'utf8'))), 'text/javascript; charset=utf-8'),
       '/bad/model.onnx.znw': send(damaged, 'application/octet-stream'),
       '/znn/model.onnx.znw': send(znn, 'application/octet-stream'),
-      // Slowly, so that requests made together overlap its download: in 0.6 s, and in 3 s
+      // Slowly, so that requests made together overlap its download: in 0.6 s, and in 4.5 s
       // (longer than the worker's wait here, shorter than twice that).
       '/slow/model.onnx.znw': slowly(20),
-      '/slower/model.onnx.znw': slowly(110),
+      '/slower/model.onnx.znw': slowly(165),
       '/stall/model.onnx.znw': stallFirst,
       '/fresh/model.onnx.znw': slowly(0),
       // The demo page loads ./silero_vad.onnx, served from silero_vad.onnx.znw next to it.
@@ -262,7 +262,7 @@ describe('examples/service-worker in headless Chromium', () => {
     assert.equal(requested('/slow/model.onnx.znw').length, 1);
   });
 
-  test('requests that wait longer than WAIT_MS (2 s here): one downloads the file again, the rest wait for either download', async () => {
+  test('requests that wait longer than WAIT_MS (3 s here): one downloads the file again, the rest wait for either download', async () => {
     const plain = fs.readFileSync(local('silero_vad.onnx'));
     const want = { status: 200, length: String(plain.length), hash: sha256(plain), size: plain.length };
     const u = '/slower/model.onnx';
@@ -279,7 +279,7 @@ describe('examples/service-worker in headless Chromium', () => {
     await page().evaluate((u) => {
       window.stuckRead = fetch(u).then((r) => r.arrayBuffer()).then(() => 'read', (e) => e.name);
     }, u);
-    // This one waits 2 s for the stalled download, then downloads the file itself.
+    // This one waits 3 s for the stalled download, then downloads the file itself.
     assert.deepEqual(await page().evaluate((u) => window.fetched(u), u), want);
     // The next one reads the cache at once, though the first download is still stalled.
     const t0 = Date.now();
