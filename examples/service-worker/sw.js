@@ -78,8 +78,9 @@ const POLL_MS = 500;
  * `{ hit }`: `source` from the cache, once no download of it is in progress (waiting as said
  * above). Else `{ claim }` if this request is to download the file and store it (no download
  * in progress, or only one it gave up on; the check and the claim run with no await between
- * them), or `{}`: it asks for the file without storing it, as the download it waited for was
- * answered with no file (a 404, say), which every request then gets for itself.
+ * them), or `{}`: it asks for the file without storing it, because the download it waited
+ * for was answered with no file (a 404, say: every request then gets that for itself), or
+ * because it has waited 2 × WAIT_MS in all.
  */
 async function cached(cache, source) {
   const start = Date.now();
