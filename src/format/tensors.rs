@@ -96,7 +96,8 @@ const SAMPLE_WINDOWS: usize = 8;
 const WINDOW: usize = 32 << 10;
 
 /// The byte grouping that makes `data` smallest under an order-0 coder, measured on a sample.
-/// Float groupings must beat plain bytes by 1% there, and then in the chunk coder too.
+/// Float groupings must beat plain bytes by 1% there, or by 1% in the chunk coder where they
+/// win by less, and in the chunk coder in any case.
 pub fn guess_dtype(data: &[u8]) -> DType {
     guess(data, false).1
 }
@@ -142,6 +143,18 @@ fn guess(data: &[u8], phases: bool) -> (usize, DType) {
             best = (0, d, c);
         }
     }
+    // A float grouping that wins at order 0 by less than the 1 % asked of it gets the chunk
+    // coder's word instead: a dlib model of float32 weights read 0.5 % cheaper as float32 at
+    // order 0 and coded 4.7 % smaller.
+    if best.1 == DType::Bytes {
+        let (d, c) = NARROW
+            .map(|d| (d, cost(d, 0)))
+            .into_iter()
+            .fold((DType::Bytes, bytes), |a, b| if b.1 < a.1 { b } else { a });
+        if d != DType::Bytes && smaller(&sample, (0, d), (0, DType::Bytes), 0.99) {
+            best = (0, d, c);
+        }
+    }
     // bfloat16 and float16 share one byte transform, so the costs above tie; the last group
     // tells them apart. In bfloat16 it is the 8-bit exponent, whose low 3 bits follow from its
     // top 5 (exponents cluster); in float16 those are the top mantissa bits, near 3 bits of
@@ -158,6 +171,7 @@ fn guess(data: &[u8], phases: bool) -> (usize, DType) {
         }
     }
     if phases {
+        let best0 = best;
         let at0 = best.2 * 0.998;
         for d in NARROW {
             for phase in 1..d.size() {
@@ -166,6 +180,14 @@ fn guess(data: &[u8], phases: bool) -> (usize, DType) {
                     best = (phase, d, c);
                 }
             }
+        }
+        // And in the coder: a TF checkpoint's float32 variables read 0.5 % cheaper at phase 2
+        // at order 0, coded the same on the sample, and 5.6 % larger in the whole file.
+        if best.0 != 0
+            && best0.1 != DType::Bytes
+            && !smaller(&sample, (best.0, best.1), (0, best0.1), 1.0)
+        {
+            best = best0;
         }
     }
     // float64 last, and only where the chunk coder confirms it by 2 %: on a small sample its
@@ -184,13 +206,18 @@ fn guess(data: &[u8], phases: bool) -> (usize, DType) {
                 wide = (phase, DType::F64, c);
             }
         }
+        // A phase the coder does not confirm leaves float64 at phase 0 (not float64 out: an
+        // upcast float32 file read 0.2 % cheaper at phase 2, and coded 30 % smaller at phase 0
+        // than as float32).
+        if wide.0 != 0 && !smaller(&sample, (wide.0, wide.1), (0, wide.1), 0.98) {
+            wide = (0, DType::F64, at0);
+        }
         let margin = if best.1 == DType::Bytes { 1.0 } else { 0.998 };
         // A second sample, between the first one's windows, must agree: in a TF.js shard of
         // mixed tensors the first said float64 by 11 %, three others said bytes by 4-9 %.
         let confirm = |s: &[u8]| smaller(s, (wide.0, wide.1), (best.0, best.1), 0.98);
         if wide.2 < best.2 * margin
             && confirm(&sample)
-            && (wide.0 == 0 || smaller(&sample, (wide.0, wide.1), (0, wide.1), 0.98))
             && windows(data, true).is_none_or(|s| confirm(&s))
         {
             best = wide;
