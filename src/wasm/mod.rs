@@ -433,12 +433,34 @@ fn view(bytes: &[u8]) -> js_sys::Uint8Array {
     )
 }
 
+/// A u64 as a JS number: exact below 2^53, the nearest double above (as JS gives sizes).
+/// `json_compatible` refuses a u64 past 2^53 with an untyped error, and a valid file may hold
+/// one (the shape of a tensor with no elements).
+fn as_number<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_f64(*v as f64)
+}
+
+/// [`as_number`] for a shape.
+fn as_numbers<S: serde::Serializer>(v: &&[u64], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_seq(v.iter().map(|&d| d as f64))
+}
+
+/// [`as_number`] for a size that may be unknown (`null`).
+fn as_number_or_null<S: serde::Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match v {
+        Some(n) => s.serialize_some(&(*n as f64)),
+        None => s.serialize_none(),
+    }
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ReportJs<'a> {
     format: &'a str,
     container: &'a str,
+    #[serde(serialize_with = "as_number")]
     total_size: u64,
+    #[serde(serialize_with = "as_number")]
     compressed_size: u64,
     chunk_size: u32,
     chunks: usize,
@@ -451,9 +473,13 @@ struct SegmentReportJs<'a> {
     name: &'a str,
     dtype: &'a str,
     label: &'a str,
+    #[serde(serialize_with = "as_numbers")]
     shape: &'a [u64],
+    #[serde(serialize_with = "as_number")]
     offset: u64,
+    #[serde(serialize_with = "as_number")]
     length: u64,
+    #[serde(serialize_with = "as_number")]
     compressed: u64,
 }
 

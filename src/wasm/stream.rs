@@ -82,7 +82,7 @@ pub struct StreamDecoder {
 
 #[derive(Serialize)]
 struct HeaderJs<'a> {
-    #[serde(rename = "totalSize")]
+    #[serde(rename = "totalSize", serialize_with = "super::as_number_or_null")]
     total_size: Option<u64>,
     container: &'static str,
     segments: Vec<SegmentJs<'a>>,
@@ -92,8 +92,11 @@ struct HeaderJs<'a> {
 struct SegmentJs<'a> {
     name: &'a str,
     dtype: &'a str,
+    #[serde(serialize_with = "super::as_numbers")]
     shape: &'a [u64],
+    #[serde(serialize_with = "super::as_number")]
     offset: u64,
+    #[serde(serialize_with = "super::as_number")]
     length: u64,
 }
 
