@@ -302,6 +302,11 @@ function checkSignal(signal) {
 }
 
 /** True for a view of the module's own memory (a `Decompressor`'s result or `inputBuffer`). */
+/** Whether two byte views share any byte of one buffer. */
+function overlap(a, b) {
+  return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.length && b.byteOffset < a.byteOffset + a.length;
+}
+
 function inWasmMemory(u8) {
   return ready && u8.buffer === glue.__memory().buffer;
 }
@@ -342,6 +347,15 @@ function checkSizeOption(v, what) {
     throw new InvalidInputError(`${what} must be a whole number of bytes from 1 to 2^32 - 1, not ${String(v)}`);
   }
   return v;
+}
+
+/**
+ * The largest output `fetchModel` allocates as soon as a header names its size: 64 times the
+ * body's Content-Length, and at least 64 MiB. A larger claim, as a damaged or hostile header
+ * makes it (421 bytes of a file claimed 16 GiB), grows as decoding gets there instead.
+ */
+function upFrontLimit(bodySize) {
+  return Math.max(64 * MiB, 64 * (bodySize || 0));
 }
 
 function allocate(n) {
@@ -708,6 +722,9 @@ export async function decompressInto(bytes, target, options = {}) {
   const data = inputBytes(bytes);
   const t = toBytes(target, 'target');
   if (inWasmMemory(t)) throw new InvalidInputError("target must not be a view of the module's own memory (a Decompressor's result)");
+  // The input is read a piece at a time while the target is written: shared bytes would be
+  // overwritten before they are read.
+  if (overlap(data, t)) throw new InvalidInputError('target must not overlap the input');
   const { threads } = options ?? {};
   const signal = checkSignal(options?.signal);
   const n = poolThreads(threads);
@@ -1149,8 +1166,8 @@ export class ZnnCompressionStream extends TransformStream {
 //                              decoded {id, len}…, consumed {id, buf}
 //   → end {id}               ← done {id, out?}
 //
-// With `own` (no onTensor: nobody needs the bytes before the end) and a header giving the size,
-// the worker allocates the output itself, decodes straight into it (one copy, as in-thread) and
+// With `own` (no onTensor: nobody needs the bytes before the end; the largest size it may take
+// on trust, see upFrontLimit) and a header giving the size, the worker allocates the output itself, decodes straight into it (one copy, as in-thread) and
 // transfers it at the end; only counts come back meanwhile, and the calling thread does nothing
 // but read the network.
 //   → cancel {id}            ← error {id, code, message} at any time (the job is then gone)
@@ -1430,7 +1447,8 @@ export function __runDecodeWorker(port) {
       case 'start':
         try {
           jobs.set(m.id, made(call(() => new glue.StreamDecoder(m.maxOutput))));
-          owned.set(m.id, { out: null, at: 0, own: !!m.own });
+          // own: the largest output this worker allocates at once (0: the page holds it).
+          owned.set(m.id, { out: null, at: 0, own: m.own || 0 });
         } catch (e) {
           fail(m.id, e);
         }
@@ -1452,7 +1470,7 @@ export function __runDecodeWorker(port) {
                 if (h) {
                   header.add(m.id);
                   const o = owned.get(m.id);
-                  if (o.own && h.totalSize != null) o.out = allocate(h.totalSize);
+                  if (h.totalSize != null && h.totalSize <= o.own) o.out = allocate(h.totalSize);
                   port.post({ type: 'header', id: m.id, header: h, own: !!o.out });
                 }
               }
@@ -1858,7 +1876,7 @@ export async function fetchModel(input, options = {}) {
       const ready = w ? await race(w) : null;
       if (ready) {
         remote = (sink, max) => {
-          const job = new RemoteJob(ready, sink, max, !onTensor);
+          const job = new RemoteJob(ready, sink, max, onTensor ? 0 : upFrontLimit(total));
           // A worker error ends a pending read at once.
           job.onFail = () => reader?.cancel().catch(() => {});
           return job;
@@ -1869,9 +1887,10 @@ export async function fetchModel(input, options = {}) {
     let loaded = 0;
     let decoded = 0;
     let decodedTotal;
-    let out = null; // the result when the header gives the size
+    let out = null; // the result when the header gives a size it may allocate at once
     let grow = null; // otherwise
     let tensors = [];
+    let named = false; // tensors from the header's segment table
     let nextTensor = 0;
     let result = null;
 
@@ -1915,10 +1934,9 @@ export async function fetchModel(input, options = {}) {
           if (h.totalSize != null) {
             decodedTotal = h.totalSize;
             // The decode worker holds the output until the end (see RemoteJob).
-            if (!remoteOutput) out = allocate(h.totalSize);
+            if (!remoteOutput && h.totalSize <= upFrontLimit(total)) out = allocate(h.totalSize);
             tensors = h.segments.filter((s) => !SKIP_SEGMENTS.has(s.name));
-          } else {
-            grow = new Growable(Math.max(MiB, Math.ceil(total * 1.6)));
+            named = true;
           }
         },
         data(ready, dec) {
@@ -1927,7 +1945,8 @@ export async function fetchModel(input, options = {}) {
             decoded += ready;
             fireTensors(out, decoded);
           } else {
-            // ZipNN frames carry no total: grow from the download size.
+            // ZipNN frames carry no total (and a total too large for the body is not taken on
+            // trust): grow from the download size.
             grow ??= new Growable(Math.max(MiB, Math.ceil(total * 1.6)));
             grow.reserve(ready);
             dec.drainInto(new Uint8Array(grow.buf, grow.len, ready));
@@ -1943,6 +1962,8 @@ export async function fetchModel(input, options = {}) {
         },
         whole(bytes, kind, growable) {
           if (kind === 'plain') {
+            // The first bytes of a compressed file, cut off (as `decompress` says).
+            if (isMagicPrefix(bytes)) throw new TruncatedError(`the body ends after ${bytes.length} bytes, inside the magic number of a compressed file`);
             // Passed on as it is, but not cut short: a body that ends before the data its
             // safetensors header names (chunked, or no Content-Length) is no model.
             const st = safetensorsHeader(bytes);
@@ -1993,7 +2014,7 @@ export async function fetchModel(input, options = {}) {
     else if (grow) result = grow.take();
     // A stream of frames that decode to nothing (an empty ZipNN file) calls no sink at all.
     result ??= new ArrayBuffer(0);
-    if (!out) {
+    if (!named) {
       // No segment table (streamed or ZipNN input, or plain bytes): a safetensors file still
       // names its tensors.
       tensors = safetensorsTensors(new Uint8Array(result));

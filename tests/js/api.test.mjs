@@ -147,6 +147,19 @@ describe('whole-buffer round trips', () => {
     target.fill(0);
     assert.equal(await decompressInto(zn, target.buffer), data.length);
     assert.ok(equalBytes(target, data));
+    // A target sharing bytes with the input would overwrite input not read yet: refused, the
+    // input left as it was (apart, in one buffer, it decodes).
+    for (const file of [packed, zn]) {
+      const both = new Uint8Array(file.length + data.length);
+      both.set(file);
+      const input = both.subarray(0, file.length);
+      for (const at of [0, 1, file.length - 1]) {
+        await rejectsWith(decompressInto(input, both.subarray(at, at + data.length)), InvalidInputError, 'ZNN_INVALID_INPUT');
+      }
+      assert.ok(equalBytes(input, file));
+      assert.equal(await decompressInto(input, both.subarray(file.length)), data.length);
+      assert.ok(equalBytes(both.subarray(file.length), data));
+    }
   });
 
   test('init is idempotent and concurrent calls share it', async () => {

@@ -19,7 +19,9 @@ import {
   weights,
   freePort,
   makeSafetensors,
+  env,
 } from './helpers.mjs';
+import path from 'node:path';
 
 const model = readFile(modelPath('minilm.bf16.safetensors'));
 const modelZnw = readFile(fixturePath('minilm.bf16.safetensors.znw'));
@@ -351,6 +353,51 @@ for (const [label, worker] of [
           ['w', [64, 32], 4096],
         ],
       );
+    });
+
+    test('a header is not taken on trust: a huge claimed size from a few bytes, a magic cut short', async () => {
+      // A real header whose decoded size says 1 TiB (checksum made to match), then 100 bytes:
+      // truncated, without first allocating what the header claims (that failed as TooLarge).
+      const claims = readFile(path.join(env.repo, 'tests/fixtures/znw/claims-1tib.znw'));
+      for (const contentLength of [true, false]) {
+        serve('/claims.znw', claims, { contentLength });
+        await assert.rejects(fm(`${server.origin}/claims.znw`), (e) => e instanceof TruncatedError, `Content-Length ${contentLength}`);
+      }
+      // A body that ends inside a compressed file's magic number is a cut-off file, not a model.
+      const zn = await compress(weights(4096, 'bf16', 5), { dtype: 'bf16', format: 'zipnn' });
+      for (const [file, n] of [[modelZnw, 4], [modelZnw, 7], [zn, 7], [zn, 12]]) {
+        serve('/cut-magic', file.subarray(0, n));
+        await assert.rejects(fm(`${server.origin}/cut-magic`), (e) => e instanceof TruncatedError, `${n} bytes`);
+      }
+    });
+
+    test('a file that expands past 64 times its body and 64 MiB still decodes, tensors and all', async () => {
+      // Its output is not taken on trust at the header but grows as it decodes.
+      const st = makeSafetensors([
+        { name: 'zeros', dtype: 'F32', shape: [20 * 1024, 1024], bytes: new Uint8Array(80 * 1024 * 1024) },
+        { name: 'w', dtype: 'BF16', shape: [64, 32], bytes: weights(64 * 32, 'bf16', 3) },
+      ]);
+      const packed = await compress(st);
+      assert.ok(packed.length * 64 < st.length, `${packed.length} bytes`);
+      serve('/zeros.znw', packed);
+      const seen = [];
+      const out = await fm(`${server.origin}/zeros.znw`, { onTensor: (t) => seen.push([t.name, t.bytes.length, t.bytes.buffer]) });
+      assert.ok(equalBytes(out, st));
+      assert.deepEqual(seen.map((t) => t.slice(0, 2)).sort(), [['w', 4096], ['zeros', 80 * 1024 * 1024]]);
+      assert.ok(seen.every((t) => t[2] === out), 'tensor views are views of the result');
+    });
+
+    test('a size past 2^53 in a valid file is a number, not an error', async () => {
+      // A tensor of no elements may have any dimension; it once broke the header's way to JS.
+      const st = makeSafetensors([
+        { name: 'w', dtype: 'BF16', shape: [64, 32], bytes: weights(64 * 32, 'bf16', 3) },
+        { name: 'wide', dtype: 'F32', shape: [2 ** 53 + 2, 0], bytes: new Uint8Array(0) },
+      ]);
+      serve('/wide.znw', await compress(st));
+      const seen = [];
+      const out = await fm(`${server.origin}/wide.znw`, { onTensor: (t) => seen.push([t.name, t.shape]) });
+      assert.ok(equalBytes(out, st));
+      assert.deepEqual(seen.sort(), [['w', [64, 32]], ['wide', [2 ** 53 + 2, 0]]]);
     });
 
     test('a throwing callback rejects the download', async () => {
