@@ -454,6 +454,14 @@ fn options_a_command_does_not_read_are_refused() {
             ],
             "--verify does not apply to compress",
         ),
+        (
+            vec!["compress", s(&src), "--chunk-size", "6"],
+            "chunk size must be a multiple of 4",
+        ),
+        (
+            vec!["compress", s(&src), "--chunk-size", "0", "--best"],
+            "chunk size must be a multiple of 4",
+        ),
     ] {
         let o = zipnn(&args, None);
         assert_one_line_error(&o, 2, msg);

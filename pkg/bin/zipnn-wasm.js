@@ -97,7 +97,13 @@ function checkFlags(cmd, a) {
     '--streaming-chunk': a.streamingChunk !== undefined,
   };
   const extra = Object.keys(given).find((k) => given[k] && !allowed.includes(k));
-  if (extra === undefined) return;
+  if (extra === undefined) {
+    // A chunk size .znw cannot hold is a usage error too, as a bad --dtype is.
+    if (cmd === 'compress' && !zipnn && a.chunkSize !== undefined && (a.chunkSize % 4 !== 0 || a.chunkSize > 2 ** 24)) {
+      throw new Fail(`chunk size must be a multiple of 4 in 4..=${2 ** 24}`, true);
+    }
+    return;
+  }
   if (cmd === 'compress' && !zipnn && extra === '--streaming-chunk') throw new Fail('--streaming-chunk applies to --format zipnn only', true);
   throw new Fail(`${extra} does not apply to ${cmd}${cmd === 'compress' ? ` --format ${a.format}` : ''}`, true);
 }

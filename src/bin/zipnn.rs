@@ -545,6 +545,10 @@ fn compress(input: &str, a: &Args) -> Result<(), Fail> {
         Some("zipnn") => return compress_zipnn(input, a, dtype),
         Some(f) => return usage(format!("unknown format {f:?} (znw or zipnn)")),
     }
+    // A chunk size the format cannot hold is a usage error (exit 2), as a bad --dtype is.
+    if let Some(Err(e)) = a.chunk_size.map(znw::check_chunk_size) {
+        return usage(e.to_string());
+    }
     let out_path = output_path(input, a, |i| format!("{i}.{}", znw::EXTENSION))?;
     if a.base.is_none() && !a.best && compress_streamed(input, &out_path, a, dtype)? {
         return Ok(());

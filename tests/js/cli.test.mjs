@@ -329,6 +329,8 @@ describe('npx zipnn-wasm', () => {
       [['decompress', src, '--dtype', 'fp32'], '--dtype does not apply to decompress'],
       [['compress', src, '--streaming-chunk', '262144'], '--streaming-chunk applies to --format zipnn only'],
       [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--verify'], '--verify does not apply'],
+      [['compress', src, '--chunk-size', '6'], 'chunk size must be a multiple of 4'],
+      [['compress', src, '--chunk-size', String(2 ** 24 + 4)], 'chunk size must be a multiple of 4'],
     ]) {
       const r = await bin(...args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
