@@ -307,6 +307,41 @@ fn stored_zip(members: &[(&str, Vec<u8>)]) -> Vec<u8> {
     out
 }
 
+/// Complex arrays are pairs of floats, and big-endian floats get a measured grouping: both
+/// code far smaller than as bytes (they were bytes: 21-28 % larger; these big-endian weights
+/// 0.948 of their size, now 0.835).
+#[test]
+fn complex_and_big_endian_floats_are_grouped() {
+    let mut rng = Rng(59);
+    let f32s = f32_weights(&mut rng, 50_000);
+    let swapped: Vec<u8> = f32s
+        .chunks_exact(4)
+        .flat_map(|b| [b[3], b[2], b[1], b[0]])
+        .collect();
+    let f64s = f64_weights(&mut rng, 10_000);
+    let file = stored_zip(&[
+        ("c.npy", npy("<c8", &[25_000], &f32s)),
+        ("be.npy", npy(">f4", &[50_000], &swapped)),
+        ("z.npy", npy("<c16", &[5_000], &f64s)),
+    ]);
+    check(&file, &[("c", DType::F32), ("z", DType::F64)]);
+    let st = safetensors(&[
+        ("c", "C64", vec![25_000], f32s.clone()),
+        ("z", "C128", vec![5_000], f64s.clone()),
+    ]);
+    check(&st, &[("c", DType::F32), ("z", DType::F64)]);
+    let packed = znw::compress(&file, &Options::default()).unwrap();
+    let report = znw::inspect(&packed).unwrap();
+    let be = report.segments.iter().find(|s| s.name == "be").unwrap();
+    assert!(
+        be.compressed * 100 < be.length * 85,
+        "{} as {}: {} bytes",
+        be.length,
+        be.dtype,
+        be.compressed
+    );
+}
+
 #[test]
 fn npz_and_npy_arrays_are_found() {
     use zipnn_wasm::format::Container;

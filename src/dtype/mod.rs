@@ -127,8 +127,9 @@ impl DType {
         match s {
             "BF16" => DType::BF16,
             "F16" => DType::F16,
-            "F32" => DType::F32,
-            "F64" => DType::F64,
+            // complex64 and complex128: pairs of float32 and float64.
+            "F32" | "C64" => DType::F32,
+            "F64" | "C128" => DType::F64,
             "F8_E4M3" => DType::F8E4M3,
             "F8_E5M2" => DType::F8E5M2,
             _ => DType::Bytes,

@@ -22,14 +22,17 @@ fn value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
 }
 
 /// `descr` → (label, coding type); `None` for types whose grouping is measured instead
-/// (`<V2`: bfloat16 from ml_dtypes is saved as 2-byte voids).
+/// (`<V2`: bfloat16 from ml_dtypes is saved as 2-byte voids; big-endian floats, whose bytes
+/// are in the other order from the groups': as float32 a `>f4` array coded 21 % smaller than
+/// as bytes, and the measured grouping 1 % smaller still).
 fn descr_type(descr: &str) -> (String, Option<DType>) {
     let d = descr.trim_matches(['\'', '"']);
     let t = match d {
-        "<f4" => Some(DType::F32),
+        // complex64 and complex128: pairs of float32 and float64.
+        "<f4" | "<c8" => Some(DType::F32),
         "<f2" => Some(DType::F16),
-        "<f8" => Some(DType::F64),
-        "<V2" | "|V2" => None,
+        "<f8" | "<c16" => Some(DType::F64),
+        "<V2" | "|V2" | ">f2" | ">f4" | ">f8" | ">c8" | ">c16" => None,
         _ => Some(DType::Bytes),
     };
     (d.into(), t)
