@@ -180,16 +180,41 @@ fn errors_leave_the_decoder_poisoned_not_broken() {
     assert_eq!(decode_both(&packed).1.unwrap(), data);
 }
 
+/// A mode byte in a body whose checksum holds is as written: a reserved mode is a later
+/// version's (unsupported), one past the reserved range damage (corrupt).
 #[test]
 fn unknown_block_mode_with_valid_checksums_is_unsupported_not_corrupt() {
     use zipnn_wasm::format::znw::{chunk, header};
+    for (mode, code) in [
+        (12, "ZNN_UNSUPPORTED"),
+        (31, "ZNN_UNSUPPORTED"),
+        (200, "ZNN_CORRUPT"),
+    ] {
+        let (mut packed, _) = small_file();
+        let h = u32::from_le_bytes(packed[12..16].try_into().unwrap()) as usize;
+        let body_len = u32::from_le_bytes(packed[h + 8..h + 12].try_into().unwrap()) as usize;
+        let body = h + chunk::HEAD_LEN;
+        packed[body] = mode;
+        let sum = header::checksum(&packed[body..body + body_len]);
+        packed[h + 12..h + 16].copy_from_slice(&sum.to_le_bytes());
+        let (whole, streamed) = decode_both(&packed);
+        for e in [whole.unwrap_err(), streamed.unwrap_err()] {
+            assert_eq!(e.code(), code, "mode {mode}: {e}");
+        }
+    }
+}
+
+/// A chunk head's `raw_len` (no checksum covers it) two bytes short: the blocks are read with
+/// the wrong group size, and the second one's mode byte is a mantissa byte. That is damage on
+/// every path (the push decoder said "written by a newer zipnn-wasm").
+#[test]
+fn a_damaged_chunk_length_is_corrupt_not_a_newer_file() {
     let (mut packed, _) = small_file();
     let h = u32::from_le_bytes(packed[12..16].try_into().unwrap()) as usize;
-    let body_len = u32::from_le_bytes(packed[h + 8..h + 12].try_into().unwrap()) as usize;
-    let body = h + chunk::HEAD_LEN;
-    packed[body] = 200; // a mode from the future
-    let sum = header::checksum(&packed[body..body + body_len]);
-    packed[h + 12..h + 16].copy_from_slice(&sum.to_le_bytes());
-    let e = zipnn_wasm::decompress(&packed, &Limits::default()).unwrap_err();
-    assert_eq!(e.code(), "ZNN_UNSUPPORTED", "{e}");
+    let raw_len = u32::from_le_bytes(packed[h + 4..h + 8].try_into().unwrap());
+    packed[h + 4..h + 8].copy_from_slice(&(raw_len - 2).to_le_bytes());
+    let (whole, streamed) = decode_both(&packed);
+    for e in [whole.unwrap_err(), streamed.unwrap_err()] {
+        assert_eq!(e.code(), "ZNN_CORRUPT", "{e}");
+    }
 }

@@ -27,6 +27,9 @@ pub const LZ: u8 = 5;
 /// huff0 with u32 stream sizes: blocks whose compressed streams pass mode 2's u16 sizes
 /// (groups over ~256 KiB: large chunks of bytes or fp16).
 pub const HUF4_WIDE: u8 = 11;
+/// Modes up to this one that a decoder does not know are a later version's (unsupported);
+/// above it, damage (a mode byte read at the wrong place, as a damaged `raw_len` puts it).
+pub const LAST_RESERVED: u8 = 31;
 
 /// Order-0 histogram of a byte stream (shared with the tANS coder).
 pub use super::fse::histogram;

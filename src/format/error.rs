@@ -61,11 +61,17 @@ impl From<EntropyError> for Error {
         match e {
             EntropyError::Truncated => Error::Corrupt(String::from("entropy block is truncated")),
             EntropyError::Corrupt(why) => Error::Corrupt(alloc::format!("entropy block: {why}")),
-            // Blocks are decoded only after their checksum verified: an unknown mode is a
-            // newer encoder's, not damage.
-            EntropyError::UnknownMode(m) => Error::Unsupported(alloc::format!(
-                "block mode {m} (written by a newer zipnn-wasm; update to read this file)"
-            )),
+            // A body whose checksum holds has its mode bytes as written: a reserved mode is a
+            // newer encoder's. One past the reserved range was read at the wrong place (the
+            // chunk head, which no checksum covers, gave the wrong group size).
+            EntropyError::UnknownMode(m) if m <= crate::entropy::block::LAST_RESERVED => {
+                Error::Unsupported(alloc::format!(
+                    "block mode {m} (written by a newer zipnn-wasm; update to read this file)"
+                ))
+            }
+            EntropyError::UnknownMode(m) => {
+                Error::Corrupt(alloc::format!("entropy block: unknown block mode {m}"))
+            }
         }
     }
 }
