@@ -350,12 +350,15 @@ function checkSizeOption(v, what) {
 }
 
 /**
- * The largest output `fetchModel` allocates as soon as a header names its size: 64 times the
- * body's Content-Length, and at least 64 MiB. A larger claim, as a damaged or hostile header
- * makes it (421 bytes of a file claimed 16 GiB), grows as decoding gets there instead.
+ * The largest decoded size a header may name for `fetchModel` to allocate it in one piece:
+ * 64 times the body's Content-Length, and at least 64 MiB (no bound without a Content-Length).
+ * The piece is allocated when the first chunk has decoded and passed its checksum, not at the
+ * header: 421 bytes of a file whose header claimed 16 GiB allocated 16 GiB before they were
+ * found truncated. Beyond the bound (a claim the body cannot back, or a file of zeros) the
+ * output grows as decoding gets there.
  */
 function upFrontLimit(bodySize) {
-  return Math.max(64 * MiB, 64 * (bodySize || 0));
+  return bodySize ? Math.max(64 * MiB, 64 * bodySize) : Infinity;
 }
 
 function allocate(n) {
@@ -366,16 +369,20 @@ function allocate(n) {
   }
 }
 
-/** An ArrayBuffer that grows by doubling; `take()` returns exactly the filled part. */
+/**
+ * An ArrayBuffer that grows by doubling, to at most `limit` unless more is needed; `take()`
+ * returns exactly the filled part.
+ */
 class Growable {
-  constructor(capacity = 0) {
-    this.buf = allocate(capacity);
+  constructor(capacity = 0, limit = Infinity) {
+    this.buf = allocate(Math.min(capacity, limit));
     this.len = 0;
+    this.limit = limit;
   }
   reserve(extra, exact = false) {
     const need = this.len + extra;
     if (need <= this.buf.byteLength) return;
-    const cap = exact ? need : Math.max(need, this.buf.byteLength * 2, 64 * 1024);
+    const cap = exact ? need : Math.max(need, Math.min(this.limit, Math.max(this.buf.byteLength * 2, 64 * 1024)));
     const nb = allocate(cap);
     new Uint8Array(nb).set(new Uint8Array(this.buf, 0, this.len));
     this.buf = nb;
@@ -725,16 +732,20 @@ export async function decompressInto(bytes, target, options = {}) {
   // The input is read a piece at a time while the target is written: shared bytes would be
   // overwritten before they are read.
   if (overlap(data, t)) throw new InvalidInputError('target must not overlap the input');
+  // Two SharedArrayBuffer objects may share memory (a structuredClone, a shared
+  // WebAssembly.Memory's buffer before and after grow()), which no check can see: such an input
+  // is read from a copy.
+  const input = isShared(data.buffer) && isShared(t.buffer) && data.buffer !== t.buffer ? data.slice() : data;
   const { threads } = options ?? {};
   const signal = checkSignal(options?.signal);
   const n = poolThreads(threads);
   signal?.throwIfAborted();
   await init();
   if (n > 1 && poolAvailable() && isShared(t.buffer)) {
-    if (await decodePooled(data, n, { target: t, signal })) return t.length;
+    if (await decodePooled(input, n, { target: t, signal })) return t.length;
   }
   signal?.throwIfAborted();
-  return call(() => glue.decompressInto(data, t));
+  return call(() => glue.decompressInto(input, t));
 }
 
 /**
@@ -1167,9 +1178,10 @@ export class ZnnCompressionStream extends TransformStream {
 //   → end {id}               ← done {id, out?}
 //
 // With `own` (no onTensor: nobody needs the bytes before the end; the largest size it may take
-// on trust, see upFrontLimit) and a header giving the size, the worker allocates the output itself, decodes straight into it (one copy, as in-thread) and
-// transfers it at the end; only counts come back meanwhile, and the calling thread does nothing
-// but read the network.
+// on, see upFrontLimit) and a header giving the size, the worker allocates the output itself
+// with the first decoded bytes, decodes straight into it (one copy, as in-thread) and
+// transfers it at the end; only counts come back meanwhile, and the calling thread does
+// nothing but read the network.
 //   → cancel {id}            ← error {id, code, message} at any time (the job is then gone)
 //   → recycle {buf}          a data buffer back to the worker's pool
 
@@ -1179,7 +1191,7 @@ const WORKER_INFLIGHT = 2 * MiB;
 const WORKER_MIN_BODY = MiB;
 
 let workerFactory = null;
-const stats = { workerJobs: 0, poolJobs: 0, poolRuns: 0, wasm: null };
+const stats = { workerJobs: 0, poolJobs: 0, poolRuns: 0, grownOutputs: 0, wasm: null };
 let sharedWorker = null;
 
 /**
@@ -1447,8 +1459,9 @@ export function __runDecodeWorker(port) {
       case 'start':
         try {
           jobs.set(m.id, made(call(() => new glue.StreamDecoder(m.maxOutput))));
-          // own: the largest output this worker allocates at once (0: the page holds it).
-          owned.set(m.id, { out: null, at: 0, own: m.own || 0 });
+          // own: the largest output this worker takes on (0: the page holds it); size: the
+          // output it took on, allocated with the first decoded bytes.
+          owned.set(m.id, { out: null, at: 0, own: m.own || 0, size: undefined });
         } catch (e) {
           fail(m.id, e);
         }
@@ -1470,12 +1483,13 @@ export function __runDecodeWorker(port) {
                 if (h) {
                   header.add(m.id);
                   const o = owned.get(m.id);
-                  if (h.totalSize != null && h.totalSize <= o.own) o.out = allocate(h.totalSize);
-                  port.post({ type: 'header', id: m.id, header: h, own: !!o.out });
+                  if (h.totalSize != null && h.totalSize <= o.own) o.size = h.totalSize;
+                  port.post({ type: 'header', id: m.id, header: h, own: o.size !== undefined });
                 }
               }
               const o = owned.get(m.id);
-              if (ready > 0 && o.out) {
+              if (ready > 0 && o.size !== undefined) {
+                o.out ??= allocate(o.size);
                 call(() => dec.drainInto(new Uint8Array(o.out, o.at, ready)));
                 o.at += ready;
                 port.post({ type: 'decoded', id: m.id, len: ready });
@@ -1502,7 +1516,8 @@ export function __runDecodeWorker(port) {
         if (!dec) return;
         try {
           call(() => dec.finish());
-          const out = owned.get(m.id).out;
+          const o = owned.get(m.id);
+          const out = o.out ?? (o.size !== undefined ? allocate(o.size) : null); // 0 bytes: none drained
           drop(m.id);
           port.post({ type: 'done', id: m.id, out }, out ? [out] : []);
         } catch (e) {
@@ -1887,7 +1902,8 @@ export async function fetchModel(input, options = {}) {
     let loaded = 0;
     let decoded = 0;
     let decodedTotal;
-    let out = null; // the result when the header gives a size it may allocate at once
+    let size; // the size a header gave, to allocate in one piece (see upFrontLimit)
+    let out = null; // that piece
     let grow = null; // otherwise
     let tensors = [];
     let named = false; // tensors from the header's segment table
@@ -1934,12 +1950,20 @@ export async function fetchModel(input, options = {}) {
           if (h.totalSize != null) {
             decodedTotal = h.totalSize;
             // The decode worker holds the output until the end (see RemoteJob).
-            if (!remoteOutput && h.totalSize <= upFrontLimit(total)) out = allocate(h.totalSize);
+            if (!remoteOutput && h.totalSize <= upFrontLimit(total)) size = h.totalSize;
             tensors = h.segments.filter((s) => !SKIP_SEGMENTS.has(s.name));
             named = true;
           }
         },
         data(ready, dec) {
+          if (size !== undefined) out ??= allocate(size);
+          if (!out && named && decoded + ready >= decodedTotal / 8) {
+            // A size the body could not back (see upFrontLimit), now backed by an eighth of it
+            // decoded: the rest in one piece (a file of zeros peaks near 1.4x, not 2.4x).
+            out = allocate(decodedTotal);
+            if (grow) new Uint8Array(out).set(grow.bytes());
+            grow = null;
+          }
           if (out) {
             dec.drainInto(new Uint8Array(out, decoded, ready));
             decoded += ready;
@@ -1947,7 +1971,10 @@ export async function fetchModel(input, options = {}) {
           } else {
             // ZipNN frames carry no total (and a total too large for the body is not taken on
             // trust): grow from the download size.
-            grow ??= new Growable(Math.max(MiB, Math.ceil(total * 1.6)));
+            if (!grow) {
+              grow = new Growable(Math.max(MiB, Math.ceil(total * 1.6)), decodedTotal ?? Infinity);
+              stats.grownOutputs++;
+            }
             grow.reserve(ready);
             dec.drainInto(new Uint8Array(grow.buf, grow.len, ready));
             grow.len += ready;
@@ -2010,6 +2037,7 @@ export async function fetchModel(input, options = {}) {
     }
     finished = true;
     await race(session.end());
+    if (!out && size !== undefined) out = allocate(size); // a file of 0 bytes
     if (out) result = out;
     else if (grow) result = grow.take();
     // A stream of frames that decode to nothing (an empty ZipNN file) calls no sink at all.

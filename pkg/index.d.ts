@@ -98,7 +98,8 @@ export function decompress(bytes: Bytes, options?: DecompressOptions & { threads
 export function decompress(bytes: Bytes, options: DecompressOptions & ThreadsOptions): Promise<Output | Uint8Array<SharedArrayBuffer>>;
 /**
  * Decompresses into `target`, which must have exactly the decoded size (see `inspect(...).totalSize`)
- * and must not overlap `bytes` (`InvalidInputError`). Resolves to that size. `threads` applies when `target` is a view of a SharedArrayBuffer.
+ * and must not overlap `bytes` (`InvalidInputError`; views of two SharedArrayBuffer objects,
+ * which may share memory, are decoded from a copy of `bytes`). Resolves to that size. `threads` applies when `target` is a view of a SharedArrayBuffer.
  */
 export function decompressInto(bytes: Bytes, target: Bytes, options?: ThreadsOptions): Promise<number>;
 

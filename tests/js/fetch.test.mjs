@@ -371,6 +371,15 @@ for (const [label, worker] of [
       }
     });
 
+    test('a model over 64 MiB without Content-Length decodes into one allocation', async () => {
+      const fp32 = readFile(fixturePath('minilm.fp32.safetensors.znw'));
+      serve('/fp32-chunked.znw', fp32, { contentLength: false, piece: 1 << 20 });
+      const grown = __internal.stats.grownOutputs;
+      const out = await fm(`${server.origin}/fp32-chunked.znw`);
+      assert.equal(sha256(new Uint8Array(out)), sha256(readFile(modelPath('minilm.fp32.safetensors'))));
+      assert.equal(__internal.stats.grownOutputs, grown, 'the header gave the size: no buffer grown');
+    });
+
     test('a file that expands past 64 times its body and 64 MiB still decodes, tensors and all', async () => {
       // Its output is not taken on trust at the header but grows as it decodes.
       const st = makeSafetensors([
@@ -380,11 +389,14 @@ for (const [label, worker] of [
       const packed = await compress(st);
       assert.ok(packed.length * 64 < st.length, `${packed.length} bytes`);
       serve('/zeros.znw', packed);
+      const grown = __internal.stats.grownOutputs;
       const seen = [];
       const out = await fm(`${server.origin}/zeros.znw`, { onTensor: (t) => seen.push([t.name, t.bytes.length, t.bytes.buffer]) });
       assert.ok(equalBytes(out, st));
       assert.deepEqual(seen.map((t) => t.slice(0, 2)).sort(), [['w', 4096], ['zeros', 80 * 1024 * 1024]]);
       assert.ok(seen.every((t) => t[2] === out), 'tensor views are views of the result');
+      // It grew (until an eighth of it had decoded, then the rest in one piece).
+      assert.equal(__internal.stats.grownOutputs, grown + 1);
     });
 
     test('a size past 2^53 in a valid file is a number, not an error', async () => {
