@@ -37,7 +37,8 @@ function parse(args) {
       return args[++i];
     };
     const number = (v) => {
-      const n = Number(v);
+      // Decimal digits only, as the native tool reads them (not 1e3, 0x100, 4.0 or ' 64').
+      const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
       if (!Number.isSafeInteger(n) || n <= 0) throw new Fail(`bad value for ${arg}: ${JSON.stringify(v)}`, true);
       return n;
     };
@@ -98,10 +99,13 @@ function checkFlags(cmd, a) {
   };
   const extra = Object.keys(given).find((k) => given[k] && !allowed.includes(k));
   if (extra === undefined) {
-    // A chunk size .znw cannot hold is a usage error too, as a bad --dtype is.
+    // A chunk size the format cannot hold is a usage error too, as a bad --dtype is.
     if (cmd === 'compress' && !zipnn && a.chunkSize !== undefined && (a.chunkSize % 4 !== 0 || a.chunkSize > 2 ** 24)) {
       throw new Fail(`chunk size must be a multiple of 4 in 4..=${2 ** 24}`, true);
     }
+    const power = (n) => n === undefined || (n < 2 ** 32 && (n & (n - 1)) === 0);
+    if (cmd === 'compress' && zipnn && !power(a.chunkSize)) throw new Fail('ZipNN chunk sizes are powers of two', true);
+    if (cmd === 'compress' && zipnn && !power(a.streamingChunk)) throw new Fail('ZipNN streaming chunks are powers of two', true);
     return;
   }
   if (cmd === 'compress' && !zipnn && extra === '--streaming-chunk') throw new Fail('--streaming-chunk applies to --format zipnn only', true);

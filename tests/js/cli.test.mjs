@@ -331,6 +331,9 @@ describe('npx zipnn-wasm', () => {
       [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--verify'], '--verify does not apply'],
       [['compress', src, '--chunk-size', '6'], 'chunk size must be a multiple of 4'],
       [['compress', src, '--chunk-size', String(2 ** 24 + 4)], 'chunk size must be a multiple of 4'],
+      [['compress', src, '--chunk-size', '1e3'], 'bad value for --chunk-size'],
+      [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--chunk-size', '1000'], 'ZipNN chunk sizes are powers of two'],
+      [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--streaming-chunk', '1000'], 'ZipNN streaming chunks are powers of two'],
     ]) {
       const r = await bin(...args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
