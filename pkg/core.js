@@ -301,12 +301,12 @@ function checkSignal(signal) {
   return signal ?? undefined;
 }
 
-/** True for a view of the module's own memory (a `Decompressor`'s result or `inputBuffer`). */
 /** Whether two byte views share any byte of one buffer. */
 function overlap(a, b) {
   return a.buffer === b.buffer && a.byteOffset < b.byteOffset + b.length && b.byteOffset < a.byteOffset + a.length;
 }
 
+/** True for a view of the module's own memory (a `Decompressor`'s result or `inputBuffer`). */
 function inWasmMemory(u8) {
   return ready && u8.buffer === glue.__memory().buffer;
 }
