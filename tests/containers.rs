@@ -342,6 +342,31 @@ fn complex_and_big_endian_floats_are_grouped() {
     );
 }
 
+/// Small float arrays (under 512 bytes) are coded as bytes with their neighbours, so that LZ
+/// sees the repeats between them and their near-identical npy headers; each its own float
+/// chunk, 100 copies of one 64-element array came out at 0.86 of their size.
+#[test]
+fn small_float_arrays_share_a_chunk() {
+    let mut rng = Rng(61);
+    let bias = f32_weights(&mut rng, 64);
+    let members: Vec<(String, Vec<u8>)> = (0..100)
+        .map(|i| (format!("layer{i}.bias.npy"), npy("<f4", &[64], &bias)))
+        .collect();
+    let refs: Vec<(&str, Vec<u8>)> = members
+        .iter()
+        .map(|(n, b)| (n.as_str(), b.clone()))
+        .collect();
+    let file = stored_zip(&refs);
+    let packed = znw::compress(&file, &Options::default()).unwrap();
+    assert!(zipnn_wasm::decompress(&packed, &Limits::default()).unwrap() == file);
+    assert!(
+        packed.len() * 10 < file.len(),
+        "{} of {} bytes",
+        packed.len(),
+        file.len()
+    );
+}
+
 #[test]
 fn npz_and_npy_arrays_are_found() {
     use zipnn_wasm::format::Container;

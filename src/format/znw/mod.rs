@@ -66,6 +66,11 @@ impl Default for Options {
     }
 }
 
+/// Float stretches shorter than this are coded as bytes (see [`plan`]). Over 229 files (models,
+/// checkpoints, npz, tflite), 512 against 64 saved 0.14 % in all and made three 0.005-10 %
+/// larger; 2048 saved 0.17 % but made 20 larger, minilm's safetensors among them.
+const MIN_FLOAT_RUN: u64 = 512;
+
 /// One planned chunk: a stretch of the input coded as one element type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Piece {
@@ -197,9 +202,12 @@ pub fn plan_cut(
         if e <= s {
             return;
         }
-        // Tiny float stretches are not worth a grouped chunk, and a chunk smaller than one
-        // element (4-byte chunks, float64) cannot hold one: no chunk may exceed `chunk`.
-        let d = if e - s < 64 || d.size() as u64 > chunk {
+        // Small float stretches are not worth a grouped chunk of their own (its tables cost
+        // more than the grouping saves, and as bytes they join their neighbours' chunk, whose
+        // LZ sees the repeats between them: an npz of 7488 small arrays came out 47 % smaller
+        // with 512 bytes here than with 64), and a chunk smaller than one element (4-byte
+        // chunks, float64) cannot hold one: no chunk may exceed `chunk`.
+        let d = if e - s < MIN_FLOAT_RUN || d.size() as u64 > chunk {
             DType::Bytes
         } else {
             d
