@@ -1,4 +1,7 @@
 // Types for zipnn-wasm (the same API from every entry: browser, node, workerd).
+// `Decompressor` is disposable (`using`); this pulls in `Symbol.dispose` for programs whose
+// libs stop before it (the default libs of `target: es2022`).
+/// <reference lib="esnext.disposable" />
 // Needs TypeScript ≥ 5.7 (results are typed `Uint8Array<ArrayBuffer>`: they never share memory,
 // except `decompress` with `threads`, typed accordingly).
 
@@ -18,7 +21,10 @@ export type DType = 'auto' | 'bytes' | 'bf16' | 'fp16' | 'fp32' | 'fp64' | 'fp8-
  */
 export type WasmModule = typeof globalThis extends { WebAssembly: { Module: new (...args: any[]) => infer M } } ? M : object;
 
-/** Where the wasm module comes from when passed to `init` explicitly. */
+/**
+ * Where the wasm module comes from when passed to `init` explicitly. A URL or string is
+ * fetched; in node, a `file:` URL or a file path is read from disk.
+ */
 export type WasmSource =
   | WasmModule
   | Bytes
@@ -116,11 +122,11 @@ export class Decompressor {
   constructor(options?: DecompressOptions);
   static create(options?: DecompressOptions): Promise<Decompressor>;
   /** Decodes `bytes` (read a piece at a time): a view of the decoded bytes in wasm memory. */
-  decompress(bytes: Bytes): Uint8Array;
+  decompress(bytes: Bytes): Uint8Array<ArrayBuffer>;
   /** A view of `length` bytes of wasm memory to write the next compressed file into. */
-  inputBuffer(length: number): Uint8Array;
+  inputBuffer(length: number): Uint8Array<ArrayBuffer>;
   /** Decodes the first `length` bytes written into `inputBuffer`: a view of the decoded bytes. */
-  decompressInput(length: number): Uint8Array;
+  decompressInput(length: number): Uint8Array<ArrayBuffer>;
   /** Frees both buffers; the next call allocates them anew. */
   release(): void;
   [Symbol.dispose](): void;
@@ -295,23 +301,41 @@ export class ZnnError extends Error {
   readonly code: ErrorCode;
 }
 /** The input has no magic number we know (`ZNN_NOT_COMPRESSED`). */
-export class NotCompressedError extends ZnnError {}
+export class NotCompressedError extends ZnnError {
+  constructor(message: string, options?: ErrorOptions);
+}
 /** The input ends early (`ZNN_TRUNCATED`). */
-export class TruncatedError extends ZnnError {}
+export class TruncatedError extends ZnnError {
+  constructor(message: string, options?: ErrorOptions);
+}
 /** The input is malformed or a checksum failed (`ZNN_CORRUPT`). */
-export class CorruptError extends ZnnError {}
+export class CorruptError extends ZnnError {
+  constructor(message: string, options?: ErrorOptions);
+}
 /** A valid feature this version does not implement (`ZNN_UNSUPPORTED`). */
-export class UnsupportedError extends ZnnError {}
+export class UnsupportedError extends ZnnError {
+  constructor(message: string, options?: ErrorOptions);
+}
 /** Beyond `maxOutput`, wasm's 4 GiB, or memory (`ZNN_TOO_LARGE`). */
-export class TooLargeError extends ZnnError {}
+export class TooLargeError extends ZnnError {
+  constructor(message: string, options?: ErrorOptions);
+}
 /** Bad arguments (`ZNN_INVALID_INPUT`). */
-export class InvalidInputError extends ZnnError {}
+export class InvalidInputError extends ZnnError {
+  constructor(message: string, options?: ErrorOptions);
+}
 /** A bug inside the wasm module; the module was reset and later calls work (`ZNN_INTERNAL`). */
-export class InternalError extends ZnnError {}
+export class InternalError extends ZnnError {
+  constructor(message: string, options?: ErrorOptions);
+}
 /** `fetchModel`'s request or body failed below HTTP: refused, reset, DNS (`ZNN_NETWORK`; `cause` has the host's error). */
-export class NetworkError extends ZnnError {}
+export class NetworkError extends ZnnError {
+  constructor(message: string, options?: ErrorOptions);
+}
 /** `fetchModel` got a non-2xx response (`ZNN_HTTP`). */
 export class HttpError extends ZnnError {
+  /** From the response `fetchModel` got: its status and URL make the message. */
+  constructor(response: Response);
   readonly status: number;
   readonly url: string;
 }

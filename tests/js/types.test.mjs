@@ -13,8 +13,9 @@ const tools = process.env.ZNN_TOOLS;
 const tsc = path.join(tools, 'typescript/bin/tsc');
 
 const configs = {
-  dom: { lib: ['es2022', 'dom', 'dom.iterable', 'dom.asynciterable', 'esnext.disposable'], types: [] },
-  node: { lib: ['es2022', 'esnext.disposable'], types: ['node'], typeRoots: [path.join(tools, '@types')] },
+  // No lib for `using`/Symbol.dispose: index.d.ts brings it, as users' default libs lack it.
+  dom: { lib: ['es2022', 'dom', 'dom.iterable', 'dom.asynciterable'], types: [] },
+  node: { lib: ['es2022'], types: ['node'], typeRoots: [path.join(tools, '@types')] },
 };
 
 for (const [name, libs] of Object.entries(configs)) {

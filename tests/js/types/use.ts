@@ -3,6 +3,7 @@
 // misuses marked @ts-expect-error must be refused.
 import {
   compress,
+  CorruptError,
   decodedSize,
   decompress,
   decompressInto,
@@ -55,9 +56,18 @@ export async function use(body: ReadableStream<Uint8Array>, bytes: Uint8Array<Ar
   await compress(new DataView(ab), { dtype: 'bfloat16', onProgress: ({ done, total }) => console.log(done, total) });
   await compress(new SharedArrayBuffer(8), { format: 'zipnn', dtype: 'fp16' });
   using d = await Decompressor.create({ maxOutput: 1 << 30 });
-  const view: Uint8Array = d.decompress(bytes);
-  d.inputBuffer(bytes.length).set(bytes);
-  console.log(view.length, d.decompressInput(bytes.length).length);
+  // Views of wasm memory, which is never shared: usable where an ArrayBuffer-backed view is
+  // required (WebGPU's writeBuffer, Blob, crypto.subtle).
+  const view: Uint8Array<ArrayBuffer> = d.decompress(bytes);
+  const input: Uint8Array<ArrayBuffer> = d.inputBuffer(bytes.length);
+  input.set(bytes);
+  const decoded: Uint8Array<ArrayBuffer> = d.decompressInput(bytes.length);
+  console.log(view.length, decoded.length);
+  // The subclasses take (message, options): the code comes with the class.
+  console.log(new CorruptError('bad', { cause: view }).cause, new ZnnError('x', 'ZNN_CORRUPT', { cause: 1 }).code);
+  console.log(new HttpError(new Response(null, { status: 404 })).status);
+  // @ts-expect-error a subclass's code is its own
+  new CorruptError('bad', 'ZNN_CORRUPT');
   try {
     initSync(bytes);
   } catch (e) {
