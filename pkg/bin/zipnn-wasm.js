@@ -69,7 +69,8 @@ function parse(args) {
         break;
       case '-h':
       case '--help':
-        throw new Fail('help', true);
+        a.help = true;
+        break;
       default:
         if (arg.startsWith('-') && arg !== '-') throw new Fail(`unknown option ${arg}`, true);
         a.inputs.push(arg);
@@ -187,11 +188,12 @@ async function readInput(path) {
 }
 
 /**
- * Temporary output files being written, removed when Ctrl-C or SIGTERM ends the program. Not
- * SIGHUP: node cannot tell whether it was ignored (`nohup`), and a handler would undo that.
+ * Temporary output files being written, removed when Ctrl-C, SIGTERM or SIGHUP ends the
+ * program. (node resets inherited dispositions at startup, so SIGHUP ends it even under
+ * `nohup`, with or without this handler: unlike the native CLI, it cannot keep that.)
  */
 const tempFiles = new Set();
-for (const sig of ['SIGINT', 'SIGTERM']) {
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
     for (const f of tempFiles) fs.rmSync(f, { force: true });
     process.exit(130);
@@ -200,7 +202,7 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 
 /**
  * Writes through a temporary file renamed at the end: a failure never leaves a partial output,
- * nor does Ctrl-C or SIGTERM (then the exit status is 130, as the native CLI's).
+ * nor does Ctrl-C, SIGTERM or SIGHUP (then the exit status is 130, as the native CLI's).
  * A device or pipe is written in place (renaming over /dev/null would replace the device).
  */
 async function writeOutput(path, produce) {
@@ -434,6 +436,11 @@ async function main(argv) {
     return;
   }
   const a = parse(rest);
+  // `zipnn-wasm compress --help`: the usage, as the native tool prints it.
+  if (a.help) {
+    process.stdout.write(USAGE + '\n');
+    return;
+  }
   checkFlags(cmd, a);
   if (cmd === 'compress') return cmdCompress(a);
   if (cmd === 'decompress') return cmdDecompress(a);

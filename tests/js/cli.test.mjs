@@ -346,6 +346,14 @@ describe('npx zipnn-wasm', () => {
     assert.equal((await bin('decompress', path.join(dir, 'c.znn'), '-o', path.join(dir, 'c.out'))).code, 0);
     assert.ok(equalBytes(readFile(path.join(dir, 'c.out')), readFile(src)));
     assert.ok(!fs.existsSync(path.join(dir, 'r.txt')));
+    // --help after a command prints the usage (status 0), as `zipnn compress -h` does; an
+    // unknown option is still an error.
+    for (const args of [['compress', '--help'], ['decompress', src, '-h'], ['help']]) {
+      const r = await bin(...args);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stdout.toString(), /^usage: zipnn-wasm /m);
+    }
+    assert.equal((await bin('compress', '--bogus', '--help')).code, 2);
   });
 
   test('a file named like the temporary output is left alone, even the input', async () => {
@@ -364,7 +372,7 @@ describe('npx zipnn-wasm', () => {
 
   test('a signal while writing leaves no temporary file (status 130)', async () => {
     const packed = readFile(fixturePath('minilm.bf16.safetensors.znw'));
-    for (const signal of ['SIGINT', 'SIGTERM']) {
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
       const out = path.join(dir, `sig.${signal}`);
       const p = spawn(path.join(project, 'node_modules/.bin/zipnn-wasm'), ['decompress', '-', '-o', out], { cwd: project, stdio: ['pipe', 'ignore', 'pipe'] });
       // Half the file, the pipe kept open: the output waits half written. (What is still
