@@ -186,9 +186,21 @@ export function __pickWasm(simd, plain) {
   return ok ? simd : plain;
 }
 
+let readLocal = null;
+
+/**
+ * @internal Set by the node entry: for `init(url)`, a function that reads a `file:` URL or a
+ * path from disk (a promise of the bytes), or returns null for what `fetch` should load.
+ */
+export function __setLocalReader(f) {
+  readLocal = f;
+}
+
 /** Compiles what `init` was given when it can (a Module, bytes, a Response or a URL), else returns it as is. */
 async function compileSource(src) {
   if (src instanceof WebAssembly.Module) return src;
+  const local = readLocal?.(src);
+  if (local) src = await local;
   if (typeof src === 'string' || (typeof URL === 'function' && src instanceof URL) || (typeof Request === 'function' && src instanceof Request)) {
     src = await fetch(src);
   }
@@ -327,6 +339,13 @@ function checkMaxOutput(maxOutput) {
     throw new InvalidInputError(`maxOutput must be a number of bytes >= 0, not ${String(maxOutput)}`);
   }
   return maxOutput;
+}
+
+/** An optional callback option (`onProgress`, `onTensor`, `fetch`): a function, or absent. */
+function checkFunction(f, what) {
+  if (f === undefined || f === null) return undefined;
+  if (typeof f !== 'function') throw new InvalidInputError(`${what} must be a function, not ${typeof f}`);
+  return f;
 }
 
 /** A length argument: a whole number of bytes ≥ 0, else `InvalidInputError`. */
@@ -669,13 +688,11 @@ class DecodeSession {
 /** Compresses `bytes`: `.znw` (default) or, with `format: 'zipnn'`, ZipNN frames. */
 export async function compress(bytes, options = {}) {
   const data = inputBytes(bytes);
-  const { dtype, format = 'znw', verify, onProgress } = options ?? {};
+  const { dtype, format = 'znw', verify } = options ?? {};
   const chunkSize = checkSizeOption(options?.chunkSize, 'chunkSize');
   const streamingChunk = checkSizeOption(options?.streamingChunk, 'streamingChunk');
   checkFormat(format, dtype);
-  if (onProgress !== undefined && typeof onProgress !== 'function') {
-    throw new InvalidInputError('onProgress must be a function');
-  }
+  const onProgress = checkFunction(options?.onProgress, 'onProgress');
   // Past this, the copy into wasm memory would trap instead of failing cleanly.
   if (data.length > MAX_COMPRESS_INPUT) {
     throw new TooLargeError(`compress() takes at most ${MAX_COMPRESS_INPUT} bytes in wasm, not ${data.length}: use ZnnCompressionStream with { size }, or the native CLI`);
@@ -1846,10 +1863,10 @@ export async function fetchModel(input, options = {}) {
     throw new InvalidInputError('the Response body was already read (or is being read): pass a fresh Response or a URL');
   }
   // What they throw fails the download as it is (not relabelled as one of ours).
-  const onProgress = options?.onProgress && userCallback(options.onProgress);
-  const onTensor = options?.onTensor && userCallback(options.onTensor);
+  const onProgress = checkFunction(options?.onProgress, 'onProgress') && userCallback(options.onProgress);
+  const onTensor = checkFunction(options?.onTensor, 'onTensor') && userCallback(options.onTensor);
   const maxOutput = checkMaxOutput(options?.maxOutput);
-  const fetchFn = options?.fetch ?? globalThis.fetch;
+  const fetchFn = checkFunction(options?.fetch, 'fetch') ?? globalThis.fetch;
   signal?.throwIfAborted();
 
   let onAbort;

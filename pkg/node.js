@@ -3,7 +3,7 @@
 import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { __pickWasm, __setWasmSource, __setWorkerFactory } from './core.js';
+import { __pickWasm, __setLocalReader, __setWasmSource, __setWorkerFactory } from './core.js';
 
 // The SIMD build unless this runtime rejects wasm SIMD (then the build without it).
 __setWasmSource(async () =>
@@ -11,6 +11,15 @@ __setWasmSource(async () =>
     await readFile(__pickWasm(new URL('./dist/zipnn_wasm_bg.wasm', import.meta.url), new URL('./dist/zipnn_wasm_nosimd_bg.wasm', import.meta.url))),
   ),
 );
+
+// `init(url)`: node's fetch reads no files, so a `file:` URL or a path (a string that is not a
+// URL; one-letter schemes are Windows drives) is read from disk.
+__setLocalReader((src) => {
+  if (src instanceof URL) return src.protocol === 'file:' ? readFile(src) : null;
+  if (typeof src !== 'string') return null;
+  if (src.startsWith('file:')) return readFile(new URL(src));
+  return /^[a-z][a-z0-9+.-]+:/i.test(src) ? null : readFile(src);
+});
 
 // fetchModel decodes in a worker thread: fetch runs on this thread and then overlaps the decode.
 // `decompress(..., { threads })` starts a pool of them. Unref'd while idle, so a worker never

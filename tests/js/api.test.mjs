@@ -292,6 +292,12 @@ describe('Decompressor: wasm memory reused from call to call', () => {
     locked.body.getReader();
     await rejectsWith(fetchModel(locked), InvalidInputError, 'ZNN_INVALID_INPUT');
     assert.equal((await fetchModel(new Response(packed), { signal: null })).byteLength, 10_000);
+    // A callback that is not a function is refused before anything is read.
+    for (const name of ['onProgress', 'onTensor', 'fetch']) {
+      await rejectsWith(fetchModel(new Response(packed), { [name]: 1 }), InvalidInputError, 'ZNN_INVALID_INPUT');
+    }
+    await rejectsWith(compress(new Uint8Array(8), { onProgress: 'x' }), InvalidInputError, 'ZNN_INVALID_INPUT');
+    assert.equal((await fetchModel(new Response(packed), { onProgress: null, onTensor: undefined })).byteLength, 10_000);
   });
 
   test('a header promising more than its data holds takes no memory', async () => {
@@ -972,6 +978,24 @@ describe('errors', () => {
     `;
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: path.dirname(fileURLToPath(import.meta.url)), encoding: 'utf8' });
     assert.equal(out.trim(), 'ZNN_INIT ZNN_INIT\nZNN_INIT');
+  });
+
+  test('init in node reads a file: URL or a path from disk', () => {
+    const wasm = path.join(path.dirname(fileURLToPath(import.meta.url)), 'node_modules/zipnn-wasm/dist/zipnn_wasm_bg.wasm');
+    const script = `
+      const z = await import('zipnn-wasm');
+      const [how, file] = process.argv.slice(1);
+      const src = { url: new URL('file://' + file), href: 'file://' + file, path: file, missing: file + '.nope' }[how];
+      try {
+        await z.init(src);
+        console.log((await z.decompress(await z.compress(new Uint8Array(9)))).length);
+      } catch (e) {
+        console.log(e instanceof z.ZnnError ? e.code : e.name);
+      }
+    `;
+    const run = (how) => execFileSync(process.execPath, ['--input-type=module', '-e', script, how, wasm], { cwd: path.dirname(fileURLToPath(import.meta.url)), encoding: 'utf8' }).trim();
+    for (const how of ['url', 'href', 'path']) assert.equal(run(how), '9', how);
+    assert.equal(run('missing'), 'ZNN_INIT');
   });
 
   test('a trap inside wasm becomes InternalError and the module is replaced', async () => {
