@@ -236,14 +236,20 @@ pub fn encode_with_row(
             ends[g + 1] = out.len();
         }
         // Copies that differ in sign (mirrored rows of an STFT basis) match in every plain
-        // byte group but not in the sign+mantissa group: try plain groups too. Groups below
-        // the sign move (float32 bytes 0 and 1) are the same either way and are kept.
-        if lz {
+        // byte group but not in the sign+mantissa group: try plain groups too. So do values
+        // whose sign goes with their magnitude (few distinct values, quantised levels), where
+        // the sign move adds a bit a value to a byte that was constant. Groups below the
+        // sign move (float32 bytes 0 and 1) are the same either way and are kept.
+        if lz || plain_looks_smaller(data, dtype.size(), &scratch[(groups - 2) * n..], n) {
             let (mut plain, mut groups) = (Vec::new(), Vec::new());
             dtype::split_plain(dtype.size(), data, &mut groups);
             let same = dtype.size() - 2;
             for group in groups.chunks_exact(n).skip(same) {
-                block::encode_lz(group, &mut plain, tans);
+                if lz {
+                    block::encode_lz(group, &mut plain, tans);
+                } else {
+                    block::encode(group, &mut plain, tans);
+                }
             }
             let from = ends[same];
             if plain.len() < out.len() - from {
@@ -287,6 +293,25 @@ pub fn encode_with_row(
     let (len, sum) = (body.len() as u32, checksum(body));
     out[start + 8..start + 12].copy_from_slice(&len.to_le_bytes());
     out[start + 12..start + 16].copy_from_slice(&sum.to_le_bytes());
+}
+
+/// Whether the last two bytes of each element, as they are, look cheaper at order 0 than the
+/// last two groups (`moved`: after the sign move, `n` bytes each), on the first 4096
+/// elements: the test that gates coding plain groups for real. Trained weights' signs are
+/// a coin toss apart from their magnitudes, and there the sign move wins by about a bit a
+/// value, so this is false and costs two histograms of a sample.
+fn plain_looks_smaller(data: &[u8], w: usize, moved: &[u8], n: usize) -> bool {
+    let k = n.min(4096);
+    let (mut lo, mut hi) = ([0u32; 256], [0u32; 256]);
+    for x in data.chunks_exact(w).take(k) {
+        lo[x[w - 2] as usize] += 1;
+        hi[x[w - 1] as usize] += 1;
+    }
+    let bits = |c: &[u32; 256]| block::entropy_bits(c, k);
+    let plain = bits(&lo) + bits(&hi);
+    let moved = bits(&block::histogram(&moved[..k])) + bits(&block::histogram(&moved[n..][..k]));
+    // A margin, as the estimate ignores what each coder really pays (whole bits in huff0).
+    plain < 0.99 * moved - 64.0
 }
 
 /// The mode byte and coded size of each block of a chunk body, in group order (for reports:
