@@ -647,7 +647,7 @@ pub fn check_base(header: &Header, base: Option<&[u8]>) -> Result<(), Error> {
     match (header.base, base) {
         (None, _) => Ok(()),
         (Some(r), None) => Err(Error::Unsupported(alloc::format!(
-            "this file is a delta against a base file of {} bytes (XXH3 {:016x}): decoding needs that base (--base)",
+            "this file is a delta against a base file of {} bytes (XXH3 {:016x}): decoding needs that base (the native CLI's `zipnn decompress --base`)",
             r.len, r.checksum
         ))),
         (Some(r), Some(b)) if header::BaseRef::of(b) != r => Err(Error::InvalidInput(alloc::format!(
