@@ -876,7 +876,7 @@ function zipnnHeader(data, pos) {
   const at = (i) => data[pos + i];
   if (!ZIPNN_DTYPES[at(15)]) throw new UnsupportedError('unsupported: ZipNN frame with an unknown dtype code');
   if (at(8) < 1 || at(8) > 3) throw new CorruptError('input is corrupt: ZipNN frame: unknown input format');
-  if (at(14) < 3 || at(14) > 32) throw new CorruptError('input is corrupt: ZipNN frame: chunk size out of range');
+  if (at(14) > 32) throw new CorruptError('input is corrupt: ZipNN frame: chunk size out of range');
   // The streaming byte is 0 (a whole file: one frame only) or 128 + log2 of the streaming
   // chunk (0..40: zipnn writes frames from 1 byte).
   if (at(13) !== 0 && (at(13) < 128 || at(13) > 168)) throw new CorruptError('input is corrupt: ZipNN frame: bad streaming byte');

@@ -176,8 +176,8 @@ fn fp32_lengths_not_a_multiple_of_4() {
     let _ = std::fs::remove_dir_all(&tmp);
 }
 
-/// The extremes of zipnn's own options, which it writes and reads back: chunks of 8 bytes to
-/// 4 GiB, streaming frames of 4 to 128 bytes. Ours decodes them all.
+/// The extremes of zipnn's own options, which it writes and reads back: chunks of one element
+/// (1, 2 or 4 bytes) to 4 GiB, streaming frames of 4 to 128 bytes. Ours decodes them all.
 #[test]
 fn zipnn_chunk_sizes_at_its_limits() {
     let Some(py) = python() else {
@@ -188,8 +188,10 @@ fn zipnn_chunk_sizes_at_its_limits() {
     std::fs::create_dir_all(&tmp).unwrap();
     let model = std::fs::read(root().join("models/minilm.bf16.safetensors")).unwrap();
     let data = &model[model.len() - 4096..];
-    for dtype in ["bf16", "fp32", "fp8_e4m3fn"] {
-        let cases: [(&[&str], usize); 7] = [
+    for (dtype, element) in [("bf16", "2"), ("fp32", "4"), ("fp8_e4m3fn", "1")] {
+        let cases: [(&[&str], usize); 9] = [
+            (&["--chunk", element], 4096),
+            (&["--chunk", "4"], 4096),
             (&["--chunk", "8"], 4096),
             (&["--chunk", "16"], 4096),
             (&["--chunk", "128"], 4096),

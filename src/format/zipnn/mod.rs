@@ -149,9 +149,9 @@ impl FrameHeader {
         if !(1..=3).contains(&input_format) {
             return Err(Error::corrupt("ZipNN frame: unknown input format"));
         }
-        // zipnn 0.5.4 writes (and reads back) chunks of 8 bytes to 4 GiB and streaming
-        // frames of 1 byte on.
-        if !(3..=32).contains(&chunk_log2) {
+        // zipnn 0.5.4 writes (and reads back) chunks of 1 byte to 4 GiB (as small as one
+        // element) and streaming frames of 1 byte on.
+        if chunk_log2 > 32 {
             return Err(Error::corrupt("ZipNN frame: chunk size out of range"));
         }
         let streaming_log2 = match streaming {
