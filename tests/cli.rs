@@ -462,7 +462,25 @@ fn options_a_command_does_not_read_are_refused() {
             vec!["compress", s(&src), "--chunk-size", "0", "--best"],
             "chunk size must be a multiple of 4",
         ),
-    ] {
+    ]
+    .into_iter()
+    .chain(
+        // ZipNN's sizes: powers of two in range (512 used to fail later, with status 1).
+        [
+            (
+                "--chunk-size",
+                "1000",
+                "ZipNN chunk sizes are powers of two",
+            ),
+            ("--chunk-size", "512", "from 1 KiB to 1 GiB"),
+            ("--chunk-size", "2147483648", "from 1 KiB to 1 GiB"),
+            ("--streaming-chunk", "128", "from 256 bytes to 1 TiB"),
+        ]
+        .map(|(flag, n, msg)| {
+            let zipnn = ["compress", s(&src), "--format", "zipnn", "--dtype", "bf16"];
+            ([&zipnn[..], &[flag, n]].concat(), msg)
+        }),
+    ) {
         let o = zipnn(&args, None);
         assert_one_line_error(&o, 2, msg);
     }

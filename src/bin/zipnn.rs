@@ -681,14 +681,14 @@ fn compress_zipnn(input: &str, a: &Args, dtype: DTypeChoice) -> Result<(), Fail>
     )?;
     let mut o = ZipnnOptions::new(zd);
     if let Some(c) = a.chunk_size {
-        if !c.is_power_of_two() {
-            return usage("ZipNN chunk sizes are powers of two");
+        if !c.is_power_of_two() || !(1 << 10..=1 << 30).contains(&c) {
+            return usage("ZipNN chunk sizes are powers of two from 1 KiB to 1 GiB");
         }
         o.chunk_log2 = c.trailing_zeros() as u8;
     }
     if let Some(s) = a.streaming_chunk {
-        if !s.is_power_of_two() {
-            return usage("ZipNN streaming chunks are powers of two");
+        if !s.is_power_of_two() || !(1 << 8..=1 << 40).contains(&s) {
+            return usage("ZipNN streaming chunks are powers of two from 256 bytes to 1 TiB");
         }
         o.streaming_log2 = Some(s.trailing_zeros() as u8);
     }

@@ -334,6 +334,8 @@ describe('npx zipnn-wasm', () => {
       [['compress', src, '--chunk-size', '1e3'], 'bad value for --chunk-size'],
       [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--chunk-size', '1000'], 'ZipNN chunk sizes are powers of two'],
       [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--streaming-chunk', '1000'], 'ZipNN streaming chunks are powers of two'],
+      [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--chunk-size', '512'], 'ZipNN chunk sizes are powers of two from 1 KiB to 1 GiB'],
+      [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--streaming-chunk', String(2 ** 32)], 'ZipNN streaming chunks are powers of two from 256 bytes to 2 GiB'],
     ]) {
       const r = await bin(...args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
