@@ -1260,7 +1260,7 @@ function startWorker(onDead) {
       // Decoding still works, only slower: say why once (most often a bundle without the file).
       console.warn?.(
         `zipnn-wasm: ${e?.message ?? e}; decoding in the calling thread instead ` +
-          `(if a bundler left out decode-worker.js, see the README's "Bundlers")`,
+          `(if a bundler left out decode-worker.js or decode-worker-node.js, see the README's "Bundlers")`,
       );
     }
     for (const job of [...w.jobs.values()]) job.fail(new InternalError(`the decode worker failed: ${e?.message ?? e}`, { cause: e }));

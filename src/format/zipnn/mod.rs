@@ -836,7 +836,9 @@ impl ZipnnOptions {
 /// bytearray_dtype=...)` decompresses exactly.
 pub fn compress(data: &[u8], opts: &ZipnnOptions) -> Result<Vec<u8>, Error> {
     if !(10..=30).contains(&opts.chunk_log2) {
-        return Err(Error::InvalidInput("ZipNN chunk size out of range".into()));
+        return Err(Error::InvalidInput(
+            "ZipNN chunk sizes are powers of two from 1 KiB to 1 GiB".into(),
+        ));
     }
     // A float32 length that is not a multiple of 4 is split like any other: byte `i` to stream
     // `i % 4`, bits moved in whole words only (zipnn reads it; tests/zipnn_interop.rs).
@@ -846,7 +848,7 @@ pub fn compress(data: &[u8], opts: &ZipnnOptions) -> Result<Vec<u8>, Error> {
         Some(s) => {
             if !(8..=40).contains(&s) {
                 return Err(Error::InvalidInput(
-                    "ZipNN streaming chunk must be a power of two from 256 bytes to 1 TiB".into(),
+                    "ZipNN streaming chunks are powers of two of at least 256 bytes".into(),
                 ));
             }
             let piece = 1usize << s.min(usize::BITS as u8 - 1);
