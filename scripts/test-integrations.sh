@@ -3,7 +3,7 @@
 # onnxruntime-web (node and headless Chromium, plain and external-data models), transformers.js
 # (env.customCache adapter, node and Chromium), WebGPU (onTensor -> GPUBuffer in Chromium), a
 # service worker serving .znw files as plain model URLs (Chromium), the bundlers Vite, webpack
-# and esbuild (Chromium), and a Cloudflare Worker under workerd (a >128 MB model streamed). Each runs against the packed tarball
+# and esbuild (Chromium; esbuild for node too), and a Cloudflare Worker under workerd (a >128 MB model streamed). Each runs against the packed tarball
 # installed into a throw-away project (target/integrations/project), like scripts/test-js.sh.
 # Assumes `make build` and scripts/fetch-models.sh ran. Installs what it needs, idempotently:
 # the pinned npm packages of tests/integrations (npm ci) and onnx in .venv (builds the ONNX

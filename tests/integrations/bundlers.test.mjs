@@ -6,12 +6,14 @@
 // ZnnDecompressionStream. In headless Chromium every decoded byte must be the model's, the
 // worker must run, the build without SIMD must load where SIMD is refused, and on a
 // cross-origin isolated copy of a built page decompress({ threads: 2 }) must use the pool.
+// And a node program bundled into one file by esbuild, run in node.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
-import { spawn, execFileSync } from 'node:child_process';
+import { spawn, execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { sha256, env, modelPath } from './helpers.mjs';
 import { startStatic, launchChromium, project } from './lib.mjs';
 
@@ -19,6 +21,7 @@ const FIXTURE = 'minilm.bf16.safetensors.znw';
 const fixture = path.join(env.fixtures, FIXTURE);
 const want = sha256(fs.readFileSync(modelPath('minilm.bf16.safetensors')));
 const work = path.join(env.work, 'bundlers');
+const execFileAsync = promisify(execFile);
 const bin = (pkg, file) => path.join(project, 'node_modules', pkg, file);
 const VITE8 = bin('vite', 'bin/vite.js');
 const VITE7 = bin('vite7', 'bin/vite.js');
@@ -40,6 +43,17 @@ window.runPool = async () => {
   return { sha: await hex(out.slice()), poolJobs: __internal.stats.poolJobs - jobs, isolated: crossOriginIsolated };
 };
 window.appReady = true;
+`;
+// A node program bundled into one file (esbuild --platform=node), as pkg/README.md says: it
+// names the .wasm it ships to init(), and fetchModel's worker is a second entry point.
+const NODE_APP = `import { init, decompress, fetchModel, __internal } from 'zipnn-wasm';
+import { createHash } from 'node:crypto';
+const [wasm, url] = process.argv.slice(2);
+await init(wasm);
+const hex = (b) => createHash('sha256').update(new Uint8Array(b)).digest('hex');
+const packed = await (await fetch(url)).arrayBuffer();
+const decompressed = hex(await decompress(packed));
+console.log(JSON.stringify({ fetchModel: hex(await fetchModel(url)), decompress: decompressed, workerJobs: __internal.stats.workerJobs }));
 `;
 const HTML = (script) => `<!doctype html>\n<meta charset="utf-8">\n<title>bundled</title>\n${script}\n`;
 
@@ -254,6 +268,17 @@ describe('bundlers', () => {
       assert.deepEqual(await run('runFetchModel'), { sha: want, workerJobs: 0, wasm: 'simd' }, 'the right bytes, in-thread');
       await page.close();
       assert.ok(log.console.some((m) => /^warning: zipnn-wasm: .*decoding in the calling thread.*decode-worker\.js.*"Bundlers"/.test(m)), `${log.console}`);
+    });
+  });
+  test('esbuild --platform=node: a one-file program names its .wasm to init(); the worker is a second entry', async () => {
+    const dir = app('esbuild-node', { 'src/node-app.js': NODE_APP });
+    build(dir, [bin('esbuild', 'bin/esbuild'), 'src/node-app.js', 'node_modules/zipnn-wasm/decode-worker-node.js', '--bundle', '--platform=node', '--format=esm', '--log-level=warning', '--outdir=out', '--entry-names=[name]']);
+    // Only the bundle and a .wasm of the program's choosing: no dist/ next to it.
+    const codec = path.join(dir, 'out/codec.wasm');
+    fs.copyFileSync(path.join(dir, 'node_modules/zipnn-wasm/dist/zipnn_wasm_bg.wasm'), codec);
+    await using(startStatic({ routes: { [`/${FIXTURE}`]: sendFixture } }), async (s) => {
+      const { stdout } = await execFileAsync(process.execPath, [path.join(dir, 'out/node-app.js'), codec, `${s.origin}/${FIXTURE}`], { cwd: path.join(dir, 'out'), timeout: 120000 });
+      assert.deepEqual(JSON.parse(stdout), { fetchModel: want, decompress: want, workerJobs: 1 });
     });
   });
 });
