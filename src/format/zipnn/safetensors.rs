@@ -316,28 +316,6 @@ pub fn plan<S: Source + ?Sized>(src: &mut S, limits: &Limits) -> Result<Plan, Er
         .cloned()
         .collect();
 
-    // zipnn drops the metadata entry when the source file had no `__metadata__`; then a
-    // U8 tensor that is exactly one torch-format ZN frame is taken as compressed.
-    let frame_at = |src: &mut S, t: &st::TensorInfo| -> Result<bool, Error> {
-        let head = frame_head(src, t.start, t.end)?;
-        Ok(listed.is_empty()
-            && t.dtype == "U8"
-            && super::is_zipnn(head)
-            && FrameHeader::parse(head)
-                .is_ok_and(|h| h.frame_len == t.end - t.start && h.input_format == 2))
-    };
-    // In a file of such frames, a U8 tensor that starts like a frame but is not one is a
-    // damaged frame, not data to pass through (which would hand back its bytes silently).
-    let mut framed = false;
-    if listed.is_empty() {
-        for t in &layout.tensors {
-            if frame_at(src, t)? {
-                framed = true;
-                break;
-            }
-        }
-    }
-
     // Every tensor in file order, compressed ones at their original size.
     let mut pieces = Vec::with_capacity(layout.tensors.len());
     let mut entries = Vec::with_capacity(layout.tensors.len());
@@ -346,7 +324,13 @@ pub fn plan<S: Source + ?Sized>(src: &mut S, limits: &Limits) -> Result<Plan, Er
         let (start, end) = (to_usize(t.start)?, to_usize(t.end)?);
         let head = frame_head(src, t.start, t.end)?;
         let orig = by_name.get(t.name.as_str()).copied();
-        let unlisted_frame = framed && t.dtype == "U8" && super::is_zipnn(head);
+        // zipnn drops the metadata entry when the source file had no `__metadata__`; then a
+        // U8 tensor that is exactly one torch-format ZN frame is taken as compressed.
+        let unlisted_frame = listed.is_empty()
+            && t.dtype == "U8"
+            && super::is_zipnn(head)
+            && FrameHeader::parse(head)
+                .is_ok_and(|h| h.frame_len == (end - start) as u64 && h.input_format == 2);
         let (piece, dtype, shape) = if orig.is_some() || unlisted_frame {
             if t.dtype != "U8" {
                 return Err(Error::corrupt(alloc::format!(
