@@ -84,9 +84,18 @@ fn plain_groups_where_the_sign_goes_with_the_value() {
     let levels: Vec<f32> = (0..n)
         .map(|_| (rng.below(16) as f32 - 8.0) / 64.0)
         .collect();
+    // Weights quantised to those levels, as fake quantisation leaves them: rounded in float,
+    // so that small negative weights become -0.0.
+    let quantised: Vec<f32> = (0..n)
+        .map(|_| {
+            let g = rng.gauss(0.6);
+            (g.round().clamp(-8.0, 7.0) / 64.0).copysign(g)
+        })
+        .collect();
     // Bits a value: three values at 1 2/3 (Huffman's 1, 2, 2; the sign moved: 2 2/3); 16
-    // equally likely levels at 4 (moved: 4 1/8).
-    for (values, bits) in [(&three, 1.70), (&levels, 4.02)] {
+    // equally likely levels at 4 (moved: 4 1/8); quantised weights, where ±0.0 are the most
+    // common values and the moved sign costs a whole bit, at 2.22 (moved: 2.42).
+    for (values, bits) in [(&three, 1.70), (&levels, 4.02), (&quantised, 2.3)] {
         let data: Vec<u8> = values
             .iter()
             .flat_map(|&x| f16_bits(x).to_le_bytes())
@@ -98,6 +107,43 @@ fn plain_groups_where_the_sign_goes_with_the_value() {
         let packed = znw::compress(&data, &opts).unwrap();
         let per = packed.len() as f64 * 8.0 / n as f64;
         assert!(per < bits, "{per:.3} bits a value, {bits} expected");
+        assert!(zipnn_wasm::decompress(&packed, &Limits::default()).unwrap() == data);
+    }
+}
+
+/// A sorted tensor of few values (or any whose elements mostly repeat the one before: masks,
+/// padding) is runs of whole elements: coded as bytes, each run is one LZ copy, where byte
+/// groups pay at least a bit an element in every group.
+#[test]
+fn runs_of_elements_are_coded_whole() {
+    let n = 1 << 18;
+    let mut rng = Rng(11);
+    let levels: Vec<f64> = (0..64).map(|_| rng.gauss(1.0) as f64).collect();
+    let mut values: Vec<f64> = (0..n).map(|_| levels[rng.below(64) as usize]).collect();
+    values.sort_by(f64::total_cmp);
+    for dtype in [DType::BF16, DType::F32, DType::F64] {
+        let data: Vec<u8> = match dtype {
+            DType::F64 => values.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            DType::F32 => values
+                .iter()
+                .flat_map(|&x| (x as f32).to_le_bytes())
+                .collect(),
+            _ => values
+                .iter()
+                .flat_map(|&x| (((x as f32).to_bits() >> 16) as u16).to_le_bytes())
+                .collect(),
+        };
+        let opts = Options {
+            dtype: DTypeChoice::Fixed(dtype),
+            ..Options::default()
+        };
+        let packed = znw::compress(&data, &opts).unwrap();
+        assert!(
+            packed.len() * 100 < data.len(),
+            "{dtype}: {} of {} bytes",
+            packed.len(),
+            data.len()
+        );
         assert!(zipnn_wasm::decompress(&packed, &Limits::default()).unwrap() == data);
     }
 }

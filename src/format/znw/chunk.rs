@@ -240,7 +240,11 @@ pub fn encode_with_row(
         // whose sign goes with their magnitude (few distinct values, quantised levels), where
         // the sign move adds a bit a value to a byte that was constant. Groups below the
         // sign move (float32 bytes 0 and 1) are the same either way and are kept.
-        if lz || plain_looks_smaller(data, dtype.size(), &scratch[(groups - 2) * n..], n) {
+        // How well the sign-moved groups code decides the whole-bytes trial below, as before
+        // plain groups were tried: plain groups must not keep a few-valued chunk from it.
+        let grouped_moved = out.len() - ends[0];
+        let moved = &scratch[(groups - 2) * n..];
+        if lz || plain_looks_smaller(data, dtype.size(), moved, n, tans) {
             let (mut plain, mut groups) = (Vec::new(), Vec::new());
             dtype::split_plain(dtype.size(), data, &mut groups);
             let same = dtype.size() - 2;
@@ -269,23 +273,37 @@ pub fn encode_with_row(
         // probe: their repeats are not always near the start (a column-major table's first
         // column is a grid): split into eight groups, scipy's levy_stable tables came out
         // 40 % larger than as whole elements (68.1 against 48.6 KB).
+        let mut bytes = Vec::new();
+        let as_bytes = |out: &mut Vec<u8>, bytes: &[u8]| {
+            out.truncate(ends[0]);
+            out.extend_from_slice(bytes);
+            out[start + 1] = DType::Bytes.code();
+            out[start + 2] = 0;
+        };
+        // Most elements equal to the one before (sorted tensors of few values, masks, padding):
+        // whole bytes' LZ takes each run as one copy, where every group pays at least a bit an
+        // element (a sorted fp32 tensor of 64 values: 640 bytes whole against 99 KB grouped).
+        // The fast LZ only: the deep one crawls on random runs of two values.
+        if element_runs(data, dtype.size()) {
+            block::encode_lz(data, &mut bytes, tans);
+            if bytes.len() < out.len() - ends[0] {
+                as_bytes(out, &bytes);
+            }
+        }
         let grouped = out.len() - ends[0];
         let probe = &data[..data.len().min(16 << 10)];
-        let mut bytes = Vec::new();
+        bytes.clear();
         let table = dtype == DType::F64 && lz;
         if table
             || first != lz::Repeats::None
-                && 2 * grouped > data.len()
+                && 2 * grouped_moved > data.len()
                 && block::encode_lz_text(probe, &mut bytes, tans) > 0
                 && bytes.len() * data.len() < grouped * probe.len()
         {
             bytes.clear();
             block::encode_lz_text(data, &mut bytes, tans);
             if bytes.len() < grouped {
-                out.truncate(ends[0]);
-                out.extend_from_slice(&bytes);
-                out[start + 1] = DType::Bytes.code();
-                out[start + 2] = 0;
+                as_bytes(out, &bytes);
             }
         }
     }
@@ -295,23 +313,61 @@ pub fn encode_with_row(
     out[start + 12..start + 16].copy_from_slice(&sum.to_le_bytes());
 }
 
-/// Whether the last two bytes of each element, as they are, look cheaper at order 0 than the
-/// last two groups (`moved`: after the sign move, `n` bytes each), on the first 4096
-/// elements: the test that gates coding plain groups for real. Trained weights' signs are
-/// a coin toss apart from their magnitudes, and there the sign move wins by about a bit a
-/// value, so this is false and costs two histograms of a sample.
-fn plain_looks_smaller(data: &[u8], w: usize, moved: &[u8], n: usize) -> bool {
-    let k = n.min(4096);
-    let (mut lo, mut hi) = ([0u32; 256], [0u32; 256]);
-    for x in data.chunks_exact(w).take(k) {
-        lo[x[w - 2] as usize] += 1;
-        hi[x[w - 1] as usize] += 1;
+/// Whether three in four of 1024 elements spread over the chunk equal the element before
+/// them: runs of four elements on average, long enough for LZ to gain (a random mask of two
+/// values, half its pairs equal, only took time).
+fn element_runs(data: &[u8], w: usize) -> bool {
+    let n = data.len() / w;
+    let (mut same, mut all) = (0u32, 0u32);
+    for j in (1..n).step_by((n / 1024).max(1)) {
+        all += 1;
+        same += (data[j * w..][..w] == data[(j - 1) * w..][..w]) as u32;
     }
-    let bits = |c: &[u32; 256]| block::entropy_bits(c, k);
-    let plain = bits(&lo) + bits(&hi);
-    let moved = bits(&block::histogram(&moved[..k])) + bits(&block::histogram(&moved[n..][..k]));
-    // A margin, as the estimate ignores what each coder really pays (whole bits in huff0).
-    plain < 0.99 * moved - 64.0
+    4 * same > 3 * all
+}
+
+/// Whether plain groups look cheaper than the sign-moved ones: the test that gates coding
+/// plain groups for real (the trial then decides by coded size). Trained weights' signs are a
+/// coin toss apart from their magnitudes, and there the sign move wins; it loses where the
+/// sign goes with the value (tensors of few values, of quantised levels, of -0.0), and then
+/// the byte below the sign's (low mantissa bits; float64's byte 6) takes few values.
+fn plain_looks_smaller(data: &[u8], w: usize, moved: &[u8], n: usize, tans: bool) -> bool {
+    // Trained weights' low mantissa bits take more than 128 values within the first few
+    // hundred elements sampled: that ends the test at little cost.
+    let mut seen = [false; 256];
+    let mut distinct = 0;
+    for x in data.chunks_exact(w).step_by((n / 1024).max(1)) {
+        let b = &mut seen[x[w - 2] as usize];
+        distinct += !*b as u32;
+        *b = true;
+        if distinct > 128 {
+            return false;
+        }
+    }
+    // Order-0 entropy on 4096 elements spread over the chunk, except that huff0 (tANS only
+    // with `tans`) spends at least a bit a symbol unless the group is one byte repeated: a
+    // sign alone in a byte costs a whole bit even where it is nearly always the same.
+    let k = n.min(4096);
+    let step = n / k;
+    let mut counts = [[0u32; 256]; 4];
+    for j in (0..k).map(|i| i * step) {
+        counts[0][data[j * w + w - 2] as usize] += 1;
+        counts[1][data[j * w + w - 1] as usize] += 1;
+        counts[2][moved[j] as usize] += 1;
+        counts[3][moved[n + j] as usize] += 1;
+    }
+    let bits = |c: &[u32; 256]| {
+        let h = block::entropy_bits(c, k);
+        match c.iter().filter(|&&x| x > 0).count() {
+            1 => 0.0,
+            _ if tans => h,
+            _ => h.max(k as f64),
+        }
+    };
+    let [lo, hi, m0, m1] = &counts;
+    // No margin: the estimate is rough (huff0's lengths are whole bits), and the trial that
+    // follows keeps the smaller coding; only data that passed the test above gets here.
+    bits(lo) + bits(hi) < bits(m0) + bits(m1)
 }
 
 /// The mode byte and coded size of each block of a chunk body, in group order (for reports:
