@@ -2,6 +2,8 @@
 //! decodes byte-exact; our ZipNN writer reproduces files zipnn reads (checked against zipnn
 //! itself in tests/zipnn_interop.rs when the Python package is installed).
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use zipnn_wasm::format::safetensors as st;
 use zipnn_wasm::format::zipnn;
@@ -559,5 +561,32 @@ fn whole_and_streaming_decoders_agree_on_damaged_streaming_files() {
         unknown[15] = 99;
         assert_eq!(result(&with(&unknown), name), Err("ZNN_UNSUPPORTED"));
         assert_eq!(result(&with(&unknown[..20]), name), Err("ZNN_TRUNCATED"));
+    }
+}
+
+/// Without zipnn's metadata key, only a U8 tensor that is exactly one torch-format frame is
+/// taken as compressed: ZipNN files stored as U8 tensors (byte format, streaming, a frame and
+/// more) next to real frames are data, handed back as they are.
+#[test]
+fn zipnn_blobs_beside_frames_pass_through() {
+    let file = std::fs::read(dir().join("st_minilm_nometa.znn.safetensors")).unwrap();
+    let l = st::parse(&file, file.len() as u64).unwrap();
+    let t = l.tensors.iter().find(|t| t.dtype == "U8").unwrap();
+    let frame = file[t.start as usize..t.end as usize].to_vec();
+    let byte_format = std::fs::read(dir().join("bf16_5elem.znn")).unwrap();
+    let streaming = std::fs::read(dir().join("bf16_stream8k.znn")).unwrap();
+    let mut numpy_format = frame.clone();
+    numpy_format[8] = 3;
+    let padded = [&frame[..], &[0; 8]].concat();
+    for blob in [byte_format, streaming, numpy_format, padded] {
+        let u8s = |b: &[u8]| ("U8", vec![b.len() as u64], b.to_vec());
+        let (a, b) = (u8s(&frame), u8s(&blob));
+        let packed = common::safetensors(&[("a", a.0, a.1, a.2), ("b", b.0, b.1, b.2)]);
+        let out = zipnn_wasm::decompress(&packed, &Limits::default()).unwrap();
+        let restored = st::parse(&out, out.len() as u64).unwrap();
+        let dtypes: Vec<&str> = restored.tensors.iter().map(|t| t.dtype.as_str()).collect();
+        assert_eq!(dtypes, ["BF16", "U8"]);
+        let b = &restored.tensors[1];
+        assert!(out[b.start as usize..b.end as usize] == blob[..]);
     }
 }
