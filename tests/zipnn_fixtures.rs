@@ -488,12 +488,13 @@ fn cut_znn_safetensors_are_truncated_and_longer_ones_corrupt() {
     assert_eq!(e.code(), "ZNN_NOT_COMPRESSED");
 }
 
-/// zipnn's own extremes (tests/fixtures/zipnn/limits): 8-byte and 4 GiB chunks, 4-byte
+/// zipnn's own extremes (tests/fixtures/zipnn/limits): 2-, 8-byte and 4 GiB chunks, 4-byte
 /// streaming frames. Read without Python, whole and through the streaming decoder.
 #[test]
 fn zipnn_limit_fixtures_decode() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zipnn/limits");
     for (znn, bin) in [
+        ("bf16_64.chunk2.znn", "bf16_64.bin"),
         ("bf16_4k.chunk8.znn", "bf16_4k.bin"),
         ("fp32_4k.chunk4g.znn", "bf16_4k.bin"),
         ("bf16_64.stream4.znn", "bf16_64.bin"),

@@ -736,8 +736,9 @@ describe('inspect', () => {
     }
   });
 
-  test("zipnn's extremes: 8-byte and 4 GiB chunks, 4-byte streaming frames", async () => {
+  test("zipnn's extremes: 2-byte (one element), 8-byte and 4 GiB chunks, 4-byte streaming frames", async () => {
     for (const [znn, bin, frames] of [
+      ['limits/bf16_64.chunk2.znn', 'limits/bf16_64.bin', 1],
       ['limits/bf16_4k.chunk8.znn', 'limits/bf16_4k.bin', 1],
       ['limits/fp32_4k.chunk4g.znn', 'limits/bf16_4k.bin', 1],
       ['limits/bf16_64.stream4.znn', 'limits/bf16_64.bin', 16],
