@@ -289,7 +289,9 @@ pub fn encode_with_row(
         // data which only looks like runs where the test samples costs a little time.
         let grouped = out.len() - ends[0];
         let probe = &data[..data.len().min(8 << 10)];
-        let halves = |b: usize, len: usize| 2 * b * data.len() < grouped * len;
+        // Products in u64: on wasm32 they pass usize's 32 bits.
+        let halves =
+            |b: usize, len: usize| 2 * b as u64 * (data.len() as u64) < grouped as u64 * len as u64;
         if element_runs(data, dtype.size()) && {
             block::encode_lz(probe, &mut bytes, tans);
             halves(bytes.len(), probe.len())
@@ -308,7 +310,8 @@ pub fn encode_with_row(
             || first != lz::Repeats::None
                 && 2 * grouped_moved > data.len()
                 && block::encode_lz_text(probe, &mut bytes, tans) > 0
-                && bytes.len() * data.len() < grouped * probe.len()
+                && (bytes.len() as u64) * (data.len() as u64)
+                    < (grouped as u64) * (probe.len() as u64)
         {
             bytes.clear();
             block::encode_lz_text(data, &mut bytes, tans);
@@ -332,7 +335,8 @@ fn element_runs(data: &[u8], w: usize) -> bool {
     let step = (n / 1024).max(1);
     let (mut same, mut all) = (0u32, 0u32);
     for (i, base) in (0..n).step_by(step).enumerate() {
-        let j = base + (i.wrapping_mul(0x9E37_79B9) >> 7) % step;
+        // In u32, so that native and wasm32 builds pick the same samples (and files).
+        let j = base + ((i as u32).wrapping_mul(0x9E37_79B9) >> 7) as usize % step;
         if j == 0 || j >= n {
             continue;
         }
