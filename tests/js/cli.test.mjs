@@ -113,6 +113,31 @@ describe('npx zipnn-wasm', () => {
     assert.match(r.stderr, /\.znw: cannot name the output after the input: give one with -o\nzipnn-wasm: 1 of 2 files failed to decompress\n$/);
   });
 
+  test("the encoder's chunk trials choose alike in wasm and natively: the native bytes", async () => {
+    // A sorted float32 tensor of 64 values (runs: coded as whole bytes), float16 of three
+    // values (plain byte groups), and a float16 mask of runs of about 8 (kept grouped).
+    let seed = 7;
+    const rand = () => ((seed = (seed * 1103515245 + 12345) >>> 0) >>> 8) / 2 ** 24;
+    const levels = Array.from({ length: 64 }, () => rand() * 2 - 1);
+    const sorted = Float32Array.from({ length: 1 << 18 }, () => levels[Math.floor(rand() * 64)]).sort();
+    const three = Uint16Array.from({ length: 1 << 19 }, () => [0x3800, 0xb400, 0x3000][Math.floor(rand() * 3)]);
+    let bit = 0;
+    const mask = Uint16Array.from({ length: 1 << 19 }, () => (rand() < 1 / 8 ? (bit ^= 1) : bit) * 0x3c00);
+    for (const [name, dtype, array, most] of [
+      ['sorted.f32', 'fp32', sorted, 0.01],
+      ['three.f16', 'fp16', three, 0.22],
+      ['mask.f16', 'fp16', mask, 0.1],
+    ]) {
+      const src = path.join(dir, name);
+      fs.writeFileSync(src, new Uint8Array(array.buffer));
+      const r = await bin('compress', src, '--dtype', dtype, '--force');
+      assert.equal(r.code, 0, r.stderr);
+      const n = await run(native, ['compress', src, '--dtype', dtype, '-o', '-']);
+      assert.ok(equalBytes(readFile(`${src}.znw`), n.stdout), `${name}: the native tool's bytes`);
+      assert.ok(n.stdout.length < most * array.byteLength, `${name}: ${n.stdout.length} bytes`);
+    }
+  });
+
   test('refuses to overwrite without --force; one-line errors, non-zero exit', async () => {
     const src = path.join(dir, 'small.bin');
     fs.writeFileSync(src, readFile(zipnnFixture('bf16_3chunks_mixed.bin')));
