@@ -240,8 +240,9 @@ pub fn encode_with_row(
         // whose sign goes with their magnitude (few distinct values, quantised levels), where
         // the sign move adds a bit a value to a byte that was constant. Groups below the
         // sign move (float32 bytes 0 and 1) are the same either way and are kept.
-        // How well the sign-moved groups code decides the whole-bytes trial below, as before
-        // plain groups were tried: plain groups must not keep a few-valued chunk from it.
+        //
+        // (How well the sign-moved groups code decides the whole-bytes trial below, as before
+        // plain groups were tried: plain groups must not keep a few-valued chunk from it.)
         let grouped_moved = out.len() - ends[0];
         let moved = &scratch[(groups - 2) * n..];
         if lz || plain_looks_smaller(data, dtype.size(), moved, n, tans) {
@@ -262,17 +263,7 @@ pub fn encode_with_row(
                 out[start + 2] = FLAG_PLAIN;
             }
         }
-        // A tensor of few distinct values (an STFT basis: cosines of k·n/N) repeats whole
-        // elements, which the groups split apart: whole bytes code it in a quarter less (the
-        // `melspectrogram` model of openwakeword 0.4.0: 0.60 of its size grouped). A chunk
-        // records its own dtype, so it is then stored as bytes. Tried where the groups code
-        // poorly and whole bytes code the chunk's first 16 KiB better than the groups the
-        // chunk: weights with zero rows or FP16-exact rows also repeat, and never gain.
-        // float64 tables (grids of parameters, sampled functions: scipy's test data) that LZ
-        // found copies in are tried whole, even where their groups code well, and without the
-        // probe: their repeats are not always near the start (a column-major table's first
-        // column is a grid): split into eight groups, scipy's levy_stable tables came out
-        // 40 % larger than as whole elements (68.1 against 48.6 KB).
+        // The two trials below code the chunk as bytes; `as_bytes` stores such a coding.
         let mut bytes = Vec::new();
         let as_bytes = |out: &mut Vec<u8>, bytes: &[u8]| {
             out.truncate(ends[0]);
@@ -288,13 +279,13 @@ pub fn encode_with_row(
         // third of the groups' speed. The chunk's first 8 KiB must show that first, so that
         // data which only looks like runs where the test samples costs a little time.
         let grouped = out.len() - ends[0];
-        let probe = &data[..data.len().min(8 << 10)];
+        let head = &data[..data.len().min(8 << 10)];
         // Products in u64: on wasm32 they pass usize's 32 bits.
         let halves =
             |b: usize, len: usize| 2 * b as u64 * (data.len() as u64) < grouped as u64 * len as u64;
         if element_runs(data, dtype.size()) && {
-            block::encode_lz(probe, &mut bytes, tans);
-            halves(bytes.len(), probe.len())
+            block::encode_lz(head, &mut bytes, tans);
+            halves(bytes.len(), head.len())
         } {
             bytes.clear();
             block::encode_lz(data, &mut bytes, tans);
@@ -302,6 +293,17 @@ pub fn encode_with_row(
                 as_bytes(out, &bytes);
             }
         }
+        // A tensor of few distinct values (an STFT basis: cosines of k·n/N) repeats whole
+        // elements, which the groups split apart: whole bytes code it in a quarter less (the
+        // `melspectrogram` model of openwakeword 0.4.0: 0.60 of its size grouped). A chunk
+        // records its own dtype, so it is then stored as bytes. Tried where the groups code
+        // poorly and whole bytes code the chunk's first 16 KiB better than the groups the
+        // chunk: weights with zero rows or FP16-exact rows also repeat, and never gain.
+        // float64 tables (grids of parameters, sampled functions: scipy's test data) that LZ
+        // found copies in are tried whole, even where their groups code well, and without the
+        // probe: their repeats are not always near the start (a column-major table's first
+        // column is a grid): split into eight groups, scipy's levy_stable tables came out
+        // 40 % larger than as whole elements (68.1 against 48.6 KB).
         let grouped = out.len() - ends[0];
         let probe = &data[..data.len().min(16 << 10)];
         bytes.clear();
