@@ -481,3 +481,62 @@ fn znn_safetensors_with_many_tensors_is_not_quadratic() {
     let bound = if cfg!(debug_assertions) { 60.0 } else { 8.0 };
     assert!(secs < bound, "{secs} s");
 }
+
+/// A `.znn.safetensors` file that lists its compressed tensors, restored as a stream, holds one
+/// compressed tensor and one decoded chunk (and the JSON header), whatever the file's size;
+/// tensors stored as they are pass through without being held.
+#[test]
+fn znn_safetensors_stream_holds_one_tensor() {
+    let _g = lock();
+    let mut seed = 7u64;
+    let mut weights = |n: usize| -> Vec<u8> {
+        (0..n)
+            .map(|i| {
+                seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1);
+                // bf16 weights: a skewed exponent byte, a noisy low byte.
+                if i % 2 == 1 {
+                    0x3c + (seed >> 62) as u8
+                } else {
+                    (seed >> 40) as u8
+                }
+            })
+            .collect()
+    };
+    let opts = zipnn::ZipnnOptions::new(zipnn::ZDType::BF16);
+    let mut tensors = Vec::new();
+    let mut listed = Vec::new();
+    let names: Vec<String> = (0..12).map(|i| format!("w{i}")).collect();
+    let mut largest = 0;
+    for name in &names {
+        let frame = zipnn::compress(&weights(4 * MIB), &opts).unwrap();
+        largest = largest.max(frame.len());
+        listed.push(format!(
+            r#""{name}": {{"dtype": "bfloat16", "shape": "[{}]"}}"#,
+            2 * MIB
+        ));
+        tensors.push((name.as_str(), "U8", vec![frame.len() as u64], frame));
+    }
+    tensors.push(("raw", "U8", vec![16 * MIB as u64], weights(16 * MIB)));
+    let meta = format!("{{{}}}", listed.join(", "));
+    let file = safetensors(&tensors, Some(&meta));
+    drop(tensors);
+
+    struct Count(u64);
+    impl Sink for Count {
+        fn data(&mut self, _offset: u64, bytes: &[u8]) -> Result<(), Error> {
+            self.0 += bytes.len() as u64;
+            Ok(())
+        }
+    }
+    let (total, peak) = peak_of(|| {
+        let mut dec = zipnn_wasm::stream::AutoDecoder::znn_safetensors(Limits::default());
+        let mut sink = Count(0);
+        for piece in file.chunks(64 << 10) {
+            dec.push(piece, &mut sink).unwrap();
+        }
+        dec.finish().unwrap();
+        sink.0
+    });
+    assert!(total > 64 * MIB as u64, "{total}");
+    assert!(peak < largest + MIB, "peak {peak}, largest frame {largest}");
+}

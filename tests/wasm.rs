@@ -248,6 +248,60 @@ fn bindings_roundtrip_and_typed_errors() {
     assert_eq!(js_decompress(&packed, None).unwrap(), data);
 }
 
+/// Writes `packed` through `dec`'s `inputBuffer()` in pieces of at most `piece` bytes, draining
+/// the verified bytes into JS arrays as the JS wrapper does; returns them.
+fn staged(dec: &mut zipnn_wasm::wasm::StreamDecoder, packed: &[u8], piece: usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < packed.len() {
+        let room = dec.input_buffer().unwrap();
+        assert!(room.length() >= 1);
+        let n = (room.length() as usize).min(piece).min(packed.len() - at);
+        room.subarray(0, n as u32).copy_from(&packed[at..at + n]);
+        at += n;
+        let mut ready = dec.commit(n).unwrap();
+        loop {
+            if ready > 0 {
+                let a = js_sys::Uint8Array::new_with_length(ready as u32);
+                dec.drain_into(&a).unwrap();
+                out.extend_from_slice(&a.to_vec());
+            }
+            if !dec.pending() {
+                break;
+            }
+            ready = dec.commit(0).unwrap();
+        }
+    }
+    dec.finish().unwrap();
+    out
+}
+
+/// A `.znn.safetensors` file that lists its compressed tensors streams through the same
+/// staging, told its format: the whole-file decoder's bytes, and the restored file's tensor
+/// table as the header.
+#[wasm_bindgen_test]
+fn stream_decoder_restores_listed_znn_safetensors() {
+    use zipnn_wasm::wasm::StreamDecoder;
+    let (_, packed, _, _) = FIXTURES.iter().find(|f| f.0 == "st_minilm_meta").unwrap();
+    // (The restored file has the same tensors as the source, not the same JSON header.)
+    let want = zipnn_wasm::decompress(packed, &Default::default()).unwrap();
+    for piece in [1usize, 999, 70_000] {
+        let mut dec = StreamDecoder::new(None, None, Some("znn-safetensors".into())).unwrap();
+        assert!(staged(&mut dec, packed, piece) == want, "pieces of {piece}");
+    }
+    let mut dec = StreamDecoder::new(None, None, Some("znn-safetensors".into())).unwrap();
+    dec.push(&packed[..packed.len() / 2]).unwrap();
+    let h = dec.take_header().unwrap();
+    let total = js_sys::Reflect::get(&h, &"totalSize".into()).unwrap();
+    assert_eq!(total.as_f64(), Some(want.len() as f64));
+    let segments = js_sys::Reflect::get(&h, &"segments".into()).unwrap();
+    assert_eq!(js_sys::Array::from(&segments).length(), 8); // __header__ and 7 tensors
+    let err = StreamDecoder::new(None, None, Some("gguf".into()))
+        .err()
+        .unwrap();
+    assert_eq!(code(&err), "ZNN_INVALID_INPUT");
+}
+
 /// The StreamDecoder's staging API as the JS wrapper uses it: bytes written through the
 /// `inputBuffer()` view of wasm memory, `commit(n)`, verified bytes drained into JS arrays.
 #[wasm_bindgen_test]
@@ -262,33 +316,14 @@ fn stream_decoder_staging_through_the_memory_view() {
     };
     let packed = znw::compress(&data, &opts).unwrap();
     for piece in [1usize, 1000, 70_000, 3 << 20] {
-        let mut dec = StreamDecoder::new(None, None);
-        let mut out = Vec::new();
-        let mut at = 0;
-        while at < packed.len() {
-            let room = dec.input_buffer().unwrap();
-            assert!(room.length() >= 1);
-            let n = (room.length() as usize).min(piece).min(packed.len() - at);
-            room.subarray(0, n as u32).copy_from(&packed[at..at + n]);
-            at += n;
-            let mut ready = dec.commit(n).unwrap();
-            loop {
-                if ready > 0 {
-                    let a = js_sys::Uint8Array::new_with_length(ready as u32);
-                    dec.drain_into(&a).unwrap();
-                    out.extend_from_slice(&a.to_vec());
-                }
-                if !dec.pending() {
-                    break;
-                }
-                ready = dec.commit(0).unwrap();
-            }
-        }
-        dec.finish().unwrap();
-        assert!(out == data, "pieces of {piece}");
+        let mut dec = StreamDecoder::new(None, None, None).unwrap();
+        assert!(
+            staged(&mut dec, &packed, piece) == data,
+            "pieces of {piece}"
+        );
     }
     // Errors are typed, stay, and a commit past the offered room is refused.
-    let mut dec = StreamDecoder::new(None, None);
+    let mut dec = StreamDecoder::new(None, None, None).unwrap();
     let room = dec.input_buffer().unwrap().length() as usize;
     assert_eq!(
         code(&dec.commit(room + 1).unwrap_err()),
@@ -296,7 +331,7 @@ fn stream_decoder_staging_through_the_memory_view() {
     );
     let mut bad = packed.clone();
     bad[packed.len() / 2] ^= 1;
-    let mut dec = StreamDecoder::new(None, None);
+    let mut dec = StreamDecoder::new(None, None, None).unwrap();
     let mut failed = None;
     for c in bad.chunks(50_000) {
         let view = dec.input_buffer().unwrap();
@@ -309,7 +344,7 @@ fn stream_decoder_staging_through_the_memory_view() {
         let _ = dec.drain();
     }
     assert_eq!(failed.as_deref(), Some("ZNN_CORRUPT"), "bit flip");
-    let mut dec = StreamDecoder::new(None, None);
+    let mut dec = StreamDecoder::new(None, None, None).unwrap();
     dec.push(&packed[..packed.len() - 1]).unwrap();
     assert_eq!(code(&dec.finish().unwrap_err()), "ZNN_TRUNCATED");
 }
@@ -329,7 +364,7 @@ fn stream_decoder_commit_output_is_bounded() {
     let data = vec![0u8; 16 * chunk];
     let packed = znw::compress(&data, &opts).unwrap();
     assert!(packed.len() < 4096, "{} bytes", packed.len());
-    let mut dec = StreamDecoder::new(None, None);
+    let mut dec = StreamDecoder::new(None, None, None).unwrap();
     let room = dec.input_buffer().unwrap();
     room.subarray(0, packed.len() as u32).copy_from(&packed);
     let mut ready = dec.commit(packed.len()).unwrap();

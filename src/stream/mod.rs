@@ -12,8 +12,10 @@ use crate::format::znw::DTypeChoice;
 use crate::format::{Container, Error, Limits};
 use alloc::vec::Vec;
 
+mod safetensors;
 pub mod sized;
 mod zipnn;
+pub use safetensors::ZnnSafetensorsDecoder;
 pub use sized::SizedEncoder;
 pub use zipnn::ZipnnDecoder;
 
@@ -503,6 +505,8 @@ pub enum AutoDecoder {
     },
     Znw(Decoder),
     Zipnn(ZipnnDecoder),
+    /// Chosen by the caller ([`AutoDecoder::znn_safetensors`]): its first bytes cannot tell.
+    ZnnSafetensors(ZnnSafetensorsDecoder),
     /// The first bytes named neither format: every later call repeats this error (the
     /// format decoders keep theirs the same way).
     Failed(Error),
@@ -529,11 +533,18 @@ impl AutoDecoder {
         }
     }
 
+    /// A `.znn.safetensors` file that lists its compressed tensors in its metadata (the
+    /// caller has read its header: see [`ZnnSafetensorsDecoder`]).
+    pub fn znn_safetensors(limits: Limits) -> Self {
+        AutoDecoder::ZnnSafetensors(ZnnSafetensorsDecoder::new(limits))
+    }
+
     pub fn decoded(&self) -> u64 {
         match self {
             AutoDecoder::Detecting { .. } | AutoDecoder::Failed(_) => 0,
             AutoDecoder::Znw(d) => d.decoded(),
             AutoDecoder::Zipnn(d) => d.decoded(),
+            AutoDecoder::ZnnSafetensors(d) => d.decoded(),
         }
     }
 
@@ -548,7 +559,11 @@ impl AutoDecoder {
     /// Whether decoded bytes of input already taken wait for a sink with room: call
     /// [`AutoDecoder::push_units`] again, with more input or none.
     pub fn busy(&self) -> bool {
-        matches!(self, AutoDecoder::Zipnn(d) if d.busy())
+        match self {
+            AutoDecoder::Zipnn(d) => d.busy(),
+            AutoDecoder::ZnnSafetensors(d) => d.busy(),
+            _ => false,
+        }
     }
 
     /// Bytes [`AutoDecoder::push_units`] waits for before it can use any (0: whatever comes).
@@ -556,7 +571,7 @@ impl AutoDecoder {
         match self {
             AutoDecoder::Detecting { head, .. } => DETECT_LEN - head.len(),
             AutoDecoder::Znw(d) => d.unit_len(),
-            AutoDecoder::Zipnn(_) | AutoDecoder::Failed(_) => 0,
+            AutoDecoder::Zipnn(_) | AutoDecoder::ZnnSafetensors(_) | AutoDecoder::Failed(_) => 0,
         }
     }
 
@@ -567,6 +582,7 @@ impl AutoDecoder {
         match self {
             AutoDecoder::Znw(d) => d.push_units(input, sink),
             AutoDecoder::Zipnn(d) => d.push_units(input, sink),
+            AutoDecoder::ZnnSafetensors(d) => d.push_units(input, sink),
             AutoDecoder::Failed(e) => Err(e.clone()),
             AutoDecoder::Detecting { .. } => {
                 // Few bytes: copying them is free, and the format then decides the rest.
@@ -620,6 +636,7 @@ impl AutoDecoder {
         match self {
             AutoDecoder::Znw(d) => d.push(input, sink),
             AutoDecoder::Zipnn(d) => d.push(input, sink),
+            AutoDecoder::ZnnSafetensors(d) => d.push(input, sink),
             AutoDecoder::Failed(e) => Err(e.clone()),
             AutoDecoder::Detecting { .. } => Ok(()),
         }
@@ -632,6 +649,7 @@ impl AutoDecoder {
             AutoDecoder::Detecting { .. } => Err(Error::Truncated),
             AutoDecoder::Znw(d) => d.finish(),
             AutoDecoder::Zipnn(d) => d.finish(),
+            AutoDecoder::ZnnSafetensors(d) => d.finish(),
             AutoDecoder::Failed(e) => Err(e.clone()),
         }
     }

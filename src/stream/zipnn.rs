@@ -22,12 +22,10 @@ pub struct ZipnnDecoder {
     frames: u64,
     /// The first frame's streaming flag: a non-streaming file has exactly one frame.
     streaming: Option<bool>,
-    /// A complete frame (in `pending`) whose chunks are going out: its header, tables and
-    /// the next chunk.
-    out: Option<(FrameHeader, FrameLayout, usize)>,
+    /// A complete frame (in `pending`) whose chunks are going out.
+    out: Option<FrameOut>,
     /// One decoded chunk, and the decoder's scratch (both reused across frames).
-    chunk: Vec<u8>,
-    scratch: Vec<u8>,
+    bufs: ChunkBufs,
     failed: Option<Error>,
 }
 
@@ -41,8 +39,7 @@ impl ZipnnDecoder {
             frames: 0,
             streaming: None,
             out: None,
-            chunk: Vec::new(),
-            scratch: Vec::new(),
+            bufs: ChunkBufs::default(),
             failed: None,
         }
     }
@@ -137,8 +134,7 @@ impl ZipnnDecoder {
                 continue;
             }
             let h = self.frame.take().expect("checked above");
-            let layout = FrameLayout::read(&mut &self.pending[..], &h, to_usize(h.orig_len)?)?;
-            self.out = Some((h, layout, 0));
+            self.out = Some(FrameOut::new(&self.pending, h, self.offset)?);
         }
     }
 
@@ -156,35 +152,16 @@ impl ZipnnDecoder {
         Ok(())
     }
 
-    /// Decodes the current frame's remaining chunks, one at a time, into `sink`; with `pause`,
-    /// stops before a chunk once the sink is full. Returns whether the frame is done.
+    /// Decodes the current frame's remaining chunks into `sink`; with `pause`, stops before a
+    /// chunk once the sink is full. Returns whether the frame is done.
     fn finish_frame(&mut self, sink: &mut dyn Sink, pause: bool) -> Result<bool, Error> {
-        let Some((h, layout, next)) = &mut self.out else {
+        let Some(out) = &mut self.out else {
             return Ok(true);
         };
-        while *next < layout.chunks {
-            if pause && sink.full() {
-                return Ok(false);
-            }
-            let c = *next..*next + 1;
-            let bytes = layout.output(c.clone());
-            let mut out = ToSink {
-                sink: &mut *sink,
-                offset: self.offset + bytes.start as u64,
-                len: bytes.len(),
-                chunk: &mut self.chunk,
-            };
-            decode_chunks_from(
-                &mut &self.pending[..],
-                h,
-                layout,
-                c,
-                &mut out,
-                &mut self.scratch,
-            )?;
-            *next += 1;
+        if !out.run(&self.pending, sink, pause, &mut self.bufs)? {
+            return Ok(false);
         }
-        self.offset += h.orig_len;
+        self.offset += out.h.orig_len;
         self.frames += 1;
         self.pending.clear();
         self.out = None;
@@ -214,7 +191,7 @@ impl ZipnnDecoder {
 /// wasm the blocks left behind stay: a 1.1 GB frame took 3.25 GB of memory by doubling), so
 /// never more than 4× the bytes received. A refused allocation is an error, not an abort (a
 /// frame held whole can be gigabytes; doubling a 1 GiB buffer overflows wasm32).
-fn append_within(buf: &mut Vec<u8>, bytes: &[u8], most: usize) -> Result<(), Error> {
+pub(super) fn append_within(buf: &mut Vec<u8>, bytes: &[u8], most: usize) -> Result<(), Error> {
     let need = buf.len() + bytes.len();
     if need > buf.capacity() {
         let want = if need.saturating_mul(4) >= most {
@@ -227,6 +204,70 @@ fn append_within(buf: &mut Vec<u8>, bytes: &[u8], most: usize) -> Result<(), Err
     }
     buf.extend_from_slice(bytes);
     Ok(())
+}
+
+/// A complete frame whose chunks go to a sink one at a time, so that a frame of gigabytes
+/// can pause between two of them while the sink is full.
+pub(super) struct FrameOut {
+    pub h: FrameHeader,
+    layout: FrameLayout,
+    next: usize,
+    /// Decoded offset of the frame's first byte.
+    offset: u64,
+}
+
+/// A decoded chunk and the decoder's scratch, reused from chunk to chunk and frame to frame.
+#[derive(Default)]
+pub(super) struct ChunkBufs {
+    chunk: Vec<u8>,
+    scratch: Vec<u8>,
+}
+
+impl FrameOut {
+    /// `frame`: all of it; its header `h` is checked.
+    pub fn new(frame: &[u8], h: FrameHeader, offset: u64) -> Result<Self, Error> {
+        let layout = FrameLayout::read(&mut &frame[..], &h, to_usize(h.orig_len)?)?;
+        Ok(FrameOut {
+            h,
+            layout,
+            next: 0,
+            offset,
+        })
+    }
+
+    /// Decodes the remaining chunks of `frame` into `sink`; with `pause`, stops before a chunk
+    /// once the sink is full. Returns whether all are out.
+    pub fn run(
+        &mut self,
+        frame: &[u8],
+        sink: &mut dyn Sink,
+        pause: bool,
+        bufs: &mut ChunkBufs,
+    ) -> Result<bool, Error> {
+        while self.next < self.layout.chunks {
+            if pause && sink.full() {
+                return Ok(false);
+            }
+            let c = self.next..self.next + 1;
+            let bytes = self.layout.output(c.clone());
+            let mut out = ToSink {
+                sink: &mut *sink,
+                offset: self.offset + bytes.start as u64,
+                len: bytes.len(),
+                chunk: &mut bufs.chunk,
+            };
+            decode_chunks_from(
+                &mut &frame[..],
+                &self.h,
+                &self.layout,
+                c,
+                &mut out,
+                &mut bufs.scratch,
+            )?;
+            self.next += 1;
+        }
+        Ok(true)
+    }
 }
 
 /// A frame's chunks handed to the sink from a reused buffer, at decoded `offset` plus their

@@ -103,19 +103,32 @@ struct SegmentJs<'a> {
 #[wasm_bindgen]
 impl StreamDecoder {
     /// `check_bodies`: also verify each `.znw` chunk's body checksum (`zipnn test`).
+    /// `format`: `"znn-safetensors"` for a `.znn.safetensors` file whose metadata lists its
+    /// compressed tensors (its first bytes cannot say so); else `.znw` or ZipNN frames, told
+    /// apart by their first bytes.
     #[wasm_bindgen(constructor)]
-    pub fn new(max_output: Option<f64>, check_bodies: Option<bool>) -> StreamDecoder {
+    pub fn new(
+        max_output: Option<f64>,
+        check_bodies: Option<bool>,
+        format: Option<String>,
+    ) -> Result<StreamDecoder, JsValue> {
         let limits = limits(max_output);
-        StreamDecoder {
-            dec: match check_bodies {
-                Some(true) => AutoDecoder::checking_bodies(limits),
-                _ => AutoDecoder::new(limits),
+        Ok(StreamDecoder {
+            dec: match (format.as_deref(), check_bodies) {
+                (Some("znn-safetensors"), _) => AutoDecoder::znn_safetensors(limits),
+                (Some(f), _) => {
+                    return Err(js_error(&Error::InvalidInput(alloc::format!(
+                        "unknown stream format {f:?}"
+                    ))))
+                }
+                (None, Some(true)) => AutoDecoder::checking_bodies(limits),
+                (None, _) => AutoDecoder::new(limits),
             },
             ready: Ready::default(),
             stage: Vec::new(),
             start: 0,
             end: 0,
-        }
+        })
     }
 
     /// Feeds compressed bytes; returns how many decoded bytes are ready to drain.

@@ -162,11 +162,15 @@ pub struct Plan {
     pub total: u64,
 }
 
-/// One tensor of a [`Plan`]: input bytes `start..end`, which decode to `len` bytes.
+/// One tensor of a [`Plan`]: input bytes `start..end`, which restore to `len` bytes.
 pub struct Piece {
+    pub name: String,
     pub start: usize,
     pub end: usize,
-    /// The frame header when the tensor is compressed (else it is copied as it is).
+    /// The tensor holds a ZipNN frame (else it is copied as it is).
+    pub compressed: bool,
+    /// That frame's header: [`plan`] reads them all, [`listed_plan`] none (a stream reads
+    /// each with [`read_frame`] as it arrives).
     pub frame: Option<FrameHeader>,
     pub len: u64,
 }
@@ -301,102 +305,199 @@ pub fn inspect(data: &[u8]) -> Result<crate::format::znw::Report, Error> {
 /// header) and checks it all, sizes against `limits` included, before anything is decoded.
 pub fn plan<S: Source + ?Sized>(src: &mut S, limits: &Limits) -> Result<Plan, Error> {
     let layout = layout(src)?;
-    let meta = layout.metadata.iter().find(|(k, _)| k == METADATA_KEY);
-    let listed = match meta {
-        Some((_, m)) => originals(m)?,
-        None => Vec::new(),
+    let plan = match listed_plan(&layout, limits)? {
+        Some(mut plan) => {
+            for p in plan.pieces.iter_mut().filter(|p| p.compressed) {
+                let head = frame_head(src, p.start as u64, p.end as u64)?;
+                p.frame = Some(read_frame(p, head)?);
+            }
+            plan
+        }
+        None => unlisted_plan(src, &layout, limits)?,
     };
+    // The restored file is rebuilt from the tensors: bytes past the last one would be lost
+    // silently (a safetensors loader refuses such a file, zipnn's too).
+    if data_end(&layout) != src.size() as u64 {
+        return Err(trailing_bytes());
+    }
+    Ok(plan)
+}
+
+/// Where the last tensor of `layout` ends (where its data starts when it has none).
+pub fn data_end(layout: &Layout) -> u64 {
+    layout
+        .tensors
+        .iter()
+        .map(|t| t.end)
+        .fold(layout.data_start, u64::max)
+}
+
+pub fn trailing_bytes() -> Error {
+    Error::corrupt("bytes after the last tensor of a .znn.safetensors file")
+}
+
+/// The plan of a file whose metadata lists its compressed tensors, from its JSON header alone
+/// (so that a stream can restore it a tensor at a time, see `stream::ZnnSafetensorsDecoder`);
+/// `None` when the metadata lists none: then which tensors are frames, and what they restore
+/// to, only the frames' own headers say (zipnn writes no list for a file without metadata).
+/// Compressed pieces have no `frame` yet: check each with [`read_frame`].
+pub fn listed_plan(layout: &Layout, limits: &Limits) -> Result<Option<Plan>, Error> {
+    let Some((_, meta)) = layout.metadata.iter().find(|(k, _)| k == METADATA_KEY) else {
+        return Ok(None);
+    };
+    let listed = originals(meta)?;
+    if listed.is_empty() {
+        return Ok(None);
+    }
     // A map, not a scan per tensor: with tens of thousands of tensors a scan is quadratic
     // (a 5 MB hostile header took 16 s).
     let by_name: BTreeMap<&str, &Original> = listed.iter().map(|(n, o)| (n.as_str(), o)).collect();
+    let mut pieces = Vec::with_capacity(layout.tensors.len());
+    let mut entries = Vec::with_capacity(layout.tensors.len());
+    for t in &layout.tensors {
+        let mut piece = copied(t)?;
+        let (dtype, shape) = match by_name.get(t.name.as_str()) {
+            Some(o) => {
+                if t.dtype != "U8" {
+                    return Err(Error::corrupt(alloc::format!(
+                        "compressed tensor {:?} is not U8",
+                        t.name
+                    )));
+                }
+                piece.compressed = true;
+                piece.len = restored_len(&t.name, &o.dtype, &o.shape)?;
+                (o.dtype.clone(), o.shape.clone())
+            }
+            None => (t.dtype.clone(), t.shape.clone()),
+        };
+        entries.push((t.name.clone(), dtype, shape));
+        pieces.push(piece);
+    }
+    finish(layout, entries, pieces, limits).map(Some)
+}
+
+/// The plan of a file whose metadata lists no compressed tensors: a `U8` tensor that is
+/// exactly one torch-format ZN frame is taken as compressed, restored as its header says.
+fn unlisted_plan<S: Source + ?Sized>(
+    src: &mut S,
+    layout: &Layout,
+    limits: &Limits,
+) -> Result<Plan, Error> {
+    let mut pieces = Vec::with_capacity(layout.tensors.len());
+    let mut entries = Vec::with_capacity(layout.tensors.len());
+    for t in &layout.tensors {
+        let mut piece = copied(t)?;
+        let head = frame_head(src, t.start, t.end)?;
+        let frame = (t.dtype == "U8" && super::is_zipnn(head))
+            .then(|| FrameHeader::parse(head).ok())
+            .flatten()
+            .filter(|h| h.frame_len == t.end - t.start && h.input_format == 2);
+        let (dtype, shape) = match frame {
+            Some(h) => {
+                let dtype = String::from(safetensors_dtype(h.dtype));
+                let shape = h.shape.clone().unwrap_or_default();
+                piece.compressed = true;
+                piece.len = restored_len(&t.name, &dtype, &shape)?;
+                if h.orig_len != piece.len {
+                    return Err(shape_mismatch(&t.name));
+                }
+                piece.frame = Some(h);
+                (dtype, shape)
+            }
+            None => (t.dtype.clone(), t.shape.clone()),
+        };
+        entries.push((t.name.clone(), dtype, shape));
+        pieces.push(piece);
+    }
+    // Sizes first: a file claiming terabytes is `TooLarge` whatever its frames hold.
+    let plan = finish(layout, entries, pieces, limits)?;
+    for p in &plan.pieces {
+        if let Some(h) = &p.frame {
+            frame_fits(p, h)?;
+        }
+    }
+    Ok(plan)
+}
+
+/// A tensor of the file as its piece of the restored file, copied as it is.
+fn copied(t: &st::TensorInfo) -> Result<Piece, Error> {
+    Ok(Piece {
+        name: t.name.clone(),
+        start: to_usize(t.start)?,
+        end: to_usize(t.end)?,
+        compressed: false,
+        frame: None,
+        len: t.end - t.start,
+    })
+}
+
+/// Bytes of a tensor of `dtype` and `shape` (an error when its type has no known size).
+fn restored_len(name: &str, dtype: &str, shape: &[u64]) -> Result<u64, Error> {
+    st::dtype_size(dtype)
+        .and_then(|s| shape.iter().try_fold(s, |a, &d| a.checked_mul(d)))
+        .ok_or_else(|| shape_mismatch(name))
+}
+
+fn shape_mismatch(name: &str) -> Error {
+    Error::corrupt(alloc::format!(
+        "tensor {name:?}: shape does not match its data"
+    ))
+}
+
+/// Checks the frame at the start of compressed piece `p` (`head`: at least its header's bytes,
+/// or all of the tensor when it is shorter) against what the plan restores it to.
+pub fn read_frame(p: &Piece, head: &[u8]) -> Result<FrameHeader, Error> {
+    let h = FrameHeader::parse(head)?;
+    let frame_len = (p.end - p.start) as u64;
+    if h.frame_len != frame_len {
+        return Err(Error::corrupt(alloc::format!(
+            "tensor {:?}: frame length mismatch",
+            p.name
+        )));
+    }
+    if h.orig_len != p.len {
+        return Err(shape_mismatch(&p.name));
+    }
+    frame_fits(p, &h)?;
+    Ok(h)
+}
+
+/// The frame of piece `p` can hold its tables and is no delta.
+fn frame_fits(p: &Piece, h: &FrameHeader) -> Result<(), Error> {
+    h.check_tables((p.end - p.start) as u64)?;
+    if h.delta != 0 {
+        return Err(Error::Unsupported(
+            "delta frame inside .znn.safetensors".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The restored header for `entries` (name, type and shape of each tensor, in file order)
+/// and the plan's size, checked against `limits`.
+fn finish(
+    layout: &Layout,
+    entries: Vec<(String, String, Vec<u64>)>,
+    pieces: Vec<Piece>,
+    limits: &Limits,
+) -> Result<Plan, Error> {
+    let mut placed = Vec::with_capacity(entries.len());
+    let mut pos = 0u64;
+    for ((name, dtype, shape), p) in entries.into_iter().zip(&pieces) {
+        let end = pos
+            .checked_add(p.len)
+            .ok_or_else(|| Error::corrupt("sizes overflow"))?;
+        placed.push((name, dtype, shape, pos, end));
+        pos = end;
+    }
     let metadata: Vec<(String, String)> = layout
         .metadata
         .iter()
         .filter(|(k, _)| k != METADATA_KEY)
         .cloned()
         .collect();
-
-    // Every tensor in file order, compressed ones at their original size.
-    let mut pieces = Vec::with_capacity(layout.tensors.len());
-    let mut entries = Vec::with_capacity(layout.tensors.len());
-    let mut pos = 0u64;
-    for t in &layout.tensors {
-        let (start, end) = (to_usize(t.start)?, to_usize(t.end)?);
-        let head = frame_head(src, t.start, t.end)?;
-        let orig = by_name.get(t.name.as_str()).copied();
-        // zipnn drops the metadata entry when the source file had no `__metadata__`; then a
-        // U8 tensor that is exactly one torch-format ZN frame is taken as compressed.
-        let unlisted_frame = listed.is_empty()
-            && t.dtype == "U8"
-            && super::is_zipnn(head)
-            && FrameHeader::parse(head)
-                .is_ok_and(|h| h.frame_len == (end - start) as u64 && h.input_format == 2);
-        let (piece, dtype, shape) = if orig.is_some() || unlisted_frame {
-            if t.dtype != "U8" {
-                return Err(Error::corrupt(alloc::format!(
-                    "compressed tensor {:?} is not U8",
-                    t.name
-                )));
-            }
-            let h = FrameHeader::parse(head)?;
-            if h.frame_len != (end - start) as u64 {
-                return Err(Error::corrupt(alloc::format!(
-                    "tensor {:?}: frame length mismatch",
-                    t.name
-                )));
-            }
-            let (dtype, shape) = match orig {
-                Some(o) => (o.dtype.clone(), o.shape.clone()),
-                None => (
-                    String::from(safetensors_dtype(h.dtype)),
-                    h.shape.clone().unwrap_or_default(),
-                ),
-            };
-            let want = st::dtype_size(&dtype)
-                .and_then(|s| shape.iter().try_fold(s, |a, &d| a.checked_mul(d)));
-            if want != Some(h.orig_len) {
-                return Err(Error::corrupt(alloc::format!(
-                    "tensor {:?}: shape does not match its data",
-                    t.name
-                )));
-            }
-            let piece = Piece {
-                start,
-                end,
-                len: h.orig_len,
-                frame: Some(h),
-            };
-            (piece, dtype, shape)
-        } else {
-            let piece = Piece {
-                start,
-                end,
-                frame: None,
-                len: t.end - t.start,
-            };
-            (piece, t.dtype.clone(), t.shape.clone())
-        };
-        let end = pos
-            .checked_add(piece.len)
-            .ok_or_else(|| Error::corrupt("sizes overflow"))?;
-        entries.push((t.name.clone(), dtype, shape, pos, end));
-        pos = end;
-        pieces.push(piece);
-    }
-    // The restored file is rebuilt from the tensors: bytes past the last one would be lost
-    // silently (a safetensors loader refuses such a file, zipnn's too).
-    let data_end = layout
-        .tensors
-        .iter()
-        .map(|t| t.end)
-        .fold(layout.data_start, u64::max);
-    if data_end != src.size() as u64 {
-        return Err(Error::corrupt(
-            "bytes after the last tensor of a .znn.safetensors file",
-        ));
-    }
     let mut header = Vec::new();
-    st::write_header(&entries, &metadata, &mut header);
+    st::write_header(&placed, &metadata, &mut header);
     let total = (header.len() as u64)
         .checked_add(pos)
         .ok_or_else(|| Error::corrupt("sizes overflow"))?;
@@ -405,16 +506,6 @@ pub fn plan<S: Source + ?Sized>(src: &mut S, limits: &Limits) -> Result<Plan, Er
             size: total,
             limit: limits.max_output,
         });
-    }
-    for p in &pieces {
-        if let Some(h) = &p.frame {
-            h.check_tables((p.end - p.start) as u64)?;
-            if h.delta != 0 {
-                return Err(Error::Unsupported(
-                    "delta frame inside .znn.safetensors".into(),
-                ));
-            }
-        }
     }
     Ok(Plan {
         header,
