@@ -509,11 +509,30 @@ function sniff(head, ended) {
   return 'plain';
 }
 
+/**
+ * Whether `head` holds the whole JSON header of a .znn.safetensors file whose metadata lists its
+ * compressed tensors (as the module's `listed_plan` reads it): then the restored file follows
+ * from that header and the module restores it as it arrives. Without the list (zipnn writes
+ * none for a source without metadata) only the whole file tells which tensors are frames.
+ */
+function listsCompressed(head) {
+  const st = safetensorsHeader(head);
+  const list = st && typeof st === 'object' ? st.metadata?.[ZIPNN_META_KEY] : undefined;
+  if (typeof list !== 'string') return false;
+  try {
+    const v = JSON.parse(list);
+    return !!v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0;
+  } catch {
+    return false;
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Decoding session shared by ZnnDecompressionStream, fetchModel and the CLI.
 //
-// Our format and ZipNN frames stream through the wasm StreamDecoder in ≤ 1 MiB pushes (a ZipNN
-// frame decodes once it is complete: 1 MiB in zipnn's streaming files). `.znn.safetensors`
+// Our format, ZipNN frames and .znn.safetensors files that list their compressed tensors stream
+// through the wasm StreamDecoder in ≤ 1 MiB pushes (a ZipNN frame, or compressed tensor,
+// decodes once it is complete: 1 MiB in zipnn's streaming files). Other .znn.safetensors files
 // and plain bytes are collected and handled at the end.
 //
 // sink.header(h)        the .znw header ({ totalSize, container, segments })
@@ -555,15 +574,16 @@ class DecodeSession {
       if (typeof kind === 'string') {
         // The first chunk decides alone: no copy.
         this.head = new Growable(0);
-        this.#start(kind);
+        this.#start(kind, u8);
         return this.write(u8, owned);
       }
       // `kind` bytes are needed to decide; a header claims that, so take room as they arrive.
       this.head = new Growable(Math.min(Math.max(kind, 64 * 1024), MiB));
     }
     this.head.append(u8);
-    const kind = sniff(this.head.bytes(), false);
-    return (typeof kind === 'string' && this.#start(kind)) || false;
+    const head = this.head.bytes();
+    const kind = sniff(head, false);
+    return (typeof kind === 'string' && this.#start(kind, head)) || false;
   }
 
   /** Ends the input; a promise when a remote job still has to finish or the sink asked to wait. */
@@ -571,7 +591,8 @@ class DecodeSession {
     if (this.mode === 'sniff') {
       this.head ??= new Growable(0);
       this.ended = true;
-      const pushed = this.#start(sniff(this.head.bytes(), true));
+      const head = this.head.bytes();
+      const pushed = this.#start(sniff(head, true), head);
       if (pushed) return pushed.then(() => this.end());
     }
     if (this.mode === 'remote') return this.job.end();
@@ -597,17 +618,22 @@ class DecodeSession {
     this.head = null;
   }
 
-  #start(kind) {
+  /** Chooses how to decode, from the `kind` sniff gave `head` (the first bytes). */
+  #start(kind, head) {
     this.kind = kind;
-    if ((kind === 'znw' || kind === 'zipnn') && this.remote) {
-      this.job = this.remote(this.sink, this.maxOutput);
+    const listed = kind === 'znn-safetensors' && listsCompressed(head);
+    const streamed = kind === 'znw' || kind === 'zipnn' || listed;
+    // The module tells ours from ZipNN frames itself; a .znn.safetensors it must be told.
+    const format = listed ? 'znn-safetensors' : undefined;
+    if (streamed && this.remote) {
+      this.job = this.remote(this.sink, this.maxOutput, format);
       this.mode = 'remote';
       const head = this.head;
       this.head = null;
       if (head.len) this.job.write(head.bytes(), false);
-    } else if (kind === 'znw' || kind === 'zipnn') {
+    } else if (streamed) {
       this.mode = 'stream';
-      this.dec = made(call(() => new glue.StreamDecoder(this.maxOutput, this.checkBodies)));
+      this.dec = made(call(() => new glue.StreamDecoder(this.maxOutput, this.checkBodies, format)));
       const head = this.head;
       this.head = null;
       if (head.len) return this.#push(head.bytes());
@@ -1189,7 +1215,7 @@ export class ZnnCompressionStream extends TransformStream {
 //
 // Protocol (one worker, reused; each fetchModel call is a job with an id):
 //   → init {module}          ← ready {error?}
-//   → start {id, maxOutput, own}
+//   → start {id, maxOutput, own, format}
 //   → chunk {id, buf, len}   ← header {id, header, own}, data {id, buf, len}… or
 //                              decoded {id, len}…, consumed {id, buf}
 //   → end {id}               ← done {id, out?}
@@ -1302,7 +1328,7 @@ const ERROR_BY_CODE = { ...BY_CODE, ZNN_INTERNAL: InternalError };
 
 /** The caller's side of one decode in the worker. */
 class RemoteJob {
-  constructor(w, sink, maxOutput, own) {
+  constructor(w, sink, maxOutput, own, format) {
     this.w = w;
     this.sink = sink;
     this.id = w.nextId++;
@@ -1317,7 +1343,7 @@ class RemoteJob {
     this.onFail = null;
     w.jobs.set(this.id, this);
     if (w.jobs.size === 1) w.port.ref?.(); // node must not exit while a job waits on the worker
-    w.port.post({ type: 'start', id: this.id, maxOutput, own });
+    w.port.post({ type: 'start', id: this.id, maxOutput, own, format });
   }
 
   onMessage(m) {
@@ -1475,7 +1501,7 @@ export function __runDecodeWorker(port) {
         return;
       case 'start':
         try {
-          jobs.set(m.id, made(call(() => new glue.StreamDecoder(m.maxOutput))));
+          jobs.set(m.id, made(call(() => new glue.StreamDecoder(m.maxOutput, undefined, m.format))));
           // own: the largest output this worker takes on (0: the page holds it); size: the
           // output it took on, allocated with the first decoded bytes.
           owned.set(m.id, { out: null, at: 0, own: m.own || 0, size: undefined });
@@ -1907,8 +1933,8 @@ export async function fetchModel(input, options = {}) {
       const w = decodeWorker();
       const ready = w ? await race(w) : null;
       if (ready) {
-        remote = (sink, max) => {
-          const job = new RemoteJob(ready, sink, max, onTensor ? 0 : upFrontLimit(total));
+        remote = (sink, max, format) => {
+          const job = new RemoteJob(ready, sink, max, onTensor ? 0 : upFrontLimit(total), format);
           // A worker error ends a pending read at once.
           job.onFail = () => reader?.cancel().catch(() => {});
           return job;
@@ -1945,7 +1971,7 @@ export async function fetchModel(input, options = {}) {
       if (!onProgress) return;
       // From the worker the header comes back a little later: the first event waits for it, so
       // that it carries decodedTotal as in-thread.
-      if (!last && session.job && session.kind === 'znw' && !session.job.header) return;
+      if (!last && session.job && session.kind !== 'zipnn' && !session.job.header) return;
       if (total && loaded > total) total = loaded;
       // At the end, what was read is the total: a Content-Length the page could not tell
       // counts encoded bytes (a cross-origin gzip response hides Content-Encoding) is larger.

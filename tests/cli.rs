@@ -1149,8 +1149,8 @@ fn znn_safetensors_files_are_restored_from_disk() {
     }
 }
 
-/// Peak memory of that path, measured: a 24 MB model in three 8 MB bf16 tensors, restored to
-/// stdout. The test reads the output slowly enough that the child is still running (blocked on
+/// Peak memory of that path and of stdin's, measured: a 24 MB model in three 8 MB bf16
+/// tensors, restored to stdout. The test reads the output slowly enough that the child is still running (blocked on
 /// the pipe, its last piece unwritten) when its high-water mark is read from /proc. Decoding
 /// the file in memory took the compressed and the restored file at once (~40 MB here).
 #[cfg(target_os = "linux")]
@@ -1198,38 +1198,48 @@ fn znn_safetensors_restore_holds_one_tensor() {
     let path = dir("znn-safetensors-memory").join("m.znn.safetensors");
     std::fs::write(&path, &file).unwrap();
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_zipnn"))
-        .args(["decompress", s(&path), "-o", "-"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = child.stdout.take().unwrap();
-    let mut got = vec![0u8; want.len()];
-    // All but the last 1 MiB: the child cannot finish before we read on.
-    let hold = want.len() - (1 << 20);
-    stdout.read_exact(&mut got[..hold]).unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
-    let peak_kb: usize = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    stdout.read_exact(&mut got[hold..]).unwrap();
-    assert!(child.wait().unwrap().success());
-    assert!(got == want);
-    let compressed_mb = file.len() >> 20;
-    eprintln!(
-        "peak {} MB restoring {compressed_mb} MB -> {} MB",
-        peak_kb >> 10,
-        want.len() >> 20
-    );
-    assert!(
-        peak_kb < 20 << 10,
-        "peak {peak_kb} kB: more than one compressed tensor and a chunk"
-    );
+    // From disk (read at any offset), and from stdin (as it arrives: the file lists its
+    // compressed tensors, so the restored header follows from its JSON header).
+    for from_stdin in [false, true] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zipnn"));
+        if from_stdin {
+            cmd.args(["decompress", "-", "-o", "-"])
+                .stdin(std::fs::File::open(&path).unwrap());
+        } else {
+            cmd.args(["decompress", s(&path), "-o", "-"])
+                .stdin(Stdio::null());
+        }
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut stdout = child.stdout.take().unwrap();
+        let mut got = vec![0u8; want.len()];
+        // All but the last 1 MiB: the child cannot finish before we read on.
+        let hold = want.len() - (1 << 20);
+        stdout.read_exact(&mut got[..hold]).unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        let status = std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap();
+        let peak_kb: usize = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmHWM:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap();
+        stdout.read_exact(&mut got[hold..]).unwrap();
+        assert!(child.wait().unwrap().success());
+        assert!(got == want);
+        let compressed_mb = file.len() >> 20;
+        eprintln!(
+            "stdin {from_stdin}: peak {} MB restoring {compressed_mb} MB -> {} MB",
+            peak_kb >> 10,
+            want.len() >> 20
+        );
+        assert!(
+            peak_kb < 20 << 10,
+            "stdin {from_stdin}: peak {peak_kb} kB: more than one compressed tensor and a chunk"
+        );
+    }
 }
 
 /// Inputs and outputs that are not regular files, on the paths that decode from memory or

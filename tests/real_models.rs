@@ -299,3 +299,98 @@ fn auto_finds_float64_in_a_raw_file() {
     let f64 = size(znw::DTypeChoice::Fixed(zipnn_wasm::DType::F64));
     assert!(auto <= f64 + f64 / 100, "auto {auto}, float64 {f64}");
 }
+
+/// The minilm models in zipnn's `.znn.safetensors` layout (each float tensor a ZipNN frame,
+/// listed under `znn_compressed_vectors` with its torch type and shape, the rest as they are),
+/// restored as a stream in 64 KiB pieces: every tensor as in the original, with its type and
+/// shape, and the same file as the whole-file decoder's.
+#[test]
+fn real_models_as_znn_safetensors_restore_as_a_stream() {
+    use zipnn_wasm::format::safetensors as st;
+    use zipnn_wasm::format::zipnn::{self, ZDType, ZipnnOptions};
+    use zipnn_wasm::stream::AutoDecoder;
+    let Some(dir) = models() else { return };
+    for name in [
+        "minilm.bf16.safetensors",
+        "minilm.fp16.safetensors",
+        "minilm.fp32.safetensors",
+    ] {
+        let orig = std::fs::read(dir.join(name)).unwrap();
+        let layout = st::parse(&orig, orig.len() as u64).unwrap();
+        let (mut entries, mut data, mut listed) = (Vec::new(), Vec::new(), serde_json::Map::new());
+        for t in &layout.tensors {
+            let bytes = &orig[t.start as usize..t.end as usize];
+            let torch = match t.dtype.as_str() {
+                "BF16" => Some((ZDType::BF16, "bfloat16")),
+                "F16" => Some((ZDType::F16, "float16")),
+                "F32" => Some((ZDType::F32, "float32")),
+                _ => None,
+            };
+            let start = data.len() as u64;
+            match torch {
+                Some((z, torch)) => {
+                    data.extend(zipnn::compress(bytes, &ZipnnOptions::new(z)).unwrap());
+                    let shape: Vec<String> = t.shape.iter().map(u64::to_string).collect();
+                    listed.insert(
+                        t.name.clone(),
+                        serde_json::json!({"dtype": torch, "shape": format!("[{}]", shape.join(", "))}),
+                    );
+                    entries.push((
+                        t.name.clone(),
+                        "U8".into(),
+                        vec![data.len() as u64 - start],
+                        start,
+                        data.len() as u64,
+                    ));
+                }
+                None => {
+                    data.extend_from_slice(bytes);
+                    entries.push((
+                        t.name.clone(),
+                        t.dtype.clone(),
+                        t.shape.clone(),
+                        start,
+                        data.len() as u64,
+                    ));
+                }
+            }
+        }
+        let mut metadata = layout.metadata.clone();
+        metadata.push((
+            "znn_compressed_vectors".into(),
+            serde_json::to_string(&listed).unwrap(),
+        ));
+        let mut file = Vec::new();
+        st::write_header(&entries, &metadata, &mut file);
+        file.extend_from_slice(&data);
+
+        let mut dec = AutoDecoder::znn_safetensors(Limits::default());
+        let mut sink = VecSink::default();
+        for piece in file.chunks(64 << 10) {
+            dec.push(piece, &mut sink).unwrap();
+        }
+        dec.finish().unwrap();
+        let out = sink.out;
+        assert!(
+            out == zipnn_wasm::decompress(&file, &Limits::default()).unwrap(),
+            "{name}"
+        );
+        let restored = st::parse(&out, out.len() as u64).unwrap();
+        assert_eq!(restored.tensors.len(), layout.tensors.len(), "{name}");
+        assert_eq!(restored.metadata, layout.metadata, "{name}");
+        for (a, b) in layout.tensors.iter().zip(&restored.tensors) {
+            assert_eq!((&a.name, &a.dtype, &a.shape), (&b.name, &b.dtype, &b.shape));
+            assert!(
+                orig[a.start as usize..a.end as usize] == out[b.start as usize..b.end as usize],
+                "{name} {}",
+                a.name
+            );
+        }
+        eprintln!(
+            "{name}: {} listed tensors, {} -> {} bytes",
+            listed.len(),
+            file.len(),
+            out.len()
+        );
+    }
+}

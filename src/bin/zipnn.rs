@@ -786,6 +786,13 @@ fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
         return out.commit();
     }
     let (mut reader, first) = open_input(input)?;
+    let (first, listed) = listed_header(input, first, &mut reader)?;
+    if listed && a.base.is_none() {
+        let mut out = Output::create(&out_path)?;
+        let dec = AutoDecoder::znn_safetensors(Limits::default());
+        stream_decode(input, reader, first, dec, Some(&mut out), "decompressing")?;
+        return out.commit();
+    }
     if !streamable(&first) || a.base.is_some() {
         let (_, plain) = decode_whole(input, first, &mut reader, a)?;
         let mut out = Output::create(&out_path)?;
@@ -850,6 +857,14 @@ fn test_one(input: &str, a: &Args) -> Result<(u64, bool), Fail> {
         return Ok((decode_znn_safetensors(&mut src, None)?, false));
     }
     let (mut reader, first) = open_input(input)?;
+    let (first, listed) = listed_header(input, first, &mut reader)?;
+    if listed && a.base.is_none() {
+        let dec = AutoDecoder::znn_safetensors(Limits::default());
+        return Ok((
+            stream_decode(input, reader, first, dec, None, "testing")?,
+            false,
+        ));
+    }
     if !streamable(&first) || a.base.is_some() {
         let (data, plain) = decode_whole(input, first, &mut reader, a)?;
         let znw = zipnn_wasm::detect(&data) == Format::Znw;
@@ -1035,6 +1050,33 @@ fn open_input(input: &str) -> Result<(Box<dyn Read>, Vec<u8>), Fail> {
         .or_else(|e| fail(format!("cannot read {input}: {e}")))?;
     first.truncate(n);
     Ok((reader, first))
+}
+
+/// For input that is not on disk (stdin, a pipe) and starts like a safetensors file: `first`
+/// grown to its whole JSON header, and whether that header lists compressed tensors (a
+/// `.znn.safetensors` file that then streams a tensor at a time; without the list only the
+/// whole file tells which tensors are frames). Anything else comes back as it was.
+fn listed_header(
+    input: &str,
+    first: Vec<u8>,
+    reader: &mut dyn Read,
+) -> Result<(Vec<u8>, bool), Fail> {
+    use zipnn_wasm::format::safetensors::MAX_HEADER;
+    if first.len() < 16 || streamable(&first) || first[8] != b'{' {
+        return Ok((first, false));
+    }
+    let n = u64::from_le_bytes(first[..8].try_into().unwrap_or([0; 8]));
+    if !(2..=MAX_HEADER).contains(&n) {
+        return Ok((first, false));
+    }
+    let mut head = first;
+    let have = head.len();
+    head.resize(8 + n as usize, 0);
+    let got = read_full(reader, &mut head[have..])
+        .or_else(|e| fail(format!("cannot read {input}: {e}")))?;
+    head.truncate(have + got);
+    let listed = zipnn_wasm::format::zipnn::safetensors::lists_compressed(&head);
+    Ok((head, listed))
 }
 
 /// Whether a file starting with `first` can go through the push decoder.

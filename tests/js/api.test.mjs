@@ -24,6 +24,7 @@ import {
 } from 'zipnn-wasm';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
@@ -455,6 +456,87 @@ describe('ZipNN format', () => {
     };
     assert.equal(__internal.sniff(head(100_000_000), false), 100_000_008);
     assert.equal(__internal.sniff(head(100_000_001), false), 'plain');
+  });
+
+  test('a .znn.safetensors that lists its compressed tensors streams a tensor at a time', async () => {
+    // zipnn's layout for a source with metadata: float tensors as U8 ZipNN frames, listed with
+    // their types and shapes under znn_compressed_vectors; the rest stored as they are.
+    const count = 2 << 20; // bf16 elements: 4 MiB a tensor
+    const frame = await compress(weights(count, 'bf16', 3), { format: 'zipnn', dtype: 'bf16' });
+    const tensors = [];
+    const listed = {};
+    for (let i = 0; i < 16; i++) {
+      tensors.push({ name: `layer.${i}.weight`, dtype: 'U8', shape: [frame.length], bytes: frame });
+      listed[`layer.${i}.weight`] = { dtype: 'bfloat16', shape: `[${count}]` };
+      if (i % 5 === 0) tensors.push({ name: `layer.${i}.ids`, dtype: 'I64', shape: [5000], bytes: new Uint8Array(40_000).fill(i) });
+    }
+    tensors.push({ name: 'last.ids', dtype: 'I64', shape: [3], bytes: new Uint8Array(24).fill(9) });
+    const file = makeSafetensors(tensors, { znn_compressed_vectors: JSON.stringify(listed), format: 'pt' });
+    const want = await decompress(file);
+    const restored = safetensorsTensors(want);
+    assert.equal(restored.length, 21);
+    assert.deepEqual([restored[0].dtype, restored[0].shape], ['BF16', [count]]);
+
+    // Everything but the last stored tensor's last byte comes out before the input ends.
+    const ds = new ZnnDecompressionStream();
+    const w = ds.writable.getWriter();
+    const r = ds.readable.getReader();
+    const parts = [];
+    let got = 0;
+    const writing = w.write(file.subarray(0, file.length - 1));
+    while (got < want.length - 1) {
+      const { value, done } = await r.read();
+      assert.ok(!done);
+      parts.push(value);
+      got += value.length;
+    }
+    await writing;
+    assert.equal(got, want.length - 1);
+    await w.write(file.subarray(file.length - 1));
+    await w.close();
+    for (;;) {
+      const { value, done } = await r.read();
+      if (done) break;
+      parts.push(value);
+    }
+    assert.ok(equalBytes(Buffer.concat(parts), want));
+
+    // fetchModel, in-thread and on its decode worker: the tensor table as soon as the JSON header
+    // is in (decodedTotal in the progress events, each tensor once its bytes are there).
+    for (const useWorker of [false, true]) {
+      const names = [];
+      const events = [];
+      const out = await fetchModel(new Response(chunkedStream(file, 256 * KiB)), {
+        useWorker,
+        onTensor: (t) => names.push([t.name, t.dtype, t.length]),
+        onProgress: (e) => events.push(e),
+      });
+      assert.ok(equalBytes(new Uint8Array(out), want), `useWorker ${useWorker}`);
+      assert.deepEqual(names, restored.map((t) => [t.name, t.dtype, t.bytes.length]));
+      assert.ok(events.length > 2 && events.every((e) => e.decodedTotal === want.length), `useWorker ${useWorker}`);
+    }
+
+    // A fresh process streaming the file keeps the module's memory to a few MiB (it held the
+    // whole input and output, 150 MB, when such a file was collected and decoded at the end).
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'znnst-'));
+    try {
+      fs.writeFileSync(path.join(tmp, 'm.znn.safetensors'), file);
+      const script = `
+        import { ZnnDecompressionStream, __internal } from 'zipnn-wasm';
+        import fs from 'node:fs';
+        import { createHash } from 'node:crypto';
+        const h = createHash('sha256');
+        const body = fs.createReadStream(process.argv[1], { highWaterMark: 64 * 1024 });
+        const src = new ReadableStream({ async start(c) { for await (const b of body) c.enqueue(new Uint8Array(b)); c.close(); } });
+        for await (const c of src.pipeThrough(new ZnnDecompressionStream())) h.update(c);
+        console.log(JSON.stringify({ sha: h.digest('hex'), memory: __internal.glue.__memory().buffer.byteLength }));
+      `;
+      const res = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script, path.join(tmp, 'm.znn.safetensors')], { cwd: path.dirname(fileURLToPath(import.meta.url)), encoding: 'utf8' }));
+      assert.equal(res.sha, sha256(want));
+      assert.ok(res.memory < 24 << 20, `wasm memory ${res.memory} bytes`);
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
   });
 });
 

@@ -197,9 +197,12 @@ export function sendBytes(res, bytes, { contentLength = true, piece = 0, delayMs
   res.on('close', () => clearInterval(timer));
 }
 
-/** A safetensors file of `tensors` ([{ name, dtype, shape, bytes }], laid out in this order). */
-export function makeSafetensors(tensors) {
-  const header = {};
+/**
+ * A safetensors file of `tensors` ([{ name, dtype, shape, bytes }], laid out in this order), with
+ * `metadata` (string values) as its `__metadata__` if given.
+ */
+export function makeSafetensors(tensors, metadata) {
+  const header = metadata ? { __metadata__: metadata } : {};
   let at = 0;
   for (const t of tensors) {
     header[t.name] = { dtype: t.dtype, shape: t.shape, data_offsets: [at, at + t.bytes.length] };

@@ -336,6 +336,16 @@ pub fn trailing_bytes() -> Error {
     Error::corrupt("bytes after the last tensor of a .znn.safetensors file")
 }
 
+/// Whether `head` starts with the size prefix and JSON header of a `.znn.safetensors` file that
+/// lists its compressed tensors ([`listed_plan`]): then `stream::ZnnSafetensorsDecoder`
+/// restores it as it arrives.
+pub fn lists_compressed(head: &[u8]) -> bool {
+    let unlimited = Limits {
+        max_output: u64::MAX,
+    };
+    st::parse(head, u64::MAX).is_ok_and(|l| listed_plan(&l, &unlimited).is_ok_and(|p| p.is_some()))
+}
+
 /// The plan of a file whose metadata lists its compressed tensors, from its JSON header alone
 /// (so that a stream can restore it a tensor at a time, see `stream::ZnnSafetensorsDecoder`);
 /// `None` when the metadata lists none: then which tensors are frames, and what they restore
