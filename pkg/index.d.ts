@@ -187,7 +187,8 @@ export function inspect(bytes: Bytes): Promise<InspectReport>;
  * Decompresses a byte stream, used like the platform's `DecompressionStream`:
  * `response.body.pipeThrough(new ZnnDecompressionStream())`. Any input chunking works; decoded
  * bytes are emitted as soon as each chunk's checksum verified; ZipNN frames as each frame
- * arrives whole (`.znn.safetensors` input is buffered and decoded at the end). Like
+ * arrives whole; a `.znn.safetensors` file a tensor at a time when its metadata lists its
+ * compressed tensors (one without that list is buffered and decoded at the end). Like
  * `DecompressionStream`, a `{ readable, writable }` pair rather than a `TransformStream`.
  */
 export class ZnnDecompressionStream {
