@@ -7,6 +7,7 @@
 import initGlue, * as glue from './dist/zipnn_wasm.js';
 
 const MiB = 1 << 20;
+const GiB = 1 << 30;
 /** Largest slice pushed into the wasm encoder at once: bounds wasm memory whatever the input chunking. */
 const PUSH_MAX = MiB;
 /**
@@ -403,7 +404,7 @@ class Growable {
     if (need <= this.buf.byteLength) return;
     const cap = exact ? need : Math.max(need, Math.min(this.limit, Math.max(this.buf.byteLength * 2, 64 * 1024)));
     const nb = allocate(cap);
-    new Uint8Array(nb).set(new Uint8Array(this.buf, 0, this.len));
+    copyBuffer(nb, this.buf, this.len);
     this.buf = nb;
   }
   append(u8) {
@@ -419,6 +420,14 @@ class Growable {
     this.buf = new ArrayBuffer(0);
     if (this.len === b.byteLength) return b;
     return typeof b.transfer === 'function' ? b.transfer(this.len) : b.slice(0, this.len);
+  }
+}
+
+/** Copies the first `len` bytes of `src` to `dst` (ArrayBuffers): node 20 has no typed array of 4 GiB or more. */
+function copyBuffer(dst, src, len) {
+  for (let at = 0; at < len; at += GiB) {
+    const n = Math.min(GiB, len - at);
+    new Uint8Array(dst, at, n).set(new Uint8Array(src, at, n));
   }
 }
 
@@ -1405,8 +1414,9 @@ class RemoteJob {
 
   /**
    * Sends input: transfers u8's buffer when owned and not small, else copies it into a spare
-   * buffer that goes once full (or at the end): a body of tiny chunks costs one message per
-   * buffer, not one per chunk.
+   * buffer that goes once full, or at once while the worker has nothing to do: a fast body of
+   * tiny chunks costs one message per buffer, not one per chunk, and a slow one is not held
+   * back (its header, tensors and progress would wait for 256 KiB).
    */
   write(u8, owned) {
     if (this.error) throw this.error;
@@ -1424,6 +1434,7 @@ class RemoteJob {
       at += n;
       if (f.len === f.buf.byteLength) this.#flush();
     }
+    if (this.inflight === 0) this.#flush();
     return false;
   }
 
@@ -1962,10 +1973,11 @@ export async function fetchModel(input, options = {}) {
         onTensor({ name: t.name, dtype: t.dtype, shape: t.shape, offset: t.offset, length: t.length, bytes: new Uint8Array(buffer, t.offset, t.length) });
       }
     };
-    const safetensorsTensors = (u8) => {
-      const st = safetensorsHeader(u8);
+    const safetensorsTensors = (buffer) => {
+      // A view of the header's bytes only: node 20 has no typed array of 4 GiB or more.
+      const st = safetensorsHeader(new Uint8Array(buffer, 0, Math.min(buffer.byteLength, 8 + SAFETENSORS_MAX_HEADER)));
       if (!st || typeof st === 'number') return [];
-      return st.tensors.filter((t) => t.offset + t.length <= u8.length);
+      return st.tensors.filter((t) => t.offset + t.length <= buffer.byteLength);
     };
     const report = (last = false) => {
       if (!onProgress) return;
@@ -2004,7 +2016,7 @@ export async function fetchModel(input, options = {}) {
             // A size the body could not back (see upFrontLimit), now backed by an eighth of it
             // decoded: the rest in one piece (a file of zeros peaks near 1.4x, not 2.4x).
             out = allocate(decodedTotal);
-            if (grow) new Uint8Array(out).set(grow.bytes());
+            if (grow) copyBuffer(out, grow.buf, grow.len);
             grow = null;
           }
           if (out) {
@@ -2088,7 +2100,7 @@ export async function fetchModel(input, options = {}) {
     if (!named) {
       // No segment table (streamed or ZipNN input, or plain bytes): a safetensors file still
       // names its tensors.
-      tensors = safetensorsTensors(new Uint8Array(result));
+      tensors = safetensorsTensors(result);
       nextTensor = 0;
     }
     fireTensors(result, result.byteLength);

@@ -958,6 +958,7 @@ fn znn_safetensors_file(input: &str, a: &Args) -> Result<Option<FileSource>, Fai
 /// discarded, for `test`): memory holds one compressed tensor and one chunk, where decoding in
 /// memory held the whole file twice. Returns the restored size.
 fn decode_znn_safetensors(src: &mut FileSource, mut out: Option<&mut Output>) -> Result<u64, Fail> {
+    use zipnn_wasm::format::to_usize;
     use zipnn_wasm::format::zipnn::{self, safetensors, ChunkOut};
     use znw::Source;
     /// A frame's chunks decoded into one buffer and written out as each is done.
@@ -1002,13 +1003,14 @@ fn decode_znn_safetensors(src: &mut FileSource, mut out: Option<&mut Output>) ->
     };
     let mut progress = Progress::new(verb, src.size as u64);
     for p in &plan.pieces {
-        progress.update(p.start as u64);
+        progress.update(p.start);
+        let (start, end) = (to_usize(p.start)?, to_usize(p.end)?);
         match &p.frame {
             // A tensor stored as it is: copied a MiB at a time.
             None => {
-                let mut at = p.start;
-                while at < p.end {
-                    let n = (p.end - at).min(1 << 20);
+                let mut at = start;
+                while at < end {
+                    let n = (end - at).min(1 << 20);
                     let bytes = match src.read(at, n) {
                         Ok(bytes) => bytes,
                         Err(e) => return Err(src.fail(e)),
@@ -1024,7 +1026,7 @@ fn decode_znn_safetensors(src: &mut FileSource, mut out: Option<&mut Output>) ->
                     size: p.len,
                     limit: usize::MAX as u64,
                 })?;
-                let frame = match src.read(p.start, p.end - p.start) {
+                let frame = match src.read(start, end - start) {
                     Ok(frame) => frame,
                     Err(e) => return Err(src.fail(e)),
                 };

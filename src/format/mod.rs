@@ -92,7 +92,7 @@ impl Container {
 
 /// Converts a size read from a file to `usize`, rejecting what the host cannot address
 /// (wasm32's `usize` is 4 bytes) instead of truncating it.
-pub(crate) fn to_usize(v: u64) -> Result<usize, Error> {
+pub fn to_usize(v: u64) -> Result<usize, Error> {
     usize::try_from(v).map_err(|_| Error::TooLarge {
         size: v,
         limit: usize::MAX as u64,

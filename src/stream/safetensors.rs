@@ -151,7 +151,7 @@ impl ZnnSafetensorsDecoder {
                         self.state = State::Done;
                         continue;
                     };
-                    let (start, end) = (p.start as u64, p.end as u64);
+                    let (start, end) = (p.start, p.end);
                     if !p.compressed && self.at >= start && self.at == end {
                         self.next += 1; // all passed on (or it holds nothing)
                         continue;
@@ -161,12 +161,12 @@ impl ZnnSafetensorsDecoder {
                     }
                     if self.at < start {
                         // Bytes between tensors: not part of any (the plan drops them).
-                        let n = to_usize(start - self.at)?.min(input.len());
+                        let n = (start - self.at).min(input.len() as u64) as usize;
                         input = &input[n..];
                         self.at += n as u64;
                         continue;
                     }
-                    let n = to_usize(end - self.at)?.min(input.len());
+                    let n = (end - self.at).min(input.len() as u64) as usize;
                     if !p.compressed {
                         if pause && sink.full() {
                             return Ok(given - input.len());
@@ -174,7 +174,7 @@ impl ZnnSafetensorsDecoder {
                         sink.data(self.offset, &input[..n])?;
                         self.offset += n as u64;
                     } else {
-                        append_within(&mut self.pending, &input[..n], p.end - p.start)?;
+                        append_within(&mut self.pending, &input[..n], to_usize(p.end - p.start)?)?;
                         self.frame()?;
                     }
                     input = &input[n..];
@@ -237,7 +237,7 @@ impl ZnnSafetensorsDecoder {
     /// there (damage shows before the rest arrives), and starts the frame once it is whole.
     fn frame(&mut self) -> Result<(), Error> {
         let p = &self.pieces[self.next];
-        let whole = self.pending.len() == p.end - p.start;
+        let whole = self.pending.len() as u64 == p.end - p.start;
         if self.head.is_none() && (whole || self.pending.len() >= HEADER_LEN) {
             match read_frame(p, &self.pending) {
                 Ok(h) => self.head = Some(h),

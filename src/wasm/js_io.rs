@@ -1,9 +1,9 @@
 //! Compressed input read straight from a JS `Uint8Array` and output written into JS arrays:
 //! the sources and sinks that let a decode skip the copy into wasm memory.
 
-use crate::format::grow;
 use crate::format::zipnn;
 use crate::format::znw;
+use crate::format::{grow, to_usize};
 use crate::Error;
 use alloc::vec::Vec;
 use wasm_bindgen::prelude::*;
@@ -238,9 +238,10 @@ pub(super) fn decode_znn_safetensors_to(
     target.subarray(0, at as u32).copy_from(&plan.header);
     let mut d = JsFrames::new(data, target);
     for p in &plan.pieces {
+        let (start, end) = (to_usize(p.start)?, to_usize(p.end)?);
         match &p.frame {
-            None => target.set(&data.subarray(p.start as u32, p.end as u32), at as u32),
-            Some(h) => d.decode(p.start, p.end - p.start, h, at)?,
+            None => target.set(&data.subarray(start as u32, end as u32), at as u32),
+            Some(h) => d.decode(start, end - start, h, at)?,
         }
         at += p.len as usize;
     }

@@ -3,9 +3,9 @@
 //! them. A panic (a bug) aborts the call with a trap; the wrapper then calls `__afterTrap` and
 //! `__reinit` to get the message and a fresh instance.
 
-use crate::format::grow;
 use crate::format::zipnn::{self, ZDType, ZipnnOptions};
 use crate::format::znw::{self, DTypeChoice, Options};
+use crate::format::{grow, to_usize};
 use crate::{DType, Error, Limits};
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -398,11 +398,12 @@ fn decode_js_to_vec(
             let mut at = plan.header.len();
             let mut list = Vec::new();
             for p in &plan.pieces {
+                let (start, end) = (to_usize(p.start)?, to_usize(p.end)?);
                 match &p.frame {
                     None => data
-                        .subarray(p.start as u32, p.end as u32)
+                        .subarray(start as u32, end as u32)
                         .copy_to(output.slot(at, p.len as usize)?),
-                    Some(h) => list.push((p.start, p.end - p.start, h, at)),
+                    Some(h) => list.push((start, end - start, h, at)),
                 }
                 at += p.len as usize;
             }

@@ -2,8 +2,8 @@
 //! once, each worker decodes runs of whole records into its part of one shared output.
 
 use super::{js_error, limits};
-use crate::format::zipnn;
 use crate::format::znw;
+use crate::format::{to_usize, zipnn};
 use crate::{Error, Limits};
 use alloc::vec::Vec;
 use wasm_bindgen::prelude::*;
@@ -123,8 +123,13 @@ fn zipnn_pieces(
         }
         _ if zipnn::safetensors::is_znn_safetensors_source(&mut src) => {
             let plan = zipnn::safetensors::plan(&mut src, limits)?;
-            let pieces = plan.pieces.into_iter().map(|p| (p.start, p.end, p.frame));
-            (plan.header, pieces.collect(), plan.total)
+            let pieces = plan.pieces.into_iter();
+            let pieces = pieces.map(|p| Ok((to_usize(p.start)?, to_usize(p.end)?, p.frame)));
+            (
+                plan.header,
+                pieces.collect::<Result<_, Error>>()?,
+                plan.total,
+            )
         }
         _ => return Err(src.unknown()),
     };

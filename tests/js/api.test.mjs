@@ -503,17 +503,36 @@ describe('ZipNN format', () => {
 
     // fetchModel, in-thread and on its decode worker: the tensor table as soon as the JSON header
     // is in (decodedTotal in the progress events, each tensor once its bytes are there).
-    for (const useWorker of [false, true]) {
+    // The body comes slowly at first (16 KiB every 5 ms), as over a slow link: the table must
+    // not wait for the decode worker's input batches (256 KiB) to fill.
+    for (const worker of [false, true]) {
       const names = [];
       const events = [];
-      const out = await fetchModel(new Response(chunkedStream(file, 256 * KiB)), {
-        useWorker,
-        onTensor: (t) => names.push([t.name, t.dtype, t.length]),
-        onProgress: (e) => events.push(e),
+      let pulled = 0;
+      let pulledAtTable;
+      const jobs = __internal.stats.workerJobs;
+      const body = new ReadableStream({
+        async pull(c) {
+          if (pulled < 512 * KiB) await new Promise((r) => setTimeout(r, 5));
+          const n = pulled < 512 * KiB ? 16 * KiB : 4 << 20;
+          c.enqueue(file.slice(pulled, pulled + n));
+          pulled += n;
+          if (pulled >= file.length) c.close();
+        },
       });
-      assert.ok(equalBytes(new Uint8Array(out), want), `useWorker ${useWorker}`);
+      const out = await fetchModel(new Response(body, { headers: { 'content-length': String(file.length) } }), {
+        worker,
+        onTensor: (t) => names.push([t.name, t.dtype, t.length]),
+        onProgress: (e) => {
+          events.push(e);
+          pulledAtTable ??= e.decodedTotal === undefined ? undefined : pulled;
+        },
+      });
+      assert.equal(__internal.stats.workerJobs - jobs, worker ? 1 : 0);
+      assert.ok(equalBytes(new Uint8Array(out), want), `worker ${worker}`);
       assert.deepEqual(names, restored.map((t) => [t.name, t.dtype, t.bytes.length]));
-      assert.ok(events.length > 2 && events.every((e) => e.decodedTotal === want.length), `useWorker ${useWorker}`);
+      assert.ok(events.length > 2 && events.every((e) => e.decodedTotal === want.length), `worker ${worker}`);
+      assert.ok(pulledAtTable <= 128 * KiB, `worker ${worker}: the table came after ${pulledAtTable} bytes`);
     }
 
     // A fresh process streaming the file keeps the module's memory to a few MiB (it held the

@@ -162,11 +162,12 @@ pub struct Plan {
     pub total: u64,
 }
 
-/// One tensor of a [`Plan`]: input bytes `start..end`, which restore to `len` bytes.
+/// One tensor of a [`Plan`]: input bytes `start..end`, which restore to `len` bytes. (File
+/// offsets in u64: a stream restores files past 4 GiB in wasm32 too.)
 pub struct Piece {
     pub name: String,
-    pub start: usize,
-    pub end: usize,
+    pub start: u64,
+    pub end: u64,
     /// The tensor holds a ZipNN frame (else it is copied as it is).
     pub compressed: bool,
     /// That frame's header: [`plan`] reads them all, [`listed_plan`] none (a stream reads
@@ -202,7 +203,7 @@ fn decode_to_vec(
     let mut at = plan.header.len();
     let mut scratch = Vec::new();
     for p in &plan.pieces {
-        let (src, len) = (&data[p.start..p.end], p.len as usize);
+        let (src, len) = (&data[to_usize(p.start)?..to_usize(p.end)?], p.len as usize);
         match &p.frame {
             None => output.slot(at, len)?.copy_from_slice(src),
             // Grown chunk by chunk as the frame decodes, not by the size its header claims.
@@ -230,7 +231,7 @@ pub fn decompress_into(data: &[u8], dst: &mut [u8]) -> Result<usize, Error> {
     head.copy_from_slice(&plan.header);
     for p in &plan.pieces {
         let (out, tail) = core::mem::take(&mut rest).split_at_mut(p.len as usize);
-        let src = &data[p.start..p.end];
+        let src = &data[to_usize(p.start)?..to_usize(p.end)?];
         match &p.frame {
             None => out.copy_from_slice(src),
             Some(h) => decode_frame(src, h, out)?,
@@ -285,7 +286,7 @@ pub fn inspect(data: &[u8]) -> Result<crate::format::znw::Report, Error> {
             shape: t.shape,
             offset: t.start,
             length: t.end - t.start,
-            compressed: (p.end - p.start) as u64,
+            compressed: p.end - p.start,
         });
     }
     Ok(crate::format::znw::Report {
@@ -308,7 +309,7 @@ pub fn plan<S: Source + ?Sized>(src: &mut S, limits: &Limits) -> Result<Plan, Er
     let plan = match listed_plan(&layout, limits)? {
         Some(mut plan) => {
             for p in plan.pieces.iter_mut().filter(|p| p.compressed) {
-                let head = frame_head(src, p.start as u64, p.end as u64)?;
+                let head = frame_head(src, p.start, p.end)?;
                 p.frame = Some(read_frame(p, head)?);
             }
             plan
@@ -433,8 +434,8 @@ fn unlisted_plan<S: Source + ?Sized>(
 fn copied(t: &st::TensorInfo) -> Result<Piece, Error> {
     Ok(Piece {
         name: t.name.clone(),
-        start: to_usize(t.start)?,
-        end: to_usize(t.end)?,
+        start: t.start,
+        end: t.end,
         compressed: false,
         frame: None,
         len: t.end - t.start,
@@ -458,7 +459,7 @@ fn shape_mismatch(name: &str) -> Error {
 /// or all of the tensor when it is shorter) against what the plan restores it to.
 pub fn read_frame(p: &Piece, head: &[u8]) -> Result<FrameHeader, Error> {
     let h = FrameHeader::parse(head)?;
-    let frame_len = (p.end - p.start) as u64;
+    let frame_len = p.end - p.start;
     if h.frame_len != frame_len {
         return Err(Error::corrupt(alloc::format!(
             "tensor {:?}: frame length mismatch",
@@ -474,7 +475,7 @@ pub fn read_frame(p: &Piece, head: &[u8]) -> Result<FrameHeader, Error> {
 
 /// The frame of piece `p` can hold its tables and is no delta.
 fn frame_fits(p: &Piece, h: &FrameHeader) -> Result<(), Error> {
-    h.check_tables((p.end - p.start) as u64)?;
+    h.check_tables(p.end - p.start)?;
     if h.delta != 0 {
         return Err(Error::Unsupported(
             "delta frame inside .znn.safetensors".into(),
