@@ -101,6 +101,8 @@ function errorText(err, size = 0) {
     case 'ZNN_NOT_COMPRESSED':
       return `This is not a .znw or ZipNN .znn file: ${m}.`;
     case 'ZNN_UNSUPPORTED':
+      // A delta holds only its differences from a base file, which a page cannot be given.
+      if (/--base/.test(m)) return `This file is a delta: it holds only its differences from the base file it was made against, and this page cannot take a base. Restore it with the command-line tool: zipnn decompress FILE --base BASE (${m}).`;
       return `The file uses a feature this version does not support: ${m}.`;
     case 'ZNN_TOO_LARGE':
       return `Not enough memory for this file in the browser (${m}): WebAssembly has at most 4 GiB for the file and its compressed copy, and the browser may have less. Use the command-line tool (zipnn compress / zipnn decompress) for files this big.`;

@@ -140,12 +140,10 @@ impl ZipnnDecoder {
 
     fn start_frame(&mut self, h: FrameHeader) -> Result<(), Error> {
         // The whole-file reader's checks (`zipnn::frames_from`), in its order.
-        check_limit(self.offset, &h, &self.limits)?;
         h.check_frame(self.frames)?;
+        check_limit(self.offset, &h, &self.limits)?;
         if h.delta != 0 {
-            return Err(Error::Unsupported(
-                "ZipNN delta frame: decoding needs the base file it was made against".into(),
-            ));
+            return Err(crate::format::zipnn::missing_base());
         }
         self.streaming.get_or_insert(h.streaming_log2.is_some());
         self.frame = Some(h);

@@ -370,6 +370,20 @@ test('a corrupt .znw shows an error, and the page keeps working', async () => {
   fs.writeFileSync(cut, fs.readFileSync(clean).subarray(0, 5000));
   const [card2] = await upload([cut]);
   assertEqual(await card2.getAttribute('data-state'), 'error', 'truncated state');
+  // A ZipNN frame whose size field is damaged (1 TiB): damaged, not "too big for the browser".
+  const zn = fs.readFileSync(path.join(REPO, 'tests/fixtures/zipnn/bf16_3chunks_mixed.znn'));
+  zn.writeBigUInt64LE(1n << 40n, 16);
+  const bigSize = path.join(dir, 'size.znn');
+  fs.writeFileSync(bigSize, zn);
+  const [card3] = await upload([bigSize]);
+  const err3 = card3.locator('.error[role="alert"]');
+  assertEqual(await err3.getAttribute('data-code'), 'ZNN_CORRUPT', 'damaged size field');
+  assert(/damaged/.test(await err3.innerText()), 'says damaged');
+  // A ZipNN delta: the page says how to restore it (the CLI with its base).
+  const [card4] = await upload([path.join(REPO, 'tests/fixtures/zipnn/bf16_delta_byte.znn')]);
+  const err4 = card4.locator('.error[role="alert"]');
+  assertEqual(await err4.getAttribute('data-code'), 'ZNN_UNSUPPORTED', 'delta');
+  assert(/delta.*zipnn decompress FILE --base BASE/s.test(await err4.innerText()), `delta: ${await err4.innerText()}`);
   // The same page still compresses.
   const [ok] = await upload([model('silero_vad_16k.safetensors')]);
   assertEqual(await ok.getAttribute('data-state'), 'done', 'compress after an error');

@@ -710,7 +710,10 @@ impl ChunkOut for Grow<'_, '_> {
 
 /// The error for a delta frame decoded without its base.
 pub fn missing_base() -> Error {
-    Error::Unsupported("ZipNN delta frame: decoding needs the base file it was made against".into())
+    Error::Unsupported(
+        "ZipNN delta frame: decoding needs the base file it was made against (zipnn decompress --base)"
+            .into(),
+    )
 }
 
 /// One frame of a ZipNN file: where it is and its parsed header.
@@ -738,10 +741,11 @@ pub fn frames_from<S: crate::format::znw::Source + ?Sized>(
     while pos < size {
         let index = frames.len() as u64;
         let h = FrameHeader::parse_at(src.read(pos, (size - pos).min(MAX_HEADER_LEN))?, index)?;
-        // The streaming decoder's checks, in its order (the caller's limit, then the frame's
-        // own consistency); then the end of the file, which only a whole file has.
-        total = check_limit(total, &h, limits)?;
+        // The streaming decoder's checks, in its order (the frame's own consistency, so that a
+        // damaged size is "corrupt" rather than "too large", then the caller's limit); then
+        // the end of the file, which only a whole file has.
         h.check_frame(index)?;
+        total = check_limit(total, &h, limits)?;
         let flen = (size - pos) as u64;
         if h.frame_len > flen {
             return Err(Error::Truncated);
