@@ -298,3 +298,23 @@ fn a_file_without_the_list_is_refused_with_a_reason() {
     assert!(e.to_string().contains("decode it whole"), "{e}");
     assert!(sink.out.is_empty());
 }
+
+#[test]
+fn a_listed_tensor_of_no_bytes_is_refused_as_the_whole_file_decoder_refuses_it() {
+    // Listed as compressed but empty: no frame to read, at the end of the file or before others.
+    let frame = fixture("bf16_normal_8k.znn");
+    let meta = r#"{"a": {"dtype": "bfloat16", "shape": "[0]"}, "b": {"dtype": "bfloat16", "shape": "[4096]"}}"#;
+    for tensors in [
+        vec![("a", "U8", vec![0], Vec::new())],
+        vec![
+            ("a", "U8", vec![0], Vec::new()),
+            ("b", "U8", vec![frame.len() as u64], frame.clone()),
+        ],
+    ] {
+        let file = znn_file(&tensors, meta, 0);
+        let (r, sink) = stream(&file, || 100, None);
+        let (e, w) = (r.unwrap_err(), whole(&file).unwrap_err());
+        assert_eq!((e.code(), e.to_string()), (w.code(), w.to_string()));
+        assert!(sink.out.len() < 200, "only the restored header came out");
+    }
+}

@@ -152,7 +152,11 @@ impl ZnnSafetensorsDecoder {
                         continue;
                     };
                     let (start, end) = (p.start, p.end);
-                    if !p.compressed && self.at >= start && self.at == end {
+                    if self.at == end {
+                        if p.compressed {
+                            // No bytes, so no frame: refused as the whole-file decoder does.
+                            self.frame()?;
+                        }
                         self.next += 1; // all passed on (or it holds nothing)
                         continue;
                     }

@@ -458,7 +458,14 @@ fn shape_mismatch(name: &str) -> Error {
 /// Checks the frame at the start of compressed piece `p` (`head`: at least its header's bytes,
 /// or all of the tensor when it is shorter) against what the plan restores it to.
 pub fn read_frame(p: &Piece, head: &[u8]) -> Result<FrameHeader, Error> {
-    let h = FrameHeader::parse(head)?;
+    let h = FrameHeader::parse(head).map_err(|e| match e {
+        // The file is a .znn.safetensors: a tensor it lists without a frame is damage.
+        Error::NotCompressed => Error::corrupt(alloc::format!(
+            "tensor {:?} is listed as compressed but holds no ZipNN frame",
+            p.name
+        )),
+        e => e,
+    })?;
     let frame_len = p.end - p.start;
     if h.frame_len != frame_len {
         return Err(Error::corrupt(alloc::format!(
