@@ -369,7 +369,7 @@ async function cmdTest(a) {
   });
 }
 
-/** Streams the input through ZnnDecompressionStream to the output: bounded memory for `.znw`. */
+/** Streams the input through ZnnDecompressionStream to the output: bounded memory for `.znw`, ZipNN streaming files and `.znn.safetensors` that list their compressed tensors. */
 async function cmdDecompress(a) {
   checkInputs(a);
   return eachInput(a, 'failed to decompress', (input) => decompressOne(input, a));
