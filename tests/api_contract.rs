@@ -160,7 +160,7 @@ fn zipnn_frame_api_checks_its_arguments() {
     let mut dst = vec![0u8; data.len()];
     zipnn::decode_frame(&packed, &h, &mut dst).unwrap();
     assert!(dst == data);
-    let layout = FrameLayout::read(&mut &packed[..], &h, data.len()).unwrap();
+    let layout = FrameLayout::read(&mut &packed[..], &h, data.len() as u64).unwrap();
     assert!(layout.stream_span(1, 0..1).is_ok());
     for (b, chunks) in [
         (2, 0..1),

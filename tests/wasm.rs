@@ -338,6 +338,56 @@ fn stream_decoder_restores_znn_safetensors_past_4_gib() {
     assert!(out[header..header + bin.len()] == **bin && out[header + bin.len()..] == **bin);
 }
 
+/// One ZipNN frame that decodes to 4 GiB or more streams in wasm32 a chunk at a time: only
+/// the compressed frame and a chunk are held (a 5 GiB bf16 frame of zeros, 1 MiB chunks, each
+/// stream of each chunk a one-byte run).
+#[wasm_bindgen_test]
+fn stream_decoder_decodes_one_zipnn_frame_past_4_gib() {
+    use zipnn_wasm::format::zipnn;
+    use zipnn_wasm::wasm::StreamDecoder;
+    let chunks = 5u64 << 10;
+    let mut frame = b"ZN".to_vec();
+    frame.extend_from_slice(&zipnn::VERSION);
+    frame.extend_from_slice(&[10, 1, 0, 1, 0, 0, 0, 0, 0, 20, 6]); // bf16, byte format, 1 MiB chunks
+    frame.extend_from_slice(&(chunks << 20).to_le_bytes());
+    frame.extend_from_slice(&0u64.to_le_bytes()); // the frame's length, below
+    frame.extend(std::iter::repeat_n(1u8, 2 * chunks as usize)); // huffman-or-run
+    for _ in 0..2 {
+        for c in 1..=chunks {
+            frame.extend_from_slice(&c.to_le_bytes()); // one byte a chunk
+        }
+    }
+    frame.extend(std::iter::repeat_n(0u8, 2 * chunks as usize));
+    let n = frame.len() as u64;
+    frame[24..32].copy_from_slice(&n.to_le_bytes());
+
+    let mut dec = StreamDecoder::new(None, None, None).unwrap();
+    let mut at = 0;
+    let mut out = 0u64;
+    let mut nonzero = false;
+    while at < frame.len() || dec.pending() {
+        let room = dec.input_buffer().unwrap();
+        let k = (room.length() as usize).min(frame.len() - at);
+        room.subarray(0, k as u32).copy_from(&frame[at..at + k]);
+        at += k;
+        let mut ready = dec.commit(k).unwrap();
+        loop {
+            if ready > 0 {
+                let a = dec.drain();
+                nonzero |= a.get_index(0) != 0 || a.get_index(a.length() - 1) != 0;
+                out += a.length() as u64;
+            }
+            if !dec.pending() {
+                break;
+            }
+            ready = dec.commit(0).unwrap();
+        }
+    }
+    dec.finish().unwrap();
+    assert_eq!(out, chunks << 20);
+    assert!(!nonzero);
+}
+
 /// The StreamDecoder's staging API as the JS wrapper uses it: bytes written through the
 /// `inputBuffer()` view of wasm memory, `commit(n)`, verified bytes drained into JS arrays.
 #[wasm_bindgen_test]

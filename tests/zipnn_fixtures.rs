@@ -395,12 +395,12 @@ fn any_run_of_chunks_decodes_on_its_own() {
             let mut frame = &packed[fr.pos..fr.pos + fr.len];
             let mut whole = vec![0; h.orig_len as usize];
             zipnn::decode_frame(frame, h, &mut whole[..]).unwrap();
-            let layout = zipnn::FrameLayout::read(&mut frame, h, whole.len()).unwrap();
+            let layout = zipnn::FrameLayout::read(&mut frame, h, h.orig_len).unwrap();
             for per in 1..=layout.chunks.max(1) {
                 let mut out = Vec::new();
                 for c0 in (0..layout.chunks).step_by(per) {
                     let c = c0..(c0 + per).min(layout.chunks);
-                    let mut part = vec![0; layout.output(c.clone()).len()];
+                    let mut part = vec![0; layout.output_len(c.clone()) as usize];
                     zipnn::decode_chunks_from(
                         &mut frame,
                         h,

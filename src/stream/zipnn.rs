@@ -224,7 +224,7 @@ pub(super) struct ChunkBufs {
 impl FrameOut {
     /// `frame`: all of it; its header `h` is checked.
     pub fn new(frame: &[u8], h: FrameHeader, offset: u64) -> Result<Self, Error> {
-        let layout = FrameLayout::read(&mut &frame[..], &h, to_usize(h.orig_len)?)?;
+        let layout = FrameLayout::read(&mut &frame[..], &h, h.orig_len)?;
         Ok(FrameOut {
             h,
             layout,
@@ -250,8 +250,8 @@ impl FrameOut {
             let bytes = self.layout.output(c.clone());
             let mut out = ToSink {
                 sink: &mut *sink,
-                offset: self.offset + bytes.start as u64,
-                len: bytes.len(),
+                offset: self.offset + bytes.start,
+                len: to_usize(bytes.end - bytes.start)?,
                 chunk: &mut bufs.chunk,
             };
             decode_chunks_from(

@@ -308,11 +308,11 @@ impl<'a> JsFrames<'a> {
         }
         h.check_tables(len as u64)?;
         let total = crate::format::to_usize(h.orig_len)?;
-        let layout = zipnn::FrameLayout::read(&mut self.frame, &h, total)?;
-        if chunks.end > layout.chunks || layout.output(chunks.clone()).len() > room {
+        let layout = zipnn::FrameLayout::read(&mut self.frame, &h, total as u64)?;
+        if chunks.end > layout.chunks || layout.output_len(chunks.clone()) > room as u64 {
             return Err(Error::InvalidInput("bad piece table".into()));
         }
-        let out = layout.output(chunks.clone()).len();
+        let out = layout.output_len(chunks.clone()) as usize;
         (self.out.at, self.out.len) = (at, out);
         zipnn::decode_chunks_from(
             &mut self.frame,

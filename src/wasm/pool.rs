@@ -170,7 +170,7 @@ fn zipnn_pieces(
         // Cut: the tables tell where each stream's bytes of each run of chunks are.
         let mut frame = JsFrame::new(data);
         frame.whole(start, len);
-        let layout = zipnn::FrameLayout::read(&mut frame, &h, total)?;
+        let layout = zipnn::FrameLayout::read(&mut frame, &h, total as u64)?;
         for c0 in (0..chunks).step_by(per) {
             let c = c0..(c0 + per).min(chunks);
             let mut segs = [(0, layout.payload_start); 5];
@@ -183,7 +183,7 @@ fn zipnn_pieces(
                 [1, start, len, c.start, c.end, at],
                 &segs[..=h.dtype.streams()],
             )?;
-            at += layout.output(c).len();
+            at += layout.output_len(c) as usize;
         }
     }
     t[0] = ((t.len() - 1) / PART_LEN) as f64;

@@ -356,7 +356,7 @@ pub fn decode_frame_from(
     if dst.total() as u64 != h.orig_len {
         return Err(Error::wrong_size(dst.total(), h.orig_len));
     }
-    let layout = FrameLayout::read(frame, h, dst.total())?;
+    let layout = FrameLayout::read(frame, h, h.orig_len)?;
     decode_chunks_from(frame, h, &layout, 0..layout.chunks, dst, scratch)
 }
 
@@ -367,8 +367,9 @@ pub struct FrameLayout {
     /// Decoded bytes per chunk (the last may be shorter) and their number.
     pub chunk: usize,
     pub chunks: usize,
-    /// Decoded bytes of the frame.
-    pub total: usize,
+    /// Decoded bytes of the frame (in u64: a stream decodes a frame of 4 GiB or more a chunk
+    /// at a time in wasm32 too; only a chunk must fit in memory).
+    pub total: u64,
     /// Where the payload starts: the header and tables are the bytes before it.
     pub payload_start: usize,
     streams: usize,
@@ -380,14 +381,10 @@ pub struct FrameLayout {
 
 impl FrameLayout {
     /// Reads the tables of a frame that decodes to `total` bytes.
-    pub fn read(
-        frame: &mut impl FrameSource,
-        h: &FrameHeader,
-        total: usize,
-    ) -> Result<Self, Error> {
+    pub fn read(frame: &mut impl FrameSource, h: &FrameHeader, total: u64) -> Result<Self, Error> {
         let n = h.dtype.streams();
         let chunk = to_usize(h.chunk())?;
-        let chunks = total.div_ceil(chunk);
+        let chunks = to_usize(total.div_ceil(chunk as u64))?;
         let slots = chunks
             .checked_mul(n)
             .ok_or_else(|| Error::corrupt("ZipNN chunk count"))?;
@@ -468,9 +465,15 @@ impl FrameLayout {
     }
 
     /// Decoded bytes of chunks `chunks`, as offsets into the frame's output.
-    pub fn output(&self, chunks: Range<usize>) -> Range<usize> {
-        let at = |c: usize| c.saturating_mul(self.chunk).min(self.total);
+    pub fn output(&self, chunks: Range<usize>) -> Range<u64> {
+        let at = |c: usize| (c as u64).saturating_mul(self.chunk as u64).min(self.total);
         at(chunks.start)..at(chunks.end)
+    }
+
+    /// Bytes that chunks `chunks` decode to (`output(chunks)`'s length).
+    pub fn output_len(&self, chunks: Range<usize>) -> u64 {
+        let r = self.output(chunks);
+        r.end - r.start
     }
 }
 
@@ -491,8 +494,10 @@ pub fn decode_chunks_from(
     }
     let first = layout.output(chunks.clone()).start;
     for c in chunks {
-        let start = c * chunk;
-        let len = chunk.min(total - start);
+        let start = c as u64 * chunk as u64;
+        // One chunk, so it fits `usize`; its place in `dst`, which holds the range, too.
+        let len = (chunk as u64).min(total - start) as usize;
+        let rel = to_usize(start - first)?;
         // Stream b's bytes of this chunk, at the sum of stream b's earlier chunk sizes.
         let mut ranges: [Range<usize>; 4] = [0..0, 0..0, 0..0, 0..0];
         for (b, r) in ranges[..n].iter_mut().enumerate() {
@@ -525,7 +530,7 @@ pub fn decode_chunks_from(
                 .map_err(|_| Error::no_memory(need as u64))?;
             scratch.resize(need, 0);
         }
-        let out = dst.slot(start - first, len)?;
+        let out = dst.slot(rel, len)?;
         {
             // The merge's memory is prefetched while the streams decode.
             let raws = (0..n).filter(|&b| stored[b]).map(|b| src[b]);
@@ -555,7 +560,7 @@ pub fn decode_chunks_from(
             };
         }
         unsplit(h, &parts[..n], out);
-        dst.done(start - first, len)?;
+        dst.done(rel, len)?;
     }
     Ok(())
 }
