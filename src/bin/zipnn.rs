@@ -1071,12 +1071,13 @@ fn listed_header(
     if !(2..=MAX_HEADER).contains(&n) {
         return Ok((first, false));
     }
+    // Grown as bytes come (a header length is only a claim until they do).
     let mut head = first;
-    let have = head.len();
-    head.resize(8 + n as usize, 0);
-    let got = read_full(reader, &mut head[have..])
+    let want = (8 + n).saturating_sub(head.len() as u64);
+    reader
+        .take(want)
+        .read_to_end(&mut head)
         .or_else(|e| fail(format!("cannot read {input}: {e}")))?;
-    head.truncate(have + got);
     let listed = zipnn_wasm::format::zipnn::safetensors::lists_compressed(&head);
     Ok((head, listed))
 }

@@ -325,7 +325,7 @@ pub fn plan<S: Source + ?Sized>(src: &mut S, limits: &Limits) -> Result<Plan, Er
 }
 
 /// Where the last tensor of `layout` ends (where its data starts when it has none).
-pub fn data_end(layout: &Layout) -> u64 {
+fn data_end(layout: &Layout) -> u64 {
     layout
         .tensors
         .iter()
@@ -333,7 +333,8 @@ pub fn data_end(layout: &Layout) -> u64 {
         .fold(layout.data_start, u64::max)
 }
 
-pub fn trailing_bytes() -> Error {
+/// Bytes past the last tensor (the whole-file and the streaming decoder say it alike).
+pub(crate) fn trailing_bytes() -> Error {
     Error::corrupt("bytes after the last tensor of a .znn.safetensors file")
 }
 
@@ -366,7 +367,7 @@ pub fn listed_plan(layout: &Layout, limits: &Limits) -> Result<Option<Plan>, Err
     let mut pieces = Vec::with_capacity(layout.tensors.len());
     let mut entries = Vec::with_capacity(layout.tensors.len());
     for t in &layout.tensors {
-        let mut piece = copied(t)?;
+        let mut piece = copied(t);
         let (dtype, shape) = match by_name.get(t.name.as_str()) {
             Some(o) => {
                 if t.dtype != "U8" {
@@ -397,7 +398,7 @@ fn unlisted_plan<S: Source + ?Sized>(
     let mut pieces = Vec::with_capacity(layout.tensors.len());
     let mut entries = Vec::with_capacity(layout.tensors.len());
     for t in &layout.tensors {
-        let mut piece = copied(t)?;
+        let mut piece = copied(t);
         let head = frame_head(src, t.start, t.end)?;
         let frame = (t.dtype == "U8" && super::is_zipnn(head))
             .then(|| FrameHeader::parse(head).ok())
@@ -431,15 +432,15 @@ fn unlisted_plan<S: Source + ?Sized>(
 }
 
 /// A tensor of the file as its piece of the restored file, copied as it is.
-fn copied(t: &st::TensorInfo) -> Result<Piece, Error> {
-    Ok(Piece {
+fn copied(t: &st::TensorInfo) -> Piece {
+    Piece {
         name: t.name.clone(),
         start: t.start,
         end: t.end,
         compressed: false,
         frame: None,
         len: t.end - t.start,
-    })
+    }
 }
 
 /// Bytes of a tensor of `dtype` and `shape` (an error when its type has no known size).
