@@ -221,6 +221,35 @@ export function makeSafetensors(tensors, metadata) {
   return out;
 }
 
+/**
+ * `model` (a safetensors file) in the layout of zipnn's `compress_safetensors` for a source with
+ * metadata: each F32/F16/BF16 tensor a U8 tensor holding one ZipNN frame (written by the
+ * package's `compress`, passed in), listed under `znn_compressed_vectors` with its torch type
+ * and shape; the other tensors as they are.
+ */
+export async function zipnnSafetensors(model, compress) {
+  const n = Number(new DataView(model.buffer, model.byteOffset).getBigUint64(0, true));
+  const header = JSON.parse(Buffer.from(model.subarray(8, 8 + n)).toString());
+  const types = { F32: ['float32', 'fp32'], F16: ['float16', 'fp16'], BF16: ['bfloat16', 'bf16'] };
+  const entries = Object.entries(header)
+    .filter(([k]) => k !== '__metadata__')
+    .sort((a, b) => a[1].data_offsets[0] - b[1].data_offsets[0]);
+  const tensors = [];
+  const listed = {};
+  for (const [name, t] of entries) {
+    const bytes = model.subarray(8 + n + t.data_offsets[0], 8 + n + t.data_offsets[1]);
+    const type = types[t.dtype];
+    if (!type) {
+      tensors.push({ name, dtype: t.dtype, shape: t.shape, bytes });
+      continue;
+    }
+    const frame = await compress(bytes, { format: 'zipnn', dtype: type[1] });
+    tensors.push({ name, dtype: 'U8', shape: [frame.length], bytes: frame });
+    listed[name] = { dtype: type[0], shape: `[${t.shape.join(', ')}]` };
+  }
+  return makeSafetensors(tensors, { ...(header.__metadata__ ?? {}), znn_compressed_vectors: JSON.stringify(listed) });
+}
+
 /** A free TCP port on 127.0.0.1. */
 export async function freePort() {
   const s = net.createServer();

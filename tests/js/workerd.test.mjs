@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { compress, decompress } from 'zipnn-wasm';
-import { startServer, sendBytes, env, readFile, modelPath, fixturePath, zipnnFixture, sha256, equalBytes, freePort, waitFor } from './helpers.mjs';
+import { startServer, sendBytes, env, readFile, modelPath, fixturePath, zipnnFixture, sha256, equalBytes, freePort, waitFor, zipnnSafetensors } from './helpers.mjs';
 
 const project = path.dirname(new URL(import.meta.url).pathname);
 const pkgDir = path.join(project, 'node_modules/zipnn-wasm');
@@ -30,6 +30,11 @@ export default {
         // The usual pattern: a compressed file from an origin, decompressed on the way through.
         const res = await fetch(origin + '/model.znw');
         return new Response(res.body.pipeThrough(new ZnnDecompressionStream()), { headers: { 'content-type': 'application/octet-stream' } });
+      }
+      case '/znn-safetensors': {
+        // zipnn's own format on the hubs, restored a tensor at a time on the way through.
+        const res = await fetch(origin + '/model.znn.safetensors');
+        return new Response(res.body.pipeThrough(new ZnnDecompressionStream()));
       }
       case '/embedded':
         return new Response(new Response(asset).body.pipeThrough(new ZnnDecompressionStream()));
@@ -75,6 +80,8 @@ let workerd;
 let base;
 let dir;
 let smallPlain;
+let znnSt;
+let originSent = 0; // bytes of the .znn.safetensors the origin has written so far
 let workerdLog = '';
 
 function stopWorkerd() {
@@ -82,9 +89,17 @@ function stopWorkerd() {
 }
 
 before(async () => {
+  znnSt = await zipnnSafetensors(readFile(modelPath('minilm.fp32.safetensors')), compress);
   origin = await startServer({
     routes: {
       '/model.znw': (req, res) => sendBytes(res, modelZnw, { piece: 1 << 20 }),
+      // 1 MiB every 15 ms, counted, so that the test can tell output from a finished input.
+      '/model.znn.safetensors': (req, res) => {
+        originSent = 0;
+        const write = res.write.bind(res);
+        res.write = (b) => ((originSent += b.length), write(b));
+        sendBytes(res, znnSt, { piece: 1 << 20, delayMs: 15 });
+      },
     },
   });
 
@@ -161,6 +176,24 @@ describe('workerd', () => {
     const out = new Uint8Array(await res.arrayBuffer());
     assert.equal(out.length, model.length);
     assert.equal(sha256(out), sha256(model));
+  });
+
+  test('a Worker restores a .znn.safetensors model (zipnn layout, listed) through the stream', async () => {
+    const res = await fetch(`${base}/znn-safetensors`);
+    assert.equal(res.status, 200, workerdLog);
+    // Restored bytes reach the client while the origin is still sending.
+    const parts = [];
+    let got = 0;
+    let gotBeforeAllSent = 0;
+    for await (const c of res.body) {
+      parts.push(c);
+      got += c.length;
+      if (originSent < znnSt.length) gotBeforeAllSent = got;
+    }
+    const out = new Uint8Array(Buffer.concat(parts));
+    assert.equal(sha256(out), sha256(await decompress(znnSt)));
+    assert.ok(gotBeforeAllSent > out.length / 2, `${gotBeforeAllSent} of ${out.length} bytes out before the input was all sent`);
+    assert.ok(out.length > 90e6 && znnSt.length < out.length * 0.85, `${znnSt.length} -> ${out.length}`);
   });
 
   test('an embedded data-module asset', async () => {
