@@ -982,6 +982,8 @@ fn inspect_reads_zipnn_files() {
     let cols: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(cols[1], "BF16", "{row}");
     assert!(row.contains("[48, 384]") && row.contains("36864"), "{row}");
+    // Its own frame's size (tensors restore in another order than the file holds them).
+    assert_eq!(cols[cols.len() - 2], "24519", "{row}");
     assert!(text.contains("5 held as ZipNN frames"), "{text}");
     // A broken frame is an error with its code, not a table.
     let mut bad = std::fs::read(fx.join("bf16_stream8k.znn")).unwrap();

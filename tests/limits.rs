@@ -506,7 +506,7 @@ fn znn_safetensors_stream_holds_one_tensor() {
     let opts = zipnn::ZipnnOptions::new(zipnn::ZDType::BF16);
     let mut tensors = Vec::new();
     let mut listed = Vec::new();
-    let names: Vec<String> = (0..12).map(|i| format!("w{i}")).collect();
+    let names: Vec<String> = (0..12).map(|i| format!("w{i:02}")).collect();
     let mut largest = 0;
     for name in &names {
         let frame = zipnn::compress(&weights(4 * MIB), &opts).unwrap();

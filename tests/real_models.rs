@@ -375,6 +375,9 @@ fn real_models_as_znn_safetensors_restore_as_a_stream() {
             out == zipnn_wasm::decompress(&file, &Limits::default()).unwrap(),
             "{name}"
         );
+        // The original was written by the safetensors library, as zipnn's restore writes: the
+        // same bytes.
+        assert!(out == orig, "{name}: not the original's bytes");
         let restored = st::parse(&out, out.len() as u64).unwrap();
         assert_eq!(restored.tensors.len(), layout.tensors.len(), "{name}");
         assert_eq!(restored.metadata, layout.metadata, "{name}");

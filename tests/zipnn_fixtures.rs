@@ -77,6 +77,9 @@ fn every_fixture_decodes_exactly() {
             );
             let got = zipnn_wasm::decompress(&packed, &Limits::default()).unwrap();
             assert_eq!(tensors(&got), tensors(&want), "{name}: tensors differ");
+            // Laid out as zipnn's own restore writes it (the safetensors library's order and
+            // JSON), which is the original file: byte for byte.
+            assert!(got == want, "{name}: not the original's bytes");
             // The metadata survives, without zipnn's own entry.
             let meta = st::parse(&got, got.len() as u64).unwrap().metadata;
             assert!(

@@ -1002,8 +1002,12 @@ fn decode_znn_safetensors(src: &mut FileSource, mut out: Option<&mut Output>) ->
         "testing"
     };
     let mut progress = Progress::new(verb, src.size as u64);
+    // Input read so far: the pieces come in the restored file's order, which may not be the
+    // input's.
+    let mut done = 0;
     for p in &plan.pieces {
-        progress.update(p.start);
+        progress.update(done);
+        done += p.end - p.start;
         let (start, end) = (to_usize(p.start)?, to_usize(p.end)?);
         match &p.frame {
             // A tensor stored as it is: copied a MiB at a time.

@@ -25,6 +25,8 @@ pub struct Layout {
     pub tensors: Vec<TensorInfo>,
     /// The raw `__metadata__` object, if any (string → string).
     pub metadata: Vec<(String, String)>,
+    /// Whether the header has a `__metadata__` entry (it may be `{}`).
+    pub has_metadata: bool,
 }
 
 /// Bytes per element of a safetensors dtype, when known.
@@ -66,6 +68,7 @@ pub fn parse(buf: &[u8], file_len: u64) -> Result<Layout, Error> {
     let data_len = file_len - data_start;
     let mut tensors = Vec::with_capacity(obj.len());
     let mut metadata = Vec::new();
+    let has_metadata = obj.contains_key("__metadata__");
     for (name, v) in obj {
         if name == "__metadata__" {
             if let Some(m) = v.as_object() {
@@ -117,6 +120,7 @@ pub fn parse(buf: &[u8], file_len: u64) -> Result<Layout, Error> {
         data_start,
         tensors,
         metadata,
+        has_metadata,
     })
 }
 
@@ -127,38 +131,66 @@ fn trim_padding(json: &[u8]) -> &[u8] {
 }
 
 /// Writes a safetensors header (length prefix + JSON, space-padded to a multiple of 8).
-/// `entries` are (name, dtype, shape, start, end) relative to the data section.
+/// `entries` are (name, dtype, shape, start, end) relative to the data section, in file order;
+/// `__metadata__` is written when `metadata` is not empty.
 pub fn write_header(
     entries: &[(String, String, Vec<u64>, u64, u64)],
     metadata: &[(String, String)],
     out: &mut Vec<u8>,
 ) {
-    use serde_json::{Map, Value};
-    let mut obj = Map::new();
-    if !metadata.is_empty() {
-        let m: Map<String, Value> = metadata
-            .iter()
-            .map(|(k, v)| (k.clone(), Value::String(v.clone())))
-            .collect();
-        obj.insert("__metadata__".into(), Value::Object(m));
+    write_header_as_saved(entries, (!metadata.is_empty()).then_some(metadata), out)
+}
+
+/// [`write_header`] byte for byte as the `safetensors` library's `save_file` writes it (serde_json,
+/// compact): `__metadata__` first when given (also when empty), then each entry in the order
+/// given with its fields in the order `dtype`, `shape`, `data_offsets`.
+pub fn write_header_as_saved(
+    entries: &[(String, String, Vec<u64>, u64, u64)],
+    metadata: Option<&[(String, String)]>,
+    out: &mut Vec<u8>,
+) {
+    use core::fmt::Write;
+    // serde_json's escaping of a string, quotes included (the library's own).
+    let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let mut json = String::from("{");
+    if let Some(m) = metadata {
+        json.push_str("\"__metadata__\":{");
+        for (i, (k, v)) in m.iter().enumerate() {
+            let sep = if i > 0 { "," } else { "" };
+            let _ = write!(json, "{sep}{}:{}", quoted(k), quoted(v));
+        }
+        json.push('}');
     }
-    for (name, dtype, shape, s, e) in entries {
-        let mut t = Map::new();
-        t.insert("dtype".into(), Value::String(dtype.clone()));
-        t.insert(
-            "shape".into(),
-            Value::Array(shape.iter().map(|&d| d.into()).collect()),
+    for (i, (name, dtype, shape, s, e)) in entries.iter().enumerate() {
+        let sep = if i > 0 || metadata.is_some() { "," } else { "" };
+        let dims: Vec<String> = shape.iter().map(|d| alloc::format!("{d}")).collect();
+        let _ = write!(
+            json,
+            "{sep}{}:{{\"dtype\":{},\"shape\":[{}],\"data_offsets\":[{s},{e}]}}",
+            quoted(name),
+            quoted(dtype),
+            dims.join(",")
         );
-        t.insert(
-            "data_offsets".into(),
-            Value::Array(alloc::vec![(*s).into(), (*e).into()]),
-        );
-        obj.insert(name.clone(), Value::Object(t));
     }
-    let mut json = serde_json::to_vec(&Value::Object(obj)).unwrap_or_default();
+    json.push('}');
+    let mut json = json.into_bytes();
     while !json.len().is_multiple_of(8) {
         json.push(b' ');
     }
     out.extend_from_slice(&(json.len() as u64).to_le_bytes());
     out.extend_from_slice(&json);
+}
+
+/// Where `save_file` puts a tensor of `dtype`: it sorts tensors by dtype, in the reverse of the
+/// order the library declares them (`U64` first, `BOOL` last), then by name. `None` for a type
+/// it does not know.
+pub fn saved_rank(dtype: &str) -> Option<u8> {
+    const DECLARED: [&str; 20] = [
+        "BOOL", "F4", "F6_E2M3", "F6_E3M2", "U8", "I8", "F8_E5M2", "F8_E4M3", "F8_E8M0", "I16",
+        "U16", "F16", "BF16", "I32", "U32", "F32", "C64", "F64", "I64", "U64",
+    ];
+    DECLARED
+        .iter()
+        .position(|&d| d == dtype)
+        .map(|i| (DECLARED.len() - 1 - i) as u8)
 }

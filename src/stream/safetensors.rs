@@ -4,6 +4,12 @@
 //! arrives. Memory is the JSON header, then one compressed tensor (a frame decodes once it is
 //! complete) and one decoded chunk; tensors stored as they are pass straight through.
 //!
+//! The restored file has its tensors in the order zipnn's own restore writes them (see
+//! `format::zipnn::safetensors::Plan`), which is the file's order unless tensors of several
+//! types were compressed (or a tensor stored as it was sorts among the compressed ones, which
+//! are all `U8` in the file). A tensor that arrives before its turn is held, as it came, until
+//! the tensors before it are out.
+//!
 //! A file without that list (zipnn writes none when the source had no `__metadata__`) names
 //! its compressed tensors and their restored types only in each frame's header: it must be
 //! read whole ([`crate::format::zipnn::safetensors::decompress`]).
@@ -34,9 +40,16 @@ pub struct ZnnSafetensorsDecoder {
     state: State,
     /// The prefix and JSON header as they arrive; then the current compressed tensor.
     pending: Vec<u8>,
-    /// The restored file's tensors, in file order.
+    /// The restored file's tensors, in the restored order; `next` is the one going out.
     pieces: Vec<Piece>,
     next: usize,
+    /// Indices into `pieces` in the order the input holds them; `recv` is the one arriving.
+    arrival: Vec<usize>,
+    recv: usize,
+    /// Bytes of tensors that arrived before their turn (`None`: none held).
+    held: Vec<Option<Vec<u8>>>,
+    /// Tensors whose bytes have all arrived.
+    complete: Vec<bool>,
     /// The current compressed tensor's frame header, read once its bytes arrived.
     head: Option<FrameHeader>,
     /// Input bytes taken so far (the offset of the next one in the file).
@@ -57,6 +70,10 @@ impl ZnnSafetensorsDecoder {
             pending: Vec::new(),
             pieces: Vec::new(),
             next: 0,
+            arrival: Vec::new(),
+            recv: 0,
+            held: Vec::new(),
+            complete: Vec::new(),
             head: None,
             at: 0,
             offset: 0,
@@ -71,9 +88,10 @@ impl ZnnSafetensorsDecoder {
         self.offset
     }
 
-    /// Whether a complete frame still has chunks to decode (the sink was full).
+    /// Whether a complete frame still has chunks to decode, or a tensor held until its turn
+    /// is ready to go out (the sink was full).
     pub fn busy(&self) -> bool {
-        self.out.is_some()
+        self.out.is_some() || self.complete.get(self.next).is_some_and(|&c| c)
     }
 
     /// Takes all of `input`.
@@ -100,6 +118,7 @@ impl ZnnSafetensorsDecoder {
         if let Err(e) = &r {
             self.failed = Some(e.clone());
             self.pending = Vec::new();
+            self.held = Vec::new();
             self.out = None;
         }
         r
@@ -147,17 +166,49 @@ impl ZnnSafetensorsDecoder {
                     }
                 }
                 State::Tensors => {
-                    let Some(p) = self.pieces.get(self.next) else {
+                    // Tensors whose turn it is and whose bytes are all here go out first.
+                    if !self.emit_held(sink, pause)? {
+                        return Ok(given - input.len());
+                    }
+                    if self.out.is_some() {
+                        continue;
+                    }
+                    let Some(&j) = self.arrival.get(self.recv) else {
+                        // Everything arrived and went out.
                         self.state = State::Done;
                         continue;
                     };
-                    let (start, end) = (p.start, p.end);
+                    let (start, end, compressed) = {
+                        let p = &self.pieces[j];
+                        (p.start, p.end, p.compressed)
+                    };
+                    if j == self.next {
+                        // Its turn came while it arrived: what is held goes on as if it came now.
+                        if let Some(bytes) = self.held[j].take() {
+                            if compressed {
+                                self.pending = bytes;
+                            } else if pause && sink.full() {
+                                self.held[j] = Some(bytes);
+                                return Ok(given - input.len());
+                            } else {
+                                sink.data(self.offset, &bytes)?;
+                                self.offset += bytes.len() as u64;
+                            }
+                        }
+                    }
                     if self.at == end {
-                        if p.compressed {
+                        self.recv += 1;
+                        if self.complete[j] {
+                            // A tensor of no bytes, out already or waiting for its turn.
+                        } else if j != self.next {
+                            self.held[j].get_or_insert_with(Vec::new);
+                            self.complete[j] = true;
+                        } else if compressed {
                             // No bytes, so no frame: refused as the whole-file decoder does.
                             self.frame()?;
+                        } else {
+                            self.next += 1; // all passed on (or it holds nothing)
                         }
-                        self.next += 1; // all passed on (or it holds nothing)
                         continue;
                     }
                     if input.is_empty() {
@@ -171,14 +222,21 @@ impl ZnnSafetensorsDecoder {
                         continue;
                     }
                     let n = (end - self.at).min(input.len() as u64) as usize;
-                    if !p.compressed {
+                    if j != self.next {
+                        let held = self.held[j].get_or_insert_with(Vec::new);
+                        append_within(held, &input[..n], to_usize(end - start)?)?;
+                        if compressed && held.len() as u64 == end - start {
+                            // Damage shows when the frame arrives, not when its turn comes.
+                            read_frame(&self.pieces[j], held)?;
+                        }
+                    } else if !compressed {
                         if pause && sink.full() {
                             return Ok(given - input.len());
                         }
                         sink.data(self.offset, &input[..n])?;
                         self.offset += n as u64;
                     } else {
-                        append_within(&mut self.pending, &input[..n], to_usize(p.end - p.start)?)?;
+                        append_within(&mut self.pending, &input[..n], to_usize(end - start)?)?;
                         self.frame()?;
                     }
                     input = &input[n..];
@@ -211,7 +269,7 @@ impl ZnnSafetensorsDecoder {
             offset: 0,
             length: plan.header.len() as u64,
         });
-        // In the restored file the tensors follow the header back to back, in file order.
+        // In the restored file the tensors follow the header back to back.
         for t in restored.tensors {
             segments.push(Segment {
                 dtype: DType::from_safetensors(&t.dtype),
@@ -231,10 +289,39 @@ impl ZnnSafetensorsDecoder {
         })?;
         sink.data(0, &plan.header)?;
         self.offset = plan.header.len() as u64;
+        let mut arrival: Vec<usize> = (0..plan.pieces.len()).collect();
+        arrival.sort_by_key(|&i| (plan.pieces[i].start, plan.pieces[i].end));
+        self.arrival = arrival;
+        // A tensor of no bytes needs none to arrive: its turn need not wait for its place.
+        self.complete = plan.pieces.iter().map(|p| p.start == p.end).collect();
+        self.held = (0..plan.pieces.len()).map(|_| None).collect();
         self.pieces = plan.pieces;
         self.pending = Vec::new();
         self.state = State::Tensors;
         Ok(())
+    }
+
+    /// Sends out, in turn, the tensors held whole until their turn: one stored as it is goes to
+    /// the sink at once, a frame starts decoding (and runs from `push_inner`). `false` when the
+    /// sink is full and a stored tensor waits.
+    fn emit_held(&mut self, sink: &mut dyn Sink, pause: bool) -> Result<bool, Error> {
+        while self.out.is_none() && self.complete.get(self.next).is_some_and(|&c| c) {
+            let i = self.next;
+            let bytes = self.held[i].take().unwrap_or_default();
+            if self.pieces[i].compressed {
+                self.pending = bytes;
+                self.frame()?;
+            } else {
+                if pause && sink.full() {
+                    self.held[i] = Some(bytes);
+                    return Ok(false);
+                }
+                sink.data(self.offset, &bytes)?;
+                self.offset += bytes.len() as u64;
+                self.next += 1;
+            }
+        }
+        Ok(true)
     }
 
     /// The current compressed tensor's bytes grew: reads its frame header as soon as it is
@@ -262,7 +349,7 @@ impl ZnnSafetensorsDecoder {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        if self.out.is_some() {
+        if self.busy() {
             return Err(Error::InvalidInput(
                 "finish while a frame's chunks wait for room: push_units until not busy".into(),
             ));

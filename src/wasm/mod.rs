@@ -169,6 +169,14 @@ fn decompress_js(data: &js_sys::Uint8Array, limits: &Limits) -> Result<js_sys::U
     }
 }
 
+/// Whether `head` (the first bytes of a file, its whole JSON header among them) is a
+/// `.znn.safetensors` file that restores as it arrives: a `StreamDecoder` made with
+/// `'znn-safetensors'` takes it (see `zipnn::safetensors::lists_compressed`).
+#[wasm_bindgen(js_name = listsCompressed)]
+pub fn lists_compressed(head: &[u8]) -> bool {
+    zipnn::safetensors::lists_compressed(head)
+}
+
 /// Decoded size of a compressed buffer, from its header (needs only the first bytes of
 /// our format); `undefined` when the header does not say.
 #[wasm_bindgen(js_name = decodedSize)]

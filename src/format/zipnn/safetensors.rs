@@ -152,8 +152,8 @@ fn originals(meta: &str) -> Result<Vec<(String, Original)>, Error> {
     Ok(out)
 }
 
-/// How to restore a `.znn.safetensors` file: a new header, then every tensor in file order,
-/// copied from the input or decoded from its frame.
+/// How to restore a `.znn.safetensors` file: a new header, then every tensor in the restored
+/// file's order, copied from the input or decoded from its frame.
 pub struct Plan {
     /// The restored file's safetensors header (size prefix and JSON).
     pub header: Vec<u8>,
@@ -250,12 +250,8 @@ pub fn inspect(data: &[u8]) -> Result<crate::format::znw::Report, Error> {
     let plan = plan(&mut &data[..], &Limits::default())?;
     let restored = st::parse(&plan.header, plan.total)?;
     let stored = layout(&mut &data[..])?;
-    let by_name: BTreeMap<&str, &Piece> = stored
-        .tensors
-        .iter()
-        .zip(&plan.pieces)
-        .map(|(t, p)| (t.name.as_str(), p))
-        .collect();
+    let by_name: BTreeMap<&str, &Piece> =
+        plan.pieces.iter().map(|p| (p.name.as_str(), p)).collect();
     let mut segments = alloc::vec![SegmentReport {
         name: String::from("__header__"),
         dtype: "bytes",
@@ -493,20 +489,41 @@ fn frame_fits(p: &Piece, h: &FrameHeader) -> Result<(), Error> {
 }
 
 /// The restored header for `entries` (name, type and shape of each tensor, in file order)
-/// and the plan's size, checked against `limits`.
+/// and the plan's size, checked against `limits`. The restored file is laid out as zipnn's own
+/// restore writes it (through the `safetensors` library's `save_file`, see
+/// [`st::saved_rank`]), which is the original file whenever the library wrote that one: so
+/// `pieces` may come out in another order than the file's.
 fn finish(
     layout: &Layout,
     entries: Vec<(String, String, Vec<u64>)>,
     pieces: Vec<Piece>,
     limits: &Limits,
 ) -> Result<Plan, Error> {
-    let mut placed = Vec::with_capacity(entries.len());
+    let mut order: Vec<usize> = (0..entries.len()).collect();
+    // A type the library does not know: its order cannot be told, the file's is kept.
+    let ranks: Option<Vec<u8>> = entries.iter().map(|e| st::saved_rank(&e.1)).collect();
+    if let Some(ranks) = ranks {
+        order.sort_by(|&a, &b| {
+            ranks[a]
+                .cmp(&ranks[b])
+                .then(entries[a].0.cmp(&entries[b].0))
+        });
+    }
+    let mut entries: Vec<Option<(String, String, Vec<u64>)>> =
+        entries.into_iter().map(Some).collect();
+    let mut pieces: Vec<Option<Piece>> = pieces.into_iter().map(Some).collect();
+    let mut placed = Vec::with_capacity(order.len());
+    let mut restored = Vec::with_capacity(order.len());
     let mut pos = 0u64;
-    for ((name, dtype, shape), p) in entries.into_iter().zip(&pieces) {
+    for &i in &order {
+        let (Some((name, dtype, shape)), Some(p)) = (entries[i].take(), pieces[i].take()) else {
+            continue;
+        };
         let end = pos
             .checked_add(p.len)
             .ok_or_else(|| Error::corrupt("sizes overflow"))?;
         placed.push((name, dtype, shape, pos, end));
+        restored.push(p);
         pos = end;
     }
     let metadata: Vec<(String, String)> = layout
@@ -516,7 +533,8 @@ fn finish(
         .cloned()
         .collect();
     let mut header = Vec::new();
-    st::write_header(&placed, &metadata, &mut header);
+    let metadata = layout.has_metadata.then_some(&metadata[..]);
+    st::write_header_as_saved(&placed, metadata, &mut header);
     let total = (header.len() as u64)
         .checked_add(pos)
         .ok_or_else(|| Error::corrupt("sizes overflow"))?;
@@ -528,7 +546,7 @@ fn finish(
     }
     Ok(Plan {
         header,
-        pieces,
+        pieces: restored,
         total,
     })
 }
