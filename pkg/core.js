@@ -25,7 +25,9 @@ const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a];
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d]; // \0asm
 const ZIPNN_META_KEY = 'znn_compressed_vectors';
 /** Segments that are not tensors: container structure, and the single unnamed segment of a raw file. */
-const SKIP_SEGMENTS = new Set(['__header__', '__padding__', '']);
+/** Whether segment `s` of header `h` is a tensor: not the container's own bytes, nor the one
+ * unnamed segment of a raw file (a container may name a tensor ''). */
+const isTensor = (h, s) => s.name !== '__header__' && s.name !== '__padding__' && (s.name !== '' || h.container !== 'raw');
 
 // ---------------------------------------------------------------------------------------------
 // Errors
@@ -519,21 +521,14 @@ function sniff(head, ended) {
 }
 
 /**
- * Whether `head` holds the whole JSON header of a .znn.safetensors file whose metadata lists its
- * compressed tensors (as the module's `listed_plan` reads it): then the restored file follows
- * from that header and the module restores it as it arrives. Without the list (zipnn writes
- * none for a source without metadata) only the whole file tells which tensors are frames.
+ * Whether `head` holds the whole JSON header of a .znn.safetensors file that the module
+ * restores as it arrives: its metadata lists the compressed tensors and the restored file keeps
+ * them in the file's order. Without the list (zipnn writes none for a source without metadata)
+ * only the whole file tells which tensors are frames; in another order, the whole file is
+ * needed too.
  */
 function listsCompressed(head) {
-  const st = safetensorsHeader(head);
-  const list = st && typeof st === 'object' ? st.metadata?.[ZIPNN_META_KEY] : undefined;
-  if (typeof list !== 'string') return false;
-  try {
-    const v = JSON.parse(list);
-    return !!v && typeof v === 'object' && !Array.isArray(v) && Object.keys(v).length > 0;
-  } catch {
-    return false;
-  }
+  return glue.listsCompressed(head);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -2006,7 +2001,7 @@ export async function fetchModel(input, options = {}) {
             decodedTotal = h.totalSize;
             // The decode worker holds the output until the end (see RemoteJob).
             if (!remoteOutput && h.totalSize <= upFrontLimit(total)) size = h.totalSize;
-            tensors = h.segments.filter((s) => !SKIP_SEGMENTS.has(s.name));
+            tensors = h.segments.filter((s) => isTensor(h, s));
             named = true;
           }
         },
