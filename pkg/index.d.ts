@@ -188,7 +188,8 @@ export function inspect(bytes: Bytes): Promise<InspectReport>;
  * `response.body.pipeThrough(new ZnnDecompressionStream())`. Any input chunking works; decoded
  * bytes are emitted as soon as each chunk's checksum verified; ZipNN frames as each frame
  * arrives whole; a `.znn.safetensors` file a tensor at a time when its metadata lists its
- * compressed tensors (one without that list is buffered and decoded at the end). Like
+ * compressed tensors (a tensor that arrives before its turn in the restored order is held; one
+ * without that list is buffered and decoded at the end). Like
  * `DecompressionStream`, a `{ readable, writable }` pair rather than a `TransformStream`.
  */
 export class ZnnDecompressionStream {
