@@ -302,7 +302,7 @@ async function compressStreamed(input, out, a) {
     const st = await fh.stat();
     if (!st.isFile() || st.size < STREAM_ABOVE) return false;
     const size = st.size;
-    const src = Readable.toWeb(fh.createReadStream({ start: 0, highWaterMark: 1 << 20, autoClose: false }));
+    const src = webStream(fh.createReadStream({ start: 0, highWaterMark: 1 << 20, autoClose: false }));
     const packed = src.pipeThrough(new ZnnCompressionStream({ size, dtype: a.dtype, chunkSize: a.chunkSize, verify: a.verify }));
     const reader = packed.getReader();
     // The first output, once the encoder has read the file's first bytes, starts with the
@@ -321,6 +321,38 @@ async function compressStreamed(input, out, a) {
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * A web ReadableStream of node stream `src`, read as it is pulled. Not `Readable.toWeb`: in
+ * node 20 that enqueues a 'data' event which comes after the reader cancelled (a decoder that
+ * failed while stdin still flowed) and throws from it, killing the process.
+ */
+function webStream(src) {
+  let open = true;
+  const stop = () => {
+    open = false;
+    src.pause();
+  };
+  return new ReadableStream({
+    start(c) {
+      src.pause();
+      src.on('data', (b) => {
+        if (!open) return;
+        c.enqueue(new Uint8Array(b.buffer, b.byteOffset, b.length));
+        if (c.desiredSize <= 0) src.pause();
+      });
+      src.once('end', () => open && (stop(), c.close()));
+      src.once('error', (e) => open && (stop(), c.error(e)));
+    },
+    pull() {
+      src.resume();
+    },
+    cancel() {
+      stop();
+      if (src !== process.stdin) src.destroy();
+    },
+  });
 }
 
 /** Opens `input` ('-': stdin) as a node stream of up to 1 MiB pieces. */
@@ -350,7 +382,7 @@ async function cmdTest(a) {
     let n = 0;
     let head = Buffer.alloc(0); // the first bytes: .znw or not
     try {
-      const src = Readable.toWeb(await openInput(input)).pipeThrough(
+      const src = webStream(await openInput(input)).pipeThrough(
         new TransformStream({
           transform(chunk, controller) {
             if (head.length < ZNW_MAGIC.length) head = Buffer.concat([head, chunk.subarray(0, ZNW_MAGIC.length)]);
@@ -385,7 +417,7 @@ async function decompressOne(input, a) {
   const src = await openInput(input);
   try {
     await writeOutput(out, async (ws) => {
-      const decoded = Readable.toWeb(src).pipeThrough(new ZnnDecompressionStream());
+      const decoded = webStream(src).pipeThrough(new ZnnDecompressionStream());
       await pipeline(Readable.fromWeb(decoded), ws);
     });
   } finally {

@@ -5,7 +5,8 @@ import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { readFile, modelPath, fixturePath, zipnnFixture, sha256, env, equalBytes } from './helpers.mjs';
+import { compress } from 'zipnn-wasm';
+import { readFile, modelPath, fixturePath, zipnnFixture, sha256, env, equalBytes, makeSafetensors, weights } from './helpers.mjs';
 
 const project = path.dirname(new URL(import.meta.url).pathname);
 const native = path.join(env.repo, 'target/release/zipnn');
@@ -21,6 +22,7 @@ function run(cmd, args, { input, extraEnv } = {}) {
     p.stderr.on('data', (d) => (err += d));
     p.on('error', reject);
     p.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
+    p.stdin.on('error', () => {}); // EPIPE: the command stopped reading (it failed early)
     if (input) p.stdin.end(input);
     else p.stdin.end();
   });
@@ -311,6 +313,33 @@ describe('npx zipnn-wasm', () => {
     r = await run(path.join(project, 'node_modules/.bin/zipnn-wasm'), ['test', '-'], { input: packed });
     assert.equal(r.code, 0, r.stderr);
     assert.equal((await bin('test', `${src}.znw`, '-o', 'x')).code, 2);
+  });
+
+  test('a file found damaged while stdin still flows: one error line, not a crash', async () => {
+    // A .znn.safetensors whose bf16 frame comes first in the file but restores after the fp32
+    // one (zipnn's file sorts its U8 frames by name, the restored file by type first): the
+    // frame is held, and found damaged once whole, while the pipe still delivers the rest.
+    // node 20's Readable.toWeb threw "Controller is already closed" from the next 'data'
+    // event there and killed the process.
+    const frame = async (n, dtype, seed) => compress(weights(n, dtype, seed), { format: 'zipnn', dtype });
+    const a = await frame(100_000, 'bf16', 1);
+    const b = await frame(200_000, 'fp32', 2);
+    a[8] ^= 0xff; // the frame header's input format
+    const file = makeSafetensors(
+      [
+        { name: 'a.bf16', dtype: 'U8', shape: [a.length], bytes: a },
+        { name: 'b.fp32', dtype: 'U8', shape: [b.length], bytes: b },
+      ],
+      {
+        format: 'pt',
+        znn_compressed_vectors: JSON.stringify({ 'a.bf16': { dtype: 'bfloat16', shape: '[100000]' }, 'b.fp32': { dtype: 'float32', shape: '[200000]' } }),
+      },
+    );
+    for (const args of [['decompress', '-', '-o', '-'], ['test', '-']]) {
+      const r = await run(path.join(project, 'node_modules/.bin/zipnn-wasm'), args, { input: file });
+      assert.equal(r.code, 1, `${args[0]}: ${r.stderr}`);
+      assert.match(r.stderr, /^zipnn-wasm: .*\(ZNN_CORRUPT\)\n$/, args[0]);
+    }
   });
 
   test("'-' is stdin/stdout", async () => {
