@@ -24,7 +24,6 @@ const READ_BUFFER = 256 * 1024;
 const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a];
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d]; // \0asm
 const ZIPNN_META_KEY = 'znn_compressed_vectors';
-/** Segments that are not tensors: container structure, and the single unnamed segment of a raw file. */
 /** Whether segment `s` of header `h` is a tensor: not the container's own bytes, nor the one
  * unnamed segment of a raw file (a container may name a tensor ''). */
 const isTensor = (h, s) => s.name !== '__header__' && s.name !== '__padding__' && (s.name !== '' || h.container !== 'raw');
@@ -520,17 +519,6 @@ function sniff(head, ended) {
   return 'plain';
 }
 
-/**
- * Whether `head` holds the whole JSON header of a .znn.safetensors file that the module
- * restores as it arrives: its metadata lists the compressed tensors and the restored file keeps
- * them in the file's order. Without the list (zipnn writes none for a source without metadata)
- * only the whole file tells which tensors are frames; in another order, the whole file is
- * needed too.
- */
-function listsCompressed(head) {
-  return glue.listsCompressed(head);
-}
-
 // ---------------------------------------------------------------------------------------------
 // Decoding session shared by ZnnDecompressionStream, fetchModel and the CLI.
 //
@@ -625,7 +613,9 @@ class DecodeSession {
   /** Chooses how to decode, from the `kind` sniff gave `head` (the first bytes). */
   #start(kind, head) {
     this.kind = kind;
-    const listed = kind === 'znn-safetensors' && listsCompressed(head);
+    // A .znn.safetensors whose metadata lists its compressed tensors restores as it arrives;
+    // without the list only the whole file tells which tensors are frames.
+    const listed = kind === 'znn-safetensors' && glue.listsCompressed(head);
     const streamed = kind === 'znw' || kind === 'zipnn' || listed;
     // The module tells ours from ZipNN frames itself; a .znn.safetensors it must be told.
     const format = listed ? 'znn-safetensors' : undefined;

@@ -108,7 +108,7 @@ fn zipnn_pieces(
     part_bytes: usize,
 ) -> Result<js_sys::Array, Error> {
     let mut src = JsSource::new(data);
-    // (start, end, frame header) in input order; the output follows the header without gaps.
+    // (start, end, frame header) in output order; the output follows the header without gaps.
     type Pieces = Vec<(usize, usize, Option<zipnn::FrameHeader>)>;
     let (header, pieces, total): (Vec<u8>, Pieces, u64) = match src.detect()? {
         crate::Format::Zipnn => {
