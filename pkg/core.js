@@ -1797,14 +1797,15 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
     let pending = 0;
     let finished = false;
     const onAbort = () => finish(signal.reason);
-    const finish = (e) => {
+    // `finish()` resolves, `finish(e)` rejects with `e` whatever it is: `abort(0)` rejects with 0.
+    const finish = (...failure) => {
       if (finished) return;
       finished = true;
       signal?.removeEventListener('abort', onAbort);
-      if (e) {
+      if (failure.length) {
         // Runs still queued in a worker are skipped; one being decoded ends, unused.
         Atomics.store(done, 1, 1);
-        reject(e);
+        reject(failure[0]);
       } else if (Atomics.load(done, 0) !== runs.length) reject(new InternalError('the worker pool lost a run'));
       else resolve(out);
     };

@@ -120,6 +120,13 @@ describe('worker pool (node)', () => {
     const p = decompress(packed, { threads: 2, signal: ac2.signal });
     setTimeout(() => ac2.abort(), 5);
     assert.equal((await rejection(p)).name, 'AbortError');
+    // Any reason is the rejection, falsy ones too (not taken for success).
+    for (const reason of [0, null, '']) {
+      const ac3 = new AbortController();
+      const q = decompress(MODELS[1].packed, { threads: 2, signal: ac3.signal });
+      setTimeout(() => ac3.abort(reason), 5);
+      assert.equal(await rejection(q), reason);
+    }
     assert.ok(equalBytes(await decompress(packed, { threads: 2 }), orig));
   });
 
