@@ -304,6 +304,14 @@ function detachedCheck(x, buffer, what) {
   return x;
 }
 
+/**
+ * A view taken before an await, checked again after it: the caller may have transferred its
+ * buffer meanwhile, and reading it would throw a plain TypeError.
+ */
+function unmoved(u8, what = 'input') {
+  return detachedCheck(u8, u8.buffer, what);
+}
+
 /** An `AbortSignal` option: absent, or something with `throwIfAborted`, else `InvalidInputError`. */
 function checkSignal(signal) {
   const isSignal = typeof AbortSignal === 'function'
@@ -718,10 +726,10 @@ export async function compress(bytes, options = {}) {
     throw new TooLargeError(`compress() takes at most ${MAX_COMPRESS_INPUT} bytes in wasm, not ${data.length}: use ZnnCompressionStream with { size }, or the native CLI`);
   }
   await init();
-  if (format === 'zipnn') return call(() => glue.compressZipnn(data, dtype, streamingChunk, chunkSize));
+  if (format === 'zipnn') return call(() => glue.compressZipnn(unmoved(data), dtype, streamingChunk, chunkSize));
   const total = data.length;
   const report = onProgress && userCallback((done) => onProgress({ done, total }));
-  return call(() => glue.compress(data, dtype, chunkSize, verify, report));
+  return call(() => glue.compress(unmoved(data), dtype, chunkSize, verify, report));
 }
 
 function checkFormat(format, dtype) {
@@ -755,7 +763,7 @@ export async function decompress(bytes, options = {}) {
     if (out) return out;
   }
   signal?.throwIfAborted();
-  return call(() => glue.decompress(data, maxOutput));
+  return call(() => glue.decompress(unmoved(data), maxOutput));
 }
 
 /**
@@ -782,7 +790,7 @@ export async function decompressInto(bytes, target, options = {}) {
     if (await decodePooled(input, n, { target: t, signal })) return t.length;
   }
   signal?.throwIfAborted();
-  return call(() => glue.decompressInto(input, t));
+  return call(() => glue.decompressInto(unmoved(input), unmoved(t, 'target')));
 }
 
 /**
@@ -861,7 +869,7 @@ export async function inspect(bytes) {
   const data = inputBytes(bytes);
   if (!startsWith(data, ZNW_MAGIC) && isZipnnFrame(data)) return inspectZipnn(data);
   await init();
-  return call(() => glue.inspect(data));
+  return call(() => glue.inspect(unmoved(data)));
 }
 
 /** How many leading bytes `decodedSize` needs. */
@@ -1763,7 +1771,7 @@ function poolPieces(data, limit) {
  */
 async function decodePooled(data, n, { maxOutput, target, signal }) {
   // With a target, no bound: a total that differs from its size goes in-thread, which reports it.
-  const plan = poolPieces(data, target ? undefined : maxOutput);
+  const plan = poolPieces(unmoved(data), target ? undefined : maxOutput);
   if (!plan) return null;
   const { count, offset } = plan;
   const total = offset(count);
@@ -1822,6 +1830,7 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
       const at = offset(a);
       let records, run;
       try {
+        unmoved(data); // runs are copied out of it as workers ask, after awaits
         ({ records, run } = plan.records(a, b, shared));
       } catch (e) {
         return finish(fromWasm(e)); // called from a worker's message: nothing may throw

@@ -279,6 +279,20 @@ describe('Decompressor: wasm memory reused from call to call', () => {
       const d = await Decompressor.create();
       assert.throws(() => d.decompress(make()), InvalidInputError);
     }
+    // Transferred by the caller just after the call, while it awaits the module: the same error.
+    const moved = (f) => {
+      const b = packed.slice();
+      const p = f(b);
+      structuredClone(b.buffer, { transfer: [b.buffer] });
+      return p;
+    };
+    for (const f of [compress, decompress, inspect, (b) => decompressInto(b, new Uint8Array(10_000)), (b) => compress(b, { format: 'zipnn', dtype: 'bf16' })]) {
+      await rejectsWith(moved(f), InvalidInputError, 'ZNN_INVALID_INPUT');
+    }
+    const target = new Uint8Array(10_000);
+    const into = decompressInto(packed, target);
+    structuredClone(target.buffer, { transfer: [target.buffer] });
+    await rejectsWith(into, InvalidInputError, 'ZNN_INVALID_INPUT');
     // Empty buffers that are not detached are still input.
     await rejectsWith(decompress(new ArrayBuffer(0)), NotCompressedError, 'ZNN_NOT_COMPRESSED');
     for (const signal of [{}, 'abort', 1]) {

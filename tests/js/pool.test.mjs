@@ -120,6 +120,11 @@ describe('worker pool (node)', () => {
     const p = decompress(packed, { threads: 2, signal: ac2.signal });
     setTimeout(() => ac2.abort(), 5);
     assert.equal((await rejection(p)).name, 'AbortError');
+    // The input transferred by the caller while the pool decodes it: InvalidInputError.
+    const moved = MODELS[1].packed.slice();
+    const r = decompress(moved, { threads: 2 });
+    setTimeout(() => structuredClone(moved.buffer, { transfer: [moved.buffer] }), 5);
+    assert.equal((await rejection(r)).code, 'ZNN_INVALID_INPUT');
     // Any reason is the rejection, falsy ones too (not taken for success).
     for (const reason of [0, null, '']) {
       const ac3 = new AbortController();
