@@ -70,6 +70,22 @@ mkst() {
   cat "$TMP/stdata" >>"$out"
 }
 
+# mkst_moved OUT SRC OFFSET: mkst's tensors in a later checkpoint's layout: a longer header and
+# the first two tensors swapped, so that both moved (seeds for the delta target).
+mkst_moved() {
+  local out=$1 src=$2 off=$3
+  local json='{"__metadata__":{"format":"pt","step":"2"},"b.bias":{"dtype":"F32","shape":[64],"data_offsets":[0,256]},"a.weight":{"dtype":"BF16","shape":[32,16],"data_offsets":[256,1280]},"c.ids":{"dtype":"I64","shape":[4],"data_offsets":[1280,1312]}}'
+  while [ $((${#json} % 8)) -ne 0 ]; do json+=" "; done
+  # shellcheck disable=SC2046
+  bytes "$out" $(le16 ${#json}) 00 00 00 00 00 00
+  printf '%s' "$json" >>"$out"
+  for part in "$((off + 1024)) 256" "$off 1024" "$((off + 1280)) 32"; do
+    # shellcheck disable=SC2086
+    slice "$src" $part "$TMP/stdata"
+    cat "$TMP/stdata" >>"$out"
+  done
+}
+
 BF16=models/minilm.bf16.bin
 FP16=models/minilm.fp16.bin
 F32=models/silero_vad.onnx.f32-stream.bin
@@ -171,6 +187,16 @@ if [ $have_models = 1 ]; then
     put znn_safetensors "$st"
     bytes "$TMP/c_p" 00 00 ff 0f
     put parsers "$st" "$TMP/c_p"
+  done
+  # Deltas (auto dtype, chunk 512, no flips): the later checkpoint against the first, a file
+  # against itself, and against an unrelated one.
+  mkst_moved "$TMP/st1m.safetensors" "$BF16" 6000000
+  for pair in "st1 st1m" "st1 st1" "st2 st1"; do
+    set -- $pair
+    # shellcheck disable=SC2046
+    bytes "$TMP/c_dl" 07 7f 00 00 $(le16 "$(stat -c %s "$TMP/$1.safetensors")")
+    cat "$TMP/$1.safetensors" "$TMP/$2.safetensors" >"$TMP/dl"
+    put roundtrip_delta "$TMP/dl" "$TMP/c_dl"
   done
 fi
 

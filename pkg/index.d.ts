@@ -161,6 +161,12 @@ export interface InspectReport {
   segments: InspectSegment[];
   /** For data stored as plain bytes: a dtype that would compress better, measured on a sample. */
   suggestion: { dtype: string; ratio: number; currentRatio: number } | null;
+  /**
+   * `.znw` deltas only (made by the native CLI's `compress --base`; decoding needs the base,
+   * which this package does not take): the base's size and XXH3-64 (16 hex digits), the
+   * decoded bytes XORed with moved tensors of the base, and those coded as they are.
+   */
+  delta?: { baseSize: number; baseXxh3: string; moved: number; unxored: number };
   /** ZipNN input only. */
   version?: string;
   dtype?: string;

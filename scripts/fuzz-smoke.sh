@@ -12,7 +12,7 @@ ROOT=$PWD
 SECS=${FUZZ_SMOKE_SECONDS:-10}
 TARGETS=(decompress stream_decode auto_stream huff0_decode fse_decode block_decode zipnn_decode
   znn_safetensors parsers containers roundtrip_znw roundtrip_zipnn roundtrip_stream roundtrip_sized
-  huff0_oracle)
+  huff0_oracle roundtrip_delta)
 
 if ! cargo +nightly --version >/dev/null 2>&1; then
   echo "fuzz-smoke: installing a nightly toolchain (cargo-fuzz needs it)" >&2

@@ -39,6 +39,15 @@ done
 target/release/zipnn compress models/minilm.bf16.safetensors --format zipnn --dtype bf16 \
   --streaming-chunk 1048576 -o "$WORK/fixtures/minilm.bf16.znn" --force
 cp models/minilm.bf16.safetensors "$WORK/fixtures/"
+# A delta: minilm with 8 more bytes of JSON header (every tensor moved) against minilm.
+python3 - models/minilm.bf16.safetensors "$WORK/fixtures/moved.safetensors" <<'PY'
+import struct, sys
+b = open(sys.argv[1], 'rb').read()
+n = struct.unpack('<Q', b[:8])[0]
+open(sys.argv[2], 'wb').write(struct.pack('<Q', n + 8) + b[8:8 + n] + b' ' * 8 + b[8 + n:])
+PY
+target/release/zipnn compress "$WORK/fixtures/moved.safetensors" --base models/minilm.bf16.safetensors \
+  -o "$WORK/fixtures/moved.safetensors.znw" --force
 # 2.2 GB of zeros (11 KB compressed): decoding beyond 2 GiB. Made again only for a new CLI.
 if [ ! -s "$WORK/fixtures/zeros-2.2G.znw" ] || [ target/release/zipnn -nt "$WORK/fixtures/zeros-2.2G.znw" ]; then
   head -c 2200000000 /dev/zero | target/release/zipnn compress - --chunk-size 4194304 -o "$WORK/fixtures/zeros-2.2G.znw.part" --force

@@ -1307,7 +1307,9 @@ fn pipes_and_directories_around_znn_safetensors() {
 }
 
 /// A ZipNN delta decoded with `--base` notes that its base cannot be checked; a frame that is
-/// not a delta, given a `--base` anyway, decodes without that note (as a `.znw` file does).
+/// not a delta, given a `--base` anyway, decodes without that note but says the base is not
+/// used (as a `.znw` file does). A base of another size than the file is refused, as zipnn
+/// refuses it.
 #[test]
 fn zipnn_base_note_only_for_deltas() {
     let fx = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zipnn");
@@ -1338,6 +1340,22 @@ fn zipnn_base_note_only_for_deltas() {
             "{name}: {}",
             o.stderr
         );
+        assert_eq!(
+            o.stderr.contains("is not a delta: --base is not used"),
+            !note,
+            "{name}: {}",
+            o.stderr
+        );
+    }
+    let plain = std::fs::read(fx.join("bf16_delta_byte.base.bin")).unwrap();
+    let (longer, shorter) = (d.join("longer.bin"), d.join("shorter.bin"));
+    std::fs::write(&longer, [&plain[..], &[0; 100]].concat()).unwrap();
+    std::fs::write(&shorter, &plain[..plain.len() - 2]).unwrap();
+    let delta = fx.join("bf16_delta_byte.znn");
+    for (b, says) in [(&longer, "has more than"), (&shorter, "has")] {
+        let o = zipnn(&["test", s(&delta), "--base", s(b)], None);
+        assert_one_line_error(&o, 1, says);
+        assert!(o.stderr.contains("needs a base of"), "{}", o.stderr);
     }
 }
 

@@ -57,6 +57,56 @@ fn nearly_unchanged_checkpoint_costs_almost_nothing() {
     );
 }
 
+/// Tensors that moved (a longer header, a tensor added before them, the order changed) XOR
+/// with their twins where those lie; bytes of no twin, and bases that match nothing, code as
+/// they are: a delta is never much larger than the plain file.
+#[test]
+fn moved_tensors_find_their_twins_and_bad_bases_cost_little() {
+    let mut rng = Rng(59);
+    let a = ("a", "BF16", vec![600, 500], bf16_weights(&mut rng, 300_000));
+    let b = ("b", "F32", vec![80_000], f32_weights(&mut rng, 80_000));
+    let extra = ("extra", "F32", vec![3], f32_weights(&mut rng, 3));
+    let base = safetensors(&[a.clone(), b.clone()]);
+    let mut grown = a.clone();
+    grown.2[0] += 1;
+    grown.3.extend_from_slice(&bf16_weights(&mut rng, 500));
+    let check = |new: &[u8], base: &[u8], most: usize| {
+        let plain = znw::compress(new, &opts()).unwrap();
+        let delta = znw::compress_delta(new, base, &opts(), &mut |_| {}).unwrap();
+        assert!(
+            delta.len() <= most,
+            "delta {} bytes, plain {}",
+            delta.len(),
+            plain.len()
+        );
+        assert!(delta.len() <= plain.len() + plain.len() / 100 + 200);
+        assert_eq!(
+            zipnn_wasm::decompress_with_base(&delta, base, &Limits::default()).unwrap(),
+            new
+        );
+        delta.len()
+    };
+    check(&safetensors(&[b.clone(), a.clone()]), &base, 3000);
+    check(&safetensors(&[extra, a.clone(), b.clone()]), &base, 3000);
+    // The grown tensor's first 600 rows XOR with the old ones; its new row costs what it does.
+    check(&safetensors(&[grown, b.clone()]), &base, 5000);
+    // Bases that match nothing: three bytes in front, or other weights altogether.
+    let plain = znw::compress(&base, &opts()).unwrap().len();
+    let shifted = [&[1, 2, 3][..], &base].concat();
+    check(&base, &shifted, plain + plain / 100);
+    check(
+        &base,
+        &bf16_weights(&mut rng, base.len() / 2),
+        plain + plain / 100,
+    );
+    // Twins of other weights: their XOR codes larger than the weights themselves.
+    let other = safetensors(&[
+        ("a", "BF16", vec![600, 500], bf16_weights(&mut rng, 300_000)),
+        ("b", "F32", vec![80_000], f32_weights(&mut rng, 80_000)),
+    ]);
+    check(&base, &other, plain + plain / 100);
+}
+
 #[test]
 fn missing_or_wrong_base_is_a_clear_error() {
     let mut rng = Rng(43);
@@ -161,4 +211,27 @@ fn cli_roundtrip_with_base() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(std::fs::read(&op).unwrap(), new);
+    let p = std::path::Path::new;
+    // inspect says what it is and what it needs.
+    let out = run(&[p("inspect"), &zp]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains(&format!("delta against a base of {} bytes", base.len())),
+        "{text}"
+    );
+    // A base longer than the one named is refused before it is read whole (/dev/zero ends).
+    let out = run(&[p("test"), &zp, p("--base"), p("/dev/zero")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("has more than 200000 bytes") && err.contains("ZNN_INVALID_INPUT"),
+        "{err}"
+    );
+    // A file that is no delta decodes without its --base, and says the base is not used.
+    let plain = dir.join("plain.znw");
+    std::fs::write(&plain, znw::compress(&new, &opts()).unwrap()).unwrap();
+    let out = run(&[p("test"), &plain, p("--base"), p("/dev/zero")]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is not a delta: --base is not used"), "{err}");
 }

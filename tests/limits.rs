@@ -106,6 +106,7 @@ fn header(total: Option<u64>, max_chunk: u32, segments: Vec<Segment>) -> Vec<u8>
         container: Container::Raw,
         segments,
         base: None,
+        realign: Vec::new(),
     }
     .write(&mut out);
     out

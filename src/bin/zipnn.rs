@@ -710,26 +710,72 @@ fn decode_whole(
     a: &Args,
 ) -> Result<(Vec<u8>, Vec<u8>), Fail> {
     let data = read_rest(input, first, rest)?;
-    let base = a.base.as_deref().map(read_input).transpose()?;
+    let base = match a.base.as_deref() {
+        Some(path) => read_base(path, input, &data)?,
+        None => None,
+    };
     let plain = match &base {
         Some(b) => zipnn_wasm::decompress_with_base(&data, b, &Limits::default())?,
         None => zipnn_wasm::decompress(&data, &Limits::default())?,
     };
     // Our deltas name their base by size and checksum; ZipNN's name nothing, so a wrong base
-    // decodes to wrong bytes: say so, and what the sizes suggest.
-    let delta = zipnn_wasm::format::zipnn::FrameHeader::parse(&data).is_ok_and(|h| h.delta != 0);
-    if let (Some(b), Format::Zipnn, true) = (&base, zipnn_wasm::detect(&data), delta) {
-        if b.len() != plain.len() {
-            eprintln!(
-                "zipnn: warning: the base is {} bytes and the decoded file {}: ZipNN deltas carry no checksum of their base, check that it is the right one",
-                b.len(),
-                plain.len()
-            );
-        } else {
-            eprintln!("zipnn: note: ZipNN deltas carry no checksum of their base: a wrong one would go unnoticed");
-        }
+    // of the right size decodes to wrong bytes.
+    if base.is_some() && zipnn_wasm::detect(&data) == Format::Zipnn {
+        eprintln!("zipnn: note: ZipNN deltas carry no checksum of their base: a wrong one would go unnoticed");
     }
     Ok((data, plain))
+}
+
+/// The base for decoding `data`, read no further than the size it must have: a longer file
+/// (or /dev/zero) is refused without being read whole. `None` for a file that is no delta
+/// (said on stderr: `--base` is then not used).
+fn read_base(path: &str, input: &str, data: &[u8]) -> Result<Option<Vec<u8>>, Fail> {
+    use zipnn_wasm::format::zipnn;
+    // The size the base must have; a file that does not parse reads none (its error follows).
+    let need = match zipnn_wasm::detect(data) {
+        Format::Znw => match znw::Header::parse(data) {
+            Ok((h, _)) => Some(h.base.map(|b| b.len)),
+            Err(_) => return Ok(None),
+        },
+        Format::Zipnn => match zipnn::frames(data, &Limits::default()) {
+            Ok((frames, total)) => {
+                Some(frames.iter().any(|f| f.header.delta != 0).then_some(total))
+            }
+            Err(_) => return Ok(None),
+        },
+        _ => None,
+    };
+    let cap = match need {
+        Some(None) => {
+            eprintln!("zipnn: note: {input} is not a delta: --base is not used");
+            return Ok(None);
+        }
+        Some(Some(n)) => n.saturating_add(1),
+        None => u64::MAX,
+    };
+    let mut buf = Vec::new();
+    let r = if path == "-" {
+        io::stdin().lock().take(cap).read_to_end(&mut buf)
+    } else {
+        File::open(path).and_then(|f| f.take(cap).read_to_end(&mut buf))
+    };
+    r.or_else(|e| fail(format!("cannot read {path}: {e}")))?;
+    if let Some(Some(n)) = need {
+        let zipnn = zipnn_wasm::detect(data) == Format::Zipnn;
+        // zipnn itself refuses a base of another size than the file.
+        if buf.len() as u64 > n || (zipnn && buf.len() as u64 != n) {
+            let got = if buf.len() as u64 > n {
+                format!("more than {n}")
+            } else {
+                buf.len().to_string()
+            };
+            return Err(Error::InvalidInput(format!(
+                "the base file given has {got} bytes; {input} needs a base of {n} bytes"
+            ))
+            .into());
+        }
+    }
+    Ok(Some(buf))
 }
 
 /// The whole of a compressed input whose `first` bytes were read. Past its first 16 bytes,
@@ -1285,6 +1331,12 @@ fn inspect(input: &str) -> Result<(), Fail> {
         .collect();
     if !blocks.is_empty() {
         outln!("blocks: {}", blocks.join(", "));
+    }
+    if let Some(d) = &r.delta {
+        outln!(
+            "delta against a base of {} bytes (XXH3 {:016x}): decompress and test need it (--base); {} bytes XORed with tensors that moved, {} coded as they are",
+            d.base_size, d.base_xxh3, d.moved, d.unxored
+        );
     }
     if let Some(s) = &r.suggestion {
         outln!(

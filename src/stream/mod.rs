@@ -394,6 +394,7 @@ impl Encoder {
                 container: Container::Raw,
                 segments: Vec::new(),
                 base: None,
+                realign: Vec::new(),
             };
             h.write(out);
         }

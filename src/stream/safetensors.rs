@@ -286,6 +286,7 @@ impl ZnnSafetensorsDecoder {
             container: Container::Safetensors,
             segments,
             base: None,
+            realign: Vec::new(),
         })?;
         sink.data(0, &plan.header)?;
         self.offset = plan.header.len() as u64;

@@ -185,6 +185,7 @@ impl SizedEncoder {
             segments: t.segments.clone(),
             suggestion,
             modes,
+            delta: None, // a stream codes no delta
         })
     }
 

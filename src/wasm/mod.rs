@@ -475,6 +475,21 @@ struct ReportJs<'a> {
     chunks: usize,
     segments: Vec<SegmentReportJs<'a>>,
     suggestion: Option<SuggestionJs<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    delta: Option<DeltaJs>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DeltaJs {
+    #[serde(serialize_with = "as_number")]
+    base_size: u64,
+    /// 16 hex digits: a u64 is not a JS number.
+    base_xxh3: alloc::string::String,
+    #[serde(serialize_with = "as_number")]
+    moved: u64,
+    #[serde(serialize_with = "as_number")]
+    unxored: u64,
 }
 
 #[derive(Serialize)]
@@ -533,6 +548,12 @@ fn report_js(r: &crate::format::znw::Report) -> Result<JsValue, JsValue> {
             dtype: s.dtype,
             ratio: s.ratio,
             current_ratio: s.current_ratio,
+        }),
+        delta: r.delta.as_ref().map(|d| DeltaJs {
+            base_size: d.base_size,
+            base_xxh3: alloc::format!("{:016x}", d.base_xxh3),
+            moved: d.moved,
+            unxored: d.unxored,
         }),
     };
     js.serialize(&serde_wasm_bindgen::Serializer::json_compatible())

@@ -17,6 +17,7 @@ import {
   TruncatedError,
   NotCompressedError,
   InvalidInputError,
+  UnsupportedError,
   InternalError,
   TooLargeError,
   __internal,
@@ -67,6 +68,17 @@ describe('whole-buffer round trips', () => {
 
   test('file compressed by the native CLI', async () => {
     assert.equal(sha256(await decompress(modelZnw)), sha256(model));
+  });
+
+  test("a delta made by the native CLI: inspect names its base, decoding says it needs it", async () => {
+    const delta = readFile(fixturePath('moved.safetensors.znw'));
+    assert.ok(delta.length < 20_000, `${delta.length} bytes: the moved tensors found their twins`);
+    const r = await inspect(delta);
+    assert.equal(r.delta.baseSize, model.length);
+    assert.match(r.delta.baseXxh3, /^[0-9a-f]{16}$/);
+    assert.ok(r.delta.moved > model.length * 0.99 && r.delta.moved < model.length, String(r.delta.moved));
+    assert.equal((await inspect(modelZnw)).delta, undefined);
+    await rejectsWith(decompress(delta), UnsupportedError, 'ZNN_UNSUPPORTED');
   });
 
   test('synthetic weights of every float type and awkward sizes', async () => {

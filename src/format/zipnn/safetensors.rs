@@ -295,6 +295,7 @@ pub fn inspect(data: &[u8]) -> Result<crate::format::znw::Report, Error> {
         segments,
         suggestion: None,
         modes: Vec::new(),
+        delta: None,
     })
 }
 

@@ -1,5 +1,6 @@
 //! The file header (FORMAT.md §2): sizes, and the segment table naming every tensor.
 
+use super::delta::Realign;
 use crate::dtype::DType;
 use crate::entropy::block;
 use crate::format::{Container, Error, Reader};
@@ -25,6 +26,10 @@ const FLAG_SIZE_KNOWN: u8 = 1;
 const FLAG_DELTA: u8 = 2;
 /// The segment entries are one block (FORMAT.md §2.2), offsets relative to the previous end.
 const FLAG_PACKED: u8 = 4;
+/// A delta's realignment table follows its base fields (FORMAT.md §2.1).
+const FLAG_REALIGN: u8 = 8;
+/// Bytes of one realignment entry: offset, length, base offset.
+const REALIGN_ENTRY: usize = 24;
 /// Fewest bytes a segment entry takes (empty name and label, no dimensions).
 const MIN_ENTRY: usize = 21;
 
@@ -68,6 +73,8 @@ pub struct Header {
     pub segments: Vec<Segment>,
     /// Set when the chunks code `data XOR base` (missing bytes of a shorter base count as 0).
     pub base: Option<BaseRef>,
+    /// A delta's stretches whose base bytes lie elsewhere, or that are not XORed (sorted).
+    pub realign: Vec<Realign>,
 }
 
 impl Header {
@@ -86,6 +93,9 @@ impl Header {
         }
         if self.base.is_some() {
             flags |= FLAG_DELTA;
+            if !self.realign.is_empty() {
+                flags |= FLAG_REALIGN;
+            }
         }
         out.push(flags);
         out.extend_from_slice(&[0, 0]);
@@ -103,8 +113,7 @@ impl Header {
         put_entries(&self.segments, true, &mut packed);
         let mut coded = Vec::new();
         block::encode_lz_text(&packed, &mut coded, true);
-        let header_len =
-            out.len() - start + 4 + coded.len() + 4 + 16 * self.base.is_some() as usize;
+        let header_len = out.len() - start + 4 + coded.len() + 4 + self.delta_len();
         if may_pack && 4 + coded.len() < entries.len() && packed.len() <= table_cap(header_len) {
             out[start + 9] |= FLAG_PACKED;
             out.extend_from_slice(&(packed.len() as u32).to_le_bytes());
@@ -115,11 +124,28 @@ impl Header {
         if let Some(b) = self.base {
             out.extend_from_slice(&b.len.to_le_bytes());
             out.extend_from_slice(&b.checksum.to_le_bytes());
+            if !self.realign.is_empty() {
+                out.extend_from_slice(&(self.realign.len() as u32).to_le_bytes());
+                for r in &self.realign {
+                    out.extend_from_slice(&r.offset.to_le_bytes());
+                    out.extend_from_slice(&r.length.to_le_bytes());
+                    out.extend_from_slice(&r.base_offset.unwrap_or(u64::MAX).to_le_bytes());
+                }
+            }
         }
         let len = (out.len() - start + 4) as u32;
         out[start + 12..start + 16].copy_from_slice(&len.to_le_bytes());
         let sum = checksum(&out[start..]);
         out.extend_from_slice(&sum.to_le_bytes());
+    }
+
+    /// Bytes of the delta fields: base length and checksum, and the realignment table if any.
+    fn delta_len(&self) -> usize {
+        match (self.base, self.realign.len()) {
+            (None, _) => 0,
+            (Some(_), 0) => 16,
+            (Some(_), n) => 16 + 4 + n * REALIGN_ENTRY,
+        }
     }
 
     /// How many bytes the whole header has, from its first `PREFIX_LEN` bytes.
@@ -157,7 +183,9 @@ impl Header {
         let mut r = Reader::new(body);
         r.pos = 9;
         let flags = r.u8()?;
-        if flags & !(FLAG_SIZE_KNOWN | FLAG_DELTA | FLAG_PACKED) != 0 {
+        if flags & !(FLAG_SIZE_KNOWN | FLAG_DELTA | FLAG_PACKED | FLAG_REALIGN) != 0
+            || flags & (FLAG_DELTA | FLAG_REALIGN) == FLAG_REALIGN
+        {
             return Err(Error::Unsupported(alloc::format!(
                 "header flags {flags:#x}"
             )));
@@ -235,6 +263,11 @@ impl Header {
         } else {
             None
         };
+        let realign = if flags & FLAG_REALIGN != 0 {
+            parse_realign(&mut r, total_size)?
+        } else {
+            Vec::new()
+        };
         if r.pos != body.len() {
             return Err(Error::corrupt("header has trailing bytes"));
         }
@@ -245,10 +278,51 @@ impl Header {
                 container,
                 segments,
                 base,
+                realign,
             },
             len,
         ))
     }
+}
+
+/// A delta's realignment table (FORMAT.md §2.1): the rest of the header before its checksum.
+/// Its entries are sorted, do not overlap, are not empty, lie inside the decoded size, and a
+/// base offset other than `u64::MAX` (not XORed) leaves room for the length.
+fn parse_realign(r: &mut Reader, total_size: Option<u64>) -> Result<Vec<Realign>, Error> {
+    let bad = |what| Err(Error::corrupt(alloc::format!("delta realignment: {what}")));
+    let Some(total) = total_size else {
+        return bad("the decoded size is not given");
+    };
+    let Ok(n) = r.u32() else {
+        return bad("no room for the table");
+    };
+    let n = n as usize;
+    // Checked before allocating: the table is exactly what is left of the header.
+    if n == 0 || r.buf.len() - r.pos != n.saturating_mul(REALIGN_ENTRY) {
+        return bad("table size does not match the header");
+    }
+    let mut out = Vec::with_capacity(n);
+    let mut end = 0;
+    for _ in 0..n {
+        let (offset, length, base) = (r.u64()?, r.u64()?, r.u64()?);
+        if offset < end || length == 0 {
+            return bad("entries out of order, overlapping or empty");
+        }
+        end = match offset.checked_add(length) {
+            Some(e) if e <= total => e,
+            _ => return bad("an entry past the decoded size"),
+        };
+        let base_offset = (base != u64::MAX).then_some(base);
+        if base_offset.is_some_and(|b| b.checked_add(length).is_none()) {
+            return bad("a base offset past 2^64");
+        }
+        out.push(Realign {
+            offset,
+            length,
+            base_offset,
+        });
+    }
+    Ok(out)
 }
 
 /// Largest decoded segment table a header of `header_len` bytes may pack (FORMAT.md §2.2).
@@ -392,6 +466,18 @@ mod tests {
                 len: 77,
                 checksum: 0xDEAD_BEEF,
             }),
+            realign: vec![
+                Realign {
+                    offset: 0,
+                    length: 100,
+                    base_offset: None,
+                },
+                Realign {
+                    offset: 300,
+                    length: 700,
+                    base_offset: Some(20),
+                },
+            ],
         }
     }
 
@@ -439,6 +525,7 @@ mod tests {
             container: Container::Safetensors,
             segments,
             base: None,
+            realign: Vec::new(),
         }
     }
 
@@ -513,6 +600,67 @@ mod tests {
             }
             Ok(h) => panic!("accepted {h:?}"),
         }
+    }
+
+    /// `sample()` with its realignment table replaced by `entries` (offset, length, base
+    /// offset), the header length and checksum made valid.
+    fn realigned(entries: &[[u64; 3]]) -> Vec<u8> {
+        let mut b = Vec::new();
+        let mut h = sample();
+        h.realign.clear();
+        h.write(&mut b);
+        b.truncate(b.len() - 4);
+        b[9] |= FLAG_REALIGN;
+        b.extend_from_slice(&(entries.len() as u32).to_le_bytes());
+        for e in entries {
+            e.iter().for_each(|x| b.extend_from_slice(&x.to_le_bytes()));
+        }
+        let len = (b.len() + 4) as u32;
+        b[12..16].copy_from_slice(&len.to_le_bytes());
+        let sum = checksum(&b);
+        b.extend_from_slice(&sum.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn malformed_realignment_tables_are_corrupt() {
+        let none = u64::MAX;
+        let ok = Header::parse(&realigned(&[[0, 10, none], [10, 5, 3], [990, 10, 1 << 40]]));
+        assert_eq!(ok.unwrap().0.realign.len(), 3);
+        for bad in [
+            &[][..],                  // an empty table is no table
+            &[[0, 0, 5]],             // an empty entry
+            &[[10, 5, 0], [0, 5, 0]], // out of order
+            &[[0, 10, 0], [9, 5, 0]], // overlapping
+            &[[995, 10, 0]],          // past the decoded size (1000)
+            &[[0, 10, none - 5]],     // a base stretch past 2^64
+            &[[none, 1, 0]],          // an end past 2^64
+        ] {
+            corrupt(&realigned(bad));
+        }
+        // A count that does not match the bytes left, either way.
+        let mut b = realigned(&[[0, 10, 0]]);
+        let at = b.len() - 4 - 24 - 4;
+        for n in [0u32, 2, u32::MAX] {
+            b[at..at + 4].copy_from_slice(&n.to_le_bytes());
+            let body = b.len() - 4;
+            let sum = checksum(&b[..body]);
+            b[body..].copy_from_slice(&sum.to_le_bytes());
+            corrupt(&b);
+        }
+        // A table without the delta flag, or without a decoded size.
+        let mut b = realigned(&[[0, 10, 0]]);
+        b[9] &= !FLAG_DELTA;
+        let body = b.len() - 4;
+        let sum = checksum(&b[..body]);
+        b[body..].copy_from_slice(&sum.to_le_bytes());
+        assert_eq!(Header::parse(&b).unwrap_err().code(), "ZNN_UNSUPPORTED");
+        let mut b = realigned(&[[0, 10, 0]]);
+        b[9] &= !FLAG_SIZE_KNOWN;
+        b[16..24].fill(0);
+        let sum = checksum(&b[..body]);
+        b[body..].copy_from_slice(&sum.to_le_bytes());
+        corrupt(&b);
     }
 
     #[test]

@@ -40,6 +40,19 @@ pub struct Report {
     pub suggestion: Option<Suggestion>,
     /// Which block coders the encoder chose: per mode, the number of blocks and their bytes.
     pub modes: Vec<ModeReport>,
+    /// Set for a delta, which decodes only with its base.
+    pub delta: Option<DeltaReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct DeltaReport {
+    /// The base file it was made against: its length and XXH3-64.
+    pub base_size: u64,
+    pub base_xxh3: u64,
+    /// Decoded bytes XORed with base bytes at another offset (moved tensors), and bytes coded
+    /// as they are (FORMAT.md §2.1).
+    pub moved: u64,
+    pub unxored: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -111,6 +124,20 @@ pub fn inspect(data: &[u8]) -> Result<Report, Error> {
     }
     let suggestion = suggest(data, &header, &chunks)?;
     let modes = modes(data, &chunks);
+    let delta = header.base.map(|b| {
+        let bytes = |moved: bool| {
+            (header.realign.iter())
+                .filter(|r| r.base_offset.is_some() == moved)
+                .map(|r| r.length)
+                .sum()
+        };
+        DeltaReport {
+            base_size: b.len,
+            base_xxh3: b.checksum,
+            moved: bytes(true),
+            unxored: bytes(false),
+        }
+    });
     Ok(Report {
         format: "znw",
         container: header.container.name(),
@@ -121,6 +148,7 @@ pub fn inspect(data: &[u8]) -> Result<Report, Error> {
         segments,
         suggestion,
         modes,
+        delta,
     })
 }
 

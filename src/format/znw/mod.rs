@@ -3,11 +3,13 @@
 //! first bytes received and every chunk can be decoded on its own (in parallel, or at random).
 
 pub mod chunk;
+pub mod delta;
 pub mod header;
 pub mod inspect;
 pub mod structure;
 
 pub use chunk::{ChunkHead, Record};
+use delta::Base;
 pub use header::{Header, Segment, MAGIC};
 pub use inspect::{inspect, Report};
 
@@ -148,6 +150,7 @@ pub fn describe_prefix(prefix: &[u8], total: u64, choice: DTypeChoice, chunk_siz
         container,
         segments,
         base: None,
+        realign: Vec::new(),
     }
 }
 
@@ -426,8 +429,11 @@ pub fn compress_with_progress(
 
 /// Compresses `data` as a delta against `base` (an earlier checkpoint of the same model):
 /// the chunks code `data XOR base`, so unchanged tensors cost a few bytes per chunk and
-/// slightly changed ones keep only their differing bits. Decoding needs the same base
-/// ([`decompress_with_base`]), which the header identifies by length and XXH3-64.
+/// slightly changed ones keep only their differing bits. A tensor XORs with the base's tensor
+/// of its name wherever that lies, and a chunk whose XOR codes larger than its bytes is coded
+/// as it is, so a delta is not much larger than the plain file whatever the base. Decoding
+/// needs the same base ([`decompress_with_base`]), which the header identifies by length and
+/// XXH3-64.
 pub fn compress_delta(
     data: &[u8],
     base: &[u8],
@@ -457,6 +463,13 @@ fn compress_inner(
     check_chunk_size(opts.chunk_size)?;
     let mut header = describe(data, opts.dtype, opts.chunk_size);
     header.base = base.map(header::BaseRef::of);
+    let planned = base.map_or_else(Vec::new, |b| {
+        delta::realign_segments(&header, &describe(b, opts.dtype, opts.chunk_size))
+    });
+    let base = base.map(|bytes| Base {
+        bytes,
+        realign: &planned,
+    });
     // Structure is looked for in plain inputs only (a delta's XOR is not its weights); rows
     // only matter to the context modes.
     let plain = base.is_none();
@@ -496,14 +509,34 @@ fn compress_inner(
     } else {
         out.try_reserve(half).map_err(too_large)?;
     }
-    header.write(&mut out);
+    // A delta's header, which says which chunks were coded as they are, follows them.
+    if base.is_none() {
+        header.write(&mut out);
+    }
+    let mut alone = Vec::new();
     for batch in pieces.chunks(opts.threads.clamp(1, MAX_THREADS) * 32) {
         // Chunks are appended with infallible pushes: the room is made here, fallibly.
         out.try_reserve(most(batch)).map_err(too_large)?;
-        encode_pieces(data, 0, base, batch, opts, &mut out)?;
+        alone.extend(encode_pieces(
+            data,
+            0,
+            base.as_ref(),
+            batch,
+            opts,
+            &mut out,
+        )?);
         progress(batch.last().map_or(0, |p| p.offset + p.len as u64));
     }
     chunk::write_end(data.len() as u64, pieces.len() as u64, &mut out);
+    if base.is_some() {
+        let coded: Vec<_> = (pieces.iter().zip(alone))
+            .map(|(p, alone)| (p.offset, p.len as u64, alone))
+            .collect();
+        header.realign = delta::realign_pieces(&planned, &coded);
+        let mut head = Vec::new();
+        header.write(&mut head);
+        out.splice(0..0, head);
+    }
     if !cfg!(target_arch = "wasm32") {
         // Gives back the room not reached (the allocator shrinks in place: nothing is copied).
         out.shrink_to_fit();
@@ -516,25 +549,26 @@ fn compress_inner(
 const MAX_THREADS: usize = 1024;
 
 /// Appends the chunk records for `pieces` to `out`, on `opts.threads` threads where available;
-/// `data` holds the input from its byte `origin` on.
+/// `data` holds the input from its byte `origin` on. Returns, for each piece of a delta,
+/// whether it was coded as it is (not XORed with its base).
 pub(crate) fn encode_pieces(
     data: &[u8],
     origin: u64,
-    base: Option<&[u8]>,
+    base: Option<&Base>,
     pieces: &[Piece],
     opts: &Options,
     out: &mut Vec<u8>,
-) -> Result<(), Error> {
+) -> Result<Vec<bool>, Error> {
     #[cfg(feature = "std")]
     if opts.threads > 1 && pieces.len() > 1 {
         let per = pieces.len().div_ceil(opts.threads.min(MAX_THREADS));
-        let parts: Vec<Result<Vec<u8>, Error>> = std::thread::scope(|s| {
+        let parts: Vec<_> = std::thread::scope(|s| {
             let handles: Vec<_> = pieces
                 .chunks(per)
                 .map(|ps| {
                     s.spawn(move || {
                         let mut part = Vec::new();
-                        encode_serial(data, origin, base, ps, opts, &mut part).map(|()| part)
+                        encode_serial(data, origin, base, ps, opts, &mut part).map(|p| (part, p))
                     })
                 })
                 .collect();
@@ -543,10 +577,13 @@ pub(crate) fn encode_pieces(
                 .map(|h| h.join().expect("encoder thread panicked"))
                 .collect()
         });
+        let mut plain = Vec::with_capacity(pieces.len());
         for p in parts {
-            out.extend_from_slice(&p?);
+            let (part, p) = p?;
+            out.extend_from_slice(&part);
+            plain.extend(p);
         }
-        return Ok(());
+        return Ok(plain);
     }
     encode_serial(data, origin, base, pieces, opts, out)
 }
@@ -555,16 +592,16 @@ pub(crate) fn encode_pieces(
 fn encode_serial(
     data: &[u8],
     origin: u64,
-    base: Option<&[u8]>,
+    base: Option<&Base>,
     pieces: &[Piece],
     opts: &Options,
     out: &mut Vec<u8>,
-) -> Result<(), Error> {
+) -> Result<Vec<bool>, Error> {
     let mut enc = PieceEncoder::default();
-    for p in pieces {
-        enc.encode(data, origin, base, p, opts, out)?;
-    }
-    Ok(())
+    pieces
+        .iter()
+        .map(|p| enc.encode(data, origin, base, p, opts, out))
+        .collect()
 }
 
 /// Codes planned pieces one at a time, keeping its buffers from piece to piece.
@@ -574,38 +611,62 @@ pub(crate) struct PieceEncoder {
     check: Vec<u8>,
     check_scratch: Vec<u8>,
     delta: Vec<u8>,
+    /// A delta's piece coded as it is, to compare.
+    alone: Vec<u8>,
 }
 
 impl PieceEncoder {
     /// Appends the chunk record for `p` to `out`; `data` holds the input from its byte
-    /// `origin` on (all of it, or a stream's pending bytes).
+    /// `origin` on (all of it, or a stream's pending bytes). Returns true for a piece of a
+    /// delta coded as it is (not XORed with its base).
     pub(crate) fn encode(
         &mut self,
         data: &[u8],
         origin: u64,
-        base: Option<&[u8]>,
+        base: Option<&Base>,
         p: &Piece,
         opts: &Options,
         out: &mut Vec<u8>,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         let (at, len) = ((p.offset - origin) as usize, p.len as usize);
         let mut src = &data[at..at + len];
+        let start = out.len();
+        let code = |src: &[u8], out: &mut Vec<u8>, scratch: &mut Vec<u8>| {
+            chunk::encode_with_row(
+                src,
+                p.dtype,
+                p.offset,
+                opts.tans,
+                p.row as usize,
+                out,
+                scratch,
+            )
+        };
+        let mut alone = false;
         if let Some(base) = base {
             self.delta.clear();
             self.delta.extend_from_slice(src);
-            xor_base(&mut self.delta, base, p.offset as usize);
-            src = &self.delta;
+            base.xor(&mut self.delta, p.offset);
+            code(&self.delta, out, &mut self.scratch);
+            // A base that does not match these bytes (shifted, another dtype, another model)
+            // makes their XOR code larger than they do themselves. Checked only where the XOR
+            // codes to more than half (weights code to 0.6-0.85 of their size, the XOR with a
+            // fine-tune's base to less), so a good base costs no second encode.
+            if out.len() - start > len / 2 {
+                self.alone.clear();
+                code(src, &mut self.alone, &mut self.scratch);
+                alone = self.alone.len() < out.len() - start;
+                if alone {
+                    out.truncate(start);
+                    out.extend_from_slice(&self.alone);
+                }
+            }
+            if !alone {
+                src = &self.delta;
+            }
+        } else {
+            code(src, out, &mut self.scratch);
         }
-        let start = out.len();
-        chunk::encode_with_row(
-            src,
-            p.dtype,
-            p.offset,
-            opts.tans,
-            p.row as usize,
-            out,
-            &mut self.scratch,
-        );
         if opts.verify {
             // Read as a decoder reads it, against the header's chunk size.
             let rec = &out[start..];
@@ -630,15 +691,7 @@ impl PieceEncoder {
                 return Err(Error::corrupt("encoder round-trip mismatch (verify)"));
             }
         }
-        Ok(())
-    }
-}
-
-/// `buf ^= base[at..]`, where a shorter base counts as zeros past its end.
-fn xor_base(buf: &mut [u8], base: &[u8], at: usize) {
-    let b = base.get(at..).unwrap_or(&[]);
-    for (x, &y) in buf.iter_mut().zip(b) {
-        *x ^= y;
+        Ok(alone)
     }
 }
 
@@ -707,8 +760,9 @@ fn decode_to_vec(
             chunk::decode(&c.head, body, c.offset, output.slot(at, raw)?, &mut scratch)?;
         }
     }
-    if let (Some(_), Some(b)) = (header.base, base) {
-        xor_base(&mut out[..total], b, 0);
+    if let (Some(_), Some(bytes)) = (header.base, base) {
+        let realign = &header.realign;
+        Base { bytes, realign }.xor(&mut out[..total], 0);
     }
     Ok(total)
 }
