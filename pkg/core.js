@@ -222,7 +222,7 @@ async function compileSource(src) {
     }
     return WebAssembly.compile(bytes);
   }
-  if (src instanceof ArrayBuffer || ArrayBuffer.isView(src)) return WebAssembly.compile(src);
+  if (isArrayBuffer(src) || ArrayBuffer.isView(src)) return WebAssembly.compile(src);
   return src;
 }
 
@@ -273,9 +273,28 @@ export function initSync(moduleOrBytes) {
 // ---------------------------------------------------------------------------------------------
 // Small helpers
 
+/**
+ * A brand check for `C`'s instances through its `byteLength` getter, which throws on anything
+ * else: unlike `instanceof`, it holds for buffers of another realm (an iframe, a vm context).
+ */
+function brand(C) {
+  const get = C && Object.getOwnPropertyDescriptor(C.prototype, 'byteLength')?.get;
+  return (x) => {
+    if (!get || x === null || typeof x !== 'object') return false;
+    try {
+      get.call(x);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+}
+const isArrayBuffer = brand(globalThis.ArrayBuffer);
+const isShared = brand(globalThis.SharedArrayBuffer);
+
 function toBytes(data, what = 'input') {
   if (data instanceof Uint8Array) return detachedCheck(data, data.buffer, what);
-  if (data instanceof ArrayBuffer || (typeof SharedArrayBuffer === 'function' && data instanceof SharedArrayBuffer)) {
+  if (isArrayBuffer(data) || isShared(data)) {
     return new Uint8Array(detachedCheck(data, data, what));
   }
   if (ArrayBuffer.isView(data)) {
@@ -292,7 +311,7 @@ function toBytes(data, what = 'input') {
 function detachedCheck(x, buffer, what) {
   // `detached` is newer than node 20; there, only a detached buffer has length 0 and cannot be sliced.
   let gone = buffer.detached;
-  if (gone === undefined && buffer.byteLength === 0 && buffer instanceof ArrayBuffer) {
+  if (gone === undefined && buffer.byteLength === 0 && isArrayBuffer(buffer)) {
     try {
       buffer.slice(0);
       gone = false;
@@ -314,9 +333,8 @@ function unmoved(u8, what = 'input') {
 
 /** An `AbortSignal` option: absent, or something with `throwIfAborted`, else `InvalidInputError`. */
 function checkSignal(signal) {
-  const isSignal = typeof AbortSignal === 'function'
-    ? signal instanceof AbortSignal
-    : typeof signal?.throwIfAborted === 'function' && typeof signal?.addEventListener === 'function';
+  // By its methods, not `instanceof`: an iframe's AbortSignal is another realm's class.
+  const isSignal = typeof signal?.throwIfAborted === 'function' && typeof signal?.addEventListener === 'function';
   if (signal != null && !isSignal) {
     throw new InvalidInputError('signal must be an AbortSignal');
   }
@@ -725,7 +743,7 @@ export async function compress(bytes, options = {}) {
   if (data.length > MAX_COMPRESS_INPUT) {
     throw new TooLargeError(`compress() takes at most ${MAX_COMPRESS_INPUT} bytes in wasm, not ${data.length}: use ZnnCompressionStream with { size }, or the native CLI`);
   }
-  await init();
+  if (!ready) await init(); // loaded: the input is read before the promise returns
   if (format === 'zipnn') return call(() => glue.compressZipnn(unmoved(data), dtype, streamingChunk, chunkSize));
   const total = data.length;
   const report = onProgress && userCallback((done) => onProgress({ done, total }));
@@ -757,7 +775,7 @@ export async function decompress(bytes, options = {}) {
   const maxOutput = checkMaxOutput(options?.maxOutput);
   const n = poolThreads(threads);
   signal?.throwIfAborted();
-  await init();
+  if (!ready) await init();
   if (n > 1 && poolAvailable()) {
     const out = await decodePooled(data, n, { maxOutput, signal });
     if (out) return out;
@@ -785,7 +803,7 @@ export async function decompressInto(bytes, target, options = {}) {
   const signal = checkSignal(options?.signal);
   const n = poolThreads(threads);
   signal?.throwIfAborted();
-  await init();
+  if (!ready) await init();
   if (n > 1 && poolAvailable() && isShared(t.buffer)) {
     if (await decodePooled(input, n, { target: t, signal })) return t.length;
   }
@@ -868,7 +886,7 @@ export class Decompressor {
 export async function inspect(bytes) {
   const data = inputBytes(bytes);
   if (!startsWith(data, ZNW_MAGIC) && isZipnnFrame(data)) return inspectZipnn(data);
-  await init();
+  if (!ready) await init();
   return call(() => glue.inspect(unmoved(data)));
 }
 
@@ -1644,7 +1662,6 @@ function poolThreads(threads) {
   return Math.min(threads, POOL_MAX);
 }
 
-const isShared = (buf) => typeof SharedArrayBuffer === 'function' && buf instanceof SharedArrayBuffer;
 
 /**
  * Whether the pool can run here: workers, and memory they can share (SharedArrayBuffer exists

@@ -5,7 +5,13 @@
 // Needs TypeScript ≥ 5.7 (results are typed `Uint8Array<ArrayBuffer>`: they never share memory,
 // except `decompress` with `threads`, typed accordingly).
 
-/** Bytes accepted as input: any ArrayBuffer (shared too) or a view of one. */
+/**
+ * Bytes accepted as input: any ArrayBuffer (shared too) or a view of one. A call reads them
+ * while it runs: once the module is loaded an in-thread call has read them before it returns
+ * its promise, but the first call (which loads the module) and calls on the worker pool read
+ * them later, so leave them unchanged until the promise settles. Transferred meanwhile, they
+ * are an `InvalidInputError`.
+ */
 export type Bytes = ArrayBufferLike | ArrayBufferView;
 
 /** What the functions return: a Uint8Array over its own, exactly sized ArrayBuffer. */
