@@ -121,7 +121,8 @@ export function decompressInto(bytes: Bytes, target: Bytes, options?: ThreadsOpt
  * read or network chunks). Synchronous. Each returned view is valid until the next call into
  * the module (a call may grow wasm memory, which empties every view, or write other bytes
  * where an old view looks): use it at once or `.slice()` it. Holds the largest input and
- * output seen until `release()`.
+ * output seen until `release()`; each at most 2^31 − 1 bytes (`TooLargeError` beyond: use
+ * `decompress` or `decompressInto` for larger files).
  */
 export class Decompressor {
   /** Throws `ZnnError` (`ZNN_INIT`) unless the module is loaded: `await init()` first, or use `create`. */
