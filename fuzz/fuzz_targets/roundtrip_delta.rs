@@ -7,8 +7,8 @@
 //! typed error.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use zipnn_wasm::format::znw::{self, chunk, DTypeChoice, Options};
-use zipnn_wasm::{DType, Limits};
+use zipnn_wasm::format::znw::{self, chunk};
+use zipnn_wasm::Limits;
 use zipnn_wasm_fuzz::*;
 
 fuzz_target!(|data: &[u8]| {
@@ -20,17 +20,7 @@ fuzz_target!(|data: &[u8]| {
     let rest = c.rest();
     let (base, new) = rest.split_at(base_len.min(rest.len()));
     begin(rest.len());
-    let dtype = match DType::ALL.get((d & 7) as usize) {
-        Some(&t) => DTypeChoice::Fixed(t),
-        None => DTypeChoice::Auto,
-    };
-    let opts = Options {
-        dtype,
-        chunk_size,
-        verify: d & 0x10 != 0,
-        threads: if d & 0x20 != 0 { 2 } else { 1 },
-        tans: d & 0x40 != 0,
-    };
+    let opts = options(d, chunk_size);
     let packed = znw::compress_delta(new, base, &opts, &mut |_| {}).expect("compress failed");
     let lim = Limits {
         max_output: new.len() as u64,

@@ -3,13 +3,10 @@
 //! exactly, and the file may not grow past raw storage plus record overhead.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use zipnn_wasm::format::znw::{self, chunk, DTypeChoice, Options};
+use zipnn_wasm::format::znw::{self, chunk};
 use zipnn_wasm::stream::{Decoder, VecSink};
-use zipnn_wasm::{DType, Limits};
+use zipnn_wasm::Limits;
 use zipnn_wasm_fuzz::*;
-
-// Three bits of the control byte pick a dtype or auto: room for seven dtypes.
-const _: () = assert!(DType::ALL.len() < 8);
 
 fuzz_target!(|data: &[u8]| {
     let mut c = Ctl::new(data);
@@ -18,18 +15,7 @@ fuzz_target!(|data: &[u8]| {
     let split = c.u8() as usize + 1;
     let data = c.rest();
     begin(data.len());
-    // Low three bits: each dtype, or auto (bits 4..6 are the options below).
-    let dtype = match DType::ALL.get((d & 7) as usize) {
-        Some(&t) => DTypeChoice::Fixed(t),
-        None => DTypeChoice::Auto,
-    };
-    let opts = Options {
-        dtype,
-        chunk_size,
-        verify: d & 0x10 != 0,
-        threads: if d & 0x20 != 0 { 2 } else { 1 },
-        tans: d & 0x40 != 0,
-    };
+    let opts = options(d, chunk_size);
     let packed = znw::compress(data, &opts).expect("compress failed");
     let lim = Limits {
         max_output: data.len() as u64,

@@ -11,7 +11,27 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::io::Write;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
-use zipnn_wasm::{Error, Limits};
+use zipnn_wasm::format::znw::{DTypeChoice, Options};
+use zipnn_wasm::{DType, Error, Limits};
+
+// Three bits of a control byte pick a dtype or auto (`options`): room for seven dtypes.
+const _: () = assert!(DType::ALL.len() < 8);
+
+/// `.znw` encoder options from a control byte: its low three bits pick each dtype or auto, bit
+/// 4 verifies, bit 5 takes 2 threads, bit 6 allows tANS.
+pub fn options(d: u8, chunk_size: u32) -> Options {
+    let dtype = match DType::ALL.get((d & 7) as usize) {
+        Some(&t) => DTypeChoice::Fixed(t),
+        None => DTypeChoice::Auto,
+    };
+    Options {
+        dtype,
+        chunk_size,
+        verify: d & 0x10 != 0,
+        threads: if d & 0x20 != 0 { 2 } else { 1 },
+        tans: d & 0x40 != 0,
+    }
+}
 
 /// Largest decoded size the decoding targets accept (`Limits::max_output`).
 pub const MAX_OUT: u64 = 4 << 20;
