@@ -105,6 +105,29 @@ fn moved_tensors_find_their_twins_and_bad_bases_cost_little() {
         ("b", "F32", vec![80_000], f32_weights(&mut rng, 80_000)),
     ]);
     check(&base, &other, plain + plain / 100);
+    // A renamed tensor (no twin) and a file that no longer parses keep the bytes at their own
+    // offset: still the same bytes.
+    let renamed = safetensors(&[("A", a.1, a.2.clone(), a.3.clone()), b.clone()]);
+    check(&renamed, &base, 3000);
+    let mut damaged = base.clone();
+    damaged[3] ^= 0x40; // the header's length: not a safetensors file any more
+    check(&damaged, &base, 3000);
+    // Many tiny tensors that moved: not worth an entry each (24 bytes) in the header.
+    let tiny: Vec<_> = (0..3000)
+        .map(|i| (format!("t{i:05}"), rng.bytes(2)))
+        .collect();
+    let as_st = |ts: &[&(String, Vec<u8>)]| {
+        let list: Vec<_> = ts
+            .iter()
+            .map(|(n, d)| (n.as_str(), "F16", vec![1], d.clone()))
+            .collect();
+        safetensors(&list)
+    };
+    let all: Vec<_> = tiny.iter().collect();
+    let half: Vec<_> = tiny.iter().step_by(2).collect();
+    let (new, old) = (as_st(&all), as_st(&half));
+    let plain = znw::compress(&new, &opts()).unwrap().len();
+    check(&new, &old, plain + plain / 100);
 }
 
 #[test]
@@ -227,6 +250,19 @@ fn cli_roundtrip_with_base() {
         err.contains("has more than 200000 bytes") && err.contains("ZNN_INVALID_INPUT"),
         "{err}"
     );
+    // A base far larger than the file (here endless) is refused once that much is read.
+    let out = run(&[
+        p("compress"),
+        &np,
+        p("--base"),
+        p("/dev/zero"),
+        p("-o"),
+        &op,
+        p("--force"),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("not an earlier checkpoint of it"), "{err}");
     // A file that is no delta decodes without its --base, and says the base is not used.
     let plain = dir.join("plain.znw");
     std::fs::write(&plain, znw::compress(&new, &opts()).unwrap()).unwrap();

@@ -308,6 +308,18 @@ fn read_input(path: &str) -> Result<Vec<u8>, Fail> {
     Ok(buf)
 }
 
+/// At most `cap` bytes of a file (`-`: stdin).
+fn read_capped(path: &str, cap: u64) -> Result<Vec<u8>, Fail> {
+    let mut buf = Vec::new();
+    let r = if path == "-" {
+        io::stdin().lock().take(cap).read_to_end(&mut buf)
+    } else {
+        File::open(path).and_then(|f| f.take(cap).read_to_end(&mut buf))
+    };
+    r.or_else(|e| fail(format!("cannot read {path}: {e}")))?;
+    Ok(buf)
+}
+
 /// Picks the output path (`-` for stdout) and refuses to clobber without `--force`.
 fn output_path(input: &str, a: &Args, derive: impl Fn(&str) -> String) -> Result<String, Fail> {
     let out = match (&a.output, input) {
@@ -561,7 +573,23 @@ fn compress(input: &str, a: &Args) -> Result<(), Fail> {
         threads: a.threads.unwrap_or_else(default_threads),
         tans: a.best,
     };
-    let base = a.base.as_deref().map(read_input).transpose()?;
+    // A base far larger than the file cannot be an earlier checkpoint of it (nor /dev/zero):
+    // it is refused once that much is read, not held whole.
+    let cap = (data.len() as u64)
+        .saturating_mul(4)
+        .saturating_add(256 << 20);
+    let base = match a.base.as_deref() {
+        Some(path) => match read_capped(path, cap)? {
+            b if b.len() as u64 >= cap => {
+                return Err(Error::InvalidInput(format!(
+                    "the base file {path} has more than {cap} bytes (4 times the size of {input}, plus 256 MiB): not an earlier checkpoint of it"
+                ))
+                .into())
+            }
+            b => Some(b),
+        },
+        None => None,
+    };
     let run = |opts: &Options, progress: &mut dyn FnMut(u64)| match &base {
         Some(base) => znw::compress_delta(&data, base, opts, progress),
         None => znw::compress_with_progress(&data, opts, progress),
@@ -753,13 +781,7 @@ fn read_base(path: &str, input: &str, data: &[u8]) -> Result<Option<Vec<u8>>, Fa
         Some(Some(n)) => n.saturating_add(1),
         None => u64::MAX,
     };
-    let mut buf = Vec::new();
-    let r = if path == "-" {
-        io::stdin().lock().take(cap).read_to_end(&mut buf)
-    } else {
-        File::open(path).and_then(|f| f.take(cap).read_to_end(&mut buf))
-    };
-    r.or_else(|e| fail(format!("cannot read {path}: {e}")))?;
+    let buf = read_capped(path, cap)?;
     if let Some(Some(n)) = need {
         let zipnn = zipnn_wasm::detect(data) == Format::Zipnn;
         // zipnn itself refuses a base of another size than the file.

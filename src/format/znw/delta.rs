@@ -68,11 +68,15 @@ fn xor_at(buf: &mut [u8], base: &[u8], at: u64) {
     }
 }
 
+/// Smallest segment worth a realignment entry of its own (24 bytes in the header).
+const MIN_REALIGN: u64 = 256;
+
 /// Where `target`'s segments find their twins in `base`'s: the segment of the same name (unique
-/// on both sides) wherever it lies, only moved ones listed; a segment with no twin is coded as
-/// it is. Unlisted bytes (no segment, or a twin at the same offset) keep the base bytes at
-/// their own offset. A twin of another length still lends its first bytes (a tensor grown by a
-/// row); the encoder codes a piece as it is wherever the XOR comes out larger.
+/// on both sides) where it lies elsewhere, for segments of at least [`MIN_REALIGN`] bytes.
+/// Everything else keeps the base bytes at its own offset (a renamed tensor, a file that no
+/// longer parses: often still the same bytes); the encoder codes a piece as it is wherever its
+/// XOR comes out larger. A twin of another length still lends its first bytes (a tensor grown
+/// by a row).
 pub fn realign_segments(target: &Header, base: &Header) -> Vec<Realign> {
     fn unique(segments: &[Segment]) -> BTreeMap<&str, Option<&Segment>> {
         let mut by_name = BTreeMap::new();
@@ -85,23 +89,20 @@ pub fn realign_segments(target: &Header, base: &Header) -> Vec<Realign> {
         by_name
     }
     let (ours, theirs) = (unique(&target.segments), unique(&base.segments));
-    let mut out = Vec::new();
-    for s in target.segments.iter().filter(|s| s.length > 0) {
-        let twin = match (ours.get(s.name.as_str()), theirs.get(s.name.as_str())) {
-            (Some(Some(_)), Some(Some(b))) => Some(b.offset),
-            // Not unique in the target: the bytes at the same offset, as without segments.
-            (Some(None), _) => continue,
-            _ => None,
-        };
-        if twin != Some(s.offset) {
-            out.push(Realign {
+    let twin = |s: &Segment| match (ours.get(s.name.as_str()), theirs.get(s.name.as_str())) {
+        (Some(Some(_)), Some(Some(b))) if b.offset != s.offset => Some(b.offset),
+        _ => None,
+    };
+    (target.segments.iter())
+        .filter(|s| s.length >= MIN_REALIGN)
+        .filter_map(|s| {
+            twin(s).map(|b| Realign {
                 offset: s.offset,
                 length: s.length,
-                base_offset: twin,
-            });
-        }
-    }
-    out
+                base_offset: Some(b),
+            })
+        })
+        .collect()
 }
 
 /// The realignments a delta is written with: `planned` within each piece (`offset`, `length`),
