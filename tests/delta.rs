@@ -112,6 +112,19 @@ fn moved_tensors_find_their_twins_and_bad_bases_cost_little() {
     let mut damaged = base.clone();
     damaged[3] ^= 0x40; // the header's length: not a safetensors file any more
     check(&damaged, &base, 3000);
+    // Text that LZ codes small, against a base shifted by 3 bytes: XORed it codes far larger.
+    let words: Vec<Vec<u8>> = (0..300)
+        .map(|i| format!("w{}x{}", i * 7919 % 1000, i % 13).into_bytes())
+        .collect();
+    let text: Vec<u8> = (0..100_000)
+        .flat_map(|_| [words[rng.next() as usize % 300].clone(), vec![b' ']].concat())
+        .collect();
+    let plain_text = znw::compress(&text, &opts()).unwrap().len();
+    check(
+        &text,
+        &[&b"abc"[..], &text].concat(),
+        plain_text + plain_text / 100,
+    );
     // Many tiny tensors that moved: not worth an entry each (24 bytes) in the header.
     let tiny: Vec<_> = (0..3000)
         .map(|i| (format!("t{i:05}"), rng.bytes(2)))
@@ -250,6 +263,22 @@ fn cli_roundtrip_with_base() {
         err.contains("has more than 200000 bytes") && err.contains("ZNN_INVALID_INPUT"),
         "{err}"
     );
+    // A delta naming a base no memory holds is refused before anything is read.
+    let mut huge = std::fs::read(&zp).unwrap();
+    let hl = znw::Header::len_from_prefix(&huge).unwrap();
+    assert_eq!(
+        huge[9] & 8,
+        0,
+        "no realignment table: the base fields end the header"
+    );
+    huge[hl - 20..hl - 12].copy_from_slice(&u64::MAX.to_le_bytes());
+    let sum = znw::header::checksum(&huge[..hl - 4]);
+    huge[hl - 4..hl].copy_from_slice(&sum.to_le_bytes());
+    let hp = dir.join("huge.znw");
+    std::fs::write(&hp, &huge).unwrap();
+    let out = run(&[p("test"), &hp, p("--base"), p("/dev/zero")]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("ZNN_TOO_LARGE"), "{err}");
     // A base far larger than the file (here endless) is refused once that much is read.
     let out = run(&[
         p("compress"),

@@ -308,9 +308,13 @@ fn read_input(path: &str) -> Result<Vec<u8>, Fail> {
     Ok(buf)
 }
 
-/// At most `cap` bytes of a file (`-`: stdin).
-fn read_capped(path: &str, cap: u64) -> Result<Vec<u8>, Fail> {
+/// At most `cap` bytes of a file (`-`: stdin), with room for `expect` taken first (a size
+/// no memory holds fails at once, before anything is read).
+fn read_capped(path: &str, cap: u64, expect: u64) -> Result<Vec<u8>, Fail> {
     let mut buf = Vec::new();
+    let room = usize::try_from(expect).unwrap_or(usize::MAX);
+    buf.try_reserve_exact(room)
+        .map_err(|_| Error::no_memory(expect))?;
     let r = if path == "-" {
         io::stdin().lock().take(cap).read_to_end(&mut buf)
     } else {
@@ -579,7 +583,7 @@ fn compress(input: &str, a: &Args) -> Result<(), Fail> {
         .saturating_mul(4)
         .saturating_add(256 << 20);
     let base = match a.base.as_deref() {
-        Some(path) => match read_capped(path, cap)? {
+        Some(path) => match read_capped(path, cap, 0)? {
             b if b.len() as u64 >= cap => {
                 return Err(Error::InvalidInput(format!(
                     "the base file {path} has more than {cap} bytes (4 times the size of {input}, plus 256 MiB): not an earlier checkpoint of it"
@@ -781,7 +785,8 @@ fn read_base(path: &str, input: &str, data: &[u8]) -> Result<Option<Vec<u8>>, Fa
         Some(Some(n)) => n.saturating_add(1),
         None => u64::MAX,
     };
-    let buf = read_capped(path, cap)?;
+    // Room for the size named, taken first: a size no memory holds is refused before reading.
+    let buf = read_capped(path, cap, if need.is_some() { cap } else { 0 })?;
     if let Some(Some(n)) = need {
         let zipnn = zipnn_wasm::detect(data) == Format::Zipnn;
         // zipnn itself refuses a base of another size than the file.

@@ -71,35 +71,32 @@ fn xor_at(buf: &mut [u8], base: &[u8], at: u64) {
 /// Smallest segment worth a realignment entry of its own (24 bytes in the header).
 const MIN_REALIGN: u64 = 256;
 
-/// Where `target`'s segments find their twins in `base`'s: the segment of the same name (unique
-/// on both sides) where it lies elsewhere, for segments of at least [`MIN_REALIGN`] bytes.
-/// Everything else keeps the base bytes at its own offset (a renamed tensor, a file that no
-/// longer parses: often still the same bytes); the encoder codes a piece as it is wherever its
-/// XOR comes out larger. A twin of another length still lends its first bytes (a tensor grown
-/// by a row).
+/// Where `target`'s segments find their twins in `base`'s: the segment of the same name (the
+/// k-th of that name, where names repeat: an ONNX model's branches) where it lies elsewhere,
+/// for segments of at least [`MIN_REALIGN`] bytes. Everything else keeps the base bytes at its
+/// own offset (a renamed tensor, a file that no longer parses: often still the same bytes);
+/// the encoder codes a piece as it is wherever its XOR comes out larger. A twin of another
+/// length still lends its first bytes (a tensor grown by a row).
 pub fn realign_segments(target: &Header, base: &Header) -> Vec<Realign> {
-    fn unique(segments: &[Segment]) -> BTreeMap<&str, Option<&Segment>> {
-        let mut by_name = BTreeMap::new();
-        for s in segments {
-            by_name
-                .entry(s.name.as_str())
-                .and_modify(|e| *e = None)
-                .or_insert(Some(s));
-        }
-        by_name
+    fn by_name(segments: &[Segment]) -> Vec<((&str, usize), &Segment)> {
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        (segments.iter())
+            .map(|s| {
+                let k = seen.entry(s.name.as_str()).or_insert(0);
+                *k += 1;
+                ((s.name.as_str(), *k), s)
+            })
+            .collect()
     }
-    let (ours, theirs) = (unique(&target.segments), unique(&base.segments));
-    let twin = |s: &Segment| match (ours.get(s.name.as_str()), theirs.get(s.name.as_str())) {
-        (Some(Some(_)), Some(Some(b))) if b.offset != s.offset => Some(b.offset),
-        _ => None,
-    };
-    (target.segments.iter())
-        .filter(|s| s.length >= MIN_REALIGN)
-        .filter_map(|s| {
-            twin(s).map(|b| Realign {
+    let theirs: BTreeMap<_, _> = by_name(&base.segments).into_iter().collect();
+    (by_name(&target.segments).into_iter())
+        .filter(|(_, s)| s.length >= MIN_REALIGN)
+        .filter_map(|(key, s)| {
+            let b = theirs.get(&key).filter(|b| b.offset != s.offset)?;
+            Some(Realign {
                 offset: s.offset,
                 length: s.length,
-                base_offset: Some(b),
+                base_offset: Some(b.offset),
             })
         })
         .collect()
@@ -186,6 +183,57 @@ mod tests {
                 assert_eq!(buf, expect, "window {start}+{len}");
             }
         }
+    }
+
+    fn header(segments: &[(&str, u64, u64)]) -> Header {
+        let mut h = Header {
+            total_size: Some(1 << 20),
+            max_chunk: 1 << 18,
+            container: crate::format::Container::Onnx,
+            segments: Vec::new(),
+            base: None,
+            realign: Vec::new(),
+        };
+        for &(name, offset, length) in segments {
+            h.segments.push(Segment {
+                name: name.into(),
+                dtype: crate::dtype::DType::F32,
+                label: Default::default(),
+                shape: Vec::new(),
+                offset,
+                length,
+            });
+        }
+        h
+    }
+
+    #[test]
+    fn twins_by_name_and_occurrence() {
+        // Names repeat (an ONNX model's branches): the k-th "w" pairs with the k-th "w".
+        let base = header(&[
+            ("w", 0, 400),
+            ("b", 400, 300),
+            ("w", 700, 400),
+            ("tiny", 1100, 8),
+        ]);
+        let target = header(&[
+            ("w", 50, 400),
+            ("b", 450, 300),   // moved
+            ("w", 750, 400),   // the second "w": moved by 50 as well
+            ("tiny", 1150, 8), // moved, but too small for an entry
+            ("new", 1200, 999),
+        ]);
+        let got = realign_segments(&target, &base);
+        assert_eq!(
+            got,
+            [
+                r(50, 400, Some(0)),
+                r(450, 300, Some(400)),
+                r(750, 400, Some(700))
+            ]
+        );
+        // Twins at their own offset need no entry.
+        assert_eq!(realign_segments(&base, &base), []);
     }
 
     #[test]

@@ -649,10 +649,11 @@ impl PieceEncoder {
             base.xor(&mut self.delta, p.offset);
             code(&self.delta, out, &mut self.scratch);
             // A base that does not match these bytes (shifted, another dtype, another model)
-            // makes their XOR code larger than they do themselves. Checked only where the XOR
-            // codes to more than half (weights code to 0.6-0.85 of their size, the XOR with a
-            // fine-tune's base to less), so a good base costs no second encode.
-            if out.len() - start > len / 2 {
+            // makes their XOR code larger than they do themselves. Floats are checked only
+            // where the XOR codes to more than half (weights code to 0.6-0.85 of their size,
+            // the XOR with a fine-tune's base to less), so a good base costs no second encode;
+            // bytes (text, graphs, integers: LZ may code them to a tenth) always.
+            if p.dtype == DType::Bytes || out.len() - start > len / 2 {
                 self.alone.clear();
                 code(src, &mut self.alone, &mut self.scratch);
                 alone = self.alone.len() < out.len() - start;
