@@ -292,6 +292,10 @@ const COMPRESS_MAX = 2 ** 31 - 1;
 /** Compresses a large regular file as a stream; false (nothing written) if not one. */
 async function compressStreamed(input, out, a) {
   if (input === '-') return false;
+  // Looked at before it is opened: a FIFO opened here and closed again would lose its writer
+  // (SIGPIPE) before readInput read it.
+  const before = statOrNull(input);
+  if (!before?.isFile() || before.size < STREAM_ABOVE) return false;
   let fh;
   try {
     fh = await fs.promises.open(input, 'r');

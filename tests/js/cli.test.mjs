@@ -171,7 +171,7 @@ describe('npx zipnn-wasm', () => {
     assert.match(r.stderr, /unknown option --bogus/);
   });
 
-  test('a named pipe as -o is written to, never replaced; the input is never the output', async () => {
+  test('named pipes: as -o written to, never replaced; as the input read once; the input is never the output', { timeout: 120_000 }, async () => {
     const src = path.join(dir, 'p.bin');
     const data = readFile(zipnnFixture('bf16_3chunks_mixed.bin'));
     fs.writeFileSync(src, data);
@@ -193,6 +193,24 @@ describe('npx zipnn-wasm', () => {
         assert.ok(equalBytes(await got, want), `${args} ${force}: the reader got the output`);
         assert.ok(fs.statSync(fifo).isFIFO(), `${args} ${force}: still a pipe`);
       }
+    }
+    // A named pipe as the input is read once, whole: opened twice, its writer got SIGPIPE at
+    // the first close and the output was cut short, with status 0.
+    const model = readFile(modelPath('minilm.bf16.safetensors'));
+    for (const args of [['compress'], ['compress', '--dtype', 'bf16']]) {
+      const fifo = path.join(dir, `in-pipe-${args.length}`);
+      execFileSync('mkfifo', [fifo]);
+      const writer = new Promise((resolve) => {
+        const w = fs.createWriteStream(fifo);
+        w.on('error', resolve); // EPIPE: the reader closed early
+        w.end(model, () => resolve(null));
+      });
+      const out = path.join(dir, `in-pipe-${args.length}.znw`);
+      const r = await bin(args[0], fifo, ...args.slice(1), '-o', out);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(await writer, null, 'the writer wrote everything');
+      const back = await run(native, ['decompress', out, '-o', '-']);
+      assert.equal(sha256(back.stdout), sha256(model), `${args}: the whole input`);
     }
     // By another name (./, absolute, a hard link), with --force: refused, the input intact.
     const link = path.join(dir, 'p-link.bin');
