@@ -5,7 +5,7 @@
 import fs from 'node:fs';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { compress, inspect, ZnnCompressionStream, ZnnDecompressionStream, ZnnError } from '../node.js';
+import { compress, inspect, ZnnCompressionStream, ZnnDecompressionStream, ZnnError, TooLargeError } from '../node.js';
 
 const USAGE = `\
 usage: zipnn-wasm compress IN... [-o OUT] [--dtype auto|bytes|bf16|fp16|fp32|fp64|fp8-e4m3|fp8-e5m2]
@@ -197,13 +197,18 @@ const tempFiles = new Set();
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   process.on(sig, () => {
     for (const f of tempFiles) fs.rmSync(f, { force: true });
-    process.exit(130);
+    // Not process.exit(130), which waits for a thread still blocked opening a FIFO that no one
+    // opened from the other end: SIGINT again, to node's own handler, ends the process at once
+    // with status 130.
+    process.removeAllListeners('SIGINT');
+    process.kill(process.pid, 'SIGINT');
   });
 }
 
 /**
  * Writes through a temporary file renamed at the end: a failure never leaves a partial output,
- * nor does Ctrl-C, SIGTERM or SIGHUP (then the exit status is 130, as the native CLI's).
+ * nor does Ctrl-C, SIGTERM or SIGHUP (the program then ends as by Ctrl-C: status 130 in a
+ * shell, as the native CLI's).
  * A device or pipe is written in place (renaming over /dev/null would replace the device).
  */
 async function writeOutput(path, produce) {
@@ -212,18 +217,27 @@ async function writeOutput(path, produce) {
   const inPlace = st && !st.isFile() && !st.isDirectory();
   let tmp = null;
   let ws;
+  if (inPlace) {
+    // Opened off the main thread: a FIFO no one reads yet blocks its open, and signals must
+    // still end the program meanwhile.
+    try {
+      const fd = await new Promise((resolve, reject) => fs.open(path, 'w', (e, fd) => (e ? reject(e) : resolve(fd))));
+      ws = fs.createWriteStream(null, { fd });
+    } catch (e) {
+      throw new Fail(`cannot create ${path}: ${e.message}`);
+    }
+  }
   // A temporary file of a name nobody uses ('wx': created new), never an existing file that
   // happens to bear it (even the input). Opened synchronously and listed in the same tick: the
   // signal handler, which runs between ticks, sees every temporary file that exists.
-  for (let n = 0; ; n++) {
-    tmp = inPlace ? null : `${path}.tmp${process.pid}.${n}`;
+  for (let n = 0; !ws; n++) {
+    tmp = `${path}.tmp${process.pid}.${n}`;
     try {
-      const fd = fs.openSync(tmp ?? path, inPlace ? 'w' : 'wx');
-      if (tmp) tempFiles.add(tmp);
+      const fd = fs.openSync(tmp, 'wx');
+      tempFiles.add(tmp);
       ws = fs.createWriteStream(null, { fd });
-      break;
     } catch (e) {
-      if (e.code === 'EEXIST' && !inPlace) continue;
+      if (e.code === 'EEXIST') continue;
       throw new Fail(`cannot create ${path}: ${e.message}`);
     }
   }
@@ -268,7 +282,27 @@ async function compressOne(input, a) {
   const ext = a.format === 'zipnn' ? 'znn' : 'znw';
   const out = outputPath(input, a, (i) => `${i}.${ext}`);
   if (a.format !== 'zipnn' && (await compressStreamed(input, out, a))) return;
+  // node reads no file over 2 GiB whole, and compress() in wasm takes no more.
+  if (a.format === 'zipnn' && input !== '-' && statOrNull(input)?.size > COMPRESS_MAX) {
+    throw new TooLargeError(`${input}: --format zipnn takes at most ${COMPRESS_MAX} bytes here (the native CLI takes more)`);
+  }
   const data = await readInput(input);
+  if (a.format !== 'zipnn' && data.length > COMPRESS_MAX) {
+    // stdin beyond what compress() takes: coded from memory as a stream of known size (the
+    // same file), as a large regular file is.
+    let at = 0;
+    const src = new ReadableStream({
+      pull(c) {
+        if (at < data.length) c.enqueue(data.subarray(at, (at += 1 << 20)));
+        else c.close();
+      },
+    });
+    const reader = src.pipeThrough(new ZnnCompressionStream({ size: data.length, dtype: a.dtype, chunkSize: a.chunkSize, verify: a.verify })).getReader();
+    async function* chunks() {
+      for (let r = await reader.read(); !r.done; r = await reader.read()) yield r.value;
+    }
+    return writeOutput(out, (ws) => pipeline(Readable.from(chunks()), ws));
+  }
   const packed = await compress(data, {
     dtype: a.dtype,
     format: a.format,
@@ -277,7 +311,11 @@ async function compressOne(input, a) {
     verify: a.verify,
   });
   await writeOutput(out, async (ws) => {
-    await new Promise((resolve, reject) => ws.end(packed, (e) => (e ? reject(e) : resolve())));
+    // A write error (a full disk) comes as an 'error' event too: unheard, it would end node.
+    await new Promise((resolve, reject) => {
+      ws.once('error', reject);
+      ws.end(packed, (e) => (e ? reject(e) : resolve()));
+    });
   });
 }
 
@@ -287,7 +325,7 @@ async function compressOne(input, a) {
  * so is any file larger than compress() takes.
  */
 const STREAM_ABOVE = Number(process.env.ZIPNN_STREAM_ABOVE) || 2 ** 30; // the variable: for tests
-const COMPRESS_MAX = 2 ** 31 - 1;
+const COMPRESS_MAX = Number(process.env.ZIPNN_COMPRESS_MAX) || 2 ** 31 - 1; // the variable: for tests
 
 /** Compresses a large regular file as a stream; false (nothing written) if not one. */
 async function compressStreamed(input, out, a) {

@@ -13,9 +13,9 @@ const native = path.join(env.repo, 'target/release/zipnn');
 let dir;
 
 /** Runs a command; resolves { code, stdout (Buffer), stderr (string) }. */
-function run(cmd, args, { input, extraEnv } = {}) {
+function run(cmd, args, { input, extraEnv, timeout } = {}) {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { cwd: project, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...extraEnv } });
+    const p = spawn(cmd, args, { cwd: project, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...extraEnv }, timeout, killSignal: 'SIGKILL' });
     const out = [];
     let err = '';
     p.stdout.on('data', (d) => out.push(d));
@@ -206,7 +206,8 @@ describe('npx zipnn-wasm', () => {
         w.end(model, () => resolve(null));
       });
       const out = path.join(dir, `in-pipe-${args.length}.znw`);
-      const r = await bin(args[0], fifo, ...args.slice(1), '-o', out);
+      // (Killed after 30 s: a command that hangs must not keep this file from ending.)
+      const r = await run(path.join(project, 'node_modules/.bin/zipnn-wasm'), [args[0], fifo, ...args.slice(1), '-o', out], { timeout: 30_000 });
       assert.equal(r.code, 0, r.stderr);
       assert.equal(await writer, null, 'the writer wrote everything');
       const back = await run(native, ['decompress', out, '-o', '-']);
@@ -444,7 +445,7 @@ describe('npx zipnn-wasm', () => {
     assert.equal(left.length, 1, 'the input named like the temporary file is still there');
   });
 
-  test('a signal while writing leaves no temporary file (status 130)', async () => {
+  test('a signal while writing leaves no temporary file (ends as by Ctrl-C: status 130)', async () => {
     const packed = readFile(fixturePath('minilm.bf16.safetensors.znw'));
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
       const out = path.join(dir, `sig.${signal}`);
@@ -456,12 +457,45 @@ describe('npx zipnn-wasm', () => {
       const temp = () => fs.readdirSync(dir).filter((n) => n.startsWith(`sig.${signal}`));
       for (let i = 0; i < 300 && temp().length === 0; i++) await new Promise((r) => setTimeout(r, 20));
       assert.equal(temp().length, 1, `${signal}: no temporary file was made`);
-      const code = new Promise((resolve) => p.on('close', resolve));
+      // It ends as Ctrl-C ends a program (a shell's status 130), whatever the signal.
+      const code = new Promise((resolve) => p.on('close', (c, s) => resolve(c ?? s)));
       p.kill(signal);
-      assert.equal(await code, 130, signal);
+      assert.equal(await code, 'SIGINT', signal);
       p.stdin.destroy();
       assert.deepEqual(temp(), [], signal);
     }
+  });
+
+  test('a signal while a named pipe waits for its other end ends the command (as by Ctrl-C)', { timeout: 60_000 }, async () => {
+    const znw = fixturePath('minilm.bf16.safetensors.znw');
+    for (const [i, args] of [['decompress', 'IN', '-o', path.join(dir, 'fifo-in.out')], ['decompress', znw, '-o', 'IN']].entries()) {
+      const fifo = path.join(dir, `wait-${i}`);
+      execFileSync('mkfifo', [fifo]);
+      const p = spawn(path.join(project, 'node_modules/.bin/zipnn-wasm'), args.map((x) => (x === 'IN' ? fifo : x)), { cwd: project, stdio: 'ignore' });
+      const code = new Promise((resolve) => p.on('close', (c, s) => resolve(c ?? s)));
+      await new Promise((r) => setTimeout(r, 1000)); // blocked opening the pipe
+      p.kill('SIGTERM');
+      const late = new Promise((r) => setTimeout(() => r('still running 10 s later'), 10_000));
+      const got = await Promise.race([code, late]);
+      p.kill('SIGKILL'); // (a process that stayed would keep this test file from ending)
+      assert.equal(got, 'SIGINT', `${args}`);
+    }
+  });
+
+  test('a full disk: one line, status 1, no node stack trace', async () => {
+    for (const args of [['compress', modelPath('silero_vad.onnx')], ['decompress', fixturePath('minilm.bf16.safetensors.znw')]]) {
+      const r = await bin(...args, '-o', '/dev/full');
+      assert.equal(r.code, 1, r.stderr);
+      assert.match(r.stderr, /^zipnn-wasm: cannot write \/dev\/full: ENOSPC[^\n]*\n$/);
+    }
+  });
+
+  test('stdin larger than compress() takes is coded as a stream from memory: the same file', async () => {
+    const model = readFile(modelPath('minilm.bf16.safetensors'));
+    const whole = await run(path.join(project, 'node_modules/.bin/zipnn-wasm'), ['compress', '-'], { input: model });
+    const streamed = await run(path.join(project, 'node_modules/.bin/zipnn-wasm'), ['compress', '-'], { input: model, extraEnv: { ZIPNN_COMPRESS_MAX: '1000000' } });
+    assert.equal(streamed.code, 0, streamed.stderr);
+    assert.equal(sha256(streamed.stdout), sha256(whole.stdout));
   });
 
   test('a reader that closes the pipe early ends the command quietly (status 141)', async () => {
