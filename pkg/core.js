@@ -1662,7 +1662,6 @@ function poolThreads(threads) {
   return Math.min(threads, POOL_MAX);
 }
 
-
 /**
  * Whether the pool can run here: workers, and memory they can share (SharedArrayBuffer exists
  * and, in a browser, the page is cross-origin isolated, else it cannot be posted).
