@@ -1,8 +1,8 @@
 //! Deltas (FORMAT.md §2.1): a file coded as its XOR with an earlier one (the base), and where
 //! each stretch of it finds its base bytes. Unless the header says otherwise a byte's base byte
 //! is the one at the same offset; a tensor that moved (a longer JSON header, tensors added or
-//! reordered) is XORed with its twin wherever that lies, and bytes with no twin are coded as
-//! they are.
+//! reordered) is XORed with its twin wherever that lies, and a piece whose XOR codes larger
+//! than its bytes is coded as they are.
 
 use super::header::{Header, Segment};
 use alloc::collections::BTreeMap;
