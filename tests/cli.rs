@@ -487,7 +487,7 @@ fn options_a_command_does_not_read_are_refused() {
     assert!(!Path::new("r.txt").exists());
     // Not a usage error: with several inputs, only this file fails.
     let o = zipnn(&["decompress", ".znw"], None);
-    assert_one_line_error(&o, 1, "give one with -o");
+    assert_one_line_error(&o, 1, "cannot read .znw");
 }
 
 /// A reader that stops early ends `-o -` quietly, like a process killed by SIGPIPE, and
@@ -826,11 +826,15 @@ fn bench_reports_ratio_and_speeds_per_file() {
             assert!(speed.parse::<f64>().unwrap() > 0.0, "{text}");
         }
     }
-    assert_one_line_error(
-        &zipnn(&["bench", s(&a), s(&d.join("missing"))], None),
-        1,
-        "cannot read",
-    );
+    // A file that cannot be read is reported, and the others still run.
+    let o = zipnn(&["bench", s(&d.join("missing")), s(&a)], None);
+    assert_eq!(o.code, 1, "{}", o.stderr);
+    let err: Vec<&str> = o.stderr.lines().collect();
+    assert!(err[0].contains("cannot read"), "{}", o.stderr);
+    assert_eq!(err[1], "zipnn: 1 of 2 files failed the benchmark");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(text.lines().count(), 3, "{text}");
+    assert!(text.contains("| a.bin |"), "{text}");
 }
 
 /// Progress goes to stderr only when stderr is a terminal: a pipe gets nothing, a pseudo-terminal
@@ -1486,4 +1490,152 @@ fn a_large_safetensors_file_compresses_as_a_stream_in_bounded_memory() {
     );
     assert_eq!(o.code, 0, "{}", o.stderr);
     assert!(std::fs::read(&back).unwrap() == std::fs::read(&src).unwrap());
+}
+
+/// Outputs take the input file's permissions and times, as gzip's and zstd's do: a private
+/// model stays private, and `make` sees the output no newer than its source.
+#[cfg(unix)]
+#[test]
+fn outputs_keep_the_inputs_permissions_and_times() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = dir("meta");
+    let src = d.join("private.bin");
+    std::fs::write(&src, bf16_weights(&mut Rng(91), 3000)).unwrap();
+    std::fs::set_permissions(&src, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let then = std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_577_836_800);
+    let f = std::fs::File::options().write(true).open(&src).unwrap();
+    f.set_times(std::fs::FileTimes::new().set_modified(then))
+        .unwrap();
+    drop(f);
+    let meta = |p: &Path| {
+        let m = std::fs::metadata(p).unwrap();
+        (m.permissions().mode() & 0o777, m.modified().unwrap())
+    };
+    let packed = d.join("private.bin.znw");
+    assert_eq!(zipnn(&["compress", s(&src)], None).code, 0);
+    assert_eq!(meta(&packed), (0o600, then));
+    let back = d.join("back.bin");
+    assert_eq!(
+        zipnn(&["decompress", s(&packed), "-o", s(&back)], None).code,
+        0
+    );
+    assert_eq!(meta(&back), (0o600, then));
+    // From stdin there is nothing to copy: the default mode, the current time.
+    let piped = d.join("piped.znw");
+    let o = zipnn(&["compress", "-", "-o", s(&piped)], Some(b"abc"));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_ne!(meta(&piped).1, then);
+}
+
+/// The conventions of gzip's and zstd's command lines that scripts rely on.
+#[test]
+fn command_line_conventions() {
+    let d = dir("conventions");
+    let o = zipnn(&["--version"], None);
+    assert_eq!(o.code, 0);
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        format!("zipnn {}", env!("CARGO_PKG_VERSION"))
+    );
+    // `--` ends the options: a file whose name starts with a dash.
+    let dash = d.join("-w.bin");
+    std::fs::write(&dash, bf16_weights(&mut Rng(92), 500)).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_zipnn"))
+        .current_dir(&d)
+        .args(["compress", "--", "-w.bin"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{o:?}");
+    assert!(d.join("-w.bin.znw").exists());
+    // `--name=value` as well as `--name value`; a flag takes no value.
+    let packed = d.join("eq.znw");
+    let o = zipnn(
+        &[
+            "compress",
+            s(&dash),
+            "--threads=2",
+            &format!("--output={}", s(&packed)),
+        ],
+        None,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(packed.exists());
+    let o = zipnn(&["compress", s(&dash), "--verify=yes", "-o", "-"], None);
+    assert_one_line_error(&o, 2, "--verify takes no value");
+    // A compressed name is not compressed again, nor an unknown suffix decoded to a guessed
+    // name, unless the output is named.
+    let o = zipnn(&["compress", s(&packed)], None);
+    assert_one_line_error(&o, 1, "already has the .znw suffix");
+    assert!(!d.join("eq.znw.znw").exists());
+    let odd = d.join("model.gz");
+    std::fs::copy(&packed, &odd).unwrap();
+    let o = zipnn(&["decompress", s(&odd)], None);
+    assert_one_line_error(&o, 1, "unknown suffix");
+    let o = zipnn(
+        &["decompress", s(&odd), "-o", s(&d.join("model.bin"))],
+        None,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    // With one input as with several, the error names the file.
+    let bad = d.join("bad.znw");
+    std::fs::write(&bad, b"ZNW? not really").unwrap();
+    let o = zipnn(&["test", s(&bad)], None);
+    assert_one_line_error(&o, 1, &format!("zipnn: {}: ", s(&bad)));
+    let o = zipnn(&["decompress", s(&bad), "-o", "-"], None);
+    assert_one_line_error(&o, 1, &format!("zipnn: {}: ", s(&bad)));
+}
+
+/// A name that is not UTF-8 is a one-line usage error, not a panic, and writes nothing.
+#[cfg(unix)]
+#[test]
+fn a_name_that_is_not_utf8_is_an_error() {
+    use std::os::unix::ffi::OsStrExt;
+    let d = dir("not-utf8");
+    let name = std::ffi::OsStr::from_bytes(b"w\xff.bin");
+    std::fs::write(d.join(name), b"abc").unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_zipnn"))
+        .current_dir(&d)
+        .arg("compress")
+        .arg(name)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("is not valid UTF-8") && err.lines().count() == 1,
+        "{err}"
+    );
+    assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
+}
+
+/// Compressed data is not written to a terminal, nor read from one, without `--force`.
+#[test]
+fn no_compressed_data_on_a_terminal() {
+    if Command::new("script").arg("--version").output().is_err() {
+        panic!("util-linux `script` is needed to run zipnn on a terminal");
+    }
+    let d = dir("terminal");
+    let src = d.join("w.bin");
+    std::fs::write(&src, bf16_weights(&mut Rng(93), 500)).unwrap();
+    let on_tty = |args: &str| {
+        let cmd = format!("{} {args}", env!("CARGO_BIN_EXE_zipnn"));
+        let o = Command::new("script")
+            .args(["-qec", &cmd])
+            .arg(d.join("typescript"))
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stdout).into_owned(),
+        )
+    };
+    let (code, tty) = on_tty(&format!("compress {} -o -", s(&src)));
+    assert_eq!(code, Some(1), "{tty}");
+    assert!(tty.contains("not written to a terminal"), "{tty}");
+    let (code, tty) = on_tty("decompress -");
+    assert_eq!(code, Some(1), "{tty}");
+    assert!(tty.contains("not read from a terminal"), "{tty}");
+    let (code, tty) = on_tty(&format!("compress {} -o - --force", s(&src)));
+    assert_eq!(code, Some(0), "{tty}");
 }

@@ -21,9 +21,12 @@ usage: zipnn compress IN... [-o OUT] [--dtype auto|bf16|fp16|fp32|fp64|fp8-e4m3|
        zipnn inspect IN
        zipnn test IN... [--base BASE]   (decode, verify every checksum of .znw, write nothing)
        zipnn bench IN... [--dtype D] [--threads N] [--best]
+       zipnn --version
 --dtype types what no container names (a raw file); auto, the default, measures the grouping.
 IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension
 (.znn with --format zipnn, which writes files IBM ZipNN reads; --dtype is then required).
+Outputs take the input file's permissions and times; compressed data is not written to
+(or read from) a terminal without --force. --name=VALUE works too; -- ends the options.
 Several INs (model-*.safetensors) each get their own output (-o takes one IN); a file that
 fails is reported and the others still run.
 decompress reads .znw, ZipNN .znn frames and .znn.safetensors; deltas (ours or ZipNN's) need
@@ -83,8 +86,18 @@ fn usage<T>(msg: impl Into<String>) -> Result<T, Fail> {
 
 fn main() -> ExitCode {
     remove_temp_files_on_signal();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
+    let args = std::env::args_os()
+        .skip(1)
+        .map(|a| {
+            a.into_string().or_else(|a| {
+                usage(format!(
+                    "{} is not valid UTF-8: zipnn takes names it can print (rename the file, or use stdin and stdout)",
+                    a.to_string_lossy()
+                ))
+            })
+        })
+        .collect::<Result<Vec<String>, Fail>>();
+    match args.and_then(|args| run(&args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) if f.msg.is_empty() => ExitCode::from(141),
         Err(f) => {
@@ -120,12 +133,18 @@ fn parse(args: &[String]) -> Result<Args, Fail> {
     let mut a = Args::default();
     let mut it = args.iter();
     while let Some(arg) = it.next() {
+        // `--name=value` as well as `--name value`.
+        let (arg, mut inline) = match arg.split_once('=') {
+            Some((name, v)) if name.starts_with("--") => (name, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
         let mut value = |name: &str| -> Result<String, Fail> {
-            it.next()
-                .cloned()
+            inline
+                .take()
+                .or_else(|| it.next().cloned())
                 .map_or_else(|| usage(format!("{name} needs a value")), Ok)
         };
-        match arg.as_str() {
+        match arg {
             "-o" | "--output" => a.output = Some(value(arg)?),
             "--dtype" => a.dtype = Some(value(arg)?),
             "--chunk-size" => {
@@ -155,8 +174,13 @@ fn parse(args: &[String]) -> Result<Args, Fail> {
             "--best" => a.best = true,
             "-f" | "--force" => a.force = true,
             "-h" | "--help" => a.help = true,
+            // Everything after `--` is a file, even `-name`.
+            "--" => a.inputs.extend(it.by_ref().cloned()),
             s if s.starts_with('-') && s != "-" => return usage(format!("unknown option {s}")),
             s => a.inputs.push(s.to_string()),
+        }
+        if inline.is_some() {
+            return usage(format!("{arg} takes no value"));
         }
     }
     Ok(a)
@@ -166,6 +190,10 @@ fn run(args: &[String]) -> Result<(), Fail> {
     let Some((cmd, rest)) = args.split_first() else {
         return usage("missing command");
     };
+    if matches!(cmd.as_str(), "-V" | "--version" | "version") {
+        outln!("zipnn {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
     let a = parse(rest)?;
     if a.help {
         outln!("{USAGE}");
@@ -324,6 +352,21 @@ fn read_capped(path: &str, cap: u64, expect: u64) -> Result<Vec<u8>, Fail> {
     Ok(buf)
 }
 
+/// Compressed data is neither written to nor read from a terminal unless forced, as gzip
+/// and zstd refuse: on a terminal it is garbage, and from one the program would just wait.
+fn refuse_terminal(a: &Args, input: &str, out: &str, compressing: bool) -> Result<(), Fail> {
+    if a.force {
+        return Ok(());
+    }
+    if compressing && out == "-" && io::stdout().is_terminal() {
+        return fail("compressed data not written to a terminal (use --force to write it)");
+    }
+    if !compressing && input == "-" && io::stdin().is_terminal() {
+        return fail("compressed data not read from a terminal (use --force to read it)");
+    }
+    Ok(())
+}
+
 /// Picks the output path (`-` for stdout) and refuses to clobber without `--force`.
 fn output_path(input: &str, a: &Args, derive: impl Fn(&str) -> String) -> Result<String, Fail> {
     let out = match (&a.output, input) {
@@ -403,19 +446,30 @@ fn forget_temp_file(tmp: &PathBuf) {
 }
 
 /// Writes through a temporary file and renames, so a failure never leaves a partial output.
+/// A file made from a file on disk takes its permissions and times, as gzip's and zstd's do
+/// (a private model stays private).
 struct Output {
     path: String,
     tmp: Option<PathBuf>,
-    w: Box<dyn Write>,
+    w: Option<Box<dyn Write>>,
+    /// The file being written, for the metadata set before it is renamed into place.
+    file: Option<File>,
+    like: Option<fs::Metadata>,
 }
 
 impl Output {
-    fn create(path: &str) -> Result<Self, Fail> {
+    /// An output at `path` ('-': stdout) made from `input` ('-': stdin).
+    fn create(path: &str, input: &str) -> Result<Self, Fail> {
+        let like = (input != "-")
+            .then(|| fs::metadata(input).ok().filter(|m| m.is_file()))
+            .flatten();
         if path == "-" {
             return Ok(Output {
                 path: path.into(),
                 tmp: None,
-                w: Box::new(BufWriter::new(io::stdout().lock())),
+                w: Some(Box::new(BufWriter::new(io::stdout().lock()))),
+                file: None,
+                like: None,
             });
         }
         // A device or pipe is written in place: renaming a temporary file over it would
@@ -428,7 +482,9 @@ impl Output {
             return Ok(Output {
                 path: path.into(),
                 tmp: None,
-                w: Box::new(BufWriter::with_capacity(1 << 20, f)),
+                w: Some(Box::new(BufWriter::with_capacity(1 << 20, f))),
+                file: None,
+                like: None,
             });
         }
         // A new file of a name nobody uses: never one that happens to exist (even the input).
@@ -437,10 +493,15 @@ impl Output {
         let (tmp, f) = (0u32..)
             .map(|n| PathBuf::from(format!("{path}.tmp{}.{n}", std::process::id())))
             .map(|tmp| {
-                let f = fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(&tmp);
+                let mut o = fs::OpenOptions::new();
+                o.write(true).create_new(true);
+                // Never readable by more people than the input while it is written.
+                #[cfg(unix)]
+                if let Some(m) = &like {
+                    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+                    o.mode(m.permissions().mode() & 0o777);
+                }
+                let f = o.open(&tmp);
                 (tmp, f)
             })
             .find(|(_, f)| !matches!(f, Err(e) if e.kind() == io::ErrorKind::AlreadyExists))
@@ -448,14 +509,23 @@ impl Output {
         let f = f.or_else(|e| fail(format!("cannot create {path}: {e}")))?;
         files.push(tmp.clone());
         drop(files);
+        let file = f
+            .try_clone()
+            .or_else(|e| fail(format!("cannot create {path}: {e}")))?;
         Ok(Output {
             path: path.into(),
             tmp: Some(tmp),
-            w: Box::new(BufWriter::with_capacity(1 << 20, f)),
+            w: Some(Box::new(BufWriter::with_capacity(1 << 20, f))),
+            file: Some(file),
+            like,
         })
     }
     fn write(&mut self, b: &[u8]) -> Result<(), Fail> {
-        self.w.write_all(b).map_err(|e| self.error(e))
+        let r = match self.w.as_mut() {
+            Some(w) => w.write_all(b),
+            None => Ok(()),
+        };
+        r.map_err(|e| self.error(e))
     }
     /// A closed stdout (`zipnn decompress m.znw -o - | head -c 10`) ends the program quietly.
     fn error(&self, e: io::Error) -> Fail {
@@ -469,14 +539,44 @@ impl Output {
         }
     }
     fn commit(mut self) -> Result<(), Fail> {
-        self.w.flush().map_err(|e| self.error(e))?;
-        if let Some(tmp) = &self.tmp {
-            // On failure `tmp` stays set, so that Drop removes the temporary file.
-            fs::rename(tmp, &self.path)
-                .or_else(|e| fail(format!("cannot write {}: {e}", self.path)))?;
-            forget_temp_file(tmp);
-            self.tmp = None;
+        if let Some(mut w) = self.w.take() {
+            w.flush().map_err(|e| self.error(e))?;
         }
+        let Some(tmp) = self.tmp.clone() else {
+            return Ok(());
+        };
+        let cannot = |e: io::Error| Fail {
+            msg: format!("cannot write {}: {e}", self.path),
+            usage: false,
+        };
+        if let (Some(f), Some(m)) = (&self.file, &self.like) {
+            #[cfg(unix)]
+            let perms = {
+                use std::os::unix::fs::PermissionsExt;
+                fs::Permissions::from_mode(m.permissions().mode() & 0o777)
+            };
+            #[cfg(not(unix))]
+            let perms = m.permissions();
+            f.set_permissions(perms).map_err(cannot)?;
+            let mut times = fs::FileTimes::new();
+            if let Ok(t) = m.modified() {
+                times = times.set_modified(t);
+            }
+            if let Ok(t) = m.accessed() {
+                times = times.set_accessed(t);
+            }
+            f.set_times(times).map_err(cannot)?;
+        }
+        // Closed before it takes the name.
+        drop(self.file.take());
+        // Renamed under the lock a signal's handler holds until the program ends: either the
+        // handler removes the temporary file first and this never runs, or the output is
+        // complete when it takes its name.
+        let mut files = TEMP_FILES.lock().unwrap_or_else(|e| e.into_inner());
+        // On failure `tmp` stays set, so that Drop removes the temporary file.
+        fs::rename(&tmp, &self.path).map_err(cannot)?;
+        files.retain(|f| *f != tmp);
+        self.tmp = None;
         Ok(())
     }
 }
@@ -565,7 +665,9 @@ fn compress(input: &str, a: &Args) -> Result<(), Fail> {
     if let Some(Err(e)) = a.chunk_size.map(znw::check_chunk_size) {
         return usage(e.to_string());
     }
+    already_compressed(input, a, znw::EXTENSION)?;
     let out_path = output_path(input, a, |i| format!("{i}.{}", znw::EXTENSION))?;
+    refuse_terminal(a, input, &out_path, true)?;
     if a.base.is_none() && !a.best && compress_streamed(input, &out_path, a, dtype)? {
         return Ok(());
     }
@@ -617,9 +719,23 @@ fn compress(input: &str, a: &Args) -> Result<(), Fail> {
             packed = plain;
         }
     }
-    let mut out = Output::create(&out_path)?;
+    // The input's memory is handed back before the output takes its name: a signal after
+    // that finds the work done.
+    drop((data, base));
+    let mut out = Output::create(&out_path, input)?;
     out.write(&packed)?;
     out.commit()
+}
+
+/// A file named as compressed (`m.znw`) is not compressed again into `m.znw.znw` unless the
+/// output is named, as gzip and zstd skip theirs: it is most likely a slip of the command.
+fn already_compressed(input: &str, a: &Args, ext: &str) -> Result<(), Fail> {
+    if a.output.is_none() && input.ends_with(&format!(".{ext}")) {
+        return fail(format!(
+            "already has the .{ext} suffix: give the output a name with -o to compress it again"
+        ));
+    }
+    Ok(())
 }
 
 /// Files from this size on whose first bytes give their tensor table (safetensors, GGUF)
@@ -670,12 +786,12 @@ fn compress_streamed(
         tans: false,
     };
     let mut enc = SizedEncoder::new(size, opts)?;
-    let mut out = Output::create(out_path)?;
+    let mut out = Output::create(out_path, input)?;
     let mut progress = Progress::new("compressing", size);
     // A file that changes size while it is read ends short or long: an error, not a file.
     let changed = |e: Error| match e {
         Error::InvalidInput(_) => Fail {
-            msg: format!("{input} changed size while it was read"),
+            msg: "changed size while it was read".into(),
             usage: false,
         },
         e => e.into(),
@@ -724,10 +840,12 @@ fn compress_zipnn(input: &str, a: &Args, dtype: DTypeChoice) -> Result<(), Fail>
         }
         o.streaming_log2 = Some(s.trailing_zeros() as u8);
     }
+    already_compressed(input, a, "znn")?;
     let out_path = output_path(input, a, |i| format!("{i}.znn"))?;
+    refuse_terminal(a, input, &out_path, true)?;
     let data = read_input(input)?;
     let packed = zipnn::compress(&data, &o)?;
-    let mut out = Output::create(&out_path)?;
+    let mut out = Output::create(&out_path, input)?;
     out.write(&packed)?;
     out.commit()
 }
@@ -842,6 +960,16 @@ fn default_threads() -> usize {
 /// Streams the input through the push decoder straight to the output: bounded memory for
 /// any file size, and nothing unverified reaches the output.
 fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
+    // An output named after an input of unknown suffix is not guessed (gzip skips such files).
+    if input != "-" && a.output.is_none() {
+        fs::metadata(input).or_else(|e| fail(format!("cannot read {input}: {e}")))?;
+        let known = [".znw", ".znn", ".znn.safetensors"];
+        if !known.iter().any(|k| input.ends_with(k)) {
+            return fail(
+                "unknown suffix (not .znw, .znn or .znn.safetensors): give the output a name with -o",
+            );
+        }
+    }
     let out_path = output_path(input, a, |i| {
         let stripped = i
             .strip_suffix(&format!(".{}", znw::EXTENSION))
@@ -851,28 +979,29 @@ fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
                 i.strip_suffix(".znn.safetensors")
                     .map(|s| format!("{s}.safetensors"))
             });
-        stripped.unwrap_or_else(|| format!("{i}.out"))
+        stripped.unwrap_or_default()
     })?;
+    refuse_terminal(a, input, &out_path, false)?;
     if let Some(mut src) = znn_safetensors_file(input, a)? {
-        let mut out = Output::create(&out_path)?;
+        let mut out = Output::create(&out_path, input)?;
         decode_znn_safetensors(&mut src, Some(&mut out))?;
         return out.commit();
     }
     let (mut reader, first) = open_input(input)?;
     let (first, listed) = listed_header(input, first, &mut reader)?;
     if listed && a.base.is_none() {
-        let mut out = Output::create(&out_path)?;
+        let mut out = Output::create(&out_path, input)?;
         let dec = AutoDecoder::znn_safetensors(Limits::default());
         stream_decode(input, reader, first, dec, Some(&mut out), "decompressing")?;
         return out.commit();
     }
     if !streamable(&first) || a.base.is_some() {
         let (_, plain) = decode_whole(input, first, &mut reader, a)?;
-        let mut out = Output::create(&out_path)?;
+        let mut out = Output::create(&out_path, input)?;
         out.write(&plain)?;
         return out.commit();
     }
-    let mut out = Output::create(&out_path)?;
+    let mut out = Output::create(&out_path, input)?;
     let dec = AutoDecoder::new(Limits::default());
     stream_decode(input, reader, first, dec, Some(&mut out), "decompressing")?;
     out.commit()
@@ -887,7 +1016,13 @@ fn each_input(
     mut one: impl FnMut(&str) -> Result<(), Fail>,
 ) -> Result<(), Fail> {
     if let [input] = a.inputs.as_slice() {
-        return one(input);
+        return one(input).map_err(|f| match f {
+            f if f.msg.is_empty() || f.usage => f,
+            f => Fail {
+                msg: naming(input, &f),
+                usage: false,
+            },
+        });
     }
     let mut failed = 0;
     for input in &a.inputs {
@@ -914,8 +1049,6 @@ fn test(a: &Args) -> Result<(), Fail> {
             Ok((n, false)) => {
                 outln!("{input}: decodes, {n} bytes (ZipNN files carry no checksums)")
             }
-            // One file: its error names it too.
-            Err(f) if !f.msg.is_empty() && a.inputs.len() == 1 => return fail(naming(input, &f)),
             Err(f) => return Err(f),
         }
         Ok(())
@@ -926,6 +1059,7 @@ fn test(a: &Args) -> Result<(), Fail> {
 /// Decoded size of `input` once every check passed, and whether it had checksums to check
 /// (`.znw`) or only decoded (ZipNN's files).
 fn test_one(input: &str, a: &Args) -> Result<(u64, bool), Fail> {
+    refuse_terminal(a, input, "", false)?;
     if let Some(mut src) = znn_safetensors_file(input, a)? {
         return Ok((decode_znn_safetensors(&mut src, None)?, false));
     }
@@ -1289,6 +1423,7 @@ fn inspect_zipnn(input: &str, data: &[u8]) -> Result<(), Fail> {
 }
 
 fn inspect(input: &str) -> Result<(), Fail> {
+    refuse_terminal(&Args::default(), input, "", false)?;
     let (mut rest, first) = open_input(input)?;
     let data = read_rest(input, first, &mut rest)?;
     // ZipNN's files decode here too: inspect must not call them "not compressed".
@@ -1377,13 +1512,15 @@ fn inspect(input: &str) -> Result<(), Fail> {
 fn bench(a: &Args) -> Result<(), Fail> {
     let threads = a.threads.unwrap_or(1);
     let dtype = dtype_choice(a)?;
-    for (i, input) in a.inputs.iter().enumerate() {
+    // The table starts once there is a row for it: a first file that cannot be read is
+    // the one line of output.
+    let mut started = false;
+    let one = |input: &str| {
         let data = read_input(input)?;
-        // The table starts once there is a row for it: a first file that cannot be read is
-        // the one line of output.
-        if i == 0 {
+        if !started {
             outln!("| file | MB | ratio | compress MB/s | decompress MB/s (warm) | decompress MB/s (fresh) |");
             outln!("|---|---:|---:|---:|---:|---:|");
+            started = true;
         }
         let opts = Options {
             dtype,
@@ -1409,12 +1546,12 @@ fn bench(a: &Args) -> Result<(), Fail> {
             let fresh = znw::decompress(&packed, &Limits::default(), threads)?;
             tf = tf.min(t.elapsed().as_secs_f64());
             if fresh != data || warm != data {
-                return fail(format!("{input}: round trip mismatch"));
+                return fail("round trip mismatch");
             }
         }
         let name = Path::new(input)
             .file_name()
-            .map_or(input.clone(), |n| n.to_string_lossy().into_owned());
+            .map_or(input.to_string(), |n| n.to_string_lossy().into_owned());
         outln!(
             "| {name} | {mb:.2} | {} | {:.0} | {:.0} | {:.0} |",
             ratio(packed.len() as u64, data.len() as u64),
@@ -1422,6 +1559,7 @@ fn bench(a: &Args) -> Result<(), Fail> {
             mb / tw,
             mb / tf
         );
-    }
-    Ok(())
+        Ok(())
+    };
+    each_input(a, "failed the benchmark", one)
 }
