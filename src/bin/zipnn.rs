@@ -557,7 +557,9 @@ impl Output {
             };
             #[cfg(not(unix))]
             let perms = m.permissions();
-            f.set_permissions(perms).map_err(cannot)?;
+            // Best effort, as gzip's: a file system without modes or times (FAT) still gets
+            // the output.
+            let _ = f.set_permissions(perms);
             let mut times = fs::FileTimes::new();
             if let Ok(t) = m.modified() {
                 times = times.set_modified(t);
@@ -565,7 +567,7 @@ impl Output {
             if let Ok(t) = m.accessed() {
                 times = times.set_accessed(t);
             }
-            f.set_times(times).map_err(cannot)?;
+            let _ = f.set_times(times);
         }
         // Closed before it takes the name.
         drop(self.file.take());
