@@ -15,6 +15,9 @@ cargo clippy --release --all-targets -- -D warnings
 step "the codec core without std (no_std + alloc, as a dependency builds it)"
 cargo build --release --lib --no-default-features --quiet
 
+step "the library for wasm32 without its JS API (a crate that makes its own wasm module)"
+scripts/cargo-wasm check --lib --no-default-features --features std --quiet
+
 step "dependency audit (cargo-deny)"
 scripts/audit.sh
 

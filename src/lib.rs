@@ -4,6 +4,40 @@
 //! `dtype` (element types, byte grouping) → `entropy` (bit I/O, huff0, FSE/tANS) →
 //! `format` (our `.znw` container, ZipNN frames, tensor-file parsers) → `stream`
 //! (push-style encoder/decoder) → hosts (`wasm` bindings, `bin/zipnn` CLI).
+//!
+//! Features: `std` (default; `std::error::Error`, threads), `cli` (default; the `zipnn`
+//! binary), `js` (default; the JS API when built for wasm32). A crate that builds its own
+//! wasm module on this one takes `default-features = false, features = ["std"]`; without
+//! `std` the codec is `no_std` + `alloc`.
+//!
+//! ```
+//! use zipnn_wasm::{compress, decompress, decompress_into, decoded_len, DType, DTypeChoice,
+//!                  Limits, Options};
+//!
+//! // A raw bf16 buffer (a safetensors, ONNX, GGUF... file names its own types).
+//! let weights: Vec<u8> = (0..4096u32).flat_map(|i| (0x3c00 + (i % 97) as u16).to_le_bytes()).collect();
+//! let opts = Options { dtype: DTypeChoice::Fixed(DType::BF16), ..Options::default() };
+//! let packed = compress(&weights, &opts)?;
+//!
+//! // Untrusted input: bound what it may decode to.
+//! let limits = Limits { max_output: 1 << 30 };
+//! assert_eq!(decompress(&packed, &limits)?, weights);
+//!
+//! // Into memory already mapped (a buffer reused from file to file): the fastest path.
+//! let mut out = vec![0u8; decoded_len(&packed, &limits)? as usize];
+//! decompress_into(&packed, &mut out)?;
+//! assert_eq!(out, weights);
+//!
+//! // As the bytes arrive, in bounded memory: `.znw` or ZipNN frames, any split of the input.
+//! use zipnn_wasm::stream::{AutoDecoder, VecSink};
+//! let (mut dec, mut sink) = (AutoDecoder::new(limits), VecSink::default());
+//! for piece in packed.chunks(1000) {
+//!     dec.push(piece, &mut sink)?;
+//! }
+//! dec.finish()?;
+//! assert_eq!(sink.out, weights);
+//! # Ok::<(), zipnn_wasm::Error>(())
+//! ```
 #![no_std]
 #![forbid(unsafe_code)]
 
@@ -88,12 +122,22 @@ pub fn decompress(data: &[u8], limits: &Limits) -> Result<Vec<u8>, Error> {
     }
 }
 
-/// [`decompress`] into the front of `out`, which is written over in place and grown only as
+/// [`decompress`] into `out`, reusing its memory: afterwards `out` holds the file and nothing
+/// else (its capacity is kept). Returns the decoded size. See [`decompress_over`] to skip the
+/// zero-fill of the next file's bytes past this one's end.
+pub fn decompress_to_vec(data: &[u8], out: &mut Vec<u8>, limits: &Limits) -> Result<usize, Error> {
+    let r = decompress_over(data, out, limits);
+    out.truncate(*r.as_ref().unwrap_or(&0));
+    r
+}
+
+/// [`decompress`] over the front of `out`, which is written in place and grown only as
 /// decoding reaches past its end (its capacity at most doubling at a time), never shrunk:
 /// decoding file after file into one vector faults in and zero-fills its pages once, and a
 /// header that promises more than its data holds costs little memory. Returns the decoded
-/// size: the file is `out[..n]`.
-pub fn decompress_to_vec(data: &[u8], out: &mut Vec<u8>, limits: &Limits) -> Result<usize, Error> {
+/// size: the file is `out[..n]`, and the bytes after it are a longer earlier file's (the wasm
+/// `Decompressor` hands out views of `out[..n]`).
+pub fn decompress_over(data: &[u8], out: &mut Vec<u8>, limits: &Limits) -> Result<usize, Error> {
     match detect(data) {
         Format::Znw => format::znw::decompress_to_vec(data, None, limits, 1, out),
         Format::Zipnn => format::zipnn::decompress_to_vec(data, None, limits, out),
@@ -133,17 +177,17 @@ pub fn decompress_into(data: &[u8], dst: &mut [u8]) -> Result<usize, Error> {
     }
 }
 
-/// What a compressed file holds, per segment: a `.znw` file's segment table, or each tensor
-/// of a `.znn.safetensors` file as restored. ZipNN frame files have no segments
-/// (`NotCompressed` here; their frame headers say what they hold).
+/// What a compressed file holds, per segment: a `.znw` file's segment table, each tensor of a
+/// `.znn.safetensors` file as restored, or each frame of a ZipNN frame file (format `zipnn`).
 pub fn inspect(data: &[u8]) -> Result<format::znw::Report, Error> {
     match detect(data) {
         Format::ZipnnSafetensors => format::zipnn::safetensors::inspect(data),
+        Format::Zipnn => format::zipnn::inspect(data),
         // The start of a file cut short, or not one at all, as `decompress` says.
         Format::Unknown => Err(unknown_format(data)),
         _ => format::znw::inspect(data),
     }
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "js"))]
 pub mod wasm;

@@ -211,3 +211,38 @@ fn short_input_is_truncated_or_not_compressed_on_every_path() {
         );
     }
 }
+
+/// An `AutoDecoder` whose input ended before its format was known keeps that error, as the
+/// format decoders keep theirs; a threads count beyond reason is taken as the most there are;
+/// `decompress_to_vec` leaves only the file in the vector.
+#[test]
+fn errors_stick_threads_are_bounded_and_vectors_hold_the_file() {
+    let mut sink = zipnn_wasm::stream::VecSink::default();
+    let mut dec = AutoDecoder::new(Limits::default());
+    dec.push(&zipnn_wasm::format::znw::MAGIC[..3], &mut sink)
+        .unwrap();
+    assert_eq!(dec.finish(), Err(Error::Truncated));
+    assert_eq!(dec.push(b"more", &mut sink), Err(Error::Truncated));
+    assert_eq!(dec.finish(), Err(Error::Truncated));
+
+    let data = weights(100_000);
+    for threads in [usize::MAX, 1 << 59] {
+        let opts = Options {
+            threads,
+            chunk_size: 4096,
+            ..Options::default()
+        };
+        let mut enc = zipnn_wasm::stream::SizedEncoder::new(data.len() as u64, opts).unwrap();
+        let mut packed = Vec::new();
+        enc.push(&data, &mut packed).unwrap();
+        enc.finish(&mut packed).unwrap();
+        assert!(zipnn_wasm::decompress(&packed, &Limits::default()).unwrap() == data);
+    }
+
+    let big = zipnn_wasm::compress(&weights(50_000), &Options::default()).unwrap();
+    let small = zipnn_wasm::compress(&data[..1000], &Options::default()).unwrap();
+    let mut v = Vec::new();
+    zipnn_wasm::decompress_to_vec(&big, &mut v, &Limits::default()).unwrap();
+    let n = zipnn_wasm::decompress_to_vec(&small, &mut v, &Limits::default()).unwrap();
+    assert_eq!((n, v.as_slice()), (1000, &data[..1000]));
+}

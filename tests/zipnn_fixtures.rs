@@ -154,7 +154,7 @@ fn every_fixture_decodes_into_a_reused_buffer() {
     }
 }
 
-/// `decompress_to_vec` (the wasm `Decompressor`'s path) writes over one vector file after
+/// `decompress_over` (the wasm `Decompressor`'s path) writes over one vector file after
 /// file, never shrinking it, and grows it only as far as decoding got: a header that promises
 /// a gigabyte its data does not hold fails without touching that memory.
 #[test]
@@ -169,11 +169,15 @@ fn one_vector_reused_file_after_file_and_no_memory_for_empty_promises() {
             continue;
         };
         out.iter_mut().for_each(|b| *b = 0xAA);
-        let n = zipnn_wasm::decompress_to_vec(&packed, &mut out, &lim).unwrap();
+        let n = zipnn_wasm::decompress_over(&packed, &mut out, &lim).unwrap();
         assert_eq!(n, whole.len(), "{name}");
         assert!(out[..n] == whole[..], "{name}");
         high = high.max(n);
         assert_eq!(out.len(), high, "{name}: the vector is never shrunk");
+        // `decompress_to_vec` leaves the file alone in the vector.
+        let mut reused = out.clone();
+        let m = zipnn_wasm::decompress_to_vec(&packed, &mut reused, &lim).unwrap();
+        assert!(m == n && reused == whole, "{name}");
     }
     let f = manifest()
         .into_iter()
@@ -182,7 +186,7 @@ fn one_vector_reused_file_after_file_and_no_memory_for_empty_promises() {
     let mut p = file(&f, "znn").unwrap();
     p[16..24].copy_from_slice(&(1u64 << 30).to_le_bytes());
     let mut out = Vec::new();
-    let e = zipnn_wasm::decompress_to_vec(&p, &mut out, &lim).unwrap_err();
+    let e = zipnn_wasm::decompress_over(&p, &mut out, &lim).unwrap_err();
     assert!(matches!(e.code(), "ZNN_CORRUPT" | "ZNN_TRUNCATED"), "{e}");
     assert!(out.len() <= 1 << 20, "{} bytes written", out.len());
     assert!(
@@ -593,4 +597,37 @@ fn zipnn_blobs_beside_frames_pass_through() {
         let b = &restored.tensors[1];
         assert!(out[b.start as usize..b.end as usize] == blob[..]);
     }
+}
+
+/// `inspect` reports a ZipNN frame file frame by frame: the frames tile the decoded output and
+/// the file, and the sizes are the decoder's.
+#[test]
+fn inspect_reports_each_frame() {
+    let lim = Limits::default();
+    let mut seen = 0;
+    for f in manifest() {
+        let name = f["name"].as_str().unwrap();
+        let packed = file(&f, "znn").unwrap();
+        let Ok(whole) = zipnn_wasm::decompress(&packed, &lim) else {
+            continue;
+        };
+        if zipnn_wasm::detect(&packed) != zipnn_wasm::Format::Zipnn {
+            continue;
+        }
+        let r = zipnn_wasm::inspect(&packed).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(r.format, "zipnn", "{name}");
+        assert_eq!(r.total_size, whole.len() as u64, "{name}");
+        assert_eq!(r.compressed_size, packed.len() as u64, "{name}");
+        assert_eq!(r.chunks, r.segments.len(), "{name}");
+        let mut at = 0;
+        for s in &r.segments {
+            assert_eq!(s.offset, at, "{name}");
+            at += s.length;
+        }
+        assert_eq!(at, r.total_size, "{name}");
+        let compressed: u64 = r.segments.iter().map(|s| s.compressed).sum();
+        assert_eq!(compressed, r.compressed_size, "{name}");
+        seen += 1;
+    }
+    assert!(seen > 5, "{seen} fixtures");
 }

@@ -54,7 +54,8 @@ fn set_len(out: &mut alloc::vec::Vec<u8>, len: usize) {
 /// written contiguously to `out` (resized to `src.len()`).
 pub fn split(dtype: DType, src: &[u8], out: &mut alloc::vec::Vec<u8>) {
     let w = dtype.size();
-    debug_assert_eq!(src.len() % w, 0);
+    // Checked in release builds too (once per chunk): a broken rule would give wrong bytes.
+    assert_eq!(src.len() % w, 0, "split: not a whole number of elements");
     let n = src.len() / w;
     set_len(out, src.len());
     match dtype {
@@ -135,8 +136,10 @@ fn split_32(src: &[u8], a: &mut [u8], b: &mut [u8], m: &mut [u8], e: &mut [u8]) 
 /// `dst.len() / dtype.size()` long.
 pub fn merge(dtype: DType, groups: &[&[u8]], dst: &mut [u8]) {
     let w = dtype.size();
-    debug_assert_eq!(groups.len(), w);
-    debug_assert!(groups.iter().all(|g| g.len() * w == dst.len()));
+    assert!(
+        groups.len() == w && groups.iter().all(|g| g.len() * w == dst.len()),
+        "merge: groups do not match the destination"
+    );
     match dtype {
         DType::Bytes | DType::F8E4M3 | DType::F8E5M2 => dst.copy_from_slice(groups[0]),
         DType::BF16 | DType::F16 => merge_16(groups[0], groups[1], dst),
@@ -182,7 +185,11 @@ fn merge_64(groups: &[&[u8]], dst: &mut [u8]) {
 /// without the sign move: chunks whose copies differ only in sign keep those copies intact
 /// in every group (FORMAT.md §3.1, chunk flag bit 0).
 pub fn split_plain(w: usize, src: &[u8], out: &mut alloc::vec::Vec<u8>) {
-    debug_assert_eq!(src.len() % w, 0);
+    assert_eq!(
+        src.len() % w,
+        0,
+        "split_plain: not a whole number of elements"
+    );
     let n = src.len() / w;
     set_len(out, src.len());
     for (g, group) in out.chunks_exact_mut(n.max(1)).take(w).enumerate() {
@@ -195,7 +202,10 @@ pub fn split_plain(w: usize, src: &[u8], out: &mut alloc::vec::Vec<u8>) {
 /// Inverse of [`split_plain`]: interleaves `groups.len()` equal groups into `dst`.
 pub fn merge_plain(groups: &[&[u8]], dst: &mut [u8]) {
     let w = groups.len();
-    debug_assert!(groups.iter().all(|g| g.len() * w == dst.len()));
+    assert!(
+        groups.iter().all(|g| g.len() * w == dst.len()),
+        "merge_plain: groups do not match the destination"
+    );
     // Whole-element writes from zipped groups (the shape LLVM vectorises, as in merge_32).
     match groups {
         [a] => dst.copy_from_slice(a),

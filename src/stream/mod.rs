@@ -497,7 +497,10 @@ impl Sink for VecSink {
 }
 
 /// Decodes whichever format the first bytes name: our `.znw` or ZipNN frames.
-pub enum AutoDecoder {
+pub struct AutoDecoder(Auto);
+
+/// [`AutoDecoder`]'s state (private: its shape may change).
+enum Auto {
     /// Waiting for enough bytes to recognise the format.
     Detecting {
         head: Vec<u8>,
@@ -518,41 +521,41 @@ const DETECT_LEN: usize = 16;
 
 impl AutoDecoder {
     pub fn new(limits: Limits) -> Self {
-        AutoDecoder::Detecting {
+        AutoDecoder(Auto::Detecting {
             head: Vec::new(),
             limits,
             check_bodies: false,
-        }
+        })
     }
 
     /// Like [`Decoder::checking_bodies`] for `.znw` input (ZipNN files have no checksums).
     pub fn checking_bodies(limits: Limits) -> Self {
-        AutoDecoder::Detecting {
+        AutoDecoder(Auto::Detecting {
             head: Vec::new(),
             limits,
             check_bodies: true,
-        }
+        })
     }
 
     /// A `.znn.safetensors` file that lists its compressed tensors in its metadata (the
     /// caller has read its header: see [`ZnnSafetensorsDecoder`]).
     pub fn znn_safetensors(limits: Limits) -> Self {
-        AutoDecoder::ZnnSafetensors(ZnnSafetensorsDecoder::new(limits))
+        AutoDecoder(Auto::ZnnSafetensors(ZnnSafetensorsDecoder::new(limits)))
     }
 
     pub fn decoded(&self) -> u64 {
-        match self {
-            AutoDecoder::Detecting { .. } | AutoDecoder::Failed(_) => 0,
-            AutoDecoder::Znw(d) => d.decoded(),
-            AutoDecoder::Zipnn(d) => d.decoded(),
-            AutoDecoder::ZnnSafetensors(d) => d.decoded(),
+        match &self.0 {
+            Auto::Detecting { .. } | Auto::Failed(_) => 0,
+            Auto::Znw(d) => d.decoded(),
+            Auto::Zipnn(d) => d.decoded(),
+            Auto::ZnnSafetensors(d) => d.decoded(),
         }
     }
 
     /// The `.znw` header once read (ZipNN files have none).
     pub fn header(&self) -> Option<&Header> {
-        match self {
-            AutoDecoder::Znw(d) => d.header(),
+        match &self.0 {
+            Auto::Znw(d) => d.header(),
             _ => None,
         }
     }
@@ -560,19 +563,19 @@ impl AutoDecoder {
     /// Whether decoded bytes of input already taken wait for a sink with room: call
     /// [`AutoDecoder::push_units`] again, with more input or none.
     pub fn busy(&self) -> bool {
-        match self {
-            AutoDecoder::Zipnn(d) => d.busy(),
-            AutoDecoder::ZnnSafetensors(d) => d.busy(),
+        match &self.0 {
+            Auto::Zipnn(d) => d.busy(),
+            Auto::ZnnSafetensors(d) => d.busy(),
             _ => false,
         }
     }
 
     /// Bytes [`AutoDecoder::push_units`] waits for before it can use any (0: whatever comes).
     pub fn unit_len(&self) -> usize {
-        match self {
-            AutoDecoder::Detecting { head, .. } => DETECT_LEN - head.len(),
-            AutoDecoder::Znw(d) => d.unit_len(),
-            AutoDecoder::Zipnn(_) | AutoDecoder::ZnnSafetensors(_) | AutoDecoder::Failed(_) => 0,
+        match &self.0 {
+            Auto::Detecting { head, .. } => DETECT_LEN - head.len(),
+            Auto::Znw(d) => d.unit_len(),
+            Auto::Zipnn(_) | Auto::ZnnSafetensors(_) | Auto::Failed(_) => 0,
         }
     }
 
@@ -580,16 +583,16 @@ impl AutoDecoder {
     /// keeps the rest. ZipNN input is taken until a frame's decoding pauses for a full sink
     /// ([`ZipnnDecoder::push_units`]).
     pub fn push_units(&mut self, input: &[u8], sink: &mut dyn Sink) -> Result<usize, Error> {
-        match self {
-            AutoDecoder::Znw(d) => d.push_units(input, sink),
-            AutoDecoder::Zipnn(d) => d.push_units(input, sink),
-            AutoDecoder::ZnnSafetensors(d) => d.push_units(input, sink),
-            AutoDecoder::Failed(e) => Err(e.clone()),
-            AutoDecoder::Detecting { .. } => {
+        match &mut self.0 {
+            Auto::Znw(d) => d.push_units(input, sink),
+            Auto::Zipnn(d) => d.push_units(input, sink),
+            Auto::ZnnSafetensors(d) => d.push_units(input, sink),
+            Auto::Failed(e) => Err(e.clone()),
+            Auto::Detecting { .. } => {
                 // Few bytes: copying them is free, and the format then decides the rest.
                 let take = self.unit_len().min(input.len());
                 self.push(&input[..take], sink)?;
-                if matches!(self, AutoDecoder::Detecting { .. }) {
+                if matches!(self.0, Auto::Detecting { .. }) {
                     return Ok(take);
                 }
                 Ok(take + self.push_units(&input[take..], sink)?)
@@ -599,18 +602,18 @@ impl AutoDecoder {
 
     pub fn push(&mut self, input: &[u8], sink: &mut dyn Sink) -> Result<(), Error> {
         let r = self.push_inner(input, sink);
-        if let (Err(e), AutoDecoder::Detecting { .. }) = (&r, &*self) {
-            *self = AutoDecoder::Failed(e.clone());
+        if let (Err(e), Auto::Detecting { .. }) = (&r, &self.0) {
+            self.0 = Auto::Failed(e.clone());
         }
         r
     }
 
     fn push_inner(&mut self, input: &[u8], sink: &mut dyn Sink) -> Result<(), Error> {
-        if let AutoDecoder::Detecting {
+        if let Auto::Detecting {
             head,
             limits,
             check_bodies,
-        } = self
+        } = &mut self.0
         {
             let take = (DETECT_LEN - head.len()).min(input.len());
             head.extend_from_slice(&input[..take]);
@@ -623,35 +626,41 @@ impl AutoDecoder {
                 return Ok(());
             }
             let (head, limits, check) = (core::mem::take(head), *limits, *check_bodies);
-            *self = match crate::detect(&head) {
-                crate::Format::Znw if check => {
-                    AutoDecoder::Znw(Decoder::new(limits).checking_bodies())
-                }
-                crate::Format::Znw => AutoDecoder::Znw(Decoder::new(limits)),
-                crate::Format::Zipnn => AutoDecoder::Zipnn(ZipnnDecoder::new(limits)),
+            self.0 = match crate::detect(&head) {
+                crate::Format::Znw if check => Auto::Znw(Decoder::new(limits).checking_bodies()),
+                crate::Format::Znw => Auto::Znw(Decoder::new(limits)),
+                crate::Format::Zipnn => Auto::Zipnn(ZipnnDecoder::new(limits)),
                 _ => return Err(Error::NotCompressed),
             };
             self.push(&head, sink)?;
             return self.push(&input[take..], sink);
         }
-        match self {
-            AutoDecoder::Znw(d) => d.push(input, sink),
-            AutoDecoder::Zipnn(d) => d.push(input, sink),
-            AutoDecoder::ZnnSafetensors(d) => d.push(input, sink),
-            AutoDecoder::Failed(e) => Err(e.clone()),
-            AutoDecoder::Detecting { .. } => Ok(()),
+        match &mut self.0 {
+            Auto::Znw(d) => d.push(input, sink),
+            Auto::Zipnn(d) => d.push(input, sink),
+            Auto::ZnnSafetensors(d) => d.push(input, sink),
+            Auto::Failed(e) => Err(e.clone()),
+            Auto::Detecting { .. } => Ok(()),
         }
     }
 
+    /// Call at end of input. An input that ended before its format was known fails here,
+    /// and every later call repeats that error.
     pub fn finish(&mut self) -> Result<(), Error> {
-        match self {
-            AutoDecoder::Detecting { head, .. } if head.is_empty() => Err(Error::NotCompressed),
-            // A short file that matched a magic so far: it was cut.
-            AutoDecoder::Detecting { .. } => Err(Error::Truncated),
-            AutoDecoder::Znw(d) => d.finish(),
-            AutoDecoder::Zipnn(d) => d.finish(),
-            AutoDecoder::ZnnSafetensors(d) => d.finish(),
-            AutoDecoder::Failed(e) => Err(e.clone()),
+        match &mut self.0 {
+            Auto::Detecting { head, .. } => {
+                // A short file that matched a magic so far: it was cut.
+                let e = match head.is_empty() {
+                    true => Error::NotCompressed,
+                    false => Error::Truncated,
+                };
+                self.0 = Auto::Failed(e.clone());
+                Err(e)
+            }
+            Auto::Znw(d) => d.finish(),
+            Auto::Zipnn(d) => d.finish(),
+            Auto::ZnnSafetensors(d) => d.finish(),
+            Auto::Failed(e) => Err(e.clone()),
         }
     }
 }

@@ -83,7 +83,7 @@ impl SizedEncoder {
         znw::check_chunk_size(opts.chunk_size)?;
         Ok(SizedEncoder {
             total,
-            threads: opts.threads.max(1),
+            threads: opts.threads.clamp(1, crate::format::znw::MAX_THREADS),
             opts: Options {
                 tans: false,
                 threads: 1,

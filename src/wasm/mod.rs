@@ -322,7 +322,7 @@ impl Decompressor {
                 ))),
             })
             .map_err(|e| js_error(&e))?;
-        let n = crate::decompress_to_vec(&self.input[..len], &mut self.output, &self.limits)
+        let n = crate::decompress_over(&self.input[..len], &mut self.output, &self.limits)
             .map_err(|e| js_error(&e))?;
         Ok(view(&self.output[..n]))
     }
@@ -343,7 +343,7 @@ impl Decompressor {
     }
 }
 
-/// [`crate::decompress_to_vec`] for a file in a JS array (not a view of this memory, which
+/// [`crate::decompress_over`] for a file in a JS array (not a view of this memory, which
 /// the reads below may grow: the JS wrapper copies those first).
 fn decode_js_to_vec(
     data: &js_sys::Uint8Array,

@@ -729,6 +729,45 @@ pub struct Frame {
     pub header: FrameHeader,
 }
 
+/// What a file of ZipNN frames holds, in the form `znw::inspect` reports a `.znw` file: one
+/// segment per frame (its element type, the shape a torch tensor's frame names, its place in
+/// the decoded output and its compressed size).
+pub fn inspect(data: &[u8]) -> Result<crate::format::znw::Report, Error> {
+    use crate::format::znw::inspect::SegmentReport;
+    let (frames, total) = frames(data, &Limits::default())?;
+    let mut at = 0u64;
+    let segments = frames
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let s = SegmentReport {
+                name: alloc::format!("frame {i}"),
+                dtype: f.header.dtype.to_dtype().name(),
+                label: alloc::string::String::from(f.header.dtype.torch_name()),
+                shape: f.header.shape.clone().unwrap_or_default(),
+                offset: at,
+                length: f.header.orig_len,
+                compressed: f.len as u64,
+            };
+            at += f.header.orig_len;
+            s
+        })
+        .collect();
+    let chunk = frames.first().map_or(0, |f| 1u64 << f.header.chunk_log2);
+    Ok(crate::format::znw::Report {
+        format: "zipnn",
+        container: "raw",
+        total_size: total,
+        compressed_size: data.len() as u64,
+        chunk_size: u32::try_from(chunk).unwrap_or(u32::MAX),
+        chunks: frames.len(),
+        segments,
+        suggestion: None,
+        modes: Vec::new(),
+        delta: None,
+    })
+}
+
 /// Walks the frames of a ZipNN file (one frame, or a streaming sequence) and checks their
 /// sizes against `limits` before anything is allocated; returns them and the decoded size.
 pub fn frames(data: &[u8], limits: &Limits) -> Result<(Vec<Frame>, u64), Error> {

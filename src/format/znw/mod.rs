@@ -546,7 +546,7 @@ fn compress_inner(
 
 /// More threads than this are taken as this many (a thread per chunk of a huge file would
 /// exhaust the system's threads).
-const MAX_THREADS: usize = 1024;
+pub(crate) const MAX_THREADS: usize = 1024;
 
 /// Appends the chunk records for `pieces` to `out`, on `opts.threads` threads where available;
 /// `data` holds the input from its byte `origin` on. Returns, for each piece of a delta,
