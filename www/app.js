@@ -2,6 +2,7 @@
 // the "try it" section, which streams a compressed sample through the package's fetchModel.
 import { init, fetchModel } from './pkg/index.js';
 
+const MiB = 2 ** 20;
 const GiB = 2 ** 30;
 /** `?max=BYTES` lowers the limits below, `?stream=BYTES` the size compressed as a stream: for tests. */
 const param = (name) => {
@@ -27,6 +28,11 @@ const $ = (id) => document.getElementById(id);
 
 // ---------------------------------------------------------------------------------------------
 // Formatting
+
+/** A size limit as the drop zone states it: in GiB from 1 GiB on. */
+function sizeLimit(n) {
+  return n >= GiB ? `${+(n / GiB).toFixed(1)} GiB` : formatBytes(n);
+}
 
 function formatBytes(n) {
   if (!Number.isFinite(n)) return '—';
@@ -105,6 +111,8 @@ function errorText(err, size = 0) {
       if (/--base/.test(m)) return `This file is a delta: it holds only its differences from the base file it was made against, and this page cannot take a base. Restore it with the command-line tool: zipnn decompress FILE --base BASE (${m}).`;
       return `The file uses a feature this version does not support: ${m}.`;
     case 'ZNN_TOO_LARGE':
+      // The page's own cap on a restored file (MAX_OUTPUT), not the browser's memory.
+      if (/exceeds the limit of/.test(m)) return `This page restores files of up to ${sizeLimit(MAX_OUTPUT)}; this one decodes to more (${m}). Use the command-line tool (zipnn decompress) for bigger files.`;
       return `Not enough memory for this file in the browser (${m}): WebAssembly has at most 4 GiB for the file and its compressed copy, and the browser may have less. Use the command-line tool (zipnn compress / zipnn decompress) for files this big.`;
     case 'ZNN_INTERNAL':
       // An allocation failure inside wasm aborts (a trap) rather than throwing: for big inputs
@@ -116,6 +124,7 @@ function errorText(err, size = 0) {
     case 'ZNN_VERIFY':
       return `Verification failed: ${m}. Please report this file.`;
     case 'ZNN_WORKER':
+    case 'ZNN_READ':
       return m;
     default:
       return `${err.name && err.name !== 'Error' ? `${err.name}: ` : ''}${m}`;
@@ -130,7 +139,10 @@ let spare = null; // a second one, loaded in advance: Cancel swaps it in at once
 let loadError = null; // why the wasm module did not load, kept on show
 let workersBroken = false; // the worker jobs go to could not load it: start no more (each would fail again)
 
+let spawned = 0; // workers started: `data-spawned`, for tests
+
 function spawn() {
+  spawned++;
   const w = new Worker(new URL('./worker.js', import.meta.url), { type: 'module', name: 'zipnn' });
   w.state = 'loading';
   w.onmessage = ({ data }) => {
@@ -149,6 +161,7 @@ function spawn() {
 /** For tests and the curious: `data-workers="ready ready"` once both workers loaded. */
 function showWorkers() {
   $('progress-panel').dataset.workers = `${worker?.state} ${spare?.state}`;
+  $('progress-panel').dataset.spawned = String(spawned);
 }
 
 function useWorker(w) {
@@ -167,9 +180,16 @@ function useWorker(w) {
   };
   w.onerror = (e) => {
     e.preventDefault();
+    const loaded = w.state === 'ready';
     w.state = 'broken';
-    // An uncaught failure (a failed import, or the worker killed for memory): the job cannot finish.
-    workerFailed(w, `The compressor stopped unexpectedly${e.message ? ` (${e.message})` : ''}; most likely the browser ran out of memory for this file.`);
+    // An uncaught failure: a worker that never loaded could not fetch its script (offline, say);
+    // one that ran was most likely killed for memory. The job cannot finish either way.
+    workerFailed(
+      w,
+      loaded
+        ? `The compressor stopped unexpectedly${e.message ? ` (${e.message})` : ''}; most likely the browser ran out of memory for this file.`
+        : 'The compressor could not be loaded (is the network down?). Reload the page once it is back.',
+    );
   };
   w.onmessageerror = () => workerFailed(w, 'The compressor sent a message the page could not read.');
 }
@@ -256,7 +276,7 @@ async function addFiles(fileList) {
       finishJob(job, {
         error: {
           code: 'ZNN_LIMIT',
-          message: `${file.name} is ${formatBytes(file.size)}; this page ${job.mode === 'compress' ? 'compresses' : 'restores'} files up to ${formatBytes(MAX_BYTES)}. Use the command-line tool (zipnn) for bigger files.`,
+          message: `${file.name} is ${formatBytes(file.size)}; this page ${job.mode === 'compress' ? 'compresses' : 'restores'} files up to ${sizeLimit(MAX_BYTES)}. Use the command-line tool (zipnn) for bigger files.`,
         },
       });
       continue;
@@ -294,10 +314,17 @@ function pump() {
   });
 }
 
+/** A job on a file this big leaves the worker's wasm memory grown (it never shrinks): the next
+ * big file would then find less room than in a fresh tab. Such a worker is replaced. */
+const REPLACE_AFTER = 256 * MiB;
+
 function finishJob(job, { result, error }) {
   if (job === current) {
     current = null;
     stopTicker();
+    // (Not after the worker failed: that already replaced it.)
+    const big = job.file.size >= REPLACE_AFTER || (result?.originalSize ?? 0) >= REPLACE_AFTER;
+    if (big && error?.code !== 'ZNN_WORKER') replaceWorker();
   }
   if (error) renderError(job, error);
   else renderResult(job, result);
@@ -505,7 +532,7 @@ function renderResult(job, r) {
     const outName = restoredName(job.file.name);
     // Only .znw carries checksums; ZipNN's files decode without any check of their bytes.
     const note = r.verified
-      ? 'Verified: the file decoded completely and every checksum matched, so these are the original bytes.'
+      ? 'Verified: the file decoded completely and the checksum of every decoded chunk matched, so these are the original bytes.'
       : `Decoded completely, but not verified: ZipNN files carry no checksums, so damage that still decodes cannot be detected.${
           r.kind === 'znn-safetensors'
             ? ' The tensors are restored as zipnn stored them; the safetensors header is written anew (same names, types and shapes, but its bytes may differ from the original file’s).'
@@ -656,9 +683,11 @@ function setupInput() {
       card.remove();
     }
     $('results-head').hidden = $('results').children.length === 0;
+    // Clear hides itself: focus goes where Cancel sends it, not to the page's start.
+    if ($('results-head').hidden) $('file-input').focus();
     announce('Results cleared.');
   });
-  $('drop-help').textContent = `.safetensors, .bin, .onnx, … up to ${MAX_BYTES >= GiB ? `${+(MAX_BYTES / GiB).toFixed(1)} GiB` : formatBytes(MAX_BYTES)} each`;
+  $('drop-help').textContent = `.safetensors, .bin, .onnx, … up to ${sizeLimit(MAX_BYTES)} each`;
 }
 
 // ---------------------------------------------------------------------------------------------

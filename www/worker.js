@@ -1,7 +1,7 @@
 // The page's compression worker (a module worker): every byte of work happens here, so the page
 // never freezes. It uses zipnn-wasm's public browser entry, exactly as any user would.
 // (Import maps do not reach workers yet, hence the path rather than the bare name.)
-import { init, compress, inspect, ZnnCompressionStream, ZnnDecompressionStream } from './pkg/index.js';
+import { init, compress, inspect, decodedSize, DECODED_SIZE_PREFIX, ZnnCompressionStream, ZnnDecompressionStream } from './pkg/index.js';
 
 const MiB = 1 << 20;
 /** Output is gathered into Blobs of about this size (the browser may keep them on disk). */
@@ -44,6 +44,11 @@ self.onmessage = async (event) => {
 function describe(e) {
   const message = String(e?.message ?? e);
   let code = typeof e?.code === 'string' ? e.code : undefined;
+  // A chosen file read after it was removed or changed on disk: the browser says "network
+  // error" or names a DOMException; say what happened instead.
+  if (!code && (/^(NotFoundError|NotReadableError)$/.test(e?.name) || (e instanceof TypeError && /network error/i.test(message)))) {
+    return { name: 'Error', code: 'ZNN_READ', message: `Could not read the file: it was changed, moved or removed after it was chosen (${message}). Choose it again.` };
+  }
   if (!code && (e instanceof RangeError || /allocation failed|out of memory|memory access out of bounds/i.test(message))) {
     code = 'ZNN_TOO_LARGE';
   }
@@ -262,18 +267,26 @@ async function compressedKind(file) {
 }
 
 async function decompressJob({ id, file, maxOutput }) {
-  phase(id, 'decompress', file.size);
   const kind = await compressedKind(file);
+  // Progress in decoded bytes where the header states their number (a .znw file of known
+  // size), as the result's speed is; else in compressed bytes read, which run ahead of decoding.
+  const total = decodedSize(new Uint8Array(await file.slice(0, DECODED_SIZE_PREFIX).arrayBuffer()));
+  const byOutput = total !== undefined;
+  phase(id, 'decompress', byOutput ? total : file.size);
   const tick = progress(id, 'decompress');
-  let read = 0;
+  let done = 0;
   const t0 = performance.now();
-  const input = file.stream().pipeThrough(counted((n) => tick((read = n), file.size)));
-  const { blob, bytes: decoded } = await gather(input.pipeThrough(new ZnnDecompressionStream({ maxOutput })));
-  tick(read, file.size, true);
+  const count = (of) => counted((k) => tick((done = k), of));
+  let decoded = file.stream();
+  if (!byOutput) decoded = decoded.pipeThrough(count(file.size));
+  decoded = decoded.pipeThrough(new ZnnDecompressionStream({ maxOutput }));
+  if (byOutput) decoded = decoded.pipeThrough(count(total));
+  const { blob, bytes: decodedBytes } = await gather(decoded);
+  tick(done, byOutput ? total : file.size, true);
   const ms = performance.now() - t0;
   return {
     blob,
-    originalSize: decoded,
+    originalSize: decodedBytes,
     compressedSize: file.size,
     decompressMs: ms,
     kind,

@@ -433,6 +433,58 @@ test('while compressing, the bar shows bytes done, MB/s and time left', async ()
   assert(midway.length > 0, `no partly filled bar while compressing: ${JSON.stringify(seen.slice(0, 20))}`);
   const full = midway.find((s) => /^[\d.]+ [kMG]?B of [\d.]+ MB · [\d.]+ MB\/s · .+ left$/.test(s.stats));
   assert(full, `no "bytes of total · MB/s · time left" while compressing: ${midway.map((s) => s.stats).join(' | ')}`);
+  // A job this big leaves the worker's wasm memory grown for good: a fresh one takes its place
+  // (and a new spare is loaded), so the next big file finds the room of a fresh tab.
+  await page.waitForFunction(() => /^ready ready$/.test(document.getElementById('progress-panel').dataset.workers));
+  assertEqual(await page.getAttribute('#progress-panel', 'data-spawned'), '3', 'workers started: two at load, one after the big job');
+});
+
+test('restoring shows progress in decoded bytes when the header states them', async () => {
+  await open();
+  const dir = freshDir('restore-progress');
+  const src = model('minilm.fp32.safetensors');
+  const packed = path.join(dir, 'minilm.fp32.safetensors.znw');
+  cli('compress', src, '-o', packed, '--force');
+  await page.evaluate(() => {
+    window.seen = [];
+    const bar = document.getElementById('progress');
+    new MutationObserver(() => window.seen.push({ title: document.getElementById('progress-title').textContent, max: bar.max })).observe(document.getElementById('progress-panel'), {
+      subtree: true,
+      childList: true,
+      characterData: true,
+      attributes: true,
+    });
+  });
+  const [card] = await upload([packed]);
+  assertEqual(await card.getAttribute('data-state'), 'done', 'restored');
+  // (The page shows the file's size until the worker has read the header.)
+  const maxes = (await page.evaluate(() => window.seen)).filter((s) => s.title.startsWith('Decompressing')).map((s) => s.max);
+  assertEqual(maxes.at(-1), fs.statSync(src).size, `progress totals ${[...new Set(maxes)]}: the decoded size, not the compressed`);
+});
+
+test('a file removed after it was chosen: a clear message, and the rest of the batch runs', async () => {
+  await open();
+  const dir = freshDir('removed');
+  const gone = path.join(dir, 'gone.onnx');
+  fs.copyFileSync(model('silero_vad.onnx'), gone);
+  await page.setChecked('#verify', true);
+  await page.setInputFiles('#file-input', [model('minilm.fp32.safetensors'), gone, model('silero_vad_16k.safetensors')]);
+  // Removed while the first file is being compressed, once the page has queued it.
+  await page.waitForFunction(() => [...document.querySelectorAll('#results > li')].filter((c) => c.dataset.state === 'waiting').length === 2);
+  fs.rmSync(gone);
+  await page.waitForFunction(() => [...document.querySelectorAll('#results > li')].slice(0, 3).every((c) => ['done', 'error'].includes(c.dataset.state)), null, { timeout: T });
+  const cards = await page.$$eval('#results > li', (cs) => cs.slice(0, 3).map((c) => ({ state: c.dataset.state, text: c.innerText })));
+  const [last, removed, first] = cards;
+  assertEqual(`${first.state} ${removed.state} ${last.state}`, 'done error done', 'states');
+  assert(/changed, moved or removed after it was chosen/.test(removed.text), `message: ${removed.text}`);
+});
+
+test('Clear sends keyboard focus to the file chooser', async () => {
+  await open();
+  await upload([model('silero_vad_16k.safetensors')]);
+  await page.focus('#clear');
+  await page.keyboard.press('Enter');
+  assertEqual(await page.evaluate(() => document.activeElement?.id), 'file-input', 'focus after Clear');
 });
 
 test('files over the stream threshold are read as a stream: the same .znw, verified', async () => {
@@ -518,6 +570,14 @@ test('works offline once loaded', async () => {
     await page.waitForSelector('#results > li[data-state="cancelled"]');
     const [again] = await upload([model('silero_vad_16k.safetensors')]);
     assertEqual(await again.getAttribute('data-state'), 'done', 'compress offline after a cancel');
+    // A second cancel finds no spare that could load offline: the next job says so (not "out
+    // of memory").
+    await page.setInputFiles('#file-input', [model('minilm.fp32.safetensors')]);
+    await page.waitForSelector('#results > li[data-state="running"]');
+    await page.click('#cancel');
+    const [stuck] = await upload([model('silero_vad_16k.safetensors')]);
+    const text = await stuck.innerText();
+    assert((await stuck.getAttribute('data-state')) === 'done' || /could not be loaded/.test(text), `after two cancels offline: ${text}`);
   } finally {
     await context.setOffline(false);
   }
