@@ -345,3 +345,43 @@ fn sized_encoder_round_trips_and_holds_to_its_size() {
     let r = enc.push(&vec![0u8; 32 << 20], &mut out);
     assert!(matches!(r, Err(Error::TooLarge { .. })), "{r:?}");
 }
+
+/// `SizedEncoder::push_draining` hands the records out batch by batch, the push that completes
+/// the prefix included, and what it hands out is what `push` writes.
+#[test]
+fn sized_encoder_drains_each_batch() {
+    use zipnn_wasm::stream::SizedEncoder;
+    let data = bf16_weights(&mut Rng(17), 600_000);
+    let opts = Options {
+        chunk_size: 16 << 10,
+        ..Options::default()
+    };
+    let mut whole = Vec::new();
+    let mut enc = SizedEncoder::new(data.len() as u64, opts.clone()).unwrap();
+    enc.push(&data, &mut whole).unwrap();
+    enc.finish(&mut whole).unwrap();
+
+    let mut enc = SizedEncoder::new(data.len() as u64, opts)
+        .unwrap()
+        .with_prefix(300_000);
+    let (mut drained, mut out, mut most, mut calls) = (Vec::new(), Vec::new(), 0, 0);
+    for piece in data.chunks(100_000) {
+        let mut drain = |o: &mut Vec<u8>| {
+            most = most.max(o.len());
+            calls += 1;
+            drained.append(o);
+            Ok(())
+        };
+        enc.push_draining(piece, &mut out, &mut drain).unwrap();
+        drained.append(&mut out);
+    }
+    enc.finish(&mut out).unwrap();
+    drained.append(&mut out);
+    assert!(drained == whole);
+    assert!(calls >= 18, "{calls} drains");
+    assert!(most < 40 << 10, "at most {most} bytes held");
+    assert_eq!(
+        zipnn_wasm::decompress(&drained, &Limits::default()).unwrap(),
+        data
+    );
+}

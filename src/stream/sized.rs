@@ -108,6 +108,18 @@ impl SizedEncoder {
     /// Feeds input; appends whatever records are complete to `out`. More input than the size
     /// given is an `InvalidInput` error.
     pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+        self.push_draining(input, out, &mut |_| Ok(()))
+    }
+
+    /// [`push`](Self::push), handing `out` to `drain` after each batch of chunks, to pass the
+    /// records on and clear it: the push that completes the first [`PREFIX`] bytes codes all
+    /// of them, and their records need not then be held at once (the memory of a Worker).
+    pub fn push_draining(
+        &mut self,
+        input: &[u8],
+        out: &mut Vec<u8>,
+        drain: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         if self.finished {
             return Err(Error::InvalidInput(
                 "input after the end of the stream".into(),
@@ -126,18 +138,19 @@ impl SizedEncoder {
             // (and a file just past the prefix is not seen whole) however the input is cut.
             let need = self.prefix_needed();
             let take = need.saturating_sub(self.prefix.len()).min(input.len());
+            // All the prefix at once, exactly: growing it by doubling held up to 1.5 times it.
             self.prefix
-                .try_reserve(take)
-                .map_err(|_| Error::no_memory((self.prefix.len() + take) as u64))?;
+                .try_reserve_exact(need.saturating_sub(self.prefix.len()))
+                .map_err(|_| Error::no_memory(need as u64))?;
             self.prefix.extend_from_slice(&input[..take]);
             input = &input[take..];
             if self.prefix.len() >= self.prefix_needed() {
-                self.start(out)?;
+                self.start(out, drain)?;
             } else if input.is_empty() {
                 return Ok(());
             }
         }
-        self.feed(input, out)
+        self.feed(input, out, drain)
     }
 
     /// Writes what is left and the end record. Input short of the size given is an
@@ -153,7 +166,7 @@ impl SizedEncoder {
                 self.total
             )));
         }
-        self.start(out)?;
+        self.start(out, &mut |_| Ok(()))?;
         debug_assert!(self.next == self.pieces.len() && self.pending.is_empty());
         self.finished = true;
         let start = out.len();
@@ -202,7 +215,11 @@ impl SizedEncoder {
     }
 
     /// Writes the header from the prefix, plans the chunks and codes the prefix's.
-    fn start(&mut self, out: &mut Vec<u8>) -> Result<(), Error> {
+    fn start(
+        &mut self,
+        out: &mut Vec<u8>,
+        drain: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         if core::mem::replace(&mut self.started, true) {
             return Ok(());
         }
@@ -222,15 +239,21 @@ impl SizedEncoder {
         )?;
         self.tally.segments = inspect::segment_reports(&header);
         self.tally.header = Some(header);
-        self.feed(&prefix, out)
+        self.feed(&prefix, out, drain)
     }
 
     /// Codes every batch of pieces that `input` completes, keeping the start of the next.
-    fn feed(&mut self, mut input: &[u8], out: &mut Vec<u8>) -> Result<(), Error> {
+    fn feed(
+        &mut self,
+        mut input: &[u8],
+        out: &mut Vec<u8>,
+        drain: &mut dyn FnMut(&mut Vec<u8>) -> Result<(), Error>,
+    ) -> Result<(), Error> {
         while let Some((count, len)) = self.batch() {
             if self.pending.is_empty() && input.len() >= len {
                 let (now, rest) = input.split_at(len);
                 self.encode(now, count, out)?;
+                drain(out)?;
                 input = rest;
                 continue;
             }
@@ -245,6 +268,7 @@ impl SizedEncoder {
                 self.encode(&batch, count, out)?;
                 self.pending = batch;
                 self.pending.clear();
+                drain(out)?;
             }
         }
         Ok(())
@@ -320,6 +344,13 @@ impl Tally {
                 .as_ref()
                 .is_some_and(|h| h.container == Container::Raw);
             if raw && self.sample.len() < inspect::SAMPLE {
+                // Its whole room at once (it ends within a chunk past SAMPLE): no doubling.
+                if self.sample.capacity() == 0 {
+                    let room = inspect::SAMPLE + max_chunk as usize;
+                    self.sample
+                        .try_reserve_exact(room)
+                        .map_err(|_| Error::no_memory(room as u64))?;
+                }
                 let at = (offset - origin) as usize;
                 self.sample
                     .extend_from_slice(&bytes[at..at + head.raw_len as usize]);

@@ -330,12 +330,37 @@ impl StreamEncoder {
         })
     }
 
-    /// Feeds input; returns the compressed bytes completed so far (possibly empty).
-    pub fn push(&mut self, input: &[u8]) -> Result<Vec<u8>, JsValue> {
+    /// Feeds input; returns the compressed bytes completed so far (possibly empty). With a
+    /// size, `emit` (when given) is called with each batch's records as they are coded, so that
+    /// the push that completes the first 32 MiB does not hold all their records.
+    pub fn push(
+        &mut self,
+        input: &[u8],
+        emit: Option<js_sys::Function>,
+    ) -> Result<Vec<u8>, JsValue> {
         let mut out = Vec::new();
         match &mut self.enc {
             Either::Unsized(e) => e.push(input, &mut out),
-            Either::Sized(e) => e.push(input, &mut out).map_err(|e| js_error(&e))?,
+            Either::Sized(e) => {
+                // The JS exception of a failed `emit` (an errored stream), kept to rethrow as it is.
+                let mut thrown = None;
+                let mut drain = |out: &mut Vec<u8>| match &emit {
+                    Some(f) if !out.is_empty() => {
+                        let bytes = js_sys::Uint8Array::from(&out[..]);
+                        out.clear();
+                        f.call1(&JsValue::NULL, &bytes).map(drop).map_err(|e| {
+                            thrown = Some(e);
+                            Error::InvalidInput("the output stream failed".into())
+                        })
+                    }
+                    _ => Ok(()),
+                };
+                let r = e.push_draining(input, &mut out, &mut drain);
+                if let Some(e) = thrown {
+                    return Err(e);
+                }
+                r.map_err(|e| js_error(&e))?
+            }
         }
         Ok(out)
     }
