@@ -164,9 +164,30 @@ let ready = false;
 /** The compiled module, kept so fetchModel's decode worker can instantiate it too. */
 let wasmModule = null;
 
-/** @internal Set by the host entry: a function returning what `init` should load. */
-export function __setWasmSource(f) {
+let syncSource = false;
+
+/**
+ * @internal Set by the host entry: a function returning what `init` should load; `sync` when
+ * it returns a compiled `WebAssembly.Module` (workerd), which constructors then load at once.
+ */
+export function __setWasmSource(f, { sync = false } = {}) {
   defaultSource = f;
+  syncSource = sync;
+}
+
+/**
+ * Whether the module is loaded, loading it at once where the host entry holds it compiled: a
+ * stream's constructor then checks its options itself, also in a new Workers isolate (where
+ * a bad option found later would break off a response already on its way).
+ */
+function readyNow() {
+  if (ready || !syncSource || initPromise) return ready;
+  try {
+    initSync(defaultSource());
+  } catch {
+    // left to init(), which reports the failure where the stream starts
+  }
+  return ready;
 }
 
 // The smallest module using a SIMD instruction (`(func (result v128) i32.const 0 i8x16.splat)`):
@@ -1162,7 +1183,7 @@ export class ZnnCompressionStream extends TransformStream {
     };
     // With the module loaded, a bad option throws here, before the stream is handed on (a
     // Worker's Response would already be on its way); otherwise when the stream starts.
-    if (ready) setUp();
+    if (readyNow()) setUp();
     super({
       async start() {
         await init();

@@ -4,7 +4,7 @@
 import wasmModule from './dist/zipnn_wasm_bg.wasm';
 import { __setWasmSource } from './core.js';
 
-__setWasmSource(() => wasmModule);
+__setWasmSource(() => wasmModule, { sync: true });
 
 export {
   init,

@@ -55,6 +55,14 @@ export default {
         const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', view));
         return new Response([...digest].map((b) => b.toString(16).padStart(2, '0')).join(''));
       }
+      case '/bad-option':
+        // A bad option throws from the constructor, in a new isolate too, so that the error
+        // response goes out rather than a broken-off 200.
+        try {
+          return new Response(request.body.pipeThrough(new ZnnCompressionStream({ dtype: 'bogus' })));
+        } catch (e) {
+          return new Response(e.code, { status: 400 });
+        }
       case '/compress':
         return new Response(request.body.pipeThrough(new ZnnCompressionStream({ dtype: url.searchParams.get('dtype') ?? 'bf16' })));
       case '/errors': {
@@ -170,6 +178,13 @@ after(async () => {
 });
 
 describe('workerd', () => {
+  // First: the isolate has not loaded the module yet.
+  test('a bad ZnnCompressionStream option in a new isolate is an error the Worker can answer', async () => {
+    const res = await fetch(`${base}/bad-option`, { method: 'POST', body: 'abc' });
+    assert.equal(res.status, 400, workerdLog);
+    assert.equal(await res.text(), 'ZNN_INVALID_INPUT');
+  });
+
   test('a Worker streams a compressed model from the origin through ZnnDecompressionStream', async () => {
     const res = await fetch(`${base}/model`);
     assert.equal(res.status, 200, workerdLog);
