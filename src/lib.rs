@@ -5,7 +5,7 @@
 //! `format` (our `.znw` container, ZipNN frames, tensor-file parsers) → `stream`
 //! (push-style encoder/decoder) → hosts (`wasm` bindings, `bin/zipnn` CLI).
 //!
-//! Features: `std` (default; `std::error::Error`, threads), `cli` (default; the `zipnn`
+//! Features: `std` (default; threads), `cli` (default; the `zipnn`
 //! binary), `js` (default; the JS API when built for wasm32). A crate that builds its own
 //! wasm module on this one takes `default-features = false, features = ["std"]`; without
 //! `std` the codec is `no_std` + `alloc`.

@@ -246,3 +246,17 @@ fn errors_stick_threads_are_bounded_and_vectors_hold_the_file() {
     let n = zipnn_wasm::decompress_to_vec(&small, &mut v, &Limits::default()).unwrap();
     assert_eq!((n, v.as_slice()), (1000, &data[..1000]));
 }
+
+/// The streaming coders print their state and progress (`{:?}` in a log line).
+#[test]
+fn streaming_coders_are_debug() {
+    let packed = zipnn_wasm::compress(&weights(5000), &Options::default()).unwrap();
+    let mut dec = AutoDecoder::new(Limits::default());
+    assert!(format!("{dec:?}").contains("format: None"));
+    dec.push(&packed, &mut zipnn_wasm::stream::VecSink::default())
+        .unwrap();
+    let s = format!("{dec:?}");
+    assert!(s.contains("format: Some(Znw)") && s.contains("decoded: 10000"), "{s}");
+    let enc = Encoder::new(DType::BF16, 4096).unwrap();
+    assert!(format!("{enc:?}").starts_with("Encoder {"));
+}

@@ -101,5 +101,5 @@ impl fmt::Display for Error {
     }
 }
 
-#[cfg(feature = "std")]
-impl std::error::Error for Error {}
+/// `core::error::Error` (which `std::error::Error` is): also without `std`.
+impl core::error::Error for Error {}

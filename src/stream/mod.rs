@@ -475,7 +475,7 @@ impl Encoder {
 }
 
 /// A sink that collects everything into one vector (allocated once when the size is known).
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub struct VecSink {
     pub out: Vec<u8>,
 }
@@ -516,6 +516,35 @@ enum Auto {
     Failed(Error),
 }
 
+/// The state and progress of each streaming coder, for logs (their buffers are left out).
+macro_rules! debug_progress {
+    ($t:ty, $($field:ident),*) => {
+        impl core::fmt::Debug for $t {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                f.debug_struct(stringify!($t))
+                    $(.field(stringify!($field), &self.$field()))*
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+debug_progress!(Decoder, decoded, consumed, is_done);
+debug_progress!(AutoDecoder, format, decoded);
+debug_progress!(ZipnnDecoder, decoded, busy);
+debug_progress!(ZnnSafetensorsDecoder, decoded, busy);
+
+impl core::fmt::Debug for Encoder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Encoder")
+            .field("dtype", &self.dtype)
+            .field("chunk_size", &self.chunk_size)
+            .field("offset", &self.offset)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
 /// Bytes needed to tell the formats apart (ZipNN's check reads its 16th byte).
 const DETECT_LEN: usize = 16;
 
@@ -541,6 +570,16 @@ impl AutoDecoder {
     /// caller has read its header: see [`ZnnSafetensorsDecoder`]).
     pub fn znn_safetensors(limits: Limits) -> Self {
         AutoDecoder(Auto::ZnnSafetensors(ZnnSafetensorsDecoder::new(limits)))
+    }
+
+    /// The format the first bytes named; `None` until they have (or when they named none).
+    pub fn format(&self) -> Option<crate::Format> {
+        match &self.0 {
+            Auto::Detecting { .. } | Auto::Failed(_) => None,
+            Auto::Znw(_) => Some(crate::Format::Znw),
+            Auto::Zipnn(_) => Some(crate::Format::Zipnn),
+            Auto::ZnnSafetensors(_) => Some(crate::Format::ZipnnSafetensors),
+        }
     }
 
     pub fn decoded(&self) -> u64 {

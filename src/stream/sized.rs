@@ -76,6 +76,16 @@ struct Tally {
     sample_stored: usize,
 }
 
+impl core::fmt::Debug for SizedEncoder {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("SizedEncoder")
+            .field("total", &self.total)
+            .field("received", &self.received)
+            .field("finished", &self.finished)
+            .finish_non_exhaustive()
+    }
+}
+
 impl SizedEncoder {
     /// An encoder for `total` input bytes, in the default modes (`opts.tans` is not used);
     /// with `opts.threads` > 1 (and the `std` feature) batches of chunks are coded in parallel.
