@@ -17,7 +17,10 @@ usage: zipnn-wasm compress IN... [-o OUT] [--dtype auto|bytes|bf16|fp16|fp32|fp6
 --dtype types what no container names (a raw file); auto, the default, measures the grouping.
 IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension (.znn with
 --format zipnn, which needs --dtype). Several INs (model-*.safetensors) each get their own
-output (-o takes one IN); a file that fails is reported and the others still run.`;
+output (-o takes one IN); a file that fails is reported and the others still run.
+Outputs take the input file's permissions and times; compressed data is not written to
+(or read from) a terminal without --force. --name=VALUE works too; -- ends the options.
+zipnn-wasm --version prints the version.`;
 
 const ZNW_MAGIC = Buffer.from([0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a]);
 
@@ -31,8 +34,16 @@ class Fail extends Error {
 function parse(args) {
   const a = { inputs: [], force: false, verify: false };
   for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
+    // `--name=value` as well as `--name value`.
+    const eq = args[i].startsWith('--') ? args[i].indexOf('=') : -1;
+    const arg = eq > 0 ? args[i].slice(0, eq) : args[i];
+    let inline = eq > 0 ? args[i].slice(eq + 1) : undefined;
     const value = () => {
+      if (inline !== undefined) {
+        const v = inline;
+        inline = undefined;
+        return v;
+      }
       if (i + 1 >= args.length) throw new Fail(`${arg} needs a value`, true);
       return args[++i];
     };
@@ -71,10 +82,16 @@ function parse(args) {
       case '--help':
         a.help = true;
         break;
+      case '--':
+        // Everything after it is a file, even `-name`.
+        a.inputs.push(...args.slice(i + 1));
+        i = args.length;
+        break;
       default:
         if (arg.startsWith('-') && arg !== '-') throw new Fail(`unknown option ${arg}`, true);
         a.inputs.push(arg);
     }
+    if (inline !== undefined) throw new Fail(`${arg} takes no value`, true);
   }
   return a;
 }
@@ -127,7 +144,15 @@ function errorLine(input, e) {
  */
 async function eachInput(a, failedTo, one) {
   if (!a.inputs.length) throw new Fail('missing input file', true);
-  if (a.inputs.length === 1) return one(a.inputs[0]);
+  if (a.inputs.length === 1) {
+    try {
+      return await one(a.inputs[0]);
+    } catch (e) {
+      // Named, as with several inputs (and as gzip names it).
+      if (!(e instanceof ZnnError || e instanceof Fail) || e.usage) throw e;
+      throw new Fail(errorLine(a.inputs[0], e));
+    }
+  }
   let failed = 0;
   for (const input of a.inputs) {
     try {
@@ -158,6 +183,16 @@ function statOrNull(path) {
   } catch {
     return null;
   }
+}
+
+/**
+ * Compressed data is neither written to nor read from a terminal unless forced, as gzip and
+ * zstd refuse: on a terminal it is garbage, and from one the program would just wait.
+ */
+function refuseTerminal(a, input, out, compressing) {
+  if (a.force) return;
+  if (compressing && out === '-' && process.stdout.isTTY) throw new Fail('compressed data not written to a terminal (use --force to write it)');
+  if (!compressing && input === '-' && process.stdin.isTTY) throw new Fail('compressed data not read from a terminal (use --force to read it)');
 }
 
 /**
@@ -211,8 +246,11 @@ for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
  * shell, as the native CLI's).
  * A device or pipe is written in place (renaming over /dev/null would replace the device).
  */
-async function writeOutput(path, produce) {
+async function writeOutput(path, produce, input = '-') {
   if (path === '-') return produce(process.stdout);
+  // A file made from a file on disk takes its permissions and times, as gzip's and zstd's do.
+  const like = input === '-' ? null : statOrNull(input);
+  const mode = like?.isFile() ? Number(like.mode) & 0o777 : 0o666;
   const st = statOrNull(path);
   const inPlace = st && !st.isFile() && !st.isDirectory();
   let tmp = null;
@@ -233,7 +271,7 @@ async function writeOutput(path, produce) {
   for (let n = 0; !ws; n++) {
     tmp = `${path}.tmp${process.pid}.${n}`;
     try {
-      const fd = fs.openSync(tmp, 'wx');
+      const fd = fs.openSync(tmp, 'wx', mode);
       tempFiles.add(tmp);
       ws = fs.createWriteStream(null, { fd });
     } catch (e) {
@@ -243,6 +281,13 @@ async function writeOutput(path, produce) {
   }
   try {
     await produce(ws);
+    if (tmp && like?.isFile()) {
+      // Best effort: a file system without modes or times still gets the output.
+      try {
+        fs.chmodSync(tmp, mode);
+        fs.utimesSync(tmp, new Date(Number(like.atimeMs)), new Date(Number(like.mtimeMs)));
+      } catch {}
+    }
     if (tmp) await fs.promises.rename(tmp, path);
     tempFiles.delete(tmp);
   } catch (e) {
@@ -280,7 +325,10 @@ async function checkDtype(a) {
 
 async function compressOne(input, a) {
   const ext = a.format === 'zipnn' ? 'znn' : 'znw';
+  // Not m.znw.znw unless the output is named, as gzip and zstd skip theirs.
+  if (a.output === undefined && input.endsWith(`.${ext}`)) throw new Fail(`already has the .${ext} suffix: give the output a name with -o to compress it again`);
   const out = outputPath(input, a, (i) => `${i}.${ext}`);
+  refuseTerminal(a, input, out, true);
   if (a.format !== 'zipnn' && (await compressStreamed(input, out, a))) return;
   // node reads no file over 2 GiB whole, and compress() in wasm takes no more.
   if (a.format === 'zipnn' && input !== '-' && statOrNull(input)?.size > COMPRESS_MAX) {
@@ -301,7 +349,7 @@ async function compressOne(input, a) {
     async function* chunks() {
       for (let r = await reader.read(); !r.done; r = await reader.read()) yield r.value;
     }
-    return writeOutput(out, (ws) => pipeline(Readable.from(chunks()), ws));
+    return writeOutput(out, (ws) => pipeline(Readable.from(chunks()), ws), input);
   }
   const packed = await compress(data, {
     dtype: a.dtype,
@@ -310,13 +358,17 @@ async function compressOne(input, a) {
     streamingChunk: a.streamingChunk,
     verify: a.verify,
   });
-  await writeOutput(out, async (ws) => {
-    // A write error (a full disk) comes as an 'error' event too: unheard, it would end node.
-    await new Promise((resolve, reject) => {
-      ws.once('error', reject);
-      ws.end(packed, (e) => (e ? reject(e) : resolve()));
-    });
-  });
+  await writeOutput(
+    out,
+    async (ws) => {
+      // A write error (a full disk) comes as an 'error' event too: unheard, it would end node.
+      await new Promise((resolve, reject) => {
+        ws.once('error', reject);
+        ws.end(packed, (e) => (e ? reject(e) : resolve()));
+      });
+    },
+    input,
+  );
 }
 
 /**
@@ -358,7 +410,7 @@ async function compressStreamed(input, out, a) {
     async function* chunks() {
       for (let r = first; !r.done; r = await reader.read()) yield r.value;
     }
-    await writeOutput(out, (ws) => pipeline(Readable.from(chunks()), ws));
+    await writeOutput(out, (ws) => pipeline(Readable.from(chunks()), ws), input);
     return true;
   } finally {
     await fh.close();
@@ -423,21 +475,16 @@ async function cmdTest(a) {
   await eachInput(a, 'failed the test', async (input) => {
     let n = 0;
     let head = Buffer.alloc(0); // the first bytes: .znw or not
-    try {
-      const src = webStream(await openInput(input)).pipeThrough(
-        new TransformStream({
-          transform(chunk, controller) {
-            if (head.length < ZNW_MAGIC.length) head = Buffer.concat([head, chunk.subarray(0, ZNW_MAGIC.length)]);
-            controller.enqueue(chunk);
-          },
-        }),
-      );
-      for await (const c of src.pipeThrough(new ZnnDecompressionStream({ checkBodies: true }))) n += c.length;
-    } catch (e) {
-      // One file: the error names it too.
-      if (a.inputs.length === 1 && (e instanceof ZnnError || e instanceof Fail)) throw new Fail(errorLine(input, e));
-      throw e;
-    }
+    refuseTerminal(a, input, '', false);
+    const src = webStream(await openInput(input)).pipeThrough(
+      new TransformStream({
+        transform(chunk, controller) {
+          if (head.length < ZNW_MAGIC.length) head = Buffer.concat([head, chunk.subarray(0, ZNW_MAGIC.length)]);
+          controller.enqueue(chunk);
+        },
+      }),
+    );
+    for await (const c of src.pipeThrough(new ZnnDecompressionStream({ checkBodies: true }))) n += c.length;
     const znw = head.subarray(0, ZNW_MAGIC.length).equals(ZNW_MAGIC);
     process.stdout.write(znw ? `${input}: OK, ${n} bytes\n` : `${input}: decodes, ${n} bytes (ZipNN files carry no checksums)\n`);
   });
@@ -453,15 +500,25 @@ async function decompressOne(input, a) {
   // The native tool's names: X.znw, X.znn -> X; X.znn.safetensors -> X.safetensors.
   const derive = (i) => {
     if (/\.znn\.safetensors$/.test(i)) return i.replace(/\.znn\.safetensors$/, '.safetensors');
-    return /\.(znw|znn)$/.test(i) ? i.replace(/\.(znw|znn)$/, '') : `${i}.out`;
+    return /\.(znw|znn)$/.test(i) ? i.replace(/\.(znw|znn)$/, '') : '';
   };
+  // An output named after an input of unknown suffix is not guessed (gzip skips such files).
+  if (input !== '-' && a.output === undefined) {
+    if (!statOrNull(input)) await readInput(input); // its "cannot read" error
+    if (!/\.(znw|znn)$|\.znn\.safetensors$/.test(input)) throw new Fail('unknown suffix (not .znw, .znn or .znn.safetensors): give the output a name with -o');
+  }
   const out = outputPath(input, a, derive);
+  refuseTerminal(a, input, out, false);
   const src = await openInput(input);
   try {
-    await writeOutput(out, async (ws) => {
-      const decoded = webStream(src).pipeThrough(new ZnnDecompressionStream());
-      await pipeline(Readable.fromWeb(decoded), ws);
-    });
+    await writeOutput(
+      out,
+      async (ws) => {
+        const decoded = webStream(src).pipeThrough(new ZnnDecompressionStream());
+        await pipeline(Readable.fromWeb(decoded), ws);
+      },
+      input,
+    );
   } finally {
     if (src !== process.stdin) src.destroy(); // also when no output could be made
   }
@@ -469,6 +526,7 @@ async function decompressOne(input, a) {
 
 async function cmdInspect(a) {
   const input = oneInput(a);
+  refuseTerminal({}, input, '', false);
   const r = await inspect(await readInput(input));
   const ratio = (c, n) => (n === 0 ? 0 : c / n);
   const lines = [];
@@ -506,6 +564,11 @@ async function cmdInspect(a) {
 async function main(argv) {
   const [cmd, ...rest] = argv;
   if (cmd === undefined) throw new Fail('missing command', true);
+  if (cmd === '--version' || cmd === '-V' || cmd === 'version') {
+    const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
+    process.stdout.write(`zipnn-wasm ${pkg.version}\n`);
+    return;
+  }
   if (cmd === 'help' || cmd === '-h' || cmd === '--help') {
     process.stdout.write(USAGE + '\n');
     return;

@@ -13,9 +13,9 @@ const native = path.join(env.repo, 'target/release/zipnn');
 let dir;
 
 /** Runs a command; resolves { code, stdout (Buffer), stderr (string) }. */
-function run(cmd, args, { input, extraEnv, timeout } = {}) {
+function run(cmd, args, { input, extraEnv, timeout, cwd = project } = {}) {
   return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { cwd: project, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...extraEnv }, timeout, killSignal: 'SIGKILL' });
+    const p = spawn(cmd, args, { cwd, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...extraEnv }, timeout, killSignal: 'SIGKILL' });
     const out = [];
     let err = '';
     p.stdout.on('data', (d) => out.push(d));
@@ -140,6 +140,35 @@ describe('npx zipnn-wasm', () => {
     }
   });
 
+  test("gzip's conventions: --version, --, --name=value, suffixes, the input's mode and times", async () => {
+    let r = await bin('--version');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout.toString(), /^zipnn-wasm \d+\.\d+\.\d+\n$/);
+    const sub = fs.mkdtempSync(path.join(dir, 'conv-'));
+    const src = path.join(sub, '-w.bin');
+    fs.writeFileSync(src, weights(5000, 'bf16', 9));
+    fs.chmodSync(src, 0o600);
+    const then = new Date('2020-01-01T00:00:00Z');
+    fs.utimesSync(src, then, then);
+    r = await run(path.join(project, 'node_modules/.bin/zipnn-wasm'), ['compress', '--dtype=bf16', '--', '-w.bin'], { cwd: sub });
+    assert.equal(r.code, 0, r.stderr);
+    const packed = `${src}.znw`;
+    const st = fs.statSync(packed);
+    assert.equal(st.mode & 0o777, 0o600);
+    assert.equal(st.mtimeMs, then.getTime());
+    r = await bin('compress', packed);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /already has the \.znw suffix/);
+    r = await bin('compress', src, '--verify=yes', '-o', '-');
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /--verify takes no value/);
+    const back = path.join(sub, 'back.bin');
+    r = await bin('decompress', packed, `--output=${back}`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(fs.statSync(back).mode & 0o777, 0o600);
+    assert.ok(equalBytes(fs.readFileSync(back), fs.readFileSync(src)));
+  });
+
   test('refuses to overwrite without --force; one-line errors, non-zero exit', async () => {
     const src = path.join(dir, 'small.bin');
     fs.writeFileSync(src, readFile(zipnnFixture('bf16_3chunks_mixed.bin')));
@@ -158,9 +187,13 @@ describe('npx zipnn-wasm', () => {
     assert.match(r.stderr, /^zipnn-wasm: .*\(ZNN_CORRUPT\)\n$/);
     assert.ok(!fs.existsSync(path.join(dir, 'bad')));
     assert.deepEqual(fs.readdirSync(dir).filter((f) => f.includes('.tmp')), []);
-    r = await bin('decompress', src);
+    r = await bin('decompress', src, '-o', path.join(dir, 'plain.out'));
     assert.equal(r.code, 1);
     assert.match(r.stderr, /\(ZNN_NOT_COMPRESSED\)/);
+    // Without -o, a name of unknown suffix gives no guessed output name (as gzip skips it).
+    r = await bin('decompress', src);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /unknown suffix/);
     r = await bin('decompress', path.join(dir, 'does-not-exist.znw'));
     assert.equal(r.code, 1);
     assert.match(r.stderr, /^zipnn-wasm: cannot read /);
@@ -486,7 +519,7 @@ describe('npx zipnn-wasm', () => {
     for (const args of [['compress', modelPath('silero_vad.onnx')], ['decompress', fixturePath('minilm.bf16.safetensors.znw')]]) {
       const r = await bin(...args, '-o', '/dev/full');
       assert.equal(r.code, 1, r.stderr);
-      assert.match(r.stderr, /^zipnn-wasm: cannot write \/dev\/full: ENOSPC[^\n]*\n$/);
+      assert.match(r.stderr, /^zipnn-wasm: [^\n]*: cannot write \/dev\/full: ENOSPC[^\n]*\n$/);
     }
   });
 
