@@ -222,7 +222,7 @@ export interface DecompressionStreamOptions extends DecompressOptions {
 }
 
 export interface CompressionStreamOptions {
-  /** Element type of the whole stream (a stream has no container to read; default `'auto'`: the grouping that makes the first chunk smallest, for the whole stream). Required for `format: 'zipnn'`. */
+  /** Element type of the whole stream (a stream has no container to read; default `'auto'`: the grouping that makes the first chunk smallest, for the whole stream; for a safetensors stream, the first chunk past its JSON header). Required for `format: 'zipnn'`. */
   dtype?: DType;
   format?: 'znw' | 'zipnn';
   /** Chunk size, as for `compress`. */

@@ -256,7 +256,10 @@ fn streaming_coders_are_debug() {
     dec.push(&packed, &mut zipnn_wasm::stream::VecSink::default())
         .unwrap();
     let s = format!("{dec:?}");
-    assert!(s.contains("format: Some(Znw)") && s.contains("decoded: 10000"), "{s}");
+    assert!(
+        s.contains("format: Some(Znw)") && s.contains("decoded: 10000"),
+        "{s}"
+    );
     let enc = Encoder::new(DType::BF16, 4096).unwrap();
     assert!(format!("{enc:?}").starts_with("Encoder {"));
 }

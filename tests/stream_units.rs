@@ -385,3 +385,47 @@ fn sized_encoder_drains_each_batch() {
         data
     );
 }
+
+/// `Auto` on a safetensors stream whose JSON header fills the first chunks measures the
+/// weights after it, not the header's text: the stream is then as small as with the type given.
+#[test]
+fn auto_stream_measures_past_a_long_safetensors_header() {
+    use zipnn_wasm::stream::{Encoder, VecSink};
+    let mut rng = Rng(23);
+    let tensors: Vec<(String, Vec<u8>)> = (0..4000)
+        .map(|i| {
+            (
+                format!("model.layers.{i}.mlp.weight"),
+                bf16_weights(&mut rng, 4096),
+            )
+        })
+        .collect();
+    let list: Vec<(&str, &str, Vec<u64>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(n, d)| (n.as_str(), "BF16", vec![4096], d.clone()))
+        .collect();
+    let file = safetensors(&list);
+    assert!(file.len() > 30 << 20);
+    let code = |choice: DTypeChoice| {
+        let mut enc = Encoder::with_choice(choice, 256 << 10).unwrap();
+        let mut out = Vec::new();
+        for piece in file.chunks(100_000) {
+            enc.push(piece, &mut out);
+        }
+        enc.finish(&mut out);
+        out
+    };
+    let auto = code(DTypeChoice::Auto);
+    let given = code(DTypeChoice::Fixed(DType::BF16));
+    let mut sink = VecSink::default();
+    let mut dec = AutoDecoder::new(Limits::default());
+    dec.push(&auto, &mut sink).unwrap();
+    dec.finish().unwrap();
+    assert!(sink.out == file);
+    assert!(
+        (auto.len() as f64) < given.len() as f64 * 1.01,
+        "auto {} against bf16 {}",
+        auto.len(),
+        given.len()
+    );
+}

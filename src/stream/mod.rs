@@ -353,6 +353,20 @@ pub struct Encoder {
     scratch: Vec<u8>,
     started: bool,
     finished: bool,
+    /// With `undecided`: where the grouping is measured, past a safetensors stream's JSON
+    /// header (the bytes before it are coded as bytes).
+    decide_at: u64,
+}
+
+/// Where a safetensors file starting with `first` has its tensor data: its JSON header, when
+/// long, would otherwise be what `Auto` measures (text, not weights).
+fn safetensors_data_start(first: &[u8]) -> u64 {
+    match first.first_chunk::<8>().map(|n| u64::from_le_bytes(*n)) {
+        Some(n) if first.get(8) == Some(&b'{') && n <= crate::format::safetensors::MAX_HEADER => {
+            8 + n
+        }
+        _ => 0,
+    }
 }
 
 impl Encoder {
@@ -361,7 +375,8 @@ impl Encoder {
     }
 
     /// As [`new`](Self::new); `DTypeChoice::Auto` picks the grouping that makes the first
-    /// chunk smallest and codes the whole stream with it.
+    /// chunk smallest and codes the whole stream with it (for a safetensors stream, the first
+    /// chunk past its JSON header, which is coded as bytes).
     pub fn with_choice(choice: DTypeChoice, chunk_size: u32) -> Result<Self, Error> {
         if chunk_size == 0 || chunk_size > header::MAX_CHUNK || !chunk_size.is_multiple_of(4) {
             return Err(Error::InvalidInput(
@@ -382,6 +397,7 @@ impl Encoder {
             scratch: Vec::new(),
             started: false,
             finished: false,
+            decide_at: 0,
         })
     }
 
@@ -400,9 +416,34 @@ impl Encoder {
         }
     }
 
-    fn emit(&mut self, data: &[u8], out: &mut Vec<u8>) {
-        if core::mem::take(&mut self.undecided) {
-            self.dtype = crate::format::tensors::guess_dtype(data);
+    fn emit(&mut self, mut data: &[u8], out: &mut Vec<u8>) {
+        if self.undecided {
+            if self.offset == 0 {
+                self.decide_at = safetensors_data_start(data);
+            }
+            let header = self
+                .decide_at
+                .saturating_sub(self.offset)
+                .min(data.len() as u64);
+            let (text, rest) = data.split_at(header as usize);
+            if !text.is_empty() {
+                chunk::encode(
+                    text,
+                    DType::Bytes,
+                    self.offset,
+                    false,
+                    out,
+                    &mut self.scratch,
+                );
+                self.offset += text.len() as u64;
+                self.chunks += 1;
+            }
+            if rest.is_empty() {
+                return;
+            }
+            self.undecided = false;
+            self.dtype = crate::format::tensors::guess_dtype(rest);
+            data = rest;
         }
         let w = self.dtype.size();
         let whole = data.len() / w * w;
