@@ -1511,9 +1511,15 @@ fn outputs_keep_the_inputs_permissions_and_times() {
         let m = std::fs::metadata(p).unwrap();
         (m.permissions().mode() & 0o777, m.modified().unwrap())
     };
+    // Another group, where this user may set one (root): the output is in it too.
+    use std::os::unix::fs::MetadataExt;
+    let group = std::os::unix::fs::chown(&src, None, Some(4321)).is_ok();
     let packed = d.join("private.bin.znw");
     assert_eq!(zipnn(&["compress", s(&src)], None).code, 0);
     assert_eq!(meta(&packed), (0o600, then));
+    if group {
+        assert_eq!(std::fs::metadata(&packed).unwrap().gid(), 4321);
+    }
     let back = d.join("back.bin");
     assert_eq!(
         zipnn(&["decompress", s(&packed), "-o", s(&back)], None).code,
@@ -1562,6 +1568,11 @@ fn command_line_conventions() {
     assert!(packed.exists());
     let o = zipnn(&["compress", s(&dash), "--verify=yes", "-o", "-"], None);
     assert_one_line_error(&o, 2, "--verify takes no value");
+    // test and inspect take the --force their terminal message asks for.
+    for cmd in ["test", "inspect"] {
+        let o = zipnn(&[cmd, s(&packed), "--force"], None);
+        assert_eq!(o.code, 0, "{cmd}: {}", o.stderr);
+    }
     // A compressed name is not compressed again, nor an unknown suffix decoded to a guessed
     // name, unless the output is named.
     let o = zipnn(&["compress", s(&packed)], None);

@@ -324,7 +324,8 @@ function finishJob(job, { result, error }) {
     stopTicker();
     // (Not after the worker failed: that already replaced it.)
     const big = job.file.size >= REPLACE_AFTER || (result?.originalSize ?? 0) >= REPLACE_AFTER;
-    if (big && error?.code !== 'ZNN_WORKER') replaceWorker();
+    // Only with a spare loaded: offline, a new worker could not load its script.
+    if (big && error?.code !== 'ZNN_WORKER' && spare?.state === 'ready') replaceWorker();
   }
   if (error) renderError(job, error);
   else renderResult(job, result);

@@ -102,8 +102,8 @@ function checkFlags(cmd, a) {
   const allowed = {
     compress: zipnn ? ['-o', '--dtype', '--chunk-size', '--force', '--format', '--streaming-chunk'] : ['-o', '--dtype', '--chunk-size', '--verify', '--force', '--format'],
     decompress: ['-o', '--force'],
-    test: ['-o'], // which has a message of its own
-    inspect: [],
+    test: ['-o', '--force'], // -o has a message of its own; --force reads from a terminal
+    inspect: ['--force'],
   }[cmd];
   if (!allowed) return;
   const given = {
@@ -271,7 +271,8 @@ async function writeOutput(path, produce, input = '-') {
   for (let n = 0; !ws; n++) {
     tmp = `${path}.tmp${process.pid}.${n}`;
     try {
-      const fd = fs.openSync(tmp, 'wx', mode);
+      // Owner only while it is written: its group and mode are the input's at the end.
+      const fd = fs.openSync(tmp, 'wx', like?.isFile() ? mode & 0o600 : mode);
       tempFiles.add(tmp);
       ws = fs.createWriteStream(null, { fd });
     } catch (e) {
@@ -282,10 +283,23 @@ async function writeOutput(path, produce, input = '-') {
   try {
     await produce(ws);
     if (tmp && like?.isFile()) {
-      // Best effort: a file system without modes or times still gets the output.
+      // Best effort, each on its own: a file system without owners, modes or times still gets
+      // the output. The group before the mode (and the owner, where allowed: as root).
+      try {
+        fs.chownSync(tmp, Number(like.uid), Number(like.gid));
+      } catch {
+        try {
+          fs.chownSync(tmp, -1, Number(like.gid));
+        } catch {}
+      }
       try {
         fs.chmodSync(tmp, mode);
-        fs.utimesSync(tmp, new Date(Number(like.atimeMs)), new Date(Number(like.mtimeMs)));
+      } catch {}
+      // Times in seconds lose nanoseconds: rounded up to the next microsecond, so that the
+      // output is never older than its input (make would rebuild it every time).
+      const secs = (ns) => Number(ns / 1000n + 1n) / 1e6;
+      try {
+        fs.utimesSync(tmp, secs(like.atimeNs), secs(like.mtimeNs));
       } catch {}
     }
     if (tmp) await fs.promises.rename(tmp, path);
@@ -526,7 +540,7 @@ async function decompressOne(input, a) {
 
 async function cmdInspect(a) {
   const input = oneInput(a);
-  refuseTerminal({}, input, '', false);
+  refuseTerminal(a, input, '', false);
   const r = await inspect(await readInput(input));
   const ratio = (c, n) => (n === 0 ? 0 : c / n);
   const lines = [];

@@ -231,7 +231,7 @@ fn run(args: &[String]) -> Result<(), Fail> {
         "decompress" => {
             inputs().and_then(|()| each_input(&a, "failed to decompress", |i| decompress(i, &a)))
         }
-        "inspect" => inspect(one_input()?),
+        "inspect" => inspect(one_input()?, &a),
         "test" if a.output.is_some() => usage("test writes nothing: -o does not apply"),
         "test" => inputs().and_then(|()| test(&a)),
         "bench" if !a.inputs.is_empty() => bench(&a),
@@ -271,9 +271,10 @@ fn check_flags(cmd: &str, a: &Args) -> Result<(), Fail> {
             "--base",
         ],
         "decompress" => &["-o", "--force", "--base"],
-        "test" => &["-o", "--base"],
+        // --force: read compressed data from a terminal.
+        "test" => &["-o", "--base", "--force"],
         "bench" => &["--dtype", "--threads", "--best"],
-        "inspect" => &[],
+        "inspect" => &["--force"],
         _ => return Ok(()),
     };
     let given = [
@@ -320,6 +321,8 @@ fn read_error(f: &Fail, path: &str) -> bool {
 fn naming(input: &str, f: &Fail) -> String {
     if read_error(f, input) {
         f.msg.clone()
+    } else if input == "-" {
+        format!("stdin: {}", f.msg)
     } else {
         format!("{input}: {}", f.msg)
     }
@@ -495,11 +498,11 @@ impl Output {
             .map(|tmp| {
                 let mut o = fs::OpenOptions::new();
                 o.write(true).create_new(true);
-                // Never readable by more people than the input while it is written.
+                // Owner only while it is written: its group and mode are the input's at the end.
                 #[cfg(unix)]
                 if let Some(m) = &like {
                     use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-                    o.mode(m.permissions().mode() & 0o777);
+                    o.mode(m.permissions().mode() & 0o600);
                 }
                 let f = o.open(&tmp);
                 (tmp, f)
@@ -557,8 +560,16 @@ impl Output {
             };
             #[cfg(not(unix))]
             let perms = m.permissions();
-            // Best effort, as gzip's: a file system without modes or times (FAT) still gets
-            // the output.
+            // Best effort, as gzip's: a file system without owners, modes or times (FAT)
+            // still gets the output. The group before the mode, so that the group bits apply
+            // to the input's group (and the owner too, where allowed: as root).
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::{fchown, MetadataExt};
+                if fchown(f, Some(m.uid()), Some(m.gid())).is_err() {
+                    let _ = fchown(f, None, Some(m.gid()));
+                }
+            }
             let _ = f.set_permissions(perms);
             let mut times = fs::FileTimes::new();
             if let Ok(t) = m.modified() {
@@ -690,7 +701,7 @@ fn compress(input: &str, a: &Args) -> Result<(), Fail> {
         Some(path) => match read_capped(path, cap, 0)? {
             b if b.len() as u64 >= cap => {
                 return Err(Error::InvalidInput(format!(
-                    "the base file {path} has more than {cap} bytes (4 times the size of {input}, plus 256 MiB): not an earlier checkpoint of it"
+                    "the base file {path} has more than {cap} bytes (4 times the size of the file, plus 256 MiB): not an earlier checkpoint of it"
                 ))
                 .into())
             }
@@ -917,7 +928,7 @@ fn read_base(path: &str, input: &str, data: &[u8]) -> Result<Option<Vec<u8>>, Fa
                 buf.len().to_string()
             };
             return Err(Error::InvalidInput(format!(
-                "the base file given has {got} bytes; {input} needs a base of {n} bytes"
+                "the base file given has {got} bytes; the delta needs a base of {n} bytes"
             ))
             .into());
         }
@@ -1424,8 +1435,8 @@ fn inspect_zipnn(input: &str, data: &[u8]) -> Result<(), Fail> {
     Ok(())
 }
 
-fn inspect(input: &str) -> Result<(), Fail> {
-    refuse_terminal(&Args::default(), input, "", false)?;
+fn inspect(input: &str, a: &Args) -> Result<(), Fail> {
+    refuse_terminal(a, input, "", false)?;
     let (mut rest, first) = open_input(input)?;
     let data = read_rest(input, first, &mut rest)?;
     // ZipNN's files decode here too: inspect must not call them "not compressed".

@@ -331,8 +331,8 @@ impl StreamEncoder {
     }
 
     /// Feeds input; returns the compressed bytes completed so far (possibly empty). With a
-    /// size, `emit` (when given) is called with each batch's records as they are coded, so that
-    /// the push that completes the first 32 MiB does not hold all their records.
+    /// size, `emit` (when given) is called with the records coded so far whenever they reach a
+    /// MiB, so that the push that completes the first 32 MiB does not hold all of them.
     pub fn push(
         &mut self,
         input: &[u8],
@@ -344,8 +344,9 @@ impl StreamEncoder {
             Either::Sized(e) => {
                 // The JS exception of a failed `emit` (an errored stream), kept to rethrow as it is.
                 let mut thrown = None;
+                // Once a MiB is ready: a call per chunk would cost more than it saves.
                 let mut drain = |out: &mut Vec<u8>| match &emit {
-                    Some(f) if !out.is_empty() => {
+                    Some(f) if out.len() >= 1 << 20 => {
                         let bytes = js_sys::Uint8Array::from(&out[..]);
                         out.clear();
                         f.call1(&JsValue::NULL, &bytes).map(drop).map_err(|e| {

@@ -583,6 +583,25 @@ test('works offline once loaded', async () => {
   }
 });
 
+test('offline, big files one after another keep their worker (none could be loaded to replace it)', async () => {
+  await open();
+  await page.waitForSelector('#progress-panel[data-workers="ready ready"]');
+  // Over the size after which a worker is replaced once a job is done (its memory grew).
+  const big = path.join(WORK, 'offline-big.bin');
+  const one = fs.readFileSync(model('minilm.fp32.safetensors'));
+  fs.writeFileSync(big, Buffer.concat([one, one, one]));
+  await context.setOffline(true);
+  try {
+    const cards = await upload([big, big, model('silero_vad_16k.safetensors')], { verify: false });
+    for (const [i, card] of cards.entries()) {
+      assertEqual(await card.getAttribute('data-state'), 'done', `file ${i + 1} offline: ${await card.innerText()}`);
+    }
+  } finally {
+    await context.setOffline(false);
+    fs.rmSync(big);
+  }
+});
+
 test('no layout jumps while a file compresses and the sample streams', async () => {
   await open();
   await page.evaluate(() => {
