@@ -53,6 +53,21 @@ fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
 
+/// `zipnn ARGS` run on a terminal (util-linux `script`, its typescript in `dir`): what the
+/// terminal showed is the output's stdout.
+fn on_terminal(args: &str, dir: &Path) -> std::process::Output {
+    if Command::new("script").arg("--version").output().is_err() {
+        panic!("util-linux `script` is needed to run zipnn on a terminal");
+    }
+    let cmd = format!("{} {args}", env!("CARGO_BIN_EXE_zipnn"));
+    Command::new("script")
+        .args(["-qec", &cmd])
+        .arg(dir.join("typescript"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 /// One line on stderr, `zipnn: ...`, and the exit code.
 #[track_caller]
 fn assert_one_line_error(o: &Out, code: i32, contains: &str) {
@@ -876,16 +891,7 @@ fn progress_only_on_a_terminal() {
         data.extend_from_within(..);
     }
 
-    if Command::new("script").arg("--version").output().is_err() {
-        panic!("util-linux `script` is needed to run zipnn on a terminal");
-    }
-    let cmd = format!("{} {}", env!("CARGO_BIN_EXE_zipnn"), args.join(" "));
-    let o = Command::new("script")
-        .args(["-qec", &cmd])
-        .arg(d.join("typescript"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let o = on_terminal(&args.join(" "), &d);
     assert!(o.status.success(), "{o:?}");
     let tty = String::from_utf8_lossy(&o.stdout);
     assert!(
@@ -1622,20 +1628,11 @@ fn a_name_that_is_not_utf8_is_an_error() {
 /// Compressed data is not written to a terminal, nor read from one, without `--force`.
 #[test]
 fn no_compressed_data_on_a_terminal() {
-    if Command::new("script").arg("--version").output().is_err() {
-        panic!("util-linux `script` is needed to run zipnn on a terminal");
-    }
     let d = dir("terminal");
     let src = d.join("w.bin");
     std::fs::write(&src, bf16_weights(&mut Rng(93), 500)).unwrap();
     let on_tty = |args: &str| {
-        let cmd = format!("{} {args}", env!("CARGO_BIN_EXE_zipnn"));
-        let o = Command::new("script")
-            .args(["-qec", &cmd])
-            .arg(d.join("typescript"))
-            .stdin(Stdio::null())
-            .output()
-            .unwrap();
+        let o = on_terminal(args, &d);
         (
             o.status.code(),
             String::from_utf8_lossy(&o.stdout).into_owned(),
