@@ -1193,7 +1193,7 @@ export class ZnnCompressionStream extends TransformStream {
         try {
           const u8 = inputBytes(chunk, 'chunk');
           if (format === 'znw') {
-            // Records go out batch by batch: the push that completes the first 32 MiB codes
+            // Records go out a MiB at a time: the push that completes the first 32 MiB codes
             // them all, and wasm memory need not hold their records too.
             const emit = (out) => controller.enqueue(out);
             for (let at = 0; at < u8.length; at += PUSH_MAX) {
