@@ -511,17 +511,21 @@ async function cmdDecompress(a) {
 }
 
 async function decompressOne(input, a) {
-  // The native tool's names: X.znw, X.znn -> X; X.znn.safetensors -> X.safetensors.
-  const derive = (i) => {
+  // The native tool's names: X.znw, X.znn -> X; X.znn.safetensors -> X.safetensors; else null.
+  const restored = (i) => {
     if (/\.znn\.safetensors$/.test(i)) return i.replace(/\.znn\.safetensors$/, '.safetensors');
-    return /\.(znw|znn)$/.test(i) ? i.replace(/\.(znw|znn)$/, '') : '';
+    return /\.(znw|znn)$/.test(i) ? i.replace(/\.(znw|znn)$/, '') : null;
   };
   // An output named after an input of unknown suffix is not guessed (gzip skips such files).
   if (input !== '-' && a.output === undefined) {
-    if (!statOrNull(input)) await readInput(input); // its "cannot read" error
-    if (!/\.(znw|znn)$|\.znn\.safetensors$/.test(input)) throw new Fail('unknown suffix (not .znw, .znn or .znn.safetensors): give the output a name with -o');
+    try {
+      fs.statSync(input);
+    } catch (e) {
+      throw new Fail(`cannot read ${input}: ${e.message}`);
+    }
+    if (restored(input) === null) throw new Fail('unknown suffix (not .znw, .znn or .znn.safetensors): give the output a name with -o');
   }
-  const out = outputPath(input, a, derive);
+  const out = outputPath(input, a, (i) => restored(i) ?? '');
   refuseTerminal(a, input, out, false);
   const src = await openInput(input);
   try {

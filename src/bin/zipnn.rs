@@ -973,27 +973,26 @@ fn default_threads() -> usize {
 /// Streams the input through the push decoder straight to the output: bounded memory for
 /// any file size, and nothing unverified reaches the output.
 fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
-    // An output named after an input of unknown suffix is not guessed (gzip skips such files).
-    if input != "-" && a.output.is_none() {
-        fs::metadata(input).or_else(|e| fail(format!("cannot read {input}: {e}")))?;
-        let known = [".znw", ".znn", ".znn.safetensors"];
-        if !known.iter().any(|k| input.ends_with(k)) {
-            return fail(
-                "unknown suffix (not .znw, .znn or .znn.safetensors): give the output a name with -o",
-            );
-        }
-    }
-    let out_path = output_path(input, a, |i| {
-        let stripped = i
-            .strip_suffix(&format!(".{}", znw::EXTENSION))
+    // X.znw, X.znn -> X; X.znn.safetensors -> X.safetensors.
+    let restored = |i: &str| {
+        i.strip_suffix(&format!(".{}", znw::EXTENSION))
             .or_else(|| i.strip_suffix(".znn"))
             .map(str::to_string)
             .or_else(|| {
                 i.strip_suffix(".znn.safetensors")
                     .map(|s| format!("{s}.safetensors"))
-            });
-        stripped.unwrap_or_default()
-    })?;
+            })
+    };
+    // An output named after an input of unknown suffix is not guessed (gzip skips such files).
+    if input != "-" && a.output.is_none() {
+        fs::metadata(input).or_else(|e| fail(format!("cannot read {input}: {e}")))?;
+        if restored(input).is_none() {
+            return fail(
+                "unknown suffix (not .znw, .znn or .znn.safetensors): give the output a name with -o",
+            );
+        }
+    }
+    let out_path = output_path(input, a, |i| restored(i).unwrap_or_default())?;
     refuse_terminal(a, input, &out_path, false)?;
     if let Some(mut src) = znn_safetensors_file(input, a)? {
         let mut out = Output::create(&out_path, input)?;
