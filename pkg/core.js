@@ -1274,8 +1274,10 @@ export class ZnnCompressionStream extends TransformStream {
 
 /** Input the caller may have sent and the worker not yet consumed: bounds the memory between them. */
 const WORKER_INFLIGHT = 2 * MiB;
-/** Below this body size (when known), decoding in-thread beats the round trips to the worker. */
+/** Below this body size (when known), decoding in-thread beats the round trips to the worker, */
 const WORKER_MIN_BODY = MiB;
+/** unless its header names at least this many decoded bytes (about 5 ms of decoding). */
+const WORKER_MIN_DECODED = 16 * MiB;
 
 let workerFactory = null;
 const stats = { workerJobs: 0, poolJobs: 0, poolRuns: 0, grownOutputs: 0, wasm: null };
@@ -1966,6 +1968,10 @@ export async function fetchModel(input, options = {}) {
       throw signal?.aborted || e instanceof ZnnError ? e : new NetworkError(`cannot fetch the model: ${e?.message ?? e}`, { cause: e });
     };
     const response = fetched ? await race((async () => fetchFn(input, signal ? { signal } : undefined))().catch(network)) : input;
+    if (!isResponse(response)) {
+      const got = response === null ? 'null' : Array.isArray(response) ? 'an array' : typeof response;
+      throw new InvalidInputError(`options.fetch resolved to ${got}, not a Response`);
+    }
     if (!response.ok) {
       response.body?.cancel().catch(() => {});
       throw new HttpError(response);
@@ -1973,11 +1979,55 @@ export async function fetchModel(input, options = {}) {
     const url = response.url || (typeof input === 'string' ? input : input?.url ?? String(input?.href ?? ''));
     let total = contentLength(response);
 
-    // The decode worker (shared, started on first use) unless told not to, or the body is small.
+    // A BYOB reader fills one reused buffer: no garbage chunk per read. Only for bodies from
+    // fetch (byte streams that end pending BYOB reads properly; a hand-made byte stream that
+    // closes without byobRequest.respond(0) would leave the last read pending forever).
+    let buf = null;
+    if (response.body) {
+      try {
+        if (fetched) {
+          reader = response.body.getReader({ mode: 'byob' });
+          buf = new ArrayBuffer(READ_BUFFER);
+        }
+      } catch {
+        // not a byte stream
+      }
+      reader ??= response.body.getReader();
+    }
+    const read = () => (buf ? reader.read(new Uint8Array(buf)) : reader.read()).catch(network);
+
+    let early = new Growable(0); // the body read before decoding starts
+    let next = null; // a read begun and not yet taken
+    let bodyDone = false;
+    /** Reads a chunk into `early`; false (and the read left in `next`) if `until` came first. */
+    const readEarly = async (until) => {
+      next ??= read();
+      const r = await race(until ? Promise.race([next, until]) : next);
+      if (r === null) return false;
+      next = null;
+      if (r.done) bodyDone = true;
+      else {
+        early.append(r.value);
+        if (buf) buf = r.value.buffer;
+      }
+      return true;
+    };
+
+    // The decode worker (shared, started on first use) unless told not to, or the work is small.
     let remote = null;
-    if (useWorker !== false && response.body && (useWorker === true || !total || total >= WORKER_MIN_BODY)) {
-      const w = decodeWorker();
-      const ready = w ? await race(w) : null;
+    let worker = useWorker !== false && !!response.body && (useWorker === true || !total || total >= WORKER_MIN_BODY);
+    if (!worker && useWorker === undefined && response.body) {
+      // A small body may still decode to gigabytes (a file of zeros): its header says.
+      while (!bodyDone && early.len < DECODED_SIZE_PREFIX) await readEarly();
+      worker = (decodedSize(early.bytes()) ?? 0) >= WORKER_MIN_DECODED;
+    }
+    const w = worker ? decodeWorker() : null;
+    if (w) {
+      // Read on while it loads: six downloads that wait with unread bodies hold all six
+      // connections to an HTTP/1.1 origin, and the worker's script would never arrive.
+      const settled = w.then(() => null);
+      while (!bodyDone && (await readEarly(settled)));
+      const ready = await race(w);
       if (ready) {
         remote = (sink, max, format) => {
           const job = new RemoteJob(ready, sink, max, onTensor ? 0 : upFrontLimit(total), format);
@@ -2098,29 +2148,23 @@ export async function fetchModel(input, options = {}) {
     );
 
     if (response.body) {
-      // A BYOB reader fills one reused buffer: no garbage chunk per read. Only for bodies
-      // from fetch (byte streams that end pending BYOB reads properly; a hand-made byte stream
-      // that closes without byobRequest.respond(0) would leave the last read pending forever).
-      let buf = null;
-      try {
-        if (fetched) {
-          reader = response.body.getReader({ mode: 'byob' });
-          buf = new ArrayBuffer(READ_BUFFER);
-        }
-      } catch {
-        // not a byte stream
-      }
-      reader ??= response.body.getReader();
       signal?.throwIfAborted();
-      for (;;) {
-        const { done, value } = await (buf ? reader.read(new Uint8Array(buf)) : reader.read()).catch(network);
-        if (done) break;
-        if (buf) buf = value.buffer;
+      const take = async (value, owned) => {
         loaded += value.byteLength;
-        // The read buffer goes to the worker as it is (transferred); the next read gets another.
-        if (session.write(toBytes(value, 'body chunk'), !!buf)) buf = session.job.buffer();
+        const moved = session.write(toBytes(value, 'body chunk'), owned);
         report();
         if (session.job) await race(session.job.room());
+        return moved;
+      };
+      if (early.len) await take(early.bytes(), false);
+      early = null;
+      while (!bodyDone) {
+        const { done, value } = await (next ?? read());
+        next = null;
+        if (done) break;
+        if (buf) buf = value.buffer;
+        // The read buffer goes to the worker as it is (transferred); the next read gets another.
+        if (await take(value, !!buf)) buf = session.job.buffer();
       }
       signal?.throwIfAborted();
       if (session.job?.error) throw session.job.error;

@@ -140,6 +140,14 @@ window.timePool = async (url, threads, rounds) => {
   }
   return best;
 };
+// Six downloads at once from a fresh page: over HTTP/1.1 they take all six connections to the
+// origin, and the decode worker's own script must still load.
+window.runSix = async (url) => {
+  const jobs = __internal.stats.workerJobs;
+  const hung = new Promise((_, reject) => setTimeout(() => reject(new Error('hung for 30 s')), 30000));
+  const bufs = await Promise.race([Promise.all([...Array(6)].map((_, i) => fetchModel(url + '?' + i))), hung]);
+  return { shas: await Promise.all(bufs.map(hex)), workerJobs: __internal.stats.workerJobs - jobs };
+};
 window.ready = true;
 </script>`;
 
@@ -300,6 +308,21 @@ describe('headless Chromium', () => {
       assert.equal(plainWasm.length, 1, 'the plain build fetched once');
     } finally {
       await plain.close();
+    }
+  });
+
+  test('six concurrent fetchModel calls on a fresh page: all finish, decoded by the worker', async () => {
+    const fresh = await context.newPage();
+    fresh.on('console', (m) => consoleMessages.push(`${m.type()}: ${m.text()}`));
+    fresh.on('pageerror', (e) => consoleMessages.push(`pageerror: ${e.message}`));
+    try {
+      await fresh.goto(server.origin + '/');
+      await fresh.waitForFunction(() => window.ready === true, null, { timeout: 15000 });
+      const r = await fresh.evaluate((url) => window.runSix(url), '/fixtures/model-fp32.znw');
+      assert.deepEqual(r.shas, Array(6).fill(sha256(readFile(modelPath('minilm.fp32.safetensors')))));
+      assert.equal(r.workerJobs, 6);
+    } finally {
+      await fresh.close();
     }
   });
 

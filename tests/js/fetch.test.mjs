@@ -1,7 +1,7 @@
 // fetchModel against a local HTTP server (127.0.0.1), as an app would download a model.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { fetchModel, compress, decompress, ZnnCompressionStream, HttpError, NetworkError, CorruptError, TruncatedError, TooLargeError, __internal } from 'zipnn-wasm';
+import { fetchModel, compress, decompress, ZnnCompressionStream, HttpError, NetworkError, CorruptError, TruncatedError, TooLargeError, InvalidInputError, __internal } from 'zipnn-wasm';
 import { spawnSync } from 'node:child_process';
 import {
   startServer,
@@ -248,6 +248,10 @@ for (const [label, worker] of [
       });
       assert.equal(c.byteLength, model.length);
       assert.equal(used, 1);
+      // A custom fetch that resolves to something else is named as the culprit.
+      for (const [got, what] of [[undefined, 'undefined'], [null, 'null'], [{ ok: true }, 'object'], ['x', 'string']]) {
+        await assert.rejects(fm('/model.znw', { fetch: async () => got }), (e) => e instanceof InvalidInputError && e.message === `options.fetch resolved to ${what}, not a Response`);
+      }
     });
 
     test('bodies of any kind and chunking: byte streams (BYOB reads) and plain streams', async () => {
@@ -427,7 +431,7 @@ for (const [label, worker] of [
 }
 
 describe('fetchModel decode worker', () => {
-  test('large bodies go to the worker by default, and the idle worker lets node exit', () => {
+  test('large bodies, and small ones that decode to much, go to the worker by default; the idle worker lets node exit', () => {
     // A child process: the worker is shared and unref'd when idle, so the process ends by itself.
     const code = `
       import { fetchModel, compress, __internal } from 'zipnn-wasm';
@@ -438,12 +442,18 @@ describe('fetchModel decode worker', () => {
       const tiny = await compress(new Uint8Array(1000));
       const small = await fetchModel(new Response(tiny, { headers: { 'content-length': String(tiny.length) } }));
       if (packed.length < 2 << 20) throw new Error('the test body should be large');
-      console.log(JSON.stringify({ ok: out.every((v, i) => v === w[i]), jobs: __internal.stats.workerJobs, small: small.byteLength }));
+      // A small body that decodes to 64 MiB (its header says so) goes to the worker too: the
+      // calling thread is not held for the decode.
+      const zeros = await compress(new Uint8Array(64 << 20));
+      if (zeros.length > 65536) throw new Error('the test body should be small');
+      const sized = () => new Response(zeros, { headers: { 'content-length': String(zeros.length) } });
+      const big = await fetchModel(sized());
+      console.log(JSON.stringify({ ok: out.every((v, i) => v === w[i]), jobs: __internal.stats.workerJobs, small: small.byteLength, big: big.byteLength }));
     `;
     const t = Date.now();
     const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), { ok: true, jobs: 1, small: 1000 });
+    assert.deepEqual(JSON.parse(r.stdout), { ok: true, jobs: 2, small: 1000, big: 64 << 20 });
     assert.ok(Date.now() - t < 30_000);
   });
 });
