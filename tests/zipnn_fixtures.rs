@@ -631,3 +631,64 @@ fn inspect_reports_each_frame() {
     }
     assert!(seen > 5, "{seen} fixtures");
 }
+
+/// ZipNN frames keep no count, so a streaming file cut between two frames decodes to a
+/// shorter output without any damage seen. When that output is a safetensors file its header
+/// names its length: every path then says truncated. Raw bytes have no such header.
+#[test]
+fn a_streaming_safetensors_file_cut_between_frames_is_truncated() {
+    use common::{bf16_weights, safetensors, Rng};
+    use zipnn_wasm::stream::{AutoDecoder, VecSink};
+    let mut rng = Rng(7);
+    let tensors: Vec<_> = (0..3)
+        .map(|i| {
+            (
+                ["a", "b", "c"][i],
+                "BF16",
+                vec![64, 320],
+                bf16_weights(&mut rng, 64 * 320),
+            )
+        })
+        .collect();
+    let file = safetensors(&tensors);
+    let mut o = zipnn::ZipnnOptions::new(zipnn::ZDType::BF16);
+    o.streaming_log2 = Some(14);
+    let lim = Limits::default();
+    let stream = |p: &[u8]| {
+        let mut dec = AutoDecoder::new(lim);
+        let mut sink = VecSink::default();
+        for piece in p.chunks(5000) {
+            dec.push(piece, &mut sink)?;
+        }
+        dec.finish().map(|_| sink.out)
+    };
+    let raw = bf16_weights(&mut rng, file.len() / 2);
+    for (data, is_st) in [(&file, true), (&raw, false)] {
+        let packed = zipnn::compress(data, &o).unwrap();
+        assert_eq!(zipnn_wasm::decompress(&packed, &lim).unwrap(), *data);
+        assert_eq!(stream(&packed).unwrap(), *data);
+        let starts = frame_starts(&packed);
+        assert!(starts.len() >= 4, "{} frames", starts.len());
+        for &s in &starts[1..] {
+            let cut = &packed[..s];
+            let n = zipnn_wasm::decoded_len(cut, &lim).unwrap() as usize;
+            let results = [
+                zipnn_wasm::decompress(cut, &lim).map(|_| ()),
+                zipnn_wasm::decompress_to_vec(cut, &mut Vec::new(), &lim).map(|_| ()),
+                zipnn_wasm::decompress_into(cut, &mut vec![0; n]).map(|_| ()),
+                stream(cut).map(|_| ()),
+            ];
+            for (path, r) in results.into_iter().enumerate() {
+                if is_st {
+                    assert_eq!(
+                        r.map_err(|e| e.code()),
+                        Err("ZNN_TRUNCATED"),
+                        "path {path}, cut at {s}"
+                    );
+                } else {
+                    r.unwrap_or_else(|e| panic!("raw, path {path}, cut at {s}: {e}"));
+                }
+            }
+        }
+    }
+}

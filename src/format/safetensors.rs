@@ -124,6 +124,86 @@ pub fn parse(buf: &[u8], file_len: u64) -> Result<Layout, Error> {
     })
 }
 
+/// Longest JSON header [`LengthWatch`] reads: it keeps the output's first bytes until then.
+pub const WATCHED_HEADER: u64 = 1 << 20;
+
+/// Watches the first bytes of a decoded output for a safetensors header, whose tensors say how
+/// long the file is: a format that keeps no count of its parts (ZipNN's frames) can then tell
+/// input cut at a part boundary from a whole file. Holds at most 8 + [`WATCHED_HEADER`] bytes.
+#[derive(Debug, Default, Clone)]
+pub struct LengthWatch {
+    head: Vec<u8>,
+    /// Decided: the length the header implies, or None (not safetensors, or a header too long).
+    implied: Option<Option<u64>>,
+}
+
+impl LengthWatch {
+    /// Output `bytes` at decoded `offset` (in order; only the first bytes are read).
+    pub fn feed(&mut self, offset: u64, mut bytes: &[u8]) {
+        if offset != self.head.len() as u64 {
+            return;
+        }
+        while self.implied.is_none() && !bytes.is_empty() {
+            // The 8-byte length first, then the header it names.
+            let take = self.wants().min(bytes.len());
+            self.head.extend_from_slice(&bytes[..take]);
+            bytes = &bytes[take..];
+            if self.head.len() == 8 {
+                let n = u64::from_le_bytes(self.head[..8].try_into().unwrap_or([0; 8]));
+                if !(2..=WATCHED_HEADER).contains(&n) {
+                    self.decide(None);
+                }
+                continue;
+            }
+            if self.wants() > 0 {
+                return;
+            }
+            // Any file length fits the header (the output's is what `check` compares).
+            let implied = parse(&self.head, u64::MAX).ok().map(|l| {
+                l.tensors
+                    .iter()
+                    .map(|t| t.end)
+                    .max()
+                    .unwrap_or(l.data_start)
+            });
+            self.decide(implied);
+        }
+    }
+
+    /// How many more bytes it reads before it knows (0 once it does).
+    pub fn wants(&self) -> usize {
+        if self.implied.is_some() {
+            return 0;
+        }
+        let want = match self.head.get(..8) {
+            Some(first) => u64::from_le_bytes(first.try_into().unwrap_or([0; 8])).saturating_add(8),
+            None => 8,
+        };
+        (want - self.head.len() as u64) as usize
+    }
+
+    fn decide(&mut self, implied: Option<u64>) {
+        self.implied = Some(implied);
+        self.head = Vec::new();
+    }
+
+    /// Whole output `out` (or its first bytes) at once.
+    pub fn of(out: &[u8]) -> Self {
+        let mut w = LengthWatch::default();
+        let n = out.len().min(8 + WATCHED_HEADER as usize);
+        w.feed(0, &out[..n]);
+        w
+    }
+
+    /// The output ended after `total` bytes: truncated if its header named more.
+    pub fn check(&self, total: u64) -> Result<(), Error> {
+        match self.implied {
+            Some(Some(len)) if total < len => Err(Error::Truncated),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The spec allows trailing spaces after the JSON object (writers pad to 8 bytes).
 fn trim_padding(json: &[u8]) -> &[u8] {
     let end = json.iter().rposition(|&b| b != b' ').map_or(0, |p| p + 1);
@@ -193,4 +273,63 @@ pub fn saved_rank(dtype: &str) -> Option<u8> {
         .iter()
         .position(|&d| d == dtype)
         .map(|i| (DECLARED.len() - 1 - i) as u8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloc::vec;
+
+    fn file(json: &str, data: usize) -> Vec<u8> {
+        let mut f = (json.len() as u64).to_le_bytes().to_vec();
+        f.extend_from_slice(json.as_bytes());
+        f.resize(f.len() + data, 7);
+        f
+    }
+
+    #[test]
+    fn length_watch_reads_the_header_in_any_pieces() {
+        let json = r#"{"a":{"dtype":"U8","shape":[10],"data_offsets":[0,10]},"b":{"dtype":"U8","shape":[6],"data_offsets":[10,16]}}"#;
+        let f = file(json, 16);
+        for piece in [1, 3, 8, 9, 1000] {
+            let mut w = LengthWatch::default();
+            for (i, p) in f.chunks(piece).enumerate() {
+                w.feed((i * piece) as u64, p);
+            }
+            assert_eq!(w.wants(), 0);
+            assert!(w.check(f.len() as u64).is_ok(), "pieces of {piece}");
+            assert!(matches!(w.check(f.len() as u64 - 1), Err(Error::Truncated)));
+        }
+        // Longer output is not this check's business; a gap stops the watch undecided.
+        assert!(LengthWatch::of(&f).check(1 << 40).is_ok());
+        let mut w = LengthWatch::default();
+        w.feed(0, &f[..5]);
+        w.feed(6, &f[6..]);
+        assert!(w.check(0).is_ok());
+    }
+
+    #[test]
+    fn length_watch_decides_nothing_for_other_bytes() {
+        let f = file(
+            r#"{"a":{"dtype":"U8","shape":[10],"data_offsets":[0,10]}}"#,
+            10,
+        );
+        let not: [Vec<u8>; 4] = [
+            vec![0xAB; 64],                      // length out of range
+            (1u64 << 21).to_le_bytes().to_vec(), // header longer than watched
+            file("[1,2]", 0),                    // not an object
+            file(
+                r#"{"a":{"dtype":"U8","shape":[3],"data_offsets":[0,10]}}"#,
+                0,
+            ), // bad entry
+        ];
+        for bytes in not {
+            let w = LengthWatch::of(&bytes);
+            assert!(w.check(0).is_ok(), "{bytes:?}");
+            assert!(w.head.capacity() <= 8);
+        }
+        // Cut inside the header: undecided, so no error.
+        assert!(LengthWatch::of(&f[..20]).check(20).is_ok());
+        assert!(LengthWatch::of(&f[..30]).check(30).is_ok());
+    }
 }
