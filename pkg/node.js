@@ -25,9 +25,10 @@ __setLocalReader((src) => {
 // `decompress(..., { threads })` starts a pool of them. Unref'd while idle, so a worker never
 // keeps the process alive.
 __setWorkerFactory(() => {
-  // The process's flags, less --input-type (a module worker fails to start with it).
-  const execArgv = process.execArgv.filter((a) => !a.startsWith('--input-type'));
-  const w = new Worker(new URL('./decode-worker-node.js', import.meta.url), { execArgv });
+  // None of the process's flags: the worker needs none, a module worker fails to start with
+  // --input-type, and given explicitly, per-process ones (--max-old-space-size, --expose-gc)
+  // make `new Worker` throw.
+  const w = new Worker(new URL('./decode-worker-node.js', import.meta.url), { execArgv: [] });
   return {
     post: (m, transfer) => w.postMessage(m, transfer),
     listen(onMessage, onError) {

@@ -431,10 +431,10 @@ for (const [label, worker] of [
 }
 
 describe('fetchModel decode worker', () => {
-  test('large bodies, and small ones that decode to much, go to the worker by default; the idle worker lets node exit', () => {
+  test('large bodies, and small ones that decode to much, go to the worker by default, whatever the node flags; the pool too; idle workers let node exit', () => {
     // A child process: the worker is shared and unref'd when idle, so the process ends by itself.
     const code = `
-      import { fetchModel, compress, __internal } from 'zipnn-wasm';
+      import { fetchModel, compress, decompress, __internal } from 'zipnn-wasm';
       let x = 2463534242;
       const w = new Uint8Array(3 << 20).map(() => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), x & 255));
       const packed = await compress(w, { dtype: 'bf16' });
@@ -448,12 +448,16 @@ describe('fetchModel decode worker', () => {
       if (zeros.length > 65536) throw new Error('the test body should be small');
       const sized = () => new Response(zeros, { headers: { 'content-length': String(zeros.length) } });
       const big = await fetchModel(sized());
-      console.log(JSON.stringify({ ok: out.every((v, i) => v === w[i]), jobs: __internal.stats.workerJobs, small: small.byteLength, big: big.byteLength }));
+      const pooled = await decompress(packed, { threads: 2 });
+      if (!pooled.every((v, i) => v === w[i])) throw new Error('the pool decoded other bytes');
+      console.log(JSON.stringify({ ok: out.every((v, i) => v === w[i]), jobs: __internal.stats.workerJobs, small: small.byteLength, big: big.byteLength, pool: __internal.stats.poolJobs }));
     `;
     const t = Date.now();
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+    // With flags a worker refuses when given explicitly (they must not cost the worker).
+    const flags = ['--max-old-space-size=4096', '--expose-gc', '--stack-size=2000'];
+    const r = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
     assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), { ok: true, jobs: 2, small: 1000, big: 64 << 20 });
+    assert.deepEqual(JSON.parse(r.stdout), { ok: true, jobs: 2, small: 1000, big: 64 << 20, pool: 1 });
     assert.ok(Date.now() - t < 30_000);
   });
 });
