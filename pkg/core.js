@@ -2057,12 +2057,22 @@ export async function fetchModel(input, options = {}) {
     let nextTensor = 0;
     let result = null;
 
+    /** onTensor hands over a view: a tensor longer than the host's typed arrays fails early. */
+    const viewable = (t) => {
+      if (t.length > host.maxView) {
+        throw new TooLargeError(
+          `tensor ${JSON.stringify(t.name)} has ${t.length} bytes, more than this runtime's longest typed array (${host.maxView}): ` +
+            'onTensor cannot hand it over (fetch without onTensor and read it in pieces)',
+        );
+      }
+    };
     const fireTensors = (buffer, upTo) => {
       if (!onTensor) return;
       while (nextTensor < tensors.length) {
         const t = tensors[nextTensor];
         if (t.offset + t.length > upTo) break;
         nextTensor++;
+        viewable(t);
         onTensor({ name: t.name, dtype: t.dtype, shape: t.shape, offset: t.offset, length: t.length, bytes: new Uint8Array(buffer, t.offset, t.length) });
       }
     };
@@ -2101,6 +2111,7 @@ export async function fetchModel(input, options = {}) {
             if (!remoteOutput && h.totalSize <= upFrontLimit(total)) size = h.totalSize;
             tensors = h.segments.filter((s) => isTensor(h, s));
             named = true;
+            if (onTensor) tensors.forEach(viewable);
           }
         },
         data(ready, dec) {
@@ -2202,5 +2213,8 @@ export async function fetchModel(input, options = {}) {
   }
 }
 
-// Package internals shared with the CLI (not part of the documented API).
-export const __internal = { DecodeSession, sniff, call, glue, stats, poolTuning, poolWorkers };
+/** What the host entry knows of its runtime: `maxView`, the longest typed array (node's buffer constant). */
+const host = { maxView: Infinity };
+
+// Package internals shared with the CLI and the host entries (not part of the documented API).
+export const __internal = { DecodeSession, sniff, call, glue, stats, poolTuning, poolWorkers, host };

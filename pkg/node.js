@@ -3,7 +3,11 @@
 import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { __pickWasm, __setLocalReader, __setWasmSource, __setWorkerFactory } from './core.js';
+import { constants } from 'node:buffer';
+import { __internal, __pickWasm, __setLocalReader, __setWasmSource, __setWorkerFactory } from './core.js';
+
+// node 20's typed arrays end at 4 GiB: onTensor says so before the download, not after.
+__internal.host.maxView = constants.MAX_LENGTH;
 
 // The SIMD build unless this runtime rejects wasm SIMD (then the build without it).
 __setWasmSource(async () =>

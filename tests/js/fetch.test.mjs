@@ -337,6 +337,28 @@ for (const [label, worker] of [
       assert.equal(sha256(new Uint8Array(await fm(`${server.origin}/model.znw`))), sha256(model));
     });
 
+    test('a tensor longer than the runtime views: onTensor fails before the download, not after it', async () => {
+      // node 20 views at most 4 GiB; here the limit is lowered below minilm's largest tensor.
+      const { host } = __internal;
+      const largest = tensors.reduce((a, t) => (t.bytes.length > a.bytes.length ? t : a));
+      const was = host.maxView;
+      host.maxView = largest.bytes.length - 1;
+      try {
+        let loaded = 0;
+        const e = await fm(`${server.origin}/trickle.znw`, { onTensor: () => {}, onProgress: (p) => (loaded = p.loaded) }).catch((x) => x);
+        assert.ok(e instanceof TooLargeError, String(e));
+        assert.ok(e.message.includes(JSON.stringify(largest.name)) && e.message.includes('onTensor cannot hand it over'), e.message);
+        assert.ok(loaded < modelZnw.length / 4, `read ${loaded} of ${modelZnw.length} bytes first`);
+        // Plain safetensors name their tensors only at the end: the same error then.
+        const late = await fm(`${server.origin}/model.safetensors`, { onTensor: () => {} }).catch((x) => x);
+        assert.ok(late instanceof TooLargeError && late.message.includes('onTensor cannot hand it over'), String(late));
+        // Without onTensor nothing is viewed.
+        assert.equal((await fm(`${server.origin}/model.znw`)).byteLength, model.length);
+      } finally {
+        host.maxView = was;
+      }
+    });
+
     test('zero-size tensors are tensors too: onTensor names every one', async () => {
       const st = makeSafetensors([
         { name: 'w', dtype: 'BF16', shape: [64, 32], bytes: weights(64 * 32, 'bf16', 3) },
