@@ -1779,7 +1779,6 @@ function poolPieces(data, limit) {
   return {
     count,
     header,
-    frames: header.length === 0, // ZipNN frames (not a .znn.safetensors file)
     offset: (i) => (i === count ? t[1 + P * count] : at(i, 5)),
     // A run's bytes: each part's stretches, copied together (or, from shared memory, where
     // they are), and each part as decodeZipnnPieces reads it.
@@ -1858,14 +1857,7 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
         Atomics.store(done, 1, 1);
         reject(failure[0]);
       } else if (Atomics.load(done, 0) !== runs.length) reject(new InternalError('the worker pool lost a run'));
-      else {
-        try {
-          if (plan.frames) call(() => glue.zipnnCheckWhole(out));
-          resolve(out);
-        } catch (e) {
-          reject(fromWasm(e));
-        }
-      }
+      else resolve(out);
     };
     signal?.addEventListener('abort', onAbort, { once: true });
     const give = (w) => {

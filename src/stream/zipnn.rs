@@ -6,7 +6,6 @@
 //! so that a single-frame file of gigabytes never piles up its output.
 
 use super::Sink;
-use crate::format::safetensors::LengthWatch;
 use crate::format::zipnn::{
     after_last_frame, check_limit, decode_chunks_from, ChunkOut, FrameHeader, FrameLayout,
     HEADER_LEN, MAGIC,
@@ -27,8 +26,6 @@ pub struct ZipnnDecoder {
     out: Option<FrameOut>,
     /// One decoded chunk, and the decoder's scratch (both reused across frames).
     bufs: ChunkBufs,
-    /// The output's safetensors header, if any: how long a whole file is (see `finish`).
-    watch: LengthWatch,
     failed: Option<Error>,
 }
 
@@ -43,7 +40,6 @@ impl ZipnnDecoder {
             streaming: None,
             out: None,
             bufs: ChunkBufs::default(),
-            watch: LengthWatch::default(),
             failed: None,
         }
     }
@@ -160,11 +156,7 @@ impl ZipnnDecoder {
         let Some(out) = &mut self.out else {
             return Ok(true);
         };
-        let mut sink = Watched {
-            sink,
-            watch: &mut self.watch,
-        };
-        if !out.run(&self.pending, &mut sink, pause, &mut self.bufs)? {
+        if !out.run(&self.pending, sink, pause, &mut self.bufs)? {
             return Ok(false);
         }
         self.offset += out.h.orig_len;
@@ -184,34 +176,11 @@ impl ZipnnDecoder {
                 "finish while a frame's chunks wait for room: push_units until not busy".into(),
             ));
         }
-        // Frames keep no count: input cut between two frames is seen only from the output's
-        // own header, when it is a safetensors file (`zipnn::check_whole`).
-        if self.frames == 0
-            || self.frame.is_some()
-            || !self.pending.is_empty()
-            || self.watch.check(self.offset).is_err()
-        {
+        if self.frames == 0 || self.frame.is_some() || !self.pending.is_empty() {
             self.failed = Some(Error::Truncated);
             return Err(Error::Truncated);
         }
         Ok(())
-    }
-}
-
-/// A sink whose output's first bytes go past a [`LengthWatch`] too (always through
-/// [`Sink::data`]: no `space`, so that the watch sees every byte).
-struct Watched<'a> {
-    sink: &'a mut dyn Sink,
-    watch: &'a mut LengthWatch,
-}
-
-impl Sink for Watched<'_> {
-    fn data(&mut self, offset: u64, bytes: &[u8]) -> Result<(), Error> {
-        self.watch.feed(offset, bytes);
-        self.sink.data(offset, bytes)
-    }
-    fn full(&self) -> bool {
-        self.sink.full()
     }
 }
 

@@ -395,7 +395,6 @@ fn decode_js_to_vec(
                 at += f.header.orig_len as usize;
             }
             frames_to(&mut output, &list)?;
-            zipnn::check_whole(&output.out[..output.total])?;
             Ok(output.total)
         }
         _ if zipnn::safetensors::is_znn_safetensors_source(&mut src) => {

@@ -8,7 +8,7 @@ use crate::{Error, Limits};
 use alloc::vec::Vec;
 use wasm_bindgen::prelude::*;
 
-use super::js_io::{check_whole_js, JsFrame, JsFrames, JsSource, Seg};
+use super::js_io::{JsFrame, JsFrames, JsSource, Seg};
 
 /// The chunk table of a `.znw` file: `[max_chunk, n, start_0, offset_0, …, start_n,
 /// offset_n]`, where `start_i` is where record `i` begins in the file and `offset_i` where its
@@ -100,13 +100,6 @@ pub fn zipnn_piece_table(
 ) -> Result<js_sys::Array, JsValue> {
     let part = part_bytes.map_or(usize::MAX, |p| p.max(1.0) as usize);
     zipnn_pieces(data, &limits(max_output), part).map_err(|e| js_error(&e))
-}
-
-/// After the pool decoded a ZipNN frame file into `out`: truncated when the output's own
-/// safetensors header names more bytes (frames keep no count; see `zipnn::check_whole`).
-#[wasm_bindgen(js_name = zipnnCheckWhole)]
-pub fn zipnn_check_whole(out: &js_sys::Uint8Array) -> Result<(), JsValue> {
-    check_whole_js(out).map_err(|e| js_error(&e))
 }
 
 fn zipnn_pieces(

@@ -641,7 +641,6 @@ fn decode_to_vec(
         apply_base(&f.header, base, at, output.slot(at, len)?)?;
         at += len;
     }
-    check_whole(&out[..at])?;
     Ok(at)
 }
 
@@ -663,15 +662,7 @@ pub fn decompress_into(data: &[u8], base: Option<&[u8]>, dst: &mut [u8]) -> Resu
         apply_base(&f.header, base, at, out)?;
         at += out.len();
     }
-    check_whole(dst)?;
     Ok(dst.len())
-}
-
-/// ZipNN frames keep no count, so a file cut at a frame boundary decodes without an error to
-/// the first part of the original. Where that is a safetensors file, its header names its
-/// length: decoded output `out` shorter than that is truncated input.
-pub fn check_whole(out: &[u8]) -> Result<(), Error> {
-    crate::format::safetensors::LengthWatch::of(out).check(out.len() as u64)
 }
 
 /// Refuses delta frames without their base, before anything is decoded.
