@@ -177,9 +177,10 @@ function oneInput(a) {
   throw new Fail(a.inputs.length ? 'expected one input file' : 'missing input file', true);
 }
 
+/** `path`'s stat, or the descriptor's when it is a number; null if there is none. */
 function statOrNull(path) {
   try {
-    return fs.statSync(path, { bigint: true });
+    return typeof path === 'number' ? fs.fstatSync(path, { bigint: true }) : fs.statSync(path, { bigint: true });
   } catch {
     return null;
   }
@@ -206,8 +207,10 @@ function outputPath(input, a, derive) {
   if (a.output === undefined && (out === '' || out.endsWith('/'))) throw new Fail('cannot name the output after the input: give one with -o');
   if (out === '-') return out;
   const o = statOrNull(out);
-  const i = input === '-' ? null : statOrNull(input);
-  if (out === input || (o && i && o.dev === i.dev && o.ino === i.ino)) throw new Fail('output would overwrite the input');
+  // A file on stdin is the input too. Only a regular file can be lost this way: a device
+  // (/dev/null, a terminal) is written to.
+  const i = input === '-' ? statOrNull(0) : statOrNull(input);
+  if (out === input || (o?.isFile() && i && o.dev === i.dev && o.ino === i.ino)) throw new Fail('output would overwrite the input');
   if (o?.isFile() && !a.force) throw new Fail(`${out} already exists (use --force to overwrite)`);
   return out;
 }

@@ -257,6 +257,15 @@ describe('npx zipnn-wasm', () => {
       assert.match(r.stderr, /output would overwrite the input/);
       assert.ok(equalBytes(readFile(src), data));
     }
+    // Nor the file on stdin (either command), while a device is written to.
+    for (const cmd of ['compress', 'decompress']) {
+      const r = await run('sh', ['-c', `"$0" ${cmd} - -o "$1" --force < "$1"`, path.join(project, 'node_modules/.bin/zipnn-wasm'), src]);
+      assert.equal(r.code, 1, cmd);
+      assert.match(r.stderr, /output would overwrite the input/, cmd);
+      assert.ok(equalBytes(readFile(src), data), cmd);
+    }
+    const r = await run('sh', ['-c', `"$0" compress - -o /dev/null < /dev/null`, path.join(project, 'node_modules/.bin/zipnn-wasm')]);
+    assert.equal(r.code, 0, r.stderr);
   });
 
   test('.znn.safetensors: decompress names the output X.safetensors; inspect lists its tensors', async () => {
