@@ -1647,3 +1647,41 @@ fn no_compressed_data_on_a_terminal() {
     let (code, tty) = on_tty(&format!("compress {} -o - --force", s(&src)));
     assert_eq!(code, Some(0), "{tty}");
 }
+
+/// A name that fits the usual 255-byte limit works, though its temporary name would not (it
+/// is cut short); a symbolic link that points nowhere is kept unless --force (as gzip).
+#[test]
+fn long_names_and_dangling_links_at_the_output() {
+    let d = dir("names");
+    let mut rng = Rng(5);
+    let data = bf16_weights(&mut rng, 20_000);
+    let long = d.join(format!("{}é.bin", "m".repeat(242))); // 248 bytes; with .znw 252
+    std::fs::write(&long, &data).unwrap();
+    let o = zipnn(&["compress", s(&long)], None);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let packed = d.join(format!("{}é.bin.znw", "m".repeat(242)));
+    std::fs::remove_file(&long).unwrap();
+    let o = zipnn(&["decompress", s(&packed)], None);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(std::fs::read(&long).unwrap(), data);
+    let names: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 2, "no temporary left: {names:?}");
+
+    #[cfg(unix)]
+    {
+        let link = d.join("link.znw");
+        std::os::unix::fs::symlink(d.join("nowhere"), &link).unwrap();
+        let o = zipnn(&["compress", s(&long), "-o", s(&link)], None);
+        assert_one_line_error(&o, 1, "link.znw already exists (use --force to overwrite)");
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        let o = zipnn(&["compress", s(&long), "-o", s(&link), "--force"], None);
+        assert_eq!(o.code, 0, "{}", o.stderr);
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_file());
+    }
+}

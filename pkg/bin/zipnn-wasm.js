@@ -177,6 +177,22 @@ function oneInput(a) {
   throw new Fail(a.inputs.length ? 'expected one input file' : 'missing input file', true);
 }
 
+/**
+ * `${path}.tmp${pid}.${n}`, with the file name cut short where the suffix would take it past 255
+ * bytes, the usual limit on a name: an output whose own name fits must not fail on its
+ * temporary's.
+ */
+function tempName(path, n) {
+  const suffix = `.tmp${process.pid}.${n}`;
+  const dir = path.slice(0, path.lastIndexOf('/') + 1);
+  let name = '';
+  for (const ch of path.slice(dir.length)) {
+    if (Buffer.byteLength(name + ch) + suffix.length > 255) break;
+    name += ch;
+  }
+  return dir + name + suffix;
+}
+
 /** `path`'s stat, or the descriptor's when it is a number; null if there is none. */
 function statOrNull(path) {
   try {
@@ -211,7 +227,12 @@ function outputPath(input, a, derive) {
   // (/dev/null, a terminal) is written to.
   const i = input === '-' ? statOrNull(0) : statOrNull(input);
   if (out === input || (o?.isFile() && i && o.dev === i.dev && o.ino === i.ino)) throw new Fail('output would overwrite the input');
-  if (o?.isFile() && !a.force) throw new Fail(`${out} already exists (use --force to overwrite)`);
+  // A symbolic link that points nowhere is there too (as gzip has it).
+  let dangling = false;
+  try {
+    dangling = !o && fs.lstatSync(out).isSymbolicLink();
+  } catch {}
+  if ((o?.isFile() || dangling) && !a.force) throw new Fail(`${out} already exists (use --force to overwrite)`);
   return out;
 }
 
@@ -272,7 +293,7 @@ async function writeOutput(path, produce, input = '-') {
   // happens to bear it (even the input). Opened synchronously and listed in the same tick: the
   // signal handler, which runs between ticks, sees every temporary file that exists.
   for (let n = 0; !ws; n++) {
-    tmp = `${path}.tmp${process.pid}.${n}`;
+    tmp = tempName(path, n);
     try {
       // Owner only while it is written: its group and mode are the input's at the end.
       const fd = fs.openSync(tmp, 'wx', like?.isFile() ? mode & 0o600 : mode);

@@ -399,7 +399,11 @@ fn output_path(input: &str, a: &Args, derive: impl Fn(&str) -> String) -> Result
             return fail("output would overwrite the base file");
         }
     }
-    if out_file && !a.force {
+    // A symbolic link that points nowhere is there too (as gzip has it).
+    let dangling = out != "-"
+        && fs::symlink_metadata(&out).is_ok_and(|m| m.file_type().is_symlink())
+        && fs::metadata(&out).is_err();
+    if (out_file || dangling) && !a.force {
         return fail(format!("{out} already exists (use --force to overwrite)"));
     }
     Ok(out)
@@ -440,6 +444,20 @@ fn remove_temp_files_on_signal() {
         }
         std::process::exit(130);
     });
+}
+
+/// `{path}.tmp{pid}.{n}`, with the file name cut short where the suffix would take it past 255
+/// bytes, the usual limit on a name: an output whose own name fits must not fail on its
+/// temporary's.
+fn temp_name(path: &str, n: u32) -> PathBuf {
+    let suffix = format!(".tmp{}.{n}", std::process::id());
+    let p = Path::new(path);
+    let name = p.file_name().and_then(|f| f.to_str()).unwrap_or_default();
+    let mut keep = name.len().min(255 - suffix.len());
+    while !name.is_char_boundary(keep) {
+        keep -= 1;
+    }
+    p.with_file_name(format!("{}{suffix}", &name[..keep]))
 }
 
 /// Takes a temporary file off the list (renamed into place, or removed).
@@ -494,7 +512,7 @@ impl Output {
         // Created and listed under the lock, so that a signal sees every file that exists.
         let mut files = TEMP_FILES.lock().unwrap_or_else(|e| e.into_inner());
         let (tmp, f) = (0u32..)
-            .map(|n| PathBuf::from(format!("{path}.tmp{}.{n}", std::process::id())))
+            .map(|n| temp_name(path, n))
             .map(|tmp| {
                 let mut o = fs::OpenOptions::new();
                 o.write(true).create_new(true);

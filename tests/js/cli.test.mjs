@@ -489,6 +489,29 @@ describe('npx zipnn-wasm', () => {
     assert.equal(left.length, 1, 'the input named like the temporary file is still there');
   });
 
+  test('a name that fits works though its temporary would not; a link to nowhere is kept unless --force', async () => {
+    const sub = fs.mkdtempSync(path.join(dir, 'names-'));
+    const long = path.join(sub, `${'m'.repeat(242)}é.bin`); // 248 bytes; with .znw 252
+    const data = readFile(zipnnFixture('bf16_3chunks_mixed.bin'));
+    fs.writeFileSync(long, data);
+    let r = await bin('compress', long, '--dtype', 'bf16');
+    assert.equal(r.code, 0, r.stderr);
+    fs.rmSync(long);
+    r = await bin('decompress', `${long}.znw`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(equalBytes(readFile(long), data));
+    assert.equal(fs.readdirSync(sub).length, 2, 'no temporary left');
+    const link = path.join(sub, 'link.znw');
+    fs.symlinkSync(path.join(sub, 'nowhere'), link);
+    r = await bin('compress', long, '--dtype', 'bf16', '-o', link);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /link\.znw already exists \(use --force to overwrite\)/);
+    assert.ok(fs.lstatSync(link).isSymbolicLink());
+    r = await bin('compress', long, '--dtype', 'bf16', '-o', link, '--force');
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(fs.lstatSync(link).isFile());
+  });
+
   test('a signal while writing leaves no temporary file (ends as by Ctrl-C: status 130)', async () => {
     const packed = readFile(fixturePath('minilm.bf16.safetensors.znw'));
     for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
