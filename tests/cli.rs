@@ -1371,6 +1371,7 @@ fn zipnn_base_note_only_for_deltas() {
 
 /// Ctrl-C, SIGTERM or SIGHUP while an output is being written removes its temporary file (as
 /// gzip does) and exits with 130; without the handler a 300 MB partial file stayed behind.
+/// SIGXCPU (past the soft `ulimit -t`) too, ending with 152 as the signal would.
 #[test]
 fn a_signal_leaves_no_temporary_file() {
     let d = dir("signals");
@@ -1378,7 +1379,7 @@ fn a_signal_leaves_no_temporary_file() {
     let data = f32_weights(&mut rng, 500_000);
     let c = zipnn(&["compress", "-", "--dtype", "fp32"], Some(&data));
     assert_eq!(c.code, 0, "{}", c.stderr);
-    for signal in ["INT", "TERM", "HUP"] {
+    for signal in ["INT", "TERM", "HUP", "XCPU"] {
         let out = d.join(format!("out.{signal}"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_zipnn"))
             .args(["decompress", "-", "-o", s(&out)])
@@ -1408,9 +1409,38 @@ fn a_signal_leaves_no_temporary_file() {
         assert!(kill.success());
         let o = child.wait_with_output().unwrap();
         drop(pipe);
-        assert_eq!(o.status.code(), Some(130), "{signal}");
+        let code = if signal == "XCPU" { 152 } else { 130 };
+        assert_eq!(o.status.code(), Some(code), "{signal}");
         assert!(temp().is_empty(), "{signal}: left {:?}", temp());
     }
+}
+
+/// Past `ulimit -f` a write fails (the signal no longer ends the program): that output is
+/// removed and the next file goes on, as in gzip.
+#[cfg(unix)]
+#[test]
+fn past_the_file_size_limit_one_file_fails_and_the_next_goes_on() {
+    let d = dir("ulimit-f");
+    let mut rng = Rng(23);
+    let (big, small) = (d.join("big.bin"), d.join("small.bin"));
+    std::fs::write(&big, f32_weights(&mut rng, 1 << 20)).unwrap();
+    std::fs::write(&small, f32_weights(&mut rng, 1000)).unwrap();
+    // 200 blocks: 100 or 200 KiB by the shell's unit, far below big's 3.5 MB output.
+    let o = Command::new("sh")
+        .args(["-c", "ulimit -f 200 && exec \"$0\" compress \"$1\" \"$2\""])
+        .args([env!("CARGO_BIN_EXE_zipnn"), s(&big), s(&small)])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("big.bin.znw: File too large"), "{err}");
+    assert!(err.contains("1 of 2 files failed"), "{err}");
+    let mut names: Vec<_> = std::fs::read_dir(&d)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["big.bin", "small.bin", "small.bin.znw"]);
 }
 
 /// A large safetensors file is compressed as a stream: the same `.znw` as a whole-file

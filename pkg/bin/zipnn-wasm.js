@@ -248,19 +248,21 @@ async function readInput(path) {
 }
 
 /**
- * Temporary output files being written, removed when Ctrl-C, SIGTERM or SIGHUP ends the
- * program. (node resets inherited dispositions at startup, so SIGHUP ends it even under
- * `nohup`, with or without this handler: unlike the native CLI, it cannot keep that.)
+ * Temporary output files being written, removed when Ctrl-C, SIGTERM, SIGHUP or SIGXCPU (past
+ * the soft `ulimit -t`) ends the program. (node resets inherited dispositions at startup, so
+ * SIGHUP ends it even under `nohup`, with or without this handler: unlike the native CLI, it
+ * cannot keep that. Past `ulimit -f`, node's writes fail with EFBIG, as the native CLI's.)
  */
 const tempFiles = new Set();
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGXCPU']) {
   process.on(sig, () => {
     for (const f of tempFiles) fs.rmSync(f, { force: true });
     // Not process.exit(130), which waits for a thread still blocked opening a FIFO that no one
     // opened from the other end: SIGINT again, to node's own handler, ends the process at once
-    // with status 130.
-    process.removeAllListeners('SIGINT');
-    process.kill(process.pid, 'SIGINT');
+    // with status 130. SIGXCPU again, to its default, ends it as that signal does (152).
+    const end = sig === 'SIGXCPU' ? sig : 'SIGINT';
+    process.removeAllListeners(end);
+    process.kill(process.pid, end);
   });
 }
 

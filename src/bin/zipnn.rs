@@ -427,7 +427,7 @@ fn same_file(a: &str, b: &str) -> bool {
 }
 
 /// Temporary output files being written: removed when a signal ends the program (Ctrl-C,
-/// SIGTERM, SIGHUP), as `Output`'s drop removes them on an error, so that an interrupted run
+/// SIGTERM, SIGHUP, SIGXCPU), as `Output`'s drop removes them on an error, so that an interrupted run
 /// leaves no partial file behind (as gzip and zstd).
 static TEMP_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
@@ -435,15 +435,35 @@ fn remove_temp_files_on_signal() {
     // Without a handler (it cannot be installed, or a wasm32 build has no signals) a signal
     // ends the program as before.
     #[cfg(not(target_arch = "wasm32"))]
-    let _ = ctrlc::set_handler(|| {
-        // The lock is held until the exit: no temporary file is created meanwhile (`Output`
-        // creates and lists each one under it).
-        let files = TEMP_FILES.lock().unwrap_or_else(|e| e.into_inner());
-        for f in files.iter() {
-            let _ = fs::remove_file(f);
+    let _ = ctrlc::set_handler(|| remove_temp_files_and_exit(130));
+    #[cfg(unix)]
+    {
+        use signal_hook::consts::{SIGXCPU, SIGXFSZ};
+        // Past `ulimit -f` a write then fails (EFBIG): that file's output is removed as on any
+        // error, and the next file goes on.
+        let _ = signal_hook::flag::register(
+            SIGXFSZ,
+            std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        );
+        // Past the soft `ulimit -t`: the end the signal would make (128 + 24), files removed.
+        if let Ok(mut cpu) = signal_hook::iterator::Signals::new([SIGXCPU]) {
+            std::thread::spawn(move || {
+                if cpu.forever().next().is_some() {
+                    remove_temp_files_and_exit(152);
+                }
+            });
         }
-        std::process::exit(130);
-    });
+    }
+}
+
+fn remove_temp_files_and_exit(code: i32) -> ! {
+    // The lock is held until the exit: no temporary file is created meanwhile (`Output`
+    // creates and lists each one under it).
+    let files = TEMP_FILES.lock().unwrap_or_else(|e| e.into_inner());
+    for f in files.iter() {
+        let _ = fs::remove_file(f);
+    }
+    std::process::exit(code);
 }
 
 /// `{path}.tmp{pid}.{n}`, with the file name cut short where the suffix would take it past 255
