@@ -134,7 +134,8 @@ function checkFlags(cmd, a) {
 /** A line for an error of `input`: its message, and the code of a ZnnError. */
 function errorLine(input, e) {
   const line = `${e.message}${e instanceof ZnnError ? ` (${e.code})` : ''}`;
-  return line.startsWith(`cannot read ${input}: `) ? line : `${input}: ${line}`; // named once
+  if (line.startsWith(`cannot read ${input}: `)) return line; // named once
+  return `${input === '-' ? 'stdin' : input}: ${line}`;
 }
 
 /**
@@ -239,6 +240,7 @@ function outputPath(input, a, derive) {
 async function readInput(path) {
   try {
     if (path !== '-') return await fs.promises.readFile(path);
+    if (statOrNull(0)?.isDirectory()) throw new Error('is a directory');
     const parts = [];
     for await (const c of process.stdin) parts.push(c);
     return Buffer.concat(parts);
@@ -332,7 +334,8 @@ async function writeOutput(path, produce, input = '-') {
     tempFiles.delete(tmp);
   } catch (e) {
     ws.destroy();
-    if (tmp) await fs.promises.rm(tmp, { force: true });
+    // A file that cannot be removed (an append-only directory) stays: the error is `e`'s.
+    if (tmp) await fs.promises.rm(tmp, { force: true }).catch(() => {});
     tempFiles.delete(tmp);
     if (e instanceof ZnnError || e instanceof Fail) throw e;
     throw new Fail(`cannot write ${path}: ${e.message}`);
@@ -491,7 +494,11 @@ function webStream(src) {
 
 /** Opens `input` ('-': stdin) as a node stream of up to 1 MiB pieces. */
 async function openInput(input) {
-  if (input === '-') return process.stdin;
+  if (input === '-') {
+    // node reads a directory on stdin as empty: say what it is, as for a named one.
+    if (statOrNull(0)?.isDirectory()) throw new Fail('cannot read -: is a directory');
+    return process.stdin;
+  }
   try {
     const fh = await fs.promises.open(input, 'r');
     if ((await fh.stat()).isDirectory()) {

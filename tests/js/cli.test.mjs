@@ -419,6 +419,17 @@ describe('npx zipnn-wasm', () => {
     const e = await run('npx', ['--no', 'zipnn-wasm', 'decompress', '-', '-o', out], { input: packed });
     assert.equal(e.code, 0, e.stderr);
     assert.ok(equalBytes(readFile(out), data));
+    // Errors name it stdin, as the native CLI's do; a directory on stdin is refused, not read
+    // as empty.
+    const bad = await run('npx', ['--no', 'zipnn-wasm', 'decompress', '-', '-o', out, '--force'], { input: Buffer.from('garbage') });
+    assert.equal(bad.code, 1);
+    assert.equal(bad.stderr, 'zipnn-wasm: stdin: not a compressed file (unknown magic number) (ZNN_NOT_COMPRESSED)\n');
+    for (const cmd of ['compress', 'decompress']) {
+      const r = await run('sh', ['-c', `"$0" ${cmd} - -o "$1" --force < "$2"`, path.join(project, 'node_modules/.bin/zipnn-wasm'), path.join(dir, 'from-dir'), dir]);
+      assert.equal(r.code, 1, cmd);
+      assert.equal(r.stderr, 'zipnn-wasm: cannot read -: is a directory\n', cmd);
+      assert.ok(!fs.existsSync(path.join(dir, 'from-dir')), cmd);
+    }
   });
 
   test('--format zipnn writes a .znn that decompresses back (and the native CLI reads)', async () => {
