@@ -497,6 +497,21 @@ function isMagicPrefix(u8) {
   return u8.length < 16 && u8[0] === 0x5a && (u8.length < 2 || u8[1] === 0x4e);
 }
 
+/**
+ * Why `u8`, which no decoder takes, still looks like a compressed file that was damaged: a
+ * `.znw` magic number one byte off, or a safetensors header that names zipnn's key but does
+ * not parse. fetchModel passes uncompressed bodies through, but not these.
+ */
+function damagedCompressed(u8) {
+  // Seven of eight: PNG's magic shares six bytes with ours.
+  if (u8.length >= 16 && ZNW_MAGIC.filter((b, i) => u8[i] === b).length === 7) return 'its magic number is one byte off that of a .znw file';
+  if (u8.length < 9 || safetensorsHeader(u8)) return null;
+  const n = Number(new DataView(u8.buffer, u8.byteOffset, 8).getBigUint64(0, true));
+  if (n > SAFETENSORS_MAX_HEADER || u8[8] !== 0x7b) return null; // '{'
+  const json = new TextDecoder('utf-8', { fatal: false }).decode(u8.subarray(8, Math.min(u8.length, 8 + n)));
+  return json.includes(`"${ZIPNN_META_KEY}"`) ? `its safetensors header names ${ZIPNN_META_KEY} but does not parse` : null;
+}
+
 /** The safetensors format's cap on its JSON header (as the Rust side's `MAX_HEADER`). */
 const SAFETENSORS_MAX_HEADER = 100_000_000;
 
@@ -2142,6 +2157,8 @@ export async function fetchModel(input, options = {}) {
           if (kind === 'plain') {
             // The first bytes of a compressed file, cut off (as `decompress` says).
             if (isMagicPrefix(bytes)) throw new TruncatedError(`the body ends after ${bytes.length} bytes, inside the magic number of a compressed file`);
+            const damaged = damagedCompressed(bytes);
+            if (damaged) throw new CorruptError(`the body is a damaged compressed file, not a model: ${damaged}`);
             // Passed on as it is, but not cut short: a body that ends before the data its
             // safetensors header names (chunked, or no Content-Length) is no model.
             const st = safetensorsHeader(bytes);

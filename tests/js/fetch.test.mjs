@@ -209,6 +209,24 @@ for (const [label, worker] of [
       assert.equal(count, safetensorsTensors(readFile(zipnnFixture('st_minilm_nometa.safetensors'))).length);
     });
 
+    test('a damaged compressed file is an error, not a model passed through as it is', async () => {
+      // A .znn.safetensors whose JSON header no longer parses (one byte of it changed).
+      const znst = readFile(zipnnFixture('st_minilm_meta.znn.safetensors'));
+      const n = Number(new DataView(znst.buffer, znst.byteOffset).getBigUint64(0, true));
+      const bad = znst.slice();
+      bad[8 + (n >> 1)] = 0x3d; // '='
+      // A .znw whose magic number is one byte off.
+      const znw = modelZnw.slice();
+      znw[3] ^= 0x20;
+      for (const [what, bytes] of [['.znn.safetensors', bad], ['.znw', znw]]) {
+        const e = await fm(new Response(bytes)).catch((x) => x);
+        assert.ok(e instanceof CorruptError && e.message.startsWith('the body is a damaged compressed file, not a model'), `${what}: ${e}`);
+      }
+      // A PNG shares six of our magic's eight bytes: it passes through, as any file not compressed.
+      const png = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, ...Array(56).fill(7)]);
+      assert.ok(equalBytes(await fm(new Response(png)), png));
+    });
+
     test('an empty ZipNN file is an empty buffer', async () => {
       for (const name of ['bf16_empty.znn', 'fp32_empty.znn']) {
         const out = await fm(new Response(readFile(zipnnFixture(name))));
