@@ -234,14 +234,22 @@ after(async () => {
   if (userDataDir) fs.rmSync(userDataDir, { recursive: true, force: true });
 });
 
+/** A new tab on `path`, ready; with `watched`, its console counts for the last test. */
+async function openPage(path, watched = true) {
+  const p = await context.newPage();
+  if (watched) {
+    p.on('console', (m) => consoleMessages.push(`${m.type()}: ${m.text()}`));
+    p.on('pageerror', (e) => consoleMessages.push(`pageerror: ${e.message}`));
+  }
+  await p.goto(server.origin + path);
+  await p.waitForFunction(() => window.ready === true, null, { timeout: 15000 });
+  return p;
+}
+
 describe('headless Chromium', () => {
   let page;
   test('the page imports the installed package', async () => {
-    page = await context.newPage();
-    page.on('console', (m) => consoleMessages.push(`${m.type()}: ${m.text()}`));
-    page.on('pageerror', (e) => consoleMessages.push(`pageerror: ${e.message}`));
-    await page.goto(server.origin + '/');
-    await page.waitForFunction(() => window.ready === true, null, { timeout: 15000 });
+    page = await openPage('/');
   });
 
   test('fetchModel of a compressed real model gives the original sha256', async () => {
@@ -277,10 +285,8 @@ describe('headless Chromium', () => {
   });
 
   test('a CSP without workers: fetchModel decodes in-thread, twice', async () => {
-    const csp = await context.newPage(); // not `page`: its console gets the CSP report
+    const csp = await openPage('/no-workers.html', false); // its console gets the CSP report
     try {
-      await csp.goto(server.origin + '/no-workers.html');
-      await csp.waitForFunction(() => window.ready === true, null, { timeout: 15000 });
       const want = sha256(readFile(modelPath('minilm.bf16.safetensors')));
       for (let i = 0; i < 2; i++) {
         const r = await csp.evaluate((url) => window.runFetchModel(url), '/fixtures/model.znw');
@@ -294,10 +300,8 @@ describe('headless Chromium', () => {
   });
 
   test('without wasm SIMD the plain build is fetched and decodes the same bytes', async () => {
-    const plain = await context.newPage();
+    const plain = await openPage('/no-simd.html', false);
     try {
-      await plain.goto(server.origin + '/no-simd.html');
-      await plain.waitForFunction(() => window.ready === true, null, { timeout: 15000 });
       const r = await plain.evaluate((url) => window.runFetchModel(url), '/fixtures/model.znw');
       assert.equal(r.sha, sha256(readFile(modelPath('minilm.bf16.safetensors'))));
       assert.equal(r.workerJobs, 1, 'the decode worker runs the plain build too');
@@ -312,12 +316,8 @@ describe('headless Chromium', () => {
   });
 
   test('six concurrent fetchModel calls on a fresh page: all finish, decoded by the worker', async () => {
-    const fresh = await context.newPage();
-    fresh.on('console', (m) => consoleMessages.push(`${m.type()}: ${m.text()}`));
-    fresh.on('pageerror', (e) => consoleMessages.push(`pageerror: ${e.message}`));
+    const fresh = await openPage('/');
     try {
-      await fresh.goto(server.origin + '/');
-      await fresh.waitForFunction(() => window.ready === true, null, { timeout: 15000 });
       const r = await fresh.evaluate((url) => window.runSix(url), '/fixtures/model-fp32.znw');
       assert.deepEqual(r.shas, Array(6).fill(sha256(readFile(modelPath('minilm.fp32.safetensors')))));
       assert.equal(r.workerJobs, 6);
@@ -352,12 +352,8 @@ describe('headless Chromium', () => {
   });
 
   test('decompress({ threads: 2 }) in a cross-origin isolated page: the worker pool', async () => {
-    const iso = await context.newPage();
-    iso.on('console', (m) => consoleMessages.push(`${m.type()}: ${m.text()}`));
-    iso.on('pageerror', (e) => consoleMessages.push(`pageerror: ${e.message}`));
+    const iso = await openPage('/isolated.html');
     try {
-      await iso.goto(server.origin + '/isolated.html');
-      await iso.waitForFunction(() => window.ready === true, null, { timeout: 15000 });
       // ZipNN streaming frames too (no checksums there: no corrupt case).
       for (const [url, k] of [['/fixtures/model.znw', 'bf16'], ['/fixtures/model-fp32.znw', 'fp32'], ['/fixtures/model.znn', 'bf16']]) {
         const want = sha256(readFile(modelPath(`minilm.${k}.safetensors`)));
