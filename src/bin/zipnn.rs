@@ -472,8 +472,11 @@ fn remove_temp_files_and_exit(code: i32) -> ! {
 fn temp_name(path: &str, n: u32) -> PathBuf {
     let suffix = format!(".tmp{}.{n}", std::process::id());
     let p = Path::new(path);
-    let name = p.file_name().and_then(|f| f.to_str()).unwrap_or_default();
-    let mut keep = name.len().min(255 - suffix.len());
+    let name = match p.file_name().and_then(|f| f.to_str()) {
+        Some(name) if name.len() + suffix.len() > 255 && !path.ends_with('/') => name,
+        _ => return PathBuf::from(format!("{path}{suffix}")),
+    };
+    let mut keep = 255 - suffix.len();
     while !name.is_char_boundary(keep) {
         keep -= 1;
     }
