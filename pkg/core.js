@@ -1289,6 +1289,9 @@ export class ZnnCompressionStream extends TransformStream {
 
 /** Input the caller may have sent and the worker not yet consumed: bounds the memory between them. */
 const WORKER_INFLIGHT = 2 * MiB;
+/** Body read while the decode worker first loads, at most; then it has WORKER_WAIT ms more. */
+const READ_AHEAD = 16 * MiB;
+const WORKER_WAIT = 2000;
 /** Below this body size (when known), decoding in-thread beats the round trips to the worker, */
 const WORKER_MIN_BODY = MiB;
 /** unless its header names at least this many decoded bytes (about 5 ms of decoding). */
@@ -2011,48 +2014,6 @@ export async function fetchModel(input, options = {}) {
     }
     const read = () => (buf ? reader.read(new Uint8Array(buf)) : reader.read()).catch(network);
 
-    let early = new Growable(0); // the body read before decoding starts
-    let next = null; // a read begun and not yet taken
-    let bodyDone = false;
-    /** Reads a chunk into `early`; false (and the read left in `next`) if `until` came first. */
-    const readEarly = async (until) => {
-      next ??= read();
-      const r = await race(until ? Promise.race([next, until]) : next);
-      if (r === null) return false;
-      next = null;
-      if (r.done) bodyDone = true;
-      else {
-        early.append(r.value);
-        if (buf) buf = r.value.buffer;
-      }
-      return true;
-    };
-
-    // The decode worker (shared, started on first use) unless told not to, or the work is small.
-    let remote = null;
-    let worker = useWorker !== false && !!response.body && (useWorker === true || !total || total >= WORKER_MIN_BODY);
-    if (!worker && useWorker === undefined && response.body) {
-      // A small body may still decode to gigabytes (a file of zeros): its header says.
-      while (!bodyDone && early.len < DECODED_SIZE_PREFIX) await readEarly();
-      worker = (decodedSize(early.bytes()) ?? 0) >= WORKER_MIN_DECODED;
-    }
-    const w = worker ? decodeWorker() : null;
-    if (w) {
-      // Read on while it loads: six downloads that wait with unread bodies hold all six
-      // connections to an HTTP/1.1 origin, and the worker's script would never arrive.
-      const settled = w.then(() => null);
-      while (!bodyDone && (await readEarly(settled)));
-      const ready = await race(w);
-      if (ready) {
-        remote = (sink, max, format) => {
-          const job = new RemoteJob(ready, sink, max, onTensor ? 0 : upFrontLimit(total), format);
-          // A worker error ends a pending read at once.
-          job.onFail = () => reader?.cancel().catch(() => {});
-          return job;
-        };
-      }
-    }
-
     let loaded = 0;
     let decoded = 0;
     let decodedTotal;
@@ -2093,7 +2054,7 @@ export async function fetchModel(input, options = {}) {
       if (!onProgress) return;
       // From the worker the header comes back a little later: the first event waits for it, so
       // that it carries decodedTotal as in-thread.
-      if (!last && session.job && session.kind !== 'zipnn' && !session.job.header) return;
+      if (!last && session?.job && session.kind !== 'zipnn' && !session.job.header) return;
       if (total && loaded > total) total = loaded;
       // At the end, what was read is the total: a Content-Length the page could not tell
       // counts encoded bytes (a cross-origin gzip response hides Content-Encoding) is larger.
@@ -2108,6 +2069,59 @@ export async function fetchModel(input, options = {}) {
         decodedTotal: last ? decoded : decodedTotal,
       });
     };
+
+    let early = new Growable(0); // the body read before decoding starts
+    let next = null; // a read begun and not yet taken
+    let bodyDone = false;
+    /** Reads a chunk into `early`; false (and the read left in `next`) if `until` came first. */
+    const readEarly = async (until) => {
+      next ??= read();
+      const r = await race(until ? Promise.race([next, until]) : next);
+      if (r === null) return false;
+      next = null;
+      if (r.done) bodyDone = true;
+      else {
+        early.append(r.value);
+        if (buf) buf = r.value.buffer;
+        loaded += r.value.byteLength;
+        // As the header will say (verified then): progress carries it from the first event.
+        decodedTotal ??= decodedSize(early.bytes());
+        report();
+      }
+      return true;
+    };
+
+    // The decode worker (shared, started on first use) unless told not to, or the work is small.
+    let remote = null;
+    let worker = useWorker !== false && !!response.body && (useWorker === true || !total || total >= WORKER_MIN_BODY);
+    if (!worker && useWorker === undefined && response.body) {
+      // A small body may still decode to gigabytes (a file of zeros): its header says.
+      while (!bodyDone && early.len < DECODED_SIZE_PREFIX) await readEarly();
+      worker = (decodedSize(early.bytes()) ?? 0) >= WORKER_MIN_DECODED;
+    }
+    const w = worker ? decodeWorker() : null;
+    if (w) {
+      // Read on while it loads, up to READ_AHEAD: six downloads that wait with unread bodies
+      // hold all six connections to an HTTP/1.1 origin, and the worker's script would never
+      // arrive. Not loaded WORKER_WAIT after that: this download decodes here, in bounded
+      // memory (maxOutput is checked there); later ones use the worker.
+      let loadedWorker = false;
+      const settled = w.then(() => ((loadedWorker = true), null));
+      while (!bodyDone && early.len < READ_AHEAD && (await readEarly(settled)));
+      // Then the worker gets a while more (a small body ends before it loads, most often).
+      let timer;
+      const late = new Promise((resolve) => (timer = setTimeout(resolve, WORKER_WAIT, null)));
+      const ready = loadedWorker ? await w : await race(Promise.race([w, late]));
+      clearTimeout(timer);
+      if (ready) {
+        remote = (sink, max, format) => {
+          const job = new RemoteJob(ready, sink, max, onTensor ? 0 : upFrontLimit(total), format);
+          // A worker error ends a pending read at once.
+          job.onFail = () => reader?.cancel().catch(() => {});
+          return job;
+        };
+      }
+    }
 
     session = new DecodeSession(
       {
@@ -2178,7 +2192,6 @@ export async function fetchModel(input, options = {}) {
     if (response.body) {
       signal?.throwIfAborted();
       const take = async (value, owned) => {
-        loaded += value.byteLength;
         const moved = session.write(toBytes(value, 'body chunk'), owned);
         report();
         if (session.job) await race(session.job.room());
@@ -2191,6 +2204,7 @@ export async function fetchModel(input, options = {}) {
         next = null;
         if (done) break;
         if (buf) buf = value.buffer;
+        loaded += value.byteLength;
         // The read buffer goes to the worker as it is (transferred); the next read gets another.
         if (await take(value, !!buf)) buf = session.job.buffer();
       }

@@ -471,6 +471,28 @@ for (const [label, worker] of [
 }
 
 describe('fetchModel decode worker', () => {
+  test('while the worker first loads, at most 16 MiB of the body is read ahead (maxOutput holds)', () => {
+    // A fresh process: the worker starts with this call. The body comes from memory at once.
+    const code = `
+      import { fetchModel, TooLargeError } from 'zipnn-wasm';
+      let pulled = 0;
+      const body = new ReadableStream({
+        pull(c) {
+          if (pulled >= 200 << 20) return c.close();
+          c.enqueue(new Uint8Array(1 << 20).fill(7));
+          pulled += 1 << 20;
+        },
+      });
+      const e = await fetchModel(new Response(body), { maxOutput: 1 << 20 }).catch((x) => x);
+      console.log(JSON.stringify({ tooLarge: e instanceof TooLargeError, pulledMiB: pulled >> 20 }));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const { tooLarge, pulledMiB } = JSON.parse(r.stdout);
+    assert.ok(tooLarge);
+    assert.ok(pulledMiB <= 20, `${pulledMiB} MiB read`);
+  });
+
   test('large bodies, and small ones that decode to much, go to the worker by default, whatever the node flags; the pool too; idle workers let node exit', () => {
     // A child process: the worker is shared and unref'd when idle, so the process ends by itself.
     const code = `
