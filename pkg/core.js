@@ -2111,8 +2111,7 @@ export async function fetchModel(input, options = {}) {
       // Then the worker gets a while more (a small body ends before it loads, most often).
       let timer;
       const late = new Promise((resolve) => (timer = setTimeout(resolve, WORKER_WAIT, null)));
-      const ready = loadedWorker ? await w : await race(Promise.race([w, late]));
-      clearTimeout(timer);
+      const ready = await (loadedWorker ? w : race(Promise.race([w, late]))).finally(() => clearTimeout(timer));
       if (ready) {
         remote = (sink, max, format) => {
           const job = new RemoteJob(ready, sink, max, onTensor ? 0 : upFrontLimit(total), format);
