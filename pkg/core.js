@@ -1986,9 +1986,10 @@ export async function fetchModel(input, options = {}) {
       throw signal?.aborted || e instanceof ZnnError ? e : new NetworkError(`cannot fetch the model: ${e?.message ?? e}`, { cause: e });
     };
     const response = fetched ? await race((async () => fetchFn(input, signal ? { signal } : undefined))().catch(network)) : input;
-    if (!isResponse(response)) {
+    // What is read of it: a status, headers and (unless empty) a body.
+    if (!(response && typeof response === 'object' && typeof response.status === 'number' && typeof response.headers?.get === 'function')) {
       const got = response === null ? 'null' : Array.isArray(response) ? 'an array' : typeof response;
-      throw new InvalidInputError(`options.fetch resolved to ${got}, not a Response`);
+      throw new InvalidInputError(`${options?.fetch ? 'options.fetch' : 'fetch'} resolved to ${got}, not a Response`);
     }
     if (!response.ok) {
       response.body?.cancel().catch(() => {});
