@@ -20,7 +20,7 @@ const STREAM_ABOVE = Math.min(param('stream'), 1.9 * GiB);
  * is gathered in Blobs (which the browser may keep on disk), not in wasm memory.
  */
 const MAX_BYTES = Math.min(MAX_PARAM, 4 * GiB);
-const MAX_OUTPUT = 4 * GiB;
+const MAX_OUTPUT = Math.min(MAX_PARAM, 4 * GiB);
 const ZNW_MAGIC = [0x89, 0x5a, 0x4e, 0x57, 0x0d, 0x0a, 0x1a, 0x0a]; // FORMAT.md §2
 const THROTTLE_BYTES_PER_S = 2e6;
 
@@ -112,7 +112,7 @@ function errorText(err, size = 0) {
       return `The file uses a feature this version does not support: ${m}.`;
     case 'ZNN_TOO_LARGE':
       // The page's own cap on a restored file (MAX_OUTPUT), not the browser's memory.
-      if (/exceeds the limit of/.test(m)) return `This page restores files of up to ${sizeLimit(MAX_OUTPUT)}; this one decodes to more (${m}). Use the command-line tool (zipnn decompress) for bigger files.`;
+      if (/more than the limit of/.test(m)) return `This page restores files of up to ${sizeLimit(MAX_OUTPUT)}; this one decodes to more (${m}). Use the command-line tool (zipnn decompress) for bigger files.`;
       return `Not enough memory for this file in the browser (${m}): WebAssembly has at most 4 GiB for the file and its compressed copy, and the browser may have less. Use the command-line tool (zipnn compress / zipnn decompress) for files this big.`;
     case 'ZNN_INTERNAL':
       // An allocation failure inside wasm aborts (a trap) rather than throwing: for big inputs

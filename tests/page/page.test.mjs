@@ -517,6 +517,18 @@ test('a file over the limit is refused with a clear message', async () => {
   assert(/up to 1\.00 MB/.test(text) && /command-line/.test(text), `message: ${text}`);
 });
 
+test('a file that restores to more than the limit is refused with a clear message', async () => {
+  await open('?max=1000000');
+  const dir = freshDir('restore-cap');
+  const zeros = path.join(dir, 'zeros.bin');
+  fs.writeFileSync(zeros, Buffer.alloc(3_000_000));
+  cli('compress', zeros, '-o', `${zeros}.znw`, '--force');
+  const [card] = await upload([`${zeros}.znw`]);
+  assertEqual(await card.getAttribute('data-state'), 'error', 'state');
+  const text = await card.locator('.error').innerText();
+  assert(/restores files of up to 1\.00 MB/.test(text) && /command-line/.test(text), `message: ${text}`);
+});
+
 async function runSample(index, throttle) {
   await page.selectOption('#sample', String(index));
   await page.setChecked('#throttle', throttle);
