@@ -281,9 +281,11 @@ export interface FetchModelOptions extends DecompressOptions {
   /**
    * Where the decode runs. By default (undefined) in a worker (browsers: a module `Worker`;
    * node: a `worker_threads` worker), reused across calls, so the download overlaps the decode,
-   * for bodies of 1 MiB or more or of unknown size; in-thread where no worker can start
-   * (Cloudflare Workers, a CSP without worker-src) or for smaller bodies. `false` always decodes
-   * in-thread; `true` uses the worker whenever one is available, whatever the size.
+   * for bodies of 1 MiB or more or of unknown size, or whose `.znw` header names 16 MiB or
+   * more; in-thread where no worker can start (Cloudflare Workers, a CSP without worker-src),
+   * for smaller bodies, and for a download whose worker has not loaded 2 s after 16 MiB of the
+   * body arrived. `false` always decodes in-thread; `true` uses the worker whenever one is
+   * available, whatever the size.
    */
   worker?: boolean;
   /** The `fetch` to use (default `globalThis.fetch`). */
