@@ -112,7 +112,7 @@ function errorText(err, size = 0) {
       return `The file uses a feature this version does not support: ${m}.`;
     case 'ZNN_TOO_LARGE':
       // The page's own cap on a restored file (MAX_OUTPUT), not the browser's memory.
-      if (/more than the limit of/.test(m)) return `This page restores files of up to ${sizeLimit(MAX_OUTPUT)}; this one decodes to more (${m}). Use the command-line tool (zipnn decompress) for bigger files.`;
+      if (/exceeds the limit of/.test(m)) return `This page restores files of up to ${sizeLimit(MAX_OUTPUT)}; this one decodes to more (${m}). Use the command-line tool (zipnn decompress) for bigger files.`;
       return `Not enough memory for this file in the browser (${m}): WebAssembly has at most 4 GiB for the file and its compressed copy, and the browser may have less. Use the command-line tool (zipnn compress / zipnn decompress) for files this big.`;
     case 'ZNN_INTERNAL':
       // An allocation failure inside wasm aborts (a trap) rather than throwing: for big inputs

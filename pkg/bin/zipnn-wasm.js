@@ -3,6 +3,7 @@
 // Refuses to overwrite without --force, `-` is stdin/stdout, errors are one line + exit 1
 // (usage errors exit 2).
 import fs from 'node:fs';
+import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { compress, inspect, ZnnCompressionStream, ZnnDecompressionStream, ZnnError, TooLargeError } from '../node.js';
@@ -228,6 +229,9 @@ function outputPath(input, a, derive) {
   // (/dev/null, a terminal) is written to.
   const i = input === '-' ? statOrNull(0) : statOrNull(input);
   if (out === input || (o?.isFile() && i && o.dev === i.dev && o.ino === i.ino)) throw new Fail('output would overwrite the input');
+  // Refused before any work: the rename at the end would fail.
+  if (o?.isDirectory()) throw new Fail(`${out} is a directory`);
+  if (Buffer.byteLength(basename(out)) > 255) throw new Fail(`cannot create ${out}: File name too long`);
   // A symbolic link that points nowhere is there too (as gzip has it).
   let dangling = false;
   try {

@@ -399,6 +399,13 @@ fn output_path(input: &str, a: &Args, derive: impl Fn(&str) -> String) -> Result
             return fail("output would overwrite the base file");
         }
     }
+    // Refused before any work: the rename at the end would fail.
+    if out != "-" && fs::metadata(&out).is_ok_and(|m| m.is_dir()) {
+        return fail(format!("{out} is a directory"));
+    }
+    if Path::new(&out).file_name().is_some_and(|n| n.len() > 255) {
+        return fail(format!("cannot create {out}: File name too long"));
+    }
     // A symbolic link that points nowhere is there too (as gzip has it).
     let dangling = out != "-"
         && fs::symlink_metadata(&out).is_ok_and(|m| m.file_type().is_symlink())

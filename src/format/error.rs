@@ -93,12 +93,8 @@ impl fmt::Display for Error {
                 size,
                 limit: u64::MAX,
             } => write!(f, "{size} bytes do not fit in memory"),
-            // "At least": a ZipNN file's frames are counted up to the one that passes the limit.
             Error::TooLarge { size, limit } => {
-                write!(
-                    f,
-                    "decodes to at least {size} bytes, more than the limit of {limit} bytes"
-                )
+                write!(f, "decoded size {size} exceeds the limit of {limit} bytes")
             }
             Error::InvalidInput(why) => write!(f, "invalid input: {why}"),
         }

@@ -73,10 +73,11 @@ pub(super) fn new_u8_array(len: u64) -> Result<js_sys::Uint8Array, Error> {
         .and_then(|c| c.dyn_into::<js_sys::Function>().ok())
         .ok_or_else(too_large)?;
     let args = js_sys::Array::of1(&JsValue::from_f64(len as f64));
+    // Refused by the host (a RangeError): memory, not a limit the file passed.
     js_sys::Reflect::construct(&ctor, &args)
         .ok()
         .and_then(|a| a.dyn_into::<js_sys::Uint8Array>().ok())
-        .ok_or_else(too_large)
+        .ok_or_else(|| Error::no_memory(len))
 }
 
 /// Decodes a `.znw` file from `src` chunk by chunk into `target` (from `index_source`), each

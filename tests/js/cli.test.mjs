@@ -512,6 +512,16 @@ describe('npx zipnn-wasm', () => {
     assert.equal(r.code, 0, r.stderr);
     assert.ok(equalBytes(readFile(long), data));
     assert.equal(fs.readdirSync(sub).length, 2, 'no temporary left');
+    // What the rename at the end would refuse is refused before any work.
+    r = await bin('compress', long, '--dtype', 'bf16', '-o', path.join(sub, 'b'.repeat(256)));
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /File name too long/);
+    for (const out of [sub, `${sub}/`]) {
+      r = await bin('compress', long, '--dtype', 'bf16', '-o', out, '--force');
+      assert.equal(r.code, 1);
+      assert.ok(r.stderr.includes(`${out} is a directory`), r.stderr);
+    }
+    assert.equal(fs.readdirSync(sub).length, 2, 'nothing made');
     const link = path.join(sub, 'link.znw');
     fs.symlinkSync(path.join(sub, 'nowhere'), link);
     r = await bin('compress', long, '--dtype', 'bf16', '-o', link);
