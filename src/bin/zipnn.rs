@@ -384,7 +384,8 @@ fn output_path(input: &str, a: &Args, derive: impl Fn(&str) -> String) -> Result
     // The input never, by whatever path it is named (`./m`, an absolute path, a hard link),
     // nor a file on stdin, nor the base of a delta (the output would then need itself).
     // Only a regular file can be lost this way: a device (/dev/null, a terminal) is written to.
-    let out_file = out != "-" && fs::metadata(&out).is_ok_and(|m| m.is_file());
+    let meta = (out != "-").then(|| fs::metadata(&out).ok()).flatten();
+    let out_file = meta.as_ref().is_some_and(|m| m.is_file());
     let stdin = if cfg!(target_os = "linux") {
         "/dev/stdin"
     } else {
@@ -400,7 +401,7 @@ fn output_path(input: &str, a: &Args, derive: impl Fn(&str) -> String) -> Result
         }
     }
     // Refused before any work: the rename at the end would fail.
-    if out != "-" && fs::metadata(&out).is_ok_and(|m| m.is_dir()) {
+    if meta.as_ref().is_some_and(|m| m.is_dir()) {
         return fail(format!("{out} is a directory"));
     }
     if Path::new(&out).file_name().is_some_and(|n| n.len() > 255) {
@@ -408,8 +409,8 @@ fn output_path(input: &str, a: &Args, derive: impl Fn(&str) -> String) -> Result
     }
     // A symbolic link that points nowhere is there too (as gzip has it).
     let dangling = out != "-"
-        && fs::symlink_metadata(&out).is_ok_and(|m| m.file_type().is_symlink())
-        && fs::metadata(&out).is_err();
+        && meta.is_none()
+        && fs::symlink_metadata(&out).is_ok_and(|m| m.file_type().is_symlink());
     if (out_file || dangling) && !a.force {
         return fail(format!("{out} already exists (use --force to overwrite)"));
     }

@@ -426,18 +426,7 @@ impl Encoder {
                 .saturating_sub(self.offset)
                 .min(data.len() as u64);
             let (text, rest) = data.split_at(header as usize);
-            if !text.is_empty() {
-                chunk::encode(
-                    text,
-                    DType::Bytes,
-                    self.offset,
-                    false,
-                    out,
-                    &mut self.scratch,
-                );
-                self.offset += text.len() as u64;
-                self.chunks += 1;
-            }
+            self.record(text, DType::Bytes, out);
             if rest.is_empty() {
                 return;
             }
@@ -446,31 +435,19 @@ impl Encoder {
             data = rest;
         }
         let w = self.dtype.size();
-        let whole = data.len() / w * w;
-        if whole > 0 {
-            chunk::encode(
-                &data[..whole],
-                self.dtype,
-                self.offset,
-                false,
-                out,
-                &mut self.scratch,
-            );
-            self.offset += whole as u64;
-            self.chunks += 1;
+        let (elements, tail) = data.split_at(data.len() / w * w);
+        self.record(elements, self.dtype, out);
+        self.record(tail, DType::Bytes, out);
+    }
+
+    /// One chunk record of `bytes` (none when empty), coded as `dtype`.
+    fn record(&mut self, bytes: &[u8], dtype: DType, out: &mut Vec<u8>) {
+        if bytes.is_empty() {
+            return;
         }
-        if whole < data.len() {
-            chunk::encode(
-                &data[whole..],
-                DType::Bytes,
-                self.offset,
-                false,
-                out,
-                &mut self.scratch,
-            );
-            self.offset += (data.len() - whole) as u64;
-            self.chunks += 1;
-        }
+        chunk::encode(bytes, dtype, self.offset, false, out, &mut self.scratch);
+        self.offset += bytes.len() as u64;
+        self.chunks += 1;
     }
 
     /// Feeds input; appends whatever records are complete to `out`.
