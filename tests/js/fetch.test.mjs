@@ -493,6 +493,55 @@ describe('fetchModel decode worker', () => {
     assert.ok(pulledMiB <= 20, `${pulledMiB} MiB read`);
   });
 
+  test('a worker still loading 2 s after the read-ahead: that download decodes in the calling thread, later ones in the worker', () => {
+    // The package's node worker, with its 'ready' held back until the first download is done
+    // (a worker script stuck behind other downloads): without the fallback this never ends.
+    const core = new URL('./core.js', import.meta.resolve('zipnn-wasm')).href;
+    const code = `
+      import { fetchModel, compress, __internal } from 'zipnn-wasm';
+      import { __setWorkerFactory } from ${JSON.stringify(core)};
+      import { Worker } from 'node:worker_threads';
+      let release;
+      const held = new Promise((r) => (release = r));
+      __setWorkerFactory(() => {
+        const w = new Worker(new URL('decode-worker-node.js', ${JSON.stringify(core)}), { execArgv: [] });
+        return {
+          post: (m, t) => w.postMessage(m, t),
+          listen(onMessage, onError) {
+            w.on('message', (m) => (m.type === 'ready' ? held.then(() => onMessage(m)) : onMessage(m)));
+            w.on('error', onError);
+          },
+          terminate: () => w.terminate(),
+          ref: () => w.ref(),
+          unref: () => w.unref(),
+        };
+      });
+      let x = 88172645;
+      const w = new Uint8Array(20 << 20).map(() => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), x & 255));
+      const packed = await compress(w, { dtype: 'bf16' });
+      // In 1 MiB pieces, as a network gives them: the read-ahead stops at 16 MiB.
+      let pulled = 0;
+      const body = () => new ReadableStream({
+        pull(c) {
+          if (pulled >= packed.length) return c.close();
+          c.enqueue(packed.slice(pulled, pulled + (1 << 20)));
+          pulled += 1 << 20;
+        },
+      }, { highWaterMark: 0 });
+      const sized = () => new Response(body(), { headers: { 'content-length': String(packed.length) } });
+      const first = new Uint8Array(await fetchModel(sized()));
+      const inThread = __internal.stats.workerJobs;
+      release();
+      pulled = 0;
+      const second = new Uint8Array(await fetchModel(sized()));
+      const same = (a) => a.length === w.length && a.every((v, i) => v === w[i]);
+      console.log(JSON.stringify({ first: same(first), second: same(second), inThread, after: __internal.stats.workerJobs }));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), { first: true, second: true, inThread: 0, after: 1 });
+  });
+
   test('large bodies, and small ones that decode to much, go to the worker by default, whatever the node flags; the pool too; idle workers let node exit', () => {
     // A child process: the worker is shared and unref'd when idle, so the process ends by itself.
     const code = `
