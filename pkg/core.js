@@ -499,17 +499,25 @@ function isMagicPrefix(u8) {
 
 /**
  * Why `u8`, which no decoder takes, still looks like a compressed file that was damaged: a
- * `.znw` magic number one byte off, or a safetensors header that names zipnn's key but does
- * not parse. fetchModel passes uncompressed bodies through, but not these.
+ * `.znw` magic number one byte off. fetchModel passes uncompressed bodies through, but not
+ * these (a damaged .znn.safetensors header: see `namesZipnnKey`).
  */
 function damagedCompressed(u8) {
   // Seven of eight: PNG's magic shares six bytes with ours.
   if (u8.length >= 16 && ZNW_MAGIC.filter((b, i) => u8[i] === b).length === 7) return 'its magic number is one byte off that of a .znw file';
-  if (u8.length < 9 || safetensorsHeader(u8)) return null;
+  return null;
+}
+
+/**
+ * Whether `u8` starts like a safetensors file (a length, then `{`) whose whole JSON header is
+ * there, does not parse, and names ZipNN's metadata key: a damaged .znn.safetensors file, which
+ * the module then reports as corrupt (not a plain file to pass through).
+ */
+function namesZipnnKey(u8) {
+  if (u8.length < 9 || u8[8] !== 0x7b) return false; // '{'
   const n = Number(new DataView(u8.buffer, u8.byteOffset, 8).getBigUint64(0, true));
-  if (n > SAFETENSORS_MAX_HEADER || u8[8] !== 0x7b) return null; // '{'
-  const json = new TextDecoder('utf-8', { fatal: false }).decode(u8.subarray(8, Math.min(u8.length, 8 + n)));
-  return json.includes(`"${ZIPNN_META_KEY}"`) ? `its safetensors header names ${ZIPNN_META_KEY} but does not parse` : null;
+  if (n > SAFETENSORS_MAX_HEADER || u8.length < 8 + n) return false;
+  return new TextDecoder('utf-8', { fatal: false }).decode(u8.subarray(8, 8 + n)).includes(`"${ZIPNN_META_KEY}"`);
 }
 
 /** The safetensors format's cap on its JSON header (as the Rust side's `MAX_HEADER`). */
@@ -564,6 +572,7 @@ function sniff(head, ended) {
     // zipnn names no key there), which the module reports as truncated, as for a plain one.
     return 'znn-safetensors';
   }
+  if (!st && namesZipnnKey(head)) return 'znn-safetensors';
   if (st) {
     if (st.metadata && ZIPNN_META_KEY in st.metadata) return 'znn-safetensors';
     // zipnn drops the metadata entry when the source had no metadata: then the U8 tensors tell.

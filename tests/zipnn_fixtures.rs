@@ -273,6 +273,14 @@ fn hostile_frames_give_typed_errors() {
     let mut p = packed.clone();
     p[15] = 99;
     check(&p, "unknown dtype");
+    // zipnn writes 0 or 1; anything else would have been decoded as 0 (other bytes, silently).
+    let mut p = packed.clone();
+    p[6] = 7;
+    let e = zipnn::decompress(&p, None, &Limits::default()).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "input is corrupt: ZipNN frame: unknown bit_reorder"
+    );
     for cut in (0..packed.len()).step_by(97) {
         check(&packed[..cut], "truncated");
     }
@@ -492,6 +500,44 @@ fn cut_znn_safetensors_are_truncated_and_longer_ones_corrupt() {
     }
     // Fewer bytes than a safetensors length prefix: not compressed, as any short input.
     let e = zipnn_wasm::decompress(b"abc", &Limits::default()).unwrap_err();
+    assert_eq!(e.code(), "ZNN_NOT_COMPRESSED");
+}
+
+/// A `.znn.safetensors` file whose JSON header no longer parses (a byte of it changed, or its
+/// length prefix) but still names zipnn's key is damaged (`Corrupt`), not "not compressed";
+/// whole, into a buffer, and through `inspect`.
+#[test]
+fn damaged_znn_safetensors_headers_are_corrupt() {
+    let whole = std::fs::read(dir().join("st_minilm_meta.znn.safetensors")).unwrap();
+    let n = u64::from_le_bytes(whole[..8].try_into().unwrap());
+    let mut inside = whole.clone();
+    inside[8 + n as usize / 2] = b'=';
+    let mut longer = whole.clone();
+    longer[..8].copy_from_slice(&(n + 100).to_le_bytes());
+    let mut shorter = whole.clone();
+    shorter[..8].copy_from_slice(&(n - 3).to_le_bytes());
+    for (what, bytes) in [
+        ("inside", &inside),
+        ("longer", &longer),
+        ("shorter", &shorter),
+    ] {
+        assert_eq!(
+            zipnn_wasm::detect(bytes),
+            zipnn_wasm::Format::ZipnnSafetensors,
+            "{what}"
+        );
+        let e = zipnn_wasm::decompress(bytes, &Limits::default()).unwrap_err();
+        assert_eq!(e.code(), "ZNN_CORRUPT", "{what}: {e}");
+        let mut out = vec![0; whole.len() * 2];
+        let e = zipnn_wasm::decompress_into(bytes, &mut out).unwrap_err();
+        assert_eq!(e.code(), "ZNN_CORRUPT", "{what}: {e}");
+        let e = zipnn_wasm::inspect(bytes).unwrap_err();
+        assert_eq!(e.code(), "ZNN_CORRUPT", "{what}: {e}");
+    }
+    // Without the `{` where the header starts, the file is not one (as with streamed input).
+    let mut brace = whole.clone();
+    brace[8] = b' ';
+    let e = zipnn_wasm::decompress(&brace, &Limits::default()).unwrap_err();
     assert_eq!(e.code(), "ZNN_NOT_COMPRESSED");
 }
 

@@ -169,6 +169,10 @@ impl FrameHeader {
         if delta > 2 {
             return Err(Error::corrupt("ZipNN frame: unknown delta type"));
         }
+        // 1: the sign moved (zipnn writes it for every type but fp16, whose decoder ignores it).
+        if bit_reorder > 1 {
+            return Err(Error::corrupt("ZipNN frame: unknown bit_reorder"));
+        }
         let shape = if input_format != 1 {
             let ndim = r.u8()? as usize;
             let mut dims = Vec::with_capacity(ndim);

@@ -35,12 +35,33 @@ pub fn is_znn_safetensors_source<S: Source + ?Sized>(src: &mut S) -> bool {
         Ok((l, _)) => l,
         // Cut inside the header: possibly a .znn.safetensors file cut short (see `layout_of`).
         Err(Error::Truncated) => return true,
-        Err(_) => return false,
+        // Damaged (one that names the key): decoding it then says how, not "not compressed".
+        Err(_) => return names_key(src),
     };
     l.metadata.iter().any(|(k, _)| k == METADATA_KEY)
         || l.tensors
             .iter()
             .any(|t| t.dtype == "U8" && frame_head(src, t.start, t.end).is_ok_and(super::is_zipnn))
+}
+
+/// Whether `src` starts like a safetensors file (a length, then `{`) whose header bytes, unparsed,
+/// name [`METADATA_KEY`].
+fn names_key<S: Source + ?Sized>(src: &mut S) -> bool {
+    let size = src.size();
+    let n = match src
+        .read(0, size.min(8))
+        .map(|p| p.first_chunk::<8>().copied())
+    {
+        Ok(Some(p)) => u64::from_le_bytes(p),
+        _ => return false,
+    };
+    if !(2..=st::MAX_HEADER).contains(&n) {
+        return false;
+    }
+    let key = METADATA_KEY.as_bytes();
+    let quoted = |w: &[u8]| w[0] == b'"' && w[1..=key.len()] == *key && w[key.len() + 1] == b'"';
+    src.read(0, (8 + n).min(size as u64) as usize)
+        .is_ok_and(|h| h.get(8) == Some(&b'{') && h.windows(key.len() + 2).skip(8).any(quoted))
 }
 
 /// The safetensors header of `src`, parsed (read through the source: its first 8 bytes give
