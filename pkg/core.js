@@ -1963,9 +1963,35 @@ export async function fetchModel(input, options = {}) {
   if (isResponse(input) && (input.bodyUsed || input.body?.locked)) {
     throw new InvalidInputError('the Response body was already read (or is being read): pass a fresh Response or a URL');
   }
-  // What they throw fails the download as it is (not relabelled as one of ours).
-  const onProgress = checkFunction(options?.onProgress, 'onProgress') && userCallback(options.onProgress);
-  const onTensor = checkFunction(options?.onTensor, 'onTensor') && userCallback(options.onTensor);
+  // What they throw fails the download as it is (not relabelled as one of ours). A promise one
+  // returns (an async onTensor that uploads to a GPU) is waited for before the result is
+  // returned; its rejection fails the download at once.
+  const awaited = new Set();
+  let callbackError; // the first rejection: it, not what it broke, is the download's error
+  let rejectCallback;
+  const callbackFailed = new Promise((_, reject) => (rejectCallback = reject));
+  callbackFailed.catch(() => {});
+  const tracked = (f) =>
+    f &&
+    ((...args) => {
+      const r = f(...args);
+      if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {
+        const p = Promise.resolve(r).then(
+          () => awaited.delete(p),
+          (e) => {
+            awaited.delete(p);
+            if (callbackError !== undefined) return;
+            callbackError = e ?? new Error(`a callback's promise rejected with ${e}`);
+            rejectCallback(callbackError);
+            reader?.cancel(callbackError).catch(() => {});
+          },
+        );
+        awaited.add(p);
+      }
+      return r;
+    });
+  const onProgress = tracked(checkFunction(options?.onProgress, 'onProgress') && userCallback(options.onProgress));
+  const onTensor = tracked(checkFunction(options?.onTensor, 'onTensor') && userCallback(options.onTensor));
   const maxOutput = checkMaxOutput(options?.maxOutput);
   const fetchFn = checkFunction(options?.fetch, 'fetch') ?? globalThis.fetch;
   signal?.throwIfAborted();
@@ -1982,7 +2008,7 @@ export async function fetchModel(input, options = {}) {
       })
     : null;
   aborted?.catch(() => {});
-  const race = (p) => (aborted ? Promise.race([p, aborted]) : p);
+  const race = (p) => Promise.race(aborted ? [p, aborted, callbackFailed] : [p, callbackFailed]);
 
   let reader = null;
   let finished = false;
@@ -2235,9 +2261,11 @@ export async function fetchModel(input, options = {}) {
     }
     fireTensors(result, result.byteLength);
     report(true);
+    while (awaited.size) await race(Promise.all(awaited));
+    if (callbackError !== undefined) throw callbackError;
     return result;
   } catch (e) {
-    throw signal?.aborted ? signal.reason : fromWasm(e);
+    throw signal?.aborted ? signal.reason : (callbackError ?? fromWasm(e));
   } finally {
     if (onAbort) signal.removeEventListener('abort', onAbort);
     if (reader && !finished) reader.cancel(signal?.reason).catch(() => {});

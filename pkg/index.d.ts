@@ -272,10 +272,15 @@ export interface TensorEvent extends Segment {
 }
 
 export interface FetchModelOptions extends DecompressOptions {
-  /** Called after each body chunk, then once at the end (transformers.js `progress_callback` style). */
-  onProgress?: (event: ProgressEvent) => void;
-  /** Called once per tensor as soon as its bytes are decoded (header and padding segments are skipped). */
-  onTensor?: (event: TensorEvent) => void;
+  /** Called after each body chunk, then once at the end (transformers.js `progress_callback` style). A promise it returns is handled as `onTensor`'s. */
+  onProgress?: (event: ProgressEvent) => void | PromiseLike<unknown>;
+  /**
+   * Called once per tensor as soon as its bytes are decoded (header and padding segments are
+   * skipped). What it throws rejects the download. A promise it returns (an async upload) is
+   * awaited before `fetchModel` resolves, and its rejection rejects the download at once;
+   * decoding does not wait for it.
+   */
+  onTensor?: (event: TensorEvent) => void | PromiseLike<unknown>;
   /** Aborts the download and decode: the promise rejects with `signal.reason`. */
   signal?: AbortSignal;
   /**

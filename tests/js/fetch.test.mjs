@@ -469,6 +469,45 @@ for (const [label, worker] of [
         (e) => e === boom,
       );
     });
+
+    test('an async callback: fetchModel waits for its promises, and a rejection rejects the download', async () => {
+      const boom = new Error('async boom');
+      let unhandled = 0;
+      const count = () => unhandled++;
+      process.on('unhandledRejection', count);
+      try {
+        await assert.rejects(
+          fm(`${server.origin}/model.znw`, {
+            onTensor: async () => {
+              await new Promise((r) => setTimeout(r, 1));
+              throw boom;
+            },
+          }),
+          (e) => e === boom,
+        );
+        for (const where of ['onTensor', 'onProgress']) {
+          const e = await fm(`${server.origin}/model.znw`, { [where]: () => Promise.reject(boom) }).catch((x) => x);
+          assert.equal(e, boom, where);
+        }
+        // Every upload done before the result is handed over (decoding does not wait for them).
+        let started = 0;
+        let done = 0;
+        const out = await fm(`${server.origin}/model.znw`, {
+          onTensor: async () => {
+            started++;
+            await new Promise((r) => setTimeout(r, 5));
+            done++;
+          },
+        });
+        assert.ok(equalBytes(out, model));
+        assert.equal(started, tensors.length);
+        assert.equal(done, tensors.length);
+        await new Promise((r) => setTimeout(r, 50));
+        assert.equal(unhandled, 0);
+      } finally {
+        process.off('unhandledRejection', count);
+      }
+    });
   });
 }
 
