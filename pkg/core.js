@@ -603,6 +603,8 @@ function sniff(head, ended) {
 // sink.whole(u8, kind)  the buffered input at the end: decoded bytes, or kind 'plain' as is
 // sink.wait()           optional: a promise while the consumer is behind, to pause decoding on
 //                       (write and end then return a promise; the wasm decoder holds its place)
+// sink.refusePlain(head) optional: throws to refuse input that is not compressed as soon as its
+//                       first bytes `head` show it (instead of buffering the rest)
 //
 // With `remote` (fetchModel's decode worker), streamed formats are decoded by a RemoteJob in a
 // worker instead: the same sink calls, with a `dec` whose drainInto copies the worker's bytes.
@@ -705,7 +707,7 @@ class DecodeSession {
     } else {
       // Decided before the end, 'plain' is final: a sink that refuses plain input says so now
       // instead of buffering the rest.
-      if (kind === 'plain' && !this.ended && this.sink.refusePlain) this.sink.refusePlain();
+      if (kind === 'plain' && !this.ended && this.sink.refusePlain) this.sink.refusePlain(head);
       this.mode = 'buffer';
       this.#checkPlain();
       const hint = Math.min(this.sizeHint, this.maxOutput ?? Infinity);
@@ -1994,6 +1996,8 @@ export async function fetchModel(input, options = {}) {
   const onTensor = tracked(checkFunction(options?.onTensor, 'onTensor') && userCallback(options.onTensor));
   const maxOutput = checkMaxOutput(options?.maxOutput);
   const fetchFn = checkFunction(options?.fetch, 'fetch') ?? globalThis.fetch;
+  const requireCompressed = options?.requireCompressed ?? false;
+  if (typeof requireCompressed !== 'boolean') throw new InvalidInputError(`requireCompressed must be a boolean, not ${typeof requireCompressed}`);
   signal?.throwIfAborted();
 
   let onAbort;
@@ -2158,8 +2162,20 @@ export async function fetchModel(input, options = {}) {
       }
     }
 
+    // A body that is not compressed passes through, unless the caller requires compression or
+    // it is a web page (a server's answer for a missing file, often with status 200).
+    const html = /^\s*text\/html\b/i.test(response.headers.get('content-type') ?? '');
+    const plainRefused = requireCompressed
+      ? 'the response is not compressed (requireCompressed)'
+      : html && 'the response is a web page (Content-Type text/html), not a model: is the URL right?';
+    const refuse = (bytes) => {
+      const damaged = damagedCompressed(bytes);
+      if (damaged) throw new CorruptError(`the body is a damaged compressed file, not a model: ${damaged}`);
+      throw new NotCompressedError(plainRefused);
+    };
     session = new DecodeSession(
       {
+        refusePlain: plainRefused ? (head) => refuse(head) : undefined,
         header(h, remoteOutput) {
           if (h.totalSize != null) {
             decodedTotal = h.totalSize;
@@ -2208,6 +2224,7 @@ export async function fetchModel(input, options = {}) {
             if (isMagicPrefix(bytes)) throw new TruncatedError(`the body ends after ${bytes.length} bytes, inside the magic number of a compressed file`);
             const damaged = damagedCompressed(bytes);
             if (damaged) throw new CorruptError(`the body is a damaged compressed file, not a model: ${damaged}`);
+            if (plainRefused) refuse(bytes);
             // Passed on as it is, but not cut short: a body that ends before the data its
             // safetensors header names (chunked, or no Content-Length) is no model.
             const st = safetensorsHeader(bytes);

@@ -293,13 +293,21 @@ export interface FetchModelOptions extends DecompressOptions {
    * available, whatever the size.
    */
   worker?: boolean;
+  /**
+   * Refuse a response that is not compressed (`NotCompressedError`, as soon as its first bytes
+   * show it) instead of returning it unchanged. Without it, a web page (Content-Type
+   * `text/html`: many servers answer a missing file with their index page and status 200) is
+   * refused all the same.
+   */
+  requireCompressed?: boolean;
   /** The `fetch` to use (default `globalThis.fetch`). */
   fetch?: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
 }
 
 /**
  * Downloads a (compressed) model and decodes it while it streams in, into one ArrayBuffer
- * allocated from the header's size. Uncompressed responses are returned unchanged.
+ * allocated from the header's size. Uncompressed responses are returned unchanged (except web
+ * pages; see `requireCompressed`).
  */
 export function fetchModel(input: string | URL | Request | Response, options?: FetchModelOptions): Promise<ArrayBuffer>;
 

@@ -1,7 +1,7 @@
 // fetchModel against a local HTTP server (127.0.0.1), as an app would download a model.
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { fetchModel, compress, decompress, ZnnCompressionStream, HttpError, NetworkError, CorruptError, TruncatedError, TooLargeError, InvalidInputError, __internal } from 'zipnn-wasm';
+import { fetchModel, compress, decompress, ZnnCompressionStream, HttpError, NetworkError, CorruptError, TruncatedError, TooLargeError, InvalidInputError, NotCompressedError, __internal } from 'zipnn-wasm';
 import { spawnSync } from 'node:child_process';
 import {
   startServer,
@@ -468,6 +468,39 @@ for (const [label, worker] of [
         }),
         (e) => e === boom,
       );
+    });
+
+    test('a web page is refused, and with requireCompressed any body that is not compressed, as soon as it shows', async () => {
+      // A server's index page for a missing file, status 200.
+      serve('/spa-fallback.znw', new TextEncoder().encode('<!doctype html><title>app</title>'), { type: 'text/html; charset=utf-8' });
+      const e = await fm(`${server.origin}/spa-fallback.znw`).catch((x) => x);
+      assert.ok(e instanceof NotCompressedError && e.message.includes('web page'), String(e));
+      // A compressed file served as a page still decodes.
+      serve('/page-typed.znw', modelZnw, { type: 'text/html' });
+      assert.ok(equalBytes(await fm(`${server.origin}/page-typed.znw`), model));
+      // requireCompressed: plain bytes are refused from their first chunk, not after the body.
+      let pulled = 0;
+      const endless = new ReadableStream({
+        pull(c) {
+          pulled++;
+          c.enqueue(model.subarray(0, 1 << 20));
+        },
+      });
+      const plain = await fm(new Response(endless), { requireCompressed: true }).catch((x) => x);
+      assert.ok(plain instanceof NotCompressedError && plain.code === 'ZNN_NOT_COMPRESSED', String(plain));
+      assert.ok(pulled < 8, `${pulled} chunks read`);
+      for (const body of [new Uint8Array(0), null]) {
+        await assert.rejects(fm(new Response(body), { requireCompressed: true }), NotCompressedError);
+      }
+      // Damage and cuts keep their own errors.
+      const znw = modelZnw.slice();
+      znw[3] ^= 0x20;
+      await assert.rejects(fm(new Response(znw), { requireCompressed: true }), CorruptError);
+      await assert.rejects(fm(new Response(modelZnw.slice(0, 5)), { requireCompressed: true }), TruncatedError);
+      assert.ok(equalBytes(await fm(new Response(modelZnw), { requireCompressed: true }), model));
+      await assert.rejects(fm(new Response(modelZnw), { requireCompressed: 'yes' }), InvalidInputError);
+      // Without it, plain bytes pass through as before.
+      assert.ok(equalBytes(await fm(`${server.origin}/model.safetensors`), model));
     });
 
     test('an async callback: fetchModel waits for its promises, and a rejection rejects the download', async () => {
