@@ -542,6 +542,10 @@ fn closed_stdout_and_endless_input() {
     if Path::new("/dev/zero").exists() {
         let o = zipnn(&["inspect", "/dev/zero"], None);
         assert_one_line_error(&o, 1, "ZNN_NOT_COMPRESSED");
+        // Named, as every command names its input.
+        assert!(o
+            .stderr
+            .starts_with("zipnn: /dev/zero: not a compressed file"));
     }
 }
 

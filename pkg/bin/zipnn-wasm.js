@@ -580,7 +580,11 @@ async function decompressOne(input, a) {
 }
 
 async function cmdInspect(a) {
-  const input = oneInput(a);
+  // Named as the other commands name their input (and gzip -l).
+  return eachInput(a, 'failed to inspect', () => inspectOne(oneInput(a), a));
+}
+
+async function inspectOne(input, a) {
   refuseTerminal(a, input, '', false);
   const r = await inspect(await readInput(input));
   const ratio = (c, n) => (n === 0 ? 0 : c / n);

@@ -231,7 +231,11 @@ fn run(args: &[String]) -> Result<(), Fail> {
         "decompress" => {
             inputs().and_then(|()| each_input(&a, "failed to decompress", |i| decompress(i, &a)))
         }
-        "inspect" => inspect(one_input()?, &a),
+        // Named as the other commands name their input (and gzip -l).
+        "inspect" => {
+            one_input()?;
+            each_input(&a, "failed to inspect", |i| inspect(i, &a))
+        }
         "test" if a.output.is_some() => usage("test writes nothing: -o does not apply"),
         "test" => inputs().and_then(|()| test(&a)),
         "bench" if !a.inputs.is_empty() => bench(&a),

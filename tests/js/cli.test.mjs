@@ -447,6 +447,10 @@ describe('npx zipnn-wasm', () => {
     r = await bin('inspect', `${src}.znn`);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout.toString(), /ZipNN 0\.5\.4 bf16/);
+    // A file that is not compressed: named, as every command names its input.
+    r = await bin('inspect', src);
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.toString(), `zipnn-wasm: ${src}: not a compressed file (unknown magic number) (ZNN_NOT_COMPRESSED)\n`);
   });
 
   test('an option the command does not read is a usage error, as in the native CLI', async () => {
