@@ -975,6 +975,7 @@ function zipnnHeader(data, pos) {
   if (at(13) !== 0 && (at(13) < 128 || at(13) > 168)) throw new CorruptError('input is corrupt: ZipNN frame: bad streaming byte');
   if (at(5) !== (at(15) === 1 ? 220 : 10)) throw new UnsupportedError(`unsupported: ZipNN byte_reorder ${at(5)} for this dtype`);
   if (at(9) > 2) throw new CorruptError('input is corrupt: ZipNN frame: unknown delta type');
+  if (at(6) > 1) throw new CorruptError('input is corrupt: ZipNN frame: unknown bit_reorder');
   if (at(8) === 1) return 32;
   let end = pos + 32;
   if (end >= data.length) throw new TruncatedError('input is truncated');
