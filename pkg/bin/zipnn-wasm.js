@@ -587,15 +587,16 @@ async function cmdInspect(a) {
 async function inspectOne(input, a) {
   refuseTerminal(a, input, '', false);
   const r = await inspect(await readInput(input));
-  const ratio = (c, n) => (n === 0 ? 0 : c / n);
+  // Four places; '-' for an empty original, where no ratio exists (as the native tool prints).
+  const ratio = (c, n) => (n === 0 ? '-' : (c / n).toFixed(4));
   const lines = [];
   if (r.format === 'zipnn') {
     lines.push(
-      `${input}: ZipNN ${r.version} ${r.dtype}, ${r.totalSize} -> ${r.compressedSize} bytes, ratio ${ratio(r.compressedSize, r.totalSize).toFixed(4)}, ` +
+      `${input}: ZipNN ${r.version} ${r.dtype}, ${r.totalSize} -> ${r.compressedSize} bytes, ratio ${ratio(r.compressedSize, r.totalSize)}, ` +
         `${r.frames.length} frame${r.frames.length === 1 ? '' : 's'}, chunks of ${r.chunkSize} bytes`,
     );
   } else {
-    const rat = ratio(r.compressedSize, r.totalSize).toFixed(4);
+    const rat = ratio(r.compressedSize, r.totalSize);
     lines.push(
       r.format === 'znn-safetensors'
         ? `${input}: ZipNN .znn.safetensors, ${r.totalSize} -> ${r.compressedSize} bytes, ratio ${rat}, ` +
@@ -609,7 +610,7 @@ async function inspectOne(input, a) {
     lines.push(row('name', 'dtype', 'shape', 'size', 'compressed', 'ratio'));
     for (const s of r.segments) {
       lines.push(
-        row(s.name, s.label || s.dtype, `[${s.shape.join(', ')}]`, String(s.length), String(s.compressed), ratio(s.compressed, s.length).toFixed(4)),
+        row(s.name, s.label || s.dtype, `[${s.shape.join(', ')}]`, String(s.length), String(s.compressed), ratio(s.compressed, s.length)),
       );
     }
     if (r.suggestion) {

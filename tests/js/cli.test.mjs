@@ -447,6 +447,14 @@ describe('npx zipnn-wasm', () => {
     r = await bin('inspect', `${src}.znn`);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout.toString(), /ZipNN 0\.5\.4 bf16/);
+    // An empty file has no ratio: '-', as the native tool prints it.
+    const empty = path.join(dir, 'empty');
+    fs.writeFileSync(empty, '');
+    assert.equal((await bin('compress', empty)).code, 0);
+    r = await bin('inspect', `${empty}.znw`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.toString(), (await run(native, ['inspect', `${empty}.znw`])).stdout.toString());
+    assert.match(r.stdout.toString(), /ratio -,/);
     // A file that is not compressed: named, as every command names its input.
     r = await bin('inspect', src);
     assert.equal(r.code, 1);
