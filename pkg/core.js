@@ -2294,5 +2294,5 @@ export async function fetchModel(input, options = {}) {
 /** What the host entry knows of its runtime: `maxView`, the longest typed array (node's buffer constant). */
 const host = { maxView: Infinity };
 
-// Package internals shared with the CLI and the host entries (not part of the documented API).
-export const __internal = { DecodeSession, sniff, call, glue, stats, poolTuning, poolWorkers, host };
+// Package internals for the host entries and the tests (not part of the documented API).
+export const __internal = { sniff, glue, stats, poolTuning, poolWorkers, host };

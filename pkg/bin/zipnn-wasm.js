@@ -49,8 +49,9 @@ function parse(args) {
       return args[++i];
     };
     const number = (v) => {
-      // Decimal digits only, as the native tool reads them (not 1e3, 0x100, 4.0 or ' 64').
-      const n = /^[0-9]+$/.test(v) ? Number(v) : NaN;
+      // Decimal digits, after an optional '+', as the native tool reads them (not 1e3, 0x100,
+      // 4.0 or ' 64').
+      const n = /^\+?[0-9]+$/.test(v) ? Number(v) : NaN;
       if (!Number.isSafeInteger(n) || n <= 0) throw new Fail(`bad value for ${arg}: ${JSON.stringify(v)}`, true);
       return n;
     };

@@ -1,6 +1,6 @@
-//! One coded byte stream ("block"): the smallest of raw, single repeated byte, Huffman (huff0)
-//! or tANS (FSE). A block knows its decoded length from its caller; it stores only the mode
-//! and the payload. Layout (FORMAT.md §5):
+//! One coded byte stream ("block"), in whichever of the modes below is smallest. A block knows
+//! its decoded length from its caller; it stores only the mode and the payload. Layout
+//! (FORMAT.md §3.2):
 //!
 //! | mode | meaning | then |
 //! |---|---|---|
@@ -13,6 +13,8 @@
 //! | 6 | context history | u32 LE payload length, [`super::context`] payload (exponents given earlier ones) |
 //! | 7 | context given | u32 LE payload length, [`super::context`] payload (decoded by the chunk, which has the exponents) |
 //! | 8 | context split | u32 LE payload length, [`super::context`] payload (high bits as mode 6, low bits given them) |
+//! | 9 | context given, signs by column | as mode 7, with the sign coded given the signs above it |
+//! | 10 | context given, signs by neighbour | as mode 7, with the sign coded given the neighbouring element's |
 //! | 11 | huff0, 4 wide streams | as mode 2 with a jump table of three u32 (streams over 64 KiB) |
 
 use super::{fse, huff0, lz, varint, EntropyError, Pace};

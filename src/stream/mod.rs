@@ -75,7 +75,8 @@ pub struct Decoder {
 }
 
 enum Step {
-    /// The same unit must grow to this many bytes.
+    /// The unit is longer than it looked (a header that names what follows): read on, to
+    /// [`Decoder::need`] bytes.
     Grow,
     /// The unit was used up.
     Consumed,
@@ -187,14 +188,12 @@ impl Decoder {
             if units_only && self.pending.is_empty() && input.len() < need {
                 break;
             }
-            let step = if self.pending.is_empty() && input.len() >= need {
+            if self.pending.is_empty() && input.len() >= need {
                 // Whole unit in the input: decode from it without copying.
-                let step = self.step(&input[..need], sink)?;
-                if let Step::Consumed = step {
+                if let Step::Consumed = self.step(&input[..need], sink)? {
                     input = &input[need..];
                     self.consumed += need as u64;
                 }
-                step
             } else {
                 let take = (need - self.pending.len()).min(input.len());
                 // Grow geometrically but never past the unit: plain doubling would hold up
@@ -210,8 +209,7 @@ impl Decoder {
                     return Ok(given); // all of it is in `pending` now
                 }
                 let unit = core::mem::take(&mut self.pending);
-                let step = self.step(&unit, sink)?;
-                match step {
+                match self.step(&unit, sink)? {
                     Step::Consumed => {
                         self.consumed += need as u64;
                         self.pending = unit;
@@ -219,9 +217,7 @@ impl Decoder {
                     }
                     Step::Grow => self.pending = unit,
                 }
-                step
-            };
-            let _ = step;
+            }
         }
         Ok(given - input.len())
     }
@@ -378,11 +374,7 @@ impl Encoder {
     /// chunk smallest and codes the whole stream with it (for a safetensors stream, the first
     /// chunk past its JSON header, which is coded as bytes).
     pub fn with_choice(choice: DTypeChoice, chunk_size: u32) -> Result<Self, Error> {
-        if chunk_size == 0 || chunk_size > header::MAX_CHUNK || !chunk_size.is_multiple_of(4) {
-            return Err(Error::InvalidInput(
-                "chunk size must be a multiple of 4 up to 16 MiB".into(),
-            ));
-        }
+        crate::format::znw::check_chunk_size(chunk_size)?;
         let (dtype, undecided) = match choice {
             DTypeChoice::Fixed(d) => (d, false),
             DTypeChoice::Auto => (DType::Bytes, true),

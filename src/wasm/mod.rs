@@ -177,14 +177,6 @@ pub fn lists_compressed(head: &[u8]) -> bool {
     zipnn::safetensors::lists_compressed(head)
 }
 
-/// Decoded size of a compressed buffer, from its header (needs only the first bytes of
-/// our format); `undefined` when the header does not say.
-#[wasm_bindgen(js_name = decodedSize)]
-pub fn decoded_size(data: &[u8]) -> Result<Option<f64>, JsValue> {
-    let (h, _) = znw::Header::parse(data).map_err(|e| js_error(&e))?;
-    Ok(h.total_size.map(|t| t as f64))
-}
-
 /// Compresses a whole buffer into ZipNN frames that zipnn (Python) reads; `streaming_chunk`
 /// (bytes, a power of two) writes ZipNN's streaming layout of independent frames, and
 /// `chunk_size` (a power of two from 1 KiB to 1 GiB) sets the frames' chunks.

@@ -276,11 +276,6 @@ impl StreamDecoder {
         Ok(())
     }
 
-    /// Decoded bytes delivered so far.
-    pub fn decoded(&self) -> f64 {
-        self.dec.decoded() as f64
-    }
-
     /// Ends the input: throws `ZNN_TRUNCATED` unless the file was complete.
     pub fn finish(&mut self) -> Result<(), JsValue> {
         self.dec.finish().map_err(|e| js_error(&e))

@@ -482,7 +482,8 @@ describe('npx zipnn-wasm', () => {
       assert.ok(r.stderr.startsWith(`zipnn-wasm: ${message}`), r.stderr);
     }
     // --chunk-size sets a ZipNN file's chunks, as in the native CLI (header byte 14 = log2).
-    const zr = await bin('compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--chunk-size', '65536', '-o', path.join(dir, 'c.znn'));
+    // (A '+' sign is read, as natively.)
+    const zr = await bin('compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--chunk-size', '+65536', '-o', path.join(dir, 'c.znn'));
     assert.equal(zr.code, 0, zr.stderr);
     assert.equal(readFile(path.join(dir, 'c.znn'))[14], 16);
     assert.equal((await bin('decompress', path.join(dir, 'c.znn'), '-o', path.join(dir, 'c.out'))).code, 0);

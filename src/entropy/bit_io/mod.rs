@@ -390,11 +390,6 @@ impl<'a> ForwardReader<'a> {
         v
     }
 
-    /// Bits consumed so far (may exceed the input length; see [`is_overrun`](Self::is_overrun)).
-    pub fn bit_position(&self) -> usize {
-        self.bitpos
-    }
-
     /// Bytes spanned by the bits consumed so far.
     pub fn bytes_consumed(&self) -> usize {
         self.bitpos.div_ceil(8)

@@ -2,7 +2,7 @@
 //! context that picks the table for each symbol. All tables share the state range
 //! `[0, 1 << log)`, so switching tables between symbols needs nothing but the table index.
 //!
-//! Block modes 6 to 10 use it (FORMAT.md §3.2 has the byte layout):
+//! Block modes 6 to 10 use it (FORMAT.md §3.3 and §3.4 have the byte layout):
 //!
 //! * [`HISTORY`] (mode 6) codes a byte stream (the exponents) with the context taken from the
 //!   sum of the previous `W` bytes of the same stream: a running estimate of the local

@@ -131,14 +131,6 @@ impl EncodeTable {
         self.weights.table_log
     }
 
-    /// Code length of `symbol` in bits (0 if it has no code).
-    pub fn code_len(&self, symbol: u8) -> u32 {
-        match self.codes[symbol as usize] {
-            ABSENT => 0,
-            e => (e & 0xff) as u32,
-        }
-    }
-
     /// Payload bits for data with histogram `counts`; `None` if a counted symbol has no code.
     pub fn encoded_bits(&self, counts: &[u32; 256]) -> Option<u64> {
         let mut bits = 0u64;

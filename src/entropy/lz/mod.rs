@@ -1,4 +1,4 @@
-//! LZ77 for byte groups that repeat themselves: block mode 5 (FORMAT.md §3.3).
+//! LZ77 for byte groups that repeat themselves: block mode 5 (FORMAT.md §3.5).
 //!
 //! Weights are nearly random bytes, so an LZ path only pays where a model stores the same
 //! values twice: symmetric or mirrored tensors (an STFT basis holds row `k` and row `N - k`
@@ -330,7 +330,7 @@ pub fn decompress(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
     }
     let lit_start = k - nlit;
     pos += block::decode_nested(&src[pos..], &mut dst[lit_start..])?;
-    // The streams together are at most as long as the matched bytes (FORMAT.md §3.3): what
+    // The streams together are at most as long as the matched bytes (FORMAT.md §3.5): what
     // they allocate is bounded by the block.
     let mut budget = k - nlit;
     let mut streams: [Vec<u8>; 3] = [Vec::new(), Vec::new(), Vec::new()];

@@ -3,9 +3,9 @@
 //! `__metadata__["znn_compressed_vectors"]` as `{name: {"dtype": "bfloat16", "shape": "[..]"}}`.
 //!
 //! Decoding restores every tensor (name, dtype, shape, bytes) and writes a new safetensors
-//! header; the file is tensor-identical to the original, not byte-identical: the JSON header is
-//! regenerated (key order, spacing and padding may differ from the original writer's) and
-//! `znn_compressed_vectors` is removed from the metadata.
+//! header, as zipnn's own restore does (the `safetensors` library's layout, without
+//! `znn_compressed_vectors`): byte-identical to the original when that library wrote it, except
+//! for the order of several `__metadata__` keys; tensor-identical otherwise.
 
 use super::{decode_frame, decode_frame_with, FrameHeader, Grow, ZDType};
 use crate::format::safetensors::{self as st, Layout};
