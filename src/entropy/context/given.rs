@@ -156,6 +156,7 @@ pub(super) fn write_map(map: &[u8; 256], out: &mut Vec<u8>) {
 /// the tables and the bytes used.
 pub(super) fn read_given_tables(
     src: &[u8],
+    n: usize,
 ) -> Result<([u8; 256], DecodeTables, usize), EntropyError> {
     let [lo, cnt] = *src.first_chunk::<2>().ok_or(EntropyError::Truncated)?;
     let (lo, cnt) = (lo as usize, cnt as usize);
@@ -168,7 +169,7 @@ pub(super) fn read_given_tables(
     for i in 0..cnt {
         map[lo + i] = (packed[i / 2] >> (4 * (i & 1))) & 15;
     }
-    let (tables, used) = read_tables(&src[2 + nb..])?;
+    let (tables, used) = read_tables(&src[2 + nb..], n)?;
     if map.iter().any(|&b| b as usize >= tables.count) {
         return Err(EntropyError::Corrupt("bucket without a table"));
     }
@@ -304,7 +305,7 @@ pub(super) fn decode_given_parts(
     if low > 6 {
         return Err(EntropyError::Corrupt("too many uncoded low bits"));
     }
-    let (map, tables, used) = read_given_tables(&src[1..])?;
+    let (map, tables, used) = read_given_tables(&src[1..], n)?;
     let low = low as u32;
     let sign_len = if plane.is_some() { 0 } else { n.div_ceil(8) };
     let raw_len = sign_len + (n * low as usize).div_ceil(8);

@@ -348,7 +348,7 @@ pub fn decode_history(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
         ));
     }
     let mut h = History::new(w, init, &wt, stride, &ct, dst.len())?;
-    let (tables, used) = read_tables(&src[pos..])?;
+    let (tables, used) = read_tables(&src[pos..], dst.len())?;
     if tables.count != (wt.len() + 1) * (ct.len() + 1) {
         return Err(EntropyError::Corrupt(
             "history tables do not match thresholds",

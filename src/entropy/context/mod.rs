@@ -90,8 +90,15 @@ const ENTRIES: usize = MAX_TABLES << MAX_TABLE_LOG;
 /// L1; with 1 << 12 the decoder's table lookups missed to L2 and decoding took ~2x longer.
 const CTX_MAX_LOG: u32 = 10;
 
-/// Reads `T` normalized-count headers of one shared log; returns tables and bytes used.
-fn read_tables(src: &[u8]) -> Result<(DecodeTables, usize), EntropyError> {
+/// Most table cells a block may have per symbol it codes (FORMAT.md §3.3): the encoders write
+/// blocks of [`MIN_INPUT`] symbols or more with at most 16 tables of `1 << CTX_MAX_LOG`.
+const MAX_CELLS_PER_SYMBOL: usize = 16;
+
+/// Reads `T` normalized-count headers of one shared log for a block of `n` symbols; returns
+/// tables and bytes used. A block shorter than [`MIN_INPUT`], or with more table cells than
+/// [`MAX_CELLS_PER_SYMBOL`] a symbol, is refused: a few bytes describe up to 64 Ki cells, so
+/// such blocks would make the tables, not the symbols, the decoder's work.
+fn read_tables(src: &[u8], n: usize) -> Result<(DecodeTables, usize), EntropyError> {
     let [log, count] = *src.first_chunk::<2>().ok_or(EntropyError::Truncated)?;
     let (log, count) = (log as u32, count as usize);
     if !(MIN_TABLE_LOG..=MAX_TABLE_LOG).contains(&log) {
@@ -99,6 +106,11 @@ fn read_tables(src: &[u8]) -> Result<(DecodeTables, usize), EntropyError> {
     }
     if count == 0 || count > MAX_TABLES {
         return Err(EntropyError::Corrupt("context table count out of range"));
+    }
+    if n < MIN_INPUT || count << log > MAX_CELLS_PER_SYMBOL * n {
+        return Err(EntropyError::Corrupt(
+            "context tables too large for their block",
+        ));
     }
     let size = 1usize << log;
     let mut entries: Box<[u32; ENTRIES]> = vec![0u32; ENTRIES]
@@ -398,3 +410,39 @@ pub use given::{decode_given, decode_given_signs, encode_given, encode_given_sig
 pub use history::{decode_history, encode_history};
 pub use neighbour::{decode_given_neighbour, encode_given_neighbour};
 pub use split::{decode_split, encode_split};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `count` one-symbol tables of log `log`, as a block's table part.
+    fn tables(log: u32, count: u8) -> Vec<u8> {
+        let mut one = [0u32; 256];
+        one[0] = 1;
+        let mut out = vec![log as u8, count];
+        for _ in 0..count {
+            write_ncount(&normalize(&one, 1, log), &mut out);
+        }
+        out
+    }
+
+    /// Tables cost their cells to build: a block must have symbols enough to pay for them.
+    #[test]
+    fn tables_too_large_for_their_block_are_refused() {
+        let too_large = Err(EntropyError::Corrupt(
+            "context tables too large for their block",
+        ));
+        // What the encoders write at the least: 16 tables of 1 << 10 for 1024 symbols.
+        assert!(read_tables(&tables(10, 16), MIN_INPUT).is_ok());
+        assert!(read_tables(&tables(12, 16), 4 * MIN_INPUT).is_ok());
+        assert_eq!(
+            read_tables(&tables(12, 16), 4 * MIN_INPUT - 1).map(|_| ()),
+            too_large
+        );
+        assert_eq!(
+            read_tables(&tables(5, 1), MIN_INPUT - 1).map(|_| ()),
+            too_large
+        );
+        assert_eq!(read_tables(&tables(12, 16), 70).map(|_| ()), too_large);
+    }
+}

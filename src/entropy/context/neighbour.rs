@@ -217,7 +217,7 @@ pub fn decode_given_neighbour(
     if b == 0 || rows * b > MAX_TABLES {
         return Err(EntropyError::Corrupt("sign buckets out of range"));
     }
-    let (map, tables, used) = read_given_tables(&coded[3..])?;
+    let (map, tables, used) = read_given_tables(&coded[3..], n)?;
     if tables.count != rows * b || map.iter().any(|&m| m as usize >= b) {
         return Err(EntropyError::Corrupt("sign tables do not match buckets"));
     }

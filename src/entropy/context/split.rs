@@ -41,7 +41,7 @@ pub fn decode_split(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
         return Err(EntropyError::Corrupt("split high part wider than its bits"));
     }
     let rest = &src[5 + hlen..];
-    let (map, tables, used) = read_given_tables(rest)?;
+    let (map, tables, used) = read_given_tables(rest, dst.len())?;
     // The low parts need the high parts as their context while both are live; one buffer of
     // the block's length, like the decoded output itself.
     let mut syms = vec![0u8; dst.len()];

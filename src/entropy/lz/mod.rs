@@ -29,6 +29,10 @@ const MAX_CHAIN: usize = 8;
 /// position they compressed at 4 MB/s. Past the budget the search goes on at the fast
 /// coder's depth and pace (with the text search's 4-byte hashes).
 const TEXT_VISITS_PER_BYTE: usize = 16;
+/// The budget above counts at most this many bytes of a block: a text block of tens of MB (the
+/// segment table of a file of a million tiny tensors) had its chains and text outgrow the
+/// caches, and searching it deep cost seconds.
+const TEXT_DEEP_BYTES: usize = 4 << 20;
 
 #[inline(always)]
 fn read8(src: &[u8], i: usize) -> u64 {
@@ -243,7 +247,7 @@ fn compress_with(
     // copy is found within 32 bytes of its start. Groups that only look like repeats (noise
     // with a few copied tensors) were most of a compression's time, searched byte by byte.
     let mut next_search = 0;
-    let (mut visits, budget) = (0usize, TEXT_VISITS_PER_BYTE.saturating_mul(n));
+    let (mut visits, budget) = (0usize, TEXT_VISITS_PER_BYTE * n.min(TEXT_DEEP_BYTES));
     while i + span <= n {
         let deep = text && visits < budget;
         let depth = if deep { max_chain } else { MAX_CHAIN };

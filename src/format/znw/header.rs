@@ -32,6 +32,9 @@ const FLAG_REALIGN: u8 = 8;
 const REALIGN_ENTRY: usize = 24;
 /// Fewest bytes a segment entry takes (empty name and label, no dimensions).
 const MIN_ENTRY: usize = 21;
+/// Largest packed table searched for text-like repeats (tens of thousands of tensors); a
+/// longer one gets the fast search.
+const TEXT_TABLE_MAX: usize = 4 << 20;
 
 /// The base file a delta was made against (FORMAT.md §2.1): decoding needs the same bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,13 +80,30 @@ pub struct Header {
     pub realign: Vec<Realign>,
 }
 
+/// Most segments a header may list (FORMAT.md §2): 16, and one for each 4 bytes of the decoded
+/// size. Every segment of a real file describes more (a tensor of a few bytes comes with tens
+/// of bytes of header naming it), and it ties what a decoder spends on the table to the decoded
+/// size, which a caller can bound, rather than to a packed table of 64 times the header.
+pub fn max_segments(total_size: Option<u64>) -> u64 {
+    16 + total_size.unwrap_or(0) / 4
+}
+
 impl Header {
-    /// Appends the header, its segment table packed (FORMAT.md §2.2) when that is smaller.
+    /// Appends the header, its segment table packed (FORMAT.md §2.2) when that is smaller. A
+    /// table no decoder would take (more than [`max_segments`], or a header over
+    /// [`MAX_HEADER_LEN`]) is left out: decoding never needs it.
     pub fn write(&self, out: &mut Vec<u8>) {
-        self.write_table(out, true)
+        let start = out.len();
+        let listed = self.segments.len() as u64 <= max_segments(self.total_size);
+        self.write_table(out, true, !listed);
+        if listed && out.len() - start > MAX_HEADER_LEN as usize {
+            out.truncate(start);
+            self.write_table(out, true, true);
+        }
     }
 
-    fn write_table(&self, out: &mut Vec<u8>, may_pack: bool) {
+    fn write_table(&self, out: &mut Vec<u8>, may_pack: bool, omit_segments: bool) {
+        let segments: &[Segment] = if omit_segments { &[] } else { &self.segments };
         let start = out.len();
         out.extend_from_slice(&MAGIC);
         out.push(VERSION);
@@ -104,15 +124,20 @@ impl Header {
         out.extend_from_slice(&self.max_chunk.to_le_bytes());
         out.push(self.container.code());
         out.extend_from_slice(&[0, 0, 0]);
-        out.extend_from_slice(&(self.segments.len() as u32).to_le_bytes());
+        out.extend_from_slice(&(segments.len() as u32).to_le_bytes());
         let mut entries = Vec::new();
-        put_entries(&self.segments, false, &mut entries);
+        put_entries(segments, false, &mut entries);
         // The packed table (names repeat from layer to layer, offsets follow on from the
         // previous segment) wherever it is smaller; the flag byte is patched to say so.
         let mut packed = Vec::new();
-        put_entries(&self.segments, true, &mut packed);
+        put_entries(segments, true, &mut packed);
         let mut coded = Vec::new();
-        block::encode_lz_text(&packed, &mut coded, true);
+        if packed.len() <= TEXT_TABLE_MAX {
+            block::encode_lz_text(&packed, &mut coded, true);
+        } else {
+            // Text-deep LZ over tens of MB (a million tiny tensors) took seconds.
+            block::encode_lz(&packed, &mut coded, true);
+        }
         let header_len = out.len() - start + 4 + coded.len() + 4 + self.delta_len();
         if may_pack && 4 + coded.len() < entries.len() && packed.len() <= table_cap(header_len) {
             out[start + 9] |= FLAG_PACKED;
@@ -211,6 +236,9 @@ impl Header {
             return Err(Error::corrupt("reserved header bits set"));
         }
         let n = r.u32()? as usize;
+        if n as u64 > max_segments(total_size) {
+            return Err(Error::corrupt("more segments than the decoded size allows"));
+        }
         let segments = if flags & FLAG_PACKED != 0 {
             let table_len = r.u32()? as usize;
             if table_len > table_cap(len) {
@@ -532,7 +560,7 @@ mod tests {
     /// Writes `h` with its table packed or not, and recomputes nothing else.
     fn bytes_of(h: &Header, pack: bool) -> Vec<u8> {
         let mut buf = Vec::new();
-        h.write_table(&mut buf, pack);
+        h.write_table(&mut buf, pack, false);
         buf
     }
 
@@ -661,6 +689,41 @@ mod tests {
         let sum = checksum(&b[..body]);
         b[body..].copy_from_slice(&sum.to_le_bytes());
         corrupt(&b);
+    }
+
+    /// A header lists at most 16 segments and one for each 4 decoded bytes: a packed table of
+    /// 64 times the header could otherwise name millions of empty ones for a file of nothing.
+    #[test]
+    fn segment_count_is_bounded_by_the_decoded_size() {
+        let empty = |n: usize, total: Option<u64>| {
+            let mut h = many(0);
+            h.total_size = total;
+            h.segments = (0..n)
+                .map(|i| Segment {
+                    name: alloc::format!("t{i}"),
+                    dtype: DType::Bytes,
+                    label: String::new(),
+                    shape: vec![],
+                    offset: 0,
+                    length: 0,
+                })
+                .collect();
+            h
+        };
+        for (total, most) in [(None, 16), (Some(0), 16), (Some(4000), 1016)] {
+            for (n, listed) in [(most, most), (most + 1, 0)] {
+                let mut b = Vec::new();
+                empty(n, total).write(&mut b);
+                // Written without a table a decoder would refuse (decoding never needs it).
+                assert_eq!(Header::parse(&b).unwrap().0.segments.len(), listed);
+            }
+            // A table forged past the bound is refused, packed or not.
+            for packed in [false, true] {
+                let mut b = Vec::new();
+                empty(most + 1, total).write_table(&mut b, packed, false);
+                assert!(corrupt(&b).contains("more segments than the decoded size allows"));
+            }
+        }
     }
 
     #[test]
