@@ -2295,4 +2295,4 @@ export async function fetchModel(input, options = {}) {
 const host = { maxView: Infinity };
 
 // Package internals for the host entries and the tests (not part of the documented API).
-export const __internal = { sniff, glue, stats, poolTuning, poolWorkers, host };
+export const __internal = { sniff, call, glue, stats, poolTuning, poolWorkers, host };
