@@ -8,7 +8,7 @@
 use super::Sink;
 use crate::format::zipnn::{
     after_last_frame, check_limit, decode_chunks_from, ChunkOut, FrameHeader, FrameLayout,
-    HEADER_LEN, MAGIC,
+    HEADER_LEN, MAGIC, MAX_HEADER_LEN,
 };
 use crate::format::{to_usize, Error, Limits};
 use alloc::vec::Vec;
@@ -103,7 +103,7 @@ impl ZipnnDecoder {
             }
             let need = match &self.frame {
                 Some(h) => to_usize(h.frame_len)?,
-                None => HEADER_LEN.max(self.pending.len() + 1),
+                None => header_wait(&self.pending),
             };
             let take = need.saturating_sub(self.pending.len()).min(input.len());
             let most = if self.frame.is_some() {
@@ -289,4 +289,18 @@ impl ChunkOut for ToSink<'_> {
         self.sink
             .data(self.offset + start as u64, &self.chunk[..len])
     }
+}
+
+/// Bytes to hold before parsing a frame header that `pending` (its first bytes) does not
+/// complete: its 32 fixed bytes, then as many as its shape block can take, up to the frame's
+/// own length. Reading on a byte at a time re-parsed the header for each byte of a long
+/// shape block (quadratic); past the frame's length, where only a damaged header still needs
+/// bytes, it goes on a byte at a time as before.
+fn header_wait(pending: &[u8]) -> usize {
+    let n = pending.len();
+    let Some(len) = pending.get(24..32).and_then(|b| b.first_chunk::<8>()) else {
+        return HEADER_LEN.max(n + 1);
+    };
+    let frame_len = u64::from_le_bytes(*len).min(MAX_HEADER_LEN as u64) as usize;
+    frame_len.max(n + 1)
 }
