@@ -98,6 +98,14 @@ pub fn histogram(src: &[u8]) -> [u32; 256] {
     out
 }
 
+/// Largest table log for a block of `n` symbols (FORMAT.md §3.2.1): at most 16 cells a symbol,
+/// or the smallest table. A few header bytes describe 4096 cells: without this, a block of a
+/// few bytes costs a decoder a large table build for each.
+fn max_log(n: usize) -> u32 {
+    let cells = n.saturating_mul(16).max(1 << MIN_TABLE_LOG);
+    (usize::BITS - 1 - cells.leading_zeros()).clamp(MIN_TABLE_LOG, MAX_TABLE_LOG)
+}
+
 /// Picks the accuracy log and normalized counts minimising header + payload size.
 fn choose_table(counts: &[u32; 256], total: u64) -> Option<(NormCounts, u64)> {
     let distinct = counts.iter().filter(|&&c| c > 0).count();
@@ -106,7 +114,7 @@ fn choose_table(counts: &[u32; 256], total: u64) -> Option<(NormCounts, u64)> {
     }
     let mut best: Option<(NormCounts, u64)> = None;
     let mut scratch = Vec::new();
-    for log in MIN_TABLE_LOG..=MAX_TABLE_LOG {
+    for log in MIN_TABLE_LOG..=max_log(total as usize) {
         if distinct > 1 << log {
             continue;
         }
@@ -211,6 +219,9 @@ pub fn compress(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
 /// Any malformed input yields an error; this never panics.
 pub fn decompress(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
     let (norm, hlen) = read_ncount(src, MAX_TABLE_LOG)?;
+    if norm.log > max_log(dst.len()) {
+        return Err(EntropyError::Corrupt("tANS table too large for its block"));
+    }
     let mut table = DecodeTable::new();
     table.build(&norm)?;
     decompress_with_table(&table, src.get(hlen..).unwrap_or(&[]), dst)

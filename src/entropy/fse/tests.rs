@@ -257,3 +257,31 @@ fn hostile_inputs_never_panic() {
         let _ = decode_huff_weights(&junk, &mut weights);
     }
 }
+
+/// A table costs its cells to build: a block must have symbols enough to pay for it.
+#[test]
+fn tables_too_large_for_their_block_are_refused() {
+    let mut counts = [0u32; 256];
+    counts[..2].copy_from_slice(&[3, 1]);
+    for (log, n, refused) in [
+        (12, 255, true),
+        (12, 256, false),
+        (9, 32, false),
+        (9, 31, true),
+        (5, 1, false),
+    ] {
+        let mut src = Vec::new();
+        write_ncount(&normalize(&counts, 4, log), &mut src);
+        let r = decompress(&src, &mut vec![0u8; n]);
+        assert_eq!(
+            r == Err(EntropyError::Corrupt("tANS table too large for its block")),
+            refused,
+            "log {log}, {n} symbols: {r:?}"
+        );
+    }
+    // The encoder keeps to it: 16 symbols get a table of at most 256 cells.
+    let src: Vec<u8> = (0..16).map(|i| (i % 3) as u8).collect();
+    let mut out = Vec::new();
+    compress(&src, &mut out).unwrap();
+    assert!(read_ncount(&out, MAX_TABLE_LOG).unwrap().0.log <= 8);
+}
