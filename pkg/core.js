@@ -2132,6 +2132,18 @@ export async function fetchModel(input, options = {}) {
       return true;
     };
 
+    // A body that is not compressed passes through, unless the caller requires compression or
+    // it is a web page (a server's answer for a missing file, often with status 200).
+    const html = /^\s*text\/html\b/i.test(response.headers.get('content-type') ?? '');
+    const plainRefused = requireCompressed
+      ? 'the response is not compressed (requireCompressed)'
+      : html && 'the response is a web page (Content-Type text/html), not a model: is the URL right?';
+    const refuse = (bytes) => {
+      const damaged = damagedCompressed(bytes);
+      if (damaged) throw new CorruptError(`the body is a damaged compressed file, not a model: ${damaged}`);
+      throw new NotCompressedError(plainRefused);
+    };
+
     // The decode worker (shared, started on first use) unless told not to, or the work is small.
     let remote = null;
     let worker = useWorker !== false && !!response.body && (useWorker === true || !total || total >= WORKER_MIN_BODY);
@@ -2148,7 +2160,9 @@ export async function fetchModel(input, options = {}) {
       // memory (maxOutput is checked there); later ones use the worker.
       let loadedWorker = false;
       const settled = w.then(() => ((loadedWorker = true), null));
-      while (!bodyDone && early.len < READ_AHEAD && (await readEarly(settled)));
+      // A body to refuse is refused from its first bytes, not after the read-ahead.
+      const refusable = () => plainRefused && sniff(early.bytes(), bodyDone) === 'plain' && refuse(early.bytes());
+      while (!bodyDone && early.len < READ_AHEAD && (await readEarly(settled))) refusable();
       // Then the worker gets a while more (a small body ends before it loads, most often).
       let timer;
       const late = new Promise((resolve) => (timer = setTimeout(resolve, WORKER_WAIT, null)));
@@ -2163,17 +2177,6 @@ export async function fetchModel(input, options = {}) {
       }
     }
 
-    // A body that is not compressed passes through, unless the caller requires compression or
-    // it is a web page (a server's answer for a missing file, often with status 200).
-    const html = /^\s*text\/html\b/i.test(response.headers.get('content-type') ?? '');
-    const plainRefused = requireCompressed
-      ? 'the response is not compressed (requireCompressed)'
-      : html && 'the response is a web page (Content-Type text/html), not a model: is the URL right?';
-    const refuse = (bytes) => {
-      const damaged = damagedCompressed(bytes);
-      if (damaged) throw new CorruptError(`the body is a damaged compressed file, not a model: ${damaged}`);
-      throw new NotCompressedError(plainRefused);
-    };
     session = new DecodeSession(
       {
         refusePlain: plainRefused ? (head) => refuse(head) : undefined,

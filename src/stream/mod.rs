@@ -230,15 +230,7 @@ impl Decoder {
                 Ok(Step::Grow)
             }
             State::Header(_) => {
-                let (h, _) = Header::parse(unit)?;
-                if let Some(t) = h.total_size {
-                    if t > self.limits.max_output {
-                        return Err(Error::TooLarge {
-                            size: t,
-                            limit: self.limits.max_output,
-                        });
-                    }
-                }
+                let (h, _) = Header::parse_limited(unit, self.limits.max_output)?;
                 if let Some(r) = h.base {
                     return Err(Error::Unsupported(alloc::format!(
                         "this file is a delta against a base file of {} bytes: decode it with its base (zipnn decompress --base)",

@@ -237,7 +237,7 @@ impl SizedEncoder {
         let o = &self.opts;
         let header = znw::describe_prefix(&prefix, self.total, o.dtype, o.chunk_size);
         let start = out.len();
-        header.write(out);
+        let listed = header.write(out);
         self.tally.written += (out.len() - start) as u64;
         // A whole file is cut where its statistics change, as `compress` cuts it.
         let whole = prefix.len() as u64 == self.total;
@@ -247,7 +247,10 @@ impl SizedEncoder {
             whole.then_some(&prefix[..]),
             znw::CUT_WINDOW,
         )?;
-        self.tally.segments = inspect::segment_reports(&header);
+        // As `inspect` will read them: none where the header left its table out.
+        if listed {
+            self.tally.segments = inspect::segment_reports(&header);
+        }
         self.tally.header = Some(header);
         self.feed(&prefix, out, drain)
     }

@@ -567,6 +567,26 @@ describe('fetchModel decode worker', () => {
     assert.ok(pulledMiB <= 20, `${pulledMiB} MiB read`);
   });
 
+  test('requireCompressed refuses a plain body from its first bytes while the worker first loads', () => {
+    const code = `
+      import { fetchModel, NotCompressedError } from 'zipnn-wasm';
+      let pulled = 0;
+      const body = new ReadableStream({
+        pull(c) {
+          pulled += 1 << 20;
+          c.enqueue(new Uint8Array(1 << 20).fill(7));
+        },
+      }, { highWaterMark: 0 });
+      const e = await fetchModel(new Response(body), { requireCompressed: true, worker: true }).catch((x) => x);
+      console.log(JSON.stringify({ refused: e instanceof NotCompressedError, pulledMiB: pulled >> 20 }));
+    `;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    const { refused, pulledMiB } = JSON.parse(r.stdout);
+    assert.ok(refused);
+    assert.ok(pulledMiB <= 2, `${pulledMiB} MiB read`);
+  });
+
   test('a worker still loading 2 s after the read-ahead: that download decodes in the calling thread, later ones in the worker', () => {
     // The package's node worker, with its 'ready' held back until the first download is done
     // (a worker script stuck behind other downloads): without the fallback this never ends.

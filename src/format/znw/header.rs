@@ -81,9 +81,10 @@ pub struct Header {
 }
 
 /// Most segments a header may list (FORMAT.md §2): 16, and one for each 4 bytes of the decoded
-/// size. Every segment of a real file describes more (a tensor of a few bytes comes with tens
-/// of bytes of header naming it), and it ties what a decoder spends on the table to the decoded
-/// size, which a caller can bound, rather than to a packed table of 64 times the header.
+/// size; nor more than the header has bytes. Every segment of a real file describes more (a
+/// tensor of a few bytes comes with tens of bytes of header naming it; a packed table takes 3.8
+/// to 45 bytes a segment), and it ties what a decoder spends on the table to the decoded size,
+/// which a caller can bound, and to the header, rather than to a packed table of 64 times it.
 pub fn max_segments(total_size: Option<u64>) -> u64 {
     16 + total_size.unwrap_or(0) / 4
 }
@@ -92,14 +93,17 @@ impl Header {
     /// Appends the header, its segment table packed (FORMAT.md §2.2) when that is smaller. A
     /// table no decoder would take (more than [`max_segments`], or a header over
     /// [`MAX_HEADER_LEN`]) is left out: decoding never needs it.
-    pub fn write(&self, out: &mut Vec<u8>) {
+    /// Returns whether the table was written.
+    pub fn write(&self, out: &mut Vec<u8>) -> bool {
         let start = out.len();
         let listed = self.segments.len() as u64 <= max_segments(self.total_size);
         self.write_table(out, true, !listed);
         if listed && out.len() - start > MAX_HEADER_LEN as usize {
             out.truncate(start);
             self.write_table(out, true, true);
+            return false;
         }
+        listed
     }
 
     fn write_table(&self, out: &mut Vec<u8>, may_pack: bool, omit_segments: bool) {
@@ -139,7 +143,11 @@ impl Header {
             block::encode_lz(&packed, &mut coded, true);
         }
         let header_len = out.len() - start + 4 + coded.len() + 4 + self.delta_len();
-        if may_pack && 4 + coded.len() < entries.len() && packed.len() <= table_cap(header_len) {
+        if may_pack
+            && 4 + coded.len() < entries.len()
+            && packed.len() <= table_cap(header_len)
+            && segments.len() <= header_len
+        {
             out[start + 9] |= FLAG_PACKED;
             out.extend_from_slice(&(packed.len() as u32).to_le_bytes());
             out.extend_from_slice(&coded);
@@ -196,6 +204,13 @@ impl Header {
 
     /// Parses and verifies a header from the front of `buf`; returns it and its length.
     pub fn parse(buf: &[u8]) -> Result<(Header, usize), Error> {
+        Self::parse_limited(buf, u64::MAX)
+    }
+
+    /// [`parse`](Self::parse) for a decoder whose output may not exceed `max_output`: a larger
+    /// `total_size` is `TooLarge` before the segment table is read, so that a header's claim
+    /// cannot make room for more segments than the caller's limit (see [`max_segments`]).
+    pub fn parse_limited(buf: &[u8], max_output: u64) -> Result<(Header, usize), Error> {
         let len = Self::len_from_prefix(buf)?;
         let bytes = buf.get(..len).ok_or(Error::Truncated)?;
         let (body, sum) = bytes.split_at(len - 4);
@@ -235,8 +250,14 @@ impl Header {
         if r.bytes(3)? != [0, 0, 0] {
             return Err(Error::corrupt("reserved header bits set"));
         }
+        if let Some(t) = total_size.filter(|&t| t > max_output) {
+            return Err(Error::TooLarge {
+                size: t,
+                limit: max_output,
+            });
+        }
         let n = r.u32()? as usize;
-        if n as u64 > max_segments(total_size) {
+        if n as u64 > max_segments(total_size) || n > len {
             return Err(Error::corrupt("more segments than the decoded size allows"));
         }
         let segments = if flags & FLAG_PACKED != 0 {
@@ -724,6 +745,28 @@ mod tests {
                 assert!(corrupt(&b).contains("more segments than the decoded size allows"));
             }
         }
+        // A size a header claims does not make room for segments past the caller's limit: the
+        // claim is refused first.
+        let mut b = Vec::new();
+        empty(1016, Some(4000)).write(&mut b);
+        let e = Header::parse_limited(&b, 3999).unwrap_err();
+        assert_eq!(e.code(), "ZNN_TOO_LARGE");
+        // Nor more segments than the header has bytes: 1000 empty entries (21 zero bytes each)
+        // from a 2-byte repeat block, under a claimed terabyte.
+        let mut b = forged(1000, 21_000, &[block::REPEAT, 0]);
+        b[9] |= FLAG_SIZE_KNOWN;
+        b[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        let n = b.len();
+        let sum = checksum(&b[..n - 4]);
+        b[n - 4..].copy_from_slice(&sum.to_le_bytes());
+        assert!(corrupt(&b).contains("more segments than the decoded size allows"));
+        let mut ok = forged(40, 840, &[block::REPEAT, 0]);
+        ok[9] |= FLAG_SIZE_KNOWN;
+        ok[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        let sum = checksum(&ok[..ok.len() - 4]);
+        let n = ok.len();
+        ok[n - 4..].copy_from_slice(&sum.to_le_bytes());
+        assert_eq!(Header::parse(&ok).unwrap().0.segments.len(), 40);
     }
 
     #[test]

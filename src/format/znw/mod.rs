@@ -820,15 +820,8 @@ pub fn index_source<S: Source + ?Sized>(
     let size = src.size();
     let prefix = src.read(0, size.min(header::PREFIX_LEN))?;
     let header_len = Header::len_from_prefix(prefix)?;
-    let (header, mut pos) = Header::parse(src.read(0, size.min(header_len))?)?;
-    if let Some(t) = header.total_size {
-        if t > limits.max_output {
-            return Err(Error::TooLarge {
-                size: t,
-                limit: limits.max_output,
-            });
-        }
-    }
+    let (header, mut pos) =
+        Header::parse_limited(src.read(0, size.min(header_len))?, limits.max_output)?;
     let mut chunks = Vec::new();
     let mut offset = 0u64;
     loop {
