@@ -258,7 +258,9 @@ impl Header {
         }
         let n = r.u32()? as usize;
         if n as u64 > max_segments(total_size) || n > len {
-            return Err(Error::corrupt("more segments than the decoded size allows"));
+            return Err(Error::corrupt(
+                "more segments than the header and decoded size allow",
+            ));
         }
         let segments = if flags & FLAG_PACKED != 0 {
             let table_len = r.u32()? as usize;
@@ -742,7 +744,9 @@ mod tests {
             for packed in [false, true] {
                 let mut b = Vec::new();
                 empty(most + 1, total).write_table(&mut b, packed, false);
-                assert!(corrupt(&b).contains("more segments than the decoded size allows"));
+                assert!(
+                    corrupt(&b).contains("more segments than the header and decoded size allow")
+                );
             }
         }
         // A size a header claims does not make room for segments past the caller's limit: the
@@ -759,7 +763,7 @@ mod tests {
         let n = b.len();
         let sum = checksum(&b[..n - 4]);
         b[n - 4..].copy_from_slice(&sum.to_le_bytes());
-        assert!(corrupt(&b).contains("more segments than the decoded size allows"));
+        assert!(corrupt(&b).contains("more segments than the header and decoded size allow"));
         let mut ok = forged(40, 840, &[block::REPEAT, 0]);
         ok[9] |= FLAG_SIZE_KNOWN;
         ok[16..24].copy_from_slice(&(1u64 << 40).to_le_bytes());
