@@ -545,6 +545,13 @@ for (const [label, worker] of [
 }
 
 describe('fetchModel decode worker', () => {
+  /** Runs `code` (an ES module) in a fresh node process, where the worker starts with it; returns what it logs, parsed. */
+  const inFreshNode = (code, flags = []) => {
+    const r = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(r.status, 0, r.stderr);
+    return JSON.parse(r.stdout);
+  };
+
   test('while the worker first loads, at most 16 MiB of the body is read ahead (maxOutput holds)', () => {
     // A fresh process: the worker starts with this call. The body comes from memory at once.
     const code = `
@@ -560,9 +567,7 @@ describe('fetchModel decode worker', () => {
       const e = await fetchModel(new Response(body), { maxOutput: 1 << 20 }).catch((x) => x);
       console.log(JSON.stringify({ tooLarge: e instanceof TooLargeError, pulledMiB: pulled >> 20 }));
     `;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
-    assert.equal(r.status, 0, r.stderr);
-    const { tooLarge, pulledMiB } = JSON.parse(r.stdout);
+    const { tooLarge, pulledMiB } = inFreshNode(code);
     assert.ok(tooLarge);
     assert.ok(pulledMiB <= 20, `${pulledMiB} MiB read`);
   });
@@ -580,9 +585,7 @@ describe('fetchModel decode worker', () => {
       const e = await fetchModel(new Response(body), { requireCompressed: true, worker: true }).catch((x) => x);
       console.log(JSON.stringify({ refused: e instanceof NotCompressedError, pulledMiB: pulled >> 20 }));
     `;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
-    assert.equal(r.status, 0, r.stderr);
-    const { refused, pulledMiB } = JSON.parse(r.stdout);
+    const { refused, pulledMiB } = inFreshNode(code);
     assert.ok(refused);
     assert.ok(pulledMiB <= 2, `${pulledMiB} MiB read`);
   });
@@ -631,9 +634,7 @@ describe('fetchModel decode worker', () => {
       const same = (a) => a.length === w.length && a.every((v, i) => v === w[i]);
       console.log(JSON.stringify({ first: same(first), second: same(second), inThread, after: __internal.stats.workerJobs }));
     `;
-    const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
-    assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), { first: true, second: true, inThread: 0, after: 1 });
+    assert.deepEqual(inFreshNode(code), { first: true, second: true, inThread: 0, after: 1 });
   });
 
   test('large bodies, and small ones that decode to much, go to the worker by default, whatever the node flags; the pool too; idle workers let node exit', () => {
@@ -660,9 +661,7 @@ describe('fetchModel decode worker', () => {
     const t = Date.now();
     // With flags a worker refuses when given explicitly (they must not cost the worker).
     const flags = ['--max-old-space-size=4096', '--expose-gc', '--stack-size=2000'];
-    const r = spawnSync(process.execPath, [...flags, '--input-type=module', '-e', code], { encoding: 'utf8', timeout: 60_000 });
-    assert.equal(r.status, 0, r.stderr);
-    assert.deepEqual(JSON.parse(r.stdout), { ok: true, jobs: 2, small: 1000, big: 64 << 20, pool: 1 });
+    assert.deepEqual(inFreshNode(code, flags), { ok: true, jobs: 2, small: 1000, big: 64 << 20, pool: 1 });
     assert.ok(Date.now() - t < 30_000);
   });
 });
