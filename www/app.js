@@ -1,6 +1,7 @@
 // The page: file queue, progress display and results (the work itself runs in worker.js), and
 // the "try it" section, which streams a compressed sample through the package's fetchModel.
 import { init, fetchModel } from './pkg/index.js';
+import { readFailureMessage } from './read-error.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -269,7 +270,9 @@ async function addFiles(fileList) {
     try {
       job.mode = (await looksCompressed(file)) ? 'decompress' : 'compress';
     } catch (e) {
-      finishJob(job, { error: { message: `cannot read ${file.name}: ${e.message}` } });
+      // (Removed between the choice and this first read of its head.)
+      const unreadable = readFailureMessage(e);
+      finishJob(job, { error: unreadable ? { code: 'ZNN_READ', message: unreadable } : { message: `cannot read ${file.name}: ${e.message}` } });
       continue;
     }
     if (file.size > MAX_BYTES) {

@@ -2,6 +2,7 @@
 // never freezes. It uses zipnn-wasm's public browser entry, exactly as any user would.
 // (Import maps do not reach workers yet, hence the path rather than the bare name.)
 import { init, compress, inspect, decodedSize, DECODED_SIZE_PREFIX, ZnnCompressionStream, ZnnDecompressionStream } from './pkg/index.js';
+import { readFailureMessage } from './read-error.js';
 
 const MiB = 1 << 20;
 /** Output is gathered into Blobs of about this size (the browser may keep them on disk). */
@@ -44,11 +45,8 @@ self.onmessage = async (event) => {
 function describe(e) {
   const message = String(e?.message ?? e);
   let code = typeof e?.code === 'string' ? e.code : undefined;
-  // A chosen file read after it was removed or changed on disk: the browser says "network
-  // error" or names a DOMException; say what happened instead.
-  if (!code && (/^(NotFoundError|NotReadableError)$/.test(e?.name) || (e instanceof TypeError && /network error/i.test(message)))) {
-    return { name: 'Error', code: 'ZNN_READ', message: `Could not read the file: it was changed, moved or removed after it was chosen (${message}). Choose it again.` };
-  }
+  const unreadable = code ? null : readFailureMessage(e);
+  if (unreadable) return { name: 'Error', code: 'ZNN_READ', message: unreadable };
   if (!code && (e instanceof RangeError || /allocation failed|out of memory|memory access out of bounds/i.test(message))) {
     code = 'ZNN_TOO_LARGE';
   }

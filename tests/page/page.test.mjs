@@ -469,8 +469,9 @@ test('a file removed after it was chosen: a clear message, and the rest of the b
   fs.copyFileSync(model('silero_vad.onnx'), gone);
   await page.setChecked('#verify', true);
   await page.setInputFiles('#file-input', [model('minilm.fp32.safetensors'), gone, model('silero_vad_16k.safetensors')]);
-  // Removed while the first file is being compressed, once the page has queued it.
-  await page.waitForFunction(() => [...document.querySelectorAll('#results > li')].filter((c) => c.dataset.state === 'waiting').length === 2);
+  // Removed while the first file is being compressed, once the page has read its head and
+  // queued it (a card is "waiting" from the start; its note changes once queued).
+  await page.waitForFunction(() => [...document.querySelectorAll('#results > li')].filter((c) => c.dataset.state === 'waiting' && /will be/.test(c.innerText)).length === 2);
   fs.rmSync(gone);
   await page.waitForFunction(() => [...document.querySelectorAll('#results > li')].slice(0, 3).every((c) => ['done', 'error'].includes(c.dataset.state)), null, { timeout: T });
   const cards = await page.$$eval('#results > li', (cs) => cs.slice(0, 3).map((c) => ({ state: c.dataset.state, text: c.innerText })));
