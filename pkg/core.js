@@ -932,7 +932,6 @@ export class Decompressor {
 /** The header and segment table of a compressed buffer, as plain objects. */
 export async function inspect(bytes) {
   const data = inputBytes(bytes);
-  if (!startsWith(data, ZNW_MAGIC) && isZipnnFrame(data)) return inspectZipnn(data);
   if (!ready) await init();
   return call(() => glue.inspect(unmoved(data)));
 }
@@ -951,88 +950,6 @@ export function decodedSize(prefix) {
   if (u8.length < DECODED_SIZE_PREFIX || !startsWith(u8, ZNW_MAGIC) || u8[8] !== 1 || (u8[9] & 1) === 0) return undefined;
   const size = new DataView(u8.buffer, u8.byteOffset, DECODED_SIZE_PREFIX).getBigUint64(16, true);
   return size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(size) : undefined;
-}
-
-/**
- * Checks the ZipNN frame header at `pos` as the decoders' `FrameHeader::parse` does, in its
- * order, and returns its length: 32 bytes, plus a shape block (a count, then each dimension as
- * a width byte 1, 2, 4 or 8 and that many bytes) for torch and numpy input.
- */
-function zipnnHeader(data, pos) {
-  if (data[pos] !== 0x5a || data[pos + 1] !== 0x4e) {
-    // Only a later frame can get here: after a frame, bytes that cannot begin one are damage.
-    if (pos + 2 > data.length && data[pos] === 0x5a) throw new TruncatedError('input is truncated');
-    throw new CorruptError('input is corrupt: bytes after the last ZipNN frame are not a frame');
-  }
-  // All 32 bytes first, as a streaming reader sees them.
-  if (pos + 32 > data.length) throw new TruncatedError('input is truncated');
-  const at = (i) => data[pos + i];
-  if (!ZIPNN_DTYPES[at(15)]) throw new UnsupportedError('unsupported: ZipNN frame with an unknown dtype code');
-  if (at(8) < 1 || at(8) > 3) throw new CorruptError('input is corrupt: ZipNN frame: unknown input format');
-  if (at(14) > 32) throw new CorruptError('input is corrupt: ZipNN frame: chunk size out of range');
-  // The streaming byte is 0 (a whole file: one frame only) or 128 + log2 of the streaming
-  // chunk (0..40: zipnn writes frames from 1 byte).
-  if (at(13) !== 0 && (at(13) < 128 || at(13) > 168)) throw new CorruptError('input is corrupt: ZipNN frame: bad streaming byte');
-  if (at(5) !== (at(15) === 1 ? 220 : 10)) throw new UnsupportedError(`unsupported: ZipNN byte_reorder ${at(5)} for this dtype`);
-  if (at(9) > 2) throw new CorruptError('input is corrupt: ZipNN frame: unknown delta type');
-  if (at(6) > 1) throw new CorruptError('input is corrupt: ZipNN frame: unknown bit_reorder');
-  if (at(8) === 1) return 32;
-  let end = pos + 32;
-  if (end >= data.length) throw new TruncatedError('input is truncated');
-  const ndim = data[end++];
-  for (let i = 0; i < ndim; i++) {
-    if (end >= data.length) throw new TruncatedError('input is truncated');
-    const w = data[end];
-    if (![1, 2, 4, 8].includes(w)) throw new CorruptError('input is corrupt: ZipNN shape: bad width');
-    end += 1 + w;
-  }
-  if (end > data.length) throw new TruncatedError('input is truncated');
-  return end - pos;
-}
-
-const ZIPNN_DTYPES = { 1: 'fp32', 4: 'fp16', 6: 'bf16', 29: 'fp8-e4m3', 30: 'fp8-e5m2' };
-
-/** ZipNN frames: a summary from the frame headers, checked as the decoders check them. */
-function inspectZipnn(data) {
-  const dv = new DataView(data.buffer, data.byteOffset, data.byteLength);
-  let pos = 0;
-  let total = 0;
-  const frames = [];
-  while (pos < data.length) {
-    // In the decoders' order (FrameHeader::parse, check_frame, then the end of the file).
-    const headerLen = zipnnHeader(data, pos);
-    const origLen = Number(dv.getBigUint64(pos + 16, true));
-    const frameLen = Number(dv.getBigUint64(pos + 24, true));
-    const streaming = data[pos + 13];
-    if (frameLen < headerLen) throw new CorruptError('input is corrupt: ZipNN frame length');
-    // A 9-byte table entry per stream and chunk; a stream is at most twice its data.
-    const code = data[pos + 15];
-    const streams = code === 1 ? 4 : code === 4 || code === 6 ? 2 : 1;
-    const chunk = Math.min(2 ** data[pos + 14], streams === 1 ? 131072 : Infinity, Math.max(origLen, 1));
-    const tables = headerLen + 9 * streams * Math.ceil(origLen / chunk);
-    if (tables > frameLen) throw new CorruptError('input is corrupt: ZipNN frame: its tables run past its length');
-    if (frameLen > tables + 2 * origLen + 4096) throw new CorruptError('input is corrupt: ZipNN frame: longer than its data can code to');
-    if (streaming === 0 && frames.length > 0) throw new CorruptError('input is corrupt: a non-streaming ZipNN frame after the first');
-    if (pos + frameLen > data.length) throw new TruncatedError('input is truncated');
-    if (streaming === 0 && pos + frameLen !== data.length) throw new CorruptError('input is corrupt: bytes after a non-streaming ZipNN frame');
-    frames.push({ offset: pos, length: frameLen, decodedLength: origLen });
-    total += origLen;
-    pos += frameLen;
-  }
-  return {
-    format: 'zipnn',
-    container: 'raw',
-    version: [data[2], data[3], data[4]].join('.'),
-    dtype: ZIPNN_DTYPES[data[15]],
-    totalSize: total,
-    compressedSize: data.length,
-    chunkSize: 2 ** data[14],
-    streamingChunk: data[13] >= 128 ? 2 ** (data[13] - 128) : null,
-    chunks: frames.length,
-    frames,
-    segments: [],
-    suggestion: null,
-  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -174,11 +174,15 @@ export interface InspectReport {
    * decoded bytes XORed with moved tensors of the base, and those coded as they are.
    */
   delta?: { baseSize: number; baseXxh3: string; moved: number; unxored: number };
-  /** ZipNN input only. */
+  /**
+   * ZipNN frames only (their `segments` are the frames, in the decoded output): the zipnn
+   * version and element type of the first frame, the streaming chunk (`null` for a single
+   * frame), and each frame's place in the file.
+   */
   version?: string;
   dtype?: string;
   streamingChunk?: number | null;
-  frames?: { offset: number; length: number; decodedLength: number }[];
+  frames?: { offset: number; length: number; decodedLength: number; /** Holds data XORed with a base file (decoding needs it). */ delta: boolean }[];
 }
 
 /** How many leading bytes of a file `decodedSize` needs (24). */
@@ -192,7 +196,7 @@ export function decodedSize(prefix: Bytes): number | undefined;
 
 /**
  * The header and segment table of a compressed buffer (`.znw`; a `.znn.safetensors` file each
- * tensor as restored, with its frame's type as `dtype`; ZipNN frames give a summary).
+ * tensor as restored, with its frame's type as `dtype`; ZipNN frames one segment each).
  */
 export function inspect(bytes: Bytes): Promise<InspectReport>;
 

@@ -592,10 +592,19 @@ async function inspectOne(input, a) {
   const ratio = (c, n) => (n === 0 ? '-' : (c / n).toFixed(4));
   const lines = [];
   if (r.format === 'zipnn') {
+    // The native tool's lines: a summary, then each frame's place in the file (the first 16).
+    const streaming = r.streamingChunk === null ? 'not streaming' : `streaming chunk ${r.streamingChunk} bytes`;
     lines.push(
-      `${input}: ZipNN ${r.version} ${r.dtype}, ${r.totalSize} -> ${r.compressedSize} bytes, ratio ${ratio(r.compressedSize, r.totalSize)}, ` +
-        `${r.frames.length} frame${r.frames.length === 1 ? '' : 's'}, chunks of ${r.chunkSize} bytes`,
+      `${input}: ZipNN ${r.version} frames, ${r.segments[0].label}, ${r.totalSize} -> ${r.compressedSize} bytes, ratio ${ratio(r.compressedSize, r.totalSize)}, ` +
+        `${r.frames.length} frame(s), ${streaming}, chunks of ${r.chunkSize} bytes`,
     );
+    const row = (...cells) => cells.map((c, i) => String(c).padStart([12, 12, 12, 6][i] ?? 0)).join('  ');
+    lines.push(row('offset', 'size', 'compressed', 'ratio', 'shape'));
+    r.frames.slice(0, 16).forEach((f, i) => {
+      const shape = r.segments[i].shape.length ? `[${r.segments[i].shape.join(', ')}]` : '';
+      lines.push(`${row(f.offset, f.decodedLength, f.length, ratio(f.length, f.decodedLength), shape)}${f.delta ? '  (delta)' : ''}`.trimEnd());
+    });
+    if (r.frames.length > 16) lines.push(`... ${r.frames.length - 16} more frames`);
   } else {
     const rat = ratio(r.compressedSize, r.totalSize);
     lines.push(

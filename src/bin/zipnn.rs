@@ -1435,27 +1435,26 @@ fn ratio(compressed: u64, original: u64) -> String {
     }
 }
 
-/// ZipNN frames (`.znn`): a summary from the frame headers, then one line per frame.
-fn inspect_zipnn(input: &str, data: &[u8]) -> Result<(), Fail> {
-    use zipnn_wasm::format::zipnn;
-    let (frames, total) = zipnn::frames(data, &Limits::default())?;
-    let h = &frames[0].header;
-    let streaming = match h.streaming_log2 {
-        Some(l) => format!("streaming chunk {} bytes", 1u64 << l),
+/// ZipNN frames (`.znn`): a summary from the frame headers, then one line per frame (the npm
+/// CLI prints the same lines).
+fn inspect_zipnn(input: &str, r: &zipnn_wasm::format::znw::Report) -> Result<(), Fail> {
+    let Some(z) = &r.zipnn else { return Ok(()) };
+    let streaming = match z.streaming_chunk {
+        Some(c) => format!("streaming chunk {c} bytes"),
         None => "not streaming".into(),
     };
-    let v = h.version;
+    let v = z.version;
     outln!(
         "{input}: ZipNN {}.{}.{} frames, {}, {} -> {} bytes, ratio {}, {} frame(s), {streaming}, chunks of {} bytes",
         v[0],
         v[1],
         v[2],
-        h.dtype.torch_name(),
-        total,
-        data.len(),
-        ratio(data.len() as u64, total),
-        frames.len(),
-        1u64 << h.chunk_log2
+        r.segments.first().map_or("", |s| &s.label),
+        r.total_size,
+        r.compressed_size,
+        ratio(r.compressed_size, r.total_size),
+        z.frames.len(),
+        r.chunk_size
     );
     outln!(
         "{:>12}  {:>12}  {:>12}  {:>6}  shape",
@@ -1465,24 +1464,24 @@ fn inspect_zipnn(input: &str, data: &[u8]) -> Result<(), Fail> {
         "ratio"
     );
     const SHOWN: usize = 16;
-    for f in frames.iter().take(SHOWN) {
-        let shape = f
-            .header
-            .shape
-            .as_ref()
-            .map_or(String::new(), |s| format!("{s:?}"));
-        let delta = if f.header.delta != 0 { "  (delta)" } else { "" };
+    for (f, s) in z.frames.iter().zip(&r.segments).take(SHOWN) {
+        let shape = if s.shape.is_empty() {
+            String::new()
+        } else {
+            format!("{:?}", s.shape)
+        };
+        let delta = if f.delta { "  (delta)" } else { "" };
         let line = format!(
             "{:>12}  {:>12}  {:>12}  {:>6}  {shape}{delta}",
-            f.pos,
-            f.header.orig_len,
-            f.len,
-            ratio(f.len as u64, f.header.orig_len)
+            f.offset,
+            s.length,
+            f.length,
+            ratio(f.length, s.length)
         );
         outln!("{}", line.trim_end());
     }
-    if frames.len() > SHOWN {
-        outln!("... {} more frames", frames.len() - SHOWN);
+    if z.frames.len() > SHOWN {
+        outln!("... {} more frames", z.frames.len() - SHOWN);
     }
     Ok(())
 }
@@ -1491,12 +1490,11 @@ fn inspect(input: &str, a: &Args) -> Result<(), Fail> {
     refuse_terminal(a, input, "", false)?;
     let (mut rest, first) = open_input(input)?;
     let data = read_rest(input, first, &mut rest)?;
-    // ZipNN's files decode here too: inspect must not call them "not compressed".
-    if zipnn_wasm::detect(&data) == Format::Zipnn {
-        return inspect_zipnn(input, &data);
+    let r = zipnn_wasm::inspect(&data)?;
+    if r.zipnn.is_some() {
+        return inspect_zipnn(input, &r);
     }
     // .znn.safetensors: each tensor with its original type and shape (`dtype` its frame's).
-    let r = zipnn_wasm::inspect(&data)?;
     if r.format == "znn-safetensors" {
         outln!(
             "{input}: ZipNN .znn.safetensors, {} -> {} bytes, ratio {}, {} tensors, {} held as ZipNN frames",

@@ -203,12 +203,13 @@ impl SizedEncoder {
             container: header.container.name(),
             total_size: self.total,
             compressed_size: t.written,
-            chunk_size: header.max_chunk,
+            chunk_size: header.max_chunk.into(),
             chunks: t.chunks,
             segments: t.segments.clone(),
             suggestion,
             modes,
             delta: None, // a stream codes no delta
+            zipnn: None,
         })
     }
 

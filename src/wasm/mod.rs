@@ -454,6 +454,14 @@ fn as_number_or_null<S: serde::Serializer>(v: &Option<u64>, s: S) -> Result<S::O
     }
 }
 
+/// [`as_number_or_null`] for a field that is left out when `None`.
+fn some_number_or_null<S: serde::Serializer>(
+    v: &Option<Option<u64>>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    as_number_or_null(&v.flatten(), s)
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct ReportJs<'a> {
@@ -463,12 +471,39 @@ struct ReportJs<'a> {
     total_size: u64,
     #[serde(serialize_with = "as_number")]
     compressed_size: u64,
-    chunk_size: u32,
+    #[serde(serialize_with = "as_number")]
+    chunk_size: u64,
     chunks: usize,
     segments: Vec<SegmentReportJs<'a>>,
     suggestion: Option<SuggestionJs<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     delta: Option<DeltaJs>,
+    // ZipNN frames only (absent otherwise): the first frame's version and element type,
+    // the streaming chunk (null for a single frame), each frame's place in the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version: Option<alloc::string::String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dtype: Option<&'a str>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "some_number_or_null"
+    )]
+    streaming_chunk: Option<Option<u64>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    frames: Option<Vec<FrameJs>>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct FrameJs {
+    /// Its place in the file.
+    #[serde(serialize_with = "as_number")]
+    offset: u64,
+    #[serde(serialize_with = "as_number")]
+    length: u64,
+    #[serde(serialize_with = "as_number")]
+    decoded_length: u64,
+    delta: bool,
 }
 
 #[derive(Serialize)]
@@ -516,6 +551,7 @@ pub fn inspect(data: &[u8]) -> Result<JsValue, JsValue> {
 
 /// A report as `inspect` gives it to JS.
 fn report_js(r: &crate::format::znw::Report) -> Result<JsValue, JsValue> {
+    let z = r.zipnn.as_ref();
     let js = ReportJs {
         format: r.format,
         container: r.container,
@@ -546,6 +582,21 @@ fn report_js(r: &crate::format::znw::Report) -> Result<JsValue, JsValue> {
             base_xxh3: alloc::format!("{:016x}", d.base_xxh3),
             moved: d.moved,
             unxored: d.unxored,
+        }),
+        version: z.map(|z| alloc::format!("{}.{}.{}", z.version[0], z.version[1], z.version[2])),
+        dtype: z.and(r.segments.first()).map(|s| s.dtype),
+        streaming_chunk: z.map(|z| z.streaming_chunk),
+        frames: z.map(|z| {
+            z.frames
+                .iter()
+                .zip(&r.segments)
+                .map(|(f, s)| FrameJs {
+                    offset: f.offset,
+                    length: f.length,
+                    decoded_length: s.length,
+                    delta: f.delta,
+                })
+                .collect()
         }),
     };
     js.serialize(&serde_wasm_bindgen::Serializer::json_compatible())

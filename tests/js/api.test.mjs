@@ -973,10 +973,21 @@ describe('inspect', () => {
   });
 
   test('ZipNN frames give a summary; bad input throws', async () => {
-    const info = await inspect(readFile(zipnnFixture('bf16_stream8k.znn')));
-    assert.equal(info.format, 'zipnn');
-    assert.equal(info.dtype, 'bf16');
+    const packed = readFile(zipnnFixture('bf16_stream8k.znn'));
+    const info = await inspect(packed);
+    assert.deepEqual([info.format, info.dtype, info.version, info.streamingChunk], ['zipnn', 'bf16', '0.5.4', 8192]);
     assert.equal(info.totalSize, readFile(zipnnFixture('bf16_stream8k.bin')).length);
+    // One segment per frame, in the output; `frames` in the file, back to back.
+    assert.equal(info.segments.length, info.frames.length);
+    let [inFile, inOutput] = [0, 0];
+    info.frames.forEach((f, i) => {
+      const s = info.segments[i];
+      assert.deepEqual([f.offset, s.offset, s.length, s.compressed, s.dtype, s.label], [inFile, inOutput, f.decodedLength, f.length, 'bf16', 'bfloat16'], `frame ${i}`);
+      inFile += f.length;
+      inOutput += s.length;
+    });
+    assert.deepEqual([inFile, inOutput], [packed.length, info.totalSize]);
+    assert.equal((await inspect(readFile(zipnnFixture('bf16_normal_8k.znn')))).streamingChunk, null);
     await rejectsWith(inspect(model.subarray(1000, 2000)), NotCompressedError, 'ZNN_NOT_COMPRESSED');
     // Cut inside its JSON header, a safetensors file may have been a .znn.safetensors one.
     await rejectsWith(inspect(model.subarray(0, 1000)), TruncatedError, 'ZNN_TRUNCATED');

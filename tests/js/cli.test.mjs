@@ -446,7 +446,15 @@ describe('npx zipnn-wasm', () => {
     assert.ok(equalBytes(readFile(path.join(dir, 'w.back')), readFile(src)));
     r = await bin('inspect', `${src}.znn`);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stdout.toString(), /ZipNN 0\.5\.4 bf16/);
+    assert.match(r.stdout.toString(), /ZipNN 0\.5\.4 frames, bfloat16/);
+    // ZipNN files of every kind: the same lines as the native tool prints (both read them
+    // from the library's report).
+    for (const name of ['bf16_stream8k.znn', 'torch_bf16_20x300.znn', 'bf16_delta_stream.znn', 'e5m2_stream.znn', 'limits/bf16_64.stream4.znn']) {
+      const f = zipnnFixture(name);
+      r = await bin('inspect', f);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.toString(), (await run(native, ['inspect', f])).stdout.toString(), name);
+    }
     // An empty file has no ratio: '-', as the native tool prints it.
     const empty = path.join(dir, 'empty');
     fs.writeFileSync(empty, '');

@@ -735,9 +735,9 @@ pub struct Frame {
 
 /// What a file of ZipNN frames holds, in the form `znw::inspect` reports a `.znw` file: one
 /// segment per frame (its element type, the shape a torch tensor's frame names, its place in
-/// the decoded output and its compressed size).
+/// the decoded output and its compressed size), and the frames' places in the file.
 pub fn inspect(data: &[u8]) -> Result<crate::format::znw::Report, Error> {
-    use crate::format::znw::inspect::SegmentReport;
+    use crate::format::znw::inspect::{FrameReport, SegmentReport, ZipnnReport};
     let (frames, total) = frames(data, &Limits::default())?;
     let mut at = 0u64;
     let segments = frames
@@ -757,18 +757,31 @@ pub fn inspect(data: &[u8]) -> Result<crate::format::znw::Report, Error> {
             s
         })
         .collect();
-    let chunk = frames.first().map_or(0, |f| 1u64 << f.header.chunk_log2);
+    // `frames` returns at least one frame: `detect` saw its header.
+    let first = &frames.first().ok_or(Error::Truncated)?.header;
     Ok(crate::format::znw::Report {
         format: "zipnn",
         container: "raw",
         total_size: total,
         compressed_size: data.len() as u64,
-        chunk_size: u32::try_from(chunk).unwrap_or(u32::MAX),
+        chunk_size: 1u64 << first.chunk_log2,
         chunks: frames.len(),
         segments,
         suggestion: None,
         modes: Vec::new(),
         delta: None,
+        zipnn: Some(ZipnnReport {
+            version: first.version,
+            streaming_chunk: first.streaming_log2.map(|l| 1u64 << l),
+            frames: frames
+                .iter()
+                .map(|f| FrameReport {
+                    offset: f.pos as u64,
+                    length: f.len as u64,
+                    delta: f.header.delta != 0,
+                })
+                .collect(),
+        }),
     })
 }
 

@@ -311,12 +311,13 @@ pub fn inspect(data: &[u8]) -> Result<crate::format::znw::Report, Error> {
         container: "safetensors",
         total_size: plan.total,
         compressed_size: data.len() as u64,
-        chunk_size: u32::try_from(chunk).unwrap_or(u32::MAX),
+        chunk_size: chunk,
         chunks: frames,
         segments,
         suggestion: None,
         modes: Vec::new(),
         delta: None,
+        zipnn: None,
     })
 }
 

@@ -33,7 +33,7 @@ pub struct Report {
     pub container: &'static str,
     pub total_size: u64,
     pub compressed_size: u64,
-    pub chunk_size: u32,
+    pub chunk_size: u64,
     pub chunks: usize,
     pub segments: Vec<SegmentReport>,
     /// For files stored as plain bytes: a float type that would compress the data better.
@@ -42,6 +42,27 @@ pub struct Report {
     pub modes: Vec<ModeReport>,
     /// Set for a delta, which decodes only with its base.
     pub delta: Option<DeltaReport>,
+    /// Set for ZipNN frames (`format` "zipnn"), whose segments are their frames.
+    pub zipnn: Option<ZipnnReport>,
+}
+
+/// What ZipNN frame headers say beyond the segments.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ZipnnReport {
+    /// The zipnn version that wrote the first frame.
+    pub version: [u8; 3],
+    /// The streaming chunk of a file of streaming frames.
+    pub streaming_chunk: Option<u64>,
+    /// Each frame's place in the file (its segment holds its place in the output).
+    pub frames: Vec<FrameReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FrameReport {
+    pub offset: u64,
+    pub length: u64,
+    /// The frame holds its data XORed with a base, which decoding needs.
+    pub delta: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
@@ -143,12 +164,13 @@ pub fn inspect(data: &[u8]) -> Result<Report, Error> {
         container: header.container.name(),
         total_size: total,
         compressed_size: data.len() as u64,
-        chunk_size: header.max_chunk,
+        chunk_size: header.max_chunk.into(),
         chunks: chunks.len(),
         segments,
         suggestion,
         modes,
         delta,
+        zipnn: None,
     })
 }
 
