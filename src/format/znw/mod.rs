@@ -17,6 +17,7 @@ use crate::dtype::DType;
 use crate::format::{tensors, Container, Error, Limits, Output, Reserve};
 use alloc::string::String;
 use alloc::vec::Vec;
+use core::iter::Peekable;
 
 /// File extension of our container.
 pub const EXTENSION: &str = "znw";
@@ -261,6 +262,7 @@ pub fn plan_cut(
     pieces
         .try_reserve_exact(usize::try_from(most).unwrap_or(usize::MAX))
         .map_err(|_| Error::no_memory(bytes))?;
+    let mut segs = header.segments.iter().peekable();
     for (start, end, dtype, row) in runs {
         let row = row.unwrap_or(0);
         let w = dtype.size() as u64;
@@ -270,7 +272,7 @@ pub fn plan_cut(
         // Byte runs only in raw files: a container's own structure between tensors is small.
         let cut =
             dtype.groups() > 1 || (dtype == DType::Bytes && header.container == Container::Raw);
-        if let Some(data) = data.filter(|_| cut && shapeless(header, start)) {
+        if let Some(data) = data.filter(|_| cut && shapeless(&mut segs, start)) {
             let src = &data[start as usize..whole_end as usize];
             let cuts = structure::change_points(src, dtype, window, CUT_PENALTY);
             bounds.extend(cuts.iter().map(|&c| start + c as u64));
@@ -313,11 +315,12 @@ const CUT_PENALTY: f64 = 256.0;
 pub(crate) const CUT_WINDOW: usize = 4 << 10;
 
 /// Whether the segment holding byte `at` gives no shape (a raw file, a PyTorch storage).
-fn shapeless(header: &Header, at: u64) -> bool {
-    header
-        .segments
-        .iter()
-        .find(|s| s.offset <= at && at < s.offset + s.length)
+/// `segs` walks the header's segments, which are in order: calls come with `at` increasing,
+/// so that a plan takes one pass over them, however many tensors a container lists.
+fn shapeless(segs: &mut Peekable<core::slice::Iter<'_, Segment>>, at: u64) -> bool {
+    while segs.next_if(|s| s.offset + s.length <= at).is_some() {}
+    segs.peek()
+        .filter(|s| s.offset <= at)
         .is_none_or(|s| s.shape.is_empty())
 }
 
@@ -362,9 +365,7 @@ fn cut_around_copies(data: &[u8], pieces: Vec<Piece>) -> Vec<Piece> {
 fn find_rows(data: &[u8], header: &Header, pieces: &mut [Piece]) {
     let mut segs = header.segments.iter().peekable();
     for p in pieces.iter_mut() {
-        while segs.next_if(|s| s.offset + s.length <= p.offset).is_some() {}
-        let shapeless = segs.peek().is_none_or(|s| s.shape.is_empty());
-        if p.row == 0 && p.dtype.groups() > 1 && shapeless {
+        if p.row == 0 && p.dtype.groups() > 1 && shapeless(&mut segs, p.offset) {
             let src = &data[p.offset as usize..p.offset as usize + p.len as usize];
             p.row = structure::detect_row(src, p.dtype);
         }
