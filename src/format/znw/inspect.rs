@@ -1,4 +1,5 @@
-//! What a compressed file holds, per segment, without decoding more than a small sample.
+//! What a compressed file holds, per segment, without decoding more than a sample (the
+//! chunks that hold its first 4 MiB, for a raw file stored as bytes).
 
 use super::{chunk, decoded_total, index, ChunkInfo, Header};
 use crate::dtype::DType;
@@ -264,6 +265,8 @@ pub(crate) fn suggest_from(
     scratch: &mut Vec<u8>,
 ) -> Option<Suggestion> {
     let current_ratio = stored as f64 / sample.len() as f64;
+    // The sample is whole chunks (one may be 16 MiB); the trials take its first SAMPLE bytes.
+    let sample = &sample[..sample.len().min(SAMPLE)];
     let mut best: Option<Suggestion> = None;
     for dtype in [DType::BF16, DType::F16, DType::F32, DType::F64] {
         let size = chunk::trial_size(sample, dtype, 0, max_chunk as usize, scratch);
