@@ -1179,6 +1179,13 @@ describe('beyond 2 GiB', () => {
     assert.equal(n, 1_100_000_000);
     assert.equal(h.digest('hex'), fs.readFileSync(fixturePath('random-1.1G.sha256'), 'utf8').trim());
     assert.ok(equalBytes(await other, model));
+    // inspect reads a ZipNN file's frame headers, not the whole file into wasm memory.
+    const core = await import(new URL('./node_modules/zipnn-wasm/core.js', import.meta.url));
+    const before = core.__internal.glue.__memory().buffer.byteLength;
+    const info = await inspect(fs.readFileSync(file));
+    assert.deepEqual([info.totalSize, info.frames.length, info.segments[0].length], [1_100_000_000, 1, 1_100_000_000]);
+    const grew = core.__internal.glue.__memory().buffer.byteLength - before;
+    assert.ok(grew < 64 << 20, `wasm memory grew by ${grew} bytes`);
   });
 
   test('decompress on the worker pool, into shared memory', async () => {

@@ -737,8 +737,15 @@ pub struct Frame {
 /// segment per frame (its element type, the shape a torch tensor's frame names, its place in
 /// the decoded output and its compressed size), and the frames' places in the file.
 pub fn inspect(data: &[u8]) -> Result<crate::format::znw::Report, Error> {
+    inspect_from(&mut &data[..])
+}
+
+/// [`inspect`] over any [`znw::Source`](crate::format::znw::Source): reads the frame headers only.
+pub fn inspect_from<S: crate::format::znw::Source + ?Sized>(
+    src: &mut S,
+) -> Result<crate::format::znw::Report, Error> {
     use crate::format::znw::inspect::{FrameReport, SegmentReport, ZipnnReport};
-    let (frames, total) = frames(data, &Limits::default())?;
+    let (frames, total) = frames_from(src, &Limits::default())?;
     let mut at = 0u64;
     let segments = frames
         .iter()
@@ -763,7 +770,7 @@ pub fn inspect(data: &[u8]) -> Result<crate::format::znw::Report, Error> {
         format: "zipnn",
         container: "raw",
         total_size: total,
-        compressed_size: data.len() as u64,
+        compressed_size: src.size() as u64,
         chunk_size: 1u64 << first.chunk_log2,
         chunks: frames.len(),
         segments,
