@@ -3,6 +3,7 @@
 
 mod ahead;
 pub mod gguf;
+mod json;
 pub mod npy;
 pub mod onnx;
 pub mod safetensors;

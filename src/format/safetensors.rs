@@ -2,7 +2,8 @@
 //! We only read the header to learn where each tensor is and what type it has; the bytes,
 //! header included, are compressed and restored verbatim.
 
-use crate::format::Error;
+use crate::format::{json, Error};
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
@@ -59,54 +60,32 @@ pub fn parse(buf: &[u8], file_len: u64) -> Result<Layout, Error> {
     if json[0] != b'{' {
         return Err(Error::corrupt("safetensors header is not a JSON object"));
     }
-    let value: serde_json::Value = serde_json::from_slice(trim_padding(json))
+    let header = read_header(trim_padding(json))
         .map_err(|_| Error::corrupt("safetensors header is not valid JSON"))?;
-    let obj = value
-        .as_object()
-        .ok_or_else(|| Error::corrupt("header is not an object"))?;
     let data_start = 8 + n;
     let data_len = file_len - data_start;
-    let mut tensors = Vec::with_capacity(obj.len());
-    let mut metadata = Vec::new();
-    let has_metadata = obj.contains_key("__metadata__");
-    for (name, v) in obj {
-        if name == "__metadata__" {
-            if let Some(m) = v.as_object() {
-                for (k, v) in m {
-                    metadata.push((k.clone(), v.as_str().unwrap_or_default().into()));
-                }
-            }
-            continue;
-        }
+    let mut tensors = Vec::with_capacity(header.entries.len());
+    // In the order of their names, as serde_json's map gave them (the sort below is stable).
+    for (name, v) in header.entries {
         let bad = || Error::corrupt(alloc::format!("tensor {name:?} has a malformed entry"));
-        let dtype = v.get("dtype").and_then(|d| d.as_str()).ok_or_else(bad)?;
-        let shape: Vec<u64> = v
-            .get("shape")
-            .and_then(|s| s.as_array())
-            .ok_or_else(bad)?
-            .iter()
-            .map(|d| d.as_u64().ok_or_else(bad))
-            .collect::<Result<_, _>>()?;
-        let offs = v
-            .get("data_offsets")
-            .and_then(|o| o.as_array())
-            .ok_or_else(bad)?;
-        let (s, e) = match offs.as_slice() {
-            [s, e] => (s.as_u64().ok_or_else(bad)?, e.as_u64().ok_or_else(bad)?),
+        let v = v.ok_or_else(bad)?;
+        let (dtype, shape) = v.dtype.zip(v.shape).ok_or_else(bad)?;
+        let (s, e) = match v.data_offsets.as_deref() {
+            Some(&[s, e]) => (s, e),
             _ => return Err(bad()),
         };
         if s > e || e > data_len {
             return Err(bad());
         }
-        if let Some(size) = dtype_size(dtype) {
+        if let Some(size) = dtype_size(&dtype) {
             let elems = shape.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
             if elems.and_then(|n| n.checked_mul(size)) != Some(e - s) {
                 return Err(bad());
             }
         }
         tensors.push(TensorInfo {
-            name: name.clone(),
-            dtype: dtype.into(),
+            name,
+            dtype,
             shape,
             start: data_start + s,
             end: data_start + e,
@@ -119,9 +98,71 @@ pub fn parse(buf: &[u8], file_len: u64) -> Result<Layout, Error> {
     Ok(Layout {
         data_start,
         tensors,
-        metadata,
-        has_metadata,
+        metadata: header.metadata.unwrap_or_default().into_iter().collect(),
+        has_metadata: header.has_metadata,
     })
+}
+
+/// A header's entries as read: a key given twice keeps its last value, as in serde_json's map.
+struct Header {
+    /// Each tensor's fields, `None` where its value is not an object.
+    entries: BTreeMap<String, Option<Entry>>,
+    has_metadata: bool,
+    /// `__metadata__` when it is an object: values other than strings read as "".
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+/// A tensor's fields, each `None` when missing or of another type.
+#[derive(Default)]
+struct Entry {
+    dtype: Option<String>,
+    shape: Option<Vec<u64>>,
+    data_offsets: Option<Vec<u64>>,
+}
+
+fn read_header(json: &[u8]) -> Result<Header, json::Bad> {
+    let mut h = Header {
+        entries: BTreeMap::new(),
+        has_metadata: false,
+        metadata: None,
+    };
+    let mut r = json::Reader::new(json);
+    r.object(|r, key| {
+        if key == "__metadata__" {
+            h.has_metadata = true;
+            h.metadata = None;
+            if r.peek() != Some(b'{') {
+                return r.skip();
+            }
+            let mut m = BTreeMap::new();
+            r.object(|r, k| {
+                m.insert(k, r.string_or_skip()?.unwrap_or_default());
+                Ok(())
+            })?;
+            h.metadata = Some(m);
+            return Ok(());
+        }
+        let mut entry = None;
+        if r.peek() == Some(b'{') {
+            let mut e = Entry::default();
+            r.object(|r, field| {
+                match field.as_str() {
+                    "dtype" => e.dtype = r.string_or_skip()?,
+                    "shape" => e.shape = r.u64_array_or_skip()?,
+                    "data_offsets" => e.data_offsets = r.u64_array_or_skip()?,
+                    _ => r.skip()?,
+                }
+                Ok(())
+            })?;
+            entry = Some(e);
+        } else {
+            r.skip()?;
+        }
+        h.entries.insert(key, entry);
+        Ok(())
+    })?;
+    r.end()?;
+    Ok(h)
 }
 
 /// The spec allows trailing spaces after the JSON object (writers pad to 8 bytes).
@@ -151,7 +192,11 @@ pub fn write_header_as_saved(
 ) {
     use core::fmt::Write;
     // serde_json's escaping of a string, quotes included (the library's own).
-    let quoted = |s: &str| serde_json::to_string(s).unwrap_or_default();
+    let quoted = |s: &str| {
+        let mut q = String::new();
+        json::push_quoted(&mut q, s);
+        q
+    };
     let mut json = String::from("{");
     if let Some(m) = metadata {
         json.push_str("\"__metadata__\":{");

@@ -10,7 +10,7 @@
 use super::{decode_frame, decode_frame_with, FrameHeader, Grow, ZDType};
 use crate::format::safetensors::{self as st, Layout};
 use crate::format::znw::Source;
-use crate::format::{to_usize, Error, Limits, Output, Reserve};
+use crate::format::{json, to_usize, Error, Limits, Output, Reserve};
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -140,30 +140,62 @@ fn parse_shape(s: &str) -> Option<Vec<u64>> {
 }
 
 fn originals(meta: &str) -> Result<Vec<(String, Original)>, Error> {
-    let v: serde_json::Value = serde_json::from_str(meta)
-        .map_err(|_| Error::corrupt("znn_compressed_vectors is not JSON"))?;
-    let obj = v
-        .as_object()
-        .ok_or_else(|| Error::corrupt("znn_compressed_vectors is not an object"))?;
-    let mut out = Vec::with_capacity(obj.len());
-    for (name, e) in obj {
+    /// An entry's fields as read (the last of a repeated key, as serde_json's map keeps).
+    #[derive(Default)]
+    struct Fields {
+        dtype: Option<String>,
+        shape: Option<Option<Vec<u64>>>,
+    }
+    let mut entries: BTreeMap<String, Option<Fields>> = BTreeMap::new();
+    let mut r = json::Reader::new(meta.as_bytes());
+    let read = if r.peek() == Some(b'{') {
+        r.object(|r, name| {
+            let mut fields = None;
+            if r.peek() == Some(b'{') {
+                let mut f = Fields::default();
+                r.object(|r, key| {
+                    match key.as_str() {
+                        "dtype" => f.dtype = r.string_or_skip()?,
+                        // "[384, 1536]" as zipnn writes it, or an array.
+                        "shape" => {
+                            f.shape = Some(match r.peek() {
+                                Some(b'"') => parse_shape(&r.string()?),
+                                _ => r.u64_array_or_skip()?,
+                            })
+                        }
+                        _ => r.skip()?,
+                    }
+                    Ok(())
+                })?;
+                fields = Some(f);
+            } else {
+                r.skip()?;
+            }
+            entries.insert(name, fields);
+            Ok(())
+        })
+        .and_then(|_| r.end())
+        .map(|_| true)
+    } else {
+        r.skip().and_then(|_| r.end()).map(|_| false)
+    };
+    match read {
+        Err(_) => return Err(Error::corrupt("znn_compressed_vectors is not JSON")),
+        Ok(false) => return Err(Error::corrupt("znn_compressed_vectors is not an object")),
+        Ok(true) => {}
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for (name, f) in entries {
         let bad = || Error::corrupt(alloc::format!("znn_compressed_vectors entry {name:?}"));
-        let dtype = e
-            .get("dtype")
-            .and_then(|d| d.as_str())
+        let f = f.ok_or_else(bad)?;
+        let dtype = f
+            .dtype
+            .as_deref()
             .and_then(from_torch_name)
             .ok_or_else(bad)?;
-        let shape = match e.get("shape") {
-            Some(serde_json::Value::String(s)) => parse_shape(s).ok_or_else(bad)?,
-            Some(serde_json::Value::Array(a)) => a
-                .iter()
-                .map(|d| d.as_u64())
-                .collect::<Option<Vec<_>>>()
-                .ok_or_else(bad)?,
-            _ => return Err(bad()),
-        };
+        let shape = f.shape.flatten().ok_or_else(bad)?;
         out.push((
-            name.clone(),
+            name,
             Original {
                 dtype: dtype.into(),
                 shape,
