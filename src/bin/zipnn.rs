@@ -446,26 +446,46 @@ static TEMP_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 fn remove_temp_files_on_signal() {
     // Without a handler (it cannot be installed, or a wasm32 build has no signals) a signal
     // ends the program as before.
-    #[cfg(not(target_arch = "wasm32"))]
-    let _ = ctrlc::set_handler(|| remove_temp_files_and_exit(130));
     #[cfg(unix)]
     {
-        use signal_hook::consts::{SIGXCPU, SIGXFSZ};
+        use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM, SIGXCPU, SIGXFSZ};
         // Past `ulimit -f` a write then fails (EFBIG): that file's output is removed as on any
         // error, and the next file goes on.
         let _ = signal_hook::flag::register(
             SIGXFSZ,
             std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
         );
+        // A signal inherited as ignored stays ignored, as in gzip: `nohup` ignores SIGHUP,
+        // and a shell script's `cmd &` SIGINT.
+        let ignored = inherited_ignored();
+        let mut ends: Vec<i32> = [SIGINT, SIGTERM, SIGHUP]
+            .into_iter()
+            .filter(|&s| ignored & (1 << (s - 1)) == 0)
+            .collect();
         // Past the soft `ulimit -t`: the end the signal would make (128 + 24), files removed.
-        if let Ok(mut cpu) = signal_hook::iterator::Signals::new([SIGXCPU]) {
+        ends.push(SIGXCPU);
+        if let Ok(mut signals) = signal_hook::iterator::Signals::new(ends) {
             std::thread::spawn(move || {
-                if cpu.forever().next().is_some() {
-                    remove_temp_files_and_exit(152);
+                if let Some(s) = signals.forever().next() {
+                    remove_temp_files_and_exit(if s == SIGXCPU { 152 } else { 130 });
                 }
             });
         }
     }
+    #[cfg(all(not(unix), not(target_arch = "wasm32")))]
+    let _ = ctrlc::set_handler(|| remove_temp_files_and_exit(130));
+}
+
+/// The signals this process was started with as ignored (bit `n - 1` for signal `n`), as
+/// Linux reports them; none where it does not (then every signal gets its handler).
+#[cfg(unix)]
+fn inherited_ignored() -> u64 {
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("SigIgn:"))
+        .and_then(|mask| u64::from_str_radix(mask.trim(), 16).ok())
+        .unwrap_or(0)
 }
 
 fn remove_temp_files_and_exit(code: i32) -> ! {
