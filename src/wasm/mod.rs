@@ -286,7 +286,11 @@ impl Decompressor {
             input: Vec::new(),
             offered: 0,
             output: Vec::new(),
-            limits: limits(max_output),
+            // Its output is at most 2^31 - 1 bytes (index.d.ts): a header that states more is
+            // refused before any of it is decoded (a file of zeros grew memory to 2 GiB first).
+            limits: Limits {
+                max_output: limits(max_output).max_output.min(i32::MAX as u64),
+            },
         }
     }
 

@@ -1057,6 +1057,15 @@ describe('beyond 2 GiB', () => {
     assert.ok(zero);
     assert.equal((await inspect(big)).totalSize, total);
     await rejectsWith(streamDecode(big, 64 * KiB, { maxOutput: total - 1 }), TooLargeError, 'ZNN_TOO_LARGE');
+    // A Decompressor's output is at most 2^31 - 1 bytes: refused from the header, before
+    // wasm memory (which never shrinks) grows to 2 GiB decoding it.
+    const core = await import(new URL('./node_modules/zipnn-wasm/core.js', import.meta.url));
+    const before = core.__internal.glue.__memory().buffer.byteLength;
+    const d = await Decompressor.create();
+    assert.throws(() => d.decompress(big), (e) => e instanceof TooLargeError && new RegExp(`${total}.*2147483647`).test(e.message));
+    d.release();
+    const grew = core.__internal.glue.__memory().buffer.byteLength - before;
+    assert.ok(grew < 64 << 20, `wasm memory grew by ${grew} bytes`);
   });
 
   test('ZnnCompressionStream({ size }) compresses a 2.2 GB safetensors file, which compress() refuses', async () => {
