@@ -236,8 +236,9 @@ export interface CompressionStreamOptions {
   /**
    * `'znw'`: the input's length in bytes, when known (`file.size`). The header then carries
    * the size and, for safetensors and GGUF files, the tensor table: each tensor is coded as
-   * its own type and the output is what `compress` writes, for a file of any size (wasm
-   * memory holds the first 32 MiB, then one chunk). Input of another length is an
+   * its own type and the output is what `compress` writes, for those files of any size and
+   * any file of up to 32 MiB (wasm memory holds the first 32 MiB, then one chunk; larger
+   * files of other kinds are coded as one element type, measured on those 32 MiB). Input of another length is an
    * `InvalidInputError`.
    */
   size?: number;

@@ -95,6 +95,13 @@ function parse(args) {
     }
     if (inline !== undefined) throw new Fail(`${arg} takes no value`, true);
   }
+  // node hands over a name that is not UTF-8 with U+FFFD in place of its bad bytes, a name no
+  // file has: a usage error, as in the native tool (a real file named with U+FFFD is read).
+  for (const name of [...a.inputs, a.output]) {
+    if (name?.includes('\uFFFD') && (name === a.output || !fs.existsSync(name))) {
+      throw new Fail(`${name} is not valid UTF-8: zipnn-wasm takes names it can print (rename the file, or use stdin and stdout)`, true);
+    }
+  }
   return a;
 }
 

@@ -507,6 +507,17 @@ describe('npx zipnn-wasm', () => {
     assert.equal((await bin('compress', '--bogus', '--help')).code, 2);
   });
 
+  test('a file name that is not UTF-8 is a usage error, as in the native CLI (node would read another name)', async () => {
+    const raw = Buffer.concat([Buffer.from(path.join(dir, 'bad')), Buffer.from([0xff]), Buffer.from('.st')]);
+    fs.writeFileSync(raw, readFile(modelPath('silero_vad_16k.safetensors')));
+    // The raw bytes reach argv through a shell (node's own arguments are strings).
+    const via = (cmd) => run('/bin/sh', ['-c', `exec "$0" compress "$(printf '%s\\377.st' "$1")"`, cmd, path.join(dir, 'bad')]);
+    const [ours, theirs] = [await via(path.join(project, 'node_modules/.bin/zipnn-wasm')), await via(native)];
+    assert.deepEqual([ours.code, theirs.code], [2, 2], `${ours.stderr}${theirs.stderr}`);
+    assert.match(ours.stderr, /^zipnn-wasm: [^\n]*bad\uFFFD\.st is not valid UTF-8/);
+    fs.rmSync(raw);
+  });
+
   test('a file named like the temporary output is left alone, even the input', async () => {
     const packed = path.join(dir, 'keep.znw');
     let r = await bin('compress', zipnnFixture('bf16_3chunks_mixed.bin'), '--dtype', 'bf16', '-o', packed);
