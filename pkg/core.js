@@ -995,6 +995,12 @@ export class ZnnDecompressionStream {
   constructor(options = {}) {
     const maxOutput = checkMaxOutput(options?.maxOutput);
     const checkBodies = !!options?.checkBodies;
+    // Decoded bytes queued for a reader before decoding pauses (a Worker with many slow
+    // downloads wants fewer); decoding still goes a chunk at a time.
+    const highWaterMark = options?.highWaterMark ?? STREAM_AHEAD;
+    if (!Number.isSafeInteger(highWaterMark) || highWaterMark < 0) {
+      throw new InvalidInputError(`highWaterMark must be a whole number of bytes >= 0, not ${String(highWaterMark)}`);
+    }
     let session = null;
     let output = null; // the readable's controller
     let input = null; // the writable's controller
@@ -1039,7 +1045,7 @@ export class ZnnDecompressionStream {
           input.error(reason);
         },
       },
-      { highWaterMark: STREAM_AHEAD, size: (chunk) => chunk.byteLength },
+      { highWaterMark, size: (chunk) => chunk.byteLength },
     );
     this.#writable = new WritableStream({
       start(c) {

@@ -223,6 +223,12 @@ export interface DecompressionStreamOptions extends DecompressOptions {
    * verifies the decoded bytes). About 10 % slower. ZipNN files carry no checksums.
    */
   checkBodies?: boolean;
+  /**
+   * Decoded bytes queued for a reader that is slower than the decoder before decoding pauses
+   * (default 8 MiB). Lower it where many slow downloads share memory (a Worker's 128 MB):
+   * decoding still goes a chunk (256 KiB by default) at a time.
+   */
+  highWaterMark?: number;
 }
 
 export interface CompressionStreamOptions {

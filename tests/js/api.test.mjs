@@ -651,6 +651,33 @@ describe('ZipNN format', () => {
 });
 
 describe('streams', () => {
+  test('highWaterMark: decoded bytes queued for a slow reader before decoding pauses', async () => {
+    // The whole file in one write, which resolves once its bytes are decoded: how much the
+    // reader had still to read then is what the stream held for it.
+    const behind = async (options) => {
+      const ds = new ZnnDecompressionStream(options);
+      const w = ds.writable.getWriter();
+      let n = 0;
+      let atWrite = -1;
+      const written = w.write(modelZnw).then(() => (atWrite = n));
+      const ended = written.then(() => w.close());
+      for await (const c of ds.readable) {
+        n += c.length;
+        await new Promise((r) => setTimeout(r, 1)); // a reader slower than the decoder
+      }
+      await ended;
+      assert.equal(n, model.length);
+      return n - atWrite;
+    };
+    const [small, none, usual] = [await behind({ highWaterMark: 1 << 20 }), await behind({ highWaterMark: 0 }), await behind()];
+    assert.ok(small <= (1 << 20) + (512 << 10), `1 MiB: ${small} bytes were queued`);
+    assert.ok(none <= 512 << 10, `0: ${none} bytes were queued`);
+    assert.ok(usual >= 6 << 20 && usual <= (8 << 20) + (512 << 10), `default: ${usual} bytes were queued`);
+    for (const highWaterMark of [-1, 1.5, '1024', NaN]) {
+      assert.throws(() => new ZnnDecompressionStream({ highWaterMark }), (e) => e instanceof InvalidInputError && e.code === 'ZNN_INVALID_INPUT', String(highWaterMark));
+    }
+  });
+
   // Many small chunks, so that 1-byte feeding crosses every boundary.
   const small = weights(60_000, 'bf16', 11);
   let smallZnw;
