@@ -592,11 +592,22 @@ async function cmdInspect(a) {
   return eachInput(a, 'failed to inspect', () => inspectOne(oneInput(a), a));
 }
 
+/**
+ * `x` with four decimals as the native tool prints it (Rust's `{:.4}`): an exact tie goes to
+ * the even digit, where `toFixed` goes up (9/32 is 0.2812 there, 0.2813 here).
+ */
+function fixed4(x) {
+  const scaled = x * 10000;
+  const low = Math.floor(scaled);
+  if (scaled - low === 0.5 && low % 2 === 0) return (low / 10000).toFixed(4);
+  return x.toFixed(4);
+}
+
 async function inspectOne(input, a) {
   refuseTerminal(a, input, '', false);
   const r = await inspect(await readInput(input));
   // Four places; '-' for an empty original, where no ratio exists (as the native tool prints).
-  const ratio = (c, n) => (n === 0 ? '-' : (c / n).toFixed(4));
+  const ratio = (c, n) => (n === 0 ? '-' : fixed4(c / n));
   const lines = [];
   if (r.format === 'zipnn') {
     // The native tool's lines: a summary, then each frame's place in the file (the first 16).
@@ -632,7 +643,7 @@ async function inspectOne(input, a) {
     }
     if (r.suggestion) {
       const s = r.suggestion;
-      lines.push(`note: stored as plain bytes (ratio ${s.currentRatio.toFixed(4)} on a sample); --dtype ${s.dtype} would give about ${s.ratio.toFixed(4)}`);
+      lines.push(`note: stored as plain bytes (ratio ${fixed4(s.currentRatio)} on a sample); --dtype ${s.dtype} would give about ${fixed4(s.ratio)}`);
     }
   }
   process.stdout.write(lines.join('\n') + '\n');

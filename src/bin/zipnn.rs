@@ -472,12 +472,13 @@ fn remove_temp_files_on_signal() {
             });
         }
     }
-    #[cfg(all(not(unix), not(target_arch = "wasm32")))]
+    #[cfg(windows)]
     let _ = ctrlc::set_handler(|| remove_temp_files_and_exit(130));
 }
 
 /// The signals this process was started with as ignored (bit `n - 1` for signal `n`), as
-/// Linux reports them; none where it does not (then every signal gets its handler).
+/// Linux reports them; none where it does not (then every signal gets its handler: asking
+/// the kernel elsewhere takes `sigaction`, which is `unsafe`).
 #[cfg(unix)]
 fn inherited_ignored() -> u64 {
     let status = fs::read_to_string("/proc/self/status").unwrap_or_default();

@@ -1,7 +1,7 @@
 //! A small JSON reader and string writer for container headers (safetensors, ZipNN's
 //! metadata). Values go straight into the caller's fields as they are met, never into a
 //! tree: a `serde_json::Value` tree of a hostile 10 MB header took 400 MB. It accepts what
-//! serde_json accepts and writes strings as serde_json does (tests/json.rs compares them).
+//! serde_json accepts and writes strings as serde_json does (the tests below compare them).
 
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -187,11 +187,11 @@ impl<'a> Reader<'a> {
     }
 
     /// A number: `Some` for a non-negative integer that fits a u64 (what serde_json's
-    /// `as_u64` gives), `None` for any other valid number.
+    /// `as_u64` gives), `None` for any other valid number. One beyond f64's range (`1e400`)
+    /// is an error, as in serde_json (which may differ on the last digits next to f64::MAX).
     pub fn number(&mut self) -> Result<Option<u64>, Bad> {
         self.peek();
         let s = self.s;
-        let start = self.pos;
         let negative = s.get(self.pos) == Some(&b'-');
         if negative {
             self.pos += 1;
@@ -201,41 +201,60 @@ impl<'a> Reader<'a> {
             while s.get(*pos).is_some_and(u8::is_ascii_digit) {
                 *pos += 1;
             }
-            *pos - from
+            from..*pos
         };
-        let int_start = self.pos;
-        match digits(&mut self.pos) {
-            0 => return Err(Bad),
-            n if n > 1 && s[int_start] == b'0' => return Err(Bad),
-            _ => {}
+        let int = digits(&mut self.pos);
+        if int.is_empty() || (int.len() > 1 && s[int.start] == b'0') {
+            return Err(Bad);
         }
-        let int_end = self.pos;
-        let mut integer = true;
+        let mut frac = self.pos..self.pos;
         if s.get(self.pos) == Some(&b'.') {
             self.pos += 1;
-            if digits(&mut self.pos) == 0 {
+            frac = digits(&mut self.pos);
+            if frac.is_empty() {
                 return Err(Bad);
             }
-            integer = false;
         }
+        let mut exp = None;
         if let Some(b'e' | b'E') = s.get(self.pos) {
             self.pos += 1;
+            let minus = s.get(self.pos) == Some(&b'-');
             if let Some(b'+' | b'-') = s.get(self.pos) {
                 self.pos += 1;
             }
-            if digits(&mut self.pos) == 0 {
+            let e = digits(&mut self.pos);
+            if e.is_empty() {
                 return Err(Bad);
             }
-            integer = false;
+            let e = s[e].iter().fold(0i64, |v, &d| {
+                v.saturating_mul(10).saturating_add(i64::from(d - b'0'))
+            });
+            exp = Some(if minus { -e } else { e });
         }
-        debug_assert!(start < self.pos);
         // serde_json reads -0 as the float -0.0, other negatives as i64: none is a u64.
-        if !integer || negative {
-            return Ok(None);
+        if !negative && frac.is_empty() && exp.is_none() {
+            let n = s[int.clone()].iter().try_fold(0u64, |v, &d| {
+                v.checked_mul(10)?.checked_add(u64::from(d - b'0'))
+            });
+            if n.is_some() {
+                return Ok(n);
+            }
         }
-        Ok(s[int_start..int_end].iter().try_fold(0u64, |v, &d| {
-            v.checked_mul(10)?.checked_add(u64::from(d - b'0'))
-        }))
+        // An f64 there: out of range, an error. Its significant digits (from the first that is
+        // not 0) and the power of ten of the first.
+        let all = s[int.clone()].iter().chain(&s[frac.clone()]);
+        let Some(lead) = all.clone().position(|&d| d != b'0') else {
+            return Ok(None); // zero
+        };
+        let order = (int.len() as i64 - 1 - lead as i64).saturating_add(exp.unwrap_or(0));
+        const MAX: &[u8] = b"17976931348623158"; // f64::MAX rounds up to infinity past this
+        let beyond =
+            order > 308 || (order == 308 && all.skip(lead).take(MAX.len()).cmp(MAX.iter()).is_ge());
+        if beyond {
+            Err(Bad)
+        } else {
+            Ok(None)
+        }
     }
 
     /// Any value, read and dropped.
@@ -434,7 +453,19 @@ mod tests {
             b"{\"a\":1,\"a\":2}",
             b"[\"\\u0000\"]",
             b"{\"\\u0061\":1}",
+            b"1e400",
+            b"-1e400",
+            b"[1e309]",
+            b"1e-400",
+            b"0e999",
+            b"1.5e308",
+            b"1.8e308",
+            b"-1.7976931348623157e308",
+            b"0.00017976931348623157e312",
+            b"-2.5E+300",
         ];
+        same(format!("1{}", "0".repeat(400)).as_bytes());
+        same(format!("0.{}1", "0".repeat(400)).as_bytes());
         for c in cases {
             same(c);
         }
@@ -477,6 +508,39 @@ mod tests {
             valid > 1000 && invalid > 1000,
             "{valid} valid, {invalid} invalid"
         );
+    }
+
+    #[test]
+    fn numbers_near_and_past_f64s_range_as_serde_json() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        for _ in 0..20_000 {
+            let int: String = (0..1 + next(25))
+                .map(|_| char::from(b'0' + next(10) as u8))
+                .collect();
+            let int = int.trim_start_matches('0');
+            let int = if int.is_empty() { "0" } else { int };
+            let frac: String = (0..next(4) * next(8))
+                .map(|_| char::from(b'0' + next(10) as u8))
+                .collect();
+            let mut n = format!("{}{int}", if next(2) == 0 { "-" } else { "" });
+            if !frac.is_empty() {
+                n = format!("{n}.{frac}");
+            }
+            if next(3) > 0 {
+                n = format!(
+                    "{n}e{}{}",
+                    ["", "+", "-"][next(3) as usize],
+                    250 + next(120)
+                );
+            }
+            same(n.as_bytes());
+        }
     }
 
     #[test]
