@@ -91,6 +91,20 @@ impl<'a> Reader<'a> {
         Ok(())
     }
 
+    /// An object read into a `T` by `member` (each key with its value), or `None` (read and
+    /// dropped) for any other value: a header's entries, whose wrong types callers report.
+    pub fn object_or_skip<T: Default>(
+        &mut self,
+        mut member: impl FnMut(&mut Self, String, &mut T) -> Result<(), Bad>,
+    ) -> Result<Option<T>, Bad> {
+        if self.peek() != Some(b'{') {
+            return self.skip().map(|_| None);
+        }
+        let mut t = T::default();
+        self.object(|r, key| member(r, key, &mut t))?;
+        Ok(Some(t))
+    }
+
     /// An array: `item` is called for each element and reads (or skips) it.
     pub fn array(&mut self, mut item: impl FnMut(&mut Self) -> Result<(), Bad>) -> Result<(), Bad> {
         self.nest()?;

@@ -130,22 +130,12 @@ fn read_header(json: &[u8]) -> Result<Header, json::Bad> {
     r.object(|r, key| {
         if key == "__metadata__" {
             h.has_metadata = true;
-            h.metadata = None;
-            if r.peek() != Some(b'{') {
-                return r.skip();
-            }
-            let mut m = BTreeMap::new();
-            r.object(|r, k| {
+            h.metadata = r.object_or_skip(|r, k, m: &mut BTreeMap<_, _>| {
                 m.insert(k, r.string_or_skip()?.unwrap_or_default());
                 Ok(())
             })?;
-            h.metadata = Some(m);
-            return Ok(());
-        }
-        let mut entry = None;
-        if r.peek() == Some(b'{') {
-            let mut e = Entry::default();
-            r.object(|r, field| {
+        } else {
+            let entry = r.object_or_skip(|r, field, e: &mut Entry| {
                 match field.as_str() {
                     "dtype" => e.dtype = r.string_or_skip()?,
                     "shape" => e.shape = r.u64_array_or_skip()?,
@@ -154,11 +144,8 @@ fn read_header(json: &[u8]) -> Result<Header, json::Bad> {
                 }
                 Ok(())
             })?;
-            entry = Some(e);
-        } else {
-            r.skip()?;
+            h.entries.insert(key, entry);
         }
-        h.entries.insert(key, entry);
         Ok(())
     })?;
     r.end()?;

@@ -146,44 +146,31 @@ fn originals(meta: &str) -> Result<Vec<(String, Original)>, Error> {
         dtype: Option<String>,
         shape: Option<Option<Vec<u64>>>,
     }
-    let mut entries: BTreeMap<String, Option<Fields>> = BTreeMap::new();
+    type Entries = BTreeMap<String, Option<Fields>>;
     let mut r = json::Reader::new(meta.as_bytes());
-    let read = if r.peek() == Some(b'{') {
-        r.object(|r, name| {
-            let mut fields = None;
-            if r.peek() == Some(b'{') {
-                let mut f = Fields::default();
-                r.object(|r, key| {
-                    match key.as_str() {
-                        "dtype" => f.dtype = r.string_or_skip()?,
-                        // "[384, 1536]" as zipnn writes it, or an array.
-                        "shape" => {
-                            f.shape = Some(match r.peek() {
-                                Some(b'"') => parse_shape(&r.string()?),
-                                _ => r.u64_array_or_skip()?,
-                            })
-                        }
-                        _ => r.skip()?,
-                    }
-                    Ok(())
-                })?;
-                fields = Some(f);
-            } else {
-                r.skip()?;
+    let read = r.object_or_skip(|r, name, entries: &mut Entries| {
+        let fields = r.object_or_skip(|r, key, f: &mut Fields| {
+            match key.as_str() {
+                "dtype" => f.dtype = r.string_or_skip()?,
+                // "[384, 1536]" as zipnn writes it, or an array.
+                "shape" => {
+                    f.shape = Some(match r.peek() {
+                        Some(b'"') => parse_shape(&r.string()?),
+                        _ => r.u64_array_or_skip()?,
+                    })
+                }
+                _ => r.skip()?,
             }
-            entries.insert(name, fields);
             Ok(())
-        })
-        .and_then(|_| r.end())
-        .map(|_| true)
-    } else {
-        r.skip().and_then(|_| r.end()).map(|_| false)
-    };
-    match read {
+        })?;
+        entries.insert(name, fields);
+        Ok(())
+    });
+    let entries = match read.and_then(|e| r.end().map(|_| e)) {
         Err(_) => return Err(Error::corrupt("znn_compressed_vectors is not JSON")),
-        Ok(false) => return Err(Error::corrupt("znn_compressed_vectors is not an object")),
-        Ok(true) => {}
-    }
+        Ok(None) => return Err(Error::corrupt("znn_compressed_vectors is not an object")),
+        Ok(Some(entries)) => entries,
+    };
     let mut out = Vec::with_capacity(entries.len());
     for (name, f) in entries {
         let bad = || Error::corrupt(alloc::format!("znn_compressed_vectors entry {name:?}"));
