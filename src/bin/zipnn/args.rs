@@ -1,0 +1,187 @@
+//! The command line: its options, and which of them each command reads.
+
+use zipnn_wasm::format::znw::DTypeChoice;
+use zipnn_wasm::DType;
+
+use crate::{usage, Fail};
+
+pub(crate) const USAGE: &str = "\
+usage: zipnn compress IN... [-o OUT] [--dtype auto|bf16|fp16|fp32|fp64|fp8-e4m3|fp8-e5m2|bytes]
+                            [--chunk-size BYTES] [--threads N] [--verify] [--force]
+                            [--best] [--format znw|zipnn] [--streaming-chunk BYTES]
+                            [--base BASE]   (code the difference to an earlier checkpoint)
+       zipnn decompress IN... [-o OUT] [--force] [--base BASE]
+       zipnn inspect IN
+       zipnn test IN... [--base BASE]   (decode, verify every checksum of .znw, write nothing)
+       zipnn bench IN... [--dtype D] [--threads N] [--best]
+       zipnn --version
+--dtype types what no container names (a raw file); auto, the default, measures the grouping.
+IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension
+(.znn with --format zipnn, which writes files IBM ZipNN reads; --dtype is then required).
+Outputs take the input file's permissions and times; compressed data is not written to
+(or read from) a terminal without --force. --name=VALUE works too; -- ends the options.
+Several INs (model-*.safetensors) each get their own output (-o takes one IN); a file that
+fails is reported and the others still run.
+decompress reads .znw, ZipNN .znn frames and .znn.safetensors; deltas (ours or ZipNN's) need
+--base with the same base file.";
+
+#[derive(Default)]
+pub(crate) struct Args {
+    pub(crate) inputs: Vec<String>,
+    pub(crate) output: Option<String>,
+    pub(crate) dtype: Option<String>,
+    pub(crate) chunk_size: Option<u32>,
+    pub(crate) threads: Option<usize>,
+    pub(crate) verify: bool,
+    pub(crate) best: bool,
+    pub(crate) force: bool,
+    pub(crate) format: Option<String>,
+    pub(crate) streaming_chunk: Option<u64>,
+    pub(crate) base: Option<String>,
+    pub(crate) help: bool,
+}
+
+pub(crate) fn parse(args: &[String]) -> Result<Args, Fail> {
+    let mut a = Args::default();
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        // `--name=value` as well as `--name value`.
+        let (arg, mut inline) = match arg.split_once('=') {
+            Some((name, v)) if name.starts_with("--") => (name, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |name: &str| -> Result<String, Fail> {
+            inline
+                .take()
+                .or_else(|| it.next().cloned())
+                .map_or_else(|| usage(format!("{name} needs a value")), Ok)
+        };
+        match arg {
+            "-o" | "--output" => a.output = Some(value(arg)?),
+            "--dtype" => a.dtype = Some(value(arg)?),
+            "--chunk-size" => {
+                let v = value(arg)?;
+                a.chunk_size = Some(
+                    v.parse()
+                        .or_else(|_| usage(format!("bad chunk size {v:?}")))?,
+                );
+            }
+            "--threads" => {
+                let v = value(arg)?;
+                a.threads = Some(
+                    v.parse()
+                        .or_else(|_| usage(format!("bad thread count {v:?}")))?,
+                );
+            }
+            "--format" => a.format = Some(value(arg)?),
+            "--base" => a.base = Some(value(arg)?),
+            "--streaming-chunk" => {
+                let v = value(arg)?;
+                a.streaming_chunk = Some(
+                    v.parse()
+                        .or_else(|_| usage(format!("bad streaming chunk {v:?}")))?,
+                );
+            }
+            "--verify" => a.verify = true,
+            "--best" => a.best = true,
+            "-f" | "--force" => a.force = true,
+            "-h" | "--help" => a.help = true,
+            // Everything after `--` is a file, even `-name`.
+            "--" => a.inputs.extend(it.by_ref().cloned()),
+            s if s.starts_with('-') && s != "-" => return usage(format!("unknown option {s}")),
+            s => a.inputs.push(s.to_string()),
+        }
+        if inline.is_some() {
+            return usage(format!("{arg} takes no value"));
+        }
+    }
+    Ok(a)
+}
+
+/// Refuses an option the command would not read (`bench --chunk-size`, `inspect -o`): silently
+/// ignoring it would let a user believe it took effect.
+pub(crate) fn check_flags(cmd: &str, a: &Args) -> Result<(), Fail> {
+    let zipnn = a.format.as_deref() == Some("zipnn");
+    let allowed: &[&str] = match cmd {
+        // `--base` with ZipNN's format has an error of its own, with what to do instead.
+        "compress" if zipnn => &[
+            "-o",
+            "--dtype",
+            "--chunk-size",
+            "--force",
+            "--format",
+            "--streaming-chunk",
+            "--base",
+        ],
+        "compress" => &[
+            "-o",
+            "--dtype",
+            "--chunk-size",
+            "--threads",
+            "--verify",
+            "--best",
+            "--force",
+            "--format",
+            "--base",
+        ],
+        "decompress" => &["-o", "--force", "--base"],
+        // --force: read compressed data from a terminal.
+        "test" => &["-o", "--base", "--force"],
+        "bench" => &["--dtype", "--threads", "--best"],
+        "inspect" => &["--force"],
+        _ => return Ok(()),
+    };
+    let given = [
+        ("-o", a.output.is_some()),
+        ("--dtype", a.dtype.is_some()),
+        ("--chunk-size", a.chunk_size.is_some()),
+        ("--threads", a.threads.is_some()),
+        ("--verify", a.verify),
+        ("--best", a.best),
+        ("--force", a.force),
+        ("--format", a.format.is_some()),
+        ("--streaming-chunk", a.streaming_chunk.is_some()),
+        ("--base", a.base.is_some()),
+    ];
+    match given
+        .iter()
+        .find(|(name, on)| *on && !allowed.contains(name))
+    {
+        Some((name, _)) if cmd == "compress" && !zipnn && *name == "--streaming-chunk" => {
+            usage("--streaming-chunk applies to --format zipnn only")
+        }
+        Some((name, _)) => {
+            let with = if cmd == "compress" && zipnn {
+                " --format zipnn"
+            } else {
+                ""
+            };
+            usage(format!("{name} does not apply to {cmd}{with}"))
+        }
+        // One stdin cannot be read twice: the second read would see nothing (or wait forever).
+        None if a.base.as_deref() == Some("-") && a.inputs.iter().any(|i| i == "-") => {
+            usage("stdin cannot be both the input and the base")
+        }
+        None => Ok(()),
+    }
+}
+
+/// `--dtype`, or `auto` without it.
+pub(crate) fn dtype_choice(a: &Args) -> Result<DTypeChoice, Fail> {
+    a.dtype
+        .as_deref()
+        .map_or(Ok(DTypeChoice::Auto), parse_dtype)
+}
+
+fn parse_dtype(s: &str) -> Result<DTypeChoice, Fail> {
+    if s == "auto" {
+        return Ok(DTypeChoice::Auto);
+    }
+    DType::parse(s)
+        .map(DTypeChoice::Fixed)
+        .map_or_else(|| usage(format!("unknown dtype {s:?}")), Ok)
+}
+
+pub(crate) fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}

@@ -1,0 +1,329 @@
+//! `zipnn decompress` and `zipnn test`: streamed through the push decoder where the format
+//! allows, `.znn.safetensors` from disk a tensor at a time, deltas from memory with their base.
+
+use std::fs;
+use std::io::{self, Read};
+
+use zipnn_wasm::format::znw;
+use zipnn_wasm::stream::{AutoDecoder, Sink};
+use zipnn_wasm::{Error, Format, Limits};
+
+use crate::input::{
+    listed_header, open_input, read_capped, read_rest, streamable, znn_safetensors_file, FileSource,
+};
+use crate::output::{output_path, Output};
+use crate::{each_input, fail, refuse_terminal, Args, Fail, Progress};
+
+/// What neither the push decoder nor [`decode_znn_safetensors`] takes (`.znn.safetensors` from
+/// stdin, deltas, which need their base) is decoded from memory. Returns the compressed and the
+/// decoded bytes.
+fn decode_whole(
+    input: &str,
+    first: Vec<u8>,
+    rest: &mut dyn Read,
+    a: &Args,
+) -> Result<(Vec<u8>, Vec<u8>), Fail> {
+    let data = read_rest(input, first, rest)?;
+    let base = match a.base.as_deref() {
+        Some(path) => read_base(path, input, &data)?,
+        None => None,
+    };
+    let plain = match &base {
+        Some(b) => zipnn_wasm::decompress_with_base(&data, b, &Limits::default())?,
+        None => zipnn_wasm::decompress(&data, &Limits::default())?,
+    };
+    // Our deltas name their base by size and checksum; ZipNN's name nothing, so a wrong base
+    // of the right size decodes to wrong bytes.
+    if base.is_some() && zipnn_wasm::detect(&data) == Format::Zipnn {
+        eprintln!("zipnn: note: ZipNN deltas carry no checksum of their base: a wrong one would go unnoticed");
+    }
+    Ok((data, plain))
+}
+
+/// The base for decoding `data`, read no further than the size it must have: a longer file
+/// (or /dev/zero) is refused without being read whole. `None` for a file that is no delta
+/// (said on stderr: `--base` is then not used).
+fn read_base(path: &str, input: &str, data: &[u8]) -> Result<Option<Vec<u8>>, Fail> {
+    use zipnn_wasm::format::zipnn;
+    // The size the base must have; a file that does not parse reads none (its error follows).
+    let need = match zipnn_wasm::detect(data) {
+        Format::Znw => match znw::Header::parse(data) {
+            Ok((h, _)) => Some(h.base.map(|b| b.len)),
+            Err(_) => return Ok(None),
+        },
+        Format::Zipnn => match zipnn::frames(data, &Limits::default()) {
+            Ok((frames, total)) => {
+                Some(frames.iter().any(|f| f.header.delta != 0).then_some(total))
+            }
+            Err(_) => return Ok(None),
+        },
+        _ => None,
+    };
+    let cap = match need {
+        Some(None) => {
+            eprintln!("zipnn: note: {input} is not a delta: --base is not used");
+            return Ok(None);
+        }
+        Some(Some(n)) => n.saturating_add(1),
+        None => u64::MAX,
+    };
+    // Room for the size named, taken first: a size no memory holds is refused before reading.
+    let buf = read_capped(path, cap, if need.is_some() { cap } else { 0 })?;
+    if let Some(Some(n)) = need {
+        let zipnn = zipnn_wasm::detect(data) == Format::Zipnn;
+        // zipnn itself refuses a base of another size than the file.
+        if buf.len() as u64 > n || (zipnn && buf.len() as u64 != n) {
+            let got = if buf.len() as u64 > n {
+                format!("more than {n}")
+            } else {
+                buf.len().to_string()
+            };
+            return Err(Error::InvalidInput(format!(
+                "the base file given has {got} bytes; the delta needs a base of {n} bytes"
+            ))
+            .into());
+        }
+    }
+    Ok(Some(buf))
+}
+
+/// Streams the input through the push decoder straight to the output: bounded memory for
+/// any file size, and nothing unverified reaches the output.
+pub(crate) fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
+    // X.znw, X.znn -> X; X.znn.safetensors -> X.safetensors.
+    let restored = |i: &str| {
+        i.strip_suffix(&format!(".{}", znw::EXTENSION))
+            .or_else(|| i.strip_suffix(".znn"))
+            .map(str::to_string)
+            .or_else(|| {
+                i.strip_suffix(".znn.safetensors")
+                    .map(|s| format!("{s}.safetensors"))
+            })
+    };
+    // An output named after an input of unknown suffix is not guessed (gzip skips such files).
+    if input != "-" && a.output.is_none() {
+        fs::metadata(input).or_else(|e| fail(format!("cannot read {input}: {e}")))?;
+        if restored(input).is_none() {
+            return fail(
+                "unknown suffix (not .znw, .znn or .znn.safetensors): give the output a name with -o",
+            );
+        }
+    }
+    let out_path = output_path(input, a, |i| restored(i).unwrap_or_default())?;
+    refuse_terminal(a, input, &out_path, false)?;
+    if let Some(mut src) = znn_safetensors_file(input, a)? {
+        let mut out = Output::create(&out_path, input)?;
+        decode_znn_safetensors(&mut src, Some(&mut out))?;
+        return out.commit();
+    }
+    let (mut reader, first) = open_input(input)?;
+    let (first, listed) = listed_header(input, first, &mut reader)?;
+    if listed && a.base.is_none() {
+        let mut out = Output::create(&out_path, input)?;
+        let dec = AutoDecoder::znn_safetensors(Limits::default());
+        stream_decode(input, reader, first, dec, Some(&mut out), "decompressing")?;
+        return out.commit();
+    }
+    if !streamable(&first) || a.base.is_some() {
+        let (_, plain) = decode_whole(input, first, &mut reader, a)?;
+        let mut out = Output::create(&out_path, input)?;
+        out.write(&plain)?;
+        return out.commit();
+    }
+    let mut out = Output::create(&out_path, input)?;
+    let dec = AutoDecoder::new(Limits::default());
+    stream_decode(input, reader, first, dec, Some(&mut out), "decompressing")?;
+    out.commit()
+}
+
+/// Checks each input as `gzip -t` does: decodes it, verifying every checksum (the chunk body
+/// checksums too, which a decode reads only when something else fails), and writes nothing.
+pub(crate) fn test(a: &Args) -> Result<(), Fail> {
+    let one = |input: &str| {
+        match test_one(input, a) {
+            Ok((n, true)) => outln!("{input}: OK, {n} bytes"),
+            // Nothing to verify: a damaged ZipNN file can decode to other bytes.
+            Ok((n, false)) => {
+                outln!("{input}: decodes, {n} bytes (ZipNN files carry no checksums)")
+            }
+            Err(f) => return Err(f),
+        }
+        Ok(())
+    };
+    each_input(a, "failed the test", one)
+}
+
+/// Decoded size of `input` once every check passed, and whether it had checksums to check
+/// (`.znw`) or only decoded (ZipNN's files).
+fn test_one(input: &str, a: &Args) -> Result<(u64, bool), Fail> {
+    refuse_terminal(a, input, "", false)?;
+    if let Some(mut src) = znn_safetensors_file(input, a)? {
+        return Ok((decode_znn_safetensors(&mut src, None)?, false));
+    }
+    let (mut reader, first) = open_input(input)?;
+    let (first, listed) = listed_header(input, first, &mut reader)?;
+    if listed && a.base.is_none() {
+        let dec = AutoDecoder::znn_safetensors(Limits::default());
+        return Ok((
+            stream_decode(input, reader, first, dec, None, "testing")?,
+            false,
+        ));
+    }
+    if !streamable(&first) || a.base.is_some() {
+        let (data, plain) = decode_whole(input, first, &mut reader, a)?;
+        let znw = zipnn_wasm::detect(&data) == Format::Znw;
+        if znw {
+            znw::check_bodies(&data)?;
+        }
+        return Ok((plain.len() as u64, znw));
+    }
+    let znw = zipnn_wasm::detect(&first) == Format::Znw;
+    let dec = AutoDecoder::checking_bodies(Limits::default());
+    Ok((
+        stream_decode(input, reader, first, dec, None, "testing")?,
+        znw,
+    ))
+}
+
+/// A `.znn.safetensors` file (what ZipNN's `compress_safetensors` writes, the form of ZipNN
+/// models on model hubs) restored from disk a tensor at a time into `out` (`None`: decoded and
+/// discarded, for `test`): memory holds one compressed tensor and one chunk, where decoding in
+/// memory held the whole file twice. Returns the restored size.
+pub(crate) fn decode_znn_safetensors(
+    src: &mut FileSource,
+    mut out: Option<&mut Output>,
+) -> Result<u64, Fail> {
+    use zipnn_wasm::format::to_usize;
+    use zipnn_wasm::format::zipnn::{self, safetensors, ChunkOut};
+    use znw::Source;
+    /// A frame's chunks decoded into one buffer and written out as each is done.
+    struct Chunks<'o, 'p> {
+        out: &'o mut Option<&'p mut Output>,
+        len: usize,
+        buf: Vec<u8>,
+        failed: Option<Fail>,
+    }
+    impl ChunkOut for Chunks<'_, '_> {
+        fn total(&self) -> usize {
+            self.len
+        }
+        fn slot(&mut self, _start: usize, len: usize) -> Result<&mut [u8], Error> {
+            zipnn_wasm::format::grow(&mut self.buf, len)
+        }
+        fn done(&mut self, _start: usize, len: usize) -> Result<(), Error> {
+            if let Some(out) = self.out.as_mut() {
+                if let Err(f) = out.write(&self.buf[..len]) {
+                    self.failed = Some(f);
+                    return Err(Error::InvalidInput("output write failed".into()));
+                }
+            }
+            Ok(())
+        }
+    }
+    let plan = safetensors::plan(src, &Limits::default()).map_err(|e| src.fail(e))?;
+    if let Some(out) = out.as_mut() {
+        out.write(&plan.header)?;
+    }
+    let mut chunks = Chunks {
+        out: &mut out,
+        len: 0,
+        buf: Vec::new(),
+        failed: None,
+    };
+    let mut scratch = Vec::new();
+    let verb = if chunks.out.is_some() {
+        "decompressing"
+    } else {
+        "testing"
+    };
+    let mut progress = Progress::new(verb, src.size() as u64);
+    // Input read so far: the pieces come in the restored file's order, which may not be the
+    // input's.
+    let mut done = 0;
+    for p in &plan.pieces {
+        progress.update(done);
+        done += p.end - p.start;
+        let (start, end) = (to_usize(p.start)?, to_usize(p.end)?);
+        match &p.frame {
+            // A tensor stored as it is: copied a MiB at a time.
+            None => {
+                let mut at = start;
+                while at < end {
+                    let n = (end - at).min(1 << 20);
+                    let bytes = match src.read(at, n) {
+                        Ok(bytes) => bytes,
+                        Err(e) => return Err(src.fail(e)),
+                    };
+                    if let Some(out) = chunks.out.as_mut() {
+                        out.write(bytes)?;
+                    }
+                    at += n;
+                }
+            }
+            Some(h) => {
+                chunks.len = usize::try_from(p.len).map_err(|_| Error::TooLarge {
+                    size: p.len,
+                    limit: usize::MAX as u64,
+                })?;
+                let frame = match src.read(start, end - start) {
+                    Ok(frame) => frame,
+                    Err(e) => return Err(src.fail(e)),
+                };
+                if let Err(e) = zipnn::decode_frame_with(frame, h, &mut chunks, &mut scratch) {
+                    return Err(chunks.failed.take().unwrap_or_else(|| e.into()));
+                }
+            }
+        }
+    }
+    progress.done();
+    Ok(plan.total)
+}
+
+/// Pushes `first`, then the rest of `reader`, through `dec` into `out` (`None`: discarded),
+/// with progress on a terminal. Returns the decoded size.
+fn stream_decode(
+    input: &str,
+    mut reader: Box<dyn Read>,
+    first: Vec<u8>,
+    mut dec: AutoDecoder,
+    out: Option<&mut Output>,
+    label: &'static str,
+) -> Result<u64, Fail> {
+    struct W<'a>(Option<&'a mut Output>, Option<Fail>);
+    impl Sink for W<'_> {
+        fn data(&mut self, _offset: u64, bytes: &[u8]) -> Result<(), Error> {
+            let Some(out) = self.0.as_mut() else {
+                return Ok(());
+            };
+            if let Err(f) = out.write(bytes) {
+                self.1 = Some(f);
+                return Err(Error::InvalidInput("output write failed".into()));
+            }
+            Ok(())
+        }
+    }
+    let total_in = fs::metadata(input).map(|m| m.len()).unwrap_or(0);
+    let mut progress = Progress::new(label, total_in);
+    let mut sink = W(out, None);
+    let mut buf = vec![0u8; 4 << 20];
+    let feed = |dec: &mut AutoDecoder, bytes: &[u8], sink: &mut W| -> Result<(), Fail> {
+        dec.push(bytes, sink)
+            .map_err(|e| sink.1.take().unwrap_or_else(|| e.into()))
+    };
+    feed(&mut dec, &first, &mut sink)?;
+    let mut consumed = first.len() as u64;
+    loop {
+        let n = match reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return fail(format!("cannot read {input}: {e}")),
+        };
+        feed(&mut dec, &buf[..n], &mut sink)?;
+        consumed += n as u64;
+        progress.update(consumed);
+    }
+    dec.finish()?;
+    progress.done();
+    Ok(dec.decoded())
+}
