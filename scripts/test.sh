@@ -11,6 +11,7 @@ scripts/setup-python.sh
 step "format and lints"
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --quiet
 
 step "the codec core without std (no_std + alloc, as a dependency builds it)"
 cargo build --release --lib --no-default-features --quiet

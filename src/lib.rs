@@ -179,7 +179,7 @@ pub fn decompress_into(data: &[u8], dst: &mut [u8]) -> Result<usize, Error> {
 
 /// What a compressed file holds, per segment: a `.znw` file's segment table, each tensor of a
 /// `.znn.safetensors` file as restored, or each frame of a ZipNN frame file (format `zipnn`).
-pub fn inspect(data: &[u8]) -> Result<format::znw::Report, Error> {
+pub fn inspect(data: &[u8]) -> Result<format::report::Report, Error> {
     match detect(data) {
         Format::ZipnnSafetensors => format::zipnn::safetensors::inspect(data),
         Format::Zipnn => format::zipnn::inspect(data),

@@ -177,8 +177,8 @@ pub fn encode_lz(src: &[u8], out: &mut Vec<u8>, tans: bool) -> usize {
 }
 
 /// [`encode_lz`] with the LZ coder tuned for text-like bytes ([`lz::compress_text`]) too. On a
-/// block over [`TEXT_FIRST_FAST`] the fast coder runs first, and the deep one only if it beats
-/// both the plain block and the fast coder on the first [`TEXT_PROBE`] bytes: low-entropy
+/// block over `TEXT_FIRST_FAST` the fast coder runs first, and the deep one only if it beats
+/// both the plain block and the fast coder on the first `TEXT_PROBE` bytes: low-entropy
 /// bytes that merely look repetitive (int8 weights around a few values) gave the deep search
 /// nothing at 1/20 of the fast one's speed. The smallest block is kept.
 pub fn encode_lz_text(src: &[u8], out: &mut Vec<u8>, tans: bool) -> usize {

@@ -14,7 +14,10 @@ pub mod zipnn;
 pub mod znw;
 
 mod error;
+pub mod report;
+mod source;
 pub use error::Error;
+pub use source::Source;
 
 /// Caller-set bounds for decoding untrusted input.
 #[derive(Debug, Clone, Copy)]

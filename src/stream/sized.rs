@@ -9,8 +9,9 @@
 //! header is decided, then one chunk (on several threads, a batch of them).
 
 use crate::dtype::DType;
+use crate::format::report::{ModeReport, Report, SegmentReport};
 use crate::format::znw::chunk::{self, Record};
-use crate::format::znw::inspect::{self, Attribution, ModeReport, Report, SegmentReport};
+use crate::format::znw::inspect::{self, Attribution};
 use crate::format::znw::{self, Header, Options, Piece, PieceEncoder};
 use crate::format::{safetensors, Container, Error};
 use alloc::vec::Vec;
@@ -185,8 +186,8 @@ impl SizedEncoder {
         Ok(())
     }
 
-    /// Once finished, what [`znw::inspect`] reports of the file written: the same, from what
-    /// the encoder knows (the raw file's type suggestion from its first bytes).
+    /// Once finished, what [`znw::inspect`](fn@znw::inspect) reports of the file written: the
+    /// same, from what the encoder knows (the raw file's type suggestion from its first bytes).
     pub fn report(&self) -> Option<Report> {
         let t = &self.tally;
         let header = t.header.as_ref().filter(|_| self.finished)?;

@@ -27,7 +27,7 @@ impl<'a> JsSource<'a> {
 
     /// The format, from the first bytes.
     pub(super) fn detect(&mut self) -> Result<crate::Format, Error> {
-        use znw::Source;
+        use crate::format::Source;
         // Enough to tell ours and ZipNN's frames apart from the rest.
         let head = self.read(0, self.size.min(16))?;
         Ok(crate::detect(head))
@@ -35,7 +35,7 @@ impl<'a> JsSource<'a> {
 
     /// The error for input of no known format, as [`crate::unknown_format`] tells it.
     pub(super) fn unknown(&mut self) -> Error {
-        use znw::Source;
+        use crate::format::Source;
         match self.read(0, self.size.min(16)) {
             Ok(head) => crate::unknown_format(head),
             Err(e) => e,
@@ -43,7 +43,7 @@ impl<'a> JsSource<'a> {
     }
 }
 
-impl znw::Source for JsSource<'_> {
+impl crate::format::Source for JsSource<'_> {
     fn size(&self) -> usize {
         self.size
     }

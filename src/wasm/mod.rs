@@ -346,8 +346,8 @@ fn decode_js_to_vec(
     out: &mut Vec<u8>,
     limits: &Limits,
 ) -> Result<usize, Error> {
+    use crate::format::Source;
     use crate::format::{Output, Reserve};
-    use znw::Source;
     let mut src = JsSource::new(data);
     // The frames of a ZipNN file at `at` of `output`, each chunk's streams copied in as it is
     // decoded.
@@ -559,7 +559,7 @@ pub fn inspect(data: &js_sys::Uint8Array) -> Result<JsValue, JsValue> {
 }
 
 /// A report as `inspect` gives it to JS.
-fn report_js(r: &crate::format::znw::Report) -> Result<JsValue, JsValue> {
+fn report_js(r: &crate::format::report::Report) -> Result<JsValue, JsValue> {
     let z = r.zipnn.as_ref();
     let js = ReportJs {
         format: r.format,

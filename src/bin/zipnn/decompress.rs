@@ -195,7 +195,7 @@ pub(crate) fn decode_znn_safetensors(
 ) -> Result<u64, Fail> {
     use zipnn_wasm::format::to_usize;
     use zipnn_wasm::format::zipnn::{self, safetensors, ChunkOut};
-    use znw::Source;
+    use zipnn_wasm::format::Source;
     /// A frame's chunks decoded into one buffer and written out as each is done.
     struct Chunks<'o, 'p> {
         out: &'o mut Option<&'p mut Output>,

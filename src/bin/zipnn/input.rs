@@ -4,7 +4,7 @@
 use std::fs::{self, File};
 use std::io::{self, Read};
 
-use zipnn_wasm::format::znw;
+use zipnn_wasm::format::Source;
 use zipnn_wasm::{Error, Format};
 
 use crate::{fail, Args, Fail};
@@ -60,7 +60,7 @@ pub(crate) struct FileSource {
     failed: Option<Fail>,
 }
 
-impl znw::Source for FileSource {
+impl Source for FileSource {
     fn size(&self) -> usize {
         self.size
     }

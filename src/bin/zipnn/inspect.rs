@@ -15,7 +15,7 @@ pub(crate) fn ratio(compressed: u64, original: u64) -> String {
 
 /// ZipNN frames (`.znn`): a summary from the frame headers, then one line per frame (the npm
 /// CLI prints the same lines).
-fn inspect_zipnn(input: &str, r: &zipnn_wasm::format::znw::Report) -> Result<(), Fail> {
+fn inspect_zipnn(input: &str, r: &zipnn_wasm::format::report::Report) -> Result<(), Fail> {
     let Some(z) = &r.zipnn else { return Ok(()) };
     let streaming = match z.streaming_chunk {
         Some(c) => format!("streaming chunk {c} bytes"),

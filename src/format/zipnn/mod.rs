@@ -736,15 +736,15 @@ pub struct Frame {
 /// What a file of ZipNN frames holds, in the form `znw::inspect` reports a `.znw` file: one
 /// segment per frame (its element type, the shape a torch tensor's frame names, its place in
 /// the decoded output and its compressed size), and the frames' places in the file.
-pub fn inspect(data: &[u8]) -> Result<crate::format::znw::Report, Error> {
+pub fn inspect(data: &[u8]) -> Result<crate::format::report::Report, Error> {
     inspect_from(&mut &data[..])
 }
 
-/// [`inspect`] over any [`znw::Source`](crate::format::znw::Source): reads the frame headers only.
-pub fn inspect_from<S: crate::format::znw::Source + ?Sized>(
+/// [`inspect`] over any [`Source`](crate::format::Source): reads the frame headers only.
+pub fn inspect_from<S: crate::format::Source + ?Sized>(
     src: &mut S,
-) -> Result<crate::format::znw::Report, Error> {
-    use crate::format::znw::inspect::{FrameReport, SegmentReport, ZipnnReport};
+) -> Result<crate::format::report::Report, Error> {
+    use crate::format::report::{FrameReport, SegmentReport, ZipnnReport};
     let (frames, total) = frames_from(src, &Limits::default())?;
     let mut at = 0u64;
     let segments = frames
@@ -766,7 +766,7 @@ pub fn inspect_from<S: crate::format::znw::Source + ?Sized>(
         .collect();
     // `frames` returns at least one frame: `detect` saw its header.
     let first = &frames.first().ok_or(Error::Truncated)?.header;
-    Ok(crate::format::znw::Report {
+    Ok(crate::format::report::Report {
         format: "zipnn",
         container: "raw",
         total_size: total,
@@ -798,8 +798,8 @@ pub fn frames(data: &[u8], limits: &Limits) -> Result<(Vec<Frame>, u64), Error> 
     frames_from(&mut &data[..], limits)
 }
 
-/// [`frames`] over any [`znw::Source`](crate::format::znw::Source): reads the frame headers only.
-pub fn frames_from<S: crate::format::znw::Source + ?Sized>(
+/// [`frames`] over any [`Source`](crate::format::Source): reads the frame headers only.
+pub fn frames_from<S: crate::format::Source + ?Sized>(
     src: &mut S,
     limits: &Limits,
 ) -> Result<(Vec<Frame>, u64), Error> {

@@ -9,7 +9,7 @@
 
 use super::{decode_frame, decode_frame_with, FrameHeader, Grow, ZDType};
 use crate::format::safetensors::{self as st, Layout};
-use crate::format::znw::Source;
+use crate::format::Source;
 use crate::format::{json, to_usize, Error, Limits, Output, Reserve};
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -285,8 +285,8 @@ pub fn decompress_into(data: &[u8], dst: &mut [u8]) -> Result<usize, Error> {
 /// each tensor of the restored file (its original type, shape and place) with the bytes it
 /// takes here, and the header. A tensor held as a ZipNN frame has the frame's element type as
 /// `dtype`; one stored as it is, `bytes`.
-pub fn inspect(data: &[u8]) -> Result<crate::format::znw::Report, Error> {
-    use crate::format::znw::inspect::SegmentReport;
+pub fn inspect(data: &[u8]) -> Result<crate::format::report::Report, Error> {
+    use crate::format::report::SegmentReport;
     let plan = plan(&mut &data[..], &Limits::default())?;
     let restored = st::parse(&plan.header, plan.total)?;
     let stored = layout(&mut &data[..])?;
@@ -325,7 +325,7 @@ pub fn inspect(data: &[u8]) -> Result<crate::format::znw::Report, Error> {
             compressed: p.end - p.start,
         });
     }
-    Ok(crate::format::znw::Report {
+    Ok(crate::format::report::Report {
         format: "znn-safetensors",
         container: "safetensors",
         total_size: plan.total,

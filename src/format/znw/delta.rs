@@ -73,7 +73,7 @@ const MIN_REALIGN: u64 = 256;
 
 /// Where `target`'s segments find their twins in `base`'s: the segment of the same name (the
 /// k-th of that name, where names repeat: an ONNX model's branches) where it lies elsewhere,
-/// for segments of at least [`MIN_REALIGN`] bytes. Everything else keeps the base bytes at its
+/// for segments of at least `MIN_REALIGN` bytes. Everything else keeps the base bytes at its
 /// own offset (a renamed tensor, a file that no longer parses: often still the same bytes);
 /// the encoder codes a piece as it is wherever its XOR comes out larger. A twin of another
 /// length still lends its first bytes (a tensor grown by a row).

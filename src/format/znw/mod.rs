@@ -11,10 +11,10 @@ pub mod structure;
 pub use chunk::{ChunkHead, Record};
 use delta::Base;
 pub use header::{Header, Segment, MAGIC};
-pub use inspect::{inspect, Report};
+pub use inspect::inspect;
 
 use crate::dtype::DType;
-use crate::format::{tensors, Container, Error, Limits, Output, Reserve};
+use crate::format::{tensors, Container, Error, Limits, Output, Reserve, Source};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::iter::Peekable;
@@ -790,27 +790,6 @@ pub struct ChunkInfo {
 /// random-access decoding. Verifies the end record; does not decode chunk bodies.
 pub fn index(mut data: &[u8], limits: &Limits) -> Result<(Header, Vec<ChunkInfo>), Error> {
     index_source(&mut data, limits)
-}
-
-/// Where compressed bytes are read from: a slice in memory, or a buffer outside this module's
-/// memory (a JS `Uint8Array` in wasm) copied in piece by piece, so that a whole file is never
-/// copied at once.
-pub trait Source {
-    /// Total bytes.
-    fn size(&self) -> usize;
-    /// Bytes `pos..pos + len` (the caller keeps them in range of [`Source::size`]).
-    fn read(&mut self, pos: usize, len: usize) -> Result<&[u8], Error>;
-}
-
-impl Source for &[u8] {
-    fn size(&self) -> usize {
-        self.len()
-    }
-    fn read(&mut self, pos: usize, len: usize) -> Result<&[u8], Error> {
-        pos.checked_add(len)
-            .and_then(|end| self.get(pos..end))
-            .ok_or(Error::Truncated)
-    }
 }
 
 /// [`index`] over any [`Source`]: reads the header and the record heads only.
