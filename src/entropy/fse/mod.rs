@@ -222,9 +222,10 @@ pub fn decompress(src: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
     if norm.log > max_log(dst.len()) {
         return Err(EntropyError::Corrupt("tANS table too large for its block"));
     }
-    let mut table = DecodeTable::new();
-    table.build(&norm)?;
-    decompress_with_table(&table, src.get(hlen..).unwrap_or(&[]), dst)
+    with_reused!(DecodeTable, |table: &mut DecodeTable| {
+        table.build(&norm)?;
+        decompress_with_table(table, src.get(hlen..).unwrap_or(&[]), dst)
+    })
 }
 
 /// Decodes the part of a block after its header (stream sizes and streams) with a prepared table.

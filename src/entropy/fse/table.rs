@@ -46,6 +46,14 @@ pub(crate) struct DecodeTable {
     entries: Box<[u32; MAX_TABLE_SIZE]>,
     /// The same with `63 - nb` in bits 0..8 (the byte decoder's hot loop).
     pub(super) fast: Box<[u32; MAX_TABLE_SIZE]>,
+    /// Work space of [`build`](Self::build): each cell's symbol.
+    sym: Box<[u8; MAX_TABLE_SIZE]>,
+}
+
+impl Default for DecodeTable {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl DecodeTable {
@@ -54,14 +62,14 @@ impl DecodeTable {
             log: MIN_TABLE_LOG,
             entries: Box::new([0; MAX_TABLE_SIZE]),
             fast: Box::new([0; MAX_TABLE_SIZE]),
+            sym: Box::new([0; MAX_TABLE_SIZE]),
         }
     }
 
     /// Builds the table for `norm` (as read by [`read_ncount`], so sums are already checked).
     pub fn build(&mut self, norm: &NormCounts) -> Result<(), EntropyError> {
         let size = 1usize << norm.log;
-        let mut sym = [0u8; MAX_TABLE_SIZE];
-        build_entries(norm, &mut sym[..size], &mut self.entries[..size])?;
+        build_entries(norm, &mut self.sym[..size], &mut self.entries[..size])?;
         for (f, &e) in self.fast[..size].iter_mut().zip(self.entries.iter()) {
             *f = (63 - ((e >> 8) & 0xff)) | (e & 0xff) << 8 | (e & 0xffff_0000);
         }

@@ -75,10 +75,18 @@ impl DecodeTable {
         self.table_log
     }
 
+    /// Parses a tree description into the single-symbol table only, for
+    /// [`decode_4x_reference`](Self::decode_4x_reference): the multi-symbol table keeps stale
+    /// entries. Returns the description size.
+    fn read_single(&mut self, src: &[u8]) -> Result<usize, EntropyError> {
+        let (weights, used) = read_weights(src)?;
+        self.build_single(&weights, &canonical_codes(&weights));
+        Ok(used)
+    }
+
     fn build(&mut self, weights: &Weights, max_per_lookup: u32) {
-        let tl = weights.table_log;
-        self.table_log = tl;
         let codes = canonical_codes(weights);
+        self.build_single(weights, &codes);
         // (symbol, length, code) by code length, shortest first: a counting sort.
         let mut next = [0usize; LOOKUP_BITS as usize + 1];
         for &(_, len) in &codes[..weights.symbols] {
@@ -95,15 +103,21 @@ impl DecodeTable {
                 next[len as usize] += 1;
             }
         }
-        let by_len = &by_len[..n];
+        self.build_multi(&by_len[..n], max_per_lookup);
+    }
+
+    /// Fills the single-symbol table from the canonical codes.
+    fn build_single(&mut self, weights: &Weights, codes: &[(u16, u8); 256]) {
+        self.table_log = weights.table_log;
         // Each code of length `len` owns 2^(11 - len) consecutive windows.
-        for &(s, len, code) in by_len {
-            let shift = LOOKUP_BITS - len as u32;
-            let first = (code as usize) << shift;
-            let e = s as u16 | (len as u16) << 8;
-            self.single[first..first + (1 << shift)].fill(e);
+        for (s, &(code, len)) in codes[..weights.symbols].iter().enumerate() {
+            if len > 0 {
+                let shift = LOOKUP_BITS - len as u32;
+                let first = (code as usize) << shift;
+                let e = s as u16 | (len as u16) << 8;
+                self.single[first..first + (1 << shift)].fill(e);
+            }
         }
-        self.build_multi(by_len, max_per_lookup);
     }
 
     /// The multi-symbol table, by levels instead of window by window. Level `c` holds, for every
@@ -285,7 +299,18 @@ impl DecodeTable {
     /// Reference decoder for `4x`: one symbol per lookup, every read checked, no fast path.
     /// Same results as [`decode_4x`](Self::decode_4x); kept as the oracle for tests.
     pub fn decode_4x_reference(&self, streams: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
-        let s = Split4::new(streams, dst, Jump::U16)?;
+        self.decode_4x_single(streams, dst, Jump::U16)
+    }
+
+    /// [`decode_4x_reference`](Self::decode_4x_reference) with the jump table's sizes `jump`
+    /// wide: reads only the single-symbol table.
+    fn decode_4x_single(
+        &self,
+        streams: &[u8],
+        dst: &mut [u8],
+        jump: Jump,
+    ) -> Result<(), EntropyError> {
+        let s = Split4::new(streams, dst, jump)?;
         for (mut r, d) in s.r.into_iter().zip(s.d) {
             for o in d.iter_mut() {
                 r.refill();
@@ -453,33 +478,18 @@ pub fn decompress_4x_paced(
     jump: Jump,
     pace: &mut impl Pace,
 ) -> Result<(), EntropyError> {
-    with_table(|t| {
+    with_reused!(DecodeTable, |t: &mut DecodeTable| {
+        if dst.len() < MULTI_FROM {
+            let used = t.read_single(src)?;
+            return t.decode_4x_single(&src[used..], dst, jump);
+        }
         let used = t.read_into(src)?;
         t.decode_4x_jump(&src[used..], dst, jump, pace)
     })
 }
 
-/// Runs `f` with a decoding table of this thread's, so that blocks do not allocate and zero
-/// 20 KiB of tables each (every entry is rewritten by [`DecodeTable::read_into`]).
-#[cfg(feature = "std")]
-fn with_table<R>(f: impl FnOnce(&mut DecodeTable) -> R) -> R {
-    use core::cell::RefCell;
-    std::thread_local! {
-        static TABLE: RefCell<DecodeTable> = RefCell::new(DecodeTable::new());
-    }
-    let mut f = Some(f);
-    let shared = TABLE.try_with(|t| match t.try_borrow_mut() {
-        Ok(mut t) => f.take().map(|f| f(&mut t)),
-        Err(_) => None,
-    });
-    match (shared, f) {
-        (Ok(Some(r)), _) => r,
-        (_, Some(f)) => f(&mut DecodeTable::new()),
-        (_, None) => unreachable!("the closure ran but returned nothing"),
-    }
-}
-
-#[cfg(not(feature = "std"))]
-fn with_table<R>(f: impl FnOnce(&mut DecodeTable) -> R) -> R {
-    f(&mut DecodeTable::new())
-}
+/// Blocks of fewer symbols decode one symbol per lookup, with every read checked: the
+/// multi-symbol table (about 8 K entry updates to build) would cost them more than it saves,
+/// and a file of tiny blocks would take microseconds a byte (a crafted one of 3-byte blocks
+/// took 1.3 µs a byte, bench/NOTES.md session 31).
+const MULTI_FROM: usize = 1024;

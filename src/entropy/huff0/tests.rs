@@ -37,6 +37,40 @@ fn small_sizes() {
     }
 }
 
+/// Blocks either side of the size from which the multi-symbol table is built decode alike,
+/// with zstd's u16 jump table and with mode 11's u32 one, and refuse the same damage.
+#[test]
+fn blocks_around_the_multi_symbol_threshold() {
+    for n in [16usize, 300, 1023, 1024, 1025, 5000] {
+        let src = peaked(n, 5 + n as u64);
+        roundtrip(&src).unwrap();
+        let mut wide = vec![];
+        compress_4x_wide_below(&src, &histogram(&src), usize::MAX, &mut wide).unwrap();
+        let mut dst = vec![0u8; n];
+        decompress_4x_wide(&wide, &mut dst).unwrap();
+        assert_eq!(dst, src, "n={n}");
+        // A flipped bit is refused, or decodes as the reference decoder decodes it.
+        let mut narrow = vec![];
+        compress_4x(&src, &mut narrow).unwrap();
+        for bit in (0..narrow.len() * 8).step_by(7) {
+            let mut m = narrow.clone();
+            m[bit / 8] ^= 1 << (bit % 8);
+            let mut a = vec![0u8; n];
+            let ra = decompress_4x(&m, &mut a);
+            let Ok((t, used)) = DecodeTable::read(&m) else {
+                assert!(ra.is_err(), "n={n} bit={bit}");
+                continue;
+            };
+            let mut b = vec![0u8; n];
+            let rb = t.decode_4x_reference(&m[used..], &mut b);
+            assert_eq!(ra.is_ok(), rb.is_ok(), "n={n} bit={bit}");
+            if ra.is_ok() {
+                assert_eq!(a, b, "n={n} bit={bit}");
+            }
+        }
+    }
+}
+
 #[test]
 fn big_sizes() {
     for n in [32usize << 10, 64 << 10, 128 << 10, 300 << 10] {
