@@ -121,8 +121,8 @@ pub(crate) enum Reserve {
     /// All of `total` at once: a fresh vector, never reallocated (natively taken zeroed, see
     /// [`Output::new`]).
     All,
-    /// Only as decoding gets there, the capacity doubling up to `total`: a reused vector, which
-    /// a header promising more than its data holds must not grow (wasm memory never shrinks).
+    /// Only as decoding gets there ([`reserve_toward`] `total`): a reused vector, which a
+    /// header promising more than its data holds must not grow far (wasm memory never shrinks).
     AsDecoded,
 }
 
@@ -166,18 +166,34 @@ impl<'a> Output<'a> {
         let end = at.checked_add(len).filter(|&e| e <= self.total);
         let end = end.ok_or_else(|| Error::corrupt("data past the decoded size"))?;
         if self.out.len() < end {
-            if self.out.capacity() < end {
-                let want = end
-                    .max(self.out.capacity().saturating_mul(2))
-                    .min(self.total);
-                self.out
-                    .try_reserve_exact(want - self.out.len())
-                    .map_err(|_| Error::no_memory(want as u64))?;
-            }
+            reserve_toward(self.out, end, self.total)?;
             self.out.resize(end, 0);
         }
         Ok(&mut self.out[at..end])
     }
+}
+
+/// Room in `buf` for `need` bytes, on the way to at most `most`: the capacity doubles, and
+/// goes to `most` at once from a sixteenth of it, so it is never more than 16 times what is
+/// needed. A header's claim is taken whole only once its data has started to bear it out
+/// (wasm memory never shrinks), and a large output is not copied from block to block all the
+/// way up: in wasm every step leaves its old block behind, and a 1.43 GB model grown by
+/// doubling took 3.5 GB. A refused allocation is an error, not an abort.
+pub(crate) fn reserve_toward(
+    buf: &mut alloc::vec::Vec<u8>,
+    need: usize,
+    most: usize,
+) -> Result<(), Error> {
+    if need > buf.capacity() {
+        let want = if need.saturating_mul(16) >= most {
+            most.max(need)
+        } else {
+            buf.capacity().saturating_mul(2).min(most).max(need)
+        };
+        buf.try_reserve_exact(want - buf.len())
+            .map_err(|_| Error::no_memory(want as u64))?;
+    }
+    Ok(())
 }
 
 /// Little-endian readers over a byte slice that fail with `Truncated` instead of panicking.

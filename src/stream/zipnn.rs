@@ -10,7 +10,7 @@ use crate::format::zipnn::{
     after_last_frame, check_limit, decode_chunks_from, ChunkOut, FrameHeader, FrameLayout,
     HEADER_LEN, MAGIC, MAX_HEADER_LEN,
 };
-use crate::format::{to_usize, Error, Limits};
+use crate::format::{reserve_toward, to_usize, Error, Limits};
 use alloc::vec::Vec;
 
 pub struct ZipnnDecoder {
@@ -184,23 +184,11 @@ impl ZipnnDecoder {
     }
 }
 
-/// Appends `bytes` to `buf`, whose length will not pass `most` (the frame's): capacity doubles
-/// as bytes arrive, and goes to `most` at once from a sixteenth of it, so never more than 16×
-/// the bytes received. Every step copies, and in wasm the blocks left behind stay: a 1.1 GB
-/// frame took 3.25 GB of memory by doubling, and a 74 MB one still took 144 MB of wasm memory
-/// when the jump came at a quarter. A refused allocation is an error, not an abort (a frame
-/// held whole can be gigabytes; doubling a 1 GiB buffer overflows wasm32).
+/// Appends `bytes` to `buf`, whose length will not pass `most` (the frame's), growing it as
+/// [`reserve_toward`] does: a frame claiming 1 GiB takes room for it once 64 MiB have come
+/// (a 1.1 GB frame took 3.25 GB of wasm memory by doubling).
 pub(super) fn append_within(buf: &mut Vec<u8>, bytes: &[u8], most: usize) -> Result<(), Error> {
-    let need = buf.len() + bytes.len();
-    if need > buf.capacity() {
-        let want = if need.saturating_mul(16) >= most {
-            most.max(need)
-        } else {
-            buf.capacity().saturating_mul(2).min(most).max(need)
-        };
-        buf.try_reserve_exact(want - buf.len())
-            .map_err(|_| Error::no_memory(want as u64))?;
-    }
+    reserve_toward(buf, buf.len() + bytes.len(), most)?;
     buf.extend_from_slice(bytes);
     Ok(())
 }

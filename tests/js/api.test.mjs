@@ -209,6 +209,44 @@ describe('Decompressor: wasm memory reused from call to call', () => {
     }
   });
 
+  test('a large output takes its size once, not the blocks of growing it by doubling', async () => {
+    // A fresh process per way in, so that the module's memory is this decode's alone. Grown
+    // by doubling, every step left its old block behind: a 1.43 GB model took 3.5 GB of wasm
+    // memory and one of 1.5 GB did not fit at all.
+    const want = weights(24 << 20, 'bf16', 9); // 48 MiB
+    const packed = await compress(want, { dtype: 'bf16', chunkSize: 1 << 20 });
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'znngrow-'));
+    try {
+      const file = path.join(tmp, 'm.znw');
+      fs.writeFileSync(file, packed);
+      for (const way of ['decompress', 'decompressInput']) {
+        const script = `
+          import { Decompressor, __internal } from 'zipnn-wasm';
+          import fs from 'node:fs';
+          import { createHash } from 'node:crypto';
+          const d = await Decompressor.create();
+          const before = __internal.glue.__memory().buffer.byteLength;
+          const file = fs.readFileSync(process.argv[1]);
+          let out;
+          if (process.argv[2] === 'decompress') {
+            out = d.decompress(file);
+          } else {
+            d.inputBuffer(file.length).set(file);
+            out = d.decompressInput(file.length);
+          }
+          const sha = createHash('sha256').update(out).digest('hex');
+          console.log(JSON.stringify({ sha, grew: __internal.glue.__memory().buffer.byteLength - before }));
+        `;
+        const res = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script, file, way], { cwd: path.dirname(fileURLToPath(import.meta.url)), encoding: 'utf8' }));
+        assert.equal(res.sha, sha256(want), way);
+        const input = way === 'decompress' ? 0 : packed.length;
+        assert.ok(res.grew < input + want.length * 1.3, `${way}: wasm memory grew by ${res.grew} bytes for ${want.length} decoded`);
+      }
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
   test('a file read straight into its input buffer', async () => {
     const d = new Decompressor(); // init() ran above
     const file = fixturePath('minilm.bf16.safetensors.znw');
