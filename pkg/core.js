@@ -1623,12 +1623,46 @@ const poolTuning = {
   runMax: 4 * MiB,
   /** Runs handed to a worker at once (one decoding, the rest waiting in its queue). */
   queue: 2,
+  /**
+   * Idle time after which workers that wrote a fresh output go (see retirePool): ms.
+   */
+  idleMs: 1000,
 };
 /** Most workers: explicit `threads`, and `'auto'` (memory bandwidth is the limit beyond that). */
 const POOL_MAX = 16;
 const POOL_AUTO_MAX = 8;
 
 const poolWorkers = []; // started workers, reused; removed once dead
+let poolCalls = 0; // pooled decodes under way
+let poolIdle = null; // the timer of retirePool
+let poolWroteFresh = false; // a decode into a fresh output since the workers last went
+
+/** A pooled decode is over (`fresh`: it wrote a fresh output): the pool may go idle. */
+function poolCallEnded(fresh) {
+  poolWroteFresh ||= fresh;
+  if (--poolCalls === 0 && poolWroteFresh) {
+    poolIdle = setTimeout(retirePool, poolTuning.idleMs);
+    poolIdle.unref?.(); // node: never kept alive for it
+  }
+}
+
+/**
+ * Lets the pool's workers go once it has been idle for `poolTuning.idleMs` after a decode into
+ * a fresh output. A worker holds a reference to every output it wrote until its own heap is
+ * collected, which an idle worker's seldom is, and V8 does not count shared memory when it
+ * decides to collect: in Chromium a dropped 1.5 GB result stayed in the page's memory for
+ * good. A worker still finishing a cancelled run goes when it is done. The next call starts
+ * new ones (the module is compiled already).
+ */
+function retirePool() {
+  poolIdle = null;
+  if (poolCalls) return;
+  poolWroteFresh = false;
+  for (const w of poolWorkers.splice(0)) {
+    w.retiring = true;
+    if (w.jobs.size === 0) w.kill(new Error('idle'));
+  }
+}
 let parallelism = () => globalThis.navigator?.hardwareConcurrency ?? 1;
 
 /** The number of workers `threads` asks for (1: in-thread). */
@@ -1771,16 +1805,29 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
   const { count, offset } = plan;
   const total = offset(count);
   if (count < 2 || total < poolTuning.minBytes || (target && target.length !== total)) return null;
-  const workers = await poolOf(n);
-  if (workers.length < 2) return null;
-  signal?.throwIfAborted();
+  // Counted from before the workers are picked, so that retirePool never takes them meanwhile.
+  poolCalls++;
+  clearTimeout(poolIdle);
+  poolIdle = null;
   let out = target;
-  if (!out) {
-    try {
-      out = new Uint8Array(new SharedArrayBuffer(total));
-    } catch (e) {
-      throw new TooLargeError(`cannot allocate ${total} bytes of shared memory: ${e.message}`, { cause: e });
+  let workers;
+  try {
+    workers = await poolOf(n);
+    signal?.throwIfAborted();
+    if (!out && workers.length >= 2) {
+      try {
+        out = new Uint8Array(new SharedArrayBuffer(total));
+      } catch (e) {
+        throw new TooLargeError(`cannot allocate ${total} bytes of shared memory: ${e.message}`, { cause: e });
+      }
     }
+  } catch (e) {
+    poolCallEnded(false);
+    throw e;
+  }
+  if (workers.length < 2) {
+    poolCallEnded(false);
+    return null;
   }
   if (plan.header) out.set(plan.header);
   const runs = [];
@@ -1805,6 +1852,7 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
       if (finished) return;
       finished = true;
       signal?.removeEventListener('abort', onAbort);
+      poolCallEnded(!target);
       if (failure.length) {
         // Runs still queued in a worker are skipped; one being decoded ends, unused.
         Atomics.store(done, 1, 1);
@@ -1833,7 +1881,10 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
       const id = w.nextId++;
       const detach = () => {
         pending--;
-        if (w.jobs.delete(id) && w.jobs.size === 0) w.port.unref?.();
+        if (w.jobs.delete(id) && w.jobs.size === 0) {
+          w.port.unref?.();
+          if (w.retiring) w.kill(new Error('idle'));
+        }
       };
       w.jobs.set(id, {
         onMessage(m) {
