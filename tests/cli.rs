@@ -1771,3 +1771,47 @@ fn long_names_and_dangling_links_at_the_output() {
         assert!(std::fs::symlink_metadata(&link).unwrap().is_file());
     }
 }
+
+/// A delta whose header claims a base no memory holds, given a real base file: refused as the
+/// wrong base, naming both sizes, not as too large for memory (it was, the claim reserved
+/// before the file was looked at).
+#[test]
+fn a_delta_claiming_a_huge_base_is_refused_as_the_wrong_base() {
+    use zipnn_wasm::format::znw::Header;
+    let d = dir("hugebase");
+    let mut rng = Rng(17);
+    let base = bf16_weights(&mut rng, 20_000);
+    let next: Vec<u8> = base.iter().map(|&b| b ^ 3).collect();
+    let (old, new, delta) = (d.join("old.bin"), d.join("new.bin"), d.join("d.znw"));
+    std::fs::write(&old, &base).unwrap();
+    std::fs::write(&new, &next).unwrap();
+    let o = zipnn(
+        &["compress", s(&new), "-o", s(&delta), "--base", s(&old)],
+        None,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let data = std::fs::read(&delta).unwrap();
+    let (mut h, used) = Header::parse(&data).unwrap();
+    h.base.as_mut().unwrap().len = 1 << 50;
+    let mut crafted = Vec::new();
+    assert!(h.write(&mut crafted));
+    crafted.extend_from_slice(&data[used..]);
+    std::fs::write(&delta, &crafted).unwrap();
+    let o = zipnn(
+        &[
+            "decompress",
+            s(&delta),
+            "-o",
+            s(&d.join("out")),
+            "--base",
+            s(&old),
+        ],
+        None,
+    );
+    assert_one_line_error(&o, 1, "is not the one this delta was made against");
+    assert!(
+        o.stderr.contains(&format!("({} bytes)", base.len())),
+        "{}",
+        o.stderr
+    );
+}

@@ -68,7 +68,15 @@ fn read_base(path: &str, input: &str, data: &[u8]) -> Result<Option<Vec<u8>>, Fa
         None => u64::MAX,
     };
     // Room for the size named, taken first: a size no memory holds is refused before reading.
-    let buf = read_capped(path, cap, if need.is_some() { cap } else { 0 })?;
+    // No more than a file on disk has, though: a delta claiming a base of 2^50 bytes is then
+    // refused as not matching the base given, not as too large for memory.
+    let on_disk = fs::metadata(path).ok().filter(|m| m.is_file());
+    let room = match (need, on_disk) {
+        (None, _) => 0,
+        (Some(_), Some(m)) => cap.min(m.len().saturating_add(1)),
+        (Some(_), None) => cap,
+    };
+    let buf = read_capped(path, cap, room)?;
     if let Some(Some(n)) = need {
         let zipnn = zipnn_wasm::detect(data) == Format::Zipnn;
         // zipnn itself refuses a base of another size than the file.
