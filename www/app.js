@@ -12,10 +12,12 @@ const param = (name) => {
 };
 const MAX_PARAM = param('max');
 /**
- * Files above this are compressed as a stream: compress() holds the file and its compressed
- * copy in WebAssembly's 4 GiB, which float weights of 1.95 GiB still fit.
+ * Files above this are compressed as a stream (ZnnCompressionStream told the size writes the
+ * same file as compress()): compress() holds the file and its compressed copy in wasm memory
+ * besides the page's own copies, about 4.5 times the file at the peak (a 1 GB file took 4.6 GB
+ * of the tab's memory), where the stream holds a few tens of MiB, for about 30 % more time.
  */
-const STREAM_ABOVE = Math.min(param('stream'), 1.9 * GiB);
+const STREAM_ABOVE = Math.min(param('stream'), 256 * MiB);
 /**
  * Largest file the page compresses or restores (MAX_OUTPUT: largest restored file): output
  * is gathered in Blobs (which the browser may keep on disk), not in wasm memory.
@@ -118,7 +120,7 @@ function errorText(err, size = 0) {
     case 'ZNN_INTERNAL':
       // An allocation failure inside wasm aborts (a trap) rather than throwing: for big inputs
       // that is by far the likeliest cause.
-      if (size >= 512 * 2 ** 20 && size <= STREAM_ABOVE) {
+      if (size >= 128 * MiB && size <= STREAM_ABOVE) {
         return `Not enough memory: WebAssembly has at most 4 GiB, and compressing needs the whole file and its compressed copy inside it (${m}). Use the command-line tool (zipnn compress) for a file this big.`;
       }
       return `Internal error in the compressor: ${m}. Please report it with the file.`;
