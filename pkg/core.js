@@ -1623,9 +1623,7 @@ const poolTuning = {
   runMax: 4 * MiB,
   /** Runs handed to a worker at once (one decoding, the rest waiting in its queue). */
   queue: 2,
-  /**
-   * Idle time after which workers that wrote a fresh output go (see retirePool): ms.
-   */
+  /** Idle time after which the workers go (see retirePool): ms. */
   idleMs: 1000,
 };
 /** Most workers: explicit `threads`, and `'auto'` (memory bandwidth is the limit beyond that). */
@@ -1635,20 +1633,18 @@ const POOL_AUTO_MAX = 8;
 const poolWorkers = []; // started workers, reused; removed once dead
 let poolCalls = 0; // pooled decodes under way
 let poolIdle = null; // the timer of retirePool
-let poolWroteFresh = false; // a decode into a fresh output since the workers last went
 
-/** A pooled decode is over (`fresh`: it wrote a fresh output): the pool may go idle. */
-function poolCallEnded(fresh) {
-  poolWroteFresh ||= fresh;
-  if (--poolCalls === 0 && poolWroteFresh) {
+/** A pooled decode is over: once none is under way, the pool may go idle. */
+function poolCallEnded() {
+  if (--poolCalls === 0) {
     poolIdle = setTimeout(retirePool, poolTuning.idleMs);
     poolIdle.unref?.(); // node: never kept alive for it
   }
 }
 
 /**
- * Lets the pool's workers go once it has been idle for `poolTuning.idleMs` after a decode into
- * a fresh output. A worker holds a reference to every output it wrote until its own heap is
+ * Lets the pool's workers go once it has been idle for `poolTuning.idleMs`. A worker holds a
+ * reference to every output it wrote (a fresh one, or a caller's target) until its own heap is
  * collected, which an idle worker's seldom is, and V8 does not count shared memory when it
  * decides to collect: in Chromium a dropped 1.5 GB result stayed in the page's memory for
  * good. A worker still finishing a cancelled run goes when it is done. The next call starts
@@ -1657,7 +1653,6 @@ function poolCallEnded(fresh) {
 function retirePool() {
   poolIdle = null;
   if (poolCalls) return;
-  poolWroteFresh = false;
   for (const w of poolWorkers.splice(0)) {
     w.retiring = true;
     if (w.jobs.size === 0) w.kill(new Error('idle'));
@@ -1810,7 +1805,7 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
   clearTimeout(poolIdle);
   poolIdle = null;
   let out = target;
-  let workers;
+  let workers, done;
   try {
     workers = await poolOf(n);
     signal?.throwIfAborted();
@@ -1821,15 +1816,16 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
         throw new TooLargeError(`cannot allocate ${total} bytes of shared memory: ${e.message}`, { cause: e });
       }
     }
+    if (workers.length >= 2 && plan.header) out.set(plan.header);
+    done = new Int32Array(new SharedArrayBuffer(8)); // runs done; cancelled
   } catch (e) {
-    poolCallEnded(false);
+    poolCallEnded();
     throw e;
   }
   if (workers.length < 2) {
-    poolCallEnded(false);
+    poolCallEnded();
     return null;
   }
-  if (plan.header) out.set(plan.header);
   const runs = [];
   const want = Math.min(poolTuning.runMax, Math.max(poolTuning.runMin, total / (workers.length * poolTuning.runsPerWorker)));
   for (let a = 0, i = 1; i <= count; i++) {
@@ -1840,7 +1836,6 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
     }
   }
   const shared = isShared(data.buffer);
-  const done = new Int32Array(new SharedArrayBuffer(8)); // runs done; cancelled
   stats.poolJobs++;
   return new Promise((resolve, reject) => {
     let next = 0;
@@ -1852,7 +1847,7 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
       if (finished) return;
       finished = true;
       signal?.removeEventListener('abort', onAbort);
-      poolCallEnded(!target);
+      poolCallEnded();
       if (failure.length) {
         // Runs still queued in a worker are skipped; one being decoded ends, unused.
         Atomics.store(done, 1, 1);

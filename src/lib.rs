@@ -132,9 +132,10 @@ pub fn decompress_to_vec(data: &[u8], out: &mut Vec<u8>, limits: &Limits) -> Res
 }
 
 /// [`decompress`] over the front of `out`, which is written in place and grown only as
-/// decoding reaches past its end (its capacity at most doubling at a time), never shrunk:
-/// decoding file after file into one vector faults in and zero-fills its pages once, and a
-/// header that promises more than its data holds costs little memory. Returns the decoded
+/// decoding reaches past its end, never shrunk: its capacity doubles, and takes the size the
+/// header states once a sixteenth of it is reached (so at most 16 times what has decoded).
+/// Decoding file after file into one vector faults in and zero-fills its pages once, and a
+/// header that promises more than its data holds costs bounded memory. Returns the decoded
 /// size: the file is `out[..n]`, and the bytes after it are a longer earlier file's (the wasm
 /// `Decompressor` hands out views of `out[..n]`).
 pub fn decompress_over(data: &[u8], out: &mut Vec<u8>, limits: &Limits) -> Result<usize, Error> {

@@ -309,7 +309,7 @@ fn auto_is_never_much_larger_than_bytes() {
     let mut source = b"#!".to_vec();
     while source.len() < 1 << 20 {
         source.extend_from_slice(include_bytes!("../src/entropy/huff0/mod.rs"));
-        source.extend_from_slice(include_bytes!("../src/bin/zipnn/main.rs"));
+        source.extend_from_slice(include_bytes!("../src/format/zipnn/mod.rs"));
     }
     let cases: Vec<(&str, Vec<u8>, bool)> = vec![
         (

@@ -489,7 +489,8 @@ pub fn decompress_4x_paced(
 }
 
 /// Blocks of fewer symbols decode one symbol per lookup, with every read checked: the
-/// multi-symbol table (about 8 K entry updates to build) would cost them more than it saves,
-/// and a file of tiny blocks would take microseconds a byte (a crafted one of 3-byte blocks
-/// took 1.3 µs a byte, bench/NOTES.md session 31).
-const MULTI_FROM: usize = 1024;
+/// multi-symbol table (up to about 8 K entry updates to build, 1.5–3.5 µs) would cost them
+/// more than it saves, and a file of tiny blocks would take microseconds a byte (a crafted one
+/// of 3-byte blocks took 1.3 µs a byte, bench/NOTES.md session 31). From here on a build costs
+/// at most about 14 ns a symbol.
+const MULTI_FROM: usize = 256;

@@ -38,10 +38,12 @@ fn small_sizes() {
 }
 
 /// Blocks either side of the size from which the multi-symbol table is built decode alike,
-/// with zstd's u16 jump table and with mode 11's u32 one, and refuse the same damage.
+/// with zstd's u16 jump table and with mode 11's u32 one, and refuse the same damage: the
+/// block decoder (single-symbol below the threshold), the multi-symbol table at any size, and
+/// the reference.
 #[test]
 fn blocks_around_the_multi_symbol_threshold() {
-    for n in [16usize, 300, 1023, 1024, 1025, 5000] {
+    for n in [16usize, 100, 255, 256, 257, 1024, 5000] {
         let src = peaked(n, 5 + n as u64);
         roundtrip(&src).unwrap();
         let mut wide = vec![];
@@ -63,9 +65,13 @@ fn blocks_around_the_multi_symbol_threshold() {
             };
             let mut b = vec![0u8; n];
             let rb = t.decode_4x_reference(&m[used..], &mut b);
+            let mut c = vec![0u8; n];
+            let rc = t.decode_4x(&m[used..], &mut c);
             assert_eq!(ra.is_ok(), rb.is_ok(), "n={n} bit={bit}");
+            assert_eq!(rc.is_ok(), rb.is_ok(), "n={n} bit={bit}");
             if ra.is_ok() {
                 assert_eq!(a, b, "n={n} bit={bit}");
+                assert_eq!(c, b, "n={n} bit={bit}");
             }
         }
     }
