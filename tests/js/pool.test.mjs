@@ -135,6 +135,34 @@ describe('worker pool (node)', () => {
     assert.ok(equalBytes(await decompress(packed, { threads: 2 }), orig));
   });
 
+  test('an aborted call into a target settles only once no worker writes into it', async () => {
+    // The caller owns the target again once the promise settles: runs still being decoded
+    // wrote into it after the rejection, over what the caller put there next.
+    const { orig, packed } = bf16;
+    const target = new Uint8Array(new SharedArrayBuffer(orig.length));
+    const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+    let aborted = 0;
+    for (let i = 0; i < 40; i++) {
+      const ac = new AbortController();
+      const p = decompressInto(packed, target, { threads: 2, signal: ac.signal });
+      setTimeout(() => ac.abort(), i % 12);
+      try {
+        await p;
+        continue; // it finished first
+      } catch (e) {
+        assert.equal(e.name, 'AbortError');
+      }
+      aborted++;
+      target.fill(0);
+      await sleep(30);
+      const written = target.findIndex((b) => b !== 0);
+      assert.equal(written, -1, `trial ${i}: byte ${written} written after the call settled`);
+    }
+    assert.ok(aborted > 10, `only ${aborted} of 40 calls were aborted in time`);
+    assert.equal(await decompressInto(packed, target, { threads: 2 }), orig.length);
+    assert.ok(equalBytes(target, orig));
+  });
+
   test('ZipNN streaming frames of a real model decode on the pool, into new or shared memory', async () => {
     for (const { k, orig } of MODELS) {
       const zn = await compress(orig, { dtype: k, format: 'zipnn', streamingChunk: 1 << 20 });
@@ -261,7 +289,7 @@ describe('worker pool (node)', () => {
   test('idle, the workers go (and the outputs they held with them); the next call starts new ones', async () => {
     const { orig, packed } = bf16;
     const t = __internal.poolTuning;
-    const saved = t.idleMs;
+    const [saved, savedBytes] = [t.idleMs, t.retireBytes];
     const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
     t.idleMs = 50;
     try {
@@ -289,8 +317,19 @@ describe('worker pool (node)', () => {
       assert.deepEqual(__internal.poolWorkers, pool);
       await sleep(200);
       assert.equal(__internal.poolWorkers.length, 0);
+      // Past `retireBytes` written, they go as soon as no call is under way, idle or not.
+      t.idleMs = 60_000;
+      t.retireBytes = 2 * orig.length;
+      await decompress(packed, { threads: 2 });
+      const before = [...__internal.poolWorkers];
+      await decompress(packed, { threads: 2 });
+      assert.ok(before.every((w) => w.dead), 'gone once twice the model was written');
+      assert.equal(__internal.poolWorkers.length, 0);
+      await decompress(packed, { threads: 2 });
+      assert.ok(__internal.poolWorkers.length === 2 && __internal.poolWorkers.every((w) => !before.includes(w)));
     } finally {
       t.idleMs = saved;
+      t.retireBytes = savedBytes;
     }
     // In a fresh process: 20 results and targets dropped, then idle, leave no memory behind
     // (the workers held every output they wrote until their own heaps were collected, which
