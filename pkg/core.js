@@ -1636,14 +1636,19 @@ const poolWorkers = []; // started workers, reused; removed once dead
 let poolCalls = 0; // pooled decodes under way
 let poolIdle = null; // the timer of retirePool
 let poolWritten = 0; // bytes of output the workers wrote since they last went
+let poolOutputs = new WeakSet(); // the buffers they wrote into: a reused target counts once
 
 /**
- * A pooled decode of `bytes` is over: once none is under way, the pool goes idle, and its
- * workers go at once if they wrote `poolTuning.retireBytes` since they came (results dropped in
- * a tight loop piled up otherwise: six 1.5 GB calls held 9.7 GB in Chromium).
+ * A pooled decode into `output` is over: once none is under way, the pool goes idle, and its
+ * workers go at once if they wrote `poolTuning.retireBytes` into buffers new to them since they
+ * came (results dropped in a tight loop piled up otherwise: six 1.5 GB calls held 9.7 GB in
+ * Chromium; a reused target counts once, and restarting for it only cost time).
  */
-function poolCallEnded(bytes = 0) {
-  poolWritten += bytes;
+function poolCallEnded(output) {
+  if (output && !poolOutputs.has(output.buffer)) {
+    poolOutputs.add(output.buffer);
+    poolWritten += output.length;
+  }
   if (--poolCalls > 0) return;
   // At once, not on a timer: a caller's next call would start before any timer fired.
   if (poolWritten >= poolTuning.retireBytes) return retirePool();
@@ -1663,6 +1668,7 @@ function retirePool() {
   poolIdle = null;
   if (poolCalls) return;
   poolWritten = 0;
+  poolOutputs = new WeakSet();
   for (const w of poolWorkers.splice(0)) {
     w.retiring = true;
     if (w.jobs.size === 0) w.kill(new Error('idle'));
@@ -1856,7 +1862,7 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
     const onAbort = () => finish(signal.reason);
     const settle = () => {
       signal?.removeEventListener('abort', onAbort);
-      poolCallEnded(total);
+      poolCallEnded(out);
       if (failure) reject(failure[0]);
       else if (Atomics.load(done, 0) !== runs.length) reject(new InternalError('the worker pool lost a run'));
       else resolve(out);
