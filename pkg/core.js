@@ -1661,18 +1661,15 @@ function poolCallEnded(output) {
  * reference to every output it wrote (a fresh one, or a caller's target) until its own heap is
  * collected, which an idle worker's seldom is, and V8 does not count shared memory when it
  * decides to collect: in Chromium a dropped 1.5 GB result stayed in the page's memory for
- * good. A worker still finishing a cancelled run goes when it is done. The next call starts
- * new ones (the module is compiled already).
+ * good. The next call starts new ones (the module is compiled already).
  */
 function retirePool() {
   poolIdle = null;
   if (poolCalls) return;
   poolWritten = 0;
   poolOutputs = new WeakSet();
-  for (const w of poolWorkers.splice(0)) {
-    w.retiring = true;
-    if (w.jobs.size === 0) w.kill(new Error('idle'));
-  }
+  // No call is under way, and each settled once its runs were back: no worker has a job.
+  for (const w of poolWorkers.splice(0)) w.kill(new Error('idle'));
 }
 
 let parallelism = () => globalThis.navigator?.hardwareConcurrency ?? 1;
@@ -1902,10 +1899,7 @@ async function decodePooled(data, n, { maxOutput, target, signal }) {
       const id = w.nextId++;
       const detach = () => {
         pending--;
-        if (w.jobs.delete(id) && w.jobs.size === 0) {
-          w.port.unref?.();
-          if (w.retiring) w.kill(new Error('idle'));
-        }
+        if (w.jobs.delete(id) && w.jobs.size === 0) w.port.unref?.();
         if (finished && pending === 0) settle();
       };
       w.jobs.set(id, {

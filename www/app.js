@@ -99,8 +99,8 @@ function announce(text) {
   requestAnimationFrame(() => (s.textContent = text));
 }
 
-/** What to tell the user about a failure; `size` is the input's size when known. */
-function errorText(err, size = 0) {
+/** What to tell the user about a failure. */
+function errorText(err) {
   const m = err.message || String(err);
   switch (err.code) {
     case 'ZNN_CORRUPT':
@@ -118,11 +118,6 @@ function errorText(err, size = 0) {
       if (/exceeds the limit of/.test(m)) return `This page restores files of up to ${sizeLimit(MAX_OUTPUT)}; this one decodes to more (${m}). Use the command-line tool (zipnn decompress) for bigger files.`;
       return `Not enough memory for this file in the browser (${m}): WebAssembly has at most 4 GiB for the file and its compressed copy, and the browser may have less. Use the command-line tool (zipnn compress / zipnn decompress) for files this big.`;
     case 'ZNN_INTERNAL':
-      // An allocation failure inside wasm aborts (a trap) rather than throwing: for big inputs
-      // that is by far the likeliest cause.
-      if (size >= 128 * MiB && size <= STREAM_ABOVE) {
-        return `Not enough memory: WebAssembly has at most 4 GiB, and compressing needs the whole file and its compressed copy inside it (${m}). Use the command-line tool (zipnn compress) for a file this big.`;
-      }
       return `Internal error in the compressor: ${m}. Please report it with the file.`;
     case 'ZNN_VERIFY':
       return `Verification failed: ${m}. Please report this file.`;
@@ -347,7 +342,7 @@ function finishJob(job, { result, error }) {
       $('progress-stats').textContent = failed ? 'See the messages below.' : 'Every file is ready to download below.';
     } else {
       $('progress-title').textContent = error ? `Could not finish ${job.file.name}` : 'Done';
-      $('progress-stats').textContent = error ? errorText(error, job.file.size) : summaryLine(job, result);
+      $('progress-stats').textContent = error ? errorText(error) : summaryLine(job, result);
     }
     if ($('cancel') === document.activeElement) $('file-input').focus();
   }
@@ -488,7 +483,7 @@ function renderError(job, error) {
   card.dataset.state = 'error';
   card.querySelector('.result-status').textContent = 'Failed';
   card.querySelector('.result-body').replaceChildren(
-    el('p', { class: 'error', role: 'alert', dataset: { code: error.code || '' } }, errorText(error, job.file.size)),
+    el('p', { class: 'error', role: 'alert', dataset: { code: error.code || '' } }, errorText(error)),
   );
 }
 

@@ -59,28 +59,12 @@ pub(crate) fn parse(args: &[String]) -> Result<Args, Fail> {
         match arg {
             "-o" | "--output" => a.output = Some(value(arg)?),
             "--dtype" => a.dtype = Some(value(arg)?),
-            "--chunk-size" => {
-                let v = value(arg)?;
-                a.chunk_size = Some(
-                    v.parse()
-                        .or_else(|_| usage(format!("bad chunk size {v:?}")))?,
-                );
-            }
-            "--threads" => {
-                let v = value(arg)?;
-                a.threads = Some(
-                    v.parse()
-                        .or_else(|_| usage(format!("bad thread count {v:?}")))?,
-                );
-            }
+            "--chunk-size" => a.chunk_size = Some(number(value(arg)?, "chunk size")?),
+            "--threads" => a.threads = Some(number(value(arg)?, "thread count")?),
             "--format" => a.format = Some(value(arg)?),
             "--base" => a.base = Some(value(arg)?),
             "--streaming-chunk" => {
-                let v = value(arg)?;
-                a.streaming_chunk = Some(
-                    v.parse()
-                        .or_else(|_| usage(format!("bad streaming chunk {v:?}")))?,
-                );
+                a.streaming_chunk = Some(number(value(arg)?, "streaming chunk")?)
             }
             "--verify" => a.verify = true,
             "--best" => a.best = true,
@@ -184,4 +168,9 @@ fn parse_dtype(s: &str) -> Result<DTypeChoice, Fail> {
 
 pub(crate) fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// `v` as a number, or a usage error naming `what`.
+fn number<T: std::str::FromStr>(v: String, what: &str) -> Result<T, Fail> {
+    v.parse().or_else(|_| usage(format!("bad {what} {v:?}")))
 }

@@ -297,7 +297,8 @@ impl DecodeTable {
     }
 
     /// Reference decoder for `4x`: one symbol per lookup, every read checked, no fast path.
-    /// Same results as [`decode_4x`](Self::decode_4x); kept as the oracle for tests.
+    /// Same results as [`decode_4x`](Self::decode_4x): the oracle for tests, and (as
+    /// `decode_4x_single`) the decoder of blocks too small for the multi-symbol table.
     pub fn decode_4x_reference(&self, streams: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
         self.decode_4x_single(streams, dst, Jump::U16)
     }
