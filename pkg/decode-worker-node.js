@@ -1,4 +1,4 @@
-// fetchModel's decode worker for node (a worker_threads Worker started by node.js): see core.js.
+// fetchModel's decode worker for node (a worker_threads Worker started by node.js): see lib/worker.js.
 import { parentPort } from 'node:worker_threads';
 import { __runDecodeWorker } from './core.js';
 

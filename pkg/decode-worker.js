@@ -1,4 +1,4 @@
-// fetchModel's decode worker for browsers (a module Worker started by index.js): see core.js.
+// fetchModel's decode worker for browsers (a module Worker started by index.js): see lib/worker.js.
 import { __runDecodeWorker } from './core.js';
 
 __runDecodeWorker({

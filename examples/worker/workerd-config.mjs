@@ -25,7 +25,7 @@ export function writeWorkerdConfig({ dir, worker, modules = [], pkg, assets, add
   fs.symlinkSync(path.resolve(pkg), path.join(dir, 'pkg'));
   const entry = JSON.parse(fs.readFileSync(path.join(pkg, 'package.json'), 'utf8')).exports['.'].workerd.replace('./', '');
   embed.push(`(name = "zipnn-wasm", esModule = embed "pkg/${entry}")`);
-  const files = ['core.js', ...fs.readdirSync(path.join(pkg, 'dist')).map((f) => `dist/${f}`)];
+  const files = ['core.js', ...['lib', 'dist'].flatMap((d) => fs.readdirSync(path.join(pkg, d)).map((f) => `${d}/${f}`))];
   for (const f of files) {
     if (f.endsWith('.js')) embed.push(`(name = "${f}", esModule = embed "pkg/${f}")`);
     else if (f.endsWith('.wasm')) embed.push(`(name = "${f}", wasm = embed "pkg/${f}")`);

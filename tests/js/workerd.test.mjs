@@ -126,7 +126,7 @@ before(async () => {
     `(name = "asset.znw", data = embed "asset.znw")`,
     `(name = "zipnn-wasm", esModule = embed "pkg/${entry.replace('./', '')}")`,
   ];
-  for (const f of ['core.js', ...fs.readdirSync(path.join(pkgDir, 'dist')).map((f) => `dist/${f}`)]) {
+  for (const f of ['core.js', ...['lib', 'dist'].flatMap((d) => fs.readdirSync(path.join(pkgDir, d)).map((f) => `${d}/${f}`))]) {
     if (f.endsWith('.js')) mods.push(`(name = "${f}", esModule = embed "pkg/${f}")`);
     else if (f.endsWith('.wasm')) mods.push(`(name = "${f}", wasm = embed "pkg/${f}")`);
   }

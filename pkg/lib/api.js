@@ -1,0 +1,179 @@
+// The whole-buffer calls: compress, decompress, decompressInto, Decompressor, inspect, and
+// decodedSize (which needs no wasm).
+
+import * as glue from '../dist/zipnn_wasm.js';
+import { InvalidInputError, TooLargeError, ZnnError, userCallback } from './errors.js';
+import { call, inWasmMemory, init, inputBytes, ready, resets } from './wasm.js';
+import { checkFormat, checkFunction, checkLength, checkMaxOutput, checkSignal, checkSizeOption, isShared, overlap, toBytes, unmoved } from './checks.js';
+import { startsWith } from './buffers.js';
+import { ZNW_MAGIC } from './sniff.js';
+import { decodePooled, poolAvailable, poolThreads } from './pool.js';
+
+/**
+ * Largest input of the whole-buffer `compress`: the largest slice wasm32 holds (isize::MAX), past
+ * which copying it in would trap. It is copied into wasm memory (4 GiB at most) next to its
+ * output, so float weights fit up to about 1.95 GiB; beyond, a TooLargeError says so
+ * (ZnnCompressionStream has no such bound).
+ */
+const MAX_COMPRESS_INPUT = 2 ** 31 - 1;
+
+/** Compresses `bytes`: `.znw` (default) or, with `format: 'zipnn'`, ZipNN frames. */
+export async function compress(bytes, options = {}) {
+  const data = inputBytes(bytes);
+  const { dtype, format = 'znw', verify } = options ?? {};
+  const chunkSize = checkSizeOption(options?.chunkSize, 'chunkSize');
+  const streamingChunk = checkSizeOption(options?.streamingChunk, 'streamingChunk');
+  checkFormat(format, dtype);
+  const onProgress = checkFunction(options?.onProgress, 'onProgress');
+  // Past this, the copy into wasm memory would trap instead of failing cleanly.
+  if (data.length > MAX_COMPRESS_INPUT) {
+    throw new TooLargeError(`compress() takes at most ${MAX_COMPRESS_INPUT} bytes in wasm, not ${data.length}: use ZnnCompressionStream with { size }, or the native CLI`);
+  }
+  if (!ready) await init(); // loaded: the input is read before the promise returns
+  if (format === 'zipnn') return call(() => glue.compressZipnn(unmoved(data), dtype, streamingChunk, chunkSize));
+  const total = data.length;
+  const report = onProgress && userCallback((done) => onProgress({ done, total }));
+  return call(() => glue.compress(unmoved(data), dtype, chunkSize, verify, report));
+}
+
+/**
+ * Decompresses a whole buffer (`.znw`, ZipNN `.znn` or `.znn.safetensors`). With `threads`
+ * (> 1 or 'auto') a big file of several chunks, frames or tensors decodes on a pool of workers
+ * where memory can be shared; the result is then a view of a SharedArrayBuffer.
+ */
+export async function decompress(bytes, options = {}) {
+  const data = inputBytes(bytes);
+  const { threads } = options ?? {};
+  const signal = checkSignal(options?.signal);
+  const maxOutput = checkMaxOutput(options?.maxOutput);
+  const n = poolThreads(threads);
+  signal?.throwIfAborted();
+  if (!ready) await init();
+  if (n > 1 && poolAvailable()) {
+    const out = await decodePooled(data, n, { maxOutput, signal });
+    if (out) return out;
+  }
+  signal?.throwIfAborted();
+  return call(() => glue.decompress(unmoved(data), maxOutput));
+}
+
+/**
+ * Decompresses into `target`, which must have exactly the decoded size; returns that size.
+ * `threads` as in `decompress`, used when `target` is a view of a SharedArrayBuffer.
+ */
+export async function decompressInto(bytes, target, options = {}) {
+  const data = inputBytes(bytes);
+  const t = toBytes(target, 'target');
+  if (inWasmMemory(t)) throw new InvalidInputError("target must not be a view of the module's own memory (a Decompressor's result)");
+  // The input is read a piece at a time while the target is written: shared bytes would be
+  // overwritten before they are read.
+  if (overlap(data, t)) throw new InvalidInputError('target must not overlap the input');
+  // Two SharedArrayBuffer objects may share memory (a structuredClone, a shared
+  // WebAssembly.Memory's buffer before and after grow()), which no check can see: such an input
+  // is read from a copy.
+  const input = isShared(data.buffer) && isShared(t.buffer) && data.buffer !== t.buffer ? data.slice() : data;
+  const { threads } = options ?? {};
+  const signal = checkSignal(options?.signal);
+  const n = poolThreads(threads);
+  signal?.throwIfAborted();
+  if (!ready) await init();
+  if (n > 1 && poolAvailable() && isShared(t.buffer)) {
+    if (await decodePooled(input, n, { target: t, signal })) return t.length;
+  }
+  signal?.throwIfAborted();
+  return call(() => glue.decompressInto(unmoved(input), unmoved(t, 'target')));
+}
+
+/**
+ * Decodes whole files into wasm memory kept from call to call, whose pages stay mapped, and
+ * returns a view of the decoded bytes there: no copy out of wasm memory, and none in when you
+ * fill `inputBuffer(n)` yourself. Synchronous; needs the module loaded (`await init()`, or
+ * `Decompressor.create()`).
+ *
+ * A returned view is valid until the next call into the module (a call may grow wasm memory,
+ * which empties every view of it, or write other bytes where an old view looks): use it at
+ * once (upload it, parse it) or copy it with `.slice()`. Views passed back in are copied
+ * first. Memory: the largest output and input buffer so far, until `release()`; wasm memory
+ * itself never shrinks.
+ */
+export class Decompressor {
+  #d = null;
+  #resets = 0;
+  #maxOutput;
+
+  constructor(options = {}) {
+    const { maxOutput } = options ?? {};
+    if (!ready) {
+      throw new ZnnError('zipnn-wasm: the wasm module is not loaded: await init() (or Decompressor.create()) first', 'ZNN_INIT');
+    }
+    this.#maxOutput = checkMaxOutput(maxOutput);
+  }
+
+  /** Loads the module if needed, then makes a `Decompressor`. */
+  static async create(options) {
+    await init();
+    return new Decompressor(options);
+  }
+
+  /** The wasm object, made anew after a trap reset the instance it lived in. */
+  #call(f) {
+    if (!this.#d || this.#resets !== resets) {
+      this.#d = call(() => new glue.Decompressor(this.#maxOutput));
+      this.#resets = resets;
+    }
+    return call(() => f(this.#d));
+  }
+
+  /**
+   * Decodes `bytes` (`.znw`, ZipNN `.znn` or `.znn.safetensors`), reading them a piece at a
+   * time; returns a view of the decoded bytes.
+   */
+  decompress(bytes) {
+    const data = inputBytes(bytes);
+    return this.#call((d) => d.decompress(data));
+  }
+
+  /** A view of `length` bytes of wasm memory for the next compressed file; then `decompressInput(length)`. */
+  inputBuffer(length) {
+    checkLength(length, 'length');
+    return this.#call((d) => d.inputBuffer(length));
+  }
+
+  /** Decodes the first `length` bytes written into `inputBuffer`: a view of the decoded bytes. */
+  decompressInput(length) {
+    checkLength(length, 'length');
+    return this.#call((d) => d.decompressInput(length));
+  }
+
+  /** Frees both buffers (for other calls into the module to use); the next call allocates anew. */
+  release() {
+    if (this.#d && this.#resets === resets) call(() => this.#d.release());
+  }
+
+  [Symbol.dispose]() {
+    this.release();
+  }
+}
+
+/** The header and segment table of a compressed buffer, as plain objects. */
+export async function inspect(bytes) {
+  const data = inputBytes(bytes);
+  if (!ready) await init();
+  return call(() => glue.inspect(unmoved(data)));
+}
+
+/** How many leading bytes `decodedSize` needs. */
+export const DECODED_SIZE_PREFIX = 24;
+
+/**
+ * The decoded size a `.znw` file states in its first 24 bytes (FORMAT.md §2): for setting
+ * Content-Length or allocating before the rest arrives. `undefined` when the bytes do not say
+ * (shorter than 24, not `.znw`, an unknown format version, or a stream written without knowing
+ * its size). Synchronous; needs no wasm. The header checksum is checked later by the decoder.
+ */
+export function decodedSize(prefix) {
+  const u8 = toBytes(prefix, 'prefix');
+  if (u8.length < DECODED_SIZE_PREFIX || !startsWith(u8, ZNW_MAGIC) || u8[8] !== 1 || (u8[9] & 1) === 0) return undefined;
+  const size = new DataView(u8.buffer, u8.byteOffset, DECODED_SIZE_PREFIX).getBigUint64(16, true);
+  return size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(size) : undefined;
+}

@@ -1,0 +1,382 @@
+// fetchModel: download and decode into one ArrayBuffer while the body streams in, in the
+// decode worker when there is one (see worker.js), in-thread otherwise.
+
+import { CorruptError, HttpError, InvalidInputError, NetworkError, NotCompressedError, TooLargeError, TruncatedError, ZnnError, userCallback } from './errors.js';
+import { fromWasm, init, stats } from './wasm.js';
+import { checkFunction, checkMaxOutput, checkSignal, toBytes } from './checks.js';
+import { Growable, MiB, allocate, copyBuffer } from './buffers.js';
+import { SAFETENSORS_MAX_HEADER, damagedCompressed, isMagicPrefix, isTensor, safetensorsHeader, sniff } from './sniff.js';
+import { DecodeSession } from './session.js';
+import { DECODED_SIZE_PREFIX, decodedSize } from './api.js';
+import { READ_BUFFER, RemoteJob, decodeWorker } from './worker.js';
+
+/**
+ * The largest decoded size a header may name for `fetchModel` to allocate it in one piece:
+ * 64 times the body's Content-Length, and at least 64 MiB (no bound without a Content-Length).
+ * The piece is allocated when the first chunk has decoded and passed its checksum, not at the
+ * header: 421 bytes of a file whose header claimed 16 GiB allocated 16 GiB before they were
+ * found truncated. Beyond the bound (a claim the body cannot back, or a file of zeros) the
+ * output grows as decoding gets there.
+ */
+function upFrontLimit(bodySize) {
+  return bodySize ? Math.max(64 * MiB, 64 * bodySize) : Infinity;
+}
+/** Body read while the decode worker first loads, at most; then it has WORKER_WAIT ms more. */
+const READ_AHEAD = 16 * MiB;
+const WORKER_WAIT = 2000;
+/** Below this body size (when known), decoding in-thread beats the round trips to the worker, */
+const WORKER_MIN_BODY = MiB;
+/** unless its header names at least this many decoded bytes (about 5 ms of decoding). */
+const WORKER_MIN_DECODED = 16 * MiB;
+
+function isResponse(x) {
+  return x !== null && typeof x === 'object' && typeof x.status === 'number' && typeof x.arrayBuffer === 'function' && 'body' in x;
+}
+
+function contentLength(response) {
+  const enc = response.headers.get('content-encoding');
+  if (enc && enc.toLowerCase() !== 'identity') return 0; // the length counts encoded bytes
+  const v = Number(response.headers.get('content-length'));
+  return Number.isSafeInteger(v) && v > 0 ? v : 0;
+}
+
+/**
+ * Downloads and decompresses a model into one ArrayBuffer, decoding while the body streams in.
+ * Uncompressed responses are returned as they are.
+ */
+export async function fetchModel(input, options = {}) {
+  const { worker: useWorker } = options ?? {};
+  const signal = checkSignal(options?.signal);
+  if (isResponse(input) && (input.bodyUsed || input.body?.locked)) {
+    throw new InvalidInputError('the Response body was already read (or is being read): pass a fresh Response or a URL');
+  }
+  // What they throw fails the download as it is (not relabelled as one of ours). A promise one
+  // returns (an async onTensor that uploads to a GPU) is waited for before the result is
+  // returned; its rejection fails the download at once.
+  const awaited = new Set();
+  let callbackError; // the first rejection: it, not what it broke, is the download's error
+  let rejectCallback;
+  const callbackFailed = new Promise((_, reject) => (rejectCallback = reject));
+  callbackFailed.catch(() => {});
+  const tracked = (f) =>
+    f &&
+    ((...args) => {
+      const r = f(...args);
+      if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {
+        const p = Promise.resolve(r).then(
+          () => awaited.delete(p),
+          (e) => {
+            awaited.delete(p);
+            if (callbackError !== undefined) return;
+            callbackError = e ?? new Error(`a callback's promise rejected with ${e}`);
+            rejectCallback(callbackError);
+            reader?.cancel(callbackError).catch(() => {});
+          },
+        );
+        awaited.add(p);
+      }
+      return r;
+    });
+  const onProgress = tracked(checkFunction(options?.onProgress, 'onProgress') && userCallback(options.onProgress));
+  const onTensor = tracked(checkFunction(options?.onTensor, 'onTensor') && userCallback(options.onTensor));
+  const maxOutput = checkMaxOutput(options?.maxOutput);
+  const fetchFn = checkFunction(options?.fetch, 'fetch') ?? globalThis.fetch;
+  const requireCompressed = options?.requireCompressed ?? false;
+  if (typeof requireCompressed !== 'boolean') throw new InvalidInputError(`requireCompressed must be a boolean, not ${typeof requireCompressed}`);
+  signal?.throwIfAborted();
+
+  let onAbort;
+  const aborted = signal
+    ? new Promise((_, reject) => {
+        onAbort = () => {
+          reject(signal.reason);
+          // Ends a pending read at once (no race per read: that costs promises per chunk).
+          reader?.cancel(signal.reason).catch(() => {});
+        };
+        signal.addEventListener('abort', onAbort, { once: true });
+      })
+    : null;
+  aborted?.catch(() => {});
+  const race = (p) => Promise.race(aborted ? [p, aborted, callbackFailed] : [p, callbackFailed]);
+
+  let reader = null;
+  let finished = false;
+  let session = null;
+  try {
+    await race(init());
+    const fetched = !isResponse(input);
+    // Failures below HTTP (refused, reset mid-body) are NetworkErrors; an abort stays the reason.
+    const network = (e) => {
+      throw signal?.aborted || e instanceof ZnnError ? e : new NetworkError(`cannot fetch the model: ${e?.message ?? e}`, { cause: e });
+    };
+    const response = fetched ? await race((async () => fetchFn(input, signal ? { signal } : undefined))().catch(network)) : input;
+    // What is read of it: a status, headers and (unless empty) a body.
+    if (!(response && typeof response === 'object' && typeof response.status === 'number' && typeof response.headers?.get === 'function')) {
+      const got = response === null ? 'null' : Array.isArray(response) ? 'an array' : typeof response;
+      throw new InvalidInputError(`${options?.fetch ? 'options.fetch' : 'fetch'} resolved to ${got}, not a Response`);
+    }
+    if (!response.ok) {
+      response.body?.cancel().catch(() => {});
+      throw new HttpError(response);
+    }
+    const url = response.url || (typeof input === 'string' ? input : input?.url ?? String(input?.href ?? ''));
+    let total = contentLength(response);
+
+    // A BYOB reader fills one reused buffer: no garbage chunk per read. Only for bodies from
+    // fetch (byte streams that end pending BYOB reads properly; a hand-made byte stream that
+    // closes without byobRequest.respond(0) would leave the last read pending forever).
+    let buf = null;
+    if (response.body) {
+      try {
+        if (fetched) {
+          reader = response.body.getReader({ mode: 'byob' });
+          buf = new ArrayBuffer(READ_BUFFER);
+        }
+      } catch {
+        // not a byte stream
+      }
+      reader ??= response.body.getReader();
+    }
+    const read = () => (buf ? reader.read(new Uint8Array(buf)) : reader.read()).catch(network);
+
+    let loaded = 0;
+    let decoded = 0;
+    let decodedTotal;
+    let size; // the size a header gave, to allocate in one piece (see upFrontLimit)
+    let out = null; // that piece
+    let grow = null; // otherwise
+    let tensors = [];
+    let named = false; // tensors from the header's segment table
+    let nextTensor = 0;
+    let result = null;
+
+    /** onTensor hands over a view: a tensor longer than the host's typed arrays fails early. */
+    const viewable = (t) => {
+      if (t.length > host.maxView) {
+        throw new TooLargeError(
+          `tensor ${JSON.stringify(t.name)} has ${t.length} bytes, more than this runtime's longest typed array (${host.maxView}): ` +
+            'onTensor cannot hand it over (fetch without onTensor and read it in pieces)',
+        );
+      }
+    };
+    const fireTensors = (buffer, upTo) => {
+      if (!onTensor) return;
+      while (nextTensor < tensors.length) {
+        const t = tensors[nextTensor];
+        if (t.offset + t.length > upTo) break;
+        nextTensor++;
+        viewable(t);
+        onTensor({ name: t.name, dtype: t.dtype, shape: t.shape, offset: t.offset, length: t.length, bytes: new Uint8Array(buffer, t.offset, t.length) });
+      }
+    };
+    const safetensorsTensors = (buffer) => {
+      // A view of the header's bytes only: node 20 has no typed array of 4 GiB or more.
+      const st = safetensorsHeader(new Uint8Array(buffer, 0, Math.min(buffer.byteLength, 8 + SAFETENSORS_MAX_HEADER)));
+      if (!st || typeof st === 'number') return [];
+      return st.tensors.filter((t) => t.offset + t.length <= buffer.byteLength);
+    };
+    const report = (last = false) => {
+      if (!onProgress) return;
+      // From the worker the header comes back a little later: the first event waits for it, so
+      // that it carries decodedTotal as in-thread.
+      if (!last && session?.job && session.kind !== 'zipnn' && !session.job.header) return;
+      if (total && loaded > total) total = loaded;
+      // At the end, what was read is the total: a Content-Length the page could not tell
+      // counts encoded bytes (a cross-origin gzip response hides Content-Encoding) is larger.
+      const t = last ? loaded : total;
+      onProgress({
+        status: 'progress',
+        url,
+        loaded,
+        total: t,
+        progress: t ? (loaded / t) * 100 : 0,
+        decoded,
+        decodedTotal: last ? decoded : decodedTotal,
+      });
+    };
+
+    let early = new Growable(0); // the body read before decoding starts
+    let next = null; // a read begun and not yet taken
+    let bodyDone = false;
+    /** Reads a chunk into `early`; false (and the read left in `next`) if `until` came first. */
+    const readEarly = async (until) => {
+      next ??= read();
+      const r = await race(until ? Promise.race([next, until]) : next);
+      if (r === null) return false;
+      next = null;
+      if (r.done) bodyDone = true;
+      else {
+        early.append(r.value);
+        if (buf) buf = r.value.buffer;
+        loaded += r.value.byteLength;
+        // As the header will say (verified then): progress carries it from the first event.
+        decodedTotal ??= decodedSize(early.bytes());
+        report();
+      }
+      return true;
+    };
+
+    // A body that is not compressed passes through, unless the caller requires compression or
+    // it is a web page (a server's answer for a missing file, often with status 200).
+    const html = /^\s*text\/html\b/i.test(response.headers.get('content-type') ?? '');
+    const plainRefused = requireCompressed
+      ? 'the response is not compressed (requireCompressed)'
+      : html && 'the response is a web page (Content-Type text/html), not a model: is the URL right?';
+    const refuse = (bytes) => {
+      const damaged = damagedCompressed(bytes);
+      if (damaged) throw new CorruptError(`the body is a damaged compressed file, not a model: ${damaged}`);
+      throw new NotCompressedError(plainRefused);
+    };
+
+    // The decode worker (shared, started on first use) unless told not to, or the work is small.
+    let remote = null;
+    let worker = useWorker !== false && !!response.body && (useWorker === true || !total || total >= WORKER_MIN_BODY);
+    if (!worker && useWorker === undefined && response.body) {
+      // A small body may still decode to gigabytes (a file of zeros): its header says.
+      while (!bodyDone && early.len < DECODED_SIZE_PREFIX) await readEarly();
+      worker = (decodedSize(early.bytes()) ?? 0) >= WORKER_MIN_DECODED;
+    }
+    const w = worker ? decodeWorker() : null;
+    if (w) {
+      // Read on while it loads, up to READ_AHEAD: six downloads that wait with unread bodies
+      // hold all six connections to an HTTP/1.1 origin, and the worker's script would never
+      // arrive. Not loaded WORKER_WAIT after that: this download decodes here, in bounded
+      // memory (maxOutput is checked there); later ones use the worker.
+      let loadedWorker = false;
+      const settled = w.then(() => ((loadedWorker = true), null));
+      // A body to refuse is refused from its first bytes, not after the read-ahead.
+      const refusable = () => plainRefused && sniff(early.bytes(), bodyDone) === 'plain' && refuse(early.bytes());
+      while (!bodyDone && early.len < READ_AHEAD && (await readEarly(settled))) refusable();
+      // Then the worker gets a while more (a small body ends before it loads, most often).
+      let timer;
+      const late = new Promise((resolve) => (timer = setTimeout(resolve, WORKER_WAIT, null)));
+      const ready = await (loadedWorker ? w : race(Promise.race([w, late]))).finally(() => clearTimeout(timer));
+      if (ready) {
+        remote = (sink, max, format) => {
+          const job = new RemoteJob(ready, sink, max, onTensor ? 0 : upFrontLimit(total), format);
+          // A worker error ends a pending read at once.
+          job.onFail = () => reader?.cancel().catch(() => {});
+          return job;
+        };
+      }
+    }
+
+    session = new DecodeSession(
+      {
+        refusePlain: plainRefused ? (head) => refuse(head) : undefined,
+        header(h, remoteOutput) {
+          if (h.totalSize != null) {
+            decodedTotal = h.totalSize;
+            // The decode worker holds the output until the end (see RemoteJob).
+            if (!remoteOutput && h.totalSize <= upFrontLimit(total)) size = h.totalSize;
+            tensors = h.segments.filter((s) => isTensor(h, s));
+            named = true;
+            if (onTensor) tensors.forEach(viewable);
+          }
+        },
+        data(ready, dec) {
+          if (size !== undefined) out ??= allocate(size);
+          if (!out && named && decoded + ready >= decodedTotal / 8) {
+            // A size the body could not back (see upFrontLimit), now backed by an eighth of it
+            // decoded: the rest in one piece (a file of zeros peaks near 1.4x, not 2.4x).
+            out = allocate(decodedTotal);
+            if (grow) copyBuffer(out, grow.buf, grow.len);
+            grow = null;
+          }
+          if (out) {
+            dec.drainInto(new Uint8Array(out, decoded, ready));
+            decoded += ready;
+            fireTensors(out, decoded);
+          } else {
+            // ZipNN frames carry no total (and a total too large for the body is not taken on
+            // trust): grow from the download size.
+            if (!grow) {
+              grow = new Growable(Math.max(MiB, Math.ceil(total * 1.6)), decodedTotal ?? Infinity);
+              stats.grownOutputs++;
+            }
+            grow.reserve(ready);
+            dec.drainInto(new Uint8Array(grow.buf, grow.len, ready));
+            grow.len += ready;
+            decoded += ready;
+          }
+        },
+        decoded(n) {
+          decoded += n;
+        },
+        output(buffer) {
+          out = buffer;
+        },
+        whole(bytes, kind, growable) {
+          if (kind === 'plain') {
+            // The first bytes of a compressed file, cut off (as `decompress` says).
+            if (isMagicPrefix(bytes)) throw new TruncatedError(`the body ends after ${bytes.length} bytes, inside the magic number of a compressed file`);
+            const damaged = damagedCompressed(bytes);
+            if (damaged) throw new CorruptError(`the body is a damaged compressed file, not a model: ${damaged}`);
+            if (plainRefused) refuse(bytes);
+            // Passed on as it is, but not cut short: a body that ends before the data its
+            // safetensors header names (chunked, or no Content-Length) is no model.
+            const st = safetensorsHeader(bytes);
+            const end = st && typeof st === 'object' ? st.tensors.reduce((e, t) => Math.max(e, t.offset + t.length), st.headerLen) : 0;
+            if (end > bytes.length) throw new TruncatedError(`the body ends at byte ${bytes.length}, before the end of the safetensors data its header names (${end})`);
+            result = growable.take();
+            decoded = result.byteLength;
+          } else {
+            result = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
+            decoded = bytes.length;
+          }
+        },
+      },
+      { maxOutput, sizeHint: total, remote },
+    );
+
+    if (response.body) {
+      signal?.throwIfAborted();
+      const take = async (value, owned) => {
+        const moved = session.write(toBytes(value, 'body chunk'), owned);
+        report();
+        if (session.job) await race(session.job.room());
+        return moved;
+      };
+      if (early.len) await take(early.bytes(), false);
+      early = null;
+      while (!bodyDone) {
+        const { done, value } = await (next ?? read());
+        next = null;
+        if (done) break;
+        if (buf) buf = value.buffer;
+        loaded += value.byteLength;
+        // The read buffer goes to the worker as it is (transferred); the next read gets another.
+        if (await take(value, !!buf)) buf = session.job.buffer();
+      }
+      signal?.throwIfAborted();
+      if (session.job?.error) throw session.job.error;
+    }
+    finished = true;
+    await race(session.end());
+    if (!out && size !== undefined) out = allocate(size); // a file of 0 bytes
+    if (out) result = out;
+    else if (grow) result = grow.take();
+    // A stream of frames that decode to nothing (an empty ZipNN file) calls no sink at all.
+    result ??= new ArrayBuffer(0);
+    if (!named) {
+      // No segment table (streamed or ZipNN input, or plain bytes): a safetensors file still
+      // names its tensors.
+      tensors = safetensorsTensors(result);
+      nextTensor = 0;
+    }
+    fireTensors(result, result.byteLength);
+    report(true);
+    while (awaited.size) await race(Promise.all(awaited));
+    if (callbackError !== undefined) throw callbackError;
+    return result;
+  } catch (e) {
+    throw signal?.aborted ? signal.reason : (callbackError ?? fromWasm(e));
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+    if (reader && !finished) reader.cancel(signal?.reason).catch(() => {});
+    session?.close();
+  }
+}
+
+/** What the host entry knows of its runtime: `maxView`, the longest typed array (node's buffer constant). */
+export const host = { maxView: Infinity };
