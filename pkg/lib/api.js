@@ -4,7 +4,7 @@
 import * as glue from '../dist/zipnn_wasm.js';
 import { InvalidInputError, TooLargeError, ZnnError, userCallback } from './errors.js';
 import { call, inWasmMemory, init, inputBytes, ready, resets } from './wasm.js';
-import { checkFormat, checkFunction, checkLength, checkMaxOutput, checkSignal, checkSizeOption, isShared, overlap, toBytes, unmoved } from './checks.js';
+import { checkFormat, checkFunction, checkVerify, checkLength, checkMaxOutput, checkSignal, checkSizeOption, isShared, overlap, toBytes, unmoved } from './checks.js';
 import { startsWith } from './buffers.js';
 import { ZNW_MAGIC } from './sniff.js';
 import { decodePooled, poolAvailable, poolThreads } from './pool.js';
@@ -20,10 +20,11 @@ const MAX_COMPRESS_INPUT = 2 ** 31 - 1;
 /** Compresses `bytes`: `.znw` (default) or, with `format: 'zipnn'`, ZipNN frames. */
 export async function compress(bytes, options = {}) {
   const data = inputBytes(bytes);
-  const { dtype, format = 'znw', verify } = options ?? {};
+  const { dtype, format = 'znw' } = options ?? {};
   const chunkSize = checkSizeOption(options?.chunkSize, 'chunkSize');
   const streamingChunk = checkSizeOption(options?.streamingChunk, 'streamingChunk');
   checkFormat(format, dtype);
+  const verify = checkVerify(options?.verify, format);
   const onProgress = checkFunction(options?.onProgress, 'onProgress');
   // Past this, the copy into wasm memory would trap instead of failing cleanly.
   if (data.length > MAX_COMPRESS_INPUT) {

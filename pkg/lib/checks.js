@@ -92,6 +92,26 @@ export function checkFunction(f, what) {
   return f;
 }
 
+/** A boolean option: absent (undefined back), or true or false, else `InvalidInputError`. */
+export function checkBoolean(v, what) {
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'boolean') throw new InvalidInputError(`${what} must be true or false, not ${String(v)}`);
+  return v;
+}
+
+/**
+ * `verify` of a compression: true only where it is done (`.znw` of a known size), as the
+ * native CLI refuses `--verify` with `--format zipnn`; asking for it elsewhere would verify
+ * nothing.
+ */
+export function checkVerify(verify, format, sized = true) {
+  if (!checkBoolean(verify, 'verify')) return false;
+  if (format !== 'znw' || !sized) {
+    throw new InvalidInputError("verify is an option of the 'znw' format with a size (a stream of unknown length is not verified)");
+  }
+  return true;
+}
+
 /** A length argument: a whole number of bytes ≥ 0, else `InvalidInputError`. */
 export function checkLength(length, what) {
   if (!Number.isSafeInteger(length) || length < 0) {

@@ -3,7 +3,7 @@
 
 import { CorruptError, HttpError, InvalidInputError, NetworkError, NotCompressedError, TooLargeError, TruncatedError, ZnnError, userCallback } from './errors.js';
 import { fromWasm, init, stats } from './wasm.js';
-import { checkFunction, checkMaxOutput, checkSignal, toBytes } from './checks.js';
+import { checkBoolean, checkFunction, checkMaxOutput, checkSignal, toBytes } from './checks.js';
 import { Growable, MiB, allocate, copyBuffer } from './buffers.js';
 import { SAFETENSORS_MAX_HEADER, damagedCompressed, isMagicPrefix, isTensor, safetensorsHeader, sniff } from './sniff.js';
 import { DecodeSession } from './session.js';
@@ -45,7 +45,7 @@ function contentLength(response) {
  * Uncompressed responses are returned as they are.
  */
 export async function fetchModel(input, options = {}) {
-  const { worker: useWorker } = options ?? {};
+  const useWorker = checkBoolean(options?.worker, 'worker');
   const signal = checkSignal(options?.signal);
   if (isResponse(input) && (input.bodyUsed || input.body?.locked)) {
     throw new InvalidInputError('the Response body was already read (or is being read): pass a fresh Response or a URL');
@@ -81,8 +81,7 @@ export async function fetchModel(input, options = {}) {
   const onTensor = tracked(checkFunction(options?.onTensor, 'onTensor') && userCallback(options.onTensor));
   const maxOutput = checkMaxOutput(options?.maxOutput);
   const fetchFn = checkFunction(options?.fetch, 'fetch') ?? globalThis.fetch;
-  const requireCompressed = options?.requireCompressed ?? false;
-  if (typeof requireCompressed !== 'boolean') throw new InvalidInputError(`requireCompressed must be a boolean, not ${typeof requireCompressed}`);
+  const requireCompressed = checkBoolean(options?.requireCompressed, 'requireCompressed') ?? false;
   signal?.throwIfAborted();
 
   let onAbort;

@@ -4,7 +4,7 @@
 import * as glue from '../dist/zipnn_wasm.js';
 import { InvalidInputError, NotCompressedError, TruncatedError } from './errors.js';
 import { call, freeWasm, fromWasm, init, inputBytes, made, readyNow } from './wasm.js';
-import { checkFormat, checkLength, checkMaxOutput, checkSizeOption } from './checks.js';
+import { checkFormat, checkVerify, checkLength, checkMaxOutput, checkSizeOption } from './checks.js';
 import { MiB } from './buffers.js';
 import { isMagicPrefix } from './sniff.js';
 import { DecodeSession } from './session.js';
@@ -159,12 +159,8 @@ export class ZnnCompressionStream extends TransformStream {
     const streamingChunk = checkSizeOption(options?.streamingChunk, 'streamingChunk') ?? MiB;
     const size = options?.size ?? undefined;
     if (size !== undefined) checkLength(size, 'size');
-    const verify = options?.verify ?? false;
-    if (typeof verify !== 'boolean') throw new InvalidInputError(`verify must be true or false, not ${String(verify)}`);
-    if (verify && (format !== 'znw' || size === undefined)) {
-      throw new InvalidInputError("verify is an option of the 'znw' format with a size (a stream of unknown length is not verified)");
-    }
     checkFormat(format, dtype);
+    const verify = checkVerify(options?.verify, format, size !== undefined);
     // A frame's input is copied into wasm memory whole: one of 2 GiB would not fit there.
     if (format === 'zipnn' && streamingChunk > MAX_STREAM_FRAME) {
       throw new InvalidInputError(`streamingChunk is at most ${MAX_STREAM_FRAME} bytes (1 GiB) in ZnnCompressionStream, not ${streamingChunk}`);

@@ -1395,6 +1395,26 @@ describe('errors', () => {
     assert.ok(equalBytes(await decompress(ok), data));
   });
 
+  test('boolean options are true or false; verify where nothing is verified is refused, not ignored', async () => {
+    const data = weights(1000, 'bf16');
+    // compress() once took verify with format 'zipnn' and verified nothing (the stream and both CLIs refuse it).
+    await rejectsWith(compress(data, { dtype: 'bf16', format: 'zipnn', verify: true }), InvalidInputError, 'ZNN_INVALID_INPUT');
+    assert.throws(() => new ZnnCompressionStream({ dtype: 'bf16', format: 'zipnn', verify: true }), InvalidInputError);
+    for (const bad of ['no', 1, {}]) {
+      await rejectsWith(compress(data, { dtype: 'bf16', verify: bad }), InvalidInputError, 'ZNN_INVALID_INPUT');
+      // Refused before any request is made.
+      const body = new Response(await compress(data));
+      await rejectsWith(fetchModel(body, { worker: bad }), InvalidInputError, 'ZNN_INVALID_INPUT');
+      await rejectsWith(fetchModel(body, { requireCompressed: bad }), InvalidInputError, 'ZNN_INVALID_INPUT');
+      assert.equal(body.bodyUsed, false);
+    }
+    for (const verify of [false, null, undefined]) {
+      assert.ok(equalBytes(await decompress(await compress(data, { dtype: 'bf16', format: 'zipnn', verify })), data));
+    }
+    assert.ok(equalBytes(await decompress(await compress(data, { dtype: 'bf16', verify: true })), data));
+    for (const worker of [false, null]) assert.equal((await fetchModel(new Response(await compress(data)), { worker })).byteLength, data.length);
+  });
+
   test('a compression stream checks its options when it is made (the module loaded)', async () => {
     await init();
     // Once trapped the module when its first 2 GiB frame filled, resetting streams in flight.
