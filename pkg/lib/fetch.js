@@ -40,6 +40,173 @@ function contentLength(response) {
   return Number.isSafeInteger(v) && v > 0 ? v : 0;
 }
 
+/** onTensor hands over a view: a tensor longer than the host's typed arrays fails early. */
+function viewable(t) {
+  if (t.length > host.maxView) {
+    throw new TooLargeError(
+      `tensor ${JSON.stringify(t.name)} has ${t.length} bytes, more than this runtime's longest typed array (${host.maxView}): ` +
+        'onTensor cannot hand it over (fetch without onTensor and read it in pieces)',
+    );
+  }
+}
+
+/** The tensors a safetensors file in `buffer` names, wholly inside it. */
+function safetensorsTensors(buffer) {
+  // A view of the header's bytes only: node 20 has no typed array of 4 GiB or more.
+  const st = safetensorsHeader(new Uint8Array(buffer, 0, Math.min(buffer.byteLength, 8 + SAFETENSORS_MAX_HEADER)));
+  if (!st || typeof st === 'number') return [];
+  return st.tensors.filter((t) => t.offset + t.length <= buffer.byteLength);
+}
+
+/**
+ * Where fetchModel's decoded bytes go: one piece allocated from the header's size when the
+ * body can back it (see upFrontLimit), else grown; each tensor goes to `onTensor` once its
+ * bytes are there. `bodySize()` is the body's size as known now (0: unknown).
+ */
+class ModelOutput {
+  constructor(bodySize, onTensor) {
+    this.bodySize = bodySize;
+    this.onTensor = onTensor;
+    this.decoded = 0;
+    this.decodedTotal = undefined;
+    this.size = undefined; // the size a header gave, to allocate in one piece
+    this.out = null; // that piece
+    this.grow = null; // otherwise
+    this.result = null; // the whole output, when it came in one piece (see DecodeSession's `whole`)
+    this.tensors = [];
+    this.named = false; // tensors from the header's segment table
+    this.nextTensor = 0;
+  }
+
+  /** A `.znw` header: its size and segments; `remoteOutput` when the decode worker holds the output. */
+  header(h, remoteOutput) {
+    if (h.totalSize == null) return;
+    this.decodedTotal = h.totalSize;
+    // The decode worker holds the output until the end (see RemoteJob).
+    if (!remoteOutput && h.totalSize <= upFrontLimit(this.bodySize())) this.size = h.totalSize;
+    this.tensors = h.segments.filter((s) => isTensor(h, s));
+    this.named = true;
+    if (this.onTensor) this.tensors.forEach(viewable);
+  }
+
+  /** `ready` decoded bytes wait in `dec`. */
+  data(ready, dec) {
+    if (this.size !== undefined) this.out ??= allocate(this.size);
+    if (!this.out && this.named && this.decoded + ready >= this.decodedTotal / 8) {
+      // A size the body could not back (see upFrontLimit), now backed by an eighth of it
+      // decoded: the rest in one piece (a file of zeros peaks near 1.4x, not 2.4x).
+      this.out = allocate(this.decodedTotal);
+      if (this.grow) copyBuffer(this.out, this.grow.buf, this.grow.len);
+      this.grow = null;
+    }
+    if (this.out) {
+      dec.drainInto(new Uint8Array(this.out, this.decoded, ready));
+      this.decoded += ready;
+      this.fireTensors(this.out, this.decoded);
+    } else {
+      // ZipNN frames carry no total (and a total too large for the body is not taken on
+      // trust): grow from the download size.
+      if (!this.grow) {
+        this.grow = new Growable(Math.max(MiB, Math.ceil(this.bodySize() * 1.6)), this.decodedTotal ?? Infinity);
+        stats.grownOutputs++;
+      }
+      this.grow.reserve(ready);
+      dec.drainInto(new Uint8Array(this.grow.buf, this.grow.len, ready));
+      this.grow.len += ready;
+      this.decoded += ready;
+    }
+  }
+
+  fireTensors(buffer, upTo) {
+    if (!this.onTensor) return;
+    while (this.nextTensor < this.tensors.length) {
+      const t = this.tensors[this.nextTensor];
+      if (t.offset + t.length > upTo) break;
+      this.nextTensor++;
+      viewable(t);
+      this.onTensor({ name: t.name, dtype: t.dtype, shape: t.shape, offset: t.offset, length: t.length, bytes: new Uint8Array(buffer, t.offset, t.length) });
+    }
+  }
+
+  /** Decoding is over: the output, its last tensors handed over. */
+  finish() {
+    if (!this.out && this.size !== undefined) this.out = allocate(this.size); // a file of 0 bytes
+    let result = this.result;
+    if (this.out) result = this.out;
+    else if (this.grow) result = this.grow.take();
+    // A stream of frames that decode to nothing (an empty ZipNN file) calls no sink at all.
+    result ??= new ArrayBuffer(0);
+    if (!this.named) {
+      // No segment table (streamed or ZipNN input, or plain bytes): a safetensors file still
+      // names its tensors.
+      this.tensors = safetensorsTensors(result);
+      this.nextTensor = 0;
+    }
+    this.fireTensors(result, result.byteLength);
+    return result;
+  }
+}
+
+/**
+ * fetchModel's callbacks (onProgress, onTensor). What they throw fails the download as it is
+ * (not relabelled as one of ours). A promise one returns (an async onTensor that uploads to a
+ * GPU) is waited for before the result is returned; its rejection fails the download at once:
+ * `failed` rejects with it, and `onReject(e)` is called.
+ */
+class Callbacks {
+  constructor(onReject) {
+    this.awaited = new Set();
+    this.error = undefined; // the first rejection: it, not what it broke, is the download's error
+    this.failed = new Promise((_, reject) => (this.reject = reject));
+    this.failed.catch(() => {});
+    this.onReject = onReject;
+  }
+
+  /** A callback option, checked and wrapped (undefined when absent). */
+  option(f, what) {
+    if (!checkFunction(f, what)) return undefined;
+    const call = userCallback(f);
+    return (...args) => {
+      const r = call(...args);
+      if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {
+        const p = Promise.resolve(r).then(
+          () => this.awaited.delete(p),
+          (e) => {
+            this.awaited.delete(p);
+            if (this.error !== undefined) return;
+            this.error = e ?? new Error(`a callback's promise rejected with ${e}`);
+            this.reject(this.error);
+            this.onReject(this.error);
+          },
+        );
+        this.awaited.add(p);
+      }
+      return r;
+    };
+  }
+
+  /** Waits for the promises the callbacks returned (through `race`); throws the first rejection. */
+  async settled(race) {
+    while (this.awaited.size) await race(Promise.all(this.awaited));
+    if (this.error !== undefined) throw this.error;
+  }
+}
+
+/**
+ * Checks what `fetch` resolved to, as far as it is read: a status, headers and (unless empty) a
+ * body; a status that is not 2xx is an HttpError.
+ */
+function okResponse(response, fetchName) {
+  if (!(response && typeof response === 'object' && typeof response.status === 'number' && typeof response.headers?.get === 'function')) {
+    const got = response === null ? 'null' : Array.isArray(response) ? 'an array' : typeof response;
+    throw new InvalidInputError(`${fetchName} resolved to ${got}, not a Response`);
+  }
+  if (!response.ok) {
+    response.body?.cancel().catch(() => {});
+    throw new HttpError(response);
+  }
+}
+
 /**
  * Downloads and decompresses a model into one ArrayBuffer, decoding while the body streams in.
  * Uncompressed responses are returned as they are.
@@ -50,35 +217,11 @@ export async function fetchModel(input, options = {}) {
   if (isResponse(input) && (input.bodyUsed || input.body?.locked)) {
     throw new InvalidInputError('the Response body was already read (or is being read): pass a fresh Response or a URL');
   }
-  // What they throw fails the download as it is (not relabelled as one of ours). A promise one
-  // returns (an async onTensor that uploads to a GPU) is waited for before the result is
-  // returned; its rejection fails the download at once.
-  const awaited = new Set();
-  let callbackError; // the first rejection: it, not what it broke, is the download's error
-  let rejectCallback;
-  const callbackFailed = new Promise((_, reject) => (rejectCallback = reject));
-  callbackFailed.catch(() => {});
-  const tracked = (f) =>
-    f &&
-    ((...args) => {
-      const r = f(...args);
-      if (r !== null && (typeof r === 'object' || typeof r === 'function') && typeof r.then === 'function') {
-        const p = Promise.resolve(r).then(
-          () => awaited.delete(p),
-          (e) => {
-            awaited.delete(p);
-            if (callbackError !== undefined) return;
-            callbackError = e ?? new Error(`a callback's promise rejected with ${e}`);
-            rejectCallback(callbackError);
-            reader?.cancel(callbackError).catch(() => {});
-          },
-        );
-        awaited.add(p);
-      }
-      return r;
-    });
-  const onProgress = tracked(checkFunction(options?.onProgress, 'onProgress') && userCallback(options.onProgress));
-  const onTensor = tracked(checkFunction(options?.onTensor, 'onTensor') && userCallback(options.onTensor));
+  let reader = null; // the body's, once there is one
+  // A callback's promise that rejects ends a pending read at once.
+  const callbacks = new Callbacks((e) => reader?.cancel(e).catch(() => {}));
+  const onProgress = callbacks.option(options?.onProgress, 'onProgress');
+  const onTensor = callbacks.option(options?.onTensor, 'onTensor');
   const maxOutput = checkMaxOutput(options?.maxOutput);
   const fetchFn = checkFunction(options?.fetch, 'fetch') ?? globalThis.fetch;
   const requireCompressed = checkBoolean(options?.requireCompressed, 'requireCompressed') ?? false;
@@ -96,9 +239,8 @@ export async function fetchModel(input, options = {}) {
       })
     : null;
   aborted?.catch(() => {});
-  const race = (p) => Promise.race(aborted ? [p, aborted, callbackFailed] : [p, callbackFailed]);
+  const race = (p) => Promise.race(aborted ? [p, aborted, callbacks.failed] : [p, callbacks.failed]);
 
-  let reader = null;
   let finished = false;
   let session = null;
   try {
@@ -109,15 +251,7 @@ export async function fetchModel(input, options = {}) {
       throw signal?.aborted || e instanceof ZnnError ? e : new NetworkError(`cannot fetch the model: ${e?.message ?? e}`, { cause: e });
     };
     const response = fetched ? await race((async () => fetchFn(input, signal ? { signal } : undefined))().catch(network)) : input;
-    // What is read of it: a status, headers and (unless empty) a body.
-    if (!(response && typeof response === 'object' && typeof response.status === 'number' && typeof response.headers?.get === 'function')) {
-      const got = response === null ? 'null' : Array.isArray(response) ? 'an array' : typeof response;
-      throw new InvalidInputError(`${options?.fetch ? 'options.fetch' : 'fetch'} resolved to ${got}, not a Response`);
-    }
-    if (!response.ok) {
-      response.body?.cancel().catch(() => {});
-      throw new HttpError(response);
-    }
+    okResponse(response, options?.fetch ? 'options.fetch' : 'fetch');
     const url = response.url || (typeof input === 'string' ? input : input?.url ?? String(input?.href ?? ''));
     let total = contentLength(response);
 
@@ -139,41 +273,7 @@ export async function fetchModel(input, options = {}) {
     const read = () => (buf ? reader.read(new Uint8Array(buf)) : reader.read()).catch(network);
 
     let loaded = 0;
-    let decoded = 0;
-    let decodedTotal;
-    let size; // the size a header gave, to allocate in one piece (see upFrontLimit)
-    let out = null; // that piece
-    let grow = null; // otherwise
-    let tensors = [];
-    let named = false; // tensors from the header's segment table
-    let nextTensor = 0;
-    let result = null;
-
-    /** onTensor hands over a view: a tensor longer than the host's typed arrays fails early. */
-    const viewable = (t) => {
-      if (t.length > host.maxView) {
-        throw new TooLargeError(
-          `tensor ${JSON.stringify(t.name)} has ${t.length} bytes, more than this runtime's longest typed array (${host.maxView}): ` +
-            'onTensor cannot hand it over (fetch without onTensor and read it in pieces)',
-        );
-      }
-    };
-    const fireTensors = (buffer, upTo) => {
-      if (!onTensor) return;
-      while (nextTensor < tensors.length) {
-        const t = tensors[nextTensor];
-        if (t.offset + t.length > upTo) break;
-        nextTensor++;
-        viewable(t);
-        onTensor({ name: t.name, dtype: t.dtype, shape: t.shape, offset: t.offset, length: t.length, bytes: new Uint8Array(buffer, t.offset, t.length) });
-      }
-    };
-    const safetensorsTensors = (buffer) => {
-      // A view of the header's bytes only: node 20 has no typed array of 4 GiB or more.
-      const st = safetensorsHeader(new Uint8Array(buffer, 0, Math.min(buffer.byteLength, 8 + SAFETENSORS_MAX_HEADER)));
-      if (!st || typeof st === 'number') return [];
-      return st.tensors.filter((t) => t.offset + t.length <= buffer.byteLength);
-    };
+    const output = new ModelOutput(() => total, onTensor);
     const report = (last = false) => {
       if (!onProgress) return;
       // From the worker the header comes back a little later: the first event waits for it, so
@@ -189,8 +289,8 @@ export async function fetchModel(input, options = {}) {
         loaded,
         total: t,
         progress: t ? (loaded / t) * 100 : 0,
-        decoded,
-        decodedTotal: last ? decoded : decodedTotal,
+        decoded: output.decoded,
+        decodedTotal: last ? output.decoded : output.decodedTotal,
       });
     };
 
@@ -209,7 +309,7 @@ export async function fetchModel(input, options = {}) {
         if (buf) buf = r.value.buffer;
         loaded += r.value.byteLength;
         // As the header will say (verified then): progress carries it from the first event.
-        decodedTotal ??= decodedSize(early.bytes());
+        output.decodedTotal ??= decodedSize(early.bytes());
         report();
       }
       return true;
@@ -263,47 +363,13 @@ export async function fetchModel(input, options = {}) {
     session = new DecodeSession(
       {
         refusePlain: plainRefused ? (head) => refuse(head) : undefined,
-        header(h, remoteOutput) {
-          if (h.totalSize != null) {
-            decodedTotal = h.totalSize;
-            // The decode worker holds the output until the end (see RemoteJob).
-            if (!remoteOutput && h.totalSize <= upFrontLimit(total)) size = h.totalSize;
-            tensors = h.segments.filter((s) => isTensor(h, s));
-            named = true;
-            if (onTensor) tensors.forEach(viewable);
-          }
-        },
-        data(ready, dec) {
-          if (size !== undefined) out ??= allocate(size);
-          if (!out && named && decoded + ready >= decodedTotal / 8) {
-            // A size the body could not back (see upFrontLimit), now backed by an eighth of it
-            // decoded: the rest in one piece (a file of zeros peaks near 1.4x, not 2.4x).
-            out = allocate(decodedTotal);
-            if (grow) copyBuffer(out, grow.buf, grow.len);
-            grow = null;
-          }
-          if (out) {
-            dec.drainInto(new Uint8Array(out, decoded, ready));
-            decoded += ready;
-            fireTensors(out, decoded);
-          } else {
-            // ZipNN frames carry no total (and a total too large for the body is not taken on
-            // trust): grow from the download size.
-            if (!grow) {
-              grow = new Growable(Math.max(MiB, Math.ceil(total * 1.6)), decodedTotal ?? Infinity);
-              stats.grownOutputs++;
-            }
-            grow.reserve(ready);
-            dec.drainInto(new Uint8Array(grow.buf, grow.len, ready));
-            grow.len += ready;
-            decoded += ready;
-          }
-        },
+        header: (h, remoteOutput) => output.header(h, remoteOutput),
+        data: (ready, dec) => output.data(ready, dec),
         decoded(n) {
-          decoded += n;
+          output.decoded += n;
         },
         output(buffer) {
-          out = buffer;
+          output.out = buffer;
         },
         whole(bytes, kind, growable) {
           if (kind === 'plain') {
@@ -317,12 +383,11 @@ export async function fetchModel(input, options = {}) {
             const st = safetensorsHeader(bytes);
             const end = st && typeof st === 'object' ? st.tensors.reduce((e, t) => Math.max(e, t.offset + t.length), st.headerLen) : 0;
             if (end > bytes.length) throw new TruncatedError(`the body ends at byte ${bytes.length}, before the end of the safetensors data its header names (${end})`);
-            result = growable.take();
-            decoded = result.byteLength;
+            output.result = growable.take();
           } else {
-            result = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
-            decoded = bytes.length;
+            output.result = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
           }
+          output.decoded = output.result.byteLength;
         },
       },
       { maxOutput, sizeHint: total, remote },
@@ -352,24 +417,12 @@ export async function fetchModel(input, options = {}) {
     }
     finished = true;
     await race(session.end());
-    if (!out && size !== undefined) out = allocate(size); // a file of 0 bytes
-    if (out) result = out;
-    else if (grow) result = grow.take();
-    // A stream of frames that decode to nothing (an empty ZipNN file) calls no sink at all.
-    result ??= new ArrayBuffer(0);
-    if (!named) {
-      // No segment table (streamed or ZipNN input, or plain bytes): a safetensors file still
-      // names its tensors.
-      tensors = safetensorsTensors(result);
-      nextTensor = 0;
-    }
-    fireTensors(result, result.byteLength);
+    const result = output.finish();
     report(true);
-    while (awaited.size) await race(Promise.all(awaited));
-    if (callbackError !== undefined) throw callbackError;
+    await callbacks.settled(race);
     return result;
   } catch (e) {
-    throw signal?.aborted ? signal.reason : (callbackError ?? fromWasm(e));
+    throw signal?.aborted ? signal.reason : (callbacks.error ?? fromWasm(e));
   } finally {
     if (onAbort) signal.removeEventListener('abort', onAbort);
     if (reader && !finished) reader.cancel(signal?.reason).catch(() => {});
