@@ -1,5 +1,6 @@
-// zipnn-wasm: the host-independent core. The host entries (index.js for browsers and the
-// default, node.js, workerd.js) only tell it where the .wasm comes from.
+// zipnn-wasm's API, the same on every host. The host entries (index.js for browsers and the
+// default, node.js, workerd.js) export it as it is, once they have told lib/host.js where the
+// .wasm comes from.
 //
 // Everything under lib/ is a thin layer over the wasm-bindgen output in ./dist, one concern a
 // module, each importing only those before it in this list:
@@ -33,10 +34,9 @@ export {
   HttpError,
   NetworkError,
 } from './lib/errors.js';
-export { init, initSync, __setWasmSource, __pickWasm, __setLocalReader } from './lib/wasm.js';
+export { init, initSync } from './lib/wasm.js';
 export { compress, decompress, decompressInto, Decompressor, inspect, decodedSize, DECODED_SIZE_PREFIX } from './lib/api.js';
 export { ZnnDecompressionStream, ZnnCompressionStream } from './lib/streams.js';
-export { __setWorkerFactory, __runDecodeWorker } from './lib/worker.js';
 export { fetchModel } from './lib/fetch.js';
 
 // Package internals for the host entries and the tests (not part of the documented API).

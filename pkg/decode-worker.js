@@ -1,5 +1,5 @@
 // fetchModel's decode worker for browsers (a module Worker started by index.js): see lib/worker.js.
-import { __runDecodeWorker } from './core.js';
+import { __runDecodeWorker } from './lib/host.js';
 
 __runDecodeWorker({
   post: (m, transfer) => self.postMessage(m, transfer),

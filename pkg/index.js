@@ -1,7 +1,7 @@
 // zipnn-wasm for browsers (and any host with fetch and ES modules): the .wasm is fetched from
 // next to this module on first use. Bundlers recognise the `new URL(..., import.meta.url)`
 // pattern and ship the file.
-import { __pickWasm, __setWasmSource, __setWorkerFactory } from './core.js';
+import { __pickWasm, __setWasmSource, __setWorkerFactory } from './lib/host.js';
 
 // The SIMD build unless this host rejects wasm SIMD (then the build without it).
 __setWasmSource(() =>
@@ -28,28 +28,4 @@ __setWorkerFactory(() => {
   };
 });
 
-export {
-  init,
-  initSync,
-  compress,
-  decompress,
-  decompressInto,
-  Decompressor,
-  inspect,
-  decodedSize,
-  DECODED_SIZE_PREFIX,
-  fetchModel,
-  ZnnDecompressionStream,
-  ZnnCompressionStream,
-  ZnnError,
-  NotCompressedError,
-  TruncatedError,
-  CorruptError,
-  UnsupportedError,
-  TooLargeError,
-  InvalidInputError,
-  InternalError,
-  HttpError,
-  NetworkError,
-  __internal,
-} from './core.js';
+export * from './core.js';

@@ -4,7 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { constants } from 'node:buffer';
-import { __internal, __pickWasm, __setLocalReader, __setWasmSource, __setWorkerFactory } from './core.js';
+import { __internal } from './core.js';
+import { __pickWasm, __setLocalReader, __setWasmSource, __setWorkerFactory } from './lib/host.js';
 
 // node 20's typed arrays end at 4 GiB: onTensor says so before the download, not after.
 __internal.host.maxView = constants.MAX_LENGTH;
@@ -46,28 +47,4 @@ __setWorkerFactory(() => {
   };
 }, availableParallelism);
 
-export {
-  init,
-  initSync,
-  compress,
-  decompress,
-  decompressInto,
-  Decompressor,
-  inspect,
-  decodedSize,
-  DECODED_SIZE_PREFIX,
-  fetchModel,
-  ZnnDecompressionStream,
-  ZnnCompressionStream,
-  ZnnError,
-  NotCompressedError,
-  TruncatedError,
-  CorruptError,
-  UnsupportedError,
-  TooLargeError,
-  InvalidInputError,
-  InternalError,
-  HttpError,
-  NetworkError,
-  __internal,
-} from './core.js';
+export * from './core.js';

@@ -2,32 +2,8 @@
 // `WebAssembly.Module` (wrangler does this for `*.wasm` imports; a workerd config lists it as
 // a `wasm` module), since Workers cannot compile wasm from bytes at run time.
 import wasmModule from './dist/zipnn_wasm_bg.wasm';
-import { __setWasmSource } from './core.js';
+import { __setWasmSource } from './lib/host.js';
 
 __setWasmSource(() => wasmModule, { sync: true });
 
-export {
-  init,
-  initSync,
-  compress,
-  decompress,
-  decompressInto,
-  Decompressor,
-  inspect,
-  decodedSize,
-  DECODED_SIZE_PREFIX,
-  fetchModel,
-  ZnnDecompressionStream,
-  ZnnCompressionStream,
-  ZnnError,
-  NotCompressedError,
-  TruncatedError,
-  CorruptError,
-  UnsupportedError,
-  TooLargeError,
-  InvalidInputError,
-  InternalError,
-  HttpError,
-  NetworkError,
-  __internal,
-} from './core.js';
+export * from './core.js';

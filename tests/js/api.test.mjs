@@ -1280,8 +1280,8 @@ describe('errors', () => {
       }
       console.log(codes.join(' '));
       // A module that cannot be fetched: both sides of a stream fail with it (the reader too).
-      const core = await import(new URL('./node_modules/zipnn-wasm/core.js', 'file://' + process.cwd() + '/'));
-      core.__setWasmSource(async () => { throw new Error('404'); });
+      const host = await import(new URL('./node_modules/zipnn-wasm/lib/host.js', 'file://' + process.cwd() + '/'));
+      host.__setWasmSource(async () => { throw new Error('404'); });
       const body = new Response(new Uint8Array(100)).body;
       const timeout = new Promise((r) => setTimeout(() => r('hang'), 10000));
       const read = new Response(body.pipeThrough(new z.ZnnDecompressionStream())).arrayBuffer();

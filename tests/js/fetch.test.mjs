@@ -596,7 +596,7 @@ describe('fetchModel decode worker', () => {
     const core = new URL('./core.js', import.meta.resolve('zipnn-wasm')).href;
     const code = `
       import { fetchModel, compress, __internal } from 'zipnn-wasm';
-      import { __setWorkerFactory } from ${JSON.stringify(core)};
+      import { __setWorkerFactory } from ${JSON.stringify(new URL('./lib/host.js', core).href)};
       import { Worker } from 'node:worker_threads';
       let release;
       const held = new Promise((r) => (release = r));
