@@ -16,6 +16,12 @@
 //   streams   ZnnDecompressionStream, ZnnCompressionStream
 //   fetch     fetchModel
 
+// Each lib/ module is named here, not only by the modules using it, so that a browser loading the
+// package unbundled asks for them all at once instead of one import level at a time.
+import './lib/checks.js';
+import './lib/buffers.js';
+import './lib/session.js';
+import './lib/worker.js';
 import * as glue from './dist/zipnn_wasm.js';
 import { sniff } from './lib/sniff.js';
 import { call, stats } from './lib/wasm.js';
