@@ -133,7 +133,9 @@ before(async () => {
       '/': (req, res) => res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE),
       '/favicon.ico': (req, res) => res.writeHead(204).end(),
       '/examples/webgpu/model.safetensors.znw': (req, res) => res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': znw.length }).end(znw),
-      // The compressed model in 512 KiB pieces, 5 ms apart: a download that takes a while.
+      // The compressed model in 512 KiB pieces, 10 ms apart: a download that takes a while
+      // (about 0.6 s), long next to the decode worker's start (0.1-0.35 s in headless Chromium
+      // here, meanwhile the body is read ahead: at 5 ms apart a slow start came past half of it).
       '/model.safetensors.znw': (req, res) => {
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': znw.length });
         let at = 0;
@@ -145,7 +147,7 @@ before(async () => {
             clearInterval(timer);
             res.end();
           }
-        }, 5);
+        }, 10);
         res.on('close', () => clearInterval(timer));
       },
     },
