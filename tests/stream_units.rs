@@ -429,3 +429,37 @@ fn auto_stream_measures_past_a_long_safetensors_header() {
         given.len()
     );
 }
+
+/// Input after a successful `finish` is an error in every format, never more output: a ZipNN
+/// stream (which has no end record) once took the same file twice.
+#[test]
+fn input_after_finish_is_refused() {
+    use zipnn_wasm::format::zipnn::{self, ZDType, ZipnnOptions};
+    use zipnn_wasm::stream::VecSink;
+    let mut rng = Rng(11);
+    let data = bf16_weights(&mut rng, 50_000);
+    let streaming = ZipnnOptions {
+        streaming_log2: Some(14),
+        ..ZipnnOptions::new(ZDType::BF16)
+    };
+    let files = [
+        znw::compress(&data, &opts(DType::BF16, 16 << 10)).unwrap(),
+        zipnn::compress(&data, &streaming).unwrap(),
+        zipnn::compress(&data, &ZipnnOptions::new(ZDType::BF16)).unwrap(),
+    ];
+    for packed in &files {
+        let mut dec = AutoDecoder::new(Limits::default());
+        let mut sink = VecSink::default();
+        dec.push(packed, &mut sink).unwrap();
+        dec.finish().unwrap();
+        assert!(
+            dec.push(packed, &mut sink).is_err(),
+            "a second file after finish"
+        );
+        assert!(
+            dec.push(&packed[..1], &mut sink).is_err(),
+            "one byte after finish"
+        );
+        assert!(sink.out == data, "nothing more came out");
+    }
+}

@@ -13,6 +13,7 @@ use crate::format::zipnn::{
 use crate::format::{reserve_toward, to_usize, Error, Limits};
 use alloc::vec::Vec;
 
+/// Push-style decoder of a ZipNN file (`.znn`: one frame, or zipnn's streaming frames).
 pub struct ZipnnDecoder {
     limits: Limits,
     pending: Vec<u8>,
@@ -27,9 +28,13 @@ pub struct ZipnnDecoder {
     /// One decoded chunk, and the decoder's scratch (both reused across frames).
     bufs: ChunkBufs,
     failed: Option<Error>,
+    /// `finish` succeeded: a ZipNN file has no end record, so more input is the caller's
+    /// mistake, not another frame.
+    finished: bool,
 }
 
 impl ZipnnDecoder {
+    /// A decoder refusing sizes beyond `limits`.
     pub fn new(limits: Limits) -> Self {
         ZipnnDecoder {
             limits,
@@ -41,9 +46,11 @@ impl ZipnnDecoder {
             out: None,
             bufs: ChunkBufs::default(),
             failed: None,
+            finished: false,
         }
     }
 
+    /// Decoded bytes delivered so far.
     pub fn decoded(&self) -> u64 {
         self.offset
     }
@@ -73,6 +80,9 @@ impl ZipnnDecoder {
     ) -> Result<usize, Error> {
         if let Some(e) = &self.failed {
             return Err(e.clone());
+        }
+        if self.finished && !input.is_empty() {
+            return Err(Error::InvalidInput("input after finish".into()));
         }
         let r = self.push_inner(input, sink, pause);
         if let Err(e) = &r {
@@ -180,6 +190,7 @@ impl ZipnnDecoder {
             self.failed = Some(Error::Truncated);
             return Err(Error::Truncated);
         }
+        self.finished = true;
         Ok(())
     }
 }
