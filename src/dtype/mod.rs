@@ -16,6 +16,8 @@
 //! two groups coded 6 % smaller than the plain bytes 6 and 7 and 11 % smaller than the sign
 //! move, which leaves the varying exponent bits with the mantissa's.
 
+#![warn(missing_docs)]
+
 mod group;
 
 pub use group::{merge, merge_plain, split, split_plain};
@@ -30,15 +32,22 @@ pub const MAX_GROUPS: usize = 8;
 pub enum DType {
     /// Plain bytes: one stream, no grouping.
     Bytes,
+    /// bfloat16.
     BF16,
+    /// IEEE float16.
     F16,
+    /// IEEE float32.
     F32,
+    /// float8 e4m3 (`float8_e4m3fn`).
     F8E4M3,
+    /// float8 e5m2.
     F8E5M2,
+    /// IEEE float64.
     F64,
 }
 
 impl DType {
+    /// Every type, in code order.
     pub const ALL: [DType; 7] = [
         DType::Bytes,
         DType::BF16,
@@ -77,6 +86,7 @@ impl DType {
         }
     }
 
+    /// The type of a container code ([`DType::code`]); `None` for an unknown one.
     pub const fn from_code(code: u8) -> Option<DType> {
         Some(match code {
             0 => DType::Bytes,

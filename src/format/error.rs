@@ -13,12 +13,22 @@ pub enum Error {
     /// The input is malformed.
     Corrupt(String),
     /// A checksum does not match: the bytes were changed after compression.
-    Checksum { what: &'static str, offset: u64 },
+    Checksum {
+        /// Which checksum: the header's, a chunk body's, a chunk's decoded bytes...
+        what: &'static str,
+        /// The decoded offset of the chunk it guards (0 for the header).
+        offset: u64,
+    },
     /// A valid feature we do not implement (a newer format version, a delta frame without base).
     Unsupported(String),
     /// A size beyond the caller's limit (`limit`), or one that memory could not hold
     /// (`limit == u64::MAX`: see [`Error::no_memory`]).
-    TooLarge { size: u64, limit: u64 },
+    TooLarge {
+        /// The size asked for, in bytes.
+        size: u64,
+        /// The limit it passed.
+        limit: u64,
+    },
     /// Bad arguments from the caller (not from the data).
     InvalidInput(String),
 }

@@ -5,6 +5,8 @@
 //! Memory is bounded by one record (≤ 16 MiB + a few bytes, 256 KiB + 32 by default) plus the
 //! header, whatever the file size.
 
+#![warn(missing_docs)]
+
 use crate::dtype::DType;
 use crate::format::znw::chunk::{self, ChunkHead, Record};
 use crate::format::znw::header::{self, Header};
@@ -29,9 +31,10 @@ pub trait Sink {
     fn data(&mut self, offset: u64, bytes: &[u8]) -> Result<(), Error>;
     /// Room for the next chunk's `len` decoded bytes, when the sink can take them in place
     /// (saves a copy): at least `len` bytes, of which the first `len` are used (a shorter slice
-    /// is not, and the chunk comes through [`Sink::data`] instead). The decoder writes them
-    /// there only after the chunk's checksum verified, then calls [`Sink::commit`]; after an
-    /// error the bytes there are garbage, never committed.
+    /// is not, and the chunk comes through [`Sink::data`] instead). The decoder decodes the
+    /// chunk there, then verifies its checksum and only then calls [`Sink::commit`]: until
+    /// that call the room is scratch, and after an error the bytes there are garbage, never
+    /// committed (so give room whose old bytes are not needed).
     fn space(&mut self, _len: usize) -> Option<&mut [u8]> {
         None
     }
@@ -83,6 +86,7 @@ enum Step {
 }
 
 impl Decoder {
+    /// A decoder of one `.znw` file, refusing sizes beyond `limits`.
     pub fn new(limits: Limits) -> Self {
         Decoder {
             limits,
@@ -122,6 +126,7 @@ impl Decoder {
         self.consumed
     }
 
+    /// Whether the end record has been read (the file is complete; more input is an error).
     pub fn is_done(&self) -> bool {
         self.state == State::Done
     }
@@ -358,6 +363,8 @@ fn safetensors_data_start(first: &[u8]) -> u64 {
 }
 
 impl Encoder {
+    /// An encoder of input coded as `dtype`, in chunks of `chunk_size` bytes (a multiple of 4
+    /// up to 16 MiB, else `InvalidInput`).
     pub fn new(dtype: DType, chunk_size: u32) -> Result<Self, Error> {
         Self::with_choice(DTypeChoice::Fixed(dtype), chunk_size)
     }
@@ -479,6 +486,7 @@ impl Encoder {
 /// A sink that collects everything into one vector (allocated once when the size is known).
 #[derive(Debug, Default)]
 pub struct VecSink {
+    /// The decoded bytes so far.
     pub out: Vec<u8>,
 }
 
@@ -499,6 +507,11 @@ impl Sink for VecSink {
 }
 
 /// Decodes whichever format the first bytes name: our `.znw` or ZipNN frames.
+///
+/// A `.znn.safetensors` file starts as any safetensors file does, so its first bytes name no
+/// format here (`NotCompressed`): read its header and use [`AutoDecoder::znn_safetensors`]
+/// when [`crate::format::zipnn::safetensors::lists_compressed`] says it streams, or restore it
+/// whole with [`crate::format::zipnn::safetensors::decompress`].
 pub struct AutoDecoder(Auto);
 
 /// [`AutoDecoder`]'s state (private: its shape may change).
@@ -551,6 +564,7 @@ impl core::fmt::Debug for Encoder {
 const DETECT_LEN: usize = 16;
 
 impl AutoDecoder {
+    /// A decoder that picks the format from the first bytes, refusing sizes beyond `limits`.
     pub fn new(limits: Limits) -> Self {
         AutoDecoder(Auto::Detecting {
             head: Vec::new(),
@@ -584,6 +598,7 @@ impl AutoDecoder {
         }
     }
 
+    /// Decoded bytes delivered so far.
     pub fn decoded(&self) -> u64 {
         match &self.0 {
             Auto::Detecting { .. } | Auto::Failed(_) => 0,
@@ -641,6 +656,8 @@ impl AutoDecoder {
         }
     }
 
+    /// Takes all of `input` (any length, any cut), handing every chunk it completes to `sink`
+    /// once verified. An error is final: every later call returns it again.
     pub fn push(&mut self, input: &[u8], sink: &mut dyn Sink) -> Result<(), Error> {
         let r = self.push_inner(input, sink);
         if let (Err(e), Auto::Detecting { .. }) = (&r, &self.0) {

@@ -35,6 +35,9 @@ enum State {
     Done,
 }
 
+/// Push-style restore of a `.znn.safetensors` file that lists its compressed tensors in its
+/// metadata: the restored header first, then each tensor, copied or decoded from its frame, in
+/// the restored file's order (tensors that arrive early wait).
 pub struct ZnnSafetensorsDecoder {
     limits: Limits,
     state: State,
@@ -63,6 +66,7 @@ pub struct ZnnSafetensorsDecoder {
 }
 
 impl ZnnSafetensorsDecoder {
+    /// A decoder refusing sizes beyond `limits`.
     pub fn new(limits: Limits) -> Self {
         ZnnSafetensorsDecoder {
             limits,

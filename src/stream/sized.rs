@@ -38,6 +38,9 @@ fn prefix_len_within(first: &[u8], total: u64, prefix: usize) -> usize {
     need.min(total) as usize
 }
 
+/// Streaming encoder for input whose total length is known up front: the same `.znw` file
+/// as the whole-buffer [`crate::format::znw::compress`] (segment table, sizes in the header),
+/// in memory bounded by its batches whatever the input's size.
 pub struct SizedEncoder {
     total: u64,
     opts: Options,

@@ -43,9 +43,14 @@ pub enum DTypeChoice {
     Fixed(DType),
 }
 
+/// How [`compress`] codes a file ([`Options::default`]: `auto`, 256 KiB chunks, one thread).
 #[derive(Debug, Clone)]
 pub struct Options {
+    /// The element type of bytes no container names (tensors of a recognised container use
+    /// their own).
     pub dtype: DTypeChoice,
+    /// Decoded bytes per chunk: a multiple of 4 up to 16 MiB (else `InvalidInput`); each chunk
+    /// decodes on its own.
     pub chunk_size: u32,
     /// Decode every chunk again after encoding it and compare (catches encoder bugs).
     pub verify: bool,
@@ -925,9 +930,11 @@ pub fn decompress_into(data: &[u8], dst: &mut [u8], threads: usize) -> Result<us
     Ok(dst.len())
 }
 
-/// Verifies every chunk body of a `.znw` file against its checksum (decoding checks the
-/// decoded bytes and reads these only when that fails): an integrity check that catches any
-/// changed bit, even one that cannot change a decoded byte.
+/// Verifies every chunk body of a `.znw` file against its checksum, without decoding. Decoding
+/// checks the decoded bytes and reads these only when that fails; the two together are an
+/// integrity check that catches any changed bit, even one that cannot change a decoded byte
+/// (as `zipnn test` runs them). Alone it does not cover what only a decode checks: a chunk
+/// head's element type, flags and decoded-bytes checksum.
 pub fn check_bodies(data: &[u8]) -> Result<(), Error> {
     let (_, chunks) = index(data, &Limits::default())?;
     chunks.iter().try_for_each(|c| {
