@@ -266,25 +266,63 @@ export class RemoteJob {
 
 /** @internal The worker's side: runs in the decode worker (decode-worker*.js) on `port`. */
 export function __runDecodeWorker(port) {
-  const jobs = new Map(); // id -> StreamDecoder
-  const owned = new Map(); // id -> { out, at, own }: the output, when the worker holds it
+  // id -> { dec, own, size, out, at, headerSent }: the StreamDecoder; the largest output this
+  // worker takes on (0: the page holds it); the size it took on, and that output, allocated
+  // with the first decoded bytes, filled up to `at`.
+  const jobs = new Map();
   const pool = []; // data buffers back from the caller
   const outBuffer = (n) => {
     const i = pool.findIndex((b) => b.byteLength >= n);
     return i >= 0 ? pool.splice(i, 1)[0] : new ArrayBuffer(Math.max(n, READ_BUFFER));
   };
   const drop = (id) => {
-    const dec = jobs.get(id);
+    freeWasm(jobs.get(id)?.dec);
     jobs.delete(id);
-    owned.delete(id);
-    freeWasm(dec);
   };
   const fail = (id, e) => {
     drop(id);
     const z = fromWasm(e);
     port.post({ type: 'error', id, code: z?.code, message: String(z?.message ?? z) });
   };
-  const header = new Set(); // jobs whose header was sent
+  /** Sends the header once the decoder has read it, taking on the output if it may. */
+  const sendHeader = (id, job) => {
+    const h = call(() => job.dec.takeHeader());
+    if (!h) return;
+    job.headerSent = true;
+    if (h.totalSize != null && h.totalSize <= job.own) job.size = h.totalSize;
+    port.post({ type: 'header', id, header: h, own: job.size !== undefined });
+  };
+  /** Hands `ready` decoded bytes over: into the output this worker holds, else to the page. */
+  const deliver = (id, job, ready) => {
+    if (job.size !== undefined) {
+      job.out ??= allocate(job.size);
+      call(() => job.dec.drainInto(new Uint8Array(job.out, job.at, ready)));
+      job.at += ready;
+      port.post({ type: 'decoded', id, len: ready });
+    } else {
+      const buf = outBuffer(ready);
+      call(() => job.dec.drainInto(new Uint8Array(buf, 0, ready)));
+      port.post({ type: 'data', id, buf, len: ready }, [buf]);
+    }
+  };
+  /** Feeds `u8` through the decoder's input buffer, delivering what each piece decodes to. */
+  const feed = (id, job, u8) => {
+    const { dec } = job;
+    for (let at = 0; at < u8.length; ) {
+      const room = call(() => dec.inputBuffer());
+      const n = Math.min(room.length, u8.length - at);
+      room.set(u8.subarray(at, at + n));
+      at += n;
+      let ready = call(() => dec.commit(n));
+      // A commit stops once ~4 MiB are ready: drain, then go on while whole units wait.
+      for (;;) {
+        if (!job.headerSent) sendHeader(id, job);
+        if (ready > 0) deliver(id, job, ready);
+        if (!dec.pending()) break;
+        ready = call(() => dec.commit(0));
+      }
+    }
+  };
   port.listen((m) => {
     switch (m.type) {
       case 'init':
@@ -300,66 +338,29 @@ export function __runDecodeWorker(port) {
         return;
       case 'start':
         try {
-          jobs.set(m.id, made(call(() => new glue.StreamDecoder(m.maxOutput, undefined, m.format))));
-          // own: the largest output this worker takes on (0: the page holds it); size: the
-          // output it took on, allocated with the first decoded bytes.
-          owned.set(m.id, { out: null, at: 0, own: m.own || 0, size: undefined });
+          const dec = made(call(() => new glue.StreamDecoder(m.maxOutput, undefined, m.format)));
+          jobs.set(m.id, { dec, own: m.own || 0, size: undefined, out: null, at: 0, headerSent: false });
         } catch (e) {
           fail(m.id, e);
         }
         return;
       case 'chunk': {
-        const dec = jobs.get(m.id);
+        const job = jobs.get(m.id);
         try {
-          const u8 = new Uint8Array(m.buf, 0, m.len);
-          for (let at = 0; dec && at < u8.length; ) {
-            const room = call(() => dec.inputBuffer());
-            const n = Math.min(room.length, u8.length - at);
-            room.set(u8.subarray(at, at + n));
-            at += n;
-            let ready = call(() => dec.commit(n));
-            // A commit stops once ~4 MiB are ready: drain, then go on while whole units wait.
-            for (;;) {
-              if (!header.has(m.id)) {
-                const h = call(() => dec.takeHeader());
-                if (h) {
-                  header.add(m.id);
-                  const o = owned.get(m.id);
-                  if (h.totalSize != null && h.totalSize <= o.own) o.size = h.totalSize;
-                  port.post({ type: 'header', id: m.id, header: h, own: o.size !== undefined });
-                }
-              }
-              const o = owned.get(m.id);
-              if (ready > 0 && o.size !== undefined) {
-                o.out ??= allocate(o.size);
-                call(() => dec.drainInto(new Uint8Array(o.out, o.at, ready)));
-                o.at += ready;
-                port.post({ type: 'decoded', id: m.id, len: ready });
-              } else if (ready > 0) {
-                const buf = outBuffer(ready);
-                call(() => dec.drainInto(new Uint8Array(buf, 0, ready)));
-                port.post({ type: 'data', id: m.id, buf, len: ready }, [buf]);
-              }
-              if (!dec.pending()) break;
-              ready = call(() => dec.commit(0));
-            }
-          }
+          if (job) feed(m.id, job, new Uint8Array(m.buf, 0, m.len));
         } catch (e) {
           fail(m.id, e);
-          header.delete(m.id);
         }
         // The buffer goes back for the next read, also for jobs already cancelled or failed.
         port.post({ type: 'consumed', id: m.id, buf: m.buf }, [m.buf]);
         return;
       }
       case 'end': {
-        const dec = jobs.get(m.id);
-        header.delete(m.id);
-        if (!dec) return;
+        const job = jobs.get(m.id);
+        if (!job) return;
         try {
-          call(() => dec.finish());
-          const o = owned.get(m.id);
-          const out = o.out ?? (o.size !== undefined ? allocate(o.size) : null); // 0 bytes: none drained
+          call(() => job.dec.finish());
+          const out = job.out ?? (job.size !== undefined ? allocate(job.size) : null); // 0 bytes: none drained
           drop(m.id);
           port.post({ type: 'done', id: m.id, out }, out ? [out] : []);
         } catch (e) {
@@ -368,11 +369,10 @@ export function __runDecodeWorker(port) {
         return;
       }
       case 'cancel':
-        header.delete(m.id);
         drop(m.id);
         return;
       case 'run':
-        // A pool task: records straight into the shared output (see "Worker pool").
+        // A pool task: records straight into the shared output (see pool.js).
         try {
           // done[1]: the call failed or was aborted meanwhile, nobody wants this run.
           if (!Atomics.load(m.done, 1)) {
