@@ -178,6 +178,46 @@ pub fn encode_with_row(
             block::encode(data, out, tans);
         }
     } else {
+        let c = Grouped::code(data, dtype, tans, row, out, scratch);
+        // Then two other codings, each kept where smaller.
+        c.try_plain_groups(data, &scratch[(c.groups - 2) * c.n..], start, out);
+        c.try_whole_bytes(data, start, out);
+    }
+    let body = &out[start + HEAD_LEN..];
+    let (len, sum) = (body.len() as u32, checksum(body));
+    out[start + 8..start + 12].copy_from_slice(&len.to_le_bytes());
+    out[start + 12..start + 16].copy_from_slice(&sum.to_le_bytes());
+}
+
+/// A float chunk's byte groups as coded, and what the later trials need to know of them.
+struct Grouped {
+    dtype: DType,
+    tans: bool,
+    /// Elements in the chunk, and byte groups per element.
+    n: usize,
+    groups: usize,
+    /// Where each group's block starts in `out` (`ends[0]`: the body) and the last one ends.
+    ends: [usize; dtype::MAX_GROUPS + 1],
+    /// What the LZ test found in the first group, and whether LZ is used in every group.
+    first: lz::Repeats,
+    lz: bool,
+    /// The body's length with the sign-moved groups, before any trial replaced them: it
+    /// decides the whole-bytes trial as it did before plain groups were tried (plain groups
+    /// must not keep a few-valued chunk from it).
+    grouped_moved: usize,
+}
+
+impl Grouped {
+    /// Splits `data` into `scratch` and codes each byte group into `out` (with the context
+    /// modes under `tans`, where smaller).
+    fn code(
+        data: &[u8],
+        dtype: DType,
+        tans: bool,
+        row: usize,
+        out: &mut Vec<u8>,
+        scratch: &mut Vec<u8>,
+    ) -> Grouped {
         dtype::split(dtype, data, scratch);
         let n = data.len() / dtype.size();
         let groups = dtype.groups();
@@ -235,35 +275,58 @@ pub fn encode_with_row(
             }
             ends[g + 1] = out.len();
         }
-        // Copies that differ in sign (mirrored rows of an STFT basis) match in every plain
-        // byte group but not in the sign+mantissa group: try plain groups too. So do values
-        // whose sign goes with their magnitude (few distinct values, quantised levels), where
-        // the sign move adds a bit a value to a byte that was constant. Groups below the
-        // sign move (float32 bytes 0 and 1) are the same either way and are kept.
-        //
-        // (How well the sign-moved groups code decides the whole-bytes trial below, as before
-        // plain groups were tried: plain groups must not keep a few-valued chunk from it.)
-        let grouped_moved = out.len() - ends[0];
-        let moved = &scratch[(groups - 2) * n..];
-        if lz || plain_looks_smaller(data, dtype.size(), moved, n, tans) {
-            let (mut plain, mut groups) = (Vec::new(), Vec::new());
-            dtype::split_plain(dtype.size(), data, &mut groups);
-            let same = dtype.size() - 2;
-            for group in groups.chunks_exact(n).skip(same) {
-                if lz {
-                    block::encode_lz(group, &mut plain, tans);
-                } else {
-                    block::encode(group, &mut plain, tans);
-                }
-            }
-            let from = ends[same];
-            if plain.len() < out.len() - from {
-                out.truncate(from);
-                out.extend_from_slice(&plain);
-                out[start + 2] = FLAG_PLAIN;
+        Grouped {
+            dtype,
+            tans,
+            n,
+            groups,
+            ends,
+            first,
+            lz,
+            grouped_moved: out.len() - ends[0],
+        }
+    }
+
+    /// Copies that differ in sign (mirrored rows of an STFT basis) match in every plain byte
+    /// group but not in the sign+mantissa group: plain groups (no sign move) are tried too,
+    /// where LZ is used or they look smaller. So do values whose sign goes with their
+    /// magnitude (few distinct values, quantised levels), where the sign move adds a bit a
+    /// value to a byte that was constant. Groups below the sign move (float32 bytes 0 and 1)
+    /// are the same either way and are kept. `moved`: the sign-moved groups it would replace.
+    fn try_plain_groups(&self, data: &[u8], moved: &[u8], start: usize, out: &mut Vec<u8>) {
+        if !self.lz && !plain_looks_smaller(data, self.dtype.size(), moved, self.n, self.tans) {
+            return;
+        }
+        let (mut plain, mut groups) = (Vec::new(), Vec::new());
+        dtype::split_plain(self.dtype.size(), data, &mut groups);
+        let same = self.dtype.size() - 2;
+        for group in groups.chunks_exact(self.n).skip(same) {
+            if self.lz {
+                block::encode_lz(group, &mut plain, self.tans);
+            } else {
+                block::encode(group, &mut plain, self.tans);
             }
         }
-        // The two trials below code the chunk as bytes; `as_bytes` stores such a coding.
+        let from = self.ends[same];
+        if plain.len() < out.len() - from {
+            out.truncate(from);
+            out.extend_from_slice(&plain);
+            out[start + 2] = FLAG_PLAIN;
+        }
+    }
+
+    /// Two trials of the whole chunk as bytes, instead of groups; `as_bytes` stores such a
+    /// coding.
+    fn try_whole_bytes(&self, data: &[u8], start: usize, out: &mut Vec<u8>) {
+        let Grouped {
+            dtype,
+            tans,
+            ends,
+            first,
+            lz,
+            grouped_moved,
+            ..
+        } = *self;
         let mut bytes = Vec::new();
         let as_bytes = |out: &mut Vec<u8>, bytes: &[u8]| {
             out.truncate(ends[0]);
@@ -322,10 +385,6 @@ pub fn encode_with_row(
             }
         }
     }
-    let body = &out[start + HEAD_LEN..];
-    let (len, sum) = (body.len() as u32, checksum(body));
-    out[start + 8..start + 12].copy_from_slice(&len.to_le_bytes());
-    out[start + 12..start + 16].copy_from_slice(&sum.to_le_bytes());
 }
 
 /// Whether three in four of 1024 elements spread over the chunk equal the element before
