@@ -15,6 +15,7 @@
 //   api       the whole-buffer calls (compress, decompress, decompressInto, Decompressor)
 //   streams   ZnnDecompressionStream, ZnnCompressionStream
 //   fetch     fetchModel
+//   host      what the host entries and decode worker scripts set up (not part of the API)
 
 // Each lib/ module is named here, not only by the modules using it, so that a browser loading the
 // package unbundled asks for them all at once instead of one import level at a time.

@@ -106,9 +106,8 @@ export function checkBoolean(v, what) {
  */
 export function checkVerify(verify, format, sized = true) {
   if (!checkBoolean(verify, 'verify')) return false;
-  if (format !== 'znw' || !sized) {
-    throw new InvalidInputError("verify is an option of the 'znw' format with a size (a stream of unknown length is not verified)");
-  }
+  if (format !== 'znw') throw new InvalidInputError("verify is an option of the 'znw' format (ZipNN frames are not verified)");
+  if (!sized) throw new InvalidInputError('verify needs a size (a stream of unknown length is not verified)');
   return true;
 }
 
