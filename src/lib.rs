@@ -181,12 +181,25 @@ pub fn decompress_into(data: &[u8], dst: &mut [u8]) -> Result<usize, Error> {
 /// What a compressed file holds, per segment: a `.znw` file's segment table, each tensor of a
 /// `.znn.safetensors` file as restored, or each frame of a ZipNN frame file (format `zipnn`).
 pub fn inspect(data: &[u8]) -> Result<format::report::Report, Error> {
-    match detect(data) {
-        Format::ZipnnSafetensors => format::zipnn::safetensors::inspect(data),
-        Format::Zipnn => format::zipnn::inspect(data),
+    inspect_source(&mut &data[..])
+}
+
+/// [`inspect`] over any [`Source`](format::Source) (a file read at offsets, a buffer outside
+/// wasm memory): reads headers, record and block heads and, for a raw file stored as bytes, a
+/// 4 MiB sample; a file larger than memory can be inspected.
+pub fn inspect_source<S: format::Source + ?Sized>(
+    src: &mut S,
+) -> Result<format::report::Report, Error> {
+    let size = src.size();
+    match detect(src.read(0, size.min(16))?) {
+        Format::Znw => format::znw::inspect_source(src),
+        Format::Zipnn => format::zipnn::inspect_from(src),
+        // Told from the whole JSON header, which 16 bytes do not hold.
+        _ if format::zipnn::safetensors::is_znn_safetensors_source(src) => {
+            format::zipnn::safetensors::inspect_source(src)
+        }
         // The start of a file cut short, or not one at all, as `decompress` says.
-        Format::Unknown => Err(unknown_format(data)),
-        _ => format::znw::inspect(data),
+        _ => Err(unknown_format(src.read(0, size.min(16))?)),
     }
 }
 

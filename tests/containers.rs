@@ -3,8 +3,8 @@
 mod common;
 
 use common::*;
-use zipnn_wasm::format::tensors;
 use zipnn_wasm::format::znw::{self, DTypeChoice, Options};
+use zipnn_wasm::format::{tensors, Source};
 use zipnn_wasm::{DType, Limits};
 
 fn gguf(tensors: &[(&str, u32, Vec<u64>, Vec<u8>)]) -> Vec<u8> {
@@ -738,4 +738,92 @@ fn float64_tables_keep_their_copies() {
         "{} against {as_bytes} as bytes",
         packed.len()
     );
+}
+
+/// A [`Source`] that counts what is read through it.
+struct Counted<'a> {
+    data: &'a [u8],
+    read: usize,
+    largest: usize,
+}
+
+impl Source for Counted<'_> {
+    fn size(&self) -> usize {
+        self.data.len()
+    }
+    fn read(&mut self, pos: usize, len: usize) -> Result<&[u8], zipnn_wasm::Error> {
+        self.read += len;
+        self.largest = self.largest.max(len);
+        self.data
+            .get(pos..pos + len)
+            .ok_or(zipnn_wasm::Error::Truncated)
+    }
+}
+
+/// `inspect_source` reports what `inspect` of the whole file does while reading its headers,
+/// the record and block heads and at most a 4 MiB sample (a file larger than memory, or than
+/// wasm memory, can be inspected): for every format (the 12 MiB files take 8–15 MB packed).
+#[test]
+fn inspect_source_reads_headers_not_the_file() {
+    use zipnn_wasm::format::zipnn::{self, ZDType, ZipnnOptions};
+    let mut rng = Rng(33);
+    let w = bf16_weights(&mut rng, 6 << 20);
+    let file = safetensors(&[
+        ("a", "BF16", vec![3 << 20], w[..6 << 20].to_vec()),
+        ("b", "F32", vec![3 << 20], f32_weights(&mut rng, 3 << 20)),
+    ]);
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/zipnn/st_minilm_meta.znn.safetensors");
+    let cases = [
+        (
+            "safetensors .znw",
+            znw::compress(&file, &Options::default()).unwrap(),
+            64 << 10,
+        ),
+        (
+            "raw bytes .znw (a sample decoded)",
+            znw::compress(
+                &w,
+                &Options {
+                    dtype: DTypeChoice::Fixed(DType::Bytes),
+                    ..Options::default()
+                },
+            )
+            .unwrap(),
+            9 << 19,
+        ),
+        (
+            "ZipNN frames",
+            zipnn::compress(&w, &ZipnnOptions::new(ZDType::BF16)).unwrap(),
+            64 << 10,
+        ),
+        (
+            ".znn.safetensors",
+            std::fs::read(fixture).unwrap(),
+            64 << 10,
+        ),
+    ];
+    for (name, packed, most) in cases {
+        let whole = zipnn_wasm::inspect(&packed).unwrap();
+        let mut src = Counted {
+            data: &packed,
+            read: 0,
+            largest: 0,
+        };
+        assert_eq!(
+            zipnn_wasm::inspect_source(&mut src).unwrap(),
+            whole,
+            "{name}"
+        );
+        assert!(
+            src.read < most && src.largest <= 4 << 20,
+            "{name}: read {} bytes of {} (at most {} at once)",
+            src.read,
+            packed.len(),
+            src.largest
+        );
+        if name == "raw bytes .znw (a sample decoded)" {
+            assert_eq!(whole.suggestion.unwrap().dtype, "bf16");
+        }
+    }
 }

@@ -549,12 +549,8 @@ struct SuggestionJs<'a> {
 /// Header, segment table and per-segment sizes as a plain object (camelCase keys).
 #[wasm_bindgen(js_name = inspect)]
 pub fn inspect(data: &js_sys::Uint8Array) -> Result<JsValue, JsValue> {
-    let mut src = JsSource::new(data);
-    let r = match src.detect() {
-        // ZipNN frames: their headers read from JS, not the whole file copied in.
-        Ok(crate::Format::Zipnn) => zipnn::inspect_from(&mut src),
-        _ => crate::inspect(&data.to_vec()),
-    };
+    // Headers read from JS as needed, not the whole file copied in.
+    let r = crate::inspect_source(&mut JsSource::new(data));
     report_js(&r.map_err(|e| js_error(&e))?)
 }
 

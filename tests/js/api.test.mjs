@@ -957,6 +957,40 @@ describe('inspect', () => {
     assert.equal(JSON.parse(JSON.stringify(info)).totalSize, info.totalSize, 'plain data');
   });
 
+  test('reads headers, not the whole file, into wasm memory', async () => {
+    // A fresh process, whose wasm memory is small: inspect() once copied the whole file in,
+    // so a file of a few GB could not be inspected in a browser at all.
+    const random = new Uint8Array(64 << 20);
+    for (let i = 0; i < random.length; i += 65536) crypto.getRandomValues(random.subarray(i, i + 65536));
+    const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'znninspect-'));
+    try {
+      const files = [
+        fixturePath('minilm.fp32.safetensors.znw'), // 74 MB, 433 chunks of byte groups
+        path.join(tmp, 'random.znw'), // a raw file stored as bytes: a 4 MiB sample decoded and tried
+        fixturePath('minilm.bf16.znn'),
+      ];
+      fs.writeFileSync(files[1], await compress(random, { dtype: 'bytes' }));
+      const script = `
+        import { inspect, __internal } from 'zipnn-wasm';
+        import fs from 'node:fs';
+        const file = fs.readFileSync(process.argv[1]);
+        await inspect(new Uint8Array(8)).catch(() => {}); // the module loaded
+        const before = __internal.glue.__memory().buffer.byteLength;
+        const report = await inspect(file);
+        console.log(JSON.stringify({ report, grew: __internal.glue.__memory().buffer.byteLength - before }));
+      `;
+      for (const file of files) {
+        const res = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script, file], { cwd: path.dirname(fileURLToPath(import.meta.url)), encoding: 'utf8' }));
+        const bytes = readFile(file);
+        assert.deepEqual(res.report, JSON.parse(JSON.stringify(await inspect(bytes))), file);
+        assert.equal(res.report.compressedSize, bytes.length);
+        assert.ok(res.grew < 20 << 20, `${path.basename(file)} (${bytes.length} bytes): wasm memory grew by ${res.grew} bytes`);
+      }
+    } finally {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+
   test('float64 tensors are coded as fp64, smaller than as bytes', async () => {
     const w = weights(50_000, 'fp64', 7);
     const file = makeSafetensors([{ name: 'coef', dtype: 'F64', shape: [500, 100], bytes: w }]);

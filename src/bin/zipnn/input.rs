@@ -101,25 +101,30 @@ impl FileSource {
 /// (not stdin, no `--base`); `None` for anything else.
 pub(crate) fn znn_safetensors_file(input: &str, a: &Args) -> Result<Option<FileSource>, Fail> {
     use zipnn_wasm::format::zipnn::safetensors::is_znn_safetensors_source;
-    if input == "-" || a.base.is_some() {
+    if a.base.is_some() {
         return Ok(None);
     }
+    Ok(file_source(input)?.and_then(|mut src| is_znn_safetensors_source(&mut src).then_some(src)))
+}
+
+/// `input` opened to be read at any offset when it is a regular file; `None` for stdin, a
+/// pipe or a device, which are read from start to end.
+pub(crate) fn file_source(input: &str) -> Result<Option<FileSource>, Fail> {
     // The type first, without opening: opening and closing a named pipe would lose its data.
-    if !fs::metadata(input).is_ok_and(|m| m.is_file()) {
+    if input == "-" || !fs::metadata(input).is_ok_and(|m| m.is_file()) {
         return Ok(None);
     }
     let file = File::open(input).or_else(|e| fail(format!("cannot read {input}: {e}")))?;
     let meta = file
         .metadata()
         .or_else(|e| fail(format!("cannot read {input}: {e}")))?;
-    let mut src = FileSource {
+    Ok(Some(FileSource {
         path: input.into(),
         file,
         size: usize::try_from(meta.len()).unwrap_or(usize::MAX),
         buf: Vec::new(),
         failed: None,
-    };
-    Ok(is_znn_safetensors_source(&mut src).then_some(src))
+    }))
 }
 
 /// Opens `input` ('-': stdin) and reads its first bytes, enough to tell the format.

@@ -1,6 +1,6 @@
 //! `zipnn inspect`: what a compressed file holds, from its headers.
 
-use crate::input::{open_input, read_rest};
+use crate::input::{file_source, open_input, read_rest};
 use crate::{refuse_terminal, Args, Fail};
 
 /// `compressed / original` to four places; `-` for an empty original, where no ratio exists
@@ -66,9 +66,15 @@ fn inspect_zipnn(input: &str, r: &zipnn_wasm::format::report::Report) -> Result<
 
 pub(crate) fn inspect(input: &str, a: &Args) -> Result<(), Fail> {
     refuse_terminal(a, input, "", false)?;
-    let (mut rest, first) = open_input(input)?;
-    let data = read_rest(input, first, &mut rest)?;
-    let r = zipnn_wasm::inspect(&data)?;
+    // A file is read where its headers are (a model larger than memory can be inspected);
+    // stdin or a pipe is read whole.
+    let r = match file_source(input)? {
+        Some(mut src) => zipnn_wasm::inspect_source(&mut src).map_err(|e| src.fail(e))?,
+        None => {
+            let (mut rest, first) = open_input(input)?;
+            zipnn_wasm::inspect(&read_rest(input, first, &mut rest)?)?
+        }
+    };
     if r.zipnn.is_some() {
         return inspect_zipnn(input, &r);
     }

@@ -286,10 +286,17 @@ pub fn decompress_into(data: &[u8], dst: &mut [u8]) -> Result<usize, Error> {
 /// takes here, and the header. A tensor held as a ZipNN frame has the frame's element type as
 /// `dtype`; one stored as it is, `bytes`.
 pub fn inspect(data: &[u8]) -> Result<crate::format::report::Report, Error> {
+    inspect_source(&mut &data[..])
+}
+
+/// [`inspect`] over any [`Source`]: reads the header and each compressed tensor's frame header.
+pub fn inspect_source<S: Source + ?Sized>(
+    src: &mut S,
+) -> Result<crate::format::report::Report, Error> {
     use crate::format::report::SegmentReport;
-    let plan = plan(&mut &data[..], &Limits::default())?;
+    let plan = plan(src, &Limits::default())?;
     let restored = st::parse(&plan.header, plan.total)?;
-    let stored = layout(&mut &data[..])?;
+    let stored = layout(src)?;
     let by_name: BTreeMap<&str, &Piece> =
         plan.pieces.iter().map(|p| (p.name.as_str(), p)).collect();
     let mut segments = alloc::vec![SegmentReport {
@@ -329,7 +336,7 @@ pub fn inspect(data: &[u8]) -> Result<crate::format::report::Report, Error> {
         format: "znn-safetensors",
         container: "safetensors",
         total_size: plan.total,
-        compressed_size: data.len() as u64,
+        compressed_size: src.size() as u64,
         chunk_size: chunk,
         chunks: frames,
         segments,

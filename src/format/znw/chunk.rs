@@ -9,7 +9,7 @@
 use super::header::{checksum, chunk_checksum};
 use crate::dtype::{self, DType};
 use crate::entropy::{block, context, lz};
-use crate::format::{ahead::merge_ahead, Error, Reader};
+use crate::format::{ahead::merge_ahead, Error, Reader, Source};
 use alloc::vec::Vec;
 
 pub const CHUNK_TAG: u8 = b'C';
@@ -454,21 +454,43 @@ fn plain_looks_smaller(data: &[u8], w: usize, moved: &[u8], n: usize, tans: bool
 /// The mode byte and coded size of each block of a chunk body, in group order (for reports:
 /// which coder the encoder chose). Stops at a mode it does not know.
 pub fn block_modes(head: &ChunkHead, body: &[u8]) -> Vec<(u8, usize)> {
+    block_modes_in(head, &mut &body[..], 0, body.len())
+}
+
+/// [`block_modes`] of the body at `src[at..at + len]`, reading only each block's mode and
+/// length (a few bytes a block, not the body).
+pub(crate) fn block_modes_in<S: Source + ?Sized>(
+    head: &ChunkHead,
+    src: &mut S,
+    at: usize,
+    len: usize,
+) -> Vec<(u8, usize)> {
     let k = head.raw_len as usize / head.dtype.groups();
     let mut pos = 0;
     let mut modes = Vec::new();
+    // `n <= 4` bytes at `pos` of the body (zero-padded), if the body holds them.
+    let mut read = |pos: usize, n: usize| -> Option<[u8; 4]> {
+        if pos.checked_add(n)? > len {
+            return None;
+        }
+        let mut b = [0; 4];
+        b[..n].copy_from_slice(src.read(at + pos, n).ok()?);
+        Some(b)
+    };
     for _ in 0..head.dtype.groups() {
-        let Some(&mode) = body.get(pos) else { break };
+        let Some([mode, ..]) = read(pos, 1) else {
+            break;
+        };
         let len = match mode {
             block::RAW => 1 + k,
             block::REPEAT => 2,
-            _ => match body.get(pos + 1..pos + 5) {
-                Some(l) => 5 + u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize,
+            _ => match read(pos + 1, 4) {
+                Some(l) => (u32::from_le_bytes(l) as usize).saturating_add(5),
                 None => break,
             },
         };
         modes.push((mode, len));
-        pos += len;
+        pos = pos.saturating_add(len);
     }
     modes
 }

@@ -1,10 +1,10 @@
 //! What a compressed file holds, per segment, without decoding more than a sample (the
 //! chunks that hold its first 4 MiB, for a raw file stored as bytes).
 
-use super::{chunk, decoded_total, index, ChunkInfo, Header};
+use super::{chunk, decoded_total, index_source, ChunkInfo, Header};
 use crate::dtype::DType;
 use crate::format::report::{DeltaReport, ModeReport, Report, SegmentReport, Suggestion};
-use crate::format::{Container, Error, Limits};
+use crate::format::{Container, Error, Limits, Source};
 use alloc::vec::Vec;
 
 /// Name of a block mode (FORMAT.md §3.2).
@@ -26,11 +26,11 @@ pub fn mode_name(mode: u8) -> &'static str {
     }
 }
 
-fn modes(data: &[u8], chunks: &[ChunkInfo]) -> Vec<ModeReport> {
+fn modes<S: Source + ?Sized>(src: &mut S, chunks: &[ChunkInfo]) -> Vec<ModeReport> {
     let mut by_mode: Vec<ModeReport> = Vec::new();
     for c in chunks {
-        let body = &data[c.body_offset..c.body_offset + c.head.body_len as usize];
-        count_modes(&mut by_mode, &c.head, body);
+        let blocks = chunk::block_modes_in(&c.head, src, c.body_offset, c.head.body_len as usize);
+        add_modes(&mut by_mode, blocks);
     }
     by_mode.sort_by_key(|m| m.mode);
     by_mode
@@ -38,7 +38,12 @@ fn modes(data: &[u8], chunks: &[ChunkInfo]) -> Vec<ModeReport> {
 
 /// Adds a chunk's blocks to `by_mode`.
 pub(crate) fn count_modes(by_mode: &mut Vec<ModeReport>, head: &chunk::ChunkHead, body: &[u8]) {
-    for (mode, len) in chunk::block_modes(head, body) {
+    add_modes(by_mode, chunk::block_modes(head, body));
+}
+
+/// Adds blocks (mode, coded size) to `by_mode`.
+fn add_modes(by_mode: &mut Vec<ModeReport>, blocks: Vec<(u8, usize)>) {
+    for (mode, len) in blocks {
         match by_mode.iter_mut().find(|m| m.mode == mode) {
             Some(m) => {
                 m.blocks += 1;
@@ -57,8 +62,17 @@ pub(crate) fn count_modes(by_mode: &mut Vec<ModeReport>, head: &chunk::ChunkHead
 /// Sample size decoded to look for a better element type.
 pub(crate) const SAMPLE: usize = 4 << 20;
 
+/// What a `.znw` file holds: its segments with the bytes each takes, the block modes its
+/// chunks use, a better element type for a raw file stored as bytes, and a delta's base.
 pub fn inspect(data: &[u8]) -> Result<Report, Error> {
-    let (header, chunks) = index(data, &Limits::default())?;
+    inspect_source(&mut &data[..])
+}
+
+/// [`inspect`] over any [`Source`]: reads the header, the record heads, each block's mode and
+/// length and (for a raw file stored as bytes) the chunks of a 4 MiB sample; never the whole
+/// file at once.
+pub fn inspect_source<S: Source + ?Sized>(src: &mut S) -> Result<Report, Error> {
+    let (header, chunks) = index_source(src, &Limits::default())?;
     let total = decoded_total(&chunks);
     let mut segments = segment_reports(&header);
     let mut spread = Attribution::default();
@@ -66,8 +80,8 @@ pub fn inspect(data: &[u8]) -> Result<Report, Error> {
         let rec = (chunk::HEAD_LEN + c.head.body_len as usize) as u64;
         spread.add(&mut segments, c.offset, c.head.raw_len as u64, rec);
     }
-    let suggestion = suggest(data, &header, &chunks)?;
-    let modes = modes(data, &chunks);
+    let suggestion = suggest(src, &header, &chunks)?;
+    let modes = modes(src, &chunks);
     let delta = header.base.map(|b| {
         let bytes = |moved: bool| {
             (header.realign.iter())
@@ -86,7 +100,7 @@ pub fn inspect(data: &[u8]) -> Result<Report, Error> {
         format: "znw",
         container: header.container.name(),
         total_size: total,
-        compressed_size: data.len() as u64,
+        compressed_size: src.size() as u64,
         chunk_size: header.max_chunk.into(),
         chunks: chunks.len(),
         segments,
@@ -147,8 +161,8 @@ impl Attribution {
 
 /// For a raw file coded entirely as bytes, trial-compress a decoded sample as each float
 /// type. A container's types come from the container, whatever `--dtype` says: no note.
-fn suggest(
-    data: &[u8],
+fn suggest<S: Source + ?Sized>(
+    src: &mut S,
     header: &Header,
     chunks: &[ChunkInfo],
 ) -> Result<Option<Suggestion>, Error> {
@@ -167,7 +181,7 @@ fn suggest(
         }
         let at = sample.len();
         sample.resize(at + c.head.raw_len as usize, 0);
-        let body = &data[c.body_offset..c.body_offset + c.head.body_len as usize];
+        let body = src.read(c.body_offset, c.head.body_len as usize)?;
         chunk::decode(&c.head, body, c.offset, &mut sample[at..], &mut scratch)?;
         stored += chunk::HEAD_LEN + body.len();
     }

@@ -11,7 +11,7 @@ pub mod structure;
 pub use chunk::{ChunkHead, Record};
 use delta::Base;
 pub use header::{Header, Segment, MAGIC};
-pub use inspect::inspect;
+pub use inspect::{inspect, inspect_source};
 
 use crate::dtype::DType;
 use crate::format::{tensors, Container, Error, Limits, Output, Reserve, Source};
