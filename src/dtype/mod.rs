@@ -16,8 +16,6 @@
 //! two groups coded 6 % smaller than the plain bytes 6 and 7 and 11 % smaller than the sign
 //! move, which leaves the varying exponent bits with the mantissa's.
 
-#![warn(missing_docs)]
-
 mod group;
 
 pub use group::{merge, merge_plain, split, split_plain};

@@ -20,11 +20,17 @@
 use super::{fse, huff0, lz, varint, EntropyError, Pace};
 use alloc::vec::Vec;
 
+/// Mode byte of a raw block: the bytes as they are.
 pub const RAW: u8 = 0;
+/// Mode byte of a repeat block: one byte, repeated over the block.
 pub const REPEAT: u8 = 1;
+/// Mode byte of a huff0 block with u16 stream sizes (4 streams, RFC 8878 §4.2.1).
 pub const HUF4: u8 = 2;
+/// Mode byte of a tANS (FSE) block (FORMAT.md §3.2.1).
 pub const FSE: u8 = 3;
+/// Mode byte of a sparse block: zeros except the listed bytes.
 pub const SPARSE: u8 = 4;
+/// Mode byte of an LZ77 block (FORMAT.md §3.5).
 pub const LZ: u8 = 5;
 /// huff0 with u32 stream sizes: blocks whose compressed streams pass mode 2's u16 sizes
 /// (groups over ~256 KiB: large chunks of bytes or fp16).

@@ -56,6 +56,7 @@ pub(crate) fn run_reused<T: Default + 'static, R>(
 /// decoders use it to bring the memory the merge will read and write into cache while huff0
 /// computes (`format::ahead`).
 pub trait Pace {
+    /// About `symbols` symbols of the current block are decoded (each block counts from 0).
     fn decoded(&mut self, symbols: usize);
 }
 

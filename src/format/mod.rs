@@ -40,11 +40,15 @@ impl Default for Limits {
 /// What kind of file the original bytes were, as far as the encoder understood them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Container {
+    /// No container we parse: the bytes as given (FORMAT.md §2 kind 0).
     Raw,
+    /// A safetensors file (JSON header, then tensors).
     Safetensors,
+    /// An ONNX model (protobuf).
     Onnx,
     /// `torch.save` / TorchScript zip archives.
     PytorchZip,
+    /// A GGUF file (llama.cpp).
     Gguf,
     /// TensorFlow Lite FlatBuffers.
     Tflite,
@@ -55,6 +59,7 @@ pub enum Container {
 }
 
 impl Container {
+    /// The container kind stored at header offset 28 (FORMAT.md §2).
     pub const fn code(self) -> u8 {
         match self {
             Container::Raw => 0,
@@ -67,6 +72,7 @@ impl Container {
             Container::Npy => 7,
         }
     }
+    /// The container of a kind code ([`Container::code`]); `None` for an unknown one.
     pub const fn from_code(c: u8) -> Option<Self> {
         Some(match c {
             0 => Container::Raw,
@@ -80,6 +86,7 @@ impl Container {
             _ => return None,
         })
     }
+    /// Short lowercase name, as `inspect` reports it (`"raw"`, `"pytorch-zip"`...).
     pub const fn name(self) -> &'static str {
         match self {
             Container::Raw => "raw",

@@ -7,17 +7,23 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+/// One entry of a safetensors header's tensor map.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TensorInfo {
+    /// The tensor's key in the JSON header.
     pub name: String,
     /// The safetensors dtype string (`"BF16"`, `"F32"`, `"I64"`, ...).
     pub dtype: String,
+    /// Dimensions as the header lists them (empty for a scalar).
     pub shape: Vec<u64>,
-    /// Absolute byte range in the file.
+    /// Where the tensor's bytes start in the file (its `data_offsets` start plus
+    /// [`Layout::data_start`]).
     pub start: u64,
+    /// Where its bytes end in the file (exclusive), measured like `start`.
     pub end: u64,
 }
 
+/// What a safetensors header says: where the data starts, the tensors, the metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
     /// Length of the 8-byte size prefix plus the JSON header: where tensor data begins.

@@ -11,19 +11,25 @@ use alloc::vec::Vec;
 /// One tensor's bytes in the file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tensor {
+    /// The tensor's name in its container (`"array"` for a lone `.npy` array).
     pub name: String,
     /// The type's name in its container (`BF16`, `FLOAT`, `Q4_K`, ...).
     pub label: String,
     /// The coding type; `None` when the container does not say (PyTorch storages): the encoder
     /// then measures which grouping compresses best.
     pub dtype: Option<DType>,
+    /// Dimensions as the container lists them; empty when it gives none (PyTorch storages).
     pub shape: Vec<u64>,
+    /// Offset of the tensor's first byte in the file.
     pub start: u64,
+    /// Offset just past its last byte (`end - start` bytes).
     pub end: u64,
 }
 
+/// A model file's container and the tensors found in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
+    /// The kind of file the tensors were found in.
     pub container: Container,
     /// Sorted by `start`, not overlapping, inside the file.
     pub tensors: Vec<Tensor>,

@@ -5,8 +5,6 @@
 //! Memory is bounded by one record (≤ 16 MiB + a few bytes, 256 KiB + 32 by default) plus the
 //! header, whatever the file size.
 
-#![warn(missing_docs)]
-
 use crate::dtype::DType;
 use crate::format::znw::chunk::{self, ChunkHead, Record};
 use crate::format::znw::header::{self, Header};

@@ -280,6 +280,8 @@ pub struct Decompressor {
 
 #[wasm_bindgen]
 impl Decompressor {
+    /// A decompressor that refuses files decoding to more than `max_output` bytes (none, or a
+    /// negative one: no bound of the caller's); never more than 2^31 − 1 bytes.
     #[wasm_bindgen(constructor)]
     pub fn new(max_output: Option<f64>) -> Decompressor {
         Decompressor {

@@ -296,6 +296,10 @@ enum Either {
 
 #[wasm_bindgen]
 impl StreamEncoder {
+    /// An encoder coding bytes no container types as `dtype` (`bf16`...; `auto`, the default,
+    /// measures), in chunks of `chunk_size` bytes (256 KiB by default). Given the input's
+    /// `size`, the header states it and (safetensors, GGUF) the tensor table; without it,
+    /// `verify` is an error.
     #[wasm_bindgen(constructor)]
     pub fn new(
         dtype: Option<String>,

@@ -360,6 +360,7 @@ pub struct ForwardReader<'a> {
 }
 
 impl<'a> ForwardReader<'a> {
+    /// A reader at the first bit (the lowest bit of `src[0]`).
     pub fn new(src: &'a [u8]) -> Self {
         ForwardReader { src, bitpos: 0 }
     }
@@ -378,11 +379,13 @@ impl<'a> ForwardReader<'a> {
         (v & ((1u64 << n) - 1)) as u32
     }
 
+    /// Consumes `n` bits; going past the end is allowed (see [`ForwardReader::is_overrun`]).
     #[inline]
     pub fn skip(&mut self, n: u32) {
         self.bitpos += n as usize;
     }
 
+    /// The next `n <= 32` bits, consumed (zeros past the end).
     #[inline]
     pub fn read(&mut self, n: u32) -> u32 {
         let v = self.peek(n);
@@ -395,6 +398,7 @@ impl<'a> ForwardReader<'a> {
         self.bitpos.div_ceil(8)
     }
 
+    /// Whether more bits were consumed than `src` holds (a malformed stream).
     pub fn is_overrun(&self) -> bool {
         self.bitpos > self.src.len() * 8
     }

@@ -52,7 +52,9 @@ const MULTI_MAX: u32 = 5;
 /// blocks of up to about 256 KiB), or u32 for longer blocks (our block mode 11).
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Jump {
+    /// Three u16 sizes, 6 bytes (block mode 2).
     U16,
+    /// Three u32 sizes, 12 bytes (block mode 11).
     U32,
 }
 

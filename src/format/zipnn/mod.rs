@@ -20,7 +20,9 @@ use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
 
+/// `ZN`: the first two bytes of every frame.
 pub const MAGIC: [u8; 2] = *b"ZN";
+/// Bytes of a frame header's fixed part, before the shape of torch/numpy frames.
 pub const HEADER_LEN: usize = 32;
 /// The longest frame header: 32 bytes, then a shape of at most 255 dimensions of 1 + 8 bytes.
 pub const MAX_HEADER_LEN: usize = HEADER_LEN + 1 + 255 * 9;
@@ -30,14 +32,20 @@ pub const VERSION: [u8; 3] = [0, 5, 4];
 /// Element types ZipNN codes (`util_torch.ZipNNDtypeEnum`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ZDType {
+    /// float32 (code 1).
     F32,
+    /// float16 (code 4).
     F16,
+    /// bfloat16 (code 6).
     BF16,
+    /// float8 e4m3fn (code 29).
     F8E4M3,
+    /// float8 e5m2 (code 30).
     F8E5M2,
 }
 
 impl ZDType {
+    /// The type of a frame header's dtype code (byte 15); `None` for any other code.
     pub fn from_code(c: u8) -> Option<Self> {
         Some(match c {
             1 => ZDType::F32,
@@ -48,6 +56,7 @@ impl ZDType {
             _ => return None,
         })
     }
+    /// The dtype code stored at frame header byte 15.
     pub fn code(self) -> u8 {
         match self {
             ZDType::F32 => 1,
@@ -65,6 +74,8 @@ impl ZDType {
             ZDType::F8E4M3 | ZDType::F8E5M2 => 1,
         }
     }
+    /// The ZipNN type of one of our element types; `None` for bytes and float64, which ZipNN
+    /// frames do not code.
     pub fn from_dtype(d: crate::DType) -> Option<Self> {
         use crate::DType as D;
         Some(match d {
@@ -76,6 +87,7 @@ impl ZDType {
             D::Bytes | D::F64 => return None,
         })
     }
+    /// Our element type of the same name (the inverse of [`ZDType::from_dtype`]).
     pub fn to_dtype(self) -> crate::DType {
         use crate::DType as D;
         match self {
@@ -98,11 +110,18 @@ impl ZDType {
     }
 }
 
+/// A ZN frame's header: the 32 fixed bytes and, for torch/numpy input, the shape.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FrameHeader {
+    /// The zipnn version that wrote the frame (major, minor, patch).
     pub version: [u8; 3],
+    /// ZipNN's byte-grouping code: 220 for float32, 10 for the other types (a parsed header
+    /// never holds another value).
     pub byte_reorder: u8,
+    /// 1 when the sign bit was moved next to the mantissa (`bits_mode = 1`), else 0; read for
+    /// bf16 and fp32 frames only.
     pub bit_reorder: u8,
+    /// The `method` byte as written; not checked nor used when decoding (this crate writes 0).
     pub method: u8,
     /// 1 byte, 2 torch, 3 numpy.
     pub input_format: u8,
@@ -110,9 +129,14 @@ pub struct FrameHeader {
     pub delta: u8,
     /// log2 of the streaming chunk when the file is a sequence of frames.
     pub streaming_log2: Option<u8>,
+    /// log2 of the decoded bytes per chunk as recorded, at most 32 (fp8 chunks are cut at
+    /// 128 KiB whatever it says: see [`FrameHeader::chunk`]).
     pub chunk_log2: u8,
+    /// The element type the frame codes.
     pub dtype: ZDType,
+    /// Decoded bytes of the frame.
     pub orig_len: u64,
+    /// Bytes of the whole frame in the file, header included.
     pub frame_len: u64,
     /// Tensor shape (torch/numpy input formats only).
     pub shape: Option<Vec<u64>>,
@@ -129,6 +153,10 @@ pub fn is_zipnn(data: &[u8]) -> bool {
 }
 
 impl FrameHeader {
+    /// Parses the header at the start of `data`: `NotCompressed` without the magic,
+    /// `Truncated` when `data` ends inside it, `Unsupported` for an unknown dtype code or
+    /// byte order, `Corrupt` for other fields out of range. The frame's size is checked by
+    /// [`FrameHeader::check_frame`], not here.
     pub fn parse(data: &[u8]) -> Result<FrameHeader, Error> {
         if data.len() < 2 || data[..2] != MAGIC {
             return Err(Error::NotCompressed);
@@ -368,8 +396,9 @@ pub fn decode_frame_from(
 /// chunk). Chunk `c` decodes to bytes `c * chunk ..` of the frame's output, from one range of
 /// each stream; stream `b` holds its chunks back to back, after stream `b - 1`.
 pub struct FrameLayout {
-    /// Decoded bytes per chunk (the last may be shorter) and their number.
+    /// Decoded bytes per chunk (the last may be shorter).
     pub chunk: usize,
+    /// Number of chunks: `total / chunk`, rounded up.
     pub chunks: usize,
     /// Decoded bytes of the frame (in u64: a stream decodes a frame of 4 GiB or more a chunk
     /// at a time in wasm32 too; only a chunk must fit in memory).
@@ -728,8 +757,11 @@ pub fn missing_base() -> Error {
 /// One frame of a ZipNN file: where it is and its parsed header.
 #[derive(Debug, Clone)]
 pub struct Frame {
+    /// Offset of the frame's first byte in the file.
     pub pos: usize,
+    /// Bytes of the whole frame (its `frame_len`).
     pub len: usize,
+    /// Its parsed header.
     pub header: FrameHeader,
 }
 
@@ -881,6 +913,7 @@ pub(crate) fn check_follows(index: u64, streaming: bool) -> Result<(), Error> {
 /// Options for writing ZipNN-readable files.
 #[derive(Debug, Clone, Copy)]
 pub struct ZipnnOptions {
+    /// The element type the data is coded as (recorded in every frame header).
     pub dtype: ZDType,
     /// log2 of the compression chunk (18 = 256 KiB, ZipNN's default).
     pub chunk_log2: u8,
@@ -890,6 +923,7 @@ pub struct ZipnnOptions {
 }
 
 impl ZipnnOptions {
+    /// One frame of `dtype` in ZipNN's default chunks: 256 KiB, 128 KiB for fp8.
     pub fn new(dtype: ZDType) -> Self {
         let chunk_log2 = if matches!(dtype, ZDType::F8E4M3 | ZDType::F8E5M2) {
             17

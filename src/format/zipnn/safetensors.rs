@@ -15,6 +15,7 @@ use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 
+/// The `__metadata__` key listing the compressed tensors and their original dtype and shape.
 pub const METADATA_KEY: &str = "znn_compressed_vectors";
 
 /// How the original tensor looked, from the metadata entry or, failing that, the frame.
@@ -197,6 +198,7 @@ fn originals(meta: &str) -> Result<Vec<(String, Original)>, Error> {
 pub struct Plan {
     /// The restored file's safetensors header (size prefix and JSON).
     pub header: Vec<u8>,
+    /// Every tensor, in the restored file's order.
     pub pieces: Vec<Piece>,
     /// Bytes of the restored file.
     pub total: u64,
@@ -205,14 +207,18 @@ pub struct Plan {
 /// One tensor of a [`Plan`]: input bytes `start..end`, which restore to `len` bytes. (File
 /// offsets in u64: a stream restores files past 4 GiB in wasm32 too.)
 pub struct Piece {
+    /// The tensor's name, the same in both files.
     pub name: String,
+    /// Where its bytes start in the input file.
     pub start: u64,
+    /// Where they end in the input file (exclusive).
     pub end: u64,
     /// The tensor holds a ZipNN frame (else it is copied as it is).
     pub compressed: bool,
     /// That frame's header: [`plan`] reads them all, [`listed_plan`] none (a stream reads
     /// each with [`read_frame`] as it arrives).
     pub frame: Option<FrameHeader>,
+    /// Bytes it restores to (`end - start` for a tensor copied as it is).
     pub len: u64,
 }
 

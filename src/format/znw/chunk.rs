@@ -12,29 +12,46 @@ use crate::entropy::{block, context, lz};
 use crate::format::{ahead::merge_ahead, Error, Reader, Source};
 use alloc::vec::Vec;
 
+/// First byte of a chunk record (`C`, FORMAT.md §3).
 pub const CHUNK_TAG: u8 = b'C';
+/// First byte of the end record (`E`, FORMAT.md §4).
 pub const END_TAG: u8 = b'E';
+/// Bytes of a chunk record's head, before its body (FORMAT.md §3).
 pub const HEAD_LEN: usize = 20;
+/// Bytes of the whole end record, checksum included (FORMAT.md §4).
 pub const END_LEN: usize = 24;
 /// Chunk flag (byte 2): plain byte groups.
 pub const FLAG_PLAIN: u8 = 1;
 
+/// The 20-byte head of a chunk record (FORMAT.md §3), as parsed and range-checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkHead {
+    /// The element type this chunk is coded as (its own, whatever the segments say; §3.1).
     pub dtype: DType,
     /// Flag bit 0: the groups are the elements' plain bytes, without the sign move (§3.1).
     pub plain: bool,
+    /// `raw_len`: decoded bytes, 1 to the header's `max_chunk`, whole elements of `dtype`.
     pub raw_len: u32,
+    /// `body_len`: bytes of the blocks that follow the head.
     pub body_len: u32,
+    /// Low 32 bits of the body's XXH3-64 (seed 0).
     pub body_checksum: u32,
+    /// Low 32 bits of the decoded bytes' XXH3-64, seeded with the chunk's decoded offset.
     pub checksum: u32,
 }
 
 /// What a record head says: a chunk follows, or the stream ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Record {
+    /// A chunk record; its body of `body_len` bytes follows the head.
     Chunk(ChunkHead),
-    End { total: u64, chunks: u64 },
+    /// The end record (FORMAT.md §4), checksum verified.
+    End {
+        /// Total decoded size it states (the sum of every `raw_len`).
+        total: u64,
+        /// Number of chunk records it states.
+        chunks: u64,
+    },
 }
 
 impl Record {
@@ -100,6 +117,7 @@ impl Record {
     }
 }
 
+/// Appends the end record (FORMAT.md §4) for `chunks` records decoding to `total` bytes.
 pub fn write_end(total: u64, chunks: u64, out: &mut Vec<u8>) {
     let start = out.len();
     out.extend_from_slice(&[END_TAG, 0, 0, 0]);

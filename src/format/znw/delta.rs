@@ -11,7 +11,9 @@ use alloc::vec::Vec;
 /// A stretch of a delta's decoded bytes whose base bytes are not the ones at the same offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Realign {
+    /// Decoded offset where the stretch starts (`offset` of a FORMAT.md §2.1 entry).
     pub offset: u64,
+    /// Its length in bytes (`length` of the entry).
     pub length: u64,
     /// Where its base bytes start; `None`: the bytes are coded as they are, not XORed.
     pub base_offset: Option<u64>,
@@ -26,6 +28,7 @@ impl Realign {
 /// The base of a delta being coded or decoded: its bytes and the header's realignments.
 #[derive(Debug, Clone, Copy)]
 pub struct Base<'a> {
+    /// The whole base file; bytes past its end count as zeros.
     pub bytes: &'a [u8],
     /// Sorted by offset, not overlapping (as the header parser checks).
     pub realign: &'a [Realign],

@@ -9,6 +9,7 @@ use alloc::vec::Vec;
 
 /// `\x89ZNW\r\n\x1a\n`: a non-ASCII first byte and the CR/LF/^Z trio catch text-mode mangling.
 pub const MAGIC: [u8; 8] = [0x89, b'Z', b'N', b'W', 0x0D, 0x0A, 0x1A, 0x0A];
+/// The format version this crate writes and reads (header byte 8, FORMAT.md §2).
 pub const VERSION: u8 = 1;
 /// Bytes before the header length is known: magic, version, flags, reserved, header_len.
 pub const PREFIX_LEN: usize = 16;
@@ -39,12 +40,14 @@ const TEXT_TABLE_MAX: usize = 4 << 20;
 /// The base file a delta was made against (FORMAT.md §2.1): decoding needs the same bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BaseRef {
+    /// Length of the base file in bytes.
     pub len: u64,
     /// XXH3-64 of the whole base file.
     pub checksum: u64,
 }
 
 impl BaseRef {
+    /// The reference a delta made against `base` stores (its length and XXH3-64).
     pub fn of(base: &[u8]) -> Self {
         BaseRef {
             len: base.len() as u64,
@@ -56,23 +59,32 @@ impl BaseRef {
 /// A named stretch of the original bytes: a tensor, a file header, padding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Segment {
+    /// Tensor name; `__header__` for bytes before the first tensor (a safetensors JSON header),
+    /// `__padding__` for bytes after a tensor that no tensor holds, empty for a raw file's data.
     pub name: String,
     /// Element type the encoder coded this segment as.
     pub dtype: DType,
     /// The original type's name in its container (`"BF16"`, `"I64"`...), may be empty.
     pub label: String,
+    /// Dimensions as the container gives them; empty when it gives none.
     pub shape: Vec<u64>,
+    /// Where the segment starts in the decoded file.
     pub offset: u64,
+    /// Its length in bytes.
     pub length: u64,
 }
 
+/// A `.znw` file header (FORMAT.md §2), as written or as parsed and verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Header {
     /// Decoded size, when the encoder knew it up front (always, except for streaming encode).
     pub total_size: Option<u64>,
     /// Upper bound on every chunk's decoded length.
     pub max_chunk: u32,
+    /// What kind of file the original bytes were (container kind, header byte 28).
     pub container: Container,
+    /// The segment table, sorted by offset and not overlapping; empty for a stream encoded
+    /// without knowing its size, or where the encoder left the table out.
     pub segments: Vec<Segment>,
     /// Set when the chunks code `data XOR base` (missing bytes of a shorter base count as 0).
     pub base: Option<BaseRef>,

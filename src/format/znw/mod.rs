@@ -82,8 +82,12 @@ const MIN_FLOAT_RUN: u64 = 512;
 /// One planned chunk: a stretch of the input coded as one element type.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Piece {
+    /// Where the stretch starts in the input (the chunk's decoded offset).
     pub offset: u64,
+    /// Its length in bytes (the chunk's `raw_len`, FORMAT.md §3).
     pub len: u32,
+    /// The element type planned for it; the chunk coder may still store a float piece as
+    /// bytes where that is smaller (FORMAT.md §3).
     pub dtype: DType,
     /// Row length in elements when the piece lies in one tensor of two or more dimensions
     /// (the product of all dimensions but the first), else 0.
@@ -784,6 +788,7 @@ pub fn decoded_total(chunks: &[ChunkInfo]) -> u64 {
 /// Where one chunk's record sits in the file and where its bytes go in the output.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChunkInfo {
+    /// The record's parsed head.
     pub head: ChunkHead,
     /// Offset of the chunk body in the compressed file.
     pub body_offset: usize,
