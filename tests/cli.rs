@@ -694,6 +694,12 @@ fn inspect_prints_the_table_and_suggests_a_float_type() {
         .find(|l| l.starts_with("note: stored as plain bytes"))
         .unwrap_or_else(|| panic!("no note in:\n{text}"));
     assert!(note.contains("--dtype bf16"), "{note}");
+    // A file is read at the offsets of its headers, stdin whole: the same report.
+    let piped = zipnn(&["inspect", "-"], Some(&std::fs::read(&plain).unwrap()));
+    assert_eq!(
+        String::from_utf8(piped.stdout).unwrap(),
+        text.replacen(s(&plain), "-", 1)
+    );
 
     let o = zipnn(&["inspect", s(&typed)], None);
     let text = String::from_utf8(o.stdout).unwrap();
