@@ -55,6 +55,54 @@ fn zipnn_frame_length_is_bounded_by_its_data() {
     assert_eq!(sink.out, weights(512));
 }
 
+/// A ZipNN frame of no decoded bytes is its header alone. zipnn's whole-buffer zstd mode
+/// (`method="ZSTD"` with a byte_reorder of its own) writes `orig_len` 0, a second header and a
+/// zstd frame: refused as unsupported on every path, small or large, where it decoded to
+/// nothing without an error when small; other data after such a header is damage.
+#[test]
+fn zipnn_frames_of_no_decoded_bytes_hold_nothing() {
+    use zipnn_wasm::stream::VecSink;
+    let frame = |method: u8, data: &[u8]| {
+        let mut h = b"ZN\x00\x05\x04\x0a\x01".to_vec();
+        h.extend_from_slice(&[method, 1, 0, 0, 0, 0, 0, 18, 6]);
+        h.extend_from_slice(&0u64.to_le_bytes());
+        h.extend_from_slice(&(32 + data.len() as u64).to_le_bytes());
+        let mut f = h.clone();
+        f.extend_from_slice(data);
+        f
+    };
+    let mut whole_buffer = frame(2, &[]);
+    whole_buffer[24..32].fill(0); // the second header's frame_len, as zipnn writes it
+    whole_buffer.extend_from_slice(&[
+        0x28, 0xb5, 0x2f, 0xfd, 0x20, 0x05, 0x29, 0, 0, 1, 2, 3, 4, 5,
+    ]);
+    let lim = Limits::default();
+    for (name, data, unsupported) in [
+        ("small whole-buffer zstd", frame(2, &whole_buffer), true),
+        ("large whole-buffer zstd", frame(2, &vec![7; 300_000]), true),
+        ("a Huffman frame with data", frame(1, &[1, 2, 3]), false),
+    ] {
+        let mut dec = AutoDecoder::new(lim);
+        let mut sink = VecSink::default();
+        let stream = dec.push(&data, &mut sink).and_then(|_| dec.finish());
+        for (path, e) in [
+            ("decompress", zipnn_wasm::decompress(&data, &lim).err()),
+            ("inspect", zipnn_wasm::inspect(&data).err()),
+            ("stream", stream.err()),
+        ] {
+            let ok = match e {
+                Some(Error::Unsupported(ref m)) => unsupported && m.contains("whole-buffer zstd"),
+                Some(Error::Corrupt(_)) => !unsupported,
+                _ => false,
+            };
+            assert!(ok, "{name}, {path}: {e:?}");
+        }
+    }
+    // An empty input is a header alone, and decodes to nothing.
+    let empty = frame(0, &[]);
+    assert_eq!(zipnn_wasm::decompress(&empty, &lim).unwrap(), b"");
+}
+
 /// `Sink::space` may hand out more room than asked for: the front of it is used.
 #[test]
 fn a_sink_may_offer_more_space_than_a_chunk() {

@@ -276,6 +276,22 @@ impl FrameHeader {
         if tables > frame_len as u128 {
             return Err(past_frame());
         }
+        // zipnn's `method="ZSTD"` with a byte_reorder of its own writes no decoded length and
+        // one zstd frame of the whole buffer (after a second header), which zipnn 0.5.4 does
+        // not read back either; an empty input is a header alone. Decoded as a frame of
+        // nothing, such a file would give no bytes and no error.
+        if self.orig_len == 0 && frame_len > self.header_len as u64 {
+            if self.method == METHOD_ZSTD {
+                return Err(Error::Unsupported(
+                    "ZipNN frame of zipnn's whole-buffer zstd mode (method ZSTD with no decoded \
+                     length), which zipnn 0.5.4 does not decompress either"
+                        .into(),
+                ));
+            }
+            return Err(Error::corrupt(
+                "ZipNN frame: data in a frame of no decoded bytes",
+            ));
+        }
         if frame_len as u128 > tables + 2 * self.orig_len as u128 + 4096 {
             return Err(Error::corrupt(
                 "ZipNN frame: longer than its data can code to",
@@ -870,6 +886,9 @@ pub fn frames_from<S: crate::format::Source + ?Sized>(
 
 /// A frame's tables or streams reaching past the length its header gives: every byte of the
 /// frame is there (the file's end is checked apart), so the frame is inconsistent, not cut.
+/// The header's `method` byte for zstd (informational: chunks say how they are coded).
+const METHOD_ZSTD: u8 = 2;
+
 fn past_frame() -> Error {
     Error::corrupt("ZipNN frame: its tables or streams run past its length")
 }
