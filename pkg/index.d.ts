@@ -203,7 +203,7 @@ export function decodedSize(prefix: Bytes): number | undefined;
  * The header and segment table of a compressed buffer (`.znw`; a `.znn.safetensors` file each
  * tensor as restored, with its frame's type as `dtype`; ZipNN frames one segment each). Reads
  * the headers where they are (and, for a raw file stored as bytes, a 4 MiB sample): the buffer
- * is not copied into wasm memory, so a file of several GB can be inspected.
+ * is not copied into wasm memory, so a file of several GB (up to 4 GiB - 1) can be inspected.
  */
 export function inspect(bytes: Bytes): Promise<InspectReport>;
 

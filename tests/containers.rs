@@ -826,4 +826,18 @@ fn inspect_source_reads_headers_not_the_file() {
             assert_eq!(whole.suggestion.unwrap().dtype, "bf16");
         }
     }
+    // Not compressed: refused from its first bytes (the first 8 of random data name a "JSON
+    // header" of up to 100 MB, which was read), or from a safetensors file's header.
+    let mut random = w[..4 << 20].to_vec();
+    random[..8].copy_from_slice(&3_000_000u64.to_le_bytes());
+    for (name, plain, most) in [("random", &random, 64), ("safetensors", &file, 64 << 10)] {
+        let mut src = Counted {
+            data: plain,
+            read: 0,
+            largest: 0,
+        };
+        let e = zipnn_wasm::inspect_source(&mut src).unwrap_err();
+        assert_eq!(e, zipnn_wasm::Error::NotCompressed, "{name}");
+        assert!(src.read < most, "{name}: read {} bytes", src.read);
+    }
 }

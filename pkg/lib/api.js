@@ -4,7 +4,7 @@
 import * as glue from '../dist/zipnn_wasm.js';
 import { InvalidInputError, TooLargeError, ZnnError, userCallback } from './errors.js';
 import { call, inWasmMemory, init, inputBytes, ready, resets } from './wasm.js';
-import { checkFormat, checkFunction, checkVerify, checkLength, checkMaxOutput, checkSignal, checkSizeOption, isShared, overlap, toBytes, unmoved } from './checks.js';
+import { checkFormat, checkFunction, checkVerify, checkLength, checkMaxOutput, checkSignal, checkSizeOption, isShared, overlap, toBytes, unmoved, wasmSized } from './checks.js';
 import { startsWith } from './buffers.js';
 import { ZNW_MAGIC } from './sniff.js';
 import { decodePooled, poolAvailable, poolThreads } from './pool.js';
@@ -130,7 +130,7 @@ export class Decompressor {
    * time; returns a view of the decoded bytes.
    */
   decompress(bytes) {
-    const data = inputBytes(bytes);
+    const data = wasmSized(inputBytes(bytes));
     return this.#call((d) => d.decompress(data));
   }
 

@@ -1,7 +1,7 @@
 // Argument checks: every public call checks its arguments here before any wasm runs, so a
 // wrong argument is an InvalidInputError, never a trap or a plain TypeError.
 
-import { InvalidInputError } from './errors.js';
+import { InvalidInputError, TooLargeError } from './errors.js';
 
 /**
  * A brand check for `C`'s instances through its `byteLength` getter, which throws on anything
@@ -58,7 +58,18 @@ function detachedCheck(x, buffer, what) {
  * buffer meanwhile, and reading it would throw a plain TypeError.
  */
 export function unmoved(u8, what = 'input') {
-  return detachedCheck(u8, u8.buffer, what);
+  return wasmSized(detachedCheck(u8, u8.buffer, what), what);
+}
+
+/**
+ * `u8`, if a wasm32 call can take it: the bindings pass its length as 32 bits, so a view of
+ * 4 GiB or more would be read as its length mod 2^32. Larger data goes through the streams.
+ */
+export function wasmSized(u8, what = 'input') {
+  if (u8.length > 0xffffffff) {
+    throw new TooLargeError(`${what} of ${u8.length} bytes: one call takes at most 4 GiB - 1 (larger files go through ZnnDecompressionStream / ZnnCompressionStream)`);
+  }
+  return u8;
 }
 
 /** An `AbortSignal` option: absent, or something with `throwIfAborted`, else `InvalidInputError`. */

@@ -54,7 +54,8 @@ pub struct Report {
     /// Size of the compressed file in bytes.
     pub compressed_size: u64,
     /// Decoded bytes per chunk: a `.znw` header's `max_chunk`; for ZipNN frames, 2^`chunk_log2`
-    /// of the first frame (of the largest in a `.znn.safetensors` file, 0 without frames).
+    /// as the first frame records it (fp8 frames decode in chunks of at most 128 KiB); in a
+    /// `.znn.safetensors` file the largest any frame records (0 without frames).
     pub chunk_size: u64,
     /// Chunk records of a `.znw` file, frames of a ZipNN file, tensors held as frames in a
     /// `.znn.safetensors` file.

@@ -121,7 +121,9 @@ pub struct FrameHeader {
     /// 1 when the sign bit was moved next to the mantissa (`bits_mode = 1`), else 0; read for
     /// bf16 and fp32 frames only.
     pub bit_reorder: u8,
-    /// The `method` byte as written; not checked nor used when decoding (this crate writes 0).
+    /// The `method` byte as written (this crate writes 0). Chunks say how they are coded, so
+    /// decoding ignores it, except to name zipnn's whole-buffer modes in a frame of no decoded
+    /// bytes that holds data ([`FrameHeader::check_frame`]).
     pub method: u8,
     /// 1 byte, 2 torch, 3 numpy.
     pub input_format: u8,
@@ -276,21 +278,18 @@ impl FrameHeader {
         if tables > frame_len as u128 {
             return Err(past_frame());
         }
-        // zipnn's `method="ZSTD"` with a byte_reorder of its own writes no decoded length and
-        // one zstd frame of the whole buffer (after a second header), which zipnn 0.5.4 does
-        // not read back either; an empty input is a header alone. Decoded as a frame of
-        // nothing, such a file would give no bytes and no error.
+        // A frame of no decoded bytes is its header alone (an empty input). Data after one is
+        // zipnn's whole-buffer mode (`method="ZSTD"`, LZ4 or SNAPPY with a byte_reorder of its
+        // own), which zipnn 0.5.4 does not restore either, or damage; decoded as a frame of
+        // nothing, it would give no bytes and no error.
         if self.orig_len == 0 && frame_len > self.header_len as u64 {
-            if self.method == METHOD_ZSTD {
-                return Err(Error::Unsupported(
-                    "ZipNN frame of zipnn's whole-buffer zstd mode (method ZSTD with no decoded \
-                     length), which zipnn 0.5.4 does not decompress either"
-                        .into(),
-                ));
-            }
-            return Err(Error::corrupt(
-                "ZipNN frame: data in a frame of no decoded bytes",
-            ));
+            return Err(match whole_buffer_method(self.method) {
+                Some(m) => Error::Unsupported(alloc::format!(
+                    "ZipNN frame of zipnn's whole-buffer {m} mode (method {m} with no decoded \
+                     length), which zipnn 0.5.4 does not restore either"
+                )),
+                None => Error::corrupt("ZipNN frame: data in a frame of no decoded bytes"),
+            });
         }
         if frame_len as u128 > tables + 2 * self.orig_len as u128 + 4096 {
             return Err(Error::corrupt(
@@ -884,11 +883,20 @@ pub fn frames_from<S: crate::format::Source + ?Sized>(
     Ok((frames, total))
 }
 
+/// zipnn's name of a header `method` byte that has a whole-buffer mode (2 ZSTD, 3 LZ4,
+/// 4 SNAPPY): with a `byte_reorder` of its own, zipnn writes no decoded length, a second
+/// header and the whole buffer compressed by that library.
+fn whole_buffer_method(method: u8) -> Option<&'static str> {
+    match method {
+        2 => Some("ZSTD"),
+        3 => Some("LZ4"),
+        4 => Some("SNAPPY"),
+        _ => None,
+    }
+}
+
 /// A frame's tables or streams reaching past the length its header gives: every byte of the
 /// frame is there (the file's end is checked apart), so the frame is inconsistent, not cut.
-/// The header's `method` byte for zstd (informational: chunks say how they are coded).
-const METHOD_ZSTD: u8 = 2;
-
 fn past_frame() -> Error {
     Error::corrupt("ZipNN frame: its tables or streams run past its length")
 }

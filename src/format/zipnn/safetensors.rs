@@ -59,6 +59,9 @@ fn names_key<S: Source + ?Sized>(src: &mut S) -> bool {
     if !(2..=st::MAX_HEADER).contains(&n) {
         return false;
     }
+    if size <= 8 || src.read(8, 1).map_or(true, |b| b[0] != b'{') {
+        return false;
+    }
     let key = METADATA_KEY.as_bytes();
     let quoted = |w: &[u8]| w[0] == b'"' && w[1..=key.len()] == *key && w[key.len() + 1] == b'"';
     src.read(0, (8 + n).min(size as u64) as usize)
@@ -85,6 +88,16 @@ fn layout_of<S: Source + ?Sized>(src: &mut S) -> Result<(Layout, bool), Error> {
         Some(p) => u64::from_le_bytes(*p).min(st::MAX_HEADER + 1),
         None => return Err(Error::corrupt("shorter than a safetensors header")),
     };
+    // Anything but `{` after the length is no safetensors file: refused before the header
+    // it names (up to 100 MB) is read, with the error `st::parse` would give.
+    if size <= 8 || src.read(8, 1)?[0] != b'{' {
+        let bad_len = !(2..=st::MAX_HEADER).contains(&n) || 8 + n > size as u64;
+        return Err(Error::corrupt(if bad_len {
+            "safetensors header length out of range"
+        } else {
+            "safetensors header is not a JSON object"
+        }));
+    }
     let len = (8 + n).min(size as u64) as usize;
     let head = src.read(0, len)?;
     let err = match st::parse(head, size as u64) {

@@ -472,37 +472,39 @@ fn plain_looks_smaller(data: &[u8], w: usize, moved: &[u8], n: usize, tans: bool
 /// The mode byte and coded size of each block of a chunk body, in group order (for reports:
 /// which coder the encoder chose). Stops at a mode it does not know.
 pub fn block_modes(head: &ChunkHead, body: &[u8]) -> Vec<(u8, usize)> {
-    block_modes_in(head, &mut &body[..], 0, body.len())
+    // Reads inside the slice cannot fail.
+    block_modes_in(head, &mut &body[..], 0, body.len()).unwrap_or_default()
 }
 
 /// [`block_modes`] of the body at `src[at..at + len]`, reading only each block's mode and
-/// length (a few bytes a block, not the body).
+/// length (a few bytes a block, not the body). A failed read of the source (a file that
+/// shrank since it was indexed) is an error, not a shorter list.
 pub(crate) fn block_modes_in<S: Source + ?Sized>(
     head: &ChunkHead,
     src: &mut S,
     at: usize,
     len: usize,
-) -> Vec<(u8, usize)> {
+) -> Result<Vec<(u8, usize)>, Error> {
     let k = head.raw_len as usize / head.dtype.groups();
     let mut pos = 0;
     let mut modes = Vec::new();
-    // `n <= 4` bytes at `pos` of the body (zero-padded), if the body holds them.
-    let mut read = |pos: usize, n: usize| -> Option<[u8; 4]> {
-        if pos.checked_add(n)? > len {
-            return None;
+    // `n <= 4` bytes at `pos` of the body (zero-padded); `None` past the body's end.
+    let mut read = |pos: usize, n: usize| -> Result<Option<[u8; 4]>, Error> {
+        if pos.checked_add(n).is_none_or(|end| end > len) {
+            return Ok(None);
         }
         let mut b = [0; 4];
-        b[..n].copy_from_slice(src.read(at + pos, n).ok()?);
-        Some(b)
+        b[..n].copy_from_slice(src.read(at + pos, n)?);
+        Ok(Some(b))
     };
     for _ in 0..head.dtype.groups() {
-        let Some([mode, ..]) = read(pos, 1) else {
+        let Some([mode, ..]) = read(pos, 1)? else {
             break;
         };
         let len = match mode {
             block::RAW => 1 + k,
             block::REPEAT => 2,
-            _ => match read(pos + 1, 4) {
+            _ => match read(pos + 1, 4)? {
                 Some(l) => (u32::from_le_bytes(l) as usize).saturating_add(5),
                 None => break,
             },
@@ -510,7 +512,7 @@ pub(crate) fn block_modes_in<S: Source + ?Sized>(
         modes.push((mode, len));
         pos = pos.saturating_add(len);
     }
-    modes
+    Ok(modes)
 }
 
 /// Replaces the block at `out[at..]` by a `mode` block from `coder` if that is smaller.

@@ -26,14 +26,14 @@ pub fn mode_name(mode: u8) -> &'static str {
     }
 }
 
-fn modes<S: Source + ?Sized>(src: &mut S, chunks: &[ChunkInfo]) -> Vec<ModeReport> {
+fn modes<S: Source + ?Sized>(src: &mut S, chunks: &[ChunkInfo]) -> Result<Vec<ModeReport>, Error> {
     let mut by_mode: Vec<ModeReport> = Vec::new();
     for c in chunks {
-        let blocks = chunk::block_modes_in(&c.head, src, c.body_offset, c.head.body_len as usize);
+        let blocks = chunk::block_modes_in(&c.head, src, c.body_offset, c.head.body_len as usize)?;
         add_modes(&mut by_mode, blocks);
     }
     by_mode.sort_by_key(|m| m.mode);
-    by_mode
+    Ok(by_mode)
 }
 
 /// Adds a chunk's blocks to `by_mode`.
@@ -81,7 +81,7 @@ pub fn inspect_source<S: Source + ?Sized>(src: &mut S) -> Result<Report, Error> 
         spread.add(&mut segments, c.offset, c.head.raw_len as u64, rec);
     }
     let suggestion = suggest(src, &header, &chunks)?;
-    let modes = modes(src, &chunks);
+    let modes = modes(src, &chunks)?;
     let delta = header.base.map(|b| {
         let bytes = |moved: bool| {
             (header.realign.iter())

@@ -823,10 +823,11 @@ pub fn index_source<S: Source + ?Sized>(
         match Record::parse(rec, header.max_chunk)? {
             Record::Chunk(head) => {
                 let body_offset = pos + chunk::HEAD_LEN;
-                let end = body_offset + head.body_len as usize;
-                if end > size {
-                    return Err(Error::Truncated);
-                }
+                // Checked: near 4 GiB a 32-bit `usize` would wrap back to an earlier record.
+                let end = body_offset
+                    .checked_add(head.body_len as usize)
+                    .filter(|&e| e <= size)
+                    .ok_or(Error::Truncated)?;
                 chunks.push(ChunkInfo {
                     head,
                     body_offset,
