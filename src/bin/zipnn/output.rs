@@ -127,6 +127,7 @@ fn inherited_ignored() -> u64 {
         .unwrap_or(0)
 }
 
+#[cfg(any(unix, windows))]
 fn remove_temp_files_and_exit(code: i32) -> ! {
     // The lock is held until the exit: no temporary file is created meanwhile (`Output`
     // creates and lists each one under it).
