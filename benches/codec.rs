@@ -361,7 +361,7 @@ fn measure_ours(f: &File, t: f64, parts: bool) -> Vec<Row> {
             best_of(t, || {
                 let mut s = 0u64;
                 for c in &chunks {
-                    let body = &packed[c.body_offset..c.body_offset + c.head.body_len as usize];
+                    let body = c.body(packed);
                     let at = c.offset as usize;
                     let dst = &out[at..at + c.head.raw_len as usize];
                     s ^= xxhash_rust::xxh3::xxh3_64(body);
@@ -376,7 +376,7 @@ fn measure_ours(f: &File, t: f64, parts: bool) -> Vec<Row> {
             "part: entropy blocks only",
             best_of(t, || {
                 for c in &chunks {
-                    let body = &packed[c.body_offset..c.body_offset + c.head.body_len as usize];
+                    let body = c.body(packed);
                     let groups = c.head.dtype.groups();
                     let k = c.head.raw_len as usize / groups;
                     let mut pos = 0;
@@ -411,7 +411,7 @@ fn measure_ours(f: &File, t: f64, parts: bool) -> Vec<Row> {
         let mut huf = Vec::new();
         let mut exps = Vec::new();
         for c in &chunks {
-            let body = &packed[c.body_offset..c.body_offset + c.head.body_len as usize];
+            let body = c.body(packed);
             let groups = c.head.dtype.groups();
             let k = c.head.raw_len as usize / groups;
             let mut pos = 0;

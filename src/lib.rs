@@ -191,8 +191,7 @@ pub fn inspect(data: &[u8]) -> Result<format::report::Report, Error> {
 pub fn inspect_source<S: format::Source + ?Sized>(
     src: &mut S,
 ) -> Result<format::report::Report, Error> {
-    let size = src.size();
-    match detect(src.read(0, size.min(16))?) {
+    match detect(src.read_upto(0, 16)?) {
         Format::Znw => format::znw::inspect_source(src),
         Format::Zipnn => format::zipnn::inspect_from(src),
         // Told from the whole JSON header, which 16 bytes do not hold.
@@ -200,7 +199,7 @@ pub fn inspect_source<S: format::Source + ?Sized>(
             format::zipnn::safetensors::inspect_source(src)
         }
         // The start of a file cut short, or not one at all, as `decompress` says.
-        _ => Err(unknown_format(src.read(0, size.min(16))?)),
+        _ => Err(unknown_format(src.read_upto(0, 16)?)),
     }
 }
 

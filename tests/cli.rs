@@ -1019,7 +1019,7 @@ fn body_sum_at(packed: &[u8], c: usize) -> (usize, u64) {
         zipnn_wasm::format::znw::index(packed, &zipnn_wasm::Limits::default()).unwrap();
     let c = &chunks[c];
     (
-        c.body_offset - zipnn_wasm::format::znw::chunk::HEAD_LEN + 12,
+        c.body_offset as usize - zipnn_wasm::format::znw::chunk::HEAD_LEN + 12,
         c.offset,
     )
 }

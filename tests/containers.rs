@@ -748,14 +748,14 @@ struct Counted<'a> {
 }
 
 impl Source for Counted<'_> {
-    fn size(&self) -> usize {
-        self.data.len()
+    fn size(&self) -> u64 {
+        self.data.len() as u64
     }
-    fn read(&mut self, pos: usize, len: usize) -> Result<&[u8], zipnn_wasm::Error> {
+    fn read(&mut self, pos: u64, len: usize) -> Result<&[u8], zipnn_wasm::Error> {
         self.read += len;
         self.largest = self.largest.max(len);
         self.data
-            .get(pos..pos + len)
+            .get(pos as usize..pos as usize + len)
             .ok_or(zipnn_wasm::Error::Truncated)
     }
 }
@@ -840,4 +840,24 @@ fn inspect_source_reads_headers_not_the_file() {
         assert_eq!(e, zipnn_wasm::Error::NotCompressed, "{name}");
         assert!(src.read < most, "{name}: read {} bytes", src.read);
     }
+}
+
+/// `inspect_source` walks a file larger than 4 GiB (257 stored chunks of 16 MiB, served a
+/// piece at a time): every offset is 64-bit, in wasm32 too (tests/wasm.rs).
+#[test]
+fn inspect_source_walks_a_file_past_4_gib() {
+    use zipnn_wasm::format::Source;
+    let mut src = BigZnw::new(257);
+    let size = src.size();
+    assert!(size > 1 << 32);
+    let r = zipnn_wasm::inspect_source(&mut src).unwrap();
+    assert_eq!((r.format, r.container), ("znw", "raw"));
+    assert_eq!(r.total_size, 257 * BigZnw::CHUNK as u64);
+    assert_eq!((r.compressed_size, r.chunks), (size, 257));
+    let raw: Vec<_> = r
+        .modes
+        .iter()
+        .map(|m| (m.name, m.blocks, m.bytes))
+        .collect();
+    assert_eq!(raw, [("raw", 257, 257 * (1 + BigZnw::CHUNK as u64))]);
 }

@@ -127,7 +127,7 @@ fn modes(packed: &[u8]) -> Vec<u8> {
     chunks
         .iter()
         .flat_map(|c| {
-            let body = &packed[c.body_offset..c.body_offset + c.head.body_len as usize];
+            let body = c.body(packed);
             chunk::block_modes(&c.head, body).into_iter().map(|m| m.0)
         })
         .collect()
@@ -321,7 +321,7 @@ fn corrupt_context_chunks_give_typed_errors() {
     let (_, chunks) = znw::index(&packed, &Limits::default()).unwrap();
     let c = &chunks[1];
     let head = c.head;
-    let body = &packed[c.body_offset..c.body_offset + head.body_len as usize];
+    let body = c.body(&packed);
     let mut dst = vec![0u8; head.raw_len as usize];
     let mut scratch = Vec::new();
     chunk::decode(&head, body, c.offset, &mut dst, &mut scratch).unwrap();
@@ -556,7 +556,7 @@ fn corrupt_split_chunks_give_typed_errors() {
     let (_, chunks) = znw::index(&packed, &Limits::default()).unwrap();
     let c = &chunks[0];
     let head = c.head;
-    let body = &packed[c.body_offset..c.body_offset + head.body_len as usize];
+    let body = c.body(&packed);
     assert!(chunk::block_modes(&head, body)
         .iter()
         .any(|m| m.0 == context::SPLIT));
@@ -659,13 +659,13 @@ fn given_signs_chunks_roundtrip_and_corrupt_ones_give_typed_errors() {
     let c = chunks
         .iter()
         .find(|c| {
-            let body = &packed[c.body_offset..c.body_offset + c.head.body_len as usize];
+            let body = c.body(&packed);
             chunk::block_modes(&c.head, body)
                 .iter()
                 .any(|m| m.0 == context::GIVEN_SIGNS)
         })
         .unwrap();
-    let body = &packed[c.body_offset..c.body_offset + c.head.body_len as usize];
+    let body = c.body(&packed);
     assert_flips_caught(c, body);
     // Outside a float chunk (no exponents to go by) the block is corrupt.
     let blocks = chunk::block_modes(&c.head, body);
@@ -869,13 +869,13 @@ fn neighbour_chunks_roundtrip_and_corrupt_ones_give_typed_errors() {
     let c = chunks
         .iter()
         .find(|c| {
-            let body = &packed[c.body_offset..c.body_offset + c.head.body_len as usize];
+            let body = c.body(&packed);
             chunk::block_modes(&c.head, body)
                 .iter()
                 .any(|m| m.0 == context::GIVEN_NEIGHBOUR)
         })
         .unwrap();
-    let body = &packed[c.body_offset..c.body_offset + c.head.body_len as usize];
+    let body = c.body(&packed);
     assert_flips_caught(c, body);
     // Outside a float chunk (no exponents to go by) the block is corrupt.
     let blocks = chunk::block_modes(&c.head, body);

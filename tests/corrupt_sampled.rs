@@ -74,12 +74,13 @@ fn verdict(p: &[u8], at: usize, orig: &[ChunkInfo], data: &[u8]) -> Result<(), E
     let mut out = Vec::new();
     let mut scratch = Vec::new();
     for (c, o) in chunks.iter().zip(orig) {
-        let rec = c.body_offset - chunk::HEAD_LEN..c.body_offset + c.head.body_len as usize;
+        let rec = c.body_offset as usize - chunk::HEAD_LEN
+            ..c.body_offset as usize + c.head.body_len as usize;
         if c == o && !rec.contains(&at) {
             continue; // untouched record: decodes exactly as before
         }
         out.resize(c.head.raw_len as usize, 0);
-        let body = &p[c.body_offset..c.body_offset + c.head.body_len as usize];
+        let body = c.body(p);
         chunk::decode(&c.head, body, c.offset, &mut out, &mut scratch)?;
         let want = &data[c.offset as usize..c.offset as usize + out.len()];
         assert!(

@@ -111,7 +111,7 @@ fn minilm_fp16_best_uses_the_split_mode() {
             .iter()
             .any(|s| s.dtype == zipnn_wasm::DType::F16));
         let split = chunks.iter().any(|c| {
-            let body = &packed[c.body_offset..c.body_offset + c.head.body_len as usize];
+            let body = c.body(&packed);
             chunk::block_modes(&c.head, body)
                 .iter()
                 .any(|m| m.0 == context::SPLIT)

@@ -36,8 +36,9 @@ fn file() -> File {
 impl File {
     /// Bytes of records `a..b`, their decoded offset and length.
     fn run(&self, a: usize, b: usize) -> (&[u8], u64, u64) {
-        let start = self.chunks[a].body_offset - znw::chunk::HEAD_LEN;
-        let end = self.chunks[b - 1].body_offset + self.chunks[b - 1].head.body_len as usize;
+        let start = self.chunks[a].body_offset as usize - znw::chunk::HEAD_LEN;
+        let end =
+            self.chunks[b - 1].body_offset as usize + self.chunks[b - 1].head.body_len as usize;
         let off = self.chunks[a].offset;
         let len = self.chunks[b - 1].offset + self.chunks[b - 1].head.raw_len as u64 - off;
         (&self.packed[start..end], off, len)

@@ -407,7 +407,7 @@ fn any_run_of_chunks_decodes_on_its_own() {
         };
         for fr in frames.iter().filter(|fr| fr.header.delta == 0) {
             let h = &fr.header;
-            let mut frame = &packed[fr.pos..fr.pos + fr.len];
+            let mut frame = fr.bytes(&packed);
             let mut whole = vec![0; h.orig_len as usize];
             zipnn::decode_frame(frame, h, &mut whole[..]).unwrap();
             let layout = zipnn::FrameLayout::read(&mut frame, h, h.orig_len).unwrap();

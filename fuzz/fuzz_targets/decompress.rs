@@ -69,7 +69,7 @@ fn check(data: &[u8]) {
             let mut at = 0u64;
             for c in &chunks {
                 assert_eq!(c.offset, at);
-                assert!(c.body_offset + c.head.body_len as usize <= data.len());
+                assert!(c.body_offset + c.head.body_len as u64 <= data.len() as u64);
                 at += c.head.raw_len as u64;
             }
             assert_eq!(at, out.len() as u64);

@@ -49,7 +49,7 @@ fuzz_target!(|data: &[u8]| {
             let mut at = 0u64;
             for ch in &chunks {
                 assert_eq!(ch.offset, at);
-                assert!(ch.body_offset + ch.head.body_len as usize <= buf.len());
+                assert!(ch.body_offset + ch.head.body_len as u64 <= buf.len() as u64);
                 assert!(ch.head.raw_len <= h.max_chunk);
                 at += ch.head.raw_len as u64;
             }

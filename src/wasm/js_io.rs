@@ -29,14 +29,14 @@ impl<'a> JsSource<'a> {
     pub(super) fn detect(&mut self) -> Result<crate::Format, Error> {
         use crate::format::Source;
         // Enough to tell ours and ZipNN's frames apart from the rest.
-        let head = self.read(0, self.size.min(16))?;
+        let head = self.read_upto(0, 16)?;
         Ok(crate::detect(head))
     }
 
     /// The error for input of no known format, as [`crate::unknown_format`] tells it.
     pub(super) fn unknown(&mut self) -> Error {
         use crate::format::Source;
-        match self.read(0, self.size.min(16)) {
+        match self.read_upto(0, 16) {
             Ok(head) => crate::unknown_format(head),
             Err(e) => e,
         }
@@ -44,13 +44,14 @@ impl<'a> JsSource<'a> {
 }
 
 impl crate::format::Source for JsSource<'_> {
-    fn size(&self) -> usize {
-        self.size
+    fn size(&self) -> u64 {
+        self.size as u64
     }
-    fn read(&mut self, pos: usize, len: usize) -> Result<&[u8], Error> {
+    fn read(&mut self, pos: u64, len: usize) -> Result<&[u8], Error> {
+        // Within the array's length, so within `u32`.
         let end = pos
-            .checked_add(len)
-            .filter(|&e| e <= self.size)
+            .checked_add(len as u64)
+            .filter(|&e| e <= self.size as u64)
             .ok_or(Error::Truncated)?;
         let buf = grow(&mut self.buf, len)?;
         self.src.subarray(pos as u32, end as u32).copy_to(buf);
@@ -222,7 +223,8 @@ pub(super) fn decode_zipnn_to(
     let mut d = JsFrames::new(data, target);
     let mut at = 0;
     for f in frames {
-        d.decode(f.pos, f.len, &f.header, at)?;
+        // Frames of a JS array: within its `u32` length.
+        d.decode(f.pos as usize, f.len as usize, &f.header, at)?;
         at += f.header.orig_len as usize;
     }
     Ok(())

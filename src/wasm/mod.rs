@@ -389,7 +389,8 @@ fn decode_js_to_vec(
             let mut at = 0;
             let mut list = Vec::new();
             for f in &frames {
-                list.push((f.pos, f.len, &f.header, at));
+                // Frames of a JS array: within its `u32` length.
+                list.push((f.pos as usize, f.len as usize, &f.header, at));
                 at += f.header.orig_len as usize;
             }
             frames_to(&mut output, &list)?;

@@ -33,7 +33,7 @@ fn chunk_table(data: &js_sys::Uint8Array, limits: &Limits) -> Result<js_sys::Flo
     t.extend([header.max_chunk as f64, n as f64]);
     for c in &chunks {
         t.extend([
-            (c.body_offset - znw::chunk::HEAD_LEN) as f64,
+            (c.body_offset - znw::chunk::HEAD_LEN as u64) as f64,
             c.offset as f64,
         ]);
     }
@@ -118,8 +118,8 @@ fn zipnn_pieces(
             }
             let pieces = frames
                 .into_iter()
-                .map(|f| (f.pos, f.pos + f.len, Some(f.header)));
-            (Vec::new(), pieces.collect(), total)
+                .map(|f| Ok((to_usize(f.pos)?, to_usize(f.pos + f.len)?, Some(f.header))));
+            (Vec::new(), pieces.collect::<Result<_, Error>>()?, total)
         }
         _ if zipnn::safetensors::is_znn_safetensors_source(&mut src) => {
             let plan = zipnn::safetensors::plan(&mut src, limits)?;

@@ -197,3 +197,74 @@ pub fn conv3x3_f32(kernels: usize, seed: u64) -> Vec<u8> {
     }
     out
 }
+
+/// A `.znw` file of `k` stored chunks of 16 MiB (over 4 GiB from `k` = 257 on), served a piece
+/// at a time and never held: its header and first record are real (random bytes, kept as they
+/// are), every later record repeats the first one's bytes, and the end record counts them. Only
+/// the first chunk would decode (the others' checksums are seeded with their own offsets):
+/// enough for what reads heads, such as `inspect`.
+pub struct BigZnw {
+    header: Vec<u8>,
+    record: Vec<u8>,
+    end: Vec<u8>,
+    k: u64,
+    buf: Vec<u8>,
+}
+
+impl BigZnw {
+    /// Decoded bytes of each chunk.
+    pub const CHUNK: usize = 16 << 20;
+
+    pub fn new(k: u64) -> Self {
+        use zipnn_wasm::format::znw::chunk;
+        let mut enc =
+            zipnn_wasm::stream::Encoder::new(zipnn_wasm::DType::Bytes, Self::CHUNK as u32).unwrap();
+        let mut one = Vec::new();
+        enc.push(&Rng(16).bytes(Self::CHUNK), &mut one);
+        enc.finish(&mut one);
+        let h = u32::from_le_bytes(one[12..16].try_into().unwrap()) as usize;
+        let record = one[h..one.len() - chunk::END_LEN].to_vec();
+        assert_eq!(
+            record.len(),
+            chunk::HEAD_LEN + 1 + Self::CHUNK,
+            "one stored chunk"
+        );
+        let mut end = Vec::new();
+        chunk::write_end(k * Self::CHUNK as u64, k, &mut end);
+        BigZnw {
+            header: one[..h].to_vec(),
+            record,
+            end,
+            k,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl zipnn_wasm::format::Source for BigZnw {
+    fn size(&self) -> u64 {
+        (self.header.len() + self.end.len()) as u64 + self.k * self.record.len() as u64
+    }
+    fn read(&mut self, pos: u64, len: usize) -> Result<&[u8], zipnn_wasm::Error> {
+        let end = pos + len as u64;
+        if end > self.size() {
+            return Err(zipnn_wasm::Error::Truncated);
+        }
+        let (h, r) = (self.header.len() as u64, self.record.len() as u64);
+        self.buf.clear();
+        let mut p = pos;
+        while p < end {
+            let (piece, at) = if p < h {
+                (&self.header, p)
+            } else if p < h + self.k * r {
+                (&self.record, (p - h) % r)
+            } else {
+                (&self.end, p - h - self.k * r)
+            };
+            let n = (piece.len() as u64 - at).min(end - p) as usize;
+            self.buf.extend_from_slice(&piece[at as usize..][..n]);
+            p += n as u64;
+        }
+        Ok(&self.buf)
+    }
+}

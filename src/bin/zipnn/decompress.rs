@@ -244,20 +244,20 @@ pub(crate) fn decode_znn_safetensors(
     } else {
         "testing"
     };
-    let mut progress = Progress::new(verb, src.size() as u64);
+    let mut progress = Progress::new(verb, src.size());
     // Input read so far: the pieces come in the restored file's order, which may not be the
     // input's.
     let mut done = 0;
     for p in &plan.pieces {
         progress.update(done);
         done += p.end - p.start;
-        let (start, end) = (to_usize(p.start)?, to_usize(p.end)?);
+        let (start, end) = (p.start, p.end);
         match &p.frame {
             // A tensor stored as it is: copied a MiB at a time.
             None => {
                 let mut at = start;
                 while at < end {
-                    let n = (end - at).min(1 << 20);
+                    let n = (end - at).min(1 << 20) as usize;
                     let bytes = match src.read(at, n) {
                         Ok(bytes) => bytes,
                         Err(e) => return Err(src.fail(e)),
@@ -265,7 +265,7 @@ pub(crate) fn decode_znn_safetensors(
                     if let Some(out) = chunks.out.as_mut() {
                         out.write(bytes)?;
                     }
-                    at += n;
+                    at += n as u64;
                 }
             }
             Some(h) => {
@@ -273,7 +273,7 @@ pub(crate) fn decode_znn_safetensors(
                     size: p.len,
                     limit: usize::MAX as u64,
                 })?;
-                let frame = match src.read(start, end - start) {
+                let frame = match src.read(start, to_usize(end - start)?) {
                     Ok(frame) => frame,
                     Err(e) => return Err(src.fail(e)),
                 };

@@ -54,26 +54,26 @@ pub(crate) fn read_rest(input: &str, first: Vec<u8>, rest: &mut dyn Read) -> Res
 pub(crate) struct FileSource {
     path: String,
     file: File,
-    size: usize,
+    size: u64,
     buf: Vec<u8>,
     /// The read error behind the `Error` the last read returned, to report instead of it.
     failed: Option<Fail>,
 }
 
 impl Source for FileSource {
-    fn size(&self) -> usize {
+    fn size(&self) -> u64 {
         self.size
     }
-    fn read(&mut self, pos: usize, len: usize) -> Result<&[u8], Error> {
+    fn read(&mut self, pos: u64, len: usize) -> Result<&[u8], Error> {
         use std::io::{Seek, SeekFrom};
-        pos.checked_add(len)
+        pos.checked_add(len as u64)
             .filter(|&end| end <= self.size)
             .ok_or(Error::Truncated)?;
         self.failed = None;
         let buf = zipnn_wasm::format::grow(&mut self.buf, len)?;
         if let Err(e) = self
             .file
-            .seek(SeekFrom::Start(pos as u64))
+            .seek(SeekFrom::Start(pos))
             .and_then(|_| self.file.read_exact(buf))
         {
             // Shorter than when it was opened: cut while being read.
@@ -121,7 +121,7 @@ pub(crate) fn file_source(input: &str) -> Result<Option<FileSource>, Fail> {
     Ok(Some(FileSource {
         path: input.into(),
         file,
-        size: usize::try_from(meta.len()).unwrap_or(usize::MAX),
+        size: meta.len(),
         buf: Vec::new(),
         failed: None,
     }))

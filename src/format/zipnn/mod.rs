@@ -680,12 +680,7 @@ fn decode_to_vec(
             at,
             len,
         };
-        decode_frame_with(
-            &data[f.pos..f.pos + f.len],
-            &f.header,
-            &mut grow,
-            &mut scratch,
-        )?;
+        decode_frame_with(f.bytes(data), &f.header, &mut grow, &mut scratch)?;
         apply_base(&f.header, base, at, output.slot(at, len)?)?;
         at += len;
     }
@@ -706,7 +701,7 @@ pub fn decompress_into(data: &[u8], base: Option<&[u8]>, dst: &mut [u8]) -> Resu
     let mut scratch = Vec::new();
     for f in &frames {
         let out = &mut dst[at..at + f.header.orig_len as usize];
-        decode_frame_with(&data[f.pos..f.pos + f.len], &f.header, out, &mut scratch)?;
+        decode_frame_with(f.bytes(data), &f.header, out, &mut scratch)?;
         apply_base(&f.header, base, at, out)?;
         at += out.len();
     }
@@ -773,11 +768,20 @@ pub fn missing_base() -> Error {
 #[derive(Debug, Clone)]
 pub struct Frame {
     /// Offset of the frame's first byte in the file.
-    pub pos: usize,
+    pub pos: u64,
     /// Bytes of the whole frame (its `frame_len`).
-    pub len: usize,
+    pub len: u64,
     /// Its parsed header.
     pub header: FrameHeader,
+}
+
+impl Frame {
+    /// The frame's bytes in `data`, the file it was found in (which, held in memory, keeps
+    /// every offset within `usize`).
+    pub fn bytes<'a>(&self, data: &'a [u8]) -> &'a [u8] {
+        let at = self.pos as usize;
+        &data[at..at + self.len as usize]
+    }
 }
 
 /// What a file of ZipNN frames holds, in the form `znw::inspect` reports a `.znw` file: one
@@ -805,7 +809,7 @@ pub fn inspect_from<S: crate::format::Source + ?Sized>(
                 shape: f.header.shape.clone().unwrap_or_default(),
                 offset: at,
                 length: f.header.orig_len,
-                compressed: f.len as u64,
+                compressed: f.len,
             };
             at += f.header.orig_len;
             s
@@ -817,7 +821,7 @@ pub fn inspect_from<S: crate::format::Source + ?Sized>(
         format: "zipnn",
         container: "raw",
         total_size: total,
-        compressed_size: src.size() as u64,
+        compressed_size: src.size(),
         chunk_size: 1u64 << first.chunk_log2,
         chunks: frames.len(),
         segments,
@@ -830,8 +834,8 @@ pub fn inspect_from<S: crate::format::Source + ?Sized>(
             frames: frames
                 .iter()
                 .map(|f| FrameReport {
-                    offset: f.pos as u64,
-                    length: f.len as u64,
+                    offset: f.pos,
+                    length: f.len,
                     delta: f.header.delta != 0,
                 })
                 .collect(),
@@ -852,20 +856,19 @@ pub fn frames_from<S: crate::format::Source + ?Sized>(
 ) -> Result<(Vec<Frame>, u64), Error> {
     let size = src.size();
     let mut frames = Vec::new();
-    let (mut pos, mut total) = (0usize, 0u64);
+    let (mut pos, mut total) = (0u64, 0u64);
     while pos < size {
         let index = frames.len() as u64;
-        let h = FrameHeader::parse_at(src.read(pos, (size - pos).min(MAX_HEADER_LEN))?, index)?;
+        let h = FrameHeader::parse_at(src.read_upto(pos, MAX_HEADER_LEN)?, index)?;
         // The streaming decoder's checks, in its order (the frame's own consistency, so that a
         // damaged size is "corrupt" rather than "too large", then the caller's limit); then
         // the end of the file, which only a whole file has.
         h.check_frame(index)?;
         total = check_limit(total, &h, limits)?;
-        let flen = (size - pos) as u64;
-        if h.frame_len > flen {
+        if h.frame_len > size - pos {
             return Err(Error::Truncated);
         }
-        let flen = h.frame_len as usize;
+        let flen = h.frame_len;
         let streaming = h.streaming_log2.is_some();
         frames.push(Frame {
             pos,

@@ -49,10 +49,7 @@ pub fn is_znn_safetensors_source<S: Source + ?Sized>(src: &mut S) -> bool {
 /// name [`METADATA_KEY`].
 fn names_key<S: Source + ?Sized>(src: &mut S) -> bool {
     let size = src.size();
-    let n = match src
-        .read(0, size.min(8))
-        .map(|p| p.first_chunk::<8>().copied())
-    {
+    let n = match src.read_upto(0, 8).map(|p| p.first_chunk::<8>().copied()) {
         Ok(Some(p)) => u64::from_le_bytes(p),
         _ => return false,
     };
@@ -64,7 +61,7 @@ fn names_key<S: Source + ?Sized>(src: &mut S) -> bool {
     }
     let key = METADATA_KEY.as_bytes();
     let quoted = |w: &[u8]| w[0] == b'"' && w[1..=key.len()] == *key && w[key.len() + 1] == b'"';
-    src.read(0, (8 + n).min(size as u64) as usize)
+    src.read(0, (8 + n).min(size) as usize)
         .is_ok_and(|h| h.get(8) == Some(&b'{') && h.windows(key.len() + 2).skip(8).any(quoted))
 }
 
@@ -83,7 +80,7 @@ fn layout<S: Source + ?Sized>(src: &mut S) -> Result<Layout, Error> {
 /// when what is there starts like one (a length, then `{`), else not a safetensors file.
 fn layout_of<S: Source + ?Sized>(src: &mut S) -> Result<(Layout, bool), Error> {
     let size = src.size();
-    let prefix = src.read(0, size.min(8))?;
+    let prefix = src.read_upto(0, 8)?;
     let n = match prefix.first_chunk::<8>() {
         Some(p) => u64::from_le_bytes(*p).min(st::MAX_HEADER + 1),
         None => return Err(Error::corrupt("shorter than a safetensors header")),
@@ -91,20 +88,20 @@ fn layout_of<S: Source + ?Sized>(src: &mut S) -> Result<(Layout, bool), Error> {
     // Anything but `{` after the length is no safetensors file: refused before the header
     // it names (up to 100 MB) is read, with the error `st::parse` would give.
     if size <= 8 || src.read(8, 1)?[0] != b'{' {
-        let bad_len = !(2..=st::MAX_HEADER).contains(&n) || 8 + n > size as u64;
+        let bad_len = !(2..=st::MAX_HEADER).contains(&n) || 8 + n > size;
         return Err(Error::corrupt(if bad_len {
             "safetensors header length out of range"
         } else {
             "safetensors header is not a JSON object"
         }));
     }
-    let len = (8 + n).min(size as u64) as usize;
+    let len = (8 + n).min(size) as usize;
     let head = src.read(0, len)?;
-    let err = match st::parse(head, size as u64) {
+    let err = match st::parse(head, size) {
         Ok(l) => return Ok((l, true)),
         Err(e) => e,
     };
-    if 8 + n > size as u64 {
+    if 8 + n > size {
         // Cut inside what starts like a JSON header: a .znn.safetensors file cut short (without
         // source metadata zipnn writes no key into the header, so the bytes there cannot tell),
         // or a plain one, unreadable either way.
@@ -120,7 +117,7 @@ fn layout_of<S: Source + ?Sized>(src: &mut S) -> Result<(Layout, bool), Error> {
 /// The first bytes of the tensor at `start..end`: enough for any ZN frame header.
 fn frame_head<S: Source + ?Sized>(src: &mut S, start: u64, end: u64) -> Result<&[u8], Error> {
     let len = end.saturating_sub(start).min(super::MAX_HEADER_LEN as u64);
-    src.read(to_usize(start)?, to_usize(len)?)
+    src.read(start, len as usize)
 }
 
 fn safetensors_dtype(d: ZDType) -> &'static str {
@@ -355,7 +352,7 @@ pub fn inspect_source<S: Source + ?Sized>(
         format: "znn-safetensors",
         container: "safetensors",
         total_size: plan.total,
-        compressed_size: src.size() as u64,
+        compressed_size: src.size(),
         chunk_size: chunk,
         chunks: frames,
         segments,
@@ -382,7 +379,7 @@ pub fn plan<S: Source + ?Sized>(src: &mut S, limits: &Limits) -> Result<Plan, Er
     };
     // The restored file is rebuilt from the tensors: bytes past the last one would be lost
     // silently (a safetensors loader refuses such a file, zipnn's too).
-    if data_end(&layout) != src.size() as u64 {
+    if data_end(&layout) != src.size() {
         return Err(trailing_bytes());
     }
     Ok(plan)

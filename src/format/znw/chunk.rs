@@ -482,7 +482,7 @@ pub fn block_modes(head: &ChunkHead, body: &[u8]) -> Vec<(u8, usize)> {
 pub(crate) fn block_modes_in<S: Source + ?Sized>(
     head: &ChunkHead,
     src: &mut S,
-    at: usize,
+    at: u64,
     len: usize,
 ) -> Result<Vec<(u8, usize)>, Error> {
     let k = head.raw_len as usize / head.dtype.groups();
@@ -494,7 +494,7 @@ pub(crate) fn block_modes_in<S: Source + ?Sized>(
             return Ok(None);
         }
         let mut b = [0; 4];
-        b[..n].copy_from_slice(src.read(at + pos, n)?);
+        b[..n].copy_from_slice(src.read(at + pos as u64, n)?);
         Ok(Some(b))
     };
     for _ in 0..head.dtype.groups() {

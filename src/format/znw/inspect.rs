@@ -100,7 +100,7 @@ pub fn inspect_source<S: Source + ?Sized>(src: &mut S) -> Result<Report, Error> 
         format: "znw",
         container: header.container.name(),
         total_size: total,
-        compressed_size: src.size() as u64,
+        compressed_size: src.size(),
         chunk_size: header.max_chunk.into(),
         chunks: chunks.len(),
         segments,

@@ -767,7 +767,7 @@ fn decode_to_vec(
         let mut scratch = Vec::new();
         for c in &chunks {
             let (at, raw) = (c.offset as usize, c.head.raw_len as usize);
-            let body = &data[c.body_offset..c.body_offset + c.head.body_len as usize];
+            let body = c.body(data);
             chunk::decode(&c.head, body, c.offset, output.slot(at, raw)?, &mut scratch)?;
         }
     }
@@ -791,9 +791,18 @@ pub struct ChunkInfo {
     /// The record's parsed head.
     pub head: ChunkHead,
     /// Offset of the chunk body in the compressed file.
-    pub body_offset: usize,
+    pub body_offset: u64,
     /// Decoded offset.
     pub offset: u64,
+}
+
+impl ChunkInfo {
+    /// The chunk's body in `data`, the file it was indexed from (which, held in memory, keeps
+    /// every offset within `usize`).
+    pub fn body<'a>(&self, data: &'a [u8]) -> &'a [u8] {
+        let at = self.body_offset as usize;
+        &data[at..at + self.head.body_len as usize]
+    }
 }
 
 /// Parses the header and walks every record head: the chunk index needed for parallel or
@@ -808,10 +817,10 @@ pub fn index_source<S: Source + ?Sized>(
     limits: &Limits,
 ) -> Result<(Header, Vec<ChunkInfo>), Error> {
     let size = src.size();
-    let prefix = src.read(0, size.min(header::PREFIX_LEN))?;
+    let prefix = src.read_upto(0, header::PREFIX_LEN)?;
     let header_len = Header::len_from_prefix(prefix)?;
-    let (header, mut pos) =
-        Header::parse_limited(src.read(0, size.min(header_len))?, limits.max_output)?;
+    let (header, pos) = Header::parse_limited(src.read_upto(0, header_len)?, limits.max_output)?;
+    let mut pos = pos as u64;
     let mut chunks = Vec::new();
     let mut offset = 0u64;
     loop {
@@ -819,15 +828,14 @@ pub fn index_source<S: Source + ?Sized>(
             return Err(Error::Truncated);
         }
         // Enough for either record head; a shorter rest is parsed as it is.
-        let rec = src.read(pos, (size - pos).min(chunk::END_LEN))?;
+        let rec = src.read_upto(pos, chunk::END_LEN)?;
         match Record::parse(rec, header.max_chunk)? {
             Record::Chunk(head) => {
-                let body_offset = pos + chunk::HEAD_LEN;
-                // Checked: near 4 GiB a 32-bit `usize` would wrap back to an earlier record.
-                let end = body_offset
-                    .checked_add(head.body_len as usize)
-                    .filter(|&e| e <= size)
-                    .ok_or(Error::Truncated)?;
+                let body_offset = pos + chunk::HEAD_LEN as u64;
+                let end = body_offset + head.body_len as u64;
+                if end > size {
+                    return Err(Error::Truncated);
+                }
                 chunks.push(ChunkInfo {
                     head,
                     body_offset,
@@ -852,7 +860,7 @@ pub fn index_source<S: Source + ?Sized>(
                 if header.total_size.is_some_and(|t| t != total) {
                     return Err(Error::corrupt("end record does not match the header size"));
                 }
-                pos += chunk::END_LEN;
+                pos += chunk::END_LEN as u64;
                 if pos != size {
                     return Err(Error::corrupt("trailing bytes after the end record"));
                 }
@@ -886,20 +894,20 @@ pub fn index_records<S: Source + ?Sized>(
         ))
     };
     let size = src.size();
-    let (mut chunks, mut pos, mut at) = (Vec::new(), 0usize, offset);
+    let (mut chunks, mut pos, mut at) = (Vec::new(), 0u64, offset);
     while pos < size {
-        let rec = src.read(pos, (size - pos).min(chunk::HEAD_LEN))?;
+        let rec = src.read_upto(pos, chunk::HEAD_LEN)?;
         if rec[0] != chunk::CHUNK_TAG {
             return Err(Error::corrupt("not a chunk record"));
         }
         let Record::Chunk(head) = Record::parse(rec, max_chunk)? else {
             return Err(Error::corrupt("not a chunk record"));
         };
-        let body_offset = pos + chunk::HEAD_LEN;
-        pos = body_offset
-            .checked_add(head.body_len as usize)
-            .filter(|&e| e <= size)
-            .ok_or(Error::Truncated)?;
+        let body_offset = pos + chunk::HEAD_LEN as u64;
+        pos = body_offset + head.body_len as u64;
+        if pos > size {
+            return Err(Error::Truncated);
+        }
         chunks.push(ChunkInfo {
             head,
             body_offset,
@@ -944,7 +952,7 @@ pub fn decompress_into(data: &[u8], dst: &mut [u8], threads: usize) -> Result<us
 pub fn check_bodies(data: &[u8]) -> Result<(), Error> {
     let (_, chunks) = index(data, &Limits::default())?;
     chunks.iter().try_for_each(|c| {
-        let body = &data[c.body_offset..c.body_offset + c.head.body_len as usize];
+        let body = c.body(data);
         chunk::check_body(&c.head, body, c.offset)
     })
 }
@@ -985,7 +993,7 @@ fn decode_serial(data: &[u8], chunks: &[ChunkInfo], out: &mut [u8]) -> Result<()
     for c in chunks {
         let at = (c.offset - base) as usize;
         let dst = &mut out[at..at + c.head.raw_len as usize];
-        let body = &data[c.body_offset..c.body_offset + c.head.body_len as usize];
+        let body = c.body(data);
         chunk::decode(&c.head, body, c.offset, dst, &mut scratch)?;
     }
     Ok(())
