@@ -200,12 +200,27 @@ export const DECODED_SIZE_PREFIX: number;
 export function decodedSize(prefix: Bytes): number | undefined;
 
 /**
+ * Random access to input that is not one buffer: a file read at offsets. `read` is called
+ * synchronously, one small piece at a time (headers, record heads), and must return exactly
+ * `length` bytes at `offset` (fewer: the input ended early, a `TruncatedError`). In node:
+ * `{ size: fs.fstatSync(fd).size, read: (o, n) => { const b = Buffer.alloc(n); fs.readSync(fd, b, 0, n, o); return b; } }`
+ * (check the count `readSync` returns); in a Web Worker, `FileReaderSync` over `file.slice(o, o + n)`.
+ */
+export interface RandomAccessReader {
+  /** Total bytes (a whole number; may exceed 4 GiB). */
+  readonly size: number;
+  /** Exactly `length` bytes at `offset`. What it throws, `inspect` rejects with as it is. */
+  read(offset: number, length: number): Bytes;
+}
+
+/**
  * The header and segment table of a compressed buffer (`.znw`; a `.znn.safetensors` file each
  * tensor as restored, with its frame's type as `dtype`; ZipNN frames one segment each). Reads
  * the headers where they are (and, for a raw file stored as bytes, a 4 MiB sample): the buffer
- * is not copied into wasm memory, so a file of several GB (up to 4 GiB - 1) can be inspected.
+ * is not copied into wasm memory, so a file of several GB (up to 4 GiB - 1) can be inspected;
+ * through a `RandomAccessReader`, a file of any size.
  */
-export function inspect(bytes: Bytes): Promise<InspectReport>;
+export function inspect(input: Bytes | RandomAccessReader): Promise<InspectReport>;
 
 /**
  * Decompresses a byte stream, used like the platform's `DecompressionStream`:

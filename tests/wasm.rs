@@ -302,6 +302,57 @@ fn stream_decoder_restores_listed_znn_safetensors() {
     assert_eq!(code(&err), "ZNN_INVALID_INPUT");
 }
 
+/// A `.znw` file larger than 4 GiB is inspected in wasm32, read a piece at a time: through a
+/// `Source` and through `inspectReader`'s JS function (positions above 2^32 as JS numbers).
+#[wasm_bindgen_test]
+fn inspect_walks_a_file_past_4_gib() {
+    use std::cell::RefCell;
+    use std::rc::Rc;
+    use wasm_bindgen::prelude::*;
+    use zipnn_wasm::format::Source;
+    let mut src = BigZnw::new(257);
+    let size = src.size();
+    assert!(size > 1 << 32);
+    let r = zipnn_wasm::inspect_source(&mut src).unwrap();
+    assert_eq!(
+        (r.total_size, r.compressed_size, r.chunks),
+        (257 << 24, size, 257)
+    );
+
+    let src = Rc::new(RefCell::new(src));
+    let (s, far) = (src.clone(), Rc::new(std::cell::Cell::new(0f64)));
+    let f = far.clone();
+    let read = Closure::<dyn FnMut(f64, f64) -> js_sys::Uint8Array>::new(move |o: f64, n: f64| {
+        f.set(f.get().max(o));
+        js_sys::Uint8Array::from(s.borrow_mut().read(o as u64, n as usize).unwrap())
+    });
+    let js = zipnn_wasm::wasm::inspect_reader(
+        size as f64,
+        read.as_ref().unchecked_ref::<js_sys::Function>().clone(),
+    )
+    .unwrap();
+    let get = |k: &str| {
+        js_sys::Reflect::get(&js, &k.into())
+            .unwrap()
+            .as_f64()
+            .unwrap()
+    };
+    assert_eq!(get("totalSize"), (257u64 << 24) as f64);
+    assert_eq!((get("compressedSize"), get("chunks")), (size as f64, 257.0));
+    assert!(far.get() > (1u64 << 32) as f64, "read past 4 GiB");
+
+    // What the function throws is what the call throws.
+    let thrown = Closure::<dyn FnMut(f64, f64) -> Result<js_sys::Uint8Array, JsValue>>::new(
+        |_: f64, _: f64| Err(JsValue::from_str("disk on fire")),
+    );
+    let err = zipnn_wasm::wasm::inspect_reader(
+        size as f64,
+        thrown.as_ref().unchecked_ref::<js_sys::Function>().clone(),
+    )
+    .unwrap_err();
+    assert_eq!(err.as_string().as_deref(), Some("disk on fire"));
+}
+
 /// A listed `.znn.safetensors` file whose data runs past 4 GiB streams in wasm32 too: file
 /// offsets are 64-bit, only what is held at once must fit (here a 4.5 GiB gap between two
 /// compressed tensors, skipped as it passes).

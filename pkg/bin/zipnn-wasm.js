@@ -262,6 +262,37 @@ async function readInput(path) {
 }
 
 /**
+ * `inspect` of a regular file read at offsets (the headers and record heads, not the file: a
+ * file of any size, as the native tool reads it); stdin, a pipe or a device read whole.
+ */
+async function inspectFile(path) {
+  if (path === '-' || !statOrNull(path)?.isFile()) return inspect(await readInput(path));
+  let fd;
+  try {
+    fd = fs.openSync(path, 'r');
+  } catch (e) {
+    throw new Fail(`cannot read ${path}: ${e.message}`);
+  }
+  try {
+    return await inspect({
+      size: Number(fs.fstatSync(fd, { bigint: true }).size),
+      read(offset, length) {
+        const b = Buffer.alloc(length);
+        let n;
+        try {
+          n = fs.readSync(fd, b, 0, length, offset);
+        } catch (e) {
+          throw new Fail(`cannot read ${path}: ${e.message}`);
+        }
+        return b.subarray(0, n); // shorter: cut while being read (TruncatedError)
+      },
+    });
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/**
  * Temporary output files being written, removed when Ctrl-C, SIGTERM, SIGHUP or SIGXCPU (past
  * the soft `ulimit -t`) ends the program. (node resets inherited dispositions at startup, so
  * SIGHUP ends it even under `nohup`, with or without this handler: unlike the native CLI, it
@@ -605,7 +636,7 @@ function fixed4(x) {
 
 async function inspectOne(input, a) {
   refuseTerminal(a, input, '', false);
-  const r = await inspect(await readInput(input));
+  const r = await inspectFile(input);
   // Four places; '-' for an empty original, where no ratio exists (as the native tool prints).
   const ratio = (c, n) => (n === 0 ? '-' : fixed4(c / n));
   const lines = [];

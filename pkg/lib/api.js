@@ -4,7 +4,7 @@
 import * as glue from '../dist/zipnn_wasm.js';
 import { InvalidInputError, TooLargeError, ZnnError, userCallback } from './errors.js';
 import { call, inWasmMemory, init, inputBytes, ready, resets } from './wasm.js';
-import { checkFormat, checkFunction, checkVerify, checkLength, checkMaxOutput, checkSignal, checkSizeOption, isShared, overlap, toBytes, unmoved, wasmSized } from './checks.js';
+import { checkFormat, checkFunction, checkVerify, checkLength, checkMaxOutput, checkSignal, checkSizeOption, isArrayBuffer, isShared, overlap, toBytes, unmoved, wasmSized } from './checks.js';
 import { startsWith } from './buffers.js';
 import { ZNW_MAGIC } from './sniff.js';
 import { decodePooled, poolAvailable, poolThreads } from './pool.js';
@@ -156,11 +156,35 @@ export class Decompressor {
   }
 }
 
-/** The header and segment table of a compressed buffer, as plain objects. */
-export async function inspect(bytes) {
-  const data = inputBytes(bytes);
+/**
+ * The header and segment table of a compressed buffer, or of `size` bytes read at offsets
+ * through a reader `{ size, read(offset, length) }` (a file of any size), as plain objects.
+ */
+export async function inspect(input) {
+  if (!isReader(input)) {
+    const data = inputBytes(input);
+    if (!ready) await init();
+    return call(() => glue.inspect(unmoved(data)));
+  }
+  const { size } = input;
+  if (!Number.isSafeInteger(size) || size < 0) {
+    throw new InvalidInputError(`reader.size must be a whole number of bytes, not ${String(size)}`);
+  }
+  // Called from wasm in the middle of the walk: what it throws is rethrown as it is.
+  const read = userCallback((offset, length) => {
+    const got = input.read(offset, length);
+    if (got !== null && typeof got === 'object' && typeof got.then === 'function') {
+      throw new InvalidInputError('reader.read must return the bytes, not a Promise: inspect reads synchronously (fs.readSync, FileReaderSync)');
+    }
+    return inputBytes(got, 'what reader.read returns');
+  });
   if (!ready) await init();
-  return call(() => glue.inspect(unmoved(data)));
+  return call(() => glue.inspectReader(size, read));
+}
+
+/** An object to read at offsets (not bytes: a view or buffer has no `read`). */
+function isReader(x) {
+  return x !== null && typeof x === 'object' && typeof x.read === 'function' && !ArrayBuffer.isView(x) && !isArrayBuffer(x) && !isShared(x);
 }
 
 /** How many leading bytes `decodedSize` needs. */

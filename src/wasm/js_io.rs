@@ -59,6 +59,69 @@ impl crate::format::Source for JsSource<'_> {
     }
 }
 
+/// Compressed input read through a JS function, `read(offset, length)`, that returns exactly
+/// `length` bytes at `offset` as a `Uint8Array` (a file read at offsets, say): a file larger
+/// than wasm32's 4 GiB can be inspected, its pieces copied in one at a time.
+pub(super) struct JsReader {
+    read: js_sys::Function,
+    size: u64,
+    buf: Vec<u8>,
+    /// What `read` threw, to rethrow as it is instead of the `Error` it caused.
+    pub(super) thrown: Option<JsValue>,
+}
+
+impl JsReader {
+    /// A reader of `size` bytes (a whole number below 2^53, as JS numbers count exactly).
+    pub(super) fn new(size: f64, read: js_sys::Function) -> Result<Self, Error> {
+        if !(0.0..=9_007_199_254_740_991.0).contains(&size) || size.fract() != 0.0 {
+            return Err(Error::InvalidInput(alloc::format!(
+                "size must be a whole number of bytes, not {size}"
+            )));
+        }
+        Ok(JsReader {
+            read,
+            size: size as u64,
+            buf: Vec::new(),
+            thrown: None,
+        })
+    }
+}
+
+impl crate::format::Source for JsReader {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn read(&mut self, pos: u64, len: usize) -> Result<&[u8], Error> {
+        pos.checked_add(len as u64)
+            .filter(|&e| e <= self.size)
+            .ok_or(Error::Truncated)?;
+        let got = self
+            .read
+            .call2(&JsValue::NULL, &(pos as f64).into(), &(len as f64).into());
+        let bytes = match got {
+            Ok(v) => v.dyn_into::<js_sys::Uint8Array>().map_err(|_| {
+                Error::InvalidInput("read must return a Uint8Array, synchronously".into())
+            })?,
+            Err(e) => {
+                self.thrown = Some(e);
+                return Err(Error::InvalidInput("read threw".into()));
+            }
+        };
+        let n = bytes.length() as usize;
+        if n != len {
+            // Fewer: the input ended early (a file cut since its size was taken).
+            return Err(if n < len {
+                Error::Truncated
+            } else {
+                Error::InvalidInput(alloc::format!("read returned {n} bytes, not {len}"))
+            });
+        }
+        let buf = grow(&mut self.buf, len)?;
+        bytes.copy_to(buf);
+        Ok(buf)
+    }
+}
+
 /// A new zero-filled `Uint8Array`; a failed allocation is `TooLarge`, not an exception thrown
 /// through the module.
 pub(super) fn new_u8_array(len: u64) -> Result<js_sys::Uint8Array, Error> {

@@ -20,7 +20,8 @@ pub use pool::{decode_zipnn_pieces, decode_znw_records, zipnn_piece_table, znw_c
 pub use stream::{StreamDecoder, StreamEncoder};
 
 use js_io::{
-    decode_zipnn_to, decode_znn_safetensors_to, decode_znw_to, new_u8_array, JsFrame, JsSource,
+    decode_zipnn_to, decode_znn_safetensors_to, decode_znw_to, new_u8_array, JsFrame, JsReader,
+    JsSource,
 };
 
 fn js_error(e: &Error) -> JsValue {
@@ -555,6 +556,18 @@ pub fn inspect(data: &js_sys::Uint8Array) -> Result<JsValue, JsValue> {
     // Headers read from JS as needed, not the whole file copied in.
     let r = crate::inspect_source(&mut JsSource::new(data));
     report_js(&r.map_err(|e| js_error(&e))?)
+}
+
+/// `inspect` of `size` bytes read through `read(offset, length)`, which returns those bytes
+/// as a `Uint8Array` (a file larger than wasm memory, or than a JS array can be). What `read`
+/// throws is rethrown as it is.
+#[wasm_bindgen(js_name = inspectReader)]
+pub fn inspect_reader(size: f64, read: js_sys::Function) -> Result<JsValue, JsValue> {
+    let mut src = JsReader::new(size, read).map_err(|e| js_error(&e))?;
+    match crate::inspect_source(&mut src) {
+        Ok(r) => report_js(&r),
+        Err(e) => Err(src.thrown.take().unwrap_or_else(|| js_error(&e))),
+    }
 }
 
 /// A report as `inspect` gives it to JS.

@@ -991,6 +991,46 @@ describe('inspect', () => {
     }
   });
 
+  test('inspect through a reader { size, read(offset, length) }: the same report, a few bytes read', async () => {
+    const files = [
+      fixturePath('minilm.fp32.safetensors.znw'),
+      fixturePath('moved.safetensors.znw'), // a delta
+      fixturePath('minilm.bf16.znn'),
+      zipnnFixture('bf16_stream8k.znn'),
+      zipnnFixture('st_minilm_meta.znn.safetensors'),
+    ];
+    for (const file of files) {
+      const bytes = readFile(file);
+      let read = 0;
+      const reader = {
+        size: bytes.length,
+        read(offset, length) {
+          read += length;
+          return bytes.slice(offset, offset + length);
+        },
+      };
+      assert.deepEqual(await inspect(reader), await inspect(bytes), file);
+      assert.ok(read < Math.max(1 << 20, bytes.length / 100), `${path.basename(file)}: read ${read} of ${bytes.length} bytes`);
+    }
+    // Any view is taken from read, as inspect takes bytes; a failed read is the caller's error.
+    const bytes = readFile(files[0]);
+    const reader = (read, size = bytes.length) => ({ size, read });
+    const dv = (o, n) => new DataView(bytes.buffer, bytes.byteOffset + o, n);
+    assert.equal((await inspect(reader(dv))).compressedSize, bytes.length);
+    const mine = new Error('disk on fire');
+    await assert.rejects(inspect(reader(() => { throw mine; })), (e) => e === mine);
+    await rejectsWith(inspect(reader((o, n) => bytes.subarray(o, o + n - 1))), TruncatedError, 'ZNN_TRUNCATED');
+    await rejectsWith(inspect(reader((o, n) => bytes.subarray(o, o + n), bytes.length - 10)), TruncatedError, 'ZNN_TRUNCATED');
+    await rejectsWith(inspect(reader(async (o, n) => bytes.subarray(o, o + n))), InvalidInputError, 'ZNN_INVALID_INPUT');
+    await rejectsWith(inspect(reader(() => 'bytes')), InvalidInputError, 'ZNN_INVALID_INPUT');
+    await rejectsWith(inspect(reader((o, n) => new Uint8Array(n + 1))), InvalidInputError, 'ZNN_INVALID_INPUT');
+    for (const size of [-1, 1.5, NaN, 2 ** 53, '100', undefined]) {
+      await rejectsWith(inspect({ size, read: () => new Uint8Array(0) }), InvalidInputError, 'ZNN_INVALID_INPUT');
+    }
+    // And the module works on.
+    assert.deepEqual(await inspect(reader((o, n) => bytes.subarray(o, o + n))), await inspect(bytes));
+  });
+
   test('float64 tensors are coded as fp64, smaller than as bytes', async () => {
     const w = weights(50_000, 'fp64', 7);
     const file = makeSafetensors([{ name: 'coef', dtype: 'F64', shape: [500, 100], bytes: w }]);

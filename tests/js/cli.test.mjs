@@ -2,6 +2,7 @@
 import { test, describe, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -266,6 +267,52 @@ describe('npx zipnn-wasm', () => {
     }
     const r = await run('sh', ['-c', `"$0" compress - -o /dev/null < /dev/null`, path.join(project, 'node_modules/.bin/zipnn-wasm')]);
     assert.equal(r.code, 0, r.stderr);
+  });
+
+  test('inspect reads a file at offsets: files past 4 GiB (sparse here), as the native tool does', async () => {
+    const sparse = (file, size, pieces) => {
+      const fd = fs.openSync(file, 'w');
+      for (const [at, bytes] of pieces) fs.writeSync(fd, bytes, 0, bytes.length, at);
+      fs.ftruncateSync(fd, size);
+      fs.closeSync(fd);
+    };
+    // A streaming .znn of 275 frames of 16 MiB of random bytes: each frame's first 64 KiB
+    // (its header and tables) where it starts, the rest a hole.
+    const rnd = path.join(dir, 'rnd16m');
+    fs.writeFileSync(rnd, crypto.randomBytes(16 << 20));
+    let r = await run(native, ['compress', rnd, '--format', 'zipnn', '--dtype', 'bf16', '--streaming-chunk', String(16 << 20), '-o', `${rnd}.znn`]);
+    assert.equal(r.code, 0, r.stderr);
+    const frame = fs.readFileSync(`${rnd}.znn`);
+    const big = path.join(dir, 'big.znn');
+    sparse(big, 275 * frame.length, Array.from({ length: 275 }, (_, i) => [i * frame.length, frame.subarray(0, 1 << 16)]));
+    // A .znn.safetensors file whose second compressed tensor lies past 4.3 GB of a plain one.
+    const w = path.join(dir, 'w64k');
+    fs.writeFileSync(w, weights(1 << 15, 'bf16'));
+    r = await run(native, ['compress', w, '--format', 'zipnn', '--dtype', 'bf16', '-o', `${w}.znn`]);
+    assert.equal(r.code, 0, r.stderr);
+    const f = fs.readFileSync(`${w}.znn`);
+    const gap = 4_300_000_000;
+    // The tensors zipnn compressed, as it lists them (a JSON string, Python's spacing).
+    const listed = `{"a": {"dtype": "bfloat16", "shape": "[${1 << 15}]"}, "b": {"dtype": "bfloat16", "shape": "[${1 << 15}]"}}`;
+    let json = Buffer.from(JSON.stringify({
+      __metadata__: { znn_compressed_vectors: listed },
+      a: { dtype: 'U8', shape: [f.length], data_offsets: [0, f.length] },
+      big: { dtype: 'F32', shape: [gap / 4], data_offsets: [f.length, f.length + gap] },
+      b: { dtype: 'U8', shape: [f.length], data_offsets: [f.length + gap, 2 * f.length + gap] },
+    }));
+    json = Buffer.concat([json, Buffer.alloc((8 - (json.length % 8)) % 8, 0x20)]);
+    const len = Buffer.alloc(8);
+    len.writeBigUInt64LE(BigInt(json.length));
+    const data = 8 + json.length;
+    const st = path.join(dir, 'big.znn.safetensors');
+    sparse(st, data + 2 * f.length + gap, [[0, Buffer.concat([len, json, f])], [data + f.length + gap, f]]);
+    for (const [file, want] of [[big, /275 frame\(s\), streaming chunk 16777216 bytes/], [st, /2 held as ZipNN frames/]]) {
+      assert.ok(fs.statSync(file).size > 2 ** 32);
+      r = await bin('inspect', file);
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stdout.toString(), want);
+      assert.equal(r.stdout.toString(), (await run(native, ['inspect', file])).stdout.toString(), file);
+    }
   });
 
   test('.znn.safetensors: decompress names the output X.safetensors; inspect lists its tensors', async () => {

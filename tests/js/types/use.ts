@@ -19,6 +19,7 @@ import {
   ZnnError,
   type Output,
   type ProgressEvent,
+  type RandomAccessReader,
   type TensorEvent,
 } from 'zipnn-wasm';
 
@@ -53,6 +54,11 @@ export async function use(body: ReadableStream<Uint8Array>, bytes: Uint8Array<Ar
   const size: number | undefined = decodedSize(out.subarray(0, 24));
   const info = await inspect(out);
   console.log(size, info.segments[0]?.label, info.frames?.[0]?.decodedLength);
+  // A file read at offsets, of any size.
+  const reader: RandomAccessReader = { size: 5e9, read: (offset, length) => out.subarray(offset % 8, (offset % 8) + length) };
+  console.log((await inspect(reader)).compressedSize);
+  // @ts-expect-error read is synchronous
+  await inspect({ size: 8, read: async (offset: number, length: number) => out.subarray(offset, offset + length) });
   await compress(new DataView(ab), { dtype: 'bfloat16', onProgress: ({ done, total }) => console.log(done, total) });
   await compress(new SharedArrayBuffer(8), { format: 'zipnn', dtype: 'fp16' });
   using d = await Decompressor.create({ maxOutput: 1 << 30 });
