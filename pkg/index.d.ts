@@ -180,6 +180,12 @@ export interface InspectReport {
    */
   delta?: { baseSize: number; baseXxh3: string; moved: number; unxored: number };
   /**
+   * `.znw`: the blocks of each coder the encoder chose (`mode` is the block's mode byte,
+   * `name` such as `'raw'`, `'huff0'`, `'tANS'`, `'context: exponent history'`; `bytes`
+   * includes each block's mode byte and length field). Empty for ZipNN files.
+   */
+  modes: { mode: number; name: string; blocks: number; bytes: number }[];
+  /**
    * ZipNN frames only (their `segments` are the frames, in the decoded output): the zipnn
    * version and element type of the first frame, the streaming chunk (`null` for a single
    * frame), and each frame's place in the file.
@@ -201,13 +207,15 @@ export function decodedSize(prefix: Bytes): number | undefined;
 
 /**
  * Random access to input that is not one buffer: a file read at offsets. `read` is called
- * synchronously, one small piece at a time (headers, record heads), and must return exactly
- * `length` bytes at `offset` (fewer: the input ended early, a `TruncatedError`). In node:
- * `{ size: fs.fstatSync(fd).size, read: (o, n) => { const b = Buffer.alloc(n); fs.readSync(fd, b, 0, n, o); return b; } }`
- * (check the count `readSync` returns); in a Web Worker, `FileReaderSync` over `file.slice(o, o + n)`.
+ * synchronously, a piece at a time (headers and record heads, mostly a few bytes; a
+ * safetensors JSON header whole; for a raw file stored as bytes, its first chunks as a 4 MiB
+ * sample), and must return exactly `length` bytes at `offset` (fewer: the input ended early,
+ * a `TruncatedError`). In node, over a file descriptor, with `fs.readSync` called until
+ * `length` bytes are read or it returns 0 (pkg/README.md); in a Web Worker, with
+ * `FileReaderSync` over `file.slice(offset, offset + length)`.
  */
 export interface RandomAccessReader {
-  /** Total bytes (a whole number; may exceed 4 GiB). */
+  /** Total bytes (a whole number below 2^53; may exceed 4 GiB). */
   readonly size: number;
   /** Exactly `length` bytes at `offset`. What it throws, `inspect` rejects with as it is. */
   read(offset: number, length: number): Bytes;

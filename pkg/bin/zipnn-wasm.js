@@ -278,9 +278,14 @@ async function inspectFile(path) {
       size: Number(fs.fstatSync(fd, { bigint: true }).size),
       read(offset, length) {
         const b = Buffer.alloc(length);
-        let n;
+        let n = 0;
         try {
-          n = fs.readSync(fd, b, 0, length, offset);
+          // As read_exact: a read may return less (network file systems); 0 is the end.
+          while (n < length) {
+            const got = fs.readSync(fd, b, n, length - n, offset + n);
+            if (got === 0) break;
+            n += got;
+          }
         } catch (e) {
           throw new Fail(`cannot read ${path}: ${e.message}`);
         }
@@ -670,6 +675,15 @@ async function inspectOne(input, a) {
     for (const s of r.segments) {
       lines.push(
         row(s.name, s.label || s.dtype, `[${s.shape.join(', ')}]`, String(s.length), String(s.compressed), ratio(s.compressed, s.length)),
+      );
+    }
+    // Which coders the encoder chose, and a delta's base, as the native tool prints them.
+    if (r.modes.length) lines.push(`blocks: ${r.modes.map((m) => `${m.name} ${m.blocks} (${m.bytes} bytes)`).join(', ')}`);
+    if (r.delta) {
+      const d = r.delta;
+      lines.push(
+        `delta against a base of ${d.baseSize} bytes (XXH3 ${d.baseXxh3}): decompress and test need it (--base); ` +
+          `${d.moved} bytes XORed with tensors that moved, ${d.unxored} coded as they are`,
       );
     }
     if (r.suggestion) {

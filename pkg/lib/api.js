@@ -176,7 +176,9 @@ export async function inspect(input) {
     if (got !== null && typeof got === 'object' && typeof got.then === 'function') {
       throw new InvalidInputError('reader.read must return the bytes, not a Promise: inspect reads synchronously (fs.readSync, FileReaderSync)');
     }
-    return inputBytes(got, 'what reader.read returns');
+    const u8 = inputBytes(got, 'what reader.read returns');
+    // A view of its own: the module reads `length`, which an object may have been given.
+    return new Uint8Array(u8.buffer, u8.byteOffset, u8.byteLength);
   });
   if (!ready) await init();
   return call(() => glue.inspectReader(size, read));

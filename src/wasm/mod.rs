@@ -486,6 +486,8 @@ struct ReportJs<'a> {
     suggestion: Option<SuggestionJs<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     delta: Option<DeltaJs>,
+    /// `.znw`: the blocks of each coder the encoder chose (empty for ZipNN files).
+    modes: Vec<ModeJs>,
     // ZipNN frames only (absent otherwise): the first frame's version and element type,
     // the streaming chunk (null for a single frame), each frame's place in the file.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -525,6 +527,16 @@ struct DeltaJs {
     moved: u64,
     #[serde(serialize_with = "as_number")]
     unxored: u64,
+}
+
+#[derive(Serialize)]
+struct ModeJs {
+    mode: u8,
+    name: &'static str,
+    #[serde(serialize_with = "as_number")]
+    blocks: u64,
+    #[serde(serialize_with = "as_number")]
+    bytes: u64,
 }
 
 #[derive(Serialize)]
@@ -604,6 +616,16 @@ fn report_js(r: &crate::format::report::Report) -> Result<JsValue, JsValue> {
             moved: d.moved,
             unxored: d.unxored,
         }),
+        modes: r
+            .modes
+            .iter()
+            .map(|m| ModeJs {
+                mode: m.mode,
+                name: m.name,
+                blocks: m.blocks,
+                bytes: m.bytes,
+            })
+            .collect(),
         version: z.map(|z| alloc::format!("{}.{}.{}", z.version[0], z.version[1], z.version[2])),
         dtype: z.and(r.segments.first()).map(|s| s.dtype),
         streaming_chunk: z.map(|z| z.streaming_chunk),

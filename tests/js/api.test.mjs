@@ -1029,6 +1029,12 @@ describe('inspect', () => {
     }
     // And the module works on.
     assert.deepEqual(await inspect(reader((o, n) => bytes.subarray(o, o + n))), await inspect(bytes));
+    // A view given a `length` of its own is taken for the bytes it holds.
+    const lying = (o, n) => Object.defineProperty(bytes.slice(o, o + n), 'length', { value: Math.max(0, n - 1) });
+    assert.deepEqual(await inspect(reader(lying)), await inspect(bytes));
+    // The coders' blocks of a .znw file (none for ZipNN's).
+    assert.ok((await inspect(bytes)).modes.some((m) => m.name === 'huff0' && m.blocks > 0 && m.bytes > m.blocks));
+    assert.deepEqual((await inspect(readFile(files[2]))).modes, []);
   });
 
   test('float64 tensors are coded as fp64, smaller than as bytes', async () => {

@@ -776,10 +776,13 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// The frame's bytes in `data`, the file it was found in (which, held in memory, keeps
-    /// every offset within `usize`).
+    /// The frame's bytes in `data`, the file it was found in (held in memory, so every offset
+    /// fits `usize`).
+    ///
+    /// # Panics
+    /// If `data` is not that file and is too short for the frame, as slicing does.
     pub fn bytes<'a>(&self, data: &'a [u8]) -> &'a [u8] {
-        let at = self.pos as usize;
+        let at = usize::try_from(self.pos).expect("a frame of another file");
         &data[at..at + self.len as usize]
     }
 }
@@ -870,6 +873,10 @@ pub fn frames_from<S: crate::format::Source + ?Sized>(
         }
         let flen = h.frame_len;
         let streaming = h.streaming_log2.is_some();
+        // Fallible: read in pieces, a file may hold more frames than memory can list.
+        frames.try_reserve(1).map_err(|_| {
+            Error::no_memory((frames.len() as u64 + 1) * core::mem::size_of::<Frame>() as u64)
+        })?;
         frames.push(Frame {
             pos,
             len: flen,

@@ -797,12 +797,20 @@ pub struct ChunkInfo {
 }
 
 impl ChunkInfo {
-    /// The chunk's body in `data`, the file it was indexed from (which, held in memory, keeps
-    /// every offset within `usize`).
+    /// The chunk's body in `data`, the file it was indexed from (held in memory, so every
+    /// offset fits `usize`).
+    ///
+    /// # Panics
+    /// If `data` is not that file and is too short for the body, as slicing does.
     pub fn body<'a>(&self, data: &'a [u8]) -> &'a [u8] {
-        let at = self.body_offset as usize;
+        let at = usize::try_from(self.body_offset).expect("a chunk of another file");
         &data[at..at + self.head.body_len as usize]
     }
+}
+
+/// Bytes an index of `n` chunks holds (for the error when it cannot grow).
+fn index_bytes(n: usize) -> u64 {
+    (n as u64 + 1).saturating_mul(core::mem::size_of::<ChunkInfo>() as u64)
 }
 
 /// Parses the header and walks every record head: the chunk index needed for parallel or
@@ -836,6 +844,10 @@ pub fn index_source<S: Source + ?Sized>(
                 if end > size {
                     return Err(Error::Truncated);
                 }
+                // Fallible: read in pieces, a file may list more records than memory holds.
+                chunks
+                    .try_reserve(1)
+                    .map_err(|_| Error::no_memory(index_bytes(chunks.len())))?;
                 chunks.push(ChunkInfo {
                     head,
                     body_offset,
@@ -908,6 +920,9 @@ pub fn index_records<S: Source + ?Sized>(
         if pos > size {
             return Err(Error::Truncated);
         }
+        chunks
+            .try_reserve(1)
+            .map_err(|_| Error::no_memory(index_bytes(chunks.len())))?;
         chunks.push(ChunkInfo {
             head,
             body_offset,
