@@ -306,7 +306,7 @@ fn stream_decoder_restores_listed_znn_safetensors() {
 /// `Source` and through `inspectReader`'s JS function (positions above 2^32 as JS numbers).
 #[wasm_bindgen_test]
 fn inspect_walks_a_file_past_4_gib() {
-    use std::cell::RefCell;
+    use std::cell::Cell;
     use std::rc::Rc;
     use wasm_bindgen::prelude::*;
     use zipnn_wasm::format::Source;
@@ -319,12 +319,12 @@ fn inspect_walks_a_file_past_4_gib() {
         (257 << 24, size, 257)
     );
 
-    let src = Rc::new(RefCell::new(src));
-    let (s, far) = (src.clone(), Rc::new(std::cell::Cell::new(0f64)));
+    // The furthest offset asked for.
+    let far = Rc::new(Cell::new(0f64));
     let f = far.clone();
     let read = Closure::<dyn FnMut(f64, f64) -> js_sys::Uint8Array>::new(move |o: f64, n: f64| {
         f.set(f.get().max(o));
-        js_sys::Uint8Array::from(s.borrow_mut().read(o as u64, n as usize).unwrap())
+        js_sys::Uint8Array::from(src.read(o as u64, n as usize).unwrap())
     });
     let js = zipnn_wasm::wasm::inspect_reader(
         size as f64,

@@ -122,6 +122,16 @@ pub fn grow(buf: &mut alloc::vec::Vec<u8>, len: usize) -> Result<&mut [u8], Erro
     Ok(&mut buf[..len])
 }
 
+/// `list.push(x)`, or `TooLarge` where the list cannot grow: an index of records read in
+/// pieces may list more than memory holds (in wasm32, 2^25 chunk records), and must not abort.
+pub(crate) fn push_fallible<T>(list: &mut alloc::vec::Vec<T>, x: T) -> Result<(), Error> {
+    list.try_reserve(1).map_err(|_| {
+        Error::no_memory((list.len() as u64 + 1).saturating_mul(core::mem::size_of::<T>() as u64))
+    })?;
+    list.push(x);
+    Ok(())
+}
+
 /// How a decoder into a vector takes memory for a file of `total` decoded bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Reserve {

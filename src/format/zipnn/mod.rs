@@ -873,15 +873,12 @@ pub fn frames_from<S: crate::format::Source + ?Sized>(
         }
         let flen = h.frame_len;
         let streaming = h.streaming_log2.is_some();
-        // Fallible: read in pieces, a file may hold more frames than memory can list.
-        frames.try_reserve(1).map_err(|_| {
-            Error::no_memory((frames.len() as u64 + 1) * core::mem::size_of::<Frame>() as u64)
-        })?;
-        frames.push(Frame {
+        let f = Frame {
             pos,
             len: flen,
             header: h,
-        });
+        };
+        crate::format::push_fallible(&mut frames, f)?;
         pos += flen;
         if !streaming && pos != size {
             return Err(Error::corrupt("bytes after a non-streaming ZipNN frame"));

@@ -14,7 +14,7 @@ pub use header::{Header, Segment, MAGIC};
 pub use inspect::{inspect, inspect_source};
 
 use crate::dtype::DType;
-use crate::format::{tensors, Container, Error, Limits, Output, Reserve, Source};
+use crate::format::{push_fallible, tensors, Container, Error, Limits, Output, Reserve, Source};
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::iter::Peekable;
@@ -808,11 +808,6 @@ impl ChunkInfo {
     }
 }
 
-/// Bytes an index of `n` chunks holds (for the error when it cannot grow).
-fn index_bytes(n: usize) -> u64 {
-    (n as u64 + 1).saturating_mul(core::mem::size_of::<ChunkInfo>() as u64)
-}
-
 /// Parses the header and walks every record head: the chunk index needed for parallel or
 /// random-access decoding. Verifies the end record; does not decode chunk bodies.
 pub fn index(mut data: &[u8], limits: &Limits) -> Result<(Header, Vec<ChunkInfo>), Error> {
@@ -844,15 +839,12 @@ pub fn index_source<S: Source + ?Sized>(
                 if end > size {
                     return Err(Error::Truncated);
                 }
-                // Fallible: read in pieces, a file may list more records than memory holds.
-                chunks
-                    .try_reserve(1)
-                    .map_err(|_| Error::no_memory(index_bytes(chunks.len())))?;
-                chunks.push(ChunkInfo {
+                let c = ChunkInfo {
                     head,
                     body_offset,
                     offset,
-                });
+                };
+                push_fallible(&mut chunks, c)?;
                 offset += head.raw_len as u64;
                 if offset > limits.max_output {
                     return Err(Error::TooLarge {
@@ -920,14 +912,12 @@ pub fn index_records<S: Source + ?Sized>(
         if pos > size {
             return Err(Error::Truncated);
         }
-        chunks
-            .try_reserve(1)
-            .map_err(|_| Error::no_memory(index_bytes(chunks.len())))?;
-        chunks.push(ChunkInfo {
+        let c = ChunkInfo {
             head,
             body_offset,
             offset: at,
-        });
+        };
+        push_fallible(&mut chunks, c)?;
         at = match at.checked_add(head.raw_len as u64) {
             Some(a) if a <= end => a,
             _ => return Err(wrong_len((at - offset).saturating_add(head.raw_len as u64))),
