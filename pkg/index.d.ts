@@ -231,6 +231,39 @@ export interface RandomAccessReader {
 export function inspect(input: Bytes | RandomAccessReader): Promise<InspectReport>;
 
 /**
+ * Opens a compressed `.znw` file for reads at decoded offsets: one tensor at a time, as
+ * safetensors' `safe_open` reads one, decoding only the chunks that hold it (each verified as a
+ * whole decode verifies it; a damaged chunk fails only the reads that need it). `input` is the
+ * file's bytes, read where they are (not copied: do not change them while the file is open), or
+ * a `RandomAccessReader`: a file of any size, also one whose decoded size is larger than wasm
+ * memory. Reads the header and every chunk's record head now (`RandomAccessReader` lists what
+ * that costs). ZipNN files: `UnsupportedError` (decode them whole or as a stream).
+ */
+export function openFile(input: Bytes | RandomAccessReader, options?: DecompressOptions): Promise<CompressedFile>;
+
+/**
+ * A `.znw` file opened by `openFile`. Reads are synchronous; the last chunk decoded is kept,
+ * so a parser may read a file in small pieces. Memory in wasm: about 40 bytes a chunk for the
+ * index (1.4 MB for a 9 GB model), plus one chunk and its compressed body.
+ */
+export declare class CompressedFile {
+  private constructor();
+  /** The decoded size. */
+  readonly size: number;
+  /** What kind of file the decoded bytes are. */
+  readonly container: InspectReport['container'];
+  /** Where each tensor lies in the decoded file (empty for a stream compressed without its size). */
+  readonly segments: Segment[];
+  /** `length` decoded bytes at `offset` (`InvalidInputError` past the end). */
+  read(offset: number, length: number): Output;
+  /** Fills `target` with the decoded bytes at `offset`; it must not overlap the input bytes. */
+  readInto(offset: number, target: Bytes): void;
+  /** Frees the index and buffers in wasm memory; later calls throw `InvalidInputError`. */
+  close(): void;
+  [Symbol.dispose](): void;
+}
+
+/**
  * Decompresses a byte stream, used like the platform's `DecompressionStream`:
  * `response.body.pipeThrough(new ZnnDecompressionStream())`. Any input chunking works; decoded
  * bytes are emitted as soon as each chunk's checksum verified; ZipNN frames as each frame

@@ -397,3 +397,55 @@ fn real_models_as_znn_safetensors_restore_as_a_stream() {
         );
     }
 }
+
+/// Each tensor of real models read on its own through `znw::RandomAccess`, in an order of its
+/// own (a loader's), equals the original bytes; a safetensors loader's first reads (the length,
+/// then the JSON header) work the same. Default and `--best` coding (context modes).
+#[test]
+fn real_models_read_a_tensor_at_a_time() {
+    use zipnn_wasm::format::znw::{DTypeChoice, RandomAccess};
+    let Some(dir) = models() else { return };
+    let best = Options {
+        dtype: DTypeChoice::Auto,
+        chunk_size: znw::BEST_CHUNK,
+        tans: true,
+        threads: 2,
+        ..Options::default()
+    };
+    let plain = Options {
+        threads: 2,
+        ..Options::default()
+    };
+    for (name, opts) in [
+        ("minilm.bf16.safetensors", &plain),
+        ("minilm.bf16.safetensors", &best),
+        ("minilm.q8_0.gguf", &plain),
+        ("silero_vad.onnx", &plain),
+        ("english_g2.pth", &plain),
+        ("face_landmark.tflite", &best),
+    ] {
+        let data = std::fs::read(dir.join(name)).unwrap();
+        let packed = znw::compress(&data, opts).unwrap();
+        let mut src: &[u8] = &packed;
+        let mut ra = RandomAccess::open(&mut src, None, &Limits::default()).unwrap();
+        assert_eq!(ra.size(), data.len() as u64, "{name}");
+        let mut segs = ra.header().segments.clone();
+        assert!(segs.len() > 3, "{name}: {} segments", segs.len());
+        // Last first, then every other: reads that jump about the file.
+        segs.reverse();
+        segs.sort_by_key(|s| s.offset % 3);
+        for s in &segs {
+            let mut dst = vec![0; s.length as usize];
+            ra.read_at(&mut src, s.offset, &mut dst).unwrap();
+            let at = s.offset as usize;
+            assert!(dst == data[at..at + dst.len()], "{name}: {}", s.name);
+        }
+        if name.ends_with(".safetensors") {
+            let mut len = [0; 8];
+            ra.read_at(&mut src, 0, &mut len).unwrap();
+            let mut json = vec![0; u64::from_le_bytes(len) as usize];
+            ra.read_at(&mut src, 8, &mut json).unwrap();
+            assert!(json.starts_with(b"{") && json == data[8..8 + json.len()]);
+        }
+    }
+}

@@ -303,7 +303,8 @@ fn stream_decoder_restores_listed_znn_safetensors() {
 }
 
 /// A `.znw` file larger than 4 GiB is inspected in wasm32, read a piece at a time: through a
-/// `Source` and through `inspectReader`'s JS function (positions above 2^32 as JS numbers).
+/// `Source` and through `inspectReader`'s JS function (positions above 2^32 as JS numbers),
+/// and `RandomAccessFile` reads its bytes across the 4 GiB line.
 #[wasm_bindgen_test]
 fn inspect_walks_a_file_past_4_gib() {
     use std::cell::Cell;
@@ -313,6 +314,7 @@ fn inspect_walks_a_file_past_4_gib() {
     let mut src = BigZnw::new(257);
     let size = src.size();
     assert!(size > 1 << 32);
+    let data = src.data.clone();
     let r = zipnn_wasm::inspect_source(&mut src).unwrap();
     assert_eq!(
         (r.total_size, r.compressed_size, r.chunks),
@@ -340,6 +342,14 @@ fn inspect_walks_a_file_past_4_gib() {
     assert_eq!(get("totalSize"), (257u64 << 24) as f64);
     assert_eq!((get("compressedSize"), get("chunks")), (size as f64, 257.0));
     assert!(far.get() > (1u64 << 32) as f64, "read past 4 GiB");
+
+    let read_fn = read.as_ref().unchecked_ref::<js_sys::Function>().clone();
+    let mut file = zipnn_wasm::wasm::RandomAccessFile::new(size as f64, read_fn, None).unwrap();
+    assert_eq!(file.size(), (257u64 << 24) as f64);
+    let target = js_sys::Uint8Array::new_with_length(100);
+    file.read_into(((1u64 << 32) - 50) as f64, &target).unwrap();
+    let (got, c) = (target.to_vec(), BigZnw::CHUNK);
+    assert_eq!((&got[..50], &got[50..]), (&data[c - 50..], &data[..50]));
 
     // What the function throws is what the call throws.
     let thrown = Closure::<dyn FnMut(f64, f64) -> Result<js_sys::Uint8Array, JsValue>>::new(

@@ -2,8 +2,8 @@
 //! `.znw`, ZipNN frames or `.znn.safetensors`), the same into a vector reused from input to
 //! input (`decompress_to_vec`, as the wasm `Decompressor` does) and into an exact buffer
 //! (`decoded_len` + `decompress_into`), and for `.znw` input the index, the in-place decoder
-//! and the multi-threaded decoder, which must all agree. `.znw` input is decoded a second time
-//! with its checksums recomputed.
+//! the multi-threaded decoder and reads at offsets (`znw::RandomAccess`), which must all agree.
+//! `.znw` input is decoded a second time with its checksums recomputed.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
@@ -80,6 +80,23 @@ fn check(data: &[u8]) {
                 let par = znw::decompress(data, &lim, 3).expect("threads=3 fails where 1 works");
                 assert!(par == *out, "multi-threaded decode differs");
             }
+            let mut src = data;
+            let mut ra =
+                znw::RandomAccess::open(&mut src, None, &lim).expect("decoded, not opened");
+            // The whole file, each third, and two bytes across every chunk edge.
+            let n = out.len() as u64;
+            let edges = chunks.iter().map(|c| (c.offset.saturating_sub(1), 2));
+            let ranges = [(0, n), (n / 3, n / 3), (n / 3 * 2, n - n / 3 * 2)];
+            for (a, len) in ranges.into_iter().chain(edges) {
+                let len = len.min(n - a.min(n));
+                let mut buf = vec![0u8; len as usize];
+                ra.read_at(&mut src, a, &mut buf)
+                    .expect("decoded, not read");
+                assert!(
+                    buf == out[a as usize..(a + len) as usize],
+                    "read_at differs"
+                );
+            }
         }
         Err(_) => {
             // The index may be fine (a body is bad); then decoding into a buffer fails too.
@@ -89,6 +106,17 @@ fn check(data: &[u8]) {
                     .map_or(0, |c| c.offset + c.head.raw_len as u64);
                 let mut buf = vec![0u8; total as usize];
                 assert!(znw::decompress_into(data, &mut buf, 1).is_err());
+                // Read at offsets, the whole file fails too (a delta does not open).
+                let mut src = data;
+                match znw::RandomAccess::open(&mut src, None, &lim) {
+                    Ok(mut ra) => {
+                        let e = ra
+                            .read_at(&mut src, 0, &mut buf)
+                            .expect_err("read, not decoded");
+                        check_error(&e, DATA_ERRORS);
+                    }
+                    Err(e) => check_error(&e, DATA_ERRORS),
+                }
             }
         }
     }

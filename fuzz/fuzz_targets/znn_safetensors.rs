@@ -36,7 +36,10 @@ fuzz_target!(|data: &[u8]| {
         match (&streamed, &whole) {
             (Ok(()), Ok(out)) => assert!(*out == sink.out, "stream and whole differ"),
             (Err(e), Err(_)) => check_error(e, DATA_ERRORS),
-            (a, b) => panic!("stream {a:?} but whole-file {:?}", b.as_ref().map(|o| o.len())),
+            (a, b) => panic!(
+                "stream {a:?} but whole-file {:?}",
+                b.as_ref().map(|o| o.len())
+            ),
         }
     }
 });

@@ -3,7 +3,7 @@
 
 import * as glue from '../dist/zipnn_wasm.js';
 import { InvalidInputError, TooLargeError, ZnnError, userCallback } from './errors.js';
-import { call, inWasmMemory, init, inputBytes, ready, resets } from './wasm.js';
+import { call, freeWasm, inWasmMemory, init, inputBytes, made, ready, resets } from './wasm.js';
 import { checkFormat, checkFunction, checkVerify, checkLength, checkMaxOutput, checkSignal, checkSizeOption, isArrayBuffer, isShared, overlap, toBytes, unmoved, wasmSized } from './checks.js';
 import { startsWith } from './buffers.js';
 import { ZNW_MAGIC } from './sniff.js';
@@ -166,22 +166,31 @@ export async function inspect(input) {
     if (!ready) await init();
     return call(() => glue.inspect(unmoved(data)));
   }
-  const { size } = input;
+  const { size, read } = readerCalls(input, 'inspect');
+  if (!ready) await init();
+  return call(() => glue.inspectReader(size, read));
+}
+
+/**
+ * A reader's size, checked, and its `read` as the module calls it (from wasm, in the middle of
+ * a walk or a read): what it throws is rethrown as it is; a Promise is refused, since `who`
+ * reads synchronously.
+ */
+function readerCalls(reader, who) {
+  const { size } = reader;
   if (!Number.isSafeInteger(size) || size < 0) {
     throw new InvalidInputError(`reader.size must be a whole number of bytes, not ${String(size)}`);
   }
-  // Called from wasm in the middle of the walk: what it throws is rethrown as it is.
   const read = userCallback((offset, length) => {
-    const got = input.read(offset, length);
+    const got = reader.read(offset, length);
     if (got !== null && typeof got === 'object' && typeof got.then === 'function') {
-      throw new InvalidInputError('reader.read must return the bytes, not a Promise: inspect reads synchronously (fs.readSync, FileReaderSync)');
+      throw new InvalidInputError(`reader.read must return the bytes, not a Promise: ${who} reads synchronously (fs.readSync, FileReaderSync)`);
     }
     const u8 = inputBytes(got, 'what reader.read returns');
     // A view of its own: the module reads `length`, which an object may have been given.
     return new Uint8Array(u8.buffer, u8.byteOffset, u8.byteLength);
   });
-  if (!ready) await init();
-  return call(() => glue.inspectReader(size, read));
+  return { size, read };
 }
 
 /** An object to read at offsets (not bytes: a view or buffer has no `read`). */
@@ -203,4 +212,107 @@ export function decodedSize(prefix) {
   if (u8.length < DECODED_SIZE_PREFIX || !startsWith(u8, ZNW_MAGIC) || u8[8] !== 1 || (u8[9] & 1) === 0) return undefined;
   const size = new DataView(u8.buffer, u8.byteOffset, DECODED_SIZE_PREFIX).getBigUint64(16, true);
   return size <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(size) : undefined;
+}
+
+/** Largest piece of a `readInto` target handed to the module at once (it counts in 32 bits). */
+const READ_PIECE = 2 ** 30;
+
+/**
+ * Opens a compressed `.znw` file for reads at decoded offsets: a tensor at a time, as
+ * safetensors' `safe_open` reads one, decoding only the chunks a read needs. `input` is the
+ * file's bytes (read where they are, not copied: do not change them while the file is open)
+ * or a `RandomAccessReader` (a file of any size, also larger than wasm memory). Reads the
+ * header and every chunk's record head now.
+ */
+export async function openFile(input, options = {}) {
+  const maxOutput = checkMaxOutput(options?.maxOutput);
+  let reader = input;
+  let data = null;
+  if (!isReader(input)) {
+    data = inputBytes(input);
+    reader = { size: data.length, read: (offset, length) => unmoved(data).subarray(offset, offset + length) };
+  }
+  const calls = readerCalls(reader, 'openFile');
+  if (!ready) await init();
+  return new CompressedFile(OPEN, calls, maxOutput, data);
+}
+
+const OPEN = Symbol('openFile');
+
+/** A `.znw` file opened by `openFile`. */
+export class CompressedFile {
+  #f = null;
+  #resets = 0;
+  #calls;
+  #maxOutput;
+  /** The compressed bytes, when given as bytes (a target must not overlap them). */
+  #data;
+  #closed = false;
+
+  constructor(token, calls, maxOutput, data) {
+    if (token !== OPEN) throw new InvalidInputError('a CompressedFile comes from openFile()');
+    this.#calls = calls;
+    this.#maxOutput = maxOutput;
+    this.#data = data;
+    const h = this.#call((f) => f.header());
+    /** The decoded size. */
+    this.size = this.#call((f) => f.size);
+    /** What kind of file the decoded bytes are (`'safetensors'`, `'gguf'`, `'raw'`...). */
+    this.container = h.container;
+    /** Where each tensor lies in the decoded file (empty where the encoder kept no table). */
+    this.segments = h.segments;
+  }
+
+  /** The wasm object, opened anew after a trap reset the instance it lived in. */
+  #call(f) {
+    if (this.#closed) throw new InvalidInputError('this CompressedFile was closed');
+    if (!this.#f || this.#resets !== resets) {
+      const { size, read } = this.#calls;
+      this.#f = made(call(() => new glue.RandomAccessFile(size, read, this.#maxOutput)));
+      this.#resets = resets;
+    }
+    return call(() => f(this.#f));
+  }
+
+  /** `length` decoded bytes at `offset`, in a new Uint8Array. */
+  read(offset, length) {
+    checkLength(offset, 'offset');
+    checkLength(length, 'length');
+    this.#check(offset, length);
+    const out = call(() => new Uint8Array(length));
+    this.readInto(offset, out);
+    return out;
+  }
+
+  /** Fills `target` (any view, shared memory too) with the decoded bytes at `offset`. */
+  readInto(offset, target) {
+    checkLength(offset, 'offset');
+    const t = toBytes(target, 'target');
+    if (inWasmMemory(t)) throw new InvalidInputError("target must not be a view of the module's own memory");
+    // Bodies are read as the target is written: overwritten ones would fail their checksums.
+    if (this.#data && overlap(this.#data, t)) throw new InvalidInputError('target must not overlap the input');
+    this.#check(offset, t.length);
+    for (let done = 0; done < t.length; done += READ_PIECE) {
+      const piece = t.subarray(done, done + READ_PIECE);
+      this.#call((f) => f.readInto(offset + done, piece));
+    }
+  }
+
+  /** The error for a range outside the file, before any byte is read or allocated. */
+  #check(offset, length) {
+    if (offset + length > this.size) {
+      throw new InvalidInputError(`${length} bytes at ${offset} reach past the decoded size, ${this.size}`);
+    }
+  }
+
+  /** Frees the index and buffers in wasm memory; later calls throw. */
+  close() {
+    freeWasm(this.#f);
+    this.#f = null;
+    this.#closed = true;
+  }
+
+  [Symbol.dispose]() {
+    this.close();
+  }
 }

@@ -14,9 +14,11 @@ use wasm_bindgen::prelude::*;
 
 mod js_io;
 mod pool;
+mod random;
 mod stream;
 
 pub use pool::{decode_zipnn_pieces, decode_znw_records, zipnn_piece_table, znw_chunk_table};
+pub use random::RandomAccessFile;
 pub use stream::{StreamDecoder, StreamEncoder};
 
 use js_io::{

@@ -100,6 +100,32 @@ struct SegmentJs<'a> {
     length: u64,
 }
 
+/// A `.znw` header as JS sees it: `{ totalSize, container, segments }`, each segment's `dtype`
+/// the container's type name where it gives one.
+pub(super) fn header_js(h: &znw::Header) -> Result<JsValue, JsValue> {
+    let js = HeaderJs {
+        total_size: h.total_size,
+        container: h.container.name(),
+        segments: h
+            .segments
+            .iter()
+            .map(|s| SegmentJs {
+                name: &s.name,
+                dtype: if s.label.is_empty() {
+                    s.dtype.name()
+                } else {
+                    &s.label
+                },
+                shape: &s.shape,
+                offset: s.offset,
+                length: s.length,
+            })
+            .collect(),
+    };
+    js.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
+        .map_err(|e| e.into())
+}
+
 #[wasm_bindgen]
 impl StreamDecoder {
     /// `check_bodies`: also verify each `.znw` chunk's body checksum (`zipnn test`).
@@ -232,27 +258,7 @@ impl StreamDecoder {
             return Ok(JsValue::UNDEFINED);
         };
         self.ready.header_seen = true;
-        let js = HeaderJs {
-            total_size: h.total_size,
-            container: h.container.name(),
-            segments: h
-                .segments
-                .iter()
-                .map(|s| SegmentJs {
-                    name: &s.name,
-                    dtype: if s.label.is_empty() {
-                        s.dtype.name()
-                    } else {
-                        &s.label
-                    },
-                    shape: &s.shape,
-                    offset: s.offset,
-                    length: s.length,
-                })
-                .collect(),
-        };
-        js.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-            .map_err(|e| e.into())
+        header_js(h)
     }
 
     /// Takes the ready bytes as a new JS-owned Uint8Array.

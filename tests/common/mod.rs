@@ -200,15 +200,19 @@ pub fn conv3x3_f32(kernels: usize, seed: u64) -> Vec<u8> {
 
 /// A `.znw` file of `k` stored chunks of 16 MiB (over 4 GiB from `k` = 257 on), served a piece
 /// at a time and never held: its header and first record are real (random bytes, kept as they
-/// are), every later record repeats the first one's bytes, and the end record counts them. Only
-/// the first chunk would decode (the others' checksums are seeded with their own offsets):
-/// enough for what reads heads, such as `inspect`.
+/// are), every later record repeats the first one's bytes but for its decoded-bytes checksum,
+/// seeded with its own offset, and the end record counts them. Every chunk decodes, to
+/// [`BigZnw::data`].
 pub struct BigZnw {
     header: Vec<u8>,
     record: Vec<u8>,
     end: Vec<u8>,
     k: u64,
     buf: Vec<u8>,
+    /// Each chunk's decoded bytes.
+    pub data: Vec<u8>,
+    /// The decoded-bytes checksum of the last record read, and its record number.
+    check: Option<(u64, [u8; 4])>,
 }
 
 impl BigZnw {
@@ -220,7 +224,8 @@ impl BigZnw {
         let mut enc =
             zipnn_wasm::stream::Encoder::new(zipnn_wasm::DType::Bytes, Self::CHUNK as u32).unwrap();
         let mut one = Vec::new();
-        enc.push(&Rng(16).bytes(Self::CHUNK), &mut one);
+        let data = Rng(16).bytes(Self::CHUNK);
+        enc.push(&data, &mut one);
         enc.finish(&mut one);
         let h = u32::from_le_bytes(one[12..16].try_into().unwrap()) as usize;
         let record = one[h..one.len() - chunk::END_LEN].to_vec();
@@ -237,6 +242,21 @@ impl BigZnw {
             end,
             k,
             buf: Vec::new(),
+            data,
+            check: None,
+        }
+    }
+
+    /// Record `i`'s decoded-bytes checksum (hashes 16 MiB: kept for the next read).
+    fn check(&mut self, i: u64) -> [u8; 4] {
+        use zipnn_wasm::format::znw::header::chunk_checksum;
+        match self.check {
+            Some((j, c)) if j == i => c,
+            _ => {
+                let c = chunk_checksum(&self.data, i * Self::CHUNK as u64).to_le_bytes();
+                self.check = Some((i, c));
+                c
+            }
         }
     }
 }
@@ -254,15 +274,26 @@ impl zipnn_wasm::format::Source for BigZnw {
         self.buf.clear();
         let mut p = pos;
         while p < end {
-            let (piece, at) = if p < h {
-                (&self.header, p)
+            let (piece, at, record) = if p < h {
+                (&self.header, p, None)
             } else if p < h + self.k * r {
-                (&self.record, (p - h) % r)
+                (&self.record, (p - h) % r, Some((p - h) / r))
             } else {
-                (&self.end, p - h - self.k * r)
+                (&self.end, p - h - self.k * r, None)
             };
             let n = (piece.len() as u64 - at).min(end - p) as usize;
+            let from = self.buf.len();
             self.buf.extend_from_slice(&piece[at as usize..][..n]);
+            // Bytes 16..20 of a record head: its decoded-bytes checksum.
+            if let Some(i) = record.filter(|_| at < 20 && at + n as u64 > 16) {
+                let c = self.check(i);
+                for (k, &b) in c.iter().enumerate() {
+                    let q = 16 + k as u64;
+                    if (at..at + n as u64).contains(&q) {
+                        self.buf[from + (q - at) as usize] = b;
+                    }
+                }
+            }
             p += n as u64;
         }
         Ok(&self.buf)

@@ -7,6 +7,8 @@ import {
   decompressInto,
   Decompressor,
   inspect,
+  openFile,
+  CompressedFile,
   decodedSize,
   DECODED_SIZE_PREFIX,
   init,
@@ -1035,6 +1037,109 @@ describe('inspect', () => {
     // The coders' blocks of a .znw file (none for ZipNN's).
     assert.ok((await inspect(bytes)).modes.some((m) => m.name === 'huff0' && m.blocks > 0 && m.bytes > m.blocks));
     assert.deepEqual((await inspect(readFile(files[2]))).modes, []);
+  });
+
+  test('openFile reads a tensor at a time: from bytes and through a reader, only the chunks it needs', async () => {
+    const tensors = safetensorsTensors(model);
+    // From the bytes: every tensor, in a loader's order of its own, and the header as a parser reads it.
+    const file = await openFile(modelZnw);
+    assert.ok(file instanceof CompressedFile);
+    assert.equal(file.size, model.length);
+    assert.equal(file.container, 'safetensors');
+    for (const t of tensors) {
+      const seg = file.segments.find((s) => s.name === t.name);
+      assert.deepEqual([seg.offset, seg.length, seg.dtype, seg.shape], [t.offset, t.bytes.length, t.dtype, t.shape], t.name);
+    }
+    for (const t of [...tensors].reverse()) assert.ok(equalBytes(file.read(t.offset, t.bytes.length), t.bytes), t.name);
+    const n = Number(new DataView(file.read(0, 8).buffer).getBigUint64(0, true));
+    assert.deepEqual(file.read(8, n), model.subarray(8, 8 + n));
+    // Into any view, shared memory too; an empty read at the end.
+    const t = tensors[7];
+    const shared = new Uint8Array(new SharedArrayBuffer(t.bytes.length + 3));
+    file.readInto(t.offset, shared.subarray(3));
+    assert.ok(equalBytes(shared.subarray(3), t.bytes));
+    assert.equal(file.read(file.size, 0).length, 0);
+    file.close();
+
+    // Through a reader over a file: the heads, then the bodies of the chunks read.
+    const fd = fs.openSync(fixturePath('minilm.bf16.safetensors.znw'));
+    try {
+      let read = 0;
+      const reader = {
+        size: fs.fstatSync(fd).size,
+        read(offset, length) {
+          read += length;
+          const b = Buffer.alloc(length);
+          fs.readSync(fd, b, 0, length, offset);
+          return b;
+        },
+      };
+      const f = await openFile(reader);
+      const heads = read;
+      assert.ok(heads < 20_000, `open read ${heads} bytes`);
+      const big = tensors.reduce((a, b) => (b.bytes.length > a.bytes.length ? b : a));
+      assert.ok(equalBytes(f.read(big.offset, big.bytes.length), big.bytes));
+      // The tensor's compressed bytes and at most two chunks more (256 KiB chunks, ratio ~0.66).
+      assert.ok(read - heads < big.bytes.length * 0.7 + 2 * 256 * KiB, `read ${read - heads} bytes for ${big.bytes.length}`);
+      // The last chunk decoded is kept: a small read inside it reads nothing.
+      const before = read;
+      f.read(big.offset + big.bytes.length - 10, 10);
+      assert.equal(read, before);
+    } finally {
+      fs.closeSync(fd);
+    }
+
+    // Offsets past 2 GiB (a 2.2 GB file of zeros in 4 MiB chunks).
+    const zeros = await openFile(readFile(fixturePath('zeros-2.2G.znw')));
+    assert.equal(zeros.size, 2_200_000_000);
+    assert.deepEqual(zeros.read(2 ** 31 + 5, 100), new Uint8Array(100));
+    assert.deepEqual(zeros.read(zeros.size - 7, 7), new Uint8Array(7));
+  });
+
+  test('openFile: typed errors, a damaged chunk fails only the reads that need it', async () => {
+    const tensors = safetensorsTensors(model);
+    // A bit flipped in the middle of the file: a tensor there fails, the others read.
+    const damaged = modelZnw.slice();
+    damaged[damaged.length >> 1] ^= 0x10;
+    const file = await openFile(damaged);
+    let failed = 0;
+    for (const t of tensors) {
+      try {
+        assert.ok(equalBytes(file.read(t.offset, t.bytes.length), t.bytes), t.name);
+      } catch (e) {
+        assert.ok(e instanceof CorruptError, `${t.name}: ${e}`);
+        failed++;
+      }
+    }
+    assert.ok(failed >= 1 && failed <= 2, `${failed} tensors failed`);
+    assert.throws(() => file.read(file.size - 1, 2), InvalidInputError);
+    assert.throws(() => file.read(-1, 2), InvalidInputError);
+    assert.throws(() => file.read(0.5, 2), InvalidInputError);
+    assert.throws(() => file.readInto(0, damaged.subarray(0, 10)), InvalidInputError); // overlaps the input
+    assert.throws(() => file.readInto(0, 'bytes'), InvalidInputError);
+    file.close();
+    assert.throws(() => file.read(0, 1), InvalidInputError);
+    assert.throws(() => new CompressedFile(), InvalidInputError);
+
+    await rejectsWith(openFile(model), NotCompressedError, 'ZNN_NOT_COMPRESSED');
+    await rejectsWith(openFile(modelZnw.subarray(0, modelZnw.length - 1)), TruncatedError, 'ZNN_TRUNCATED');
+    await rejectsWith(openFile(readFile(fixturePath('minilm.bf16.znn'))), UnsupportedError, 'ZNN_UNSUPPORTED');
+    await rejectsWith(openFile(readFile(zipnnFixture('st_minilm_meta.znn.safetensors'))), UnsupportedError, 'ZNN_UNSUPPORTED');
+    await rejectsWith(openFile(readFile(fixturePath('moved.safetensors.znw'))), UnsupportedError, 'ZNN_UNSUPPORTED'); // a delta
+    await rejectsWith(openFile(modelZnw, { maxOutput: model.length - 1 }), TooLargeError, 'ZNN_TOO_LARGE');
+    // What a reader throws, as it is; a Promise or a short read, typed.
+    const mine = new Error('disk on fire');
+    await assert.rejects(openFile({ size: modelZnw.length, read: () => { throw mine; } }), (e) => e === mine);
+    let fail = false;
+    const flaky = await openFile({ size: modelZnw.length, read: (o, n) => { if (fail) throw mine; return modelZnw.subarray(o, o + n); } });
+    fail = true;
+    assert.throws(() => flaky.read(tensors[3].offset, 10), (e) => e === mine);
+    fail = false;
+    assert.ok(equalBytes(flaky.read(tensors[3].offset, 10), tensors[3].bytes.subarray(0, 10)));
+    await rejectsWith(openFile({ size: modelZnw.length, read: async (o, n) => modelZnw.subarray(o, o + n) }), InvalidInputError, 'ZNN_INVALID_INPUT');
+    await rejectsWith(openFile({ size: modelZnw.length, read: (o, n) => modelZnw.subarray(o, o + n - 1) }), TruncatedError, 'ZNN_TRUNCATED');
+    // And the module works on.
+    assert.ok(equalBytes(await decompress(modelZnw), model));
   });
 
   test('float64 tensors are coded as fp64, smaller than as bytes', async () => {

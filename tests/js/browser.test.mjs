@@ -89,6 +89,14 @@ window.runRoundTrip = async () => {
     code,
   };
 };
+// openFile in a dedicated Worker over a Blob read with FileReaderSync (a file the user picked
+// would be a File, which is a Blob): every tensor read on its own, last first, into one buffer.
+window.runOpenFile = (url) => new Promise((resolve, reject) => {
+  const w = new Worker('/openfile-worker.js', { type: 'module' });
+  w.onmessage = (e) => { w.terminate(); resolve(e.data); };
+  w.onerror = (e) => { w.terminate(); reject(new Error(e.message)); };
+  w.postMessage(url);
+});
 // decompress(..., { threads }) of a fetched file: the pool when the page is cross-origin
 // isolated, in-thread otherwise. WebCrypto does not read shared memory: the digest takes a copy.
 window.runPool = async (url, threads, corrupt) => {
@@ -157,6 +165,25 @@ let server;
 let context;
 const requests = [];
 const consoleMessages = [];
+// Import maps do not reach workers: the package by its path.
+const OPENFILE_WORKER = `
+import { openFile } from '/node_modules/zipnn-wasm/index.js';
+onmessage = async ({ data: url }) => {
+  const blob = await (await fetch(url)).blob();
+  const rs = new FileReaderSync();
+  let reads = 0;
+  const file = await openFile({ size: blob.size, read: (o, n) => { reads++; return new Uint8Array(rs.readAsArrayBuffer(blob.slice(o, o + n))); } });
+  const out = new Uint8Array(file.size);
+  for (const s of [...file.segments].reverse()) file.readInto(s.offset, out.subarray(s.offset, s.offset + s.length));
+  const covered = file.segments.reduce((n, s) => n + s.length, 0);
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', out));
+  let code = null;
+  try { file.read(file.size, 1); } catch (e) { code = e.code; }
+  file.close();
+  postMessage({ sha: [...digest].map((b) => b.toString(16).padStart(2, '0')).join(''), segments: file.segments.length, covered, size: file.size, reads, code });
+};
+`;
+
 let userDataDir;
 
 before(async () => {
@@ -184,6 +211,10 @@ before(async () => {
       '/no-simd.html': (req, res) => {
         res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
         res.end(PAGE.replace('<script type="importmap">', '<script>WebAssembly.validate = () => false;</script>\n<script type="importmap">'));
+      },
+      '/openfile-worker.js': (req, res) => {
+        res.writeHead(200, { 'content-type': 'text/javascript' });
+        res.end(OPENFILE_WORKER);
       },
       '/favicon.ico': (req, res) => {
         res.writeHead(204);
@@ -336,6 +367,14 @@ describe('headless Chromium', () => {
     const r = await page.evaluate(([a, b]) => window.runDecompressor(a, b), ['/fixtures/model.znw', '/fixtures/model.znn']);
     const want = sha256(readFile(modelPath('minilm.bf16.safetensors')));
     assert.deepEqual(r, { first: want, second: want });
+  });
+
+  test('openFile in a Worker: a Blob read at offsets with FileReaderSync, a tensor at a time', async () => {
+    const r = await page.evaluate((url) => window.runOpenFile(url), '/fixtures/model.znw');
+    const model = readFile(modelPath('minilm.bf16.safetensors'));
+    assert.equal(r.sha, sha256(model));
+    assert.deepEqual([r.size, r.covered, r.code], [model.length, model.length, 'ZNN_INVALID_INPUT']);
+    assert.ok(r.segments > 100, `${r.segments} segments`);
   });
 
   test('compress/decompress round trips and typed errors in the page', async () => {

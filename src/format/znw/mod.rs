@@ -6,12 +6,14 @@ pub mod chunk;
 pub mod delta;
 pub mod header;
 pub mod inspect;
+pub mod random;
 pub mod structure;
 
 pub use chunk::{ChunkHead, Record};
 use delta::Base;
 pub use header::{Header, Segment, MAGIC};
 pub use inspect::{inspect, inspect_source};
+pub use random::RandomAccess;
 
 use crate::dtype::DType;
 use crate::format::{push_fallible, tensors, Container, Error, Limits, Output, Reserve, Source};

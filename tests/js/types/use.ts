@@ -13,6 +13,8 @@ import {
   init,
   initSync,
   inspect,
+  openFile,
+  CompressedFile,
   TruncatedError,
   ZnnCompressionStream,
   ZnnDecompressionStream,
@@ -59,6 +61,14 @@ export async function use(body: ReadableStream<Uint8Array>, bytes: Uint8Array<Ar
   console.log((await inspect(reader)).compressedSize);
   // @ts-expect-error read is synchronous
   await inspect({ size: 8, read: async (offset: number, length: number) => out.subarray(offset, offset + length) });
+  // One tensor of a file read at offsets, into a buffer of the caller's.
+  using file: CompressedFile = await openFile(reader, { maxOutput: 1e10 });
+  const seg = file.segments.find((s) => s.name === 'lm_head.weight');
+  const tensor: Uint8Array<ArrayBuffer> = file.read(seg?.offset ?? 0, seg?.length ?? 0);
+  file.readInto(0, new Uint8Array(new SharedArrayBuffer(8)));
+  console.log(file.size, file.container === 'safetensors', tensor.length, (await openFile(out)).size);
+  // @ts-expect-error CompressedFile comes from openFile
+  new CompressedFile();
   await compress(new DataView(ab), { dtype: 'bfloat16', onProgress: ({ done, total }) => console.log(done, total) });
   await compress(new SharedArrayBuffer(8), { format: 'zipnn', dtype: 'fp16' });
   using d = await Decompressor.create({ maxOutput: 1 << 30 });

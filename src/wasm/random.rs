@@ -1,0 +1,95 @@
+//! `RandomAccessFile`: a `.znw` file read at decoded offsets through a JS reader (the
+//! package's `openFile`). Only the chunks a read needs cross into wasm memory, so a model
+//! larger than wasm32's 4 GiB can be loaded a tensor at a time.
+
+use super::js_io::JsReader;
+use super::{js_error, limits, stream::header_js};
+use crate::format::zipnn::safetensors::is_znn_safetensors_source;
+use crate::format::znw::RandomAccess;
+use crate::format::Source;
+use crate::{Error, Format};
+use wasm_bindgen::prelude::*;
+
+/// A `.znw` file opened for reads at decoded offsets.
+#[wasm_bindgen]
+pub struct RandomAccessFile {
+    file: RandomAccess<'static>,
+    src: JsReader,
+}
+
+#[wasm_bindgen]
+impl RandomAccessFile {
+    /// Opens `size` bytes read through `read(offset, length)` (as `inspectReader`): reads the
+    /// header and every record head. `max_output` bounds the decoded size (none, or a
+    /// negative one: no bound). What `read` throws is rethrown as it is.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        size: f64,
+        read: js_sys::Function,
+        max_output: Option<f64>,
+    ) -> Result<RandomAccessFile, JsValue> {
+        let mut src = JsReader::new(size, read).map_err(|e| js_error(&e))?;
+        match open(&mut src, max_output) {
+            Ok(file) => Ok(RandomAccessFile { file, src }),
+            Err(e) => Err(src.thrown.take().unwrap_or_else(|| js_error(&e))),
+        }
+    }
+
+    /// The decoded size.
+    #[wasm_bindgen(getter)]
+    pub fn size(&self) -> f64 {
+        self.file.size() as f64
+    }
+
+    /// The header as `StreamDecoder.takeHeader` gives it: `{ totalSize, container, segments }`.
+    pub fn header(&self) -> Result<JsValue, JsValue> {
+        header_js(self.file.header())
+    }
+
+    /// Writes the decoded bytes at `offset` into `target`, all of it (a JS `Uint8Array`
+    /// outside wasm memory), a chunk at a time.
+    #[wasm_bindgen(js_name = readInto)]
+    pub fn read_into(&mut self, offset: f64, target: &js_sys::Uint8Array) -> Result<(), JsValue> {
+        let r = whole(offset, "offset").and_then(|offset| {
+            let len = target.length() as u64;
+            self.file
+                .read_with(&mut self.src, offset, len, |at, bytes| {
+                    // Within `target`, whose length is a u32.
+                    let at = at as u32;
+                    target
+                        .subarray(at, at + bytes.len() as u32)
+                        .copy_from(bytes);
+                    Ok(())
+                })
+        });
+        r.map_err(|e| self.src.thrown.take().unwrap_or_else(|| js_error(&e)))
+    }
+}
+
+/// The index of a `.znw` file; ZipNN's files refused as such, anything else as `decompress`
+/// refuses it.
+fn open(src: &mut JsReader, max_output: Option<f64>) -> Result<RandomAccess<'static>, Error> {
+    let zipnn = || {
+        Error::Unsupported(
+            "reads at offsets need a .znw file: ZipNN files decode whole or as a stream".into(),
+        )
+    };
+    match crate::detect(src.read_upto(0, 16)?) {
+        Format::Znw => RandomAccess::open(src, None, &limits(max_output)),
+        Format::Zipnn => Err(zipnn()),
+        // Told from the whole JSON header, which 16 bytes do not hold (as `inspect` does).
+        _ if is_znn_safetensors_source(src) => Err(zipnn()),
+        _ => Err(crate::unknown_format(src.read_upto(0, 16)?)),
+    }
+}
+
+/// A byte offset from JS: a whole number in 0..2^53.
+fn whole(x: f64, what: &str) -> Result<u64, Error> {
+    if (0.0..=9_007_199_254_740_991.0).contains(&x) && x.fract() == 0.0 {
+        Ok(x as u64)
+    } else {
+        Err(Error::InvalidInput(alloc::format!(
+            "{what} must be a whole number of bytes, not {x}"
+        )))
+    }
+}
