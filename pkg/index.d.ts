@@ -231,20 +231,22 @@ export interface RandomAccessReader {
 export function inspect(input: Bytes | RandomAccessReader): Promise<InspectReport>;
 
 /**
- * Opens a compressed `.znw` file for reads at decoded offsets: one tensor at a time, as
- * safetensors' `safe_open` reads one, decoding only the chunks that hold it (each verified as a
- * whole decode verifies it; a damaged chunk fails only the reads that need it). `input` is the
- * file's bytes, read where they are (not copied: do not change them while the file is open), or
- * a `RandomAccessReader`: a file of any size, also one whose decoded size is larger than wasm
- * memory. Reads the header and every chunk's record head now (`RandomAccessReader` lists what
- * that costs). ZipNN files: `UnsupportedError` (decode them whole or as a stream).
+ * Opens a compressed file (`.znw`, ZipNN `.znn` or `.znn.safetensors`) for reads at decoded
+ * offsets: one tensor at a time, as safetensors' `safe_open` reads one, decoding only the
+ * chunks that hold it (a `.znw` chunk verified as a whole decode verifies it: a damaged chunk
+ * fails only the reads that need it; ZipNN files carry no checksums). `input` is the file's
+ * bytes, read where they are (not copied: do not change them while the file is open), or a
+ * `RandomAccessReader`: a file of any size, also one whose decoded size is larger than wasm
+ * memory. Reads the headers now: every `.znw` record head, every ZipNN frame header, a
+ * `.znn.safetensors` JSON header. Deltas: `UnsupportedError` (they need their base file).
  */
 export function openFile(input: Bytes | RandomAccessReader, options?: DecompressOptions): Promise<CompressedFile>;
 
 /**
- * A `.znw` file opened by `openFile`. Reads are synchronous; the last chunk decoded is kept,
- * so a parser may read a file in small pieces. Memory in wasm: about 40 bytes a chunk for the
- * index (1.4 MB for a 9 GB model), plus one chunk and its compressed body.
+ * A compressed file opened by `openFile`. Reads are synchronous; the last chunk decoded is
+ * kept, so a parser may read a file in small pieces. Memory in wasm: the index (about 40 bytes
+ * a `.znw` chunk: 1.4 MB for a 9 GB model; a ZipNN frame's header, and the chunk tables of the
+ * frame last read), plus one chunk and its compressed bytes.
  */
 export declare class CompressedFile {
   private constructor();
@@ -252,7 +254,10 @@ export declare class CompressedFile {
   readonly size: number;
   /** What kind of file the decoded bytes are. */
   readonly container: InspectReport['container'];
-  /** Where each tensor lies in the decoded file (empty for a stream compressed without its size). */
+  /**
+   * Where each tensor lies in the decoded file (empty for a `.znw` stream compressed without
+   * its size). A file of ZipNN frames lists its frames (`frame 0`, ...), as `inspect` does.
+   */
   readonly segments: Segment[];
   /** `length` decoded bytes at `offset` (`InvalidInputError` past the end). */
   read(offset: number, length: number): Output;

@@ -5,6 +5,8 @@
 //! `make test` fetches the models first; a bare `cargo test` without them fails here with a
 //! message saying so, unless ZIPNN_SKIP_MODELS=1. ZIPNN_MODELS=DIR reads them from DIR instead.
 
+mod common;
+
 use std::path::PathBuf;
 use zipnn_wasm::format::znw::{self, Options};
 use zipnn_wasm::stream::{Decoder, VecSink};
@@ -378,6 +380,22 @@ fn real_models_as_znn_safetensors_restore_as_a_stream() {
         // The original was written by the safetensors library, as zipnn's restore writes: the
         // same bytes.
         assert!(out == orig, "{name}: not the original's bytes");
+        // A tensor at a time, last first, as a loader reads them.
+        let mut src: &[u8] = &file;
+        let mut ra = zipnn_wasm::format::open_random_access(&mut src, &Limits::default()).unwrap();
+        assert_eq!(ra.size(), orig.len() as u64);
+        let segs = ra.segments().to_vec();
+        assert_eq!(
+            segs.len(),
+            layout.tensors.len() + 1,
+            "{name}: the header and each tensor"
+        );
+        for s in segs.iter().rev() {
+            let mut dst = vec![0; s.length as usize];
+            ra.read_at(&mut src, s.offset, &mut dst).unwrap();
+            let at = s.offset as usize;
+            assert!(dst == orig[at..at + dst.len()], "{name}: {}", s.name);
+        }
         let restored = st::parse(&out, out.len() as u64).unwrap();
         assert_eq!(restored.tensors.len(), layout.tensors.len(), "{name}");
         assert_eq!(restored.metadata, layout.metadata, "{name}");
@@ -403,6 +421,8 @@ fn real_models_as_znn_safetensors_restore_as_a_stream() {
 /// then the JSON header) work the same. Default and `--best` coding (context modes).
 #[test]
 fn real_models_read_a_tensor_at_a_time() {
+    use zipnn_wasm::format::open_random_access;
+    use zipnn_wasm::format::zipnn;
     use zipnn_wasm::format::znw::{DTypeChoice, RandomAccess};
     let Some(dir) = models() else { return };
     let best = Options {
@@ -439,6 +459,26 @@ fn real_models_read_a_tensor_at_a_time() {
             ra.read_at(&mut src, s.offset, &mut dst).unwrap();
             let at = s.offset as usize;
             assert!(dst == data[at..at + dst.len()], "{name}: {}", s.name);
+        }
+        // The same file as ZipNN frames, one and 1 MiB streaming ones: random ranges.
+        let z = |streaming_log2| zipnn::ZipnnOptions {
+            streaming_log2,
+            ..zipnn::ZipnnOptions::new(zipnn::ZDType::BF16)
+        };
+        if name == "minilm.bf16.safetensors" && opts.tans {
+            for zopts in [z(None), z(Some(20))] {
+                let packed = zipnn::compress(&data, &zopts).unwrap();
+                let mut src: &[u8] = &packed;
+                let mut ra = open_random_access(&mut src, &Limits::default()).unwrap();
+                let mut rng = common::Rng(data.len() as u64);
+                for _ in 0..200 {
+                    let a = rng.below(data.len() as u64);
+                    let len = rng.below((data.len() as u64 - a).min(3 << 20));
+                    let mut dst = vec![0; len as usize];
+                    ra.read_at(&mut src, a, &mut dst).unwrap();
+                    assert!(dst == data[a as usize..(a + len) as usize], "{len} at {a}");
+                }
+            }
         }
         if name.ends_with(".safetensors") {
             let mut len = [0; 8];

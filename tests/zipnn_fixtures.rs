@@ -677,3 +677,69 @@ fn inspect_reports_each_frame() {
     }
     assert!(seen > 5, "{seen} fixtures");
 }
+
+/// Every fixture read at decoded offsets (`format::open_random_access`): the whole file, ranges
+/// across chunk and frame edges and random ones equal what zipnn compressed; each segment of a
+/// `.znn.safetensors` file is its tensor; deltas need their base.
+#[test]
+fn every_fixture_reads_at_any_offset() {
+    use zipnn_wasm::format::open_random_access;
+    for f in &manifest() {
+        let name = f["name"].as_str().unwrap();
+        let packed = file(f, "znn").unwrap();
+        let want = file(f, "bin").unwrap();
+        let mut src: &[u8] = &packed;
+        let opened = open_random_access(&mut src, &Limits::default());
+        if file(f, "base").is_some() {
+            let e = opened.unwrap_err();
+            assert_eq!(e.code(), "ZNN_UNSUPPORTED", "{name}: delta without base");
+            continue;
+        }
+        if packed.len() == 32 && want.is_empty() {
+            // A bare header: the first 16 bytes do not tell it from plain bytes.
+            continue;
+        }
+        let mut ra = opened.unwrap_or_else(|e| panic!("{name}: {e}"));
+        let n = want.len() as u64;
+        assert_eq!(ra.size(), n, "{name}");
+        let mut ranges = vec![(0, n), (n, 0)];
+        for edge in [1u64 << 10, 4 << 10, 8 << 10, 64 << 10, 128 << 10, 256 << 10] {
+            if edge < n {
+                ranges.push((edge - 1, 2.min(n - edge + 1)));
+            }
+        }
+        let mut rng = common::Rng(n);
+        for _ in 0..30 {
+            let a = rng.below(n + 1);
+            ranges.push((a, rng.below(n - a + 1)));
+        }
+        for (a, len) in ranges {
+            let mut dst = vec![0xA5; len as usize];
+            ra.read_at(&mut src, a, &mut dst)
+                .unwrap_or_else(|e| panic!("{name}: {len} at {a}: {e}"));
+            assert!(
+                dst == want[a as usize..(a + len) as usize],
+                "{name}: {len} at {a}"
+            );
+        }
+        let segs = ra.segments().to_vec();
+        let covered: u64 = segs.iter().map(|s| s.length).sum();
+        assert_eq!(covered, n, "{name}: segments cover the file");
+        if zipnn_wasm::detect(&packed) == Format::ZipnnSafetensors {
+            // Each tensor by its segment, as a loader reads one.
+            let want = tensors(&want);
+            assert_eq!(
+                segs.len(),
+                want.len() + 1,
+                "{name}: the header and each tensor"
+            );
+            for s in segs.iter().filter(|s| s.name != "__header__") {
+                let t = want.iter().find(|t| t.0 == s.name).unwrap();
+                assert_eq!((&s.label, &s.shape), (&t.1, &t.2), "{name}: {}", s.name);
+                let mut dst = vec![0; s.length as usize];
+                ra.read_at(&mut src, s.offset, &mut dst).unwrap();
+                assert!(dst == t.3, "{name}: {}", s.name);
+            }
+        }
+    }
+}

@@ -1,13 +1,13 @@
 //! The container decoder on arbitrary bytes: `zipnn_wasm::decompress` (format detection, then
 //! `.znw`, ZipNN frames or `.znn.safetensors`), the same into a vector reused from input to
 //! input (`decompress_to_vec`, as the wasm `Decompressor` does) and into an exact buffer
-//! (`decoded_len` + `decompress_into`), and for `.znw` input the index, the in-place decoder
-//! the multi-threaded decoder and reads at offsets (`znw::RandomAccess`), which must all agree.
-//! `.znw` input is decoded a second time with its checksums recomputed.
+//! (`decoded_len` + `decompress_into`), reads at offsets (`format::open_random_access`), and
+//! for `.znw` input the index, the in-place decoder and the multi-threaded decoder, which must
+//! all agree. `.znw` input is decoded a second time with its checksums recomputed.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use std::cell::RefCell;
-use zipnn_wasm::format::znw;
+use zipnn_wasm::format::{open_random_access, znw};
 use zipnn_wasm_fuzz::*;
 
 thread_local! {
@@ -53,6 +53,22 @@ fn check(data: &[u8]) {
         assert_eq!(zipnn_wasm::decompress_into(data, &mut buf), Ok(out.len()));
         assert!(buf == *out, "zipnn_wasm::decompress_into differs");
     }
+    match &r {
+        Ok(out) => check_reads(data, out, core::iter::empty()),
+        Err(_) => {
+            // What opens may read or fail, with a data error.
+            let mut src = data;
+            match open_random_access(&mut src, &lim) {
+                Ok(mut ra) => {
+                    let n = ra.size();
+                    if let Err(e) = ra.read_with(&mut src, 0, n, |_, _| Ok(())) {
+                        check_error(&e, DATA_ERRORS);
+                    }
+                }
+                Err(e) => check_error(&e, DATA_ERRORS),
+            }
+        }
+    }
     if !data.starts_with(&znw::MAGIC) {
         return;
     }
@@ -80,23 +96,9 @@ fn check(data: &[u8]) {
                 let par = znw::decompress(data, &lim, 3).expect("threads=3 fails where 1 works");
                 assert!(par == *out, "multi-threaded decode differs");
             }
-            let mut src = data;
-            let mut ra =
-                znw::RandomAccess::open(&mut src, None, &lim).expect("decoded, not opened");
-            // The whole file, each third, and two bytes across every chunk edge.
-            let n = out.len() as u64;
+            // Reads at offsets, also two bytes across every chunk edge.
             let edges = chunks.iter().map(|c| (c.offset.saturating_sub(1), 2));
-            let ranges = [(0, n), (n / 3, n / 3), (n / 3 * 2, n - n / 3 * 2)];
-            for (a, len) in ranges.into_iter().chain(edges) {
-                let len = len.min(n - a.min(n));
-                let mut buf = vec![0u8; len as usize];
-                ra.read_at(&mut src, a, &mut buf)
-                    .expect("decoded, not read");
-                assert!(
-                    buf == out[a as usize..(a + len) as usize],
-                    "read_at differs"
-                );
-            }
+            check_reads(data, out, edges);
         }
         Err(_) => {
             // The index may be fine (a body is bad); then decoding into a buffer fails too.
@@ -119,5 +121,30 @@ fn check(data: &[u8]) {
                 }
             }
         }
+    }
+}
+
+/// Reads at offsets of a file that decoded to `out` (any format): the whole file, each
+/// eighth, two bytes across each eighth's edge and across `edges`, all equal to `out`.
+fn check_reads(data: &[u8], out: &[u8], edges: impl Iterator<Item = (u64, u64)>) {
+    let mut src = data;
+    let mut ra = match open_random_access(&mut src, &limits()) {
+        Ok(ra) => ra,
+        // A frame of nothing: 16 bytes do not tell its bare header from plain bytes.
+        Err(e) if out.is_empty() => return check_error(&e, DATA_ERRORS),
+        Err(e) => panic!("decoded, not opened: {e}"),
+    };
+    let n = out.len() as u64;
+    assert_eq!(ra.size(), n);
+    let eighths = (1..8).flat_map(|k| [(n * k / 8, n / 8), ((n * k / 8).saturating_sub(1), 2)]);
+    for (a, len) in [(0, n)].into_iter().chain(eighths).chain(edges) {
+        let len = len.min(n - a.min(n));
+        let mut buf = vec![0u8; len as usize];
+        ra.read_at(&mut src, a, &mut buf)
+            .expect("decoded, not read");
+        assert!(
+            buf == out[a as usize..(a + len) as usize],
+            "read_at differs"
+        );
     }
 }

@@ -218,11 +218,11 @@ export function decodedSize(prefix) {
 const READ_PIECE = 2 ** 30;
 
 /**
- * Opens a compressed `.znw` file for reads at decoded offsets: a tensor at a time, as
- * safetensors' `safe_open` reads one, decoding only the chunks a read needs. `input` is the
- * file's bytes (read where they are, not copied: do not change them while the file is open)
- * or a `RandomAccessReader` (a file of any size, also larger than wasm memory). Reads the
- * header and every chunk's record head now.
+ * Opens a compressed file (`.znw`, ZipNN `.znn` or `.znn.safetensors`) for reads at decoded
+ * offsets: a tensor at a time, as safetensors' `safe_open` reads one, decoding only the chunks
+ * a read needs. `input` is the file's bytes (read where they are, not copied: do not change
+ * them while the file is open) or a `RandomAccessReader` (a file of any size, also larger than
+ * wasm memory). Reads the headers now (every `.znw` record head, every ZipNN frame header).
  */
 export async function openFile(input, options = {}) {
   const maxOutput = checkMaxOutput(options?.maxOutput);
@@ -239,7 +239,7 @@ export async function openFile(input, options = {}) {
 
 const OPEN = Symbol('openFile');
 
-/** A `.znw` file opened by `openFile`. */
+/** A compressed file opened by `openFile`. */
 export class CompressedFile {
   #f = null;
   #resets = 0;

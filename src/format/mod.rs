@@ -6,6 +6,7 @@ pub mod gguf;
 mod json;
 pub mod npy;
 pub mod onnx;
+pub mod random;
 pub mod safetensors;
 pub mod tensors;
 pub mod tflite;
@@ -17,6 +18,7 @@ mod error;
 pub mod report;
 mod source;
 pub use error::Error;
+pub use random::{open_random_access, RandomAccess};
 pub use source::Source;
 
 /// Caller-set bounds for decoding untrusted input.
@@ -120,6 +122,19 @@ pub fn grow(buf: &mut alloc::vec::Vec<u8>, len: usize) -> Result<&mut [u8], Erro
         buf.resize(len, 0);
     }
     Ok(&mut buf[..len])
+}
+
+/// Where a read of `len` bytes at `offset` ends, if within a decoded file of `size` bytes;
+/// else `InvalidInput` (the caller's range, not the data, is wrong).
+pub(crate) fn range_end(offset: u64, len: u64, size: u64) -> Result<u64, Error> {
+    offset
+        .checked_add(len)
+        .filter(|&e| e <= size)
+        .ok_or_else(|| {
+            Error::InvalidInput(alloc::format!(
+                "{len} bytes at {offset} reach past the decoded size, {size}"
+            ))
+        })
 }
 
 /// `list.push(x)`, or `TooLarge` where the list cannot grow: an index of records read in

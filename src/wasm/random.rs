@@ -1,19 +1,18 @@
-//! `RandomAccessFile`: a `.znw` file read at decoded offsets through a JS reader (the
+//! `RandomAccessFile`: a compressed file read at decoded offsets through a JS reader (the
 //! package's `openFile`). Only the chunks a read needs cross into wasm memory, so a model
 //! larger than wasm32's 4 GiB can be loaded a tensor at a time.
 
 use super::js_io::JsReader;
 use super::{js_error, limits, stream::header_js};
-use crate::format::zipnn::safetensors::is_znn_safetensors_source;
-use crate::format::znw::RandomAccess;
-use crate::format::Source;
-use crate::{Error, Format};
+use crate::format::{open_random_access, RandomAccess};
+use crate::Error;
 use wasm_bindgen::prelude::*;
 
-/// A `.znw` file opened for reads at decoded offsets.
+/// A compressed file (`.znw`, ZipNN frames, `.znn.safetensors`) opened for reads at decoded
+/// offsets.
 #[wasm_bindgen]
 pub struct RandomAccessFile {
-    file: RandomAccess<'static>,
+    file: RandomAccess,
     src: JsReader,
 }
 
@@ -29,7 +28,7 @@ impl RandomAccessFile {
         max_output: Option<f64>,
     ) -> Result<RandomAccessFile, JsValue> {
         let mut src = JsReader::new(size, read).map_err(|e| js_error(&e))?;
-        match open(&mut src, max_output) {
+        match open_random_access(&mut src, &limits(max_output)) {
             Ok(file) => Ok(RandomAccessFile { file, src }),
             Err(e) => Err(src.thrown.take().unwrap_or_else(|| js_error(&e))),
         }
@@ -41,9 +40,10 @@ impl RandomAccessFile {
         self.file.size() as f64
     }
 
-    /// The header as `StreamDecoder.takeHeader` gives it: `{ totalSize, container, segments }`.
+    /// `{ totalSize, container, segments }`, as `StreamDecoder.takeHeader` gives a header.
     pub fn header(&self) -> Result<JsValue, JsValue> {
-        header_js(self.file.header())
+        let f = &self.file;
+        header_js(Some(f.size()), f.container(), f.segments())
     }
 
     /// Writes the decoded bytes at `offset` into `target`, all of it (a JS `Uint8Array`
@@ -63,23 +63,6 @@ impl RandomAccessFile {
                 })
         });
         r.map_err(|e| self.src.thrown.take().unwrap_or_else(|| js_error(&e)))
-    }
-}
-
-/// The index of a `.znw` file; ZipNN's files refused as such, anything else as `decompress`
-/// refuses it.
-fn open(src: &mut JsReader, max_output: Option<f64>) -> Result<RandomAccess<'static>, Error> {
-    let zipnn = || {
-        Error::Unsupported(
-            "reads at offsets need a .znw file: ZipNN files decode whole or as a stream".into(),
-        )
-    };
-    match crate::detect(src.read_upto(0, 16)?) {
-        Format::Znw => RandomAccess::open(src, None, &limits(max_output)),
-        Format::Zipnn => Err(zipnn()),
-        // Told from the whole JSON header, which 16 bytes do not hold (as `inspect` does).
-        _ if is_znn_safetensors_source(src) => Err(zipnn()),
-        _ => Err(crate::unknown_format(src.read_upto(0, 16)?)),
     }
 }
 

@@ -102,12 +102,15 @@ struct SegmentJs<'a> {
 
 /// A `.znw` header as JS sees it: `{ totalSize, container, segments }`, each segment's `dtype`
 /// the container's type name where it gives one.
-pub(super) fn header_js(h: &znw::Header) -> Result<JsValue, JsValue> {
+pub(super) fn header_js(
+    total_size: Option<u64>,
+    container: crate::format::Container,
+    segments: &[znw::Segment],
+) -> Result<JsValue, JsValue> {
     let js = HeaderJs {
-        total_size: h.total_size,
-        container: h.container.name(),
-        segments: h
-            .segments
+        total_size,
+        container: container.name(),
+        segments: segments
             .iter()
             .map(|s| SegmentJs {
                 name: &s.name,
@@ -258,7 +261,7 @@ impl StreamDecoder {
             return Ok(JsValue::UNDEFINED);
         };
         self.ready.header_seen = true;
-        header_js(h)
+        header_js(h.total_size, h.container, &h.segments)
     }
 
     /// Takes the ready bytes as a new JS-owned Uint8Array.

@@ -1096,6 +1096,40 @@ describe('inspect', () => {
     assert.deepEqual(zeros.read(zeros.size - 7, 7), new Uint8Array(7));
   });
 
+  test('openFile on ZipNN files: frames read at any offset, a .znn.safetensors file a tensor at a time', async () => {
+    // Our ZipNN writer's minilm (one frame), and zipnn's own streaming file: random ranges.
+    for (const [file, want] of [
+      [fixturePath('minilm.bf16.znn'), model],
+      [zipnnFixture('bf16_stream8k.znn'), readFile(zipnnFixture('bf16_stream8k.bin'))],
+    ]) {
+      const f = await openFile(readFile(file));
+      assert.equal(f.size, want.length);
+      assert.equal(f.container, 'raw');
+      assert.ok(f.segments.length >= 1 && f.segments[0].name === 'frame 0');
+      for (let i = 0, x = 7; i < 40; i++) {
+        x = (x * 48271) % 2147483647;
+        const a = x % want.length;
+        const n = Math.min(want.length - a, (x >> 3) % 600_000);
+        assert.ok(equalBytes(f.read(a, n), want.subarray(a, a + n)), `${path.basename(file)}: ${n} at ${a}`);
+      }
+      f.close();
+    }
+    // zipnn's compress_safetensors of minilm: the restored header, then each tensor by name.
+    const st = readFile(zipnnFixture('st_minilm_meta.znn.safetensors'));
+    const restored = await decompress(st);
+    const f = await openFile({ size: st.length, read: (o, n) => st.slice(o, o + n) });
+    assert.equal(f.container, 'safetensors');
+    assert.equal(f.size, restored.length);
+    const tensors = safetensorsTensors(restored);
+    assert.equal(f.segments.length, tensors.length + 1);
+    for (const t of tensors.reverse()) {
+      const seg = f.segments.find((s) => s.name === t.name);
+      assert.deepEqual([seg.offset, seg.length, seg.dtype, seg.shape], [t.offset, t.bytes.length, t.dtype, t.shape], t.name);
+      assert.ok(equalBytes(f.read(seg.offset, seg.length), t.bytes), t.name);
+    }
+    assert.ok(equalBytes(f.read(0, 100), restored.subarray(0, 100)));
+  });
+
   test('openFile: typed errors, a damaged chunk fails only the reads that need it', async () => {
     const tensors = safetensorsTensors(model);
     // A bit flipped in the middle of the file: a tensor there fails, the others read.
@@ -1123,9 +1157,8 @@ describe('inspect', () => {
 
     await rejectsWith(openFile(model), NotCompressedError, 'ZNN_NOT_COMPRESSED');
     await rejectsWith(openFile(modelZnw.subarray(0, modelZnw.length - 1)), TruncatedError, 'ZNN_TRUNCATED');
-    await rejectsWith(openFile(readFile(fixturePath('minilm.bf16.znn'))), UnsupportedError, 'ZNN_UNSUPPORTED');
-    await rejectsWith(openFile(readFile(zipnnFixture('st_minilm_meta.znn.safetensors'))), UnsupportedError, 'ZNN_UNSUPPORTED');
     await rejectsWith(openFile(readFile(fixturePath('moved.safetensors.znw'))), UnsupportedError, 'ZNN_UNSUPPORTED'); // a delta
+    await rejectsWith(openFile(readFile(zipnnFixture('bf16_delta_stream.znn'))), UnsupportedError, 'ZNN_UNSUPPORTED');
     await rejectsWith(openFile(modelZnw, { maxOutput: model.length - 1 }), TooLargeError, 'ZNN_TOO_LARGE');
     // What a reader throws, as it is; a Promise or a short read, typed.
     const mine = new Error('disk on fire');
@@ -1530,6 +1563,23 @@ describe('errors', () => {
     await rejectsWith(read, InternalError, 'ZNN_INTERNAL');
     assert.ok(equalBytes(await decompress(packed), data));
     assert.ok(equalBytes(await streamDecode(packed, 999), data));
+  });
+
+  test('a CompressedFile opened before a trap reopens in the new instance; close() frees nothing of it', async () => {
+    const core = await import(new URL('./node_modules/zipnn-wasm/core.js', import.meta.url));
+    const tensors = safetensorsTensors(model);
+    const file = await openFile(modelZnw);
+    const other = await openFile(modelZnw);
+    assert.ok(equalBytes(file.read(tensors[3].offset, 100), tensors[3].bytes.subarray(0, 100)));
+    assert.throws(() => core.__internal.call(() => core.__internal.glue.__panicForTesting()), InternalError);
+    // New objects in the new instance, then the old file read (reopened) and the other closed.
+    const fresh = await openFile(modelZnw);
+    assert.ok(equalBytes(file.read(tensors[5].offset, 100), tensors[5].bytes.subarray(0, 100)));
+    other.close();
+    assert.ok(equalBytes(fresh.read(tensors[9].offset, 100), tensors[9].bytes.subarray(0, 100)));
+    assert.ok(equalBytes(file.read(tensors[9].offset, 100), tensors[9].bytes.subarray(0, 100)));
+    file.close();
+    fresh.close();
   });
 
   test('closing a stream left over from before a trap frees nothing of the new instance', async () => {

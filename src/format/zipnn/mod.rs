@@ -11,6 +11,7 @@
 //! tables and payload are stream-major (all of stream 0's chunks first). Sizes that ZipNN writes
 //! as the host's `size_t` are read as u64 little-endian and rejected if they do not fit.
 
+pub mod random;
 pub mod safetensors;
 
 use crate::dtype::{self, DType};
@@ -410,6 +411,7 @@ pub fn decode_frame_from(
 /// Where a frame's chunks are: its type and size tables, read once (9 bytes per stream and
 /// chunk). Chunk `c` decodes to bytes `c * chunk ..` of the frame's output, from one range of
 /// each stream; stream `b` holds its chunks back to back, after stream `b - 1`.
+#[derive(Debug)]
 pub struct FrameLayout {
     /// Decoded bytes per chunk (the last may be shorter).
     pub chunk: usize,

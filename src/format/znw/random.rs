@@ -3,7 +3,7 @@
 //! the chunks that hold its bytes (FORMAT.md §1: every chunk decodes on its own).
 
 use super::{check_base, chunk, decoded_total, index_source, ChunkInfo, Header};
-use crate::format::{grow, Error, Limits, Source};
+use crate::format::{grow, range_end, Error, Limits, Source};
 use alloc::vec::Vec;
 
 /// A `.znw` file opened for reads at decoded offsets. It keeps the header and the chunk
@@ -79,15 +79,7 @@ impl<'b> RandomAccess<'b> {
         len: u64,
         mut emit: impl FnMut(u64, &[u8]) -> Result<(), Error>,
     ) -> Result<(), Error> {
-        let size = self.size();
-        let end = offset
-            .checked_add(len)
-            .filter(|&e| e <= size)
-            .ok_or_else(|| {
-                Error::InvalidInput(alloc::format!(
-                    "{len} bytes at {offset} reach past the decoded size, {size}"
-                ))
-            })?;
+        let end = range_end(offset, len, self.size())?;
         // Chunks are in decoded order and cover the file without gaps.
         let mut i = self
             .chunks
