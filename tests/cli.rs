@@ -1821,3 +1821,107 @@ fn a_delta_claiming_a_huge_base_is_refused_as_the_wrong_base() {
         o.stderr
     );
 }
+
+/// `decompress --tensor NAME -o OUT`: one tensor's bytes from a `.znw`, a `.znn.safetensors`
+/// and a file of ZipNN frames (a frame), each equal to the original's; the typed one-line
+/// errors for what it does not take.
+#[test]
+fn decompress_one_tensor() {
+    let d = dir("tensor");
+    let mut rng = Rng(21);
+    let a = bf16_weights(&mut rng, 300_000);
+    let b = f32_weights(&mut rng, 1000);
+    let file = safetensors(&[
+        ("a", "BF16", vec![300_000], a.clone()),
+        ("b", "F32", vec![1000], b.clone()),
+    ]);
+    let orig = d.join("m.safetensors");
+    std::fs::write(&orig, &file).unwrap();
+    let packed = d.join("m.safetensors.znw");
+    let o = zipnn(&["compress", s(&orig), "--chunk-size", "65536"], None);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let o = zipnn(
+        &["decompress", s(&packed), "--tensor", "a", "-o", "-"],
+        None,
+    );
+    assert_eq!((o.code, o.stderr.as_str()), (0, ""));
+    assert!(o.stdout == a);
+    let out = d.join("b.bin");
+    let o = zipnn(
+        &["decompress", s(&packed), "--tensor=b", "-o", s(&out)],
+        None,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert_eq!(std::fs::read(&out).unwrap(), b);
+    // The output is not overwritten without --force.
+    let o = zipnn(
+        &["decompress", s(&packed), "--tensor", "b", "-o", s(&out)],
+        None,
+    );
+    assert_one_line_error(&o, 1, "already exists");
+
+    // A zipnn-written .znn.safetensors (tests/fixtures/zipnn) and ZipNN frames of our writer.
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/zipnn");
+    let st = fixtures.join("st_minilm_meta.znn.safetensors");
+    let plain = std::fs::read(fixtures.join("st_minilm_meta.safetensors")).unwrap();
+    let t = zipnn_wasm::format::safetensors::parse(&plain, plain.len() as u64).unwrap();
+    let last = t.tensors.last().unwrap();
+    let o = zipnn(
+        &["decompress", s(&st), "--tensor", &last.name, "-o", "-"],
+        None,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout == plain[last.start as usize..last.end as usize]);
+    let raw = d.join("a.bin");
+    std::fs::write(&raw, &a).unwrap();
+    let znn = d.join("a.bin.znn");
+    let o = zipnn(
+        &[
+            "compress",
+            s(&raw),
+            "--format",
+            "zipnn",
+            "--dtype",
+            "bf16",
+            "--streaming-chunk",
+            "65536",
+        ],
+        None,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let o = zipnn(
+        &["decompress", s(&znn), "--tensor", "frame 2", "-o", "-"],
+        None,
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(o.stdout == a[2 * 65536..3 * 65536]);
+
+    // What it does not take: one-line errors, nothing written.
+    let p = s(&packed);
+    let o = zipnn(&["decompress", p, "--tensor", "c", "-o", "-"], None);
+    assert_one_line_error(&o, 1, "no segment named \"c\"");
+    assert!(o.stdout.is_empty());
+    assert_one_line_error(
+        &zipnn(&["decompress", p, "--tensor", "a"], None),
+        2,
+        "needs -o",
+    );
+    let two = zipnn(&["decompress", p, p, "--tensor", "a", "-o", "-"], None);
+    assert_one_line_error(&two, 2, "one input");
+    let base = zipnn(
+        &["decompress", p, "--tensor", "a", "--base", p, "-o", "-"],
+        None,
+    );
+    assert_one_line_error(&base, 2, "--base does not apply");
+    let bytes = std::fs::read(&packed).unwrap();
+    let o = zipnn(
+        &["decompress", "-", "--tensor", "a", "-o", "-"],
+        Some(&bytes),
+    );
+    assert_one_line_error(&o, 1, "not stdin");
+    let cut = d.join("cut.znw");
+    std::fs::write(&cut, &bytes[..bytes.len() - 3]).unwrap();
+    let o = zipnn(&["decompress", s(&cut), "--tensor", "a", "-o", "-"], None);
+    assert_one_line_error(&o, 1, "truncated");
+    assert!(o.stdout.is_empty());
+}

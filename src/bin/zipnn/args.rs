@@ -11,6 +11,7 @@ usage: zipnn compress IN... [-o OUT] [--dtype auto|bf16|fp16|fp32|fp64|fp8-e4m3|
                             [--best] [--format znw|zipnn] [--streaming-chunk BYTES]
                             [--base BASE]   (code the difference to an earlier checkpoint)
        zipnn decompress IN... [-o OUT] [--force] [--base BASE]
+       zipnn decompress IN --tensor NAME -o OUT   (one tensor's bytes, decoding only its chunks)
        zipnn inspect IN
        zipnn test IN... [--base BASE]   (decode, verify every checksum of .znw, write nothing)
        zipnn bench IN... [--dtype D] [--threads N] [--best]
@@ -38,6 +39,7 @@ pub(crate) struct Args {
     pub(crate) format: Option<String>,
     pub(crate) streaming_chunk: Option<u64>,
     pub(crate) base: Option<String>,
+    pub(crate) tensor: Option<String>,
     pub(crate) help: bool,
 }
 
@@ -63,6 +65,7 @@ pub(crate) fn parse(args: &[String]) -> Result<Args, Fail> {
             "--threads" => a.threads = Some(number(value(arg)?, "thread count")?),
             "--format" => a.format = Some(value(arg)?),
             "--base" => a.base = Some(value(arg)?),
+            "--tensor" => a.tensor = Some(value(arg)?),
             "--streaming-chunk" => {
                 a.streaming_chunk = Some(number(value(arg)?, "streaming chunk")?)
             }
@@ -108,6 +111,7 @@ pub(crate) fn check_flags(cmd: &str, a: &Args) -> Result<(), Fail> {
             "--format",
             "--base",
         ],
+        "decompress" if a.tensor.is_some() => &["-o", "--force", "--tensor"],
         "decompress" => &["-o", "--force", "--base"],
         // --force: read compressed data from a terminal.
         "test" => &["-o", "--base", "--force"],
@@ -126,6 +130,7 @@ pub(crate) fn check_flags(cmd: &str, a: &Args) -> Result<(), Fail> {
         ("--format", a.format.is_some()),
         ("--streaming-chunk", a.streaming_chunk.is_some()),
         ("--base", a.base.is_some()),
+        ("--tensor", a.tensor.is_some()),
     ];
     match given
         .iter()
@@ -137,6 +142,8 @@ pub(crate) fn check_flags(cmd: &str, a: &Args) -> Result<(), Fail> {
         Some((name, _)) => {
             let with = if cmd == "compress" && zipnn {
                 " --format zipnn"
+            } else if cmd == "decompress" && a.tensor.is_some() {
+                " --tensor"
             } else {
                 ""
             };

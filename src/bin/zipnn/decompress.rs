@@ -9,7 +9,8 @@ use zipnn_wasm::stream::{AutoDecoder, Sink};
 use zipnn_wasm::{Error, Format, Limits};
 
 use crate::input::{
-    listed_header, open_input, read_capped, read_rest, streamable, znn_safetensors_file, FileSource,
+    file_source, listed_header, open_input, read_capped, read_rest, streamable,
+    znn_safetensors_file, FileSource,
 };
 use crate::output::{output_path, Output};
 use crate::{each_input, fail, refuse_terminal, Args, Fail, Progress};
@@ -141,6 +142,40 @@ pub(crate) fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
     let mut out = Output::create(&out_path, input)?;
     let dec = AutoDecoder::new(Limits::default());
     stream_decode(input, reader, first, dec, Some(&mut out), "decompressing")?;
+    out.commit()
+}
+
+/// `decompress --tensor NAME`: one segment's bytes (a tensor; in a file of ZipNN frames, a
+/// frame), read from the file at offsets: only the chunks that hold them are read and decoded.
+pub(crate) fn extract(input: &str, a: &Args) -> Result<(), Fail> {
+    use zipnn_wasm::format::open_random_access;
+    let name = a.tensor.as_deref().unwrap_or_default();
+    let out_path = output_path(input, a, |_| String::new())?;
+    let Some(mut src) = file_source(input)? else {
+        if input != "-" {
+            fs::metadata(input).or_else(|e| fail(format!("cannot read {input}: {e}")))?;
+        }
+        return fail("--tensor reads a file at offsets: not stdin, a pipe or a device");
+    };
+    let mut file = open_random_access(&mut src, &Limits::default()).map_err(|e| src.fail(e))?;
+    // Names may repeat (an ONNX model's branches): the first.
+    let Some(seg) = file.segments().iter().find(|s| s.name == name).cloned() else {
+        let n = file.segments().len();
+        return fail(format!(
+            "no segment named {name:?} among its {n} (`zipnn inspect {input}` lists them)"
+        ));
+    };
+    let mut out = Output::create(&out_path, input)?;
+    let mut failed = None;
+    let r = file.read_with(&mut src, seg.offset, seg.length, |_, bytes| {
+        out.write(bytes).map_err(|f| {
+            failed = Some(f);
+            Error::InvalidInput("output write failed".into())
+        })
+    });
+    if let Err(e) = r {
+        return Err(failed.unwrap_or_else(|| src.fail(e)));
+    }
     out.commit()
 }
 

@@ -143,6 +143,13 @@ fn run(args: &[String]) -> Result<(), Fail> {
     match cmd.as_str() {
         "compress" => inputs()
             .and_then(|()| each_input(&a, "failed to compress", |i| compress::compress(i, &a))),
+        "decompress" if a.tensor.is_some() => {
+            one_input()?;
+            if a.output.is_none() {
+                return usage("--tensor needs -o OUT ('-' for stdout)");
+            }
+            each_input(&a, "failed to decompress", |i| decompress::extract(i, &a))
+        }
         "decompress" => inputs().and_then(|()| {
             each_input(&a, "failed to decompress", |i| {
                 decompress::decompress(i, &a)
