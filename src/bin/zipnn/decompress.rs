@@ -229,97 +229,42 @@ fn test_one(input: &str, a: &Args) -> Result<(u64, bool), Fail> {
 }
 
 /// A `.znn.safetensors` file (what ZipNN's `compress_safetensors` writes, the form of ZipNN
-/// models on model hubs) restored from disk a tensor at a time into `out` (`None`: decoded and
-/// discarded, for `test`): memory holds one compressed tensor and one chunk, where decoding in
+/// models on model hubs) restored from disk a chunk at a time into `out` (`None`: decoded and
+/// discarded, for `test`): memory holds the restored header and one chunk, where decoding in
 /// memory held the whole file twice. Returns the restored size.
 pub(crate) fn decode_znn_safetensors(
     src: &mut FileSource,
     mut out: Option<&mut Output>,
 ) -> Result<u64, Fail> {
-    use zipnn_wasm::format::to_usize;
-    use zipnn_wasm::format::zipnn::{self, safetensors, ChunkOut};
+    use zipnn_wasm::format::zipnn::random::RandomAccess;
     use zipnn_wasm::format::Source;
-    /// A frame's chunks decoded into one buffer and written out as each is done.
-    struct Chunks<'o, 'p> {
-        out: &'o mut Option<&'p mut Output>,
-        len: usize,
-        buf: Vec<u8>,
-        failed: Option<Fail>,
-    }
-    impl ChunkOut for Chunks<'_, '_> {
-        fn total(&self) -> usize {
-            self.len
-        }
-        fn slot(&mut self, _start: usize, len: usize) -> Result<&mut [u8], Error> {
-            zipnn_wasm::format::grow(&mut self.buf, len)
-        }
-        fn done(&mut self, _start: usize, len: usize) -> Result<(), Error> {
-            if let Some(out) = self.out.as_mut() {
-                if let Err(f) = out.write(&self.buf[..len]) {
-                    self.failed = Some(f);
-                    return Err(Error::InvalidInput("output write failed".into()));
-                }
-            }
-            Ok(())
-        }
-    }
-    let plan = safetensors::plan(src, &Limits::default()).map_err(|e| src.fail(e))?;
-    if let Some(out) = out.as_mut() {
-        out.write(&plan.header)?;
-    }
-    let mut chunks = Chunks {
-        out: &mut out,
-        len: 0,
-        buf: Vec::new(),
-        failed: None,
-    };
-    let mut scratch = Vec::new();
-    let verb = if chunks.out.is_some() {
+    let mut file =
+        RandomAccess::open_safetensors(src, &Limits::default()).map_err(|e| src.fail(e))?;
+    let (total, compressed) = (file.size(), src.size());
+    let verb = if out.is_some() {
         "decompressing"
     } else {
         "testing"
     };
-    let mut progress = Progress::new(verb, src.size());
-    // Input read so far: the pieces come in the restored file's order, which may not be the
-    // input's.
-    let mut done = 0;
-    for p in &plan.pieces {
-        progress.update(done);
-        done += p.end - p.start;
-        let (start, end) = (p.start, p.end);
-        match &p.frame {
-            // A tensor stored as it is: copied a MiB at a time.
-            None => {
-                let mut at = start;
-                while at < end {
-                    let n = (end - at).min(1 << 20) as usize;
-                    let bytes = match src.read(at, n) {
-                        Ok(bytes) => bytes,
-                        Err(e) => return Err(src.fail(e)),
-                    };
-                    if let Some(out) = chunks.out.as_mut() {
-                        out.write(bytes)?;
-                    }
-                    at += n as u64;
-                }
+    // Progress in input bytes, as the other decoders count it (the restored file's order may
+    // not be the input's: an estimate).
+    let mut progress = Progress::new(verb, compressed);
+    let mut failed = None;
+    let r = file.read_with(src, 0, total, |at, bytes| {
+        progress.update((at as f64 / total as f64 * compressed as f64) as u64);
+        match out.as_mut().map(|o| o.write(bytes)) {
+            Some(Err(f)) => {
+                failed = Some(f);
+                Err(Error::InvalidInput("output write failed".into()))
             }
-            Some(h) => {
-                chunks.len = usize::try_from(p.len).map_err(|_| Error::TooLarge {
-                    size: p.len,
-                    limit: usize::MAX as u64,
-                })?;
-                let frame = match src.read(start, to_usize(end - start)?) {
-                    Ok(frame) => frame,
-                    Err(e) => return Err(src.fail(e)),
-                };
-                if let Err(e) = zipnn::decode_frame_with(frame, h, &mut chunks, &mut scratch) {
-                    return Err(chunks.failed.take().unwrap_or_else(|| e.into()));
-                }
-            }
+            _ => Ok(()),
         }
+    });
+    if let Err(e) = r {
+        return Err(failed.unwrap_or_else(|| src.fail(e)));
     }
     progress.done();
-    Ok(plan.total)
+    Ok(total)
 }
 
 /// Pushes `first`, then the rest of `reader`, through `dec` into `out` (`None`: discarded),
