@@ -137,6 +137,15 @@ pub(crate) fn range_end(offset: u64, len: u64, size: u64) -> Result<u64, Error> 
         })
 }
 
+/// The `emit` of a read at offsets (`read_with`) that fills `dst`, the whole range.
+pub(crate) fn fill(dst: &mut [u8]) -> impl FnMut(u64, &[u8]) -> Result<(), Error> + '_ {
+    // `at` counts from the range's start, within `dst.len()`.
+    |at, bytes| {
+        dst[at as usize..][..bytes.len()].copy_from_slice(bytes);
+        Ok(())
+    }
+}
+
 /// `list.push(x)`, or `TooLarge` where the list cannot grow: an index of records read in
 /// pieces may list more than memory holds (in wasm32, 2^25 chunk records), and must not abort.
 pub(crate) fn push_fallible<T>(list: &mut alloc::vec::Vec<T>, x: T) -> Result<(), Error> {

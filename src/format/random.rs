@@ -4,7 +4,7 @@
 
 use super::zipnn::{self, safetensors::is_znn_safetensors_source};
 use super::znw::{self, Segment};
-use super::{Container, Error, Limits, Source};
+use super::{fill, Container, Error, Limits, Source};
 use crate::Format;
 
 /// A compressed file opened for reads at decoded offsets ([`open_random_access`]).
@@ -69,11 +69,7 @@ impl RandomAccess {
         offset: u64,
         dst: &mut [u8],
     ) -> Result<(), Error> {
-        self.read_with(src, offset, dst.len() as u64, |at, bytes| {
-            // `at` counts from `offset`, within `dst.len()`.
-            dst[at as usize..][..bytes.len()].copy_from_slice(bytes);
-            Ok(())
-        })
+        self.read_with(src, offset, dst.len() as u64, fill(dst))
     }
 
     /// [`RandomAccess::read_at`] for `len` bytes handed to `emit(position in the range,

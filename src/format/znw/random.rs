@@ -3,7 +3,7 @@
 //! the chunks that hold its bytes (FORMAT.md §1: every chunk decodes on its own).
 
 use super::{check_base, chunk, decoded_total, index_source, ChunkInfo, Header};
-use crate::format::{grow, range_end, Error, Limits, Source};
+use crate::format::{fill, grow, range_end, Error, Limits, Source};
 use alloc::vec::Vec;
 
 /// A `.znw` file opened for reads at decoded offsets. It keeps the header and the chunk
@@ -62,11 +62,7 @@ impl<'b> RandomAccess<'b> {
         offset: u64,
         dst: &mut [u8],
     ) -> Result<(), Error> {
-        self.read_with(src, offset, dst.len() as u64, |at, bytes| {
-            // `at` counts from `offset`, within `dst.len()`.
-            dst[at as usize..][..bytes.len()].copy_from_slice(bytes);
-            Ok(())
-        })
+        self.read_with(src, offset, dst.len() as u64, fill(dst))
     }
 
     /// [`RandomAccess::read_at`] for `len` bytes handed out a chunk's part at a time:
