@@ -318,3 +318,54 @@ fn a_listed_tensor_of_no_bytes_is_refused_as_the_whole_file_decoder_refuses_it()
         assert!(sink.out.len() < 200, "only the restored header came out");
     }
 }
+
+/// Read at offsets (`format::open_random_access`), a file restores as a whole decode restores
+/// it: here tensors of no bytes and of different types share an offset, which the restored
+/// header lists in another order than the file's (by type, then name).
+#[test]
+fn reads_at_offsets_give_the_whole_decodes_bytes_and_tensors() {
+    let frame = fixture("bf16_normal_8k.znn");
+    let meta = r#"{"m": {"dtype": "bfloat16", "shape": "[4096]"}}"#;
+    let mut inputs = inputs();
+    let file = znn_file(
+        &[
+            ("a.empty", "F32", vec![0], Vec::new()),
+            ("b.empty", "BF16", vec![0], Vec::new()),
+            ("c.empty", "I64", vec![0, 3], Vec::new()),
+            ("m", "U8", vec![frame.len() as u64], frame),
+            ("n", "F16", vec![3], vec![1, 2, 3, 4, 5, 6]),
+            ("o.empty", "U8", vec![0], Vec::new()),
+        ],
+        meta,
+        0,
+    );
+    inputs.push(("empty tensors of several types".into(), file));
+    for (name, file) in inputs {
+        let want = whole(&file).unwrap();
+        let mut src: &[u8] = &file;
+        let mut ra = zipnn_wasm::format::open_random_access(&mut src, &Limits::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut got = vec![0; want.len()];
+        ra.read_at(&mut src, 0, &mut got).unwrap();
+        assert!(got == want, "{name}");
+        let header = st::parse(&want, want.len() as u64).unwrap();
+        let segs = ra.segments().to_vec();
+        assert_eq!(segs.len(), header.tensors.len() + 1, "{name}");
+        for t in &header.tensors {
+            let s = segs.iter().find(|s| s.name == t.name).unwrap();
+            assert_eq!(
+                (&s.label, &s.shape),
+                (&t.dtype, &t.shape),
+                "{name}: {}",
+                t.name
+            );
+            let mut dst = vec![0; s.length as usize];
+            ra.read_at(&mut src, s.offset, &mut dst).unwrap();
+            assert!(
+                dst == want[t.start as usize..t.end as usize],
+                "{name}: {}",
+                t.name
+            );
+        }
+    }
+}

@@ -4,7 +4,7 @@
 import * as glue from '../dist/zipnn_wasm.js';
 import { InvalidInputError, TooLargeError, ZnnError, userCallback } from './errors.js';
 import { call, freeWasm, inWasmMemory, init, inputBytes, made, ready, resets } from './wasm.js';
-import { checkFormat, checkFunction, checkVerify, checkLength, checkMaxOutput, checkSignal, checkSizeOption, isArrayBuffer, isShared, overlap, toBytes, unmoved, wasmSized } from './checks.js';
+import { checkFormat, checkFunction, checkVerify, checkLength, checkMaxOutput, checkSignal, checkSizeOption, isArrayBuffer, isShared, notDetached, overlap, toBytes, unmoved, wasmSized } from './checks.js';
 import { startsWith } from './buffers.js';
 import { ZNW_MAGIC } from './sniff.js';
 import { decodePooled, poolAvailable, poolThreads } from './pool.js';
@@ -230,7 +230,8 @@ export async function openFile(input, options = {}) {
   let data = null;
   if (!isReader(input)) {
     data = inputBytes(input);
-    reader = { size: data.length, read: (offset, length) => unmoved(data).subarray(offset, offset + length) };
+    // Read a piece at a time: bytes of 4 GiB or more open too, as a reader's would.
+    reader = { size: data.length, read: (offset, length) => notDetached(data).subarray(offset, offset + length) };
   }
   const calls = readerCalls(reader, 'openFile');
   if (!ready) await init();
@@ -248,6 +249,11 @@ export class CompressedFile {
   /** The compressed bytes, when given as bytes (a target must not overlap them). */
   #data;
   #closed = false;
+  /** Calls into the wasm object under way (a reader may call `close()` from inside one). */
+  #busy = 0;
+  #size;
+  #container;
+  #segments;
 
   constructor(token, calls, maxOutput, data) {
     if (token !== OPEN) throw new InvalidInputError('a CompressedFile comes from openFile()');
@@ -255,27 +261,50 @@ export class CompressedFile {
     this.#maxOutput = maxOutput;
     this.#data = data;
     const h = this.#call((f) => f.header());
-    /** The decoded size. */
-    this.size = this.#call((f) => f.size);
-    /** What kind of file the decoded bytes are (`'safetensors'`, `'gguf'`, `'raw'`...). */
-    this.container = h.container;
-    /** Where each tensor lies in the decoded file (empty where the encoder kept no table). */
-    this.segments = h.segments;
+    this.#size = this.#call((f) => f.size);
+    this.#container = h.container;
+    this.#segments = Object.freeze(h.segments.map((s) => Object.freeze(s)));
+  }
+
+  /** The decoded size. */
+  get size() {
+    return this.#size;
+  }
+
+  /** What kind of file the decoded bytes are (`'safetensors'`, `'gguf'`, `'raw'`...). */
+  get container() {
+    return this.#container;
+  }
+
+  /** Where each tensor lies in the decoded file (empty where the encoder kept no table). */
+  get segments() {
+    return this.#segments;
   }
 
   /** The wasm object, opened anew after a trap reset the instance it lived in. */
   #call(f) {
-    if (this.#closed) throw new InvalidInputError('this CompressedFile was closed');
+    this.#open();
     if (!this.#f || this.#resets !== resets) {
       const { size, read } = this.#calls;
       this.#f = made(call(() => new glue.RandomAccessFile(size, read, this.#maxOutput)));
       this.#resets = resets;
     }
-    return call(() => f(this.#f));
+    this.#busy++;
+    try {
+      return call(() => f(this.#f));
+    } finally {
+      // Closed from inside: freed once no call holds it.
+      if (--this.#busy === 0 && this.#closed) this.#free();
+    }
+  }
+
+  #open() {
+    if (this.#closed) throw new InvalidInputError('this CompressedFile was closed');
   }
 
   /** `length` decoded bytes at `offset`, in a new Uint8Array. */
   read(offset, length) {
+    this.#open();
     checkLength(offset, 'offset');
     checkLength(length, 'length');
     this.#check(offset, length);
@@ -286,6 +315,7 @@ export class CompressedFile {
 
   /** Fills `target` (any view, shared memory too) with the decoded bytes at `offset`. */
   readInto(offset, target) {
+    this.#open();
     checkLength(offset, 'offset');
     const t = toBytes(target, 'target');
     if (inWasmMemory(t)) throw new InvalidInputError("target must not be a view of the module's own memory");
@@ -300,16 +330,20 @@ export class CompressedFile {
 
   /** The error for a range outside the file, before any byte is read or allocated. */
   #check(offset, length) {
-    if (offset + length > this.size) {
-      throw new InvalidInputError(`${length} bytes at ${offset} reach past the decoded size, ${this.size}`);
+    if (offset + length > this.#size) {
+      throw new InvalidInputError(`${length} bytes at ${offset} reach past the decoded size, ${this.#size}`);
     }
   }
 
   /** Frees the index and buffers in wasm memory; later calls throw. */
   close() {
+    this.#closed = true;
+    if (this.#busy === 0) this.#free();
+  }
+
+  #free() {
     freeWasm(this.#f);
     this.#f = null;
-    this.#closed = true;
   }
 
   [Symbol.dispose]() {

@@ -58,7 +58,12 @@ function detachedCheck(x, buffer, what) {
  * buffer meanwhile, and reading it would throw a plain TypeError.
  */
 export function unmoved(u8, what = 'input') {
-  return wasmSized(detachedCheck(u8, u8.buffer, what), what);
+  return wasmSized(notDetached(u8, what), what);
+}
+
+/** `u8`, unless its buffer was detached (a view of one reads as empty, not as an error). */
+export function notDetached(u8, what = 'input') {
+  return detachedCheck(u8, u8.buffer, what);
 }
 
 /**

@@ -29,7 +29,12 @@ impl RandomAccessFile {
     ) -> Result<RandomAccessFile, JsValue> {
         let mut src = JsReader::new(size, read).map_err(|e| js_error(&e))?;
         match open_random_access(&mut src, &limits(max_output)) {
-            Ok(file) => Ok(RandomAccessFile { file, src }),
+            // What `read` threw while the format was told (and an answer was found anyway)
+            // is not what a later read's error was.
+            Ok(file) => {
+                src.thrown = None;
+                Ok(RandomAccessFile { file, src })
+            }
             Err(e) => Err(src.thrown.take().unwrap_or_else(|| js_error(&e))),
         }
     }
@@ -50,15 +55,21 @@ impl RandomAccessFile {
     /// outside wasm memory), a chunk at a time.
     #[wasm_bindgen(js_name = readInto)]
     pub fn read_into(&mut self, offset: f64, target: &js_sys::Uint8Array) -> Result<(), JsValue> {
+        self.src.thrown = None;
         let r = whole(offset, "offset").and_then(|offset| {
-            let len = target.length() as u64;
+            let len = target.length();
             self.file
-                .read_with(&mut self.src, offset, len, |at, bytes| {
-                    // Within `target`, whose length is a u32.
-                    let at = at as u32;
-                    target
-                        .subarray(at, at + bytes.len() as u32)
-                        .copy_from(bytes);
+                .read_with(&mut self.src, offset, len as u64, |at, bytes| {
+                    // Within `target`'s first `len` bytes, a u32. The reader may have detached
+                    // or shrunk `target` meanwhile: an error, not a TypeError thrown through
+                    // wasm (which would leave this object borrowed for good).
+                    let (at, end) = (at as u32, at as u32 + bytes.len() as u32);
+                    if target.length() < end {
+                        return Err(Error::InvalidInput(
+                            "the target was detached or shrunk during the read".into(),
+                        ));
+                    }
+                    target.subarray(at, end).copy_from(bytes);
                     Ok(())
                 })
         });

@@ -1175,6 +1175,77 @@ describe('inspect', () => {
     assert.ok(equalBytes(await decompress(modelZnw), model));
   });
 
+  test('openFile: a reader that detaches or shrinks the target, closes the file or failed while the format was told', async () => {
+    // Tensors larger than a chunk: each read needs chunks no other read decoded.
+    const [t, u, v] = safetensorsTensors(model).filter((x) => x.bytes.length > 300_000);
+    let act = null;
+    const file = await openFile({ size: modelZnw.length, read: (o, n) => { const a = act; act = null; a?.(); return modelZnw.subarray(o, o + n); } });
+    // The target detached, or shrunk, by the reader mid-read: an error, and the file reads on.
+    const target = new Uint8Array(t.bytes.length);
+    act = () => structuredClone(target.buffer, { transfer: [target.buffer] });
+    assert.throws(() => file.readInto(t.offset, target), InvalidInputError);
+    const rab = new ArrayBuffer(u.bytes.length, { maxByteLength: u.bytes.length });
+    act = () => rab.resize(10);
+    assert.throws(() => file.readInto(u.offset, new Uint8Array(rab)), InvalidInputError);
+    assert.ok(equalBytes(file.read(t.offset, t.bytes.length), t.bytes));
+    // Closed from inside a read: that read ends, later calls throw.
+    act = () => file.close();
+    assert.ok(equalBytes(file.read(v.offset, 100), v.bytes.subarray(0, 100)));
+    assert.throws(() => file.read(0, 1), /was closed/);
+    assert.throws(() => file.read(0, 2 ** 50), /was closed/);
+    assert.throws(() => { file.segments.length = 0; }, TypeError);
+    assert.throws(() => { file.size = 1; }, TypeError);
+
+    // A reader that threw once while the format was told (reading a .znn.safetensors file's
+    // JSON header, which was then told by its bytes): that error is not what a later,
+    // unrelated failure throws.
+    const frames = [await compress(weights(5000, 'bf16', 1), { dtype: 'bf16', format: 'zipnn' }), await compress(weights(5000, 'bf16', 2), { dtype: 'bf16', format: 'zipnn' })];
+    const listed = { t0: { dtype: 'bfloat16', shape: '[5000]' }, t1: { dtype: 'bfloat16', shape: '[5000]' } };
+    const st = makeSafetensors(frames.map((bytes, i) => ({ name: `t${i}`, dtype: 'U8', shape: [bytes.length], bytes })), { znn_compressed_vectors: JSON.stringify(listed) });
+    const mine = new Error('once');
+    let threw = false;
+    let short = false;
+    const flaky = await openFile({
+      size: st.length,
+      read: (o, n) => {
+        if (!threw && o === 0 && n === 8) {
+          threw = true;
+          throw mine;
+        }
+        return st.subarray(o, o + n - (short ? 1 : 0));
+      },
+    });
+    assert.ok(threw);
+    assert.deepEqual(flaky.segments.map((x) => x.name), ['__header__', 't0', 't1']);
+    short = true;
+    assert.throws(() => flaky.read(flaky.size - 10, 10), TruncatedError);
+  });
+
+  test('a ZipNN frame of 1-byte chunks (tables nearly 1.5 GB) read at offsets: an error, not a trap', () => {
+    // Tables copied once more than they must be took wasm memory past 4 GiB: a trap.
+    const script = `
+      const z = await import('zipnn-wasm');
+      const chunks = 80_000_000;
+      const head = new Uint8Array(32);
+      head.set([0x5a, 0x4e, 0, 5, 4, 10, 1, 1, 1, 0, 0, 0, 0, 0, 0, 6]); // bf16, chunk_log2 0
+      const size = 32 + 9 * 2 * chunks;
+      const dv = new DataView(head.buffer);
+      dv.setBigUint64(16, BigInt(chunks), true);
+      dv.setBigUint64(24, BigInt(size), true);
+      const file = await z.openFile({ size, read: (o, n) => { const b = new Uint8Array(n); if (o < 32) b.set(head.subarray(o, o + n)); return b; } });
+      let code = 'none';
+      try { file.read(0, 1); } catch (e) { code = e.code ?? e.name; }
+      file.close();
+      const after = await z.decompress(await z.compress(new Uint8Array(1000).fill(7)));
+      console.log(file.size, code, after.length);
+    `;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: path.dirname(fileURLToPath(import.meta.url)), encoding: 'utf8' });
+    const [size, code, after] = out.trim().split(' ');
+    assert.equal(size, '80000000');
+    assert.ok(['ZNN_CORRUPT', 'ZNN_TOO_LARGE'].includes(code), code);
+    assert.equal(after, '1000');
+  });
+
   test('float64 tensors are coded as fp64, smaller than as bytes', async () => {
     const w = weights(50_000, 'fp64', 7);
     const file = makeSafetensors([{ name: 'coef', dtype: 'F64', shape: [500, 100], bytes: w }]);

@@ -446,14 +446,19 @@ impl FrameLayout {
             .checked_add(table_len)
             .filter(|&e| e <= frame.size())
             .ok_or_else(past_frame)?;
-        // `check_tables` bounded them by the frame's length.
+        // Bounded by the frame's length only, which a hostile header makes all tables (1-byte
+        // chunks): a copy that does not fit in memory is `TooLarge`, not an abort.
         let tables = {
             let mut t: [&[u8]; 1] = [&[]];
             frame.read(
                 core::slice::from_ref(&(h.header_len..payload_start)),
                 &mut t,
             )?;
-            t[0].to_vec()
+            let mut v = Vec::new();
+            v.try_reserve_exact(t[0].len())
+                .map_err(|_| Error::no_memory(t[0].len() as u64))?;
+            v.extend_from_slice(t[0]);
+            v
         };
         let mut l = FrameLayout {
             chunk,

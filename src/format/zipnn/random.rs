@@ -9,6 +9,7 @@ use crate::format::safetensors as st;
 use crate::format::znw::Segment;
 use crate::format::{grow, range_end, to_usize, Container, Error, Limits, Source};
 use crate::DType;
+use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
 use core::ops::Range;
@@ -104,28 +105,40 @@ impl RandomAccess {
             len: header.len() as u64,
             part: Part::Restored,
         }];
-        // The plan's pieces are in the restored file's order, as its header lists them.
-        for (p, t) in pieces.into_iter().zip(restored.tensors) {
-            if p.name != t.name || t.end - t.start != p.len {
-                return Err(Error::corrupt("tensor missing from the restored header"));
-            }
+        // A whole decode writes the header, then the plan's pieces back to back: their bytes
+        // are there, whatever order the header gives tensors that share an offset (empty ones).
+        if pieces.len() != restored.tensors.len() {
+            return Err(Error::corrupt("tensor missing from the restored header"));
+        }
+        let mut listed: BTreeMap<String, st::TensorInfo> = restored
+            .tensors
+            .into_iter()
+            .map(|t| (t.name.clone(), t))
+            .collect();
+        let mut offset = header.len() as u64;
+        for p in pieces {
+            let t = listed
+                .remove(&p.name)
+                .filter(|t| t.end - t.start == p.len)
+                .ok_or_else(|| Error::corrupt("tensor missing from the restored header"))?;
             let (dtype, part) = match p.frame {
                 Some(h) => (h.dtype.to_dtype(), Part::Frame(p.start, h)),
                 None => (DType::Bytes, Part::Copied(p.start)),
             };
             segments.push(Segment {
-                name: t.name,
+                name: p.name,
                 dtype,
                 label: t.dtype,
                 shape: t.shape,
-                offset: t.start,
+                offset,
                 length: p.len,
             });
             stretches.push(Stretch {
-                offset: t.start,
+                offset,
                 len: p.len,
                 part,
             });
+            offset += p.len;
         }
         Ok(Self::new(
             stretches,
@@ -276,6 +289,11 @@ impl<S: Source + ?Sized> FrameSource for FrameAt<'_, S> {
         self.len
     }
     fn read<'b>(&'b mut self, ranges: &[Range<usize>], out: &mut [&'b [u8]]) -> Result<(), Error> {
+        // One range (a frame's tables) is the source's own bytes: no second copy of them.
+        if let ([r], [o]) = (ranges, &mut *out) {
+            *o = self.src.read(self.pos + r.start as u64, r.len())?;
+            return Ok(());
+        }
         let total = ranges.iter().map(|r| r.len()).sum();
         grow(self.buf, total)?;
         let mut at = 0;
