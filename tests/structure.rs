@@ -1,5 +1,6 @@
 //! `--best` on float runs of no known shape: cuts where the statistics change (tensor
-//! boundaries) and row lengths found from the data (`format::znw::structure`).
+//! boundaries) and row lengths found from the data (`format::znw::structure`); floats of a raw
+//! file grouped chunk by chunk, each at its own phase.
 
 mod common;
 use common::*;
@@ -300,4 +301,89 @@ fn quantized_byte_runs_of_raw_files_are_cut_at_tensor_boundaries() {
             data
         );
     }
+}
+
+/// A raw file of float32 tensors that each start at their own byte phase, after a few other
+/// bytes (as an ONNX file's protobuf fields lie between its tensors, in a slice of one that no
+/// container parser reads): `--dtype auto` groups each chunk at its phase, smaller than any one
+/// type for the whole file; the sized and the streamed stream do it too.
+#[test]
+fn floats_at_any_phase_are_grouped_chunk_by_chunk() {
+    use zipnn_wasm::stream::{Encoder, SizedEncoder};
+    let mut rng = Rng(77);
+    let mut data = Vec::new();
+    // Tensors at phases 1, 3, 0 and 3, each after text (names, as in a model's graph).
+    let words = [
+        "conv", "weight", "bias", "layer", "norm", "attn", ".", "_", "0", "1",
+    ];
+    for (i, (text, n)) in [
+        (300_001, 300_000),
+        (200_002, 250_000),
+        (250_003, 280_000),
+        (180_004, 200_000),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let at = data.len();
+        while data.len() < at + text {
+            data.extend_from_slice(words[rng.below(10) as usize].as_bytes());
+        }
+        data.truncate(at + text);
+        data.extend(f32_scaled(&mut rng, n, 0.02 * (i + 1) as f32));
+    }
+    let opts = |dtype| Options {
+        dtype,
+        ..Options::default()
+    };
+    let auto = znw::compress(&data, &opts(DTypeChoice::Auto)).unwrap();
+    let one_type = [DType::Bytes, DType::F32].map(|d| {
+        znw::compress(&data, &opts(DTypeChoice::Fixed(d)))
+            .unwrap()
+            .len()
+    });
+    let smallest = *one_type.iter().min().unwrap();
+    assert!(
+        (auto.len() as f64) < 0.97 * smallest as f64,
+        "auto {} against one type {one_type:?}",
+        auto.len()
+    );
+    let decoded = |packed: &[u8]| zipnn_wasm::decompress(packed, &Limits::default()).unwrap();
+    assert!(decoded(&auto) == data);
+
+    let sized = |prefix: usize, dtype| {
+        let mut enc = SizedEncoder::new(data.len() as u64, opts(dtype))
+            .unwrap()
+            .with_prefix(prefix);
+        let mut out = Vec::new();
+        for p in data.chunks(100_000) {
+            enc.push(p, &mut out).unwrap();
+        }
+        enc.finish(&mut out).unwrap();
+        assert_eq!(enc.report().unwrap(), znw::inspect(&out).unwrap());
+        out
+    };
+    // Whole in its prefix: what `compress` writes; past it (a header from the first 64 KiB),
+    // grouped chunk by chunk all the same.
+    assert!(sized(data.len(), DTypeChoice::Auto) == auto);
+    let past = sized(64 << 10, DTypeChoice::Auto);
+    assert!(decoded(&past) == data);
+    assert!(
+        (past.len() as f64) < 0.97 * smallest as f64,
+        "{}",
+        past.len()
+    );
+
+    let mut enc = Encoder::with_choice(DTypeChoice::Auto, 256 << 10).unwrap();
+    let mut streamed = Vec::new();
+    for p in data.chunks(100_000) {
+        enc.push(p, &mut streamed);
+    }
+    enc.finish(&mut streamed);
+    assert!(decoded(&streamed) == data);
+    assert!(
+        (streamed.len() as f64) < 0.97 * smallest as f64,
+        "{}",
+        streamed.len()
+    );
 }

@@ -127,17 +127,7 @@ fn guess(data: &[u8], phases: bool) -> (usize, DType) {
     }
     let sample = windows(data, false).unwrap_or_else(|| data.to_vec());
     let mut scratch = Vec::new();
-    let mut cost = |dtype: DType, phase: usize| -> f64 {
-        let s = &sample[phase..];
-        let whole = s.len() / dtype.size() * dtype.size();
-        dtype::split(dtype, &s[..whole], &mut scratch);
-        let n = whole / dtype.size();
-        scratch
-            .chunks_exact(n)
-            .map(|g| block::entropy_bits(&block::histogram(g), g.len()))
-            .sum::<f64>()
-            / whole as f64
-    };
+    let mut cost = |dtype: DType, phase: usize| order0_cost(&sample[phase..], dtype, &mut scratch);
     let bytes = cost(DType::Bytes, 0);
     let mut best = (0, DType::Bytes, bytes * 0.99);
     let narrow = NARROW.map(|d| (d, cost(d, 0)));
@@ -244,6 +234,43 @@ fn guess(data: &[u8], phases: bool) -> (usize, DType) {
     match best {
         (phase, d, _) if d != DType::Bytes && !confirmed(phase, d) => (0, DType::Bytes),
         (phase, d, _) => (phase, d),
+    }
+}
+
+/// Bits per byte of `s` grouped as `dtype`, each group coded at order 0.
+fn order0_cost(s: &[u8], dtype: DType, scratch: &mut Vec<u8>) -> f64 {
+    let whole = s.len() / dtype.size() * dtype.size();
+    dtype::split(dtype, &s[..whole], scratch);
+    let n = whole / dtype.size();
+    scratch
+        .chunks_exact(n)
+        .map(|g| block::entropy_bits(&block::histogram(g), g.len()))
+        .sum::<f64>()
+        / whole as f64
+}
+
+/// The phase (bytes to skip) at which `data` groups best as `dtype`: one that beats phase 0
+/// by 0.2 % at order 0 and that the chunk coder confirms, as in [`guess_layout`], else 0
+/// (order 0 alone misleads: upcast float32 as float64 read 0.2 % cheaper at phase 2 and
+/// coded 1.6 % larger). For data already known to be of that type: most of the time no
+/// phase wins at order 0, and that is a fraction of a guess's time.
+pub fn best_phase(data: &[u8], dtype: DType) -> usize {
+    if data.len() < 256 {
+        return 0;
+    }
+    let mut scratch = Vec::new();
+    let at0 = order0_cost(data, dtype, &mut scratch) * 0.998;
+    let mut best = (0, at0);
+    for phase in 1..dtype.size() {
+        let c = order0_cost(&data[phase..], dtype, &mut scratch);
+        if c < best.1 {
+            best = (phase, c);
+        }
+    }
+    match best.0 {
+        0 => 0,
+        p if smaller(data, (p, dtype), (0, dtype), 1.0) => p,
+        _ => 0,
     }
 }
 

@@ -8,7 +8,7 @@
 use crate::dtype::DType;
 use crate::format::znw::chunk::{self, ChunkHead, Record};
 use crate::format::znw::header::{self, Header};
-use crate::format::znw::DTypeChoice;
+use crate::format::znw::{DTypeChoice, Piece};
 use crate::format::{Container, Error, Limits};
 use alloc::vec::Vec;
 
@@ -337,6 +337,9 @@ pub struct Encoder {
     /// `--dtype auto`: the type is measured on the first chunk, then kept (chunk sizes are
     /// multiples of 4, so every chunk starts on an element boundary).
     undecided: bool,
+    /// `--dtype auto` measured bytes: each chunk is measured again on its own, as floats may
+    /// start at any byte ([`crate::format::znw::regroup_raw`]).
+    regroup: bool,
     chunk_size: usize,
     pending: Vec<u8>,
     offset: u64,
@@ -379,6 +382,7 @@ impl Encoder {
         Ok(Encoder {
             dtype,
             undecided,
+            regroup: false,
             chunk_size: chunk_size as usize,
             pending: Vec::new(),
             offset: 0,
@@ -421,7 +425,24 @@ impl Encoder {
             }
             self.undecided = false;
             self.dtype = crate::format::tensors::guess_dtype(rest);
+            self.regroup = self.dtype == DType::Bytes;
             data = rest;
+        }
+        if self.regroup {
+            let (origin, whole) = (
+                self.offset,
+                Piece {
+                    offset: self.offset,
+                    len: data.len() as u32,
+                    dtype: DType::Bytes,
+                    row: 0,
+                },
+            );
+            for p in crate::format::znw::regroup_raw(data, origin, &[whole], true) {
+                let at = (p.offset - origin) as usize;
+                self.record(&data[at..at + p.len as usize], p.dtype, out);
+            }
+            return;
         }
         let w = self.dtype.size();
         let (elements, tail) = data.split_at(data.len() / w * w);

@@ -12,7 +12,7 @@ use crate::dtype::DType;
 use crate::format::report::{ModeReport, Report, SegmentReport};
 use crate::format::znw::chunk::{self, Record};
 use crate::format::znw::inspect::{self, Attribution};
-use crate::format::znw::{self, Header, Options, Piece, PieceEncoder};
+use crate::format::znw::{self, DTypeChoice, Header, Options, Piece, PieceEncoder};
 use crate::format::{safetensors, Container, Error};
 use alloc::vec::Vec;
 
@@ -51,6 +51,11 @@ pub struct SizedEncoder {
     /// Chunks planned from the header, in file order; `next` is the first not yet written.
     pieces: Vec<Piece>,
     next: usize,
+    /// `--dtype auto` on a raw file: each piece is measured again as it is coded
+    /// ([`znw::regroup_raw`]; guessed anew, past a prefix shorter than the file), which may
+    /// cut it in up to three records, `extra` more in all.
+    regroup: Option<bool>,
+    extra: u64,
     /// The start of the batch of pieces from `next` on (shorter than it), when it came in parts.
     pending: Vec<u8>,
     threads: usize,
@@ -107,6 +112,8 @@ impl SizedEncoder {
             prefix: Vec::new(),
             pieces: Vec::new(),
             next: 0,
+            regroup: None,
+            extra: 0,
             pending: Vec::new(),
             prefix_cap: PREFIX,
             enc: PieceEncoder::default(),
@@ -184,7 +191,7 @@ impl SizedEncoder {
         debug_assert!(self.next == self.pieces.len() && self.pending.is_empty());
         self.finished = true;
         let start = out.len();
-        znw::chunk::write_end(self.total, self.pieces.len() as u64, out);
+        znw::chunk::write_end(self.total, self.pieces.len() as u64 + self.extra, out);
         self.tally.written += (out.len() - start) as u64;
         Ok(())
     }
@@ -241,11 +248,13 @@ impl SizedEncoder {
         let prefix = core::mem::take(&mut self.prefix);
         let o = &self.opts;
         let header = znw::describe_prefix(&prefix, self.total, o.dtype, o.chunk_size);
+        let whole = prefix.len() as u64 == self.total;
+        self.regroup =
+            (o.dtype == DTypeChoice::Auto && header.container == Container::Raw).then_some(!whole);
         let start = out.len();
         let listed = header.write(out);
         self.tally.written += (out.len() - start) as u64;
         // A whole file is cut where its statistics change, as `compress` cuts it.
-        let whole = prefix.len() as u64 == self.total;
         self.pieces = znw::plan_cut(
             &header,
             self.total,
@@ -313,11 +322,19 @@ impl SizedEncoder {
     }
 
     fn encode(&mut self, bytes: &[u8], count: usize, out: &mut Vec<u8>) -> Result<(), Error> {
-        let pieces = &self.pieces[self.next..self.next + count];
+        let planned = &self.pieces[self.next..self.next + count];
         self.next += count;
+        let regrouped;
+        let pieces = if let Some(anew) = self.regroup {
+            regrouped = znw::regroup_raw(bytes, planned[0].offset, planned, anew);
+            self.extra += (regrouped.len() - count) as u64;
+            &regrouped[..]
+        } else {
+            planned
+        };
         let origin = pieces[0].offset;
         let start = out.len();
-        if count == 1 {
+        if pieces.len() == 1 {
             self.enc
                 .encode(bytes, origin, None, &pieces[0], &self.opts, out)?;
         } else {

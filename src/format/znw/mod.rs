@@ -338,6 +338,83 @@ fn shapeless(segs: &mut Peekable<core::slice::Iter<'_, Segment>>, at: u64) -> bo
 /// Shortest copy that [`cut_around_copies`] acts on, in bytes.
 const MIN_COPY: usize = 1024;
 
+/// The pieces of a raw file (no container, type guessed), each measured again on its own
+/// ([`regroup`]); `data` holds the input from its byte `origin` on. With `anew`, where the
+/// plan came from the file's first bytes only (its type guessed there, its pieces not cut at
+/// tensor boundaries), each piece is first cut where its statistics change, and each part is
+/// guessed as if bytes.
+pub(crate) fn regroup_raw(data: &[u8], origin: u64, pieces: &[Piece], anew: bool) -> Vec<Piece> {
+    let mut out = Vec::with_capacity(pieces.len());
+    for p in pieces {
+        let at = (p.offset - origin) as usize;
+        let src = &data[at..at + p.len as usize];
+        if !anew {
+            let (phase, dtype) = regroup(src, p.dtype);
+            match (phase, dtype) == (0, p.dtype) {
+                true => out.push(*p),
+                false => push_grouped(&mut out, p.offset, src.len(), phase, dtype),
+            }
+            continue;
+        }
+        let cuts = structure::change_points(src, DType::Bytes, CUT_WINDOW, CUT_PENALTY);
+        let mut s = 0;
+        for e in cuts.into_iter().chain([src.len()]) {
+            let (phase, dtype) = regroup(&src[s..e], DType::Bytes);
+            push_grouped(&mut out, p.offset + s as u64, e - s, phase, dtype);
+            s = e;
+        }
+    }
+    out
+}
+
+/// Pieces for `len` bytes at `offset`: the `phase` bytes before the first element, the whole
+/// elements of `dtype`, the bytes after.
+fn push_grouped(out: &mut Vec<Piece>, offset: u64, len: usize, phase: usize, dtype: DType) {
+    let end = phase + (len - phase) / dtype.size() * dtype.size();
+    for (s, e, d) in [
+        (0, phase, DType::Bytes),
+        (phase, end, dtype),
+        (end, len, DType::Bytes),
+    ] {
+        if e > s {
+            out.push(Piece {
+                offset: offset + s as u64,
+                len: (e - s) as u32,
+                dtype: d,
+                row: 0,
+            });
+        }
+    }
+}
+
+/// The grouping of a chunk's worth of a raw file, planned as `planned`, measured on its own:
+/// (bytes before the first element, type). The floats of a container we do not parse (an
+/// ONNX file cut short, a slice of one) start at any byte, each tensor at its own, and no
+/// one phase of the whole file groups them all: a raw ONNX slice came out 7 % larger than as
+/// float32, and 3.5 % smaller than that regrouped. Bytes are guessed anew; a float type only
+/// keeps or changes its phase, which costs a fraction of a guess.
+fn regroup(src: &[u8], planned: DType) -> (usize, DType) {
+    if src.len() < REGROUP_MIN {
+        return (0, planned);
+    }
+    // Measured on four 16 KiB windows spread over `src` (each on 8-byte steps from its start,
+    // so that a phase in the sample is one in `src`): a chunk of text and floats is measured
+    // as the mix it is, in a quarter of the time of the whole chunk.
+    let step = ((src.len() - REGROUP_WINDOW) / 3) & !7;
+    let mut sample = Vec::with_capacity(4 * REGROUP_WINDOW);
+    for k in 0..4 {
+        sample.extend_from_slice(&src[k * step..][..REGROUP_WINDOW]);
+    }
+    match planned {
+        DType::Bytes => tensors::guess_layout(&sample),
+        d => (tensors::best_phase(&sample, d), d),
+    }
+}
+
+/// Smallest piece [`regroup`] measures again: below it, a piece's own guess is noise.
+const REGROUP_MIN: usize = 16 << 10;
+const REGROUP_WINDOW: usize = 16 << 10;
+
 /// `--best`: a float piece holding a copy of 1 KiB or more of its own bytes (equal LSTM bias
 /// vectors at the end of a flattened weight storage) is cut so that the copies and their
 /// source are a piece of their own, when that stretch is at most a quarter of the piece.
@@ -487,6 +564,9 @@ fn compress_inner(
     let plain = base.is_none();
     let window = if opts.tans { 1 << 10 } else { CUT_WINDOW };
     let mut pieces = plan_cut(&header, data.len() as u64, plain.then_some(data), window)?;
+    if plain && opts.dtype == DTypeChoice::Auto && header.container == Container::Raw {
+        pieces = regroup_raw(data, 0, &pieces, false);
+    }
     if opts.tans {
         pieces = cut_around_copies(data, pieces);
         if plain {
