@@ -284,6 +284,9 @@ export class CompressedFile {
   /** The wasm object, opened anew after a trap reset the instance it lived in. */
   #call(f) {
     this.#open();
+    // The wasm object is borrowed for the whole call; wasm-bindgen would refuse a second
+    // borrow with an untyped Error.
+    if (this.#busy > 0) throw new InvalidInputError("read() called from inside this file's own reader");
     if (!this.#f || this.#resets !== resets) {
       const { size, read } = this.#calls;
       this.#f = made(call(() => new glue.RandomAccessFile(size, read, this.#maxOutput)));

@@ -2,8 +2,10 @@
 //! larger than memory allows whole). Unlike [`super::Encoder`], its header carries the size
 //! and, when the file's first bytes say where its tensors are (safetensors, GGUF), the
 //! segment table: each tensor is coded as its own type, and the file is the one
-//! [`znw::compress`] writes for the same bytes. Other files are coded as one segment of the
-//! type measured on their first bytes.
+//! [`znw::compress`] writes for the same bytes. So is any file no longer than [`PREFIX`].
+//! Longer files of other kinds are one segment, of the type asked for or measured on their
+//! first bytes; with [`DTypeChoice::Auto`] each chunk is then cut where its statistics change
+//! and each part grouped as it measures, which `compress` does not do (same decoded bytes).
 //!
 //! Memory: the first [`PREFIX`] bytes (or a safetensors JSON header, up to 100 MB) until the
 //! header is decided, then one chunk (on several threads, a batch of them).

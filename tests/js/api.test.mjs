@@ -1188,6 +1188,19 @@ describe('inspect', () => {
     act = () => rab.resize(10);
     assert.throws(() => file.readInto(u.offset, new Uint8Array(rab)), InvalidInputError);
     assert.ok(equalBytes(file.read(t.offset, t.bytes.length), t.bytes));
+    // The reader reads the same file: that inner read is refused with a typed error.
+    let inner;
+    act = () => {
+      try {
+        file.read(0, 1);
+      } catch (e) {
+        inner = e;
+        throw e;
+      }
+    };
+    assert.throws(() => file.read(u.offset, u.bytes.length), InvalidInputError);
+    assert.ok(inner instanceof InvalidInputError && /own reader/.test(inner.message), String(inner));
+    assert.ok(equalBytes(file.read(u.offset, u.bytes.length), u.bytes));
     // Closed from inside a read: that read ends, later calls throw.
     act = () => file.close();
     assert.ok(equalBytes(file.read(v.offset, 100), v.bytes.subarray(0, 100)));
