@@ -104,11 +104,12 @@ fn roundtrip_every_dtype() {
     }
 }
 
-/// The wasm build merges fp32 byte groups with its own simd128 code (`dtype::group`): split
-/// (the scalar code the native tests check) then merge must give back every bit pattern, at
-/// sizes around its blocks of 16 elements (16-bit types checked alike).
+/// The wasm build splits and merges fp32 byte groups with its own simd128 code
+/// (`dtype::group`): the split must follow the format's rule (bytes 0 and 1, then the sign
+/// moved below the exponent) and the merge undo it, for every bit pattern, at sizes around its
+/// blocks of 16 elements (16-bit types checked alike).
 #[wasm_bindgen_test]
-fn simd_merges_invert_the_split() {
+fn simd_split_and_merge_follow_the_format() {
     let all16: Vec<u8> = (0..=u16::MAX).flat_map(|v| v.to_le_bytes()).collect();
     let f32s = Rng(7).bytes(4 * 70_000);
     let mut groups = Vec::new();
@@ -132,6 +133,14 @@ fn simd_merges_invert_the_split() {
         ] {
             let src = &data[..n * w];
             zipnn_wasm::dtype::split(dtype, src, &mut groups);
+            if dtype == DType::F32 {
+                for (i, x) in src.chunks_exact(4).enumerate() {
+                    let m = x[2] & 0x7F | x[3] & 0x80;
+                    let e = x[3] << 1 | x[2] >> 7;
+                    let got = [0, 1, 2, 3].map(|g| groups[g * n + i]);
+                    assert!(got == [x[0], x[1], m, e], "{n} elements, element {i}");
+                }
+            }
             let parts: Vec<&[u8]> = (0..w).map(|g| &groups[g * n..(g + 1) * n]).collect();
             let mut out = vec![0u8; src.len()];
             zipnn_wasm::dtype::merge(dtype, &parts, &mut out);
