@@ -308,8 +308,8 @@ fn merge_32(a: &[u8], b: &[u8], m: &[u8], e: &[u8], dst: &mut [u8]) {
 /// more instructions per minilm fp32 decode and natively 7–8 % of a whole fp32 decode
 /// (bench/NOTES.md). For bf16/fp16 this form measured no better than LLVM's, so only fp32 has
 /// one. The split, its inverse, the same way: 11–17 % faster fp32 compression in wasm, the
-/// same natively. Both backends are safe code: wasm's intrinsics are safe functions, and on x86-64
-/// `safe_arch` wraps SSE2 behind `cfg(target_feature)`.
+/// same natively. Both backends are safe code: wasm's intrinsics are safe functions, and on
+/// x86-64 `safe_arch` wraps SSE2 behind `cfg(target_feature)`.
 #[cfg(any(
     all(target_arch = "wasm32", target_feature = "simd128"),
     all(target_arch = "x86_64", target_feature = "sse2")
