@@ -25,8 +25,9 @@ fi
 
 fuzz/seed.sh --quick
 
-# No sanitizer and 16 codegen units: a quicker build (the library forbids unsafe code; the
-# targets' own allocator enforces the heap budget). Long runs use fuzz/run.sh (AddressSanitizer).
+# No sanitizer and 16 codegen units: a quicker build (the library's one unsafe call is a CPU
+# feature dispatch, nothing a sanitizer checks; the targets' own allocator enforces the heap
+# budget). Long runs use fuzz/run.sh (AddressSanitizer).
 # Built from outside the tree: the repository's .cargo/config.toml enables -Zbuild-std.
 TARGET_DIR=$ROOT/fuzz/target/smoke
 start=$(date +%s)

@@ -39,7 +39,8 @@
 //! # Ok::<(), zipnn_wasm::Error>(())
 //! ```
 #![no_std]
-#![forbid(unsafe_code)]
+// One module may opt out: entropy::huff0::bmi2 (a run-time CPU feature check).
+#![deny(unsafe_code)]
 #![warn(missing_docs)]
 
 extern crate alloc;

@@ -189,11 +189,13 @@ impl DecodeTable {
 
     /// Decodes a 6-byte jump table and four streams (`4x`) into `dst`.
     pub fn decode_4x(&self, streams: &[u8], dst: &mut [u8]) -> Result<(), EntropyError> {
-        self.decode_4x_jump(streams, dst, Jump::U16, &mut ())
+        super::bmi2::decode_4x_jump(self, streams, dst, Jump::U16, &mut ())
     }
 
-    /// [`decode_4x`](Self::decode_4x) with the jump table's sizes `jump` wide.
-    fn decode_4x_jump(
+    /// [`decode_4x`](Self::decode_4x) with the jump table's sizes `jump` wide, the portable
+    /// loop (callers go through `bmi2::decode_4x_jump`, which inlines it in a BMI2 copy too).
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
+    pub(super) fn decode_4x_jump(
         &self,
         streams: &[u8],
         dst: &mut [u8],
@@ -226,7 +228,7 @@ impl DecodeTable {
     /// their own, which keeps the four lanes' state in registers (writing straight into the
     /// outputs spilled). `pace` is told the symbols decoded once per round.
     #[inline(always)]
-    fn hot_4x(
+    pub(super) fn hot_4x(
         &self,
         s: &mut Split4,
         lanes: &mut [(u64, usize); 4],
@@ -274,6 +276,7 @@ impl DecodeTable {
     /// One stream (at `src[start..]`, in lane form) decoded into `dst` from `op` on, five
     /// lookups per refill, while there is input for a refill and 40 bytes of output room.
     /// Returns the new output position.
+    #[cfg_attr(target_arch = "x86_64", inline(always))]
     fn hot_1(
         &self,
         src: &[u8],
@@ -411,7 +414,7 @@ fn multi_step<const N: usize>(
 }
 
 /// A `4x` payload split into its streams and `dst` into the four output segments.
-struct Split4<'s, 'd> {
+pub(super) struct Split4<'s, 'd> {
     /// The four streams, back to back; `start[k]` is where stream `k` begins.
     body: &'s [u8],
     start: [usize; 4],
@@ -485,7 +488,7 @@ pub fn decompress_4x_paced(
             return t.decode_4x_single(&src[used..], dst, jump);
         }
         let used = t.read_into(src)?;
-        t.decode_4x_jump(&src[used..], dst, jump, pace)
+        super::bmi2::decode_4x_jump(t, &src[used..], dst, jump, pace)
     })
 }
 

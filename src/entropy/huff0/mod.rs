@@ -22,6 +22,7 @@
 use super::fse;
 use super::{EntropyError, Pace};
 
+mod bmi2;
 mod decode;
 mod encode;
 #[cfg(test)]
