@@ -1098,16 +1098,19 @@ fn split_chunk(d: ZDType, reorder: bool, part: &[u8], out: &mut Vec<u8>) {
     }
 }
 
-/// One (chunk, stream) block: type 1 (Huffman, or a 1-byte repeat) when smaller, else raw.
-/// A Huffman payload exactly as long as the raw bytes would be read as a copy by ZipNN, so only
-/// strictly smaller ones are used.
+/// One (chunk, stream) block: type 1 (Huffman, or a 1-byte repeat) when it saves at least
+/// 1/[`block::MIN_GAIN`] of the raw bytes (as `.znw` blocks must), else raw. Near-uniform bytes
+/// (float32's sign and high mantissa) code at ~1 symbol a lookup, the slowest huff0 decodes:
+/// coding minilm fp32's when smaller by any amount saved 484 bytes of 74 MB and made the file
+/// decode 18 % slower in wasm (bench/NOTES.md, session 39). ZipNN itself asks for 5 %.
 fn encode_stream(src: &[u8]) -> (u8, Vec<u8>) {
     if !src.is_empty() && src.iter().all(|&b| b == src[0]) && src.len() > 1 {
         return (1, vec![src[0]]);
     }
     let mut huf = Vec::new();
-    match huff0::compress_4x_if_smaller(src, &block::histogram(src), &mut huf) {
-        Some(len) if len < src.len() && len > 1 => (1, huf),
+    let limit = src.len() - src.len() / block::MIN_GAIN;
+    match huff0::compress_4x_below(src, &block::histogram(src), limit, &mut huf) {
+        Some(len) if len < limit && len > 1 => (1, huf),
         _ => (0, src.to_vec()),
     }
 }
@@ -1115,6 +1118,40 @@ fn encode_stream(src: &[u8]) -> (u8, Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Coding must save 1/64 of a stream: 250 equally likely values code ~0.4 % smaller (the
+    /// sign and high mantissa bytes of float32 look like this) and stay raw; 128 values code
+    /// 12 % smaller and are coded.
+    #[test]
+    fn streams_that_code_barely_smaller_stay_raw() {
+        let mut x = 1u64;
+        let mut bytes = |values: u64| -> Vec<u8> {
+            (0..65536)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    ((x >> 33) % values) as u8
+                })
+                .collect()
+        };
+        let near_uniform = bytes(250);
+        let mut huf = Vec::new();
+        let coded = huff0::compress_4x_if_smaller(
+            &near_uniform,
+            &block::histogram(&near_uniform),
+            &mut huf,
+        );
+        assert!(
+            coded.is_some_and(|n| n < near_uniform.len()),
+            "Huffman would be smaller"
+        );
+        assert_eq!(encode_stream(&near_uniform), (0, near_uniform.clone()));
+        let skewed = bytes(128);
+        let (kind, payload) = encode_stream(&skewed);
+        assert_eq!(kind, 1);
+        assert!(payload.len() < skewed.len() * 9 / 10);
+    }
 
     #[test]
     fn stream_lengths_cover_the_chunk() {
