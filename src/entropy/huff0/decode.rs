@@ -228,7 +228,7 @@ impl DecodeTable {
     /// their own, which keeps the four lanes' state in registers (writing straight into the
     /// outputs spilled). `pace` is told the symbols decoded once per round.
     #[inline(always)]
-    pub(super) fn hot_4x(
+    fn hot_4x(
         &self,
         s: &mut Split4,
         lanes: &mut [(u64, usize); 4],
@@ -414,7 +414,7 @@ fn multi_step<const N: usize>(
 }
 
 /// A `4x` payload split into its streams and `dst` into the four output segments.
-pub(super) struct Split4<'s, 'd> {
+struct Split4<'s, 'd> {
     /// The four streams, back to back; `start[k]` is where stream `k` begins.
     body: &'s [u8],
     start: [usize; 4],

@@ -1101,8 +1101,8 @@ fn split_chunk(d: ZDType, reorder: bool, part: &[u8], out: &mut Vec<u8>) {
 /// One (chunk, stream) block: type 1 (Huffman, or a 1-byte repeat) when it saves at least
 /// 1/[`block::MIN_GAIN`] of the raw bytes (as `.znw` blocks must), else raw. Near-uniform bytes
 /// (float32's sign and high mantissa) code at ~1 symbol a lookup, the slowest huff0 decodes:
-/// coding minilm fp32's when smaller by any amount saved 484 bytes of 74 MB and made the file
-/// decode 18 % slower in wasm (bench/NOTES.md, session 39). ZipNN itself asks for 5 %.
+/// coding minilm fp32's when smaller by any amount saved 484 bytes of 74 MB, and the file
+/// decodes 17 % faster in wasm without (bench/NOTES.md, session 39). ZipNN itself asks for 5 %.
 fn encode_stream(src: &[u8]) -> (u8, Vec<u8>) {
     if !src.is_empty() && src.iter().all(|&b| b == src[0]) && src.len() > 1 {
         return (1, vec![src[0]]);
