@@ -2,12 +2,12 @@
 //! run time: the crate's only `unsafe`.
 //!
 //! The portable x86-64 baseline has no BMI2, so each `bits <<= used` of the hot loop is a
-//! `shl r, cl`, which Intel cores run as several µops (AMD's as one); BMI2's `shlx` is one. A
-//! copy of the decoder with BMI2 enabled decodes bf16 exponents ~12 % faster on the Intel Xeon
-//! here, and a whole warm bf16 decode ~8 % (fp16 ~10 %), as much as building the whole crate
-//! for BMI2 gives (bench/NOTES.md, session 39), and the binary stays portable. Calling a
-//! `#[target_feature]` function from code compiled without that feature is `unsafe` in Rust:
-//! the caller vouches that the CPU has it.
+//! `shl r, cl`, which Intel cores split into several µops; BMI2's `shlx` is one. A copy of the
+//! decoder with BMI2 enabled decodes bf16 exponents ~12 % faster on the Intel Xeon here, and a
+//! whole warm bf16 decode ~8 % (fp16 ~10 %), as much as building the whole crate for BMI2 gives
+//! (bench/NOTES.md, session 39), and the binary stays portable. Calling a `#[target_feature]`
+//! function from code compiled without that feature is `unsafe` in Rust: the caller vouches
+//! that the CPU has it.
 //!
 //! The invariant to audit: [`decode_4x_jump`] calls `decode_4x_jump_bmi2` only after
 //! `is_x86_feature_detected!("bmi2")` said yes on this CPU. Elsewhere (wasm, other
