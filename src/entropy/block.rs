@@ -157,12 +157,14 @@ pub const MIN_GAIN: usize = 64;
 /// window and across the block is seen) has an entropy above 7.9 bits: then no order-0 coder
 /// can save [`MIN_GAIN`] (7.875 bits), and the full histogram, most of the cost of storing
 /// noise (the low mantissa bytes of float32: half of its bytes), is not worth counting. As
-/// zstd's sampling of incompressible literals. Blocks under 64 KiB are always counted.
+/// zstd's sampling of incompressible literals. Blocks under 32 KiB (twice the sample) are
+/// always counted; from there the sample saves at least half the count (the groups of chunks
+/// cut shorter than 256 KiB, as in raw float files: 10 % of compressing english_g2's stream).
 fn looks_random(src: &[u8]) -> bool {
     const WINDOWS: usize = 16;
     const WINDOW: usize = 1024;
     let n = src.len();
-    if n < 64 * WINDOW {
+    if n < 32 * WINDOW {
         return false;
     }
     let mut counts = [0u32; 256];
@@ -493,9 +495,14 @@ mod tests {
 
     #[test]
     fn small_gains_stay_raw_unless_tans() {
-        // 3 %: entropy 7.94 bits, under 1 % to gain; 10 %: 7.65 bits, over 4 %.
-        for (p, coded_by_default) in [(3, false), (10, true)] {
-            let src = skewed(1 << 16, p);
+        // 3 %: entropy 7.94 bits, under 1 % to gain; 10 %: 7.65 bits, over 4 %. At sizes
+        // where `looks_random` samples (from 32 KiB) and where it does not.
+        let cases = [(3, false), (10, true)].into_iter();
+        for (n, (p, coded_by_default)) in [20_000, 1 << 15, 40_000, 1 << 16]
+            .into_iter()
+            .flat_map(|n| cases.clone().map(move |c| (n, c)))
+        {
+            let src = skewed(n, p);
             for tans in [false, true] {
                 let mut out = Vec::new();
                 encode(&src, &mut out, tans);
@@ -503,7 +510,7 @@ mod tests {
                 assert_eq!(
                     raw,
                     !tans && !coded_by_default,
-                    "p {p}% tans {tans}: mode {}",
+                    "{n} bytes, p {p}% tans {tans}: mode {}",
                     out[0]
                 );
                 if !raw {
