@@ -242,10 +242,10 @@ impl Grouped {
         let exponents = &scratch[(groups - 1) * n..];
         let mut ends = [out.len(); dtype::MAX_GROUPS + 1];
         // Runs of one byte in the first group (zero low bytes of FP16-representable FP32
-        // rows) get LZ there only; copies of varied bytes get it in every group. Covering
-        // 1/64 to 1/32 of it, they made a quarter of english_g2's compress for 0.1 % of its
-        // size (bench/NOTES.md, session 40). --best also looks for rarer copies (two 4 KiB
-        // LSTM bias vectors that are equal).
+        // rows) get LZ there only; copies of varied bytes get it in every group. Trials
+        // where repeats covered 1/64 to 1/32 of it were a quarter of english_g2's compress
+        // for 0.1 % of its size (bench/NOTES.md, session 40). --best also looks for rarer
+        // copies (two 4 KiB LSTM bias vectors that are equal).
         let first = lz::repeats_covering(&scratch[..n], if tans { 512 } else { 32 });
         let mut lz = first == lz::Repeats::Copies;
         for (g, group) in scratch.chunks_exact(n).enumerate() {
