@@ -99,7 +99,8 @@ pub fn unknown_format(head: &[u8]) -> Error {
     }
 }
 
-/// Compresses `data` into our `.znw` container.
+/// Compresses `data` into our `.znw` container ([`format::znw::compress`]: the Vec keeps room
+/// it did not use).
 pub fn compress(data: &[u8], opts: &Options) -> Result<Vec<u8>, Error> {
     format::znw::compress(data, opts)
 }
