@@ -14,7 +14,7 @@ use crate::dtype::DType;
 use crate::format::report::{ModeReport, Report, SegmentReport};
 use crate::format::znw::chunk::{self, Record};
 use crate::format::znw::inspect::{self, Attribution};
-use crate::format::znw::{self, DTypeChoice, Header, Options, Piece, PieceEncoder};
+use crate::format::znw::{self, DTypeChoice, Encoders, Header, Options, Piece};
 use crate::format::{safetensors, Container, Error};
 use alloc::vec::Vec;
 
@@ -63,7 +63,7 @@ pub struct SizedEncoder {
     threads: usize,
     /// [`PREFIX`], or less in tests ([`SizedEncoder::with_prefix`]).
     prefix_cap: usize,
-    enc: PieceEncoder,
+    enc: Encoders,
     started: bool,
     finished: bool,
     tally: Tally,
@@ -118,7 +118,7 @@ impl SizedEncoder {
             extra: 0,
             pending: Vec::new(),
             prefix_cap: PREFIX,
-            enc: PieceEncoder::default(),
+            enc: Encoders::default(),
             started: false,
             finished: false,
             tally: Tally {
@@ -336,16 +336,11 @@ impl SizedEncoder {
         };
         let origin = pieces[0].offset;
         let start = out.len();
-        if pieces.len() == 1 {
-            self.enc
-                .encode(bytes, origin, None, &pieces[0], &self.opts, out)?;
-        } else {
-            let opts = Options {
-                threads: self.threads,
-                ..self.opts.clone()
-            };
-            znw::encode_pieces(bytes, origin, None, pieces, &opts, out)?;
-        }
+        let opts = Options {
+            threads: self.threads,
+            ..self.opts.clone()
+        };
+        self.enc.encode(bytes, origin, None, pieces, &opts, out)?;
         self.tally
             .add(&out[start..], origin, bytes, self.opts.chunk_size)
     }
