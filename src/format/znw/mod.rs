@@ -664,8 +664,11 @@ impl Encoders {
             if self.each.len() < runs {
                 self.each.resize_with(runs, Default::default);
             }
-            let done: Vec<Result<Vec<bool>, Error>> = std::thread::scope(|s| {
-                let handles: Vec<_> = (pieces.chunks(per).zip(&mut self.each))
+            let ((enc, _), others) = self.each.split_first_mut().expect("runs > 1");
+            let mut runs = pieces.chunks(per);
+            let first = runs.next().unwrap_or_default();
+            let (first, done) = std::thread::scope(|s| {
+                let handles: Vec<_> = (runs.zip(others))
                     .map(|(ps, (enc, part))| {
                         s.spawn(move || {
                             // Room for the run's records up front: grown by doubling, each
@@ -676,17 +679,22 @@ impl Encoders {
                                 .map_err(|_| Error::no_memory(room as u64))?;
                             ps.iter()
                                 .map(|p| enc.encode(data, origin, base, p, opts, part))
-                                .collect()
+                                .collect::<Result<Vec<bool>, Error>>()
                         })
                     })
                     .collect();
-                handles
-                    .into_iter()
+                // This thread codes the first run straight into `out`, so that only the
+                // others are copied there once all are done.
+                let first: Result<Vec<bool>, Error> = (first.iter())
+                    .map(|p| enc.encode(data, origin, base, p, opts, out))
+                    .collect();
+                let done: Vec<_> = (handles.into_iter())
                     .map(|h| h.join().expect("encoder thread panicked"))
-                    .collect()
+                    .collect();
+                (first, done)
             });
-            let mut plain = Vec::with_capacity(pieces.len());
-            for (p, (_, part)) in done.into_iter().zip(&self.each) {
+            let mut plain = first?;
+            for (p, (_, part)) in done.into_iter().zip(&self.each[1..]) {
                 plain.extend(p?);
                 out.extend_from_slice(part);
             }
