@@ -12,6 +12,8 @@ step "format and lints"
 cargo fmt --check
 cargo clippy --release --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --quiet
+# Private items too: their links go stale where nothing public points at them.
+RUSTDOCFLAGS="-D warnings" cargo doc --no-deps --lib --quiet --document-private-items
 
 step "the codec core without std (no_std + alloc, as a dependency builds it)"
 cargo build --release --lib --no-default-features --quiet

@@ -66,7 +66,8 @@ impl DecodeTable {
         }
     }
 
-    /// Builds the table for `norm` (as read by [`read_ncount`], so sums are already checked).
+    /// Builds the table for `norm` (as read by [`read_ncount`](super::ncount::read_ncount), so
+    /// sums are already checked).
     pub fn build(&mut self, norm: &NormCounts) -> Result<(), EntropyError> {
         let size = 1usize << norm.log;
         build_entries(norm, &mut self.sym[..size], &mut self.entries[..size])?;

@@ -273,7 +273,7 @@ const ABSENT_COUNT: u64 = ((1 << 53) - 1) & !0xff;
 /// an add per code). The pending bits are the top ones of `acc`, the oldest lowest; the
 /// entries' low bytes leave garbage in the bits below, which is shifted out or never stored,
 /// as long as at most 60 bits are pending (a length byte has 4 bits). One 8-byte store per
-/// flush. Writes the same bits as [`BitWriter`](super::bit_io::BitWriter).
+/// flush. Writes the same bits as [`BitWriter`](crate::entropy::bit_io::BitWriter).
 struct StreamWriter<'a> {
     out: &'a mut Vec<u8>,
     start: usize,
@@ -424,7 +424,8 @@ pub fn compress_4x_below(
 }
 
 /// [`compress_4x_below`] with a jump table of three u32 sizes: for blocks whose streams do
-/// not fit zstd's u16 sizes (block mode 11, read by [`decompress_4x_wide`](super::decompress_4x_wide)).
+/// not fit zstd's u16 sizes (block mode 11, read by
+/// [`decompress_4x_wide`](super::decompress_4x_wide)).
 pub fn compress_4x_wide_below(
     src: &[u8],
     counts: &[u32; 256],
