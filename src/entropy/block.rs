@@ -167,15 +167,13 @@ fn looks_random(src: &[u8]) -> bool {
     if n < 32 * WINDOW {
         return false;
     }
-    let mut counts = [0u32; 256];
+    let mut tables = [[0u32; 256]; 4];
     for k in 0..WINDOWS {
         let at = k * (n - WINDOW) / (WINDOWS - 1);
-        for &b in &src[at..at + WINDOW] {
-            counts[b as usize] += 1;
-        }
+        fse::count_into(&src[at..at + WINDOW], &mut tables);
     }
     let m = WINDOWS * WINDOW;
-    entropy_bits(&counts, m) > 7.9 * m as f64
+    entropy_bits(&fse::sum_tables(&tables), m) > 7.9 * m as f64
 }
 
 /// [`encode`], then LZ77 too where that is smaller: for groups a cheap test

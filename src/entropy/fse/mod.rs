@@ -79,8 +79,14 @@ pub const MIN_INPUT: usize = 16;
 
 /// Byte histogram of `src`.
 pub fn histogram(src: &[u8]) -> [u32; 256] {
-    // Four sub-histograms avoid store-to-load stalls on runs of equal bytes.
     let mut h = [[0u32; 256]; 4];
+    count_into(src, &mut h);
+    sum_tables(&h)
+}
+
+/// Adds the bytes of `src` to four sub-histograms, byte `i` to table `i % 4`: with one,
+/// runs of equal bytes wait on store-to-load forwarding. [`sum_tables`] adds them up.
+pub(crate) fn count_into(src: &[u8], h: &mut [[u32; 256]; 4]) {
     let mut chunks = src.chunks_exact(4);
     for c in &mut chunks {
         h[0][c[0] as usize] += 1;
@@ -91,6 +97,10 @@ pub fn histogram(src: &[u8]) -> [u32; 256] {
     for &b in chunks.remainder() {
         h[0][b as usize] += 1;
     }
+}
+
+/// The histogram that [`count_into`]'s four tables make together.
+pub(crate) fn sum_tables(h: &[[u32; 256]; 4]) -> [u32; 256] {
     let mut out = [0u32; 256];
     for (i, o) in out.iter_mut().enumerate() {
         *o = h[0][i] + h[1][i] + h[2][i] + h[3][i];

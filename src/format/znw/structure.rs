@@ -120,6 +120,7 @@ fn count_exponents(src: &[u8], dtype: DType, h: &mut [[u32; 256]; 4]) -> bool {
     true
 }
 
+/// [`count_exponents`] for elements of `W` bytes, `exp` taking an element's exponent byte.
 fn count<const W: usize>(src: &[u8], h: &mut [[u32; 256]; 4], exp: impl Fn(&[u8; W]) -> u8) {
     let (elements, _) = src.as_chunks::<W>();
     let (quads, rest) = elements.as_chunks::<4>();
