@@ -207,3 +207,17 @@ pub fn inspect_source<S: format::Source + ?Sized>(
 
 #[cfg(all(target_arch = "wasm32", feature = "js"))]
 pub mod wasm;
+
+/// Pseudo-random bytes for unit tests (xorshift64 from `seed | 1`).
+#[cfg(test)]
+pub(crate) fn noise(n: usize, seed: u64) -> alloc::vec::Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}

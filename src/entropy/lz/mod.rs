@@ -411,18 +411,7 @@ mod tests {
     extern crate std;
     use super::*;
     use crate::entropy::block::{decode, encode_lz, LZ};
-
-    fn noise(n: usize, seed: u64) -> Vec<u8> {
-        let mut x = seed | 1;
-        (0..n)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect()
-    }
+    use crate::noise;
 
     /// Block round trip; returns the block's mode.
     fn roundtrip(src: &[u8]) -> u8 {

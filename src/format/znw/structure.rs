@@ -361,15 +361,7 @@ mod tests {
 
     #[test]
     fn exponents_are_counted_once_each() {
-        let mut x = 0x2545_F491_4F6C_DD1Du64;
-        let data: Vec<u8> = (0..4096)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect();
+        let data = crate::noise(4096, 7);
         type Exp = fn(&[u8]) -> u8;
         let kinds: [(DType, usize, Exp); 5] = [
             (DType::F16, 2, |x| (x[1] >> 2) & 0x1F),
