@@ -5,6 +5,7 @@
 //! safetensors: 32 KB of 38.3 MB).
 
 use crate::dtype::DType;
+use crate::entropy::fse;
 use alloc::vec::Vec;
 
 /// Elements sampled per piece for the row search.
@@ -114,7 +115,7 @@ fn count_exponents(src: &[u8], dtype: DType, h: &mut [[u32; 256]; 4]) -> bool {
         // The exponent's low byte: its group (dtype::split).
         DType::F64 => count(src, h, |x: &[u8; 8]| x[7] << 4 | x[6] >> 4),
         // Quantized weights (TF.js uint8 shards): each tensor has its own histogram.
-        DType::Bytes => count(src, h, |x: &[u8; 1]| x[0]),
+        DType::Bytes => fse::count_into(src, h),
         _ => return false,
     }
     true
@@ -157,13 +158,11 @@ pub fn change_points(src: &[u8], dtype: DType, window: usize, penalty: f64) -> V
     }
     // Each window's histogram, kept as the exponents that occur in it and their counts: one
     // pass over the input (a first to learn which exponents occur was 8 % of a compress).
-    let (mut hist, mut seen) = ([0u32; 256], [false; 256]);
+    let mut seen = [false; 256];
     let (mut symbols, mut counts, mut ends) = (Vec::new(), Vec::new(), Vec::with_capacity(windows));
     for win in src[..windows * per * w].chunks_exact(per * w) {
         count_exponents(win, dtype, &mut tables);
-        for (e, c) in hist.iter_mut().enumerate() {
-            *c = tables.iter().map(|t| t[e]).sum();
-        }
+        let hist = fse::sum_tables(&tables);
         tables = [[0; 256]; 4];
         // A window's exponents span a few dozen values: skip the empty eights whole.
         for (g, eight) in hist.chunks_exact(8).enumerate() {
@@ -378,10 +377,7 @@ mod tests {
                 assert!(count_exponents(src, dtype, &mut tables));
                 let mut want = [0u32; 256];
                 src.chunks_exact(w).for_each(|x| want[exp(x) as usize] += 1);
-                let got: Vec<u32> = (0..256)
-                    .map(|e| tables.iter().map(|t| t[e]).sum())
-                    .collect();
-                assert_eq!(got, want, "{dtype:?}, {n} elements");
+                assert_eq!(fse::sum_tables(&tables), want, "{dtype:?}, {n} elements");
             }
         }
         assert!(!count_exponents(&data, DType::F8E4M3, &mut [[0; 256]; 4]));
