@@ -4,18 +4,23 @@
 // minute to the next; calls interleaved 30–60 ms apart see the same load, so a 5 % difference
 // shows. Pair it with bench/wasm-icount.sh (instructions); method in bench/NOTES.md.
 //
-//   node bench/wasm-ab.mjs DIR_A DIR_B FILE [CALLS]
+//   node bench/wasm-ab.mjs [--shared-at K] DIR_A DIR_B FILE [CALLS]
 //
 // DIR_*: wasm-bindgen `--target web` output (zipnn_wasm.js + zipnn_wasm_bg.wasm), e.g. pkg/dist
 // and the build of a change. FILE: a compressed file (.znw or a ZipNN frame). CALLS per build
-// (default 40; the first 4 of each are warm-up and not counted).
+// (default 40; the first 4 of each are warm-up and not counted). --shared-at K: the target is
+// a view at byte offset K of a SharedArrayBuffer (V8 copies shared memory fast only where
+// source and destination agree mod 8), not a plain Uint8Array.
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-const [dirA, dirB, file, calls = '40'] = process.argv.slice(2);
+const argv = process.argv.slice(2);
+const sharedFlag = argv.indexOf('--shared-at');
+const sharedAt = sharedFlag >= 0 ? Number(argv.splice(sharedFlag, 2)[1]) : null;
+const [dirA, dirB, file, calls = '40'] = argv;
 if (!file) {
-  console.error('usage: node bench/wasm-ab.mjs DIR_A DIR_B FILE [CALLS]');
+  console.error('usage: node bench/wasm-ab.mjs [--shared-at K] DIR_A DIR_B FILE [CALLS]');
   process.exit(2);
 }
 
@@ -30,7 +35,8 @@ const builds = [
   { name: 'B', dir: dirB, glue: await load(dirB), ms: [] },
 ];
 const packed = new Uint8Array(fs.readFileSync(file));
-const target = new Uint8Array(builds[0].glue.decompress(packed).length);
+const n = builds[0].glue.decompress(packed).length;
+const target = sharedAt === null ? new Uint8Array(n) : new Uint8Array(new SharedArrayBuffer(n + sharedAt), sharedAt, n);
 const want = Buffer.from(builds[0].glue.decompress(packed));
 if (!Buffer.from(builds[1].glue.decompress(packed)).equals(want)) throw new Error('the builds decode differently');
 

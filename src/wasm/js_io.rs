@@ -13,6 +13,9 @@ use wasm_bindgen::prelude::*;
 pub(super) struct JsSource<'a> {
     src: &'a js_sys::Uint8Array,
     pub(super) size: usize,
+    /// `src`'s byte offset where its memory is shared (see [`JsTarget`]: reads are placed in
+    /// `buf` to agree with it mod 8).
+    shared_at: Option<usize>,
     buf: Vec<u8>,
 }
 
@@ -21,6 +24,7 @@ impl<'a> JsSource<'a> {
         JsSource {
             src,
             size: src.length() as usize,
+            shared_at: is_shared(src).then(|| src.byte_offset() as usize),
             buf: Vec::new(),
         }
     }
@@ -53,9 +57,19 @@ impl crate::format::Source for JsSource<'_> {
             .checked_add(len as u64)
             .filter(|&e| e <= self.size as u64)
             .ok_or(Error::Truncated)?;
-        let buf = grow(&mut self.buf, len)?;
-        self.src.subarray(pos as u32, end as u32).copy_to(buf);
-        Ok(buf)
+        let Some(base) = self.shared_at else {
+            let buf = grow(&mut self.buf, len)?;
+            self.src.subarray(pos as u32, end as u32).copy_to(buf);
+            return Ok(buf);
+        };
+        let buf = grow(&mut self.buf, len + WORD)?;
+        let k = base
+            .wrapping_add(pos as usize)
+            .wrapping_sub(buf.as_ptr() as usize)
+            % WORD;
+        let placed = &mut buf[k..k + len];
+        self.src.subarray(pos as u32, end as u32).copy_to(placed);
+        Ok(placed)
     }
 }
 
@@ -122,6 +136,58 @@ impl crate::format::Source for JsReader {
     }
 }
 
+/// A JS `Uint8Array` written from wasm memory a piece at a time. V8 copies into a
+/// `SharedArrayBuffer` with word stores only where the source and destination addresses agree
+/// mod 8, and byte by byte otherwise, about 3× slower (bench/NOTES.md, session 42): the worker
+/// pool's chunks land at any offset of a shared output. Where they would disagree, a piece is
+/// first copied (in cache, at full speed) into a staging buffer placed to agree.
+pub(super) struct JsTarget<'a> {
+    array: &'a js_sys::Uint8Array,
+    /// `array`'s byte offset where its memory is shared; `None` where V8 copies at full speed
+    /// whatever the placement.
+    shared_at: Option<usize>,
+    stage: Vec<u8>,
+}
+
+/// The alignment V8's copies of shared memory need of source and destination alike.
+const WORD: usize = 8;
+
+/// Whether `array`'s memory is a `SharedArrayBuffer` (false where hosts have none).
+pub(super) fn is_shared(array: &js_sys::Uint8Array) -> bool {
+    array.buffer().is_instance_of::<js_sys::SharedArrayBuffer>()
+}
+
+impl<'a> JsTarget<'a> {
+    pub(super) fn new(array: &'a js_sys::Uint8Array) -> Self {
+        JsTarget {
+            array,
+            shared_at: is_shared(array).then(|| array.byte_offset() as usize),
+            stage: Vec::new(),
+        }
+    }
+
+    /// Copies `bytes` into the array from `at` on (the caller checked the range).
+    pub(super) fn write(&mut self, at: u32, bytes: &[u8]) -> Result<(), Error> {
+        let dst = self.array.subarray(at, at + bytes.len() as u32);
+        let Some(base) = self.shared_at else {
+            dst.copy_from(bytes);
+            return Ok(());
+        };
+        // Wasm memory and array buffers start at least WORD-aligned: offsets decide.
+        let want = base.wrapping_add(at as usize);
+        if (bytes.as_ptr() as usize).wrapping_sub(want) % WORD == 0 {
+            dst.copy_from(bytes);
+            return Ok(());
+        }
+        let stage = grow(&mut self.stage, bytes.len() + WORD)?;
+        let k = want.wrapping_sub(stage.as_ptr() as usize) % WORD;
+        let placed = &mut stage[k..k + bytes.len()];
+        placed.copy_from_slice(bytes);
+        dst.copy_from(placed);
+        Ok(())
+    }
+}
+
 /// A new zero-filled `Uint8Array`; a failed allocation is `TooLarge`, not an exception thrown
 /// through the module.
 pub(super) fn new_u8_array(len: u64) -> Result<js_sys::Uint8Array, Error> {
@@ -151,18 +217,13 @@ pub(super) fn decode_znw_to(
     chunks: &[znw::ChunkInfo],
     target: &js_sys::Uint8Array,
 ) -> Result<(), Error> {
-    znw::decode_source(src, chunks, |offset, bytes| {
-        let at = offset as u32;
-        target
-            .subarray(at, at + bytes.len() as u32)
-            .copy_from(bytes);
-        Ok(())
-    })
+    let mut out = JsTarget::new(target);
+    znw::decode_source(src, chunks, |offset, bytes| out.write(offset as u32, bytes))
 }
 
 /// A ZipNN frame's chunks decoded into one reused buffer and copied to `target` from `at` on.
 pub(super) struct JsChunks<'a> {
-    target: &'a js_sys::Uint8Array,
+    target: JsTarget<'a>,
     at: usize,
     len: usize,
     buf: Vec<u8>,
@@ -176,11 +237,8 @@ impl zipnn::ChunkOut for JsChunks<'_> {
         grow(&mut self.buf, len)
     }
     fn done(&mut self, start: usize, len: usize) -> Result<(), Error> {
-        let a = (self.at + start) as u32;
         self.target
-            .subarray(a, a + len as u32)
-            .copy_from(&self.buf[..len]);
-        Ok(())
+            .write((self.at + start) as u32, &self.buf[..len])
     }
 }
 
@@ -326,7 +384,7 @@ impl<'a> JsFrames<'a> {
         JsFrames {
             frame: JsFrame::new(data),
             out: JsChunks {
-                target,
+                target: JsTarget::new(target),
                 at: 0,
                 len: 0,
                 buf: Vec::new(),

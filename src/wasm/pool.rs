@@ -8,7 +8,7 @@ use crate::{Error, Limits};
 use alloc::vec::Vec;
 use wasm_bindgen::prelude::*;
 
-use super::js_io::{JsFrame, JsFrames, JsSource, Seg};
+use super::js_io::{JsFrame, JsFrames, JsSource, JsTarget, Seg};
 
 /// The chunk table of a `.znw` file: `[max_chunk, n, start_0, offset_0, …, start_n,
 /// offset_n]`, where `start_i` is where record `i` begins in the file and `offset_i` where its
@@ -71,10 +71,9 @@ fn decode_records(
     let base = offset as u64;
     let mut src = JsSource::new(records);
     let chunks = znw::index_records(&mut src, base, target.length() as u64, max_chunk)?;
+    let mut out = JsTarget::new(target);
     znw::decode_source(&mut src, &chunks, |at, bytes| {
-        let a = (at - base) as u32;
-        target.subarray(a, a + bytes.len() as u32).copy_from(bytes);
-        Ok(())
+        out.write((at - base) as u32, bytes)
     })
 }
 

@@ -2,7 +2,7 @@
 //! package's `openFile`). Only the chunks a read needs cross into wasm memory, so a model
 //! larger than wasm32's 4 GiB can be loaded a tensor at a time.
 
-use super::js_io::JsReader;
+use super::js_io::{JsReader, JsTarget};
 use super::{js_error, limits, stream::header_js};
 use crate::format::{open_random_access, RandomAccess};
 use crate::Error;
@@ -58,6 +58,7 @@ impl RandomAccessFile {
         self.src.thrown = None;
         let r = whole(offset, "offset").and_then(|offset| {
             let len = target.length();
+            let mut out = JsTarget::new(target);
             self.file
                 .read_with(&mut self.src, offset, len as u64, |at, bytes| {
                     // Within `target`'s first `len` bytes, a u32. The reader may have detached
@@ -69,8 +70,7 @@ impl RandomAccessFile {
                             "the target was detached or shrunk during the read".into(),
                         ));
                     }
-                    target.subarray(at, end).copy_from(bytes);
-                    Ok(())
+                    out.write(at, bytes)
                 })
         });
         r.map_err(|e| self.src.thrown.take().unwrap_or_else(|| js_error(&e)))

@@ -1,6 +1,7 @@
 //! Push-style streams for `ZnnDecompressionStream` / `ZnnCompressionStream`: bytes in as they
 //! arrive, verified output out.
 
+use super::js_io::JsTarget;
 use super::{js_error, limits, parse_dtype, view};
 use crate::format::grow;
 use crate::format::znw;
@@ -280,7 +281,9 @@ impl StreamDecoder {
                 "drainInto target has the wrong length".into(),
             )));
         }
-        target.copy_from(&self.ready.bytes[..self.ready.filled]);
+        JsTarget::new(target)
+            .write(0, &self.ready.bytes[..self.ready.filled])
+            .map_err(|e| js_error(&e))?;
         self.ready.filled = 0;
         Ok(())
     }

@@ -73,6 +73,26 @@ describe('worker pool (node)', () => {
     }
   });
 
+  test('shared input and shared targets at every offset mod 8, pool and in-thread', async () => {
+    // V8 copies shared memory fast only where source and destination agree mod 8; the module
+    // places its reads and writes to agree (js_io.rs). Every placement must still be exact.
+    for (const { k, orig, packed } of MODELS) {
+      for (const off of [0, 1, 3, 4, 7]) {
+        const input = new Uint8Array(new SharedArrayBuffer(packed.length + 8), off, packed.length);
+        input.set(packed);
+        const s = await counted(() => decompress(input, { threads: 2 }));
+        assert.equal(s.jobs, 1);
+        assert.ok(equalBytes(s.out, orig), `${k}: shared input at ${off}`);
+        const target = new Uint8Array(new SharedArrayBuffer(orig.length + 8), 8 - off, orig.length);
+        for (const threads of [1, 2]) {
+          target.fill(0xaa);
+          await decompressInto(off & 1 ? input : packed, target, { threads });
+          assert.ok(equalBytes(target, orig), `${k}: shared target at ${8 - off}, threads ${threads}`);
+        }
+      }
+    }
+  });
+
   test('a corrupt chunk in the middle: the in-thread error, then the pool still decodes', async () => {
     const { orig, packed } = bf16;
     const bad = packed.slice();
