@@ -62,7 +62,7 @@ impl crate::format::Source for JsSource<'_> {
             self.src.subarray(pos as u32, end as u32).copy_to(buf);
             return Ok(buf);
         };
-        let buf = grow(&mut self.buf, len + WORD)?;
+        let buf = grow(&mut self.buf, room_placed(len)?)?;
         let k = base
             .wrapping_add(pos as usize)
             .wrapping_sub(buf.as_ptr() as usize)
@@ -152,6 +152,12 @@ pub(super) struct JsTarget<'a> {
 /// The alignment V8's copies of shared memory need of source and destination alike.
 const WORD: usize = 8;
 
+/// Room for `len` bytes placed at any offset mod [`WORD`] (near 4 GiB, wasm32's `usize` ends).
+fn room_placed(len: usize) -> Result<usize, Error> {
+    len.checked_add(WORD)
+        .ok_or_else(|| Error::no_memory(len as u64 + WORD as u64))
+}
+
 /// Whether `array`'s memory is a `SharedArrayBuffer` (false where hosts have none).
 pub(super) fn is_shared(array: &js_sys::Uint8Array) -> bool {
     array.buffer().is_instance_of::<js_sys::SharedArrayBuffer>()
@@ -179,7 +185,7 @@ impl<'a> JsTarget<'a> {
             dst.copy_from(bytes);
             return Ok(());
         }
-        let stage = grow(&mut self.stage, bytes.len() + WORD)?;
+        let stage = grow(&mut self.stage, room_placed(bytes.len())?)?;
         let k = want.wrapping_sub(stage.as_ptr() as usize) % WORD;
         let placed = &mut stage[k..k + bytes.len()];
         placed.copy_from_slice(bytes);
