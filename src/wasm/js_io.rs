@@ -254,6 +254,8 @@ impl zipnn::ChunkOut for JsChunks<'_> {
 /// each stream that some of its chunks take, copied together.
 pub(super) struct JsFrame<'a> {
     src: &'a js_sys::Uint8Array,
+    /// `src`'s byte offset where its memory is shared (see [`JsSource`]).
+    shared_at: Option<usize>,
     /// Bytes in the frame.
     len: usize,
     segs: [Seg; 5],
@@ -272,6 +274,7 @@ impl<'a> JsFrame<'a> {
     pub(super) fn new(src: &'a js_sys::Uint8Array) -> Self {
         JsFrame {
             src,
+            shared_at: is_shared(src).then(|| src.byte_offset() as usize),
             len: 0,
             segs: [Seg::default(); 5],
             stage: Vec::new(),
@@ -320,18 +323,26 @@ impl zipnn::FrameSource for JsFrame<'_> {
         if ranges.len() > at.len() {
             return Err(Error::InvalidInput("too many ranges".into()));
         }
-        let buf = grow(&mut self.stage, total)?;
-        let mut pos = 0;
-        for (&a, r) in at.iter().zip(ranges) {
+        // From shared memory, each range is placed to agree with its source mod 8 (JsTarget).
+        let room = match self.shared_at {
+            Some(_) => total.checked_add(WORD * at.len()).ok_or(Error::Truncated)?,
+            None => total,
+        };
+        let buf = grow(&mut self.stage, room)?;
+        let ptr = buf.as_ptr() as usize;
+        let (mut pos, mut placed) = (0, [0usize; 4]);
+        for ((&a, r), p) in at.iter().zip(ranges).zip(&mut placed) {
+            if let Some(base) = self.shared_at {
+                pos += base.wrapping_add(a).wrapping_sub(ptr.wrapping_add(pos)) % WORD;
+            }
+            *p = pos;
             self.src
                 .subarray(a as u32, (a + r.len()) as u32)
                 .copy_to(&mut buf[pos..pos + r.len()]);
             pos += r.len();
         }
-        let mut rest = &self.stage[..total];
-        for (o, r) in out.iter_mut().zip(ranges) {
-            let (x, y) = rest.split_at(r.len());
-            (*o, rest) = (x, y);
+        for ((o, r), &p) in out.iter_mut().zip(ranges).zip(&placed) {
+            *o = &self.stage[p..p + r.len()];
         }
         Ok(())
     }
