@@ -325,7 +325,9 @@ impl zipnn::FrameSource for JsFrame<'_> {
         }
         // From shared memory, each range is placed to agree with its source mod 8 (JsTarget).
         let room = match self.shared_at {
-            Some(_) => total.checked_add(WORD * at.len()).ok_or(Error::Truncated)?,
+            Some(_) => total
+                .checked_add(WORD * at.len())
+                .ok_or_else(|| Error::no_memory(total as u64 + (WORD * at.len()) as u64))?,
             None => total,
         };
         let buf = grow(&mut self.stage, room)?;

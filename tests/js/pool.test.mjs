@@ -83,6 +83,7 @@ describe('worker pool (node)', () => {
         const s = await counted(() => decompress(input, { threads: 2 }));
         assert.equal(s.jobs, 1);
         assert.ok(equalBytes(s.out, orig), `${k}: shared input at ${off}`);
+        assert.ok(equalBytes(await decompress(input), orig), `${k}: shared input at ${off}, in-thread`);
         const target = new Uint8Array(new SharedArrayBuffer(orig.length + 8), 8 - off, orig.length);
         for (const threads of [1, 2]) {
           target.fill(0xaa);
