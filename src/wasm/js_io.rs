@@ -24,7 +24,7 @@ impl<'a> JsSource<'a> {
         JsSource {
             src,
             size: src.length() as usize,
-            shared_at: is_shared(src).then(|| src.byte_offset() as usize),
+            shared_at: shared_at(src),
             buf: Vec::new(),
         }
     }
@@ -63,10 +63,7 @@ impl crate::format::Source for JsSource<'_> {
             return Ok(buf);
         };
         let buf = grow(&mut self.buf, room_placed(len)?)?;
-        let k = base
-            .wrapping_add(pos as usize)
-            .wrapping_sub(buf.as_ptr() as usize)
-            % WORD;
+        let k = skew(base.wrapping_add(pos as usize), buf.as_ptr());
         let placed = &mut buf[k..k + len];
         self.src.subarray(pos as u32, end as u32).copy_to(placed);
         Ok(placed)
@@ -143,8 +140,7 @@ impl crate::format::Source for JsReader {
 /// first copied (in cache, at full speed) into a staging buffer placed to agree.
 pub(super) struct JsTarget<'a> {
     array: &'a js_sys::Uint8Array,
-    /// `array`'s byte offset where its memory is shared; `None` where V8 copies at full speed
-    /// whatever the placement.
+    /// [`shared_at`] of `array`.
     shared_at: Option<usize>,
     stage: Vec<u8>,
 }
@@ -158,16 +154,24 @@ fn room_placed(len: usize) -> Result<usize, Error> {
         .ok_or_else(|| Error::no_memory(len as u64 + WORD as u64))
 }
 
-/// Whether `array`'s memory is a `SharedArrayBuffer` (false where hosts have none).
-pub(super) fn is_shared(array: &js_sys::Uint8Array) -> bool {
-    array.buffer().is_instance_of::<js_sys::SharedArrayBuffer>()
+/// `array`'s byte offset where its memory is a `SharedArrayBuffer`; `None` where it is not
+/// (or the host has none), and V8 copies at full speed whatever the placement.
+fn shared_at(array: &js_sys::Uint8Array) -> Option<usize> {
+    let shared = array.buffer().is_instance_of::<js_sys::SharedArrayBuffer>();
+    shared.then(|| array.byte_offset() as usize)
+}
+
+/// How far past `at` (in wasm memory) bytes must start to agree mod [`WORD`] with the array
+/// offset `want`: wasm memory and array buffers start at least WORD-aligned, so offsets decide.
+fn skew(want: usize, at: *const u8) -> usize {
+    want.wrapping_sub(at as usize) % WORD
 }
 
 impl<'a> JsTarget<'a> {
     pub(super) fn new(array: &'a js_sys::Uint8Array) -> Self {
         JsTarget {
             array,
-            shared_at: is_shared(array).then(|| array.byte_offset() as usize),
+            shared_at: shared_at(array),
             stage: Vec::new(),
         }
     }
@@ -179,14 +183,13 @@ impl<'a> JsTarget<'a> {
             dst.copy_from(bytes);
             return Ok(());
         };
-        // Wasm memory and array buffers start at least WORD-aligned: offsets decide.
         let want = base.wrapping_add(at as usize);
-        if (bytes.as_ptr() as usize).wrapping_sub(want) % WORD == 0 {
+        if skew(want, bytes.as_ptr()) == 0 {
             dst.copy_from(bytes);
             return Ok(());
         }
         let stage = grow(&mut self.stage, room_placed(bytes.len())?)?;
-        let k = want.wrapping_sub(stage.as_ptr() as usize) % WORD;
+        let k = skew(want, stage.as_ptr());
         let placed = &mut stage[k..k + bytes.len()];
         placed.copy_from_slice(bytes);
         dst.copy_from(placed);
@@ -274,7 +277,7 @@ impl<'a> JsFrame<'a> {
     pub(super) fn new(src: &'a js_sys::Uint8Array) -> Self {
         JsFrame {
             src,
-            shared_at: is_shared(src).then(|| src.byte_offset() as usize),
+            shared_at: shared_at(src),
             len: 0,
             segs: [Seg::default(); 5],
             stage: Vec::new(),
@@ -331,11 +334,11 @@ impl zipnn::FrameSource for JsFrame<'_> {
             None => total,
         };
         let buf = grow(&mut self.stage, room)?;
-        let ptr = buf.as_ptr() as usize;
+        let ptr = buf.as_ptr();
         let (mut pos, mut placed) = (0, [0usize; 4]);
         for ((&a, r), p) in at.iter().zip(ranges).zip(&mut placed) {
             if let Some(base) = self.shared_at {
-                pos += base.wrapping_add(a).wrapping_sub(ptr.wrapping_add(pos)) % WORD;
+                pos += skew(base.wrapping_add(a), ptr.wrapping_add(pos));
             }
             *p = pos;
             self.src
