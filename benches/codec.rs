@@ -364,8 +364,8 @@ fn measure_ours(f: &File, t: f64, parts: bool) -> Vec<Row> {
                     let body = c.body(packed);
                     let at = c.offset as usize;
                     let dst = &out[at..at + c.head.raw_len as usize];
-                    s ^= xxhash_rust::xxh3::xxh3_64(body);
-                    s ^= xxhash_rust::xxh3::xxh3_64_with_seed(dst, c.offset);
+                    s ^= znw::xxh3::hash(body, 0);
+                    s ^= znw::xxh3::hash(dst, c.offset);
                 }
                 s
             }),

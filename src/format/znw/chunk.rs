@@ -670,7 +670,7 @@ fn merge_hashed(head: &ChunkHead, parts: &[&[u8]], dst: &mut [u8], offset: u64) 
     let groups = parts.len();
     // Pieces must hold whole elements: groups is 2, 4 or 8.
     debug_assert_eq!(PIECE % groups, 0);
-    let mut hash = xxhash_rust::xxh3::Xxh3::with_seed(offset);
+    let mut hash = super::xxh3::Stream::with_seed(offset);
     for (i, d) in dst.chunks_mut(PIECE).enumerate() {
         let (at, len) = (i * (PIECE / groups), d.len() / groups);
         let mut sub: [&[u8]; dtype::MAX_GROUPS] = [&[]; dtype::MAX_GROUPS];

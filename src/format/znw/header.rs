@@ -51,7 +51,7 @@ impl BaseRef {
     pub fn of(base: &[u8]) -> Self {
         BaseRef {
             len: base.len() as u64,
-            checksum: xxhash_rust::xxh3::xxh3_64(base),
+            checksum: super::xxh3::hash(base, 0),
         }
     }
 }
@@ -488,13 +488,13 @@ fn utf8(b: &[u8]) -> Result<String, Error> {
 
 /// The checksum used everywhere in the container: low 32 bits of XXH3-64.
 pub fn checksum(data: &[u8]) -> u32 {
-    xxhash_rust::xxh3::xxh3_64(data) as u32
+    super::xxh3::hash(data, 0) as u32
 }
 
 /// Chunk checksum, seeded with the chunk's decoded offset so that reordered or duplicated
 /// chunks fail verification even when each one is intact.
 pub fn chunk_checksum(data: &[u8], offset: u64) -> u32 {
-    xxhash_rust::xxh3::xxh3_64_with_seed(data, offset) as u32
+    super::xxh3::hash(data, offset) as u32
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ pub mod header;
 pub mod inspect;
 pub mod random;
 pub mod structure;
+pub mod xxh3;
 
 pub use chunk::{ChunkHead, Record};
 use delta::Base;
