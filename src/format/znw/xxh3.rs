@@ -6,23 +6,31 @@
 //! on AVX2 CPUs (bench/NOTES.md, session 43). Elsewhere xxhash-rust: it has a simd128 loop for
 //! wasm, where twox-hash has only its scalar one, and it uses SSE2 in `no_std` builds.
 
+// Two copies of one small interface, one per crate; `cfg` picks which is compiled.
+pub use imp::{hash, Stream};
+
 #[cfg(all(target_arch = "x86_64", feature = "std"))]
 mod imp {
     use core::hash::Hasher;
 
+    /// XXH3-64 of `data` with `seed`.
     pub fn hash(data: &[u8], seed: u64) -> u64 {
         twox_hash::XxHash3_64::oneshot_with_seed(seed, data)
     }
 
+    /// XXH3-64 of bytes given in pieces: equal to [`hash`] of their concatenation.
     pub struct Stream(twox_hash::XxHash3_64);
 
     impl Stream {
+        /// A hash of nothing yet, with `seed`.
         pub fn with_seed(seed: u64) -> Self {
             Stream(twox_hash::XxHash3_64::with_seed(seed))
         }
+        /// Adds the next piece.
         pub fn update(&mut self, data: &[u8]) {
             self.0.write(data)
         }
+        /// The hash of every piece so far.
         pub fn digest(&self) -> u64 {
             self.0.finish()
         }
@@ -31,47 +39,27 @@ mod imp {
 
 #[cfg(not(all(target_arch = "x86_64", feature = "std")))]
 mod imp {
+    /// XXH3-64 of `data` with `seed`.
     pub fn hash(data: &[u8], seed: u64) -> u64 {
         xxhash_rust::xxh3::xxh3_64_with_seed(data, seed)
     }
 
+    /// XXH3-64 of bytes given in pieces: equal to [`hash`] of their concatenation.
     pub struct Stream(xxhash_rust::xxh3::Xxh3);
 
     impl Stream {
+        /// A hash of nothing yet, with `seed`.
         pub fn with_seed(seed: u64) -> Self {
             Stream(xxhash_rust::xxh3::Xxh3::with_seed(seed))
         }
+        /// Adds the next piece.
         pub fn update(&mut self, data: &[u8]) {
             self.0.update(data)
         }
+        /// The hash of every piece so far.
         pub fn digest(&self) -> u64 {
             self.0.digest()
         }
-    }
-}
-
-/// XXH3-64 of `data` with `seed`.
-pub fn hash(data: &[u8], seed: u64) -> u64 {
-    imp::hash(data, seed)
-}
-
-/// XXH3-64 of bytes given in pieces: equal to [`hash`] of their concatenation.
-pub struct Stream(imp::Stream);
-
-impl Stream {
-    /// A hash of nothing yet, with `seed`.
-    pub fn with_seed(seed: u64) -> Self {
-        Stream(imp::Stream::with_seed(seed))
-    }
-
-    /// Adds the next piece.
-    pub fn update(&mut self, data: &[u8]) {
-        self.0.update(data)
-    }
-
-    /// The hash of every piece so far.
-    pub fn digest(&self) -> u64 {
-        self.0.digest()
     }
 }
 
