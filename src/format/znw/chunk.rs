@@ -649,7 +649,15 @@ fn decode_body(
                 None => &scratch[g * n..(g + 1) * n],
             };
         }
-        (pos, merge_hashed(head, &parts[..groups], dst, offset))
+        if head.plain {
+            dtype::merge_plain(&parts[..groups], dst);
+        } else {
+            dtype::merge(head.dtype, &parts[..groups], dst);
+        }
+        // Merged whole, then hashed in one call: XXH3's one-shot loop keeps its accumulators
+        // in registers, where the streaming form (4 KiB pieces hashed while in L1) reloads
+        // them every 256 bytes. A wasm decode 3–5 % faster, native 0–3 % (bench/NOTES.md).
+        (pos, chunk_checksum(dst, offset))
     };
     if used != body.len() {
         return Err(Error::corrupt(
@@ -659,81 +667,10 @@ fn decode_body(
     Ok(hash)
 }
 
-/// Output bytes merged, then hashed, per piece.
-const PIECE: usize = 4096;
-
-/// Merges `parts` into `dst` and returns [`chunk_checksum`] of the result, a [`PIECE`] at a
-/// time: each piece is hashed while it is in L1, and the hashing overlaps the merge's wait on
-/// memory (the groups stored raw are first read here, the output lines first written). Merging
-/// the whole chunk and then hashing it measured 6–9 % slower per decode (bench/NOTES.md).
-fn merge_hashed(head: &ChunkHead, parts: &[&[u8]], dst: &mut [u8], offset: u64) -> u32 {
-    let groups = parts.len();
-    // Pieces must hold whole elements: groups is 2, 4 or 8.
-    debug_assert_eq!(PIECE % groups, 0);
-    let mut hash = super::xxh3::Stream::with_seed(offset);
-    for (i, d) in dst.chunks_mut(PIECE).enumerate() {
-        let (at, len) = (i * (PIECE / groups), d.len() / groups);
-        let mut sub: [&[u8]; dtype::MAX_GROUPS] = [&[]; dtype::MAX_GROUPS];
-        for (s, p) in sub.iter_mut().zip(parts) {
-            *s = &p[at..at + len];
-        }
-        if head.plain {
-            dtype::merge_plain(&sub[..groups], d);
-        } else {
-            dtype::merge(head.dtype, &sub[..groups], d);
-        }
-        hash.update(d);
-    }
-    hash.digest() as u32
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use alloc::vec;
-
-    /// The piecewise merge and hash give what merging whole and hashing whole give, for chunk
-    /// sizes around piece boundaries, every grouped type, both layouts.
-    #[test]
-    fn merge_hashed_matches_merge_then_hash() {
-        for dtype in [DType::BF16, DType::F16, DType::F32, DType::F64] {
-            for plain in [false, true] {
-                let w = dtype.size();
-                for elems in [
-                    1,
-                    7,
-                    PIECE / w - 1,
-                    PIECE / w,
-                    PIECE / w + 3,
-                    3 * PIECE / w + 5,
-                ] {
-                    let n = elems * w;
-                    let src: Vec<u8> = (0..n as u32)
-                        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-                        .collect();
-                    let parts: Vec<&[u8]> = src.chunks_exact(elems).collect();
-                    let mut want = vec![0u8; n];
-                    if plain {
-                        dtype::merge_plain(&parts, &mut want);
-                    } else {
-                        dtype::merge(dtype, &parts, &mut want);
-                    }
-                    let head = ChunkHead {
-                        dtype,
-                        plain,
-                        raw_len: n as u32,
-                        body_len: 0,
-                        body_checksum: 0,
-                        checksum: 0,
-                    };
-                    let mut got = vec![0u8; n];
-                    let hash = merge_hashed(&head, &parts, &mut got, 1234);
-                    assert_eq!(got, want, "{dtype:?} plain {plain} {elems}");
-                    assert_eq!(hash, chunk_checksum(&want, 1234));
-                }
-            }
-        }
-    }
 
     /// A float32 tensor of few distinct values in repeated runs (an STFT basis) is stored as
     /// a bytes chunk when whole elements code it smaller, and decodes back exactly.
