@@ -39,12 +39,26 @@ export type WasmSource =
   | string
   | Promise<WasmModule | Bytes | Response>;
 
+export interface InitOptions {
+  /**
+   * Decode a tiny embedded model for a few milliseconds in the next task, unless the module
+   * has been called by then (default true; never in workerd). The JS engine compiles the
+   * decoder's optimised code only after its first code has run a while, and a call keeps the
+   * code it started with, so without this the first decode of a large model in a fresh page
+   * or process runs at about half speed. Workers given the module share the optimised code.
+   * `false` for a program that only compresses.
+   */
+  warmUp?: boolean;
+}
+
 /**
  * Loads the wasm module. Not needed normally: every function initialises on first use (the
  * browser entry fetches `dist/zipnn_wasm_bg.wasm` next to the module, node reads it from the
- * package, workerd imports it as a compiled module). Idempotent.
+ * package, workerd imports it as a compiled module). Call it early (at page load, before the
+ * model's download) and the first decode runs optimised code: see `InitOptions.warmUp`.
+ * Idempotent: only the first call's options count.
  */
-export function init(moduleOrBytes?: WasmSource): Promise<void>;
+export function init(moduleOrBytes?: WasmSource, options?: InitOptions): Promise<void>;
 /** Synchronous `init` from a compiled module or the .wasm bytes. */
 export function initSync(moduleOrBytes: WasmModule | Bytes): void;
 

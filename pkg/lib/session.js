@@ -101,7 +101,7 @@ export class DecodeSession {
     this.kind = kind;
     // A .znn.safetensors whose metadata lists its compressed tensors restores as it arrives;
     // without the list only the whole file tells which tensors are frames.
-    const listed = kind === 'znn-safetensors' && glue.listsCompressed(head);
+    const listed = kind === 'znn-safetensors' && call(() => glue.listsCompressed(head));
     const streamed = kind === 'znw' || kind === 'zipnn' || listed;
     // The module tells ours from ZipNN frames itself; a .znn.safetensors it must be told.
     const format = listed ? 'znn-safetensors' : undefined;

@@ -3,7 +3,7 @@
 
 import initGlue, * as glue from '../dist/zipnn_wasm.js';
 import { BY_CODE, InternalError, TooLargeError, ZnnError, initError, userErrors } from './errors.js';
-import { isArrayBuffer, toBytes } from './checks.js';
+import { checkBoolean, isArrayBuffer, toBytes } from './checks.js';
 import { startsWith } from './buffers.js';
 
 const WASM_MAGIC = [0x00, 0x61, 0x73, 0x6d]; // \0asm
@@ -59,7 +59,11 @@ export function freeWasm(obj) {
   if (obj && madeIn.get(obj) === resets) obj.free();
 }
 
+/** Calls into the module so far (the warm-up runs only on a module nothing has used yet). */
+let calls = 0;
+
 export function call(f) {
+  calls++;
   try {
     return f();
   } catch (e) {
@@ -156,12 +160,55 @@ async function compileSource(src) {
   return src;
 }
 
+/** Rounds of the module's `warmUp` (8 KiB of tensors decoded twice a round) after `init` loads it. */
+const WARM_UP_ROUNDS = 20;
+
+/**
+ * V8 runs a wasm function in baseline code until that code has done enough work, then
+ * compiles it optimised on another thread, and a call keeps the code it started with: the
+ * first decode of a model in a fresh page or process ran at about half speed (bench/NOTES.md,
+ * session 46, and bench/cold-start.mjs). A few milliseconds of decoding
+ * a tiny model in the next task get that compile going while the page goes on (downloading
+ * the model, say); workers given the same module share the optimised code. Not in workerd,
+ * whose isolates are short-lived and billed by CPU time.
+ */
+function scheduleWarmUp() {
+  if (syncSource) return;
+  stats.warmUp = 'scheduled';
+  const before = calls;
+  const timer = setTimeout(() => {
+    // A call made since may have handed out a view of wasm memory (a Decompressor's result),
+    // which a call it did not make must not empty by growing the memory; and a decode that
+    // already ran has got the compile going itself.
+    if (calls !== before) {
+      stats.warmUp = 'skipped';
+      return;
+    }
+    try {
+      const t0 = performance.now();
+      glue.warmUp(WARM_UP_ROUNDS);
+      stats.warmUp = performance.now() - t0;
+    } catch (e) {
+      stats.warmUp = fromWasm(e); // only a test looks: a bug, which the decoders' tests would find too
+    }
+  }, 0);
+  timer?.unref?.(); // node: a program with nothing left to do does not wait for it
+}
+
 /**
  * Loads the wasm module. Called automatically on first use; call it yourself only to pass the
- * module explicitly (a `WebAssembly.Module`, the .wasm bytes, a `Response`, or a URL).
+ * module explicitly (a `WebAssembly.Module`, the .wasm bytes, a `Response`, or a URL), or to
+ * load it early: the decoder's optimised code is then compiled before a model arrives
+ * (`{ warmUp: false }` skips that, for a program that only compresses).
  */
-export function init(moduleOrBytes) {
+export function init(moduleOrBytes, options = {}) {
   if (ready) return Promise.resolve();
+  let warm;
+  try {
+    warm = checkBoolean(options?.warmUp ?? true, 'warmUp');
+  } catch (e) {
+    return Promise.reject(e);
+  }
   if (!initPromise) {
     initPromise = (async () => {
       let src;
@@ -178,6 +225,7 @@ export function init(moduleOrBytes) {
       }
       if (src instanceof WebAssembly.Module) wasmModule = src;
       ready = true;
+      if (warm) scheduleWarmUp();
     })();
     initPromise.catch(() => {
       initPromise = undefined;

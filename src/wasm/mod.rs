@@ -172,6 +172,30 @@ fn decompress_js(data: &js_sys::Uint8Array, limits: &Limits) -> Result<js_sys::U
     }
 }
 
+/// What [`warm_up`] decodes: a bfloat16, a float16 and a float32 tensor of 1024 elements
+/// each, 8 KiB in all (tests/warm_up.rs checks it and says how to regenerate it).
+const WARM_UP: &[u8] = include_bytes!("warm-up.znw");
+
+/// Decodes a small embedded model `rounds` times. V8 runs each wasm function in its baseline
+/// compiler's code until that code has done enough work, then compiles it again, optimised,
+/// on another thread; a call keeps the code it started with. The first decode of a large
+/// model in a fresh page or process therefore runs mostly baseline code, about half as fast
+/// (bench/NOTES.md, session 46). The JS wrapper calls this soon after loading so that the
+/// decoder's optimised code is compiled before a model arrives.
+///
+/// Each round takes both ways in: from a JS array (`decompress`, `decompressInto`) and from
+/// wasm memory (`Decompressor`).
+#[wasm_bindgen(js_name = warmUp)]
+pub fn warm_up(rounds: u32) -> Result<(), JsValue> {
+    let (limits, mut out) = (Limits::default(), Vec::new());
+    let js = js_sys::Uint8Array::from(WARM_UP);
+    for _ in 0..rounds {
+        decompress_js(&js, &limits).map_err(|e| js_error(&e))?;
+        crate::decompress_over(WARM_UP, &mut out, &limits).map_err(|e| js_error(&e))?;
+    }
+    Ok(())
+}
+
 /// Whether `head` (the first bytes of a file, its whole JSON header among them) is a
 /// `.znn.safetensors` file that restores as it arrives: a `StreamDecoder` made with
 /// `'znn-safetensors'` takes it (see `zipnn::safetensors::lists_compressed`).

@@ -197,6 +197,68 @@ describe('whole-buffer round trips', () => {
   });
 });
 
+describe('warm-up after init', () => {
+  // Each case in a fresh process: the warm-up runs once per loaded module.
+  const run = (body, flags = []) => {
+    const script = `
+      import * as z from 'zipnn-wasm';
+      const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+      ${body}`;
+    return execFileSync(process.execPath, [...flags, '--input-type=module', '-e', script], {
+      cwd: path.dirname(fileURLToPath(import.meta.url)),
+      env: { ...process.env, ZNW: fixturePath('minilm.bf16.safetensors.znw') },
+      encoding: 'utf8',
+    });
+  };
+  const last = (out) => JSON.parse(out.trim().split('\n').at(-1));
+
+  test('runs in the task after init on a module nothing has called, and leaves it working', () => {
+    const r = last(run(`
+      await z.init();
+      const at = z.__internal.stats.warmUp;
+      await sleep(100);
+      const fs = await import('node:fs');
+      const out = await z.decompress(fs.readFileSync(process.env.ZNW));
+      console.log(JSON.stringify({ at, after: z.__internal.stats.warmUp, n: out.length }));`));
+    assert.equal(r.at, 'scheduled');
+    assert.equal(typeof r.after, 'number', String(r.after));
+    assert.equal(r.n, model.length);
+  });
+
+  test('is skipped once the module was called, and so cannot empty a view it handed out', () => {
+    const r = last(run(`
+      const d = await z.Decompressor.create();
+      const fs = await import('node:fs');
+      const view = d.decompress(fs.readFileSync(process.env.ZNW));
+      const n = view.length;
+      await sleep(100);
+      console.log(JSON.stringify({ warmUp: z.__internal.stats.warmUp, n, still: view.length }));`));
+    assert.deepEqual(r, { warmUp: 'skipped', n: model.length, still: model.length });
+  });
+
+  test('init(source, { warmUp: false }) schedules none; a bad value is rejected', () => {
+    const r = last(run(`
+      let bad = null;
+      try { await z.init(undefined, { warmUp: 'yes' }); } catch (e) { bad = e.code; }
+      await z.init(undefined, { warmUp: false });
+      await sleep(50);
+      console.log(JSON.stringify({ bad, warmUp: z.__internal.stats.warmUp ?? null }));`));
+    assert.deepEqual(r, { bad: 'ZNN_INVALID_INPUT', warmUp: null });
+  });
+
+  test("gets V8 to compile the decoder's optimised code before any model is decoded", () => {
+    // V8's own log of its compiles (node 20): functions compiled by the optimising tier
+    // while the program only loaded the module and waited. Without the warm-up, none.
+    const count = (warmUp) => {
+      const out = run(`await z.init(undefined, { warmUp: ${warmUp} }); await sleep(1500);`, ['--trace-wasm-compilation-times']);
+      return out.split('\n').filter((l) => /using TurboFan/.test(l) && !/wrapper/i.test(l)).length;
+    };
+    assert.equal(count(false), 0);
+    const n = count(true);
+    assert.ok(n >= 5, `${n} functions compiled optimised after the warm-up`);
+  });
+});
+
 describe('Decompressor: wasm memory reused from call to call', () => {
   test('the real model, again and again into the same memory', async () => {
     const d = await Decompressor.create();

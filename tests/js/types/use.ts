@@ -93,6 +93,9 @@ export async function use(body: ReadableStream<Uint8Array>, bytes: Uint8Array<Ar
   }
   // @ts-expect-error the module (or its bytes) is needed
   initSync();
+  await init(undefined, { warmUp: false });
+  // @ts-expect-error warmUp is a boolean
+  await init(undefined, { warmUp: 'no' });
   // @ts-expect-error text is not bytes
   await decompress('not bytes');
   // @ts-expect-error maxOutput is a number
