@@ -40,4 +40,11 @@ if [ "${BENCH_ONLY:-wasm}" != native ]; then
   echo
   echo "# wasm in node $(node --version)"
   "${run[@]}" node bench/wasm-bench.mjs --rounds "$rounds" --min-time "$min_time" "${zipnn[@]}" "$@"
+  # The first decode in a fresh process, with and without the warm-up that init() schedules.
+  cold=$(mktemp -d)
+  trap 'rm -rf "$cold"' EXIT
+  for k in bf16 fp32; do
+    target/release/zipnn compress "models/minilm.$k.safetensors" -o "$cold/minilm.$k.znw" >/dev/null
+  done
+  "${run[@]}" node bench/cold-start.mjs "$cold/minilm.bf16.znw" "$cold/minilm.fp32.znw"
 fi
