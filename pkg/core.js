@@ -41,7 +41,7 @@ export {
   HttpError,
   NetworkError,
 } from './lib/errors.js';
-export { init, initSync } from './lib/wasm.js';
+export { initPublic as init, initSync } from './lib/wasm.js';
 export { compress, decompress, decompressInto, Decompressor, inspect, openFile, CompressedFile, decodedSize, DECODED_SIZE_PREFIX } from './lib/api.js';
 export { ZnnDecompressionStream, ZnnCompressionStream } from './lib/streams.js';
 export { fetchModel } from './lib/fetch.js';

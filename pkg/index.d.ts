@@ -42,11 +42,12 @@ export type WasmSource =
 export interface InitOptions {
   /**
    * Decode a tiny embedded model for a few milliseconds in the next task, unless the module
-   * has been called by then (default true; never in workerd). The JS engine compiles the
-   * decoder's optimised code only after its first code has run a while, and a call keeps the
-   * code it started with, so without this the first decode of a large model in a fresh page
-   * or process runs at about half speed. Workers given the module share the optimised code.
-   * `false` for a program that only compresses.
+   * has been used by then (a call, a `fetchModel`, a `ZnnDecompressionStream`) (default true;
+   * never in workerd). The JS engine compiles the decoder's optimised code only after its
+   * first code has run a while, and a call keeps the code it started with, so without this
+   * the first `decompress()` of a large model in a fresh page or process runs at about half
+   * speed. Workers given the module share the optimised code. The functions that load the
+   * module themselves on first use do not warm up. `false` for a program that only compresses.
    */
   warmUp?: boolean;
 }

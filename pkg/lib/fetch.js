@@ -2,7 +2,7 @@
 // decode worker when there is one (see worker.js), in-thread otherwise.
 
 import { CorruptError, HttpError, InvalidInputError, NetworkError, NotCompressedError, TooLargeError, TruncatedError, ZnnError, userCallback } from './errors.js';
-import { fromWasm, init, stats } from './wasm.js';
+import { claim, fromWasm, init, stats } from './wasm.js';
 import { checkBoolean, checkFunction, checkMaxOutput, checkSignal, toBytes } from './checks.js';
 import { Growable, MiB, allocate, copyBuffer } from './buffers.js';
 import { SAFETENSORS_MAX_HEADER, damagedCompressed, isMagicPrefix, isTensor, safetensorsHeader, sniff } from './sniff.js';
@@ -226,6 +226,7 @@ export async function fetchModel(input, options = {}) {
   const fetchFn = checkFunction(options?.fetch, 'fetch') ?? globalThis.fetch;
   const requireCompressed = checkBoolean(options?.requireCompressed, 'requireCompressed') ?? false;
   signal?.throwIfAborted();
+  claim();
 
   let onAbort;
   const aborted = signal

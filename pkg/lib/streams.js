@@ -3,7 +3,7 @@
 
 import * as glue from '../dist/zipnn_wasm.js';
 import { InvalidInputError, NotCompressedError, TruncatedError } from './errors.js';
-import { call, freeWasm, fromWasm, init, inputBytes, made, readyNow } from './wasm.js';
+import { call, claim, freeWasm, fromWasm, init, inputBytes, made, readyNow } from './wasm.js';
 import { checkFormat, checkVerify, checkLength, checkMaxOutput, checkSizeOption } from './checks.js';
 import { MiB } from './buffers.js';
 import { isMagicPrefix } from './sniff.js';
@@ -60,6 +60,7 @@ export class ZnnDecompressionStream {
     if (!Number.isSafeInteger(highWaterMark) || highWaterMark < 0) {
       throw new InvalidInputError(`highWaterMark must be a whole number of bytes >= 0, not ${String(highWaterMark)}`);
     }
+    claim();
     let session = null;
     let output = null; // the readable's controller
     let input = null; // the writable's controller

@@ -62,6 +62,15 @@ export function freeWasm(obj) {
 /** Calls into the module so far (the warm-up runs only on a module nothing has used yet). */
 let calls = 0;
 
+/**
+ * Counts a decode that starts now as a use of the module: a warm-up not run yet is then
+ * skipped (fetchModel and the decompression stream: they decode as bytes arrive, which gets
+ * the compiles going, and a warm-up would only compete with them).
+ */
+export function claim() {
+  calls++;
+}
+
 export function call(f) {
   calls++;
   try {
@@ -173,14 +182,13 @@ const WARM_UP_ROUNDS = 20;
  * whose isolates are short-lived and billed by CPU time.
  */
 function scheduleWarmUp() {
-  if (syncSource) return;
+  if (syncSource || calls > 0 || stats.warmUp !== undefined) return;
   stats.warmUp = 'scheduled';
-  const before = calls;
   const timer = setTimeout(() => {
-    // A call made since may have handed out a view of wasm memory (a Decompressor's result),
-    // which a call it did not make must not empty by growing the memory; and a decode that
-    // already ran has got the compile going itself.
-    if (calls !== before) {
+    // A call may have handed out a view of wasm memory (a Decompressor's result), which a
+    // call the program did not make must not empty by growing the memory; and a decode that
+    // ran has got the compiles going itself.
+    if (calls > 0) {
       stats.warmUp = 'skipped';
       return;
     }
@@ -196,19 +204,29 @@ function scheduleWarmUp() {
 }
 
 /**
- * Loads the wasm module. Called automatically on first use; call it yourself only to pass the
- * module explicitly (a `WebAssembly.Module`, the .wasm bytes, a `Response`, or a URL), or to
- * load it early: the decoder's optimised code is then compiled before a model arrives
- * (`{ warmUp: false }` skips that, for a program that only compresses).
+ * The package's `init`: loads the module and, on a module nothing has called yet, schedules
+ * the warm-up (`{ warmUp: false }` skips it, for a program that only compresses). The calls
+ * that load the module themselves on first use do not warm up: they decode at once, which
+ * gets the compiles going anyway, and a warm-up would only compete with them (fetchModel
+ * from loopback right after loading: +25 ms with one).
  */
-export function init(moduleOrBytes, options = {}) {
-  if (ready) return Promise.resolve();
+export function initPublic(moduleOrBytes, options = {}) {
   let warm;
   try {
     warm = checkBoolean(options?.warmUp ?? true, 'warmUp');
   } catch (e) {
     return Promise.reject(e);
   }
+  const p = init(moduleOrBytes);
+  return warm ? p.then(scheduleWarmUp) : p;
+}
+
+/**
+ * Loads the wasm module. Called automatically on first use; call it yourself only to pass the
+ * module explicitly (a `WebAssembly.Module`, the .wasm bytes, a `Response`, or a URL).
+ */
+export function init(moduleOrBytes) {
+  if (ready) return Promise.resolve();
   if (!initPromise) {
     initPromise = (async () => {
       let src;
@@ -225,7 +243,6 @@ export function init(moduleOrBytes, options = {}) {
       }
       if (src instanceof WebAssembly.Module) wasmModule = src;
       ready = true;
-      if (warm) scheduleWarmUp();
     })();
     initPromise.catch(() => {
       initPromise = undefined;

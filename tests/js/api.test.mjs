@@ -227,13 +227,37 @@ describe('warm-up after init', () => {
 
   test('is skipped once the module was called, and so cannot empty a view it handed out', () => {
     const r = last(run(`
-      const d = await z.Decompressor.create();
       const fs = await import('node:fs');
-      const view = d.decompress(fs.readFileSync(process.env.ZNW));
+      const file = fs.readFileSync(process.env.ZNW);
+      await z.init();
+      const view = new z.Decompressor().decompress(file);
       const n = view.length;
       await sleep(100);
       console.log(JSON.stringify({ warmUp: z.__internal.stats.warmUp, n, still: view.length }));`));
     assert.deepEqual(r, { warmUp: 'skipped', n: model.length, still: model.length });
+  });
+
+  test('is skipped when a decompression stream or fetchModel starts first, and not run by first use', () => {
+    const r = last(run(`
+      await z.init();
+      new z.ZnnDecompressionStream();
+      await sleep(50);
+      const stream = z.__internal.stats.warmUp;
+      console.log(JSON.stringify({ stream }));`));
+    assert.deepEqual(r, { stream: 'skipped' });
+    const f = last(run(`
+      await z.init();
+      await z.fetchModel(new Response(new Uint8Array(8))).catch(() => {});
+      await sleep(50);
+      console.log(JSON.stringify({ fetchModel: z.__internal.stats.warmUp }));`));
+    assert.deepEqual(f, { fetchModel: 'skipped' });
+    // The calls that load the module themselves decode at once: no warm-up to compete with.
+    const first = last(run(`
+      const d = await z.Decompressor.create();
+      await z.compress(new Uint8Array(9));
+      await sleep(50);
+      console.log(JSON.stringify({ first: z.__internal.stats.warmUp ?? null }));`));
+    assert.deepEqual(first, { first: null });
   });
 
   test('init(source, { warmUp: false }) schedules none; a bad value is rejected', () => {

@@ -283,24 +283,6 @@ describe('headless Chromium', () => {
     page = await openPage('/');
   });
 
-  test('init() on a fresh page warms the decoder up in the next task', async () => {
-    const fresh = await openPage('/');
-    try {
-      const r = await fresh.evaluate(async () => {
-        const z = await import('zipnn-wasm');
-        await z.init();
-        const at = z.__internal.stats.warmUp;
-        await new Promise((r) => setTimeout(r, 200));
-        return { at, after: z.__internal.stats.warmUp };
-      });
-      assert.equal(r.at, 'scheduled');
-      assert.equal(typeof r.after, 'number', String(r.after));
-      console.log(`# chromium warm-up: ${r.after.toFixed(1)} ms`);
-    } finally {
-      await fresh.close();
-    }
-  });
-
   test('fetchModel of a compressed real model gives the original sha256', async () => {
     const want = sha256(readFile(modelPath('minilm.bf16.safetensors')));
     const r = await page.evaluate((url) => window.runFetchModel(url), '/fixtures/model.znw');
@@ -433,6 +415,24 @@ describe('headless Chromium', () => {
       assert.deepEqual(st, { same: true, poolJobs: 1 });
     } finally {
       await iso.close();
+    }
+  });
+
+  test('init() on a fresh page warms the decoder up in the next task', async () => {
+    const fresh = await openPage('/');
+    try {
+      const r = await fresh.evaluate(async () => {
+        const z = await import('zipnn-wasm');
+        await z.init();
+        const at = z.__internal.stats.warmUp;
+        await new Promise((r) => setTimeout(r, 200));
+        return { at, after: z.__internal.stats.warmUp };
+      });
+      assert.equal(r.at, 'scheduled');
+      assert.equal(typeof r.after, 'number', String(r.after));
+      console.log(`# chromium warm-up: ${r.after.toFixed(1)} ms`);
+    } finally {
+      await fresh.close();
     }
   });
 
