@@ -176,10 +176,9 @@ const WARM_UP_ROUNDS = 20;
  * V8 runs a wasm function in baseline code until that code has done enough work, then
  * compiles it optimised on another thread, and a call keeps the code it started with: the
  * first decode of a model in a fresh page or process ran at about half speed (bench/NOTES.md,
- * session 46, and bench/cold-start.mjs). A few milliseconds of decoding
- * a tiny model in the next task get that compile going while the page goes on (downloading
- * the model, say); workers given the same module share the optimised code. Not in workerd,
- * whose isolates are short-lived and billed by CPU time.
+ * session 46; bench/cold-start.mjs). A few milliseconds of decoding a tiny model in the next
+ * task get those compiles going while the page goes on; workers given the same module share
+ * the optimised code. Not in workerd, whose isolates are short-lived and billed by CPU time.
  */
 function scheduleWarmUp() {
   if (syncSource || calls > 0 || stats.warmUp !== undefined) return;
@@ -222,8 +221,9 @@ export function initPublic(moduleOrBytes, options = {}) {
 }
 
 /**
- * Loads the wasm module. Called automatically on first use; call it yourself only to pass the
- * module explicitly (a `WebAssembly.Module`, the .wasm bytes, a `Response`, or a URL).
+ * Loads the wasm module (a `WebAssembly.Module`, the .wasm bytes, a `Response`, or a URL; by
+ * default the host entry's): what every call that needs the module runs on first use, and
+ * `initPublic` without the warm-up.
  */
 export function init(moduleOrBytes) {
   if (ready) return Promise.resolve();

@@ -180,8 +180,8 @@ const WARM_UP: &[u8] = include_bytes!("warm-up.znw");
 /// compiler's code until that code has done enough work, then compiles it again, optimised,
 /// on another thread; a call keeps the code it started with. The first decode of a large
 /// model in a fresh page or process therefore runs mostly baseline code, about half as fast
-/// (bench/NOTES.md, session 46). The JS wrapper calls this soon after loading so that the
-/// decoder's optimised code is compiled before a model arrives.
+/// (bench/NOTES.md, session 46). The JS wrapper's `init()` calls this in the next task so
+/// that the decoder's optimised code is compiled before a model arrives.
 ///
 /// Each round takes both ways in: from a JS array (`decompress`, `decompressInto`) and from
 /// wasm memory (`Decompressor`).
