@@ -57,7 +57,7 @@ export interface InitOptions {
  * browser entry fetches `dist/zipnn_wasm_bg.wasm` next to the module, node reads it from the
  * package, workerd imports it as a compiled module). Call it early (at page load, before the
  * model's download) and the first decode runs optimised code: see `InitOptions.warmUp`.
- * Idempotent: only the first call's options count.
+ * Idempotent: the module loads once, and the warm-up runs at most once.
  */
 export function init(moduleOrBytes?: WasmSource, options?: InitOptions): Promise<void>;
 /** Synchronous `init` from a compiled module or the .wasm bytes. */
