@@ -285,3 +285,27 @@ fn tables_too_large_for_their_block_are_refused() {
     compress(&src, &mut out).unwrap();
     assert!(read_ncount(&out, MAX_TABLE_LOG).unwrap().0.log <= 8);
 }
+
+#[test]
+fn histogram_counts_every_byte_at_every_length() {
+    // Lengths around the eight-byte loads, runs and mixed bytes; each table takes byte i % 4.
+    let mut rng = XorShift(7);
+    let data: Vec<u8> = (0..300)
+        .map(|i| if i % 7 < 3 { 9 } else { rng.next() as u8 })
+        .collect();
+    for len in 0..data.len() {
+        for at in [0, 1, 5] {
+            let src = &data[at.min(len)..len];
+            let mut naive = [0u32; 256];
+            let mut tables = [[0u32; 256]; 4];
+            for (i, &b) in src.iter().enumerate() {
+                naive[b as usize] += 1;
+                tables[i % 4][b as usize] += 1;
+            }
+            assert_eq!(histogram(src), naive, "len {len} at {at}");
+            let mut got = [[0u32; 256]; 4];
+            super::count_into(src, &mut got);
+            assert_eq!(got, tables, "len {len} at {at}");
+        }
+    }
+}

@@ -412,7 +412,21 @@ impl Grouped {
 /// values, half its pairs equal, only took time). Each sample is at a position jittered
 /// within its stride, so that runs whose length divides the stride do not always meet it.
 fn element_runs(data: &[u8], w: usize) -> bool {
-    let n = data.len() / w;
+    // Elements as arrays of their size: compared inline, where a slice compare of 2 or 4
+    // bytes called `memcmp` (3 % of a bf16 compress).
+    match w {
+        1 => runs_of::<1>(data),
+        2 => runs_of::<2>(data),
+        4 => runs_of::<4>(data),
+        8 => runs_of::<8>(data),
+        _ => false,
+    }
+}
+
+/// [`element_runs`] for elements of `W` bytes.
+fn runs_of<const W: usize>(data: &[u8]) -> bool {
+    let (elements, _) = data.as_chunks::<W>();
+    let n = elements.len();
     let step = (n / 1024).max(1);
     let (mut same, mut all) = (0u32, 0u32);
     for (i, base) in (0..n).step_by(step).enumerate() {
@@ -422,7 +436,7 @@ fn element_runs(data: &[u8], w: usize) -> bool {
             continue;
         }
         all += 1;
-        same += (data[j * w..][..w] == data[(j - 1) * w..][..w]) as u32;
+        same += (elements[j] == elements[j - 1]) as u32;
     }
     4 * same > 3 * all
 }
