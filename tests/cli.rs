@@ -277,6 +277,52 @@ fn dash_is_stdin_and_stdout() {
     assert_eq!(std::fs::read_dir(&d).unwrap().count(), 1);
 }
 
+/// `-o /dev/stdout` (a link to the descriptor, however named) while stdout is a file the
+/// shell opened: the output goes to that file, and no link is replaced.
+#[cfg(target_os = "linux")]
+#[test]
+fn dev_stdout_is_stdout_where_it_points() {
+    let d = dir("dev-stdout");
+    let data = f32_weights(&mut Rng(73), 20_000);
+    let packed = zipnn(&["compress", "-", "--dtype", "fp32"], Some(&data)).stdout;
+    let input = d.join("w.znw");
+    std::fs::write(&input, &packed).unwrap();
+    let link = d.join("my-stdout");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &link).unwrap();
+    for (name, force) in [
+        ("/dev/stdout", false),
+        ("/dev/fd/1", false),
+        (s(&link), true),
+    ] {
+        let res = d.join("res.bin");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_zipnn"));
+        cmd.args(["decompress", s(&input), "-o", name]);
+        if force {
+            cmd.arg("--force");
+        }
+        let o = cmd
+            .stdout(std::fs::File::create(&res).unwrap())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "-o {name}: {err}");
+        assert!(
+            std::fs::read(&res).unwrap() == data,
+            "-o {name}: the file stdout is open on"
+        );
+    }
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    assert_eq!(
+        std::fs::read_dir(&d).unwrap().count(),
+        3,
+        "no temporary file left"
+    );
+}
+
 #[test]
 fn refuses_to_overwrite_without_force() {
     let d = dir("force");

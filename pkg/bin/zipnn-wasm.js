@@ -233,6 +233,11 @@ function outputPath(input, a, derive) {
   if (a.output === undefined && (out === '' || out.endsWith('/'))) throw new Fail('cannot name the output after the input: give one with -o');
   if (out === '-') return out;
   const o = statOrNull(out);
+  // `-o /dev/stdout` (or `/dev/fd/1`, or the file stdout was redirected to) is stdout: a
+  // temporary file renamed over that name would replace the link, and leave what the shell
+  // opened for stdout empty.
+  const so = statOrNull(1);
+  if (o && so && o.dev === so.dev && o.ino === so.ino) return '-';
   // A file on stdin is the input too. Only a regular file can be lost this way: a device
   // (/dev/null, a terminal) is written to.
   const i = input === '-' ? statOrNull(0) : statOrNull(input);

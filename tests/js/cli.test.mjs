@@ -501,6 +501,25 @@ fs.readSync = (fd, b, off, len, pos) => read(fd, b, off, Math.max(1, len >> 1), 
     }
   });
 
+  test('-o /dev/stdout while stdout is a file: that file gets the output, no link is replaced (as natively)', async () => {
+    const data = readFile(zipnnFixture('fp32_minilm_16k.bin'));
+    const input = path.join(dir, 'dev-stdout.znw');
+    fs.writeFileSync(input, await compress(data, { dtype: 'fp32' }));
+    const link = path.join(dir, 'my-stdout');
+    fs.symlinkSync('/proc/self/fd/1', link);
+    for (const [tool, name, force] of [
+      [path.join(project, 'node_modules/.bin/zipnn-wasm'), '/dev/stdout', ''],
+      [path.join(project, 'node_modules/.bin/zipnn-wasm'), link, '--force'],
+      [native, '/dev/fd/1', ''],
+    ]) {
+      const res = path.join(dir, 'dev-stdout.out');
+      const r = await run('sh', ['-c', `"$0" decompress "$1" -o "$2" $3 > "$4"`, tool, input, name, force, res]);
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+      assert.ok(equalBytes(readFile(res), data), name);
+    }
+    assert.ok(fs.lstatSync(link).isSymbolicLink());
+  });
+
   test('--format zipnn writes a .znn that decompresses back (and the native CLI reads)', async () => {
     const src = path.join(dir, 'w.bin');
     fs.writeFileSync(src, readFile(zipnnFixture('bf16_3chunks_mixed.bin')));

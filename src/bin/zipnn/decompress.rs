@@ -160,9 +160,19 @@ pub(crate) fn extract(input: &str, a: &Args) -> Result<(), Fail> {
     let mut file = open_random_access(&mut src, &Limits::default()).map_err(|e| src.fail(e))?;
     // Names may repeat (an ONNX model's branches): the first.
     let Some(seg) = file.segments().iter().find(|s| s.name == name).cloned() else {
-        let n = file.segments().len();
+        // A few names show their form (a ZipNN file's frames are "frame 0", "frame 1", ...,
+        // which its `inspect` table lists by offset only).
+        let segs = file.segments();
+        let some: Vec<String> = segs
+            .iter()
+            .take(3)
+            .map(|s| format!("{:?}", s.name))
+            .collect();
+        let more = if segs.len() > 3 { ", ..." } else { "" };
         return fail(format!(
-            "no segment named {name:?} among its {n} (`zipnn inspect {input}` lists them)"
+            "no segment named {name:?} among its {}: {}{more} (`zipnn inspect {input}` lists them)",
+            segs.len(),
+            some.join(", ")
         ));
     };
     let mut out = Output::create(&out_path, input)?;

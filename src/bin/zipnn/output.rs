@@ -19,6 +19,14 @@ pub(crate) fn output_path(
         (None, "-") => "-".to_string(),
         (None, i) => derive(i),
     };
+    // `-o /dev/stdout` (or `/dev/fd/1`, or the file stdout was redirected to) is stdout: a
+    // temporary file renamed over that name would replace the link, and leave what the shell
+    // opened for stdout empty.
+    let out = if out != "-" && is_stdout(&out) {
+        "-".to_string()
+    } else {
+        out
+    };
     // `.znw` or `dir/.znw` would decode to a file with no name.
     if a.output.is_none() && (out.is_empty() || out.ends_with(std::path::is_separator)) {
         return fail("cannot name the output after the input: give one with -o");
@@ -57,6 +65,25 @@ pub(crate) fn output_path(
         return fail(format!("{out} already exists (use --force to overwrite)"));
     }
     Ok(out)
+}
+
+/// Whether `path` names the file this process's stdout is open on.
+fn is_stdout(path: &str) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::fd::AsFd;
+        use std::os::unix::fs::MetadataExt;
+        let stdout = io::stdout().as_fd().try_clone_to_owned().map(File::from);
+        match (stdout.and_then(|f| f.metadata()), fs::metadata(path)) {
+            (Ok(x), Ok(y)) => x.dev() == y.dev() && x.ino() == y.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
 }
 
 /// Whether two existing paths name the same file.
