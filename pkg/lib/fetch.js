@@ -33,6 +33,25 @@ function isResponse(x) {
   return x !== null && typeof x === 'object' && typeof x.status === 'number' && typeof x.arrayBuffer === 'function' && 'body' in x;
 }
 
+/**
+ * A programming error in what is fetched is an InvalidInputError, not a NetworkError that
+ * retry logic would retry: a value that is no URL, Request or Response, or (with the global
+ * fetch) a string that is no URL here (node has no page to resolve a relative one against).
+ */
+function checkFetchInput(input, ownFetch) {
+  const request = input !== null && typeof input === 'object' && typeof input.url === 'string';
+  if (!(typeof input === 'string' || input instanceof URL || request || isResponse(input))) {
+    throw new InvalidInputError(`fetchModel takes a URL (string or URL), a Request or a Response, not ${input === null ? 'null' : typeof input}`);
+  }
+  if (typeof input === 'string' && !ownFetch) {
+    try {
+      new URL(input, globalThis.location?.href);
+    } catch {
+      throw new InvalidInputError(`fetchModel: ${JSON.stringify(input)} is not a URL${globalThis.location ? '' : ' (without a page, a URL must be absolute)'}`);
+    }
+  }
+}
+
 function contentLength(response) {
   const enc = response.headers.get('content-encoding');
   if (enc && enc.toLowerCase() !== 'identity') return 0; // the length counts encoded bytes
@@ -223,7 +242,9 @@ export async function fetchModel(input, options = {}) {
   const onProgress = callbacks.option(options?.onProgress, 'onProgress');
   const onTensor = callbacks.option(options?.onTensor, 'onTensor');
   const maxOutput = checkMaxOutput(options?.maxOutput);
-  const fetchFn = checkFunction(options?.fetch, 'fetch') ?? globalThis.fetch;
+  const ownFetch = checkFunction(options?.fetch, 'fetch');
+  checkFetchInput(input, ownFetch);
+  const fetchFn = ownFetch ?? globalThis.fetch;
   const requireCompressed = checkBoolean(options?.requireCompressed, 'requireCompressed') ?? false;
   signal?.throwIfAborted();
   claim();

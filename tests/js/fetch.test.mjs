@@ -272,6 +272,13 @@ for (const [label, worker] of [
       for (const [got, what] of [[undefined, 'undefined'], [null, 'null'], [{ ok: true }, 'object'], ['x', 'string']]) {
         await assert.rejects(fm('/model.znw', { fetch: async () => got }), (e) => e instanceof InvalidInputError && e.message === `options.fetch resolved to ${what}, not a Response`);
       }
+      // What is no URL, Request or Response is the caller's error, not the network's (node has
+      // no page to resolve '/model.znw' against); nothing is fetched.
+      for (const bad of [null, undefined, 42, {}, '::::', '/model.znw']) {
+        await assert.rejects(fm(bad), (e) => e instanceof InvalidInputError && /fetchModel/.test(e.message), String(bad));
+      }
+      const r = await fm(new Request(`${server.origin}/model.znw`));
+      assert.equal(r.byteLength, model.length);
     });
 
     test('bodies of any kind and chunking: byte streams (BYOB reads) and plain streams', async () => {
