@@ -20,12 +20,20 @@ export function fromWasm(e) {
     // A trap (a panic, or wasm memory exhausted). Its state may be inconsistent: take the panic
     // message and switch to a fresh instance before anything else runs.
     let why;
+    let inUse = 0;
     resets++;
     try {
+      inUse = glue.__memory().buffer.byteLength;
       why = glue.__afterTrap();
       glue.__reinit();
     } catch {
       // the next call reinitialises anyway
+    }
+    // Every panic leaves its message; an `unreachable` without one is Rust's abort when an
+    // allocation fails: wasm memory (at most 4 GiB, never given back) ran out.
+    if (!why && /unreachable/.test(e.message)) {
+      const mib = Math.round(inUse / 2 ** 20);
+      return new TooLargeError(`wasm memory ran out (${mib} MiB in use, at most 4 GiB; the module was reset, which frees it)`, { cause: e });
     }
     const what = why ? why.split('\n').join(' ') : e.message;
     return new InternalError(`internal error in the wasm module: ${what} (the module was reset)`, { cause: e });

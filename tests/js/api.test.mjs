@@ -1735,6 +1735,26 @@ describe('errors', () => {
     assert.ok(equalBytes(await streamDecode(packed, 999), data));
   });
 
+  test('wasm memory running out inside a call is a TooLargeError, and the next call works', async () => {
+    // Two input buffers take all but 48 MiB of the 4 GiB; a compress of 45 MB then needs more
+    // than is left, inside wasm (an allocation, not a check before it).
+    const core = await import(new URL('./node_modules/zipnn-wasm/core.js', import.meta.url));
+    const mem = () => core.__internal.glue.__memory().buffer;
+    const a = new Decompressor();
+    const b = new Decompressor();
+    a.inputBuffer(2 ** 31 - 1);
+    b.inputBuffer(4 * 2 ** 30 - mem().byteLength - (48 << 20));
+    const data = weights(45 << 19, 'bf16');
+    await assert.rejects(compress(data, { format: 'zipnn', dtype: 'bf16' }), (e) => {
+      assert.ok(e instanceof TooLargeError, `${e.constructor.name}: ${e.message}`);
+      assert.match(e.message, /wasm memory ran out/);
+      return true;
+    });
+    assert.ok(mem().byteLength < 2 ** 30, 'the fresh instance starts small');
+    const small = weights(20_000, 'bf16');
+    assert.ok(equalBytes(await decompress(await compress(small, { dtype: 'bf16' })), small));
+  });
+
   test('a CompressedFile opened before a trap reopens in the new instance; close() frees nothing of it', async () => {
     const core = await import(new URL('./node_modules/zipnn-wasm/core.js', import.meta.url));
     const tensors = safetensorsTensors(model);
