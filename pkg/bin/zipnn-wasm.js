@@ -235,8 +235,8 @@ function outputPath(input, a, derive) {
   const o = statOrNull(out);
   // `-o /dev/stdout` (or `/dev/fd/1`, or the file stdout was redirected to) is stdout: a
   // temporary file renamed over that name would replace the link, and leave what the shell
-  // opened for stdout empty.
-  const so = statOrNull(1);
+  // opened for stdout empty. Only a name given with -o: a derived one is a file to write.
+  const so = a.output !== undefined && statOrNull(1);
   if (o && so && o.dev === so.dev && o.ino === so.ino) return '-';
   // A file on stdin is the input too. Only a regular file can be lost this way: a device
   // (/dev/null, a terminal) is written to.

@@ -21,8 +21,8 @@ pub(crate) fn output_path(
     };
     // `-o /dev/stdout` (or `/dev/fd/1`, or the file stdout was redirected to) is stdout: a
     // temporary file renamed over that name would replace the link, and leave what the shell
-    // opened for stdout empty.
-    let out = if out != "-" && is_stdout(&out) {
+    // opened for stdout empty. Only a name given with -o: a derived one is a file to write.
+    let out = if a.output.is_some() && out != "-" && is_stdout(&out) {
         "-".to_string()
     } else {
         out
