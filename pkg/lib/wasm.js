@@ -30,8 +30,9 @@ export function fromWasm(e) {
       // the next call reinitialises anyway
     }
     // Every panic leaves its message; an `unreachable` without one is Rust's abort when an
-    // allocation fails: wasm memory (at most 4 GiB, never given back) ran out.
-    if (!why && /unreachable/.test(e.message)) {
+    // allocation fails: wasm memory (at most 4 GiB, never given back) ran out. (V8 says
+    // "unreachable", Firefox "unreachable executed", Safari "Unreachable code ...".)
+    if (!why && /unreachable/i.test(e.message)) {
       const mib = Math.round(inUse / 2 ** 20);
       return new TooLargeError(`wasm memory ran out (${mib} MiB in use, at most 4 GiB; the module was reset, which frees it)`, { cause: e });
     }
