@@ -17,7 +17,6 @@ pub mod safetensors;
 use crate::dtype::{self, DType};
 use crate::entropy::{block, huff0};
 use crate::format::{ahead::merge_ahead, to_usize, Error, Limits, Output, Reader, Reserve};
-use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
 
@@ -981,6 +980,11 @@ impl ZipnnOptions {
 
 /// Writes `data` as ZipNN frames that zipnn 0.5.4's `ZipNN(input_format='byte',
 /// bytearray_dtype=...)` decompresses exactly.
+///
+/// The output is reserved once at its largest possible size (every block raw) and each block
+/// is encoded straight into it, stream after stream: beside the input, a compress holds the
+/// output and two buffers of one chunk's stream, and an output that does not fit is a
+/// `TooLarge` error before any work (in wasm, a failed allocation would trap the instance).
 pub fn compress(data: &[u8], opts: &ZipnnOptions) -> Result<Vec<u8>, Error> {
     if !(10..=30).contains(&opts.chunk_log2) {
         return Err(Error::InvalidInput(
@@ -989,28 +993,52 @@ pub fn compress(data: &[u8], opts: &ZipnnOptions) -> Result<Vec<u8>, Error> {
     }
     // A float32 length that is not a multiple of 4 is split like any other: byte `i` to stream
     // `i % 4`, bits moved in whole words only (zipnn reads it; tests/zipnn_interop.rs).
-    let mut out = Vec::with_capacity(data.len() / 2 + 64);
-    match opts.streaming_log2 {
-        None => write_frame(data, opts, &mut out),
-        Some(s) => {
-            if !(8..=40).contains(&s) {
-                return Err(Error::InvalidInput(
-                    "ZipNN streaming chunks are powers of two of at least 256 bytes".into(),
-                ));
-            }
-            let piece = 1usize << s.min(usize::BITS as u8 - 1);
-            for part in data.chunks(piece) {
-                write_frame(part, opts, &mut out);
-            }
-            if data.is_empty() {
-                write_frame(data, opts, &mut out);
-            }
+    let piece = match opts.streaming_log2 {
+        None => data.len().max(1),
+        Some(s) if (8..=40).contains(&s) => 1usize << s.min(usize::BITS as u8 - 1),
+        Some(_) => {
+            return Err(Error::InvalidInput(
+                "ZipNN streaming chunks are powers of two of at least 256 bytes".into(),
+            ))
         }
+    };
+    // An empty input is one empty frame, streaming or not.
+    let frames = data.chunks(piece).chain(data.is_empty().then_some(data));
+    let bound = frames.clone().try_fold(0usize, |sum, f| {
+        sum.checked_add(frame_bound(f.len(), opts)?)
+    });
+    let mut out = Vec::new();
+    let chunk = chunk_len(opts.dtype, opts.chunk_log2).min(data.len() as u64) as usize;
+    let (mut stream, mut coded) = (Vec::new(), Vec::new());
+    bound
+        .filter(|&b| out.try_reserve_exact(b).is_ok())
+        .filter(|_| stream.try_reserve_exact(chunk).is_ok())
+        // A coded block may run a little past its stream's length before it is refused.
+        .filter(|_| coded.try_reserve_exact(chunk + 4096).is_ok())
+        .ok_or_else(|| Error::no_memory(bound.map_or(u64::MAX, |b| b as u64)))?;
+    for f in frames {
+        write_frame(f, opts, &mut out, &mut stream, &mut coded);
     }
     Ok(out)
 }
 
-fn write_frame(data: &[u8], opts: &ZipnnOptions, out: &mut Vec<u8>) {
+/// The largest frame of `len` bytes: its header, a type and a cumulative size per block, and
+/// every block stored raw (a block is coded only where that is smaller).
+fn frame_bound(len: usize, opts: &ZipnnOptions) -> Option<usize> {
+    let chunks = (len as u64).div_ceil(chunk_len(opts.dtype, opts.chunk_log2));
+    let tables = chunks.checked_mul(opts.dtype.streams() as u64 * 9)?;
+    let all = (HEADER_LEN as u64 + len as u64).checked_add(tables)?;
+    usize::try_from(all).ok()
+}
+
+/// Appends one frame; `out` has room for it (see [`frame_bound`]), so it never reallocates.
+fn write_frame(
+    data: &[u8],
+    opts: &ZipnnOptions,
+    out: &mut Vec<u8>,
+    stream: &mut Vec<u8>,
+    coded: &mut Vec<u8>,
+) {
     let d = opts.dtype;
     let n = d.streams();
     // Cut as readers cut (fp8 at 128 KiB whatever the header records).
@@ -1036,82 +1064,76 @@ fn write_frame(data: &[u8], opts: &ZipnnOptions, out: &mut Vec<u8>) {
     out.extend_from_slice(&(data.len() as u64).to_le_bytes());
     out.extend_from_slice(&[0; 8]); // frame length, patched below
 
-    // Encode every (stream, chunk) block first; tables come before the payload.
-    let mut blocks: Vec<Vec<(u8, Vec<u8>)>> = vec![Vec::with_capacity(chunks); n];
-    let mut split = Vec::new();
-    for c in 0..chunks {
-        let part = &data[c * chunk..data.len().min((c + 1) * chunk)];
-        split_chunk(d, bit_reorder == 1, part, &mut split);
-        let mut at = 0;
-        for (b, stream_blocks) in blocks.iter_mut().enumerate() {
-            let k = stream_len(part.len(), n, b);
-            stream_blocks.push(encode_stream(&split[at..at + k]));
-            at += k;
-        }
-    }
-    for s in &blocks {
-        out.extend(s.iter().map(|(t, _)| *t));
-    }
-    for s in &blocks {
+    // The tables (a type per block, then each stream's cumulative sizes) come before the
+    // payload, stream after stream: filled in as the blocks are appended.
+    let types = out.len();
+    let sizes = types + n * chunks;
+    out.resize(sizes + 8 * n * chunks, 0);
+    for b in 0..n {
         let mut cum = 0u64;
-        for (_, bytes) in s {
-            cum += bytes.len() as u64;
-            out.extend_from_slice(&cum.to_le_bytes());
-        }
-    }
-    for s in &blocks {
-        for (_, bytes) in s {
-            out.extend_from_slice(bytes);
+        for c in 0..chunks {
+            let part = &data[c * chunk..data.len().min((c + 1) * chunk)];
+            split_stream(d, bit_reorder == 1, part, b, stream);
+            let at = out.len();
+            out[types + b * chunks + c] = encode_stream(stream, coded, out);
+            cum += (out.len() - at) as u64;
+            let i = sizes + 8 * (b * chunks + c);
+            out[i..i + 8].copy_from_slice(&cum.to_le_bytes());
         }
     }
     let frame_len = (out.len() - start) as u64;
     out[start + 24..start + 32].copy_from_slice(&frame_len.to_le_bytes());
 }
 
-/// The inverse of [`unsplit`]: sign move on whole u32 words, then byte `i` to stream `i % n`.
-fn split_chunk(d: ZDType, reorder: bool, part: &[u8], out: &mut Vec<u8>) {
+/// Stream `b` of a chunk, the inverse of [`unsplit`]: the sign moved on whole u32 words, then
+/// byte `i` of the chunk to stream `i % n`.
+fn split_stream(d: ZDType, reorder: bool, part: &[u8], b: usize, out: &mut Vec<u8>) {
     let n = d.streams();
-    let mut moved = part.to_vec();
-    if reorder {
-        let w = reordered_len(part.len());
-        match d {
-            ZDType::BF16 => {
-                for x in moved[..w].chunks_exact_mut(2) {
-                    let (lo, hi) = (x[0], x[1]);
-                    x[0] = (hi & 0x80) | (lo & 0x7F);
-                    x[1] = (hi << 1) | (lo >> 7);
-                }
-            }
-            ZDType::F32 => {
-                for x in moved[..w].chunks_exact_mut(4) {
-                    let (lo, hi) = (x[2], x[3]);
-                    x[2] = (hi & 0x80) | (lo & 0x7F);
-                    x[3] = (hi << 1) | (lo >> 7);
-                }
-            }
-            _ => {}
-        }
-    }
+    // The words the sign move applies to, then the rest as it is (`n` divides 4).
+    let (words, rest) = part.split_at(if reorder {
+        reordered_len(part.len())
+    } else {
+        0
+    });
     out.clear();
-    for b in 0..n {
-        out.extend(moved.iter().skip(b).step_by(n));
+    match (d, b) {
+        (ZDType::BF16, 0) => {
+            out.extend(words.chunks_exact(2).map(|x| (x[1] & 0x80) | (x[0] & 0x7F)));
+        }
+        (ZDType::BF16, 1) => out.extend(words.chunks_exact(2).map(|x| (x[1] << 1) | (x[0] >> 7))),
+        (ZDType::F32, 2) => {
+            out.extend(words.chunks_exact(4).map(|x| (x[3] & 0x80) | (x[2] & 0x7F)));
+        }
+        (ZDType::F32, 3) => out.extend(words.chunks_exact(4).map(|x| (x[3] << 1) | (x[2] >> 7))),
+        _ => out.extend(words.iter().skip(b).step_by(n)),
     }
+    out.extend(rest.iter().skip(b).step_by(n));
 }
 
-/// One (chunk, stream) block: type 1 (Huffman, or a 1-byte repeat) when it saves at least
+/// Appends one (chunk, stream) block to `out` and returns its type: 1 (Huffman, or a 1-byte
+/// repeat) when it saves at least
 /// 1/[`block::MIN_GAIN`] of the raw bytes (as `.znw` blocks must), else raw. Near-uniform bytes
 /// (float32's sign and high mantissa) code at ~1 symbol a lookup, the slowest huff0 decodes:
 /// coding minilm fp32's when smaller by any amount saved 484 bytes of 74 MB, and the file
 /// decodes 17 % faster in wasm without (bench/NOTES.md, session 39). ZipNN itself asks for 5 %.
-fn encode_stream(src: &[u8]) -> (u8, Vec<u8>) {
+fn encode_stream(src: &[u8], coded: &mut Vec<u8>, out: &mut Vec<u8>) -> u8 {
     if !src.is_empty() && src.iter().all(|&b| b == src[0]) && src.len() > 1 {
-        return (1, vec![src[0]]);
+        out.push(src[0]);
+        return 1;
     }
-    let mut huf = Vec::new();
+    // Coded apart: the encoder may write past `limit` before the block is refused, and `out`
+    // has room for the raw block only.
+    coded.clear();
     let limit = src.len() - src.len() / block::MIN_GAIN;
-    match huff0::compress_4x_below(src, &block::histogram(src), limit, &mut huf) {
-        Some(len) if len < limit && len > 1 => (1, huf),
-        _ => (0, src.to_vec()),
+    match huff0::compress_4x_below(src, &block::histogram(src), limit, coded) {
+        Some(len) if len < limit && len > 1 => {
+            out.extend_from_slice(coded);
+            1
+        }
+        _ => {
+            out.extend_from_slice(src);
+            0
+        }
     }
 }
 
@@ -1146,11 +1168,45 @@ mod tests {
             coded.is_some_and(|n| n < near_uniform.len()),
             "Huffman would be smaller"
         );
-        assert_eq!(encode_stream(&near_uniform), (0, near_uniform.clone()));
+        let (mut coded, mut out) = (Vec::new(), Vec::new());
+        assert_eq!(encode_stream(&near_uniform, &mut coded, &mut out), 0);
+        assert_eq!(out, near_uniform);
         let skewed = bytes(128);
-        let (kind, payload) = encode_stream(&skewed);
-        assert_eq!(kind, 1);
-        assert!(payload.len() < skewed.len() * 9 / 10);
+        out.clear();
+        assert_eq!(encode_stream(&skewed, &mut coded, &mut out), 1);
+        assert!(out.len() < skewed.len() * 9 / 10);
+    }
+
+    /// The output is reserved once at the frames' bound and never grows past it: noise (every
+    /// block raw, the fullest output), a repeated byte, and weights, at lengths that cut
+    /// chunks and words unevenly, single and streaming; and each decodes back.
+    #[test]
+    fn output_fits_the_room_reserved_for_it() {
+        for d in [ZDType::BF16, ZDType::F16, ZDType::F32, ZDType::F8E4M3] {
+            for len in [0, 1, 3, 1030, 5 << 10, (9 << 10) + 3] {
+                let noise = crate::noise(len, len as u64 + 7);
+                let weights: Vec<u8> = noise.iter().map(|&b| 0x3c ^ (b & 0x83)).collect();
+                for data in [noise, alloc::vec![7u8; len], weights] {
+                    for streaming in [None, Some(11)] {
+                        let opts = ZipnnOptions {
+                            dtype: d,
+                            chunk_log2: 10,
+                            streaming_log2: streaming,
+                        };
+                        let packed = compress(&data, &opts).unwrap();
+                        let pieces = data.chunks(streaming.map_or(len.max(1), |s| 1 << s));
+                        let bound: usize = pieces
+                            .chain(data.is_empty().then_some(&data[..]))
+                            .map(|f| frame_bound(f.len(), &opts).unwrap())
+                            .sum();
+                        assert_eq!(packed.capacity(), bound, "{d:?} {len} {streaming:?}");
+                        assert!(packed.len() <= bound);
+                        let back = crate::decompress(&packed, &Limits::default()).unwrap();
+                        assert_eq!(back, data, "{d:?} {len} {streaming:?}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]
