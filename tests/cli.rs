@@ -1636,6 +1636,49 @@ fn a_large_safetensors_file_compresses_as_a_stream_in_bounded_memory() {
     assert!(std::fs::read(&back).unwrap() == std::fs::read(&src).unwrap());
 }
 
+/// ZipNN's streaming frames are written one at a time: a 264 MiB raw file (and the same bytes
+/// through a pipe) compresses with `--streaming-chunk` under an address-space limit of 250 MB,
+/// which the file does not fit in, to exactly what coding the whole buffer at once writes.
+#[test]
+fn zipnn_streaming_frames_compress_in_bounded_memory() {
+    use zipnn_wasm::format::zipnn::{self, ZDType, ZipnnOptions};
+    let d = dir("zipnn-streamed");
+    let mut rng = Rng(12);
+    let block = bf16_weights(&mut rng, (4 << 20) + 333); // tiled: frames fall across tiles
+    let src = d.join("big.bin");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&src).unwrap());
+        for _ in 0..33 {
+            f.write_all(&block).unwrap();
+        }
+    }
+    let data = std::fs::read(&src).unwrap();
+    let mut opts = ZipnnOptions::new(ZDType::BF16);
+    opts.streaming_log2 = Some(20);
+    let want = zipnn::compress(&data, &opts).unwrap();
+    drop(data);
+    let out = d.join("big.bin.znn");
+    for from_pipe in [false, true] {
+        let cmd = if from_pipe {
+            "ulimit -v 250000 && exec \"$0\" compress - -o \"$2\" --force --format zipnn --dtype bf16 --streaming-chunk 1048576 < \"$1\""
+        } else {
+            "ulimit -v 250000 && exec \"$0\" compress \"$1\" -o \"$2\" --force --format zipnn --dtype bf16 --streaming-chunk 1048576"
+        };
+        let o = Command::new("sh")
+            .args(["-c", cmd, env!("CARGO_BIN_EXE_zipnn"), s(&src), s(&out)])
+            // One malloc arena: the per-thread ones reserve 64 MiB of address space each.
+            .env("MALLOC_ARENA_MAX", "1")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            std::fs::read(&out).unwrap() == want,
+            "pipe {from_pipe}: not the whole-buffer frames"
+        );
+    }
+}
+
 /// Outputs take the input file's permissions and times, as gzip's and zstd's do: a private
 /// model stays private, and `make` sees the output no newer than its source.
 #[cfg(unix)]

@@ -216,9 +216,33 @@ fn compress_zipnn(input: &str, a: &Args, dtype: DTypeChoice) -> Result<(), Fail>
     already_compressed(input, a, "znn")?;
     let out_path = output_path(input, a, |i| format!("{i}.znn"))?;
     refuse_terminal(a, input, &out_path, true)?;
-    let data = read_input(input)?;
-    let packed = zipnn::compress(&data, &o)?;
+    let Some(s) = o.streaming_log2 else {
+        let packed = zipnn::compress(&read_input(input)?, &o)?;
+        let mut out = Output::create(&out_path, input)?;
+        out.write(&packed)?;
+        return out.commit();
+    };
+    // Streaming frames stand alone: each is read, coded and written before the next is read,
+    // so a file or pipe of any size takes the memory of one frame (the same bytes as coding
+    // the whole input at once; an empty input is one empty frame).
+    let mut r: Box<dyn Read> = if input == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        Box::new(File::open(input).or_else(|e| fail(format!("cannot read {input}: {e}")))?)
+    };
     let mut out = Output::create(&out_path, input)?;
-    out.write(&packed)?;
+    let mut frame = Vec::new();
+    for first in std::iter::once(true).chain(std::iter::repeat(false)) {
+        frame.clear();
+        let got = (&mut r).take(1u64 << s).read_to_end(&mut frame);
+        got.or_else(|e| fail(format!("cannot read {input}: {e}")))?;
+        if frame.is_empty() && !first {
+            break;
+        }
+        out.write(&zipnn::compress(&frame, &o)?)?;
+        if (frame.len() as u64) < 1u64 << s {
+            break;
+        }
+    }
     out.commit()
 }
