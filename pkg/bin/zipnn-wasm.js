@@ -426,9 +426,10 @@ async function compressOne(input, a) {
   const out = outputPath(input, a, (i) => `${i}.${ext}`);
   refuseTerminal(a, input, out, true);
   if (a.format !== 'zipnn' && (await compressStreamed(input, out, a))) return;
+  if (a.format === 'zipnn' && a.streamingChunk !== undefined) return compressFrames(input, out, a);
   // node reads no file over 2 GiB whole, and compress() in wasm takes no more.
   if (a.format === 'zipnn' && input !== '-' && statOrNull(input)?.size > COMPRESS_MAX) {
-    throw new TooLargeError(`${input}: --format zipnn takes at most ${COMPRESS_MAX} bytes here (the native CLI takes more)`);
+    throw new TooLargeError(`${input}: --format zipnn takes at most ${COMPRESS_MAX} bytes here in one frame (with --streaming-chunk, any size)`);
   }
   const data = await readInput(input);
   if (a.format !== 'zipnn' && data.length > COMPRESS_MAX) {
@@ -465,6 +466,49 @@ async function compressOne(input, a) {
     },
     input,
   );
+}
+
+/**
+ * ZipNN's streaming frames read, coded and written one at a time, as the native tool writes
+ * them: a file or pipe of any size in the memory of a frame, the same bytes as coding it whole
+ * (an empty input is one empty frame).
+ */
+async function compressFrames(input, out, a) {
+  if (input === '-' && statOrNull(0)?.isDirectory()) throw new Fail('cannot read -: is a directory');
+  const src = input === '-' ? process.stdin : fs.createReadStream(input);
+  const opts = { dtype: a.dtype, format: 'zipnn', chunkSize: a.chunkSize, streamingChunk: a.streamingChunk };
+  async function* frames() {
+    let parts = [];
+    let have = 0;
+    let wrote = false;
+    const it = src[Symbol.asyncIterator]();
+    try {
+      for (;;) {
+        let r;
+        try {
+          r = await it.next();
+        } catch (e) {
+          throw new Fail(`cannot read ${input}: ${e.message}`);
+        }
+        if (r.done) break;
+        for (let c = r.value; c.length; ) {
+          const take = Math.min(c.length, a.streamingChunk - have);
+          parts.push(c.subarray(0, take));
+          have += take;
+          c = c.subarray(take);
+          if (have === a.streamingChunk) {
+            yield await compress(Buffer.concat(parts, have), opts);
+            [parts, have, wrote] = [[], 0, true];
+          }
+        }
+      }
+      if (have > 0 || !wrote) yield await compress(Buffer.concat(parts, have), opts);
+    } finally {
+      // A failed write stops the frames early: the file is closed then too.
+      if (src !== process.stdin) src.destroy();
+    }
+  }
+  return writeOutput(out, (ws) => pipeline(Readable.from(frames()), ws), input);
 }
 
 /**

@@ -699,6 +699,30 @@ fs.readSync = (fd, b, off, len, pos) => read(fd, b, off, Math.max(1, len >> 1), 
     }
   });
 
+  test('--format zipnn --streaming-chunk codes a frame at a time: past what compress() takes, the same bytes', async () => {
+    // ZIPNN_COMPRESS_MAX stands in for compress()'s 2 GiB: one frame of the whole file is
+    // refused, the file in 1 MiB frames is not, from disk and from a pipe, and matches the
+    // native tool's frames and the API's whole-buffer ones.
+    const src = path.join(dir, 'frames.bin');
+    fs.copyFileSync(modelPath('minilm.bf16.bin'), src);
+    const data = readFile(src);
+    const extraEnv = { ZIPNN_COMPRESS_MAX: '1000000' };
+    const cmd = path.join(project, 'node_modules/.bin/zipnn-wasm');
+    const args = ['--format', 'zipnn', '--dtype', 'bf16', '--streaming-chunk', '1048576'];
+    let r = await run(cmd, ['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '-o', '-'], { extraEnv });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /takes at most 1000000 bytes here in one frame \(with --streaming-chunk, any size\)/);
+    const want = await compress(data, { format: 'zipnn', dtype: 'bf16', streamingChunk: 1 << 20 });
+    r = await run(cmd, ['compress', src, ...args, '-o', '-'], { extraEnv });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(equalBytes(r.stdout, want), 'from the file');
+    r = await run(cmd, ['compress', '-', ...args], { input: data, extraEnv });
+    assert.equal(r.code, 0, r.stderr);
+    assert.ok(equalBytes(r.stdout, want), 'from a pipe');
+    r = await run(native, ['compress', src, ...args, '-o', '-']);
+    assert.ok(equalBytes(r.stdout, want), 'the native tool');
+  });
+
   test('stdin larger than compress() takes is coded as a stream from memory: the same file', async () => {
     const model = readFile(modelPath('minilm.bf16.safetensors'));
     const whole = await run(path.join(project, 'node_modules/.bin/zipnn-wasm'), ['compress', '-'], { input: model });
