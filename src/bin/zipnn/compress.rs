@@ -232,14 +232,16 @@ fn compress_zipnn(input: &str, a: &Args, dtype: DTypeChoice) -> Result<(), Fail>
     };
     let mut out = Output::create(&out_path, input)?;
     let mut frame = Vec::new();
-    for first in std::iter::once(true).chain(std::iter::repeat(false)) {
+    let mut wrote = false;
+    loop {
         frame.clear();
         let got = (&mut r).take(1u64 << s).read_to_end(&mut frame);
         got.or_else(|e| fail(format!("cannot read {input}: {e}")))?;
-        if frame.is_empty() && !first {
+        if frame.is_empty() && wrote {
             break;
         }
         out.write(&zipnn::compress(&frame, &o)?)?;
+        wrote = true;
         if (frame.len() as u64) < 1u64 << s {
             break;
         }

@@ -1111,11 +1111,11 @@ fn split_stream(d: ZDType, reorder: bool, part: &[u8], b: usize, out: &mut Vec<u
 }
 
 /// Appends one (chunk, stream) block to `out` and returns its type: 1 (Huffman, or a 1-byte
-/// repeat) when it saves at least
-/// 1/[`block::MIN_GAIN`] of the raw bytes (as `.znw` blocks must), else raw. Near-uniform bytes
-/// (float32's sign and high mantissa) code at ~1 symbol a lookup, the slowest huff0 decodes:
-/// coding minilm fp32's when smaller by any amount saved 484 bytes of 74 MB, and the file
-/// decodes 17 % faster in wasm without (bench/NOTES.md, session 39). ZipNN itself asks for 5 %.
+/// repeat) when it saves at least 1/[`block::MIN_GAIN`] of the raw bytes (as `.znw` blocks
+/// must), else raw. Near-uniform bytes (float32's sign and high mantissa) code at ~1 symbol a
+/// lookup, the slowest huff0 decodes: coding minilm fp32's when smaller by any amount saved
+/// 484 bytes of 74 MB, and the file decodes 17 % faster in wasm without (bench/NOTES.md,
+/// session 39). ZipNN itself asks for 5 %.
 fn encode_stream(src: &[u8], coded: &mut Vec<u8>, out: &mut Vec<u8>) -> u8 {
     if !src.is_empty() && src.iter().all(|&b| b == src[0]) && src.len() > 1 {
         out.push(src[0]);
