@@ -1660,7 +1660,7 @@ fn zipnn_streaming_frames_compress_in_bounded_memory() {
     let out = d.join("big.bin.znn");
     for from_pipe in [false, true] {
         let cmd = if from_pipe {
-            "ulimit -v 250000 && exec \"$0\" compress - -o \"$2\" --force --format zipnn --dtype bf16 --streaming-chunk 1048576 < \"$1\""
+            "ulimit -v 250000 && cat \"$1\" | exec \"$0\" compress - -o \"$2\" --force --format zipnn --dtype bf16 --streaming-chunk 1048576"
         } else {
             "ulimit -v 250000 && exec \"$0\" compress \"$1\" -o \"$2\" --force --format zipnn --dtype bf16 --streaming-chunk 1048576"
         };

@@ -130,10 +130,11 @@ function checkFlags(cmd, a) {
     if (cmd === 'compress' && !zipnn && a.chunkSize !== undefined && (a.chunkSize % 4 !== 0 || a.chunkSize > 2 ** 24)) {
       throw new Fail(`chunk size must be a multiple of 4 in 4..=${2 ** 24}`, true);
     }
-    // compress() takes sizes below 2^32: streaming chunks up to 2 GiB here (1 TiB natively).
+    // compress() takes fewer than 2^31 bytes: streaming frames up to 1 GiB here (1 TiB natively),
+    // refused before a frame is read.
     const power = (n, min, max) => n === undefined || (n >= min && n <= max && (n & (n - 1)) === 0);
     if (cmd === 'compress' && zipnn && !power(a.chunkSize, 2 ** 10, 2 ** 30)) throw new Fail('ZipNN chunk sizes are powers of two from 1 KiB to 1 GiB', true);
-    if (cmd === 'compress' && zipnn && !power(a.streamingChunk, 2 ** 8, 2 ** 31)) throw new Fail('ZipNN streaming chunks are powers of two from 256 bytes to 2 GiB', true);
+    if (cmd === 'compress' && zipnn && !power(a.streamingChunk, 2 ** 8, 2 ** 30)) throw new Fail('ZipNN streaming chunks are powers of two from 256 bytes to 1 GiB', true);
     return;
   }
   if (cmd === 'compress' && !zipnn && extra === '--streaming-chunk') throw new Fail('--streaming-chunk applies to --format zipnn only', true);

@@ -571,7 +571,8 @@ fs.readSync = (fd, b, off, len, pos) => read(fd, b, off, Math.max(1, len >> 1), 
       [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--chunk-size', '1000'], 'ZipNN chunk sizes are powers of two'],
       [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--streaming-chunk', '1000'], 'ZipNN streaming chunks are powers of two'],
       [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--chunk-size', '512'], 'ZipNN chunk sizes are powers of two from 1 KiB to 1 GiB'],
-      [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--streaming-chunk', String(2 ** 32)], 'ZipNN streaming chunks are powers of two from 256 bytes to 2 GiB'],
+      [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--streaming-chunk', String(2 ** 32)], 'ZipNN streaming chunks are powers of two from 256 bytes to 1 GiB'],
+      [['compress', src, '--format', 'zipnn', '--dtype', 'bf16', '--streaming-chunk', String(2 ** 31)], 'ZipNN streaming chunks are powers of two from 256 bytes to 1 GiB'],
     ]) {
       const r = await bin(...args);
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);

@@ -983,7 +983,7 @@ impl ZipnnOptions {
 ///
 /// The output is reserved once at its largest possible size (every block raw) and each block
 /// is encoded straight into it, stream after stream: beside the input, a compress holds the
-/// output and two buffers of one chunk's stream, and an output that does not fit is a
+/// output and two buffers of one chunk, and an output that does not fit is a
 /// `TooLarge` error before any work (in wasm, a failed allocation would trap the instance).
 pub fn compress(data: &[u8], opts: &ZipnnOptions) -> Result<Vec<u8>, Error> {
     if !(10..=30).contains(&opts.chunk_log2) {
