@@ -1010,12 +1010,17 @@ pub fn compress(data: &[u8], opts: &ZipnnOptions) -> Result<Vec<u8>, Error> {
     let mut out = Vec::new();
     let chunk = chunk_len(opts.dtype, opts.chunk_log2).min(data.len() as u64) as usize;
     let (mut stream, mut coded) = (Vec::new(), Vec::new());
+    // A coded block may run a little past its stream's length before it is refused.
+    let coded_room = chunk + 4096;
     bound
         .filter(|&b| out.try_reserve_exact(b).is_ok())
         .filter(|_| stream.try_reserve_exact(chunk).is_ok())
-        // A coded block may run a little past its stream's length before it is refused.
-        .filter(|_| coded.try_reserve_exact(chunk + 4096).is_ok())
-        .ok_or_else(|| Error::no_memory(bound.map_or(u64::MAX, |b| b as u64)))?;
+        .filter(|_| coded.try_reserve_exact(coded_room).is_ok())
+        .ok_or_else(|| {
+            // The error names all the writer asked for, whichever reservation failed.
+            let all = bound.map(|b| b as u64 + chunk as u64 + coded_room as u64);
+            Error::no_memory(all.unwrap_or(u64::MAX))
+        })?;
     for f in frames {
         write_frame(f, opts, &mut out, &mut stream, &mut coded);
     }
@@ -1186,7 +1191,10 @@ mod tests {
             for len in [0, 1, 3, 1030, 5 << 10, (9 << 10) + 3] {
                 let noise = crate::noise(len, len as u64 + 7);
                 let weights: Vec<u8> = noise.iter().map(|&b| 0x3c ^ (b & 0x83)).collect();
-                for data in [noise, alloc::vec![7u8; len], weights] {
+                for (i, data) in [noise, alloc::vec![7u8; len], weights]
+                    .into_iter()
+                    .enumerate()
+                {
                     for streaming in [None, Some(11)] {
                         let opts = ZipnnOptions {
                             dtype: d,
@@ -1201,6 +1209,10 @@ mod tests {
                             .sum();
                         assert_eq!(packed.capacity(), bound, "{d:?} {len} {streaming:?}");
                         assert!(packed.len() <= bound);
+                        if i == 0 {
+                            // Noise stores every block raw: the bound is the size, not slack.
+                            assert_eq!(packed.len(), bound, "{d:?} {len} {streaming:?}");
+                        }
                         let back = crate::decompress(&packed, &Limits::default()).unwrap();
                         assert_eq!(back, data, "{d:?} {len} {streaming:?}");
                     }
