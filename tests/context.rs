@@ -381,14 +381,17 @@ fn column_context_roundtrips_at_row_run_boundaries() {
         (383, 160_007),
         (1000, 200_000),
     ] {
+        // A random level per column: a level set by a formula in the column (such as
+        // `c * 37 % 23`) follows from the previous byte's, and the previous-byte context wins.
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let levels: Vec<u8> = (0..stride).map(|_| 100 + (next() % 23) as u8).collect();
         let src: Vec<u8> = (0..n)
-            .map(|i| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                let level = 100 + ((i % stride) * 37 % 23) as u8;
-                level + (x % 4) as u8
-            })
+            .map(|i| levels[i % stride] + (next() % 4) as u8)
             .collect();
         let mut out = Vec::new();
         context::encode_history(&src, stride, &mut out).unwrap();
