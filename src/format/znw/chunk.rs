@@ -735,16 +735,13 @@ mod tests {
     /// 0, and they decode back; without it the chunk stays order 0.
     #[test]
     fn quantised_bytes_take_the_history_context() {
-        let mut rng = 0x9e37_79b9_u32;
+        // A slowly wandering level plus small noise: the previous byte predicts the next.
         let mut level = 0i32;
-        let src: Vec<u8> = (0..200_000)
-            .map(|_| {
-                rng ^= rng << 13;
-                rng ^= rng >> 17;
-                rng ^= rng << 5;
-                // A slowly wandering level plus small noise: the previous byte predicts the next.
-                level = (level + (rng % 5) as i32 - 2).clamp(-40, 40);
-                (128 + level + ((rng >> 8) % 7) as i32 - 3) as u8
+        let src: Vec<u8> = crate::noise(400_000, 9)
+            .chunks_exact(2)
+            .map(|r| {
+                level = (level + (r[0] % 5) as i32 - 2).clamp(-40, 40);
+                (128 + level + (r[1] % 7) as i32 - 3) as u8
             })
             .collect();
         let mut sizes = [0usize; 2];

@@ -61,7 +61,7 @@ pub struct Options {
     pub threads: usize,
     /// Also try tANS and the context modes (exponents given earlier exponents, top mantissa
     /// bits given the exponent, bytes given earlier bytes) per block: ~1.3% smaller BF16
-    /// models, ~3% smaller uint8-quantised ones, slower to decode
+    /// models, up to ~3% smaller uint8-quantised ones, slower to decode
     /// (CLI `--best`, which also uses [`BEST_CHUNK`]).
     pub tans: bool,
 }
