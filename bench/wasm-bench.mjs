@@ -11,7 +11,9 @@
 // "warm memory" mode, see the script). Each round measures all of ours on one file, then
 // zipnn's; a figure is the best call over all rounds (the machine is shared; only same-run
 // ratios mean much), except where the output is a new buffer (our `decompress()` rows, zipnn
-// as shipped, the page-fault bounds): there the best round's median call (see `bestOf`). MB/s = original bytes / 1e6 / s. Results and method: bench/NOTES.md.
+// as shipped, the page-fault bounds): there the best round's median call (see `bestOf`), and
+// a line after each table gives those rows' page faults a call. MB/s = original bytes / 1e6 /
+// s. Results and method: bench/NOTES.md.
 //
 // What is measured on our side (exports of the wasm module):
 //   compress(data, dtype)            .znw, one thread
@@ -247,7 +249,7 @@ const ceiling = pkg ? new Ceiling(threads) : null;
 async function measurePool(packed, znn, n, row, cpu) {
   const fresh = (t) => () => pkg.decompress(packed, { threads: t });
   row('package decompress(), threads 1 (in-thread)', await bestOfAsync(fresh(1), cpu[0], true), 1, lastFaults);
-  row(`package decompress(), threads ${threads} (pool, new SharedArrayBuffer)`, await bestOfAsync(fresh(threads), cpu[1], true), 1);
+  row(`package decompress(), threads ${threads} (pool, new SharedArrayBuffer)`, await bestOfAsync(fresh(threads), cpu[1], true), 1, lastFaults);
   const shared = new Uint8Array(new SharedArrayBuffer(n));
   const plain = new Uint8Array(n);
   row('package decompressInto, reused target, threads 1', await bestOfAsync(() => pkg.decompressInto(packed, plain), cpu[2]), 2);
@@ -258,7 +260,7 @@ async function measurePool(packed, znn, n, row, cpu) {
     row(`zipnn file: package decompressInto, reused SharedArrayBuffer, threads ${threads}`, await bestOfAsync(() => pkg.decompressInto(znn, shared, { threads })), 2);
   }
   row("copy of the pool's result: .slice() (plain memory)", bestOf(() => shared.slice()), null);
-  row('bound: new SharedArrayBuffer(n) filled (page faults)', bestOf(() => new Uint8Array(new SharedArrayBuffer(n)).fill(1), true), null);
+  row('bound: new SharedArrayBuffer(n) filled (page faults)', bestOf(() => new Uint8Array(new SharedArrayBuffer(n)).fill(1), true), null, lastFaults);
 }
 
 async function measureOurs(f) {
