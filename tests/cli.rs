@@ -551,6 +551,57 @@ fn options_a_command_does_not_read_are_refused() {
     assert_one_line_error(&o, 1, "cannot read .znw");
 }
 
+/// `--chunk-size` and `--streaming-chunk` read K, M and G (KiB, MiB, GiB) as zstd does: the
+/// same file as the number of bytes written out; anything else is a usage error.
+#[test]
+fn sizes_take_binary_unit_suffixes() {
+    let d = dir("sizes");
+    let mut rng = Rng(29);
+    let src = d.join("w.bin");
+    std::fs::write(&src, bf16_weights(&mut rng, 300_000)).unwrap();
+    let packed = |flags: &[&str]| {
+        let out = d.join("w.out");
+        let mut args = vec!["compress", s(&src), "-o", s(&out), "--force"];
+        args.extend_from_slice(flags);
+        let o = zipnn(&args, None);
+        assert_eq!(o.code, 0, "{flags:?}: {}", o.stderr);
+        std::fs::read(&out).unwrap()
+    };
+    let zipnn_fmt = ["--format", "zipnn", "--dtype", "bf16"];
+    for (unit, bytes) in [
+        ("64K", "65536"),
+        ("64k", "65536"),
+        ("+64KB", "65536"),
+        ("64KiB", "65536"),
+        ("1M", "1048576"),
+    ] {
+        assert!(packed(&["--chunk-size", unit]) == packed(&["--chunk-size", bytes]));
+        let with = |n| [&zipnn_fmt[..], &["--streaming-chunk", n]].concat();
+        assert!(packed(&with(unit)) == packed(&with(bytes)), "{unit}");
+    }
+    // The chunk size is what the file says it is (ZipNN's header: log2 at byte 14).
+    assert_eq!(
+        packed(&[&zipnn_fmt[..], &["--chunk-size", "128k"]].concat())[14],
+        17
+    );
+    for bad in [
+        "64Kb", "64KIB", "64KK", "K", "64T", "1e3", "0x100", "4G", " 64",
+    ] {
+        let o = zipnn(&["compress", s(&src), "--chunk-size", bad], None);
+        assert_one_line_error(&o, 2, &format!("bad chunk size {bad:?}"));
+    }
+    let o = zipnn(
+        &[
+            &["compress", s(&src)][..],
+            &zipnn_fmt,
+            &["--streaming-chunk", "2048G"],
+        ]
+        .concat(),
+        None,
+    );
+    assert_one_line_error(&o, 2, "from 256 bytes to 1 TiB");
+}
+
 /// A reader that stops early ends `-o -` quietly, like a process killed by SIGPIPE, and
 /// `inspect` refuses what is not compressed from its first bytes (/dev/zero never ends).
 #[test]

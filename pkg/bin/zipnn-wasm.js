@@ -10,12 +10,13 @@ import { compress, inspect, ZnnCompressionStream, ZnnDecompressionStream, ZnnErr
 
 const USAGE = `\
 usage: zipnn-wasm compress IN... [-o OUT] [--dtype auto|bytes|bf16|fp16|fp32|fp64|fp8-e4m3|fp8-e5m2]
-                                 [--format znw|zipnn] [--chunk-size BYTES] [--streaming-chunk BYTES]
+                                 [--format znw|zipnn] [--chunk-size SIZE] [--streaming-chunk SIZE]
                                  [--verify] [--force]
        zipnn-wasm decompress IN... [-o OUT] [--force]
        zipnn-wasm inspect IN
        zipnn-wasm test IN...      (decode, verify every checksum of .znw files, write nothing)
 --dtype types what no container names (a raw file); auto, the default, measures the grouping.
+SIZE is a number of bytes, or of KiB, MiB or GiB with K, M or G after it (64K, 1MiB).
 IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension (.znn with
 --format zipnn, which needs --dtype). Several INs (model-*.safetensors) each get their own
 output (-o takes one IN); a file that fails is reported and the others still run.
@@ -48,10 +49,13 @@ function parse(args) {
       if (i + 1 >= args.length) throw new Fail(`${arg} needs a value`, true);
       return args[++i];
     };
-    const number = (v) => {
-      // Decimal digits, after an optional '+', as the native tool reads them (not 1e3, 0x100,
-      // 4.0 or ' 64').
-      const n = /^\+?[0-9]+$/.test(v) ? Number(v) : NaN;
+    const size = (v) => {
+      // Decimal digits after an optional '+', then optionally K, M or G (either case, maybe
+      // spelt out: 64K, 64KB, 64KiB) for KiB, MiB, GiB, as the native tool reads them (not
+      // 1e3, 0x100, 4.0 or ' 64').
+      const m = /^\+?([0-9]+)(?:([KMGkmg])(?:B|iB)?)?$/.exec(v);
+      const unit = m?.[2] ? 1024 ** ('KMG'.indexOf(m[2].toUpperCase()) + 1) : 1;
+      const n = m ? Number(m[1]) * unit : NaN;
       if (!Number.isSafeInteger(n) || n <= 0) throw new Fail(`bad value for ${arg}: ${JSON.stringify(v)}`, true);
       return n;
     };
@@ -68,10 +72,10 @@ function parse(args) {
         if (a.format !== 'znw' && a.format !== 'zipnn') throw new Fail(`unknown format ${JSON.stringify(a.format)} (znw or zipnn)`, true);
         break;
       case '--chunk-size':
-        a.chunkSize = number(value());
+        a.chunkSize = size(value());
         break;
       case '--streaming-chunk':
-        a.streamingChunk = number(value());
+        a.streamingChunk = size(value());
         break;
       case '--verify':
         a.verify = true;

@@ -585,6 +585,24 @@ fs.readSync = (fd, b, off, len, pos) => read(fd, b, off, Math.max(1, len >> 1), 
     assert.equal(readFile(path.join(dir, 'c.znn'))[14], 16);
     assert.equal((await bin('decompress', path.join(dir, 'c.znn'), '-o', path.join(dir, 'c.out'))).code, 0);
     assert.ok(equalBytes(readFile(path.join(dir, 'c.out')), readFile(src)));
+    // Sizes take K, M, G (KiB, MiB, GiB; 64K, 64KB, 64KiB) as natively: the same bytes as the
+    // number written out.
+    const packed = async (...flags) => {
+      const r = await bin('compress', src, '-o', path.join(dir, 's.out'), '--force', ...flags);
+      assert.equal(r.code, 0, `${flags.join(' ')}: ${r.stderr}`);
+      return readFile(path.join(dir, 's.out'));
+    };
+    const zipnnFmt = ['--format', 'zipnn', '--dtype', 'bf16'];
+    for (const [unit, bytes] of [['1k', '1024'], ['+4KB', '4096'], ['64KiB', '65536'], ['1M', '1048576']]) {
+      assert.ok(equalBytes(await packed('--chunk-size', unit), await packed('--chunk-size', bytes)), unit);
+      assert.ok(equalBytes(await packed(...zipnnFmt, '--streaming-chunk', unit), await packed(...zipnnFmt, '--streaming-chunk', bytes)), unit);
+    }
+    assert.equal((await packed(...zipnnFmt, '--chunk-size', '128K'))[14], 17);
+    for (const bad of ['64Kb', '64KIB', '64KK', 'K', '64T', '0x100', ' 64']) {
+      const r = await bin('compress', src, '--chunk-size', bad);
+      assert.equal(r.code, 2, bad);
+      assert.ok(r.stderr.startsWith(`zipnn-wasm: bad value for --chunk-size: ${JSON.stringify(bad)}`), r.stderr);
+    }
     assert.ok(!fs.existsSync(path.join(dir, 'r.txt')));
     // --help after a command prints the usage (status 0), as `zipnn compress -h` does; an
     // unknown option is still an error.

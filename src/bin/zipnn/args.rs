@@ -7,8 +7,8 @@ use crate::{usage, Fail};
 
 pub(crate) const USAGE: &str = "\
 usage: zipnn compress IN... [-o OUT] [--dtype auto|bf16|fp16|fp32|fp64|fp8-e4m3|fp8-e5m2|bytes]
-                            [--chunk-size BYTES] [--threads N] [--verify] [--force]
-                            [--best] [--format znw|zipnn] [--streaming-chunk BYTES]
+                            [--chunk-size SIZE] [--threads N] [--verify] [--force]
+                            [--best] [--format znw|zipnn] [--streaming-chunk SIZE]
                             [--base BASE]   (code the difference to an earlier checkpoint)
        zipnn decompress IN... [-o OUT] [--force] [--base BASE]
        zipnn decompress IN --tensor NAME -o OUT   (one tensor's bytes, decoding only its chunks)
@@ -17,6 +17,7 @@ usage: zipnn compress IN... [-o OUT] [--dtype auto|bf16|fp16|fp32|fp64|fp8-e4m3|
        zipnn bench IN... [--dtype D] [--threads N] [--best]
        zipnn --version
 --dtype types what no container names (a raw file); auto, the default, measures the grouping.
+SIZE is a number of bytes, or of KiB, MiB or GiB with K, M or G after it (64K, 1MiB).
 IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension
 (.znn with --format zipnn, which writes files IBM ZipNN reads; --dtype is then required).
 Outputs take the input file's permissions and times; compressed data is not written to
@@ -61,14 +62,12 @@ pub(crate) fn parse(args: &[String]) -> Result<Args, Fail> {
         match arg {
             "-o" | "--output" => a.output = Some(value(arg)?),
             "--dtype" => a.dtype = Some(value(arg)?),
-            "--chunk-size" => a.chunk_size = Some(number(value(arg)?, "chunk size")?),
+            "--chunk-size" => a.chunk_size = Some(size(value(arg)?, "chunk size")?),
             "--threads" => a.threads = Some(number(value(arg)?, "thread count")?),
             "--format" => a.format = Some(value(arg)?),
             "--base" => a.base = Some(value(arg)?),
             "--tensor" => a.tensor = Some(value(arg)?),
-            "--streaming-chunk" => {
-                a.streaming_chunk = Some(number(value(arg)?, "streaming chunk")?)
-            }
+            "--streaming-chunk" => a.streaming_chunk = Some(size(value(arg)?, "streaming chunk")?),
             "--verify" => a.verify = true,
             "--best" => a.best = true,
             "-f" | "--force" => a.force = true,
@@ -180,4 +179,31 @@ pub(crate) fn default_threads() -> usize {
 /// `v` as a number, or a usage error naming `what`.
 fn number<T: std::str::FromStr>(v: String, what: &str) -> Result<T, Fail> {
     v.parse().or_else(|_| usage(format!("bad {what} {v:?}")))
+}
+
+/// A byte count: decimal digits, then optionally `K`, `M` or `G` (either case) for KiB, MiB or
+/// GiB, which may be spelt out (`64K`, `64KB`, `64KiB`), as zstd reads its sizes.
+fn size<T: TryFrom<u64>>(v: String, what: &str) -> Result<T, Fail> {
+    let digits = v.strip_prefix('+').unwrap_or(&v);
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let (n, unit) = digits.split_at(end);
+    let shift = match unit.as_bytes() {
+        [] => Some(0),
+        [u, rest @ ..] if [&b""[..], b"B", b"iB"].contains(&rest) => match u.to_ascii_uppercase() {
+            b'K' => Some(10),
+            b'M' => Some(20),
+            b'G' => Some(30),
+            _ => None,
+        },
+        _ => None,
+    };
+    let bytes = match (n.parse::<u64>(), shift) {
+        (Ok(n), Some(shift)) => n.checked_mul(1 << shift),
+        _ => None,
+    };
+    bytes
+        .and_then(|b| T::try_from(b).ok())
+        .map_or_else(|| usage(format!("bad {what} {v:?}")), Ok)
 }
