@@ -906,14 +906,22 @@ fn best_is_never_larger_than_the_default() {
             assert_eq!(back.stdout, data, "seed {seed} {extra:?}");
             std::fs::metadata(&out).unwrap().len()
         };
-        let (default, best) = (size(&[]), size(&["--best"]));
-        if best > default {
-            larger.push((seed, data.len(), default, best));
+        // With a chunk size given too, against the default at that size.
+        for chunk in [None, Some("4K")] {
+            let with = |flags: &[&'static str]| {
+                let mut f = flags.to_vec();
+                f.extend(chunk.map(|c| ["--chunk-size", c]).iter().flatten());
+                size(&f)
+            };
+            let (default, best) = (with(&[]), with(&["--best"]));
+            if best > default {
+                larger.push((seed, chunk, data.len(), default, best));
+            }
         }
     }
     assert!(
         larger.is_empty(),
-        "(seed, bytes, default, --best): {larger:?}"
+        "(seed, --chunk-size, bytes, default, --best): {larger:?}"
     );
 }
 

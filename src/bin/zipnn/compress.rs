@@ -22,6 +22,19 @@ pub(crate) fn default_chunk(best: bool, data: &[u8]) -> u32 {
     }
 }
 
+/// `--best` tries more and keeps what is smallest, and the default's result is one more
+/// candidate: --best's chunks (cut around copies, longer in raw files) can lose to the
+/// default's, by 0.2-0.5 % on some TF.js weight shards and by far more on small files with
+/// copies, where the extra chunk heads cost more than the cuts save. Its second pass is the
+/// default's, a fraction of --best's time, at the chunk size given if one was.
+pub(crate) fn default_candidate(a: &Args, opts: &Options) -> Option<Options> {
+    a.best.then(|| Options {
+        chunk_size: a.chunk_size.unwrap_or(znw::DEFAULT_CHUNK),
+        tans: false,
+        ..opts.clone()
+    })
+}
+
 pub(crate) fn compress(input: &str, a: &Args) -> Result<(), Fail> {
     let dtype = dtype_choice(a)?;
     match a.format.as_deref() {
@@ -76,17 +89,7 @@ pub(crate) fn compress(input: &str, a: &Args) -> Result<(), Fail> {
     let mut progress = Progress::new("compressing", data.len() as u64);
     let mut packed = run(&opts, &mut |done| progress.update(done))?;
     progress.done();
-    // --best tries more and keeps what is smallest, and the default's result is one more
-    // candidate: --best's chunks (cut around copies, longer in raw files) can lose to the
-    // default's, by 0.2-0.5 % on some TF.js weight shards and by far more on small files with
-    // copies, where the extra chunk heads cost more than the cuts save. Its second pass is
-    // the default's, a fraction of --best's time. Not when a chunk size was given.
-    if a.best && a.chunk_size.is_none() {
-        let default = Options {
-            chunk_size: znw::DEFAULT_CHUNK,
-            tans: false,
-            ..opts
-        };
+    if let Some(default) = default_candidate(a, &opts) {
         let plain = run(&default, &mut |_| {})?;
         if plain.len() < packed.len() {
             packed = plain;
