@@ -92,6 +92,53 @@ fn gguf_tensors_are_found() {
     check(&bad, &[]);
 }
 
+/// GGUF Q4_1 blocks: a float16 scale and minimum, then 16 bytes of 4-bit weights. The
+/// container says only "Q4_1" (bytes to us); `--best` (`tans`) measures such bytes as a raw
+/// file's and finds the float groups that keep the scales' high bytes apart, where the default
+/// keeps bytes.
+#[test]
+fn best_measures_the_grouping_of_quantised_blocks() {
+    let mut rng = Rng(43);
+    let mut q4 = Vec::new();
+    for _ in 0..16_384 {
+        // Positive float16 scales near 0.01 and minimums near -0.1: few distinct high bytes.
+        let d = 0x2000 + rng.below(0x400) as u16;
+        let m = 0xAC00 + rng.below(0x400) as u16;
+        q4.extend_from_slice(&d.to_le_bytes());
+        q4.extend_from_slice(&m.to_le_bytes());
+        q4.extend(rng.bytes(16));
+    }
+    let file = gguf(&[
+        ("tok.weight", 0, vec![1000], f32_weights(&mut rng, 1000)),
+        ("blk.0.ffn", 3, vec![16_384 * 32], q4.clone()),
+    ]);
+    let lim = Limits::default();
+    let chunk_dtypes = |tans: bool| {
+        let packed = znw::compress(
+            &file,
+            &Options {
+                tans,
+                ..Options::default()
+            },
+        )
+        .unwrap();
+        assert!(zipnn_wasm::decompress(&packed, &lim).unwrap() == file);
+        let (_, chunks) = znw::index(&packed, &lim).unwrap();
+        let at = file.len() - q4.len();
+        let q4_chunks: Vec<_> = chunks
+            .iter()
+            .filter(|c| c.offset >= at as u64)
+            .map(|c| c.head.dtype)
+            .collect();
+        (q4_chunks, packed.len())
+    };
+    let (default, default_len) = chunk_dtypes(false);
+    assert!(default.iter().all(|&d| d == DType::Bytes), "{default:?}");
+    let (best, best_len) = chunk_dtypes(true);
+    assert!(best.iter().all(|&d| d != DType::Bytes), "{best:?}");
+    assert!(best_len < default_len, "{best_len} >= {default_len}");
+}
+
 /// A TensorFlow Lite FlatBuffer: one subgraph, tensor i uses buffer i + 1 (buffer 0 is the
 /// empty sentinel), each buffer's data 16-byte aligned as the TFLite converter writes them.
 fn tflite(tensors: &[(&str, u8, Vec<i32>, Vec<u8>)]) -> Vec<u8> {
