@@ -120,7 +120,7 @@ class Zipnn {
 function bestOf(f, pages = 0) {
   const calls = [];
   let spent = 0;
-  for (let runs = 0; runs < 3 || spent < minTime; runs++) {
+  for (let runs = 0; runs < 3 || spent < minTime || more(calls, pages); runs++) {
     const f0 = process.resourceUsage().minorPageFault;
     const t0 = performance.now();
     f();
@@ -138,7 +138,7 @@ function bestOf(f, pages = 0) {
 async function bestOfAsync(f, cpu, pages = 0) {
   const calls = [];
   let spent = 0;
-  for (let runs = 0; runs < 3 || spent < minTime; runs++) {
+  for (let runs = 0; runs < 3 || spent < minTime || more(calls, pages); runs++) {
     const c0 = process.cpuUsage();
     const f0 = process.resourceUsage().minorPageFault;
     const t0 = performance.now();
@@ -150,6 +150,14 @@ async function bestOfAsync(f, cpu, pages = 0) {
     spent += dt;
   }
   return pick(calls, pages);
+}
+
+/**
+ * A fresh row calls again until five calls faulted their output in (a median of one or two
+ * was an outlier's: a 15 MB output lands in mapped memory 31 times in 32), at most 40 calls.
+ */
+function more(calls, pages) {
+  return pages > 0 && calls.length < 40 && calls.filter((c) => c.faults >= 0.9 * pages).length < 5;
 }
 
 /**
