@@ -170,7 +170,8 @@ let lastFresh = null;
 function pick(calls, pages) {
   if (!pages) return Math.min(...calls.map((c) => c.dt));
   const anew = calls.filter((c) => c.faults >= 0.9 * pages);
-  // When no call mapped its output anew (a pool's shared buffer, say), all of them count.
+  // When no call mapped its output anew (a small output the allocator hands out again and
+  // again: english_g2's 15 MB), all of them count, and the fault line says so.
   const taken = anew.length ? anew : calls;
   lastFresh = {
     faults: taken.reduce((a, c) => a + c.faults, 0) / taken.length,

@@ -181,8 +181,8 @@ fn number<T: std::str::FromStr>(v: String, what: &str) -> Result<T, Fail> {
     v.parse().or_else(|_| usage(format!("bad {what} {v:?}")))
 }
 
-/// A byte count: decimal digits, then optionally `K`, `M` or `G` (either case) for KiB, MiB or
-/// GiB, which may be spelt out (`64K`, `64KB`, `64KiB`), as zstd reads its sizes.
+/// A byte count: decimal digits, then optionally `K`, `M` or `G` for KiB, MiB or GiB, maybe
+/// spelt out (`64K`, `64KB`, `64KiB`) as zstd reads its sizes; lower case `k`, `m`, `g` too.
 fn size<T: TryFrom<u64>>(v: String, what: &str) -> Result<T, Fail> {
     let digits = v.strip_prefix('+').unwrap_or(&v);
     let end = digits
