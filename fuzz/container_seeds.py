@@ -80,12 +80,31 @@ write(
     ),
 )
 
-# ---- PyTorch zip: a pickle (not parsed) and stored storages under archive/data/ ------------
+# ---- PyTorch zip: a state dict's pickle and stored storages under archive/data/ ------------
+def unicode(s):
+    return b"X" + struct.pack("<I", len(s)) + s.encode()
+
+
+def state_dict(entries):
+    """Protocol 2, as torch.save writes it: name -> _rebuild_tensor_v2(storage, 0, shape, stride)."""
+    p = b"\x80\x02ccollections\nOrderedDict\nq\x00)Rq\x01("
+    for name, cls, key, shape in entries:
+        strides, acc = [], 1
+        for d in reversed(shape):
+            strides.insert(0, acc)
+            acc *= d
+        ints = lambda v: b"(" + b"".join(b"K" + bytes([x]) for x in v) + b"t"
+        p += unicode(name) + b"ctorch._utils\n_rebuild_tensor_v2\n((" + unicode("storage")
+        p += f"ctorch\n{cls}\n".encode() + unicode(key) + unicode("cpu") + b"K" + bytes([acc]) + b"tQK\x00"
+        p += ints(shape) + ints(strides) + b"\x89ccollections\nOrderedDict\n)RtR"
+    return p + b"u."
+
+
 write(
     "f.pth",
     stored_zip(
         [
-            ("archive/data.pkl", b"\x80\x02}q\x00."),
+            ("archive/data.pkl", state_dict([("w", "FloatStorage", "0", (8, 8)), ("b", "FloatStorage", "1", (16,))])),
             ("archive/data/0", f32(floats(64, 5))),
             ("archive/data/1", f32(floats(16, 6))),
             ("archive/version", b"3\n"),

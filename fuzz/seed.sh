@@ -172,6 +172,13 @@ if [ $have_models = 1 ] && [ $QUICK = 0 ]; then
     bytes "$TMP/c_znw" 07 ff 00 00 # auto
     put roundtrip_znw "$TMP/head.bin" "$TMP/c_znw"
   done
+  # The checkpoint's pickle alone, for its reader (format::pickle) in the parsers target.
+  if [ -f models/english_g2.pth ] && command -v python3 >/dev/null; then
+    python3 -c 'import sys, zipfile; sys.stdout.buffer.write(zipfile.ZipFile(sys.argv[1]).read("archive/data.pkl"))' \
+      models/english_g2.pth >"$TMP/pkl.bin"
+    bytes "$TMP/c_p" 00 00 ff 0f
+    put parsers "$TMP/pkl.bin" "$TMP/c_p"
+  fi
 fi
 
 # Safetensors files (auto-detected by the .znw encoder: one segment per tensor).

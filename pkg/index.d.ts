@@ -158,7 +158,9 @@ export class Decompressor {
 export interface Segment {
   /**
    * Tensor name; `__header__` is a safetensors JSON header, `__padding__` bytes between tensors.
-   * In a PyTorch zip (`.pth`) the segments are its storages: `archive/data/N`, dtype `storage`, shape `[]`.
+   * In a PyTorch zip (`.pth`) the segments are its storages: a storage that holds one tensor whole
+   * takes the tensor's name and shape and torch's dtype name (`float32`); one that several tensors
+   * view (an LSTM's flattened weights) stays `archive/data/N` with shape `[]`.
    */
   name: string;
   /** Element type as the container names it (`BF16`, `F32`, `I64`, `JSON`, ...), else the coding type. */

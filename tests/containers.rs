@@ -566,6 +566,40 @@ fn pytorch_zip_storages_are_found() {
         .collect();
     assert!(f32s > 20, "storages measured as fp32: {f32s} {all:?}");
     assert!((packed.len() as f64) < 0.84 * file.len() as f64);
+    // Named from its pickle: 44 tensors, of which the 16 of two LSTMs are views into one
+    // flattened storage each (those keep their member names); the rest hold a storage each.
+    let named: Vec<_> = layout
+        .tensors
+        .iter()
+        .filter(|t| !t.name.contains("/data/"))
+        .collect();
+    assert_eq!(named.len(), layout.tensors.len() - 2);
+    // (BatchNorm's step counters are 0-dimensional int64 tensors.)
+    for t in &named {
+        let scalar = t.name.ends_with("num_batches_tracked") && t.label == "int64";
+        assert!(
+            t.name.starts_with("module.") && (t.shape.is_empty() == scalar),
+            "{t:?}"
+        );
+    }
+    let conv = named
+        .iter()
+        .find(|t| t.name == "module.FeatureExtraction.ConvNet.18.weight")
+        .unwrap();
+    assert_eq!(
+        (conv.label.as_str(), &conv.shape[..]),
+        ("float32", &[256, 256, 2, 2][..])
+    );
+    assert_eq!(conv.end - conv.start, 256 * 256 * 2 * 2 * 4);
+    assert!(layout
+        .tensors
+        .iter()
+        .all(|t| t.label == "float32" || t.label == "int64"));
+    // The names are what the file carries and what `--tensor` finds.
+    assert!(report
+        .segments
+        .iter()
+        .any(|s| s.name == conv.name && s.shape == conv.shape));
 }
 
 #[test]

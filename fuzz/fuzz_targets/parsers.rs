@@ -1,10 +1,10 @@
-//! The container parsers: `format::safetensors::parse`, `format::znw::Header::parse` (which
+//! The container parsers: `format::safetensors::parse`, `format::pickle::tensors`, `format::znw::Header::parse` (which
 //! must re-encode to the same header, and to the same bytes when both tables are plain), record heads, `format::znw::index` and `inspect`, and
 //! the ZipNN frame header.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 use zipnn_wasm::format::znw::{self, Header, Record};
-use zipnn_wasm::format::{safetensors, zipnn};
+use zipnn_wasm::format::{pickle, safetensors, zipnn};
 use zipnn_wasm_fuzz::*;
 
 fuzz_target!(|data: &[u8]| {
@@ -63,5 +63,12 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(h) = zipnn::FrameHeader::parse(buf) {
         assert!(h.header_len <= buf.len());
+    }
+    // A PyTorch checkpoint's pickle: read, never run; what it yields comes from its bytes.
+    if let Some(ts) = pickle::tensors(buf) {
+        for t in &ts {
+            assert!(t.name.len() + t.key.len() <= buf.len());
+            let _ = t.covers(slack);
+        }
     }
 });

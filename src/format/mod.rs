@@ -6,6 +6,7 @@ pub mod gguf;
 mod json;
 pub mod npy;
 pub mod onnx;
+pub mod pickle;
 pub mod random;
 pub mod safetensors;
 pub mod tensors;

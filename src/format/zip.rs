@@ -1,11 +1,14 @@
 //! PyTorch checkpoints (`torch.save`, `.pth`/`.bin`/`.pt`) and TorchScript files are zip
 //! archives whose tensor storages are stored uncompressed as `<archive>/data/<key>` entries.
-//! We read the central directory (zip64 included) to locate them; the element types live in the
-//! pickle, which we do not execute, so each storage's grouping is measured instead.
+//! We read the central directory (zip64 included) to locate them. The element types and the
+//! tensors' names live in the pickle `<archive>/data.pkl`, which we read without running it
+//! ([`super::pickle`]): a storage that holds exactly one named tensor, whole, takes its name,
+//! type name and shape; the others keep their member names. Each storage's grouping is
+//! measured either way (an fp32 storage of fp16-exact values codes best in its own way).
 //! NumPy's `.npz` archives are zips too: their stored `.npy` members name their types.
 
 use super::tensors::Tensor;
-use super::{npy, Container};
+use super::{npy, pickle, Container};
 use alloc::collections::BTreeMap;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -60,6 +63,8 @@ pub fn tensors(data: &[u8]) -> Option<(Container, Vec<Tensor>)> {
     // once, so a hostile directory cannot make the .npy headers parse (and copy) again and again.
     let mut taken: BTreeMap<u64, u64> = BTreeMap::new();
     let (mut storages, mut arrays, mut npy_names) = (0, 0, 0);
+    // Each archive's pickle (`<archive>/data.pkl`, stored), by archive.
+    let mut pickles: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for _ in 0..count {
         if u32_at(data, at)? != CENTRAL as u64 {
             return None;
@@ -99,7 +104,9 @@ pub fn tensors(data: &[u8]) -> Option<(Container, Vec<Tensor>)> {
             .is_some_and(|(_, k)| !k.is_empty() && !k.contains('/'));
         let is_array = name.ends_with(".npy");
         npy_names += usize::from(is_array);
-        if method != 0 || csize != usize_ || !(is_storage || is_array) || usize_ == 0 {
+        let archive = name.strip_suffix("/data.pkl");
+        let wanted = is_storage || is_array || archive.is_some();
+        if method != 0 || csize != usize_ || !wanted || usize_ == 0 {
             continue;
         }
         let local = usize::try_from(local).ok()?;
@@ -113,6 +120,11 @@ pub fn tensors(data: &[u8]) -> Option<(Container, Vec<Tensor>)> {
             continue;
         }
         taken.insert(start, end);
+        if let Some(archive) = archive {
+            let range = (usize::try_from(start).ok()?, usize::try_from(end).ok()?);
+            pickles.insert(archive.into(), range);
+            continue;
+        }
         if is_array {
             let (s, e) = (usize::try_from(start).ok()?, usize::try_from(end).ok()?);
             let name = String::from(name.trim_end_matches(".npy"));
@@ -133,6 +145,7 @@ pub fn tensors(data: &[u8]) -> Option<(Container, Vec<Tensor>)> {
             end,
         });
     }
+    name_storages(data, &pickles, &mut out);
     // Named by what it holds, even where none of it can be coded in place (a deflated .npz);
     // a zip of neither kind is no container of ours.
     let container = if storages > 0 {
@@ -143,4 +156,176 @@ pub fn tensors(data: &[u8]) -> Option<(Container, Vec<Tensor>)> {
         return None;
     };
     Some((container, out))
+}
+
+/// Storages named after the one tensor each holds whole, as their archive's pickle says (see
+/// the module's comment). A name that would repeat, or that looks like one of the format's
+/// own (`__header__`), leaves its storage under its member name.
+fn name_storages(data: &[u8], pickles: &BTreeMap<String, (usize, usize)>, out: &mut [Tensor]) {
+    // (archive, storage key) -> the tensors over that storage; how often each name occurs.
+    let mut over: BTreeMap<(String, String), Vec<pickle::TensorRef>> = BTreeMap::new();
+    let mut uses: BTreeMap<String, usize> = BTreeMap::new();
+    for (archive, &(s, e)) in pickles {
+        let Some(found) = data.get(s..e).and_then(pickle::tensors) else {
+            continue;
+        };
+        for t in found {
+            *uses.entry(t.name.clone()).or_default() += 1;
+            over.entry((archive.clone(), t.key.clone()))
+                .or_default()
+                .push(t);
+        }
+    }
+    for s in out.iter().filter(|s| s.label == "storage") {
+        *uses.entry(s.name.clone()).or_default() += 1;
+    }
+    for s in out.iter_mut().filter(|s| s.label == "storage") {
+        let Some(ts) = s
+            .name
+            .rsplit_once("/data/")
+            .and_then(|(archive, key)| over.get(&(archive.into(), key.into())))
+        else {
+            continue;
+        };
+        // One storage has one element type, whichever tensors view it.
+        let label = pickle::dtype_name(&ts[0].class);
+        let whole = match &ts[..] {
+            [t] => {
+                let own = t.name.starts_with("__") && t.name.ends_with("__");
+                let unique = uses[&t.name] == 1 && !t.name.is_empty() && !own;
+                Some(t).filter(|t| unique && t.covers(s.end - s.start))
+            }
+            _ => None,
+        };
+        if let Some(t) = whole {
+            s.name = t.name.clone();
+            s.shape = t.shape.clone();
+        }
+        if let Some(label) = label {
+            s.label = label.into();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::pickle::tests::checkpoint;
+    use alloc::vec;
+
+    /// A zip archive of stored members, as `torch.save` writes one.
+    fn archive(members: &[(&str, &[u8])]) -> Vec<u8> {
+        let (mut out, mut central) = (Vec::new(), Vec::new());
+        for (name, data) in members {
+            let at = out.len() as u32;
+            let sizes = [(data.len() as u32).to_le_bytes(); 2].concat();
+            out.extend_from_slice(&LOCAL.to_le_bytes());
+            out.extend_from_slice(&[20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            out.extend_from_slice(&sizes);
+            out.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            out.extend_from_slice(&[0, 0]);
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(data);
+            central.extend_from_slice(&CENTRAL.to_le_bytes());
+            central.extend_from_slice(&[20, 0, 20, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+            central.extend_from_slice(&sizes);
+            central.extend_from_slice(&(name.len() as u16).to_le_bytes());
+            central.extend_from_slice(&[0; 12]);
+            central.extend_from_slice(&at.to_le_bytes());
+            central.extend_from_slice(name.as_bytes());
+        }
+        let at = out.len() as u32;
+        let n = (members.len() as u16).to_le_bytes();
+        out.extend_from_slice(&central);
+        out.extend_from_slice(&EOCD.to_le_bytes());
+        out.extend_from_slice(&[0, 0, 0, 0, n[0], n[1], n[0], n[1]]);
+        out.extend_from_slice(&(central.len() as u32).to_le_bytes());
+        out.extend_from_slice(&at.to_le_bytes());
+        out.extend_from_slice(&[0, 0]);
+        out
+    }
+
+    fn rows(data: &[u8]) -> Vec<(String, String, Vec<u64>)> {
+        let (c, t) = tensors(data).unwrap();
+        assert_eq!(c, Container::PytorchZip);
+        t.into_iter().map(|t| (t.name, t.label, t.shape)).collect()
+    }
+
+    fn row(name: &str, label: &str, shape: &[u64]) -> (String, String, Vec<u64>) {
+        (name.into(), label.into(), shape.to_vec())
+    }
+
+    #[test]
+    fn storages_take_the_names_of_their_tensors() {
+        let pkl = checkpoint(&[
+            ("conv.weight", "FloatStorage", "0", 0, &[2, 1, 3]),
+            ("conv.bias", "BFloat16Storage", "1", 0, &[2]),
+            // Two views of one storage (an LSTM's flattened weights).
+            ("rnn.w", "HalfStorage", "2", 0, &[2, 2]),
+            ("rnn.b", "HalfStorage", "2", 4, &[2]),
+            // A view of part of a storage.
+            ("head.weight", "FloatStorage", "3", 1, &[2]),
+        ]);
+        let file = archive(&[
+            ("m/data.pkl", &pkl),
+            ("m/data/0", &[1; 24]),
+            ("m/data/1", &[2; 4]),
+            ("m/data/2", &[3; 12]),
+            ("m/data/3", &[4; 12]),
+            ("m/data/4", &[5; 8]),
+            ("m/version", b"3\n"),
+        ]);
+        assert_eq!(
+            rows(&file),
+            vec![
+                row("conv.weight", "float32", &[2, 1, 3]),
+                row("conv.bias", "bfloat16", &[2]),
+                row("m/data/2", "float16", &[]),
+                row("m/data/3", "float32", &[]),
+                // A storage no tensor names.
+                row("m/data/4", "storage", &[]),
+            ]
+        );
+        // A size that does not match the tensor's keeps the member's name.
+        let short = archive(&[("m/data.pkl", &pkl), ("m/data/0", &[1; 20])]);
+        assert_eq!(rows(&short), vec![row("m/data/0", "float32", &[])]);
+    }
+
+    #[test]
+    fn names_that_would_repeat_stay_member_names() {
+        let pkl = checkpoint(&[
+            ("w", "FloatStorage", "0", 0, &[1]),
+            ("w", "FloatStorage", "1", 0, &[1]),
+            ("__header__", "FloatStorage", "2", 0, &[1]),
+            ("m/data/4", "FloatStorage", "3", 0, &[1]),
+        ]);
+        let mut members = vec![("m/data.pkl", &pkl[..])];
+        let four = [7u8; 4];
+        for name in ["m/data/0", "m/data/1", "m/data/2", "m/data/3", "m/data/4"] {
+            members.push((name, &four));
+        }
+        let names: Vec<String> = rows(&archive(&members)).into_iter().map(|r| r.0).collect();
+        assert_eq!(
+            names,
+            ["m/data/0", "m/data/1", "m/data/2", "m/data/3", "m/data/4"]
+        );
+    }
+
+    #[test]
+    fn a_damaged_or_missing_pickle_leaves_the_storages_as_they_were() {
+        let pkl = checkpoint(&[("w", "FloatStorage", "0", 0, &[2])]);
+        for pkl in [&pkl[..pkl.len() - 1], b"not a pickle", &[]] {
+            let mut members = vec![("m/data/0", &[1u8; 8][..])];
+            if !pkl.is_empty() {
+                members.insert(0, ("m/data.pkl", pkl));
+            }
+            assert_eq!(
+                rows(&archive(&members)),
+                vec![row("m/data/0", "storage", &[])]
+            );
+        }
+        // Another archive's pickle names nothing here.
+        let file = archive(&[("other/data.pkl", &pkl), ("m/data/0", &[1; 8])]);
+        assert_eq!(rows(&file), vec![row("m/data/0", "storage", &[])]);
+    }
 }
