@@ -1125,6 +1125,25 @@ describe('inspect', () => {
     assert.deepEqual((await inspect(readFile(files[2]))).modes, []);
   });
 
+  test('a PyTorch checkpoint compressed in the package: its tensors under their names', async () => {
+    const pth = readFile(modelPath('english_g2.pth'));
+    const file = await openFile(await compress(pth));
+    assert.equal(file.container, 'pytorch-zip');
+    // The storage member this tensor's pickle entry points at, found in the zip's local header.
+    const member = new TextEncoder().encode('archive/data/94580024050928');
+    const at = Buffer.from(pth).indexOf(member);
+    const start = at + member.length + new DataView(pth.buffer, at - 30 + 28, 2).getUint16(0, true);
+    const seg = file.segments.find((s) => s.name === 'module.FeatureExtraction.ConvNet.18.weight');
+    assert.deepEqual([seg.dtype, seg.shape, seg.offset, seg.length], ['float32', [256, 256, 2, 2], start, 1048576]);
+    assert.ok(equalBytes(file.read(seg.offset, seg.length), pth.subarray(start, start + seg.length)));
+    // The two LSTMs' flattened weights, viewed by eight tensors each, keep their member names.
+    assert.deepEqual(file.segments.filter((s) => s.name.includes('/data/')).map((s) => [s.dtype, s.shape]), [
+      ['float32', []],
+      ['float32', []],
+    ]);
+    file.close();
+  });
+
   test('openFile reads a tensor at a time: from bytes and through a reader, only the chunks it needs', async () => {
     const tensors = safetensorsTensors(model);
     // From the bytes: every tensor, in a loader's order of its own, and the header as a parser reads it.
