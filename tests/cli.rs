@@ -833,6 +833,57 @@ fn inspect_prints_the_table_and_suggests_a_float_type() {
     assert!(!text.contains("note:"), "no note for a container:\n{text}");
 }
 
+/// Names come from the file: inspect escapes their control characters (a name cannot break
+/// the table's rows or send the terminal an escape sequence) and pads by characters.
+#[test]
+fn inspect_escapes_names_and_aligns_by_characters() {
+    let d = dir("inspect-names");
+    let mut rng = Rng(75);
+    let t = |name| {
+        (
+            name,
+            "BF16",
+            vec![64],
+            bf16_weights(&mut Rng(rng.next()), 64),
+        )
+    };
+    // JSON escapes: a newline, an ESC sequence, a tab and a NUL; then plain non-ASCII.
+    let names = ["a\\nb", "esc\\u001b[31mred", "t\\tab\\u0000", "ünïcödé ✓"];
+    let file = safetensors(&names.map(t));
+    let (src, packed) = (d.join("n.safetensors"), d.join("n.znw"));
+    std::fs::write(&src, &file).unwrap();
+    assert_eq!(
+        zipnn(&["compress", s(&src), "-o", s(&packed)], None).code,
+        0
+    );
+    let o = zipnn(&["inspect", s(&packed)], None);
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    assert!(
+        !o.stdout.iter().any(|&b| b < 0x20 && b != b'\n'),
+        "raw control bytes"
+    );
+    let text = String::from_utf8(o.stdout).unwrap();
+    let table: Vec<&str> = text
+        .lines()
+        .skip(1)
+        .filter(|l| !l.starts_with("blocks:"))
+        .collect();
+    assert_eq!(table.len(), 1 + 1 + names.len(), "{text}"); // the header row, __header__, 4 tensors
+    for shown in [
+        "a\\nb ",
+        "esc\\u{1b}[31mred ",
+        "t\\tab\\u{0} ",
+        "ünïcödé ✓ ",
+    ] {
+        assert!(
+            table.iter().any(|l| l.starts_with(shown)),
+            "{shown:?} in\n{text}"
+        );
+    }
+    let widths: Vec<usize> = table.iter().map(|l| l.chars().count()).collect();
+    assert!(widths.iter().all(|&w| w == widths[0]), "{widths:?}\n{text}");
+}
+
 /// A few bytes get no float-type note (the trial must count the bytes past the last whole
 /// element, not call it "about 0.0000"), and an empty file has no ratio: `-` in every report.
 #[test]

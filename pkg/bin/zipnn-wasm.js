@@ -693,6 +693,13 @@ function fixed4(x) {
   return x.toFixed(4);
 }
 
+/**
+ * A file's name or type name as the terminal gets it: control characters escaped (`\n`,
+ * `\u{1b}`), so that a tensor name cannot break the table's rows or send the terminal
+ * commands; the native tool escapes the same way.
+ */
+const shown = (s) => s.replace(/\p{Cc}/gu, (c) => ({ '\n': '\\n', '\t': '\\t', '\r': '\\r' })[c] ?? `\\u{${c.codePointAt(0).toString(16)}}`);
+
 async function inspectOne(input, a) {
   refuseTerminal(a, input, '', false);
   const r = await inspectFile(input);
@@ -722,13 +729,15 @@ async function inspectOne(input, a) {
         : `${input}: ${r.container} container, ${r.totalSize} -> ${r.compressedSize} bytes, ratio ${rat}, ` +
             `${r.chunks} chunks of up to ${r.chunkSize} bytes`,
     );
-    const width = Math.min(60, Math.max(4, ...r.segments.map((s) => s.name.length)));
+    // Widths in characters (not UTF-16 units), as the native tool counts them.
+    const pad = (t, n) => t + ' '.repeat(Math.max(0, n - [...t].length));
+    const width = Math.min(60, Math.max(4, ...r.segments.map((s) => [...shown(s.name)].length)));
     const row = (name, dtype, shape, size, comp, rat) =>
-      `${name.padEnd(width)}  ${dtype.padEnd(8)}  ${shape.padStart(18)}  ${size.padStart(12)}  ${comp.padStart(12)}  ${rat.padStart(6)}`;
+      `${pad(name, width)}  ${pad(dtype, 8)}  ${shape.padStart(18)}  ${size.padStart(12)}  ${comp.padStart(12)}  ${rat.padStart(6)}`;
     lines.push(row('name', 'dtype', 'shape', 'size', 'compressed', 'ratio'));
     for (const s of r.segments) {
       lines.push(
-        row(s.name, s.label || s.dtype, `[${s.shape.join(', ')}]`, String(s.length), String(s.compressed), ratio(s.compressed, s.length)),
+        row(shown(s.name), shown(s.label) || s.dtype, `[${s.shape.join(', ')}]`, String(s.length), String(s.compressed), ratio(s.compressed, s.length)),
       );
     }
     // Which coders the encoder chose, and a delta's base, as the native tool prints them.

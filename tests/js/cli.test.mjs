@@ -270,6 +270,18 @@ describe('npx zipnn-wasm', () => {
     assert.equal(r.code, 0, r.stderr);
   });
 
+  test("inspect escapes names' control characters and pads by characters, as the native tool does", async () => {
+    const names = ['a\nb', 'esc\u001b[31mred', 't\tab\u0000', 'ünïcödé ✓', '😀 wide'];
+    const file = path.join(dir, 'names.safetensors');
+    fs.writeFileSync(file, makeSafetensors(names.map((name, i) => ({ name, dtype: 'BF16', shape: [64], bytes: weights(64, 'bf16', i + 1) }))));
+    assert.equal((await run(native, ['compress', file, '-o', `${file}.znw`])).code, 0);
+    const r = await bin('inspect', `${file}.znw`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.toString(), (await run(native, ['inspect', `${file}.znw`])).stdout.toString());
+    assert.ok(!/[\x00-\x09\x0b-\x1f]/.test(r.stdout.toString()), 'no raw control characters');
+    assert.match(r.stdout.toString(), /^esc\\u\{1b\}\[31mred /m);
+  });
+
   test('inspect reads a file at offsets: files past 4 GiB (sparse here), as the native tool does', async () => {
     const sparse = (file, size, pieces) => {
       const fd = fs.openSync(file, 'w');

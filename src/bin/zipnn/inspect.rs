@@ -102,7 +102,7 @@ pub(crate) fn inspect(input: &str, a: &Args) -> Result<(), Fail> {
     let width = r
         .segments
         .iter()
-        .map(|s| s.name.len())
+        .map(|s| shown(&s.name).chars().count())
         .max()
         .unwrap_or(4)
         .clamp(4, 60);
@@ -119,12 +119,12 @@ pub(crate) fn inspect(input: &str, a: &Args) -> Result<(), Fail> {
         let dtype = if s.label.is_empty() {
             s.dtype.to_string()
         } else {
-            s.label.clone()
+            shown(&s.label)
         };
         let shape = format!("{:?}", s.shape);
         outln!(
             "{:width$}  {:8}  {:>18}  {:>12}  {:>12}  {:>6}",
-            s.name,
+            shown(&s.name),
             dtype,
             shape,
             s.length,
@@ -154,4 +154,21 @@ pub(crate) fn inspect(input: &str, a: &Args) -> Result<(), Fail> {
         );
     }
     Ok(())
+}
+
+/// A file's name or type name as the terminal gets it: control characters escaped (`\n`,
+/// `\u{1b}`), so that a tensor name cannot break the table's rows or send the terminal
+/// commands. The npx CLI escapes the same way.
+fn shown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
