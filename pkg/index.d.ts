@@ -159,8 +159,9 @@ export interface Segment {
   /**
    * Tensor name; `__header__` is a safetensors JSON header, `__padding__` bytes between tensors.
    * In a PyTorch zip (`.pth`) the segments are its storages: a storage that holds one tensor whole
-   * takes the tensor's name and shape and torch's dtype name (`float32`); one that several tensors
-   * view (an LSTM's flattened weights) stays `archive/data/N` with shape `[]`.
+   * takes the tensor's name and shape and torch's dtype name (`float32`); any other (shared by
+   * several tensors, a partial or transposed view, a name that repeats) stays `archive/data/N`
+   * with shape `[]` (dtype `storage` where the pickle cannot be read).
    */
   name: string;
   /** Element type as the container names it (`BF16`, `F32`, `I64`, `JSON`, ...), else the coding type. */

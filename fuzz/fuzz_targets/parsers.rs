@@ -67,8 +67,7 @@ fuzz_target!(|data: &[u8]| {
     // A PyTorch checkpoint's pickle: read, never run; what it yields comes from its bytes.
     if let Some(ts) = pickle::tensors(buf) {
         for t in &ts {
-            assert!(t.name.len() + t.key.len() <= buf.len());
-            let _ = t.covers(slack);
+            assert!(!t.covers(slack) || t.offset == 0);
         }
     }
 });

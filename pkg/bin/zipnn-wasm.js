@@ -731,7 +731,8 @@ async function inspectOne(input, a) {
     );
     // Widths in characters (not UTF-16 units), as the native tool counts them.
     const pad = (t, n) => t + ' '.repeat(Math.max(0, n - [...t].length));
-    const width = Math.min(60, Math.max(4, ...r.segments.map((s) => [...shown(s.name)].length)));
+    // (A loop, not Math.max(...): a file may hold more segments than a call takes arguments.)
+    const width = Math.min(60, r.segments.reduce((w, s) => Math.max(w, [...shown(s.name)].length), 4));
     const row = (name, dtype, shape, size, comp, rat) =>
       `${pad(name, width)}  ${pad(dtype, 8)}  ${shape.padStart(18)}  ${size.padStart(12)}  ${comp.padStart(12)}  ${rat.padStart(6)}`;
     lines.push(row('name', 'dtype', 'shape', 'size', 'compressed', 'ratio'));

@@ -5,11 +5,12 @@
 //! persistent id `('storage', torch.<Type>Storage, key, location, numel)` naming the zip member
 //! `data/<key>`. This reads just enough of the pickle machine to pair each dict key with such a
 //! call: strings, integers, tuples, globals, the memo, marks, and the calls above; every other
-//! object stands for itself as an opaque value. Anything it does not know (an opcode of
-//! protocol 0 or 1, a malformed stream) ends the reading with `None`: the archive's storages
-//! then keep their member names. Hostile input is bounded: values nest at most [`MAX_DEPTH`]
-//! tuples deep, copies out of the memo share their contents, and the stack and memo together
-//! hold at most [`MAX_VALUES`] values (about 70 MB).
+//! object stands for itself as an opaque value. Anything it does not know (protocol 0's text
+//! opcodes, `OBJ`, protocol 5's buffers, a malformed stream) ends the reading with `None`: the
+//! archive's storages then keep their member names. Hostile input is bounded: values nest at
+//! most [`MAX_DEPTH`] deep (a tensor's shape and stride must be tuples of integers), copies out
+//! of the memo share their contents, a pickle makes at most [`MAX_VALUES`] values, and the
+//! names and shapes handed out take at most twice the pickle's length.
 
 use alloc::collections::BTreeMap;
 use alloc::rc::Rc;
@@ -87,13 +88,19 @@ fn element_size(class: &str) -> Option<u64> {
 }
 
 /// Tuples inside tuples this deep at most: a tensor's call needs two (its arguments, and the
-/// shape and stride inside them); deeper ones become opaque, which also bounds the recursion
-/// of dropping values.
+/// shape and stride inside them); deeper ones become opaque. A tensor holds only tuples of
+/// integers, so this also bounds the recursion of dropping values.
 pub const MAX_DEPTH: usize = 4;
 
-/// Values on the stack and in the memo together, at most: `torch.save` memoises about 30 a
-/// tensor, so this reads pickles of some 30,000 tensors; a longer one gives `None`.
+/// Opcodes a pickle may run, each of which makes at most one value (whether that is later
+/// dropped, kept in the memo or put in a tuple): `torch.save` runs about 40 a tensor, so this
+/// reads pickles of some 25,000 tensors; a longer one gives `None`. It bounds what the reader
+/// holds to some 70 MB and three times the pickle's length (strings decoded lossily).
 pub const MAX_VALUES: usize = 1 << 20;
+
+/// Longest `module.name` of a `STACK_GLOBAL` kept: its parts may come out of the memo, and
+/// joining them copies them; torch's names are short.
+const MAX_GLOBAL: usize = 256;
 
 /// A value on the stack or in the memo. Copies (`BINPUT`, `BINGET`, `DUP`) share their
 /// contents: a pickle that copies a big tuple again and again costs a pointer a copy.
@@ -105,8 +112,8 @@ enum V {
     Tuple(Rc<Tuple>),
     /// `module.name`.
     Global(Rc<str>),
-    /// A storage's class in the `torch` module, and its key.
-    Storage(Rc<(String, String)>),
+    /// A storage: its class's global (`torch.FloatStorage`) and its key, shared.
+    Storage(Rc<(Rc<str>, Rc<str>)>),
     Tensor(Rc<Call>),
     /// Any other object.
     Other,
@@ -116,13 +123,15 @@ enum V {
 struct Tuple {
     items: Vec<V>,
     depth: usize,
+    /// Every item is an integer: a shape or a stride.
+    ints: bool,
 }
 
 /// A tensor's rebuild call, its parts shared with the values it was made of (the reader
 /// copies nothing a pickle can make large until a tensor is named).
 #[derive(Debug)]
 struct Call {
-    storage: Rc<(String, String)>,
+    storage: Rc<(Rc<str>, Rc<str>)>,
     offset: u64,
     shape: Rc<Tuple>,
     stride: Rc<Tuple>,
@@ -138,10 +147,11 @@ impl V {
             })
             .max()
             .unwrap_or(0);
+        let ints = items.iter().all(|v| matches!(v, V::Int(_)));
         if depth > MAX_DEPTH {
             V::Other
         } else {
-            V::Tuple(Rc::new(Tuple { items, depth }))
+            V::Tuple(Rc::new(Tuple { items, depth, ints }))
         }
     }
 
@@ -188,6 +198,7 @@ pub fn tensors(pickle: &[u8]) -> Option<Vec<TensorRef>> {
     let mut memo: BTreeMap<u64, V> = BTreeMap::new();
     let mut found = Vec::new();
     let mut room = pickle.len().saturating_mul(2).saturating_add(4096);
+    let mut made = 0usize;
     loop {
         let op = r.u8()?;
         match op {
@@ -207,7 +218,11 @@ pub fn tensors(pickle: &[u8]) -> Option<Vec<TensorRef>> {
                 let (V::Str(name), V::Str(module)) = (stack.pop()?, stack.pop()?) else {
                     return None;
                 };
-                stack.push(V::Global(alloc::format!("{module}.{name}").into()));
+                stack.push(if module.len() + name.len() < MAX_GLOBAL {
+                    V::Global(alloc::format!("{module}.{name}").into())
+                } else {
+                    V::Other
+                });
             }
             b'q' | b'r' | 0x94 => {
                 // BINPUT, LONG_BINPUT, MEMOIZE
@@ -349,7 +364,8 @@ pub fn tensors(pickle: &[u8]) -> Option<Vec<TensorRef>> {
         if matches!(stack.last(), Some(V::Mark)) && op != b'(' {
             return None;
         }
-        if stack.len() + memo.len() > MAX_VALUES {
+        made += 1;
+        if made > MAX_VALUES {
             return None;
         }
     }
@@ -374,19 +390,16 @@ fn pairs(items: Vec<V>, found: &mut Vec<TensorRef>, room: &mut usize) -> Option<
         let [V::Str(name), V::Tensor(call)] = kv else {
             continue;
         };
-        let (Some(shape), Some(stride)) = (ints(&call.shape), ints(&call.stride)) else {
-            continue;
-        };
-        let (class, key) = &*call.storage;
-        let size = name.len() + class.len() + key.len() + 16 * shape.len() + 64;
-        *room = room.checked_sub(size)?;
+        let (global, key) = &*call.storage;
+        let dims = call.shape.items.len() + call.stride.items.len();
+        *room = room.checked_sub(name.len() + global.len() + key.len() + 8 * dims + 64)?;
         found.push(TensorRef {
             name: String::from(&**name),
-            class: class.clone(),
-            key: key.clone(),
+            class: String::from(global.strip_prefix("torch.").unwrap_or(global)),
+            key: String::from(&**key),
             offset: call.offset,
-            shape,
-            stride,
+            shape: ints(&call.shape),
+            stride: ints(&call.stride),
         });
     }
     Some(())
@@ -396,22 +409,22 @@ fn pairs(items: Vec<V>, found: &mut Vec<TensorRef>, room: &mut usize) -> Option<
 fn storage(pid: &V) -> V {
     if let V::Tuple(t) = pid {
         if let [V::Str(tag), V::Global(class), V::Str(key), ..] = &t.items[..] {
-            if &**tag == "storage" {
-                if let Some(class) = class.strip_prefix("torch.") {
-                    return V::Storage(Rc::new((class.into(), String::from(&**key))));
-                }
+            if &**tag == "storage" && class.starts_with("torch.") {
+                return V::Storage(Rc::new((class.clone(), key.clone())));
             }
         }
     }
     V::Other
 }
 
-fn ints(t: &Tuple) -> Option<Vec<u64>> {
+/// A tuple of integers (checked when it was made) as dimensions; negative ones as 0, which no
+/// storage's length matches.
+fn ints(t: &Tuple) -> Vec<u64> {
     t.items
         .iter()
         .map(|i| match i {
-            V::Int(n) => u64::try_from(*n).ok(),
-            _ => None,
+            V::Int(n) => u64::try_from(*n).unwrap_or(0),
+            _ => 0,
         })
         .collect()
 }
@@ -425,7 +438,7 @@ fn reduce(callable: &V, args: &V) -> V {
         (
             "torch._utils._rebuild_tensor_v2" | "torch._utils._rebuild_tensor",
             [V::Storage(s), V::Int(offset), V::Tuple(shape), V::Tuple(stride), ..],
-        ) => match u64::try_from(*offset) {
+        ) if shape.ints && stride.ints => match u64::try_from(*offset) {
             Ok(offset) => V::Tensor(Rc::new(Call {
                 storage: s.clone(),
                 offset,
@@ -558,9 +571,9 @@ pub(crate) mod tests {
         }
         p.extend_from_slice(b"u.");
         assert_eq!(tensors(&p), Some(vec![]));
-        // Tuples nested a million deep become opaque before they are deep.
+        // Tuples nested 900,000 deep become opaque before they are deep.
         let mut p = b"\x80\x02)".to_vec();
-        p.extend(core::iter::repeat_n(0x85, 1_000_000));
+        p.extend(core::iter::repeat_n(0x85, 900_000));
         p.push(b'.');
         assert_eq!(tensors(&p), Some(vec![]));
         // One long name given to one tensor again and again: what the names take is
@@ -582,8 +595,53 @@ pub(crate) mod tests {
         p.extend(core::iter::repeat_n(*b"K\x01", MAX_VALUES + 1).flatten());
         p.extend_from_slice(b"1.");
         assert_eq!(tensors(&p), None);
-        let fits = [&p[..3 + 2 * (MAX_VALUES - 1)], b"1."].concat();
+        // PROTO, MARK, the integers, POP_MARK: MAX_VALUES opcodes.
+        let fits = [&p[..3 + 2 * (MAX_VALUES - 3)], b"1."].concat();
         assert_eq!(tensors(&fits), Some(vec![]));
+        // A tensor whose shape holds the tensor before it, 90,000 times over: a chain the
+        // reader once dropped by recursion (a stack overflow). Shapes and strides must now be
+        // tuples of integers, so no tensor is made at all.
+        let mut p = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\nq\x000(".to_vec();
+        unicode(&mut p, "storage");
+        p.extend_from_slice(b"ctorch\nFloatStorage\n");
+        unicode(&mut p, "0");
+        unicode(&mut p, "cpu");
+        p.extend_from_slice(b"K\x01tQq\x010K\x01\x85q\x020");
+        for _ in 0..90_000 {
+            p.extend_from_slice(b"h\x00(h\x01K\x00h\x02\x85)tRq\x020");
+        }
+        p.push(b'.');
+        assert_eq!(tensors(&p), Some(vec![]));
+        // A long string joined with itself by STACK_GLOBAL, and a long storage key given to
+        // BINPERSID, 50,000 times each: 10 GB and 5 GB of copies, once.
+        let long = "k".repeat(100_000);
+        let mut p = b"\x80\x02".to_vec();
+        unicode(&mut p, &long);
+        p.extend_from_slice(b"q\x000");
+        p.extend(core::iter::repeat_n(*b"h\x00h\x00\x93", 50_000).flatten());
+        p.push(b'.');
+        assert_eq!(tensors(&p), Some(vec![]));
+        let mut p = b"\x80\x02(".to_vec();
+        unicode(&mut p, "storage");
+        p.extend_from_slice(b"ctorch\nFloatStorage\n");
+        unicode(&mut p, &long);
+        p.extend_from_slice(b"tq\x000");
+        p.extend(core::iter::repeat_n(*b"h\x00Q", 50_000).flatten());
+        p.push(b'.');
+        assert_eq!(tensors(&p), Some(vec![]));
+        // One tensor of 250,000 dimensions named 10,000 times: each name's shape is charged
+        // before it is copied out (once, a quadratic pass of 45 s for a 1 MB pickle).
+        let mut p = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n((".to_vec();
+        unicode(&mut p, "storage");
+        p.extend_from_slice(b"ctorch\nFloatStorage\n");
+        unicode(&mut p, "0");
+        unicode(&mut p, "cpu");
+        p.extend_from_slice(b"K\x01tQK\x00(");
+        p.extend(core::iter::repeat_n(*b"K\x01", 250_000).flatten());
+        p.extend_from_slice(b"t(K\x01t\x89tRq\x01X\x01\x00\x00\x00wq\x00}(");
+        p.extend(core::iter::repeat_n(*b"h\x00h\x01", 10_000).flatten());
+        p.extend_from_slice(b"u.");
+        assert_eq!(tensors(&p), None);
         // Marks without end, and ends without marks.
         assert_eq!(tensors(&[b'('; 1000]), None);
         assert_eq!(tensors(b"\x80\x02t."), None);

@@ -3,7 +3,8 @@
 //! We read the central directory (zip64 included) to locate them. The element types and the
 //! tensors' names live in the pickle `<archive>/data.pkl`, which we read without running it
 //! ([`super::pickle`]): a storage that holds exactly one named tensor, whole, takes its name,
-//! type name and shape; the others keep their member names. Each storage's grouping is
+//! type name and shape; the others keep their member names (with the type name where the
+//! pickle gives one). Each storage's grouping is
 //! measured either way (an fp32 storage of fp16-exact values codes best in its own way).
 //! NumPy's `.npz` archives are zips too: their stored `.npy` members name their types.
 
@@ -104,7 +105,8 @@ pub fn tensors(data: &[u8]) -> Option<(Container, Vec<Tensor>)> {
             .is_some_and(|(_, k)| !k.is_empty() && !k.contains('/'));
         let is_array = name.ends_with(".npy");
         npy_names += usize::from(is_array);
-        let archive = name.strip_suffix("/data.pkl");
+        // (A member `m/data/data.pkl` is a storage, as it always was.)
+        let archive = name.strip_suffix("/data.pkl").filter(|_| !is_storage);
         let wanted = is_storage || is_array || archive.is_some();
         if method != 0 || csize != usize_ || !wanted || usize_ == 0 {
             continue;
@@ -176,7 +178,7 @@ fn name_storages(data: &[u8], pickles: &BTreeMap<String, (usize, usize)>, out: &
                 .push(t);
         }
     }
-    for s in out.iter().filter(|s| s.label == "storage") {
+    for s in out.iter() {
         *uses.entry(s.name.clone()).or_default() += 1;
     }
     for s in out.iter_mut().filter(|s| s.label == "storage") {
