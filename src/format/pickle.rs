@@ -467,16 +467,23 @@ pub(crate) mod tests {
         out.extend_from_slice(s.as_bytes());
     }
 
-    /// What `torch.save` writes for one tensor (protocol 2, as in a real checkpoint): the
-    /// rebuild call, its storage's persistent id, offset, shape and stride, memoised.
-    fn tensor(out: &mut Vec<u8>, name: &str, class: &str, key: &str, offset: u8, shape: &[u8]) {
-        unicode(out, name);
-        out.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\nq\x03((");
+    /// A storage's persistent id, the tuple `BINPERSID` takes (not yet taken).
+    fn pid(out: &mut Vec<u8>, class: &str, key: &str) {
+        out.push(b'(');
         unicode(out, "storage");
         out.extend_from_slice(alloc::format!("ctorch\n{class}\n").as_bytes());
         unicode(out, key);
         unicode(out, "cpu");
-        out.extend_from_slice(b"K\x10tQK");
+        out.extend_from_slice(b"K\x10t");
+    }
+
+    /// What `torch.save` writes for one tensor (protocol 2, as in a real checkpoint): the
+    /// rebuild call, its storage's persistent id, offset, shape and stride, memoised.
+    fn tensor(out: &mut Vec<u8>, name: &str, class: &str, key: &str, offset: u8, shape: &[u8]) {
+        unicode(out, name);
+        out.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\nq\x03(");
+        pid(out, class, key);
+        out.extend_from_slice(b"QK");
         out.push(offset);
         out.push(b'(');
         for &d in shape {
@@ -601,12 +608,9 @@ pub(crate) mod tests {
         // A tensor whose shape holds the tensor before it, 90,000 times over: a chain the
         // reader once dropped by recursion (a stack overflow). Shapes and strides must now be
         // tuples of integers, so no tensor is made at all.
-        let mut p = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\nq\x000(".to_vec();
-        unicode(&mut p, "storage");
-        p.extend_from_slice(b"ctorch\nFloatStorage\n");
-        unicode(&mut p, "0");
-        unicode(&mut p, "cpu");
-        p.extend_from_slice(b"K\x01tQq\x010K\x01\x85q\x020");
+        let mut p = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\nq\x000".to_vec();
+        pid(&mut p, "FloatStorage", "0");
+        p.extend_from_slice(b"Qq\x010K\x01\x85q\x020");
         for _ in 0..90_000 {
             p.extend_from_slice(b"h\x00(h\x01K\x00h\x02\x85)tRq\x020");
         }
@@ -621,22 +625,17 @@ pub(crate) mod tests {
         p.extend(core::iter::repeat_n(*b"h\x00h\x00\x93", 50_000).flatten());
         p.push(b'.');
         assert_eq!(tensors(&p), Some(vec![]));
-        let mut p = b"\x80\x02(".to_vec();
-        unicode(&mut p, "storage");
-        p.extend_from_slice(b"ctorch\nFloatStorage\n");
-        unicode(&mut p, &long);
-        p.extend_from_slice(b"tq\x000");
+        let mut p = b"\x80\x02".to_vec();
+        pid(&mut p, "FloatStorage", &long);
+        p.extend_from_slice(b"q\x000");
         p.extend(core::iter::repeat_n(*b"h\x00Q", 50_000).flatten());
         p.push(b'.');
         assert_eq!(tensors(&p), Some(vec![]));
         // One tensor of 250,000 dimensions named 10,000 times: each name's shape is charged
         // before it is copied out (once, a quadratic pass of 45 s for a 1 MB pickle).
-        let mut p = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n((".to_vec();
-        unicode(&mut p, "storage");
-        p.extend_from_slice(b"ctorch\nFloatStorage\n");
-        unicode(&mut p, "0");
-        unicode(&mut p, "cpu");
-        p.extend_from_slice(b"K\x01tQK\x00(");
+        let mut p = b"\x80\x02ctorch._utils\n_rebuild_tensor_v2\n(".to_vec();
+        pid(&mut p, "FloatStorage", "0");
+        p.extend_from_slice(b"QK\x00(");
         p.extend(core::iter::repeat_n(*b"K\x01", 250_000).flatten());
         p.extend_from_slice(b"t(K\x01t\x89tRq\x01X\x01\x00\x00\x00wq\x00}(");
         p.extend(core::iter::repeat_n(*b"h\x00h\x01", 10_000).flatten());
