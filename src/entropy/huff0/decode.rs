@@ -224,7 +224,7 @@ impl DecodeTable {
     /// The four streams interleaved, five lookups each per refill, while every stream has
     /// input for a refill and 32 bytes of output room. Each lookup stores 8 bytes into a small
     /// stack buffer per stream (its offset <= 20; the compiler sees <= 28 of 40 bytes); after
-    /// five, 32 bytes of it are copied to the stream's output. The buffers need no register of
+    /// five, 32 bytes of it are copied to the stream's output (a round later). The buffers need no register of
     /// their own, which keeps the four lanes' state in registers (writing straight into the
     /// outputs spilled). `pace` is told the symbols decoded once per round.
     #[inline(always)]
@@ -237,7 +237,13 @@ impl DecodeTable {
     ) {
         let table = &*self.multi;
         let body = s.body;
-        let mut stage = [[0u8; 40]; 4];
+        // Two sets of buffers, written in turns: a round's 32 bytes are copied out one round
+        // later. Read back at once, the copy's wide loads span several of the round's 8-byte
+        // stores, which the CPU cannot forward, so they waited for those stores to reach L1.
+        let mut stage = [[[0u8; 40]; 4]; 2];
+        let mut cur = 0;
+        // Where the other set's symbols go, once a round has filled it.
+        let mut pending: Option<[usize; 4]> = None;
         loop {
             // Rounds that are safe for every stream: a round's refill moves `end` back by at
             // most 7 bytes and needs `end >= start + 15`; a round writes at most 25 symbols and
@@ -258,18 +264,23 @@ impl DecodeTable {
                 let mut o = [0usize; 4];
                 for _ in 0..5 {
                     for k in 0..4 {
-                        o[k] = multi_step(table, &mut lanes[k].0, &mut stage[k], o[k]);
+                        o[k] = multi_step(table, &mut lanes[k].0, &mut stage[cur][k], o[k]);
                     }
                 }
+                if let Some(at) = pending {
+                    copy_out(s, &stage[cur ^ 1], at);
+                }
+                pending = Some(*op);
                 for k in 0..4 {
-                    if let Some(w) = s.d[k].get_mut(op[k]..op[k] + 32) {
-                        w.copy_from_slice(&stage[k][..32]);
-                    }
                     op[k] += o[k];
                     let (bits, end) = &mut lanes[k];
                     lane::refill(body, bits, end);
                 }
+                cur ^= 1;
             }
+        }
+        if let Some(at) = pending {
+            copy_out(s, &stage[cur ^ 1], at);
         }
     }
 
@@ -411,6 +422,17 @@ fn multi_step<const N: usize>(
     }
     *bits <<= multi_used(e);
     o + (e >> MULTI_COUNT_SHIFT) as usize
+}
+
+/// Copies each stream's staged round (32 bytes, of which the round's symbols come first) to
+/// its output at `at[k]`; the next round's copy overwrites the bytes past them.
+#[inline(always)]
+fn copy_out(s: &mut Split4, stage: &[[u8; 40]; 4], at: [usize; 4]) {
+    for k in 0..4 {
+        if let Some(w) = s.d[k].get_mut(at[k]..at[k] + 32) {
+            w.copy_from_slice(&stage[k][..32]);
+        }
+    }
 }
 
 /// A `4x` payload split into its streams and `dst` into the four output segments.
