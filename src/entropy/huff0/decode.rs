@@ -224,9 +224,9 @@ impl DecodeTable {
     /// The four streams interleaved, five lookups each per refill, while every stream has
     /// input for a refill and 32 bytes of output room. Each lookup stores 8 bytes into a small
     /// stack buffer per stream (its offset <= 20; the compiler sees <= 28 of 40 bytes); after
-    /// five, 32 bytes of it are copied to the stream's output (a round later). The buffers need no register of
-    /// their own, which keeps the four lanes' state in registers (writing straight into the
-    /// outputs spilled). `pace` is told the symbols decoded once per round.
+    /// five, 32 bytes of it are copied to the stream's output, a round later. The buffers need
+    /// no register of their own, which keeps the four lanes' state in registers (writing
+    /// straight into the outputs spilled). `pace` is told the symbols decoded once per round.
     #[inline(always)]
     fn hot_4x(
         &self,
