@@ -503,9 +503,9 @@ mod simd {
 
     use arch::*;
 
-    /// Elements per iteration of the merges' outer loops. V8 checks for interrupts once per
-    /// loop iteration; four 16-element steps to one check made bf16 decode ~2 % faster in
-    /// wasm than one (bench/NOTES.md, session 56).
+    /// Elements per iteration of the merges' outer loops. Every wasm loop iteration also pays
+    /// V8's interrupt check and the iterators' bookkeeping; four 16-element steps to one
+    /// iteration made bf16 decode ~2 % faster in wasm than one (bench/NOTES.md, session 56).
     const BLOCK: usize = 64;
 
     /// Merges whole blocks of fp32 elements, 16 at a time (bytes 0 and 1 interleaved, the
