@@ -502,24 +502,28 @@ impl Encoder {
     }
 }
 
-/// A sink that collects everything into one vector (allocated once when the size is known).
+/// A sink that collects everything into one vector. When the header gives the decoded size,
+/// the vector grows toward it as the data bears the claim out (at most 16 times what has
+/// arrived, then the whole size at once), so a header that claims more than its file holds
+/// costs no more memory than its data.
 #[derive(Debug, Default)]
 pub struct VecSink {
     /// The decoded bytes so far.
     pub out: Vec<u8>,
+    /// The decoded size the header gave, if any.
+    total: Option<usize>,
 }
 
 impl Sink for VecSink {
     fn header(&mut self, h: &Header) -> Result<(), Error> {
-        if let Some(t) = h.total_size {
-            let t = crate::format::to_usize(t)?;
-            self.out
-                .try_reserve_exact(t)
-                .map_err(|_| Error::no_memory(t as u64))?;
-        }
+        self.total = h.total_size.map(crate::format::to_usize).transpose()?;
         Ok(())
     }
     fn data(&mut self, _offset: u64, bytes: &[u8]) -> Result<(), Error> {
+        if let Some(total) = self.total {
+            let need = self.out.len().saturating_add(bytes.len());
+            crate::format::reserve_toward(&mut self.out, need, total)?;
+        }
         self.out.extend_from_slice(bytes);
         Ok(())
     }
