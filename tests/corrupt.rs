@@ -218,3 +218,72 @@ fn a_damaged_chunk_length_is_corrupt_not_a_newer_file() {
         assert_eq!(e.code(), "ZNN_CORRUPT", "{e}");
     }
 }
+
+/// A whole file whose checksums all hold but whose fields point past what holds them: a block
+/// length past its chunk body, a segment entry or the delta base fields running into the
+/// header's checksum. That is damage (`ZNN_CORRUPT`), not a file cut short, on every path.
+#[test]
+fn fields_past_their_record_are_corrupt_not_truncated() {
+    use zipnn_wasm::format::znw::{chunk, header::checksum, Header};
+    use zipnn_wasm::format::Container;
+    // One bf16 chunk of 4 bytes whose body (checksum right) is a conditional block (mode 7)
+    // or a tANS one (mode 9) whose length runs past the body.
+    for body in [
+        vec![7u8, 0xff, 0xff, 0, 0],
+        vec![7, 1],
+        vec![9, 16, 0, 0, 0, 0],
+    ] {
+        let mut f = Vec::new();
+        Header {
+            total_size: Some(4),
+            max_chunk: 4,
+            container: Container::Raw,
+            segments: vec![],
+            base: None,
+            realign: vec![],
+        }
+        .write(&mut f);
+        f.extend_from_slice(&[b'C', DType::BF16.code(), 0, 0]);
+        f.extend_from_slice(&4u32.to_le_bytes());
+        f.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        f.extend_from_slice(&checksum(&body).to_le_bytes());
+        f.extend_from_slice(&0u32.to_le_bytes());
+        f.extend_from_slice(&body);
+        chunk::write_end(4, 1, &mut f);
+        let (whole, streamed) = decode_both(&f);
+        for e in [whole.unwrap_err(), streamed.unwrap_err()] {
+            assert_eq!(e.code(), "ZNN_CORRUPT", "body {body:?}: {e}");
+        }
+    }
+    // Headers (checksum right, no chunks) with flags `flags`, `n` segments and `table` bytes
+    // where the segment table goes.
+    let header = |flags: u8, n: u32, table: &[u8]| {
+        let mut h = vec![
+            0x89, b'Z', b'N', b'W', 0x0d, 0x0a, 0x1a, 0x0a, 1, flags, 0, 0,
+        ];
+        h.extend_from_slice(&(40 + table.len() as u32).to_le_bytes());
+        h.extend_from_slice(&0u64.to_le_bytes());
+        h.extend_from_slice(&(1u32 << 18).to_le_bytes());
+        h.extend_from_slice(&[0; 4]);
+        h.extend_from_slice(&n.to_le_bytes());
+        h.extend_from_slice(table);
+        let sum = checksum(&h);
+        h.extend_from_slice(&sum.to_le_bytes());
+        chunk::write_end(0, 0, &mut h);
+        h
+    };
+    assert_eq!(
+        zipnn_wasm::decompress(&header(1, 0, &[]), &Limits::default()).unwrap(),
+        b""
+    );
+    // A plain entry whose name length (200) runs into the checksum.
+    let mut entry = 200u16.to_le_bytes().to_vec();
+    entry.extend_from_slice(&[b'a'; 19]);
+    // The delta flag with 8 bytes where its 16 base bytes go.
+    for f in [header(1, 1, &entry), header(1 | 2, 0, &[0; 8])] {
+        let (whole, streamed) = decode_both(&f);
+        for e in [whole.unwrap_err(), streamed.unwrap_err()] {
+            assert_eq!(e.code(), "ZNN_CORRUPT", "{e}");
+        }
+    }
+}

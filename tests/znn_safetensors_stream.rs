@@ -319,6 +319,25 @@ fn a_listed_tensor_of_no_bytes_is_refused_as_the_whole_file_decoder_refuses_it()
     }
 }
 
+/// A listed tensor that ends inside its frame header (a 10-byte tensor, or a 40-byte one whose
+/// header's shape block needs 46 more bytes): the file is all there, so both decoders call it
+/// damage, not a file cut short.
+#[test]
+fn a_frame_header_past_its_tensor_is_corrupt_not_truncated() {
+    let meta = r#"{"t": {"dtype": "float32", "shape": "[1]"}}"#;
+    let short = fixture("bf16_normal_8k.znn")[..10].to_vec();
+    let mut shaped = b"ZN\x00\x05\x04\xdc\x01\x00\x02\x00\x00\x00\x00\x00\x11\x01".to_vec();
+    shaped.extend_from_slice(&[4, 0, 0, 0, 0, 0, 0, 0, 40, 0, 0, 0, 0, 0, 0, 0]);
+    shaped.extend_from_slice(&[5, 1, 1, 1, 1, 1, 1, 1]);
+    for frame in [short, shaped] {
+        let file = znn_file(&[("t", "U8", vec![frame.len() as u64], frame)], meta, 0);
+        let (r, _) = stream(&file, || 7, None);
+        let (e, w) = (r.unwrap_err(), whole(&file).unwrap_err());
+        assert_eq!((e.code(), e.to_string()), (w.code(), w.to_string()));
+        assert_eq!(e.code(), "ZNN_CORRUPT", "{e}");
+    }
+}
+
 /// Read at offsets (`format::open_random_access`), a file restores as a whole decode restores
 /// it: here tensors of no bytes and of different types share an offset, which the restored
 /// header lists in another order than the file's (by type, then name).

@@ -519,11 +519,18 @@ fn shape_mismatch(name: &str) -> Error {
 
 /// Checks the frame at the start of compressed piece `p` (`head`: at least its header's bytes,
 /// or all of the tensor when it is shorter) against what the plan restores it to.
+/// `Truncated` only while `head` is neither all of the tensor nor a longest header's bytes.
 pub fn read_frame(p: &Piece, head: &[u8]) -> Result<FrameHeader, Error> {
+    let all_there = head.len() as u64 >= p.end - p.start || head.len() >= super::MAX_HEADER_LEN;
     let h = FrameHeader::parse(head).map_err(|e| match e {
         // The file is a .znn.safetensors: a tensor it lists without a frame is damage.
         Error::NotCompressed => Error::corrupt(alloc::format!(
             "tensor {:?} is listed as compressed but holds no ZipNN frame",
+            p.name
+        )),
+        // Every byte the header could use is there: it is malformed, not cut short.
+        Error::Truncated if all_there => Error::corrupt(alloc::format!(
+            "tensor {:?}: frame header runs past the tensor",
             p.name
         )),
         e => e,

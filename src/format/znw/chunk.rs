@@ -618,9 +618,12 @@ fn decode_body(
         let mut raw: [Option<core::ops::Range<usize>>; dtype::MAX_GROUPS] = Default::default();
         // A block coded given the exponents (the last group) is decoded after them.
         let mut given: Option<(usize, u8, core::ops::Range<usize>)> = None;
+        // The body is whole (its length is in the head): a block that runs past it is
+        // malformed, not cut short.
+        let past = || Error::corrupt("block runs past the chunk body");
         let mut pos = 0;
         for (g, slot) in scratch.chunks_exact_mut(n).enumerate() {
-            let rest = body.get(pos..).ok_or(Error::Truncated)?;
+            let rest = body.get(pos..).ok_or_else(past)?;
             if let Some(
                 &mode @ (context::GIVEN | context::GIVEN_SIGNS | context::GIVEN_NEIGHBOUR),
             ) = rest.first()
@@ -628,10 +631,10 @@ fn decode_body(
                 if g + 2 != groups {
                     return Err(Error::corrupt("conditional block in the wrong group"));
                 }
-                let len = rest.get(1..5).ok_or(Error::Truncated)?;
+                let len = rest.get(1..5).ok_or_else(past)?;
                 let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
-                let r = pos + 5..pos + 5 + len;
-                body.get(r.clone()).ok_or(Error::Truncated)?;
+                let r = pos + 5..(pos + 5).saturating_add(len);
+                body.get(r.clone()).ok_or_else(past)?;
                 pos = r.end;
                 given = Some((g, mode, r));
             } else if rest.first() == Some(&block::RAW) {

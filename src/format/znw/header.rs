@@ -232,6 +232,17 @@ impl Header {
                 offset: 0,
             });
         }
+        // The checksum held, so a field that runs into it is malformed, not cut short.
+        let header = Self::parse_fields(body, len, max_output).map_err(|e| match e {
+            Error::Truncated => Error::corrupt("header fields run into its checksum"),
+            e => e,
+        })?;
+        Ok((header, len))
+    }
+
+    /// The fields of a header whose checksum held: `body` is the header without its checksum,
+    /// `len` the whole header's length.
+    fn parse_fields(body: &[u8], len: usize, max_output: u64) -> Result<Header, Error> {
         let mut r = Reader::new(body);
         r.pos = 9;
         let flags = r.u8()?;
@@ -334,17 +345,14 @@ impl Header {
         if r.pos != body.len() {
             return Err(Error::corrupt("header has trailing bytes"));
         }
-        Ok((
-            Header {
-                total_size,
-                max_chunk,
-                container,
-                segments,
-                base,
-                realign,
-            },
-            len,
-        ))
+        Ok(Header {
+            total_size,
+            max_chunk,
+            container,
+            segments,
+            base,
+            realign,
+        })
     }
 }
 
