@@ -213,6 +213,8 @@ fn a_single_zipnn_frame_pauses_for_a_full_sink() {
             loop {
                 let used = dec.push_units(&held, &mut sink).unwrap();
                 held.drain(..used);
+                // A frame part way out counts what the sink has of it.
+                assert_eq!(dec.decoded(), sink.out.len() as u64);
                 if !dec.busy() {
                     break;
                 }
@@ -235,6 +237,58 @@ fn a_single_zipnn_frame_pauses_for_a_full_sink() {
             sink.most_waiting
         );
     }
+}
+
+/// A sink that fails from its second chunk on.
+struct FailsLater(u64);
+
+impl Sink for FailsLater {
+    fn data(&mut self, _: u64, bytes: &[u8]) -> Result<(), Error> {
+        if self.0 > 0 {
+            return Err(Error::InvalidInput("disk full".into()));
+        }
+        self.0 += bytes.len() as u64;
+        Ok(())
+    }
+}
+
+/// A sink's error part way through a ZipNN frame, and input after `finish`, are final (every
+/// later call returns them), and `decoded` still counts what the sink took.
+#[test]
+fn zipnn_errors_are_final_and_decoded_counts_what_went_out() {
+    use zipnn_wasm::format::zipnn::{self, ZDType, ZipnnOptions};
+    let mut rng = Rng(17);
+    let data = bf16_weights(&mut rng, 100_000);
+    let o = ZipnnOptions {
+        chunk_log2: 14,
+        ..ZipnnOptions::new(ZDType::BF16)
+    };
+    let packed = zipnn::compress(&data, &o).unwrap();
+    let mut dec = AutoDecoder::new(Limits::default());
+    let mut sink = FailsLater(0);
+    let e = dec.push(&packed, &mut sink).unwrap_err();
+    assert_eq!(
+        (e.to_string(), sink.0),
+        ("invalid input: disk full".into(), 16 << 10)
+    );
+    assert_eq!(dec.decoded(), sink.0);
+    assert_eq!(dec.finish().unwrap_err(), e);
+    assert_eq!(dec.push(b"", &mut sink).unwrap_err(), e);
+
+    let mut dec = AutoDecoder::new(Limits::default());
+    let mut sink = Capped {
+        out: Vec::new(),
+        waiting: 0,
+        most_waiting: 0,
+        cap: usize::MAX,
+    };
+    dec.push(&packed, &mut sink).unwrap();
+    dec.finish().unwrap();
+    assert!(sink.out == data);
+    let e = dec.push(b"x", &mut sink).unwrap_err();
+    assert_eq!(e.code(), "ZNN_INVALID_INPUT", "{e}");
+    assert_eq!(dec.finish().unwrap_err(), e);
+    assert_eq!(dec.push(b"", &mut sink).unwrap_err(), e);
 }
 
 #[test]

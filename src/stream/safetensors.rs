@@ -87,9 +87,9 @@ impl ZnnSafetensorsDecoder {
         }
     }
 
-    /// Restored bytes delivered so far.
+    /// Restored bytes delivered so far (those of a frame still going out included).
     pub fn decoded(&self) -> u64 {
-        self.offset
+        self.offset + self.out.as_ref().map_or(0, FrameOut::delivered)
     }
 
     /// Whether a complete frame still has chunks to decode, or a tensor held until its turn
@@ -123,6 +123,8 @@ impl ZnnSafetensorsDecoder {
             self.failed = Some(e.clone());
             self.pending = Vec::new();
             self.held = Vec::new();
+            // What the sink already has of the frame still counts as delivered.
+            self.offset = self.decoded();
             self.out = None;
         }
         r

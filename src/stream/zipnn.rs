@@ -50,9 +50,9 @@ impl ZipnnDecoder {
         }
     }
 
-    /// Decoded bytes delivered so far.
+    /// Decoded bytes delivered so far (those of a frame still going out included).
     pub fn decoded(&self) -> u64 {
-        self.offset
+        self.offset + self.out.as_ref().map_or(0, FrameOut::delivered)
     }
 
     /// Whether a complete frame still has chunks to decode (the sink was full): call
@@ -81,13 +81,16 @@ impl ZipnnDecoder {
         if let Some(e) = &self.failed {
             return Err(e.clone());
         }
-        if self.finished && !input.is_empty() {
-            return Err(Error::InvalidInput("input after finish".into()));
-        }
-        let r = self.push_inner(input, sink, pause);
+        let r = if self.finished && !input.is_empty() {
+            Err(Error::InvalidInput("input after finish".into()))
+        } else {
+            self.push_inner(input, sink, pause)
+        };
         if let Err(e) = &r {
             self.failed = Some(e.clone());
             self.pending = Vec::new();
+            // What the sink already has of the frame still counts as delivered.
+            self.offset = self.decoded();
             self.out = None;
         }
         r
@@ -231,6 +234,11 @@ impl FrameOut {
             next: 0,
             offset,
         })
+    }
+
+    /// Decoded bytes of the frame handed to the sink so far.
+    pub fn delivered(&self) -> u64 {
+        self.layout.output_len(0..self.next)
     }
 
     /// Decodes the remaining chunks of `frame` into `sink`; with `pause`, stops before a chunk
