@@ -327,9 +327,10 @@ export async function fetchModel(input, options = {}) {
       next = null;
       if (r.done) bodyDone = true;
       else {
-        early.append(r.value);
+        const bytes = toBytes(r.value, 'body chunk');
+        early.append(bytes);
         if (buf) buf = r.value.buffer;
-        loaded += r.value.byteLength;
+        loaded += bytes.byteLength;
         // As the header will say (verified then): progress carries it from the first event.
         output.decodedTotal ??= decodedSize(early.bytes());
         report();
@@ -374,6 +375,9 @@ export async function fetchModel(input, options = {}) {
       const ready = await (loadedWorker ? w : race(Promise.race([w, late]))).finally(() => clearTimeout(timer));
       if (ready) {
         remote = (sink, max, format) => {
+          // The worker may have died since (the body's first bytes can take a while): a job
+          // posted to it now would never be answered.
+          if (ready.dead) return null;
           const job = new RemoteJob(ready, sink, max, onTensor ? 0 : upFrontLimit(total), format);
           // A worker error ends a pending read at once.
           job.onFail = () => reader?.cancel().catch(() => {});

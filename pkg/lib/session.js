@@ -15,6 +15,7 @@
 //
 // With `remote` (fetchModel's decode worker), streamed formats are decoded by a RemoteJob in a
 // worker instead: the same sink calls, with a `dec` whose drainInto copies the worker's bytes.
+// `remote` returns null when its worker is gone; the session then decodes in this thread.
 
 import * as glue from '../dist/zipnn_wasm.js';
 import { TooLargeError } from './errors.js';
@@ -46,7 +47,7 @@ export class DecodeSession {
     if (u8.length === 0) return false;
     if (this.mode === 'remote') return this.job.write(u8, owned);
     if (this.mode === 'stream') return this.#push(u8) ?? false;
-    if (this.mode === 'buffer') return this.head.append(u8), this.#checkPlain(), false;
+    if (this.mode === 'buffer') return this.head.append(u8), this.#checkHeld(), false;
     if (!this.head) {
       const kind = sniff(u8, false);
       if (typeof kind === 'string') {
@@ -61,7 +62,10 @@ export class DecodeSession {
     this.head.append(u8);
     const head = this.head.bytes();
     const kind = sniff(head, false);
-    return (typeof kind === 'string' && this.#start(kind, head)) || false;
+    if (typeof kind === 'string') return this.#start(kind, head) || false;
+    // Still undecided (a safetensors file whose U8 tensors have not all begun): held whole.
+    this.#checkHeld();
+    return false;
   }
 
   /** Ends the input; a promise when a remote job still has to finish or the sink asked to wait. */
@@ -105,8 +109,9 @@ export class DecodeSession {
     const streamed = kind === 'znw' || kind === 'zipnn' || listed;
     // The module tells ours from ZipNN frames itself; a .znn.safetensors it must be told.
     const format = listed ? 'znn-safetensors' : undefined;
-    if (streamed && this.remote) {
-      this.job = this.remote(this.sink, this.maxOutput, format);
+    // `remote` gives no job when its worker died after it was chosen: then decode here.
+    this.job = streamed && this.remote ? this.remote(this.sink, this.maxOutput, format) : null;
+    if (this.job) {
       this.mode = 'remote';
       const head = this.head;
       this.head = null;
@@ -122,17 +127,21 @@ export class DecodeSession {
       // instead of buffering the rest.
       if (kind === 'plain' && !this.ended && this.sink.refusePlain) this.sink.refusePlain(head);
       this.mode = 'buffer';
-      this.#checkPlain();
+      this.#checkHeld();
       const hint = Math.min(this.sizeHint, this.maxOutput ?? Infinity);
       if (hint > this.head.len) this.head.reserve(hint - this.head.len, true);
     }
   }
 
-  /** Input that is not compressed is its own output: `maxOutput` bounds it too. */
-  #checkPlain() {
-    if (this.kind === 'plain' && this.maxOutput !== undefined && this.head.len > this.maxOutput) {
-      throw new TooLargeError(`the input is not compressed and holds more than maxOutput (${this.maxOutput}) bytes`);
-    }
+  /**
+   * Input held whole (plain bytes, which are their own output; a .znn.safetensors that does not
+   * list its compressed tensors; or input not yet told apart from those): `maxOutput` bounds it
+   * too, so that no input makes this hold more than the caller allowed.
+   */
+  #checkHeld() {
+    if (this.maxOutput === undefined || this.head.len <= this.maxOutput) return;
+    const what = this.mode === 'sniff' ? 'is not yet known to be compressed' : this.kind === 'plain' ? 'is not compressed' : 'must be held whole to decode';
+    throw new TooLargeError(`the input ${what} and holds more than maxOutput (${this.maxOutput}) bytes`);
   }
 
   /** Decodes u8; a promise when the sink asked to wait (decoding goes on once it resolves). */

@@ -1957,6 +1957,30 @@ describe('errors', () => {
     await rejectsWith(out, NotCompressedError, 'ZNN_NOT_COMPRESSED');
   });
 
+  test('input held before its format is known is bounded by maxOutput as it arrives', async () => {
+    // The same far-off U8 tensor, then the body that leads to it: refused once what is held
+    // passes maxOutput, not when the 64 MiB have all been taken.
+    const json = JSON.stringify({ t: { dtype: 'U8', shape: [16], data_offsets: [2 ** 50, 2 ** 50 + 16] } });
+    const head = new Uint8Array(8 + json.length);
+    new DataView(head.buffer).setBigUint64(0, BigInt(json.length), true);
+    head.set(new TextEncoder().encode(json), 8);
+    const ds = new ZnnDecompressionStream({ maxOutput: 1 << 20 });
+    const out = collect(ds.readable);
+    out.catch(() => {});
+    const w = ds.writable.getWriter();
+    let sent = 0;
+    const err = await (async () => {
+      for (const chunk of [head, ...Array.from({ length: 64 }, () => new Uint8Array(1 << 20))]) {
+        await w.write(chunk);
+        sent += chunk.length;
+      }
+    })().then(() => null, (e) => e);
+    assert.ok(err instanceof TooLargeError, String(err));
+    assert.match(err.message, /not yet known to be compressed and holds more than maxOutput \(1048576\)/);
+    assert.ok(sent <= 2 << 20, `${sent} bytes taken`);
+    await rejectsWith(out, TooLargeError, 'ZNN_TOO_LARGE');
+  });
+
   test('null options are no options', async () => {
     const packed = await compress(model, null);
     assert.ok(equalBytes(await collect(chunkedStream(packed, 1 << 20).pipeThrough(new ZnnDecompressionStream(null))), model));

@@ -644,6 +644,63 @@ describe('fetchModel decode worker', () => {
     assert.deepEqual(inFreshNode(code), { first: true, second: true, inThread: 0, after: 1 });
   });
 
+  test("a worker that dies before a download's first bytes arrive: that download decodes in the calling thread, the next starts a new worker", () => {
+    const core = new URL('./core.js', import.meta.resolve('zipnn-wasm')).href;
+    const code = `
+      import { fetchModel, compress, __internal } from 'zipnn-wasm';
+      import { __setWorkerFactory } from ${JSON.stringify(new URL('./lib/host.js', core).href)};
+      import { Worker } from 'node:worker_threads';
+      let last = null;
+      __setWorkerFactory(() => {
+        const w = new Worker(new URL('decode-worker-node.js', ${JSON.stringify(core)}), { execArgv: [] });
+        last = w;
+        return {
+          post: (m, t) => w.postMessage(m, t),
+          listen(onMessage, onError) {
+            w.on('message', onMessage);
+            w.on('error', onError);
+            w.on('exit', (code) => onError(new Error('the decode worker exited (' + code + ')')));
+          },
+          terminate: () => w.terminate(),
+          ref: () => w.ref(),
+          unref: () => w.unref(),
+        };
+      });
+      const data = new Uint8Array(300000).map((_, i) => (i * 7) & 255);
+      const packed = await compress(data, { dtype: 'bf16' });
+      const same = (a) => a.length === data.length && a.every((v, i) => v === data[i]);
+      const first = same(new Uint8Array(await fetchModel(new Response(packed), { worker: true })));
+      const jobs = __internal.stats.workerJobs;
+      // The body's first bytes come 300 ms on; the worker is ended (as a crash would) at 100 ms.
+      const late = new ReadableStream({
+        async pull(c) {
+          await new Promise((r) => setTimeout(r, 300));
+          c.enqueue(packed);
+          c.close();
+        },
+      });
+      setTimeout(() => last.terminate(), 100);
+      const timeout = new Promise((r) => setTimeout(() => r('pending after 10 s'), 10000));
+      const second = await Promise.race([fetchModel(new Response(late), { worker: true }).then((b) => same(new Uint8Array(b))), timeout]);
+      const inThread = __internal.stats.workerJobs === jobs;
+      const third = same(new Uint8Array(await fetchModel(new Response(packed), { worker: true })));
+      console.log(JSON.stringify({ first, second, inThread, third, after: __internal.stats.workerJobs - jobs }));
+    `;
+    assert.deepEqual(inFreshNode(code), { first: true, second: true, inThread: true, third: true, after: 1 });
+  });
+
+  test('a body chunk that is not bytes is refused, read ahead or not', async () => {
+    for (const worker of [undefined, true, false]) {
+      const body = new ReadableStream({
+        start(c) {
+          c.enqueue('hello world, this is text');
+          c.close();
+        },
+      });
+      await assert.rejects(fetchModel(new Response(body), { worker }), (e) => e instanceof InvalidInputError && /body chunk must be/.test(e.message), String(worker));
+    }
+  });
+
   test('large bodies, and small ones that decode to much, go to the worker by default, whatever the node flags; the pool too; idle workers let node exit', () => {
     // A child process: the worker is shared and unref'd when idle, so the process ends by itself.
     const code = `
