@@ -4,7 +4,7 @@
 import * as glue from '../dist/zipnn_wasm.js';
 import { InvalidInputError, NotCompressedError, TruncatedError } from './errors.js';
 import { call, claim, freeWasm, fromWasm, init, inputBytes, made, readyNow } from './wasm.js';
-import { checkFormat, checkVerify, checkLength, checkMaxOutput, checkSizeOption } from './checks.js';
+import { checkBoolean, checkFormat, checkVerify, checkLength, checkMaxOutput, checkSizeOption } from './checks.js';
 import { MiB } from './buffers.js';
 import { isMagicPrefix } from './sniff.js';
 import { DecodeSession } from './session.js';
@@ -53,7 +53,7 @@ export class ZnnDecompressionStream {
 
   constructor(options = {}) {
     const maxOutput = checkMaxOutput(options?.maxOutput);
-    const checkBodies = !!options?.checkBodies;
+    const checkBodies = !!checkBoolean(options?.checkBodies, 'checkBodies');
     // Decoded bytes queued for a reader before decoding pauses (a Worker with many slow
     // downloads wants fewer); decoding still goes a chunk at a time.
     const highWaterMark = options?.highWaterMark ?? STREAM_AHEAD;

@@ -448,12 +448,18 @@ fn decode_js_to_vec(
     }
 }
 
-/// A JS length argument as a `usize`: a whole number that fits.
+/// A JS length argument as a `usize`: a whole number that fits (`TooLarge` past wasm32's
+/// 4 GiB address space, which no buffer here can reach).
 fn js_len(len: f64) -> Result<usize, Error> {
-    if len >= 0.0 && len.fract() == 0.0 && len <= u32::MAX as f64 {
-        Ok(len as usize)
-    } else {
+    if !(len >= 0.0 && len.fract() == 0.0) {
         Err(Error::InvalidInput(alloc::format!("{len} is not a length")))
+    } else if len > u32::MAX as f64 {
+        Err(Error::TooLarge {
+            size: len as u64,
+            limit: u32::MAX as u64,
+        })
+    } else {
+        Ok(len as usize)
     }
 }
 

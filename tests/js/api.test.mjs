@@ -382,6 +382,8 @@ describe('Decompressor: wasm memory reused from call to call', () => {
     throwsWith(() => d.decompress(modelZnw), TooLargeError, 'ZNN_TOO_LARGE');
     throwsWith(() => d.decompress('text'), InvalidInputError, 'ZNN_INVALID_INPUT');
     throwsWith(() => d.inputBuffer(-1), InvalidInputError, 'ZNN_INVALID_INPUT');
+    // Lengths past what the module can hold, however far past: too large, not "not a length".
+    for (const n of [2 ** 31, 2 ** 32 + 5, 2 ** 53 - 1]) throwsWith(() => d.inputBuffer(n), TooLargeError, 'ZNN_TOO_LARGE');
     d.inputBuffer(10);
     throwsWith(() => d.decompressInput(11), InvalidInputError, 'ZNN_INVALID_INPUT');
     assert.ok(equalBytes(d.decompress(packed), small));
@@ -1979,6 +1981,13 @@ describe('errors', () => {
     assert.match(err.message, /not yet known to be compressed and holds more than maxOutput \(1048576\)/);
     assert.ok(sent <= 2 << 20, `${sent} bytes taken`);
     await rejectsWith(out, TooLargeError, 'ZNN_TOO_LARGE');
+  });
+
+  test('checkBodies is true or false', () => {
+    for (const checkBodies of ['false', 0, 1, {}]) {
+      assert.throws(() => new ZnnDecompressionStream({ checkBodies }), (e) => e instanceof InvalidInputError && e.code === 'ZNN_INVALID_INPUT', String(checkBodies));
+    }
+    new ZnnDecompressionStream({ checkBodies: false });
   });
 
   test('null options are no options', async () => {
