@@ -2124,3 +2124,28 @@ fn decompress_one_tensor() {
     assert_one_line_error(&o, 1, "truncated");
     assert!(o.stdout.is_empty());
 }
+
+/// Threads the OS will not start (here: 1024 stacks in a 400 MB address space) leave their
+/// share of the work to the calling thread: the run succeeds, where it panicked before.
+#[test]
+fn threads_the_os_refuses_are_done_on_this_one() {
+    let d = dir("no-threads");
+    let mut rng = Rng(31);
+    let data = bf16_weights(&mut rng, 600_000);
+    let (inp, out, back) = (d.join("w.bin"), d.join("w.znw"), d.join("w.out"));
+    std::fs::write(&inp, &data).unwrap();
+    let bin = env!("CARGO_BIN_EXE_zipnn");
+    let script = format!(
+        "ulimit -v 400000 && '{bin}' compress '{}' --dtype bf16 --threads 1024 --chunk-size 4K -o '{}' && '{bin}' bench '{}' --dtype bf16 --threads 1024",
+        s(&inp),
+        s(&out),
+        s(&inp)
+    );
+    let o = Command::new("bash").args(["-c", &script]).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let r = zipnn(&["decompress", s(&out), "-o", s(&back)], None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(std::fs::read(&back).unwrap() == data);
+}

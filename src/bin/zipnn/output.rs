@@ -130,7 +130,8 @@ pub(crate) fn remove_temp_files_on_signal() {
         // Past the soft `ulimit -t`: the end the signal would make (128 + 24), files removed.
         ends.push(SIGXCPU);
         if let Ok(mut signals) = signal_hook::iterator::Signals::new(ends) {
-            std::thread::spawn(move || {
+            // No thread (a process limit): signals end the process, without the clean-up.
+            let _ = std::thread::Builder::new().spawn(move || {
                 if let Some(s) = signals.forever().next() {
                     remove_temp_files_and_exit(if s == SIGXCPU { 152 } else { 130 });
                 }

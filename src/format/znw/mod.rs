@@ -8,6 +8,8 @@ pub mod header;
 pub mod inspect;
 pub mod random;
 pub mod structure;
+#[cfg(feature = "std")]
+mod threads;
 pub mod xxh3;
 
 pub use chunk::{ChunkHead, Record};
@@ -698,7 +700,7 @@ impl Encoders {
             let (first, done) = std::thread::scope(|s| {
                 let handles: Vec<_> = (runs.zip(others))
                     .map(|(ps, (enc, part))| {
-                        s.spawn(move || {
+                        threads::start(s, move || {
                             // Room for the run's records up front: grown by doubling, each
                             // step was new memory to fault in.
                             let room = most(ps);
@@ -716,9 +718,7 @@ impl Encoders {
                 let first: Result<Vec<bool>, Error> = (first.iter())
                     .map(|p| enc.encode(data, origin, base, p, opts, out))
                     .collect();
-                let done: Vec<_> = (handles.into_iter())
-                    .map(|h| h.join().expect("encoder thread panicked"))
-                    .collect();
+                let done: Vec<_> = handles.into_iter().map(threads::Job::join).collect();
                 (first, done)
             });
             let mut plain = first?;
@@ -1105,11 +1105,9 @@ pub fn decode_chunks(
                 let len: usize = group.iter().map(|c| c.head.raw_len as usize).sum();
                 let (mine, tail) = rest.split_at_mut(len);
                 rest = tail;
-                handles.push(s.spawn(move || decode_serial(data, group, mine)));
+                handles.push(threads::start(s, move || decode_serial(data, group, mine)));
             }
-            handles
-                .into_iter()
-                .try_for_each(|h| h.join().expect("decoder thread panicked"))
+            handles.into_iter().try_for_each(threads::Job::join)
         });
     }
     let _ = threads;
