@@ -2149,3 +2149,52 @@ fn threads_the_os_refuses_are_done_on_this_one() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(std::fs::read(&back).unwrap() == data);
 }
+
+/// A file that takes the output's name while the output is being written (another program,
+/// another zipnn) is kept without --force, as gzip's exclusive create keeps it; with --force it
+/// is replaced. No temporary file stays behind either way.
+#[test]
+fn an_output_name_taken_meanwhile_is_not_replaced_without_force() {
+    let d = dir("taken-meanwhile");
+    let mut rng = Rng(37);
+    let data = bf16_weights(&mut rng, 300_000);
+    let out = d.join("w.znw");
+    for force in [false, true] {
+        let _ = std::fs::remove_file(&out);
+        let mut args = vec!["compress", "-", "--dtype", "bf16", "-o", s(&out)];
+        if force {
+            args.push("--force");
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_zipnn"))
+            .args(&args)
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pipe = child.stdin.take().unwrap();
+        pipe.write_all(&data[..data.len() / 2]).unwrap();
+        // The name is free when zipnn checks it, and taken before the input ends.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        std::fs::write(&out, b"someone else's file").unwrap();
+        pipe.write_all(&data[data.len() / 2..]).unwrap();
+        drop(pipe);
+        let o = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        let now = std::fs::read(&out).unwrap();
+        if force {
+            assert!(o.status.success(), "{err}");
+            let back = zipnn(&["decompress", s(&out), "-o", "-"], None);
+            assert!(back.stdout == data);
+        } else {
+            assert_eq!(o.status.code(), Some(1), "{err}");
+            assert!(err.contains("appeared while it was being written"), "{err}");
+            assert_eq!(now, b"someone else's file");
+        }
+        let left: Vec<_> = std::fs::read_dir(&d)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(left.len(), 1, "{left:?}");
+    }
+}

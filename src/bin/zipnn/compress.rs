@@ -98,7 +98,7 @@ pub(crate) fn compress(input: &str, a: &Args) -> Result<(), Fail> {
     // The input's memory is handed back before the output takes its name: a signal after
     // that finds the work done.
     drop((data, base));
-    let mut out = Output::create(&out_path, input)?;
+    let mut out = Output::create(&out_path, input, a.force)?;
     out.write(&packed)?;
     out.commit()
 }
@@ -162,7 +162,7 @@ fn compress_streamed(
         tans: false,
     };
     let mut enc = SizedEncoder::new(size, opts)?;
-    let mut out = Output::create(out_path, input)?;
+    let mut out = Output::create(out_path, input, a.force)?;
     let mut progress = Progress::new("compressing", size);
     // A file that changes size while it is read ends short or long: an error, not a file.
     let changed = |e: Error| match e {
@@ -221,7 +221,7 @@ fn compress_zipnn(input: &str, a: &Args, dtype: DTypeChoice) -> Result<(), Fail>
     refuse_terminal(a, input, &out_path, true)?;
     let Some(s) = o.streaming_log2 else {
         let packed = zipnn::compress(&read_input(input)?, &o)?;
-        let mut out = Output::create(&out_path, input)?;
+        let mut out = Output::create(&out_path, input, a.force)?;
         out.write(&packed)?;
         return out.commit();
     };
@@ -233,7 +233,7 @@ fn compress_zipnn(input: &str, a: &Args, dtype: DTypeChoice) -> Result<(), Fail>
     } else {
         Box::new(File::open(input).or_else(|e| fail(format!("cannot read {input}: {e}")))?)
     };
-    let mut out = Output::create(&out_path, input)?;
+    let mut out = Output::create(&out_path, input, a.force)?;
     let mut frame = Vec::new();
     let mut wrote = false;
     loop {

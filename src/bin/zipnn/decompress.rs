@@ -121,25 +121,25 @@ pub(crate) fn decompress(input: &str, a: &Args) -> Result<(), Fail> {
     let out_path = output_path(input, a, |i| restored(i).unwrap_or_default())?;
     refuse_terminal(a, input, &out_path, false)?;
     if let Some(mut src) = znn_safetensors_file(input, a)? {
-        let mut out = Output::create(&out_path, input)?;
+        let mut out = Output::create(&out_path, input, a.force)?;
         decode_znn_safetensors(&mut src, Some(&mut out))?;
         return out.commit();
     }
     let (mut reader, first) = open_input(input)?;
     let (first, listed) = listed_header(input, first, &mut reader)?;
     if listed && a.base.is_none() {
-        let mut out = Output::create(&out_path, input)?;
+        let mut out = Output::create(&out_path, input, a.force)?;
         let dec = AutoDecoder::znn_safetensors(Limits::default());
         stream_decode(input, reader, first, dec, Some(&mut out), "decompressing")?;
         return out.commit();
     }
     if !streamable(&first) || a.base.is_some() {
         let (_, plain) = decode_whole(input, first, &mut reader, a)?;
-        let mut out = Output::create(&out_path, input)?;
+        let mut out = Output::create(&out_path, input, a.force)?;
         out.write(&plain)?;
         return out.commit();
     }
-    let mut out = Output::create(&out_path, input)?;
+    let mut out = Output::create(&out_path, input, a.force)?;
     let dec = AutoDecoder::new(Limits::default());
     stream_decode(input, reader, first, dec, Some(&mut out), "decompressing")?;
     out.commit()
@@ -175,7 +175,7 @@ pub(crate) fn extract(input: &str, a: &Args) -> Result<(), Fail> {
             some.join(", ")
         ));
     };
-    let mut out = Output::create(&out_path, input)?;
+    let mut out = Output::create(&out_path, input, a.force)?;
     let mut failed = None;
     let r = file.read_with(&mut src, seg.offset, seg.length, |_, bytes| {
         out.write(bytes).map_err(|f| {

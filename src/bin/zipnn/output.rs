@@ -199,11 +199,14 @@ pub(crate) struct Output {
     /// The file being written, for the metadata set before it is renamed into place.
     file: Option<File>,
     like: Option<fs::Metadata>,
+    /// --force: whatever has the name at the end is replaced. Without it the name was free
+    /// when it was checked, and a file that takes it meanwhile is kept.
+    replace: bool,
 }
 
 impl Output {
-    /// An output at `path` ('-': stdout) made from `input` ('-': stdin).
-    pub(crate) fn create(path: &str, input: &str) -> Result<Self, Fail> {
+    /// An output at `path` ('-': stdout) made from `input` ('-': stdin); `force`: --force.
+    pub(crate) fn create(path: &str, input: &str, force: bool) -> Result<Self, Fail> {
         let like = (input != "-")
             .then(|| fs::metadata(input).ok().filter(|m| m.is_file()))
             .flatten();
@@ -214,6 +217,7 @@ impl Output {
                 w: Some(Box::new(BufWriter::new(io::stdout().lock()))),
                 file: None,
                 like: None,
+                replace: true,
             });
         }
         // A device or pipe is written in place: renaming a temporary file over it would
@@ -229,6 +233,7 @@ impl Output {
                 w: Some(Box::new(BufWriter::with_capacity(1 << 20, f))),
                 file: None,
                 like: None,
+                replace: true,
             });
         }
         // A new file of a name nobody uses: never one that happens to exist (even the input).
@@ -262,6 +267,7 @@ impl Output {
             w: Some(Box::new(BufWriter::with_capacity(1 << 20, f))),
             file: Some(file),
             like,
+            replace: force,
         })
     }
     pub(crate) fn write(&mut self, b: &[u8]) -> Result<(), Fail> {
@@ -328,7 +334,33 @@ impl Output {
         // complete when it takes its name.
         let mut files = TEMP_FILES.lock().unwrap_or_else(|e| e.into_inner());
         // On failure `tmp` stays set, so that Drop removes the temporary file.
-        fs::rename(&tmp, &self.path).map_err(cannot)?;
+        if self.replace {
+            fs::rename(&tmp, &self.path).map_err(cannot)?;
+        } else {
+            // The name was free when it was checked: a file that took it meanwhile (another
+            // program, another zipnn) is not replaced. A hard link fails where the name is
+            // taken, where a rename would replace it.
+            let taken = || {
+                Fail {
+                msg: format!(
+                    "{} appeared while it was being written and is left as it is (use --force to overwrite)",
+                    self.path
+                ),
+                usage: false,
+            }
+            };
+            match fs::hard_link(&tmp, &self.path) {
+                // The output is in place: the temporary name goes (a failure there leaves a
+                // second name for a complete file, not a failed run).
+                Ok(()) => {
+                    let _ = fs::remove_file(&tmp);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => return Err(taken()),
+                // No hard links on this file system: check, then rename.
+                Err(_) if fs::symlink_metadata(&self.path).is_ok() => return Err(taken()),
+                Err(_) => fs::rename(&tmp, &self.path).map_err(cannot)?,
+            }
+        }
         files.retain(|f| *f != tmp);
         self.tmp = None;
         Ok(())
