@@ -340,14 +340,12 @@ impl Output {
             // The name was free when it was checked: a file that took it meanwhile (another
             // program, another zipnn) is not replaced. A hard link fails where the name is
             // taken, where a rename would replace it.
-            let taken = || {
-                Fail {
+            let taken = || Fail {
                 msg: format!(
-                    "{} appeared while it was being written and is left as it is (use --force to overwrite)",
-                    self.path
+                    "{} appeared while it was being written and is left as it is {}",
+                    self.path, "(use --force to overwrite)"
                 ),
                 usage: false,
-            }
             };
             match fs::hard_link(&tmp, &self.path) {
                 // The output is in place: the temporary name goes (a failure there leaves a
