@@ -317,19 +317,19 @@ const tempFiles = new Set();
 for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGXCPU']) {
   process.on(sig, () => {
     for (const f of tempFiles) fs.rmSync(f, { force: true });
-    // Not process.exit(130), which waits for a thread still blocked opening a FIFO that no one
-    // opened from the other end: SIGINT again, to node's own handler, ends the process at once
-    // with status 130. SIGXCPU again, to its default, ends it as that signal does (152).
-    const end = sig === 'SIGXCPU' ? sig : 'SIGINT';
-    process.removeAllListeners(end);
-    process.kill(process.pid, end);
+    // The same signal again, to node's own handler or the default, ends the process as that
+    // signal does, as gzip ends (a shell script's loop stops at Ctrl-C only when its command
+    // died of SIGINT). Not process.exit(), which waits for a thread still blocked opening a
+    // FIFO that no one opened from the other end.
+    process.removeAllListeners(sig);
+    process.kill(process.pid, sig);
   });
 }
 
 /**
  * Writes through a temporary file renamed at the end: a failure never leaves a partial output,
- * nor does Ctrl-C, SIGTERM or SIGHUP (the program then ends as by Ctrl-C: status 130 in a
- * shell, as the native CLI's).
+ * nor does Ctrl-C, SIGTERM or SIGHUP (the program then ends as that signal does, as the
+ * native CLI).
  * A device or pipe is written in place (renaming over /dev/null would replace the device).
  */
 async function writeOutput(path, produce, input = '-') {

@@ -133,13 +133,13 @@ pub(crate) fn remove_temp_files_on_signal() {
             // No thread (a process limit): signals end the process, without the clean-up.
             let _ = std::thread::Builder::new().spawn(move || {
                 if let Some(s) = signals.forever().next() {
-                    remove_temp_files_and_exit(if s == SIGXCPU { 152 } else { 130 });
+                    remove_temp_files_and_exit(s);
                 }
             });
         }
     }
     #[cfg(windows)]
-    let _ = ctrlc::set_handler(|| remove_temp_files_and_exit(130));
+    let _ = ctrlc::set_handler(|| remove_temp_files_and_exit(2));
 }
 
 /// The signals this process was started with as ignored (bit `n - 1` for signal `n`), as
@@ -155,15 +155,25 @@ fn inherited_ignored() -> u64 {
         .unwrap_or(0)
 }
 
+/// Removes the temporary files, then ends the program as `signal` (SIGINT where Windows says
+/// Ctrl-C) would have without a handler.
 #[cfg(any(unix, windows))]
-fn remove_temp_files_and_exit(code: i32) -> ! {
+fn remove_temp_files_and_exit(signal: i32) -> ! {
     // The lock is held until the exit: no temporary file is created meanwhile (`Output`
     // creates and lists each one under it).
     let files = TEMP_FILES.lock().unwrap_or_else(|e| e.into_inner());
     for f in files.iter() {
         let _ = fs::remove_file(f);
     }
-    std::process::exit(code);
+    // Ended by the signal itself, as gzip is: a shell script's loop stops at Ctrl-C only when
+    // its command died of SIGINT (an exit status of 130 says the command dealt with it, and
+    // the loop went on to the next file). SIGXCPU's own end would dump the core of a process
+    // that may hold a whole model: an exit with the status the shell would show instead.
+    #[cfg(unix)]
+    if signal != signal_hook::consts::SIGXCPU {
+        let _ = signal_hook::low_level::emulate_default_handler(signal);
+    }
+    std::process::exit(128 + signal);
 }
 
 /// `{path}.tmp{pid}.{n}`, with the file name cut short where the suffix would take it past 255
