@@ -15,6 +15,7 @@ import { createHash } from 'node:crypto';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
+import { pipeline } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -130,11 +131,14 @@ function prepareSamples() {
     const out = path.join(SAMPLE_DIR, file);
     const prev = old?.samples?.find((e) => e.id === s.id);
     const srcStat = fs.statSync(src);
+    // Newer than its source and the CLI: by the list's time, written after the files (a .znw
+    // has its source's time, as the CLI gives its outputs).
     const fresh =
       prev &&
       prev.file === file &&
       prev.originalSize === srcStat.size &&
-      mtime(out) >= Math.max(srcStat.mtimeMs, mtime(CLI)) &&
+      mtime(manifest) >= Math.max(srcStat.mtimeMs, mtime(CLI)) &&
+      mtime(out) >= 0 &&
       fs.statSync(out).size === prev.compressedSize;
     if (fresh) {
       entries.push(prev);
@@ -229,14 +233,17 @@ function handle(req, res) {
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     return send(res, 405, 'method not allowed\n', { Allow: 'GET, HEAD' });
   }
+  // The raw path too: `new URL` already folds /a/../b, but an encoded %2e%2e or %2f must not pass.
+  const rawPath = req.url.split('?')[0];
+  if (!rawPath.startsWith('/')) return send(res, 400, 'bad request\n');
   let url;
   try {
-    url = new URL(req.url, `http://${HOST}`);
+    // Runs of slashes taken as one (as most servers do): `//app.js` is otherwise a host name
+    // to `new URL`, and a redirect to `//sample/` one to the browser.
+    url = new URL(rawPath.replace(/\/{2,}/g, '/') + req.url.slice(rawPath.length), `http://${HOST}`);
   } catch {
     return send(res, 400, 'bad request\n');
   }
-  // The raw path too: `new URL` already folds /a/../b, but an encoded %2e%2e or %2f must not pass.
-  const rawPath = req.url.split('?')[0];
   if (/(^|\/)(\.|%2e){2}(\/|$)/i.test(rawPath) || /%2f|%5c|%00/i.test(rawPath)) return send(res, 403, 'forbidden\n');
 
   let target;
@@ -285,9 +292,8 @@ function handle(req, res) {
   }
   res.writeHead(200, headers);
   if (req.method === 'HEAD') return res.end();
-  const stream = fs.createReadStream(target.file);
-  stream.on('error', () => res.destroy());
-  stream.pipe(res);
+  // (pipeline, not pipe: a client that goes away closes the file too.)
+  pipeline(fs.createReadStream(target.file), res, () => {});
 }
 
 // ---------------------------------------------------------------------------------------------

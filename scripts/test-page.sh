@@ -58,7 +58,7 @@ echo "test-page: server at $url"
 
 mkdir -p test-artifacts
 status=0
-BASE_URL=$url ZNN_REPO=$ROOT ZNN_WORK=$WORK ZNN_ARTIFACTS=$ROOT/test-artifacts \
+BASE_URL=$url ZNN_SERVER_PID=$server_pid ZNN_REPO=$ROOT ZNN_WORK=$WORK ZNN_ARTIFACTS=$ROOT/test-artifacts \
   node tests/page/page.test.mjs 2>&1 | tee "$WORK/results.txt" || status=$?
 summary=$(tail -n 1 "$WORK/results.txt")
 if ! grep -Eq '^[0-9]+ passed, [0-9]+ failed$' <<<"$summary"; then
