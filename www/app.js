@@ -254,16 +254,31 @@ async function looksCompressed(file) {
   return head.length === 16 && head[0] === 0x5a && head[1] === 0x4e && (head[5] === 10 || head[5] === 220) && [1, 4, 6, 29, 30].includes(head[15]);
 }
 
-async function addFiles(fileList) {
+/**
+ * Queues `fileList` as one batch. `folders`: the indices of entries that are folders (a drop
+ * gives each as a File that cannot be read).
+ */
+async function addFiles(fileList, folders = new Set()) {
   const files = [...fileList];
   if (files.length === 0) return;
   const dtype = $('dtype').value;
   const verify = $('verify').checked;
   const added = [];
-  const batch = nextBatch++;
-  for (const file of files) {
-    const job = { id: nextId++, batch, file, dtype, verify, mode: 'compress' };
+  // Its size and each file's place in it are kept with the jobs: Clear may remove cards meanwhile.
+  const batch = { id: nextBatch++, size: files.length, settled: 0, failed: 0 };
+  const cancelsBefore = cancels;
+  for (const [i, file] of files.entries()) {
+    const job = { id: nextId++, batch, index: i + 1, file, dtype, verify, mode: 'compress' };
     job.card = createCard(job);
+    if (folders.has(i)) {
+      finishJob(job, { error: { code: 'ZNN_INPUT', message: `${file.name} is a folder: choose or drop the files in it.` } });
+      continue;
+    }
+    // Each file's head is read before it is queued: Cancel meanwhile cancels the rest of the batch too.
+    if (cancels !== cancelsBefore) {
+      markCancelled(job);
+      continue;
+    }
     try {
       job.mode = (await looksCompressed(file)) ? 'decompress' : 'compress';
     } catch (e) {
@@ -272,7 +287,13 @@ async function addFiles(fileList) {
       finishJob(job, { error: unreadable ? { code: 'ZNN_READ', message: unreadable } : { message: `cannot read ${file.name}: ${e.message}` } });
       continue;
     }
-    if (file.size > MAX_BYTES) {
+    if (cancels !== cancelsBefore) {
+      markCancelled(job);
+      continue;
+    }
+    // (What a restore makes is bounded by MAX_OUTPUT, told from its header or as it is made: an
+    // incompressible file compresses to a few bytes more than itself.)
+    if (job.mode === 'compress' && file.size > MAX_BYTES) {
       finishJob(job, {
         error: {
           code: 'ZNN_LIMIT',
@@ -284,9 +305,10 @@ async function addFiles(fileList) {
     setCardWaiting(job);
     queue.push(job);
     added.push(job);
+    // The first file starts while the rest are looked at (and Cancel can stop them).
+    pump();
   }
   if (added.length) announce(`${added.length} file${added.length > 1 ? 's' : ''} added.`);
-  pump();
 }
 
 function pump() {
@@ -314,11 +336,14 @@ function pump() {
   });
 }
 
-/** A job on a file this big leaves the worker's wasm memory grown (it never shrinks): the next
- * big file would then find less room than in a fresh tab. Such a worker is replaced. */
-const REPLACE_AFTER = 256 * MiB;
+/** A job on a file this big leaves the worker's wasm memory grown (it never shrinks; compress()
+ * holds the file and its compressed copy, a 250 MiB file left 900 MiB): the next big file would
+ * then find less room than in a fresh tab, and a tab kept open holds it. Such a worker is replaced. */
+const REPLACE_AFTER = 32 * MiB;
 
 function finishJob(job, { result, error }) {
+  job.batch.settled++;
+  if (error) job.batch.failed++;
   if (job === current) {
     current = null;
     stopTicker();
@@ -329,16 +354,16 @@ function finishJob(job, { result, error }) {
   }
   if (error) renderError(job, error);
   else renderResult(job, result);
-  if (!current && queue.length === 0) {
+  // (Not while files of the batch are still being looked at: one of them may yet run.)
+  if (!current && queue.length === 0 && job.batch.settled === job.batch.size) {
     $('cancel').disabled = true;
-    const batchCards = [...$('results').children].filter((c) => c.dataset.batch === String(job.batch));
-    const failed = batchCards.filter((c) => c.dataset.state === 'error').length;
+    const { size, failed } = job.batch;
     const panel = $('progress-panel');
     panel.dataset.state = failed ? 'error' : 'done';
     $('progress').max = 1;
     $('progress').value = failed ? 0 : 1;
-    if (batchCards.length > 1) {
-      $('progress-title').textContent = failed ? `${failed} of ${batchCards.length} files failed` : `Done: ${batchCards.length} files`;
+    if (size > 1) {
+      $('progress-title').textContent = failed ? `${failed} of ${size} files failed` : `Done: ${size} files`;
       $('progress-stats').textContent = failed ? 'See the messages below.' : 'Every file is ready to download below.';
     } else {
       $('progress-title').textContent = error ? `Could not finish ${job.file.name}` : 'Done';
@@ -349,18 +374,18 @@ function finishJob(job, { result, error }) {
   pump();
 }
 
+/** Cancel presses so far: a batch whose files are still being looked at stops at the next one. */
+let cancels = 0;
+
 function cancelAll() {
   if (!current && queue.length === 0) return;
+  cancels++;
   replaceWorker();
   const cancelled = [current, ...queue].filter(Boolean);
   queue.length = 0;
   current = null;
   stopTicker();
-  for (const job of cancelled) {
-    job.card.dataset.state = 'cancelled';
-    job.card.querySelector('.result-status').textContent = 'Cancelled';
-    job.card.querySelector('.result-body').replaceChildren(el('p', { class: 'note' }, 'Cancelled before it finished; nothing was kept.'));
-  }
+  cancelled.forEach(markCancelled);
   $('cancel').disabled = true;
   $('progress-panel').dataset.state = 'idle';
   $('progress').max = 1;
@@ -369,6 +394,13 @@ function cancelAll() {
   $('progress-stats').textContent = 'Choose files to start again.';
   announce('Cancelled.');
   $('file-input').focus();
+}
+
+function markCancelled(job) {
+  job.batch.settled++;
+  job.card.dataset.state = 'cancelled';
+  job.card.querySelector('.result-status').textContent = 'Cancelled';
+  job.card.querySelector('.result-body').replaceChildren(el('p', { class: 'note' }, 'Cancelled before it finished; nothing was kept.'));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -398,9 +430,7 @@ function setPhase(phase, total) {
 
 /** " · file i of n" when the job came with others in one drop or choice. */
 function fileIndex(job) {
-  const all = [...$('results').children].filter((c) => c.dataset.batch === job.card.dataset.batch);
-  if (all.length < 2) return '';
-  return ` · file ${all.length - all.indexOf(job.card)} of ${all.length}`;
+  return job.batch.size < 2 ? '' : ` · file ${job.index} of ${job.batch.size}`;
 }
 
 function setProgress(done, total) {
@@ -447,7 +477,7 @@ function summaryLine(job, result) {
 function createCard(job) {
   const card = el(
     'li',
-    { class: 'result', dataset: { state: 'waiting', batch: String(job.batch), kind: job.mode, job: String(job.id) } },
+    { class: 'result', dataset: { state: 'waiting', batch: String(job.batch.id), kind: job.mode, job: String(job.id) } },
     el('div', { class: 'result-head' }, el('h4', { class: 'result-name' }, breakable(job.file.name)), el('span', { class: 'result-status' }, 'Waiting…')),
     el('div', { class: 'result-body' }, el('p', { class: 'note' }, formatBytes(job.file.size))),
   );
@@ -671,7 +701,11 @@ function setupInput() {
     e.preventDefault();
     depth = 0;
     drop.classList.remove('dragging');
-    addFiles(e.dataTransfer.files);
+    // A dropped folder comes as a File that cannot be read: told apart here, while the drop's
+    // entries can be looked at (its files and its items of kind "file" are in the same order).
+    const items = [...(e.dataTransfer.items ?? [])].filter((it) => it.kind === 'file');
+    const folders = new Set(items.flatMap((it, i) => (it.webkitGetAsEntry?.()?.isDirectory ? [i] : [])));
+    addFiles(e.dataTransfer.files, folders);
   });
   $('cancel').addEventListener('click', cancelAll);
   $('clear').addEventListener('click', () => {
@@ -913,4 +947,5 @@ $('throttle').nextElementSibling.querySelector('.field-help').textContent = `${f
 loadSamples();
 // Load the wasm module now, so that everything keeps working if the network goes away.
 init().catch((e) => showLoadError(e.message));
-window.addEventListener('pagehide', () => objectUrls.forEach((u) => URL.revokeObjectURL(u)));
+// (Not when the page is kept to come back to with Back: its download links must still work.)
+window.addEventListener('pagehide', (e) => e.persisted || objectUrls.forEach((u) => URL.revokeObjectURL(u)));

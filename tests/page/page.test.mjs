@@ -1,12 +1,13 @@
 // End-to-end tests of the web page (www/) in headless Debian Chromium through Playwright.
 // Run by scripts/test-page.sh, which starts scripts/serve.mjs and sets:
 //   BASE_URL       the server, e.g. http://127.0.0.1:41234/
+//   ZNN_SERVER_PID its process (its open files are looked at)
 //   ZNN_REPO       the repository root (models/, target/release/zipnn, tools/node_modules)
 //   ZNN_WORK       a scratch directory
 //   ZNN_ARTIFACTS  where screenshots go (test-artifacts/)
 // Optional: ZNN_PAGE_ONLY=word filters tests by name; ZNN_PAGE_HEADFUL=1 shows the browser.
-import { execFileSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -151,17 +152,19 @@ async function checkRatio(card, compressedBytes, originalBytes) {
 // ---------------------------------------------------------------------------------------------
 // Tests
 
+/** A GET of `p` exactly as written (no folding of `//` or `..`). */
+const get = (p) =>
+  new Promise((resolve, reject) => {
+    const u = new URL(BASE);
+    http
+      .get({ host: u.hostname, port: u.port, path: p }, (res) => {
+        res.resume();
+        resolve({ status: res.statusCode, type: res.headers['content-type'] ?? '', location: res.headers.location });
+      })
+      .on('error', reject);
+  });
+
 test('server: MIME types, package files only, no path traversal', async () => {
-  const get = (p) =>
-    new Promise((resolve, reject) => {
-      const u = new URL(BASE);
-      http
-        .get({ host: u.hostname, port: u.port, path: p }, (res) => {
-          res.resume();
-          resolve({ status: res.statusCode, type: res.headers['content-type'] ?? '' });
-        })
-        .on('error', reject);
-    });
   const expect = {
     '/': [200, 'text/html'],
     '/app.js': [200, 'text/javascript'],
@@ -178,12 +181,60 @@ test('server: MIME types, package files only, no path traversal', async () => {
     '/..%5c..%5cCargo.toml': [403],
     '/pkg/package-lock.json': [404],
     '/missing.js': [404],
+    // Runs of slashes are one slash, not a host name (which served the page for every path).
+    '//app.js': [200, 'text/javascript'],
+    '//pkg//index.js': [200, 'text/javascript'],
+    '//missing.js': [404],
+    '*': [400],
   };
   for (const [p, [status, type]] of Object.entries(expect)) {
     const r = await get(p);
     assertEqual(r.status, status, `status of ${p}`);
     if (type) assert(r.type.startsWith(type), `${p} has type ${r.type}, expected ${type}`);
   }
+  // A folder's redirect stays on this host (it went to `//sample/`: the host "sample").
+  for (const p of ['/sample', '/.//sample', '//sample']) {
+    const r = await get(p);
+    assertEqual(`${r.status} ${r.location}`, '301 /sample/', `redirect of ${p}`);
+  }
+});
+
+test('server: downloads the client gives up close their file', async () => {
+  const pid = process.env.ZNN_SERVER_PID;
+  const open = () => fs.readdirSync(`/proc/${pid}/fd`).filter((fd) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/fd/${fd}`).endsWith('.znw');
+    } catch {
+      return false; // (closed meanwhile)
+    }
+  }).length;
+  const u = new URL(BASE);
+  const sample = JSON.parse(fs.readFileSync(path.join(REPO, 'www/sample/sample.json'), 'utf8')).samples.at(-1);
+  for (let i = 0; i < 5; i++) {
+    // The response's first bytes, then the connection closed (a page closed mid-download).
+    await new Promise((resolve, reject) => {
+      const req = http.get({ host: u.hostname, port: u.port, path: `/sample/${sample.file}` }, (res) => {
+        res.once('data', () => {
+          req.destroy();
+          resolve();
+        });
+      });
+      req.on('error', (e) => (e.code === 'ECONNRESET' ? resolve() : reject(e)));
+    });
+  }
+  let n = open();
+  for (let i = 0; i < 50 && n > 0; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    n = open();
+  }
+  assertEqual(n, 0, 'sample files the server still has open');
+});
+
+test('server: a second start uses the samples the first one compressed', async () => {
+  // (The CLI gives each .znw its source's time: older than the CLI, the files looked stale.)
+  const r = spawnSync('node', [path.join(REPO, 'scripts/serve.mjs'), '--prepare'], { cwd: REPO, encoding: 'utf8' });
+  assertEqual(r.status, 0, `--prepare: ${r.stderr}`);
+  assert(!/compressing/.test(r.stderr), `it compressed again: ${r.stderr}`);
 });
 
 test('page loads, keyboard opens the file chooser, controls are labelled', async () => {
@@ -403,6 +454,61 @@ test('cancel stops a running compression, and the next one works', async () => {
   assertEqual(await ok.getAttribute('data-state'), 'done', 'compress after cancel');
 });
 
+test('cancel also stops the files of a choice still being looked at', async () => {
+  await open();
+  await page.setChecked('#verify', true);
+  await page.setInputFiles('#file-input', [model('minilm.fp32.safetensors')]);
+  await page.waitForSelector('#results > li[data-state="running"]');
+  // Many files while one runs, and Cancel at once: each file's head is read before it is
+  // queued, and those still unread were queued after the Cancel and ran.
+  const many = Array.from({ length: 40 }, () => model('silero_vad_16k.safetensors'));
+  await page.setInputFiles('#file-input', many);
+  await page.evaluate(() => document.getElementById('cancel').click());
+  await page.waitForFunction(() => !document.querySelector('#results > li[data-state="waiting"], #results > li[data-state="running"]') && document.querySelectorAll('#results > li').length >= 41);
+  await page.waitForTimeout(1500);
+  const states = await page.$$eval('#results > li', (cards) => cards.slice(0, 41).map((c) => c.dataset.state));
+  assert(states.every((st) => st === 'cancelled'), `states after Cancel: ${states.join(' ')}`);
+  assertEqual(await page.getAttribute('#progress-panel', 'data-state'), 'idle', 'panel after Cancel');
+});
+
+test('Clear while a batch runs: files keep their numbers, the summary counts the batch', async () => {
+  await open();
+  await page.setChecked('#verify', true);
+  const small = model('silero_vad_16k.safetensors');
+  await page.setInputFiles('#file-input', [small, small, model('minilm.fp32.safetensors'), small]);
+  await page.waitForFunction(() => document.querySelectorAll('#results > li[data-state="done"]').length === 2);
+  await page.click('#clear');
+  await page.waitForFunction(() => /file 3 of 4/.test(document.getElementById('progress-title').textContent));
+  await page.waitForSelector('#progress-panel[data-state="done"]');
+  assertEqual(await page.locator('#progress-title').innerText(), 'Done: 4 files', 'summary');
+});
+
+test('a folder dropped: says it is a folder', async () => {
+  await open();
+  const dir = freshDir('dropped-folder');
+  fs.writeFileSync(path.join(dir, 'inside.bin'), Buffer.alloc(1000));
+  const cdp = await context.newCDPSession(page);
+  const box = await page.locator('#drop-label').boundingBox();
+  const at = { x: box.x + box.width / 2, y: box.y + box.height / 2 };
+  const data = { items: [], files: [dir], dragOperationsMask: 1 };
+  for (const type of ['dragEnter', 'dragOver', 'drop']) await cdp.send('Input.dispatchDragEvent', { type, ...at, data });
+  const card = page.locator('#results > li').first();
+  await page.waitForSelector('#results > li[data-state="error"]');
+  const text = await card.locator('.error').innerText();
+  assert(/dropped-folder is a folder/.test(text), `message: ${text}`);
+  await cdp.detach();
+});
+
+test('a compress that grew the worker\'s memory gets a fresh worker', async () => {
+  await open();
+  await page.waitForSelector('#progress-panel[data-workers="ready ready"]');
+  const before = Number(await page.getAttribute('#progress-panel', 'data-spawned'));
+  const [card] = await upload([model('minilm.bf16.safetensors')], { verify: false });
+  assertEqual(await card.getAttribute('data-state'), 'done', 'state');
+  // (A 45 MB file: the worker that held it and its compressed copy is let go.)
+  assertEqual(Number(await page.getAttribute('#progress-panel', 'data-spawned')), before + 1, 'workers started');
+});
+
 test('while compressing, the bar shows bytes done, MB/s and time left', async () => {
   await open();
   await page.selectOption('#dtype', 'auto');
@@ -516,6 +622,20 @@ test('a file over the limit is refused with a clear message', async () => {
   assertEqual(await card.getAttribute('data-state'), 'error', 'state');
   const text = await card.locator('.error').innerText();
   assert(/up to 1\.00 MB/.test(text) && /command-line/.test(text), `message: ${text}`);
+});
+
+test('a .znw a little over the limit restores when what it restores is under it', async () => {
+  // Random bytes compress to a few bytes more than themselves.
+  await open('?max=100000');
+  const dir = freshDir('restore-at-limit');
+  const raw = path.join(dir, 'random.bin');
+  fs.writeFileSync(raw, randomBytes(100_000));
+  cli('compress', raw, '-o', `${raw}.znw`, '--force');
+  assert(fs.statSync(`${raw}.znw`).size > 100_000, 'the .znw is over the limit');
+  const [card] = await upload([`${raw}.znw`]);
+  assertEqual(await card.getAttribute('data-state'), 'done', `state: ${await card.innerText()}`);
+  const dl = await download(card, freshDir('restore-at-limit-out'));
+  assertSameFile(dl.file, raw, 'restored');
 });
 
 test('a file that restores to more than the limit is refused with a clear message', async () => {
