@@ -560,3 +560,195 @@ fn znn_safetensors_stream_holds_one_tensor() {
     assert!(total > 64 * MIB as u64, "{total}");
     assert!(peak < largest + MIB, "peak {peak}, largest frame {largest}");
 }
+
+/// A protobuf varint.
+fn varint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push(n as u8 | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+/// A protobuf length-delimited field.
+fn delimited(field: u64, payload: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    varint(field << 3 | 2, &mut out);
+    varint(payload.len() as u64, &mut out);
+    out.extend_from_slice(payload);
+    out
+}
+
+/// The container the model parsers find in `file`, the shape of the tensor of `len` bytes
+/// they found in it, and the heap they peaked at.
+fn parsed(file: &[u8], len: u64) -> (Container, Vec<u64>, usize) {
+    let (layout, peak) = peak_of(|| zipnn_wasm::format::tensors::detect(file).unwrap());
+    let t = layout.tensors.iter().find(|t| t.end - t.start == len);
+    let t = t.unwrap_or_else(|| panic!("{:?}: no tensor of {len} bytes", layout.container));
+    (layout.container, t.shape.clone(), peak)
+}
+
+/// A shape of millions of dimensions (one or two bytes each in the file) took eight bytes a
+/// dimension (a 140 MB ONNX file overran wasm32's address space, a `ZNN_INTERNAL` panic): past
+/// 64 dimensions the tensor keeps no shape, and its bytes are still its element type's.
+#[test]
+fn shapes_of_millions_of_dimensions_are_not_held() {
+    let _g = lock();
+    let n = 4 << 20;
+    // ONNX: a packed `dims` field of 1-byte varints, then the tensor's type, name and data.
+    let mut t = delimited(1, &vec![1u8; n]);
+    t.extend_from_slice(&[0x10, 0x01]);
+    t.extend(delimited(8, b"w"));
+    t.extend(delimited(
+        9,
+        &(0..=255u8).cycle().take(1024).collect::<Vec<_>>(),
+    ));
+    let mut onnx = vec![0x08, 0x07];
+    onnx.extend(delimited(7, &delimited(5, &t)));
+    // NumPy: `(1,1,...,1)` in a version 2 header.
+    let mut h = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}1), }}",
+        "1,".repeat(n - 1)
+    );
+    h.push_str(&" ".repeat((64 - (h.len() + 13) % 64) % 64));
+    h.push('\n');
+    let mut npy = b"\x93NUMPY\x02\x00".to_vec();
+    npy.extend((h.len() as u32).to_le_bytes());
+    npy.extend(h.as_bytes());
+    npy.extend(1f32.to_le_bytes());
+    // TFLite: one subgraph, one tensor over buffer 1 (64 bytes), its shape a vector of n ones.
+    let tflite = tflite_with_shape(n);
+    for (file, len, container) in [
+        (&onnx, 1024, Container::Onnx),
+        (&npy, 4, Container::Npy),
+        (&tflite, 64, Container::Tflite),
+    ] {
+        let (c, shape, peak) = parsed(file, len);
+        assert!(
+            peak < MIB,
+            "{container:?}: peak {peak} for {} bytes",
+            file.len()
+        );
+        assert_eq!((c, shape.len()), (container, 0), "{container:?}");
+    }
+    // 64 dimensions are kept.
+    let shape64 = delimited(1, &[2u8; 64]);
+    let mut t = shape64.clone();
+    t.extend_from_slice(&[0x10, 0x01]);
+    t.extend(delimited(8, b"w"));
+    t.extend(delimited(9, &[0; 1024]));
+    let mut onnx = vec![0x08, 0x07];
+    onnx.extend(delimited(7, &delimited(5, &t)));
+    assert_eq!(parsed(&onnx, 1024).1, vec![2; 64]);
+}
+
+/// A TFLite flatbuffer: one subgraph with one tensor of shape `n` ones, whose data is buffer 1
+/// (64 bytes).
+fn tflite_with_shape(n: usize) -> Vec<u8> {
+    let (vt_m, m, vt_sg, vt_t, sgv, sg, tv, t) = (8, 24, 36, 44, 56, 64, 72, 80);
+    let bv = 92;
+    let (b, dv) = (bv + 12, bv + 20);
+    let shp = dv + 4 + 64;
+    let mut f = vec![0u8; shp];
+    let mut at = |p: usize, d: &[u8]| f[p..p + d.len()].copy_from_slice(d);
+    let u32s = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    let u16s = |v: &[u16]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+    at(0, &u32s(&[m as u32]));
+    at(4, b"TFL3");
+    // Model: version (unused), subgraphs (field 2), buffers (field 4).
+    at(vt_m, &u16s(&[14, 12, 0, 0, 4, 0, 8]));
+    at(
+        m,
+        &u32s(&[
+            (m - vt_m) as u32,
+            (sgv - (m + 4)) as u32,
+            (bv - (m + 8)) as u32,
+        ]),
+    );
+    // SubGraph and Buffer: one field (tensors, data) at 4.
+    at(vt_sg, &u16s(&[6, 8, 4]));
+    // Tensor: shape (field 0) at 4, buffer (field 2) at 8.
+    at(vt_t, &u16s(&[10, 12, 4, 0, 8]));
+    at(sgv, &u32s(&[1, (sg - (sgv + 4)) as u32]));
+    at(sg, &u32s(&[(sg - vt_sg) as u32, (tv - (sg + 4)) as u32]));
+    at(tv, &u32s(&[1, (t - (tv + 4)) as u32]));
+    at(t, &u32s(&[(t - vt_t) as u32, (shp - (t + 4)) as u32, 1]));
+    at(
+        bv,
+        &u32s(&[2, (b - (bv + 4)) as u32, (b - (bv + 8)) as u32]),
+    );
+    at(b, &u32s(&[(b - vt_sg) as u32, (dv - (b + 4)) as u32]));
+    at(dv, &u32s(&[64]));
+    at(dv + 4, &(0..64u8).collect::<Vec<_>>());
+    f.extend(u32s(&[n as u32]));
+    f.extend(u32s(&vec![1; n]));
+    f
+}
+
+/// A zip archive of stored members (classic records: fewer than 65,535 members).
+fn stored_zip(members: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let (mut out, mut central) = (Vec::new(), Vec::new());
+    for (name, data) in members {
+        let at = out.len() as u32;
+        let mut fields = vec![20u16, 0, 0, 0, 0];
+        let sizes = [0u32, data.len() as u32, data.len() as u32];
+        let le16 = |v: &[u16]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        let le32 = |v: &[u32]| v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        out.extend(0x0403_4b50u32.to_le_bytes());
+        out.extend(le16(&fields));
+        out.extend(le32(&sizes));
+        out.extend(le16(&[name.len() as u16, 0]));
+        out.extend(name.as_bytes());
+        out.extend(data);
+        fields.insert(0, 20);
+        central.extend(0x0201_4b50u32.to_le_bytes());
+        central.extend(le16(&fields));
+        central.extend(le32(&sizes));
+        central.extend(le16(&[name.len() as u16, 0, 0, 0, 0]));
+        central.extend(le32(&[0, at]));
+        central.extend(name.as_bytes());
+    }
+    let (at, n) = (out.len() as u32, members.len() as u16);
+    out.extend(&central);
+    out.extend(0x0605_4b50u32.to_le_bytes());
+    out.extend([0, 0, 0, 0]);
+    out.extend(n.to_le_bytes());
+    out.extend(n.to_le_bytes());
+    out.extend((central.len() as u32).to_le_bytes());
+    out.extend(at.to_le_bytes());
+    out.extend([0, 0]);
+    out
+}
+
+/// Thousands of small pickles, each naming its archive's storage 60 times over (copies out of
+/// the memo), took 25 times the file's size: each pickle had a room of its own for what its
+/// tensors take, and the many `4096`s of slack added up. The archive's pickles share one.
+#[test]
+fn many_small_pickles_share_one_room() {
+    let _g = lock();
+    let x = |s: &[u8]| [&[b'X'][..], &(s.len() as u32).to_le_bytes(), s].concat();
+    let mut pickle = b"\x80\x02}(".to_vec();
+    pickle.extend(x(b""));
+    pickle.extend(b"q\x00ctorch._utils\n_rebuild_tensor_v2\n((");
+    pickle.extend(x(b"storage"));
+    pickle.extend(b"ctorch\nF\n");
+    pickle.extend(x(b"0"));
+    pickle.extend(b"tQK\x00))tRq\x01");
+    pickle.extend(b"h\x00h\x01".repeat(60));
+    pickle.extend(b"u.");
+    let mut members = Vec::new();
+    for i in 0..20_000 {
+        members.push((format!("{i}/data.pkl"), pickle.clone()));
+        members.push((format!("{i}/data/0"), vec![0; 4]));
+    }
+    let file = stored_zip(&members);
+    drop(members);
+    let (layout, peak) = peak_of(|| zipnn_wasm::format::tensors::detect(&file).unwrap());
+    assert_eq!(layout.container, Container::PytorchZip);
+    assert_eq!(layout.tensors.len(), 20_000);
+    assert!(
+        peak < 4 * file.len(),
+        "peak {peak} for a file of {} bytes",
+        file.len()
+    );
+}

@@ -2,7 +2,7 @@
 //! Python-dict text header giving `descr` (the element type), `fortran_order` and `shape`,
 //! then the raw little-endian elements.
 
-use super::tensors::Tensor;
+use super::tensors::{shape, Tensor, MAX_RANK};
 use crate::dtype::DType;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -64,19 +64,20 @@ pub fn array(data: &[u8], at: usize, end: usize, name: String) -> Option<Tensor>
     } else {
         label
     };
-    let shape = value(header, "'shape'")?
+    let dims = value(header, "'shape'")?
         .trim_start_matches('(')
         .trim_end_matches(')')
         .split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
+        .take(MAX_RANK + 1)
         .map(|s| s.trim_end_matches('L').parse::<u64>().ok())
         .collect::<Option<Vec<u64>>>()?;
     Some(Tensor {
         name,
         label,
         dtype,
-        shape,
+        shape: shape(dims),
         start: (at + start) as u64,
         end: end as u64,
     })

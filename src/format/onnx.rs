@@ -2,7 +2,7 @@
 //! constants, also inside the subgraphs of `If`/`Loop` nodes) whose `raw_data` or packed
 //! `float_data` we locate. A small read-only protobuf walker: no schema compiler, no copies.
 
-use super::tensors::Tensor;
+use super::tensors::{shape, Tensor, MAX_RANK};
 use crate::dtype::DType;
 use alloc::string::String;
 use alloc::vec::Vec;
@@ -138,10 +138,11 @@ fn tensor(buf: &[u8], base: usize, fallback: &str, out: &mut Vec<Tensor>) {
     let mut data: Option<(usize, usize, Option<Typed>)> = None;
     for f in fields(buf, base) {
         match (f.number, f.bytes) {
-            (1, None) => dims.push(f.value),
+            // (Kept to one past MAX_RANK: `shape` below drops them then.)
+            (1, None) if dims.len() <= MAX_RANK => dims.push(f.value),
             (1, Some((b, _))) => {
                 let mut p = 0;
-                while let Some(v) = varint(b, &mut p) {
+                while let Some(v) = varint(b, &mut p).filter(|_| dims.len() <= MAX_RANK) {
                     dims.push(v);
                 }
             }
@@ -166,7 +167,7 @@ fn tensor(buf: &[u8], base: usize, fallback: &str, out: &mut Vec<Tensor>) {
             name,
             label: label.into(),
             dtype: Some(dtype),
-            shape: dims,
+            shape: shape(dims),
             start: start as u64,
             end: (start + len) as u64,
         });

@@ -10,7 +10,8 @@
 //! archive's storages then keep their member names. Hostile input is bounded: values nest at
 //! most [`MAX_DEPTH`] deep (a tensor's shape and stride must be tuples of integers), copies out
 //! of the memo share their contents, a pickle makes at most [`MAX_VALUES`] values, and the
-//! names and shapes handed out take at most twice the pickle's length.
+//! names and shapes handed out take at most twice the pickle's length ([`room`]; the pickles
+//! of one zip archive share theirs).
 
 use alloc::collections::BTreeMap;
 use alloc::rc::Rc;
@@ -190,14 +191,26 @@ impl Reader<'_> {
     }
 }
 
+/// What the tensors found in pickles of `len` bytes in all may take, in bytes (see [`pairs`]).
+pub fn room(len: usize) -> usize {
+    len.saturating_mul(2).saturating_add(4096)
+}
+
 /// The tensors `pickle` stores under dict keys, in the order it stores them; `None` when the
-/// pickle uses anything this reader does not follow, or is malformed.
-pub fn tensors(pickle: &[u8]) -> Option<Vec<TensorRef>> {
+/// pickle uses anything this reader does not follow, is malformed, or names more than `room`
+/// allows (what its tensors take is taken from `room`; nothing on `None`).
+pub fn tensors(pickle: &[u8], room: &mut usize) -> Option<Vec<TensorRef>> {
+    let mut left = *room;
+    let found = read(pickle, &mut left)?;
+    *room = left;
+    Some(found)
+}
+
+fn read(pickle: &[u8], room: &mut usize) -> Option<Vec<TensorRef>> {
     let mut r = Reader { src: pickle, at: 0 };
     let mut stack: Vec<V> = Vec::new();
     let mut memo: BTreeMap<u64, V> = BTreeMap::new();
     let mut found = Vec::new();
-    let mut room = pickle.len().saturating_mul(2).saturating_add(4096);
     let mut made = 0usize;
     loop {
         let op = r.u8()?;
@@ -261,7 +274,7 @@ pub fn tensors(pickle: &[u8]) -> Option<Vec<TensorRef>> {
             }
             b'd' => {
                 let items = to_mark(&mut stack)?;
-                pairs(items, &mut found, &mut room)?;
+                pairs(items, &mut found, room)?;
                 stack.push(V::Other);
             }
             b'a' => {
@@ -275,12 +288,12 @@ pub fn tensors(pickle: &[u8]) -> Option<Vec<TensorRef>> {
             b's' => {
                 let (value, key) = (stack.pop()?, stack.pop()?);
                 stack.last()?;
-                pairs(alloc::vec![key, value], &mut found, &mut room)?;
+                pairs(alloc::vec![key, value], &mut found, room)?;
             }
             b'u' => {
                 let items = to_mark(&mut stack)?;
                 stack.last()?;
-                pairs(items, &mut found, &mut room)?;
+                pairs(items, &mut found, room)?;
             }
             b'X' => {
                 let n = r.le(4)?;
@@ -500,6 +513,11 @@ pub(crate) mod tests {
             out.extend_from_slice(&[b'K', *s]);
         }
         out.extend_from_slice(b"t\x89ccollections\nOrderedDict\n)Rtq\x04R");
+    }
+
+    /// One pickle read alone, with the room of its own length.
+    fn tensors(p: &[u8]) -> Option<Vec<TensorRef>> {
+        super::tensors(p, &mut room(p.len()))
     }
 
     /// A state dict's pickle: (name, storage class, storage key, offset, shape) per tensor.

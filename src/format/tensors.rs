@@ -26,6 +26,21 @@ pub struct Tensor {
     pub end: u64,
 }
 
+/// Most dimensions a tensor's shape keeps: NumPy's limit, far past any model's. A longer list
+/// in a file is damaged or hostile, and holding it took 8 bytes a dimension for the one or two
+/// the file spends on each (a 140 MB ONNX file overran wasm32's address space): such a
+/// tensor keeps no shape. Its bytes are coded as before.
+pub const MAX_RANK: usize = 64;
+
+/// The dimensions `dims` gives, as a shape: none past [`MAX_RANK`] (which stops the reading).
+pub(crate) fn shape(dims: impl IntoIterator<Item = u64>) -> Vec<u64> {
+    let mut shape: Vec<u64> = dims.into_iter().take(MAX_RANK + 1).collect();
+    if shape.len() > MAX_RANK {
+        shape = Vec::new();
+    }
+    shape
+}
+
 /// A model file's container and the tensors found in it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Layout {
@@ -52,7 +67,7 @@ pub fn detect_prefix(prefix: &[u8], total: u64) -> Option<Layout> {
             dtype: Some(DType::from_safetensors(&t.dtype)),
             name: t.name,
             label: t.dtype,
-            shape: t.shape,
+            shape: shape(t.shape),
             start: t.start,
             end: t.end,
         });

@@ -3,7 +3,7 @@
 //! `offset`/`size` pair pointing past the FlatBuffer. Each buffer's element type comes from
 //! the first `Tensor` that names it. A small read-only FlatBuffers walker: no schema compiler.
 
-use super::tensors::Tensor;
+use super::tensors::{Tensor, MAX_RANK};
 use crate::dtype::DType;
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -140,7 +140,8 @@ pub fn tensors(data: &[u8]) -> Option<Vec<Tensor>> {
                     None => String::new(),
                 };
                 let shape = match t.vector(data, 0, 4) {
-                    Some((start, n)) => {
+                    // (Past MAX_RANK no shape is kept: none is read.)
+                    Some((start, n)) if n <= MAX_RANK => {
                         spend(4 * n)?;
                         (0..n)
                             .map(|k| u32_at(data, start + 4 * k).map(|d| d as i32))
@@ -150,7 +151,7 @@ pub fn tensors(data: &[u8]) -> Option<Vec<Tensor>> {
                             .collect::<Option<Vec<u64>>>()
                             .unwrap_or_default()
                     }
-                    None => Vec::new(),
+                    _ => Vec::new(),
                 };
                 users.insert(buffer, (name, ty, shape));
             }

@@ -37,11 +37,12 @@ fn directory(data: &[u8]) -> Option<(usize, u64)> {
         .rev()
         .find(|&i| u32_at(data, i) == Some(EOCD as u64))?;
     let (mut count, mut offset) = (u16_at(data, at + 10)?, u32_at(data, at + 16)?);
-    if count == 0xFFFF || offset == 0xFFFF_FFFF {
-        let loc = at.checked_sub(20)?;
-        if u32_at(data, loc)? != LOCATOR64 as u64 {
-            return None;
-        }
+    // Without a zip64 locator those values are what they say: Python's zipfile writes exactly
+    // 65,535 entries so.
+    let loc = at
+        .checked_sub(20)
+        .filter(|&l| u32_at(data, l) == Some(LOCATOR64 as u64));
+    if let Some(loc) = loc.filter(|_| count == 0xFFFF || offset == 0xFFFF_FFFF) {
         let e64 = usize::try_from(u64_at(data, loc + 8)?).ok()?;
         if u32_at(data, e64)? != EOCD64 as u64 {
             return None;
@@ -147,10 +148,10 @@ pub fn tensors(data: &[u8]) -> Option<(Container, Vec<Tensor>)> {
             end,
         });
     }
-    name_storages(data, &pickles, &mut out);
     // Named by what it holds, even where none of it can be coded in place (a deflated .npz);
     // a zip of neither kind is no container of ours.
     let container = if storages > 0 {
+        name_storages(data, &pickles, &mut out);
         Container::PytorchZip
     } else if arrays > 0 || npy_names > 0 {
         Container::Npz
@@ -163,19 +164,28 @@ pub fn tensors(data: &[u8]) -> Option<(Container, Vec<Tensor>)> {
 /// Storages named after the one tensor each holds whole, as their archive's pickle says (see
 /// the module's comment). A name that would repeat, or that looks like one of the format's
 /// own (`__header__`), leaves its storage under its member name.
+/// The pickles share one room (what their tensors may take): each its own, thousands of small
+/// pickles naming one tensor many times each took 25 times the archive's size.
 fn name_storages(data: &[u8], pickles: &BTreeMap<String, (usize, usize)>, out: &mut [Tensor]) {
-    // (archive, storage key) -> the tensors over that storage; how often each name occurs.
-    let mut over: BTreeMap<(String, String), Vec<pickle::TensorRef>> = BTreeMap::new();
+    // (archive, storage key) -> the tensors over that storage, only for storages there are;
+    // how often each name occurs.
+    let mut over: BTreeMap<(String, String), Vec<pickle::TensorRef>> = out
+        .iter()
+        .filter(|s| s.label == "storage")
+        .filter_map(|s| s.name.rsplit_once("/data/"))
+        .map(|(archive, key)| ((archive.into(), key.into()), Vec::new()))
+        .collect();
     let mut uses: BTreeMap<String, usize> = BTreeMap::new();
+    let mut room = pickle::room(pickles.values().map(|&(s, e)| e - s).sum());
     for (archive, &(s, e)) in pickles {
-        let Some(found) = data.get(s..e).and_then(pickle::tensors) else {
+        let Some(found) = data.get(s..e).and_then(|p| pickle::tensors(p, &mut room)) else {
             continue;
         };
         for t in found {
             *uses.entry(t.name.clone()).or_default() += 1;
-            over.entry((archive.clone(), t.key.clone()))
-                .or_default()
-                .push(t);
+            if let Some(ts) = over.get_mut(&(archive.clone(), t.key.clone())) {
+                ts.push(t);
+            }
         }
     }
     for s in out.iter() {
@@ -190,7 +200,9 @@ fn name_storages(data: &[u8], pickles: &BTreeMap<String, (usize, usize)>, out: &
             continue;
         };
         // One storage has one element type, whichever tensors view it.
-        let label = pickle::dtype_name(&ts[0].class);
+        let Some(label) = ts.first().map(|t| pickle::dtype_name(&t.class)) else {
+            continue;
+        };
         let whole = match &ts[..] {
             [t] => {
                 let own = t.name.starts_with("__") && t.name.ends_with("__");
@@ -291,6 +303,17 @@ mod tests {
         // A size that does not match the tensor's keeps the member's name.
         let short = archive(&[("m/data.pkl", &pkl), ("m/data/0", &[1; 20])]);
         assert_eq!(rows(&short), vec![row("m/data/0", "float32", &[])]);
+    }
+
+    /// Python's zipfile writes an archive of exactly 65,535 members with classic records only
+    /// (their count 0xFFFF, no zip64 locator): it was taken for no zip at all.
+    #[test]
+    fn an_archive_of_65535_members_without_zip64_records() {
+        let names: Vec<String> = (1..65_535).map(|i| alloc::format!("m/e{i}")).collect();
+        let mut members = vec![("m/data/0", &[1u8; 64][..])];
+        members.extend(names.iter().map(|n| (n.as_str(), &[][..])));
+        let file = archive(&members);
+        assert_eq!(rows(&file), vec![row("m/data/0", "storage", &[])]);
     }
 
     #[test]
