@@ -41,6 +41,11 @@ export const poolTuning = {
 /** Most workers: explicit `threads`, and `'auto'` (memory bandwidth is the limit beyond that). */
 const POOL_MAX = 16;
 const POOL_AUTO_MAX = 8;
+/**
+ * Workers not ready this long after a call wanted them (a script that does not arrive) are let
+ * go, and the call decodes in-thread: it waited for ever, and so did every later pooled call.
+ */
+const POOL_WAIT = 2000;
 
 export const poolWorkers = []; // started workers, reused; removed once dead
 let poolCalls = 0; // pooled decodes under way
@@ -80,6 +85,7 @@ function retirePool() {
   poolOutputs = new WeakSet();
   // No call is under way, and each settled once its runs were back: no worker has a job.
   for (const w of poolWorkers.splice(0)) w.kill(new Error('idle'));
+  spareBuffers.length = 0;
 }
 
 /** The number of workers `threads` asks for (1: in-thread). */
@@ -103,7 +109,8 @@ export function poolAvailable() {
 /**
  * Buffers the records of runs are copied into: transferred to a worker and back, reused, so
  * that copying a run costs no page faults of fresh memory (that took longer than the decode).
- * At most SPARE_MAX are kept (runs are ≤ runMax: a few MiB each).
+ * At most SPARE_MAX are kept, of runMax at most (a run is one part, and a part can be a whole
+ * ZipNN frame or plain tensor: four 65 MiB ones stayed for good), and none once the pool goes.
  */
 const spareBuffers = [];
 const SPARE_MAX = 16;
@@ -127,13 +134,36 @@ function recordsCopy(u8) {
 }
 
 function recycle(buf) {
-  if (!(buf instanceof ArrayBuffer)) return;
+  if (!(buf instanceof ArrayBuffer) || buf.byteLength > Math.ceil(poolTuning.runMax / MiB) * MiB) return;
   spareBuffers.push(buf);
   // Over the cap, the smallest go: big runs would otherwise never find room.
   if (spareBuffers.length > SPARE_MAX) spareBuffers.sort((x, y) => y.byteLength - x.byteLength).length = SPARE_MAX;
 }
 
-/** Up to `n` workers of the pool, ready (fewer if some failed to start, none without workers). */
+/**
+ * Up to `n` workers of the pool, ready (fewer if some failed to start, none without workers);
+ * none if they are not ready within POOL_WAIT (those still loading are let go, so that the
+ * next call starts others). Rejects with `signal.reason` once it is aborted.
+ */
+async function readyPool(n, signal) {
+  signal?.throwIfAborted();
+  let timer, onAbort;
+  const late = new Promise((resolve, reject) => {
+    timer = setTimeout(resolve, POOL_WAIT, null);
+    onAbort = () => reject(signal.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    const ready = await Promise.race([poolOf(n), late]);
+    if (ready) return ready;
+    for (const w of poolWorkers.filter((w) => !w.started)) w.kill(new Error('not ready in time'), { quiet: true });
+    return [];
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
 async function poolOf(n) {
   for (let i = poolWorkers.length; i--; ) if (poolWorkers[i].dead) poolWorkers.splice(i, 1);
   while (poolWorkers.length < n) {
@@ -229,8 +259,7 @@ export async function decodePooled(data, n, { maxOutput, target, signal }) {
   let out = target;
   let workers, done;
   try {
-    workers = await poolOf(n);
-    signal?.throwIfAborted();
+    workers = await readyPool(n, signal);
     if (!out && workers.length >= 2) {
       try {
         out = new Uint8Array(new SharedArrayBuffer(total));

@@ -76,11 +76,12 @@ export function startWorker(onDead) {
     return null;
   }
   const w = { port, jobs: new Map(), nextId: 1, started: false, dead: false };
-  const kill = (e) => {
+  // `quiet`: a worker let go while it loads (slow, not broken): workers stay on.
+  const kill = (e, { quiet = false } = {}) => {
     if (w.dead) return;
     w.dead = true;
     onDead();
-    if (!w.started) {
+    if (!w.started && !quiet) {
       workerFactory = null;
       // Decoding still works, only slower: say why once (most often a bundle without the file).
       console.warn?.(
@@ -162,6 +163,9 @@ export class RemoteJob {
         case 'consumed':
           this.inflight -= m.buf.byteLength;
           if (this.free.length < 8) this.free.push(m.buf);
+          // Input copied while the worker was busy goes now that it is not, not with the
+          // next body chunk (a slow body's tensors waited for it).
+          if (this.inflight === 0 && !this.done && !this.error) this.#flush();
           break;
         case 'done':
           if (m.out) this.sink.output(m.out);

@@ -133,23 +133,25 @@ fn zipnn_pieces(
         _ => return Err(src.unknown()),
     };
     let mut t: Vec<f64> = Vec::new();
-    let part = |t: &mut Vec<f64>, head: [usize; 6], segs: &[(usize, usize)]| -> Result<(), Error> {
+    // (The decoded offset is a u64: a wasm32 usize wrapped past 4 GiB.)
+    let part = |t: &mut Vec<f64>, head: [usize; 5], at: u64, segs: &[(usize, usize)]| {
         t.try_reserve(PART_LEN)
             .map_err(|_| Error::no_memory((t.len() + PART_LEN) as u64 * 8))?;
         t.extend(head.map(|x| x as f64));
+        t.push(at as f64);
         for i in 0..5 {
             let (a, l) = segs.get(i).copied().unwrap_or((0, 0));
             t.extend([a as f64, l as f64]);
         }
-        Ok(())
+        Ok::<(), Error>(())
     };
     t.push(0.0);
-    let mut at = header.len();
+    let mut at = header.len() as u64;
     for (start, end, frame) in pieces {
         let len = end - start;
         let Some(h) = frame else {
-            part(&mut t, [0, start, len, 0, 0, at], &[(0, len)])?;
-            at += len;
+            part(&mut t, [0, start, len, 0, 0], at, &[(0, len)])?;
+            at += len as u64;
             continue;
         };
         let total = crate::format::to_usize(h.orig_len)?;
@@ -162,8 +164,8 @@ fn zipnn_pieces(
         let head = tables.saturating_add(h.header_len);
         let per = (part_bytes / chunk).max(chunks.div_ceil((len / head.max(1)).max(1)));
         if chunks <= per {
-            part(&mut t, [1, start, len, 0, chunks, at], &[(0, len)])?;
-            at += total;
+            part(&mut t, [1, start, len, 0, chunks], at, &[(0, len)])?;
+            at += h.orig_len;
             continue;
         }
         // Cut: the tables tell where each stream's bytes of each run of chunks are.
@@ -179,10 +181,11 @@ fn zipnn_pieces(
             }
             part(
                 &mut t,
-                [1, start, len, c.start, c.end, at],
+                [1, start, len, c.start, c.end],
+                at,
                 &segs[..=h.dtype.streams()],
             )?;
-            at += layout.output_len(c) as usize;
+            at += layout.output_len(c);
         }
     }
     t[0] = ((t.len() - 1) / PART_LEN) as f64;

@@ -178,13 +178,18 @@ impl StreamDecoder {
         Ok(self.ready.filled)
     }
 
-    /// A view of wasm memory where the next input bytes go (at least 64 KiB, or what the
-    /// current unit still lacks if that is more). Write some prefix of it, then call
-    /// `commit(n)`. The view is valid only until the next call into the module: any call may
-    /// grow the memory and detach it.
+    /// A view of wasm memory where the next input bytes go (at least 64 KiB; for a bigger
+    /// unit, up to what it still lacks, as much as has come of it). Write some prefix of it,
+    /// then call `commit(n)`. The view is valid only until the next call into the module: any
+    /// call may grow the memory and detach it.
     #[wasm_bindgen(js_name = inputBuffer)]
     pub fn input_buffer(&mut self) -> Result<js_sys::Uint8Array, JsValue> {
-        let want = STAGE_ROOM.max(self.dec.unit_len().saturating_sub(self.end - self.start));
+        // The stage grows with the unit's bytes as they come (doubling), not to the length
+        // its first bytes claim: 17 bytes of a `.znw` header claiming 64 MiB grew wasm memory
+        // by 64 MiB for good, whatever maxOutput said.
+        let staged = self.end - self.start;
+        let lacks = self.dec.unit_len().saturating_sub(staged);
+        let want = STAGE_ROOM.max(lacks.min(staged));
         if self.stage.len() - self.end < want {
             // Move the unfinished unit to the front (it is smaller than a record), then grow
             // if the room is still short: to STAGE_MIN, or to one record plus the room.

@@ -689,6 +689,58 @@ describe('fetchModel decode worker', () => {
     assert.deepEqual(inFreshNode(code), { first: true, second: true, inThread: true, third: true, after: 1 });
   });
 
+  test('a body that stalls: what came before the stall is decoded, in the worker as in-thread', async () => {
+    // Cuts between records, not at a 256 KiB copy buffer's end: the bytes past the last full
+    // buffer waited in the calling thread for the next body chunk while the worker was busy
+    // (a tensor those bytes end came after the stall, for about half of these cuts).
+    const packed = readFile(fixturePath('minilm.bf16.safetensors.znw'));
+    const t = __internal.glue.znwChunkTable(packed, undefined);
+    const starts = Array.from({ length: t[1] }, (_, i) => t[2 + 2 * i]);
+    const cuts = starts.filter((s) => s > 20e6 && s % 262144 > 1000).filter((_, i) => i % 7 === 0).slice(0, 6);
+    for (const cut of cuts) {
+      const during = {};
+      for (const worker of [false, true]) {
+        let [stalled, n] = [false, 0];
+        const body = new ReadableStream({
+          async pull(c) {
+            if (!stalled) {
+              stalled = true;
+              return c.enqueue(packed.slice(0, cut));
+            }
+            await new Promise((r) => setTimeout(r, 800));
+            during[worker] = n;
+            c.enqueue(packed.slice(cut));
+            c.close();
+          },
+        });
+        await fetchModel(new Response(body), { worker, onTensor: () => n++ });
+      }
+      assert.ok(during.false > 10, `cut ${cut}: ${JSON.stringify(during)}`);
+      assert.equal(during.true, during.false, `cut ${cut}: tensors before the stall ended, in the worker and in-thread`);
+    }
+  });
+
+  test('17 bytes of a .znw header that claims 64 MiB do not grow wasm memory by 64 MiB', () => {
+    const code = `
+      import { init, ZnnDecompressionStream, __internal } from 'zipnn-wasm';
+      import fs from 'node:fs';
+      await init(undefined, { warmUp: false });
+      const prefix = new Uint8Array(fs.readFileSync(${JSON.stringify(fixturePath('minilm.bf16.safetensors.znw'))}).subarray(0, 16));
+      new DataView(prefix.buffer).setUint32(12, 64 << 20, true); // the header's length
+      const memory = () => __internal.glue.__memory().buffer.byteLength;
+      const before = memory();
+      const s = new ZnnDecompressionStream({ maxOutput: 1_000_000 });
+      const w = s.writable.getWriter();
+      s.readable.getReader().read().catch(() => {});
+      await w.write(prefix);
+      await w.write(new Uint8Array(1));
+      console.log(JSON.stringify({ grew: memory() - before }));
+      await w.abort(new Error('stop')).catch(() => {});
+    `;
+    const { grew } = inFreshNode(code);
+    assert.ok(grew < 8 << 20, `wasm memory grew by ${grew} bytes`);
+  });
+
   test('a body chunk that is not bytes is refused, read ahead or not', async () => {
     for (const worker of [undefined, true, false]) {
       const body = new ReadableStream({

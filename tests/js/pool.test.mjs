@@ -5,6 +5,9 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { compress, decompress, decompressInto, CorruptError, InvalidInputError, TruncatedError, __internal } from 'zipnn-wasm';
 import { readFile, modelPath, fixturePath, zipnnFixture, equalBytes, weights } from './helpers.mjs';
 
@@ -21,6 +24,15 @@ async function counted(f) {
   const [jobs, runs] = [stats.poolJobs, stats.poolRuns];
   const out = await f();
   return { out, jobs: stats.poolJobs - jobs, runs: stats.poolRuns - runs };
+}
+
+/** Runs `script` (an ES module) in a fresh node process with `flags`; returns its stdout. */
+function freshNode(script, flags = [], args = []) {
+  return execFileSync(process.execPath, [...flags, '--input-type=module', '-e', script, ...args], {
+    cwd: path.dirname(fileURLToPath(import.meta.url)),
+    encoding: 'utf8',
+    timeout: 120_000,
+  });
 }
 
 /** What `p` rejected with, or a failure if it resolved. */
@@ -378,11 +390,82 @@ describe('worker pool (node)', () => {
       for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); }
       console.log(process.memoryUsage().arrayBuffers - before);
     `;
-    const { execFileSync } = await import('node:child_process');
-    const { fileURLToPath } = await import('node:url');
-    const path = await import('node:path');
-    const left = Number(execFileSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script, fixturePath('minilm.bf16.safetensors.znw')], { cwd: path.dirname(fileURLToPath(import.meta.url)), encoding: 'utf8' }));
+    const left = Number(freshNode(script, ['--expose-gc'], [fixturePath('minilm.bf16.safetensors.znw')]));
     assert.ok(left < orig.length, `${left} bytes of array buffers left after 20 results of ${orig.length} were dropped`);
+  });
+
+  test('ZipNN frames past 4 GiB of output are listed at their offsets (a wasm32 usize wrapped)', async () => {
+    // 70 frames of 64 MiB (one byte repeated): 4.375 GiB decoded from 360 KB.
+    const one = await compress(new Uint8Array(64 << 20).fill(0x11), { dtype: 'bf16', format: 'zipnn', streamingChunk: 64 << 20 });
+    const all = new Uint8Array(one.length * 70);
+    for (let i = 0; i < 70; i++) all.set(one, i * one.length);
+    const [, t] = __internal.glue.zipnnPieceTable(all, undefined, __internal.poolTuning.runMax);
+    const count = t[0];
+    const offsets = Array.from({ length: count + 1 }, (_, i) => t[1 + 16 * i + (i === count ? 0 : 5)]);
+    assert.equal(count, 70);
+    assert.deepEqual(offsets, Array.from({ length: 71 }, (_, i) => i * (64 << 20)));
+  });
+
+  test('workers that do not load: an abort rejects at once, else the call decodes in-thread after 2 s', () => {
+    // The package's node worker with its 'ready' never delivered (a script that never arrives).
+    const core = new URL('./core.js', import.meta.resolve('zipnn-wasm')).href;
+    const script = `
+      import { decompress, __internal } from 'zipnn-wasm';
+      import { __setWorkerFactory } from ${JSON.stringify(new URL('./lib/host.js', core).href)};
+      import { Worker } from 'node:worker_threads';
+      import fs from 'node:fs';
+      let started = 0;
+      __setWorkerFactory(() => {
+        started++;
+        const w = new Worker(new URL('decode-worker-node.js', ${JSON.stringify(core)}), { execArgv: [] });
+        return {
+          post: (m, t) => w.postMessage(m, t),
+          listen(onMessage, onError) {
+            w.on('message', (m) => m.type !== 'ready' && onMessage(m));
+            w.on('error', onError);
+          },
+          terminate: () => w.terminate(),
+          ref: () => w.ref(),
+          unref: () => w.unref(),
+        };
+      });
+      const packed = new Uint8Array(fs.readFileSync(process.argv[1]));
+      const t0 = performance.now();
+      const aborted = await decompress(packed, { threads: 2, signal: AbortSignal.timeout(300) }).then(() => 'resolved', (e) => e.name);
+      const abortMs = performance.now() - t0;
+      const t1 = performance.now();
+      const out = await decompress(packed, { threads: 2 });
+      const ms = performance.now() - t1;
+      console.log(JSON.stringify({ aborted, abortMs, length: out.length, ms, jobs: __internal.stats.poolJobs, started, left: __internal.poolWorkers.length }));
+    `;
+    const r = JSON.parse(freshNode(script, [], [fixturePath('minilm.bf16.safetensors.znw')]));
+    assert.equal(r.aborted, 'TimeoutError');
+    assert.ok(r.abortMs < 1500, `the abort took ${r.abortMs} ms`);
+    assert.equal(r.length, bf16.orig.length);
+    assert.ok(r.ms >= 1900 && r.ms < 10_000, `${r.ms} ms`);
+    // Decoded in-thread; the workers that did not load were let go (the next call starts others).
+    assert.deepEqual([r.jobs, r.started, r.left], [0, 2, 0]);
+  });
+
+  test('records of parts bigger than a run are not kept once the call is over', () => {
+    // A ZipNN file of 16 MiB frames that do not compress: each frame is one part, copied whole.
+    const script = `
+      import { compress, decompress, __internal } from 'zipnn-wasm';
+      let x = 88172645;
+      const data = new Uint8Array(96 << 20).map(() => ((x ^= x << 13), (x ^= x >>> 17), (x ^= x << 5), x & 255));
+      const packed = await compress(data, { dtype: 'bf16', format: 'zipnn', chunkSize: 16 << 20, streamingChunk: 16 << 20 });
+      const gc = async () => { for (let i = 0; i < 3; i++) { globalThis.gc(); await new Promise((r) => setTimeout(r, 20)); } };
+      await gc();
+      const before = process.memoryUsage().arrayBuffers;
+      let out = await decompress(packed, { threads: 2 });
+      const same = out.length === data.length && out.every((v, i) => v === data[i]);
+      out = null;
+      await gc();
+      console.log(JSON.stringify({ same, left: process.memoryUsage().arrayBuffers - before }));
+    `;
+    const r = JSON.parse(freshNode(script, ['--expose-gc']));
+    assert.ok(r.same);
+    assert.ok(r.left < 16 << 20, `${r.left} bytes of array buffers kept`);
   });
 
   test('threads must be a positive integer or auto', async () => {
