@@ -191,7 +191,8 @@ impl Reader<'_> {
     }
 }
 
-/// What the tensors found in pickles of `len` bytes in all may take, in bytes (see [`pairs`]).
+/// What the tensors found in pickles of `len` bytes in all may take, in bytes: names, shapes
+/// and strides, each pickled once (a pickle that names one tensor again and again runs out).
 pub fn room(len: usize) -> usize {
     len.saturating_mul(2).saturating_add(4096)
 }
