@@ -244,7 +244,8 @@ function handle(req, res) {
   } catch {
     return send(res, 400, 'bad request\n');
   }
-  if (/(^|\/)(\.|%2e){2}(\/|$)/i.test(rawPath) || /%2f|%5c|%00/i.test(rawPath)) return send(res, 403, 'forbidden\n');
+  // (A raw `\` too: `new URL` takes it for a `/`, after the runs of slashes are folded.)
+  if (/(^|\/)(\.|%2e){2}(\/|$)/i.test(rawPath) || /%2f|%5c|%00|\\/i.test(rawPath)) return send(res, 403, 'forbidden\n');
 
   let target;
   let pathname = url.pathname;

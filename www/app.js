@@ -267,6 +267,17 @@ async function addFiles(fileList, folders = new Set()) {
   // Its size and each file's place in it are kept with the jobs: Clear may remove cards meanwhile.
   const batch = { id: nextBatch++, size: files.length, settled: 0, failed: 0 };
   const cancelsBefore = cancels;
+  looking++;
+  $('cancel').disabled = false; // (each file settles, and the last one turns it off)
+  try {
+    await addBatch(files, folders, { batch, dtype, verify, cancelsBefore, added });
+  } finally {
+    looking--;
+  }
+  if (added.length && cancels === cancelsBefore) announce(`${added.length} file${added.length > 1 ? 's' : ''} added.`);
+}
+
+async function addBatch(files, folders, { batch, dtype, verify, cancelsBefore, added }) {
   for (const [i, file] of files.entries()) {
     const job = { id: nextId++, batch, index: i + 1, file, dtype, verify, mode: 'compress' };
     job.card = createCard(job);
@@ -291,9 +302,11 @@ async function addFiles(fileList, folders = new Set()) {
       markCancelled(job);
       continue;
     }
-    // (What a restore makes is bounded by MAX_OUTPUT, told from its header or as it is made: an
-    // incompressible file compresses to a few bytes more than itself.)
-    if (job.mode === 'compress' && file.size > MAX_BYTES) {
+    // A restore is bounded by what it makes (MAX_OUTPUT, told from its header or as it is
+    // made): an incompressible file compresses to a few bytes more than itself. One far bigger
+    // is refused at once (a ZipNN file does not say its size).
+    const over = job.mode === 'compress' ? file.size > MAX_BYTES : file.size > MAX_OUTPUT + MAX_OUTPUT / 64 + MiB;
+    if (over) {
       finishJob(job, {
         error: {
           code: 'ZNN_LIMIT',
@@ -308,7 +321,6 @@ async function addFiles(fileList, folders = new Set()) {
     // The first file starts while the rest are looked at (and Cancel can stop them).
     pump();
   }
-  if (added.length) announce(`${added.length} file${added.length > 1 ? 's' : ''} added.`);
 }
 
 function pump() {
@@ -376,9 +388,11 @@ function finishJob(job, { result, error }) {
 
 /** Cancel presses so far: a batch whose files are still being looked at stops at the next one. */
 let cancels = 0;
+/** Batches whose files are being looked at (their first bytes read) before they are queued. */
+let looking = 0;
 
 function cancelAll() {
-  if (!current && queue.length === 0) return;
+  if (!current && queue.length === 0 && looking === 0) return;
   cancels++;
   replaceWorker();
   const cancelled = [current, ...queue].filter(Boolean);

@@ -42,8 +42,9 @@ export const poolTuning = {
 const POOL_MAX = 16;
 const POOL_AUTO_MAX = 8;
 /**
- * Workers not ready this long after a call wanted them (a script that does not arrive) are let
- * go, and the call decodes in-thread: it waited for ever, and so did every later pooled call.
+ * A call waits this long for its workers to load, then decodes in-thread (a script that never
+ * arrives held it, and every later pooled call, for ever); those still loading are kept for
+ * the next call (a slow machine still gets its pool).
  */
 const POOL_WAIT = 2000;
 
@@ -109,7 +110,7 @@ export function poolAvailable() {
 /**
  * Buffers the records of runs are copied into: transferred to a worker and back, reused, so
  * that copying a run costs no page faults of fresh memory (that took longer than the decode).
- * At most SPARE_MAX are kept, of runMax at most (a run is one part, and a part can be a whole
+ * At most SPARE_MAX are kept, of runMax and a MiB at most (a run is one part, and a part can be a whole
  * ZipNN frame or plain tensor: four 65 MiB ones stayed for good), and none once the pool goes.
  */
 const spareBuffers = [];
@@ -134,7 +135,8 @@ function recordsCopy(u8) {
 }
 
 function recycle(buf) {
-  if (!(buf instanceof ArrayBuffer) || buf.byteLength > Math.ceil(poolTuning.runMax / MiB) * MiB) return;
+  // (A run of incompressible chunks takes a little more than runMax: a MiB more.)
+  if (!(buf instanceof ArrayBuffer) || buf.byteLength > Math.ceil(poolTuning.runMax / MiB) * MiB + MiB) return;
   spareBuffers.push(buf);
   // Over the cap, the smallest go: big runs would otherwise never find room.
   if (spareBuffers.length > SPARE_MAX) spareBuffers.sort((x, y) => y.byteLength - x.byteLength).length = SPARE_MAX;
@@ -142,8 +144,7 @@ function recycle(buf) {
 
 /**
  * Up to `n` workers of the pool, ready (fewer if some failed to start, none without workers);
- * none if they are not ready within POOL_WAIT (those still loading are let go, so that the
- * next call starts others). Rejects with `signal.reason` once it is aborted.
+ * past POOL_WAIT, those ready by then. Rejects with `signal.reason` once it is aborted.
  */
 async function readyPool(n, signal) {
   signal?.throwIfAborted();
@@ -154,10 +155,7 @@ async function readyPool(n, signal) {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
   try {
-    const ready = await Promise.race([poolOf(n), late]);
-    if (ready) return ready;
-    for (const w of poolWorkers.filter((w) => !w.started)) w.kill(new Error('not ready in time'), { quiet: true });
-    return [];
+    return (await Promise.race([poolOf(n), late])) ?? poolWorkers.slice(0, n).filter((w) => w.started && !w.dead);
   } finally {
     clearTimeout(timer);
     signal?.removeEventListener('abort', onAbort);
@@ -260,6 +258,7 @@ export async function decodePooled(data, n, { maxOutput, target, signal }) {
   let workers, done;
   try {
     workers = await readyPool(n, signal);
+    signal?.throwIfAborted(); // (an abort in the microtasks since)
     if (!out && workers.length >= 2) {
       try {
         out = new Uint8Array(new SharedArrayBuffer(total));

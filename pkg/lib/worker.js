@@ -76,12 +76,14 @@ export function startWorker(onDead) {
     return null;
   }
   const w = { port, jobs: new Map(), nextId: 1, started: false, dead: false };
-  // `quiet`: a worker let go while it loads (slow, not broken): workers stay on.
-  const kill = (e, { quiet = false } = {}) => {
+  let settleReady;
+  // `broken`: it failed to load (not let go by the pool while it loads): workers go off.
+  const kill = (e, broken = false) => {
     if (w.dead) return;
     w.dead = true;
     onDead();
-    if (!w.started && !quiet) {
+    settleReady(null); // (a call still waiting for it goes on without it)
+    if (!w.started && broken) {
       workerFactory = null;
       // Decoding still works, only slower: say why once (most often a bundle without the file).
       console.warn?.(
@@ -96,14 +98,15 @@ export function startWorker(onDead) {
       // already gone
     }
   };
-  w.kill = kill;
+  w.kill = (e) => kill(e);
   w.ready = new Promise((resolve) => {
+    settleReady = resolve;
     port.listen(
       (m) => {
+        if (w.dead) return; // (a message that was on its way when it was let go)
         if (m.type === 'ready') {
           if (m.error) {
-            kill(new Error(m.error));
-            resolve(null);
+            kill(new Error(m.error), true);
             return;
           }
           w.started = true;
@@ -113,10 +116,7 @@ export function startWorker(onDead) {
         }
         w.jobs.get(m.id)?.onMessage(m);
       },
-      (e) => {
-        kill(e);
-        resolve(null);
-      },
+      (e) => kill(e, true),
     );
   });
   port.ref?.();

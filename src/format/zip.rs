@@ -8,7 +8,7 @@
 //! measured either way (an fp32 storage of fp16-exact values codes best in its own way).
 //! NumPy's `.npz` archives are zips too: their stored `.npy` members name their types.
 
-use super::tensors::Tensor;
+use super::tensors::{shape, Tensor};
 use super::{npy, pickle, Container};
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -213,7 +213,7 @@ fn name_storages(data: &[u8], pickles: &BTreeMap<String, (usize, usize)>, out: &
         };
         if let Some(t) = whole {
             s.name = t.name.clone();
-            s.shape = t.shape.clone();
+            s.shape = shape(t.shape.iter().copied());
         }
         if let Some(label) = label {
             s.label = label.into();

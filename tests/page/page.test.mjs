@@ -185,6 +185,9 @@ test('server: MIME types, package files only, no path traversal', async () => {
     '//app.js': [200, 'text/javascript'],
     '//pkg//index.js': [200, 'text/javascript'],
     '//missing.js': [404],
+    // A raw backslash is a slash to `new URL`: `/\\app.js` was the host "app.js".
+    '/\\app.js': [403],
+    '/.\\/sample': [403],
     '*': [400],
   };
   for (const [p, [status, type]] of Object.entries(expect)) {
