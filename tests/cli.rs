@@ -2147,8 +2147,10 @@ fn decompress_one_tensor() {
     assert!(o.stdout.is_empty());
 }
 
-/// Threads the OS will not start (here: 1024 stacks in a 400 MB address space) leave their
-/// share of the work to the calling thread: the run succeeds, where it panicked before.
+/// Threads the OS will not start leave their share of the work to the calling thread: the run
+/// succeeds, where it panicked before (1024 stacks in a 400 MB address space). `--threads` is
+/// now held to four per core, as the threads that did start took the address space the work
+/// needed (an allocation failed, an abort, one run in five).
 #[test]
 fn threads_the_os_refuses_are_done_on_this_one() {
     let d = dir("no-threads");

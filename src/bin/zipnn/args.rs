@@ -23,7 +23,7 @@ IN and OUT may be '-' for stdin/stdout. Compressed files get the .znw extension
 Outputs take the input file's permissions and times; compressed data is not written to
 (or read from) a terminal without --force. --name=VALUE works too; -- ends the options.
 Several INs (model-*.safetensors) each get their own output (-o takes one IN); a file that
-fails is reported and the others still run.
+fails is reported and the others still run. --threads is held to four per core.
 decompress reads .znw, ZipNN .znn frames and .znn.safetensors; deltas (ours or ZipNN's) need
 --base with the same base file.";
 
@@ -63,7 +63,10 @@ pub(crate) fn parse(args: &[String]) -> Result<Args, Fail> {
             "-o" | "--output" => a.output = Some(value(arg)?),
             "--dtype" => a.dtype = Some(value(arg)?),
             "--chunk-size" => a.chunk_size = Some(size(value(arg)?, "chunk size")?),
-            "--threads" => a.threads = Some(number(value(arg)?, "thread count")?),
+            "--threads" => {
+                let n: usize = number(value(arg)?, "thread count")?;
+                a.threads = Some(n.min(max_threads()));
+            }
             "--format" => a.format = Some(value(arg)?),
             "--base" => a.base = Some(value(arg)?),
             "--tensor" => a.tensor = Some(value(arg)?),
@@ -174,6 +177,13 @@ fn parse_dtype(s: &str) -> Result<DTypeChoice, Fail> {
 
 pub(crate) fn default_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Most threads `--threads` starts: four per core (as zstd holds `-T` to 200). More only cost
+/// memory: 1024 of them under `ulimit -v` took the address space that the work then needed,
+/// and an allocation failed (an abort) now and then.
+fn max_threads() -> usize {
+    default_threads().saturating_mul(4)
 }
 
 /// `v` as a number, or a usage error naming `what`.
