@@ -2147,12 +2147,12 @@ fn decompress_one_tensor() {
     assert!(o.stdout.is_empty());
 }
 
-/// Threads the OS will not start leave their share of the work to the calling thread: the run
-/// succeeds, where it panicked before (1024 stacks in a 400 MB address space). `--threads` is
-/// now held to four per core, as the threads that did start took the address space the work
-/// needed (an allocation failed, an abort, one run in five).
+/// `--threads 1024` in a 400 MB address space succeeds. It panicked when the OS would not start
+/// a thread (the calling thread now does that share), then aborted one run in five, as the
+/// threads that did start took the address space the work needed: `--threads` is now held to
+/// four per core.
 #[test]
-fn threads_the_os_refuses_are_done_on_this_one() {
+fn a_thousand_threads_under_an_address_space_limit() {
     let d = dir("no-threads");
     let mut rng = Rng(31);
     let data = bf16_weights(&mut rng, 600_000);

@@ -228,7 +228,6 @@ function onJobMessage(msg) {
 // Jobs
 
 let nextId = 1;
-let nextBatch = 1;
 const queue = [];
 let current = null;
 const objectUrls = new Set();
@@ -265,7 +264,7 @@ async function addFiles(fileList, folders = new Set()) {
   const verify = $('verify').checked;
   const added = [];
   // Its size and each file's place in it are kept with the jobs: Clear may remove cards meanwhile.
-  const batch = { id: nextBatch++, size: files.length, settled: 0, failed: 0 };
+  const batch = { size: files.length, settled: 0, failed: 0 };
   const cancelsBefore = cancels;
   looking++;
   $('cancel').disabled = false; // (each file settles, and the last one turns it off)
@@ -491,7 +490,7 @@ function summaryLine(job, result) {
 function createCard(job) {
   const card = el(
     'li',
-    { class: 'result', dataset: { state: 'waiting', batch: String(job.batch.id), kind: job.mode, job: String(job.id) } },
+    { class: 'result', dataset: { state: 'waiting', kind: job.mode, job: String(job.id) } },
     el('div', { class: 'result-head' }, el('h4', { class: 'result-name' }, breakable(job.file.name)), el('span', { class: 'result-status' }, 'Waiting…')),
     el('div', { class: 'result-body' }, el('p', { class: 'note' }, formatBytes(job.file.size))),
   );

@@ -110,8 +110,9 @@ export function poolAvailable() {
 /**
  * Buffers the records of runs are copied into: transferred to a worker and back, reused, so
  * that copying a run costs no page faults of fresh memory (that took longer than the decode).
- * At most SPARE_MAX are kept, of runMax and a MiB at most (a run is one part, and a part can be a whole
- * ZipNN frame or plain tensor: four 65 MiB ones stayed for good), and none once the pool goes.
+ * At most SPARE_MAX are kept, of runMax and a MiB at most (a run is one part, and a part can
+ * be a whole ZipNN frame or plain tensor: four 65 MiB ones stayed for good), and none once the
+ * pool goes.
  */
 const spareBuffers = [];
 const SPARE_MAX = 16;

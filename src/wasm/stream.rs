@@ -192,7 +192,7 @@ impl StreamDecoder {
         let want = STAGE_ROOM.max(lacks.min(staged));
         if self.stage.len() - self.end < want {
             // Move the unfinished unit to the front (it is smaller than a record), then grow
-            // if the room is still short: to STAGE_MIN, or to one record plus the room.
+            // if the room is still short: to STAGE_MIN, or to what is staged plus `want`.
             self.stage.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
