@@ -3,6 +3,8 @@ SHELL := /bin/bash
 WASM := target/wasm/wasm32-unknown-unknown/release/zipnn_wasm.wasm
 
 .PHONY: all build cli wasm pkg demo test setup models bench bench-fetch bench-peers clean
+# One step at a time even under -j: setup, the model fetch and the builds share apt, models/ and target/.
+.NOTPARALLEL:
 
 all: build
 

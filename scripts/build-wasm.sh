@@ -29,7 +29,9 @@ cmp -s "$tmp/zipnn_wasm.js" pkg/dist/zipnn_wasm.js || {
 }
 "$OPT" -O3 "${FEATURES[@]}" "$tmp/zipnn_wasm_bg.wasm" -o pkg/dist/zipnn_wasm_nosimd_bg.wasm
 # wasm-opt does not refuse SIMD it was not told to enable: look for any v128 type or op.
-simd=$(tools/node_modules/.bin/wasm-dis pkg/dist/zipnn_wasm_nosimd_bg.wasm | grep -cE 'v128|[if](8x16|16x8|32x4|64x2)' || true)
+# (disassembled first: a failing wasm-dis in the pipe would read as "no SIMD")
+tools/node_modules/.bin/wasm-dis pkg/dist/zipnn_wasm_nosimd_bg.wasm -o "$tmp/nosimd.wat"
+simd=$(grep -cE 'v128|[if](8x16|16x8|32x4|64x2)' "$tmp/nosimd.wat" || true)
 [ "$simd" = 0 ] || { echo "build-wasm: the no-SIMD module has $simd SIMD lines" >&2; exit 1; }
 
 for f in pkg/dist/zipnn_wasm_bg.wasm pkg/dist/zipnn_wasm_nosimd_bg.wasm; do

