@@ -1,7 +1,9 @@
 // Types for zipnn-wasm (the same API from every entry: browser, node, workerd).
-// `Decompressor` is disposable (`using`); this pulls in `Symbol.dispose` for programs whose
-// libs stop before it (the default libs of `target: es2022`).
+// `Decompressor` is disposable (`using`) and the errors take `ErrorOptions`: these pull in
+// `Symbol.dispose` and `ErrorOptions` for programs whose libs stop before them (the default libs
+// of `target: es2022`, and of `es2020`).
 /// <reference lib="esnext.disposable" />
+/// <reference lib="es2022.error" />
 // Needs TypeScript ≥ 5.7 (results are typed `Uint8Array<ArrayBuffer>`: they never share memory,
 // except `decompress` with `threads`, typed accordingly).
 
@@ -27,17 +29,14 @@ export type DType = 'auto' | 'bytes' | 'bf16' | 'fp16' | 'fp32' | 'fp64' | 'fp8-
  */
 export type WasmModule = typeof globalThis extends { WebAssembly: { Module: new (...args: any[]) => infer M } } ? M : object;
 
+/** One of `WasmSource`'s forms, not a promise. */
+export type WasmSourceValue = WasmModule | Bytes | Response | Request | URL | string;
+
 /**
- * Where the wasm module comes from when passed to `init` explicitly. A URL or string is
+ * Where the wasm module comes from when passed to `init` explicitly. A URL, string or Request is
  * fetched; in node, a `file:` URL or a file path is read from disk.
  */
-export type WasmSource =
-  | WasmModule
-  | Bytes
-  | Response
-  | URL
-  | string
-  | Promise<WasmModule | Bytes | Response>;
+export type WasmSource = WasmSourceValue | PromiseLike<WasmSourceValue>;
 
 export interface InitOptions {
   /**
@@ -49,7 +48,7 @@ export interface InitOptions {
    * speed. Workers given the module share the optimised code. The functions that load the
    * module themselves on first use do not warm up. `false` for a program that only compresses.
    */
-  warmUp?: boolean;
+  warmUp?: boolean | undefined;
 }
 
 /**
@@ -72,25 +71,25 @@ export interface CompressOptions {
    * only when it codes the sample at least 2 % smaller than the best other grouping.
    * Required (a float type) for `format: 'zipnn'`, which codes the whole input as that type.
    */
-  dtype?: DType;
+  dtype?: DType | undefined;
   /** `'znw'` (default): this package's format, streamable with checksums. `'zipnn'`: frames that IBM's zipnn (Python) reads. */
-  format?: 'znw' | 'zipnn';
+  format?: 'znw' | 'zipnn' | undefined;
   /** Chunk size in bytes, default 256 KiB (ZipNN fp8: 128 KiB): `.znw` a multiple of 4 up to 16 MiB; `'zipnn'` a power of two from 1 KiB to 1 GiB. */
-  chunkSize?: number;
+  chunkSize?: number | undefined;
   /** `.znw`: decode every chunk after encoding it and compare (`InvalidInputError` with `'zipnn'`). */
-  verify?: boolean;
-  /** `'zipnn'`: write ZipNN's streaming layout of independent frames of this many bytes (a power of two from 256 bytes to 2 GiB). */
-  streamingChunk?: number;
+  verify?: boolean | undefined;
+  /** `'zipnn'` only (else `InvalidInputError`): write ZipNN's streaming layout of independent frames of this many bytes (a power of two from 256 bytes to 2 GiB). */
+  streamingChunk?: number | undefined;
   /**
    * `.znw`: called every few MiB with the input bytes coded so far (synchronously, from inside
    * the call: in a worker, post it to the page). An exception it throws is rethrown at the end.
    */
-  onProgress?: (event: { done: number; total: number }) => void;
+  onProgress?: ((event: { done: number; total: number }) => void) | undefined;
 }
 
 export interface DecompressOptions {
   /** Reject input that would decode to more than this many bytes (`TooLargeError`). */
-  maxOutput?: number;
+  maxOutput?: number | null | undefined;
 }
 
 export interface ThreadsOptions {
@@ -102,12 +101,12 @@ export interface ThreadsOptions {
    * elsewhere, for smaller input, and in Cloudflare Workers it decodes in-thread, without an
    * error. Default 1 (in-thread).
    */
-  threads?: number | 'auto';
+  threads?: number | 'auto' | undefined;
   /**
    * Rejects with `signal.reason` once aborted. Runs a worker is decoding at that moment finish
    * there, unused: `decompressInto`'s `target` may still be written for a few milliseconds.
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /**
@@ -116,7 +115,7 @@ export interface ThreadsOptions {
  */
 export function compress(bytes: Bytes, options?: CompressOptions): Promise<Output>;
 /** Decompresses `.znw`, ZipNN `.znn` (single or streaming frames) and `.znn.safetensors`. Throws `NotCompressedError` for anything else. */
-export function decompress(bytes: Bytes, options?: DecompressOptions & { threads?: 1; signal?: AbortSignal }): Promise<Output>;
+export function decompress(bytes: Bytes, options?: DecompressOptions & { threads?: 1 | undefined; signal?: AbortSignal | undefined }): Promise<Output>;
 /**
  * With `threads`, a result decoded by the worker pool is a view of a SharedArrayBuffer (no
  * copy at the end). APIs that refuse shared memory (WebCrypto, `TextDecoder` in browsers) need
@@ -276,7 +275,7 @@ export declare class CompressedFile {
    * Where each tensor lies in the decoded file (empty for a `.znw` stream compressed without
    * its size). A file of ZipNN frames lists its frames (`frame 0`, ...), as `inspect` does.
    */
-  readonly segments: Segment[];
+  readonly segments: readonly Readonly<Segment>[];
   /** `length` decoded bytes at `offset` (`InvalidInputError` past the end). */
   read(offset: number, length: number): Output;
   /** Fills `target` with the decoded bytes at `offset`; it must not overlap the input bytes. */
@@ -308,23 +307,23 @@ export interface DecompressionStreamOptions extends DecompressOptions {
    * the file is then an error, even one that cannot change a decoded byte (decoding always
    * verifies the decoded bytes). About 10 % slower. ZipNN files carry no checksums.
    */
-  checkBodies?: boolean;
+  checkBodies?: boolean | undefined;
   /**
    * Decoded bytes queued for a reader that is slower than the decoder before decoding pauses
    * (default 8 MiB). Lower it where many slow downloads share memory (a Worker's 128 MB):
    * decoding still goes a chunk (256 KiB by default) at a time.
    */
-  highWaterMark?: number;
+  highWaterMark?: number | undefined;
 }
 
 export interface CompressionStreamOptions {
   /** Element type of the whole stream (a stream has no container to read; default `'auto'`: the grouping that makes the first chunk smallest, for the whole stream; for a safetensors stream, the first chunk past its JSON header). Required for `format: 'zipnn'`. */
-  dtype?: DType;
-  format?: 'znw' | 'zipnn';
+  dtype?: DType | undefined;
+  format?: 'znw' | 'zipnn' | undefined;
   /** Chunk size, as for `compress`. */
-  chunkSize?: number;
-  /** `'zipnn'`: bytes per frame (a power of two from 256 bytes to 1 GiB: a frame's input is held in wasm memory), default 1 MiB. */
-  streamingChunk?: number;
+  chunkSize?: number | undefined;
+  /** `'zipnn'` only (else `InvalidInputError`): bytes per frame (a power of two from 256 bytes to 1 GiB: a frame's input is held in wasm memory), default 1 MiB. */
+  streamingChunk?: number | undefined;
   /**
    * `'znw'`: the input's length in bytes, when known (`file.size`). The header then carries
    * the size and, for safetensors and GGUF files, the tensor table: each tensor is coded as
@@ -333,9 +332,9 @@ export interface CompressionStreamOptions {
    * files of other kinds are coded as one element type, measured on those 32 MiB). Input of another length is an
    * `InvalidInputError`.
    */
-  size?: number;
+  size?: number | undefined;
   /** With `size`: decode every chunk again as it is written and compare, as `compress`'s `verify`. */
-  verify?: boolean;
+  verify?: boolean | undefined;
 }
 
 /** Compresses a byte stream of unknown length (the `.znw` header then carries no size). */
@@ -370,16 +369,16 @@ export interface TensorEvent extends Segment {
 
 export interface FetchModelOptions extends DecompressOptions {
   /** Called after each body chunk, then once at the end (transformers.js `progress_callback` style). A promise it returns is handled as `onTensor`'s. */
-  onProgress?: (event: ProgressEvent) => void | PromiseLike<unknown>;
+  onProgress?: ((event: ProgressEvent) => void | PromiseLike<unknown>) | undefined;
   /**
    * Called once per tensor as soon as its bytes are decoded (header and padding segments are
    * skipped). What it throws rejects the download. A promise it returns (an async upload) is
    * awaited before `fetchModel` resolves, and its rejection rejects the download at once;
    * decoding does not wait for it.
    */
-  onTensor?: (event: TensorEvent) => void | PromiseLike<unknown>;
+  onTensor?: ((event: TensorEvent) => void | PromiseLike<unknown>) | undefined;
   /** Aborts the download and decode: the promise rejects with `signal.reason`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * Where the decode runs. By default (undefined) in a worker (browsers: a module `Worker`;
    * node: a `worker_threads` worker), reused across calls, so the download overlaps the decode,
@@ -389,16 +388,16 @@ export interface FetchModelOptions extends DecompressOptions {
    * body arrived. `false` always decodes in-thread; `true` uses the worker whenever one is
    * available, whatever the size.
    */
-  worker?: boolean;
+  worker?: boolean | undefined;
   /**
    * Refuse a response that is not compressed (`NotCompressedError`, as soon as its first bytes
    * show it) instead of returning it unchanged. Without it, a web page (Content-Type
    * `text/html`: many servers answer a missing file with their index page and status 200) is
    * refused all the same.
    */
-  requireCompressed?: boolean;
+  requireCompressed?: boolean | undefined;
   /** The `fetch` to use (default `globalThis.fetch`). */
-  fetch?: (input: string | URL | Request, init?: RequestInit) => Promise<Response>;
+  fetch?: ((input: string | URL | Request, init?: RequestInit) => Promise<Response>) | undefined;
 }
 
 /**

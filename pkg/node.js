@@ -11,11 +11,15 @@ import { __pickWasm, __setLocalReader, __setWasmSource, __setWorkerFactory } fro
 __internal.host.maxView = constants.MAX_LENGTH;
 
 // The SIMD build unless this runtime rejects wasm SIMD (then the build without it).
-__setWasmSource(async () =>
-  WebAssembly.compile(
+__setWasmSource(async () => {
+  // A CommonJS bundle (esbuild's default for node) leaves `import.meta` empty.
+  if (!import.meta.url) {
+    throw new Error('this module was bundled without import.meta.url (a CommonJS bundle?): bundle it as ESM, or call init(path) with the path of zipnn_wasm_bg.wasm first');
+  }
+  return WebAssembly.compile(
     await readFile(__pickWasm(new URL('./dist/zipnn_wasm_bg.wasm', import.meta.url), new URL('./dist/zipnn_wasm_nosimd_bg.wasm', import.meta.url))),
-  ),
-);
+  );
+});
 
 // `init(url)`: node's fetch reads no files, so a `file:` URL or a path (a string that is not a
 // URL; one-letter schemes are Windows drives) is read from disk.

@@ -4,7 +4,7 @@
 import * as glue from '../dist/zipnn_wasm.js';
 import { InvalidInputError, TooLargeError, ZnnError, userCallback } from './errors.js';
 import { call, freeWasm, inWasmMemory, init, inputBytes, made, ready, resets } from './wasm.js';
-import { checkFormat, checkFunction, checkVerify, checkLength, checkMaxOutput, checkSignal, checkSizeOption, isArrayBuffer, isShared, notDetached, overlap, toBytes, unmoved, wasmSized } from './checks.js';
+import { checkFormat, checkFunction, checkStreamingChunk, checkVerify, checkLength, checkMaxOutput, checkSignal, checkSizeOption, isArrayBuffer, isShared, notDetached, overlap, toBytes, unmoved, wasmSized } from './checks.js';
 import { startsWith } from './buffers.js';
 import { ZNW_MAGIC } from './sniff.js';
 import { decodePooled, poolAvailable, poolThreads } from './pool.js';
@@ -22,8 +22,8 @@ export async function compress(bytes, options = {}) {
   const data = inputBytes(bytes);
   const { dtype, format = 'znw' } = options ?? {};
   const chunkSize = checkSizeOption(options?.chunkSize, 'chunkSize');
-  const streamingChunk = checkSizeOption(options?.streamingChunk, 'streamingChunk');
   checkFormat(format, dtype);
+  const streamingChunk = checkStreamingChunk(options?.streamingChunk, format);
   const verify = checkVerify(options?.verify, format);
   const onProgress = checkFunction(options?.onProgress, 'onProgress');
   // Past this, the copy into wasm memory would trap instead of failing cleanly.

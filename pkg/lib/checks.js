@@ -147,6 +147,15 @@ export function checkSizeOption(v, what) {
   return v;
 }
 
+/** `streamingChunk`: a size, and only for `'zipnn'`, as the native CLI refuses `--streaming-chunk` otherwise. */
+export function checkStreamingChunk(v, format) {
+  const size = checkSizeOption(v, 'streamingChunk');
+  if (size !== undefined && format !== 'zipnn') {
+    throw new InvalidInputError("streamingChunk is an option of the 'zipnn' format (.znw is always streamable)");
+  }
+  return size;
+}
+
 export function checkFormat(format, dtype) {
   if (format !== 'znw' && format !== 'zipnn') {
     throw new InvalidInputError(`unknown format ${JSON.stringify(format)} (expected 'znw' or 'zipnn')`);

@@ -4,7 +4,7 @@
 import * as glue from '../dist/zipnn_wasm.js';
 import { InvalidInputError, NotCompressedError, TruncatedError } from './errors.js';
 import { call, claim, freeWasm, fromWasm, init, inputBytes, made, readyNow } from './wasm.js';
-import { checkBoolean, checkFormat, checkVerify, checkLength, checkMaxOutput, checkSizeOption } from './checks.js';
+import { checkBoolean, checkFormat, checkStreamingChunk, checkVerify, checkLength, checkMaxOutput, checkSizeOption } from './checks.js';
 import { MiB } from './buffers.js';
 import { isMagicPrefix } from './sniff.js';
 import { DecodeSession } from './session.js';
@@ -157,10 +157,10 @@ export class ZnnCompressionStream extends TransformStream {
   constructor(options = {}) {
     const { dtype, format = 'znw' } = options ?? {};
     const chunkSize = checkSizeOption(options?.chunkSize, 'chunkSize');
-    const streamingChunk = checkSizeOption(options?.streamingChunk, 'streamingChunk') ?? MiB;
     const size = options?.size ?? undefined;
     if (size !== undefined) checkLength(size, 'size');
     checkFormat(format, dtype);
+    const streamingChunk = checkStreamingChunk(options?.streamingChunk, format) ?? MiB;
     const verify = checkVerify(options?.verify, format, size !== undefined);
     // A frame's input is copied into wasm memory whole: one of 2 GiB would not fit there.
     if (format === 'zipnn' && streamingChunk > MAX_STREAM_FRAME) {

@@ -55,6 +55,16 @@ const packed = await (await fetch(url)).arrayBuffer();
 const decompressed = hex(await decompress(packed));
 console.log(JSON.stringify({ fetchModel: hex(await fetchModel(url)), decompress: decompressed, workerJobs: __internal.stats.workerJobs }));
 `;
+// The same as a CommonJS bundle (no top-level await): with a .wasm given to init(), or without.
+const NODE_CJS_APP = `import { init, compress, decompress } from 'zipnn-wasm';
+const [wasm] = process.argv.slice(2);
+const data = Uint8Array.from({ length: 65536 }, (_, i) => (i * 7) % 251);
+(async () => {
+  if (wasm) await init(wasm);
+  const back = await decompress(await compress(data));
+  console.log(JSON.stringify({ same: Buffer.from(back).equals(Buffer.from(data)) }));
+})().catch((e) => console.log(JSON.stringify({ code: e.code, message: e.message })));
+`;
 const HTML = (script) => `<!doctype html>\n<meta charset="utf-8">\n<title>bundled</title>\n${script}\n`;
 
 /** A fresh app folder: package.json, the tarball installed, src/app.js, and `files`. */
@@ -280,5 +290,18 @@ describe('bundlers', () => {
       const { stdout } = await execFileAsync(process.execPath, [path.join(dir, 'out/node-app.js'), codec, `${s.origin}/${FIXTURE}`], { cwd: path.join(dir, 'out'), timeout: 120000 });
       assert.deepEqual(JSON.parse(stdout), { fetchModel: want, decompress: want, workerJobs: 1 });
     });
+  });
+  test('esbuild --platform=node as CommonJS (its default): init(path) works, and without it the error says why', async () => {
+    const dir = app('esbuild-cjs', { 'src/cjs-app.js': NODE_CJS_APP });
+    build(dir, [bin('esbuild', 'bin/esbuild'), 'src/cjs-app.js', '--bundle', '--platform=node', '--log-level=error', '--outfile=out/cjs-app.cjs']);
+    fs.mkdirSync(path.join(dir, 'out/dist'));
+    const codec = path.join(dir, 'out/dist/zipnn_wasm_bg.wasm');
+    fs.copyFileSync(path.join(dir, 'node_modules/zipnn-wasm/dist/zipnn_wasm_bg.wasm'), codec);
+    const run = async (...args) => JSON.parse((await execFileAsync(process.execPath, [path.join(dir, 'out/cjs-app.cjs'), ...args], { cwd: path.join(dir, 'out'), timeout: 60000 })).stdout);
+    assert.deepEqual(await run(codec), { same: true });
+    // (dist/ is next to the bundle, but a CommonJS bundle cannot find it by import.meta.url)
+    const failed = await run();
+    assert.equal(failed.code, 'ZNN_INIT');
+    assert.match(failed.message, /import\.meta\.url.*CommonJS.*init\(path\)/);
   });
 });

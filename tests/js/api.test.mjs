@@ -603,6 +603,14 @@ describe('ZipNN format', () => {
     await rejectsWith(compress(new Uint8Array(8), { dtype: 'bf16', format: 'zipnn', chunkSize: 512 }), InvalidInputError, 'ZNN_INVALID_INPUT');
   });
 
+  test("streamingChunk is ZipNN's: with .znw it is refused, not ignored (as in the CLIs)", async () => {
+    for (const streamingChunk of [3, 65536]) {
+      await rejectsWith(compress(new Uint8Array(8), { streamingChunk }), InvalidInputError, 'ZNN_INVALID_INPUT');
+      await rejectsWith(compress(new Uint8Array(8), { format: 'znw', dtype: 'bf16', streamingChunk }), InvalidInputError, 'ZNN_INVALID_INPUT');
+      assert.throws(() => new ZnnCompressionStream({ streamingChunk }), /streamingChunk is an option of the 'zipnn' format/);
+    }
+  });
+
   test('files written by zipnn 0.5.4 (Python): single, streaming, torch, fp8', async () => {
     for (const name of ['bf16_3chunks_mixed', 'bf16_stream8k', 'fp32_stream4k_chunk1k', 'fp16_minilm_16k', 'torch_bf16_20x300', 'e4m3_2chunks', 'bf16_empty']) {
       const zn = readFile(zipnnFixture(`${name}.znn`));

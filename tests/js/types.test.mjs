@@ -1,6 +1,7 @@
 // The typings (index.d.ts) of the installed package, as TypeScript users compile them: a program
 // using the API (tests/js/types/use.ts) under the DOM lib (browsers, bundlers) and node-only
-// (lib es2022 and @types/node, no DOM), with TypeScript from tools/ (pinned).
+// (lib es2022 and @types/node, no DOM), and as `tsc --init` sets up (exact optional properties)
+// with an es2020 lib, with TypeScript from tools/ (pinned).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -16,6 +17,8 @@ const configs = {
   // No lib for `using`/Symbol.dispose: index.d.ts brings it, as users' default libs lack it.
   dom: { lib: ['es2022', 'dom', 'dom.iterable', 'dom.asynciterable'], types: [] },
   node: { lib: ['es2022'], types: ['node'], typeRoots: [path.join(tools, '@types')] },
+  // What `tsc --init` sets (exact optional properties), and older libs (ErrorOptions is es2022).
+  exact: { target: 'es2020', lib: ['es2020', 'dom', 'dom.asynciterable'], types: [], exactOptionalPropertyTypes: true },
 };
 
 for (const [name, libs] of Object.entries(configs)) {

@@ -100,4 +100,20 @@ export async function use(body: ReadableStream<Uint8Array>, bytes: Uint8Array<Ar
   await decompress('not bytes');
   // @ts-expect-error maxOutput is a number
   new ZnnDecompressionStream({ maxOutput: '5' });
+  // @ts-expect-error the segments are the file's, read-only
+  file.segments.sort((a, b) => a.length - b.length);
+}
+
+/** Options passed on as they came (possibly undefined), and `maxOutput: null` (no limit). */
+export async function passOn(bytes: Uint8Array, o: { maxOutput?: number; signal?: AbortSignal; onProgress?: (e: ProgressEvent) => void; dtype?: string }): Promise<void> {
+  const { maxOutput, signal, onProgress, dtype } = o;
+  await fetchModel('model.znw', { maxOutput, signal, onProgress, onTensor: undefined, worker: undefined });
+  await decompress(bytes, { maxOutput, signal });
+  await decompress(bytes, { maxOutput: null, threads: undefined });
+  new ZnnDecompressionStream({ maxOutput, checkBodies: undefined, highWaterMark: undefined });
+  new ZnnCompressionStream({ dtype, size: undefined });
+  await compress(bytes, { dtype, chunkSize: undefined, onProgress: undefined });
+  await init(fetch('zipnn_wasm_bg.wasm'), { warmUp: undefined });
+  await init(new Request('zipnn_wasm_bg.wasm'));
+  await init(Promise.resolve(new URL('zipnn_wasm_bg.wasm', 'https://example.com/')));
 }
