@@ -236,7 +236,7 @@ impl Decoder {
                 let (h, _) = Header::parse_limited(unit, self.limits.max_output)?;
                 if let Some(r) = h.base {
                     return Err(Error::Unsupported(alloc::format!(
-                        "this file is a delta against a base file of {} bytes: decode it with its base (the native CLI's `zipnn decompress --base`)",
+                        "this file is a delta against a base file of {} bytes: decode it with its base (`--base` of the native CLI's `zipnn decompress` or `zipnn test`)",
                         r.len
                     )));
                 }

@@ -765,7 +765,7 @@ impl ChunkOut for Grow<'_, '_> {
 /// The error for a delta frame decoded without its base.
 pub fn missing_base() -> Error {
     Error::Unsupported(
-        "ZipNN delta frame: decoding needs the base file it was made against (the native CLI's `zipnn decompress --base`)"
+        "ZipNN delta frame: decoding needs the base file it was made against (`--base` of the native CLI's `zipnn decompress` or `zipnn test`)"
             .into(),
     )
 }

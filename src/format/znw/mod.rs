@@ -629,22 +629,40 @@ fn compress_inner(
     if base.is_none() {
         header.write(&mut out);
     }
-    let (mut alone, mut encoders) = (Vec::new(), Encoders::default());
-    for batch in pieces.chunks(opts.threads.clamp(1, MAX_THREADS) * 32) {
-        // Chunks are appended with infallible pushes: the room is made here, fallibly.
-        out.try_reserve(most(batch)).map_err(too_large)?;
-        alone.extend(encoders.encode(data, 0, base.as_ref(), batch, opts, &mut out)?);
-        progress(batch.last().map_or(0, |p| p.offset + p.len as u64));
-    }
-    chunk::write_end(data.len() as u64, pieces.len() as u64, &mut out);
-    if base.is_some() {
-        let coded: Vec<_> = (pieces.iter().zip(alone))
-            .map(|(p, alone)| (p.offset, p.len as u64, alone))
-            .collect();
-        header.realign = delta::realign_pieces(&planned, &coded);
-        let mut head = Vec::new();
-        header.write(&mut head);
-        out.splice(0..0, head);
+    let mut encoders = Encoders::default();
+    loop {
+        let mut alone = Vec::new();
+        for batch in pieces.chunks(opts.threads.clamp(1, MAX_THREADS) * 32) {
+            // Chunks are appended with infallible pushes: the room is made here, fallibly.
+            out.try_reserve(most(batch)).map_err(too_large)?;
+            alone.extend(encoders.encode(data, 0, base.as_ref(), batch, opts, &mut out)?);
+            progress(batch.last().map_or(0, |p| p.offset + p.len as u64));
+        }
+        chunk::write_end(data.len() as u64, pieces.len() as u64, &mut out);
+        if base.is_some() {
+            let coded: Vec<_> = (pieces.iter().zip(alone))
+                .map(|(p, alone)| (p.offset, p.len as u64, alone))
+                .collect();
+            header.realign = delta::realign_pieces(&planned, &coded);
+            let mut head = Vec::new();
+            header.write(&mut head);
+            // Every piece coded as it is takes an entry of the header's table; tiny chunks
+            // that alternate can list more than a header holds (FORMAT.md §2). Then all are
+            // XORed (a larger file, always readable), coding the input again.
+            if head.len() > header::MAX_HEADER_LEN as usize {
+                if encoders.xor_only {
+                    return Err(Error::InvalidInput(alloc::format!(
+                        "this delta moves {} stretches of its base: more than a header lists",
+                        planned.len()
+                    )));
+                }
+                encoders.xor_only = true;
+                out.clear();
+                continue;
+            }
+            out.splice(0..0, head);
+        }
+        break;
     }
     // The room not reached stays in the Vec: its pages were never written, so they hold no
     // memory. Giving it back made the next call's output a fresh mapping (glibc's mmap
@@ -672,6 +690,8 @@ pub(crate) const MAX_THREADS: usize = 1024;
 #[derive(Default)]
 pub(crate) struct Encoders {
     each: Vec<(PieceEncoder, Vec<u8>)>,
+    /// Code every piece of a delta XORed with its base, never as it is.
+    xor_only: bool,
 }
 
 impl Encoders {
@@ -694,6 +714,9 @@ impl Encoders {
             if self.each.len() < runs {
                 self.each.resize_with(runs, Default::default);
             }
+            self.each
+                .iter_mut()
+                .for_each(|e| e.0.xor_only = self.xor_only);
             let ((enc, _), others) = self.each.split_first_mut().expect("runs > 1");
             let mut runs = pieces.chunks(per);
             let first = runs.next().unwrap_or_default();
@@ -732,6 +755,7 @@ impl Encoders {
             self.each.push(Default::default());
         }
         let enc = &mut self.each[0].0;
+        enc.xor_only = self.xor_only;
         pieces
             .iter()
             .map(|p| enc.encode(data, origin, base, p, opts, out))
@@ -748,6 +772,8 @@ pub(crate) struct PieceEncoder {
     delta: Vec<u8>,
     /// A delta's piece coded as it is, to compare.
     alone: Vec<u8>,
+    /// Never code a delta's piece as it is (see [`Encoders`]).
+    xor_only: bool,
 }
 
 impl PieceEncoder {
@@ -788,7 +814,7 @@ impl PieceEncoder {
             // where the XOR codes to more than half (weights code to 0.6-0.85 of their size,
             // the XOR with a fine-tune's base to less), so a good base costs no second encode;
             // bytes (text, graphs, integers: LZ may code them to a tenth) always.
-            if p.dtype == DType::Bytes || out.len() - start > len / 2 {
+            if !self.xor_only && (p.dtype == DType::Bytes || out.len() - start > len / 2) {
                 self.alone.clear();
                 code(src, &mut self.alone, &mut self.scratch);
                 alone = self.alone.len() < out.len() - start;
@@ -836,7 +862,7 @@ pub fn check_base(header: &Header, base: Option<&[u8]>) -> Result<(), Error> {
     match (header.base, base) {
         (None, _) => Ok(()),
         (Some(r), None) => Err(Error::Unsupported(alloc::format!(
-            "this file is a delta against a base file of {} bytes (XXH3 {:016x}): decoding needs that base (the native CLI's `zipnn decompress --base`)",
+            "this file is a delta against a base file of {} bytes (XXH3 {:016x}): decoding needs that base (`--base` of the native CLI's `zipnn decompress` or `zipnn test`)",
             r.len, r.checksum
         ))),
         (Some(r), Some(b)) if header::BaseRef::of(b) != r => Err(Error::InvalidInput(alloc::format!(
