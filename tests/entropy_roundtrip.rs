@@ -237,6 +237,13 @@ fn zstd_decodes_our_huff0() {
     let mut rng = XorShift(77);
     cases.push((0..100_000).map(|_| rng.next() as u8).collect());
     cases.push((0..=255u8).cycle().take(4096).collect());
+    // 192 symbols of 8 bits before a last one of 2: equal weights the encoder skews.
+    let mut equal: Vec<u8> = (0..192u8).cycle().take(19_200).collect();
+    equal.extend([192u8; 9600]);
+    for i in (1..equal.len()).rev() {
+        equal.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+    }
+    cases.push(equal);
     let mut checked = 0;
     for src in &cases {
         let mut c = vec![];

@@ -85,17 +85,21 @@ impl EncodeTable {
             return None;
         }
         let mut lens = limited_code_lengths(counts, max_bits)?;
-        if lens.iter().all(|&l| l == 8) && max_bits >= 9 {
-            // 256 symbols of one length give 255 equal weights, which neither description form
-            // can carry. Trade a little: the most frequent symbol gets 7 bits, the two rarest 9.
-            let mut order: Vec<usize> = (0..256).collect();
+        let last = lens.iter().rposition(|&l| l > 0)?;
+        // The description lists the weights of the symbols before the last: over 128 of them
+        // all equal (every byte value at 8 bits; 192 at 8 bits and a frequent last one at 2)
+        // fits neither form (FSE needs two values, the direct form holds 128). Trade a
+        // little: the most frequent of them gets a bit less, the two rarest a bit more
+        // (the same Kraft sum).
+        let l = lens[0];
+        if last > 128 && l >= 2 && u32::from(l) < max_bits && lens[..last].iter().all(|&x| x == l) {
+            let mut order: Vec<usize> = (0..last).collect();
             order.sort_by_key(|&s| (counts[s], s));
-            lens[order[255]] = 7;
-            lens[order[0]] = 9;
-            lens[order[1]] = 9;
+            lens[order[last - 1]] = l - 1;
+            lens[order[0]] = l + 1;
+            lens[order[1]] = l + 1;
         }
         let table_log = *lens.iter().max()? as u32;
-        let last = lens.iter().rposition(|&l| l > 0)?;
         let mut w = [0u8; 256];
         for (x, &l) in w.iter_mut().zip(lens.iter()) {
             if l > 0 {
