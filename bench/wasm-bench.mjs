@@ -14,7 +14,9 @@
 // as shipped, the page-fault bounds): there the median of the calls that faulted their output
 // in (see `bestOf`), of the best round where any did, and a line after each table gives those
 // rows' page faults a call and the calls left out. MB/s = original bytes / 1e6 /
-// s. Results and method: bench/NOTES.md.
+// s. Every row that decodes into a kept buffer is checked once after its clock; zipnn's "warm
+// memory" helper must fault in under a tenth of the output's pages. Results and method:
+// bench/NOTES.md.
 //
 // What is measured on our side (exports of the wasm module):
 //   compress(data, dtype)            .znw, one thread
@@ -98,10 +100,11 @@ class Zipnn {
     if (done) throw new Error('zipnn helper exited');
     return JSON.parse(value);
   }
-  /** The best call's seconds, or with `fresh` the median call's (as `bestOf`). */
+  /** The best call's seconds, or with `fresh` the median call's (as `bestOf`); `fastest` keeps the best. */
   async best(op, file, fresh = false) {
     const r = await this.call({ op, file, min_time: minTime });
     this.faults = r.faults_per_run;
+    this.fastest = r.best;
     return fresh ? r.median : r.best;
   }
   close() {
@@ -269,20 +272,39 @@ async function measurePool(packed, znn, n, row, cpu) {
   const pages = Math.ceil(n / 4096);
   row('package decompress(), threads 1 (in-thread)', await bestOfAsync(fresh(1), cpu[0], pages), 1, lastFresh);
   row(`package decompress(), threads ${threads} (pool, new SharedArrayBuffer)`, await bestOfAsync(fresh(threads), cpu[1], pages), 1, lastFresh);
+  // Both into a SharedArrayBuffer (V8 copies into shared memory its own way): only the
+  // number of threads differs.
   const shared = new Uint8Array(new SharedArrayBuffer(n));
-  const plain = new Uint8Array(n);
-  row('package decompressInto, reused target, threads 1', await bestOfAsync(() => pkg.decompressInto(packed, plain), cpu[2]), 2);
+  const one = new Uint8Array(new SharedArrayBuffer(n));
+  row('package decompressInto, reused SharedArrayBuffer, threads 1', await bestOfAsync(() => pkg.decompressInto(packed, one), cpu[2]), 2);
+  check(one, 'package decompressInto, threads 1');
   row(`package decompressInto, reused SharedArrayBuffer, threads ${threads}`, await bestOfAsync(() => pkg.decompressInto(packed, shared, { threads }), cpu[3]), 2);
+  check(shared, `package decompressInto, threads ${threads}`);
   if (znn) {
     // zipnn's own file (one frame: the pool cuts it into runs of chunks), reused targets.
-    row('zipnn file: package decompressInto, reused target, threads 1', await bestOfAsync(() => pkg.decompressInto(znn, plain)), 2);
+    row('zipnn file: package decompressInto, reused SharedArrayBuffer, threads 1', await bestOfAsync(() => pkg.decompressInto(znn, one)), 2);
+    check(one, 'zipnn file: package decompressInto, threads 1');
     row(`zipnn file: package decompressInto, reused SharedArrayBuffer, threads ${threads}`, await bestOfAsync(() => pkg.decompressInto(znn, shared, { threads })), 2);
+    check(shared, `zipnn file: package decompressInto, threads ${threads}`);
   }
   row("copy of the pool's result: .slice() (plain memory)", bestOf(() => shared.slice()), null);
   row('bound: new SharedArrayBuffer(n) filled (page faults)', bestOf(() => new Uint8Array(new SharedArrayBuffer(n)).fill(1), pages), null, lastFresh);
 }
 
+/**
+ * A row that decodes into a kept buffer is checked once after its clock (a fast wrong decode
+ * would read as a speed-up); the buffer is cleared for the next row.
+ */
+let expected = null;
+function check(view, what) {
+  if (!Buffer.from(view.buffer, view.byteOffset, view.length).equals(Buffer.from(expected.buffer, expected.byteOffset, expected.length))) {
+    throw new Error(`${what}: wrong bytes`);
+  }
+  view.fill(0);
+}
+
 async function measureOurs(f) {
+  expected = f.data;
   const n = f.data.length;
   const pages = Math.ceil(n / 4096);
   const rows = [];
@@ -291,11 +313,14 @@ async function measureOurs(f) {
   row('decompress(), new Uint8Array', bestOf(() => z.decompress(f.packed), pages), 1, lastFresh);
   const target = new Uint8Array(n);
   row('decompressInto, reused target', bestOf(() => z.decompressInto(f.packed, target)), 2);
+  check(target, 'decompressInto');
   // Decompressor: input and output buffers in wasm memory, kept across calls.
   const d = new z.Decompressor();
   row('Decompressor.decompress (input read from JS piece by piece)', bestOf(() => d.decompress(f.packed)), 2);
+  check(d.decompress(f.packed), 'Decompressor.decompress');
   d.inputBuffer(f.packed.length).set(f.packed);
   row('Decompressor.decompressInput (input already in wasm memory)', bestOf(() => d.decompressInput(f.packed.length)), 2);
+  check(d.decompressInput(f.packed.length), 'Decompressor.decompressInput');
   if (f.best) {
     // In turns with the order-0 file, so that both see the same load (each copied in first).
     const turns = [Infinity, Infinity];
@@ -311,8 +336,10 @@ async function measureOurs(f) {
   if (f.znn) {
     row('zipnn file: decompress()', bestOf(() => z.decompress(f.znn), pages), 1, lastFresh);
     row('zipnn file: decompressInto, reused target', bestOf(() => z.decompressInto(f.znn, target)), 2);
+    check(target, 'zipnn file: decompressInto');
     d.inputBuffer(f.znn.length).set(f.znn);
     row('zipnn file: Decompressor.decompressInput', bestOf(() => d.decompressInput(f.znn.length)), 2);
+    check(d.decompressInput(f.znn.length), 'zipnn file: Decompressor.decompressInput');
   }
   d.free();
   row('bound: new Uint8Array(n).fill(1) (page faults)', bestOf(() => new Uint8Array(n).fill(1), pages), null, lastFresh);
@@ -340,7 +367,13 @@ for (let r = 0; r < rounds; r++) {
         await shipped.best('decompress', f.file, true),
         await warm.best('decompress', f.file),
       ];
+      // Its "warm memory" must be: else every ratio against it is one against zipnn as
+      // shipped (GLIBC_TUNABLES dropped by a ZIPNN_PYTHON wrapper, say).
+      const pages = Math.ceil(f.data.length / 4096);
+      if (!(warm.faults < 0.1 * pages)) throw new Error(`zipnn's warm memory is not warm: ${warm.faults.toFixed(0)} page faults a call for ${pages} pages`);
+      f.warmFaults = Math.max(f.warmFaults ?? 0, warm.faults);
       if (!(t[1] >= f.zipnn[1])) f.shippedFaults = shipped.faults;
+      f.shippedFastest = Math.min(f.shippedFastest ?? Infinity, shipped.fastest);
       f.zipnn = f.zipnn.map((b, i) => Math.min(b, t[i]));
     }
   }
@@ -369,12 +402,17 @@ for (const f of files) {
   f.zipnn.forEach((s, i) => {
     if (Number.isFinite(s)) console.log(`| ${ZIPNN_ROWS[i]} | ${mbs(s)} | | |`);
   });
+  if (f.shippedFastest) {
+    // Into memory already mapped against zipnn as shipped: its fastest call, as ours.
+    const input = f.rows.find((x) => x.name.startsWith('Decompressor.decompressInput')).s;
+    console.log(`\nDecompressor.decompressInput against zipnn as shipped, the fastest call of each: ${(f.shippedFastest / input).toFixed(2)}× (zipnn's fastest ${mbs(f.shippedFastest)} MB/s, median ${mbs(f.zipnn[1])})`);
+  }
   const faulted = f.rows.filter((x) => x.fresh);
   const left = ({ anew, calls }) =>
     anew === calls ? '' : anew ? ` (${calls - anew} of ${calls} calls in memory already mapped, left out)` : ` (all ${calls} calls in memory already mapped)`;
   console.log(`\npage faults a call (the output is ${Math.ceil(n / 4096)} pages of 4 KiB): ` +
     faulted.map((x) => `${x.name.replace(/ \(.*/, '')} ${x.fresh.faults.toFixed(0)}${left(x.fresh)}`).join(', ') +
-    (f.shippedFaults === undefined ? '' : `, zipnn as shipped ${f.shippedFaults.toFixed(0)}`) +
+    (f.shippedFaults === undefined ? '' : `, zipnn as shipped ${f.shippedFaults.toFixed(0)}, zipnn warm memory ${f.warmFaults.toFixed(0)}`) +
     // Python's allocator keeps outputs under 32 MiB mapped from call to call: then zipnn's
     // "as shipped" is warm, where our fresh rows count only calls that faulted.
     (f.shippedFaults < 0.9 * Math.ceil(n / 4096) ? ' (its output in memory already mapped)' : ''));
@@ -382,8 +420,8 @@ for (const f of files) {
     const t = (name) => f.rows.find((x) => x.name.startsWith(name)).s;
     const up = (a, b) => (t(a) / t(b)).toFixed(2);
     console.log(`\nthreads ${threads} vs 1 (same run; a CPU loop split over ${threads} workers: ${ceiling.ratio().toFixed(2)}×): decompress() ${up('package decompress(), threads 1', `package decompress(), threads ${threads}`)}×, ` +
-      `decompressInto reused ${up('package decompressInto, reused target', `package decompressInto, reused SharedArrayBuffer`)}×` +
-      (f.znn ? `, zipnn file into reused ${up('zipnn file: package decompressInto, reused target', 'zipnn file: package decompressInto, reused SharedArrayBuffer')}×; ` : '; ') +
+      `decompressInto reused SharedArrayBuffer ${up('package decompressInto, reused SharedArrayBuffer, threads 1', `package decompressInto, reused SharedArrayBuffer, threads ${threads}`)}×` +
+      (f.znn ? `, zipnn file into it ${up('zipnn file: package decompressInto, reused SharedArrayBuffer, threads 1', `zipnn file: package decompressInto, reused SharedArrayBuffer, threads ${threads}`)}×; ` : '; ') +
       `least CPU time of a call (all threads), threads 1 / ${threads}: decompress() ${f.cpu[0].s * 1e3 | 0} / ${f.cpu[1].s * 1e3 | 0} ms, ` +
       `decompressInto ${f.cpu[2].s * 1e3 | 0} / ${f.cpu[3].s * 1e3 | 0} ms`);
   }

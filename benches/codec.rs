@@ -71,11 +71,15 @@ impl Zipnn {
             .unwrap_or_else(|_| panic!("zipnn helper answered {line:?} to {cmd}"))
     }
 
-    fn best(&mut self, op: &str, file: &Path, min_time: f64) -> f64 {
+    /// The best call's seconds, and the minor page faults a call.
+    fn best(&mut self, op: &str, file: &Path, min_time: f64) -> (f64, f64) {
         let v = self.call(
             serde_json::json!({"op": op, "file": file.to_string_lossy(), "min_time": min_time}),
         );
-        v["best"].as_f64().expect("zipnn helper: no time")
+        let faults = v["faults_per_run"]
+            .as_f64()
+            .expect("zipnn helper: no faults");
+        (v["best"].as_f64().expect("zipnn helper: no time"), faults)
     }
 }
 
@@ -172,9 +176,11 @@ fn main() {
 
     let mut shipped = use_zipnn.then(|| Zipnn::start(&root, false)).flatten();
     let mut warm = use_zipnn.then(|| Zipnn::start(&root, true)).flatten();
-    if use_zipnn && (shipped.is_none() || warm.is_none()) {
-        eprintln!("zipnn helper did not start (.venv missing?): ours only");
-    }
+    // Ratios are the point: without zipnn only when asked (--no-zipnn).
+    assert!(
+        !use_zipnn || (shipped.is_some() && warm.is_some()),
+        "the zipnn helper did not start (.venv missing? scripts/setup-python.sh), or pass --no-zipnn"
+    );
 
     let mut files = Vec::new();
     for spec in &specs {
@@ -247,10 +253,18 @@ fn main() {
                 }
             }
             if let (Some(s), Some(w)) = (shipped.as_mut(), warm.as_mut()) {
+                let (warm, faults) = w.best("decompress", &f.path, min_time);
+                // Its "warm memory" must be: else every ratio against it is one against zipnn
+                // as shipped (GLIBC_TUNABLES dropped by a ZIPNN_PYTHON wrapper, say).
+                let pages = f.data.len() as f64 / 4096.0;
+                assert!(
+                    faults < 0.1 * pages,
+                    "zipnn's warm memory is not warm: {faults:.0} page faults a call for {pages:.0} pages"
+                );
                 let t = [
-                    s.best("compress", &f.path, min_time),
-                    s.best("decompress", &f.path, min_time),
-                    w.best("decompress", &f.path, min_time),
+                    s.best("compress", &f.path, min_time).0,
+                    s.best("decompress", &f.path, min_time).0,
+                    warm,
                 ];
                 for (b, x) in f.zipnn.iter_mut().zip(t) {
                     *b = b.min(x);
@@ -300,12 +314,20 @@ fn measure_ours(f: &File, t: f64, parts: bool) -> Vec<Row> {
         best_of(t, || {
             let mut v = vec![0u8; n];
             znw::decompress_into(packed, &mut v, 1).unwrap();
+            assert!(v.len() == n);
             v
         }),
         Some(1),
     );
+    // Each row that decodes into `out` is checked once after its clock (a fast wrong decode
+    // would read as a speed-up).
     let mut out = vec![0u8; n];
+    let check = |out: &mut Vec<u8>, what: &str| {
+        assert!(*out == f.data, "{what}: wrong bytes");
+        out.fill(0);
+    };
     let warm1 = best_of(t, || znw::decompress_into(packed, &mut out, 1).unwrap());
+    check(&mut out, "decompress_into");
     row("decompress_into, warm", warm1, Some(2));
     if let Some(b) = &f.best {
         // Alternate with the order-0 file so both see the same machine load.
@@ -318,14 +340,13 @@ fn measure_ours(f: &File, t: f64, parts: bool) -> Vec<Row> {
                 znw::decompress_into(b, &mut out, 1).unwrap()
             }));
         }
+        check(&mut out, "--best file: decompress_into");
         row("order-0 file: decompress_into, warm (paired)", t0, Some(2));
         row("--best file: decompress_into, warm (paired)", tb, Some(2));
     }
-    row(
-        "decompress_into, warm, 2 threads",
-        best_of(t, || znw::decompress_into(packed, &mut out, 2).unwrap()),
-        Some(2),
-    );
+    let warm2 = best_of(t, || znw::decompress_into(packed, &mut out, 2).unwrap());
+    check(&mut out, "decompress_into, 2 threads");
+    row("decompress_into, warm, 2 threads", warm2, Some(2));
     if let Some(z) = &f.znn {
         row(
             "zipnn file: decompress(), fresh Vec",
@@ -333,11 +354,9 @@ fn measure_ours(f: &File, t: f64, parts: bool) -> Vec<Row> {
             Some(1),
         );
         let h = zipnn::FrameHeader::parse(z).unwrap();
-        row(
-            "zipnn file: decode_frame, warm",
-            best_of(t, || zipnn::decode_frame(z, &h, &mut out).unwrap()),
-            Some(2),
-        );
+        let frame = best_of(t, || zipnn::decode_frame(z, &h, &mut out).unwrap());
+        check(&mut out, "zipnn file: decode_frame");
+        row("zipnn file: decode_frame, warm", frame, Some(2));
     }
     // The page-fault bound: first touch of a fresh buffer of the decoded size.
     row(
@@ -483,6 +502,14 @@ fn report(f: &File) {
             _ => ("", String::new()),
         };
         println!("| {} | {:.0} | {vs} | {ratio} |", r.name, mbs(r.ours));
+    }
+    let speed = |name: &str| f.rows.iter().find(|r| r.name == name).map(|r| r.ours);
+    if let (Some(one), Some(two)) = (
+        speed("decompress_into, warm"),
+        speed("decompress_into, warm, 2 threads"),
+    ) {
+        // (the 2-thread row's ratio above is against zipnn on one thread)
+        println!("2 threads vs 1, ours, same run: {:.2}×", one / two);
     }
     for (name, &s) in ZIPNN_ROWS.iter().zip(&f.zipnn) {
         if s < f64::MAX {

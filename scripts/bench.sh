@@ -8,7 +8,7 @@
 #
 # Environment: BENCH_ROUNDS (default 5), BENCH_MIN_TIME (seconds per measurement and round,
 # default 0.2), BENCH_NICE (e.g. -10, needs root: a larger share of a busy machine, for both
-# sides alike), BENCH_ONLY=native|wasm.
+# sides alike), BENCH_ONLY=native|wasm, BENCH_NO_ZIPNN=1 (ours only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,11 +17,13 @@ min_time="${BENCH_MIN_TIME:-0.2}"
 run=()
 if [ -n "${BENCH_NICE:-}" ]; then run=(nice -n "$BENCH_NICE"); fi
 
-if [ ! -x .venv/bin/python ]; then
-  echo "bench: .venv missing (scripts/setup-python.sh); measuring without zipnn" >&2
+# The ratios are the point: without zipnn only when asked.
+zipnn=()
+if [ -n "${BENCH_NO_ZIPNN:-}" ]; then
   zipnn=(--no-zipnn)
-else
-  zipnn=()
+elif [ ! -x .venv/bin/python ]; then
+  echo "bench: .venv missing (scripts/setup-python.sh), or BENCH_NO_ZIPNN=1 to measure ours only" >&2
+  exit 1
 fi
 
 echo "# zipnn-wasm vs zipnn 0.5.4 ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
