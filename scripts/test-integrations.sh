@@ -70,8 +70,8 @@ compress() { # IN [CLI args]: IN.znw, unless it is newer than IN and the CLI
   local in=$1
   shift
   if [ ! -f "$in.znw" ] || [ "$in" -nt "$in.znw" ] || [ "$CLI" -nt "$in.znw" ]; then
-    # (touched: the CLI gives its output the input's time, as gzip does)
-    "$CLI" compress "$in" -o "$in.znw" --force "$@" && touch "$in.znw"
+    "$CLI" compress "$in" -o "$in.znw" --force "$@"
+    touch "$in.znw" # (the CLI gives its output the input's time, as gzip does)
   fi
 }
 compress "$SERVED/silero_vad.onnx"
@@ -79,7 +79,12 @@ compress "$SERVED/minilm/onnx/model.onnx"
 compress "$SERVED/minilm/onnx/model_fp16.onnx"
 compress "$SERVED/minilm/onnx/model_fp16.onnx_data" # raw bytes: the CLI's default, auto, measures the grouping
 mkdir -p "$WORK/fixtures"
-compress_to() { [ -f "$2" ] && [ "$2" -nt "$1" ] && [ "$2" -nt "$CLI" ] || { "$CLI" compress "$1" -o "$2" --force && touch "$2"; }; }
+compress_to() {
+  if ! { [ -f "$2" ] && [ "$2" -nt "$1" ] && [ "$2" -nt "$CLI" ]; }; then
+    "$CLI" compress "$1" -o "$2" --force
+    touch "$2"
+  fi
+}
 compress_to models/minilm.bf16.safetensors "$WORK/fixtures/minilm.bf16.safetensors.znw"
 
 # 4. The tarball, installed by name into a fresh project; the pinned packages linked in from
