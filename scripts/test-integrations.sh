@@ -37,8 +37,12 @@ done
 #    new lockfile date. A node_modules that is a symlink (a copy shared by several checkouts) is
 #    never installed into: npm ci empties the folder the link points at. The link is replaced
 #    by a local install instead.
+#    A package gone since (an `npm install` run in the test project, which links to them) is
+#    installed again too.
 lock_hash=$(sha256sum "$INT/package-lock.json" | cut -d' ' -f1)
-if [ "$(cat "$INT/node_modules/.stamp" 2>/dev/null)" != "$lock_hash" ]; then
+gone=$(cd "$INT" && node -e 'const p = require("./package.json"), fs = require("fs");
+  for (const d of Object.keys({ ...p.dependencies, ...p.devDependencies })) if (!fs.existsSync(`node_modules/${d}/package.json`)) console.log(d);')
+if [ "$(cat "$INT/node_modules/.stamp" 2>/dev/null)" != "$lock_hash" ] || [ -n "$gone" ]; then
   if [ -L "$INT/node_modules" ]; then
     log "tests/integrations/node_modules links to a copy not installed from this lockfile: installing locally instead"
     rm "$INT/node_modules" # the link, not what it points at
