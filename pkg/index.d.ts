@@ -75,11 +75,11 @@ export interface CompressOptions {
   /** `'znw'` (default): this package's format, streamable with checksums. `'zipnn'`: frames that IBM's zipnn (Python) reads. */
   format?: 'znw' | 'zipnn' | undefined;
   /** Chunk size in bytes, default 256 KiB (ZipNN fp8: 128 KiB): `.znw` a multiple of 4 up to 16 MiB; `'zipnn'` a power of two from 1 KiB to 1 GiB. */
-  chunkSize?: number | undefined;
+  chunkSize?: number | null | undefined;
   /** `.znw`: decode every chunk after encoding it and compare (`InvalidInputError` with `'zipnn'`). */
   verify?: boolean | undefined;
   /** `'zipnn'` only (else `InvalidInputError`): write ZipNN's streaming layout of independent frames of this many bytes (a power of two from 256 bytes to 2 GiB). */
-  streamingChunk?: number | undefined;
+  streamingChunk?: number | null | undefined;
   /**
    * `.znw`: called every few MiB with the input bytes coded so far (synchronously, from inside
    * the call: in a worker, post it to the page). An exception it throws is rethrown at the end.
@@ -321,9 +321,9 @@ export interface CompressionStreamOptions {
   dtype?: DType | undefined;
   format?: 'znw' | 'zipnn' | undefined;
   /** Chunk size, as for `compress`. */
-  chunkSize?: number | undefined;
+  chunkSize?: number | null | undefined;
   /** `'zipnn'` only (else `InvalidInputError`): bytes per frame (a power of two from 256 bytes to 1 GiB: a frame's input is held in wasm memory), default 1 MiB. */
-  streamingChunk?: number | undefined;
+  streamingChunk?: number | null | undefined;
   /**
    * `'znw'`: the input's length in bytes, when known (`file.size`). The header then carries
    * the size and, for safetensors and GGUF files, the tensor table: each tensor is coded as
@@ -332,7 +332,7 @@ export interface CompressionStreamOptions {
    * files of other kinds are coded as one element type, measured on those 32 MiB). Input of another length is an
    * `InvalidInputError`.
    */
-  size?: number | undefined;
+  size?: number | null | undefined;
   /** With `size`: decode every chunk again as it is written and compare, as `compress`'s `verify`. */
   verify?: boolean | undefined;
 }

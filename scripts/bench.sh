@@ -21,7 +21,7 @@ if [ -n "${BENCH_NICE:-}" ]; then run=(nice -n "$BENCH_NICE"); fi
 zipnn=()
 if [ -n "${BENCH_NO_ZIPNN:-}" ]; then
   zipnn=(--no-zipnn)
-elif [ ! -x .venv/bin/python ]; then
+elif ! command -v "${ZIPNN_PYTHON:-.venv/bin/python}" >/dev/null; then
   echo "bench: .venv missing (scripts/setup-python.sh), or BENCH_NO_ZIPNN=1 to measure ours only" >&2
   exit 1
 fi

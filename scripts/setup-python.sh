@@ -77,7 +77,7 @@ apt_install() {
     log "apt-get install $*"
     local sudo=()
     [ "$(id -u)" = 0 ] || sudo=(sudo)
-    "${sudo[@]}" dpkg --configure -a
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive dpkg --configure -a
     "${sudo[@]}" apt-get update -qq
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
   else

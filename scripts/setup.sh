@@ -37,7 +37,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     sudo=()
     [ "$(id -u)" = 0 ] || sudo=(sudo)
     # (an earlier install cut short leaves dpkg waiting for this)
-    "${sudo[@]}" dpkg --configure -a
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive dpkg --configure -a
     "${sudo[@]}" apt-get update -qq
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_apt[@]}" >/dev/null
   else

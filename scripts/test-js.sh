@@ -55,11 +55,16 @@ if [ ! -s "$WORK/fixtures/zeros-2.2G.znw" ] || [ target/release/zipnn -nt "$WORK
   mv "$WORK/fixtures/zeros-2.2G.znw.part" "$WORK/fixtures/zeros-2.2G.znw"
 fi
 # 1.1 GB of random bytes as one ZipNN frame, stored as they are: a compressed frame over
-# 1 GiB, held whole while it streams. Its decoded sha256 from the native CLI.
-head -c 1100000000 /dev/urandom | target/release/zipnn compress - --format zipnn --dtype bf16 \
-  -o "$WORK/fixtures/random-1.1G.znn" --force
-target/release/zipnn decompress "$WORK/fixtures/random-1.1G.znn" -o - | sha256sum | cut -d' ' -f1 \
-  > "$WORK/fixtures/random-1.1G.sha256"
+# 1 GiB, held whole while it streams. Its decoded sha256 from the native CLI (written last: it
+# marks the pair made).
+if [ ! -s "$WORK/fixtures/random-1.1G.sha256" ] || [ target/release/zipnn -nt "$WORK/fixtures/random-1.1G.sha256" ]; then
+  rm -f "$WORK/fixtures/random-1.1G.sha256"
+  head -c 1100000000 /dev/urandom | target/release/zipnn compress - --format zipnn --dtype bf16 \
+    -o "$WORK/fixtures/random-1.1G.znn" --force
+  target/release/zipnn decompress "$WORK/fixtures/random-1.1G.znn" -o - | sha256sum | cut -d' ' -f1 \
+    > "$WORK/fixtures/random-1.1G.sha256.part"
+  mv "$WORK/fixtures/random-1.1G.sha256.part" "$WORK/fixtures/random-1.1G.sha256"
+fi
 # 1.5 GB of zeros as one ZipNN frame (no streaming layout), as zipnn writes by default.
 if [ ! -s "$WORK/fixtures/zeros-1.5G.znn" ] || [ target/release/zipnn -nt "$WORK/fixtures/zeros-1.5G.znn" ]; then
   head -c 1500000000 /dev/zero | target/release/zipnn compress - --format zipnn --dtype bf16 \

@@ -412,6 +412,19 @@ fn small_float_arrays_share_a_chunk() {
         packed.len(),
         file.len()
     );
+    // With chunks of 1 KiB too: a 256-byte array is not a stretch of its own (a quarter chunk)
+    // but joins its neighbours.
+    let small = Options {
+        chunk_size: 1024,
+        ..Options::default()
+    };
+    let packed = znw::compress(&file, &small).unwrap();
+    let (_, chunks) = znw::index(&packed, &Limits::default()).unwrap();
+    assert!(
+        chunks.len() <= file.len() / 1024 + 2,
+        "{} chunks",
+        chunks.len()
+    );
 }
 
 #[test]

@@ -93,9 +93,11 @@ impl EncodeTable {
         // (the same Kraft sum).
         let l = lens[0];
         if last > 128 && l >= 2 && u32::from(l) < max_bits && lens[..last].iter().all(|&x| x == l) {
-            let mut order: Vec<usize> = (0..last).collect();
+            // (the last symbol too where it has that length: its weight is implied either way)
+            let pool = if lens[last] == l { last + 1 } else { last };
+            let mut order: Vec<usize> = (0..pool).collect();
             order.sort_by_key(|&s| (counts[s], s));
-            lens[order[last - 1]] = l - 1;
+            lens[order[pool - 1]] = l - 1;
             lens[order[0]] = l + 1;
             lens[order[1]] = l + 1;
         }

@@ -189,9 +189,10 @@ fn gap(start: u64, end: u64) -> Segment {
 
 /// Cuts the input into chunks: runs of equal dtype are cut into pieces of at most `chunk_size`
 /// bytes, of equal size; a run's bytes beyond its last whole element become a separate byte
-/// chunk. A float tensor of at least a quarter chunk is a run of its own: chunks that do not
-/// mix tensors of different scales have smaller tables and skew (measured on minilm BF16: 0.007
-/// bit/weight at order 0, 0.012 with context modes and 1 MiB chunks).
+/// chunk. A tensor (float or bytes) or a stretch between tensors of at least a quarter chunk
+/// and 512 bytes is a run of its own: chunks that do not mix tensors of different
+/// scales have smaller tables and skew (measured on minilm BF16: 0.007 bit/weight at order 0,
+/// 0.012 with context modes and 1 MiB chunks).
 ///
 /// A plan is 24 bytes per chunk: tiny chunks of a large input can make more than memory
 /// holds, which is a `TooLarge` error.
@@ -210,8 +211,8 @@ pub fn plan_cut(
 ) -> Result<Vec<Piece>, Error> {
     let chunk = header.max_chunk as u64;
     // Runs of consecutive segments with the same dtype; uncovered bytes are plain bytes.
-    // The flag marks a run that must not be merged with its neighbours.
-    // The last field is the row length of a run of its own (0: may be merged / no rows).
+    // The last field: `None` for a run that may merge with its neighbours; a run of its own
+    // has its row length, or 0 (no rows).
     let mut runs: Vec<(u64, u64, DType, Option<u32>)> = Vec::new();
     let push = |runs: &mut Vec<(u64, u64, DType, Option<u32>)>,
                 s: u64,
@@ -234,8 +235,9 @@ pub fn plan_cut(
         };
         // A stretch of a quarter chunk or more starts its own chunks: floats, and bytes too
         // (uint8 tensors of a quantised model, each with its own zero point and spread, came
-        // out 1.6 % larger sharing a chunk with their neighbour's tail).
-        let alone = (4 * (e - s) >= chunk)
+        // out 1.6 % larger sharing a chunk with their neighbour's tail); not small ones, which
+        // join their neighbours as above, whatever the chunk size.
+        let alone = (4 * (e - s) >= chunk && e - s >= MIN_FLOAT_RUN)
             .then(|| {
                 let elements = (e - s) / d.size() as u64;
                 match shape.first() {
@@ -633,6 +635,14 @@ fn compress_inner(
         header.write(&mut out);
     }
     let mut encoders = Encoders::default();
+    // (a second pass, below, goes on from where the first one's progress got to)
+    let mut reported = 0;
+    let mut progress = |at: u64| {
+        if at > reported {
+            reported = at;
+            progress(at);
+        }
+    };
     loop {
         let mut alone = Vec::new();
         for batch in pieces.chunks(opts.threads.clamp(1, MAX_THREADS) * 32) {

@@ -111,7 +111,8 @@ export async function passOn(bytes: Uint8Array, o: { maxOutput?: number; signal?
   await decompress(bytes, { maxOutput, signal });
   await decompress(bytes, { maxOutput: null, threads: undefined });
   new ZnnDecompressionStream({ maxOutput, checkBodies: undefined, highWaterMark: undefined });
-  new ZnnCompressionStream({ dtype, size: undefined });
+  new ZnnCompressionStream({ dtype, size: undefined, chunkSize: null });
+  await compress(bytes, { chunkSize: null, streamingChunk: null });
   await compress(bytes, { dtype, chunkSize: undefined, onProgress: undefined });
   await init(fetch('zipnn_wasm_bg.wasm'), { warmUp: undefined });
   await init(new Request('zipnn_wasm_bg.wasm'));
