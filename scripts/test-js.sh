@@ -49,15 +49,17 @@ open(sys.argv[2], 'wb').write(struct.pack('<Q', n + 8) + b[8:8 + n] + b' ' * 8 +
 PY
 target/release/zipnn compress "$WORK/fixtures/moved.safetensors" --base models/minilm.bf16.safetensors \
   -o "$WORK/fixtures/moved.safetensors.znw" --force
-# 2.2 GB of zeros (11 KB compressed): decoding beyond 2 GiB. Made again only for a new CLI.
-if [ ! -s "$WORK/fixtures/zeros-2.2G.znw" ] || [ target/release/zipnn -nt "$WORK/fixtures/zeros-2.2G.znw" ]; then
+# The large fixtures below are made again only when missing or older than the CLI.
+stale() { [ ! -s "$1" ] || [ target/release/zipnn -nt "$1" ]; }
+# 2.2 GB of zeros (11 KB compressed): decoding beyond 2 GiB.
+if stale "$WORK/fixtures/zeros-2.2G.znw"; then
   head -c 2200000000 /dev/zero | target/release/zipnn compress - --chunk-size 4194304 -o "$WORK/fixtures/zeros-2.2G.znw.part" --force
   mv "$WORK/fixtures/zeros-2.2G.znw.part" "$WORK/fixtures/zeros-2.2G.znw"
 fi
 # 1.1 GB of random bytes as one ZipNN frame, stored as they are: a compressed frame over
 # 1 GiB, held whole while it streams. Its decoded sha256 from the native CLI (written last: it
 # marks the pair made).
-if [ ! -s "$WORK/fixtures/random-1.1G.sha256" ] || [ target/release/zipnn -nt "$WORK/fixtures/random-1.1G.sha256" ]; then
+if stale "$WORK/fixtures/random-1.1G.sha256"; then
   rm -f "$WORK/fixtures/random-1.1G.sha256"
   head -c 1100000000 /dev/urandom | target/release/zipnn compress - --format zipnn --dtype bf16 \
     -o "$WORK/fixtures/random-1.1G.znn" --force
@@ -66,7 +68,7 @@ if [ ! -s "$WORK/fixtures/random-1.1G.sha256" ] || [ target/release/zipnn -nt "$
   mv "$WORK/fixtures/random-1.1G.sha256.part" "$WORK/fixtures/random-1.1G.sha256"
 fi
 # 1.5 GB of zeros as one ZipNN frame (no streaming layout), as zipnn writes by default.
-if [ ! -s "$WORK/fixtures/zeros-1.5G.znn" ] || [ target/release/zipnn -nt "$WORK/fixtures/zeros-1.5G.znn" ]; then
+if stale "$WORK/fixtures/zeros-1.5G.znn"; then
   head -c 1500000000 /dev/zero | target/release/zipnn compress - --format zipnn --dtype bf16 \
     -o "$WORK/fixtures/zeros-1.5G.znn.part" --force
   mv "$WORK/fixtures/zeros-1.5G.znn.part" "$WORK/fixtures/zeros-1.5G.znn"
