@@ -95,13 +95,14 @@ fn stft_basis_uses_plain_groups_and_lz() {
 
 #[test]
 fn repeated_tensors_in_every_dtype() {
-    // A block of noise stored three times: every dtype finds the copies.
-    let mut data = Rng(0x9E37_79B9_7F4A_7C15).bytes(40_000);
+    // A block of noise stored three times: every dtype finds the copies (whole elements of
+    // each: 40,800 bytes are 1200 Q8_0 blocks).
+    let mut data = Rng(0x9E37_79B9_7F4A_7C15).bytes(40_800);
     data.extend_from_within(..);
-    data.extend_from_within(..40_000);
+    data.extend_from_within(..40_800);
     for dtype in DType::ALL {
         let packed = znw::compress(&data, &opts(dtype, false)).unwrap();
-        assert!(packed.len() < 45_000, "{dtype:?}: {}", packed.len());
+        assert!(packed.len() < 46_000, "{dtype:?}: {}", packed.len());
         decode_all_ways(&packed, &data);
     }
 }
@@ -121,6 +122,13 @@ fn plain_flag_where_it_may_not_be_is_rejected() {
     let mut bad = packed.clone();
     bad[at + 2] ^= 1;
     assert!(znw::decompress(&bad, &Limits::default(), 1).is_err());
+    // A Q8_0 block's groups are not one byte of each element: the flag is malformed there.
+    let blocks = Rng(7).bytes(34 * 100);
+    let mut bad = znw::compress(&blocks, &opts(DType::Q8_0, false)).unwrap();
+    assert_eq!(bad[at + 1], DType::Q8_0.code());
+    bad[at + 2] = 1;
+    let e = znw::decompress(&bad, &Limits::default(), 1).unwrap_err();
+    assert!(e.to_string().contains("plain groups flag"), "{e}");
 }
 
 /// `--best` also finds a copy covering 1/256 of a float chunk (two equal 4 KiB bias vectors

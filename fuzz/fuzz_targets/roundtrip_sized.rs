@@ -18,13 +18,13 @@ fuzz_target!(|data: &[u8]| {
     let data = c.rest();
     begin(data.len());
     let opts = Options {
-        // Low 3 bits: a dtype, or auto; bit 3: verify; bit 4: two threads.
+        // Low 4 bits: a dtype, or auto; bit 4: verify; bit 5: two threads.
         dtype: DType::ALL
-            .get(d as usize & 7)
+            .get(d as usize & 15)
             .map_or(DTypeChoice::Auto, |&t| DTypeChoice::Fixed(t)),
         chunk_size,
-        verify: d & 8 != 0,
-        threads: 1 + (d >> 4 & 1) as usize,
+        verify: d & 16 != 0,
+        threads: 1 + (d >> 5 & 1) as usize,
         tans: false,
     };
     let encode = |sizes: &[usize]| {

@@ -4,6 +4,8 @@
 //! bf16/fp16/fp32 (fp64: the exponent's low byte moved out, [`exp_split`]), so for those the
 //! *last* group is the exponent. Group `g` of an `n`-element
 //! input is `out[g*n .. (g+1)*n]`: one contiguous scratch buffer, no per-group allocation.
+//! A Q8_0 block's groups are its 32 values (`out[..32n]`), then its float16 scale's two
+//! sign-moved bytes ([`DType::group_range`]).
 //!
 //! The merge runs once per decoded byte and must stay far below the entropy decoder's cost, so
 //! every loop is a plain zip over `chunks_exact` with whole-word arithmetic: LLVM vectorises
@@ -88,6 +90,15 @@ pub fn split(dtype: DType, src: &[u8], out: &mut alloc::vec::Vec<u8>) {
                 (*o, *e) = exp_split(u16::from_le_bytes([x[6], x[7]]));
             }
         }
+        DType::Q8_0 => {
+            let (values, scale) = out.split_at_mut(32 * n);
+            let (m, e) = scale.split_at_mut(n);
+            let blocks = src.chunks_exact(34).zip(values.chunks_exact_mut(32));
+            for (((x, v), m), e) in blocks.zip(m).zip(e) {
+                v.copy_from_slice(&x[2..]);
+                (*m, *e) = sign_move(u16::from_le_bytes([x[0], x[1]]));
+            }
+        }
     }
 }
 
@@ -150,9 +161,11 @@ fn split_32(src: &[u8], a: &mut [u8], b: &mut [u8], m: &mut [u8], e: &mut [u8]) 
 /// Merges groups back into elements. `groups.len()` must be `dtype.groups()`, every group
 /// `dst.len() / dtype.size()` long.
 pub fn merge(dtype: DType, groups: &[&[u8]], dst: &mut [u8]) {
-    let w = dtype.size();
+    let (w, n) = (dtype.size(), dst.len() / dtype.size());
     assert!(
-        groups.len() == w && groups.iter().all(|g| g.len() * w == dst.len()),
+        groups.len() == dtype.groups()
+            && dst.len().is_multiple_of(w)
+            && (groups.iter().enumerate()).all(|(i, g)| g.len() == dtype.group_width(i) * n),
         "merge: groups do not match the destination"
     );
     match dtype {
@@ -163,6 +176,13 @@ pub fn merge(dtype: DType, groups: &[&[u8]], dst: &mut [u8]) {
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         DType::F32 => merge_32(groups[0], groups[1], groups[2], groups[3], dst),
         DType::F64 => merge_64(groups, dst),
+        DType::Q8_0 => {
+            let blocks = dst.chunks_exact_mut(34).zip(groups[0].chunks_exact(32));
+            for ((x, v), (&m, &e)) in blocks.zip(groups[1].iter().zip(groups[2])) {
+                x[..2].copy_from_slice(&sign_unmove(m, e).to_le_bytes());
+                x[2..].copy_from_slice(v);
+            }
+        }
     }
 }
 
@@ -624,7 +644,9 @@ mod tests {
         let mut g = Vec::new();
         split(dtype, src, &mut g);
         let n = src.len() / dtype.size();
-        let groups: Vec<&[u8]> = g.chunks(n.max(1)).take(dtype.groups()).collect();
+        let groups: Vec<&[u8]> = (0..dtype.groups())
+            .map(|i| &g[dtype.group_range(i, n)])
+            .collect();
         let mut out = alloc::vec![0u8; src.len()];
         if n > 0 {
             merge(dtype, &groups, &mut out);
@@ -662,6 +684,17 @@ mod tests {
         let bytes: Vec<u8> = (0..=255).collect();
         for dt in [DType::Bytes, DType::F8E4M3, DType::F8E5M2] {
             roundtrip(dt, &bytes);
+        }
+        // Q8_0 blocks whose scales take every 16-bit pattern.
+        let q8: Vec<u8> = (0..=u16::MAX)
+            .flat_map(|v| {
+                v.to_le_bytes()
+                    .into_iter()
+                    .chain((0..32).map(move |i| v as u8 ^ i))
+            })
+            .collect();
+        for n in [0usize, 1, 2, 1000, 1 << 16] {
+            roundtrip(DType::Q8_0, &q8[..34 * n]);
         }
     }
 
@@ -706,5 +739,10 @@ mod tests {
         // nibble 0b1000: low exponent byte 0xFF; sign, exponent 0b011, mantissa 0b1000.
         split(DType::F64, &(-1.5f64).to_le_bytes(), &mut g);
         assert_eq!(g, [0, 0, 0, 0, 0, 0, 0xB8, 0xFF]);
+        // A Q8_0 block: values 1..=32 first, then its scale (f16 2.0 = 0x4000: exponent 16,
+        // top mantissa bits 0, so 16 << 3) as fp16's two groups.
+        let block: Vec<u8> = [0x00, 0x40].into_iter().chain(1..=32).collect();
+        split(DType::Q8_0, &block, &mut g);
+        assert_eq!((&g[..32], &g[32..]), (&block[2..], &[0x00, 16 << 3][..]));
     }
 }

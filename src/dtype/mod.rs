@@ -15,6 +15,10 @@
 //! constant) and the top 4 mantissa bits the other. On a float64 copy of minilm's weights those
 //! two groups coded 6 % smaller than the plain bytes 6 and 7 and 11 % smaller than the sign
 //! move, which leaves the varying exponent bits with the mantissa's.
+//!
+//! A block of ggml's Q8_0 (GGUF) is a float16 scale and 32 int8 values: three groups of
+//! unequal widths, the values (32 bytes an element), then the scale's two bytes as float16's.
+//! Coded among the values, the scales' bytes cost 1.7 % of a Q8_0 model's size (minilm's).
 
 mod group;
 
@@ -24,6 +28,9 @@ use core::fmt;
 
 /// The most byte groups of any type (float64's eight).
 pub const MAX_GROUPS: usize = 8;
+
+/// Int8 values in a Q8_0 block, after its float16 scale.
+const Q8_0_VALUES: usize = 32;
 
 /// The element type a stretch of data is coded as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -42,11 +49,13 @@ pub enum DType {
     F8E5M2,
     /// IEEE float64.
     F64,
+    /// ggml's Q8_0 block (GGUF): a float16 scale, then 32 int8 values.
+    Q8_0,
 }
 
 impl DType {
     /// Every type, in code order.
-    pub const ALL: [DType; 7] = [
+    pub const ALL: [DType; 8] = [
         DType::Bytes,
         DType::BF16,
         DType::F16,
@@ -54,6 +63,7 @@ impl DType {
         DType::F8E4M3,
         DType::F8E5M2,
         DType::F64,
+        DType::Q8_0,
     ];
 
     /// Bytes per element.
@@ -63,12 +73,36 @@ impl DType {
             DType::BF16 | DType::F16 => 2,
             DType::F32 => 4,
             DType::F64 => 8,
+            DType::Q8_0 => 2 + Q8_0_VALUES,
         }
     }
 
     /// Number of byte groups (streams) a chunk of this type is split into.
     pub const fn groups(self) -> usize {
-        self.size()
+        match self {
+            DType::Q8_0 => 3,
+            _ => self.size(),
+        }
+    }
+
+    /// Bytes of each element in group `g` (1 but for a block's values).
+    pub const fn group_width(self, g: usize) -> usize {
+        match self {
+            DType::Q8_0 if g == 0 => Q8_0_VALUES,
+            _ => 1,
+        }
+    }
+
+    /// Where group `g` of `n` elements lies in a split (groups stored one after another).
+    pub fn group_range(self, g: usize, n: usize) -> core::ops::Range<usize> {
+        let start = (0..g).map(|i| self.group_width(i)).sum::<usize>() * n;
+        start..start + self.group_width(g) * n
+    }
+
+    /// Whether every group holds one byte of each element: the float types, whose merges and
+    /// context modes (the last group an exponent, plain groups as an alternative) assume it.
+    pub const fn bytewise(self) -> bool {
+        !matches!(self, DType::Q8_0)
     }
 
     /// The code stored in our container (FORMAT.md §3).
@@ -81,6 +115,7 @@ impl DType {
             DType::F8E4M3 => 4,
             DType::F8E5M2 => 5,
             DType::F64 => 6,
+            DType::Q8_0 => 7,
         }
     }
 
@@ -94,6 +129,7 @@ impl DType {
             4 => DType::F8E4M3,
             5 => DType::F8E5M2,
             6 => DType::F64,
+            7 => DType::Q8_0,
             _ => return None,
         })
     }
@@ -108,6 +144,7 @@ impl DType {
             DType::F8E4M3 => "fp8-e4m3",
             DType::F8E5M2 => "fp8-e5m2",
             DType::F64 => "fp64",
+            DType::Q8_0 => "q8_0",
         }
     }
 
@@ -120,6 +157,7 @@ impl DType {
             "fp16" | "f16" | "float16" | "half" => DType::F16,
             "fp32" | "f32" | "float32" | "float" => DType::F32,
             "fp64" | "f64" | "float64" | "double" => DType::F64,
+            "q8_0" | "q8-0" => DType::Q8_0,
             "fp8-e4m3" | "fp8_e4m3" | "f8_e4m3" | "f8e4m3" | "float8_e4m3fn" | "e4m3" => {
                 DType::F8E4M3
             }

@@ -1,5 +1,6 @@
 //! GGUF (llama.cpp): header, key/value metadata, tensor infos, then aligned tensor data.
-//! F32/F16/BF16 tensors are grouped like any float; quantized blocks are coded as bytes.
+//! F32/F16/BF16 tensors are grouped like any float, Q8_0 blocks as [`DType::Q8_0`]; other
+//! quantized blocks are coded as bytes.
 
 use super::tensors::Tensor;
 use crate::dtype::DType;
@@ -126,6 +127,7 @@ pub fn tensors(data: &[u8]) -> Option<Vec<Tensor>> {
                     1 => DType::F16,
                     30 => DType::BF16,
                     28 => DType::F64,
+                    8 => DType::Q8_0,
                     _ => DType::Bytes,
                 };
                 (label, dtype, elems.div_ceil(be).checked_mul(bb)?)

@@ -257,8 +257,8 @@ fn order0_cost(s: &[u8], dtype: DType, scratch: &mut Vec<u8>) -> f64 {
     let whole = s.len() / dtype.size() * dtype.size();
     dtype::split(dtype, &s[..whole], scratch);
     let n = whole / dtype.size();
-    scratch
-        .chunks_exact(n)
+    (0..dtype.groups())
+        .map(|g| &scratch[dtype.group_range(g, n)])
         .map(|g| block::entropy_bits(&block::histogram(g), g.len()))
         .sum::<f64>()
         / whole as f64

@@ -93,6 +93,20 @@ describe('whole-buffer round trips', () => {
         }
       }
     }
+    // ggml Q8_0 blocks (a positive float16 scale, 32 int8 values of a bell curve), 1000 of
+    // them and one byte more: smaller as 'q8_0' than as bytes, and back byte for byte.
+    const blocks = 1000;
+    const scales = new Uint16Array(weights(blocks, 'fp16', 5).buffer);
+    const values = new Float32Array(weights(32 * blocks, 'fp32', 6).buffer);
+    const q8 = new Uint8Array(34 * blocks + 1);
+    for (let b = 0; b < blocks; b++) {
+      q8[34 * b] = scales[b] & 0xff;
+      q8[34 * b + 1] = (scales[b] >> 8) & 0x7f;
+      for (let i = 0; i < 32; i++) q8[34 * b + 2 + i] = Math.max(-127, Math.min(127, Math.round(values[32 * b + i] * 2000))) & 0xff;
+    }
+    const [asQ8, asBytes] = [await compress(q8, { dtype: 'q8_0' }), await compress(q8, { dtype: 'bytes' })];
+    assert.ok(asQ8.length < asBytes.length, `${asQ8.length} against ${asBytes.length}`);
+    assert.ok(equalBytes(await decompress(asQ8), q8));
     const packed = await compress(weights(100_000, 'bf16'), { dtype: 'bf16' });
     assert.ok(packed.length < 150_000, `bf16 weights should shrink, got ${packed.length}`);
     // With no dtype, 'auto' finds the grouping of a raw file itself.

@@ -92,8 +92,10 @@ impl Record {
             return Err(Error::corrupt("reserved chunk bits set"));
         }
         let plain = flags & FLAG_PLAIN != 0;
-        if plain && dtype.groups() == 1 {
-            return Err(Error::corrupt("plain groups flag on a one-group chunk"));
+        if plain && (dtype.groups() == 1 || !dtype.bytewise()) {
+            return Err(Error::corrupt(
+                "plain groups flag on a chunk without byte groups",
+            ));
         }
         let raw_len = r.u32()?;
         let body_len = r.u32()?;
@@ -202,9 +204,13 @@ pub fn encode_with_row(
             });
         }
     } else {
+        // A block type's rows are not its elements' (nor its groups' lengths equal).
+        let row = if dtype.bytewise() { row } else { 0 };
         let c = Grouped::code(data, dtype, tans, row, out, scratch);
         // Then two other codings, each kept where smaller.
-        c.try_plain_groups(data, &scratch[(c.groups - 2) * c.n..], start, out);
+        if dtype.bytewise() {
+            c.try_plain_groups(data, &scratch[(c.groups - 2) * c.n..], start, out);
+        }
         c.try_whole_bytes(data, start, out);
     }
     let body = &out[start + HEAD_LEN..];
@@ -245,16 +251,20 @@ impl Grouped {
         dtype::split(dtype, data, scratch);
         let n = data.len() / dtype.size();
         let groups = dtype.groups();
-        let exponents = &scratch[(groups - 1) * n..];
+        let exponents = &scratch[dtype.group_range(groups - 1, n)];
         let mut ends = [out.len(); dtype::MAX_GROUPS + 1];
         // Runs of one byte in the first group (zero low bytes of FP16-representable FP32
         // rows) get LZ there only; copies of varied bytes get it in every group. Trials
         // where repeats covered 1/64 to 1/32 of it were a quarter of english_g2's compress
         // for 0.1 % of its size (bench/NOTES.md, session 40). --best also looks for rarer
         // copies (two 4 KiB LSTM bias vectors that are equal).
-        let first = lz::repeats_covering(&scratch[..n], if tans { 512 } else { 32 });
+        let first = lz::repeats_covering(
+            &scratch[dtype.group_range(0, n)],
+            if tans { 512 } else { 32 },
+        );
         let mut lz = first == lz::Repeats::Copies;
-        for (g, group) in scratch.chunks_exact(n).enumerate() {
+        for g in 0..groups {
+            let group = &scratch[dtype.group_range(g, n)];
             let at = out.len();
             if lz || (g == 0 && first == lz::Repeats::Runs) {
                 // Copies the first group's sample saw but LZ could not use there (short or
@@ -285,7 +295,8 @@ impl Grouped {
                 });
                 // float16's last group is a 5-bit exponent and 3 mantissa bits: history
                 // tables over the exponent alone are ~10x smaller than over whole bytes.
-                if dtype == DType::F16 && g + 1 == groups {
+                // So is a Q8_0 scale's.
+                if matches!(dtype, DType::F16 | DType::Q8_0) && g + 1 == groups {
                     for b in [3, 2, 4] {
                         keep_smaller(out, at, context::SPLIT, |o| {
                             context::encode_split(group, b, row, o)
@@ -507,7 +518,7 @@ pub(crate) fn block_modes_in<S: Source + ?Sized>(
     at: u64,
     len: usize,
 ) -> Result<Vec<(u8, usize)>, Error> {
-    let k = head.raw_len as usize / head.dtype.groups();
+    let elements = head.raw_len as usize / head.dtype.size();
     let mut pos = 0;
     let mut modes = Vec::new();
     // `n <= 4` bytes at `pos` of the body (zero-padded); `None` past the body's end.
@@ -519,12 +530,12 @@ pub(crate) fn block_modes_in<S: Source + ?Sized>(
         b[..n].copy_from_slice(src.read(at + pos as u64, n)?);
         Ok(Some(b))
     };
-    for _ in 0..head.dtype.groups() {
+    for g in 0..head.dtype.groups() {
         let Some([mode, ..]) = read(pos, 1)? else {
             break;
         };
         let len = match mode {
-            block::RAW => 1 + k,
+            block::RAW => 1 + head.dtype.group_width(g) * elements,
             block::REPEAT => 2,
             _ => match read(pos + 1, 4)? {
                 Some(l) => (u32::from_le_bytes(l) as usize).saturating_add(5),
@@ -602,12 +613,13 @@ fn decode_body(
     dst: &mut [u8],
     scratch: &mut Vec<u8>,
 ) -> Result<u32, Error> {
-    let groups = head.dtype.groups();
+    let (dtype, groups) = (head.dtype, head.dtype.groups());
     let (used, hash) = if groups == 1 {
         let used = block::decode(body, dst)?;
         (used, chunk_checksum(dst, offset))
     } else {
-        let n = dst.len() / groups;
+        let n = dst.len() / dtype.size();
+        let range = |g| dtype.group_range(g, n);
         // Grown once to the largest chunk, never shrunk: chunks of other sizes must not
         // zero-fill it again (every byte used is written by a block decoder first).
         if scratch.len() < dst.len() {
@@ -622,7 +634,8 @@ fn decode_body(
         // malformed, not cut short.
         let past = || Error::corrupt("block runs past the chunk body");
         let mut pos = 0;
-        for (g, slot) in scratch.chunks_exact_mut(n).enumerate() {
+        for g in 0..groups {
+            let slot = &mut scratch[range(g)];
             let rest = body.get(pos..).ok_or_else(past)?;
             if let Some(
                 &mode @ (context::GIVEN | context::GIVEN_SIGNS | context::GIVEN_NEIGHBOUR),
@@ -638,12 +651,12 @@ fn decode_body(
                 pos = r.end;
                 given = Some((g, mode, r));
             } else if rest.first() == Some(&block::RAW) {
-                let r = pos + 1..pos + 1 + n;
+                let r = pos + 1..pos + 1 + slot.len();
                 body.get(r.clone())
                     .ok_or_else(|| Error::corrupt("raw block past chunk end"))?;
                 pos = r.end;
                 raw[g] = Some(r);
-            } else if g + 1 == groups {
+            } else if g + 1 == groups && dtype.bytewise() {
                 // The exponents, decoded last: the merge's memory is prefetched meanwhile.
                 let raws = raw.iter().flatten().map(|r| &body[r.clone()]);
                 let mut ahead = merge_ahead(raws, dst, groups);
@@ -653,12 +666,12 @@ fn decode_body(
             }
         }
         if let Some((g, mode, r)) = given {
-            let (head, exps) = scratch.split_at_mut((groups - 1) * n);
+            let (head, exps) = scratch.split_at_mut(range(groups - 1).start);
             let exps: &[u8] = match &raw[groups - 1] {
                 Some(e) => &body[e.clone()],
                 None => exps,
             };
-            let dst = &mut head[g * n..(g + 1) * n];
+            let dst = &mut head[range(g)];
             match mode {
                 context::GIVEN => context::decode_given(&body[r], exps, dst)?,
                 context::GIVEN_SIGNS => context::decode_given_signs(&body[r], exps, dst)?,
@@ -669,7 +682,7 @@ fn decode_body(
         for (g, part) in parts.iter_mut().enumerate().take(groups) {
             *part = match &raw[g] {
                 Some(r) => &body[r.clone()],
-                None => &scratch[g * n..(g + 1) * n],
+                None => &scratch[range(g)],
             };
         }
         if head.plain {
