@@ -8,6 +8,8 @@ Writes into MODELS_DIR, from minilm.fp32.safetensors:
                      position_ids as I64, and metadata of several key/value types
   minilm.q8_0.gguf   the 2-D weights as Q8_0 blocks (what most GGUF files on model hubs hold),
                      vectors kept F32 as llama.cpp's converter keeps norms and biases
+  minilm.q4_q5.gguf  the 2-D weights as Q4_0, Q4_1, Q5_0 and Q5_1 blocks in turn (llama.cpp's
+                     mixes also give tensors of one file different types)
 Our GGUF parser was written from the format's description; these files are what the reference
 writer makes (its alignment, padding, key/value encoding), so tests/real_models.rs checks the
 parser against them. GGUF_WHEEL is the pinned gguf wheel (fetch-models.sh downloads and hash-checks
@@ -77,4 +79,10 @@ write(os.path.join(models, "minilm.bf16.gguf"), lambda a: Q.BF16)
 write(
     os.path.join(models, "minilm.q8_0.gguf"),
     lambda a: Q.Q8_0 if a.ndim == 2 and a.shape[-1] % 32 == 0 else None,
+)
+legacy = [Q.Q4_0, Q.Q4_1, Q.Q5_0, Q.Q5_1]
+turn = iter(range(1 << 30))
+write(
+    os.path.join(models, "minilm.q4_q5.gguf"),
+    lambda a: legacy[next(turn) % 4] if a.ndim == 2 and a.shape[-1] % 32 == 0 else None,
 )

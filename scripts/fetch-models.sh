@@ -52,7 +52,7 @@ DERIVED="minilm.bf16.safetensors minilm.fp16.safetensors minilm.bf16.bin minilm.
 silero_vad.onnx.f32-stream.bin english_g2.pth.f32-stream.bin"
 # made by scripts/derive_gguf.py with llama.cpp's writer (the gguf wheel above)
 GGUF_WHEEL=gguf-0.19.0-py3-none-any.whl
-DERIVED_GGUF="minilm.bf16.gguf minilm.q8_0.gguf"
+DERIVED_GGUF="minilm.bf16.gguf minilm.q8_0.gguf minilm.q4_q5.gguf"
 
 die() { echo "fetch-models: $*" >&2; exit 1; }
 

@@ -81,7 +81,7 @@ fn gguf_tensors_are_found() {
         &[
             ("tok.weight", DType::F32),
             ("blk.0.attn", DType::BF16),
-            ("blk.0.q4", DType::Bytes),
+            ("blk.0.q4", DType::Q4_0),
             ("blk.0.f64", DType::F64),
         ],
     );
@@ -92,10 +92,11 @@ fn gguf_tensors_are_found() {
     check(&bad, &[]);
 }
 
-/// GGUF Q4_1 blocks: a float16 scale and minimum, then 16 bytes of 4-bit weights. The
-/// container says only "Q4_1" (bytes to us); `--best` (`tans`) measures such bytes as a raw
-/// file's and finds the float groups that keep the scales' high bytes apart, where the default
-/// keeps bytes.
+/// GGUF Q4_1 blocks: a float16 scale and minimum, then 16 bytes of 4-bit weights. Typed Q4_1,
+/// they are coded as that block type, which keeps the float16 numbers apart from the weights.
+/// Under a type we do not know (bytes to us, as K-quants are), `--best` (`tans`) measures such
+/// bytes as a raw file's and finds float groups that keep the scales' high bytes apart, where
+/// the default keeps bytes; the block type codes them smaller still.
 #[test]
 fn best_measures_the_grouping_of_quantised_blocks() {
     let mut rng = Rng(43);
@@ -108,12 +109,15 @@ fn best_measures_the_grouping_of_quantised_blocks() {
         q4.extend_from_slice(&m.to_le_bytes());
         q4.extend(rng.bytes(16));
     }
-    let file = gguf(&[
-        ("tok.weight", 0, vec![1000], f32_weights(&mut rng, 1000)),
-        ("blk.0.ffn", 3, vec![16_384 * 32], q4.clone()),
-    ]);
+    let tok = f32_weights(&mut rng, 1000);
+    let typed = |t: u32| {
+        gguf(&[
+            ("tok.weight", 0, vec![1000], tok.clone()),
+            ("blk.0.ffn", t, vec![16_384 * 32], q4.clone()),
+        ])
+    };
     let lim = Limits::default();
-    let chunk_dtypes = |tans: bool| {
+    let chunk_dtypes = |file: &[u8], tans: bool| {
         let packed = znw::compress(
             &file,
             &Options {
@@ -132,11 +136,16 @@ fn best_measures_the_grouping_of_quantised_blocks() {
             .collect();
         (q4_chunks, packed.len())
     };
-    let (default, default_len) = chunk_dtypes(false);
+    // ggml type 99 does not exist: its bytes lie between the tensors we know.
+    let unknown = typed(99);
+    let (default, default_len) = chunk_dtypes(&unknown, false);
     assert!(default.iter().all(|&d| d == DType::Bytes), "{default:?}");
-    let (best, best_len) = chunk_dtypes(true);
+    let (best, best_len) = chunk_dtypes(&unknown, true);
     assert!(best.iter().all(|&d| d != DType::Bytes), "{best:?}");
     assert!(best_len < default_len, "{best_len} >= {default_len}");
+    let (q4_1, q4_1_len) = chunk_dtypes(&typed(3), false);
+    assert!(q4_1.iter().all(|&d| d == DType::Q4_1), "{q4_1:?}");
+    assert!(q4_1_len < best_len, "{q4_1_len} >= {best_len}");
 }
 
 /// A TensorFlow Lite FlatBuffer: one subgraph, tensor i uses buffer i + 1 (buffer 0 is the

@@ -90,13 +90,16 @@ pub fn split(dtype: DType, src: &[u8], out: &mut alloc::vec::Vec<u8>) {
                 (*o, *e) = exp_split(u16::from_le_bytes([x[6], x[7]]));
             }
         }
-        DType::Q8_0 => {
-            let (values, scale) = out.split_at_mut(32 * n);
-            let (m, e) = scale.split_at_mut(n);
-            let blocks = src.chunks_exact(34).zip(values.chunks_exact_mut(32));
-            for (((x, v), m), e) in blocks.zip(m).zip(e) {
-                v.copy_from_slice(&x[2..]);
-                (*m, *e) = sign_move(u16::from_le_bytes([x[0], x[1]]));
+        DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q8_0 => {
+            let (weights, halves) = out.split_at_mut(n * dtype.group_width(0));
+            let h = dtype.groups() - 1;
+            let blocks = src.chunks_exact(w).zip(weights.chunks_exact_mut(w - h));
+            for (i, (x, v)) in blocks.enumerate() {
+                v.copy_from_slice(&x[h..]);
+                for (k, two) in x[..h].chunks_exact(2).enumerate() {
+                    let (m, e) = sign_move(u16::from_le_bytes([two[0], two[1]]));
+                    (halves[2 * k * n + i], halves[(2 * k + 1) * n + i]) = (m, e);
+                }
             }
         }
     }
@@ -176,11 +179,15 @@ pub fn merge(dtype: DType, groups: &[&[u8]], dst: &mut [u8]) {
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         DType::F32 => merge_32(groups[0], groups[1], groups[2], groups[3], dst),
         DType::F64 => merge_64(groups, dst),
-        DType::Q8_0 => {
-            let blocks = dst.chunks_exact_mut(34).zip(groups[0].chunks_exact(32));
-            for ((x, v), (&m, &e)) in blocks.zip(groups[1].iter().zip(groups[2])) {
-                x[..2].copy_from_slice(&sign_unmove(m, e).to_le_bytes());
-                x[2..].copy_from_slice(v);
+        DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q8_0 => {
+            let h = groups.len() - 1;
+            let blocks = dst.chunks_exact_mut(w).zip(groups[0].chunks_exact(w - h));
+            for (i, (x, v)) in blocks.enumerate() {
+                for (k, two) in x[..h].chunks_exact_mut(2).enumerate() {
+                    let (m, e) = (groups[1 + 2 * k][i], groups[2 + 2 * k][i]);
+                    two.copy_from_slice(&sign_unmove(m, e).to_le_bytes());
+                }
+                x[h..].copy_from_slice(v);
             }
         }
     }
@@ -685,16 +692,21 @@ mod tests {
         for dt in [DType::Bytes, DType::F8E4M3, DType::F8E5M2] {
             roundtrip(dt, &bytes);
         }
-        // Q8_0 blocks whose scales take every 16-bit pattern.
-        let q8: Vec<u8> = (0..=u16::MAX)
-            .flat_map(|v| {
-                v.to_le_bytes()
-                    .into_iter()
-                    .chain((0..32).map(move |i| v as u8 ^ i))
-            })
-            .collect();
-        for n in [0usize, 1, 2, 1000, 1 << 16] {
-            roundtrip(DType::Q8_0, &q8[..34 * n]);
+        // ggml blocks whose float16 numbers take every 16-bit pattern.
+        for dt in [
+            DType::Q4_0,
+            DType::Q4_1,
+            DType::Q5_0,
+            DType::Q5_1,
+            DType::Q8_0,
+        ] {
+            let w = dt.size();
+            let blocks: Vec<u8> = (0..=u16::MAX)
+                .flat_map(|v| (0..w).map(move |i| (v >> (8 * (i % 2))) as u8 ^ (i / 2) as u8))
+                .collect();
+            for n in [0usize, 1, 2, 1000, 1 << 16] {
+                roundtrip(dt, &blocks[..w * n]);
+            }
         }
     }
 
@@ -744,5 +756,11 @@ mod tests {
         let block: Vec<u8> = [0x00, 0x40].into_iter().chain(1..=32).collect();
         split(DType::Q8_0, &block, &mut g);
         assert_eq!((&g[..32], &g[32..]), (&block[2..], &[0x00, 16 << 3][..]));
+        // A Q4_1 block: its 16 bytes of weights, then its scale's (2.0) two groups, then its
+        // minimum's (-2.0 = 0xC000: the sign moves into the first group).
+        let block: Vec<u8> = [0x00, 0x40, 0x00, 0xC0].into_iter().chain(1..=16).collect();
+        split(DType::Q4_1, &block, &mut g);
+        assert_eq!(&g[..16], &block[4..]);
+        assert_eq!(&g[16..], [0x00, 16 << 3, 0x80, 16 << 3]);
     }
 }

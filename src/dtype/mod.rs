@@ -16,9 +16,11 @@
 //! two groups coded 6 % smaller than the plain bytes 6 and 7 and 11 % smaller than the sign
 //! move, which leaves the varying exponent bits with the mantissa's.
 //!
-//! A block of ggml's Q8_0 (GGUF) is a float16 scale and 32 int8 values: three groups of
-//! unequal widths, the values (32 bytes an element), then the scale's two bytes as float16's.
-//! Coded among the values, the scales' bytes cost 1.7 % of a Q8_0 model's size (minilm's).
+//! ggml's legacy quantised blocks (GGUF's Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) are one or two
+//! float16 numbers (a scale; a scale and a minimum) and then the packed weights: groups of
+//! unequal widths, the weights (16 to 32 bytes an element), then each float16's two bytes
+//! as float16's groups. Coded among the weights, the float16 bytes cost 1.7 % of a Q8_0
+//! model's size and 3 % of a Q4_0 one's (minilm's weights).
 
 mod group;
 
@@ -28,9 +30,6 @@ use core::fmt;
 
 /// The most byte groups of any type (float64's eight).
 pub const MAX_GROUPS: usize = 8;
-
-/// Int8 values in a Q8_0 block, after its float16 scale.
-const Q8_0_VALUES: usize = 32;
 
 /// The element type a stretch of data is coded as.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -49,13 +48,21 @@ pub enum DType {
     F8E5M2,
     /// IEEE float64.
     F64,
-    /// ggml's Q8_0 block (GGUF): a float16 scale, then 32 int8 values.
+    /// ggml's Q4_0 block (GGUF): a float16 scale, then 32 4-bit weights in 16 bytes.
+    Q4_0,
+    /// ggml's Q4_1 block: a float16 scale and a float16 minimum, then 16 bytes of weights.
+    Q4_1,
+    /// ggml's Q5_0 block: a float16 scale, then 4 bytes of fifth bits and 16 of 4-bit weights.
+    Q5_0,
+    /// ggml's Q5_1 block: a float16 scale and minimum, then 20 bytes as Q5_0's.
+    Q5_1,
+    /// ggml's Q8_0 block: a float16 scale, then 32 int8 weights.
     Q8_0,
 }
 
 impl DType {
     /// Every type, in code order.
-    pub const ALL: [DType; 8] = [
+    pub const ALL: [DType; 12] = [
         DType::Bytes,
         DType::BF16,
         DType::F16,
@@ -63,6 +70,10 @@ impl DType {
         DType::F8E4M3,
         DType::F8E5M2,
         DType::F64,
+        DType::Q4_0,
+        DType::Q4_1,
+        DType::Q5_0,
+        DType::Q5_1,
         DType::Q8_0,
     ];
 
@@ -73,22 +84,38 @@ impl DType {
             DType::BF16 | DType::F16 => 2,
             DType::F32 => 4,
             DType::F64 => 8,
-            DType::Q8_0 => 2 + Q8_0_VALUES,
+            _ => match self.block() {
+                Some((halves, weights)) => 2 * halves + weights,
+                None => 0,
+            },
         }
+    }
+
+    /// A ggml block type's float16 numbers and bytes of weights after them; `None` for the
+    /// other types.
+    pub const fn block(self) -> Option<(usize, usize)> {
+        Some(match self {
+            DType::Q4_0 => (1, 16),
+            DType::Q4_1 => (2, 16),
+            DType::Q5_0 => (1, 20),
+            DType::Q5_1 => (2, 20),
+            DType::Q8_0 => (1, 32),
+            _ => return None,
+        })
     }
 
     /// Number of byte groups (streams) a chunk of this type is split into.
     pub const fn groups(self) -> usize {
-        match self {
-            DType::Q8_0 => 3,
-            _ => self.size(),
+        match self.block() {
+            Some((halves, _)) => 1 + 2 * halves,
+            None => self.size(),
         }
     }
 
-    /// Bytes of each element in group `g` (1 but for a block's values).
+    /// Bytes of each element in group `g` (1 but for a block's weights, group 0).
     pub const fn group_width(self, g: usize) -> usize {
-        match self {
-            DType::Q8_0 if g == 0 => Q8_0_VALUES,
+        match self.block() {
+            Some((_, weights)) if g == 0 => weights,
             _ => 1,
         }
     }
@@ -102,7 +129,7 @@ impl DType {
     /// Whether every group holds one byte of each element: the float types, whose merges and
     /// context modes (the last group an exponent, plain groups as an alternative) assume it.
     pub const fn bytewise(self) -> bool {
-        !matches!(self, DType::Q8_0)
+        self.block().is_none()
     }
 
     /// The code stored in our container (FORMAT.md §3).
@@ -116,6 +143,10 @@ impl DType {
             DType::F8E5M2 => 5,
             DType::F64 => 6,
             DType::Q8_0 => 7,
+            DType::Q4_0 => 8,
+            DType::Q4_1 => 9,
+            DType::Q5_0 => 10,
+            DType::Q5_1 => 11,
         }
     }
 
@@ -130,6 +161,10 @@ impl DType {
             5 => DType::F8E5M2,
             6 => DType::F64,
             7 => DType::Q8_0,
+            8 => DType::Q4_0,
+            9 => DType::Q4_1,
+            10 => DType::Q5_0,
+            11 => DType::Q5_1,
             _ => return None,
         })
     }
@@ -144,6 +179,10 @@ impl DType {
             DType::F8E4M3 => "fp8-e4m3",
             DType::F8E5M2 => "fp8-e5m2",
             DType::F64 => "fp64",
+            DType::Q4_0 => "q4_0",
+            DType::Q4_1 => "q4_1",
+            DType::Q5_0 => "q5_0",
+            DType::Q5_1 => "q5_1",
             DType::Q8_0 => "q8_0",
         }
     }
@@ -157,7 +196,11 @@ impl DType {
             "fp16" | "f16" | "float16" | "half" => DType::F16,
             "fp32" | "f32" | "float32" | "float" => DType::F32,
             "fp64" | "f64" | "float64" | "double" => DType::F64,
-            "q8_0" | "q8-0" => DType::Q8_0,
+            "q4_0" => DType::Q4_0,
+            "q4_1" => DType::Q4_1,
+            "q5_0" => DType::Q5_0,
+            "q5_1" => DType::Q5_1,
+            "q8_0" => DType::Q8_0,
             "fp8-e4m3" | "fp8_e4m3" | "f8_e4m3" | "f8e4m3" | "float8_e4m3fn" | "e4m3" => {
                 DType::F8E4M3
             }

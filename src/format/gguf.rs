@@ -1,6 +1,6 @@
 //! GGUF (llama.cpp): header, key/value metadata, tensor infos, then aligned tensor data.
-//! F32/F16/BF16 tensors are grouped like any float, Q8_0 blocks as [`DType::Q8_0`]; other
-//! quantized blocks are coded as bytes.
+//! F32/F16/BF16 tensors are grouped like any float, the legacy quantized blocks (Q4_0 to
+//! Q8_0) as their block types ([`DType::block`]); K-quants and others are coded as bytes.
 
 use super::tensors::Tensor;
 use crate::dtype::DType;
@@ -127,6 +127,10 @@ pub fn tensors(data: &[u8]) -> Option<Vec<Tensor>> {
                     1 => DType::F16,
                     30 => DType::BF16,
                     28 => DType::F64,
+                    2 => DType::Q4_0,
+                    3 => DType::Q4_1,
+                    6 => DType::Q5_0,
+                    7 => DType::Q5_1,
                     8 => DType::Q8_0,
                     _ => DType::Bytes,
                 };

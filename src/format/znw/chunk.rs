@@ -295,8 +295,8 @@ impl Grouped {
                 });
                 // float16's last group is a 5-bit exponent and 3 mantissa bits: history
                 // tables over the exponent alone are ~10x smaller than over whole bytes.
-                // So is a Q8_0 scale's.
-                if matches!(dtype, DType::F16 | DType::Q8_0) && g + 1 == groups {
+                // So is a ggml block's last float16's.
+                if (dtype == DType::F16 || !dtype.bytewise()) && g + 1 == groups {
                     for b in [3, 2, 4] {
                         keep_smaller(out, at, context::SPLIT, |o| {
                             context::encode_split(group, b, row, o)
