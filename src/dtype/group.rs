@@ -179,17 +179,24 @@ pub fn merge(dtype: DType, groups: &[&[u8]], dst: &mut [u8]) {
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         DType::F32 => merge_32(groups[0], groups[1], groups[2], groups[3], dst),
         DType::F64 => merge_64(groups, dst),
-        DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q8_0 => {
-            let h = groups.len() - 1;
-            let blocks = dst.chunks_exact_mut(w).zip(groups[0].chunks_exact(w - h));
-            for (i, (x, v)) in blocks.enumerate() {
-                for (k, two) in x[..h].chunks_exact_mut(2).enumerate() {
-                    let (m, e) = (groups[1 + 2 * k][i], groups[2 + 2 * k][i]);
-                    two.copy_from_slice(&sign_unmove(m, e).to_le_bytes());
-                }
-                x[h..].copy_from_slice(v);
-            }
+        DType::Q4_0 | DType::Q5_0 | DType::Q8_0 => merge_blocks::<1>(groups, w, dst),
+        DType::Q4_1 | DType::Q5_1 => merge_blocks::<2>(groups, w, dst),
+    }
+}
+
+/// ggml blocks of `w` bytes: `H` float16 numbers from groups 1..=2H, then the weights from
+/// group 0. `H` fixed, so that the float16s' loop unrolls.
+fn merge_blocks<const H: usize>(groups: &[&[u8]], w: usize, dst: &mut [u8]) {
+    let blocks = dst
+        .chunks_exact_mut(w)
+        .zip(groups[0].chunks_exact(w - 2 * H));
+    for (i, (x, v)) in blocks.enumerate() {
+        let (halves, weights) = x.split_at_mut(2 * H);
+        for (k, two) in halves.chunks_exact_mut(2).enumerate() {
+            let (m, e) = (groups[1 + 2 * k][i], groups[2 + 2 * k][i]);
+            two.copy_from_slice(&sign_unmove(m, e).to_le_bytes());
         }
+        weights.copy_from_slice(v);
     }
 }
 
