@@ -119,7 +119,7 @@ fn best_measures_the_grouping_of_quantised_blocks() {
     let lim = Limits::default();
     let chunk_dtypes = |file: &[u8], tans: bool| {
         let packed = znw::compress(
-            &file,
+            file,
             &Options {
                 tans,
                 ..Options::default()
