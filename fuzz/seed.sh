@@ -125,7 +125,7 @@ for spec in "${RAW[@]}"; do
   put roundtrip_znw "$s" "$TMP/c_znw"
   bytes "$TMP/c_znw" "$(printf %02x $((d | 0x40)))" ff 01 40 # tANS allowed
   put roundtrip_znw "$s" "$TMP/c_znw"
-  bytes "$TMP/c_znw" 07 ff 00 00 # auto, chunk 1024
+  bytes "$TMP/c_znw" 0f ff 00 00 # auto, chunk 1024
   put roundtrip_znw "$s" "$TMP/c_znw"
   case $dtype in fp32) z=0 ;; fp16) z=1 ;; bf16) z=2 ;; fp8-e4m3) z=3 ;; fp8-e5m2) z=4 ;; *) z=2 ;; esac
   bytes "$TMP/c_zn" "$(printf %02x $z)" 00 00 # chunk 1 KiB, one frame
@@ -169,7 +169,7 @@ if [ $have_models = 1 ] && [ $QUICK = 0 ]; then
     read -r file len <<<"$spec"
     [ -f "$file" ] || continue
     slice "$file" 0 "$len" "$TMP/head.bin"
-    bytes "$TMP/c_znw" 07 ff 00 00 # auto
+    bytes "$TMP/c_znw" 0f ff 00 00 # auto
     put roundtrip_znw "$TMP/head.bin" "$TMP/c_znw"
   done
   # The checkpoint's pickle alone, for its reader (format::pickle) in the parsers target.
@@ -187,9 +187,9 @@ if [ $have_models = 1 ]; then
   mkst "$TMP/st2.safetensors" "$F32" 100000
   for st in "$TMP"/st*.safetensors; do
     "$CLI" compress "$st" -o "$st.znw" --chunk-size 512 --force
-    bytes "$TMP/c_znw" 07 7f 00 10 # auto, chunk 512
+    bytes "$TMP/c_znw" 0f 7f 00 10 # auto, chunk 512
     put roundtrip_znw "$st" "$TMP/c_znw"
-    bytes "$TMP/c_sz" 07 7f 00 00 02 01 0d # auto, chunk 512, a 512-byte prefix (the header), split
+    bytes "$TMP/c_sz" 0f 7f 00 00 02 01 0d # auto, chunk 512, a 512-byte prefix (the header), split
     put roundtrip_sized "$st" "$TMP/c_sz"
     put znn_safetensors "$st"
     bytes "$TMP/c_p" 00 00 ff 0f
@@ -201,7 +201,7 @@ if [ $have_models = 1 ]; then
   for pair in "st1 st1m" "st1 st1" "st2 st1"; do
     set -- $pair
     # shellcheck disable=SC2046
-    bytes "$TMP/c_dl" 07 7f 00 00 $(le16 "$(stat -c %s "$TMP/$1.safetensors")")
+    bytes "$TMP/c_dl" 0f 7f 00 00 $(le16 "$(stat -c %s "$TMP/$1.safetensors")")
     cat "$TMP/$1.safetensors" "$TMP/$2.safetensors" >"$TMP/dl"
     put roundtrip_delta "$TMP/dl" "$TMP/c_dl"
   done

@@ -97,6 +97,46 @@ fn stream_decoder_accepts_any_split() {
     }
 }
 
+/// ggml blocks (18 to 34 bytes) do not divide the chunk size: the stream encoder cuts its
+/// chunks at whole blocks, so that every chunk codes its blocks in step (cut at the chunk size,
+/// each chunk after the first was 8–13 % larger, and had a bytes chunk of its tail besides).
+#[test]
+fn stream_encoder_cuts_ggml_blocks_whole() {
+    let mut rng = Rng(12);
+    let weights = f32_weights(&mut rng, 32 * 3000);
+    let mut q8 = Vec::new();
+    for block in weights.chunks_exact(4 * 32) {
+        q8.extend_from_slice(&(0x2000 + rng.below(0x400) as u16).to_le_bytes());
+        for w in block.chunks_exact(4) {
+            let w = f32::from_le_bytes([w[0], w[1], w[2], w[3]]);
+            q8.push((w * 2000.0).round().clamp(-127.0, 127.0) as i8 as u8);
+        }
+    }
+    let lim = Limits::default();
+    let plain = Options {
+        tans: false,
+        ..opts(DType::Q8_0)
+    };
+    let whole = znw::compress(&q8, &plain).unwrap();
+    for piece in [1, 1000, q8.len()] {
+        let mut enc = Encoder::new(DType::Q8_0, CHUNK).unwrap();
+        let mut out = Vec::new();
+        for p in q8.chunks(piece) {
+            enc.push(p, &mut out);
+        }
+        enc.finish(&mut out);
+        assert!(zipnn_wasm::decompress(&out, &lim).unwrap() == q8);
+        let (_, chunks) = znw::index(&out, &lim).unwrap();
+        assert!(chunks.iter().all(|c| c.head.dtype == DType::Q8_0));
+        assert!(
+            out.len() < whole.len() + whole.len() / 100,
+            "pieces of {piece}: {} against {}",
+            out.len(),
+            whole.len()
+        );
+    }
+}
+
 #[test]
 fn stream_encoder_matches_any_split() {
     let mut rng = Rng(9);

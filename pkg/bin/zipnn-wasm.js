@@ -9,7 +9,8 @@ import { pipeline } from 'node:stream/promises';
 import { compress, inspect, ZnnCompressionStream, ZnnDecompressionStream, ZnnError, TooLargeError } from '../node.js';
 
 const USAGE = `\
-usage: zipnn-wasm compress IN... [-o OUT] [--dtype auto|bytes|bf16|fp16|fp32|fp64|fp8-e4m3|fp8-e5m2]
+usage: zipnn-wasm compress IN... [-o OUT] [--dtype auto|bytes|bf16|fp16|fp32|fp64|fp8-e4m3|fp8-e5m2|
+                                                   q4_0|q4_1|q5_0|q5_1|q8_0]
                                  [--format znw|zipnn] [--chunk-size SIZE] [--streaming-chunk SIZE]
                                  [--verify] [--force]
        zipnn-wasm decompress IN... [-o OUT] [--force]

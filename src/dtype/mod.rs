@@ -31,8 +31,10 @@ use core::fmt;
 /// The most byte groups of any type (float64's eight).
 pub const MAX_GROUPS: usize = 8;
 
-/// The element type a stretch of data is coded as.
+/// The element type a stretch of data is coded as (more may come, as float64 and ggml's
+/// blocks came after the first six).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum DType {
     /// Plain bytes: one stream, no grouping.
     Bytes,
@@ -70,11 +72,11 @@ impl DType {
         DType::F8E4M3,
         DType::F8E5M2,
         DType::F64,
+        DType::Q8_0,
         DType::Q4_0,
         DType::Q4_1,
         DType::Q5_0,
         DType::Q5_1,
-        DType::Q8_0,
     ];
 
     /// Bytes per element.
@@ -229,5 +231,25 @@ impl DType {
 impl fmt::Display for DType {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DType;
+
+    #[test]
+    fn every_type_in_code_order_and_by_name() {
+        for (i, &d) in DType::ALL.iter().enumerate() {
+            assert_eq!(d.code() as usize, i, "{d}");
+            assert_eq!(DType::from_code(d.code()), Some(d));
+            assert_eq!(DType::parse(d.name()), Some(d));
+            assert_eq!(
+                (0..d.groups()).map(|g| d.group_width(g)).sum::<usize>(),
+                d.size(),
+                "{d}"
+            );
+        }
+        assert_eq!(DType::from_code(DType::ALL.len() as u8), None);
     }
 }
