@@ -4,8 +4,8 @@
 //! bf16/fp16/fp32 (fp64: the exponent's low byte moved out, [`exp_split`]), so for those the
 //! *last* group is the exponent. Group `g` of an `n`-element
 //! input is `out[g*n .. (g+1)*n]`: one contiguous scratch buffer, no per-group allocation.
-//! A Q8_0 block's groups are its 32 values (`out[..32n]`), then its float16 scale's two
-//! sign-moved bytes ([`DType::group_range`]).
+//! A ggml block's groups are its weight bytes (a Q8_0's 32: `out[..32n]`), then each of its
+//! float16 numbers' two sign-moved bytes ([`DType::group_range`]).
 //!
 //! The merge runs once per decoded byte and must stay far below the entropy decoder's cost, so
 //! every loop is a plain zip over `chunks_exact` with whole-word arithmetic: LLVM vectorises

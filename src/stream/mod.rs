@@ -335,8 +335,9 @@ impl Decoder {
 pub struct Encoder {
     dtype: DType,
     /// `--dtype auto`: the type is measured on the first chunk, then kept (chunk sizes are
-    /// multiples of 4, and a measured type's element size divides 4 or is 8, so every chunk
-    /// starts on an element boundary; a fixed type is cut to its own elements, [`Encoder::cut`]).
+    /// multiples of 4, so a measured type of 1, 2 or 4 bytes starts every chunk on an element;
+    /// float64 does where the chunk size is a multiple of 8, as the default's is). A fixed
+    /// type is cut to its own elements ([`Encoder::cut`]).
     undecided: bool,
     /// `--dtype auto` measured bytes: each chunk is measured again on its own, as floats may
     /// start at any byte ([`crate::format::znw::regroup_raw`]).
