@@ -1,5 +1,5 @@
 // The package's CLI through npx, in the test project where the tarball is installed.
-import { test, describe, before } from 'node:test';
+import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import crypto from 'node:crypto';
@@ -35,6 +35,10 @@ const bin = (...args) => run(path.join(project, 'node_modules/.bin/zipnn-wasm'),
 
 before(() => {
   dir = fs.mkdtempSync(path.join(env.work, 'cli-'));
+});
+// 615 MB of outputs a run: kept, every run's added up in target/js-test.
+after(() => {
+  if (dir) fs.rmSync(dir, { recursive: true, force: true });
 });
 
 describe('npx zipnn-wasm', () => {
