@@ -465,12 +465,12 @@ impl Encoder {
     /// Bytes a full chunk takes: whole elements of a type whose size does not divide the chunk
     /// size (ggml blocks of 18 to 34 bytes), so that the next chunk starts on an element too;
     /// cut anywhere, every chunk after the first coded its blocks out of step, 8–13 % larger.
+    /// (Undecided or regrouped, the type is bytes: the whole chunk size.)
     fn cut(&self) -> usize {
         let w = self.dtype.size();
         match self.chunk_size / w * w {
             0 => self.chunk_size,
-            whole if !self.undecided && !self.regroup => whole,
-            _ => self.chunk_size,
+            whole => whole,
         }
     }
 
