@@ -53,7 +53,7 @@ pub(crate) fn run_reused<T: Default + 'static, R>(
 /// Other work a decoder does a little of as it goes, told about how many symbols of its block
 /// it has decoded so far (a guide for pacing, not an exact count). One pacer may serve several
 /// blocks, whose counts each start at 0, so a pacer ignores counts it has passed. The chunk
-/// decoders use it to bring the memory the merge will read and write into cache while huff0
+/// decoders use it to bring the raw groups the merge will read into cache while huff0
 /// computes (`format::ahead`).
 pub trait Pace {
     /// About `symbols` symbols of the current block are decoded (each block counts from 0).

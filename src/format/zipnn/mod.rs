@@ -586,9 +586,9 @@ pub fn decode_chunks_from(
         }
         let out = dst.slot(rel, len)?;
         {
-            // The merge's memory is prefetched while the streams decode.
+            // The stored streams are prefetched while the others decode.
             let raws = (0..n).filter(|&b| stored[b]).map(|b| src[b]);
-            let mut ahead = merge_ahead(raws, out, n);
+            let mut ahead = merge_ahead(raws);
             let mut at = 0;
             for (b, &src) in src[..n].iter().enumerate() {
                 let k = stream_len(len, n, b);

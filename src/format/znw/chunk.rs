@@ -657,9 +657,9 @@ fn decode_body(
                 pos = r.end;
                 raw[g] = Some(r);
             } else if g + 1 == groups && dtype.bytewise() {
-                // The exponents, decoded last: the merge's memory is prefetched meanwhile.
+                // The exponents, decoded last: the raw groups are prefetched meanwhile.
                 let raws = raw.iter().flatten().map(|r| &body[r.clone()]);
-                let mut ahead = merge_ahead(raws, dst, groups);
+                let mut ahead = merge_ahead(raws);
                 pos += block::decode_paced(rest, slot, &mut ahead)?;
             } else {
                 pos += block::decode(rest, slot)?;
