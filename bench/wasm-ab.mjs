@@ -4,13 +4,15 @@
 // minute to the next; calls interleaved 30–60 ms apart see the same load, so a 5 % difference
 // shows. Pair it with bench/wasm-icount.sh (instructions); method in bench/NOTES.md.
 //
-//   node bench/wasm-ab.mjs [--shared-at K] DIR_A DIR_B FILE [CALLS]
+//   node bench/wasm-ab.mjs [--shared-at K | --input] DIR_A DIR_B FILE [CALLS]
 //
 // DIR_*: wasm-bindgen `--target web` output (zipnn_wasm.js + zipnn_wasm_bg.wasm), e.g. pkg/dist
 // and the build of a change. FILE: a compressed file (.znw or a ZipNN frame). CALLS per build
 // (default 40; the first 4 of each are warm-up and not counted). --shared-at K: the target is
 // a view at byte offset K of a SharedArrayBuffer (V8 copies shared memory fast only where
-// source and destination agree mod 8), not a plain Uint8Array.
+// source and destination agree mod 8), not a plain Uint8Array. --input: each build's
+// `Decompressor.decompressInput` instead, the file and the output in its wasm memory (the
+// decoder alone, no copy across the boundary).
 import fs from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -18,9 +20,11 @@ import { pathToFileURL } from 'node:url';
 const argv = process.argv.slice(2);
 const sharedFlag = argv.indexOf('--shared-at');
 const sharedAt = sharedFlag >= 0 ? Number(argv.splice(sharedFlag, 2)[1]) : null;
+const inputFlag = argv.indexOf('--input');
+const inWasm = inputFlag >= 0 && argv.splice(inputFlag, 1).length === 1;
 const [dirA, dirB, file, calls = '40'] = argv;
 if (!file) {
-  console.error('usage: node bench/wasm-ab.mjs [--shared-at K] DIR_A DIR_B FILE [CALLS]');
+  console.error('usage: node bench/wasm-ab.mjs [--shared-at K | --input] DIR_A DIR_B FILE [CALLS]');
   process.exit(2);
 }
 
@@ -40,10 +44,19 @@ const target = sharedAt === null ? new Uint8Array(n) : new Uint8Array(new Shared
 const want = Buffer.from(builds[0].glue.decompress(packed));
 if (!Buffer.from(builds[1].glue.decompress(packed)).equals(want)) throw new Error('the builds decode differently');
 
+for (const b of builds) {
+  b.call = () => b.glue.decompressInto(packed, target);
+  if (inWasm) {
+    const d = new b.glue.Decompressor();
+    d.inputBuffer(packed.length).set(packed);
+    if (!Buffer.from(d.decompressInput(packed.length)).equals(want)) throw new Error(`${b.dir}: decompressInput decodes differently`);
+    b.call = () => d.decompressInput(packed.length);
+  }
+}
 for (let i = 0; i < Number(calls); i++) {
   for (const b of i % 2 ? builds : [...builds].reverse()) {
     const t = performance.now();
-    b.glue.decompressInto(packed, target);
+    b.call();
     b.ms.push(performance.now() - t);
   }
 }
