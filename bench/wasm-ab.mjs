@@ -21,7 +21,8 @@ const argv = process.argv.slice(2);
 const sharedFlag = argv.indexOf('--shared-at');
 const sharedAt = sharedFlag >= 0 ? Number(argv.splice(sharedFlag, 2)[1]) : null;
 const inputFlag = argv.indexOf('--input');
-const inWasm = inputFlag >= 0 && argv.splice(inputFlag, 1).length === 1;
+const inWasm = inputFlag >= 0;
+if (inWasm) argv.splice(inputFlag, 1);
 const [dirA, dirB, file, calls = '40'] = argv;
 if (!file) {
   console.error('usage: node bench/wasm-ab.mjs [--shared-at K | --input] DIR_A DIR_B FILE [CALLS]');

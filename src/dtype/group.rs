@@ -298,12 +298,13 @@ fn merge_16(m: &[u8], e: &[u8], dst: &mut [u8]) {
 }
 
 /// [`merge_32`] in wasm with simd128: 16 KiB of output at a time into a buffer in L1, each
-/// piece then copied out with `memory.copy` (`rep movsb` in V8 on x86-64). Merging straight
-/// into the output, the vector stores to lines not in cache held up the loads of the three
-/// groups read from the input; staged, fp32 decodes 4–7 % faster. Natively (on an Intel and
-/// an AMD machine, 12–15 % slower on the latter), without simd128 (a merge bound by its
-/// arithmetic) and for the 16-bit merge (one group from the input) it was slower
-/// (bench/NOTES.md, sessions 54 and 61).
+/// piece then copied out with `memory.copy` (V8 on x86-64 calls glibc's `memmove`, which
+/// uses `rep movsb` where the CPU has `erms`). Merging straight into the output, the vector
+/// stores to lines not in cache held up the loads of the three groups read from the input;
+/// staged, fp32 decodes 4–7 % faster on an Intel Xeon, but 3–12 % slower on an AMD EPYC
+/// without `erms` (kept: a module cannot see its CPU). Natively (slower on both machines),
+/// without simd128 (a merge bound by its arithmetic) and for the 16-bit merge (one group from
+/// the input) it was slower (bench/NOTES.md, sessions 54 and 61).
 #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
 fn merge_32_staged(a: &[u8], b: &[u8], m: &[u8], e: &[u8], dst: &mut [u8]) {
     const PIECE: usize = 16 << 10;

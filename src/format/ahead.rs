@@ -77,8 +77,8 @@ mod tests {
     use super::*;
     use alloc::vec;
 
-    /// Pacing past the end, over groups of unequal lengths, a missing one and more than
-    /// four, stops at the end of the longest of the first four and leaves nothing behind.
+    /// Pacing past the end, over groups of unequal lengths (five, of which the fifth is not
+    /// read; two; none), stops at the end of the longest of the first four.
     #[test]
     fn paces_to_the_end_of_any_shapes() {
         let (a, b, c) = (vec![1u8; 1000], vec![2u8; 10], vec![3u8; 4000]);
