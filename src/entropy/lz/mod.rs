@@ -90,14 +90,17 @@ fn sampled_repeats<const S: usize>(src: &[u8], part: usize, bits: u32) -> Repeat
         return Repeats::None;
     }
     let want = n / part.max(1);
-    let mut table = vec![u32::MAX; 1 << bits];
+    // The table keeps the 8 bytes last seen at each slot rather than where they were: a
+    // probe then reads no earlier input (a cache miss per probe in a large group). A slot
+    // starts with a value that does not hash to it (0 hashes to slot 0 only), so only bytes
+    // seen before can match.
+    let mut table = vec![0u64; 1 << bits];
+    table[0] = 1;
     let (mut runs, mut copies) = (0, 0);
     let mut i = 0;
     while i + S + 8 <= n {
         let v = read8(src, i);
-        let h = hash(v, bits);
-        let c = table[h];
-        if c != u32::MAX && read8(src, c as usize) == v {
+        if table[hash(v, bits)] == v {
             // One probe in eight lands on the sampled positions of a copy: a hit stands for
             // about 8 S copied bytes.
             if v == (v & 0xFF) * 0x0101_0101_0101_0101 {
@@ -112,7 +115,8 @@ fn sampled_repeats<const S: usize>(src: &[u8], part: usize, bits: u32) -> Repeat
         if i % (8 * S) == 0 {
             // Remember this position and the next S - 1.
             for j in i..i + S {
-                table[hash(read8(src, j), bits)] = j as u32;
+                let w = read8(src, j);
+                table[hash(w, bits)] = w;
             }
         }
         i += S;
@@ -428,6 +432,23 @@ mod tests {
             assert_eq!(back, src);
         }
         enc[0]
+    }
+
+    /// The repeat test's empty slots hold values that do not hash to them: eight zero bytes
+    /// (which hash to slot 0) seen once, where they are looked up and not remembered, are
+    /// no repeat (one hit would be: it stands for 128 bytes, the 4096 bytes' 1/64 is 64).
+    #[test]
+    fn repeat_test_starts_empty() {
+        for bits in [12, 16] {
+            assert_ne!(hash(1, bits), 0);
+        }
+        let mut src = noise(4096, 3);
+        src[16..24].fill(0);
+        assert_eq!(sampled_repeats::<16>(&src, 64, 12), Repeats::None);
+        // Remembered at 128, then looked up at 144, they are.
+        src[128..136].fill(0);
+        src[144..152].fill(0);
+        assert_eq!(sampled_repeats::<16>(&src, 64, 12), Repeats::Runs);
     }
 
     #[test]
