@@ -287,3 +287,27 @@ fn fields_past_their_record_are_corrupt_not_truncated() {
         }
     }
 }
+
+/// A damaged end record's checksum error names where the record is in the decoded stream (the
+/// file's decoded length), not the total the damaged record states (session 62: a flipped byte
+/// of it made a 30 MB file report a mismatch "at decoded offset 1052297493911").
+#[test]
+fn end_record_checksum_names_its_own_offset() {
+    let (packed, data) = small_file();
+    let end = packed.len() - 24; // FORMAT.md §4: 24 bytes, the total at 4..12
+    for byte in 4..12 {
+        let mut p = packed.clone();
+        p[end + byte] ^= 0x10;
+        let (whole, streamed) = decode_both(&p);
+        for e in [
+            whole.unwrap_err(),
+            streamed.unwrap_err(),
+            check_all(&p).unwrap_err(),
+        ] {
+            assert!(
+                matches!(e, Error::Checksum { what: "end record", offset } if offset == data.len() as u64),
+                "byte {byte}: {e}"
+            );
+        }
+    }
+}

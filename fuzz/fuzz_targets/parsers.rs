@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
             );
         }
     }
-    if let Ok(Record::Chunk(head)) = Record::parse(buf, max_chunk) {
+    if let Ok(Record::Chunk(head)) = Record::parse(buf, max_chunk, 0) {
         assert!(head.raw_len >= 1 && head.raw_len <= max_chunk);
     }
     let lim = limits();

@@ -251,7 +251,7 @@ impl Decoder {
             }
             State::Head(_) => {
                 let max_chunk = self.header.as_ref().map_or(1, |h| h.max_chunk);
-                match Record::parse(unit, max_chunk)? {
+                match Record::parse(unit, max_chunk, self.offset)? {
                     Record::Chunk(h) => {
                         self.state = State::Body(h);
                         Ok(Step::Grow)

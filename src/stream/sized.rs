@@ -357,7 +357,7 @@ impl Tally {
     ) -> Result<(), Error> {
         self.written += records.len() as u64;
         while !records.is_empty() {
-            let Record::Chunk(head) = Record::parse(records, max_chunk)? else {
+            let Record::Chunk(head) = Record::parse(records, max_chunk, origin)? else {
                 return Err(Error::corrupt("encoder wrote an end record mid-file"));
             };
             let len = chunk::HEAD_LEN + head.body_len as usize;

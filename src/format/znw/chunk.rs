@@ -64,8 +64,10 @@ impl Record {
         }
     }
 
-    /// Parses a record head; `max_chunk` comes from the file header.
-    pub fn parse(buf: &[u8], max_chunk: u32) -> Result<Record, Error> {
+    /// Parses a record head; `max_chunk` comes from the file header, `at` is the decoded
+    /// offset the record starts at (what an end record's failed checksum reports: the total
+    /// it states is not to be trusted then).
+    pub fn parse(buf: &[u8], max_chunk: u32, at: u64) -> Result<Record, Error> {
         let mut r = Reader::new(buf);
         let tag = r.u8()?;
         if tag == END_TAG {
@@ -77,7 +79,7 @@ impl Record {
             if checksum(&head[..20]) != sum || head[1..4] != [0, 0, 0] {
                 return Err(Error::Checksum {
                     what: "end record",
-                    offset: total,
+                    offset: at,
                 });
             }
             return Ok(Record::End { total, chunks });
@@ -779,7 +781,7 @@ mod tests {
             .collect();
         let (mut out, mut scratch) = (Vec::new(), Vec::new());
         encode(&src, DType::F32, 0, false, &mut out, &mut scratch);
-        let Ok(Record::Chunk(head)) = Record::parse(&out, 1 << 20) else {
+        let Ok(Record::Chunk(head)) = Record::parse(&out, 1 << 20, 0) else {
             panic!("not a chunk record");
         };
         assert_eq!(head.dtype, DType::Bytes);
@@ -813,7 +815,7 @@ mod tests {
         for (tans, size) in [false, true].into_iter().zip(&mut sizes) {
             let (mut out, mut scratch) = (Vec::new(), Vec::new());
             encode(&src, DType::Bytes, 0, tans, &mut out, &mut scratch);
-            let Ok(Record::Chunk(head)) = Record::parse(&out, 1 << 20) else {
+            let Ok(Record::Chunk(head)) = Record::parse(&out, 1 << 20, 0) else {
                 panic!("not a chunk record");
             };
             let mode = out[HEAD_LEN];

@@ -845,7 +845,7 @@ impl PieceEncoder {
         if opts.verify {
             // Read as a decoder reads it, against the header's chunk size.
             let rec = &out[start..];
-            let Ok(Record::Chunk(head)) = Record::parse(rec, opts.chunk_size) else {
+            let Ok(Record::Chunk(head)) = Record::parse(rec, opts.chunk_size, p.offset) else {
                 return Err(Error::corrupt("encoder wrote an unreadable chunk (verify)"));
             };
             if head.raw_len != p.len {
@@ -996,7 +996,7 @@ pub fn index_source<S: Source + ?Sized>(
         }
         // Enough for either record head; a shorter rest is parsed as it is.
         let rec = src.read_upto(pos, chunk::END_LEN)?;
-        match Record::parse(rec, header.max_chunk)? {
+        match Record::parse(rec, header.max_chunk, offset)? {
             Record::Chunk(head) => {
                 let body_offset = pos + chunk::HEAD_LEN as u64;
                 let end = body_offset + head.body_len as u64;
@@ -1068,7 +1068,7 @@ pub fn index_records<S: Source + ?Sized>(
         if rec[0] != chunk::CHUNK_TAG {
             return Err(Error::corrupt("not a chunk record"));
         }
-        let Record::Chunk(head) = Record::parse(rec, max_chunk)? else {
+        let Record::Chunk(head) = Record::parse(rec, max_chunk, at)? else {
             return Err(Error::corrupt("not a chunk record"));
         };
         let body_offset = pos + chunk::HEAD_LEN as u64;
