@@ -208,6 +208,45 @@ fn parallel_matches_serial() {
     assert_eq!(into, data);
 }
 
+/// A raw file's pieces are measured again each on its own, spread over the threads
+/// (`auto`): the same file for any thread count. Mostly text (so that the file as a whole
+/// is bytes, and each piece is guessed anew), then float32 one byte off the element grid,
+/// bfloat16 and noise, so that the pieces group differently.
+#[test]
+fn parallel_regroup_of_a_raw_file_matches_serial() {
+    let mut rng = Rng(17);
+    let mut data: Vec<u8> = (0..40_000u32)
+        .flat_map(|i| format!("{{\"w{i}\": [{}]}}, ", i % 97).into_bytes())
+        .take(400_001)
+        .collect();
+    data.extend(f32_weights(&mut rng, 50_000));
+    data.extend(bf16_weights(&mut rng, 50_000));
+    data.extend(rng.bytes(50_000));
+    let auto = |threads| Options {
+        dtype: DTypeChoice::Auto,
+        chunk_size: 32 << 10,
+        threads,
+        ..Options::default()
+    };
+    let one = znw::compress(&data, &auto(1)).unwrap();
+    for threads in [2, 3, 64] {
+        let many = znw::compress(&data, &auto(threads)).unwrap();
+        assert!(
+            one == many,
+            "{threads} threads: must not depend on the thread count"
+        );
+    }
+    assert_eq!(znw::decompress(&one, &Limits::default(), 1).unwrap(), data);
+    // The pieces did group differently: some chunks are float32, some bytes (text with
+    // many digits, and bfloat16, are measured as float32 here).
+    let (_, chunks) = znw::index(&one, &Limits::default()).unwrap();
+    let dtypes: Vec<DType> = chunks.iter().map(|c| c.head.dtype).collect();
+    assert!(
+        dtypes.contains(&DType::Bytes) && dtypes.contains(&DType::F32),
+        "{dtypes:?}"
+    );
+}
+
 #[test]
 fn safetensors_tensors_keep_their_dtype() {
     let mut rng = Rng(13);
