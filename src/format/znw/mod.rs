@@ -414,7 +414,7 @@ fn regroup_raw_threads(data: &[u8], pieces: &[Piece], threads: usize) -> Vec<Pie
             jobs.into_iter().flat_map(threads::Job::join).collect()
         });
     }
-    let _ = threads;
+    let _ = threads; // one thread without `std`
     regroup_raw(data, 0, pieces, false)
 }
 
