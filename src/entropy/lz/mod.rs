@@ -60,7 +60,7 @@ pub enum Repeats {
 }
 
 /// Cheap test for repeats worth an LZ attempt: 8-byte strings seen before, covering at least
-/// 1/64 of `src`. Remembers the positions `j` with `j % 64 < 8` and looks up every 8th
+/// 1/64 of `src`. Remembers the strings at positions `j` with `j % 64 < 8` and looks up every 8th
 /// position: for any offset `d`, some looked-up `i` has `(i - d) % 64 < 8`, so a copy at any
 /// offset is found within 64 bytes of its start, at two hashes per 8 bytes.
 pub fn repeats(src: &[u8]) -> Repeats {
@@ -71,9 +71,9 @@ pub fn repeats(src: &[u8]) -> Repeats {
 /// float chunks. Up to `part` 64 the sampling is half as dense (every 16th position looked
 /// up, 16 of every 128 remembered: a copy is found within 128 bytes of its start): the test
 /// runs on every chunk, and its copies are whole tensors. Above 64 (`--best`: rarer copies)
-/// the table grows to 64 Ki positions, so that the few samples of a small copy far from its
-/// source are not overwritten before it (a 4 KiB copy 40 K elements on: 1 hit of 16 with 4 Ki
-/// slots).
+/// the table grows to 64 Ki slots (512 KiB), so that the few samples of a small copy far from
+/// its source are not overwritten before it (a 4 KiB copy 40 K elements on: 1 hit of 16 with
+/// 4 Ki slots).
 pub fn repeats_covering(src: &[u8], part: usize) -> Repeats {
     if part > 64 {
         sampled_repeats::<8>(src, part, 16)
