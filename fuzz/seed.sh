@@ -289,7 +289,7 @@ for f in "$TMP"/*.znw; do
     case $mode in
       0) blen=$((1 + k)) ;;
       1) blen=2 ;;
-      2 | 3) blen=$((5 + $(u32at "$f" $((pos + 1))))) ;;
+      2 | 3 | 12) blen=$((5 + $(u32at "$f" $((pos + 1))))) ;;
       *) break ;;
     esac
     slice "$f" $pos $blen "$TMP/blk"

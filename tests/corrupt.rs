@@ -186,7 +186,7 @@ fn errors_leave_the_decoder_poisoned_not_broken() {
 fn unknown_block_mode_with_valid_checksums_is_unsupported_not_corrupt() {
     use zipnn_wasm::format::znw::{chunk, header};
     for (mode, code) in [
-        (12, "ZNN_UNSUPPORTED"),
+        (13, "ZNN_UNSUPPORTED"),
         (31, "ZNN_UNSUPPORTED"),
         (200, "ZNN_CORRUPT"),
     ] {

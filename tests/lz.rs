@@ -203,7 +203,7 @@ fn context_modes_inside_lz_are_refused() {
     lz.extend_from_slice(&payload);
     let err = block::decode(&lz, &mut out).unwrap_err();
     assert!(
-        format!("{err}").contains("not allowed inside an LZ block"),
+        format!("{err}").contains("not allowed in a nested block"),
         "{err}"
     );
     // The same LZ block with the literals raw decodes: only the nested mode was wrong.

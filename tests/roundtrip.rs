@@ -445,3 +445,33 @@ fn auto_is_never_much_larger_than_bytes() {
         }
     }
 }
+
+/// float16 exponent groups (5 exponent and 3 mantissa bits, about 5.6 bits a byte) become
+/// bit-plane blocks (mode 12) under the default coder, and decode whole and streamed, at chunk
+/// lengths whose groups end mid-unit (not a multiple of 128 elements) as well as on whole units.
+#[test]
+fn float16_exponents_take_bit_planes() {
+    use zipnn_wasm::entropy::block::PLANES;
+    let data = f16_rows(200_000, 200_000, 11);
+    for chunk_size in [65_536, 65_536 + 4 * 77] {
+        let o = Options {
+            chunk_size,
+            tans: false,
+            ..opts(DType::F16)
+        };
+        let packed = znw::compress(&data, &o).unwrap();
+        let report = znw::inspect(&packed).unwrap();
+        assert!(
+            report.modes.iter().any(|m| m.mode == PLANES),
+            "{chunk_size} {:?}",
+            report.modes
+        );
+        assert!(zipnn_wasm::decompress(&packed, &Limits::default()).unwrap() == data);
+        let mut k = 0;
+        let cut = || {
+            k = k % 7000 + 997;
+            k
+        };
+        assert!(stream_decode(&packed, cut) == data);
+    }
+}

@@ -175,6 +175,28 @@ fn float16_context_modes_roundtrip() {
     assert!(js_decompress(&packed, None).unwrap() == data);
 }
 
+/// Default float16 chunks: exponent groups as bit-plane blocks (mode 12) decode in wasm (the
+/// planes' word-wise unpack, whole units and a group's tail).
+#[wasm_bindgen_test]
+fn float16_bit_planes_roundtrip() {
+    let data = f16_rows(200_000, 200_000, 11);
+    let opts = Options {
+        dtype: DTypeChoice::Fixed(DType::F16),
+        chunk_size: 65_536 + 4 * 77,
+        verify: true,
+        threads: 1,
+        tans: false,
+    };
+    let packed = znw::compress(&data, &opts).unwrap();
+    let report = znw::inspect(&packed).unwrap();
+    assert!(report
+        .modes
+        .iter()
+        .any(|m| m.mode == zipnn_wasm::entropy::block::PLANES));
+    assert!(zipnn_wasm::decompress(&packed, &Limits::default()).unwrap() == data);
+    assert!(js_decompress(&packed, None).unwrap() == data);
+}
+
 /// Signs coded by column (mode 9) in a `--best` safetensors file decode in wasm.
 #[wasm_bindgen_test]
 fn column_signs_roundtrip() {

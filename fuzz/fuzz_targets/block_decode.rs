@@ -1,6 +1,7 @@
 //! `entropy::block::decode` (mode byte + raw / repeat / huff0 / tANS / sparse / LZ / context
 //! payload) with an input-chosen output length (<= 1 MiB); near-valid blocks come from
-//! `block::encode` or, with control bits 0 and 2, `block::encode_lz` (tANS allowed or not)
+//! `block::encode` or, with control bits 0 and 2, `block::encode_lz` (tANS allowed or not), or
+//! with bits 0 and 3 (not 2) `planes::encode` (mode 12, its low bits from bits 5..7),
 //! with a few bytes changed. For LZ, the input is stored twice with an input-chosen tail so
 //! that matches (overlapping ones too) exist. With control bit 2 alone, the context coders
 //! instead (`context::decode_history`, and `decode_given` with the second half of the input
@@ -10,7 +11,7 @@
 //! and with bit 5 as well `decode_given_neighbour` (mode 10).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use zipnn_wasm::entropy::{block, context};
+use zipnn_wasm::entropy::{block, context, planes};
 use zipnn_wasm_fuzz::*;
 
 fuzz_target!(|data: &[u8]| {
@@ -31,6 +32,10 @@ fuzz_target!(|data: &[u8]| {
             let cut = plain.len() * (mode as usize >> 4) / 16;
             plain.extend_from_within(cut..);
             block::encode_lz(&plain, &mut enc, mode & 2 != 0);
+        } else if mode & 8 != 0 {
+            // A bit-plane block (mode 12), low bits from bits 5..7.
+            let low = 1 + (mode as u32 >> 5) % 7;
+            planes::encode(&plain, low, &mut enc, mode & 2 != 0);
         } else {
             block::encode(&plain, &mut enc, mode & 2 != 0);
         }

@@ -16,6 +16,7 @@
 //! | 9 | context given, signs by column | as mode 7, with the sign coded given the signs above it |
 //! | 10 | context given, signs by neighbour | as mode 7, with the sign coded given the neighbouring element's |
 //! | 11 | huff0, 4 wide streams | as mode 2 with a jump table of three u32 (streams over 64 KiB) |
+//! | 12 | bit planes | u32 LE payload length, [`super::planes`] payload (high bits as a nested block, low bits as planes) |
 
 use super::{fse, huff0, lz, varint, EntropyError, Pace};
 use alloc::vec::Vec;
@@ -35,6 +36,9 @@ pub const LZ: u8 = 5;
 /// huff0 with u32 stream sizes: blocks whose compressed streams pass mode 2's u16 sizes
 /// (groups over ~256 KiB: large chunks of bytes or fp16).
 pub const HUF4_WIDE: u8 = 11;
+/// Mode byte of a planes block: each byte's high bits as a nested block, its low bits stored
+/// as bit planes ([`super::planes`]).
+pub const PLANES: u8 = 12;
 /// Modes up to this one that a decoder does not know are a later version's (unsupported);
 /// above it, damage (a mode byte read at the wrong place, as a damaged `raw_len` puts it).
 pub const LAST_RESERVED: u8 = 31;
@@ -80,8 +84,17 @@ pub(crate) fn libm_log2(x: f64) -> f64 {
 /// otherwise be Huffman-coded for a few tenths of a percent, at one symbol per table lookup,
 /// which is most of the decoding time of the chunks where it happens.
 pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
-    let n = src.len();
-    if n == 0 {
+    encode_with(src, out, tans, false)
+}
+
+/// [`encode`] for a chunk's group, where a bit-plane block ([`PLANES`]) may also be written:
+/// in place of huff0 where its estimate is smaller (`planes::choose`).
+pub fn encode_group(src: &[u8], out: &mut Vec<u8>, tans: bool) {
+    encode_with(src, out, tans, true)
+}
+
+fn encode_with(src: &[u8], out: &mut Vec<u8>, tans: bool, planes: bool) {
+    if src.is_empty() {
         out.push(RAW);
         return;
     }
@@ -89,7 +102,18 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
         push_raw(src, out);
         return;
     }
-    let counts = histogram(src);
+    encode_counted(src, &histogram(src), out, tans, planes);
+}
+
+/// [`encode_with`] once `counts`, the histogram of `src` (not empty), is known.
+pub(super) fn encode_counted(
+    src: &[u8],
+    counts: &[u32; 256],
+    out: &mut Vec<u8>,
+    tans: bool,
+    planes: bool,
+) {
+    let n = src.len();
     let distinct = counts.iter().filter(|&&c| c > 0).count();
     if distinct == 1 {
         out.extend_from_slice(&[REPEAT, src[0]]);
@@ -97,7 +121,7 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
     }
     let min_gain = if tans { 0 } else { n / MIN_GAIN };
     // Nearly random bytes (mantissas): no order-0 coder can win by more than its table.
-    let h = entropy_bits(&counts, n);
+    let h = entropy_bits(counts, n);
     if h > 7.97 * n as f64 || 8.0 * (n - min_gain) as f64 <= h || n < 32 {
         push_raw(src, out);
         return;
@@ -115,13 +139,30 @@ pub fn encode(src: &[u8], out: &mut Vec<u8>, tans: bool) {
         }
     }
     let sparse_end = out.len();
+    // Bytes of 5 to 7 bits (float16 exponents with mantissa bits, int8 weights): huff0
+    // decodes one or two a lookup, their high parts more, with the low bits stored as planes.
+    let mut huffman = None;
+    // Against huff0's estimate (plus its mode and length): the one it would write.
+    let plain = || huff0::estimate_bits(counts).map(|bits| bits + 40);
+    if let Some(low) = planes
+        .then(|| super::planes::choose(counts, n, h, plain))
+        .flatten()
+    {
+        super::planes::encode_counted(src, counts, low, out, tans);
+        match out.len() - sparse_end {
+            len if len < best => huffman = Some(len - 5),
+            _ => out.truncate(sparse_end),
+        }
+    }
     // The payload must come in under `best - 5`: one that cannot is not even encoded.
     let limit = best.saturating_sub(5);
-    let huf = |s: &[u8], o: &mut Vec<u8>| huff0::compress_4x_below(s, &counts, limit, o);
-    let mut huffman = coded(HUF4, src, out, huf);
+    if huffman.is_none() {
+        let huf = |s: &[u8], o: &mut Vec<u8>| huff0::compress_4x_below(s, counts, limit, o);
+        huffman = coded(HUF4, src, out, huf);
+    }
     // A stream over 64 KiB once coded does not fit mode 2's u16 sizes: the same with u32.
     if huffman.is_none() && n.div_ceil(4) > u16::MAX as usize / 2 {
-        let wide = |s: &[u8], o: &mut Vec<u8>| huff0::compress_4x_wide_below(s, &counts, limit, o);
+        let wide = |s: &[u8], o: &mut Vec<u8>| huff0::compress_4x_wide_below(s, counts, limit, o);
         huffman = coded(HUF4_WIDE, src, out, wide);
     }
     if let Some(len) = huffman {
@@ -322,16 +363,27 @@ fn push_raw(src: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(src);
 }
 
-/// [`decode`] for the blocks inside an LZ block: modes 0–4 and 11 only (FORMAT.md §3.5), as
-/// [`encode`] writes them. No LZ inside LZ (no recursion on hostile input), and no context
-/// modes, which a second decoder following the format would not accept there either.
+/// [`decode`] for the blocks inside an LZ or a bit-plane block: modes 0–4 and 11 only
+/// (FORMAT.md §3.5, §3.6), as [`encode`] writes them. No nesting inside a nested block (no
+/// recursion on hostile input), and no context modes, which a second decoder following the
+/// format would not accept there either.
 pub fn decode_nested(src: &[u8], dst: &mut [u8]) -> Result<usize, EntropyError> {
+    decode_nested_paced(src, dst, &mut ())
+}
+
+/// [`decode_nested`] with a pacer (the high parts of a [`PLANES`] block, which are nested the
+/// same way).
+pub fn decode_nested_paced(
+    src: &[u8],
+    dst: &mut [u8],
+    pace: &mut impl Pace,
+) -> Result<usize, EntropyError> {
     if src.first().is_some_and(|&m| m > SPARSE && m != HUF4_WIDE) {
         return Err(EntropyError::Corrupt(
-            "block mode not allowed inside an LZ block",
+            "block mode not allowed in a nested block",
         ));
     }
-    decode(src, dst)
+    decode_paced(src, dst, pace)
 }
 
 /// Decodes one block from the front of `src` into `dst` (whose length is the decoded length);
@@ -358,7 +410,7 @@ pub fn decode_paced(
             dst.fill(b);
             Ok(2)
         }
-        HUF4 | FSE | SPARSE | LZ | HUF4_WIDE => {
+        HUF4 | FSE | SPARSE | LZ | HUF4_WIDE | PLANES => {
             let len = rest.get(..4).ok_or(EntropyError::Truncated)?;
             let len = u32::from_le_bytes([len[0], len[1], len[2], len[3]]) as usize;
             let payload = rest[4..].get(..len).ok_or(EntropyError::Truncated)?;
@@ -367,6 +419,7 @@ pub fn decode_paced(
                 HUF4_WIDE => huff0::decompress_4x_paced(payload, dst, huff0::Jump::U32, pace)?,
                 FSE => fse::decompress(payload, dst)?,
                 LZ => lz::decompress(payload, dst)?,
+                PLANES => super::planes::decode(payload, dst, pace)?,
                 _ => sparse_decode(payload, dst)?,
             }
             Ok(5 + len)

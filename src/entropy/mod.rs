@@ -26,6 +26,7 @@ pub mod context;
 pub mod fse;
 pub mod huff0;
 pub mod lz;
+pub mod planes;
 #[cfg(test)]
 mod testdata;
 mod varint;

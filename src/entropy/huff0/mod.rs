@@ -44,7 +44,7 @@ pub const MAX_TABLE_LOG: u32 = 11;
 /// Inputs shorter than this are never Huffman-coded (`compress_*` return `None`).
 pub const MIN_INPUT: usize = 16;
 
-const LOOKUP_BITS: u32 = 11;
+pub(crate) const LOOKUP_BITS: u32 = 11;
 const LOOKUP_SIZE: usize = 1 << LOOKUP_BITS;
 /// Most symbols one multi-symbol entry holds (written with one 8-byte store).
 const MULTI_MAX: u32 = 5;

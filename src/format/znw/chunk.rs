@@ -8,7 +8,7 @@
 
 use super::header::{checksum, chunk_checksum};
 use crate::dtype::{self, DType};
-use crate::entropy::{block, context, lz};
+use crate::entropy::{block, context, lz, planes};
 use crate::format::{ahead::merge_ahead, Error, Reader, Source};
 use alloc::vec::Vec;
 
@@ -196,8 +196,10 @@ pub fn encode_with_row(
             } else {
                 block::encode_lz(data, out, tans);
             }
+            // LZ's plain block has no bit planes: int8 weights with a few repeats.
+            planes::try_planes(data, out, start + HEAD_LEN, tans);
         } else {
-            block::encode(data, out, tans);
+            block::encode_group(data, out, tans);
         }
         if tans {
             // Quantised (uint8/int8) weights: each byte given the bytes before it.
@@ -274,8 +276,9 @@ impl Grouped {
                 if block::encode_lz(group, out, tans) == 0 && g == 0 {
                     lz = false;
                 }
+                planes::try_planes(group, out, at, tans);
             } else {
-                block::encode(group, out, tans);
+                block::encode_group(group, out, tans);
             }
             // Context modes decode slower than order 0: only with `tans` (--best), and only
             // where they are smaller.

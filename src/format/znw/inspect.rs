@@ -22,6 +22,7 @@ pub fn mode_name(mode: u8) -> &'static str {
         8 => "context: split exponent/mantissa",
         9 => "context: mantissa and sign given exponent, column",
         10 => "context: mantissa and sign given exponent, neighbour",
+        12 => "bit planes (high bits coded, low bits stored)",
         _ => "unknown",
     }
 }
