@@ -43,8 +43,8 @@ pub(super) fn choose(
         let high = high_counts(counts, low);
         // Mode, length, `low`, the nested block's mode and length, the planes.
         let fixed = 8 * (11 + low as u64 * n.div_ceil(8) as u64);
-        // No Huffman code beats the order-0 entropy: most candidates end here, before a
-        // code is built.
+        // No Huffman code beats the order-0 entropy: a candidate that cannot win by it ends
+        // here, before a code is built.
         if block::entropy_bits(&high, n) + fixed as f64 >= than as f64 {
             return false;
         }
