@@ -196,7 +196,10 @@ describe('workerd', () => {
   test('a Worker restores a .znn.safetensors model (zipnn layout, listed) through the stream', async () => {
     const res = await fetch(`${base}/znn-safetensors`);
     assert.equal(res.status, 200, workerdLog);
-    // Restored bytes reach the client while the origin is still sending.
+    // Restored bytes reach the client while the origin is still sending. A Worker that
+    // buffered the input would send none by then; how many it does send depends on how fast
+    // the shared machine lets workerd decode against the origin's 1 MiB every 15 ms (half
+    // the output failed once at 48.6 % under load), so the test asks for an eighth.
     const parts = [];
     let got = 0;
     let gotBeforeAllSent = 0;
@@ -207,7 +210,7 @@ describe('workerd', () => {
     }
     const out = new Uint8Array(Buffer.concat(parts));
     assert.equal(sha256(out), sha256(await decompress(znnSt)));
-    assert.ok(gotBeforeAllSent > out.length / 2, `${gotBeforeAllSent} of ${out.length} bytes out before the input was all sent`);
+    assert.ok(gotBeforeAllSent > out.length / 8, `${gotBeforeAllSent} of ${out.length} bytes out before the input was all sent`);
     assert.ok(out.length > 90e6 && znnSt.length < out.length * 0.85, `${znnSt.length} -> ${out.length}`);
   });
 
