@@ -266,7 +266,7 @@ mod tests {
         }
     }
 
-    /// Bytes of about `bits` bits of entropy: a skewed top and `low` uniform low bits.
+    /// A skewed high part (about 2 bits of entropy) over `low` uniform low bits.
     fn skewed(n: usize, low: u32, seed: u32) -> Vec<u8> {
         let mut x = seed;
         (0..n)
@@ -333,6 +333,58 @@ mod tests {
         assert_eq!(plane[5], 1 << 3);
         assert_eq!(plane[17], 1 << 1);
         assert_eq!(plane.iter().filter(|&&b| b != 0).count(), 2);
+    }
+
+    /// The planes as FORMAT.md §3.6 words them, one bit at a time: the plane of bit `low - 1`
+    /// first; in the units, bit `j` of byte `c` of unit `u` is byte `128u + 16j + c`'s; the
+    /// tail LSB-first; every other bit zero.
+    fn planes_as_specified(src: &[u8], low: u32) -> Vec<u8> {
+        let plane = src.len().div_ceil(8);
+        let whole = src.len() / 128 * 128;
+        let mut out = alloc::vec![0u8; low as usize * plane];
+        for p in 0..low as usize {
+            let bit = low - 1 - p as u32;
+            for (i, &v) in src.iter().enumerate() {
+                let (at, shift) = if i < whole {
+                    (16 * (i / 128) + i % 16, i % 128 / 16)
+                } else {
+                    (whole / 8 + (i - whole) / 8, (i - whole) % 8)
+                };
+                out[p * plane + at] |= (v >> bit & 1) << shift;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn planes_are_laid_out_as_specified() {
+        let mut x = 0x2545_F491u32;
+        let src: Vec<u8> = (0..1000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x as u8
+            })
+            .collect();
+        for low in 1..=7 {
+            for n in [0, 1, 9, 127, 128, 129, 256, 300, 1000] {
+                let src = &src[..n];
+                let want = planes_as_specified(src, low);
+                let mut planes = Vec::new();
+                pack_planes(src, low, &mut planes);
+                assert_eq!(planes, want, "low {low}, {n} bytes");
+                // A block put together by hand (high parts in a raw nested block) decodes.
+                let mut b = alloc::vec![block::PLANES, 0, 0, 0, 0, low as u8, block::RAW];
+                b.extend(src.iter().map(|&v| v >> low));
+                b.extend(&want);
+                let len = (b.len() - 5) as u32;
+                b[1..5].copy_from_slice(&len.to_le_bytes());
+                let mut back = alloc::vec![0u8; n];
+                assert_eq!(decode(&b, &mut back), Ok(b.len()), "low {low}, {n} bytes");
+                assert_eq!(back, src, "low {low}, {n} bytes");
+            }
+        }
     }
 
     #[test]
