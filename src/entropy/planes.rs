@@ -266,7 +266,7 @@ mod tests {
         }
     }
 
-    /// A skewed high part (about 2 bits of entropy) over `low` uniform low bits.
+    /// A skewed high part (a few bits of entropy) over `low` uniform low bits.
     fn skewed(n: usize, low: u32, seed: u32) -> Vec<u8> {
         let mut x = seed;
         (0..n)
