@@ -490,13 +490,12 @@ impl FastMod {
 /// plain groups for real (the trial then decides by coded size). Trained weights' signs are a
 /// coin toss apart from their magnitudes, and there the sign move wins; it loses where the
 /// sign goes with the value (tensors of few values, of quantised levels, of -0.0), and then
-/// the byte below the sign's (low mantissa bits; float64's byte 6) takes few values.
+/// the byte below the sign's (low mantissa bits; float64's byte 6) takes few values, and on
+/// bytes that are not floats of this type (int8 pairs forced to float16: 5–6 %).
 fn plain_looks_smaller(data: &[u8], w: usize, moved: &[u8], n: usize, tans: bool) -> bool {
     // Trained weights' low mantissa bits take more than 128 values within the first few
-    // hundred elements sampled. There the sign move and plain groups are a near tie that a
-    // trial would seldom change, so plain groups must look 2 % smaller on a smaller sample:
-    // bytes that are not of this float type at all (int8 pairs forced to float16) lose
-    // 5–6 % to the sign move.
+    // hundred elements sampled. There the two groupings are a near tie that a trial would
+    // seldom change, so plain groups must look 2 % smaller, on a smaller sample.
     let mut seen = [false; 256];
     let mut distinct = 0;
     for x in data.chunks_exact(w).step_by((n / 1024).max(1)) {
