@@ -102,13 +102,15 @@ fn encode_with(src: &[u8], out: &mut Vec<u8>, tans: bool, planes: bool) {
         push_raw(src, out);
         return;
     }
-    encode_counted(src, &histogram(src), out, tans, planes);
+    encode_counted(src, &histogram(src), None, out, tans, planes);
 }
 
-/// [`encode_with`] once `counts`, the histogram of `src` (not empty), is known.
+/// [`encode_with`] once `counts`, the histogram of `src` (not empty), is known, and with
+/// `code`, huff0's code for `counts`, where the caller has built it already.
 pub(super) fn encode_counted(
     src: &[u8],
     counts: &[u32; 256],
+    code: Option<huff0::Code>,
     out: &mut Vec<u8>,
     tans: bool,
     planes: bool,
@@ -142,13 +144,15 @@ pub(super) fn encode_counted(
     // Bytes of 5 to 7 bits (float16 exponents with mantissa bits, int8 weights): huff0
     // decodes one or two a lookup, their high parts more, with the low bits stored as planes.
     let mut huffman = None;
+    // One code for huff0's estimate and its block.
+    let code = code.or_else(|| huff0::Code::new(counts));
     // Against huff0's estimate (plus its mode and length): the one it would write.
-    let plain = || huff0::estimate_bits(counts).map(|bits| bits + 40);
-    if let Some(low) = planes
+    let plain = || Some(code.as_ref()?.estimate_bits(counts)? + 40);
+    if let Some((low, high_code)) = planes
         .then(|| super::planes::choose(counts, n, h, plain))
         .flatten()
     {
-        super::planes::encode_counted(src, counts, low, out, tans);
+        super::planes::encode_counted(src, counts, low, Some(high_code), out, tans);
         match out.len() - sparse_end {
             len if len < best => huffman = Some(len - 5),
             _ => out.truncate(sparse_end),
@@ -157,12 +161,13 @@ pub(super) fn encode_counted(
     // The payload must come in under `best - 5`: one that cannot is not even encoded.
     let limit = best.saturating_sub(5);
     if huffman.is_none() {
-        let huf = |s: &[u8], o: &mut Vec<u8>| huff0::compress_4x_below(s, counts, limit, o);
+        let huf = |s: &[u8], o: &mut Vec<u8>| code.as_ref()?.compress_4x_below(s, counts, limit, o);
         huffman = coded(HUF4, src, out, huf);
     }
     // A stream over 64 KiB once coded does not fit mode 2's u16 sizes: the same with u32.
     if huffman.is_none() && n.div_ceil(4) > u16::MAX as usize / 2 {
-        let wide = |s: &[u8], o: &mut Vec<u8>| huff0::compress_4x_wide_below(s, counts, limit, o);
+        let wide =
+            |s: &[u8], o: &mut Vec<u8>| code.as_ref()?.compress_4x_wide_below(s, counts, limit, o);
         huffman = coded(HUF4_WIDE, src, out, wide);
     }
     if let Some(len) = huffman {

@@ -13,7 +13,7 @@
 //! (SSE2, wasm simd128). The last `n mod 128` bytes' bits follow packed LSB-first.
 
 use super::block::{self, HUF4, HUF4_WIDE};
-use super::huff0::LOOKUP_BITS;
+use super::huff0::{Code, LOOKUP_BITS};
 use super::EntropyError;
 use alloc::vec::Vec;
 
@@ -27,29 +27,31 @@ const MIN_LEN: usize = 1024;
 /// The number of low bits a [`block::PLANES`] block of bytes with histogram `counts` (`n` of
 /// them, `h` bits of order-0 entropy) should store, if one is estimated smaller than `than()`
 /// bits (asked for only past the cheap tests): the most of 3, 2 and 1 whose high parts still
-/// take at least two symbols a lookup (fewer bits left in a symbol, fewer lookups). None under
-/// 4 bits a byte, where huff0 already decodes three symbols a lookup or more.
+/// take at least two symbols a lookup (fewer bits left in a symbol, fewer lookups), with the
+/// huff0 code of those high parts. None under 4 bits a byte, where huff0 already decodes
+/// three symbols a lookup or more.
 pub(super) fn choose(
     counts: &[u32; 256],
     n: usize,
     h: f64,
     than: impl FnOnce() -> Option<u64>,
-) -> Option<u32> {
+) -> Option<(u32, Code)> {
     if n < MIN_LEN || h <= 4.0 * n as f64 {
         return None;
     }
     let than = than()?;
-    (1..=3u32).rev().find(|&low| {
+    (1..=3u32).rev().find_map(|low| {
         let high = high_counts(counts, low);
         // Mode, length, `low`, the nested block's mode and length, the planes.
         let fixed = 8 * (11 + low as u64 * n.div_ceil(8) as u64);
         // No Huffman code beats the order-0 entropy: a candidate that cannot win by it ends
         // here, before a code is built.
         if block::entropy_bits(&high, n) + fixed as f64 >= than as f64 {
-            return false;
+            return None;
         }
-        super::huff0::estimate_bits(&high)
-            .is_some_and(|bits| bits * 2 <= LOOKUP_BITS as u64 * n as u64 && bits + fixed < than)
+        let code = Code::new(&high)?;
+        let bits = code.estimate_bits(&high)?;
+        (bits * 2 <= LOOKUP_BITS as u64 * n as u64 && bits + fixed < than).then_some((low, code))
     })
 }
 
@@ -73,11 +75,11 @@ pub fn try_planes(src: &[u8], out: &mut Vec<u8>, at: usize, tans: bool) {
     }
     let counts = block::histogram(src);
     let h = block::entropy_bits(&counts, n);
-    let Some(low) = choose(&counts, n, h, || Some(8 * current as u64)) else {
+    let Some((low, high_code)) = choose(&counts, n, h, || Some(8 * current as u64)) else {
         return;
     };
     let start = out.len();
-    encode_counted(src, &counts, low, out, tans);
+    encode_counted(src, &counts, low, Some(high_code), out, tans);
     if out.len() - start < current {
         out.copy_within(start.., at);
         out.truncate(at + out.len() - start);
@@ -88,14 +90,16 @@ pub fn try_planes(src: &[u8], out: &mut Vec<u8>, at: usize, tans: bool) {
 
 /// Appends a [`block::PLANES`] block of `src` with `low` (1..=7) low bits.
 pub fn encode(src: &[u8], low: u32, out: &mut Vec<u8>, tans: bool) {
-    encode_counted(src, &block::histogram(src), low, out, tans)
+    encode_counted(src, &block::histogram(src), low, None, out, tans)
 }
 
-/// [`encode`] given `counts`, the histogram of `src`.
+/// [`encode`] given `counts`, the histogram of `src`, and `high_code`, the huff0 code of the
+/// high parts where [`choose`] built it.
 pub(super) fn encode_counted(
     src: &[u8],
     counts: &[u32; 256],
     low: u32,
+    high_code: Option<Code>,
     out: &mut Vec<u8>,
     tans: bool,
 ) {
@@ -106,7 +110,14 @@ pub(super) fn encode_counted(
     if high.is_empty() {
         block::encode(&high, out, tans);
     } else {
-        block::encode_counted(&high, &high_counts(counts, low), out, tans, false);
+        block::encode_counted(
+            &high,
+            &high_counts(counts, low),
+            high_code,
+            out,
+            tans,
+            false,
+        );
     }
     pack_planes(src, low, out);
     let len = (out.len() - start - 5) as u32;

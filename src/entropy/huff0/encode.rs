@@ -397,7 +397,89 @@ fn grow_and_store(out: &mut Vec<u8>, pos: usize, start: usize, word: [u8; 8]) {
     out[pos..pos + 8].copy_from_slice(&word);
 }
 
-/// `four`: `Some(jump)` for four streams, `None` for one.
+/// A Huffman code for one histogram with its tree description written: built once where a
+/// caller both estimates a block's size and encodes it (the chunk coder weighs candidate
+/// codings of a group by estimate before encoding one; building a code and its description
+/// twice took several per cent of a float16 compress, bench/NOTES.md, session 65).
+pub struct Code {
+    table: EncodeTable,
+    description: Vec<u8>,
+}
+
+impl Code {
+    /// `None` with fewer than 2 symbols or where no description can express the code.
+    pub fn new(counts: &[u32; 256]) -> Option<Self> {
+        let table = EncodeTable::from_counts(counts)?;
+        let mut description = Vec::new();
+        table.write_description(&mut description)?;
+        Some(Code { table, description })
+    }
+
+    /// Estimated size in bits of [`compress_4x`]'s output for data with histogram `counts`,
+    /// the histogram this code was built for (description + jump table + payload, stream
+    /// padding not counted).
+    pub fn estimate_bits(&self, counts: &[u32; 256]) -> Option<u64> {
+        Some(self.table.encoded_bits(counts)? + 8 * (self.description.len() as u64 + 6))
+    }
+
+    /// [`compress_4x_below`] with this code, built for `counts`.
+    pub fn compress_4x_below(
+        &self,
+        src: &[u8],
+        counts: &[u32; 256],
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Option<usize> {
+        self.compress(src, counts, out, Some(Jump::U16), limit)
+    }
+
+    /// [`compress_4x_wide_below`] with this code, built for `counts`.
+    pub fn compress_4x_wide_below(
+        &self,
+        src: &[u8],
+        counts: &[u32; 256],
+        limit: usize,
+        out: &mut Vec<u8>,
+    ) -> Option<usize> {
+        self.compress(src, counts, out, Some(Jump::U32), limit)
+    }
+
+    /// `four`: `Some(jump)` for four streams, `None` for one.
+    fn compress(
+        &self,
+        src: &[u8],
+        counts: &[u32; 256],
+        out: &mut Vec<u8>,
+        four: Option<Jump>,
+        limit: usize,
+    ) -> Option<usize> {
+        if src.len() < MIN_INPUT {
+            return None;
+        }
+        let table = &self.table;
+        // A block that cannot come out smaller than its input (near-random bytes such as
+        // mantissas, entropy just under 8 bits) is refused from its code lengths, without
+        // encoding it.
+        let jump = four.map_or(0, |j| 3 * j.width() as u64);
+        let desc = self.description.len() as u64;
+        if desc + jump + table.encoded_bits(counts)? / 8 >= limit as u64 {
+            return None;
+        }
+        let start = out.len();
+        out.extend_from_slice(&self.description);
+        let body = match four {
+            Some(j) => table.encode_4x_jump(src, out, j),
+            None => table.encode_1x(src, out),
+        };
+        if body.is_none() {
+            out.truncate(start);
+            return None;
+        }
+        Some(out.len() - start)
+    }
+}
+
+/// [`Code::compress`] with a code built for `counts`.
 fn compress_with(
     src: &[u8],
     counts: &[u32; 256],
@@ -408,26 +490,7 @@ fn compress_with(
     if src.len() < MIN_INPUT {
         return None;
     }
-    let table = EncodeTable::from_counts(counts)?;
-    let start = out.len();
-    let desc = table.write_description(out)?;
-    // A block that cannot come out smaller than its input (near-random bytes such as mantissas,
-    // entropy just under 8 bits) is refused from its code lengths, without encoding it.
-    let jump = four.map_or(0, |j| 3 * j.width() as u64);
-    let at_least = desc as u64 + jump + table.encoded_bits(counts)? / 8;
-    if at_least >= limit as u64 {
-        out.truncate(start);
-        return None;
-    }
-    let body = match four {
-        Some(j) => table.encode_4x_jump(src, out, j),
-        None => table.encode_1x(src, out),
-    };
-    if body.is_none() {
-        out.truncate(start);
-        return None;
-    }
-    Some(out.len() - start)
+    Code::new(counts)?.compress(src, counts, out, four, limit)
 }
 
 /// Appends a tree description, jump table and four streams for `src` (the format of zstd's
@@ -489,8 +552,5 @@ pub fn compress_1x(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
 /// (description + jump table + payload, stream padding not counted). `None` where
 /// `compress_4x` would fail for lack of symbols or description.
 pub fn estimate_bits(counts: &[u32; 256]) -> Option<u64> {
-    let t = EncodeTable::from_counts(counts)?;
-    let mut scratch = Vec::new();
-    let desc = t.write_description(&mut scratch)?;
-    Some(t.encoded_bits(counts)? + 8 * (desc as u64 + 6))
+    Code::new(counts)?.estimate_bits(counts)
 }

@@ -34,7 +34,7 @@ pub use decode::{
 };
 pub use encode::{
     compress_1x, compress_4x, compress_4x_below, compress_4x_if_smaller, compress_4x_wide_below,
-    compress_4x_with_counts, estimate_bits, EncodeTable,
+    compress_4x_with_counts, estimate_bits, Code, EncodeTable,
 };
 
 pub use super::fse::histogram;

@@ -343,6 +343,48 @@ fn if_smaller_refuses_only_blocks_that_cannot_shrink() {
     }
 }
 
+/// A [`Code`] built once (for an estimate, then reused to encode) writes what the one-shot
+/// functions write, in both jump-table widths, and the limit and the estimate see the same
+/// description and payload as the block written.
+#[test]
+fn a_code_built_once_encodes_as_the_one_shot_functions() {
+    for (round, n) in [20usize, 300, 5000, 70_000].into_iter().enumerate() {
+        let src = peaked(n, 90 + round as u64);
+        let counts = histogram(&src);
+        let code = Code::new(&counts).unwrap();
+        let (mut once, mut oneshot) = (vec![7], vec![7]);
+        let len = code.compress_4x_below(&src, &counts, usize::MAX, &mut once);
+        assert_eq!(
+            len,
+            compress_4x_below(&src, &counts, usize::MAX, &mut oneshot)
+        );
+        assert_eq!(once, oneshot, "n={n}");
+        let (mut wide, mut wide_oneshot) = (vec![], vec![]);
+        let wide_len = code.compress_4x_wide_below(&src, &counts, usize::MAX, &mut wide);
+        assert_eq!(
+            wide_len,
+            compress_4x_wide_below(&src, &counts, usize::MAX, &mut wide_oneshot)
+        );
+        assert_eq!(wide, wide_oneshot, "n={n}");
+        let est = code.estimate_bits(&counts).unwrap();
+        assert_eq!(Some(est), estimate_bits(&counts));
+        // The estimate leaves out only the padding of the four streams (up to a byte each).
+        let len = len.unwrap() as u64;
+        assert!(
+            8 * len >= est && 8 * len < est + 4 * 8,
+            "n={n}: {len} bytes, estimate {est} bits"
+        );
+        // A limit the block cannot come in under refuses it without writing anything.
+        let mut refused = vec![];
+        let payload_bytes = est / 8 - 6;
+        assert_eq!(
+            code.compress_4x_below(&src, &counts, payload_bytes as usize, &mut refused),
+            None
+        );
+        assert!(refused.is_empty());
+    }
+}
+
 #[test]
 fn multi_table_is_greedy_decoding() {
     let mut rng = XorShift(12);
