@@ -5,12 +5,15 @@ use super::weights::{canonical_codes, Weights};
 use super::{fse, histogram, Jump, MAX_TABLE_LOG, MIN_INPUT};
 use alloc::vec::Vec;
 
-/// Optimal length-limited code lengths (package-merge). `lens[s] == 0` for absent symbols.
-/// Returns `None` with fewer than 2 symbols or more than `2^max_bits`.
+/// Optimal length-limited code lengths. `lens[s] == 0` for absent symbols. Returns `None`
+/// with fewer than 2 symbols or more than `2^max_bits`.
 ///
-/// On the stack, with a merge free of branches: the chunk coder builds several codes a block
-/// (estimates for its candidate modes), and with vectors per level this took 11 % of a
-/// float16 compress (7 % now; bench/NOTES.md, session 64).
+/// Huffman's code first (two queues, a few hundred steps): it is optimal among all codes, so
+/// where it keeps to the limit it is the answer, and it gives the same lengths as
+/// package-merge, ties included (`huffman_and_package_merge_agree` in the tests). Only
+/// histograms whose Huffman code is too long pay for package-merge, about ten times the work:
+/// the chunk coder builds several codes a block to weigh its candidate modes (bench/NOTES.md,
+/// sessions 64 and 65).
 pub(super) fn limited_code_lengths(counts: &[u32; 256], max_bits: u32) -> Option<[u8; 256]> {
     let mut leaves = [(0u64, 0u8); 256];
     let mut n = 0;
@@ -25,6 +28,65 @@ pub(super) fn limited_code_lengths(counts: &[u32; 256], max_bits: u32) -> Option
     }
     let leaves = &mut leaves[..n];
     leaves.sort_unstable();
+    let mut weights = [0u64; 256];
+    for (w, l) in weights.iter_mut().zip(leaves.iter()) {
+        *w = l.0;
+    }
+    let mut sorted_lens = [0u8; 256];
+    huffman_lengths(&weights[..n], &mut sorted_lens[..n]);
+    if sorted_lens[..n].iter().any(|&l| u32::from(l) > max_bits) {
+        sorted_lens = package_merge(&weights[..n], max_bits)?;
+    }
+    let mut lens = [0u8; 256];
+    for (l, &(_, s)) in sorted_lens.iter().zip(leaves.iter()) {
+        lens[s as usize] = *l;
+    }
+    Some(lens)
+}
+
+/// Huffman code lengths of `leaves` (weights ascending, 2 to 256 of them), in their order, by the
+/// two-queue method: leaves and merged nodes are each made in ascending order, so the two
+/// lightest are always at the queues' heads (a leaf first on a tie). The longest length is
+/// not limited.
+pub(super) fn huffman_lengths(leaves: &[u64], lens: &mut [u8]) {
+    let n = leaves.len();
+    // Node k (k < n - 1) is the k-th merge; `parent` of leaf i at `i`, of node k at `n + k`.
+    let mut weight = [0u64; 256];
+    let mut parent = [0u16; 512];
+    let (mut leaf, mut node) = (0, 0);
+    for k in 0..n - 1 {
+        let mut w = 0;
+        for _ in 0..2 {
+            let take_leaf = leaf < n && (node == k || leaves[leaf] <= weight[node]);
+            if take_leaf {
+                w += leaves[leaf];
+                parent[leaf] = k as u16;
+                leaf += 1;
+            } else {
+                w += weight[node];
+                parent[n + node] = k as u16;
+                node += 1;
+            }
+        }
+        weight[k] = w;
+    }
+    // Depths from the root (the last merge) down; a node's parent is made after it.
+    let mut depth = [0u8; 256];
+    for k in (0..n.saturating_sub(2)).rev() {
+        depth[k] = depth[parent[n + k] as usize] + 1;
+    }
+    for (l, &p) in lens.iter_mut().zip(&parent[..n]) {
+        *l = depth[p as usize] + 1;
+    }
+}
+
+/// Optimal code lengths of at most `max_bits` for `weights` (ascending, 2 to `2^max_bits` of
+/// them), in their order, by package-merge. `None` if the limit cannot be met.
+///
+/// On the stack, with a merge free of branches (with vectors per level and a branchy merge
+/// this took 11 % of a float16 compress; bench/NOTES.md, session 64).
+pub(super) fn package_merge(weights: &[u64], max_bits: u32) -> Option<[u8; 256]> {
+    let n = weights.len();
     // Each level's list merges the leaves with packages (pairs) of the deeper level's list
     // (at most n + (2n - 1) / 2 < 512 items); keep, per level, which items are leaves, as
     // bits, and the list's length.
@@ -35,9 +97,7 @@ pub(super) fn limited_code_lengths(counts: &[u32; 256], max_bits: u32) -> Option
     let mut lists = [[0u64; 512]; 2];
     let mut leaf_w = [u64::MAX; 257];
     let mut pkg_w = [u64::MAX; 257];
-    for (w, l) in leaf_w.iter_mut().zip(leaves.iter()) {
-        *w = l.0;
-    }
+    leaf_w[..n].copy_from_slice(weights);
     lists[0][..n].copy_from_slice(&leaf_w[..n]);
     is_leaf[0][..n.div_ceil(64)].fill(u64::MAX);
     len[0] = n;
@@ -91,11 +151,7 @@ pub(super) fn limited_code_lengths(counts: &[u32; 256], max_bits: u32) -> Option
         }
         m = 2 * (m - taken);
     }
-    let mut lens = [0u8; 256];
-    for (l, &(_, s)) in sorted_lens.iter().zip(leaves.iter()) {
-        lens[s as usize] = *l;
-    }
-    Some(lens)
+    Some(sorted_lens)
 }
 
 /// The most levels [`limited_code_lengths`] builds: huff0's longest code.
