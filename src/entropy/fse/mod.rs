@@ -214,7 +214,7 @@ pub fn compress(src: &[u8], out: &mut Vec<u8>) -> Option<usize> {
     }
     let counts = histogram(src);
     let (norm, _) = choose_table(&counts, n as u64)?;
-    let ct = EncodeTable::build(&norm);
+    let ct: EncodeTable = EncodeTable::build(&norm);
     let start = out.len();
     write_ncount(&norm, out);
     let sizes_at = out.len();

@@ -150,6 +150,10 @@ pub(crate) fn normalize(counts: &[u32; 256], total: u64, log: u32) -> NormCounts
     let size = 1i64 << log;
     let mut norm = [0i16; 256];
     let mut sum = 0i64;
+    // Symbols past the last counted one take no cells: the loops stop there (huff0's weight
+    // tables count at most 13 symbols, and one is built for every Huffman code).
+    let m = counts.iter().rposition(|&c| c > 0).map_or(0, |p| p + 1);
+    let counts = &counts[..m];
     for (n, &c) in norm.iter_mut().zip(counts.iter()) {
         if c > 0 {
             let v = ((c as u64 * size as u64 + total / 2) / total).max(1);
@@ -169,13 +173,13 @@ pub(crate) fn normalize(counts: &[u32; 256], total: u64, log: u32) -> NormCounts
     let mut diff = size - sum;
     if diff > 0 {
         let mut g = [0u64; 256];
-        for s in 0..256 {
+        for s in 0..m {
             if counts[s] > 0 {
                 g[s] = gain(counts[s], norm[s]);
             }
         }
         while diff > 0 {
-            let best = (0..256)
+            let best = (0..m)
                 .max_by_key(|&s| (g[s], core::cmp::Reverse(s)))
                 .unwrap_or(0);
             norm[best] += 1;
@@ -184,13 +188,13 @@ pub(crate) fn normalize(counts: &[u32; 256], total: u64, log: u32) -> NormCounts
         }
     } else if diff < 0 {
         let mut l = [u64::MAX; 256];
-        for s in 0..256 {
+        for s in 0..m {
             if counts[s] > 0 {
                 l[s] = loss(counts[s], norm[s]);
             }
         }
         while diff < 0 {
-            let best = (0..256).min_by_key(|&s| (l[s], s)).unwrap_or(0);
+            let best = (0..m).min_by_key(|&s| (l[s], s)).unwrap_or(0);
             norm[best] -= 1;
             l[best] = loss(counts[best], norm[best]);
             diff += 1;

@@ -116,24 +116,30 @@ struct SymbolTransform {
     delta: i32,
 }
 
-/// FSE encoding table (states are kept offset by the table size, in `[size, 2 * size)`).
-pub(crate) struct EncodeTable {
+/// FSE encoding table (states are kept offset by the table size, in `[size, 2 * size)`),
+/// for tables of up to `SIZE` cells: huff0's weight descriptions (64 cells at most, one
+/// built for every Huffman code the chunk coder weighs) need not clear 4096.
+pub(crate) struct EncodeTable<const SIZE: usize = MAX_TABLE_SIZE> {
     pub(super) log: u32,
-    states: Box<[u16; MAX_TABLE_SIZE]>,
+    states: [u16; SIZE],
     symbols: [SymbolTransform; 256],
     cumul: [u16; 257],
 }
 
-impl EncodeTable {
+impl<const SIZE: usize> EncodeTable<SIZE> {
+    /// Panics if `norm`'s table has more than `SIZE` cells (`SIZE` is a power of two).
     pub fn build(norm: &NormCounts) -> Self {
         let size = 1usize << norm.log;
-        let mut sym = [0u8; MAX_TABLE_SIZE];
+        assert!(size <= SIZE && SIZE.is_power_of_two(), "FSE table larger than its type");
+        let mut sym = [0u8; SIZE];
         // The normalizer only produces valid counts, so the spread cannot fail.
         let _ = spread_symbols(norm, &mut sym[..size]);
         let mut cumul = [0u16; 257];
         let mut symbols = [SymbolTransform::default(); 256];
-        for s in 0..256 {
-            let c = match norm.counts[s] {
+        // Symbols past `norm.symbols` have no cells (huff0's weight tables have at most 13).
+        let listed = norm.symbols.min(256);
+        for (s, &c) in norm.counts[..listed].iter().enumerate() {
+            let c = match c {
                 -1 => 1,
                 c => c.max(0) as u32,
             };
@@ -151,7 +157,9 @@ impl EncodeTable {
                 };
             }
         }
-        let mut states = Box::new([0u16; MAX_TABLE_SIZE]);
+        let total = cumul[listed];
+        cumul[listed + 1..].fill(total);
+        let mut states = [0u16; SIZE];
         let mut fill = cumul;
         for (u, &s) in sym[..size].iter().enumerate() {
             states[fill[s as usize] as usize] = (size + u) as u16;
@@ -168,7 +176,7 @@ impl EncodeTable {
     /// The state of symbol `s` whose decoder reads the most bits (so a final update always
     /// overflows: needed by the huff0 weight streams' end rule).
     pub(super) fn init_state(&self, s: u8) -> u32 {
-        self.states[self.cumul[s as usize] as usize & (MAX_TABLE_SIZE - 1)] as u32
+        self.states[self.cumul[s as usize] as usize & (SIZE - 1)] as u32
     }
 
     /// Encodes `s` from state `x`, writing the bits the decoder will read. At most `log` bits.
@@ -178,6 +186,6 @@ impl EncodeTable {
         let nb = t.max_bits - (*x < t.threshold) as u32;
         w.add_bits((*x & ((1 << nb) - 1)) as u64, nb);
         let idx = ((*x >> nb) as i32 + t.delta) as usize;
-        *x = self.states[idx & (MAX_TABLE_SIZE - 1)] as u32;
+        *x = self.states[idx & (SIZE - 1)] as u32;
     }
 }

@@ -68,7 +68,7 @@ pub(crate) fn encode_huff_weights(weights: &[u8], out: &mut Vec<u8>) -> Option<u
         let norm = normalize(&counts, n as u64, log);
         let mut buf = Vec::new();
         write_ncount(&norm, &mut buf);
-        let ct = EncodeTable::build(&norm);
+        let ct = EncodeTable::<{ 1 << MAX_WEIGHT_TABLE_LOG }>::build(&norm);
         let mut w = BitWriter::new(&mut buf);
         // State 1 decodes the even positions, state 2 the odd ones; the last two weights are
         // the states' starting symbols, the rest are encoded back to front.
