@@ -161,13 +161,16 @@ pub(super) fn encode_counted(
     // The payload must come in under `best - 5`: one that cannot is not even encoded.
     let limit = best.saturating_sub(5);
     if huffman.is_none() {
-        let huf = |s: &[u8], o: &mut Vec<u8>| code.as_ref()?.compress_4x_below(s, counts, limit, o);
+        let jump = huff0::Jump::U16;
+        let huf =
+            |s: &[u8], o: &mut Vec<u8>| code.as_ref()?.compress_4x_below(s, counts, jump, limit, o);
         huffman = coded(HUF4, src, out, huf);
     }
     // A stream over 64 KiB once coded does not fit mode 2's u16 sizes: the same with u32.
     if huffman.is_none() && n.div_ceil(4) > u16::MAX as usize / 2 {
+        let jump = huff0::Jump::U32;
         let wide =
-            |s: &[u8], o: &mut Vec<u8>| code.as_ref()?.compress_4x_wide_below(s, counts, limit, o);
+            |s: &[u8], o: &mut Vec<u8>| code.as_ref()?.compress_4x_below(s, counts, jump, limit, o);
         huffman = coded(HUF4_WIDE, src, out, wide);
     }
     if let Some(len) = huffman {

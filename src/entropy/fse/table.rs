@@ -130,7 +130,10 @@ impl<const SIZE: usize> EncodeTable<SIZE> {
     /// Panics if `norm`'s table has more than `SIZE` cells (`SIZE` is a power of two).
     pub fn build(norm: &NormCounts) -> Self {
         let size = 1usize << norm.log;
-        assert!(size <= SIZE && SIZE.is_power_of_two(), "FSE table larger than its type");
+        assert!(
+            size <= SIZE && SIZE.is_power_of_two(),
+            "FSE table larger than its type"
+        );
         let mut sym = [0u8; SIZE];
         // The normalizer only produces valid counts, so the spread cannot fail.
         let _ = spread_symbols(norm, &mut sym[..size]);

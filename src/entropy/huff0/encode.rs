@@ -478,26 +478,17 @@ impl Code {
         Some(self.table.encoded_bits(counts)? + 8 * (self.description.len() as u64 + 6))
     }
 
-    /// [`compress_4x_below`] with this code, built for `counts`.
+    /// [`compress_4x_below`] with this code, built for `counts`, and the jump table's sizes
+    /// `jump` wide ([`Jump::U32`]: as [`compress_4x_wide_below`]).
     pub fn compress_4x_below(
         &self,
         src: &[u8],
         counts: &[u32; 256],
+        jump: Jump,
         limit: usize,
         out: &mut Vec<u8>,
     ) -> Option<usize> {
-        self.compress(src, counts, out, Some(Jump::U16), limit)
-    }
-
-    /// [`compress_4x_wide_below`] with this code, built for `counts`.
-    pub fn compress_4x_wide_below(
-        &self,
-        src: &[u8],
-        counts: &[u32; 256],
-        limit: usize,
-        out: &mut Vec<u8>,
-    ) -> Option<usize> {
-        self.compress(src, counts, out, Some(Jump::U32), limit)
+        self.compress(src, counts, out, Some(jump), limit)
     }
 
     /// `four`: `Some(jump)` for four streams, `None` for one.

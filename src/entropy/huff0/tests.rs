@@ -353,14 +353,14 @@ fn a_code_built_once_encodes_as_the_one_shot_functions() {
         let counts = histogram(&src);
         let code = Code::new(&counts).unwrap();
         let (mut once, mut oneshot) = (vec![7], vec![7]);
-        let len = code.compress_4x_below(&src, &counts, usize::MAX, &mut once);
+        let len = code.compress_4x_below(&src, &counts, Jump::U16, usize::MAX, &mut once);
         assert_eq!(
             len,
             compress_4x_below(&src, &counts, usize::MAX, &mut oneshot)
         );
         assert_eq!(once, oneshot, "n={n}");
         let (mut wide, mut wide_oneshot) = (vec![], vec![]);
-        let wide_len = code.compress_4x_wide_below(&src, &counts, usize::MAX, &mut wide);
+        let wide_len = code.compress_4x_below(&src, &counts, Jump::U32, usize::MAX, &mut wide);
         assert_eq!(
             wide_len,
             compress_4x_wide_below(&src, &counts, usize::MAX, &mut wide_oneshot)
@@ -378,7 +378,13 @@ fn a_code_built_once_encodes_as_the_one_shot_functions() {
         let mut refused = vec![];
         let payload_bytes = est / 8 - 6;
         assert_eq!(
-            code.compress_4x_below(&src, &counts, payload_bytes as usize, &mut refused),
+            code.compress_4x_below(
+                &src,
+                &counts,
+                Jump::U16,
+                payload_bytes as usize,
+                &mut refused
+            ),
             None
         );
         assert!(refused.is_empty());
