@@ -151,7 +151,7 @@ pub(crate) fn normalize(counts: &[u32; 256], total: u64, log: u32) -> NormCounts
     let mut norm = [0i16; 256];
     let mut sum = 0i64;
     // Symbols past the last counted one take no cells: the loops stop there (huff0's weight
-    // tables count at most 13 symbols, and one is built for every Huffman code). At least one,
+    // tables count at most 12 symbols, and one is built for every Huffman code). At least one,
     // so that a histogram of nothing gives all cells to symbol 0 as before, not a panic.
     let m = counts.iter().rposition(|&c| c > 0).map_or(1, |p| p + 1);
     let counts = &counts[..m];

@@ -139,7 +139,7 @@ impl<const SIZE: usize> EncodeTable<SIZE> {
         let _ = spread_symbols(norm, &mut sym[..size]);
         let mut cumul = [0u16; 257];
         let mut symbols = [SymbolTransform::default(); 256];
-        // Symbols past `norm.symbols` have no cells (huff0's weight tables have at most 13).
+        // Symbols past `norm.symbols` have no cells (huff0's weight tables have at most 12).
         let listed = norm.symbols.min(256);
         for (s, &c) in norm.counts[..listed].iter().enumerate() {
             let c = match c {

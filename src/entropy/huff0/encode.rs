@@ -1,5 +1,5 @@
-//! Encoding: optimal length-limited code lengths (package-merge), the tree description and
-//! four interleaved backward streams.
+//! Encoding: optimal length-limited code lengths (Huffman's, or package-merge's where those are
+//! too long), the tree description and four interleaved backward streams.
 
 use super::weights::{canonical_codes, Weights};
 use super::{fse, histogram, Jump, MAX_TABLE_LOG, MIN_INPUT};
@@ -9,8 +9,9 @@ use alloc::vec::Vec;
 /// with fewer than 2 symbols or more than `2^max_bits`.
 ///
 /// Huffman's code first (two queues, a few hundred steps): it is optimal among all codes, so
-/// where it keeps to the limit it is the answer, and it gives the same lengths as
-/// package-merge, ties included (`huffman_and_package_merge_agree` in the tests). Only
+/// where it keeps to the limit it is the answer. With a leaf first on ties it gave
+/// package-merge's lengths on every histogram tried (checked, not proven:
+/// `huffman_and_package_merge_agree` in the tests), so files do not change. Only
 /// histograms whose Huffman code is too long pay for package-merge, about ten times the work:
 /// the chunk coder builds several codes a block to weigh its candidate modes (bench/NOTES.md,
 /// sessions 64 and 65).
@@ -80,8 +81,9 @@ pub(super) fn huffman_lengths(leaves: &[u64], lens: &mut [u8]) {
     }
 }
 
-/// Optimal code lengths of at most `max_bits` for `weights` (ascending, 2 to `2^max_bits` of
-/// them), in their order, by package-merge. `None` if the limit cannot be met.
+/// Optimal code lengths of at most `max_bits` (at most [`MAX_LEVELS`]) for `weights`
+/// (ascending, 2 to `min(256, 2^max_bits)` of them), in their order, by package-merge. `None`
+/// if the limit cannot be met.
 ///
 /// On the stack, with a merge free of branches (with vectors per level and a branchy merge
 /// this took 11 % of a float16 compress; bench/NOTES.md, session 64).
