@@ -528,7 +528,8 @@ impl Code {
     }
 }
 
-/// [`Code::compress`] with a code built for `counts`.
+/// [`Code::compress`] (which refuses inputs under [`MIN_INPUT`]) with a code built for
+/// `counts`.
 fn compress_with(
     src: &[u8],
     counts: &[u32; 256],
@@ -536,9 +537,6 @@ fn compress_with(
     four: Option<Jump>,
     limit: usize,
 ) -> Option<usize> {
-    if src.len() < MIN_INPUT {
-        return None;
-    }
     Code::new(counts)?.compress(src, counts, out, four, limit)
 }
 
