@@ -82,72 +82,104 @@ pub(super) fn huffman_lengths(leaves: &[u64], lens: &mut [u8]) {
 }
 
 /// Optimal code lengths of at most `max_bits` (at most [`MAX_LEVELS`]) for `weights`
-/// (ascending, 2 to `min(256, 2^max_bits)` of them), in their order, by package-merge. `None`
-/// if the limit cannot be met.
+/// (ascending, each at least 1, 2 to `min(256, 2^max_bits)` of them), in their order, by
+/// package-merge. `None` if the limit cannot be met.
 ///
 /// On the stack, with a merge free of branches (with vectors per level and a branchy merge
-/// this took 11 % of a float16 compress; bench/NOTES.md, session 64).
+/// this took 11 % of a float16 compress; bench/NOTES.md, session 64). Each level's list is
+/// merged from both ends at once: the front takes the lightest item, the back the heaviest,
+/// each half as many steps, so two independent chains of loads and compares overlap where one
+/// waited on the other (session 66).
 pub(super) fn package_merge(weights: &[u64], max_bits: u32) -> Option<[u8; 256]> {
     let n = weights.len();
     // Each level's list merges the leaves with packages (pairs) of the deeper level's list
-    // (at most n + (2n - 1) / 2 < 512 items); keep, per level, which items are leaves, as
-    // bits, and the list's length.
-    let mut is_leaf = [[0u64; 8]; MAX_LEVELS];
+    // (at most n + (2n - 1) / 2 < 512 items). Kept per level: the list's length and which
+    // items are leaves, as bits: `front` for the first half (bit k: item k), `back` for the
+    // rest (bit k: item len - 1 - k), each half at most 256 items.
+    let mut front = [[0u64; 4]; MAX_LEVELS];
+    let mut back = [[0u64; 4]; MAX_LEVELS];
     let mut len = [0usize; MAX_LEVELS];
-    // Two lists taking turns (level parity), and the packages of the deeper one; one slot
-    // past each end holds an "infinite" weight, so the merge needs no end tests.
-    let mut lists = [[0u64; 512]; 2];
-    let mut leaf_w = [u64::MAX; 257];
-    let mut pkg_w = [u64::MAX; 257];
-    leaf_w[..n].copy_from_slice(weights);
-    lists[0][..n].copy_from_slice(&leaf_w[..n]);
-    is_leaf[0][..n.div_ceil(64)].fill(u64::MAX);
+    // Leaves and the packages of the deeper level from index 1, between a 0 the back merge
+    // stops at (every weight is at least 1) and an "infinite" weight the front stops at, so
+    // the merge needs no end tests.
+    let mut leaf_w = [0u64; 258];
+    let mut pkg_w = [0u64; 258];
+    leaf_w[1..=n].copy_from_slice(weights);
+    leaf_w[n + 1] = u64::MAX;
+    let mut list = [0u64; 512];
+    list[..n].copy_from_slice(weights);
     len[0] = n;
     for level in 1..max_bits as usize {
         let packages = len[level - 1] / 2;
-        let [even, odd] = &mut lists;
-        let (prev, cur) = if level % 2 == 1 {
-            (&*even, odd)
-        } else {
-            (&*odd, even)
-        };
-        for (p, pair) in pkg_w.iter_mut().zip(prev[..2 * packages].chunks_exact(2)) {
+        for (p, pair) in pkg_w[1..]
+            .iter_mut()
+            .zip(list[..2 * packages].chunks_exact(2))
+        {
             *p = pair[0] + pair[1];
         }
-        pkg_w[packages] = u64::MAX;
-        let (mut i, mut j) = (0, 0);
-        for (bits, items) in is_leaf[level]
-            .iter_mut()
-            .zip(cur[..n + packages].chunks_mut(64))
-        {
-            for (k, c) in items.iter_mut().enumerate() {
-                // A leaf goes first on a tie.
+        pkg_w[packages + 1] = u64::MAX;
+        let total = n + packages;
+        let half = total / 2;
+        // Front: the lighter first, a leaf on a tie. Back: the heavier first, so a package on
+        // a tie (it comes after the leaf in the front's order).
+        let (mut i, mut j) = (1, 1);
+        let (mut bi, mut bj) = (n, packages);
+        for (c, (fw, bw)) in front[level].iter_mut().zip(&mut back[level]).enumerate() {
+            let steps = half.saturating_sub(64 * c).min(64);
+            let (mut fbits, mut bbits) = (0u64, 0u64);
+            for k in 0..steps {
                 let (a, b) = (leaf_w[i], pkg_w[j]);
                 let leaf = a <= b;
-                *c = a.min(b);
-                *bits |= (leaf as u64) << k;
+                list[64 * c + k] = a.min(b);
+                fbits |= (leaf as u64) << k;
                 i += leaf as usize;
                 j += !leaf as usize;
+                let (a, b) = (leaf_w[bi], pkg_w[bj]);
+                let leaf = a > b;
+                list[total - 1 - 64 * c - k] = a.max(b);
+                bbits |= (leaf as u64) << k;
+                bi -= leaf as usize;
+                bj -= !leaf as usize;
             }
+            *fw = fbits;
+            *bw = bbits;
         }
-        len[level] = n + packages;
+        if total % 2 == 1 {
+            // The middle item, the back's last.
+            let leaf = leaf_w[bi] > pkg_w[bj];
+            list[half] = leaf_w[bi].max(pkg_w[bj]);
+            back[level][half / 64] |= (leaf as u64) << (half % 64);
+        }
+        len[level] = total;
     }
     // Take the 2n-2 cheapest items of the top list; every time a leaf is taken (directly or
     // inside a package) its code gets one bit longer. The leaves among a list's first `m`
     // items are the `taken` cheapest.
+    let ones = |bits: &[u64; 4], m: usize| -> usize {
+        let whole: usize = bits[..m / 64].iter().map(|w| w.count_ones() as usize).sum();
+        whole
+            + match m % 64 {
+                0 => 0,
+                r => (bits[m / 64] & ((1u64 << r) - 1)).count_ones() as usize,
+            }
+    };
     let mut sorted_lens = [0u8; 256];
     let mut m = 2 * n - 2;
     for level in (0..max_bits as usize).rev() {
-        if m > len[level] {
+        let total = len[level];
+        if m > total {
             return None;
         }
-        let bits = &is_leaf[level];
-        let whole: usize = bits[..m / 64].iter().map(|w| w.count_ones() as usize).sum();
-        let part = match m % 64 {
-            0 => 0,
-            r => (bits[m / 64] & ((1u64 << r) - 1)).count_ones() as usize,
+        let half = total / 2;
+        let taken = if level == 0 {
+            m
+        } else if m <= half {
+            ones(&front[level], m)
+        } else {
+            // Items half..m are the back's total-m..total-half.
+            ones(&front[level], half) + ones(&back[level], total - half)
+                - ones(&back[level], total - m)
         };
-        let taken = whole + part;
         for l in &mut sorted_lens[..taken] {
             *l += 1;
         }

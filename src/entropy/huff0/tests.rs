@@ -676,3 +676,75 @@ fn huffman_and_package_merge_agree() {
     // Both branches are exercised.
     assert!(agreed > 5_000 && too_long > 5_000, "{agreed} {too_long}");
 }
+
+/// Package-merge as the textbook states it, every item a (weight, leaves inside) pair and a
+/// stable merge with leaves first on ties: `package_merge`'s two-ended merge over bit flags
+/// must give the very same lengths, for every limit the weights allow.
+#[test]
+fn package_merge_matches_the_textbook() {
+    fn textbook(weights: &[u64], max_bits: u32) -> Option<Vec<u8>> {
+        let n = weights.len();
+        let leaves: Vec<(u64, Vec<usize>)> = weights
+            .iter()
+            .enumerate()
+            .map(|(i, &w)| (w, vec![i]))
+            .collect();
+        let mut list = leaves.clone();
+        for _ in 1..max_bits {
+            let packages: Vec<(u64, Vec<usize>)> = list
+                .chunks_exact(2)
+                .map(|p| (p[0].0 + p[1].0, [&p[0].1[..], &p[1].1[..]].concat()))
+                .collect();
+            let (mut a, mut b) = (leaves.iter().peekable(), packages.into_iter().peekable());
+            let mut merged = Vec::new();
+            loop {
+                let take_leaf = match (a.peek(), b.peek()) {
+                    (Some(l), Some(p)) => l.0 <= p.0,
+                    (Some(_), None) => true,
+                    (None, Some(_)) => false,
+                    (None, None) => break,
+                };
+                merged.push(if take_leaf {
+                    a.next().unwrap().clone()
+                } else {
+                    b.next().unwrap()
+                });
+            }
+            list = merged;
+        }
+        if list.len() < 2 * n - 2 {
+            return None;
+        }
+        let mut lens = vec![0u8; n];
+        for item in &list[..2 * n - 2] {
+            for &i in &item.1 {
+                lens[i] += 1;
+            }
+        }
+        Some(lens)
+    }
+    let mut rng = XorShift(17);
+    let mut limited = 0;
+    for round in 0..400u32 {
+        let n = 2 + (rng.next() % 255) as usize;
+        let mut weights: Vec<u64> = (0..n)
+            .map(|i| match round % 4 {
+                0 => 1 + rng.next() % 1000,
+                1 => (100_000 >> (i % 17)) + rng.next() % 3,
+                2 => 1 + rng.next() % 4,
+                _ => (1e6 / ((i + 1) as f64).powf(1.5)) as u64 + 1 + rng.next() % 2,
+            })
+            .collect();
+        weights.sort_unstable();
+        for max_bits in [n.next_power_of_two().trailing_zeros().max(1), 9, 10, 11] {
+            if max_bits > 11 || n > 1 << max_bits {
+                continue;
+            }
+            let want = textbook(&weights, max_bits);
+            let got = package_merge(&weights, max_bits).map(|l| l[..n].to_vec());
+            assert_eq!(got, want, "round {round}, {n} weights, limit {max_bits}");
+            limited += want.is_some() as usize;
+        }
+    }
+    assert!(limited > 1000, "{limited}");
+}
