@@ -139,19 +139,35 @@ fn pack_planes(src: &[u8], low: u32, out: &mut Vec<u8>) {
     let base = out.len();
     out.resize(base + low as usize * plane, 0);
     let planes = &mut out[base..];
+    match low {
+        1 => pack::<1>(src, planes),
+        2 => pack::<2>(src, planes),
+        3 => pack::<3>(src, planes),
+        4 => pack::<4>(src, planes),
+        5 => pack::<5>(src, planes),
+        6 => pack::<6>(src, planes),
+        _ => pack::<7>(src, planes),
+    }
+}
+
+/// [`pack_planes`] into zeroed `planes`, with `LOW` fixed so that the plane loop unrolls and
+/// its words stay in registers (with `low` read at run time they went through memory: 3 % of
+/// a float16 compress; bench/NOTES.md, session 66).
+fn pack<const LOW: usize>(src: &[u8], planes: &mut [u8]) {
+    let plane = src.len().div_ceil(8);
     let mut units = src.chunks_exact(8 * UNIT);
     for (u, unit) in (&mut units).enumerate() {
-        let mut acc = [[0u64; 2]; 7];
+        let mut acc = [[0u64; 2]; LOW];
         for (j, sixteen) in unit.chunks_exact(UNIT).enumerate() {
             let v = [word(&sixteen[..8]), word(&sixteen[8..])];
-            for (p, a) in acc[..low as usize].iter_mut().enumerate() {
-                let bit = low - 1 - p as u32;
+            for (p, a) in acc.iter_mut().enumerate() {
+                let bit = LOW - 1 - p;
                 for h in 0..2 {
                     a[h] |= (v[h] >> bit & ONES) << j;
                 }
             }
         }
-        for (p, a) in acc[..low as usize].iter().enumerate() {
+        for (p, a) in acc.iter().enumerate() {
             let dst = &mut planes[p * plane + u * UNIT..][..UNIT];
             dst[..8].copy_from_slice(&a[0].to_le_bytes());
             dst[8..].copy_from_slice(&a[1].to_le_bytes());
@@ -159,8 +175,8 @@ fn pack_planes(src: &[u8], low: u32, out: &mut Vec<u8>) {
     }
     let done = src.len() / (8 * UNIT) * UNIT;
     for (t, &x) in units.remainder().iter().enumerate() {
-        for p in 0..low as usize {
-            let bit = low - 1 - p as u32;
+        for p in 0..LOW {
+            let bit = LOW - 1 - p;
             planes[p * plane + done + t / 8] |= (x >> bit & 1) << (t % 8);
         }
     }
