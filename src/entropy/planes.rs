@@ -124,6 +124,23 @@ pub(super) fn encode_counted(
     out[start + 1..start + 5].copy_from_slice(&len.to_le_bytes());
 }
 
+/// `f::<LOW>(args)` with `LOW` the constant equal to `low` (1 to 7; 7 for anything else):
+/// the packer and the unpacker take the plane count as a const parameter so that their plane
+/// loops unroll.
+macro_rules! with_low {
+    ($low:expr, $f:ident($($arg:expr),*)) => {
+        match $low {
+            1 => $f::<1>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            5 => $f::<5>($($arg),*),
+            6 => $f::<6>($($arg),*),
+            _ => $f::<7>($($arg),*),
+        }
+    };
+}
+
 /// Eight bytes of a block as one little-endian word.
 fn word(b: &[u8]) -> u64 {
     u64::from_le_bytes(b.try_into().expect("8 bytes"))
@@ -139,15 +156,7 @@ fn pack_planes(src: &[u8], low: u32, out: &mut Vec<u8>) {
     let base = out.len();
     out.resize(base + low as usize * plane, 0);
     let planes = &mut out[base..];
-    match low {
-        1 => pack::<1>(src, planes),
-        2 => pack::<2>(src, planes),
-        3 => pack::<3>(src, planes),
-        4 => pack::<4>(src, planes),
-        5 => pack::<5>(src, planes),
-        6 => pack::<6>(src, planes),
-        _ => pack::<7>(src, planes),
-    }
+    with_low!(low, pack(src, planes))
 }
 
 /// [`pack_planes`] into zeroed `planes`, with `LOW` fixed so that the plane loop unrolls and
@@ -202,15 +211,7 @@ pub fn decode(
             EntropyError::Corrupt("planes: bytes past the last plane")
         });
     }
-    let fits = match low {
-        1 => unpack::<1>(planes, dst),
-        2 => unpack::<2>(planes, dst),
-        3 => unpack::<3>(planes, dst),
-        4 => unpack::<4>(planes, dst),
-        5 => unpack::<5>(planes, dst),
-        6 => unpack::<6>(planes, dst),
-        _ => unpack::<7>(planes, dst),
-    };
+    let fits = with_low!(low, unpack(planes, dst));
     if fits {
         Ok(())
     } else {
