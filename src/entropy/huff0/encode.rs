@@ -94,6 +94,8 @@ pub(super) fn huffman_lengths(leaves: &[u64], lens: &mut [u8]) {
 /// waited on the other (session 66).
 pub(super) fn package_merge(weights: &[u64], max_bits: u32) -> Option<[u8; 256]> {
     let n = weights.len();
+    // A weight of 0 would tie with the back merge's sentinel.
+    debug_assert!(weights.first().is_some_and(|&w| w >= 1));
     // Each level's list merges the leaves with packages (pairs) of the deeper level's list
     // (at most n + (2n - 1) / 2 < 512 items). Kept per level: the list's length and which
     // items are leaves, as bits: `front` for the first half (bit k: item k), `back` for the
