@@ -27,7 +27,7 @@ import * as glue from './dist/zipnn_wasm.js';
 import { sniff } from './lib/sniff.js';
 import { call, stats } from './lib/wasm.js';
 import { poolTuning, poolWorkers } from './lib/pool.js';
-import { host } from './lib/fetch.js';
+import { host } from './lib/buffers.js';
 
 export {
   ZnnError,

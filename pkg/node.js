@@ -3,12 +3,16 @@
 import { readFile } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { constants } from 'node:buffer';
+import { Buffer, constants } from 'node:buffer';
 import { __internal } from './core.js';
 import { __pickWasm, __setLocalReader, __setWasmSource, __setWorkerFactory } from './lib/host.js';
 
 // node 20's typed arrays end at 4 GiB: onTensor says so before the download, not after.
 __internal.host.maxView = constants.MAX_LENGTH;
+// `decompress()` writes every byte of its output or throws it away: no zero fill needed. A
+// plain Uint8Array over the Buffer's whole (unpooled) ArrayBuffer, not a Buffer, whose
+// `slice` would not copy.
+__internal.host.newOutput = (n) => new Uint8Array(Buffer.allocUnsafeSlow(n).buffer, 0, n);
 
 // The SIMD build unless this runtime rejects wasm SIMD (then the build without it).
 __setWasmSource(async () => {

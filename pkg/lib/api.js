@@ -5,7 +5,7 @@ import * as glue from '../dist/zipnn_wasm.js';
 import { InvalidInputError, TooLargeError, ZnnError, userCallback } from './errors.js';
 import { call, freeWasm, inWasmMemory, init, inputBytes, made, ready, resets } from './wasm.js';
 import { checkFormat, checkFunction, checkStreamingChunk, checkVerify, checkLength, checkMaxOutput, checkSignal, checkSizeOption, isArrayBuffer, isShared, notDetached, overlap, toBytes, unmoved, wasmSized } from './checks.js';
-import { startsWith } from './buffers.js';
+import { host, startsWith } from './buffers.js';
 import { ZNW_MAGIC } from './sniff.js';
 import { decodePooled, poolAvailable, poolThreads } from './pool.js';
 
@@ -55,7 +55,7 @@ export async function decompress(bytes, options = {}) {
     if (out) return out;
   }
   signal?.throwIfAborted();
-  return call(() => glue.decompress(unmoved(data), maxOutput));
+  return call(() => glue.decompress(unmoved(data), maxOutput, host.newOutput));
 }
 
 /**

@@ -4,7 +4,7 @@
 import { CorruptError, HttpError, InvalidInputError, NetworkError, NotCompressedError, TooLargeError, TruncatedError, ZnnError, userCallback } from './errors.js';
 import { claim, fromWasm, init, stats } from './wasm.js';
 import { checkBoolean, checkFunction, checkMaxOutput, checkSignal, toBytes } from './checks.js';
-import { Growable, MiB, allocate, copyBuffer } from './buffers.js';
+import { Growable, MiB, allocate, copyBuffer, host } from './buffers.js';
 import { SAFETENSORS_MAX_HEADER, damagedCompressed, isMagicPrefix, isTensor, safetensorsHeader, sniff } from './sniff.js';
 import { DecodeSession } from './session.js';
 import { DECODED_SIZE_PREFIX, decodedSize } from './api.js';
@@ -455,6 +455,3 @@ export async function fetchModel(input, options = {}) {
     session?.close();
   }
 }
-
-/** What the host entry knows of its runtime: `maxView`, the longest typed array (node's buffer constant). */
-export const host = { maxView: Infinity };

@@ -20,7 +20,7 @@
 import * as glue from '../dist/zipnn_wasm.js';
 import { TooLargeError } from './errors.js';
 import { call, freeWasm, made } from './wasm.js';
-import { Growable, MiB } from './buffers.js';
+import { Growable, MiB, host } from './buffers.js';
 import { sniff } from './sniff.js';
 
 export class DecodeSession {
@@ -86,7 +86,7 @@ export class DecodeSession {
     if (this.kind === 'plain') {
       this.sink.whole(bytes, 'plain', this.head);
     } else {
-      const out = call(() => glue.decompress(bytes, this.maxOutput));
+      const out = call(() => glue.decompress(bytes, this.maxOutput, host.newOutput));
       this.head = null;
       this.sink.whole(out, this.kind);
     }

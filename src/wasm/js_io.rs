@@ -197,15 +197,32 @@ impl<'a> JsTarget<'a> {
     }
 }
 
-/// A new zero-filled `Uint8Array`; a failed allocation is `TooLarge`, not an exception thrown
+/// A new `Uint8Array` of `len` bytes for a decode that writes every one of them or fails (and
+/// drops the array): zero-filled, or from the host's `make`, which may skip the fill (node's
+/// uninitialised `Buffer` memory: a fill of memory already mapped costs a fifth of a decode,
+/// bench/NOTES.md session 67). A failed allocation is `TooLarge`, not an exception thrown
 /// through the module.
-pub(super) fn new_u8_array(len: u64) -> Result<js_sys::Uint8Array, Error> {
+pub(super) fn new_u8_array(
+    len: u64,
+    make: Option<&js_sys::Function>,
+) -> Result<js_sys::Uint8Array, Error> {
     let too_large = || Error::TooLarge {
         size: len,
         limit: u32::MAX as u64,
     };
     if len > u32::MAX as u64 {
         return Err(too_large());
+    }
+    if let Some(f) = make {
+        let a = f
+            .call1(&JsValue::NULL, &JsValue::from_f64(len as f64))
+            .map_err(|_| Error::no_memory(len))?;
+        return match a.dyn_into::<js_sys::Uint8Array>() {
+            Ok(a) if a.length() as u64 == len => Ok(a),
+            _ => Err(Error::InvalidInput(alloc::format!(
+                "the output allocator did not return a Uint8Array of {len} bytes"
+            ))),
+        };
     }
     let ctor = js_sys::Reflect::get(&js_sys::global(), &"Uint8Array".into())
         .ok()

@@ -136,34 +136,39 @@ pub fn compress(
 }
 
 /// Decompresses a whole buffer (format detected from its magic number) into a new
-/// `Uint8Array`.
+/// `Uint8Array`: zero-filled, or `new_output(n)`'s (see [`new_u8_array`]).
 #[wasm_bindgen(js_name = decompress)]
 pub fn decompress(
     data: &js_sys::Uint8Array,
     max_output: Option<f64>,
+    new_output: Option<js_sys::Function>,
 ) -> Result<js_sys::Uint8Array, JsValue> {
-    decompress_js(data, &limits(max_output)).map_err(|e| js_error(&e))
+    decompress_js(data, &limits(max_output), new_output.as_ref()).map_err(|e| js_error(&e))
 }
 
-fn decompress_js(data: &js_sys::Uint8Array, limits: &Limits) -> Result<js_sys::Uint8Array, Error> {
+fn decompress_js(
+    data: &js_sys::Uint8Array,
+    limits: &Limits,
+    new_output: Option<&js_sys::Function>,
+) -> Result<js_sys::Uint8Array, Error> {
     let mut src = JsSource::new(data);
     match src.detect()? {
         crate::Format::Znw => {
             let (header, chunks) = znw::index_source(&mut src, limits)?;
             znw::check_base(&header, None)?;
-            let out = new_u8_array(znw::decoded_total(&chunks))?;
+            let out = new_u8_array(znw::decoded_total(&chunks), new_output)?;
             decode_znw_to(&mut src, &chunks, &out)?;
             Ok(out)
         }
         crate::Format::Zipnn => {
             let (frames, total) = zipnn::frames_from(&mut src, limits)?;
-            let out = new_u8_array(total)?;
+            let out = new_u8_array(total, new_output)?;
             decode_zipnn_to(data, &frames, &out)?;
             Ok(out)
         }
         _ if zipnn::safetensors::is_znn_safetensors_source(&mut src) => {
             let plan = zipnn::safetensors::plan(&mut src, limits)?;
-            let out = new_u8_array(plan.total)?;
+            let out = new_u8_array(plan.total, new_output)?;
             decode_znn_safetensors_to(data, &plan, &out)?;
             Ok(out)
         }
@@ -190,7 +195,7 @@ pub fn warm_up(rounds: u32) -> Result<(), JsValue> {
     let (limits, mut out) = (Limits::default(), Vec::new());
     let js = js_sys::Uint8Array::from(WARM_UP);
     for _ in 0..rounds {
-        decompress_js(&js, &limits).map_err(|e| js_error(&e))?;
+        decompress_js(&js, &limits, None).map_err(|e| js_error(&e))?;
         crate::decompress_over(WARM_UP, &mut out, &limits).map_err(|e| js_error(&e))?;
     }
     Ok(())

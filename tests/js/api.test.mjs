@@ -151,6 +151,55 @@ describe('whole-buffer round trips', () => {
     assert.equal((await decompress(zn)).length, 0);
   });
 
+  test("node's output memory is not zero-filled first: every byte is written, or the call fails", async () => {
+    // What decompress() gets in node: uninitialised memory. Filled with garbage here, so any
+    // byte a decode left alone shows, in each format, whole and streamed-to-the-end.
+    const host = __internal.host;
+    const uninitialised = host.newOutput;
+    assert.equal(typeof uninitialised, 'function');
+    const plain = uninitialised(5);
+    assert.equal(Object.getPrototypeOf(plain), Uint8Array.prototype, 'a plain Uint8Array, not a Buffer');
+    assert.deepEqual([plain.byteOffset, plain.buffer.byteLength], [0, 5]);
+    const made = [];
+    host.newOutput = (n) => {
+      const a = uninitialised(n).fill(0xa5);
+      made.push(a);
+      return a;
+    };
+    try {
+      const cases = [
+        [modelZnw, model],
+        [readFile(zipnnFixture('bf16_3chunks_mixed.znn')), readFile(zipnnFixture('bf16_3chunks_mixed.bin'))],
+        [readFile(zipnnFixture('fp32_stream4k_chunk1k.znn')), readFile(zipnnFixture('fp32_stream4k_chunk1k.bin'))],
+        [readFile(zipnnFixture('st_minilm_meta.znn.safetensors')), readFile(zipnnFixture('st_minilm_meta.safetensors'))],
+        [await compress(new Uint8Array(0)), new Uint8Array(0)],
+      ];
+      for (const [packed, want] of cases) {
+        made.length = 0;
+        const out = await decompress(packed);
+        assert.equal(made.length, 1);
+        assert.equal(out, made[0], "the allocator's array is the result");
+        assert.ok(equalBytes(out, want));
+      }
+      // Damaged: an error, and the array (half written) is not handed out.
+      const bad = modelZnw.slice();
+      bad[bad.length >> 1] ^= 0x10;
+      await rejectsWith(decompress(bad), CorruptError, 'ZNN_CORRUPT');
+      // An allocator that throws is memory refused; one that returns the wrong thing, a bug named.
+      host.newOutput = () => {
+        throw new RangeError('no');
+      };
+      await rejectsWith(decompress(modelZnw), TooLargeError, 'ZNN_TOO_LARGE');
+      for (const wrong of [() => new Uint8Array(3), () => new ArrayBuffer(model.length), () => null]) {
+        host.newOutput = wrong;
+        await rejectsWith(decompress(modelZnw), InvalidInputError, 'ZNN_INVALID_INPUT');
+      }
+    } finally {
+      host.newOutput = uninitialised;
+    }
+    assert.ok(equalBytes(await decompress(modelZnw), model));
+  });
+
   test('ArrayBuffer and other views as input', async () => {
     const data = weights(5000, 'fp32');
     const packed = await compress(data.buffer, { dtype: 'fp32' });
