@@ -7,6 +7,7 @@ import { basename } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { compress, inspect, ZnnCompressionStream, ZnnDecompressionStream, ZnnError, TooLargeError } from '../node.js';
+import { fixed4 } from './fixed4.js';
 
 const USAGE = `\
 usage: zipnn-wasm compress IN... [-o OUT] [--dtype auto|bytes|bf16|fp16|fp32|fp64|fp8-e4m3|fp8-e5m2|
@@ -681,17 +682,6 @@ async function decompressOne(input, a) {
 async function cmdInspect(a) {
   // Named as the other commands name their input (and gzip -l).
   return eachInput(a, 'failed to inspect', () => inspectOne(oneInput(a), a));
-}
-
-/**
- * `x` with four decimals as the native tool prints it (Rust's `{:.4}`): an exact tie goes to
- * the even digit, where `toFixed` goes up (9/32 is 0.2812 there, 0.2813 here).
- */
-function fixed4(x) {
-  const scaled = x * 10000;
-  const low = Math.floor(scaled);
-  if (scaled - low === 0.5 && low % 2 === 0) return (low / 10000).toFixed(4);
-  return x.toFixed(4);
 }
 
 /**

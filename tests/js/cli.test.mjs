@@ -286,6 +286,49 @@ describe('npx zipnn-wasm', () => {
     assert.match(r.stdout.toString(), /^esc\\u\{1b\}\[31mred /m);
   });
 
+  test("inspect's ratios have the native tool's digits: Rust's {:.4}, exact ties to even", async () => {
+    const { fixed4 } = await import(pathToFileURL(path.join(project, 'node_modules/zipnn-wasm/bin/fixed4.js')).href);
+    // What the native tool printed: ties (odd multiples of 1/32) and doubles just past a tie,
+    // which the CLI once took for ties (777/4000 was a segment's ratio in a real file).
+    const rust = {
+      '9/32': '0.2812', '3/32': '0.0938', '33/32': '1.0312', '1/20000': '0.0001',
+      '777/4000': '0.1943', '2073/800': '2.5913', '56414/21440': '2.6313', '22538/8000': '2.8173',
+      '11935/28000': '0.4263', '157599/60000': '2.6267', '0/5': '0.0000',
+    };
+    for (const [q, want] of Object.entries(rust)) {
+      const [c, n] = q.split('/').map(Number);
+      assert.equal(fixed4(c / n), want, q);
+    }
+    // The double's exact value (m · 2^e) times 10^4, rounded half to even, in integers.
+    const exact = (x) => {
+      const v = new DataView(new ArrayBuffer(8));
+      v.setFloat64(0, x);
+      const bits = v.getBigUint64(0);
+      const biased = Number((bits >> 52n) & 0x7ffn);
+      const m = (bits & ((1n << 52n) - 1n)) | (biased ? 1n << 52n : 0n);
+      const e = (biased || 1) - 1075;
+      const [num, den] = e >= 0 ? [m * 10000n << BigInt(e), 1n] : [m * 10000n, 1n << BigInt(-e)];
+      let q = num / den;
+      const r2 = 2n * (num % den);
+      if (r2 > den || (r2 === den && q % 2n === 1n)) q += 1n;
+      const s = q.toString().padStart(5, '0');
+      return `${s.slice(0, -4)}.${s.slice(-4)}`;
+    };
+    let seed = 12345; // xorshift32
+    const rand = (k) => {
+      seed = (seed ^ (seed << 13)) >>> 0;
+      seed = (seed ^ (seed >>> 17)) >>> 0;
+      seed = (seed ^ (seed << 5)) >>> 0;
+      return seed % k;
+    };
+    for (let i = 0; i < 200_000; i++) {
+      const n = 1 + rand(i % 2 ? 100_000 : 2 ** 30);
+      const x = rand(3 * n + 1) / n;
+      assert.equal(fixed4(x), exact(x), `${x}`);
+    }
+    for (let j = 0; j < 5000; j++) assert.equal(fixed4(j / 32), exact(j / 32), `${j}/32`);
+  });
+
   test('inspect reads a file at offsets: files past 4 GiB (sparse here), as the native tool does', async () => {
     const sparse = (file, size, pieces) => {
       const fd = fs.openSync(file, 'w');
