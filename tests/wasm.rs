@@ -243,7 +243,8 @@ fn neighbour_signs_roundtrip() {
 
 /// The `decompress` export as JS calls it (a `Uint8Array` in, a new `Uint8Array` out).
 fn js_decompress(packed: &[u8], max_output: Option<f64>) -> Result<Vec<u8>, JsValue> {
-    zipnn_wasm::wasm::decompress(&js_sys::Uint8Array::from(packed), max_output).map(|a| a.to_vec())
+    zipnn_wasm::wasm::decompress(&js_sys::Uint8Array::from(packed), max_output, None)
+        .map(|a| a.to_vec())
 }
 
 /// The `decompressInto` export into a target of `len` bytes.
@@ -901,7 +902,7 @@ fn bindings_decode_big_zipnn_files_in_bounded_memory() {
     for (what, file) in [("streaming frames", frames), (".znn.safetensors", tensors)] {
         let pages = || core::arch::wasm32::memory_size(0) * 65536;
         let before = pages();
-        let fresh = zipnn_wasm::wasm::decompress(&file, None).unwrap();
+        let fresh = zipnn_wasm::wasm::decompress(&file, None, None).unwrap();
         let len = fresh.length() as usize;
         let target = js_sys::Uint8Array::new_with_length(len as u32);
         assert_eq!(
