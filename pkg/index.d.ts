@@ -20,7 +20,7 @@ export type Bytes = ArrayBufferLike | ArrayBufferView;
 export type Output = Uint8Array<ArrayBuffer>;
 
 /** Element type names (aliases such as `bfloat16`, `float32`, `F16` are accepted too). */
-export type DType = 'auto' | 'bytes' | 'bf16' | 'fp16' | 'fp32' | 'fp64' | 'fp8-e4m3' | 'fp8-e5m2' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q8_0' | (string & {});
+export type DType = 'auto' | 'bytes' | 'bf16' | 'fp16' | 'fp32' | 'fp64' | 'fp8-e4m3' | 'fp8-e5m2' | 'q4_0' | 'q4_1' | 'q5_0' | 'q5_1' | 'q8_0' | 'q2_k' | 'q3_k' | 'q4_k' | 'q5_k' | 'q6_k' | (string & {});
 
 /**
  * A compiled `WebAssembly.Module`: that type where the program's libs declare `WebAssembly`

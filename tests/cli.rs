@@ -97,9 +97,9 @@ fn files_round_trip_for_every_dtype_and_odd_lengths() {
     let weights = bf16_weights(&mut rng, 40_001);
     for dtype in [
         "bytes", "bf16", "fp16", "fp32", "fp64", "fp8-e4m3", "fp8-e5m2", "q4_0", "q4_1", "q5_0",
-        "q5_1", "q8_0", "auto",
+        "q5_1", "q8_0", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "auto",
     ] {
-        // 80 001 bytes: not a multiple of any element size (2, 4, 8, 18 to 34).
+        // 80 001 bytes: not a multiple of any element size (2, 4, 8, 18 to 34, 84 to 210).
         let src = d.join(format!("{dtype}.bin"));
         std::fs::write(&src, &weights[..80_001]).unwrap();
         let o = zipnn(&["compress", s(&src), "--dtype", dtype], None);

@@ -14,13 +14,13 @@ use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use zipnn_wasm::format::znw::{DTypeChoice, Options};
 use zipnn_wasm::{DType, Error, Limits};
 
-// Four bits of a control byte pick a dtype or auto (`options`): room for fifteen dtypes.
-const _: () = assert!(DType::ALL.len() < 16);
+// Five bits of a control byte pick a dtype or auto (`options`): room for 31 dtypes.
+const _: () = assert!(DType::ALL.len() < 32);
 
-/// `.znw` encoder options from a control byte: its low four bits pick each dtype or auto, bit
-/// 4 verifies, bit 5 takes 2 threads, bit 6 allows tANS.
+/// `.znw` encoder options from a control byte: its low four bits and bit 7 pick each dtype or
+/// auto, bit 4 verifies, bit 5 takes 2 threads, bit 6 allows tANS.
 pub fn options(d: u8, chunk_size: u32) -> Options {
-    let dtype = match DType::ALL.get((d & 15) as usize) {
+    let dtype = match DType::ALL.get((d & 15 | (d & 0x80) >> 3) as usize) {
         Some(&t) => DTypeChoice::Fixed(t),
         None => DTypeChoice::Auto,
     };

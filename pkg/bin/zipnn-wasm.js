@@ -11,7 +11,7 @@ import { fixed4 } from './fixed4.js';
 
 const USAGE = `\
 usage: zipnn-wasm compress IN... [-o OUT] [--dtype auto|bytes|bf16|fp16|fp32|fp64|fp8-e4m3|fp8-e5m2|
-                                                   q4_0|q4_1|q5_0|q5_1|q8_0]
+                                                   q4_0|q4_1|q5_0|q5_1|q8_0|q2_k|q3_k|q4_k|q5_k|q6_k]
                                  [--format znw|zipnn] [--chunk-size SIZE] [--streaming-chunk SIZE]
                                  [--verify] [--force]
        zipnn-wasm decompress IN... [-o OUT] [--force]

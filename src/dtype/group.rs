@@ -14,7 +14,7 @@
 //! as well. The fp32 and 16-bit merges and the fp32 split do better still written with 128-bit
 //! vectors where the target has them (`simd` below); these loops finish their tails.
 
-use super::DType;
+use super::{Block, DType};
 
 /// The sign move of one 16-bit float, on the little-endian word `v` → (sign+mantissa, exponent):
 /// the sign (bit 15) goes next to the 7 mantissa bits, the 8 exponent bits become one byte.
@@ -90,17 +90,37 @@ pub fn split(dtype: DType, src: &[u8], out: &mut alloc::vec::Vec<u8>) {
                 (*o, *e) = exp_split(u16::from_le_bytes([x[6], x[7]]));
             }
         }
-        DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q5_1 | DType::Q8_0 => {
-            let (weights, halves) = out.split_at_mut(n * dtype.group_width(0));
-            let h = dtype.groups() - 1;
-            let blocks = src.chunks_exact(w).zip(weights.chunks_exact_mut(w - h));
-            for (i, (x, v)) in blocks.enumerate() {
-                v.copy_from_slice(&x[h..]);
-                for (k, two) in x[..h].chunks_exact(2).enumerate() {
-                    let (m, e) = sign_move(u16::from_le_bytes([two[0], two[1]]));
-                    (halves[2 * k * n + i], halves[(2 * k + 1) * n + i]) = (m, e);
-                }
+        DType::Q4_0
+        | DType::Q4_1
+        | DType::Q5_0
+        | DType::Q5_1
+        | DType::Q8_0
+        | DType::Q2K
+        | DType::Q3K
+        | DType::Q4K
+        | DType::Q5K
+        | DType::Q6K => {
+            if let Some(b) = dtype.block() {
+                split_blocks(b, src, out, n);
             }
+        }
+    }
+}
+
+/// ggml blocks into their groups ([`Block`]): each byte field's, then each float16's two.
+fn split_blocks(b: Block, src: &[u8], out: &mut [u8], n: usize) {
+    let (mut rest, halves) = out.split_at_mut(n * (b.size - 2 * b.halves.len()));
+    for &(start, width) in b.fields {
+        let (group, tail) = rest.split_at_mut(n * width);
+        for (x, v) in src.chunks_exact(b.size).zip(group.chunks_exact_mut(width)) {
+            v.copy_from_slice(&x[start..start + width]);
+        }
+        rest = tail;
+    }
+    for (&at, two) in b.halves.iter().zip(halves.chunks_exact_mut(2 * n.max(1))) {
+        let (m, e) = two.split_at_mut(n);
+        for ((x, m), e) in src.chunks_exact(b.size).zip(m).zip(e) {
+            (*m, *e) = sign_move(u16::from_le_bytes([x[at], x[at + 1]]));
         }
     }
 }
@@ -179,24 +199,37 @@ pub fn merge(dtype: DType, groups: &[&[u8]], dst: &mut [u8]) {
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         DType::F32 => merge_32(groups[0], groups[1], groups[2], groups[3], dst),
         DType::F64 => merge_64(groups, dst),
-        DType::Q4_0 | DType::Q5_0 | DType::Q8_0 => merge_blocks::<1>(groups, w, dst),
-        DType::Q4_1 | DType::Q5_1 => merge_blocks::<2>(groups, w, dst),
+        DType::Q4_0
+        | DType::Q4_1
+        | DType::Q5_0
+        | DType::Q5_1
+        | DType::Q8_0
+        | DType::Q2K
+        | DType::Q3K
+        | DType::Q4K
+        | DType::Q5K
+        | DType::Q6K => {
+            if let Some(b) = dtype.block() {
+                merge_blocks(b, groups, dst);
+            }
+        }
     }
 }
 
-/// ggml blocks of `w` bytes: `H` float16 numbers from groups 1..=2H, then the weights from
-/// group 0. `H` fixed, so that the float16s' loop unrolls.
-fn merge_blocks<const H: usize>(groups: &[&[u8]], w: usize, dst: &mut [u8]) {
-    let blocks = dst
-        .chunks_exact_mut(w)
-        .zip(groups[0].chunks_exact(w - 2 * H));
-    for (i, (x, v)) in blocks.enumerate() {
-        let (halves, weights) = x.split_at_mut(2 * H);
-        for (k, two) in halves.chunks_exact_mut(2).enumerate() {
-            let (m, e) = (groups[1 + 2 * k][i], groups[2 + 2 * k][i]);
-            two.copy_from_slice(&sign_unmove(m, e).to_le_bytes());
+/// ggml blocks from their groups (the inverse of [`split_blocks`]), one field at a time over
+/// the chunk: a loop per field with its width fixed, where one loop over whole blocks would
+/// switch between fields of different widths within each block.
+fn merge_blocks(b: Block, groups: &[&[u8]], dst: &mut [u8]) {
+    for (&(start, width), g) in b.fields.iter().zip(groups) {
+        for (x, v) in dst.chunks_exact_mut(b.size).zip(g.chunks_exact(width)) {
+            x[start..start + width].copy_from_slice(v);
         }
-        weights.copy_from_slice(v);
+    }
+    let halves = groups[b.fields.len()..].chunks_exact(2);
+    for (&at, me) in b.halves.iter().zip(halves) {
+        for ((x, &m), &e) in dst.chunks_exact_mut(b.size).zip(me[0]).zip(me[1]) {
+            x[at..at + 2].copy_from_slice(&sign_unmove(m, e).to_le_bytes());
+        }
     }
 }
 
@@ -707,6 +740,11 @@ mod tests {
             DType::Q5_0,
             DType::Q5_1,
             DType::Q8_0,
+            DType::Q2K,
+            DType::Q3K,
+            DType::Q4K,
+            DType::Q5K,
+            DType::Q6K,
         ] {
             let w = dt.size();
             let blocks: Vec<u8> = (0..=u16::MAX)
@@ -770,5 +808,35 @@ mod tests {
         split(DType::Q4_1, &block, &mut g);
         assert_eq!(&g[..16], &block[4..]);
         assert_eq!(&g[16..], [0x00, 16 << 3, 0x80, 16 << 3]);
+        // A Q6_K block: its low bits, high bits and int8 scales as three groups in block
+        // order, then its float16 scale (-2.0, the block's last two bytes).
+        let mut block: Vec<u8> = (0..208).map(|i| i as u8).collect();
+        block.extend([0x00, 0xC0]);
+        split(DType::Q6K, &block, &mut g);
+        assert_eq!(&g[..208], &block[..208]);
+        assert_eq!(&g[208..], [0x80, 16 << 3]);
+        // Two Q4_K blocks: each group holds its field of both blocks, one after the other.
+        let two: Vec<u8> = (0..288).map(|i| (i * 7) as u8).collect();
+        split(DType::Q4K, &two, &mut g);
+        let (d, dmin, scales, qs) = (0..2, 2..4, 4..16, 16..144);
+        let field = |r: core::ops::Range<usize>| -> Vec<u8> {
+            two[r.clone()]
+                .iter()
+                .chain(&two[144 + r.start..144 + r.end])
+                .copied()
+                .collect()
+        };
+        assert_eq!(&g[..24], field(scales));
+        assert_eq!(&g[24..280], field(qs));
+        let half = |b: usize, r: core::ops::Range<usize>| {
+            sign_move(u16::from_le_bytes([two[b + r.start], two[b + r.start + 1]]))
+        };
+        let (d0, d1, m0, m1) = (
+            half(0, d.clone()),
+            half(144, d),
+            half(0, dmin.clone()),
+            half(144, dmin),
+        );
+        assert_eq!(&g[280..], [d0.0, d1.0, d0.1, d1.1, m0.0, m1.0, m0.1, m1.1]);
     }
 }

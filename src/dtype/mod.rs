@@ -16,11 +16,13 @@
 //! two groups coded 6 % smaller than the plain bytes 6 and 7 and 11 % smaller than the sign
 //! move, which leaves the varying exponent bits with the mantissa's.
 //!
-//! ggml's legacy quantised blocks (GGUF's Q4_0, Q4_1, Q5_0, Q5_1, Q8_0) are one or two
-//! float16 numbers (a scale; a scale and a minimum) and then the packed weights: groups of
-//! unequal widths, the weights (16 to 32 bytes an element), then each float16's two bytes
-//! as float16's groups. Coded among the weights, the float16 bytes cost 1.7 % of a Q8_0
-//! model's size and 3 % of a Q4_0 one's (minilm's weights).
+//! ggml's quantised blocks (GGUF's Q4_0 to Q8_0, and the K-quants Q2_K to Q6_K) are fields of
+//! packed weights, sub-block scales and one or two float16 numbers (a scale; a scale and a
+//! minimum): groups of unequal widths, each byte field one group (12 to 128 bytes an element),
+//! then each float16's two bytes as float16's groups ([`Block`]). Coded among the weights, the
+//! float16 bytes cost 1.7 % of a Q8_0 model's size and 3 % of a Q4_0 one's (minilm's weights);
+//! a K-quant's fields have statistics of their own (a Q6_K's high bits, its int8 scales), and
+//! apart they code 2–3 % smaller than the block's bytes together (bench/NOTES.md, session 68).
 
 mod group;
 
@@ -60,11 +62,38 @@ pub enum DType {
     Q5_1,
     /// ggml's Q8_0 block: a float16 scale, then 32 int8 weights.
     Q8_0,
+    /// ggml's Q2_K block (256 weights): 16 bytes of 4-bit scales and minima, 64 of 2-bit
+    /// weights, a float16 scale and minimum.
+    Q2K,
+    /// ggml's Q3_K block: 32 bytes of high bits, 64 of 2-bit weights, 12 of 6-bit scales, a
+    /// float16 scale.
+    Q3K,
+    /// ggml's Q4_K block: a float16 scale and minimum, 12 bytes of 6-bit scales and minima,
+    /// 128 of 4-bit weights.
+    Q4K,
+    /// ggml's Q5_K block: as Q4_K, with 32 bytes of fifth bits before the 4-bit weights.
+    Q5K,
+    /// ggml's Q6_K block: 128 bytes of low 4 bits, 64 of high 2 bits, 16 int8 scales, a
+    /// float16 scale.
+    Q6K,
+}
+
+/// A ggml block's layout: where its float16 numbers start, and its byte fields (start, width).
+/// Its groups are the byte fields in this order, then each float16's two bytes as float16's
+/// groups (sign and low mantissa, exponent and top mantissa), in this order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Block {
+    /// Bytes per block.
+    pub size: usize,
+    /// Where each float16 number starts.
+    pub halves: &'static [usize],
+    /// The byte fields, each one group: (start, width).
+    pub fields: &'static [(usize, usize)],
 }
 
 impl DType {
     /// Every type, in code order.
-    pub const ALL: [DType; 12] = [
+    pub const ALL: [DType; 17] = [
         DType::Bytes,
         DType::BF16,
         DType::F16,
@@ -77,6 +106,11 @@ impl DType {
         DType::Q4_1,
         DType::Q5_0,
         DType::Q5_1,
+        DType::Q2K,
+        DType::Q3K,
+        DType::Q4K,
+        DType::Q5K,
+        DType::Q6K,
     ];
 
     /// Bytes per element.
@@ -87,21 +121,36 @@ impl DType {
             DType::F32 => 4,
             DType::F64 => 8,
             _ => match self.block() {
-                Some((halves, weights)) => 2 * halves + weights,
+                Some(b) => b.size,
                 None => 0,
             },
         }
     }
 
-    /// A ggml block type's float16 numbers and bytes of weights after them; `None` for the
-    /// other types.
-    pub const fn block(self) -> Option<(usize, usize)> {
+    /// A ggml block type's layout (ggml's `block_q*` structs); `None` for the other types.
+    pub const fn block(self) -> Option<Block> {
+        const fn b(
+            size: usize,
+            halves: &'static [usize],
+            fields: &'static [(usize, usize)],
+        ) -> Block {
+            Block {
+                size,
+                halves,
+                fields,
+            }
+        }
         Some(match self {
-            DType::Q4_0 => (1, 16),
-            DType::Q4_1 => (2, 16),
-            DType::Q5_0 => (1, 20),
-            DType::Q5_1 => (2, 20),
-            DType::Q8_0 => (1, 32),
+            DType::Q4_0 => b(18, &[0], &[(2, 16)]),
+            DType::Q4_1 => b(20, &[0, 2], &[(4, 16)]),
+            DType::Q5_0 => b(22, &[0], &[(2, 20)]),
+            DType::Q5_1 => b(24, &[0, 2], &[(4, 20)]),
+            DType::Q8_0 => b(34, &[0], &[(2, 32)]),
+            DType::Q2K => b(84, &[80, 82], &[(0, 16), (16, 64)]),
+            DType::Q3K => b(110, &[108], &[(0, 32), (32, 64), (96, 12)]),
+            DType::Q4K => b(144, &[0, 2], &[(4, 12), (16, 128)]),
+            DType::Q5K => b(176, &[0, 2], &[(4, 12), (16, 32), (48, 128)]),
+            DType::Q6K => b(210, &[208], &[(0, 128), (128, 64), (192, 16)]),
             _ => return None,
         })
     }
@@ -109,15 +158,15 @@ impl DType {
     /// Number of byte groups (streams) a chunk of this type is split into.
     pub const fn groups(self) -> usize {
         match self.block() {
-            Some((halves, _)) => 1 + 2 * halves,
+            Some(b) => b.fields.len() + 2 * b.halves.len(),
             None => self.size(),
         }
     }
 
-    /// Bytes of each element in group `g` (1 but for a block's weights, group 0).
+    /// Bytes of each element in group `g` (1 but for a block's byte fields).
     pub const fn group_width(self, g: usize) -> usize {
         match self.block() {
-            Some((_, weights)) if g == 0 => weights,
+            Some(b) if g < b.fields.len() => b.fields[g].1,
             _ => 1,
         }
     }
@@ -149,6 +198,11 @@ impl DType {
             DType::Q4_1 => 9,
             DType::Q5_0 => 10,
             DType::Q5_1 => 11,
+            DType::Q2K => 12,
+            DType::Q3K => 13,
+            DType::Q4K => 14,
+            DType::Q5K => 15,
+            DType::Q6K => 16,
         }
     }
 
@@ -167,6 +221,11 @@ impl DType {
             9 => DType::Q4_1,
             10 => DType::Q5_0,
             11 => DType::Q5_1,
+            12 => DType::Q2K,
+            13 => DType::Q3K,
+            14 => DType::Q4K,
+            15 => DType::Q5K,
+            16 => DType::Q6K,
             _ => return None,
         })
     }
@@ -186,6 +245,11 @@ impl DType {
             DType::Q5_0 => "q5_0",
             DType::Q5_1 => "q5_1",
             DType::Q8_0 => "q8_0",
+            DType::Q2K => "q2_k",
+            DType::Q3K => "q3_k",
+            DType::Q4K => "q4_k",
+            DType::Q5K => "q5_k",
+            DType::Q6K => "q6_k",
         }
     }
 
@@ -203,6 +267,11 @@ impl DType {
             "q5_0" => DType::Q5_0,
             "q5_1" => DType::Q5_1,
             "q8_0" => DType::Q8_0,
+            "q2_k" => DType::Q2K,
+            "q3_k" => DType::Q3K,
+            "q4_k" => DType::Q4K,
+            "q5_k" => DType::Q5K,
+            "q6_k" => DType::Q6K,
             "fp8-e4m3" | "fp8_e4m3" | "f8_e4m3" | "f8e4m3" | "float8_e4m3fn" | "e4m3" => {
                 DType::F8E4M3
             }
@@ -249,6 +318,16 @@ mod tests {
                 d.size(),
                 "{d}"
             );
+            assert!(d.groups() <= super::MAX_GROUPS, "{d}");
+            // A block's fields and float16 numbers cover it exactly once.
+            if let Some(b) = d.block() {
+                let mut owner = alloc::vec![0u8; b.size];
+                let halves = b.halves.iter().map(|&h| (h, 2));
+                for (s, w) in b.fields.iter().copied().chain(halves) {
+                    owner[s..s + w].iter_mut().for_each(|o| *o += 1);
+                }
+                assert!(owner.iter().all(|&o| o == 1), "{d}");
+            }
         }
         assert_eq!(DType::from_code(DType::ALL.len() as u8), None);
     }

@@ -1,6 +1,6 @@
 //! GGUF (llama.cpp): header, key/value metadata, tensor infos, then aligned tensor data.
-//! F32/F16/BF16 tensors are grouped like any float, the legacy quantized blocks (Q4_0 to
-//! Q8_0) as their block types ([`DType::block`]); K-quants and others are coded as bytes.
+//! F32/F16/BF16 tensors are grouped like any float, the quantized blocks (Q4_0 to Q8_0, Q2_K
+//! to Q6_K) as their block types ([`DType::block`]); others (Q8_K, IQ types) are coded as bytes.
 
 use super::tensors::Tensor;
 use crate::dtype::DType;
@@ -132,6 +132,11 @@ pub fn tensors(data: &[u8]) -> Option<Vec<Tensor>> {
                     6 => DType::Q5_0,
                     7 => DType::Q5_1,
                     8 => DType::Q8_0,
+                    10 => DType::Q2K,
+                    11 => DType::Q3K,
+                    12 => DType::Q4K,
+                    13 => DType::Q5K,
+                    14 => DType::Q6K,
                     _ => DType::Bytes,
                 };
                 (label, dtype, elems.div_ceil(be).checked_mul(bb)?)

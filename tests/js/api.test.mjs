@@ -107,6 +107,25 @@ describe('whole-buffer round trips', () => {
     const [asQ8, asBytes] = [await compress(q8, { dtype: 'q8_0' }), await compress(q8, { dtype: 'bytes' })];
     assert.ok(asQ8.length < asBytes.length, `${asQ8.length} against ${asBytes.length}`);
     assert.ok(equalBytes(await decompress(asQ8), q8));
+    // ggml Q6_K blocks (256 6-bit values of a bell curve around 32: their low 4 bits in 128
+    // bytes, high 2 bits in 64, then 16 int8 scales and a float16 scale at the end), and a
+    // byte more: smaller as 'q6_k' than as bytes (the high bits are far from uniform bytes).
+    const q6 = new Uint8Array(210 * 200 + 1);
+    const sixes = new Float32Array(weights(256 * 200, 'fp32', 7).buffer);
+    for (let b = 0; b < 200; b++) {
+      const at = 210 * b;
+      for (let i = 0; i < 256; i++) {
+        const q = Math.max(0, Math.min(63, Math.round(sixes[256 * b + i] * 600) + 32));
+        q6[at + (i >> 1)] |= (q & 15) << (4 * (i & 1));
+        q6[at + 128 + (i >> 2)] |= (q >> 4) << (2 * (i & 3));
+      }
+      for (let i = 0; i < 16; i++) q6[at + 192 + i] = (100 + ((b * 7 + i * 3) % 27)) & 0xff;
+      q6[at + 208] = scales[b] & 0xff;
+      q6[at + 209] = (scales[b] >> 8) & 0x7f;
+    }
+    const [asQ6, q6Bytes] = [await compress(q6, { dtype: 'q6_k' }), await compress(q6, { dtype: 'bytes' })];
+    assert.ok(asQ6.length < q6Bytes.length, `${asQ6.length} against ${q6Bytes.length}`);
+    assert.ok(equalBytes(await decompress(asQ6), q6));
     const packed = await compress(weights(100_000, 'bf16'), { dtype: 'bf16' });
     assert.ok(packed.length < 150_000, `bf16 weights should shrink, got ${packed.length}`);
     // With no dtype, 'auto' finds the grouping of a raw file itself.

@@ -7,7 +7,7 @@ use crate::{usage, Fail};
 
 pub(crate) const USAGE: &str = "\
 usage: zipnn compress IN... [-o OUT] [--dtype auto|bf16|fp16|fp32|fp64|fp8-e4m3|fp8-e5m2|bytes|
-                                     q4_0|q4_1|q5_0|q5_1|q8_0]
+                                     q4_0|q4_1|q5_0|q5_1|q8_0|q2_k|q3_k|q4_k|q5_k|q6_k]
                             [--chunk-size SIZE] [--threads N] [--verify] [--force]
                             [--best] [--format znw|zipnn] [--streaming-chunk SIZE]
                             [--base BASE]   (code the difference to an earlier checkpoint)
