@@ -36,6 +36,7 @@ cp tests/js/*.mjs "$WORK/project/"
 for k in bf16 fp32; do
   target/release/zipnn compress models/minilm.$k.safetensors -o "$WORK/fixtures/minilm.$k.safetensors.znw" --force
 done
+target/release/zipnn compress models/gemma-270m.kquants.gguf -o "$WORK/fixtures/gemma-270m.kquants.gguf.znw" --force
 # ZipNN's streaming layout (frames of 1 MiB), for the worker pool in a browser.
 target/release/zipnn compress models/minilm.bf16.safetensors --format zipnn --dtype bf16 \
   --streaming-chunk 1048576 -o "$WORK/fixtures/minilm.bf16.znn" --force

@@ -1236,6 +1236,22 @@ describe('inspect', () => {
     file.close();
   });
 
+  test('a GGUF of K-quants compressed in the package: the native bytes, its tensors by their block types', async () => {
+    const gguf = readFile(modelPath('gemma-270m.kquants.gguf'));
+    const packed = await compress(gguf);
+    assert.ok(equalBytes(packed, readFile(fixturePath('gemma-270m.kquants.gguf.znw'))), 'not the native CLI\'s bytes');
+    assert.ok(packed.length < gguf.length * 0.961, `ratio ${packed.length / gguf.length}`);
+    assert.ok(equalBytes(await decompress(packed, { threads: 2 }), gguf));
+    const file = await openFile(packed);
+    assert.equal(file.container, 'gguf');
+    const quants = file.segments.filter((s) => s.label === 'Q4_K' || s.label === 'Q6_K');
+    assert.equal(quants.length, 36);
+    assert.ok(quants.every((s) => s.dtype === s.label.toLowerCase()), JSON.stringify(quants[0]));
+    const seg = file.segments.find((s) => s.name === 'blk.3.ffn_down.weight');
+    assert.ok(equalBytes(file.read(seg.offset, seg.length), gguf.subarray(seg.offset, seg.offset + seg.length)));
+    file.close();
+  });
+
   test('openFile reads a tensor at a time: from bytes and through a reader, only the chunks it needs', async () => {
     const tensors = safetensorsTensors(model);
     // From the bytes: every tensor, in a loader's order of its own, and the header as a parser reads it.
