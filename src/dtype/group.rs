@@ -14,7 +14,7 @@
 //! as well. The fp32 and 16-bit merges and the fp32 split do better still written with 128-bit
 //! vectors where the target has them (`simd` below); these loops finish their tails.
 
-use super::{Block, DType};
+use super::DType;
 
 /// The sign move of one 16-bit float, on the little-endian word `v` → (sign+mantissa, exponent):
 /// the sign (bit 15) goes next to the 7 mantissa bits, the 8 exponent bits become one byte.
@@ -90,25 +90,15 @@ pub fn split(dtype: DType, src: &[u8], out: &mut alloc::vec::Vec<u8>) {
                 (*o, *e) = exp_split(u16::from_le_bytes([x[6], x[7]]));
             }
         }
-        DType::Q4_0
-        | DType::Q4_1
-        | DType::Q5_0
-        | DType::Q5_1
-        | DType::Q8_0
-        | DType::Q2K
-        | DType::Q3K
-        | DType::Q4K
-        | DType::Q5K
-        | DType::Q6K => {
-            if let Some(b) = dtype.block() {
-                split_blocks(b, src, out, n);
-            }
-        }
+        // ggml's block types (`dtype.block()` is `Some`), each field a group.
+        _ => split_blocks(dtype, src, out, n),
     }
 }
 
-/// ggml blocks into their groups ([`Block`]): each byte field's, then each float16's two.
-fn split_blocks(b: Block, src: &[u8], out: &mut [u8], n: usize) {
+/// ggml blocks into their groups ([`super::Block`]): each byte field's, then each float16's two.
+/// Nothing for a type that is not a block type.
+fn split_blocks(dtype: DType, src: &[u8], out: &mut [u8], n: usize) {
+    let Some(b) = dtype.block() else { return };
     let (mut rest, halves) = out.split_at_mut(n * (b.size - 2 * b.halves.len()));
     for &(start, width) in b.fields {
         let (group, tail) = rest.split_at_mut(n * width);
@@ -199,27 +189,16 @@ pub fn merge(dtype: DType, groups: &[&[u8]], dst: &mut [u8]) {
         #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         DType::F32 => merge_32(groups[0], groups[1], groups[2], groups[3], dst),
         DType::F64 => merge_64(groups, dst),
-        DType::Q4_0
-        | DType::Q4_1
-        | DType::Q5_0
-        | DType::Q5_1
-        | DType::Q8_0
-        | DType::Q2K
-        | DType::Q3K
-        | DType::Q4K
-        | DType::Q5K
-        | DType::Q6K => {
-            if let Some(b) = dtype.block() {
-                merge_blocks(b, groups, dst);
-            }
-        }
+        _ => merge_blocks(dtype, groups, dst),
     }
 }
 
 /// ggml blocks from their groups (the inverse of [`split_blocks`]), one field at a time over
 /// the chunk: a loop per field with its width fixed, where one loop over whole blocks would
-/// switch between fields of different widths within each block.
-fn merge_blocks(b: Block, groups: &[&[u8]], dst: &mut [u8]) {
+/// switch between fields of different widths within each block. Nothing for a type that is
+/// not a block type.
+fn merge_blocks(dtype: DType, groups: &[&[u8]], dst: &mut [u8]) {
+    let Some(b) = dtype.block() else { return };
     for (&(start, width), g) in b.fields.iter().zip(groups) {
         for (x, v) in dst.chunks_exact_mut(b.size).zip(g.chunks_exact(width)) {
             x[start..start + width].copy_from_slice(v);
