@@ -15,9 +15,18 @@ pub(super) const MULTI_SYMS_SHIFT: u32 = 8;
 pub(super) const MULTI_USED_SHIFT: u32 = 0;
 pub(super) const MULTI_COUNT_SHIFT: u32 = 61;
 
+/// Below this many symbols a lookup on average (as a fraction), the multi-symbol table gains
+/// less than the single-symbol loop's cheaper lookups (bench/NOTES.md, session 69).
+const ONE_PER_LOOKUP_NUM: u64 = 5;
+const ONE_PER_LOOKUP_DEN: u64 = 4;
+
 /// Decoding tables for one tree description. Build once, decode many blocks.
 pub struct DecodeTable {
     table_log: u32,
+    /// Whether no 11-bit window holds two whole codes (every code longer than 5 bits): the
+    /// multi-symbol table then yields one symbol a lookup, and the single-symbol loop does the
+    /// same with fewer operations (bench/NOTES.md, session 69).
+    one_per_lookup: bool,
     /// Indexed by the next 11 bits: symbol | code length << 8.
     pub(super) single: Box<[u16; LOOKUP_SIZE]>,
     /// Indexed by the next 11 bits: up to five symbols whose codes lie wholly in the window
@@ -38,6 +47,7 @@ impl DecodeTable {
     pub fn new() -> Self {
         DecodeTable {
             table_log: 1,
+            one_per_lookup: false,
             single: Box::new([0; LOOKUP_SIZE]),
             multi: Box::new([0; LOOKUP_SIZE]),
             levels: Box::new([0; LOOKUP_SIZE]),
@@ -75,6 +85,12 @@ impl DecodeTable {
         self.table_log
     }
 
+    /// Whether [`decode_4x`](Self::decode_4x) takes the single-symbol loop for this tree.
+    #[cfg(test)]
+    pub(super) fn one_per_lookup(&self) -> bool {
+        self.one_per_lookup
+    }
+
     /// Parses a tree description into the single-symbol table only, for
     /// [`decode_4x_reference`](Self::decode_4x_reference): the multi-symbol table keeps stale
     /// entries. Returns the description size.
@@ -104,6 +120,10 @@ impl DecodeTable {
             }
         }
         self.build_multi(&by_len[..n], max_per_lookup);
+        // Symbols a multi-symbol lookup yields on average: the stream's bits are close to
+        // uniform, so each 11-bit window is about equally likely.
+        let total: u64 = self.multi.iter().map(|&e| e >> MULTI_COUNT_SHIFT).sum();
+        self.one_per_lookup = total * ONE_PER_LOOKUP_DEN < ONE_PER_LOOKUP_NUM * LOOKUP_SIZE as u64;
     }
 
     /// Fills the single-symbol table from the canonical codes.
@@ -207,7 +227,11 @@ impl DecodeTable {
         let lanes = [0, 1, 2, 3].map(|k| lane::enter(s.body, s.start[k], s.r[k].bits_remaining()));
         if let [Some(l0), Some(l1), Some(l2), Some(l3)] = lanes {
             let mut lanes = [l0, l1, l2, l3];
-            self.hot_4x(&mut s, &mut lanes, &mut op, pace);
+            if self.one_per_lookup {
+                self.hot_4x_single(&mut s, &mut lanes, &mut op, pace);
+            } else {
+                self.hot_4x(&mut s, &mut lanes, &mut op, pace);
+            }
             // The streams differ in length: finish each one's fast part alone.
             for k in 0..4 {
                 op[k] = self.hot_1(s.body, s.start[k], &mut lanes[k], s.d[k], op[k]);
@@ -281,6 +305,73 @@ impl DecodeTable {
         }
         if let Some(at) = pending {
             copy_out(s, &stage[cur ^ 1], at);
+        }
+    }
+
+    /// [`hot_4x`](Self::hot_4x) for trees whose codes are all longer than 5 bits: five
+    /// lookups a stream per refill in the single-symbol table, each symbol stored straight to
+    /// its place in the output (no count, no stage buffer), while every stream has input for
+    /// a refill and 5 bytes of output room.
+    #[inline(always)]
+    fn hot_4x_single(
+        &self,
+        s: &mut Split4,
+        lanes: &mut [(u64, usize); 4],
+        op: &mut [usize; 4],
+        pace: &mut impl Pace,
+    ) {
+        let table = &*self.single;
+        let body = s.body;
+        loop {
+            let rounds = (0..4)
+                .map(|k| {
+                    let input = (lanes[k].1.saturating_sub(s.start[k] + 8)) / 7;
+                    let output = s.d[k].len().saturating_sub(op[k]) / 5;
+                    input.min(output)
+                })
+                .min()
+                .unwrap_or(0);
+            if rounds == 0 {
+                return;
+            }
+            // The bit buffers in locals: through `lanes` LLVM stored and reloaded them around
+            // every output store.
+            let mut bits = lanes.map(|l| l.0);
+            let mut ends = lanes.map(|l| l.1);
+            let mut rounds_done = 0;
+            for _ in 0..rounds {
+                pace.decoded(op[0] + op[1] + op[2] + op[3]);
+                let [d0, d1, d2, d3] = &mut s.d;
+                fn at(d: &mut [u8], op: usize) -> Option<&mut [u8; 5]> {
+                    d.get_mut(op..).and_then(|d| d.first_chunk_mut::<5>())
+                }
+                let (Some(o0), Some(o1), Some(o2), Some(o3)) =
+                    (at(d0, op[0]), at(d1, op[1]), at(d2, op[2]), at(d3, op[3]))
+                else {
+                    break; // not reached: `rounds` left 5 bytes a round
+                };
+                let mut o = [o0, o1, o2, o3];
+                for i in 0..5 {
+                    // Step `i` of the four streams in turn: four independent chains.
+                    for (out, bits) in o.iter_mut().zip(&mut bits) {
+                        let e = table[(*bits >> (64 - LOOKUP_BITS)) as usize];
+                        out[i] = e as u8;
+                        *bits <<= (e >> 8) as u32;
+                    }
+                }
+                for k in 0..4 {
+                    op[k] += 5;
+                    lane::refill(body, &mut bits[k], &mut ends[k]);
+                }
+                rounds_done += 1;
+            }
+            let stopped = rounds_done < rounds;
+            for k in 0..4 {
+                lanes[k] = (bits[k], ends[k]);
+            }
+            if stopped {
+                return;
+            }
         }
     }
 

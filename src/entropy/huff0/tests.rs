@@ -462,6 +462,56 @@ fn bmi2_and_portable_loops_agree() {
     }
 }
 
+/// Trees of long codes only (bytes near 8 bits, as quantised weights) decode through the
+/// single-symbol loop, which must agree with the reference at every length (the loop, then
+/// each stream's multi-symbol finish, then the checked tail) and on damaged streams.
+#[test]
+fn long_codes_take_the_single_symbol_loop() {
+    let mut rng = XorShift(69);
+    // (alphabet, whether the loop is expected): 256 and 97 near-uniform values have no code
+    // under 6 bits; 12 values (3.6 bits) and bf16-like exponents give several a lookup.
+    for (alphabet, single) in [(256u64, true), (97, true), (12, false)] {
+        for n in (1..=400).chain([4099, 65_536]) {
+            let src: Vec<u8> = (0..n).map(|_| (rng.next() % alphabet) as u8).collect();
+            let mut c = vec![];
+            let Some(_) = compress_4x(&src, &mut c) else {
+                continue;
+            };
+            let (t, used) = DecodeTable::read(&c).unwrap();
+            if n >= 4099 {
+                assert_eq!(t.one_per_lookup(), single, "alphabet {alphabet}");
+            }
+            let mut a = vec![0u8; n];
+            t.decode_4x(&c[used..], &mut a).unwrap();
+            assert_eq!(a, src, "alphabet {alphabet}, size {n}");
+            if n < 4099 {
+                continue;
+            }
+            for _ in 0..300 {
+                let mut body = c[used..].to_vec();
+                for _ in 0..1 + rng.next() % 3 {
+                    let k = 6 + (rng.next() as usize % (body.len() - 6));
+                    body[k] ^= 1 << (rng.next() % 8);
+                }
+                let (mut a, mut b) = (vec![0u8; n], vec![0u8; n]);
+                let ra = t.decode_4x(&body, &mut a);
+                let rb = t.decode_4x_reference(&body, &mut b);
+                assert_eq!(ra.is_ok(), rb.is_ok(), "alphabet {alphabet}, size {n}");
+                if ra.is_ok() {
+                    assert_eq!(a, b, "alphabet {alphabet}, size {n}");
+                }
+            }
+        }
+    }
+    let (t, _) = DecodeTable::read(&{
+        let mut c = vec![];
+        compress_4x(&peaked(65_536, 3), &mut c).unwrap();
+        c
+    })
+    .unwrap();
+    assert!(!t.one_per_lookup());
+}
+
 #[test]
 fn multi_matches_single_on_corrupted_streams() {
     // Random stream bytes under a valid table: both decoders must agree on success and output.
