@@ -1,5 +1,6 @@
-//! Table-driven decoding: a single-symbol table (the reference) and a multi-symbol table of
-//! up to five symbols per 11-bit lookup; four streams decoded interleaved.
+//! Table-driven decoding: a single-symbol table (the reference, and the fast loop for trees
+//! of long codes, whose lookups yield one symbol anyway) and a multi-symbol table of up to
+//! five symbols per 11-bit lookup; four streams decoded interleaved.
 
 use super::weights::{canonical_codes, read_weights, Weights};
 use super::{fse, EntropyError, Jump, Pace, LOOKUP_BITS, LOOKUP_SIZE, MULTI_MAX};
