@@ -24,9 +24,9 @@ const ONE_PER_LOOKUP_DEN: u64 = 4;
 /// Decoding tables for one tree description. Build once, decode many blocks.
 pub struct DecodeTable {
     table_log: u32,
-    /// Whether no 11-bit window holds two whole codes (every code longer than 5 bits): the
-    /// multi-symbol table then yields one symbol a lookup, and the single-symbol loop does the
-    /// same with fewer operations (bench/NOTES.md, session 69).
+    /// Whether the multi-symbol table yields under [`ONE_PER_LOOKUP_NUM`] /
+    /// [`ONE_PER_LOOKUP_DEN`] symbols a lookup on average (bytes near 8 bits): the
+    /// single-symbol loop then decodes faster (bench/NOTES.md, session 69).
     one_per_lookup: bool,
     /// Indexed by the next 11 bits: symbol | code length << 8.
     pub(super) single: Box<[u16; LOOKUP_SIZE]>,
@@ -309,10 +309,10 @@ impl DecodeTable {
         }
     }
 
-    /// [`hot_4x`](Self::hot_4x) for trees whose codes are all longer than 5 bits: five
-    /// lookups a stream per refill in the single-symbol table, each symbol stored straight to
-    /// its place in the output (no count, no stage buffer), while every stream has input for
-    /// a refill and 5 bytes of output room.
+    /// [`hot_4x`](Self::hot_4x) for trees whose multi-symbol lookups would yield about one
+    /// symbol each (`one_per_lookup`): five lookups a stream per refill in the single-symbol
+    /// table, each symbol stored straight to its place in the output (no count, no stage
+    /// buffer), while every stream has input for a refill and 5 bytes of output room.
     #[inline(always)]
     fn hot_4x_single(
         &self,
