@@ -270,17 +270,8 @@ impl DecodeTable {
         // Where the other set's symbols go, once a round has filled it.
         let mut pending: Option<[usize; 4]> = None;
         loop {
-            // Rounds that are safe for every stream: a round's refill moves `end` back by at
-            // most 7 bytes and needs `end >= start + 15`; a round writes at most 25 symbols and
-            // its copy needs 32 bytes of room. Checked once per batch, not per round.
-            let rounds = (0..4)
-                .map(|k| {
-                    let input = (lanes[k].1.saturating_sub(s.start[k] + 8)) / 7;
-                    let output = (s.d[k].len().saturating_sub(op[k] + 7)) / 25;
-                    input.min(output)
-                })
-                .min()
-                .unwrap_or(0);
+            // A round writes at most 25 symbols and its copy needs 32 bytes of room.
+            let rounds = s.safe_rounds(lanes.map(|l| l.1), op, 25, 32);
             if rounds == 0 {
                 break;
             }
@@ -321,35 +312,27 @@ impl DecodeTable {
         op: &mut [usize; 4],
         pace: &mut impl Pace,
     ) {
+        fn at(d: &mut [u8], op: usize) -> Option<&mut [u8; 5]> {
+            d.get_mut(op..).and_then(|d| d.first_chunk_mut::<5>())
+        }
         let table = &*self.single;
         let body = s.body;
-        loop {
-            let rounds = (0..4)
-                .map(|k| {
-                    let input = (lanes[k].1.saturating_sub(s.start[k] + 8)) / 7;
-                    let output = s.d[k].len().saturating_sub(op[k]) / 5;
-                    input.min(output)
-                })
-                .min()
-                .unwrap_or(0);
+        // The bit buffers in locals: through `lanes` LLVM stored and reloaded them around
+        // every output store.
+        let mut bits = lanes.map(|l| l.0);
+        let mut ends = lanes.map(|l| l.1);
+        'batches: loop {
+            let rounds = s.safe_rounds(ends, op, 5, 5);
             if rounds == 0 {
-                return;
+                break;
             }
-            // The bit buffers in locals: through `lanes` LLVM stored and reloaded them around
-            // every output store.
-            let mut bits = lanes.map(|l| l.0);
-            let mut ends = lanes.map(|l| l.1);
-            let mut rounds_done = 0;
             for _ in 0..rounds {
                 pace.decoded(op[0] + op[1] + op[2] + op[3]);
                 let [d0, d1, d2, d3] = &mut s.d;
-                fn at(d: &mut [u8], op: usize) -> Option<&mut [u8; 5]> {
-                    d.get_mut(op..).and_then(|d| d.first_chunk_mut::<5>())
-                }
                 let (Some(o0), Some(o1), Some(o2), Some(o3)) =
                     (at(d0, op[0]), at(d1, op[1]), at(d2, op[2]), at(d3, op[3]))
                 else {
-                    break; // not reached: `rounds` left 5 bytes a round
+                    break 'batches; // not reached: `rounds` left 5 bytes a round
                 };
                 let mut o = [o0, o1, o2, o3];
                 for i in 0..5 {
@@ -364,15 +347,10 @@ impl DecodeTable {
                     op[k] += 5;
                     lane::refill(body, &mut bits[k], &mut ends[k]);
                 }
-                rounds_done += 1;
             }
-            let stopped = rounds_done < rounds;
-            for k in 0..4 {
-                lanes[k] = (bits[k], ends[k]);
-            }
-            if stopped {
-                return;
-            }
+        }
+        for k in 0..4 {
+            lanes[k] = (bits[k], ends[k]);
         }
     }
 
@@ -537,6 +515,20 @@ struct Split4<'s, 'd> {
 }
 
 impl<'s, 'd> Split4<'s, 'd> {
+    /// Rounds of five lookups a stream that are safe for every stream, checked once per batch
+    /// rather than per round: a round's refill moves `end` back by at most 7 bytes and needs
+    /// `end >= start + 15`; a round writes at most `symbols` and needs `room` bytes past `op`.
+    fn safe_rounds(&self, ends: [usize; 4], op: &[usize; 4], symbols: usize, room: usize) -> usize {
+        (0..4)
+            .map(|k| {
+                let input = ends[k].saturating_sub(self.start[k] + 8) / 7;
+                let output = self.d[k].len().saturating_sub(op[k] + room - symbols) / symbols;
+                input.min(output)
+            })
+            .min()
+            .unwrap_or(0)
+    }
+
     fn new(streams: &'s [u8], dst: &'d mut [u8], jump: Jump) -> Result<Self, EntropyError> {
         let w = jump.width();
         let table = streams.get(..3 * w).ok_or(EntropyError::Truncated)?;
