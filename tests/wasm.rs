@@ -107,8 +107,7 @@ fn roundtrip_every_dtype() {
 /// The wasm build splits fp32 byte groups and merges fp32 and 16-bit ones with its own
 /// simd128 code (`dtype::group`): the split must follow the format's rule (bytes 0 and 1, then
 /// the sign moved below the exponent) and the merge undo it, for every bit pattern (every one
-/// of the 16-bit types), at sizes around its blocks of 16 elements and the fp32 merge's
-/// pieces of 4096.
+/// of the 16-bit types), at sizes around its blocks of 16 and 64 elements.
 #[wasm_bindgen_test]
 fn simd_split_and_merge_follow_the_format() {
     let all16: Vec<u8> = (0..=u16::MAX).flat_map(|v| v.to_le_bytes()).collect();

@@ -184,9 +184,6 @@ pub fn merge(dtype: DType, groups: &[&[u8]], dst: &mut [u8]) {
     match dtype {
         DType::Bytes | DType::F8E4M3 | DType::F8E5M2 => dst.copy_from_slice(groups[0]),
         DType::BF16 | DType::F16 => merge_16(groups[0], groups[1], dst),
-        #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-        DType::F32 => merge_32_staged(groups[0], groups[1], groups[2], groups[3], dst),
-        #[cfg(not(all(target_arch = "wasm32", target_feature = "simd128")))]
         DType::F32 => merge_32(groups[0], groups[1], groups[2], groups[3], dst),
         DType::F64 => merge_64(groups, dst),
         _ => merge_blocks(dtype, groups, dst),
@@ -309,36 +306,15 @@ fn merge_16(m: &[u8], e: &[u8], dst: &mut [u8]) {
     }
 }
 
-/// [`merge_32`] in wasm with simd128: 16 KiB of output at a time into a buffer in L1, each
-/// piece then copied out with `memory.copy` (V8 on x86-64 calls glibc's `memmove`, which
-/// uses `rep movsb` where the CPU has `erms`). Merging straight into the output, the vector
-/// stores to lines not in cache held up the loads of the three groups read from the input;
-/// staged, fp32 decodes 4–7 % faster on an Intel Xeon, but 3–12 % slower on an AMD EPYC
-/// without `erms` (kept: a module cannot see its CPU). Natively (slower on both machines),
-/// without simd128 (a merge bound by its arithmetic) and for the 16-bit merge (one group from
-/// the input) it was slower (bench/NOTES.md, sessions 54 and 61).
-#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
-fn merge_32_staged(a: &[u8], b: &[u8], m: &[u8], e: &[u8], dst: &mut [u8]) {
-    const PIECE: usize = 16 << 10;
-    let mut buf = [0u8; PIECE];
-    let mut pieces = dst.chunks_exact_mut(PIECE);
-    let n = PIECE / 4;
-    let groups = a.chunks_exact(n).zip(b.chunks_exact(n));
-    let groups = groups.zip(m.chunks_exact(n)).zip(e.chunks_exact(n));
-    for (x, (((a, b), m), e)) in pieces.by_ref().zip(groups) {
-        merge_32(a, b, m, e, &mut buf);
-        x.copy_from_slice(&buf);
-    }
-    let rest = pieces.into_remainder();
-    let done = a.len() - rest.len() / 4;
-    merge_32(&a[done..], &b[done..], &m[done..], &e[done..], rest);
-}
-
 /// Four groups (bytes 0 and 1, sign+mantissa, exponent) → 32-bit elements.
 ///
 /// In blocks of 64 elements through two small stack buffers of 16-bit halves: LLVM vectorises
 /// each pass 8 or 16 lanes wide, where one pass over 32-bit words got only 4 lanes and cost
 /// ~2.5× the instructions (bench/NOTES.md).
+///
+/// Straight into the output on every target. In wasm, staging 16 KiB in L1 and copying it out
+/// with `memory.copy` was 4–7 % faster on one Intel Xeon, but 3–12 % slower on an AMD EPYC and
+/// 4–6 % slower on a newer Xeon (bench/NOTES.md, sessions 54, 61 and 70).
 fn merge_32(a: &[u8], b: &[u8], m: &[u8], e: &[u8], dst: &mut [u8]) {
     #[cfg(any(
         all(target_arch = "wasm32", target_feature = "simd128"),
