@@ -314,7 +314,7 @@ fn merge_16(m: &[u8], e: &[u8], dst: &mut [u8]) {
 ///
 /// Straight into the output on every target. In wasm, staging 16 KiB in L1 and copying it out
 /// with `memory.copy` was 4–7 % faster on one Intel Xeon, but 3–12 % slower on an AMD EPYC and
-/// 4–6 % slower on a newer Xeon (bench/NOTES.md, sessions 54, 61 and 70).
+/// 4–6 % slower on another Xeon (bench/NOTES.md, sessions 54, 61 and 70).
 fn merge_32(a: &[u8], b: &[u8], m: &[u8], e: &[u8], dst: &mut [u8]) {
     #[cfg(any(
         all(target_arch = "wasm32", target_feature = "simd128"),
