@@ -14,7 +14,7 @@ for f in target/release/zipnn pkg/index.js pkg/dist/zipnn_wasm.js pkg/dist/zipnn
   tools/node_modules/playwright-core/index.mjs /usr/bin/chromium \
   models/silero_vad_16k.safetensors models/silero_vad.onnx models/silero_vad_half.onnx \
   models/silero_vad_16k_op15.onnx models/silero_vad_16k_sequence.onnx models/minilm.bf16.bin \
-  models/minilm.fp32.safetensors models/minilm.bf16.safetensors; do
+  models/minilm.fp32.safetensors models/minilm.bf16.safetensors models/face_detection_full_range_sparse.tflite; do
   if [ ! -e "$f" ]; then
     echo "test-page: $f is missing (run make build, scripts/fetch-models.sh and scripts/setup.sh)" >&2
     missing=1

@@ -5,7 +5,10 @@ import { readFailureMessage } from './read-error.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
-/** `?max=BYTES` lowers the limits below, `?stream=BYTES` the size compressed as a stream: for tests. */
+/**
+ * `?max=BYTES` lowers the limits below, `?stream=BYTES` the size compressed as a stream, and
+ * `?failread` fails each job's first read of its file part-way (worker.js tries it again): for tests.
+ */
 const param = (name) => {
   const v = Number(new URLSearchParams(location.search).get(name));
   return Number.isSafeInteger(v) && v > 0 ? v : Infinity;
@@ -344,6 +347,7 @@ function pump() {
     verify: job.verify,
     maxOutput: MAX_OUTPUT,
     streamAbove: STREAM_ABOVE,
+    failFirstRead: new URLSearchParams(location.search).has('failread'),
   });
 }
 

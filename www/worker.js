@@ -34,12 +34,44 @@ self.onmessage = async (event) => {
   try {
     const failed = await ready;
     if (failed) throw failed;
-    const result = msg.mode === 'decompress' ? await decompressJob(msg) : await compressJob(msg);
+    const run = (file) => (msg.mode === 'decompress' ? decompressJob({ ...msg, file }) : compressJob({ ...msg, file }));
+    // A read the browser failed is tried once more from the start: Chromium has failed a
+    // stream of an unchanged 45 MB file part-way ("network error"), rarely, and a file that
+    // really was changed or removed fails the second time too, with the same message.
+    const first = msg.failFirstRead ? failingStream(msg.file) : msg.file;
+    const result = await run(first).catch((e) => (readFailureMessage(e) && !e?.code ? run(msg.file) : Promise.reject(e)));
     postMessage({ type: 'done', id, result });
   } catch (e) {
     postMessage({ type: 'error', id, error: describe(e) });
   }
 };
+
+/**
+ * `file` whose stream fails after its first piece as Chromium's did (`?failread` on the page, for
+ * the test of the retry above); its slices read as the file's.
+ */
+function failingStream(file) {
+  return {
+    name: file.name,
+    size: file.size,
+    slice: (...range) => file.slice(...range),
+    stream() {
+      const reader = file.stream().getReader();
+      let pieces = 0;
+      return new ReadableStream({
+        async pull(controller) {
+          if (pieces++ === 1) {
+            reader.cancel();
+            return controller.error(new TypeError('network error'));
+          }
+          const { done, value } = await reader.read();
+          if (done) controller.close();
+          else controller.enqueue(value);
+        },
+      });
+    },
+  };
+}
 
 /** A cloneable description of an error, with out-of-memory failures named as such. */
 function describe(e) {
