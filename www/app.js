@@ -14,6 +14,7 @@ const param = (name) => {
   return Number.isSafeInteger(v) && v > 0 ? v : Infinity;
 };
 const MAX_PARAM = param('max');
+const FAIL_FIRST_READ = new URLSearchParams(location.search).has('failread');
 /**
  * Files above this are compressed as a stream (ZnnCompressionStream told the size writes the
  * same file as compress()): compress() holds the file and its compressed copy in wasm memory
@@ -347,7 +348,7 @@ function pump() {
     verify: job.verify,
     maxOutput: MAX_OUTPUT,
     streamAbove: STREAM_ABOVE,
-    failFirstRead: new URLSearchParams(location.search).has('failread'),
+    failFirstRead: FAIL_FIRST_READ,
   });
 }
 

@@ -39,7 +39,7 @@ self.onmessage = async (event) => {
     // stream of an unchanged 45 MB file part-way ("network error"), rarely, and a file that
     // really was changed or removed fails the second time too, with the same message.
     const first = msg.failFirstRead ? failingStream(msg.file) : msg.file;
-    const result = await run(first).catch((e) => (readFailureMessage(e) && !e?.code ? run(msg.file) : Promise.reject(e)));
+    const result = await run(first).catch((e) => (unreadable(e) ? run(msg.file) : Promise.reject(e)));
     postMessage({ type: 'done', id, result });
   } catch (e) {
     postMessage({ type: 'error', id, error: describe(e) });
@@ -73,12 +73,17 @@ function failingStream(file) {
   };
 }
 
+/** The page's message for a failed read of the chosen file (an error of ours, with a code, is not one). */
+function unreadable(e) {
+  return typeof e?.code === 'string' ? null : readFailureMessage(e);
+}
+
 /** A cloneable description of an error, with out-of-memory failures named as such. */
 function describe(e) {
   const message = String(e?.message ?? e);
   let code = typeof e?.code === 'string' ? e.code : undefined;
-  const unreadable = code ? null : readFailureMessage(e);
-  if (unreadable) return { name: 'Error', code: 'ZNN_READ', message: unreadable };
+  const failedRead = unreadable(e);
+  if (failedRead) return { name: 'Error', code: 'ZNN_READ', message: failedRead };
   if (!code && (e instanceof RangeError || /allocation failed|out of memory|memory access out of bounds/i.test(message))) {
     code = 'ZNN_TOO_LARGE';
   }
