@@ -1604,6 +1604,13 @@ describe('decodedSize', () => {
     const other = modelZnw.slice(0, 24);
     other[8] = 2;
     assert.equal(decodedSize(other), undefined, 'a format version it does not know');
+    // A size a JS number cannot hold exactly: no size rather than a rounded one.
+    const huge = modelZnw.slice(0, 24);
+    const view = new DataView(huge.buffer);
+    view.setBigUint64(16, 2n ** 53n, true);
+    assert.equal(decodedSize(huge), undefined, 'over MAX_SAFE_INTEGER');
+    view.setBigUint64(16, 2n ** 53n - 1n, true);
+    assert.equal(decodedSize(huge), Number.MAX_SAFE_INTEGER);
     // Written as a stream: the header has no size.
     const data = weights(10_000, 'bf16');
     const streamed = await collect(chunkedStream(data, 4096).pipeThrough(new ZnnCompressionStream({ dtype: 'bf16' })));
