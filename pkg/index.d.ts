@@ -218,7 +218,8 @@ export const DECODED_SIZE_PREFIX: number;
 /**
  * The decoded size a `.znw` file states in its first `DECODED_SIZE_PREFIX` bytes (to set
  * Content-Length, say), or `undefined` when they do not say (too short, not `.znw`, or written
- * as a stream of unknown size) or state more than `Number.MAX_SAFE_INTEGER` bytes. Synchronous and needs no wasm; the decoder checks the header later.
+ * as a stream of unknown size) or state more than `Number.MAX_SAFE_INTEGER` bytes.
+ * Synchronous and needs no wasm; the decoder checks the header later.
  */
 export function decodedSize(prefix: Bytes): number | undefined;
 
