@@ -1536,6 +1536,48 @@ fn zipnn_base_note_only_for_deltas() {
     }
 }
 
+/// `compress --base` takes a base of up to 4 times the file's size plus 256 MiB, and refuses
+/// one byte more with the cap in its message (it once refused the cap itself).
+#[test]
+fn compress_base_cap_is_inclusive() {
+    let d = dir("base-cap");
+    let file = d.join("file.bin");
+    std::fs::write(&file, b"abcd").unwrap();
+    let out = d.join("file.znw");
+    let cap = 4 * 4 + (256 << 20);
+    let mut base = vec![0u8; cap];
+    base[..4].copy_from_slice(b"abce");
+    let o = zipnn(
+        &[
+            "compress",
+            s(&file),
+            "--base",
+            "-",
+            "-o",
+            s(&out),
+            "--force",
+        ],
+        Some(&base),
+    );
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    let o = zipnn(&["test", s(&out), "--base", "-"], Some(&base));
+    assert_eq!(o.code, 0, "{}", o.stderr);
+    base.push(0);
+    let o = zipnn(
+        &[
+            "compress",
+            s(&file),
+            "--base",
+            "-",
+            "-o",
+            s(&out),
+            "--force",
+        ],
+        Some(&base),
+    );
+    assert_one_line_error(&o, 1, &format!("has more than {cap} bytes"));
+}
+
 /// Ctrl-C, SIGTERM or SIGHUP while an output is being written removes its temporary file (as
 /// gzip does), then ends the program as that signal does; without the handler a 300 MB partial
 /// file stayed behind, and an exit with 130 after it let a shell loop go on past Ctrl-C.

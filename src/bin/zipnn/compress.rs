@@ -71,8 +71,9 @@ pub(crate) fn compress(input: &str, a: &Args) -> Result<(), Fail> {
         .saturating_mul(4)
         .saturating_add(256 << 20);
     let base = match a.base.as_deref() {
-        Some(path) => match read_capped(path, cap, 0)? {
-            b if b.len() as u64 >= cap => {
+        // One byte past the cap tells a base of exactly `cap` bytes from a longer one.
+        Some(path) => match read_capped(path, cap.saturating_add(1), 0)? {
+            b if b.len() as u64 > cap => {
                 return Err(Error::InvalidInput(format!(
                     "the base file {path} has more than {cap} bytes (4 times the size of the file, plus 256 MiB): not an earlier checkpoint of it"
                 ))
