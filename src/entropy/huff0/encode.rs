@@ -12,8 +12,8 @@ use alloc::vec::Vec;
 /// where it keeps to the limit it is the answer. With a leaf first on ties it gave
 /// package-merge's lengths on every histogram tried (checked, not proven:
 /// `huffman_and_package_merge_agree` in the tests), so files do not change. Only
-/// histograms whose Huffman code is too long pay for package-merge, about ten times the work:
-/// the chunk coder builds several codes a block to weigh its candidate modes (bench/NOTES.md,
+/// histograms whose Huffman code is too long pay for package-merge, which matters because the
+/// chunk coder builds several codes a block to weigh its candidate modes (bench/NOTES.md,
 /// sessions 64 and 65).
 pub(super) fn limited_code_lengths(counts: &[u32; 256], max_bits: u32) -> Option<[u8; 256]> {
     // Count and symbol in one key (count << 8 | symbol): plain integers sort faster than
@@ -198,8 +198,8 @@ const MAX_LEVELS: usize = MAX_TABLE_LOG as usize;
 /// A Huffman code ready to encode with, built from a histogram.
 #[derive(Clone)]
 pub struct EncodeTable {
-    /// code << 8 | length, per symbol: one shift gives the code, one byte the length. An absent
-    /// symbol has length 64, which no flush of real codes reaches (see [`StreamWriter`]).
+    /// code << 8 | length, per symbol: one shift gives the code, one byte the length; [`ABSENT`]
+    /// for a symbol without a code.
     codes: [u64; 256],
     /// The same codes as [`StreamWriter`] entries.
     entries: [u64; 256],
@@ -395,8 +395,8 @@ impl EncodeTable {
     }
 }
 
-/// The code table entry of a symbol without a code: 64 bits, more than five real codes and
-/// the pending bits can add up to between two flushes, so one test per flush finds it.
+/// The code table entry of a symbol without a code, for [`EncodeTable::encoded_bits`] (the
+/// writer gets [`ABSENT_ENTRY`] instead, which `finish` finds through [`ABSENT_COUNT`]).
 const ABSENT: u64 = 64;
 
 /// The [`StreamWriter`] entry of an absent symbol: no bits, and a count that a flush sees.

@@ -15,9 +15,9 @@
 //! * Streams: zstd backward bitstreams; symbols are read first-to-last, each stream must be
 //!   consumed to its exact last bit.
 //!
-//! Decoding is table-driven over an 11-bit window: a single-symbol table (the reference) and a
-//! multi-symbol table whose `u64` entries hold up to five symbols, their count and the bits they
-//! consume; the four streams are decoded interleaved.
+//! Decoding is table-driven over an 11-bit window: a single-symbol table (the reference, and the
+//! fast loop for trees of long codes) and a multi-symbol table whose `u64` entries hold up to five
+//! symbols, their count and the bits they consume; the four streams are decoded interleaved.
 
 use super::fse;
 use super::{EntropyError, Pace};
