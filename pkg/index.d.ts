@@ -94,11 +94,11 @@ export interface DecompressOptions {
 
 export interface ThreadsOptions {
   /**
-   * Decode a file of 2 MiB or more (`.znw`, ZipNN frames, `.znn.safetensors`) on this many
-   * workers (`'auto'`: one per core, at most 8), each with its own wasm instance, started on
-   * first use and reused, writing into one SharedArrayBuffer. Only where memory can be shared:
-   * node, or a cross-origin isolated page (COOP `same-origin` + COEP `require-corp`);
-   * elsewhere, for smaller input, and in Cloudflare Workers it decodes in-thread, without an
+   * Decode a file whose decoded size is 2 MiB or more (`.znw`, ZipNN frames, `.znn.safetensors`)
+   * on this many workers (`'auto'`: one per core, at most 8), each with its own wasm instance,
+   * started on first use and reused, writing into one SharedArrayBuffer. Only where memory can
+   * be shared: node, or a cross-origin isolated page (COOP `same-origin` + COEP `require-corp`);
+   * elsewhere, for smaller output, and in Cloudflare Workers it decodes in-thread, without an
    * error. Default 1 (in-thread).
    */
   threads?: number | 'auto' | undefined;

@@ -38,7 +38,10 @@ export const poolTuning = {
   /** Output written after which the workers go as soon as no call is under way. */
   retireBytes: 1 * GiB,
 };
-/** Most workers: explicit `threads`, and `'auto'` (memory bandwidth is the limit beyond that). */
+/**
+ * Most workers for an explicit `threads`; `'auto'` stops at `POOL_AUTO_MAX` (memory bandwidth
+ * is the limit beyond that).
+ */
 const POOL_MAX = 16;
 const POOL_AUTO_MAX = 8;
 /**
