@@ -1547,34 +1547,21 @@ fn compress_base_cap_is_inclusive() {
     let cap = 4 * 4 + (256 << 20);
     let mut base = vec![0u8; cap];
     base[..4].copy_from_slice(b"abce");
-    let o = zipnn(
-        &[
-            "compress",
-            s(&file),
-            "--base",
-            "-",
-            "-o",
-            s(&out),
-            "--force",
-        ],
-        Some(&base),
-    );
+    let args = [
+        "compress",
+        s(&file),
+        "--base",
+        "-",
+        "-o",
+        s(&out),
+        "--force",
+    ];
+    let o = zipnn(&args, Some(&base));
     assert_eq!(o.code, 0, "{}", o.stderr);
     let o = zipnn(&["test", s(&out), "--base", "-"], Some(&base));
     assert_eq!(o.code, 0, "{}", o.stderr);
     base.push(0);
-    let o = zipnn(
-        &[
-            "compress",
-            s(&file),
-            "--base",
-            "-",
-            "-o",
-            s(&out),
-            "--force",
-        ],
-        Some(&base),
-    );
+    let o = zipnn(&args, Some(&base));
     assert_one_line_error(&o, 1, &format!("has more than {cap} bytes"));
 }
 
