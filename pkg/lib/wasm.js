@@ -156,7 +156,21 @@ async function compileSource(src) {
   const local = readLocal?.(src);
   if (local) src = await local;
   if (typeof src === 'string' || (typeof URL === 'function' && src instanceof URL) || (typeof Request === 'function' && src instanceof Request)) {
-    src = await fetch(src);
+    try {
+      src = await fetch(src);
+    } catch (e) {
+      // The browser entry imported in node (or a runtime whose fetch reads no files).
+      if (String(src?.url ?? src).startsWith('file:')) {
+        throw new ZnnError(
+          `zipnn-wasm: cannot load the wasm module from ${src?.url ?? src}: this runtime's fetch reads no files ` +
+            `(${e?.message ?? e}). In node, import 'zipnn-wasm' by name (its node entry) or 'zipnn-wasm/node', ` +
+            'or pass the .wasm bytes to init().',
+          'ZNN_INIT',
+          { cause: e },
+        );
+      }
+      throw e;
+    }
   }
   if (typeof Response === 'function' && src instanceof Response) {
     if (!src.ok) throw new ZnnError(`zipnn-wasm: failed to fetch the wasm module: HTTP ${src.status} for ${src.url}`, 'ZNN_INIT');

@@ -279,6 +279,30 @@ describe('whole-buffer round trips', () => {
   });
 });
 
+describe('the browser entry imported in node', () => {
+  test('says how to load the module, and init(bytes) then works', () => {
+    // A fresh process: the node entry, once loaded, reads files for every entry.
+    const script = `
+      import fs from 'node:fs';
+      import * as z from 'zipnn-wasm/browser';
+      let first;
+      try { await z.compress(new Uint8Array(8)); } catch (e) { first = { code: e.code, message: e.message }; }
+      await z.init(fs.readFileSync(new URL(import.meta.resolve('zipnn-wasm/zipnn_wasm_bg.wasm'))));
+      const data = new Uint8Array(4096).map((_, i) => i * 7);
+      const back = await z.decompress(await z.compress(data));
+      console.log(JSON.stringify({ first, same: Buffer.from(back).equals(Buffer.from(data)) }));`;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], {
+      cwd: path.dirname(fileURLToPath(import.meta.url)),
+      encoding: 'utf8',
+    });
+    const r = JSON.parse(out.trim().split('\n').at(-1));
+    assert.equal(r.first.code, 'ZNN_INIT');
+    assert.match(r.first.message, /fetch reads no files/);
+    assert.match(r.first.message, /'zipnn-wasm\/node'/);
+    assert.equal(r.same, true);
+  });
+});
+
 describe('warm-up after init', () => {
   // Each case in a fresh process: the warm-up runs once per loaded module.
   const run = (body, flags = []) => {
