@@ -160,9 +160,10 @@ async function compileSource(src) {
       src = await fetch(src);
     } catch (e) {
       // The browser entry imported in node (or a runtime whose fetch reads no files).
-      if (String(src?.url ?? src).startsWith('file:')) {
+      const where = String(src?.url ?? src);
+      if (where.startsWith('file:')) {
         throw new ZnnError(
-          `zipnn-wasm: cannot load the wasm module from ${src?.url ?? src}: this runtime's fetch reads no files ` +
+          `zipnn-wasm: cannot load the wasm module from ${where}: this runtime's fetch reads no files ` +
             `(${e?.message ?? e}). In node, import 'zipnn-wasm' by name (its node entry) or 'zipnn-wasm/node', ` +
             'or pass the .wasm bytes to init().',
           'ZNN_INIT',

@@ -297,6 +297,15 @@ describe('worker pool (node)', () => {
     assert.ok(equalBytes(r.out, bf16.orig));
   });
 
+  test('the 2 MiB threshold is the decoded size: a few KB that decode to 4 MiB use the pool', async () => {
+    const zeros = new Uint8Array(4 << 20);
+    const packedZeros = await compress(zeros, { dtype: 'bytes' });
+    assert.ok(packedZeros.length < 64 << 10, `${packedZeros.length} bytes`);
+    const r = await counted(() => decompress(packedZeros, { threads: 2 }));
+    assert.ok(r.jobs > 0, 'pooled');
+    assert.ok(equalBytes(r.out, zeros));
+  });
+
   test('any cut into runs decodes exactly (one chunk per run, many workers, no queue)', async () => {
     const t = __internal.poolTuning;
     const saved = { ...t };
