@@ -399,24 +399,26 @@ fn auto_is_never_much_larger_than_bytes() {
     }
     // int16 values with copies an odd number of elements back (a MeCab cost matrix): float32
     // groups split each copy across groups, so float32 reads cheapest at order 0 but codes no
-    // smaller than bytes, and 2-byte groups code 10 % smaller than both.
-    let mut table: Vec<i16> = Vec::new();
-    while table.len() < 1 << 19 {
-        if table.len() > 1000 && rng.below(2) == 0 {
-            let from = table.len() - (2 * rng.below(400) + 1) as usize;
-            for k in from..from + 32 {
-                table.push(table[k]); // as LZ copies: may overlap its own output
+    // smaller than bytes (nor does float64, which the coder prefers to float32 in the second
+    // table), and 2-byte groups code 10-16 % smaller than bytes.
+    let mut table = |range: u64, copies: u64, run: usize| {
+        let mut t: Vec<i16> = Vec::new();
+        while t.len() < 1 << 19 {
+            if t.len() > 1000 && rng.below(100) < copies {
+                let from = t.len() - (2 * rng.below(400) + 1) as usize;
+                for k in from..from + run {
+                    t.push(t[k]); // as LZ copies: may overlap its own output
+                }
+            } else {
+                t.extend((0..run).map(|_| (rng.below(range) as i64 - range as i64 * 2 / 3) as i16));
             }
-        } else {
-            table.extend((0..32).map(|_| rng.below(2000) as i16 - 1333));
         }
-    }
+        t.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()
+    };
+    let [table32, table64] = [table(2000, 50, 32), table(800, 80, 48)];
     let cases: Vec<(&str, Vec<u8>, bool)> = vec![
-        (
-            "int16 table",
-            table.iter().flat_map(|v| v.to_le_bytes()).collect(),
-            true,
-        ),
+        ("int16 table", table32, true),
+        ("int16 table, float64 cheaper", table64, true),
         (
             "Cargo.toml",
             include_bytes!("../Cargo.toml").to_vec(),

@@ -175,9 +175,10 @@ fn guess(data: &[u8], phases: bool) -> (usize, DType) {
     if best.1 == DType::BF16 && best.0 == 0 {
         best.1 = half_type(&sample);
     }
-    // The 2-byte grouping that float32 displaced at order 0, tried in the coder if float32
-    // fails there: an int16 table (MeCab's matrix.bin) read 3 % cheaper as float32 than as
-    // bfloat16 at order 0, coded as float32 no smaller than bytes, and as float16 28 % smaller.
+    // Whether a 2-byte grouping won at order 0: if a wider one displaces it and then fails in
+    // the coder, it is tried there before bytes. An int16 table (MeCab's matrix.bin) read 3 %
+    // cheaper as float32 than as bfloat16 at order 0, coded as float32 no smaller than bytes,
+    // and as float16 28 % smaller.
     let half = narrow[0].1 < bytes * 0.99;
     if phases {
         let best0 = best;
@@ -240,7 +241,7 @@ fn guess(data: &[u8], phases: bool) -> (usize, DType) {
     };
     match best {
         (phase, d, _) if d != DType::Bytes && !confirmed(phase, d) => {
-            match (d == DType::F32 && half).then(|| half_type(&sample)) {
+            match (d.size() > 2 && half).then(|| half_type(&sample)) {
                 Some(h) if confirmed(0, h) => (0, h),
                 _ => (0, DType::Bytes),
             }
