@@ -400,7 +400,7 @@ fn auto_is_never_much_larger_than_bytes() {
     // int16 values with copies an odd number of elements back (a MeCab cost matrix): float32
     // groups split each copy across groups, so float32 reads cheapest at order 0 but codes no
     // smaller than bytes (nor does float64, which the coder prefers to float32 in the second
-    // table), and 2-byte groups code 10-16 % smaller than bytes.
+    // table), and 2-byte groups code 3-10 % smaller than bytes.
     let mut table = |range: u64, copies: u64, run: usize| {
         let mut t: Vec<i16> = Vec::new();
         while t.len() < 1 << 19 {
@@ -416,27 +416,25 @@ fn auto_is_never_much_larger_than_bytes() {
         t.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>()
     };
     let [table32, table64] = [table(2000, 50, 32), table(800, 80, 48)];
-    let cases: Vec<(&str, Vec<u8>, bool)> = vec![
-        ("int16 table", table32, true),
-        ("int16 table, float64 cheaper", table64, true),
-        (
-            "Cargo.toml",
-            include_bytes!("../Cargo.toml").to_vec(),
-            false,
-        ),
-        ("source text", source, false),
+    // The last field: the share of bytes' size (%) that `auto` must come under, for data that
+    // groups; else `auto` may be at most 1 % larger than bytes.
+    let cases: Vec<(&str, Vec<u8>, Option<usize>)> = vec![
+        ("int16 table", table32, Some(95)),
+        ("int16 table, float64 cheaper", table64, Some(98)),
+        ("Cargo.toml", include_bytes!("../Cargo.toml").to_vec(), None),
+        ("source text", source, None),
         (
             "src/lib.rs",
             include_bytes!("../src/lib.rs")[..3000].to_vec(),
-            false,
+            None,
         ),
-        ("short JSON", json.as_bytes()[..3000].to_vec(), false),
-        ("JSON", json.into_bytes(), false),
-        ("records", records, false),
-        ("fp32 weights", f32_weights(&mut rng, 100_000), true),
-        ("bf16 weights", bf16_weights(&mut rng, 100_000), true),
+        ("short JSON", json.as_bytes()[..3000].to_vec(), None),
+        ("JSON", json.into_bytes(), None),
+        ("records", records, None),
+        ("fp32 weights", f32_weights(&mut rng, 100_000), Some(95)),
+        ("bf16 weights", bf16_weights(&mut rng, 100_000), Some(95)),
     ];
-    for (name, data, floats) in cases {
+    for (name, data, under) in cases {
         let size = |dtype| {
             let o = Options {
                 dtype,
@@ -454,9 +452,9 @@ fn auto_is_never_much_larger_than_bytes() {
             size(DTypeChoice::Auto),
             size(DTypeChoice::Fixed(DType::Bytes)),
         );
-        if floats {
+        if let Some(percent) = under {
             assert!(
-                auto < bytes * 95 / 100,
+                auto < bytes * percent / 100,
                 "{name}: auto {auto}, bytes {bytes}"
             );
         } else {
@@ -496,4 +494,51 @@ fn float16_exponents_take_bit_planes() {
         };
         assert!(stream_decode(&packed, cut) == data);
     }
+}
+
+/// A raw file's bytes are cut where their statistics change, but not so finely that LZ loses
+/// the history it copies from: a table of int16 rows (each spread around its own level) that
+/// repeat recent rows, like a MeCab cost matrix, came out a third larger cut at every small
+/// change (`BYTES_CUT_PENALTY` 256, as floats have).
+#[test]
+fn raw_byte_cuts_keep_lz_history() {
+    let mut rng = Rng(23);
+    let rows: Vec<Vec<u8>> = (0..64)
+        .map(|_| {
+            let (level, spread) = (rng.below(200) as i64 + 20, rng.below(12) + 2);
+            let mut row = Vec::new();
+            for _ in 0..3000 {
+                let v = level + (rng.below(spread) + rng.below(spread)) as i64 - spread as i64;
+                row.extend_from_slice(&(v as i16).to_le_bytes());
+            }
+            row
+        })
+        .collect();
+    let mut data = Vec::new();
+    let mut order = Vec::new();
+    for i in 0..400 {
+        let row = match i >= 8 && rng.below(10) < 7 {
+            true => order[i - 1 - rng.below(8) as usize],
+            false => rng.below(64) as usize,
+        };
+        order.push(row);
+        data.extend_from_slice(&rows[row]);
+    }
+    let o = Options {
+        dtype: DTypeChoice::Fixed(DType::Bytes),
+        chunk_size: znw::DEFAULT_CHUNK,
+        ..Options::default()
+    };
+    let packed = znw::compress(&data, &o).unwrap();
+    assert_eq!(
+        zipnn_wasm::decompress(&packed, &Limits::default()).unwrap(),
+        data
+    );
+    // 0.20 here; 0.27 with every small change cut.
+    assert!(
+        packed.len() < data.len() / 4,
+        "{} -> {}",
+        data.len(),
+        packed.len()
+    );
 }
