@@ -376,7 +376,8 @@ fn limits_reject_before_allocating() {
 /// `auto` on input of no known container: floats where floats are smaller, and plain bytes
 /// where bytes mode's LZ wins even though an order-0 estimate favours a float grouping
 /// (small text files: `auto` made some JSON files nearly 3× larger than bytes did). Where
-/// float32 wins that estimate and then codes no smaller than bytes, 2-byte groups are tried.
+/// float32 or float64 displaces 2-byte groups in that estimate and then codes no smaller than
+/// bytes, the 2-byte groups are tried.
 #[test]
 fn auto_is_never_much_larger_than_bytes() {
     let mut rng = Rng(21);
